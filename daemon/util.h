@@ -1,0 +1,32 @@
+/* Allocation wrappers and an error list shared by every module of migd and by migctl. */
+#ifndef MIGD_UTIL_H
+#define MIGD_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Collected "FILE:LINE: message" strings; a module adds, the caller reports. */
+struct errlist {
+	char	**v;
+	size_t	  n;
+};
+
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+int	 xasprintf(char **, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+int	 xvasprintf(char **, const char *, va_list)
+	    __attribute__((format(printf, 2, 0)));
+char	*xprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+void	 errlist_add(struct errlist *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 errlist_clear(struct errlist *);
+
+#endif
