@@ -1,5 +1,4 @@
 /* Allocation wrappers that abort on exhaustion, and the error list. */
-#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

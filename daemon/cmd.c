@@ -1,0 +1,122 @@
+/*
+ * The command table and its dispatcher.  Every request is validated here
+ * (shape, method, params, permission) before its handler runs, so handlers
+ * assume valid input.  A handler owns its request until it answers it with
+ * cmd_reply or cmd_error, at once or later from a callback.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "migd.h"
+
+static const struct rpc_param cmd_no_params[] = {
+	{ NULL, RPC_STRING, 0 }
+};
+
+/* Every method migd answers: the one place a new command is added. */
+static const struct cmd_entry cmd_table[] = {
+	{ "status", CMD_READONLY, cmd_no_params, cmd_status_exec },
+	{ "version", CMD_READONLY, cmd_no_params, cmd_version_exec },
+};
+
+/* Looks a method up in the table. */
+static const struct cmd_entry *
+cmd_find(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < nitems(cmd_table); i++) {
+		if (strcmp(cmd_table[i].name, name) == 0)
+			return (&cmd_table[i]);
+	}
+	return (NULL);
+}
+
+/* Ends a request: the client may go on with its next one. */
+static void
+cmd_finish(struct request *req, json_t *msg)
+{
+	if (msg != NULL) {
+		if (req->rpc.id != NULL)
+			control_send(req->client, msg);
+		else
+			json_decref(msg);	/* notifications get no reply */
+	}
+	control_request_done(req->client);
+	rpc_request_clear(&req->rpc);
+	free(req);
+}
+
+void
+cmd_reply(struct request *req, json_t *result)
+{
+	cmd_finish(req, rpc_result(req->rpc.id, result));
+}
+
+void
+cmd_error(struct request *req, int code, const char *kind, json_t *data,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	log_debug("%s from %s (pid %ld): %s", req->rpc.method,
+	    control_peer(req->client)->user,
+	    (long)control_peer(req->client)->pid, msg);
+	cmd_finish(req, rpc_error(req->rpc.id, code, kind, data, "%s", msg));
+	free(msg);
+}
+
+/* Streams a progress notification to the request's client. */
+void
+cmd_notify(struct request *req, const char *method, json_t *params)
+{
+	control_send(req->client, rpc_notification(method, params));
+}
+
+/* Parses one line, validates it and runs its handler. */
+void
+cmd_dispatch(struct client *c, const char *line, size_t len)
+{
+	const struct peer	*peer = control_peer(c);
+	struct request		*req;
+	json_t			*err;
+	char			*cause = NULL;
+
+	req = xcalloc(1, sizeof *req);
+	req->client = c;
+	if ((err = rpc_parse(line, len, &req->rpc)) != NULL) {
+		/* Malformed: answered with id null, the connection stays. */
+		control_send(c, err);
+		cmd_finish(req, NULL);
+		return;
+	}
+	if ((req->entry = cmd_find(req->rpc.method)) == NULL) {
+		cmd_error(req, MIGD_ERR_METHOD_NOT_FOUND, "method_not_found",
+		    NULL, "unknown method \"%s\"", req->rpc.method);
+		return;
+	}
+	if (rpc_check_params(req->rpc.params, req->entry->params,
+	    &cause) != 0) {
+		cmd_error(req, MIGD_ERR_INVALID_PARAMS, "invalid_params", NULL,
+		    "invalid params for %s: %s", req->rpc.method, cause);
+		free(cause);
+		return;
+	}
+	if (!(req->entry->flags & CMD_MUTATING) ? !peer->is_reader :
+	    !peer->is_admin) {
+		log_warnx("%s refused to %s (uid %ld, pid %ld)",
+		    req->rpc.method, peer->user, (long)peer->uid,
+		    (long)peer->pid);
+		cmd_error(req, MIGD_ERR_FORBIDDEN, "forbidden", NULL,
+		    "%s is not allowed for user %s", req->rpc.method,
+		    peer->user);
+		return;
+	}
+	log_debug("%s from %s (pid %ld)", req->rpc.method, peer->user,
+	    (long)peer->pid);
+	req->entry->exec(req);
+}

@@ -1,0 +1,591 @@
+/*
+ * The configuration file: INI parsed with inih, checked against one typed
+ * table of parameters.  Parsing is pure (text in, struct out) so unit tests
+ * and `migd -n` see exactly what the daemon would run with.
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "migd.h"
+#include "sqlscan.h"
+
+#define CONFIG_MAX_FILE		(1024 * 1024)
+#define CONFIG_NAMEDATALEN	63
+
+enum config_type {
+	CT_STRING,	/* any text */
+	CT_CONNINFO,	/* libpq conninfo or URI; continuation lines join */
+	CT_INT,
+	CT_MODE,	/* octal permission bits */
+	CT_PATH,	/* relative paths are relative to the file */
+	CT_SCHEMAS,	/* comma-separated identifiers */
+	CT_TABLE,	/* [schema.]table */
+	CT_LEVEL,	/* log level name */
+	CT_GROUP	/* a group name, or empty */
+};
+
+struct config_param {
+	const char		*section;
+	const char		*name;
+	enum config_type	 type;
+	const char		*defval;
+	long			 min, max;
+};
+
+/* Every parameter migd knows, with its default: the one source of truth. */
+static const struct config_param config_params[] = {
+	{ "database", "conninfo", CT_CONNINFO, "", 0, 0 },
+	{ "database", "pool_size", CT_INT, "2", 1, 64 },
+	{ "database", "connect_timeout", CT_INT, "10", 1, 3600 },
+	{ "migrations", "directory", CT_PATH, "migrations", 0, 0 },
+	{ "migrations", "schemas", CT_SCHEMAS, "", 0, 0 },
+	{ "migrations", "version_table", CT_TABLE, "public.alembic_version",
+	    0, 0 },
+	{ "control", "socket", CT_PATH, MIGD_DEFAULT_SOCKET, 0, 0 },
+	{ "control", "socket_mode", CT_MODE, "0660", 0, 0777 },
+	{ "control", "admin_group", CT_GROUP, "", 0, 0 },
+	{ "control", "read_group", CT_GROUP, "", 0, 0 },
+	{ "control", "max_clients", CT_INT, "64", 1, 10000 },
+	{ "control", "max_request_bytes", CT_INT, "65536", 1024, 67108864 },
+	{ "control", "idle_timeout", CT_INT, "300", 0, 86400 },
+	{ "log", "level", CT_LEVEL, "info", 0, 0 },
+};
+
+static const char *config_sections[] = {
+	"database", "migrations", "control", "log"
+};
+
+/* State shared by the reader and the handler while inih walks the text. */
+struct config_state {
+	const char	*path;
+	const char	*text;
+	size_t		 len;
+	size_t		 pos;
+	int		 lineno;
+	int		 indented;	/* current line starts with blank */
+	int		 seen[nitems(config_params)];
+	int		 last;		/* index of the last key set, or -1 */
+	struct config	*cf;
+	struct errlist	*errs;
+};
+
+/* Trims blanks at both ends in place. */
+static char *
+config_trim(char *s)
+{
+	char	*e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return (s);
+}
+
+/* Checks a section header line ourselves: inih says nothing of empty ones. */
+static void
+config_check_section(struct config_state *st, const char *line)
+{
+	char	*copy, *s, *end;
+	size_t	 i;
+
+	copy = xstrdup(line);
+	s = config_trim(copy);
+	if (*s != '[' || (end = strchr(s, ']')) == NULL) {
+		free(copy);
+		return;
+	}
+	*end = '\0';
+	s = config_trim(s + 1);
+	for (i = 0; i < nitems(config_sections); i++) {
+		if (strcmp(s, config_sections[i]) == 0)
+			break;
+	}
+	if (i == nitems(config_sections)) {
+		errlist_add(st->errs, "%s:%d: unknown section [%s] (known: "
+		    "database, migrations, control, log)", st->path,
+		    st->lineno, s);
+	}
+	free(copy);
+}
+
+/* Feeds inih one line at a time so that we always know the line number. */
+static char *
+config_reader(char *buf, int size, void *arg)
+{
+	struct config_state	*st = arg;
+	const char		*start, *nl;
+	size_t			 n;
+
+	if (st->pos >= st->len)
+		return (NULL);
+	start = st->text + st->pos;
+	nl = memchr(start, '\n', st->len - st->pos);
+	n = nl ? (size_t)(nl - start) + 1 : st->len - st->pos;
+	st->pos += n;
+	st->lineno++;
+	if (n + 1 > (size_t)size) {
+		errlist_add(st->errs, "%s:%d: line too long (at most %d "
+		    "characters); continue a long value on indented lines",
+		    st->path, st->lineno, size - 2);
+		buf[0] = '\n';
+		buf[1] = '\0';
+		st->indented = 0;
+		return (buf);
+	}
+	memcpy(buf, start, n);
+	buf[n] = '\0';
+	st->indented = n > 0 && (buf[0] == ' ' || buf[0] == '\t');
+	if (!st->indented)
+		config_check_section(st, buf);
+	return (buf);
+}
+
+/* Parses one comma-separated list of schema names into the config. */
+static int
+config_set_schemas(struct config_state *st, const char *value, char **why)
+{
+	struct config	*cf = st->cf;
+	char		*copy, *rest, *tok, *s;
+	size_t		 i;
+
+	if (*config_trim(rest = copy = xstrdup(value)) == '\0') {
+		free(copy);
+		return (0);
+	}
+	while ((tok = strsep(&rest, ",")) != NULL) {
+		s = config_trim(tok);
+		if (*s == '\0') {
+			*why = xprintf("empty schema name in list");
+			goto fail;
+		}
+		if (strlen(s) > CONFIG_NAMEDATALEN) {
+			*why = xprintf("schema name '%s' is longer than %d "
+			    "bytes", s, CONFIG_NAMEDATALEN);
+			goto fail;
+		}
+		if (sqlscan_system_schema(s)) {
+			*why = xprintf("'%s' is a system schema", s);
+			goto fail;
+		}
+		for (i = 0; i < cf->n_schemas; i++) {
+			if (strcmp(cf->schemas[i], s) == 0)
+				break;
+		}
+		if (i != cf->n_schemas)
+			continue;
+		cf->schemas = xreallocarray(cf->schemas, cf->n_schemas + 1,
+		    sizeof *cf->schemas);
+		cf->schemas[cf->n_schemas++] = xstrdup(s);
+	}
+	free(copy);
+	return (0);
+fail:
+	free(copy);
+	return (-1);
+}
+
+/* Checks an identifier used in the version table's name. */
+static int
+config_check_ident(const char *s, const char *what, char **why)
+{
+	const char	*p;
+
+	if (*s == '\0') {
+		*why = xprintf("empty %s name", what);
+		return (-1);
+	}
+	if (strlen(s) > CONFIG_NAMEDATALEN) {
+		*why = xprintf("%s name '%s' is longer than %d bytes", what, s,
+		    CONFIG_NAMEDATALEN);
+		return (-1);
+	}
+	for (p = s; *p != '\0'; p++) {
+		if (*p == '"' || iscntrl((unsigned char)*p)) {
+			*why = xprintf("%s name '%s' contains a quote or a "
+			    "control character", what, s);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* Joins a relative path onto the directory of the configuration file. */
+static char *
+config_resolve(const char *cfpath, const char *value)
+{
+	const char	*slash;
+
+	if (value[0] == '/' || (slash = strrchr(cfpath, '/')) == NULL)
+		return (xstrdup(value));
+	return (xprintf("%.*s/%s", (int)(slash - cfpath), cfpath, value));
+}
+
+/* Applies one parameter's value; the message says what is wrong if anything. */
+static int
+config_set(struct config_state *st, const struct config_param *p,
+    const char *value, char **why)
+{
+	struct config	*cf = st->cf;
+	enum log_level	 level;
+	PQconninfoOption *opts;
+	char		*end, *err = NULL, *dot, *copy;
+	long		 n;
+
+	switch (p->type) {
+	case CT_CONNINFO:
+		if (*value != '\0') {
+			if ((opts = PQconninfoParse(value, &err)) == NULL) {
+				*why = xprintf("invalid conninfo: %s",
+				    err ? config_trim(err) : "out of memory");
+				PQfreemem(err);
+				return (-1);
+			}
+			PQconninfoFree(opts);
+		}
+		free(cf->conninfo);
+		cf->conninfo = xstrdup(value);
+		return (0);
+	case CT_INT:
+		errno = 0;
+		n = strtol(value, &end, 10);
+		if (*value == '\0' || *end != '\0' || errno != 0 ||
+		    n < p->min || n > p->max) {
+			*why = xprintf("%s must be a whole number from %ld to "
+			    "%ld, not '%s'", p->name, p->min, p->max, value);
+			return (-1);
+		}
+		if (strcmp(p->name, "pool_size") == 0)
+			cf->pool_size = (int)n;
+		else if (strcmp(p->name, "connect_timeout") == 0)
+			cf->connect_timeout = (int)n;
+		else if (strcmp(p->name, "max_clients") == 0)
+			cf->max_clients = (int)n;
+		else if (strcmp(p->name, "max_request_bytes") == 0)
+			cf->max_request_bytes = (int)n;
+		else if (strcmp(p->name, "idle_timeout") == 0)
+			cf->idle_timeout = (int)n;
+		return (0);
+	case CT_MODE:
+		errno = 0;
+		n = strtol(value, &end, 8);
+		if (*value == '\0' || *end != '\0' || errno != 0 || n < 0 ||
+		    n > p->max) {
+			*why = xprintf("%s must be octal permission bits such "
+			    "as 0660, not '%s'", p->name, value);
+			return (-1);
+		}
+		cf->socket_mode = (int)n;
+		return (0);
+	case CT_PATH:
+		if (*value == '\0') {
+			*why = xprintf("%s must not be empty", p->name);
+			return (-1);
+		}
+		if (strcmp(p->name, "directory") == 0) {
+			free(cf->directory);
+			cf->directory = config_resolve(st->path, value);
+		} else {
+			free(cf->socket);
+			cf->socket = config_resolve(st->path, value);
+		}
+		return (0);
+	case CT_SCHEMAS:
+		return (config_set_schemas(st, value, why));
+	case CT_TABLE:
+		copy = xstrdup(value);
+		if ((dot = strchr(copy, '.')) != NULL)
+			*dot++ = '\0';
+		if (config_check_ident(dot ? copy : "public", "schema",
+		    why) != 0 || config_check_ident(dot ? dot : copy,
+		    "table", why) != 0 || (dot && strchr(dot, '.'))) {
+			if (*why == NULL)
+				*why = xprintf("version_table must be TABLE or "
+				    "SCHEMA.TABLE, not '%s'", value);
+			free(copy);
+			return (-1);
+		}
+		free(cf->version_schema);
+		free(cf->version_table);
+		cf->version_schema = xstrdup(dot ? copy : "public");
+		cf->version_table = xstrdup(dot ? dot : copy);
+		free(copy);
+		return (0);
+	case CT_LEVEL:
+		if (log_level_parse(value, &level) != 0) {
+			*why = xprintf("level must be error, warning, info or "
+			    "debug, not '%s'", value);
+			return (-1);
+		}
+		cf->log_level = level;
+		return (0);
+	case CT_GROUP:
+	case CT_STRING:
+		if (strcmp(p->name, "admin_group") == 0) {
+			free(cf->admin_group);
+			cf->admin_group = xstrdup(value);
+		} else {
+			free(cf->read_group);
+			cf->read_group = xstrdup(value);
+		}
+		return (0);
+	}
+	return (0);
+}
+
+/* inih's callback: finds the parameter, refuses duplicates, applies it. */
+static int
+config_handler(void *arg, const char *section, const char *name,
+    const char *value)
+{
+	struct config_state		*st = arg;
+	const struct config_param	*p;
+	char				*why = NULL, *joined;
+	size_t				 i;
+	int				 sect_known = 0;
+
+	for (i = 0; i < nitems(config_params); i++) {
+		p = &config_params[i];
+		if (strcmp(p->section, section) == 0)
+			sect_known = 1;
+		if (strcmp(p->section, section) == 0 &&
+		    strcmp(p->name, name) == 0)
+			break;
+	}
+	if (i == nitems(config_params)) {
+		if (*section == '\0') {
+			errlist_add(st->errs, "%s:%d: '%s' is outside any "
+			    "[section]", st->path, st->lineno, name);
+		} else if (sect_known) {
+			errlist_add(st->errs, "%s:%d: unknown key '%s' in "
+			    "[%s]", st->path, st->lineno, name, section);
+		}
+		return (1);	/* an unknown section was reported already */
+	}
+	if (st->indented && st->last == (int)i) {
+		/* A continuation line: only the conninfo may span lines. */
+		if (p->type != CT_CONNINFO) {
+			errlist_add(st->errs, "%s:%d: '%s' cannot continue on "
+			    "an indented line", st->path, st->lineno, name);
+			return (1);
+		}
+		joined = xprintf("%s %s", st->cf->conninfo, value);
+		value = joined;
+		if (config_set(st, p, value, &why) != 0) {
+			errlist_add(st->errs, "%s:%d: %s", st->path,
+			    st->lineno, why);
+		}
+		free(why);
+		free(joined);
+		return (1);
+	}
+	if (st->seen[i]) {
+		errlist_add(st->errs, "%s:%d: '%s' is already set on line %d",
+		    st->path, st->lineno, name, st->seen[i]);
+		return (1);
+	}
+	st->seen[i] = st->lineno;
+	st->last = (int)i;
+	if (config_set(st, p, value, &why) != 0) {
+		errlist_add(st->errs, "%s:%d: %s", st->path, st->lineno, why);
+		free(why);
+	}
+	return (1);
+}
+
+/* Parses a whole file's text; on error every problem is in errs. */
+int
+config_parse(const char *path, const char *text, size_t len,
+    struct config **out, struct errlist *errs)
+{
+	struct config_state	 st;
+	struct config		*cf;
+	size_t			 i, before = errs->n;
+	char			*why;
+	int			 r;
+
+	if (memchr(text, '\0', len) != NULL) {
+		errlist_add(errs, "%s:1: not a text file (NUL byte)", path);
+		return (-1);
+	}
+	cf = xcalloc(1, sizeof *cf);
+	cf->path = xstrdup(path);
+	memset(&st, 0, sizeof st);
+	st.path = path;
+	st.cf = cf;
+	st.errs = errs;
+	st.last = -1;
+
+	/* Defaults first, through the same setter as the file's values. */
+	for (i = 0; i < nitems(config_params); i++) {
+		why = NULL;
+		if (config_set(&st, &config_params[i],
+		    config_params[i].defval, &why) != 0)
+			fatalx("bad default for %s: %s", config_params[i].name,
+			    why);
+	}
+	/* Relative defaults resolve against the file too. */
+	st.text = text;
+	st.len = len;
+	r = ini_parse_stream(config_reader, &st, config_handler, &st);
+	if (r > 0 && errs->n == before) {
+		errlist_add(errs, "%s:%d: syntax error (expected [section] or "
+		    "key = value)", path, r);
+	} else if (r < 0 && errs->n == before)
+		errlist_add(errs, "%s: cannot parse", path);
+	if (errs->n != before) {
+		config_free(cf);
+		return (-1);
+	}
+	*out = cf;
+	return (0);
+}
+
+/* Reads the file (the only I/O here) and parses it. */
+int
+config_load(const char *path, struct config **out, struct errlist *errs)
+{
+	struct stat	 sb;
+	char		*buf;
+	ssize_t		 n;
+	size_t		 off = 0;
+	int		 fd, r;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		errlist_add(errs, "%s: %s", path, strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    sb.st_size > CONFIG_MAX_FILE) {
+		errlist_add(errs, "%s: %s", path, S_ISREG(sb.st_mode) ?
+		    "too large or unreadable" : "not a regular file");
+		close(fd);
+		return (-1);
+	}
+	buf = xmalloc((size_t)sb.st_size + 1);
+	while (off < (size_t)sb.st_size) {
+		n = read(fd, buf + off, (size_t)sb.st_size - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(fd);
+	buf[off] = '\0';
+	r = config_parse(path, buf, off, out, errs);
+	free(buf);
+	return (r);
+}
+
+void
+config_free(struct config *cf)
+{
+	size_t	 i;
+
+	if (cf == NULL)
+		return;
+	free(cf->path);
+	free(cf->conninfo);
+	free(cf->directory);
+	for (i = 0; i < cf->n_schemas; i++)
+		free(cf->schemas[i]);
+	free(cf->schemas);
+	free(cf->version_schema);
+	free(cf->version_table);
+	free(cf->socket);
+	free(cf->admin_group);
+	free(cf->read_group);
+	free(cf);
+}
+
+/* Quotes a conninfo value when it needs it, as libpq's parser expects. */
+static void
+config_append_value(char **s, const char *key, const char *val)
+{
+	const char	*p;
+	char		*old = *s, *quoted, *q;
+	int		 plain = *val != '\0';
+
+	for (p = val; *p != '\0'; p++) {
+		if (isspace((unsigned char)*p) || *p == '\'' || *p == '\\')
+			plain = 0;
+	}
+	if (plain)
+		quoted = xstrdup(val);
+	else {
+		quoted = q = xmalloc(strlen(val) * 2 + 3);
+		*q++ = '\'';
+		for (p = val; *p != '\0'; p++) {
+			if (*p == '\'' || *p == '\\')
+				*q++ = '\\';
+			*q++ = *p;
+		}
+		*q++ = '\'';
+		*q = '\0';
+	}
+	*s = xprintf("%s%s%s=%s", old, *old ? " " : "", key, quoted);
+	free(old);
+	free(quoted);
+}
+
+/* The conninfo as key=value pairs with any password replaced by stars. */
+char *
+config_mask_conninfo(const char *conninfo)
+{
+	PQconninfoOption	*opts, *o;
+	char			*s, *err = NULL;
+
+	if ((opts = PQconninfoParse(conninfo, &err)) == NULL) {
+		PQfreemem(err);
+		return (xstrdup("(invalid)"));
+	}
+	s = xstrdup("");
+	for (o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL)
+			continue;
+		if (strcmp(o->keyword, "password") == 0)
+			config_append_value(&s, o->keyword, "********");
+		else
+			config_append_value(&s, o->keyword, o->val);
+	}
+	PQconninfoFree(opts);
+	return (s);
+}
+
+/* Prints the effective settings as an INI file that migd would accept. */
+void
+config_print(const struct config *cf, FILE *f)
+{
+	char	*masked;
+	size_t	 i;
+
+	masked = config_mask_conninfo(cf->conninfo);
+	fprintf(f, "# effective settings of %s\n", cf->path);
+	fprintf(f, "[database]\nconninfo = %s\npool_size = %d\n"
+	    "connect_timeout = %d\n\n", masked, cf->pool_size,
+	    cf->connect_timeout);
+	fprintf(f, "[migrations]\ndirectory = %s\nschemas = ", cf->directory);
+	for (i = 0; i < cf->n_schemas; i++)
+		fprintf(f, "%s%s", i ? ", " : "", cf->schemas[i]);
+	fprintf(f, "\nversion_table = %s.%s\n\n", cf->version_schema,
+	    cf->version_table);
+	fprintf(f, "[control]\nsocket = %s\nsocket_mode = %04o\n"
+	    "admin_group = %s\nread_group = %s\nmax_clients = %d\n"
+	    "max_request_bytes = %d\nidle_timeout = %d\n\n", cf->socket,
+	    cf->socket_mode, cf->admin_group, cf->read_group, cf->max_clients,
+	    cf->max_request_bytes, cf->idle_timeout);
+	fprintf(f, "[log]\nlevel = %s\n", log_level_name(cf->log_level));
+	free(masked);
+}

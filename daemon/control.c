@@ -1,0 +1,557 @@
+/*
+ * The control socket: a Unix stream listener, one bufferevent per client,
+ * newline framing with a size bound, and the limits that keep one client
+ * from hurting the others (max clients, idle timeout, output backpressure).
+ * Requests of one client run one at a time, in order.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "migd.h"
+
+/* Replies queued beyond this stop the reading of further requests. */
+#define CONTROL_OUTPUT_HIGH	(1024 * 1024)
+#define CONTROL_OUTPUT_LOW	(256 * 1024)
+
+struct client {
+	TAILQ_ENTRY(client)	 entry;
+	struct bufferevent	*bev;
+	struct event		*resume;	/* runs buffered requests later */
+	struct peer		 peer;
+	u_int			 refs;
+	int			 busy;		/* a request is in progress */
+	int			 closing;	/* flush, then close */
+	int			 eof;		/* peer shut its side down */
+	int			 dead;		/* socket gone, awaiting unref */
+	int			 paused;	/* output above the high mark */
+};
+TAILQ_HEAD(clients, client);
+
+static struct {
+	struct event_base	*base;
+	struct evconnlistener	*listener;
+	struct clients		 clients;
+	u_int			 n_clients;
+	char			*path;		/* unlinked at exit when ours */
+	int			 max_clients;
+	size_t			 max_request;
+	int			 idle_timeout;
+	char			*admin_group;
+	char			*read_group;
+} control;
+
+static void	control_read(struct bufferevent *, void *);
+static void	control_write(struct bufferevent *, void *);
+static void	control_event(struct bufferevent *, short, void *);
+static void	control_process(struct client *);
+
+/* Whether a user is in a group, by primary gid or supplementary membership. */
+static int
+control_in_group(const char *user, gid_t gid, const char *group)
+{
+	struct group	*gr;
+	gid_t		 groups[256];
+	int		 n = nitems(groups), i;
+
+	if (group == NULL || *group == '\0' || user == NULL)
+		return (0);
+	if ((gr = getgrnam(group)) == NULL)
+		return (0);
+	if (gr->gr_gid == gid)
+		return (1);
+	if (getgrouplist(user, gid, groups, &n) == -1)
+		return (0);
+	for (i = 0; i < n; i++) {
+		if (groups[i] == gr->gr_gid)
+			return (1);
+	}
+	return (0);
+}
+
+/* Reads the peer's credentials once, at accept, and decides its rights. */
+static void
+control_credentials(struct client *c, int fd)
+{
+	struct ucred	 cred;
+	socklen_t	 len = sizeof cred;
+	struct passwd	*pw;
+	struct peer	*p = &c->peer;
+
+	p->uid = (uid_t)-1;
+	p->gid = (gid_t)-1;
+	p->pid = -1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+		p->uid = cred.uid;
+		p->gid = cred.gid;
+		p->pid = cred.pid;
+	}
+	if (p->uid != (uid_t)-1 && (pw = getpwuid(p->uid)) != NULL)
+		p->user = xstrdup(pw->pw_name);
+	else
+		p->user = xprintf("%ld", (long)p->uid);
+	p->is_admin = p->uid == 0 || p->uid == geteuid() ||
+	    control_in_group(p->user, p->gid, control.admin_group);
+	p->is_reader = p->is_admin || *control.read_group == '\0' ||
+	    control_in_group(p->user, p->gid, control.read_group);
+}
+
+const struct peer *
+control_peer(struct client *c)
+{
+	return (&c->peer);
+}
+
+/* Drops a reference; the last one frees the client. */
+static void
+control_unref(struct client *c)
+{
+	if (--c->refs > 0)
+		return;
+	event_free(c->resume);
+	free(c->peer.user);
+	free(c);
+}
+
+/* Closes the socket at once; a request in flight keeps the struct alive. */
+static void
+control_close(struct client *c)
+{
+	if (c->dead)
+		return;
+	c->dead = 1;
+	log_debug("client %s (pid %ld) closed", c->peer.user,
+	    (long)c->peer.pid);
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	TAILQ_REMOVE(&control.clients, c, entry);
+	control.n_clients--;
+	control_unref(c);
+}
+
+/* Queues one message (stolen) for the client, pausing it when it reads slowly. */
+void
+control_send(struct client *c, json_t *msg)
+{
+	struct evbuffer	*out;
+	char		*line;
+	size_t		 len;
+
+	if (c->dead) {
+		json_decref(msg);
+		return;
+	}
+	line = rpc_encode(msg, &len);
+	json_decref(msg);
+	out = bufferevent_get_output(c->bev);
+	evbuffer_add(out, line, len);
+	free(line);
+	if (!c->paused && evbuffer_get_length(out) > CONTROL_OUTPUT_HIGH) {
+		c->paused = 1;
+		bufferevent_disable(c->bev, EV_READ);
+	}
+}
+
+/* Sends a last error and closes once it is written. */
+static void
+control_send_and_close(struct client *c, json_t *msg)
+{
+	control_send(c, msg);
+	if (c->dead)
+		return;
+	c->closing = 1;
+	bufferevent_disable(c->bev, EV_READ);
+}
+
+/* A request finished: go on with whatever the client sent meanwhile. */
+void
+control_request_done(struct client *c)
+{
+	c->busy = 0;
+	if (!c->dead)
+		event_active(c->resume, EV_TIMEOUT, 0);
+	control_unref(c);
+}
+
+/* The resume event, so buffered requests never run inside a reply's stack. */
+static void
+control_resume(evutil_socket_t fd, short events, void *arg)
+{
+	struct client	*c = arg;
+
+	(void)fd;
+	(void)events;
+	if (!c->dead)
+		control_process(c);
+}
+
+/* Runs every complete line in the input, one request at a time. */
+static void
+control_process(struct client *c)
+{
+	struct evbuffer		*in;
+	struct evbuffer_ptr	 eol;
+	size_t			 len;
+	char			*line;
+
+	if (c->dead || c->closing)
+		return;
+	in = bufferevent_get_input(c->bev);
+	while (!c->busy && !c->paused && !c->closing && !c->dead) {
+		eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+		if (eol.pos == -1) {
+			if (evbuffer_get_length(in) > control.max_request)
+				goto too_large;
+			/* At EOF a last line without its newline still counts. */
+			if (!c->eof || evbuffer_get_length(in) == 0)
+				break;
+			len = evbuffer_get_length(in);
+			line = xmalloc(len + 1);
+			evbuffer_remove(in, line, len);
+		} else {
+			len = (size_t)eol.pos;
+			if (len > control.max_request)
+				goto too_large;
+			line = xmalloc(len + 1);
+			evbuffer_remove(in, line, len + 1);
+		}
+		if (len > 0 && line[len - 1] == '\r')
+			len--;
+		line[len] = '\0';
+		if (strspn(line, " \t") != len) {
+			c->busy = 1;
+			c->refs++;
+			cmd_dispatch(c, line, len);
+		}
+		free(line);
+	}
+	if (c->dead || c->closing || c->paused || c->busy)
+		return;
+	if (!c->eof) {
+		bufferevent_enable(c->bev, EV_READ);
+		return;
+	}
+	/* The peer is done sending: close once its replies are written. */
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		control_close(c);
+	else
+		c->closing = 1;
+	return;
+
+too_large:
+	log_warnx("client %s (pid %ld): request over %zu bytes, "
+	    "disconnecting", c->peer.user, (long)c->peer.pid,
+	    control.max_request);
+	control_send_and_close(c, rpc_error(NULL, MIGD_ERR_TOO_LARGE,
+	    "request_too_large", json_pack("{s:I}", "max_request_bytes",
+	    (json_int_t)control.max_request), "request larger than %zu bytes",
+	    control.max_request));
+}
+
+static void
+control_read(struct bufferevent *bev, void *arg)
+{
+	struct client	*c = arg;
+
+	(void)bev;
+	/* Stop reading while a request runs: it bounds memory and keeps order. */
+	if (c->busy)
+		bufferevent_disable(c->bev, EV_READ);
+	control_process(c);
+}
+
+/* Output drained below the low mark: close, or resume a paused client. */
+static void
+control_write(struct bufferevent *bev, void *arg)
+{
+	struct client	*c = arg;
+
+	if (c->closing) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			control_close(c);
+		return;
+	}
+	if (c->paused) {
+		c->paused = 0;
+		control_process(c);
+	}
+}
+
+static void
+control_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct client	*c = arg;
+
+	(void)bev;
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING)) {
+		if (c->busy) {
+			/* Waiting on its own request is not idleness. */
+			bufferevent_enable(c->bev, EV_READ);
+			return;
+		}
+		log_debug("client %s (pid %ld) idle, closing", c->peer.user,
+		    (long)c->peer.pid);
+	}
+	if (what & BEV_EVENT_EOF) {
+		/* Half-closed: still answer what it sent before shutting down. */
+		c->eof = 1;
+		bufferevent_disable(c->bev, EV_READ);
+		control_process(c);
+		return;
+	}
+	control_close(c);
+}
+
+static void
+control_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int socklen, void *arg)
+{
+	struct client	*c;
+	struct timeval	 tv;
+
+	(void)l;
+	(void)sa;
+	(void)socklen;
+	(void)arg;
+	c = xcalloc(1, sizeof *c);
+	c->refs = 1;
+	c->bev = bufferevent_socket_new(control.base, fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		log_warnx("cannot create a buffer for a new client");
+		close(fd);
+		free(c);
+		return;
+	}
+	c->resume = event_new(control.base, -1, 0, control_resume, c);
+	control_credentials(c, fd);
+	TAILQ_INSERT_TAIL(&control.clients, c, entry);
+	control.n_clients++;
+	bufferevent_setcb(c->bev, control_read, control_write, control_event,
+	    c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, control.max_request + 2);
+	bufferevent_setwatermark(c->bev, EV_WRITE, CONTROL_OUTPUT_LOW, 0);
+	if (control.idle_timeout > 0) {
+		tv.tv_sec = control.idle_timeout;
+		tv.tv_usec = 0;
+		bufferevent_set_timeouts(c->bev, &tv, NULL);
+	}
+	log_debug("client %s (uid %ld, pid %ld) connected", c->peer.user,
+	    (long)c->peer.uid, (long)c->peer.pid);
+	if (control.n_clients > (u_int)control.max_clients) {
+		log_warnx("client %s (pid %ld) refused: %d clients already",
+		    c->peer.user, (long)c->peer.pid, control.max_clients);
+		control_send_and_close(c, rpc_error(NULL,
+		    MIGD_ERR_TOO_MANY_CLIENTS, "too_many_clients", NULL,
+		    "too many clients (max_clients is %d)",
+		    control.max_clients));
+		return;
+	}
+	if (migd.draining) {
+		control_send_and_close(c, rpc_error(NULL,
+		    MIGD_ERR_SHUTTING_DOWN, "shutting_down", NULL,
+		    "migd is shutting down"));
+		return;
+	}
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static void
+control_accept_error(struct evconnlistener *l, void *arg)
+{
+	(void)l;
+	(void)arg;
+	/* EMFILE and friends: log and keep listening; clients will retry. */
+	log_warn("accept");
+}
+
+/* Refuses to take over a socket another live daemon is answering on. */
+static int
+control_stale(const char *path, char **cause)
+{
+	struct sockaddr_un	 sun;
+	struct stat		 sb;
+	int			 fd, r;
+
+	if (lstat(path, &sb) == -1)
+		return (0);
+	if (!S_ISSOCK(sb.st_mode)) {
+		*cause = xprintf("%s exists and is not a socket", path);
+		return (-1);
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return (0);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	strncpy(sun.sun_path, path, sizeof sun.sun_path - 1);
+	r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
+	close(fd);
+	if (r == 0) {
+		*cause = xprintf("another migd is already listening on %s",
+		    path);
+		return (-1);
+	}
+	unlink(path);
+	return (0);
+}
+
+/* Binds the socket file with its configured mode and group. */
+static int
+control_bind(const struct config *cf, char **cause)
+{
+	struct sockaddr_un	 sun;
+	struct group		*gr;
+	const char		*group;
+	mode_t			 old;
+	int			 fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(cf->socket) >= sizeof sun.sun_path) {
+		*cause = xprintf("socket path too long (at most %zu bytes): %s",
+		    sizeof sun.sun_path - 1, cf->socket);
+		return (-1);
+	}
+	strncpy(sun.sun_path, cf->socket, sizeof sun.sun_path - 1);
+	if (control_stale(cf->socket, cause) != 0)
+		return (-1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1) {
+		*cause = xprintf("socket: %s", strerror(errno));
+		return (-1);
+	}
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		*cause = xprintf("bind %s: %s", cf->socket, strerror(errno));
+		umask(old);
+		close(fd);
+		return (-1);
+	}
+	umask(old);
+	group = *cf->read_group ? cf->read_group : cf->admin_group;
+	if (*group != '\0') {
+		if ((gr = getgrnam(group)) == NULL ||
+		    chown(cf->socket, (uid_t)-1, gr->gr_gid) == -1) {
+			*cause = xprintf("cannot give %s to group %s: %s",
+			    cf->socket, group, gr ? strerror(errno) :
+			    "no such group");
+			goto fail;
+		}
+	}
+	if (chmod(cf->socket, (mode_t)cf->socket_mode) == -1) {
+		*cause = xprintf("chmod %s: %s", cf->socket, strerror(errno));
+		goto fail;
+	}
+	return (fd);
+fail:
+	unlink(cf->socket);
+	close(fd);
+	return (-1);
+}
+
+/* Takes the limits that SIGHUP may change; the socket itself stays. */
+void
+control_reconfigure(const struct config *cf)
+{
+	control.max_clients = cf->max_clients;
+	control.max_request = (size_t)cf->max_request_bytes;
+	control.idle_timeout = cf->idle_timeout;
+	free(control.admin_group);
+	free(control.read_group);
+	control.admin_group = xstrdup(cf->admin_group);
+	control.read_group = xstrdup(cf->read_group);
+	if (control.path != NULL && strcmp(control.path, cf->socket) != 0) {
+		log_warnx("the socket path changed to %s: restart migd to "
+		    "listen there (still on %s)", cf->socket, control.path);
+	}
+}
+
+/* Listens on fd when given one (socket activation), else binds the path. */
+int
+control_init(struct event_base *base, const struct config *cf, int fd,
+    char **cause)
+{
+	memset(&control, 0, sizeof control);
+	TAILQ_INIT(&control.clients);
+	control.base = base;
+	control_reconfigure(cf);
+	if (fd == -1) {
+		if ((fd = control_bind(cf, cause)) == -1)
+			return (-1);
+		control.path = xstrdup(cf->socket);
+	}
+	evutil_make_socket_nonblocking(fd);
+	control.listener = evconnlistener_new(base, control_accept, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128, fd);
+	if (control.listener == NULL) {
+		*cause = xprintf("listen: %s", strerror(errno));
+		if (control.path != NULL)
+			unlink(control.path);
+		close(fd);
+		return (-1);
+	}
+	evconnlistener_set_error_cb(control.listener, control_accept_error);
+	return (0);
+}
+
+/* Stops accepting and removes the socket file: the first step of exiting. */
+void
+control_shutdown(void)
+{
+	if (control.listener != NULL) {
+		evconnlistener_free(control.listener);
+		control.listener = NULL;
+	}
+	if (control.path != NULL) {
+		unlink(control.path);
+		free(control.path);
+		control.path = NULL;
+	}
+}
+
+u_int
+control_clients(void)
+{
+	return (control.n_clients);
+}
+
+/* True when no request is running and no reply waits to be written. */
+int
+control_idle(void)
+{
+	struct client	*c;
+
+	TAILQ_FOREACH(c, &control.clients, entry) {
+		if (c->busy || evbuffer_get_length(
+		    bufferevent_get_output(c->bev)) != 0)
+			return (0);
+	}
+	return (1);
+}
+
+void
+control_free(void)
+{
+	struct client	*c;
+
+	control_shutdown();
+	while ((c = TAILQ_FIRST(&control.clients)) != NULL)
+		control_close(c);
+	free(control.admin_group);
+	free(control.read_group);
+}

@@ -1,0 +1,258 @@
+/*
+ * migd: start-up, signals and the event loop.  Everything else happens in
+ * callbacks: control (the socket), cmd (the commands), pool (PostgreSQL).
+ */
+#include <sys/time.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "migd.h"
+
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#define MIGD_DEFAULT_CONFIG	SYSCONFDIR "/migd/migd.conf"
+
+struct migd	 migd;
+
+static char	*migd_config_path;
+static int	 migd_verbose;
+static struct event *migd_drain_timer;
+
+static void __attribute__((noreturn))
+usage(int status)
+{
+	fprintf(status ? stderr : stdout,
+	    "usage: migd [-hnvV] [-c config]\n"
+	    "  -c FILE  configuration file (default %s)\n"
+	    "  -n       check the configuration, print the effective settings "
+	    "and exit\n"
+	    "  -v       more verbose logging (debug)\n"
+	    "  -V       print the version and exit\n"
+	    "  -h       this help\n", MIGD_DEFAULT_CONFIG);
+	exit(status);
+}
+
+/* Monotonic seconds, for uptime and durations. */
+double
+migd_now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+/* Tells systemd something, when it is listening; a no-op otherwise. */
+void
+migd_notify(const char *fmt, ...)
+{
+#ifdef HAVE_LIBSYSTEMD
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	sd_notify(0, msg);
+	free(msg);
+#else
+	(void)fmt;
+#endif
+}
+
+/* Loads the configuration and prints every error as FILE:LINE: message. */
+static struct config *
+migd_load(const char *path)
+{
+	struct errlist	 errs = { NULL, 0 };
+	struct config	*cf = NULL;
+	size_t		 i;
+
+	if (config_load(path, &cf, &errs) != 0) {
+		for (i = 0; i < errs.n; i++)
+			log_error("%s", errs.v[i]);
+		errlist_clear(&errs);
+		return (NULL);
+	}
+	return (cf);
+}
+
+/* SIGHUP: parse into a new config and swap it in only when it is valid. */
+static void
+migd_reload(void)
+{
+	struct config	*cf;
+
+	migd_notify("RELOADING=1");
+	log_info("reloading %s", migd_config_path);
+	if ((cf = migd_load(migd_config_path)) == NULL) {
+		log_warnx("reload failed: keeping the previous settings");
+		migd_notify("READY=1\nSTATUS=reload failed, previous settings "
+		    "kept");
+		return;
+	}
+	log_setlevel(migd_verbose ? LOG_LVL_DEBUG : cf->log_level);
+	control_reconfigure(cf);
+	pool_reconfigure(migd.pool, cf);
+	config_free(migd.config);
+	migd.config = cf;
+	log_info("configuration reloaded");
+	migd_notify("READY=1\nSTATUS=configuration reloaded");
+}
+
+/* Exits the loop once every request has finished and its reply is out. */
+static void
+migd_drain(evutil_socket_t fd, short events, void *arg)
+{
+	struct timeval	 tv = { 0, 20000 };
+
+	(void)fd;
+	(void)events;
+	(void)arg;
+	if (control_idle()) {
+		event_base_loopexit(migd.base, NULL);
+		return;
+	}
+	evtimer_add(migd_drain_timer, &tv);
+}
+
+static void
+migd_signal(evutil_socket_t sig, short events, void *arg)
+{
+	(void)events;
+	(void)arg;
+	switch (sig) {
+	case SIGHUP:
+		migd_reload();
+		break;
+	case SIGTERM:
+	case SIGINT:
+		if (migd.draining) {
+			log_warnx("second signal: exiting now");
+			control_shutdown();
+			exit(1);
+		}
+		log_info("%s: no new requests, finishing the running ones",
+		    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		migd_notify("STOPPING=1\nSTATUS=stopping");
+		migd.draining = 1;
+		control_shutdown();
+		migd_drain(-1, 0, NULL);
+		break;
+	}
+}
+
+/* The listening socket systemd passed, or -1 to bind our own. */
+static int
+migd_activation_fd(void)
+{
+#ifdef HAVE_LIBSYSTEMD
+	int	 n;
+
+	n = sd_listen_fds(1);
+	if (n > 1)
+		fatalx("systemd passed %d sockets, migd takes one", n);
+	if (n == 1) {
+		if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1,
+		    NULL, 0) <= 0)
+			fatalx("the socket systemd passed is not a listening "
+			    "Unix stream socket");
+		return (SD_LISTEN_FDS_START);
+	}
+#endif
+	return (-1);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct event	*ev_term, *ev_int, *ev_hup;
+	char		*cause = NULL, resolved[PATH_MAX];
+	int		 ch, check = 0, fd;
+
+	migd_config_path = MIGD_DEFAULT_CONFIG;
+	while ((ch = getopt(argc, argv, "c:hnvV")) != -1) {
+		switch (ch) {
+		case 'c':
+			migd_config_path = optarg;
+			break;
+		case 'h':
+			usage(0);
+		case 'n':
+			check = 1;
+			break;
+		case 'v':
+			migd_verbose = 1;
+			break;
+		case 'V':
+			printf("migd %s (protocol %d)\n", PACKAGE_VERSION,
+			    MIGD_PROTOCOL_VERSION);
+			exit(0);
+		default:
+			usage(2);
+		}
+	}
+	if (optind != argc)
+		usage(2);
+
+	log_init(LOG_LVL_INFO);
+	/* An absolute path, so SIGHUP finds the file whatever the cwd. */
+	if (realpath(migd_config_path, resolved) != NULL)
+		migd_config_path = xstrdup(resolved);
+	if ((migd.config = migd_load(migd_config_path)) == NULL)
+		exit(1);
+	if (check) {
+		config_print(migd.config, stdout);
+		config_free(migd.config);
+		exit(0);
+	}
+	log_setlevel(migd_verbose ? LOG_LVL_DEBUG : migd.config->log_level);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((migd.base = event_base_new()) == NULL)
+		fatalx("cannot create the event loop");
+	migd.started = migd_now();
+	fd = migd_activation_fd();
+	if (control_init(migd.base, migd.config, fd, &cause) != 0)
+		fatalx("%s", cause);
+	migd.pool = pool_new(migd.base, migd.config);
+
+	ev_term = evsignal_new(migd.base, SIGTERM, migd_signal, NULL);
+	ev_int = evsignal_new(migd.base, SIGINT, migd_signal, NULL);
+	ev_hup = evsignal_new(migd.base, SIGHUP, migd_signal, NULL);
+	evsignal_add(ev_term, NULL);
+	evsignal_add(ev_int, NULL);
+	evsignal_add(ev_hup, NULL);
+	migd_drain_timer = evtimer_new(migd.base, migd_drain, NULL);
+
+	log_info("migd %s listening on %s", PACKAGE_VERSION, fd == -1 ?
+	    migd.config->socket : "a socket passed by systemd");
+	migd_notify("READY=1\nSTATUS=listening on %s", migd.config->socket);
+
+	event_base_dispatch(migd.base);
+
+	log_info("exiting");
+	control_free();
+	pool_free(migd.pool);
+	event_free(ev_term);
+	event_free(ev_int);
+	event_free(ev_hup);
+	event_free(migd_drain_timer);
+	event_base_free(migd.base);
+	config_free(migd.config);
+	if (migd_config_path != NULL && migd_config_path[0] == '/')
+		free(migd_config_path);
+	return (0);
+}

@@ -1,0 +1,175 @@
+/*
+ * migd's private header: shared types and the prototypes of every room of
+ * the daemon, grouped per file.  Pure modules with their own unit tests
+ * (migfile, graph, sqlscan) keep their own headers, included here.
+ */
+#ifndef MIGD_H
+#define MIGD_H
+
+#include <sys/types.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "migd/protocol.h"
+#include "util.h"
+
+struct event_base;
+
+/* log.c */
+enum log_level { LOG_LVL_ERROR, LOG_LVL_WARNING, LOG_LVL_INFO, LOG_LVL_DEBUG };
+void	 log_init(enum log_level);
+void	 log_setlevel(enum log_level);
+int	 log_getlevel(void);
+int	 log_level_parse(const char *, enum log_level *);
+const char *log_level_name(enum log_level);
+void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 fatal(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	 fatalx(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+
+/* config.c */
+struct config {
+	char		 *path;
+	/* [database] */
+	char		 *conninfo;
+	int		  pool_size;
+	int		  connect_timeout;
+	/* [migrations] */
+	char		 *directory;
+	char		**schemas;
+	size_t		  n_schemas;
+	char		 *version_schema;
+	char		 *version_table;
+	/* [control] */
+	char		 *socket;
+	int		  socket_mode;
+	char		 *admin_group;
+	char		 *read_group;
+	int		  max_clients;
+	int		  max_request_bytes;
+	int		  idle_timeout;
+	/* [log] */
+	enum log_level	  log_level;
+};
+int	 config_parse(const char *, const char *, size_t, struct config **,
+	    struct errlist *);
+int	 config_load(const char *, struct config **, struct errlist *);
+void	 config_free(struct config *);
+void	 config_print(const struct config *, FILE *);
+char	*config_mask_conninfo(const char *);
+
+/* rpc.c */
+enum rpc_type { RPC_STRING, RPC_INT, RPC_BOOL };
+struct rpc_param {
+	const char	*name;
+	enum rpc_type	 type;
+	int		 required;
+};
+struct rpc_request {
+	json_t		*msg;		/* the whole parsed object, owned */
+	json_t		*id;		/* borrowed from msg; NULL for a notification */
+	const char	*method;	/* borrowed from msg */
+	json_t		*params;	/* borrowed from msg; an object, never NULL */
+};
+json_t	*rpc_parse(const char *, size_t, struct rpc_request *);
+void	 rpc_request_clear(struct rpc_request *);
+int	 rpc_check_params(json_t *, const struct rpc_param *, char **);
+json_t	*rpc_result(json_t *, json_t *);
+json_t	*rpc_error(json_t *, int, const char *, json_t *, const char *, ...)
+	    __attribute__((format(printf, 5, 6)));
+json_t	*rpc_notification(const char *, json_t *);
+char	*rpc_encode(json_t *, size_t *);
+
+/* control.c */
+struct client;
+struct peer {
+	uid_t		 uid;
+	gid_t		 gid;
+	pid_t		 pid;
+	char		*user;
+	int		 is_admin;
+	int		 is_reader;
+};
+int	 control_init(struct event_base *, const struct config *, int,
+	    char **);
+void	 control_reconfigure(const struct config *);
+void	 control_shutdown(void);
+void	 control_free(void);
+u_int	 control_clients(void);
+int	 control_idle(void);
+void	 control_send(struct client *, json_t *);
+void	 control_request_done(struct client *);
+const struct peer *control_peer(struct client *);
+
+/* cmd.c */
+struct request {
+	struct client		*client;
+	const struct cmd_entry	*entry;
+	struct rpc_request	 rpc;
+};
+#define CMD_READONLY	0x0
+#define CMD_MUTATING	0x1
+struct cmd_entry {
+	const char		*name;
+	int			 flags;
+	const struct rpc_param	*params;
+	void			(*exec)(struct request *);
+};
+void	 cmd_dispatch(struct client *, const char *, size_t);
+void	 cmd_reply(struct request *, json_t *);
+void	 cmd_error(struct request *, int, const char *, json_t *,
+	    const char *, ...) __attribute__((format(printf, 5, 6)));
+void	 cmd_notify(struct request *, const char *, json_t *);
+
+/* cmd_status.c */
+void	 cmd_version_exec(struct request *);
+void	 cmd_status_exec(struct request *);
+
+/* pool.c */
+struct pool;
+struct pool_conn;
+typedef void (*pool_acquire_cb)(struct pool_conn *, void *);
+typedef void (*pool_result_cb)(struct pool_conn *, PGresult *, void *);
+struct pool_stats {
+	int	 size;
+	int	 connected;
+	int	 busy;
+	int	 idle;
+};
+struct pool	*pool_new(struct event_base *, const struct config *);
+void		 pool_free(struct pool *);
+void		 pool_reconfigure(struct pool *, const struct config *);
+void		 pool_stats(struct pool *, struct pool_stats *);
+PGconn		*pool_any_connection(struct pool *);
+const char	*pool_last_error(struct pool *);
+struct pool_waiter *pool_acquire(struct pool *, pool_acquire_cb, void *);
+void		 pool_cancel_wait(struct pool *, struct pool_waiter *);
+void		 pool_release(struct pool_conn *);
+PGconn		*pool_conn_pg(struct pool_conn *);
+int		 pool_query(struct pool_conn *, const char *, int,
+		     const char *const *, pool_result_cb, void *);
+
+/* main.c */
+struct migd {
+	struct event_base	*base;
+	struct config		*config;
+	struct pool		*pool;
+	double			 started;
+	int			 draining;
+};
+extern struct migd migd;
+double	 migd_now(void);
+void	 migd_notify(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,264 @@
+/* Loads a migrations directory: finds *.sql files, checks and parses them. */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "migfile.h"
+#include "util.h"
+
+/* Messages name files as the user configured the directory, plus the rest. */
+static char *
+migdir_join(const char *dir, const char *name)
+{
+	size_t	 len = strlen(dir);
+
+	if (len > 0 && dir[len - 1] == '/')
+		return (xprintf("%s%s", dir, name));
+	return (xprintf("%s/%s", dir, name));
+}
+
+/* Only *.sql files are migrations; README, backups and the like are not. */
+static int
+migdir_is_sql(const char *name)
+{
+	size_t	 len = strlen(name);
+
+	return (len > 4 && strcmp(name + len - 4, ".sql") == 0);
+}
+
+/* Names are visited in order so errors come out the same way every run. */
+static int
+migdir_cmp_name(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/* The set is ordered by path, independent of the directory's own order. */
+static int
+migdir_cmp_file(const void *a, const void *b)
+{
+	const struct migfile	*fa = *(struct migfile *const *)a;
+	const struct migfile	*fb = *(struct migfile *const *)b;
+
+	return (strcmp(fa->path, fb->path));
+}
+
+/* Reads whole files; anyone able to write them could run SQL as us. */
+static void
+migdir_file(struct migset *set, struct errlist *errs, int dfd,
+    const char *name, const char *path)
+{
+	struct stat	 st;
+	struct migfile	*mf;
+	char		*buf = NULL;
+	size_t		 size, len = 0;
+	ssize_t		 r;
+	int		 fd;
+
+	/* O_NONBLOCK: a FIFO swapped in after the stat must not hang us. */
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1) {
+		errlist_add(errs, "%s: %s", path, strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st) == -1) {
+		errlist_add(errs, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		errlist_add(errs, "%s: not a regular file", path);
+		goto out;
+	}
+	if (st.st_mode & S_IWOTH) {
+		errlist_add(errs, "%s: refusing a migrations file writable by "
+		    "other users (chmod o-w %s)", path, path);
+		goto out;
+	}
+	if (st.st_size > MIGFILE_MAX_SIZE)
+		goto toolarge;
+
+	/* The file may change size under us: read to EOF, with a cap. */
+	size = (size_t)st.st_size + 1;
+	buf = xmalloc(size);
+	for (;;) {
+		if (len == size) {
+			if (size > MIGFILE_MAX_SIZE)
+				goto toolarge;
+			size = size * 2 > (size_t)MIGFILE_MAX_SIZE + 1 ?
+			    (size_t)MIGFILE_MAX_SIZE + 1 : size * 2;
+			buf = xrealloc(buf, size);
+		}
+		r = read(fd, buf + len, size - len);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			errlist_add(errs, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	if (len > MIGFILE_MAX_SIZE)
+		goto toolarge;
+	if (migfile_parse(path, buf, len, &mf, errs) == 0) {
+		set->files = xreallocarray(set->files, set->n + 1,
+		    sizeof *set->files);
+		set->files[set->n++] = mf;
+	}
+	goto out;
+
+toolarge:
+	errlist_add(errs, "%s: file too large (the limit is %d MiB)", path,
+	    MIGFILE_MAX_SIZE / (1024 * 1024));
+out:
+	free(buf);
+	close(fd);
+}
+
+/* Visits one directory; takes ownership of dfd and closes it. */
+static void
+migdir_walk(struct migset *set, struct errlist *errs, int dfd,
+    const char *dirpath)
+{
+	DIR		*d;
+	struct dirent	*de;
+	struct stat	 st;
+	char		**names = NULL, *path;
+	size_t		 n = 0, i;
+	int		 cfd;
+
+	if ((d = fdopendir(dfd)) == NULL) {
+		errlist_add(errs, "%s: %s", dirpath, strerror(errno));
+		close(dfd);
+		return;
+	}
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL) {
+			if (errno != 0)
+				errlist_add(errs, "%s: %s", dirpath,
+				    strerror(errno));
+			break;
+		}
+		if (de->d_name[0] == '.')
+			continue;
+		names = xreallocarray(names, n + 1, sizeof *names);
+		names[n++] = xstrdup(de->d_name);
+	}
+	if (n > 0)
+		qsort(names, n, sizeof *names, migdir_cmp_name);
+
+	for (i = 0; i < n; i++) {
+		path = migdir_join(dirpath, names[i]);
+		if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) ==
+		    -1) {
+			errlist_add(errs, "%s: %s", path, strerror(errno));
+			goto next;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			/* Files behind links are read; linked dirs may loop. */
+			if (!migdir_is_sql(names[i]))
+				goto next;
+			if (fstatat(dirfd(d), names[i], &st, 0) == -1) {
+				errlist_add(errs, "%s: %s", path,
+				    strerror(errno));
+				goto next;
+			}
+			if (S_ISDIR(st.st_mode))
+				goto next;
+		} else if (S_ISDIR(st.st_mode)) {
+			cfd = openat(dirfd(d), names[i], O_RDONLY |
+			    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (cfd == -1) {
+				errlist_add(errs, "%s: %s", path,
+				    strerror(errno));
+				goto next;
+			}
+			if (fstat(cfd, &st) == -1) {
+				errlist_add(errs, "%s: %s", path,
+				    strerror(errno));
+				close(cfd);
+				goto next;
+			}
+			if (st.st_mode & S_IWOTH) {
+				errlist_add(errs, "%s: refusing a migrations "
+				    "directory writable by other users (chmod "
+				    "o-w %s)", path, path);
+				close(cfd);
+				goto next;
+			}
+			migdir_walk(set, errs, cfd, path);
+			goto next;
+		} else if (!migdir_is_sql(names[i]))
+			goto next;
+
+		/* Devices and FIFOs named *.sql are not opened at all. */
+		if (!S_ISREG(st.st_mode))
+			errlist_add(errs, "%s: not a regular file", path);
+		else
+			migdir_file(set, errs, dirfd(d), names[i], path);
+next:
+		free(path);
+		free(names[i]);
+	}
+	free(names);
+	closedir(d);
+}
+
+/* All or nothing: any error in any file means no migration may run. */
+int
+migdir_load(const char *dir, struct migset *out, struct errlist *errs)
+{
+	struct stat	 st;
+	size_t		 nerrs = errs->n;
+	int		 fd;
+
+	out->files = NULL;
+	out->n = 0;
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		errlist_add(errs, "%s: cannot open migrations directory: %s",
+		    dir, strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &st) == -1) {
+		errlist_add(errs, "%s: cannot open migrations directory: %s",
+		    dir, strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	if (st.st_mode & S_IWOTH) {
+		errlist_add(errs, "%s: refusing a migrations directory "
+		    "writable by other users (chmod o-w %s)", dir, dir);
+		close(fd);
+		return (-1);
+	}
+	migdir_walk(out, errs, fd, dir);
+
+	if (errs->n != nerrs) {
+		migset_clear(out);
+		return (-1);
+	}
+	if (out->n > 0)
+		qsort(out->files, out->n, sizeof *out->files, migdir_cmp_file);
+	return (0);
+}
+
+/* Leaves the set empty and reusable. */
+void
+migset_clear(struct migset *set)
+{
+	size_t	 i;
+
+	for (i = 0; i < set->n; i++)
+		migfile_free(set->files[i]);
+	free(set->files);
+	set->files = NULL;
+	set->n = 0;
+}

@@ -1,0 +1,635 @@
+/* Parses one migration file (header, up and down, checksum); no I/O. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "migfile.h"
+#include "util.h"
+
+enum migfile_key {
+	MIGFILE_KEY_REVISION,
+	MIGFILE_KEY_DOWN_REVISION,
+	MIGFILE_KEY_MESSAGE,
+	MIGFILE_KEY_TRANSACTION,
+	MIGFILE_KEY_DEPENDS_ON,
+	MIGFILE_NKEYS
+};
+
+static const char *migfile_keys[MIGFILE_NKEYS] = {
+	"revision", "down_revision", "message", "transaction", "depends_on"
+};
+#define MIGFILE_KNOWN \
+	"known: revision, down_revision, message, transaction, depends_on"
+
+enum migfile_marker {
+	MIGFILE_MARK_NONE,
+	MIGFILE_MARK_UP,
+	MIGFILE_MARK_DOWN,
+	MIGFILE_MARK_BAD
+};
+
+/* One problem, kept with its line so a file's errors come out in order. */
+struct migfile_err {
+	int	 line;
+	char	*msg;
+};
+
+/* Everything one parse needs; errors are held back until the file is done. */
+struct migfile_parser {
+	struct migfile		*mf;
+	struct migfile_err	*errs;
+	size_t			 nerrs;
+	int			 key_line[MIGFILE_NKEYS];
+	int			 up_marker;	/* marker lines, 0 if absent */
+	int			 down_marker;
+	int			 sql_line;	/* first SQL in the header */
+};
+
+/* Remembers a problem; the caller formats it and the parser owns the copy. */
+static void __attribute__((format(printf, 3, 4)))
+migfile_error(struct migfile_parser *mp, int line, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	mp->errs = xreallocarray(mp->errs, mp->nerrs + 1, sizeof *mp->errs);
+	mp->errs[mp->nerrs].line = line;
+	va_start(ap, fmt);
+	xvasprintf(&mp->errs[mp->nerrs].msg, fmt, ap);
+	va_end(ap);
+	mp->nerrs++;
+}
+
+/* Blanks in a header are spaces and tabs, plus a CR from odd line ends. */
+static int
+migfile_isblank(char c)
+{
+	return (c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v');
+}
+
+/* Values are compared and stored without surrounding blanks. */
+static char *
+migfile_trim(const char *p, size_t len)
+{
+	while (len > 0 && migfile_isblank(*p)) {
+		p++;
+		len--;
+	}
+	while (len > 0 && migfile_isblank(p[len - 1]))
+		len--;
+	return (xstrndup(p, len));
+}
+
+/* User text goes into messages; keep it short and free of control bytes. */
+static char *
+migfile_quote(const char *s)
+{
+	char	*out, *o;
+	size_t	 i, len = strlen(s), max = 64;
+
+	o = out = xmalloc((len > max ? max : len) * 4 + 4);
+	for (i = 0; i < len && i < max; i++) {
+		if ((unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f)
+			*o++ = s[i];
+		else
+			o += sprintf(o, "\\x%02x", (unsigned char)s[i]);
+	}
+	if (len > max) {
+		memcpy(o, "...", 3);
+		o += 3;
+	}
+	*o = '\0';
+	return (out);
+}
+
+/* Ids end up in Alembic-style version tables and commands: keep them plain. */
+int
+migfile_valid_id(const char *id, char **why)
+{
+	static const char	*reserved[] = {
+		"head", "heads", "base", "none"
+	};
+	size_t			 i, len = strlen(id);
+	unsigned char		 c;
+	char			*w = NULL, what[32];
+
+	if (len == 0)
+		w = xstrdup("it is empty");
+	else if (len > MIGFILE_ID_MAX) {
+		w = xprintf("it is %zu bytes long, the limit is %d", len,
+		    MIGFILE_ID_MAX);
+	} else if (id[0] == '-')
+		w = xstrdup("it starts with '-'");
+	for (i = 0; w == NULL && i < len; i++) {
+		c = (unsigned char)id[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-')
+			continue;
+		if (c == ' ' || c == '\t')
+			snprintf(what, sizeof what, "a blank");
+		else if (c > 0x20 && c < 0x7f)
+			snprintf(what, sizeof what, "'%c'", c);
+		else
+			snprintf(what, sizeof what, "byte 0x%02x", c);
+		w = xprintf("it contains %s (allowed: letters, digits, '_', "
+		    "'.', '-')", what);
+	}
+	for (i = 0; w == NULL && i < nitems(reserved); i++) {
+		if (strcasecmp(id, reserved[i]) == 0)
+			w = xprintf("'%s' is reserved (head, heads, base, "
+			    "none)", id);
+	}
+	if (why != NULL)
+		*why = w;
+	else
+		free(w);
+	return (w == NULL);
+}
+
+/* A file saved with CRLF must have the same text and checksum as with LF. */
+static char *
+migfile_normalise(const char *text, size_t len, size_t *outlen)
+{
+	char	*out;
+	size_t	 i, o = 0;
+
+	out = xmalloc(len + 1);
+	for (i = 0; i < len; i++) {
+		if (text[i] == '\r' && i + 1 < len && text[i + 1] == '\n')
+			continue;
+		out[o++] = text[i];
+	}
+	out[o] = '\0';
+	if (outlen != NULL)
+		*outlen = o;
+	return (out);
+}
+
+/* The checksum is what detects an edited, already applied migration. */
+static void
+migfile_sha256_hex(const char *buf, size_t len, char out[65])
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen = 0, i;
+
+	/* Only a broken libcrypto fails here: an invariant, not input. */
+	if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != 32)
+		abort();
+	for (i = 0; i < mdlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	out[64] = '\0';
+}
+
+/* Exposed so other modules checksum text exactly as the parser does. */
+void
+migfile_checksum(const char *text, size_t len, char out[65])
+{
+	char	*norm;
+	size_t	 normlen;
+
+	norm = migfile_normalise(text, len, &normlen);
+	migfile_sha256_hex(norm, normlen, out);
+	free(norm);
+}
+
+/* Section markers must be unmistakable; a near miss is an error, not SQL. */
+static enum migfile_marker
+migfile_marker(const char *p, size_t len)
+{
+	size_t	 i = 0, n;
+
+	while (i < len && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	if (len - i < 2 || p[i] != '-' || p[i + 1] != '-')
+		return (MIGFILE_MARK_NONE);
+	for (i += 2; i < len && (p[i] == ' ' || p[i] == '\t'); i++)
+		/* nothing */;
+	if (len - i < 8 || strncasecmp(p + i, "migrate:", 8) != 0)
+		return (MIGFILE_MARK_NONE);
+	if (p[0] != '-')
+		return (MIGFILE_MARK_BAD);
+	if (len - i >= 10 && strncmp(p + i, "migrate:up", 10) == 0)
+		n = i + 10;
+	else if (len - i >= 12 && strncmp(p + i, "migrate:down", 12) == 0)
+		n = i + 12;
+	else
+		return (MIGFILE_MARK_BAD);
+	for (i = n; i < len; i++) {
+		if (!migfile_isblank(p[i]))
+			return (MIGFILE_MARK_BAD);
+	}
+	return (p[n - 1] == 'p' ? MIGFILE_MARK_UP : MIGFILE_MARK_DOWN);
+}
+
+/* Explains a near-miss marker, pointing dbmate users at the header instead. */
+static void
+migfile_bad_marker(struct migfile_parser *mp, const char *p, size_t len,
+    int line)
+{
+	const char	*hint = "";
+	size_t		 i;
+
+	for (i = 0; i + 12 <= len; i++) {
+		if (strncmp(p + i, "transaction:", 12) == 0) {
+			hint = "; for a migration outside a transaction write "
+			    "'-- transaction: none' in the header";
+			break;
+		}
+	}
+	migfile_error(mp, line, "malformed section marker: write exactly "
+	    "'-- migrate:up' or '-- migrate:down', alone on its line and "
+	    "starting in the first column%s", hint);
+}
+
+/* Splits an id list and names every bad element, so one fix pass suffices. */
+static void
+migfile_id_list(struct migfile_parser *mp, const char *key, const char *value,
+    int line, char ***ids, size_t *nids)
+{
+	const char	*p = value, *comma;
+	char		*id, *why, *q;
+	size_t		 i, len;
+	int		 dup;
+
+	if (*value == '\0') {
+		if (strcmp(key, "down_revision") == 0)
+			migfile_error(mp, line, "empty 'down_revision' header "
+			    "(write 'down_revision: none' for the first "
+			    "revision)");
+		else
+			migfile_error(mp, line, "empty '%s' header (list "
+			    "revision ids or remove the line)", key);
+		return;
+	}
+	for (;;) {
+		comma = strchr(p, ',');
+		len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+		id = migfile_trim(p, len);
+		if (*id == '\0') {
+			migfile_error(mp, line, "empty entry in '%s' (stray "
+			    "comma?)", key);
+			free(id);
+		} else if (strcasecmp(id, "none") == 0 &&
+		    strcmp(key, "down_revision") == 0) {
+			migfile_error(mp, line, "'none' cannot be combined "
+			    "with other revisions in 'down_revision'");
+			free(id);
+		} else if (!migfile_valid_id(id, &why)) {
+			q = migfile_quote(id);
+			migfile_error(mp, line, "invalid revision id '%s' in "
+			    "'%s': %s", q, key, why);
+			free(q);
+			free(why);
+			free(id);
+		} else {
+			for (dup = 0, i = 0; i < *nids; i++)
+				dup |= strcmp((*ids)[i], id) == 0;
+			if (dup) {
+				migfile_error(mp, line, "'%s' is listed twice "
+				    "in '%s'", id, key);
+				free(id);
+			} else {
+				*ids = xreallocarray(*ids, *nids + 1,
+				    sizeof **ids);
+				(*ids)[(*nids)++] = id;
+			}
+		}
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+}
+
+/* Applies one "key: value" header line, checking what can be checked alone. */
+static void
+migfile_header(struct migfile_parser *mp, enum migfile_key k,
+    const char *value, int line)
+{
+	struct migfile	*mf = mp->mf;
+	char		*why, *q;
+
+	switch (k) {
+	case MIGFILE_KEY_REVISION:
+		if (!migfile_valid_id(value, &why)) {
+			q = migfile_quote(value);
+			migfile_error(mp, line, "invalid revision '%s': %s",
+			    q, why);
+			free(q);
+			free(why);
+			break;
+		}
+		mf->revision = xstrdup(value);
+		mf->revision_line = line;
+		break;
+	case MIGFILE_KEY_DOWN_REVISION:
+		mf->parents_line = line;
+		if (strcasecmp(value, "none") != 0) {
+			migfile_id_list(mp, "down_revision", value, line,
+			    &mf->parents, &mf->n_parents);
+		}
+		break;
+	case MIGFILE_KEY_MESSAGE:
+		free(mf->message);
+		mf->message = xstrdup(value);
+		break;
+	case MIGFILE_KEY_TRANSACTION:
+		mf->tx_line = line;
+		if (strcasecmp(value, "auto") == 0)
+			mf->tx = MIGFILE_TX_AUTO;
+		else if (strcasecmp(value, "none") == 0)
+			mf->tx = MIGFILE_TX_NONE;
+		else {
+			q = migfile_quote(value);
+			migfile_error(mp, line, "invalid transaction '%s' "
+			    "(allowed: auto, none)", q);
+			free(q);
+		}
+		break;
+	case MIGFILE_KEY_DEPENDS_ON:
+		mf->depends_line = line;
+		migfile_id_list(mp, "depends_on", value, line, &mf->depends,
+		    &mf->n_depends);
+		break;
+	case MIGFILE_NKEYS:
+		abort();
+	}
+}
+
+/* A header line is a blank, a comment or "-- key: value"; never SQL. */
+static void
+migfile_header_line(struct migfile_parser *mp, const char *p, size_t len,
+    int line)
+{
+	const char	*key;
+	size_t		 i = 0, keylen;
+	char		*value;
+	int		 k;
+
+	while (i < len && migfile_isblank(p[i]))
+		i++;
+	if (i == len)
+		return;
+	if (len - i < 2 || p[i] != '-' || p[i + 1] != '-') {
+		if (mp->sql_line == 0)
+			mp->sql_line = line;
+		return;
+	}
+	for (i += 2; i < len && (p[i] == ' ' || p[i] == '\t'); i++)
+		/* nothing */;
+	key = p + i;
+	while (i < len && ((p[i] >= 'a' && p[i] <= 'z') ||
+	    (p[i] >= 'A' && p[i] <= 'Z') || p[i] == '_'))
+		i++;
+	if ((keylen = p + i - key) == 0)
+		return;
+	while (i < len && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	if (i == len || p[i] != ':')
+		return;		/* an ordinary comment */
+
+	for (k = 0; k < MIGFILE_NKEYS; k++) {
+		if (strlen(migfile_keys[k]) == keylen &&
+		    strncmp(migfile_keys[k], key, keylen) == 0)
+			break;
+	}
+	if (k == MIGFILE_NKEYS) {
+		for (k = 0; k < MIGFILE_NKEYS; k++) {
+			if (strlen(migfile_keys[k]) == keylen &&
+			    strncasecmp(migfile_keys[k], key, keylen) == 0)
+				break;
+		}
+		if (k < MIGFILE_NKEYS) {
+			migfile_error(mp, line, "unknown header '%.*s' (header "
+			    "names are lowercase: did you mean '%s'?)",
+			    (int)keylen, key, migfile_keys[k]);
+		} else {
+			migfile_error(mp, line, "unknown header '%.*s' ("
+			    MIGFILE_KNOWN ")", (int)keylen, key);
+		}
+		return;
+	}
+	if (mp->key_line[k] != 0) {
+		migfile_error(mp, line, "'%s' is given twice (first at line "
+		    "%d)", migfile_keys[k], mp->key_line[k]);
+		return;
+	}
+	mp->key_line[k] = line;
+	value = migfile_trim(p + i + 1, len - i - 1);
+	migfile_header(mp, k, value, line);
+	free(value);
+}
+
+/* Walks the lines once: header until the up marker, then up and down text. */
+static void
+migfile_scan(struct migfile_parser *mp, const char *text, size_t len)
+{
+	enum { HEADER, SKIP, UP, DOWN }	 state = HEADER;
+	const char			*p = text, *end = text + len, *eol;
+	const char			*next, *up = NULL, *up_end = NULL;
+	const char			*down = NULL, *down_end = NULL;
+	size_t				 n;
+	int				 line = 0;
+	enum migfile_marker		 mark;
+
+	for (; p < end; p = next) {
+		line++;
+		if ((eol = memchr(p, '\n', end - p)) == NULL)
+			eol = next = end;
+		else
+			next = eol + 1;
+		n = eol - p;
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+
+		mark = migfile_marker(p, n);
+		if (mark == MIGFILE_MARK_BAD) {
+			/* What follows was meant as SQL, not as header. */
+			migfile_bad_marker(mp, p, n, line);
+			if (state == HEADER)
+				state = SKIP;
+			continue;
+		}
+		if (mark == MIGFILE_MARK_UP) {
+			if (mp->up_marker != 0) {
+				migfile_error(mp, line, "second '-- migrate:up'"
+				    " marker (the first is at line %d)",
+				    mp->up_marker);
+				continue;
+			}
+			mp->up_marker = line;
+			mp->mf->up_line = line + 1;
+			up = next;
+			state = UP;
+			continue;
+		}
+		if (mark == MIGFILE_MARK_DOWN) {
+			if (mp->down_marker != 0) {
+				migfile_error(mp, line, "second '-- migrate:"
+				    "down' marker (the first is at line %d)",
+				    mp->down_marker);
+				continue;
+			}
+			mp->down_marker = line;
+			if (state == HEADER) {
+				migfile_error(mp, line, "'-- migrate:down' "
+				    "before '-- migrate:up' (the up section "
+				    "comes first)");
+				state = SKIP;
+				continue;
+			}
+			mp->mf->down_line = line + 1;
+			up_end = p;
+			down = next;
+			state = DOWN;
+			continue;
+		}
+		if (state == HEADER)
+			migfile_header_line(mp, p, n, line);
+	}
+	if (state == UP)
+		up_end = end;
+	if (state == DOWN)
+		down_end = end;
+
+	if (up != NULL) {
+		mp->mf->up = migfile_normalise(up, up_end - up, &n);
+		migfile_sha256_hex(mp->mf->up, n, mp->mf->checksum);
+	}
+	if (down != NULL)
+		mp->mf->down = migfile_normalise(down, down_end - down, NULL);
+	else
+		mp->mf->down_line = 0;
+}
+
+/* Checks what needs the whole file: required parts and self-references. */
+static void
+migfile_finish(struct migfile_parser *mp)
+{
+	struct migfile	*mf = mp->mf;
+	const char	*base;
+	char		*why, *q;
+	size_t		 len, i;
+
+	if (mp->up_marker == 0) {
+		migfile_error(mp, 1, "no '-- migrate:up' section (put a line "
+		    "'-- migrate:up' between the header and the SQL)");
+	} else if (mp->sql_line != 0) {
+		migfile_error(mp, mp->sql_line, "SQL before '-- migrate:up' "
+		    "(the header may hold only '-- key: value' lines, "
+		    "comments and blank lines)");
+	}
+	if (mp->key_line[MIGFILE_KEY_DOWN_REVISION] == 0) {
+		migfile_error(mp, 1, "missing 'down_revision' header (write "
+		    "'down_revision: none' for the first revision)");
+	}
+
+	if (mp->key_line[MIGFILE_KEY_REVISION] == 0) {
+		base = strrchr(mf->path, '/');
+		base = base != NULL ? base + 1 : mf->path;
+		len = strlen(base);
+		if (len >= 4 && strcmp(base + len - 4, ".sql") == 0)
+			len -= 4;
+		if (memchr(base, '_', len) != NULL)
+			len = (const char *)memchr(base, '_', len) - base;
+		mf->revision = xstrndup(base, len);
+		if (!migfile_valid_id(mf->revision, &why)) {
+			q = migfile_quote(mf->revision);
+			migfile_error(mp, 1, "revision '%s' taken from the "
+			    "file name is invalid: %s (add a '-- revision: "
+			    "ID' header or rename the file)", q, why);
+			free(q);
+			free(why);
+			free(mf->revision);
+			mf->revision = NULL;
+		}
+	}
+	if (mf->revision == NULL)
+		return;
+	for (i = 0; i < mf->n_parents; i++) {
+		if (strcmp(mf->parents[i], mf->revision) == 0)
+			migfile_error(mp, mf->parents_line, "'down_revision' "
+			    "names this revision itself ('%s')", mf->revision);
+	}
+	for (i = 0; i < mf->n_depends; i++) {
+		if (strcmp(mf->depends[i], mf->revision) == 0)
+			migfile_error(mp, mf->depends_line, "'depends_on' "
+			    "names this revision itself ('%s')", mf->revision);
+	}
+}
+
+/* Parses a whole file held in memory; errors go to errs as "PATH:LINE: msg". */
+int
+migfile_parse(const char *path, const char *text, size_t len,
+    struct migfile **out, struct errlist *errs)
+{
+	struct migfile_parser	 mp;
+	struct migfile_err	 e;
+	size_t			 i, j;
+
+	*out = NULL;
+	memset(&mp, 0, sizeof mp);
+	mp.mf = xcalloc(1, sizeof *mp.mf);
+	mp.mf->path = xstrdup(path);
+	mp.mf->message = xstrdup("");
+	mp.mf->tx = MIGFILE_TX_AUTO;
+
+	if (len > MIGFILE_MAX_SIZE) {
+		migfile_error(&mp, 1, "file too large (%zu bytes, the limit "
+		    "is %d MiB)", len, MIGFILE_MAX_SIZE / (1024 * 1024));
+	} else if (memchr(text, '\0', len) != NULL)
+		migfile_error(&mp, 1, "not a text file (NUL byte)");
+	else {
+		if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+			text += 3;
+			len -= 3;
+		}
+		migfile_scan(&mp, text, len);
+		migfile_finish(&mp);
+	}
+
+	if (mp.nerrs == 0) {
+		*out = mp.mf;
+		return (0);
+	}
+	/* Stable insertion sort: errors by line, same-line ones as found. */
+	for (i = 1; i < mp.nerrs; i++) {
+		e = mp.errs[i];
+		for (j = i; j > 0 && mp.errs[j - 1].line > e.line; j--)
+			mp.errs[j] = mp.errs[j - 1];
+		mp.errs[j] = e;
+	}
+	for (i = 0; i < mp.nerrs; i++) {
+		errlist_add(errs, "%s:%d: %s", path, mp.errs[i].line,
+		    mp.errs[i].msg);
+		free(mp.errs[i].msg);
+	}
+	free(mp.errs);
+	migfile_free(mp.mf);
+	return (-1);
+}
+
+/* One owner, one free; NULL is accepted so error paths stay simple. */
+void
+migfile_free(struct migfile *mf)
+{
+	size_t	 i;
+
+	if (mf == NULL)
+		return;
+	free(mf->path);
+	free(mf->revision);
+	for (i = 0; i < mf->n_parents; i++)
+		free(mf->parents[i]);
+	free(mf->parents);
+	for (i = 0; i < mf->n_depends; i++)
+		free(mf->depends[i]);
+	free(mf->depends);
+	free(mf->message);
+	free(mf->up);
+	free(mf->down);
+	free(mf);
+}

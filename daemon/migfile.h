@@ -1,0 +1,64 @@
+/* Migration files: one revision file parsed (pure), a directory loaded. */
+#ifndef MIGD_MIGFILE_H
+#define MIGD_MIGFILE_H
+
+#include <stddef.h>
+
+struct errlist;
+
+#define MIGFILE_MAX_SIZE	(64 * 1024 * 1024)	/* bytes in one file */
+#define MIGFILE_ID_MAX		32	/* Alembic's version_num: varchar(32) */
+
+enum migfile_tx {
+	MIGFILE_TX_AUTO,	/* default: detect what cannot run in a tx */
+	MIGFILE_TX_NONE		/* "transaction: none": never BEGIN/COMMIT */
+};
+
+/* One parsed revision file; all strings owned, freed by migfile_free(). */
+struct migfile {
+	char		 *path;		/* as given; used in messages */
+	char		 *revision;
+	int		  revision_line;	/* 0 when from the file name */
+	char		**parents;	/* down_revision ids; none for a root */
+	size_t		  n_parents;
+	int		  parents_line;
+	char		**depends;	/* depends_on ids */
+	size_t		  n_depends;
+	int		  depends_line;	/* 0 when absent */
+	char		 *message;	/* "" when absent */
+	enum migfile_tx	  tx;
+	int		  tx_line;	/* 0 when absent */
+	char		 *up;		/* section text, CRLF made LF */
+	int		  up_line;	/* file line of the first line of up */
+	char		 *down;		/* NULL when there is no down section */
+	int		  down_line;	/* 0 when there is no down section */
+	char		  checksum[65];	/* lowercase hex SHA-256 of up */
+};
+
+/* A loaded migrations directory. */
+struct migset {
+	struct migfile	**files;	/* sorted by path */
+	size_t		  n;
+};
+
+/*
+ * migfile.c. migfile_parse() returns 0 and sets *out, or -1 with *out NULL
+ * and "PATH:LINE: message" strings appended to the errlist. migfile_valid_id()
+ * returns 1 for a valid id, or 0 and sets *why (if not NULL) to an allocated
+ * reason such as "it starts with '-'", for the caller to free.
+ */
+int	 migfile_parse(const char *, const char *, size_t, struct migfile **,
+	     struct errlist *);
+void	 migfile_free(struct migfile *);
+int	 migfile_valid_id(const char *, char **);
+void	 migfile_checksum(const char *, size_t, char[65]);
+
+/*
+ * migdir.c. migdir_load() overwrites *out (clear it first if it held files);
+ * it returns 0 with every file, or -1 with *out empty and every problem of
+ * every file appended to the errlist.
+ */
+int	 migdir_load(const char *, struct migset *, struct errlist *);
+void	 migset_clear(struct migset *);
+
+#endif

@@ -1,0 +1,544 @@
+/*
+ * A small pool of PostgreSQL connections driven asynchronously on the event
+ * loop: PQconnectStartParams/PQconnectPoll with the socket re-read at every
+ * step, PQsendQuery results drained with PQconsumeInput/PQisBusy.  Lost
+ * connections come back by themselves with capped exponential backoff.
+ */
+#include <sys/queue.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "migd.h"
+
+#define POOL_BACKOFF_MIN_MS	100
+#define POOL_BACKOFF_MAX_MS	2000
+
+enum pool_state { PC_DOWN, PC_CONNECTING, PC_IDLE, PC_BUSY };
+
+struct pool_conn {
+	struct pool		*pool;
+	int			 slot;
+	enum pool_state		 state;
+	PGconn			*pg;
+	struct event		*io;		/* the socket, when connected or connecting */
+	struct event		*timer;		/* backoff or connect deadline */
+	evutil_socket_t		 fd;
+	short			 want;		/* EV_READ or EV_WRITE while connecting */
+	int			 backoff_ms;
+	u_int			 generation;	/* of the config it connected with */
+	int			 retire;	/* reconnect when released */
+	/* the query in flight */
+	pool_result_cb		 cb;
+	void			*cb_arg;
+	PGresult		*result;	/* first error, else the last result */
+	int			 flushing;
+};
+
+struct pool_waiter {
+	TAILQ_ENTRY(pool_waiter) entry;
+	pool_acquire_cb		 cb;
+	void			*arg;
+};
+TAILQ_HEAD(pool_waiters, pool_waiter);
+
+struct pool {
+	struct event_base	*base;
+	char			*conninfo;
+	int			 connect_timeout;
+	u_int			 generation;
+	int			 size;
+	struct pool_conn	**conns;
+	struct pool_waiters	 waiters;
+	char			*last_error;
+	int			 ever_connected;
+};
+
+static void	pool_connect(struct pool_conn *);
+static void	pool_io(evutil_socket_t, short, void *);
+static void	pool_grant(struct pool *);
+
+/* Keeps the latest error, one line, for status and the log. */
+static void
+pool_set_error(struct pool *p, const char *msg)
+{
+	char	*s, *nl;
+
+	s = xstrdup(msg && *msg ? msg : "unknown error");
+	while ((nl = strrchr(s, '\n')) != NULL && nl[1] == '\0')
+		*nl = '\0';
+	for (nl = s; *nl != '\0'; nl++) {
+		if (*nl == '\n')
+			*nl = ' ';
+	}
+	if (p->last_error == NULL || strcmp(p->last_error, s) != 0)
+		log_warnx("database: %s", s);
+	free(p->last_error);
+	p->last_error = s;
+}
+
+/* Watches the connection's socket for the events libpq asked for. */
+static void
+pool_watch(struct pool_conn *pc, short what)
+{
+	evutil_socket_t	 fd = PQsocket(pc->pg);
+
+	if (pc->io != NULL && (pc->fd != fd || pc->want != what)) {
+		event_free(pc->io);
+		pc->io = NULL;
+	}
+	if (pc->io == NULL) {
+		pc->io = event_new(pc->pool->base, fd, what | EV_PERSIST,
+		    pool_io, pc);
+		pc->fd = fd;
+		pc->want = what;
+		event_add(pc->io, NULL);
+	}
+}
+
+/* Forgets the server connection and its watchers. */
+static void
+pool_drop(struct pool_conn *pc)
+{
+	if (pc->io != NULL) {
+		event_free(pc->io);
+		pc->io = NULL;
+	}
+	evtimer_del(pc->timer);
+	if (pc->pg != NULL) {
+		PQfinish(pc->pg);
+		pc->pg = NULL;
+	}
+	if (pc->result != NULL) {
+		PQclear(pc->result);
+		pc->result = NULL;
+	}
+	pc->fd = -1;
+	pc->state = PC_DOWN;
+}
+
+/* Connection lost or failed: tell the query's owner, retry after a pause. */
+static void
+pool_fail(struct pool_conn *pc, const char *why)
+{
+	struct timeval	 tv;
+	pool_result_cb	 cb = pc->cb;
+	void		*arg = pc->cb_arg;
+	int		 was_busy = pc->state == PC_BUSY;
+
+	pool_set_error(pc->pool, why);
+	pool_drop(pc);
+	pc->cb = NULL;
+	pc->cb_arg = NULL;
+	if (was_busy && cb != NULL)
+		cb(pc, NULL, arg);	/* NULL result: the connection is gone */
+	if (pc->state != PC_DOWN || evtimer_pending(pc->timer, NULL))
+		return;
+	tv.tv_sec = pc->backoff_ms / 1000;
+	tv.tv_usec = (pc->backoff_ms % 1000) * 1000;
+	evtimer_add(pc->timer, &tv);
+	pc->backoff_ms *= 2;
+	if (pc->backoff_ms > POOL_BACKOFF_MAX_MS)
+		pc->backoff_ms = POOL_BACKOFF_MAX_MS;
+}
+
+/* The timer: start a connection after backoff, or give up a slow one. */
+static void
+pool_timer(evutil_socket_t fd, short events, void *arg)
+{
+	struct pool_conn	*pc = arg;
+
+	(void)fd;
+	(void)events;
+	if (pc->state == PC_CONNECTING) {
+		pool_fail(pc, "timeout expired while connecting");
+		return;
+	}
+	if (pc->state == PC_DOWN)
+		pool_connect(pc);
+}
+
+/* A connection became usable. */
+static void
+pool_ready(struct pool_conn *pc)
+{
+	struct pool	*p = pc->pool;
+
+	evtimer_del(pc->timer);
+	PQsetnonblocking(pc->pg, 1);
+	pc->state = PC_IDLE;
+	pc->backoff_ms = POOL_BACKOFF_MIN_MS;
+	if (!p->ever_connected || p->last_error != NULL) {
+		log_info("database: connected to %s on %s:%s (server %s)",
+		    PQdb(pc->pg), PQhost(pc->pg), PQport(pc->pg),
+		    PQparameterStatus(pc->pg, "server_version"));
+		migd_notify("STATUS=connected to database %s", PQdb(pc->pg));
+	}
+	p->ever_connected = 1;
+	free(p->last_error);
+	p->last_error = NULL;
+	pool_watch(pc, EV_READ);
+	pool_grant(p);
+}
+
+/* One PQconnectPoll step; libpq may change the socket between steps. */
+static void
+pool_connect_step(struct pool_conn *pc)
+{
+	switch (PQconnectPoll(pc->pg)) {
+	case PGRES_POLLING_READING:
+		pool_watch(pc, EV_READ);
+		break;
+	case PGRES_POLLING_WRITING:
+		pool_watch(pc, EV_WRITE);
+		break;
+	case PGRES_POLLING_OK:
+		if (pc->io != NULL) {
+			event_free(pc->io);
+			pc->io = NULL;
+		}
+		pool_ready(pc);
+		break;
+	default:
+		pool_fail(pc, PQerrorMessage(pc->pg));
+		break;
+	}
+}
+
+/* Starts a non-blocking connection with the current conninfo. */
+static void
+pool_connect(struct pool_conn *pc)
+{
+	const char	*keys[] = { "dbname", "fallback_application_name",
+			    NULL };
+	const char	*vals[] = { pc->pool->conninfo, "migd", NULL };
+	struct timeval	 tv;
+
+	pool_drop(pc);
+	pc->generation = pc->pool->generation;
+	pc->retire = 0;
+	pc->pg = PQconnectStartParams(keys, vals, 1);
+	if (pc->pg == NULL) {
+		pool_fail(pc, "out of memory");
+		return;
+	}
+	if (PQstatus(pc->pg) == CONNECTION_BAD) {
+		pool_fail(pc, PQerrorMessage(pc->pg));
+		return;
+	}
+	pc->state = PC_CONNECTING;
+	tv.tv_sec = pc->pool->connect_timeout;
+	tv.tv_usec = 0;
+	evtimer_add(pc->timer, &tv);
+	pool_watch(pc, EV_WRITE);
+}
+
+/* Hands the query's outcome to its owner; the owner clears the result. */
+static void
+pool_complete(struct pool_conn *pc)
+{
+	pool_result_cb	 cb = pc->cb;
+	void		*arg = pc->cb_arg;
+	PGresult	*res = pc->result;
+
+	pc->cb = NULL;
+	pc->cb_arg = NULL;
+	pc->result = NULL;
+	pool_watch(pc, EV_READ);
+	if (cb != NULL)
+		cb(pc, res, arg);
+	else
+		PQclear(res);
+}
+
+/* Reads what the server sent: results of a query, or news of its death. */
+static void
+pool_input(struct pool_conn *pc)
+{
+	PGresult	*res;
+	PGnotify	*n;
+
+	if (!PQconsumeInput(pc->pg) || PQstatus(pc->pg) != CONNECTION_OK) {
+		pool_fail(pc, PQerrorMessage(pc->pg));
+		return;
+	}
+	while ((n = PQnotifies(pc->pg)) != NULL)
+		PQfreemem(n);
+	if (pc->state != PC_BUSY)
+		return;
+	while (!PQisBusy(pc->pg)) {
+		if ((res = PQgetResult(pc->pg)) == NULL) {
+			pool_complete(pc);
+			return;
+		}
+		/* Keep the first error: later results would hide it. */
+		if (pc->result != NULL && (PQresultStatus(pc->result) ==
+		    PGRES_FATAL_ERROR))
+			PQclear(res);
+		else {
+			PQclear(pc->result);
+			pc->result = res;
+		}
+	}
+}
+
+static void
+pool_io(evutil_socket_t fd, short events, void *arg)
+{
+	struct pool_conn	*pc = arg;
+	int			 r;
+
+	(void)fd;
+	if (pc->state == PC_CONNECTING) {
+		pool_connect_step(pc);
+		return;
+	}
+	if ((events & EV_WRITE) && pc->flushing) {
+		if ((r = PQflush(pc->pg)) == -1) {
+			pool_fail(pc, PQerrorMessage(pc->pg));
+			return;
+		}
+		if (r == 0) {
+			pc->flushing = 0;
+			pool_watch(pc, EV_READ);
+		}
+		return;
+	}
+	if (events & EV_READ)
+		pool_input(pc);
+}
+
+/* Gives idle connections to waiters, oldest first. */
+static void
+pool_grant(struct pool *p)
+{
+	struct pool_waiter	*w;
+	int			 i;
+
+	for (i = 0; i < p->size; i++) {
+		if ((w = TAILQ_FIRST(&p->waiters)) == NULL)
+			return;
+		if (p->conns[i]->state != PC_IDLE)
+			continue;
+		TAILQ_REMOVE(&p->waiters, w, entry);
+		p->conns[i]->state = PC_BUSY;
+		w->cb(p->conns[i], w->arg);
+		free(w);
+	}
+}
+
+/* Waits for an idle connection; cb runs when one is free, maybe at once. */
+struct pool_waiter *
+pool_acquire(struct pool *p, pool_acquire_cb cb, void *arg)
+{
+	struct pool_waiter	*w;
+
+	w = xcalloc(1, sizeof *w);
+	w->cb = cb;
+	w->arg = arg;
+	TAILQ_INSERT_TAIL(&p->waiters, w, entry);
+	pool_grant(p);
+	return (w);
+}
+
+/* Gives up waiting; only valid before the callback ran. */
+void
+pool_cancel_wait(struct pool *p, struct pool_waiter *w)
+{
+	TAILQ_REMOVE(&p->waiters, w, entry);
+	free(w);
+}
+
+/* Returns a connection; one from an old configuration reconnects. */
+void
+pool_release(struct pool_conn *pc)
+{
+	if (pc->state != PC_BUSY)
+		return;
+	pc->state = PC_IDLE;
+	if (pc->retire || pc->generation != pc->pool->generation) {
+		pool_connect(pc);
+		return;
+	}
+	pool_grant(pc->pool);
+}
+
+PGconn *
+pool_conn_pg(struct pool_conn *pc)
+{
+	return (pc->pg);
+}
+
+/* Sends a query (with text params when nparams > 0) on an acquired connection. */
+int
+pool_query(struct pool_conn *pc, const char *sql, int nparams,
+    const char *const *params, pool_result_cb cb, void *arg)
+{
+	int	 ok;
+
+	if (pc->state != PC_BUSY || pc->pg == NULL || pc->cb != NULL)
+		return (-1);
+	if (nparams > 0)
+		ok = PQsendQueryParams(pc->pg, sql, nparams, NULL, params,
+		    NULL, NULL, 0);
+	else
+		ok = PQsendQuery(pc->pg, sql);
+	if (!ok)
+		return (-1);
+	pc->cb = cb;
+	pc->cb_arg = arg;
+	if (PQflush(pc->pg) == 1) {
+		pc->flushing = 1;
+		pool_watch(pc, EV_READ | EV_WRITE);
+	}
+	return (0);
+}
+
+/* Creates the pool and starts connecting every slot. */
+struct pool *
+pool_new(struct event_base *base, const struct config *cf)
+{
+	struct pool		*p;
+	struct pool_conn	*pc;
+	int			 i;
+
+	p = xcalloc(1, sizeof *p);
+	p->base = base;
+	TAILQ_INIT(&p->waiters);
+	p->conninfo = xstrdup(cf->conninfo);
+	p->connect_timeout = cf->connect_timeout;
+	p->size = cf->pool_size;
+	p->conns = xcalloc((size_t)p->size, sizeof *p->conns);
+	for (i = 0; i < p->size; i++) {
+		pc = p->conns[i] = xcalloc(1, sizeof *pc);
+		pc->pool = p;
+		pc->slot = i;
+		pc->fd = -1;
+		pc->backoff_ms = POOL_BACKOFF_MIN_MS;
+		pc->timer = evtimer_new(base, pool_timer, pc);
+		pool_connect(pc);
+	}
+	return (p);
+}
+
+/* Applies a reloaded configuration: new settings reconnect, busy ones later. */
+void
+pool_reconfigure(struct pool *p, const struct config *cf)
+{
+	struct pool_conn	*pc;
+	int			 i, old = p->size;
+
+	if (strcmp(p->conninfo, cf->conninfo) == 0 &&
+	    p->connect_timeout == cf->connect_timeout &&
+	    p->size == cf->pool_size)
+		return;
+	if (strcmp(p->conninfo, cf->conninfo) != 0) {
+		free(p->conninfo);
+		p->conninfo = xstrdup(cf->conninfo);
+		p->generation++;
+	}
+	p->connect_timeout = cf->connect_timeout;
+	if (cf->pool_size < old) {
+		/* Shrink only from the end, and only slots not in use. */
+		while (p->size > cf->pool_size &&
+		    p->conns[p->size - 1]->state != PC_BUSY) {
+			pc = p->conns[--p->size];
+			pool_drop(pc);
+			event_free(pc->timer);
+			free(pc);
+		}
+		if (p->size > cf->pool_size)
+			log_warnx("pool_size: slot busy, keeping %d "
+			    "connections until restart", p->size);
+	} else if (cf->pool_size > old) {
+		p->conns = xreallocarray(p->conns, (size_t)cf->pool_size,
+		    sizeof *p->conns);
+		for (i = old; i < cf->pool_size; i++) {
+			pc = p->conns[i] = xcalloc(1, sizeof *pc);
+			pc->pool = p;
+			pc->slot = i;
+			pc->fd = -1;
+			pc->backoff_ms = POOL_BACKOFF_MIN_MS;
+			pc->timer = evtimer_new(p->base, pool_timer, pc);
+			pool_connect(pc);
+		}
+		p->size = cf->pool_size;
+	}
+	for (i = 0; i < p->size; i++) {
+		pc = p->conns[i];
+		if (pc->generation == p->generation)
+			continue;
+		if (pc->state == PC_BUSY)
+			pc->retire = 1;
+		else
+			pool_connect(pc);
+	}
+}
+
+void
+pool_stats(struct pool *p, struct pool_stats *st)
+{
+	int	 i;
+
+	memset(st, 0, sizeof *st);
+	st->size = p->size;
+	for (i = 0; i < p->size; i++) {
+		switch (p->conns[i]->state) {
+		case PC_IDLE:
+			st->idle++;
+			st->connected++;
+			break;
+		case PC_BUSY:
+			st->busy++;
+			st->connected++;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Any live connection, to describe the server without a query. */
+PGconn *
+pool_any_connection(struct pool *p)
+{
+	int	 i;
+
+	for (i = 0; i < p->size; i++) {
+		if (p->conns[i]->state == PC_IDLE ||
+		    p->conns[i]->state == PC_BUSY)
+			return (p->conns[i]->pg);
+	}
+	return (NULL);
+}
+
+const char *
+pool_last_error(struct pool *p)
+{
+	return (p->last_error);
+}
+
+void
+pool_free(struct pool *p)
+{
+	struct pool_waiter	*w;
+	int			 i;
+
+	if (p == NULL)
+		return;
+	while ((w = TAILQ_FIRST(&p->waiters)) != NULL) {
+		TAILQ_REMOVE(&p->waiters, w, entry);
+		free(w);
+	}
+	for (i = 0; i < p->size; i++) {
+		pool_drop(p->conns[i]);
+		event_free(p->conns[i]->timer);
+		free(p->conns[i]);
+	}
+	free(p->conns);
+	free(p->conninfo);
+	free(p->last_error);
+	free(p);
+}

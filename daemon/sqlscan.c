@@ -1,0 +1,807 @@
+/*
+ * SQL analysis of migration sections with the real PostgreSQL parser.
+ *
+ * pg_query_parse() gives the parse tree as JSON (walked with jansson): the
+ * statements, their kinds and the names they create things under.
+ * pg_query_scan() gives the scanner's tokens (as protobuf, decoded here by
+ * hand: libpg_query has no JSON form of them), so that each statement's text
+ * can start at its first token and end at its last one, with no surrounding
+ * whitespace or comments, whatever strings and comments it contains.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <pg_query.h>
+
+#include "sqlscan.h"
+
+/* Values of pg_query.proto's Token enum that matter here. */
+#define SQLSCAN_TOK_SEMICOLON	59
+#define SQLSCAN_TOK_SQL_COMMENT	275
+#define SQLSCAN_TOK_C_COMMENT	276
+
+/* One scanner token other than a comment: byte range in the section. */
+struct sqlscan_tok {
+	size_t	 start;
+	size_t	 end;
+	int	 token;
+};
+
+struct sqlscan_toks {
+	struct sqlscan_tok	*v;
+	size_t			 n;
+	size_t			 size;
+};
+
+/* How a statement names the object it creates or alters. */
+enum sqlscan_namekind {
+	SQLSCAN_RANGEVAR,	/* RangeVar: {"schemaname": ..., "relname": ...} */
+	SQLSCAN_NAMELIST,	/* qualified name: [{"String": {"sval": ...}}, ...] */
+	SQLSCAN_SCHEMA		/* plain string: the schema itself */
+};
+
+/* Statements whose target's schema migd must make exist before a run. */
+static const struct sqlscan_target {
+	const char		*type;	/* parse node */
+	const char		*field;	/* member holding the name */
+	const char		*sub;	/* member of field holding it, or NULL */
+	enum sqlscan_namekind	 kind;
+} sqlscan_targets[] = {
+	{ "CreateStmt",			"relation",	NULL,	SQLSCAN_RANGEVAR },
+	{ "CreateForeignTableStmt",	"base",	"relation",	SQLSCAN_RANGEVAR },
+	{ "CreateTableAsStmt",		"into",		"rel",	SQLSCAN_RANGEVAR },
+	{ "ViewStmt",			"view",		NULL,	SQLSCAN_RANGEVAR },
+	{ "IndexStmt",			"relation",	NULL,	SQLSCAN_RANGEVAR },
+	{ "CreateSeqStmt",		"sequence",	NULL,	SQLSCAN_RANGEVAR },
+	{ "AlterSeqStmt",		"sequence",	NULL,	SQLSCAN_RANGEVAR },
+	{ "CreateFunctionStmt",		"funcname",	NULL,	SQLSCAN_NAMELIST },
+	{ "CompositeTypeStmt",		"typevar",	NULL,	SQLSCAN_RANGEVAR },
+	{ "CreateEnumStmt",		"typeName",	NULL,	SQLSCAN_NAMELIST },
+	{ "CreateRangeStmt",		"typeName",	NULL,	SQLSCAN_NAMELIST },
+	{ "DefineStmt",			"defnames",	NULL,	SQLSCAN_NAMELIST },
+	{ "CreateDomainStmt",		"domainname",	NULL,	SQLSCAN_NAMELIST },
+	{ "AlterTableStmt",		"relation",	NULL,	SQLSCAN_RANGEVAR },
+	{ "RenameStmt",			"relation",	NULL,	SQLSCAN_RANGEVAR },
+	{ "CreateTrigStmt",		"relation",	NULL,	SQLSCAN_RANGEVAR },
+	{ "AlterObjectSchemaStmt",	"newschema",	NULL,	SQLSCAN_SCHEMA },
+};
+
+/* Statements that can never run inside a transaction block, whatever their options. */
+static const struct sqlscan_notx {
+	const char	*type;
+	const char	*what;
+} sqlscan_notx[] = {
+	{ "CreatedbStmt",		"CREATE DATABASE" },
+	{ "DropdbStmt",			"DROP DATABASE" },
+	{ "CreateTableSpaceStmt",	"CREATE TABLESPACE" },
+	{ "DropTableSpaceStmt",		"DROP TABLESPACE" },
+	{ "AlterSystemStmt",		"ALTER SYSTEM" },
+	{ "DropSubscriptionStmt",	"DROP SUBSCRIPTION" },
+};
+
+/* TransactionStmt kinds that begin or end a transaction (not savepoints). */
+static const struct sqlscan_txkind {
+	const char	*kind;
+	const char	*what;
+	int		 flags;
+} sqlscan_txkinds[] = {
+	{ "TRANS_STMT_BEGIN",		"BEGIN",		SQLSCAN_TX_CONTROL },
+	{ "TRANS_STMT_START",		"START TRANSACTION",	SQLSCAN_TX_CONTROL },
+	{ "TRANS_STMT_COMMIT",		"COMMIT",		SQLSCAN_TX_CONTROL },
+	{ "TRANS_STMT_ROLLBACK",	"ROLLBACK",		SQLSCAN_TX_CONTROL },
+	{ "TRANS_STMT_PREPARE",		"PREPARE TRANSACTION",	SQLSCAN_TX_CONTROL },
+	{ "TRANS_STMT_COMMIT_PREPARED",	"COMMIT PREPARED",
+	    SQLSCAN_TX_CONTROL|SQLSCAN_NO_TX },
+	{ "TRANS_STMT_ROLLBACK_PREPARED", "ROLLBACK PREPARED",
+	    SQLSCAN_TX_CONTROL|SQLSCAN_NO_TX },
+};
+
+/* ALTER SUBSCRIPTION kinds that refresh (and so cannot run in a transaction) unless refresh = false. */
+static const struct sqlscan_subkind {
+	const char	*kind;
+	const char	*what;
+} sqlscan_subkinds[] = {
+	{ "ALTER_SUBSCRIPTION_SET_PUBLICATION",
+	    "ALTER SUBSCRIPTION ... SET PUBLICATION" },
+	{ "ALTER_SUBSCRIPTION_ADD_PUBLICATION",
+	    "ALTER SUBSCRIPTION ... ADD PUBLICATION" },
+	{ "ALTER_SUBSCRIPTION_DROP_PUBLICATION",
+	    "ALTER SUBSCRIPTION ... DROP PUBLICATION" },
+};
+
+/* REINDEX forms that work table by table in their own transactions. */
+static const struct sqlscan_reindex {
+	const char	*kind;
+	const char	*what;
+} sqlscan_reindexes[] = {
+	{ "REINDEX_OBJECT_SCHEMA",	"REINDEX SCHEMA" },
+	{ "REINDEX_OBJECT_SYSTEM",	"REINDEX SYSTEM" },
+	{ "REINDEX_OBJECT_DATABASE",	"REINDEX DATABASE" },
+};
+
+static int	sqlscan_stmt(struct sqlscan *, json_t *, int, const char **);
+
+/* Reads a protobuf varint: the scanner's tokens only come as protobuf. */
+static int
+sqlscan_pb_varint(const unsigned char **p, const unsigned char *end,
+    uint64_t *v)
+{
+	unsigned int	 shift;
+	unsigned char	 b;
+
+	*v = 0;
+	for (shift = 0; shift < 64 && *p < end; shift += 7) {
+		b = *(*p)++;
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0)
+			return (0);
+	}
+	return (-1);
+}
+
+/* Reads a field's key, and its value if a varint or the extent of its bytes if length-delimited, skipping other wire types. */
+static int
+sqlscan_pb_field(const unsigned char **p, const unsigned char *end,
+    uint64_t *field, int *wire, uint64_t *v, const unsigned char **bytes)
+{
+	uint64_t	 key;
+
+	if (sqlscan_pb_varint(p, end, &key) != 0)
+		return (-1);
+	*field = key >> 3;
+	*wire = (int)(key & 7);
+	*v = 0;
+	*bytes = NULL;
+	switch (*wire) {
+	case 0:
+		return (sqlscan_pb_varint(p, end, v));
+	case 1:
+		if (end - *p < 8)
+			return (-1);
+		*p += 8;
+		return (0);
+	case 2:
+		if (sqlscan_pb_varint(p, end, v) != 0 ||
+		    *v > (uint64_t)(end - *p))
+			return (-1);
+		*bytes = *p;
+		*p += *v;
+		return (0);
+	case 5:
+		if (end - *p < 4)
+			return (-1);
+		*p += 4;
+		return (0);
+	}
+	return (-1);
+}
+
+/* Decodes one ScanToken {start = 1, end = 2, token = 4} and keeps it unless it is a comment. */
+static int
+sqlscan_pb_token(const unsigned char *p, const unsigned char *end,
+    size_t sqllen, struct sqlscan_toks *toks)
+{
+	const unsigned char	*bytes;
+	uint64_t		 field, v, start = 0, stop = 0, token = 0;
+	int			 wire;
+
+	while (p < end) {
+		if (sqlscan_pb_field(&p, end, &field, &wire, &v, &bytes) != 0)
+			return (-1);
+		if (wire != 0)
+			continue;
+		if (field == 1)
+			start = v;
+		else if (field == 2)
+			stop = v;
+		else if (field == 4)
+			token = v;
+	}
+	if (start > stop || stop > sqllen)
+		return (-1);
+	if (token == SQLSCAN_TOK_SQL_COMMENT || token == SQLSCAN_TOK_C_COMMENT)
+		return (0);
+	if (toks->n == toks->size) {
+		toks->size = toks->size == 0 ? 64 : toks->size * 2;
+		toks->v = xreallocarray(toks->v, toks->size, sizeof *toks->v);
+	}
+	toks->v[toks->n].start = start;
+	toks->v[toks->n].end = stop;
+	toks->v[toks->n].token = (int)token;
+	toks->n++;
+	return (0);
+}
+
+/* Runs PostgreSQL's scanner over the section to learn where every real token starts and ends. */
+static int
+sqlscan_tokens(const char *sql, struct sqlscan_toks *toks, char **cause)
+{
+	PgQueryScanResult	 res;
+	const unsigned char	*p, *end, *bytes;
+	uint64_t		 field, v;
+	int			 wire, rv = -1;
+
+	res = pg_query_scan(sql);
+	if (res.error != NULL) {
+		*cause = xstrdup(res.error->message);
+		goto out;
+	}
+	p = (const unsigned char *)res.pbuf.data;
+	end = p + res.pbuf.len;
+	while (p < end) {
+		if (sqlscan_pb_field(&p, end, &field, &wire, &v, &bytes) != 0)
+			goto bad;
+		if (field == 2 && wire == 2 &&
+		    sqlscan_pb_token(bytes, bytes + v, strlen(sql), toks) != 0)
+			goto bad;
+	}
+	rv = 0;
+	goto out;
+bad:
+	*cause = xstrdup("cannot decode the scanner's output");
+out:
+	pg_query_free_scan_result(res);
+	return (rv);
+}
+
+/* Byte length of the character at s as PostgreSQL's pg_utf_mblen counts it, even for invalid UTF-8. */
+static size_t
+sqlscan_utf8_len(unsigned char c)
+{
+	if ((c & 0x80) == 0)
+		return (1);
+	if ((c & 0xe0) == 0xc0)
+		return (2);
+	if ((c & 0xf0) == 0xe0)
+		return (3);
+	if ((c & 0xf8) == 0xf0)
+		return (4);
+	return (1);
+}
+
+/* Counts newlines in sql[from, to) so statement lines can be found in one pass. */
+static int
+sqlscan_newlines(const char *sql, size_t from, size_t to)
+{
+	int	 n = 0;
+
+	for (; from < to; from++) {
+		if (sql[from] == '\n')
+			n++;
+	}
+	return (n);
+}
+
+/* File line of a parse error: libpg_query's cursorpos counts characters from 1, not bytes. */
+static int
+sqlscan_error_line(const char *sql, int first_line, int cursorpos)
+{
+	size_t	 len = strlen(sql), off = 0, n;
+	int	 pos;
+
+	if (cursorpos <= 0)
+		return (first_line);
+	for (pos = 1; pos < cursorpos && off < len; pos++) {
+		n = sqlscan_utf8_len((unsigned char)sql[off]);
+		off += n > len - off ? len - off : n;
+	}
+	/* "at end of input": point at the last line with text on it. */
+	if (off >= len) {
+		while (off > 0 && strchr(" \t\r\n\f\v", sql[off - 1]) != NULL)
+			off--;
+		if (off > 0)
+			off--;
+	}
+	return (first_line + sqlscan_newlines(sql, 0, off));
+}
+
+/* Unwraps a Node ({"RangeVar": {...}}) into its fields, setting *type to its node name. */
+static json_t *
+sqlscan_node(json_t *wrapped, const char **type)
+{
+	void	*it;
+
+	*type = NULL;
+	if (!json_is_object(wrapped) || json_object_size(wrapped) != 1)
+		return (NULL);
+	it = json_object_iter(wrapped);
+	*type = json_object_iter_key(it);
+	return (json_object_iter_value(it));
+}
+
+/* A string member or NULL: libpg_query leaves out members that are empty or default. */
+static const char *
+sqlscan_str(json_t *obj, const char *key)
+{
+	return (json_string_value(json_object_get(obj, key)));
+}
+
+/* Whether a string member (an enum value, usually) equals want. */
+static int
+sqlscan_is(json_t *obj, const char *key, const char *want)
+{
+	const char	*s = sqlscan_str(obj, key);
+
+	return (s != NULL && strcmp(s, want) == 0);
+}
+
+/* A boolean member: absent means false in libpg_query's output. */
+static int
+sqlscan_true(json_t *obj, const char *key)
+{
+	return (json_is_true(json_object_get(obj, key)));
+}
+
+/* The text of a String node ({"String": {"sval": ...}}), or NULL. */
+static const char *
+sqlscan_sval(json_t *node)
+{
+	return (sqlscan_str(json_object_get(node, "String"), "sval"));
+}
+
+/* The schema part of a qualified name list ([schema, name] or [catalog, schema, name]), or NULL. */
+static const char *
+sqlscan_namelist_schema(json_t *list)
+{
+	size_t	 n;
+
+	if (!json_is_array(list) || (n = json_array_size(list)) < 2)
+		return (NULL);
+	return (sqlscan_sval(json_array_get(list, n - 2)));
+}
+
+/* Finds option name in a list of DefElem nodes, as the server reads WITH (...) lists. */
+static json_t *
+sqlscan_defelem(json_t *list, const char *name)
+{
+	json_t		*node, *def;
+	const char	*type;
+	size_t		 i;
+
+	json_array_foreach(list, i, node) {
+		def = sqlscan_node(node, &type);
+		if (type != NULL && strcmp(type, "DefElem") == 0 &&
+		    sqlscan_is(def, "defname", name))
+			return (def);
+	}
+	return (NULL);
+}
+
+/* A DefElem's value read as PostgreSQL's defGetBoolean does; dflt when absent or unreadable. */
+static int
+sqlscan_defbool(json_t *def, int dflt)
+{
+	json_t		*arg;
+	const char	*type, *s;
+
+	if (def == NULL)
+		return (dflt);
+	if ((arg = sqlscan_node(json_object_get(def, "arg"), &type)) == NULL)
+		return (1);	/* "option" alone means true */
+	if (strcmp(type, "Integer") == 0)	/* ival is left out when 0 */
+		return (json_integer_value(json_object_get(arg, "ival")) != 0);
+	if (strcmp(type, "Boolean") == 0)
+		return (sqlscan_true(arg, "boolval"));
+	if (strcmp(type, "String") == 0 && (s = sqlscan_str(arg, "sval"))) {
+		if (strcasecmp(s, "false") == 0 || strcasecmp(s, "off") == 0)
+			return (0);
+		if (strcasecmp(s, "true") == 0 || strcasecmp(s, "on") == 0)
+			return (1);
+	}
+	return (dflt);
+}
+
+/* Records that the section names schema name at line; system schemas always exist and are left out. */
+static void
+sqlscan_schema_add(struct sqlscan *sc, const char *name, int line, int created)
+{
+	struct sqlscan_schema	*s;
+	size_t			 i;
+
+	if (name == NULL || *name == '\0' || sqlscan_system_schema(name))
+		return;
+	for (i = 0; i < sc->n_schemas; i++) {
+		if (strcmp(sc->schemas[i].name, name) == 0) {
+			if (created)
+				sc->schemas[i].created = 1;
+			return;
+		}
+	}
+	sc->schemas = xreallocarray(sc->schemas, sc->n_schemas + 1,
+	    sizeof *sc->schemas);
+	s = &sc->schemas[sc->n_schemas++];
+	s->name = xstrdup(name);
+	s->line = line;
+	s->created = created ? 1 : 0;
+}
+
+/* Collects the schema of the object that a statement of a known kind creates or alters. */
+static void
+sqlscan_targets_add(struct sqlscan *sc, const char *type, json_t *n, int line)
+{
+	const struct sqlscan_target	*t;
+	json_t				*v;
+	size_t				 i;
+
+	for (i = 0; i < nitems(sqlscan_targets); i++) {
+		t = &sqlscan_targets[i];
+		if (strcmp(t->type, type) != 0)
+			continue;
+		v = json_object_get(n, t->field);
+		if (t->sub != NULL)
+			v = json_object_get(v, t->sub);
+		switch (t->kind) {
+		case SQLSCAN_RANGEVAR:
+			sqlscan_schema_add(sc, sqlscan_str(v, "schemaname"),
+			    line, 0);
+			break;
+		case SQLSCAN_NAMELIST:
+			sqlscan_schema_add(sc, sqlscan_namelist_schema(v),
+			    line, 0);
+			break;
+		case SQLSCAN_SCHEMA:
+			sqlscan_schema_add(sc, json_string_value(v), line, 0);
+			break;
+		}
+		return;
+	}
+}
+
+/* CREATE SCHEMA: the schema itself, then the targets of its embedded CREATE statements. */
+static int
+sqlscan_create_schema(struct sqlscan *sc, json_t *n, int line,
+    const char **what)
+{
+	json_t		*role, *elt;
+	const char	*name, *ewhat;
+	size_t		 i;
+	int		 flags = 0, f;
+
+	/* CREATE SCHEMA AUTHORIZATION joe creates schema joe. */
+	if ((name = sqlscan_str(n, "schemaname")) == NULL) {
+		role = json_object_get(n, "authrole");
+		if (sqlscan_is(role, "roletype", "ROLESPEC_CSTRING"))
+			name = sqlscan_str(role, "rolename");
+	}
+	sqlscan_schema_add(sc, name, line, !sqlscan_true(n, "if_not_exists"));
+
+	json_array_foreach(json_object_get(n, "schemaElts"), i, elt) {
+		ewhat = NULL;
+		f = sqlscan_stmt(sc, elt, line, &ewhat);
+		if (f != 0 && flags == 0)
+			*what = ewhat;
+		flags |= f;
+	}
+	return (flags);
+}
+
+/* SELECT ... INTO creates a table; in a UNION the INTO sits on the leftmost SELECT. */
+static void
+sqlscan_select_into(struct sqlscan *sc, json_t *n, int line)
+{
+	json_t	*into;
+
+	for (; n != NULL; n = json_object_get(n, "larg")) {
+		if ((into = json_object_get(n, "intoClause")) != NULL) {
+			sqlscan_schema_add(sc, sqlscan_str(json_object_get(into,
+			    "rel"), "schemaname"), line, 0);
+			return;
+		}
+	}
+}
+
+/* ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY is one command among possibly several. */
+static int
+sqlscan_detach_concurrently(json_t *n)
+{
+	json_t		*node, *cmd, *part;
+	const char	*type;
+	size_t		 i;
+
+	json_array_foreach(json_object_get(n, "cmds"), i, node) {
+		if ((cmd = sqlscan_node(node, &type)) == NULL ||
+		    strcmp(type, "AlterTableCmd") != 0)
+			continue;
+		if (!sqlscan_is(cmd, "subtype", "AT_DetachPartition"))
+			continue;
+		part = sqlscan_node(json_object_get(cmd, "def"), &type);
+		if (part != NULL && strcmp(type, "PartitionCmd") == 0 &&
+		    sqlscan_true(part, "concurrent"))
+			return (1);
+	}
+	return (0);
+}
+
+/* CREATE SUBSCRIPTION creates a replication slot, outside any transaction, unless told not to. */
+static int
+sqlscan_subscription_slot(json_t *n)
+{
+	json_t	*opts = json_object_get(n, "options");
+	int	 connect;
+
+	connect = sqlscan_defbool(sqlscan_defelem(opts, "connect"), 1);
+	return (sqlscan_defbool(sqlscan_defelem(opts, "create_slot"), connect));
+}
+
+/* Flags of the statements with options or kinds that decide whether they fit in a transaction. */
+static int
+sqlscan_stmt_flags(const char *type, json_t *n, const char **what)
+{
+	const char	*kind = sqlscan_str(n, "kind");
+	json_t		*opts;
+	size_t		 i;
+
+	if (kind == NULL)
+		kind = "";
+	for (i = 0; i < nitems(sqlscan_notx); i++) {
+		if (strcmp(type, sqlscan_notx[i].type) == 0) {
+			*what = sqlscan_notx[i].what;
+			return (SQLSCAN_NO_TX);
+		}
+	}
+	if (strcmp(type, "TransactionStmt") == 0) {
+		for (i = 0; i < nitems(sqlscan_txkinds); i++) {
+			if (strcmp(kind, sqlscan_txkinds[i].kind) == 0) {
+				*what = sqlscan_txkinds[i].what;
+				return (sqlscan_txkinds[i].flags);
+			}
+		}
+		return (0);
+	}
+	if (strcmp(type, "IndexStmt") == 0 && sqlscan_true(n, "concurrent")) {
+		*what = "CREATE INDEX CONCURRENTLY";
+		return (SQLSCAN_NO_TX);
+	}
+	if (strcmp(type, "DropStmt") == 0) {
+		if (sqlscan_is(n, "removeType", "OBJECT_SCHEMA")) {
+			*what = "DROP SCHEMA";
+			return (SQLSCAN_DROP_SCHEMA);
+		}
+		if (sqlscan_true(n, "concurrent")) {
+			*what = "DROP INDEX CONCURRENTLY";
+			return (SQLSCAN_NO_TX);
+		}
+		return (0);
+	}
+	if (strcmp(type, "ReindexStmt") == 0) {
+		for (i = 0; i < nitems(sqlscan_reindexes); i++) {
+			if (strcmp(kind, sqlscan_reindexes[i].kind) == 0) {
+				*what = sqlscan_reindexes[i].what;
+				return (SQLSCAN_NO_TX);
+			}
+		}
+		if (sqlscan_defbool(sqlscan_defelem(json_object_get(n,
+		    "params"), "concurrently"), 0)) {
+			*what = "REINDEX CONCURRENTLY";
+			return (SQLSCAN_NO_TX);
+		}
+		return (0);
+	}
+	if (strcmp(type, "VacuumStmt") == 0 && sqlscan_true(n, "is_vacuumcmd")) {
+		*what = "VACUUM";
+		return (SQLSCAN_NO_TX);
+	}
+	if (strcmp(type, "ClusterStmt") == 0 &&
+	    json_object_get(n, "relation") == NULL) {
+		*what = "CLUSTER";
+		return (SQLSCAN_NO_TX);
+	}
+	if (strcmp(type, "AlterDatabaseStmt") == 0 &&
+	    sqlscan_defelem(json_object_get(n, "options"), "tablespace")) {
+		*what = "ALTER DATABASE ... SET TABLESPACE";
+		return (SQLSCAN_NO_TX);
+	}
+	if (strcmp(type, "CreateSubscriptionStmt") == 0 &&
+	    sqlscan_subscription_slot(n)) {
+		*what = "CREATE SUBSCRIPTION";
+		return (SQLSCAN_NO_TX);
+	}
+	if (strcmp(type, "AlterSubscriptionStmt") == 0) {
+		if (strcmp(kind, "ALTER_SUBSCRIPTION_REFRESH") == 0) {
+			*what = "ALTER SUBSCRIPTION ... REFRESH PUBLICATION";
+			return (SQLSCAN_NO_TX);
+		}
+		opts = json_object_get(n, "options");
+		for (i = 0; i < nitems(sqlscan_subkinds); i++) {
+			if (strcmp(kind, sqlscan_subkinds[i].kind) == 0 &&
+			    sqlscan_defbool(sqlscan_defelem(opts, "refresh"),
+			    1)) {
+				*what = sqlscan_subkinds[i].what;
+				return (SQLSCAN_NO_TX);
+			}
+		}
+		return (0);
+	}
+	if (strcmp(type, "AlterTableStmt") == 0 &&
+	    sqlscan_detach_concurrently(n)) {
+		*what = "ALTER TABLE ... DETACH PARTITION CONCURRENTLY";
+		return (SQLSCAN_NO_TX);
+	}
+	if (strcmp(type, "DiscardStmt") == 0 &&
+	    sqlscan_is(n, "target", "DISCARD_ALL")) {
+		*what = "DISCARD ALL";
+		return (SQLSCAN_NO_TX);
+	}
+	return (0);
+}
+
+/* Classifies one statement node and collects the schemas it creates things in; returns its flags. */
+static int
+sqlscan_stmt(struct sqlscan *sc, json_t *wrapped, int line, const char **what)
+{
+	json_t		*n, *opt;
+	const char	*type;
+
+	*what = NULL;
+	if ((n = sqlscan_node(wrapped, &type)) == NULL)
+		return (0);
+
+	if (strcmp(type, "CreateSchemaStmt") == 0)
+		return (sqlscan_create_schema(sc, n, line, what));
+	if (strcmp(type, "SelectStmt") == 0)
+		sqlscan_select_into(sc, n, line);
+	else if (strcmp(type, "CreateExtensionStmt") == 0) {
+		opt = sqlscan_defelem(json_object_get(n, "options"), "schema");
+		sqlscan_schema_add(sc, sqlscan_sval(json_object_get(opt,
+		    "arg")), line, 0);
+	} else
+		sqlscan_targets_add(sc, type, n, line);
+	return (sqlscan_stmt_flags(type, n, what));
+}
+
+/* Adds a statement to sc, growing the array geometrically since sections can hold thousands. */
+static struct sqlscan_stmt *
+sqlscan_stmt_add(struct sqlscan *sc, size_t *size)
+{
+	struct sqlscan_stmt	*st;
+
+	if (sc->n_stmts == *size) {
+		*size = *size == 0 ? 16 : *size * 2;
+		sc->stmts = xreallocarray(sc->stmts, *size, sizeof *sc->stmts);
+	}
+	st = &sc->stmts[sc->n_stmts++];
+	memset(st, 0, sizeof *st);
+	return (st);
+}
+
+/* Splits the parse tree's statements on the scanner's tokens and analyses each one. */
+static int
+sqlscan_walk(const char *sql, int first_line, json_t *root,
+    const struct sqlscan_toks *toks, struct sqlscan *sc)
+{
+	struct sqlscan_stmt	*st;
+	json_t			*raw, *list;
+	json_int_t		 loc, len;
+	size_t			 sqllen = strlen(sql), i, ti = 0, first, last;
+	size_t			 size = 0, lined = 0;
+	int			 line = first_line;
+
+	list = json_object_get(root, "stmts");
+	if (list != NULL && !json_is_array(list))
+		return (-1);
+	json_array_foreach(list, i, raw) {
+		/* Both are left out when 0; length 0 means "to the end". */
+		loc = json_integer_value(json_object_get(raw, "stmt_location"));
+		len = json_integer_value(json_object_get(raw, "stmt_len"));
+		if (loc < 0 || len < 0 || (size_t)loc > sqllen ||
+		    (size_t)len > sqllen - (size_t)loc)
+			return (-1);
+		if (len == 0)
+			len = (json_int_t)(sqllen - (size_t)loc);
+
+		while (ti < toks->n && toks->v[ti].start < (size_t)loc)
+			ti++;
+		first = ti;
+		while (ti < toks->n && toks->v[ti].start < (size_t)(loc + len))
+			ti++;
+		if (ti == first)
+			return (-1);
+		last = ti - 1;
+		while (last > first &&
+		    toks->v[last].token == SQLSCAN_TOK_SEMICOLON)
+			last--;
+
+		st = sqlscan_stmt_add(sc, &size);
+		st->offset = toks->v[first].start;
+		st->len = toks->v[last].end - st->offset;
+		line += sqlscan_newlines(sql, lined, st->offset);
+		lined = st->offset;
+		st->line = line;
+		st->flags = sqlscan_stmt(sc, json_object_get(raw, "stmt"),
+		    line, &st->what);
+		if (st->flags == 0)
+			st->what = NULL;
+		sc->flags |= st->flags;
+	}
+	return (0);
+}
+
+/* Parses a section once, up front, so that nothing runs unless all of it is valid SQL. */
+int
+sqlscan_analyze(const char *sql, const char *path, int first_line,
+    struct sqlscan *sc, struct errlist *errs)
+{
+	PgQueryParseResult	 res;
+	struct sqlscan_toks	 toks = { NULL, 0, 0 };
+	json_t			*root = NULL;
+	json_error_t		 jerr;
+	char			*cause = NULL;
+	int			 rv = -1;
+
+	memset(sc, 0, sizeof *sc);
+	res = pg_query_parse(sql);
+	if (res.error != NULL) {
+		errlist_add(errs, "%s:%d: %s", path, sqlscan_error_line(sql,
+		    first_line, res.error->cursorpos), res.error->message);
+		goto out;
+	}
+	if ((root = json_loads(res.parse_tree, 0, &jerr)) == NULL) {
+		errlist_add(errs, "%s:%d: cannot read the SQL parser's output: "
+		    "%s", path, first_line, jerr.text);
+		goto out;
+	}
+	if (sqlscan_tokens(sql, &toks, &cause) != 0) {
+		errlist_add(errs, "%s:%d: %s", path, first_line, cause);
+		goto out;
+	}
+	if (sqlscan_walk(sql, first_line, root, &toks, sc) != 0) {
+		errlist_add(errs, "%s:%d: unexpected output from the SQL parser",
+		    path, first_line);
+		goto out;
+	}
+	rv = 0;
+out:
+	if (rv != 0)
+		sqlscan_clear(sc);
+	free(cause);
+	free(toks.v);
+	json_decref(root);
+	pg_query_free_parse_result(res);
+	return (rv);
+}
+
+/* Frees what sqlscan_analyze filled in; safe on an empty or cleared struct. */
+void
+sqlscan_clear(struct sqlscan *sc)
+{
+	size_t	 i;
+
+	for (i = 0; i < sc->n_schemas; i++)
+		free(sc->schemas[i].name);
+	free(sc->schemas);
+	free(sc->stmts);
+	memset(sc, 0, sizeof *sc);
+}
+
+/* The server refuses to create schemas named pg_*, and these exist in every database. */
+int
+sqlscan_system_schema(const char *name)
+{
+	return (strncmp(name, "pg_", 3) == 0 ||
+	    strcmp(name, "information_schema") == 0);
+}
+
+/* Quotes every identifier, so names with capitals, spaces or quotes come through unchanged. */
+char *
+sqlscan_quote_ident(const char *name)
+{
+	const char	*s;
+	char		*q, *p;
+	size_t		 n = 3;
+
+	for (s = name; *s != '\0'; s++)
+		n += *s == '"' ? 2 : 1;
+	p = q = xmalloc(n);
+	*p++ = '"';
+	for (s = name; *s != '\0'; s++) {
+		if (*s == '"')
+			*p++ = '"';
+		*p++ = *s;
+	}
+	*p++ = '"';
+	*p = '\0';
+	return (q);
+}

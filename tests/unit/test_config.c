@@ -1,0 +1,216 @@
+/* Unit tests of the configuration parser: defaults, values, every error's FILE:LINE. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "migd.h"
+#include "tap.h"
+
+/* Parses text; returns the config or NULL with the errors joined by '|'. */
+static struct config *
+parse(const char *text, char **errors)
+{
+	struct errlist	 errs = { NULL, 0 };
+	struct config	*cf = NULL;
+	size_t		 i;
+	char		*s = xstrdup(""), *t;
+
+	if (config_parse("/etc/migd/test.conf", text, strlen(text), &cf,
+	    &errs) != 0) {
+		for (i = 0; i < errs.n; i++) {
+			t = xprintf("%s%s%s", s, i ? "|" : "", errs.v[i]);
+			free(s);
+			s = t;
+		}
+	}
+	errlist_clear(&errs);
+	*errors = s;
+	return (cf);
+}
+
+/* Expects exactly one error message. */
+static void
+expect_error(const char *text, const char *want, const char *what)
+{
+	struct config	*cf;
+	char		*errors;
+
+	cf = parse(text, &errors);
+	ok(cf == NULL, "%s: refused", what);
+	is_str(errors, want, "%s: message", what);
+	config_free(cf);
+	free(errors);
+}
+
+int
+main(void)
+{
+	struct config	*cf;
+	char		*errors, *masked, longline[400];
+
+	/* Defaults. */
+	cf = parse("", &errors);
+	ok(cf != NULL, "empty file is valid");
+	is_str(errors, "", "no errors");
+	is_int(cf->pool_size, 2, "default pool_size");
+	is_int(cf->connect_timeout, 10, "default connect_timeout");
+	is_str(cf->directory, "/etc/migd/migrations",
+	    "default directory is relative to the file");
+	is_str(cf->version_schema, "public", "default version schema");
+	is_str(cf->version_table, "alembic_version", "default version table");
+	is_str(cf->socket, "/run/migd/migd.sock", "default socket");
+	is_int(cf->socket_mode, 0660, "default socket mode");
+	is_int(cf->max_clients, 64, "default max_clients");
+	is_int(cf->max_request_bytes, 65536, "default max_request_bytes");
+	is_int(cf->idle_timeout, 300, "default idle_timeout");
+	is_int(cf->log_level, LOG_LVL_INFO, "default level");
+	is_int(cf->n_schemas, 0, "no schemas by default");
+	config_free(cf);
+	free(errors);
+
+	/* A full file. */
+	cf = parse("; comment\n# another\n[database]\n"
+	    "conninfo = host=/tmp port=5433 dbname=cars\n"
+	    "pool_size = 4\nconnect_timeout=3\n\n"
+	    "[migrations]\ndirectory = migrations/sql\n"
+	    "schemas = cars, participants ,work_shop, cars\n"
+	    "version_table = ops.versions\n"
+	    "[control]\nsocket = /tmp/m.sock\nsocket_mode = 0600\n"
+	    "admin_group = wheel\nread_group = adm\nmax_clients = 3\n"
+	    "max_request_bytes = 2048\nidle_timeout = 0\n"
+	    "[log]\nlevel = DEBUG\n", &errors);
+	ok(cf != NULL, "full file is valid");
+	is_str(errors, "", "full file: no errors");
+	if (cf == NULL)
+		return (done_testing());
+	is_str(cf->conninfo, "host=/tmp port=5433 dbname=cars", "conninfo");
+	is_int(cf->pool_size, 4, "pool_size");
+	is_int(cf->connect_timeout, 3, "connect_timeout");
+	is_str(cf->directory, "/etc/migd/migrations/sql", "relative directory");
+	is_int(cf->n_schemas, 3, "schemas deduplicated");
+	is_str(cf->schemas[1], "participants", "schema names trimmed");
+	is_str(cf->version_schema, "ops", "version schema");
+	is_str(cf->version_table, "versions", "version table");
+	is_int(cf->socket_mode, 0600, "socket_mode is octal");
+	is_str(cf->admin_group, "wheel", "admin_group");
+	is_int(cf->max_clients, 3, "max_clients");
+	is_int(cf->idle_timeout, 0, "idle_timeout 0");
+	is_int(cf->log_level, LOG_LVL_DEBUG, "level is case-insensitive");
+	config_free(cf);
+	free(errors);
+
+	/* A long conninfo continues on indented lines. */
+	cf = parse("[database]\nconninfo = host=a,b port=5432,5433\n"
+	    "  target_session_attrs=read-write\n", &errors);
+	ok(cf != NULL, "continued conninfo is valid");
+	if (cf != NULL)
+		is_str(cf->conninfo, "host=a,b port=5432,5433 "
+		    "target_session_attrs=read-write", "continuation joined");
+	config_free(cf);
+	free(errors);
+
+	/* Every kind of mistake, with its line. */
+	expect_error("[database]\npool_size = 0\n",
+	    "/etc/migd/test.conf:2: pool_size must be a whole number from 1 "
+	    "to 64, not '0'", "pool_size 0");
+	expect_error("[database]\n\npool_size = abc\n",
+	    "/etc/migd/test.conf:3: pool_size must be a whole number from 1 "
+	    "to 64, not 'abc'", "pool_size abc");
+	expect_error("[database]\npool_size = 99999999999999999999\n",
+	    "/etc/migd/test.conf:2: pool_size must be a whole number from 1 "
+	    "to 64, not '99999999999999999999'", "pool_size overflow");
+	expect_error("[control]\nsocket_mode = 999\n",
+	    "/etc/migd/test.conf:2: socket_mode must be octal permission "
+	    "bits such as 0660, not '999'", "socket_mode 999");
+	expect_error("[control]\nsocket_mode = 01777\n",
+	    "/etc/migd/test.conf:2: socket_mode must be octal permission "
+	    "bits such as 0660, not '01777'", "socket_mode sticky");
+	expect_error("[log]\nlevel = loud\n",
+	    "/etc/migd/test.conf:2: level must be error, warning, info or "
+	    "debug, not 'loud'", "bad level");
+	expect_error("[databse]\nconninfo = x\n",
+	    "/etc/migd/test.conf:1: unknown section [databse] (known: "
+	    "database, migrations, control, log)", "unknown section");
+	expect_error("[logging]\n",
+	    "/etc/migd/test.conf:1: unknown section [logging] (known: "
+	    "database, migrations, control, log)", "empty unknown section");
+	expect_error("[database]\npoolsize = 2\n",
+	    "/etc/migd/test.conf:2: unknown key 'poolsize' in [database]",
+	    "unknown key");
+	expect_error("pool_size = 2\n",
+	    "/etc/migd/test.conf:1: 'pool_size' is outside any [section]",
+	    "key outside a section");
+	expect_error("[database]\npool_size = 2\npool_size = 3\n",
+	    "/etc/migd/test.conf:3: 'pool_size' is already set on line 2",
+	    "duplicate key");
+	expect_error("[database]\nconninfo = host='unterminated\n",
+	    "/etc/migd/test.conf:2: invalid conninfo: unterminated quoted "
+	    "string in connection info string", "bad conninfo");
+	expect_error("[database]\nconninfo = postgresql://u@h/db?bogus=1\n",
+	    "/etc/migd/test.conf:2: invalid conninfo: invalid URI query "
+	    "parameter: \"bogus\"", "bad conninfo URI");
+	expect_error("[migrations]\nschemas = a,,b\n",
+	    "/etc/migd/test.conf:2: empty schema name in list",
+	    "empty schema");
+	expect_error("[migrations]\nschemas = pg_catalog\n",
+	    "/etc/migd/test.conf:2: 'pg_catalog' is a system schema",
+	    "system schema");
+	expect_error("[migrations]\nversion_table = a.b.c\n",
+	    "/etc/migd/test.conf:2: version_table must be TABLE or "
+	    "SCHEMA.TABLE, not 'a.b.c'", "version table with two dots");
+	expect_error("[migrations]\nversion_table = x\"y\n",
+	    "/etc/migd/test.conf:2: table name 'x\"y' contains a quote or a "
+	    "control character", "version table with a quote");
+	expect_error("[migrations]\ndirectory =\n",
+	    "/etc/migd/test.conf:2: directory must not be empty",
+	    "empty directory");
+	expect_error("[database]\nthis is not ini\n",
+	    "/etc/migd/test.conf:2: syntax error (expected [section] or "
+	    "key = value)", "syntax error");
+	expect_error("[control]\nmax_clients = 2\n   5\n",
+	    "/etc/migd/test.conf:3: 'max_clients' cannot continue on an "
+	    "indented line", "continuation of a number");
+	{
+		struct errlist	 errs = { NULL, 0 };
+
+		cf = NULL;
+		is_int(config_parse("f.conf", "[log]\0x", 8, &cf, &errs), -1,
+		    "NUL byte refused");
+		is_str(errs.n ? errs.v[0] : NULL, "f.conf:1: not a text file "
+		    "(NUL byte)", "NUL byte message");
+		errlist_clear(&errs);
+	}
+
+	memset(longline, 'x', sizeof longline - 1);
+	longline[sizeof longline - 1] = '\0';
+	memcpy(longline, "[database]\nconninfo = ", 22);
+	cf = parse(longline, &errors);
+	ok(cf == NULL && strstr(errors, "test.conf:2: line too long") != NULL,
+	    "overlong line refused with its line: %s", errors);
+	config_free(cf);
+	free(errors);
+
+	/* Several errors are all reported. */
+	cf = parse("[database]\npool_size = 0\n[log]\nlevel = x\n", &errors);
+	ok(cf == NULL && strstr(errors, ":2:") && strstr(errors, ":4:"),
+	    "every error reported: %s", errors);
+	config_free(cf);
+	free(errors);
+
+	/* Passwords are masked, in both conninfo forms. */
+	masked = config_mask_conninfo("host=/tmp password=secret dbname=x");
+	ok(strstr(masked, "secret") == NULL && strstr(masked,
+	    "password=********") != NULL, "key=value password masked: %s",
+	    masked);
+	free(masked);
+	masked = config_mask_conninfo("postgresql://u:secret@/db?host=/tmp");
+	ok(strstr(masked, "secret") == NULL && strstr(masked,
+	    "password=********") != NULL && strstr(masked, "user=u") != NULL,
+	    "URI password masked: %s", masked);
+	free(masked);
+	masked = config_mask_conninfo("dbname='my db' user=o\\'brien");
+	is_str(masked, "user='o\\'brien' dbname='my db'",
+	    "values with spaces and quotes stay parseable");
+	free(masked);
+
+	return (done_testing());
+}

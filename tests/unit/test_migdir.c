@@ -1,0 +1,352 @@
+/* Unit tests for migdir.c against real temporary directories. */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "migfile.h"
+#include "tap.h"
+#include "util.h"
+
+static char	*top;	/* the mkdtemp directory, removed at the end */
+
+/* Builds the tree under test; any setup failure ends the run loudly. */
+static void
+put(const char *rel, const char *text, mode_t mode)
+{
+	char	*path = xprintf("%s/%s", top, rel);
+	FILE	*f;
+
+	if ((f = fopen(path, "w")) == NULL || fputs(text, f) == EOF ||
+	    fclose(f) == EOF || chmod(path, mode) == -1) {
+		perror(path);
+		exit(2);
+	}
+	free(path);
+}
+
+/* Creates a directory under the temporary top. */
+static void
+mkd(const char *rel, mode_t mode)
+{
+	char	*path = xprintf("%s/%s", top, rel);
+
+	if (mkdir(path, 0700) == -1 || chmod(path, mode) == -1) {
+		perror(path);
+		exit(2);
+	}
+	free(path);
+}
+
+/* Creates a symbolic link under the temporary top. */
+static void
+lnk(const char *target, const char *rel)
+{
+	char	*path = xprintf("%s/%s", top, rel);
+
+	if (symlink(target, path) == -1) {
+		perror(path);
+		exit(2);
+	}
+	free(path);
+}
+
+/* Returns "top/rel": what migdir puts into its messages. */
+static char *
+at(const char *rel)
+{
+	return (xprintf("%s/%s", top, rel));
+}
+
+/* Errors compared as one string show every difference in one failure. */
+static char *
+join(struct errlist *el)
+{
+	char	*s = xstrdup(""), *t;
+	size_t	 i;
+
+	for (i = 0; i < el->n; i++) {
+		t = xprintf("%s%s%s", s, i ? "\n" : "", el->v[i]);
+		free(s);
+		s = t;
+	}
+	return (s);
+}
+
+/* Replaces "@" in a pattern by the top directory, for expected messages. */
+static char *
+expand(const char *pattern)
+{
+	char		*s = xstrdup(""), *t;
+	const char	*p, *q;
+
+	for (p = pattern; (q = strchr(p, '@')) != NULL; p = q + 1) {
+		t = xprintf("%s%.*s%s", s, (int)(q - p), p, top);
+		free(s);
+		s = t;
+	}
+	t = xprintf("%s%s", s, p);
+	free(s);
+	return (t);
+}
+
+/* Loads rel (under top) that must fail with exactly want ("@" = top). */
+static void
+load_fails(const char *rel, const char *want, const char *name)
+{
+	struct errlist	 el = { NULL, 0 };
+	struct migset	 set = { (struct migfile **)1, 99 };
+	char		*dir = at(rel), *got, *exp = expand(want);
+
+	is_int(migdir_load(dir, &set, &el), -1, "%s: fails", name);
+	ok(set.files == NULL && set.n == 0, "%s: set left empty", name);
+	got = join(&el);
+	is_str(got, exp, "%s: messages", name);
+	free(got);
+	free(exp);
+	free(dir);
+	errlist_clear(&el);
+}
+
+/* nftw callback: removes everything, children first. */
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	if (remove(path) == -1)
+		perror(path);
+	return (0);
+}
+
+/* A good tree with every kind of entry that must be skipped. */
+static void
+test_good_tree(void)
+{
+	static const char *want[] = {
+		"good/0001_init.sql",
+		"good/b.sql",
+		"good/b/0004.sql",
+		"good/link.sql",
+		"good/sub/0002_next.sql",
+		"good/sub/deeper/0003.sql",
+	};
+	struct errlist	 el = { NULL, 0 };
+	struct migset	 set;
+	char		*dir, *path, *got;
+	size_t		 i;
+	int		 rc;
+
+	mkd("good", 0755);
+	mkd("good/sub", 0755);
+	mkd("good/sub/deeper", 0750);
+	mkd("good/b", 0755);
+	mkd("good/.git", 0755);
+	mkd("good/ignored.d", 0755);
+	put("good/0001_init.sql", "-- down_revision: none\n-- migrate:up\n"
+	    "CREATE TABLE t ();\n-- migrate:down\nDROP TABLE t;\n", 0644);
+	put("good/sub/0002_next.sql", "-- down_revision: 0001\n"
+	    "-- migrate:up\nSELECT 1;\n", 0600);
+	put("good/sub/deeper/0003.sql", "-- down_revision: 0002\n"
+	    "-- migrate:up\n", 0664);
+	put("good/b/0004.sql", "-- down_revision: 0003\n-- migrate:up\n",
+	    0444);
+	put("good/b.sql", "-- down_revision: 0004\n-- migrate:up\n", 0644);
+	put("good/.hidden.sql", "broken", 0644);
+	put("good/.git/x.sql", "broken", 0644);
+	put("good/README.md", "broken", 0644);
+	put("good/notes.sql.bak", "broken", 0644);
+	put("good/ignored.d/readme.txt", "broken", 0666);
+	put("outside.sql", "-- down_revision: b\n-- migrate:up\n", 0644);
+	lnk("../outside.sql", "good/link.sql");
+	lnk("sub", "good/linkdir");
+	lnk("sub", "good/linkdir.sql");
+
+	/* A trailing slash must not double up in paths. */
+	dir = xprintf("%s/good/", top);
+	rc = migdir_load(dir, &set, &el);
+	got = join(&el);
+	is_int(rc, 0, "good tree loads");
+	is_str(got, "", "good tree: no errors");
+	is_int(set.n, nitems(want), "good tree: every migration, no more");
+	for (i = 0; i < nitems(want) && i < set.n; i++) {
+		path = at(want[i]);
+		is_str(set.files[i]->path, path, "file %zu is %s", i, want[i]);
+		free(path);
+	}
+	if (set.n == nitems(want)) {
+		is_str(set.files[0]->revision, "0001", "parsed: revision");
+		is_str(set.files[0]->down, "DROP TABLE t;\n", "parsed: down");
+		is_str(set.files[3]->revision, "link", "symlinked file read");
+		is_str(set.files[4]->up, "SELECT 1;\n", "parsed: nested up");
+	}
+	migset_clear(&set);
+	ok(set.files == NULL && set.n == 0, "migset_clear empties the set");
+	migset_clear(&set);
+	ok(1, "migset_clear twice is harmless");
+	free(got);
+	free(dir);
+	errlist_clear(&el);
+}
+
+/* Errors from every file are collected, not just the first file's. */
+static void
+test_broken(void)
+{
+	mkd("broken", 0755);
+	mkd("broken/z", 0755);
+	put("broken/0001_a.sql", "-- down_revision: none\n-- migrate:up\n",
+	    0644);
+	put("broken/0002_b.sql", "-- revsion: x\n-- migrate:up\n", 0644);
+	put("broken/z/0003.sql", "-- down_revision: 0002\nSELECT 1;\n", 0644);
+	load_fails("broken",
+	    "@/broken/0002_b.sql:1: unknown header 'revsion' (known: "
+	    "revision, down_revision, message, transaction, depends_on)\n"
+	    "@/broken/0002_b.sql:1: missing 'down_revision' header (write "
+	    "'down_revision: none' for the first revision)\n"
+	    "@/broken/z/0003.sql:1: no '-- migrate:up' section (put a line "
+	    "'-- migrate:up' between the header and the SQL)",
+	    "two broken files");
+}
+
+/* Like sshd's StrictModes: others must not be able to change what runs. */
+static void
+test_permissions(void)
+{
+	mkd("wfile", 0755);
+	put("wfile/0001.sql", "-- down_revision: none\n-- migrate:up\n", 0646);
+	put("wfile/0002.sql", "-- down_revision: 0001\n-- migrate:up\n", 0644);
+	load_fails("wfile",
+	    "@/wfile/0001.sql: refusing a migrations file writable by other "
+	    "users (chmod o-w @/wfile/0001.sql)",
+	    "world-writable file");
+
+	mkd("wdir", 0755);
+	mkd("wdir/sub", 0757);
+	put("wdir/sub/0001.sql", "-- down_revision: none\n-- migrate:up\n",
+	    0644);
+	load_fails("wdir",
+	    "@/wdir/sub: refusing a migrations directory writable by other "
+	    "users (chmod o-w @/wdir/sub)",
+	    "world-writable subdirectory");
+
+	mkd("wtop", 01777);
+	load_fails("wtop",
+	    "@/wtop: refusing a migrations directory writable by other users "
+	    "(chmod o-w @/wtop)",
+	    "world-writable top directory");
+
+	/* The target's mode counts for a link, not the link's own. */
+	mkd("wlink", 0755);
+	put("wtarget.sql", "-- down_revision: none\n-- migrate:up\n", 0666);
+	lnk("../wtarget.sql", "wlink/0001.sql");
+	load_fails("wlink",
+	    "@/wlink/0001.sql: refusing a migrations file writable by other "
+	    "users (chmod o-w @/wlink/0001.sql)",
+	    "symlink to a world-writable file");
+}
+
+/* Missing, empty, unreadable and odd entries. */
+static void
+test_other(void)
+{
+	struct errlist	 el = { NULL, 0 };
+	struct migset	 set;
+	char		*dir, *path;
+	int		 fd;
+
+	load_fails("missing",
+	    "@/missing: cannot open migrations directory: No such file or "
+	    "directory",
+	    "missing directory");
+
+	put("plain", "", 0644);
+	load_fails("plain",
+	    "@/plain: cannot open migrations directory: Not a directory",
+	    "directory is a file");
+
+	mkd("empty", 0755);
+	mkd("empty/sub", 0755);
+	put("empty/README", "no migrations yet", 0644);
+	dir = at("empty");
+	is_int(migdir_load(dir, &set, &el), 0, "empty directory loads");
+	is_int(set.n, 0, "empty directory: no files");
+	is_int(el.n, 0, "empty directory: no errors");
+	migset_clear(&set);
+	free(dir);
+
+	mkd("dangling", 0755);
+	lnk("nowhere.sql", "dangling/0001.sql");
+	load_fails("dangling",
+	    "@/dangling/0001.sql: No such file or directory",
+	    "dangling symlink");
+
+	mkd("fifo", 0755);
+	path = at("fifo/0001.sql");
+	if (mkfifo(path, 0644) == -1) {
+		perror(path);
+		exit(2);
+	}
+	free(path);
+	load_fails("fifo", "@/fifo/0001.sql: not a regular file",
+	    "FIFO named .sql");
+
+	mkd("big", 0755);
+	path = at("big/0001.sql");
+	if ((fd = open(path, O_WRONLY | O_CREAT, 0644)) == -1 ||
+	    ftruncate(fd, (off_t)MIGFILE_MAX_SIZE + 1) == -1 || close(fd)) {
+		perror(path);
+		exit(2);
+	}
+	free(path);
+	load_fails("big",
+	    "@/big/0001.sql: file too large (the limit is 64 MiB)",
+	    "file over 64 MiB");
+
+	mkd("unreadable", 0755);
+	put("unreadable/0001.sql", "-- down_revision: none\n-- migrate:up\n",
+	    0000);
+	if (geteuid() == 0)
+		ok(1, "# SKIP root reads a mode 000 file");
+	else {
+		load_fails("unreadable",
+		    "@/unreadable/0001.sql: Permission denied",
+		    "unreadable file");
+	}
+
+	/* Errors are appended to what the caller already had. */
+	errlist_add(&el, "earlier");
+	dir = at("missing");
+	is_int(migdir_load(dir, &set, &el), -1, "appends: fails");
+	is_int(el.n, 2, "appends: earlier message kept");
+	free(dir);
+	errlist_clear(&el);
+}
+
+int
+main(void)
+{
+	char	 tmpl[] = "/tmp/test_migdir.XXXXXX";
+
+	umask(022);
+	if (mkdtemp(tmpl) == NULL) {
+		perror("mkdtemp");
+		return (2);
+	}
+	top = tmpl;
+
+	test_good_tree();
+	test_broken();
+	test_permissions();
+	test_other();
+
+	if (nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS) == -1)
+		perror(top);
+	return (done_testing());
+}
