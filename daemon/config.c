@@ -31,7 +31,8 @@ enum config_type {
 	CT_SCHEMAS,	/* comma-separated identifiers */
 	CT_TABLE,	/* [schema.]table */
 	CT_LEVEL,	/* log level name */
-	CT_GROUP	/* a group name, or empty */
+	CT_GROUP,	/* a group name, or empty */
+	CT_DURATION	/* a time: 500ms, 5s, 2min, 1h; a bare number is seconds */
 };
 
 struct config_param {
@@ -51,6 +52,10 @@ static const struct config_param config_params[] = {
 	{ "migrations", "schemas", CT_SCHEMAS, "", 0, 0 },
 	{ "migrations", "version_table", CT_TABLE, "public.alembic_version",
 	    0, 0 },
+	{ "migrations", "history_table", CT_TABLE, "migd_history", 0, 0 },
+	{ "migrations", "lock_timeout", CT_DURATION, "5s", 0, 86400000 },
+	{ "migrations", "statement_timeout", CT_DURATION, "0", 0, 86400000 },
+	{ "migrations", "lock_wait", CT_DURATION, "60s", 0, 86400000 },
 	{ "control", "socket", CT_PATH, MIGD_DEFAULT_SOCKET, 0, 0 },
 	{ "control", "socket_mode", CT_MODE, "0660", 0, 0777 },
 	{ "control", "admin_group", CT_GROUP, "", 0, 0 },
@@ -221,6 +226,34 @@ config_check_ident(const char *s, const char *what, char **why)
 	return (0);
 }
 
+/* Parses 500ms, 5s, 2min, 1h or a bare number of seconds into milliseconds. */
+static int
+config_duration(const char *value, long max, long *ms)
+{
+	static const struct { const char *unit; long ms; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "", 1000 }, { "min", 60000 },
+		{ "h", 3600000 }
+	};
+	char	*end;
+	long	 n;
+	size_t	 i;
+
+	errno = 0;
+	n = strtol(value, &end, 10);
+	if (end == value || errno != 0 || n < 0)
+		return (-1);
+	while (*end == ' ')
+		end++;
+	for (i = 0; i < nitems(units); i++) {
+		if (strcmp(end, units[i].unit) == 0)
+			break;
+	}
+	if (i == nitems(units) || n > max / units[i].ms)
+		return (-1);
+	*ms = n * units[i].ms;
+	return (0);
+}
+
 /* Joins a relative path onto the directory of the configuration file. */
 static char *
 config_resolve(const char *cfpath, const char *value)
@@ -311,16 +344,38 @@ config_set(struct config_state *st, const struct config_param *p,
 		    why) != 0 || config_check_ident(dot ? dot : copy,
 		    "table", why) != 0 || (dot && strchr(dot, '.'))) {
 			if (*why == NULL)
-				*why = xprintf("version_table must be TABLE or "
-				    "SCHEMA.TABLE, not '%s'", value);
+				*why = xprintf("%s must be TABLE or "
+				    "SCHEMA.TABLE, not '%s'", p->name, value);
 			free(copy);
 			return (-1);
 		}
-		free(cf->version_schema);
-		free(cf->version_table);
-		cf->version_schema = xstrdup(dot ? copy : "public");
-		cf->version_table = xstrdup(dot ? dot : copy);
+		if (strcmp(p->name, "version_table") == 0) {
+			free(cf->version_schema);
+			free(cf->version_table);
+			cf->version_schema = xstrdup(dot ? copy : "public");
+			cf->version_table = xstrdup(dot ? dot : copy);
+		} else {
+			/* Without a schema, beside the version table. */
+			free(cf->history_schema);
+			free(cf->history_table);
+			cf->history_schema = dot ? xstrdup(copy) : NULL;
+			cf->history_table = xstrdup(dot ? dot : copy);
+		}
 		free(copy);
+		return (0);
+	case CT_DURATION:
+		if (config_duration(value, p->max, &n) != 0) {
+			*why = xprintf("%s must be a duration such as 500ms, "
+			    "5s, 2min or 1h (at most %ld h), not '%s'",
+			    p->name, p->max / 3600000, value);
+			return (-1);
+		}
+		if (strcmp(p->name, "lock_timeout") == 0)
+			cf->lock_timeout_ms = n;
+		else if (strcmp(p->name, "statement_timeout") == 0)
+			cf->statement_timeout_ms = n;
+		else
+			cf->lock_wait_ms = n;
 		return (0);
 	case CT_LEVEL:
 		if (log_level_parse(value, &level) != 0) {
@@ -448,6 +503,8 @@ config_parse(const char *path, const char *text, size_t len,
 		config_free(cf);
 		return (-1);
 	}
+	if (cf->history_schema == NULL)
+		cf->history_schema = xstrdup(cf->version_schema);
 	*out = cf;
 	return (0);
 }
@@ -504,6 +561,8 @@ config_free(struct config *cf)
 	free(cf->schemas);
 	free(cf->version_schema);
 	free(cf->version_table);
+	free(cf->history_schema);
+	free(cf->history_table);
 	free(cf->socket);
 	free(cf->admin_group);
 	free(cf->read_group);
@@ -579,8 +638,11 @@ config_print(const struct config *cf, FILE *f)
 	fprintf(f, "[migrations]\ndirectory = %s\nschemas = ", cf->directory);
 	for (i = 0; i < cf->n_schemas; i++)
 		fprintf(f, "%s%s", i ? ", " : "", cf->schemas[i]);
-	fprintf(f, "\nversion_table = %s.%s\n\n", cf->version_schema,
-	    cf->version_table);
+	fprintf(f, "\nversion_table = %s.%s\nhistory_table = %s.%s\n"
+	    "lock_timeout = %ldms\nstatement_timeout = %ldms\n"
+	    "lock_wait = %ldms\n\n", cf->version_schema, cf->version_table,
+	    cf->history_schema, cf->history_table, cf->lock_timeout_ms,
+	    cf->statement_timeout_ms, cf->lock_wait_ms);
 	fprintf(f, "[control]\nsocket = %s\nsocket_mode = %04o\n"
 	    "admin_group = %s\nread_group = %s\nmax_clients = %d\n"
 	    "max_request_bytes = %d\nidle_timeout = %d\n\n", cf->socket,

@@ -51,6 +51,11 @@ struct config {
 	size_t		  n_schemas;
 	char		 *version_schema;
 	char		 *version_table;
+	char		 *history_schema;
+	char		 *history_table;
+	long		  lock_timeout_ms;
+	long		  statement_timeout_ms;
+	long		  lock_wait_ms;
 	/* [control] */
 	char		 *socket;
 	int		  socket_mode;

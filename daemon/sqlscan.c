@@ -23,6 +23,13 @@
 #define SQLSCAN_TOK_SQL_COMMENT	275
 #define SQLSCAN_TOK_C_COMMENT	276
 
+/*
+ * Parse tree JSON nested deeper than this is emptied before jansson reads it:
+ * jansson refuses nesting past 2048, which about a thousand chained operators
+ * (1 || 2 || ...) reach, and nothing sqlscan reads lies deeper than about 12.
+ */
+#define SQLSCAN_JSON_DEPTH	64
+
 /* One scanner token other than a comment: byte range in the section. */
 struct sqlscan_tok {
 	size_t	 start;
@@ -38,38 +45,38 @@ struct sqlscan_toks {
 
 /* How a statement names the object it creates or alters. */
 enum sqlscan_namekind {
-	SQLSCAN_RANGEVAR,	/* RangeVar: {"schemaname": ..., "relname": ...} */
-	SQLSCAN_NAMELIST,	/* qualified name: [{"String": {"sval": ...}}, ...] */
-	SQLSCAN_SCHEMA		/* plain string: the schema itself */
+	SQLSCAN_RANGEVAR,	/* {"schemaname": ..., "relname": ...} */
+	SQLSCAN_NAMELIST,	/* [{"String": {"sval": ...}}, ...] */
+	SQLSCAN_SCHEMA		/* a string: the schema itself */
 };
 
 /* Statements whose target's schema migd must make exist before a run. */
 static const struct sqlscan_target {
 	const char		*type;	/* parse node */
 	const char		*field;	/* member holding the name */
-	const char		*sub;	/* member of field holding it, or NULL */
+	const char		*sub;	/* member of field holding it or NULL */
 	enum sqlscan_namekind	 kind;
 } sqlscan_targets[] = {
-	{ "CreateStmt",			"relation",	NULL,	SQLSCAN_RANGEVAR },
-	{ "CreateForeignTableStmt",	"base",	"relation",	SQLSCAN_RANGEVAR },
-	{ "CreateTableAsStmt",		"into",		"rel",	SQLSCAN_RANGEVAR },
-	{ "ViewStmt",			"view",		NULL,	SQLSCAN_RANGEVAR },
-	{ "IndexStmt",			"relation",	NULL,	SQLSCAN_RANGEVAR },
-	{ "CreateSeqStmt",		"sequence",	NULL,	SQLSCAN_RANGEVAR },
-	{ "AlterSeqStmt",		"sequence",	NULL,	SQLSCAN_RANGEVAR },
-	{ "CreateFunctionStmt",		"funcname",	NULL,	SQLSCAN_NAMELIST },
-	{ "CompositeTypeStmt",		"typevar",	NULL,	SQLSCAN_RANGEVAR },
-	{ "CreateEnumStmt",		"typeName",	NULL,	SQLSCAN_NAMELIST },
-	{ "CreateRangeStmt",		"typeName",	NULL,	SQLSCAN_NAMELIST },
-	{ "DefineStmt",			"defnames",	NULL,	SQLSCAN_NAMELIST },
-	{ "CreateDomainStmt",		"domainname",	NULL,	SQLSCAN_NAMELIST },
-	{ "AlterTableStmt",		"relation",	NULL,	SQLSCAN_RANGEVAR },
-	{ "RenameStmt",			"relation",	NULL,	SQLSCAN_RANGEVAR },
-	{ "CreateTrigStmt",		"relation",	NULL,	SQLSCAN_RANGEVAR },
-	{ "AlterObjectSchemaStmt",	"newschema",	NULL,	SQLSCAN_SCHEMA },
+	{ "CreateStmt", "relation", NULL, SQLSCAN_RANGEVAR },
+	{ "CreateForeignTableStmt", "base", "relation", SQLSCAN_RANGEVAR },
+	{ "CreateTableAsStmt", "into", "rel", SQLSCAN_RANGEVAR },
+	{ "ViewStmt", "view", NULL, SQLSCAN_RANGEVAR },
+	{ "IndexStmt", "relation", NULL, SQLSCAN_RANGEVAR },
+	{ "CreateSeqStmt", "sequence", NULL, SQLSCAN_RANGEVAR },
+	{ "AlterSeqStmt", "sequence", NULL, SQLSCAN_RANGEVAR },
+	{ "CreateFunctionStmt", "funcname", NULL, SQLSCAN_NAMELIST },
+	{ "CompositeTypeStmt", "typevar", NULL, SQLSCAN_RANGEVAR },
+	{ "CreateEnumStmt", "typeName", NULL, SQLSCAN_NAMELIST },
+	{ "CreateRangeStmt", "typeName", NULL, SQLSCAN_NAMELIST },
+	{ "DefineStmt", "defnames", NULL, SQLSCAN_NAMELIST },
+	{ "CreateDomainStmt", "domainname", NULL, SQLSCAN_NAMELIST },
+	{ "AlterTableStmt", "relation", NULL, SQLSCAN_RANGEVAR },
+	{ "RenameStmt", "relation", NULL, SQLSCAN_RANGEVAR },
+	{ "CreateTrigStmt", "relation", NULL, SQLSCAN_RANGEVAR },
+	{ "AlterObjectSchemaStmt", "newschema", NULL, SQLSCAN_SCHEMA },
 };
 
-/* Statements that can never run inside a transaction block, whatever their options. */
+/* Statements that never run inside a transaction block, whatever options. */
 static const struct sqlscan_notx {
 	const char	*type;
 	const char	*what;
@@ -88,18 +95,18 @@ static const struct sqlscan_txkind {
 	const char	*what;
 	int		 flags;
 } sqlscan_txkinds[] = {
-	{ "TRANS_STMT_BEGIN",		"BEGIN",		SQLSCAN_TX_CONTROL },
-	{ "TRANS_STMT_START",		"START TRANSACTION",	SQLSCAN_TX_CONTROL },
-	{ "TRANS_STMT_COMMIT",		"COMMIT",		SQLSCAN_TX_CONTROL },
-	{ "TRANS_STMT_ROLLBACK",	"ROLLBACK",		SQLSCAN_TX_CONTROL },
-	{ "TRANS_STMT_PREPARE",		"PREPARE TRANSACTION",	SQLSCAN_TX_CONTROL },
-	{ "TRANS_STMT_COMMIT_PREPARED",	"COMMIT PREPARED",
+	{ "TRANS_STMT_BEGIN", "BEGIN", SQLSCAN_TX_CONTROL },
+	{ "TRANS_STMT_START", "START TRANSACTION", SQLSCAN_TX_CONTROL },
+	{ "TRANS_STMT_COMMIT", "COMMIT", SQLSCAN_TX_CONTROL },
+	{ "TRANS_STMT_ROLLBACK", "ROLLBACK", SQLSCAN_TX_CONTROL },
+	{ "TRANS_STMT_PREPARE", "PREPARE TRANSACTION", SQLSCAN_TX_CONTROL },
+	{ "TRANS_STMT_COMMIT_PREPARED", "COMMIT PREPARED",
 	    SQLSCAN_TX_CONTROL|SQLSCAN_NO_TX },
 	{ "TRANS_STMT_ROLLBACK_PREPARED", "ROLLBACK PREPARED",
 	    SQLSCAN_TX_CONTROL|SQLSCAN_NO_TX },
 };
 
-/* ALTER SUBSCRIPTION kinds that refresh (and so cannot run in a transaction) unless refresh = false. */
+/* ALTER SUBSCRIPTION kinds that refresh outside transactions by default. */
 static const struct sqlscan_subkind {
 	const char	*kind;
 	const char	*what;
@@ -142,7 +149,7 @@ sqlscan_pb_varint(const unsigned char **p, const unsigned char *end,
 	return (-1);
 }
 
-/* Reads a field's key, and its value if a varint or the extent of its bytes if length-delimited, skipping other wire types. */
+/* Reads a field: a varint's value, a byte string's extent; skips the rest. */
 static int
 sqlscan_pb_field(const unsigned char **p, const unsigned char *end,
     uint64_t *field, int *wire, uint64_t *v, const unsigned char **bytes)
@@ -179,7 +186,7 @@ sqlscan_pb_field(const unsigned char **p, const unsigned char *end,
 	return (-1);
 }
 
-/* Decodes one ScanToken {start = 1, end = 2, token = 4} and keeps it unless it is a comment. */
+/* Decodes a ScanToken {start = 1, end = 2, token = 4}, keeping non-comments. */
 static int
 sqlscan_pb_token(const unsigned char *p, const unsigned char *end,
     size_t sqllen, struct sqlscan_toks *toks)
@@ -215,13 +222,14 @@ sqlscan_pb_token(const unsigned char *p, const unsigned char *end,
 	return (0);
 }
 
-/* Runs PostgreSQL's scanner over the section to learn where every real token starts and ends. */
+/* Runs PostgreSQL's scanner to learn where every real token starts and ends. */
 static int
 sqlscan_tokens(const char *sql, struct sqlscan_toks *toks, char **cause)
 {
 	PgQueryScanResult	 res;
 	const unsigned char	*p, *end, *bytes;
 	uint64_t		 field, v;
+	size_t			 sqllen = strlen(sql);
 	int			 wire, rv = -1;
 
 	res = pg_query_scan(sql);
@@ -235,7 +243,7 @@ sqlscan_tokens(const char *sql, struct sqlscan_toks *toks, char **cause)
 		if (sqlscan_pb_field(&p, end, &field, &wire, &v, &bytes) != 0)
 			goto bad;
 		if (field == 2 && wire == 2 &&
-		    sqlscan_pb_token(bytes, bytes + v, strlen(sql), toks) != 0)
+		    sqlscan_pb_token(bytes, bytes + v, sqllen, toks) != 0)
 			goto bad;
 	}
 	rv = 0;
@@ -247,7 +255,7 @@ out:
 	return (rv);
 }
 
-/* Byte length of the character at s as PostgreSQL's pg_utf_mblen counts it, even for invalid UTF-8. */
+/* Length of a character from its first byte, as pg_utf_mblen has it. */
 static size_t
 sqlscan_utf8_len(unsigned char c)
 {
@@ -262,7 +270,7 @@ sqlscan_utf8_len(unsigned char c)
 	return (1);
 }
 
-/* Counts newlines in sql[from, to) so statement lines can be found in one pass. */
+/* Counts newlines in sql[from, to): lines are found in one pass. */
 static int
 sqlscan_newlines(const char *sql, size_t from, size_t to)
 {
@@ -275,7 +283,7 @@ sqlscan_newlines(const char *sql, size_t from, size_t to)
 	return (n);
 }
 
-/* File line of a parse error: libpg_query's cursorpos counts characters from 1, not bytes. */
+/* File line of a parse error: cursorpos counts characters from 1, not bytes. */
 static int
 sqlscan_error_line(const char *sql, int first_line, int cursorpos)
 {
@@ -298,7 +306,90 @@ sqlscan_error_line(const char *sql, int first_line, int cursorpos)
 	return (first_line + sqlscan_newlines(sql, 0, off));
 }
 
-/* Unwraps a Node ({"RangeVar": {...}}) into its fields, setting *type to its node name. */
+/* Copies JSON with containers below SQLSCAN_JSON_DEPTH emptied, for jansson. */
+static char *
+sqlscan_json_prune(const char *in)
+{
+	char	*out, *o;
+	int	 depth = 0, skip = 0, instr = 0;
+
+	o = out = xmalloc(strlen(in) + 1);
+	for (; *in != '\0'; in++) {
+		if (instr) {
+			if (*in == '\\' && in[1] != '\0') {
+				if (!skip)
+					*o++ = *in;
+				in++;
+			} else if (*in == '"')
+				instr = 0;
+		} else if (*in == '"')
+			instr = 1;
+		else if (*in == '{' || *in == '[') {
+			if (skip)
+				skip++;
+			else if (depth == SQLSCAN_JSON_DEPTH) {
+				/* Never longer than what it replaces. */
+				*o++ = *in;
+				*o++ = *in == '{' ? '}' : ']';
+				skip = 1;
+				continue;
+			} else
+				depth++;
+		} else if (*in == '}' || *in == ']') {
+			if (skip) {
+				skip--;
+				continue;
+			}
+			depth--;
+		}
+		if (!skip)
+			*o++ = *in;
+	}
+	*o = '\0';
+	return (out);
+}
+
+/* Finds invalid UTF-8 as jansson does, to say why it refused a parse tree. */
+static int
+sqlscan_utf8_check(const char *s, size_t *bad)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	uint32_t		 cp, min;
+	int			 i, n;
+
+	while (*p != '\0') {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if (*p >= 0xc2 && *p <= 0xdf) {
+			n = 1;
+			min = 0x80;
+		} else if (*p >= 0xe0 && *p <= 0xef) {
+			n = 2;
+			min = 0x800;
+		} else if (*p >= 0xf0 && *p <= 0xf4) {
+			n = 3;
+			min = 0x10000;
+		} else
+			goto bad;
+		cp = *p & (0x3f >> n);
+		for (i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				goto bad;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			goto bad;
+		p += n + 1;
+	}
+	return (0);
+bad:
+	*bad = (size_t)(p - (const unsigned char *)s);
+	return (-1);
+}
+
+/* Unwraps a Node ({"RangeVar": {...}}) into its fields and its type. */
 static json_t *
 sqlscan_node(json_t *wrapped, const char **type)
 {
@@ -312,7 +403,7 @@ sqlscan_node(json_t *wrapped, const char **type)
 	return (json_object_iter_value(it));
 }
 
-/* A string member or NULL: libpg_query leaves out members that are empty or default. */
+/* A string member or NULL: libpg_query leaves out empty members. */
 static const char *
 sqlscan_str(json_t *obj, const char *key)
 {
@@ -342,7 +433,7 @@ sqlscan_sval(json_t *node)
 	return (sqlscan_str(json_object_get(node, "String"), "sval"));
 }
 
-/* The schema part of a qualified name list ([schema, name] or [catalog, schema, name]), or NULL. */
+/* The schema of a name list ([schema, name], [db, schema, name]) or NULL. */
 static const char *
 sqlscan_namelist_schema(json_t *list)
 {
@@ -353,7 +444,7 @@ sqlscan_namelist_schema(json_t *list)
 	return (sqlscan_sval(json_array_get(list, n - 2)));
 }
 
-/* Finds option name in a list of DefElem nodes, as the server reads WITH (...) lists. */
+/* Finds option name in a list of DefElem nodes (WITH (...) and the like). */
 static json_t *
 sqlscan_defelem(json_t *list, const char *name)
 {
@@ -370,7 +461,7 @@ sqlscan_defelem(json_t *list, const char *name)
 	return (NULL);
 }
 
-/* A DefElem's value read as PostgreSQL's defGetBoolean does; dflt when absent or unreadable. */
+/* A DefElem read as defGetBoolean does; dflt when absent or unreadable. */
 static int
 sqlscan_defbool(json_t *def, int dflt)
 {
@@ -394,7 +485,7 @@ sqlscan_defbool(json_t *def, int dflt)
 	return (dflt);
 }
 
-/* Records that the section names schema name at line; system schemas always exist and are left out. */
+/* Records a schema the section names; system schemas always exist. */
 static void
 sqlscan_schema_add(struct sqlscan *sc, const char *name, int line, int created)
 {
@@ -418,7 +509,7 @@ sqlscan_schema_add(struct sqlscan *sc, const char *name, int line, int created)
 	s->created = created ? 1 : 0;
 }
 
-/* Collects the schema of the object that a statement of a known kind creates or alters. */
+/* Collects the schema of what a statement of a known kind creates. */
 static void
 sqlscan_targets_add(struct sqlscan *sc, const char *type, json_t *n, int line)
 {
@@ -450,7 +541,7 @@ sqlscan_targets_add(struct sqlscan *sc, const char *type, json_t *n, int line)
 	}
 }
 
-/* CREATE SCHEMA: the schema itself, then the targets of its embedded CREATE statements. */
+/* CREATE SCHEMA: the schema, then the targets of its embedded CREATEs. */
 static int
 sqlscan_create_schema(struct sqlscan *sc, json_t *n, int line,
     const char **what)
@@ -478,7 +569,7 @@ sqlscan_create_schema(struct sqlscan *sc, json_t *n, int line,
 	return (flags);
 }
 
-/* SELECT ... INTO creates a table; in a UNION the INTO sits on the leftmost SELECT. */
+/* SELECT INTO creates a table; in a UNION, INTO is on the leftmost SELECT. */
 static void
 sqlscan_select_into(struct sqlscan *sc, json_t *n, int line)
 {
@@ -493,7 +584,7 @@ sqlscan_select_into(struct sqlscan *sc, json_t *n, int line)
 	}
 }
 
-/* ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY is one command among possibly several. */
+/* DETACH PARTITION CONCURRENTLY sits in the ALTER TABLE's command list. */
 static int
 sqlscan_detach_concurrently(json_t *n)
 {
@@ -515,7 +606,7 @@ sqlscan_detach_concurrently(json_t *n)
 	return (0);
 }
 
-/* CREATE SUBSCRIPTION creates a replication slot, outside any transaction, unless told not to. */
+/* CREATE SUBSCRIPTION makes a slot, outside transactions, unless told not. */
 static int
 sqlscan_subscription_slot(json_t *n)
 {
@@ -526,7 +617,7 @@ sqlscan_subscription_slot(json_t *n)
 	return (sqlscan_defbool(sqlscan_defelem(opts, "create_slot"), connect));
 }
 
-/* Flags of the statements with options or kinds that decide whether they fit in a transaction. */
+/* Flags of a statement: whether it fits in a transaction or controls one. */
 static int
 sqlscan_stmt_flags(const char *type, json_t *n, const char **what)
 {
@@ -580,7 +671,8 @@ sqlscan_stmt_flags(const char *type, json_t *n, const char **what)
 		}
 		return (0);
 	}
-	if (strcmp(type, "VacuumStmt") == 0 && sqlscan_true(n, "is_vacuumcmd")) {
+	if (strcmp(type, "VacuumStmt") == 0 &&
+	    sqlscan_true(n, "is_vacuumcmd")) {
 		*what = "VACUUM";
 		return (SQLSCAN_NO_TX);
 	}
@@ -628,7 +720,7 @@ sqlscan_stmt_flags(const char *type, json_t *n, const char **what)
 	return (0);
 }
 
-/* Classifies one statement node and collects the schemas it creates things in; returns its flags. */
+/* Classifies a statement and collects its schemas; returns its flags. */
 static int
 sqlscan_stmt(struct sqlscan *sc, json_t *wrapped, int line, const char **what)
 {
@@ -652,7 +744,7 @@ sqlscan_stmt(struct sqlscan *sc, json_t *wrapped, int line, const char **what)
 	return (sqlscan_stmt_flags(type, n, what));
 }
 
-/* Adds a statement to sc, growing the array geometrically since sections can hold thousands. */
+/* Adds a statement, growing geometrically: sections can hold thousands. */
 static struct sqlscan_stmt *
 sqlscan_stmt_add(struct sqlscan *sc, size_t *size)
 {
@@ -667,7 +759,7 @@ sqlscan_stmt_add(struct sqlscan *sc, size_t *size)
 	return (st);
 }
 
-/* Splits the parse tree's statements on the scanner's tokens and analyses each one. */
+/* Places the parse tree's statements on the tokens and analyses each. */
 static int
 sqlscan_walk(const char *sql, int first_line, json_t *root,
     const struct sqlscan_toks *toks, struct sqlscan *sc)
@@ -719,7 +811,7 @@ sqlscan_walk(const char *sql, int first_line, json_t *root,
 	return (0);
 }
 
-/* Parses a section once, up front, so that nothing runs unless all of it is valid SQL. */
+/* Parses a section up front, so nothing runs unless all of it is valid. */
 int
 sqlscan_analyze(const char *sql, const char *path, int first_line,
     struct sqlscan *sc, struct errlist *errs)
@@ -728,7 +820,8 @@ sqlscan_analyze(const char *sql, const char *path, int first_line,
 	struct sqlscan_toks	 toks = { NULL, 0, 0 };
 	json_t			*root = NULL;
 	json_error_t		 jerr;
-	char			*cause = NULL;
+	char			*cause = NULL, *json = NULL;
+	size_t			 bad;
 	int			 rv = -1;
 
 	memset(sc, 0, sizeof *sc);
@@ -738,9 +831,15 @@ sqlscan_analyze(const char *sql, const char *path, int first_line,
 		    first_line, res.error->cursorpos), res.error->message);
 		goto out;
 	}
-	if ((root = json_loads(res.parse_tree, 0, &jerr)) == NULL) {
-		errlist_add(errs, "%s:%d: cannot read the SQL parser's output: "
-		    "%s", path, first_line, jerr.text);
+	json = sqlscan_json_prune(res.parse_tree);
+	if ((root = json_loads(json, 0, &jerr)) == NULL) {
+		if (sqlscan_utf8_check(sql, &bad) != 0) {
+			errlist_add(errs, "%s:%d: invalid UTF-8 byte sequence",
+			    path, first_line + sqlscan_newlines(sql, 0, bad));
+		} else {
+			errlist_add(errs, "%s:%d: cannot read the SQL parser's "
+			    "output: %s", path, first_line, jerr.text);
+		}
 		goto out;
 	}
 	if (sqlscan_tokens(sql, &toks, &cause) != 0) {
@@ -748,8 +847,8 @@ sqlscan_analyze(const char *sql, const char *path, int first_line,
 		goto out;
 	}
 	if (sqlscan_walk(sql, first_line, root, &toks, sc) != 0) {
-		errlist_add(errs, "%s:%d: unexpected output from the SQL parser",
-		    path, first_line);
+		errlist_add(errs, "%s:%d: unexpected output from the SQL "
+		    "parser", path, first_line);
 		goto out;
 	}
 	rv = 0;
@@ -757,6 +856,7 @@ out:
 	if (rv != 0)
 		sqlscan_clear(sc);
 	free(cause);
+	free(json);
 	free(toks.v);
 	json_decref(root);
 	pg_query_free_parse_result(res);
@@ -776,7 +876,7 @@ sqlscan_clear(struct sqlscan *sc)
 	memset(sc, 0, sizeof *sc);
 }
 
-/* The server refuses to create schemas named pg_*, and these exist in every database. */
+/* The server refuses new pg_* schemas; these exist in every database. */
 int
 sqlscan_system_schema(const char *name)
 {
@@ -784,7 +884,7 @@ sqlscan_system_schema(const char *name)
 	    strcmp(name, "information_schema") == 0);
 }
 
-/* Quotes every identifier, so names with capitals, spaces or quotes come through unchanged. */
+/* Quotes always, so capitals, spaces and quotes come through unchanged. */
 char *
 sqlscan_quote_ident(const char *name)
 {

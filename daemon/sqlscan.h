@@ -1,4 +1,4 @@
-/* SQL analysis of migration sections with the real PostgreSQL parser (libpg_query). */
+/* SQL analysis of migration sections with PostgreSQL's parser (libpg_query). */
 #ifndef MIGD_SQLSCAN_H
 #define MIGD_SQLSCAN_H
 
@@ -6,34 +6,50 @@
 
 #include "util.h"
 
-#define SQLSCAN_NO_TX		0x1	/* cannot run inside a transaction block */
-#define SQLSCAN_TX_CONTROL	0x2	/* BEGIN/START/COMMIT/END/ROLLBACK/ABORT/PREPARE TRANSACTION/
-					   COMMIT PREPARED/ROLLBACK PREPARED (not SAVEPOINT/RELEASE/ROLLBACK TO) */
-#define SQLSCAN_DROP_SCHEMA	0x4	/* DROP SCHEMA */
+/* Cannot run inside a transaction block (VACUUM, CREATE INDEX CONCURRENTLY). */
+#define SQLSCAN_NO_TX		0x1
+/*
+ * Begins or ends a transaction: BEGIN, START TRANSACTION, COMMIT, END,
+ * ROLLBACK, ABORT, PREPARE TRANSACTION, COMMIT PREPARED, ROLLBACK PREPARED
+ * (the last two also NO_TX). Not SAVEPOINT, RELEASE or ROLLBACK TO.
+ */
+#define SQLSCAN_TX_CONTROL	0x2
+#define SQLSCAN_DROP_SCHEMA	0x4
 
 struct sqlscan_stmt {
-	size_t		 offset;	/* byte offset of the first token in the section text */
-	size_t		 len;		/* bytes through the end of the last token: no leading or
-					   trailing whitespace or comments, no terminating ';' */
-	int		 line;		/* file line of the first token */
-	int		 flags;		/* SQLSCAN_* */
-	const char	*what;		/* static name for messages ("CREATE INDEX CONCURRENTLY",
-					   "VACUUM", "COMMIT", "DROP SCHEMA"); NULL when flags == 0 */
+	/*
+	 * Byte range in the section, from the first token through the last:
+	 * no surrounding whitespace or comments, no terminating ';'.
+	 */
+	size_t		 offset;
+	size_t		 len;
+	int		 line;	/* file line of the first token */
+	int		 flags;	/* SQLSCAN_* */
+	/*
+	 * Static name for messages ("CREATE INDEX CONCURRENTLY", "VACUUM",
+	 * "COMMIT", "DROP SCHEMA"); NULL when flags is 0.
+	 */
+	const char	*what;
 };
 
 struct sqlscan_schema {
-	char		*name;		/* as the server sees it: case-folded, unquoted, truncated to 63 bytes */
-	int		 line;		/* file line of the first statement naming it */
-	int		 created;	/* 1 when the section runs CREATE SCHEMA name (without IF NOT
-					   EXISTS): migd must then not create it beforehand */
+	/* As the server sees it: case-folded, unquoted, cut to 63 bytes. */
+	char		*name;
+	int		 line;	/* file line of the first statement naming it */
+	/*
+	 * 1 when the section runs CREATE SCHEMA name without IF NOT EXISTS:
+	 * then migd must not create the schema beforehand.
+	 */
+	int		 created;
 };
 
 struct sqlscan {
 	struct sqlscan_stmt	*stmts;
 	size_t			 n_stmts;
-	struct sqlscan_schema	*schemas;	/* in order of first appearance, unique */
+	/* In order of first appearance, unique, no system schemas. */
+	struct sqlscan_schema	*schemas;
 	size_t			 n_schemas;
-	int			 flags;		/* OR of all statement flags */
+	int			 flags;	/* OR of all statement flags */
 };
 
 /*
@@ -47,10 +63,10 @@ int	 sqlscan_analyze(const char *sql, const char *path, int first_line,
 	    struct sqlscan *sc, struct errlist *errs);
 void	 sqlscan_clear(struct sqlscan *sc);
 
-/* 1 for pg_catalog, information_schema and any name starting "pg_" (pg_toast, pg_temp_3, ...). */
+/* 1 for pg_catalog, information_schema and any "pg_" name (pg_temp_3...). */
 int	 sqlscan_system_schema(const char *name);
 
-/* Always-quoted identifier ("na""me"), for building SQL such as CREATE SCHEMA IF NOT EXISTS. */
+/* Always-quoted identifier ("na""me") for SQL built by migd; to free. */
 char	*sqlscan_quote_ident(const char *name);
 
 #endif

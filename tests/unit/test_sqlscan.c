@@ -1,0 +1,632 @@
+/* Unit tests for sqlscan: splitting, lines, flags, schemas, errors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqlscan.h"
+#include "tap.h"
+
+static struct sqlscan	sc;
+static struct errlist	errs;
+static const char	*cur;	/* section text of the last scan() */
+
+/* Analyses sql as a section of m.sql at line first, dropping the last one. */
+static int
+scan(const char *sql, int first)
+{
+	sqlscan_clear(&sc);
+	errlist_clear(&errs);
+	cur = sql;
+	return (sqlscan_analyze(sql, "m.sql", first, &sc, &errs));
+}
+
+/* Statement i's text, so tests can compare exact byte ranges. */
+static const char *
+st_text(size_t i)
+{
+	static char	 buf[1024];
+
+	if (i >= sc.n_stmts)
+		return ("(no such statement)");
+	snprintf(buf, sizeof buf, "%.*s", (int)sc.stmts[i].len,
+	    cur + sc.stmts[i].offset);
+	return (buf);
+}
+
+/* Statement i's line or -1: a miscount fails tests, not crashes them. */
+static int
+st_line(size_t i)
+{
+	return (i < sc.n_stmts ? sc.stmts[i].line : -1);
+}
+
+/* Statement i's flags from the last scan, or -1. */
+static int
+st_flags(size_t i)
+{
+	return (i < sc.n_stmts ? sc.stmts[i].flags : -1);
+}
+
+/* Statement i's name from the last scan, or "(no such statement)". */
+static const char *
+st_what(size_t i)
+{
+	return (i < sc.n_stmts ? sc.stmts[i].what : "(no such statement)");
+}
+
+/* The first error of the last scan, or NULL. */
+static const char *
+err(void)
+{
+	return (errs.n > 0 ? errs.v[0] : NULL);
+}
+
+/* Flags of a one-statement section: the common shape of the flag tests. */
+static int
+flags1(const char *sql)
+{
+	if (scan(sql, 1) != 0 || sc.n_stmts != 1)
+		return (-1);
+	return (st_flags(0));
+}
+
+/* Checks that sql is one statement with exactly flags and name what. */
+static void
+check_flags(const char *sql, int flags, const char *what)
+{
+	int	 got = flags1(sql);
+
+	is_int(got, flags, "flags of: %s", sql);
+	if (got == flags) {
+		is_str(st_what(0), what, "what of: %s", sql);
+		is_int(sc.flags, flags, "section flags of: %s", sql);
+	}
+}
+
+/* Schemas as "a,b+": "+" marks those that the section creates. */
+static const char *
+schemas(void)
+{
+	static char	 buf[1024];
+	size_t		 i, off = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < sc.n_schemas && off < sizeof buf; i++) {
+		off += snprintf(buf + off, sizeof buf - off, "%s%s%s",
+		    i ? "," : "", sc.schemas[i].name,
+		    sc.schemas[i].created ? "+" : "");
+	}
+	return (buf);
+}
+
+/* Checks the schemas that a one-or-more statement section names. */
+static void
+check_schemas(const char *sql, const char *want)
+{
+	int	 rv = scan(sql, 1);
+
+	is_int(rv, 0, "parses: %s", sql);
+	is_str(schemas(), want, "schemas of: %s", sql);
+}
+
+/* Splitting and lines: multi-line statements with comments around them. */
+static void
+test_split(void)
+{
+	const char	*sql;
+
+	sql =
+	    "\n"					/* 10 */
+	    "-- first a table\n"			/* 11 */
+	    "CREATE TABLE a (\n"			/* 12 */
+	    "    id int\n"				/* 13 */
+	    ");\n"					/* 14 */
+	    "\n"					/* 15 */
+	    "/* a /* nested */ comment\n"		/* 16 */
+	    "   still */  INSERT INTO a\n"		/* 17 */
+	    "VALUES (1) ;   -- tail\n"		/* 18 */
+	    "SELECT 1;SELECT 2  ;\n"			/* 19 */
+	    "  UPDATE a SET id = 2 -- no semicolon\n"	/* 20 */
+	    "-- comment-only tail\n";			/* 21 */
+	is_int(scan(sql, 10), 0, "split: parses");
+	is_int(sc.n_stmts, 5, "split: five statements");
+	is_str(st_text(0), "CREATE TABLE a (\n    id int\n)", "split: 1 text");
+	is_int(st_line(0), 12, "split: 1 line");
+	is_str(st_text(1), "INSERT INTO a\nVALUES (1)", "split: 2 text");
+	is_int(st_line(1), 17, "split: 2 line after nested comment");
+	is_str(st_text(2), "SELECT 1", "split: 3 text");
+	is_int(st_line(2), 19, "split: 3 line");
+	is_str(st_text(3), "SELECT 2", "split: 4 text, no space before ;");
+	is_int(st_line(3), 19, "split: 4 same line");
+	is_str(st_text(4), "UPDATE a SET id = 2",
+	    "split: 5 text, no trailing comment");
+	is_int(st_line(4), 20, "split: 5 line");
+	is_int(sc.flags, 0, "split: no flags");
+	ok(st_what(0) == NULL, "split: what NULL without flags");
+	is_int(errs.n, 0, "split: no errors");
+
+	is_int(scan("SELECT 1", 1), 0, "single: parses");
+	is_int(sc.n_stmts, 1, "single: one statement");
+	is_int(sc.n_stmts ? sc.stmts[0].offset : 99, 0,
+	    "single: offset 0 (stmt_location left out)");
+	is_str(st_text(0), "SELECT 1",
+	    "single: whole input (stmt_len left out)");
+
+	is_int(scan("SELECT 1;\n\n", 1), 0, "trailing blank lines: parses");
+	is_str(st_text(0), "SELECT 1", "trailing blank lines: text");
+
+	is_int(scan("SELECT 1;\r\n\r\n  SELECT 2\r\n", 1), 0, "crlf: parses");
+	is_str(st_text(1), "SELECT 2", "crlf: text");
+	is_int(st_line(1), 3, "crlf: line");
+
+	is_int(scan(";;SELECT 1;;\n;SELECT 2;;", 1), 0,
+	    "empty statements: parse");
+	is_int(sc.n_stmts, 2, "empty statements: dropped");
+	is_str(st_text(1), "SELECT 2", "empty statements: text");
+
+	is_int(scan("", 1), 0, "empty: parses");
+	is_int(sc.n_stmts, 0, "empty: no statements");
+	is_int(sc.n_schemas, 0, "empty: no schemas");
+	is_int(scan("  \n-- nothing\n/* at all */\n", 1), 0, "comments only");
+	is_int(sc.n_stmts, 0, "comments only: no statements");
+
+	is_int(scan("CREATE RULE r AS ON INSERT TO t DO ALSO (SELECT 1; "
+	    "SELECT 2);\nSELECT 3", 1), 0, "rule with ; inside: parses");
+	is_int(sc.n_stmts, 2, "rule with ; inside: two statements");
+	is_str(st_text(0), "CREATE RULE r AS ON INSERT TO t DO ALSO (SELECT 1; "
+	    "SELECT 2)", "rule with ; inside: text");
+	is_int(st_line(1), 2, "rule with ; inside: next line");
+}
+
+/* Semicolons inside bodies, literals and comments are not statement ends. */
+static void
+test_quoting(void)
+{
+	const char	*sql;
+
+	sql =
+	    "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$\n"	/* 1 */
+	    "BEGIN\n"							/* 2 */
+	    "  PERFORM 1; -- ;\n"					/* 3 */
+	    "  RETURN 2;\n"						/* 4 */
+	    "END;\n"							/* 5 */
+	    "$$;\n"							/* 6 */
+	    "CREATE FUNCTION g() RETURNS text LANGUAGE plpgsql AS "	/* 7 */
+	    "$body$\n"
+	    "BEGIN RETURN $$x;y$$; END;\n"				/* 8 */
+	    "$body$;\n"							/* 9 */
+	    "DO $do$ BEGIN RAISE NOTICE 'a;b'; END $do$;\n"		/* 10 */
+	    "SELECT 'it''s; -- not a comment', E'\\'; /* */', "	/* 11 */
+	    "\"semi;colon\" FROM t;\n"
+	    "SELECT $1, a$b$ FROM t;\n"				/* 12 */
+	    "SELECT 1 -- ; trailing\n"					/* 13 */
+	    ";\n";							/* 14 */
+	is_int(scan(sql, 1), 0, "quoting: parses");
+	is_int(sc.n_stmts, 6, "quoting: six statements");
+	is_int(st_line(0), 1, "quoting: $$ function line");
+	is_str(st_text(0), "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql "
+	    "AS $$\nBEGIN\n  PERFORM 1; -- ;\n  RETURN 2;\nEND;\n$$",
+	    "quoting: $$ function text whole");
+	is_int(st_line(1), 7, "quoting: $body$ function line");
+	ok(strstr(st_text(1), "$body$\nBEGIN RETURN $$x;y$$; END;\n$body$") !=
+	    NULL, "quoting: $body$ function text whole");
+	is_int(st_line(2), 10, "quoting: DO line");
+	is_str(st_text(2), "DO $do$ BEGIN RAISE NOTICE 'a;b'; END $do$",
+	    "quoting: DO text");
+	is_int(st_line(3), 11, "quoting: literals line");
+	is_str(st_text(3), "SELECT 'it''s; -- not a comment', E'\\'; /* */', "
+	    "\"semi;colon\" FROM t", "quoting: literals text");
+	is_int(st_line(4), 12, "quoting: a$b$ is a name, not a quote");
+	is_str(st_text(5), "SELECT 1", "quoting: comment before ; dropped");
+	is_int(st_line(5), 13, "quoting: last line");
+	is_int(sc.n_schemas, 0, "quoting: function bodies not looked into");
+
+	is_int(scan("SELECT 'é;ü' AS \"ö\";\nSELECT 2", 1), 0,
+	    "utf-8: parses");
+	is_str(st_text(0), "SELECT 'é;ü' AS \"ö\"", "utf-8: byte range");
+	is_str(st_text(1), "SELECT 2", "utf-8: second statement");
+}
+
+/* Every statement refused inside a transaction block, and near misses. */
+static void
+test_no_tx(void)
+{
+	int	 N = SQLSCAN_NO_TX;
+
+	check_flags("CREATE INDEX CONCURRENTLY i ON t (a)", N,
+	    "CREATE INDEX CONCURRENTLY");
+	check_flags("create unique index concurrently if not exists i on s.t "
+	    "(a)", N, "CREATE INDEX CONCURRENTLY");
+	check_flags("CREATE INDEX i ON t (a)", 0, NULL);
+	check_flags("DROP INDEX CONCURRENTLY IF EXISTS s.i", N,
+	    "DROP INDEX CONCURRENTLY");
+	check_flags("DROP INDEX s.i", 0, NULL);
+	check_flags("REINDEX INDEX CONCURRENTLY i", N, "REINDEX CONCURRENTLY");
+	check_flags("REINDEX TABLE CONCURRENTLY s.t", N,
+	    "REINDEX CONCURRENTLY");
+	check_flags("REINDEX (CONCURRENTLY) TABLE t", N,
+	    "REINDEX CONCURRENTLY");
+	check_flags("REINDEX (VERBOSE, CONCURRENTLY true) TABLE t", N,
+	    "REINDEX CONCURRENTLY");
+	check_flags("REINDEX (CONCURRENTLY 1) TABLE t", N,
+	    "REINDEX CONCURRENTLY");
+	check_flags("REINDEX (CONCURRENTLY false) TABLE t", 0, NULL);
+	check_flags("REINDEX (CONCURRENTLY off) TABLE t", 0, NULL);
+	check_flags("REINDEX (CONCURRENTLY 0) TABLE t", 0, NULL);
+	check_flags("REINDEX TABLE t", 0, NULL);
+	check_flags("REINDEX (VERBOSE) INDEX i", 0, NULL);
+	check_flags("REINDEX SCHEMA s", N, "REINDEX SCHEMA");
+	check_flags("REINDEX DATABASE d", N, "REINDEX DATABASE");
+	check_flags("REINDEX SYSTEM d", N, "REINDEX SYSTEM");
+	check_flags("VACUUM", N, "VACUUM");
+	check_flags("VACUUM FULL s.t", N, "VACUUM");
+	check_flags("VACUUM (ANALYZE, VERBOSE) t", N, "VACUUM");
+	check_flags("vacuum analyze t", N, "VACUUM");
+	check_flags("ANALYZE t", 0, NULL);
+	check_flags("ANALYZE", 0, NULL);
+	check_flags("CREATE DATABASE d", N, "CREATE DATABASE");
+	check_flags("DROP DATABASE IF EXISTS d", N, "DROP DATABASE");
+	check_flags("ALTER DATABASE d SET TABLESPACE ts", N,
+	    "ALTER DATABASE ... SET TABLESPACE");
+	check_flags("ALTER DATABASE d SET work_mem = '1MB'", 0, NULL);
+	check_flags("ALTER DATABASE d CONNECTION LIMIT 5", 0, NULL);
+	check_flags("CREATE TABLESPACE ts LOCATION '/srv/ts'", N,
+	    "CREATE TABLESPACE");
+	check_flags("DROP TABLESPACE ts", N, "DROP TABLESPACE");
+	check_flags("ALTER SYSTEM SET work_mem = '1MB'", N, "ALTER SYSTEM");
+	check_flags("CREATE SUBSCRIPTION sub CONNECTION 'host=a' PUBLICATION p",
+	    N, "CREATE SUBSCRIPTION");
+	check_flags("CREATE SUBSCRIPTION sub CONNECTION 'host=a' PUBLICATION p "
+	    "WITH (create_slot = false)", 0, NULL);
+	check_flags("CREATE SUBSCRIPTION sub CONNECTION 'host=a' PUBLICATION p "
+	    "WITH (connect = false)", 0, NULL);
+	check_flags("DROP SUBSCRIPTION sub", N, "DROP SUBSCRIPTION");
+	check_flags("ALTER SUBSCRIPTION sub REFRESH PUBLICATION", N,
+	    "ALTER SUBSCRIPTION ... REFRESH PUBLICATION");
+	check_flags("ALTER SUBSCRIPTION sub REFRESH PUBLICATION WITH "
+	    "(copy_data = false)", N,
+	    "ALTER SUBSCRIPTION ... REFRESH PUBLICATION");
+	check_flags("ALTER SUBSCRIPTION sub SET PUBLICATION p", N,
+	    "ALTER SUBSCRIPTION ... SET PUBLICATION");
+	check_flags("ALTER SUBSCRIPTION sub ADD PUBLICATION p", N,
+	    "ALTER SUBSCRIPTION ... ADD PUBLICATION");
+	check_flags("ALTER SUBSCRIPTION sub SET PUBLICATION p WITH "
+	    "(refresh = false)", 0, NULL);
+	check_flags("ALTER SUBSCRIPTION sub DISABLE", 0, NULL);
+	check_flags("CLUSTER", N, "CLUSTER");
+	check_flags("CLUSTER VERBOSE", N, "CLUSTER");
+	check_flags("CLUSTER t", 0, NULL);
+	check_flags("CLUSTER t USING i", 0, NULL);
+	check_flags("ALTER TABLE s.p DETACH PARTITION s.c CONCURRENTLY", N,
+	    "ALTER TABLE ... DETACH PARTITION CONCURRENTLY");
+	check_flags("ALTER TABLE IF EXISTS ONLY p DETACH PARTITION c "
+	    "CONCURRENTLY", N, "ALTER TABLE ... DETACH PARTITION CONCURRENTLY");
+	check_flags("ALTER TABLE p DETACH PARTITION c", 0, NULL);
+	check_flags("ALTER TABLE p DETACH PARTITION c FINALIZE", 0, NULL);
+	check_flags("DISCARD ALL", N, "DISCARD ALL");
+	check_flags("DISCARD PLANS", 0, NULL);
+	check_flags("REFRESH MATERIALIZED VIEW CONCURRENTLY v", 0, NULL);
+	check_flags("ALTER TYPE e ADD VALUE 'x'", 0, NULL);
+
+	/* The section's flags are the OR; each statement keeps its own. */
+	is_int(scan("CREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY i ON t "
+	    "(a);\nVACUUM t;", 1), 0, "mixed: parses");
+	is_int(sc.flags, SQLSCAN_NO_TX, "mixed: section flags");
+	is_int(st_flags(0), 0, "mixed: table is transactional");
+	is_int(st_flags(1), SQLSCAN_NO_TX, "mixed: index is not");
+	is_int(st_line(1), 2, "mixed: index line");
+	is_str(st_what(2), "VACUUM", "mixed: vacuum");
+}
+
+/* Statements that begin or end transactions; savepoints do neither. */
+static void
+test_tx_control(void)
+{
+	int	 T = SQLSCAN_TX_CONTROL;
+
+	check_flags("BEGIN", T, "BEGIN");
+	check_flags("BEGIN ISOLATION LEVEL SERIALIZABLE", T, "BEGIN");
+	check_flags("START TRANSACTION", T, "START TRANSACTION");
+	check_flags("COMMIT", T, "COMMIT");
+	check_flags("COMMIT AND CHAIN", T, "COMMIT");
+	check_flags("END", T, "COMMIT");
+	check_flags("ROLLBACK", T, "ROLLBACK");
+	check_flags("ABORT", T, "ROLLBACK");
+	check_flags("PREPARE TRANSACTION 'x'", T, "PREPARE TRANSACTION");
+	check_flags("COMMIT PREPARED 'x'", T | SQLSCAN_NO_TX,
+	    "COMMIT PREPARED");
+	check_flags("ROLLBACK PREPARED 'x'", T | SQLSCAN_NO_TX,
+	    "ROLLBACK PREPARED");
+	check_flags("SAVEPOINT a", 0, NULL);
+	check_flags("RELEASE SAVEPOINT a", 0, NULL);
+	check_flags("ROLLBACK TO SAVEPOINT a", 0, NULL);
+	check_flags("DO $$BEGIN COMMIT; END$$", 0, NULL);
+
+	is_int(scan("BEGIN;\nCREATE TABLE t (a int);\nCOMMIT;\n", 5), 0,
+	    "wrapped: parses");
+	is_int(sc.flags, T, "wrapped: section flags");
+	is_int(st_line(2), 7, "wrapped: COMMIT line");
+}
+
+/* DROP SCHEMA is flagged so that migd can refuse or warn. */
+static void
+test_drop_schema(void)
+{
+	check_flags("DROP SCHEMA cars CASCADE", SQLSCAN_DROP_SCHEMA,
+	    "DROP SCHEMA");
+	check_flags("DROP SCHEMA IF EXISTS a, b", SQLSCAN_DROP_SCHEMA,
+	    "DROP SCHEMA");
+	check_flags("DROP TABLE cars.cars", 0, NULL);
+	check_schemas("DROP SCHEMA cars", "");
+}
+
+/* Schema-qualified targets of every creating or altering statement kind. */
+static void
+test_schemas(void)
+{
+	check_schemas("CREATE TABLE a.t (id int)", "a");
+	check_schemas("CREATE TABLE t (id int)", "");
+	check_schemas("CREATE UNLOGGED TABLE IF NOT EXISTS a.t (id int)", "a");
+	check_schemas("CREATE TABLE b.c PARTITION OF a.p FOR VALUES IN (1)",
+	    "b");
+	check_schemas("CREATE TABLE c.l (LIKE a.t INCLUDING ALL)", "c");
+	check_schemas("CREATE TABLE d.x AS SELECT * FROM z.y", "d");
+	check_schemas("SELECT * INTO e.x FROM z.y", "e");
+	check_schemas("SELECT 1 AS a INTO e2.x UNION SELECT 2", "e2");
+	check_schemas("SELECT * FROM z.y", "");
+	check_schemas("INSERT INTO z.t SELECT * FROM y.t", "");
+	check_schemas("CREATE MATERIALIZED VIEW f.v AS SELECT * FROM z.t",
+	    "f");
+	check_schemas("CREATE OR REPLACE VIEW g.v AS SELECT * FROM z.t", "g");
+	check_schemas("CREATE INDEX ON h.t (a)", "h");
+	check_schemas("CREATE UNIQUE INDEX i ON h2.t USING gin (a)", "h2");
+	check_schemas("CREATE SEQUENCE i.s", "i");
+	check_schemas("ALTER SEQUENCE j.s RESTART WITH 10", "j");
+	check_schemas("CREATE FUNCTION k.f() RETURNS int LANGUAGE sql AS "
+	    "$$SELECT 1 FROM z.t$$", "k");
+	check_schemas("CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql "
+	    "AS 'SELECT 1'", "");
+	check_schemas("CREATE PROCEDURE l.p() LANGUAGE sql AS $$SELECT 1$$",
+	    "l");
+	check_schemas("CREATE TYPE m.c AS (x int)", "m");
+	check_schemas("CREATE TYPE n.e AS ENUM ('a', 'b')", "n");
+	check_schemas("CREATE TYPE o.r AS RANGE (subtype = int4)", "o");
+	check_schemas("CREATE TYPE p.shell", "p");
+	check_schemas("CREATE TYPE q.b (input = q.b_in, output = q.b_out)",
+	    "q");
+	check_schemas("CREATE DOMAIN r.d AS int CHECK (VALUE > 0)", "r");
+	check_schemas("CREATE AGGREGATE s.a(int) (sfunc = int4pl, stype = int)",
+	    "s");
+	check_schemas("CREATE OPERATOR t.=== (function = f, leftarg = int, "
+	    "rightarg = int)", "t");
+	check_schemas("ALTER TABLE u.t ADD COLUMN x int", "u");
+	check_schemas("ALTER TABLE IF EXISTS ONLY u2.t DROP COLUMN x", "u2");
+	check_schemas("ALTER INDEX v.i SET (fillfactor = 50)", "v");
+	check_schemas("ALTER VIEW w.v OWNER TO bob", "w");
+	check_schemas("ALTER TABLE x.t RENAME COLUMN a TO b", "x");
+	check_schemas("CREATE TRIGGER tr AFTER INSERT ON y.t FOR EACH ROW "
+	    "EXECUTE FUNCTION z.f()", "y");
+	check_schemas("ALTER TABLE m.t SET SCHEMA z", "z");
+	check_schemas("ALTER FUNCTION o.f() SET SCHEMA z2", "z2");
+	check_schemas("ALTER TYPE q.t SET SCHEMA z3", "z3");
+	check_schemas("CREATE FOREIGN TABLE ft.t (x int) SERVER srv", "ft");
+	check_schemas("CREATE EXTENSION IF NOT EXISTS hstore SCHEMA ext",
+	    "ext");
+	check_schemas("CREATE EXTENSION hstore", "");
+	check_schemas("CREATE TABLE db.sch.t (x int)", "sch");
+	check_schemas("CREATE FUNCTION db.sch2.f() RETURNS int LANGUAGE sql AS "
+	    "'SELECT 1'", "sch2");
+	check_schemas("COMMENT ON TABLE cm.t IS 'x'", "");
+	check_schemas("GRANT USAGE ON SCHEMA gr TO bob", "");
+	check_schemas("DO $$BEGIN CREATE TABLE dob.t (x int); END$$", "");
+
+	/* CREATE SCHEMA itself, with and without IF NOT EXISTS and elements. */
+	check_schemas("CREATE SCHEMA cars", "cars+");
+	check_schemas("CREATE SCHEMA IF NOT EXISTS cars", "cars");
+	check_schemas("CREATE SCHEMA AUTHORIZATION joe", "joe+");
+	check_schemas("CREATE SCHEMA AUTHORIZATION CURRENT_USER", "");
+	check_schemas("CREATE SCHEMA shop CREATE TABLE t (x int) "
+	    "CREATE VIEW shop.v AS SELECT 1 CREATE INDEX ON t (x) "
+	    "CREATE SEQUENCE sq", "shop+");
+	check_schemas("CREATE SCHEMA a1 CREATE TABLE b1.t (x int)", "a1+,b1");
+	check_schemas("CREATE TABLE cars.t (x int); CREATE SCHEMA cars",
+	    "cars+");
+	check_schemas("CREATE SCHEMA IF NOT EXISTS cars; CREATE SCHEMA cars",
+	    "cars+");
+
+	/* Names as the server sees them: quoted, folded, truncated. */
+	check_schemas("CREATE TABLE \"Work Shop\".t (x int)", "Work Shop");
+	check_schemas("CREATE TABLE CARS.x (y int)", "cars");
+	check_schemas("CREATE TABLE \"CARS\".x (y int)", "CARS");
+	check_schemas("CREATE TABLE \"a\"\"b\".x (y int)", "a\"b");
+	check_schemas("CREATE TABLE "
+	    "s1234567890123456789012345678901234567890123456789012345678901234"
+	    "567890.t (x int)",
+	    "s12345678901234567890123456789012345678901234567890123456789012");
+
+	/* System schemas always exist. */
+	check_schemas("CREATE TABLE pg_temp.t (x int)", "");
+	check_schemas("CREATE FUNCTION pg_catalog.f() RETURNS int LANGUAGE sql "
+	    "AS 'SELECT 1'", "");
+	check_schemas("CREATE VIEW information_schema.v AS SELECT 1", "");
+	check_schemas("CREATE TEMP TABLE t (x int)", "");
+
+	/* Unique, in order of first appearance, keeping the first line. */
+	is_int(scan(
+	    "CREATE TABLE cars.cars (id int);\n"			/* 20 */
+	    "\n"							/* 21 */
+	    "CREATE TABLE participants.p (id int);\n"			/* 22 */
+	    "CREATE INDEX ON cars.cars (id);\n"				/* 23 */
+	    "CREATE SCHEMA \"Work Shop\";\n"				/* 24 */
+	    "CREATE TABLE \"Work Shop\".w (id int);\n"		/* 25 */
+	    "CREATE TABLE pg_catalog.x (id int);\n"			/* 26 */
+	    "CREATE VIEW Participants.v AS SELECT * FROM other.t;\n",	/* 27 */
+	    20), 0, "many: parses");
+	is_str(schemas(), "cars,participants,Work Shop+", "many: schemas");
+	is_int(sc.schemas[0].line, 20, "many: cars first line");
+	is_int(sc.schemas[1].line, 22, "many: participants first line");
+	is_int(sc.schemas[2].line, 24, "many: Work Shop line");
+}
+
+/* Parse errors name the file and the line of the error position. */
+static void
+test_errors(void)
+{
+	is_int(scan("SELEC 1", 1), -1, "error: fails");
+	is_str(err(), "m.sql:1: syntax error at or near \"SELEC\"",
+	    "error: message");
+	is_int(sc.n_stmts, 0, "error: no statements left");
+	is_int(errs.n, 1, "error: one message");
+
+	is_int(scan(
+	    "CREATE TABLE a (x int);\n"		/* 40 */
+	    "-- fine\n"				/* 41 */
+	    "CREATE TABLE b (\n"		/* 42 */
+	    "  x int,\n"			/* 43 */
+	    "  y intt intt\n"			/* 44 */
+	    ");\n", 40), -1, "multi-line error: fails");
+	is_str(err(), "m.sql:44: syntax error at or near \"intt\"",
+	    "multi-line error: line of the position");
+	is_int(sc.n_stmts, 0, "multi-line error: nothing kept");
+	is_int(sc.n_schemas, 0, "multi-line error: no schemas kept");
+
+	/*
+	 * cursorpos counts characters: read as bytes, it would fall 21 bytes
+	 * (one per "é") short of the error, back on line 8.
+	 */
+	is_int(scan(
+	    "SELECT 'ééééééééééééééééééééé';\n"	/* 7 */
+	    "SELECT 1 FROM t WHERE\n"			/* 8 */
+	    "x = 1 ORDER ORDER;\n"			/* 9 */
+	    "SELECT 1;\n", 7), -1, "utf-8 error: fails");
+	is_str(err(), "m.sql:9: syntax error at or near \"ORDER\"",
+	    "utf-8 error: line");
+	is_int(scan("SELECT '日本語' AS \"ü\"\n,\n  FROM\n", 3), -1,
+	    "utf-8 error 2: fails");
+	is_str(err(), "m.sql:5: syntax error at or near \"FROM\"",
+	    "utf-8 error 2: line");
+	is_int(scan("SELECT 'ü'\n\n\nFROM", 1), -1,
+	    "utf-8 error 3: fails");
+	is_str(err(), "m.sql:4: syntax error at end of input",
+	    "utf-8 error 3: line");
+
+	is_int(scan("SELECT 1;\nSELECT (1\n\n\n", 1), -1,
+	    "end of input: fails");
+	is_str(err(), "m.sql:2: syntax error at end of input",
+	    "end of input: last line with text");
+	is_int(scan("SELECT 1;\n\nSELECT 'abc\n", 10), -1,
+	    "unterminated: fails");
+	is_str(err(),
+	    "m.sql:12: unterminated quoted string at or near \"'abc\n\"",
+	    "unterminated: line");
+	is_int(scan("CREATE FUNCTION f() RETURNS int AS $$\nSELECT 1;\n", 1),
+	    -1, "unterminated dollar quote: fails");
+	is_str(err(), "m.sql:1: unterminated dollar-quoted string at or near "
+	    "\"$$\nSELECT 1;\n\"", "unterminated dollar quote: line");
+	/* Errors reported without a position: the section's first line. */
+	is_int(scan("SELECT 1;\nSELECT E'\\xff';\n", 30), -1,
+	    "no position: fails");
+	is_str(err(), "m.sql:30: invalid byte sequence for encoding \"UTF8\": "
+	    "0xff", "no position: first line");
+
+	/* Invalid UTF-8 in a literal: the parser takes it, jansson does not. */
+	is_int(scan("SELECT 1;\n\nSELECT 'a\xff\xfe' AS x;\n", 30), -1,
+	    "invalid utf-8: fails");
+	is_str(err(), "m.sql:32: invalid UTF-8 byte sequence",
+	    "invalid utf-8: line");
+	is_int(scan("SELECT '\xc3' FRM\nx", 1), -1,
+	    "truncated utf-8 before error: fails");
+	is_str(err(), "m.sql:2: syntax error at or near \"x\"",
+	    "truncated utf-8 before error: counted as PostgreSQL does");
+
+	is_int(scan("/* open\n comment", 1), -1, "unterminated comment: fails");
+	is_str(err(), "m.sql:1: unterminated /* comment at or near "
+	    "\"/* open\n comment\"", "unterminated comment: line");
+}
+
+/* Parse trees deeper than jansson's nesting limit (2048) still work. */
+static void
+test_deep(void)
+{
+	char	*sql, *p;
+	size_t	 i, terms = 5000;
+
+	p = sql = malloc(terms * 5 + 256);
+	p += sprintf(p, "SELECT 1");
+	for (i = 0; i < terms; i++)
+		p += sprintf(p, " || 1");
+	sprintf(p, " AS \"x;\" INTO deep.t;\n"
+	    "CREATE INDEX CONCURRENTLY i ON deep2.t ((1 || 2));\n");
+	is_int(scan(sql, 1), 0, "deep: parses");
+	is_int(sc.n_stmts, 2, "deep: two statements");
+	is_int(st_line(1), 2, "deep: second line");
+	is_int(st_flags(1), SQLSCAN_NO_TX, "deep: flags after a deep tree");
+	is_str(schemas(), "deep,deep2", "deep: schemas");
+	ok(sc.n_stmts > 0 && sc.stmts[0].len == strlen(sql) -
+	    strlen(";\nCREATE INDEX CONCURRENTLY i ON deep2.t ((1 || 2));\n"),
+	    "deep: first statement length");
+	free(sql);
+}
+
+/* Identifiers for generated SQL: always quoted, embedded quotes doubled. */
+static void
+test_quote_ident(void)
+{
+	char	*q;
+
+	q = sqlscan_quote_ident("cars");
+	is_str(q, "\"cars\"", "quote: plain");
+	free(q);
+	q = sqlscan_quote_ident("Work Shop");
+	is_str(q, "\"Work Shop\"", "quote: space and capitals");
+	free(q);
+	q = sqlscan_quote_ident("na\"me");
+	is_str(q, "\"na\"\"me\"", "quote: embedded quote");
+	free(q);
+	q = sqlscan_quote_ident("\"\"");
+	is_str(q, "\"\"\"\"\"\"", "quote: only quotes");
+	free(q);
+	q = sqlscan_quote_ident("ü; DROP");
+	is_str(q, "\"ü; DROP\"", "quote: utf-8 and ;");
+	free(q);
+	q = sqlscan_quote_ident("");
+	is_str(q, "\"\"", "quote: empty");
+	free(q);
+}
+
+/* System schema names that need no creating. */
+static void
+test_system_schema(void)
+{
+	ok(sqlscan_system_schema("pg_catalog"), "system: pg_catalog");
+	ok(sqlscan_system_schema("information_schema"), "system: info schema");
+	ok(sqlscan_system_schema("pg_toast"), "system: pg_toast");
+	ok(sqlscan_system_schema("pg_temp"), "system: pg_temp");
+	ok(sqlscan_system_schema("pg_temp_3"), "system: pg_temp_3");
+	ok(sqlscan_system_schema("pg_toast_temp_3"), "system: pg_toast_temp_3");
+	ok(sqlscan_system_schema("pg_anything"), "system: pg_ prefix");
+	ok(!sqlscan_system_schema("public"), "system: not public");
+	ok(!sqlscan_system_schema("cars"), "system: not cars");
+	ok(!sqlscan_system_schema("PG_x"), "system: PG_x is a user schema");
+	ok(!sqlscan_system_schema("pgx"), "system: pgx is a user schema");
+	ok(!sqlscan_system_schema("Information_Schema"),
+	    "system: case matters");
+}
+
+int
+main(void)
+{
+	test_split();
+	test_quoting();
+	test_no_tx();
+	test_tx_control();
+	test_drop_schema();
+	test_schemas();
+	test_errors();
+	test_deep();
+	test_quote_ident();
+	test_system_schema();
+	sqlscan_clear(&sc);
+	errlist_clear(&errs);
+	return (done_testing());
+}
