@@ -12,10 +12,53 @@
 static const struct rpc_param cmd_no_params[] = {
 	{ NULL, RPC_STRING, 0 }
 };
+static const struct rpc_param cmd_history_params[] = {
+	{ "limit", RPC_INT, 0 },
+	{ "revision", RPC_STRING, 0 },
+	{ NULL, RPC_STRING, 0 }
+};
+static const struct rpc_param cmd_plan_params[] = {
+	{ "target", RPC_STRING, 0 },
+	{ "allow_drift", RPC_BOOL, 0 },
+	{ NULL, RPC_STRING, 0 }
+};
+static const struct rpc_param cmd_upgrade_params[] = {
+	{ "target", RPC_STRING, 0 },
+	{ "dry_run", RPC_BOOL, 0 },
+	{ "allow_drift", RPC_BOOL, 0 },
+	{ NULL, RPC_STRING, 0 }
+};
+static const struct rpc_param cmd_downgrade_params[] = {
+	{ "target", RPC_STRING, 1 },
+	{ "dry_run", RPC_BOOL, 0 },
+	{ "allow_drift", RPC_BOOL, 0 },
+	{ NULL, RPC_STRING, 0 }
+};
+static const struct rpc_param cmd_stamp_params[] = {
+	{ "revision", RPC_STRING, 1 },
+	{ NULL, RPC_STRING, 0 }
+};
+static const struct rpc_param cmd_resolve_params[] = {
+	{ "revision", RPC_STRING, 1 },
+	{ "state", RPC_STRING, 1 },
+	{ NULL, RPC_STRING, 0 }
+};
 
 /* Every method migd answers: the one place a new command is added. */
 static const struct cmd_entry cmd_table[] = {
+	{ "current", CMD_READONLY, cmd_no_params, cmd_current_exec },
+	{ "downgrade", CMD_MUTATING, cmd_downgrade_params,
+	    cmd_downgrade_exec },
+	{ "heads", CMD_READONLY, cmd_no_params, cmd_heads_exec },
+	{ "history", CMD_READONLY, cmd_history_params, cmd_history_exec },
+	{ "plan", CMD_READONLY, cmd_plan_params, cmd_plan_exec },
+	{ "reload", CMD_MUTATING, cmd_no_params, cmd_reload_exec },
+	{ "resolve", CMD_MUTATING, cmd_resolve_params, cmd_resolve_exec },
+	{ "schemas", CMD_READONLY, cmd_no_params, cmd_schemas_exec },
+	{ "stamp", CMD_MUTATING, cmd_stamp_params, cmd_stamp_exec },
 	{ "status", CMD_READONLY, cmd_no_params, cmd_status_exec },
+	{ "upgrade", CMD_MUTATING, cmd_upgrade_params, cmd_upgrade_exec },
+	{ "verify", CMD_READONLY, cmd_no_params, cmd_verify_exec },
 	{ "version", CMD_READONLY, cmd_no_params, cmd_version_exec },
 };
 

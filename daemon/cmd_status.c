@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "migd.h"
+#include "migrate.h"
 
 /* A JSON string, or null for a missing value. */
 static json_t *
@@ -24,7 +25,7 @@ cmd_version_exec(struct request *req)
 }
 
 /* The database part of status, from a live connection's parameters. */
-static json_t *
+json_t *
 cmd_status_database(void)
 {
 	struct pool_stats	 st;
@@ -48,16 +49,95 @@ cmd_status_database(void)
 	return (db);
 }
 
+/* The read-only engine commands: each one a job of the engine. */
 void
 cmd_status_exec(struct request *req)
 {
-	json_t	*res;
+	migrate_start(req, MIGRATE_STATUS);
+}
 
-	res = json_pack("{s:{s:s, s:I, s:f, s:i}, s:o, s:{s:s}}",
-	    "daemon", "version", PACKAGE_VERSION, "pid", (json_int_t)getpid(),
-	    "uptime", migd_now() - migd.started, "protocol",
-	    MIGD_PROTOCOL_VERSION,
-	    "database", cmd_status_database(),
-	    "migrations", "directory", migd.config->directory);
-	cmd_reply(req, res);
+void
+cmd_current_exec(struct request *req)
+{
+	migrate_start(req, MIGRATE_CURRENT);
+}
+
+void
+cmd_heads_exec(struct request *req)
+{
+	migrate_start(req, MIGRATE_HEADS);
+}
+
+void
+cmd_history_exec(struct request *req)
+{
+	migrate_start(req, MIGRATE_HISTORY);
+}
+
+void
+cmd_plan_exec(struct request *req)
+{
+	migrate_start(req, MIGRATE_PLAN);
+}
+
+void
+cmd_schemas_exec(struct request *req)
+{
+	migrate_start(req, MIGRATE_SCHEMAS);
+}
+
+void
+cmd_verify_exec(struct request *req)
+{
+	migrate_start(req, MIGRATE_VERIFY);
+}
+
+/* The mutating commands queue in the engine, one run at a time. */
+void
+cmd_upgrade_exec(struct request *req)
+{
+	migrate_start(req, MIGRATE_UPGRADE);
+}
+
+void
+cmd_downgrade_exec(struct request *req)
+{
+	migrate_start(req, MIGRATE_DOWNGRADE);
+}
+
+void
+cmd_stamp_exec(struct request *req)
+{
+	migrate_start(req, MIGRATE_STAMP);
+}
+
+void
+cmd_resolve_exec(struct request *req)
+{
+	migrate_start(req, MIGRATE_RESOLVE);
+}
+
+/* reload: the configuration and the files, as SIGHUP does. */
+void
+cmd_reload_exec(struct request *req)
+{
+	json_t	*errors = NULL;
+	char	*cause = NULL;
+
+	if (migd_reload(&cause) != 0) {
+		cmd_error(req, MIGD_ERR_INVALID_PARAMS, "invalid_config",
+		    NULL, "%s", cause);
+		free(cause);
+		return;
+	}
+	if (migrate_reload(&errors) != 0) {
+		cmd_error(req, MIGD_ERR_MIGRATIONS, "invalid_migrations",
+		    json_pack("{s:o}", "errors", errors), "%s%s",
+		    json_string_value(json_array_get(errors, 0)),
+		    json_array_size(errors) > 1 ? " (and more: see "
+		    "data.errors)" : "");
+		return;
+	}
+	cmd_reply(req, json_pack("{s:o}", "migrations",
+	    migrate_files_status()));
 }

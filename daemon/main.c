@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "migd.h"
+#include "migrate.h"
 
 #ifdef HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
@@ -27,6 +28,7 @@
 struct migd	 migd;
 
 static char	*migd_config_path;
+static const char *migd_default_config = MIGD_DEFAULT_CONFIG;
 static int	 migd_verbose;
 static struct event *migd_drain_timer;
 
@@ -89,19 +91,27 @@ migd_load(const char *path)
 	return (cf);
 }
 
-/* SIGHUP: parse into a new config and swap it in only when it is valid. */
-static void
-migd_reload(void)
+/* SIGHUP and reload: swap a new config in only when it is valid. */
+int
+migd_reload(char **cause)
 {
-	struct config	*cf;
+	struct errlist	 errs = { NULL, 0 };
+	struct config	*cf = NULL;
+	size_t		 i;
 
 	migd_notify("RELOADING=1");
 	log_info("reloading %s", migd_config_path);
-	if ((cf = migd_load(migd_config_path)) == NULL) {
+	if (config_load(migd_config_path, &cf, &errs) != 0) {
+		for (i = 0; i < errs.n; i++)
+			log_error("%s", errs.v[i]);
 		log_warnx("reload failed: keeping the previous settings");
+		if (cause != NULL)
+			*cause = xprintf("%s%s", errs.v[0], errs.n > 1 ?
+			    " (and more: see the log)" : "");
+		errlist_clear(&errs);
 		migd_notify("READY=1\nSTATUS=reload failed, previous settings "
 		    "kept");
-		return;
+		return (-1);
 	}
 	log_setlevel(migd_verbose ? LOG_LVL_DEBUG : cf->log_level);
 	control_reconfigure(cf);
@@ -110,6 +120,29 @@ migd_reload(void)
 	migd.config = cf;
 	log_info("configuration reloaded");
 	migd_notify("READY=1\nSTATUS=configuration reloaded");
+	return (0);
+}
+
+/* For -n: says whether the migrations load, without failing the check. */
+static void
+migd_check_migrations(const struct config *cf)
+{
+	struct errlist	 errs = { NULL, 0 };
+	struct revset	*rs;
+	size_t		 i;
+
+	if (revset_load(cf->directory, &rs, &errs) != 0) {
+		fprintf(stderr, "warning: the migrations in %s have %zu "
+		    "problem%s; migd will start but run nothing until they are "
+		    "fixed:\n", cf->directory, errs.n, errs.n == 1 ? "" : "s");
+		for (i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.v[i]);
+		errlist_clear(&errs);
+		return;
+	}
+	printf("# migrations: %zu revisions in %s\n", revset_count(rs),
+	    cf->directory);
+	revset_unref(rs);
 }
 
 /* Exits the loop once every request has finished and its reply is out. */
@@ -135,7 +168,12 @@ migd_signal(evutil_socket_t sig, short events, void *arg)
 	(void)arg;
 	switch (sig) {
 	case SIGHUP:
-		migd_reload();
+		if (migd_reload(NULL) == 0) {
+			json_t *errors = NULL;
+
+			migrate_reload(&errors);
+			json_decref(errors);
+		}
 		break;
 	case SIGTERM:
 	case SIGINT:
@@ -149,6 +187,7 @@ migd_signal(evutil_socket_t sig, short events, void *arg)
 		migd_notify("STOPPING=1\nSTATUS=stopping");
 		migd.draining = 1;
 		control_shutdown();
+		migrate_shutdown();
 		migd_drain(-1, 0, NULL);
 		break;
 	}
@@ -182,7 +221,7 @@ main(int argc, char **argv)
 	char		*cause = NULL, resolved[PATH_MAX];
 	int		 ch, check = 0, fd;
 
-	migd_config_path = MIGD_DEFAULT_CONFIG;
+	migd_config_path = (char *)migd_default_config;
 	while ((ch = getopt(argc, argv, "c:hnvV")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -209,13 +248,15 @@ main(int argc, char **argv)
 
 	log_init(LOG_LVL_INFO);
 	/* An absolute path, so SIGHUP finds the file whatever the cwd. */
-	if (realpath(migd_config_path, resolved) != NULL)
-		migd_config_path = xstrdup(resolved);
+	migd_config_path = xstrdup(realpath(migd_config_path, resolved) ?
+	    resolved : migd_config_path);
 	if ((migd.config = migd_load(migd_config_path)) == NULL)
 		exit(1);
 	if (check) {
 		config_print(migd.config, stdout);
+		migd_check_migrations(migd.config);
 		config_free(migd.config);
+		free(migd_config_path);
 		exit(0);
 	}
 	log_setlevel(migd_verbose ? LOG_LVL_DEBUG : migd.config->log_level);
@@ -228,6 +269,7 @@ main(int argc, char **argv)
 	if (control_init(migd.base, migd.config, fd, &cause) != 0)
 		fatalx("%s", cause);
 	migd.pool = pool_new(migd.base, migd.config);
+	migrate_init();
 
 	ev_term = evsignal_new(migd.base, SIGTERM, migd_signal, NULL);
 	ev_int = evsignal_new(migd.base, SIGINT, migd_signal, NULL);
@@ -245,6 +287,7 @@ main(int argc, char **argv)
 
 	log_info("exiting");
 	control_free();
+	migrate_free();
 	pool_free(migd.pool);
 	event_free(ev_term);
 	event_free(ev_int);
@@ -252,7 +295,6 @@ main(int argc, char **argv)
 	event_free(migd_drain_timer);
 	event_base_free(migd.base);
 	config_free(migd.config);
-	if (migd_config_path != NULL && migd_config_path[0] == '/')
-		free(migd_config_path);
+	free(migd_config_path);
 	return (0);
 }

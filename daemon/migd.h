@@ -138,8 +138,20 @@ void	 cmd_error(struct request *, int, const char *, json_t *,
 void	 cmd_notify(struct request *, const char *, json_t *);
 
 /* cmd_status.c */
+json_t	*cmd_status_database(void);
 void	 cmd_version_exec(struct request *);
 void	 cmd_status_exec(struct request *);
+void	 cmd_current_exec(struct request *);
+void	 cmd_heads_exec(struct request *);
+void	 cmd_history_exec(struct request *);
+void	 cmd_plan_exec(struct request *);
+void	 cmd_schemas_exec(struct request *);
+void	 cmd_verify_exec(struct request *);
+void	 cmd_upgrade_exec(struct request *);
+void	 cmd_downgrade_exec(struct request *);
+void	 cmd_stamp_exec(struct request *);
+void	 cmd_resolve_exec(struct request *);
+void	 cmd_reload_exec(struct request *);
 
 /* pool.c */
 struct pool;
@@ -175,6 +187,7 @@ struct migd {
 };
 extern struct migd migd;
 double	 migd_now(void);
+int	 migd_reload(char **);
 void	 migd_notify(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

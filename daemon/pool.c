@@ -54,25 +54,32 @@ struct pool {
 	struct pool_waiters	 waiters;
 	char			*last_error;
 	int			 ever_connected;
+	struct event		*grant_ev;	/* hands out connections later */
 };
 
 static void	pool_connect(struct pool_conn *);
 static void	pool_io(evutil_socket_t, short, void *);
 static void	pool_grant(struct pool *);
 
-/* Keeps the latest error, one line, for status and the log. */
+/* Keeps the latest error, on one line, for status and the log. */
 static void
 pool_set_error(struct pool *p, const char *msg)
 {
-	char	*s, *nl;
+	const char	*in;
+	char		*s, *out;
 
-	s = xstrdup(msg && *msg ? msg : "unknown error");
-	while ((nl = strrchr(s, '\n')) != NULL && nl[1] == '\0')
-		*nl = '\0';
-	for (nl = s; *nl != '\0'; nl++) {
-		if (*nl == '\n')
-			*nl = ' ';
+	/* libpq's messages span lines with tabs: fold blanks into one space. */
+	s = out = xstrdup(msg && *msg ? msg : "unknown error");
+	for (in = msg && *msg ? msg : "unknown error"; *in != '\0'; in++) {
+		if (*in == '\n' || *in == '\t' || *in == '\r' || *in == ' ') {
+			if (out != s && out[-1] != ' ')
+				*out++ = ' ';
+		} else
+			*out++ = *in;
 	}
+	while (out != s && out[-1] == ' ')
+		out--;
+	*out = '\0';
 	if (p->last_error == NULL || strcmp(p->last_error, s) != 0)
 		log_warnx("database: %s", s);
 	free(p->last_error);
@@ -180,7 +187,7 @@ pool_ready(struct pool_conn *pc)
 	free(p->last_error);
 	p->last_error = NULL;
 	pool_watch(pc, EV_READ);
-	pool_grant(p);
+	event_active(p->grant_ev, EV_TIMEOUT, 0);
 }
 
 /* One PQconnectPoll step; libpq may change the socket between steps. */
@@ -329,7 +336,16 @@ pool_grant(struct pool *p)
 	}
 }
 
-/* Waits for an idle connection; cb runs when one is free, maybe at once. */
+/* The deferred grant, so a callback never runs inside its caller's stack. */
+static void
+pool_grant_cb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	pool_grant(arg);
+}
+
+/* Waits for an idle connection; cb runs from the event loop, never at once. */
 struct pool_waiter *
 pool_acquire(struct pool *p, pool_acquire_cb cb, void *arg)
 {
@@ -339,7 +355,7 @@ pool_acquire(struct pool *p, pool_acquire_cb cb, void *arg)
 	w->cb = cb;
 	w->arg = arg;
 	TAILQ_INSERT_TAIL(&p->waiters, w, entry);
-	pool_grant(p);
+	event_active(p->grant_ev, EV_TIMEOUT, 0);
 	return (w);
 }
 
@@ -362,7 +378,7 @@ pool_release(struct pool_conn *pc)
 		pool_connect(pc);
 		return;
 	}
-	pool_grant(pc->pool);
+	event_active(pc->pool->grant_ev, EV_TIMEOUT, 0);
 }
 
 PGconn *
@@ -406,6 +422,7 @@ pool_new(struct event_base *base, const struct config *cf)
 
 	p = xcalloc(1, sizeof *p);
 	p->base = base;
+	p->grant_ev = event_new(base, -1, 0, pool_grant_cb, p);
 	TAILQ_INIT(&p->waiters);
 	p->conninfo = xstrdup(cf->conninfo);
 	p->connect_timeout = cf->connect_timeout;
@@ -540,5 +557,6 @@ pool_free(struct pool *p)
 	free(p->conns);
 	free(p->conninfo);
 	free(p->last_error);
+	event_free(p->grant_ev);
 	free(p);
 }

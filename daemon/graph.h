@@ -1,0 +1,142 @@
+/* Revision graph: checks a migration set, plans upgrades and downgrades. */
+#ifndef MIGD_GRAPH_H
+#define MIGD_GRAPH_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct errlist;
+
+/*
+ * Model.  Each revision names its parents (down_revision: none for a root,
+ * several for a merge) and its depends_on revisions (applied before it, but
+ * not parents).  Both kinds of edge say "builds on".
+ *
+ * - Heads (graph_heads, targets "head" and "heads") are the revisions that
+ *   are nobody's parent: depends_on does not end a branch, as in Alembic.
+ * - The applied set is everything the version table's rows build on,
+ *   transitively over both kinds of edge, plus the rows themselves.
+ * - The version table holds the applied revisions that no applied revision
+ *   builds on, over both kinds of edge.  This is what Alembic writes (its
+ *   HeadMaintainer treats depends_on like down_revision): after upgrading to
+ *   c, which depends on b, the table holds c and not b.
+ *
+ * Indices (idx) are positions in the array given to graph_build.
+ */
+
+/* One revision as input to graph_build; every pointer is borrowed and needs
+ * to stay valid only during the call.  The graph keeps copies of the ids. */
+struct graph_input {
+	const char		 *id;
+	const char *const	 *parents;	/* down_revision ids */
+	size_t			  n_parents;
+	const char *const	 *depends;	/* depends_on ids */
+	size_t			  n_depends;
+	const char		 *file;		/* for messages */
+	int			  parents_line;	/* down_revision header */
+	int			  depends_line;	/* depends_on header */
+	int			  id_line;	/* revision header, 0: 1 */
+};
+
+/* Opaque, immutable once built; owns its ids.  Free with graph_free. */
+struct graph;
+
+enum graph_dir {
+	GRAPH_UP,
+	GRAPH_DOWN
+};
+
+/* One migration to run, and the version-table change that goes with it:
+ * after each step the rows are again exactly those the model above says. */
+struct graph_step {
+	size_t		 idx;		/* revision to apply or revert */
+	enum graph_dir	 dir;
+	size_t		*row_del;	/* rows to delete (NULL when none) */
+	size_t		 n_row_del;
+	size_t		*row_ins;	/* rows to insert (NULL when none) */
+	size_t		 n_row_ins;
+};
+
+/* A whole plan; owns every array in it.  Release with graph_plan_clear. */
+struct graph_plan {
+	struct graph_step	*steps;
+	size_t			 n_steps;
+	size_t			*rows_after;	/* the version table after the
+						 * whole plan, in index order */
+	size_t			 n_rows_after;
+	size_t			*rowbuf;	/* private: storage behind every
+						 * step's row_del and row_ins */
+};
+
+/*
+ * graph_build: checks the whole set and, when it is valid, makes a graph.
+ * Every problem goes to errs as "FILE:LINE: message" (all of them):
+ *   duplicate revision 'x' (first defined at FILE:LINE)
+ *   down_revision 'x' names no known revision
+ *   depends_on 'x' names no known revision
+ *   revision 'x' lists itself in down_revision
+ *   revision 'x' lists itself in depends_on
+ *   revision cycle: a -> b -> c -> a
+ * An arrow goes from a revision to one it names in down_revision or
+ * depends_on; a cycle is reported once per strongly connected group, at the
+ * header line of its first member in input order.  Id syntax (empty,
+ * reserved words, characters) and ids listed twice in one header are the
+ * file parser's business (migfile_valid_id); the graph ignores repeats.
+ * Returns 0 and sets *gp, or -1 (nothing allocated) when errs got anything.
+ *
+ * graph_lookup: an exact id, else a unique prefix of one.  On failure,
+ * returns -1 and, when cause is not NULL, sets *cause (caller frees) to
+ * "unknown revision 'x'" or "ambiguous revision 'x': a, b, ... and N more".
+ *
+ * graph_heads: sets *idx to a new array (caller frees, also when 0 is
+ * returned) of the heads in input order.
+ *
+ * graph_order: topological order, parents and depends_on first.  It is a
+ * depth-first walk from each revision in input order, parents and then
+ * depends_on in header order, so it is deterministic and an input that is
+ * already in such an order comes back unchanged.  Linear time.  Borrowed,
+ * valid as long as the graph.
+ *
+ * graph_parents, graph_depends: borrowed edge lists of one revision;
+ * graph_depends leaves out ids that are also parents.
+ *
+ * graph_plan: current is the version table's rows (ids, any order, repeats
+ * ignored).  Refused before any target is looked at: a row that no file
+ * defines (the database is ahead of the code) and a row that another row
+ * implies (a table written by other rules).  Targets:
+ *   head   up: the single head; several heads are an error naming them
+ *   heads  up: every head
+ *   +N     up: N revisions up the chain from the single row (from base:
+ *          the single root), each bringing along what it needs; a fork or
+ *          fewer than N revisions on the way is an error
+ *   base   down: revert everything applied
+ *   -N     down: revert the single row, N times; an error when a step
+ *          leaves several rows and more steps remain
+ *   REV    an id or unique prefix.  Up: apply REV and what it needs.
+ *          Down: REV must be applied; revert what builds on it, directly
+ *          or not, over either kind of edge, and nothing else
+ * +N and -N need at most one row.  An up target given for down (or the
+ * reverse) is an error.  A target already reached gives an empty plan.  Up
+ * steps come in graph_order, down steps in its reverse.  Linear time; the
+ * graph is only read, so plans may be made concurrently.  On failure,
+ * returns -1, leaves the plan empty and sets *cause (caller frees); cause
+ * must not be NULL.  On success, returns 0; release with graph_plan_clear.
+ */
+int		 graph_build(const struct graph_input *, size_t,
+		     struct graph **, struct errlist *);
+void		 graph_free(struct graph *);
+size_t		 graph_count(const struct graph *);
+const char	*graph_id(const struct graph *, size_t);
+ssize_t		 graph_find(const struct graph *, const char *);
+int		 graph_lookup(const struct graph *, const char *, size_t *,
+		     char **);
+size_t		 graph_heads(const struct graph *, size_t **);
+size_t		 graph_order(const struct graph *, const size_t **);
+size_t		 graph_parents(const struct graph *, size_t, const size_t **);
+size_t		 graph_depends(const struct graph *, size_t, const size_t **);
+int		 graph_plan(const struct graph *, const char *const *, size_t,
+		     const char *, enum graph_dir, struct graph_plan *,
+		     char **);
+void		 graph_plan_clear(struct graph_plan *);
+
+#endif

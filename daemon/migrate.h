@@ -1,0 +1,29 @@
+/* The migration engine's interface to the commands. */
+#ifndef MIGD_MIGRATE_H
+#define MIGD_MIGRATE_H
+
+#include "revset.h"
+
+enum migrate_op {
+	MIGRATE_STATUS,
+	MIGRATE_CURRENT,
+	MIGRATE_HEADS,
+	MIGRATE_HISTORY,
+	MIGRATE_PLAN,
+	MIGRATE_SCHEMAS,
+	MIGRATE_VERIFY,
+	MIGRATE_UPGRADE,
+	MIGRATE_DOWNGRADE,
+	MIGRATE_STAMP,
+	MIGRATE_RESOLVE
+};
+
+void	 migrate_init(void);
+void	 migrate_free(void);
+int	 migrate_reload(json_t **);
+void	 migrate_start(struct request *, enum migrate_op);
+void	 migrate_shutdown(void);
+int	 migrate_busy(void);
+json_t	*migrate_files_status(void);
+
+#endif
