@@ -15,15 +15,22 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "migctl.h"
 #include "migd/protocol.h"
 #include "util.h"
 
 struct migctl {
 	const char	*socket;
-	int		 json;
 	FILE		*in;
 	int		 fd;
+	int		 dry_run;
+	int		 allow_drift;
+	long		 limit;
 };
+
+#define ARG_DRY_RUN	0x1
+#define ARG_DRIFT	0x2
+#define ARG_LIMIT	0x4
 
 struct migctl_cmd {
 	const char	*name;
@@ -31,19 +38,56 @@ struct migctl_cmd {
 	const char	*usage;
 	const char	*help;
 	int		 min_args, max_args;
-	json_t		*(*params)(char **, int);
+	int		 flags;		/* ARG_*: the options it takes */
+	json_t		*(*params)(struct migctl *, char **, int);
 	void		(*print)(json_t *);
+	int		(*exit_code)(json_t *);
 };
 
-static void	migctl_print_status(json_t *);
-static void	migctl_print_version(json_t *);
+struct migctl_opts opts;
+
+static json_t	*params_target(struct migctl *, char **, int);
+static json_t	*params_revision(struct migctl *, char **, int);
+static json_t	*params_resolve(struct migctl *, char **, int);
+static json_t	*params_history(struct migctl *, char **, int);
+static int	 exit_verify(json_t *);
+static int	 exit_check(json_t *);
 
 /* Every command migctl knows: the one place a new one is added. */
 static const struct migctl_cmd migctl_cmds[] = {
-	{ "status", "status", "status", "show the daemon, database and "
-	    "migrations state", 0, 0, NULL, migctl_print_status },
-	{ "version", "version", "version", "show the daemon's version", 0, 0,
-	    NULL, migctl_print_version },
+	{ "status", "status", "status", "daemon, database and migration "
+	    "state", 0, 0, 0, NULL, out_status, NULL },
+	{ "current", "current", "current", "the revisions the database is "
+	    "at", 0, 0, 0, NULL, out_current, NULL },
+	{ "heads", "heads", "heads", "the newest revisions of the files", 0, 0,
+	    0, NULL, out_heads, NULL },
+	{ "history", "history", "history [REV] [--limit N]", "what ran, when, "
+	    "for whom", 0, 1, ARG_LIMIT, params_history, out_history, NULL },
+	{ "plan", "plan", "plan [TARGET]", "what an upgrade or downgrade "
+	    "would run", 0, 1, ARG_DRIFT, params_target, out_plan, NULL },
+	{ "upgrade", "upgrade", "upgrade [TARGET] [--dry-run]", "apply "
+	    "migrations up to TARGET (default head)", 0, 1, ARG_DRY_RUN |
+	    ARG_DRIFT, params_target, out_run, NULL },
+	{ "downgrade", "downgrade", "downgrade TARGET [--dry-run]", "revert "
+	    "migrations down to TARGET (-1, base, a revision)", 1, 1,
+	    ARG_DRY_RUN | ARG_DRIFT, params_target, out_run, NULL },
+	{ "stamp", "stamp", "stamp REV", "set the version table to REV "
+	    "without running anything", 1, 1, 0, params_revision, out_rows,
+	    NULL },
+	{ "resolve", "resolve", "resolve REV applied|unapplied", "clear a "
+	    "dirty revision, saying what is true", 2, 2, 0, params_resolve,
+	    out_rows, NULL },
+	{ "schemas", "schemas", "schemas", "schemas, where they come from, "
+	    "what the next run creates", 0, 0, 0, NULL, out_schemas, NULL },
+	{ "verify", "verify", "verify", "check for drift, dirty or unknown "
+	    "revisions (exit 4 if any)", 0, 0, 0, NULL, out_verify,
+	    exit_verify },
+	{ "check", "status", "check", "exit 0 only when at head with no "
+	    "drift (else 4)", 0, 0, 0, NULL, out_status, exit_check },
+	{ "reload", "reload", "reload", "re-read the configuration and the "
+	    "migration files", 0, 0, 0, NULL, out_reload, NULL },
+	{ "version", "version", "version", "the daemon's version", 0, 0, 0,
+	    NULL, out_version, NULL },
 };
 
 static void __attribute__((noreturn))
@@ -56,15 +100,23 @@ usage(int status)
 	    "options:\n"
 	    "  -s, --socket PATH  control socket (default $%s, else %s)\n"
 	    "  -j, --json         print JSON for scripts\n"
+	    "      --stream       with --json: every message as a JSON line, "
+	    "progress included\n"
+	    "      --dry-run      upgrade/downgrade: show the plan, run "
+	    "nothing\n"
+	    "      --allow-drift  run although applied files changed\n"
+	    "      --limit N      history: at most N rows (default 50)\n"
 	    "  -h, --help         this help\n"
 	    "  -V, --version      print migctl's version\n\ncommands:\n",
 	    MIGD_SOCKET_ENV, MIGD_DEFAULT_SOCKET);
 	for (i = 0; i < nitems(migctl_cmds); i++)
-		fprintf(f, "  %-20s %s\n", migctl_cmds[i].usage,
+		fprintf(f, "  %-30s %s\n", migctl_cmds[i].usage,
 		    migctl_cmds[i].help);
-	fprintf(f, "\nexit codes: 0 success, 1 failed, 2 usage, 3 daemon "
-	    "unreachable, 4 check found work,\n  5 busy or lock timeout, "
-	    "6 forbidden (see migctl(1))\n");
+	fprintf(f, "\ntargets: head, heads, base, +N, -N, a revision or a "
+	    "unique prefix of one\n"
+	    "exit codes: 0 success, 1 failed, 2 usage, 3 daemon unreachable, "
+	    "4 check found work,\n  5 busy or lock timeout, 6 forbidden "
+	    "(see migctl(1))\n");
 	exit(status);
 }
 
@@ -157,13 +209,16 @@ migctl_receive(struct migctl *m)
 		}
 		if (json_object_get(msg, "method") != NULL &&
 		    json_object_get(msg, "id") == NULL) {
-			if (m->json) {
+			if (opts.json && opts.stream) {
 				fputs(line, stdout);
 				fflush(stdout);
-			}
+			} else if (!opts.json)
+				out_progress(json_object_get(msg, "params"));
 			json_decref(msg);
 			continue;
 		}
+		if (opts.json && opts.stream)
+			fputs(line, stdout);
 		free(line);
 		return (msg);
 	}
@@ -187,67 +242,70 @@ migctl_exit_code(json_t *error)
 	return (MIGCTL_EXIT_FAILED);
 }
 
-/* Seconds as "1h 2m 3s" for people. */
-static void
-migctl_duration(char *buf, size_t len, double secs)
+static json_t *
+params_target(struct migctl *m, char **args, int n)
 {
-	long	 s = (long)secs;
+	json_t	*p = json_object();
 
-	if (s >= 86400)
-		snprintf(buf, len, "%ldd %ldh", s / 86400, s % 86400 / 3600);
-	else if (s >= 3600)
-		snprintf(buf, len, "%ldh %ldm", s / 3600, s % 3600 / 60);
-	else if (s >= 60)
-		snprintf(buf, len, "%ldm %lds", s / 60, s % 60);
-	else
-		snprintf(buf, len, "%.1fs", secs);
+	if (n > 0)
+		json_object_set_new(p, "target", json_string(args[0]));
+	if (m->dry_run)
+		json_object_set_new(p, "dry_run", json_true());
+	if (m->allow_drift)
+		json_object_set_new(p, "allow_drift", json_true());
+	return (p);
 }
 
-/* A string member, or a dash when it is missing or null. */
-static const char *
-migctl_str(json_t *obj, const char *key)
+static json_t *
+params_revision(struct migctl *m, char **args, int n)
 {
-	const char	*s = json_string_value(json_object_get(obj, key));
-
-	return (s != NULL ? s : "-");
+	(void)m;
+	(void)n;
+	return (json_pack("{s:s}", "revision", args[0]));
 }
 
-static void
-migctl_print_status(json_t *res)
+static json_t *
+params_resolve(struct migctl *m, char **args, int n)
 {
-	json_t	*d = json_object_get(res, "daemon");
-	json_t	*db = json_object_get(res, "database");
-	json_t	*pool = json_object_get(db, "pool");
-	json_t	*mig = json_object_get(res, "migrations");
-	char	 up[64];
-
-	migctl_duration(up, sizeof up, json_number_value(json_object_get(d,
-	    "uptime")));
-	printf("migd %s, pid %lld, up %s\n", migctl_str(d, "version"),
-	    (long long)json_integer_value(json_object_get(d, "pid")), up);
-	if (json_is_true(json_object_get(db, "connected"))) {
-		printf("database:   connected to PostgreSQL %s\n",
-		    migctl_str(db, "server_version"));
-		printf("  database: %s as %s on %s port %s\n",
-		    migctl_str(db, "database"), migctl_str(db, "user"),
-		    migctl_str(db, "host"), migctl_str(db, "port"));
-	} else {
-		printf("database:   not connected\n");
-		printf("  error:    %s\n", migctl_str(db, "last_error"));
-	}
-	printf("  pool:     %lld connections, %lld connected, %lld busy\n",
-	    (long long)json_integer_value(json_object_get(pool, "size")),
-	    (long long)json_integer_value(json_object_get(pool, "connected")),
-	    (long long)json_integer_value(json_object_get(pool, "busy")));
-	printf("migrations: %s\n", migctl_str(mig, "directory"));
+	(void)m;
+	(void)n;
+	if (strcmp(args[1], "applied") != 0 && strcmp(args[1],
+	    "unapplied") != 0)
+		die(MIGCTL_EXIT_USAGE, "usage: migctl resolve REV "
+		    "applied|unapplied");
+	return (json_pack("{s:s, s:s}", "revision", args[0], "state",
+	    args[1]));
 }
 
-static void
-migctl_print_version(json_t *res)
+static json_t *
+params_history(struct migctl *m, char **args, int n)
 {
-	printf("%s %s (protocol %lld)\n", migctl_str(res, "name"),
-	    migctl_str(res, "version"),
-	    (long long)json_integer_value(json_object_get(res, "protocol")));
+	json_t	*p = json_object();
+
+	if (n > 0)
+		json_object_set_new(p, "revision", json_string(args[0]));
+	if (m->limit > 0)
+		json_object_set_new(p, "limit", json_integer(m->limit));
+	return (p);
+}
+
+/* verify exits 4 when it found something. */
+static int
+exit_verify(json_t *res)
+{
+	return (json_is_true(json_object_get(res, "ok")) ? MIGCTL_EXIT_OK :
+	    MIGCTL_EXIT_CHECK);
+}
+
+/* check exits 0 only when the database is at head with nothing wrong. */
+static int
+exit_check(json_t *res)
+{
+	const char	*state = json_string_value(json_object_get(res,
+			    "state"));
+
+	return (state != NULL && strcmp(state, "up_to_date") == 0 ?
+	    MIGCTL_EXIT_OK : MIGCTL_EXIT_CHECK);
 }
 
 /* Runs one command; returns the exit code. */
@@ -260,28 +318,30 @@ migctl_run(struct migctl *m, const struct migctl_cmd *cmd, char **args,
 	int	 code = MIGCTL_EXIT_OK;
 
 	migctl_connect(m);
-	migctl_send(m, cmd->method, cmd->params ? cmd->params(args, nargs) :
+	migctl_send(m, cmd->method, cmd->params ? cmd->params(m, args, nargs) :
 	    NULL);
 	reply = migctl_receive(m);
 	if ((err = json_object_get(reply, "error")) != NULL) {
 		code = migctl_exit_code(err);
-		if (m->json) {
+		if (opts.json && !opts.stream) {
 			res = json_pack("{s:O}", "error", err);
 			s = json_dumps(res, JSON_INDENT(2) | JSON_SORT_KEYS);
 			json_decref(res);
 			puts(s);
 			free(s);
 		}
-		fprintf(stderr, "migctl: %s\n", migctl_str(err, "message"));
+		out_error(err);
 	} else {
 		res = json_object_get(reply, "result");
-		if (m->json) {
+		if (opts.json && !opts.stream) {
 			s = json_dumps(res, JSON_INDENT(2) | JSON_SORT_KEYS |
 			    JSON_ENCODE_ANY);
 			puts(s);
 			free(s);
-		} else
+		} else if (!opts.json)
 			cmd->print(res);
+		if (cmd->exit_code != NULL)
+			code = cmd->exit_code(res);
 	}
 	json_decref(reply);
 	fclose(m->in);
@@ -293,15 +353,16 @@ main(int argc, char **argv)
 {
 	struct migctl			 m;
 	const struct migctl_cmd		*cmd = NULL;
-	char				**args;
-	int				 i, nargs = 0;
+	const char			*env;
+	char				**args, *end;
+	int				 i, nargs = 0, used = 0;
 	size_t				 j;
 
 	memset(&m, 0, sizeof m);
 	m.fd = -1;
 	if ((m.socket = getenv(MIGD_SOCKET_ENV)) == NULL || *m.socket == '\0')
 		m.socket = MIGD_DEFAULT_SOCKET;
-	args = xcalloc((size_t)argc, sizeof *args);
+	args = xcalloc((size_t)argc + 1, sizeof *args);
 
 	/* Options may stand anywhere; "-1" and "+2" are arguments. */
 	for (i = 1; i < argc; i++) {
@@ -313,8 +374,25 @@ main(int argc, char **argv)
 			break;
 		}
 		if (strcmp(a, "-j") == 0 || strcmp(a, "--json") == 0)
-			m.json = 1;
-		else if (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0) {
+			opts.json = 1;
+		else if (strcmp(a, "--stream") == 0)
+			opts.stream = 1;
+		else if (strcmp(a, "--dry-run") == 0) {
+			m.dry_run = 1;
+			used |= ARG_DRY_RUN;
+		} else if (strcmp(a, "--allow-drift") == 0) {
+			m.allow_drift = 1;
+			used |= ARG_DRIFT;
+		} else if (strcmp(a, "--limit") == 0 || strcmp(a, "-n") == 0) {
+			if (++i == argc)
+				die(MIGCTL_EXIT_USAGE, "%s needs a number", a);
+			m.limit = strtol(argv[i], &end, 10);
+			if (*argv[i] == '\0' || *end != '\0' || m.limit < 1 ||
+			    m.limit > 100000)
+				die(MIGCTL_EXIT_USAGE, "%s takes a number from 1 "
+				    "to 100000, not '%s'", a, argv[i]);
+			used |= ARG_LIMIT;
+		} else if (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0) {
 			if (++i == argc)
 				die(MIGCTL_EXIT_USAGE, "%s needs a path", a);
 			m.socket = argv[i];
@@ -347,6 +425,13 @@ main(int argc, char **argv)
 	}
 	if (nargs - 1 < cmd->min_args || nargs - 1 > cmd->max_args)
 		die(MIGCTL_EXIT_USAGE, "usage: migctl %s", cmd->usage);
+	if ((used & ~cmd->flags) != 0)
+		die(MIGCTL_EXIT_USAGE, "usage: migctl %s", cmd->usage);
+	/* Colour for people on a terminal, never with NO_COLOR. */
+	env = getenv("NO_COLOR");
+	opts.color = !opts.json && isatty(STDOUT_FILENO) && (env == NULL ||
+	    *env == '\0') && (env = getenv("TERM")) != NULL &&
+	    strcmp(env, "dumb") != 0;
 	i = migctl_run(&m, cmd, args + 1, nargs - 1);
 	free(args);
 	return (i);

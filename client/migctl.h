@@ -1,0 +1,30 @@
+/* migctl's private header: the human printers of output.c. */
+#ifndef MIGCTL_H
+#define MIGCTL_H
+
+#include <jansson.h>
+
+struct migctl_opts {
+	int	 json;
+	int	 stream;
+	int	 color;
+};
+
+extern struct migctl_opts opts;
+
+void	 out_status(json_t *);
+void	 out_version(json_t *);
+void	 out_current(json_t *);
+void	 out_heads(json_t *);
+void	 out_history(json_t *);
+void	 out_plan(json_t *);
+void	 out_run(json_t *);
+void	 out_rows(json_t *);
+void	 out_schemas(json_t *);
+void	 out_verify(json_t *);
+void	 out_reload(json_t *);
+void	 out_progress(json_t *);
+void	 out_error(json_t *);
+const char *out_str(json_t *, const char *);
+
+#endif

@@ -1,0 +1,425 @@
+/*
+ * migctl's output for people: aligned tables, one line of progress per
+ * migration, colour only on a terminal and never with NO_COLOR.  Scripts use
+ * --json instead, which prints the daemon's own result.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "migctl.h"
+
+#define BOLD	"\033[1m"
+#define RED	"\033[31m"
+#define GREEN	"\033[32m"
+#define YELLOW	"\033[33m"
+#define DIM	"\033[2m"
+#define RESET	"\033[0m"
+
+/* A colour code when colour is on, else nothing. */
+static const char *
+c(const char *code)
+{
+	return (opts.color ? code : "");
+}
+
+/* A string member, or a dash when missing or null. */
+const char *
+out_str(json_t *o, const char *key)
+{
+	const char	*s = json_string_value(json_object_get(o, key));
+
+	return (s != NULL && *s != '\0' ? s : "-");
+}
+
+/* Seconds as "1h 2m", "3m 4s" or "1.5s". */
+static void
+out_duration(char *buf, size_t len, double secs)
+{
+	long	 s = (long)secs;
+
+	if (s >= 86400)
+		snprintf(buf, len, "%ldd %ldh", s / 86400, s % 86400 / 3600);
+	else if (s >= 3600)
+		snprintf(buf, len, "%ldh %ldm", s / 3600, s % 3600 / 60);
+	else if (s >= 60)
+		snprintf(buf, len, "%ldm %lds", s / 60, s % 60);
+	else
+		snprintf(buf, len, "%.1fs", secs);
+}
+
+/* Milliseconds for a person: 12 ms, 1.4 s. */
+static void
+out_ms(char *buf, size_t len, double ms)
+{
+	if (ms < 1000)
+		snprintf(buf, len, "%.0f ms", ms);
+	else
+		snprintf(buf, len, "%.1f s", ms / 1000);
+}
+
+/* The ids of an array of strings or of {revision} objects, joined. */
+static char *
+out_ids(json_t *a)
+{
+	json_t	*v;
+	size_t	 i, len = 1;
+	char	*s;
+	const char *id;
+
+	s = calloc(1, 1);
+	json_array_foreach(a, i, v) {
+		id = json_is_string(v) ? json_string_value(v) :
+		    out_str(v, "revision");
+		len += strlen(id) + 2;
+		s = realloc(s, len);
+		if (i > 0)
+			strcat(s, ", ");
+		strcat(s, id);
+	}
+	if (s == NULL || *s == '\0') {
+		free(s);
+		s = strdup("base (nothing applied)");
+	}
+	return (s);
+}
+
+/* The state word, coloured by how good it is. */
+static void
+out_state(const char *state)
+{
+	const char	*col = YELLOW;
+
+	if (strcmp(state, "up_to_date") == 0)
+		col = GREEN;
+	else if (strcmp(state, "pending") != 0)
+		col = RED;
+	printf("%s%s%s", c(col), state, c(RESET));
+}
+
+void
+out_status(json_t *res)
+{
+	json_t	*d = json_object_get(res, "daemon");
+	json_t	*db = json_object_get(res, "database");
+	json_t	*pool = json_object_get(db, "pool");
+	json_t	*mig = json_object_get(res, "migrations");
+	json_t	*errors = json_object_get(mig, "errors"), *v;
+	char	 up[64], *ids;
+	size_t	 i;
+
+	out_duration(up, sizeof up, json_number_value(json_object_get(d,
+	    "uptime")));
+	printf("%smigd %s%s, pid %lld, up %s\n", c(BOLD), out_str(d,
+	    "version"), c(RESET), (long long)json_integer_value(
+	    json_object_get(d, "pid")), up);
+	printf("state:       ");
+	out_state(out_str(res, "state"));
+	if (json_is_true(json_object_get(res, "stale")))
+		printf(" (from the last answer: every connection is busy)");
+	if (json_is_true(json_object_get(res, "running")))
+		printf(", a migration is running");
+	printf("\n");
+	if (json_object_get(res, "current") != NULL) {
+		ids = out_ids(json_object_get(res, "current"));
+		printf("current:     %s\n", ids);
+		free(ids);
+	}
+	if (json_is_integer(json_object_get(res, "pending")))
+		printf("pending:     %lld\n", (long long)json_integer_value(
+		    json_object_get(res, "pending")));
+	if (json_is_true(json_object_get(db, "connected"))) {
+		printf("database:    %s as %s on %s port %s (PostgreSQL %s)\n",
+		    out_str(db, "database"), out_str(db, "user"),
+		    out_str(db, "host"), out_str(db, "port"),
+		    out_str(db, "server_version"));
+	} else {
+		printf("database:    %snot connected%s: %s\n", c(RED),
+		    c(RESET), out_str(db, "last_error"));
+	}
+	printf("pool:        %lld connections, %lld connected, %lld busy\n",
+	    (long long)json_integer_value(json_object_get(pool, "size")),
+	    (long long)json_integer_value(json_object_get(pool, "connected")),
+	    (long long)json_integer_value(json_object_get(pool, "busy")));
+	printf("migrations:  %s", out_str(mig, "directory"));
+	if (json_is_integer(json_object_get(mig, "revisions"))) {
+		ids = out_ids(json_object_get(mig, "heads"));
+		printf(" (%lld revisions, head%s %s)", (long long)
+		    json_integer_value(json_object_get(mig, "revisions")),
+		    json_array_size(json_object_get(mig, "heads")) == 1 ? "" :
+		    "s", ids);
+		free(ids);
+	}
+	printf("\n");
+	json_array_foreach(errors, i, v)
+		printf("  %serror:%s %s\n", c(RED), c(RESET),
+		    json_string_value(v));
+	out_verify(res);
+}
+
+void
+out_version(json_t *res)
+{
+	printf("%s %s (protocol %lld)\n", out_str(res, "name"),
+	    out_str(res, "version"), (long long)json_integer_value(
+	    json_object_get(res, "protocol")));
+}
+
+void
+out_current(json_t *res)
+{
+	json_t	*v;
+	size_t	 i;
+
+	if (json_array_size(json_object_get(res, "current")) == 0)
+		printf("base (nothing applied)\n");
+	json_array_foreach(json_object_get(res, "current"), i, v) {
+		printf("%s%-14s%s %s\n", c(BOLD), out_str(v, "revision"),
+		    c(RESET), out_str(v, "message"));
+	}
+	printf("state: ");
+	out_state(out_str(res, "state"));
+	if (json_is_integer(json_object_get(res, "pending")))
+		printf(", %lld pending", (long long)json_integer_value(
+		    json_object_get(res, "pending")));
+	printf("\n");
+	out_verify(res);
+}
+
+void
+out_heads(json_t *res)
+{
+	json_t	*v;
+	size_t	 i;
+
+	printf("%s%-14s %-8s %-8s %s%s\n", c(DIM), "HEAD", "APPLIED",
+	    "CURRENT", "MESSAGE", c(RESET));
+	json_array_foreach(json_object_get(res, "heads"), i, v) {
+		printf("%-14s %-8s %-8s %s\n", out_str(v, "revision"),
+		    json_is_true(json_object_get(v, "applied")) ? "yes" : "no",
+		    json_is_true(json_object_get(v, "current")) ? "yes" : "no",
+		    out_str(v, "message"));
+	}
+}
+
+void
+out_history(json_t *res)
+{
+	json_t	*v;
+	size_t	 i;
+	char	 ms[32];
+	const char *result;
+
+	if (json_array_size(json_object_get(res, "history")) == 0) {
+		printf("no history yet\n");
+		return;
+	}
+	printf("%s%-6s %-24s %-8s %-14s %-8s %9s  %s%s\n", c(DIM), "ID",
+	    "STARTED (UTC)", "ACTION", "REVISION", "RESULT", "DURATION", "BY",
+	    c(RESET));
+	json_array_foreach(json_object_get(res, "history"), i, v) {
+		out_ms(ms, sizeof ms, json_number_value(json_object_get(v,
+		    "duration_ms")));
+		if (json_is_true(json_object_get(v, "dirty")))
+			result = "DIRTY";
+		else if (json_is_true(json_object_get(v, "success")))
+			result = "ok";
+		else
+			result = "FAILED";
+		printf("%-6lld %-24s %-8s %-14s %s%-8s%s %9s  %s\n",
+		    (long long)json_integer_value(json_object_get(v, "id")),
+		    out_str(v, "started_at"), out_str(v, "direction"),
+		    out_str(v, "revision"), c(strcmp(result, "ok") == 0 ?
+		    GREEN : RED), result, c(RESET), ms,
+		    out_str(v, "requested_by"));
+		if (json_is_string(json_object_get(v, "error")))
+			printf("       %s%s%s\n", c(DIM), out_str(v, "error"),
+			    c(RESET));
+	}
+}
+
+void
+out_plan(json_t *res)
+{
+	json_t	*v, *problems = json_object_get(res, "problems");
+	size_t	 i, n;
+	char	*from, *to;
+
+	from = out_ids(json_object_get(res, "from"));
+	to = out_ids(json_object_get(res, "to"));
+	n = json_array_size(json_object_get(res, "steps"));
+	printf("%s%s to %s%s: %zu migration%s, from %s to %s\n", c(BOLD),
+	    strcmp(out_str(res, "direction"), "up") == 0 ? "upgrade" :
+	    "downgrade", out_str(res, "target"), c(RESET), n, n == 1 ? "" :
+	    "s", from, to);
+	free(from);
+	free(to);
+	json_array_foreach(json_object_get(res, "steps"), i, v) {
+		printf("  %3zu. %-4s %-14s %s\n", i + 1, out_str(v,
+		    "direction"), out_str(v, "revision"), out_str(v,
+		    "message"));
+		printf("       %s%s, %lld statement%s%s%s%s\n", c(DIM),
+		    out_str(v, "file"), (long long)json_integer_value(
+		    json_object_get(v, "statements")), json_integer_value(
+		    json_object_get(v, "statements")) == 1 ? "" : "s",
+		    json_is_true(json_object_get(v, "transactional")) ?
+		    ", in a transaction" : ", NOT in a transaction: ",
+		    json_is_true(json_object_get(v, "transactional")) ? "" :
+		    out_str(v, "why_not_transactional"), c(RESET));
+	}
+	if (json_array_size(json_object_get(res, "schemas_to_create")) != 0) {
+		from = out_ids(json_object_get(res, "schemas_to_create"));
+		printf("schemas to create first: %s\n", from);
+		free(from);
+	}
+	json_array_foreach(problems, i, v)
+		printf("%scannot run:%s %s\n", c(RED), c(RESET),
+		    out_str(v, "message"));
+	if (n == 0 && json_array_size(problems) == 0)
+		printf("nothing to do\n");
+}
+
+/* Progress of a run, from the daemon's notifications. */
+void
+out_progress(json_t *p)
+{
+	const char	*ev = out_str(p, "event");
+	char		 ms[32], *ids;
+
+	if (strcmp(ev, "queued") == 0) {
+		printf("waiting: %lld run%s ahead of this one\n",
+		    (long long)json_integer_value(json_object_get(p,
+		    "position")), json_integer_value(json_object_get(p,
+		    "position")) == 1 ? "" : "s");
+	} else if (strcmp(ev, "schemas") == 0) {
+		ids = out_ids(json_object_get(p, "created"));
+		printf("created schemas: %s\n", ids);
+		free(ids);
+	} else if (strcmp(ev, "started") == 0) {
+		printf("[%lld/%lld] %-4s %-14s %s ... ",
+		    (long long)json_integer_value(json_object_get(p, "index")),
+		    (long long)json_integer_value(json_object_get(p, "total")),
+		    out_str(p, "direction"), out_str(p, "revision"),
+		    out_str(p, "message"));
+	} else if (strcmp(ev, "finished") == 0) {
+		out_ms(ms, sizeof ms, json_number_value(json_object_get(p,
+		    "duration_ms")));
+		printf("%sdone%s in %s\n", c(GREEN), c(RESET), ms);
+	} else if (strcmp(ev, "failed") == 0)
+		printf("%sFAILED%s\n", c(RED), c(RESET));
+	fflush(stdout);
+}
+
+void
+out_run(json_t *res)
+{
+	char	*from, *to, ms[32];
+	size_t	 n = json_array_size(json_object_get(res, "steps"));
+
+	from = out_ids(json_object_get(res, "from"));
+	to = out_ids(json_object_get(res, "to"));
+	out_ms(ms, sizeof ms, json_number_value(json_object_get(res,
+	    "duration_ms")));
+	if (n == 0)
+		printf("nothing to do: already at %s\n", to);
+	else
+		printf("%s%s%s: %zu migration%s in %s, now at %s (was %s)\n",
+		    c(BOLD), strcmp(out_str(res, "direction"), "up") == 0 ?
+		    "upgraded" : "downgraded", c(RESET), n, n == 1 ? "" : "s",
+		    ms, to, from);
+	free(from);
+	free(to);
+}
+
+void
+out_rows(json_t *res)
+{
+	char	*from, *to;
+
+	from = out_ids(json_object_get(res, "from"));
+	to = out_ids(json_object_get(res, "to"));
+	printf("version table: %s (was %s)\n", to, from);
+	free(from);
+	free(to);
+}
+
+void
+out_schemas(json_t *res)
+{
+	json_t	*v;
+	size_t	 i;
+
+	printf("%s%-24s %-7s %-12s %s%s\n", c(DIM), "SCHEMA", "EXISTS",
+	    "WILL CREATE", "SOURCE", c(RESET));
+	json_array_foreach(json_object_get(res, "schemas"), i, v) {
+		printf("%-24s %-7s %-12s %s%s\n", out_str(v, "name"),
+		    json_is_true(json_object_get(v, "exists")) ? "yes" : "no",
+		    json_is_true(json_object_get(v, "will_create")) ? "yes" :
+		    "no", out_str(v, "source"),
+		    json_is_true(json_object_get(v, "created_by_migration")) ?
+		    " (created by that migration)" : "");
+	}
+}
+
+/* Drift, dirty and unknown revisions, when there are any. */
+void
+out_verify(json_t *res)
+{
+	json_t	*v;
+	size_t	 i;
+
+	json_array_foreach(json_object_get(res, "drift"), i, v) {
+		printf("%sdrift:%s %s changed since %s was applied\n", c(RED),
+		    c(RESET), out_str(v, "file"), out_str(v, "revision"));
+	}
+	json_array_foreach(json_object_get(res, "dirty"), i, v) {
+		printf("%sdirty:%s %s stopped part-way; see 'migctl resolve'\n",
+		    c(RED), c(RESET), json_string_value(v));
+	}
+	json_array_foreach(json_object_get(res, "unknown"), i, v) {
+		printf("%sahead:%s the database has %s, which no file defines\n",
+		    c(RED), c(RESET), json_string_value(v));
+	}
+	if (json_object_get(res, "ok") != NULL && json_object_get(res,
+	    "daemon") == NULL) {
+		printf("%s\n", json_is_true(json_object_get(res, "ok")) ?
+		    "verify: ok" : "verify: problems found");
+	}
+}
+
+void
+out_reload(json_t *res)
+{
+	json_t	*m = json_object_get(res, "migrations");
+	char	*ids;
+
+	ids = out_ids(json_object_get(m, "heads"));
+	printf("reloaded: %lld revisions, head%s %s\n", (long long)
+	    json_integer_value(json_object_get(m, "revisions")),
+	    json_array_size(json_object_get(m, "heads")) == 1 ? "" : "s", ids);
+	free(ids);
+}
+
+/* An error for a person: the message, then what data adds. */
+void
+out_error(json_t *err)
+{
+	json_t	*data = json_object_get(err, "data"), *v;
+	size_t	 i;
+
+	fprintf(stderr, "migctl: %s%s%s\n", c(RED), out_str(err, "message"),
+	    c(RESET));
+	if (json_is_string(json_object_get(data, "detail")))
+		fprintf(stderr, "  detail: %s\n", out_str(data, "detail"));
+	if (json_is_string(json_object_get(data, "hint")))
+		fprintf(stderr, "  hint: %s\n", out_str(data, "hint"));
+	if (json_is_string(json_object_get(data, "statement")))
+		fprintf(stderr, "  statement: %s\n", out_str(data,
+		    "statement"));
+	json_array_foreach(json_object_get(data, "errors"), i, v)
+		fprintf(stderr, "  %s\n", json_string_value(v));
+	json_array_foreach(json_object_get(data, "problems"), i, v) {
+		if (i > 0)
+			fprintf(stderr, "  %s\n", out_str(v, "message"));
+	}
+}
