@@ -24,15 +24,20 @@ cmd_version_exec(struct request *req)
 	    "version", PACKAGE_VERSION, "protocol", MIGD_PROTOCOL_VERSION));
 }
 
-/* The database part of status, from a live connection's parameters. */
+/* The database part of status; self is 1 when the asker holds a connection. */
 json_t *
-cmd_status_database(void)
+cmd_status_database(int self)
 {
 	struct pool_stats	 st;
 	PGconn			*pg;
 	json_t			*db;
 
 	pool_stats(migd.pool, &st);
+	if (self && st.busy > 0) {
+		/* The pool as everyone else sees it. */
+		st.busy--;
+		st.idle++;
+	}
 	pg = pool_any_connection(migd.pool);
 	db = json_pack("{s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:i, s:i, "
 	    "s:i, s:i}}",

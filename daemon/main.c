@@ -74,7 +74,7 @@ migd_notify(const char *fmt, ...)
 #endif
 }
 
-/* Loads the configuration and prints every error as FILE:LINE: message. */
+/* Loads the configuration; errors are bare FILE:LINE: lines, as from a compiler. */
 static struct config *
 migd_load(const char *path)
 {
@@ -84,7 +84,7 @@ migd_load(const char *path)
 
 	if (config_load(path, &cf, &errs) != 0) {
 		for (i = 0; i < errs.n; i++)
-			log_error("%s", errs.v[i]);
+			fprintf(stderr, "%s\n", errs.v[i]);
 		errlist_clear(&errs);
 		return (NULL);
 	}

@@ -138,7 +138,7 @@ void	 cmd_error(struct request *, int, const char *, json_t *,
 void	 cmd_notify(struct request *, const char *, json_t *);
 
 /* cmd_status.c */
-json_t	*cmd_status_database(void);
+json_t	*cmd_status_database(int);
 void	 cmd_version_exec(struct request *);
 void	 cmd_status_exec(struct request *);
 void	 cmd_current_exec(struct request *);

@@ -948,7 +948,8 @@ migrate_status_reply(struct job *j, int stale)
 	    "daemon", "version", PACKAGE_VERSION, "pid", (json_int_t)getpid(),
 	    "uptime", migd_now() - migd.started, "protocol",
 	    MIGD_PROTOCOL_VERSION, "migrations", migrate_files_status());
-	json_object_set_new(res, "database", cmd_status_database());
+	json_object_set_new(res, "database", cmd_status_database(j->pc !=
+	    NULL));
 	db = json_object_get(res, "database");
 	(void)db;
 	if (j != NULL && j->pc != NULL) {

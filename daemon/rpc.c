@@ -142,9 +142,12 @@ rpc_parse(const char *line, size_t len, struct rpc_request *req)
 	req->method = json_string_value(v);
 	v = json_object_get(msg, "params");
 	if (v != NULL && !json_is_object(v)) {
-		v = rpc_error(id, MIGD_ERR_INVALID_PARAMS, "invalid_params",
-		    NULL, "invalid params: \"params\" must be an object of "
-		    "named parameters");
+		/* An array is valid JSON-RPC that migd does not take. */
+		v = json_is_array(v) ? rpc_error(id, MIGD_ERR_INVALID_PARAMS,
+		    "invalid_params", NULL, "invalid params: migd takes named "
+		    "parameters (an object), not an array") : rpc_error(id,
+		    MIGD_ERR_INVALID_REQUEST, "invalid_request", NULL,
+		    "invalid request: \"params\" must be an object");
 		json_decref(msg);
 		memset(req, 0, sizeof *req);
 		return (v);
