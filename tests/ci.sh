@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Sets up and runs migd's whole test suite on a fresh Debian 12 machine:
+# installs the packages, builds with warnings as errors and with
+# AddressSanitizer + UBSan, runs the C unit tests and the integration tests
+# (a throwaway PostgreSQL, the real migd and migctl), checks the tarball
+# with distcheck, and ends with "N passed, N failed, N skipped".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+. tests/debian-deps.sh
+migd_install_deps || exit 1
+
+build=${MIGD_BUILD_DIR:-$top/build/ci}
+passed=0 failed=0 skipped=0
+
+step() { echo; echo "==> $*"; }
+
+step "configure and build ($build, -Werror, ASan+UBSan)"
+autoreconf -fi >/dev/null 2>&1 || { autoreconf -fi; exit 1; }
+rm -rf "$build" && mkdir -p "$build" && cd "$build" || exit 1
+"$top/configure" -q --enable-werror --enable-sanitizers || exit 1
+make -j"$(nproc)" >/dev/null || { make; exit 1; }
+
+# ASan: report leaks, fail on errors; UBSan: fail on the first report.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+step "unit tests"
+make -j"$(nproc)" check >/dev/null 2>&1
+for log in tests/unit/*.log; do
+    grep -E '^(not ok|ok|Bail out)|^#   ' "$log" | grep -vE '^ok' || true
+done
+read -r up uf us < <(awk '/^# PASS:/{p=$3} /^# FAIL:/{f+=$3} /^# ERROR:/{f+=$3}
+    /^# SKIP:/{s=$3} END{print p+0, f+0, s+0}' test-suite.log)
+echo "unit: $up passed, $uf failed, $us skipped"
+passed=$((passed + up)) failed=$((failed + uf)) skipped=$((skipped + us))
+
+step "integration tests (real PostgreSQL, migd and migctl)"
+MIGD_BIN="$build/migd" MIGCTL_BIN="$build/migctl" \
+    /usr/bin/python3 -m pytest -p no:cacheprovider -q -rfEs \
+    --junitxml="$build/integration.xml" "$top/tests/integration"
+read -r ip if is < <(/usr/bin/python3 - "$build/integration.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print(0, 1, 0); sys.exit()
+suites = [root] if root.tag == "testsuite" else list(root)
+t = sum(int(s.get("tests", 0)) for s in suites)
+f = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+k = sum(int(s.get("skipped", 0)) for s in suites)
+print(t - f - k, f, k)
+PY
+)
+echo "integration: $ip passed, $if failed, $is skipped"
+passed=$((passed + ip)) failed=$((failed + if)) skipped=$((skipped + is))
+
+if [ "${MIGD_SKIP_DISTCHECK:-}" != 1 ]; then
+    step "make distcheck (plain build of the release tarball)"
+    dist=$top/build/dist
+    rm -rf "$dist" && mkdir -p "$dist" && cd "$dist" &&
+        "$top/configure" -q >/dev/null &&
+        make -j"$(nproc)" distcheck >distcheck.log 2>&1
+    if [ $? -eq 0 ]; then
+        passed=$((passed + 1)); echo "distcheck: ok"
+    else
+        failed=$((failed + 1)); tail -40 "$dist/distcheck.log"
+        echo "distcheck: FAILED"
+    fi
+fi
+
+echo
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

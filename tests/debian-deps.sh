@@ -1,0 +1,33 @@
+# Sourced by tests/ci.sh and examples/demo.sh: installs what migd needs to
+# build and test on Debian 12, when run as root; otherwise checks and says
+# which command to run.
+MIGD_DEPS="build-essential autoconf automake pkgconf libevent-dev libpq-dev
+libjansson-dev libpg-query-dev libinih-dev libsystemd-dev libssl-dev
+postgresql-15 postgresql-client-15 python3 python3-pytest socat procps
+util-linux ca-certificates"
+
+migd_install_deps() {
+    local missing=""
+    for p in $MIGD_DEPS; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing="$missing $p"
+    done
+    [ -z "$missing" ] && return 0
+    if [ "$(id -u)" != 0 ]; then
+        echo "missing packages:$missing" >&2
+        echo "run as root, or: sudo apt-get install -y$missing" >&2
+        return 1
+    fi
+    echo "==> installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # Debian's postgresql package would start a cluster: we run our own.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        MIGD_REMOVE_POLICY=1
+    fi
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    [ -n "${MIGD_REMOVE_POLICY:-}" ] && rm -f /usr/sbin/policy-rc.d
+    return 0
+}
