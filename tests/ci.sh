@@ -36,9 +36,11 @@ echo "unit: $up passed, $uf failed, $us skipped"
 passed=$((passed + up)) failed=$((failed + uf)) skipped=$((skipped + us))
 
 step "integration tests (real PostgreSQL, migd and migctl)"
+rm -f "$build/integration.xml"
 MIGD_BIN="$build/migd" MIGCTL_BIN="$build/migctl" \
     /usr/bin/python3 -m pytest -p no:cacheprovider -q -rfEs \
     --junitxml="$build/integration.xml" "$top/tests/integration"
+prc=$?
 read -r ip if is < <(/usr/bin/python3 - "$build/integration.xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:
@@ -52,6 +54,11 @@ k = sum(int(s.get("skipped", 0)) for s in suites)
 print(t - f - k, f, k)
 PY
 )
+# pytest exits 0 or 1 when it ran tests; anything else means it could not.
+if [ "$prc" -gt 1 ] || [ "$((ip + if))" -eq 0 ]; then
+    echo "integration: pytest could not run the suite (exit $prc)"
+    if=$((if + 1))
+fi
 echo "integration: $ip passed, $if failed, $is skipped"
 passed=$((passed + ip)) failed=$((failed + if)) skipped=$((skipped + is))
 
