@@ -98,6 +98,51 @@ main(void)
 	config_free(cf);
 	free(errors);
 
+	/* The engine's settings: durations, the history table. */
+	cf = parse("[migrations]\nversion_table = ops.versions\n"
+	    "lock_timeout = 500ms\nstatement_timeout = 2min\n"
+	    "lock_wait = 3\n", &errors);
+	ok(cf != NULL, "engine settings are valid");
+	if (cf != NULL) {
+		is_str(cf->history_schema, "ops",
+		    "history table defaults to the version table's schema");
+		is_str(cf->history_table, "migd_history", "history table name");
+		is_int(cf->lock_timeout_ms, 500, "lock_timeout in ms");
+		is_int(cf->statement_timeout_ms, 120000, "statement_timeout 2min");
+		is_int(cf->lock_wait_ms, 3000, "bare number is seconds");
+	}
+	config_free(cf);
+	free(errors);
+	cf = parse("[migrations]\nhistory_table = audit.runs\n", &errors);
+	ok(cf != NULL && strcmp(cf->history_schema, "audit") == 0 &&
+	    strcmp(cf->history_table, "runs") == 0 &&
+	    strcmp(cf->version_schema, "public") == 0,
+	    "history table with its own schema");
+	config_free(cf);
+	free(errors);
+	cf = parse("", &errors);
+	ok(cf != NULL && cf->lock_timeout_ms == 5000 &&
+	    cf->statement_timeout_ms == 0 && cf->lock_wait_ms == 60000 &&
+	    strcmp(cf->history_schema, "public") == 0,
+	    "engine defaults: 5s, 0, 60s, public.migd_history");
+	config_free(cf);
+	free(errors);
+	expect_error("[migrations]\nlock_timeout = soon\n",
+	    "/etc/migd/test.conf:2: lock_timeout must be a duration such as "
+	    "500ms, 5s, 2min or 1h (at most 24 h), not 'soon'",
+	    "bad duration");
+	expect_error("[migrations]\nlock_wait = 5 days\n",
+	    "/etc/migd/test.conf:2: lock_wait must be a duration such as "
+	    "500ms, 5s, 2min or 1h (at most 24 h), not '5 days'",
+	    "unknown duration unit");
+	expect_error("[migrations]\nstatement_timeout = 25h\n",
+	    "/etc/migd/test.conf:2: statement_timeout must be a duration such "
+	    "as 500ms, 5s, 2min or 1h (at most 24 h), not '25h'",
+	    "duration over the maximum");
+	expect_error("[migrations]\nhistory_table = a.b.c\n",
+	    "/etc/migd/test.conf:2: history_table must be TABLE or "
+	    "SCHEMA.TABLE, not 'a.b.c'", "history table with two dots");
+
 	/* A long conninfo continues on indented lines. */
 	cf = parse("[database]\nconninfo = host=a,b port=5432,5433\n"
 	    "  target_session_attrs=read-write\n", &errors);

@@ -1,0 +1,236 @@
+"""migd's command line and configuration file: -n, -h, bad options, FILE:LINE errors,
+password masking."""
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+import migdtest
+from migdtest import MIGD_BIN, clean_env, default_sections, render_config, run_migd
+
+
+@pytest.fixture
+def cfgdir():
+    d = migdtest.short_tempdir("migdcfg-")
+    os.makedirs(os.path.join(d, "migrations"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def sections_for(d, conninfo="host=/nonexistent/sock port=5433 dbname=test user=postgres"):
+    return default_sections(conninfo, os.path.join(d, "migrations"),
+                            os.path.join(d, "migd.sock"))
+
+
+def write(d, text):
+    path = os.path.join(d, "migd.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def start_expect_failure(path):
+    """Run `migd -c path` for real; it must exit 1 quickly. The CompletedProcess."""
+    try:
+        return subprocess.run([MIGD_BIN, "-c", path], capture_output=True, text=True,
+                              timeout=10, env=clean_env(), stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("migd kept running with an invalid configuration")
+
+
+def test_check_good_config(cfgdir):
+    secs = sections_for(cfgdir)
+    secs["database"]["pool_size"] = "7"
+    path = write(cfgdir, render_config(secs)[0])
+    p = run_migd(["-n", "-c", path])
+    assert p.returncode == 0, p.stderr
+    assert re.search(r"pool_size\s*[=:]\s*7\b", p.stdout), p.stdout
+    assert os.path.join(cfgdir, "migrations") in p.stdout
+    assert "public.alembic_version" in p.stdout
+    assert not os.path.exists(os.path.join(cfgdir, "migd.sock")), "-n created the socket"
+
+
+def test_check_defaults(cfgdir):
+    text = ("[database]\nconninfo = host=/nonexistent dbname=x\n"
+            "[control]\nsocket = %s/migd.sock\n" % cfgdir)
+    path = write(cfgdir, text)
+    p = run_migd(["-n", "-c", path])
+    assert p.returncode == 0, p.stderr
+    assert re.search(r"pool_size\s*[=:]\s*2\b", p.stdout), p.stdout
+    assert "public.alembic_version" in p.stdout
+    assert "0660" in p.stdout
+
+
+def test_check_relative_directory(cfgdir):
+    secs = sections_for(cfgdir)
+    secs["migrations"]["directory"] = "rel/migs"
+    os.makedirs(os.path.join(cfgdir, "rel", "migs"))
+    path = write(cfgdir, render_config(secs)[0])
+    # run from another directory: relative to the config file, not to the cwd
+    p = run_migd(["-n", "-c", path], cwd="/")
+    assert p.returncode == 0, p.stderr
+    assert os.path.join(cfgdir, "rel", "migs") in p.stdout, p.stdout
+
+
+def test_spec_example_with_inline_comments(cfgdir):
+    text = """\
+[database]
+conninfo = host=/tmp/x port=5433 dbname=test user=postgres   ; any libpq conninfo or URI
+pool_size = 2              ; 1..64
+connect_timeout = 5        ; seconds
+[migrations]
+directory = migrations     ; relative paths are relative to the config file's directory
+schemas = cars, participants, work_shop
+version_table = public.alembic_version
+[control]
+socket = %s/migd.sock
+socket_mode = 0660
+admin_group =
+read_group =
+max_clients = 64
+max_request_bytes = 65536
+idle_timeout = 300          ; seconds, 0 = never
+[log]
+level = info                ; error, warning, info, debug
+""" % cfgdir
+    path = write(cfgdir, text)
+    p = run_migd(["-n", "-c", path])
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "any libpq" not in p.stdout and "seconds" not in p.stdout, p.stdout
+    assert os.path.join(cfgdir, "migrations") in p.stdout
+
+
+BAD_VALUES = [
+    ("database", "pool_size", "0"),
+    ("database", "pool_size", "abc"),
+    ("database", "pool_size", "65"),
+    ("database", "pool_size", "2x"),
+    ("database", "pool_size", ""),
+    ("database", "connect_timeout", "abc"),
+    ("control", "socket_mode", "999"),
+    ("control", "socket_mode", "rw-rw----"),
+    ("control", "max_clients", "abc"),
+    ("control", "max_request_bytes", "lots"),
+    ("control", "idle_timeout", "-1"),
+    ("control", "idle_timeout", "soon"),
+    ("log", "level", "loud"),
+    # unknown keys, also a known key in the wrong section
+    ("database", "colour", "blue"),
+    ("control", "sockets", "/tmp/x"),
+    ("log", "pool_size", "2"),
+]
+
+
+def _bad_config(cfgdir, section, key, value):
+    secs = sections_for(cfgdir)
+    secs[section][key] = value
+    text, where = render_config(secs)
+    return write(cfgdir, text), where[(section, key)]
+
+
+@pytest.mark.parametrize("section,key,value", BAD_VALUES,
+                         ids=["%s.%s=%s" % b for b in BAD_VALUES])
+def test_bad_value_check(cfgdir, section, key, value):
+    path, line = _bad_config(cfgdir, section, key, value)
+    p = run_migd(["-n", "-c", path])
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    assert "%s:%d: " % (path, line) in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("section,key,value", BAD_VALUES[::3] + BAD_VALUES[-3:],
+                         ids=["%s.%s=%s" % b for b in BAD_VALUES[::3] + BAD_VALUES[-3:]])
+def test_bad_value_start(cfgdir, section, key, value):
+    path, line = _bad_config(cfgdir, section, key, value)
+    p = start_expect_failure(path)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "%s:%d: " % (path, line) in p.stderr, p.stderr
+    assert not os.path.exists(os.path.join(cfgdir, "migd.sock"))
+
+
+def test_check_error_is_file_line_message(cfgdir):
+    # -n is for people and editors: the error line itself starts with FILE:LINE:
+    path, line = _bad_config(cfgdir, "log", "level", "loud")
+    p = run_migd(["-n", "-c", path])
+    assert p.returncode == 1
+    assert any(l.startswith("%s:%d: " % (path, line)) for l in p.stderr.splitlines()), \
+        p.stderr
+
+
+def _unknown_section(cfgdir):
+    secs = sections_for(cfgdir)
+    log = secs.pop("log")
+    secs["bogus"] = {"x": "1"}
+    secs["log"] = log
+    text, where = render_config(secs)
+    return write(cfgdir, text), (where["bogus"], where[("bogus", "x")])
+
+
+def test_unknown_section_check(cfgdir):
+    path, lines = _unknown_section(cfgdir)
+    p = run_migd(["-n", "-c", path])
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert any("%s:%d: " % (path, l) in p.stderr for l in lines), (lines, p.stderr)
+    assert "bogus" in p.stderr
+
+
+def test_unknown_section_start(cfgdir):
+    path, lines = _unknown_section(cfgdir)
+    p = start_expect_failure(path)
+    assert p.returncode == 1, p.stderr
+    assert any("%s:%d: " % (path, l) in p.stderr for l in lines), (lines, p.stderr)
+
+
+def test_syntax_error_line(cfgdir):
+    text, _ = render_config(sections_for(cfgdir))
+    lines = text.splitlines()
+    lines.insert(3, "this line has no equals sign")
+    path = write(cfgdir, "\n".join(lines) + "\n")
+    p = run_migd(["-n", "-c", path])
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert "%s:4: " % path in p.stderr, p.stderr
+
+
+def test_missing_config_file(cfgdir):
+    path = os.path.join(cfgdir, "absent.conf")
+    p = run_migd(["-n", "-c", path])
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert path in p.stderr
+
+
+@pytest.mark.parametrize("conninfo", [
+    "host=/tmp/x port=5433 dbname=test user=postgres password=secret",
+    "host=/tmp/x password='secret' dbname=test user=postgres",
+    "password=secret host=/tmp/x dbname=test",
+    "postgresql://u:secret@/db?host=/tmp/x&port=5433",
+    "postgres://u:secret@localhost:5433/db",
+    "postgresql://u@/db?host=/tmp/x&password=secret",
+])
+def test_check_masks_password(cfgdir, conninfo):
+    path = write(cfgdir, render_config(sections_for(cfgdir, conninfo))[0])
+    p = run_migd(["-n", "-c", path])
+    assert p.returncode == 0, p.stderr
+    assert "********" in p.stdout, p.stdout
+    assert "secret" not in p.stdout + p.stderr, p.stdout + p.stderr
+
+
+def test_usage(cfgdir):
+    p = run_migd(["-h"])
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    assert "usage" in (p.stdout + p.stderr).lower()
+    assert "-c" in p.stdout + p.stderr
+
+
+def test_version_flag():
+    p = run_migd(["-V"])
+    assert p.returncode == 0, p.stderr
+    assert "0.1.0" in p.stdout
+
+
+@pytest.mark.parametrize("args", [["-Z"], ["--no-such-option"], ["-c"]])
+def test_bad_option(args):
+    p = run_migd(args)
+    assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
+    assert p.stderr.strip(), "no message on stderr"
