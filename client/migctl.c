@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -20,17 +21,25 @@
 #include "util.h"
 
 struct migctl {
-	const char	*socket;
-	FILE		*in;
-	int		 fd;
-	int		 dry_run;
-	int		 allow_drift;
-	long		 limit;
+	const char		*socket;
+	FILE			*in;
+	int			 fd;
+	int			 dry_run;
+	int			 allow_drift;
+	long			 limit;
+	double			 wait_daemon;	/* seconds to retry connecting */
+	double			 timeout;	/* wait --timeout */
+	const char		*wait_for;	/* wait --for */
+	struct author_opts	 author;
 };
 
-#define ARG_DRY_RUN	0x1
-#define ARG_DRIFT	0x2
-#define ARG_LIMIT	0x4
+#define ARG_DRY_RUN	0x01
+#define ARG_DRIFT	0x02
+#define ARG_LIMIT	0x04
+#define ARG_WAIT_DAEMON	0x08
+#define ARG_WAIT	0x10	/* --for, --timeout */
+#define ARG_AUTHOR	0x20	/* -m, -d, -c */
+#define ARG_HEAD	0x40	/* --head */
 
 struct migctl_cmd {
 	const char	*name;
@@ -42,6 +51,7 @@ struct migctl_cmd {
 	json_t		*(*params)(struct migctl *, char **, int);
 	void		(*print)(json_t *);
 	int		(*exit_code)(json_t *);
+	int		(*local)(struct migctl *);	/* runs itself */
 };
 
 struct migctl_opts opts;
@@ -52,42 +62,58 @@ static json_t	*params_resolve(struct migctl *, char **, int);
 static json_t	*params_history(struct migctl *, char **, int);
 static int	 exit_verify(json_t *);
 static int	 exit_check(json_t *);
+static int	 migctl_wait(struct migctl *);
+static int	 migctl_new(struct migctl *);
+static int	 migctl_merge(struct migctl *);
 
 /* Every command migctl knows: the one place a new one is added. */
 static const struct migctl_cmd migctl_cmds[] = {
 	{ "status", "status", "status", "daemon, database and migration "
-	    "state", 0, 0, 0, NULL, out_status, NULL },
+	    "state", 0, 0, 0, NULL, out_status, NULL, NULL },
 	{ "current", "current", "current", "the revisions the database is "
-	    "at", 0, 0, 0, NULL, out_current, NULL },
+	    "at", 0, 0, 0, NULL, out_current, NULL, NULL },
 	{ "heads", "heads", "heads", "the newest revisions of the files", 0, 0,
-	    0, NULL, out_heads, NULL },
+	    0, NULL, out_heads, NULL, NULL },
 	{ "history", "history", "history [REV] [--limit N]", "what ran, when, "
-	    "for whom", 0, 1, ARG_LIMIT, params_history, out_history, NULL },
+	    "for whom", 0, 1, ARG_LIMIT, params_history, out_history, NULL,
+	    NULL },
 	{ "plan", "plan", "plan [TARGET]", "what an upgrade or downgrade "
-	    "would run", 0, 1, ARG_DRIFT, params_target, out_plan, NULL },
-	{ "upgrade", "upgrade", "upgrade [TARGET] [--dry-run]", "apply "
-	    "migrations up to TARGET (default head)", 0, 1, ARG_DRY_RUN |
-	    ARG_DRIFT, params_target, out_run, NULL },
+	    "would run", 0, 1, ARG_DRIFT, params_target, out_plan, NULL,
+	    NULL },
+	{ "upgrade", "upgrade", "upgrade [TARGET] [--dry-run] "
+	    "[--wait-daemon[=S]]", "apply migrations up to TARGET (default "
+	    "head)", 0, 1, ARG_DRY_RUN | ARG_DRIFT | ARG_WAIT_DAEMON,
+	    params_target, out_run, NULL, NULL },
 	{ "downgrade", "downgrade", "downgrade TARGET [--dry-run]", "revert "
 	    "migrations down to TARGET (-1, base, a revision)", 1, 1,
-	    ARG_DRY_RUN | ARG_DRIFT, params_target, out_run, NULL },
+	    ARG_DRY_RUN | ARG_DRIFT, params_target, out_run, NULL, NULL },
 	{ "stamp", "stamp", "stamp REV", "set the version table to REV "
 	    "without running anything", 1, 1, 0, params_revision, out_rows,
-	    NULL },
+	    NULL, NULL },
 	{ "resolve", "resolve", "resolve REV applied|unapplied", "clear a "
 	    "dirty revision, saying what is true", 2, 2, 0, params_resolve,
-	    out_rows, NULL },
+	    out_rows, NULL, NULL },
 	{ "schemas", "schemas", "schemas", "schemas, where they come from, "
-	    "what the next run creates", 0, 0, 0, NULL, out_schemas, NULL },
+	    "what the next run creates", 0, 0, 0, NULL, out_schemas, NULL,
+	    NULL },
 	{ "verify", "verify", "verify", "check for drift, dirty or unknown "
 	    "revisions (exit 4 if any)", 0, 0, 0, NULL, out_verify,
-	    exit_verify },
+	    exit_verify, NULL },
 	{ "check", "status", "check", "exit 0 only when at head with no "
-	    "drift (else 4)", 0, 0, 0, NULL, out_status, exit_check },
+	    "drift (else 4)", 0, 0, 0, NULL, out_status, exit_check, NULL },
 	{ "reload", "reload", "reload", "re-read the configuration and the "
-	    "migration files", 0, 0, 0, NULL, out_reload, NULL },
+	    "migration files", 0, 0, 0, NULL, out_reload, NULL, NULL },
 	{ "version", "version", "version", "the daemon's version", 0, 0, 0,
-	    NULL, out_version, NULL },
+	    NULL, out_version, NULL, NULL },
+	{ "wait", "status", "wait [--for head|ready] [--timeout S]", "wait "
+	    "until the database is at head (or migd is ready)", 0, 0,
+	    ARG_WAIT, NULL, out_status, NULL, migctl_wait },
+	{ "new", NULL, "new -m MESSAGE [-d DIR] [--head REV]", "write the "
+	    "next revision file (no daemon needed)", 0, 0, ARG_AUTHOR |
+	    ARG_HEAD, NULL, NULL, NULL, migctl_new },
+	{ "merge", NULL, "merge -m MESSAGE [-d DIR]", "write a revision "
+	    "merging every head (no daemon needed)", 0, 0, ARG_AUTHOR, NULL,
+	    NULL, NULL, migctl_merge },
 };
 
 static void __attribute__((noreturn))
@@ -106,6 +132,14 @@ usage(int status)
 	    "nothing\n"
 	    "      --allow-drift  run although applied files changed\n"
 	    "      --limit N      history: at most N rows (default 50)\n"
+	    "      --wait-daemon[=S]  upgrade: retry connecting for S seconds "
+	    "(default 60)\n"
+	    "      --for head|ready, --timeout S  wait: the condition, the "
+	    "time (default 60; 0: once)\n"
+	    "  -m MESSAGE, -d DIR, -c CONFIG, --head REV  new, merge: the "
+	    "message, the directory\n"
+	    "                     (else $MIGD_MIGRATIONS, else the config's, "
+	    "else ./migrations)\n"
 	    "  -h, --help         this help\n"
 	    "  -V, --version      print migctl's version\n\ncommands:\n",
 	    MIGD_SOCKET_ENV, MIGD_DEFAULT_SOCKET);
@@ -133,11 +167,12 @@ die(int code, const char *fmt, ...)
 	exit(code);
 }
 
-/* Connects to the daemon, or exits 3 with what to check. */
-static void
-migctl_connect(struct migctl *m)
+/* One attempt to connect; -1 with errno when nobody answers. */
+static int
+migctl_try_connect(struct migctl *m)
 {
 	struct sockaddr_un	 sun;
+	int			 saved;
 
 	memset(&sun, 0, sizeof sun);
 	sun.sun_family = AF_UNIX;
@@ -147,12 +182,42 @@ migctl_connect(struct migctl *m)
 	if ((m->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		die(MIGCTL_EXIT_UNREACHABLE, "socket: %s", strerror(errno));
 	if (connect(m->fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		die(MIGCTL_EXIT_UNREACHABLE, "cannot connect to migd at %s: "
-		    "%s (is migd running? -s or $%s selects the socket)",
-		    m->socket, strerror(errno), MIGD_SOCKET_ENV);
+		saved = errno;
+		close(m->fd);
+		m->fd = -1;
+		errno = saved;
+		return (-1);
 	}
 	if ((m->in = fdopen(m->fd, "r")) == NULL)
 		die(MIGCTL_EXIT_UNREACHABLE, "fdopen: %s", strerror(errno));
+	return (0);
+}
+
+/* Monotonic seconds. */
+static double
+migctl_now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+/* Connects, retrying for --wait-daemon seconds; else exits 3 saying why. */
+static void
+migctl_connect(struct migctl *m)
+{
+	double	 deadline = migctl_now() + m->wait_daemon;
+
+	while (migctl_try_connect(m) != 0) {
+		if (migctl_now() >= deadline) {
+			die(MIGCTL_EXIT_UNREACHABLE, "cannot connect to migd at "
+			    "%s: %s (is migd running? -s or $%s selects the "
+			    "socket)", m->socket, strerror(errno),
+			    MIGD_SOCKET_ENV);
+		}
+		usleep(200000);
+	}
 }
 
 /* Writes one request line. */
@@ -187,7 +252,7 @@ migctl_send(struct migctl *m, const char *method, json_t *params)
 
 /* Reads messages until the reply; notifications are shown as they come. */
 static json_t *
-migctl_receive(struct migctl *m)
+migctl_receive(struct migctl *m, int quiet)
 {
 	json_error_t	 jerr;
 	json_t		*msg;
@@ -198,6 +263,8 @@ migctl_receive(struct migctl *m)
 	for (;;) {
 		if ((n = getline(&line, &cap, m->in)) <= 0) {
 			free(line);
+			if (quiet)
+				return (NULL);
 			die(MIGCTL_EXIT_UNREACHABLE, "migd closed the "
 			    "connection before answering");
 		}
@@ -289,6 +356,20 @@ params_history(struct migctl *m, char **args, int n)
 	return (p);
 }
 
+/* Seconds for --timeout and --wait-daemon: 0 to 86400. */
+static double
+migctl_seconds(const char *opt, const char *v)
+{
+	char	*end;
+	double	 d;
+
+	d = strtod(v, &end);
+	if (*v == '\0' || *end != '\0' || d < 0 || d > 86400)
+		die(MIGCTL_EXIT_USAGE, "%s takes seconds from 0 to 86400, not "
+		    "'%s'", opt, v);
+	return (d);
+}
+
 /* verify exits 4 when it found something. */
 static int
 exit_verify(json_t *res)
@@ -308,6 +389,94 @@ exit_check(json_t *res)
 	    MIGCTL_EXIT_OK : MIGCTL_EXIT_CHECK);
 }
 
+/* Prints a result for --json. */
+static void
+migctl_print_json(json_t *res)
+{
+	char	*s;
+
+	s = json_dumps(res, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	puts(s);
+	free(s);
+}
+
+/* Whether a status answer meets what wait waits for. */
+static int
+migctl_wait_met(struct migctl *m, json_t *res)
+{
+	json_t		*db = json_object_get(res, "database");
+	const char	*state = json_string_value(json_object_get(res,
+			    "state"));
+
+	if (strcmp(m->wait_for, "ready") == 0)
+		return (json_is_true(json_object_get(db, "connected")));
+	return (state != NULL && strcmp(state, "up_to_date") == 0);
+}
+
+/* wait: polls status until the condition holds or the time is up. */
+static int
+migctl_wait(struct migctl *m)
+{
+	double	 deadline = migctl_now() + m->timeout;
+	json_t	*reply, *last = NULL;
+	int	 answered = 0, met = 0;
+
+	for (;;) {
+		if (migctl_try_connect(m) == 0) {
+			migctl_send(m, "status", NULL);
+			reply = migctl_receive(m, 1);
+			fclose(m->in);
+			if (reply != NULL && json_is_object(json_object_get(reply,
+			    "result"))) {
+				answered = 1;
+				json_decref(last);
+				last = json_incref(json_object_get(reply,
+				    "result"));
+				met = migctl_wait_met(m, last);
+			}
+			json_decref(reply);
+			if (met)
+				break;
+		}
+		if (migctl_now() >= deadline)
+			break;
+		usleep(250000);
+	}
+	if (opts.json && last != NULL)
+		migctl_print_json(last);
+	if (met) {
+		if (!opts.json)
+			printf("%s\n", strcmp(m->wait_for, "ready") == 0 ?
+			    "ready: migd answers and is connected" :
+			    "at head: the database is up to date");
+		json_decref(last);
+		return (MIGCTL_EXIT_OK);
+	}
+	if (!answered) {
+		fprintf(stderr, "migctl: migd did not answer at %s within "
+		    "%.0f s\n", m->socket, m->timeout);
+		return (MIGCTL_EXIT_UNREACHABLE);
+	}
+	fprintf(stderr, "migctl: timed out after %.0f s: state %s%s\n",
+	    m->timeout, out_str(last, "state"), json_is_true(json_object_get(
+	    json_object_get(last, "database"), "connected")) ? "" :
+	    ", not connected to PostgreSQL");
+	json_decref(last);
+	return (MIGCTL_EXIT_CHECK);
+}
+
+static int
+migctl_new(struct migctl *m)
+{
+	return (author_new(&m->author));
+}
+
+static int
+migctl_merge(struct migctl *m)
+{
+	return (author_merge(&m->author));
+}
+
 /* Runs one command; returns the exit code. */
 static int
 migctl_run(struct migctl *m, const struct migctl_cmd *cmd, char **args,
@@ -317,10 +486,12 @@ migctl_run(struct migctl *m, const struct migctl_cmd *cmd, char **args,
 	char	*s;
 	int	 code = MIGCTL_EXIT_OK;
 
+	if (cmd->local != NULL)
+		return (cmd->local(m));
 	migctl_connect(m);
 	migctl_send(m, cmd->method, cmd->params ? cmd->params(m, args, nargs) :
 	    NULL);
-	reply = migctl_receive(m);
+	reply = migctl_receive(m, 0);
 	if ((err = json_object_get(reply, "error")) != NULL) {
 		code = migctl_exit_code(err);
 		if (opts.json && !opts.stream) {
@@ -360,6 +531,8 @@ main(int argc, char **argv)
 
 	memset(&m, 0, sizeof m);
 	m.fd = -1;
+	m.timeout = 60;
+	m.wait_for = "head";
 	if ((m.socket = getenv(MIGD_SOCKET_ENV)) == NULL || *m.socket == '\0')
 		m.socket = MIGD_DEFAULT_SOCKET;
 	args = xcalloc((size_t)argc + 1, sizeof *args);
@@ -392,6 +565,39 @@ main(int argc, char **argv)
 				die(MIGCTL_EXIT_USAGE, "%s takes a number from 1 "
 				    "to 100000, not '%s'", a, argv[i]);
 			used |= ARG_LIMIT;
+		} else if (strcmp(a, "--wait-daemon") == 0 ||
+		    strncmp(a, "--wait-daemon=", 14) == 0) {
+			m.wait_daemon = a[13] == '=' ? migctl_seconds(a,
+			    a + 14) : 60;
+			used |= ARG_WAIT_DAEMON;
+		} else if (strcmp(a, "--timeout") == 0) {
+			if (++i == argc)
+				die(MIGCTL_EXIT_USAGE, "%s needs seconds", a);
+			m.timeout = migctl_seconds(a, argv[i]);
+			used |= ARG_WAIT;
+		} else if (strcmp(a, "--for") == 0) {
+			if (++i == argc || (strcmp(argv[i], "head") != 0 &&
+			    strcmp(argv[i], "ready") != 0))
+				die(MIGCTL_EXIT_USAGE, "--for takes head or "
+				    "ready");
+			m.wait_for = argv[i];
+			used |= ARG_WAIT;
+		} else if (strcmp(a, "-m") == 0 || strcmp(a, "--message") == 0 ||
+		    strcmp(a, "-d") == 0 || strcmp(a, "--directory") == 0 ||
+		    strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0 ||
+		    strcmp(a, "--head") == 0) {
+			if (++i == argc)
+				die(MIGCTL_EXIT_USAGE, "%s needs a value", a);
+			if (a[1] == 'm' || strcmp(a, "--message") == 0)
+				m.author.message = argv[i];
+			else if (a[1] == 'd' || strcmp(a, "--directory") == 0)
+				m.author.directory = argv[i];
+			else if (a[1] == 'c' || strcmp(a, "--config") == 0)
+				m.author.config = argv[i];
+			else
+				m.author.head = argv[i];
+			used |= strcmp(a, "--head") == 0 ? ARG_HEAD :
+			    ARG_AUTHOR;
 		} else if (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0) {
 			if (++i == argc)
 				die(MIGCTL_EXIT_USAGE, "%s needs a path", a);

@@ -12,6 +12,16 @@ struct migctl_opts {
 
 extern struct migctl_opts opts;
 
+/* author.c: the offline commands. */
+struct author_opts {
+	const char	*message;
+	const char	*directory;
+	const char	*config;
+	const char	*head;
+};
+int	 author_new(const struct author_opts *);
+int	 author_merge(const struct author_opts *);
+
 void	 out_status(json_t *);
 void	 out_version(json_t *);
 void	 out_current(json_t *);
