@@ -31,6 +31,8 @@ static char	*migd_config_path;
 static const char *migd_default_config = MIGD_DEFAULT_CONFIG;
 static int	 migd_verbose;
 static struct event *migd_drain_timer;
+static struct event *migd_watchdog_timer;
+static struct timeval migd_watchdog_tv;
 
 static void __attribute__((noreturn))
 usage(int status)
@@ -193,6 +195,35 @@ migd_signal(evutil_socket_t sig, short events, void *arg)
 	}
 }
 
+/* Pings systemd's watchdog from the loop itself: a stuck loop stops pinging. */
+static void
+migd_watchdog(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)arg;
+	migd_notify("WATCHDOG=1");
+	evtimer_add(migd_watchdog_timer, &migd_watchdog_tv);
+}
+
+/* Starts the pings at half the interval systemd asked for, if it asked. */
+static void
+migd_watchdog_start(void)
+{
+#ifdef HAVE_LIBSYSTEMD
+	uint64_t	 usec;
+
+	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+		return;
+	usec /= 2;
+	migd_watchdog_tv.tv_sec = (time_t)(usec / 1000000);
+	migd_watchdog_tv.tv_usec = (suseconds_t)(usec % 1000000);
+	migd_watchdog_timer = evtimer_new(migd.base, migd_watchdog, NULL);
+	evtimer_add(migd_watchdog_timer, &migd_watchdog_tv);
+	log_debug("watchdog: pinging every %.1f s", (double)usec / 1e6);
+#endif
+}
+
 /* The listening socket systemd passed, or -1 to bind our own. */
 static int
 migd_activation_fd(void)
@@ -278,6 +309,7 @@ main(int argc, char **argv)
 	evsignal_add(ev_int, NULL);
 	evsignal_add(ev_hup, NULL);
 	migd_drain_timer = evtimer_new(migd.base, migd_drain, NULL);
+	migd_watchdog_start();
 
 	log_info("migd %s listening on %s", PACKAGE_VERSION, fd == -1 ?
 	    migd.config->socket : "a socket passed by systemd");
@@ -293,6 +325,8 @@ main(int argc, char **argv)
 	event_free(ev_int);
 	event_free(ev_hup);
 	event_free(migd_drain_timer);
+	if (migd_watchdog_timer != NULL)
+		event_free(migd_watchdog_timer);
 	event_base_free(migd.base);
 	config_free(migd.config);
 	free(migd_config_path);
