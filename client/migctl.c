@@ -81,7 +81,7 @@ static const struct migctl_cmd migctl_cmds[] = {
 	    "would run", 0, 1, ARG_DRIFT, params_target, out_plan, NULL,
 	    NULL },
 	{ "upgrade", "upgrade", "upgrade [TARGET] [--dry-run] "
-	    "[--wait-daemon[=S]]", "apply migrations up to TARGET (default "
+	    "[--wait-daemon S]", "apply migrations up to TARGET (default "
 	    "head)", 0, 1, ARG_DRY_RUN | ARG_DRIFT | ARG_WAIT_DAEMON,
 	    params_target, out_run, NULL, NULL },
 	{ "downgrade", "downgrade", "downgrade TARGET [--dry-run]", "revert "
@@ -108,10 +108,11 @@ static const struct migctl_cmd migctl_cmds[] = {
 	{ "wait", "status", "wait [--for head|ready] [--timeout S]", "wait "
 	    "until the database is at head (or migd is ready)", 0, 0,
 	    ARG_WAIT, NULL, out_status, NULL, migctl_wait },
-	{ "new", NULL, "new -m MESSAGE [-d DIR] [--head REV]", "write the "
+	{ "new", NULL, "new -m MESSAGE [-d DIR|-c CONF] [--head REV]",
+	    "write the "
 	    "next revision file (no daemon needed)", 0, 0, ARG_AUTHOR |
 	    ARG_HEAD, NULL, NULL, NULL, migctl_new },
-	{ "merge", NULL, "merge -m MESSAGE [-d DIR]", "write a revision "
+	{ "merge", NULL, "merge -m MESSAGE [-d DIR|-c CONF]", "write a revision "
 	    "merging every head (no daemon needed)", 0, 0, ARG_AUTHOR, NULL,
 	    NULL, NULL, migctl_merge },
 };
@@ -132,8 +133,7 @@ usage(int status)
 	    "nothing\n"
 	    "      --allow-drift  run although applied files changed\n"
 	    "      --limit N      history: at most N rows (default 50)\n"
-	    "      --wait-daemon[=S]  upgrade: retry connecting for S seconds "
-	    "(default 60)\n"
+	    "      --wait-daemon S  upgrade: retry connecting for S seconds\n"
 	    "      --for head|ready, --timeout S  wait: the condition, the "
 	    "time (default 60; 0: once)\n"
 	    "  -m MESSAGE, -d DIR, -c CONFIG, --head REV  new, merge: the "
@@ -419,13 +419,23 @@ migctl_wait(struct migctl *m)
 {
 	double	 deadline = migctl_now() + m->timeout;
 	json_t	*reply, *last = NULL;
-	int	 answered = 0, met = 0;
+	int	 answered = 0, met = 0, code;
 
 	for (;;) {
 		if (migctl_try_connect(m) == 0) {
 			migctl_send(m, "status", NULL);
 			reply = migctl_receive(m, 1);
 			fclose(m->in);
+			if (reply != NULL && json_object_get(reply, "error") !=
+			    NULL) {
+				/* Refused (forbidden, too many clients): say so. */
+				code = migctl_exit_code(json_object_get(reply,
+				    "error"));
+				out_error(json_object_get(reply, "error"));
+				json_decref(reply);
+				json_decref(last);
+				return (code);
+			}
 			if (reply != NULL && json_is_object(json_object_get(reply,
 			    "result"))) {
 				answered = 1;
@@ -525,7 +535,7 @@ main(int argc, char **argv)
 	struct migctl			 m;
 	const struct migctl_cmd		*cmd = NULL;
 	const char			*env;
-	char				**args, *end;
+	char				**args, **av, *end;
 	int				 i, nargs = 0, used = 0;
 	size_t				 j;
 
@@ -536,6 +546,20 @@ main(int argc, char **argv)
 	if ((m.socket = getenv(MIGD_SOCKET_ENV)) == NULL || *m.socket == '\0')
 		m.socket = MIGD_DEFAULT_SOCKET;
 	args = xcalloc((size_t)argc + 1, sizeof *args);
+
+	/* --name=value is --name value. */
+	av = xcalloc((size_t)argc * 2 + 1, sizeof *av);
+	for (i = 0, j = 0; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+
+		if (strncmp(argv[i], "--", 2) == 0 && eq != NULL) {
+			av[j++] = xstrndup(argv[i], (size_t)(eq - argv[i]));
+			av[j++] = xstrdup(eq + 1);
+		} else
+			av[j++] = xstrdup(argv[i]);
+	}
+	argc = (int)j;
+	argv = av;
 
 	/* Options may stand anywhere; "-1" and "+2" are arguments. */
 	for (i = 1; i < argc; i++) {
@@ -556,7 +580,7 @@ main(int argc, char **argv)
 		} else if (strcmp(a, "--allow-drift") == 0) {
 			m.allow_drift = 1;
 			used |= ARG_DRIFT;
-		} else if (strcmp(a, "--limit") == 0 || strcmp(a, "-n") == 0) {
+		} else if (strcmp(a, "--limit") == 0) {
 			if (++i == argc)
 				die(MIGCTL_EXIT_USAGE, "%s needs a number", a);
 			m.limit = strtol(argv[i], &end, 10);
@@ -565,10 +589,10 @@ main(int argc, char **argv)
 				die(MIGCTL_EXIT_USAGE, "%s takes a number from 1 "
 				    "to 100000, not '%s'", a, argv[i]);
 			used |= ARG_LIMIT;
-		} else if (strcmp(a, "--wait-daemon") == 0 ||
-		    strncmp(a, "--wait-daemon=", 14) == 0) {
-			m.wait_daemon = a[13] == '=' ? migctl_seconds(a,
-			    a + 14) : 60;
+		} else if (strcmp(a, "--wait-daemon") == 0) {
+			if (++i == argc)
+				die(MIGCTL_EXIT_USAGE, "%s needs seconds", a);
+			m.wait_daemon = migctl_seconds(a, argv[i]);
 			used |= ARG_WAIT_DAEMON;
 		} else if (strcmp(a, "--timeout") == 0) {
 			if (++i == argc)
@@ -602,9 +626,7 @@ main(int argc, char **argv)
 			if (++i == argc)
 				die(MIGCTL_EXIT_USAGE, "%s needs a path", a);
 			m.socket = argv[i];
-		} else if (strncmp(a, "--socket=", 9) == 0)
-			m.socket = a + 9;
-		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
 			usage(0);
 		else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
 			printf("migctl %s (protocol %d)\n", PACKAGE_VERSION,
@@ -640,5 +662,8 @@ main(int argc, char **argv)
 	    strcmp(env, "dumb") != 0;
 	i = migctl_run(&m, cmd, args + 1, nargs - 1);
 	free(args);
+	for (j = 0; j < (size_t)argc; j++)
+		free(av[j]);
+	free(av);
 	return (i);
 }

@@ -316,6 +316,12 @@ out_run(json_t *res)
 	char	*from, *to, ms[32];
 	size_t	 n = json_array_size(json_object_get(res, "steps"));
 
+	if (json_object_get(res, "runnable") != NULL) {
+		/* --dry-run: the daemon answered with the plan. */
+		out_plan(res);
+		printf("dry run: nothing was changed\n");
+		return;
+	}
 	from = out_ids(json_object_get(res, "from"));
 	to = out_ids(json_object_get(res, "to"));
 	out_ms(ms, sizeof ms, json_number_value(json_object_get(res,
@@ -416,8 +422,11 @@ out_error(json_t *err)
 	if (json_is_string(json_object_get(data, "statement")))
 		fprintf(stderr, "  statement: %s\n", out_str(data,
 		    "statement"));
-	json_array_foreach(json_object_get(data, "errors"), i, v)
-		fprintf(stderr, "  %s\n", json_string_value(v));
+	json_array_foreach(json_object_get(data, "errors"), i, v) {
+		/* The message already shows the first one. */
+		if (i > 0)
+			fprintf(stderr, "  %s\n", json_string_value(v));
+	}
 	json_array_foreach(json_object_get(data, "problems"), i, v) {
 		if (i > 0)
 			fprintf(stderr, "  %s\n", out_str(v, "message"));

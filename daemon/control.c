@@ -46,6 +46,7 @@ TAILQ_HEAD(clients, client);
 static struct {
 	struct event_base	*base;
 	struct evconnlistener	*listener;
+	struct event		*resume_accept;	/* after running out of fds */
 	struct clients		 clients;
 	u_int			 n_clients;
 	char			*path;		/* unlinked at exit when ours */
@@ -371,13 +372,34 @@ control_accept(struct evconnlistener *l, evutil_socket_t fd,
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
+/* Listens again after a pause for lack of file descriptors. */
+static void
+control_resume_accept(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)arg;
+	if (control.listener != NULL)
+		evconnlistener_enable(control.listener);
+}
+
 static void
 control_accept_error(struct evconnlistener *l, void *arg)
 {
-	(void)l;
+	struct timeval	 tv = { 0, 100000 };
+	int		 err = EVUTIL_SOCKET_ERROR();
+
 	(void)arg;
-	/* EMFILE and friends: log and keep listening; clients will retry. */
-	log_warn("accept");
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM) {
+		/* The socket stays readable: pause, or we would spin. */
+		log_warnx("accept: %s; not accepting for 100 ms",
+		    strerror(err));
+		evconnlistener_disable(l);
+		evtimer_add(control.resume_accept, &tv);
+		return;
+	}
+	log_warnx("accept: %s", strerror(err));
 }
 
 /* Refuses to take over a socket another live daemon is answering on. */
@@ -506,6 +528,7 @@ control_init(struct event_base *base, const struct config *cf, int fd,
 		return (-1);
 	}
 	evconnlistener_set_error_cb(control.listener, control_accept_error);
+	control.resume_accept = evtimer_new(base, control_resume_accept, NULL);
 	return (0);
 }
 
@@ -516,6 +539,10 @@ control_shutdown(void)
 	if (control.listener != NULL) {
 		evconnlistener_free(control.listener);
 		control.listener = NULL;
+	}
+	if (control.resume_accept != NULL) {
+		event_free(control.resume_accept);
+		control.resume_accept = NULL;
 	}
 	if (control.path != NULL) {
 		unlink(control.path);

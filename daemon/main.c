@@ -2,6 +2,7 @@
  * migd: start-up, signals and the event loop.  Everything else happens in
  * callbacks: control (the socket), cmd (the commands), pool (PostgreSQL).
  */
+#include <sys/resource.h>
 #include <sys/time.h>
 
 #include <errno.h>
@@ -195,6 +196,19 @@ migd_signal(evutil_socket_t sig, short events, void *arg)
 	}
 }
 
+/* Clients and connections are fds: take all the hard limit allows. */
+static void
+migd_raise_nofile(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_warn("setrlimit RLIMIT_NOFILE");
+	}
+}
+
 /* Pings systemd's watchdog from the loop itself: a stuck loop stops pinging. */
 static void
 migd_watchdog(evutil_socket_t fd, short events, void *arg)
@@ -279,8 +293,13 @@ main(int argc, char **argv)
 
 	log_init(LOG_LVL_INFO);
 	/* An absolute path, so SIGHUP finds the file whatever the cwd. */
-	migd_config_path = xstrdup(realpath(migd_config_path, resolved) ?
-	    resolved : migd_config_path);
+	/* Absolute, so SIGHUP finds it whatever the cwd; links are kept, so a
+	 * swapped symlink (a Kubernetes configMap) is followed on reload. */
+	if (migd_config_path[0] != '/' && getcwd(resolved, sizeof resolved))
+		migd_config_path = xprintf("%s/%s", resolved,
+		    migd_config_path);
+	else
+		migd_config_path = xstrdup(migd_config_path);
 	if ((migd.config = migd_load(migd_config_path)) == NULL)
 		exit(1);
 	if (check) {
@@ -292,6 +311,7 @@ main(int argc, char **argv)
 	}
 	log_setlevel(migd_verbose ? LOG_LVL_DEBUG : migd.config->log_level);
 	signal(SIGPIPE, SIG_IGN);
+	migd_raise_nofile();
 
 	if ((migd.base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
@@ -313,7 +333,8 @@ main(int argc, char **argv)
 
 	log_info("migd %s listening on %s", PACKAGE_VERSION, fd == -1 ?
 	    migd.config->socket : "a socket passed by systemd");
-	migd_notify("READY=1\nSTATUS=listening on %s", migd.config->socket);
+	migd_notify("READY=1\nSTATUS=listening on %s", fd == -1 ?
+	    migd.config->socket : "the socket systemd passed");
 
 	event_base_dispatch(migd.base);
 

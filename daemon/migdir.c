@@ -139,6 +139,9 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 		close(dfd);
 		return;
 	}
+	set->dirs = xreallocarray(set->dirs, set->n_dirs + 1,
+	    sizeof *set->dirs);
+	set->dirs[set->n_dirs++] = xstrdup(dirpath);
 	for (;;) {
 		errno = 0;
 		if ((de = readdir(d)) == NULL) {
@@ -220,8 +223,7 @@ migdir_load(const char *dir, struct migset *out, struct errlist *errs)
 	size_t		 nerrs = errs->n;
 	int		 fd;
 
-	out->files = NULL;
-	out->n = 0;
+	memset(out, 0, sizeof *out);
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		errlist_add(errs, "%s: cannot open migrations directory: %s",
 		    dir, strerror(errno));
@@ -259,6 +261,8 @@ migset_clear(struct migset *set)
 	for (i = 0; i < set->n; i++)
 		migfile_free(set->files[i]);
 	free(set->files);
-	set->files = NULL;
-	set->n = 0;
+	for (i = 0; i < set->n_dirs; i++)
+		free(set->dirs[i]);
+	free(set->dirs);
+	memset(set, 0, sizeof *set);
 }

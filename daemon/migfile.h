@@ -39,6 +39,8 @@ struct migfile {
 struct migset {
 	struct migfile	**files;	/* sorted by path */
 	size_t		  n;
+	char		**dirs;		/* every directory walked, to watch */
+	size_t		  n_dirs;
 };
 
 /*

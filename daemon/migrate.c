@@ -6,6 +6,7 @@
  * its version-table and history rows.  Mutating jobs run one at a time, in
  * the order they came; read-only jobs run beside them on other connections.
  */
+#include <sys/inotify.h>
 #include <sys/queue.h>
 
 #include <ctype.h>
@@ -61,6 +62,7 @@ struct job {
 	double			 deadline;
 	int			 locked;
 	int			 session_set;	/* SET outside a transaction */
+	int			 ran_sql;	/* user SQL ran on the session */
 	int			 tables_checked;
 	struct revset		*rs;
 	struct dbstate		 st;
@@ -88,6 +90,9 @@ TAILQ_HEAD(jobs, job);
 static struct {
 	struct jobs	 queue;		/* mutating jobs; the first one runs */
 	struct revset	*rs;		/* the last valid set, for status */
+	int		 stale;		/* the files changed since rs */
+	int		 inotify;	/* watches rs's directories, or -1 */
+	struct event	*inotify_ev;
 	json_t		*errors;	/* problems of the files, or NULL */
 	json_t		*last_state;	/* status when no connection is free */
 	char		 host[256];
@@ -165,6 +170,16 @@ dbstate_rev(const struct dbstate *st, const char *revision)
 			return (&st->revs[i]);
 	}
 	return (NULL);
+}
+
+/* Undoes the session settings of a bare step ("; RESET ..."). */
+static const char *
+migrate_reset_sql(struct job *j)
+{
+	if (PQserverVersion(pool_conn_pg(j->pc)) >= 140000)
+		return ("; RESET lock_timeout; RESET statement_timeout; "
+		    "RESET client_connection_check_interval");
+	return ("; RESET lock_timeout; RESET statement_timeout");
 }
 
 /* ---- job life cycle ------------------------------------------------- */
@@ -391,8 +406,8 @@ job_end(struct job *j, PGresult *res)
 		}
 		if (j->session_set) {
 			j->session_set = 0;
-			job_query(j, "RESET lock_timeout; RESET "
-			    "statement_timeout", 0, NULL, job_end);
+			job_query(j, migrate_reset_sql(j) + 2, 0, NULL,
+			    job_end);
 			return;
 		}
 		if (j->locked) {
@@ -401,6 +416,13 @@ job_end(struct job *j, PGresult *res)
 			params[0] = key;
 			job_query(j, "SELECT pg_advisory_unlock($1::bigint)", 1,
 			    params, job_end);
+			return;
+		}
+		if (j->ran_sql) {
+			/* A migration's SET, SET ROLE or temp table must not
+			 * follow the connection into the next request. */
+			j->ran_sql = 0;
+			job_query(j, "DISCARD ALL", 0, NULL, job_end);
 			return;
 		}
 	}
@@ -412,6 +434,53 @@ job_end(struct job *j, PGresult *res)
 }
 
 /* ---- the migration files ------------------------------------------- */
+
+/* A change in the migrations tree: status will read the files again. */
+static void
+migrate_inotify_read(evutil_socket_t fd, short events, void *arg)
+{
+	char	 buf[4096];
+
+	(void)events;
+	(void)arg;
+	while (read(fd, buf, sizeof buf) > 0)
+		continue;
+	migrate.stale = 1;
+}
+
+/* Watches every directory of the set; without inotify, status always rereads. */
+static void
+migrate_watch(struct revset *rs)
+{
+	const uint32_t	 mask = IN_CREATE | IN_DELETE | IN_MODIFY |
+			    IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
+			    IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
+	size_t		 i;
+
+	if (migrate.inotify_ev != NULL) {
+		event_free(migrate.inotify_ev);
+		migrate.inotify_ev = NULL;
+	}
+	if (migrate.inotify != -1)
+		close(migrate.inotify);
+	migrate.stale = 1;
+	if ((migrate.inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
+		return;
+	for (i = 0; i < rs->set.n_dirs; i++) {
+		if (inotify_add_watch(migrate.inotify, rs->set.dirs[i],
+		    mask) == -1) {
+			log_debug("inotify on %s: %s; status will reread the "
+			    "files", rs->set.dirs[i], strerror(errno));
+			close(migrate.inotify);
+			migrate.inotify = -1;
+			return;
+		}
+	}
+	migrate.inotify_ev = event_new(migd.base, migrate.inotify,
+	    EV_READ | EV_PERSIST, migrate_inotify_read, NULL);
+	event_add(migrate.inotify_ev, NULL);
+	migrate.stale = 0;
+}
 
 /* Loads the files afresh; the last valid set stays for status. */
 static struct revset *
@@ -435,6 +504,7 @@ migrate_load(json_t **errors)
 	migrate.errors = NULL;
 	revset_unref(migrate.rs);
 	migrate.rs = revset_ref(rs);
+	migrate_watch(rs);
 	return (rs);
 }
 
@@ -953,7 +1023,8 @@ migrate_status_reply(struct job *j, int stale)
 	db = json_object_get(res, "database");
 	(void)db;
 	if (j != NULL && j->pc != NULL) {
-		migrate_assess(migrate.rs, &j->st, res);
+		migrate_assess(migrate.errors ? NULL : migrate.rs, &j->st,
+		    res);
 		json_decref(migrate.last_state);
 		migrate.last_state = json_deep_copy(res);
 	} else if (stale && migrate.last_state != NULL) {
@@ -1018,38 +1089,46 @@ migrate_add_schema(char ***v, size_t *n, const char *name)
 	(*v)[(*n)++] = xstrdup(name);
 }
 
+/* Whether a step of the plan runs a plain CREATE SCHEMA of this name. */
+static int
+migrate_plan_creates(struct job *j, const char *name)
+{
+	const struct sqlscan	*sc;
+	size_t			 i, k;
+
+	for (i = 0; i < j->plan.n_steps; i++) {
+		sc = j->plan.steps[i].dir == GRAPH_UP ?
+		    &j->rs->up[j->plan.steps[i].idx] :
+		    &j->rs->down[j->plan.steps[i].idx];
+		for (k = 0; k < sc->n_schemas; k++) {
+			if (sc->schemas[k].created &&
+			    strcmp(sc->schemas[k].name, name) == 0)
+				return (1);
+		}
+	}
+	return (0);
+}
+
 /* The schemas a run must find: configured, and named by its steps' SQL. */
 static void
 migrate_plan_schemas(struct job *j)
 {
 	const struct config	*cf = migd.config;
 	const struct sqlscan	*sc;
-	size_t			 i, k, m;
-	int			 made;
+	size_t			 i, k;
 
-	for (i = 0; i < cf->n_schemas; i++)
-		migrate_add_schema(&j->ensure, &j->n_ensure, cf->schemas[i]);
+	for (i = 0; i < cf->n_schemas; i++) {
+		if (!migrate_plan_creates(j, cf->schemas[i]))
+			migrate_add_schema(&j->ensure, &j->n_ensure,
+			    cf->schemas[i]);
+	}
 	for (i = 0; i < j->plan.n_steps; i++) {
 		sc = j->plan.steps[i].dir == GRAPH_UP ?
 		    &j->rs->up[j->plan.steps[i].idx] :
 		    &j->rs->down[j->plan.steps[i].idx];
 		for (k = 0; k < sc->n_schemas; k++) {
 			/* One the plan creates itself must not exist before. */
-			made = 0;
-			for (m = 0; m < j->plan.n_steps && !made; m++) {
-				const struct sqlscan *o = j->plan.steps[m].dir ==
-				    GRAPH_UP ? &j->rs->up[j->plan.steps[m].idx] :
-				    &j->rs->down[j->plan.steps[m].idx];
-				size_t q;
-
-				for (q = 0; q < o->n_schemas; q++) {
-					if (o->schemas[q].created &&
-					    strcmp(o->schemas[q].name,
-					    sc->schemas[k].name) == 0)
-						made = 1;
-				}
-			}
-			if (!made)
+			if (!migrate_plan_creates(j, sc->schemas[k].name))
 				migrate_add_schema(&j->ensure, &j->n_ensure,
 				    sc->schemas[k].name);
 		}
@@ -1517,7 +1596,7 @@ run_bookkeeping(struct job *j)
 	else
 		hist = run_mark_sql(j, 1, NULL, NULL);
 	sql = xprintf("%s%s%s; COMMIT%s", j->tx ? "" : "BEGIN; ", rows, hist,
-	    j->tx ? "" : "; RESET lock_timeout; RESET statement_timeout");
+	    j->tx ? "" : migrate_reset_sql(j));
 	job_query(j, sql, 0, NULL, run_step_done);
 	free(rows);
 	free(hist);
@@ -1618,9 +1697,11 @@ run_step(struct job *j)
 	const struct config	*cf = migd.config;
 	const struct graph_step	*st = &j->plan.steps[j->step];
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
+	const char		*check;
 	char			*sql, *mark;
 
 	j->stmt = 0;
+	j->ran_sql = 1;
 	j->tx = revset_transactional(j->rs, st->idx, st->dir == GRAPH_UP);
 	j->step_t0 = migd_now();
 	j->step_wall = migrate_wall();
@@ -1629,18 +1710,24 @@ run_step(struct job *j)
 	    mf->path, "direction", st->dir == GRAPH_UP ? "up" : "down",
 	    "index", (json_int_t)j->step + 1, "total",
 	    (json_int_t)j->plan.n_steps, "transactional", j->tx));
+	/* If migd dies mid-statement, the server stops it within a second
+	 * instead of holding the lock until it ends (PostgreSQL 14+). */
+	check = PQserverVersion(pool_conn_pg(j->pc)) >= 140000 ?
+	    "client_connection_check_interval = '1s'; " : NULL;
 	if (j->tx) {
 		sql = xprintf("BEGIN; SET LOCAL lock_timeout = '%ldms'; "
-		    "SET LOCAL statement_timeout = '%ldms'",
-		    cf->lock_timeout_ms, cf->statement_timeout_ms);
+		    "SET LOCAL statement_timeout = '%ldms'%s%s",
+		    cf->lock_timeout_ms, cf->statement_timeout_ms,
+		    check ? "; SET LOCAL " : "", check ? check : "");
 	} else {
 		/* Marked dirty first: a crash part-way leaves the mark. */
 		mark = run_history_sql(j, mf->revision, st->dir == GRAPH_UP ?
 		    "up" : "down", 0, 1, mf->checksum, mf->message, mf->path,
 		    j->step_wall, 0, NULL, "started; not finished");
 		sql = xprintf("SET lock_timeout = '%ldms'; SET "
-		    "statement_timeout = '%ldms'; %s RETURNING id",
-		    cf->lock_timeout_ms, cf->statement_timeout_ms, mark);
+		    "statement_timeout = '%ldms'; %s%s%s RETURNING id",
+		    cf->lock_timeout_ms, cf->statement_timeout_ms,
+		    check ? "SET " : "", check ? check : "", mark);
 		free(mark);
 		j->session_set = 1;
 	}
@@ -2098,6 +2185,12 @@ job_dispatch(struct job *j)
 	json_t	*errors = NULL;
 
 	if (j->op == MIGRATE_STATUS) {
+		/* Cheap when nothing changed: inotify says when to reread. */
+		if (migrate.stale || migrate.errors != NULL ||
+		    migrate.rs == NULL) {
+			revset_unref(migrate_load(&errors));
+			json_decref(errors);
+		}
 		migrate_status_reply(j, 0);
 		job_end(j, NULL);
 		return;
@@ -2226,6 +2319,7 @@ migrate_init(void)
 	json_t	*errors = NULL;
 
 	TAILQ_INIT(&migrate.queue);
+	migrate.inotify = -1;
 	if (gethostname(migrate.host, sizeof migrate.host) != 0)
 		strncpy(migrate.host, "unknown", sizeof migrate.host - 1);
 	migrate.host[sizeof migrate.host - 1] = '\0';
@@ -2236,6 +2330,10 @@ migrate_init(void)
 void
 migrate_free(void)
 {
+	if (migrate.inotify_ev != NULL)
+		event_free(migrate.inotify_ev);
+	if (migrate.inotify != -1)
+		close(migrate.inotify);
 	revset_unref(migrate.rs);
 	migrate.rs = NULL;
 	json_decref(migrate.errors);

@@ -74,6 +74,12 @@ static const struct sqlscan_target {
 	{ "RenameStmt", "relation", NULL, SQLSCAN_RANGEVAR },
 	{ "CreateTrigStmt", "relation", NULL, SQLSCAN_RANGEVAR },
 	{ "AlterObjectSchemaStmt", "newschema", NULL, SQLSCAN_SCHEMA },
+	{ "CreateStatsStmt", "defnames", NULL, SQLSCAN_NAMELIST },
+	{ "CreateOpFamilyStmt", "opfamilyname", NULL, SQLSCAN_NAMELIST },
+	{ "CreateOpClassStmt", "opclassname", NULL, SQLSCAN_NAMELIST },
+	{ "CreateConversionStmt", "conversion_name", NULL, SQLSCAN_NAMELIST },
+	{ "CreatePolicyStmt", "table", NULL, SQLSCAN_RANGEVAR },
+	{ "RuleStmt", "relation", NULL, SQLSCAN_RANGEVAR },
 };
 
 /* Statements that never run inside a transaction block, whatever options. */

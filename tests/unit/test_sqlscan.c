@@ -406,6 +406,15 @@ test_schemas(void)
 	check_schemas("ALTER TABLE x.t RENAME COLUMN a TO b", "x");
 	check_schemas("CREATE TRIGGER tr AFTER INSERT ON y.t FOR EACH ROW "
 	    "EXECUTE FUNCTION z.f()", "y");
+	check_schemas("CREATE STATISTICS st.s (dependencies) ON a, b FROM t",
+	    "st");
+	check_schemas("CREATE OPERATOR FAMILY opf.f USING btree", "opf");
+	check_schemas("CREATE OPERATOR CLASS opc.c FOR TYPE int USING btree "
+	    "AS OPERATOR 1 <", "opc");
+	check_schemas("CREATE CONVERSION cv.c FOR 'LATIN1' TO 'UTF8' FROM "
+	    "iso8859_1_to_utf8", "cv");
+	check_schemas("CREATE POLICY p ON pol.t USING (true)", "pol");
+	check_schemas("CREATE RULE r AS ON INSERT TO rl.t DO NOTHING", "rl");
 	check_schemas("ALTER TABLE m.t SET SCHEMA z", "z");
 	check_schemas("ALTER FUNCTION o.f() SET SCHEMA z2", "z2");
 	check_schemas("ALTER TYPE q.t SET SCHEMA z3", "z3");
