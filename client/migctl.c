@@ -492,15 +492,16 @@ static int
 migctl_run(struct migctl *m, const struct migctl_cmd *cmd, char **args,
     int nargs)
 {
-	json_t	*reply, *err, *res;
+	json_t	*reply, *err, *res, *params;
 	char	*s;
 	int	 code = MIGCTL_EXIT_OK;
 
 	if (cmd->local != NULL)
 		return (cmd->local(m));
+	/* Arguments are checked before any connection is made. */
+	params = cmd->params ? cmd->params(m, args, nargs) : NULL;
 	migctl_connect(m);
-	migctl_send(m, cmd->method, cmd->params ? cmd->params(m, args, nargs) :
-	    NULL);
+	migctl_send(m, cmd->method, params);
 	reply = migctl_receive(m, 0);
 	if ((err = json_object_get(reply, "error")) != NULL) {
 		code = migctl_exit_code(err);

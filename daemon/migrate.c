@@ -2065,9 +2065,10 @@ job_schemas_rows(struct job *j, PGresult *res)
 	const struct sqlscan	*sc;
 	const struct migfile	*mf;
 	json_t			*list, *o;
+	const char		*name;
 	char			*marks;
 	size_t			 i, k, n = revset_count(j->rs);
-	int			 r, exists;
+	int			 r, exists, made;
 
 	if (!job_ok(j, res))
 		return;
@@ -2105,17 +2106,28 @@ job_schemas_rows(struct job *j, PGresult *res)
 	}
 	for (i = 0; i < json_array_size(list); i++) {
 		o = json_array_get(list, i);
+		name = json_string_value(json_object_get(o, "name"));
 		exists = 0;
 		for (r = 0; r < PQntuples(res); r++) {
-			if (strcmp(PQgetvalue(res, r, 0), json_string_value(
-			    json_object_get(o, "name"))) == 0)
+			if (strcmp(PQgetvalue(res, r, 0), name) == 0)
 				exists = 1;
 		}
+		/* As a run would: unless a pending step creates it itself. */
+		made = 0;
+		for (k = 0; k < n && !made; k++) {
+			size_t q;
+
+			for (q = 0; !marks[k] && q < j->rs->up[k].n_schemas;
+			    q++) {
+				if (j->rs->up[k].schemas[q].created &&
+				    strcmp(j->rs->up[k].schemas[q].name,
+				    name) == 0)
+					made = 1;
+			}
+		}
 		json_object_set_new(o, "exists", json_boolean(exists));
-		/* The next upgrade creates what is configured or pending. */
 		json_object_set_new(o, "will_create", json_boolean(!exists &&
-		    !json_is_true(json_object_get(o, "created_by_migration")) &&
-		    (json_object_get(o, "pending") == NULL ||
+		    !made && (json_object_get(o, "pending") == NULL ||
 		    json_is_true(json_object_get(o, "pending")))));
 	}
 	free(marks);
