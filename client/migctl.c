@@ -7,6 +7,8 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +24,9 @@
 
 struct migctl {
 	const char		*socket;
-	FILE			*in;
 	int			 fd;
+	char			*rbuf;		/* bytes read, not yet a line */
+	size_t			 rlen, rcap;
 	int			 dry_run;
 	int			 allow_drift;
 	long			 limit;
@@ -188,9 +191,19 @@ migctl_try_connect(struct migctl *m)
 		errno = saved;
 		return (-1);
 	}
-	if ((m->in = fdopen(m->fd, "r")) == NULL)
-		die(MIGCTL_EXIT_UNREACHABLE, "fdopen: %s", strerror(errno));
+	m->rlen = 0;
 	return (0);
+}
+
+/* Ends a connection and forgets what was read on it. */
+static void
+migctl_close(struct migctl *m)
+{
+	close(m->fd);
+	m->fd = -1;
+	free(m->rbuf);
+	m->rbuf = NULL;
+	m->rlen = m->rcap = 0;
 }
 
 /* Monotonic seconds. */
@@ -242,6 +255,9 @@ migctl_send(struct migctl *m, const char *method, json_t *params)
 		n = write(m->fd, line + off, len - off);
 		if (n == -1 && errno == EINTR)
 			continue;
+		/* A refusal (too many clients) may be waiting to be read. */
+		if (n == -1 && errno == EPIPE)
+			break;
 		if (n <= 0)
 			die(MIGCTL_EXIT_UNREACHABLE, "write to %s: %s",
 			    m->socket, strerror(errno));
@@ -250,25 +266,69 @@ migctl_send(struct migctl *m, const char *method, json_t *params)
 	free(line);
 }
 
+/* One line from migd, waiting at most ms (-1: as long as it takes). */
+static char *
+migctl_readline(struct migctl *m, int ms, size_t *len, int *eof)
+{
+	struct pollfd	 pfd;
+	char		*nl, *line;
+	ssize_t		 n;
+
+	*eof = 0;
+	for (;;) {
+		if (m->rlen > 0 && (nl = memchr(m->rbuf, '\n', m->rlen)) !=
+		    NULL) {
+			*len = (size_t)(nl - m->rbuf) + 1;
+			line = xstrndup(m->rbuf, *len);
+			memmove(m->rbuf, m->rbuf + *len, m->rlen - *len);
+			m->rlen -= *len;
+			return (line);
+		}
+		if (ms >= 0) {
+			pfd.fd = m->fd;
+			pfd.events = POLLIN;
+			if (poll(&pfd, 1, ms) == 0)
+				return (NULL);
+		}
+		if (m->rcap - m->rlen < 65536) {
+			m->rcap = m->rcap * 2 + 65536;
+			m->rbuf = xrealloc(m->rbuf, m->rcap);
+		}
+		n = read(m->fd, m->rbuf + m->rlen, m->rcap - m->rlen);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*eof = 1;
+			return (NULL);
+		}
+		m->rlen += (size_t)n;
+	}
+}
+
 /* Reads messages until the reply; notifications are shown as they come. */
 static json_t *
 migctl_receive(struct migctl *m, int quiet)
 {
 	json_error_t	 jerr;
 	json_t		*msg;
-	char		*line = NULL;
-	size_t		 cap = 0;
-	ssize_t		 n;
+	char		*line;
+	size_t		 n;
+	int		 eof, tick = !opts.json && isatty(STDOUT_FILENO);
 
 	for (;;) {
-		if ((n = getline(&line, &cap, m->in)) <= 0) {
-			free(line);
+		/* On a terminal, the running migration's elapsed time ticks. */
+		line = migctl_readline(m, tick ? 250 : -1, &n, &eof);
+		if (line == NULL && !eof) {
+			out_progress_tick();
+			continue;
+		}
+		if (line == NULL) {
 			if (quiet)
 				return (NULL);
 			die(MIGCTL_EXIT_UNREACHABLE, "migd closed the "
 			    "connection before answering");
 		}
-		msg = json_loadb(line, (size_t)n, 0, &jerr);
+		msg = json_loadb(line, n, 0, &jerr);
 		if (msg == NULL || !json_is_object(msg)) {
 			free(line);
 			die(MIGCTL_EXIT_FAILED, "unreadable reply from migd: "
@@ -282,6 +342,7 @@ migctl_receive(struct migctl *m, int quiet)
 			} else if (!opts.json)
 				out_progress(json_object_get(msg, "params"));
 			json_decref(msg);
+			free(line);
 			continue;
 		}
 		if (opts.json && opts.stream)
@@ -425,7 +486,7 @@ migctl_wait(struct migctl *m)
 		if (migctl_try_connect(m) == 0) {
 			migctl_send(m, "status", NULL);
 			reply = migctl_receive(m, 1);
-			fclose(m->in);
+			migctl_close(m);
 			if (reply != NULL && json_object_get(reply, "error") !=
 			    NULL) {
 				/* Refused (forbidden, too many clients): say so. */
@@ -526,7 +587,7 @@ migctl_run(struct migctl *m, const struct migctl_cmd *cmd, char **args,
 			code = cmd->exit_code(res);
 	}
 	json_decref(reply);
-	fclose(m->in);
+	migctl_close(m);
 	return (code);
 }
 
@@ -542,6 +603,7 @@ main(int argc, char **argv)
 
 	memset(&m, 0, sizeof m);
 	m.fd = -1;
+	signal(SIGPIPE, SIG_IGN);
 	m.timeout = 60;
 	m.wait_for = "head";
 	if ((m.socket = getenv(MIGD_SOCKET_ENV)) == NULL || *m.socket == '\0')

@@ -34,6 +34,7 @@ void	 out_schemas(json_t *);
 void	 out_verify(json_t *);
 void	 out_reload(json_t *);
 void	 out_progress(json_t *);
+void	 out_progress_tick(void);
 void	 out_error(json_t *);
 const char *out_str(json_t *, const char *);
 

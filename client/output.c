@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "migctl.h"
 
@@ -279,12 +280,39 @@ out_plan(json_t *res)
 		printf("nothing to do\n");
 }
 
+/* The migration running now, redrawn with its elapsed time on a terminal. */
+static char	*out_running;
+static double	 out_started;
+static int	 out_ticked;
+
+static double
+out_now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+/* Redraws the running migration's line: "[3/8] up 0005 message ... 4.2s". */
+void
+out_progress_tick(void)
+{
+	if (out_running == NULL)
+		return;
+	printf("\r%s %s%.1fs%s ", out_running, c(DIM), out_now() -
+	    out_started, c(RESET));
+	out_ticked = 1;
+	fflush(stdout);
+}
+
 /* Progress of a run, from the daemon's notifications. */
 void
 out_progress(json_t *p)
 {
 	const char	*ev = out_str(p, "event");
 	char		 ms[32], *ids;
+	int		 n;
 
 	if (strcmp(ev, "queued") == 0) {
 		printf("waiting: %lld run%s ahead of this one\n",
@@ -296,17 +324,29 @@ out_progress(json_t *p)
 		printf("created schemas: %s\n", ids);
 		free(ids);
 	} else if (strcmp(ev, "started") == 0) {
-		printf("[%lld/%lld] %-4s %-14s %s ... ",
+		free(out_running);
+		n = asprintf(&out_running, "[%lld/%lld] %-4s %-14s %s ...",
 		    (long long)json_integer_value(json_object_get(p, "index")),
 		    (long long)json_integer_value(json_object_get(p, "total")),
 		    out_str(p, "direction"), out_str(p, "revision"),
 		    out_str(p, "message"));
-	} else if (strcmp(ev, "finished") == 0) {
+		if (n < 0)
+			out_running = NULL;
+		out_started = out_now();
+		printf("%s ", out_running ? out_running : "");
+	} else if (strcmp(ev, "finished") == 0 || strcmp(ev, "failed") == 0) {
+		if (out_running != NULL && out_ticked)
+			printf("\r%s ", out_running);	/* over the timer */
+		out_ticked = 0;
 		out_ms(ms, sizeof ms, json_number_value(json_object_get(p,
 		    "duration_ms")));
-		printf("%sdone%s in %s\n", c(GREEN), c(RESET), ms);
-	} else if (strcmp(ev, "failed") == 0)
-		printf("%sFAILED%s\n", c(RED), c(RESET));
+		if (strcmp(ev, "finished") == 0)
+			printf("%sdone%s in %s\n", c(GREEN), c(RESET), ms);
+		else
+			printf("%sFAILED%s\n", c(RED), c(RESET));
+		free(out_running);
+		out_running = NULL;
+	}
 	fflush(stdout);
 }
 

@@ -57,7 +57,8 @@ struct job {
 	/* the connection and where we are */
 	struct pool_waiter	*waiter;
 	struct pool_conn	*pc;
-	struct event		*timer;
+	struct event		*timer;		/* lock polling */
+	struct event		*wait_timer;	/* waiting for a connection */
 	job_fn			 next;
 	double			 deadline;
 	int			 locked;
@@ -191,6 +192,8 @@ job_free(struct job *j)
 
 	if (j->timer != NULL)
 		event_free(j->timer);
+	if (j->wait_timer != NULL)
+		event_free(j->wait_timer);
 	free(j->target);
 	free(j->resolve_as);
 	dbstate_clear(&j->st);
@@ -390,6 +393,8 @@ job_end(struct job *j, PGresult *res)
 	}
 	if (j->timer != NULL)
 		evtimer_del(j->timer);
+	if (j->wait_timer != NULL)
+		evtimer_del(j->wait_timer);
 	if (j->pc != NULL && (pg = pool_conn_pg(j->pc)) != NULL &&
 	    PQstatus(pg) == CONNECTION_OK) {
 		ts = PQtransactionStatus(pg);
@@ -837,8 +842,8 @@ job_got_conn(struct pool_conn *pc, void *arg)
 
 	j->waiter = NULL;
 	j->pc = pc;
-	if (j->timer != NULL)
-		evtimer_del(j->timer);
+	if (j->wait_timer != NULL)
+		evtimer_del(j->wait_timer);
 	if (j->mutating && !j->dry_run) {
 		j->deadline = migd_now() + (double)migd.config->lock_wait_ms /
 		    1000.0;
@@ -849,7 +854,7 @@ job_got_conn(struct pool_conn *pc, void *arg)
 
 static void	migrate_status_reply(struct job *, int);
 
-/* No connection came free in time: status answers from its cache. */
+/* No connection came free in time: status answers from its cache, others fail. */
 static void
 job_wait_timeout(evutil_socket_t fd, short events, void *arg)
 {
@@ -859,35 +864,42 @@ job_wait_timeout(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	pool_cancel_wait(migd.pool, j->waiter);
 	j->waiter = NULL;
-	migrate_status_reply(j, 1);
-	job_end(j, NULL);
+	if (j->op == MIGRATE_STATUS) {
+		migrate_status_reply(j, 1);
+		job_end(j, NULL);
+		return;
+	}
+	job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable", json_pack(
+	    "{s:o}", "last_error", pool_last_error(migd.pool) ?
+	    json_string(pool_last_error(migd.pool)) : json_null()),
+	    "no connection to PostgreSQL within %d s (connect_timeout): %s",
+	    migd.config->connect_timeout, pool_last_error(migd.pool) ?
+	    pool_last_error(migd.pool) : "still connecting");
 }
 
-/* Starts a job: waits for a connection of the pool. */
+/*
+ * Starts a job: waits for a connection of the pool.  status never waits
+ * long; the others give a connecting pool connect_timeout to come up, so a
+ * deploy hook racing migd's start (or a restart of PostgreSQL) succeeds.
+ */
 static void
 job_read_state(struct job *j)
 {
 	struct timeval	 tv = { MIGRATE_STATUS_WAIT_MS / 1000,
 			    (MIGRATE_STATUS_WAIT_MS % 1000) * 1000 };
 
-	if (pool_any_connection(migd.pool) == NULL) {
-		if (j->op == MIGRATE_STATUS) {
-			migrate_status_reply(j, 0);
-			job_end(j, NULL);
-			return;
-		}
-		job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable",
-		    json_pack("{s:o}", "last_error", pool_last_error(migd.pool) ?
-		    json_string(pool_last_error(migd.pool)) : json_null()),
-		    "not connected to PostgreSQL: %s",
-		    pool_last_error(migd.pool) ? pool_last_error(migd.pool) :
-		    "connecting");
+	if (j->op == MIGRATE_STATUS && pool_any_connection(migd.pool) ==
+	    NULL) {
+		migrate_status_reply(j, 0);
+		job_end(j, NULL);
 		return;
 	}
-	if (j->op == MIGRATE_STATUS) {
-		j->timer = evtimer_new(migd.base, job_wait_timeout, j);
-		evtimer_add(j->timer, &tv);
+	if (j->op != MIGRATE_STATUS) {
+		tv.tv_sec = migd.config->connect_timeout;
+		tv.tv_usec = 0;
 	}
+	j->wait_timer = evtimer_new(migd.base, job_wait_timeout, j);
+	evtimer_add(j->wait_timer, &tv);
 	j->waiter = pool_acquire(migd.pool, job_got_conn, j);
 }
 
