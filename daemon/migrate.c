@@ -46,6 +46,8 @@ typedef void (*job_fn)(struct job *, PGresult *);
 struct job {
 	TAILQ_ENTRY(job)	 entry;
 	struct request		*req;
+	struct request		**joined;	/* status requests riding along */
+	size_t			 n_joined;
 	enum migrate_op		 op;
 	int			 mutating;
 	/* parameters */
@@ -64,7 +66,7 @@ struct job {
 	int			 locked;
 	int			 session_set;	/* SET outside a transaction */
 	int			 ran_sql;	/* user SQL ran on the session */
-	int			 tables_checked;
+	int			 rechecked;	/* tables looked up again */
 	struct revset		*rs;
 	struct dbstate		 st;
 	struct graph_plan	 plan;
@@ -92,6 +94,8 @@ static struct {
 	struct jobs	 queue;		/* mutating jobs; the first one runs */
 	struct revset	*rs;		/* the last valid set, for status */
 	int		 stale;		/* the files changed since rs */
+	int		 tables_known;	/* both tables were there last time */
+	struct job	*status_leader;	/* a status others may still join */
 	int		 inotify;	/* watches rs's directories, or -1 */
 	struct event	*inotify_ev;
 	json_t		*errors;	/* problems of the files, or NULL */
@@ -272,9 +276,22 @@ job_reply(struct job *j)
 	struct request	*req = j->req;
 	int		 was_run = j->mutating &&
 			    j == TAILQ_FIRST(&migrate.queue);
+	size_t		 i;
 
 	if (j->mutating)
 		TAILQ_REMOVE(&migrate.queue, j, entry);
+	if (migrate.status_leader == j)
+		migrate.status_leader = NULL;
+	for (i = 0; i < j->n_joined; i++) {
+		/* The same answer for every status that joined this one. */
+		if (j->err_msg != NULL)
+			cmd_error(j->joined[i], j->err_code, j->err_kind,
+			    json_incref(j->err_data), "%s", j->err_msg);
+		else
+			cmd_reply(j->joined[i], json_incref(j->result));
+	}
+	free(j->joined);
+	j->joined = NULL;
 	if (j->err_msg != NULL) {
 		log_info("%s failed: %s", req->rpc.method, j->err_msg);
 		cmd_error(req, j->err_code, j->err_kind, j->err_data, "%s",
@@ -569,70 +586,79 @@ migrate_files_status(void)
 
 static void	job_dispatch(struct job *);
 
-static void
-job_history_done(struct job *j, PGresult *res)
-{
-	int	 i, n;
+static void	job_tables(struct job *, PGresult *);
 
+/* Rows and history came back together: split them, or recheck the tables. */
+static void
+job_state_done(struct job *j, PGresult *res)
+{
+	const char	*code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	size_t		 nr = 0, nh = 0;
+	int		 i, n;
+
+	if (code != NULL && strcmp(code, "42P01") == 0 && !j->rechecked) {
+		/* A table went away since we last looked: look again. */
+		migrate.tables_known = 0;
+		j->rechecked = 1;
+		job_tables(j, NULL);
+		return;
+	}
 	if (!job_ok(j, res))
 		return;
 	n = PQntuples(res);
-	j->st.revs = xcalloc((size_t)n, sizeof *j->st.revs);
+	j->st.rows = xcalloc((size_t)n + 1, sizeof *j->st.rows);
+	j->st.revs = xcalloc((size_t)n + 1, sizeof *j->st.revs);
 	for (i = 0; i < n; i++) {
-		j->st.revs[i].revision = xstrdup(PQgetvalue(res, i, 0));
-		if (!PQgetisnull(res, i, 1))
-			j->st.revs[i].checksum = xstrdup(PQgetvalue(res, i, 1));
-		j->st.revs[i].dirty = PQgetvalue(res, i, 2)[0] == 't';
+		if (PQgetvalue(res, i, 0)[0] == 'r') {
+			j->st.rows[nr++] = xstrdup(PQgetvalue(res, i, 1));
+			continue;
+		}
+		j->st.revs[nh].revision = xstrdup(PQgetvalue(res, i, 1));
+		if (!PQgetisnull(res, i, 2))
+			j->st.revs[nh].checksum = xstrdup(PQgetvalue(res, i, 2));
+		j->st.revs[nh].dirty = PQgetvalue(res, i, 3)[0] == 't';
+		nh++;
 	}
-	j->st.n_revs = (size_t)n;
+	j->st.n_rows = nr;
+	j->st.n_revs = nh;
+	if (j->st.has_version && j->st.has_history)
+		migrate.tables_known = 1;
 	job_dispatch(j);
 }
 
-static void
-job_rows_done(struct job *j, PGresult *res)
-{
-	const struct config	*cf = migd.config;
-	char			*ht, *sql;
-	int			 i, n;
-
-	if (res != NULL && !job_ok(j, res))
-		return;
-	n = res != NULL ? PQntuples(res) : 0;
-	j->st.rows = xcalloc((size_t)n + 1, sizeof *j->st.rows);
-	for (i = 0; i < n; i++)
-		j->st.rows[i] = xstrdup(PQgetvalue(res, i, 0));
-	j->st.n_rows = (size_t)n;
-	if (!j->st.has_history) {
-		job_dispatch(j);
-		return;
-	}
-	/* Per revision: the checksum it was applied with, and whether dirty. */
-	ht = migrate_qualify(cf->history_schema, cf->history_table);
-	sql = xprintf("SELECT revision, (array_agg(checksum ORDER BY id DESC) "
-	    "FILTER (WHERE success AND direction IN ('up', 'stamp', "
-	    "'resolve') AND checksum IS NOT NULL))[1], "
-	    "(array_agg(dirty ORDER BY id DESC))[1] FROM %s GROUP BY "
-	    "revision", ht);
-	job_query(j, sql, 0, NULL, job_history_done);
-	free(ht);
-	free(sql);
-}
-
+/*
+ * Reads the version rows and, per revision, the checksum it was applied
+ * with and whether it is dirty, in one round trip.
+ */
 static void
 job_rows(struct job *j, PGresult *res)
 {
 	const struct config	*cf = migd.config;
-	char			*vt, *sql;
+	char			*vt, *ht, *sql, *rows, *hist;
 
 	(void)res;
-	if (!j->st.has_version) {
-		job_rows_done(j, NULL);
+	if (!j->st.has_version && !j->st.has_history) {
+		j->st.rows = xcalloc(1, sizeof *j->st.rows);
+		job_dispatch(j);
 		return;
 	}
 	vt = migrate_qualify(cf->version_schema, cf->version_table);
-	sql = xprintf("SELECT version_num FROM %s ORDER BY 1", vt);
-	job_query(j, sql, 0, NULL, job_rows_done);
+	ht = migrate_qualify(cf->history_schema, cf->history_table);
+	rows = xprintf("SELECT 'r'::text, version_num::text, NULL::text, "
+	    "NULL::boolean FROM %s", vt);
+	hist = xprintf("SELECT 'h'::text, revision::text, (array_agg(checksum "
+	    "ORDER BY id DESC) FILTER (WHERE success AND direction IN ('up', "
+	    "'stamp', 'resolve') AND checksum IS NOT NULL))[1], "
+	    "(array_agg(dirty ORDER BY id DESC))[1] FROM %s GROUP BY revision",
+	    ht);
+	sql = xprintf("%s%s%s ORDER BY 1, 2", j->st.has_version ? rows : "",
+	    j->st.has_version && j->st.has_history ? " UNION ALL " : "",
+	    j->st.has_history ? hist : "");
+	free(rows);
+	free(hist);
+	job_query(j, sql, 0, NULL, job_state_done);
 	free(vt);
+	free(ht);
 	free(sql);
 }
 
@@ -844,10 +870,15 @@ job_got_conn(struct pool_conn *pc, void *arg)
 	j->pc = pc;
 	if (j->wait_timer != NULL)
 		evtimer_del(j->wait_timer);
+	if (migrate.status_leader == j)
+		migrate.status_leader = NULL;	/* reading now: no more joiners */
 	if (j->mutating && !j->dry_run) {
 		j->deadline = migd_now() + (double)migd.config->lock_wait_ms /
 		    1000.0;
 		job_lock(j, NULL);
+	} else if (migrate.tables_known) {
+		j->st.has_version = j->st.has_history = 1;
+		job_rows(j, NULL);
 	} else
 		job_tables(j, NULL);
 }
@@ -2265,6 +2296,15 @@ migrate_start(struct request *req, enum migrate_op op)
 	const char	*s;
 	size_t		 pos = 0;
 
+	if (op == MIGRATE_STATUS && migrate.status_leader != NULL) {
+		/* A status still waiting for a connection answers this one too:
+		 * it has read nothing yet, so its answer is as fresh. */
+		j = migrate.status_leader;
+		j->joined = xreallocarray(j->joined, j->n_joined + 1,
+		    sizeof *j->joined);
+		j->joined[j->n_joined++] = req;
+		return;
+	}
 	j = xcalloc(1, sizeof *j);
 	j->req = req;
 	j->op = op;
@@ -2292,6 +2332,8 @@ migrate_start(struct request *req, enum migrate_op op)
 	if (j->mutating && j->dry_run)
 		j->mutating = 0;
 	if (!j->mutating) {
+		if (op == MIGRATE_STATUS)
+			migrate.status_leader = j;
 		job_read_state(j);
 		return;
 	}
