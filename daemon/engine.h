@@ -1,0 +1,140 @@
+/*
+ * The engine's private header, shared by its rooms: migrate.c (files, entry
+ * points), job.c (a job's life, lock, state), plan.c (assessment, schemas,
+ * plan), run.c (running steps, stamp, resolve) and report.c (read-only
+ * answers).  Nothing outside the engine includes it.
+ */
+#ifndef MIGD_ENGINE_H
+#define MIGD_ENGINE_H
+
+#include "migrate.h"
+
+#define MIGRATE_STATUS_WAIT_MS	1500	/* status falls back to the cache */
+#define MIGRATE_LOCK_POLL_MS	100
+#define MIGRATE_SQL_EXCERPT	300
+
+/* What the database says: version rows and, per revision, its history. */
+struct dbrev {
+	char		*revision;
+	char		*checksum;	/* of the last apply or stamp, or NULL */
+	int		 dirty;
+};
+struct dbstate {
+	int		 has_version;
+	int		 has_history;
+	char		**rows;
+	size_t		 n_rows;
+	struct dbrev	*revs;
+	size_t		 n_revs;
+};
+
+struct job;
+typedef void (*job_fn)(struct job *, PGresult *);
+
+struct job {
+	TAILQ_ENTRY(job)	 entry;
+	struct request		*req;
+	struct request		**joined;	/* status requests riding along */
+	size_t			 n_joined;
+	enum migrate_op		 op;
+	int			 mutating;
+	/* parameters */
+	char			*target;
+	char			*resolve_as;
+	int			 dry_run;
+	int			 allow_drift;
+	long			 limit;
+	/* the connection and where we are */
+	struct pool_waiter	*waiter;
+	struct pool_conn	*pc;
+	struct event		*timer;		/* lock polling */
+	struct event		*wait_timer;	/* waiting for a connection */
+	job_fn			 next;
+	double			 deadline;
+	int			 locked;
+	int			 session_set;	/* SET outside a transaction */
+	int			 ran_sql;	/* user SQL ran on the session */
+	int			 rechecked;	/* tables looked up again */
+	struct revset		*rs;
+	struct dbstate		 st;
+	struct graph_plan	 plan;
+	enum graph_dir		 dir;
+	size_t			 step;
+	size_t			 stmt;
+	int			 tx;		/* current step is transactional */
+	char			*mark_id;	/* history row of a bare step */
+	double			 t0, step_t0, step_wall;
+	char			**ensure;	/* schemas to create before the run */
+	size_t			 n_ensure;
+	json_t			*created;	/* schemas created, for history */
+	json_t			*done;		/* finished steps */
+	/* the outcome, sent once the connection is clean again */
+	json_t			*result;
+	int			 err_code;
+	char			*err_kind;
+	char			*err_msg;
+	json_t			*err_data;
+	char			*fail_sql;	/* failure history row to write */
+};
+TAILQ_HEAD(jobs, job);
+
+struct engine {
+	struct jobs	 queue;		/* mutating jobs; the first one runs */
+	struct revset	*rs;		/* the last valid set, for status */
+	int		 stale;		/* the files changed since rs */
+	int		 tables_known;	/* both tables were there last time */
+	struct job	*status_leader;	/* a status others may still join */
+	int		 inotify;	/* watches rs's directories, or -1 */
+	struct event	*inotify_ev;
+	json_t		*errors;	/* problems of the files, or NULL */
+	json_t		*last_state;	/* status when no connection is free */
+	char		 host[256];
+};
+extern struct engine migrate;
+
+
+/* migrate.c */
+double	 migrate_wall(void);
+char	*migrate_qualify(const char *schema, const char *table);
+long long	 migrate_lock_key(void);
+void	 dbstate_clear(struct dbstate *st);
+const struct dbrev	*dbstate_rev(const struct dbstate *st,
+	    const char *revision);
+const char	*migrate_reset_sql(struct job *j);
+struct revset	*migrate_load(json_t **errors);
+
+/* job.c */
+void	 job_free(struct job *j);
+void	 job_set_error(struct job *j, int code, const char *kind, json_t *data,
+	    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void	 job_fail(struct job *j, int code, const char *kind, json_t *data,
+	    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void	 job_reply(struct job *j);
+void	 job_query(struct job *j, const char *sql, int n,
+	    const char *const *params, job_fn next);
+json_t	*migrate_pg_error(PGresult *res);
+int	 job_ok(struct job *j, PGresult *res);
+void	 job_end(struct job *j, PGresult *res);
+void	 job_read_state(struct job *j);
+
+/* plan.c */
+int	 migrate_applied(struct revset *rs, const struct dbstate *st,
+	    char *marks);
+json_t	*migrate_rev_json(struct revset *rs, size_t idx);
+void	 migrate_assess(struct revset *rs, const struct dbstate *st, json_t *o);
+void	 migrate_status_reply(struct job *j, int stale);
+char	*migrate_text_array(char **v, size_t n);
+void	 job_plan(struct job *j);
+json_t	*migrate_rows_json(char **rows, size_t n);
+void	 migrate_plan_result(struct job *j, json_t *missing);
+
+/* run.c */
+void	 run_notify(struct job *j, const char *event, json_t *params);
+void	 run_schemas(struct job *j, PGresult *res);
+void	 job_stamp(struct job *j);
+void	 job_resolve(struct job *j);
+
+/* report.c */
+void	 job_dispatch(struct job *j);
+
+#endif

@@ -1,0 +1,640 @@
+/*
+ * A job's life: a pool connection, the advisory lock, the database's state,
+ * and the clean-up that leaves the connection as it was found.
+ */
+#include <sys/inotify.h>
+#include <sys/queue.h>
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "migd.h"
+#include "engine.h"
+
+static void	 migrate_next_run(void);
+static void	 job_result(struct pool_conn *pc, PGresult *res, void *arg);
+static void	 job_state_done(struct job *j, PGresult *res);
+static void	 job_rows(struct job *j, PGresult *res);
+static char	*migrate_tables_ddl(int version, int history, int vschema,
+	    int hschema);
+static void	 job_tables_done(struct job *j, PGresult *res);
+static void	 job_tables(struct job *j, PGresult *res);
+static void	 job_lock_holder(struct job *j, PGresult *res);
+static void	 job_lock_timer(evutil_socket_t fd, short events, void *arg);
+static void	 job_locked(struct job *j, PGresult *res);
+static void	 job_lock(struct job *j, PGresult *res);
+static void	 job_got_conn(struct pool_conn *pc, void *arg);
+static void	 job_wait_timeout(evutil_socket_t fd, short events, void *arg);
+
+void
+job_free(struct job *j)
+{
+	size_t	 i;
+
+	if (j->timer != NULL)
+		event_free(j->timer);
+	if (j->wait_timer != NULL)
+		event_free(j->wait_timer);
+	free(j->target);
+	free(j->resolve_as);
+	dbstate_clear(&j->st);
+	graph_plan_clear(&j->plan);
+	revset_unref(j->rs);
+	for (i = 0; i < j->n_ensure; i++)
+		free(j->ensure[i]);
+	free(j->ensure);
+	json_decref(j->created);
+	json_decref(j->done);
+	json_decref(j->result);
+	free(j->err_kind);
+	free(j->err_msg);
+	json_decref(j->err_data);
+	free(j->fail_sql);
+	free(j->mark_id);
+	free(j);
+}
+
+/* Records the outcome as an error; the job then cleans up and replies. */
+void
+job_set_error(struct job *j, int code, const char *kind, json_t *data,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (j->err_msg != NULL) {
+		json_decref(data);
+		return;		/* the first error is the true one */
+	}
+	va_start(ap, fmt);
+	xvasprintf(&j->err_msg, fmt, ap);
+	va_end(ap);
+	j->err_code = code;
+	j->err_kind = xstrdup(kind);
+	j->err_data = data;
+}
+
+/* Fails the job and starts cleaning up (rollback, history, unlock). */
+void
+job_fail(struct job *j, int code, const char *kind, json_t *data,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	job_set_error(j, code, kind, data, "%s", msg);
+	free(msg);
+	job_end(j, NULL);
+}
+
+/* Starts the next queued mutating job, if any. */
+static void
+migrate_next_run(void)
+{
+	struct job	*j;
+
+	if ((j = TAILQ_FIRST(&migrate.queue)) != NULL && j->pc == NULL &&
+	    j->waiter == NULL)
+		job_read_state(j);
+}
+
+/* Sends the reply and forgets the job. */
+void
+job_reply(struct job *j)
+{
+	struct request	*req = j->req;
+	int		 was_run = j->mutating &&
+			    j == TAILQ_FIRST(&migrate.queue);
+	size_t		 i;
+
+	if (j->mutating)
+		TAILQ_REMOVE(&migrate.queue, j, entry);
+	if (migrate.status_leader == j)
+		migrate.status_leader = NULL;
+	for (i = 0; i < j->n_joined; i++) {
+		/* The same answer for every status that joined this one. */
+		if (j->err_msg != NULL)
+			cmd_error(j->joined[i], j->err_code, j->err_kind,
+			    json_incref(j->err_data), "%s", j->err_msg);
+		else
+			cmd_reply(j->joined[i], json_incref(j->result));
+	}
+	free(j->joined);
+	j->joined = NULL;
+	if (j->err_msg != NULL) {
+		log_info("%s failed: %s", req->rpc.method, j->err_msg);
+		cmd_error(req, j->err_code, j->err_kind, j->err_data, "%s",
+		    j->err_msg);
+		j->err_data = NULL;
+	} else {
+		cmd_reply(req, j->result);
+		j->result = NULL;
+	}
+	job_free(j);
+	if (was_run)
+		migrate_next_run();
+}
+
+/* Receives a query's result and passes it on; the result is cleared here. */
+static void
+job_result(struct pool_conn *pc, PGresult *res, void *arg)
+{
+	struct job	*j = arg;
+	job_fn		 next = j->next;
+
+	(void)pc;
+	if (res == NULL) {
+		/* The connection died: the server rolled back, the lock is gone. */
+		j->pc = NULL;
+		j->locked = 0;
+		job_set_error(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable",
+		    NULL, "lost the connection to PostgreSQL: %s",
+		    pool_last_error(migd.pool) ? pool_last_error(migd.pool) :
+		    "unknown error");
+		job_end(j, NULL);
+		return;
+	}
+	j->next = NULL;
+	next(j, res);
+	PQclear(res);
+}
+
+/* Sends one query; next receives its result. */
+void
+job_query(struct job *j, const char *sql, int n, const char *const *params,
+    job_fn next)
+{
+	j->next = next;
+	if (pool_query(j->pc, sql, n, params, job_result, j) != 0) {
+		j->next = NULL;
+		job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable", NULL,
+		    "cannot send a query: %s",
+		    PQerrorMessage(pool_conn_pg(j->pc)));
+	}
+}
+
+/* The server's error as JSON: SQLSTATE, message, detail, hint, context. */
+json_t *
+migrate_pg_error(PGresult *res)
+{
+	static const struct { int field; const char *name; } fields[] = {
+		{ PG_DIAG_SQLSTATE, "sqlstate" },
+		{ PG_DIAG_SEVERITY_NONLOCALIZED, "severity" },
+		{ PG_DIAG_MESSAGE_PRIMARY, "message" },
+		{ PG_DIAG_MESSAGE_DETAIL, "detail" },
+		{ PG_DIAG_MESSAGE_HINT, "hint" },
+		{ PG_DIAG_CONTEXT, "context" },
+		{ PG_DIAG_SCHEMA_NAME, "schema" },
+		{ PG_DIAG_TABLE_NAME, "table" },
+		{ PG_DIAG_CONSTRAINT_NAME, "constraint" },
+	};
+	json_t		*o = json_object();
+	const char	*v;
+	size_t		 i;
+
+	for (i = 0; i < nitems(fields); i++) {
+		if ((v = PQresultErrorField(res, fields[i].field)) != NULL)
+			json_object_set_new(o, fields[i].name, json_string(v));
+	}
+	return (o);
+}
+
+/* Checks a bookkeeping query; on error fails the job with the server's words. */
+int
+job_ok(struct job *j, PGresult *res)
+{
+	ExecStatusType	 s = PQresultStatus(res);
+	json_t		*data;
+	const char	*msg, *code;
+
+	if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ||
+	    s == PGRES_EMPTY_QUERY)
+		return (1);
+	data = migrate_pg_error(res);
+	msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	job_fail(j, MIGD_ERR_SQL, "sql_error", data, "%s (SQLSTATE %s)",
+	    msg ? msg : PQresultErrorMessage(res), code ? code : "?");
+	return (0);
+}
+
+/*
+ * Cleans the connection up, in order: roll back an open transaction, write
+ * the failure's history row, reset session settings, release the advisory
+ * lock, return the connection; then reply.  Each step re-enters here.
+ */
+void
+job_end(struct job *j, PGresult *res)
+{
+	PGconn			*pg;
+	PGTransactionStatusType	 ts;
+	char			 key[32];
+	const char		*params[1];
+	char			*sql;
+
+	(void)res;
+	if (j->waiter != NULL) {
+		pool_cancel_wait(migd.pool, j->waiter);
+		j->waiter = NULL;
+	}
+	if (j->timer != NULL)
+		evtimer_del(j->timer);
+	if (j->wait_timer != NULL)
+		evtimer_del(j->wait_timer);
+	if (j->pc != NULL && (pg = pool_conn_pg(j->pc)) != NULL &&
+	    PQstatus(pg) == CONNECTION_OK) {
+		ts = PQtransactionStatus(pg);
+		if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
+			job_query(j, "ROLLBACK", 0, NULL, job_end);
+			return;
+		}
+		if (j->fail_sql != NULL) {
+			sql = j->fail_sql;
+			j->fail_sql = NULL;
+			job_query(j, sql, 0, NULL, job_end);
+			free(sql);
+			return;
+		}
+		if (j->session_set) {
+			j->session_set = 0;
+			job_query(j, migrate_reset_sql(j) + 2, 0, NULL,
+			    job_end);
+			return;
+		}
+		if (j->locked) {
+			j->locked = 0;
+			snprintf(key, sizeof key, "%lld", migrate_lock_key());
+			params[0] = key;
+			job_query(j, "SELECT pg_advisory_unlock($1::bigint)", 1,
+			    params, job_end);
+			return;
+		}
+		if (j->ran_sql) {
+			/* A migration's SET, SET ROLE or temp table must not
+			 * follow the connection into the next request. */
+			j->ran_sql = 0;
+			job_query(j, "DISCARD ALL", 0, NULL, job_end);
+			return;
+		}
+	}
+	if (j->pc != NULL) {
+		pool_release(j->pc);
+		j->pc = NULL;
+	}
+	job_reply(j);
+}
+
+
+
+
+/* Rows and history came back together: split them, or recheck the tables. */
+static void
+job_state_done(struct job *j, PGresult *res)
+{
+	const char	*code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	size_t		 nr = 0, nh = 0;
+	int		 i, n;
+
+	if (code != NULL && strcmp(code, "42P01") == 0 && !j->rechecked) {
+		/* A table went away since we last looked: look again. */
+		migrate.tables_known = 0;
+		j->rechecked = 1;
+		job_tables(j, NULL);
+		return;
+	}
+	if (!job_ok(j, res))
+		return;
+	n = PQntuples(res);
+	j->st.rows = xcalloc((size_t)n + 1, sizeof *j->st.rows);
+	j->st.revs = xcalloc((size_t)n + 1, sizeof *j->st.revs);
+	for (i = 0; i < n; i++) {
+		if (PQgetvalue(res, i, 0)[0] == 'r') {
+			j->st.rows[nr++] = xstrdup(PQgetvalue(res, i, 1));
+			continue;
+		}
+		j->st.revs[nh].revision = xstrdup(PQgetvalue(res, i, 1));
+		if (!PQgetisnull(res, i, 2))
+			j->st.revs[nh].checksum = xstrdup(PQgetvalue(res, i, 2));
+		j->st.revs[nh].dirty = PQgetvalue(res, i, 3)[0] == 't';
+		nh++;
+	}
+	j->st.n_rows = nr;
+	j->st.n_revs = nh;
+	if (j->st.has_version && j->st.has_history)
+		migrate.tables_known = 1;
+	job_dispatch(j);
+}
+
+/*
+ * Reads the version rows and, per revision, the checksum it was applied
+ * with and whether it is dirty, in one round trip.
+ */
+static void
+job_rows(struct job *j, PGresult *res)
+{
+	const struct config	*cf = migd.config;
+	char			*vt, *ht, *sql, *rows, *hist;
+
+	(void)res;
+	if (!j->st.has_version && !j->st.has_history) {
+		j->st.rows = xcalloc(1, sizeof *j->st.rows);
+		job_dispatch(j);
+		return;
+	}
+	vt = migrate_qualify(cf->version_schema, cf->version_table);
+	ht = migrate_qualify(cf->history_schema, cf->history_table);
+	rows = xprintf("SELECT 'r'::text, version_num::text, NULL::text, "
+	    "NULL::boolean FROM %s", vt);
+	hist = xprintf("SELECT 'h'::text, revision::text, (array_agg(checksum "
+	    "ORDER BY id DESC) FILTER (WHERE success AND direction IN ('up', "
+	    "'stamp', 'resolve') AND checksum IS NOT NULL))[1], "
+	    "(array_agg(dirty ORDER BY id DESC))[1] FROM %s GROUP BY revision",
+	    ht);
+	sql = xprintf("%s%s%s ORDER BY 1, 2", j->st.has_version ? rows : "",
+	    j->st.has_version && j->st.has_history ? " UNION ALL " : "",
+	    j->st.has_history ? hist : "");
+	free(rows);
+	free(hist);
+	job_query(j, sql, 0, NULL, job_state_done);
+	free(vt);
+	free(ht);
+	free(sql);
+}
+
+/* The DDL of migd's two tables; the version table exactly as Alembic's. */
+static char *
+migrate_tables_ddl(int version, int history, int vschema, int hschema)
+{
+	const struct config	*cf = migd.config;
+	char			*vt, *ht, *vs, *hs, *pk, *ix, *s;
+
+	vt = migrate_qualify(cf->version_schema, cf->version_table);
+	ht = migrate_qualify(cf->history_schema, cf->history_table);
+	vs = sqlscan_quote_ident(cf->version_schema);
+	hs = sqlscan_quote_ident(cf->history_schema);
+	s = xprintf("%s_pkc", cf->version_table);
+	pk = sqlscan_quote_ident(s);
+	free(s);
+	s = xprintf("%s_revision_idx", cf->history_table);
+	ix = sqlscan_quote_ident(s);
+	free(s);
+	s = xprintf("%s%s%s%s%s%s%s%s%s%s%s",
+	    vschema ? "" : "CREATE SCHEMA IF NOT EXISTS ", vschema ? "" : vs,
+	    vschema ? "" : ";",
+	    hschema || strcmp(cf->history_schema, cf->version_schema) == 0 ?
+	    "" : "CREATE SCHEMA IF NOT EXISTS ",
+	    hschema || strcmp(cf->history_schema, cf->version_schema) == 0 ?
+	    "" : hs,
+	    hschema || strcmp(cf->history_schema, cf->version_schema) == 0 ?
+	    "" : ";",
+	    version ? "" : "CREATE TABLE IF NOT EXISTS ", version ? "" : vt,
+	    version ? "" : " (version_num varchar(32) NOT NULL, CONSTRAINT ",
+	    version ? "" : pk, version ? "" : " PRIMARY KEY (version_num));");
+	if (!history) {
+		char *t = s;
+
+		s = xprintf("%sCREATE TABLE IF NOT EXISTS %s ("
+		    "id bigserial PRIMARY KEY, "
+		    "revision varchar(32) NOT NULL, "
+		    "direction text NOT NULL CHECK (direction IN ('up', "
+		    "'down', 'stamp', 'resolve')), "
+		    "success boolean NOT NULL, "
+		    "dirty boolean NOT NULL DEFAULT false, "
+		    "checksum text, message text, file text, "
+		    "started_at timestamptz NOT NULL, "
+		    "finished_at timestamptz NOT NULL DEFAULT clock_timestamp(), "
+		    "duration_ms double precision, "
+		    "requested_by text, requester_uid bigint, "
+		    "requester_pid bigint, host text, migd_version text, "
+		    "sqlstate text, error text, schemas_created text[]);"
+		    "CREATE INDEX IF NOT EXISTS %s ON %s (revision, id);",
+		    t, ht, ix, ht);
+		free(t);
+	}
+	free(vt);
+	free(ht);
+	free(vs);
+	free(hs);
+	free(pk);
+	free(ix);
+	return (s);
+}
+
+static void
+job_tables_done(struct job *j, PGresult *res)
+{
+	char	*ddl;
+	int	 version, history;
+
+	if (!job_ok(j, res))
+		return;
+	version = PQgetvalue(res, 0, 0)[0] == 't';
+	history = PQgetvalue(res, 0, 1)[0] == 't';
+	j->st.has_version = version;
+	j->st.has_history = history;
+	if (!j->mutating || j->dry_run || (version && history)) {
+		job_rows(j, NULL);
+		return;
+	}
+	/* Created under the advisory lock, so two daemons never race here. */
+	ddl = migrate_tables_ddl(version, history,
+	    PQgetvalue(res, 0, 2)[0] == 't', PQgetvalue(res, 0, 3)[0] == 't');
+	log_info("creating %s%s%s", version ? "" : "the version table",
+	    version || history ? "" : " and ", history ? "" :
+	    "the history table");
+	j->st.has_version = j->st.has_history = 1;
+	job_query(j, ddl, 0, NULL, job_rows);
+	free(ddl);
+}
+
+/* Which of migd's tables and schemas exist already. */
+static void
+job_tables(struct job *j, PGresult *res)
+{
+	const struct config	*cf = migd.config;
+	const char		*params[4];
+	char			*vt, *ht;
+
+	(void)res;
+	vt = migrate_qualify(cf->version_schema, cf->version_table);
+	ht = migrate_qualify(cf->history_schema, cf->history_table);
+	params[0] = vt;
+	params[1] = ht;
+	params[2] = cf->version_schema;
+	params[3] = cf->history_schema;
+	job_query(j, "SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS "
+	    "NOT NULL, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $3), "
+	    "EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $4)", 4,
+	    params, job_tables_done);
+	free(vt);
+	free(ht);
+}
+
+
+static void
+job_lock_holder(struct job *j, PGresult *res)
+{
+	json_t	*holders, *h;
+	char	*who = NULL;
+	int	 i;
+
+	if (!job_ok(j, res))
+		return;
+	holders = json_array();
+	for (i = 0; i < PQntuples(res); i++) {
+		h = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}",
+		    "pid", (json_int_t)atoll(PQgetvalue(res, i, 0)),
+		    "application_name", PQgetvalue(res, i, 1),
+		    "client", PQgetvalue(res, i, 2),
+		    "user", PQgetvalue(res, i, 3),
+		    "backend_start", PQgetvalue(res, i, 4),
+		    "state", PQgetvalue(res, i, 5));
+		json_array_append_new(holders, h);
+		if (who == NULL)
+			who = xprintf("pid %s, application_name '%s', client "
+			    "%s, user %s", PQgetvalue(res, i, 0),
+			    PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+			    PQgetvalue(res, i, 3));
+	}
+	job_fail(j, MIGD_ERR_BUSY, "lock_timeout", json_pack("{s:o, s:I}",
+	    "holders", holders, "lock_wait_ms",
+	    (json_int_t)migd.config->lock_wait_ms),
+	    "another migration holds the migration lock (%s); gave up after "
+	    "%ld ms (lock_wait)", who ? who : "holder has gone",
+	    migd.config->lock_wait_ms);
+	free(who);
+}
+
+static void
+job_lock_timer(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	job_lock(arg, NULL);
+}
+
+static void
+job_locked(struct job *j, PGresult *res)
+{
+	struct timeval	 tv = { 0, MIGRATE_LOCK_POLL_MS * 1000 };
+	const char	*params[1];
+	char		 key[32];
+
+	if (!job_ok(j, res))
+		return;
+	if (PQgetvalue(res, 0, 0)[0] == 't') {
+		j->locked = 1;
+		job_tables(j, NULL);
+		return;
+	}
+	if (migd_now() >= j->deadline) {
+		snprintf(key, sizeof key, "%lld", migrate_lock_key());
+		params[0] = key;
+		job_query(j, "SELECT a.pid, coalesce(a.application_name, ''), "
+		    "coalesce(host(a.client_addr), 'local'), "
+		    "coalesce(a.usename, ''), a.backend_start::text, "
+		    "coalesce(a.state, '') FROM pg_locks l JOIN "
+		    "pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = "
+		    "'advisory' AND l.granted AND l.classid = ($1::bigint >> "
+		    "32)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND "
+		    "l.objsubid = 1", 1, params, job_lock_holder);
+		return;
+	}
+	if (j->timer == NULL)
+		j->timer = evtimer_new(migd.base, job_lock_timer, j);
+	evtimer_add(j->timer, &tv);
+}
+
+/* Polls pg_try_advisory_lock: a blocking waiter would deadlock on CIC. */
+static void
+job_lock(struct job *j, PGresult *res)
+{
+	const char	*params[1];
+	char		 key[32];
+
+	(void)res;
+	snprintf(key, sizeof key, "%lld", migrate_lock_key());
+	params[0] = key;
+	job_query(j, "SELECT pg_try_advisory_lock($1::bigint)", 1, params,
+	    job_locked);
+}
+
+static void
+job_got_conn(struct pool_conn *pc, void *arg)
+{
+	struct job	*j = arg;
+
+	j->waiter = NULL;
+	j->pc = pc;
+	if (j->wait_timer != NULL)
+		evtimer_del(j->wait_timer);
+	if (migrate.status_leader == j)
+		migrate.status_leader = NULL;	/* reading now: no more joiners */
+	if (j->mutating && !j->dry_run) {
+		j->deadline = migd_now() + (double)migd.config->lock_wait_ms /
+		    1000.0;
+		job_lock(j, NULL);
+	} else if (migrate.tables_known) {
+		j->st.has_version = j->st.has_history = 1;
+		job_rows(j, NULL);
+	} else
+		job_tables(j, NULL);
+}
+
+
+/* No connection came free in time: status answers from its cache, others fail. */
+static void
+job_wait_timeout(evutil_socket_t fd, short events, void *arg)
+{
+	struct job	*j = arg;
+
+	(void)fd;
+	(void)events;
+	pool_cancel_wait(migd.pool, j->waiter);
+	j->waiter = NULL;
+	if (j->op == MIGRATE_STATUS) {
+		migrate_status_reply(j, 1);
+		job_end(j, NULL);
+		return;
+	}
+	job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable", json_pack(
+	    "{s:o}", "last_error", pool_last_error(migd.pool) ?
+	    json_string(pool_last_error(migd.pool)) : json_null()),
+	    "no connection to PostgreSQL within %d s (connect_timeout): %s",
+	    migd.config->connect_timeout, pool_last_error(migd.pool) ?
+	    pool_last_error(migd.pool) : "still connecting");
+}
+
+/*
+ * Starts a job: waits for a connection of the pool.  status never waits
+ * long; the others give a connecting pool connect_timeout to come up, so a
+ * deploy hook racing migd's start (or a restart of PostgreSQL) succeeds.
+ */
+void
+job_read_state(struct job *j)
+{
+	struct timeval	 tv = { MIGRATE_STATUS_WAIT_MS / 1000,
+			    (MIGRATE_STATUS_WAIT_MS % 1000) * 1000 };
+
+	if (j->op == MIGRATE_STATUS && pool_any_connection(migd.pool) ==
+	    NULL) {
+		migrate_status_reply(j, 0);
+		job_end(j, NULL);
+		return;
+	}
+	if (j->op != MIGRATE_STATUS) {
+		tv.tv_sec = migd.config->connect_timeout;
+		tv.tv_usec = 0;
+	}
+	j->wait_timer = evtimer_new(migd.base, job_wait_timeout, j);
+	evtimer_add(j->wait_timer, &tv);
+	j->waiter = pool_acquire(migd.pool, job_got_conn, j);
+}

@@ -1,0 +1,476 @@
+/*
+ * Judging the state against the files, the schemas a run needs, and the
+ * plan: everything decided before anything is run.
+ */
+#include <sys/inotify.h>
+#include <sys/queue.h>
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "migd.h"
+#include "engine.h"
+
+static void	 migrate_add_schema(char ***v, size_t *n, const char *name);
+static int	 migrate_plan_creates(struct job *j, const char *name);
+static void	 migrate_plan_schemas(struct job *j);
+static json_t	*migrate_step_json(struct job *j, const struct graph_step *st,
+	    int with_sql);
+static json_t	*migrate_problems(struct job *j, json_t *assess);
+static enum graph_dir	 migrate_direction(struct job *j);
+
+/* Sets marks[i] for every applied revision; -1 when a row is unknown. */
+int
+migrate_applied(struct revset *rs, const struct dbstate *st, char *marks)
+{
+	struct graph_plan	 plan;
+	char			*cause = NULL;
+	size_t			 i;
+
+	memset(marks, 0, revset_count(rs));
+	memset(&plan, 0, sizeof plan);
+	if (graph_plan(rs->graph, (const char *const *)st->rows, st->n_rows,
+	    "base", GRAPH_DOWN, &plan, &cause) != 0) {
+		free(cause);
+		return (-1);
+	}
+	for (i = 0; i < plan.n_steps; i++)
+		marks[plan.steps[i].idx] = 1;
+	graph_plan_clear(&plan);
+	return (0);
+}
+
+/* Describes one revision for people: id, message, file. */
+json_t *
+migrate_rev_json(struct revset *rs, size_t idx)
+{
+	const struct migfile	*mf = revset_file(rs, idx);
+
+	return (json_pack("{s:s, s:s, s:s}", "revision", mf->revision,
+	    "message", mf->message, "file", mf->path));
+}
+
+/*
+ * Adds the state of the database against the files to o: current rows,
+ * pending count, drift, dirty and unknown revisions, and one word for all.
+ */
+void
+migrate_assess(struct revset *rs, const struct dbstate *st, json_t *o)
+{
+	struct graph_plan	 plan;
+	json_t			*current, *drift, *dirty, *unknown;
+	const struct dbrev	*dr;
+	const struct migfile	*mf;
+	const char		*state;
+	char			*marks = NULL, *cause = NULL;
+	size_t			 i, n;
+	ssize_t			 idx;
+	long			 pending = -1;
+
+	current = json_array();
+	drift = json_array();
+	dirty = json_array();
+	unknown = json_array();
+	for (i = 0; i < st->n_rows; i++) {
+		idx = rs ? graph_find(rs->graph, st->rows[i]) : -1;
+		if (idx >= 0)
+			json_array_append_new(current, migrate_rev_json(rs,
+			    (size_t)idx));
+		else {
+			json_array_append_new(current, json_pack("{s:s}",
+			    "revision", st->rows[i]));
+			json_array_append_new(unknown, json_string(
+			    st->rows[i]));
+		}
+	}
+	for (i = 0; i < st->n_revs; i++) {
+		if (st->revs[i].dirty)
+			json_array_append_new(dirty, json_string(
+			    st->revs[i].revision));
+	}
+	if (rs != NULL && json_array_size(unknown) == 0) {
+		n = revset_count(rs);
+		marks = xmalloc(n ? n : 1);
+		migrate_applied(rs, st, marks);
+		for (i = 0; i < n; i++) {
+			mf = revset_file(rs, i);
+			if (!marks[i] || (dr = dbstate_rev(st,
+			    mf->revision)) == NULL || dr->checksum == NULL)
+				continue;
+			if (strcmp(dr->checksum, mf->checksum) != 0) {
+				json_array_append_new(drift, json_pack(
+				    "{s:s, s:s, s:s, s:s}", "revision",
+				    mf->revision, "file", mf->path,
+				    "applied_checksum", dr->checksum,
+				    "file_checksum", mf->checksum));
+			}
+		}
+		free(marks);
+		memset(&plan, 0, sizeof plan);
+		if (graph_plan(rs->graph, (const char *const *)st->rows,
+		    st->n_rows, "heads", GRAPH_UP, &plan, &cause) == 0)
+			pending = (long)plan.n_steps;
+		free(cause);
+		graph_plan_clear(&plan);
+	}
+	if (rs == NULL)
+		state = "invalid_migrations";
+	else if (json_array_size(unknown) != 0)
+		state = "ahead";
+	else if (json_array_size(dirty) != 0)
+		state = "dirty";
+	else if (json_array_size(drift) != 0)
+		state = "drift";
+	else if (pending > 0)
+		state = "pending";
+	else
+		state = "up_to_date";
+	json_object_set_new(o, "state", json_string(state));
+	json_object_set_new(o, "current", current);
+	json_object_set_new(o, "pending", pending >= 0 ?
+	    json_integer(pending) : json_null());
+	json_object_set_new(o, "drift", drift);
+	json_object_set_new(o, "dirty", dirty);
+	json_object_set_new(o, "unknown", unknown);
+}
+
+/* The status reply; stale when it comes from the cache. */
+void
+migrate_status_reply(struct job *j, int stale)
+{
+	json_t	*res, *db;
+
+	res = json_pack("{s:{s:s, s:I, s:f, s:i}, s:o}",
+	    "daemon", "version", PACKAGE_VERSION, "pid", (json_int_t)getpid(),
+	    "uptime", migd_now() - migd.started, "protocol",
+	    MIGD_PROTOCOL_VERSION, "migrations", migrate_files_status());
+	json_object_set_new(res, "database", cmd_status_database(j->pc !=
+	    NULL));
+	db = json_object_get(res, "database");
+	(void)db;
+	if (j != NULL && j->pc != NULL) {
+		migrate_assess(migrate.errors ? NULL : migrate.rs, &j->st,
+		    res);
+		json_decref(migrate.last_state);
+		migrate.last_state = json_deep_copy(res);
+	} else if (stale && migrate.last_state != NULL) {
+		json_object_set(res, "state", json_object_get(
+		    migrate.last_state, "state"));
+		json_object_set(res, "current", json_object_get(
+		    migrate.last_state, "current"));
+		json_object_set(res, "pending", json_object_get(
+		    migrate.last_state, "pending"));
+		json_object_set_new(res, "stale", json_true());
+	} else if (pool_any_connection(migd.pool) == NULL) {
+		json_object_set_new(res, "state", json_string("no_database"));
+	} else
+		json_object_set_new(res, "state", json_string("unknown"));
+	json_object_set_new(res, "running", json_boolean(migrate_busy()));
+	j->result = res;
+}
+
+
+/* A text[] literal for a parameter: {"a","b"} with quotes escaped. */
+char *
+migrate_text_array(char **v, size_t n)
+{
+	char		*s = xstrdup("{"), *t;
+	const char	*p;
+	size_t		 i, len;
+
+	for (i = 0; i < n; i++) {
+		len = strlen(s);
+		t = xmalloc(len + strlen(v[i]) * 2 + 4);
+		memcpy(t, s, len);
+		if (i > 0)
+			t[len++] = ',';
+		t[len++] = '"';
+		for (p = v[i]; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				t[len++] = '\\';
+			t[len++] = *p;
+		}
+		t[len++] = '"';
+		t[len] = '\0';
+		free(s);
+		s = t;
+	}
+	t = xprintf("%s}", s);
+	free(s);
+	return (t);
+}
+
+/* Adds a schema name once. */
+static void
+migrate_add_schema(char ***v, size_t *n, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < *n; i++) {
+		if (strcmp((*v)[i], name) == 0)
+			return;
+	}
+	*v = xreallocarray(*v, *n + 1, sizeof **v);
+	(*v)[(*n)++] = xstrdup(name);
+}
+
+/* Whether a step of the plan runs a plain CREATE SCHEMA of this name. */
+static int
+migrate_plan_creates(struct job *j, const char *name)
+{
+	const struct sqlscan	*sc;
+	size_t			 i, k;
+
+	for (i = 0; i < j->plan.n_steps; i++) {
+		sc = j->plan.steps[i].dir == GRAPH_UP ?
+		    &j->rs->up[j->plan.steps[i].idx] :
+		    &j->rs->down[j->plan.steps[i].idx];
+		for (k = 0; k < sc->n_schemas; k++) {
+			if (sc->schemas[k].created &&
+			    strcmp(sc->schemas[k].name, name) == 0)
+				return (1);
+		}
+	}
+	return (0);
+}
+
+/* The schemas a run must find: configured, and named by its steps' SQL. */
+static void
+migrate_plan_schemas(struct job *j)
+{
+	const struct config	*cf = migd.config;
+	const struct sqlscan	*sc;
+	size_t			 i, k;
+
+	for (i = 0; i < cf->n_schemas; i++) {
+		if (!migrate_plan_creates(j, cf->schemas[i]))
+			migrate_add_schema(&j->ensure, &j->n_ensure,
+			    cf->schemas[i]);
+	}
+	for (i = 0; i < j->plan.n_steps; i++) {
+		sc = j->plan.steps[i].dir == GRAPH_UP ?
+		    &j->rs->up[j->plan.steps[i].idx] :
+		    &j->rs->down[j->plan.steps[i].idx];
+		for (k = 0; k < sc->n_schemas; k++) {
+			/* One the plan creates itself must not exist before. */
+			if (!migrate_plan_creates(j, sc->schemas[k].name))
+				migrate_add_schema(&j->ensure, &j->n_ensure,
+				    sc->schemas[k].name);
+		}
+	}
+}
+
+
+/* One step for the plan's output, with why it is not transactional. */
+static json_t *
+migrate_step_json(struct job *j, const struct graph_step *st, int with_sql)
+{
+	const struct migfile		*mf = revset_file(j->rs, st->idx);
+	const struct sqlscan_stmt	*nt;
+	int				 up = st->dir == GRAPH_UP, tx;
+	json_t				*o, *del, *ins;
+	size_t				 i;
+
+	tx = revset_transactional(j->rs, st->idx, up);
+	o = migrate_rev_json(j->rs, st->idx);
+	json_object_set_new(o, "direction", json_string(up ? "up" : "down"));
+	json_object_set_new(o, "transactional", json_boolean(tx));
+	if (!tx) {
+		nt = revset_no_tx_stmt(j->rs, st->idx, up);
+		json_object_set_new(o, "why_not_transactional", nt ?
+		    json_sprintf("%s at %s:%d", nt->what, mf->path, nt->line) :
+		    json_string("declared 'transaction: none'"));
+	}
+	json_object_set_new(o, "statements", json_integer((json_int_t)(up ?
+	    j->rs->up[st->idx].n_stmts : j->rs->down[st->idx].n_stmts)));
+	json_object_set_new(o, "has_down", json_boolean(mf->down != NULL));
+	del = json_array();
+	for (i = 0; i < st->n_row_del; i++)
+		json_array_append_new(del, json_string(graph_id(j->rs->graph,
+		    st->row_del[i])));
+	ins = json_array();
+	for (i = 0; i < st->n_row_ins; i++)
+		json_array_append_new(ins, json_string(graph_id(j->rs->graph,
+		    st->row_ins[i])));
+	json_object_set_new(o, "version_delete", del);
+	json_object_set_new(o, "version_insert", ins);
+	if (with_sql)
+		json_object_set_new(o, "sql", json_string(up ? mf->up :
+		    (mf->down ? mf->down : "")));
+	return (o);
+}
+
+/* Why the plan may not run: no down section, dirty, drift, ahead. */
+static json_t *
+migrate_problems(struct job *j, json_t *assess)
+{
+	const struct migfile	*mf;
+	json_t			*p = json_array(), *v;
+	size_t			 i;
+
+	for (i = 0; i < json_array_size(json_object_get(assess, "dirty"));
+	    i++) {
+		v = json_array_get(json_object_get(assess, "dirty"), i);
+		json_array_append_new(p, json_pack("{s:s, s:O, s:o}", "kind",
+		    "dirty", "revision", v, "message", json_sprintf(
+		    "revision %s is dirty: a non-transactional migration "
+		    "stopped part-way; check the database, then run 'migctl "
+		    "resolve %s applied' or 'unapplied'",
+		    json_string_value(v), json_string_value(v))));
+	}
+	if (!j->allow_drift) {
+		for (i = 0; i < json_array_size(json_object_get(assess,
+		    "drift")); i++) {
+			v = json_array_get(json_object_get(assess, "drift"), i);
+			json_array_append_new(p, json_pack("{s:s, s:O, s:o}",
+			    "kind", "checksum_mismatch", "revision",
+			    json_object_get(v, "revision"), "message",
+			    json_sprintf("%s changed since revision %s was "
+			    "applied (checksum %.12s, now %.12s): restore it, "
+			    "or override with --allow-drift",
+			    json_string_value(json_object_get(v, "file")),
+			    json_string_value(json_object_get(v, "revision")),
+			    json_string_value(json_object_get(v,
+			    "applied_checksum")),
+			    json_string_value(json_object_get(v,
+			    "file_checksum")))));
+		}
+	}
+	for (i = 0; i < j->plan.n_steps; i++) {
+		mf = revset_file(j->rs, j->plan.steps[i].idx);
+		if (j->plan.steps[i].dir == GRAPH_DOWN && mf->down == NULL) {
+			json_array_append_new(p, json_pack("{s:s, s:s, s:o}",
+			    "kind", "no_down", "revision", mf->revision,
+			    "message", json_sprintf("%s: revision %s has no "
+			    "'-- migrate:down' section, so it cannot be "
+			    "downgraded", mf->path, mf->revision)));
+		}
+	}
+	return (p);
+}
+
+/* The direction of a plan request: given, or guessed from the target. */
+static enum graph_dir
+migrate_direction(struct job *j)
+{
+	size_t	 idx;
+	char	*marks;
+	int	 applied = 0;
+
+	if (j->op == MIGRATE_UPGRADE)
+		return (GRAPH_UP);
+	if (j->op == MIGRATE_DOWNGRADE)
+		return (GRAPH_DOWN);
+	if (strcmp(j->target, "base") == 0 || j->target[0] == '-')
+		return (GRAPH_DOWN);
+	if (strcmp(j->target, "head") == 0 || strcmp(j->target, "heads") == 0 ||
+	    j->target[0] == '+')
+		return (GRAPH_UP);
+	if (graph_lookup(j->rs->graph, j->target, &idx, NULL) != 0)
+		return (GRAPH_UP);
+	/* An applied revision that is not current means going down to it. */
+	marks = xmalloc(revset_count(j->rs));
+	if (migrate_applied(j->rs, &j->st, marks) == 0)
+		applied = marks[idx];
+	free(marks);
+	return (applied ? GRAPH_DOWN : GRAPH_UP);
+}
+
+
+/* Makes and checks the plan; fails the job when it cannot run. */
+void
+job_plan(struct job *j)
+{
+	json_t	*assess, *problems, *first;
+	char	*cause = NULL, *list;
+	const char *params[1];
+
+	j->dir = migrate_direction(j);
+	assess = json_object();
+	migrate_assess(j->rs, &j->st, assess);
+	if (json_array_size(json_object_get(assess, "unknown")) != 0) {
+		job_fail(j, MIGD_ERR_STATE, "ahead", json_pack("{s:O}",
+		    "unknown", json_object_get(assess, "unknown")),
+		    "the version table names %s, which no migration file "
+		    "defines: the database is ahead of this code; deploy the "
+		    "newer migrations first", json_string_value(
+		    json_array_get(json_object_get(assess, "unknown"), 0)));
+		json_decref(assess);
+		return;
+	}
+	if (graph_plan(j->rs->graph, (const char *const *)j->st.rows,
+	    j->st.n_rows, j->target, j->dir, &j->plan, &cause) != 0) {
+		job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL, "%s",
+		    cause);
+		free(cause);
+		json_decref(assess);
+		return;
+	}
+	problems = migrate_problems(j, assess);
+	json_decref(assess);
+	if (json_array_size(problems) != 0 && j->op != MIGRATE_PLAN &&
+	    !j->dry_run) {
+		first = json_array_get(problems, 0);
+		job_fail(j, MIGD_ERR_STATE, strcmp(json_string_value(
+		    json_object_get(first, "kind")), "no_down") == 0 ?
+		    "plan_error" : json_string_value(json_object_get(first,
+		    "kind")), json_pack("{s:O}", "problems", problems),
+		    "%s%s", json_string_value(json_object_get(first,
+		    "message")), json_array_size(problems) > 1 ?
+		    " (and more problems: see data.problems)" : "");
+		json_decref(problems);
+		return;
+	}
+	j->result = json_pack("{s:o}", "problems", problems);
+	migrate_plan_schemas(j);
+	list = migrate_text_array(j->ensure, j->n_ensure);
+	params[0] = list;
+	job_query(j, "SELECT nspname FROM pg_namespace WHERE nspname = "
+	    "ANY($1::text[])", 1, params, run_schemas);
+	free(list);
+}
+
+/* The rows of the version table as ids. */
+json_t *
+migrate_rows_json(char **rows, size_t n)
+{
+	json_t	*a = json_array();
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(rows[i]));
+	return (a);
+}
+
+/* The plan as the reply of plan and --dry-run. */
+void
+migrate_plan_result(struct job *j, json_t *missing)
+{
+	json_t	*steps, *to;
+	size_t	 i;
+
+	steps = json_array();
+	for (i = 0; i < j->plan.n_steps; i++)
+		json_array_append_new(steps, migrate_step_json(j,
+		    &j->plan.steps[i], 1));
+	to = json_array();
+	for (i = 0; i < j->plan.n_rows_after; i++)
+		json_array_append_new(to, json_string(graph_id(j->rs->graph,
+		    j->plan.rows_after[i])));
+	json_object_set_new(j->result, "target", json_string(j->target));
+	json_object_set_new(j->result, "direction", json_string(j->dir ==
+	    GRAPH_UP ? "up" : "down"));
+	json_object_set_new(j->result, "from", migrate_rows_json(j->st.rows,
+	    j->st.n_rows));
+	json_object_set_new(j->result, "to", to);
+	json_object_set_new(j->result, "steps", steps);
+	json_object_set_new(j->result, "schemas_to_create", missing);
+	json_object_set_new(j->result, "runnable", json_boolean(
+	    json_array_size(json_object_get(j->result, "problems")) == 0));
+}

@@ -1,0 +1,284 @@
+/*
+ * The read-only answers of the engine: history, schemas, heads, current and
+ * verify.
+ */
+#include <sys/inotify.h>
+#include <sys/queue.h>
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "migd.h"
+#include "engine.h"
+
+static void	 job_history_rows(struct job *j, PGresult *res);
+static void	 job_history(struct job *j);
+static void	 job_schemas_rows(struct job *j, PGresult *res);
+static void	 job_schemas(struct job *j);
+static void	 job_heads(struct job *j);
+static void	 job_assess_reply(struct job *j);
+
+static void
+job_history_rows(struct job *j, PGresult *res)
+{
+	static const char *bools[] = { "success", "dirty" };
+	json_t		*rows, *row;
+	const char	*name, *v;
+	int		 i, f;
+	size_t		 b;
+
+	if (!job_ok(j, res))
+		return;
+	rows = json_array();
+	for (i = 0; i < PQntuples(res); i++) {
+		row = json_object();
+		for (f = 0; f < PQnfields(res); f++) {
+			name = PQfname(res, f);
+			v = PQgetvalue(res, i, f);
+			if (PQgetisnull(res, i, f)) {
+				json_object_set_new(row, name, json_null());
+				continue;
+			}
+			for (b = 0; b < nitems(bools); b++) {
+				if (strcmp(name, bools[b]) == 0)
+					break;
+			}
+			if (b < nitems(bools))
+				json_object_set_new(row, name, json_boolean(
+				    v[0] == 't'));
+			else if (strcmp(name, "id") == 0 ||
+			    strcmp(name, "requester_uid") == 0 ||
+			    strcmp(name, "requester_pid") == 0)
+				json_object_set_new(row, name, json_integer(
+				    atoll(v)));
+			else if (strcmp(name, "duration_ms") == 0)
+				json_object_set_new(row, name, json_real(
+				    atof(v)));
+			else
+				json_object_set_new(row, name, json_string(v));
+		}
+		json_array_append_new(rows, row);
+	}
+	j->result = json_pack("{s:o}", "history", rows);
+	job_end(j, NULL);
+}
+
+static void
+job_history(struct job *j)
+{
+	const struct config	*cf = migd.config;
+	char			*ht, *sql, limit[32];
+	const char		*params[2];
+
+	if (!j->st.has_history) {
+		j->result = json_pack("{s:[]}", "history");
+		job_end(j, NULL);
+		return;
+	}
+	ht = migrate_qualify(cf->history_schema, cf->history_table);
+	sql = xprintf("SELECT id, revision, direction, success, dirty, "
+	    "checksum, message, file, to_char(started_at AT TIME ZONE 'UTC', "
+	    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS started_at, "
+	    "to_char(finished_at AT TIME ZONE 'UTC', "
+	    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS finished_at, "
+	    "duration_ms, requested_by, requester_uid, requester_pid, host, "
+	    "migd_version, sqlstate, error, array_to_string(schemas_created, "
+	    "',') AS schemas_created FROM %s WHERE $2 = '' OR revision = $2 "
+	    "ORDER BY id DESC LIMIT $1", ht);
+	snprintf(limit, sizeof limit, "%ld", j->limit);
+	params[0] = limit;
+	params[1] = j->target ? j->target : "";
+	job_query(j, sql, 2, params, job_history_rows);
+	free(ht);
+	free(sql);
+}
+
+static void
+job_schemas_rows(struct job *j, PGresult *res)
+{
+	const struct config	*cf = migd.config;
+	const struct sqlscan	*sc;
+	const struct migfile	*mf;
+	json_t			*list, *o;
+	const char		*name;
+	char			*marks;
+	size_t			 i, k, n = revset_count(j->rs);
+	int			 r, exists, made;
+
+	if (!job_ok(j, res))
+		return;
+	list = json_array();
+	marks = xmalloc(n ? n : 1);
+	if (migrate_applied(j->rs, &j->st, marks) != 0)
+		memset(marks, 1, n);
+	/* Configured schemas first, then those the files name, in order. */
+	for (i = 0; i < cf->n_schemas; i++) {
+		json_array_append_new(list, json_pack("{s:s, s:s}", "name",
+		    cf->schemas[i], "source", "config"));
+	}
+	for (i = 0; i < n; i++) {
+		mf = revset_file(j->rs, i);
+		sc = &j->rs->up[i];
+		for (k = 0; k < sc->n_schemas; k++) {
+			size_t q;
+
+			for (q = 0; q < json_array_size(list); q++) {
+				if (strcmp(json_string_value(json_object_get(
+				    json_array_get(list, q), "name")),
+				    sc->schemas[k].name) == 0)
+					break;
+			}
+			if (q < json_array_size(list))
+				continue;
+			o = json_pack("{s:s, s:o, s:b}", "name",
+			    sc->schemas[k].name, "source", json_sprintf(
+			    "%s:%d", mf->path, sc->schemas[k].line),
+			    "created_by_migration", sc->schemas[k].created);
+			json_object_set_new(o, "pending", json_boolean(
+			    !marks[i]));
+			json_array_append_new(list, o);
+		}
+	}
+	for (i = 0; i < json_array_size(list); i++) {
+		o = json_array_get(list, i);
+		name = json_string_value(json_object_get(o, "name"));
+		exists = 0;
+		for (r = 0; r < PQntuples(res); r++) {
+			if (strcmp(PQgetvalue(res, r, 0), name) == 0)
+				exists = 1;
+		}
+		/* As a run would: unless a pending step creates it itself. */
+		made = 0;
+		for (k = 0; k < n && !made; k++) {
+			size_t q;
+
+			for (q = 0; !marks[k] && q < j->rs->up[k].n_schemas;
+			    q++) {
+				if (j->rs->up[k].schemas[q].created &&
+				    strcmp(j->rs->up[k].schemas[q].name,
+				    name) == 0)
+					made = 1;
+			}
+		}
+		json_object_set_new(o, "exists", json_boolean(exists));
+		json_object_set_new(o, "will_create", json_boolean(!exists &&
+		    !made && (json_object_get(o, "pending") == NULL ||
+		    json_is_true(json_object_get(o, "pending")))));
+	}
+	free(marks);
+	j->result = json_pack("{s:o}", "schemas", list);
+	job_end(j, NULL);
+}
+
+/* Every schema: where it comes from, whether it exists, the next run's part. */
+static void
+job_schemas(struct job *j)
+{
+	job_query(j, "SELECT nspname FROM pg_namespace", 0, NULL,
+	    job_schemas_rows);
+}
+
+static void
+job_heads(struct job *j)
+{
+	json_t	*list, *o;
+	char	*marks;
+	size_t	*heads, n, i, k;
+	int	 known;
+
+	marks = xmalloc(revset_count(j->rs) + 1);
+	known = migrate_applied(j->rs, &j->st, marks) == 0;
+	list = json_array();
+	n = graph_heads(j->rs->graph, &heads);
+	for (i = 0; i < n; i++) {
+		o = migrate_rev_json(j->rs, heads[i]);
+		json_object_set_new(o, "applied", known ?
+		    json_boolean(marks[heads[i]]) : json_null());
+		for (k = 0; k < j->st.n_rows; k++) {
+			if (strcmp(j->st.rows[k], graph_id(j->rs->graph,
+			    heads[i])) == 0)
+				break;
+		}
+		json_object_set_new(o, "current", json_boolean(k <
+		    j->st.n_rows));
+		json_array_append_new(list, o);
+	}
+	free(heads);
+	free(marks);
+	j->result = json_pack("{s:o}", "heads", list);
+	job_end(j, NULL);
+}
+
+/* The state against the files, as current and verify report it. */
+static void
+job_assess_reply(struct job *j)
+{
+	json_t	*o = json_object();
+
+	migrate_assess(j->rs, &j->st, o);
+	if (j->op == MIGRATE_VERIFY)
+		json_object_set_new(o, "ok", json_boolean(strcmp(
+		    json_string_value(json_object_get(o, "state")),
+		    "up_to_date") == 0 || strcmp(json_string_value(
+		    json_object_get(o, "state")), "pending") == 0));
+	j->result = o;
+	job_end(j, NULL);
+}
+
+/* The state is read: load the files and do what the request asked. */
+void
+job_dispatch(struct job *j)
+{
+	json_t	*errors = NULL;
+
+	if (j->op == MIGRATE_STATUS) {
+		/* Cheap when nothing changed: inotify says when to reread. */
+		if (migrate.stale || migrate.errors != NULL ||
+		    migrate.rs == NULL) {
+			revset_unref(migrate_load(&errors));
+			json_decref(errors);
+		}
+		migrate_status_reply(j, 0);
+		job_end(j, NULL);
+		return;
+	}
+	if (j->op == MIGRATE_HISTORY) {
+		job_history(j);
+		return;
+	}
+	if ((j->rs = migrate_load(&errors)) == NULL) {
+		job_fail(j, MIGD_ERR_MIGRATIONS, "invalid_migrations",
+		    json_pack("{s:o}", "errors", errors), "%s%s",
+		    json_string_value(json_array_get(errors, 0)),
+		    json_array_size(errors) > 1 ? " (and more: see "
+		    "data.errors)" : "");
+		return;
+	}
+	switch (j->op) {
+	case MIGRATE_CURRENT:
+	case MIGRATE_VERIFY:
+		job_assess_reply(j);
+		break;
+	case MIGRATE_HEADS:
+		job_heads(j);
+		break;
+	case MIGRATE_SCHEMAS:
+		job_schemas(j);
+		break;
+	case MIGRATE_STAMP:
+		job_stamp(j);
+		break;
+	case MIGRATE_RESOLVE:
+		job_resolve(j);
+		break;
+	default:
+		job_plan(j);
+		break;
+	}
+}

@@ -1,0 +1,673 @@
+/*
+ * Running a plan: each migration with its version-table change and its
+ * history row, statement by statement so that errors name their line; and
+ * stamp and resolve, which only write the version table.
+ */
+#include <sys/inotify.h>
+#include <sys/queue.h>
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "migd.h"
+#include "engine.h"
+
+static char	*run_literal(struct job *j, const char *s);
+static char	*run_history_sql(struct job *j, const char *revision,
+	    const char *direction, int success, int dirty,
+	    const char *checksum, const char *message, const char *file,
+	    double wall, double ms, const char *sqlstate, const char *error);
+static char	*run_rows_sql(struct job *j, const size_t *del, size_t n_del,
+	    const size_t *ins, size_t n_ins);
+static int	 run_error_line(const char *stmt, size_t len, int line,
+	    const char *pos);
+static const struct sqlscan	*run_section(struct job *j, const char **text);
+static void	 run_finish(struct job *j);
+static void	 run_step_done(struct job *j, PGresult *res);
+static char	*run_mark_sql(struct job *j, int success, const char *sqlstate,
+	    const char *error);
+static void	 run_bookkeeping(struct job *j);
+static void	 run_stmt_failed(struct job *j, PGresult *res,
+	    const struct sqlscan_stmt *s, const char *text);
+static void	 run_stmt(struct job *j, PGresult *res);
+static void	 run_step(struct job *j);
+static void	 run_first_step(struct job *j, PGresult *res);
+static void	 run_set_rows(struct job *j, char *marks, const char *revision,
+	    const char *direction, const char *note);
+
+/* Sends a progress notification to the requester. */
+void
+run_notify(struct job *j, const char *event, json_t *params)
+{
+	if (params == NULL)
+		params = json_object();
+	json_object_set_new(params, "event", json_string(event));
+	cmd_notify(j->req, "progress", params);
+}
+
+/* An escaped SQL literal, or NULL for a missing value. */
+static char *
+run_literal(struct job *j, const char *s)
+{
+	PGconn	*pg = pool_conn_pg(j->pc);
+	char	*e, *r;
+
+	if (s == NULL)
+		return (xstrdup("NULL"));
+	if ((e = PQescapeLiteral(pg, s, strlen(s))) == NULL)
+		return (xstrdup("NULL"));
+	r = xstrdup(e);
+	PQfreemem(e);
+	return (r);
+}
+
+/* The INSERT of one history row: who asked, what, how it went. */
+static char *
+run_history_sql(struct job *j, const char *revision, const char *direction,
+    int success, int dirty, const char *checksum, const char *message,
+    const char *file, double wall, double ms, const char *sqlstate,
+    const char *error)
+{
+	const struct config	*cf = migd.config;
+	const struct peer	*peer = control_peer(j->req->client);
+	char			*ht, *v[9], *created, *sql, *arr;
+	size_t			 i;
+
+	ht = migrate_qualify(cf->history_schema, cf->history_table);
+	v[0] = run_literal(j, revision);
+	v[1] = run_literal(j, checksum);
+	v[2] = run_literal(j, message);
+	v[3] = run_literal(j, file);
+	v[4] = run_literal(j, peer->user);
+	v[5] = run_literal(j, migrate.host);
+	v[6] = run_literal(j, PACKAGE_VERSION);
+	v[7] = run_literal(j, sqlstate);
+	v[8] = run_literal(j, error);
+	if (json_array_size(j->created) != 0 && json_array_size(j->done) ==
+	    0) {
+		char **names = xcalloc(json_array_size(j->created),
+		    sizeof *names);
+
+		for (i = 0; i < json_array_size(j->created); i++)
+			names[i] = (char *)json_string_value(json_array_get(
+			    j->created, i));
+		arr = migrate_text_array(names, json_array_size(j->created));
+		free(names);
+		created = run_literal(j, arr);
+		free(arr);
+	} else
+		created = xstrdup("NULL");
+	sql = xprintf("INSERT INTO %s (revision, direction, success, dirty, "
+	    "checksum, message, file, started_at, duration_ms, requested_by, "
+	    "requester_uid, requester_pid, host, migd_version, sqlstate, "
+	    "error, schemas_created) VALUES (%s, '%s', %s, %s, %s, %s, %s, "
+	    "to_timestamp(%.6f), %.3f, %s, %ld, %ld, %s, %s, %s, %s, "
+	    "%s::text[])", ht, v[0], direction, success ? "true" : "false",
+	    dirty ? "true" : "false", v[1], v[2], v[3], wall, ms, v[4],
+	    (long)peer->uid, (long)peer->pid, v[5], v[6], v[7], v[8], created);
+	for (i = 0; i < nitems(v); i++)
+		free(v[i]);
+	free(created);
+	free(ht);
+	return (sql);
+}
+
+/* The version-table change of a step: delete some rows, insert others. */
+static char *
+run_rows_sql(struct job *j, const size_t *del, size_t n_del,
+    const size_t *ins, size_t n_ins)
+{
+	const struct config	*cf = migd.config;
+	char			*vt, *s, *t, *lit;
+	size_t			 i;
+
+	vt = migrate_qualify(cf->version_schema, cf->version_table);
+	s = xstrdup("");
+	for (i = 0; i < n_del; i++) {
+		lit = run_literal(j, graph_id(j->rs->graph, del[i]));
+		t = xprintf("%sDELETE FROM %s WHERE version_num = %s; ", s, vt,
+		    lit);
+		free(lit);
+		free(s);
+		s = t;
+	}
+	for (i = 0; i < n_ins; i++) {
+		lit = run_literal(j, graph_id(j->rs->graph, ins[i]));
+		t = xprintf("%sINSERT INTO %s (version_num) VALUES (%s); ", s,
+		    vt, lit);
+		free(lit);
+		free(s);
+		s = t;
+	}
+	free(vt);
+	return (s);
+}
+
+/* The file line of a server error position inside one statement. */
+static int
+run_error_line(const char *stmt, size_t len, int line, const char *pos)
+{
+	long	 chars;
+	size_t	 i;
+
+	if (pos == NULL || (chars = atol(pos)) <= 1)
+		return (line);
+	/* The position counts characters from 1; UTF-8 continuation bytes
+	 * do not start one. */
+	for (i = 0; i < len && chars > 1; i++) {
+		if (((unsigned char)stmt[i] & 0xc0) != 0x80) {
+			if (--chars == 0)
+				break;
+		}
+		if (stmt[i] == '\n')
+			line++;
+	}
+	return (line);
+}
+
+
+/* The current step's section, analysis and file. */
+static const struct sqlscan *
+run_section(struct job *j, const char **text)
+{
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+
+	*text = st->dir == GRAPH_UP ? mf->up : mf->down;
+	return (st->dir == GRAPH_UP ? &j->rs->up[st->idx] :
+	    &j->rs->down[st->idx]);
+}
+
+/* The run is over: the reply says what was done. */
+static void
+run_finish(struct job *j)
+{
+	json_t	*to;
+	size_t	 i;
+
+	to = json_array();
+	for (i = 0; i < j->plan.n_rows_after; i++)
+		json_array_append_new(to, json_string(graph_id(j->rs->graph,
+		    j->plan.rows_after[i])));
+	json_object_set_new(j->result, "target", json_string(j->target));
+	json_object_set_new(j->result, "direction", json_string(j->dir ==
+	    GRAPH_UP ? "up" : "down"));
+	json_object_set_new(j->result, "from", migrate_rows_json(j->st.rows,
+	    j->st.n_rows));
+	json_object_set_new(j->result, "to", to);
+	json_object_set(j->result, "steps", j->done);
+	json_object_set(j->result, "schemas_created", j->created);
+	json_object_set_new(j->result, "duration_ms", json_real((migd_now() -
+	    j->t0) * 1000.0));
+	json_object_del(j->result, "problems");
+	if (j->plan.n_steps > 0)
+		log_info("%s to %s done: %zu migration%s in %.0f ms",
+		    j->dir == GRAPH_UP ? "upgrade" : "downgrade", j->target,
+		    j->plan.n_steps, j->plan.n_steps == 1 ? "" : "s",
+		    (migd_now() - j->t0) * 1000.0);
+	job_end(j, NULL);
+}
+
+static void
+run_step_done(struct job *j, PGresult *res)
+{
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+	double			 ms = (migd_now() - j->step_t0) * 1000.0;
+
+	if (!job_ok(j, res))
+		return;
+	j->session_set = 0;
+	json_array_append_new(j->done, json_pack("{s:s, s:s, s:f}",
+	    "revision", mf->revision, "direction", st->dir == GRAPH_UP ?
+	    "up" : "down", "duration_ms", ms));
+	run_notify(j, "finished", json_pack("{s:s, s:s, s:I, s:I, s:f}",
+	    "revision", mf->revision, "direction", st->dir == GRAPH_UP ?
+	    "up" : "down", "index", (json_int_t)j->step + 1, "total",
+	    (json_int_t)j->plan.n_steps, "duration_ms", ms));
+	log_info("%s %s (%s) in %.0f ms", st->dir == GRAPH_UP ? "applied" :
+	    "reverted", mf->revision, mf->path, ms);
+	j->step++;
+	if (j->step < j->plan.n_steps && migd.draining) {
+		job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down", json_pack(
+		    "{s:O}", "done", j->done), "migd is shutting down: stopped "
+		    "after %s; %zu migration%s not run", mf->revision,
+		    j->plan.n_steps - j->step, j->plan.n_steps - j->step == 1 ?
+		    "" : "s");
+		return;
+	}
+	if (j->step < j->plan.n_steps)
+		run_step(j);
+	else
+		run_finish(j);
+}
+
+/* Completes the history row a bare step wrote before it began. */
+static char *
+run_mark_sql(struct job *j, int success, const char *sqlstate,
+    const char *error)
+{
+	const struct config	*cf = migd.config;
+	char			*ht, *st, *er, *sql;
+
+	ht = migrate_qualify(cf->history_schema, cf->history_table);
+	st = run_literal(j, sqlstate);
+	er = run_literal(j, error);
+	sql = xprintf("UPDATE %s SET success = %s, dirty = %s, finished_at = "
+	    "clock_timestamp(), duration_ms = %.3f, sqlstate = %s, error = %s "
+	    "WHERE id = %s", ht, success ? "true" : "false", success ?
+	    "false" : "true", (migd_now() - j->step_t0) * 1000.0, st, er,
+	    j->mark_id);
+	free(ht);
+	free(st);
+	free(er);
+	return (sql);
+}
+
+/* Every statement ran: record the step with its rows, then commit. */
+static void
+run_bookkeeping(struct job *j)
+{
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+	char			*rows, *hist, *sql;
+
+	rows = run_rows_sql(j, st->row_del, st->n_row_del, st->row_ins,
+	    st->n_row_ins);
+	if (j->tx)
+		hist = run_history_sql(j, mf->revision, st->dir == GRAPH_UP ?
+		    "up" : "down", 1, 0, mf->checksum, mf->message, mf->path,
+		    j->step_wall, (migd_now() - j->step_t0) * 1000.0, NULL,
+		    NULL);
+	else
+		hist = run_mark_sql(j, 1, NULL, NULL);
+	sql = xprintf("%s%s%s; COMMIT%s", j->tx ? "" : "BEGIN; ", rows, hist,
+	    j->tx ? "" : migrate_reset_sql(j));
+	job_query(j, sql, 0, NULL, run_step_done);
+	free(rows);
+	free(hist);
+	free(sql);
+}
+
+/* A statement failed: roll back, record it, and say exactly where. */
+static void
+run_stmt_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
+    const char *text)
+{
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+	const char		*msg, *code;
+	json_t			*data;
+	char			*excerpt, *error;
+	int			 line;
+
+	msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (msg == NULL)
+		msg = PQresultErrorMessage(res);
+	line = run_error_line(text + s->offset, s->len, s->line,
+	    PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION));
+	excerpt = xstrndup(text + s->offset, s->len > MIGRATE_SQL_EXCERPT ?
+	    MIGRATE_SQL_EXCERPT : s->len);
+	data = migrate_pg_error(res);
+	json_object_set_new(data, "revision", json_string(mf->revision));
+	json_object_set_new(data, "direction", json_string(st->dir ==
+	    GRAPH_UP ? "up" : "down"));
+	json_object_set_new(data, "file", json_string(mf->path));
+	json_object_set_new(data, "line", json_integer(line));
+	json_object_set_new(data, "statement_line", json_integer(s->line));
+	json_object_set_new(data, "statement", json_string(excerpt));
+	json_object_set_new(data, "transactional", json_boolean(j->tx));
+	json_object_set(data, "done", j->done);
+	error = xprintf("%s:%d: %s (SQLSTATE %s)", mf->path, line, msg,
+	    code ? code : "?");
+	if (j->tx)
+		j->fail_sql = run_history_sql(j, mf->revision, st->dir ==
+		    GRAPH_UP ? "up" : "down", 0, 0, mf->checksum, mf->message,
+		    mf->path, j->step_wall, (migd_now() - j->step_t0) * 1000.0,
+		    code, error);
+	else
+		j->fail_sql = run_mark_sql(j, 0, code, error);
+	run_notify(j, "failed", json_pack("{s:s, s:s}", "revision",
+	    mf->revision, "error", error));
+	job_set_error(j, MIGD_ERR_SQL, j->tx ? "sql_error" : "dirty", data,
+	    "%s%s", error, j->tx ? "; rolled back, the database is at the "
+	    "last good revision" : "; this non-transactional migration "
+	    "stopped part-way and is now dirty: check the database, then "
+	    "run 'migctl resolve' to say whether it is applied");
+	free(excerpt);
+	free(error);
+	job_end(j, NULL);
+}
+
+/* Sends the next statement of the step, or its bookkeeping. */
+static void
+run_stmt(struct job *j, PGresult *res)
+{
+	const struct sqlscan	*sc;
+	const char		*text;
+	char			*sql;
+
+	sc = run_section(j, &text);
+	if (res != NULL && PQresultStatus(res) !=
+	    PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK &&
+	    PQresultStatus(res) != PGRES_EMPTY_QUERY) {
+		if (j->stmt == 0) {
+			job_ok(j, res);	/* BEGIN or SET failed */
+			return;
+		}
+		run_stmt_failed(j, res, &sc->stmts[j->stmt - 1], text);
+		return;
+	}
+	if (j->stmt == 0 && !j->tx) {
+		/* The dirty mark's id, to complete it when the step ends. */
+		free(j->mark_id);
+		j->mark_id = xstrdup(PQntuples(res) == 1 ? PQgetvalue(res, 0,
+		    0) : "0");
+	}
+	if (j->stmt == sc->n_stmts) {
+		run_bookkeeping(j);
+		return;
+	}
+	sql = xstrndup(text + sc->stmts[j->stmt].offset,
+	    sc->stmts[j->stmt].len);
+	j->stmt++;
+	job_query(j, sql, 0, NULL, run_stmt);
+	free(sql);
+}
+
+/* Starts a step: a transaction, or a dirty mark before running bare. */
+static void
+run_step(struct job *j)
+{
+	const struct config	*cf = migd.config;
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+	const char		*check;
+	char			*sql, *mark;
+
+	j->stmt = 0;
+	j->ran_sql = 1;
+	j->tx = revset_transactional(j->rs, st->idx, st->dir == GRAPH_UP);
+	j->step_t0 = migd_now();
+	j->step_wall = migrate_wall();
+	run_notify(j, "started", json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, "
+	    "s:b}", "revision", mf->revision, "message", mf->message, "file",
+	    mf->path, "direction", st->dir == GRAPH_UP ? "up" : "down",
+	    "index", (json_int_t)j->step + 1, "total",
+	    (json_int_t)j->plan.n_steps, "transactional", j->tx));
+	/* If migd dies mid-statement, the server stops it within a second
+	 * instead of holding the lock until it ends (PostgreSQL 14+). */
+	check = PQserverVersion(pool_conn_pg(j->pc)) >= 140000 ?
+	    "client_connection_check_interval = '1s'; " : NULL;
+	if (j->tx) {
+		sql = xprintf("BEGIN; SET LOCAL lock_timeout = '%ldms'; "
+		    "SET LOCAL statement_timeout = '%ldms'%s%s",
+		    cf->lock_timeout_ms, cf->statement_timeout_ms,
+		    check ? "; SET LOCAL " : "", check ? check : "");
+	} else {
+		/* Marked dirty first: a crash part-way leaves the mark. */
+		mark = run_history_sql(j, mf->revision, st->dir == GRAPH_UP ?
+		    "up" : "down", 0, 1, mf->checksum, mf->message, mf->path,
+		    j->step_wall, 0, NULL, "started; not finished");
+		sql = xprintf("SET lock_timeout = '%ldms'; SET "
+		    "statement_timeout = '%ldms'; %s%s%s RETURNING id",
+		    cf->lock_timeout_ms, cf->statement_timeout_ms,
+		    check ? "SET " : "", check ? check : "", mark);
+		free(mark);
+		j->session_set = 1;
+	}
+	job_query(j, sql, 0, NULL, run_stmt);
+	free(sql);
+}
+
+/* The schemas are there: run the first step, if any. */
+static void
+run_first_step(struct job *j, PGresult *res)
+{
+	if (!job_ok(j, res))
+		return;
+	if (j->plan.n_steps == 0)
+		run_finish(j);
+	else
+		run_step(j);
+}
+
+/* The schemas that exist came back: create the missing ones, then run. */
+void
+run_schemas(struct job *j, PGresult *res)
+{
+	json_t	*missing;
+	char	*sql, *t, *q;
+	size_t	 i;
+	int	 k, found;
+
+	if (!job_ok(j, res))
+		return;
+	missing = json_array();
+	for (i = 0; i < j->n_ensure; i++) {
+		found = 0;
+		for (k = 0; k < PQntuples(res); k++) {
+			if (strcmp(PQgetvalue(res, k, 0), j->ensure[i]) == 0)
+				found = 1;
+		}
+		if (!found)
+			json_array_append_new(missing, json_string(
+			    j->ensure[i]));
+	}
+	if (j->op == MIGRATE_PLAN || j->dry_run) {
+		migrate_plan_result(j, missing);
+		job_end(j, NULL);
+		return;
+	}
+	j->created = missing;
+	j->done = json_array();
+	j->t0 = migd_now();
+	if (json_array_size(missing) == 0) {
+		if (j->plan.n_steps == 0)
+			run_finish(j);
+		else
+			run_step(j);
+		return;
+	}
+	sql = xstrdup("");
+	for (i = 0; i < json_array_size(missing); i++) {
+		q = sqlscan_quote_ident(json_string_value(json_array_get(
+		    missing, i)));
+		t = xprintf("%sCREATE SCHEMA IF NOT EXISTS %s; ", sql, q);
+		free(q);
+		free(sql);
+		sql = t;
+		log_info("creating schema %s", json_string_value(
+		    json_array_get(missing, i)));
+	}
+	run_notify(j, "schemas", json_pack("{s:O}", "created", missing));
+	job_query(j, sql, 0, NULL, run_first_step);
+	free(sql);
+}
+
+
+/* Writes the version table as rows, with one history row, in one go. */
+static void
+run_set_rows(struct job *j, char *marks, const char *revision,
+    const char *direction, const char *note)
+{
+	const struct config	*cf = migd.config;
+	const struct migfile	*mf = NULL;
+	ssize_t			 idx;
+	size_t			*keep, n_keep = 0, i, k, n = revset_count(j->rs);
+	const size_t		*edges;
+	char			*vt, *rows, *hist, *sql;
+	json_t			*to;
+
+	/* The rows are the marked revisions that no marked one builds on. */
+	keep = xcalloc(n ? n : 1, sizeof *keep);
+	{
+		char *covered = xcalloc(n ? n : 1, 1);
+
+		for (i = 0; i < n; i++) {
+			if (!marks[i])
+				continue;
+			k = graph_parents(j->rs->graph, i, &edges);
+			while (k-- > 0)
+				covered[edges[k]] = 1;
+			k = graph_depends(j->rs->graph, i, &edges);
+			while (k-- > 0)
+				covered[edges[k]] = 1;
+		}
+		for (i = 0; i < n; i++) {
+			if (marks[i] && !covered[i])
+				keep[n_keep++] = i;
+		}
+		free(covered);
+	}
+	if ((idx = graph_find(j->rs->graph, revision)) >= 0)
+		mf = revset_file(j->rs, (size_t)idx);
+	vt = migrate_qualify(cf->version_schema, cf->version_table);
+	rows = run_rows_sql(j, NULL, 0, keep, n_keep);
+	hist = run_history_sql(j, revision, direction, 1, 0, mf ? mf->checksum :
+	    NULL, mf ? mf->message : NULL, mf ? mf->path : NULL,
+	    migrate_wall(), 0, NULL, note);
+	sql = xprintf("BEGIN; DELETE FROM %s; %s%s; COMMIT", vt, rows, hist);
+	to = json_array();
+	for (i = 0; i < n_keep; i++)
+		json_array_append_new(to, json_string(graph_id(j->rs->graph,
+		    keep[i])));
+	j->result = json_pack("{s:o, s:o, s:s}", "from", migrate_rows_json(
+	    j->st.rows, j->st.n_rows), "to", to, "revision", revision);
+	log_info("%s %s: version table now %zu row%s", direction, revision,
+	    n_keep, n_keep == 1 ? "" : "s");
+	job_query(j, sql, 0, NULL, job_end);
+	free(keep);
+	free(vt);
+	free(rows);
+	free(hist);
+	free(sql);
+}
+
+/* stamp REV: say the database is at REV without running anything. */
+void
+job_stamp(struct job *j)
+{
+	struct graph_plan	 plan;
+	char			*marks, *cause = NULL;
+	size_t			 idx, i, *heads, n;
+	const char		*label = j->target;
+
+	marks = xcalloc(revset_count(j->rs) + 1, 1);
+	if (strcmp(j->target, "base") == 0)
+		label = "base";
+	else if (strcmp(j->target, "heads") == 0 ||
+	    strcmp(j->target, "head") == 0) {
+		n = graph_heads(j->rs->graph, &heads);
+		if (n != 1 && strcmp(j->target, "head") == 0) {
+			free(heads);
+			free(marks);
+			job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL,
+			    "there are %zu heads: stamp 'heads' or one "
+			    "revision", n);
+			return;
+		}
+		for (i = 0; i < n; i++)
+			marks[heads[i]] = 1;
+		label = n == 1 ? graph_id(j->rs->graph, heads[0]) : "heads";
+		free(heads);
+	} else {
+		if (graph_lookup(j->rs->graph, j->target, &idx, &cause) != 0) {
+			free(marks);
+			job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL,
+			    "%s", cause);
+			free(cause);
+			return;
+		}
+		marks[idx] = 1;
+		label = graph_id(j->rs->graph, idx);
+	}
+	/* Marked heads imply everything below them. */
+	memset(&plan, 0, sizeof plan);
+	for (i = 0; i < revset_count(j->rs); i++) {
+		if (!marks[i])
+			continue;
+		if (graph_plan(j->rs->graph, NULL, 0, graph_id(j->rs->graph, i),
+		    GRAPH_UP, &plan, &cause) == 0) {
+			size_t s;
+
+			for (s = 0; s < plan.n_steps; s++)
+				marks[plan.steps[s].idx] = 1;
+		}
+		free(cause);
+		cause = NULL;
+		graph_plan_clear(&plan);
+	}
+	run_set_rows(j, marks, label, "stamp", NULL);
+	free(marks);
+}
+
+/* resolve REV applied|unapplied: clears a dirty mark, saying which is true. */
+void
+job_resolve(struct job *j)
+{
+	const struct dbrev	*dr;
+	char			*marks, *cause = NULL;
+	const size_t		*edges;
+	size_t			 idx, i, k;
+	int			 applied = strcmp(j->resolve_as, "applied") == 0;
+
+	if (strcmp(j->resolve_as, "applied") != 0 &&
+	    strcmp(j->resolve_as, "unapplied") != 0) {
+		job_fail(j, MIGD_ERR_INVALID_PARAMS, "invalid_params", NULL,
+		    "resolve takes 'applied' or 'unapplied', not '%s'",
+		    j->resolve_as);
+		return;
+	}
+	if (graph_lookup(j->rs->graph, j->target, &idx, &cause) != 0) {
+		job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL, "%s",
+		    cause);
+		free(cause);
+		return;
+	}
+	dr = dbstate_rev(&j->st, graph_id(j->rs->graph, idx));
+	if (dr == NULL || !dr->dirty) {
+		job_fail(j, MIGD_ERR_STATE, "not_dirty", NULL, "revision %s is "
+		    "not dirty: nothing to resolve", graph_id(j->rs->graph,
+		    idx));
+		return;
+	}
+	marks = xcalloc(revset_count(j->rs) + 1, 1);
+	if (migrate_applied(j->rs, &j->st, marks) != 0) {
+		free(marks);
+		job_fail(j, MIGD_ERR_STATE, "ahead", NULL, "the version table "
+		    "names revisions no migration file defines");
+		return;
+	}
+	if (applied) {
+		/* Everything it builds on must be applied already. */
+		for (k = 0; k < 2; k++) {
+			size_t n = k == 0 ? graph_parents(j->rs->graph, idx,
+			    &edges) : graph_depends(j->rs->graph, idx, &edges);
+
+			for (i = 0; i < n; i++) {
+				if (!marks[edges[i]]) {
+					job_fail(j, MIGD_ERR_STATE, "plan_error",
+					    NULL, "%s cannot be applied: %s, "
+					    "which it builds on, is not",
+					    graph_id(j->rs->graph, idx),
+					    graph_id(j->rs->graph, edges[i]));
+					free(marks);
+					return;
+				}
+			}
+		}
+		marks[idx] = 1;
+	} else
+		marks[idx] = 0;
+	run_set_rows(j, marks, graph_id(j->rs->graph, idx), "resolve",
+	    applied ? "resolved as applied" : "resolved as unapplied");
+	free(marks);
+}
