@@ -133,7 +133,17 @@ author_write(const char *dir, const char *id, const char *message,
 		unlink(path);
 		exit(MIGCTL_EXIT_FAILED);
 	}
-	printf("%s\n", path);
+	if (opts.json) {
+		json_t	*o = json_pack("{s:s, s:s, s:s, s:s}", "path", path,
+			    "revision", id, "down_revision", parents, "message",
+			    message);
+		char	*dump = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+		puts(dump);
+		free(dump);
+		json_decref(o);
+	} else
+		printf("%s\n", path);
 	free(slug);
 	free(path);
 	free(text);
