@@ -55,6 +55,8 @@ struct job {
 	int			 session_set;	/* SET outside a transaction */
 	int			 ran_sql;	/* user SQL ran on the session */
 	int			 rechecked;	/* tables looked up again */
+	int			 lost_step;	/* the connection died in a step */
+	int			 recording;	/* writing that on another one */
 	struct revset		*rs;
 	struct dbstate		 st;
 	struct graph_plan	 plan;
@@ -131,6 +133,7 @@ void	 migrate_plan_result(struct job *j, json_t *missing);
 /* run.c */
 void	 run_notify(struct job *j, const char *event, json_t *params);
 void	 run_schemas(struct job *j, PGresult *res);
+char	*run_lost_sql(struct job *j);
 void	 job_stamp(struct job *j);
 void	 job_resolve(struct job *j);
 

@@ -17,6 +17,9 @@
 #include "migd.h"
 #include "engine.h"
 
+static void	job_record_conn(struct pool_conn *, void *);
+static void	job_record_timeout(evutil_socket_t, short, void *);
+
 static void	 migrate_next_run(void);
 static void	 job_result(struct pool_conn *pc, PGresult *res, void *arg);
 static void	 job_state_done(struct job *j, PGresult *res);
@@ -155,8 +158,14 @@ job_result(struct pool_conn *pc, PGresult *res, void *arg)
 		/* The connection died: the server rolled back, the lock is gone. */
 		j->pc = NULL;
 		j->locked = 0;
+		j->session_set = 0;
+		j->ran_sql = 0;
+		j->lost_step = !j->recording && j->done != NULL &&
+		    j->step < j->plan.n_steps;
 		job_set_error(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable",
-		    NULL, "lost the connection to PostgreSQL: %s",
+		    NULL, "lost the connection to PostgreSQL%s%s: %s",
+		    j->lost_step ? " during " : "", j->lost_step ?
+		    graph_id(j->rs->graph, j->plan.steps[j->step].idx) : "",
 		    pool_last_error(migd.pool) ? pool_last_error(migd.pool) :
 		    "unknown error");
 		job_end(j, NULL);
@@ -236,6 +245,7 @@ job_end(struct job *j, PGresult *res)
 {
 	PGconn			*pg;
 	PGTransactionStatusType	 ts;
+	struct timeval		 tv = { 0, 0 };
 	char			 key[32];
 	const char		*params[1];
 	char			*sql;
@@ -288,8 +298,48 @@ job_end(struct job *j, PGresult *res)
 	if (j->pc != NULL) {
 		pool_release(j->pc);
 		j->pc = NULL;
+	} else if (j->lost_step) {
+		/* Record the failure once a connection comes back, if it does
+		 * within connect_timeout; the reply waits for it. */
+		j->lost_step = 0;
+		j->recording = 1;
+		if (j->wait_timer != NULL)
+			event_free(j->wait_timer);
+		j->wait_timer = evtimer_new(migd.base, job_record_timeout, j);
+		tv.tv_sec = migd.config->connect_timeout;
+		evtimer_add(j->wait_timer, &tv);
+		j->waiter = pool_acquire(migd.pool, job_record_conn, j);
+		return;
 	}
 	job_reply(j);
+}
+
+/* A connection again after a lost one: write the step's failure. */
+static void
+job_record_conn(struct pool_conn *pc, void *arg)
+{
+	struct job	*j = arg;
+
+	j->waiter = NULL;
+	j->pc = pc;
+	evtimer_del(j->wait_timer);
+	j->fail_sql = run_lost_sql(j);
+	job_end(j, NULL);
+}
+
+/* No connection came back in time: reply without the history row. */
+static void
+job_record_timeout(evutil_socket_t fd, short events, void *arg)
+{
+	struct job	*j = arg;
+
+	(void)fd;
+	(void)events;
+	log_warnx("could not record the failure of %s in the history: no "
+	    "connection", graph_id(j->rs->graph, j->plan.steps[j->step].idx));
+	pool_cancel_wait(migd.pool, j->waiter);
+	j->waiter = NULL;
+	job_end(j, NULL);
 }
 
 

@@ -270,6 +270,22 @@ run_mark_sql(struct job *j, int success, const char *sqlstate,
 	return (sql);
 }
 
+/* The history of a step whose connection died: a failed row, or the
+ * completed dirty mark of a bare step (which may have run in part). */
+char *
+run_lost_sql(struct job *j)
+{
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+
+	if (!j->tx && j->mark_id != NULL)
+		return (run_mark_sql(j, 0, "08006", j->err_msg));
+	return (run_history_sql(j, mf->revision, st->dir == GRAPH_UP ? "up" :
+	    "down", 0, !j->tx, mf->checksum, mf->message, mf->path,
+	    j->step_wall, (migd_now() - j->step_t0) * 1000.0, "08006",
+	    j->err_msg));
+}
+
 /* Every statement ran: record the step with its rows, then commit. */
 static void
 run_bookkeeping(struct job *j)
