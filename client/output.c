@@ -459,9 +459,18 @@ out_error(json_t *err)
 		fprintf(stderr, "  detail: %s\n", out_str(data, "detail"));
 	if (json_is_string(json_object_get(data, "hint")))
 		fprintf(stderr, "  hint: %s\n", out_str(data, "hint"));
-	if (json_is_string(json_object_get(data, "statement")))
-		fprintf(stderr, "  statement: %s\n", out_str(data,
-		    "statement"));
+	if (json_is_string(json_object_get(data, "statement"))) {
+		/* Continuation lines line up under the first. */
+		const char *p = out_str(data, "statement");
+
+		fputs("  statement: ", stderr);
+		for (; *p != '\0'; p++) {
+			fputc(*p, stderr);
+			if (*p == '\n')
+				fputs("             ", stderr);
+		}
+		fputc('\n', stderr);
+	}
 	json_array_foreach(json_object_get(data, "errors"), i, v) {
 		/* The message already shows the first one. */
 		if (i > 0)
