@@ -3,7 +3,8 @@
 # which command to run.
 MIGD_DEPS="build-essential autoconf automake pkgconf libevent-dev libpq-dev
 libjansson-dev libpg-query-dev libinih-dev libsystemd-dev libssl-dev
-postgresql-15 postgresql-client-15 python3 python3-pytest socat procps
+postgresql-15 postgresql-client-15 python3 python3-pytest python3-alembic
+python3-psycopg2 socat procps
 util-linux ca-certificates"
 
 migd_install_deps() {

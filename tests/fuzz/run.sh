@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Builds migd's libFuzzer targets (tests/fuzz/fuzz_*.c) with clang and
+# -fsanitize=fuzzer,address,undefined, then runs each for FUZZ_SECONDS
+# (default 30).  Usage: tests/fuzz/run.sh [BUILD_DIR]   (default /tmp/migd-fuzz)
+#
+# The seed corpora in tests/fuzz/corpus/<target>/ are only read: new inputs
+# go to BUILD_DIR/corpus/<target>/, crashes to BUILD_DIR/artifacts/<target>/.
+# Prints per target the executions, coverage and exit status; exits 1 if any
+# target crashed, leaked or hit a check, 2 if the build failed.
+#
+# Environment: FUZZ_SECONDS (per target), FUZZ_TARGETS (e.g. "rpc config"),
+# CC (default clang), FUZZ_JOBS (libFuzzer -jobs/-workers, default 1),
+# FUZZ_ARGS (extra libFuzzer flags).
+# Debian 12 packages: clang libclang-rt-14-dev (libFuzzer and the sanitizer
+# runtimes; not pulled in by clang with --no-install-recommends), llvm-14
+# (llvm-symbolizer, for stack traces with function names), plus migd's own
+# build dependencies (libpq-dev libjansson-dev libpg-query-dev libinih-dev
+# libssl-dev pkgconf).
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+build=${1:-/tmp/migd-fuzz}
+seconds=${FUZZ_SECONDS:-30}
+jobs=${FUZZ_JOBS:-1}
+CC=${CC:-clang}
+
+mkdir -p "$build/obj" "$build/bin" || exit 2
+build=$(cd "$build" && pwd)
+
+die() { echo "fuzz: $*" >&2; exit 2; }
+
+command -v "$CC" >/dev/null 2>&1 ||
+    die "no $CC; on Debian 12: apt-get install clang libclang-rt-14-dev"
+printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)'\
+' { (void)d; (void)n; return 0; }\n' > "$build/obj/probe.c"
+"$CC" -fsanitize=fuzzer,address,undefined "$build/obj/probe.c" \
+    -o "$build/obj/probe" 2>"$build/obj/probe.log" ||
+    die "$CC cannot link -fsanitize=fuzzer,address,undefined (libFuzzer" \
+        "missing?): on Debian 12: apt-get install libclang-rt-14-dev;" \
+        "see $build/obj/probe.log"
+
+pc_cflags=$(pkg-config --cflags libpq jansson 2>/dev/null ||
+    echo "-I/usr/include/postgresql")
+san="-fsanitize=address,undefined -fno-sanitize-recover=all"
+cflags="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $san
+    -I$top/include -I$top/daemon -I$here $pc_cflags -Wall -Wextra"
+libs="-linih -lpg_query -ljansson -lpq -lcrypto"
+modules="util log config rpc migfile migdir sqlscan graph"
+
+echo "==> building into $build"
+objs=""
+for m in $modules; do
+    # The daemon code gets coverage instrumentation but no libFuzzer main.
+    $CC $cflags -fsanitize=fuzzer-no-link -c "$top/daemon/$m.c" \
+        -o "$build/obj/$m.o" || die "cannot compile daemon/$m.c"
+    objs="$objs $build/obj/$m.o"
+done
+
+targets=${FUZZ_TARGETS:-}
+if [ -z "$targets" ]; then
+    for f in "$here"/fuzz_*.c; do
+        t=$(basename "$f" .c)
+        targets="$targets ${t#fuzz_}"
+    done
+fi
+for t in $targets; do
+    $CC $cflags -fsanitize=fuzzer "$here/fuzz_$t.c" $objs $libs \
+        -o "$build/bin/fuzz_$t" || die "cannot build fuzz_$t"
+done
+
+# Leaks are failures; UBSan stops at the first report (recover is off).
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+failed=0
+summary=""
+echo "==> running each target for ${seconds}s"
+for t in $targets; do
+    work="$build/corpus/$t" art="$build/artifacts/$t" log="$build/fuzz_$t.log"
+    mkdir -p "$work" "$art"
+    args=(-max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048
+        -print_final_stats=1 -artifact_prefix="$art/")
+    [ -f "$here/$t.dict" ] && args+=(-dict="$here/$t.dict")
+    [ "$jobs" -gt 1 ] && args+=(-jobs="$jobs" -workers="$jobs")
+    seeds=()
+    [ -d "$here/corpus/$t" ] && seeds=("$here/corpus/$t")
+    # The first corpus directory is where libFuzzer writes: the build dir's.
+    # shellcheck disable=SC2086
+    (cd "$build" && "$build/bin/fuzz_$t" "${args[@]}" ${FUZZ_ARGS:-} \
+        "$work" "${seeds[@]}") >"$log" 2>&1
+    rc=$?
+    if [ "$jobs" -gt 1 ]; then
+        cat "$build"/fuzz-*.log >>"$log" 2>/dev/null
+        rm -f "$build"/fuzz-*.log
+    fi
+    # Final stats when the run ended normally, else the last status line.
+    execs=$(awk '/stat::number_of_executed_units/{s+=$NF; f=1}
+        /^#[0-9]+/{l=substr($1, 2)} END{print f ? s : l + 0}' "$log")
+    cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' "$log" | tail -1)
+    status=ok
+    if [ "$rc" -ne 0 ]; then
+        status="FAILED (exit $rc)"
+        failed=1
+        echo "---- fuzz_$t failed; end of $log:"
+        grep -E '^(==[0-9]+==ERROR|SUMMARY|FUZZ CHECK|.*runtime error|    #[0-9] )' \
+            "$log" | head -40
+        ls "$art"/* 2>/dev/null | sed 's/^/input: /'
+    fi
+    line=$(printf '%-8s %10s execs  %-32s %s' "$t" "$execs" "${cov:-cov: ?}" "$status")
+    echo "$line"
+    summary="$summary$line"$'\n'
+done
+
+echo
+echo "==> summary (logs in $build/fuzz_<target>.log)"
+printf '%s' "$summary"
+exit $failed
