@@ -128,6 +128,7 @@ void	 migrate_status_reply(struct job *j, int stale);
 char	*migrate_text_array(char **v, size_t n);
 void	 job_plan(struct job *j);
 json_t	*migrate_rows_json(char **rows, size_t n);
+void	 migrate_plan_ends(struct job *j);
 void	 migrate_plan_result(struct job *j, json_t *missing);
 
 /* run.c */

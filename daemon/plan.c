@@ -448,17 +448,13 @@ migrate_rows_json(char **rows, size_t n)
 	return (a);
 }
 
-/* The plan as the reply of plan and --dry-run. */
+/* What plans and runs both report: the target, the way, from where to where. */
 void
-migrate_plan_result(struct job *j, json_t *missing)
+migrate_plan_ends(struct job *j)
 {
-	json_t	*steps, *to;
+	json_t	*to;
 	size_t	 i;
 
-	steps = json_array();
-	for (i = 0; i < j->plan.n_steps; i++)
-		json_array_append_new(steps, migrate_step_json(j,
-		    &j->plan.steps[i], 1));
 	to = json_array();
 	for (i = 0; i < j->plan.n_rows_after; i++)
 		json_array_append_new(to, json_string(graph_id(j->rs->graph,
@@ -469,6 +465,20 @@ migrate_plan_result(struct job *j, json_t *missing)
 	json_object_set_new(j->result, "from", migrate_rows_json(j->st.rows,
 	    j->st.n_rows));
 	json_object_set_new(j->result, "to", to);
+}
+
+/* The plan as the reply of plan and --dry-run. */
+void
+migrate_plan_result(struct job *j, json_t *missing)
+{
+	json_t	*steps;
+	size_t	 i;
+
+	steps = json_array();
+	for (i = 0; i < j->plan.n_steps; i++)
+		json_array_append_new(steps, migrate_step_json(j,
+		    &j->plan.steps[i], 1));
+	migrate_plan_ends(j);
 	json_object_set_new(j->result, "steps", steps);
 	json_object_set_new(j->result, "schemas_to_create", missing);
 	json_object_set_new(j->result, "runnable", json_boolean(

@@ -188,19 +188,7 @@ run_section(struct job *j, const char **text)
 static void
 run_finish(struct job *j)
 {
-	json_t	*to;
-	size_t	 i;
-
-	to = json_array();
-	for (i = 0; i < j->plan.n_rows_after; i++)
-		json_array_append_new(to, json_string(graph_id(j->rs->graph,
-		    j->plan.rows_after[i])));
-	json_object_set_new(j->result, "target", json_string(j->target));
-	json_object_set_new(j->result, "direction", json_string(j->dir ==
-	    GRAPH_UP ? "up" : "down"));
-	json_object_set_new(j->result, "from", migrate_rows_json(j->st.rows,
-	    j->st.n_rows));
-	json_object_set_new(j->result, "to", to);
+	migrate_plan_ends(j);
 	json_object_set(j->result, "steps", j->done);
 	json_object_set(j->result, "schemas_created", j->created);
 	json_object_set_new(j->result, "duration_ms", json_real((migd_now() -
