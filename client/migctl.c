@@ -147,7 +147,7 @@ usage(int status)
 	    "  -V, --version      print migctl's version\n\ncommands:\n",
 	    MIGD_SOCKET_ENV, MIGD_DEFAULT_SOCKET);
 	for (i = 0; i < nitems(migctl_cmds); i++)
-		fprintf(f, "  %-30s %s\n", migctl_cmds[i].usage,
+		fprintf(f, "  %s\n      %s\n", migctl_cmds[i].usage,
 		    migctl_cmds[i].help);
 	fprintf(f, "\ntargets: head, heads, base, +N, -N, a revision or a "
 	    "unique prefix of one\n"
@@ -352,6 +352,16 @@ migctl_receive(struct migctl *m, int quiet)
 	}
 }
 
+/* Whether an error is of this data.kind. */
+static int
+migctl_is_kind(json_t *error, const char *kind)
+{
+	const char	*k = json_string_value(json_object_get(json_object_get(
+			    error, "data"), "kind"));
+
+	return (k != NULL && strcmp(k, kind) == 0);
+}
+
 /* Maps an error's data.kind to the documented exit code. */
 static int
 migctl_exit_code(json_t *error)
@@ -415,6 +425,23 @@ params_history(struct migctl *m, char **args, int n)
 	if (m->limit > 0)
 		json_object_set_new(p, "limit", json_integer(m->limit));
 	return (p);
+}
+
+/* Whether a long option takes a value (and so may be --name=value). */
+static int
+migctl_valued(const char *name, size_t len)
+{
+	static const char *valued[] = { "--socket", "--limit", "--timeout",
+	    "--for", "--wait-daemon", "--message", "--directory", "--config",
+	    "--head" };
+	size_t	 i;
+
+	for (i = 0; i < nitems(valued); i++) {
+		if (strlen(valued[i]) == len && strncmp(name, valued[i],
+		    len) == 0)
+			return (1);
+	}
+	return (0);
 }
 
 /* Seconds for --timeout and --wait-daemon: 0 to 86400. */
@@ -488,10 +515,13 @@ migctl_wait(struct migctl *m)
 			reply = migctl_receive(m, 1);
 			migctl_close(m);
 			if (reply != NULL && json_object_get(reply, "error") !=
-			    NULL) {
-				/* Refused (forbidden, too many clients): say so. */
+			    NULL && !migctl_is_kind(json_object_get(reply,
+			    "error"), "too_many_clients")) {
+				/* Refused (forbidden): say so, and stop. */
 				code = migctl_exit_code(json_object_get(reply,
 				    "error"));
+				if (opts.json)
+					migctl_print_json(reply);
 				out_error(json_object_get(reply, "error"));
 				json_decref(reply);
 				json_decref(last);
@@ -610,12 +640,18 @@ main(int argc, char **argv)
 		m.socket = MIGD_DEFAULT_SOCKET;
 	args = xcalloc((size_t)argc + 1, sizeof *args);
 
-	/* --name=value is --name value. */
+	/* --name=value is --name value, for the options that take a value. */
 	av = xcalloc((size_t)argc * 2 + 1, sizeof *av);
 	for (i = 0, j = 0; i < argc; i++) {
 		const char *eq = strchr(argv[i], '=');
 
-		if (strncmp(argv[i], "--", 2) == 0 && eq != NULL) {
+		if (strcmp(argv[i], "--") == 0) {
+			while (i < argc)
+				av[j++] = xstrdup(argv[i++]);
+			break;
+		}
+		if (eq != NULL && migctl_valued(argv[i], (size_t)(eq -
+		    argv[i]))) {
 			av[j++] = xstrndup(argv[i], (size_t)(eq - argv[i]));
 			av[j++] = xstrdup(eq + 1);
 		} else
@@ -723,6 +759,9 @@ main(int argc, char **argv)
 	opts.color = !opts.json && isatty(STDOUT_FILENO) && (env == NULL ||
 	    *env == '\0') && (env = getenv("TERM")) != NULL &&
 	    strcmp(env, "dumb") != 0;
+	opts.color_err = (opts.color || opts.json) && isatty(STDERR_FILENO) &&
+	    ((env = getenv("NO_COLOR")) == NULL || *env == '\0') &&
+	    (env = getenv("TERM")) != NULL && strcmp(env, "dumb") != 0;
 	i = migctl_run(&m, cmd, args + 1, nargs - 1);
 	free(args);
 	for (j = 0; j < (size_t)argc; j++)

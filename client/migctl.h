@@ -8,6 +8,7 @@ struct migctl_opts {
 	int	 json;
 	int	 stream;
 	int	 color;
+	int	 color_err;	/* stderr's own: it may be a file */
 };
 
 extern struct migctl_opts opts;

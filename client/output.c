@@ -24,6 +24,13 @@ c(const char *code)
 	return (opts.color ? code : "");
 }
 
+/* The same for stderr, which may be redirected when stdout is not. */
+static const char *
+ce(const char *code)
+{
+	return (opts.color_err ? code : "");
+}
+
 /* A string member, or a dash when missing or null. */
 const char *
 out_str(json_t *o, const char *key)
@@ -453,8 +460,8 @@ out_error(json_t *err)
 	json_t	*data = json_object_get(err, "data"), *v;
 	size_t	 i;
 
-	fprintf(stderr, "migctl: %s%s%s\n", c(RED), out_str(err, "message"),
-	    c(RESET));
+	fprintf(stderr, "migctl: %s%s%s\n", ce(RED), out_str(err, "message"),
+	    ce(RESET));
 	if (json_is_string(json_object_get(data, "detail")))
 		fprintf(stderr, "  detail: %s\n", out_str(data, "detail"));
 	if (json_is_string(json_object_get(data, "hint")))

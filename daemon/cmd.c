@@ -120,7 +120,7 @@ cmd_notify(struct request *req, const char *method, json_t *params)
 	control_send(req->client, rpc_notification(method, params));
 }
 
-/* Parses one line, validates it and runs its handler. */
+/* Parses one line, checks permission then params, and runs its handler. */
 void
 cmd_dispatch(struct client *c, const char *line, size_t len)
 {
@@ -142,13 +142,6 @@ cmd_dispatch(struct client *c, const char *line, size_t len)
 		    NULL, "unknown method \"%s\"", req->rpc.method);
 		return;
 	}
-	if (rpc_check_params(req->rpc.params, req->entry->params,
-	    &cause) != 0) {
-		cmd_error(req, MIGD_ERR_INVALID_PARAMS, "invalid_params", NULL,
-		    "invalid params for %s: %s", req->rpc.method, cause);
-		free(cause);
-		return;
-	}
 	if (!(req->entry->flags & CMD_MUTATING) ? !peer->is_reader :
 	    !peer->is_admin) {
 		log_warnx("%s refused to %s (uid %ld, pid %ld)",
@@ -157,6 +150,13 @@ cmd_dispatch(struct client *c, const char *line, size_t len)
 		cmd_error(req, MIGD_ERR_FORBIDDEN, "forbidden", NULL,
 		    "%s is not allowed for user %s", req->rpc.method,
 		    peer->user);
+		return;
+	}
+	if (rpc_check_params(req->rpc.params, req->entry->params,
+	    &cause) != 0) {
+		cmd_error(req, MIGD_ERR_INVALID_PARAMS, "invalid_params", NULL,
+		    "invalid params for %s: %s", req->rpc.method, cause);
+		free(cause);
 		return;
 	}
 	log_debug("%s from %s (pid %ld)", req->rpc.method, peer->user,

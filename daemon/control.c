@@ -62,13 +62,31 @@ static void	control_write(struct bufferevent *, void *);
 static void	control_event(struct bufferevent *, short, void *);
 static void	control_process(struct client *);
 
-/* Whether a user is in a group, by primary gid or supplementary membership. */
+/* Whether gid is among n groups. */
 static int
-control_in_group(const char *user, gid_t gid, const char *group)
+control_has_gid(const gid_t *groups, int n, gid_t gid)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++) {
+		if (groups[i] == gid)
+			return (1);
+	}
+	return (0);
+}
+
+/*
+ * Whether the peer is in a group: its gid, the supplementary groups of the
+ * process (SO_PEERGROUPS), or those /etc/group gives the user, who could
+ * always log in again to get them.
+ */
+static int
+control_in_group(int fd, const char *user, gid_t gid, const char *group)
 {
 	struct group	*gr;
 	gid_t		 groups[256];
-	int		 n = nitems(groups), i;
+	socklen_t	 len = sizeof groups;
+	int		 n = nitems(groups);
 
 	if (group == NULL || *group == '\0' || user == NULL)
 		return (0);
@@ -76,13 +94,13 @@ control_in_group(const char *user, gid_t gid, const char *group)
 		return (0);
 	if (gr->gr_gid == gid)
 		return (1);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0 &&
+	    control_has_gid(groups, (int)(len / sizeof groups[0]), gr->gr_gid))
+		return (1);
+	n = nitems(groups);
 	if (getgrouplist(user, gid, groups, &n) == -1)
 		return (0);
-	for (i = 0; i < n; i++) {
-		if (groups[i] == gr->gr_gid)
-			return (1);
-	}
-	return (0);
+	return (control_has_gid(groups, n, gr->gr_gid));
 }
 
 /* Reads the peer's credentials once, at accept, and decides its rights. */
@@ -107,9 +125,9 @@ control_credentials(struct client *c, int fd)
 	else
 		p->user = xprintf("%ld", (long)p->uid);
 	p->is_admin = p->uid == 0 || p->uid == geteuid() ||
-	    control_in_group(p->user, p->gid, control.admin_group);
+	    control_in_group(fd, p->user, p->gid, control.admin_group);
 	p->is_reader = p->is_admin || *control.read_group == '\0' ||
-	    control_in_group(p->user, p->gid, control.read_group);
+	    control_in_group(fd, p->user, p->gid, control.read_group);
 }
 
 const struct peer *

@@ -198,9 +198,6 @@ def test_read_group_only_members_read(ident, migd_factory):
     assert versions(m) is None
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: migctl --json wait prints nothing on stdout "
-                   "when migd refuses it (forbidden); every other command prints "
-                   "{\"error\": {...}} as migctl(1) says for --json")
 def test_json_wait_refused_prints_error(ident, migd_factory):
     m = daemon(migd_factory, "0666", read=READ)
     p, doc = as_user_json(ident, m, "wait", "--timeout", "0")
