@@ -154,7 +154,7 @@ migrate_status_reply(struct job *j, int stale)
 	    NULL));
 	db = json_object_get(res, "database");
 	(void)db;
-	if (j != NULL && j->pc != NULL) {
+	if (j->pc != NULL) {
 		migrate_assess(migrate.errors ? NULL : migrate.rs, &j->st,
 		    res);
 		json_decref(migrate.last_state);

@@ -10,7 +10,8 @@
 #
 # Environment: FUZZ_SECONDS (per target), FUZZ_TARGETS (e.g. "rpc config"),
 # CC (default clang), FUZZ_JOBS (libFuzzer -jobs/-workers, default 1),
-# FUZZ_ARGS (extra libFuzzer flags).
+# FUZZ_ARGS (extra libFuzzer flags), FUZZ_COVERAGE=1 (then report line
+# coverage of daemon/*.c by each target's corpus; needs llvm-14).
 # Debian 12 packages: clang libclang-rt-14-dev (libFuzzer and the sanitizer
 # runtimes; not pulled in by clang with --no-install-recommends), llvm-14
 # (llvm-symbolizer, for stack traces with function names), plus migd's own
@@ -29,6 +30,8 @@ mkdir -p "$build/obj" "$build/bin" || exit 2
 build=$(cd "$build" && pwd)
 
 die() { echo "fuzz: $*" >&2; exit 2; }
+# An LLVM tool by its plain name or Debian's versioned one.
+tool() { command -v "$1" 2>/dev/null || command -v "$1-14" 2>/dev/null; }
 
 command -v "$CC" >/dev/null 2>&1 ||
     die "no $CC; on Debian 12: apt-get install clang libclang-rt-14-dev"
@@ -70,6 +73,10 @@ for t in $targets; do
 done
 
 # Leaks are failures; UBSan stops at the first report (recover is off).
+# Stack traces get function names when llvm-symbolizer is around.
+if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && sym=$(tool llvm-symbolizer); then
+    export ASAN_SYMBOLIZER_PATH=$sym
+fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
@@ -111,6 +118,44 @@ for t in $targets; do
     echo "$line"
     summary="$summary$line"$'\n'
 done
+
+# Optional: line coverage of the daemon code by each target's whole corpus
+# (seeds plus what this run found), with clang's source-based coverage.
+if [ "${FUZZ_COVERAGE:-0}" = 1 ] && ! { profdata=$(tool llvm-profdata) &&
+    llvmcov=$(tool llvm-cov); }; then
+    echo "fuzz: no coverage report: llvm-profdata and llvm-cov are missing" \
+        "(apt-get install llvm-14)" >&2
+elif [ "${FUZZ_COVERAGE:-0}" = 1 ]; then
+    echo
+    echo "==> line coverage of daemon/ by each corpus"
+    cov="$build/cov"
+    mkdir -p "$cov/obj"
+    covcflags="-std=c11 -D_GNU_SOURCE -g -O0 -fprofile-instr-generate
+        -fcoverage-mapping -I$top/include -I$top/daemon -I$here $pc_cflags"
+    cobjs=""
+    for m in $modules; do
+        $CC $covcflags -c "$top/daemon/$m.c" -o "$cov/obj/$m.o" ||
+            die "cannot compile daemon/$m.c for coverage"
+        cobjs="$cobjs $cov/obj/$m.o"
+    done
+    for t in $targets; do
+        $CC $covcflags -fsanitize=fuzzer "$here/fuzz_$t.c" $cobjs $libs \
+            -o "$cov/fuzz_$t" || die "cannot build fuzz_$t for coverage"
+        rm -f "$cov/$t"-*.profraw
+        # One input per process: a crashing input loses only its own profile.
+        find "$build/corpus/$t" "$here/corpus/$t" -type f 2>/dev/null |
+        while read -r f; do
+            LLVM_PROFILE_FILE="$cov/$t-%4m.profraw" "$cov/fuzz_$t" "$f" \
+                >/dev/null 2>&1
+        done
+        "$profdata" merge -sparse "$cov/$t"-*.profraw -o "$cov/$t.profdata" &&
+        "$llvmcov" report "$cov/fuzz_$t" -instr-profile="$cov/$t.profdata" \
+            "$top/daemon/" 2>/dev/null |
+            awk -v t="$t" '$1 ~ /\.c$/ && $8 != "-" && $(NF-3) != "0.00%" {
+                printf "%-8s %-10s lines %7s of %4s  branches %7s of %4s\n",
+                    t, $1, $(NF-3), $(NF-5), $NF, $(NF-2)}'
+    done
+fi
 
 echo
 echo "==> summary (logs in $build/fuzz_<target>.log)"
