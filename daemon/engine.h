@@ -100,10 +100,12 @@ double	 migrate_wall(void);
 char	*migrate_qualify(const char *schema, const char *table);
 long long	 migrate_lock_key(void);
 void	 dbstate_clear(struct dbstate *st);
+void	 dbstate_sort(struct dbstate *st);
 const struct dbrev	*dbstate_rev(const struct dbstate *st,
 	    const char *revision);
 const char	*migrate_reset_sql(struct job *j);
 struct revset	*migrate_load(json_t **errors);
+int	 migrate_files_changed(void);
 
 /* job.c */
 void	 job_free(struct job *j);

@@ -378,6 +378,7 @@ job_state_done(struct job *j, PGresult *res)
 	}
 	j->st.n_rows = nr;
 	j->st.n_revs = nh;
+	dbstate_sort(&j->st);
 	if (j->st.has_version && j->st.has_history)
 		migrate.tables_known = 1;
 	job_dispatch(j);

@@ -86,16 +86,32 @@ dbstate_clear(struct dbstate *st)
 	memset(st, 0, sizeof *st);
 }
 
+static int
+dbstate_cmp(const void *a, const void *b)
+{
+	return (strcmp(((const struct dbrev *)a)->revision,
+	    ((const struct dbrev *)b)->revision));
+}
+
+/* Sorts the history summary once, so that lookups are logarithmic. */
+void
+dbstate_sort(struct dbstate *st)
+{
+	if (st->n_revs > 1)
+		qsort(st->revs, st->n_revs, sizeof *st->revs, dbstate_cmp);
+}
+
+/* The history summary of one revision, or NULL (after dbstate_sort). */
 const struct dbrev *
 dbstate_rev(const struct dbstate *st, const char *revision)
 {
-	size_t	 i;
+	struct dbrev	 key;
 
-	for (i = 0; i < st->n_revs; i++) {
-		if (strcmp(st->revs[i].revision, revision) == 0)
-			return (&st->revs[i]);
-	}
-	return (NULL);
+	if (st->n_revs == 0)
+		return (NULL);
+	key.revision = (char *)revision;
+	return (bsearch(&key, st->revs, st->n_revs, sizeof *st->revs,
+	    dbstate_cmp));
 }
 
 /* Undoes the session settings of a bare step ("; RESET ..."). */
@@ -118,8 +134,17 @@ migrate_inotify_read(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	(void)arg;
 	while (read(fd, buf, sizeof buf) > 0)
-		continue;
-	migrate.stale = 1;
+		migrate.stale = 1;
+}
+
+/* Whether the files may have changed: drains pending inotify events first,
+ * so an edit made just before a request is never missed. */
+int
+migrate_files_changed(void)
+{
+	if (migrate.inotify != -1)
+		migrate_inotify_read(migrate.inotify, EV_READ, NULL);
+	return (migrate.stale || migrate.errors != NULL || migrate.rs == NULL);
 }
 
 /* Watches every directory of the set; without inotify, status always rereads. */

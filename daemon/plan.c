@@ -17,8 +17,6 @@
 #include "migd.h"
 #include "engine.h"
 
-static void	 migrate_add_schema(char ***v, size_t *n, const char *name);
-static int	 migrate_plan_creates(struct job *j, const char *name);
 static void	 migrate_plan_schemas(struct job *j);
 static json_t	*migrate_step_json(struct job *j, const struct graph_step *st,
 	    int with_sql);
@@ -206,66 +204,90 @@ migrate_text_array(char **v, size_t n)
 	return (t);
 }
 
-/* Adds a schema name once. */
-static void
-migrate_add_schema(char ***v, size_t *n, const char *name)
+/* The sections a plan's steps run, one per step. */
+static const struct sqlscan *
+migrate_step_scan(struct job *j, size_t i)
 {
-	size_t	 i;
+	const struct graph_step	*st = &j->plan.steps[i];
 
-	for (i = 0; i < *n; i++) {
-		if (strcmp((*v)[i], name) == 0)
-			return;
-	}
-	*v = xreallocarray(*v, *n + 1, sizeof **v);
-	(*v)[(*n)++] = xstrdup(name);
+	return (st->dir == GRAPH_UP ? &j->rs->up[st->idx] :
+	    &j->rs->down[st->idx]);
 }
 
-/* Whether a step of the plan runs a plain CREATE SCHEMA of this name. */
 static int
-migrate_plan_creates(struct job *j, const char *name)
+migrate_cmp_str(const void *a, const void *b)
 {
-	const struct sqlscan	*sc;
-	size_t			 i, k;
-
-	for (i = 0; i < j->plan.n_steps; i++) {
-		sc = j->plan.steps[i].dir == GRAPH_UP ?
-		    &j->rs->up[j->plan.steps[i].idx] :
-		    &j->rs->down[j->plan.steps[i].idx];
-		for (k = 0; k < sc->n_schemas; k++) {
-			if (sc->schemas[k].created &&
-			    strcmp(sc->schemas[k].name, name) == 0)
-				return (1);
-		}
-	}
-	return (0);
+	return (strcmp(*(char *const *)a, *(char *const *)b));
 }
 
-/* The schemas a run must find: configured, and named by its steps' SQL. */
+/* Whether name is in a sorted array of names. */
+static int
+migrate_in_sorted(char **v, size_t n, const char *name)
+{
+	return (n > 0 && bsearch(&name, v, n, sizeof *v, migrate_cmp_str) !=
+	    NULL);
+}
+
+/* The schemas a run must find: configured, and named by its steps' SQL,
+ * less those a step creates itself; linear but for two sorts. */
 static void
 migrate_plan_schemas(struct job *j)
 {
 	const struct config	*cf = migd.config;
 	const struct sqlscan	*sc;
-	size_t			 i, k;
+	char			**made = NULL, **seen = NULL, *name;
+	size_t			 n_made = 0, n_seen = 0, i, k, total = 0;
 
-	for (i = 0; i < cf->n_schemas; i++) {
-		if (!migrate_plan_creates(j, cf->schemas[i]))
-			migrate_add_schema(&j->ensure, &j->n_ensure,
-			    cf->schemas[i]);
-	}
+	for (i = 0; i < j->plan.n_steps; i++)
+		total += migrate_step_scan(j, i)->n_schemas;
+	made = xcalloc(total + 1, sizeof *made);
+	seen = xcalloc(total + cf->n_schemas + 1, sizeof *seen);
 	for (i = 0; i < j->plan.n_steps; i++) {
-		sc = j->plan.steps[i].dir == GRAPH_UP ?
-		    &j->rs->up[j->plan.steps[i].idx] :
-		    &j->rs->down[j->plan.steps[i].idx];
+		sc = migrate_step_scan(j, i);
 		for (k = 0; k < sc->n_schemas; k++) {
-			/* One the plan creates itself must not exist before. */
-			if (!migrate_plan_creates(j, sc->schemas[k].name))
-				migrate_add_schema(&j->ensure, &j->n_ensure,
-				    sc->schemas[k].name);
+			if (sc->schemas[k].created)
+				made[n_made++] = sc->schemas[k].name;
 		}
 	}
-}
+	qsort(made, n_made, sizeof *made, migrate_cmp_str);
+	/* Candidates in order: configured first, then as the steps name them. */
+	for (i = 0; i < cf->n_schemas; i++)
+		seen[n_seen++] = cf->schemas[i];
+	for (i = 0; i < j->plan.n_steps; i++) {
+		sc = migrate_step_scan(j, i);
+		for (k = 0; k < sc->n_schemas; k++)
+			seen[n_seen++] = sc->schemas[k].name;
+	}
+	/* Keep the first of each name, in order, via a sorted copy. */
+	{
+		char	**sorted = xcalloc(n_seen + 1, sizeof *sorted);
+		char	 *taken;
+		size_t	  m = 0;
 
+		memcpy(sorted, seen, n_seen * sizeof *seen);
+		qsort(sorted, n_seen, sizeof *sorted, migrate_cmp_str);
+		for (i = 0; i < n_seen; i++) {
+			if (m == 0 || strcmp(sorted[m - 1], sorted[i]) != 0)
+				sorted[m++] = sorted[i];
+		}
+		taken = xcalloc(m + 1, 1);
+		for (i = 0; i < n_seen; i++) {
+			name = seen[i];
+			k = (size_t)((char **)bsearch(&name, sorted, m,
+			    sizeof *sorted, migrate_cmp_str) - sorted);
+			if (taken[k] || migrate_in_sorted(made, n_made, name))
+				continue;
+			taken[k] = 1;
+			j->ensure = xreallocarray(j->ensure, j->n_ensure + 1,
+			    sizeof *j->ensure);
+			j->ensure[j->n_ensure++] = xstrdup(name);
+		}
+		free(taken);
+		free(sorted);
+	}
+	free(made);
+	free(seen);
+}
 
 /* One step for the plan's output, with why it is not transactional. */
 static json_t *
