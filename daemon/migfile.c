@@ -5,7 +5,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/evp.h>
+#include <stdint.h>
+
+#include <nettle/sha2.h>
 
 #include "migfile.h"
 #include "util.h"
@@ -168,18 +170,21 @@ migfile_normalise(const char *text, size_t len, size_t *outlen)
 	return (out);
 }
 
-/* The checksum is what detects an edited, already applied migration. */
+/*
+ * The checksum is what detects an edited, already applied migration.
+ * nettle's SHA-256: small, and already in memory through libpq's TLS.
+ */
 static void
 migfile_sha256_hex(const char *buf, size_t len, char out[65])
 {
-	unsigned char	 md[EVP_MAX_MD_SIZE];
-	unsigned int	 mdlen = 0, i;
+	struct sha256_ctx	 ctx;
+	uint8_t			 md[SHA256_DIGEST_SIZE];
+	size_t			 i;
 
-	/* Only a broken libcrypto fails here: an invariant, not input. */
-	if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen != 32)
-		abort();
-	for (i = 0; i < mdlen; i++)
+	sha256_init(&ctx);
+	sha256_update(&ctx, len, (const uint8_t *)buf);
+	sha256_digest(&ctx, sizeof md, md);
+	for (i = 0; i < sizeof md; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 	out[64] = '\0';
 }

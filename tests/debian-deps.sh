@@ -2,7 +2,7 @@
 # build and test on Debian 12, when run as root; otherwise checks and says
 # which command to run.
 MIGD_DEPS="build-essential autoconf automake pkgconf libevent-dev libpq-dev
-libjansson-dev libpg-query-dev libinih-dev libsystemd-dev libssl-dev
+libjansson-dev libpg-query-dev libinih-dev libsystemd-dev nettle-dev
 postgresql-15 postgresql-client-15 python3 python3-pytest python3-alembic
 python3-psycopg2 socat procps
 util-linux ca-certificates"
