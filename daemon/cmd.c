@@ -131,7 +131,11 @@ cmd_dispatch(struct client *c, const char *line, size_t len)
 
 	req = xcalloc(1, sizeof *req);
 	req->client = c;
-	if ((err = rpc_parse(line, len, &req->rpc)) != NULL) {
+	if ((err = rpc_parse(line, len, &req->rpc)) != NULL ||
+	    req->rpc.method == NULL) {
+		if (err == NULL)	/* an invariant: never run half a request */
+			err = rpc_error(NULL, MIGD_ERR_INTERNAL, "internal",
+			    NULL, "internal error parsing the request");
 		/* Malformed: answered with id null, the connection stays. */
 		control_send(c, err);
 		cmd_finish(req, NULL);

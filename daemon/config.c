@@ -98,6 +98,17 @@ config_trim(char *s)
 	return (s);
 }
 
+/* Form feeds and the like have no business in a value (tabs are blanks). */
+static int
+config_has_control(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (iscntrl((unsigned char)*s) && *s != '\t')
+			return (1);
+	}
+	return (0);
+}
+
 /* Checks a section header line ourselves: inih says nothing of empty ones. */
 static void
 config_check_section(struct config_state *st, const char *line)
@@ -182,6 +193,11 @@ config_set_schemas(struct config_state *st, const char *value, char **why)
 		}
 		if (sqlscan_system_schema(s)) {
 			*why = xprintf("'%s' is a system schema", s);
+			goto fail;
+		}
+		if (strpbrk(s, ";#") != NULL) {
+			*why = xprintf("schema name '%s' contains ';' or '#', "
+			    "which start comments in this file", s);
 			goto fail;
 		}
 		for (i = 0; i < cf->n_schemas; i++) {
@@ -272,7 +288,7 @@ config_set(struct config_state *st, const struct config_param *p,
 {
 	struct config	*cf = st->cf;
 	enum log_level	 level;
-	PQconninfoOption *opts;
+	PQconninfoOption *opts, *o;
 	char		*end, *err = NULL, *dot, *copy;
 	long		 n;
 
@@ -284,6 +300,18 @@ config_set(struct config_state *st, const struct config_param *p,
 				    err ? config_trim(err) : "out of memory");
 				PQfreemem(err);
 				return (-1);
+			}
+			for (o = opts; o->keyword != NULL; o++) {
+				/* A URI's %XX may decode to any byte. */
+				if (o->val != NULL && (utf8_valid_prefix(o->val,
+				    strlen(o->val)) != strlen(o->val) ||
+				    config_has_control(o->val))) {
+					*why = xprintf("invalid conninfo: the "
+					    "value of %s is not valid UTF-8 "
+					    "text", o->keyword);
+					PQconninfoFree(opts);
+					return (-1);
+				}
 			}
 			PQconninfoFree(opts);
 		}
@@ -387,6 +415,11 @@ config_set(struct config_state *st, const struct config_param *p,
 		return (0);
 	case CT_GROUP:
 	case CT_STRING:
+		if (strpbrk(value, ";# \t") != NULL) {
+			*why = xprintf("%s '%s' is not a group name", p->name,
+			    value);
+			return (-1);
+		}
 		if (strcmp(p->name, "admin_group") == 0) {
 			free(cf->admin_group);
 			cf->admin_group = xstrdup(value);
@@ -435,6 +468,11 @@ config_handler(void *arg, const char *section, const char *name,
 			    "an indented line", st->path, st->lineno, name);
 			return (1);
 		}
+		if (config_has_control(value)) {
+			errlist_add(st->errs, "%s:%d: control character in the "
+			    "value of '%s'", st->path, st->lineno, name);
+			return (1);
+		}
 		joined = xprintf("%s %s", st->cf->conninfo, value);
 		value = joined;
 		if (config_set(st, p, value, &why) != 0) {
@@ -452,6 +490,11 @@ config_handler(void *arg, const char *section, const char *name,
 	}
 	st->seen[i] = st->lineno;
 	st->last = (int)i;
+	if (config_has_control(value)) {
+		errlist_add(st->errs, "%s:%d: control character in the value "
+		    "of '%s'", st->path, st->lineno, name);
+		return (1);
+	}
 	if (config_set(st, p, value, &why) != 0) {
 		errlist_add(st->errs, "%s:%d: %s", st->path, st->lineno, why);
 		free(why);
@@ -472,6 +515,14 @@ config_parse(const char *path, const char *text, size_t len,
 
 	if (memchr(text, '\0', len) != NULL) {
 		errlist_add(errs, "%s:1: not a text file (NUL byte)", path);
+		return (-1);
+	}
+	if ((i = utf8_valid_prefix(text, len)) != len) {
+		size_t	 k, line = 1;
+
+		for (k = 0; k < i; k++)
+			line += text[k] == '\n';
+		errlist_add(errs, "%s:%zu: not valid UTF-8", path, line);
 		return (-1);
 	}
 	cf = xcalloc(1, sizeof *cf);
@@ -623,7 +674,48 @@ config_mask_conninfo(const char *conninfo)
 	return (s);
 }
 
-/* Prints the effective settings as an INI file that migd would accept. */
+/* The end of one key=value pair: the first blank outside quotes. */
+static const char *
+config_pair_end(const char *p)
+{
+	int	 quoted = 0;
+
+	for (; *p != '\0'; p++) {
+		if (quoted && *p == '\\' && p[1] != '\0')
+			p++;
+		else if (*p == '\'')
+			quoted = !quoted;
+		else if (*p == ' ' && !quoted)
+			break;
+	}
+	return (p);
+}
+
+/* Prints the conninfo, continued on indented lines as the parser allows. */
+static void
+config_print_conninfo(FILE *f, const char *conninfo)
+{
+	const char	*p = conninfo, *sp;
+	size_t		 col = strlen("conninfo = ");
+
+	fputs("conninfo =", f);
+	while (*p != '\0') {
+		sp = config_pair_end(p);
+		if (col + 1 + (size_t)(sp - p) > 150 && p != conninfo) {
+			fputs("\n   ", f);
+			col = 3;
+		}
+		fprintf(f, " %.*s", (int)(sp - p), p);
+		col += 1 + (size_t)(sp - p);
+		p = *sp == ' ' ? sp + 1 : sp;
+	}
+	fputc('\n', f);
+}
+
+/*
+ * Prints the effective settings as an INI file that migd would accept
+ * (a path longer than a line of the file allows is the one exception).
+ */
 void
 config_print(const struct config *cf, FILE *f)
 {
@@ -632,9 +724,10 @@ config_print(const struct config *cf, FILE *f)
 
 	masked = config_mask_conninfo(cf->conninfo);
 	fprintf(f, "# effective settings of %s\n", cf->path);
-	fprintf(f, "[database]\nconninfo = %s\npool_size = %d\n"
-	    "connect_timeout = %d\n\n", masked, cf->pool_size,
-	    cf->connect_timeout);
+	fprintf(f, "[database]\n");
+	config_print_conninfo(f, masked);
+	fprintf(f, "pool_size = %d\nconnect_timeout = %d\n\n",
+	    cf->pool_size, cf->connect_timeout);
 	fprintf(f, "[migrations]\ndirectory = %s\nschemas = ", cf->directory);
 	for (i = 0; i < cf->n_schemas; i++)
 		fprintf(f, "%s%s", i ? ", " : "", cf->schemas[i]);

@@ -152,6 +152,12 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 		}
 		if (de->d_name[0] == '.')
 			continue;
+		if (utf8_valid_prefix(de->d_name, strlen(de->d_name)) !=
+		    strlen(de->d_name) && migdir_is_sql(de->d_name)) {
+			errlist_add(errs, "%s/?: a file name that is not "
+			    "valid UTF-8; rename it", dirpath);
+			continue;
+		}
 		names = xreallocarray(names, n + 1, sizeof *names);
 		names[n++] = xstrdup(de->d_name);
 	}

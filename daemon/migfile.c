@@ -479,7 +479,8 @@ migfile_scan(struct migfile_parser *mp, const char *text, size_t len)
 				continue;
 			}
 			mp->down_marker = line;
-			if (state == HEADER) {
+			/* Not the state: a bad marker leaves the header too. */
+			if (mp->up_marker == 0) {
 				migfile_error(mp, line, "'-- migrate:down' "
 				    "before '-- migrate:up' (the up section "
 				    "comes first)");
@@ -587,7 +588,13 @@ migfile_parse(const char *path, const char *text, size_t len,
 		    "is %d MiB)", len, MIGFILE_MAX_SIZE / (1024 * 1024));
 	} else if (memchr(text, '\0', len) != NULL)
 		migfile_error(&mp, 1, "not a text file (NUL byte)");
-	else {
+	else if ((i = utf8_valid_prefix(text, len)) != len) {
+		/* SQL goes to the server as UTF-8 and into JSON replies. */
+		for (j = 0, e.line = 1; j < i; j++)
+			e.line += text[j] == '\n';
+		migfile_error(&mp, e.line, "not valid UTF-8 (byte 0x%02x)",
+		    (unsigned char)text[i]);
+	} else {
 		if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
 			text += 3;
 			len -= 3;

@@ -16,18 +16,27 @@ rpc_error(json_t *id, int code, const char *kind, json_t *data,
     const char *fmt, ...)
 {
 	va_list	 ap;
-	char	*msg;
+	char	*msg, *raw;
 	json_t	*err;
 
 	va_start(ap, fmt);
-	xvasprintf(&msg, fmt, ap);
+	xvasprintf(&raw, fmt, ap);
 	va_end(ap);
+	/* Messages quote input (jansson's, the server's): never let a cut or
+	 * invalid UTF-8 sequence make the reply itself impossible. */
+	msg = utf8_sanitize(raw);
+	free(raw);
 	if (data == NULL)
 		data = json_object();
 	json_object_set_new(data, "kind", json_string(kind));
 	err = json_pack("{s:s, s:O, s:{s:i, s:s, s:o}}", "jsonrpc", "2.0",
 	    "id", id ? id : json_null(), "error", "code", code, "message", msg,
 	    "data", data);
+	if (err == NULL)
+		err = json_pack("{s:s, s:n, s:{s:i, s:s, s:{s:s}}}", "jsonrpc",
+		    "2.0", "id", "error", "code", MIGD_ERR_INTERNAL, "message",
+		    "internal error: cannot build the error reply", "data",
+		    "kind", "internal");
 	free(msg);
 	return (err);
 }

@@ -319,6 +319,8 @@ run_stmt_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 	    PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION));
 	excerpt = xstrndup(text + s->offset, s->len > MIGRATE_SQL_EXCERPT ?
 	    MIGRATE_SQL_EXCERPT : s->len);
+	/* Never cut a character in two: JSON needs whole UTF-8. */
+	excerpt[utf8_valid_prefix(excerpt, strlen(excerpt))] = '\0';
 	data = migrate_pg_error(res);
 	json_object_set_new(data, "revision", json_string(mf->revision));
 	json_object_set_new(data, "direction", json_string(st->dir ==

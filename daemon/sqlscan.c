@@ -8,6 +8,7 @@
  * can start at its first token and end at its last one, with no surrounding
  * whitespace or comments, whatever strings and comments it contains.
  */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@
 #define SQLSCAN_TOK_SEMICOLON	59
 #define SQLSCAN_TOK_SQL_COMMENT	275
 #define SQLSCAN_TOK_C_COMMENT	276
+#define SQLSCAN_TOK_UIDENT	259	/* U&"..." */
+#define SQLSCAN_TOK_USCONST	262	/* U&'...' */
 
 /*
  * Parse tree JSON nested deeper than this is emptied before jansson reads it:
@@ -41,6 +44,9 @@ struct sqlscan_toks {
 	struct sqlscan_tok	*v;
 	size_t			 n;
 	size_t			 size;
+	size_t			*comments;	/* where each comment starts */
+	size_t			 nc;
+	size_t			 csize;
 };
 
 /* How a statement names the object it creates or alters. */
@@ -215,8 +221,15 @@ sqlscan_pb_token(const unsigned char *p, const unsigned char *end,
 	}
 	if (start > stop || stop > sqllen)
 		return (-1);
-	if (token == SQLSCAN_TOK_SQL_COMMENT || token == SQLSCAN_TOK_C_COMMENT)
+	if (token == SQLSCAN_TOK_SQL_COMMENT || token == SQLSCAN_TOK_C_COMMENT) {
+		if (toks->nc == toks->csize) {
+			toks->csize = toks->csize == 0 ? 16 : toks->csize * 2;
+			toks->comments = xreallocarray(toks->comments,
+			    toks->csize, sizeof *toks->comments);
+		}
+		toks->comments[toks->nc++] = start;
 		return (0);
+	}
 	if (toks->n == toks->size) {
 		toks->size = toks->size == 0 ? 64 : toks->size * 2;
 		toks->v = xreallocarray(toks->v, toks->size, sizeof *toks->v);
@@ -226,6 +239,33 @@ sqlscan_pb_token(const unsigned char *p, const unsigned char *end,
 	toks->v[toks->n].token = (int)token;
 	toks->n++;
 	return (0);
+}
+
+/*
+ * libpg_query 15's scanner gives U&"..." and U&'...' tokens a wrong end, so a
+ * statement ending in one would be sent cut short.  Such a token really ends
+ * where the next token or comment starts, less the blanks between.
+ */
+static void
+sqlscan_fix_unicode_ends(const char *sql, struct sqlscan_toks *toks)
+{
+	size_t	 i, c = 0, lim;
+
+	for (i = 0; i < toks->n; i++) {
+		if (toks->v[i].token != SQLSCAN_TOK_UIDENT &&
+		    toks->v[i].token != SQLSCAN_TOK_USCONST)
+			continue;
+		lim = i + 1 < toks->n ? toks->v[i + 1].start : strlen(sql);
+		while (c < toks->nc && toks->comments[c] <= toks->v[i].start)
+			c++;
+		if (c < toks->nc && toks->comments[c] < lim)
+			lim = toks->comments[c];
+		while (lim > toks->v[i].start && isspace((unsigned char)
+		    sql[lim - 1]))
+			lim--;
+		if (lim > toks->v[i].end)
+			toks->v[i].end = lim;
+	}
 }
 
 /* Runs PostgreSQL's scanner to learn where every real token starts and ends. */
@@ -252,6 +292,7 @@ sqlscan_tokens(const char *sql, struct sqlscan_toks *toks, char **cause)
 		    sqlscan_pb_token(bytes, bytes + v, sqllen, toks) != 0)
 			goto bad;
 	}
+	sqlscan_fix_unicode_ends(sql, toks);
 	rv = 0;
 	goto out;
 bad:
@@ -823,7 +864,7 @@ sqlscan_analyze(const char *sql, const char *path, int first_line,
     struct sqlscan *sc, struct errlist *errs)
 {
 	PgQueryParseResult	 res;
-	struct sqlscan_toks	 toks = { NULL, 0, 0 };
+	struct sqlscan_toks	 toks = { NULL, 0, 0, NULL, 0, 0 };
 	json_t			*root = NULL;
 	json_error_t		 jerr;
 	char			*cause = NULL, *json = NULL;
@@ -864,6 +905,7 @@ out:
 	free(cause);
 	free(json);
 	free(toks.v);
+	free(toks.comments);
 	json_decref(root);
 	pg_query_free_parse_result(res);
 	return (rv);

@@ -106,6 +106,63 @@ xprintf(const char *fmt, ...)
 	return (s);
 }
 
+/* The length of the longest valid UTF-8 prefix of s[0..len). */
+size_t
+utf8_valid_prefix(const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i = 0, n, k;
+	unsigned int		 cp;
+
+	while (i < len) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((p[i] & 0xe0) == 0xc0) {
+			n = 1;
+			cp = p[i] & 0x1f;
+		} else if ((p[i] & 0xf0) == 0xe0) {
+			n = 2;
+			cp = p[i] & 0x0f;
+		} else if ((p[i] & 0xf8) == 0xf0) {
+			n = 3;
+			cp = p[i] & 0x07;
+		} else
+			return (i);
+		if (i + n >= len)
+			return (i);	/* truncated sequence */
+		for (k = 1; k <= n; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return (i);
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		/* Overlong forms, surrogates and beyond U+10FFFF are invalid. */
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return (i);
+		i += n + 1;
+	}
+	return (i);
+}
+
+/* A copy that is valid UTF-8: each invalid byte becomes '?'. */
+char *
+utf8_sanitize(const char *s)
+{
+	size_t	 len = strlen(s), i = 0, ok;
+	char	*out = xstrdup(s);
+
+	while (i < len) {
+		ok = utf8_valid_prefix(out + i, len - i);
+		i += ok;
+		if (i < len)
+			out[i++] = '?';
+	}
+	return (out);
+}
+
 void
 errlist_add(struct errlist *el, const char *fmt, ...)
 {

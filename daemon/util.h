@@ -25,6 +25,9 @@ int	 xvasprintf(char **, const char *, va_list)
 	    __attribute__((format(printf, 2, 0)));
 char	*xprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
 
+size_t	 utf8_valid_prefix(const char *, size_t);
+char	*utf8_sanitize(const char *);
+
 void	 errlist_add(struct errlist *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 errlist_clear(struct errlist *);

@@ -16,8 +16,10 @@
 # runtimes; not pulled in by clang with --no-install-recommends), llvm-14
 # (llvm-symbolizer, for stack traces with function names), plus migd's own
 # build dependencies (libpq-dev libjansson-dev libpg-query-dev libinih-dev
-# libssl-dev pkgconf).
+# nettle-dev pkgconf).
 set -uo pipefail
+# Flag lists ($cflags, $libs, $objs) are split on purpose.
+# shellcheck disable=SC2086
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -43,12 +45,13 @@ printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)'\
         "missing?): on Debian 12: apt-get install libclang-rt-14-dev;" \
         "see $build/obj/probe.log"
 
-pc_cflags=$(pkg-config --cflags libpq jansson 2>/dev/null ||
+pc_cflags=$(pkg-config --cflags libpq jansson nettle 2>/dev/null ||
     echo "-I/usr/include/postgresql")
 san="-fsanitize=address,undefined -fno-sanitize-recover=all"
 cflags="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $san
     -I$top/include -I$top/daemon -I$here $pc_cflags -Wall -Wextra"
-libs="-linih -lpg_query -ljansson -lpq -lcrypto"
+# As Makefile.am links libmigd.a (SHA-256 comes from nettle).
+libs="-linih -lpg_query -ljansson -lpq -lnettle"
 modules="util log config rpc migfile migdir sqlscan graph"
 
 echo "==> building into $build"
@@ -92,8 +95,8 @@ for t in $targets; do
     [ "$jobs" -gt 1 ] && args+=(-jobs="$jobs" -workers="$jobs")
     seeds=()
     [ -d "$here/corpus/$t" ] && seeds=("$here/corpus/$t")
+    touch "$log.start"
     # The first corpus directory is where libFuzzer writes: the build dir's.
-    # shellcheck disable=SC2086
     (cd "$build" && "$build/bin/fuzz_$t" "${args[@]}" ${FUZZ_ARGS:-} \
         "$work" "${seeds[@]}") >"$log" 2>&1
     rc=$?
@@ -104,15 +107,15 @@ for t in $targets; do
     # Final stats when the run ended normally, else the last status line.
     execs=$(awk '/stat::number_of_executed_units/{s+=$NF; f=1}
         /^#[0-9]+/{l=substr($1, 2)} END{print f ? s : l + 0}' "$log")
-    cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' "$log" | tail -1)
+    cov=$(grep -aoE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+' "$log" | tail -1)
     status=ok
     if [ "$rc" -ne 0 ]; then
         status="FAILED (exit $rc)"
         failed=1
         echo "---- fuzz_$t failed; end of $log:"
-        grep -E '^(==[0-9]+==ERROR|SUMMARY|FUZZ CHECK|.*runtime error|    #[0-9] )' \
+        grep -aE '^(==[0-9]+==ERROR|SUMMARY|FUZZ CHECK|.*runtime error|    #[0-9] )' \
             "$log" | head -40
-        ls "$art"/* 2>/dev/null | sed 's/^/input: /'
+        find "$art" -type f -newer "$log.start" | sed 's/^/input: /'
     fi
     line=$(printf '%-8s %10s execs  %-32s %s' "$t" "$execs" "${cov:-cov: ?}" "$status")
     echo "$line"

@@ -548,5 +548,35 @@ main(void)
 	test_valid_id();
 	test_checksum();
 	test_too_large();
+		/* A down marker after a malformed one but before the up marker was
+	 * taken for a section, and aborted the loader (found by fuzzing). */
+	{
+		const char	*t = "-- down_revision: none\n-- migrate:oops\n"
+				    "-- migrate:down\nDROP TABLE t;\n"
+				    "-- migrate:up\nCREATE TABLE t ();\n";
+		struct migfile	*bad = NULL;
+		struct errlist	 el = { NULL, 0 };
+
+		ok(migfile_parse("x_bad.sql", t, strlen(t), &bad, &el) == -1 &&
+		    bad == NULL, "down before up after a bad marker: refused");
+		ok(el.n >= 2 && strstr(el.v[1], "x_bad.sql:3: '-- migrate:down' "
+		    "before '-- migrate:up'") != NULL, "and said where: %s",
+		    el.n > 1 ? el.v[1] : "(none)");
+		errlist_clear(&el);
+	}
+	/* Not UTF-8: refused with its line. */
+	{
+		const char	*t = "-- down_revision: none\n-- migrate:up\n"
+				    "SELECT '\xff';\n";
+		struct migfile	*bad = NULL;
+		struct errlist	 el = { NULL, 0 };
+
+		ok(migfile_parse("x_latin1.sql", t, strlen(t), &bad, &el) == -1,
+		    "invalid UTF-8 refused");
+		is_str(el.n ? el.v[0] : NULL, "x_latin1.sql:3: not valid UTF-8 "
+		    "(byte 0xff)", "invalid UTF-8 message");
+		errlist_clear(&el);
+	}
+
 	return (done_testing());
 }

@@ -78,6 +78,13 @@ main(void)
 	expect("{\"a\":1,\"a\":2}", MIGD_ERR_PARSE, "parse_error",
 	    "duplicate keys");
 
+	/* jansson quotes the bad input in its message, cutting a UTF-8
+	 * character: the error reply must still be built (found by fuzzing). */
+	expect("\"\\u0\xd0\xb9\"", MIGD_ERR_PARSE, "parse_error",
+	    "parse error quoting half a character");
+	expect("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\\u0\xd0\xb9\"}",
+	    MIGD_ERR_PARSE, "parse_error", "request with a broken escape");
+
 	/* Invalid requests. */
 	expect("[1,2]", MIGD_ERR_INVALID_REQUEST, "invalid_request",
 	    "batch");

@@ -637,5 +637,30 @@ main(void)
 	test_system_schema();
 	sqlscan_clear(&sc);
 	errlist_clear(&errs);
+		/* U& literals: libpg_query 15 gets their ends wrong; the text sent
+	 * must still be the whole statement. */
+	{
+		struct sqlscan	 usc;
+		struct errlist	 uerrs = { NULL, 0 };
+		const char	*sql1 = "DROP TABLE app.a, U&\"b\";\n"
+				    "COMMENT ON TABLE app.t IS U&'caf\\00e9' -- x\n;"
+				    "\nSELECT U&'x'   ";
+
+		ok(sqlscan_analyze(sql1, "u.sql", 1, &usc, &uerrs) == 0 &&
+		    usc.n_stmts == 3, "unicode literals parse");
+		if (usc.n_stmts == 3) {
+			ok(usc.stmts[0].len == strlen("DROP TABLE app.a, U&\"b\""),
+			    "U&\"ident\" ends where it ends");
+			ok(strncmp(sql1 + usc.stmts[1].offset, "COMMENT ON TABLE "
+			    "app.t IS U&'caf\\00e9'", usc.stmts[1].len) == 0 &&
+			    usc.stmts[1].len == strlen("COMMENT ON TABLE app.t IS "
+			    "U&'caf\\00e9'"), "U&'string' before a comment");
+			ok(usc.stmts[2].len == strlen("SELECT U&'x'"),
+			    "U&'string' at the end, blanks trimmed");
+		}
+		sqlscan_clear(&usc);
+		errlist_clear(&uerrs);
+	}
+
 	return (done_testing());
 }
