@@ -62,6 +62,18 @@ fi
 echo "integration: $ip passed, $if failed, $is skipped"
 passed=$((passed + ip)) failed=$((failed + if)) skipped=$((skipped + is))
 
+step "fuzz smoke (libFuzzer, ${FUZZ_SECONDS:-10} s per target, seeds and reproducers first)"
+FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash "$top/tests/fuzz/run.sh" "$build/fuzz" > "$build/fuzz.log" 2>&1
+frc=$?
+sed -n '/==> summary/,$p' "$build/fuzz.log"
+fp=$(sed -n '/==> summary/,$p' "$build/fuzz.log" | grep -c ' ok$')
+ff=$(sed -n '/==> summary/,$p' "$build/fuzz.log" | grep -c 'FAILED')
+if [ "$frc" -ne 0 ] && [ "$ff" -eq 0 ]; then
+    tail -30 "$build/fuzz.log"; ff=1
+fi
+echo "fuzz: $fp passed, $ff failed"
+passed=$((passed + fp)) failed=$((failed + ff))
+
 if [ "${MIGD_SKIP_DISTCHECK:-}" != 1 ]; then
     step "make distcheck (plain build of the release tarball)"
     dist=$top/build/dist
