@@ -473,7 +473,9 @@ exit_check(json_t *res)
 	const char	*state = json_string_value(json_object_get(res,
 			    "state"));
 
-	return (state != NULL && strcmp(state, "up_to_date") == 0 ?
+	/* Not while a run is going: the database is not settled yet. */
+	return (state != NULL && strcmp(state, "up_to_date") == 0 &&
+	    !json_is_true(json_object_get(res, "running")) ?
 	    MIGCTL_EXIT_OK : MIGCTL_EXIT_CHECK);
 }
 
@@ -498,7 +500,8 @@ migctl_wait_met(struct migctl *m, json_t *res)
 
 	if (strcmp(m->wait_for, "ready") == 0)
 		return (json_is_true(json_object_get(db, "connected")));
-	return (state != NULL && strcmp(state, "up_to_date") == 0);
+	return (state != NULL && strcmp(state, "up_to_date") == 0 &&
+	    !json_is_true(json_object_get(res, "running")));
 }
 
 /* wait: polls status until the condition holds or the time is up. */

@@ -32,7 +32,8 @@ struct job;
 typedef void (*job_fn)(struct job *, PGresult *);
 
 struct job {
-	TAILQ_ENTRY(job)	 entry;
+	TAILQ_ENTRY(job)	 entry;		/* the run queue */
+	TAILQ_ENTRY(job)	 all;		/* every live job */
 	struct request		*req;
 	struct request		**joined;	/* status requests riding along */
 	size_t			 n_joined;
@@ -82,6 +83,7 @@ TAILQ_HEAD(jobs, job);
 
 struct engine {
 	struct jobs	 queue;		/* mutating jobs; the first one runs */
+	TAILQ_HEAD(, job) all;		/* every live job, for shutdown */
 	struct revset	*rs;		/* the last valid set, for status */
 	int		 stale;		/* the files changed since rs */
 	int		 tables_known;	/* both tables were there last time */
@@ -89,7 +91,8 @@ struct engine {
 	int		 inotify;	/* watches rs's directories, or -1 */
 	struct event	*inotify_ev;
 	json_t		*errors;	/* problems of the files, or NULL */
-	json_t		*last_state;	/* status when no connection is free */
+	struct dbstate	 last_db;	/* for status when no connection is free */
+	int		 have_last_db;
 	char		 host[256];
 };
 extern struct engine migrate;
@@ -101,6 +104,7 @@ char	*migrate_qualify(const char *schema, const char *table);
 long long	 migrate_lock_key(void);
 void	 dbstate_clear(struct dbstate *st);
 void	 dbstate_sort(struct dbstate *st);
+void	 dbstate_copy(struct dbstate *dst, const struct dbstate *src);
 const struct dbrev	*dbstate_rev(const struct dbstate *st,
 	    const char *revision);
 const char	*migrate_reset_sql(struct job *j);

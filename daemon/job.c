@@ -40,6 +40,7 @@ job_free(struct job *j)
 {
 	size_t	 i;
 
+	TAILQ_REMOVE(&migrate.all, j, all);
 	if (j->timer != NULL)
 		event_free(j->timer);
 	if (j->wait_timer != NULL)
@@ -104,6 +105,8 @@ migrate_next_run(void)
 {
 	struct job	*j;
 
+	if (migd.draining)
+		return;		/* migrate_shutdown refused the rest */
 	if ((j = TAILQ_FIRST(&migrate.queue)) != NULL && j->pc == NULL &&
 	    j->waiter == NULL)
 		job_read_state(j);
@@ -181,12 +184,18 @@ void
 job_query(struct job *j, const char *sql, int n, const char *const *params,
     job_fn next)
 {
+	PGconn	*pg = pool_conn_pg(j->pc);
+
 	j->next = next;
 	if (pool_query(j->pc, sql, n, params, job_result, j) != 0) {
 		j->next = NULL;
+		if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+			/* It died while the job held it idle (between polls). */
+			job_result(j->pc, NULL, j);
+			return;
+		}
 		job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable", NULL,
-		    "cannot send a query: %s",
-		    PQerrorMessage(pool_conn_pg(j->pc)));
+		    "cannot send a query: %s", PQerrorMessage(pg));
 	}
 }
 
@@ -583,7 +592,19 @@ job_locked(struct job *j, PGresult *res)
 		return;
 	if (PQgetvalue(res, 0, 0)[0] == 't') {
 		j->locked = 1;
+		if (migd.draining) {
+			/* Stopping: a run not yet begun does not begin. */
+			job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down",
+			    NULL, "migd is shutting down: nothing ran");
+			return;
+		}
 		job_tables(j, NULL);
+		return;
+	}
+	if (migd.draining) {
+		job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down", NULL,
+		    "migd is shutting down: stopped waiting for the migration "
+		    "lock; nothing ran");
 		return;
 	}
 	if (migd_now() >= j->deadline) {

@@ -4,6 +4,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,9 @@
 
 #include "migfile.h"
 #include "util.h"
+
+static int	migdir_trusted(const struct stat *, const char *, const char *,
+		    struct errlist *);
 
 /* Messages name files as the user configured the directory, plus the rest. */
 static char *
@@ -75,11 +80,8 @@ migdir_file(struct migset *set, struct errlist *errs, int dfd,
 		errlist_add(errs, "%s: not a regular file", path);
 		goto out;
 	}
-	if (st.st_mode & S_IWOTH) {
-		errlist_add(errs, "%s: refusing a migrations file writable by "
-		    "other users (chmod o-w %s)", path, path);
+	if (!migdir_trusted(&st, path, "file", errs))
 		goto out;
-	}
 	if (st.st_size > MIGFILE_MAX_SIZE)
 		goto toolarge;
 
@@ -120,6 +122,46 @@ toolarge:
 out:
 	free(buf);
 	close(fd);
+}
+
+/*
+ * Only root and migd's own user may be able to change what migd runs, as
+ * sshd's StrictModes has it: owned by one of them, not writable by others.
+ * A group-writable entry passes only in its owner's private group.
+ */
+static int
+migdir_trusted(const struct stat *st, const char *path, const char *what,
+    struct errlist *errs)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		pw = getpwuid(st->st_uid);
+		errlist_add(errs, "%s: refusing a migrations %s owned by %s, "
+		    "not by root or migd's user (%s could change what migd "
+		    "runs: chown it)", path, what, pw ? pw->pw_name : "another "
+		    "user", pw ? pw->pw_name : "that user");
+		return (0);
+	}
+	if (st->st_mode & S_IWOTH) {
+		errlist_add(errs, "%s: refusing a migrations %s writable by "
+		    "other users (chmod o-w %s)", path, what, path);
+		return (0);
+	}
+	if (st->st_mode & S_IWGRP) {
+		gr = getgrgid(st->st_gid);
+		pw = getpwuid(st->st_uid);
+		if (gr == NULL || pw == NULL || strcmp(gr->gr_name,
+		    pw->pw_name) != 0 || (gr->gr_mem != NULL &&
+		    gr->gr_mem[0] != NULL)) {
+			errlist_add(errs, "%s: refusing a migrations %s "
+			    "writable by group %s (chmod g-w %s)", path, what,
+			    gr ? gr->gr_name : "?", path);
+			return (0);
+		}
+	}
+	return (1);
 }
 
 /* Visits one directory; takes ownership of dfd and closes it. */
@@ -196,10 +238,7 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 				close(cfd);
 				goto next;
 			}
-			if (st.st_mode & S_IWOTH) {
-				errlist_add(errs, "%s: refusing a migrations "
-				    "directory writable by other users (chmod "
-				    "o-w %s)", path, path);
+			if (!migdir_trusted(&st, path, "directory", errs)) {
 				close(cfd);
 				goto next;
 			}
@@ -241,9 +280,7 @@ migdir_load(const char *dir, struct migset *out, struct errlist *errs)
 		close(fd);
 		return (-1);
 	}
-	if (st.st_mode & S_IWOTH) {
-		errlist_add(errs, "%s: refusing a migrations directory "
-		    "writable by other users (chmod o-w %s)", dir, dir);
+	if (!migdir_trusted(&st, dir, "directory", errs)) {
 		close(fd);
 		return (-1);
 	}

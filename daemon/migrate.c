@@ -86,6 +86,29 @@ dbstate_clear(struct dbstate *st)
 	memset(st, 0, sizeof *st);
 }
 
+/* A deep copy of what the database said. */
+void
+dbstate_copy(struct dbstate *dst, const struct dbstate *src)
+{
+	size_t	 i;
+
+	memset(dst, 0, sizeof *dst);
+	dst->has_version = src->has_version;
+	dst->has_history = src->has_history;
+	dst->rows = xcalloc(src->n_rows + 1, sizeof *dst->rows);
+	for (i = 0; i < src->n_rows; i++)
+		dst->rows[i] = xstrdup(src->rows[i]);
+	dst->n_rows = src->n_rows;
+	dst->revs = xcalloc(src->n_revs + 1, sizeof *dst->revs);
+	for (i = 0; i < src->n_revs; i++) {
+		dst->revs[i].revision = xstrdup(src->revs[i].revision);
+		dst->revs[i].checksum = src->revs[i].checksum ?
+		    xstrdup(src->revs[i].checksum) : NULL;
+		dst->revs[i].dirty = src->revs[i].dirty;
+	}
+	dst->n_revs = src->n_revs;
+}
+
 static int
 dbstate_cmp(const void *a, const void *b)
 {
@@ -279,6 +302,7 @@ migrate_start(struct request *req, enum migrate_op op)
 		return;
 	}
 	j = xcalloc(1, sizeof *j);
+	TAILQ_INSERT_TAIL(&migrate.all, j, all);
 	j->req = req;
 	j->op = op;
 	j->limit = 50;
@@ -328,21 +352,32 @@ migrate_start(struct request *req, enum migrate_op op)
 	    (json_int_t)pos - 1));
 }
 
-/* SIGTERM: queued runs are refused; the running one finishes its step. */
+/*
+ * SIGTERM: queued runs are refused, so is whatever still waits for a
+ * connection; a run holding its lock finishes its current step.
+ */
 void
 migrate_shutdown(void)
 {
 	struct job	*j, *first = TAILQ_FIRST(&migrate.queue), *next;
 
-	if (first == NULL)
-		return;
-	for (j = TAILQ_NEXT(first, entry); j != NULL; j = next) {
-		next = TAILQ_NEXT(j, entry);
-		TAILQ_REMOVE(&migrate.queue, j, entry);
-		j->mutating = 0;
-		job_set_error(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down", NULL,
-		    "migd is shutting down: this request did not start");
-		job_reply(j);
+	if (first != NULL) {
+		for (j = TAILQ_NEXT(first, entry); j != NULL; j = next) {
+			next = TAILQ_NEXT(j, entry);
+			TAILQ_REMOVE(&migrate.queue, j, entry);
+			j->mutating = 0;
+			job_set_error(j, MIGD_ERR_SHUTTING_DOWN,
+			    "shutting_down", NULL, "migd is shutting down: "
+			    "this request did not start");
+			job_reply(j);
+		}
+	}
+	for (j = TAILQ_FIRST(&migrate.all); j != NULL; j = next) {
+		next = TAILQ_NEXT(j, all);
+		if (j->waiter != NULL && !j->recording)
+			job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down",
+			    NULL, "migd is shutting down: no connection to "
+			    "PostgreSQL yet; nothing ran");
 	}
 }
 
@@ -358,6 +393,7 @@ migrate_init(void)
 	json_t	*errors = NULL;
 
 	TAILQ_INIT(&migrate.queue);
+	TAILQ_INIT(&migrate.all);
 	migrate.inotify = -1;
 	if (gethostname(migrate.host, sizeof migrate.host) != 0)
 		strncpy(migrate.host, "unknown", sizeof migrate.host - 1);
@@ -376,5 +412,5 @@ migrate_free(void)
 	revset_unref(migrate.rs);
 	migrate.rs = NULL;
 	json_decref(migrate.errors);
-	json_decref(migrate.last_state);
+	dbstate_clear(&migrate.last_db);
 }

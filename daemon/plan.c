@@ -142,28 +142,29 @@ migrate_assess(struct revset *rs, const struct dbstate *st, json_t *o)
 void
 migrate_status_reply(struct job *j, int stale)
 {
-	json_t	*res, *db;
+	json_t	*res, *errors = NULL;
 
+	if (j->pc == NULL && migrate_files_changed()) {
+		/* Answering from memory: still against the files as they are. */
+		revset_unref(migrate_load(&errors));
+		json_decref(errors);
+	}
 	res = json_pack("{s:{s:s, s:I, s:f, s:i}, s:o}",
 	    "daemon", "version", PACKAGE_VERSION, "pid", (json_int_t)getpid(),
 	    "uptime", migd_now() - migd.started, "protocol",
 	    MIGD_PROTOCOL_VERSION, "migrations", migrate_files_status());
 	json_object_set_new(res, "database", cmd_status_database(j->pc !=
 	    NULL));
-	db = json_object_get(res, "database");
-	(void)db;
 	if (j->pc != NULL) {
 		migrate_assess(migrate.errors ? NULL : migrate.rs, &j->st,
 		    res);
-		json_decref(migrate.last_state);
-		migrate.last_state = json_deep_copy(res);
-	} else if (stale && migrate.last_state != NULL) {
-		json_object_set(res, "state", json_object_get(
-		    migrate.last_state, "state"));
-		json_object_set(res, "current", json_object_get(
-		    migrate.last_state, "current"));
-		json_object_set(res, "pending", json_object_get(
-		    migrate.last_state, "pending"));
+		/* Keep what the database said, for answers without one. */
+		dbstate_clear(&migrate.last_db);
+		dbstate_copy(&migrate.last_db, &j->st);
+		migrate.have_last_db = 1;
+	} else if (stale && migrate.have_last_db) {
+		migrate_assess(migrate.errors ? NULL : migrate.rs,
+		    &migrate.last_db, res);
 		json_object_set_new(res, "stale", json_true());
 	} else if (pool_any_connection(migd.pool) == NULL) {
 		json_object_set_new(res, "state", json_string("no_database"));

@@ -35,13 +35,13 @@ read -r up uf us < <(awk '/^# PASS:/{p=$3} /^# FAIL:/{f+=$3} /^# ERROR:/{f+=$3}
 echo "unit: $up passed, $uf failed, $us skipped"
 passed=$((passed + up)) failed=$((failed + uf)) skipped=$((skipped + us))
 
-step "integration tests (real PostgreSQL, migd and migctl)"
-rm -f "$build/integration.xml"
-MIGD_BIN="$build/migd" MIGCTL_BIN="$build/migctl" \
-    /usr/bin/python3 -m pytest -p no:cacheprovider -q -rfEs \
-    --junitxml="$build/integration.xml" "$top/tests/integration"
-prc=$?
-read -r ip if is < <(/usr/bin/python3 - "$build/integration.xml" <<'PY'
+# Runs pytest on a directory with a JUnit report and adds its counts.
+pytest_counted() {
+    local name=$1 xml=$2; shift 2
+    rm -f "$xml"
+    /usr/bin/python3 -m pytest -p no:cacheprovider -q -rfEs --junitxml="$xml" "$@"
+    local prc=$? p f k
+    read -r p f k < <(/usr/bin/python3 - "$xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:
     root = ET.parse(sys.argv[1]).getroot()
@@ -54,13 +54,25 @@ k = sum(int(s.get("skipped", 0)) for s in suites)
 print(t - f - k, f, k)
 PY
 )
-# pytest exits 0 or 1 when it ran tests; anything else means it could not.
-if [ "$prc" -gt 1 ] || [ "$((ip + if))" -eq 0 ]; then
-    echo "integration: pytest could not run the suite (exit $prc)"
-    if=$((if + 1))
-fi
-echo "integration: $ip passed, $if failed, $is skipped"
-passed=$((passed + ip)) failed=$((failed + if)) skipped=$((skipped + is))
+    # pytest exits 0 or 1 when it ran tests; anything else means it could not.
+    if [ "$prc" -gt 1 ] || [ "$((p + f))" -eq 0 ]; then
+        echo "$name: pytest could not run (exit $prc)"
+        f=$((f + 1))
+    fi
+    echo "$name: $p passed, $f failed, $k skipped"
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + k))
+}
+
+step "integration tests (real PostgreSQL, migd and migctl)"
+MIGD_BIN="$build/migd" MIGCTL_BIN="$build/migctl" \
+    pytest_counted integration "$build/integration.xml" "$top/tests/integration"
+
+step "valgrind memcheck of a plain build (start, runs, errors, reload, stop)"
+plain=$top/build/plain
+rm -rf "$plain" && mkdir -p "$plain" &&
+    (cd "$plain" && "$top/configure" -q >/dev/null && make -j"$(nproc)" migd >/dev/null)
+MIGD_VALGRIND_BIN="$plain/migd" \
+    pytest_counted valgrind "$plain/valgrind.xml" "$top/tests/valgrind"
 
 step "fuzz smoke (libFuzzer, ${FUZZ_SECONDS:-10} s per target, seeds and reproducers first)"
 FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash "$top/tests/fuzz/run.sh" "$build/fuzz" > "$build/fuzz.log" 2>&1

@@ -216,8 +216,10 @@ def test_thousand_simultaneous_connections(migd_factory):
             else:
                 assert_error(r, -32002, "too_many_clients", None)
                 refused.append(s)
-        assert len(served) == maxc - 1, (len(served), len(refused))
-        assert len(refused) == 1000 - (maxc - 1)
+        # the prober holds one slot; a client of the harness that just left may
+        # still hold one for a moment
+        assert maxc - 3 <= len(served) <= maxc - 1, (len(served), len(refused))
+        assert len(served) + len(refused) == 1000
         # the refused ones are closed
         for s in refused[:50]:
             s.settimeout(5)
@@ -496,7 +498,7 @@ def test_password_never_shown(migd_factory, own_pg, make_db):
         no_secret(form + " config dump", migdtest.run_migd(["-n", "-c", m.config_path]).stdout)
 
 
-@pytest.mark.parametrize("mode", [0o600, 0o640])
+@pytest.mark.parametrize("mode", [0o600, 0o640], ids=["0600", "0640"])
 def test_socket_file_mode(migd_factory, mode):
     m = migd_factory(overrides={("control", "socket_mode"): "%04o" % mode})
     st = os.stat(m.socket)
@@ -513,11 +515,13 @@ def test_socket_file_mode(migd_factory, mode):
     assert stat.S_IMODE(os.stat(m.socket).st_mode) == mode
 
 
-# (a version or history table name cannot hold '.' or '"'; migd refuses those)
-HOSTILE_SCHEMA = 'x"; DROP TABLE public.victim; --'
-HOSTILE_SCHEMA2 = "y'); DROP TABLE public.victim; --"
-HOSTILE_VSCHEMA = "v'x); DROP TABLE victim; --"
-HOSTILE_HTABLE = "h'ist; DROP TABLE victim; --"
+# Names that would change the SQL if pasted unquoted or mis-quoted into an identifier
+# ("...") or a literal ('...'). migd refuses ';' and '#' in schema names (they
+# start comments in migd.conf), and '"' and '.' in version and history table names.
+HOSTILE_SCHEMA = 'x" CASCADE DROP TABLE public.victim --'
+HOSTILE_SCHEMA2 = "y') OR true OR ('"
+HOSTILE_VSCHEMA = "v'x') OR true --"
+HOSTILE_HTABLE = "h'ist) DROP TABLE victim --"
 
 
 def exact_versions(m):
@@ -596,3 +600,22 @@ def test_world_writable_migrations_refused(migd_factory, what):
     # fixed: runs
     os.chmod(target, os.stat(target).st_mode & ~stat.S_IWOTH)
     assert step_revs(ok(m, "upgrade", {})) == ["w1", "w2"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root "
+                    "(CI runs as root)")
+@pytest.mark.parametrize("what", ["directory", "file"])
+def test_migrations_owned_by_another_user_refused(migd_factory, what):
+    """StrictModes also looks at the owner: a file or directory owned by a user other
+    than root or migd's own is writable by that user, who could change what migd
+    runs. (migd checks only the o+w bit.)"""
+    import pwd
+    m = connected(migd_factory())
+    path = write_rev(m, "o1_first.sql", "o1", up="CREATE TABLE public.o1_t (id int);")
+    target = {"directory": m.migrations_dir, "file": path}[what]
+    nobody = pwd.getpwnam("nobody")
+    os.chmod(target, 0o755 if what == "directory" else 0o644)
+    os.chown(target, nobody.pw_uid, nobody.pw_gid)
+    e = err(m, "upgrade", {}, code=E_MIGRATIONS, kind="invalid_migrations")
+    assert target in json.dumps(e), e
+    assert not rel_exists(m, "public.o1_t")

@@ -2,6 +2,7 @@
 schema lists with hostile names, identifiers named by the files."""
 
 
+import migdtest
 from engine_helpers import (connected, call, history, ok, q, rel_exists, rows, schema_exists,
                             step_revs, versions, write_rev)
 
@@ -42,7 +43,9 @@ def test_custom_history_table(migd_factory):
 
 
 def test_hostile_schema_names_are_quoted(migd_factory):
-    evil = 'x"; CREATE TABLE public.pwned (id int); --'
+    # unquoted, this would close the name and add a schema element
+    # (';' and '#' are refused in migd.conf, see the test below)
+    evil = 'x" CREATE TABLE pwned (id int) --'
     m = connected(migd_factory(overrides={
         ("migrations", "schemas"): 'cars, we"ird, %s, MixedCase' % evil}))
     write_rev(m, "h1_a.sql", "h1", up='''
@@ -61,9 +64,20 @@ def test_hostile_schema_names_are_quoted(migd_factory):
         assert schema_exists(m, name), name
     assert not schema_exists(m, "mixedcase")
     assert not schema_exists(m, "UpperFolded")
-    assert not rel_exists(m, "public.pwned"), "SQL injection through a schema name"
+    assert q(m, "SELECT count(*) FROM pg_class WHERE relname = 'pwned'") == "0", \
+        "SQL injection through a schema name"
     assert rel_exists(m, '"we""ird".t') and rel_exists(m, '"Odd Name".t')
     assert versions(m) == ["h1"]
+
+
+def test_comment_characters_in_schema_names_are_refused(migd_factory):
+    m = migd_factory(start=False, overrides={
+        ("migrations", "schemas"): 'cars, x"; DROP TABLE t; --'})
+    m.write_config()
+    p = migdtest.run_migd(["-n", "-c", m.config_path])
+    assert p.returncode == 1, p
+    assert "%s:%d: schema name" % (m.config_path, m.line_of("migrations", "schemas")) \
+        in p.stderr and "contains ';' or '#'" in p.stderr, p.stderr
 
 
 def test_system_schemas_are_never_created(migd_factory):

@@ -51,7 +51,8 @@ def test_pg_restart_idle_requests_fail_fast_then_work(migd_factory, own_pg, make
     upgrade works (test_pool covers the connected flag alone)."""
     durable(own_pg)
     db = make_db(own_pg)
-    m = connected(migd_factory(pg=own_pg, db=db))
+    m = connected(migd_factory(pg=own_pg, db=db, overrides={
+        ("database", "connect_timeout"): "1"}))
     chain(m, 2)
     assert step_revs(ok(m, "upgrade", {"target": "r1"})) == ["r1"]
     before = pool_backends(m)
@@ -67,7 +68,7 @@ def test_pg_restart_idle_requests_fail_fast_then_work(migd_factory, own_pg, make
         assert s["state"] == "no_database" and s["database"]["connected"] is False, s
     t0 = time.monotonic()
     e = err(m, "upgrade", {}, code=E_DB_UNAVAILABLE, kind="db_unavailable", timeout=20)
-    # bounded: at most connect_timeout (2 s) of waiting for a connection, plus slack
+    # bounded: at most connect_timeout (1 s) of waiting for a connection, plus slack
     assert time.monotonic() - t0 < 6.0, time.monotonic() - t0
     assert e["message"], e
     p = m.migctl("upgrade", timeout=20)
@@ -124,7 +125,7 @@ def test_pg_immediate_stop_mid_migration(migd_factory, own_pg, make_db):
     assert "error" in r, r
     e = r["error"]
     assert e["code"] == E_DB_UNAVAILABLE and e["data"]["kind"] == "db_unavailable", r
-    assert e["message"].strip(), r
+    assert "r2" in e["message"], r            # names the migration it was in
     assert took < 8, "the failed run answered %.1fs after PostgreSQL stopped" % took
     # migd stays up and says what happened
     assert_alive(m)
@@ -158,10 +159,19 @@ def test_sigkill_mid_transactional_migration(migd_factory):
     run = Bg(lambda: call_or_eof(m1, "upgrade", {"target": "head"}))
     wait_activity(m1, "kill_sleeper")
     assert advisory_locks(m1) >= 1, "no advisory lock held during the run"
+    # a migctl waiting in the queue behind it
+    n = m1.log().count("upgrade from")
+    waiter = run_bg([migdtest.MIGCTL_BIN, "upgrade"],
+                    migdtest.clean_env({"MIGD_SOCKET": m1.socket}))
+    wait_for(lambda: m1.log().count("upgrade from") > n, 5,
+             what="the queued migctl request in the log")
     t0 = time.monotonic()
     sigkill(m1)
     _, reply = run.join(10)
     assert reply is None, "a killed migd cannot have replied: %r" % (reply,)
+    out, errout = waiter.communicate(timeout=10)
+    assert waiter.returncode not in (X_OK, 4), (waiter.returncode, out, errout)
+    assert errout.strip(), "migctl said nothing when migd died under it"
     # client_connection_check_interval = 1s: the backend notices the dead client and
     # aborts pg_sleep(8) long before it would end, releasing the lock
     wait_no_advisory_lock(m1, 6.0)
@@ -462,3 +472,249 @@ def test_sighup_changing_conninfo_during_run(migd_factory):
              == "reloaded", 10, what="every pooled connection made with the new conninfo")
     m.wait_connected(True, full=True)
     assert_alive(m)
+
+
+# ---- more faults around a run ----------------------------------------------------
+
+def test_sigkill_then_new_daemon_upgrades_at_once(migd_factory):
+    """The realistic restart: the new migd asks for an upgrade before the old
+    backend has noticed its client died. It waits for the lock (lock_wait) and then
+    runs; r2 is applied exactly once."""
+    m1 = connected(migd_factory())
+    sleeper_chain(m1, sleep="8", marker="restart_sleeper")
+    assert step_revs(ok(m1, "upgrade", {"target": "r1"})) == ["r1"]
+    run = Bg(lambda: call_or_eof(m1, "upgrade", {}))
+    wait_activity(m1, "restart_sleeper")
+    m2 = migd_factory(db=m1.db, start=False, overrides={("migrations", "lock_wait"): "15s"})
+    copy_migrations(m1, m2)
+    write_rev(m2, "r2_sleepy.sql", "r2", down="r1", up="""
+        CREATE TABLE public.r2_t (id int);
+        SELECT pg_sleep(0.1) AS restart_sleeper;
+        """, down_sql="DROP TABLE public.r2_t;", message="sleepy")
+    sigkill(m1)
+    assert run.join(10)[1] is None
+    m2.start()
+    connected(m2)
+    t0 = time.monotonic()
+    res = ok(m2, "upgrade", {}, timeout=30)
+    assert time.monotonic() - t0 < 8, "waited for the whole pg_sleep(8) of the dead run"
+    assert step_revs(res) == ["r2", "r3"]
+    assert versions(m2) == ["r3"]
+    assert_history_agrees(m2, ["r1", "r2", "r3"])
+
+
+def test_sigterm_while_waiting_for_the_lock(migd_factory, pg, make_db):
+    """A migd waiting (lock_wait 60 s) for another daemon's lock stops at once on
+    SIGTERM: its client gets shutting_down, nothing ran, exit 0."""
+    a, b = two_daemons(migd_factory, pg, make_db, "60s", sleep="4")
+    write_rev(b, "r5_only_b.sql", "r5", down="r4", up="CREATE TABLE public.r5_t (id int);")
+    run = Bg(lambda: call(a, "upgrade", {}, timeout=30))
+    wait_activity(a, "duo_sleeper")
+    waiting = Bg(lambda: call(b, "upgrade", {}, timeout=30))
+    wait_for(lambda: b.status()["running"], 5, what="b's run waiting for the lock")
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    b.signal(signal.SIGTERM)
+    _, r = waiting.join(30)
+    assert b.wait_exit(15) == 0
+    took = time.monotonic() - t0
+    assert "error" in r and r["error"]["data"]["kind"] == "shutting_down", r
+    assert r["error"]["data"].get("done", []) == [], r
+    assert took < 2.5, "SIGTERM took %.1fs while waiting for the lock" % took
+    assert not os.path.exists(b.socket)
+    _, ra = run.join(30)
+    assert "error" not in ra and step_revs(ra["result"]) == ALL4, ra
+    for r in ALL4:
+        assert up_successes(a, r) == 1
+    assert up_successes(a, "r5") == 0 and not rel_exists(a, "public.r5_t"), \
+        "b ran r5 after SIGTERM"
+
+
+def test_sigterm_while_postgresql_is_down_and_a_request_waits(migd_factory, own_pg,
+                                                              make_db):
+    """connect_timeout = 5 s here: SIGTERM must not wait for it."""
+    db = make_db(own_pg)
+    m = connected(migd_factory(pg=own_pg, db=db, overrides={
+        ("database", "connect_timeout"): "5"}))
+    chain(m, 1)
+    own_pg.stop("immediate")
+    m.wait_connected(False, timeout=10)
+    waiting = Bg(lambda: call(m, "upgrade", {}, timeout=40))
+    time.sleep(0.5)     # the request waits for a connection
+    t0 = time.monotonic()
+    m.signal(signal.SIGTERM)
+    _, r = waiting.join(40)
+    assert m.wait_exit(15) == 0
+    took = time.monotonic() - t0
+    assert "error" in r and r["error"]["data"]["kind"] in ("shutting_down",
+                                                           "db_unavailable"), r
+    assert took < 2.5, "SIGTERM took %.1fs while a request waited for PostgreSQL" % took
+    assert not os.path.exists(m.socket)
+
+
+def test_sigterm_during_non_transactional_migration(migd_factory):
+    """A bare (transaction: none) migration is not cut in the middle by SIGTERM: it
+    runs to its end and is recorded complete, not dirty."""
+    m = connected(migd_factory())
+    write_rev(m, "b1_bare.sql", "b1", transaction="none", up="""
+        CREATE TABLE public.b1_a (id int);
+        SELECT pg_sleep(1.5) AS bare_term_sleeper;
+        CREATE TABLE public.b1_b (id int);
+        """)
+    write_rev(m, "b2_next.sql", "b2", down="b1", up="CREATE TABLE public.b2_t (id int);")
+    run = Bg(lambda: call(m, "upgrade", {}, timeout=30))
+    wait_activity(m, "bare_term_sleeper")
+    m.signal(signal.SIGTERM)
+    _, r = run.join(30)
+    assert m.wait_exit(15) == 0
+    assert r["error"]["data"]["kind"] == "shutting_down", r
+    assert [d["revision"] for d in r["error"]["data"]["done"]] == ["b1"], r
+    assert versions(m) == ["b1"]
+    assert rel_exists(m, "public.b1_a") and rel_exists(m, "public.b1_b")
+    assert not rel_exists(m, "public.b2_t")
+    h = history(m)
+    assert [(x["revision"], x["success"], x["dirty"]) for x in h] == [("b1", True, False)], h
+
+
+def test_pg_immediate_stop_mid_non_transactional_migration(migd_factory, own_pg, make_db):
+    """PostgreSQL dies between the statements of a bare migration: the revision is
+    dirty once PostgreSQL is back, and runs are refused until it is resolved."""
+    durable(own_pg)
+    db = make_db(own_pg)
+    m = connected(migd_factory(pg=own_pg, db=db))
+    write_rev(m, "d1_bare.sql", "d1", transaction="none", up="""
+        CREATE TABLE public.d1_a (id int);
+        SELECT pg_sleep(3) AS bare_pg_sleeper;
+        CREATE TABLE public.d1_b (id int);
+        """)
+    run = Bg(lambda: call(m, "upgrade", {}, timeout=30))
+    wait_activity(m, "bare_pg_sleeper")
+    own_pg.stop("immediate")
+    _, r = run.join(30)
+    assert r["error"]["data"]["kind"] in ("db_unavailable", "dirty"), r
+    assert_alive(m)
+    own_pg.start()
+    m.wait_connected(True, timeout=15, full=True)
+    assert versions(m) == []
+    assert rel_exists(m, "public.d1_a") and not rel_exists(m, "public.d1_b")
+    wait_for(lambda: m.status()["state"] == "dirty", 5, what="state dirty")
+    err(m, "upgrade", {}, code=E_STATE, kind="dirty")
+    q(m, "CREATE TABLE public.d1_b (id int)")     # finished by hand
+    p = m.migctl("resolve", "d1", "applied")
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    assert versions(m) == ["d1"]
+    assert m.status()["state"] == "up_to_date"
+
+
+def test_clients_vanishing_with_queued_and_running_upgrades(migd_factory):
+    """Clients that send an upgrade and leave at once (while one runs, and queued
+    behind it) neither crash migd nor make anything run twice."""
+    m = connected(migd_factory())
+    sleeper_chain(m, sleep="1.5", marker="vanish_sleeper", n_after=2)
+    s = migdtest.Conn(m.socket)
+    s.send(migdtest.request("upgrade", {}, id=1))
+    wait_activity(m, "vanish_sleeper")
+    s.close()                                 # the client of the running upgrade leaves
+    for i in range(20):
+        c = migdtest.Conn(m.socket)
+        c.send(migdtest.request("upgrade", {}, id=i))
+        if i % 2:
+            c.send(migdtest.request("downgrade", {"target": "r1"}, id=100 + i))
+        c.close()
+    # the run goes on to the end; whatever ran after it ran whole
+    wait_for(lambda: not m.status()["running"], 30, what="the runs to end")
+    assert_alive(m)
+    h = history(m)
+    assert not [x for x in h if not x["success"]], h
+    v = versions(m)
+    assert v in (["r1"], ["r4"]), (v, h)
+    # the history replays to the version table (ups and downs may repeat)
+    assert applied_history(m) == (ALL4 if v == ["r4"] else ["r1"]), h
+    ok(m, "upgrade", {})
+    assert versions(m) == ["r4"]
+
+
+def test_status_with_pool_size_one_during_a_run(migd_factory):
+    """pool_size = 1: the only connection runs the migration, and status still
+    answers in bounded time from the last known state (stale: true)."""
+    m = connected(migd_factory(overrides={("database", "pool_size"): "1"}))
+    sleeper_chain(m, sleep="3", marker="pool1_sleeper", n_after=1)
+    assert m.status()["state"] == "pending"
+    run = Bg(lambda: call(m, "upgrade", {}, timeout=30))
+    wait_activity(m, "pool1_sleeper")
+    t0 = time.monotonic()
+    s = m.status()
+    took = time.monotonic() - t0
+    assert took < 2.5, "status took %.1fs with the only connection busy" % took
+    assert s["running"] is True and s.get("stale") is True, s
+    assert s["database"]["connected"] is True, s
+    assert s["state"] == "pending" and s["pending"] == 3, s
+    _, r = run.join(30)
+    assert "error" not in r, r
+    s = m.status()
+    assert s["state"] == "up_to_date" and not s.get("stale"), s
+
+
+def test_check_during_a_run_with_pool_size_one_after_new_files(migd_factory):
+    """The deploy sequence: new files arrive, `migctl upgrade` starts, and a readiness
+    gate calls `migctl check` while the only connection runs the migration. The
+    gate must not pass (exit 0) before the database is at head."""
+    m = connected(migd_factory(overrides={("database", "pool_size"): "1"}))
+    sleeper_chain(m, sleep="3", marker="gate_sleeper", n_after=1)
+    run = Bg(lambda: call(m, "upgrade", {}, timeout=30))
+    wait_activity(m, "gate_sleeper")
+    p = m.migctl("--json", "check")
+    s = m.status()
+    _, r = run.join(30)
+    assert "error" not in r, r
+    assert p.returncode != X_OK, "migctl check passed during the run:\n" + p.stdout
+    if s.get("stale"):
+        assert s["state"] != "up_to_date" and s["pending"] != 0, s
+
+
+def test_pg_immediate_stop_while_a_run_waits_for_the_lock(migd_factory, own_pg, make_db):
+    """Daemon B waits (lock_wait 60 s) for A's lock when PostgreSQL dies: both get
+    db_unavailable in bounded time, not after lock_wait; both recover."""
+    durable(own_pg)
+    a, b = two_daemons(migd_factory, own_pg, make_db, "60s", sleep="3")
+    ra = Bg(lambda: call(a, "upgrade", {}, timeout=40))
+    wait_activity(a, "duo_sleeper")
+    rb = Bg(lambda: call(b, "upgrade", {}, timeout=40))
+    wait_for(lambda: b.status()["running"], 5, what="b waiting for the lock")
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    own_pg.stop("immediate")
+    for bg in (ra, rb):
+        _, r = bg.join(40)
+        assert "error" in r and r["error"]["data"]["kind"] == "db_unavailable", r
+    assert time.monotonic() - t0 < 8, time.monotonic() - t0
+    own_pg.start()
+    for m in (a, b):
+        m.wait_connected(True, timeout=15, full=True)
+        assert_alive(m)
+    # A applied r1 before it slept in r2; r2 rolled back
+    assert versions(a) == ["r1"] and not rel_exists(a, "public.r2_t")
+    res = ok(b, "upgrade", {}, timeout=30)
+    assert step_revs(res) == ALL4[1:]
+    assert step_revs(ok(a, "upgrade", {})) == []
+    for r in ALL4:
+        assert up_successes(a, r) == 1
+
+
+def test_connection_lost_while_waiting_for_the_lock_is_reported_clearly(migd_factory, pg,
+                                                                         make_db):
+    a, b = two_daemons(migd_factory, pg, make_db, "60s", sleep="2")
+    ra = Bg(lambda: call(a, "upgrade", {}, timeout=30))
+    wait_activity(a, "duo_sleeper")
+    rb = Bg(lambda: call(b, "upgrade", {}, timeout=30))
+    wait_for(lambda: q(a, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                          "'migd-B' AND query LIKE '%advisory%'") != "0",
+             5, what="b polling for the lock")
+    q(a, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+         "application_name = 'migd-B'")
+    _, r = rb.join(30)
+    assert "error" not in ra.join(30)[1]
+    assert "error" in r and r["error"]["data"]["kind"] == "db_unavailable", r
+    msg = r["error"]["message"]
+    assert "NULL" not in msg and not msg.endswith("\n"), msg
+    assert "connection" in msg.lower(), msg
