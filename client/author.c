@@ -1,8 +1,10 @@
 /*
- * Authoring without a daemon: `migctl new` writes the next revision file
- * with its header filled in, `migctl merge` a revision joining every head.
- * Both load the directory with the daemon's own parser and graph, so what
- * they write is what migd will accept.
+ * migctl-author: authoring without a daemon.  `migctl new` writes the next
+ * revision file with its header filled in, `migctl merge` a revision joining
+ * every head; migctl runs this program for them.  Both load the directory
+ * with the daemon's own parser and graph, so what they write is what migd
+ * will accept.  It is a program of its own so that migctl, which every
+ * deploy hook and readiness probe starts, links nothing but jansson.
  */
 #include <sys/stat.h>
 
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "migctl.h"
+#include "migd/protocol.h"
 #include "migd.h"
 #include "revset.h"
 
@@ -258,4 +261,45 @@ author_merge(const struct author_opts *ao)
 	free(dir);
 	revset_unref(rs);
 	return (MIGCTL_EXIT_OK);
+}
+
+struct migctl_opts opts;
+
+static void __attribute__((noreturn))
+author_usage(void)
+{
+	fprintf(stderr, "usage: migctl-author new|merge [--json] -m MESSAGE "
+	    "[-d DIR] [-c CONFIG] [--head REV]\n(run through migctl new and "
+	    "migctl merge)\n");
+	exit(MIGCTL_EXIT_USAGE);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct author_opts	 ao;
+	int			 i;
+
+	memset(&ao, 0, sizeof ao);
+	if (argc < 2)
+		author_usage();
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			opts.json = 1;
+		else if (i + 1 < argc && strcmp(argv[i], "-m") == 0)
+			ao.message = argv[++i];
+		else if (i + 1 < argc && strcmp(argv[i], "-d") == 0)
+			ao.directory = argv[++i];
+		else if (i + 1 < argc && strcmp(argv[i], "-c") == 0)
+			ao.config = argv[++i];
+		else if (i + 1 < argc && strcmp(argv[i], "--head") == 0)
+			ao.head = argv[++i];
+		else
+			author_usage();
+	}
+	if (strcmp(argv[1], "new") == 0)
+		return (author_new(&ao));
+	if (strcmp(argv[1], "merge") == 0 && ao.head == NULL)
+		return (author_merge(&ao));
+	author_usage();
 }

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -569,16 +570,74 @@ migctl_wait(struct migctl *m)
 	return (MIGCTL_EXIT_CHECK);
 }
 
+/* Where migctl-author is: $MIGCTL_AUTHOR, beside migctl, or installed. */
+static char *
+migctl_author_path(void)
+{
+	const char	*env = getenv("MIGCTL_AUTHOR");
+	char		 self[PATH_MAX], *slash, *path;
+	ssize_t		 n;
+
+	if (env != NULL && *env != '\0')
+		return (xstrdup(env));
+	if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			*slash = '\0';
+			path = xprintf("%s/migctl-author", self);
+			if (access(path, X_OK) == 0)
+				return (path);
+			free(path);
+		}
+	}
+	return (xstrdup(LIBEXECDIR "/migctl-author"));
+}
+
+/* new and merge need the daemon's parser: they run in migctl-author. */
+static int
+migctl_author(struct migctl *m, const char *what)
+{
+	char	*argv[16], *path;
+	int	 n = 0;
+
+	path = migctl_author_path();
+	argv[n++] = path;
+	argv[n++] = (char *)what;
+	if (opts.json)
+		argv[n++] = "--json";
+	if (m->author.message != NULL) {
+		argv[n++] = "-m";
+		argv[n++] = (char *)m->author.message;
+	}
+	if (m->author.directory != NULL) {
+		argv[n++] = "-d";
+		argv[n++] = (char *)m->author.directory;
+	}
+	if (m->author.config != NULL) {
+		argv[n++] = "-c";
+		argv[n++] = (char *)m->author.config;
+	}
+	if (m->author.head != NULL) {
+		argv[n++] = "--head";
+		argv[n++] = (char *)m->author.head;
+	}
+	argv[n] = NULL;
+	if (m->author.message == NULL || *m->author.message == '\0')
+		die(MIGCTL_EXIT_USAGE, "a message is required (-m MESSAGE)");
+	execv(path, argv);
+	die(MIGCTL_EXIT_FAILED, "cannot run %s: %s", path, strerror(errno));
+}
+
 static int
 migctl_new(struct migctl *m)
 {
-	return (author_new(&m->author));
+	return (migctl_author(m, "new"));
 }
 
 static int
 migctl_merge(struct migctl *m)
 {
-	return (author_merge(&m->author));
+	return (migctl_author(m, "merge"));
 }
 
 /* Runs one command; returns the exit code. */

@@ -13,7 +13,7 @@ struct migctl_opts {
 
 extern struct migctl_opts opts;
 
-/* author.c: the offline commands. */
+/* author.c (migctl-author): the offline commands. */
 struct author_opts {
 	const char	*message;
 	const char	*directory;
