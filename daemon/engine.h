@@ -56,6 +56,8 @@ struct job {
 	int			 session_set;	/* SET outside a transaction */
 	int			 ran_sql;	/* user SQL ran on the session */
 	int			 rechecked;	/* tables looked up again */
+	int			 cheap;		/* asked only the history's key */
+	int			 full;		/* the summary is needed after all */
 	int			 lost_step;	/* the connection died in a step */
 	int			 recording;	/* writing that on another one */
 	struct revset		*rs;
@@ -92,6 +94,8 @@ struct engine {
 	struct event	*inotify_ev;
 	json_t		*errors;	/* problems of the files, or NULL */
 	struct dbstate	 last_db;	/* for status when no connection is free */
+	char		*hist_key;	/* max(id) of the history when... */
+	struct dbstate	 hist_cache;	/* ...this summary was read */
 	int		 have_last_db;
 	char		 host[256];
 };
@@ -105,6 +109,7 @@ long long	 migrate_lock_key(void);
 void	 dbstate_clear(struct dbstate *st);
 void	 dbstate_sort(struct dbstate *st);
 void	 dbstate_copy(struct dbstate *dst, const struct dbstate *src);
+void	 dbstate_copy_revs(struct dbstate *dst, const struct dbstate *src);
 const struct dbrev	*dbstate_rev(const struct dbstate *st,
 	    const char *revision);
 const char	*migrate_reset_sql(struct job *j);

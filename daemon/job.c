@@ -358,7 +358,7 @@ job_record_timeout(evutil_socket_t fd, short events, void *arg)
 static void
 job_state_done(struct job *j, PGresult *res)
 {
-	const char	*code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char	*code = PQresultErrorField(res, PG_DIAG_SQLSTATE), *key = NULL;
 	size_t		 nr = 0, nh = 0;
 	int		 i, n;
 
@@ -375,8 +375,12 @@ job_state_done(struct job *j, PGresult *res)
 	j->st.rows = xcalloc((size_t)n + 1, sizeof *j->st.rows);
 	j->st.revs = xcalloc((size_t)n + 1, sizeof *j->st.revs);
 	for (i = 0; i < n; i++) {
-		if (PQgetvalue(res, i, 0)[0] == 'r') {
+		switch (PQgetvalue(res, i, 0)[0]) {
+		case 'r':
 			j->st.rows[nr++] = xstrdup(PQgetvalue(res, i, 1));
+			continue;
+		case 'm':
+			key = PQgetvalue(res, i, 1);
 			continue;
 		}
 		j->st.revs[nh].revision = xstrdup(PQgetvalue(res, i, 1));
@@ -387,6 +391,27 @@ job_state_done(struct job *j, PGresult *res)
 	}
 	j->st.n_rows = nr;
 	j->st.n_revs = nh;
+	if (j->cheap) {
+		if (key == NULL || migrate.hist_key == NULL ||
+		    strcmp(key, migrate.hist_key) != 0) {
+			/* The history moved on: read its summary after all. */
+			dbstate_clear(&j->st);
+			j->st.has_version = j->st.has_history = 1;
+			j->cheap = 0;
+			j->full = 1;
+			job_rows(j, NULL);
+			return;
+		}
+		/* Unchanged since the last summary: reuse it. */
+		free(j->st.revs);
+		dbstate_copy_revs(&j->st, &migrate.hist_cache);
+	} else if (key != NULL) {
+		free(migrate.hist_key);
+		migrate.hist_key = xstrdup(key);
+		dbstate_clear(&migrate.hist_cache);
+		dbstate_sort(&j->st);
+		dbstate_copy_revs(&migrate.hist_cache, &j->st);
+	}
 	dbstate_sort(&j->st);
 	if (j->st.has_version && j->st.has_history)
 		migrate.tables_known = 1;
@@ -413,11 +438,20 @@ job_rows(struct job *j, PGresult *res)
 	ht = migrate_qualify(cf->history_schema, cf->history_table);
 	rows = xprintf("SELECT 'r'::text, version_num::text, NULL::text, "
 	    "NULL::boolean FROM %s", vt);
-	hist = xprintf("SELECT 'h'::text, revision::text, (array_agg(checksum "
-	    "ORDER BY id DESC) FILTER (WHERE success AND direction IN ('up', "
-	    "'stamp', 'resolve') AND checksum IS NOT NULL))[1], "
-	    "(array_agg(dirty ORDER BY id DESC))[1] FROM %s GROUP BY revision",
-	    ht);
+	/* The summary is cached, keyed by the history's newest id: read-only
+	 * answers first ask only for that key, which an index gives. */
+	j->cheap = !j->mutating && !j->full && migrate.hist_key != NULL;
+	if (j->cheap)
+		hist = xprintf("SELECT 'm'::text, coalesce(max(id), 0)::text, "
+		    "NULL::text, NULL::boolean FROM %s", ht);
+	else
+		hist = xprintf("SELECT 'h'::text, revision::text, "
+		    "(array_agg(checksum ORDER BY id DESC) FILTER (WHERE success "
+		    "AND direction IN ('up', 'stamp', 'resolve') AND checksum IS "
+		    "NOT NULL))[1], (array_agg(dirty ORDER BY id DESC))[1] FROM "
+		    "%s GROUP BY revision UNION ALL SELECT 'm'::text, "
+		    "coalesce(max(id), 0)::text, NULL::text, NULL::boolean FROM "
+		    "%s", ht, ht);
 	sql = xprintf("%s%s%s ORDER BY 1, 2", j->st.has_version ? rows : "",
 	    j->st.has_version && j->st.has_history ? " UNION ALL " : "",
 	    j->st.has_history ? hist : "");

@@ -86,6 +86,22 @@ dbstate_clear(struct dbstate *st)
 	memset(st, 0, sizeof *st);
 }
 
+/* A copy of the history summary only (dst's revs are replaced). */
+void
+dbstate_copy_revs(struct dbstate *dst, const struct dbstate *src)
+{
+	size_t	 i;
+
+	dst->revs = xcalloc(src->n_revs + 1, sizeof *dst->revs);
+	for (i = 0; i < src->n_revs; i++) {
+		dst->revs[i].revision = xstrdup(src->revs[i].revision);
+		dst->revs[i].checksum = src->revs[i].checksum ?
+		    xstrdup(src->revs[i].checksum) : NULL;
+		dst->revs[i].dirty = src->revs[i].dirty;
+	}
+	dst->n_revs = src->n_revs;
+}
+
 /* A deep copy of what the database said. */
 void
 dbstate_copy(struct dbstate *dst, const struct dbstate *src)
@@ -99,14 +115,7 @@ dbstate_copy(struct dbstate *dst, const struct dbstate *src)
 	for (i = 0; i < src->n_rows; i++)
 		dst->rows[i] = xstrdup(src->rows[i]);
 	dst->n_rows = src->n_rows;
-	dst->revs = xcalloc(src->n_revs + 1, sizeof *dst->revs);
-	for (i = 0; i < src->n_revs; i++) {
-		dst->revs[i].revision = xstrdup(src->revs[i].revision);
-		dst->revs[i].checksum = src->revs[i].checksum ?
-		    xstrdup(src->revs[i].checksum) : NULL;
-		dst->revs[i].dirty = src->revs[i].dirty;
-	}
-	dst->n_revs = src->n_revs;
+	dbstate_copy_revs(dst, src);
 }
 
 static int
@@ -413,4 +422,6 @@ migrate_free(void)
 	migrate.rs = NULL;
 	json_decref(migrate.errors);
 	dbstate_clear(&migrate.last_db);
+	dbstate_clear(&migrate.hist_cache);
+	free(migrate.hist_key);
 }
