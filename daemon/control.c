@@ -33,6 +33,7 @@ struct client {
 	TAILQ_ENTRY(client)	 entry;
 	struct bufferevent	*bev;
 	struct event		*resume;	/* runs buffered requests later */
+	struct event		*partial;	/* a line too slow to arrive */
 	struct peer		 peer;
 	u_int			 refs;
 	int			 busy;		/* a request is in progress */
@@ -143,6 +144,7 @@ control_unref(struct client *c)
 	if (--c->refs > 0)
 		return;
 	event_free(c->resume);
+	event_free(c->partial);
 	free(c->peer.user);
 	free(c);
 }
@@ -219,6 +221,42 @@ control_resume(evutil_socket_t fd, short events, void *arg)
 		control_process(c);
 }
 
+/* A line that started arriving must end within idle_timeout, or a client
+ * dripping a byte at a time would hold its slot forever. */
+static void
+control_partial(struct client *c)
+{
+	struct timeval	 tv;
+
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 ||
+	    control.idle_timeout == 0) {
+		evtimer_del(c->partial);
+		return;
+	}
+	if (evtimer_pending(c->partial, NULL))
+		return;
+	tv.tv_sec = control.idle_timeout;
+	tv.tv_usec = 0;
+	evtimer_add(c->partial, &tv);
+}
+
+static void
+control_partial_expired(evutil_socket_t fd, short events, void *arg)
+{
+	struct client	*c = arg;
+
+	(void)fd;
+	(void)events;
+	if (c->dead || c->busy)
+		return;
+	log_warnx("client %s (pid %ld): a request line took over %d s to "
+	    "arrive, disconnecting", c->peer.user, (long)c->peer.pid,
+	    control.idle_timeout);
+	control_send_and_close(c, rpc_error(NULL, MIGD_ERR_REQUEST_TIMEOUT,
+	    "request_timeout", NULL, "a request line took over %d s "
+	    "(idle_timeout)", control.idle_timeout));
+}
+
 /* Runs every complete line in the input, one request at a time. */
 static void
 control_process(struct client *c)
@@ -252,6 +290,7 @@ control_process(struct client *c)
 		if (len > 0 && line[len - 1] == '\r')
 			len--;
 		line[len] = '\0';
+		evtimer_del(c->partial);	/* a whole line arrived */
 		if (strspn(line, " \t") != len) {
 			c->busy = 1;
 			c->refs++;
@@ -261,6 +300,7 @@ control_process(struct client *c)
 	}
 	if (c->dead || c->closing || c->paused || c->busy)
 		return;
+	control_partial(c);
 	if (!c->eof) {
 		bufferevent_enable(c->bev, EV_READ);
 		return;
@@ -358,6 +398,7 @@ control_accept(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	c->resume = event_new(control.base, -1, 0, control_resume, c);
+	c->partial = evtimer_new(control.base, control_partial_expired, c);
 	control_credentials(c, fd);
 	TAILQ_INSERT_TAIL(&control.clients, c, entry);
 	control.n_clients++;

@@ -25,6 +25,7 @@
 #define MIGD_ERR_DB_UNAVAILABLE		-32004	/* db_unavailable */
 #define MIGD_ERR_BUSY			-32005	/* busy, lock_timeout */
 #define MIGD_ERR_SHUTTING_DOWN		-32006	/* shutting_down */
+#define MIGD_ERR_REQUEST_TIMEOUT	-32007	/* request_timeout */
 #define MIGD_ERR_MIGRATIONS		-32010	/* invalid_migrations, plan_error */
 #define MIGD_ERR_SQL			-32011	/* sql_error */
 #define MIGD_ERR_STATE			-32012	/* checksum_mismatch, dirty, ahead */

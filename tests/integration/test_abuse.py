@@ -619,3 +619,45 @@ def test_migrations_owned_by_another_user_refused(migd_factory, what):
     e = err(m, "upgrade", {}, code=E_MIGRATIONS, kind="invalid_migrations")
     assert target in json.dumps(e), e
     assert not rel_exists(m, "public.o1_t")
+
+
+def test_a_line_dripping_in_is_cut_off_after_idle_timeout(migd_factory):
+    """One byte every 0.3 s resets any idle timer; the line as a whole must
+    still arrive within idle_timeout, or the client's slot is taken back."""
+    import socket as _socket
+    m = migd_factory(overrides={("control", "idle_timeout"): "1"})
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    s.connect(m.socket)
+    s.settimeout(0.1)
+    got = b""
+    deadline = time.monotonic() + 6
+    request = b'{"jsonrpc":"2.0","id":1,"method":"status"}'
+    i = 0
+    while time.monotonic() < deadline:
+        try:
+            s.sendall(request[i % len(request):i % len(request) + 1])
+        except OSError:
+            break
+        i += 1
+        try:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        except _socket.timeout:
+            pass
+        time.sleep(0.3)
+    try:    # the refusal may still wait in the socket after EPIPE
+        s.settimeout(1)
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    except OSError:
+        pass
+    s.close()
+    assert b'"request_timeout"' in got, got
+    assert time.monotonic() < deadline, "never disconnected"
+    # others are still served
+    assert m.rpc("version")["result"]["name"] == "migd"
