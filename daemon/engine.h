@@ -68,6 +68,8 @@ struct job {
 	size_t			 stmt;
 	int			 tx;		/* current step is transactional */
 	char			*mark_id;	/* history row of a bare step */
+	char			*prefix;	/* BEGIN...; to send with the next statement */
+	size_t			 prefix_len;	/* its length in what is in flight */
 	double			 t0, step_t0, step_wall;
 	char			**ensure;	/* schemas to create before the run */
 	size_t			 n_ensure;

@@ -61,6 +61,7 @@ job_free(struct job *j)
 	json_decref(j->err_data);
 	free(j->fail_sql);
 	free(j->mark_id);
+	free(j->prefix);
 	free(j);
 }
 

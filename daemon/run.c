@@ -26,7 +26,7 @@ static char	*run_history_sql(struct job *j, const char *revision,
 static char	*run_rows_sql(struct job *j, const size_t *del, size_t n_del,
 	    const size_t *ins, size_t n_ins);
 static int	 run_error_line(const char *stmt, size_t len, int line,
-	    const char *pos);
+	    const char *pos, size_t skip);
 static const struct sqlscan	*run_section(struct job *j, const char **text);
 static void	 run_finish(struct job *j);
 static void	 run_step_done(struct job *j, PGresult *res);
@@ -149,14 +149,16 @@ run_rows_sql(struct job *j, const size_t *del, size_t n_del,
 	return (s);
 }
 
-/* The file line of a server error position inside one statement. */
+/* The file line of a server error position inside one statement sent after
+ * a prefix of skip characters. */
 static int
-run_error_line(const char *stmt, size_t len, int line, const char *pos)
+run_error_line(const char *stmt, size_t len, int line, const char *pos,
+    size_t skip)
 {
 	long	 chars;
 	size_t	 i;
 
-	if (pos == NULL || (chars = atol(pos)) <= 1)
+	if (pos == NULL || (chars = atol(pos) - (long)skip) <= 1)
 		return (line);
 	/* The position counts characters from 1; UTF-8 continuation bytes
 	 * do not start one. */
@@ -316,7 +318,7 @@ run_stmt_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 	if (msg == NULL)
 		msg = PQresultErrorMessage(res);
 	line = run_error_line(text + s->offset, s->len, s->line,
-	    PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION));
+	    PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION), j->prefix_len);
 	excerpt = xstrndup(text + s->offset, s->len > MIGRATE_SQL_EXCERPT ?
 	    MIGRATE_SQL_EXCERPT : s->len);
 	/* Never cut a character in two: JSON needs whole UTF-8. */
@@ -371,7 +373,7 @@ run_stmt(struct job *j, PGresult *res)
 		run_stmt_failed(j, res, &sc->stmts[j->stmt - 1], text);
 		return;
 	}
-	if (j->stmt == 0 && !j->tx) {
+	if (res != NULL && j->stmt == 0 && !j->tx) {
 		/* The dirty mark's id, to complete it when the step ends. */
 		free(j->mark_id);
 		j->mark_id = xstrdup(PQntuples(res) == 1 ? PQgetvalue(res, 0,
@@ -381,8 +383,13 @@ run_stmt(struct job *j, PGresult *res)
 		run_bookkeeping(j);
 		return;
 	}
-	sql = xstrndup(text + sc->stmts[j->stmt].offset,
-	    sc->stmts[j->stmt].len);
+	/* BEGIN and SET LOCAL travel with the first statement: one round
+	 * trip less per migration; error positions are shifted back. */
+	sql = xprintf("%s%.*s", j->prefix ? j->prefix : "",
+	    (int)sc->stmts[j->stmt].len, text + sc->stmts[j->stmt].offset);
+	j->prefix_len = j->prefix ? strlen(j->prefix) : 0;
+	free(j->prefix);
+	j->prefix = NULL;
 	j->stmt++;
 	job_query(j, sql, 0, NULL, run_stmt);
 	free(sql);
@@ -395,10 +402,11 @@ run_step(struct job *j)
 	const struct config	*cf = migd.config;
 	const struct graph_step	*st = &j->plan.steps[j->step];
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
-	const char		*check;
+	const char		*check, *text;
 	char			*sql, *mark;
 
 	j->stmt = 0;
+	j->prefix_len = 0;
 	j->ran_sql = 1;
 	j->tx = revset_transactional(j->rs, st->idx, st->dir == GRAPH_UP);
 	j->step_t0 = migd_now();
@@ -413,10 +421,17 @@ run_step(struct job *j)
 	check = PQserverVersion(pool_conn_pg(j->pc)) >= 140000 ?
 	    "client_connection_check_interval = '1s'; " : NULL;
 	if (j->tx) {
-		sql = xprintf("BEGIN; SET LOCAL lock_timeout = '%ldms'; "
-		    "SET LOCAL statement_timeout = '%ldms'%s%s",
+		free(j->prefix);
+		j->prefix = xprintf("BEGIN; SET LOCAL lock_timeout = '%ldms'; "
+		    "SET LOCAL statement_timeout = '%ldms'; %s%s",
 		    cf->lock_timeout_ms, cf->statement_timeout_ms,
-		    check ? "; SET LOCAL " : "", check ? check : "");
+		    check ? "SET LOCAL " : "", check ? check : "");
+		if (run_section(j, &text)->n_stmts > 0) {
+			run_stmt(j, NULL);
+			return;
+		}
+		sql = j->prefix;	/* a merge revision: nothing else */
+		j->prefix = NULL;
 	} else {
 		/* Marked dirty first: a crash part-way leaves the mark. */
 		mark = run_history_sql(j, mf->revision, st->dir == GRAPH_UP ?
