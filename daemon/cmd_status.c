@@ -136,11 +136,10 @@ cmd_reload_exec(struct request *req)
 		return;
 	}
 	if (migrate_reload(&errors) != 0) {
+		cause = migrate_errors_message(errors);
 		cmd_error(req, MIGD_ERR_MIGRATIONS, "invalid_migrations",
-		    json_pack("{s:o}", "errors", errors), "%s%s",
-		    json_string_value(json_array_get(errors, 0)),
-		    json_array_size(errors) > 1 ? " (and more: see "
-		    "data.errors)" : "");
+		    json_pack("{s:o}", "errors", errors), "%s", cause);
+		free(cause);
 		return;
 	}
 	cmd_reply(req, json_pack("{s:o}", "migrations",

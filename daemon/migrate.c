@@ -264,6 +264,16 @@ migrate_reload(json_t **errors)
 	return (0);
 }
 
+/* The one-line message of invalid files: the first problem, and a pointer
+ * to the rest (data.errors). */
+char *
+migrate_errors_message(json_t *errors)
+{
+	return (xprintf("%s%s", json_string_value(json_array_get(errors, 0)),
+	    json_array_size(errors) > 1 ? " (and more: see data.errors)" :
+	    ""));
+}
+
 /* The files' part of status: count, heads, problems. */
 json_t *
 migrate_files_status(void)

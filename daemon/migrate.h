@@ -25,5 +25,6 @@ void	 migrate_start(struct request *, enum migrate_op);
 void	 migrate_shutdown(void);
 int	 migrate_busy(void);
 json_t	*migrate_files_status(void);
+char	*migrate_errors_message(json_t *);
 
 #endif

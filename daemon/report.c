@@ -236,6 +236,7 @@ void
 job_dispatch(struct job *j)
 {
 	json_t	*errors = NULL;
+	char	*msg;
 
 	if (j->op == MIGRATE_STATUS) {
 		/* Cheap when nothing changed: inotify says when to reread. */
@@ -255,11 +256,10 @@ job_dispatch(struct job *j)
 	if (!j->mutating && !migrate_files_changed())
 		j->rs = revset_ref(migrate.rs);
 	else if ((j->rs = migrate_load(&errors)) == NULL) {
+		msg = migrate_errors_message(errors);
 		job_fail(j, MIGD_ERR_MIGRATIONS, "invalid_migrations",
-		    json_pack("{s:o}", "errors", errors), "%s%s",
-		    json_string_value(json_array_get(errors, 0)),
-		    json_array_size(errors) > 1 ? " (and more: see "
-		    "data.errors)" : "");
+		    json_pack("{s:o}", "errors", errors), "%s", msg);
+		free(msg);
 		return;
 	}
 	switch (j->op) {
