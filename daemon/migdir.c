@@ -14,6 +14,7 @@
 #include "migfile.h"
 #include "util.h"
 
+static void	migdir_sig(const struct stat *, struct migsig *);
 static int	migdir_trusted(const struct stat *, const char *, const char *,
 		    struct errlist *);
 
@@ -110,6 +111,8 @@ migdir_file(struct migset *set, struct errlist *errs, int dfd,
 	if (len > MIGFILE_MAX_SIZE)
 		goto toolarge;
 	if (migfile_parse(path, buf, len, &mf, errs) == 0) {
+		/* As it was before reading: a change during the read shows. */
+		migdir_sig(&st, &mf->sig);
 		set->files = xreallocarray(set->files, set->n + 1,
 		    sizeof *set->files);
 		set->files[set->n++] = mf;
@@ -164,6 +167,47 @@ migdir_trusted(const struct stat *st, const char *path, const char *what,
 	return (1);
 }
 
+/* Keeps what identifies one version of a file or directory. */
+static void
+migdir_sig(const struct stat *st, struct migsig *sig)
+{
+	sig->dev = (unsigned long long)st->st_dev;
+	sig->ino = (unsigned long long)st->st_ino;
+	sig->size = (unsigned long long)st->st_size;
+	sig->mtime_sec = (long long)st->st_mtim.tv_sec;
+	sig->mtime_nsec = (long long)st->st_mtim.tv_nsec;
+}
+
+/*
+ * Whether every file and directory of the set is still the one that was
+ * read: a stat of each, which also sees what inotify cannot (a symlink's
+ * target, a network filesystem).  A new or removed file changes its
+ * directory's mtime.
+ */
+int
+migset_unchanged(const struct migset *set)
+{
+	struct stat	 st;
+	struct migsig	 now;
+	size_t		 i;
+
+	for (i = 0; i < set->n_dirs; i++) {
+		if (stat(set->dirs[i], &st) != 0)
+			return (0);
+		migdir_sig(&st, &now);
+		if (memcmp(&now, &set->dir_sigs[i], sizeof now) != 0)
+			return (0);
+	}
+	for (i = 0; i < set->n; i++) {
+		if (stat(set->files[i]->path, &st) != 0)
+			return (0);
+		migdir_sig(&st, &now);
+		if (memcmp(&now, &set->files[i]->sig, sizeof now) != 0)
+			return (0);
+	}
+	return (1);
+}
+
 /* Visits one directory; takes ownership of dfd and closes it. */
 static void
 migdir_walk(struct migset *set, struct errlist *errs, int dfd,
@@ -183,6 +227,11 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 	}
 	set->dirs = xreallocarray(set->dirs, set->n_dirs + 1,
 	    sizeof *set->dirs);
+	set->dir_sigs = xreallocarray(set->dir_sigs, set->n_dirs + 1,
+	    sizeof *set->dir_sigs);
+	memset(&set->dir_sigs[set->n_dirs], 0, sizeof *set->dir_sigs);
+	if (fstat(dirfd(d), &st) == 0)
+		migdir_sig(&st, &set->dir_sigs[set->n_dirs]);
 	set->dirs[set->n_dirs++] = xstrdup(dirpath);
 	for (;;) {
 		errno = 0;
@@ -307,5 +356,6 @@ migset_clear(struct migset *set)
 	for (i = 0; i < set->n_dirs; i++)
 		free(set->dirs[i]);
 	free(set->dirs);
+	free(set->dir_sigs);
 	memset(set, 0, sizeof *set);
 }

@@ -14,6 +14,13 @@ enum migfile_tx {
 	MIGFILE_TX_NONE		/* "transaction: none": never BEGIN/COMMIT */
 };
 
+/* What stat says of a file or directory when it was read: if any of it
+ * differs later, the file (or the directory's list) may have changed. */
+struct migsig {
+	unsigned long long	 dev, ino, size;
+	long long		 mtime_sec, mtime_nsec;
+};
+
 /* One parsed revision file; all strings owned, freed by migfile_free(). */
 struct migfile {
 	char		 *path;		/* as given; used in messages */
@@ -33,6 +40,7 @@ struct migfile {
 	char		 *down;		/* NULL when there is no down section */
 	int		  down_line;	/* 0 when there is no down section */
 	char		  checksum[65];	/* lowercase hex SHA-256 of up */
+	struct migsig	  sig;		/* set by migdir_load */
 };
 
 /* A loaded migrations directory. */
@@ -40,6 +48,7 @@ struct migset {
 	struct migfile	**files;	/* sorted by path */
 	size_t		  n;
 	char		**dirs;		/* every directory walked, to watch */
+	struct migsig	 *dir_sigs;	/* each as it was when listed */
 	size_t		  n_dirs;
 };
 
@@ -62,5 +71,6 @@ void	 migfile_checksum(const char *, size_t, char[65]);
  */
 int	 migdir_load(const char *, struct migset *, struct errlist *);
 void	 migset_clear(struct migset *);
+int	 migset_unchanged(const struct migset *);
 
 #endif

@@ -252,8 +252,10 @@ job_dispatch(struct job *j)
 		job_history(j);
 		return;
 	}
-	/* Runs read every file again; answers trust inotify's "unchanged". */
-	if (!j->mutating && !migrate_files_changed())
+	/* The loaded set serves while inotify saw nothing; a run also
+	 * stats every file and directory, which inotify cannot vouch for. */
+	if (!migrate_files_changed() && (!j->mutating ||
+	    migset_unchanged(&migrate.rs->set)))
 		j->rs = revset_ref(migrate.rs);
 	else if ((j->rs = migrate_load(&errors)) == NULL) {
 		msg = migrate_errors_message(errors);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "migfile.h"
@@ -101,7 +102,7 @@ static void
 load_fails(const char *rel, const char *want, const char *name)
 {
 	struct errlist	 el = { NULL, 0 };
-	struct migset	 set = { (struct migfile **)1, 99, NULL, 0 };
+	struct migset	 set = { (struct migfile **)1, 99, NULL, NULL, 0 };
 	char		*dir = at(rel), *got, *exp = expand(want);
 
 	is_int(migdir_load(dir, &set, &el), -1, "%s: fails", name);
@@ -355,6 +356,41 @@ test_other(void)
 	errlist_clear(&el);
 }
 
+/* The stat signature sees edits, new files and removals. */
+static void
+test_signature(void)
+{
+	struct errlist	 el = { NULL, 0 };
+	struct migset	 set;
+	char		*dir, *path;
+	struct timespec	 later[2];
+
+	mkd("sig", 0755);
+	put("sig/0001_a.sql", "-- down_revision: none\n-- migrate:up\n", 0644);
+	dir = at("sig");
+	is_int(migdir_load(dir, &set, &el), 0, "signature: loads");
+	ok(migset_unchanged(&set), "signature: unchanged right after");
+	path = at("sig/0001_a.sql");
+	/* same size, later mtime: an edit that keeps the length */
+	clock_gettime(CLOCK_REALTIME, &later[0]);
+	later[0].tv_sec += 5;
+	later[1] = later[0];
+	utimensat(AT_FDCWD, path, later, 0);
+	ok(!migset_unchanged(&set), "signature: an edited file shows");
+	migset_clear(&set);
+	is_int(migdir_load(dir, &set, &el), 0, "signature: loads again");
+	put("sig/0002_b.sql", "-- down_revision: 0001\n-- migrate:up\n", 0644);
+	ok(!migset_unchanged(&set), "signature: a new file shows");
+	migset_clear(&set);
+	is_int(migdir_load(dir, &set, &el), 0, "signature: loads a third time");
+	unlink(path);
+	ok(!migset_unchanged(&set), "signature: a removed file shows");
+	migset_clear(&set);
+	errlist_clear(&el);
+	free(path);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -371,6 +407,7 @@ main(void)
 	test_broken();
 	test_permissions();
 	test_other();
+	test_signature();
 
 	if (nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS) == -1)
 		perror(top);
