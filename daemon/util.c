@@ -186,3 +186,18 @@ errlist_clear(struct errlist *el)
 	el->v = NULL;
 	el->n = 0;
 }
+
+/* All the messages as one string, sep between them: for tests and logs. */
+char *
+errlist_join(const struct errlist *el, const char *sep)
+{
+	char	*s = xstrdup(""), *t;
+	size_t	 i;
+
+	for (i = 0; i < el->n; i++) {
+		t = xprintf("%s%s%s", s, i ? sep : "", el->v[i]);
+		free(s);
+		s = t;
+	}
+	return (s);
+}

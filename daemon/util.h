@@ -31,5 +31,6 @@ char	*utf8_sanitize(const char *);
 void	 errlist_add(struct errlist *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 errlist_clear(struct errlist *);
+char	*errlist_join(const struct errlist *, const char *);
 
 #endif

@@ -11,19 +11,10 @@ parse(const char *text, char **errors)
 {
 	struct errlist	 errs = { NULL, 0 };
 	struct config	*cf = NULL;
-	size_t		 i;
-	char		*s = xstrdup(""), *t;
 
-	if (config_parse("/etc/migd/test.conf", text, strlen(text), &cf,
-	    &errs) != 0) {
-		for (i = 0; i < errs.n; i++) {
-			t = xprintf("%s%s%s", s, i ? "|" : "", errs.v[i]);
-			free(s);
-			s = t;
-		}
-	}
+	config_parse("/etc/migd/test.conf", text, strlen(text), &cf, &errs);
+	*errors = errlist_join(&errs, "|");
 	errlist_clear(&errs);
-	*errors = s;
 	return (cf);
 }
 

@@ -69,15 +69,7 @@ at(const char *rel)
 static char *
 join(struct errlist *el)
 {
-	char	*s = xstrdup(""), *t;
-	size_t	 i;
-
-	for (i = 0; i < el->n; i++) {
-		t = xprintf("%s%s%s", s, i ? "\n" : "", el->v[i]);
-		free(s);
-		s = t;
-	}
-	return (s);
+	return (errlist_join(el, "\n"));
 }
 
 /* Replaces "@" in a pattern by the top directory, for expected messages. */

@@ -43,15 +43,7 @@ static const char example[] =
 static char *
 join(struct errlist *el)
 {
-	char	*s = xstrdup(""), *t;
-	size_t	 i;
-
-	for (i = 0; i < el->n; i++) {
-		t = xprintf("%s%s%s", s, i ? "\n" : "", el->v[i]);
-		free(s);
-		s = t;
-	}
-	return (s);
+	return (errlist_join(el, "\n"));
 }
 
 /* The same file saved on Windows must mean exactly the same thing. */
