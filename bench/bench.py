@@ -26,12 +26,14 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-TOOLS = ["migd", "floor_1tx", "floor_each", "floor_batched", "alembic",
+TOOLS = ["migd", "migd_base", "floor_1tx", "floor_each", "floor_batched", "alembic",
          "alembic_1tx", "dbmate", "sqitch"]
 
 DESC = {
     "migd": "migd: migctl upgrade head / status / downgrade base "
             "(daemon running, connected)",
+    "migd_base": "migd as above, another build (--migd-base, e.g. the "
+                 "last release), for a ratio measured in the same run",
     "floor_1tx": "floor: psql -1 -f up_1tx.sql (one transaction), "
                  "psql -c 'select 1'",
     "floor_each": "floor: one psql session, BEGIN; stmts; UPDATE version; "
@@ -98,7 +100,7 @@ class Bench:
             HERE, "fingerprint.sql")]).stdout.strip()
 
     # -- migd ----------------------------------------------------------
-    def migd_start(self, db):
+    def migd_start(self, db, binary):
         conf = os.path.join(self.a.work, "migd.conf")
         sock = self.env["MIGD_SOCKET"]
         with open(conf, "w") as f:
@@ -108,7 +110,7 @@ class Bench:
                     % (self.a.pg_host, self.a.pg_port, db,
                        os.path.join(self.a.gen, "migd"), sock))
         log = open(os.path.join(self.a.work, "migd.log"), "a")
-        self.migd = subprocess.Popen([self.a.migd, "-c", conf],
+        self.migd = subprocess.Popen([binary, "-c", conf],
                                      stderr=log, env=self.env)
         log.close()
         self.sh([self.a.migctl, "wait", "--for", "ready", "--timeout",
@@ -158,8 +160,8 @@ class Bench:
             out["fp_up"] = self.fingerprint(db)
             out["status"] = [self.timed(status) for _ in range(status_reps)]
             out["rollback"] = self.timed(down)
-        elif tool == "migd":
-            self.migd_start(db)
+        elif tool in ("migd", "migd_base"):
+            self.migd_start(db, a.migd if tool == "migd" else a.migd_base)
             try:
                 c0 = self.migd_cpu()
                 out["apply"] = self.timed(migctl + ["upgrade", "head"])
@@ -234,13 +236,13 @@ def summarize(runs, tools):
                 else [r[k] for r in rs]
             d[k] = {"median": med(v), "min": min(v), "max": max(v),
                     "n": len(v)}
-            for f in ("floor_each", "floor_1tx"):
+            for f in ("floor_each", "floor_1tx", "migd_base"):
                 q = [val(by[(t, i)], k) / val(by[(f, i)], k) for i in reps
                      if (t, i) in by and (f, i) in by]
                 if q:
                     d[k]["x_" + f] = {"median": med(q), "min": min(q),
                                       "max": max(q)}
-        if t == "migd":
+        if t.startswith("migd"):
             d["migd_cpu_apply"] = med([r["migd_cpu_apply"] for r in rs])
             d["migd_cpu_rollback"] = med([r["migd_cpu_rollback"] for r in rs])
         s[t] = d
@@ -274,6 +276,13 @@ def table(n, s):
         lines += ["", "migd daemon CPU (median): %.3f s during apply, %.3f s "
                   "during rollback" % (s["migd"]["migd_cpu_apply"],
                                        s["migd"]["migd_cpu_rollback"])]
+    if "migd" in s and "migd_base" in s:
+        x = s["migd"]["apply"].get("x_migd_base")
+        y = s["migd"]["rollback"].get("x_migd_base")
+        lines += ["migd / migd_base, paired by repetition: apply %.3f "
+                  "(%.3f–%.3f), rollback %.3f (%.3f–%.3f)" % (
+                      x["median"], x["min"], x["max"], y["median"],
+                      y["min"], y["max"])]
     return "\n".join(lines)
 
 
@@ -289,11 +298,14 @@ def main():
     p.add_argument("--tools", default=",".join(TOOLS))
     p.add_argument("--migd", required=True)
     p.add_argument("--migctl", required=True)
+    p.add_argument("--migd-base", help="another migd build, timed as "
+                   "migd_base in the same runs")
     p.add_argument("--dbmate")
     p.add_argument("--psql", default="/usr/lib/postgresql/15/bin/psql")
     p.add_argument("--json", required=True)
     a = p.parse_args()
-    tools = [t for t in a.tools.split(",") if t]
+    tools = [t for t in a.tools.split(",") if t and (t != "migd_base" or
+                                                     a.migd_base)]
     b = Bench(a)
     runs = []
     try:

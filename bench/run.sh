@@ -20,7 +20,8 @@
 # Settings (environment): BENCH_N (default "200 1000"), BENCH_REPS (5),
 # BENCH_STATUS_REPS (10 status calls per run), BENCH_TOOLS (all),
 # BENCH_DAEMON (1: run the daemon figures), BENCH_LOAD_SECONDS (5),
-# BENCH_WORK (a temporary directory), MIGD_BIN and MIGCTL_BIN, BENCH_TAG
+# BENCH_WORK (a temporary directory), MIGD_BIN and MIGCTL_BIN, MIGD_BASE_BIN
+# (another build timed beside it as migd_base, for a ratio), BENCH_TAG
 # (suffix of the result files; a tagged run leaves docs/performance.md alone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -118,6 +119,7 @@ export PGHOST=$work/pg PGPORT=$port PGUSER=postgres
 # ---- apply / status / rollback ------------------------------------------
 tools=${BENCH_TOOLS:-migd,floor_1tx,floor_each,floor_batched,alembic,alembic_1tx,dbmate,sqitch}
 [ -z "$dbmate" ] && tools=$(echo "$tools" | sed 's/,dbmate//; s/^dbmate,//')
+[ -n "${MIGD_BASE_BIN:-}" ] && [ -z "${BENCH_TOOLS:-}" ] && tools="migd,migd_base,${tools#migd,}"
 date=$(date +%Y-%m-%d)
 out=$work/out
 mkdir -p "$out"
@@ -129,6 +131,7 @@ for n in ${BENCH_N:-200 1000}; do
         --pg-port "$port" --work "$work/w$n" --reps "${BENCH_REPS:-5}" \
         --status-reps "${BENCH_STATUS_REPS:-10}" --tools "$tools" \
         --migd "$MIGD_BIN" --migctl "$MIGCTL_BIN" ${dbmate:+--dbmate "$dbmate"} \
+        ${MIGD_BASE_BIN:+--migd-base "$MIGD_BASE_BIN"} \
         --psql "$psql" --json "$out/$n.json"
 done
 

@@ -98,7 +98,7 @@ author_load(const char *dir)
 	struct revset	*rs;
 	size_t		 i;
 
-	if (revset_load(dir, &rs, &errs) != 0) {
+	if (revset_load(dir, NULL, &rs, &errs) != 0) {
 		fprintf(stderr, "migctl: the migrations in %s have problems; "
 		    "fix them first:\n", dir);
 		for (i = 0; i < errs.n; i++)
@@ -106,6 +106,13 @@ author_load(const char *dir)
 		errlist_clear(&errs);
 		exit(MIGCTL_EXIT_FAILED);
 	}
+	/* No server to ask: say what was assumed of SQL the parser refused. */
+	revset_unparsed(rs, &errs);
+	for (i = 0; i < errs.n; i++)
+		fprintf(stderr, "migctl: note: %s (assumed to be SQL newer "
+		    "than PostgreSQL %d's parser)\n", errs.v[i],
+		    sqlscan_parser_version() / 10000);
+	errlist_clear(&errs);
 	return (rs);
 }
 

@@ -68,8 +68,20 @@ struct job {
 	size_t			 stmt;
 	int			 tx;		/* current step is transactional */
 	char			*mark_id;	/* history row of a bare step */
-	char			*prefix;	/* BEGIN...; to send with the next statement */
-	size_t			 prefix_len;	/* its length in what is in flight */
+	size_t			 prefix_len;	/* what went before the statement */
+	const struct sqlscan_stmt *sent; /* the statement in flight, or NULL */
+	/* transactions of a transactional step (the file's BEGIN/COMMIT) */
+	size_t			 segments;	/* how many the section has */
+	size_t			 segment;	/* the current one, from 1 */
+	size_t			 seg_committed;	/* committed so far */
+	int			 seg_open;	/* migd began one on the server */
+	const struct sqlscan_stmt *seg_begin;	/* the file's BEGIN for the next */
+	const struct sqlscan_stmt *seg_end;	/* COMMIT ending the current */
+	int			 seg_end_sent;	/* that COMMIT is in flight */
+	int			 seg_end_line;
+	char			*guard;		/* checks before a step commits */
+	char			**managed;	/* schemas no step may drop */
+	size_t			 n_managed;
 	double			 t0, step_t0, step_wall;
 	char			**ensure;	/* schemas to create before the run */
 	size_t			 n_ensure;
@@ -117,6 +129,7 @@ const struct dbrev	*dbstate_rev(const struct dbstate *st,
 const char	*migrate_reset_sql(struct job *j);
 struct revset	*migrate_load(json_t **errors);
 int	 migrate_files_changed(void);
+int	 migrate_server_version(void);
 
 /* job.c */
 void	 job_free(struct job *j);

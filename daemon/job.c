@@ -61,7 +61,10 @@ job_free(struct job *j)
 	json_decref(j->err_data);
 	free(j->fail_sql);
 	free(j->mark_id);
-	free(j->prefix);
+	free(j->guard);
+	for (i = 0; i < j->n_managed; i++)
+		free(j->managed[i]);
+	free(j->managed);
 	free(j);
 }
 

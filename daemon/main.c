@@ -131,10 +131,12 @@ static void
 migd_check_migrations(const struct config *cf)
 {
 	struct errlist	 errs = { NULL, 0 };
+	struct revset_ctx ctx = { cf->schemas, cf->n_schemas,
+			    cf->version_schema, cf->history_schema, 0 };
 	struct revset	*rs;
 	size_t		 i;
 
-	if (revset_load(cf->directory, &rs, &errs) != 0) {
+	if (revset_load(cf->directory, &ctx, &rs, &errs) != 0) {
 		fprintf(stderr, "warning: the migrations in %s have %zu "
 		    "problem%s; migd will start but run nothing until they are "
 		    "fixed:\n", cf->directory, errs.n, errs.n == 1 ? "" : "s");
@@ -145,6 +147,17 @@ migd_check_migrations(const struct config *cf)
 	}
 	printf("# migrations: %zu revisions in %s\n", revset_count(rs),
 	    cf->directory);
+	revset_unparsed(rs, &errs);
+	if (errs.n > 0)
+		fprintf(stderr, "note: PostgreSQL %d's parser cannot read %zu "
+		    "section%s; without a server to ask, migd assumes newer "
+		    "SQL for a newer server (a PostgreSQL %d server will "
+		    "refuse them at load):\n", sqlscan_parser_version() / 10000,
+		    errs.n, errs.n == 1 ? "" : "s",
+		    sqlscan_parser_version() / 10000);
+	for (i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.v[i]);
+	errlist_clear(&errs);
 	revset_unref(rs);
 }
 

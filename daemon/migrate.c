@@ -169,14 +169,28 @@ migrate_inotify_read(evutil_socket_t fd, short events, void *arg)
 		migrate.stale = 1;
 }
 
-/* Whether the files may have changed: drains pending inotify events first,
- * so an edit made just before a request is never missed. */
+/* The connected server's version, or 0 before the first connection: SQL the
+ * parser refuses is judged against it. */
+int
+migrate_server_version(void)
+{
+	PGconn	*pg = pool_any_connection(migd.pool);
+
+	return (pg != NULL ? PQserverVersion(pg) : 0);
+}
+
+/* Whether the files may have changed, or the server they were judged
+ * against: drains pending inotify events first, so an edit made just before
+ * a request is never missed. */
 int
 migrate_files_changed(void)
 {
+	int	 v = migrate_server_version();
+
 	if (migrate.inotify != -1)
 		migrate_inotify_read(migrate.inotify, EV_READ, NULL);
-	return (migrate.stale || migrate.errors != NULL || migrate.rs == NULL);
+	return (migrate.stale || migrate.errors != NULL || migrate.rs ==
+	    NULL || (v != 0 && migrate.rs->server_version != v));
 }
 
 /* Watches every directory of the set; without inotify, status always rereads. */
@@ -217,12 +231,16 @@ migrate_watch(struct revset *rs)
 struct revset *
 migrate_load(json_t **errors)
 {
-	struct errlist	 errs = { NULL, 0 };
-	struct revset	*rs;
-	size_t		 i;
+	const struct config	*cf = migd.config;
+	struct errlist		 errs = { NULL, 0 };
+	struct revset_ctx	 ctx = { cf->schemas, cf->n_schemas,
+				    cf->version_schema, cf->history_schema,
+				    migrate_server_version() };
+	struct revset		*rs;
+	size_t			 i;
 
 	*errors = NULL;
-	if (revset_load(migd.config->directory, &rs, &errs) != 0) {
+	if (revset_load(cf->directory, &ctx, &rs, &errs) != 0) {
 		*errors = json_array();
 		for (i = 0; i < errs.n; i++)
 			json_array_append_new(*errors, json_string(errs.v[i]));

@@ -296,9 +296,10 @@ migrate_step_json(struct job *j, const struct graph_step *st, int with_sql)
 {
 	const struct migfile		*mf = revset_file(j->rs, st->idx);
 	const struct sqlscan_stmt	*nt;
-	int				 up = st->dir == GRAPH_UP, tx;
-	json_t				*o, *del, *ins;
-	size_t				 i;
+	const struct sqlscan		*sc;
+	int				 up = st->dir == GRAPH_UP, tx, *lines;
+	json_t				*o, *del, *ins, *a;
+	size_t				 i, n;
 
 	tx = revset_transactional(j->rs, st->idx, up);
 	o = migrate_rev_json(j->rs, st->idx);
@@ -310,8 +311,28 @@ migrate_step_json(struct job *j, const struct graph_step *st, int with_sql)
 		    json_sprintf("%s at %s:%d", nt->what, mf->path, nt->line) :
 		    json_string("declared 'transaction: none'"));
 	}
-	json_object_set_new(o, "statements", json_integer((json_int_t)(up ?
-	    j->rs->up[st->idx].n_stmts : j->rs->down[st->idx].n_stmts)));
+	sc = revset_section(j->rs, st->idx, up);
+	json_object_set_new(o, "statements", json_integer((json_int_t)
+	    sc->n_stmts));
+	if (tx && (n = revset_segments(sc, NULL)) > 1) {
+		/* The file's own COMMITs split it: say where. */
+		lines = xcalloc(sc->n_stmts, sizeof *lines);
+		revset_segments(sc, lines);
+		a = json_array();
+		for (i = 0; i < n; i++)
+			json_array_append_new(a, json_integer(lines[i]));
+		json_object_set_new(o, "transactions", json_pack("{s:I, s:o}",
+		    "count", (json_int_t)n, "first_lines", a));
+		free(lines);
+	}
+	if (sc->unparsed)
+		json_object_set_new(o, "unanalyzed", json_sprintf("PostgreSQL "
+		    "%d's parser cannot read this section (%s), so migd left "
+		    "its SQL to the server: the schemas it names are not "
+		    "created beforehand, statements that cannot run in a "
+		    "transaction are not detected (declare 'transaction: "
+		    "none' if it has any), and it is not linted",
+		    sqlscan_parser_version() / 10000, sc->parse_error));
 	json_object_set_new(o, "has_down", json_boolean(mf->down != NULL));
 	del = json_array();
 	for (i = 0; i < st->n_row_del; i++)
@@ -334,6 +355,7 @@ static json_t *
 migrate_problems(struct job *j, json_t *assess)
 {
 	const struct migfile	*mf;
+	const struct sqlscan	*sc;
 	json_t			*p = json_array(), *v;
 	size_t			 i;
 
@@ -367,6 +389,15 @@ migrate_problems(struct job *j, json_t *assess)
 	}
 	for (i = 0; i < j->plan.n_steps; i++) {
 		mf = revset_file(j->rs, j->plan.steps[i].idx);
+		sc = revset_section(j->rs, j->plan.steps[i].idx,
+		    j->plan.steps[i].dir == GRAPH_UP);
+		if (sc->unparsed && !revset_newer_sql(PQserverVersion(
+		    pool_conn_pg(j->pc)))) {
+			/* Not newer SQL: the server is the parser's version. */
+			json_array_append_new(p, json_pack("{s:s, s:s, s:s}",
+			    "kind", "invalid_sql", "revision", mf->revision,
+			    "message", sc->parse_error));
+		}
 		if (j->plan.steps[i].dir == GRAPH_DOWN && mf->down == NULL) {
 			json_array_append_new(p, json_pack("{s:s, s:s, s:o}",
 			    "kind", "no_down", "revision", mf->revision,
@@ -411,7 +442,7 @@ void
 job_plan(struct job *j)
 {
 	json_t	*assess, *problems, *first;
-	char	*cause = NULL, *list;
+	char	*cause = NULL, *list, *ht, *sql;
 	const char *params[1];
 
 	j->dir = migrate_direction(j);
@@ -454,8 +485,17 @@ job_plan(struct job *j)
 	migrate_plan_schemas(j);
 	list = migrate_text_array(j->ensure, j->n_ensure);
 	params[0] = list;
-	job_query(j, "SELECT nspname FROM pg_namespace WHERE nspname = "
-	    "ANY($1::text[])", 1, params, run_schemas);
+	/* With the schemas migd created for earlier runs: it manages them. */
+	ht = migrate_qualify(migd.config->history_schema,
+	    migd.config->history_table);
+	sql = xprintf("SELECT 'e'::text, nspname::text FROM "
+	    "pg_catalog.pg_namespace WHERE nspname = ANY($1::text[])%s%s%s",
+	    j->st.has_history ? " UNION SELECT 'm'::text, s FROM " : "",
+	    j->st.has_history ? ht : "", j->st.has_history ?
+	    ", pg_catalog.unnest(schemas_created) s" : "");
+	job_query(j, sql, 1, params, run_schemas);
+	free(sql);
+	free(ht);
 	free(list);
 }
 

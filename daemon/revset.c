@@ -10,43 +10,209 @@
 #include "migd.h"
 #include "revset.h"
 
-/* Checks the rules that tie a file's header to its SQL. */
-static void
-revset_check_file(const struct migfile *mf, const struct sqlscan *up,
-    const struct sqlscan *down, struct errlist *errs)
+/* Why a schema is managed by migd (so nothing it runs may drop it), or NULL. */
+static const char *
+revset_managed(const struct revset_ctx *ctx, const char *name)
 {
 	size_t	 i;
 
-	for (i = 0; i < up->n_stmts; i++) {
-		if ((up->stmts[i].flags & SQLSCAN_TX_CONTROL) &&
-		    mf->tx != MIGFILE_TX_NONE) {
-			errlist_add(errs, "%s:%d: %s inside a migration: migd "
-			    "runs each migration in its own transaction; "
-			    "remove it, or declare 'transaction: none'",
-			    mf->path, up->stmts[i].line, up->stmts[i].what);
-		}
+	if (ctx == NULL)
+		return (NULL);
+	for (i = 0; i < ctx->n_schemas; i++) {
+		if (strcmp(ctx->schemas[i], name) == 0)
+			return ("it is configured in [migrations] schemas");
 	}
-	for (i = 0; down != NULL && i < down->n_stmts; i++) {
-		if (down->stmts[i].flags & SQLSCAN_DROP_SCHEMA) {
-			errlist_add(errs, "%s:%d: DROP SCHEMA in a down section: "
-			    "downgrades never drop schemas, so that no data is "
-			    "lost; drop the objects instead", mf->path,
-			    down->stmts[i].line);
-		}
-		if ((down->stmts[i].flags & SQLSCAN_TX_CONTROL) &&
-		    mf->tx != MIGFILE_TX_NONE) {
-			errlist_add(errs, "%s:%d: %s inside a migration: migd "
-			    "runs each migration in its own transaction; "
-			    "remove it, or declare 'transaction: none'",
-			    mf->path, down->stmts[i].line,
-			    down->stmts[i].what);
-		}
+	if ((ctx->version_schema != NULL && strcmp(ctx->version_schema,
+	    name) == 0) || (ctx->history_schema != NULL &&
+	    strcmp(ctx->history_schema, name) == 0))
+		return ("it holds migd's version and history tables");
+	return (NULL);
+}
+
+/* Transaction control in a section migd wraps in transactions: BEGIN and
+ * COMMIT [AND CHAIN] mark segments; what would undo or escape them is refused. */
+static void
+revset_check_segments(const struct migfile *mf, const struct sqlscan *sc,
+    struct errlist *errs)
+{
+	const struct sqlscan_stmt	*st;
+	size_t				 i, open = 0;
+	int				 begun = 0;
+
+	for (i = 0; i < sc->n_stmts; i++) {
+		st = &sc->stmts[i];
+		if (st->flags & SQLSCAN_TX_PREPARED)
+			errlist_add(errs, "%s:%d: %s inside a migration: "
+			    "two-phase commit cannot be part of a migration; "
+			    "remove it", mf->path, st->line, st->what);
+		else if (st->flags & SQLSCAN_TX_ROLLBACK)
+			errlist_add(errs, "%s:%d: %s inside a migration would "
+			    "throw its work away while migd records it as "
+			    "applied; remove it (a failing statement rolls the "
+			    "migration back by itself), or use SAVEPOINT and "
+			    "ROLLBACK TO", mf->path, st->line, st->what);
+		else if (st->flags & SQLSCAN_TX_BEGIN) {
+			if (open > 0 || begun)
+				errlist_add(errs, "%s:%d: %s while a transaction "
+				    "is already open (since line %d): "
+				    "PostgreSQL would ignore it; remove it, or "
+				    "end the transaction first with COMMIT",
+				    mf->path, st->line, st->what, begun ? begun :
+				    sc->stmts[i - open].line);
+			begun = st->line;
+		} else if (st->flags & SQLSCAN_TX_COMMIT) {
+			open = 0;
+			begun = 0;
+		} else
+			open++;
 	}
+}
+
+/* Transaction control in a section run statement by statement: passed to
+ * the server as written, so it must make sense there. */
+static void
+revset_check_bare(const struct migfile *mf, const struct sqlscan *sc,
+    struct errlist *errs)
+{
+	const struct sqlscan_stmt	*st;
+	size_t				 i;
+	int				 open = 0;
+
+	for (i = 0; i < sc->n_stmts; i++) {
+		st = &sc->stmts[i];
+		if (st->flags & SQLSCAN_TX_PREPARED)
+			errlist_add(errs, "%s:%d: %s inside a migration: "
+			    "two-phase commit cannot be part of a migration; "
+			    "remove it", mf->path, st->line, st->what);
+		else if (st->flags & SQLSCAN_TX_BEGIN) {
+			if (open)
+				errlist_add(errs, "%s:%d: %s while the "
+				    "transaction begun at line %d is open: "
+				    "PostgreSQL would ignore it; remove it, or "
+				    "COMMIT first", mf->path, st->line,
+				    st->what, open);
+			else
+				open = st->line;
+		} else if (st->flags & (SQLSCAN_TX_COMMIT |
+		    SQLSCAN_TX_ROLLBACK)) {
+			if (!open && (st->flags & SQLSCAN_TX_CHAIN))
+				errlist_add(errs, "%s:%d: %s with no "
+				    "transaction open: in a non-transactional "
+				    "migration each statement commits by "
+				    "itself; add BEGIN before the statements "
+				    "it should end", mf->path, st->line,
+				    st->what);
+			if (!(st->flags & SQLSCAN_TX_CHAIN))
+				open = 0;
+		} else if ((st->flags & SQLSCAN_SAVEPOINT) && !open)
+			errlist_add(errs, "%s:%d: %s with no transaction open: "
+			    "in a non-transactional migration each statement "
+			    "commits by itself; add BEGIN before it",
+			    mf->path, st->line, st->what);
+		else if ((st->flags & SQLSCAN_NO_TX) && open)
+			errlist_add(errs, "%s:%d: %s cannot run inside the "
+			    "transaction begun at line %d: COMMIT before it",
+			    mf->path, st->line, st->what, open);
+	}
+	if (open)
+		errlist_add(errs, "%s:%d: the transaction begun here is never "
+		    "committed: add COMMIT at the end of the section",
+		    mf->path, open);
+}
+
+/* Which schemas a section may drop: never a managed one; in a down
+ * section, only one its own up section creates with a plain CREATE SCHEMA. */
+static void
+revset_check_drops(const struct migfile *mf, const struct sqlscan *sc,
+    const struct sqlscan *up, const struct revset_ctx *ctx,
+    struct errlist *errs)
+{
+	const struct sqlscan_drop	*d;
+	const char			*why;
+	size_t				 i, k;
+	int				 created;
+
+	for (i = 0; i < sc->n_drops; i++) {
+		d = &sc->drops[i];
+		if ((why = revset_managed(ctx, d->name)) != NULL) {
+			errlist_add(errs, "%s:%d: %s %s: the schema is managed "
+			    "by migd (%s), and migd never drops a schema it "
+			    "manages, so that no data is lost; drop the "
+			    "objects instead", mf->path, d->line, d->what,
+			    d->name, why);
+			continue;
+		}
+		if (up == NULL || up->unparsed)
+			continue;	/* an up section; or checked at run time */
+		created = 0;
+		for (k = 0; k < up->n_schemas; k++) {
+			if (strcmp(up->schemas[k].name, d->name) == 0)
+				created = up->schemas[k].created;
+		}
+		if (!created)
+			errlist_add(errs, "%s:%d: %s %s in a down section: its "
+			    "up section does not create that schema with a "
+			    "plain CREATE SCHEMA, so it may hold data that is "
+			    "not this migration's; drop the objects instead",
+			    mf->path, d->line, d->what, d->name);
+	}
+}
+
+/* Checks the rules that tie a file's header to its SQL, for one section. */
+static void
+revset_check_section(const struct migfile *mf, const struct sqlscan *sc,
+    const struct sqlscan *up, const struct revset_ctx *ctx,
+    struct errlist *errs)
+{
+	size_t	 i;
+	int	 bare = mf->tx == MIGFILE_TX_NONE;
+
+	for (i = 0; i < sc->n_stmts && !bare; i++) {
+		if (sc->stmts[i].flags & SQLSCAN_NO_TX)
+			bare = 1;
+	}
+	if (bare)
+		revset_check_bare(mf, sc, errs);
+	else
+		revset_check_segments(mf, sc, errs);
+	revset_check_drops(mf, sc, up, ctx, errs);
+}
+
+/* Whether a server is newer than the parser: its SQL may be too. */
+int
+revset_newer_sql(int server_version)
+{
+	return (server_version / 10000 > sqlscan_parser_version() / 10000);
+}
+
+/* Analyses one section; SQL the parser refuses is an error unless the
+ * server may be newer than the parser (or the section is a down one, which
+ * the plan checks when it would run it). */
+static int
+revset_analyze(struct revset *rs, const struct migfile *mf, int up,
+    const struct revset_ctx *ctx, struct sqlscan *sc, struct errlist *errs)
+{
+	int	 rv;
+
+	rv = sqlscan_analyze(up ? mf->up : mf->down, mf->path, up ?
+	    mf->up_line : mf->down_line, sc, errs);
+	if (rv < 0)
+		return (-1);
+	if (rv == 0)
+		return (0);
+	if (up && ctx != NULL && ctx->server_version != 0 &&
+	    !revset_newer_sql(ctx->server_version)) {
+		errlist_add(errs, "%s", sc->parse_error);
+		return (-1);
+	}
+	rs->n_unparsed++;
+	return (0);
 }
 
 /* Loads and checks a whole directory; on error errs says everything wrong. */
 int
-revset_load(const char *dir, struct revset **out, struct errlist *errs)
+revset_load(const char *dir, const struct revset_ctx *ctx,
+    struct revset **out, struct errlist *errs)
 {
 	struct revset		*rs;
 	struct graph_input	*in;
@@ -56,6 +222,7 @@ revset_load(const char *dir, struct revset **out, struct errlist *errs)
 	rs = xcalloc(1, sizeof *rs);
 	rs->refs = 1;
 	rs->directory = xstrdup(dir);
+	rs->server_version = ctx != NULL ? ctx->server_version : 0;
 	if (migdir_load(dir, &rs->set, errs) != 0) {
 		revset_unref(rs);
 		return (-1);
@@ -74,14 +241,15 @@ revset_load(const char *dir, struct revset **out, struct errlist *errs)
 		in[i].parents_line = mf->parents_line;
 		in[i].depends_line = mf->depends_line;
 		in[i].id_line = mf->revision_line;
-		if (sqlscan_analyze(mf->up, mf->path, mf->up_line, &rs->up[i],
-		    errs) != 0)
+		if (revset_analyze(rs, mf, 1, ctx, &rs->up[i], errs) != 0)
 			continue;
-		if (mf->down != NULL && sqlscan_analyze(mf->down, mf->path,
-		    mf->down_line, &rs->down[i], errs) != 0)
+		if (mf->down != NULL && revset_analyze(rs, mf, 0, ctx,
+		    &rs->down[i], errs) != 0)
 			continue;
-		revset_check_file(mf, &rs->up[i], mf->down ? &rs->down[i] :
-		    NULL, errs);
+		revset_check_section(mf, &rs->up[i], NULL, ctx, errs);
+		if (mf->down != NULL)
+			revset_check_section(mf, &rs->down[i], &rs->up[i], ctx,
+			    errs);
 	}
 	graph_build(in, rs->set.n, &rs->graph, errs);
 	free(in);
@@ -144,6 +312,51 @@ revset_no_tx_stmt(const struct revset *rs, size_t idx, int up)
 			return (&sc->stmts[i]);
 	}
 	return (NULL);
+}
+
+/* Adds "PATH:LINE: message" for each section only the scanner could read. */
+void
+revset_unparsed(const struct revset *rs, struct errlist *notes)
+{
+	size_t	 i;
+
+	for (i = 0; i < rs->set.n; i++) {
+		if (rs->up[i].unparsed)
+			errlist_add(notes, "%s", rs->up[i].parse_error);
+		if (rs->down[i].unparsed)
+			errlist_add(notes, "%s", rs->down[i].parse_error);
+	}
+}
+
+/* A revision's up or down section as analysed. */
+const struct sqlscan *
+revset_section(const struct revset *rs, size_t idx, int up)
+{
+	return (up ? &rs->up[idx] : &rs->down[idx]);
+}
+
+/*
+ * The transactions a transactional section runs in: its statements split at
+ * COMMIT [AND CHAIN], BEGIN and COMMIT themselves left out, empty ones not
+ * counted.  lines, when not NULL (n_stmts entries), gets each one's first line.
+ */
+size_t
+revset_segments(const struct sqlscan *sc, int *lines)
+{
+	size_t	 i, n = 0;
+	int	 fresh = 1;
+
+	for (i = 0; i < sc->n_stmts; i++) {
+		if (sc->stmts[i].flags & SQLSCAN_TX_COMMIT)
+			fresh = 1;
+		else if (!(sc->stmts[i].flags & SQLSCAN_TX_BEGIN) && fresh) {
+			if (lines != NULL)
+				lines[n] = sc->stmts[i].line;
+			n++;
+			fresh = 0;
+		}
+	}
+	return (n);
 }
 
 /* Whether a section runs in one transaction: declared, or detected. */

@@ -6,17 +6,29 @@
 #include "migfile.h"
 #include "sqlscan.h"
 
+/* What loading needs to know beside the files. */
+struct revset_ctx {
+	char *const	 *schemas;	/* configured schemas: managed by migd */
+	size_t		  n_schemas;
+	const char	 *version_schema; /* where migd's tables are, or NULL */
+	const char	 *history_schema;
+	int		  server_version; /* PQserverVersion, or 0: unknown */
+};
+
 /* Shared by the engine's cache and running jobs: freed by the last unref. */
 struct revset {
 	unsigned int	  refs;
 	char		 *directory;
+	int		  server_version; /* what the set was judged against */
+	size_t		  n_unparsed;	/* sections only the scanner read */
 	struct migset	  set;		/* files[i] is graph index i */
 	struct graph	 *graph;
 	struct sqlscan	 *up;		/* analysis of each up section */
 	struct sqlscan	 *down;		/* of each down section (empty if none) */
 };
 
-int		 revset_load(const char *, struct revset **, struct errlist *);
+int		 revset_load(const char *, const struct revset_ctx *,
+		     struct revset **, struct errlist *);
 struct revset	*revset_ref(struct revset *);
 void		 revset_unref(struct revset *);
 size_t		 revset_count(const struct revset *);
@@ -24,5 +36,10 @@ const struct migfile *revset_file(const struct revset *, size_t);
 int		 revset_transactional(const struct revset *, size_t, int);
 const struct sqlscan_stmt *revset_no_tx_stmt(const struct revset *, size_t,
 		     int);
+
+void		 revset_unparsed(const struct revset *, struct errlist *);
+size_t		 revset_segments(const struct sqlscan *, int *);
+int		 revset_newer_sql(int);
+const struct sqlscan *revset_section(const struct revset *, size_t, int);
 
 #endif

@@ -33,11 +33,18 @@ static void	 run_step_done(struct job *j, PGresult *res);
 static char	*run_mark_sql(struct job *j, int success, const char *sqlstate,
 	    const char *error);
 static void	 run_bookkeeping(struct job *j);
-static void	 run_stmt_failed(struct job *j, PGresult *res,
+static void	 run_step_failed(struct job *j, PGresult *res,
 	    const struct sqlscan_stmt *s, const char *text);
 static void	 run_stmt(struct job *j, PGresult *res);
 static void	 run_step(struct job *j);
+static int	 run_partly_done(struct job *j);
+static int	 run_res_ok(PGresult *res);
 static void	 run_first_step(struct job *j, PGresult *res);
+/* Puts the session back as migd left it, inside a transaction or not. */
+#define RUN_ISOLATE	"SET SESSION AUTHORIZATION DEFAULT; RESET ALL; " \
+	"DEALLOCATE ALL; CLOSE ALL; UNLISTEN *; DISCARD TEMP; " \
+	"DISCARD SEQUENCES; DISCARD PLANS; "
+
 static void	 run_set_rows(struct job *j, char *marks, const char *revision,
 	    const char *direction, const char *note);
 
@@ -210,9 +217,13 @@ run_step_done(struct job *j, PGresult *res)
 	const struct graph_step	*st = &j->plan.steps[j->step];
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
 	double			 ms = (migd_now() - j->step_t0) * 1000.0;
+	const char		*text;
 
-	if (!job_ok(j, res))
+	if (!run_res_ok(res)) {
+		run_section(j, &text);
+		run_step_failed(j, res, NULL, text);
 		return;
+	}
 	j->session_set = 0;
 	json_array_append_new(j->done, json_pack("{s:s, s:s, s:f}",
 	    "revision", mf->revision, "direction", st->dir == GRAPH_UP ?
@@ -268,87 +279,251 @@ run_lost_sql(struct job *j)
 	const struct graph_step	*st = &j->plan.steps[j->step];
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
 
-	if (!j->tx && j->mark_id != NULL)
+	if ((run_partly_done(j) || j->seg_end_sent) && j->mark_id != NULL)
 		return (run_mark_sql(j, 0, "08006", j->err_msg));
 	return (run_history_sql(j, mf->revision, st->dir == GRAPH_UP ? "up" :
-	    "down", 0, !j->tx, mf->checksum, mf->message, mf->path,
+	    "down", 0, run_partly_done(j), mf->checksum, mf->message, mf->path,
 	    j->step_wall, (migd_now() - j->step_t0) * 1000.0, "08006",
 	    j->err_msg));
 }
 
-/* Every statement ran: record the step with its rows, then commit. */
-static void
-run_bookkeeping(struct job *j)
+/* Whether a result is a success of any kind. */
+static int
+run_res_ok(PGresult *res)
 {
-	const struct graph_step	*st = &j->plan.steps[j->step];
-	const struct migfile	*mf = revset_file(j->rs, st->idx);
-	char			*rows, *hist, *sql;
+	ExecStatusType	 s = PQresultStatus(res);
 
-	rows = run_rows_sql(j, st->row_del, st->n_row_del, st->row_ins,
-	    st->n_row_ins);
-	if (j->tx)
-		hist = run_history_sql(j, mf->revision, st->dir == GRAPH_UP ?
-		    "up" : "down", 1, 0, mf->checksum, mf->message, mf->path,
-		    j->step_wall, (migd_now() - j->step_t0) * 1000.0, NULL,
-		    NULL);
-	else
-		hist = run_mark_sql(j, 1, NULL, NULL);
-	sql = xprintf("%s%s%s; COMMIT%s", j->tx ? "" : "BEGIN; ", rows, hist,
-	    j->tx ? "" : migrate_reset_sql(j));
-	job_query(j, sql, 0, NULL, run_step_done);
-	free(rows);
-	free(hist);
-	free(sql);
+	return (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ||
+	    s == PGRES_EMPTY_QUERY);
 }
 
-/* A statement failed: roll back, record it, and say exactly where. */
+/* The statement timeouts of a step, for its transaction or its session. */
+static char *
+run_timeouts(struct job *j, const char *set)
+{
+	const struct config	*cf = migd.config;
+	int			 check;
+
+	/* If migd dies mid-statement, the server stops it within a second
+	 * instead of holding the lock until it ends (PostgreSQL 14+). */
+	check = PQserverVersion(pool_conn_pg(j->pc)) >= 140000;
+	return (xprintf("%s lock_timeout = '%ldms'; %s statement_timeout = "
+	    "'%ldms'; %s%s%s", set, cf->lock_timeout_ms, set,
+	    cf->statement_timeout_ms, check ? set : "", check ? " " : "",
+	    check ? "client_connection_check_interval = '1s'; " : ""));
+}
+
+/*
+ * The checks every step passes before it commits, as one statement that
+ * fails the step: migd's lock is still held (a migration may have called
+ * pg_advisory_unlock_all()), and every managed schema still exists under its
+ * name (DROP OWNED ... CASCADE, dynamic SQL and renames are only seen here).
+ * It also releases the session advisory locks a migration took and forgot.
+ */
+static char *
+run_guard_sql(struct job *j)
+{
+	unsigned long long	 key = (unsigned long long)migrate_lock_key();
+	unsigned long		 hi = (unsigned long)(key >> 32);
+	unsigned long		 lo = (unsigned long)(key & 0xffffffffULL);
+	char			*names, *lit, *t, *check;
+	size_t			 i;
+
+	names = xstrdup("");
+	for (i = 0; i < j->n_managed; i++) {
+		lit = run_literal(j, j->managed[i]);
+		t = xprintf("%s%s%s", names, i ? ", " : "", lit);
+		free(lit);
+		free(names);
+		names = t;
+	}
+	check = j->n_managed == 0 ? xstrdup("") : xprintf("SELECT "
+	    "pg_catalog.string_agg(pg_catalog.quote_ident(n), ', ') INTO m "
+	    "FROM pg_catalog.unnest(ARRAY[%s]::text[]) n WHERE NOT EXISTS "
+	    "(SELECT FROM pg_catalog.pg_namespace WHERE nspname = n); IF m IS "
+	    "NOT NULL THEN RAISE EXCEPTION 'schema %% is managed by migd and "
+	    "no longer exists under its name: this migration dropped or "
+	    "renamed it', m USING ERRCODE = '2BP01', HINT = 'migd never lets "
+	    "a migration drop or rename a schema it manages (configured, or "
+	    "created by migd for a run), so that no data is lost'; END IF; ",
+	    names);
+	t = xprintf("DO $migd$DECLARE r record; m text; BEGIN IF NOT EXISTS "
+	    "(SELECT FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND "
+	    "pid = pg_catalog.pg_backend_pid() AND granted AND objsubid = 1 "
+	    "AND classid = %lu AND objid = %lu) THEN RAISE EXCEPTION "
+	    "'migd''s migration lock was released during this migration' "
+	    "USING ERRCODE = '55000', HINT = 'a migration must not call "
+	    "pg_advisory_unlock_all() or DISCARD ALL: another migd could "
+	    "have run migrations at the same time'; END IF; %s"
+	    "PERFORM pg_catalog.set_config('client_min_messages', 'error', "
+	    "true); FOR r IN SELECT l.classid, l.objid, l.objsubid, l.mode "
+	    "FROM pg_catalog.pg_locks l WHERE l.locktype = 'advisory' AND "
+	    "l.pid = pg_catalog.pg_backend_pid() AND l.granted AND NOT "
+	    "(l.objsubid = 1 AND l.classid = %lu AND l.objid = %lu AND "
+	    "l.mode = 'ExclusiveLock') LOOP IF r.objsubid = 1 AND r.mode = "
+	    "'ShareLock' THEN WHILE pg_catalog.pg_advisory_unlock_shared("
+	    "(r.classid::int8 << 32) | r.objid::int8) LOOP END LOOP; ELSIF "
+	    "r.objsubid = 1 THEN WHILE pg_catalog.pg_advisory_unlock("
+	    "(r.classid::int8 << 32) | r.objid::int8) LOOP END LOOP; ELSIF "
+	    "r.mode = 'ShareLock' THEN WHILE "
+	    "pg_catalog.pg_advisory_unlock_shared(r.classid::int4, "
+	    "r.objid::int4) LOOP END LOOP; ELSE WHILE "
+	    "pg_catalog.pg_advisory_unlock(r.classid::int4, r.objid::int4) "
+	    "LOOP END LOOP; END IF; END LOOP; END$migd$; ", hi, lo, check, hi,
+	    lo);
+	free(names);
+	free(check);
+	return (t);
+}
+
+/* The file's BEGIN for the next transaction (its options kept), or BEGIN. */
+static char *
+run_begin(struct job *j, const char *text)
+{
+	const struct sqlscan_stmt	*b = j->seg_begin;
+
+	j->seg_begin = NULL;
+	if (b == NULL)
+		return (xstrdup("BEGIN"));
+	return (xprintf("%.*s", (int)b->len, text + b->offset));
+}
+
+/* What must go before the next statement of a transactional step: the
+ * first BEGIN, or the COMMIT ending the last transaction and the next BEGIN. */
+static char *
+run_segment_start(struct job *j, const char *text)
+{
+	char	*begin, *set, *s;
+
+	if (j->seg_open && j->seg_end == NULL)
+		return (xstrdup(""));
+	set = run_timeouts(j, "SET LOCAL");
+	if (!j->seg_open) {
+		begin = run_begin(j, text);
+		s = xprintf("%s; %s", begin, set);
+		free(begin);
+		j->seg_open = 1;
+	} else if (j->seg_end->flags & SQLSCAN_TX_CHAIN) {
+		s = xprintf("COMMIT AND CHAIN; %s", set);
+		j->seg_begin = NULL;
+	} else {
+		begin = run_begin(j, text);
+		s = xprintf("COMMIT; %s; %s", begin, set);
+		free(begin);
+	}
+	if (j->seg_end != NULL) {
+		j->seg_end_line = j->seg_end->line;
+		j->seg_end = NULL;
+		j->seg_end_sent = 1;
+	}
+	j->segment++;
+	free(set);
+	return (s);
+}
+
+/* Whether the failing step had committed part of its work (a bare step, or
+ * a later transaction of a segmented one): then it is dirty. */
+static int
+run_partly_done(struct job *j)
+{
+	return (!j->tx || j->seg_committed > 0);
+}
+
+/* What the error adds about a step that committed part of its work. */
+static char *
+run_dirty_note(struct job *j)
+{
+	if (j->tx)
+		return (xprintf("; %zu of its %zu transactions committed (up "
+		    "to the COMMIT at line %d) and the rest rolled back, so "
+		    "it is now dirty: check the database, then run 'migctl "
+		    "resolve' to say whether it is applied", j->seg_committed,
+		    j->segments, j->seg_end_line));
+	return (xstrdup("; this non-transactional migration stopped part-way "
+	    "and is now dirty: check the database, then run 'migctl "
+	    "resolve' to say whether it is applied"));
+}
+
+/*
+ * A step failed, at a statement (s) or at its end (s NULL: session clean-up,
+ * checks, bookkeeping, COMMIT): roll back, record it as the revision's
+ * failure, and say exactly where.
+ */
 static void
-run_stmt_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
+run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
     const char *text)
 {
 	const struct graph_step	*st = &j->plan.steps[j->step];
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
+	PGconn			*pg = pool_conn_pg(j->pc);
 	const char		*msg, *code;
 	json_t			*data;
-	char			*excerpt, *error;
-	int			 line;
+	char			*excerpt = NULL, *error, *hist, *note;
+	int			 line = 0, commit_failed = 0;
 
 	msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	if (msg == NULL)
 		msg = PQresultErrorMessage(res);
-	line = run_error_line(text + s->offset, s->len, s->line,
-	    PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION), j->prefix_len);
-	excerpt = xstrndup(text + s->offset, s->len > MIGRATE_SQL_EXCERPT ?
-	    MIGRATE_SQL_EXCERPT : s->len);
-	/* Never cut a character in two: JSON needs whole UTF-8. */
-	excerpt[utf8_valid_prefix(excerpt, strlen(excerpt))] = '\0';
+	if (j->seg_end_sent) {
+		/* The COMMIT sent before this statement: did it go through? */
+		j->seg_end_sent = 0;
+		if (PQtransactionStatus(pg) == PQTRANS_INERROR)
+			j->seg_committed++;
+		else
+			commit_failed = 1;
+	}
 	data = migrate_pg_error(res);
 	json_object_set_new(data, "revision", json_string(mf->revision));
 	json_object_set_new(data, "direction", json_string(st->dir ==
 	    GRAPH_UP ? "up" : "down"));
 	json_object_set_new(data, "file", json_string(mf->path));
-	json_object_set_new(data, "line", json_integer(line));
-	json_object_set_new(data, "statement_line", json_integer(s->line));
-	json_object_set_new(data, "statement", json_string(excerpt));
+	if (commit_failed) {
+		json_object_set_new(data, "line", json_integer(j->seg_end_line));
+		error = xprintf("%s:%d: COMMIT failed: %s (SQLSTATE %s)",
+		    mf->path, j->seg_end_line, msg, code ? code : "?");
+	} else if (s != NULL) {
+		line = run_error_line(text + s->offset, s->len, s->line,
+		    PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION),
+		    j->prefix_len);
+		excerpt = xstrndup(text + s->offset, s->len >
+		    MIGRATE_SQL_EXCERPT ? MIGRATE_SQL_EXCERPT : s->len);
+		/* Never cut a character in two: JSON needs whole UTF-8. */
+		excerpt[utf8_valid_prefix(excerpt, strlen(excerpt))] = '\0';
+		json_object_set_new(data, "line", json_integer(line));
+		json_object_set_new(data, "statement_line",
+		    json_integer(s->line));
+		json_object_set_new(data, "statement", json_string(excerpt));
+		error = xprintf("%s:%d: %s (SQLSTATE %s)", mf->path, line, msg,
+		    code ? code : "?");
+	} else
+		error = xprintf("%s: revision %s failed at its end (session "
+		    "clean-up, checks, bookkeeping and COMMIT): %s (SQLSTATE "
+		    "%s)", mf->path, mf->revision, msg, code ? code : "?");
 	json_object_set_new(data, "transactional", json_boolean(j->tx));
+	if (j->tx && j->segments > 1)
+		json_object_set_new(data, "transactions", json_pack("{s:I, "
+		    "s:I}", "total", (json_int_t)j->segments, "committed",
+		    (json_int_t)j->seg_committed));
 	json_object_set(data, "done", j->done);
-	error = xprintf("%s:%d: %s (SQLSTATE %s)", mf->path, line, msg,
-	    code ? code : "?");
-	if (j->tx)
-		j->fail_sql = run_history_sql(j, mf->revision, st->dir ==
-		    GRAPH_UP ? "up" : "down", 0, 0, mf->checksum, mf->message,
-		    mf->path, j->step_wall, (migd_now() - j->step_t0) * 1000.0,
-		    code, error);
+	if (run_partly_done(j) && j->mark_id != NULL)
+		hist = run_mark_sql(j, 0, code, error);
 	else
-		j->fail_sql = run_mark_sql(j, 0, code, error);
+		hist = run_history_sql(j, mf->revision, st->dir == GRAPH_UP ?
+		    "up" : "down", 0, 0, mf->checksum, mf->message, mf->path,
+		    j->step_wall, (migd_now() - j->step_t0) * 1000.0, code,
+		    error);
+	/* Written as migd, whatever role or settings the migration left. */
+	j->fail_sql = xprintf("SET SESSION AUTHORIZATION DEFAULT; RESET ALL; "
+	    "%s", hist);
+	free(hist);
 	run_notify(j, "failed", json_pack("{s:s, s:s}", "revision",
 	    mf->revision, "error", error));
-	job_set_error(j, MIGD_ERR_SQL, j->tx ? "sql_error" : "dirty", data,
-	    "%s%s", error, j->tx ? "; rolled back, the database is at the "
-	    "last good revision" : "; this non-transactional migration "
-	    "stopped part-way and is now dirty: check the database, then "
-	    "run 'migctl resolve' to say whether it is applied");
+	note = run_partly_done(j) ? run_dirty_note(j) : xstrdup("; rolled "
+	    "back, the database is at the last good revision");
+	job_set_error(j, MIGD_ERR_SQL, run_partly_done(j) ? "dirty" :
+	    "sql_error", data, "%s%s", error, note);
+	free(note);
 	free(excerpt);
 	free(error);
 	job_end(j, NULL);
@@ -358,93 +533,161 @@ run_stmt_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 static void
 run_stmt(struct job *j, PGresult *res)
 {
-	const struct sqlscan	*sc;
-	const char		*text;
-	char			*sql;
+	const struct sqlscan		*sc;
+	const struct sqlscan_stmt	*s;
+	const char			*text;
+	char				*sql, *pre;
 
 	sc = run_section(j, &text);
-	if (res != NULL && PQresultStatus(res) !=
-	    PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK &&
-	    PQresultStatus(res) != PGRES_EMPTY_QUERY) {
-		if (j->stmt == 0) {
-			job_ok(j, res);	/* BEGIN or SET failed */
-			return;
-		}
-		run_stmt_failed(j, res, &sc->stmts[j->stmt - 1], text);
+	if (res != NULL && !run_res_ok(res)) {
+		if (j->sent == NULL)
+			job_ok(j, res);	/* BEGIN, SET or the dirty mark */
+		else
+			run_step_failed(j, res, j->sent, text);
 		return;
 	}
-	if (res != NULL && j->stmt == 0 && !j->tx) {
+	if (res != NULL && j->sent == NULL && j->mark_id == NULL) {
 		/* The dirty mark's id, to complete it when the step ends. */
-		free(j->mark_id);
 		j->mark_id = xstrdup(PQntuples(res) == 1 ? PQgetvalue(res, 0,
 		    0) : "0");
+	}
+	if (j->seg_end_sent) {
+		j->seg_end_sent = 0;
+		j->seg_committed++;
+	}
+	/* The file's BEGIN and COMMIT say where its transactions start and
+	 * end; migd sends its own, with its timeouts. */
+	while (j->tx && j->stmt < sc->n_stmts) {
+		s = &sc->stmts[j->stmt];
+		if (s->flags & SQLSCAN_TX_BEGIN) {
+			if (!j->seg_open || j->seg_end != NULL)
+				j->seg_begin = s;
+		} else if (s->flags & SQLSCAN_TX_COMMIT) {
+			if (j->seg_open)
+				j->seg_end = s;
+		} else
+			break;
+		j->stmt++;
 	}
 	if (j->stmt == sc->n_stmts) {
 		run_bookkeeping(j);
 		return;
 	}
-	/* BEGIN and SET LOCAL travel with the first statement: one round
-	 * trip less per migration; error positions are shifted back. */
-	sql = xprintf("%s%.*s", j->prefix ? j->prefix : "",
-	    (int)sc->stmts[j->stmt].len, text + sc->stmts[j->stmt].offset);
-	j->prefix_len = j->prefix ? strlen(j->prefix) : 0;
-	free(j->prefix);
-	j->prefix = NULL;
+	s = &sc->stmts[j->stmt];
+	pre = j->tx ? run_segment_start(j, text) : xstrdup("");
+	/* BEGIN and SET LOCAL travel with the statement: one round trip less
+	 * per migration; error positions are shifted back. */
+	sql = xprintf("%s%.*s", pre, (int)s->len, text + s->offset);
+	j->prefix_len = strlen(pre);
+	j->sent = s;
 	j->stmt++;
 	job_query(j, sql, 0, NULL, run_stmt);
+	free(pre);
 	free(sql);
 }
 
-/* Starts a step: a transaction, or a dirty mark before running bare. */
+/* Every statement ran: put the session back as migd left it, check, record
+ * the step with its rows and commit, all in one round trip. */
+static void
+run_bookkeeping(struct job *j)
+{
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+	const char		*text;
+	char			*rows, *hist, *sql, *set, *begin;
+
+	run_section(j, &text);
+	rows = run_rows_sql(j, st->row_del, st->n_row_del, st->row_ins,
+	    st->n_row_ins);
+	if (j->mark_id != NULL)
+		hist = run_mark_sql(j, 1, NULL, NULL);
+	else
+		hist = run_history_sql(j, mf->revision, st->dir == GRAPH_UP ?
+		    "up" : "down", 1, 0, mf->checksum, mf->message, mf->path,
+		    j->step_wall, (migd_now() - j->step_t0) * 1000.0, NULL,
+		    NULL);
+	if (!j->tx)
+		begin = xstrdup("BEGIN; ");
+	else if (!j->seg_open) {
+		/* Nothing ran yet (a merge revision, say): begin here. */
+		set = run_begin(j, text);
+		begin = xprintf("%s; ", set);
+		free(set);
+	} else
+		begin = xstrdup("");
+	set = run_timeouts(j, "SET LOCAL");
+	sql = xprintf("%s%s%s%s%s%s; COMMIT%s", begin, RUN_ISOLATE, set,
+	    j->guard ? j->guard : "", rows, hist, j->tx ? "" :
+	    migrate_reset_sql(j));
+	j->sent = NULL;
+	j->seg_end = NULL;
+	job_query(j, sql, 0, NULL, run_step_done);
+	free(begin);
+	free(set);
+	free(rows);
+	free(hist);
+	free(sql);
+}
+
+/* Starts a step.  A transactional one sends its BEGIN with its first
+ * statement; one in several transactions, or a bare one, first writes a
+ * dirty mark that its last transaction completes. */
 static void
 run_step(struct job *j)
 {
-	const struct config	*cf = migd.config;
 	const struct graph_step	*st = &j->plan.steps[j->step];
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
-	const char		*check, *text;
-	char			*sql, *mark;
+	const struct sqlscan	*sc;
+	const char		*text;
+	char			*sql, *mark, *set, *begin;
 
+	sc = run_section(j, &text);
 	j->stmt = 0;
 	j->prefix_len = 0;
+	j->sent = NULL;
 	j->ran_sql = 1;
+	j->segment = j->seg_committed = 0;
+	j->seg_open = j->seg_end_sent = j->seg_end_line = 0;
+	j->seg_begin = j->seg_end = NULL;
+	free(j->mark_id);
+	j->mark_id = NULL;
 	j->tx = revset_transactional(j->rs, st->idx, st->dir == GRAPH_UP);
+	j->segments = j->tx ? revset_segments(sc, NULL) : 0;
 	j->step_t0 = migd_now();
 	j->step_wall = migrate_wall();
 	run_notify(j, "started", json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, "
-	    "s:b}", "revision", mf->revision, "message", mf->message, "file",
-	    mf->path, "direction", st->dir == GRAPH_UP ? "up" : "down",
+	    "s:b, s:I}", "revision", mf->revision, "message", mf->message,
+	    "file", mf->path, "direction", st->dir == GRAPH_UP ? "up" : "down",
 	    "index", (json_int_t)j->step + 1, "total",
-	    (json_int_t)j->plan.n_steps, "transactional", j->tx));
-	/* If migd dies mid-statement, the server stops it within a second
-	 * instead of holding the lock until it ends (PostgreSQL 14+). */
-	check = PQserverVersion(pool_conn_pg(j->pc)) >= 140000 ?
-	    "client_connection_check_interval = '1s'; " : NULL;
+	    (json_int_t)j->plan.n_steps, "transactional", j->tx,
+	    "transactions", (json_int_t)(j->tx ? (j->segments > 1 ?
+	    j->segments : 1) : 0)));
+	if (j->tx && j->segments <= 1) {
+		run_stmt(j, NULL);
+		return;
+	}
+	/* Marked dirty first: a crash part-way leaves the mark. */
+	mark = run_history_sql(j, mf->revision, st->dir == GRAPH_UP ? "up" :
+	    "down", 0, 1, mf->checksum, mf->message, mf->path, j->step_wall,
+	    0, NULL, "started; not finished");
 	if (j->tx) {
-		free(j->prefix);
-		j->prefix = xprintf("BEGIN; SET LOCAL lock_timeout = '%ldms'; "
-		    "SET LOCAL statement_timeout = '%ldms'; %s%s",
-		    cf->lock_timeout_ms, cf->statement_timeout_ms,
-		    check ? "SET LOCAL " : "", check ? check : "");
-		if (run_section(j, &text)->n_stmts > 0) {
-			run_stmt(j, NULL);
-			return;
-		}
-		sql = j->prefix;	/* a merge revision: nothing else */
-		j->prefix = NULL;
+		/* In with the first transaction: if that fails, so does it. */
+		if (sc->n_stmts > 0 && (sc->stmts[0].flags & SQLSCAN_TX_BEGIN))
+			j->seg_begin = &sc->stmts[0];
+		begin = run_begin(j, text);
+		set = run_timeouts(j, "SET LOCAL");
+		sql = xprintf("%s; %s%s RETURNING id", begin, set, mark);
+		free(begin);
+		j->seg_open = 1;
+		j->segment = 1;
 	} else {
-		/* Marked dirty first: a crash part-way leaves the mark. */
-		mark = run_history_sql(j, mf->revision, st->dir == GRAPH_UP ?
-		    "up" : "down", 0, 1, mf->checksum, mf->message, mf->path,
-		    j->step_wall, 0, NULL, "started; not finished");
-		sql = xprintf("SET lock_timeout = '%ldms'; SET "
-		    "statement_timeout = '%ldms'; %s%s%s RETURNING id",
-		    cf->lock_timeout_ms, cf->statement_timeout_ms,
-		    check ? "SET " : "", check ? check : "", mark);
-		free(mark);
+		set = run_timeouts(j, "SET");
+		sql = xprintf("%s%s RETURNING id", set, mark);
 		j->session_set = 1;
 	}
 	job_query(j, sql, 0, NULL, run_stmt);
+	free(set);
+	free(mark);
 	free(sql);
 }
 
@@ -460,14 +703,70 @@ run_first_step(struct job *j, PGresult *res)
 		run_step(j);
 }
 
-/* The schemas that exist came back: create the missing ones, then run. */
+/* Adds a name to the managed schemas, once. */
+static void
+run_manage(struct job *j, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < j->n_managed; i++) {
+		if (strcmp(j->managed[i], name) == 0)
+			return;
+	}
+	j->managed = xreallocarray(j->managed, j->n_managed + 1,
+	    sizeof *j->managed);
+	j->managed[j->n_managed++] = xstrdup(name);
+}
+
+/* The steps' DROP SCHEMA and renames of schemas migd created for earlier
+ * runs (configured ones were refused when the files loaded). */
+static json_t *
+run_drop_problems(struct job *j, char **created, size_t n_created)
+{
+	const struct graph_step		*st;
+	const struct sqlscan		*sc;
+	const struct sqlscan_drop	*d;
+	const struct migfile		*mf;
+	json_t				*p = json_array();
+	size_t				 i, k, c;
+
+	for (i = 0; i < j->plan.n_steps; i++) {
+		st = &j->plan.steps[i];
+		sc = revset_section(j->rs, st->idx, st->dir == GRAPH_UP);
+		mf = revset_file(j->rs, st->idx);
+		for (k = 0; k < sc->n_drops; k++) {
+			d = &sc->drops[k];
+			for (c = 0; c < n_created; c++) {
+				if (strcmp(created[c], d->name) == 0)
+					break;
+			}
+			if (c == n_created)
+				continue;
+			json_array_append_new(p, json_pack("{s:s, s:s, s:o}",
+			    "kind", "managed_schema", "revision", mf->revision,
+			    "message", json_sprintf("%s:%d: %s %s: migd created "
+			    "that schema for an earlier run, so it manages it "
+			    "and never drops it, so that no data is lost; drop "
+			    "the objects instead", mf->path, d->line, d->what,
+			    d->name)));
+		}
+	}
+	return (p);
+}
+
+/*
+ * The schemas that exist, and those migd created for earlier runs, came
+ * back: refuse a plan that drops a managed schema, create the missing ones,
+ * then run.
+ */
 void
 run_schemas(struct job *j, PGresult *res)
 {
-	json_t	*missing;
-	char	*sql, *t, *q;
-	size_t	 i;
-	int	 k, found;
+	const struct config	*cf = migd.config;
+	json_t			*missing, *problems, *first;
+	char			*sql, *t, *q, **created;
+	size_t			 i, n_created = 0;
+	int			 k, found;
 
 	if (!job_ok(j, res))
 		return;
@@ -475,18 +774,50 @@ run_schemas(struct job *j, PGresult *res)
 	for (i = 0; i < j->n_ensure; i++) {
 		found = 0;
 		for (k = 0; k < PQntuples(res); k++) {
-			if (strcmp(PQgetvalue(res, k, 0), j->ensure[i]) == 0)
+			if (PQgetvalue(res, k, 0)[0] == 'e' &&
+			    strcmp(PQgetvalue(res, k, 1), j->ensure[i]) == 0)
 				found = 1;
 		}
 		if (!found)
 			json_array_append_new(missing, json_string(
 			    j->ensure[i]));
 	}
+	created = xcalloc((size_t)PQntuples(res) + 1, sizeof *created);
+	for (k = 0; k < PQntuples(res); k++) {
+		if (PQgetvalue(res, k, 0)[0] == 'm')
+			created[n_created++] = PQgetvalue(res, k, 1);
+	}
+	problems = run_drop_problems(j, created, n_created);
+	/* Managed: configured, holding migd's tables, created by migd. */
+	for (i = 0; i < cf->n_schemas; i++)
+		run_manage(j, cf->schemas[i]);
+	run_manage(j, cf->version_schema);
+	run_manage(j, cf->history_schema);
+	for (i = 0; i < n_created; i++)
+		run_manage(j, created[i]);
+	for (i = 0; i < json_array_size(missing); i++)
+		run_manage(j, json_string_value(json_array_get(missing, i)));
+	free(created);
 	if (j->op == MIGRATE_PLAN || j->dry_run) {
+		json_array_extend(json_object_get(j->result, "problems"),
+		    problems);
+		json_decref(problems);
 		migrate_plan_result(j, missing);
 		job_end(j, NULL);
 		return;
 	}
+	if (json_array_size(problems) != 0) {
+		first = json_array_get(problems, 0);
+		json_decref(missing);
+		job_fail(j, MIGD_ERR_STATE, "managed_schema", json_pack("{s:o}",
+		    "problems", problems), "%s%s", json_string_value(
+		    json_object_get(first, "message")), json_array_size(
+		    problems) > 1 ? " (and more problems: see data.problems)" :
+		    "");
+		return;
+	}
+	json_decref(problems);
+	j->guard = run_guard_sql(j);
 	j->created = missing;
 	j->done = json_array();
 	j->t0 = migd_now();

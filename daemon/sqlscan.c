@@ -6,7 +6,9 @@
  * pg_query_scan() gives the scanner's tokens (as protobuf, decoded here by
  * hand: libpg_query has no JSON form of them), so that each statement's text
  * can start at its first token and end at its last one, with no surrounding
- * whitespace or comments, whatever strings and comments it contains.
+ * whitespace or comments, whatever strings and comments it contains.  When
+ * the parser refuses a section (SQL newer than its PostgreSQL, or wrong), the
+ * tokens alone split it, at semicolons psql would end a statement at.
  */
 #include <ctype.h>
 #include <stdint.h>
@@ -101,21 +103,35 @@ static const struct sqlscan_notx {
 	{ "DropSubscriptionStmt",	"DROP SUBSCRIPTION" },
 };
 
-/* TransactionStmt kinds that begin or end a transaction (not savepoints). */
+/*
+ * TransactionStmt kinds: those that begin or end a transaction, then the
+ * savepoints (not TX_CONTROL). chained is the name with AND CHAIN, which adds
+ * SQLSCAN_TX_CHAIN; NULL where the grammar has no AND CHAIN.
+ */
 static const struct sqlscan_txkind {
 	const char	*kind;
 	const char	*what;
+	const char	*chained;
 	int		 flags;
 } sqlscan_txkinds[] = {
-	{ "TRANS_STMT_BEGIN", "BEGIN", SQLSCAN_TX_CONTROL },
-	{ "TRANS_STMT_START", "START TRANSACTION", SQLSCAN_TX_CONTROL },
-	{ "TRANS_STMT_COMMIT", "COMMIT", SQLSCAN_TX_CONTROL },
-	{ "TRANS_STMT_ROLLBACK", "ROLLBACK", SQLSCAN_TX_CONTROL },
-	{ "TRANS_STMT_PREPARE", "PREPARE TRANSACTION", SQLSCAN_TX_CONTROL },
-	{ "TRANS_STMT_COMMIT_PREPARED", "COMMIT PREPARED",
-	    SQLSCAN_TX_CONTROL|SQLSCAN_NO_TX },
-	{ "TRANS_STMT_ROLLBACK_PREPARED", "ROLLBACK PREPARED",
-	    SQLSCAN_TX_CONTROL|SQLSCAN_NO_TX },
+	{ "TRANS_STMT_BEGIN", "BEGIN", NULL,
+	    SQLSCAN_TX_CONTROL|SQLSCAN_TX_BEGIN },
+	{ "TRANS_STMT_START", "START TRANSACTION", NULL,
+	    SQLSCAN_TX_CONTROL|SQLSCAN_TX_BEGIN },
+	{ "TRANS_STMT_COMMIT", "COMMIT", "COMMIT AND CHAIN",
+	    SQLSCAN_TX_CONTROL|SQLSCAN_TX_COMMIT },
+	{ "TRANS_STMT_ROLLBACK", "ROLLBACK", "ROLLBACK AND CHAIN",
+	    SQLSCAN_TX_CONTROL|SQLSCAN_TX_ROLLBACK },
+	{ "TRANS_STMT_PREPARE", "PREPARE TRANSACTION", NULL,
+	    SQLSCAN_TX_CONTROL|SQLSCAN_TX_PREPARED },
+	{ "TRANS_STMT_COMMIT_PREPARED", "COMMIT PREPARED", NULL,
+	    SQLSCAN_TX_CONTROL|SQLSCAN_TX_PREPARED|SQLSCAN_NO_TX },
+	{ "TRANS_STMT_ROLLBACK_PREPARED", "ROLLBACK PREPARED", NULL,
+	    SQLSCAN_TX_CONTROL|SQLSCAN_TX_PREPARED|SQLSCAN_NO_TX },
+	{ "TRANS_STMT_SAVEPOINT", "SAVEPOINT", NULL, SQLSCAN_SAVEPOINT },
+	{ "TRANS_STMT_RELEASE", "RELEASE SAVEPOINT", NULL, SQLSCAN_SAVEPOINT },
+	{ "TRANS_STMT_ROLLBACK_TO", "ROLLBACK TO SAVEPOINT", NULL,
+	    SQLSCAN_SAVEPOINT },
 };
 
 /* ALTER SUBSCRIPTION kinds that refresh outside transactions by default. */
@@ -268,9 +284,13 @@ sqlscan_fix_unicode_ends(const char *sql, struct sqlscan_toks *toks)
 	}
 }
 
-/* Runs PostgreSQL's scanner to learn where every real token starts and ends. */
+/*
+ * Runs PostgreSQL's scanner to learn where every real token starts and ends.
+ * On failure *cause is its message and *cursorpos its position (0: none).
+ */
 static int
-sqlscan_tokens(const char *sql, struct sqlscan_toks *toks, char **cause)
+sqlscan_tokens(const char *sql, struct sqlscan_toks *toks, char **cause,
+    int *cursorpos)
 {
 	PgQueryScanResult	 res;
 	const unsigned char	*p, *end, *bytes;
@@ -278,9 +298,11 @@ sqlscan_tokens(const char *sql, struct sqlscan_toks *toks, char **cause)
 	size_t			 sqllen = strlen(sql);
 	int			 wire, rv = -1;
 
+	*cursorpos = 0;
 	res = pg_query_scan(sql);
 	if (res.error != NULL) {
 		*cause = xstrdup(res.error->message);
+		*cursorpos = res.error->cursorpos;
 		goto out;
 	}
 	p = (const unsigned char *)res.pbuf.data;
@@ -556,6 +578,49 @@ sqlscan_schema_add(struct sqlscan *sc, const char *name, int line, int created)
 	s->created = created ? 1 : 0;
 }
 
+/* Records a schema that a statement drops or renames away, repeats kept. */
+static void
+sqlscan_drop_add(struct sqlscan *sc, const char *name, int line,
+    const char *what)
+{
+	struct sqlscan_drop	*d;
+
+	if (name == NULL || *name == '\0')
+		return;
+	sc->drops = xreallocarray(sc->drops, sc->n_drops + 1,
+	    sizeof *sc->drops);
+	d = &sc->drops[sc->n_drops++];
+	d->name = xstrdup(name);
+	d->line = line;
+	d->what = what;
+}
+
+/*
+ * DROP SCHEMA a, b and ALTER SCHEMA a RENAME TO b take schemas away, which a
+ * caller may refuse; the new name comes into being with the statement.
+ */
+static void
+sqlscan_schema_drops(struct sqlscan *sc, const char *type, json_t *n,
+    int line)
+{
+	json_t	*obj;
+	size_t	 i;
+
+	if (strcmp(type, "DropStmt") == 0 &&
+	    sqlscan_is(n, "removeType", "OBJECT_SCHEMA")) {
+		json_array_foreach(json_object_get(n, "objects"), i, obj) {
+			sqlscan_drop_add(sc, sqlscan_sval(obj), line,
+			    "DROP SCHEMA");
+		}
+	} else if (strcmp(type, "RenameStmt") == 0 &&
+	    sqlscan_is(n, "renameType", "OBJECT_SCHEMA")) {
+		/* The old name is in subname, not in relation or object. */
+		sqlscan_drop_add(sc, sqlscan_str(n, "subname"), line,
+		    "ALTER SCHEMA ... RENAME");
+		sqlscan_schema_add(sc, sqlscan_str(n, "newname"), line, 1);
+	}
+}
+
 /* Collects the schema of what a statement of a known kind creates. */
 static void
 sqlscan_targets_add(struct sqlscan *sc, const char *type, json_t *n, int line)
@@ -682,16 +747,27 @@ sqlscan_stmt_flags(const char *type, json_t *n, const char **what)
 	}
 	if (strcmp(type, "TransactionStmt") == 0) {
 		for (i = 0; i < nitems(sqlscan_txkinds); i++) {
-			if (strcmp(kind, sqlscan_txkinds[i].kind) == 0) {
-				*what = sqlscan_txkinds[i].what;
-				return (sqlscan_txkinds[i].flags);
+			if (strcmp(kind, sqlscan_txkinds[i].kind) != 0)
+				continue;
+			if (sqlscan_txkinds[i].chained != NULL &&
+			    sqlscan_true(n, "chain")) {
+				*what = sqlscan_txkinds[i].chained;
+				return (sqlscan_txkinds[i].flags|
+				    SQLSCAN_TX_CHAIN);
 			}
+			*what = sqlscan_txkinds[i].what;
+			return (sqlscan_txkinds[i].flags);
 		}
 		return (0);
 	}
 	if (strcmp(type, "IndexStmt") == 0 && sqlscan_true(n, "concurrent")) {
 		*what = "CREATE INDEX CONCURRENTLY";
 		return (SQLSCAN_NO_TX);
+	}
+	if (strcmp(type, "RenameStmt") == 0 &&
+	    sqlscan_is(n, "renameType", "OBJECT_SCHEMA")) {
+		*what = "ALTER SCHEMA ... RENAME";
+		return (SQLSCAN_RENAME_SCHEMA);
 	}
 	if (strcmp(type, "DropStmt") == 0) {
 		if (sqlscan_is(n, "removeType", "OBJECT_SCHEMA")) {
@@ -786,8 +862,10 @@ sqlscan_stmt(struct sqlscan *sc, json_t *wrapped, int line, const char **what)
 		opt = sqlscan_defelem(json_object_get(n, "options"), "schema");
 		sqlscan_schema_add(sc, sqlscan_sval(json_object_get(opt,
 		    "arg")), line, 0);
-	} else
+	} else {
 		sqlscan_targets_add(sc, type, n, line);
+		sqlscan_schema_drops(sc, type, n, line);
+	}
 	return (sqlscan_stmt_flags(type, n, what));
 }
 
@@ -858,6 +936,167 @@ sqlscan_walk(const char *sql, int first_line, json_t *root,
 	return (0);
 }
 
+/*
+ * Whether a token is a bare word (keyword or unquoted name): psqlscan.l's
+ * {identifier}, whatever the locale.  Quoted names and literals are not.
+ */
+static int
+sqlscan_tok_word(const char *sql, const struct sqlscan_tok *t)
+{
+	size_t		 i;
+	unsigned char	 c;
+
+	for (i = t->start; i < t->end; i++) {
+		c = (unsigned char)sql[i];
+		if (c >= 0x80 || c == '_' || (c >= 'a' && c <= 'z') ||
+		    (c >= 'A' && c <= 'Z'))
+			continue;
+		if (i == t->start || ((c < '0' || c > '9') && c != '$'))
+			return (0);
+	}
+	return (t->end > t->start);
+}
+
+/* Whether a token's text is word, any case: bare words only can match. */
+static int
+sqlscan_tok_is(const char *sql, const struct sqlscan_tok *t, const char *word)
+{
+	size_t	 n = strlen(word);
+
+	return (t->end - t->start == n &&
+	    strncasecmp(sql + t->start, word, n) == 0);
+}
+
+/*
+ * Splits a section the parser refused at its top-level semicolons, as psql
+ * does: not inside parentheses, nor inside the BEGIN ... END body of a
+ * CREATE [OR REPLACE] FUNCTION or PROCEDURE (BEGIN ATOMIC), where CASE ...
+ * END nests too.  The first four bare words of a statement tell a routine,
+ * as psqlscan.l's identifiers[] does; BEGIN, CASE and END inside parentheses
+ * do not count.
+ */
+static void
+sqlscan_split(const char *sql, int first_line, const struct sqlscan_toks *toks,
+    struct sqlscan *sc)
+{
+	const struct sqlscan_tok	*t;
+	struct sqlscan_stmt		*st;
+	size_t				 i, first = 0, last = 0, size = 0;
+	size_t				 lined = 0, nwords = 0;
+	int				 line = first_line, in = 0;
+	int				 parens = 0, depth = 0, routine = 0;
+	char				 w[4];
+
+	for (i = 0; i <= toks->n; i++) {
+		t = i < toks->n ? &toks->v[i] : NULL;
+		/* 15's scanner takes \v for a token, 16's for a blank. */
+		if (t != NULL && t->end - t->start == 1 &&
+		    isspace((unsigned char)sql[t->start]))
+			continue;
+		if (t == NULL || (t->token == SQLSCAN_TOK_SEMICOLON &&
+		    parens == 0 && depth == 0)) {
+			if (in) {
+				st = sqlscan_stmt_add(sc, &size);
+				st->offset = toks->v[first].start;
+				st->len = toks->v[last].end - st->offset;
+				line += sqlscan_newlines(sql, lined,
+				    st->offset);
+				lined = st->offset;
+				st->line = line;
+			}
+			in = parens = depth = routine = 0;
+			nwords = 0;
+			continue;
+		}
+		if (!in) {
+			in = 1;
+			first = i;
+		}
+		last = i;
+		if (t->end - t->start == 1 && sql[t->start] == '(')
+			parens++;
+		else if (t->end - t->start == 1 && sql[t->start] == ')') {
+			if (parens > 0)
+				parens--;
+		}
+		if (!sqlscan_tok_word(sql, t))
+			continue;
+		if (nwords < sizeof w) {
+			w[nwords] = 0;
+			if (sqlscan_tok_is(sql, t, "create") ||
+			    sqlscan_tok_is(sql, t, "or") ||
+			    sqlscan_tok_is(sql, t, "replace") ||
+			    sqlscan_tok_is(sql, t, "function") ||
+			    sqlscan_tok_is(sql, t, "procedure"))
+				w[nwords] = tolower((unsigned char)
+				    sql[t->start]);
+			nwords++;
+			if (nwords >= 2 && w[0] == 'c' && (w[1] == 'f' ||
+			    w[1] == 'p' || (nwords == 4 && w[1] == 'o' &&
+			    w[2] == 'r' && (w[3] == 'f' || w[3] == 'p'))))
+				routine = 1;
+		}
+		if (!routine || parens != 0)
+			continue;
+		if (sqlscan_tok_is(sql, t, "begin"))
+			depth++;
+		else if (sqlscan_tok_is(sql, t, "case")) {
+			if (depth > 0)	/* CASE ends with END too */
+				depth++;
+		} else if (sqlscan_tok_is(sql, t, "end")) {
+			if (depth > 0)
+				depth--;
+		}
+	}
+}
+
+/*
+ * The parser refused the section: SQL newer than it, or plain wrong.  When
+ * the scanner reads it and it is valid UTF-8 (no server takes it otherwise),
+ * split it into statements and keep the parser's message for the caller.
+ * Else the section is wrong for any server: the scanner's error, or the
+ * parser's for invalid UTF-8, goes to errs.
+ */
+static int
+sqlscan_unparsed(const char *sql, const char *path, int first_line,
+    const PgQueryError *error, struct sqlscan *sc, struct errlist *errs)
+{
+	struct sqlscan_toks	 toks = { NULL, 0, 0, NULL, 0, 0 };
+	char			*cause = NULL;
+	size_t			 bad;
+	int			 rv = -1, pos;
+
+	if (sqlscan_utf8_check(sql, &bad) != 0) {
+		errlist_add(errs, "%s:%d: %s", path, sqlscan_error_line(sql,
+		    first_line, error->cursorpos), error->message);
+		goto out;
+	}
+	if (sqlscan_tokens(sql, &toks, &cause, &pos) != 0) {
+		errlist_add(errs, "%s:%d: %s", path, sqlscan_error_line(sql,
+		    first_line, pos), cause);
+		goto out;
+	}
+	sqlscan_split(sql, first_line, &toks, sc);
+	sc->unparsed = 1;
+	sc->parse_error_line = sqlscan_error_line(sql, first_line,
+	    error->cursorpos);
+	sc->parse_error = xprintf("%s:%d: %s", path, sc->parse_error_line,
+	    error->message);
+	rv = 0;
+out:
+	free(cause);
+	free(toks.v);
+	free(toks.comments);
+	return (rv);
+}
+
+/* For callers to tell SQL newer than the parser from SQL that is wrong. */
+int
+sqlscan_parser_version(void)
+{
+	return (PG_VERSION_NUM);
+}
+
 /* Parses a section up front, so nothing runs unless all of it is valid. */
 int
 sqlscan_analyze(const char *sql, const char *path, int first_line,
@@ -869,13 +1108,14 @@ sqlscan_analyze(const char *sql, const char *path, int first_line,
 	json_error_t		 jerr;
 	char			*cause = NULL, *json = NULL;
 	size_t			 bad;
-	int			 rv = -1;
+	int			 rv = -1, pos;
 
 	memset(sc, 0, sizeof *sc);
 	res = pg_query_parse(sql);
 	if (res.error != NULL) {
-		errlist_add(errs, "%s:%d: %s", path, sqlscan_error_line(sql,
-		    first_line, res.error->cursorpos), res.error->message);
+		if (sqlscan_unparsed(sql, path, first_line, res.error, sc,
+		    errs) == 0)
+			rv = 1;
 		goto out;
 	}
 	json = sqlscan_json_prune(res.parse_tree);
@@ -889,8 +1129,9 @@ sqlscan_analyze(const char *sql, const char *path, int first_line,
 		}
 		goto out;
 	}
-	if (sqlscan_tokens(sql, &toks, &cause) != 0) {
-		errlist_add(errs, "%s:%d: %s", path, first_line, cause);
+	if (sqlscan_tokens(sql, &toks, &cause, &pos) != 0) {
+		errlist_add(errs, "%s:%d: %s", path, sqlscan_error_line(sql,
+		    first_line, pos), cause);
 		goto out;
 	}
 	if (sqlscan_walk(sql, first_line, root, &toks, sc) != 0) {
@@ -900,7 +1141,7 @@ sqlscan_analyze(const char *sql, const char *path, int first_line,
 	}
 	rv = 0;
 out:
-	if (rv != 0)
+	if (rv == -1)
 		sqlscan_clear(sc);
 	free(cause);
 	free(json);
@@ -920,7 +1161,11 @@ sqlscan_clear(struct sqlscan *sc)
 	for (i = 0; i < sc->n_schemas; i++)
 		free(sc->schemas[i].name);
 	free(sc->schemas);
+	for (i = 0; i < sc->n_drops; i++)
+		free(sc->drops[i].name);
+	free(sc->drops);
 	free(sc->stmts);
+	free(sc->parse_error);
 	memset(sc, 0, sizeof *sc);
 }
 

@@ -14,7 +14,18 @@
  * (the last two also NO_TX). Not SAVEPOINT, RELEASE or ROLLBACK TO.
  */
 #define SQLSCAN_TX_CONTROL	0x2
-#define SQLSCAN_DROP_SCHEMA	0x4
+#define SQLSCAN_DROP_SCHEMA	0x4	/* DROP SCHEMA: names in sqlscan.drops */
+/* Finer kinds of transaction control, beside SQLSCAN_TX_CONTROL. */
+#define SQLSCAN_TX_BEGIN	0x8	/* BEGIN, START TRANSACTION */
+#define SQLSCAN_TX_COMMIT	0x10	/* COMMIT, END (also AND CHAIN) */
+#define SQLSCAN_TX_CHAIN	0x20	/* ... AND CHAIN (with COMMIT/ROLLBACK) */
+#define SQLSCAN_TX_ROLLBACK	0x40	/* ROLLBACK, ABORT (also AND CHAIN) */
+#define SQLSCAN_TX_PREPARED	0x80	/* PREPARE TRANSACTION, COMMIT/ROLLBACK
+					   PREPARED */
+/* SAVEPOINT, RELEASE [SAVEPOINT], ROLLBACK TO [SAVEPOINT]: not TX_CONTROL. */
+#define SQLSCAN_SAVEPOINT	0x100
+/* ALTER SCHEMA ... RENAME: the old name is in sqlscan.drops. */
+#define SQLSCAN_RENAME_SCHEMA	0x200
 
 struct sqlscan_stmt {
 	/*
@@ -43,21 +54,48 @@ struct sqlscan_schema {
 	int		 created;
 };
 
+/* A schema that a statement drops (DROP SCHEMA) or renames away. */
+struct sqlscan_drop {
+	char		*name;	/* as the server sees it, like schemas */
+	int		 line;	/* file line of the statement */
+	const char	*what;	/* "DROP SCHEMA", "ALTER SCHEMA ... RENAME" */
+};
+
 struct sqlscan {
 	struct sqlscan_stmt	*stmts;
 	size_t			 n_stmts;
 	/* In order of first appearance, unique, no system schemas. */
 	struct sqlscan_schema	*schemas;
 	size_t			 n_schemas;
+	/* Every schema dropped or renamed, in statement order, repeats kept. */
+	struct sqlscan_drop	*drops;
+	size_t			 n_drops;
 	int			 flags;	/* OR of all statement flags */
+	/*
+	 * Set when PostgreSQL's parser (sqlscan_parser_version())
+	 * refused the section but its scanner could split it: statements come
+	 * from the scanner with flags 0, no schemas or drops are known, and
+	 * parse_error holds "PATH:LINE: message" (owned).
+	 */
+	int			 unparsed;
+	char			*parse_error;
+	int			 parse_error_line;
 };
+
+/* The PostgreSQL version of libpg_query's parser, as PQserverVersion has it
+ * (150001 for Debian 12's libpg_query). */
+int	 sqlscan_parser_version(void);
 
 /*
  * Parses one section (sql, NUL-terminated) that starts at line first_line of
- * path. Fills *sc (which need not be initialised) and returns 0, or returns -1
- * with "PATH:LINE: message" added to errs and *sc left empty. Either way the
- * caller may call sqlscan_clear(sc). An empty or comment-only section is valid
- * and has no statements.
+ * path. Fills *sc (which need not be initialised) and returns 0; or returns 1
+ * when the parser refused the SQL but the scanner split it into statements
+ * (sc->unparsed, sc->parse_error set; errs untouched: the caller decides
+ * whether that is an error, e.g. SQL newer than the parser); or returns -1
+ * with "PATH:LINE: message" added to errs and *sc left empty (not even the
+ * scanner could read it, or it is not valid UTF-8). Either way the caller
+ * may call sqlscan_clear(sc). An empty or comment-only section is valid and
+ * has no statements.
  */
 int	 sqlscan_analyze(const char *sql, const char *path, int first_line,
 	    struct sqlscan *sc, struct errlist *errs);

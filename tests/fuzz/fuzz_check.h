@@ -119,4 +119,59 @@ fuzz_sqlscan_verify(const char *sql, const char *path, int first, int rv,
 	}
 }
 
+/*
+ * What sqlscan.h promises beyond fuzz_check.h's checks: drops, and on 1 the
+ * scanner's split (then fuzz_sqlscan_verify sees it as a success: statements
+ * in bounds, in order, trimmed, on their lines, with no flags).
+ */
+static inline int
+fuzz_sqlscan_verify_unparsed(const char *sql, const char *path, int first, int rv,
+    const struct sqlscan *sc, const struct errlist *errs)
+{
+	size_t	 i;
+	int	 nl = fuzz_newlines(sql, strlen(sql)), line, dropping = 0;
+
+	if (rv == 1) {
+		FUZZ_CHECK(sc->unparsed == 1 && sc->parse_error != NULL,
+		    "1 without unparsed (%d) or parse_error", sc->unparsed);
+		line = fuzz_err_line(sc->parse_error, path);
+		FUZZ_CHECK(line == sc->parse_error_line && line >= first &&
+		    line <= first + nl, "parse error line %d (%d) outside "
+		    "the section (%d..%d): %s", line, sc->parse_error_line,
+		    first, first + nl, sc->parse_error);
+		FUZZ_CHECK(sc->flags == 0 && sc->n_schemas == 0 &&
+		    sc->n_drops == 0, "unparsed with flags %#x, %zu schemas, "
+		    "%zu drops", sc->flags, sc->n_schemas, sc->n_drops);
+		FUZZ_CHECK(errs->n == 0, "1 with a message: %s", errs->v[0]);
+		return (0);
+	}
+	FUZZ_CHECK(!sc->unparsed && sc->parse_error == NULL &&
+	    sc->parse_error_line == 0, "rv %d with unparsed %d", rv,
+	    sc->unparsed);
+	if (rv != 0) {
+		FUZZ_CHECK(sc->n_drops == 0 && sc->drops == NULL,
+		    "failure left drops behind");
+		return (rv);
+	}
+	for (i = 0; i < sc->n_stmts; i++) {
+		if (sc->stmts[i].flags &
+		    (SQLSCAN_DROP_SCHEMA | SQLSCAN_RENAME_SCHEMA))
+			dropping++;
+	}
+	FUZZ_CHECK((dropping == 0) == (sc->n_drops == 0), "%d statements drop "
+	    "schemas, %zu drops", dropping, sc->n_drops);
+	for (i = 0; i < sc->n_drops; i++) {
+		FUZZ_CHECK(sc->drops[i].name != NULL &&
+		    *sc->drops[i].name != '\0' &&
+		    strlen(sc->drops[i].name) <= 63, "drop %zu name", i);
+		FUZZ_CHECK(sc->drops[i].line >= first &&
+		    sc->drops[i].line <= first + nl, "drop '%s' line %d",
+		    sc->drops[i].name, sc->drops[i].line);
+		FUZZ_CHECK(sc->drops[i].what != NULL, "drop %zu what", i);
+		FUZZ_CHECK(i == 0 || sc->drops[i].line >= sc->drops[i - 1].line,
+		    "drops out of order");
+	}
+	return (0);
+}
+
 #endif

@@ -1,7 +1,8 @@
 /*
  * libFuzzer target: the bytes as one revision file through migfile_parse,
  * then, when it parses, its up and down sections through sqlscan_analyze
- * (libpg_query and the JSON walk) as migrate.c does.  Besides the sanitizers
+ * (libpg_query and the JSON walk, or the scanner's split of what the parser
+ * refuses) as migrate.c does.  Besides the sanitizers
  * it checks what migfile.h promises: valid ids, errors as "PATH:LINE: ...",
  * the same result (text and checksum) for the file saved with CRLF line
  * ends, and the same result with a UTF-8 byte order mark in front.
@@ -96,6 +97,7 @@ same(const struct migfile *a, const struct migfile *b, const char *what)
 	    a->tx_line == b->tx_line, "%s: lines differ", what);
 }
 
+
 /* Runs a section through the SQL analysis migrate.c does before a run. */
 static void
 scan_section(const char *sql, int first)
@@ -105,6 +107,7 @@ scan_section(const char *sql, int first)
 	int		 rv;
 
 	rv = sqlscan_analyze(sql, PATH, first, &sc, &errs);
+	rv = fuzz_sqlscan_verify_unparsed(sql, PATH, first, rv, &sc, &errs);
 	fuzz_sqlscan_verify(sql, PATH, first, rv, &sc, &errs, 0);
 	sqlscan_clear(&sc);
 	errlist_clear(&errs);

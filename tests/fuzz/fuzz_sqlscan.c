@@ -1,8 +1,9 @@
 /*
  * libFuzzer target: the bytes as one migration section (NUL-terminated) into
  * sqlscan_analyze, which runs libpg_query's parser and scanner and walks the
- * parse tree as JSON.  Checks sqlscan.h's promises about statement ranges,
- * lines, flags, schemas and error lines.
+ * parse tree as JSON, or splits with the scanner what the parser refuses.
+ * Checks sqlscan.h's promises about statement ranges, lines, flags, schemas,
+ * drops, error lines and the scanner's split.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "sqlscan.h"
 #include "fuzz_check.h"
+
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -25,6 +27,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(sql, data, size);
 	sql[size] = '\0';
 	rv = sqlscan_analyze(sql, "fuzz.sql", first, &sc, &errs);
+	rv = fuzz_sqlscan_verify_unparsed(sql, "fuzz.sql", first, rv, &sc, &errs);
 	fuzz_sqlscan_verify(sql, "fuzz.sql", first, rv, &sc, &errs, 0);
 	sqlscan_clear(&sc);
 	errlist_clear(&errs);

@@ -453,11 +453,48 @@ INVALID = {
                                                 down_sql="DROP TABLE public.y;\n"
                                                          "DROP SCHEMA cars CASCADE;"),
                                       "DROP SCHEMA"),
-    "commit_in_transactional": lambda m: _one(write_rev(m, "x2_a.sql", "x2", down="x1", up="""
+    "drop_schema_up_did_not_create": lambda m: _one(write_rev(
+        m, "x2_a.sql", "x2", down="x1", up="CREATE SCHEMA IF NOT EXISTS legacy;",
+        down_sql="DROP SCHEMA legacy;"), "DROP SCHEMA"),
+    "drop_configured_among_several": lambda m: _one(write_rev(
+        m, "x2_a.sql", "x2", down="x1", up="CREATE SCHEMA mine;",
+        down_sql="DROP SCHEMA mine, work_shop CASCADE;"), "DROP SCHEMA"),
+    "rename_configured_schema": lambda m: _one(write_rev(
+        m, "x2_a.sql", "x2", down="x1", up="ALTER SCHEMA cars RENAME TO autos;",
+        down_sql="ALTER SCHEMA autos RENAME TO cars;"), "ALTER SCHEMA cars"),
+    "rollback_in_migration": lambda m: _one(write_rev(m, "x2_a.sql", "x2", down="x1", up="""
         CREATE TABLE public.y (id int);
-        COMMIT;
+        ROLLBACK;
         CREATE TABLE public.z (id int);
-        """), "COMMIT"),
+        """), "ROLLBACK"),
+    "begin_inside_open_transaction": lambda m: _one(write_rev(m, "x2_a.sql", "x2", down="x1", up="""
+        CREATE TABLE public.y (id int);
+        BEGIN;
+        CREATE TABLE public.z (id int);
+        COMMIT;
+        """), "BEGIN"),
+    "prepare_transaction": lambda m: _one(write_rev(m, "x2_a.sql", "x2", down="x1", up="""
+        BEGIN;
+        CREATE TABLE public.y (id int);
+        PREPARE TRANSACTION 'x';
+        """), "PREPARE"),
+    "chain_without_begin_when_bare": lambda m: _one(write_rev(
+        m, "x2_a.sql", "x2", down="x1", transaction="none", up="""
+        CREATE TABLE public.y (id int);
+        COMMIT AND CHAIN;
+        CREATE TABLE public.z (id int);
+        """), "COMMIT AND CHAIN"),
+    "concurrently_inside_begin": lambda m: _one(write_rev(m, "x2_a.sql", "x2", down="x1", up="""
+        CREATE TABLE public.y (id int);
+        BEGIN;
+        CREATE INDEX CONCURRENTLY y_idx ON public.y (id);
+        COMMIT;
+        """), "CONCURRENTLY"),
+    "never_committed_when_bare": lambda m: _one(write_rev(
+        m, "x2_a.sql", "x2", down="x1", transaction="none", up="""
+        BEGIN;
+        CREATE TABLE public.y (id int);
+        """), "BEGIN"),
 }
 
 

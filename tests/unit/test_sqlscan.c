@@ -1,4 +1,7 @@
-/* Unit tests for sqlscan: splitting, lines, flags, schemas, errors. */
+/*
+ * Unit tests for sqlscan: splitting, lines, flags, schemas, drops, errors and
+ * the scanner's split of what the parser refuses.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,11 +57,11 @@ st_what(size_t i)
 	return (i < sc.n_stmts ? sc.stmts[i].what : "(no such statement)");
 }
 
-/* The first error of the last scan, or NULL. */
+/* The first error of the last scan, else the parser's refusal, or NULL. */
 static const char *
 err(void)
 {
-	return (errs.n > 0 ? errs.v[0] : NULL);
+	return (errs.n > 0 ? errs.v[0] : sc.parse_error);
 }
 
 /* Flags of a one-statement section: the common shape of the flag tests. */
@@ -97,6 +100,35 @@ schemas(void)
 		    sc.schemas[i].created ? "+" : "");
 	}
 	return (buf);
+}
+
+/* Dropped schemas as "a@3,b@3": name and line of each, in order. */
+static const char *
+drops(void)
+{
+	static char	 buf[1024];
+	size_t		 i, off = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < sc.n_drops && off < sizeof buf; i++) {
+		off += snprintf(buf + off, sizeof buf - off, "%s%s@%d",
+		    i ? "," : "", sc.drops[i].name, sc.drops[i].line);
+	}
+	return (buf);
+}
+
+/* Drop i's name for messages, or "(no such drop)". */
+static const char *
+drop_what(size_t i)
+{
+	return (i < sc.n_drops ? sc.drops[i].what : "(no such drop)");
+}
+
+/* Offset of statement i or -1, to compare with where its text really is. */
+static long
+st_offset(size_t i)
+{
+	return (i < sc.n_stmts ? (long)sc.stmts[i].offset : -1);
 }
 
 /* Checks the schemas that a one-or-more statement section names. */
@@ -318,46 +350,124 @@ test_no_tx(void)
 	is_str(st_what(2), "VACUUM", "mixed: vacuum");
 }
 
-/* Statements that begin or end transactions; savepoints do neither. */
+/* Statements that begin or end transactions, and savepoints apart. */
 static void
 test_tx_control(void)
 {
-	int	 T = SQLSCAN_TX_CONTROL;
+	int	 T = SQLSCAN_TX_CONTROL, B = T | SQLSCAN_TX_BEGIN;
+	int	 C = T | SQLSCAN_TX_COMMIT, R = T | SQLSCAN_TX_ROLLBACK;
+	int	 P = T | SQLSCAN_TX_PREPARED, CH = SQLSCAN_TX_CHAIN;
+	int	 S = SQLSCAN_SAVEPOINT;
 
-	check_flags("BEGIN", T, "BEGIN");
-	check_flags("BEGIN ISOLATION LEVEL SERIALIZABLE", T, "BEGIN");
-	check_flags("START TRANSACTION", T, "START TRANSACTION");
-	check_flags("COMMIT", T, "COMMIT");
-	check_flags("COMMIT AND CHAIN", T, "COMMIT");
-	check_flags("END", T, "COMMIT");
-	check_flags("ROLLBACK", T, "ROLLBACK");
-	check_flags("ABORT", T, "ROLLBACK");
-	check_flags("PREPARE TRANSACTION 'x'", T, "PREPARE TRANSACTION");
-	check_flags("COMMIT PREPARED 'x'", T | SQLSCAN_NO_TX,
+	check_flags("BEGIN", B, "BEGIN");
+	check_flags("BEGIN ISOLATION LEVEL SERIALIZABLE", B, "BEGIN");
+	check_flags("begin work", B, "BEGIN");
+	check_flags("START TRANSACTION", B, "START TRANSACTION");
+	check_flags("START TRANSACTION READ ONLY", B, "START TRANSACTION");
+	check_flags("COMMIT", C, "COMMIT");
+	check_flags("COMMIT WORK", C, "COMMIT");
+	check_flags("COMMIT AND CHAIN", C | CH, "COMMIT AND CHAIN");
+	check_flags("COMMIT AND NO CHAIN", C, "COMMIT");
+	check_flags("END", C, "COMMIT");
+	check_flags("END TRANSACTION AND CHAIN", C | CH, "COMMIT AND CHAIN");
+	check_flags("ROLLBACK", R, "ROLLBACK");
+	check_flags("ROLLBACK AND CHAIN", R | CH, "ROLLBACK AND CHAIN");
+	check_flags("ROLLBACK AND NO CHAIN", R, "ROLLBACK");
+	check_flags("ABORT", R, "ROLLBACK");
+	check_flags("abort and chain", R | CH, "ROLLBACK AND CHAIN");
+	check_flags("PREPARE TRANSACTION 'x'", P, "PREPARE TRANSACTION");
+	check_flags("COMMIT PREPARED 'x'", P | SQLSCAN_NO_TX,
 	    "COMMIT PREPARED");
-	check_flags("ROLLBACK PREPARED 'x'", T | SQLSCAN_NO_TX,
+	check_flags("ROLLBACK PREPARED 'x'", P | SQLSCAN_NO_TX,
 	    "ROLLBACK PREPARED");
-	check_flags("SAVEPOINT a", 0, NULL);
-	check_flags("RELEASE SAVEPOINT a", 0, NULL);
-	check_flags("ROLLBACK TO SAVEPOINT a", 0, NULL);
+	check_flags("SAVEPOINT a", S, "SAVEPOINT");
+	check_flags("RELEASE SAVEPOINT a", S, "RELEASE SAVEPOINT");
+	check_flags("RELEASE a", S, "RELEASE SAVEPOINT");
+	check_flags("ROLLBACK TO SAVEPOINT a", S, "ROLLBACK TO SAVEPOINT");
+	check_flags("ROLLBACK TO a", S, "ROLLBACK TO SAVEPOINT");
+	check_flags("ROLLBACK WORK TO a", S, "ROLLBACK TO SAVEPOINT");
 	check_flags("DO $$BEGIN COMMIT; END$$", 0, NULL);
+	check_flags("PREPARE q AS SELECT 1", 0, NULL);
 
 	is_int(scan("BEGIN;\nCREATE TABLE t (a int);\nCOMMIT;\n", 5), 0,
 	    "wrapped: parses");
-	is_int(sc.flags, T, "wrapped: section flags");
+	is_int(sc.flags, B | C, "wrapped: section flags");
 	is_int(st_line(2), 7, "wrapped: COMMIT line");
+
+	is_int(scan("BEGIN;\nSAVEPOINT s;\nROLLBACK TO s;\nRELEASE s;\n"
+	    "COMMIT AND CHAIN;\nROLLBACK;\n", 1), 0, "savepoints: parse");
+	is_int(sc.flags, B | C | R | CH | S, "savepoints: section flags");
+	is_int(st_flags(1), S, "savepoints: SAVEPOINT alone");
+	is_int(st_flags(4), C | CH, "savepoints: COMMIT AND CHAIN");
+	is_int(st_flags(5), R, "savepoints: ROLLBACK without CHAIN");
+	is_int(sc.n_drops, 0, "savepoints: no drops");
 }
 
-/* DROP SCHEMA is flagged so that migd can refuse or warn. */
+/* DROP SCHEMA is flagged, and its schemas listed, so migd can refuse. */
 static void
 test_drop_schema(void)
 {
-	check_flags("DROP SCHEMA cars CASCADE", SQLSCAN_DROP_SCHEMA,
+	int	 D = SQLSCAN_DROP_SCHEMA, RN = SQLSCAN_RENAME_SCHEMA;
+
+	check_flags("DROP SCHEMA cars CASCADE", D, "DROP SCHEMA");
+	is_str(drops(), "cars@1", "drop: name");
+	is_str(drop_what(0), "DROP SCHEMA", "drop: what");
+	check_flags("DROP SCHEMA IF EXISTS a, \"B\", Cc, \"d\"\"e\" CASCADE", D,
 	    "DROP SCHEMA");
-	check_flags("DROP SCHEMA IF EXISTS a, b", SQLSCAN_DROP_SCHEMA,
+	is_str(drops(), "a@1,B@1,cc@1,d\"e@1", "drop: several, as the server "
+	    "sees them");
+	is_str(drop_what(3), "DROP SCHEMA", "drop: what of the last");
+	check_flags("DROP SCHEMA pg_temp_3, information_schema, public", D,
 	    "DROP SCHEMA");
+	is_str(drops(), "pg_temp_3@1,information_schema@1,public@1",
+	    "drop: system schemas kept");
+	check_flags("DROP SCHEMA "
+	    "s1234567890123456789012345678901234567890123456789012345678901234"
+	    "567890", D, "DROP SCHEMA");
+	is_str(drops(),
+	    "s12345678901234567890123456789012345678901234567890123456789012@1",
+	    "drop: cut to 63 bytes");
 	check_flags("DROP TABLE cars.cars", 0, NULL);
+	is_int(sc.n_drops, 0, "drop table: no drops");
+	check_flags("DROP OWNED BY bob", 0, NULL);
 	check_schemas("DROP SCHEMA cars", "");
+
+	/* Renaming takes the old name away and makes the new one. */
+	check_flags("ALTER SCHEMA \"Old\" RENAME TO \"New Name\"", RN,
+	    "ALTER SCHEMA ... RENAME");
+	is_str(drops(), "Old@1", "rename: old name dropped");
+	is_str(drop_what(0), "ALTER SCHEMA ... RENAME", "rename: what");
+	is_str(schemas(), "New Name+", "rename: new name created");
+	check_flags("ALTER SCHEMA a OWNER TO bob", 0, NULL);
+	is_int(sc.n_drops, 0, "schema owner: no drops");
+	check_flags("ALTER TABLE a.t RENAME TO u", 0, NULL);
+	is_int(sc.n_drops, 0, "table rename: no drops");
+	is_str(schemas(), "a", "table rename: schema");
+	check_flags("ALTER TABLE a.t RENAME COLUMN x TO y", 0, NULL);
+	check_flags("ALTER INDEX a.i RENAME TO j", 0, NULL);
+
+	/* In statement order, with lines, repeats kept. */
+	is_int(scan(
+	    "CREATE TABLE x.t (a int);\n"			/* 10 */
+	    "\n"						/* 11 */
+	    "DROP SCHEMA x;\n"					/* 12 */
+	    "ALTER SCHEMA Y RENAME TO z;\n"			/* 13 */
+	    "DROP SCHEMA\n"					/* 14 */
+	    "  z, x;\n"						/* 15 */
+	    "CREATE SCHEMA x;\n", 10), 0, "drops: parse");	/* 16 */
+	is_str(drops(), "x@12,y@13,z@14,x@14", "drops: names and lines");
+	is_str(drop_what(1), "ALTER SCHEMA ... RENAME", "drops: rename what");
+	is_str(drop_what(2), "DROP SCHEMA", "drops: drop what");
+	is_str(schemas(), "x+,z+", "drops: schemas");
+	is_int(sc.flags, D | RN, "drops: section flags");
+	is_int(st_flags(1), D, "drops: DROP SCHEMA flags");
+	is_int(st_flags(2), RN, "drops: rename flags");
+	is_str(st_what(2), "ALTER SCHEMA ... RENAME", "drops: rename what");
+
+	is_int(scan("", 1), 0, "drops: empty section");
+	is_int(sc.n_drops, 0, "drops: none in an empty section");
+	ok(sc.drops == NULL && sc.parse_error == NULL && !sc.unparsed,
+	    "drops: empty section, nothing allocated");
 }
 
 /* Schema-qualified targets of every creating or altering statement kind. */
@@ -477,57 +587,71 @@ test_schemas(void)
 	is_int(sc.schemas[2].line, 24, "many: Work Shop line");
 }
 
-/* Parse errors name the file and the line of the error position. */
+/* Checks that the parser refused sql and the scanner split it instead. */
+static void
+check_unparsed(const char *sql, int first, const char *msg, size_t n)
+{
+	is_int(scan(sql, first), 1, "unparsed: %s", msg);
+	is_str(err(), msg, "unparsed message: %s", msg);
+	is_int(errs.n, 0, "unparsed, no errors: %s", msg);
+	ok(sc.unparsed, "unparsed set: %s", msg);
+	is_int(sc.parse_error_line, atoi(msg + strlen("m.sql:")),
+	    "unparsed line: %s", msg);
+	is_int(sc.n_stmts, (int)n, "unparsed statements: %s", msg);
+}
+
+/*
+ * Parse errors name the file and the line of the error position: in
+ * parse_error with the scanner's split when the scanner reads the section,
+ * in errs when it does not.
+ */
 static void
 test_errors(void)
 {
-	is_int(scan("SELEC 1", 1), -1, "error: fails");
-	is_str(err(), "m.sql:1: syntax error at or near \"SELEC\"",
-	    "error: message");
-	is_int(sc.n_stmts, 0, "error: no statements left");
-	is_int(errs.n, 1, "error: one message");
+	check_unparsed("SELEC 1", 1, "m.sql:1: syntax error at or near "
+	    "\"SELEC\"", 1);
+	is_str(st_text(0), "SELEC 1", "error: statement kept");
 
-	is_int(scan(
-	    "CREATE TABLE a (x int);\n"		/* 40 */
+	check_unparsed(
+	    "CREATE TABLE a (x int);\n"	/* 40 */
 	    "-- fine\n"				/* 41 */
 	    "CREATE TABLE b (\n"		/* 42 */
 	    "  x int,\n"			/* 43 */
 	    "  y intt intt\n"			/* 44 */
-	    ");\n", 40), -1, "multi-line error: fails");
-	is_str(err(), "m.sql:44: syntax error at or near \"intt\"",
-	    "multi-line error: line of the position");
-	is_int(sc.n_stmts, 0, "multi-line error: nothing kept");
-	is_int(sc.n_schemas, 0, "multi-line error: no schemas kept");
+	    ");\n", 40, "m.sql:44: syntax error at or near \"intt\"", 2);
+	is_int(sc.n_schemas, 0, "multi-line error: no schemas");
+	is_int(st_line(1), 42, "multi-line error: second statement line");
 
 	/*
 	 * cursorpos counts characters: read as bytes, it would fall 21 bytes
 	 * (one per "é") short of the error, back on line 8.
 	 */
-	is_int(scan(
+	check_unparsed(
 	    "SELECT 'ééééééééééééééééééééé';\n"	/* 7 */
 	    "SELECT 1 FROM t WHERE\n"			/* 8 */
 	    "x = 1 ORDER ORDER;\n"			/* 9 */
-	    "SELECT 1;\n", 7), -1, "utf-8 error: fails");
-	is_str(err(), "m.sql:9: syntax error at or near \"ORDER\"",
-	    "utf-8 error: line");
-	is_int(scan("SELECT '日本語' AS \"ü\"\n,\n  FROM\n", 3), -1,
-	    "utf-8 error 2: fails");
-	is_str(err(), "m.sql:5: syntax error at or near \"FROM\"",
-	    "utf-8 error 2: line");
-	is_int(scan("SELECT 'ü'\n\n\nFROM", 1), -1,
-	    "utf-8 error 3: fails");
-	is_str(err(), "m.sql:4: syntax error at end of input",
-	    "utf-8 error 3: line");
+	    "SELECT 1;\n", 7, "m.sql:9: syntax error at or near \"ORDER\"",
+	    3);
+	check_unparsed("SELECT '日本語' AS \"ü\"\n,\n  FROM\n", 3,
+	    "m.sql:5: syntax error at or near \"FROM\"", 1);
+	check_unparsed("SELECT 'ü'\n\n\nFROM", 1,
+	    "m.sql:4: syntax error at end of input", 1);
+	check_unparsed("SELECT 1;\nSELECT (1\n\n\n", 1,
+	    "m.sql:2: syntax error at end of input", 2);
 
-	is_int(scan("SELECT 1;\nSELECT (1\n\n\n", 1), -1,
-	    "end of input: fails");
-	is_str(err(), "m.sql:2: syntax error at end of input",
-	    "end of input: last line with text");
+	/* What not even the scanner reads: errs, and nothing kept. */
 	is_int(scan("SELECT 1;\n\nSELECT 'abc\n", 10), -1,
 	    "unterminated: fails");
 	is_str(err(),
 	    "m.sql:12: unterminated quoted string at or near \"'abc\n\"",
 	    "unterminated: line");
+	is_int(errs.n, 1, "unterminated: one message");
+	ok(sc.n_stmts == 0 && sc.stmts == NULL && !sc.unparsed &&
+	    sc.parse_error == NULL, "unterminated: nothing kept");
+	is_int(scan("ALTER TABLE t ADD CONSTRAINT c NOT NULL col;\n"
+	    "SELECT 'abc\n", 3), -1, "unterminated after new syntax: fails");
+	is_str(err(), "m.sql:4: unterminated quoted string at or near "
+	    "\"'abc\n\"", "unterminated after new syntax: the scanner's error");
 	is_int(scan("CREATE FUNCTION f() RETURNS int AS $$\nSELECT 1;\n", 1),
 	    -1, "unterminated dollar quote: fails");
 	is_str(err(), "m.sql:1: unterminated dollar-quoted string at or near "
@@ -537,20 +661,174 @@ test_errors(void)
 	    "no position: fails");
 	is_str(err(), "m.sql:30: invalid byte sequence for encoding \"UTF8\": "
 	    "0xff", "no position: first line");
+	is_int(scan("SELECT 0x1f;\n", 1), -1, "pg16 hex literal: the scanner "
+	    "of 15 refuses it");
+	is_str(err(), "m.sql:1: trailing junk after numeric literal at or near "
+	    "\"0x\"", "pg16 hex literal: message");
 
 	/* Invalid UTF-8 in a literal: the parser takes it, jansson does not. */
 	is_int(scan("SELECT 1;\n\nSELECT 'a\xff\xfe' AS x;\n", 30), -1,
 	    "invalid utf-8: fails");
 	is_str(err(), "m.sql:32: invalid UTF-8 byte sequence",
 	    "invalid utf-8: line");
+	/* Invalid UTF-8 and a syntax error: no server takes it, -1. */
 	is_int(scan("SELECT '\xc3' FRM\nx", 1), -1,
 	    "truncated utf-8 before error: fails");
 	is_str(err(), "m.sql:2: syntax error at or near \"x\"",
 	    "truncated utf-8 before error: counted as PostgreSQL does");
+	ok(sc.parse_error == NULL && sc.n_stmts == 0,
+	    "truncated utf-8 before error: nothing kept");
 
 	is_int(scan("/* open\n comment", 1), -1, "unterminated comment: fails");
 	is_str(err(), "m.sql:1: unterminated /* comment at or near "
 	    "\"/* open\n comment\"", "unterminated comment: line");
+}
+
+/*
+ * SQL newer than libpg_query's parser (PostgreSQL 15): split by the scanner
+ * at the semicolons psql would stop at, with exact ranges and lines.
+ */
+static void
+test_unparsed(void)
+{
+	const char	*sql;
+
+	ok(sqlscan_parser_version() >= 150000 &&
+	    sqlscan_parser_version() < 1000000, "parser version %d",
+	    sqlscan_parser_version());
+
+	sql =
+	    "-- new syntax below\n"				/* 5 */
+	    "CREATE TABLE s.t (col int);\n"			/* 6 */
+	    "ALTER TABLE s.t\n"					/* 7 */
+	    "  ADD CONSTRAINT c NOT NULL col; -- pg18\n"	/* 8 */
+	    "  /* c; */ SELECT * FROM (SELECT 1);\n"		/* 9 */
+	    "INSERT INTO t VALUES (';'), ($$;$$);;\n"		/* 10 */
+	    "DROP SCHEMA old; VACUUM;\n"			/* 11 */
+	    "BEGIN;\n"						/* 12 */
+	    "UPDATE t SET col = 2 -- end\n";			/* 13 */
+	check_unparsed(sql, 5, "m.sql:8: syntax error at or near \"NOT\"", 8);
+	is_str(st_text(0), "CREATE TABLE s.t (col int)", "new syntax: 1 text");
+	is_int(st_line(0), 6, "new syntax: 1 line");
+	is_int(st_offset(0), (long)(strstr(sql, "CREATE") - sql),
+	    "new syntax: 1 offset");
+	is_str(st_text(1), "ALTER TABLE s.t\n  ADD CONSTRAINT c NOT NULL col",
+	    "new syntax: 2 text");
+	is_int(st_line(1), 7, "new syntax: 2 line");
+	is_int(st_offset(1), (long)(strstr(sql, "ALTER") - sql),
+	    "new syntax: 2 offset");
+	is_str(st_text(2), "SELECT * FROM (SELECT 1)", "new syntax: 3 text");
+	is_int(st_line(2), 9, "new syntax: 3 line after a comment");
+	is_int(st_offset(2), (long)(strstr(sql, "SELECT *") - sql),
+	    "new syntax: 3 offset");
+	is_str(st_text(3), "INSERT INTO t VALUES (';'), ($$;$$)",
+	    "new syntax: 4 text, quoted ; kept");
+	is_int(st_line(3), 10, "new syntax: 4 line");
+	is_str(st_text(4), "DROP SCHEMA old", "new syntax: 5 text");
+	is_str(st_text(5), "VACUUM", "new syntax: 6 text, same line");
+	is_int(st_line(5), 11, "new syntax: 6 line");
+	is_str(st_text(6), "BEGIN", "new syntax: 7 text");
+	is_str(st_text(7), "UPDATE t SET col = 2", "new syntax: 8 text");
+	is_int(st_line(7), 13, "new syntax: 8 line");
+	is_int(st_offset(7), (long)(strstr(sql, "UPDATE") - sql),
+	    "new syntax: 8 offset");
+	ok(st_flags(4) == 0 && st_flags(5) == 0 && st_flags(6) == 0 &&
+	    sc.flags == 0, "new syntax: no flags known");
+	ok(st_what(4) == NULL && st_what(5) == NULL,
+	    "new syntax: no names known");
+	ok(sc.n_schemas == 0 && sc.n_drops == 0,
+	    "new syntax: no schemas or drops known");
+
+	check_unparsed("SELECT * FROM (SELECT 1)", 1,
+	    "m.sql:1: subquery in FROM must have an alias", 1);
+	is_str(st_text(0), "SELECT * FROM (SELECT 1)", "pg16 subquery: text");
+	check_unparsed("CREATE TABLE t (j json);\nSELECT JSON_OBJECT('a': 1);",
+	    1, "m.sql:2: syntax error at or near \":\"", 2);
+	check_unparsed("CREATE TABLEE x;", 1, "m.sql:1: syntax error at or "
+	    "near \"TABLEE\"", 1);
+	is_str(st_text(0), "CREATE TABLEE x", "garbage: text");
+	check_unparsed(";;\n  ;\nCREATE TABLEE x\n;;", 1,
+	    "m.sql:3: syntax error at or near \"TABLEE\"", 1);
+	is_int(st_line(0), 3, "garbage: empty statements dropped");
+	check_unparsed("SELECT 1;\r\n\r\n  SELECT 2 FRM x\r\n", 1,
+	    "m.sql:3: syntax error at or near \"x\"", 2);
+	is_str(st_text(1), "SELECT 2 FRM x", "crlf: text");
+	is_int(st_line(1), 3, "crlf: line");
+	check_unparsed("SELECT U&'x' FRM U&\"y\" -- z\n;SELECT U&'a'  ", 1,
+	    "m.sql:1: syntax error at or near \"U&\"y\"\"", 2);
+	is_str(st_text(0), "SELECT U&'x' FRM U&\"y\"", "unicode: end fixed");
+	is_str(st_text(1), "SELECT U&'a'", "unicode: last end fixed");
+	/* \v is a blank to PostgreSQL 16, a stray character to 15's parser. */
+	check_unparsed("\v\vSELECT 1\v;\v\n\vSELECT 2\v", 4,
+	    "m.sql:4: syntax error at or near \"\v\"", 2);
+	is_str(st_text(0), "SELECT 1", "vertical tab: not in the text");
+	is_str(st_text(1), "SELECT 2", "vertical tab: not in the last");
+	is_int(st_line(1), 5, "vertical tab: line");
+}
+
+/*
+ * The scanner's split keeps BEGIN ATOMIC ... END bodies, parentheses and
+ * CASE ... END inside such bodies whole, as psql does; elsewhere BEGIN and
+ * END are words like others.
+ */
+static void
+test_unparsed_bodies(void)
+{
+	const char	*sql;
+
+	sql =
+	    "CREATE FUNCTION f() RETURNS int LANGUAGE sql\n"		/* 1 */
+	    "BEGIN ATOMIC\n"						/* 2 */
+	    "  SELECT CASE WHEN true THEN 1 ELSE 2 END;\n"		/* 3 */
+	    "  SELECT 2;\n"						/* 4 */
+	    "END;\n"							/* 5 */
+	    "create or replace procedure p(\"begin\" int, \"end\" int)\n"	/* 6 */
+	    "begin atomic\n"						/* 7 */
+	    "  INSERT INTO t VALUES (1);\n"				/* 8 */
+	    "  INSERT INTO t VALUES (CASE WHEN true THEN 1 END);\n"	/* 9 */
+	    "  SELECT case when true then 1 end; end ;\n"		/* 10 */
+	    "BEGIN;\n"							/* 11 */
+	    "SELECT begin, \"begin\" FROM t;\n"			/* 12 */
+	    "END;\n"							/* 13 */
+	    "CREATE FUNCTION g(int) RETURNS int LANGUAGE sql\n"		/* 14 */
+	    "  RETURN CASE WHEN $1 > 0 THEN 1 END;\n"			/* 15 */
+	    "CREATE RULE r AS ON INSERT TO t DO ALSO (SELECT 1; "	/* 16 */
+	    "SELECT 2);\n"
+	    "CREATE FUNCTION h() RETURNS int LANGUAGE plpgsql AS $$\n"	/* 17 */
+	    "BEGIN RETURN 1; END$$;\n"					/* 18 */
+	    "ALTER TABLE t ADD CONSTRAINT c NOT NULL col;\n";		/* 19 */
+	check_unparsed(sql, 1, "m.sql:19: syntax error at or near \"NOT\"",
+	    9);
+	is_str(st_text(0), "CREATE FUNCTION f() RETURNS int LANGUAGE sql\n"
+	    "BEGIN ATOMIC\n  SELECT CASE WHEN true THEN 1 ELSE 2 END;\n"
+	    "  SELECT 2;\nEND", "atomic: body whole");
+	is_int(st_line(1), 6, "atomic: procedure line");
+	ok(strncmp(st_text(1), "create or replace procedure", 27) == 0 &&
+	    strcmp(st_text(1) + strlen(st_text(1)) - 5, "; end") == 0,
+	    "atomic: lower case, CASE inside, quoted names not words");
+	is_str(st_text(2), "BEGIN", "atomic: plain BEGIN splits");
+	is_int(st_line(2), 11, "atomic: BEGIN line");
+	is_str(st_text(3), "SELECT begin, \"begin\" FROM t",
+	    "atomic: begin as a name outside a routine");
+	is_str(st_text(4), "END", "atomic: plain END");
+	is_str(st_text(5), "CREATE FUNCTION g(int) RETURNS int LANGUAGE sql\n"
+	    "  RETURN CASE WHEN $1 > 0 THEN 1 END",
+	    "atomic: CASE outside BEGIN does not nest");
+	is_str(st_text(6), "CREATE RULE r AS ON INSERT TO t DO ALSO (SELECT 1; "
+	    "SELECT 2)", "atomic: ; inside parentheses");
+	is_int(st_line(7), 17, "atomic: dollar-quoted body line");
+	is_str(st_text(7), "CREATE FUNCTION h() RETURNS int LANGUAGE plpgsql "
+	    "AS $$\nBEGIN RETURN 1; END$$", "atomic: dollar-quoted body");
+	is_int(st_line(8), 19, "atomic: last line");
+
+	/* Unbalanced: a body or parenthesis never closed runs to the end. */
+	check_unparsed("CREATE PROCEDURE p() BEGIN ATOMIC SELECT 1;\n"
+	    "SELECT 2 FRM x;", 1, "m.sql:2: syntax error at or near \"x\"", 1);
+	check_unparsed("SELECT (1;\nSELECT 2);\nSELECT 3 FRM x", 1,
+	    "m.sql:1: syntax error at or near \";\"", 2);
+	is_str(st_text(0), "SELECT (1;\nSELECT 2)", "parens: kept whole");
+	check_unparsed("SELECT 1);\nSELECT 2 FRM x;", 1,
+	    "m.sql:1: syntax error at or near \")\"", 2);
 }
 
 /* Parse trees deeper than jansson's nesting limit (2048) still work. */
@@ -632,6 +910,8 @@ main(void)
 	test_drop_schema();
 	test_schemas();
 	test_errors();
+	test_unparsed();
+	test_unparsed_bodies();
 	test_deep();
 	test_quote_ident();
 	test_system_schema();
