@@ -249,8 +249,8 @@ out_history(json_t *res)
 void
 out_plan(json_t *res)
 {
-	json_t	*v, *problems = json_object_get(res, "problems");
-	size_t	 i, n;
+	json_t	*v, *tx, *line, *problems = json_object_get(res, "problems");
+	size_t	 i, k, n;
 	char	*from, *to;
 
 	from = out_ids(json_object_get(res, "from"));
@@ -266,14 +266,31 @@ out_plan(json_t *res)
 		printf("  %3zu. %-4s %-14s %s\n", i + 1, out_str(v,
 		    "direction"), out_str(v, "revision"), out_str(v,
 		    "message"));
+		tx = json_object_get(v, "transactions");
 		printf("       %s%s, %lld statement%s%s%s%s\n", c(DIM),
 		    out_str(v, "file"), (long long)json_integer_value(
 		    json_object_get(v, "statements")), json_integer_value(
 		    json_object_get(v, "statements")) == 1 ? "" : "s",
 		    json_is_true(json_object_get(v, "transactional")) ?
-		    ", in a transaction" : ", NOT in a transaction: ",
+		    (tx != NULL ? ", in several transactions:" :
+		    ", in a transaction") : ", NOT in a transaction: ",
 		    json_is_true(json_object_get(v, "transactional")) ? "" :
 		    out_str(v, "why_not_transactional"), c(RESET));
+		if (tx != NULL) {
+			/* The file's own COMMITs: a failure after the first
+			 * leaves it dirty. */
+			printf("       %s%lld transactions, starting at lines",
+			    c(DIM), (long long)json_integer_value(
+			    json_object_get(tx, "count")));
+			json_array_foreach(json_object_get(tx, "first_lines"),
+			    k, line)
+				printf("%s %lld", k ? "," : "",
+				    (long long)json_integer_value(line));
+			printf("%s\n", c(RESET));
+		}
+		if (json_is_string(json_object_get(v, "unanalyzed")))
+			printf("       %snote: %s%s\n", c(YELLOW), out_str(v,
+			    "unanalyzed"), c(RESET));
 	}
 	if (json_array_size(json_object_get(res, "schemas_to_create")) != 0) {
 		from = out_ids(json_object_get(res, "schemas_to_create"));

@@ -62,6 +62,10 @@ def test_commit_and_chain_splits_a_migration(migd_factory):
     assert step["transactions"]["count"] == 3, step
     assert step["transactions"]["first_lines"] == [
         line_of(f, "CREATE TABLE"), line_of(f, "ALTER TABLE"), line_of(f, "CREATE INDEX")]
+    p = m.migctl("plan")
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    assert "3 transactions, starting at lines %d, %d, %d" % tuple(
+        step["transactions"]["first_lines"]) in p.stdout, p.stdout
     notes, r = call(m, "upgrade", {})
     assert "result" in r, r
     started = [n["params"] for n in notes if n["params"].get("event") == "started"]
@@ -188,6 +192,9 @@ def test_newer_sql_in_a_down_section_loads_and_is_judged_when_run(migd_factory):
     assert probs and probs[0]["message"].startswith(
         "%s:%d:" % (f, line_of(f, "SELECT * FROM"))), plan["problems"]
     assert "unanalyzed" in plan["steps"][0], plan["steps"][0]
+    p = m.migctl("plan", "base")
+    assert "parser cannot read this section" in p.stdout, p.stdout
+    assert "cannot run:" in p.stdout and f in p.stdout, p.stdout
     e = err(m, "downgrade", {"target": "base"}, kind="invalid_sql")
     assert e["message"].startswith("%s:%d:" % (f, line_of(f, "SELECT * FROM"))), e
     assert versions(m) == ["v1"] and rel_exists(m, "public.v1")
