@@ -13,7 +13,8 @@
 # (bench/gen.py); times apply-all, status and rollback-all of migd, the psql
 # floors, Alembic, dbmate and Sqitch on a fresh database per run, after
 # checking they all build the same schema (bench/bench.py); measures the
-# daemon (bench/daemon.py: status load, RSS, 10k/100k revisions); writes
+# daemon (bench/daemon.py: status load, RSS, 10k/100k revisions) and the
+# per-migration cost of session isolation (bench/isolation.py); writes
 # bench/results/DATE-*.txt|json and the measured block of
 # docs/performance.md (bench/report.py).
 #
@@ -144,6 +145,10 @@ if [ "${BENCH_DAEMON:-1}" = 1 ]; then
         --workshop "$top/examples/workshop/migrations" --psql "$psql" \
         --seconds "${BENCH_LOAD_SECONDS:-5}" --json "$out/daemon.json" 2>&1
 fi
+
+say "session isolation: what it adds to each migration's bookkeeping"
+"$py" bench/isolation.py --pg-host "$PGHOST" --pg-port "$port" \
+    | tee "bench/results/$date-isolation${BENCH_TAG:+-$BENCH_TAG}.txt"
 
 say "writing bench/results and docs/performance.md"
 "$py" bench/report.py --out "$out" --results bench/results --date "$date" \

@@ -36,8 +36,8 @@ revset_check_segments(const struct migfile *mf, const struct sqlscan *sc,
     struct errlist *errs)
 {
 	const struct sqlscan_stmt	*st;
-	size_t				 i, open = 0;
-	int				 begun = 0;
+	size_t				 i;
+	int				 begun = 0, open = 0;
 
 	for (i = 0; i < sc->n_stmts; i++) {
 		st = &sc->stmts[i];
@@ -52,19 +52,20 @@ revset_check_segments(const struct migfile *mf, const struct sqlscan *sc,
 			    "migration back by itself), or use SAVEPOINT and "
 			    "ROLLBACK TO", mf->path, st->line, st->what);
 		else if (st->flags & SQLSCAN_TX_BEGIN) {
-			if (open > 0 || begun)
+			if (open || begun)
 				errlist_add(errs, "%s:%d: %s while a transaction "
 				    "is already open (since line %d): "
 				    "PostgreSQL would ignore it; remove it, or "
 				    "end the transaction first with COMMIT",
 				    mf->path, st->line, st->what, begun ? begun :
-				    sc->stmts[i - open].line);
-			begun = st->line;
+				    open);
+			else
+				begun = st->line;
 		} else if (st->flags & SQLSCAN_TX_COMMIT) {
 			open = 0;
 			begun = 0;
-		} else
-			open++;
+		} else if (!open)
+			open = st->line;	/* where migd's BEGIN goes */
 	}
 }
 
@@ -93,8 +94,12 @@ revset_check_bare(const struct migfile *mf, const struct sqlscan *sc,
 				    st->what, open);
 			else
 				open = st->line;
-		} else if (st->flags & (SQLSCAN_TX_COMMIT |
-		    SQLSCAN_TX_ROLLBACK)) {
+		} else if (st->flags & SQLSCAN_TX_ROLLBACK) {
+			errlist_add(errs, "%s:%d: %s inside a migration would "
+			    "throw work away while migd records it as "
+			    "applied; remove it", mf->path, st->line, st->what);
+			open = 0;
+		} else if (st->flags & SQLSCAN_TX_COMMIT) {
 			if (!open && (st->flags & SQLSCAN_TX_CHAIN))
 				errlist_add(errs, "%s:%d: %s with no "
 				    "transaction open: in a non-transactional "
@@ -136,25 +141,32 @@ revset_check_drops(const struct migfile *mf, const struct sqlscan *sc,
 		d = &sc->drops[i];
 		if ((why = revset_managed(ctx, d->name)) != NULL) {
 			errlist_add(errs, "%s:%d: %s %s: the schema is managed "
-			    "by migd (%s), and migd never drops a schema it "
-			    "manages, so that no data is lost; drop the "
-			    "objects instead", mf->path, d->line, d->what,
-			    d->name, why);
+			    "by migd (%s), and migd never drops or renames a "
+			    "schema it manages, so that no data is lost%s",
+			    mf->path, d->line, d->what, d->name, why,
+			    strcmp(d->what, "DROP SCHEMA") == 0 ?
+			    "; drop the objects instead" : "");
 			continue;
 		}
 		if (up == NULL || up->unparsed)
 			continue;	/* an up section; or checked at run time */
+		/* Dropping needs a plain CREATE SCHEMA; renaming back also
+		 * undoes an up section's rename, losing nothing. */
 		created = 0;
 		for (k = 0; k < up->n_schemas; k++) {
 			if (strcmp(up->schemas[k].name, d->name) == 0)
-				created = up->schemas[k].created;
+				created = up->schemas[k].created ==
+				    SQLSCAN_CREATED || (up->schemas[k].created ==
+				    SQLSCAN_RENAMED_TO && strcmp(d->what,
+				    "DROP SCHEMA") != 0);
 		}
 		if (!created)
 			errlist_add(errs, "%s:%d: %s %s in a down section: its "
 			    "up section does not create that schema with a "
 			    "plain CREATE SCHEMA, so it may hold data that is "
-			    "not this migration's; drop the objects instead",
-			    mf->path, d->line, d->what, d->name);
+			    "not this migration's%s", mf->path, d->line,
+			    d->what, d->name, strcmp(d->what, "DROP SCHEMA") ==
+			    0 ? "; drop the objects instead" : "");
 	}
 }
 
@@ -218,6 +230,7 @@ revset_load(const char *dir, const struct revset_ctx *ctx,
 	struct graph_input	*in;
 	struct migfile		*mf;
 	size_t			 i, before = errs->n;
+	int			 upok;
 
 	rs = xcalloc(1, sizeof *rs);
 	rs->refs = 1;
@@ -241,15 +254,14 @@ revset_load(const char *dir, const struct revset_ctx *ctx,
 		in[i].parents_line = mf->parents_line;
 		in[i].depends_line = mf->depends_line;
 		in[i].id_line = mf->revision_line;
-		if (revset_analyze(rs, mf, 1, ctx, &rs->up[i], errs) != 0)
-			continue;
+		/* Each section on its own: every problem is said at once. */
+		upok = revset_analyze(rs, mf, 1, ctx, &rs->up[i], errs) == 0;
+		if (upok)
+			revset_check_section(mf, &rs->up[i], NULL, ctx, errs);
 		if (mf->down != NULL && revset_analyze(rs, mf, 0, ctx,
-		    &rs->down[i], errs) != 0)
-			continue;
-		revset_check_section(mf, &rs->up[i], NULL, ctx, errs);
-		if (mf->down != NULL)
-			revset_check_section(mf, &rs->down[i], &rs->up[i], ctx,
-			    errs);
+		    &rs->down[i], errs) == 0)
+			revset_check_section(mf, &rs->down[i], upok ?
+			    &rs->up[i] : NULL, ctx, errs);
 	}
 	graph_build(in, rs->set.n, &rs->graph, errs);
 	free(in);

@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -313,67 +314,78 @@ run_timeouts(struct job *j, const char *set)
 	    check ? "client_connection_check_interval = '1s'; " : ""));
 }
 
+/* What a failed check reads like: a schema of that name does not exist. */
+#define RUN_LOCK_LOST	"migd lost its migration lock"
+
 /*
- * The checks every step passes before it commits, as one statement that
- * fails the step: migd's lock is still held (a migration may have called
- * pg_advisory_unlock_all()), and every managed schema still exists under its
- * name (DROP OWNED ... CASCADE, dynamic SQL and renames are only seen here).
- * It also releases the session advisory locks a migration took and forgot.
+ * The checks every step passes before it commits, as plain SQL that fails the
+ * step (a PL/pgSQL block would cost a compile per migration): migd still holds
+ * its lock (a migration may have called pg_advisory_unlock_all()), and every
+ * managed schema still exists under its name (DROP OWNED ... CASCADE, dynamic
+ * SQL and renames are only seen here).  A failed check is a cast to
+ * regnamespace that fails (3F000), which run_step_failed() rewords.
  */
 static char *
 run_guard_sql(struct job *j)
 {
+	long long	 key = migrate_lock_key();
+	char		*lit, *t;
+
+	t = migrate_text_array(j->managed, j->n_managed);
+	lit = run_literal(j, t);
+	free(t);
+	t = xprintf("SELECT (CASE WHEN NOT pg_catalog.pg_try_advisory_lock(%lld) "
+	    "THEN '\"" RUN_LOCK_LOST "\"' END)::pg_catalog.regnamespace; "
+	    "SELECT pg_catalog.quote_ident(n)::pg_catalog.regnamespace FROM "
+	    "pg_catalog.unnest(%s::text[]) n; ", key, lit);
+	free(lit);
+	return (t);
+}
+
+/*
+ * For a section that names advisory locks: migd's lock is checked exactly
+ * (held by this session), and the session-level ones the migration took and
+ * did not release are released, so they do not reach the next migration.
+ * Others are released with the session when the run ends.
+ */
+static char *
+run_advisory_sql(void)
+{
 	unsigned long long	 key = (unsigned long long)migrate_lock_key();
 	unsigned long		 hi = (unsigned long)(key >> 32);
 	unsigned long		 lo = (unsigned long)(key & 0xffffffffULL);
-	char			*names, *lit, *t, *check;
-	size_t			 i;
 
-	names = xstrdup("");
-	for (i = 0; i < j->n_managed; i++) {
-		lit = run_literal(j, j->managed[i]);
-		t = xprintf("%s%s%s", names, i ? ", " : "", lit);
-		free(lit);
-		free(names);
-		names = t;
+	return (xprintf("SET LOCAL client_min_messages = error; SELECT (CASE "
+	    "WHEN NOT coalesce(bool_or(mine), false) THEN '\"" RUN_LOCK_LOST
+	    "\"' END)::pg_catalog.regnamespace, sum(CASE WHEN mine THEN 0 WHEN "
+	    "objsubid = 1 AND mode = 'ShareLock' THEN "
+	    "pg_catalog.pg_advisory_unlock_shared((classid::int8 << 32) | "
+	    "objid::int8)::int WHEN objsubid = 1 THEN "
+	    "pg_catalog.pg_advisory_unlock((classid::int8 << 32) | "
+	    "objid::int8)::int WHEN mode = 'ShareLock' THEN "
+	    "pg_catalog.pg_advisory_unlock_shared(classid::int4, "
+	    "objid::int4)::int ELSE pg_catalog.pg_advisory_unlock("
+	    "classid::int4, objid::int4)::int END) FROM (SELECT l.classid, "
+	    "l.objid, l.objsubid, l.mode, (l.objsubid = 1 AND l.classid = %lu "
+	    "AND l.objid = %lu AND l.mode = 'ExclusiveLock') AS mine FROM "
+	    "pg_catalog.pg_locks l, pg_catalog.generate_series(1, 64) WHERE "
+	    "l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND "
+	    "l.granted) l; RESET client_min_messages; ", hi, lo));
+}
+
+/* Whether a section's text names advisory locks (or DISCARD): then the
+ * exact, costlier check and clean-up of run_advisory_sql() are worth it. */
+static int
+run_mentions_advisory(const char *text)
+{
+	const char	*p;
+
+	for (p = text; *p != '\0'; p++) {
+		if (strncasecmp(p, "advisory", 8) == 0 ||
+		    strncasecmp(p, "discard", 7) == 0)
+			return (1);
 	}
-	check = j->n_managed == 0 ? xstrdup("") : xprintf("SELECT "
-	    "pg_catalog.string_agg(pg_catalog.quote_ident(n), ', ') INTO m "
-	    "FROM pg_catalog.unnest(ARRAY[%s]::text[]) n WHERE NOT EXISTS "
-	    "(SELECT FROM pg_catalog.pg_namespace WHERE nspname = n); IF m IS "
-	    "NOT NULL THEN RAISE EXCEPTION 'schema %% is managed by migd and "
-	    "no longer exists under its name: this migration dropped or "
-	    "renamed it', m USING ERRCODE = '2BP01', HINT = 'migd never lets "
-	    "a migration drop or rename a schema it manages (configured, or "
-	    "created by migd for a run), so that no data is lost'; END IF; ",
-	    names);
-	t = xprintf("DO $migd$DECLARE r record; m text; BEGIN IF NOT EXISTS "
-	    "(SELECT FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND "
-	    "pid = pg_catalog.pg_backend_pid() AND granted AND objsubid = 1 "
-	    "AND classid = %lu AND objid = %lu) THEN RAISE EXCEPTION "
-	    "'migd''s migration lock was released during this migration' "
-	    "USING ERRCODE = '55000', HINT = 'a migration must not call "
-	    "pg_advisory_unlock_all() or DISCARD ALL: another migd could "
-	    "have run migrations at the same time'; END IF; %s"
-	    "PERFORM pg_catalog.set_config('client_min_messages', 'error', "
-	    "true); FOR r IN SELECT l.classid, l.objid, l.objsubid, l.mode "
-	    "FROM pg_catalog.pg_locks l WHERE l.locktype = 'advisory' AND "
-	    "l.pid = pg_catalog.pg_backend_pid() AND l.granted AND NOT "
-	    "(l.objsubid = 1 AND l.classid = %lu AND l.objid = %lu AND "
-	    "l.mode = 'ExclusiveLock') LOOP IF r.objsubid = 1 AND r.mode = "
-	    "'ShareLock' THEN WHILE pg_catalog.pg_advisory_unlock_shared("
-	    "(r.classid::int8 << 32) | r.objid::int8) LOOP END LOOP; ELSIF "
-	    "r.objsubid = 1 THEN WHILE pg_catalog.pg_advisory_unlock("
-	    "(r.classid::int8 << 32) | r.objid::int8) LOOP END LOOP; ELSIF "
-	    "r.mode = 'ShareLock' THEN WHILE "
-	    "pg_catalog.pg_advisory_unlock_shared(r.classid::int4, "
-	    "r.objid::int4) LOOP END LOOP; ELSE WHILE "
-	    "pg_catalog.pg_advisory_unlock(r.classid::int4, r.objid::int4) "
-	    "LOOP END LOOP; END IF; END LOOP; END$migd$; ", hi, lo, check, hi,
-	    lo);
-	free(names);
-	free(check);
-	return (t);
+	return (0);
 }
 
 /* The file's BEGIN for the next transaction (its options kept), or BEGIN. */
@@ -444,6 +456,40 @@ run_dirty_note(struct job *j)
 	    "resolve' to say whether it is applied"));
 }
 
+/* What a failed check before the commit means, or NULL for another error. */
+static char *
+run_guard_failure(struct job *j, PGresult *res, const char **sqlstate)
+{
+	const char	*code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char	*msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	size_t		 i;
+	char		*name;
+
+	if (code == NULL || msg == NULL || strcmp(code, "3F000") != 0)
+		return (NULL);
+	if (strcmp(msg, "schema \"" RUN_LOCK_LOST "\" does not exist") == 0) {
+		*sqlstate = "55000";	/* object_not_in_prerequisite_state */
+		return (xstrdup("migd's migration lock was released during this "
+		    "migration (pg_advisory_unlock_all() or DISCARD ALL?), so "
+		    "another migd could have run migrations at the same time; "
+		    "a migration must not release it"));
+	}
+	for (i = 0; i < j->n_managed; i++) {
+		name = xprintf("schema \"%s\" does not exist", j->managed[i]);
+		if (strcmp(msg, name) == 0) {
+			free(name);
+			return (xprintf("schema %s is managed by migd and no "
+			    "longer exists under its name: this migration dropped "
+			    "or renamed it, and migd never lets a migration drop "
+			    "a schema it manages (configured, or created by migd "
+			    "for a run), so that no data is lost",
+			    j->managed[i]));
+		}
+		free(name);
+	}
+	return (NULL);
+}
+
 /*
  * A step failed, at a statement (s) or at its end (s NULL: session clean-up,
  * checks, bookkeeping, COMMIT): roll back, record it as the revision's
@@ -458,7 +504,7 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 	PGconn			*pg = pool_conn_pg(j->pc);
 	const char		*msg, *code;
 	json_t			*data;
-	char			*excerpt = NULL, *error, *hist, *note;
+	char			*excerpt = NULL, *error, *hist, *note, *why;
 	int			 line = 0, commit_failed = 0;
 
 	msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
@@ -496,6 +542,12 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 		json_object_set_new(data, "statement", json_string(excerpt));
 		error = xprintf("%s:%d: %s (SQLSTATE %s)", mf->path, line, msg,
 		    code ? code : "?");
+	} else if ((why = run_guard_failure(j, res, &code)) != NULL) {
+		error = xprintf("%s: revision %s: %s", mf->path, mf->revision,
+		    why);
+		json_object_set_new(data, "sqlstate", json_string(code));
+		json_object_set_new(data, "message", json_string(why));
+		free(why);
 	} else
 		error = xprintf("%s: revision %s failed at its end (session "
 		    "clean-up, checks, bookkeeping and COMMIT): %s (SQLSTATE "
@@ -594,7 +646,7 @@ run_bookkeeping(struct job *j)
 	const struct graph_step	*st = &j->plan.steps[j->step];
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
 	const char		*text;
-	char			*rows, *hist, *sql, *set, *begin;
+	char			*rows, *hist, *sql, *set, *begin, *adv;
 
 	run_section(j, &text);
 	rows = run_rows_sql(j, st->row_del, st->n_row_del, st->row_ins,
@@ -616,9 +668,11 @@ run_bookkeeping(struct job *j)
 	} else
 		begin = xstrdup("");
 	set = run_timeouts(j, "SET LOCAL");
-	sql = xprintf("%s%s%s%s%s%s; COMMIT%s", begin, RUN_ISOLATE, set,
+	adv = run_mentions_advisory(text) ? run_advisory_sql() : xstrdup("");
+	sql = xprintf("%s%s%s%s%s%s%s; COMMIT%s", begin, RUN_ISOLATE, set, adv,
 	    j->guard ? j->guard : "", rows, hist, j->tx ? "" :
 	    migrate_reset_sql(j));
+	free(adv);
 	j->sent = NULL;
 	j->seg_end = NULL;
 	job_query(j, sql, 0, NULL, run_step_done);

@@ -565,8 +565,10 @@ sqlscan_schema_add(struct sqlscan *sc, const char *name, int line, int created)
 		return;
 	for (i = 0; i < sc->n_schemas; i++) {
 		if (strcmp(sc->schemas[i].name, name) == 0) {
-			if (created)
-				sc->schemas[i].created = 1;
+			/* A plain CREATE SCHEMA outranks a rename to it. */
+			if (created && (sc->schemas[i].created == 0 ||
+			    created == SQLSCAN_CREATED))
+				sc->schemas[i].created = created;
 			return;
 		}
 	}
@@ -575,7 +577,7 @@ sqlscan_schema_add(struct sqlscan *sc, const char *name, int line, int created)
 	s = &sc->schemas[sc->n_schemas++];
 	s->name = xstrdup(name);
 	s->line = line;
-	s->created = created ? 1 : 0;
+	s->created = created;
 }
 
 /* Records a schema that a statement drops or renames away, repeats kept. */
@@ -617,7 +619,8 @@ sqlscan_schema_drops(struct sqlscan *sc, const char *type, json_t *n,
 		/* The old name is in subname, not in relation or object. */
 		sqlscan_drop_add(sc, sqlscan_str(n, "subname"), line,
 		    "ALTER SCHEMA ... RENAME");
-		sqlscan_schema_add(sc, sqlscan_str(n, "newname"), line, 1);
+		sqlscan_schema_add(sc, sqlscan_str(n, "newname"), line,
+		    SQLSCAN_RENAMED_TO);
 	}
 }
 
@@ -968,6 +971,88 @@ sqlscan_tok_is(const char *sql, const struct sqlscan_tok *t, const char *word)
 }
 
 /*
+ * Transaction control in a statement the parser could not read, from its
+ * first words: a file's BEGIN and COMMIT must not end migd's transaction,
+ * whatever grammar the rest of the section needs.
+ */
+static int
+sqlscan_split_flags(const char *sql, const struct sqlscan_toks *toks,
+    size_t first, size_t last, const char **what)
+{
+	const struct sqlscan_tok	*w[3] = { NULL, NULL, NULL };
+	size_t				 i, n = 0;
+	int				 chain = 0;
+
+	for (i = first; i <= last; i++) {
+		if (!sqlscan_tok_word(sql, &toks->v[i]))
+			continue;
+		if (n < 3)
+			w[n++] = &toks->v[i];
+		if (sqlscan_tok_is(sql, &toks->v[i], "chain") && i > first &&
+		    sqlscan_tok_is(sql, &toks->v[i - 1], "and"))
+			chain = SQLSCAN_TX_CHAIN;
+	}
+	*what = NULL;
+	if (n == 0)
+		return (0);
+	if (sqlscan_tok_is(sql, w[0], "begin") && (n == 1 ||
+	    sqlscan_tok_is(sql, w[1], "work") ||
+	    sqlscan_tok_is(sql, w[1], "transaction") ||
+	    sqlscan_tok_is(sql, w[1], "isolation") ||
+	    sqlscan_tok_is(sql, w[1], "read") ||
+	    sqlscan_tok_is(sql, w[1], "deferrable") ||
+	    sqlscan_tok_is(sql, w[1], "not"))) {
+		*what = "BEGIN";
+		return (SQLSCAN_TX_CONTROL | SQLSCAN_TX_BEGIN);
+	}
+	if (n >= 2 && sqlscan_tok_is(sql, w[0], "start") &&
+	    sqlscan_tok_is(sql, w[1], "transaction")) {
+		*what = "START TRANSACTION";
+		return (SQLSCAN_TX_CONTROL | SQLSCAN_TX_BEGIN);
+	}
+	if (n >= 2 && sqlscan_tok_is(sql, w[0], "prepare") &&
+	    sqlscan_tok_is(sql, w[1], "transaction")) {
+		*what = "PREPARE TRANSACTION";
+		return (SQLSCAN_TX_CONTROL | SQLSCAN_TX_PREPARED);
+	}
+	if (sqlscan_tok_is(sql, w[0], "commit") ||
+	    sqlscan_tok_is(sql, w[0], "end")) {
+		if (n >= 2 && sqlscan_tok_is(sql, w[1], "prepared")) {
+			*what = "COMMIT PREPARED";
+			return (SQLSCAN_TX_CONTROL | SQLSCAN_TX_PREPARED |
+			    SQLSCAN_NO_TX);
+		}
+		*what = chain ? "COMMIT AND CHAIN" : "COMMIT";
+		return (SQLSCAN_TX_CONTROL | SQLSCAN_TX_COMMIT | chain);
+	}
+	if (sqlscan_tok_is(sql, w[0], "rollback") ||
+	    sqlscan_tok_is(sql, w[0], "abort")) {
+		if (n >= 2 && sqlscan_tok_is(sql, w[1], "prepared")) {
+			*what = "ROLLBACK PREPARED";
+			return (SQLSCAN_TX_CONTROL | SQLSCAN_TX_PREPARED |
+			    SQLSCAN_NO_TX);
+		}
+		for (i = 1; i < n; i++) {
+			if (sqlscan_tok_is(sql, w[i], "to")) {
+				*what = "ROLLBACK TO SAVEPOINT";
+				return (SQLSCAN_SAVEPOINT);
+			}
+		}
+		*what = chain ? "ROLLBACK AND CHAIN" : "ROLLBACK";
+		return (SQLSCAN_TX_CONTROL | SQLSCAN_TX_ROLLBACK | chain);
+	}
+	if (sqlscan_tok_is(sql, w[0], "savepoint")) {
+		*what = "SAVEPOINT";
+		return (SQLSCAN_SAVEPOINT);
+	}
+	if (sqlscan_tok_is(sql, w[0], "release")) {
+		*what = "RELEASE SAVEPOINT";
+		return (SQLSCAN_SAVEPOINT);
+	}
+	return (0);
+}
+
+/*
  * Splits a section the parser refused at its top-level semicolons, as psql
  * does: not inside parentheses, nor inside the BEGIN ... END body of a
  * CREATE [OR REPLACE] FUNCTION or PROCEDURE (BEGIN ATOMIC), where CASE ...
@@ -1003,6 +1088,9 @@ sqlscan_split(const char *sql, int first_line, const struct sqlscan_toks *toks,
 				    st->offset);
 				lined = st->offset;
 				st->line = line;
+				st->flags = sqlscan_split_flags(sql, toks,
+				    first, last, &st->what);
+				sc->flags |= st->flags;
 			}
 			in = parens = depth = routine = 0;
 			nwords = 0;

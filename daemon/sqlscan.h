@@ -48,11 +48,14 @@ struct sqlscan_schema {
 	char		*name;
 	int		 line;	/* file line of the first statement naming it */
 	/*
-	 * 1 when the section runs CREATE SCHEMA name without IF NOT EXISTS:
-	 * then migd must not create the schema beforehand.
+	 * SQLSCAN_CREATED when the section runs CREATE SCHEMA name without IF
+	 * NOT EXISTS, SQLSCAN_RENAMED_TO when it renames a schema to name:
+	 * either way migd must not create the schema beforehand.
 	 */
 	int		 created;
 };
+#define SQLSCAN_CREATED		1
+#define SQLSCAN_RENAMED_TO	2
 
 /* A schema that a statement drops (DROP SCHEMA) or renames away. */
 struct sqlscan_drop {
@@ -74,7 +77,9 @@ struct sqlscan {
 	/*
 	 * Set when PostgreSQL's parser (sqlscan_parser_version())
 	 * refused the section but its scanner could split it: statements come
-	 * from the scanner with flags 0, no schemas or drops are known, and
+	 * from the scanner, flagged only for the transaction control their
+	 * first words show (BEGIN, COMMIT [AND CHAIN], ROLLBACK, SAVEPOINT,
+	 * PREPARE TRANSACTION...), no schemas or drops are known, and
 	 * parse_error holds "PATH:LINE: message" (owned).
 	 */
 	int			 unparsed;

@@ -133,7 +133,7 @@ def test_lock_released_by_a_migration_fails_the_step(migd_factory):
     notes, r = call(m, "upgrade", {})
     e = r["error"]
     assert e["code"] == E_SQL and e["data"]["kind"] == "sql_error", e
-    assert e["message"].startswith(f + ": revision l2 failed at its end"), e
+    assert e["message"].startswith(f + ": revision l2: "), e
     assert "lock was released" in e["message"], e
     assert e["data"]["sqlstate"] == "55000"
     assert any(n["params"].get("event") == "failed" and n["params"]["revision"] == "l2"
@@ -155,6 +155,7 @@ def test_managed_schema_dropped_at_run_time_rolls_back(migd_factory):
         """)
     e = err(m, "upgrade", {}, code=E_SQL, kind="sql_error")
     assert "schema cars is managed by migd" in e["message"], e
+    assert e["data"]["sqlstate"] == "3F000", e
     assert e["message"].startswith(f + ":"), e
     assert schema_exists(m, "cars") and rel_exists(m, "cars.cars")
     assert not rel_exists(m, "public.d2")

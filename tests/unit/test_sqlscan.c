@@ -97,7 +97,8 @@ schemas(void)
 	for (i = 0; i < sc.n_schemas && off < sizeof buf; i++) {
 		off += snprintf(buf + off, sizeof buf - off, "%s%s%s",
 		    i ? "," : "", sc.schemas[i].name,
-		    sc.schemas[i].created ? "+" : "");
+		    sc.schemas[i].created == SQLSCAN_CREATED ? "+" :
+		    sc.schemas[i].created == SQLSCAN_RENAMED_TO ? ">" : "");
 	}
 	return (buf);
 }
@@ -437,7 +438,7 @@ test_drop_schema(void)
 	    "ALTER SCHEMA ... RENAME");
 	is_str(drops(), "Old@1", "rename: old name dropped");
 	is_str(drop_what(0), "ALTER SCHEMA ... RENAME", "rename: what");
-	is_str(schemas(), "New Name+", "rename: new name created");
+	is_str(schemas(), "New Name>", "rename: new name comes from the rename");
 	check_flags("ALTER SCHEMA a OWNER TO bob", 0, NULL);
 	is_int(sc.n_drops, 0, "schema owner: no drops");
 	check_flags("ALTER TABLE a.t RENAME TO u", 0, NULL);
@@ -458,7 +459,7 @@ test_drop_schema(void)
 	is_str(drops(), "x@12,y@13,z@14,x@14", "drops: names and lines");
 	is_str(drop_what(1), "ALTER SCHEMA ... RENAME", "drops: rename what");
 	is_str(drop_what(2), "DROP SCHEMA", "drops: drop what");
-	is_str(schemas(), "x+,z+", "drops: schemas");
+	is_str(schemas(), "x+,z>", "drops: schemas (z from a rename)");
 	is_int(sc.flags, D | RN, "drops: section flags");
 	is_int(st_flags(1), D, "drops: DROP SCHEMA flags");
 	is_int(st_flags(2), RN, "drops: rename flags");
@@ -732,8 +733,13 @@ test_unparsed(void)
 	is_int(st_line(7), 13, "new syntax: 8 line");
 	is_int(st_offset(7), (long)(strstr(sql, "UPDATE") - sql),
 	    "new syntax: 8 offset");
-	ok(st_flags(4) == 0 && st_flags(5) == 0 && st_flags(6) == 0 &&
-	    sc.flags == 0, "new syntax: no flags known");
+	ok(st_flags(4) == 0 && st_flags(5) == 0, "new syntax: no flags "
+	    "known but transaction control");
+	is_int(st_flags(6), SQLSCAN_TX_CONTROL | SQLSCAN_TX_BEGIN,
+	    "new syntax: BEGIN known by its first word");
+	is_str(st_what(6), "BEGIN", "new syntax: BEGIN named");
+	is_int(sc.flags, SQLSCAN_TX_CONTROL | SQLSCAN_TX_BEGIN,
+	    "new syntax: section flags are BEGIN's");
 	ok(st_what(4) == NULL && st_what(5) == NULL,
 	    "new syntax: no names known");
 	ok(sc.n_schemas == 0 && sc.n_drops == 0,
