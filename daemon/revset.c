@@ -29,6 +29,19 @@ revset_managed(const struct revset_ctx *ctx, const char *name)
 	return (NULL);
 }
 
+/* Two-phase commit has no place in a migration, whatever the mode. */
+static int
+revset_two_phase(const struct migfile *mf, const struct sqlscan_stmt *st,
+    struct errlist *errs)
+{
+	if (!(st->flags & SQLSCAN_TX_PREPARED))
+		return (0);
+	errlist_add(errs, "%s:%d: %s inside a migration: two-phase commit "
+	    "cannot be part of a migration; remove it", mf->path, st->line,
+	    st->what);
+	return (1);
+}
+
 /* Transaction control in a section migd wraps in transactions: BEGIN and
  * COMMIT [AND CHAIN] mark segments; what would undo or escape them is refused. */
 static void
@@ -41,11 +54,9 @@ revset_check_segments(const struct migfile *mf, const struct sqlscan *sc,
 
 	for (i = 0; i < sc->n_stmts; i++) {
 		st = &sc->stmts[i];
-		if (st->flags & SQLSCAN_TX_PREPARED)
-			errlist_add(errs, "%s:%d: %s inside a migration: "
-			    "two-phase commit cannot be part of a migration; "
-			    "remove it", mf->path, st->line, st->what);
-		else if (st->flags & SQLSCAN_TX_ROLLBACK)
+		if (revset_two_phase(mf, st, errs))
+			continue;
+		if (st->flags & SQLSCAN_TX_ROLLBACK)
 			errlist_add(errs, "%s:%d: %s inside a migration would "
 			    "throw its work away while migd records it as "
 			    "applied; remove it (a failing statement rolls the "
@@ -81,11 +92,9 @@ revset_check_bare(const struct migfile *mf, const struct sqlscan *sc,
 
 	for (i = 0; i < sc->n_stmts; i++) {
 		st = &sc->stmts[i];
-		if (st->flags & SQLSCAN_TX_PREPARED)
-			errlist_add(errs, "%s:%d: %s inside a migration: "
-			    "two-phase commit cannot be part of a migration; "
-			    "remove it", mf->path, st->line, st->what);
-		else if (st->flags & SQLSCAN_TX_BEGIN) {
+		if (revset_two_phase(mf, st, errs))
+			continue;
+		if (st->flags & SQLSCAN_TX_BEGIN) {
 			if (open)
 				errlist_add(errs, "%s:%d: %s while the "
 				    "transaction begun at line %d is open: "

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util.h"
+
 static int tap_n, tap_failed;
 
 /* Prints one TAP line and remembers failures so main() can return non-zero. */
@@ -41,6 +43,24 @@ static int tap_n, tap_failed;
 static inline int done_testing(void) {
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
+}
+
+/* A copy of pattern with every "@" replaced by dir, for expected messages
+ * that name a temporary directory; to free. */
+static inline char *
+tap_expand(const char *pattern, const char *dir)
+{
+	char		*s = xstrdup(""), *t;
+	const char	*p, *q;
+
+	for (p = pattern; (q = strchr(p, '@')) != NULL; p = q + 1) {
+		t = xprintf("%s%.*s%s", s, (int)(q - p), p, dir);
+		free(s);
+		s = t;
+	}
+	t = xprintf("%s%s", s, p);
+	free(s);
+	return (t);
 }
 
 #endif

@@ -72,21 +72,11 @@ join(struct errlist *el)
 	return (errlist_join(el, "\n"));
 }
 
-/* Replaces "@" in a pattern by the top directory, for expected messages. */
+/* The expected message with "@" for the directory. */
 static char *
 expand(const char *pattern)
 {
-	char		*s = xstrdup(""), *t;
-	const char	*p, *q;
-
-	for (p = pattern; (q = strchr(p, '@')) != NULL; p = q + 1) {
-		t = xprintf("%s%.*s%s", s, (int)(q - p), p, top);
-		free(s);
-		s = t;
-	}
-	t = xprintf("%s%s", s, p);
-	free(s);
-	return (t);
+	return (tap_expand(pattern, top));
 }
 
 /* Loads rel (under top) that must fail with exactly want ("@" = top). */

@@ -94,21 +94,11 @@ one(const char *name, int none, const char *up, const char *down)
 	mig("0001.sql", "0001", "none", none, up, down);
 }
 
-/* Replaces "@" in a pattern by the case's directory, for expected messages. */
+/* The expected message with "@" for the directory. */
 static char *
 expand(const char *pattern)
 {
-	char		*s = xstrdup(""), *t;
-	const char	*p, *q;
-
-	for (p = pattern; (q = strchr(p, '@')) != NULL; p = q + 1) {
-		t = xprintf("%s%.*s%s", s, (int)(q - p), p, cur);
-		free(s);
-		s = t;
-	}
-	t = xprintf("%s%s", s, p);
-	free(s);
-	return (t);
+	return (tap_expand(pattern, cur));
 }
 
 /* Loads the case's directory; the revset stays in rs for the checks. */
