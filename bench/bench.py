@@ -26,7 +26,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-TOOLS = ["migd", "migd_base", "floor_1tx", "floor_each", "floor_batched", "alembic",
+TOOLS = ["migd", "migd_base", "migd_atomic", "floor_1tx", "floor_nobook",
+         "floor_each", "floor_batched", "alembic",
          "alembic_1tx", "dbmate", "sqitch"]
 
 DESC = {
@@ -34,6 +35,10 @@ DESC = {
             "(daemon running, connected)",
     "migd_base": "migd as above, another build (--migd-base, e.g. the "
                  "last release), for a ratio measured in the same run",
+    "migd_atomic": "migd: migctl upgrade head --atomic / downgrade base "
+                   "--atomic (the whole run in one transaction)",
+    "floor_nobook": "floor: one psql session, BEGIN; stmts; COMMIT; per "
+                    "migration, no version table at all",
     "floor_1tx": "floor: psql -1 -f up_1tx.sql (one transaction), "
                  "psql -c 'select 1'",
     "floor_each": "floor: one psql session, BEGIN; stmts; UPDATE version; "
@@ -160,11 +165,13 @@ class Bench:
             out["fp_up"] = self.fingerprint(db)
             out["status"] = [self.timed(status) for _ in range(status_reps)]
             out["rollback"] = self.timed(down)
-        elif tool in ("migd", "migd_base"):
-            self.migd_start(db, a.migd if tool == "migd" else a.migd_base)
+        elif tool in ("migd", "migd_base", "migd_atomic"):
+            self.migd_start(db, a.migd_base if tool == "migd_base" else a.migd)
+            atomic = ["--atomic"] if tool == "migd_atomic" else []
             try:
                 c0 = self.migd_cpu()
-                out["apply"] = self.timed(migctl + ["upgrade", "head"])
+                out["apply"] = self.timed(migctl + ["upgrade", "head"] +
+                                          atomic)
                 out["migd_cpu_apply"] = self.migd_cpu() - c0
                 out["fp_up"] = self.fingerprint(db)
                 st = self.sh(migctl + ["--json", "status"]).stdout
@@ -173,7 +180,8 @@ class Bench:
                 out["status"] = [self.timed(migctl + ["status"])
                                  for _ in range(status_reps)]
                 c0 = self.migd_cpu()
-                out["rollback"] = self.timed(migctl + ["downgrade", "base"])
+                out["rollback"] = self.timed(migctl + ["downgrade", "base"] +
+                                             atomic)
                 out["migd_cpu_rollback"] = self.migd_cpu() - c0
             finally:
                 self.migd_stop()
@@ -236,7 +244,8 @@ def summarize(runs, tools):
                 else [r[k] for r in rs]
             d[k] = {"median": med(v), "min": min(v), "max": max(v),
                     "n": len(v)}
-            for f in ("floor_each", "floor_1tx", "migd_base"):
+            for f in ("floor_each", "floor_1tx", "floor_nobook",
+                      "migd_base"):
                 q = [val(by[(t, i)], k) / val(by[(f, i)], k) for i in reps
                      if (t, i) in by and (f, i) in by]
                 if q:
@@ -253,11 +262,12 @@ def table(n, s):
     lines = ["N = %d migrations, medians of the runs.  Ratios are paired: "
              "the median over repetitions of tool / floor timed in the same "
              "repetition (range in brackets); ×each: to the per-migration "
-             "floor (floor_each), ×1tx: to psql -1 (floor_1tx); status: to "
+             "floor (floor_each), ×nobook: to the same without a version "
+             "table (floor_nobook), ×1tx: to psql -1 (floor_1tx); status: to "
              "psql -c 'select 1' (the status column of the floors)." % n, ""]
-    hdr = ("| tool | apply s | ×each | ×1tx | status ms | ×select 1 | "
-           "rollback s | ×each | ×1tx |")
-    lines += [hdr, "|" + "---|" * 9]
+    hdr = ("| tool | apply s | ×each | ×nobook | ×1tx | status ms | "
+           "×select 1 | rollback s | ×each | ×nobook | ×1tx |")
+    lines += [hdr, "|" + "---|" * 11]
 
     def r(d, k, f):
         x = d[k].get("x_" + f)
@@ -265,12 +275,15 @@ def table(n, s):
             return "-"
         return "%.2f (%.2f–%.2f)" % (x["median"], x["min"], x["max"])
     for t, d in s.items():
-        lines.append("| %s | %.3f | %s | %s | %.1f | %s | %.3f | %s | %s |"
+        lines.append("| %s | %.3f | %s | %s | %s | %.1f | %s | %.3f | %s | "
+                     "%s | %s |"
                      % (t, d["apply"]["median"], r(d, "apply", "floor_each"),
+                        r(d, "apply", "floor_nobook"),
                         r(d, "apply", "floor_1tx"),
                         d["status"]["median"] * 1000,
                         r(d, "status", "floor_1tx"), d["rollback"]["median"],
                         r(d, "rollback", "floor_each"),
+                        r(d, "rollback", "floor_nobook"),
                         r(d, "rollback", "floor_1tx")))
     if "migd" in s:
         lines += ["", "migd daemon CPU (median): %.3f s during apply, %.3f s "

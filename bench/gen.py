@@ -8,6 +8,7 @@
         OUTDIR/sqitch/...               a Sqitch project (deploy/revert)
         OUTDIR/floor/up_1tx.sql         every up section, psql -1
         OUTDIR/floor/up_each.sql        BEGIN; up; version UPDATE; COMMIT; each
+        OUTDIR/floor/up_nobook.sql      BEGIN; up; COMMIT; each (no bookkeeping)
         OUTDIR/floor/down_1tx.sql, down_each.sql   the same, backwards
         OUTDIR/floor/up_batched.sql, down_batched.sql   each migration as one
                                         multi-statement query (psql "\\;"):
@@ -218,6 +219,13 @@ def gen_workshop(n, out):
     write(os.path.join(f, "down_each.sql"), "".join(
         "BEGIN;\n%s%s;\nCOMMIT;\n" % (body(migs[i][2]),
                                       ver % (rev(i - 1) if i else ""))
+        for i in reversed(range(n))))
+
+    # The same without any bookkeeping: what the statements alone cost.
+    write(os.path.join(f, "up_nobook.sql"), "".join(
+        "BEGIN;\n%sCOMMIT;\n" % body(up) for _, up, _ in migs))
+    write(os.path.join(f, "down_nobook.sql"), "".join(
+        "BEGIN;\n%sCOMMIT;\n" % body(migs[i][2])
         for i in reversed(range(n))))
 
     def batched(stmts, v):

@@ -118,7 +118,7 @@ export PGHOST=$work/pg PGPORT=$port PGUSER=postgres
 "$psql" -XAtc "select 'PostgreSQL ' || current_setting('server_version') || ', fsync ' || current_setting('fsync') || ', synchronous_commit ' || current_setting('synchronous_commit')"
 
 # ---- apply / status / rollback ------------------------------------------
-tools=${BENCH_TOOLS:-migd,floor_1tx,floor_each,floor_batched,alembic,alembic_1tx,dbmate,sqitch}
+tools=${BENCH_TOOLS:-migd,migd_atomic,floor_1tx,floor_each,floor_nobook,floor_batched,alembic,alembic_1tx,dbmate,sqitch}
 [ -z "$dbmate" ] && tools=$(echo "$tools" | sed 's/,dbmate//; s/^dbmate,//')
 [ -n "${MIGD_BASE_BIN:-}" ] && [ -z "${BENCH_TOOLS:-}" ] && tools="migd,migd_base,${tools#migd,}"
 date=$(date +%Y-%m-%d)

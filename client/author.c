@@ -63,7 +63,7 @@ author_slug(const char *msg)
 }
 
 /* The migrations directory: -d, $MIGD_MIGRATIONS, the config's, ./migrations. */
-static char *
+char *
 author_directory(const struct author_opts *ao)
 {
 	struct errlist	 errs = { NULL, 0 };
@@ -90,15 +90,16 @@ author_directory(const struct author_opts *ao)
 	return (xstrdup("migrations"));
 }
 
-/* Loads the directory, or exits with every problem in it. */
-static struct revset *
-author_load(const char *dir)
+/* Loads the directory, or exits with every problem in it; ctx as for migd
+ * (the configured schemas and migd's tables' schema), or NULL. */
+struct revset *
+author_load(const char *dir, const struct revset_ctx *ctx)
 {
 	struct errlist	 errs = { NULL, 0 };
 	struct revset	*rs;
 	size_t		 i;
 
-	if (revset_load(dir, NULL, &rs, &errs) != 0) {
+	if (revset_load(dir, ctx, &rs, &errs) != 0) {
 		fprintf(stderr, "migctl: the migrations in %s have problems; "
 		    "fix them first:\n", dir);
 		for (i = 0; i < errs.n; i++)
@@ -188,7 +189,7 @@ author_new(const struct author_opts *ao)
 		    strerror(errno));
 		exit(MIGCTL_EXIT_FAILED);
 	}
-	rs = author_load(dir);
+	rs = author_load(dir, NULL);
 	if (ao->head != NULL) {
 		if (graph_lookup(rs->graph, ao->head, &idx, &cause) != 0) {
 			fprintf(stderr, "migctl: --head: %s\n", cause);
@@ -239,7 +240,7 @@ author_merge(const struct author_opts *ao)
 
 	author_check_message(ao->message);
 	dir = author_directory(ao);
-	rs = author_load(dir);
+	rs = author_load(dir, NULL);
 	n = graph_heads(rs->graph, &heads);
 	if (n < 2) {
 		fprintf(stderr, "migctl: %s has %zu head%s: nothing to merge\n",
@@ -276,8 +277,12 @@ static void __attribute__((noreturn))
 author_usage(void)
 {
 	fprintf(stderr, "usage: migctl-author new|merge [--json] -m MESSAGE "
-	    "[-d DIR] [-c CONFIG] [--head REV]\n(run through migctl new and "
-	    "migctl merge)\n");
+	    "[-d DIR] [-c CONFIG] [--head REV]\n"
+	    "       migctl-author sql upgrade|downgrade [-r FROM:TO] "
+	    "[--[no-]atomic] [-d DIR] [-c CONFIG]\n"
+	    "       migctl-author revisions [--json] [-d DIR] [-c CONFIG]\n"
+	    "(run through migctl new, merge, upgrade --sql, downgrade --sql "
+	    "and revisions)\n");
 	exit(MIGCTL_EXIT_USAGE);
 }
 
@@ -285,12 +290,20 @@ int
 main(int argc, char **argv)
 {
 	struct author_opts	 ao;
-	int			 i;
+	int			 i, first = 2, up = 0;
 
 	memset(&ao, 0, sizeof ao);
+	ao.atomic = -1;
 	if (argc < 2)
 		author_usage();
-	for (i = 2; i < argc; i++) {
+	if (strcmp(argv[1], "sql") == 0) {
+		if (argc < 3 || (strcmp(argv[2], "upgrade") != 0 &&
+		    strcmp(argv[2], "downgrade") != 0))
+			author_usage();
+		up = strcmp(argv[2], "upgrade") == 0;
+		first = 3;
+	}
+	for (i = first; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			opts.json = 1;
 		else if (i + 1 < argc && strcmp(argv[i], "-m") == 0)
@@ -301,9 +314,22 @@ main(int argc, char **argv)
 			ao.config = argv[++i];
 		else if (i + 1 < argc && strcmp(argv[i], "--head") == 0)
 			ao.head = argv[++i];
+		else if (i + 1 < argc && strcmp(argv[i], "-r") == 0)
+			ao.range = argv[++i];
+		else if (first == 3 && (strcmp(argv[i], "--atomic") == 0 ||
+		    strcmp(argv[i], "--no-atomic") == 0))
+			ao.atomic = argv[i][2] == 'a';
 		else
 			author_usage();
 	}
+	if (strcmp(argv[1], "sql") == 0 && ao.message == NULL &&
+	    ao.head == NULL && !opts.json)
+		return (offline_sql(&ao, up));
+	if (strcmp(argv[1], "revisions") == 0 && ao.message == NULL &&
+	    ao.head == NULL && ao.range == NULL)
+		return (offline_revisions(&ao));
+	if (ao.range != NULL)
+		author_usage();
 	if (strcmp(argv[1], "new") == 0)
 		return (author_new(&ao));
 	if (strcmp(argv[1], "merge") == 0 && ao.head == NULL)

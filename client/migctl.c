@@ -29,7 +29,10 @@ struct migctl {
 	char			*rbuf;		/* bytes read, not yet a line */
 	size_t			 rlen, rcap;
 	int			 dry_run;
+	int			 sql;		/* upgrade/downgrade --sql */
 	int			 allow_drift;
+	int			 atomic;	/* 1, 0, or -1: as configured */
+	int			 cancel_sent;	/* Ctrl-C asked migd to cancel */
 	long			 limit;
 	double			 wait_daemon;	/* seconds to retry connecting */
 	double			 timeout;	/* wait --timeout */
@@ -43,7 +46,10 @@ struct migctl {
 #define ARG_WAIT_DAEMON	0x08
 #define ARG_WAIT	0x10	/* --for, --timeout */
 #define ARG_AUTHOR	0x20	/* -m, -d, -c */
+#define ARG_CONFIG	0x4000	/* -c: ARG_AUTHOR, or --local's configuration */
 #define ARG_HEAD	0x40	/* --head */
+#define ARG_ATOMIC	0x80	/* --atomic, --no-atomic */
+#define ARG_SQL		0x100	/* --sql: print a run's SQL, no daemon */
 
 struct migctl_cmd {
 	const char	*name;
@@ -59,6 +65,7 @@ struct migctl_cmd {
 };
 
 struct migctl_opts opts;
+static volatile sig_atomic_t migctl_sigint;
 
 static json_t	*params_target(struct migctl *, char **, int);
 static json_t	*params_revision(struct migctl *, char **, int);
@@ -69,6 +76,7 @@ static int	 exit_check(json_t *);
 static int	 migctl_wait(struct migctl *);
 static int	 migctl_new(struct migctl *);
 static int	 migctl_merge(struct migctl *);
+static void	 migctl_cancel_run(struct migctl *);
 
 /* Every command migctl knows: the one place a new one is added. */
 static const struct migctl_cmd migctl_cmds[] = {
@@ -81,16 +89,24 @@ static const struct migctl_cmd migctl_cmds[] = {
 	{ "history", "history", "history [REV] [--limit N]", "what ran, when, "
 	    "for whom", 0, 1, ARG_LIMIT, params_history, out_history, NULL,
 	    NULL },
-	{ "plan", "plan", "plan [TARGET]", "what an upgrade or downgrade "
-	    "would run", 0, 1, ARG_DRIFT, params_target, out_plan, NULL,
-	    NULL },
-	{ "upgrade", "upgrade", "upgrade [TARGET] [--dry-run] "
-	    "[--wait-daemon S]", "apply migrations up to TARGET (default "
-	    "head)", 0, 1, ARG_DRY_RUN | ARG_DRIFT | ARG_WAIT_DAEMON,
-	    params_target, out_run, NULL, NULL },
-	{ "downgrade", "downgrade", "downgrade TARGET [--dry-run]", "revert "
-	    "migrations down to TARGET (-1, base, a revision)", 1, 1,
-	    ARG_DRY_RUN | ARG_DRIFT, params_target, out_run, NULL, NULL },
+	{ "plan", "plan", "plan [TARGET] [--atomic]", "what an upgrade or "
+	    "downgrade would run", 0, 1, ARG_DRIFT | ARG_ATOMIC, params_target,
+	    out_plan, NULL, NULL },
+	{ "upgrade", "upgrade", "upgrade [TARGET] [--dry-run] [--atomic] "
+	    "[--wait-daemon S]\n  upgrade --sql [FROM:]TO [-d DIR|-c CONF]",
+	    "apply migrations up to TARGET (default head); --sql: print the "
+	    "SQL instead (no daemon)", 0, 1, ARG_DRY_RUN | ARG_DRIFT |
+	    ARG_WAIT_DAEMON | ARG_ATOMIC | ARG_SQL | ARG_AUTHOR, params_target,
+	    out_run, NULL, NULL },
+	{ "downgrade", "downgrade", "downgrade TARGET [--dry-run] [--atomic]"
+	    "\n  downgrade --sql FROM:TO [-d DIR|-c CONF]",
+	    "revert migrations down to TARGET (-1, base, a revision); --sql: "
+	    "print the SQL instead (no daemon)", 1, 1, ARG_DRY_RUN | ARG_DRIFT |
+	    ARG_ATOMIC | ARG_SQL | ARG_AUTHOR, params_target, out_run,
+	    NULL, NULL },
+	{ "cancel", "cancel", "cancel", "stop the running migration run: its "
+	    "statement is cancelled and its migration rolls back", 0, 0, 0,
+	    NULL, out_cancel, NULL, NULL },
 	{ "stamp", "stamp", "stamp REV", "set the version table to REV "
 	    "without running anything", 1, 1, 0, params_revision, out_rows,
 	    NULL, NULL },
@@ -119,6 +135,10 @@ static const struct migctl_cmd migctl_cmds[] = {
 	{ "merge", NULL, "merge -m MESSAGE [-d DIR|-c CONF]", "write a revision "
 	    "merging every head (no daemon needed)", 0, 0, ARG_AUTHOR, NULL,
 	    NULL, NULL, migctl_merge },
+	{ "revisions", "revisions", "revisions [-d DIR|-c CONF]", "the "
+	    "revision graph, newest first, as alembic history (with -d or -c: "
+	    "from the files, no daemon)", 0, 0, ARG_AUTHOR, NULL, out_revisions,
+	    NULL, NULL },
 };
 
 static void __attribute__((noreturn))
@@ -127,7 +147,8 @@ usage(int status)
 	size_t	 i;
 	FILE	*f = status ? stderr : stdout;
 
-	fprintf(f, "usage: migctl [-s SOCKET] [--json] COMMAND [ARGS]\n\n"
+	fprintf(f, "usage: migctl [-s SOCKET] [--json] COMMAND [ARGS]\n"
+	    "       migctl --local -c CONFIG [-v] [--json] COMMAND [ARGS]\n\n"
 	    "options:\n"
 	    "  -s, --socket PATH  control socket (default $%s, else %s)\n"
 	    "  -j, --json         print JSON for scripts\n"
@@ -135,6 +156,8 @@ usage(int status)
 	    "progress included\n"
 	    "      --dry-run      upgrade/downgrade: show the plan, run "
 	    "nothing\n"
+	    "      --sql          upgrade/downgrade [FROM:]TO: print the SQL "
+	    "of the run, from the files\n"
 	    "      --allow-drift  run although applied files changed\n"
 	    "      --limit N      history: at most N rows (default 50)\n"
 	    "      --wait-daemon S  upgrade: retry connecting for S seconds\n"
@@ -143,7 +166,12 @@ usage(int status)
 	    "  -m MESSAGE, -d DIR, -c CONFIG, --head REV  new, merge: the "
 	    "message, the directory\n"
 	    "                     (else $MIGD_MIGRATIONS, else the config's, "
-	    "else ./migrations)\n"
+	    "else ./migrations);\n"
+	    "                     -d, -c also for --sql and revisions (files "
+	    "only)\n"
+	    "      --local -c CONFIG  run the command on a private migd "
+	    "started for it\n"
+	    "  -v, --verbose      with --local: show that migd's log\n"
 	    "  -h, --help         this help\n"
 	    "  -V, --version      print migctl's version\n\ncommands:\n",
 	    MIGD_SOCKET_ENV, MIGD_DEFAULT_SOCKET);
@@ -285,11 +313,15 @@ migctl_readline(struct migctl *m, int ms, size_t *len, int *eof)
 			m->rlen -= *len;
 			return (line);
 		}
+		if (migctl_sigint > 0 && !m->cancel_sent)
+			migctl_cancel_run(m);
 		if (ms >= 0) {
 			pfd.fd = m->fd;
 			pfd.events = POLLIN;
-			if (poll(&pfd, 1, ms) == 0)
+			if ((n = poll(&pfd, 1, ms)) == 0)
 				return (NULL);
+			if (n == -1 && errno == EINTR)
+				continue;
 		}
 		if (m->rcap - m->rlen < 65536) {
 			m->rcap = m->rcap * 2 + 65536;
@@ -392,6 +424,8 @@ params_target(struct migctl *m, char **args, int n)
 		json_object_set_new(p, "dry_run", json_true());
 	if (m->allow_drift)
 		json_object_set_new(p, "allow_drift", json_true());
+	if (m->atomic >= 0)
+		json_object_set_new(p, "atomic", json_boolean(m->atomic));
 	return (p);
 }
 
@@ -640,11 +674,90 @@ migctl_merge(struct migctl *m)
 	return (migctl_author(m, "merge"));
 }
 
+/* upgrade/downgrade --sql [FROM:]TO, and revisions -d|-c, read the files
+ * with the daemon's parser and planner: migctl-author answers them. */
+static int
+migctl_offline(struct migctl *m, const struct migctl_cmd *cmd,
+    const char *arg)
+{
+	char	*argv[16], *path;
+	int	 n = 0;
+
+	path = migctl_author_path();
+	argv[n++] = path;
+	if (m->sql) {
+		argv[n++] = "sql";
+		argv[n++] = (char *)cmd->name;
+	} else
+		argv[n++] = "revisions";
+	if (opts.json)
+		argv[n++] = "--json";
+	if (m->author.directory != NULL) {
+		argv[n++] = "-d";
+		argv[n++] = (char *)m->author.directory;
+	}
+	if (m->author.config != NULL) {
+		argv[n++] = "-c";
+		argv[n++] = (char *)m->author.config;
+	}
+	if (arg != NULL) {
+		argv[n++] = "-r";
+		argv[n++] = (char *)arg;
+	}
+	if (m->sql && m->atomic >= 0)
+		argv[n++] = m->atomic ? "--atomic" : "--no-atomic";
+	argv[n] = NULL;
+	execv(path, argv);
+	die(MIGCTL_EXIT_FAILED, "cannot run %s: %s", path, strerror(errno));
+}
+
+/* Ctrl-C during a run: the first asks migd to cancel it, the second leaves
+ * at once (the run then goes on). */
+static void
+migctl_on_sigint(int sig)
+{
+	(void)sig;
+	if (migctl_sigint++ > 0) {
+		local_abort();		/* --local: no migd, no files left */
+		_exit(130);
+	}
+}
+
+/* Asks migd, on a connection of its own, to cancel this process's run. */
+static void
+migctl_cancel_run(struct migctl *m)
+{
+	struct migctl	 c;
+	json_t		*reply, *err;
+
+	m->cancel_sent = 1;
+	fprintf(stderr, "\nmigctl: cancelling the run (Ctrl-C again to stop "
+	    "waiting)\n");
+	memset(&c, 0, sizeof c);
+	c.fd = -1;
+	c.socket = m->socket;
+	c.cancel_sent = 1;	/* this connection does not cancel again */
+	if (migctl_try_connect(&c) != 0) {
+		fprintf(stderr, "migctl: cannot reach migd to cancel: %s\n",
+		    strerror(errno));
+		return;
+	}
+	migctl_send(&c, "cancel", json_pack("{s:I}", "requester_pid",
+	    (json_int_t)getpid()));
+	if ((reply = migctl_receive(&c, 1)) != NULL &&
+	    (err = json_object_get(reply, "error")) != NULL)
+		fprintf(stderr, "migctl: cancel: %s\n", json_string_value(
+		    json_object_get(err, "message")));
+	json_decref(reply);
+	migctl_close(&c);
+}
+
 /* Runs one command; returns the exit code. */
 static int
 migctl_run(struct migctl *m, const struct migctl_cmd *cmd, char **args,
     int nargs)
 {
+	struct sigaction	 sa;
 	json_t	*reply, *err, *res, *params;
 	char	*s;
 	int	 code = MIGCTL_EXIT_OK;
@@ -653,6 +766,14 @@ migctl_run(struct migctl *m, const struct migctl_cmd *cmd, char **args,
 		return (cmd->local(m));
 	/* Arguments are checked before any connection is made. */
 	params = cmd->params ? cmd->params(m, args, nargs) : NULL;
+	if (cmd->params == params_target && strcmp(cmd->method, "plan") != 0 &&
+	    !m->dry_run) {
+		/* A run this process started is cancelled by its Ctrl-C. */
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = migctl_on_sigint;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+	}
 	migctl_connect(m);
 	migctl_send(m, cmd->method, params);
 	reply = migctl_receive(m, 0);
@@ -691,6 +812,7 @@ main(int argc, char **argv)
 	const char			*env;
 	char				**args, **av, *end;
 	int				 i, nargs = 0, used = 0;
+	int				 local = 0, verbose = 0, socket_given = 0;
 	size_t				 j;
 
 	memset(&m, 0, sizeof m);
@@ -698,6 +820,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	m.timeout = 60;
 	m.wait_for = "head";
+	m.atomic = -1;
 	if ((m.socket = getenv(MIGD_SOCKET_ENV)) == NULL || *m.socket == '\0')
 		m.socket = MIGD_DEFAULT_SOCKET;
 	args = xcalloc((size_t)argc + 1, sizeof *args);
@@ -741,6 +864,13 @@ main(int argc, char **argv)
 		} else if (strcmp(a, "--allow-drift") == 0) {
 			m.allow_drift = 1;
 			used |= ARG_DRIFT;
+		} else if (strcmp(a, "--sql") == 0) {
+			m.sql = 1;
+			used |= ARG_SQL;
+		} else if (strcmp(a, "--atomic") == 0 ||
+		    strcmp(a, "--no-atomic") == 0) {
+			m.atomic = a[2] == 'a';
+			used |= ARG_ATOMIC;
 		} else if (strcmp(a, "--limit") == 0) {
 			if (++i == argc)
 				die(MIGCTL_EXIT_USAGE, "%s needs a number", a);
@@ -782,12 +912,18 @@ main(int argc, char **argv)
 			else
 				m.author.head = argv[i];
 			used |= strcmp(a, "--head") == 0 ? ARG_HEAD :
-			    ARG_AUTHOR;
+			    a[1] == 'c' || strcmp(a, "--config") == 0 ?
+			    ARG_CONFIG : ARG_AUTHOR;
 		} else if (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0) {
 			if (++i == argc)
 				die(MIGCTL_EXIT_USAGE, "%s needs a path", a);
 			m.socket = argv[i];
-		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+			socket_given = 1;
+		} else if (strcmp(a, "--local") == 0)
+			local = 1;
+		else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
+			verbose = 1;
+		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
 			usage(0);
 		else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
 			printf("migctl %s (protocol %d)\n", PACKAGE_VERSION,
@@ -814,8 +950,31 @@ main(int argc, char **argv)
 	}
 	if (nargs - 1 < cmd->min_args || nargs - 1 > cmd->max_args)
 		die(MIGCTL_EXIT_USAGE, "usage: migctl %s", cmd->usage);
+	/* -c: the private migd's configuration with --local, else new's. */
+	if (local && cmd->method != NULL) {
+		if ((used & ARG_CONFIG) == 0)
+			die(MIGCTL_EXIT_USAGE, "--local needs the configuration "
+			    "of the migd it starts: -c CONFIG");
+		if (socket_given)
+			die(MIGCTL_EXIT_USAGE, "--local starts a migd of its "
+			    "own: -s does not go with it");
+		used &= ~ARG_CONFIG;
+	} else if ((used & ARG_CONFIG) != 0)
+		used = (used & ~ARG_CONFIG) | ARG_AUTHOR;
+	if (verbose && !local)
+		die(MIGCTL_EXIT_USAGE, "-v shows the log of --local's migd: "
+		    "it goes with --local");
 	if ((used & ~cmd->flags) != 0)
 		die(MIGCTL_EXIT_USAGE, "usage: migctl %s", cmd->usage);
+	/* --sql, and revisions with -d or -c, read the files: no daemon. */
+	if (m.sql || ((used & ARG_AUTHOR) && cmd->local == NULL)) {
+		if (local || (used & ~(ARG_SQL | ARG_AUTHOR | (m.sql ?
+		    ARG_ATOMIC : 0))) != 0 ||
+		    m.author.message != NULL || (m.sql && opts.json) ||
+		    (!m.sql && (cmd->flags & ARG_SQL)))
+			die(MIGCTL_EXIT_USAGE, "usage: migctl %s", cmd->usage);
+		return (migctl_offline(&m, cmd, nargs > 1 ? args[1] : NULL));
+	}
 	/* Colour for people on a terminal, never with NO_COLOR. */
 	env = getenv("NO_COLOR");
 	opts.color = !opts.json && isatty(STDOUT_FILENO) && (env == NULL ||
@@ -824,6 +983,10 @@ main(int argc, char **argv)
 	opts.color_err = (opts.color || opts.json) && isatty(STDERR_FILENO) &&
 	    ((env = getenv("NO_COLOR")) == NULL || *env == '\0') &&
 	    (env = getenv("TERM")) != NULL && strcmp(env, "dumb") != 0;
+	/* Stopped at exit, however migctl exits; wait polls, so no grace. */
+	if (local && cmd->method != NULL)
+		m.socket = local_start(m.author.config, verbose,
+		    cmd->local == NULL);
 	i = migctl_run(&m, cmd, args + 1, nargs - 1);
 	free(args);
 	for (j = 0; j < (size_t)argc; j++)

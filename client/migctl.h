@@ -19,17 +19,33 @@ struct author_opts {
 	const char	*directory;
 	const char	*config;
 	const char	*head;
+	const char	*range;		/* upgrade/downgrade --sql: FROM:TO */
+	int		 atomic;	/* --sql: 1, 0, or -1: as configured */
 };
 int	 author_new(const struct author_opts *);
 int	 author_merge(const struct author_opts *);
+struct revset;
+struct revset_ctx;
+char	*author_directory(const struct author_opts *);
+struct revset *author_load(const char *, const struct revset_ctx *);
+
+/* offline.c (migctl-author): SQL for review, the graph, without a daemon. */
+int	 offline_sql(const struct author_opts *, int);
+int	 offline_revisions(const struct author_opts *);
+
+/* local.c: --local, a private migd for one command. */
+const char *local_start(const char *, int, int);
+void	 local_abort(void);
 
 void	 out_status(json_t *);
 void	 out_version(json_t *);
 void	 out_current(json_t *);
 void	 out_heads(json_t *);
+void	 out_revisions(json_t *);
 void	 out_history(json_t *);
 void	 out_plan(json_t *);
 void	 out_run(json_t *);
+void	 out_cancel(json_t *);
 void	 out_rows(json_t *);
 void	 out_schemas(json_t *);
 void	 out_verify(json_t *);

@@ -210,6 +210,64 @@ out_heads(json_t *res)
 	}
 }
 
+/* A JSON array of ids joined with ", ", as Alembic's format_as_comma. */
+static void
+out_comma(json_t *a)
+{
+	json_t	*v;
+	size_t	 i;
+
+	json_array_foreach(a, i, v)
+		printf("%s%s", i ? ", " : "", json_is_string(v) ?
+		    json_string_value(v) : "?");
+}
+
+/*
+ * The revision graph, newest first, exactly as `alembic history` prints it:
+ * "PARENTS[ (DEPENDS_ON)] -> REV[ (head)][ (branchpoint)][ (mergepoint)],
+ * MESSAGE", with <base> for a root, and "(effective head)" for a head that
+ * another revision depends on.  The same from migd and from the files.
+ */
+void
+out_revisions(json_t *res)
+{
+	json_t		*list = json_object_get(res, "revisions"), *v, *x;
+	json_t		*depended = json_object();
+	const char	*id;
+	size_t		 i, k;
+
+	json_array_foreach(list, i, v) {
+		json_array_foreach(json_object_get(v, "depends_on"), k, x) {
+			if (json_is_string(x))
+				json_object_set_new(depended,
+				    json_string_value(x), json_true());
+		}
+	}
+	json_array_foreach(list, i, v) {
+		id = out_str(v, "revision");
+		if (json_array_size(json_object_get(v, "parents")) == 0)
+			printf("<base>");
+		else
+			out_comma(json_object_get(v, "parents"));
+		if (json_array_size(json_object_get(v, "depends_on")) != 0) {
+			printf(" (");
+			out_comma(json_object_get(v, "depends_on"));
+			printf(")");
+		}
+		printf(" -> %s%s%s%s, %s\n", id,
+		    !json_is_true(json_object_get(v, "head")) ? "" :
+		    json_object_get(depended, id) != NULL ?
+		    " (effective head)" : " (head)",
+		    json_is_true(json_object_get(v, "branchpoint")) ?
+		    " (branchpoint)" : "",
+		    json_is_true(json_object_get(v, "mergepoint")) ?
+		    " (mergepoint)" : "",
+		    json_is_string(json_object_get(v, "message")) ?
+		    json_string_value(json_object_get(v, "message")) : "");
+	}
+	json_decref(depended);
+}
+
 void
 out_history(json_t *res)
 {
@@ -300,8 +358,26 @@ out_plan(json_t *res)
 	json_array_foreach(problems, i, v)
 		printf("%scannot run:%s %s\n", c(RED), c(RESET),
 		    out_str(v, "message"));
+	if (n > 1 && json_is_true(json_object_get(res, "atomic")) &&
+	    json_array_size(problems) == 0)
+		printf("atomic: all %zu migrations in one transaction\n", n);
 	if (n == 0 && json_array_size(problems) == 0)
 		printf("nothing to do\n");
+}
+
+/* What cancel did: a running run stops at once, a queued one never starts. */
+void
+out_cancel(json_t *res)
+{
+	if (strcmp(out_str(res, "cancelled"), "queued") == 0)
+		printf("cancelled a queued run: it will not start\n");
+	else if (json_is_string(json_object_get(res, "revision")))
+		printf("cancelling the running run at %s: its statement is "
+		    "cancelled and the migration rolls back\n", out_str(res,
+		    "revision"));
+	else
+		printf("cancelling the running run before its first "
+		    "migration\n");
 }
 
 /* The migration running now, redrawn with its elapsed time on a terminal. */

@@ -20,18 +20,25 @@ static const struct rpc_param cmd_history_params[] = {
 static const struct rpc_param cmd_plan_params[] = {
 	{ "target", RPC_STRING, 0 },
 	{ "allow_drift", RPC_BOOL, 0 },
+	{ "atomic", RPC_BOOL, 0 },
 	{ NULL, RPC_STRING, 0 }
 };
 static const struct rpc_param cmd_upgrade_params[] = {
 	{ "target", RPC_STRING, 0 },
 	{ "dry_run", RPC_BOOL, 0 },
 	{ "allow_drift", RPC_BOOL, 0 },
+	{ "atomic", RPC_BOOL, 0 },
 	{ NULL, RPC_STRING, 0 }
 };
 static const struct rpc_param cmd_downgrade_params[] = {
 	{ "target", RPC_STRING, 1 },
 	{ "dry_run", RPC_BOOL, 0 },
 	{ "allow_drift", RPC_BOOL, 0 },
+	{ "atomic", RPC_BOOL, 0 },
+	{ NULL, RPC_STRING, 0 }
+};
+static const struct rpc_param cmd_cancel_params[] = {
+	{ "requester_pid", RPC_INT, 0 },
 	{ NULL, RPC_STRING, 0 }
 };
 static const struct rpc_param cmd_stamp_params[] = {
@@ -46,6 +53,7 @@ static const struct rpc_param cmd_resolve_params[] = {
 
 /* Every method migd answers: the one place a new command is added. */
 static const struct cmd_entry cmd_table[] = {
+	{ "cancel", CMD_MUTATING, cmd_cancel_params, cmd_cancel_exec },
 	{ "current", CMD_READONLY, cmd_no_params, cmd_current_exec },
 	{ "downgrade", CMD_MUTATING, cmd_downgrade_params,
 	    cmd_downgrade_exec },
@@ -54,6 +62,7 @@ static const struct cmd_entry cmd_table[] = {
 	{ "plan", CMD_READONLY, cmd_plan_params, cmd_plan_exec },
 	{ "reload", CMD_MUTATING, cmd_no_params, cmd_reload_exec },
 	{ "resolve", CMD_MUTATING, cmd_resolve_params, cmd_resolve_exec },
+	{ "revisions", CMD_READONLY, cmd_no_params, cmd_revisions_exec },
 	{ "schemas", CMD_READONLY, cmd_no_params, cmd_schemas_exec },
 	{ "stamp", CMD_MUTATING, cmd_stamp_params, cmd_stamp_exec },
 	{ "status", CMD_READONLY, cmd_no_params, cmd_status_exec },

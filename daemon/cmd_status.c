@@ -73,6 +73,13 @@ cmd_heads_exec(struct request *req)
 	migrate_start(req, MIGRATE_HEADS);
 }
 
+/* The files' graph: no database needed, answered at once. */
+void
+cmd_revisions_exec(struct request *req)
+{
+	migrate_revisions(req);
+}
+
 void
 cmd_history_exec(struct request *req)
 {
@@ -102,6 +109,12 @@ void
 cmd_upgrade_exec(struct request *req)
 {
 	migrate_start(req, MIGRATE_UPGRADE);
+}
+
+void
+cmd_cancel_exec(struct request *req)
+{
+	migrate_cancel(req);
 }
 
 void

@@ -32,7 +32,8 @@ enum config_type {
 	CT_TABLE,	/* [schema.]table */
 	CT_LEVEL,	/* log level name */
 	CT_GROUP,	/* a group name, or empty */
-	CT_DURATION	/* a time: 500ms, 5s, 2min, 1h; a bare number is seconds */
+	CT_DURATION,	/* a time: 500ms, 5s, 2min, 1h; a bare number is seconds */
+	CT_BOOL		/* true/false, yes/no, on/off, 1/0 */
 };
 
 struct config_param {
@@ -56,6 +57,7 @@ static const struct config_param config_params[] = {
 	{ "migrations", "lock_timeout", CT_DURATION, "5s", 0, 86400000 },
 	{ "migrations", "statement_timeout", CT_DURATION, "0", 0, 86400000 },
 	{ "migrations", "lock_wait", CT_DURATION, "60s", 0, 86400000 },
+	{ "migrations", "atomic", CT_BOOL, "false", 0, 0 },
 	{ "control", "socket", CT_PATH, MIGD_DEFAULT_SOCKET, 0, 0 },
 	{ "control", "socket_mode", CT_MODE, "0660", 0, 0777 },
 	{ "control", "admin_group", CT_GROUP, "", 0, 0 },
@@ -405,6 +407,21 @@ config_set(struct config_state *st, const struct config_param *p,
 		else
 			cf->lock_wait_ms = n;
 		return (0);
+	case CT_BOOL:
+		if (strcasecmp(value, "true") == 0 || strcasecmp(value,
+		    "yes") == 0 || strcasecmp(value, "on") == 0 ||
+		    strcmp(value, "1") == 0)
+			cf->atomic = 1;
+		else if (strcasecmp(value, "false") == 0 || strcasecmp(value,
+		    "no") == 0 || strcasecmp(value, "off") == 0 ||
+		    strcmp(value, "0") == 0)
+			cf->atomic = 0;
+		else {
+			*why = xprintf("%s must be true or false, not '%s'",
+			    p->name, value);
+			return (-1);
+		}
+		return (0);
 	case CT_LEVEL:
 		if (log_level_parse(value, &level) != 0) {
 			*why = xprintf("level must be error, warning, info or "
@@ -733,9 +750,10 @@ config_print(const struct config *cf, FILE *f)
 		fprintf(f, "%s%s", i ? ", " : "", cf->schemas[i]);
 	fprintf(f, "\nversion_table = %s.%s\nhistory_table = %s.%s\n"
 	    "lock_timeout = %ldms\nstatement_timeout = %ldms\n"
-	    "lock_wait = %ldms\n\n", cf->version_schema, cf->version_table,
-	    cf->history_schema, cf->history_table, cf->lock_timeout_ms,
-	    cf->statement_timeout_ms, cf->lock_wait_ms);
+	    "lock_wait = %ldms\natomic = %s\n\n", cf->version_schema,
+	    cf->version_table, cf->history_schema, cf->history_table,
+	    cf->lock_timeout_ms, cf->statement_timeout_ms, cf->lock_wait_ms,
+	    cf->atomic ? "true" : "false");
 	fprintf(f, "[control]\nsocket = %s\nsocket_mode = %04o\n"
 	    "admin_group = %s\nread_group = %s\nmax_clients = %d\n"
 	    "max_request_bytes = %d\nidle_timeout = %d\n\n", cf->socket,

@@ -44,6 +44,8 @@ struct job {
 	char			*resolve_as;
 	int			 dry_run;
 	int			 allow_drift;
+	int			 atomic;	/* the whole plan in one transaction */
+	char			*cancelled_by;	/* who asked to cancel, or NULL */
 	long			 limit;
 	/* the connection and where we are */
 	struct pool_waiter	*waiter;
@@ -60,6 +62,7 @@ struct job {
 	int			 full;		/* the summary is needed after all */
 	int			 lost_step;	/* the connection died in a step */
 	int			 recording;	/* writing that on another one */
+	int			 ending;	/* cleaning up: too late to cancel */
 	struct revset		*rs;
 	struct dbstate		 st;
 	struct graph_plan	 plan;
@@ -156,6 +159,9 @@ void	 job_plan(struct job *j);
 json_t	*migrate_rows_json(char **rows, size_t n);
 void	 migrate_plan_ends(struct job *j);
 void	 migrate_plan_result(struct job *j, json_t *missing);
+
+/* job.c, cancel */
+int	 job_cancelled(struct job *j);
 
 /* run.c */
 void	 run_notify(struct job *j, const char *event, json_t *params);

@@ -1063,3 +1063,61 @@ graph_plan_clear(struct graph_plan *plan)
 	free(plan->rows_after);
 	memset(plan, 0, sizeof *plan);
 }
+
+/*
+ * Newest first, as a listing of the graph (Alembic's `history`) wants: every
+ * revision after all that build on it, over either kind of edge.  A
+ * depth-first walk from each revision in input order, down to what builds on
+ * it (children, then dependents, each in input order), emitting a revision
+ * once all of those are out: so one branch is listed from its head down to
+ * where it forks before the next one starts, as Alembic lists them.  Linear.
+ */
+size_t
+graph_newest_first(const struct graph *g, struct graph_listed **out)
+{
+	struct graph_listed	*l;
+	size_t			*cs, *cit, r, v, w, e, csp, no = 0;
+	unsigned char		*seen;
+
+	*out = l = xreallocarray(NULL, g->n ? g->n : 1, sizeof *l);
+	cs = xreallocarray(NULL, g->n ? g->n : 1, sizeof *cs);
+	cit = xreallocarray(NULL, g->n ? g->n : 1, sizeof *cit);
+	seen = xcalloc(g->n ? g->n : 1, 1);
+	for (r = 0; r < g->n; r++) {
+		if (seen[r])
+			continue;
+		seen[r] = 1;
+		csp = 0;
+		cs[csp] = r;
+		cit[csp++] = g->rev_off[r];
+		while (csp > 0) {
+			v = cs[csp - 1];
+			if (cit[csp - 1] < g->rev_off[v + 1]) {
+				w = g->rev[cit[csp - 1]++];
+				if (!seen[w]) {
+					seen[w] = 1;
+					cs[csp] = w;
+					cit[csp++] = g->rev_off[w];
+				}
+				continue;
+			}
+			csp--;
+			l[no].idx = v;
+			l[no].flags = 0;
+			if (g->nkid[v] == 0)
+				l[no].flags |= GRAPH_LISTED_HEAD;
+			if (g->npar[v] > 1)
+				l[no].flags |= GRAPH_LISTED_MERGEPOINT;
+			if (g->nkid[v] > 1)
+				l[no].flags |= GRAPH_LISTED_BRANCHPOINT;
+			e = g->rev_off[v + 1] - g->rev_off[v];
+			if (e > g->nkid[v])
+				l[no].flags |= GRAPH_LISTED_DEPENDED;
+			no++;
+		}
+	}
+	free(cs);
+	free(cit);
+	free(seen);
+	return (no);
+}

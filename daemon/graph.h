@@ -139,4 +139,22 @@ int		 graph_plan(const struct graph *, const char *const *, size_t,
 		     char **);
 void		 graph_plan_clear(struct graph_plan *);
 
+/*
+ * graph_newest_first: every revision once, newest first, as Alembic's
+ * `history` lists them: a topological order with each revision after all
+ * that build on it (over both kinds of edge), one branch walked from its
+ * head down to its fork before the next, ties in input order.  Sets *out to
+ * a new array (caller frees, also for 0) and returns its length.  Linear.
+ */
+#define GRAPH_LISTED_HEAD	 0x1	/* nobody's parent (graph_heads) */
+#define GRAPH_LISTED_MERGEPOINT	 0x2	/* several parents */
+#define GRAPH_LISTED_BRANCHPOINT 0x4	/* the parent of several */
+#define GRAPH_LISTED_DEPENDED	 0x8	/* in some revision's depends_on */
+struct graph_listed {
+	size_t		 idx;
+	int		 flags;		/* GRAPH_LISTED_* */
+};
+size_t		 graph_newest_first(const struct graph *,
+		     struct graph_listed **);
+
 #endif

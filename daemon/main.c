@@ -31,6 +31,8 @@ struct migd	 migd;
 static char	*migd_config_path;
 static const char *migd_default_config = MIGD_DEFAULT_CONFIG;
 static int	 migd_verbose;
+static const char *migd_socket;		/* -S: beats [control] socket */
+static int	 migd_private;		/* --private: one user's daemon */
 static struct event *migd_drain_timer;
 static struct event *migd_watchdog_timer;
 static struct timeval migd_watchdog_tv;
@@ -39,8 +41,14 @@ static void __attribute__((noreturn))
 usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-	    "usage: migd [-hnvV] [-c config]\n"
+	    "usage: migd [-hnvV] [-c config] [-S socket] [--private]\n"
 	    "  -c FILE  configuration file (default %s)\n"
+	    "  -S PATH, --socket PATH\n"
+	    "           listen on PATH instead of [control] socket\n"
+	    "  --private\n"
+	    "           for the invoking user alone: socket mode 0600, no "
+	    "group,\n"
+	    "           no systemd (as migctl --local starts it)\n"
 	    "  -n       check the configuration, print the effective settings "
 	    "and exit\n"
 	    "  -v       more verbose logging (debug)\n"
@@ -67,6 +75,9 @@ migd_notify(const char *fmt, ...)
 	va_list	 ap;
 	char	*msg;
 
+	/* A private migd's NOTIFY_SOCKET is its caller's service's. */
+	if (migd_private)
+		return;
 	va_start(ap, fmt);
 	xvasprintf(&msg, fmt, ap);
 	va_end(ap);
@@ -75,6 +86,24 @@ migd_notify(const char *fmt, ...)
 #else
 	(void)fmt;
 #endif
+}
+
+/* The command line beats the file: -S and --private, at start and on reload. */
+static void
+migd_override(struct config *cf)
+{
+	if (migd_socket != NULL) {
+		free(cf->socket);
+		cf->socket = xstrdup(migd_socket);
+	}
+	if (migd_private) {
+		/* Only its user (and root) can reach it: no group to give. */
+		cf->socket_mode = 0600;
+		free(cf->admin_group);
+		cf->admin_group = xstrdup("");
+		free(cf->read_group);
+		cf->read_group = xstrdup("");
+	}
 }
 
 /* Loads the configuration; errors are bare FILE:LINE: lines, as from a compiler. */
@@ -91,6 +120,7 @@ migd_load(const char *path)
 		errlist_clear(&errs);
 		return (NULL);
 	}
+	migd_override(cf);
 	return (cf);
 }
 
@@ -116,6 +146,7 @@ migd_reload(char **cause)
 		    "kept");
 		return (-1);
 	}
+	migd_override(cf);
 	log_setlevel(migd_verbose ? LOG_LVL_DEBUG : cf->log_level);
 	control_reconfigure(cf);
 	pool_reconfigure(migd.pool, cf);
@@ -272,6 +303,13 @@ migd_activation_fd(void)
 	return (-1);
 }
 
+/* The options migctl --local passes have long forms too. */
+static const struct option migd_longopts[] = {
+	{ "socket",	required_argument,	NULL,	'S' },
+	{ "private",	no_argument,		NULL,	'P' },
+	{ NULL,		0,			NULL,	0 }
+};
+
 int
 main(int argc, char **argv)
 {
@@ -280,10 +318,19 @@ main(int argc, char **argv)
 	int		 ch, check = 0, fd;
 
 	migd_config_path = (char *)migd_default_config;
-	while ((ch = getopt(argc, argv, "c:hnvV")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:hnS:vV", migd_longopts,
+	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			migd_config_path = optarg;
+			break;
+		case 'S':
+			if (*optarg == '\0')
+				usage(2);
+			migd_socket = optarg;
+			break;
+		case 'P':
+			migd_private = 1;
 			break;
 		case 'h':
 			usage(0);
@@ -329,7 +376,8 @@ main(int argc, char **argv)
 	if ((migd.base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
 	migd.started = migd_now();
-	fd = migd_activation_fd();
+	/* A private migd's LISTEN_FDS and WATCHDOG_USEC are its caller's. */
+	fd = migd_private ? -1 : migd_activation_fd();
 	if (control_init(migd.base, migd.config, fd, &cause) != 0)
 		fatalx("%s", cause);
 	migd.pool = pool_new(migd.base, migd.config);
@@ -342,7 +390,8 @@ main(int argc, char **argv)
 	evsignal_add(ev_int, NULL);
 	evsignal_add(ev_hup, NULL);
 	migd_drain_timer = evtimer_new(migd.base, migd_drain, NULL);
-	migd_watchdog_start();
+	if (!migd_private)
+		migd_watchdog_start();
 
 	log_info("migd %s listening on %s", PACKAGE_VERSION, fd == -1 ?
 	    migd.config->socket : "a socket passed by systemd");

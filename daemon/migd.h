@@ -56,6 +56,7 @@ struct config {
 	long		  lock_timeout_ms;
 	long		  statement_timeout_ms;
 	long		  lock_wait_ms;
+	int		  atomic;	/* runs default to one transaction */
 	/* [control] */
 	char		 *socket;
 	int		  socket_mode;
@@ -143,9 +144,11 @@ void	 cmd_version_exec(struct request *);
 void	 cmd_status_exec(struct request *);
 void	 cmd_current_exec(struct request *);
 void	 cmd_heads_exec(struct request *);
+void	 cmd_revisions_exec(struct request *);
 void	 cmd_history_exec(struct request *);
 void	 cmd_plan_exec(struct request *);
 void	 cmd_schemas_exec(struct request *);
+void	 cmd_cancel_exec(struct request *);
 void	 cmd_verify_exec(struct request *);
 void	 cmd_upgrade_exec(struct request *);
 void	 cmd_downgrade_exec(struct request *);

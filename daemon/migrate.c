@@ -352,6 +352,9 @@ migrate_start(struct request *req, enum migrate_op op)
 		j->resolve_as = xstrdup(s);
 	j->dry_run = json_is_true(json_object_get(p, "dry_run"));
 	j->allow_drift = json_is_true(json_object_get(p, "allow_drift"));
+	/* The configured default unless the request says. */
+	j->atomic = json_object_get(p, "atomic") != NULL ?
+	    json_is_true(json_object_get(p, "atomic")) : migd.config->atomic;
 	if (json_is_integer(json_object_get(p, "limit")))
 		j->limit = (long)json_integer_value(json_object_get(p,
 		    "limit"));

@@ -22,6 +22,8 @@ void	 migrate_init(void);
 void	 migrate_free(void);
 int	 migrate_reload(json_t **);
 void	 migrate_start(struct request *, enum migrate_op);
+void	 migrate_cancel(struct request *);
+void	 migrate_revisions(struct request *);
 void	 migrate_shutdown(void);
 int	 migrate_busy(void);
 json_t	*migrate_files_status(void);

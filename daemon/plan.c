@@ -21,6 +21,8 @@ static void	 migrate_plan_schemas(struct job *j);
 static json_t	*migrate_step_json(struct job *j, const struct graph_step *st,
 	    int with_sql);
 static json_t	*migrate_problems(struct job *j, json_t *assess);
+static void	 migrate_atomic_problem(struct job *j,
+	    const struct graph_step *st, json_t *p);
 static enum graph_dir	 migrate_direction(struct job *j);
 
 /* Sets marks[i] for every applied revision; -1 when a row is unknown. */
@@ -205,89 +207,24 @@ migrate_text_array(char **v, size_t n)
 	return (t);
 }
 
-/* The sections a plan's steps run, one per step. */
-static const struct sqlscan *
-migrate_step_scan(struct job *j, size_t i)
-{
-	const struct graph_step	*st = &j->plan.steps[i];
-
-	return (st->dir == GRAPH_UP ? &j->rs->up[st->idx] :
-	    &j->rs->down[st->idx]);
-}
-
-static int
-migrate_cmp_str(const void *a, const void *b)
-{
-	return (strcmp(*(char *const *)a, *(char *const *)b));
-}
-
-/* Whether name is in a sorted array of names. */
-static int
-migrate_in_sorted(char **v, size_t n, const char *name)
-{
-	return (n > 0 && bsearch(&name, v, n, sizeof *v, migrate_cmp_str) !=
-	    NULL);
-}
-
 /* The schemas a run must find: configured, and named by its steps' SQL,
- * less those a step creates itself; linear but for two sorts. */
+ * less those a step creates itself (revset_plan_schemas, which `migctl
+ * upgrade --sql` shares). */
 static void
 migrate_plan_schemas(struct job *j)
 {
 	const struct config	*cf = migd.config;
-	const struct sqlscan	*sc;
-	char			**made = NULL, **seen = NULL, *name;
-	size_t			 n_made = 0, n_seen = 0, i, k, total = 0;
+	const char		**names;
+	size_t			 n, i;
 
-	for (i = 0; i < j->plan.n_steps; i++)
-		total += migrate_step_scan(j, i)->n_schemas;
-	made = xcalloc(total + 1, sizeof *made);
-	seen = xcalloc(total + cf->n_schemas + 1, sizeof *seen);
-	for (i = 0; i < j->plan.n_steps; i++) {
-		sc = migrate_step_scan(j, i);
-		for (k = 0; k < sc->n_schemas; k++) {
-			if (sc->schemas[k].created)
-				made[n_made++] = sc->schemas[k].name;
-		}
+	n = revset_plan_schemas(j->rs, &j->plan, cf->schemas, cf->n_schemas,
+	    &names);
+	for (i = 0; i < n; i++) {
+		j->ensure = xreallocarray(j->ensure, j->n_ensure + 1,
+		    sizeof *j->ensure);
+		j->ensure[j->n_ensure++] = xstrdup(names[i]);
 	}
-	qsort(made, n_made, sizeof *made, migrate_cmp_str);
-	/* Candidates in order: configured first, then as the steps name them. */
-	for (i = 0; i < cf->n_schemas; i++)
-		seen[n_seen++] = cf->schemas[i];
-	for (i = 0; i < j->plan.n_steps; i++) {
-		sc = migrate_step_scan(j, i);
-		for (k = 0; k < sc->n_schemas; k++)
-			seen[n_seen++] = sc->schemas[k].name;
-	}
-	/* Keep the first of each name, in order, via a sorted copy. */
-	{
-		char	**sorted = xcalloc(n_seen + 1, sizeof *sorted);
-		char	 *taken;
-		size_t	  m = 0;
-
-		memcpy(sorted, seen, n_seen * sizeof *seen);
-		qsort(sorted, n_seen, sizeof *sorted, migrate_cmp_str);
-		for (i = 0; i < n_seen; i++) {
-			if (m == 0 || strcmp(sorted[m - 1], sorted[i]) != 0)
-				sorted[m++] = sorted[i];
-		}
-		taken = xcalloc(m + 1, 1);
-		for (i = 0; i < n_seen; i++) {
-			name = seen[i];
-			k = (size_t)((char **)bsearch(&name, sorted, m,
-			    sizeof *sorted, migrate_cmp_str) - sorted);
-			if (taken[k] || migrate_in_sorted(made, n_made, name))
-				continue;
-			taken[k] = 1;
-			j->ensure = xreallocarray(j->ensure, j->n_ensure + 1,
-			    sizeof *j->ensure);
-			j->ensure[j->n_ensure++] = xstrdup(name);
-		}
-		free(taken);
-		free(sorted);
-	}
-	free(made);
-	free(seen);
+	free(names);
 }
 
 /* One step for the plan's output, with why it is not transactional. */
@@ -350,6 +287,25 @@ migrate_step_json(struct job *j, const struct graph_step *st, int with_sql)
 	return (o);
 }
 
+/* Why a step cannot be part of an atomic run: it cannot run in a
+ * transaction, or its own COMMITs split it. */
+static void
+migrate_atomic_problem(struct job *j, const struct graph_step *st, json_t *p)
+{
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+	char			*why;
+
+	if ((why = revset_not_atomic(j->rs, st->idx, st->dir == GRAPH_UP)) ==
+	    NULL)
+		return;
+	json_array_append_new(p, json_pack("{s:s, s:s, s:o}", "kind",
+	    "not_atomic", "revision", mf->revision, "message", json_sprintf(
+	    "%s: revision %s cannot be part of an atomic run: %s; run up to "
+	    "the revision before it atomically, then %s on its own, then the "
+	    "rest", mf->path, mf->revision, why, mf->revision)));
+	free(why);
+}
+
 /* Why the plan may not run: no down section, dirty, drift, ahead. */
 static json_t *
 migrate_problems(struct job *j, json_t *assess)
@@ -398,6 +354,8 @@ migrate_problems(struct job *j, json_t *assess)
 			    "kind", "invalid_sql", "revision", mf->revision,
 			    "message", sc->parse_error));
 		}
+		if (j->atomic)
+			migrate_atomic_problem(j, &j->plan.steps[i], p);
 		if (j->plan.steps[i].dir == GRAPH_DOWN && mf->down == NULL) {
 			json_array_append_new(p, json_pack("{s:s, s:s, s:o}",
 			    "kind", "no_down", "revision", mf->revision,
@@ -546,4 +504,5 @@ migrate_plan_result(struct job *j, json_t *missing)
 	json_object_set_new(j->result, "schemas_to_create", missing);
 	json_object_set_new(j->result, "runnable", json_boolean(
 	    json_array_size(json_object_get(j->result, "problems")) == 0));
+	json_object_set_new(j->result, "atomic", json_boolean(j->atomic));
 }

@@ -286,3 +286,25 @@ job_dispatch(struct job *j)
 		break;
 	}
 }
+
+/* revisions: the graph of the files, newest first; needs no database, so
+ * it answers at once, from the loaded set while the files are unchanged. */
+void
+migrate_revisions(struct request *req)
+{
+	struct revset	*rs;
+	json_t		*errors = NULL;
+	char		*msg;
+
+	if (!migrate_files_changed())
+		rs = revset_ref(migrate.rs);
+	else if ((rs = migrate_load(&errors)) == NULL) {
+		msg = migrate_errors_message(errors);
+		cmd_error(req, MIGD_ERR_MIGRATIONS, "invalid_migrations",
+		    json_pack("{s:o}", "errors", errors), "%s", msg);
+		free(msg);
+		return;
+	}
+	cmd_reply(req, revset_revisions_json(rs));
+	revset_unref(rs);
+}

@@ -380,6 +380,31 @@ revset_segments(const struct sqlscan *sc, int *lines)
 	return (n);
 }
 
+/* Why a section cannot be part of a run in one transaction (to free), or
+ * NULL: it cannot run in a transaction, or its own COMMITs split it. */
+char *
+revset_not_atomic(const struct revset *rs, size_t idx, int up)
+{
+	const struct sqlscan		*sc = revset_section(rs, idx, up);
+	const struct sqlscan_stmt	*nt;
+	size_t				 i;
+
+	if (!revset_transactional(rs, idx, up)) {
+		nt = revset_no_tx_stmt(rs, idx, up);
+		return (nt != NULL ? xprintf("%s at line %d cannot run in a "
+		    "transaction", nt->what, nt->line) :
+		    xstrdup("it declares 'transaction: none'"));
+	}
+	if (revset_segments(sc, NULL) <= 1)
+		return (NULL);
+	for (i = 0; i < sc->n_stmts; i++) {
+		if (sc->stmts[i].flags & SQLSCAN_TX_COMMIT)
+			break;
+	}
+	return (xprintf("its own %s at line %d splits it into several "
+	    "transactions", sc->stmts[i].what, sc->stmts[i].line));
+}
+
 /* Whether a section runs in one transaction: declared, or detected. */
 int
 revset_transactional(const struct revset *rs, size_t idx, int up)
@@ -387,4 +412,120 @@ revset_transactional(const struct revset *rs, size_t idx, int up)
 	if (rs->set.files[idx]->tx == MIGFILE_TX_NONE)
 		return (0);
 	return (revset_no_tx_stmt(rs, idx, up) == NULL);
+}
+
+static int
+revset_cmp_str(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/*
+ * The schemas a run of plan must find before its first step, which migd
+ * creates with CREATE SCHEMA IF NOT EXISTS: the configured ones first, then
+ * those the steps' SQL names, in order of appearance, each once, less those
+ * a step of the plan creates itself (a plain CREATE SCHEMA, or a rename to
+ * it).  *out gets a new array of borrowed names (from schemas and rs); the
+ * caller frees the array.  Linear but for two sorts.
+ */
+size_t
+revset_plan_schemas(const struct revset *rs, const struct graph_plan *plan,
+    char *const *schemas, size_t n_schemas, const char ***out)
+{
+	const struct sqlscan	*sc;
+	const char		**made, **seen, **sorted, **res, *name;
+	char			*taken;
+	size_t			 n_made = 0, n_seen = 0, n_res = 0, m = 0;
+	size_t			 i, k, total = 0;
+
+	for (i = 0; i < plan->n_steps; i++)
+		total += revset_section(rs, plan->steps[i].idx,
+		    plan->steps[i].dir == GRAPH_UP)->n_schemas;
+	made = xcalloc(total + 1, sizeof *made);
+	seen = xcalloc(total + n_schemas + 1, sizeof *seen);
+	for (i = 0; i < plan->n_steps; i++) {
+		sc = revset_section(rs, plan->steps[i].idx,
+		    plan->steps[i].dir == GRAPH_UP);
+		for (k = 0; k < sc->n_schemas; k++) {
+			if (sc->schemas[k].created)
+				made[n_made++] = sc->schemas[k].name;
+		}
+	}
+	qsort(made, n_made, sizeof *made, revset_cmp_str);
+	/* Candidates in order: configured first, then as the steps name them. */
+	for (i = 0; i < n_schemas; i++)
+		seen[n_seen++] = schemas[i];
+	for (i = 0; i < plan->n_steps; i++) {
+		sc = revset_section(rs, plan->steps[i].idx,
+		    plan->steps[i].dir == GRAPH_UP);
+		for (k = 0; k < sc->n_schemas; k++)
+			seen[n_seen++] = sc->schemas[k].name;
+	}
+	/* Keep the first of each name, in order, via a sorted copy. */
+	sorted = xcalloc(n_seen + 1, sizeof *sorted);
+	memcpy(sorted, seen, n_seen * sizeof *seen);
+	qsort(sorted, n_seen, sizeof *sorted, revset_cmp_str);
+	for (i = 0; i < n_seen; i++) {
+		if (m == 0 || strcmp(sorted[m - 1], sorted[i]) != 0)
+			sorted[m++] = sorted[i];
+	}
+	taken = xcalloc(m + 1, 1);
+	res = xcalloc(m + 1, sizeof *res);
+	for (i = 0; i < n_seen; i++) {
+		name = seen[i];
+		k = (size_t)((const char **)bsearch(&name, sorted, m,
+		    sizeof *sorted, revset_cmp_str) - sorted);
+		if (taken[k] || (n_made > 0 && bsearch(&name, made, n_made,
+		    sizeof *made, revset_cmp_str) != NULL))
+			continue;
+		taken[k] = 1;
+		res[n_res++] = name;
+	}
+	free(taken);
+	free(sorted);
+	free(made);
+	free(seen);
+	*out = res;
+	return (n_res);
+}
+
+/*
+ * The revision graph as `migctl revisions` shows it, the same from migd and
+ * from the files alone: {"revisions": [...]} newest first (see
+ * graph_newest_first), each {revision, parents, depends_on, message, file,
+ * head, mergepoint, branchpoint}.
+ */
+json_t *
+revset_revisions_json(const struct revset *rs)
+{
+	const struct migfile	*mf;
+	struct graph_listed	*l;
+	const size_t		*e;
+	json_t			*list, *par, *dep;
+	size_t			 n, i, k, ne;
+
+	n = graph_newest_first(rs->graph, &l);
+	list = json_array();
+	for (i = 0; i < n; i++) {
+		mf = revset_file(rs, l[i].idx);
+		par = json_array();
+		ne = graph_parents(rs->graph, l[i].idx, &e);
+		for (k = 0; k < ne; k++)
+			json_array_append_new(par, json_string(graph_id(
+			    rs->graph, e[k])));
+		dep = json_array();
+		ne = graph_depends(rs->graph, l[i].idx, &e);
+		for (k = 0; k < ne; k++)
+			json_array_append_new(dep, json_string(graph_id(
+			    rs->graph, e[k])));
+		json_array_append_new(list, json_pack("{s:s, s:o, s:o, s:s, "
+		    "s:s, s:b, s:b, s:b}", "revision", mf->revision, "parents",
+		    par, "depends_on", dep, "message", mf->message, "file",
+		    mf->path, "head", (l[i].flags & GRAPH_LISTED_HEAD) != 0,
+		    "mergepoint", (l[i].flags & GRAPH_LISTED_MERGEPOINT) != 0,
+		    "branchpoint", (l[i].flags & GRAPH_LISTED_BRANCHPOINT) !=
+		    0));
+	}
+	free(l);
+	return (json_pack("{s:o}", "revisions", list));
 }

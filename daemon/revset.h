@@ -2,6 +2,8 @@
 #ifndef MIGD_REVSET_H
 #define MIGD_REVSET_H
 
+#include <jansson.h>
+
 #include "graph.h"
 #include "migfile.h"
 #include "sqlscan.h"
@@ -38,8 +40,13 @@ const struct sqlscan_stmt *revset_no_tx_stmt(const struct revset *, size_t,
 		     int);
 
 void		 revset_unparsed(const struct revset *, struct errlist *);
+char		*revset_not_atomic(const struct revset *, size_t, int);
 size_t		 revset_segments(const struct sqlscan *, int *);
 int		 revset_newer_sql(int);
 const struct sqlscan *revset_section(const struct revset *, size_t, int);
+size_t		 revset_plan_schemas(const struct revset *,
+		     const struct graph_plan *, char *const *, size_t,
+		     const char ***);
+json_t		*revset_revisions_json(const struct revset *);
 
 #endif

@@ -201,6 +201,7 @@ run_finish(struct job *j)
 	migrate_plan_ends(j);
 	json_object_set(j->result, "steps", j->done);
 	json_object_set(j->result, "schemas_created", j->created);
+	json_object_set_new(j->result, "atomic", json_boolean(j->atomic));
 	json_object_set_new(j->result, "duration_ms", json_real((migd_now() -
 	    j->t0) * 1000.0));
 	json_object_del(j->result, "problems");
@@ -233,10 +234,18 @@ run_step_done(struct job *j, PGresult *res)
 	    "revision", mf->revision, "direction", st->dir == GRAPH_UP ?
 	    "up" : "down", "index", (json_int_t)j->step + 1, "total",
 	    (json_int_t)j->plan.n_steps, "duration_ms", ms));
-	log_info("%s %s (%s) in %.0f ms", st->dir == GRAPH_UP ? "applied" :
-	    "reverted", mf->revision, mf->path, ms);
+	log_info("%s %s (%s) in %.0f ms%s", st->dir == GRAPH_UP ? "applied" :
+	    "reverted", mf->revision, mf->path, ms, j->atomic && j->step + 1 <
+	    j->plan.n_steps ? ", to commit with the rest of the run" : "");
 	j->step++;
 	if (j->step < j->plan.n_steps && migd.draining) {
+		if (j->atomic) {
+			job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down",
+			    json_pack("{s:[]}", "done"), "migd is shutting "
+			    "down: the atomic run stopped after %s and rolled "
+			    "back; nothing was applied", mf->revision);
+			return;
+		}
 		job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down", json_pack(
 		    "{s:O}", "done", j->done), "migd is shutting down: stopped "
 		    "after %s; %zu migration%s not run", mf->revision,
@@ -507,10 +516,16 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 	char			*excerpt = NULL, *error, *hist, *note, *why;
 	int			 line = 0, commit_failed = 0;
 
-	msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-	code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	if (msg == NULL)
-		msg = PQresultErrorMessage(res);
+	if (res != NULL) {
+		msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (msg == NULL)
+			msg = PQresultErrorMessage(res);
+	} else {
+		/* Cancelled between two statements. */
+		msg = "canceling statement due to user request";
+		code = "57014";
+	}
 	if (j->seg_end_sent) {
 		/* The COMMIT sent before this statement: did it go through? */
 		j->seg_end_sent = 0;
@@ -519,7 +534,8 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 		else
 			commit_failed = 1;
 	}
-	data = migrate_pg_error(res);
+	data = res != NULL ? migrate_pg_error(res) : json_pack("{s:s, s:s}",
+	    "sqlstate", code, "message", msg);
 	json_object_set_new(data, "revision", json_string(mf->revision));
 	json_object_set_new(data, "direction", json_string(st->dir ==
 	    GRAPH_UP ? "up" : "down"));
@@ -530,8 +546,8 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 		    mf->path, j->seg_end_line, msg, code ? code : "?");
 	} else if (s != NULL) {
 		line = run_error_line(text + s->offset, s->len, s->line,
-		    PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION),
-		    j->prefix_len);
+		    res != NULL ? PQresultErrorField(res,
+		    PG_DIAG_STATEMENT_POSITION) : NULL, j->prefix_len);
 		excerpt = xstrndup(text + s->offset, s->len >
 		    MIGRATE_SQL_EXCERPT ? MIGRATE_SQL_EXCERPT : s->len);
 		/* Never cut a character in two: JSON needs whole UTF-8. */
@@ -542,7 +558,8 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 		json_object_set_new(data, "statement", json_string(excerpt));
 		error = xprintf("%s:%d: %s (SQLSTATE %s)", mf->path, line, msg,
 		    code ? code : "?");
-	} else if ((why = run_guard_failure(j, res, &code)) != NULL) {
+	} else if (res != NULL && (why = run_guard_failure(j, res, &code)) !=
+	    NULL) {
 		error = xprintf("%s: revision %s: %s", mf->path, mf->revision,
 		    why);
 		json_object_set_new(data, "sqlstate", json_string(code));
@@ -571,10 +588,30 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 	free(hist);
 	run_notify(j, "failed", json_pack("{s:s, s:s}", "revision",
 	    mf->revision, "error", error));
-	note = run_partly_done(j) ? run_dirty_note(j) : xstrdup("; rolled "
-	    "back, the database is at the last good revision");
-	job_set_error(j, MIGD_ERR_SQL, run_partly_done(j) ? "dirty" :
-	    "sql_error", data, "%s%s", error, note);
+	if (run_partly_done(j))
+		note = run_dirty_note(j);
+	else if (j->atomic) {
+		/* Nothing of the run is left: say what was undone. */
+		json_object_set_new(data, "rolled_back", json_deep_copy(
+		    j->done));
+		json_object_set_new(data, "done", json_array());
+		note = xprintf("; the whole run rolled back (atomic), %zu "
+		    "migration%s before it included: the database is as it "
+		    "was before the run", json_array_size(j->done),
+		    json_array_size(j->done) == 1 ? "" : "s");
+	} else
+		note = xstrdup("; rolled back, the database is at the last "
+		    "good revision");
+	if (j->cancelled_by != NULL) {
+		json_object_set_new(data, "dirty", json_boolean(
+		    run_partly_done(j)));
+		json_object_set_new(data, "cancelled_by", json_string(
+		    j->cancelled_by));
+		job_set_error(j, MIGD_ERR_CANCELLED, "cancelled", data,
+		    "%s: cancelled by %s%s", error, j->cancelled_by, note);
+	} else
+		job_set_error(j, MIGD_ERR_SQL, run_partly_done(j) ? "dirty" :
+		    "sql_error", data, "%s%s", error, note);
 	free(note);
 	free(excerpt);
 	free(error);
@@ -606,6 +643,10 @@ run_stmt(struct job *j, PGresult *res)
 	if (j->seg_end_sent) {
 		j->seg_end_sent = 0;
 		j->seg_committed++;
+	}
+	if (j->cancelled_by != NULL) {
+		run_step_failed(j, NULL, j->sent, text);
+		return;
 	}
 	/* The file's BEGIN and COMMIT say where its transactions start and
 	 * end; migd sends its own, with its timeouts. */
@@ -669,8 +710,9 @@ run_bookkeeping(struct job *j)
 		begin = xstrdup("");
 	set = run_timeouts(j, "SET LOCAL");
 	adv = run_mentions_advisory(text) ? run_advisory_sql() : xstrdup("");
-	sql = xprintf("%s%s%s%s%s%s%s; COMMIT%s", begin, RUN_ISOLATE, set, adv,
-	    j->guard ? j->guard : "", rows, hist, j->tx ? "" :
+	sql = xprintf("%s%s%s%s%s%s%s%s%s", begin, RUN_ISOLATE, set, adv,
+	    j->guard ? j->guard : "", rows, hist, j->atomic && j->step + 1 <
+	    j->plan.n_steps ? ";" : "; COMMIT", j->tx ? "" :
 	    migrate_reset_sql(j));
 	free(adv);
 	j->sent = NULL;
@@ -695,13 +737,17 @@ run_step(struct job *j)
 	const char		*text;
 	char			*sql, *mark, *set, *begin;
 
+	if (job_cancelled(j))
+		return;
 	sc = run_section(j, &text);
 	j->stmt = 0;
 	j->prefix_len = 0;
 	j->sent = NULL;
 	j->ran_sql = 1;
 	j->segment = j->seg_committed = 0;
-	j->seg_open = j->seg_end_sent = j->seg_end_line = 0;
+	/* An atomic run's steps share the transaction its first one began. */
+	j->seg_open = j->atomic && j->step > 0;
+	j->seg_end_sent = j->seg_end_line = 0;
 	j->seg_begin = j->seg_end = NULL;
 	free(j->mark_id);
 	j->mark_id = NULL;

@@ -130,6 +130,21 @@ main(void)
 	    "/etc/migd/test.conf:2: statement_timeout must be a duration such "
 	    "as 500ms, 5s, 2min or 1h (at most 24 h), not '25h'",
 	    "duration over the maximum");
+	cf = parse("", &errors);
+	ok(cf != NULL && cf->atomic == 0, "atomic defaults to false");
+	config_free(cf);
+	free(errors);
+	cf = parse("[migrations]\natomic = Yes\n", &errors);
+	ok(cf != NULL && cf->atomic == 1, "atomic = Yes");
+	config_free(cf);
+	free(errors);
+	cf = parse("[migrations]\natomic = on\natomic = off\n", &errors);
+	ok(cf == NULL, "atomic given twice is refused");
+	config_free(cf);
+	free(errors);
+	expect_error("[migrations]\natomic = sometimes\n",
+	    "/etc/migd/test.conf:2: atomic must be true or false, not "
+	    "'sometimes'", "atomic takes a boolean");
 	expect_error("[migrations]\nhistory_table = a.b.c\n",
 	    "/etc/migd/test.conf:2: history_table must be TABLE or "
 	    "SCHEMA.TABLE, not 'a.b.c'", "history table with two dots");

@@ -392,6 +392,77 @@ lookup(const struct graph *g, const char *id)
 	return (out);
 }
 
+/* graph_newest_first as "m[HM] b c[B] a": H head, M mergepoint, B
+ * branchpoint, D depended on. */
+static char *
+newest_of(const struct graph *g)
+{
+	struct graph_listed	*l;
+	size_t			 n, i;
+	char			*s = xstrdup(""), *t, fl[8], *f;
+
+	n = graph_newest_first(g, &l);
+	for (i = 0; i < n; i++) {
+		f = fl;
+		if (l[i].flags & GRAPH_LISTED_HEAD)
+			*f++ = 'H';
+		if (l[i].flags & GRAPH_LISTED_MERGEPOINT)
+			*f++ = 'M';
+		if (l[i].flags & GRAPH_LISTED_BRANCHPOINT)
+			*f++ = 'B';
+		if (l[i].flags & GRAPH_LISTED_DEPENDED)
+			*f++ = 'D';
+		*f = '\0';
+		t = xprintf("%s%s%s%s%s%s", s, i ? " " : "", graph_id(g,
+		    l[i].idx), *fl ? "[" : "", fl, *fl ? "]" : "");
+		free(s);
+		s = t;
+	}
+	free(l);
+	return (s);
+}
+
+/* Newest first, as Alembic's history lists a graph: each revision after
+ * everything built on it, one branch at a time, ties in file order. */
+static void
+test_newest(void)
+{
+	struct graph	*g;
+
+	g = mk("a b<a c<b d<c");
+	is_own(newest_of(g), "d[H] c b a", "chain: newest first");
+	graph_free(g);
+	g = mk("d<c c<b b<a a");
+	is_own(newest_of(g), "d[H] c b a", "reversed input: still newest first");
+	graph_free(g);
+	g = mk("a b1<a b2<a m<b1,b2");
+	is_own(newest_of(g), "m[HM] b1 b2 a[B]",
+	    "branch and merge: the merge, each branch, the fork");
+	graph_free(g);
+	g = mk("a b1<a c1<b1 b2<a c2<b2");
+	is_own(newest_of(g), "c1[H] b1 c2[H] b2 a[B]",
+	    "two open branches: one after the other, in file order");
+	graph_free(g);
+	g = mk("a b<a c<b d<c x<c");
+	is_own(newest_of(g), "d[H] x[H] c[B] b a",
+	    "a late fork: both heads before the fork");
+	graph_free(g);
+	g = mk("x1 x2<x1 y1 y2<y1|x1");
+	is_own(newest_of(g), "x2[H] y2[H] x1[D] y1",
+	    "depends_on: a dependency after its dependents");
+	graph_free(g);
+	g = mk("x1 y1|x1");
+	is_own(newest_of(g), "y1[H] x1[HD]",
+	    "a head only depended on is still a head (Alembic: effective)");
+	graph_free(g);
+	g = mk("r1 r2 s<r2");
+	is_own(newest_of(g), "r1[H] s[H] r2", "a forest");
+	graph_free(g);
+	g = mk("");
+	is_own(newest_of(g), "", "no revisions");
+	graph_free(g);
+}
+
 /* A straight line exercises every target form in both directions. */
 static void
 test_chain(void)
@@ -1316,6 +1387,7 @@ main(void)
 	test_merge();
 	test_heads();
 	test_depends();
+	test_newest();
 	test_errors();
 	test_random();
 	test_scale();

@@ -1102,6 +1102,71 @@ test_all_at_once(void)
 	    "unreadable up (transaction: none): the down's problems too");
 }
 
+/* The schemas a plan needs (migd's run and `migctl upgrade --sql` share
+ * revset_plan_schemas), and the graph listing of `revisions`. */
+static void
+test_plan_schemas(void)
+{
+	static char *const	 conf[] = { "cars", "zed", "b" };
+	struct graph_plan	 plan;
+	const char		**names;
+	char			*cause = NULL, *s, *t;
+	json_t			*j;
+	size_t			 n, i;
+
+	newcase("plan_schemas");
+	mig("0001.sql", "0001", "none", 0, "CREATE SCHEMA own;\n"
+	    "CREATE TABLE own.t (a int);\nCREATE TABLE b.t (a int);\n"
+	    "CREATE TABLE cars.x (a int);\n", "ALTER TABLE b.t ADD c int;\n");
+	mig("0002.sql", "0002", "0001", 0, "CREATE TABLE a.t (a int);\n"
+	    "CREATE TABLE \"B\".u (a int);\nCREATE TABLE b.u (a int);\n",
+	    "ALTER TABLE a.t ADD c int;\n");
+	loads(&ctx_base, "plan_schemas");
+	if (rs == NULL)
+		return;
+	memset(&plan, 0, sizeof plan);
+	ok(graph_plan(rs->graph, NULL, 0, "head", GRAPH_UP, &plan, &cause) ==
+	    0, "plan_schemas: planned");
+	n = revset_plan_schemas(rs, &plan, conf, 3, &names);
+	s = xstrdup("");
+	for (i = 0; i < n; i++) {
+		t = xprintf("%s%s%s", s, i ? " " : "", names[i]);
+		free(s);
+		s = t;
+	}
+	is_str(s, "cars zed b a B", "plan_schemas: configured first, then as "
+	    "named, once each, not the one a step creates");
+	free(s);
+	free(names);
+	n = revset_plan_schemas(rs, &plan, NULL, 0, &names);
+	is_int(n, 4, "plan_schemas: without configured schemas");
+	free(names);
+	graph_plan_clear(&plan);
+	ok(graph_plan(rs->graph, (const char *const[]){ "0002" }, 1, "base",
+	    GRAPH_DOWN, &plan, &cause) == 0, "plan_schemas: down planned");
+	n = revset_plan_schemas(rs, &plan, NULL, 0, &names);
+	is_int(n, 2, "plan_schemas: down sections name a and b");
+	if (n == 2)
+		ok(strcmp(names[0], "a") == 0 && strcmp(names[1], "b") == 0,
+		    "plan_schemas: in step order (0002's down first)");
+	free(names);
+	graph_plan_clear(&plan);
+	free(cause);
+
+	j = revset_revisions_json(rs);
+	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	t = expand("{\"revisions\":[{\"branchpoint\":false,\"depends_on\":[],"
+	    "\"file\":\"@/0002.sql\",\"head\":true,\"mergepoint\":false,"
+	    "\"message\":\"\",\"parents\":[\"0001\"],\"revision\":\"0002\"},"
+	    "{\"branchpoint\":false,\"depends_on\":[],\"file\":\"@/0001.sql\","
+	    "\"head\":false,\"mergepoint\":false,\"message\":\"\",\"parents\":"
+	    "[],\"revision\":\"0001\"}]}");
+	is_str(s, t, "revisions: newest first, with parents and marks");
+	free(s);
+	free(t);
+	json_decref(j);
+}
+
 int
 main(void)
 {
@@ -1125,6 +1190,7 @@ main(void)
 	test_schemas();
 	test_newer_sql();
 	test_all_at_once();
+	test_plan_schemas();
 
 	revset_unref(rs);
 	errlist_clear(&el);
