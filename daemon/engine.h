@@ -82,7 +82,6 @@ struct job {
 	const struct sqlscan_stmt *seg_end;	/* COMMIT ending the current */
 	int			 seg_end_sent;	/* that COMMIT is in flight */
 	int			 seg_end_line;
-	char			*guard;		/* checks before a step commits */
 	char			**managed;	/* schemas no step may drop */
 	size_t			 n_managed;
 	double			 t0, step_t0, step_wall;

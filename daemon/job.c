@@ -63,7 +63,6 @@ job_free(struct job *j)
 	free(j->fail_sql);
 	free(j->mark_id);
 	free(j->cancelled_by);
-	free(j->guard);
 	for (i = 0; i < j->n_managed; i++)
 		free(j->managed[i]);
 	free(j->managed);

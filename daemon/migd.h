@@ -179,6 +179,9 @@ void		 pool_release(struct pool_conn *);
 PGconn		*pool_conn_pg(struct pool_conn *);
 int		 pool_query(struct pool_conn *, const char *, int,
 		     const char *const *, pool_result_cb, void *);
+int		 pool_pipeline(struct pool_conn *, const char *const *, size_t,
+		     pool_result_cb, void *);
+ssize_t		 pool_pipeline_failed(struct pool_conn *);
 
 /* main.c */
 struct migd {

@@ -35,6 +35,10 @@ struct pool_conn {
 	void			*cb_arg;
 	PGresult		*result;	/* first error, else the last result */
 	int			 flushing;
+	/* a pipeline in flight: queries sent, results seen, first failure */
+	size_t			 pipe_n;
+	size_t			 pipe_done;
+	ssize_t			 pipe_failed;
 };
 
 struct pool_waiter {
@@ -60,6 +64,7 @@ struct pool {
 static void	pool_connect(struct pool_conn *);
 static void	pool_io(evutil_socket_t, short, void *);
 static void	pool_grant(struct pool *);
+static void	pool_pipeline_input(struct pool_conn *);
 
 /* Keeps the latest error, on one line, for status and the log. */
 static void
@@ -124,6 +129,7 @@ pool_drop(struct pool_conn *pc)
 	}
 	pc->fd = -1;
 	pc->state = PC_DOWN;
+	pc->pipe_n = 0;
 }
 
 /* Connection lost or failed: tell the query's owner, retry after a pause. */
@@ -260,6 +266,52 @@ pool_complete(struct pool_conn *pc)
 		PQclear(res);
 }
 
+/*
+ * Results of a pipeline: each query's results end with NULL, the sync point
+ * with PGRES_PIPELINE_SYNC; after a failure the rest come back aborted.  The
+ * owner gets the first error (pool_pipeline_failed says whose), else the last
+ * result, once the sync point is read.
+ */
+static void
+pool_pipeline_input(struct pool_conn *pc)
+{
+	PGresult	*res;
+
+	while (!PQisBusy(pc->pg)) {
+		if ((res = PQgetResult(pc->pg)) == NULL) {
+			if (pc->pipe_done < pc->pipe_n)
+				pc->pipe_done++;
+			continue;
+		}
+		switch (PQresultStatus(res)) {
+		case PGRES_PIPELINE_SYNC:
+			PQclear(res);
+			PQexitPipelineMode(pc->pg);
+			pc->pipe_n = 0;
+			pool_complete(pc);
+			return;
+		case PGRES_PIPELINE_ABORTED:
+			PQclear(res);
+			break;
+		case PGRES_FATAL_ERROR:
+			if (pc->pipe_failed < 0) {
+				pc->pipe_failed = (ssize_t)pc->pipe_done;
+				PQclear(pc->result);
+				pc->result = res;
+			} else
+				PQclear(res);
+			break;
+		default:
+			if (pc->pipe_failed < 0) {
+				PQclear(pc->result);
+				pc->result = res;
+			} else
+				PQclear(res);
+			break;
+		}
+	}
+}
+
 /* Reads what the server sent: results of a query, or news of its death. */
 static void
 pool_input(struct pool_conn *pc)
@@ -275,6 +327,10 @@ pool_input(struct pool_conn *pc)
 		PQfreemem(n);
 	if (pc->state != PC_BUSY)
 		return;
+	if (pc->pipe_n > 0) {
+		pool_pipeline_input(pc);
+		return;
+	}
 	while (!PQisBusy(pc->pg)) {
 		if ((res = PQgetResult(pc->pg)) == NULL) {
 			pool_complete(pc);
@@ -410,6 +466,49 @@ pool_query(struct pool_conn *pc, const char *sql, int nparams,
 		pool_watch(pc, EV_READ | EV_WRITE);
 	}
 	return (0);
+}
+
+/*
+ * Sends queries (one statement each) in one pipeline with one sync point:
+ * one round trip for all of them.  They run in order; after one fails the
+ * server skips the rest.  cb gets the first error, else the last result.
+ */
+int
+pool_pipeline(struct pool_conn *pc, const char *const *sqls, size_t n,
+    pool_result_cb cb, void *arg)
+{
+	size_t	 i;
+
+	if (pc->state != PC_BUSY || pc->pg == NULL || pc->cb != NULL ||
+	    n == 0 || !PQenterPipelineMode(pc->pg))
+		return (-1);
+	for (i = 0; i < n; i++) {
+		if (!PQsendQueryParams(pc->pg, sqls[i], 0, NULL, NULL, NULL,
+		    NULL, 0))
+			break;
+	}
+	if (i < n || !PQpipelineSync(pc->pg)) {
+		/* Nothing was flushed yet: drop what is queued. */
+		PQexitPipelineMode(pc->pg);
+		return (-1);
+	}
+	pc->pipe_n = n;
+	pc->pipe_done = 0;
+	pc->pipe_failed = -1;
+	pc->cb = cb;
+	pc->cb_arg = arg;
+	if (PQflush(pc->pg) == 1) {
+		pc->flushing = 1;
+		pool_watch(pc, EV_READ | EV_WRITE);
+	}
+	return (0);
+}
+
+/* During a pipeline's callback: the index of the query that failed, or -1. */
+ssize_t
+pool_pipeline_failed(struct pool_conn *pc)
+{
+	return (pc->pipe_failed);
 }
 
 /* Creates the pool and starts connecting every slot. */

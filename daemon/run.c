@@ -24,8 +24,8 @@ static char	*run_history_sql(struct job *j, const char *revision,
 	    const char *direction, int success, int dirty,
 	    const char *checksum, const char *message, const char *file,
 	    double wall, double ms, const char *sqlstate, const char *error);
-static char	*run_rows_sql(struct job *j, const size_t *del, size_t n_del,
-	    const size_t *ins, size_t n_ins);
+static void	 run_rows_sql(struct job *j, const size_t *del, size_t n_del,
+	    const size_t *ins, size_t n_ins, struct errlist *sql);
 static int	 run_error_line(const char *stmt, size_t len, int line,
 	    const char *pos, size_t skip);
 static const struct sqlscan	*run_section(struct job *j, const char **text);
@@ -40,11 +40,14 @@ static void	 run_stmt(struct job *j, PGresult *res);
 static void	 run_step(struct job *j);
 static int	 run_partly_done(struct job *j);
 static int	 run_res_ok(PGresult *res);
+static char	*run_joined(const struct errlist *sql);
 static void	 run_first_step(struct job *j, PGresult *res);
 /* Puts the session back as migd left it, inside a transaction or not. */
-#define RUN_ISOLATE	"SET SESSION AUTHORIZATION DEFAULT; RESET ALL; " \
-	"DEALLOCATE ALL; CLOSE ALL; UNLISTEN *; DISCARD TEMP; " \
-	"DISCARD SEQUENCES; DISCARD PLANS; "
+static const char *const run_isolate[] = {
+	"SET SESSION AUTHORIZATION DEFAULT", "RESET ALL", "DEALLOCATE ALL",
+	"CLOSE ALL", "UNLISTEN *", "DISCARD TEMP", "DISCARD SEQUENCES",
+	"DISCARD PLANS"
+};
 
 static void	 run_set_rows(struct job *j, char *marks, const char *revision,
 	    const char *direction, const char *note);
@@ -126,35 +129,30 @@ run_history_sql(struct job *j, const char *revision, const char *direction,
 	return (sql);
 }
 
-/* The version-table change of a step: delete some rows, insert others. */
-static char *
+/* The version-table change of a step: delete some rows, insert others; one
+ * statement each, appended to sql. */
+static void
 run_rows_sql(struct job *j, const size_t *del, size_t n_del,
-    const size_t *ins, size_t n_ins)
+    const size_t *ins, size_t n_ins, struct errlist *sql)
 {
 	const struct config	*cf = migd.config;
-	char			*vt, *s, *t, *lit;
+	char			*vt, *lit;
 	size_t			 i;
 
 	vt = migrate_qualify(cf->version_schema, cf->version_table);
-	s = xstrdup("");
 	for (i = 0; i < n_del; i++) {
 		lit = run_literal(j, graph_id(j->rs->graph, del[i]));
-		t = xprintf("%sDELETE FROM %s WHERE version_num = %s; ", s, vt,
+		errlist_add(sql, "DELETE FROM %s WHERE version_num = %s", vt,
 		    lit);
 		free(lit);
-		free(s);
-		s = t;
 	}
 	for (i = 0; i < n_ins; i++) {
 		lit = run_literal(j, graph_id(j->rs->graph, ins[i]));
-		t = xprintf("%sINSERT INTO %s (version_num) VALUES (%s); ", s,
-		    vt, lit);
+		errlist_add(sql, "INSERT INTO %s (version_num) VALUES (%s)", vt,
+		    lit);
 		free(lit);
-		free(s);
-		s = t;
 	}
 	free(vt);
-	return (s);
 }
 
 /* The file line of a server error position inside one statement sent after
@@ -308,19 +306,44 @@ run_res_ok(PGresult *res)
 }
 
 /* The statement timeouts of a step, for its transaction or its session. */
+static void
+run_timeouts_sql(struct job *j, const char *set, struct errlist *sql)
+{
+	const struct config	*cf = migd.config;
+
+	errlist_add(sql, "%s lock_timeout = '%ldms'", set, cf->lock_timeout_ms);
+	errlist_add(sql, "%s statement_timeout = '%ldms'", set,
+	    cf->statement_timeout_ms);
+	/* If migd dies mid-statement, the server stops it within a second
+	 * instead of holding the lock until it ends (PostgreSQL 14+). */
+	if (PQserverVersion(pool_conn_pg(j->pc)) >= 140000)
+		errlist_add(sql, "%s client_connection_check_interval = '1s'",
+		    set);
+}
+
+/* The same as one string, each statement ended by "; ". */
 static char *
 run_timeouts(struct job *j, const char *set)
 {
-	const struct config	*cf = migd.config;
-	int			 check;
+	struct errlist	 sql = { NULL, 0 };
+	char		*s;
 
-	/* If migd dies mid-statement, the server stops it within a second
-	 * instead of holding the lock until it ends (PostgreSQL 14+). */
-	check = PQserverVersion(pool_conn_pg(j->pc)) >= 140000;
-	return (xprintf("%s lock_timeout = '%ldms'; %s statement_timeout = "
-	    "'%ldms'; %s%s%s", set, cf->lock_timeout_ms, set,
-	    cf->statement_timeout_ms, check ? set : "", check ? " " : "",
-	    check ? "client_connection_check_interval = '1s'; " : ""));
+	run_timeouts_sql(j, set, &sql);
+	s = run_joined(&sql);
+	errlist_clear(&sql);
+	return (s);
+}
+
+/* Statements as one simple query: each ended by "; ". */
+static char *
+run_joined(const struct errlist *sql)
+{
+	char	*s, *t;
+
+	s = errlist_join(sql, "; ");
+	t = xprintf("%s%s", s, sql->n > 0 ? "; " : "");
+	free(s);
+	return (t);
 }
 
 /* What a failed check reads like: a schema of that name does not exist. */
@@ -334,21 +357,21 @@ run_timeouts(struct job *j, const char *set)
  * SQL and renames are only seen here).  A failed check is a cast to
  * regnamespace that fails (3F000), which run_step_failed() rewords.
  */
-static char *
-run_guard_sql(struct job *j)
+static void
+run_guard_sql(struct job *j, struct errlist *sql)
 {
-	long long	 key = migrate_lock_key();
-	char		*lit, *t;
+	char	*lit, *t;
 
 	t = migrate_text_array(j->managed, j->n_managed);
 	lit = run_literal(j, t);
 	free(t);
-	t = xprintf("SELECT (CASE WHEN NOT pg_catalog.pg_try_advisory_lock(%lld) "
-	    "THEN '\"" RUN_LOCK_LOST "\"' END)::pg_catalog.regnamespace; "
-	    "SELECT pg_catalog.quote_ident(n)::pg_catalog.regnamespace FROM "
-	    "pg_catalog.unnest(%s::text[]) n; ", key, lit);
+	errlist_add(sql, "SELECT (CASE WHEN NOT "
+	    "pg_catalog.pg_try_advisory_lock(%lld) THEN '\"" RUN_LOCK_LOST
+	    "\"' END)::pg_catalog.regnamespace", migrate_lock_key());
+	errlist_add(sql, "SELECT pg_catalog.quote_ident(n)::"
+	    "pg_catalog.regnamespace FROM pg_catalog.unnest(%s::text[]) n",
+	    lit);
 	free(lit);
-	return (t);
 }
 
 /*
@@ -357,14 +380,15 @@ run_guard_sql(struct job *j)
  * did not release are released, so they do not reach the next migration.
  * Others are released with the session when the run ends.
  */
-static char *
-run_advisory_sql(void)
+static void
+run_advisory_sql(struct errlist *sql)
 {
 	unsigned long long	 key = (unsigned long long)migrate_lock_key();
 	unsigned long		 hi = (unsigned long)(key >> 32);
 	unsigned long		 lo = (unsigned long)(key & 0xffffffffULL);
 
-	return (xprintf("SET LOCAL client_min_messages = error; SELECT (CASE "
+	errlist_add(sql, "SET LOCAL client_min_messages = error");
+	errlist_add(sql, "SELECT (CASE "
 	    "WHEN NOT coalesce(bool_or(mine), false) THEN '\"" RUN_LOCK_LOST
 	    "\"' END)::pg_catalog.regnamespace, sum(CASE WHEN mine THEN 0 WHEN "
 	    "objsubid = 1 AND mode = 'ShareLock' THEN "
@@ -379,7 +403,8 @@ run_advisory_sql(void)
 	    "AND l.objid = %lu AND l.mode = 'ExclusiveLock') AS mine FROM "
 	    "pg_catalog.pg_locks l, pg_catalog.generate_series(1, 64) WHERE "
 	    "l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND "
-	    "l.granted) l; RESET client_min_messages; ", hi, lo));
+	    "l.granted) l", hi, lo);
+	errlist_add(sql, "RESET client_min_messages");
 }
 
 /* Whether a section's text names advisory locks (or DISCARD): then the
@@ -679,50 +704,64 @@ run_stmt(struct job *j, PGresult *res)
 	free(sql);
 }
 
-/* Every statement ran: put the session back as migd left it, check, record
- * the step with its rows and commit, all in one round trip. */
+/* The end of a step, after its statements: the session put back as migd
+ * left it, the checks, the version rows, the history row, and COMMIT (not
+ * yet in an atomic run's other steps). */
 static void
-run_bookkeeping(struct job *j)
+run_bookkeeping_sql(struct job *j, const char *text, struct errlist *sql)
 {
 	const struct graph_step	*st = &j->plan.steps[j->step];
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
-	const char		*text;
-	char			*rows, *hist, *sql, *set, *begin, *adv;
+	size_t			 i;
+
+	for (i = 0; i < nitems(run_isolate); i++)
+		errlist_add(sql, "%s", run_isolate[i]);
+	run_timeouts_sql(j, "SET LOCAL", sql);
+	if (run_mentions_advisory(text))
+		run_advisory_sql(sql);
+	run_guard_sql(j, sql);
+	run_rows_sql(j, st->row_del, st->n_row_del, st->row_ins,
+	    st->n_row_ins, sql);
+	if (j->mark_id != NULL)
+		errlist_take(sql, run_mark_sql(j, 1, NULL, NULL));
+	else
+		errlist_take(sql, run_history_sql(j, mf->revision, st->dir ==
+		    GRAPH_UP ? "up" : "down", 1, 0, mf->checksum, mf->message,
+		    mf->path, j->step_wall, (migd_now() - j->step_t0) * 1000.0,
+		    NULL, NULL));
+	if (!j->atomic || j->step + 1 == j->plan.n_steps)
+		errlist_add(sql, "COMMIT");
+}
+
+/* Every statement ran: the bookkeeping, in one round trip. */
+static void
+run_bookkeeping(struct job *j)
+{
+	struct errlist	 sql = { NULL, 0 };
+	const char	*text;
+	char		*begin, *all, *s;
 
 	run_section(j, &text);
-	rows = run_rows_sql(j, st->row_del, st->n_row_del, st->row_ins,
-	    st->n_row_ins);
-	if (j->mark_id != NULL)
-		hist = run_mark_sql(j, 1, NULL, NULL);
-	else
-		hist = run_history_sql(j, mf->revision, st->dir == GRAPH_UP ?
-		    "up" : "down", 1, 0, mf->checksum, mf->message, mf->path,
-		    j->step_wall, (migd_now() - j->step_t0) * 1000.0, NULL,
-		    NULL);
 	if (!j->tx)
 		begin = xstrdup("BEGIN; ");
 	else if (!j->seg_open) {
 		/* Nothing ran yet (a merge revision, say): begin here. */
-		set = run_begin(j, text);
-		begin = xprintf("%s; ", set);
-		free(set);
+		s = run_begin(j, text);
+		begin = xprintf("%s; ", s);
+		free(s);
 	} else
 		begin = xstrdup("");
-	set = run_timeouts(j, "SET LOCAL");
-	adv = run_mentions_advisory(text) ? run_advisory_sql() : xstrdup("");
-	sql = xprintf("%s%s%s%s%s%s%s%s%s", begin, RUN_ISOLATE, set, adv,
-	    j->guard ? j->guard : "", rows, hist, j->atomic && j->step + 1 <
-	    j->plan.n_steps ? ";" : "; COMMIT", j->tx ? "" :
-	    migrate_reset_sql(j));
-	free(adv);
+	run_bookkeeping_sql(j, text, &sql);
+	all = run_joined(&sql);
+	s = xprintf("%s%s%s", begin, all, j->tx ? "" : migrate_reset_sql(j) +
+	    2);
 	j->sent = NULL;
 	j->seg_end = NULL;
-	job_query(j, sql, 0, NULL, run_step_done);
+	job_query(j, s, 0, NULL, run_step_done);
+	errlist_clear(&sql);
 	free(begin);
-	free(set);
-	free(rows);
-	free(hist);
-	free(sql);
+	free(all);
+	free(s);
 }
 
 /* Starts a step.  A transactional one sends its BEGIN with its first
@@ -917,7 +956,6 @@ run_schemas(struct job *j, PGresult *res)
 		return;
 	}
 	json_decref(problems);
-	j->guard = run_guard_sql(j);
 	j->created = missing;
 	j->done = json_array();
 	j->t0 = migd_now();
@@ -955,7 +993,8 @@ run_set_rows(struct job *j, char *marks, const char *revision,
 	ssize_t			 idx;
 	size_t			*keep, n_keep = 0, i, k, n = revset_count(j->rs);
 	const size_t		*edges;
-	char			*vt, *rows, *hist, *sql;
+	struct errlist		 stmts = { NULL, 0 };
+	char			*vt, *sql;
 	json_t			*to;
 
 	/* The rows are the marked revisions that no marked one builds on. */
@@ -982,11 +1021,15 @@ run_set_rows(struct job *j, char *marks, const char *revision,
 	if ((idx = graph_find(j->rs->graph, revision)) >= 0)
 		mf = revset_file(j->rs, (size_t)idx);
 	vt = migrate_qualify(cf->version_schema, cf->version_table);
-	rows = run_rows_sql(j, NULL, 0, keep, n_keep);
-	hist = run_history_sql(j, revision, direction, 1, 0, mf ? mf->checksum :
-	    NULL, mf ? mf->message : NULL, mf ? mf->path : NULL,
-	    migrate_wall(), 0, NULL, note);
-	sql = xprintf("BEGIN; DELETE FROM %s; %s%s; COMMIT", vt, rows, hist);
+	errlist_add(&stmts, "BEGIN");
+	errlist_add(&stmts, "DELETE FROM %s", vt);
+	run_rows_sql(j, NULL, 0, keep, n_keep, &stmts);
+	errlist_take(&stmts, run_history_sql(j, revision, direction, 1, 0, mf ?
+	    mf->checksum : NULL, mf ? mf->message : NULL, mf ? mf->path : NULL,
+	    migrate_wall(), 0, NULL, note));
+	errlist_add(&stmts, "COMMIT");
+	sql = run_joined(&stmts);
+	errlist_clear(&stmts);
 	to = json_array();
 	for (i = 0; i < n_keep; i++)
 		json_array_append_new(to, json_string(graph_id(j->rs->graph,
@@ -998,8 +1041,6 @@ run_set_rows(struct job *j, char *marks, const char *revision,
 	job_query(j, sql, 0, NULL, job_end);
 	free(keep);
 	free(vt);
-	free(rows);
-	free(hist);
 	free(sql);
 }
 

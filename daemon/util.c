@@ -147,6 +147,14 @@ utf8_valid_prefix(const char *s, size_t len)
 	return (i);
 }
 
+/* Appends a string the list then owns. */
+void
+errlist_take(struct errlist *el, char *s)
+{
+	el->v = xreallocarray(el->v, el->n + 1, sizeof *el->v);
+	el->v[el->n++] = s;
+}
+
 /* A copy that is valid UTF-8: each invalid byte becomes '?'. */
 char *
 utf8_sanitize(const char *s)
@@ -167,12 +175,12 @@ void
 errlist_add(struct errlist *el, const char *fmt, ...)
 {
 	va_list	 ap;
+	char	*s;
 
-	el->v = xreallocarray(el->v, el->n + 1, sizeof *el->v);
 	va_start(ap, fmt);
-	xvasprintf(&el->v[el->n], fmt, ap);
+	xvasprintf(&s, fmt, ap);
 	va_end(ap);
-	el->n++;
+	errlist_take(el, s);
 }
 
 void

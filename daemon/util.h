@@ -7,7 +7,8 @@
 
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Collected "FILE:LINE: message" strings; a module adds, the caller reports. */
+/* Collected strings: "FILE:LINE: message" errors a module adds and the caller
+ * reports, or the statements of a query being built. */
 struct errlist {
 	char	**v;
 	size_t	  n;
@@ -30,6 +31,7 @@ char	*utf8_sanitize(const char *);
 
 void	 errlist_add(struct errlist *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
+void	 errlist_take(struct errlist *, char *);
 void	 errlist_clear(struct errlist *);
 char	*errlist_join(const struct errlist *, const char *);
 
