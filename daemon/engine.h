@@ -82,6 +82,9 @@ struct job {
 	const struct sqlscan_stmt *seg_end;	/* COMMIT ending the current */
 	int			 seg_end_sent;	/* that COMMIT is in flight */
 	int			 seg_end_line;
+	const struct sqlscan_stmt **pipe_map;	/* pipelined: the file's
+						   statement of each query */
+	size_t			 pipe_own;	/* migd's BEGIN and timeouts */
 	char			**managed;	/* schemas no step may drop */
 	size_t			 n_managed;
 	double			 t0, step_t0, step_wall;
@@ -142,6 +145,7 @@ void	 job_fail(struct job *j, int code, const char *kind, json_t *data,
 void	 job_reply(struct job *j);
 void	 job_query(struct job *j, const char *sql, int n,
 	    const char *const *params, job_fn next);
+void	 job_pipeline(struct job *j, const struct errlist *sql, job_fn next);
 json_t	*migrate_pg_error(PGresult *res);
 int	 job_ok(struct job *j, PGresult *res);
 void	 job_end(struct job *j, PGresult *res);
@@ -151,7 +155,8 @@ void	 job_read_state(struct job *j);
 int	 migrate_applied(struct revset *rs, const struct dbstate *st,
 	    char *marks);
 json_t	*migrate_rev_json(struct revset *rs, size_t idx);
-void	 migrate_assess(struct revset *rs, const struct dbstate *st, json_t *o);
+void	 migrate_assess(struct revset *rs, int invalid,
+	    const struct dbstate *st, json_t *o);
 void	 migrate_status_reply(struct job *j, int stale);
 char	*migrate_text_array(char **v, size_t n);
 void	 job_plan(struct job *j);

@@ -63,6 +63,7 @@ job_free(struct job *j)
 	free(j->fail_sql);
 	free(j->mark_id);
 	free(j->cancelled_by);
+	free(j->pipe_map);
 	for (i = 0; i < j->n_managed; i++)
 		free(j->managed[i]);
 	free(j->managed);
@@ -201,6 +202,26 @@ job_query(struct job *j, const char *sql, int n, const char *const *params,
 		}
 		job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable", NULL,
 		    "cannot send a query: %s", PQerrorMessage(pg));
+	}
+}
+
+/* Sends statements in one pipeline; next receives the first error (see
+ * pool_pipeline_failed) or the last result. */
+void
+job_pipeline(struct job *j, const struct errlist *sql, job_fn next)
+{
+	PGconn	*pg = pool_conn_pg(j->pc);
+
+	j->next = next;
+	if (pool_pipeline(j->pc, (const char *const *)sql->v, sql->n,
+	    job_result, j) != 0) {
+		j->next = NULL;
+		if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+			job_result(j->pc, NULL, j);
+			return;
+		}
+		job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable", NULL,
+		    "cannot send a pipeline: %s", PQerrorMessage(pg));
 	}
 }
 

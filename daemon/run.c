@@ -200,7 +200,7 @@ run_finish(struct job *j)
 	json_object_set(j->result, "steps", j->done);
 	json_object_set(j->result, "schemas_created", j->created);
 	json_object_set_new(j->result, "atomic", json_boolean(j->atomic));
-	json_object_set_new(j->result, "duration_ms", json_real((migd_now() -
+	json_object_set_new(j->result, "duration_ms", rpc_duration((migd_now() -
 	    j->t0) * 1000.0));
 	json_object_del(j->result, "problems");
 	if (j->plan.n_steps > 0)
@@ -225,13 +225,13 @@ run_step_done(struct job *j, PGresult *res)
 		return;
 	}
 	j->session_set = 0;
-	json_array_append_new(j->done, json_pack("{s:s, s:s, s:f}",
+	json_array_append_new(j->done, json_pack("{s:s, s:s, s:o}",
 	    "revision", mf->revision, "direction", st->dir == GRAPH_UP ?
-	    "up" : "down", "duration_ms", ms));
-	run_notify(j, "finished", json_pack("{s:s, s:s, s:I, s:I, s:f}",
+	    "up" : "down", "duration_ms", rpc_duration(ms)));
+	run_notify(j, "finished", json_pack("{s:s, s:s, s:I, s:I, s:o}",
 	    "revision", mf->revision, "direction", st->dir == GRAPH_UP ?
 	    "up" : "down", "index", (json_int_t)j->step + 1, "total",
-	    (json_int_t)j->plan.n_steps, "duration_ms", ms));
+	    (json_int_t)j->plan.n_steps, "duration_ms", rpc_duration(ms)));
 	log_info("%s %s (%s) in %.0f ms%s", st->dir == GRAPH_UP ? "applied" :
 	    "reverted", mf->revision, mf->path, ms, j->atomic && j->step + 1 <
 	    j->plan.n_steps ? ", to commit with the rest of the run" : "");
@@ -764,6 +764,80 @@ run_bookkeeping(struct job *j)
 	free(s);
 }
 
+/* A pipelined step's results: the first failure says which query failed,
+ * migd's BEGIN and timeouts, the file's statement, or the bookkeeping. */
+static void
+run_pipe_done(struct job *j, PGresult *res)
+{
+	const char	*text;
+	ssize_t		 failed = pool_pipeline_failed(j->pc);
+
+	run_section(j, &text);
+	if (failed < 0)
+		run_step_done(j, res);
+	else if ((size_t)failed < j->pipe_own)
+		job_ok(j, res);
+	else {
+		j->prefix_len = 0;	/* positions count in the statement */
+		j->sent = j->pipe_map[failed];
+		run_step_failed(j, res, j->sent, text);
+	}
+}
+
+/* Whether a step may go as one pipeline: COPY, which needs the simple
+ * protocol's flow, goes statement by statement. */
+static int
+run_pipelined(const char *text)
+{
+	const char	*p;
+
+	for (p = text; *p != '\0'; p++) {
+		if (strncasecmp(p, "copy", 4) == 0)
+			return (0);
+	}
+	return (1);
+}
+
+/* A step in one transaction, sent as one pipeline: BEGIN, the timeouts,
+ * every statement, the bookkeeping and COMMIT cost one round trip. */
+static void
+run_step_pipelined(struct job *j, const struct sqlscan *sc, const char *text)
+{
+	struct errlist	 sql = { NULL, 0 };
+	size_t		 i, mapped;
+
+	if (!j->seg_open) {
+		for (i = 0; i < sc->n_stmts; i++) {
+			if (!(sc->stmts[i].flags & SQLSCAN_TX_BEGIN))
+				break;
+			j->seg_begin = &sc->stmts[i];	/* its options */
+		}
+		errlist_take(&sql, run_begin(j, text));
+		run_timeouts_sql(j, "SET LOCAL", &sql);
+		j->seg_open = 1;
+	}
+	j->pipe_own = sql.n;
+	free(j->pipe_map);
+	j->pipe_map = xcalloc(sql.n + sc->n_stmts + 1, sizeof *j->pipe_map);
+	for (i = 0; i < sc->n_stmts; i++) {
+		/* The file's BEGIN and COMMIT: migd's own stand for them. */
+		if (sc->stmts[i].flags & (SQLSCAN_TX_BEGIN | SQLSCAN_TX_COMMIT))
+			continue;
+		j->pipe_map[sql.n] = &sc->stmts[i];
+		errlist_add(&sql, "%.*s", (int)sc->stmts[i].len, text +
+		    sc->stmts[i].offset);
+	}
+	mapped = sql.n;
+	run_bookkeeping_sql(j, text, &sql);
+	j->pipe_map = xreallocarray(j->pipe_map, sql.n, sizeof *j->pipe_map);
+	for (i = mapped; i < sql.n; i++)
+		j->pipe_map[i] = NULL;	/* migd's bookkeeping */
+	j->segment = 1;
+	j->stmt = sc->n_stmts;
+	job_pipeline(j, &sql, run_pipe_done);
+	errlist_clear(&sql);
+}
+
 /* Starts a step.  A transactional one sends its BEGIN with its first
  * statement; one in several transactions, or a bare one, first writes a
  * dirty mark that its last transaction completes. */
@@ -802,7 +876,10 @@ run_step(struct job *j)
 	    "transactions", (json_int_t)(j->tx ? (j->segments > 1 ?
 	    j->segments : 1) : 0)));
 	if (j->tx && j->segments <= 1) {
-		run_stmt(j, NULL);
+		if (run_pipelined(text))
+			run_step_pipelined(j, sc, text);
+		else
+			run_stmt(j, NULL);
 		return;
 	}
 	/* Marked dirty first: a crash part-way leaves the mark. */

@@ -34,7 +34,7 @@ SELECT current_setting('search_path') AS search_path,
        current_setting('check_function_bodies') AS cfb,
        current_user::text AS usr,
        (SELECT count(*) FROM pg_prepared_statements) AS prepared,
-       (SELECT count(*) FROM pg_cursors) AS cursors,
+       (SELECT count(*) FROM pg_cursors WHERE name <> '') AS cursors,
        (SELECT count(*) FROM pg_listening_channels()) AS listening,
        (SELECT count(*) FROM pg_locks
          WHERE locktype = 'advisory' AND pid = pg_backend_pid()
