@@ -62,33 +62,107 @@ author_slug(const char *msg)
 	return (s);
 }
 
-/* The migrations directory: -d, $MIGD_MIGRATIONS, the config's, ./migrations. */
-char *
-author_directory(const struct author_opts *ao)
+/* What author_directory chose, for --json (directory_from) and people. */
+#define AUTHOR_FROM_OPTION	"option"
+#define AUTHOR_FROM_ENV		"environment"
+#define AUTHOR_FROM_CONFIG	"config"
+#define AUTHOR_FROM_CWD		"current_directory"
+#define AUTHOR_FROM_INSTALLED	"installed_config"
+#define AUTHOR_FROM_DEFAULT	"default"
+
+/* A configuration's [migrations] directory (relative to the file). */
+static char *
+author_config_dir(const char *path)
 {
 	struct errlist	 errs = { NULL, 0 };
 	struct config	*cf = NULL;
-	const char	*env, *path;
 	char		*dir;
 
+	if (config_load(path, &cf, &errs) != 0) {
+		errlist_clear(&errs);
+		return (NULL);
+	}
+	dir = xstrdup(cf->directory);
+	config_free(cf);
+	return (dir);
+}
+
+/*
+ * The migrations directory, the first of: -d; $MIGD_MIGRATIONS; -c CONFIG's
+ * (an explicit file that does not load is an error); ./migrations when it
+ * is a directory; the installed configuration's; else ./migrations.  *from
+ * says which (AUTHOR_FROM_*).
+ */
+char *
+author_directory(const struct author_opts *ao, const char **from)
+{
+	struct errlist	 errs = { NULL, 0 };
+	struct config	*cf = NULL;
+	struct stat	 st;
+	const char	*env;
+	char		*dir;
+
+	*from = AUTHOR_FROM_OPTION;
 	if (ao->directory != NULL)
 		return (xstrdup(ao->directory));
+	*from = AUTHOR_FROM_ENV;
 	if ((env = getenv("MIGD_MIGRATIONS")) != NULL && *env != '\0')
 		return (xstrdup(env));
-	path = ao->config ? ao->config : SYSCONFDIR "/migd/migd.conf";
-	if (config_load(path, &cf, &errs) == 0) {
+	*from = AUTHOR_FROM_CONFIG;
+	if (ao->config != NULL) {
+		if (config_load(ao->config, &cf, &errs) != 0) {
+			json_t	*e = json_array();
+			size_t	 i;
+
+			for (i = 0; i < errs.n; i++)
+				json_array_append_new(e, json_string(errs.v[i]));
+			out_fail(MIGCTL_EXIT_FAILED, "config_error", json_pack(
+			    "{s:o}", "errors", e), "%s", errs.n ? errs.v[0] :
+			    ao->config);
+		}
 		dir = xstrdup(cf->directory);
 		config_free(cf);
 		return (dir);
 	}
-	if (ao->config != NULL) {
-		fprintf(stderr, "migctl: %s\n", errs.n ? errs.v[0] : path);
-		errlist_clear(&errs);
-		exit(MIGCTL_EXIT_FAILED);
-	}
-	errlist_clear(&errs);
+	*from = AUTHOR_FROM_CWD;
+	if (stat("migrations", &st) == 0 && S_ISDIR(st.st_mode))
+		return (xstrdup("migrations"));
+	*from = AUTHOR_FROM_INSTALLED;
+	if ((dir = author_config_dir(SYSCONFDIR "/migd/migd.conf")) != NULL)
+		return (dir);
+	*from = AUTHOR_FROM_DEFAULT;
 	return (xstrdup("migrations"));
 }
+
+/* Says which directory new and merge use, and why: on stderr for people,
+ * in the JSON document for scripts. */
+static void
+author_say_directory(const struct author_opts *ao, const char *dir,
+    const char *from)
+{
+	if (opts.json)
+		return;
+	if (strcmp(from, AUTHOR_FROM_OPTION) == 0)
+		fprintf(stderr, "migctl: directory %s (-d)\n", dir);
+	else if (strcmp(from, AUTHOR_FROM_ENV) == 0)
+		fprintf(stderr, "migctl: directory %s ($MIGD_MIGRATIONS)\n",
+		    dir);
+	else if (strcmp(from, AUTHOR_FROM_CONFIG) == 0)
+		fprintf(stderr, "migctl: directory %s (from %s)\n", dir,
+		    ao->config);
+	else if (strcmp(from, AUTHOR_FROM_CWD) == 0)
+		fprintf(stderr, "migctl: directory %s (./migrations exists)\n",
+		    dir);
+	else if (strcmp(from, AUTHOR_FROM_INSTALLED) == 0)
+		fprintf(stderr, "migctl: directory %s (from %s)\n", dir,
+		    SYSCONFDIR "/migd/migd.conf");
+	else
+		fprintf(stderr, "migctl: directory %s (no -d, "
+		    "$MIGD_MIGRATIONS, ./migrations or configuration)\n", dir);
+}
+
+/* With --json, the notes of author_load, for the document printed. */
+json_t	*author_notes;
 
 /* Loads the directory, or exits with every problem in it; ctx as for migd
  * (the configured schemas and migd's tables' schema), or NULL. */
@@ -97,30 +171,41 @@ author_load(const char *dir, const struct revset_ctx *ctx)
 {
 	struct errlist	 errs = { NULL, 0 };
 	struct revset	*rs;
+	json_t		*list;
 	size_t		 i;
 
 	if (revset_load(dir, ctx, &rs, &errs) != 0) {
-		fprintf(stderr, "migctl: the migrations in %s have problems; "
-		    "fix them first:\n", dir);
+		list = json_array();
 		for (i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.v[i]);
+			json_array_append_new(list, json_string(errs.v[i]));
 		errlist_clear(&errs);
-		exit(MIGCTL_EXIT_FAILED);
+		out_fail(MIGCTL_EXIT_FAILED, "invalid_migrations", json_pack(
+		    "{s:o}", "errors", list), "the files in %s have problems; "
+		    "fix them first", dir);
 	}
 	/* No server to ask: say what was assumed of SQL the parser refused. */
 	revset_unparsed(rs, &errs);
-	for (i = 0; i < errs.n; i++)
-		fprintf(stderr, "migctl: note: %s (assumed to be SQL newer "
-		    "than PostgreSQL %d's parser)\n", errs.v[i],
-		    sqlscan_parser_version() / 10000);
+	for (i = 0; i < errs.n; i++) {
+		char	*note = xprintf("%s (assumed to be SQL newer than "
+			    "PostgreSQL %d's parser)", errs.v[i],
+			    sqlscan_parser_version() / 10000);
+
+		if (opts.json) {
+			if (author_notes == NULL)
+				author_notes = json_array();
+			json_array_append_new(author_notes, json_string(note));
+		} else
+			fprintf(stderr, "migctl: note: %s\n", note);
+		free(note);
+	}
 	errlist_clear(&errs);
 	return (rs);
 }
 
 /* Writes the new file without ever replacing one. */
 static void
-author_write(const char *dir, const char *id, const char *message,
-    const char *parents, int merge)
+author_write(const char *dir, const char *from, const char *id,
+    const char *message, const char *parents, int merge)
 {
 	char	*slug, *path, *text;
 	int	 fd;
@@ -132,26 +217,26 @@ author_write(const char *dir, const char *id, const char *message,
 	    "\n-- migrate:up\n%s\n-- migrate:down\n%s", id, parents, message,
 	    merge ? "" : "\n", merge ? "" : "\n");
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0644)) == -1) {
-		fprintf(stderr, "migctl: cannot create %s: %s\n", path,
-		    strerror(errno));
-		exit(MIGCTL_EXIT_FAILED);
-	}
+	    0644)) == -1)
+		out_fail(MIGCTL_EXIT_FAILED, "io_error", NULL, "cannot create "
+		    "%s: %s", path, strerror(errno));
 	len = strlen(text);
 	if (write(fd, text, len) != (ssize_t)len || close(fd) != 0) {
-		fprintf(stderr, "migctl: cannot write %s: %s\n", path,
-		    strerror(errno));
+		int	 saved = errno;
+
 		unlink(path);
-		exit(MIGCTL_EXIT_FAILED);
+		out_fail(MIGCTL_EXIT_FAILED, "io_error", NULL, "cannot write "
+		    "%s: %s", path, strerror(saved));
 	}
 	if (opts.json) {
-		json_t	*o = json_pack("{s:s, s:s, s:s, s:s}", "path", path,
-			    "revision", id, "down_revision", parents, "message",
-			    message);
-		char	*dump = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+		json_t	*o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "path",
+			    path, "revision", id, "down_revision", parents,
+			    "message", message, "directory", dir,
+			    "directory_from", from);
 
-		puts(dump);
-		free(dump);
+		if (author_notes != NULL)
+			json_object_set(o, "notes", author_notes);
+		out_json(o, JSON_INDENT(2) | JSON_SORT_KEYS);
 		json_decref(o);
 	} else
 		printf("%s\n", path);
@@ -164,14 +249,12 @@ author_write(const char *dir, const char *id, const char *message,
 static void
 author_check_message(const char *message)
 {
-	if (message == NULL || *message == '\0') {
-		fprintf(stderr, "migctl: a message is required (-m MESSAGE)\n");
-		exit(MIGCTL_EXIT_USAGE);
-	}
-	if (strpbrk(message, "\r\n") != NULL) {
-		fprintf(stderr, "migctl: the message must be one line\n");
-		exit(MIGCTL_EXIT_USAGE);
-	}
+	if (message == NULL || *message == '\0')
+		out_fail(MIGCTL_EXIT_USAGE, "usage", NULL, "a message is "
+		    "required (-m MESSAGE)");
+	if (strpbrk(message, "\r\n") != NULL)
+		out_fail(MIGCTL_EXIT_USAGE, "usage", NULL, "the message must "
+		    "be one line");
 }
 
 /* migctl new: the next revision on top of the single head (or --head). */
@@ -180,54 +263,57 @@ author_new(const struct author_opts *ao)
 {
 	struct revset	*rs;
 	size_t		*heads, n, i, idx;
-	char		 id[13], *dir, *cause = NULL, *list;
+	char		 id[13], *dir, *cause = NULL, *list, *t;
+	const char	*from;
+	json_t		*ids;
 
 	author_check_message(ao->message);
-	dir = author_directory(ao);
-	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
-		fprintf(stderr, "migctl: cannot create %s: %s\n", dir,
+	dir = author_directory(ao, &from);
+	author_say_directory(ao, dir, from);
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+		out_fail(MIGCTL_EXIT_FAILED, "io_error", json_pack("{s:s}",
+		    "hint", "choose the directory with -d DIR or "
+		    "$MIGD_MIGRATIONS"), "cannot create %s: %s", dir,
 		    strerror(errno));
-		exit(MIGCTL_EXIT_FAILED);
-	}
 	rs = author_load(dir, NULL);
 	if (ao->head != NULL) {
-		if (graph_lookup(rs->graph, ao->head, &idx, &cause) != 0) {
-			fprintf(stderr, "migctl: --head: %s\n", cause);
-			free(cause);
-			goto fail;
-		}
+		if (graph_lookup(rs->graph, ao->head, &idx, &cause) != 0)
+			out_fail(MIGCTL_EXIT_FAILED, "plan_error", NULL,
+			    "--head: %s", cause);
 		list = xstrdup(graph_id(rs->graph, idx));
 	} else {
 		n = graph_heads(rs->graph, &heads);
 		if (n > 1) {
-			fprintf(stderr, "migctl: %s has %zu heads:", dir, n);
-			for (i = 0; i < n; i++)
-				fprintf(stderr, " %s", graph_id(rs->graph,
+			ids = json_array();
+			list = xstrdup("");
+			for (i = 0; i < n; i++) {
+				json_array_append_new(ids, json_string(graph_id(
+				    rs->graph, heads[i])));
+				t = xprintf("%s %s", list, graph_id(rs->graph,
 				    heads[i]));
-			fprintf(stderr, "\nname the parent with --head REV, or "
-			    "join them first with 'migctl merge'\n");
-			free(heads);
-			goto fail;
+				free(list);
+				list = t;
+			}
+			out_fail(MIGCTL_EXIT_FAILED, "plan_error", json_pack(
+			    "{s:o, s:s}", "heads", ids, "hint", "name the "
+			    "parent with --head REV, or join them first with "
+			    "'migctl merge'"), "%s has %zu heads:%s", dir, n,
+			    list);
 		}
 		list = xstrdup(n == 1 ? graph_id(rs->graph, heads[0]) :
 		    "none");
 		free(heads);
 	}
 	do {
-		if (author_id(id) != 0) {
-			fprintf(stderr, "migctl: cannot read /dev/urandom\n");
-			exit(MIGCTL_EXIT_FAILED);
-		}
+		if (author_id(id) != 0)
+			out_fail(MIGCTL_EXIT_FAILED, "io_error", NULL, "cannot "
+			    "read /dev/urandom");
 	} while (graph_find(rs->graph, id) >= 0);
-	author_write(dir, id, ao->message, list, 0);
+	author_write(dir, from, id, ao->message, list, 0);
 	free(list);
 	free(dir);
 	revset_unref(rs);
 	return (MIGCTL_EXIT_OK);
-fail:
-	free(dir);
-	revset_unref(rs);
-	return (MIGCTL_EXIT_FAILED);
 }
 
 /* migctl merge: one revision whose parents are every head. */
@@ -237,19 +323,16 @@ author_merge(const struct author_opts *ao)
 	struct revset	*rs;
 	size_t		*heads, n, i;
 	char		 id[13], *dir, *list, *t;
+	const char	*from;
 
 	author_check_message(ao->message);
-	dir = author_directory(ao);
+	dir = author_directory(ao, &from);
+	author_say_directory(ao, dir, from);
 	rs = author_load(dir, NULL);
 	n = graph_heads(rs->graph, &heads);
-	if (n < 2) {
-		fprintf(stderr, "migctl: %s has %zu head%s: nothing to merge\n",
-		    dir, n, n == 1 ? "" : "s");
-		free(heads);
-		free(dir);
-		revset_unref(rs);
-		return (MIGCTL_EXIT_FAILED);
-	}
+	if (n < 2)
+		out_fail(MIGCTL_EXIT_FAILED, "plan_error", NULL, "%s has %zu "
+		    "head%s: nothing to merge", dir, n, n == 1 ? "" : "s");
 	list = xstrdup("");
 	for (i = 0; i < n; i++) {
 		t = xprintf("%s%s%s", list, i ? ", " : "", graph_id(rs->graph,
@@ -258,12 +341,11 @@ author_merge(const struct author_opts *ao)
 		list = t;
 	}
 	do {
-		if (author_id(id) != 0) {
-			fprintf(stderr, "migctl: cannot read /dev/urandom\n");
-			exit(MIGCTL_EXIT_FAILED);
-		}
+		if (author_id(id) != 0)
+			out_fail(MIGCTL_EXIT_FAILED, "io_error", NULL, "cannot "
+			    "read /dev/urandom");
 	} while (graph_find(rs->graph, id) >= 0);
-	author_write(dir, id, ao->message, list, 1);
+	author_write(dir, from, id, ao->message, list, 1);
 	free(heads);
 	free(list);
 	free(dir);

@@ -303,10 +303,9 @@ local_mkdir(void)
 		saved = errno;
 	}
 	local.dir[0] = '\0';
-	fprintf(stderr, "migctl: cannot make a private directory for migd "
-	    "in $XDG_RUNTIME_DIR, $TMPDIR or /tmp: %s\n", saved ?
-	    strerror(saved) : "paths too long for a socket");
-	exit(MIGCTL_EXIT_UNREACHABLE);
+	out_fail(MIGCTL_EXIT_UNREACHABLE, "local_failed", NULL, "cannot make a "
+	    "private directory for migd in $XDG_RUNTIME_DIR, $TMPDIR or /tmp: "
+	    "%s", saved ? strerror(saved) : "paths too long for a socket");
 }
 
 /* migd's output goes to a file, unlinked: read back only if it fails. */
@@ -320,10 +319,9 @@ local_open_log(void)
 		path[0] = '\0';
 	local.log = open(path, O_RDWR | O_CREAT | O_EXCL | O_APPEND |
 	    O_CLOEXEC, 0600);
-	if (local.log == -1) {
-		fprintf(stderr, "migctl: %s: %s\n", path, strerror(errno));
-		exit(MIGCTL_EXIT_UNREACHABLE);
-	}
+	if (local.log == -1)
+		out_fail(MIGCTL_EXIT_UNREACHABLE, "local_failed", NULL, "%s: %s",
+		    path, strerror(errno));
 	unlink(path);
 }
 
@@ -443,28 +441,57 @@ out:
 	return (settled);
 }
 
-/* migd did not come up: show why, clean up and exit. */
+/* migd's captured output as a string, for --json's error object. */
+static char *
+local_log_text(void)
+{
+	char	 buf[8192], *s = xstrdup(""), *t;
+	off_t	 off = 0;
+	ssize_t	 n;
+
+	while (local.log != -1 && (n = pread(local.log, buf, sizeof buf,
+	    off)) > 0) {
+		t = xprintf("%s%.*s", s, (int)n, buf);
+		free(s);
+		s = t;
+		off += n;
+	}
+	return (s);
+}
+
+/* migd did not come up: show why (with --json, as the error object, the
+ * log in data.log), clean up and exit. */
 static void __attribute__((noreturn))
 local_failed(const char *config)
 {
 	int	 st = local.status, code = MIGCTL_EXIT_UNREACHABLE;
+	char	*msg, *log;
 
 	if (local.pid > 0) {
-		fprintf(stderr, "migctl: the private migd did not listen "
-		    "within %.0f s; its log:\n", LOCAL_START_WAIT);
+		msg = xprintf("the private migd did not listen within %.0f s",
+		    LOCAL_START_WAIT);
 		local_kill(1);
 	} else if (WIFEXITED(st) && WEXITSTATUS(st) == 127) {
-		/* local_exec said why. */
+		/* local_exec said why, in the log. */
+		msg = xprintf("cannot run %s", local.path);
 	} else if (WIFEXITED(st)) {
 		/* It refused to start: an invalid configuration, mostly. */
-		fprintf(stderr, "migctl: migd cannot start with %s:\n",
-		    config);
+		msg = xprintf("migd cannot start with %s", config);
 		code = MIGCTL_EXIT_FAILED;
 	} else
-		fprintf(stderr, "migctl: the private migd died of signal %d "
-		    "at start-up; its log:\n", WTERMSIG(st));
+		msg = xprintf("the private migd died of signal %d at start-up",
+		    WTERMSIG(st));
+	local.status = 0;	/* said here */
+	if (opts.json) {
+		log = local_log_text();
+		out_fail(code, "local_failed", json_pack("{s:s}", "log", log),
+		    "%s", msg);
+	}
+	if (!(WIFEXITED(st) && WEXITSTATUS(st) == 127 && local.pid <= 0))
+		fprintf(stderr, "migctl: %s%s\n", msg, code ==
+		    MIGCTL_EXIT_FAILED ? ":" : "; its log:");
 	local_dump();
-	local.status = 0;	/* said already */
+	free(msg);
 	exit(code);
 }
 
@@ -500,10 +527,9 @@ local_start(const char *config, int verbose, int graceful)
 
 	fflush(stdout);
 	fflush(stderr);
-	if ((pid = fork()) == -1) {
-		fprintf(stderr, "migctl: fork: %s\n", strerror(errno));
-		exit(MIGCTL_EXIT_UNREACHABLE);
-	}
+	if ((pid = fork()) == -1)
+		out_fail(MIGCTL_EXIT_UNREACHABLE, "local_failed", NULL, "fork: "
+		    "%s", strerror(errno));
 	if (pid == 0)
 		local_exec(config, verbose);
 	local.pid = pid;

@@ -10,9 +10,11 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,30 +40,57 @@ struct migctl {
 	double			 timeout;	/* wait --timeout */
 	const char		*wait_for;	/* wait --for */
 	struct author_opts	 author;
+	char			**args;		/* the command's arguments */
+	int			 nargs;
 };
 
-#define ARG_DRY_RUN	0x01
-#define ARG_DRIFT	0x02
-#define ARG_LIMIT	0x04
-#define ARG_WAIT_DAEMON	0x08
-#define ARG_WAIT	0x10	/* --for, --timeout */
-#define ARG_AUTHOR	0x20	/* -m, -d, -c */
-#define ARG_CONFIG	0x4000	/* -c: ARG_AUTHOR, or --local's configuration */
-#define ARG_HEAD	0x40	/* --head */
-#define ARG_ATOMIC	0x80	/* --atomic, --no-atomic */
-#define ARG_SQL		0x100	/* --sql: print a run's SQL, no daemon */
+/* The options a command takes: migctl_cmd.flags, migctl_opt.flag. */
+#define ARG_DRY_RUN	0x001
+#define ARG_DRIFT	0x002
+#define ARG_LIMIT	0x004
+#define ARG_WAIT_DAEMON	0x008
+#define ARG_WAIT	0x010	/* --for, --timeout */
+#define ARG_MESSAGE	0x020	/* -m */
+#define ARG_DIR		0x040	/* -d */
+#define ARG_CONFIG	0x080	/* -c: the files', or --local's migd's */
+#define ARG_HEAD	0x100	/* --head */
+#define ARG_ATOMIC	0x200	/* --atomic, --no-atomic */
+#define ARG_SQL		0x400	/* --sql: print a run's SQL, no daemon */
+#define ARG_NBITS	11
+#define ARG_FILES	(ARG_DIR | ARG_CONFIG)
 
 struct migctl_cmd {
 	const char	*name;
 	const char	*method;
-	const char	*usage;
-	const char	*help;
+	const char	*usage;		/* synopsis lines, after "migctl " */
+	const char	*summary;	/* its line in the overview */
+	const char	*about;		/* migctl help CMD: what it does, */
+	const char	*arguments;	/* its arguments, */
+	const char	*examples;	/* examples */
+	const char	*exits;		/* and exit codes */
 	int		 min_args, max_args;
 	int		 flags;		/* ARG_*: the options it takes */
 	json_t		*(*params)(struct migctl *, char **, int);
 	void		(*print)(json_t *);
 	int		(*exit_code)(json_t *);
 	int		(*local)(struct migctl *);	/* runs itself */
+};
+
+enum migctl_optid {
+	OPT_SOCKET, OPT_JSON, OPT_STREAM, OPT_LOCAL, OPT_VERBOSE, OPT_HELP,
+	OPT_VERSION, OPT_DRY_RUN, OPT_SQL, OPT_ATOMIC, OPT_NO_ATOMIC,
+	OPT_DRIFT, OPT_WAIT_DAEMON, OPT_LIMIT, OPT_FOR, OPT_TIMEOUT,
+	OPT_MESSAGE, OPT_DIR, OPT_CONFIG, OPT_HEAD
+};
+
+struct migctl_opt {
+	enum migctl_optid	 id;
+	char			 sname;	/* -x, or 0 */
+	const char		*lname;	/* --name */
+	const char		*alias;	/* another --name, or NULL */
+	const char		*meta;	/* its value; NULL: a switch */
+	int			 flag;	/* ARG_*; 0: every command's */
+	const char		*help;
 };
 
 struct migctl_opts opts;
@@ -73,130 +102,614 @@ static json_t	*params_resolve(struct migctl *, char **, int);
 static json_t	*params_history(struct migctl *, char **, int);
 static int	 exit_verify(json_t *);
 static int	 exit_check(json_t *);
+static int	 exit_plan(json_t *);
 static int	 migctl_wait(struct migctl *);
 static int	 migctl_new(struct migctl *);
 static int	 migctl_merge(struct migctl *);
+static int	 migctl_help_cmd(struct migctl *);
 static void	 migctl_cancel_run(struct migctl *);
 
-/* Every command migctl knows: the one place a new one is added. */
+/* The exit codes every command that asks migd shares; the commands that
+ * change the database have their own 5 and 6. */
+#define EXITS_2_3	"  2  usage error\n  3  migd unreachable\n"
+#define EXITS_5_6	"  5  migd is busy (too many clients)\n" \
+	"  6  not allowed (forbidden)\n"
+#define EXITS_RUN_5_6	"  5  another run held the migration lock past " \
+	"lock_wait, or migd is busy\n  6  not allowed: it needs root, migd's " \
+	"user or admin_group\n"
+#define EXITS_ASK	EXITS_2_3 EXITS_5_6
+#define EXITS_RUN	EXITS_2_3 EXITS_RUN_5_6
+#define TARGETS		"head, heads, base, +N, -N, or a revision id or a " \
+	"unique prefix of one"
+
+/* Every command migctl knows, and its help: the one place a command is
+ * added or described (migctl(1) and the bash completion follow it). */
 static const struct migctl_cmd migctl_cmds[] = {
-	{ "status", "status", "status", "daemon, database and migration "
-	    "state", 0, 0, 0, NULL, out_status, NULL, NULL },
-	{ "current", "current", "current", "the revisions the database is "
-	    "at", 0, 0, 0, NULL, out_current, NULL, NULL },
-	{ "heads", "heads", "heads", "the newest revisions of the files", 0, 0,
-	    0, NULL, out_heads, NULL, NULL },
-	{ "history", "history", "history [REV] [--limit N]", "what ran, when, "
-	    "for whom", 0, 1, ARG_LIMIT, params_history, out_history, NULL,
-	    NULL },
-	{ "plan", "plan", "plan [TARGET] [--atomic]", "what an upgrade or "
-	    "downgrade would run", 0, 1, ARG_DRIFT | ARG_ATOMIC, params_target,
-	    out_plan, NULL, NULL },
-	{ "upgrade", "upgrade", "upgrade [TARGET] [--dry-run] [--atomic] "
-	    "[--wait-daemon S]\n  upgrade --sql [FROM:]TO [-d DIR|-c CONF]",
-	    "apply migrations up to TARGET (default head); --sql: print the "
-	    "SQL instead (no daemon)", 0, 1, ARG_DRY_RUN | ARG_DRIFT |
-	    ARG_WAIT_DAEMON | ARG_ATOMIC | ARG_SQL | ARG_AUTHOR, params_target,
-	    out_run, NULL, NULL },
-	{ "downgrade", "downgrade", "downgrade TARGET [--dry-run] [--atomic]"
-	    "\n  downgrade --sql FROM:TO [-d DIR|-c CONF]",
-	    "revert migrations down to TARGET (-1, base, a revision); --sql: "
-	    "print the SQL instead (no daemon)", 1, 1, ARG_DRY_RUN | ARG_DRIFT |
-	    ARG_ATOMIC | ARG_SQL | ARG_AUTHOR, params_target, out_run,
-	    NULL, NULL },
-	{ "cancel", "cancel", "cancel", "stop the running migration run: its "
-	    "statement is cancelled and its migration rolls back", 0, 0, 0,
-	    NULL, out_cancel, NULL, NULL },
-	{ "stamp", "stamp", "stamp REV", "set the version table to REV "
-	    "without running anything", 1, 1, 0, params_revision, out_rows,
-	    NULL, NULL },
-	{ "resolve", "resolve", "resolve REV applied|unapplied", "clear a "
-	    "dirty revision, saying what is true", 2, 2, 0, params_resolve,
-	    out_rows, NULL, NULL },
-	{ "schemas", "schemas", "schemas", "schemas, where they come from, "
-	    "what the next run creates", 0, 0, 0, NULL, out_schemas, NULL,
-	    NULL },
-	{ "verify", "verify", "verify", "check for drift, dirty or unknown "
-	    "revisions (exit 4 if any)", 0, 0, 0, NULL, out_verify,
-	    exit_verify, NULL },
-	{ "check", "status", "check", "exit 0 only when at head with no "
-	    "drift (else 4)", 0, 0, 0, NULL, out_status, exit_check, NULL },
-	{ "reload", "reload", "reload", "re-read the configuration and the "
-	    "migration files", 0, 0, 0, NULL, out_reload, NULL, NULL },
-	{ "version", "version", "version", "the daemon's version", 0, 0, 0,
-	    NULL, out_version, NULL, NULL },
-	{ "wait", "status", "wait [--for head|ready] [--timeout S]", "wait "
-	    "until the database is at head (or migd is ready)", 0, 0,
-	    ARG_WAIT, NULL, out_status, NULL, migctl_wait },
-	{ "new", NULL, "new -m MESSAGE [-d DIR|-c CONF] [--head REV]",
-	    "write the "
-	    "next revision file (no daemon needed)", 0, 0, ARG_AUTHOR |
-	    ARG_HEAD, NULL, NULL, NULL, migctl_new },
-	{ "merge", NULL, "merge -m MESSAGE [-d DIR|-c CONF]", "write a revision "
-	    "merging every head (no daemon needed)", 0, 0, ARG_AUTHOR, NULL,
-	    NULL, NULL, migctl_merge },
-	{ "revisions", "revisions", "revisions [-d DIR|-c CONF]", "the "
-	    "revision graph, newest first, as alembic history (with -d or -c: "
-	    "from the files, no daemon)", 0, 0, ARG_AUTHOR, NULL, out_revisions,
-	    NULL, NULL },
+	{ .name = "status", .method = "status", .usage = "status",
+	  .summary = "daemon, database and migration state",
+	  .about = "  The daemon (version, pid, uptime), the database (connected, "
+	    "server,\n  pool, last error), the migration files (directory, "
+	    "revisions, heads,\n  problems) and the state.  Answers while "
+	    "PostgreSQL is down and while a\n  migration runs; 'migctl check' "
+	    "branches on the state.\n",
+	  .examples = "  migctl status\n  migctl --json status | jq -r .state\n",
+	  .exits = "  0  answered, whatever the state\n  1  failed\n" EXITS_ASK,
+	  .print = out_status },
+	{ .name = "current", .method = "current", .usage = "current",
+	  .summary = "the revisions the database is at",
+	  .about = "  The revisions the database is at, read fresh, with what is "
+	    "pending,\n  drifted, dirty or unknown.  With invalid files it answers "
+	    "from the\n  last valid set of files, and says so.\n",
+	  .examples = "  migctl current\n  migctl --json current | jq -r "
+	    "'.current[].revision'\n",
+	  .exits = "  0  answered\n  1  failed (no database)\n" EXITS_ASK,
+	  .print = out_current },
+	{ .name = "heads", .method = "heads", .usage = "heads",
+	  .summary = "the newest revisions of the files",
+	  .about = "  The heads of the migration files (the revisions nothing "
+	    "builds on), and\n  whether each is applied.  With invalid files, "
+	    "from the last valid set.\n",
+	  .examples = "  migctl heads\n",
+	  .exits = "  0  answered\n  1  failed\n" EXITS_ASK,
+	  .print = out_heads },
+	{ .name = "history", .method = "history",
+	  .usage = "history [REV] [--limit N]",
+	  .summary = "what ran, when, for whom",
+	  .about = "  What ran, newest first: id, start (UTC), action, revision, "
+	    "result,\n  duration and who asked; a failed migration's error under "
+	    "its row.\n",
+	  .arguments = "  REV  only this revision's rows: an id or a unique prefix "
+	    "of one, of a\n       file or of the history; unknown or ambiguous is "
+	    "an error\n",
+	  .examples = "  migctl history\n  migctl history --limit 10\n"
+	    "  migctl history 3f2a\n",
+	  .exits = "  0  answered, also when nothing ran yet\n  1  REV is unknown "
+	    "or ambiguous, or the history cannot be read\n" EXITS_ASK,
+	  .max_args = 1, .flags = ARG_LIMIT, .params = params_history,
+	  .print = out_history },
+	{ .name = "plan", .method = "plan",
+	  .usage = "plan [TARGET] [--[no-]atomic] [--allow-drift]",
+	  .summary = "what an upgrade or downgrade would run",
+	  .about = "  What 'upgrade' or 'downgrade' to TARGET would run, in order, "
+	    "and why:\n  whether each step runs in a transaction, the schemas to "
+	    "create, and\n  what would stop the run (\"cannot run: ...\", exit 4)."
+	    "  Runs nothing;\n  the direction follows from the target.\n",
+	  .arguments = "  TARGET  " TARGETS ";\n          default head\n",
+	  .examples = "  migctl plan\n  migctl plan base\n"
+	    "  migctl plan --atomic && migctl upgrade --atomic\n",
+	  .exits = "  0  the plan can run, or there is nothing to do\n  1  no "
+	    "plan: invalid files, an unknown target, no database\n" EXITS_2_3
+	    "  4  the plan cannot run: drift, dirty, ahead, no down section, "
+	    "not\n     atomic (\"cannot run:\")\n" EXITS_5_6,
+	  .max_args = 1, .flags = ARG_DRIFT | ARG_ATOMIC,
+	  .params = params_target, .print = out_plan, .exit_code = exit_plan },
+	{ .name = "upgrade", .method = "upgrade",
+	  .usage = "upgrade [TARGET] [--dry-run] [--[no-]atomic] [--wait-daemon "
+	    "S]\nupgrade --sql [FROM:]TO [-d DIR|-c CONFIG] [--[no-]atomic]",
+	  .summary = "apply migrations up to TARGET (default head)",
+	  .about = "  Apply migrations up to TARGET, each in its own transaction "
+	    "(all in one\n  with --atomic), with a progress line per migration."
+	    "  Ctrl-C cancels\n  the run: the running migration rolls back.\n\n"
+	    "  With --sql, print instead the SQL such a run would send, from the "
+	    "files\n  alone (no daemon, no database), for review or psql: FROM is "
+	    "the state\n  the database is assumed to be at (default base).\n",
+	  .arguments = "  TARGET   head (default), heads, +N, or a revision id or a "
+	    "unique prefix\n  FROM:TO  with --sql: base, head, heads or revisions "
+	    "(a comma list),\n           then any target\n",
+	  .examples = "  migctl upgrade\n  migctl upgrade +1\n"
+	    "  migctl upgrade --dry-run\n  migctl upgrade --wait-daemon=60 head\n"
+	    "  migctl upgrade --sql base:head -c migd.conf > up.sql\n",
+	  .exits = "  0  upgraded, or nothing to do; --dry-run: the plan can run\n"
+	    "  1  a migration failed (rolled back, or left dirty), or the run "
+	    "was\n     refused: invalid files, drift, dirty, ahead, an unknown "
+	    "target\n" EXITS_2_3 "  4  --dry-run: the plan cannot run "
+	    "(\"cannot run:\")\n" EXITS_RUN_5_6,
+	  .max_args = 1, .flags = ARG_DRY_RUN | ARG_DRIFT | ARG_WAIT_DAEMON |
+	    ARG_ATOMIC | ARG_SQL | ARG_FILES, .params = params_target,
+	  .print = out_run, .exit_code = exit_plan },
+	{ .name = "downgrade", .method = "downgrade",
+	  .usage = "downgrade TARGET [--dry-run] [--[no-]atomic]\n"
+	    "downgrade --sql FROM:TO [-d DIR|-c CONFIG] [--[no-]atomic]",
+	  .summary = "revert migrations down to TARGET",
+	  .about = "  Revert migrations down to TARGET, each in its own transaction "
+	    "(all in\n  one with --atomic).  Schemas migd manages are never "
+	    "dropped.  Ctrl-C\n  cancels the run.  With --sql, print the SQL "
+	    "instead, from the files\n  alone; FROM is where the database is.\n",
+	  .arguments = "  TARGET   -N (N steps down), base (everything), or a "
+	    "revision: what is\n           built on it is reverted, it stays "
+	    "applied\n  FROM:TO  with --sql: where the database is, and the "
+	    "target\n",
+	  .examples = "  migctl downgrade -1\n  migctl downgrade base --dry-run\n"
+	    "  migctl downgrade --sql head:base -d migrations\n",
+	  .exits = "  0  downgraded, or nothing to do; --dry-run: the plan can "
+	    "run\n  1  a migration failed, or the run was refused\n" EXITS_2_3
+	    "  4  --dry-run: the plan cannot run (\"cannot run:\")\n"
+	    EXITS_RUN_5_6,
+	  .min_args = 1, .max_args = 1, .flags = ARG_DRY_RUN | ARG_DRIFT |
+	    ARG_ATOMIC | ARG_SQL | ARG_FILES, .params = params_target,
+	  .print = out_run, .exit_code = exit_plan },
+	{ .name = "cancel", .method = "cancel", .usage = "cancel",
+	  .summary = "stop the running migration run",
+	  .about = "  Stop the running run: its statement is cancelled and its "
+	    "migration\n  rolls back (a non-transactional one goes dirty); the "
+	    "migrations before\n  it stay applied (none in an atomic run).  A "
+	    "queued run never starts.\n",
+	  .examples = "  migctl cancel\n",
+	  .exits = "  0  the run is being cancelled\n  1  no run is going on\n"
+	    EXITS_RUN,
+	  .print = out_cancel },
+	{ .name = "stamp", .method = "stamp", .usage = "stamp REV",
+	  .summary = "set the version table to REV without running anything",
+	  .about = "  Set the version table to REV without running any "
+	    "migration, and write\n  a history row.\n",
+	  .arguments = "  REV  base, head, heads, or a revision id or a unique "
+	    "prefix of one\n",
+	  .examples = "  migctl stamp head\n  migctl stamp 3f2a9c\n",
+	  .exits = "  0  stamped\n  1  REV is unknown or ambiguous, or the files "
+	    "are invalid\n" EXITS_RUN,
+	  .min_args = 1, .max_args = 1, .params = params_revision,
+	  .print = out_rows },
+	{ .name = "resolve", .method = "resolve",
+	  .usage = "resolve REV applied|unapplied",
+	  .summary = "clear a dirty revision, saying what is true",
+	  .about = "  Clear the dirty mark of a revision whose non-transactional "
+	    "migration\n  stopped part-way, once you have checked the database.\n",
+	  .arguments = "  REV        the dirty revision\n  applied    it took "
+	    "effect, or you finished it by hand\n  unapplied  it did not: it "
+	    "runs again\n",
+	  .examples = "  migctl resolve 0005 unapplied\n",
+	  .exits = "  0  resolved\n  1  REV is not dirty, or unknown\n" EXITS_RUN,
+	  .min_args = 2, .max_args = 2, .params = params_resolve,
+	  .print = out_rows },
+	{ .name = "schemas", .method = "schemas", .usage = "schemas",
+	  .summary = "schemas, where they come from, what the next run creates",
+	  .about = "  The configured schemas and every schema the migration files "
+	    "create\n  objects in, with the file and line that names each, "
+	    "whether it exists,\n  and whether the next run creates it.\n",
+	  .examples = "  migctl schemas\n",
+	  .exits = "  0  answered\n  1  failed\n" EXITS_ASK,
+	  .print = out_schemas },
+	{ .name = "verify", .method = "verify", .usage = "verify",
+	  .summary = "check for drift, dirty or unknown revisions (exit 4 if any)",
+	  .about = "  Check for drift (an applied file changed), dirty revisions, "
+	    "and\n  revisions the database has but no file defines (ahead).  "
+	    "Pending\n  migrations are fine.\n",
+	  .examples = "  migctl verify || echo 'look at the database first'\n",
+	  .exits = "  0  nothing found\n  1  failed (invalid files, no database)\n"
+	    EXITS_2_3 "  4  drift, dirty or ahead found\n" EXITS_5_6,
+	  .print = out_verify, .exit_code = exit_verify },
+	{ .name = "check", .method = "status", .usage = "check",
+	  .summary = "exit 0 only when at head with nothing wrong (else 4)",
+	  .about = "  Like status, but exit 0 only when the state is up_to_date "
+	    "(at head;\n  nothing pending, drifted, dirty or ahead), 4 otherwise, "
+	    "also when migd\n  is not connected or the files are invalid.  For "
+	    "CI gates and health\n  checks.\n",
+	  .examples = "  migctl check || exit\n",
+	  .exits = "  0  up to date\n" EXITS_2_3 "  4  anything else, "
+	    "pending included\n" EXITS_5_6,
+	  .print = out_status, .exit_code = exit_check },
+	{ .name = "reload", .method = "reload", .usage = "reload",
+	  .summary = "re-read the configuration and the migration files",
+	  .about = "  Re-read the configuration and the migration files, as SIGHUP "
+	    "does.  An\n  invalid configuration is refused; the running one "
+	    "stays.\n",
+	  .examples = "  migctl reload\n",
+	  .exits = "  0  reloaded\n  1  refused (the message says why)\n" EXITS_RUN,
+	  .print = out_reload },
+	{ .name = "version", .method = "version", .usage = "version",
+	  .summary = "the daemon's version",
+	  .about = "  The daemon's version and protocol version ('migctl "
+	    "--version' prints\n  migctl's own).\n",
+	  .examples = "  migctl version\n",
+	  .exits = "  0  answered\n" EXITS_ASK,
+	  .print = out_version },
+	{ .name = "wait", .method = "status",
+	  .usage = "wait [--for head|ready] [--timeout S]",
+	  .summary = "wait until the database is at head (or migd is ready)",
+	  .about = "  Ask migd every 0.25 s until the condition holds: head (the "
+	    "default):\n  the database is at head; ready: migd answers and is "
+	    "connected to the\n  database.  With --json, prints the last status "
+	    "received.  For readiness\n  probes and deploy hooks.\n",
+	  .examples = "  migctl wait --timeout 0\n  migctl wait --for ready "
+	    "--timeout 60 && migctl upgrade\n",
+	  .exits = "  0  the condition holds\n  2  usage error\n  3  migd never "
+	    "answered\n  4  migd answered, but the condition was not met in "
+	    "time\n  6  not allowed (forbidden)\n",
+	  .flags = ARG_WAIT, .print = out_status, .local = migctl_wait },
+	{ .name = "new", .usage = "new -m MESSAGE [-d DIR|-c CONFIG] [--head REV]",
+	  .summary = "write the next revision file (no daemon needed)",
+	  .about = "  Write the next revision file, DIR/ID_SLUG.sql, with its "
+	    "header filled\n  in and empty up and down sections, and print its "
+	    "path.  The directory is\n  checked with migd's own parser first: "
+	    "one with problems is refused.\n  The parent is the single head "
+	    "(none in an empty directory); with\n  several heads, name it with "
+	    "--head, or join them with 'migctl merge'.\n\n  The directory: -d "
+	    "DIR, else $MIGD_MIGRATIONS, else -c CONFIG's, else\n  ./migrations "
+	    "when it exists, else the installed configuration's\n  ("
+	    SYSCONFDIR "/migd/migd.conf), else ./migrations (created).  Which "
+	    "was\n  used is said on stderr (with --json: directory, "
+	    "directory_from).\n",
+	  .examples = "  migctl new -m \"add invoices\"\n  migctl new -m \"add "
+	    "invoices\" -d db/migrations\n  migctl new -m fix --head "
+	    "3f2a9c1b7d40\n",
+	  .exits = "  0  written\n  1  the directory has problems or several "
+	    "heads, --head names no\n     revision, or the file cannot be "
+	    "written\n  2  usage error: no -m, a message of several lines\n",
+	  .flags = ARG_MESSAGE | ARG_FILES | ARG_HEAD, .local = migctl_new },
+	{ .name = "merge", .usage = "merge -m MESSAGE [-d DIR|-c CONFIG]",
+	  .summary = "write a revision merging every head (no daemon needed)",
+	  .about = "  Write a merge revision whose down_revision lists every head "
+	    "of the\n  directory, with empty sections, and print its path.  The "
+	    "directory is\n  chosen as for 'new' (see 'migctl help new').\n",
+	  .examples = "  migctl merge -m \"join billing and cars\"\n",
+	  .exits = "  0  written\n  1  fewer than two heads, the directory has "
+	    "problems, or the file\n     cannot be written\n  2  usage error\n",
+	  .flags = ARG_MESSAGE | ARG_FILES, .local = migctl_merge },
+	{ .name = "revisions", .method = "revisions",
+	  .usage = "revisions [-d DIR|-c CONFIG]",
+	  .summary = "the revision graph, newest first, as alembic history",
+	  .about = "  The revision graph, newest first, one line each as 'alembic "
+	    "history'\n  prints it.  With -d or -c, from the files (no daemon); "
+	    "else migd answers\n  from its own.\n",
+	  .examples = "  migctl revisions\n  migctl revisions -d migrations\n",
+	  .exits = "  0  listed\n  1  the files have problems\n" EXITS_ASK,
+	  .flags = ARG_FILES, .print = out_revisions },
+	{ .name = "help", .usage = "help [COMMAND]",
+	  .summary = "the overview, or a command's usage, options and examples",
+	  .about = "  The overview, or COMMAND's usage, arguments, options, "
+	    "examples and exit\n  codes, as 'migctl COMMAND --help' prints "
+	    "them.\n",
+	  .arguments = "  COMMAND  one of the commands of 'migctl help'\n",
+	  .examples = "  migctl help upgrade\n  migctl upgrade --help\n",
+	  .exits = "  0  printed\n  2  no such command\n",
+	  .max_args = 1, .local = migctl_help_cmd },
 };
 
-static void __attribute__((noreturn))
-usage(int status)
-{
-	size_t	 i;
-	FILE	*f = status ? stderr : stdout;
+/* Every option, and which commands take it: parsing, help and "did you
+ * mean" all read it. */
+static const struct migctl_opt migctl_options[] = {
+	{ OPT_SOCKET, 's', "socket", NULL, "PATH", 0, "the control socket "
+	    "(default $" MIGD_SOCKET_ENV ",\nelse " MIGD_DEFAULT_SOCKET ")" },
+	{ OPT_JSON, 'j', "json", NULL, NULL, 0, "JSON on stdout, errors too; "
+	    "nothing on stderr" },
+	{ OPT_STREAM, 0, "stream", NULL, NULL, 0, "with --json: each message "
+	    "as a JSON line" },
+	{ OPT_LOCAL, 0, "local", NULL, NULL, 0, "with -c CONFIG: run on a "
+	    "private migd, started\nand stopped for the command" },
+	{ OPT_VERBOSE, 'v', "verbose", NULL, NULL, 0, "with --local: show that "
+	    "migd's log" },
+	{ OPT_HELP, 'h', "help", NULL, NULL, 0, "this help; after a command, "
+	    "the command's" },
+	{ OPT_VERSION, 'V', "version", NULL, NULL, 0, "migctl's version" },
+	{ OPT_DRY_RUN, 0, "dry-run", NULL, NULL, ARG_DRY_RUN, "show the plan, "
+	    "run nothing" },
+	{ OPT_SQL, 0, "sql", NULL, NULL, ARG_SQL, "print the run's SQL, from "
+	    "the files (no daemon)" },
+	{ OPT_ATOMIC, 0, "atomic", NULL, NULL, ARG_ATOMIC, "the whole run in "
+	    "one transaction" },
+	{ OPT_NO_ATOMIC, 0, "no-atomic", NULL, NULL, ARG_ATOMIC, "a "
+	    "transaction per migration, whatever\nmigd.conf says" },
+	{ OPT_DRIFT, 0, "allow-drift", NULL, NULL, ARG_DRIFT, "run although "
+	    "applied files changed" },
+	{ OPT_WAIT_DAEMON, 0, "wait-daemon", NULL, "S", ARG_WAIT_DAEMON, "retry "
+	    "connecting for up to S seconds" },
+	{ OPT_LIMIT, 0, "limit", NULL, "N", ARG_LIMIT, "at most N rows, 1 to "
+	    "100000 (default 50)" },
+	{ OPT_FOR, 0, "for", NULL, "head|ready", ARG_WAIT, "what to wait for "
+	    "(default head)" },
+	{ OPT_TIMEOUT, 0, "timeout", NULL, "S", ARG_WAIT, "the longest wait in "
+	    "seconds (default 60;\n0: ask once)" },
+	{ OPT_MESSAGE, 'm', "message", NULL, "MESSAGE", ARG_MESSAGE, "the "
+	    "revision's message, one line" },
+	{ OPT_DIR, 'd', "dir", "directory", "DIR", ARG_DIR, "the migrations "
+	    "directory (also --directory)" },
+	{ OPT_CONFIG, 'c', "config", NULL, "CONFIG", ARG_CONFIG, "a migd.conf: "
+	    "its [migrations] directory\nand settings" },
+	{ OPT_HEAD, 0, "head", NULL, "REV", ARG_HEAD, "the parent: an id or a "
+	    "unique prefix" },
+};
 
-	fprintf(f, "usage: migctl [-s SOCKET] [--json] COMMAND [ARGS]\n"
-	    "       migctl --local -c CONFIG [-v] [--json] COMMAND [ARGS]\n\n"
-	    "options:\n"
-	    "  -s, --socket PATH  control socket (default $%s, else %s)\n"
-	    "  -j, --json         print JSON for scripts\n"
-	    "      --stream       with --json: every message as a JSON line, "
-	    "progress included\n"
-	    "      --dry-run      upgrade/downgrade: show the plan, run "
-	    "nothing\n"
-	    "      --sql          upgrade/downgrade [FROM:]TO: print the SQL "
-	    "of the run, from the files\n"
-	    "      --allow-drift  run although applied files changed\n"
-	    "      --limit N      history: at most N rows (default 50)\n"
-	    "      --wait-daemon S  upgrade: retry connecting for S seconds\n"
-	    "      --for head|ready, --timeout S  wait: the condition, the "
-	    "time (default 60; 0: once)\n"
-	    "  -m MESSAGE, -d DIR, -c CONFIG, --head REV  new, merge: the "
-	    "message, the directory\n"
-	    "                     (else $MIGD_MIGRATIONS, else the config's, "
-	    "else ./migrations);\n"
-	    "                     -d, -c also for --sql and revisions (files "
-	    "only)\n"
-	    "      --local -c CONFIG  run the command on a private migd "
-	    "started for it\n"
-	    "  -v, --verbose      with --local: show that migd's log\n"
-	    "  -h, --help         this help\n"
-	    "  -V, --version      print migctl's version\n\ncommands:\n",
-	    MIGD_SOCKET_ENV, MIGD_DEFAULT_SOCKET);
-	for (i = 0; i < nitems(migctl_cmds); i++)
-		fprintf(f, "  %s\n      %s\n", migctl_cmds[i].usage,
-		    migctl_cmds[i].help);
-	fprintf(f, "\ntargets: head, heads, base, +N, -N, a revision or a "
-	    "unique prefix of one\n"
-	    "exit codes: 0 success, 1 failed, 2 usage, 3 daemon unreachable, "
-	    "4 check found work,\n  5 busy or lock timeout, 6 forbidden "
-	    "(see migctl(1))\n");
-	exit(status);
+/* Words people type for a command, for "did you mean". */
+static const char *const migctl_synonyms[][2] = {
+	{ "migrate", "upgrade" }, { "up", "upgrade" }, { "apply", "upgrade" },
+	{ "down", "downgrade" }, { "rollback", "downgrade" },
+	{ "log", "history" }, { "revision", "new" }, { "create", "new" },
+	{ "branches", "heads" }, { "graph", "revisions" },
+};
+
+#define MIGCTL_SYNOPSIS	"[OPTIONS] COMMAND [ARGS]"
+#define HELP_COL	24	/* where an option's help starts */
+
+/* The command a usage error is about; NULL before one is known. */
+static const struct migctl_cmd *migctl_cur;
+
+/* The distance between two words (edits, a swap being one), capped. */
+static size_t
+migctl_distance(const char *a, const char *b)
+{
+	size_t	 d[32][32], la = strlen(a), lb = strlen(b), i, j, x;
+
+	if (la >= 32 || lb >= 32)
+		return (SIZE_MAX);
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++) {
+		for (j = 1; j <= lb; j++) {
+			x = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < x)
+				x = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < x)
+				x = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < x)
+				x = d[i - 2][j - 2] + 1;
+			d[i][j] = x;
+		}
+	}
+	return (d[la][lb]);
 }
 
+/* The nearest of the words offered to w so far. */
+struct migctl_near {
+	const char	*w;
+	const char	*best;		/* the closest typo of w */
+	size_t		 dist;
+	const char	*prefixed;	/* a word w begins */
+	int		 n_prefixed;
+};
+
+/* Offers a word: kept if w is a typo of it (one edit in a short word, two
+ * in a longer one, none under four letters) or begins it. */
+static void
+migctl_near_offer(struct migctl_near *nr, const char *word)
+{
+	size_t	 len = strlen(nr->w), d, most;
+
+	most = len <= 3 ? 0 : len <= 6 ? 1 : 2;
+	d = migctl_distance(nr->w, word);
+	if (d <= most && d < nr->dist) {
+		nr->best = word;
+		nr->dist = d;
+	}
+	if (len >= 2 && strlen(word) > len && strncmp(word, nr->w, len) == 0) {
+		nr->prefixed = word;
+		nr->n_prefixed++;
+	}
+}
+
+/* The closest typo, else the only word w begins, else NULL. */
+static const char *
+migctl_near_best(struct migctl_near *nr)
+{
+	if (nr->best != NULL)
+		return (nr->best);
+	return (nr->n_prefixed == 1 ? nr->prefixed : NULL);
+}
+
+/* "did you mean" for a command: its quoted name, or NULL. */
+static char *
+migctl_suggest_cmd(const char *w)
+{
+	struct migctl_near	 nr = { w, NULL, SIZE_MAX, NULL, 0 };
+	const char		*best;
+	size_t			 i;
+
+	for (i = 0; i < nitems(migctl_synonyms); i++) {
+		if (strcasecmp(w, migctl_synonyms[i][0]) == 0)
+			return (xprintf("'%s'", migctl_synonyms[i][1]));
+	}
+	for (i = 0; i < nitems(migctl_cmds); i++)
+		migctl_near_offer(&nr, migctl_cmds[i].name);
+	best = migctl_near_best(&nr);
+	return (best != NULL ? xprintf("'%s'", best) : NULL);
+}
+
+/* "did you mean" for an option (without its =value), or NULL. */
+static char *
+migctl_suggest_opt(const char *w)
+{
+	struct migctl_near	 nr = { w, NULL, SIZE_MAX, NULL, 0 };
+	const struct migctl_opt	*o;
+	char			*names[3 * nitems(migctl_options)], *best;
+	size_t			 i, n = 0;
+
+	for (i = 0; i < nitems(migctl_options); i++) {
+		o = &migctl_options[i];
+		names[n++] = xprintf("--%s", o->lname);
+		if (o->alias != NULL)
+			names[n++] = xprintf("--%s", o->alias);
+		if (o->sname != 0)
+			names[n++] = xprintf("-%c", o->sname);
+	}
+	for (i = 0; i < n; i++)
+		migctl_near_offer(&nr, names[i]);
+	best = migctl_near_best(&nr) != NULL ? xstrdup(migctl_near_best(&nr)) :
+	    NULL;
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	return (best);
+}
+
+/* The command of this name, or NULL. */
+static const struct migctl_cmd *
+migctl_lookup(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < nitems(migctl_cmds); i++) {
+		if (strcmp(migctl_cmds[i].name, name) == 0)
+			return (&migctl_cmds[i]);
+	}
+	return (NULL);
+}
+
+/* Prints synopsis lines, each after "migctl ". */
+static void
+migctl_synopsis(FILE *f, const char *usage)
+{
+	const char	*nl;
+	int		 first = 1;
+
+	for (; usage != NULL && *usage != '\0'; usage = nl + 1, first = 0) {
+		if ((nl = strchr(usage, '\n')) == NULL)
+			nl = usage + strlen(usage);
+		fprintf(f, "%s migctl %.*s\n", first ? "usage:" : "      ",
+		    (int)(nl - usage), usage);
+		if (*nl == '\0')
+			break;
+	}
+}
+
+/*
+ * A usage error: what was wrong, the command's synopsis, a near miss if
+ * there is one, and where the whole help is; exit 2.  Never the whole usage:
+ * the reader wants the one line that was wrong.  With --json, the same as
+ * the JSON error object (kind "usage") on stdout.
+ */
+static void __attribute__((noreturn, format(printf, 2, 3)))
+migctl_usage_error(char *maybe, const char *fmt, ...)
+{
+	const struct migctl_cmd	*cmd = migctl_cur;
+	va_list			 ap;
+	json_t			*data, *lines;
+	char			*msg, *help, *u, *line, *save;
+
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	help = cmd != NULL ? xprintf("migctl help %s", cmd->name) :
+	    xstrdup("migctl help");
+	if (opts.json) {
+		lines = json_array();
+		u = xstrdup(cmd != NULL ? cmd->usage : MIGCTL_SYNOPSIS);
+		for (line = strtok_r(u, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			json_array_append_new(lines, json_sprintf("migctl %s",
+			    line));
+		free(u);
+		data = json_pack("{s:o, s:s}", "usage", lines, "help", help);
+		if (maybe != NULL)
+			json_object_set_new(data, "did_you_mean",
+			    json_string(maybe));
+		out_fail(MIGCTL_EXIT_USAGE, "usage", data, "%s", msg);
+	}
+	fprintf(stderr, "migctl: %s\n", msg);
+	migctl_synopsis(stderr, cmd != NULL ? cmd->usage : MIGCTL_SYNOPSIS);
+	if (maybe != NULL)
+		fprintf(stderr, "did you mean %s?\n", maybe);
+	fprintf(stderr, "see '%s'\n", help);
+	exit(MIGCTL_EXIT_USAGE);
+}
+
+/* A failure: for people on stderr, with --json as the JSON error object;
+ * a usage error the short way. */
 static void __attribute__((noreturn, format(printf, 2, 3)))
 die(int code, const char *fmt, ...)
 {
 	va_list	 ap;
+	char	*msg;
 
-	fputs("migctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	xvasprintf(&msg, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
+	if (code == MIGCTL_EXIT_USAGE)
+		migctl_usage_error(NULL, "%s", msg);
+	out_fail(code, code == MIGCTL_EXIT_UNREACHABLE ? "unreachable" :
+	    "failed", NULL, "%s", msg);
+}
+
+/* One option's line of a help: "  -d, --dir DIR        what it does". */
+static void
+migctl_help_opt(const struct migctl_opt *o)
+{
+	char		 left[64];
+	const char	*p;
+
+	snprintf(left, sizeof left, "%s%c%s--%s%s%s", o->sname ? "-" : " ",
+	    o->sname ? o->sname : ' ', o->sname ? ", " : "  ", o->lname,
+	    o->meta ? " " : "", o->meta ? o->meta : "");
+	printf("  %-*s", HELP_COL, left);
+	if (strlen(left) >= HELP_COL)
+		printf("\n  %*s", HELP_COL, "");
+	for (p = o->help; *p != '\0'; p++) {
+		putchar(*p);
+		if (*p == '\n')
+			printf("  %*s", HELP_COL, "");
+	}
+	putchar('\n');
+}
+
+/* migctl help, --help: how migctl is called, its commands, the options
+ * every command takes; a command's own are in its help. */
+static void
+migctl_overview(void)
+{
+	size_t	 i;
+
+	printf("usage: migctl %s\n       migctl --local -c CONFIG [-v] %s\n\n"
+	    "commands:\n", MIGCTL_SYNOPSIS, MIGCTL_SYNOPSIS);
+	for (i = 0; i < nitems(migctl_cmds); i++)
+		printf("  %-10s %s\n", migctl_cmds[i].name,
+		    migctl_cmds[i].summary);
+	printf("\noptions, before or after the command (a value also as "
+	    "--name=VALUE):\n");
+	for (i = 0; i < nitems(migctl_options); i++) {
+		if (migctl_options[i].flag == 0)
+			migctl_help_opt(&migctl_options[i]);
+	}
+	printf("\n'migctl help COMMAND' or 'migctl COMMAND --help': its usage, "
+	    "arguments,\noptions, examples and exit codes.\n\n"
+	    "targets: " TARGETS "\n"
+	    "exit codes: 0 success, 1 failed, 2 usage, 3 daemon unreachable, "
+	    "4 check found\n  something, 5 busy or lock timeout, 6 forbidden "
+	    "(see migctl(1))\n");
+}
+
+/* migctl help CMD, CMD --help: the command's usage, what it does, its
+ * arguments, options, examples and exit codes. */
+static void
+migctl_help(const struct migctl_cmd *cmd)
+{
+	size_t	 i;
+	int	 any = 0;
+
+	migctl_synopsis(stdout, cmd->usage);
+	printf("\n%s", cmd->about);
+	if (cmd->arguments != NULL)
+		printf("\narguments:\n%s", cmd->arguments);
+	for (i = 0; i < nitems(migctl_options); i++) {
+		if ((migctl_options[i].flag & cmd->flags) == 0)
+			continue;
+		if (!any++)
+			printf("\noptions:\n");
+		migctl_help_opt(&migctl_options[i]);
+	}
+	if (cmd->method != NULL)
+		printf("%s every command's: -s PATH, -j, --stream, --local "
+		    "-c CONFIG, -v\n", any ? "  and" : "\noptions:\n  only");
+	else if (cmd->local != migctl_help_cmd)
+		printf("  and -j/--json: the result, or the error, as JSON\n");
+	printf("\nexamples:\n%s", cmd->examples);
+	printf("\nexit codes:\n%s", cmd->exits);
+}
+
+/* migctl help [COMMAND]. */
+static int
+migctl_help_cmd(struct migctl *m)
+{
+	const struct migctl_cmd	*cmd;
+
+	if (m->nargs == 0) {
+		migctl_overview();
+		return (MIGCTL_EXIT_OK);
+	}
+	if ((cmd = migctl_lookup(m->args[0])) == NULL)
+		migctl_usage_error(migctl_suggest_cmd(m->args[0]), "unknown "
+		    "command '%s'", m->args[0]);
+	migctl_help(cmd);
+	return (MIGCTL_EXIT_OK);
 }
 
 /* One attempt to connect; -1 with errno when nobody answers. */
@@ -367,20 +880,18 @@ migctl_receive(struct migctl *m, int quiet)
 			die(MIGCTL_EXIT_FAILED, "unreadable reply from migd: "
 			    "%s", msg ? "not an object" : jerr.text);
 		}
+		free(line);
 		if (json_object_get(msg, "method") != NULL &&
 		    json_object_get(msg, "id") == NULL) {
-			if (opts.json && opts.stream) {
-				fputs(line, stdout);
-				fflush(stdout);
-			} else if (!opts.json)
+			if (opts.json && opts.stream)
+				out_json(msg, JSON_COMPACT);
+			else if (!opts.json)
 				out_progress(json_object_get(msg, "params"));
 			json_decref(msg);
-			free(line);
 			continue;
 		}
 		if (opts.json && opts.stream)
-			fputs(line, stdout);
-		free(line);
+			out_json(msg, JSON_COMPACT);
 		return (msg);
 	}
 }
@@ -444,8 +955,11 @@ params_resolve(struct migctl *m, char **args, int n)
 	(void)n;
 	if (strcmp(args[1], "applied") != 0 && strcmp(args[1],
 	    "unapplied") != 0)
-		die(MIGCTL_EXIT_USAGE, "usage: migctl resolve REV "
-		    "applied|unapplied");
+		migctl_usage_error(migctl_distance(args[1], "applied") <= 2 ?
+		    xstrdup("'applied'") : migctl_distance(args[1],
+		    "unapplied") <= 2 ? xstrdup("'unapplied'") : NULL,
+		    "resolve says what is true: applied or unapplied, not "
+		    "'%s'", args[1]);
 	return (json_pack("{s:s, s:s}", "revision", args[0], "state",
 	    args[1]));
 }
@@ -460,23 +974,6 @@ params_history(struct migctl *m, char **args, int n)
 	if (m->limit > 0)
 		json_object_set_new(p, "limit", json_integer(m->limit));
 	return (p);
-}
-
-/* Whether a long option takes a value (and so may be --name=value). */
-static int
-migctl_valued(const char *name, size_t len)
-{
-	static const char *valued[] = { "--socket", "--limit", "--timeout",
-	    "--for", "--wait-daemon", "--message", "--directory", "--config",
-	    "--head" };
-	size_t	 i;
-
-	for (i = 0; i < nitems(valued); i++) {
-		if (strlen(valued[i]) == len && strncmp(name, valued[i],
-		    len) == 0)
-			return (1);
-	}
-	return (0);
 }
 
 /* Seconds for --timeout and --wait-daemon: 0 to 86400. */
@@ -501,6 +998,17 @@ exit_verify(json_t *res)
 	    MIGCTL_EXIT_CHECK);
 }
 
+/* plan and --dry-run exit 4 when the plan cannot run ("cannot run:"), as
+ * the commands that only look do when they find something. */
+static int
+exit_plan(json_t *res)
+{
+	json_t	*runnable = json_object_get(res, "runnable");
+
+	return (runnable != NULL && !json_is_true(runnable) ?
+	    MIGCTL_EXIT_CHECK : MIGCTL_EXIT_OK);
+}
+
 /* check exits 0 only when the database is at head with nothing wrong. */
 static int
 exit_check(json_t *res)
@@ -512,17 +1020,6 @@ exit_check(json_t *res)
 	return (state != NULL && strcmp(state, "up_to_date") == 0 &&
 	    !json_is_true(json_object_get(res, "running")) ?
 	    MIGCTL_EXIT_OK : MIGCTL_EXIT_CHECK);
-}
-
-/* Prints a result for --json. */
-static void
-migctl_print_json(json_t *res)
-{
-	char	*s;
-
-	s = json_dumps(res, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-	puts(s);
-	free(s);
 }
 
 /* Whether a status answer meets what wait waits for. */
@@ -558,9 +1055,8 @@ migctl_wait(struct migctl *m)
 				/* Refused (forbidden): say so, and stop. */
 				code = migctl_exit_code(json_object_get(reply,
 				    "error"));
-				if (opts.json)
-					migctl_print_json(reply);
-				out_error(json_object_get(reply, "error"));
+				out_print_error(json_object_get(reply,
+				    "error"));
 				json_decref(reply);
 				json_decref(last);
 				return (code);
@@ -582,7 +1078,7 @@ migctl_wait(struct migctl *m)
 		usleep(250000);
 	}
 	if (opts.json && last != NULL)
-		migctl_print_json(last);
+		out_json(last, JSON_INDENT(2) | JSON_SORT_KEYS);
 	if (met) {
 		if (!opts.json)
 			printf("%s\n", strcmp(m->wait_for, "ready") == 0 ?
@@ -591,15 +1087,15 @@ migctl_wait(struct migctl *m)
 		json_decref(last);
 		return (MIGCTL_EXIT_OK);
 	}
-	if (!answered) {
-		fprintf(stderr, "migctl: migd did not answer at %s within "
-		    "%.0f s\n", m->socket, m->timeout);
-		return (MIGCTL_EXIT_UNREACHABLE);
-	}
-	fprintf(stderr, "migctl: timed out after %.0f s: state %s%s\n",
-	    m->timeout, out_str(last, "state"), json_is_true(json_object_get(
-	    json_object_get(last, "database"), "connected")) ? "" :
-	    ", not connected to PostgreSQL");
+	if (!answered)
+		die(MIGCTL_EXIT_UNREACHABLE, "migd did not answer at %s within "
+		    "%.0f s", m->socket, m->timeout);
+	/* With --json, the last status says it. */
+	if (!opts.json)
+		fprintf(stderr, "migctl: timed out after %.0f s: state %s%s\n",
+		    m->timeout, out_str(last, "state"), json_is_true(
+		    json_object_get(json_object_get(last, "database"),
+		    "connected")) ? "" : ", not connected to PostgreSQL");
 	json_decref(last);
 	return (MIGCTL_EXIT_CHECK);
 }
@@ -731,20 +1227,22 @@ migctl_cancel_run(struct migctl *m)
 	json_t		*reply, *err;
 
 	m->cancel_sent = 1;
-	fprintf(stderr, "\nmigctl: cancelling the run (Ctrl-C again to stop "
-	    "waiting)\n");
+	if (!opts.json)
+		fprintf(stderr, "\nmigctl: cancelling the run (Ctrl-C again to "
+		    "stop waiting)\n");
 	memset(&c, 0, sizeof c);
 	c.fd = -1;
 	c.socket = m->socket;
 	c.cancel_sent = 1;	/* this connection does not cancel again */
 	if (migctl_try_connect(&c) != 0) {
-		fprintf(stderr, "migctl: cannot reach migd to cancel: %s\n",
-		    strerror(errno));
+		if (!opts.json)
+			fprintf(stderr, "migctl: cannot reach migd to cancel: "
+			    "%s\n", strerror(errno));
 		return;
 	}
 	migctl_send(&c, "cancel", json_pack("{s:I}", "requester_pid",
 	    (json_int_t)getpid()));
-	if ((reply = migctl_receive(&c, 1)) != NULL &&
+	if ((reply = migctl_receive(&c, 1)) != NULL && !opts.json &&
 	    (err = json_object_get(reply, "error")) != NULL)
 		fprintf(stderr, "migctl: cancel: %s\n", json_string_value(
 		    json_object_get(err, "message")));
@@ -759,8 +1257,7 @@ migctl_run(struct migctl *m, const struct migctl_cmd *cmd, char **args,
 {
 	struct sigaction	 sa;
 	json_t	*reply, *err, *res, *params;
-	char	*s;
-	int	 code = MIGCTL_EXIT_OK;
+	int	 code = MIGCTL_EXIT_OK, streamed = opts.json && opts.stream;
 
 	if (cmd->local != NULL)
 		return (cmd->local(m));
@@ -779,22 +1276,13 @@ migctl_run(struct migctl *m, const struct migctl_cmd *cmd, char **args,
 	reply = migctl_receive(m, 0);
 	if ((err = json_object_get(reply, "error")) != NULL) {
 		code = migctl_exit_code(err);
-		if (opts.json && !opts.stream) {
-			res = json_pack("{s:O}", "error", err);
-			s = json_dumps(res, JSON_INDENT(2) | JSON_SORT_KEYS);
-			json_decref(res);
-			puts(s);
-			free(s);
-		}
-		out_error(err);
+		if (!streamed)
+			out_print_error(err);
 	} else {
 		res = json_object_get(reply, "result");
-		if (opts.json && !opts.stream) {
-			s = json_dumps(res, JSON_INDENT(2) | JSON_SORT_KEYS |
-			    JSON_ENCODE_ANY);
-			puts(s);
-			free(s);
-		} else if (!opts.json)
+		if (opts.json && !streamed)
+			out_json(res, JSON_INDENT(2) | JSON_SORT_KEYS);
+		else if (!opts.json)
 			cmd->print(res);
 		if (cmd->exit_code != NULL)
 			code = cmd->exit_code(res);
@@ -804,18 +1292,191 @@ migctl_run(struct migctl *m, const struct migctl_cmd *cmd, char **args,
 	return (code);
 }
 
+/* Whether an argument is an option: "-1" and "+2" are targets, "-" is a
+ * word. */
+static int
+migctl_is_option(const char *a)
+{
+	return (a[0] == '-' && a[1] != '\0' && strspn(a + 1, "0123456789") !=
+	    strlen(a + 1));
+}
+
+/* The option an argument names ("-d", "--dir", "--dir=x": then *val is
+ * "x"), or NULL; name gets it as typed, without the value. */
+static const struct migctl_opt *
+migctl_opt_find(const char *a, const char **val, char *name, size_t size)
+{
+	const struct migctl_opt	*o;
+	const char		*eq;
+	size_t			 i, len;
+
+	*val = NULL;
+	if (a[1] == '-') {
+		len = (eq = strchr(a, '=')) != NULL ? (size_t)(eq - a) :
+		    strlen(a);
+		snprintf(name, size, "%.*s", (int)len, a);
+		for (i = 0; i < nitems(migctl_options); i++) {
+			o = &migctl_options[i];
+			if (strcmp(name + 2, o->lname) == 0 || (o->alias !=
+			    NULL && strcmp(name + 2, o->alias) == 0)) {
+				if (eq != NULL)
+					*val = eq + 1;
+				return (o);
+			}
+		}
+		return (NULL);
+	}
+	snprintf(name, size, "%s", a);
+	for (i = 0; a[2] == '\0' && i < nitems(migctl_options); i++) {
+		if (migctl_options[i].sname == a[1])
+			return (&migctl_options[i]);
+	}
+	return (NULL);
+}
+
+/*
+ * Before parsing: the command (the first word that is neither an option
+ * nor an option's value), whether --json, --help or --version is asked for.
+ * A usage error is then said in the command's terms, and as JSON when the
+ * reader wants JSON, wherever the options stand.
+ */
+static const char *
+migctl_prescan(int argc, char **argv, int *help, int *version,
+    const char **unknown)
+{
+	const struct migctl_opt	*o;
+	const char		*word = NULL, *val;
+	char			 name[64];
+	int			 i;
+
+	*unknown = NULL;	/* an unknown option before the command */
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			if (word == NULL && i + 1 < argc)
+				word = argv[i + 1];
+			break;
+		}
+		if (!migctl_is_option(argv[i])) {
+			if (word == NULL)
+				word = argv[i];
+			continue;
+		}
+		if ((o = migctl_opt_find(argv[i], &val, name,
+		    sizeof name)) == NULL) {
+			if (word == NULL && *unknown == NULL)
+				*unknown = argv[i];
+			continue;
+		}
+		if (o->id == OPT_JSON)
+			opts.json = 1;
+		else if (o->id == OPT_HELP)
+			*help = 1;
+		else if (o->id == OPT_VERSION)
+			*version = 1;
+		if (o->meta != NULL && val == NULL)
+			i++;
+	}
+	return (word);
+}
+
+/* Sets what an option says. */
+static void
+migctl_set(struct migctl *m, const struct migctl_opt *o, const char *name,
+    const char *val)
+{
+	char	*end;
+
+	switch (o->id) {
+	case OPT_SOCKET:
+		m->socket = val;
+		break;
+	case OPT_JSON:
+		opts.json = 1;
+		break;
+	case OPT_STREAM:
+		opts.stream = 1;
+		break;
+	case OPT_DRY_RUN:
+		m->dry_run = 1;
+		break;
+	case OPT_SQL:
+		m->sql = 1;
+		break;
+	case OPT_ATOMIC:
+	case OPT_NO_ATOMIC:
+		m->atomic = o->id == OPT_ATOMIC;
+		break;
+	case OPT_DRIFT:
+		m->allow_drift = 1;
+		break;
+	case OPT_WAIT_DAEMON:
+		m->wait_daemon = migctl_seconds(name, val);
+		break;
+	case OPT_TIMEOUT:
+		m->timeout = migctl_seconds(name, val);
+		break;
+	case OPT_LIMIT:
+		m->limit = strtol(val, &end, 10);
+		if (*val == '\0' || *end != '\0' || m->limit < 1 ||
+		    m->limit > 100000)
+			die(MIGCTL_EXIT_USAGE, "%s takes a number from 1 to "
+			    "100000, not '%s'", name, val);
+		break;
+	case OPT_FOR:
+		if (strcmp(val, "head") != 0 && strcmp(val, "ready") != 0)
+			migctl_usage_error(strncmp(val, "head", 4) == 0 ?
+			    xstrdup("'head'") : strncmp(val, "read", 4) == 0 ?
+			    xstrdup("'ready'") : NULL, "%s takes head or "
+			    "ready, not '%s'", name, val);
+		m->wait_for = val;
+		break;
+	case OPT_MESSAGE:
+		m->author.message = val;
+		break;
+	case OPT_DIR:
+		m->author.directory = val;
+		break;
+	case OPT_CONFIG:
+		m->author.config = val;
+		break;
+	case OPT_HEAD:
+		m->author.head = val;
+		break;
+	case OPT_LOCAL:
+	case OPT_VERBOSE:
+	case OPT_HELP:
+	case OPT_VERSION:
+		break;		/* main's, or the prescan's */
+	}
+}
+
+/* The lowest ARG_* bit of a set. */
+static int
+migctl_bit(int set)
+{
+	int	 bit;
+
+	for (bit = 0; bit < ARG_NBITS; bit++) {
+		if (set & (1 << bit))
+			return (bit);
+	}
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct migctl			 m;
 	const struct migctl_cmd		*cmd = NULL;
-	const char			*env;
-	char				**args, **av, *end;
-	int				 i, nargs = 0, used = 0;
+	const struct migctl_opt		*o;
+	const char			*env, *word, *val, *unknown;
+	char				**args, name[64], *given[ARG_NBITS];
+	int				 i, nargs = 0, used = 0, bit;
 	int				 local = 0, verbose = 0, socket_given = 0;
-	size_t				 j;
+	int				 help = 0, version = 0;
 
 	memset(&m, 0, sizeof m);
+	memset(given, 0, sizeof given);
 	m.fd = -1;
 	signal(SIGPIPE, SIG_IGN);
 	m.timeout = 60;
@@ -825,131 +1486,83 @@ main(int argc, char **argv)
 		m.socket = MIGD_DEFAULT_SOCKET;
 	args = xcalloc((size_t)argc + 1, sizeof *args);
 
-	/* --name=value is --name value, for the options that take a value. */
-	av = xcalloc((size_t)argc * 2 + 1, sizeof *av);
-	for (i = 0, j = 0; i < argc; i++) {
-		const char *eq = strchr(argv[i], '=');
-
-		if (strcmp(argv[i], "--") == 0) {
-			while (i < argc)
-				av[j++] = xstrdup(argv[i++]);
-			break;
-		}
-		if (eq != NULL && migctl_valued(argv[i], (size_t)(eq -
-		    argv[i]))) {
-			av[j++] = xstrndup(argv[i], (size_t)(eq - argv[i]));
-			av[j++] = xstrdup(eq + 1);
-		} else
-			av[j++] = xstrdup(argv[i]);
+	word = migctl_prescan(argc, argv, &help, &version, &unknown);
+	if (version) {
+		printf("migctl %s (protocol %d)\n", PACKAGE_VERSION,
+		    MIGD_PROTOCOL_VERSION);
+		exit(MIGCTL_EXIT_OK);
 	}
-	argc = (int)j;
-	argv = av;
+	if (word != NULL && (cmd = migctl_lookup(word)) == NULL) {
+		/* "--sokcet /x status": the word may be the option's value. */
+		if (unknown != NULL) {
+			migctl_opt_find(unknown, &val, name, sizeof name);
+			migctl_usage_error(migctl_suggest_opt(name), "unknown "
+			    "option %s", name);
+		}
+		migctl_usage_error(migctl_suggest_cmd(word), "unknown command "
+		    "'%s'", word);
+	}
+	if (help) {
+		if (cmd != NULL)
+			migctl_help(cmd);
+		else
+			migctl_overview();
+		exit(MIGCTL_EXIT_OK);
+	}
+	migctl_cur = cmd;
 
 	/* Options may stand anywhere; "-1" and "+2" are arguments. */
 	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "--") == 0) {
+		if (strcmp(argv[i], "--") == 0) {
 			while (++i < argc)
 				args[nargs++] = argv[i];
 			break;
 		}
-		if (strcmp(a, "-j") == 0 || strcmp(a, "--json") == 0)
-			opts.json = 1;
-		else if (strcmp(a, "--stream") == 0)
-			opts.stream = 1;
-		else if (strcmp(a, "--dry-run") == 0) {
-			m.dry_run = 1;
-			used |= ARG_DRY_RUN;
-		} else if (strcmp(a, "--allow-drift") == 0) {
-			m.allow_drift = 1;
-			used |= ARG_DRIFT;
-		} else if (strcmp(a, "--sql") == 0) {
-			m.sql = 1;
-			used |= ARG_SQL;
-		} else if (strcmp(a, "--atomic") == 0 ||
-		    strcmp(a, "--no-atomic") == 0) {
-			m.atomic = a[2] == 'a';
-			used |= ARG_ATOMIC;
-		} else if (strcmp(a, "--limit") == 0) {
-			if (++i == argc)
-				die(MIGCTL_EXIT_USAGE, "%s needs a number", a);
-			m.limit = strtol(argv[i], &end, 10);
-			if (*argv[i] == '\0' || *end != '\0' || m.limit < 1 ||
-			    m.limit > 100000)
-				die(MIGCTL_EXIT_USAGE, "%s takes a number from 1 "
-				    "to 100000, not '%s'", a, argv[i]);
-			used |= ARG_LIMIT;
-		} else if (strcmp(a, "--wait-daemon") == 0) {
-			if (++i == argc)
-				die(MIGCTL_EXIT_USAGE, "%s needs seconds", a);
-			m.wait_daemon = migctl_seconds(a, argv[i]);
-			used |= ARG_WAIT_DAEMON;
-		} else if (strcmp(a, "--timeout") == 0) {
-			if (++i == argc)
-				die(MIGCTL_EXIT_USAGE, "%s needs seconds", a);
-			m.timeout = migctl_seconds(a, argv[i]);
-			used |= ARG_WAIT;
-		} else if (strcmp(a, "--for") == 0) {
-			if (++i == argc || (strcmp(argv[i], "head") != 0 &&
-			    strcmp(argv[i], "ready") != 0))
-				die(MIGCTL_EXIT_USAGE, "--for takes head or "
-				    "ready");
-			m.wait_for = argv[i];
-			used |= ARG_WAIT;
-		} else if (strcmp(a, "-m") == 0 || strcmp(a, "--message") == 0 ||
-		    strcmp(a, "-d") == 0 || strcmp(a, "--directory") == 0 ||
-		    strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0 ||
-		    strcmp(a, "--head") == 0) {
-			if (++i == argc)
-				die(MIGCTL_EXIT_USAGE, "%s needs a value", a);
-			if (a[1] == 'm' || strcmp(a, "--message") == 0)
-				m.author.message = argv[i];
-			else if (a[1] == 'd' || strcmp(a, "--directory") == 0)
-				m.author.directory = argv[i];
-			else if (a[1] == 'c' || strcmp(a, "--config") == 0)
-				m.author.config = argv[i];
-			else
-				m.author.head = argv[i];
-			used |= strcmp(a, "--head") == 0 ? ARG_HEAD :
-			    a[1] == 'c' || strcmp(a, "--config") == 0 ?
-			    ARG_CONFIG : ARG_AUTHOR;
-		} else if (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0) {
-			if (++i == argc)
-				die(MIGCTL_EXIT_USAGE, "%s needs a path", a);
-			m.socket = argv[i];
-			socket_given = 1;
-		} else if (strcmp(a, "--local") == 0)
-			local = 1;
-		else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
-			verbose = 1;
-		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
-			usage(0);
-		else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
-			printf("migctl %s (protocol %d)\n", PACKAGE_VERSION,
-			    MIGD_PROTOCOL_VERSION);
-			exit(0);
-		} else if (a[0] == '-' && a[1] != '\0' &&
-		    strspn(a + 1, "0123456789") != strlen(a + 1)) {
-			fprintf(stderr, "migctl: unknown option %s\n", a);
-			usage(MIGCTL_EXIT_USAGE);
-		} else
+		if (!migctl_is_option(argv[i])) {
 			args[nargs++] = argv[i];
+			continue;
+		}
+		if ((o = migctl_opt_find(argv[i], &val, name,
+		    sizeof name)) == NULL)
+			migctl_usage_error(migctl_suggest_opt(name), "unknown "
+			    "option %s", name);
+		if (o->meta == NULL && val != NULL)
+			die(MIGCTL_EXIT_USAGE, "%s takes no value", name);
+		if (o->meta != NULL && val == NULL) {
+			if (++i == argc)
+				die(MIGCTL_EXIT_USAGE, "%s needs a value: %s %s",
+				    name, name, o->meta);
+			val = argv[i];
+		}
+		migctl_set(&m, o, name, val);
+		if (o->id == OPT_LOCAL)
+			local = 1;
+		else if (o->id == OPT_VERBOSE)
+			verbose = 1;
+		else if (o->id == OPT_SOCKET)
+			socket_given = 1;
+		if (o->flag != 0) {
+			bit = migctl_bit(o->flag);
+			if (given[bit] == NULL)
+				given[bit] = xstrdup(name);
+			used |= o->flag;
+		}
 	}
-	if (nargs == 0) {
-		fprintf(stderr, "migctl: no command given\n");
-		usage(MIGCTL_EXIT_USAGE);
-	}
-	for (j = 0; j < nitems(migctl_cmds); j++) {
-		if (strcmp(migctl_cmds[j].name, args[0]) == 0)
-			cmd = &migctl_cmds[j];
-	}
-	if (cmd == NULL) {
-		fprintf(stderr, "migctl: unknown command '%s'\n", args[0]);
-		usage(MIGCTL_EXIT_USAGE);
-	}
-	if (nargs - 1 < cmd->min_args || nargs - 1 > cmd->max_args)
-		die(MIGCTL_EXIT_USAGE, "usage: migctl %s", cmd->usage);
+	if (nargs == 0)
+		die(MIGCTL_EXIT_USAGE, "no command given");
+	m.args = args + 1;
+	m.nargs = nargs - 1;
+	if (m.nargs < cmd->min_args)
+		die(MIGCTL_EXIT_USAGE, "%s needs %s%d argument%s", cmd->name,
+		    cmd->min_args == cmd->max_args ? "" : "at least ",
+		    cmd->min_args, cmd->min_args == 1 ? "" : "s");
+	if (m.nargs > cmd->max_args && cmd->max_args == 0)
+		die(MIGCTL_EXIT_USAGE, "%s takes no arguments, not '%s'",
+		    cmd->name, m.args[0]);
+	if (m.nargs > cmd->max_args)
+		die(MIGCTL_EXIT_USAGE, "%s takes at most %d argument%s: '%s' "
+		    "is one too many", cmd->name, cmd->max_args,
+		    cmd->max_args == 1 ? "" : "s", m.args[cmd->max_args]);
 	/* -c: the private migd's configuration with --local, else new's. */
 	if (local && cmd->method != NULL) {
 		if ((used & ARG_CONFIG) == 0)
@@ -959,21 +1572,34 @@ main(int argc, char **argv)
 			die(MIGCTL_EXIT_USAGE, "--local starts a migd of its "
 			    "own: -s does not go with it");
 		used &= ~ARG_CONFIG;
-	} else if ((used & ARG_CONFIG) != 0)
-		used = (used & ~ARG_CONFIG) | ARG_AUTHOR;
+	}
 	if (verbose && !local)
 		die(MIGCTL_EXIT_USAGE, "-v shows the log of --local's migd: "
 		    "it goes with --local");
-	if ((used & ~cmd->flags) != 0)
-		die(MIGCTL_EXIT_USAGE, "usage: migctl %s", cmd->usage);
+	if ((used & ~cmd->flags) != 0) {
+		bit = migctl_bit(used & ~cmd->flags);
+		migctl_usage_error((1 << bit) == ARG_CONFIG ?
+		    xstrdup("'--local -c CONFIG' (a private migd)") : NULL,
+		    "%s takes no %s", cmd->name, given[bit]);
+	}
 	/* --sql, and revisions with -d or -c, read the files: no daemon. */
-	if (m.sql || ((used & ARG_AUTHOR) && cmd->local == NULL)) {
-		if (local || (used & ~(ARG_SQL | ARG_AUTHOR | (m.sql ?
-		    ARG_ATOMIC : 0))) != 0 ||
-		    m.author.message != NULL || (m.sql && opts.json) ||
-		    (!m.sql && (cmd->flags & ARG_SQL)))
-			die(MIGCTL_EXIT_USAGE, "usage: migctl %s", cmd->usage);
-		return (migctl_offline(&m, cmd, nargs > 1 ? args[1] : NULL));
+	if (m.sql || ((used & ARG_FILES) && cmd->local == NULL)) {
+		if (local)
+			die(MIGCTL_EXIT_USAGE, "%s reads the files itself: "
+			    "--local does not go with it", m.sql ? "--sql" :
+			    cmd->name);
+		if (!m.sql && (cmd->flags & ARG_SQL))
+			die(MIGCTL_EXIT_USAGE, "%s goes with --sql", given[
+			    migctl_bit(used & ARG_FILES)]);
+		if (m.sql && opts.json)
+			die(MIGCTL_EXIT_USAGE, "--sql prints SQL: --json does "
+			    "not go with it");
+		if ((used & ~(ARG_SQL | ARG_FILES | ARG_ATOMIC)) != 0)
+			die(MIGCTL_EXIT_USAGE, "--sql takes -d, -c and "
+			    "--[no-]atomic only, not %s", given[migctl_bit(
+			    used & ~(ARG_SQL | ARG_FILES | ARG_ATOMIC))]);
+		return (migctl_offline(&m, cmd, m.nargs > 0 ? m.args[0] :
+		    NULL));
 	}
 	/* Colour for people on a terminal, never with NO_COLOR. */
 	env = getenv("NO_COLOR");
@@ -987,10 +1613,9 @@ main(int argc, char **argv)
 	if (local && cmd->method != NULL)
 		m.socket = local_start(m.author.config, verbose,
 		    cmd->local == NULL);
-	i = migctl_run(&m, cmd, args + 1, nargs - 1);
+	i = migctl_run(&m, cmd, m.args, m.nargs);
 	free(args);
-	for (j = 0; j < (size_t)argc; j++)
-		free(av[j]);
-	free(av);
+	for (bit = 0; bit < ARG_NBITS; bit++)
+		free(given[bit]);
 	return (i);
 }

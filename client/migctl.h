@@ -13,6 +13,10 @@ struct migctl_opts {
 
 extern struct migctl_opts opts;
 
+/* The JSON-RPC code of an error migctl finds itself (data.kind says which);
+ * a usage error has MIGD_ERR_INVALID_PARAMS, invalid files migd's own. */
+#define MIGCTL_ERR_CLIENT	-32000
+
 /* author.c (migctl-author): the offline commands. */
 struct author_opts {
 	const char	*message;
@@ -26,8 +30,9 @@ int	 author_new(const struct author_opts *);
 int	 author_merge(const struct author_opts *);
 struct revset;
 struct revset_ctx;
-char	*author_directory(const struct author_opts *);
+char	*author_directory(const struct author_opts *, const char **);
 struct revset *author_load(const char *, const struct revset_ctx *);
+extern json_t	*author_notes;	/* --json: what author_load noted */
 
 /* offline.c (migctl-author): SQL for review, the graph, without a daemon. */
 int	 offline_sql(const struct author_opts *, int);
@@ -53,6 +58,10 @@ void	 out_reload(json_t *);
 void	 out_progress(json_t *);
 void	 out_progress_tick(void);
 void	 out_error(json_t *);
+void	 out_print_error(json_t *);
+void	 out_fail(int, const char *, json_t *, const char *, ...)
+	    __attribute__((noreturn, format(printf, 4, 5)));
+void	 out_json(json_t *, size_t);
 const char *out_str(json_t *, const char *);
 
 #endif

@@ -38,6 +38,9 @@ struct offline {
 	int			 first, last;	/* the step is the run's */
 };
 
+/* The command --sql runs for (upgrade or downgrade), for its usage errors. */
+static const char	*offline_cmd = "upgrade";
+
 static void __attribute__((noreturn, format(printf, 2, 3)))
 offline_die(int code, const char *fmt, ...)
 {
@@ -48,31 +51,34 @@ offline_die(int code, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	if (code == MIGCTL_EXIT_USAGE)
+		fprintf(stderr, "see 'migctl help %s'\n", offline_cmd);
 	exit(code);
 }
 
 /*
  * The configuration the SQL is written for: -c CONFIG; else the installed
- * one when the directory comes from it too (neither -d nor
- * $MIGD_MIGRATIONS); else migd's defaults (public.alembic_version).
+ * one when the directory comes from it too (no -d, $MIGD_MIGRATIONS or
+ * ./migrations); else migd's defaults (public.alembic_version).
  */
 static struct config *
 offline_config(const struct author_opts *ao)
 {
 	struct errlist	 errs = { NULL, 0 };
 	struct config	*cf = NULL;
-	const char	*env = getenv("MIGD_MIGRATIONS");
+	const char	*from;
+	char		*dir;
 
+	/* -c: author_directory loads it, or says why it cannot. */
+	dir = author_directory(ao, &from);
+	free(dir);
 	if (ao->config != NULL) {
-		if (config_load(ao->config, &cf, &errs) != 0) {
-			fprintf(stderr, "migctl: %s\n", errs.n ? errs.v[0] :
-			    ao->config);
-			errlist_clear(&errs);
-			exit(MIGCTL_EXIT_FAILED);
-		}
+		if (config_load(ao->config, &cf, &errs) != 0)
+			offline_die(MIGCTL_EXIT_FAILED, "%s", errs.n ?
+			    errs.v[0] : ao->config);
 		return (cf);
 	}
-	if (ao->directory == NULL && (env == NULL || *env == '\0') &&
+	if (strcmp(from, "installed_config") == 0 &&
 	    config_load(SYSCONFDIR "/migd/migd.conf", &cf, &errs) == 0)
 		return (cf);
 	errlist_clear(&errs);
@@ -88,6 +94,7 @@ offline_load(const struct author_opts *ao, const struct config *cf,
     char **dirp)
 {
 	struct revset_ctx	 ctx;
+	const char		*from;
 	char			*dir;
 
 	memset(&ctx, 0, sizeof ctx);
@@ -96,8 +103,8 @@ offline_load(const struct author_opts *ao, const struct config *cf,
 	ctx.version_schema = cf->version_schema;
 	ctx.history_schema = cf->history_schema;
 	ctx.server_version = 0;	/* no server: newer SQL is assumed */
-	/* As for new: -d, $MIGD_MIGRATIONS, the configuration's, ./migrations. */
-	dir = author_directory(ao);
+	/* As for new: -d, $MIGD_MIGRATIONS, -c's, ./migrations, installed. */
+	dir = author_directory(ao, &from);
 	*dirp = dir;
 	return (author_load(dir, &ctx));
 }
@@ -469,6 +476,7 @@ offline_sql(const struct author_opts *ao, int up)
 	size_t			 n_rows, i, n, problems = 0;
 	int			 atomic;
 
+	offline_cmd = up ? "upgrade" : "downgrade";
 	range = ao->range != NULL && *ao->range != '\0' ? ao->range :
 	    up ? "head" : NULL;
 	if (range == NULL)
@@ -617,22 +625,22 @@ offline_revisions(const struct author_opts *ao)
 	struct config	*cf = NULL;
 	struct revset	*rs;
 	json_t		*res;
-	char		*dir, *s;
+	const char	*from;
+	char		*dir;
 
 	if (ao->config != NULL) {
 		/* As migd loads them: its configured schemas are managed. */
 		cf = offline_config(ao);
 		rs = offline_load(ao, cf, &dir);
 	} else {
-		dir = author_directory(ao);
+		dir = author_directory(ao, &from);
 		rs = author_load(dir, NULL);
 	}
 	res = revset_revisions_json(rs);
 	if (opts.json) {
-		s = json_dumps(res, JSON_INDENT(2) | JSON_SORT_KEYS |
-		    JSON_ENCODE_ANY);
-		puts(s);
-		free(s);
+		if (author_notes != NULL)
+			json_object_set(res, "notes", author_notes);
+		out_json(res, JSON_INDENT(2) | JSON_SORT_KEYS);
 	} else
 		out_revisions(res);
 	json_decref(res);

@@ -3,12 +3,14 @@
  * migration, colour only on a terminal and never with NO_COLOR.  Scripts use
  * --json instead, which prints the daemon's own result.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "migctl.h"
+#include "migd/protocol.h"
 
 #define BOLD	"\033[1m"
 #define RED	"\033[31m"
@@ -16,6 +18,9 @@
 #define YELLOW	"\033[33m"
 #define DIM	"\033[2m"
 #define RESET	"\033[0m"
+
+/* The plural's "s": "1 revision", "2 revisions". */
+#define PL(n)	((n) == 1 ? "" : "s")
 
 /* A colour code when colour is on, else nothing. */
 static const char *
@@ -29,6 +34,16 @@ static const char *
 ce(const char *code)
 {
 	return (opts.color_err ? code : "");
+}
+
+/* Widens a column to fit s. */
+static void
+out_fit(int *width, const char *s)
+{
+	int	 len = (int)strlen(s);
+
+	if (len > *width)
+		*width = len;
 }
 
 /* A string member, or a dash when missing or null. */
@@ -92,6 +107,23 @@ out_ids(json_t *a)
 	return (s);
 }
 
+/* current and heads from the last valid set of files: say so, and why. */
+static void
+out_stale(json_t *res)
+{
+	json_t	*errors = json_object_get(res, "errors"), *v;
+	size_t	 i, n = json_array_size(errors);
+
+	if (!json_is_true(json_object_get(res, "stale")))
+		return;
+	printf("%sstale:%s from the last valid set of files; the files have "
+	    "%zu problem%s now%s\n", c(YELLOW), c(RESET), n, PL(n), n ? ":" :
+	    "");
+	json_array_foreach(errors, i, v)
+		printf("  %s\n", json_is_string(v) ? json_string_value(v) :
+		    out_str(v, "message"));
+}
+
 /* The state word, coloured by how good it is. */
 static void
 out_state(const char *state)
@@ -145,17 +177,20 @@ out_status(json_t *res)
 		printf("database:    %snot connected%s: %s\n", c(RED),
 		    c(RESET), out_str(db, "last_error"));
 	}
-	printf("pool:        %lld connections, %lld connected, %lld busy\n",
+	printf("pool:        %lld connection%s, %lld connected, %lld busy\n",
 	    (long long)json_integer_value(json_object_get(pool, "size")),
+	    PL(json_integer_value(json_object_get(pool, "size"))),
 	    (long long)json_integer_value(json_object_get(pool, "connected")),
 	    (long long)json_integer_value(json_object_get(pool, "busy")));
 	printf("migrations:  %s", out_str(mig, "directory"));
 	if (json_is_integer(json_object_get(mig, "revisions"))) {
 		ids = out_ids(json_object_get(mig, "heads"));
-		printf(" (%lld revisions, head%s %s)", (long long)
+		printf(" (%lld revision%s, head%s %s%s)", (long long)
 		    json_integer_value(json_object_get(mig, "revisions")),
-		    json_array_size(json_object_get(mig, "heads")) == 1 ? "" :
-		    "s", ids);
+		    PL(json_integer_value(json_object_get(mig, "revisions"))),
+		    PL(json_array_size(json_object_get(mig, "heads"))), ids,
+		    json_is_true(json_object_get(mig, "stale")) ?
+		    "; the last valid set" : "");
 		free(ids);
 	}
 	printf("\n");
@@ -176,13 +211,16 @@ out_version(json_t *res)
 void
 out_current(json_t *res)
 {
-	json_t	*v;
+	json_t	*cur = json_object_get(res, "current"), *v;
 	size_t	 i;
+	int	 w = 0;
 
-	if (json_array_size(json_object_get(res, "current")) == 0)
+	if (json_array_size(cur) == 0)
 		printf("base (nothing applied)\n");
-	json_array_foreach(json_object_get(res, "current"), i, v) {
-		printf("%s%-14s%s %s\n", c(BOLD), out_str(v, "revision"),
+	json_array_foreach(cur, i, v)
+		out_fit(&w, out_str(v, "revision"));
+	json_array_foreach(cur, i, v) {
+		printf("%s%-*s%s %s\n", c(BOLD), w, out_str(v, "revision"),
 		    c(RESET), out_str(v, "message"));
 	}
 	printf("state: ");
@@ -192,22 +230,27 @@ out_current(json_t *res)
 		    json_object_get(res, "pending")));
 	printf("\n");
 	out_verify(res);
+	out_stale(res);
 }
 
 void
 out_heads(json_t *res)
 {
-	json_t	*v;
+	json_t	*heads = json_object_get(res, "heads"), *v;
 	size_t	 i;
+	int	 w = 4;
 
-	printf("%s%-14s %-8s %-8s %s%s\n", c(DIM), "HEAD", "APPLIED",
+	json_array_foreach(heads, i, v)
+		out_fit(&w, out_str(v, "revision"));
+	printf("%s%-*s %-8s %-8s %s%s\n", c(DIM), w, "HEAD", "APPLIED",
 	    "CURRENT", "MESSAGE", c(RESET));
-	json_array_foreach(json_object_get(res, "heads"), i, v) {
-		printf("%-14s %-8s %-8s %s\n", out_str(v, "revision"),
+	json_array_foreach(heads, i, v) {
+		printf("%-*s %-8s %-8s %s\n", w, out_str(v, "revision"),
 		    json_is_true(json_object_get(v, "applied")) ? "yes" : "no",
 		    json_is_true(json_object_get(v, "current")) ? "yes" : "no",
 		    out_str(v, "message"));
 	}
+	out_stale(res);
 }
 
 /* A JSON array of ids joined with ", ", as Alembic's format_as_comma. */
@@ -268,39 +311,62 @@ out_revisions(json_t *res)
 	json_decref(depended);
 }
 
+/* What a history row says happened. */
+static const char *
+out_result(json_t *row)
+{
+	if (json_is_true(json_object_get(row, "dirty")))
+		return ("DIRTY");
+	if (json_is_true(json_object_get(row, "success")))
+		return ("ok");
+	return ("FAILED");
+}
+
+/* The history table, its columns as wide as their longest value. */
 void
 out_history(json_t *res)
 {
-	json_t	*v;
-	size_t	 i;
-	char	 ms[32];
-	const char *result;
+	json_t		*rows = json_object_get(res, "history"), *v;
+	size_t		 i;
+	char		 ms[32], id[32];
+	const char	*result;
+	int		 wid = 2, wat = 13, wact = 6, wrev = 8, wdur = 8;
 
-	if (json_array_size(json_object_get(res, "history")) == 0) {
-		printf("no history yet\n");
+	if (json_array_size(rows) == 0) {
+		if (json_is_string(json_object_get(res, "revision")))
+			printf("no history for %s yet\n", out_str(res,
+			    "revision"));
+		else
+			printf("no history yet\n");
 		return;
 	}
-	printf("%s%-6s %-24s %-8s %-14s %-8s %9s  %s%s\n", c(DIM), "ID",
-	    "STARTED (UTC)", "ACTION", "REVISION", "RESULT", "DURATION", "BY",
-	    c(RESET));
-	json_array_foreach(json_object_get(res, "history"), i, v) {
+	json_array_foreach(rows, i, v) {
+		snprintf(id, sizeof id, "%lld", (long long)json_integer_value(
+		    json_object_get(v, "id")));
+		out_fit(&wid, id);
+		out_fit(&wat, out_str(v, "started_at"));
+		out_fit(&wact, out_str(v, "direction"));
+		out_fit(&wrev, out_str(v, "revision"));
 		out_ms(ms, sizeof ms, json_number_value(json_object_get(v,
 		    "duration_ms")));
-		if (json_is_true(json_object_get(v, "dirty")))
-			result = "DIRTY";
-		else if (json_is_true(json_object_get(v, "success")))
-			result = "ok";
-		else
-			result = "FAILED";
-		printf("%-6lld %-24s %-8s %-14s %s%-8s%s %9s  %s\n",
+		out_fit(&wdur, ms);
+	}
+	printf("%s%-*s %-*s %-*s %-*s %-6s %*s  %s%s\n", c(DIM), wid, "ID",
+	    wat, "STARTED (UTC)", wact, "ACTION", wrev, "REVISION", "RESULT",
+	    wdur, "DURATION", "BY", c(RESET));
+	json_array_foreach(rows, i, v) {
+		out_ms(ms, sizeof ms, json_number_value(json_object_get(v,
+		    "duration_ms")));
+		result = out_result(v);
+		printf("%*lld %-*s %-*s %-*s %s%-6s%s %*s  %s\n", wid,
 		    (long long)json_integer_value(json_object_get(v, "id")),
-		    out_str(v, "started_at"), out_str(v, "direction"),
-		    out_str(v, "revision"), c(strcmp(result, "ok") == 0 ?
-		    GREEN : RED), result, c(RESET), ms,
-		    out_str(v, "requested_by"));
+		    wat, out_str(v, "started_at"), wact, out_str(v,
+		    "direction"), wrev, out_str(v, "revision"),
+		    c(strcmp(result, "ok") == 0 ? GREEN : RED), result,
+		    c(RESET), wdur, ms, out_str(v, "requested_by"));
 		if (json_is_string(json_object_get(v, "error")))
-			printf("       %s%s%s\n", c(DIM), out_str(v, "error"),
-			    c(RESET));
+			printf("%*s %s%s%s\n", wid, "", c(DIM), out_str(v,
+			    "error"), c(RESET));
 	}
 }
 
@@ -310,19 +376,21 @@ out_plan(json_t *res)
 	json_t	*v, *tx, *line, *problems = json_object_get(res, "problems");
 	size_t	 i, k, n;
 	char	*from, *to;
+	int	 w = 0;
 
 	from = out_ids(json_object_get(res, "from"));
 	to = out_ids(json_object_get(res, "to"));
 	n = json_array_size(json_object_get(res, "steps"));
 	printf("%s%s to %s%s: %zu migration%s, from %s to %s\n", c(BOLD),
 	    strcmp(out_str(res, "direction"), "up") == 0 ? "upgrade" :
-	    "downgrade", out_str(res, "target"), c(RESET), n, n == 1 ? "" :
-	    "s", from, to);
+	    "downgrade", out_str(res, "target"), c(RESET), n, PL(n), from, to);
 	free(from);
 	free(to);
+	json_array_foreach(json_object_get(res, "steps"), i, v)
+		out_fit(&w, out_str(v, "revision"));
 	json_array_foreach(json_object_get(res, "steps"), i, v) {
-		printf("  %3zu. %-4s %-14s %s\n", i + 1, out_str(v,
-		    "direction"), out_str(v, "revision"), out_str(v,
+		printf("  %3zu. %-4s %-*s %s\n", i + 1, out_str(v,
+		    "direction"), w, out_str(v, "revision"), out_str(v,
 		    "message"));
 		tx = json_object_get(v, "transactions");
 		printf("       %s%s, %lld statement%s%s%s%s\n", c(DIM),
@@ -337,9 +405,10 @@ out_plan(json_t *res)
 		if (tx != NULL) {
 			/* The file's own COMMITs: a failure after the first
 			 * leaves it dirty. */
-			printf("       %s%lld transactions, starting at lines",
+			printf("       %s%lld transaction%s, starting at lines",
 			    c(DIM), (long long)json_integer_value(
-			    json_object_get(tx, "count")));
+			    json_object_get(tx, "count")), PL(json_integer_value(
+			    json_object_get(tx, "count"))));
 			json_array_foreach(json_object_get(tx, "first_lines"),
 			    k, line)
 				printf("%s %lld", k ? "," : "",
@@ -492,13 +561,16 @@ out_rows(json_t *res)
 void
 out_schemas(json_t *res)
 {
-	json_t	*v;
+	json_t	*list = json_object_get(res, "schemas"), *v;
 	size_t	 i;
+	int	 w = 6;
 
-	printf("%s%-24s %-7s %-12s %s%s\n", c(DIM), "SCHEMA", "EXISTS",
+	json_array_foreach(list, i, v)
+		out_fit(&w, out_str(v, "name"));
+	printf("%s%-*s %-7s %-12s %s%s\n", c(DIM), w, "SCHEMA", "EXISTS",
 	    "WILL CREATE", "SOURCE", c(RESET));
-	json_array_foreach(json_object_get(res, "schemas"), i, v) {
-		printf("%-24s %-7s %-12s %s%s\n", out_str(v, "name"),
+	json_array_foreach(list, i, v) {
+		printf("%-*s %-7s %-12s %s%s\n", w, out_str(v, "name"),
 		    json_is_true(json_object_get(v, "exists")) ? "yes" : "no",
 		    json_is_true(json_object_get(v, "will_create")) ? "yes" :
 		    "no", out_str(v, "source"),
@@ -540,21 +612,71 @@ out_reload(json_t *res)
 	char	*ids;
 
 	ids = out_ids(json_object_get(m, "heads"));
-	printf("reloaded: %lld revisions, head%s %s\n", (long long)
+	printf("reloaded: %lld revision%s, head%s %s\n", (long long)
 	    json_integer_value(json_object_get(m, "revisions")),
-	    json_array_size(json_object_get(m, "heads")) == 1 ? "" : "s", ids);
+	    PL(json_integer_value(json_object_get(m, "revisions"))),
+	    PL(json_array_size(json_object_get(m, "heads"))), ids);
 	free(ids);
 }
 
-/* An error for a person: the message, then what data adds. */
+/* Whether a list item repeats the message (the first problem, mostly). */
+static int
+out_same(const char *item, const char *msg, size_t len)
+{
+	return (strlen(item) == len && strncmp(item, msg, len) == 0);
+}
+
+/* Where a message's pointer to its list starts, " (and more: see
+ * data.errors)" or " (and 2 more problems)"; NULL when it has none. */
+static const char *
+out_more(const char *msg)
+{
+	const char	*p, *last = NULL;
+	size_t		 len = strlen(msg);
+
+	for (p = msg; (p = strstr(p, " (and ")) != NULL; p++)
+		last = p;
+	if (last == NULL || msg[len - 1] != ')' || strstr(last, "more") ==
+	    NULL)
+		return (NULL);
+	return (last);
+}
+
+/* The strings of data.errors, or the messages of data.problems. */
+static const char *
+out_item(json_t *v)
+{
+	return (json_is_string(v) ? json_string_value(v) : out_str(v,
+	    "message"));
+}
+
+/*
+ * An error for a person: the message, then what data adds.  A message that
+ * only points to its list ("... (and more: see data.errors)") is replaced
+ * by the whole list, each problem once.
+ */
 void
 out_error(json_t *err)
 {
-	json_t	*data = json_object_get(err, "data"), *v;
-	size_t	 i;
+	json_t		*data = json_object_get(err, "data"), *v, *list;
+	const char	*msg = out_str(err, "message"), *more;
+	const char	*kind = out_str(data, "kind");
+	size_t		 i, n, len;
 
-	fprintf(stderr, "migctl: %s%s%s\n", ce(RED), out_str(err, "message"),
-	    ce(RESET));
+	list = json_object_get(data, "errors");
+	if (json_array_size(list) == 0)
+		list = json_object_get(data, "problems");
+	n = json_array_size(list);
+	more = out_more(msg);
+	len = more != NULL ? (size_t)(more - msg) : strlen(msg);
+	if (more != NULL && n > 1) {
+		fprintf(stderr, "migctl: %s%zu problems%s:%s\n", ce(RED), n,
+		    strcmp(kind, "invalid_migrations") == 0 ?
+		    " in the migration files" : "", ce(RESET));
+		len = 0;	/* every one below */
+	} else
+		fprintf(stderr, "migctl: %s%.*s%s\n", ce(RED), (int)len, msg,
+		    ce(RESET));
 	if (json_is_string(json_object_get(data, "detail")))
 		fprintf(stderr, "  detail: %s\n", out_str(data, "detail"));
 	if (json_is_string(json_object_get(data, "hint")))
@@ -571,13 +693,90 @@ out_error(json_t *err)
 		}
 		fputc('\n', stderr);
 	}
-	json_array_foreach(json_object_get(data, "errors"), i, v) {
-		/* The message already shows the first one. */
-		if (i > 0)
-			fprintf(stderr, "  %s\n", json_string_value(v));
+	json_array_foreach(list, i, v) {
+		if (!out_same(out_item(v), msg, len))
+			fprintf(stderr, "  %s\n", out_item(v));
 	}
-	json_array_foreach(json_object_get(data, "problems"), i, v) {
-		if (i > 0)
-			fprintf(stderr, "  %s\n", out_str(v, "message"));
+}
+
+/* Rounds every real to three decimals: durations to the microsecond of
+ * their milliseconds, without the noise of binary fractions. */
+static void
+out_round(json_t *v)
+{
+	json_t		*x;
+	const char	*key;
+	char		 buf[64];
+	size_t		 i;
+
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, x)
+			out_round(x);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+			out_round(x);
+	} else if (json_is_real(v)) {
+		snprintf(buf, sizeof buf, "%.3f", json_real_value(v));
+		json_real_set(v, strtod(buf, NULL));
 	}
+}
+
+/* Prints JSON for scripts, one document and a newline, reals rounded. */
+void
+out_json(json_t *v, size_t flags)
+{
+	char	*s;
+
+	out_round(v);
+	s = json_dumps(v, flags | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+	if (s != NULL)
+		puts(s);
+	free(s);
+	fflush(stdout);
+}
+
+/* An error for its reader: with --json the JSON-RPC error object on
+ * stdout and nothing on stderr, else the message for a person. */
+void
+out_print_error(json_t *err)
+{
+	json_t	*o;
+
+	if (!opts.json) {
+		out_error(err);
+		return;
+	}
+	o = json_pack("{s:O}", "error", err);
+	out_json(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(o);
+}
+
+/* A failure migctl found itself, said as migd says its own (data.kind, a
+ * JSON-RPC code); then exit with the code. */
+void
+out_fail(int code, const char *kind, json_t *data, const char *fmt, ...)
+{
+	va_list	 ap;
+	json_t	*err;
+	char	*msg;
+	int	 rpc = MIGCTL_ERR_CLIENT;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		msg = NULL;
+	va_end(ap);
+	if (data == NULL)
+		data = json_object();
+	json_object_set_new(data, "kind", json_string(kind));
+	if (code == MIGCTL_EXIT_USAGE)
+		rpc = MIGD_ERR_INVALID_PARAMS;
+	else if (strcmp(kind, "invalid_migrations") == 0 ||
+	    strcmp(kind, "plan_error") == 0)
+		rpc = MIGD_ERR_MIGRATIONS;
+	err = json_pack("{s:i, s:s, s:o}", "code", rpc, "message", msg ?
+	    msg : kind, "data", data);
+	out_print_error(err);
+	json_decref(err);
+	free(msg);
+	exit(code);
 }

@@ -244,9 +244,13 @@ config_check_ident(const char *s, const char *what, char **why)
 	return (0);
 }
 
-/* Parses 500ms, 5s, 2min, 1h or a bare number of seconds into milliseconds. */
+/*
+ * Parses 500ms, 5s, 2min, 1h or a bare number of seconds into milliseconds;
+ * text gets it back in the unit it was written in, for migd -n.
+ */
 static int
-config_duration(const char *value, long max, long *ms)
+config_duration(const char *value, long max, long *ms, char *text,
+    size_t textlen)
 {
 	static const struct { const char *unit; long ms; } units[] = {
 		{ "ms", 1 }, { "s", 1000 }, { "", 1000 }, { "min", 60000 },
@@ -269,6 +273,7 @@ config_duration(const char *value, long max, long *ms)
 	if (i == nitems(units) || n > max / units[i].ms)
 		return (-1);
 	*ms = n * units[i].ms;
+	snprintf(text, textlen, "%ld%s", n, units[i].unit);
 	return (0);
 }
 
@@ -291,8 +296,8 @@ config_set(struct config_state *st, const struct config_param *p,
 	struct config	*cf = st->cf;
 	enum log_level	 level;
 	PQconninfoOption *opts, *o;
-	char		*end, *err = NULL, *dot, *copy;
-	long		 n;
+	char		*end, *err = NULL, *dot, *copy, *text;
+	long		 n, *lp;
 
 	switch (p->type) {
 	case CT_CONNINFO:
@@ -394,18 +399,24 @@ config_set(struct config_state *st, const struct config_param *p,
 		free(copy);
 		return (0);
 	case CT_DURATION:
-		if (config_duration(value, p->max, &n) != 0) {
+		if (strcmp(p->name, "lock_timeout") == 0) {
+			lp = &cf->lock_timeout_ms;
+			text = cf->lock_timeout_text;
+		} else if (strcmp(p->name, "statement_timeout") == 0) {
+			lp = &cf->statement_timeout_ms;
+			text = cf->statement_timeout_text;
+		} else {
+			lp = &cf->lock_wait_ms;
+			text = cf->lock_wait_text;
+		}
+		if (config_duration(value, p->max, &n, text,
+		    sizeof cf->lock_wait_text) != 0) {
 			*why = xprintf("%s must be a duration such as 500ms, "
 			    "5s, 2min or 1h (at most %ld h), not '%s'",
 			    p->name, p->max / 3600000, value);
 			return (-1);
 		}
-		if (strcmp(p->name, "lock_timeout") == 0)
-			cf->lock_timeout_ms = n;
-		else if (strcmp(p->name, "statement_timeout") == 0)
-			cf->statement_timeout_ms = n;
-		else
-			cf->lock_wait_ms = n;
+		*lp = n;
 		return (0);
 	case CT_BOOL:
 		if (strcasecmp(value, "true") == 0 || strcasecmp(value,
@@ -749,11 +760,11 @@ config_print(const struct config *cf, FILE *f)
 	for (i = 0; i < cf->n_schemas; i++)
 		fprintf(f, "%s%s", i ? ", " : "", cf->schemas[i]);
 	fprintf(f, "\nversion_table = %s.%s\nhistory_table = %s.%s\n"
-	    "lock_timeout = %ldms\nstatement_timeout = %ldms\n"
-	    "lock_wait = %ldms\natomic = %s\n\n", cf->version_schema,
+	    "lock_timeout = %s\nstatement_timeout = %s\n"
+	    "lock_wait = %s\natomic = %s\n\n", cf->version_schema,
 	    cf->version_table, cf->history_schema, cf->history_table,
-	    cf->lock_timeout_ms, cf->statement_timeout_ms, cf->lock_wait_ms,
-	    cf->atomic ? "true" : "false");
+	    cf->lock_timeout_text, cf->statement_timeout_text,
+	    cf->lock_wait_text, cf->atomic ? "true" : "false");
 	fprintf(f, "[control]\nsocket = %s\nsocket_mode = %04o\n"
 	    "admin_group = %s\nread_group = %s\nmax_clients = %d\n"
 	    "max_request_bytes = %d\nidle_timeout = %d\n\n", cf->socket,

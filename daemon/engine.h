@@ -133,6 +133,7 @@ const struct dbrev	*dbstate_rev(const struct dbstate *st,
 	    const char *revision);
 const char	*migrate_reset_sql(struct job *j);
 struct revset	*migrate_load(json_t **errors);
+char	*migrate_more(size_t n);
 int	 migrate_files_changed(void);
 int	 migrate_server_version(void);
 
@@ -155,7 +156,8 @@ void	 job_read_state(struct job *j);
 int	 migrate_applied(struct revset *rs, const struct dbstate *st,
 	    char *marks);
 json_t	*migrate_rev_json(struct revset *rs, size_t idx);
-void	 migrate_assess(struct revset *rs, const struct dbstate *st, json_t *o);
+void	 migrate_assess(struct revset *rs, int invalid,
+	    const struct dbstate *st, json_t *o);
 void	 migrate_status_reply(struct job *j, int stale);
 char	*migrate_text_array(char **v, size_t n);
 void	 job_plan(struct job *j);

@@ -365,6 +365,14 @@ job_record_conn(struct pool_conn *pc, void *arg)
 	j->waiter = NULL;
 	j->pc = pc;
 	evtimer_del(j->wait_timer);
+	if (pc == NULL) {
+		log_warnx("could not record the failure of %s in the history: "
+		    "%s", graph_id(j->rs->graph, j->plan.steps[j->step].idx),
+		    pool_last_error(migd.pool) ? pool_last_error(migd.pool) :
+		    "no connection");
+		job_end(j, NULL);
+		return;
+	}
 	j->fail_sql = run_lost_sql(j);
 	job_end(j, NULL);
 }
@@ -709,6 +717,27 @@ job_lock(struct job *j, PGresult *res)
 	    job_locked);
 }
 
+/* No connection can come until someone acts: say why now rather than
+ * after connect_timeout (status answers without the database, as ever). */
+static void
+job_no_conn(struct job *j)
+{
+	const char	*why = pool_last_error(migd.pool);
+	const char	*code = pool_permanent_error(migd.pool);
+
+	if (j->op == MIGRATE_STATUS) {
+		migrate_status_reply(j, 0);
+		job_end(j, NULL);
+		return;
+	}
+	job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable", json_pack(
+	    "{s:s, s:b, s:o}", "last_error", why ? why : "unknown error",
+	    "permanent", 1, "sqlstate", code != NULL && *code != '\0' ?
+	    json_string(code) : json_null()), "cannot connect to PostgreSQL, "
+	    "and retrying will not help until the database, the role or the "
+	    "credentials are fixed: %s", why ? why : "unknown error");
+}
+
 static void
 job_got_conn(struct pool_conn *pc, void *arg)
 {
@@ -718,6 +747,10 @@ job_got_conn(struct pool_conn *pc, void *arg)
 	j->pc = pc;
 	if (j->wait_timer != NULL)
 		evtimer_del(j->wait_timer);
+	if (pc == NULL) {
+		job_no_conn(j);
+		return;
+	}
 	if (migrate.status_leader == j)
 		migrate.status_leader = NULL;	/* reading now: no more joiners */
 	if (j->mutating && !j->dry_run) {

@@ -37,24 +37,34 @@ static struct event *migd_drain_timer;
 static struct event *migd_watchdog_timer;
 static struct timeval migd_watchdog_tv;
 
+/* Every option has a long form; both --opt=value and --opt value work. */
 static void __attribute__((noreturn))
 usage(int status)
 {
-	fprintf(status ? stderr : stdout,
-	    "usage: migd [-hnvV] [-c config] [-S socket] [--private]\n"
-	    "  -c FILE  configuration file (default %s)\n"
-	    "  -S PATH, --socket PATH\n"
-	    "           listen on PATH instead of [control] socket\n"
-	    "  --private\n"
-	    "           for the invoking user alone: socket mode 0600, no "
-	    "group,\n"
-	    "           no systemd (as migctl --local starts it)\n"
-	    "  -n       check the configuration, print the effective settings "
-	    "and exit\n"
-	    "  -v       more verbose logging (debug)\n"
-	    "  -V       print the version and exit\n"
-	    "  -h       this help\n", MIGD_DEFAULT_CONFIG);
-	exit(status);
+	if (status != 0) {
+		/* A usage error: short, and where the rest is. */
+		fprintf(stderr, "usage: migd [-hnvV] [-c config] [-S socket] "
+		    "[--private]\n"
+		    "try 'migd --help' or 'man migd' for more\n");
+		exit(status);
+	}
+	printf("usage: migd [-hnvV] [-c config] [-S socket] [--private]\n"
+	    "  -c, --config FILE   configuration file (default %s)\n"
+	    "  -n, --check         check the configuration, print the "
+	    "effective\n"
+	    "                      settings and exit\n"
+	    "  -S, --socket PATH   listen on PATH instead of [control] "
+	    "socket\n"
+	    "      --private       for the invoking user alone: socket mode "
+	    "0600,\n"
+	    "                      no group, no systemd (as migctl --local "
+	    "starts it)\n"
+	    "  -v, --verbose       log at debug level\n"
+	    "  -V, --version       print the version and exit\n"
+	    "  -h, --help          this help\n"
+	    "Long options take their value as --opt=value or --opt value.\n"
+	    "See migd(8) and migd.conf(5).\n", MIGD_DEFAULT_CONFIG);
+	exit(0);
 }
 
 /* Monotonic seconds, for uptime and durations. */
@@ -303,10 +313,15 @@ migd_activation_fd(void)
 	return (-1);
 }
 
-/* The options migctl --local passes have long forms too. */
+/* Every short option has a long form; --private has only that. */
 static const struct option migd_longopts[] = {
+	{ "config",	required_argument,	NULL,	'c' },
+	{ "check",	no_argument,		NULL,	'n' },
 	{ "socket",	required_argument,	NULL,	'S' },
 	{ "private",	no_argument,		NULL,	'P' },
+	{ "verbose",	no_argument,		NULL,	'v' },
+	{ "version",	no_argument,		NULL,	'V' },
+	{ "help",	no_argument,		NULL,	'h' },
 	{ NULL,		0,			NULL,	0 }
 };
 
@@ -325,8 +340,11 @@ main(int argc, char **argv)
 			migd_config_path = optarg;
 			break;
 		case 'S':
-			if (*optarg == '\0')
+			if (*optarg == '\0') {
+				fprintf(stderr, "migd: the socket path is "
+				    "empty\n");
 				usage(2);
+			}
 			migd_socket = optarg;
 			break;
 		case 'P':
@@ -348,8 +366,11 @@ main(int argc, char **argv)
 			usage(2);
 		}
 	}
-	if (optind != argc)
+	if (optind != argc) {
+		fprintf(stderr, "migd: unexpected argument '%s'\n",
+		    argv[optind]);
 		usage(2);
+	}
 
 	log_init(LOG_LVL_INFO);
 	/* An absolute path, so SIGHUP finds the file whatever the cwd. */

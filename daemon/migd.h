@@ -56,6 +56,10 @@ struct config {
 	long		  lock_timeout_ms;
 	long		  statement_timeout_ms;
 	long		  lock_wait_ms;
+	/* the durations in the units they were written in, for migd -n */
+	char		  lock_timeout_text[32];
+	char		  statement_timeout_text[32];
+	char		  lock_wait_text[32];
 	int		  atomic;	/* runs default to one transaction */
 	/* [control] */
 	char		 *socket;
@@ -96,6 +100,10 @@ json_t	*rpc_error(json_t *, int, const char *, json_t *, const char *, ...)
 	    __attribute__((format(printf, 5, 6)));
 json_t	*rpc_notification(const char *, json_t *);
 char	*rpc_encode(json_t *, size_t *);
+json_t	*rpc_duration(double);
+
+/* pqerr.c */
+int	 pqerr_startup(const char *, char **, char[6]);
 
 /* control.c */
 struct client;
@@ -159,6 +167,9 @@ void	 cmd_reload_exec(struct request *);
 /* pool.c */
 struct pool;
 struct pool_conn;
+/* NULL instead of a connection: none can come until someone acts (the
+ * database or role does not exist, authentication fails): see
+ * pool_permanent_error and pool_last_error. */
 typedef void (*pool_acquire_cb)(struct pool_conn *, void *);
 typedef void (*pool_result_cb)(struct pool_conn *, PGresult *, void *);
 struct pool_stats {
@@ -173,6 +184,7 @@ void		 pool_reconfigure(struct pool *, const struct config *);
 void		 pool_stats(struct pool *, struct pool_stats *);
 PGconn		*pool_any_connection(struct pool *);
 const char	*pool_last_error(struct pool *);
+const char	*pool_permanent_error(struct pool *);
 struct pool_waiter *pool_acquire(struct pool *, pool_acquire_cb, void *);
 void		 pool_cancel_wait(struct pool *, struct pool_waiter *);
 void		 pool_release(struct pool_conn *);

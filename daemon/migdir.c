@@ -110,12 +110,17 @@ migdir_file(struct migset *set, struct errlist *errs, int dfd,
 	}
 	if (len > MIGFILE_MAX_SIZE)
 		goto toolarge;
-	if (migfile_parse(path, buf, len, &mf, errs) == 0) {
+	if (migfile_parse_all(path, buf, len, &mf, errs) == 0) {
 		/* As it was before reading: a change during the read shows. */
 		migdir_sig(&st, &mf->sig);
 		set->files = xreallocarray(set->files, set->n + 1,
 		    sizeof *set->files);
 		set->files[set->n++] = mf;
+	} else if (mf != NULL) {
+		/* Its SQL can still be checked in this pass. */
+		set->broken = xreallocarray(set->broken, set->n_broken + 1,
+		    sizeof *set->broken);
+		set->broken[set->n_broken++] = mf;
 	}
 	goto out;
 
@@ -217,14 +222,16 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 	struct dirent	*de;
 	struct stat	 st;
 	char		**names = NULL, *path;
-	size_t		 n = 0, i;
+	size_t		 n = 0, i, before, nb;
 	int		 cfd;
 
 	if ((d = fdopendir(dfd)) == NULL) {
 		errlist_add(errs, "%s: %s", dirpath, strerror(errno));
+		set->incomplete = 1;
 		close(dfd);
 		return;
 	}
+	before = errs->n;
 	set->dirs = xreallocarray(set->dirs, set->n_dirs + 1,
 	    sizeof *set->dirs);
 	set->dir_sigs = xreallocarray(set->dir_sigs, set->n_dirs + 1,
@@ -254,8 +261,14 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 	}
 	if (n > 0)
 		qsort(names, n, sizeof *names, migdir_cmp_name);
+	if (errs->n != before)
+		set->incomplete = 1;	/* entries that were not listed */
 
 	for (i = 0; i < n; i++) {
+		/* A problem that left no file to check, not even a broken
+		 * one: something that might define a revision was not read. */
+		before = errs->n;
+		nb = set->n_broken;
 		path = migdir_join(dirpath, names[i]);
 		if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) ==
 		    -1) {
@@ -302,6 +315,8 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 		else
 			migdir_file(set, errs, dirfd(d), names[i], path);
 next:
+		if (errs->n != before && set->n_broken == nb)
+			set->incomplete = 1;
 		free(path);
 		free(names[i]);
 	}
@@ -312,6 +327,18 @@ next:
 /* All or nothing: any error in any file means no migration may run. */
 int
 migdir_load(const char *dir, struct migset *out, struct errlist *errs)
+{
+	if (migdir_scan(dir, out, errs) != 0) {
+		migset_clear(out);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Reads everything it can, so that one pass reports every problem; on
+ * error the caller checks what was read, then clears it. */
+int
+migdir_scan(const char *dir, struct migset *out, struct errlist *errs)
 {
 	struct stat	 st;
 	size_t		 nerrs = errs->n;
@@ -335,13 +362,12 @@ migdir_load(const char *dir, struct migset *out, struct errlist *errs)
 	}
 	migdir_walk(out, errs, fd, dir);
 
-	if (errs->n != nerrs) {
-		migset_clear(out);
-		return (-1);
-	}
 	if (out->n > 0)
 		qsort(out->files, out->n, sizeof *out->files, migdir_cmp_file);
-	return (0);
+	if (out->n_broken > 0)
+		qsort(out->broken, out->n_broken, sizeof *out->broken,
+		    migdir_cmp_file);
+	return (errs->n != nerrs ? -1 : 0);
 }
 
 /* Leaves the set empty and reusable. */
@@ -353,6 +379,9 @@ migset_clear(struct migset *set)
 	for (i = 0; i < set->n; i++)
 		migfile_free(set->files[i]);
 	free(set->files);
+	for (i = 0; i < set->n_broken; i++)
+		migfile_free(set->broken[i]);
+	free(set->broken);
 	for (i = 0; i < set->n_dirs; i++)
 		free(set->dirs[i]);
 	free(set->dirs);

@@ -567,14 +567,19 @@ migfile_finish(struct migfile_parser *mp)
 	}
 }
 
-/* Parses a whole file held in memory; errors go to errs as "PATH:LINE: msg". */
-int
-migfile_parse(const char *path, const char *text, size_t len,
-    struct migfile **out, struct errlist *errs)
+/*
+ * Parses a whole file held in memory; errors go to errs as "PATH:LINE: msg".
+ * With keep, a file with problems still comes back in *out when its text
+ * could be scanned, so that its sections can be checked in the same pass.
+ */
+static int
+migfile_parse_keep(const char *path, const char *text, size_t len,
+    struct migfile **out, struct errlist *errs, int keep)
 {
 	struct migfile_parser	 mp;
 	struct migfile_err	 e;
 	size_t			 i, j;
+	int			 scanned = 0;
 
 	*out = NULL;
 	memset(&mp, 0, sizeof mp);
@@ -601,6 +606,7 @@ migfile_parse(const char *path, const char *text, size_t len,
 		}
 		migfile_scan(&mp, text, len);
 		migfile_finish(&mp);
+		scanned = 1;
 	}
 
 	if (mp.nerrs == 0) {
@@ -620,8 +626,27 @@ migfile_parse(const char *path, const char *text, size_t len,
 		free(mp.errs[i].msg);
 	}
 	free(mp.errs);
-	migfile_free(mp.mf);
+	if (keep && scanned)
+		*out = mp.mf;
+	else
+		migfile_free(mp.mf);
 	return (-1);
+}
+
+/* Parses a whole file; on error *out stays NULL. */
+int
+migfile_parse(const char *path, const char *text, size_t len,
+    struct migfile **out, struct errlist *errs)
+{
+	return (migfile_parse_keep(path, text, len, out, errs, 0));
+}
+
+/* Parses a whole file; on error *out may still hold what was read. */
+int
+migfile_parse_all(const char *path, const char *text, size_t len,
+    struct migfile **out, struct errlist *errs)
+{
+	return (migfile_parse_keep(path, text, len, out, errs, 1));
 }
 
 /* One owner, one free; NULL is accepted so error paths stay simple. */

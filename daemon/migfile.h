@@ -50,6 +50,9 @@ struct migset {
 	char		**dirs;		/* every directory walked, to watch */
 	struct migsig	 *dir_sigs;	/* each as it was when listed */
 	size_t		  n_dirs;
+	struct migfile	**broken;	/* migdir_scan: files with problems */
+	size_t		  n_broken;	/* whose text could be read */
+	int		  incomplete;	/* a file or directory not read */
 };
 
 /*
@@ -57,9 +60,15 @@ struct migset {
  * and "PATH:LINE: message" strings appended to the errlist. migfile_valid_id()
  * returns 1 for a valid id, or 0 and sets *why (if not NULL) to an allocated
  * reason such as "it starts with '-'", for the caller to free.
+ * migfile_parse_all() is migfile_parse() except that on error *out still
+ * gets the file as far as it could be read (header fields may be missing:
+ * revision is NULL when no valid id was found), or NULL when the text could
+ * not be scanned at all (too large, a NUL byte, not UTF-8).
  */
 int	 migfile_parse(const char *, const char *, size_t, struct migfile **,
 	     struct errlist *);
+int	 migfile_parse_all(const char *, const char *, size_t,
+	     struct migfile **, struct errlist *);
 void	 migfile_free(struct migfile *);
 int	 migfile_valid_id(const char *, char **);
 void	 migfile_checksum(const char *, size_t, char[65]);
@@ -67,9 +76,14 @@ void	 migfile_checksum(const char *, size_t, char[65]);
 /*
  * migdir.c. migdir_load() overwrites *out (clear it first if it held files);
  * it returns 0 with every file, or -1 with *out empty and every problem of
- * every file appended to the errlist.
+ * every file appended to the errlist.  migdir_scan() is the same, except
+ * that on error *out keeps what could be read (clear it with migset_clear):
+ * the files without problems in files, and those whose header has problems
+ * but whose text could be read in broken, so that their SQL can be checked
+ * in the same pass.
  */
 int	 migdir_load(const char *, struct migset *, struct errlist *);
+int	 migdir_scan(const char *, struct migset *, struct errlist *);
 void	 migset_clear(struct migset *);
 int	 migset_unchanged(const struct migset *);
 

@@ -282,17 +282,33 @@ migrate_reload(json_t **errors)
 	return (0);
 }
 
-/* The one-line message of invalid files: the first problem, and a pointer
- * to the rest (data.errors). */
+/* What follows the first of n problems in a one-line message (to free):
+ * how many more there are; data has them all. */
+char *
+migrate_more(size_t n)
+{
+	if (n <= 1)
+		return (xstrdup(""));
+	return (xprintf(" (and %zu more problem%s)", n - 1, n == 2 ? "" :
+	    "s"));
+}
+
+/* The one-line message of invalid files: the first problem, and how many
+ * more there are (data.errors has them all). */
 char *
 migrate_errors_message(json_t *errors)
 {
-	return (xprintf("%s%s", json_string_value(json_array_get(errors, 0)),
-	    json_array_size(errors) > 1 ? " (and more: see data.errors)" :
-	    ""));
+	char	*more, *msg;
+
+	more = migrate_more(json_array_size(errors));
+	msg = xprintf("%s%s", json_string_value(json_array_get(errors, 0)),
+	    more);
+	free(more);
+	return (msg);
 }
 
-/* The files' part of status: count, heads, problems. */
+/* The files' part of status: count, heads, problems.  With problems, the
+ * count and heads are the last valid set's, and say so (stale). */
 json_t *
 migrate_files_status(void)
 {
@@ -306,6 +322,8 @@ migrate_files_status(void)
 	} else
 		json_object_set_new(o, "valid", json_true());
 	if (migrate.rs != NULL) {
+		json_object_set_new(o, "stale", json_boolean(migrate.errors !=
+		    NULL));
 		json_object_set_new(o, "revisions",
 		    json_integer((json_int_t)revset_count(migrate.rs)));
 		heads = json_array();

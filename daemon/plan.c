@@ -59,9 +59,13 @@ migrate_rev_json(struct revset *rs, size_t idx)
 /*
  * Adds the state of the database against the files to o: current rows,
  * pending count, drift, dirty and unknown revisions, and one word for all.
+ * With invalid, the files have problems and rs is the last valid set (or
+ * NULL): the rows are described from it, but nothing is judged against
+ * it, and a row it does not define is not "ahead": the files may be.
  */
 void
-migrate_assess(struct revset *rs, const struct dbstate *st, json_t *o)
+migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
+    json_t *o)
 {
 	struct graph_plan	 plan;
 	json_t			*current, *drift, *dirty, *unknown;
@@ -85,8 +89,9 @@ migrate_assess(struct revset *rs, const struct dbstate *st, json_t *o)
 		else {
 			json_array_append_new(current, json_pack("{s:s}",
 			    "revision", st->rows[i]));
-			json_array_append_new(unknown, json_string(
-			    st->rows[i]));
+			if (!invalid)
+				json_array_append_new(unknown, json_string(
+				    st->rows[i]));
 		}
 	}
 	for (i = 0; i < st->n_revs; i++) {
@@ -94,7 +99,7 @@ migrate_assess(struct revset *rs, const struct dbstate *st, json_t *o)
 			json_array_append_new(dirty, json_string(
 			    st->revs[i].revision));
 	}
-	if (rs != NULL && json_array_size(unknown) == 0) {
+	if (rs != NULL && !invalid && json_array_size(unknown) == 0) {
 		n = revset_count(rs);
 		marks = xmalloc(n ? n : 1);
 		migrate_applied(rs, st, marks);
@@ -119,7 +124,7 @@ migrate_assess(struct revset *rs, const struct dbstate *st, json_t *o)
 		free(cause);
 		graph_plan_clear(&plan);
 	}
-	if (rs == NULL)
+	if (rs == NULL || invalid)
 		state = "invalid_migrations";
 	else if (json_array_size(unknown) != 0)
 		state = "ahead";
@@ -151,21 +156,21 @@ migrate_status_reply(struct job *j, int stale)
 		revset_unref(migrate_load(&errors));
 		json_decref(errors);
 	}
-	res = json_pack("{s:{s:s, s:I, s:f, s:i}, s:o}",
+	res = json_pack("{s:{s:s, s:I, s:o, s:i}, s:o}",
 	    "daemon", "version", PACKAGE_VERSION, "pid", (json_int_t)getpid(),
-	    "uptime", migd_now() - migd.started, "protocol",
+	    "uptime", rpc_duration(migd_now() - migd.started), "protocol",
 	    MIGD_PROTOCOL_VERSION, "migrations", migrate_files_status());
 	json_object_set_new(res, "database", cmd_status_database(j->pc !=
 	    NULL));
 	if (j->pc != NULL) {
-		migrate_assess(migrate.errors ? NULL : migrate.rs, &j->st,
+		migrate_assess(migrate.rs, migrate.errors != NULL, &j->st,
 		    res);
 		/* Keep what the database said, for answers without one. */
 		dbstate_clear(&migrate.last_db);
 		dbstate_copy(&migrate.last_db, &j->st);
 		migrate.have_last_db = 1;
 	} else if (stale && migrate.have_last_db) {
-		migrate_assess(migrate.errors ? NULL : migrate.rs,
+		migrate_assess(migrate.rs, migrate.errors != NULL,
 		    &migrate.last_db, res);
 		json_object_set_new(res, "stale", json_true());
 	} else if (pool_any_connection(migd.pool) == NULL) {
@@ -400,12 +405,12 @@ void
 job_plan(struct job *j)
 {
 	json_t	*assess, *problems, *first;
-	char	*cause = NULL, *list, *ht, *sql;
+	char	*cause = NULL, *list, *ht, *sql, *more;
 	const char *params[1];
 
 	j->dir = migrate_direction(j);
 	assess = json_object();
-	migrate_assess(j->rs, &j->st, assess);
+	migrate_assess(j->rs, 0, &j->st, assess);
 	if (json_array_size(json_object_get(assess, "unknown")) != 0) {
 		job_fail(j, MIGD_ERR_STATE, "ahead", json_pack("{s:O}",
 		    "unknown", json_object_get(assess, "unknown")),
@@ -429,13 +434,14 @@ job_plan(struct job *j)
 	if (json_array_size(problems) != 0 && j->op != MIGRATE_PLAN &&
 	    !j->dry_run) {
 		first = json_array_get(problems, 0);
+		more = migrate_more(json_array_size(problems));
 		job_fail(j, MIGD_ERR_STATE, strcmp(json_string_value(
 		    json_object_get(first, "kind")), "no_down") == 0 ?
 		    "plan_error" : json_string_value(json_object_get(first,
 		    "kind")), json_pack("{s:O}", "problems", problems),
 		    "%s%s", json_string_value(json_object_get(first,
-		    "message")), json_array_size(problems) > 1 ?
-		    " (and more problems: see data.problems)" : "");
+		    "message")), more);
+		free(more);
 		json_decref(problems);
 		return;
 	}

@@ -57,6 +57,9 @@ struct pool {
 	struct pool_conn	**conns;
 	struct pool_waiters	 waiters;
 	char			*last_error;
+	int			 permanent;	/* the last attempt cannot
+						   succeed until someone acts */
+	char			 sqlstate[6];	/* why, when the server said */
 	int			 ever_connected;
 	struct event		*grant_ev;	/* hands out connections later */
 };
@@ -166,6 +169,7 @@ pool_timer(evutil_socket_t fd, short events, void *arg)
 	(void)fd;
 	(void)events;
 	if (pc->state == PC_CONNECTING) {
+		pc->pool->permanent = 0;
 		pool_fail(pc, "timeout expired while connecting");
 		return;
 	}
@@ -181,6 +185,8 @@ pool_ready(struct pool_conn *pc)
 
 	evtimer_del(pc->timer);
 	PQsetnonblocking(pc->pg, 1);
+	/* Verbose was for the start-up's SQLSTATE (pool_connect_failed). */
+	PQsetErrorVerbosity(pc->pg, PQERRORS_DEFAULT);
 	pc->state = PC_IDLE;
 	pc->backoff_ms = POOL_BACKOFF_MIN_MS;
 	if (!p->ever_connected || p->last_error != NULL) {
@@ -190,10 +196,29 @@ pool_ready(struct pool_conn *pc)
 		migd_notify("STATUS=connected to database %s", PQdb(pc->pg));
 	}
 	p->ever_connected = 1;
+	p->permanent = 0;
 	free(p->last_error);
 	p->last_error = NULL;
 	pool_watch(pc, EV_READ);
 	event_active(p->grant_ev, EV_TIMEOUT, 0);
+}
+
+/*
+ * A connection attempt failed: keep why, as the default verbosity says it,
+ * and whether retrying can help (pqerr_startup).  The pool retries either
+ * way, but requests waiting for a connection fail at once when it cannot.
+ */
+static void
+pool_connect_failed(struct pool_conn *pc, const char *msg)
+{
+	struct pool	*p = pc->pool;
+	char		*shown;
+
+	p->permanent = pqerr_startup(msg, &shown, p->sqlstate);
+	pool_fail(pc, shown);
+	free(shown);
+	if (p->permanent)
+		event_active(p->grant_ev, EV_TIMEOUT, 0);
 }
 
 /* One PQconnectPoll step; libpq may change the socket between steps. */
@@ -215,7 +240,7 @@ pool_connect_step(struct pool_conn *pc)
 		pool_ready(pc);
 		break;
 	default:
-		pool_fail(pc, PQerrorMessage(pc->pg));
+		pool_connect_failed(pc, PQerrorMessage(pc->pg));
 		break;
 	}
 }
@@ -238,9 +263,12 @@ pool_connect(struct pool_conn *pc)
 		return;
 	}
 	if (PQstatus(pc->pg) == CONNECTION_BAD) {
-		pool_fail(pc, PQerrorMessage(pc->pg));
+		pool_connect_failed(pc, PQerrorMessage(pc->pg));
 		return;
 	}
+	/* libpq keeps a failed start-up's SQLSTATE to itself, except in a
+	 * verbose message; pool_ready sets the default back. */
+	PQsetErrorVerbosity(pc->pg, PQERRORS_VERBOSE);
 	pc->state = PC_CONNECTING;
 	tv.tv_sec = pc->pool->connect_timeout;
 	tv.tv_usec = 0;
@@ -373,13 +401,27 @@ pool_io(evutil_socket_t fd, short events, void *arg)
 		pool_input(pc);
 }
 
-/* Gives idle connections to waiters, oldest first. */
+/* Gives idle connections to waiters, oldest first; when none can come
+ * until someone acts (pool_permanent_error), tells them so with NULL. */
 static void
 pool_grant(struct pool *p)
 {
+	struct pool_waiters	 failed;
 	struct pool_waiter	*w;
 	int			 i;
 
+	if (p->permanent && !TAILQ_EMPTY(&p->waiters) &&
+	    pool_any_connection(p) == NULL) {
+		/* Callbacks may wait again: those wait for the next news. */
+		TAILQ_INIT(&failed);
+		TAILQ_CONCAT(&failed, &p->waiters, entry);
+		while ((w = TAILQ_FIRST(&failed)) != NULL) {
+			TAILQ_REMOVE(&failed, w, entry);
+			w->cb(NULL, w->arg);
+			free(w);
+		}
+		return;
+	}
 	for (i = 0; i < p->size; i++) {
 		if ((w = TAILQ_FIRST(&p->waiters)) == NULL)
 			return;
@@ -634,6 +676,17 @@ const char *
 pool_last_error(struct pool *p)
 {
 	return (p->last_error);
+}
+
+/* When no connection is up and the last attempt failed for a reason that
+ * retrying cannot fix: its SQLSTATE ("" when libpq itself gave up, e.g.
+ * for want of a password); else NULL. */
+const char *
+pool_permanent_error(struct pool *p)
+{
+	if (!p->permanent || pool_any_connection(p) != NULL)
+		return (NULL);
+	return (p->sqlstate);
 }
 
 void

@@ -19,10 +19,12 @@
 
 static void	 job_history_rows(struct job *j, PGresult *res);
 static void	 job_history(struct job *j);
+static int	 job_history_resolve(struct job *j);
 static void	 job_schemas_rows(struct job *j, PGresult *res);
 static void	 job_schemas(struct job *j);
 static void	 job_heads(struct job *j);
 static void	 job_assess_reply(struct job *j);
+static void	 job_stale_files(json_t *o);
 
 static void
 job_history_rows(struct job *j, PGresult *res)
@@ -58,7 +60,7 @@ job_history_rows(struct job *j, PGresult *res)
 				json_object_set_new(row, name, json_integer(
 				    atoll(v)));
 			else if (strcmp(name, "duration_ms") == 0)
-				json_object_set_new(row, name, json_real(
+				json_object_set_new(row, name, rpc_duration(
 				    atof(v)));
 			else
 				json_object_set_new(row, name, json_string(v));
@@ -76,6 +78,9 @@ job_history(struct job *j)
 	char			*ht, *sql, limit[32];
 	const char		*params[2];
 
+	if (j->target != NULL && *j->target != '\0' &&
+	    job_history_resolve(j) != 0)
+		return;
 	if (!j->st.has_history) {
 		j->result = json_pack("{s:[]}", "history");
 		job_end(j, NULL);
@@ -97,6 +102,84 @@ job_history(struct job *j)
 	job_query(j, sql, 2, params, job_history_rows);
 	free(ht);
 	free(sql);
+}
+
+#define REPORT_CANDIDATES	10	/* ids an ambiguous prefix names */
+
+/* Adds a candidate of an ambiguous prefix; the list stays short. */
+static void
+job_history_candidate(json_t *list, size_t *n, const char *id)
+{
+	if (json_array_size(list) < REPORT_CANDIDATES)
+		json_array_append_new(list, json_string(id));
+	(*n)++;
+}
+
+/*
+ * history REV: an exact id of a file or of the history (a deleted file's
+ * revision is still there), else a unique prefix of one.  An id that names
+ * nothing, or a prefix of several, is an error rather than an empty history.
+ * Returns 0 with j->target the full id, or -1 having failed the job.
+ */
+static int
+job_history_resolve(struct job *j)
+{
+	const struct graph	*g = j->rs != NULL ? j->rs->graph : NULL;
+	json_t			*list;
+	const char		*id = NULL, *rev;
+	char			*ids, *t;
+	size_t			 len = strlen(j->target), i, n = 0;
+
+	if ((g != NULL && graph_find(g, j->target) >= 0) ||
+	    dbstate_rev(&j->st, j->target) != NULL)
+		return (0);
+	list = json_array();
+	for (i = 0; g != NULL && i < graph_count(g); i++) {
+		if (strncmp(graph_id(g, i), j->target, len) == 0) {
+			id = graph_id(g, i);
+			job_history_candidate(list, &n, id);
+		}
+	}
+	for (i = 0; i < j->st.n_revs; i++) {
+		rev = j->st.revs[i].revision;
+		if (strncmp(rev, j->target, len) == 0 && (g == NULL ||
+		    graph_find(g, rev) < 0)) {
+			id = rev;
+			job_history_candidate(list, &n, id);
+		}
+	}
+	if (n == 1) {
+		json_decref(list);
+		free(j->target);
+		j->target = xstrdup(id);
+		return (0);
+	}
+	if (n == 0) {
+		json_decref(list);
+		job_fail(j, MIGD_ERR_MIGRATIONS, "unknown_revision", json_pack(
+		    "{s:s}", "revision", j->target), "unknown revision '%s': "
+		    "no migration file and no history row has it, nor an id "
+		    "starting with it", j->target);
+		return (-1);
+	}
+	ids = xstrdup("");
+	for (i = 0; i < json_array_size(list); i++) {
+		t = xprintf("%s%s%s", ids, i ? ", " : "", json_string_value(
+		    json_array_get(list, i)));
+		free(ids);
+		ids = t;
+	}
+	if (n > json_array_size(list)) {
+		t = xprintf("%s and %zu more", ids, n - json_array_size(list));
+		free(ids);
+		ids = t;
+	}
+	job_fail(j, MIGD_ERR_MIGRATIONS, "ambiguous_revision", json_pack(
+	    "{s:s, s:o, s:I}", "revision", j->target, "candidates", list,
+	    "matches", (json_int_t)n), "ambiguous revision '%s': %s",
+	    j->target, ids);
+	free(ids);
+	return (-1);
 }
 
 static void
@@ -212,7 +295,19 @@ job_heads(struct job *j)
 	free(heads);
 	free(marks);
 	j->result = json_pack("{s:o}", "heads", list);
+	job_stale_files(j->result);
 	job_end(j, NULL);
+}
+
+/* With invalid files, current and heads answer from the last valid set:
+ * they say so, and why. */
+static void
+job_stale_files(json_t *o)
+{
+	if (migrate.errors == NULL)
+		return;
+	json_object_set_new(o, "stale", json_true());
+	json_object_set(o, "errors", migrate.errors);
 }
 
 /* The state against the files, as current and verify report it. */
@@ -221,7 +316,8 @@ job_assess_reply(struct job *j)
 {
 	json_t	*o = json_object();
 
-	migrate_assess(j->rs, &j->st, o);
+	migrate_assess(j->rs, migrate.errors != NULL, &j->st, o);
+	job_stale_files(o);
 	if (j->op == MIGRATE_VERIFY)
 		json_object_set_new(o, "ok", json_boolean(strcmp(
 		    json_string_value(json_object_get(o, "state")),
@@ -249,6 +345,16 @@ job_dispatch(struct job *j)
 		return;
 	}
 	if (j->op == MIGRATE_HISTORY) {
+		/* A revision is looked up in the files too, the last valid
+		 * ones when they have problems. */
+		if (j->target != NULL && !migrate_files_changed())
+			j->rs = revset_ref(migrate.rs);
+		else if (j->target != NULL && (j->rs = migrate_load(&errors)) ==
+		    NULL) {
+			json_decref(errors);
+			if (migrate.rs != NULL)
+				j->rs = revset_ref(migrate.rs);
+		}
 		job_history(j);
 		return;
 	}
@@ -257,7 +363,14 @@ job_dispatch(struct job *j)
 	if (!migrate_files_changed() && (!j->mutating ||
 	    migset_unchanged(&migrate.rs->set)))
 		j->rs = revset_ref(migrate.rs);
-	else if ((j->rs = migrate_load(&errors)) == NULL) {
+	else if ((j->rs = migrate_load(&errors)) == NULL && ((j->op ==
+	    MIGRATE_HEADS && migrate.rs != NULL) || j->op == MIGRATE_CURRENT)) {
+		/* current and heads go on from the last valid set (current
+		 * even without one), marked stale; nothing is judged. */
+		json_decref(errors);
+		if (migrate.rs != NULL)
+			j->rs = revset_ref(migrate.rs);
+	} else if (j->rs == NULL) {
 		msg = migrate_errors_message(errors);
 		job_fail(j, MIGD_ERR_MIGRATIONS, "invalid_migrations",
 		    json_pack("{s:o}", "errors", errors), "%s", msg);

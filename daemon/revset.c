@@ -230,22 +230,153 @@ revset_analyze(struct revset *rs, const struct migfile *mf, int up,
 	return (0);
 }
 
-/* Loads and checks a whole directory; on error errs says everything wrong. */
+/* Orders files by path, the order their problems are told in. */
+static int
+revset_cmp_path(const void *a, const void *b)
+{
+	return (strcmp((*(struct migfile *const *)a)->path,
+	    (*(struct migfile *const *)b)->path));
+}
+
+/* Orders ids, so that a parent can be looked up among the placed ones. */
+static int
+revset_cmp_id(const void *a, const void *b)
+{
+	return (strcmp(*(const char *const *)a, *(const char *const *)b));
+}
+
+/* Checks the sections of a file whose header has problems: its SQL is
+ * reported in the same pass, though the file cannot run. */
+static void
+revset_check_broken(struct revset *rs, const struct migfile *mf,
+    const struct revset_ctx *ctx, struct errlist *errs)
+{
+	struct sqlscan	 up, down;
+	int		 upok = 0;
+
+	memset(&up, 0, sizeof up);
+	memset(&down, 0, sizeof down);
+	if (mf->up != NULL && (upok = revset_analyze(rs, mf, 1, ctx, &up,
+	    errs) == 0))
+		revset_check_section(mf, &up, NULL, ctx, errs);
+	if (mf->down != NULL && revset_analyze(rs, mf, 0, ctx, &down,
+	    errs) == 0)
+		revset_check_section(mf, &down, upok ? &up : NULL, ctx, errs);
+	sqlscan_clear(&up);
+	sqlscan_clear(&down);
+}
+
+/* Keeps the ids of a list that a placed file defines: with a file whose id
+ * could not be read, any other id might be that file's. */
+static size_t
+revset_known_ids(char **ids, size_t n, const char **known, size_t n_known,
+    const char ***out)
+{
+	size_t	 i, k = 0;
+
+	*out = xcalloc(n + 1, sizeof **out);
+	for (i = 0; i < n; i++) {
+		if (bsearch(&ids[i], known, n_known, sizeof *known,
+		    revset_cmp_id) != NULL)
+			(*out)[k++] = ids[i];
+	}
+	return (k);
+}
+
+/*
+ * Checks the graph of everything that could be placed in it: the valid
+ * files and the files with problems that still have an id.  When some
+ * file has no readable id, an id that no placed file defines may be that
+ * file's, so such parents are left to the next pass.
+ */
+static void
+revset_check_graph(struct migfile **files, size_t n, int unplaced,
+    struct errlist *errs)
+{
+	struct graph_input	*in;
+	struct graph		*g = NULL;
+	const char		**known = NULL, ***lists = NULL;
+	struct migfile		*mf;
+	size_t			 i, m = 0, n_known = 0;
+
+	in = xcalloc(n + 1, sizeof *in);
+	if (unplaced) {
+		known = xcalloc(n + 1, sizeof *known);
+		for (i = 0; i < n; i++)
+			known[n_known++] = files[i]->revision;
+		qsort(known, n_known, sizeof *known, revset_cmp_id);
+		lists = xcalloc(2 * n + 1, sizeof *lists);
+	}
+	for (i = 0; i < n; i++) {
+		mf = files[i];
+		in[m].id = mf->revision;
+		in[m].file = mf->path;
+		in[m].parents_line = mf->parents_line;
+		in[m].depends_line = mf->depends_line;
+		in[m].id_line = mf->revision_line;
+		if (unplaced) {
+			in[m].n_parents = revset_known_ids(mf->parents,
+			    mf->n_parents, known, n_known, &lists[2 * m]);
+			in[m].parents = lists[2 * m];
+			in[m].n_depends = revset_known_ids(mf->depends,
+			    mf->n_depends, known, n_known, &lists[2 * m + 1]);
+			in[m].depends = lists[2 * m + 1];
+		} else {
+			in[m].parents = (const char *const *)mf->parents;
+			in[m].n_parents = mf->n_parents;
+			in[m].depends = (const char *const *)mf->depends;
+			in[m].n_depends = mf->n_depends;
+		}
+		m++;
+	}
+	if (graph_build(in, m, &g, errs) == 0)
+		graph_free(g);
+	for (i = 0; lists != NULL && i < 2 * m; i++)
+		free(lists[i]);
+	free(lists);
+	free(known);
+	free(in);
+}
+
+/*
+ * Loads and checks a whole directory; on error errs says everything wrong,
+ * all in one pass: the headers of every file, the SQL of every file whose
+ * text could be read (also of one whose header is broken), and the graph of
+ * every file that has an id.
+ */
 int
 revset_load(const char *dir, const struct revset_ctx *ctx,
     struct revset **out, struct errlist *errs)
 {
 	struct revset		*rs;
 	struct graph_input	*in;
-	struct migfile		*mf;
-	size_t			 i, before = errs->n;
-	int			 upok;
+	struct migfile		*mf, **all;
+	size_t			 i, k, n_all, before = errs->n;
+	int			 upok, unplaced = 0;
 
 	rs = xcalloc(1, sizeof *rs);
 	rs->refs = 1;
 	rs->directory = xstrdup(dir);
 	rs->server_version = ctx != NULL ? ctx->server_version : 0;
-	if (migdir_load(dir, &rs->set, errs) != 0) {
+	if (migdir_scan(dir, &rs->set, errs) != 0) {
+		/* Every readable file's SQL, in path order, and the graph of
+		 * those that have an id; then the whole set is refused. */
+		unplaced = rs->set.incomplete;
+		n_all = rs->set.n + rs->set.n_broken;
+		all = xcalloc(n_all + 1, sizeof *all);
+		memcpy(all, rs->set.files, rs->set.n * sizeof *all);
+		memcpy(all + rs->set.n, rs->set.broken, rs->set.n_broken *
+		    sizeof *all);
+		qsort(all, n_all, sizeof *all, revset_cmp_path);
+		for (i = k = 0; i < n_all; i++) {
+			revset_check_broken(rs, all[i], ctx, errs);
+			if (all[i]->revision != NULL)
+				all[k++] = all[i];
+			else
+				unplaced = 1;
+		}
+		revset_check_graph(all, k, unplaced, errs);
+		free(all);
 		revset_unref(rs);
 		return (-1);
 	}

@@ -57,14 +57,32 @@ rpc_notification(const char *method, json_t *params)
 	    method, "params", params ? params : json_object()));
 }
 
-/* One compact line, newline included: the framing of the protocol. */
+/* A duration for a reply, rounded to 3 decimals: 0.402, never the binary
+ * fraction's 0.40200000000000002. */
+json_t *
+rpc_duration(double v)
+{
+	long long	 k;
+
+	if (!(v > -1e12 && v < 1e12))
+		v = v < 0 ? -1e12 : 1e12;	/* jansson refuses inf, NaN */
+	k = (long long)(v * 1000.0 + (v < 0 ? -0.5 : 0.5));
+	return (json_real((double)k / 1000.0));
+}
+
+/*
+ * One compact line, newline included: the framing of the protocol.  Reals
+ * get 15 significant digits, so that a rounded duration prints as it was
+ * rounded (jansson's default, 17, shows the binary fraction's noise).
+ */
 char *
 rpc_encode(json_t *msg, size_t *len)
 {
 	char	*s, *line;
 	size_t	 n;
 
-	s = json_dumps(msg, JSON_COMPACT | JSON_ENSURE_ASCII);
+	s = json_dumps(msg, JSON_COMPACT | JSON_ENSURE_ASCII |
+	    JSON_REAL_PRECISION(15));
 	if (s == NULL)
 		s = xstrdup("{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{"
 		    "\"code\":-32603,\"message\":\"cannot encode reply\","

@@ -200,7 +200,7 @@ run_finish(struct job *j)
 	json_object_set(j->result, "steps", j->done);
 	json_object_set(j->result, "schemas_created", j->created);
 	json_object_set_new(j->result, "atomic", json_boolean(j->atomic));
-	json_object_set_new(j->result, "duration_ms", json_real((migd_now() -
+	json_object_set_new(j->result, "duration_ms", rpc_duration((migd_now() -
 	    j->t0) * 1000.0));
 	json_object_del(j->result, "problems");
 	if (j->plan.n_steps > 0)
@@ -225,13 +225,13 @@ run_step_done(struct job *j, PGresult *res)
 		return;
 	}
 	j->session_set = 0;
-	json_array_append_new(j->done, json_pack("{s:s, s:s, s:f}",
+	json_array_append_new(j->done, json_pack("{s:s, s:s, s:o}",
 	    "revision", mf->revision, "direction", st->dir == GRAPH_UP ?
-	    "up" : "down", "duration_ms", ms));
-	run_notify(j, "finished", json_pack("{s:s, s:s, s:I, s:I, s:f}",
+	    "up" : "down", "duration_ms", rpc_duration(ms)));
+	run_notify(j, "finished", json_pack("{s:s, s:s, s:I, s:I, s:o}",
 	    "revision", mf->revision, "direction", st->dir == GRAPH_UP ?
 	    "up" : "down", "index", (json_int_t)j->step + 1, "total",
-	    (json_int_t)j->plan.n_steps, "duration_ms", ms));
+	    (json_int_t)j->plan.n_steps, "duration_ms", rpc_duration(ms)));
 	log_info("%s %s (%s) in %.0f ms%s", st->dir == GRAPH_UP ? "applied" :
 	    "reverted", mf->revision, mf->path, ms, j->atomic && j->step + 1 <
 	    j->plan.n_steps ? ", to commit with the rest of the run" : "");
@@ -980,7 +980,7 @@ run_schemas(struct job *j, PGresult *res)
 {
 	const struct config	*cf = migd.config;
 	json_t			*missing, *problems, *first;
-	char			*sql, *t, *q, **created;
+	char			*sql, *t, *q, **created, *more;
 	size_t			 i, n_created = 0;
 	int			 k, found;
 
@@ -1025,11 +1025,11 @@ run_schemas(struct job *j, PGresult *res)
 	if (json_array_size(problems) != 0) {
 		first = json_array_get(problems, 0);
 		json_decref(missing);
+		more = migrate_more(json_array_size(problems));
 		job_fail(j, MIGD_ERR_STATE, "managed_schema", json_pack("{s:o}",
 		    "problems", problems), "%s%s", json_string_value(
-		    json_object_get(first, "message")), json_array_size(
-		    problems) > 1 ? " (and more problems: see data.problems)" :
-		    "");
+		    json_object_get(first, "message")), more);
+		free(more);
 		return;
 	}
 	json_decref(problems);

@@ -26,7 +26,9 @@
 #define MIGD_ERR_BUSY			-32005	/* busy, lock_timeout */
 #define MIGD_ERR_SHUTTING_DOWN		-32006	/* shutting_down */
 #define MIGD_ERR_REQUEST_TIMEOUT	-32007	/* request_timeout */
-#define MIGD_ERR_MIGRATIONS		-32010	/* invalid_migrations, plan_error */
+/* -32010: invalid_migrations, plan_error, unknown_revision,
+ * ambiguous_revision */
+#define MIGD_ERR_MIGRATIONS		-32010
 #define MIGD_ERR_SQL			-32011	/* sql_error */
 #define MIGD_ERR_STATE			-32012	/* checksum_mismatch, dirty, ahead */
 #define MIGD_ERR_CANCELLED		-32013	/* cancelled */

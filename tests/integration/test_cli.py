@@ -7,6 +7,7 @@ offline `new`/`merge` producing files the engine accepts.
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -18,7 +19,7 @@ import pytest
 import migdtest
 from migdtest import MIGCTL_BIN, clean_env
 from cli_helpers import (X_OK, X_FAILED, X_USAGE, X_UNREACHABLE, X_CHECK, X_BUSY,
-                         ANSI_RE, chain, finish, history, jerr, jok, migctl,
+                         ANSI_RE, chain, finish, history, jerr, jok, jrun, migctl,
                          migctl_at, migctl_local, no_ansi, popen_migctl, q,
                          versions, wait_activity, write_rev)
 
@@ -174,13 +175,25 @@ def test_help_and_version_exit_0():
 
 # ---- exit 3 -----------------------------------------------------------------
 
+def unreachable_json(p):
+    """--json and no daemon: the JSON error (kind unreachable) on stdout, and
+    nothing on stderr; the message."""
+    assert p.returncode == X_UNREACHABLE, (p.returncode, p.stdout, p.stderr)
+    assert p.stderr == "", p.stderr
+    e = json.loads(p.stdout)["error"]
+    assert e["data"]["kind"] == "unreachable" and isinstance(e["code"], int), e
+    return e["message"]
+
+
 def test_exit_3_no_socket(tmpdir_short):
     path = os.path.join(tmpdir_short, "nothing.sock")
-    for args in (["status"], ["--json", "status"], ["upgrade"], ["check"], ["verify"]):
+    for args in (["status"], ["upgrade"], ["check"], ["verify"]):
         p = migctl_at(path, *args)
         assert p.returncode == X_UNREACHABLE, (args, p.returncode, p.stdout, p.stderr)
         assert path in p.stderr, p.stderr
         assert "No such file" in p.stderr, p.stderr
+    msg = unreachable_json(migctl_at(path, "--json", "status"))
+    assert path in msg and "No such file" in msg, msg
 
 
 def test_exit_3_socket_exists_nobody_listens(tmpdir_short):
@@ -188,10 +201,12 @@ def test_exit_3_socket_exists_nobody_listens(tmpdir_short):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(path)
     s.close()
-    for args in (["status"], ["--json", "upgrade"], ["wait", "--timeout", "0"]):
+    for args in (["status"], ["wait", "--timeout", "0"]):
         p = migctl_at(path, *args)
         assert p.returncode == X_UNREACHABLE, (args, p.returncode, p.stdout, p.stderr)
         assert p.stderr.strip()
+    for args in (["--json", "upgrade"], ["--json", "wait", "--timeout", "0"]):
+        assert path in unreachable_json(migctl_at(path, *args))
     p = migctl_at(path, "status")
     assert "refused" in p.stderr.lower(), p.stderr
 
@@ -516,7 +531,8 @@ def test_json_stream_failure(migd):
     assert msgs[-1]["error"]["data"]["kind"] == "sql_error", msgs[-1]
     events = [m["params"]["event"] for m in msgs[:-1]]
     assert "failed" in events, events
-    assert "division by zero" in p.stderr, p.stderr
+    assert "division by zero" in msgs[-1]["error"]["message"], msgs[-1]
+    assert p.stderr == "", p.stderr         # --json: nothing for people
 
 
 # ---- output for people --------------------------------------------------------
@@ -905,7 +921,9 @@ def test_json_new_and_merge(tmpdir_short):
     doc = json.loads(p.stdout)
     name = os.listdir(d)[0]
     assert doc == {"path": os.path.join(d, name), "revision": name[:12],
-                   "down_revision": "none", "message": "Add cars"}, doc
+                   "down_revision": "none", "message": "Add cars",
+                   "directory": d, "directory_from": "option"}, doc
+    assert p.stderr == "", p.stderr
     write_rev(d, "b_branch.sql", "b", down=name[:12], up="SELECT 1;")
     write_rev(d, "c_branch.sql", "c", down=name[:12], up="SELECT 1;")
     p = migctl_local("--json", "merge", "-m", "join", "-d", d)
@@ -935,3 +953,579 @@ def test_no_colour_on_stderr_when_stderr_is_not_a_terminal(migd):
     assert p.returncode == X_FAILED, (p.returncode, err)
     assert "nosuch" in err, err
     assert "\x1b" not in err, "colour codes written to a non-terminal stderr: %r" % err
+
+
+# ---- issue 13: a CLI that fits people's habits --------------------------------
+
+COMMANDS = ["status", "current", "heads", "history", "plan", "upgrade", "downgrade",
+            "cancel", "stamp", "resolve", "schemas", "verify", "check", "reload",
+            "version", "wait", "new", "merge", "revisions", "help"]
+
+# What `migctl CMD --help` lists (the options each command takes), as
+# client/migctl.c's command table allows them.
+COMMAND_OPTIONS = {
+    "history": {"--limit"},
+    "plan": {"--atomic", "--no-atomic", "--allow-drift"},
+    "upgrade": {"--dry-run", "--sql", "--atomic", "--no-atomic", "--allow-drift",
+                "--wait-daemon", "-d", "--dir", "--directory", "-c", "--config"},
+    "downgrade": {"--dry-run", "--sql", "--atomic", "--no-atomic", "--allow-drift",
+                  "-d", "--dir", "--directory", "-c", "--config"},
+    "wait": {"--for", "--timeout"},
+    "new": {"-m", "--message", "-d", "--dir", "--directory", "-c", "--config", "--head"},
+    "merge": {"-m", "--message", "-d", "--dir", "--directory", "-c", "--config"},
+    "revisions": {"-d", "--dir", "--directory", "-c", "--config"},
+}
+GLOBAL_OPTIONS = {"-s", "--socket", "-j", "--json", "--stream", "--local", "-v", "--verbose",
+                  "-h", "--help", "-V", "--version"}
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def section(text, title):
+    """The lines of a help's section ("options:"), up to the next blank line."""
+    if "\n%s\n" % title not in text:
+        return []
+    return text.split("\n%s\n" % title, 1)[1].split("\n\n", 1)[0].splitlines()
+
+
+def help_options(text):
+    """The options a help lists: {"-d", "--dir", "--directory", ...}."""
+    out = set()
+    for line in section(text, "options:") + section(
+            text, "options, before or after the command (a value also as --name=VALUE):"):
+        m = re.match(r"^  (?:(-[A-Za-z]), )?\s*(--[a-z][a-z-]*)", line)
+        if m:
+            out |= {x for x in m.groups() if x}
+            assert m.group(1) or not re.match(r"^  -[A-Za-z]\s", line), line
+        out |= set(re.findall(r"\(also (--[a-z-]+)\)", line))
+    return out
+
+
+def assert_short_usage_error(p, args):
+    """Exit 2; on stderr at most 5 lines: the error, the synopsis, maybe a near
+    miss, and where the help is; never the whole usage."""
+    lines = p.stderr.splitlines()
+    assert p.returncode == X_USAGE, (args, p.returncode, p.stdout, p.stderr)
+    assert p.stdout == "", (args, p.stdout)
+    assert 3 <= len(lines) <= 5, (args, p.stderr)
+    assert lines[0].startswith("migctl: "), (args, p.stderr)
+    assert lines[1].startswith("usage: migctl "), (args, p.stderr)
+    assert re.fullmatch(r"see 'migctl help( [a-z]+)?'", lines[-1]), (args, p.stderr)
+    assert "commands:" not in p.stderr and "exit codes" not in p.stderr, (args, p.stderr)
+
+
+def test_help_for_every_command():
+    """`migctl help`, `--help` and `-h`: the overview; `migctl help CMD`, `CMD
+    --help`, `CMD -h`: the command's usage, arguments, options, examples and exit
+    codes, on stdout, exit 0, no daemon needed."""
+    p = migctl_local("help")
+    assert p.returncode == X_OK and p.stderr == "", (p.returncode, p.stderr)
+    overview = p.stdout
+    listed = re.findall(r"^  ([a-z]+) +\S", "\n".join(section(overview, "commands:")), re.M)
+    assert listed == COMMANDS, listed
+    assert help_options(overview) == GLOBAL_OPTIONS, help_options(overview)
+    for args in (["--help"], ["-h"]):
+        p = migctl_local(*args)
+        assert p.returncode == X_OK and p.stdout == overview, (args, p.stdout)
+    for cmd in COMMANDS:
+        runs = [migctl_local("help", cmd), migctl_local(cmd, "--help"),
+                migctl_local(cmd, "-h"), migctl_local("--help", cmd)]
+        for r in runs:
+            assert r.returncode == X_OK and r.stderr == "", (cmd, r.args, r.stderr)
+            assert r.stdout == runs[0].stdout, (cmd, r.args)
+        text = runs[0].stdout
+        assert text.startswith("usage: migctl %s" % cmd), text
+        assert text != overview
+        examples = section(text, "examples:")
+        assert examples and all(x.startswith("  migctl ") for x in examples), text
+        assert any(x.startswith("  migctl %s" % cmd) or " %s " % cmd in x for x in examples), text
+        codes = [int(x.split()[0]) for x in section(text, "exit codes:") if re.match(r"^  \d ", x)]
+        assert codes and codes[0] == 0 and codes == sorted(codes), (cmd, codes)
+        if cmd != "help":
+            assert 2 in codes, (cmd, codes)
+        if cmd in ("stamp", "resolve", "downgrade", "history", "upgrade", "plan"):
+            assert section(text, "arguments:"), (cmd, text)
+        assert help_options(text) == COMMAND_OPTIONS.get(cmd, set()), (cmd, help_options(text))
+    # the exit codes of plan and --dry-run say 4
+    assert re.search(r"^  4  the plan cannot run", migctl_local("help", "plan").stdout, re.M)
+    assert "4  --dry-run: the plan cannot run" in migctl_local("upgrade", "--help").stdout
+    # an unknown command, to help
+    p = migctl_local("help", "upgarde")
+    assert_short_usage_error(p, ["help", "upgarde"])
+    assert "did you mean 'upgrade'?" in p.stderr, p.stderr
+    # --version is migctl's, whatever else is on the line
+    p = migctl_local("status", "--version")
+    assert p.returncode == X_OK and p.stdout.startswith("migctl "), p.stdout
+
+
+NEAR_MISSES = [
+    (["stauts"], "'status'"),
+    (["upgarde", "head"], "'upgrade'"),
+    (["histroy"], "'history'"),
+    (["migrate"], "'upgrade'"),
+    (["rollback", "-1"], "'downgrade'"),
+    (["status", "--jsn"], "--json"),
+    (["--sokcet", "/x", "status"], "--socket"),
+    (["new", "-m", "x", "--mesage", "y"], "--message"),
+    (["upgrade", "-dir", "x"], "--dir"),
+    (["upgrade", "--dry_run"], "--dry-run"),
+    (["wait", "--timout", "1"], "--timeout"),
+    (["wait", "--for", "heads"], "'head'"),
+    (["resolve", "r1", "aplied"], "'applied'"),
+    (["status", "-c", "migd.conf"], "'--local -c CONFIG'"),
+]
+
+
+def test_usage_errors_are_short_and_name_the_near_miss(tmpdir_short):
+    """A usage error: what was wrong, the command's synopsis, "did you mean" for
+    a near miss, "see 'migctl help CMD'"; at most 5 lines, exit 2."""
+    sock = os.path.join(tmpdir_short, "none.sock")
+    for args in USAGE_CASES + [a for a, _ in NEAR_MISSES] + [["plan", "--dry-run"],
+                                                             ["upgrade", "--dir", "d"],
+                                                             ["--json=yes", "status"]]:
+        p = migctl_at(sock, *args, env={"MIGD_MIGRATIONS": os.path.join(tmpdir_short, "m")})
+        if args[:1] == ["--json=yes"]:
+            assert p.returncode == X_USAGE and p.stderr == "", (p.returncode, p.stderr)
+            continue
+        assert_short_usage_error(p, args)
+        # the synopsis is the command's own, once the command is known
+        cmd = next((a for a in args if not a.startswith("-")), None)
+        if cmd in COMMANDS:
+            assert p.stderr.splitlines()[1].startswith("usage: migctl %s" % cmd), p.stderr
+            assert p.stderr.splitlines()[-1] == "see 'migctl help %s'" % cmd, p.stderr
+    for args, near in NEAR_MISSES:
+        p = migctl_at(sock, *args)
+        assert "did you mean %s" % near in p.stderr, (args, p.stderr)
+    # nothing near: no guess
+    p = migctl_at(sock, "frobnicate")
+    assert "did you mean" not in p.stderr, p.stderr
+    # with --json, the same as a JSON error object on stdout, nothing on stderr
+    p = migctl_at(sock, "--json", "status", "--jsn")
+    assert p.returncode == X_USAGE and p.stderr == "", (p.returncode, p.stderr)
+    e = json.loads(p.stdout)["error"]
+    assert e["data"]["kind"] == "usage" and e["data"]["did_you_mean"] == "--json", e
+    assert e["data"]["usage"] == ["migctl status"] and e["data"]["help"] == "migctl help status", e
+    assert e["message"] == "unknown option --jsn" and isinstance(e["code"], int), e
+
+
+def test_long_options_and_value_forms(migd, tmpdir_short):
+    """Every short option has a long form; every valued option takes `--opt
+    value` and `--opt=value`; options stand before or after the command."""
+    # from the helps: no short option without its long form
+    for cmd in [None] + COMMANDS:
+        text = migctl_local(*(["help"] + ([cmd] if cmd else []))).stdout
+        shorts = re.findall(r"^  (-[A-Za-z])(, --[a-z]+)?", text, re.M)
+        assert all(long for _, long in shorts), (cmd, shorts)
+    connected(migd)
+    chain(migd.migrations_dir, 3)
+    assert migctl(migd, "upgrade").returncode == X_OK
+    sock = migd.socket
+    elsewhere = {"MIGD_SOCKET": "/nonexistent/migd.sock"}
+    groups = [
+        [["history", "--limit", "1"], ["history", "--limit=1"], ["--limit=1", "history"],
+         ["--limit", "1", "history"]],
+        [["-j", "current"], ["--json", "current"], ["current", "-j"], ["current", "--json"]],
+        [["wait", "--for", "ready", "--timeout", "0"], ["wait", "--for=ready", "--timeout=0"],
+         ["--timeout=0", "--for=ready", "wait"]],
+        [["plan", "--no-atomic", "base"], ["--no-atomic", "plan", "base"]],
+    ]
+    for group in groups:
+        outs = [migctl(migd, *args) for args in group]
+        for args, p in zip(group, outs):
+            assert p.returncode == X_OK, (args, p.returncode, p.stdout, p.stderr)
+            assert p.stdout == outs[0].stdout, (args, p.stdout, outs[0].stdout)
+    for args in (["-s", sock, "version"], ["--socket", sock, "version"],
+                 ["--socket=" + sock, "version"], ["version", "--socket=" + sock],
+                 ["version", "-s", sock]):
+        p = migctl(migd, *args, env=elsewhere)
+        assert p.returncode == X_OK and "0.1.0" in p.stdout, (args, p.returncode, p.stderr)
+    # new: -m/--message, -d/--dir/--directory, each as VALUE or =VALUE
+    d = os.path.join(tmpdir_short, "m")
+    forms = [("one", ["new", "-m", "one", "-d", d]),
+             ("two", ["new", "--message", "two", "--dir", d]),
+             ("three", ["new", "--message=three", "--dir=" + d]),
+             ("four", ["--directory=" + d, "new", "-m", "four"]),
+             ("five", ["-d", d, "--message", "five", "new"]),
+             ("six", ["new", "--directory", d, "-m", "six"])]
+    parent = "none"
+    for message, args in forms:
+        p = migctl_local(*args)
+        assert p.returncode == X_OK, (args, p.returncode, p.stderr)
+        h = header(p.stdout.strip())
+        assert os.path.dirname(p.stdout.strip()) == d, (args, p.stdout)
+        assert h["down_revision"] == parent and h["message"] == message, (args, h)
+        parent = h["revision"]
+    assert len(os.listdir(d)) == len(forms)
+    # -c/--config/--config=: the same files, the same graph
+    sections = migdtest.default_sections("host=/nonexistent dbname=x", d,
+                                         os.path.join(tmpdir_short, "s.sock"))
+    cfg = os.path.join(tmpdir_short, "migd.conf")
+    with open(cfg, "w") as f:
+        f.write(migdtest.render_config(sections)[0])
+    outs = [migctl_local(*args) for args in (["revisions", "-c", cfg], ["revisions", "--config", cfg],
+                                             ["revisions", "--config=" + cfg],
+                                             ["--config=" + cfg, "revisions"],
+                                             ["revisions", "--dir=" + d])]
+    assert all(p.returncode == X_OK for p in outs), [(p.returncode, p.stderr) for p in outs]
+    assert len({p.stdout for p in outs}) == 1 and outs[0].stdout.count("\n") == len(forms)
+
+
+def test_new_and_merge_choose_and_say_their_directory(tmpdir_short):
+    """new/merge: -d, else $MIGD_MIGRATIONS, else -c's, else ./migrations when it
+    exists, else the installed configuration's (else ./migrations, created);
+    which one is said on stderr, or in the JSON document."""
+    cwd = os.path.join(tmpdir_short, "checkout")
+    here = os.path.join(cwd, "migrations")
+    os.makedirs(here)
+    env_dir = os.path.join(tmpdir_short, "env")
+    opt_dir = os.path.join(tmpdir_short, "opt")
+    cfg_dir = os.path.join(tmpdir_short, "cfg")
+    os.mkdir(cfg_dir)
+    sections = migdtest.default_sections("host=/nonexistent dbname=x", cfg_dir,
+                                         os.path.join(tmpdir_short, "s.sock"))
+    cfg = os.path.join(tmpdir_short, "migd.conf")
+    with open(cfg, "w") as f:
+        f.write(migdtest.render_config(sections)[0])
+
+    def run(*args, env=None, json_too=True):
+        p = migctl_local("new", "-m", "x", *args, env=env, cwd=cwd)
+        assert p.returncode == X_OK, (args, p.returncode, p.stdout, p.stderr)
+        assert p.stderr.count("\n") == 1 and p.stderr.startswith("migctl: directory "), p.stderr
+        j = migctl_local("--json", "new", "-m", "y", *args, env=env, cwd=cwd)
+        assert j.returncode == X_OK and j.stderr == "", (j.returncode, j.stderr)
+        doc = json.loads(j.stdout)
+        assert os.path.dirname(doc["path"]) == doc["directory"], doc
+        return p.stdout.strip(), p.stderr.strip(), doc
+
+    # ./migrations exists: it is used (the installed configuration's is not)
+    path, said, doc = run()
+    assert path.startswith("migrations/"), path
+    assert said == "migctl: directory migrations (./migrations exists)", said
+    assert doc["directory"] == "migrations" and doc["directory_from"] == "current_directory", doc
+    # -c CONFIG is asked for: its directory, although ./migrations exists
+    path, said, doc = run("-c", cfg)
+    assert os.path.dirname(path) == cfg_dir, path
+    assert said == "migctl: directory %s (from %s)" % (cfg_dir, cfg), said
+    assert doc["directory_from"] == "config", doc
+    # $MIGD_MIGRATIONS beats -c and ./migrations
+    path, said, doc = run("-c", cfg, env={"MIGD_MIGRATIONS": env_dir})
+    assert os.path.dirname(path) == env_dir, path
+    assert said == "migctl: directory %s ($MIGD_MIGRATIONS)" % env_dir, said
+    assert doc["directory_from"] == "environment", doc
+    # -d beats them all
+    path, said, doc = run("-d", opt_dir, "-c", cfg, env={"MIGD_MIGRATIONS": env_dir})
+    assert os.path.dirname(path) == opt_dir, path
+    assert said == "migctl: directory %s (-d)" % opt_dir, said
+    assert doc["directory_from"] == "option", doc
+    assert [len(os.listdir(x)) for x in (here, cfg_dir, env_dir, opt_dir)] == [2, 2, 2, 2]
+    # merge chooses and says the same
+    first = next(h["revision"] for h in (header(os.path.join(here, x)) for x in os.listdir(here))
+                 if h["down_revision"] == "none")
+    write_rev(here, "b1.sql", "b1", down=first, up="SELECT 1;")
+    p = migctl_local("merge", "-m", "join", cwd=cwd)
+    assert p.returncode == X_OK, (p.returncode, p.stderr)
+    assert p.stderr == "migctl: directory migrations (./migrations exists)\n", p.stderr
+    assert p.stdout.startswith("migrations/"), p.stdout
+    # nothing at all: the installed configuration's, else ./migrations, created
+    bare = os.path.join(tmpdir_short, "bare")
+    os.mkdir(bare)
+    p = migctl_local("--json", "new", "-m", "x", cwd=bare)
+    doc = json.loads(p.stdout)
+    assert doc.get("directory_from", doc.get("error", {}).get("data", {}).get("kind")) in \
+        ("installed_config", "default", "io_error"), doc
+    if p.returncode == X_OK and doc["directory_from"] == "default":
+        assert os.path.isdir(os.path.join(bare, "migrations"))
+
+
+def test_plan_and_dry_run_exit_4_when_the_plan_cannot_run(migd):
+    """plan and upgrade/downgrade --dry-run exit 4 after "cannot run:"
+    (runnable false), 0 when the plan can run, 1 when there is no plan."""
+    connected(migd)
+    paths = chain(migd.migrations_dir, 2)
+    for args in (["plan"], ["upgrade", "--dry-run"]):
+        p = migctl(migd, *args)
+        assert p.returncode == X_OK and "cannot run" not in p.stdout, (args, p.stdout)
+        assert jok(migd, *args)["runnable"] is True
+    assert migctl(migd, "upgrade").returncode == X_OK
+    # drift: an applied file changed; r3 is pending
+    with open(paths[0]) as f:
+        text = f.read()
+    with open(paths[0], "w") as f:
+        f.write(text.replace("(id int)", "(id bigint)"))
+    write_rev(migd.migrations_dir, "r3_step.sql", "r3", down="r2", up="SELECT 1;",
+              down_sql="SELECT 1;")
+    for args in (["plan"], ["upgrade", "--dry-run"], ["plan", "base"],
+                 ["downgrade", "-1", "--dry-run"]):
+        p = migctl(migd, *args)
+        assert p.returncode == X_CHECK, (args, p.returncode, p.stdout, p.stderr)
+        assert "cannot run:" in p.stdout, (args, p.stdout)
+        doc = jok(migd, *args, rc=X_CHECK)
+        assert doc["runnable"] is False and doc["problems"], (args, doc)
+    p = migctl(migd, "plan", "--allow-drift")
+    assert p.returncode == X_OK, (p.returncode, p.stdout, p.stderr)
+    assert versions(migd) == ["r2"]
+    # the real run is refused: 1, as before
+    jerr(migd, "upgrade", rc=X_FAILED, kind="checksum_mismatch")
+    # no plan at all: 1, not 4
+    jerr(migd, "plan", "nosuch", rc=X_FAILED, kind="plan_error")
+    p = migctl(migd, "upgrade", "nosuch", "--dry-run")
+    assert p.returncode == X_FAILED, (p.returncode, p.stdout, p.stderr)
+
+
+def test_plan_exit_4_for_a_step_without_a_down_section(migd):
+    connected(migd)
+    write_rev(migd.migrations_dir, "r1_up_only.sql", "r1", up="CREATE TABLE public.u1 (id int);")
+    assert migctl(migd, "upgrade").returncode == X_OK
+    p = migctl(migd, "plan", "base")
+    assert p.returncode == X_CHECK and "cannot run:" in p.stdout, (p.returncode, p.stdout)
+    p = migctl(migd, "downgrade", "base", "--dry-run")
+    assert p.returncode == X_CHECK and "dry run" in p.stdout, (p.returncode, p.stdout)
+    assert versions(migd) == ["r1"]
+
+
+def test_history_of_a_prefix_and_unknown_or_ambiguous_ids(migd):
+    """history REV: a unique prefix works; an unknown id or a prefix of several is
+    an error (exit 1) that migctl prints, never "no history yet"."""
+    connected(migd)
+    d = migd.migrations_dir
+    write_rev(d, "a.sql", "abc123def456", up="CREATE TABLE public.h1 (id int);",
+              down_sql="DROP TABLE public.h1;", message="first")
+    write_rev(d, "b.sql", "abd000000000", down="abc123def456",
+              up="CREATE TABLE public.h2 (id int);", down_sql="DROP TABLE public.h2;",
+              message="second")
+    assert migctl(migd, "upgrade").returncode == X_OK
+    assert migctl(migd, "downgrade", "base").returncode == X_OK
+    for rev in ("abc1", "abc123def456", "abc"):
+        doc = jok(migd, "history", rev)
+        got = [r["revision"] for r in doc["history"]]
+        assert got == ["abc123def456", "abc123def456"], (rev, doc)
+        p = migctl(migd, "history", rev)
+        assert p.returncode == X_OK, (rev, p.returncode, p.stderr)
+        assert "abc123def456" in p.stdout and "abd000000000" not in p.stdout, p.stdout
+    p = migctl(migd, "history", "ab")
+    assert p.returncode == X_FAILED and p.stdout == "", (p.returncode, p.stdout, p.stderr)
+    assert "ambiguous" in p.stderr and "abc123def456" in p.stderr and \
+        "abd000000000" in p.stderr, p.stderr
+    e = jerr(migd, "history", "ab", rc=X_FAILED, kind="ambiguous_revision")
+    assert "ab" in e["message"], e
+    p = migctl(migd, "history", "zz99")
+    assert p.returncode == X_FAILED and p.stdout == "", (p.returncode, p.stdout, p.stderr)
+    assert "zz99" in p.stderr and "unknown" in p.stderr, p.stderr
+    assert "no history yet" not in p.stderr
+    jerr(migd, "history", "zz99", rc=X_FAILED, kind="unknown_revision")
+
+
+def test_json_prints_json_only(migd, tmpdir_short):
+    """--json: one JSON document on stdout and nothing on stderr, whatever
+    happens; the exit codes are those without --json."""
+    connected(migd)
+    chain(migd.migrations_dir, 1)
+    cases = [(["status"], X_OK), (["upgrade", "--dry-run"], X_OK),
+             (["stamp", "nosuch"], X_FAILED), (["downgrade", "nosuch"], X_FAILED),
+             (["wait", "--timeout", "0"], X_CHECK), (["check"], X_CHECK),
+             (["status", "--bogus"], X_USAGE), (["bogus"], X_USAGE), (["downgrade"], X_USAGE),
+             (["history", "--limit", "0"], X_USAGE), (["status", "-v"], X_USAGE)]
+    for args, rc in cases:
+        code, doc, p = jrun(migd, *args)        # jrun: stderr must be empty
+        assert code == rc, (args, code, p.stdout)
+        human = migctl(migd, *args)
+        assert human.returncode == rc, (args, human.returncode)
+        if rc in (X_FAILED, X_USAGE):
+            assert set(doc) == {"error"}, (args, doc)
+            assert doc["error"]["message"] in human.stderr, (args, doc, human.stderr)
+    # no daemon
+    p = migctl_at(os.path.join(tmpdir_short, "none.sock"), "--json", "status")
+    assert p.returncode == X_UNREACHABLE and p.stderr == "", (p.returncode, p.stderr)
+    assert json.loads(p.stdout)["error"]["data"]["kind"] == "unreachable"
+    # the commands that need no daemon
+    bad = os.path.join(tmpdir_short, "bad")
+    empty = os.path.join(tmpdir_short, "empty")
+    os.mkdir(bad)
+    os.mkdir(empty)
+    write_rev(bad, "x1.sql", "x1", down="nosuch", up="SELECT 1;")
+    write_rev(bad, "x2.sql", "x2", down="nosuch2", up="SELECT 1;")
+    for args, rc, kind in ((["new", "-m", "x", "-d", bad], X_FAILED, "invalid_migrations"),
+                           (["revisions", "-d", bad], X_FAILED, "invalid_migrations"),
+                           (["merge", "-m", "x", "-d", empty], X_FAILED, "plan_error"),
+                           (["new", "-d", bad], X_USAGE, "usage"),
+                           (["new", "-m", "two\nlines", "-d", bad], X_USAGE, "usage")):
+        p = migctl_local("--json", *args)
+        assert p.returncode == rc and p.stderr == "", (args, p.returncode, p.stderr)
+        e = json.loads(p.stdout)["error"]
+        assert e["data"]["kind"] == kind and isinstance(e["code"], int), (args, e)
+        if kind == "invalid_migrations":
+            assert len(e["data"]["errors"]) >= 2, e
+            human = migctl_local(*args)
+            for x in e["data"]["errors"]:
+                assert human.stderr.count(x) == 1, (x, human.stderr)
+    # --local: a migd that cannot start, its log in the error
+    cfg = os.path.join(tmpdir_short, "broken.conf")
+    with open(cfg, "w") as f:
+        f.write("[database]\nno_such_setting = 1\n")
+    p = migctl_local("--json", "--local", "-c", cfg, "status",
+                     env={"MIGD_BIN": migdtest.MIGD_BIN, "TMPDIR": tmpdir_short})
+    assert p.returncode == X_FAILED and p.stderr == "", (p.returncode, p.stdout, p.stderr)
+    e = json.loads(p.stdout)["error"]
+    assert e["data"]["kind"] == "local_failed" and cfg in e["data"]["log"], e
+
+
+def test_file_problems_listed_once_without_pointer(migd):
+    """A message that points to its list ("and more: see data.errors") is
+    replaced by the list for people: each problem once."""
+    connected(migd)
+    write_rev(migd.migrations_dir, "r1_bad.sql", "r1", up="CREATE TABLE (;")
+    write_rev(migd.migrations_dir, "r2_bad.sql", "r2", down="nosuch", up="SELECT 1;")
+    e = jerr(migd, "upgrade", rc=X_FAILED, kind="invalid_migrations")
+    assert len(e["data"]["errors"]) >= 2, e
+    for args in (["upgrade"], ["plan"]):
+        p = migctl(migd, *args)
+        assert p.returncode == X_FAILED, (args, p.returncode, p.stderr)
+        assert "see data." not in p.stderr and "and more" not in p.stderr, p.stderr
+        assert p.stderr.startswith("migctl: "), p.stderr
+        for x in e["data"]["errors"]:
+            assert p.stderr.count(x) == 1, (x, p.stderr)
+
+
+PLURAL_RE = re.compile(r"\b1 (revisions|migrations|connections|heads|statements|transactions|"
+                       r"problems|runs|rows|arguments)\b|\b([02-9]|\d\d+) (revision|migration|"
+                       r"connection|statement|transaction|problem)\b(?! \d)")
+
+
+def test_plural_agreement(migd_factory):
+    m = connected(migd_factory(overrides={("database", "pool_size"): "1"}))
+    chain(m.migrations_dir, 1)
+    outs = []
+
+    def run(*args, rc=X_OK):
+        p = migctl(m, *args)
+        assert p.returncode == rc, (args, p.returncode, p.stdout, p.stderr)
+        outs.append(p.stdout + p.stderr)
+        return p.stdout
+
+    out = run("status")
+    assert "1 connection," in out and "(1 revision, head r1)" in out, out
+    assert "reloaded: 1 revision, head r1" in run("reload")
+    assert "1 migration," in run("plan") and "1 statement," in outs[-1]
+    assert "1 migration in" in run("upgrade")
+    chain(m.migrations_dir, 3, prefix="s")      # a second root: two heads
+    out = run("status")
+    assert "(4 revisions, heads r1, s3)" in out, out
+    assert "3 migrations," in run("plan", "heads")
+    assert "3 migrations in" in run("upgrade", "heads")
+    for o in outs:
+        assert not PLURAL_RE.search(o), o
+
+
+def assert_column(lines, header, title, values):
+    """Every row has one of values where header has title."""
+    at = header.index(title)
+    for line in lines:
+        assert line[at - 1] == " " and line[at:].startswith(values), (title, header, line)
+
+
+def test_columns_fit_wide_revision_ids(migd):
+    """history, heads, current and plan keep their columns with ids longer than
+    14 characters (up to Alembic's 32)."""
+    connected(migd)
+    long_id = "2024_01_15_add_customer_emails"       # 30 characters
+    d = migd.migrations_dir
+    write_rev(d, "r1.sql", "r1", up="CREATE TABLE public.w1 (id int);",
+              down_sql="DROP TABLE public.w1;", message="short")
+    write_rev(d, "long.sql", long_id, down="r1", up="CREATE TABLE public.w2 (id int);",
+              down_sql="DROP TABLE public.w2;", message="long")
+    for args in (["upgrade"], ["downgrade", "-1"], ["upgrade"]):
+        assert migctl(migd, *args).returncode == X_OK
+    p = migctl(migd, "history")
+    assert p.returncode == X_OK, p.stderr
+    header, rows = p.stdout.splitlines()[0], p.stdout.splitlines()[1:]
+    assert len(rows) == 4, p.stdout
+    assert_column(rows, header, "REVISION", ("r1 ", long_id + " "))
+    assert_column(rows, header, "RESULT", ("ok ",))
+    assert_column(rows, header, "BY", (rows[0][header.index("BY"):],))
+    end = header.index("DURATION") + len("DURATION")
+    for r in rows:
+        assert r[:end].endswith(("ms", " s")) and r[end] == " ", (header, r)
+    assert_column(rows, header, "ACTION", ("up ", "down "))
+    # heads and plan
+    p = migctl(migd, "heads")
+    lines = p.stdout.splitlines()
+    assert_column(lines[1:], lines[0], "APPLIED", ("yes", "no"))
+    p = migctl(migd, "plan", "base")
+    steps = [x for x in p.stdout.splitlines() if re.match(r"^\s+\d+\. ", x)]
+    assert len(steps) == 2, p.stdout
+    assert len({x.index(" long") if long_id in x else x.index(" short") for x in steps}) == 1, steps
+
+
+def test_json_durations_are_rounded(migd):
+    """Durations in JSON have at most 3 decimals, never a binary fraction's
+    noise (0.40200000000000002)."""
+    connected(migd)
+    chain(migd.migrations_dir, 3)
+    texts = []
+    for args in (["upgrade"], ["history"], ["status"], ["--stream", "downgrade", "base"],
+                 ["--stream", "upgrade"]):
+        p = migctl(migd, "--json", *args)
+        assert p.returncode == X_OK and p.stderr == "", (args, p.returncode, p.stderr)
+        texts.append(p.stdout)
+    reals = re.findall(r'"duration_ms":\s*(-?[0-9][0-9.eE+-]*)', "".join(texts))
+    assert len(reals) >= 12, texts
+    for t in texts:
+        for x in re.findall(r'[:\[,]\s*(-?\d+\.\d+(?:[eE][-+]?\d+)?)\b', t):
+            assert re.fullmatch(r"-?\d+\.\d{1,3}", x), (x, t[:2000])
+
+
+def complete(*words):
+    """What the bash completion offers after `migctl WORDS` (the last word being
+    typed), sourced from contrib/bash-completion/migctl."""
+    path = os.path.join(REPO, "contrib", "bash-completion", "migctl")
+    script = ('source %s\nCOMP_WORDS=(migctl %s)\nCOMP_CWORD=%d\n_migctl\n'
+              'printf "%%s\\n" "${COMPREPLY[@]}"\n'
+              % (shlex.quote(path), " ".join(shlex.quote(w) for w in words), len(words)))
+    p = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], capture_output=True,
+                       text=True, timeout=10, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    return {x for x in p.stdout.splitlines() if x}
+
+
+def test_bash_completion_knows_every_command_and_option():
+    if not shutil.which("bash"):
+        pytest.skip("no bash")
+    assert complete("") == set(COMMANDS)
+    assert complete("--local", "-c", "x", "") == set(COMMANDS)
+    common = {"-s", "--socket", "-j", "--json", "--stream", "-h", "--help"}
+    for cmd in COMMANDS:
+        offered = {w for w in complete(cmd, "-") if not re.fullmatch(r"-\d+", w)}
+        want = help_options(migctl_local("help", cmd).stdout)
+        assert want == COMMAND_OPTIONS.get(cmd, set())
+        assert want <= offered, (cmd, want - offered)
+        assert offered - want <= common, (cmd, offered - want)
+    assert complete("-") >= GLOBAL_OPTIONS - {"-v", "--verbose"}
+    assert {"-c", "--config", "-v", "--verbose"} <= complete("--local", "status", "-")
+    assert complete("wait", "--for", "") == {"head", "ready"}
+    assert complete("wait", "--for", "=", "r") == {"ready"}
+    assert complete("help", "up") == {"upgrade"}
+    assert complete("resolve", "r1", "") == {"applied", "unapplied"}
+    assert complete("new", "--dir", "/nonexistent-") == set()
+
+
+def test_man_page_renders_and_names_every_command_and_option():
+    page = os.path.join(REPO, "docs", "migctl.1")
+    if shutil.which("groff"):
+        p = subprocess.run(["groff", "-man", "-ww", "-z", page], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 0 and p.stderr == "", p.stderr
+    if not shutil.which("man"):
+        pytest.skip("no man")
+    p = subprocess.run(["man", "-l", page], capture_output=True, text=True, timeout=30,
+                       env=dict(clean_env(), MANWIDTH="80", MAN_KEEP_FORMATTING="",
+                                LANG="C.UTF-8"))
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    text = " ".join(re.sub("\u2010\n\\s*", "", p.stdout).split())
+    for cmd in COMMANDS:
+        assert re.search(r"\b%s\b" % cmd, text), cmd
+    for opt in GLOBAL_OPTIONS.union(*COMMAND_OPTIONS.values()):
+        assert opt in text, opt
+    assert "plan or --dry-run found that the plan cannot run" in text
+    readme = open(os.path.join(REPO, "README.md")).read()
+    row = next(x for x in readme.splitlines() if x.startswith("| 4 |"))
+    assert "plan" in row and "--dry-run" in row, row

@@ -234,3 +234,85 @@ def test_bad_option(args):
     p = run_migd(args)
     assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
     assert p.stderr.strip(), "no message on stderr"
+
+
+# ---- long options and settings as written (issue 13) --------------------------
+
+@pytest.mark.parametrize("args", [
+    ["--check", "--config", "@"],
+    ["--check", "--config=@"],
+    ["-n", "--config=@"],
+    ["--config", "@", "-n"],
+    ["--chec", "--conf=@"],          # unambiguous prefixes, as getopt_long allows
+])
+def test_long_options_check(cfgdir, args):
+    path = write(cfgdir, render_config(sections_for(cfgdir))[0])
+    p = run_migd([a.replace("@", path) for a in args])
+    assert p.returncode == 0, (args, p.stdout, p.stderr)
+    assert "# effective settings of %s" % path in p.stdout, p.stdout
+
+
+def test_long_help_and_version():
+    p = run_migd(["--help"])
+    assert p.returncode == 0, p.stderr
+    for opt in ("--config", "--check", "--verbose", "--version", "--help", "--socket",
+                "--private"):
+        assert opt in p.stdout, (opt, p.stdout)
+    p = run_migd(["--version"])
+    assert p.returncode == 0 and "0.1.0" in p.stdout, (p.stdout, p.stderr)
+
+
+@pytest.mark.parametrize("args", [["--config"], ["--chek"], ["--check", "extra"],
+                                  ["--socket="]])
+def test_long_option_usage_errors(args):
+    p = run_migd(args)
+    assert p.returncode == 2, (args, p.returncode, p.stdout, p.stderr)
+    # short: what was wrong and the synopsis, not the whole help
+    assert p.stderr.strip() and len(p.stderr.splitlines()) <= 4, p.stderr
+    assert "usage: migd" in p.stderr, p.stderr
+
+
+def test_long_options_start(cfgdir):
+    """A real start with --config=FILE --socket PATH --verbose."""
+    path = write(cfgdir, render_config(sections_for(cfgdir))[0])
+    sock = os.path.join(cfgdir, "other.sock")
+    proc = subprocess.Popen([MIGD_BIN, "--config=" + path, "--socket", sock, "--verbose"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=clean_env(), stdin=subprocess.DEVNULL)
+    try:
+        r = migdtest.wait_for(lambda: os.path.exists(sock) and migdtest.rpc(sock, "version"),
+                              10, what="migd answering on --socket")
+        assert r["result"]["name"] == "migd", r
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0]
+    assert " debug: " in out, out
+
+
+def test_check_prints_durations_as_written(cfgdir):
+    secs = sections_for(cfgdir)
+    secs["migrations"]["lock_timeout"] = "5s"
+    secs["migrations"]["statement_timeout"] = "2min"
+    secs["migrations"]["lock_wait"] = "90"
+    path = write(cfgdir, render_config(secs)[0])
+    p = run_migd(["-n", "-c", path])
+    assert p.returncode == 0, p.stderr
+    assert re.search(r"^lock_timeout = 5s$", p.stdout, re.M), p.stdout
+    assert re.search(r"^statement_timeout = 2min$", p.stdout, re.M), p.stdout
+    assert re.search(r"^lock_wait = 90$", p.stdout, re.M), p.stdout
+    assert "5000ms" not in p.stdout
+    # what it prints is a file migd accepts, with the same values
+    again = write(cfgdir, p.stdout.replace("# effective", "; effective"))
+    q = run_migd(["-n", "-c", again])
+    assert q.returncode == 0, q.stderr
+    assert re.search(r"^lock_timeout = 5s$", q.stdout, re.M), q.stdout
+
+
+def test_check_default_durations(cfgdir):
+    text = ("[database]\nconninfo = host=/nonexistent dbname=x\n"
+            "[control]\nsocket = %s/migd.sock\n" % cfgdir)
+    path = write(cfgdir, text)
+    p = run_migd(["-n", "-c", path])
+    assert p.returncode == 0, p.stderr
+    for line in ("lock_timeout = 5s", "statement_timeout = 0", "lock_wait = 60s"):
+        assert re.search("^%s$" % line, p.stdout, re.M), (line, p.stdout)

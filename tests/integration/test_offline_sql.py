@@ -12,6 +12,7 @@ stops the script on a database that is not at FROM.
 """
 
 import difflib
+import json
 import os
 import re
 import shutil
@@ -345,11 +346,14 @@ def test_errors(tmp_path):
     for args in (("downgrade", "--sql", "base"), ("upgrade", "--sql", "+1:head"),
                  ("upgrade", "--sql", ":head"), ("upgrade", "--sql", "base:"),
                  ("upgrade", "--sql", "base:a:b"), ("upgrade", "--sql", "--dry-run"),
-                 ("--json", "upgrade", "--sql"), ("upgrade", "--sql", "-m", "x"),
-                 ("upgrade", "a"), ("revisions", "--sql")):
+                 ("upgrade", "--sql", "-m", "x"), ("upgrade", "a"), ("revisions", "--sql")):
         p = run(*args)
         assert p.returncode == X_USAGE, (args, p.returncode, p.stdout, p.stderr)
         assert p.stdout == "", args
+    # --sql prints SQL, not JSON: with --json, the usage error is JSON
+    p = run("--json", "upgrade", "--sql")
+    assert p.returncode == X_USAGE and p.stderr == "", (p.returncode, p.stderr)
+    assert json.loads(p.stdout)["error"]["data"]["kind"] == "usage", p.stdout
     # invalid files: named, nothing printed
     write_rev(d, "z_bad.sql", "z", down="nosuch", up="SELECT 1;")
     p = run("upgrade", "--sql", "base:heads")

@@ -136,3 +136,72 @@ def test_password_not_in_last_error(migd_factory, own_pg, make_db):
     s = m.wait_connected(True, timeout=15)
     assert s["database"]["database"] == db
     assert s["database"]["user"] == "postgres"
+
+
+# ---- permanent connection errors fail at once (issue 13) ----------------------
+
+E_DB_UNAVAILABLE = -32004
+
+
+@pytest.mark.parametrize("what", ["database", "role"])
+def test_permanent_connection_error_fails_at_once(migd_factory, pg, what):
+    """No such database or role: a request fails within about a second with the
+    server's message, though connect_timeout is 10 s; status still answers."""
+    conninfo = ("host=%s port=%d dbname=no_such_db_i13 user=postgres" % (pg.sockdir, pg.port)
+                if what == "database" else
+                "host=%s port=%d dbname=postgres user=no_such_role_i13" % (pg.sockdir, pg.port))
+    m = migd_factory(pg=pg, conninfo=conninfo,
+                     overrides={("database", "connect_timeout"): "10"})
+    # at once, even before the first attempt has failed
+    for method in ("current", "upgrade", "current"):
+        t0 = time.monotonic()
+        r = m.rpc(method, {}, timeout=15)
+        took = time.monotonic() - t0
+        assert "error" in r, r
+        e = r["error"]
+        assert e["code"] == E_DB_UNAVAILABLE and e["data"]["kind"] == "db_unavailable", e
+        assert took < 1.5, "%s took %.1fs (connect_timeout is 10 s)" % (method, took)
+        assert "does not exist" in e["message"], e
+        assert e["data"]["permanent"] is True, e
+        assert e["data"]["sqlstate"] == ("3D000" if what == "database" else "28000"), e
+        # the message as people know it: no SQLSTATE, no LOCATION line
+        assert "3D000" not in e["message"] and "LOCATION" not in e["message"], e
+    s = m.status()
+    assert_down(s)
+    assert "does not exist" in s["database"]["last_error"], s
+    assert "LOCATION" not in s["database"]["last_error"], s
+    p = m.migctl("upgrade", timeout=15)
+    assert p.returncode != 0 and "does not exist" in p.stderr, (p.returncode, p.stderr)
+
+
+def test_permanent_error_fixed_connects_by_itself(migd_factory, pg):
+    """migd keeps retrying after a permanent error: once the database exists, it
+    connects without a reload."""
+    name = "i13_later_%d" % int(time.time() * 1000 % 1000000)
+    m = migd_factory(pg=pg, conninfo="host=%s port=%d dbname=%s user=postgres"
+                     % (pg.sockdir, pg.port, name),
+                     overrides={("database", "connect_timeout"): "10"})
+    try:
+        wait_for(lambda: m.status()["database"]["last_error"], 5, what="last_error set")
+        pg.create_db(name)
+        m.wait_connected(True, timeout=10)
+        r = m.rpc("current", {}, timeout=15)
+        assert "result" in r, r
+    finally:
+        m.stop()
+        pg.drop_db(name)
+
+
+def test_server_down_is_waited_for(migd_factory, own_pg, make_db):
+    """A server that is down is not a permanent error: a request waits up to
+    connect_timeout (here 2 s) and says so."""
+    db = make_db(own_pg)
+    own_pg.stop()
+    m = migd_factory(pg=own_pg, db=db)
+    wait_for(lambda: m.status()["database"]["last_error"], 5, what="last_error set")
+    t0 = time.monotonic()
+    r = m.rpc("current", {}, timeout=15)
+    took = time.monotonic() - t0
+    assert "error" in r and r["error"]["data"]["kind"] == "db_unavailable", r
+    assert took >= 1.5, "gave up after %.1fs: a server that is down is waited for" % took
+    assert r["error"]["data"].get("permanent") is not True, r

@@ -323,8 +323,10 @@ def test_two_daemons_upgrade_at_once_loser_reports_holder(migd_factory, pg, make
     holders = e["data"]["holders"]
     assert len(holders) == 1, holders
     assert holders[0]["application_name"] == "migd-" + winner, holders
-    assert isinstance(holders[0]["pid"], int) and str(holders[0]["pid"]) in p.stderr, \
-        (holders, p.stderr)
+    # --json: the message names the holder too, and nothing goes to stderr
+    assert isinstance(holders[0]["pid"], int) and str(holders[0]["pid"]) in e["message"], \
+        (holders, e["message"])
+    assert p.stderr == "", p.stderr
     assert step_revs(out[winner][1]) == ALL4
     assert versions(a) == ["r4"]
     for r in ALL4:

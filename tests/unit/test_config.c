@@ -104,6 +104,41 @@ main(void)
 	}
 	config_free(cf);
 	free(errors);
+	/* migd -n prints durations in the units they were written in. */
+	cf = parse("[migrations]\nlock_timeout = 500ms\nstatement_timeout = "
+	    "2 min\nlock_wait = 3\n", &errors);
+	ok(cf != NULL, "durations in several units are valid");
+	if (cf != NULL) {
+		char	*buf = NULL;
+		size_t	 len = 0;
+		FILE	*f = open_memstream(&buf, &len);
+
+		config_print(cf, f);
+		fclose(f);
+		ok(strstr(buf, "\nlock_timeout = 500ms\n") != NULL &&
+		    strstr(buf, "\nstatement_timeout = 2min\n") != NULL &&
+		    strstr(buf, "\nlock_wait = 3\n") != NULL,
+		    "durations printed as written: %s", buf);
+		free(buf);
+	}
+	config_free(cf);
+	free(errors);
+	cf = parse("", &errors);
+	if (cf != NULL) {
+		char	*buf = NULL;
+		size_t	 len = 0;
+		FILE	*f = open_memstream(&buf, &len);
+
+		config_print(cf, f);
+		fclose(f);
+		ok(strstr(buf, "\nlock_timeout = 5s\n") != NULL &&
+		    strstr(buf, "\nstatement_timeout = 0\n") != NULL &&
+		    strstr(buf, "\nlock_wait = 60s\n") != NULL,
+		    "default durations printed as documented: %s", buf);
+		free(buf);
+	}
+	config_free(cf);
+	free(errors);
 	cf = parse("[migrations]\nhistory_table = audit.runs\n", &errors);
 	ok(cf != NULL && strcmp(cf->history_schema, "audit") == 0 &&
 	    strcmp(cf->history_table, "runs") == 0 &&

@@ -84,7 +84,8 @@ static void
 load_fails(const char *rel, const char *want, const char *name)
 {
 	struct errlist	 el = { NULL, 0 };
-	struct migset	 set = { (struct migfile **)1, 99, NULL, NULL, 0 };
+	struct migset	 set = { (struct migfile **)1, 99, NULL, NULL, 0,
+			    NULL, 0, 0 };
 	char		*dir = at(rel), *got, *exp = expand(want);
 
 	is_int(migdir_load(dir, &set, &el), -1, "%s: fails", name);
@@ -373,6 +374,51 @@ test_signature(void)
 	free(dir);
 }
 
+/* migdir_scan keeps what it could read, for one pass over every problem. */
+static void
+test_scan(void)
+{
+	struct errlist	 el = { NULL, 0 };
+	struct migset	 set;
+	char		*dir, *got, *exp;
+
+	mkd("scan", 0755);
+	put("scan/0001.sql", "-- down_revision: none\n-- migrate:up\n"
+	    "SELECT 1;\n", 0644);
+	put("scan/0002.sql", "-- down_revision: 0001\n-- bogus: x\n"
+	    "-- migrate:up\nSELECT 2;\n-- migrate:down\nSELECT 3;\n", 0644);
+	put("scan/0003.sql", "-- down_revision: 0002\n-- migrate:up\n"
+	    "SELECT \"\xff\";\n", 0644);
+	put("scan/0004.sql", "-- down_revision: 0002\n-- migrate:up\n", 0666);
+	dir = at("scan");
+	is_int(migdir_scan(dir, &set, &el), -1, "scan: fails");
+	got = join(&el);
+	exp = expand("@/scan/0002.sql:2: unknown header 'bogus' (known: "
+	    "revision, down_revision, message, transaction, depends_on)\n"
+	    "@/scan/0003.sql:3: not valid UTF-8 (byte 0xff)\n"
+	    "@/scan/0004.sql: refusing a migrations file writable by other "
+	    "users (chmod o-w @/scan/0004.sql)");
+	is_str(got, exp, "scan: every problem");
+	is_int(set.n, 1, "scan: the valid file kept");
+	is_int(set.n_broken, 1, "scan: the file with a bad header kept");
+	if (set.n_broken == 1) {
+		is_str(set.broken[0]->revision, "0002", "scan: its id read");
+		is_str(set.broken[0]->up, "SELECT 2;\n", "scan: its up read");
+		is_str(set.broken[0]->down, "SELECT 3;\n",
+		    "scan: its down read");
+	}
+	ok(set.incomplete, "scan: files not read at all are noted");
+	migset_clear(&set);
+	free(got);
+	free(exp);
+	errlist_clear(&el);
+	is_int(migdir_load(dir, &set, &el), -1, "scan: load fails");
+	ok(set.n == 0 && set.n_broken == 0 && set.files == NULL &&
+	    set.broken == NULL, "scan: load leaves nothing");
+	errlist_clear(&el);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -390,6 +436,7 @@ main(void)
 	test_permissions();
 	test_other();
 	test_signature();
+	test_scan();
 
 	if (nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS) == -1)
 		perror(top);

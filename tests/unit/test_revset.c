@@ -1102,6 +1102,91 @@ test_all_at_once(void)
 	    "unreadable up (transaction: none): the down's problems too");
 }
 
+/* Writes a file of any text into the case's directory. */
+static void
+raw(const char *file, const char *text)
+{
+	char	*path = xprintf("%s/%s", cur, file);
+	FILE	*f;
+
+	if ((f = fopen(path, "w")) == NULL || fputs(text, f) == EOF ||
+	    fclose(f) == EOF) {
+		perror(path);
+		exit(2);
+	}
+	free(path);
+}
+
+/* Header problems, SQL problems and graph problems of every file come in
+ * one pass: a file whose header is broken still has its SQL checked. */
+static void
+test_one_pass(void)
+{
+	struct revset_ctx	 ctx = ctx_base;
+	char			*path;
+
+	newcase("one_pass");
+	/* A header problem and an SQL problem in the same file. */
+	raw("0001.sql", "-- revision: 0001\n-- down_revision: none\n"
+	    "-- mesage: typo\n\n-- migrate:up\nROLLBACK;\n");
+	/* An SQL problem in a valid file. */
+	mig("0002.sql", "0002", "0001", 0, "ROLLBACK;\n", NULL);
+	/* A graph problem: an unknown parent. */
+	mig("0003.sql", "0003", "0404", 0, "SELECT 1;\n", NULL);
+	refused(&ctx, 4,
+	    "@/0001.sql:3: unknown header 'mesage' (known: revision, "
+	    "down_revision, message, transaction, depends_on)\n"
+	    "@/0001.sql:6: ROLLBACK" MSG_ROLLBACK_TX "\n"
+	    "@/0002.sql:5: ROLLBACK" MSG_ROLLBACK_TX "\n"
+	    "@/0003.sql:2: down_revision '0404' names no known revision",
+	    "one pass: header, SQL of that file and others, graph");
+
+	/* A broken file with an id stays in the graph: its children are
+	 * not told that their parent is unknown, and a cycle through it is
+	 * found. */
+	newcase("one_pass_graph");
+	raw("0001.sql", "-- revision: 0001\n-- down_revision: 0002\n"
+	    "-- transaction: maybe\n\n-- migrate:up\nSELECT 1;\n");
+	mig("0002.sql", "0002", "0001", 0, "SELECT 1;\n", NULL);
+	refused(&ctx, 2,
+	    "@/0001.sql:3: invalid transaction 'maybe' (allowed: auto, none)\n"
+	    "@/0001.sql:2: revision cycle: 0001 -> 0002 -> 0001",
+	    "one pass: a broken file with an id is placed in the graph");
+
+	/* Without a readable id a file cannot be placed: ids no placed file
+	 * defines might be its own, and wait for the next pass. */
+	newcase("one_pass_unplaced");
+	raw("bad id.sql", "-- down_revision: none\n\n-- migrate:up\n"
+	    "ROLLBACK;\n");
+	mig("0002.sql", "0002", "bad", 0, "SELECT 1;\n", NULL);
+	mig("0003.sql", "0002", "none", 0, "SELECT 1;\n", NULL);
+	refused(&ctx, 3,
+	    "@/bad id.sql:1: revision 'bad id' taken from the file name is "
+	    "invalid: it contains a blank (allowed: letters, digits, '_', "
+	    "'.', '-') (add a '-- revision: ID' header or rename the file)\n"
+	    "@/bad id.sql:4: ROLLBACK" MSG_ROLLBACK_TX "\n"
+	    "@/0003.sql:1: duplicate revision '0002' (first defined at "
+	    "@/0002.sql:1)",
+	    "one pass: an unplaced file's SQL, the others' graph");
+
+	/* A file that cannot be read at all (here: writable by others) does
+	 * not hide the other files' problems. */
+	newcase("one_pass_unread");
+	mig("0001.sql", "0001", "none", 0, "SELECT 1;\n", NULL);
+	mig("0002.sql", "0002", "0001", 0, "ROLLBACK;\n", NULL);
+	path = xprintf("%s/0001.sql", cur);
+	if (chmod(path, 0666) == -1) {
+		perror(path);
+		exit(2);
+	}
+	refused(&ctx, 2,
+	    "@/0001.sql: refusing a migrations file writable by other users "
+	    "(chmod o-w @/0001.sql)\n"
+	    "@/0002.sql:5: ROLLBACK" MSG_ROLLBACK_TX,
+	    "one pass: an unreadable file, and another's SQL");
+	free(path);
+}
+
 /* The schemas a plan needs (migd's run and `migctl upgrade --sql` share
  * revset_plan_schemas), and the graph listing of `revisions`. */
 static void
@@ -1190,6 +1275,7 @@ main(void)
 	test_schemas();
 	test_newer_sql();
 	test_all_at_once();
+	test_one_pass();
 	test_plan_schemas();
 
 	revset_unref(rs);

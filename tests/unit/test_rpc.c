@@ -157,5 +157,15 @@ main(void)
 	free(line);
 	json_decref(msg);
 
+	/* Durations: 3 decimals, printed without the binary fraction's noise. */
+	msg = json_pack("{s:o, s:o, s:o, s:o}", "a", rpc_duration(0.402),
+	    "b", rpc_duration(12.3456789), "c", rpc_duration(1500.0),
+	    "d", rpc_duration(0.0004));
+	line = rpc_encode(msg, &len);
+	is_str(line, "{\"a\":0.402,\"b\":12.346,\"c\":1500.0,\"d\":0.0}\n",
+	    "durations rounded to 3 decimals");
+	free(line);
+	json_decref(msg);
+
 	return (done_testing());
 }
