@@ -3,7 +3,7 @@
 round trip for session isolation (issue 10): the session reset (SET SESSION
 AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; ...), the timeouts again,
 and the checks (migd's lock, the managed schemas).  The statements are those
-of daemon/run.c (RUN_ISOLATE, run_timeouts, run_guard_sql); keep them in
+of daemon/run.c (run_isolate, run_timeouts_sql, run_guard_sql); keep them in
 step.  Both variants run the same small migration and bookkeeping N times on
 one connection, alternating, and the medians are printed with their
 difference: a per-migration figure, free of process start-up and of the

@@ -483,9 +483,16 @@ local_failed(const char *config)
 		    WTERMSIG(st));
 	local.status = 0;	/* said here */
 	if (opts.json) {
+		/* out_fail exits: nothing of ours may be left allocated. */
+		char	 said[512];
+		json_t	*data;
+
 		log = local_log_text();
-		out_fail(code, "local_failed", json_pack("{s:s}", "log", log),
-		    "%s", msg);
+		data = json_pack("{s:s}", "log", log);
+		free(log);
+		snprintf(said, sizeof said, "%s", msg);
+		free(msg);
+		out_fail(code, "local_failed", data, "%s", said);
 	}
 	if (!(WIFEXITED(st) && WEXITSTATUS(st) == 127 && local.pid <= 0))
 		fprintf(stderr, "migctl: %s%s\n", msg, code ==

@@ -364,9 +364,11 @@ revset_load(const char *dir, const struct revset_ctx *ctx,
 		unplaced = rs->set.incomplete;
 		n_all = rs->set.n + rs->set.n_broken;
 		all = xcalloc(n_all + 1, sizeof *all);
-		memcpy(all, rs->set.files, rs->set.n * sizeof *all);
-		memcpy(all + rs->set.n, rs->set.broken, rs->set.n_broken *
-		    sizeof *all);
+		if (rs->set.n > 0)
+			memcpy(all, rs->set.files, rs->set.n * sizeof *all);
+		if (rs->set.n_broken > 0)
+			memcpy(all + rs->set.n, rs->set.broken,
+			    rs->set.n_broken * sizeof *all);
 		qsort(all, n_all, sizeof *all, revset_cmp_path);
 		for (i = k = 0; i < n_all; i++) {
 			revset_check_broken(rs, all[i], ctx, errs);

@@ -27,11 +27,19 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 step "unit tests"
 make -j"$(nproc)" check >/dev/null 2>&1
+crc=$?
 for log in tests/unit/*.log; do
     grep -E '^(not ok|ok|Bail out)|^#   ' "$log" | grep -vE '^ok' || true
 done
 read -r up uf us < <(awk '/^# PASS:/{p=$3} /^# FAIL:/{f+=$3} /^# ERROR:/{f+=$3}
-    /^# SKIP:/{s=$3} END{print p+0, f+0, s+0}' test-suite.log)
+    /^# SKIP:/{s=$3} END{print p+0, f+0, s+0}' test-suite.log 2>/dev/null ||
+    echo 0 0 0)
+# A unit program that crashed or could not be built leaves no summary.
+if [ "$crc" -ne 0 ] && [ "$uf" -eq 0 ]; then
+    echo "unit: make check failed (exit $crc) without a failing test counted"
+    grep -hE 'ERROR:|runtime error|AddressSanitizer' tests/unit/*.log | head -20
+    uf=$((uf + 1))
+fi
 echo "unit: $up passed, $uf failed, $us skipped"
 passed=$((passed + up)) failed=$((failed + uf)) skipped=$((skipped + us))
 
