@@ -87,7 +87,7 @@ run_history_sql(struct job *j, const char *revision, const char *direction,
 {
 	const struct config	*cf = migd.config;
 	const struct peer	*peer = control_peer(j->req->client);
-	char			*ht, *v[9], *created, *sql, *arr;
+	char			*ht, *v[9], *created, *sql, *arr, *dur;
 	size_t			 i;
 
 	ht = migrate_qualify(cf->history_schema, cf->history_table);
@@ -114,14 +114,28 @@ run_history_sql(struct job *j, const char *revision, const char *direction,
 		free(arr);
 	} else
 		created = xstrdup("NULL");
+	/* A row written in the same pipeline as the step's statements is built
+	 * before they run: the server measures the step (ms < 0), from its
+	 * transaction's start, or in an atomic run from the step's start. */
+	if (ms >= 0)
+		dur = xprintf("%.3f", ms);
+	else if (!j->atomic || j->step == 0)
+		dur = xstrdup("round((extract(epoch FROM "
+		    "pg_catalog.clock_timestamp() - pg_catalog.now()) * "
+		    "1000)::numeric, 3)");
+	else
+		dur = xprintf("round((extract(epoch FROM "
+		    "pg_catalog.clock_timestamp() - to_timestamp(%.6f)) * "
+		    "1000)::numeric, 3)", wall);
 	sql = xprintf("INSERT INTO %s (revision, direction, success, dirty, "
 	    "checksum, message, file, started_at, duration_ms, requested_by, "
 	    "requester_uid, requester_pid, host, migd_version, sqlstate, "
 	    "error, schemas_created) VALUES (%s, '%s', %s, %s, %s, %s, %s, "
-	    "to_timestamp(%.6f), %.3f, %s, %ld, %ld, %s, %s, %s, %s, "
+	    "to_timestamp(%.6f), %s, %s, %ld, %ld, %s, %s, %s, %s, "
 	    "%s::text[])", ht, v[0], direction, success ? "true" : "false",
-	    dirty ? "true" : "false", v[1], v[2], v[3], wall, ms, v[4],
+	    dirty ? "true" : "false", v[1], v[2], v[3], wall, dur, v[4],
 	    (long)peer->uid, (long)peer->pid, v[5], v[6], v[7], v[8], created);
+	free(dur);
 	for (i = 0; i < nitems(v); i++)
 		free(v[i]);
 	free(created);
@@ -708,7 +722,8 @@ run_stmt(struct job *j, PGresult *res)
  * left it, the checks, the version rows, the history row, and COMMIT (not
  * yet in an atomic run's other steps). */
 static void
-run_bookkeeping_sql(struct job *j, const char *text, struct errlist *sql)
+run_bookkeeping_sql(struct job *j, const char *text, int ahead,
+    struct errlist *sql)
 {
 	const struct graph_step	*st = &j->plan.steps[j->step];
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
@@ -727,8 +742,8 @@ run_bookkeeping_sql(struct job *j, const char *text, struct errlist *sql)
 	else
 		errlist_take(sql, run_history_sql(j, mf->revision, st->dir ==
 		    GRAPH_UP ? "up" : "down", 1, 0, mf->checksum, mf->message,
-		    mf->path, j->step_wall, (migd_now() - j->step_t0) * 1000.0,
-		    NULL, NULL));
+		    mf->path, j->step_wall, ahead ? -1.0 : (migd_now() -
+		    j->step_t0) * 1000.0, NULL, NULL));
 	if (!j->atomic || j->step + 1 == j->plan.n_steps)
 		errlist_add(sql, "COMMIT");
 }
@@ -751,7 +766,7 @@ run_bookkeeping(struct job *j)
 		free(s);
 	} else
 		begin = xstrdup("");
-	run_bookkeeping_sql(j, text, &sql);
+	run_bookkeeping_sql(j, text, 0, &sql);
 	all = run_joined(&sql);
 	s = xprintf("%s%s%s", begin, all, j->tx ? "" : migrate_reset_sql(j) +
 	    2);
@@ -828,7 +843,7 @@ run_step_pipelined(struct job *j, const struct sqlscan *sc, const char *text)
 		    sc->stmts[i].offset);
 	}
 	mapped = sql.n;
-	run_bookkeeping_sql(j, text, &sql);
+	run_bookkeeping_sql(j, text, 1, &sql);
 	j->pipe_map = xreallocarray(j->pipe_map, sql.n, sizeof *j->pipe_map);
 	for (i = mapped; i < sql.n; i++)
 		j->pipe_map[i] = NULL;	/* migd's bookkeeping */

@@ -225,3 +225,18 @@ def test_ctrl_c_on_migctl_upgrade_cancels_its_run(migd_factory):
     assert "cancelling the run" in errout and "cancelled by" in errout, errout
     assert versions(m) in (None, []) and not rel_exists(m, "public.s1")
     assert p.returncode != X_OK
+
+
+def test_history_durations_measure_each_step(migd_factory):
+    """The history row goes in the same pipeline as the step's statements,
+    built before they run: its duration is the server's measure of the step."""
+    m = connected(migd_factory())
+    write_rev(m, "d1_slow.sql", "d1", up="SELECT pg_sleep(0.3);", down_sql="SELECT 1;")
+    write_rev(m, "d2_slow.sql", "d2", down="d1", up="SELECT pg_sleep(0.2);",
+              down_sql="SELECT 1;")
+    for atomic in (False, True):
+        ok(m, "upgrade", {"atomic": atomic})
+        rows = [r for r in history(m) if r["direction"] == "up"][-2:]
+        d1, d2 = (r["duration_ms"] for r in rows)
+        assert 300 <= d1 < 1500 and 200 <= d2 < 1200, (atomic, rows)
+        ok(m, "downgrade", {"target": "base"})
