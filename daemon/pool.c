@@ -485,6 +485,18 @@ pool_conn_pg(struct pool_conn *pc)
 	return (pc->pg);
 }
 
+/* A query or pipeline is on its way: its results go to cb. */
+static void
+pool_sent(struct pool_conn *pc, pool_result_cb cb, void *arg)
+{
+	pc->cb = cb;
+	pc->cb_arg = arg;
+	if (PQflush(pc->pg) == 1) {
+		pc->flushing = 1;
+		pool_watch(pc, EV_READ | EV_WRITE);
+	}
+}
+
 /* Sends a query (with text params when nparams > 0) on an acquired connection. */
 int
 pool_query(struct pool_conn *pc, const char *sql, int nparams,
@@ -501,12 +513,7 @@ pool_query(struct pool_conn *pc, const char *sql, int nparams,
 		ok = PQsendQuery(pc->pg, sql);
 	if (!ok)
 		return (-1);
-	pc->cb = cb;
-	pc->cb_arg = arg;
-	if (PQflush(pc->pg) == 1) {
-		pc->flushing = 1;
-		pool_watch(pc, EV_READ | EV_WRITE);
-	}
+	pool_sent(pc, cb, arg);
 	return (0);
 }
 
@@ -530,19 +537,16 @@ pool_pipeline(struct pool_conn *pc, const char *const *sqls, size_t n,
 			break;
 	}
 	if (i < n || !PQpipelineSync(pc->pg)) {
-		/* Nothing was flushed yet: drop what is queued. */
-		PQexitPipelineMode(pc->pg);
+		/* libpq will not leave pipeline mode with queries queued: this
+		 * connection is done for, and reconnects when released. */
+		if (!PQexitPipelineMode(pc->pg))
+			pc->retire = 1;
 		return (-1);
 	}
 	pc->pipe_n = n;
 	pc->pipe_done = 0;
 	pc->pipe_failed = -1;
-	pc->cb = cb;
-	pc->cb_arg = arg;
-	if (PQflush(pc->pg) == 1) {
-		pc->flushing = 1;
-		pool_watch(pc, EV_READ | EV_WRITE);
-	}
+	pool_sent(pc, cb, arg);
 	return (0);
 }
 

@@ -11,13 +11,10 @@ own BEGIN/COMMIT and COMMIT AND CHAIN). Then the errors, and the guard that
 stops the script on a database that is not at FROM.
 """
 
-import difflib
 import json
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 
@@ -25,16 +22,12 @@ import migdtest
 from migdtest import MIGCTL_BIN, clean_env
 from cli_helpers import write_rev
 from engine_helpers import (X_FAILED, X_OK, X_USAGE, connected, copy_workshop, ok)
-
-REALWORLD = os.path.join(migdtest.REPO, "tests", "fixtures", "realworld")
-FIXTURES = sorted(d for d in os.listdir(REALWORLD)
-                  if os.path.isdir(os.path.join(REALWORLD, d)) and not d.startswith("."))
+import schema_helpers
+from schema_helpers import (FIXTURES, REALWORLD, assert_same_dump, copy_fixture,
+                            migctl_ok, psql_file, psql_ok)
 
 # migd's own record: never part of what the SQL makes
 HISTORY = ("public.migd_history", "public.migd_history_id_seq")
-DUMP_NOISE = re.compile(r"^(-- Dumped (from database|by pg_dump) version .*"
-                        r"|\\(un)?restrict \S+)$")
-RUN_TIMEOUT = 120
 
 
 # ---- helpers ----------------------------------------------------------------
@@ -55,42 +48,9 @@ def sql_of(m, direction, rng):
     return p.stdout
 
 
-def pg_tool(tool):
-    path = os.path.join(migdtest.pg_bindir(), tool)
-    return path if os.access(path, os.X_OK) else (shutil.which(tool) or tool)
-
-
-def psql_file(pg, db, sql):
-    """psql -X -v ON_ERROR_STOP=1 -f FILE; returns the CompletedProcess."""
-    fd, path = tempfile.mkstemp(prefix="migd-offline-", suffix=".sql")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(sql)
-        os.chmod(path, 0o644)
-        return subprocess.run([pg_tool("psql"), "-X", "-v", "ON_ERROR_STOP=1",
-                               "-h", pg.sockdir, "-p", str(pg.port), "-U", "postgres",
-                               "-d", db, "-f", path],
-                              env=clean_env(), capture_output=True, text=True,
-                              timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL)
-    finally:
-        os.unlink(path)
-
-
-def psql_ok(pg, db, sql, what):
-    p = psql_file(pg, db, sql)
-    assert p.returncode == 0, "psql failed on %s (rc %d):\n%s\n%s" % (
-        what, p.returncode, p.stdout[-2000:], p.stderr[-4000:])
-
-
 def dump(pg, db):
     """pg_dump --schema-only without migd's history table, normalised."""
-    cmd = [pg_tool("pg_dump"), "--schema-only", "-h", pg.sockdir, "-p", str(pg.port),
-           "-U", "postgres", "-d", db] + ["--exclude-table=%s" % t for t in HISTORY]
-    p = subprocess.run(cmd, env=clean_env(), capture_output=True, text=True, timeout=60,
-                       stdin=subprocess.DEVNULL)
-    assert p.returncode == 0, "pg_dump failed: %s" % p.stderr
-    return "".join(line for line in p.stdout.splitlines(True)
-                   if not DUMP_NOISE.match(line.rstrip("\n")))
+    return schema_helpers.dump(pg, db, HISTORY)
 
 
 def rows_of(pg, db):
@@ -99,27 +59,8 @@ def rows_of(pg, db):
 
 
 def assert_same(pg, migd_db, psql_db, what):
-    want, got = dump(pg, migd_db), dump(pg, psql_db)
-    if got != want:
-        diff = "".join(difflib.unified_diff(want.splitlines(True), got.splitlines(True),
-                                            "migd", "psql -f", n=2))
-        raise AssertionError("%s: schemas differ\n%s" % (what, diff[:6000]))
+    assert_same_dump(dump(pg, migd_db), dump(pg, psql_db), what, "migd", "psql -f")
     assert rows_of(pg, psql_db) == rows_of(pg, migd_db), what
-
-
-def migctl_ok(m, *args):
-    p = m.migctl(*args, timeout=RUN_TIMEOUT)
-    assert p.returncode == X_OK, "migctl %s: rc %d\n%s%s" % (
-        " ".join(args), p.returncode, p.stdout[-3000:], p.stderr[-3000:])
-    return p
-
-
-def copy_fixture(m, name):
-    src = os.path.join(REALWORLD, name)
-    for entry in sorted(os.listdir(src)):
-        if entry.endswith(".sql"):
-            shutil.copy(os.path.join(src, entry), os.path.join(m.migrations_dir, entry))
-    ok(m, "reload")
 
 
 # ---- psql reaches what migd reaches ------------------------------------------

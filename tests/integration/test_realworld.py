@@ -16,22 +16,18 @@ by one migration must reach neither the next migration nor migd's own
 version-table and history writes.
 """
 
-import difflib
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 
 import pytest
 
 import migdtest
+import schema_helpers
+from schema_helpers import (FIXTURES, REALWORLD, assert_same_dump, copy_fixture,
+                            migctl_ok, psql_ok)
 from engine_helpers import (X_OK, connected, history, migctl_json, ok, q, rel_exists,
                             schema_exists, versions, write_rev)
 
-REALWORLD = os.path.join(migdtest.REPO, "tests", "fixtures", "realworld")
-FIXTURES = sorted(d for d in os.listdir(REALWORLD)
-                  if os.path.isdir(os.path.join(REALWORLD, d)) and not d.startswith("."))
 
 # migd's own tables (default names), never part of the compared schema
 MIGD_TABLES = ("public.alembic_version", "public.migd_history",
@@ -41,7 +37,6 @@ MIGD_TABLES = ("public.alembic_version", "public.migd_history",
 # database after `downgrade base` must dump exactly like a fresh one.
 NO_SCHEMAS = {("migrations", "schemas"): None}
 
-RUN_TIMEOUT = 120   # seconds for one migctl upgrade/downgrade
 
 
 # ---- the fixture files ------------------------------------------------------
@@ -111,15 +106,6 @@ def load_fixture(name):
     return order
 
 
-def copy_fixture(m, name):
-    """Copy the fixture into the daemon's migrations directory and reload."""
-    src = os.path.join(REALWORLD, name)
-    for entry in sorted(os.listdir(src)):
-        if entry.endswith(".sql"):
-            shutil.copy(os.path.join(src, entry), os.path.join(m.migrations_dir, entry))
-    ok(m, "reload")
-
-
 def fixture_migd(migd_factory, name=None, db=None):
     m = connected(migd_factory(db=db, overrides=NO_SCHEMAS))
     if name is not None:
@@ -129,65 +115,25 @@ def fixture_migd(migd_factory, name=None, db=None):
 
 # ---- psql and pg_dump -------------------------------------------------------
 
-def pg_tool(pg, tool):
-    path = os.path.join(migdtest.pg_bindir(), tool)
-    return path if os.access(path, os.X_OK) else (shutil.which(tool) or tool)
-
-
-def psql_file(pg, db, sql, what):
+def psql_run(pg, db, sql, what):
     """Run sql as a user does: a file, one fresh psql session, stop at the first
     error, no implicit transaction."""
-    fd, path = tempfile.mkstemp(prefix="migd-realworld-", suffix=".sql")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(sql)
-        os.chmod(path, 0o644)
-        p = subprocess.run([pg_tool(pg, "psql"), "-X", "-v", "ON_ERROR_STOP=1",
-                            "-h", pg.sockdir, "-p", str(pg.port), "-U", "postgres",
-                            "-d", db, "-f", path],
-                           env=migdtest.clean_env(), capture_output=True, text=True,
-                           timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL)
-    finally:
-        os.unlink(path)
-    assert p.returncode == 0, "psql failed on %s (rc %d):\n%s%s" % (
-        what, p.returncode, p.stdout[-2000:], p.stderr[-4000:])
+    psql_ok(pg, db, sql, what)
 
 
 def psql_up(pg, db, revs):
     for r in revs:
-        psql_file(pg, db, r.up, "the up section of %s" % r.path)
+        psql_run(pg, db, r.up, "the up section of %s" % r.path)
 
 
 def psql_down(pg, db, revs):
     for r in reversed(revs):
-        psql_file(pg, db, r.down_sql, "the down section of %s" % r.path)
-
-
-DUMP_NOISE = re.compile(r"^(-- Dumped (from database|by pg_dump) version .*"
-                        r"|\\(un)?restrict \S+)$")
+        psql_run(pg, db, r.down_sql, "the down section of %s" % r.path)
 
 
 def dump(pg, db):
-    """pg_dump --schema-only of db without migd's tables, normalised: no version
-    lines, no \\restrict keys (random per run since 15.14)."""
-    cmd = [pg_tool(pg, "pg_dump"), "--schema-only", "-h", pg.sockdir, "-p", str(pg.port),
-           "-U", "postgres", "-d", db]
-    cmd += ["--exclude-table=%s" % t for t in MIGD_TABLES]
-    p = subprocess.run(cmd, env=migdtest.clean_env(), capture_output=True, text=True,
-                       timeout=60, stdin=subprocess.DEVNULL)
-    assert p.returncode == 0, "pg_dump failed: %s" % p.stderr
-    return "".join(line for line in p.stdout.splitlines(True)
-                   if not DUMP_NOISE.match(line.rstrip("\n")))
-
-
-def assert_same_schema(got, want, what):
-    if got == want:
-        return
-    diff = "".join(difflib.unified_diff(want.splitlines(True), got.splitlines(True),
-                                        "expected", "got", n=2))
-    if len(diff) > 6000:
-        diff = diff[:6000] + "\n... (diff cut)\n"
-    raise AssertionError("%s: schemas differ\n%s" % (what, diff))
+    """pg_dump --schema-only of db without migd's tables, normalised."""
+    return schema_helpers.dump(pg, db, MIGD_TABLES)
 
 
 _psql_dumps = {}
@@ -207,13 +153,6 @@ def empty_schema(pg, make_db):
 
 
 # ---- migd runs --------------------------------------------------------------
-
-def migctl_ok(m, *args):
-    p = m.migctl(*args, timeout=RUN_TIMEOUT)
-    assert p.returncode == X_OK, "migctl %s: rc %d\n%s%s" % (
-        " ".join(args), p.returncode, p.stdout[-3000:], p.stderr[-3000:])
-    return p
-
 
 def upgrade_by_steps(m, n):
     """`migctl upgrade +1` until the status says up_to_date; the number of steps."""
@@ -258,7 +197,7 @@ def test_fixture_with_psql_alone(pg, make_db, name):
     assert full != empty
     _psql_dumps.setdefault(name, full)
     psql_down(pg, db, revs)
-    assert_same_schema(dump(pg, db), empty, "%s: psql up then down" % name)
+    assert_same_dump(empty, dump(pg, db), "%s: psql up then down" % name)
 
 
 # ---- migd against psql, and against itself ----------------------------------
@@ -281,11 +220,11 @@ def test_upgrade_downgrade_upgrade(pg, make_db, migd_factory, name):
     assert versions(m) == []
     downs = [(x["revision"], x["success"]) for x in history(m) if x["direction"] == "down"]
     assert downs == [(r.revision, True) for r in reversed(revs)], downs
-    assert_same_schema(dump(pg, m.db), empty, "%s: after downgrade base" % name)
+    assert_same_dump(empty, dump(pg, m.db), "%s: after downgrade base" % name)
     assert m.status()["state"] == "pending"
 
     migctl_ok(m, "upgrade", "head")
-    assert_same_schema(dump(pg, m.db), first, "%s: second upgrade head" % name)
+    assert_same_dump(first, dump(pg, m.db), "%s: second upgrade head" % name)
     assert_up_to_date(m, revs)
 
 
@@ -295,7 +234,7 @@ def test_migd_matches_psql(pg, make_db, migd_factory, name):
     want = psql_reference(pg, make_db, name)
     m = fixture_migd(migd_factory, name)
     migctl_ok(m, "upgrade", "head")
-    assert_same_schema(dump(pg, m.db), want, "%s: migd upgrade head against psql" % name)
+    assert_same_dump(want, dump(pg, m.db), "%s: migd upgrade head against psql" % name)
 
 
 @pytest.mark.parametrize("name", FIXTURES)
@@ -308,8 +247,8 @@ def test_head_equals_single_steps(pg, make_db, migd_factory, name):
     assert upgrade_by_steps(b, len(revs)) == len(revs)
     assert_up_history(b, revs)
     assert_up_to_date(b, revs)
-    assert_same_schema(dump(pg, b.db), dump(pg, a.db),
-                       "%s: N x upgrade +1 against one upgrade head" % name)
+    assert_same_dump(dump(pg, a.db), dump(pg, b.db),
+                     "%s: N x upgrade +1 against one upgrade head" % name)
 
 
 # ---- regression tests ---------------------------------------------------------
