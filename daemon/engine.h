@@ -1,8 +1,9 @@
 /*
  * The engine's private header, shared by its rooms: migrate.c (files, entry
  * points), job.c (a job's life, lock, state), plan.c (assessment, schemas,
- * plan), run.c (running steps, stamp, resolve) and report.c (read-only
- * answers).  Nothing outside the engine includes it.
+ * plan), run.c (running steps), book.c (migd's own SQL around them),
+ * stamp.c (stamp, resolve), cancel.c and report.c (read-only answers).
+ * Nothing outside the engine includes it.
  */
 #ifndef MIGD_ENGINE_H
 #define MIGD_ENGINE_H
@@ -165,13 +166,33 @@ json_t	*migrate_rows_json(char **rows, size_t n);
 void	 migrate_plan_ends(struct job *j);
 void	 migrate_plan_result(struct job *j, json_t *missing);
 
-/* job.c, cancel */
+/* cancel.c */
 int	 job_cancelled(struct job *j);
+
+/* book.c */
+char	*book_literal(struct job *j, const char *s);
+char	*book_history_sql(struct job *j, const char *revision,
+	    const char *direction, int success, int dirty,
+	    const char *checksum, const char *message, const char *file,
+	    double wall, double ms, const char *sqlstate, const char *error);
+void	 book_rows_sql(struct job *j, const size_t *del, size_t n_del,
+	    const size_t *ins, size_t n_ins, struct errlist *sql);
+char	*book_mark_sql(struct job *j, int success, const char *sqlstate,
+	    const char *error);
+void	 book_timeouts_sql(struct job *j, const char *set, struct errlist *sql);
+char	*book_timeouts(struct job *j, const char *set);
+char	*book_joined(const struct errlist *sql);
+char	*book_guard_failure(struct job *j, PGresult *res,
+	    const char **sqlstate);
+void	 book_step_sql(struct job *j, const char *text, int ahead,
+	    struct errlist *sql);
 
 /* run.c */
 void	 run_notify(struct job *j, const char *event, json_t *params);
 void	 run_schemas(struct job *j, PGresult *res);
 char	*run_lost_sql(struct job *j);
+
+/* stamp.c */
 void	 job_stamp(struct job *j);
 void	 job_resolve(struct job *j);
 

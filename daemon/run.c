@@ -1,7 +1,7 @@
 /*
- * Running a plan: each migration with its version-table change and its
- * history row, statement by statement so that errors name their line; and
- * stamp and resolve, which only write the version table.
+ * Running a plan: each migration with its bookkeeping (book.c), in one
+ * pipeline or statement by statement, so that errors name their line; its
+ * transactions, failures and cancellation.
  */
 #include <sys/inotify.h>
 #include <sys/queue.h>
@@ -19,20 +19,11 @@
 #include "migd.h"
 #include "engine.h"
 
-static char	*run_literal(struct job *j, const char *s);
-static char	*run_history_sql(struct job *j, const char *revision,
-	    const char *direction, int success, int dirty,
-	    const char *checksum, const char *message, const char *file,
-	    double wall, double ms, const char *sqlstate, const char *error);
-static void	 run_rows_sql(struct job *j, const size_t *del, size_t n_del,
-	    const size_t *ins, size_t n_ins, struct errlist *sql);
 static int	 run_error_line(const char *stmt, size_t len, int line,
 	    const char *pos, size_t skip);
 static const struct sqlscan	*run_section(struct job *j, const char **text);
 static void	 run_finish(struct job *j);
 static void	 run_step_done(struct job *j, PGresult *res);
-static char	*run_mark_sql(struct job *j, int success, const char *sqlstate,
-	    const char *error);
 static void	 run_bookkeeping(struct job *j);
 static void	 run_step_failed(struct job *j, PGresult *res,
 	    const struct sqlscan_stmt *s, const char *text);
@@ -40,17 +31,7 @@ static void	 run_stmt(struct job *j, PGresult *res);
 static void	 run_step(struct job *j);
 static int	 run_partly_done(struct job *j);
 static int	 run_res_ok(PGresult *res);
-static char	*run_joined(const struct errlist *sql);
 static void	 run_first_step(struct job *j, PGresult *res);
-/* Puts the session back as migd left it, inside a transaction or not. */
-static const char *const run_isolate[] = {
-	"SET SESSION AUTHORIZATION DEFAULT", "RESET ALL", "DEALLOCATE ALL",
-	"CLOSE ALL", "UNLISTEN *", "DISCARD TEMP", "DISCARD SEQUENCES",
-	"DISCARD PLANS"
-};
-
-static void	 run_set_rows(struct job *j, char *marks, const char *revision,
-	    const char *direction, const char *note);
 
 /* Sends a progress notification to the requester. */
 void
@@ -60,113 +41,6 @@ run_notify(struct job *j, const char *event, json_t *params)
 		params = json_object();
 	json_object_set_new(params, "event", json_string(event));
 	cmd_notify(j->req, "progress", params);
-}
-
-/* An escaped SQL literal, or NULL for a missing value. */
-static char *
-run_literal(struct job *j, const char *s)
-{
-	PGconn	*pg = pool_conn_pg(j->pc);
-	char	*e, *r;
-
-	if (s == NULL)
-		return (xstrdup("NULL"));
-	if ((e = PQescapeLiteral(pg, s, strlen(s))) == NULL)
-		return (xstrdup("NULL"));
-	r = xstrdup(e);
-	PQfreemem(e);
-	return (r);
-}
-
-/* The INSERT of one history row: who asked, what, how it went. */
-static char *
-run_history_sql(struct job *j, const char *revision, const char *direction,
-    int success, int dirty, const char *checksum, const char *message,
-    const char *file, double wall, double ms, const char *sqlstate,
-    const char *error)
-{
-	const struct config	*cf = migd.config;
-	const struct peer	*peer = control_peer(j->req->client);
-	char			*ht, *v[9], *created, *sql, *arr, *dur;
-	size_t			 i;
-
-	ht = migrate_qualify(cf->history_schema, cf->history_table);
-	v[0] = run_literal(j, revision);
-	v[1] = run_literal(j, checksum);
-	v[2] = run_literal(j, message);
-	v[3] = run_literal(j, file);
-	v[4] = run_literal(j, peer->user);
-	v[5] = run_literal(j, migrate.host);
-	v[6] = run_literal(j, PACKAGE_VERSION);
-	v[7] = run_literal(j, sqlstate);
-	v[8] = run_literal(j, error);
-	if (json_array_size(j->created) != 0 && json_array_size(j->done) ==
-	    0) {
-		char **names = xcalloc(json_array_size(j->created),
-		    sizeof *names);
-
-		for (i = 0; i < json_array_size(j->created); i++)
-			names[i] = (char *)json_string_value(json_array_get(
-			    j->created, i));
-		arr = migrate_text_array(names, json_array_size(j->created));
-		free(names);
-		created = run_literal(j, arr);
-		free(arr);
-	} else
-		created = xstrdup("NULL");
-	/* A row written in the same pipeline as the step's statements is built
-	 * before they run: the server measures the step (ms < 0), from its
-	 * transaction's start, or in an atomic run from the step's start. */
-	if (ms >= 0)
-		dur = xprintf("%.3f", ms);
-	else if (!j->atomic || j->step == 0)
-		dur = xstrdup("round((extract(epoch FROM "
-		    "pg_catalog.clock_timestamp() - pg_catalog.now()) * "
-		    "1000)::numeric, 3)");
-	else
-		dur = xprintf("round((extract(epoch FROM "
-		    "pg_catalog.clock_timestamp() - to_timestamp(%.6f)) * "
-		    "1000)::numeric, 3)", wall);
-	sql = xprintf("INSERT INTO %s (revision, direction, success, dirty, "
-	    "checksum, message, file, started_at, duration_ms, requested_by, "
-	    "requester_uid, requester_pid, host, migd_version, sqlstate, "
-	    "error, schemas_created) VALUES (%s, '%s', %s, %s, %s, %s, %s, "
-	    "to_timestamp(%.6f), %s, %s, %ld, %ld, %s, %s, %s, %s, "
-	    "%s::text[])", ht, v[0], direction, success ? "true" : "false",
-	    dirty ? "true" : "false", v[1], v[2], v[3], wall, dur, v[4],
-	    (long)peer->uid, (long)peer->pid, v[5], v[6], v[7], v[8], created);
-	free(dur);
-	for (i = 0; i < nitems(v); i++)
-		free(v[i]);
-	free(created);
-	free(ht);
-	return (sql);
-}
-
-/* The version-table change of a step: delete some rows, insert others; one
- * statement each, appended to sql. */
-static void
-run_rows_sql(struct job *j, const size_t *del, size_t n_del,
-    const size_t *ins, size_t n_ins, struct errlist *sql)
-{
-	const struct config	*cf = migd.config;
-	char			*vt, *lit;
-	size_t			 i;
-
-	vt = migrate_qualify(cf->version_schema, cf->version_table);
-	for (i = 0; i < n_del; i++) {
-		lit = run_literal(j, graph_id(j->rs->graph, del[i]));
-		errlist_add(sql, "DELETE FROM %s WHERE version_num = %s", vt,
-		    lit);
-		free(lit);
-	}
-	for (i = 0; i < n_ins; i++) {
-		lit = run_literal(j, graph_id(j->rs->graph, ins[i]));
-		errlist_add(sql, "INSERT INTO %s (version_num) VALUES (%s)", vt,
-		    lit);
-		free(lit);
-	}
-	free(vt);
 }
 
 /* The file line of a server error position inside one statement sent after
@@ -271,28 +145,6 @@ run_step_done(struct job *j, PGresult *res)
 		run_finish(j);
 }
 
-/* Completes the history row a bare step wrote before it began. */
-static char *
-run_mark_sql(struct job *j, int success, const char *sqlstate,
-    const char *error)
-{
-	const struct config	*cf = migd.config;
-	char			*ht, *st, *er, *sql;
-
-	ht = migrate_qualify(cf->history_schema, cf->history_table);
-	st = run_literal(j, sqlstate);
-	er = run_literal(j, error);
-	sql = xprintf("UPDATE %s SET success = %s, dirty = %s, finished_at = "
-	    "clock_timestamp(), duration_ms = %.3f, sqlstate = %s, error = %s "
-	    "WHERE id = %s", ht, success ? "true" : "false", success ?
-	    "false" : "true", (migd_now() - j->step_t0) * 1000.0, st, er,
-	    j->mark_id);
-	free(ht);
-	free(st);
-	free(er);
-	return (sql);
-}
-
 /* The history of a step whose connection died: a failed row, or the
  * completed dirty mark of a bare step (which may have run in part). */
 char *
@@ -302,8 +154,8 @@ run_lost_sql(struct job *j)
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
 
 	if ((run_partly_done(j) || j->seg_end_sent) && j->mark_id != NULL)
-		return (run_mark_sql(j, 0, "08006", j->err_msg));
-	return (run_history_sql(j, mf->revision, st->dir == GRAPH_UP ? "up" :
+		return (book_mark_sql(j, 0, "08006", j->err_msg));
+	return (book_history_sql(j, mf->revision, st->dir == GRAPH_UP ? "up" :
 	    "down", 0, run_partly_done(j), mf->checksum, mf->message, mf->path,
 	    j->step_wall, (migd_now() - j->step_t0) * 1000.0, "08006",
 	    j->err_msg));
@@ -317,123 +169,6 @@ run_res_ok(PGresult *res)
 
 	return (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ||
 	    s == PGRES_EMPTY_QUERY);
-}
-
-/* The statement timeouts of a step, for its transaction or its session. */
-static void
-run_timeouts_sql(struct job *j, const char *set, struct errlist *sql)
-{
-	const struct config	*cf = migd.config;
-
-	errlist_add(sql, "%s lock_timeout = '%ldms'", set, cf->lock_timeout_ms);
-	errlist_add(sql, "%s statement_timeout = '%ldms'", set,
-	    cf->statement_timeout_ms);
-	/* If migd dies mid-statement, the server stops it within a second
-	 * instead of holding the lock until it ends (PostgreSQL 14+). */
-	if (PQserverVersion(pool_conn_pg(j->pc)) >= 140000)
-		errlist_add(sql, "%s client_connection_check_interval = '1s'",
-		    set);
-}
-
-/* The same as one string, each statement ended by "; ". */
-static char *
-run_timeouts(struct job *j, const char *set)
-{
-	struct errlist	 sql = { NULL, 0 };
-	char		*s;
-
-	run_timeouts_sql(j, set, &sql);
-	s = run_joined(&sql);
-	errlist_clear(&sql);
-	return (s);
-}
-
-/* Statements as one simple query: each ended by "; ". */
-static char *
-run_joined(const struct errlist *sql)
-{
-	char	*s, *t;
-
-	s = errlist_join(sql, "; ");
-	t = xprintf("%s%s", s, sql->n > 0 ? "; " : "");
-	free(s);
-	return (t);
-}
-
-/* What a failed check reads like: a schema of that name does not exist. */
-#define RUN_LOCK_LOST	"migd lost its migration lock"
-
-/*
- * The checks every step passes before it commits, as plain SQL that fails the
- * step (a PL/pgSQL block would cost a compile per migration): migd still holds
- * its lock (a migration may have called pg_advisory_unlock_all()), and every
- * managed schema still exists under its name (DROP OWNED ... CASCADE, dynamic
- * SQL and renames are only seen here).  A failed check is a cast to
- * regnamespace that fails (3F000), which run_step_failed() rewords.
- */
-static void
-run_guard_sql(struct job *j, struct errlist *sql)
-{
-	char	*lit, *t;
-
-	t = migrate_text_array(j->managed, j->n_managed);
-	lit = run_literal(j, t);
-	free(t);
-	errlist_add(sql, "SELECT (CASE WHEN NOT "
-	    "pg_catalog.pg_try_advisory_lock(%lld) THEN '\"" RUN_LOCK_LOST
-	    "\"' END)::pg_catalog.regnamespace", migrate_lock_key());
-	errlist_add(sql, "SELECT pg_catalog.quote_ident(n)::"
-	    "pg_catalog.regnamespace FROM pg_catalog.unnest(%s::text[]) n",
-	    lit);
-	free(lit);
-}
-
-/*
- * For a section that names advisory locks: migd's lock is checked exactly
- * (held by this session), and the session-level ones the migration took and
- * did not release are released, so they do not reach the next migration.
- * Others are released with the session when the run ends.
- */
-static void
-run_advisory_sql(struct errlist *sql)
-{
-	unsigned long long	 key = (unsigned long long)migrate_lock_key();
-	unsigned long		 hi = (unsigned long)(key >> 32);
-	unsigned long		 lo = (unsigned long)(key & 0xffffffffULL);
-
-	errlist_add(sql, "SET LOCAL client_min_messages = error");
-	errlist_add(sql, "SELECT (CASE "
-	    "WHEN NOT coalesce(bool_or(mine), false) THEN '\"" RUN_LOCK_LOST
-	    "\"' END)::pg_catalog.regnamespace, sum(CASE WHEN mine THEN 0 WHEN "
-	    "objsubid = 1 AND mode = 'ShareLock' THEN "
-	    "pg_catalog.pg_advisory_unlock_shared((classid::int8 << 32) | "
-	    "objid::int8)::int WHEN objsubid = 1 THEN "
-	    "pg_catalog.pg_advisory_unlock((classid::int8 << 32) | "
-	    "objid::int8)::int WHEN mode = 'ShareLock' THEN "
-	    "pg_catalog.pg_advisory_unlock_shared(classid::int4, "
-	    "objid::int4)::int ELSE pg_catalog.pg_advisory_unlock("
-	    "classid::int4, objid::int4)::int END) FROM (SELECT l.classid, "
-	    "l.objid, l.objsubid, l.mode, (l.objsubid = 1 AND l.classid = %lu "
-	    "AND l.objid = %lu AND l.mode = 'ExclusiveLock') AS mine FROM "
-	    "pg_catalog.pg_locks l, pg_catalog.generate_series(1, 64) WHERE "
-	    "l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND "
-	    "l.granted) l", hi, lo);
-	errlist_add(sql, "RESET client_min_messages");
-}
-
-/* Whether a section's text names advisory locks (or DISCARD): then the
- * exact, costlier check and clean-up of run_advisory_sql() are worth it. */
-static int
-run_mentions_advisory(const char *text)
-{
-	const char	*p;
-
-	for (p = text; *p != '\0'; p++) {
-		if (strncasecmp(p, "advisory", 8) == 0 ||
-		    strncasecmp(p, "discard", 7) == 0)
-			return (1);
-	}
-	return (0);
 }
 
 /* The file's BEGIN for the next transaction (its options kept), or BEGIN. */
@@ -457,7 +192,7 @@ run_segment_start(struct job *j, const char *text)
 
 	if (j->seg_open && j->seg_end == NULL)
 		return (xstrdup(""));
-	set = run_timeouts(j, "SET LOCAL");
+	set = book_timeouts(j, "SET LOCAL");
 	if (!j->seg_open) {
 		begin = run_begin(j, text);
 		s = xprintf("%s; %s", begin, set);
@@ -502,40 +237,6 @@ run_dirty_note(struct job *j)
 	return (xstrdup("; this non-transactional migration stopped part-way "
 	    "and is now dirty: check the database, then run 'migctl "
 	    "resolve' to say whether it is applied"));
-}
-
-/* What a failed check before the commit means, or NULL for another error. */
-static char *
-run_guard_failure(struct job *j, PGresult *res, const char **sqlstate)
-{
-	const char	*code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	const char	*msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-	size_t		 i;
-	char		*name;
-
-	if (code == NULL || msg == NULL || strcmp(code, "3F000") != 0)
-		return (NULL);
-	if (strcmp(msg, "schema \"" RUN_LOCK_LOST "\" does not exist") == 0) {
-		*sqlstate = "55000";	/* object_not_in_prerequisite_state */
-		return (xstrdup("migd's migration lock was released during this "
-		    "migration (pg_advisory_unlock_all() or DISCARD ALL?), so "
-		    "another migd could have run migrations at the same time; "
-		    "a migration must not release it"));
-	}
-	for (i = 0; i < j->n_managed; i++) {
-		name = xprintf("schema \"%s\" does not exist", j->managed[i]);
-		if (strcmp(msg, name) == 0) {
-			free(name);
-			return (xprintf("schema %s is managed by migd and no "
-			    "longer exists under its name: this migration dropped "
-			    "or renamed it, and migd never lets a migration drop "
-			    "a schema it manages (configured, or created by migd "
-			    "for a run), so that no data is lost",
-			    j->managed[i]));
-		}
-		free(name);
-	}
-	return (NULL);
 }
 
 /*
@@ -597,7 +298,7 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 		json_object_set_new(data, "statement", json_string(excerpt));
 		error = xprintf("%s:%d: %s (SQLSTATE %s)", mf->path, line, msg,
 		    code ? code : "?");
-	} else if (res != NULL && (why = run_guard_failure(j, res, &code)) !=
+	} else if (res != NULL && (why = book_guard_failure(j, res, &code)) !=
 	    NULL) {
 		error = xprintf("%s: revision %s: %s", mf->path, mf->revision,
 		    why);
@@ -615,9 +316,9 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 		    (json_int_t)j->seg_committed));
 	json_object_set(data, "done", j->done);
 	if (run_partly_done(j) && j->mark_id != NULL)
-		hist = run_mark_sql(j, 0, code, error);
+		hist = book_mark_sql(j, 0, code, error);
 	else
-		hist = run_history_sql(j, mf->revision, st->dir == GRAPH_UP ?
+		hist = book_history_sql(j, mf->revision, st->dir == GRAPH_UP ?
 		    "up" : "down", 0, 0, mf->checksum, mf->message, mf->path,
 		    j->step_wall, (migd_now() - j->step_t0) * 1000.0, code,
 		    error);
@@ -718,36 +419,6 @@ run_stmt(struct job *j, PGresult *res)
 	free(sql);
 }
 
-/* The end of a step, after its statements: the session put back as migd
- * left it, the checks, the version rows, the history row, and COMMIT (not
- * yet in an atomic run's other steps). */
-static void
-run_bookkeeping_sql(struct job *j, const char *text, int ahead,
-    struct errlist *sql)
-{
-	const struct graph_step	*st = &j->plan.steps[j->step];
-	const struct migfile	*mf = revset_file(j->rs, st->idx);
-	size_t			 i;
-
-	for (i = 0; i < nitems(run_isolate); i++)
-		errlist_add(sql, "%s", run_isolate[i]);
-	run_timeouts_sql(j, "SET LOCAL", sql);
-	if (run_mentions_advisory(text))
-		run_advisory_sql(sql);
-	run_guard_sql(j, sql);
-	run_rows_sql(j, st->row_del, st->n_row_del, st->row_ins,
-	    st->n_row_ins, sql);
-	if (j->mark_id != NULL)
-		errlist_take(sql, run_mark_sql(j, 1, NULL, NULL));
-	else
-		errlist_take(sql, run_history_sql(j, mf->revision, st->dir ==
-		    GRAPH_UP ? "up" : "down", 1, 0, mf->checksum, mf->message,
-		    mf->path, j->step_wall, ahead ? -1.0 : (migd_now() -
-		    j->step_t0) * 1000.0, NULL, NULL));
-	if (!j->atomic || j->step + 1 == j->plan.n_steps)
-		errlist_add(sql, "COMMIT");
-}
-
 /* Every statement ran: the bookkeeping, in one round trip. */
 static void
 run_bookkeeping(struct job *j)
@@ -766,8 +437,8 @@ run_bookkeeping(struct job *j)
 		free(s);
 	} else
 		begin = xstrdup("");
-	run_bookkeeping_sql(j, text, 0, &sql);
-	all = run_joined(&sql);
+	book_step_sql(j, text, 0, &sql);
+	all = book_joined(&sql);
 	s = xprintf("%s%s%s", begin, all, j->tx ? "" : migrate_reset_sql(j) +
 	    2);
 	j->sent = NULL;
@@ -828,7 +499,7 @@ run_step_pipelined(struct job *j, const struct sqlscan *sc, const char *text)
 			j->seg_begin = &sc->stmts[i];	/* its options */
 		}
 		errlist_take(&sql, run_begin(j, text));
-		run_timeouts_sql(j, "SET LOCAL", &sql);
+		book_timeouts_sql(j, "SET LOCAL", &sql);
 		j->seg_open = 1;
 	}
 	j->pipe_own = sql.n;
@@ -843,7 +514,7 @@ run_step_pipelined(struct job *j, const struct sqlscan *sc, const char *text)
 		    sc->stmts[i].offset);
 	}
 	mapped = sql.n;
-	run_bookkeeping_sql(j, text, 1, &sql);
+	book_step_sql(j, text, 1, &sql);
 	j->pipe_map = xreallocarray(j->pipe_map, sql.n, sizeof *j->pipe_map);
 	for (i = mapped; i < sql.n; i++)
 		j->pipe_map[i] = NULL;	/* migd's bookkeeping */
@@ -898,7 +569,7 @@ run_step(struct job *j)
 		return;
 	}
 	/* Marked dirty first: a crash part-way leaves the mark. */
-	mark = run_history_sql(j, mf->revision, st->dir == GRAPH_UP ? "up" :
+	mark = book_history_sql(j, mf->revision, st->dir == GRAPH_UP ? "up" :
 	    "down", 0, 1, mf->checksum, mf->message, mf->path, j->step_wall,
 	    0, NULL, "started; not finished");
 	if (j->tx) {
@@ -906,13 +577,13 @@ run_step(struct job *j)
 		if (sc->n_stmts > 0 && (sc->stmts[0].flags & SQLSCAN_TX_BEGIN))
 			j->seg_begin = &sc->stmts[0];
 		begin = run_begin(j, text);
-		set = run_timeouts(j, "SET LOCAL");
+		set = book_timeouts(j, "SET LOCAL");
 		sql = xprintf("%s; %s%s RETURNING id", begin, set, mark);
 		free(begin);
 		j->seg_open = 1;
 		j->segment = 1;
 	} else {
-		set = run_timeouts(j, "SET");
+		set = book_timeouts(j, "SET");
 		sql = xprintf("%s%s RETURNING id", set, mark);
 		j->session_set = 1;
 	}
@@ -1075,184 +746,3 @@ run_schemas(struct job *j, PGresult *res)
 }
 
 
-/* Writes the version table as rows, with one history row, in one go. */
-static void
-run_set_rows(struct job *j, char *marks, const char *revision,
-    const char *direction, const char *note)
-{
-	const struct config	*cf = migd.config;
-	const struct migfile	*mf = NULL;
-	ssize_t			 idx;
-	size_t			*keep, n_keep = 0, i, k, n = revset_count(j->rs);
-	const size_t		*edges;
-	struct errlist		 stmts = { NULL, 0 };
-	char			*vt, *sql;
-	json_t			*to;
-
-	/* The rows are the marked revisions that no marked one builds on. */
-	keep = xcalloc(n ? n : 1, sizeof *keep);
-	{
-		char *covered = xcalloc(n ? n : 1, 1);
-
-		for (i = 0; i < n; i++) {
-			if (!marks[i])
-				continue;
-			k = graph_parents(j->rs->graph, i, &edges);
-			while (k-- > 0)
-				covered[edges[k]] = 1;
-			k = graph_depends(j->rs->graph, i, &edges);
-			while (k-- > 0)
-				covered[edges[k]] = 1;
-		}
-		for (i = 0; i < n; i++) {
-			if (marks[i] && !covered[i])
-				keep[n_keep++] = i;
-		}
-		free(covered);
-	}
-	if ((idx = graph_find(j->rs->graph, revision)) >= 0)
-		mf = revset_file(j->rs, (size_t)idx);
-	vt = migrate_qualify(cf->version_schema, cf->version_table);
-	errlist_add(&stmts, "BEGIN");
-	errlist_add(&stmts, "DELETE FROM %s", vt);
-	run_rows_sql(j, NULL, 0, keep, n_keep, &stmts);
-	errlist_take(&stmts, run_history_sql(j, revision, direction, 1, 0, mf ?
-	    mf->checksum : NULL, mf ? mf->message : NULL, mf ? mf->path : NULL,
-	    migrate_wall(), 0, NULL, note));
-	errlist_add(&stmts, "COMMIT");
-	sql = run_joined(&stmts);
-	errlist_clear(&stmts);
-	to = json_array();
-	for (i = 0; i < n_keep; i++)
-		json_array_append_new(to, json_string(graph_id(j->rs->graph,
-		    keep[i])));
-	j->result = json_pack("{s:o, s:o, s:s}", "from", migrate_rows_json(
-	    j->st.rows, j->st.n_rows), "to", to, "revision", revision);
-	log_info("%s %s: version table now %zu row%s", direction, revision,
-	    n_keep, n_keep == 1 ? "" : "s");
-	job_query(j, sql, 0, NULL, job_end);
-	free(keep);
-	free(vt);
-	free(sql);
-}
-
-/* stamp REV: say the database is at REV without running anything. */
-void
-job_stamp(struct job *j)
-{
-	struct graph_plan	 plan;
-	char			*marks, *cause = NULL;
-	size_t			 idx, i, *heads, n;
-	const char		*label = j->target;
-
-	marks = xcalloc(revset_count(j->rs) + 1, 1);
-	if (strcmp(j->target, "base") == 0)
-		label = "base";
-	else if (strcmp(j->target, "heads") == 0 ||
-	    strcmp(j->target, "head") == 0) {
-		n = graph_heads(j->rs->graph, &heads);
-		if (n != 1 && strcmp(j->target, "head") == 0) {
-			free(heads);
-			free(marks);
-			job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL,
-			    "there are %zu heads: stamp 'heads' or one "
-			    "revision", n);
-			return;
-		}
-		for (i = 0; i < n; i++)
-			marks[heads[i]] = 1;
-		label = n == 1 ? graph_id(j->rs->graph, heads[0]) : "heads";
-		free(heads);
-	} else {
-		if (graph_lookup(j->rs->graph, j->target, &idx, &cause) != 0) {
-			free(marks);
-			job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL,
-			    "%s", cause);
-			free(cause);
-			return;
-		}
-		marks[idx] = 1;
-		label = graph_id(j->rs->graph, idx);
-	}
-	/* Marked heads imply everything below them. */
-	memset(&plan, 0, sizeof plan);
-	for (i = 0; i < revset_count(j->rs); i++) {
-		if (!marks[i])
-			continue;
-		if (graph_plan(j->rs->graph, NULL, 0, graph_id(j->rs->graph, i),
-		    GRAPH_UP, &plan, &cause) == 0) {
-			size_t s;
-
-			for (s = 0; s < plan.n_steps; s++)
-				marks[plan.steps[s].idx] = 1;
-		}
-		free(cause);
-		cause = NULL;
-		graph_plan_clear(&plan);
-	}
-	run_set_rows(j, marks, label, "stamp", NULL);
-	free(marks);
-}
-
-/* resolve REV applied|unapplied: clears a dirty mark, saying which is true. */
-void
-job_resolve(struct job *j)
-{
-	const struct dbrev	*dr;
-	char			*marks, *cause = NULL;
-	const size_t		*edges;
-	size_t			 idx, i, k;
-	int			 applied = strcmp(j->resolve_as, "applied") == 0;
-
-	if (strcmp(j->resolve_as, "applied") != 0 &&
-	    strcmp(j->resolve_as, "unapplied") != 0) {
-		job_fail(j, MIGD_ERR_INVALID_PARAMS, "invalid_params", NULL,
-		    "resolve takes 'applied' or 'unapplied', not '%s'",
-		    j->resolve_as);
-		return;
-	}
-	if (graph_lookup(j->rs->graph, j->target, &idx, &cause) != 0) {
-		job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL, "%s",
-		    cause);
-		free(cause);
-		return;
-	}
-	dr = dbstate_rev(&j->st, graph_id(j->rs->graph, idx));
-	if (dr == NULL || !dr->dirty) {
-		job_fail(j, MIGD_ERR_STATE, "not_dirty", NULL, "revision %s is "
-		    "not dirty: nothing to resolve", graph_id(j->rs->graph,
-		    idx));
-		return;
-	}
-	marks = xcalloc(revset_count(j->rs) + 1, 1);
-	if (migrate_applied(j->rs, &j->st, marks) != 0) {
-		free(marks);
-		job_fail(j, MIGD_ERR_STATE, "ahead", NULL, "the version table "
-		    "names revisions no migration file defines");
-		return;
-	}
-	if (applied) {
-		/* Everything it builds on must be applied already. */
-		for (k = 0; k < 2; k++) {
-			size_t n = k == 0 ? graph_parents(j->rs->graph, idx,
-			    &edges) : graph_depends(j->rs->graph, idx, &edges);
-
-			for (i = 0; i < n; i++) {
-				if (!marks[edges[i]]) {
-					job_fail(j, MIGD_ERR_STATE, "plan_error",
-					    NULL, "%s cannot be applied: %s, "
-					    "which it builds on, is not",
-					    graph_id(j->rs->graph, idx),
-					    graph_id(j->rs->graph, edges[i]));
-					free(marks);
-					return;
-				}
-			}
-		}
-		marks[idx] = 1;
-	} else
-		marks[idx] = 0;
-	run_set_rows(j, marks, graph_id(j->rs->graph, idx), "resolve",
-	    applied ? "resolved as applied" : "resolved as unapplied");
-	free(marks);
-}

@@ -1,0 +1,336 @@
+/*
+ * What migd writes for itself around each migration: its history rows, its
+ * version-table changes, the statement timeouts, the session put back as migd
+ * left it, and the checks before a step commits.  run.c sends them; stamp.c
+ * uses the rows and the history too.
+ */
+#include <sys/queue.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "migd.h"
+#include "engine.h"
+
+/* Puts the session back as migd left it, inside a transaction or not. */
+static const char *const book_isolate[] = {
+	"SET SESSION AUTHORIZATION DEFAULT", "RESET ALL", "DEALLOCATE ALL",
+	"CLOSE ALL", "UNLISTEN *", "DISCARD TEMP", "DISCARD SEQUENCES",
+	"DISCARD PLANS"
+};
+
+
+/* What a failed check reads like: a schema of that name does not exist. */
+#define BOOK_LOCK_LOST	"migd lost its migration lock"
+
+
+/* An escaped SQL literal, or NULL for a missing value. */
+char *
+book_literal(struct job *j, const char *s)
+{
+	PGconn	*pg = pool_conn_pg(j->pc);
+	char	*e, *r;
+
+	if (s == NULL)
+		return (xstrdup("NULL"));
+	if ((e = PQescapeLiteral(pg, s, strlen(s))) == NULL)
+		return (xstrdup("NULL"));
+	r = xstrdup(e);
+	PQfreemem(e);
+	return (r);
+}
+
+/* The INSERT of one history row: who asked, what, how it went. */
+char *
+book_history_sql(struct job *j, const char *revision, const char *direction,
+    int success, int dirty, const char *checksum, const char *message,
+    const char *file, double wall, double ms, const char *sqlstate,
+    const char *error)
+{
+	const struct config	*cf = migd.config;
+	const struct peer	*peer = control_peer(j->req->client);
+	char			*ht, *v[9], *created, *sql, *arr, *dur;
+	size_t			 i;
+
+	ht = migrate_qualify(cf->history_schema, cf->history_table);
+	v[0] = book_literal(j, revision);
+	v[1] = book_literal(j, checksum);
+	v[2] = book_literal(j, message);
+	v[3] = book_literal(j, file);
+	v[4] = book_literal(j, peer->user);
+	v[5] = book_literal(j, migrate.host);
+	v[6] = book_literal(j, PACKAGE_VERSION);
+	v[7] = book_literal(j, sqlstate);
+	v[8] = book_literal(j, error);
+	if (json_array_size(j->created) != 0 && json_array_size(j->done) ==
+	    0) {
+		char **names = xcalloc(json_array_size(j->created),
+		    sizeof *names);
+
+		for (i = 0; i < json_array_size(j->created); i++)
+			names[i] = (char *)json_string_value(json_array_get(
+			    j->created, i));
+		arr = migrate_text_array(names, json_array_size(j->created));
+		free(names);
+		created = book_literal(j, arr);
+		free(arr);
+	} else
+		created = xstrdup("NULL");
+	/* A row written in the same pipeline as the step's statements is built
+	 * before they run: the server measures the step (ms < 0), from its
+	 * transaction's start, or in an atomic run from the step's start. */
+	if (ms >= 0)
+		dur = xprintf("%.3f", ms);
+	else if (!j->atomic || j->step == 0)
+		dur = xstrdup("round((extract(epoch FROM "
+		    "pg_catalog.clock_timestamp() - pg_catalog.now()) * "
+		    "1000)::numeric, 3)");
+	else
+		dur = xprintf("round((extract(epoch FROM "
+		    "pg_catalog.clock_timestamp() - to_timestamp(%.6f)) * "
+		    "1000)::numeric, 3)", wall);
+	sql = xprintf("INSERT INTO %s (revision, direction, success, dirty, "
+	    "checksum, message, file, started_at, duration_ms, requested_by, "
+	    "requester_uid, requester_pid, host, migd_version, sqlstate, "
+	    "error, schemas_created) VALUES (%s, '%s', %s, %s, %s, %s, %s, "
+	    "to_timestamp(%.6f), %s, %s, %ld, %ld, %s, %s, %s, %s, "
+	    "%s::text[])", ht, v[0], direction, success ? "true" : "false",
+	    dirty ? "true" : "false", v[1], v[2], v[3], wall, dur, v[4],
+	    (long)peer->uid, (long)peer->pid, v[5], v[6], v[7], v[8], created);
+	free(dur);
+	for (i = 0; i < nitems(v); i++)
+		free(v[i]);
+	free(created);
+	free(ht);
+	return (sql);
+}
+
+/* The version-table change of a step: delete some rows, insert others; one
+ * statement each, appended to sql. */
+void
+book_rows_sql(struct job *j, const size_t *del, size_t n_del,
+    const size_t *ins, size_t n_ins, struct errlist *sql)
+{
+	const struct config	*cf = migd.config;
+	char			*vt, *lit;
+	size_t			 i;
+
+	vt = migrate_qualify(cf->version_schema, cf->version_table);
+	for (i = 0; i < n_del; i++) {
+		lit = book_literal(j, graph_id(j->rs->graph, del[i]));
+		errlist_add(sql, "DELETE FROM %s WHERE version_num = %s", vt,
+		    lit);
+		free(lit);
+	}
+	for (i = 0; i < n_ins; i++) {
+		lit = book_literal(j, graph_id(j->rs->graph, ins[i]));
+		errlist_add(sql, "INSERT INTO %s (version_num) VALUES (%s)", vt,
+		    lit);
+		free(lit);
+	}
+	free(vt);
+}
+
+/* Completes the history row a bare step wrote before it began. */
+char *
+book_mark_sql(struct job *j, int success, const char *sqlstate,
+    const char *error)
+{
+	const struct config	*cf = migd.config;
+	char			*ht, *st, *er, *sql;
+
+	ht = migrate_qualify(cf->history_schema, cf->history_table);
+	st = book_literal(j, sqlstate);
+	er = book_literal(j, error);
+	sql = xprintf("UPDATE %s SET success = %s, dirty = %s, finished_at = "
+	    "clock_timestamp(), duration_ms = %.3f, sqlstate = %s, error = %s "
+	    "WHERE id = %s", ht, success ? "true" : "false", success ?
+	    "false" : "true", (migd_now() - j->step_t0) * 1000.0, st, er,
+	    j->mark_id);
+	free(ht);
+	free(st);
+	free(er);
+	return (sql);
+}
+
+/* The statement timeouts of a step, for its transaction or its session. */
+void
+book_timeouts_sql(struct job *j, const char *set, struct errlist *sql)
+{
+	const struct config	*cf = migd.config;
+
+	errlist_add(sql, "%s lock_timeout = '%ldms'", set, cf->lock_timeout_ms);
+	errlist_add(sql, "%s statement_timeout = '%ldms'", set,
+	    cf->statement_timeout_ms);
+	/* If migd dies mid-statement, the server stops it within a second
+	 * instead of holding the lock until it ends (PostgreSQL 14+). */
+	if (PQserverVersion(pool_conn_pg(j->pc)) >= 140000)
+		errlist_add(sql, "%s client_connection_check_interval = '1s'",
+		    set);
+}
+
+/* The same as one string, each statement ended by "; ". */
+char *
+book_timeouts(struct job *j, const char *set)
+{
+	struct errlist	 sql = { NULL, 0 };
+	char		*s;
+
+	book_timeouts_sql(j, set, &sql);
+	s = book_joined(&sql);
+	errlist_clear(&sql);
+	return (s);
+}
+
+/* Statements as one simple query: each ended by "; ". */
+char *
+book_joined(const struct errlist *sql)
+{
+	char	*s, *t;
+
+	s = errlist_join(sql, "; ");
+	t = xprintf("%s%s", s, sql->n > 0 ? "; " : "");
+	free(s);
+	return (t);
+}
+
+/*
+ * The checks every step passes before it commits, as plain SQL that fails the
+ * step (a PL/pgSQL block would cost a compile per migration): migd still holds
+ * its lock (a migration may have called pg_advisory_unlock_all()), and every
+ * managed schema still exists under its name (DROP OWNED ... CASCADE, dynamic
+ * SQL and renames are only seen here).  A failed check is a cast to
+ * regnamespace that fails (3F000), which run_step_failed() rewords.
+ */
+static void
+book_guard_sql(struct job *j, struct errlist *sql)
+{
+	char	*lit, *t;
+
+	t = migrate_text_array(j->managed, j->n_managed);
+	lit = book_literal(j, t);
+	free(t);
+	errlist_add(sql, "SELECT (CASE WHEN NOT "
+	    "pg_catalog.pg_try_advisory_lock(%lld) THEN '\"" BOOK_LOCK_LOST
+	    "\"' END)::pg_catalog.regnamespace", migrate_lock_key());
+	errlist_add(sql, "SELECT pg_catalog.quote_ident(n)::"
+	    "pg_catalog.regnamespace FROM pg_catalog.unnest(%s::text[]) n",
+	    lit);
+	free(lit);
+}
+
+/*
+ * For a section that names advisory locks: migd's lock is checked exactly
+ * (held by this session), and the session-level ones the migration took and
+ * did not release are released, so they do not reach the next migration.
+ * Others are released with the session when the run ends.
+ */
+static void
+book_advisory_sql(struct errlist *sql)
+{
+	unsigned long long	 key = (unsigned long long)migrate_lock_key();
+	unsigned long		 hi = (unsigned long)(key >> 32);
+	unsigned long		 lo = (unsigned long)(key & 0xffffffffULL);
+
+	errlist_add(sql, "SET LOCAL client_min_messages = error");
+	errlist_add(sql, "SELECT (CASE "
+	    "WHEN NOT coalesce(bool_or(mine), false) THEN '\"" BOOK_LOCK_LOST
+	    "\"' END)::pg_catalog.regnamespace, sum(CASE WHEN mine THEN 0 WHEN "
+	    "objsubid = 1 AND mode = 'ShareLock' THEN "
+	    "pg_catalog.pg_advisory_unlock_shared((classid::int8 << 32) | "
+	    "objid::int8)::int WHEN objsubid = 1 THEN "
+	    "pg_catalog.pg_advisory_unlock((classid::int8 << 32) | "
+	    "objid::int8)::int WHEN mode = 'ShareLock' THEN "
+	    "pg_catalog.pg_advisory_unlock_shared(classid::int4, "
+	    "objid::int4)::int ELSE pg_catalog.pg_advisory_unlock("
+	    "classid::int4, objid::int4)::int END) FROM (SELECT l.classid, "
+	    "l.objid, l.objsubid, l.mode, (l.objsubid = 1 AND l.classid = %lu "
+	    "AND l.objid = %lu AND l.mode = 'ExclusiveLock') AS mine FROM "
+	    "pg_catalog.pg_locks l, pg_catalog.generate_series(1, 64) WHERE "
+	    "l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND "
+	    "l.granted) l", hi, lo);
+	errlist_add(sql, "RESET client_min_messages");
+}
+
+/* Whether a section's text names advisory locks (or DISCARD): then the
+ * exact, costlier check and clean-up of book_advisory_sql() are worth it. */
+static int
+book_mentions_advisory(const char *text)
+{
+	const char	*p;
+
+	for (p = text; *p != '\0'; p++) {
+		if (strncasecmp(p, "advisory", 8) == 0 ||
+		    strncasecmp(p, "discard", 7) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* What a failed check before the commit means, or NULL for another error. */
+char *
+book_guard_failure(struct job *j, PGresult *res, const char **sqlstate)
+{
+	const char	*code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char	*msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	size_t		 i;
+	char		*name;
+
+	if (code == NULL || msg == NULL || strcmp(code, "3F000") != 0)
+		return (NULL);
+	if (strcmp(msg, "schema \"" BOOK_LOCK_LOST "\" does not exist") == 0) {
+		*sqlstate = "55000";	/* object_not_in_prerequisite_state */
+		return (xstrdup("migd's migration lock was released during this "
+		    "migration (pg_advisory_unlock_all() or DISCARD ALL?), so "
+		    "another migd could have run migrations at the same time; "
+		    "a migration must not release it"));
+	}
+	for (i = 0; i < j->n_managed; i++) {
+		name = xprintf("schema \"%s\" does not exist", j->managed[i]);
+		if (strcmp(msg, name) == 0) {
+			free(name);
+			return (xprintf("schema %s is managed by migd and no "
+			    "longer exists under its name: this migration dropped "
+			    "or renamed it, and migd never lets a migration drop "
+			    "a schema it manages (configured, or created by migd "
+			    "for a run), so that no data is lost",
+			    j->managed[i]));
+		}
+		free(name);
+	}
+	return (NULL);
+}
+
+/* The end of a step, after its statements: the session put back as migd
+ * left it, the checks, the version rows, the history row, and COMMIT (not
+ * yet in an atomic run's other steps). */
+void
+book_step_sql(struct job *j, const char *text, int ahead,
+    struct errlist *sql)
+{
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+	size_t			 i;
+
+	for (i = 0; i < nitems(book_isolate); i++)
+		errlist_add(sql, "%s", book_isolate[i]);
+	book_timeouts_sql(j, "SET LOCAL", sql);
+	if (book_mentions_advisory(text))
+		book_advisory_sql(sql);
+	book_guard_sql(j, sql);
+	book_rows_sql(j, st->row_del, st->n_row_del, st->row_ins,
+	    st->n_row_ins, sql);
+	if (j->mark_id != NULL)
+		errlist_take(sql, book_mark_sql(j, 1, NULL, NULL));
+	else
+		errlist_take(sql, book_history_sql(j, mf->revision, st->dir ==
+		    GRAPH_UP ? "up" : "down", 1, 0, mf->checksum, mf->message,
+		    mf->path, j->step_wall, ahead ? -1.0 : (migd_now() -
+		    j->step_t0) * 1000.0, NULL, NULL));
+	if (!j->atomic || j->step + 1 == j->plan.n_steps)
+		errlist_add(sql, "COMMIT");
+}
