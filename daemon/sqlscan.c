@@ -20,13 +20,7 @@
 #include <pg_query.h>
 
 #include "sqlscan.h"
-
-/* Values of pg_query.proto's Token enum that matter here. */
-#define SQLSCAN_TOK_SEMICOLON	59
-#define SQLSCAN_TOK_SQL_COMMENT	275
-#define SQLSCAN_TOK_C_COMMENT	276
-#define SQLSCAN_TOK_UIDENT	259	/* U&"..." */
-#define SQLSCAN_TOK_USCONST	262	/* U&'...' */
+#include "sqltok.h"
 
 /*
  * Parse tree JSON nested deeper than this is emptied before jansson reads it:
@@ -34,22 +28,6 @@
  * (1 || 2 || ...) reach, and nothing sqlscan reads lies deeper than about 12.
  */
 #define SQLSCAN_JSON_DEPTH	64
-
-/* One scanner token other than a comment: byte range in the section. */
-struct sqlscan_tok {
-	size_t	 start;
-	size_t	 end;
-	int	 token;
-};
-
-struct sqlscan_toks {
-	struct sqlscan_tok	*v;
-	size_t			 n;
-	size_t			 size;
-	size_t			*comments;	/* where each comment starts */
-	size_t			 nc;
-	size_t			 csize;
-};
 
 /* How a statement names the object it creates or alters. */
 enum sqlscan_namekind {
@@ -159,171 +137,6 @@ static const struct sqlscan_reindex {
 
 static int	sqlscan_stmt(struct sqlscan *, json_t *, int, const char **);
 
-/* Reads a protobuf varint: the scanner's tokens only come as protobuf. */
-static int
-sqlscan_pb_varint(const unsigned char **p, const unsigned char *end,
-    uint64_t *v)
-{
-	unsigned int	 shift;
-	unsigned char	 b;
-
-	*v = 0;
-	for (shift = 0; shift < 64 && *p < end; shift += 7) {
-		b = *(*p)++;
-		*v |= (uint64_t)(b & 0x7f) << shift;
-		if ((b & 0x80) == 0)
-			return (0);
-	}
-	return (-1);
-}
-
-/* Reads a field: a varint's value, a byte string's extent; skips the rest. */
-static int
-sqlscan_pb_field(const unsigned char **p, const unsigned char *end,
-    uint64_t *field, int *wire, uint64_t *v, const unsigned char **bytes)
-{
-	uint64_t	 key;
-
-	if (sqlscan_pb_varint(p, end, &key) != 0)
-		return (-1);
-	*field = key >> 3;
-	*wire = (int)(key & 7);
-	*v = 0;
-	*bytes = NULL;
-	switch (*wire) {
-	case 0:
-		return (sqlscan_pb_varint(p, end, v));
-	case 1:
-		if (end - *p < 8)
-			return (-1);
-		*p += 8;
-		return (0);
-	case 2:
-		if (sqlscan_pb_varint(p, end, v) != 0 ||
-		    *v > (uint64_t)(end - *p))
-			return (-1);
-		*bytes = *p;
-		*p += *v;
-		return (0);
-	case 5:
-		if (end - *p < 4)
-			return (-1);
-		*p += 4;
-		return (0);
-	}
-	return (-1);
-}
-
-/* Decodes a ScanToken {start = 1, end = 2, token = 4}, keeping non-comments. */
-static int
-sqlscan_pb_token(const unsigned char *p, const unsigned char *end,
-    size_t sqllen, struct sqlscan_toks *toks)
-{
-	const unsigned char	*bytes;
-	uint64_t		 field, v, start = 0, stop = 0, token = 0;
-	int			 wire;
-
-	while (p < end) {
-		if (sqlscan_pb_field(&p, end, &field, &wire, &v, &bytes) != 0)
-			return (-1);
-		if (wire != 0)
-			continue;
-		if (field == 1)
-			start = v;
-		else if (field == 2)
-			stop = v;
-		else if (field == 4)
-			token = v;
-	}
-	if (start > stop || stop > sqllen)
-		return (-1);
-	if (token == SQLSCAN_TOK_SQL_COMMENT || token == SQLSCAN_TOK_C_COMMENT) {
-		if (toks->nc == toks->csize) {
-			toks->csize = toks->csize == 0 ? 16 : toks->csize * 2;
-			toks->comments = xreallocarray(toks->comments,
-			    toks->csize, sizeof *toks->comments);
-		}
-		toks->comments[toks->nc++] = start;
-		return (0);
-	}
-	if (toks->n == toks->size) {
-		toks->size = toks->size == 0 ? 64 : toks->size * 2;
-		toks->v = xreallocarray(toks->v, toks->size, sizeof *toks->v);
-	}
-	toks->v[toks->n].start = start;
-	toks->v[toks->n].end = stop;
-	toks->v[toks->n].token = (int)token;
-	toks->n++;
-	return (0);
-}
-
-/*
- * libpg_query 15's scanner gives U&"..." and U&'...' tokens a wrong end, so a
- * statement ending in one would be sent cut short.  Such a token really ends
- * where the next token or comment starts, less the blanks between.
- */
-static void
-sqlscan_fix_unicode_ends(const char *sql, struct sqlscan_toks *toks)
-{
-	size_t	 i, c = 0, lim;
-
-	for (i = 0; i < toks->n; i++) {
-		if (toks->v[i].token != SQLSCAN_TOK_UIDENT &&
-		    toks->v[i].token != SQLSCAN_TOK_USCONST)
-			continue;
-		lim = i + 1 < toks->n ? toks->v[i + 1].start : strlen(sql);
-		while (c < toks->nc && toks->comments[c] <= toks->v[i].start)
-			c++;
-		if (c < toks->nc && toks->comments[c] < lim)
-			lim = toks->comments[c];
-		while (lim > toks->v[i].start && isspace((unsigned char)
-		    sql[lim - 1]))
-			lim--;
-		if (lim > toks->v[i].end)
-			toks->v[i].end = lim;
-	}
-}
-
-/*
- * Runs PostgreSQL's scanner to learn where every real token starts and ends.
- * On failure *cause is its message and *cursorpos its position (0: none).
- */
-static int
-sqlscan_tokens(const char *sql, struct sqlscan_toks *toks, char **cause,
-    int *cursorpos)
-{
-	PgQueryScanResult	 res;
-	const unsigned char	*p, *end, *bytes;
-	uint64_t		 field, v;
-	size_t			 sqllen = strlen(sql);
-	int			 wire, rv = -1;
-
-	*cursorpos = 0;
-	res = pg_query_scan(sql);
-	if (res.error != NULL) {
-		*cause = xstrdup(res.error->message);
-		*cursorpos = res.error->cursorpos;
-		goto out;
-	}
-	p = (const unsigned char *)res.pbuf.data;
-	end = p + res.pbuf.len;
-	while (p < end) {
-		if (sqlscan_pb_field(&p, end, &field, &wire, &v, &bytes) != 0)
-			goto bad;
-		if (field == 2 && wire == 2 &&
-		    sqlscan_pb_token(bytes, bytes + v, sqllen, toks) != 0)
-			goto bad;
-	}
-	sqlscan_fix_unicode_ends(sql, toks);
-	rv = 0;
-	goto out;
-bad:
-	*cause = xstrdup("cannot decode the scanner's output");
-out:
-	pg_query_free_scan_result(res);
-	return (rv);
-}
-
 /* Length of a character from its first byte, as pg_utf_mblen has it. */
 static size_t
 sqlscan_utf8_len(unsigned char c)
@@ -340,7 +153,7 @@ sqlscan_utf8_len(unsigned char c)
 }
 
 /* Counts newlines in sql[from, to): lines are found in one pass. */
-static int
+int
 sqlscan_newlines(const char *sql, size_t from, size_t to)
 {
 	int	 n = 0;
@@ -353,7 +166,7 @@ sqlscan_newlines(const char *sql, size_t from, size_t to)
 }
 
 /* File line of a parse error: cursorpos counts characters from 1, not bytes. */
-static int
+int
 sqlscan_error_line(const char *sql, int first_line, int cursorpos)
 {
 	size_t	 len = strlen(sql), off = 0, n;
@@ -419,7 +232,7 @@ sqlscan_json_prune(const char *in)
 }
 
 /* Finds invalid UTF-8 as jansson does, to say why it refused a parse tree. */
-static int
+int
 sqlscan_utf8_check(const char *s, size_t *bad)
 {
 	const unsigned char	*p = (const unsigned char *)s;
@@ -873,7 +686,7 @@ sqlscan_stmt(struct sqlscan *sc, json_t *wrapped, int line, const char **what)
 }
 
 /* Adds a statement, growing geometrically: sections can hold thousands. */
-static struct sqlscan_stmt *
+struct sqlscan_stmt *
 sqlscan_stmt_add(struct sqlscan *sc, size_t *size)
 {
 	struct sqlscan_stmt	*st;
@@ -890,7 +703,7 @@ sqlscan_stmt_add(struct sqlscan *sc, size_t *size)
 /* Places the parse tree's statements on the tokens and analyses each. */
 static int
 sqlscan_walk(const char *sql, int first_line, json_t *root,
-    const struct sqlscan_toks *toks, struct sqlscan *sc)
+    const struct sqltoks *toks, struct sqlscan *sc)
 {
 	struct sqlscan_stmt	*st;
 	json_t			*raw, *list;
@@ -921,7 +734,7 @@ sqlscan_walk(const char *sql, int first_line, json_t *root,
 			return (-1);
 		last = ti - 1;
 		while (last > first &&
-		    toks->v[last].token == SQLSCAN_TOK_SEMICOLON)
+		    toks->v[last].token == SQLTOK_SEMICOLON)
 			last--;
 
 		st = sqlscan_stmt_add(sc, &size);
@@ -939,245 +752,6 @@ sqlscan_walk(const char *sql, int first_line, json_t *root,
 	return (0);
 }
 
-/*
- * Whether a token is a bare word (keyword or unquoted name): psqlscan.l's
- * {identifier}, whatever the locale.  Quoted names and literals are not.
- */
-static int
-sqlscan_tok_word(const char *sql, const struct sqlscan_tok *t)
-{
-	size_t		 i;
-	unsigned char	 c;
-
-	for (i = t->start; i < t->end; i++) {
-		c = (unsigned char)sql[i];
-		if (c >= 0x80 || c == '_' || (c >= 'a' && c <= 'z') ||
-		    (c >= 'A' && c <= 'Z'))
-			continue;
-		if (i == t->start || ((c < '0' || c > '9') && c != '$'))
-			return (0);
-	}
-	return (t->end > t->start);
-}
-
-/* Whether a token's text is word, any case: bare words only can match. */
-static int
-sqlscan_tok_is(const char *sql, const struct sqlscan_tok *t, const char *word)
-{
-	size_t	 n = strlen(word);
-
-	return (t->end - t->start == n &&
-	    strncasecmp(sql + t->start, word, n) == 0);
-}
-
-/*
- * Transaction control in a statement the parser could not read, from its
- * first words: a file's BEGIN and COMMIT must not end migd's transaction,
- * whatever grammar the rest of the section needs.
- */
-static int
-sqlscan_split_flags(const char *sql, const struct sqlscan_toks *toks,
-    size_t first, size_t last, const char **what)
-{
-	const struct sqlscan_tok	*w[3] = { NULL, NULL, NULL };
-	size_t				 i, n = 0;
-	int				 chain = 0;
-
-	for (i = first; i <= last; i++) {
-		if (!sqlscan_tok_word(sql, &toks->v[i]))
-			continue;
-		if (n < 3)
-			w[n++] = &toks->v[i];
-		if (sqlscan_tok_is(sql, &toks->v[i], "chain") && i > first &&
-		    sqlscan_tok_is(sql, &toks->v[i - 1], "and"))
-			chain = SQLSCAN_TX_CHAIN;
-	}
-	*what = NULL;
-	if (n == 0)
-		return (0);
-	if (sqlscan_tok_is(sql, w[0], "begin") && (n == 1 ||
-	    sqlscan_tok_is(sql, w[1], "work") ||
-	    sqlscan_tok_is(sql, w[1], "transaction") ||
-	    sqlscan_tok_is(sql, w[1], "isolation") ||
-	    sqlscan_tok_is(sql, w[1], "read") ||
-	    sqlscan_tok_is(sql, w[1], "deferrable") ||
-	    sqlscan_tok_is(sql, w[1], "not"))) {
-		*what = "BEGIN";
-		return (SQLSCAN_TX_CONTROL | SQLSCAN_TX_BEGIN);
-	}
-	if (n >= 2 && sqlscan_tok_is(sql, w[0], "start") &&
-	    sqlscan_tok_is(sql, w[1], "transaction")) {
-		*what = "START TRANSACTION";
-		return (SQLSCAN_TX_CONTROL | SQLSCAN_TX_BEGIN);
-	}
-	if (n >= 2 && sqlscan_tok_is(sql, w[0], "prepare") &&
-	    sqlscan_tok_is(sql, w[1], "transaction")) {
-		*what = "PREPARE TRANSACTION";
-		return (SQLSCAN_TX_CONTROL | SQLSCAN_TX_PREPARED);
-	}
-	if (sqlscan_tok_is(sql, w[0], "commit") ||
-	    sqlscan_tok_is(sql, w[0], "end")) {
-		if (n >= 2 && sqlscan_tok_is(sql, w[1], "prepared")) {
-			*what = "COMMIT PREPARED";
-			return (SQLSCAN_TX_CONTROL | SQLSCAN_TX_PREPARED |
-			    SQLSCAN_NO_TX);
-		}
-		*what = chain ? "COMMIT AND CHAIN" : "COMMIT";
-		return (SQLSCAN_TX_CONTROL | SQLSCAN_TX_COMMIT | chain);
-	}
-	if (sqlscan_tok_is(sql, w[0], "rollback") ||
-	    sqlscan_tok_is(sql, w[0], "abort")) {
-		if (n >= 2 && sqlscan_tok_is(sql, w[1], "prepared")) {
-			*what = "ROLLBACK PREPARED";
-			return (SQLSCAN_TX_CONTROL | SQLSCAN_TX_PREPARED |
-			    SQLSCAN_NO_TX);
-		}
-		for (i = 1; i < n; i++) {
-			if (sqlscan_tok_is(sql, w[i], "to")) {
-				*what = "ROLLBACK TO SAVEPOINT";
-				return (SQLSCAN_SAVEPOINT);
-			}
-		}
-		*what = chain ? "ROLLBACK AND CHAIN" : "ROLLBACK";
-		return (SQLSCAN_TX_CONTROL | SQLSCAN_TX_ROLLBACK | chain);
-	}
-	if (sqlscan_tok_is(sql, w[0], "savepoint")) {
-		*what = "SAVEPOINT";
-		return (SQLSCAN_SAVEPOINT);
-	}
-	if (sqlscan_tok_is(sql, w[0], "release")) {
-		*what = "RELEASE SAVEPOINT";
-		return (SQLSCAN_SAVEPOINT);
-	}
-	return (0);
-}
-
-/*
- * Splits a section the parser refused at its top-level semicolons, as psql
- * does: not inside parentheses, nor inside the BEGIN ... END body of a
- * CREATE [OR REPLACE] FUNCTION or PROCEDURE (BEGIN ATOMIC), where CASE ...
- * END nests too.  The first four bare words of a statement tell a routine,
- * as psqlscan.l's identifiers[] does; BEGIN, CASE and END inside parentheses
- * do not count.
- */
-static void
-sqlscan_split(const char *sql, int first_line, const struct sqlscan_toks *toks,
-    struct sqlscan *sc)
-{
-	const struct sqlscan_tok	*t;
-	struct sqlscan_stmt		*st;
-	size_t				 i, first = 0, last = 0, size = 0;
-	size_t				 lined = 0, nwords = 0;
-	int				 line = first_line, in = 0;
-	int				 parens = 0, depth = 0, routine = 0;
-	char				 w[4];
-
-	for (i = 0; i <= toks->n; i++) {
-		t = i < toks->n ? &toks->v[i] : NULL;
-		/* 15's scanner takes \v for a token, 16's for a blank. */
-		if (t != NULL && t->end - t->start == 1 &&
-		    isspace((unsigned char)sql[t->start]))
-			continue;
-		if (t == NULL || (t->token == SQLSCAN_TOK_SEMICOLON &&
-		    parens == 0 && depth == 0)) {
-			if (in) {
-				st = sqlscan_stmt_add(sc, &size);
-				st->offset = toks->v[first].start;
-				st->len = toks->v[last].end - st->offset;
-				line += sqlscan_newlines(sql, lined,
-				    st->offset);
-				lined = st->offset;
-				st->line = line;
-				st->flags = sqlscan_split_flags(sql, toks,
-				    first, last, &st->what);
-				sc->flags |= st->flags;
-			}
-			in = parens = depth = routine = 0;
-			nwords = 0;
-			continue;
-		}
-		if (!in) {
-			in = 1;
-			first = i;
-		}
-		last = i;
-		if (t->end - t->start == 1 && sql[t->start] == '(')
-			parens++;
-		else if (t->end - t->start == 1 && sql[t->start] == ')') {
-			if (parens > 0)
-				parens--;
-		}
-		if (!sqlscan_tok_word(sql, t))
-			continue;
-		if (nwords < sizeof w) {
-			w[nwords] = 0;
-			if (sqlscan_tok_is(sql, t, "create") ||
-			    sqlscan_tok_is(sql, t, "or") ||
-			    sqlscan_tok_is(sql, t, "replace") ||
-			    sqlscan_tok_is(sql, t, "function") ||
-			    sqlscan_tok_is(sql, t, "procedure"))
-				w[nwords] = tolower((unsigned char)
-				    sql[t->start]);
-			nwords++;
-			if (nwords >= 2 && w[0] == 'c' && (w[1] == 'f' ||
-			    w[1] == 'p' || (nwords == 4 && w[1] == 'o' &&
-			    w[2] == 'r' && (w[3] == 'f' || w[3] == 'p'))))
-				routine = 1;
-		}
-		if (!routine || parens != 0)
-			continue;
-		if (sqlscan_tok_is(sql, t, "begin"))
-			depth++;
-		else if (sqlscan_tok_is(sql, t, "case")) {
-			if (depth > 0)	/* CASE ends with END too */
-				depth++;
-		} else if (sqlscan_tok_is(sql, t, "end")) {
-			if (depth > 0)
-				depth--;
-		}
-	}
-}
-
-/*
- * The parser refused the section: SQL newer than it, or plain wrong.  When
- * the scanner reads it and it is valid UTF-8 (no server takes it otherwise),
- * split it into statements and keep the parser's message for the caller.
- * Else the section is wrong for any server: the scanner's error, or the
- * parser's for invalid UTF-8, goes to errs.
- */
-static int
-sqlscan_unparsed(const char *sql, const char *path, int first_line,
-    const PgQueryError *error, struct sqlscan *sc, struct errlist *errs)
-{
-	struct sqlscan_toks	 toks = { NULL, 0, 0, NULL, 0, 0 };
-	char			*cause = NULL;
-	size_t			 bad;
-	int			 rv = -1, pos;
-
-	if (sqlscan_utf8_check(sql, &bad) != 0) {
-		errlist_add(errs, "%s:%d: %s", path, sqlscan_error_line(sql,
-		    first_line, error->cursorpos), error->message);
-		goto out;
-	}
-	if (sqlscan_tokens(sql, &toks, &cause, &pos) != 0) {
-		errlist_add(errs, "%s:%d: %s", path, sqlscan_error_line(sql,
-		    first_line, pos), cause);
-		goto out;
-	}
-	sqlscan_split(sql, first_line, &toks, sc);
-	sc->unparsed = 1;
-	sc->parse_error_line = sqlscan_error_line(sql, first_line,
-	    error->cursorpos);
-	sc->parse_error = xprintf("%s:%d: %s", path, sc->parse_error_line,
-	    error->message);
-	rv = 0;
-out:
-	free(cause);
-	free(toks.v);
-	free(toks.comments);
-	return (rv);
-}
-
 /* For callers to tell SQL newer than the parser from SQL that is wrong. */
 int
 sqlscan_parser_version(void)
@@ -1191,7 +765,7 @@ sqlscan_analyze(const char *sql, const char *path, int first_line,
     struct sqlscan *sc, struct errlist *errs)
 {
 	PgQueryParseResult	 res;
-	struct sqlscan_toks	 toks = { NULL, 0, 0, NULL, 0, 0 };
+	struct sqltoks	 toks = { NULL, 0, 0, NULL, 0, 0 };
 	json_t			*root = NULL;
 	json_error_t		 jerr;
 	char			*cause = NULL, *json = NULL;
@@ -1201,7 +775,7 @@ sqlscan_analyze(const char *sql, const char *path, int first_line,
 	memset(sc, 0, sizeof *sc);
 	res = pg_query_parse(sql);
 	if (res.error != NULL) {
-		if (sqlscan_unparsed(sql, path, first_line, res.error, sc,
+		if (sqltok_unparsed(sql, path, first_line, res.error, sc,
 		    errs) == 0)
 			rv = 1;
 		goto out;
@@ -1217,7 +791,7 @@ sqlscan_analyze(const char *sql, const char *path, int first_line,
 		}
 		goto out;
 	}
-	if (sqlscan_tokens(sql, &toks, &cause, &pos) != 0) {
+	if (sqltok_scan(sql, &toks, &cause, &pos) != 0) {
 		errlist_add(errs, "%s:%d: %s", path, sqlscan_error_line(sql,
 		    first_line, pos), cause);
 		goto out;
