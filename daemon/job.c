@@ -685,6 +685,8 @@ job_locked(struct job *j, PGresult *res)
 		return;
 	}
 	if (migd_now() >= j->deadline) {
+		/* Holders in this database only: the same key taken in another
+		 * database of the cluster is another lock. */
 		snprintf(key, sizeof key, "%lld", migrate_lock_key());
 		params[0] = key;
 		job_query(j, "SELECT a.pid, coalesce(a.application_name, ''), "
@@ -694,7 +696,10 @@ job_locked(struct job *j, PGresult *res)
 		    "pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = "
 		    "'advisory' AND l.granted AND l.classid = ($1::bigint >> "
 		    "32)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND "
-		    "l.objsubid = 1", 1, params, job_lock_holder);
+		    "l.objsubid = 1 AND l.database = (SELECT oid FROM "
+		    "pg_database WHERE datname = current_database()) AND "
+		    "a.datname = current_database()", 1, params,
+		    job_lock_holder);
 		return;
 	}
 	if (j->timer == NULL)
