@@ -598,6 +598,14 @@ out_verify(json_t *res)
 		printf("%sahead:%s the database has %s, which no file defines\n",
 		    c(RED), c(RESET), json_string_value(v));
 	}
+	json_array_foreach(json_object_get(res, "skipped"), i, v) {
+		printf("%sskipped:%s %s (%s) never ran, but the version table "
+		    "is past it; see 'migctl resolve'\n", c(RED), c(RESET),
+		    out_str(v, "revision"), out_str(v, "file"));
+	}
+	if (json_is_string(json_object_get(res, "inconsistent")))
+		printf("%sinconsistent:%s %s; see 'migctl stamp'\n", c(RED),
+		    c(RESET), out_str(res, "inconsistent"));
 	if (json_object_get(res, "ok") != NULL && json_object_get(res,
 	    "daemon") == NULL) {
 		printf("%s\n", json_is_true(json_object_get(res, "ok")) ?

@@ -19,6 +19,8 @@ struct dbrev {
 	char		*revision;
 	char		*checksum;	/* of the last apply or stamp, or NULL */
 	int		 dirty;
+	int		 known;		/* recorded as applied */
+	int		 ran;		/* applied since the newest stamp */
 };
 struct dbstate {
 	int		 has_version;
@@ -157,6 +159,7 @@ void	 job_read_state(struct job *j);
 int	 migrate_applied(struct revset *rs, const struct dbstate *st,
 	    char *marks);
 json_t	*migrate_rev_json(struct revset *rs, size_t idx);
+json_t	*migrate_skipped(struct revset *rs, const struct dbstate *st);
 void	 migrate_assess(struct revset *rs, int invalid,
 	    const struct dbstate *st, json_t *o);
 void	 migrate_status_reply(struct job *j, int stale);

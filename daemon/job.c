@@ -427,6 +427,8 @@ job_state_done(struct job *j, PGresult *res)
 		if (!PQgetisnull(res, i, 2))
 			j->st.revs[nh].checksum = xstrdup(PQgetvalue(res, i, 2));
 		j->st.revs[nh].dirty = PQgetvalue(res, i, 3)[0] == 't';
+		j->st.revs[nh].known = PQgetvalue(res, i, 4)[0] == 't';
+		j->st.revs[nh].ran = PQgetvalue(res, i, 5)[0] == 't';
 		nh++;
 	}
 	j->st.n_rows = nr;
@@ -477,21 +479,31 @@ job_rows(struct job *j, PGresult *res)
 	vt = migrate_qualify(cf->version_schema, cf->version_table);
 	ht = migrate_qualify(cf->history_schema, cf->history_table);
 	rows = xprintf("SELECT 'r'::text, version_num::text, NULL::text, "
-	    "NULL::boolean FROM %s", vt);
+	    "NULL::boolean, NULL::boolean, NULL::boolean FROM %s", vt);
 	/* The summary is cached, keyed by the history's newest id: read-only
 	 * answers first ask only for that key, which an index gives. */
 	j->cheap = !j->mutating && !j->full && migrate.hist_key != NULL;
 	if (j->cheap)
 		hist = xprintf("SELECT 'm'::text, coalesce(max(id), 0)::text, "
-		    "NULL::text, NULL::boolean FROM %s", ht);
+		    "NULL::text, NULL::boolean, NULL::boolean, NULL::boolean "
+		    "FROM %s", ht);
 	else
+		/* Per revision: the checksum accepted last, dirty, whether
+		 * migd recorded it applied, and whether it applied it since
+		 * the newest stamp (graph_skipped). */
 		hist = xprintf("SELECT 'h'::text, revision::text, "
 		    "(array_agg(checksum ORDER BY id DESC) FILTER (WHERE success "
-		    "AND direction IN ('up', 'stamp', 'resolve') AND checksum IS "
-		    "NOT NULL))[1], (array_agg(dirty ORDER BY id DESC))[1] FROM "
-		    "%s GROUP BY revision UNION ALL SELECT 'm'::text, "
-		    "coalesce(max(id), 0)::text, NULL::text, NULL::boolean FROM "
-		    "%s", ht, ht);
+		    "AND direction IN ('up', 'stamp', 'resolve', 'accept') AND "
+		    "checksum IS NOT NULL))[1], (array_agg(dirty ORDER BY id "
+		    "DESC))[1], coalesce(bool_or(success AND (direction IN "
+		    "('up', 'stamp') OR (direction = 'resolve' AND error = "
+		    "'resolved as applied'))), false), coalesce(bool_or(success "
+		    "AND direction IN ('up', 'stamp') AND id >= (SELECT "
+		    "coalesce(max(id), 0) FROM %s WHERE success AND direction = "
+		    "'stamp')), false) FROM %s GROUP BY revision UNION ALL "
+		    "SELECT 'm'::text, coalesce(max(id), 0)::text, NULL::text, "
+		    "NULL::boolean, NULL::boolean, NULL::boolean FROM %s", ht,
+		    ht, ht);
 	sql = xprintf("%s%s%s ORDER BY 1, 2", j->st.has_version ? rows : "",
 	    j->st.has_version && j->st.has_history ? " UNION ALL " : "",
 	    j->st.has_history ? hist : "");

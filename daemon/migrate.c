@@ -98,6 +98,8 @@ dbstate_copy_revs(struct dbstate *dst, const struct dbstate *src)
 		dst->revs[i].checksum = src->revs[i].checksum ?
 		    xstrdup(src->revs[i].checksum) : NULL;
 		dst->revs[i].dirty = src->revs[i].dirty;
+		dst->revs[i].known = src->revs[i].known;
+		dst->revs[i].ran = src->revs[i].ran;
 	}
 	dst->n_revs = src->n_revs;
 }

@@ -56,6 +56,32 @@ migrate_rev_json(struct revset *rs, size_t idx)
 	    "message", mf->message, "file", mf->path));
 }
 
+/* Revisions a rebase slipped below applied ones: the version table says
+ * they are applied, migd's history says they never ran (graph_skipped). */
+json_t *
+migrate_skipped(struct revset *rs, const struct dbstate *st)
+{
+	const struct dbrev	*dr;
+	unsigned char		*rec;
+	size_t			*sk, n, i;
+	json_t			*a = json_array();
+
+	rec = xcalloc(revset_count(rs) + 1, 1);
+	for (i = 0; i < revset_count(rs); i++) {
+		if ((dr = dbstate_rev(st, graph_id(rs->graph, i))) == NULL)
+			continue;
+		rec[i] = (dr->known ? GRAPH_REC_KNOWN : 0) |
+		    (dr->ran ? GRAPH_REC_RAN : 0);
+	}
+	n = graph_skipped(rs->graph, (const char *const *)st->rows,
+	    st->n_rows, rec, &sk);
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, migrate_rev_json(rs, sk[i]));
+	free(sk);
+	free(rec);
+	return (a);
+}
+
 /*
  * Adds the state of the database against the files to o: current rows,
  * pending count, drift, dirty and unknown revisions, and one word for all.
@@ -68,11 +94,11 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
     json_t *o)
 {
 	struct graph_plan	 plan;
-	json_t			*current, *drift, *dirty, *unknown;
+	json_t			*current, *drift, *dirty, *unknown, *skipped;
 	const struct dbrev	*dr;
 	const struct migfile	*mf;
 	const char		*state;
-	char			*marks = NULL, *cause = NULL;
+	char			*marks = NULL, *cause = NULL, *why = NULL;
 	size_t			 i, n;
 	ssize_t			 idx;
 	long			 pending = -1;
@@ -81,6 +107,7 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 	drift = json_array();
 	dirty = json_array();
 	unknown = json_array();
+	skipped = json_array();
 	for (i = 0; i < st->n_rows; i++) {
 		idx = rs ? graph_find(rs->graph, st->rows[i]) : -1;
 		if (idx >= 0)
@@ -121,15 +148,28 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 		if (graph_plan(rs->graph, (const char *const *)st->rows,
 		    st->n_rows, "heads", GRAPH_UP, &plan, &cause) == 0)
 			pending = (long)plan.n_steps;
+		else {
+			/* Not "nothing pending": nothing can be planned. */
+			why = cause;
+			cause = NULL;
+		}
 		free(cause);
 		graph_plan_clear(&plan);
+		if (why == NULL) {
+			json_decref(skipped);
+			skipped = migrate_skipped(rs, st);
+		}
 	}
 	if (rs == NULL || invalid)
 		state = "invalid_migrations";
 	else if (json_array_size(unknown) != 0)
 		state = "ahead";
+	else if (why != NULL)
+		state = "inconsistent";
 	else if (json_array_size(dirty) != 0)
 		state = "dirty";
+	else if (json_array_size(skipped) != 0)
+		state = "skipped";
 	else if (json_array_size(drift) != 0)
 		state = "drift";
 	else if (pending > 0)
@@ -143,6 +183,10 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 	json_object_set_new(o, "drift", drift);
 	json_object_set_new(o, "dirty", dirty);
 	json_object_set_new(o, "unknown", unknown);
+	json_object_set_new(o, "skipped", skipped);
+	json_object_set_new(o, "inconsistent", why != NULL ?
+	    json_string(why) : json_null());
+	free(why);
 }
 
 /* The status reply; stale when it comes from the cache. */
@@ -347,6 +391,20 @@ migrate_problems(struct job *j, json_t *assess)
 			    json_string_value(json_object_get(v,
 			    "file_checksum")))));
 		}
+	}
+	for (i = 0; i < json_array_size(json_object_get(assess, "skipped"));
+	    i++) {
+		v = json_object_get(json_array_get(json_object_get(assess,
+		    "skipped"), i), "revision");
+		json_array_append_new(p, json_pack("{s:s, s:O, s:o}", "kind",
+		    "skipped_revisions", "revision", v, "message", json_sprintf(
+		    "%s: revision %s never ran, but the version table is past "
+		    "it (it was inserted below applied revisions, e.g. by a "
+		    "rebase): run its SQL by hand and then 'migctl resolve %s "
+		    "applied', or give it a new place at the top of the chain",
+		    json_string_value(json_object_get(json_array_get(
+		    json_object_get(assess, "skipped"), i), "file")),
+		    json_string_value(v), json_string_value(v))));
 	}
 	for (i = 0; i < j->plan.n_steps; i++) {
 		mf = revset_file(j->rs, j->plan.steps[i].idx);

@@ -15,6 +15,7 @@
 
 static void	 stamp_set_rows(struct job *j, char *marks, const char *revision,
 	    const char *direction, const char *note);
+static int	 stamp_skipped(struct job *j, size_t idx);
 
 /* Writes the version table as rows, with one history row, in one go. */
 static void
@@ -135,7 +136,25 @@ job_stamp(struct job *j)
 	free(marks);
 }
 
-/* resolve REV applied|unapplied: clears a dirty mark, saying which is true. */
+/* Whether revision idx is one a rebase slipped below applied ones. */
+static int
+stamp_skipped(struct job *j, size_t idx)
+{
+	json_t		*sk = migrate_skipped(j->rs, &j->st), *v;
+	size_t		 i;
+	int		 found = 0;
+
+	json_array_foreach(sk, i, v) {
+		if (strcmp(json_string_value(json_object_get(v, "revision")),
+		    graph_id(j->rs->graph, idx)) == 0)
+			found = 1;
+	}
+	json_decref(sk);
+	return (found);
+}
+
+/* resolve REV applied|unapplied: clears a dirty mark, saying which is true;
+ * or says a skipped revision is applied after all. */
 void
 job_resolve(struct job *j)
 {
@@ -159,7 +178,20 @@ job_resolve(struct job *j)
 		return;
 	}
 	dr = dbstate_rev(&j->st, graph_id(j->rs->graph, idx));
-	if (dr == NULL || !dr->dirty) {
+	if ((dr == NULL || !dr->dirty) && stamp_skipped(j, idx)) {
+		/* Below applied revisions, never run: its SQL was run by other
+		 * means, and the person says so.  The rows stay as they are. */
+		if (!applied) {
+			job_fail(j, MIGD_ERR_STATE, "plan_error", NULL,
+			    "revision %s is below applied revisions, so it "
+			    "cannot be unapplied alone: run its SQL and then "
+			    "'migctl resolve %s applied', or give it a new "
+			    "place at the top of the chain",
+			    graph_id(j->rs->graph, idx),
+			    graph_id(j->rs->graph, idx));
+			return;
+		}
+	} else if (dr == NULL || !dr->dirty) {
 		job_fail(j, MIGD_ERR_STATE, "not_dirty", NULL, "revision %s is "
 		    "not dirty: nothing to resolve", graph_id(j->rs->graph,
 		    idx));

@@ -5,7 +5,8 @@ an applied file (F20), and lock holders of this database only (F23)."""
 import subprocess
 
 import migdtest
-from engine_helpers import connected, E_BUSY, X_OK, err, q, write_rev
+from engine_helpers import (connected, E_BUSY, E_MIGRATIONS, E_STATE, X_CHECK, X_OK, err,
+                            history, ok, q, rel_exists, versions, write_rev)
 
 
 def lock_key(schema="public", table="alembic_version"):
@@ -54,3 +55,144 @@ def test_lock_holders_are_those_of_this_database(migd_factory, pg, make_db):
             p.wait()
     # nothing ran
     assert q(m, "SELECT to_regclass('public.a1') IS NULL") == "t"
+
+
+# ---- F5: a revision slipped below applied ones by a rebase -------------------------
+
+def chain3(m):
+    write_rev(m, "0001_a.sql", "0001", up="CREATE TABLE public.t1 (id int);",
+              down_sql="DROP TABLE public.t1;")
+    write_rev(m, "0002_b.sql", "0002", down="0001", up="CREATE TABLE public.t2 (id int);",
+              down_sql="DROP TABLE public.t2;")
+    write_rev(m, "0003_c.sql", "0003", down="0002", up="CREATE TABLE public.t3 (id int);",
+              down_sql="DROP TABLE public.t3;")
+
+
+def rebase_0002b(m):
+    """The rebase: 0002b lands between applied 0002 and 0003 (0003's SQL, hence its
+    checksum, unchanged)."""
+    write_rev(m, "0002b_rebased.sql", "0002b", down="0002",
+              up="CREATE TABLE public.t2b (id int);", down_sql="DROP TABLE public.t2b;")
+    write_rev(m, "0003_c.sql", "0003", down="0002b", up="CREATE TABLE public.t3 (id int);",
+              down_sql="DROP TABLE public.t3;")
+
+
+def test_rebased_revision_below_applied_ones_is_reported_and_refused(migd_factory):
+    m = connected(migd_factory())
+    chain3(m)
+    ok(m, "upgrade", {})
+    rebase_0002b(m)
+
+    s = m.status()
+    assert s["state"] == "skipped", s
+    assert [r["revision"] for r in s["skipped"]] == ["0002b"], s
+    assert s["skipped"][0]["file"].endswith("0002b_rebased.sql"), s
+    v = ok(m, "verify")
+    assert v["ok"] is False and v["state"] == "skipped", v
+    p = m.migctl("check")
+    assert p.returncode == X_CHECK and "0002b" in p.stdout, p.stdout + p.stderr
+    p = m.migctl("verify")
+    assert p.returncode == X_CHECK and "0002b" in p.stdout and "resolve" in p.stdout, \
+        p.stdout + p.stderr
+
+    e = err(m, "upgrade", {}, code=E_STATE, kind="skipped_revisions")
+    assert "0002b" in e["message"] and "0002b_rebased.sql" in e["message"], e
+    assert "resolve 0002b applied" in e["message"], e
+    assert [pr["revision"] for pr in e["data"]["problems"]] == ["0002b"], e
+    p = m.migctl("upgrade")
+    assert p.returncode != X_OK and "0002b" in p.stderr, p.stdout + p.stderr
+    # nothing ran, nothing moved
+    assert not rel_exists(m, "public.t2b") and versions(m) == ["0003"]
+    plan = ok(m, "plan", {"target": "head"})
+    assert plan["runnable"] is False, plan
+
+    # the way out: run its SQL, then say so; recorded in the history
+    q(m, "CREATE TABLE public.t2b (id int)")
+    p = m.migctl("resolve", "0002b", "applied")
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    rows = history(m, where="revision = '0002b'")
+    assert [(r["direction"], r["error"]) for r in rows] == \
+        [("resolve", "resolved as applied")], rows
+    s = m.status()
+    assert s["state"] == "up_to_date" and s["skipped"] == [], s
+    assert m.migctl("check").returncode == X_OK
+    assert versions(m) == ["0003"]
+
+
+def test_resolve_refuses_what_is_neither_dirty_nor_skipped(migd_factory):
+    m = connected(migd_factory())
+    chain3(m)
+    ok(m, "upgrade", {})
+    rebase_0002b(m)
+    e = err(m, "resolve", {"revision": "0002", "state": "applied"}, code=E_STATE,
+            kind="not_dirty")
+    assert "0002" in e["message"], e
+    e = err(m, "resolve", {"revision": "0002b", "state": "unapplied"}, code=E_STATE,
+            kind="plan_error")
+    assert "below applied revisions" in e["message"], e
+    assert versions(m) == ["0003"] and history(m, where="direction = 'resolve'") == []
+    assert m.status()["state"] == "skipped"
+
+
+def test_no_skipped_revisions_in_a_database_taken_over_from_alembic(migd_factory):
+    """Alembic applied 0001..0003 (no history rows of migd's); migd runs 0004 on top.
+    Nothing below migd's first run may be reported as skipped."""
+    m = connected(migd_factory())
+    chain3(m)
+    q(m, "CREATE TABLE public.alembic_version (version_num varchar(32) NOT NULL, "
+         "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)); "
+         "INSERT INTO public.alembic_version VALUES ('0003'); "
+         "CREATE TABLE public.t1 (id int); CREATE TABLE public.t2 (id int); "
+         "CREATE TABLE public.t3 (id int);")
+    s = m.status()
+    assert s["state"] == "up_to_date" and s["skipped"] == [], s
+    write_rev(m, "0004_d.sql", "0004", down="0003", up="CREATE TABLE public.t4 (id int);")
+    assert [st["revision"] for st in ok(m, "upgrade", {})["steps"]] == ["0004"]
+    s = m.status()
+    assert s["state"] == "up_to_date" and s["skipped"] == [], s
+    assert m.migctl("check").returncode == X_OK
+    assert ok(m, "verify")["ok"] is True
+
+
+def test_no_skipped_revisions_below_a_stamp(migd_factory):
+    """migd ran 0001; a person stamped 0003 (0002 applied by hand); migd ran 0004:
+    the stamp vouches for 0002."""
+    m = connected(migd_factory())
+    chain3(m)
+    write_rev(m, "0004_d.sql", "0004", down="0003", up="CREATE TABLE public.t4 (id int);")
+    ok(m, "upgrade", {"target": "0001"})
+    ok(m, "stamp", {"revision": "0003"})
+    ok(m, "upgrade", {})
+    s = m.status()
+    assert s["state"] == "up_to_date" and s["skipped"] == [], s
+    # a rebase above the stamp is still seen
+    write_rev(m, "0003b_x.sql", "0003b", down="0003", up="CREATE TABLE public.t3b (id int);")
+    write_rev(m, "0004_d.sql", "0004", down="0003b", up="CREATE TABLE public.t4 (id int);")
+    s = m.status()
+    assert s["state"] == "skipped" and [r["revision"] for r in s["skipped"]] == ["0003b"], s
+
+
+# ---- F6: an inconsistent version table ---------------------------------------------
+
+def test_overlapping_version_rows_are_inconsistent(migd_factory):
+    m = connected(migd_factory())
+    chain3(m)
+    ok(m, "upgrade", {"target": "0002"})
+    q(m, "INSERT INTO public.alembic_version VALUES ('0001')")
+    s = m.status()
+    assert s["state"] == "inconsistent" and s["pending"] is None, s
+    assert "0001" in s["inconsistent"] and "0002" in s["inconsistent"], s
+    v = ok(m, "verify")
+    assert v["ok"] is False and v["state"] == "inconsistent", v
+    p = m.migctl("check")
+    assert p.returncode == X_CHECK and "inconsistent" in p.stdout, p.stdout + p.stderr
+    p = m.migctl("verify")
+    assert p.returncode == X_CHECK and "inconsistent" in p.stdout, p.stdout + p.stderr
+    p = m.migctl("status")
+    assert "up_to_date" not in p.stdout and "inconsistent" in p.stdout, p.stdout
+    e = err(m, "upgrade", {}, code=E_MIGRATIONS, kind="plan_error")
+    assert "inconsistent" in e["message"], e
+    assert versions(m) == ["0001", "0002"] and not rel_exists(m, "public.t3")
+    # stamp puts it right
+    ok(m, "stamp", {"revision": "0002"})
+    assert m.status()["state"] == "pending"
