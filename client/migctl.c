@@ -99,6 +99,7 @@ static volatile sig_atomic_t migctl_sigint;
 static json_t	*params_target(struct migctl *, char **, int);
 static json_t	*params_revision(struct migctl *, char **, int);
 static json_t	*params_resolve(struct migctl *, char **, int);
+static json_t	*params_accept(struct migctl *, char **, int);
 static json_t	*params_history(struct migctl *, char **, int);
 static int	 exit_verify(json_t *);
 static int	 exit_check(json_t *);
@@ -261,6 +262,21 @@ static const struct migctl_cmd migctl_cmds[] = {
 	  .exits = "  0  resolved\n  1  REV is not dirty, or unknown\n" EXITS_RUN,
 	  .min_args = 2, .max_args = 2, .params = params_resolve,
 	  .print = out_rows },
+	{ .name = "accept", .method = "accept", .usage = "accept REV [REV...]",
+	  .summary = "accept an intended edit of applied revisions' files",
+	  .about = "  Record the current checksum of each applied revision's file "
+	    "as the\n  accepted one, with a history row (old and new "
+	    "checksum), so drift is\n  no longer reported for it until the "
+	    "next edit.  Runs nothing and does\n  not move the version table. "
+	    " All or nothing: a revision that is not\n  applied, or whose file "
+	    "is unchanged, refuses the whole request.\n",
+	  .arguments = "  REV  an applied revision whose file was edited on "
+	    "purpose (an id or\n       a unique prefix of one)\n",
+	  .examples = "  migctl verify\n  migctl accept 0003\n",
+	  .exits = "  0  accepted\n  1  REV is unknown, not applied or not "
+	    "edited\n" EXITS_RUN,
+	  .min_args = 1, .max_args = 1000, .params = params_accept,
+	  .print = out_accept },
 	{ .name = "schemas", .method = "schemas", .usage = "schemas",
 	  .summary = "schemas, where they come from, what the next run creates",
 	  .about = "  The configured schemas and every schema the migration files "
@@ -962,6 +978,18 @@ params_resolve(struct migctl *m, char **args, int n)
 		    "'%s'", args[1]);
 	return (json_pack("{s:s, s:s}", "revision", args[0], "state",
 	    args[1]));
+}
+
+static json_t *
+params_accept(struct migctl *m, char **args, int n)
+{
+	json_t	*a = json_array();
+	int	 i;
+
+	(void)m;
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(args[i]));
+	return (json_pack("{s:o}", "revisions", a));
 }
 
 static json_t *

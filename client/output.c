@@ -559,6 +559,19 @@ out_rows(json_t *res)
 }
 
 void
+out_accept(json_t *res)
+{
+	json_t	*v;
+	size_t	 i;
+
+	json_array_foreach(json_object_get(res, "accepted"), i, v) {
+		printf("accepted: %s (%s), checksum %.12s, was %.12s\n",
+		    out_str(v, "revision"), out_str(v, "file"), out_str(v,
+		    "file_checksum"), out_str(v, "applied_checksum"));
+	}
+}
+
+void
 out_schemas(json_t *res)
 {
 	json_t	*list = json_object_get(res, "schemas"), *v;

@@ -45,6 +45,8 @@ struct job {
 	/* parameters */
 	char			*target;
 	char			*resolve_as;
+	json_t			*accept;	/* revisions whose edit to accept */
+	char			*accept_sql;	/* their history rows */
 	int			 dry_run;
 	int			 allow_drift;
 	int			 atomic;	/* the whole plan in one transaction */
@@ -198,6 +200,7 @@ char	*run_lost_sql(struct job *j);
 /* stamp.c */
 void	 job_stamp(struct job *j);
 void	 job_resolve(struct job *j);
+void	 job_accept(struct job *j);
 
 /* report.c */
 void	 job_dispatch(struct job *j);

@@ -47,6 +47,8 @@ job_free(struct job *j)
 		event_free(j->wait_timer);
 	free(j->target);
 	free(j->resolve_as);
+	json_decref(j->accept);
+	free(j->accept_sql);
 	dbstate_clear(&j->st);
 	graph_plan_clear(&j->plan);
 	revset_unref(j->rs);
@@ -551,7 +553,7 @@ migrate_tables_ddl(int version, int history, int vschema, int hschema)
 		    "id bigserial PRIMARY KEY, "
 		    "revision varchar(32) NOT NULL, "
 		    "direction text NOT NULL CHECK (direction IN ('up', "
-		    "'down', 'stamp', 'resolve')), "
+		    "'down', 'stamp', 'resolve', 'accept')), "
 		    "success boolean NOT NULL, "
 		    "dirty boolean NOT NULL DEFAULT false, "
 		    "checksum text, message text, file text, "

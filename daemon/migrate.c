@@ -370,6 +370,8 @@ migrate_start(struct request *req, enum migrate_op op)
 		j->target = xstrdup("head");
 	if ((s = json_string_value(json_object_get(p, "state"))) != NULL)
 		j->resolve_as = xstrdup(s);
+	if (json_is_array(json_object_get(p, "revisions")))
+		j->accept = json_incref(json_object_get(p, "revisions"));
 	j->dry_run = json_is_true(json_object_get(p, "dry_run"));
 	j->allow_drift = json_is_true(json_object_get(p, "allow_drift"));
 	/* The configured default unless the request says. */
@@ -385,7 +387,8 @@ migrate_start(struct request *req, enum migrate_op op)
 		return;
 	}
 	j->mutating = op == MIGRATE_UPGRADE || op == MIGRATE_DOWNGRADE ||
-	    op == MIGRATE_STAMP || op == MIGRATE_RESOLVE;
+	    op == MIGRATE_STAMP || op == MIGRATE_RESOLVE ||
+	    op == MIGRATE_ACCEPT;
 	if (j->mutating && j->dry_run)
 		j->mutating = 0;
 	if (!j->mutating) {

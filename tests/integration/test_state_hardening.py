@@ -196,3 +196,82 @@ def test_overlapping_version_rows_are_inconsistent(migd_factory):
     # stamp puts it right
     ok(m, "stamp", {"revision": "0002"})
     assert m.status()["state"] == "pending"
+
+
+# ---- F20: accepting an intended edit of an applied file ----------------------------
+
+def edit_0002(m, extra="-- reviewed: keep the column nullable"):
+    write_rev(m, "0002_b.sql", "0002", down="0001",
+              up="CREATE TABLE public.t2 (id int);\n%s" % extra,
+              down_sql="DROP TABLE public.t2;")
+
+
+def test_accept_an_edit_of_an_applied_revision(migd_factory):
+    m = connected(migd_factory())
+    chain3(m)
+    ok(m, "upgrade", {})
+    edit_0002(m)
+    s = m.status()
+    assert s["state"] == "drift" and [d["revision"] for d in s["drift"]] == ["0002"], s
+    old, new = s["drift"][0]["applied_checksum"], s["drift"][0]["file_checksum"]
+    before = len(history(m))
+
+    p = m.migctl("accept", "0002")
+    assert p.returncode == X_OK and "0002" in p.stdout, p.stdout + p.stderr
+    s = m.status()
+    assert s["state"] == "up_to_date" and s["drift"] == [], s
+    assert m.migctl("check").returncode == X_OK
+    assert ok(m, "verify")["ok"] is True
+    assert versions(m) == ["0003"]
+    rows = history(m)
+    assert len(rows) == before + 1, rows
+    r = rows[-1]
+    assert (r["revision"], r["direction"], r["success"], r["checksum"]) == \
+        ("0002", "accept", True, new), r
+    assert old in r["error"] and new in r["error"] and r["requested_by"], r
+    # nothing ran: the table 0002 makes was not made again, 0003's still there
+    assert rel_exists(m, "public.t2") and rel_exists(m, "public.t3")
+
+    # the next edit is drift again
+    edit_0002(m, "-- reviewed twice")
+    assert m.status()["state"] == "drift"
+    assert m.migctl("check").returncode == X_CHECK
+
+
+def test_accept_refuses_what_is_not_an_applied_edit(migd_factory):
+    m = connected(migd_factory())
+    chain3(m)
+    ok(m, "upgrade", {"target": "0002"})
+    edit_0002(m)
+    before = history(m)
+    e = err(m, "accept", {"revisions": ["0001"]}, code=E_STATE, kind="not_edited")
+    assert "0001" in e["message"] and "unchanged" in e["message"], e
+    e = err(m, "accept", {"revisions": ["0002", "0003"]}, code=E_STATE, kind="not_applied")
+    assert "0003" in e["message"] and "nothing accepted" in e["message"], e
+    e = err(m, "accept", {"revisions": ["nope"]}, code=E_MIGRATIONS, kind="plan_error")
+    assert "nope" in e["message"], e
+    for bad in ({}, {"revisions": []}, {"revisions": "0002"}, {"revisions": [2]}):
+        err(m, "accept", bad, kind="invalid_params")
+    p = m.migctl("accept")
+    assert p.returncode == 2, p.stderr
+    p = m.migctl("accept", "0001")
+    assert p.returncode == 1 and "unchanged" in p.stderr, p.stderr
+    # all or nothing: still drift, no row written, the table did not move
+    assert history(m) == before
+    assert m.status()["state"] == "drift" and versions(m) == ["0002"]
+
+
+def test_accept_widens_an_older_history_table(migd_factory):
+    """A history table created before 'accept' existed has a CHECK without it."""
+    m = connected(migd_factory())
+    chain3(m)
+    ok(m, "upgrade", {})
+    q(m, "ALTER TABLE public.migd_history DROP CONSTRAINT migd_history_direction_check; "
+         "ALTER TABLE public.migd_history ADD CONSTRAINT migd_history_direction_check "
+         "CHECK (direction IN ('up', 'down', 'stamp', 'resolve'))")
+    edit_0002(m)
+    res = ok(m, "accept", {"revisions": ["0002"]})
+    assert [a["revision"] for a in res["accepted"]] == ["0002"], res
+    assert m.status()["state"] == "up_to_date"
+    assert "accept" in q(m, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE "
+                            "conname = 'migd_history_direction_check'")
