@@ -33,6 +33,7 @@ struct migctl {
 	int			 dry_run;
 	int			 sql;		/* upgrade/downgrade --sql */
 	int			 allow_drift;
+	int			 apply_skipped;
 	int			 atomic;	/* 1, 0, or -1: as configured */
 	int			 cancel_sent;	/* Ctrl-C asked migd to cancel */
 	long			 limit;
@@ -56,7 +57,8 @@ struct migctl {
 #define ARG_HEAD	0x100	/* --head */
 #define ARG_ATOMIC	0x200	/* --atomic, --no-atomic */
 #define ARG_SQL		0x400	/* --sql: print a run's SQL, no daemon */
-#define ARG_NBITS	11
+#define ARG_SKIPPED	0x800	/* --apply-skipped */
+#define ARG_NBITS	12
 #define ARG_FILES	(ARG_DIR | ARG_CONFIG)
 
 struct migctl_cmd {
@@ -79,7 +81,7 @@ struct migctl_cmd {
 enum migctl_optid {
 	OPT_SOCKET, OPT_JSON, OPT_STREAM, OPT_LOCAL, OPT_VERBOSE, OPT_HELP,
 	OPT_VERSION, OPT_DRY_RUN, OPT_SQL, OPT_ATOMIC, OPT_NO_ATOMIC,
-	OPT_DRIFT, OPT_WAIT_DAEMON, OPT_LIMIT, OPT_FOR, OPT_TIMEOUT,
+	OPT_DRIFT, OPT_SKIPPED, OPT_WAIT_DAEMON, OPT_LIMIT, OPT_FOR, OPT_TIMEOUT,
 	OPT_MESSAGE, OPT_DIR, OPT_CONFIG, OPT_HEAD
 };
 
@@ -206,7 +208,8 @@ static const struct migctl_cmd migctl_cmds[] = {
 	    "target\n" EXITS_2_3 "  4  --dry-run: the plan cannot run "
 	    "(\"cannot run:\")\n" EXITS_RUN_5_6,
 	  .max_args = 1, .flags = ARG_DRY_RUN | ARG_DRIFT | ARG_WAIT_DAEMON |
-	    ARG_ATOMIC | ARG_SQL | ARG_FILES, .params = params_target,
+	    ARG_ATOMIC | ARG_SQL | ARG_FILES | ARG_SKIPPED,
+	  .params = params_target,
 	  .print = out_run, .exit_code = exit_plan },
 	{ .name = "downgrade", .method = "downgrade",
 	  .usage = "downgrade TARGET [--dry-run] [--[no-]atomic]\n"
@@ -407,6 +410,9 @@ static const struct migctl_opt migctl_options[] = {
 	    "transaction per migration, whatever\nmigd.conf says" },
 	{ OPT_DRIFT, 0, "allow-drift", NULL, NULL, ARG_DRIFT, "run although "
 	    "applied files changed" },
+	{ OPT_SKIPPED, 0, "apply-skipped", NULL, NULL, ARG_SKIPPED, "first "
+	    "run revisions slipped below applied ones\n(a rebase), out of "
+	    "order" },
 	{ OPT_WAIT_DAEMON, 0, "wait-daemon", NULL, "S", ARG_WAIT_DAEMON, "retry "
 	    "connecting for up to S seconds" },
 	{ OPT_LIMIT, 0, "limit", NULL, "N", ARG_LIMIT, "at most N rows, 1 to "
@@ -951,6 +957,8 @@ params_target(struct migctl *m, char **args, int n)
 		json_object_set_new(p, "dry_run", json_true());
 	if (m->allow_drift)
 		json_object_set_new(p, "allow_drift", json_true());
+	if (m->apply_skipped)
+		json_object_set_new(p, "apply_skipped", json_true());
 	if (m->atomic >= 0)
 		json_object_set_new(p, "atomic", json_boolean(m->atomic));
 	return (p);
@@ -1436,6 +1444,9 @@ migctl_set(struct migctl *m, const struct migctl_opt *o, const char *name,
 		break;
 	case OPT_DRIFT:
 		m->allow_drift = 1;
+		break;
+	case OPT_SKIPPED:
+		m->apply_skipped = 1;
 		break;
 	case OPT_WAIT_DAEMON:
 		m->wait_daemon = migctl_seconds(name, val);

@@ -28,6 +28,7 @@ static const struct rpc_param cmd_upgrade_params[] = {
 	{ "dry_run", RPC_BOOL, 0 },
 	{ "allow_drift", RPC_BOOL, 0 },
 	{ "atomic", RPC_BOOL, 0 },
+	{ "apply_skipped", RPC_BOOL, 0 },
 	{ NULL, RPC_STRING, 0 }
 };
 static const struct rpc_param cmd_downgrade_params[] = {

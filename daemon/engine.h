@@ -13,6 +13,9 @@
 #define MIGRATE_STATUS_WAIT_MS	1500	/* status falls back to the cache */
 #define MIGRATE_LOCK_POLL_MS	100
 #define MIGRATE_SQL_EXCERPT	300
+/* The note on the history row of a skipped revision run by apply_skipped. */
+#define BOOK_OUT_OF_ORDER	"applied out of order (apply_skipped): the " \
+	"version table was already past it"
 
 /* What the database says: version rows and, per revision, its history. */
 struct dbrev {
@@ -49,6 +52,8 @@ struct job {
 	char			*accept_sql;	/* their history rows */
 	int			 dry_run;
 	int			 allow_drift;
+	int			 apply_skipped;	/* run skipped revisions first */
+	size_t			 out_of_order;	/* the first steps are those */
 	int			 atomic;	/* the whole plan in one transaction */
 	char			*cancelled_by;	/* who asked to cancel, or NULL */
 	long			 limit;

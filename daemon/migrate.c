@@ -374,6 +374,7 @@ migrate_start(struct request *req, enum migrate_op op)
 		j->accept = json_incref(json_object_get(p, "revisions"));
 	j->dry_run = json_is_true(json_object_get(p, "dry_run"));
 	j->allow_drift = json_is_true(json_object_get(p, "allow_drift"));
+	j->apply_skipped = json_is_true(json_object_get(p, "apply_skipped"));
 	/* The configured default unless the request says. */
 	j->atomic = json_object_get(p, "atomic") != NULL ?
 	    json_is_true(json_object_get(p, "atomic")) : migd.config->atomic;

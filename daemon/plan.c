@@ -24,6 +24,7 @@ static json_t	*migrate_problems(struct job *j, json_t *assess);
 static void	 migrate_atomic_problem(struct job *j,
 	    const struct graph_step *st, json_t *p);
 static enum graph_dir	 migrate_direction(struct job *j);
+static int	 migrate_out_of_order(struct job *j, json_t *skipped);
 
 /* Sets marks[i] for every applied revision; -1 when a row is unknown. */
 int
@@ -392,16 +393,17 @@ migrate_problems(struct job *j, json_t *assess)
 			    "file_checksum")))));
 		}
 	}
-	for (i = 0; i < json_array_size(json_object_get(assess, "skipped"));
-	    i++) {
+	for (i = 0; !j->apply_skipped && i < json_array_size(json_object_get(
+	    assess, "skipped")); i++) {
 		v = json_object_get(json_array_get(json_object_get(assess,
 		    "skipped"), i), "revision");
 		json_array_append_new(p, json_pack("{s:s, s:O, s:o}", "kind",
 		    "skipped_revisions", "revision", v, "message", json_sprintf(
 		    "%s: revision %s never ran, but the version table is past "
 		    "it (it was inserted below applied revisions, e.g. by a "
-		    "rebase): run its SQL by hand and then 'migctl resolve %s "
-		    "applied', or give it a new place at the top of the chain",
+		    "rebase): run it now, out of order, with 'migctl upgrade "
+		    "--apply-skipped'; or, if its SQL already ran by other "
+		    "means, say so with 'migctl resolve %s applied'",
 		    json_string_value(json_object_get(json_array_get(
 		    json_object_get(assess, "skipped"), i), "file")),
 		    json_string_value(v), json_string_value(v))));
@@ -458,6 +460,40 @@ migrate_direction(struct job *j)
 }
 
 
+/* apply_skipped: the skipped revisions run first, in graph order, each
+ * without a change to the version table (it is past them already). */
+static int
+migrate_out_of_order(struct job *j, json_t *skipped)
+{
+	struct graph_step	*steps;
+	size_t			 n = json_array_size(skipped), i;
+	json_t			*v;
+
+	if (j->dir != GRAPH_UP) {
+		job_fail(j, MIGD_ERR_INVALID_PARAMS, "invalid_params", NULL,
+		    "apply_skipped goes with upgrades only: a downgrade "
+		    "cannot revert what never ran; run 'migctl upgrade "
+		    "--apply-skipped' first");
+		return (-1);
+	}
+	if (n == 0)
+		return (0);
+	steps = xcalloc(n + j->plan.n_steps, sizeof *steps);
+	json_array_foreach(skipped, i, v) {
+		steps[i].idx = (size_t)graph_find(j->rs->graph,
+		    json_string_value(json_object_get(v, "revision")));
+		steps[i].dir = GRAPH_UP;
+	}
+	if (j->plan.n_steps > 0)
+		memcpy(steps + n, j->plan.steps, j->plan.n_steps *
+		    sizeof *steps);
+	free(j->plan.steps);
+	j->plan.steps = steps;
+	j->plan.n_steps += n;
+	j->out_of_order = n;
+	return (0);
+}
+
 /* Makes and checks the plan; fails the job when it cannot run. */
 void
 job_plan(struct job *j)
@@ -484,6 +520,11 @@ job_plan(struct job *j)
 		job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL, "%s",
 		    cause);
 		free(cause);
+		json_decref(assess);
+		return;
+	}
+	if (j->apply_skipped && migrate_out_of_order(j, json_object_get(assess,
+	    "skipped")) != 0) {
 		json_decref(assess);
 		return;
 	}

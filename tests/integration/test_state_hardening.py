@@ -97,7 +97,7 @@ def test_rebased_revision_below_applied_ones_is_reported_and_refused(migd_factor
 
     e = err(m, "upgrade", {}, code=E_STATE, kind="skipped_revisions")
     assert "0002b" in e["message"] and "0002b_rebased.sql" in e["message"], e
-    assert "resolve 0002b applied" in e["message"], e
+    assert "resolve 0002b applied" in e["message"] and "--apply-skipped" in e["message"], e
     assert [pr["revision"] for pr in e["data"]["problems"]] == ["0002b"], e
     p = m.migctl("upgrade")
     assert p.returncode != X_OK and "0002b" in p.stderr, p.stdout + p.stderr
@@ -117,6 +117,32 @@ def test_rebased_revision_below_applied_ones_is_reported_and_refused(migd_factor
     assert s["state"] == "up_to_date" and s["skipped"] == [], s
     assert m.migctl("check").returncode == X_OK
     assert versions(m) == ["0003"]
+
+
+def test_apply_skipped_runs_them_first_and_says_so_in_the_history(migd_factory):
+    m = connected(migd_factory())
+    chain3(m)
+    ok(m, "upgrade", {})
+    rebase_0002b(m)
+    write_rev(m, "0004_d.sql", "0004", down="0003", up="CREATE TABLE public.t4 (id int);")
+    # a dry run shows them first; a downgrade does not take the flag
+    plan = ok(m, "upgrade", {"dry_run": True, "apply_skipped": True})
+    assert [s["revision"] for s in plan["steps"]] == ["0002b", "0004"], plan
+    assert plan["steps"][0]["version_insert"] == [] and plan["runnable"], plan
+    err(m, "downgrade", {"target": "0001", "apply_skipped": True}, kind="invalid_params")
+    assert not rel_exists(m, "public.t2b") and versions(m) == ["0003"]
+
+    p = m.migctl("upgrade", "--apply-skipped")
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    assert rel_exists(m, "public.t2b") and rel_exists(m, "public.t4")
+    assert versions(m) == ["0004"]
+    rows = history(m, where="revision IN ('0002b', '0004')")
+    assert [(r["revision"], r["direction"], r["success"]) for r in rows] == \
+        [("0002b", "up", True), ("0004", "up", True)], rows
+    assert "out of order" in rows[0]["error"] and rows[1]["error"] is None, rows
+    s = m.status()
+    assert s["state"] == "up_to_date" and s["skipped"] == [], s
+    assert ok(m, "upgrade", {})["steps"] == []
 
 
 def test_resolve_refuses_what_is_neither_dirty_nor_skipped(migd_factory):
