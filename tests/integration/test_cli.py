@@ -958,7 +958,7 @@ def test_no_colour_on_stderr_when_stderr_is_not_a_terminal(migd):
 # ---- issue 13: a CLI that fits people's habits --------------------------------
 
 COMMANDS = ["status", "current", "heads", "history", "plan", "upgrade", "downgrade",
-            "cancel", "stamp", "resolve", "schemas", "verify", "check", "reload",
+            "cancel", "stamp", "resolve", "accept", "schemas", "verify", "check", "reload",
             "version", "wait", "new", "merge", "revisions", "help"]
 
 # What `migctl CMD --help` lists (the options each command takes), as
@@ -967,7 +967,7 @@ COMMAND_OPTIONS = {
     "history": {"--limit"},
     "plan": {"--atomic", "--no-atomic", "--allow-drift"},
     "upgrade": {"--dry-run", "--sql", "--atomic", "--no-atomic", "--allow-drift",
-                "--wait-daemon", "-d", "--dir", "--directory", "-c", "--config"},
+                "--apply-skipped", "--wait-daemon", "-d", "--dir", "--directory", "-c", "--config"},
     "downgrade": {"--dry-run", "--sql", "--atomic", "--no-atomic", "--allow-drift",
                   "-d", "--dir", "--directory", "-c", "--config"},
     "wait": {"--for", "--timeout"},
@@ -1043,7 +1043,7 @@ def test_help_for_every_command():
         assert codes and codes[0] == 0 and codes == sorted(codes), (cmd, codes)
         if cmd != "help":
             assert 2 in codes, (cmd, codes)
-        if cmd in ("stamp", "resolve", "downgrade", "history", "upgrade", "plan"):
+        if cmd in ("stamp", "resolve", "accept", "downgrade", "history", "upgrade", "plan"):
             assert section(text, "arguments:"), (cmd, text)
         assert help_options(text) == COMMAND_OPTIONS.get(cmd, set()), (cmd, help_options(text))
     # the exit codes of plan and --dry-run say 4
