@@ -33,6 +33,27 @@ class ImportFailure(Exception):
     """The project as a whole cannot be imported: the message says why."""
 
 
+class OfflineRead(Exception):
+    """A revision asked the database for rows, which offline mode has not."""
+
+
+READ_RE = re.compile(r"^\s*(?:\(\s*)*(SELECT|WITH|VALUES|TABLE|SHOW|FETCH|"
+                     r"EXPLAIN)\b", re.I)
+
+
+def is_read(construct):
+    """Whether a statement run through op.get_bind() asks for rows."""
+    from sqlalchemy.sql.elements import TextClause
+
+    if getattr(construct, "is_select", False):
+        return True
+    if isinstance(construct, str):
+        return bool(READ_RE.match(construct))
+    if isinstance(construct, TextClause):
+        return bool(READ_RE.match(construct.text))
+    return False
+
+
 def usage():
     sys.stderr.write("usage: migctl import alembic ALEMBIC_INI [--out DIR] "
                      "[--allow-partial]\n")
@@ -86,6 +107,22 @@ class Renderer:
             renderer.chunks.append(text)
 
         DefaultImpl.static_output = static_output
+
+        # op.get_bind() in offline mode is a mock that writes what it is
+        # given: a query would come out as SQL and hand None to the Python
+        # that wanted rows.  Stop such a revision and say why.
+        from alembic.runtime.migration import MigrationContext
+        from sqlalchemy.engine.mock import MockConnection
+
+        def stdout_connection(mc, connection):
+            def dump(construct, *multiparams, **params):
+                if is_read(construct):
+                    raise OfflineRead(" ".join(str(getattr(
+                        construct, "text", construct)).split())[:80])
+                mc.impl._exec(construct)
+            return MockConnection(mc.dialect, dump)
+
+        MigrationContext._stdout_connection = stdout_connection
         # Nothing of offline mode reaches our stdout.
         cfg.output_buffer = io.StringIO()
 
@@ -186,6 +223,10 @@ def describe_failure(exc, rev_path):
         if os.path.abspath(fs.filename) == os.path.abspath(rev_path):
             line = fs.lineno
     where = " (line %d)" % line if line else ""
+    if isinstance(exc, OfflineRead):
+        return ("it reads rows through op.get_bind()%s (%s): offline mode "
+                "has no database to answer, and its Python decides what to "
+                "do from the rows" % (where, exc))
     text = "%s: %s" % (type(exc).__name__, exc) if str(exc) else \
         type(exc).__name__
     if isinstance(exc, NotImplementedError) or "MockConnection" in text:
