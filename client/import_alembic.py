@@ -187,7 +187,7 @@ def version_pattern(mc):
     else:
         name = r'(?:(?:"?\w+"?)\.)?%s' % name
     return re.compile(r"^(?:CREATE TABLE|DROP TABLE|INSERT INTO|UPDATE|"
-                      r"DELETE FROM)\s+%s(?:\s|\(|$)" % name, re.I)
+                      r"DELETE FROM)\s+%s(?:\s|\(|;|$)" % name, re.I)
 
 
 def section(stmts, began, bare):
