@@ -26,6 +26,8 @@ import traceback
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 IMPORT_MARK = "-- imported-from: alembic "
 SHA_RE = re.compile(r" sha256=([0-9a-f]{64})$")
+ID_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,31}$")
+RESERVED = ("head", "heads", "base", "none")
 REV_RE = re.compile(r"^--[ \t]*revision[ \t]*:[ \t]*(\S+)[ \t]*$", re.M)
 
 
@@ -318,6 +320,29 @@ def place(out, existing, rev, message, text, source):
     return ("updated", path, None)
 
 
+def quiet_logging():
+    """env.py usually calls fileConfig(alembic.ini), whose alembic logger
+    says INFO lines on stderr for every run: once per revision and direction
+    here.  The project's logging setup has no part in an import."""
+    import logging
+    import logging.config
+
+    logging.config.fileConfig = lambda *args, **kwargs: None
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def bad_id(value, what):
+    """Why an Alembic id or label cannot be one in a migd file, or None."""
+    if not ID_RE.match(value):
+        return ("its %s '%s' is not valid in migd: 1 to 32 characters of "
+                "letters, digits, '_', '.', '-', not starting with '-'" % (
+                    what, value))
+    if value.lower() in RESERVED:
+        return "its %s '%s' is reserved in migd (head, heads, base, none)" % (
+            what, value)
+    return None
+
+
 def load_project(ini):
     try:
         from alembic.config import Config
@@ -365,12 +390,23 @@ def message_of(rev):
 
 def run(ini, out, allow_partial):
     root = os.path.dirname(os.path.abspath(ini))
+    quiet_logging()
     cfg, script, revs = load_project(ini)
     renderer = Renderer(cfg, script)
     rendered, problems = [], []
     for rev in revs:
         source = os.path.relpath(rev.path, root)
         message = message_of(rev)
+        why = bad_id(rev.revision, "revision id") or next(
+            (bad_id(x, "branch label") for x in
+             getattr(rev, "_orig_branch_labels", ()) or ()
+             if bad_id(x, "branch label")), None)
+        if why is not None:
+            problems.append({"revision": rev.revision, "file": source,
+                             "reason": why + "; rename it in Alembic first",
+                             "placeholder": False})
+            rendered.append((rev, message, source, None))
+            continue
         try:
             up, up_began = renderer.render(rev, True)
             down, down_began = renderer.render(rev, False)
@@ -389,7 +425,9 @@ def run(ini, out, allow_partial):
             "\n-- migrate:up\n" + section(up, up_began, bare) + \
             "\n\n-- migrate:down\n" + section(down, down_began, bare) + "\n"
         rendered.append((rev, message, source, text))
-    if problems and not allow_partial:
+    # A placeholder keeps the graph whole; an id migd refuses cannot.
+    if problems and (not allow_partial or not all(
+            p.get("placeholder", True) for p in problems)):
         return {"directory": out, "revisions": [], "problems": problems,
                 "written": False}
     os.makedirs(out, mode=0o755, exist_ok=True)

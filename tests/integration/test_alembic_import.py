@@ -97,6 +97,8 @@ def test_import_writes_one_file_per_revision():
     out = os.path.join(os.path.dirname(ini), "migrations")
     p = import_ok(ini, out)
     assert "imported 6 revisions into %s (6 written)" % out in p.stdout, p.stdout
+    # env.py's fileConfig (alembic logger at INFO) says nothing per revision
+    assert p.stderr == "migctl: directory %s (--out)\n" % out, p.stderr
     assert [f.split("_")[0] for f in sql_files(out)] == REVS
     texts = {rev: read(file_of(out, rev)) for rev in REVS}
     for rev, text in texts.items():
@@ -298,6 +300,18 @@ def test_import_errors_are_clear(migd_factory):
     p = import_(ini, "--out", out)
     assert p.returncode == X_FAILED, p.stderr
     assert "No module named 'app'" in p.stderr and "PYTHONPATH" in p.stderr, p.stderr
+    assert not os.path.exists(out)
+    # an Alembic id migd cannot take: refused, also with --allow-partial
+    shutil.copytree(os.path.join(FIXTURES, "alembic_project", "app"), os.path.join(root, "app"))
+    bad = os.path.join(root, "versions", "f6a7b8c9d0e5_invoices.py")
+    with open(bad) as f:
+        src = f.read()
+    with open(bad, "w") as f:
+        f.write(src.replace('branch_labels = None', 'branch_labels = ("base",)'))
+    p = import_(ini, "--out", out, "--allow-partial")
+    assert p.returncode == X_FAILED, p.stderr
+    assert "f6a7b8c9d0e5 (versions/f6a7b8c9d0e5_invoices.py) cannot be imported: its branch " \
+        "label 'base' is reserved in migd" in p.stderr, p.stderr
     assert not os.path.exists(out)
     # usage
     p = import_(ini, "--out", out, "-c", "/nonexistent.conf")
