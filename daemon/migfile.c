@@ -371,9 +371,9 @@ migfile_header(struct migfile_parser *mp, enum migfile_key k,
 		break;
 	case MIGFILE_KEY_UNFINISHED:
 		if (*value == '\0') {
-			migfile_error(mp, line, "empty 'unfinished' header (say "
-			    "what is missing, or remove the line once the "
-			    "revision is complete)");
+			migfile_error(mp, line, "empty 'unfinished' header "
+			    "(say what is missing, or remove the line once "
+			    "the revision is complete)");
 			break;
 		}
 		free(mf->unfinished);

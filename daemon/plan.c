@@ -414,7 +414,7 @@ job_plan(struct job *j)
 {
 	json_t	*assess, *problems, *first;
 	char	*cause = NULL, *list, *ht, *sql, *more;
-	const char *params[1];
+	const char *params[1], *kind;
 	char	*resolved;
 
 	/* LABEL@head names a revision: resolve it before anything reads it. */
@@ -453,11 +453,10 @@ job_plan(struct job *j)
 	    !j->dry_run) {
 		first = json_array_get(problems, 0);
 		more = migrate_more(json_array_size(problems));
-		job_fail(j, MIGD_ERR_STATE, strcmp(json_string_value(
-		    json_object_get(first, "kind")), "no_down") == 0 ||
-		    strcmp(json_string_value(json_object_get(first, "kind")),
-		    "unfinished") == 0 ? "plan_error" : json_string_value(json_object_get(first,
-		    "kind")), json_pack("{s:O}", "problems", problems),
+		kind = json_string_value(json_object_get(first, "kind"));
+		job_fail(j, MIGD_ERR_STATE, strcmp(kind, "no_down") == 0 ||
+		    strcmp(kind, "unfinished") == 0 ? "plan_error" : kind,
+		    json_pack("{s:O}", "problems", problems),
 		    "%s%s", json_string_value(json_object_get(first,
 		    "message")), more);
 		free(more);

@@ -383,15 +383,15 @@ revset_check_labels(const struct revset *rs, struct errlist *errs)
 			errlist_add(errs, "%s:%d: branch label '%s' is already "
 			    "declared by revision %s (%s:%d); a label names "
 			    "one revision", l[i].mf->path, l[i].mf->labels_line,
-			    l[i].label, l[i - 1].mf->revision, l[i - 1].mf->path,
-			    l[i - 1].mf->labels_line);
+			    l[i].label, l[i - 1].mf->revision,
+			    l[i - 1].mf->path, l[i - 1].mf->labels_line);
 		if (rs->graph != NULL && (idx = graph_find(rs->graph,
 		    l[i].label)) >= 0)
-			errlist_add(errs, "%s:%d: branch label '%s' is the id of "
-			    "revision %s (%s); a label must differ from every "
-			    "revision id", l[i].mf->path, l[i].mf->labels_line,
-			    l[i].label, l[i].label, revset_file(rs,
-			    (size_t)idx)->path);
+			errlist_add(errs, "%s:%d: branch label '%s' is the id "
+			    "of revision %s (%s); a label must differ from "
+			    "every revision id", l[i].mf->path,
+			    l[i].mf->labels_line, l[i].label, l[i].label,
+			    revset_file(rs, (size_t)idx)->path);
 	}
 	free(l);
 }
@@ -814,12 +814,12 @@ revset_target(const struct revset *rs, const char *target, char **out,
 	if (k == 1)
 		*out = xstrdup(graph_id(rs->graph, hit));
 	else if (k == 0)
-		*cause = xprintf("target '%s': no head is built on revision %s, "
-		    "which declares the label", target, owner->revision);
+		*cause = xprintf("target '%s': no head is built on revision "
+		    "%s, which declares the label", target, owner->revision);
 	else
-		*cause = xprintf("target '%s': the branch labelled '%s' has %zu "
-		    "heads: %s, %s; name one of them, or merge them", target,
-		    label, k, graph_id(rs->graph, hit), list);
+		*cause = xprintf("target '%s': the branch labelled '%s' has "
+		    "%zu heads: %s, %s; name one of them, or merge them",
+		    target, label, k, graph_id(rs->graph, hit), list);
 	free(list);
 	free(heads);
 	free(stack);
