@@ -40,6 +40,8 @@ struct migctl {
 	double			 wait_daemon;	/* seconds to retry connecting */
 	double			 timeout;	/* wait --timeout */
 	const char		*wait_for;	/* wait --for */
+	const char		*out;		/* import --out */
+	int			 allow_partial;	/* import --allow-partial */
 	struct author_opts	 author;
 	char			**args;		/* the command's arguments */
 	int			 nargs;
@@ -58,7 +60,8 @@ struct migctl {
 #define ARG_ATOMIC	0x200	/* --atomic, --no-atomic */
 #define ARG_SQL		0x400	/* --sql: print a run's SQL, no daemon */
 #define ARG_SKIPPED	0x800	/* --apply-skipped */
-#define ARG_NBITS	12
+#define ARG_IMPORT	0x1000	/* import --out, --allow-partial */
+#define ARG_NBITS	13
 #define ARG_FILES	(ARG_DIR | ARG_CONFIG)
 
 struct migctl_cmd {
@@ -82,7 +85,7 @@ enum migctl_optid {
 	OPT_SOCKET, OPT_JSON, OPT_STREAM, OPT_LOCAL, OPT_VERBOSE, OPT_HELP,
 	OPT_VERSION, OPT_DRY_RUN, OPT_SQL, OPT_ATOMIC, OPT_NO_ATOMIC,
 	OPT_DRIFT, OPT_SKIPPED, OPT_WAIT_DAEMON, OPT_LIMIT, OPT_FOR, OPT_TIMEOUT,
-	OPT_MESSAGE, OPT_DIR, OPT_CONFIG, OPT_HEAD
+	OPT_MESSAGE, OPT_DIR, OPT_CONFIG, OPT_HEAD, OPT_OUT, OPT_PARTIAL
 };
 
 struct migctl_opt {
@@ -109,6 +112,7 @@ static int	 exit_plan(json_t *);
 static int	 migctl_wait(struct migctl *);
 static int	 migctl_new(struct migctl *);
 static int	 migctl_merge(struct migctl *);
+static int	 migctl_import(struct migctl *);
 static int	 migctl_help_cmd(struct migctl *);
 static void	 migctl_cancel_run(struct migctl *);
 
@@ -364,6 +368,37 @@ static const struct migctl_cmd migctl_cmds[] = {
 	  .exits = "  0  written\n  1  fewer than two heads, the directory has "
 	    "problems, or the file\n     cannot be written\n  2  usage error\n",
 	  .flags = ARG_MESSAGE | ARG_FILES, .local = migctl_merge },
+	{ .name = "import",
+	  .usage = "import alembic ALEMBIC_INI [--out DIR|-c CONFIG] "
+	    "[--allow-partial]",
+	  .summary = "write migd files from an Alembic project (no daemon "
+	    "needed)",
+	  .about = "  Render every revision of an Alembic project through "
+	    "Alembic's own\n  offline mode (the project's env.py, no database) "
+	    "and write one migd\n  file per revision: the same ids, parents, "
+	    "depends_on and branch labels,\n  the message from the docstring, "
+	    "the up and down SQL without Alembic's\n  version-table "
+	    "statements.  Statements of an autocommit_block() run\n  outside a "
+	    "transaction.  A file edited since it was imported is never\n  "
+	    "overwritten (it is named).  A revision that cannot be rendered "
+	    "offline\n  (it reads rows through op.get_bind()) is named and "
+	    "nothing is written;\n  "
+	    "with --allow-partial it becomes a placeholder that refuses to run "
+	    "until\n  its SQL is written.  Runs /usr/bin/python3 (or "
+	    "$MIGCTL_PYTHON) with\n  Alembic, from the directory of "
+	    "ALEMBIC_INI.\n\n  The directory: --out DIR, else chosen as for "
+	    "'new' (-c CONFIG's, else\n  ./migrations ...; see 'migctl help "
+	    "new').\n",
+	  .arguments = "  alembic      where the project comes from (Alembic "
+	    "only)\n  ALEMBIC_INI  the project's alembic.ini\n",
+	  .examples = "  migctl import alembic alembic.ini --out migrations\n"
+	    "  migctl import alembic app/alembic.ini -c /etc/migd/migd.conf\n",
+	  .exits = "  0  imported (files kept because they were edited are "
+	    "named)\n  1  a revision cannot be rendered offline (nothing "
+	    "written), or Alembic,\n     the project or its imports cannot be "
+	    "loaded\n  2  usage error\n",
+	  .min_args = 2, .max_args = 2, .flags = ARG_IMPORT | ARG_CONFIG,
+	  .local = migctl_import },
 	{ .name = "revisions", .method = "revisions",
 	  .usage = "revisions [-d DIR|-c CONFIG]",
 	  .summary = "the revision graph, newest first, as alembic history",
@@ -429,6 +464,10 @@ static const struct migctl_opt migctl_options[] = {
 	    "its [migrations] directory\nand settings" },
 	{ OPT_HEAD, 0, "head", NULL, "REV", ARG_HEAD, "the parent: an id or a "
 	    "unique prefix" },
+	{ OPT_OUT, 0, "out", NULL, "DIR", ARG_IMPORT, "the directory to write "
+	    "the files to" },
+	{ OPT_PARTIAL, 0, "allow-partial", NULL, NULL, ARG_IMPORT, "write a "
+	    "placeholder for a revision that\ncannot be rendered offline" },
 };
 
 /* Words people type for a command, for "did you mean". */
@@ -1206,6 +1245,42 @@ migctl_merge(struct migctl *m)
 	return (migctl_author(m, "merge"));
 }
 
+/* import alembic: migctl-author picks the directory as for new, then runs
+ * the Python helper, which needs Alembic. */
+static int
+migctl_import(struct migctl *m)
+{
+	char	*argv[16], *path;
+	int	 n = 0;
+
+	if (strcmp(m->args[0], "alembic") != 0)
+		migctl_usage_error(migctl_distance(m->args[0], "alembic") <= 2 ?
+		    xstrdup("'alembic'") : NULL, "import knows 'alembic' "
+		    "projects only, not '%s'", m->args[0]);
+	if (m->out != NULL && m->author.config != NULL)
+		die(MIGCTL_EXIT_USAGE, "give --out DIR or -c CONFIG, not both");
+	path = migctl_author_path();
+	argv[n++] = path;
+	argv[n++] = "import";
+	if (opts.json)
+		argv[n++] = "--json";
+	if (m->out != NULL) {
+		argv[n++] = "-d";
+		argv[n++] = (char *)m->out;
+	}
+	if (m->author.config != NULL) {
+		argv[n++] = "-c";
+		argv[n++] = (char *)m->author.config;
+	}
+	if (m->allow_partial)
+		argv[n++] = "--allow-partial";
+	argv[n++] = "-r";
+	argv[n++] = m->args[1];
+	argv[n] = NULL;
+	execv(path, argv);
+	die(MIGCTL_EXIT_FAILED, "cannot run %s: %s", path, strerror(errno));
+}
+
 /* upgrade/downgrade --sql [FROM:]TO, and revisions -d|-c, read the files
  * with the daemon's parser and planner: migctl-author answers them. */
 static int
@@ -1480,6 +1555,12 @@ migctl_set(struct migctl *m, const struct migctl_opt *o, const char *name,
 		break;
 	case OPT_HEAD:
 		m->author.head = val;
+		break;
+	case OPT_OUT:
+		m->out = val;
+		break;
+	case OPT_PARTIAL:
+		m->allow_partial = 1;
 		break;
 	case OPT_LOCAL:
 	case OPT_VERBOSE:

@@ -507,12 +507,22 @@ offline_sql(const struct author_opts *ao, int up)
 		offline_die(MIGCTL_EXIT_FAILED, "FROM %s is no state a database "
 		    "can be in: %s", from, cause);
 	graph_plan_clear(&plan);
-	if (graph_plan(rs->graph, (const char *const *)rows, n_rows, to,
+	if (revset_target(rs, to, &pk, &cause) != 0)
+		offline_die(MIGCTL_EXIT_FAILED, "%s", cause);
+	if (graph_plan(rs->graph, (const char *const *)rows, n_rows, pk,
 	    up ? GRAPH_UP : GRAPH_DOWN, &plan, &cause) != 0)
 		offline_die(MIGCTL_EXIT_FAILED, "%s from %s to %s: %s", up ?
 		    "upgrade" : "downgrade", from, to, cause);
+	free(pk);
 	for (i = 0; i < plan.n_steps; i++) {
 		mf = revset_file(rs, plan.steps[i].idx);
+		if (mf->unfinished != NULL) {
+			fprintf(stderr, "migctl: %s:%d: revision %s is "
+			    "unfinished (%s): write its SQL, then remove the "
+			    "'unfinished' header\n", mf->path,
+			    mf->unfinished_line, mf->revision, mf->unfinished);
+			problems++;
+		}
 		if (plan.steps[i].dir == GRAPH_DOWN && mf->down == NULL) {
 			fprintf(stderr, "migctl: %s: revision %s has no '-- "
 			    "migrate:down' section, so it cannot be "

@@ -32,6 +32,11 @@ struct migfile {
 	char		**depends;	/* depends_on ids */
 	size_t		  n_depends;
 	int		  depends_line;	/* 0 when absent */
+	char		**labels;	/* branch_labels, as in Alembic */
+	size_t		  n_labels;
+	int		  labels_line;	/* 0 when absent */
+	char		 *unfinished;	/* why it cannot run yet, or NULL */
+	int		  unfinished_line;
 	char		 *message;	/* "" when absent */
 	enum migfile_tx	  tx;
 	int		  tx_line;	/* 0 when absent */

@@ -421,6 +421,14 @@ migrate_problems(struct job *j, json_t *assess)
 		}
 		if (j->atomic)
 			migrate_atomic_problem(j, &j->plan.steps[i], p);
+		if (mf->unfinished != NULL)
+			json_array_append_new(p, json_pack("{s:s, s:s, s:o}",
+			    "kind", "unfinished", "revision", mf->revision,
+			    "message", json_sprintf("%s:%d: revision %s is "
+			    "unfinished (%s): write its SQL, then remove the "
+			    "'unfinished' header", mf->path,
+			    mf->unfinished_line, mf->revision,
+			    mf->unfinished)));
 		if (j->plan.steps[i].dir == GRAPH_DOWN && mf->down == NULL) {
 			json_array_append_new(p, json_pack("{s:s, s:s, s:o}",
 			    "kind", "no_down", "revision", mf->revision,
@@ -500,8 +508,18 @@ job_plan(struct job *j)
 {
 	json_t	*assess, *problems, *first;
 	char	*cause = NULL, *list, *ht, *sql, *more;
-	const char *params[1];
+	const char *params[1], *kind;
+	char	*resolved;
 
+	/* LABEL@head names a revision: resolve it before anything reads it. */
+	if (revset_target(j->rs, j->target, &resolved, &cause) != 0) {
+		job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL, "%s",
+		    cause);
+		free(cause);
+		return;
+	}
+	free(j->target);
+	j->target = resolved;
 	j->dir = migrate_direction(j);
 	assess = json_object();
 	migrate_assess(j->rs, 0, &j->st, assess);
@@ -534,10 +552,10 @@ job_plan(struct job *j)
 	    !j->dry_run) {
 		first = json_array_get(problems, 0);
 		more = migrate_more(json_array_size(problems));
-		job_fail(j, MIGD_ERR_STATE, strcmp(json_string_value(
-		    json_object_get(first, "kind")), "no_down") == 0 ?
-		    "plan_error" : json_string_value(json_object_get(first,
-		    "kind")), json_pack("{s:O}", "problems", problems),
+		kind = json_string_value(json_object_get(first, "kind"));
+		job_fail(j, MIGD_ERR_STATE, strcmp(kind, "no_down") == 0 ||
+		    strcmp(kind, "unfinished") == 0 ? "plan_error" : kind,
+		    json_pack("{s:O}", "problems", problems),
 		    "%s%s", json_string_value(json_object_get(first,
 		    "message")), more);
 		free(more);

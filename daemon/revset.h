@@ -48,5 +48,7 @@ size_t		 revset_plan_schemas(const struct revset *,
 		     const struct graph_plan *, char *const *, size_t,
 		     const char ***);
 json_t		*revset_revisions_json(const struct revset *);
+int		 revset_target(const struct revset *, const char *, char **,
+		     char **);
 
 #endif

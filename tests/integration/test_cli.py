@@ -959,7 +959,7 @@ def test_no_colour_on_stderr_when_stderr_is_not_a_terminal(migd):
 
 COMMANDS = ["status", "current", "heads", "history", "plan", "upgrade", "downgrade",
             "cancel", "stamp", "resolve", "accept", "schemas", "verify", "check", "reload",
-            "version", "wait", "new", "merge", "revisions", "help"]
+            "version", "wait", "new", "merge", "import", "revisions", "help"]
 
 # What `migctl CMD --help` lists (the options each command takes), as
 # client/migctl.c's command table allows them.
@@ -974,6 +974,7 @@ COMMAND_OPTIONS = {
     "new": {"-m", "--message", "-d", "--dir", "--directory", "-c", "--config", "--head"},
     "merge": {"-m", "--message", "-d", "--dir", "--directory", "-c", "--config"},
     "revisions": {"-d", "--dir", "--directory", "-c", "--config"},
+    "import": {"--out", "--allow-partial", "-c", "--config"},
 }
 GLOBAL_OPTIONS = {"-s", "--socket", "-j", "--json", "--stream", "--local", "-v", "--verbose",
                   "-h", "--help", "-V", "--version"}
@@ -1506,6 +1507,7 @@ def test_bash_completion_knows_every_command_and_option():
     assert complete("help", "up") == {"upgrade"}
     assert complete("resolve", "r1", "") == {"applied", "unapplied"}
     assert complete("new", "--dir", "/nonexistent-") == set()
+    assert complete("import", "") == {"alembic"}
 
 
 def test_man_page_renders_and_names_every_command_and_option():

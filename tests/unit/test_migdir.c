@@ -192,7 +192,8 @@ test_broken(void)
 	put("broken/z/0003.sql", "-- down_revision: 0002\nSELECT 1;\n", 0644);
 	load_fails("broken",
 	    "@/broken/0002_b.sql:1: unknown header 'revsion' (known: "
-	    "revision, down_revision, message, transaction, depends_on)\n"
+	    "revision, down_revision, message, transaction, depends_on, "
+	    "branch_labels, unfinished)\n"
 	    "@/broken/0002_b.sql:1: missing 'down_revision' header (write "
 	    "'down_revision: none' for the first revision)\n"
 	    "@/broken/z/0003.sql:1: no '-- migrate:up' section (put a line "
@@ -394,7 +395,8 @@ test_scan(void)
 	is_int(migdir_scan(dir, &set, &el), -1, "scan: fails");
 	got = join(&el);
 	exp = expand("@/scan/0002.sql:2: unknown header 'bogus' (known: "
-	    "revision, down_revision, message, transaction, depends_on)\n"
+	    "revision, down_revision, message, transaction, depends_on, "
+	    "branch_labels, unfinished)\n"
 	    "@/scan/0003.sql:3: not valid UTF-8 (byte 0xff)\n"
 	    "@/scan/0004.sql: refusing a migrations file writable by other "
 	    "users (chmod o-w @/scan/0004.sql)");
