@@ -161,9 +161,9 @@ local_dump(void)
 
 	if (local.log == -1)
 		return;
+	/* migd's log holds text from clients and files: never raw. */
 	while ((n = pread(local.log, buf, sizeof buf, off)) > 0) {
-		if (write(STDERR_FILENO, buf, (size_t)n) != n)
-			break;
+		out_write_escaped(STDERR_FILENO, buf, (size_t)n);
 		off += n;
 	}
 }
