@@ -91,17 +91,14 @@ control_add_gid(struct peer *p, gid_t gid)
 	p->groups[p->n_groups++] = gid;
 }
 
-/*
- * The peer's groups, once, at accept: its gid, the supplementary groups of
- * the process (SO_PEERGROUPS), and those /etc/group gives the user, who
- * could always log in again to get them.
- */
+/* The peer's groups the kernel knows: its gid and the supplementary
+ * groups of its process (SO_PEERGROUPS), read at accept. */
 static void
 control_groups(struct peer *p, int fd)
 {
 	gid_t		 groups[256];
 	socklen_t	 len = sizeof groups;
-	int		 i, n;
+	int		 i;
 
 	if (p->gid != (gid_t)-1)
 		control_add_gid(p, p->gid);
@@ -109,17 +106,31 @@ control_groups(struct peer *p, int fd)
 		for (i = 0; i < (int)(len / sizeof groups[0]); i++)
 			control_add_gid(p, groups[i]);
 	}
-	n = nitems(groups);
-	if (p->user != NULL && p->gid != (gid_t)-1 &&
-	    getgrouplist(p->user, p->gid, groups, &n) != -1) {
-		for (i = 0; i < n; i++)
-			control_add_gid(p, groups[i]);
-	}
 }
 
-/* Whether the peer is in the named group. */
+/* Adds the groups the group database gives the user, who could always log
+ * in again to get them: looked up once, and only when a question needs
+ * them (a lookup may be slow, and most connections ask none). */
+static void
+control_groups_db(struct peer *p)
+{
+	gid_t	 groups[256];
+	int	 i, n = nitems(groups);
+
+	if (p->groups_db)
+		return;
+	p->groups_db = 1;
+	if (p->user == NULL || p->gid == (gid_t)-1 ||
+	    getgrouplist(p->user, p->gid, groups, &n) == -1)
+		return;
+	for (i = 0; i < n; i++)
+		control_add_gid(p, groups[i]);
+}
+
+/* Whether the peer is in the named group: its gid, its process's groups,
+ * or the group database's. */
 static int
-control_in_group(const struct peer *p, const char *group)
+control_in_group(struct peer *p, const char *group)
 {
 	struct group	*gr;
 
@@ -127,6 +138,9 @@ control_in_group(const struct peer *p, const char *group)
 		return (0);
 	if ((gr = getgrnam(group)) == NULL)
 		return (0);
+	if (control_has_gid(p->groups, p->n_groups, gr->gr_gid))
+		return (1);
+	control_groups_db(p);
 	return (control_has_gid(p->groups, p->n_groups, gr->gr_gid));
 }
 
@@ -204,9 +218,10 @@ control_may_search(const struct peer *p, const char *dir, char **why)
  * plan mostly share theirs.
  */
 int
-control_may_read(const struct peer *p, const char *path,
+control_may_read(struct client *c, const char *path,
     struct control_readcache *cache, char **why)
 {
+	struct peer	*p = &c->peer;
 	struct stat	 sb;
 	char		*real = NULL, *dir, *slash;
 	int		 ok;
@@ -214,6 +229,7 @@ control_may_read(const struct peer *p, const char *path,
 	*why = NULL;
 	if (p->is_admin)
 		return (1);
+	control_groups_db(p);
 	if ((real = realpath(path, NULL)) == NULL) {
 		*why = xprintf("%s: %s", path, strerror(errno));
 		return (0);

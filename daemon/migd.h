@@ -115,6 +115,7 @@ struct peer {
 	char		*user;
 	gid_t		*groups;	/* gid, the process's, /etc/group's */
 	int		 n_groups;
+	int		 groups_db;	/* the group database's are in */
 	int		 is_admin;
 	int		 is_reader;
 };
@@ -134,7 +135,7 @@ int	 control_idle(void);
 void	 control_send(struct client *, json_t *);
 void	 control_request_done(struct client *);
 const struct peer *control_peer(struct client *);
-int	 control_may_read(const struct peer *, const char *,
+int	 control_may_read(struct client *, const char *,
 	    struct control_readcache *, char **);
 void	 control_readcache_clear(struct control_readcache *);
 

@@ -292,8 +292,8 @@ migrate_step_json(struct job *j, const struct graph_step *st,
 		    st->row_ins[i])));
 	json_object_set_new(o, "version_delete", del);
 	json_object_set_new(o, "version_insert", ins);
-	if (sql != NULL && j->req != NULL && !control_may_read(control_peer(
-	    j->req->client), mf->path, sql, &why)) {
+	if (sql != NULL && j->req != NULL && !control_may_read(j->req->client,
+	    mf->path, sql, &why)) {
 		json_object_set_new(o, "sql", json_null());
 		json_object_set_new(o, "sql_hidden", json_string(why));
 		free(why);
