@@ -46,12 +46,13 @@ static void __attribute__((noreturn, format(printf, 2, 3)))
 offline_die(int code, const char *fmt, ...)
 {
 	va_list	 ap;
+	char	*msg;
 
-	fputs("migctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	xvasprintf(&msg, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	out_warnx("%s", msg);
+	free(msg);
 	if (code == MIGCTL_EXIT_USAGE)
 		fprintf(stderr, "see 'migctl help %s'\n", offline_cmd);
 	exit(code);
@@ -515,14 +516,14 @@ offline_sql(const struct author_opts *ao, int up)
 	for (i = 0; i < plan.n_steps; i++) {
 		mf = revset_file(rs, plan.steps[i].idx);
 		if (plan.steps[i].dir == GRAPH_DOWN && mf->down == NULL) {
-			fprintf(stderr, "migctl: %s: revision %s has no '-- "
-			    "migrate:down' section, so it cannot be "
-			    "downgraded\n", mf->path, mf->revision);
+			out_warnx("%s: revision %s has no '-- migrate:down' "
+			    "section, so it cannot be downgraded", mf->path,
+			    mf->revision);
 			problems++;
 		}
 		if (atomic && (q = offline_not_atomic(rs,
 		    &plan.steps[i])) != NULL) {
-			fprintf(stderr, "migctl: %s\n", q);
+			out_warnx("%s", q);
 			free(q);
 			problems++;
 		}

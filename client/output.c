@@ -161,6 +161,24 @@ out_clean(json_t *v)
 	out_clean_value(v, NULL);
 }
 
+/* "migctl: " and a message for people on stderr, escaped: it may quote a
+ * file's path or text. */
+void
+out_warnx(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg, *e;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		abort();
+	va_end(ap);
+	e = out_escape(msg, strlen(msg), 0);
+	fprintf(stderr, "migctl: %s\n", e);
+	free(e);
+	free(msg);
+}
+
 /* Writes text that came from elsewhere (a log) to fd, escaped. */
 void
 out_write_escaped(int fd, const char *buf, size_t n)

@@ -511,6 +511,15 @@ def test_offline_sql_is_exact_to_a_pipe_and_escaped_on_a_terminal(tmp_path):
                        stdin=subprocess.DEVNULL)
     assert r.returncode == X_OK, r.stderr
     assert_escaped([r.stdout, r.stderr])
+    # migctl's own words about a file quote its name: escaped too
+    os.rename(str(d / "r1_evil.sql"), str(d / "r1_\x1b[2J.sql"))
+    r = subprocess.run([MIGCTL_BIN, "downgrade", "--sql", "r1:base", "-d", str(d)],
+                       env=clean_env(), capture_output=True, text=True, timeout=30,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == X_FAILED, (r.returncode, r.stderr)
+    assert "r1_\\x1b[2J.sql: revision r1 has no '-- migrate:down' section" in r.stderr, \
+        r.stderr
+    assert "\x1b" not in r.stderr + r.stdout, r.stderr
 
 
 # ---- F28: a daemon unlinks only the socket it made --------------------------
