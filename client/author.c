@@ -144,22 +144,22 @@ author_say_directory(const struct author_opts *ao, const char *dir,
 	if (opts.json)
 		return;
 	if (strcmp(from, AUTHOR_FROM_OPTION) == 0)
-		fprintf(stderr, "migctl: directory %s (-d)\n", dir);
+		out_warnx("directory %s (-d)", dir);
 	else if (strcmp(from, AUTHOR_FROM_ENV) == 0)
-		fprintf(stderr, "migctl: directory %s ($MIGD_MIGRATIONS)\n",
+		out_warnx("directory %s ($MIGD_MIGRATIONS)",
 		    dir);
 	else if (strcmp(from, AUTHOR_FROM_CONFIG) == 0)
-		fprintf(stderr, "migctl: directory %s (from %s)\n", dir,
+		out_warnx("directory %s (from %s)", dir,
 		    ao->config);
 	else if (strcmp(from, AUTHOR_FROM_CWD) == 0)
-		fprintf(stderr, "migctl: directory %s (./migrations exists)\n",
+		out_warnx("directory %s (./migrations exists)",
 		    dir);
 	else if (strcmp(from, AUTHOR_FROM_INSTALLED) == 0)
-		fprintf(stderr, "migctl: directory %s (from %s)\n", dir,
+		out_warnx("directory %s (from %s)", dir,
 		    SYSCONFDIR "/migd/migd.conf");
 	else
-		fprintf(stderr, "migctl: directory %s (no -d, "
-		    "$MIGD_MIGRATIONS, ./migrations or configuration)\n", dir);
+		out_warnx("directory %s (no -d, "
+		    "$MIGD_MIGRATIONS, ./migrations or configuration)", dir);
 }
 
 /* With --json, the notes of author_load, for the document printed. */
@@ -196,7 +196,7 @@ author_load(const char *dir, const struct revset_ctx *ctx)
 				author_notes = json_array();
 			json_array_append_new(author_notes, json_string(note));
 		} else
-			fprintf(stderr, "migctl: note: %s\n", note);
+			out_warnx("note: %s", note);
 		free(note);
 	}
 	errlist_clear(&errs);

@@ -4,11 +4,13 @@
  * JSON for scripts), and exits with a code a deploy hook can branch on.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -124,8 +126,9 @@ static void	 migctl_cancel_run(struct migctl *);
 #define EXITS_RUN_5_6	"  5  another run held the migration lock past " \
 	"lock_wait, or migd is busy\n  6  not allowed: it needs root, migd's " \
 	"user or admin_group\n"
-#define EXITS_ASK	EXITS_2_3 EXITS_5_6
-#define EXITS_RUN	EXITS_2_3 EXITS_RUN_5_6
+#define EXITS_7		"  7  the socket's listener is not the expected migd\n"
+#define EXITS_ASK	EXITS_2_3 EXITS_5_6 EXITS_7
+#define EXITS_RUN	EXITS_2_3 EXITS_RUN_5_6 EXITS_7
 #define TARGETS		"head, heads, base, +N, -N, or a revision id or a " \
 	"unique prefix of one"
 
@@ -337,7 +340,7 @@ static const struct migctl_cmd migctl_cmds[] = {
 	    "--timeout 60 && migctl upgrade\n",
 	  .exits = "  0  the condition holds\n  2  usage error\n  3  migd never "
 	    "answered\n  4  migd answered, but the condition was not met in "
-	    "time\n  6  not allowed (forbidden)\n",
+	    "time\n  6  not allowed (forbidden)\n" EXITS_7,
 	  .flags = ARG_WAIT, .print = out_status, .local = migctl_wait },
 	{ .name = "new", .usage = "new -m MESSAGE [-d DIR|-c CONFIG] [--head REV]",
 	  .summary = "write the next revision file (no daemon needed)",
@@ -635,7 +638,7 @@ migctl_usage_error(char *maybe, const char *fmt, ...)
 	const struct migctl_cmd	*cmd = migctl_cur;
 	va_list			 ap;
 	json_t			*data, *lines;
-	char			*msg, *help, *u, *line, *save;
+	char			*msg, *help, *u, *line, *save, *safe;
 
 	va_start(ap, fmt);
 	xvasprintf(&msg, fmt, ap);
@@ -656,7 +659,9 @@ migctl_usage_error(char *maybe, const char *fmt, ...)
 			    json_string(maybe));
 		out_fail(MIGCTL_EXIT_USAGE, "usage", data, "%s", msg);
 	}
-	fprintf(stderr, "migctl: %s\n", msg);
+	safe = out_escape(msg, strlen(msg), 0);
+	fprintf(stderr, "migctl: %s\n", safe);
+	free(safe);
 	migctl_synopsis(stderr, cmd != NULL ? cmd->usage : MIGCTL_SYNOPSIS);
 	if (maybe != NULL)
 		fprintf(stderr, "did you mean %s?\n", maybe);
@@ -724,8 +729,8 @@ migctl_overview(void)
 	    "arguments,\noptions, examples and exit codes.\n\n"
 	    "targets: " TARGETS "\n"
 	    "exit codes: 0 success, 1 failed, 2 usage, 3 daemon unreachable, "
-	    "4 check found\n  something, 5 busy or lock timeout, 6 forbidden "
-	    "(see migctl(1))\n");
+	    "4 check found\n  something, 5 busy or lock timeout, 6 forbidden, "
+	    "7 untrusted daemon\n  (see migctl(1))\n");
 }
 
 /* migctl help CMD, CMD --help: the command's usage, what it does, its
@@ -773,6 +778,114 @@ migctl_help_cmd(struct migctl *m)
 	return (MIGCTL_EXIT_OK);
 }
 
+/*
+ * The owner of the directory holding the socket, when only that owner (or
+ * root) could have put a socket there: the directory is writable by no one
+ * else, and every directory above it is owned by root or that owner and is
+ * writable by no one else unless sticky.  (uid_t)-1 otherwise.
+ */
+static uid_t
+migctl_dir_owner(const char *socket)
+{
+	struct stat	 sb;
+	char		*dir, *real, *slash;
+	uid_t		 owner = (uid_t)-1;
+
+	dir = xstrdup(socket);
+	if ((slash = strrchr(dir, '/')) == NULL) {
+		free(dir);
+		dir = xstrdup(".");
+	} else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	real = realpath(dir, NULL);
+	free(dir);
+	if (real == NULL)
+		return ((uid_t)-1);
+	if (stat(real, &sb) == -1 || (sb.st_mode & (S_IWGRP | S_IWOTH)))
+		goto out;
+	owner = sb.st_uid;
+	while ((slash = strrchr(real, '/')) != NULL && slash != real) {
+		*slash = '\0';
+		if (stat(real, &sb) == -1 || (sb.st_uid != 0 &&
+		    sb.st_uid != owner) || ((sb.st_mode & (S_IWGRP |
+		    S_IWOTH)) && !(sb.st_mode & S_ISVTX))) {
+			owner = (uid_t)-1;
+			goto out;
+		}
+	}
+	if (stat("/", &sb) == -1 || sb.st_uid != 0 || (sb.st_mode & (S_IWGRP |
+	    S_IWOTH)))
+		owner = (uid_t)-1;
+out:
+	free(real);
+	return (owner);
+}
+
+/* The uid of $MIGD_DAEMON_USER (a name or a number), or (uid_t)-1. */
+static uid_t
+migctl_daemon_user(void)
+{
+	const char	*env = getenv(MIGD_DAEMON_USER_ENV);
+	struct passwd	*pw;
+	char		*end;
+	long		 n;
+
+	if (env == NULL || *env == '\0')
+		return ((uid_t)-1);
+	if ((pw = getpwnam(env)) != NULL)
+		return (pw->pw_uid);
+	n = strtol(env, &end, 10);
+	if (*end != '\0' || n < 0 || (uid_t)n == (uid_t)-1)
+		die(MIGCTL_EXIT_USAGE, "$%s names no user: '%s'",
+		    MIGD_DAEMON_USER_ENV, env);
+	return ((uid_t)n);
+}
+
+/*
+ * Before a byte is sent: whether the process listening on the socket is
+ * migd as expected (SO_PEERCRED): root, this user, the owner of a socket
+ * directory no one else can write, or $MIGD_DAEMON_USER.  Another user
+ * could have taken the path of a socket in a shared directory, and would
+ * then see our requests and make up the answers; exits 7 instead.
+ */
+static void
+migctl_check_peer(struct migctl *m)
+{
+	struct ucred	 cred;
+	socklen_t	 len = sizeof cred;
+	struct passwd	*pw;
+	uid_t		 owner;
+	char		 name[64];
+	json_t		*data;
+
+	if (getsockopt(m->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
+		die(MIGCTL_EXIT_UNREACHABLE, "cannot tell who listens on %s: "
+		    "%s", m->socket, strerror(errno));
+	if (cred.uid == 0 || cred.uid == getuid() || cred.uid == geteuid() ||
+	    cred.uid == migctl_daemon_user())
+		return;
+	owner = migctl_dir_owner(m->socket);
+	if (owner != (uid_t)-1 && cred.uid == owner)
+		return;
+	if ((pw = getpwuid(cred.uid)) != NULL)
+		snprintf(name, sizeof name, "%s", pw->pw_name);
+	else
+		snprintf(name, sizeof name, "%ld", (long)cred.uid);
+	close(m->fd);
+	m->fd = -1;
+	data = json_pack("{s:s, s:I, s:s, s:I}", "socket", m->socket, "uid",
+	    (json_int_t)cred.uid, "user", name, "pid", (json_int_t)cred.pid);
+	out_fail(MIGCTL_EXIT_UNTRUSTED, "untrusted_daemon", data, "refusing "
+	    "to talk to %s: the process listening there (pid %ld) runs as %s "
+	    "(uid %ld), not as root, as you, or as the owner of a socket "
+	    "directory no one else can write; another user may have taken the "
+	    "socket's path. Nothing was sent. If migd really runs as %s, set "
+	    "$%s=%s", m->socket, (long)cred.pid, name, (long)cred.uid, name,
+	    MIGD_DAEMON_USER_ENV, name);
+}
+
 /* One attempt to connect; -1 with errno when nobody answers. */
 static int
 migctl_try_connect(struct migctl *m)
@@ -794,6 +907,7 @@ migctl_try_connect(struct migctl *m)
 		errno = saved;
 		return (-1);
 	}
+	migctl_check_peer(m);
 	m->rlen = 0;
 	return (0);
 }
@@ -942,6 +1056,8 @@ migctl_receive(struct migctl *m, int quiet)
 			    "%s", msg ? "not an object" : jerr.text);
 		}
 		free(line);
+		if (!opts.json)
+			out_clean(msg);	/* before any printer sees it */
 		if (json_object_get(msg, "method") != NULL &&
 		    json_object_get(msg, "id") == NULL) {
 			if (opts.json && opts.stream)

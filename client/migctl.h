@@ -63,6 +63,10 @@ void	 out_print_error(json_t *);
 void	 out_fail(int, const char *, json_t *, const char *, ...)
 	    __attribute__((noreturn, format(printf, 4, 5)));
 void	 out_json(json_t *, size_t);
+char	*out_escape(const char *, size_t, int);
+void	 out_clean(json_t *);
+void	 out_write_escaped(int, const char *, size_t);
+void	 out_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 const char *out_str(json_t *, const char *);
 
 #endif

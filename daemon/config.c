@@ -63,6 +63,7 @@ static const struct config_param config_params[] = {
 	{ "control", "admin_group", CT_GROUP, "", 0, 0 },
 	{ "control", "read_group", CT_GROUP, "", 0, 0 },
 	{ "control", "max_clients", CT_INT, "64", 1, 10000 },
+	{ "control", "admin_reserve", CT_INT, "4", 0, 9999 },
 	{ "control", "max_request_bytes", CT_INT, "65536", 1024, 67108864 },
 	{ "control", "idle_timeout", CT_INT, "300", 0, 86400 },
 	{ "log", "level", CT_LEVEL, "info", 0, 0 },
@@ -340,6 +341,8 @@ config_set(struct config_state *st, const struct config_param *p,
 			cf->connect_timeout = (int)n;
 		else if (strcmp(p->name, "max_clients") == 0)
 			cf->max_clients = (int)n;
+		else if (strcmp(p->name, "admin_reserve") == 0)
+			cf->admin_reserve = (int)n;
 		else if (strcmp(p->name, "max_request_bytes") == 0)
 			cf->max_request_bytes = (int)n;
 		else if (strcmp(p->name, "idle_timeout") == 0)
@@ -530,6 +533,33 @@ config_handler(void *arg, const char *section, const char *name,
 	return (1);
 }
 
+/*
+ * admin_reserve must leave readers at least one of max_clients: a value
+ * written in the file is checked, the default shrinks to fit a small
+ * max_clients.
+ */
+static int
+config_check_reserve(struct config_state *st)
+{
+	struct config	*cf = st->cf;
+	size_t		 i;
+
+	if (cf->admin_reserve < cf->max_clients)
+		return (0);
+	for (i = 0; i < nitems(config_params); i++) {
+		if (strcmp(config_params[i].name, "admin_reserve") == 0)
+			break;
+	}
+	if (i == nitems(config_params) || !st->seen[i]) {
+		cf->admin_reserve = cf->max_clients - 1;
+		return (0);
+	}
+	errlist_add(st->errs, "%s:%d: admin_reserve (%d) must be less than "
+	    "max_clients (%d), or only admins could ever connect", st->path,
+	    st->seen[i], cf->admin_reserve, cf->max_clients);
+	return (-1);
+}
+
 /* Parses a whole file's text; on error every problem is in errs. */
 int
 config_parse(const char *path, const char *text, size_t len,
@@ -579,6 +609,10 @@ config_parse(const char *path, const char *text, size_t len,
 	} else if (r < 0 && errs->n == before)
 		errlist_add(errs, "%s: cannot parse", path);
 	if (errs->n != before) {
+		config_free(cf);
+		return (-1);
+	}
+	if (config_check_reserve(&st) != 0) {
 		config_free(cf);
 		return (-1);
 	}
@@ -767,8 +801,9 @@ config_print(const struct config *cf, FILE *f)
 	    cf->lock_wait_text, cf->atomic ? "true" : "false");
 	fprintf(f, "[control]\nsocket = %s\nsocket_mode = %04o\n"
 	    "admin_group = %s\nread_group = %s\nmax_clients = %d\n"
-	    "max_request_bytes = %d\nidle_timeout = %d\n\n", cf->socket,
-	    cf->socket_mode, cf->admin_group, cf->read_group, cf->max_clients,
+	    "admin_reserve = %d\nmax_request_bytes = %d\nidle_timeout = %d\n"
+	    "\n", cf->socket, cf->socket_mode, cf->admin_group,
+	    cf->read_group, cf->max_clients, cf->admin_reserve,
 	    cf->max_request_bytes, cf->idle_timeout);
 	fprintf(f, "[log]\nlevel = %s\n", log_level_name(cf->log_level));
 	free(masked);

@@ -67,6 +67,7 @@ struct config {
 	char		 *admin_group;
 	char		 *read_group;
 	int		  max_clients;
+	int		  admin_reserve;	/* of max_clients, for admins */
 	int		  max_request_bytes;
 	int		  idle_timeout;
 	/* [log] */
@@ -112,8 +113,17 @@ struct peer {
 	gid_t		 gid;
 	pid_t		 pid;
 	char		*user;
+	gid_t		*groups;	/* gid, the process's, /etc/group's */
+	int		 n_groups;
+	int		 groups_db;	/* the group database's are in */
 	int		 is_admin;
 	int		 is_reader;
+};
+/* What control_may_read learnt of the last directory it judged. */
+struct control_readcache {
+	char		*dir;
+	int		 ok;
+	char		*why;
 };
 int	 control_init(struct event_base *, const struct config *, int,
 	    char **);
@@ -125,6 +135,9 @@ int	 control_idle(void);
 void	 control_send(struct client *, json_t *);
 void	 control_request_done(struct client *);
 const struct peer *control_peer(struct client *);
+int	 control_may_read(struct client *, const char *,
+	    struct control_readcache *, char **);
+void	 control_readcache_clear(struct control_readcache *);
 
 /* cmd.c */
 struct request {

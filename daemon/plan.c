@@ -19,7 +19,7 @@
 
 static void	 migrate_plan_schemas(struct job *j);
 static json_t	*migrate_step_json(struct job *j, const struct graph_step *st,
-	    int with_sql);
+	    struct control_readcache *sql);
 static json_t	*migrate_problems(struct job *j, json_t *assess);
 static void	 migrate_atomic_problem(struct job *j,
 	    const struct graph_step *st, json_t *p);
@@ -277,9 +277,14 @@ migrate_plan_schemas(struct job *j)
 	free(names);
 }
 
-/* One step for the plan's output, with why it is not transactional. */
+/*
+ * One step for the plan's output, with why it is not transactional, and
+ * with its SQL when sql is given: to admins, and to readers who could read
+ * the file themselves (a 0600 file may hold a password).
+ */
 static json_t *
-migrate_step_json(struct job *j, const struct graph_step *st, int with_sql)
+migrate_step_json(struct job *j, const struct graph_step *st,
+    struct control_readcache *sql)
 {
 	const struct migfile		*mf = revset_file(j->rs, st->idx);
 	const struct sqlscan_stmt	*nt;
@@ -287,6 +292,7 @@ migrate_step_json(struct job *j, const struct graph_step *st, int with_sql)
 	int				 up = st->dir == GRAPH_UP, tx, *lines;
 	json_t				*o, *del, *ins, *a;
 	size_t				 i, n;
+	char				*why = NULL;
 
 	tx = revset_transactional(j->rs, st->idx, up);
 	o = migrate_rev_json(j->rs, st->idx);
@@ -331,7 +337,12 @@ migrate_step_json(struct job *j, const struct graph_step *st, int with_sql)
 		    st->row_ins[i])));
 	json_object_set_new(o, "version_delete", del);
 	json_object_set_new(o, "version_insert", ins);
-	if (with_sql)
+	if (sql != NULL && j->req != NULL && !control_may_read(j->req->client,
+	    mf->path, sql, &why)) {
+		json_object_set_new(o, "sql", json_null());
+		json_object_set_new(o, "sql_hidden", json_string(why));
+		free(why);
+	} else if (sql != NULL)
 		json_object_set_new(o, "sql", json_string(up ? mf->up :
 		    (mf->down ? mf->down : "")));
 	return (o);
@@ -615,13 +626,16 @@ migrate_plan_ends(struct job *j)
 void
 migrate_plan_result(struct job *j, json_t *missing)
 {
-	json_t	*steps;
-	size_t	 i;
+	struct control_readcache	 sql;
+	json_t				*steps;
+	size_t				 i;
 
+	memset(&sql, 0, sizeof sql);
 	steps = json_array();
 	for (i = 0; i < j->plan.n_steps; i++)
 		json_array_append_new(steps, migrate_step_json(j,
-		    &j->plan.steps[i], 1));
+		    &j->plan.steps[i], &sql));
+	control_readcache_clear(&sql);
 	migrate_plan_ends(j);
 	json_object_set_new(j->result, "steps", steps);
 	json_object_set_new(j->result, "schemas_to_create", missing);

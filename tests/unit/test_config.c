@@ -51,6 +51,7 @@ main(void)
 	is_str(cf->socket, "/run/migd/migd.sock", "default socket");
 	is_int(cf->socket_mode, 0660, "default socket mode");
 	is_int(cf->max_clients, 64, "default max_clients");
+	is_int(cf->admin_reserve, 4, "default admin_reserve");
 	is_int(cf->max_request_bytes, 65536, "default max_request_bytes");
 	is_int(cf->idle_timeout, 300, "default idle_timeout");
 	is_int(cf->log_level, LOG_LVL_INFO, "default level");
@@ -195,6 +196,28 @@ main(void)
 	free(errors);
 
 	/* Every kind of mistake, with its line. */
+	/* admin_reserve: readers keep at least one of max_clients. */
+	cf = parse("[control]\nmax_clients = 3\n", &errors);
+	ok(cf != NULL && cf->admin_reserve == 2,
+	    "the default admin_reserve shrinks below a small max_clients");
+	config_free(cf);
+	free(errors);
+	cf = parse("[control]\nmax_clients = 1\n", &errors);
+	ok(cf != NULL && cf->admin_reserve == 0,
+	    "max_clients 1: no reserve by default");
+	config_free(cf);
+	free(errors);
+	cf = parse("[control]\nadmin_reserve = 0\nmax_clients = 1\n", &errors);
+	ok(cf != NULL && cf->admin_reserve == 0, "admin_reserve 0 is valid");
+	config_free(cf);
+	free(errors);
+	expect_error("[control]\nmax_clients = 8\n\nadmin_reserve = 8\n",
+	    "/etc/migd/test.conf:4: admin_reserve (8) must be less than "
+	    "max_clients (8), or only admins could ever connect",
+	    "admin_reserve as large as max_clients");
+	expect_error("[control]\nadmin_reserve = -1\n",
+	    "/etc/migd/test.conf:2: admin_reserve must be a whole number from "
+	    "0 to 9999, not '-1'", "admin_reserve -1");
 	expect_error("[database]\npool_size = 0\n",
 	    "/etc/migd/test.conf:2: pool_size must be a whole number from 1 "
 	    "to 64, not '0'", "pool_size 0");
