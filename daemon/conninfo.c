@@ -1,0 +1,351 @@
+/*
+ * The conninfo as people see it: masked whatever its form.  Passwords
+ * (password, sslpassword), a conninfo or URI nested in dbname, and whatever
+ * libpq's parse errors quote from a string it could not read never reach
+ * migd -n, the log, a reply or status.  Pure: strings in, strings out.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "util.h"
+#include "conninfo.h"
+
+#define CONNINFO_MASK		"********"
+#define CONNINFO_MAX_DEPTH	4	/* dbname in dbname in dbname ... */
+
+/* password, sslpassword and any later keyword of the kind. */
+static int
+conninfo_secret_key(const char *keyword)
+{
+	return (strstr(keyword, "password") != NULL);
+}
+
+/* Whether libpq would read this dbname as a conninfo of its own (it does
+ * for the first dbname when asked to expand it, as migd and psql do). */
+static int
+conninfo_nested(const char *dbname)
+{
+	return (strncmp(dbname, "postgresql://", 13) == 0 ||
+	    strncmp(dbname, "postgres://", 11) == 0 ||
+	    strchr(dbname, '=') != NULL);
+}
+
+/* Whether word is one of libpq's conninfo keywords. */
+static int
+conninfo_keyword(const char *word, size_t len)
+{
+	PQconninfoOption	*opts, *o;
+	int			 found = 0;
+
+	if ((opts = PQconninfoParse("", NULL)) == NULL)
+		return (0);
+	for (o = opts; o->keyword != NULL && !found; o++) {
+		found = strlen(o->keyword) == len && strncmp(o->keyword, word,
+		    len) == 0;
+	}
+	PQconninfoFree(opts);
+	return (found);
+}
+
+/* Edit distance of two short words, for "did you mean". */
+static size_t
+conninfo_distance(const char *a, size_t la, const char *b)
+{
+	size_t	 lb = strlen(b), i, j, prev, cur, row[64];
+
+	if (la >= nitems(row) || lb >= nitems(row))
+		return ((size_t)-1);
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			cur = row[j];
+			row[j] = prev + (a[i - 1] == b[j - 1] ? 0 : 1);
+			if (row[j - 1] + 1 < row[j])
+				row[j] = row[j - 1] + 1;
+			if (cur + 1 < row[j])
+				row[j] = cur + 1;
+			prev = cur;
+		}
+	}
+	return (row[lb]);
+}
+
+/* The keyword a misspelt option name was probably meant to be (to free),
+ * or NULL. */
+static char *
+conninfo_suggest(const char *word, size_t len)
+{
+	PQconninfoOption	*opts, *o;
+	char			*best = NULL;
+	size_t			 d, bestd = 3;
+
+	if ((opts = PQconninfoParse("", NULL)) == NULL)
+		return (NULL);
+	for (o = opts; o->keyword != NULL; o++) {
+		d = conninfo_distance(word, len, o->keyword);
+		if (d < bestd) {
+			bestd = d;
+			free(best);
+			best = xstrdup(o->keyword);
+		}
+	}
+	PQconninfoFree(opts);
+	return (best);
+}
+
+/* Where in a URI the first bad %-escape is, in words, or NULL. */
+static const char *
+conninfo_uri_bad_percent(const char *uri)
+{
+	const char	*p, *auth, *at, *colon, *slash, *query;
+	const char	*where = NULL;
+	size_t		 off;
+
+	if (strncmp(uri, "postgresql://", 13) == 0)
+		auth = uri + 13;
+	else if (strncmp(uri, "postgres://", 11) == 0)
+		auth = uri + 11;
+	else
+		return (NULL);
+	for (p = auth; *p != '\0'; p++) {
+		if (*p != '%')
+			continue;
+		if (isxdigit((unsigned char)p[1]) &&
+		    isxdigit((unsigned char)p[2]) && !(p[1] == '0' &&
+		    p[2] == '0'))
+			continue;
+		break;
+	}
+	if (*p == '\0')
+		return (NULL);
+	off = (size_t)(p - uri);
+	/* The parts as libpq splits them: user[:password]@hosts/db?params. */
+	slash = auth + strcspn(auth, "/?");
+	query = strchr(auth, '?');
+	at = memchr(auth, '@', (size_t)(slash - auth));
+	if (query != NULL && off > (size_t)(query - uri))
+		where = "a query parameter";
+	else if (at != NULL && off < (size_t)(at - uri)) {
+		colon = memchr(auth, ':', (size_t)(at - auth));
+		where = colon != NULL && off > (size_t)(colon - uri) ?
+		    "the password" : "the user name";
+	} else if (off < (size_t)(slash - uri))
+		where = "the host";
+	else
+		where = "the database name";
+	return (where);
+}
+
+/*
+ * libpq's parse error made safe to show: libpq quotes pieces of the string
+ * it could not read (a password's "%zz", the whole URI), so every quoted
+ * piece that is not a conninfo keyword is hidden; a misspelt keyword is
+ * named by the keyword it resembles.  A hint for a URI's bad %-escape says
+ * which part holds it.
+ */
+char *
+conninfo_error(const char *conninfo, const char *libpq_err)
+{
+	const char	*p, *q, *where;
+	char		*out, *s, *hint, *guess = NULL;
+	size_t		 len;
+
+	s = out = xmalloc(strlen(libpq_err ? libpq_err : "") * 2 + 64);
+	for (p = libpq_err ? libpq_err : "out of memory"; *p != '\0'; p++) {
+		if (*p != '"' || (q = strchr(p + 1, '"')) == NULL) {
+			*s++ = isspace((unsigned char)*p) ? ' ' : *p;
+			continue;
+		}
+		len = (size_t)(q - p - 1);
+		if ((len == 1 && !isalnum((unsigned char)p[1])) ||
+		    conninfo_keyword(p + 1, len)) {
+			memcpy(s, p, len + 2);
+			s += len + 2;
+		} else {
+			memcpy(s, "\"...\"", 5);
+			s += 5;
+			if (guess == NULL)
+				guess = conninfo_suggest(p + 1, len);
+		}
+		p = q;
+	}
+	while (s > out && s[-1] == ' ')
+		s--;
+	*s = '\0';
+	if ((where = conninfo_uri_bad_percent(conninfo)) != NULL)
+		hint = xprintf("%s (in %s of the URI: a %% is written %%25 "
+		    "there)", out, where);
+	else if (guess != NULL)
+		hint = xprintf("%s (did you mean %s?)", out, guess);
+	else
+		hint = xstrdup(out);
+	free(guess);
+	free(out);
+	return (hint);
+}
+
+/* Appends key=value, quoting the value when libpq's parser needs it. */
+static void
+conninfo_append(char **s, const char *key, const char *val)
+{
+	const char	*p;
+	char		*old = *s, *quoted, *q;
+	int		 plain = *val != '\0';
+
+	for (p = val; *p != '\0'; p++) {
+		if (isspace((unsigned char)*p) || *p == '\'' || *p == '\\')
+			plain = 0;
+	}
+	if (plain)
+		quoted = xstrdup(val);
+	else {
+		quoted = q = xmalloc(strlen(val) * 2 + 3);
+		*q++ = '\'';
+		for (p = val; *p != '\0'; p++) {
+			if (*p == '\'' || *p == '\\')
+				*q++ = '\\';
+			*q++ = *p;
+		}
+		*q++ = '\'';
+		*q = '\0';
+	}
+	*s = xprintf("%s%s%s=%s", old, *old ? " " : "", key, quoted);
+	free(old);
+	free(quoted);
+}
+
+static char *
+conninfo_mask_depth(const char *conninfo, int depth)
+{
+	PQconninfoOption	*opts, *o;
+	char			*s, *err = NULL, *why, *inner;
+
+	if ((opts = PQconninfoParse(conninfo, &err)) == NULL) {
+		why = conninfo_error(conninfo, err);
+		PQfreemem(err);
+		s = xprintf("<unparseable conninfo: %s>", why);
+		free(why);
+		return (s);
+	}
+	s = xstrdup("");
+	for (o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL)
+			continue;
+		if (conninfo_secret_key(o->keyword))
+			conninfo_append(&s, o->keyword, CONNINFO_MASK);
+		else if (strcmp(o->keyword, "dbname") == 0 &&
+		    conninfo_nested(o->val)) {
+			inner = depth < CONNINFO_MAX_DEPTH ?
+			    conninfo_mask_depth(o->val, depth + 1) :
+			    xstrdup(CONNINFO_MASK);
+			conninfo_append(&s, o->keyword, inner);
+			free(inner);
+		} else
+			conninfo_append(&s, o->keyword, o->val);
+	}
+	PQconninfoFree(opts);
+	return (s);
+}
+
+/*
+ * The conninfo to show: key=value pairs (a URI too) with every password
+ * replaced by stars, a conninfo nested in dbname masked the same way, and a
+ * string libpq cannot parse shown only as <unparseable conninfo: why>.
+ */
+char *
+conninfo_mask(const char *conninfo)
+{
+	if (conninfo == NULL || *conninfo == '\0')
+		return (xstrdup(""));
+	return (conninfo_mask_depth(conninfo, 0));
+}
+
+/* Collects what must never be shown: the secrets' values, and a nested
+ * conninfo's raw text with its masked form. */
+static void
+conninfo_secrets(const char *conninfo, struct errlist *from,
+    struct errlist *to, int depth)
+{
+	PQconninfoOption	*opts, *o;
+
+	if ((opts = PQconninfoParse(conninfo, NULL)) == NULL)
+		return;
+	for (o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL || *o->val == '\0')
+			continue;
+		if (conninfo_secret_key(o->keyword)) {
+			errlist_add(from, "%s", o->val);
+			errlist_add(to, "%s", CONNINFO_MASK);
+		} else if (strcmp(o->keyword, "dbname") == 0 &&
+		    conninfo_nested(o->val) && depth < CONNINFO_MAX_DEPTH) {
+			errlist_add(from, "%s", o->val);
+			errlist_take(to, conninfo_mask_depth(o->val, depth + 1));
+			conninfo_secrets(o->val, from, to, depth + 1);
+		}
+	}
+	PQconninfoFree(opts);
+}
+
+/* Whether the conninfo holds a password (also one nested in dbname). */
+int
+conninfo_has_secret(const char *conninfo)
+{
+	struct errlist	 from = { NULL, 0 }, to = { NULL, 0 };
+	size_t		 i;
+	int		 found = 0;
+
+	conninfo_secrets(conninfo, &from, &to, 0);
+	for (i = 0; i < to.n; i++)
+		found |= strcmp(to.v[i], CONNINFO_MASK) == 0;
+	errlist_clear(&from);
+	errlist_clear(&to);
+	return (found);
+}
+
+/*
+ * text with every secret of the conninfo replaced (a password's value, a
+ * nested conninfo's text): for messages that may quote them, such as the
+ * server's "database ... does not exist" or the name libpq connected to.
+ */
+char *
+conninfo_scrub(const char *conninfo, const char *text)
+{
+	struct errlist	 from = { NULL, 0 }, to = { NULL, 0 };
+	char		*out = xstrdup(text), *hit, *t;
+	size_t		 i, best, blen, pos, start = 0;
+
+	conninfo_secrets(conninfo, &from, &to, 0);
+	for (;;) {
+		/* The earliest hit, the longest secret there; what replaced
+		 * one is not searched again (a password may be "*"). */
+		best = from.n;
+		blen = 0;
+		pos = strlen(out);
+		for (i = 0; i < from.n; i++) {
+			if ((hit = strstr(out + start, from.v[i])) == NULL)
+				continue;
+			if ((size_t)(hit - out) < pos || ((size_t)(hit - out) ==
+			    pos && strlen(from.v[i]) > blen)) {
+				pos = (size_t)(hit - out);
+				best = i;
+				blen = strlen(from.v[i]);
+			}
+		}
+		if (best == from.n)
+			break;
+		t = xprintf("%.*s%s%s", (int)pos, out, to.v[best],
+		    out + pos + blen);
+		free(out);
+		out = t;
+		start = pos + strlen(to.v[best]);
+	}
+	errlist_clear(&from);
+	errlist_clear(&to);
+	return (out);
+}
