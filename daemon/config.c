@@ -430,6 +430,16 @@ config_set(struct config_state *st, const struct config_param *p,
 				}
 			}
 			PQconninfoFree(opts);
+			if (conninfo_dbname_nested(value)) {
+				*why = xprintf("invalid conninfo: dbname holds "
+				    "a connection string (key=value pairs or a "
+				    "postgresql:// URI), which libpq does not "
+				    "expand inside a conninfo: the server would "
+				    "get it, password and all, as a database "
+				    "name; write those settings in the conninfo "
+				    "itself");
+				return (-1);
+			}
 		}
 		free(cf->conninfo);
 		cf->conninfo = xstrdup(value);

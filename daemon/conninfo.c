@@ -33,6 +33,28 @@ conninfo_nested(const char *dbname)
 	    strchr(dbname, '=') != NULL);
 }
 
+/*
+ * Whether the conninfo's dbname is itself a conninfo or a URI.  libpq
+ * expands only the dbname it is given (migd's whole conninfo), never one
+ * inside it: such a dbname reaches the server, password and all, as the
+ * name of a database, and the server logs it.
+ */
+int
+conninfo_dbname_nested(const char *conninfo)
+{
+	PQconninfoOption	*opts, *o;
+	int			 nested = 0;
+
+	if ((opts = PQconninfoParse(conninfo, NULL)) == NULL)
+		return (0);
+	for (o = opts; o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "dbname") == 0 && o->val != NULL)
+			nested = conninfo_nested(o->val);
+	}
+	PQconninfoFree(opts);
+	return (nested);
+}
+
 /* Whether word is one of libpq's conninfo keywords. */
 static int
 conninfo_keyword(const char *word, size_t len)

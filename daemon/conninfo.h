@@ -7,5 +7,6 @@ char	*conninfo_mask(const char *);
 char	*conninfo_error(const char *, const char *);
 char	*conninfo_scrub(const char *, const char *);
 int	 conninfo_has_secret(const char *);
+int	 conninfo_dbname_nested(const char *);
 
 #endif

@@ -483,6 +483,19 @@ main(void)
 	    "/etc/migd/test.conf:2: invalid conninfo: invalid URI query "
 	    "parameter: \"...\" (did you mean host?)",
 	    "misspelt URI parameter: the keyword it resembles");
+	expect_error("[database]\nconninfo = host=h "
+	    "dbname='postgresql://u:secret@h/db'\n",
+	    "/etc/migd/test.conf:2: invalid conninfo: dbname holds a "
+	    "connection string (key=value pairs or a postgresql:// URI), which "
+	    "libpq does not expand inside a conninfo: the server would get it, "
+	    "password and all, as a database name; write those settings in "
+	    "the conninfo itself", "a URI nested in dbname");
+	expect_error("[database]\nconninfo = postgresql:///x%3Dy?host=/tmp\n",
+	    "/etc/migd/test.conf:2: invalid conninfo: dbname holds a "
+	    "connection string (key=value pairs or a postgresql:// URI), which "
+	    "libpq does not expand inside a conninfo: the server would get it, "
+	    "password and all, as a database name; write those settings in "
+	    "the conninfo itself", "a conninfo nested in a URI's dbname");
 	expect_error("[migrations]\nschemas = a,,b\n",
 	    "/etc/migd/test.conf:2: empty schema name in list",
 	    "empty schema");
