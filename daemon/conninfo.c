@@ -165,41 +165,157 @@ conninfo_uri_bad_percent(const char *uri)
 }
 
 /*
- * libpq's parse error made safe to show: libpq quotes pieces of the string
- * it could not read (a password's "%zz", the whole URI), so every quoted
- * piece that is not a conninfo keyword is hidden; a misspelt keyword is
- * named by the keyword it resembles.  A hint for a URI's bad %-escape says
- * which part holds it.
+ * The messages of libpq's conninfo parser (fe-connect.c), as templates: %s
+ * is whatever libpq quotes of the string (a password's "%zz", the whole
+ * URI), %c one character of it, %d a position.
+ */
+static const char *conninfo_templates[] = {
+	"missing \"=\" after \"%s\" in connection info string",
+	"unterminated quoted string in connection info string",
+	"invalid connection option \"%s\"",
+	"invalid URI propagated to internal parser routine: \"%s\"",
+	"end of string reached when looking for matching \"]\" in IPv6 host "
+	    "address in URI: \"%s\"",
+	"IPv6 host address may not be empty in URI: \"%s\"",
+	"unexpected character \"%c\" at position %d in URI (expected \":\" or "
+	    "\"/\"): \"%s\"",
+	"extra key/value separator \"=\" in URI query parameter: \"%s\"",
+	"missing key/value separator \"=\" in URI query parameter: \"%s\"",
+	"invalid URI query parameter: \"%s\"",
+	"invalid percent-encoded token: \"%s\"",
+	"forbidden value %%00 in percent-encoded value: \"%s\"",
+	"out of memory",
+};
+
+/* What a %s of a template may show: a conninfo keyword, else "...".  Only
+ * an option's name gets a "did you mean": the keyword a password resembles
+ * would say something of it. */
+static void
+conninfo_hide(struct errlist *out, const char *s, size_t len, char **guess)
+{
+	if (len < 64 && conninfo_keyword(s, len)) {
+		errlist_add(out, "%.*s", (int)len, s);
+		return;
+	}
+	errlist_add(out, "...");
+	if (guess != NULL && *guess == NULL && len < 64)
+		*guess = conninfo_suggest(s, len);
+}
+
+/*
+ * Matches msg against one template; on a match out has the message rebuilt
+ * from the template's text, with what it quotes hidden.  %s is matched
+ * greedily with backtracking: what libpq quotes may hold quotes itself.
+ */
+static int
+conninfo_match(const char *t, const char *msg, struct errlist *out,
+    char **guess)
+{
+	const char	*end;
+	size_t		 before, n;
+
+	for (; *t != '\0'; t++) {
+		if (t[0] == '%' && t[1] == '%') {
+			if (*msg++ != '%')
+				return (0);
+			t++;
+		} else if (t[0] == '%' && t[1] == 's') {
+			/* The longest piece that lets the rest match. */
+			before = out->n;
+			for (end = msg + strlen(msg); end >= msg; end--) {
+				conninfo_hide(out, msg, (size_t)(end - msg),
+				    guess);
+				if (conninfo_match(t + 2, end, out, guess))
+					return (1);
+				while (out->n > before)
+					free(out->v[--out->n]);
+				if (guess != NULL) {
+					free(*guess);
+					*guess = NULL;
+				}
+			}
+			return (0);
+		} else if (t[0] == '%' && t[1] == 'c') {
+			if (*msg == '\0')
+				return (0);
+			errlist_add(out, "%c", isalnum((unsigned char)*msg) ?
+			    '?' : *msg);
+			msg++;
+			t++;
+		} else if (t[0] == '%' && t[1] == 'd') {
+			n = strspn(msg, "0123456789");
+			if (n == 0)
+				return (0);
+			errlist_add(out, "%.*s", (int)n, msg);
+			msg += n;
+			t++;
+		} else {
+			if (*msg != *t)
+				return (0);
+			msg++;
+		}
+	}
+	return (*msg == '\0');
+}
+
+/* A template filled with the pieces conninfo_match kept. */
+static char *
+conninfo_fill(const char *t, const struct errlist *pieces)
+{
+	char	*out = xstrdup(""), *s;
+	size_t	 k = 0;
+
+	for (; *t != '\0'; t++) {
+		if (t[0] == '%' && (t[1] == 's' || t[1] == 'c' ||
+		    t[1] == 'd') && k < pieces->n) {
+			s = xprintf("%s%s", out, pieces->v[k++]);
+			t++;
+		} else if (t[0] == '%' && t[1] == '%') {
+			s = xprintf("%s%%", out);
+			t++;
+		} else
+			s = xprintf("%s%c", out, *t);
+		free(out);
+		out = s;
+	}
+	return (out);
+}
+
+/*
+ * libpq's parse error made safe to show.  libpq quotes pieces of the string
+ * it could not read, so the message is matched against libpq's templates
+ * and rebuilt from their text alone: what it quotes is hidden unless it is
+ * a keyword (a misspelt one is named by the keyword it resembles).  A
+ * message no template matches (another libpq) is not shown at all.  A hint
+ * says which part of a URI holds a bad %-escape.
  */
 char *
 conninfo_error(const char *conninfo, const char *libpq_err)
 {
-	const char	*p, *q, *where;
-	char		*out, *s, *hint, *guess = NULL;
-	size_t		 len;
+	struct errlist	 pieces = { NULL, 0 };
+	const char	*where;
+	char		*msg, *out = NULL, *hint, *guess = NULL;
+	size_t		 i, len;
 
-	s = out = xmalloc(strlen(libpq_err ? libpq_err : "") * 2 + 64);
-	for (p = libpq_err ? libpq_err : "out of memory"; *p != '\0'; p++) {
-		if (*p != '"' || (q = strchr(p + 1, '"')) == NULL) {
-			*s++ = isspace((unsigned char)*p) ? ' ' : *p;
-			continue;
-		}
-		len = (size_t)(q - p - 1);
-		if ((len == 1 && !isalnum((unsigned char)p[1])) ||
-		    conninfo_keyword(p + 1, len)) {
-			memcpy(s, p, len + 2);
-			s += len + 2;
-		} else {
-			memcpy(s, "\"...\"", 5);
-			s += 5;
-			if (guess == NULL)
-				guess = conninfo_suggest(p + 1, len);
-		}
-		p = q;
+	msg = xstrdup(libpq_err != NULL ? libpq_err : "out of memory");
+	len = strlen(msg);
+	while (len > 0 && isspace((unsigned char)msg[len - 1]))
+		msg[--len] = '\0';
+	for (i = 0; i < nitems(conninfo_templates) && out == NULL; i++) {
+		free(guess);
+		guess = NULL;
+		/* Only the two messages that quote an option's name. */
+		if (conninfo_match(conninfo_templates[i], msg, &pieces,
+		    strstr(conninfo_templates[i], "option") != NULL ||
+		    strstr(conninfo_templates[i], "invalid URI query") != NULL ?
+		    &guess : NULL))
+			out = conninfo_fill(conninfo_templates[i], &pieces);
+		errlist_clear(&pieces);
 	}
-	while (s > out && s[-1] == ' ')
-		s--;
-	*s = '\0';
+	free(msg);
+	if (out == NULL)
+		out = xstrdup("libpq cannot parse it (its message is not shown: "
+		    "it may quote a password)");
 	if ((where = conninfo_uri_bad_percent(conninfo)) != NULL)
 		hint = xprintf("%s (in %s of the URI: a %% is written %%25 "
 		    "there)", out, where);

@@ -159,6 +159,32 @@ test_conninfo_errors(void)
 	    "\"sslmode\"\n");
 	is_str(text, "invalid connection option \"sslmode\"",
 	    "a keyword stays");
+	free(text);
+	/* What libpq quotes may hold quotes of its own. */
+	text = conninfo_error("postgresql://u:ab\"c%zzsecret@h/db",
+	    "invalid percent-encoded token: \"ab\"c%zzsecret\"\n");
+	is_str(text, "invalid percent-encoded token: \"...\" (in the "
+	    "password of the URI: a % is written %25 there)",
+	    "a quote inside what libpq quotes");
+	free(text);
+	text = conninfo_error("postgresql://u:secret@[::1]x/db",
+	    "unexpected character \"x\" at position 28 in URI (expected "
+	    "\":\" or \"/\"): \"postgresql://u:secret@[::1]x/db\"\n");
+	is_str(text, "unexpected character \"?\" at position 28 in URI "
+	    "(expected \":\" or \"/\"): \"...\"", "a character and a position of a template");
+	free(text);
+	text = conninfo_error("host=h password=my hosts",
+	    "missing \"=\" after \"hosts\" in connection info string\n");
+	is_str(text, "missing \"=\" after \"...\" in connection info string",
+	    "no did-you-mean for what may be a password");
+	free(text);
+	text = conninfo_error("x", "a message of a newer libpq: \"secret\"\n");
+	is_str(text, "libpq cannot parse it (its message is not shown: it may "
+	    "quote a password)", "an unknown message is not shown");
+	free(text);
+	text = conninfo_error("x", NULL);
+	is_str(text, "out of memory", "no message: out of memory");
+	free(text);
 }
 
 /* Secrets quoted in other messages, such as the server's. */
