@@ -224,8 +224,9 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (utf8_valid_prefix(de->d_name, strlen(de->d_name)) !=
-		    strlen(de->d_name) && migdir_is_sql(de->d_name)) {
+		if (de->d_name[0] != '.' && utf8_valid_prefix(de->d_name,
+		    strlen(de->d_name)) != strlen(de->d_name) &&
+		    migdir_is_sql(de->d_name)) {
 			errlist_add(errs, "%s/?: a file name that is not "
 			    "valid UTF-8; rename it", dirpath);
 			continue;
