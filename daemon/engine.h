@@ -122,6 +122,7 @@ struct engine {
 	int		 inotify;	/* watches rs's directories, or -1 */
 	struct event	*inotify_ev;
 	json_t		*errors;	/* problems of the files, or NULL */
+	char		*skipped_said;	/* entries not read, as last logged */
 	struct dbstate	 last_db;	/* for status when no connection is free */
 	char		*hist_key;	/* max(id) of the history when... */
 	struct dbstate	 hist_cache;	/* ...this summary was read */

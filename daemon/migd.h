@@ -72,13 +72,14 @@ struct config {
 	int		  idle_timeout;
 	/* [log] */
 	enum log_level	  log_level;
+	/* what is wrong but does not stop migd (config_load): to log */
+	struct errlist	  warnings;
 };
 int	 config_parse(const char *, const char *, size_t, struct config **,
 	    struct errlist *);
 int	 config_load(const char *, struct config **, struct errlist *);
 void	 config_free(struct config *);
 void	 config_print(const struct config *, FILE *);
-char	*config_mask_conninfo(const char *);
 
 /* rpc.c */
 enum rpc_type { RPC_STRING, RPC_INT, RPC_BOOL, RPC_STRINGS };

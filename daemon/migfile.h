@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-struct errlist;
+#include "util.h"
 
 #define MIGFILE_MAX_SIZE	(64 * 1024 * 1024)	/* bytes in one file */
 #define MIGFILE_ID_MAX		32	/* Alembic's version_num: varchar(32) */
@@ -58,6 +58,8 @@ struct migset {
 	struct migfile	**broken;	/* migdir_scan: files with problems */
 	size_t		  n_broken;	/* whose text could be read */
 	int		  incomplete;	/* a file or directory not read */
+	struct errlist	  skipped;	/* "PATH: skipped: why" of entries
+					   that may have been meant to run */
 };
 
 /*

@@ -229,20 +229,43 @@ migrate_watch(struct revset *rs)
 	migrate.stale = 0;
 }
 
+/* Logs what the files' load did not read, and why: once, not at every
+ * status that reloads (without inotify every one does). */
+static void
+migrate_say_skipped(struct errlist *skipped)
+{
+	char	*all;
+	size_t	 i;
+
+	all = errlist_join(skipped, "\n");
+	if (migrate.skipped_said == NULL || strcmp(all,
+	    migrate.skipped_said) != 0) {
+		for (i = 0; i < skipped->n; i++)
+			log_warnx("%s", skipped->v[i]);
+	}
+	free(migrate.skipped_said);
+	migrate.skipped_said = all;
+	errlist_clear(skipped);
+}
+
 /* Loads the files afresh; the last valid set stays for status. */
 struct revset *
 migrate_load(json_t **errors)
 {
 	const struct config	*cf = migd.config;
 	struct errlist		 errs = { NULL, 0 };
+	struct errlist		 skipped = { NULL, 0 };
 	struct revset_ctx	 ctx = { cf->schemas, cf->n_schemas,
 				    cf->version_schema, cf->history_schema,
-				    migrate_server_version() };
+				    migrate_server_version(), &skipped };
 	struct revset		*rs;
 	size_t			 i;
+	int			 r;
 
 	*errors = NULL;
-	if (revset_load(cf->directory, &ctx, &rs, &errs) != 0) {
+	r = revset_load(cf->directory, &ctx, &rs, &errs);
+	migrate_say_skipped(&skipped);
+	if (r != 0) {
 		*errors = json_array();
 		for (i = 0; i < errs.n; i++)
 			json_array_append_new(*errors, json_string(errs.v[i]));
@@ -266,6 +289,9 @@ migrate_reload(json_t **errors)
 	struct revset	*rs;
 	size_t		*heads, n;
 
+	/* An explicit reload says again what it skips. */
+	free(migrate.skipped_said);
+	migrate.skipped_said = NULL;
 	if ((rs = migrate_load(errors)) == NULL) {
 		log_warnx("migrations in %s are invalid (%zu problems); "
 		    "nothing will run until they are fixed",
@@ -479,4 +505,6 @@ migrate_free(void)
 	dbstate_clear(&migrate.last_db);
 	dbstate_clear(&migrate.hist_cache);
 	free(migrate.hist_key);
+	free(migrate.skipped_said);
+	migrate.skipped_said = NULL;
 }

@@ -410,13 +410,17 @@ revset_load(const char *dir, const struct revset_ctx *ctx,
 	struct graph_input	*in;
 	struct migfile		*mf, **all;
 	size_t			 i, k, n_all, before = errs->n;
-	int			 upok, unplaced = 0;
+	int			 upok, unplaced = 0, scanned;
 
 	rs = xcalloc(1, sizeof *rs);
 	rs->refs = 1;
 	rs->directory = xstrdup(dir);
 	rs->server_version = ctx != NULL ? ctx->server_version : 0;
-	if (migdir_scan(dir, &rs->set, errs) != 0) {
+	scanned = migdir_scan(dir, &rs->set, errs);
+	for (k = 0; ctx != NULL && ctx->skipped != NULL &&
+	    k < rs->set.skipped.n; k++)
+		errlist_add(ctx->skipped, "%s", rs->set.skipped.v[k]);
+	if (scanned != 0) {
 		/* Every readable file's SQL, in path order, and the graph of
 		 * those that have an id; then the whole set is refused. */
 		unplaced = rs->set.incomplete;

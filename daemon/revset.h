@@ -15,6 +15,8 @@ struct revset_ctx {
 	const char	 *version_schema; /* where migd's tables are, or NULL */
 	const char	 *history_schema;
 	int		  server_version; /* PQserverVersion, or 0: unknown */
+	struct errlist	 *skipped;	/* gets the entries not read, and why
+					   (migset.skipped), or NULL */
 };
 
 /* Shared by the engine's cache and running jobs: freed by the last unref. */

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <ftw.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,8 @@ static char		*said;	/* el joined by "\n" */
 /* The configuration most tests load with: schema cars managed, migd's
  * tables in public, no server known. */
 static char *const	 cars[] = { "cars" };
-static const struct revset_ctx	ctx_base = { cars, 1, "public", "public", 0 };
+static const struct revset_ctx	ctx_base = { cars, 1, "public", "public", 0,
+    NULL };
 
 /* Starts a case: an empty migrations directory of its own. */
 static void
@@ -98,7 +100,14 @@ one(const char *name, int none, const char *up, const char *down)
 static char *
 expand(const char *pattern)
 {
-	return (tap_expand(pattern, cur));
+	struct passwd	*pw = getpwuid(geteuid());
+	char		*s, *t;
+
+	/* "<me>": the owner of what the tests create. */
+	s = tap_expand(pattern, cur);
+	t = tap_subst(s, "<me>", pw != NULL ? pw->pw_name : "?");
+	free(s);
+	return (t);
 }
 
 /* Loads the case's directory; the revset stays in rs for the checks. */
@@ -689,7 +698,7 @@ static void
 test_schemas(void)
 {
 	static const struct revset_ctx	 ctx_hist = { NULL, 0, "migd",
-	    "migd_history", 0 };
+	    "migd_history", 0, NULL };
 
 	one("drop_configured", 0, "CREATE TABLE cars.t ();\n",
 	    "DROP SCHEMA cars;\n");			/* 7 */
@@ -1285,7 +1294,7 @@ test_one_pass(void)
 	}
 	refused(&ctx, 2,
 	    "@/0001.sql: refusing a migrations file writable by other users "
-	    "(chmod o-w @/0001.sql)\n"
+	    "(owner <me>, mode 0666): chmod o-w @/0001.sql\n"
 	    "@/0002.sql:5: ROLLBACK" MSG_ROLLBACK_TX,
 	    "one pass: an unreadable file, and another's SQL");
 	free(path);
