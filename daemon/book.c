@@ -214,9 +214,11 @@ book_guard_sql(struct job *j, struct errlist *sql)
 	t = migrate_text_array(j->managed, j->n_managed);
 	lit = book_literal(j, t);
 	free(t);
-	errlist_add(sql, "SELECT (CASE WHEN NOT "
+	errlist_add(sql, "SELECT (CASE WHEN pg_catalog.pg_backend_pid() <> %d "
+	    "THEN '\"" BOOK_LOCK_LOST "\"' WHEN NOT "
 	    "pg_catalog.pg_try_advisory_lock(%lld) THEN '\"" BOOK_LOCK_LOST
-	    "\"' END)::pg_catalog.regnamespace", migrate_lock_key());
+	    "\"' END)::pg_catalog.regnamespace", pool_conn_server_pid(j->pc),
+	    migrate_lock_key());
 	errlist_add(sql, "SELECT pg_catalog.quote_ident(n)::"
 	    "pg_catalog.regnamespace FROM pg_catalog.unnest(%s::text[]) n",
 	    lit);
@@ -285,9 +287,11 @@ book_guard_failure(struct job *j, PGresult *res, const char **sqlstate)
 	if (strcmp(msg, "schema \"" BOOK_LOCK_LOST "\" does not exist") == 0) {
 		*sqlstate = "55000";	/* object_not_in_prerequisite_state */
 		return (xstrdup("migd's migration lock was released during this "
-		    "migration (pg_advisory_unlock_all() or DISCARD ALL?), so "
-		    "another migd could have run migrations at the same time; "
-		    "a migration must not release it"));
+		    "migration (pg_advisory_unlock_all() or DISCARD ALL?), or "
+		    "its session moved to another server process (a connection "
+		    "pooler in transaction mode?), so another migd could have "
+		    "run migrations at the same time; a migration must not "
+		    "release it"));
 	}
 	for (i = 0; i < j->n_managed; i++) {
 		name = xprintf("schema \"%s\" does not exist", j->managed[i]);
