@@ -137,7 +137,7 @@ book_rows_sql(struct job *j, const size_t *del, size_t n_del,
 
 /* Completes the history row a bare step wrote before it began. */
 char *
-book_mark_sql(struct job *j, int success, const char *sqlstate,
+book_mark_sql(struct job *j, int success, int dirty, const char *sqlstate,
     const char *error)
 {
 	const struct config	*cf = migd.config;
@@ -148,8 +148,8 @@ book_mark_sql(struct job *j, int success, const char *sqlstate,
 	er = book_literal(j, error);
 	sql = xprintf("UPDATE %s SET success = %s, dirty = %s, finished_at = "
 	    "clock_timestamp(), duration_ms = %.3f, sqlstate = %s, error = %s "
-	    "WHERE id = %s", ht, success ? "true" : "false", success ?
-	    "false" : "true", (migd_now() - j->step_t0) * 1000.0, st, er,
+	    "WHERE id = %s", ht, success ? "true" : "false", dirty ?
+	    "true" : "false", (migd_now() - j->step_t0) * 1000.0, st, er,
 	    j->mark_id);
 	free(ht);
 	free(st);
@@ -171,6 +171,21 @@ book_timeouts_sql(struct job *j, const char *set, struct errlist *sql)
 	if (PQserverVersion(pool_conn_pg(j->pc)) >= 140000)
 		errlist_add(sql, "%s client_connection_check_interval = '1s'",
 		    set);
+}
+
+/* The session timeouts of a bare step's next statement: its own for those
+ * that wait for older transactions by design (CREATE INDEX CONCURRENTLY and
+ * its kind), so an unrelated old transaction does not fail them. */
+char *
+book_session_timeouts(struct job *j, int concurrent)
+{
+	const struct config	*cf = migd.config;
+
+	if (!concurrent)
+		return (book_timeouts(j, "SET"));
+	return (xprintf("SET lock_timeout = '%ldms'; SET statement_timeout = "
+	    "'%ldms'; ", cf->concurrent_lock_timeout_ms,
+	    cf->concurrent_statement_timeout_ms));
 }
 
 /* The same as one string, each statement ended by "; ". */
@@ -329,7 +344,7 @@ book_step_sql(struct job *j, const char *text, int ahead,
 	book_rows_sql(j, st->row_del, st->n_row_del, st->row_ins,
 	    st->n_row_ins, sql);
 	if (j->mark_id != NULL)
-		errlist_take(sql, book_mark_sql(j, 1, NULL, NULL));
+		errlist_take(sql, book_mark_sql(j, 1, 0, NULL, NULL));
 	else
 		errlist_take(sql, book_history_sql(j, mf->revision, st->dir ==
 		    GRAPH_UP ? "up" : "down", 1, 0, mf->checksum, mf->message,

@@ -60,6 +60,11 @@ job_free(struct job *j)
 	free(j->err_msg);
 	json_decref(j->err_data);
 	free(j->fail_sql);
+	free(j->invalid_before);
+	errlist_clear(&j->leftovers);
+	json_decref(j->step_err_data);
+	free(j->step_err);
+	free(j->step_err_code);
 	free(j->mark_id);
 	free(j->cancelled_by);
 	free(j->pipe_map);

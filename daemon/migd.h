@@ -56,10 +56,15 @@ struct config {
 	long		  lock_timeout_ms;
 	long		  statement_timeout_ms;
 	long		  lock_wait_ms;
+	/* CREATE INDEX CONCURRENTLY and its kind wait for older transactions */
+	long		  concurrent_lock_timeout_ms;
+	long		  concurrent_statement_timeout_ms;
 	/* the durations in the units they were written in, for migd -n */
 	char		  lock_timeout_text[32];
 	char		  statement_timeout_text[32];
 	char		  lock_wait_text[32];
+	char		  concurrent_lock_timeout_text[32];
+	char		  concurrent_statement_timeout_text[32];
 	int		  atomic;	/* runs default to one transaction */
 	/* [control] */
 	char		 *socket;

@@ -150,8 +150,7 @@ def doubling(m):
     """A bare migration that doubles a balance: run twice, it shows."""
     q(m, "CREATE TABLE public.acct (id int PRIMARY KEY, balance int NOT NULL); "
          "INSERT INTO public.acct VALUES (1, 100)")
-    write_rev(m, "0001_double.sql", "0001", up="""
-        -- transaction: none
+    write_rev(m, "0001_double.sql", "0001", transaction="none", up="""
         UPDATE public.acct SET balance = balance * 2;
         CREATE INDEX CONCURRENTLY acct_balance_idx ON public.acct (balance);
         """)
@@ -191,8 +190,7 @@ def test_two_daemons_behind_transaction_pooling_run_nothing(migd_factory, pg, db
     m1 = behind(migd_factory, pg, db, b)
     m2 = behind(migd_factory, pg, db, b)
     doubling(m1)
-    write_rev(m2, "0001_double.sql", "0001", up="""
-        -- transaction: none
+    write_rev(m2, "0001_double.sql", "0001", transaction="none", up="""
         UPDATE public.acct SET balance = balance * 2;
         CREATE INDEX CONCURRENTLY acct_balance_idx ON public.acct (balance);
         """)
