@@ -27,6 +27,7 @@ struct pool_check {
 	struct event		*probe_io;
 	short			 probe_want;
 	int			 probe_sent;
+	int			 again;		/* checking a second time */
 };
 
 struct pool_conn {
@@ -536,6 +537,15 @@ pool_check_result(struct pool_conn *pc, PGresult *res, void *arg)
 	if (lxid < 0 || lxid != ck->lxid + 1) {
 		log_debug("database: transaction %lld, then %lld on server "
 		    "process %d", ck->lxid, lxid, pid);
+		if (!ck->again) {
+			/* PostgreSQL itself may run a transaction on an idle
+			 * backend (catch-up of shared invalidations): a pooler
+			 * that shares it shows again; a session, not twice. */
+			memset(ck, 0, sizeof *ck);
+			ck->again = 1;
+			pool_check_send(pc);
+			return;
+		}
 		pool_check_refuse(pc, "another client's transaction ran on "
 		    "migd's server process between two of its queries");
 		return;
@@ -555,6 +565,7 @@ pool_check_result(struct pool_conn *pc, PGresult *res, void *arg)
 static void
 pool_check_start(struct pool_conn *pc)
 {
+	pool_check_drop(pc);
 	memset(&pc->check, 0, sizeof pc->check);
 	pc->state = PC_CHECKING;
 	pool_watch(pc, EV_READ);

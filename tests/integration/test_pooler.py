@@ -15,7 +15,7 @@ import pytest
 
 import migdtest
 from conftest import _logs
-from engine_helpers import (E_DB_UNAVAILABLE, X_OK, Bg, call, connected, err, ok, q,
+from engine_helpers import (E_DB_UNAVAILABLE, X_FAILED, Bg, call, connected, err, ok, q,
                             rel_exists, versions, write_rev)
 
 PGBOUNCER = "/usr/sbin/pgbouncer"
@@ -170,7 +170,9 @@ def test_transaction_pooling_is_refused(migd_factory, pg, db, bouncer, mode):
     assert "pool_mode = session" in e["message"] and "nothing ran" in e["message"], e
     assert e["data"]["pooler"] is True, e
     p = m.migctl("upgrade")
-    assert p.returncode != X_OK and "pool_mode = session" in p.stderr, (p.stdout, p.stderr)
+    assert p.returncode == X_FAILED and "pool_mode = session" in p.stderr, (p.stdout, p.stderr)
+    p = m.migctl("resolve", "0001", "applied")
+    assert p.returncode == X_FAILED and "pool_mode = session" in p.stderr, (p.stdout, p.stderr)
     p = m.migctl("status")
     assert "pool_mode = session" in p.stdout + p.stderr, (p.stdout, p.stderr)
     # nothing applied, no lock left on any server session, no setting on any
