@@ -769,6 +769,28 @@ job_no_conn(struct job *j)
 	    "credentials are fixed: %s", why ? why : "unknown error");
 }
 
+/* The second look at a connection through a pooler: take the lock, or
+ * stop with nothing done. */
+static void
+job_rechecked(struct pool_conn *pc, const char *why, void *arg)
+{
+	struct job	*j = arg;
+
+	if (pool_conn_pg(pc) == NULL)
+		j->pc = NULL;	/* lost meanwhile */
+	if (why != NULL) {
+		job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable",
+		    json_pack("{s:s, s:b}", "last_error", why, "pooler", 1),
+		    "migd refuses to run through this pooler, and nothing ran: "
+		    "%s", why);
+		return;
+	}
+	if (job_cancelled(j))
+		return;
+	j->deadline = migd_now() + (double)migd.config->lock_wait_ms / 1000.0;
+	job_lock(j, NULL);
+}
+
 static void
 job_got_conn(struct pool_conn *pc, void *arg)
 {
@@ -784,7 +806,11 @@ job_got_conn(struct pool_conn *pc, void *arg)
 	}
 	if (migrate.status_leader == j)
 		migrate.status_leader = NULL;	/* reading now: no more joiners */
-	if (j->mutating && !j->dry_run) {
+	if (j->mutating && !j->dry_run && pool_conn_pooled(pc)) {
+		/* Through a pooler: its mode may have changed since this
+		 * connection was checked; look again before the lock. */
+		pool_recheck(pc, job_rechecked, j);
+	} else if (j->mutating && !j->dry_run) {
 		j->deadline = migd_now() + (double)migd.config->lock_wait_ms /
 		    1000.0;
 		job_lock(j, NULL);

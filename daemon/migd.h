@@ -177,6 +177,7 @@ struct pool_conn;
  * pool_permanent_error and pool_last_error. */
 typedef void (*pool_acquire_cb)(struct pool_conn *, void *);
 typedef void (*pool_result_cb)(struct pool_conn *, PGresult *, void *);
+typedef void (*pool_check_cb)(struct pool_conn *, const char *, void *);
 struct pool_stats {
 	int	 size;
 	int	 connected;
@@ -193,6 +194,8 @@ const char	*pool_permanent_error(struct pool *);
 const char	*pool_refused(struct pool *);
 int		 pool_conn_server_pid(struct pool_conn *);
 void		 pool_conn_retire(struct pool_conn *);
+int		 pool_conn_pooled(struct pool_conn *);
+void		 pool_recheck(struct pool_conn *, pool_check_cb, void *);
 struct pool_waiter *pool_acquire(struct pool *, pool_acquire_cb, void *);
 void		 pool_cancel_wait(struct pool *, struct pool_waiter *);
 void		 pool_release(struct pool_conn *);

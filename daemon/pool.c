@@ -28,6 +28,9 @@ struct pool_check {
 	short			 probe_want;
 	int			 probe_sent;
 	int			 again;		/* checking a second time */
+	/* a check again on a busy connection, for its owner (pool_recheck) */
+	pool_check_cb		 done;
+	void			*done_arg;
 };
 
 struct pool_conn {
@@ -43,6 +46,7 @@ struct pool_conn {
 	u_int			 generation;	/* of the config it connected with */
 	int			 retire;	/* reconnect when released */
 	int			 server_pid;	/* the server process, once checked */
+	int			 pooled;	/* through a pooler (checked) */
 	struct pool_check	 check;
 	/* the query in flight */
 	pool_result_cb		 cb;
@@ -84,7 +88,10 @@ static void	pool_io(evutil_socket_t, short, void *);
 static void	pool_grant(struct pool *);
 static void	pool_pipeline_input(struct pool_conn *);
 static void	pool_check_start(struct pool_conn *);
+static void	pool_check_result(struct pool_conn *, PGresult *, void *);
 static void	pool_check_drop(struct pool_conn *);
+static void	pool_check_failed(struct pool_conn *, const char *);
+static void	pool_check_finish(struct pool_conn *, const char *);
 
 /* Keeps the latest error, on one line, for status and the log. */
 static void
@@ -152,6 +159,7 @@ pool_drop(struct pool_conn *pc)
 	pc->state = PC_DOWN;
 	pc->pipe_n = 0;
 	pc->server_pid = 0;
+	pc->pooled = 0;
 }
 
 /* Connection lost or failed: tell the query's owner, retry after a pause. */
@@ -162,13 +170,21 @@ pool_fail(struct pool_conn *pc, const char *why)
 	pool_result_cb	 cb = pc->cb;
 	void		*arg = pc->cb_arg;
 	int		 was_busy = pc->state == PC_BUSY;
+	pool_check_cb	 done = pc->check.done;
+	void		*done_arg = pc->check.done_arg;
 
 	pool_set_error(pc->pool, why);
 	pool_drop(pc);
 	pc->cb = NULL;
 	pc->cb_arg = NULL;
+	pc->check.done = NULL;
+	pc->check.done_arg = NULL;
+	if (cb == pool_check_result)
+		cb = NULL;	/* the check's own query: its owner hears */
 	if (was_busy && cb != NULL)
 		cb(pc, NULL, arg);	/* NULL result: the connection is gone */
+	else if (was_busy && done != NULL)
+		done(pc, "lost the connection to PostgreSQL", done_arg);
 	if (pc->state != PC_DOWN || evtimer_pending(pc->timer, NULL))
 		return;
 	tv.tv_sec = pc->backoff_ms / 1000;
@@ -193,6 +209,10 @@ pool_timer(evutil_socket_t fd, short events, void *arg)
 		pool_fail(pc, pc->state == PC_CONNECTING ? "timeout expired "
 		    "while connecting" : "timeout expired while checking that "
 		    "the connection has a server session of its own");
+		return;
+	}
+	if (pc->state == PC_BUSY && pc->check.done != NULL) {
+		pool_check_failed(pc, "timeout expired");
 		return;
 	}
 	if (pc->state == PC_DOWN)
@@ -317,7 +337,6 @@ pool_connect(struct pool_conn *pc)
 	"WHERE locktype = 'virtualxid' AND granted AND pid = " \
 	"pg_catalog.pg_backend_pid() LIMIT 1)"
 
-static void	pool_check_result(struct pool_conn *, PGresult *, void *);
 static void	pool_sent(struct pool_conn *, pool_result_cb, void *);
 static void	pool_check_probe_io(evutil_socket_t, short, void *);
 
@@ -338,12 +357,28 @@ pool_check_drop(struct pool_conn *pc)
 	ck->probe_sent = 0;
 }
 
+/* A check of a busy connection is over: tell its owner (why is NULL when
+ * the connection still has its session). */
+static void
+pool_check_finish(struct pool_conn *pc, const char *why)
+{
+	pool_check_cb	 done = pc->check.done;
+	void		*arg = pc->check.done_arg;
+
+	evtimer_del(pc->timer);
+	pool_check_drop(pc);
+	pc->check.done = NULL;
+	pc->check.done_arg = NULL;
+	done(pc, why, arg);
+}
+
 /* The pooler shares server sessions: no connection until someone acts. */
 static void
 pool_check_refuse(struct pool_conn *pc, const char *evidence)
 {
 	struct pool	*p = pc->pool;
 	char		*msg;
+	int		 i;
 
 	msg = xprintf("a connection pooler between migd and PostgreSQL shares "
 	    "server sessions between its clients (transaction or statement "
@@ -351,6 +386,23 @@ pool_check_refuse(struct pool_conn *pc, const char *evidence)
 	    "lock and its settings, so it does not use this connection: point "
 	    "conninfo at PostgreSQL itself, or at a PgBouncer database with "
 	    "pool_mode = session", evidence);
+	if (pc->check.done != NULL) {
+		/* Its owner hears first; it reconnects (and is refused)
+		 * once released, and so do the others through the pooler. */
+		pool_set_error(p, msg);
+		pc->retire = 1;
+		for (i = 0; i < p->size; i++) {
+			if (p->conns[i] == pc || !p->conns[i]->pooled)
+				continue;
+			if (p->conns[i]->state == PC_IDLE)
+				pool_connect(p->conns[i]);
+			else if (p->conns[i]->state == PC_BUSY)
+				p->conns[i]->retire = 1;
+		}
+		pool_check_finish(pc, msg);
+		free(msg);
+		return;
+	}
 	p->permanent = 1;
 	p->refused = 1;
 	p->sqlstate[0] = '\0';
@@ -368,6 +420,12 @@ pool_check_failed(struct pool_conn *pc, const char *why)
 	msg = xprintf("could not check that the connection pooler between "
 	    "migd and PostgreSQL gives migd a session of its own: %s",
 	    why != NULL && *why != '\0' ? why : "unknown error");
+	if (pc->check.done != NULL) {
+		pc->retire = 1;
+		pool_check_finish(pc, msg);
+		free(msg);
+		return;
+	}
 	pc->pool->permanent = 0;
 	pc->pool->refused = 0;
 	pool_fail(pc, msg);
@@ -499,8 +557,15 @@ pool_check_result(struct pool_conn *pc, PGresult *res, void *arg)
 	long long		 lxid = -1;
 	int			 pid;
 	char			*why;
+	pool_check_cb		 done;
+	void			*done_arg;
 
 	(void)arg;
+	if (res == NULL) {
+		/* The connection died under a check for its owner. */
+		pool_check_finish(pc, "lost the connection to PostgreSQL");
+		return;
+	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		why = xstrdup(PQresultErrorMessage(res));
 		PQclear(res);
@@ -513,11 +578,18 @@ pool_check_result(struct pool_conn *pc, PGresult *res, void *arg)
 		lxid = atoll(PQgetvalue(res, 0, 1));
 	PQclear(res);
 	if (ck->step++ == 0) {
-		if (pid == PQbackendPID(pc->pg)) {
+		if (pid == PQbackendPID(pc->pg) && pc->check.done == NULL) {
 			/* The server process the start-up announced: no
 			 * pooler, or one that keeps sessions whole. */
 			pc->server_pid = pid;
 			pool_ready(pc);
+			return;
+		}
+		if (pc->check.done != NULL && pid != pc->server_pid) {
+			log_debug("database: server process %d, before %d",
+			    pid, pc->server_pid);
+			pool_check_refuse(pc, "this connection's queries now "
+			    "run on another server process than before");
 			return;
 		}
 		log_debug("database: server process %d, announced %d: a "
@@ -541,8 +613,12 @@ pool_check_result(struct pool_conn *pc, PGresult *res, void *arg)
 			/* PostgreSQL itself may run a transaction on an idle
 			 * backend (catch-up of shared invalidations): a pooler
 			 * that shares it shows again; a session, not twice. */
+			done = ck->done;
+			done_arg = ck->done_arg;
 			memset(ck, 0, sizeof *ck);
 			ck->again = 1;
+			ck->done = done;
+			ck->done_arg = done_arg;
 			pool_check_send(pc);
 			return;
 		}
@@ -555,10 +631,42 @@ pool_check_result(struct pool_conn *pc, PGresult *res, void *arg)
 		pool_check_probe(pc);
 		return;
 	}
+	pc->server_pid = pid;
+	pc->pooled = 1;
+	if (pc->check.done != NULL) {
+		pool_check_finish(pc, NULL);
+		return;
+	}
 	log_info("database: connected through a pooler that gives migd a "
 	    "session of its own (server process %d)", pid);
-	pc->server_pid = pid;
 	pool_ready(pc);
+}
+
+/*
+ * Checks again that a busy connection through a pooler has a session of its
+ * own (the pooler's mode may have changed since it connected): done runs
+ * with NULL, or with why not; a connection that failed reconnects when
+ * released.  Connections without a pooler need no second look.
+ */
+void
+pool_recheck(struct pool_conn *pc, pool_check_cb done, void *arg)
+{
+	struct timeval	 tv = { pc->pool->connect_timeout, 0 };
+
+	pool_check_drop(pc);
+	memset(&pc->check, 0, sizeof pc->check);
+	pc->check.done = done;
+	pc->check.done_arg = arg;
+	evtimer_add(pc->timer, &tv);
+	pool_check_send(pc);
+}
+
+/* Whether the connection goes through a pooler (one that was checked to
+ * give migd a session of its own). */
+int
+pool_conn_pooled(struct pool_conn *pc)
+{
+	return (pc->pooled);
 }
 
 /* A connection is up: check its session before anyone may use it. */

@@ -8,6 +8,7 @@ import os
 import pwd
 import random
 import shutil
+import signal
 import subprocess
 import time
 
@@ -96,9 +97,19 @@ class Bouncer:
     def log(self):
         try:
             with open(self.log_path, errors="replace") as f:
-                return f.read()[-6000:]
+                return f.read()
         except OSError as e:
             return "(no log: %s)" % e
+
+    def set_mode(self, mode):
+        """Change pool_mode and reload PgBouncer (SIGHUP), as an operator would."""
+        self.mode = mode
+        self._write()
+        with open(os.path.join(self.dir, "pgbouncer.pid")) as f:
+            os.kill(int(f.read().strip()), signal.SIGHUP)
+        before = self.log().count("SIGHUP")
+        migdtest.wait_for(lambda: self.log().count("SIGHUP") > before or None, 5,
+                          what="pgbouncer to reload")
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -225,3 +236,25 @@ def test_session_pooling_works(migd_factory, pg, db, bouncer):
     r = ok(m, "upgrade", {"target": "head"})
     assert r["steps"] == []
     assert q(m, "SELECT balance FROM public.acct") == "200"
+
+
+def test_pooler_switched_to_transaction_mode_is_refused_before_the_lock(
+        migd_factory, pg, db, bouncer):
+    b = bouncer("session")
+    m = connected(behind(migd_factory, pg, db, b))
+    doubling(m)
+    b.set_mode("transaction")
+    e = err(m, "upgrade", {"target": "head"}, code=E_DB_UNAVAILABLE, kind="db_unavailable")
+    assert "shares server sessions" in e["message"] and "nothing ran" in e["message"], e
+    assert e["data"]["pooler"] is True, e
+    assert q(m, "SELECT balance FROM public.acct") == "100"
+    assert versions(m) is None
+    assert advisory_locks(m) == "0"
+    # its connections come back refused; back in session mode, it runs
+    refused_status(m)
+    b.set_mode("session")
+    connected(m)
+    r = ok(m, "upgrade", {"target": "head"})
+    assert [s["revision"] for s in r["steps"]] == ["0001"]
+    assert q(m, "SELECT balance FROM public.acct") == "200"
+    assert advisory_locks(m) == "0"
