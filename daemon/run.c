@@ -377,9 +377,10 @@ run_step_failed_end(struct job *j)
 	if (run_partly_done(j))
 		note = run_dirty_note(j);
 	else if (j->clean_fail)
-		note = xstrdup("; it was the first statement of this "
-		    "non-transactional migration, so nothing of it is left and "
-		    "it is not dirty: fix the cause and run it again");
+		note = xstrdup("; nothing ran before it in this "
+		    "non-transactional migration but settings, so nothing of "
+		    "it is left and it is not dirty: fix the cause and run it "
+		    "again");
 	else if (j->atomic) {
 		/* Nothing of the run is left: say what was undone. */
 		json_object_set_new(data, "rolled_back", json_deep_copy(
@@ -405,6 +406,27 @@ run_step_failed_end(struct job *j)
 	free(note);
 	free(error);
 	job_end(j, NULL);
+}
+
+/* Whether only session settings (SET, RESET) ran before statement s of a
+ * bare section: then a failure there left nothing of it in the database. */
+static int
+run_nothing_before(const struct sqlscan *sc, const char *text,
+    const struct sqlscan_stmt *s)
+{
+	const struct sqlscan_stmt	*p;
+	const char			*t;
+
+	if (s == NULL)
+		return (0);
+	for (p = sc->stmts; p < s; p++) {
+		t = text + p->offset;
+		if (!((strncasecmp(t, "set", 3) == 0 && p->len > 3 &&
+		    isspace((unsigned char)t[3])) || (strncasecmp(t, "reset",
+		    5) == 0 && p->len > 5 && isspace((unsigned char)t[5]))))
+			return (0);
+	}
+	return (1);
 }
 
 /* The next INVALID index a failed build left, dropped as the build ran
@@ -441,7 +463,7 @@ run_leftover_dropped(struct job *j, PGresult *res)
 		free(sql);
 		return;
 	}
-	j->clean_fail = sc->n_stmts > 0 && j->sent == &sc->stmts[0];
+	j->clean_fail = run_nothing_before(sc, text, j->sent);
 	run_step_failed_end(j);
 }
 

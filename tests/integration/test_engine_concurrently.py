@@ -78,6 +78,7 @@ def test_failed_cic_leaves_no_invalid_index_and_retry_works(migd_factory, named)
         q(m, "CREATE UNIQUE INDEX CONCURRENTLY theirs_bad ON public.other (b)")
     assert invalid_indexes(m) == ["theirs_bad"]
     write_rev(m, "0001_uniq.sql", "0001", transaction="none", up="""
+        SET maintenance_work_mem = '64MB';
         CREATE UNIQUE INDEX CONCURRENTLY %s ON public.acct (a);
         ALTER TABLE public.acct ADD COLUMN note text;
         """ % ("acct_a_key" if named else ""))
