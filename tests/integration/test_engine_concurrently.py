@@ -115,3 +115,26 @@ def test_failed_cic_after_other_statements_is_dirty_but_leaves_no_index(migd_fac
     assert e["data"]["dirty"] is True, e
     assert invalid_indexes(m) == []
     assert history(m)[-1]["dirty"] is True
+
+
+def test_failed_reindex_concurrently_leaves_no_ccnew_index(migd_factory):
+    m = connected(migd_factory())
+    q(m, "CREATE FUNCTION public.f(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1'; "
+         "CREATE TABLE public.t (a int); INSERT INTO public.t VALUES (1), (2); "
+         "CREATE INDEX t_f ON public.t (public.f(a))")
+    # the index's function now fails for one row: a rebuild fails part-way
+    q(m, "CREATE OR REPLACE FUNCTION public.f(x int) RETURNS int IMMUTABLE LANGUAGE plpgsql "
+         "AS 'BEGIN IF x = 2 THEN RAISE EXCEPTION ''f refuses 2''; END IF; RETURN x; END'")
+    write_rev(m, "0001_reindex.sql", "0001", transaction="none", up="""
+        REINDEX INDEX CONCURRENTLY public.t_f;
+        """)
+    e = err(m, "upgrade", {"target": "head"}, code=E_SQL, kind="sql_error")
+    assert "f refuses 2" in e["message"] and "0001_reindex.sql:" in e["message"], e
+    assert "t_f_ccnew" in e["data"]["invalid_indexes_dropped"], e
+    assert invalid_indexes(m) == []
+    assert q(m, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.t_f'::regclass") == "t"
+    q(m, "CREATE OR REPLACE FUNCTION public.f(x int) RETURNS int IMMUTABLE LANGUAGE sql "
+         "AS 'SELECT x'")
+    r = ok(m, "upgrade", {"target": "head"})
+    assert [s["revision"] for s in r["steps"]] == ["0001"]
+    assert invalid_indexes(m) == []
