@@ -105,9 +105,9 @@ class Bouncer:
         """Change pool_mode and reload PgBouncer (SIGHUP), as an operator would."""
         self.mode = mode
         self._write()
+        before = self.log().count("SIGHUP")
         with open(os.path.join(self.dir, "pgbouncer.pid")) as f:
             os.kill(int(f.read().strip()), signal.SIGHUP)
-        before = self.log().count("SIGHUP")
         migdtest.wait_for(lambda: self.log().count("SIGHUP") > before or None, 5,
                           what="pgbouncer to reload")
 
