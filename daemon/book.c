@@ -137,7 +137,7 @@ book_rows_sql(struct job *j, const size_t *del, size_t n_del,
 
 /* Completes the history row a bare step wrote before it began. */
 char *
-book_mark_sql(struct job *j, int success, const char *sqlstate,
+book_mark_sql(struct job *j, int success, int dirty, const char *sqlstate,
     const char *error)
 {
 	const struct config	*cf = migd.config;
@@ -148,8 +148,8 @@ book_mark_sql(struct job *j, int success, const char *sqlstate,
 	er = book_literal(j, error);
 	sql = xprintf("UPDATE %s SET success = %s, dirty = %s, finished_at = "
 	    "clock_timestamp(), duration_ms = %.3f, sqlstate = %s, error = %s "
-	    "WHERE id = %s", ht, success ? "true" : "false", success ?
-	    "false" : "true", (migd_now() - j->step_t0) * 1000.0, st, er,
+	    "WHERE id = %s", ht, success ? "true" : "false", dirty ?
+	    "true" : "false", (migd_now() - j->step_t0) * 1000.0, st, er,
 	    j->mark_id);
 	free(ht);
 	free(st);
@@ -171,6 +171,21 @@ book_timeouts_sql(struct job *j, const char *set, struct errlist *sql)
 	if (PQserverVersion(pool_conn_pg(j->pc)) >= 140000)
 		errlist_add(sql, "%s client_connection_check_interval = '1s'",
 		    set);
+}
+
+/* The session timeouts of a bare step's next statement: its own for those
+ * that wait for older transactions by design (CREATE INDEX CONCURRENTLY and
+ * its kind), so an unrelated old transaction does not fail them. */
+char *
+book_session_timeouts(struct job *j, int concurrent)
+{
+	const struct config	*cf = migd.config;
+
+	if (!concurrent)
+		return (book_timeouts(j, "SET"));
+	return (xprintf("SET lock_timeout = '%ldms'; SET statement_timeout = "
+	    "'%ldms'; ", cf->concurrent_lock_timeout_ms,
+	    cf->concurrent_statement_timeout_ms));
 }
 
 /* The same as one string, each statement ended by "; ". */
@@ -214,9 +229,11 @@ book_guard_sql(struct job *j, struct errlist *sql)
 	t = migrate_text_array(j->managed, j->n_managed);
 	lit = book_literal(j, t);
 	free(t);
-	errlist_add(sql, "SELECT (CASE WHEN NOT "
+	errlist_add(sql, "SELECT (CASE WHEN pg_catalog.pg_backend_pid() <> %d "
+	    "THEN '\"" BOOK_LOCK_LOST "\"' WHEN NOT "
 	    "pg_catalog.pg_try_advisory_lock(%lld) THEN '\"" BOOK_LOCK_LOST
-	    "\"' END)::pg_catalog.regnamespace", migrate_lock_key());
+	    "\"' END)::pg_catalog.regnamespace", pool_conn_server_pid(j->pc),
+	    migrate_lock_key());
 	errlist_add(sql, "SELECT pg_catalog.quote_ident(n)::"
 	    "pg_catalog.regnamespace FROM pg_catalog.unnest(%s::text[]) n",
 	    lit);
@@ -285,9 +302,11 @@ book_guard_failure(struct job *j, PGresult *res, const char **sqlstate)
 	if (strcmp(msg, "schema \"" BOOK_LOCK_LOST "\" does not exist") == 0) {
 		*sqlstate = "55000";	/* object_not_in_prerequisite_state */
 		return (xstrdup("migd's migration lock was released during this "
-		    "migration (pg_advisory_unlock_all() or DISCARD ALL?), so "
-		    "another migd could have run migrations at the same time; "
-		    "a migration must not release it"));
+		    "migration (pg_advisory_unlock_all() or DISCARD ALL?), or "
+		    "its session moved to another server process (a connection "
+		    "pooler in transaction mode?), so another migd could have "
+		    "run migrations at the same time; a migration must not "
+		    "release it"));
 	}
 	for (i = 0; i < j->n_managed; i++) {
 		name = xprintf("schema \"%s\" does not exist", j->managed[i]);
@@ -325,7 +344,7 @@ book_step_sql(struct job *j, const char *text, int ahead,
 	book_rows_sql(j, st->row_del, st->n_row_del, st->row_ins,
 	    st->n_row_ins, sql);
 	if (j->mark_id != NULL)
-		errlist_take(sql, book_mark_sql(j, 1, NULL, j->step <
+		errlist_take(sql, book_mark_sql(j, 1, 0, NULL, j->step <
 		    j->out_of_order ? BOOK_OUT_OF_ORDER : NULL));
 	else
 		errlist_take(sql, book_history_sql(j, mf->revision, st->dir ==

@@ -109,6 +109,20 @@ struct job {
 	char			*err_msg;
 	json_t			*err_data;
 	char			*fail_sql;	/* failure history row to write */
+	/* a bare step's concurrent statements (CREATE INDEX CONCURRENTLY...) */
+	int			 conc_timeouts;	/* the session has their timeouts */
+	int			 prepared;	/* ...set for the next statement */
+	char			*invalid_before; /* INVALID indexes before a build */
+	struct errlist		 leftovers;	/* INVALID indexes a failed build
+						   left, to drop */
+	size_t			 leftover;	/* the one being dropped */
+	int			 leftover_failed;
+	int			 clean_fail;	/* nothing of the failed step is
+						   left: not dirty */
+	/* a failed step's error, kept while its leftovers are dropped */
+	json_t			*step_err_data;
+	char			*step_err;
+	char			*step_err_code;
 };
 TAILQ_HEAD(jobs, job);
 
@@ -188,7 +202,9 @@ char	*book_history_sql(struct job *j, const char *revision,
 	    double wall, double ms, const char *sqlstate, const char *error);
 void	 book_rows_sql(struct job *j, const size_t *del, size_t n_del,
 	    const size_t *ins, size_t n_ins, struct errlist *sql);
-char	*book_mark_sql(struct job *j, int success, const char *sqlstate,
+char	*book_session_timeouts(struct job *j, int concurrent);
+char	*book_mark_sql(struct job *j, int success, int dirty,
+	    const char *sqlstate,
 	    const char *error);
 void	 book_timeouts_sql(struct job *j, const char *set, struct errlist *sql);
 char	*book_timeouts(struct job *j, const char *set);

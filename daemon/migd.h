@@ -56,10 +56,15 @@ struct config {
 	long		  lock_timeout_ms;
 	long		  statement_timeout_ms;
 	long		  lock_wait_ms;
+	/* CREATE INDEX CONCURRENTLY and its kind wait for older transactions */
+	long		  concurrent_lock_timeout_ms;
+	long		  concurrent_statement_timeout_ms;
 	/* the durations in the units they were written in, for migd -n */
 	char		  lock_timeout_text[32];
 	char		  statement_timeout_text[32];
 	char		  lock_wait_text[32];
+	char		  concurrent_lock_timeout_text[32];
+	char		  concurrent_statement_timeout_text[32];
 	int		  atomic;	/* runs default to one transaction */
 	/* [control] */
 	char		 *socket;
@@ -187,6 +192,7 @@ struct pool_conn;
  * pool_permanent_error and pool_last_error. */
 typedef void (*pool_acquire_cb)(struct pool_conn *, void *);
 typedef void (*pool_result_cb)(struct pool_conn *, PGresult *, void *);
+typedef void (*pool_check_cb)(struct pool_conn *, const char *, void *);
 struct pool_stats {
 	int	 size;
 	int	 connected;
@@ -200,6 +206,11 @@ void		 pool_stats(struct pool *, struct pool_stats *);
 PGconn		*pool_any_connection(struct pool *);
 const char	*pool_last_error(struct pool *);
 const char	*pool_permanent_error(struct pool *);
+const char	*pool_refused(struct pool *);
+int		 pool_conn_server_pid(struct pool_conn *);
+void		 pool_conn_retire(struct pool_conn *);
+int		 pool_conn_pooled(struct pool_conn *);
+void		 pool_recheck(struct pool_conn *, pool_check_cb, void *);
 struct pool_waiter *pool_acquire(struct pool *, pool_acquire_cb, void *);
 void		 pool_cancel_wait(struct pool *, struct pool_waiter *);
 void		 pool_release(struct pool_conn *);

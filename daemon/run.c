@@ -27,6 +27,8 @@ static void	 run_step_done(struct job *j, PGresult *res);
 static void	 run_bookkeeping(struct job *j);
 static void	 run_step_failed(struct job *j, PGresult *res,
 	    const struct sqlscan_stmt *s, const char *text);
+static void	 run_step_failed_end(struct job *j);
+static void	 run_leftovers(struct job *j);
 static void	 run_stmt(struct job *j, PGresult *res);
 static void	 run_step(struct job *j);
 static int	 run_partly_done(struct job *j);
@@ -154,7 +156,7 @@ run_lost_sql(struct job *j)
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
 
 	if ((run_partly_done(j) || j->seg_end_sent) && j->mark_id != NULL)
-		return (book_mark_sql(j, 0, "08006", j->err_msg));
+		return (book_mark_sql(j, 0, 1, "08006", j->err_msg));
 	return (book_history_sql(j, mf->revision, st->dir == GRAPH_UP ? "up" :
 	    "down", 0, run_partly_done(j), mf->checksum, mf->message, mf->path,
 	    j->step_wall, (migd_now() - j->step_t0) * 1000.0, "08006",
@@ -221,7 +223,7 @@ run_segment_start(struct job *j, const char *text)
 static int
 run_partly_done(struct job *j)
 {
-	return (!j->tx || j->seg_committed > 0);
+	return (!j->clean_fail && (!j->tx || j->seg_committed > 0));
 }
 
 /* What the error adds about a step that committed part of its work. */
@@ -253,7 +255,7 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 	PGconn			*pg = pool_conn_pg(j->pc);
 	const char		*msg, *code;
 	json_t			*data;
-	char			*excerpt = NULL, *error, *hist, *note, *why;
+	char			*excerpt = NULL, *error, *why;
 	int			 line = 0, commit_failed = 0;
 
 	if (res != NULL) {
@@ -315,8 +317,52 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 		    "s:I}", "total", (json_int_t)j->segments, "committed",
 		    (json_int_t)j->seg_committed));
 	json_object_set(data, "done", j->done);
-	if (run_partly_done(j) && j->mark_id != NULL)
-		hist = book_mark_sql(j, 0, code, error);
+	json_decref(j->step_err_data);
+	free(j->step_err);
+	free(j->step_err_code);
+	j->step_err_data = data;
+	j->step_err = error;
+	j->step_err_code = code != NULL ? xstrdup(code) : NULL;
+	free(excerpt);
+	if (s != NULL && !j->tx && (s->flags & SQLSCAN_BUILDS_INDEX) &&
+	    j->invalid_before != NULL && j->cancelled_by == NULL &&
+	    res != NULL && pool_conn_pg(j->pc) != NULL) {
+		/* A failed CREATE INDEX or REINDEX CONCURRENTLY leaves an
+		 * INVALID index, which would fail its retry: drop it first. */
+		run_leftovers(j);
+		return;
+	}
+	run_step_failed_end(j);
+}
+
+/* Records a failed step (run_step_failed) and cleans up: the history row,
+ * the error's note (rolled back, dirty), the reply. */
+static void
+run_step_failed_end(struct job *j)
+{
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+	json_t			*data = j->step_err_data;
+	const char		*code = j->step_err_code;
+	char			*error = j->step_err, *hist, *note, *t;
+
+	j->step_err_data = NULL;
+	j->step_err = NULL;
+	if (j->leftovers.n > 0 && !j->leftover_failed) {
+		t = errlist_join(&j->leftovers, ", ");
+		json_object_set_new(data, "invalid_indexes_dropped",
+		    json_string(t));
+		hist = error;
+		error = xprintf("%s; migd dropped the INVALID index%s it left "
+		    "(%s)", hist, j->leftovers.n == 1 ? "" : "es", t);
+		free(hist);
+		free(t);
+	}
+	if (j->leftovers.n > 0 || j->clean_fail)
+		json_object_set_new(data, "dirty", json_boolean(
+		    run_partly_done(j)));
+	if ((run_partly_done(j) || j->clean_fail) && j->mark_id != NULL)
+		hist = book_mark_sql(j, 0, run_partly_done(j), code, error);
 	else
 		hist = book_history_sql(j, mf->revision, st->dir == GRAPH_UP ?
 		    "up" : "down", 0, 0, mf->checksum, mf->message, mf->path,
@@ -330,6 +376,11 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 	    mf->revision, "error", error));
 	if (run_partly_done(j))
 		note = run_dirty_note(j);
+	else if (j->clean_fail)
+		note = xstrdup("; nothing ran before it in this "
+		    "non-transactional migration but settings, so nothing of "
+		    "it is left and it is not dirty: fix the cause and run it "
+		    "again");
 	else if (j->atomic) {
 		/* Nothing of the run is left: say what was undone. */
 		json_object_set_new(data, "rolled_back", json_deep_copy(
@@ -353,9 +404,157 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 		job_set_error(j, MIGD_ERR_SQL, run_partly_done(j) ? "dirty" :
 		    "sql_error", data, "%s%s", error, note);
 	free(note);
-	free(excerpt);
 	free(error);
 	job_end(j, NULL);
+}
+
+/* Whether only session settings (SET, RESET) ran before statement s of a
+ * bare section: then a failure there left nothing of it in the database. */
+static int
+run_nothing_before(const struct sqlscan *sc, const char *text,
+    const struct sqlscan_stmt *s)
+{
+	const struct sqlscan_stmt	*p;
+	const char			*t;
+
+	if (s == NULL)
+		return (0);
+	for (p = sc->stmts; p < s; p++) {
+		t = text + p->offset;
+		if (!((strncasecmp(t, "set", 3) == 0 && p->len > 3 &&
+		    isspace((unsigned char)t[3])) || (strncasecmp(t, "reset",
+		    5) == 0 && p->len > 5 && isspace((unsigned char)t[5]))))
+			return (0);
+	}
+	return (1);
+}
+
+/* The next INVALID index a failed build left, dropped as the build ran
+ * (DROP INDEX CONCURRENTLY, with the concurrent timeouts); then the step's
+ * failure is recorded, not dirty if that build was its first statement. */
+static void
+run_leftover_dropped(struct job *j, PGresult *res)
+{
+	const struct sqlscan	*sc;
+	const char		*text, *msg;
+	char			*sql, *t;
+
+	sc = run_section(j, &text);
+	if (res != NULL && !run_res_ok(res)) {
+		msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		t = j->step_err;
+		j->step_err = xprintf("%s; the INVALID index %s it left could "
+		    "not be dropped (%s): drop it (DROP INDEX CONCURRENTLY) "
+		    "before running it again", t, j->leftovers.v[j->leftover],
+		    msg != NULL ? msg : PQresultErrorMessage(res));
+		free(t);
+		j->leftover_failed = 1;
+		run_step_failed_end(j);
+		return;
+	}
+	if (res != NULL)
+		j->leftover++;
+	if (j->leftover < j->leftovers.n) {
+		sql = xprintf("DROP INDEX CONCURRENTLY IF EXISTS %s",
+		    j->leftovers.v[j->leftover]);
+		log_info("dropping INVALID index %s left by the failed "
+		    "statement", j->leftovers.v[j->leftover]);
+		job_query(j, sql, 0, NULL, run_leftover_dropped);
+		free(sql);
+		return;
+	}
+	j->clean_fail = run_nothing_before(sc, text, j->sent);
+	run_step_failed_end(j);
+}
+
+/* The INVALID indexes that were not there before the failed build, and that
+ * no other session is building on the same table. */
+static void
+run_leftovers_found(struct job *j, PGresult *res)
+{
+	int	 i;
+
+	if (!run_res_ok(res)) {
+		j->leftover_failed = 1;
+		run_step_failed_end(j);
+		return;
+	}
+	for (i = 0; i < PQntuples(res); i++)
+		errlist_add(&j->leftovers, "%s", PQgetvalue(res, i, 0));
+	j->leftover = 0;
+	run_leftover_dropped(j, NULL);
+}
+
+/* Looks for what a failed CREATE INDEX or REINDEX CONCURRENTLY left. */
+static void
+run_leftovers(struct job *j)
+{
+	char	*before, *sql;
+
+	before = book_literal(j, j->invalid_before);
+	sql = xprintf("SELECT pg_catalog.quote_ident(n.nspname) || '.' || "
+	    "pg_catalog.quote_ident(c.relname) FROM pg_catalog.pg_index i "
+	    "JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid JOIN "
+	    "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE NOT "
+	    "i.indisvalid AND i.indexrelid <> ALL (%s::pg_catalog.oid[]) AND "
+	    "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index "
+	    "p WHERE p.pid <> pg_catalog.pg_backend_pid() AND (p.relid IS NULL "
+	    "OR p.relid = i.indrelid)) ORDER BY 1", before);
+	errlist_clear(&j->leftovers);
+	job_query(j, sql, 0, NULL, run_leftovers_found);
+	free(before);
+	free(sql);
+}
+
+/* Whether a bare step's statement needs the session prepared first: its
+ * timeouts differ from the last one's, or it builds an index (the INVALID
+ * indexes before it are noted, to drop only what it leaves). */
+static int
+run_needs_prepare(struct job *j, const struct sqlscan_stmt *s)
+{
+	int	 conc = (s->flags & SQLSCAN_CONCURRENT) != 0;
+
+	return (!j->tx && (conc != j->conc_timeouts ||
+	    (s->flags & SQLSCAN_BUILDS_INDEX)));
+}
+
+/* The session is prepared: send the statement. */
+static void
+run_prepared(struct job *j, PGresult *res)
+{
+	const struct sqlscan	*sc;
+	const struct sqlscan_stmt *s;
+	const char		*text;
+
+	if (!job_ok(j, res))
+		return;
+	sc = run_section(j, &text);
+	s = &sc->stmts[j->stmt];
+	j->conc_timeouts = (s->flags & SQLSCAN_CONCURRENT) != 0;
+	free(j->invalid_before);
+	j->invalid_before = NULL;
+	if ((s->flags & SQLSCAN_BUILDS_INDEX) && PQntuples(res) == 1)
+		j->invalid_before = xstrdup(PQgetvalue(res, 0, 0));
+	j->prepared = 1;
+	run_stmt(j, NULL);
+}
+
+/* Sets a bare step's session up for its next statement (run_needs_prepare). */
+static void
+run_prepare(struct job *j, const struct sqlscan_stmt *s)
+{
+	char	*set, *sql;
+
+	set = book_session_timeouts(j, (s->flags & SQLSCAN_CONCURRENT) != 0);
+	if (s->flags & SQLSCAN_BUILDS_INDEX)
+		sql = xprintf("%sSELECT coalesce(pg_catalog.array_agg("
+		    "indexrelid)::text, '{}') FROM pg_catalog.pg_index WHERE "
+		    "NOT indisvalid", set);
+	else
+		sql = xstrdup(set);
+	job_query(j, sql, 0, NULL, run_prepared);
+	free(set);
+	free(sql);
 }
 
 /* Sends the next statement of the step, or its bookkeeping. */
@@ -407,6 +606,11 @@ run_stmt(struct job *j, PGresult *res)
 		return;
 	}
 	s = &sc->stmts[j->stmt];
+	if (!j->prepared && run_needs_prepare(j, s)) {
+		run_prepare(j, s);
+		return;
+	}
+	j->prepared = 0;
 	pre = j->tx ? run_segment_start(j, text) : xstrdup("");
 	/* BEGIN and SET LOCAL travel with the statement: one round trip less
 	 * per migration; error positions are shifted back. */
@@ -550,6 +754,11 @@ run_step(struct job *j)
 	j->seg_begin = j->seg_end = NULL;
 	free(j->mark_id);
 	j->mark_id = NULL;
+	j->conc_timeouts = j->prepared = j->clean_fail = 0;
+	j->leftover_failed = 0;
+	free(j->invalid_before);
+	j->invalid_before = NULL;
+	errlist_clear(&j->leftovers);
 	j->tx = revset_transactional(j->rs, st->idx, st->dir == GRAPH_UP);
 	j->segments = j->tx ? revset_segments(sc, NULL) : 0;
 	j->step_t0 = migd_now();

@@ -552,6 +552,7 @@ sqlscan_stmt_flags(const char *type, json_t *n, const char **what)
 	const char	*kind = sqlscan_str(n, "kind");
 	json_t		*opts;
 	size_t		 i;
+	int		 concurrent;
 
 	if (kind == NULL)
 		kind = "";
@@ -578,7 +579,8 @@ sqlscan_stmt_flags(const char *type, json_t *n, const char **what)
 	}
 	if (strcmp(type, "IndexStmt") == 0 && sqlscan_true(n, "concurrent")) {
 		*what = "CREATE INDEX CONCURRENTLY";
-		return (SQLSCAN_NO_TX);
+		return (SQLSCAN_NO_TX | SQLSCAN_CONCURRENT |
+		    SQLSCAN_BUILDS_INDEX);
 	}
 	if (strcmp(type, "RenameStmt") == 0 &&
 	    sqlscan_is(n, "renameType", "OBJECT_SCHEMA")) {
@@ -592,21 +594,23 @@ sqlscan_stmt_flags(const char *type, json_t *n, const char **what)
 		}
 		if (sqlscan_true(n, "concurrent")) {
 			*what = "DROP INDEX CONCURRENTLY";
-			return (SQLSCAN_NO_TX);
+			return (SQLSCAN_NO_TX | SQLSCAN_CONCURRENT);
 		}
 		return (0);
 	}
 	if (strcmp(type, "ReindexStmt") == 0) {
+		concurrent = sqlscan_defbool(sqlscan_defelem(json_object_get(
+		    n, "params"), "concurrently"), 0) ? SQLSCAN_CONCURRENT |
+		    SQLSCAN_BUILDS_INDEX : 0;
 		for (i = 0; i < nitems(sqlscan_reindexes); i++) {
 			if (strcmp(kind, sqlscan_reindexes[i].kind) == 0) {
 				*what = sqlscan_reindexes[i].what;
-				return (SQLSCAN_NO_TX);
+				return (SQLSCAN_NO_TX | concurrent);
 			}
 		}
-		if (sqlscan_defbool(sqlscan_defelem(json_object_get(n,
-		    "params"), "concurrently"), 0)) {
+		if (concurrent) {
 			*what = "REINDEX CONCURRENTLY";
-			return (SQLSCAN_NO_TX);
+			return (SQLSCAN_NO_TX | concurrent);
 		}
 		return (0);
 	}
@@ -649,7 +653,7 @@ sqlscan_stmt_flags(const char *type, json_t *n, const char **what)
 	if (strcmp(type, "AlterTableStmt") == 0 &&
 	    sqlscan_detach_concurrently(n)) {
 		*what = "ALTER TABLE ... DETACH PARTITION CONCURRENTLY";
-		return (SQLSCAN_NO_TX);
+		return (SQLSCAN_NO_TX | SQLSCAN_CONCURRENT);
 	}
 	if (strcmp(type, "DiscardStmt") == 0 &&
 	    sqlscan_is(n, "target", "DISCARD_ALL")) {

@@ -26,6 +26,14 @@
 #define SQLSCAN_SAVEPOINT	0x100
 /* ALTER SCHEMA ... RENAME: the old name is in sqlscan.drops. */
 #define SQLSCAN_RENAME_SCHEMA	0x200
+/*
+ * Waits for older transactions by design (CREATE INDEX, REINDEX, DROP INDEX
+ * and DETACH PARTITION CONCURRENTLY): run with their own timeouts.
+ */
+#define SQLSCAN_CONCURRENT	0x400
+/* Leaves an INVALID index when it fails (CREATE INDEX and REINDEX
+ * CONCURRENTLY). */
+#define SQLSCAN_BUILDS_INDEX	0x800
 
 struct sqlscan_stmt {
 	/*

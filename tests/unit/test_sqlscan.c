@@ -265,23 +265,26 @@ static void
 test_no_tx(void)
 {
 	int	 N = SQLSCAN_NO_TX;
+	/* Waits for older transactions; and leaves an INVALID index. */
+	int	 C = N | SQLSCAN_CONCURRENT;
+	int	 B = C | SQLSCAN_BUILDS_INDEX;
 
-	check_flags("CREATE INDEX CONCURRENTLY i ON t (a)", N,
+	check_flags("CREATE INDEX CONCURRENTLY i ON t (a)", B,
 	    "CREATE INDEX CONCURRENTLY");
 	check_flags("create unique index concurrently if not exists i on s.t "
-	    "(a)", N, "CREATE INDEX CONCURRENTLY");
+	    "(a)", B, "CREATE INDEX CONCURRENTLY");
 	check_flags("CREATE INDEX i ON t (a)", 0, NULL);
-	check_flags("DROP INDEX CONCURRENTLY IF EXISTS s.i", N,
+	check_flags("DROP INDEX CONCURRENTLY IF EXISTS s.i", C,
 	    "DROP INDEX CONCURRENTLY");
 	check_flags("DROP INDEX s.i", 0, NULL);
-	check_flags("REINDEX INDEX CONCURRENTLY i", N, "REINDEX CONCURRENTLY");
-	check_flags("REINDEX TABLE CONCURRENTLY s.t", N,
+	check_flags("REINDEX INDEX CONCURRENTLY i", B, "REINDEX CONCURRENTLY");
+	check_flags("REINDEX TABLE CONCURRENTLY s.t", B,
 	    "REINDEX CONCURRENTLY");
-	check_flags("REINDEX (CONCURRENTLY) TABLE t", N,
+	check_flags("REINDEX (CONCURRENTLY) TABLE t", B,
 	    "REINDEX CONCURRENTLY");
-	check_flags("REINDEX (VERBOSE, CONCURRENTLY true) TABLE t", N,
+	check_flags("REINDEX (VERBOSE, CONCURRENTLY true) TABLE t", B,
 	    "REINDEX CONCURRENTLY");
-	check_flags("REINDEX (CONCURRENTLY 1) TABLE t", N,
+	check_flags("REINDEX (CONCURRENTLY 1) TABLE t", B,
 	    "REINDEX CONCURRENTLY");
 	check_flags("REINDEX (CONCURRENTLY false) TABLE t", 0, NULL);
 	check_flags("REINDEX (CONCURRENTLY off) TABLE t", 0, NULL);
@@ -289,6 +292,7 @@ test_no_tx(void)
 	check_flags("REINDEX TABLE t", 0, NULL);
 	check_flags("REINDEX (VERBOSE) INDEX i", 0, NULL);
 	check_flags("REINDEX SCHEMA s", N, "REINDEX SCHEMA");
+	check_flags("REINDEX SCHEMA CONCURRENTLY s", B, "REINDEX SCHEMA");
 	check_flags("REINDEX DATABASE d", N, "REINDEX DATABASE");
 	check_flags("REINDEX SYSTEM d", N, "REINDEX SYSTEM");
 	check_flags("VACUUM", N, "VACUUM");
@@ -330,10 +334,10 @@ test_no_tx(void)
 	check_flags("CLUSTER VERBOSE", N, "CLUSTER");
 	check_flags("CLUSTER t", 0, NULL);
 	check_flags("CLUSTER t USING i", 0, NULL);
-	check_flags("ALTER TABLE s.p DETACH PARTITION s.c CONCURRENTLY", N,
+	check_flags("ALTER TABLE s.p DETACH PARTITION s.c CONCURRENTLY", C,
 	    "ALTER TABLE ... DETACH PARTITION CONCURRENTLY");
 	check_flags("ALTER TABLE IF EXISTS ONLY p DETACH PARTITION c "
-	    "CONCURRENTLY", N, "ALTER TABLE ... DETACH PARTITION CONCURRENTLY");
+	    "CONCURRENTLY", C, "ALTER TABLE ... DETACH PARTITION CONCURRENTLY");
 	check_flags("ALTER TABLE p DETACH PARTITION c", 0, NULL);
 	check_flags("ALTER TABLE p DETACH PARTITION c FINALIZE", 0, NULL);
 	check_flags("DISCARD ALL", N, "DISCARD ALL");
@@ -344,9 +348,10 @@ test_no_tx(void)
 	/* The section's flags are the OR; each statement keeps its own. */
 	is_int(scan("CREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY i ON t "
 	    "(a);\nVACUUM t;", 1), 0, "mixed: parses");
-	is_int(sc.flags, SQLSCAN_NO_TX, "mixed: section flags");
+	is_int(sc.flags, B, "mixed: section flags");
 	is_int(st_flags(0), 0, "mixed: table is transactional");
-	is_int(st_flags(1), SQLSCAN_NO_TX, "mixed: index is not");
+	is_int(st_flags(1), B, "mixed: index is not");
+	is_int(st_flags(2), N, "mixed: vacuum waits for no one");
 	is_int(st_line(1), 2, "mixed: index line");
 	is_str(st_what(2), "VACUUM", "mixed: vacuum");
 }
@@ -853,7 +858,8 @@ test_deep(void)
 	is_int(scan(sql, 1), 0, "deep: parses");
 	is_int(sc.n_stmts, 2, "deep: two statements");
 	is_int(st_line(1), 2, "deep: second line");
-	is_int(st_flags(1), SQLSCAN_NO_TX, "deep: flags after a deep tree");
+	is_int(st_flags(1), SQLSCAN_NO_TX | SQLSCAN_CONCURRENT |
+	    SQLSCAN_BUILDS_INDEX, "deep: flags after a deep tree");
 	is_str(schemas(), "deep,deep2", "deep: schemas");
 	ok(sc.n_stmts > 0 && sc.stmts[0].len == strlen(sql) -
 	    strlen(";\nCREATE INDEX CONCURRENTLY i ON deep2.t ((1 || 2));\n"),
