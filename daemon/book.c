@@ -201,22 +201,29 @@ book_joined(const struct errlist *sql)
 /*
  * The checks every step passes before it commits, as plain SQL that fails the
  * step (a PL/pgSQL block would cost a compile per migration): migd still holds
- * its lock (a migration may have called pg_advisory_unlock_all()), and every
- * managed schema still exists under its name (DROP OWNED ... CASCADE, dynamic
- * SQL and renames are only seen here).  A failed check is a cast to
+ * its lock, held by this very session in pg_locks (a migration may have
+ * called pg_advisory_unlock_all() or DISCARD ALL, maybe from a function;
+ * pg_try_advisory_lock would quietly take a lost lock again and miss it), and
+ * every managed schema still exists under its name (DROP OWNED ... CASCADE,
+ * dynamic SQL and renames are only seen here).  A failed check is a cast to
  * regnamespace that fails (3F000), which run_step_failed() rewords.
  */
 static void
 book_guard_sql(struct job *j, struct errlist *sql)
 {
-	char	*lit, *t;
+	unsigned long long	 key = (unsigned long long)migrate_lock_key();
+	char			*lit, *t;
 
 	t = migrate_text_array(j->managed, j->n_managed);
 	lit = book_literal(j, t);
 	free(t);
-	errlist_add(sql, "SELECT (CASE WHEN NOT "
-	    "pg_catalog.pg_try_advisory_lock(%lld) THEN '\"" BOOK_LOCK_LOST
-	    "\"' END)::pg_catalog.regnamespace", migrate_lock_key());
+	errlist_add(sql, "SELECT (CASE WHEN NOT EXISTS (SELECT FROM "
+	    "pg_catalog.pg_locks WHERE locktype = 'advisory' AND pid = "
+	    "pg_catalog.pg_backend_pid() AND classid = '%lu'::pg_catalog.oid "
+	    "AND objid = '%lu'::pg_catalog.oid AND objsubid = 1 AND mode = "
+	    "'ExclusiveLock' AND granted) THEN '\"" BOOK_LOCK_LOST "\"' END)::"
+	    "pg_catalog.regnamespace", (unsigned long)(key >> 32),
+	    (unsigned long)(key & 0xffffffffULL));
 	errlist_add(sql, "SELECT pg_catalog.quote_ident(n)::"
 	    "pg_catalog.regnamespace FROM pg_catalog.unnest(%s::text[]) n",
 	    lit);
@@ -284,10 +291,20 @@ book_guard_failure(struct job *j, PGresult *res, const char **sqlstate)
 		return (NULL);
 	if (strcmp(msg, "schema \"" BOOK_LOCK_LOST "\" does not exist") == 0) {
 		*sqlstate = "55000";	/* object_not_in_prerequisite_state */
+		if (!j->tx)
+			return (xstrdup("migd's migration lock was released "
+			    "during this non-transactional migration "
+			    "(pg_advisory_unlock_all() or DISCARD ALL?): its "
+			    "statements after that ran without the lock and "
+			    "are committed, and another migd could have run "
+			    "migrations at the same time; migd stopped the run "
+			    "before recording it. A migration must not release "
+			    "the lock"));
 		return (xstrdup("migd's migration lock was released during this "
 		    "migration (pg_advisory_unlock_all() or DISCARD ALL?), so "
 		    "another migd could have run migrations at the same time; "
-		    "a migration must not release it"));
+		    "migd stopped the run before recording it. A migration "
+		    "must not release the lock"));
 	}
 	for (i = 0; i < j->n_managed; i++) {
 		name = xprintf("schema \"%s\" does not exist", j->managed[i]);

@@ -63,6 +63,7 @@ job_free(struct job *j)
 	free(j->mark_id);
 	free(j->cancelled_by);
 	free(j->pipe_map);
+	free(j->copy_refused);
 	for (i = 0; i < j->n_managed; i++)
 		free(j->managed[i]);
 	free(j->managed);
@@ -161,7 +162,9 @@ job_result(struct pool_conn *pc, PGresult *res, void *arg)
 	struct job	*j = arg;
 	job_fn		 next = j->next;
 
-	(void)pc;
+	if (res != NULL && pool_copy_refused(pc) != NULL &&
+	    j->copy_refused == NULL)
+		j->copy_refused = xstrdup(pool_copy_refused(pc));
 	if (res == NULL) {
 		/* The connection died: the server rolled back, the lock is gone. */
 		j->pc = NULL;
@@ -204,15 +207,36 @@ job_query(struct job *j, const char *sql, int n, const char *const *params,
 	}
 }
 
-/* Sends statements in one pipeline; next receives the first error (see
- * pool_pipeline_failed) or the last result. */
+/* Sends a migration's SQL, whose rows nobody reads: they are dropped as
+ * they arrive; next receives the last result or the first error. */
 void
-job_pipeline(struct job *j, const struct errlist *sql, job_fn next)
+job_query_discard(struct job *j, const char *sql, job_fn next)
 {
 	PGconn	*pg = pool_conn_pg(j->pc);
 
 	j->next = next;
-	if (pool_pipeline(j->pc, (const char *const *)sql->v, sql->n,
+	if (pool_query_discard(j->pc, sql, job_result, j) != 0) {
+		j->next = NULL;
+		if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+			job_result(j->pc, NULL, j);
+			return;
+		}
+		job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable", NULL,
+		    "cannot send a query: %s", PQerrorMessage(pg));
+	}
+}
+
+/* Sends statements in one pipeline; next receives the first error (see
+ * pool_pipeline_failed) or the last result.  discard (or NULL) marks the
+ * queries whose rows are dropped as they arrive. */
+void
+job_pipeline(struct job *j, const struct errlist *sql,
+    const unsigned char *discard, job_fn next)
+{
+	PGconn	*pg = pool_conn_pg(j->pc);
+
+	j->next = next;
+	if (pool_pipeline(j->pc, (const char *const *)sql->v, discard, sql->n,
 	    job_result, j) != 0) {
 		j->next = NULL;
 		if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {

@@ -26,6 +26,9 @@
 #define SQLSCAN_SAVEPOINT	0x100
 /* ALTER SCHEMA ... RENAME: the old name is in sqlscan.drops. */
 #define SQLSCAN_RENAME_SCHEMA	0x200
+/* COPY ... FROM STDIN or TO STDOUT: data to or from the client, which migd
+ * neither has nor wants (COPY with a file or PROGRAM is not flagged). */
+#define SQLSCAN_COPY_CLIENT	0x400
 
 struct sqlscan_stmt {
 	/*
