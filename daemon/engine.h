@@ -87,6 +87,7 @@ struct job {
 						   statement of each query */
 	size_t			 pipe_own;	/* migd's BEGIN and timeouts */
 	char			*copy_refused;	/* a COPY to or from migd met */
+	int			 witness;	/* the step's lock witness taken */
 	size_t			 notices;	/* of the current step */
 	size_t			 notices_dropped; /* past RUN_NOTICE_MAX */
 	char			**managed;	/* schemas no step may drop */
@@ -187,6 +188,7 @@ char	*book_mark_sql(struct job *j, int success, const char *sqlstate,
 void	 book_timeouts_sql(struct job *j, const char *set, struct errlist *sql);
 char	*book_timeouts(struct job *j, const char *set);
 char	*book_joined(const struct errlist *sql);
+char	*book_witness_sql(void);
 char	*book_guard_failure(struct job *j, PGresult *res,
 	    const char **sqlstate);
 void	 book_step_sql(struct job *j, const char *text, int ahead,

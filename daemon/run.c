@@ -485,7 +485,7 @@ run_stmt(struct job *j, PGresult *res)
 	const struct sqlscan		*sc;
 	const struct sqlscan_stmt	*s;
 	const char			*text;
-	char				*sql, *pre;
+	char				*sql, *pre, *w, *t;
 
 	sc = run_section(j, &text);
 	if (res != NULL && !run_res_ok(res)) {
@@ -529,6 +529,15 @@ run_stmt(struct job *j, PGresult *res)
 	}
 	s = &sc->stmts[j->stmt];
 	pre = j->tx ? run_segment_start(j, text) : xstrdup("");
+	if (!j->witness) {
+		/* The step's lock witness, before its first statement. */
+		w = book_witness_sql();
+		t = xprintf("%s%s; ", pre, w);
+		free(pre);
+		free(w);
+		pre = t;
+		j->witness = 1;
+	}
 	/* BEGIN and SET LOCAL travel with the statement: one round trip less
 	 * per migration; error positions are shifted back. */
 	sql = xprintf("%s%.*s", pre, (int)s->len, text + s->offset);
@@ -546,7 +555,7 @@ run_bookkeeping(struct job *j)
 {
 	struct errlist	 sql = { NULL, 0 };
 	const char	*text;
-	char		*begin, *all, *s;
+	char		*begin, *all, *s, *w;
 
 	run_section(j, &text);
 	if (!j->tx)
@@ -558,6 +567,15 @@ run_bookkeeping(struct job *j)
 		free(s);
 	} else
 		begin = xstrdup("");
+	if (!j->witness) {
+		/* No statement ran (a merge revision): the witness now. */
+		w = book_witness_sql();
+		s = xprintf("%s%s; ", begin, w);
+		free(begin);
+		free(w);
+		begin = s;
+		j->witness = 1;
+	}
 	book_step_sql(j, text, 0, &sql);
 	all = book_joined(&sql);
 	s = xprintf("%s%s%s", begin, all, j->tx ? "" : migrate_reset_sql(j) +
@@ -626,6 +644,8 @@ run_step_pipelined(struct job *j, const struct sqlscan *sc, const char *text)
 		book_timeouts_sql(j, "SET LOCAL", &sql);
 		j->seg_open = 1;
 	}
+	errlist_take(&sql, book_witness_sql());
+	j->witness = 1;
 	j->pipe_own = sql.n;
 	free(j->pipe_map);
 	j->pipe_map = xcalloc(sql.n + sc->n_stmts + 1, sizeof *j->pipe_map);
@@ -663,7 +683,7 @@ run_step(struct job *j)
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
 	const struct sqlscan	*sc;
 	const char		*text;
-	char			*sql, *mark, *set, *begin;
+	char			*sql, *mark, *set, *begin, *witness;
 
 	if (job_cancelled(j))
 		return;
@@ -683,6 +703,7 @@ run_step(struct job *j)
 	j->segments = j->tx ? revset_segments(sc, NULL) : 0;
 	free(j->copy_refused);
 	j->copy_refused = NULL;
+	j->witness = 0;
 	j->notices = j->notices_dropped = 0;
 	pool_set_notice(j->pc, run_notice, j);
 	j->step_t0 = migd_now();
@@ -701,7 +722,9 @@ run_step(struct job *j)
 			run_stmt(j, NULL);
 		return;
 	}
-	/* Marked dirty first: a crash part-way leaves the mark. */
+	/* Marked dirty first: a crash part-way leaves the mark; the lock's
+	 * witness is taken with it. */
+	witness = book_witness_sql();
 	mark = book_history_sql(j, mf->revision, st->dir == GRAPH_UP ? "up" :
 	    "down", 0, 1, mf->checksum, mf->message, mf->path, j->step_wall,
 	    0, NULL, "started; not finished");
@@ -711,16 +734,19 @@ run_step(struct job *j)
 			j->seg_begin = &sc->stmts[0];
 		begin = run_begin(j, text);
 		set = book_timeouts(j, "SET LOCAL");
-		sql = xprintf("%s; %s%s RETURNING id", begin, set, mark);
+		sql = xprintf("%s; %s%s; %s RETURNING id", begin, set, witness,
+		    mark);
 		free(begin);
 		j->seg_open = 1;
 		j->segment = 1;
 	} else {
 		set = book_timeouts(j, "SET");
-		sql = xprintf("%s%s RETURNING id", set, mark);
+		sql = xprintf("%s%s; %s RETURNING id", set, witness, mark);
 		j->session_set = 1;
 	}
+	j->witness = 1;
 	job_query(j, sql, 0, NULL, run_stmt);
+	free(witness);
 	free(set);
 	free(mark);
 	free(sql);
