@@ -381,3 +381,32 @@ def test_lock_released_in_a_non_transactional_step_stops_the_run(migd_factory, h
     err(m, "upgrade", {}, kind="dirty")
     p = m.migctl("upgrade")
     assert p.returncode != X_OK and "l2" in p.stderr, p.stderr
+
+
+STEP_KINDS = {
+    "pipelined": dict(up="CREATE TABLE public.k1 (id int);"),
+    "statement_by_statement": dict(up="CREATE TABLE public.k1 (id int);\n"
+                                   "COPY public.k1 TO '/dev/null';"),
+    "bare": dict(up="CREATE TABLE public.k1 (id int);", transaction="none"),
+    "split_by_commit": dict(up="CREATE TABLE public.k1 (id int);\nCOMMIT;\n"
+                            "CREATE TABLE public.k1b (id int);"),
+    "no_statement": dict(up="-- nothing to do"),
+}
+
+
+@pytest.mark.parametrize("kind,atomic", [
+    (k, a) for k in sorted(STEP_KINDS) for a in (False, True)
+    if not (a and k in ("bare", "split_by_commit"))])     # those cannot be atomic
+def test_every_kind_of_step_passes_the_lock_check_and_leaves_no_lock(migd_factory, kind,
+                                                                      atomic):
+    m = connected(migd_factory())
+    write_rev(m, "k0.sql", "k0", up="CREATE TABLE public.k0 (id int);")
+    write_rev(m, "k1.sql", "k1", down="k0", **STEP_KINDS[kind])
+    write_rev(m, "k2.sql", "k2", down="k1", up="SELECT 1;")
+    r = ok(m, "upgrade", {"atomic": atomic})
+    assert [s["revision"] for s in r["steps"]] == ["k0", "k1", "k2"], r
+    assert versions(m) == ["k2"]
+    # no advisory lock of this database is left, in either mode
+    assert q(m, "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = "
+                "l.database WHERE l.locktype = 'advisory' AND d.datname = "
+                "current_database()") == "0"
