@@ -709,6 +709,8 @@ job_locked(struct job *j, PGresult *res)
 		return;
 	}
 	if (migd_now() >= j->deadline) {
+		/* The holder's own lock, not the shared witness it also
+		 * holds during a migration (book_witness_sql). */
 		snprintf(key, sizeof key, "%lld", migrate_lock_key());
 		params[0] = key;
 		job_query(j, "SELECT a.pid, coalesce(a.application_name, ''), "
@@ -718,7 +720,8 @@ job_locked(struct job *j, PGresult *res)
 		    "pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = "
 		    "'advisory' AND l.granted AND l.classid = ($1::bigint >> "
 		    "32)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND "
-		    "l.objsubid = 1", 1, params, job_lock_holder);
+		    "l.objsubid = 1 AND l.mode = 'ExclusiveLock'", 1, params,
+		    job_lock_holder);
 		return;
 	}
 	if (j->timer == NULL)

@@ -65,11 +65,10 @@ run_notice_text(const char *s)
 static char *
 run_notice_line(const char *s)
 {
-	size_t		 n = 0;
-	char		*t, *o;
+	char	*t, *o;
 
 	t = o = xmalloc(strlen(s) * 4 + 1);
-	for (; *s != '\0'; s++, n++) {
+	for (; *s != '\0'; s++) {
 		if (*s == '\n' || *s == '\t' || *s == '\r') {
 			*o++ = '\\';
 			*o++ = *s == '\n' ? 'n' : *s == '\t' ? 't' : 'r';
