@@ -126,8 +126,8 @@ def test_sigterm_after_a_refused_copy(migd_factory):
 
 # The same at run time, for SQL no static check reads (a section only the
 # scanner split, on a server newer than the parser): migd's own pool, on the
-# real server, through tests/integration/pool_probe (built with migd).
-PROBE = os.path.join(os.path.dirname(migdtest.MIGD_BIN), "tests", "integration", "pool_probe")
+# real server, through tests/probe/pool_probe (built with migd).
+PROBE = os.path.join(os.path.dirname(migdtest.MIGD_BIN), "tests", "probe", "pool_probe")
 
 PROBE_CASES = {
     "copy_out": ("simple", ["COPY (SELECT g FROM generate_series(1, 300000) g) TO STDOUT"]),
@@ -144,7 +144,7 @@ PROBE_CASES = {
 
 @pytest.mark.parametrize("case", sorted(PROBE_CASES))
 def test_a_copy_at_run_time_ends_and_the_connection_goes_on(pg, make_db, case):
-    assert os.access(PROBE, os.X_OK), "build tests/integration/pool_probe (make) first: " + PROBE
+    assert os.access(PROBE, os.X_OK), "build tests/probe/pool_probe (make) first: " + PROBE
     mode, sqls = PROBE_CASES[case]
     t0 = time.monotonic()
     # a loop that spins never prints; the timeout fails the test
