@@ -95,6 +95,10 @@ struct job {
 	const struct sqlscan_stmt **pipe_map;	/* pipelined: the file's
 						   statement of each query */
 	size_t			 pipe_own;	/* migd's BEGIN and timeouts */
+	char			*copy_refused;	/* a COPY to or from migd met */
+	int			 witness;	/* the step's lock witness taken */
+	size_t			 notices;	/* of the current step */
+	size_t			 notices_dropped; /* past RUN_NOTICE_MAX */
 	char			**managed;	/* schemas no step may drop */
 	size_t			 n_managed;
 	double			 t0, step_t0, step_wall;
@@ -171,7 +175,9 @@ void	 job_fail(struct job *j, int code, const char *kind, json_t *data,
 void	 job_reply(struct job *j);
 void	 job_query(struct job *j, const char *sql, int n,
 	    const char *const *params, job_fn next);
-void	 job_pipeline(struct job *j, const struct errlist *sql, job_fn next);
+void	 job_query_discard(struct job *j, const char *sql, job_fn next);
+void	 job_pipeline(struct job *j, const struct errlist *sql,
+	    const unsigned char *discard, job_fn next);
 json_t	*migrate_pg_error(PGresult *res);
 int	 job_ok(struct job *j, PGresult *res);
 void	 job_end(struct job *j, PGresult *res);
@@ -209,6 +215,7 @@ char	*book_mark_sql(struct job *j, int success, int dirty,
 void	 book_timeouts_sql(struct job *j, const char *set, struct errlist *sql);
 char	*book_timeouts(struct job *j, const char *set);
 char	*book_joined(const struct errlist *sql);
+char	*book_witness_sql(void);
 char	*book_guard_failure(struct job *j, PGresult *res,
 	    const char **sqlstate);
 void	 book_step_sql(struct job *j, const char *text, int ahead,

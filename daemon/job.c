@@ -70,6 +70,7 @@ job_free(struct job *j)
 	free(j->mark_id);
 	free(j->cancelled_by);
 	free(j->pipe_map);
+	free(j->copy_refused);
 	for (i = 0; i < j->n_managed; i++)
 		free(j->managed[i]);
 	free(j->managed);
@@ -168,7 +169,9 @@ job_result(struct pool_conn *pc, PGresult *res, void *arg)
 	struct job	*j = arg;
 	job_fn		 next = j->next;
 
-	(void)pc;
+	if (res != NULL && pool_copy_refused(pc) != NULL &&
+	    j->copy_refused == NULL)
+		j->copy_refused = xstrdup(pool_copy_refused(pc));
 	if (res == NULL) {
 		/* The connection died: the server rolled back, the lock is gone. */
 		j->pc = NULL;
@@ -211,15 +214,36 @@ job_query(struct job *j, const char *sql, int n, const char *const *params,
 	}
 }
 
-/* Sends statements in one pipeline; next receives the first error (see
- * pool_pipeline_failed) or the last result. */
+/* Sends a migration's SQL, whose rows nobody reads: they are dropped as
+ * they arrive; next receives the last result or the first error. */
 void
-job_pipeline(struct job *j, const struct errlist *sql, job_fn next)
+job_query_discard(struct job *j, const char *sql, job_fn next)
 {
 	PGconn	*pg = pool_conn_pg(j->pc);
 
 	j->next = next;
-	if (pool_pipeline(j->pc, (const char *const *)sql->v, sql->n,
+	if (pool_query_discard(j->pc, sql, job_result, j) != 0) {
+		j->next = NULL;
+		if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+			job_result(j->pc, NULL, j);
+			return;
+		}
+		job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable", NULL,
+		    "cannot send a query: %s", PQerrorMessage(pg));
+	}
+}
+
+/* Sends statements in one pipeline; next receives the first error (see
+ * pool_pipeline_failed) or the last result.  discard (or NULL) marks the
+ * queries whose rows are dropped as they arrive. */
+void
+job_pipeline(struct job *j, const struct errlist *sql,
+    const unsigned char *discard, job_fn next)
+{
+	PGconn	*pg = pool_conn_pg(j->pc);
+
+	j->next = next;
+	if (pool_pipeline(j->pc, (const char *const *)sql->v, discard, sql->n,
 	    job_result, j) != 0) {
 		j->next = NULL;
 		if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
@@ -718,8 +742,10 @@ job_locked(struct job *j, PGresult *res)
 		return;
 	}
 	if (migd_now() >= j->deadline) {
-		/* Holders in this database only: the same key taken in another
-		 * database of the cluster is another lock. */
+		/* Holders in this database only (the same key taken in another
+		 * database of the cluster is another lock), and the holder's own
+		 * lock, not the shared witness it also holds during a migration
+		 * (book_witness_sql). */
 		snprintf(key, sizeof key, "%lld", migrate_lock_key());
 		params[0] = key;
 		job_query(j, "SELECT a.pid, coalesce(a.application_name, ''), "
@@ -729,9 +755,10 @@ job_locked(struct job *j, PGresult *res)
 		    "pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = "
 		    "'advisory' AND l.granted AND l.classid = ($1::bigint >> "
 		    "32)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND "
-		    "l.objsubid = 1 AND l.database = (SELECT oid FROM "
-		    "pg_database WHERE datname = current_database()) AND "
-		    "a.datname = current_database()", 1, params,
+		    "l.objsubid = 1 AND l.mode = 'ExclusiveLock' AND "
+		    "l.database = (SELECT oid FROM pg_database WHERE datname = "
+		    "current_database()) AND a.datname = current_database()", 1,
+		    params,
 		    job_lock_holder);
 		return;
 	}

@@ -193,6 +193,14 @@ struct pool_conn;
 typedef void (*pool_acquire_cb)(struct pool_conn *, void *);
 typedef void (*pool_result_cb)(struct pool_conn *, PGresult *, void *);
 typedef void (*pool_check_cb)(struct pool_conn *, const char *, void *);
+typedef void (*pool_notice_cb)(struct pool_conn *, const PGresult *, void *);
+/* Why a COPY to or from migd was ended (pool_copy_refused). */
+#define POOL_COPY_IN_REFUSED	"migd has no data for COPY FROM STDIN: a " \
+	"migration cannot copy from the client; use INSERT, or COPY FROM a " \
+	"file on the server"
+#define POOL_COPY_OUT_REFUSED	"COPY TO STDOUT in a migration: a " \
+	"migration cannot copy to the client (migd dropped the rows); use " \
+	"COPY TO a file on the server, or remove it"
 struct pool_stats {
 	int	 size;
 	int	 connected;
@@ -217,8 +225,12 @@ void		 pool_release(struct pool_conn *);
 PGconn		*pool_conn_pg(struct pool_conn *);
 int		 pool_query(struct pool_conn *, const char *, int,
 		     const char *const *, pool_result_cb, void *);
-int		 pool_pipeline(struct pool_conn *, const char *const *, size_t,
+int		 pool_query_discard(struct pool_conn *, const char *,
 		     pool_result_cb, void *);
+int		 pool_pipeline(struct pool_conn *, const char *const *,
+		     const unsigned char *, size_t, pool_result_cb, void *);
+const char	*pool_copy_refused(struct pool_conn *);
+void		 pool_set_notice(struct pool_conn *, pool_notice_cb, void *);
 ssize_t		 pool_pipeline_failed(struct pool_conn *);
 
 /* main.c */

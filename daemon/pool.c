@@ -58,6 +58,12 @@ struct pool_conn {
 	size_t			 pipe_n;
 	size_t			 pipe_done;
 	ssize_t			 pipe_failed;
+	unsigned char		*pipe_discard;	/* per query: rows discarded */
+	/* the query in flight met a COPY to or from migd (why, or NULL) */
+	char			*copy_refused;
+	/* notices and warnings: to this sink (a run's step), else the log */
+	pool_notice_cb		 notice_cb;
+	void			*notice_arg;
 };
 
 struct pool_waiter {
@@ -93,6 +99,7 @@ static void	pool_check_result(struct pool_conn *, PGresult *, void *);
 static void	pool_check_drop(struct pool_conn *);
 static void	pool_check_failed(struct pool_conn *, const char *);
 static void	pool_check_finish(struct pool_conn *, const char *);
+static int	pool_copy(struct pool_conn *, PGresult *);
 
 /* Keeps the latest error, on one line, for status and the log; a server's
  * "database ... does not exist" may quote a conninfo nested in dbname. */
@@ -165,6 +172,12 @@ pool_drop(struct pool_conn *pc)
 	pc->pipe_n = 0;
 	pc->server_pid = 0;
 	pc->pooled = 0;
+	free(pc->pipe_discard);
+	pc->pipe_discard = NULL;
+	free(pc->copy_refused);
+	pc->copy_refused = NULL;
+	pc->notice_cb = NULL;
+	pc->notice_arg = NULL;
 }
 
 /* Connection lost or failed: tell the query's owner, retry after a pause. */
@@ -297,6 +310,26 @@ pool_connect_step(struct pool_conn *pc)
 	}
 }
 
+/* Notices and warnings of the server: to the sink a run set for its step,
+ * else (migd's own queries) to the log at debug level. */
+static void
+pool_notice(void *arg, const PGresult *res)
+{
+	struct pool_conn	*pc = arg;
+	const char		*sev, *msg;
+
+	if (pc->notice_cb != NULL) {
+		pc->notice_cb(pc, res, pc->notice_arg);
+		return;
+	}
+	if ((sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED)) ==
+	    NULL && (sev = PQresultErrorField(res, PG_DIAG_SEVERITY)) == NULL)
+		sev = "NOTICE";
+	if ((msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) == NULL)
+		msg = PQresultErrorMessage(res);
+	log_debug("database: %s: %s", sev, msg);
+}
+
 /* Starts a non-blocking connection with the current conninfo. */
 static void
 pool_connect(struct pool_conn *pc)
@@ -318,6 +351,7 @@ pool_connect(struct pool_conn *pc)
 		pool_connect_failed(pc, PQerrorMessage(pc->pg));
 		return;
 	}
+	PQsetNoticeReceiver(pc->pg, pool_notice, pc);
 	/* libpq keeps a failed start-up's SQLSTATE to itself, except in a
 	 * verbose message; pool_ready sets the default back. */
 	PQsetErrorVerbosity(pc->pg, PQERRORS_VERBOSE);
@@ -707,10 +741,55 @@ pool_complete(struct pool_conn *pc)
 }
 
 /*
+ * A COPY to or from migd, which has no data to send and wants none: a COPY
+ * FROM STDIN is ended with an error (the server fails the statement), a COPY
+ * TO STDOUT's rows are read and dropped as they come.  The owner learns why
+ * (pool_copy_refused).  libpq answers a COPY state again on every
+ * PQgetResult, so a loop that only reads results would never end.  Returns 0
+ * to read on, 1 to wait for more input, -1 when the connection failed.
+ */
+static int
+pool_copy(struct pool_conn *pc, PGresult *res)
+{
+	ExecStatusType	 s = PQresultStatus(res);
+	char		*buf;
+	int		 n, r;
+
+	PQclear(res);
+	if (pc->copy_refused == NULL)
+		pc->copy_refused = xstrdup(s == PGRES_COPY_OUT ?
+		    POOL_COPY_OUT_REFUSED : POOL_COPY_IN_REFUSED);
+	if (s == PGRES_COPY_IN || s == PGRES_COPY_BOTH) {
+		if (PQputCopyEnd(pc->pg, pc->copy_refused) != 1 ||
+		    (r = PQflush(pc->pg)) == -1) {
+			pool_fail(pc, PQerrorMessage(pc->pg));
+			return (-1);
+		}
+		if (r == 1) {
+			pc->flushing = 1;
+			pool_watch(pc, EV_READ | EV_WRITE);
+		}
+		if (s == PGRES_COPY_IN)
+			return (0);	/* the server's error comes next */
+	}
+	/* COPY TO STDOUT (or what is left of COPY BOTH): drop its rows. */
+	while ((n = PQgetCopyData(pc->pg, &buf, 1)) > 0)
+		PQfreemem(buf);
+	if (n == 0)
+		return (1);
+	if (n == -2) {
+		pool_fail(pc, PQerrorMessage(pc->pg));
+		return (-1);
+	}
+	return (0);
+}
+
+/*
  * Results of a pipeline: each query's results end with NULL, the sync point
  * with PGRES_PIPELINE_SYNC; after a failure the rest come back aborted.  The
  * owner gets the first error (pool_pipeline_failed says whose), else the last
- * result, once the sync point is read.
+ * result, once the sync point is read.  A query whose rows are not wanted
+ * goes in single-row mode, set before its first result is read.
  */
 static void
 pool_pipeline_input(struct pool_conn *pc)
@@ -721,6 +800,10 @@ pool_pipeline_input(struct pool_conn *pc)
 		if ((res = PQgetResult(pc->pg)) == NULL) {
 			if (pc->pipe_done < pc->pipe_n)
 				pc->pipe_done++;
+			if (pc->pipe_discard != NULL &&
+			    pc->pipe_done < pc->pipe_n &&
+			    pc->pipe_discard[pc->pipe_done])
+				PQsetSingleRowMode(pc->pg);
 			continue;
 		}
 		switch (PQresultStatus(res)) {
@@ -728,10 +811,19 @@ pool_pipeline_input(struct pool_conn *pc)
 			PQclear(res);
 			PQexitPipelineMode(pc->pg);
 			pc->pipe_n = 0;
+			free(pc->pipe_discard);
+			pc->pipe_discard = NULL;
 			pool_complete(pc);
 			return;
 		case PGRES_PIPELINE_ABORTED:
+		case PGRES_SINGLE_TUPLE:
 			PQclear(res);
+			break;
+		case PGRES_COPY_IN:
+		case PGRES_COPY_OUT:
+		case PGRES_COPY_BOTH:
+			if (pool_copy(pc, res) != 0)
+				return;
 			break;
 		case PGRES_FATAL_ERROR:
 			if (pc->pipe_failed < 0) {
@@ -752,7 +844,8 @@ pool_pipeline_input(struct pool_conn *pc)
 	}
 }
 
-/* Reads what the server sent: results of a query, or news of its death. */
+/* Reads what the server sent: results of a query, or news of its death.
+ * Rows of a query in single-row mode are dropped as they come. */
 static void
 pool_input(struct pool_conn *pc)
 {
@@ -775,6 +868,19 @@ pool_input(struct pool_conn *pc)
 		if ((res = PQgetResult(pc->pg)) == NULL) {
 			pool_complete(pc);
 			return;
+		}
+		switch (PQresultStatus(res)) {
+		case PGRES_SINGLE_TUPLE:
+			PQclear(res);
+			continue;
+		case PGRES_COPY_IN:
+		case PGRES_COPY_OUT:
+		case PGRES_COPY_BOTH:
+			if (pool_copy(pc, res) != 0)
+				return;
+			continue;
+		default:
+			break;
 		}
 		/* Keep the first error: later results would hide it. */
 		if (pc->result != NULL && (PQresultStatus(pc->result) ==
@@ -884,6 +990,8 @@ pool_release(struct pool_conn *pc)
 	if (pc->state != PC_BUSY)
 		return;
 	pc->state = PC_IDLE;
+	pc->notice_cb = NULL;
+	pc->notice_arg = NULL;
 	if (pc->retire || pc->generation != pc->pool->generation) {
 		pool_connect(pc);
 		return;
@@ -903,16 +1011,19 @@ pool_sent(struct pool_conn *pc, pool_result_cb cb, void *arg)
 {
 	pc->cb = cb;
 	pc->cb_arg = arg;
+	free(pc->copy_refused);
+	pc->copy_refused = NULL;
 	if (PQflush(pc->pg) == 1) {
 		pc->flushing = 1;
 		pool_watch(pc, EV_READ | EV_WRITE);
 	}
 }
 
-/* Sends a query (with text params when nparams > 0) on an acquired connection. */
-int
-pool_query(struct pool_conn *pc, const char *sql, int nparams,
-    const char *const *params, pool_result_cb cb, void *arg)
+/* Sends a query; with discard, its rows are dropped as they arrive
+ * (single-row mode), so a large result is never held whole. */
+static int
+pool_send(struct pool_conn *pc, const char *sql, int nparams,
+    const char *const *params, int discard, pool_result_cb cb, void *arg)
 {
 	int	 ok;
 
@@ -925,18 +1036,38 @@ pool_query(struct pool_conn *pc, const char *sql, int nparams,
 		ok = PQsendQuery(pc->pg, sql);
 	if (!ok)
 		return (-1);
+	if (discard)
+		PQsetSingleRowMode(pc->pg);
 	pool_sent(pc, cb, arg);
 	return (0);
+}
+
+/* Sends a query (with text params when nparams > 0) on an acquired connection. */
+int
+pool_query(struct pool_conn *pc, const char *sql, int nparams,
+    const char *const *params, pool_result_cb cb, void *arg)
+{
+	return (pool_send(pc, sql, nparams, params, 0, cb, arg));
+}
+
+/* Sends SQL whose rows nobody reads (a migration's statements): cb gets
+ * the last result without its rows, or the first error. */
+int
+pool_query_discard(struct pool_conn *pc, const char *sql, pool_result_cb cb,
+    void *arg)
+{
+	return (pool_send(pc, sql, 0, NULL, 1, cb, arg));
 }
 
 /*
  * Sends queries (one statement each) in one pipeline with one sync point:
  * one round trip for all of them.  They run in order; after one fails the
  * server skips the rest.  cb gets the first error, else the last result.
+ * discard (or NULL) says, per query, that its rows are not wanted.
  */
 int
-pool_pipeline(struct pool_conn *pc, const char *const *sqls, size_t n,
-    pool_result_cb cb, void *arg)
+pool_pipeline(struct pool_conn *pc, const char *const *sqls,
+    const unsigned char *discard, size_t n, pool_result_cb cb, void *arg)
 {
 	size_t	 i;
 
@@ -947,6 +1078,10 @@ pool_pipeline(struct pool_conn *pc, const char *const *sqls, size_t n,
 		if (!PQsendQueryParams(pc->pg, sqls[i], 0, NULL, NULL, NULL,
 		    NULL, 0))
 			break;
+		/* The first query's mode is set now; the others' when their
+		 * turn comes (pool_pipeline_input). */
+		if (i == 0 && discard != NULL && discard[0])
+			PQsetSingleRowMode(pc->pg);
 	}
 	if (i < n || !PQpipelineSync(pc->pg)) {
 		/* libpq will not leave pipeline mode with queries queued: this
@@ -958,8 +1093,30 @@ pool_pipeline(struct pool_conn *pc, const char *const *sqls, size_t n,
 	pc->pipe_n = n;
 	pc->pipe_done = 0;
 	pc->pipe_failed = -1;
+	free(pc->pipe_discard);
+	pc->pipe_discard = NULL;
+	if (discard != NULL) {
+		pc->pipe_discard = xmalloc(n);
+		memcpy(pc->pipe_discard, discard, n);
+	}
 	pool_sent(pc, cb, arg);
 	return (0);
+}
+
+/* During a query's callback: why a COPY it met was refused, or NULL. */
+const char *
+pool_copy_refused(struct pool_conn *pc)
+{
+	return (pc->copy_refused);
+}
+
+/* Where the server's notices and warnings go until the connection is
+ * released (cb NULL: back to the log). */
+void
+pool_set_notice(struct pool_conn *pc, pool_notice_cb cb, void *arg)
+{
+	pc->notice_cb = cb;
+	pc->notice_arg = arg;
 }
 
 /* During a pipeline's callback: the index of the query that failed, or -1. */

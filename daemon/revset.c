@@ -179,6 +179,34 @@ revset_check_drops(const struct migfile *mf, const struct sqlscan *sc,
 	}
 }
 
+/* COPY to or from the client: migd has no rows to send and reads none, so
+ * such a COPY could only fail (or, before, hang the daemon). */
+static void
+revset_check_copy(const struct migfile *mf, const struct sqlscan *sc,
+    struct errlist *errs)
+{
+	const struct sqlscan_stmt	*st;
+	size_t				 i;
+
+	if (!(sc->flags & SQLSCAN_COPY_CLIENT))
+		return;
+	for (i = 0; i < sc->n_stmts; i++) {
+		st = &sc->stmts[i];
+		if (!(st->flags & SQLSCAN_COPY_CLIENT))
+			continue;
+		if (strcmp(st->what, "COPY ... FROM STDIN") == 0)
+			errlist_add(errs, "%s:%d: %s: a migration cannot copy "
+			    "from the client, migd has no rows to send; write "
+			    "them as INSERT ... VALUES, or COPY FROM a file on "
+			    "the server", mf->path, st->line, st->what);
+		else
+			errlist_add(errs, "%s:%d: %s: a migration cannot copy "
+			    "to the client, nobody reads the rows; COPY TO a "
+			    "file on the server, or remove it", mf->path,
+			    st->line, st->what);
+	}
+}
+
 /* Checks the rules that tie a file's header to its SQL, for one section. */
 static void
 revset_check_section(const struct migfile *mf, const struct sqlscan *sc,
@@ -196,6 +224,7 @@ revset_check_section(const struct migfile *mf, const struct sqlscan *sc,
 		revset_check_bare(mf, sc, errs);
 	else
 		revset_check_segments(mf, sc, errs);
+	revset_check_copy(mf, sc, errs);
 	revset_check_drops(mf, sc, up, ctx, errs);
 }
 

@@ -34,6 +34,13 @@ static void	 run_step(struct job *j);
 static int	 run_partly_done(struct job *j);
 static int	 run_res_ok(PGresult *res);
 static void	 run_first_step(struct job *j, PGresult *res);
+static void	 run_notices_end(struct job *j);
+
+/* Notices and warnings of one step that reach the client and the log: a
+ * loop raising millions must flood neither; the rest are counted. */
+#define RUN_NOTICE_MAX	100
+/* Bytes of a notice's message (and of its detail and hint) passed on. */
+#define RUN_NOTICE_LEN	2000
 
 /* Sends a progress notification to the requester. */
 void
@@ -43,6 +50,112 @@ run_notify(struct job *j, const char *event, json_t *params)
 		params = json_object();
 	json_object_set_new(params, "event", json_string(event));
 	cmd_notify(j->req, "progress", params);
+}
+
+/* A notice's text for JSON: valid UTF-8, cut at RUN_NOTICE_LEN bytes. */
+static char *
+run_notice_text(const char *s)
+{
+	char	*t = utf8_sanitize(s);
+
+	if (strlen(t) > RUN_NOTICE_LEN)
+		t[utf8_valid_prefix(t, RUN_NOTICE_LEN)] = '\0';
+	return (t);
+}
+
+/* The same on one line for the log: control characters escaped. */
+static char *
+run_notice_line(const char *s)
+{
+	char	*t, *o;
+
+	t = o = xmalloc(strlen(s) * 4 + 1);
+	for (; *s != '\0'; s++) {
+		if (*s == '\n' || *s == '\t' || *s == '\r') {
+			*o++ = '\\';
+			*o++ = *s == '\n' ? 'n' : *s == '\t' ? 't' : 'r';
+		} else if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			o += sprintf(o, "\\x%02x", (unsigned char)*s);
+		else
+			*o++ = *s;
+	}
+	*o = '\0';
+	return (t);
+}
+
+/*
+ * A notice or warning the server sent during a step (RAISE NOTICE, a
+ * WARNING): to the requester as a progress event with the revision, and to
+ * the log with it; RUN_NOTICE_MAX per step, the rest counted.
+ */
+static void
+run_notice(struct pool_conn *pc, const PGresult *res, void *arg)
+{
+	static const int	 extra[] = { PG_DIAG_SQLSTATE,
+				    PG_DIAG_MESSAGE_DETAIL, PG_DIAG_MESSAGE_HINT };
+	static const char	*names[] = { "sqlstate", "detail", "hint" };
+	struct job		*j = arg;
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+	const char		*sev, *msg, *v;
+	json_t			*p;
+	char			*text, *line;
+	size_t			 i;
+
+	(void)pc;
+	if (++j->notices > RUN_NOTICE_MAX) {
+		j->notices_dropped++;
+		return;
+	}
+	if ((sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED)) ==
+	    NULL && (sev = PQresultErrorField(res, PG_DIAG_SEVERITY)) == NULL)
+		sev = "NOTICE";
+	if ((msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) == NULL)
+		msg = PQresultErrorMessage(res);
+	text = run_notice_text(msg);
+	p = json_pack("{s:s, s:s, s:s, s:s}", "revision", mf->revision,
+	    "direction", st->dir == GRAPH_UP ? "up" : "down", "severity", sev,
+	    "message", text);
+	for (i = 0; i < nitems(extra); i++) {
+		if ((v = PQresultErrorField(res, extra[i])) == NULL)
+			continue;
+		line = run_notice_text(v);
+		json_object_set_new(p, names[i], json_string(line));
+		free(line);
+	}
+	line = run_notice_line(text);
+	if (strcmp(sev, "WARNING") == 0)
+		log_warnx("%s (%s): %s: %s", mf->revision, mf->path, sev, line);
+	else if (strncmp(sev, "DEBUG", 5) == 0)
+		log_debug("%s (%s): %s: %s", mf->revision, mf->path, sev, line);
+	else
+		log_info("%s (%s): %s: %s", mf->revision, mf->path, sev, line);
+	free(line);
+	free(text);
+	run_notify(j, "notice", p);
+}
+
+/* The step ended: say how many notices were left out; later ones (migd's
+ * own clean-up) go to the log only. */
+static void
+run_notices_end(struct job *j)
+{
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+
+	if (j->pc != NULL)
+		pool_set_notice(j->pc, NULL, NULL);
+	if (j->notices_dropped > 0) {
+		log_info("%s (%s): %zu more notices and warnings suppressed "
+		    "(only the first %d of a migration are shown)",
+		    mf->revision, mf->path, j->notices_dropped,
+		    RUN_NOTICE_MAX);
+		run_notify(j, "notices_suppressed", json_pack("{s:s, s:s, "
+		    "s:I}", "revision", mf->revision, "direction", st->dir ==
+		    GRAPH_UP ? "up" : "down", "count",
+		    (json_int_t)j->notices_dropped));
+	}
+	j->notices = j->notices_dropped = 0;
 }
 
 /* The file line of a server error position inside one statement sent after
@@ -114,6 +227,7 @@ run_step_done(struct job *j, PGresult *res)
 		run_step_failed(j, res, NULL, text);
 		return;
 	}
+	run_notices_end(j);
 	j->session_set = 0;
 	json_array_append_new(j->done, json_pack("{s:s, s:s, s:o}",
 	    "revision", mf->revision, "direction", st->dir == GRAPH_UP ?
@@ -258,11 +372,16 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 	char			*excerpt = NULL, *error, *why;
 	int			 line = 0, commit_failed = 0;
 
+	run_notices_end(j);
 	if (res != NULL) {
 		msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 		code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		if (msg == NULL)
 			msg = PQresultErrorMessage(res);
+	} else if (j->copy_refused != NULL) {
+		/* A COPY to the client, which migd read to its end. */
+		msg = j->copy_refused;
+		code = "0A000";	/* feature_not_supported */
 	} else {
 		/* Cancelled between two statements. */
 		msg = "canceling statement due to user request";
@@ -564,7 +683,7 @@ run_stmt(struct job *j, PGresult *res)
 	const struct sqlscan		*sc;
 	const struct sqlscan_stmt	*s;
 	const char			*text;
-	char				*sql, *pre;
+	char				*sql, *pre, *w, *t;
 
 	sc = run_section(j, &text);
 	if (res != NULL && !run_res_ok(res)) {
@@ -583,7 +702,8 @@ run_stmt(struct job *j, PGresult *res)
 		j->seg_end_sent = 0;
 		j->seg_committed++;
 	}
-	if (j->cancelled_by != NULL) {
+	if (j->cancelled_by != NULL || (j->copy_refused != NULL &&
+	    j->sent != NULL)) {
 		run_step_failed(j, NULL, j->sent, text);
 		return;
 	}
@@ -612,13 +732,22 @@ run_stmt(struct job *j, PGresult *res)
 	}
 	j->prepared = 0;
 	pre = j->tx ? run_segment_start(j, text) : xstrdup("");
+	if (!j->witness) {
+		/* The step's lock witness, before its first statement. */
+		w = book_witness_sql();
+		t = xprintf("%s%s; ", pre, w);
+		free(pre);
+		free(w);
+		pre = t;
+		j->witness = 1;
+	}
 	/* BEGIN and SET LOCAL travel with the statement: one round trip less
 	 * per migration; error positions are shifted back. */
 	sql = xprintf("%s%.*s", pre, (int)s->len, text + s->offset);
 	j->prefix_len = strlen(pre);
 	j->sent = s;
 	j->stmt++;
-	job_query(j, sql, 0, NULL, run_stmt);
+	job_query_discard(j, sql, run_stmt);
 	free(pre);
 	free(sql);
 }
@@ -629,7 +758,7 @@ run_bookkeeping(struct job *j)
 {
 	struct errlist	 sql = { NULL, 0 };
 	const char	*text;
-	char		*begin, *all, *s;
+	char		*begin, *all, *s, *w;
 
 	run_section(j, &text);
 	if (!j->tx)
@@ -641,6 +770,15 @@ run_bookkeeping(struct job *j)
 		free(s);
 	} else
 		begin = xstrdup("");
+	if (!j->witness) {
+		/* No statement ran (a merge revision): the witness now. */
+		w = book_witness_sql();
+		s = xprintf("%s%s; ", begin, w);
+		free(begin);
+		free(w);
+		begin = s;
+		j->witness = 1;
+	}
 	book_step_sql(j, text, 0, &sql);
 	all = book_joined(&sql);
 	s = xprintf("%s%s%s", begin, all, j->tx ? "" : migrate_reset_sql(j) +
@@ -663,7 +801,9 @@ run_pipe_done(struct job *j, PGresult *res)
 	ssize_t		 failed = pool_pipeline_failed(j->pc);
 
 	run_section(j, &text);
-	if (failed < 0)
+	if (failed < 0 && j->copy_refused != NULL)
+		run_step_failed(j, NULL, NULL, text);
+	else if (failed < 0)
 		run_step_done(j, res);
 	else if ((size_t)failed < j->pipe_own)
 		job_ok(j, res);
@@ -694,6 +834,7 @@ static void
 run_step_pipelined(struct job *j, const struct sqlscan *sc, const char *text)
 {
 	struct errlist	 sql = { NULL, 0 };
+	unsigned char	*discard;
 	size_t		 i, mapped;
 
 	if (!j->seg_open) {
@@ -706,6 +847,8 @@ run_step_pipelined(struct job *j, const struct sqlscan *sc, const char *text)
 		book_timeouts_sql(j, "SET LOCAL", &sql);
 		j->seg_open = 1;
 	}
+	errlist_take(&sql, book_witness_sql());
+	j->witness = 1;
 	j->pipe_own = sql.n;
 	free(j->pipe_map);
 	j->pipe_map = xcalloc(sql.n + sc->n_stmts + 1, sizeof *j->pipe_map);
@@ -724,7 +867,12 @@ run_step_pipelined(struct job *j, const struct sqlscan *sc, const char *text)
 		j->pipe_map[i] = NULL;	/* migd's bookkeeping */
 	j->segment = 1;
 	j->stmt = sc->n_stmts;
-	job_pipeline(j, &sql, run_pipe_done);
+	/* The file's statements' rows are dropped as they arrive. */
+	discard = xcalloc(sql.n + 1, 1);
+	for (i = 0; i < sql.n; i++)
+		discard[i] = j->pipe_map[i] != NULL;
+	job_pipeline(j, &sql, discard, run_pipe_done);
+	free(discard);
 	errlist_clear(&sql);
 }
 
@@ -738,7 +886,7 @@ run_step(struct job *j)
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
 	const struct sqlscan	*sc;
 	const char		*text;
-	char			*sql, *mark, *set, *begin;
+	char			*sql, *mark, *set, *begin, *witness;
 
 	if (job_cancelled(j))
 		return;
@@ -761,6 +909,11 @@ run_step(struct job *j)
 	errlist_clear(&j->leftovers);
 	j->tx = revset_transactional(j->rs, st->idx, st->dir == GRAPH_UP);
 	j->segments = j->tx ? revset_segments(sc, NULL) : 0;
+	free(j->copy_refused);
+	j->copy_refused = NULL;
+	j->witness = 0;
+	j->notices = j->notices_dropped = 0;
+	pool_set_notice(j->pc, run_notice, j);
 	j->step_t0 = migd_now();
 	j->step_wall = migrate_wall();
 	run_notify(j, "started", json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, "
@@ -777,7 +930,9 @@ run_step(struct job *j)
 			run_stmt(j, NULL);
 		return;
 	}
-	/* Marked dirty first: a crash part-way leaves the mark. */
+	/* Marked dirty first: a crash part-way leaves the mark; the lock's
+	 * witness is taken with it. */
+	witness = book_witness_sql();
 	mark = book_history_sql(j, mf->revision, st->dir == GRAPH_UP ? "up" :
 	    "down", 0, 1, mf->checksum, mf->message, mf->path, j->step_wall,
 	    0, NULL, "started; not finished");
@@ -787,16 +942,19 @@ run_step(struct job *j)
 			j->seg_begin = &sc->stmts[0];
 		begin = run_begin(j, text);
 		set = book_timeouts(j, "SET LOCAL");
-		sql = xprintf("%s; %s%s RETURNING id", begin, set, mark);
+		sql = xprintf("%s; %s%s; %s RETURNING id", begin, set, witness,
+		    mark);
 		free(begin);
 		j->seg_open = 1;
 		j->segment = 1;
 	} else {
 		set = book_timeouts(j, "SET");
-		sql = xprintf("%s%s RETURNING id", set, mark);
+		sql = xprintf("%s%s; %s RETURNING id", set, witness, mark);
 		j->session_set = 1;
 	}
+	j->witness = 1;
 	job_query(j, sql, 0, NULL, run_stmt);
+	free(witness);
 	free(set);
 	free(mark);
 	free(sql);

@@ -165,6 +165,20 @@ sqlscan_newlines(const char *sql, size_t from, size_t to)
 	return (n);
 }
 
+/* Byte offset of a parser position, which counts characters from 1. */
+size_t
+sqlscan_char_offset(const char *sql, int cursorpos)
+{
+	size_t	 len = strlen(sql), off = 0, n;
+	int	 pos;
+
+	for (pos = 1; pos < cursorpos && off < len; pos++) {
+		n = sqlscan_utf8_len((unsigned char)sql[off]);
+		off += n > len - off ? len - off : n;
+	}
+	return (off);
+}
+
 /* File line of a parse error: cursorpos counts characters from 1, not bytes. */
 int
 sqlscan_error_line(const char *sql, int first_line, int cursorpos)
@@ -654,6 +668,12 @@ sqlscan_stmt_flags(const char *type, json_t *n, const char **what)
 	    sqlscan_detach_concurrently(n)) {
 		*what = "ALTER TABLE ... DETACH PARTITION CONCURRENTLY";
 		return (SQLSCAN_NO_TX | SQLSCAN_CONCURRENT);
+	}
+	if (strcmp(type, "CopyStmt") == 0 && sqlscan_str(n, "filename") ==
+	    NULL && !sqlscan_true(n, "is_program")) {
+		*what = sqlscan_true(n, "is_from") ? "COPY ... FROM STDIN" :
+		    "COPY ... TO STDOUT";
+		return (SQLSCAN_COPY_CLIENT);
 	}
 	if (strcmp(type, "DiscardStmt") == 0 &&
 	    sqlscan_is(n, "target", "DISCARD_ALL")) {

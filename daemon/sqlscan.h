@@ -34,6 +34,9 @@
 /* Leaves an INVALID index when it fails (CREATE INDEX and REINDEX
  * CONCURRENTLY). */
 #define SQLSCAN_BUILDS_INDEX	0x800
+/* COPY ... FROM STDIN or TO STDOUT: data to or from the client, which migd
+ * neither has nor wants (COPY with a file or PROGRAM is not flagged). */
+#define SQLSCAN_COPY_CLIENT	0x1000
 
 struct sqlscan_stmt {
 	/*

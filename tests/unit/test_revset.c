@@ -862,6 +862,35 @@ test_schemas(void)
 }
 
 /* SQL the parser refuses: newer SQL for a newer server, else an error. */
+/* COPY to or from the client is refused where it stands, in either
+ * section and mode; COPY with a server file is not. */
+static void
+test_copy_client(void)
+{
+	one("copy", 0,
+	    "CREATE TABLE t (a int);\n"			/* 5 */
+	    "COPY t FROM STDIN;\n"				/* 6 */
+	    "COPY t TO '/srv/t';\n",				/* 7 */
+	    "COPY (SELECT 1) TO STDOUT;\n");			/* 9 */
+	refused(&ctx_base, 2, "@/0001.sql:6: COPY ... FROM STDIN: a migration "
+	    "cannot copy from the client, migd has no rows to send; write them "
+	    "as INSERT ... VALUES, or COPY FROM a file on the server\n"
+	    "@/0001.sql:9: COPY ... TO STDOUT: a migration cannot copy to the "
+	    "client, nobody reads the rows; COPY TO a file on the server, or "
+	    "remove it", "COPY with the client");
+	one("copy_bare", 1, "VACUUM;\nCOPY t TO STDOUT;\n", NULL);
+	refused(&ctx_base, 1, "@/0001.sql:6: COPY ... TO STDOUT: a migration "
+	    "cannot copy to the client, nobody reads the rows; COPY TO a file "
+	    "on the server, or remove it", "COPY in a bare section");
+	one("copy_inline", 0, "COPY t FROM stdin;\n1\n\\.\n", NULL);
+	is_int(load(&ctx_base), -1, "inline rows: refused");
+	ok(strstr(said, "/0001.sql:5: COPY ... FROM STDIN followed by rows") !=
+	    NULL, "inline rows: at the COPY's line: %s", said);
+	one("copy_file", 0, "CREATE TABLE t (a int);\nCOPY t FROM '/srv/t';\n",
+	    "COPY t TO PROGRAM 'cat';\n");
+	loads(&ctx_base, "COPY with a server file");
+}
+
 static void
 test_newer_sql(void)
 {
@@ -1386,6 +1415,7 @@ main(void)
 	test_savepoints();
 	test_bare();
 	test_schemas();
+	test_copy_client();
 	test_newer_sql();
 	test_all_at_once();
 	test_one_pass();

@@ -843,6 +843,62 @@ test_unparsed_bodies(void)
 }
 
 /* Parse trees deeper than jansson's nesting limit (2048) still work. */
+/* COPY to or from the client, parsed or only scanned, and psql's inline
+ * data after COPY ... FROM STDIN, which the parser chokes on. */
+static void
+test_copy_client(void)
+{
+	check_flags("COPY t FROM STDIN", SQLSCAN_COPY_CLIENT,
+	    "COPY ... FROM STDIN");
+	check_flags("copy t (a, b) from stdin with (format csv)",
+	    SQLSCAN_COPY_CLIENT, "COPY ... FROM STDIN");
+	check_flags("COPY t TO STDOUT", SQLSCAN_COPY_CLIENT,
+	    "COPY ... TO STDOUT");
+	check_flags("COPY (SELECT 1) TO STDOUT WITH (FORMAT csv)",
+	    SQLSCAN_COPY_CLIENT, "COPY ... TO STDOUT");
+	check_flags("COPY t FROM '/srv/t.csv'", 0, NULL);
+	check_flags("COPY t TO '/srv/t.csv'", 0, NULL);
+	check_flags("COPY t FROM PROGRAM 'zcat t.gz'", 0, NULL);
+	check_flags("COPY (SELECT 1) TO PROGRAM 'cat'", 0, NULL);
+	check_flags("SELECT 'COPY t FROM STDIN'", 0, NULL);
+
+	/* psql's inline rows: the COPY is blamed, at its own line. */
+	is_int(scan("CREATE TABLE t (a int, b text);\n"	/* 3 */
+	    "COPY t (a, b) FROM stdin;\n"			/* 4 */
+	    "1\tx\n"						/* 5 */
+	    "2\ty\n"						/* 6 */
+	    "\\.\n", 3), -1, "inline rows: refused");
+	is_int(errs.n, 1, "inline rows: one error");
+	is_str(err(), "m.sql:4: COPY ... FROM STDIN followed by rows (psql's "
+	    "inline data, ending with \\.): migd runs SQL, not psql scripts, "
+	    "and a migration cannot copy from the client; write the rows as "
+	    "INSERT ... VALUES, or COPY FROM a file on the server",
+	    "inline rows: the COPY's line and why");
+	/* Rows the scanner cannot read either (a lone quote). */
+	is_int(scan("COPY t FROM STDIN;\nO'Brien\n\\.\n", 1), -1,
+	    "inline rows with a quote: refused");
+	ok(errs.n == 1 && strncmp(err(), "m.sql:1: COPY ... FROM STDIN "
+	    "followed by rows", 38) == 0, "inline rows with a quote: %s",
+	    err() ? err() : "(none)");
+	/* Only the end of the data: \. alone. */
+	is_int(scan("COPY t FROM stdin;\n\\.\n", 1), -1, "\\. alone: refused");
+	ok(err() != NULL && strstr(err(), "m.sql:1: COPY ... FROM STDIN") ==
+	    err(), "\\. alone: the COPY's line");
+	/* A syntax error before a COPY is that error, not the COPY's. */
+	is_int(scan("SELEC 1;\nCOPY t FROM STDIN;\n1\n", 1), 1,
+	    "error before COPY: the parser's");
+	ok(err() != NULL && strstr(err(), "syntax error at or near \"SELEC\"")
+	    != NULL, "error before COPY: %s", err() ? err() : "(none)");
+	/* Unparsed sections (newer SQL): COPY told by its words. */
+	is_int(scan("ALTER TABLE t ADD CONSTRAINT c NOT NULL a;\n"
+	    "COPY t TO STDOUT;\nCOPY (SELECT a FROM stdin) TO '/x';\n"
+	    "COPY stdin FROM '/y';\n", 1), 1, "unparsed: split");
+	is_int(st_flags(1), SQLSCAN_COPY_CLIENT, "unparsed: COPY TO STDOUT");
+	is_str(st_what(1), "COPY ... TO STDOUT", "unparsed: what");
+	is_int(st_flags(2), 0, "unparsed: FROM stdin inside a query is not");
+	is_int(st_flags(3), 0, "unparsed: a table named stdin is not");
+}
+
 static void
 test_deep(void)
 {
@@ -924,6 +980,7 @@ main(void)
 	test_errors();
 	test_unparsed();
 	test_unparsed_bodies();
+	test_copy_client();
 	test_deep();
 	test_quote_ident();
 	test_system_schema();
