@@ -31,6 +31,9 @@ struct revset {
 
 int		 revset_load(const char *, const struct revset_ctx *,
 		     struct revset **, struct errlist *);
+int		 revset_load_from(const char *, const struct revset_ctx *,
+		     const struct revset *, struct migcache *,
+		     struct revset **, struct migset *, struct errlist *);
 struct revset	*revset_ref(struct revset *);
 void		 revset_unref(struct revset *);
 size_t		 revset_count(const struct revset *);
