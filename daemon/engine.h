@@ -64,6 +64,7 @@ struct job {
 	int			 lost_step;	/* the connection died in a step */
 	int			 recording;	/* writing that on another one */
 	int			 ending;	/* cleaning up: too late to cancel */
+	int			 files_fresh;	/* loaded after it was asked */
 	struct revset		*rs;
 	struct dbstate		 st;
 	struct graph_plan	 plan;
@@ -103,11 +104,33 @@ struct job {
 };
 TAILQ_HEAD(jobs, job);
 
+/* Something waiting for the files: fn(arg) once load seq has ended. */
+struct migrate_waiter {
+	TAILQ_ENTRY(migrate_waiter) entry;
+	unsigned long		 seq;
+	void			(*fn)(void *);
+	void			*arg;
+};
+
+struct loader;
+
 struct engine {
 	struct jobs	 queue;		/* mutating jobs; the first one runs */
 	TAILQ_HEAD(, job) all;		/* every live job, for shutdown */
 	struct revset	*rs;		/* the last valid set, for status */
 	int		 stale;		/* the files changed since rs */
+	int		 loaded;	/* a load has ended: rs or errors */
+	struct loader	*loader;	/* the load running, or NULL */
+	unsigned long	 load_seq;	/* loads started */
+	unsigned long	 done_seq;	/* the last one ended */
+	int		 again;		/* load again after the running one */
+	int		 again_full;
+	int		 ask_next;	/* the next load was asked for: log it */
+	int		 load_asked;	/* the running one was */
+	TAILQ_HEAD(, migrate_waiter) waiters;
+	struct migset	 seen;		/* what a refused load read, watched */
+	int		 no_inotify;	/* told the operator; checking instead */
+	struct event	*recheck;	/* the check every second without it */
 	int		 tables_known;	/* both tables were there last time */
 	struct job	*status_leader;	/* a status others may still join */
 	int		 inotify;	/* watches rs's directories, or -1 */
@@ -133,9 +156,13 @@ void	 dbstate_copy_revs(struct dbstate *dst, const struct dbstate *src);
 const struct dbrev	*dbstate_rev(const struct dbstate *st,
 	    const char *revision);
 const char	*migrate_reset_sql(struct job *j);
-struct revset	*migrate_load(json_t **errors);
 char	*migrate_more(size_t n);
 int	 migrate_files_changed(void);
+void	 migrate_load_start(int full);
+void	 migrate_files_kick(void);
+int	 migrate_files_loading(void);
+int	 migrate_files_ready(int check);
+void	 migrate_files_wait(int check, void (*fn)(void *), void *arg);
 int	 migrate_server_version(void);
 
 /* job.c */

@@ -11,6 +11,7 @@
 #include <sys/queue.h>
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,10 +22,10 @@
 #include "config.h"
 #include "migd.h"
 #include "engine.h"
+#include "loader.h"
 
 static void	 migrate_inotify_read(evutil_socket_t fd, short events,
 	    void *arg);
-static void	 migrate_watch(struct revset *rs);
 
 struct engine migrate;
 
@@ -157,7 +158,7 @@ migrate_reset_sql(struct job *j)
 }
 
 
-/* A change in the migrations tree: status will read the files again. */
+/* A change in the migrations tree: the files will be loaded again. */
 static void
 migrate_inotify_read(evutil_socket_t fd, short events, void *arg)
 {
@@ -179,107 +180,331 @@ migrate_server_version(void)
 	return (pg != NULL ? PQserverVersion(pg) : 0);
 }
 
-/* Whether the files may have changed, or the server they were judged
- * against: drains pending inotify events first, so an edit made just before
- * a request is never missed. */
-int
-migrate_files_changed(void)
+/* Whether the server the files were judged against is another one now. */
+static int
+migrate_server_changed(void)
 {
 	int	 v = migrate_server_version();
 
-	if (migrate.inotify != -1)
-		migrate_inotify_read(migrate.inotify, EV_READ, NULL);
-	return (migrate.stale || migrate.errors != NULL || migrate.rs ==
-	    NULL || (v != 0 && migrate.rs->server_version != v));
+	return (migrate.rs != NULL && v != 0 && migrate.rs->server_version !=
+	    v);
 }
 
-/* Watches every directory of the set; without inotify, status always rereads. */
+/* Whether the files may have changed since the last load (inotify events
+ * are drained first, so an edit made just before a request is seen). */
+int
+migrate_files_changed(void)
+{
+	if (migrate.inotify != -1)
+		migrate_inotify_read(migrate.inotify, EV_READ, NULL);
+	return (migrate.stale || !migrate.loaded || migrate_server_changed());
+}
+
+/* Without inotify: a look at the files every second, off the loop. */
 static void
-migrate_watch(struct revset *rs)
+migrate_recheck(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)arg;
+	if (migrate.loader == NULL && migrate.inotify == -1)
+		migrate_load_start(0);
+}
+
+/* Why inotify cannot watch, or NULL; MIGD_TEST_NO_INOTIFY (a test hook)
+ * makes it unavailable as a user's exhausted instances would. */
+static int
+migrate_inotify_init(void)
+{
+	const char	*env = getenv("MIGD_TEST_NO_INOTIFY");
+
+	if (env != NULL && *env != '\0') {
+		errno = EMFILE;
+		return (-1);
+	}
+	return (inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+}
+
+/*
+ * Watches every directory the last load read.  Without inotify, the files
+ * are checked every second (a stat of each, on the loader's thread) and
+ * before every request that uses them; the operator is told once.
+ */
+static void
+migrate_watch(const struct migset *set)
 {
 	const uint32_t	 mask = IN_CREATE | IN_DELETE | IN_MODIFY |
 			    IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
 			    IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
+	const char	*why = NULL;
 	size_t		 i;
+	int		 fd;
 
+	/* Events seen while the files were read stay seen. */
+	if (migrate.inotify != -1)
+		migrate_inotify_read(migrate.inotify, EV_READ, NULL);
 	if (migrate.inotify_ev != NULL) {
 		event_free(migrate.inotify_ev);
 		migrate.inotify_ev = NULL;
 	}
 	if (migrate.inotify != -1)
 		close(migrate.inotify);
-	migrate.stale = 1;
-	if ((migrate.inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
-		return;
-	for (i = 0; i < rs->set.n_dirs; i++) {
-		if (inotify_add_watch(migrate.inotify, rs->set.dirs[i],
-		    mask) == -1) {
-			log_debug("inotify on %s: %s; status will reread the "
-			    "files", rs->set.dirs[i], strerror(errno));
-			close(migrate.inotify);
-			migrate.inotify = -1;
-			return;
+	migrate.inotify = -1;
+	if ((fd = migrate_inotify_init()) == -1)
+		why = xprintf("inotify_init1: %s", strerror(errno));
+	for (i = 0; fd != -1 && i < set->n_dirs; i++) {
+		if (inotify_add_watch(fd, set->dirs[i], mask) == -1) {
+			why = xprintf("inotify_add_watch %s: %s",
+			    set->dirs[i], strerror(errno));
+			close(fd);
+			fd = -1;
 		}
 	}
+	if (fd == -1) {
+		if (!migrate.no_inotify)
+			log_warnx("cannot watch the migration files (%s; "
+			    "fs.inotify.max_user_instances or "
+			    "max_user_watches may be used up): migd checks "
+			    "them for changes every second and before each "
+			    "request that uses them, with a stat of each file",
+			    why);
+		migrate.no_inotify = 1;
+		free((char *)why);
+		if (migrate.recheck == NULL) {
+			struct timeval	 tv = { 1, 0 };
+
+			migrate.recheck = event_new(migd.base, -1, EV_PERSIST,
+			    migrate_recheck, NULL);
+			event_add(migrate.recheck, &tv);
+		}
+		return;
+	}
+	if (migrate.no_inotify)
+		log_info("watching the migration files with inotify again");
+	migrate.no_inotify = 0;
+	if (migrate.recheck != NULL) {
+		event_free(migrate.recheck);
+		migrate.recheck = NULL;
+	}
+	migrate.inotify = fd;
 	migrate.inotify_ev = event_new(migd.base, migrate.inotify,
 	    EV_READ | EV_PERSIST, migrate_inotify_read, NULL);
 	event_add(migrate.inotify_ev, NULL);
-	migrate.stale = 0;
 }
 
-/* Loads the files afresh; the last valid set stays for status. */
-struct revset *
-migrate_load(json_t **errors)
+/* Logs what a load found, when an operator asked for it (start, SIGHUP,
+ * reload) or it changed whether the files are valid. */
+static void
+migrate_load_log(const struct loader_result *res, int asked, int was_valid)
+{
+	struct revset	*rs = migrate.rs;
+	size_t		*heads, n;
+
+	if (migrate.errors != NULL) {
+		if (!asked && !was_valid)
+			return;
+		log_warnx("migrations in %s are invalid (%zu problems); "
+		    "nothing will run until they are fixed",
+		    migd.config->directory, json_array_size(migrate.errors));
+		for (n = 0; n < json_array_size(migrate.errors); n++)
+			log_warnx("%s", json_string_value(json_array_get(
+			    migrate.errors, n)));
+		return;
+	}
+	if (!asked && was_valid) {
+		log_debug("migration files loaded again in %.3f s (%zu of %zu "
+		    "unchanged)", res->seconds, res->reused, revset_count(rs));
+		return;
+	}
+	n = graph_heads(rs->graph, &heads);
+	log_info("loaded %zu revisions from %s, %zu head%s%s%s (%.3f s)",
+	    revset_count(rs), migd.config->directory, n, n == 1 ? "" : "s",
+	    n == 1 ? ": " : "", n == 1 ? graph_id(rs->graph, heads[0]) : "",
+	    res->seconds);
+	free(heads);
+}
+
+/* A load ended (on the loop): swap its set in, or keep its problems; then
+ * wake those waiting for it, and load again if the files changed since. */
+static void
+migrate_load_done(struct loader_result *res, void *arg)
+{
+	struct migrate_waiter	*w, *next;
+	size_t			 i;
+	int			 asked = migrate.load_asked;
+	int			 was_valid = migrate.loaded &&
+				    migrate.errors == NULL;
+
+	(void)arg;
+	migrate.loader = NULL;
+	migrate.done_seq = migrate.load_seq;
+	if (!res->unchanged) {
+		json_decref(migrate.errors);
+		migrate.errors = NULL;
+		if (res->rs != NULL) {
+			revset_unref(migrate.rs);
+			migrate.rs = res->rs;
+			res->rs = NULL;
+			migset_clear(&migrate.seen);
+			migrate_watch(&migrate.rs->set);
+		} else {
+			migrate.errors = json_array();
+			for (i = 0; i < res->errs.n; i++)
+				json_array_append_new(migrate.errors,
+				    json_string(res->errs.v[i]));
+			migset_clear(&migrate.seen);
+			migrate.seen = res->seen;
+			memset(&res->seen, 0, sizeof res->seen);
+			migrate_watch(&migrate.seen);
+		}
+		migrate.loaded = 1;
+		migrate_load_log(res, asked, was_valid);
+	}
+	if (migrate.again || migrate.stale || migrate_server_changed())
+		migrate_load_start(migrate.again_full ||
+		    migrate_server_changed());
+	for (w = TAILQ_FIRST(&migrate.waiters); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (w->seq > migrate.done_seq)
+			continue;
+		TAILQ_REMOVE(&migrate.waiters, w, entry);
+		w->fn(w->arg);
+		free(w);
+	}
+}
+
+/*
+ * Starts loading the files on the loader's thread; full reads every file
+ * whose stat changed (and reuses the rest), else the thread first stats
+ * what the last load read and loads only if something differs.  A load
+ * already running is followed by another (migrate.again).
+ */
+void
+migrate_load_start(int full)
 {
 	const struct config	*cf = migd.config;
-	struct errlist		 errs = { NULL, 0 };
 	struct revset_ctx	 ctx = { cf->schemas, cf->n_schemas,
 				    cf->version_schema, cf->history_schema,
 				    migrate_server_version() };
-	struct revset		*rs;
-	size_t			 i;
+	const struct migset	*check = NULL;
 
-	*errors = NULL;
-	if (revset_load(cf->directory, &ctx, &rs, &errs) != 0) {
-		*errors = json_array();
-		for (i = 0; i < errs.n; i++)
-			json_array_append_new(*errors, json_string(errs.v[i]));
-		errlist_clear(&errs);
-		json_decref(migrate.errors);
-		migrate.errors = json_incref(*errors);
-		return (NULL);
+	if (migrate.loader != NULL) {
+		migrate.again = 1;
+		migrate.again_full |= full;
+		return;
 	}
-	json_decref(migrate.errors);
-	migrate.errors = NULL;
-	revset_unref(migrate.rs);
-	migrate.rs = revset_ref(rs);
-	migrate_watch(rs);
-	return (rs);
+	if (migrate.inotify != -1)
+		migrate_inotify_read(migrate.inotify, EV_READ, NULL);
+	migrate.stale = 0;
+	migrate.again = migrate.again_full = 0;
+	if (!full && migrate.loaded && !migrate_server_changed())
+		check = migrate.errors == NULL ? &migrate.rs->set :
+		    &migrate.seen;
+	migrate.loader = loader_start(migd.base, cf->directory, &ctx,
+	    migrate.rs, check, migrate_load_done, NULL);
+	if (migrate.loader == NULL) {
+		migrate.stale = 1;	/* tried again at the next request */
+		return;
+	}
+	migrate.load_seq++;
+	migrate.load_asked = migrate.ask_next;
+	migrate.ask_next = 0;
 }
 
-/* Re-reads the files for reload and SIGHUP; returns -1 when they are invalid. */
-int
-migrate_reload(json_t **errors)
+/* Status answers from the files as loaded; a change starts a load that it
+ * does not wait for. */
+void
+migrate_files_kick(void)
 {
-	struct revset	*rs;
-	size_t		*heads, n;
+	if (migrate.loader == NULL && migrate_files_changed())
+		migrate_load_start(migrate_server_changed());
+}
 
-	if ((rs = migrate_load(errors)) == NULL) {
-		log_warnx("migrations in %s are invalid (%zu problems); "
-		    "nothing will run until they are fixed",
-		    migd.config->directory, json_array_size(*errors));
-		for (n = 0; n < json_array_size(*errors); n++)
-			log_warnx("%s", json_string_value(json_array_get(
-			    *errors, n)));
-		return (-1);
+/* Whether a load is running or none has finished yet. */
+int
+migrate_files_loading(void)
+{
+	return (migrate.loader != NULL || !migrate.loaded);
+}
+
+/*
+ * Whether the files as loaded can serve a request now.  A run (check) always
+ * has them checked first (a stat of each file and directory, which sees what
+ * inotify cannot: a symlink's target, a network filesystem); without
+ * inotify, so does every request that uses them.
+ */
+int
+migrate_files_ready(int check)
+{
+	return (!check && migrate.loader == NULL && migrate.inotify != -1 &&
+	    !migrate_files_changed());
+}
+
+/* Calls fn(arg) on the loop once a load that starts after now has ended
+ * (or the running one, when nothing changed since it started). */
+void
+migrate_files_wait(int check, void (*fn)(void *), void *arg)
+{
+	struct migrate_waiter	*w;
+	int			 changed = migrate_files_changed();
+
+	w = xcalloc(1, sizeof *w);
+	w->fn = fn;
+	w->arg = arg;
+	if (migrate.loader != NULL && (check || changed ||
+	    migrate.inotify == -1)) {
+		migrate.again = 1;
+		migrate.again_full |= migrate_server_changed();
+		w->seq = migrate.load_seq + 1;
+	} else if (migrate.loader != NULL)
+		w->seq = migrate.load_seq;
+	else {
+		migrate_load_start(migrate_server_changed());
+		w->seq = migrate.load_seq;
+		if (migrate.loader == NULL) {
+			/* No thread: answer with the files as they are. */
+			free(w);
+			fn(arg);
+			return;
+		}
 	}
-	n = graph_heads(rs->graph, &heads);
-	log_info("loaded %zu revisions from %s, %zu head%s%s%s",
-	    revset_count(rs), migd.config->directory, n, n == 1 ? "" : "s",
-	    n == 1 ? ": " : "", n == 1 ? graph_id(rs->graph, heads[0]) : "");
-	free(heads);
-	revset_unref(rs);
-	return (0);
+	TAILQ_INSERT_TAIL(&migrate.waiters, w, entry);
+}
+
+/* reload answers once the files are read again. */
+static void
+migrate_reload_answer(void *arg)
+{
+	struct request	*req = arg;
+	char		*cause;
+
+	if (migrate.errors != NULL) {
+		cause = migrate_errors_message(migrate.errors);
+		cmd_error(req, MIGD_ERR_MIGRATIONS, "invalid_migrations",
+		    json_pack("{s:O}", "errors", migrate.errors), "%s", cause);
+		free(cause);
+		return;
+	}
+	cmd_reply(req, json_pack("{s:o}", "migrations",
+	    migrate_files_status()));
+}
+
+/* Re-reads the files for SIGHUP (req NULL) and reload (answered when they
+ * are read): every file whose stat changed, off the loop; the outcome is
+ * logged. */
+void
+migrate_reload(struct request *req)
+{
+	migrate.ask_next = 1;
+	if (migrate.loader != NULL) {
+		migrate.again = migrate.again_full = 1;
+		if (req != NULL)
+			migrate_files_wait(1, migrate_reload_answer, req);
+		return;
+	}
+	migrate_load_start(1);
+	if (req != NULL)
+		migrate_files_wait(0, migrate_reload_answer, req);
 }
 
 /* What follows the first of n problems in a one-line message (to free):
@@ -315,7 +540,10 @@ migrate_files_status(void)
 	json_t	*o, *heads;
 	size_t	*idx, n, i;
 
-	o = json_pack("{s:s}", "directory", migd.config->directory);
+	o = json_pack("{s:s, s:b}", "directory", migd.config->directory,
+	    "loading", migrate_files_loading());
+	if (!migrate.loaded)
+		return (o);	/* nothing read yet */
 	if (migrate.errors != NULL) {
 		json_object_set(o, "errors", migrate.errors);
 		json_object_set_new(o, "valid", json_false());
@@ -448,21 +676,31 @@ migrate_busy(void)
 void
 migrate_init(void)
 {
-	json_t	*errors = NULL;
-
 	TAILQ_INIT(&migrate.queue);
+	TAILQ_INIT(&migrate.waiters);
 	TAILQ_INIT(&migrate.all);
 	migrate.inotify = -1;
 	if (gethostname(migrate.host, sizeof migrate.host) != 0)
 		strncpy(migrate.host, "unknown", sizeof migrate.host - 1);
 	migrate.host[sizeof migrate.host - 1] = '\0';
-	migrate_reload(&errors);
-	json_decref(errors);
+	/* On the loader's thread: the socket answers while a big file loads. */
+	migrate_reload(NULL);
 }
 
 void
 migrate_free(void)
 {
+	struct migrate_waiter	*w;
+
+	loader_free(migrate.loader);
+	migrate.loader = NULL;
+	while ((w = TAILQ_FIRST(&migrate.waiters)) != NULL) {
+		TAILQ_REMOVE(&migrate.waiters, w, entry);
+		free(w);
+	}
+	if (migrate.recheck != NULL)
+		event_free(migrate.recheck);
+	migset_clear(&migrate.seen);
 	if (migrate.inotify_ev != NULL)
 		event_free(migrate.inotify_ev);
 	if (migrate.inotify != -1)

@@ -149,20 +149,27 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 void
 migrate_status_reply(struct job *j, int stale)
 {
-	json_t	*res, *errors = NULL;
+	json_t	*res;
 
-	if (j->pc == NULL && migrate_files_changed()) {
-		/* Answering from memory: still against the files as they are. */
-		revset_unref(migrate_load(&errors));
-		json_decref(errors);
-	}
+	/* A change is loaded off the loop; this answer is from the files as
+	 * loaded (migrations.loading says a load is under way). */
+	if (j->pc == NULL)
+		migrate_files_kick();
 	res = json_pack("{s:{s:s, s:I, s:o, s:i}, s:o}",
 	    "daemon", "version", PACKAGE_VERSION, "pid", (json_int_t)getpid(),
 	    "uptime", rpc_duration(migd_now() - migd.started), "protocol",
 	    MIGD_PROTOCOL_VERSION, "migrations", migrate_files_status());
 	json_object_set_new(res, "database", cmd_status_database(j->pc !=
 	    NULL));
-	if (j->pc != NULL) {
+	if (!migrate.loaded) {
+		/* The first load is still running: nothing to judge by. */
+		json_object_set_new(res, "state", json_string("loading"));
+		if (j->pc != NULL) {
+			dbstate_clear(&migrate.last_db);
+			dbstate_copy(&migrate.last_db, &j->st);
+			migrate.have_last_db = 1;
+		}
+	} else if (j->pc != NULL) {
 		migrate_assess(migrate.rs, migrate.errors != NULL, &j->st,
 		    res);
 		/* Keep what the database said, for answers without one. */
