@@ -13,6 +13,9 @@
 #define MIGRATE_STATUS_WAIT_MS	1500	/* status falls back to the cache */
 #define MIGRATE_LOCK_POLL_MS	100
 #define MIGRATE_SQL_EXCERPT	300
+#define MIGRATE_STATUS_LOAD_MS	100	/* status waits for a load */
+#define MIGRATE_PLAN_SQL_MAX	(64 * 1024)	/* a step's SQL in a plan */
+#define MIGRATE_PLAN_STMT_MAX	(4 * 1024)	/* one statement of it */
 
 /* What the database says: version rows and, per revision, its history. */
 struct dbrev {
@@ -131,6 +134,13 @@ struct engine {
 	struct migset	 seen;		/* what a refused load read, watched */
 	int		 no_inotify;	/* told the operator; checking instead */
 	struct event	*recheck;	/* the check every second without it */
+	int		 load_known;	/* the running load is of known changes */
+	double		 load_t0;	/* when it began */
+	int		 load_version;	/* the server it judges against */
+	int		 judged_version; /* that of the last load that ended */
+	struct job	**status_waiting;	/* status waiting for it */
+	size_t		 n_status_waiting;
+	struct event	*status_timer;
 	int		 tables_known;	/* both tables were there last time */
 	struct job	*status_leader;	/* a status others may still join */
 	int		 inotify;	/* watches rs's directories, or -1 */
@@ -163,6 +173,7 @@ void	 migrate_files_kick(void);
 int	 migrate_files_loading(void);
 int	 migrate_files_ready(int check);
 void	 migrate_files_wait(int check, void (*fn)(void *), void *arg);
+int	 migrate_status_wait(struct job *j);
 int	 migrate_server_version(void);
 
 /* job.c */

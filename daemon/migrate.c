@@ -26,6 +26,7 @@
 
 static void	 migrate_inotify_read(evutil_socket_t fd, short events,
 	    void *arg);
+static void	 migrate_status_flush(void);
 
 struct engine migrate;
 
@@ -180,14 +181,15 @@ migrate_server_version(void)
 	return (pg != NULL ? PQserverVersion(pg) : 0);
 }
 
-/* Whether the server the files were judged against is another one now. */
+/* Whether the server the files were judged against (valid or not: SQL the
+ * parser refuses is an error only against its own version) is another one
+ * now. */
 static int
 migrate_server_changed(void)
 {
 	int	 v = migrate_server_version();
 
-	return (migrate.rs != NULL && v != 0 && migrate.rs->server_version !=
-	    v);
+	return (migrate.loaded && v != 0 && migrate.judged_version != v);
 }
 
 /* Whether the files may have changed since the last load (inotify events
@@ -358,8 +360,10 @@ migrate_load_done(struct loader_result *res, void *arg)
 			migrate_watch(&migrate.seen);
 		}
 		migrate.loaded = 1;
+		migrate.judged_version = migrate.load_version;
 		migrate_load_log(res, asked, was_valid);
 	}
+	migrate_status_flush();
 	if (migrate.again || migrate.stale || migrate_server_changed())
 		migrate_load_start(migrate.again_full ||
 		    migrate_server_changed());
@@ -387,6 +391,7 @@ migrate_load_start(int full)
 				    cf->version_schema, cf->history_schema,
 				    migrate_server_version() };
 	const struct migset	*check = NULL;
+	int			 known;
 
 	if (migrate.loader != NULL) {
 		migrate.again = 1;
@@ -395,6 +400,10 @@ migrate_load_start(int full)
 	}
 	if (migrate.inotify != -1)
 		migrate_inotify_read(migrate.inotify, EV_READ, NULL);
+	/* Known changes: status waits a moment for them (small loads end
+	 * well within it), not for a mere check. */
+	known = full || migrate.stale || !migrate.loaded ||
+	    migrate_server_changed();
 	migrate.stale = 0;
 	migrate.again = migrate.again_full = 0;
 	if (!full && migrate.loaded && !migrate_server_changed())
@@ -407,8 +416,72 @@ migrate_load_start(int full)
 		return;
 	}
 	migrate.load_seq++;
+	migrate.load_known = known;
+	migrate.load_version = ctx.server_version;
+	migrate.load_t0 = migd_now();
 	migrate.load_asked = migrate.ask_next;
 	migrate.ask_next = 0;
+}
+
+/* Answers the status requests that waited for a load. */
+static void
+migrate_status_flush(void)
+{
+	struct job	**v = migrate.status_waiting;
+	size_t		  i, n = migrate.n_status_waiting;
+
+	if (migrate.status_timer != NULL)
+		evtimer_del(migrate.status_timer);
+	migrate.status_waiting = NULL;
+	migrate.n_status_waiting = 0;
+	for (i = 0; i < n; i++) {
+		migrate_status_reply(v[i], 0);
+		job_end(v[i], NULL);
+	}
+	free(v);
+}
+
+/* The moment status waits for a load is over. */
+static void
+migrate_status_timeout(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)arg;
+	migrate_status_flush();
+}
+
+/*
+ * Whether status j waits for the files: a load of known changes that began
+ * less than MIGRATE_STATUS_LOAD_MS ago is waited for until then (a few files
+ * load well within it, so an edit is seen at once); a longer one is not,
+ * and status answers from the files as loaded, with migrations.loading.
+ */
+int
+migrate_status_wait(struct job *j)
+{
+	struct timeval	 tv;
+	double		 left;
+
+	migrate_files_kick();
+	if (migrate.loader == NULL || !migrate.load_known)
+		return (0);
+	left = migrate.load_t0 + MIGRATE_STATUS_LOAD_MS / 1000.0 -
+	    migd_now();
+	if (left <= 0)
+		return (0);
+	migrate.status_waiting = xreallocarray(migrate.status_waiting,
+	    migrate.n_status_waiting + 1, sizeof *migrate.status_waiting);
+	migrate.status_waiting[migrate.n_status_waiting++] = j;
+	if (migrate.status_timer == NULL)
+		migrate.status_timer = evtimer_new(migd.base,
+		    migrate_status_timeout, NULL);
+	if (migrate.n_status_waiting == 1) {
+		tv.tv_sec = (time_t)left;
+		tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) * 1e6);
+		evtimer_add(migrate.status_timer, &tv);
+	}
+	return (1);
 }
 
 /* Status answers from the files as loaded; a change starts a load that it
@@ -700,6 +773,9 @@ migrate_free(void)
 	}
 	if (migrate.recheck != NULL)
 		event_free(migrate.recheck);
+	if (migrate.status_timer != NULL)
+		event_free(migrate.status_timer);
+	free(migrate.status_waiting);
 	migset_clear(&migrate.seen);
 	if (migrate.inotify_ev != NULL)
 		event_free(migrate.inotify_ev);

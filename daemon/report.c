@@ -344,9 +344,11 @@ job_dispatch(struct job *j)
 	char	*msg;
 
 	if (j->op == MIGRATE_STATUS) {
-		/* Never waits: a change is loaded off the loop, and status
-		 * answers from the files as loaded meanwhile ("loading"). */
-		migrate_files_kick();
+		/* A change is loaded off the loop; status waits a moment
+		 * for it, then answers from the files as loaded, with
+		 * migrations.loading. */
+		if (migrate_status_wait(j))
+			return;
 		migrate_status_reply(j, 0);
 		job_end(j, NULL);
 		return;
