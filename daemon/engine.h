@@ -131,6 +131,7 @@ struct engine {
 	int		 ask_next;	/* the next load was asked for: log it */
 	int		 load_asked;	/* the running one was */
 	TAILQ_HEAD(, migrate_waiter) waiters;
+	TAILQ_HEAD(, migrate_waiter) resuming;	/* served, being called */
 	struct migset	 seen;		/* what a refused load read, watched */
 	int		 no_inotify;	/* told the operator; checking instead */
 	struct event	*recheck;	/* the check every second without it */
@@ -174,6 +175,7 @@ int	 migrate_files_loading(void);
 int	 migrate_files_ready(int check);
 void	 migrate_files_wait(int check, void (*fn)(void *), void *arg);
 int	 migrate_status_wait(struct job *j);
+void	 migrate_files_forget(void *arg);
 int	 migrate_server_version(void);
 
 /* job.c */

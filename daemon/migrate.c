@@ -367,11 +367,18 @@ migrate_load_done(struct loader_result *res, void *arg)
 	if (migrate.again || migrate.stale || migrate_server_changed())
 		migrate_load_start(migrate.again_full ||
 		    migrate_server_changed());
+	/* Those served, all of them when no other load could start, move to
+	 * a list of their own first: a callback may end another waiter's job,
+	 * which migrate_files_forget then finds there. */
 	for (w = TAILQ_FIRST(&migrate.waiters); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);
-		if (w->seq > migrate.done_seq)
+		if (w->seq > migrate.done_seq && migrate.loader != NULL)
 			continue;
 		TAILQ_REMOVE(&migrate.waiters, w, entry);
+		TAILQ_INSERT_TAIL(&migrate.resuming, w, entry);
+	}
+	while ((w = TAILQ_FIRST(&migrate.resuming)) != NULL) {
+		TAILQ_REMOVE(&migrate.resuming, w, entry);
 		w->fn(w->arg);
 		free(w);
 	}
@@ -542,6 +549,34 @@ migrate_files_wait(int check, void (*fn)(void *), void *arg)
 		}
 	}
 	TAILQ_INSERT_TAIL(&migrate.waiters, w, entry);
+}
+
+/* Forgets what waits for the files on behalf of arg, which goes away. */
+void
+migrate_files_forget(void *arg)
+{
+	struct migrate_waiter	*w, *next;
+	size_t			 i, k;
+
+	for (w = TAILQ_FIRST(&migrate.waiters); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (w->arg == arg) {
+			TAILQ_REMOVE(&migrate.waiters, w, entry);
+			free(w);
+		}
+	}
+	for (w = TAILQ_FIRST(&migrate.resuming); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (w->arg == arg) {
+			TAILQ_REMOVE(&migrate.resuming, w, entry);
+			free(w);
+		}
+	}
+	for (i = k = 0; i < migrate.n_status_waiting; i++) {
+		if (migrate.status_waiting[i] != arg)
+			migrate.status_waiting[k++] = migrate.status_waiting[i];
+	}
+	migrate.n_status_waiting = k;
 }
 
 /* reload answers once the files are read again. */
@@ -751,6 +786,7 @@ migrate_init(void)
 {
 	TAILQ_INIT(&migrate.queue);
 	TAILQ_INIT(&migrate.waiters);
+	TAILQ_INIT(&migrate.resuming);
 	TAILQ_INIT(&migrate.all);
 	migrate.inotify = -1;
 	if (gethostname(migrate.host, sizeof migrate.host) != 0)

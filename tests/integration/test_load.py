@@ -16,9 +16,11 @@ Timings are never asserted: bench/files.py measures them.
 import json
 import os
 import re
+import time
 
 import migdtest
-from engine_helpers import (X_CHECK, X_OK, chain, connected, ok, write_file, write_rev)
+from engine_helpers import (X_CHECK, X_OK, chain, connected, ok, rel_exists, versions,
+                            write_file, write_rev)
 
 
 def _bulk_sql(size):
@@ -76,8 +78,22 @@ def test_big_file_status_answers_while_it_loads(migd_factory):
     assert st["migrations"]["revisions"] == 1 and st["state"] == "pending", st
     p = m.migctl("check")
     assert p.returncode == X_CHECK, (p.returncode, p.stdout, p.stderr)
+    # a run waits for the files off the loop; cancelled meanwhile, it ends
+    # cleanly and is not resumed when the load ends
+    with migdtest.Conn(m.socket, 300) as c:
+        c.send(migdtest.request("upgrade", {}, 7))
+        time.sleep(0.5)
+        assert m.status()["migrations"]["loading"] is True
+        ok(m, "cancel")
+        while True:
+            r = json.loads(c.readline(300))
+            if r.get("id") == 7:
+                break
+        assert (r.get("error") or {}).get("data", {}).get("kind") == "cancelled", r
     migdtest.wait_for(lambda: m.status()["migrations"]["loading"] is False, 300,
                       interval=0.2, what="the big file loaded again")
+    assert versions(m) in (None, []) and not rel_exists(m, "public.big")
+    assert m.status()["state"] == "pending"
 
 
 def test_plan_caps_a_long_statement(migd_factory):
