@@ -150,11 +150,14 @@ static int
 migdir_trusted(const struct stat *st, const char *path, const char *what,
     struct errlist *errs)
 {
-	struct passwd	*pw;
-	struct group	*gr;
+	/* The _r forms: files are read on the loader's thread while the loop
+	 * looks up its clients' names. */
+	struct passwd	 pwb, *pw = NULL;
+	struct group	 grb, *gr = NULL;
+	char		 buf[4096], gbuf[4096];
 
 	if (st->st_uid != 0 && st->st_uid != geteuid()) {
-		pw = getpwuid(st->st_uid);
+		getpwuid_r(st->st_uid, &pwb, buf, sizeof buf, &pw);
 		errlist_add(errs, "%s: refusing a migrations %s owned by %s, "
 		    "not by root or migd's user (%s could change what migd "
 		    "runs: chown it)", path, what, pw ? pw->pw_name : "another "
@@ -167,8 +170,8 @@ migdir_trusted(const struct stat *st, const char *path, const char *what,
 		return (0);
 	}
 	if (st->st_mode & S_IWGRP) {
-		gr = getgrgid(st->st_gid);
-		pw = getpwuid(st->st_uid);
+		getgrgid_r(st->st_gid, &grb, gbuf, sizeof gbuf, &gr);
+		getpwuid_r(st->st_uid, &pwb, buf, sizeof buf, &pw);
 		if (gr == NULL || pw == NULL || strcmp(gr->gr_name,
 		    pw->pw_name) != 0 || (gr->gr_mem != NULL &&
 		    gr->gr_mem[0] != NULL)) {
