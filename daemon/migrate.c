@@ -192,6 +192,16 @@ migrate_server_changed(void)
 	return (migrate.loaded && v != 0 && migrate.judged_version != v);
 }
 
+/* Whether the last load was refused without reading everything (the
+ * directory missing, a file unreadable): nothing to watch or to stat, so it
+ * is read again whenever asked, as before. */
+static int
+migrate_seen_partial(void)
+{
+	return (migrate.loaded && migrate.errors != NULL &&
+	    (migrate.seen.n_dirs == 0 || migrate.seen.incomplete));
+}
+
 /* Whether the files may have changed since the last load (inotify events
  * are drained first, so an edit made just before a request is seen). */
 int
@@ -199,7 +209,8 @@ migrate_files_changed(void)
 {
 	if (migrate.inotify != -1)
 		migrate_inotify_read(migrate.inotify, EV_READ, NULL);
-	return (migrate.stale || !migrate.loaded || migrate_server_changed());
+	return (migrate.stale || !migrate.loaded || migrate_server_changed() ||
+	    migrate_seen_partial());
 }
 
 /* Without inotify: a look at the files every second, off the loop. */
@@ -209,8 +220,28 @@ migrate_recheck(evutil_socket_t fd, short events, void *arg)
 	(void)fd;
 	(void)events;
 	(void)arg;
-	if (migrate.loader == NULL && migrate.inotify == -1)
+	if (migrate.loader == NULL && (migrate.inotify == -1 ||
+	    migrate_seen_partial()))
 		migrate_load_start(0);
+}
+
+/* The check every second runs while inotify cannot vouch for the files:
+ * unavailable, or nothing to watch after a partial read. */
+static void
+migrate_recheck_arm(void)
+{
+	struct timeval	 tv = { 1, 0 };
+
+	if (migrate.inotify == -1 || migrate_seen_partial()) {
+		if (migrate.recheck == NULL) {
+			migrate.recheck = event_new(migd.base, -1, EV_PERSIST,
+			    migrate_recheck, NULL);
+			event_add(migrate.recheck, &tv);
+		}
+	} else if (migrate.recheck != NULL) {
+		event_free(migrate.recheck);
+		migrate.recheck = NULL;
+	}
 }
 
 /* Why inotify cannot watch, or NULL; MIGD_TEST_NO_INOTIFY (a test hook)
@@ -272,22 +303,11 @@ migrate_watch(const struct migset *set)
 			    why);
 		migrate.no_inotify = 1;
 		free((char *)why);
-		if (migrate.recheck == NULL) {
-			struct timeval	 tv = { 1, 0 };
-
-			migrate.recheck = event_new(migd.base, -1, EV_PERSIST,
-			    migrate_recheck, NULL);
-			event_add(migrate.recheck, &tv);
-		}
 		return;
 	}
 	if (migrate.no_inotify)
 		log_info("watching the migration files with inotify again");
 	migrate.no_inotify = 0;
-	if (migrate.recheck != NULL) {
-		event_free(migrate.recheck);
-		migrate.recheck = NULL;
-	}
 	migrate.inotify = fd;
 	migrate.inotify_ev = event_new(migd.base, migrate.inotify,
 	    EV_READ | EV_PERSIST, migrate_inotify_read, NULL);
@@ -361,6 +381,7 @@ migrate_load_done(struct loader_result *res, void *arg)
 		}
 		migrate.loaded = 1;
 		migrate.judged_version = migrate.load_version;
+		migrate_recheck_arm();
 		migrate_load_log(res, asked, was_valid);
 	}
 	migrate_status_flush();
@@ -413,7 +434,8 @@ migrate_load_start(int full)
 	    migrate_server_changed();
 	migrate.stale = 0;
 	migrate.again = migrate.again_full = 0;
-	if (!full && migrate.loaded && !migrate_server_changed())
+	if (!full && migrate.loaded && !migrate_server_changed() &&
+	    !migrate_seen_partial())
 		check = migrate.errors == NULL ? &migrate.rs->set :
 		    &migrate.seen;
 	migrate.loader = loader_start(migd.base, cf->directory, &ctx,
@@ -496,7 +518,9 @@ migrate_status_wait(struct job *j)
 void
 migrate_files_kick(void)
 {
-	if (migrate.loader == NULL && migrate_files_changed())
+	/* Not after a partial read: the check every second sees to it. */
+	if (migrate.loader == NULL && migrate_files_changed() &&
+	    (migrate.stale || !migrate.loaded || migrate_server_changed()))
 		migrate_load_start(migrate_server_changed());
 }
 
