@@ -10,7 +10,9 @@
  * the previous set and one to each of its files (the cache); the thread only
  * reads them and moves the references of files it reuses into the new set.
  * The loop's own references (its revset's refcount) are never touched by the
- * thread, so no counter is shared between threads.
+ * thread, so no counter is shared between threads.  What the thread stats
+ * first (check) is the previous set's, or what the last refused load read,
+ * which the loop replaces only after the join.
  */
 #include <sys/resource.h>
 #include <sys/syscall.h>
