@@ -831,20 +831,36 @@ out:
 	return (rv);
 }
 
+/* Characters (not bytes) in s[0, len): what the parser's cursorpos counts. */
+static int
+sqlscan_chars(const char *s, size_t len)
+{
+	size_t	 i;
+	int	 n = 0;
+
+	for (i = 0; i < len; i++) {
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			n++;
+	}
+	return (n);
+}
+
 /*
  * A large section parsed a piece at a time, each piece whole statements of
  * about SQLSCAN_PIECE bytes cut where PostgreSQL's scanner ends a statement:
- * the parser's JSON of a 50 MB section at once took gigabytes.  Returns 0,
- * or -1 when a piece does not parse alone (a cut inside BEGIN ATOMIC or a
- * rule's action list, or SQL that is wrong), sc then emptied: the caller
- * parses the section whole, for the exact verdict.
+ * the parser's JSON of a 50 MB section at once took gigabytes.  Returns 0;
+ * 1 when a piece has a syntax error before its end (the section's first,
+ * as one parse would find it), with *perr set for the caller to free and
+ * its cursorpos counted from the start of the section; or -1 when a piece
+ * does not parse alone for another reason (a cut inside BEGIN ATOMIC or a
+ * rule's action list, where the parser wants more), sc then emptied: the
+ * caller parses the section whole, for the exact verdict.
  */
 static int
 sqlscan_pieces(const char *sql, const char *path, int first_line,
-    struct sqlscan *sc)
+    struct sqlscan *sc, PgQueryParseResult *perr)
 {
 	PgQuerySplitResult	 split;
-	PgQueryParseResult	 perr;
 	struct errlist		 errs = { NULL, 0 };
 	char			*buf = NULL;
 	size_t			 size = 0, len = strlen(sql), from = 0, to, i;
@@ -856,8 +872,6 @@ sqlscan_pieces(const char *sql, const char *path, int first_line,
 		goto out;
 	for (i = 0; i < (size_t)split.n_stmts; i++) {
 		/* The piece ends after statement i when it is big enough. */
-		to = (size_t)split.stmts[i]->stmt_location +
-		    (size_t)split.stmts[i]->stmt_len;
 		if (i + 1 < (size_t)split.n_stmts)
 			to = (size_t)split.stmts[i + 1]->stmt_location;
 		else
@@ -874,12 +888,19 @@ sqlscan_pieces(const char *sql, const char *path, int first_line,
 		buf[to - from] = '\0';
 		line += sqlscan_newlines(sql, lined, from);
 		lined = from;
-		if ((piece = sqlscan_piece(buf, path, line, from, sc, &size,
-		    &perr, &errs)) != 0) {
-			if (piece == 1)
-				pg_query_free_parse_result(perr);
+		piece = sqlscan_piece(buf, path, line, from, sc, &size, perr,
+		    &errs);
+		if (piece == 1 && perr->error->cursorpos > 0 &&
+		    perr->error->cursorpos < sqlscan_chars(buf, to - from)) {
+			/* Wrong before the piece's end: wrong in the section. */
+			perr->error->cursorpos += sqlscan_chars(sql, from);
+			rv = 1;
 			goto out;
 		}
+		if (piece == 1)
+			pg_query_free_parse_result(*perr);
+		if (piece != 0)
+			goto out;
 		from = to;
 	}
 	rv = 0;
@@ -902,12 +923,16 @@ sqlscan_analyze(const char *sql, const char *path, int first_line,
 	int			 rv;
 
 	memset(sc, 0, sizeof *sc);
-	if (strlen(sql) > SQLSCAN_PIECE && sqlscan_pieces(sql, path,
-	    first_line, sc) == 0) {
+	rv = -1;
+	if (strlen(sql) > SQLSCAN_PIECE)
+		rv = sqlscan_pieces(sql, path, first_line, sc, &perr);
+	if (rv == 0) {
 		sqlscan_fold(sc);
 		return (0);
 	}
-	rv = sqlscan_piece(sql, path, first_line, 0, sc, &size, &perr, errs);
+	if (rv == -1)
+		rv = sqlscan_piece(sql, path, first_line, 0, sc, &size, &perr,
+		    errs);
 	if (rv == 1) {
 		rv = -1;
 		if (sqltok_unparsed(sql, path, first_line, perr.error, sc,

@@ -975,6 +975,16 @@ test_pieces(void)
 	    "(none)");
 	free(sql);
 
+	/* An error in a middle piece: its line, counted from the section. */
+	sql = big_section(n, 0, "");
+	memcpy(strstr(sql, "VALUES (4000,"), "VALUES (4000;", 13);
+	is_int(scan(sql, 3), 1, "an error in the middle: the parser refuses");
+	ok(sc.parse_error != NULL && strncmp(sc.parse_error, "m.sql:4003: "
+	    "syntax error at or near \";\"", 36) == 0, "at its line: %s",
+	    sc.parse_error ? sc.parse_error : "(none)");
+	is_int(sc.n_stmts, n, "and the scanner's statements");
+	free(sql);
+
 	sql = big_section(n, 0, "CREATE SCHEMA IF NOT EXISTS late;\n"
 	    "CREATE TABLE late.t (id int);\nCOMMIT;\n");
 	is_int(scan(sql, 1), 0, "schemas and flags from the last piece");
