@@ -334,6 +334,10 @@ out_status(json_t *res)
 		printf(" (from the last answer: every connection is busy)");
 	if (json_is_true(json_object_get(res, "running")))
 		printf(", a migration is running");
+	if (json_is_true(json_object_get(mig, "loading")) &&
+	    strcmp(out_str(res, "state"), "loading") != 0)
+		printf(", migd is loading changed migration files (this "
+		    "answer is from the files as they were)");
 	printf("\n");
 	if (json_object_get(res, "current") != NULL) {
 		ids = out_ids(json_object_get(res, "current"));

@@ -16,6 +16,9 @@
 /* The note on the history row of a skipped revision run by apply_skipped. */
 #define BOOK_OUT_OF_ORDER	"applied out of order (apply_skipped): the " \
 	"version table was already past it"
+#define MIGRATE_STATUS_LOAD_MS	100	/* status waits for a load */
+#define MIGRATE_PLAN_SQL_MAX	(64 * 1024)	/* a step's SQL in a plan */
+#define MIGRATE_PLAN_STMT_MAX	(4 * 1024)	/* one statement of it */
 
 /* What the database says: version rows and, per revision, its history. */
 struct dbrev {
@@ -73,6 +76,7 @@ struct job {
 	int			 lost_step;	/* the connection died in a step */
 	int			 recording;	/* writing that on another one */
 	int			 ending;	/* cleaning up: too late to cancel */
+	int			 files_fresh;	/* loaded after it was asked */
 	struct revset		*rs;
 	struct dbstate		 st;
 	struct graph_plan	 plan;
@@ -130,11 +134,41 @@ struct job {
 };
 TAILQ_HEAD(jobs, job);
 
+/* Something waiting for the files: fn(arg) once load seq has ended. */
+struct migrate_waiter {
+	TAILQ_ENTRY(migrate_waiter) entry;
+	unsigned long		 seq;
+	void			(*fn)(void *);
+	void			*arg;
+};
+
+struct loader;
+
 struct engine {
 	struct jobs	 queue;		/* mutating jobs; the first one runs */
 	TAILQ_HEAD(, job) all;		/* every live job, for shutdown */
 	struct revset	*rs;		/* the last valid set, for status */
 	int		 stale;		/* the files changed since rs */
+	int		 loaded;	/* a load has ended: rs or errors */
+	struct loader	*loader;	/* the load running, or NULL */
+	unsigned long	 load_seq;	/* loads started */
+	unsigned long	 done_seq;	/* the last one ended */
+	int		 again;		/* load again after the running one */
+	int		 again_full;
+	int		 ask_next;	/* the next load was asked for: log it */
+	int		 load_asked;	/* the running one was */
+	TAILQ_HEAD(, migrate_waiter) waiters;
+	TAILQ_HEAD(, migrate_waiter) resuming;	/* served, being called */
+	struct migset	 seen;		/* what a refused load read, watched */
+	int		 no_inotify;	/* told the operator; checking instead */
+	struct event	*recheck;	/* the check every second without it */
+	int		 load_known;	/* the running load is of known changes */
+	double		 load_t0;	/* when it began */
+	int		 load_version;	/* the server it judges against */
+	int		 judged_version; /* that of the last load that ended */
+	struct job	**status_waiting;	/* status waiting for it */
+	size_t		 n_status_waiting;
+	struct event	*status_timer;
 	int		 tables_known;	/* both tables were there last time */
 	struct job	*status_leader;	/* a status others may still join */
 	int		 inotify;	/* watches rs's directories, or -1 */
@@ -161,9 +195,15 @@ void	 dbstate_copy_revs(struct dbstate *dst, const struct dbstate *src);
 const struct dbrev	*dbstate_rev(const struct dbstate *st,
 	    const char *revision);
 const char	*migrate_reset_sql(struct job *j);
-struct revset	*migrate_load(json_t **errors);
 char	*migrate_more(size_t n);
 int	 migrate_files_changed(void);
+void	 migrate_load_start(int full);
+void	 migrate_files_kick(void);
+int	 migrate_files_loading(void);
+int	 migrate_files_ready(int check);
+void	 migrate_files_wait(int check, void (*fn)(void *), void *arg);
+int	 migrate_status_wait(struct job *j);
+void	 migrate_files_forget(void *arg);
 int	 migrate_server_version(void);
 
 /* job.c */

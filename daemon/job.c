@@ -41,6 +41,7 @@ job_free(struct job *j)
 	size_t	 i;
 
 	TAILQ_REMOVE(&migrate.all, j, all);
+	migrate_files_forget(j);	/* cancelled while waiting for files */
 	if (j->timer != NULL)
 		event_free(j->timer);
 	if (j->wait_timer != NULL)
@@ -323,6 +324,7 @@ job_end(struct job *j, PGresult *res)
 
 	(void)res;
 	j->ending = 1;
+	migrate_files_forget(j);	/* e.g. cancelled while files load */
 	if (j->waiter != NULL) {
 		pool_cancel_wait(migd.pool, j->waiter);
 		j->waiter = NULL;

@@ -116,6 +116,7 @@ int	 sqlscan_parser_version(void);
 int	 sqlscan_analyze(const char *sql, const char *path, int first_line,
 	    struct sqlscan *sc, struct errlist *errs);
 void	 sqlscan_clear(struct sqlscan *sc);
+void	 sqlscan_copy(struct sqlscan *dst, const struct sqlscan *src);
 
 /* 1 for pg_catalog, information_schema and any "pg_" name (pg_temp_3...). */
 int	 sqlscan_system_schema(const char *name);

@@ -1394,6 +1394,57 @@ test_plan_schemas(void)
 	json_decref(j);
 }
 
+/* A load after an edit reuses the unchanged files (the same objects, their
+ * analysis copied) and reads the edited one; a refused load says what it
+ * read, to watch. */
+static void
+test_reuse(void)
+{
+	struct revset	*first = NULL, *second = NULL;
+	struct migcache	 cache;
+	struct migset	 seen;
+	struct errlist	 e = { NULL, 0 };
+	size_t		 i, same = 0;
+
+	newcase("reuse");
+	mig("0001.sql", "0001", "none", 0, "CREATE SCHEMA s1;\n", NULL);
+	mig("0002.sql", "0002", "0001", 0, "CREATE TABLE s1.a (i int);\n"
+	    "VACUUM;\n", NULL);
+	mig("0003.sql", "0003", "0002", 0, "SELECT 1;\n", NULL);
+	ok(revset_load_from(cur, &ctx_base, NULL, NULL, &first, NULL, &e) ==
+	    0, "first load");
+	mig("0003.sql", "0003", "0002", 0, "SELECT 1;\nSELECT 2;\n", NULL);
+	migcache_init(&cache, first->set.files, first->set.n);
+	ok(revset_load_from(cur, &ctx_base, first, &cache, &second, NULL,
+	    &e) == 0, "second load");
+	is_int(cache.taken, 2, "two files reused");
+	migcache_clear(&cache);
+	for (i = 0; second != NULL && i < 3; i++)
+		same += second->set.files[i] == first->set.files[i];
+	is_int(same, 2, "the same objects");
+	ok(second != NULL && revset_section(second, 1, 1)->n_stmts == 2 &&
+	    revset_section(second, 1, 1)->stmts[1].flags == SQLSCAN_NO_TX &&
+	    revset_section(second, 1, 1)->stmts != revset_section(first, 1,
+	    1)->stmts, "their analysis copied");
+	ok(second != NULL && !revset_transactional(second, 1, 1),
+	    "and judged again");
+	ok(second != NULL && revset_section(second, 2, 1)->n_stmts == 2,
+	    "the edited one read again");
+	revset_unref(first);
+	ok(second != NULL && strcmp(revset_file(second, 0)->revision, "0001") ==
+	    0, "a reused file outlives the first set");
+
+	/* Refused (an unknown parent): seen has the directory and the files. */
+	mig("0004.sql", "0004", "0009", 0, "SELECT 1;\n", NULL);
+	ok(revset_load_from(cur, &ctx_base, second, NULL, &first, &seen, &e) ==
+	    -1 && first == NULL, "a broken file refuses the set");
+	ok(seen.n_dirs == 1 && strcmp(seen.dirs[0], cur) == 0 && seen.n +
+	    seen.n_broken == 4, "seen: the directory and the four files");
+	migset_clear(&seen);
+	revset_unref(second);
+	errlist_clear(&e);
+}
+
 int
 main(void)
 {
@@ -1421,6 +1472,7 @@ main(void)
 	test_one_pass();
 	test_plan_schemas();
 	test_labels();
+	test_reuse();
 
 	revset_unref(rs);
 	errlist_clear(&el);

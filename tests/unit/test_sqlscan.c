@@ -968,9 +968,123 @@ test_system_schema(void)
 	    "system: case matters");
 }
 
+/* A section longer than a piece (256 KiB) of n statements, each on its
+ * own line; every 50th is a CREATE FUNCTION ... BEGIN ATOMIC with
+ * semicolons inside when atomic, which a cut between pieces must not split. */
+static char *
+big_section(size_t n, int atomic, const char *tail)
+{
+	char	*s = xstrdup(""), *t;
+	size_t	 len = 0, cap = 1, i;
+	int	 k;
+
+	for (i = 0; i < n; i++) {
+		if (atomic && i % 50 == 0)
+			t = xprintf("CREATE FUNCTION s%zu.f() RETURNS int LANGUAGE "
+			    "sql BEGIN ATOMIC SELECT 1; SELECT 2; END;\n", i);
+		else
+			t = xprintf("INSERT INTO app.t VALUES (%zu, 'row %zu "
+			    "with some text to make it longer');\n", i, i);
+		k = (int)strlen(t);
+		if (len + (size_t)k + 1 > cap) {
+			cap = (len + (size_t)k + 1) * 2;
+			s = xrealloc(s, cap);
+		}
+		memcpy(s + len, t, (size_t)k + 1);
+		len += (size_t)k;
+		free(t);
+	}
+	t = xprintf("%s%s", s, tail);
+	free(s);
+	return (t);
+}
+
+/* Big sections are parsed in pieces: the same statements, offsets, lines
+ * and schemas as one parse would give; a cut the parser refuses (inside
+ * BEGIN ATOMIC) or an error falls back to the whole section. */
+static void
+test_pieces(void)
+{
+	char	*sql, buf[64];
+	size_t	 n = 8000, i, bad = 0;
+
+	sql = big_section(n, 0, "");
+	ok(strlen(sql) > 512 * 1024, "the section is bigger than two pieces");
+	is_int(scan(sql, 10), 0, "a big section parses");
+	is_int(sc.n_stmts, n, "every statement");
+	for (i = 0; i < sc.n_stmts; i++) {
+		snprintf(buf, sizeof buf, "INSERT INTO app.t VALUES (%zu,", i);
+		if (st_line((size_t)i) != 10 + (int)i ||
+		    strncmp(cur + sc.stmts[i].offset, buf, strlen(buf)) != 0 ||
+		    cur[sc.stmts[i].offset + sc.stmts[i].len] != ';')
+			bad++;
+	}
+	is_int(bad, 0, "each at its offset, line and length");
+	ok(sc.n_schemas == 0, "INSERT names no schema to create");
+	free(sql);
+
+	sql = big_section(n, 1, "");
+	is_int(scan(sql, 1), 0, "with BEGIN ATOMIC bodies: parses");
+	is_int(sc.n_stmts, n, "each function one statement");
+	is_int(sc.n_schemas, n / 50, "and each function's schema is known");
+	is_int(st_line(7950), 7951, "lines still right");
+	free(sql);
+
+	sql = big_section(n, 0, "CREATE TABLE x (id int;\n");
+	is_int(scan(sql, 1), 1, "an error at the end: the parser refuses");
+	ok(sc.parse_error != NULL && strncmp(sc.parse_error, "m.sql:8001: ",
+	    12) == 0, "at its line: %s", sc.parse_error ? sc.parse_error :
+	    "(none)");
+	free(sql);
+
+	/* An error in a middle piece: its line, counted from the section. */
+	sql = big_section(n, 0, "");
+	memcpy(strstr(sql, "VALUES (4000,"), "VALUES (4000;", 13);
+	is_int(scan(sql, 3), 1, "an error in the middle: the parser refuses");
+	ok(sc.parse_error != NULL && strncmp(sc.parse_error, "m.sql:4003: "
+	    "syntax error at or near \";\"", 36) == 0, "at its line: %s",
+	    sc.parse_error ? sc.parse_error : "(none)");
+	is_int(sc.n_stmts, n, "and the scanner's statements");
+	free(sql);
+
+	sql = big_section(n, 0, "CREATE SCHEMA IF NOT EXISTS late;\n"
+	    "CREATE TABLE late.t (id int);\nCOMMIT;\n");
+	is_int(scan(sql, 1), 0, "schemas and flags from the last piece");
+	ok(sc.n_schemas == 1 && strcmp(sc.schemas[0].name, "late") == 0,
+	    "the schema of the last piece");
+	ok(st_flags(n + 2) & SQLSCAN_TX_COMMIT, "COMMIT flagged");
+	ok(sc.flags & SQLSCAN_TX_COMMIT, "and in the section's flags");
+	free(sql);
+}
+
+/* A copy for a reused file is deep and equal. */
+static void
+test_copy(void)
+{
+	struct sqlscan	 c;
+
+	scan("CREATE SCHEMA a;\nDROP SCHEMA b;\nVACUUM;\n", 3);
+	sqlscan_copy(&c, &sc);
+	ok(c.n_stmts == sc.n_stmts && c.stmts != sc.stmts && memcmp(c.stmts,
+	    sc.stmts, sc.n_stmts * sizeof *sc.stmts) == 0, "statements");
+	ok(c.n_schemas == 1 && c.schemas[0].name != sc.schemas[0].name &&
+	    strcmp(c.schemas[0].name, "a") == 0, "schemas");
+	ok(c.n_drops == 1 && strcmp(c.drops[0].name, "b") == 0, "drops");
+	is_int(c.flags, sc.flags, "flags");
+	sqlscan_clear(&c);
+	scan("SELECT FROM WHERE;", 1);
+	sqlscan_copy(&c, &sc);
+	ok(c.unparsed && c.parse_error != NULL && c.parse_error !=
+	    sc.parse_error && strcmp(c.parse_error, sc.parse_error) == 0,
+	    "an unparsed section's message");
+	sqlscan_clear(&c);
+}
+
 int
 main(void)
 {
+	test_pieces();
+	test_copy();
 	test_split();
 	test_quoting();
 	test_no_tx();
