@@ -19,9 +19,12 @@ import time
 import psycopg2
 
 KEY = 1234567
-MIGRATION = ("BEGIN; SET LOCAL lock_timeout = '5000ms'; SET LOCAL "
-             "statement_timeout = '0ms'; SET LOCAL "
-             "client_connection_check_interval = '1s'; "
+# The timeouts as one statement (book_timeouts_sql).
+TIMEOUTS = ("SELECT pg_catalog.set_config('lock_timeout', '5000ms', true), "
+            "pg_catalog.set_config('statement_timeout', '0ms', true), "
+            "pg_catalog.set_config('client_connection_check_interval', "
+            "'1s', true); ")
+MIGRATION = ("BEGIN; " + TIMEOUTS +
              "CREATE TABLE IF NOT EXISTS bench_iso_t (a int); "
              "INSERT INTO bench_iso_t VALUES (1); ")
 BOOKKEEPING = ("DELETE FROM bench_iso_v WHERE version_num = 'a'; "
@@ -30,19 +33,17 @@ BOOKKEEPING = ("DELETE FROM bench_iso_v WHERE version_num = 'a'; "
                "VALUES ('a', true, now()); COMMIT")
 ISOLATE = ("SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; "
            "CLOSE ALL; UNLISTEN *; DISCARD TEMP; DISCARD SEQUENCES; "
-           "DISCARD PLANS; SET LOCAL lock_timeout = '5000ms'; SET LOCAL "
-           "statement_timeout = '0ms'; SET LOCAL "
-           "client_connection_check_interval = '1s'; ")
+           "DISCARD PLANS; " + TIMEOUTS)
 # The step's lock witness, taken as it begins (book_witness_sql) and given
 # back by the check (book_guard_sql).
 WITNESS = "SELECT pg_catalog.pg_try_advisory_lock_shared(%d); " % KEY
-GUARD = ("SET LOCAL client_min_messages = error; SELECT (CASE WHEN NOT "
-         "pg_catalog.pg_advisory_unlock_shared(%d) THEN "
-         "'\"migd lost its migration lock\"' END)::pg_catalog.regnamespace; "
-         "RESET client_min_messages; "
-         "SELECT pg_catalog.quote_ident(n)::pg_catalog.regnamespace FROM "
-         "pg_catalog.unnest('{\"cars\",\"participants\",\"work_shop\","
-         "\"public\"}'::text[]) n; " % KEY)
+GUARD = ("SELECT (CASE WHEN pg_catalog.pg_backend_pid() <> "
+         "pg_catalog.pg_backend_pid() THEN '\"migd lost its migration lock\"' "
+         "WHEN NOT pg_catalog.pg_advisory_unlock_shared(%d) THEN "
+         "'\"migd lost its migration lock\"' END)::pg_catalog.regnamespace, "
+         "(SELECT pg_catalog.count(pg_catalog.quote_ident(n)::"
+         "pg_catalog.regnamespace) FROM pg_catalog.unnest('{\"cars\","
+         "\"participants\",\"work_shop\",\"public\"}'::text[]) n); " % KEY)
 
 
 def main():

@@ -157,20 +157,24 @@ book_mark_sql(struct job *j, int success, int dirty, const char *sqlstate,
 	return (sql);
 }
 
-/* The statement timeouts of a step, for its transaction or its session. */
+/* The statement timeouts of a step, for its transaction or its session, as
+ * one statement (set_config) rather than a SET each: they are sent twice a
+ * migration. */
 void
-book_timeouts_sql(struct job *j, const char *set, struct errlist *sql)
+book_timeouts_sql(struct job *j, int local, struct errlist *sql)
 {
 	const struct config	*cf = migd.config;
+	const char		*l = local ? "true" : "false";
 
-	errlist_add(sql, "%s lock_timeout = '%ldms'", set, cf->lock_timeout_ms);
-	errlist_add(sql, "%s statement_timeout = '%ldms'", set,
-	    cf->statement_timeout_ms);
 	/* If migd dies mid-statement, the server stops it within a second
 	 * instead of holding the lock until it ends (PostgreSQL 14+). */
-	if (PQserverVersion(pool_conn_pg(j->pc)) >= 140000)
-		errlist_add(sql, "%s client_connection_check_interval = '1s'",
-		    set);
+	errlist_add(sql, "SELECT pg_catalog.set_config('lock_timeout', '%ldms', "
+	    "%s), pg_catalog.set_config('statement_timeout', '%ldms', %s)%s%s%s",
+	    cf->lock_timeout_ms, l, cf->statement_timeout_ms, l,
+	    PQserverVersion(pool_conn_pg(j->pc)) >= 140000 ? ", pg_catalog."
+	    "set_config('client_connection_check_interval', '1s', " : "",
+	    PQserverVersion(pool_conn_pg(j->pc)) >= 140000 ? l : "",
+	    PQserverVersion(pool_conn_pg(j->pc)) >= 140000 ? ")" : "");
 }
 
 /* The session timeouts of a bare step's next statement: its own for those
@@ -182,7 +186,7 @@ book_session_timeouts(struct job *j, int concurrent)
 	const struct config	*cf = migd.config;
 
 	if (!concurrent)
-		return (book_timeouts(j, "SET"));
+		return (book_timeouts(j, 0));
 	return (xprintf("SET lock_timeout = '%ldms'; SET statement_timeout = "
 	    "'%ldms'; ", cf->concurrent_lock_timeout_ms,
 	    cf->concurrent_statement_timeout_ms));
@@ -190,12 +194,12 @@ book_session_timeouts(struct job *j, int concurrent)
 
 /* The same as one string, each statement ended by "; ". */
 char *
-book_timeouts(struct job *j, const char *set)
+book_timeouts(struct job *j, int local)
 {
 	struct errlist	 sql = { NULL, 0 };
 	char		*s;
 
-	book_timeouts_sql(j, set, &sql);
+	book_timeouts_sql(j, local, &sql);
 	s = book_joined(&sql);
 	errlist_clear(&sql);
 	return (s);
@@ -246,17 +250,15 @@ book_guard_sql(struct job *j, struct errlist *sql)
 	t = migrate_text_array(j->managed, j->n_managed);
 	lit = book_literal(j, t);
 	free(t);
-	/* Not holding it warns; the check says it better. */
-	errlist_add(sql, "SET LOCAL client_min_messages = error");
+	/* One statement: the witness given back (not holding it only warns,
+	 * and the check says it better), then every managed schema. */
 	errlist_add(sql, "SELECT (CASE WHEN pg_catalog.pg_backend_pid() <> %d "
 	    "THEN '\"" BOOK_LOCK_LOST "\"' WHEN NOT "
 	    "pg_catalog.pg_advisory_unlock_shared(%lld) THEN '\"" BOOK_LOCK_LOST
-	    "\"' END)::pg_catalog.regnamespace", pool_conn_server_pid(j->pc),
-	    migrate_lock_key());
-	errlist_add(sql, "RESET client_min_messages");
-	errlist_add(sql, "SELECT pg_catalog.quote_ident(n)::"
-	    "pg_catalog.regnamespace FROM pg_catalog.unnest(%s::text[]) n",
-	    lit);
+	    "\"' END)::pg_catalog.regnamespace, (SELECT pg_catalog.count("
+	    "pg_catalog.quote_ident(n)::pg_catalog.regnamespace) FROM "
+	    "pg_catalog.unnest(%s::text[]) n)", pool_conn_server_pid(j->pc),
+	    migrate_lock_key(), lit);
 	free(lit);
 }
 
@@ -367,7 +369,7 @@ book_step_sql(struct job *j, const char *text, int ahead,
 
 	for (i = 0; i < nitems(book_isolate); i++)
 		errlist_add(sql, "%s", book_isolate[i]);
-	book_timeouts_sql(j, "SET LOCAL", sql);
+	book_timeouts_sql(j, 1, sql);
 	if (book_mentions_advisory(text))
 		book_advisory_sql(sql);
 	book_guard_sql(j, sql);

@@ -252,8 +252,8 @@ char	*book_session_timeouts(struct job *j, int concurrent);
 char	*book_mark_sql(struct job *j, int success, int dirty,
 	    const char *sqlstate,
 	    const char *error);
-void	 book_timeouts_sql(struct job *j, const char *set, struct errlist *sql);
-char	*book_timeouts(struct job *j, const char *set);
+void	 book_timeouts_sql(struct job *j, int local, struct errlist *sql);
+char	*book_timeouts(struct job *j, int local);
 char	*book_joined(const struct errlist *sql);
 char	*book_witness_sql(void);
 char	*book_guard_failure(struct job *j, PGresult *res,

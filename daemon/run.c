@@ -308,7 +308,7 @@ run_segment_start(struct job *j, const char *text)
 
 	if (j->seg_open && j->seg_end == NULL)
 		return (xstrdup(""));
-	set = book_timeouts(j, "SET LOCAL");
+	set = book_timeouts(j, 1);
 	if (!j->seg_open) {
 		begin = run_begin(j, text);
 		s = xprintf("%s; %s", begin, set);
@@ -844,7 +844,7 @@ run_step_pipelined(struct job *j, const struct sqlscan *sc, const char *text)
 			j->seg_begin = &sc->stmts[i];	/* its options */
 		}
 		errlist_take(&sql, run_begin(j, text));
-		book_timeouts_sql(j, "SET LOCAL", &sql);
+		book_timeouts_sql(j, 1, &sql);
 		j->seg_open = 1;
 	}
 	errlist_take(&sql, book_witness_sql());
@@ -941,14 +941,14 @@ run_step(struct job *j)
 		if (sc->n_stmts > 0 && (sc->stmts[0].flags & SQLSCAN_TX_BEGIN))
 			j->seg_begin = &sc->stmts[0];
 		begin = run_begin(j, text);
-		set = book_timeouts(j, "SET LOCAL");
+		set = book_timeouts(j, 1);
 		sql = xprintf("%s; %s%s; %s RETURNING id", begin, set, witness,
 		    mark);
 		free(begin);
 		j->seg_open = 1;
 		j->segment = 1;
 	} else {
-		set = book_timeouts(j, "SET");
+		set = book_timeouts(j, 0);
 		sql = xprintf("%s%s; %s RETURNING id", set, witness, mark);
 		j->session_set = 1;
 	}
