@@ -135,6 +135,12 @@ cmd_resolve_exec(struct request *req)
 	migrate_start(req, MIGRATE_RESOLVE);
 }
 
+void
+cmd_adopt_exec(struct request *req)
+{
+	migrate_start(req, MIGRATE_ADOPT);
+}
+
 /* reload: the configuration and the files, as SIGHUP does. */
 void
 cmd_reload_exec(struct request *req)

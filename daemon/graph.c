@@ -1408,6 +1408,13 @@ graph_stamp(const struct graph *g, const char *const *current,
 	s.stack = xreallocarray(NULL, sz, sizeof *s.stack);
 	rows = xreallocarray(NULL, sz, sizeof *rows);
 
+	/* Targets first: an unknown one is named before an unknown row. */
+	for (k = 0; k < n_targets; k++) {
+		if (graph_stamp_target(g, targets[k] != NULL ? targets[k] : "",
+		    &share, &n_share, &is_base, cause) != 0)
+			goto out;
+		free(share);
+	}
 	/* The table as read: Alembic resolves every row, unless --purge. */
 	for (i = 0; i < n_current && !purge; i++) {
 		if ((f = graph_find(g, current[i])) < 0) {

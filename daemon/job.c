@@ -46,6 +46,9 @@ job_free(struct job *j)
 	if (j->wait_timer != NULL)
 		event_free(j->wait_timer);
 	free(j->target);
+	for (i = 0; i < j->n_targets; i++)
+		free(j->targets[i]);
+	free(j->targets);
 	free(j->resolve_as);
 	dbstate_clear(&j->st);
 	graph_plan_clear(&j->plan);
@@ -487,8 +490,8 @@ job_rows(struct job *j, PGresult *res)
 	else
 		hist = xprintf("SELECT 'h'::text, revision::text, "
 		    "(array_agg(checksum ORDER BY id DESC) FILTER (WHERE success "
-		    "AND direction IN ('up', 'stamp', 'resolve') AND checksum IS "
-		    "NOT NULL))[1], (array_agg(dirty ORDER BY id DESC))[1] FROM "
+		    "AND direction IN ('up', 'stamp', 'resolve', 'adopt') AND checksum "
+		    "IS NOT NULL))[1], (array_agg(dirty ORDER BY id DESC))[1] FROM "
 		    "%s GROUP BY revision UNION ALL SELECT 'm'::text, "
 		    "coalesce(max(id), 0)::text, NULL::text, NULL::boolean FROM "
 		    "%s", ht, ht);
@@ -533,13 +536,12 @@ migrate_tables_ddl(int version, int history, int vschema, int hschema)
 	    version ? "" : " (version_num varchar(32) NOT NULL, CONSTRAINT ",
 	    version ? "" : pk, version ? "" : " PRIMARY KEY (version_num));");
 	if (!history) {
-		char *t = s;
+		char *t = s, *dirs = book_directions();
 
 		s = xprintf("%sCREATE TABLE IF NOT EXISTS %s ("
 		    "id bigserial PRIMARY KEY, "
 		    "revision varchar(32) NOT NULL, "
-		    "direction text NOT NULL CHECK (direction IN ('up', "
-		    "'down', 'stamp', 'resolve')), "
+		    "direction text NOT NULL CHECK (direction IN (%s)), "
 		    "success boolean NOT NULL, "
 		    "dirty boolean NOT NULL DEFAULT false, "
 		    "checksum text, message text, file text, "
@@ -550,8 +552,9 @@ migrate_tables_ddl(int version, int history, int vschema, int hschema)
 		    "requester_pid bigint, host text, migd_version text, "
 		    "sqlstate text, error text, schemas_created text[]);"
 		    "CREATE INDEX IF NOT EXISTS %s ON %s (revision, id);",
-		    t, ht, ix, ht);
+		    t, ht, dirs, ix, ht);
 		free(t);
+		free(dirs);
 	}
 	free(vt);
 	free(ht);

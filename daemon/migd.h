@@ -80,7 +80,7 @@ void	 config_print(const struct config *, FILE *);
 char	*config_mask_conninfo(const char *);
 
 /* rpc.c */
-enum rpc_type { RPC_STRING, RPC_INT, RPC_BOOL };
+enum rpc_type { RPC_STRING, RPC_INT, RPC_BOOL, RPC_STRINGS };
 struct rpc_param {
 	const char	*name;
 	enum rpc_type	 type;
@@ -162,6 +162,7 @@ void	 cmd_upgrade_exec(struct request *);
 void	 cmd_downgrade_exec(struct request *);
 void	 cmd_stamp_exec(struct request *);
 void	 cmd_resolve_exec(struct request *);
+void	 cmd_adopt_exec(struct request *);
 void	 cmd_reload_exec(struct request *);
 
 /* pool.c */

@@ -15,7 +15,8 @@ enum migrate_op {
 	MIGRATE_UPGRADE,
 	MIGRATE_DOWNGRADE,
 	MIGRATE_STAMP,
-	MIGRATE_RESOLVE
+	MIGRATE_RESOLVE,
+	MIGRATE_ADOPT
 };
 
 void	 migrate_init(void);

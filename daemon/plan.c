@@ -56,9 +56,13 @@ migrate_rev_json(struct revset *rs, size_t idx)
 	    "message", mf->message, "file", mf->path));
 }
 
+#define ASSESS_UNVERIFIED_MAX	20	/* ids listed; the count has them all */
+
 /*
  * Adds the state of the database against the files to o: current rows,
- * pending count, drift, dirty and unknown revisions, and one word for all.
+ * pending count, drift, dirty and unknown revisions, and one word for all;
+ * beside them, the applied revisions with no checksum to compare (the first
+ * ASSESS_UNVERIFIED_MAX, and how many), which 'migctl adopt' records.
  * With invalid, the files have problems and rs is the last valid set (or
  * NULL): the rows are described from it, but nothing is judged against
  * it, and a row it does not define is not "ahead": the files may be.
@@ -68,19 +72,20 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
     json_t *o)
 {
 	struct graph_plan	 plan;
-	json_t			*current, *drift, *dirty, *unknown;
+	json_t			*current, *drift, *dirty, *unknown, *unverified;
 	const struct dbrev	*dr;
 	const struct migfile	*mf;
 	const char		*state;
 	char			*marks = NULL, *cause = NULL;
 	size_t			 i, n;
 	ssize_t			 idx;
-	long			 pending = -1;
+	long			 pending = -1, n_unverified = -1;
 
 	current = json_array();
 	drift = json_array();
 	dirty = json_array();
 	unknown = json_array();
+	unverified = json_array();
 	for (i = 0; i < st->n_rows; i++) {
 		idx = rs ? graph_find(rs->graph, st->rows[i]) : -1;
 		if (idx >= 0)
@@ -103,11 +108,19 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 		n = revset_count(rs);
 		marks = xmalloc(n ? n : 1);
 		migrate_applied(rs, st, marks);
+		n_unverified = 0;
 		for (i = 0; i < n; i++) {
 			mf = revset_file(rs, i);
-			if (!marks[i] || (dr = dbstate_rev(st,
-			    mf->revision)) == NULL || dr->checksum == NULL)
+			if (!marks[i])
 				continue;
+			if ((dr = dbstate_rev(st, mf->revision)) == NULL ||
+			    dr->checksum == NULL) {
+				/* Applied by another tool: nothing to compare. */
+				if (n_unverified++ < ASSESS_UNVERIFIED_MAX)
+					json_array_append_new(unverified,
+					    json_string(mf->revision));
+				continue;
+			}
 			if (strcmp(dr->checksum, mf->checksum) != 0) {
 				json_array_append_new(drift, json_pack(
 				    "{s:s, s:s, s:s, s:s}", "revision",
@@ -143,6 +156,16 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 	json_object_set_new(o, "drift", drift);
 	json_object_set_new(o, "dirty", dirty);
 	json_object_set_new(o, "unknown", unknown);
+	json_object_set_new(o, "unverified", unverified);
+	json_object_set_new(o, "unverified_count", n_unverified >= 0 ?
+	    json_integer(n_unverified) : json_null());
+	if (n_unverified > 0)
+		json_object_set_new(o, "unverified_hint", json_sprintf("%ld "
+		    "applied revision%s no recorded checksum (applied by "
+		    "another tool, or stamped), so an edit of %s file is not "
+		    "detected: run 'migctl adopt'", n_unverified,
+		    n_unverified == 1 ? " has" : "s have", n_unverified == 1 ?
+		    "its" : "their"));
 }
 
 /* The status reply; stale when it comes from the cache. */

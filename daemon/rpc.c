@@ -8,7 +8,8 @@
 
 #include "migd.h"
 
-static const char *rpc_type_names[] = { "a string", "an integer", "a boolean" };
+static const char *rpc_type_names[] = { "a string", "an integer", "a boolean",
+    "a string or a non-empty array of strings" };
 
 /* Builds an error reply; data may carry more fields and is stolen. */
 json_t *
@@ -196,6 +197,7 @@ rpc_check_params(json_t *params, const struct rpc_param *spec, char **cause)
 	const struct rpc_param	*p;
 	const char		*key;
 	json_t			*v;
+	size_t			 i;
 	int			 good;
 
 	json_object_foreach(params, key, v) {
@@ -216,6 +218,13 @@ rpc_check_params(json_t *params, const struct rpc_param *spec, char **cause)
 			break;
 		case RPC_BOOL:
 			good = json_is_boolean(v);
+			break;
+		case RPC_STRINGS:
+			good = json_is_string(v) || (json_is_array(v) &&
+			    json_array_size(v) > 0);
+			for (i = 0; json_is_array(v) && i < json_array_size(v);
+			    i++)
+				good &= json_is_string(json_array_get(v, i));
 			break;
 		default:
 			good = 0;

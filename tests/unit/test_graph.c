@@ -1521,6 +1521,7 @@ test_stamp(void)
 	    "--purge replaces the whole table");
 	stamp_is(g, "f00d,m2", "b2", 1, "b2");
 	stamp_is(g, "f00d", "base", 1, "");
+	stamp_is(g, "f00d", "nosuch", 0, "ERR: unknown revision 'nosuch'");
 	/* where Alembic raises, migd refuses */
 	stamp_is(g, "b2,d2", "b1 d1", 0, "ERR: cannot stamp d1 together "
 	    "with b1: stamping b1 replaced b2 already, and d1 would replace "

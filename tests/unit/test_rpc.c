@@ -47,6 +47,10 @@ main(void)
 		{ "limit", RPC_INT, 0 },
 		{ NULL, RPC_STRING, 0 }
 	};
+	static const struct rpc_param list_spec[] = {
+		{ "revs", RPC_STRINGS, 1 },
+		{ NULL, RPC_STRING, 0 }
+	};
 	struct rpc_request	 req;
 	json_t			*msg, *params;
 	char			*kind, *cause = NULL, *line;
@@ -138,6 +142,30 @@ main(void)
 	params = json_object();
 	is_int(rpc_check_params(params, NULL, &cause), 0,
 	    "no spec, no params");
+	json_decref(params);
+
+	/* A list of strings, or one string (stamp's revisions). */
+	params = json_pack("{s:s}", "revs", "a");
+	is_int(rpc_check_params(params, list_spec, &cause), 0, "one string");
+	json_decref(params);
+	params = json_pack("{s:[s, s]}", "revs", "a", "b");
+	is_int(rpc_check_params(params, list_spec, &cause), 0, "two strings");
+	json_decref(params);
+	params = json_pack("{s:[]}", "revs");
+	is_int(rpc_check_params(params, list_spec, &cause), -1, "empty list");
+	is_str(cause, "parameter \"revs\" must be a string or a non-empty "
+	    "array of strings", "empty list message");
+	free(cause);
+	json_decref(params);
+	params = json_pack("{s:[s, i]}", "revs", "a", 1);
+	is_int(rpc_check_params(params, list_spec, &cause), -1,
+	    "a number in the list");
+	free(cause);
+	json_decref(params);
+	params = json_pack("{s:i}", "revs", 1);
+	is_int(rpc_check_params(params, list_spec, &cause), -1,
+	    "a number for the list");
+	free(cause);
 	json_decref(params);
 
 	/* Encoding: one line, newline-terminated, no raw newline inside. */
