@@ -360,7 +360,7 @@ def test_adopt_refuses_what_it_cannot_take_over(migd_factory):
     # nothing applied: nothing to adopt
     alembic(ini, "downgrade", "base")
     assert ok(m, "adopt")["adopted"] == []
-    # readers may not adopt (it is mutating): covered by test_auth's table
+    # readers may not adopt (it is mutating): test_auth's MUTATING
     assert versions(m) == [] and adopt_rows(m) == []
 
 
