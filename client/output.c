@@ -553,7 +553,8 @@ out_rows(json_t *res)
 
 	from = out_ids(json_object_get(res, "from"));
 	to = out_ids(json_object_get(res, "to"));
-	printf("version table: %s (was %s)\n", to, from);
+	printf("version table: %s (was %s%s)\n", to, from, json_is_true(
+	    json_object_get(res, "purged")) ? "; emptied first: --purge" : "");
 	free(from);
 	free(to);
 }

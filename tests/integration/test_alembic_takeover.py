@@ -319,7 +319,8 @@ def test_adopt_takes_over_what_alembic_applied(migd_factory):
     assert m.migctl("verify").returncode == X_OK
 
     # migd carries on from there, and Alembic agrees
-    res = ok(m, "upgrade", {})
+    rc, res, p = migctl_json(m, "upgrade", "head")
+    assert rc == X_OK, (rc, p.stdout, p.stderr)
     assert [x["revision"] for x in res["steps"]] == ["c2", "d"], res
     assert alembic_current(ini) == ["d"] == versions(m)
     assert m.status()["state"] == "up_to_date"

@@ -1357,6 +1357,27 @@ test_scale(void)
 			    now() - t0);
 			graph_plan_clear(&p);
 		}
+		/* stamp: the head down to the root, and back up */
+		{
+			struct graph_stamp	 st;
+			const char		*root[1] = { graph_id(g, 0) };
+			const char		*hs[1] = { "heads" };
+
+			t0 = now();
+			ok(graph_stamp(g, cur, 1, root, 1, 0, &st, &cause) ==
+			    0 && st.n_rows == 1 && st.rows[0] == 0,
+			    "%s: stamp head -> root", shapes[s]);
+			printf("# stamp head->root %zu (%s): %.3f s\n", n,
+			    shapes[s], now() - t0);
+			graph_stamp_clear(&st);
+			t0 = now();
+			ok(graph_stamp(g, root, 1, hs, 1, 0, &st, &cause) ==
+			    0 && st.n_rows == 1 && st.rows[0] == heads[0],
+			    "%s: stamp root -> heads", shapes[s]);
+			printf("# stamp root->heads %zu (%s): %.3f s\n", n,
+			    shapes[s], now() - t0);
+			graph_stamp_clear(&st);
+		}
 		free(heads);
 		graph_free(g);
 		big_free(&b);
