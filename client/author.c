@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <ctype.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -143,22 +144,22 @@ author_say_directory(const struct author_opts *ao, const char *dir,
 	if (opts.json)
 		return;
 	if (strcmp(from, AUTHOR_FROM_OPTION) == 0)
-		fprintf(stderr, "migctl: directory %s (-d)\n", dir);
+		out_warnx("directory %s (-d)", dir);
 	else if (strcmp(from, AUTHOR_FROM_ENV) == 0)
-		fprintf(stderr, "migctl: directory %s ($MIGD_MIGRATIONS)\n",
+		out_warnx("directory %s ($MIGD_MIGRATIONS)",
 		    dir);
 	else if (strcmp(from, AUTHOR_FROM_CONFIG) == 0)
-		fprintf(stderr, "migctl: directory %s (from %s)\n", dir,
+		out_warnx("directory %s (from %s)", dir,
 		    ao->config);
 	else if (strcmp(from, AUTHOR_FROM_CWD) == 0)
-		fprintf(stderr, "migctl: directory %s (./migrations exists)\n",
+		out_warnx("directory %s (./migrations exists)",
 		    dir);
 	else if (strcmp(from, AUTHOR_FROM_INSTALLED) == 0)
-		fprintf(stderr, "migctl: directory %s (from %s)\n", dir,
+		out_warnx("directory %s (from %s)", dir,
 		    SYSCONFDIR "/migd/migd.conf");
 	else
-		fprintf(stderr, "migctl: directory %s (no -d, "
-		    "$MIGD_MIGRATIONS, ./migrations or configuration)\n", dir);
+		out_warnx("directory %s (no -d, "
+		    "$MIGD_MIGRATIONS, ./migrations or configuration)", dir);
 }
 
 /* With --json, the notes of author_load, for the document printed. */
@@ -195,7 +196,7 @@ author_load(const char *dir, const struct revset_ctx *ctx)
 				author_notes = json_array();
 			json_array_append_new(author_notes, json_string(note));
 		} else
-			fprintf(stderr, "migctl: note: %s\n", note);
+			out_warnx("note: %s", note);
 		free(note);
 	}
 	errlist_clear(&errs);
@@ -355,6 +356,70 @@ author_merge(const struct author_opts *ao)
 
 struct migctl_opts opts;
 
+/* Where a program that lives beside migctl-author is: $ENV, beside this
+ * program (a build tree), or installed. */
+static char *
+author_sibling(const char *env, const char *name)
+{
+	const char	*e = getenv(env);
+	char		 self[PATH_MAX], *slash, *path;
+	ssize_t		 n;
+
+	if (e != NULL && *e != '\0')
+		return (xstrdup(e));
+	if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			*slash = '\0';
+			path = xprintf("%s/%s", self, name);
+			if (access(path, R_OK) == 0)
+				return (path);
+			free(path);
+		}
+	}
+	return (xprintf("%s/%s", LIBEXECDIR, name));
+}
+
+/*
+ * import alembic: the directory as for new (--out comes as -d), then the
+ * Python helper, run by Debian's python3 (or $MIGCTL_PYTHON), which
+ * renders the revisions through Alembic itself.
+ */
+static int
+author_import(const struct author_opts *ao, const char *ini, int partial)
+{
+	const char	*from, *python = getenv("MIGCTL_PYTHON");
+	char		*dir, *helper, *argv[12];
+	int		 n = 0;
+
+	dir = author_directory(ao, &from);
+	if (!opts.json) {
+		if (strcmp(from, AUTHOR_FROM_OPTION) == 0)
+			fprintf(stderr, "migctl: directory %s (--out)\n", dir);
+		else
+			author_say_directory(ao, dir, from);
+	}
+	helper = author_sibling("MIGCTL_IMPORT_ALEMBIC",
+	    "migctl-import-alembic");
+	if (python == NULL || *python == '\0')
+		python = "/usr/bin/python3";
+	argv[n++] = (char *)python;
+	argv[n++] = helper;
+	argv[n++] = (char *)ini;
+	argv[n++] = "--out";
+	argv[n++] = dir;
+	if (partial)
+		argv[n++] = "--allow-partial";
+	if (opts.json)
+		argv[n++] = "--json";
+	argv[n] = NULL;
+	fflush(stderr);
+	execv(python, argv);
+	out_fail(MIGCTL_EXIT_FAILED, "import_failed", NULL, "cannot run %s: "
+	    "%s (import needs Python 3 with Alembic: apt-get install "
+	    "python3-alembic, or set MIGCTL_PYTHON)", python, strerror(errno));
+}
+
 static void __attribute__((noreturn))
 author_usage(void)
 {
@@ -363,6 +428,8 @@ author_usage(void)
 	    "       migctl-author sql upgrade|downgrade [-r FROM:TO] "
 	    "[--[no-]atomic] [-d DIR] [-c CONFIG]\n"
 	    "       migctl-author revisions [--json] [-d DIR] [-c CONFIG]\n"
+	    "       migctl-author import [--json] [-d DIR] [-c CONFIG] "
+	    "[--allow-partial] -r ALEMBIC_INI\n"
 	    "(run through migctl new, merge, upgrade --sql, downgrade --sql "
 	    "and revisions)\n");
 	exit(MIGCTL_EXIT_USAGE);
@@ -372,7 +439,7 @@ int
 main(int argc, char **argv)
 {
 	struct author_opts	 ao;
-	int			 i, first = 2, up = 0;
+	int			 i, first = 2, up = 0, partial = 0;
 
 	memset(&ao, 0, sizeof ao);
 	ao.atomic = -1;
@@ -398,6 +465,9 @@ main(int argc, char **argv)
 			ao.head = argv[++i];
 		else if (i + 1 < argc && strcmp(argv[i], "-r") == 0)
 			ao.range = argv[++i];
+		else if (strcmp(argv[1], "import") == 0 &&
+		    strcmp(argv[i], "--allow-partial") == 0)
+			partial = 1;
 		else if (first == 3 && (strcmp(argv[i], "--atomic") == 0 ||
 		    strcmp(argv[i], "--no-atomic") == 0))
 			ao.atomic = argv[i][2] == 'a';
@@ -410,6 +480,9 @@ main(int argc, char **argv)
 	if (strcmp(argv[1], "revisions") == 0 && ao.message == NULL &&
 	    ao.head == NULL && ao.range == NULL)
 		return (offline_revisions(&ao));
+	if (strcmp(argv[1], "import") == 0 && ao.range != NULL &&
+	    ao.message == NULL && ao.head == NULL)
+		return (author_import(&ao, ao.range, partial));
 	if (ao.range != NULL)
 		author_usage();
 	if (strcmp(argv[1], "new") == 0)

@@ -155,17 +155,27 @@ local_kill(int now)
 static void
 local_dump(void)
 {
-	char	 buf[8192];
+	char	*buf = NULL;
+	size_t	 cap = 0;
 	off_t	 off = 0;
 	ssize_t	 n;
 
 	if (local.log == -1)
 		return;
-	while ((n = pread(local.log, buf, sizeof buf, off)) > 0) {
-		if (write(STDERR_FILENO, buf, (size_t)n) != n)
+	/* Whole, so no character is cut in two between reads. */
+	for (;;) {
+		if ((size_t)off + 65536 > cap) {
+			cap = (size_t)off + 65536;
+			buf = xrealloc(buf, cap);
+		}
+		if ((n = pread(local.log, buf + off, cap - (size_t)off,
+		    off)) <= 0)
 			break;
 		off += n;
 	}
+	/* migd's log holds text from clients and files: never raw. */
+	out_write_escaped(STDERR_FILENO, buf, (size_t)off);
+	free(buf);
 }
 
 /* Dies of the signal, as the caller expects; from its handler too. */

@@ -4,11 +4,13 @@
  * JSON for scripts), and exits with a code a deploy hook can branch on.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +35,7 @@ struct migctl {
 	int			 dry_run;
 	int			 sql;		/* upgrade/downgrade --sql */
 	int			 allow_drift;
+	int			 apply_skipped;
 	int			 purge;		/* stamp --purge */
 	int			 atomic;	/* 1, 0, or -1: as configured */
 	int			 cancel_sent;	/* Ctrl-C asked migd to cancel */
@@ -40,6 +43,8 @@ struct migctl {
 	double			 wait_daemon;	/* seconds to retry connecting */
 	double			 timeout;	/* wait --timeout */
 	const char		*wait_for;	/* wait --for */
+	const char		*out;		/* import --out */
+	int			 allow_partial;	/* import --allow-partial */
 	struct author_opts	 author;
 	char			**args;		/* the command's arguments */
 	int			 nargs;
@@ -57,8 +62,10 @@ struct migctl {
 #define ARG_HEAD	0x100	/* --head */
 #define ARG_ATOMIC	0x200	/* --atomic, --no-atomic */
 #define ARG_SQL		0x400	/* --sql: print a run's SQL, no daemon */
-#define ARG_PURGE	0x800	/* stamp --purge */
-#define ARG_NBITS	12
+#define ARG_SKIPPED	0x800	/* --apply-skipped */
+#define ARG_IMPORT	0x1000	/* import --out, --allow-partial */
+#define ARG_PURGE	0x2000	/* stamp --purge */
+#define ARG_NBITS	14
 #define ARG_FILES	(ARG_DIR | ARG_CONFIG)
 
 struct migctl_cmd {
@@ -81,8 +88,9 @@ struct migctl_cmd {
 enum migctl_optid {
 	OPT_SOCKET, OPT_JSON, OPT_STREAM, OPT_LOCAL, OPT_VERBOSE, OPT_HELP,
 	OPT_VERSION, OPT_DRY_RUN, OPT_SQL, OPT_ATOMIC, OPT_NO_ATOMIC,
-	OPT_DRIFT, OPT_WAIT_DAEMON, OPT_LIMIT, OPT_FOR, OPT_TIMEOUT,
-	OPT_MESSAGE, OPT_DIR, OPT_CONFIG, OPT_HEAD, OPT_PURGE
+	OPT_DRIFT, OPT_SKIPPED, OPT_WAIT_DAEMON, OPT_LIMIT, OPT_FOR, OPT_TIMEOUT,
+	OPT_MESSAGE, OPT_DIR, OPT_CONFIG, OPT_HEAD, OPT_OUT, OPT_PARTIAL,
+	OPT_PURGE
 };
 
 struct migctl_opt {
@@ -102,6 +110,7 @@ static json_t	*params_target(struct migctl *, char **, int);
 static json_t	*params_revision(struct migctl *, char **, int);
 static json_t	*params_stamp(struct migctl *, char **, int);
 static json_t	*params_resolve(struct migctl *, char **, int);
+static json_t	*params_accept(struct migctl *, char **, int);
 static json_t	*params_history(struct migctl *, char **, int);
 static int	 exit_verify(json_t *);
 static int	 exit_check(json_t *);
@@ -109,6 +118,7 @@ static int	 exit_plan(json_t *);
 static int	 migctl_wait(struct migctl *);
 static int	 migctl_new(struct migctl *);
 static int	 migctl_merge(struct migctl *);
+static int	 migctl_import(struct migctl *);
 static int	 migctl_help_cmd(struct migctl *);
 static void	 migctl_cancel_run(struct migctl *);
 
@@ -120,8 +130,9 @@ static void	 migctl_cancel_run(struct migctl *);
 #define EXITS_RUN_5_6	"  5  another run held the migration lock past " \
 	"lock_wait, or migd is busy\n  6  not allowed: it needs root, migd's " \
 	"user or admin_group\n"
-#define EXITS_ASK	EXITS_2_3 EXITS_5_6
-#define EXITS_RUN	EXITS_2_3 EXITS_RUN_5_6
+#define EXITS_7		"  7  the socket's listener is not the expected migd\n"
+#define EXITS_ASK	EXITS_2_3 EXITS_5_6 EXITS_7
+#define EXITS_RUN	EXITS_2_3 EXITS_RUN_5_6 EXITS_7
 #define TARGETS		"head, heads, base, +N, -N, or a revision id or a " \
 	"unique prefix of one"
 
@@ -208,7 +219,8 @@ static const struct migctl_cmd migctl_cmds[] = {
 	    "target\n" EXITS_2_3 "  4  --dry-run: the plan cannot run "
 	    "(\"cannot run:\")\n" EXITS_RUN_5_6,
 	  .max_args = 1, .flags = ARG_DRY_RUN | ARG_DRIFT | ARG_WAIT_DAEMON |
-	    ARG_ATOMIC | ARG_SQL | ARG_FILES, .params = params_target,
+	    ARG_ATOMIC | ARG_SQL | ARG_FILES | ARG_SKIPPED,
+	  .params = params_target,
 	  .print = out_run, .exit_code = exit_plan },
 	{ .name = "downgrade", .method = "downgrade",
 	  .usage = "downgrade TARGET [--dry-run] [--[no-]atomic]\n"
@@ -272,6 +284,21 @@ static const struct migctl_cmd migctl_cmds[] = {
 	  .exits = "  0  resolved\n  1  REV is not dirty, or unknown\n" EXITS_RUN,
 	  .min_args = 2, .max_args = 2, .params = params_resolve,
 	  .print = out_rows },
+	{ .name = "accept", .method = "accept", .usage = "accept REV [REV...]",
+	  .summary = "accept an intended edit of applied revisions' files",
+	  .about = "  Record the current checksum of each applied revision's file "
+	    "as the\n  accepted one, with a history row (old and new "
+	    "checksum), so drift is\n  no longer reported for it until the "
+	    "next edit.  Runs nothing and does\n  not move the version table. "
+	    " All or nothing: a revision that is not\n  applied, or whose file "
+	    "is unchanged, refuses the whole request.\n",
+	  .arguments = "  REV  an applied revision whose file was edited on "
+	    "purpose (an id or\n       a unique prefix of one)\n",
+	  .examples = "  migctl verify\n  migctl accept 0003\n",
+	  .exits = "  0  accepted\n  1  REV is unknown, not applied or not "
+	    "edited\n" EXITS_RUN,
+	  .min_args = 1, .max_args = 1000, .params = params_accept,
+	  .print = out_accept },
 	{ .name = "adopt", .method = "adopt", .usage = "adopt",
 	  .summary = "take over a database another tool (Alembic) migrated",
 	  .about = "  Take over a database another tool migrated: record the "
@@ -337,7 +364,7 @@ static const struct migctl_cmd migctl_cmds[] = {
 	    "--timeout 60 && migctl upgrade\n",
 	  .exits = "  0  the condition holds\n  2  usage error\n  3  migd never "
 	    "answered\n  4  migd answered, but the condition was not met in "
-	    "time\n  6  not allowed (forbidden)\n",
+	    "time\n  6  not allowed (forbidden)\n" EXITS_7,
 	  .flags = ARG_WAIT, .print = out_status, .local = migctl_wait },
 	{ .name = "new", .usage = "new -m MESSAGE [-d DIR|-c CONFIG] [--head REV]",
 	  .summary = "write the next revision file (no daemon needed)",
@@ -368,6 +395,37 @@ static const struct migctl_cmd migctl_cmds[] = {
 	  .exits = "  0  written\n  1  fewer than two heads, the directory has "
 	    "problems, or the file\n     cannot be written\n  2  usage error\n",
 	  .flags = ARG_MESSAGE | ARG_FILES, .local = migctl_merge },
+	{ .name = "import",
+	  .usage = "import alembic ALEMBIC_INI [--out DIR|-c CONFIG] "
+	    "[--allow-partial]",
+	  .summary = "write migd files from an Alembic project (no daemon "
+	    "needed)",
+	  .about = "  Render every revision of an Alembic project through "
+	    "Alembic's own\n  offline mode (the project's env.py, no database) "
+	    "and write one migd\n  file per revision: the same ids, parents, "
+	    "depends_on and branch labels,\n  the message from the docstring, "
+	    "the up and down SQL without Alembic's\n  version-table "
+	    "statements.  Statements of an autocommit_block() run\n  outside a "
+	    "transaction.  A file edited since it was imported is never\n  "
+	    "overwritten (it is named).  A revision that cannot be rendered "
+	    "offline\n  (it reads rows through op.get_bind()) is named and "
+	    "nothing is written;\n  "
+	    "with --allow-partial it becomes a placeholder that refuses to run "
+	    "until\n  its SQL is written.  Runs /usr/bin/python3 (or "
+	    "$MIGCTL_PYTHON) with\n  Alembic, from the directory of "
+	    "ALEMBIC_INI.\n\n  The directory: --out DIR, else chosen as for "
+	    "'new' (-c CONFIG's, else\n  ./migrations ...; see 'migctl help "
+	    "new').\n",
+	  .arguments = "  alembic      where the project comes from (Alembic "
+	    "only)\n  ALEMBIC_INI  the project's alembic.ini\n",
+	  .examples = "  migctl import alembic alembic.ini --out migrations\n"
+	    "  migctl import alembic app/alembic.ini -c /etc/migd/migd.conf\n",
+	  .exits = "  0  imported (files kept because they were edited are "
+	    "named)\n  1  a revision cannot be rendered offline (nothing "
+	    "written), or Alembic,\n     the project or its imports cannot be "
+	    "loaded\n  2  usage error\n",
+	  .min_args = 2, .max_args = 2, .flags = ARG_IMPORT | ARG_CONFIG,
+	  .local = migctl_import },
 	{ .name = "revisions", .method = "revisions",
 	  .usage = "revisions [-d DIR|-c CONFIG]",
 	  .summary = "the revision graph, newest first, as alembic history",
@@ -414,6 +472,9 @@ static const struct migctl_opt migctl_options[] = {
 	    "transaction per migration, whatever\nmigd.conf says" },
 	{ OPT_DRIFT, 0, "allow-drift", NULL, NULL, ARG_DRIFT, "run although "
 	    "applied files changed" },
+	{ OPT_SKIPPED, 0, "apply-skipped", NULL, NULL, ARG_SKIPPED, "first "
+	    "run revisions slipped below applied ones\n(a rebase), out of "
+	    "order" },
 	{ OPT_WAIT_DAEMON, 0, "wait-daemon", NULL, "S", ARG_WAIT_DAEMON, "retry "
 	    "connecting for up to S seconds" },
 	{ OPT_LIMIT, 0, "limit", NULL, "N", ARG_LIMIT, "at most N rows, 1 to "
@@ -430,6 +491,10 @@ static const struct migctl_opt migctl_options[] = {
 	    "its [migrations] directory\nand settings" },
 	{ OPT_HEAD, 0, "head", NULL, "REV", ARG_HEAD, "the parent: an id or a "
 	    "unique prefix" },
+	{ OPT_OUT, 0, "out", NULL, "DIR", ARG_IMPORT, "the directory to write "
+	    "the files to" },
+	{ OPT_PARTIAL, 0, "allow-partial", NULL, NULL, ARG_IMPORT, "write a "
+	    "placeholder for a revision that\ncannot be rendered offline" },
 	{ OPT_PURGE, 0, "purge", NULL, NULL, ARG_PURGE, "empty the version "
 	    "table first (also of\nrevisions no file defines)" },
 };
@@ -599,7 +664,7 @@ migctl_usage_error(char *maybe, const char *fmt, ...)
 	const struct migctl_cmd	*cmd = migctl_cur;
 	va_list			 ap;
 	json_t			*data, *lines;
-	char			*msg, *help, *u, *line, *save;
+	char			*msg, *help, *u, *line, *save, *safe;
 
 	va_start(ap, fmt);
 	xvasprintf(&msg, fmt, ap);
@@ -620,7 +685,9 @@ migctl_usage_error(char *maybe, const char *fmt, ...)
 			    json_string(maybe));
 		out_fail(MIGCTL_EXIT_USAGE, "usage", data, "%s", msg);
 	}
-	fprintf(stderr, "migctl: %s\n", msg);
+	safe = out_escape(msg, strlen(msg), 0);
+	fprintf(stderr, "migctl: %s\n", safe);
+	free(safe);
 	migctl_synopsis(stderr, cmd != NULL ? cmd->usage : MIGCTL_SYNOPSIS);
 	if (maybe != NULL)
 		fprintf(stderr, "did you mean %s?\n", maybe);
@@ -688,8 +755,8 @@ migctl_overview(void)
 	    "arguments,\noptions, examples and exit codes.\n\n"
 	    "targets: " TARGETS "\n"
 	    "exit codes: 0 success, 1 failed, 2 usage, 3 daemon unreachable, "
-	    "4 check found\n  something, 5 busy or lock timeout, 6 forbidden "
-	    "(see migctl(1))\n");
+	    "4 check found\n  something, 5 busy or lock timeout, 6 forbidden, "
+	    "7 untrusted daemon\n  (see migctl(1))\n");
 }
 
 /* migctl help CMD, CMD --help: the command's usage, what it does, its
@@ -737,6 +804,114 @@ migctl_help_cmd(struct migctl *m)
 	return (MIGCTL_EXIT_OK);
 }
 
+/*
+ * The owner of the directory holding the socket, when only that owner (or
+ * root) could have put a socket there: the directory is writable by no one
+ * else, and every directory above it is owned by root or that owner and is
+ * writable by no one else unless sticky.  (uid_t)-1 otherwise.
+ */
+static uid_t
+migctl_dir_owner(const char *socket)
+{
+	struct stat	 sb;
+	char		*dir, *real, *slash;
+	uid_t		 owner = (uid_t)-1;
+
+	dir = xstrdup(socket);
+	if ((slash = strrchr(dir, '/')) == NULL) {
+		free(dir);
+		dir = xstrdup(".");
+	} else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	real = realpath(dir, NULL);
+	free(dir);
+	if (real == NULL)
+		return ((uid_t)-1);
+	if (stat(real, &sb) == -1 || (sb.st_mode & (S_IWGRP | S_IWOTH)))
+		goto out;
+	owner = sb.st_uid;
+	while ((slash = strrchr(real, '/')) != NULL && slash != real) {
+		*slash = '\0';
+		if (stat(real, &sb) == -1 || (sb.st_uid != 0 &&
+		    sb.st_uid != owner) || ((sb.st_mode & (S_IWGRP |
+		    S_IWOTH)) && !(sb.st_mode & S_ISVTX))) {
+			owner = (uid_t)-1;
+			goto out;
+		}
+	}
+	if (stat("/", &sb) == -1 || sb.st_uid != 0 || (sb.st_mode & (S_IWGRP |
+	    S_IWOTH)))
+		owner = (uid_t)-1;
+out:
+	free(real);
+	return (owner);
+}
+
+/* The uid of $MIGD_DAEMON_USER (a name or a number), or (uid_t)-1. */
+static uid_t
+migctl_daemon_user(void)
+{
+	const char	*env = getenv(MIGD_DAEMON_USER_ENV);
+	struct passwd	*pw;
+	char		*end;
+	long		 n;
+
+	if (env == NULL || *env == '\0')
+		return ((uid_t)-1);
+	if ((pw = getpwnam(env)) != NULL)
+		return (pw->pw_uid);
+	n = strtol(env, &end, 10);
+	if (*end != '\0' || n < 0 || (uid_t)n == (uid_t)-1)
+		die(MIGCTL_EXIT_USAGE, "$%s names no user: '%s'",
+		    MIGD_DAEMON_USER_ENV, env);
+	return ((uid_t)n);
+}
+
+/*
+ * Before a byte is sent: whether the process listening on the socket is
+ * migd as expected (SO_PEERCRED): root, this user, the owner of a socket
+ * directory no one else can write, or $MIGD_DAEMON_USER.  Another user
+ * could have taken the path of a socket in a shared directory, and would
+ * then see our requests and make up the answers; exits 7 instead.
+ */
+static void
+migctl_check_peer(struct migctl *m)
+{
+	struct ucred	 cred;
+	socklen_t	 len = sizeof cred;
+	struct passwd	*pw;
+	uid_t		 owner;
+	char		 name[64];
+	json_t		*data;
+
+	if (getsockopt(m->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
+		die(MIGCTL_EXIT_UNREACHABLE, "cannot tell who listens on %s: "
+		    "%s", m->socket, strerror(errno));
+	if (cred.uid == 0 || cred.uid == getuid() || cred.uid == geteuid() ||
+	    cred.uid == migctl_daemon_user())
+		return;
+	owner = migctl_dir_owner(m->socket);
+	if (owner != (uid_t)-1 && cred.uid == owner)
+		return;
+	if ((pw = getpwuid(cred.uid)) != NULL)
+		snprintf(name, sizeof name, "%s", pw->pw_name);
+	else
+		snprintf(name, sizeof name, "%ld", (long)cred.uid);
+	close(m->fd);
+	m->fd = -1;
+	data = json_pack("{s:s, s:I, s:s, s:I}", "socket", m->socket, "uid",
+	    (json_int_t)cred.uid, "user", name, "pid", (json_int_t)cred.pid);
+	out_fail(MIGCTL_EXIT_UNTRUSTED, "untrusted_daemon", data, "refusing "
+	    "to talk to %s: the process listening there (pid %ld) runs as %s "
+	    "(uid %ld), not as root, as you, or as the owner of a socket "
+	    "directory no one else can write; another user may have taken the "
+	    "socket's path. Nothing was sent. If migd really runs as %s, set "
+	    "$%s=%s", m->socket, (long)cred.pid, name, (long)cred.uid, name,
+	    MIGD_DAEMON_USER_ENV, name);
+}
+
 /* One attempt to connect; -1 with errno when nobody answers. */
 static int
 migctl_try_connect(struct migctl *m)
@@ -758,6 +933,7 @@ migctl_try_connect(struct migctl *m)
 		errno = saved;
 		return (-1);
 	}
+	migctl_check_peer(m);
 	m->rlen = 0;
 	return (0);
 }
@@ -906,6 +1082,8 @@ migctl_receive(struct migctl *m, int quiet)
 			    "%s", msg ? "not an object" : jerr.text);
 		}
 		free(line);
+		if (!opts.json)
+			out_clean(msg);	/* before any printer sees it */
 		if (json_object_get(msg, "method") != NULL &&
 		    json_object_get(msg, "id") == NULL) {
 			if (opts.json && opts.stream)
@@ -960,6 +1138,8 @@ params_target(struct migctl *m, char **args, int n)
 		json_object_set_new(p, "dry_run", json_true());
 	if (m->allow_drift)
 		json_object_set_new(p, "allow_drift", json_true());
+	if (m->apply_skipped)
+		json_object_set_new(p, "apply_skipped", json_true());
 	if (m->atomic >= 0)
 		json_object_set_new(p, "atomic", json_boolean(m->atomic));
 	return (p);
@@ -1007,6 +1187,18 @@ params_resolve(struct migctl *m, char **args, int n)
 		    "'%s'", args[1]);
 	return (json_pack("{s:s, s:s}", "revision", args[0], "state",
 	    args[1]));
+}
+
+static json_t *
+params_accept(struct migctl *m, char **args, int n)
+{
+	json_t	*a = json_array();
+	int	 i;
+
+	(void)m;
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(args[i]));
+	return (json_pack("{s:o}", "revisions", a));
 }
 
 static json_t *
@@ -1213,6 +1405,42 @@ static int
 migctl_merge(struct migctl *m)
 {
 	return (migctl_author(m, "merge"));
+}
+
+/* import alembic: migctl-author picks the directory as for new, then runs
+ * the Python helper, which needs Alembic. */
+static int
+migctl_import(struct migctl *m)
+{
+	char	*argv[16], *path;
+	int	 n = 0;
+
+	if (strcmp(m->args[0], "alembic") != 0)
+		migctl_usage_error(migctl_distance(m->args[0], "alembic") <= 2 ?
+		    xstrdup("'alembic'") : NULL, "import knows 'alembic' "
+		    "projects only, not '%s'", m->args[0]);
+	if (m->out != NULL && m->author.config != NULL)
+		die(MIGCTL_EXIT_USAGE, "give --out DIR or -c CONFIG, not both");
+	path = migctl_author_path();
+	argv[n++] = path;
+	argv[n++] = "import";
+	if (opts.json)
+		argv[n++] = "--json";
+	if (m->out != NULL) {
+		argv[n++] = "-d";
+		argv[n++] = (char *)m->out;
+	}
+	if (m->author.config != NULL) {
+		argv[n++] = "-c";
+		argv[n++] = (char *)m->author.config;
+	}
+	if (m->allow_partial)
+		argv[n++] = "--allow-partial";
+	argv[n++] = "-r";
+	argv[n++] = m->args[1];
+	argv[n] = NULL;
+	execv(path, argv);
+	die(MIGCTL_EXIT_FAILED, "cannot run %s: %s", path, strerror(errno));
 }
 
 /* upgrade/downgrade --sql [FROM:]TO, and revisions -d|-c, read the files
@@ -1454,6 +1682,9 @@ migctl_set(struct migctl *m, const struct migctl_opt *o, const char *name,
 	case OPT_DRIFT:
 		m->allow_drift = 1;
 		break;
+	case OPT_SKIPPED:
+		m->apply_skipped = 1;
+		break;
 	case OPT_WAIT_DAEMON:
 		m->wait_daemon = migctl_seconds(name, val);
 		break;
@@ -1486,6 +1717,12 @@ migctl_set(struct migctl *m, const struct migctl_opt *o, const char *name,
 		break;
 	case OPT_HEAD:
 		m->author.head = val;
+		break;
+	case OPT_OUT:
+		m->out = val;
+		break;
+	case OPT_PARTIAL:
+		m->allow_partial = 1;
 		break;
 	case OPT_PURGE:
 		m->purge = 1;

@@ -52,6 +52,7 @@ void	 out_plan(json_t *);
 void	 out_run(json_t *);
 void	 out_cancel(json_t *);
 void	 out_rows(json_t *);
+void	 out_accept(json_t *);
 void	 out_adopt(json_t *);
 void	 out_schemas(json_t *);
 void	 out_verify(json_t *);
@@ -63,6 +64,10 @@ void	 out_print_error(json_t *);
 void	 out_fail(int, const char *, json_t *, const char *, ...)
 	    __attribute__((noreturn, format(printf, 4, 5)));
 void	 out_json(json_t *, size_t);
+char	*out_escape(const char *, size_t, int);
+void	 out_clean(json_t *);
+void	 out_write_escaped(int, const char *, size_t);
+void	 out_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 const char *out_str(json_t *, const char *);
 
 #endif

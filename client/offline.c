@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "migctl.h"
@@ -45,12 +46,13 @@ static void __attribute__((noreturn, format(printf, 2, 3)))
 offline_die(int code, const char *fmt, ...)
 {
 	va_list	 ap;
+	char	*msg;
 
-	fputs("migctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	xvasprintf(&msg, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	out_warnx("%s", msg);
+	free(msg);
 	if (code == MIGCTL_EXIT_USAGE)
 		fprintf(stderr, "see 'migctl help %s'\n", offline_cmd);
 	exit(code);
@@ -472,9 +474,9 @@ offline_sql(const struct author_opts *ao, int up)
 	const struct migfile	*mf;
 	const char		*range, *to, *colon, **schemas;
 	char			*from, *dir, **rows, *cause = NULL, *q, *label;
-	char			*pk;
-	size_t			 n_rows, i, n, problems = 0;
-	int			 atomic;
+	char			*pk, *shown = NULL;
+	size_t			 n_rows, i, n, problems = 0, n_shown = 0;
+	int			 atomic, tty;
 
 	offline_cmd = up ? "upgrade" : "downgrade";
 	range = ao->range != NULL && *ao->range != '\0' ? ao->range :
@@ -507,21 +509,31 @@ offline_sql(const struct author_opts *ao, int up)
 		offline_die(MIGCTL_EXIT_FAILED, "FROM %s is no state a database "
 		    "can be in: %s", from, cause);
 	graph_plan_clear(&plan);
-	if (graph_plan(rs->graph, (const char *const *)rows, n_rows, to,
+	if (revset_target(rs, to, &pk, &cause) != 0)
+		offline_die(MIGCTL_EXIT_FAILED, "%s", cause);
+	if (graph_plan(rs->graph, (const char *const *)rows, n_rows, pk,
 	    up ? GRAPH_UP : GRAPH_DOWN, &plan, &cause) != 0)
 		offline_die(MIGCTL_EXIT_FAILED, "%s from %s to %s: %s", up ?
 		    "upgrade" : "downgrade", from, to, cause);
+	free(pk);
 	for (i = 0; i < plan.n_steps; i++) {
 		mf = revset_file(rs, plan.steps[i].idx);
+		if (mf->unfinished != NULL) {
+			fprintf(stderr, "migctl: %s:%d: revision %s is "
+			    "unfinished (%s): write its SQL, then remove the "
+			    "'unfinished' header\n", mf->path,
+			    mf->unfinished_line, mf->revision, mf->unfinished);
+			problems++;
+		}
 		if (plan.steps[i].dir == GRAPH_DOWN && mf->down == NULL) {
-			fprintf(stderr, "migctl: %s: revision %s has no '-- "
-			    "migrate:down' section, so it cannot be "
-			    "downgraded\n", mf->path, mf->revision);
+			out_warnx("%s: revision %s has no '-- migrate:down' "
+			    "section, so it cannot be downgraded", mf->path,
+			    mf->revision);
 			problems++;
 		}
 		if (atomic && (q = offline_not_atomic(rs,
 		    &plan.steps[i])) != NULL) {
-			fprintf(stderr, "migctl: %s\n", q);
+			out_warnx("%s", q);
 			free(q);
 			problems++;
 		}
@@ -530,7 +542,12 @@ offline_sql(const struct author_opts *ao, int up)
 		exit(MIGCTL_EXIT_FAILED);
 
 	memset(&o, 0, sizeof o);
-	o.f = stdout;
+	/* On a terminal the script is shown, escaped as any text from a file;
+	 * to a file or a pipe it goes byte for byte, for psql. */
+	tty = isatty(STDOUT_FILENO);
+	o.f = tty ? open_memstream(&shown, &n_shown) : stdout;
+	if (o.f == NULL)
+		offline_die(MIGCTL_EXIT_FAILED, "out of memory");
 	o.cf = cf;
 	o.rs = rs;
 	o.vt = offline_qualify(cf->version_schema, cf->version_table);
@@ -605,6 +622,12 @@ offline_sql(const struct author_opts *ao, int up)
 	}
 	if (fflush(o.f) != 0 || ferror(o.f))
 		offline_die(MIGCTL_EXIT_FAILED, "cannot write the SQL");
+	if (tty) {
+		fclose(o.f);
+		fflush(stdout);
+		out_write_escaped(STDOUT_FILENO, shown, n_shown);
+		free(shown);
+	}
 
 	for (i = 0; i < n_rows; i++)
 		free(rows[i]);
@@ -641,8 +664,10 @@ offline_revisions(const struct author_opts *ao)
 		if (author_notes != NULL)
 			json_object_set(res, "notes", author_notes);
 		out_json(res, JSON_INDENT(2) | JSON_SORT_KEYS);
-	} else
+	} else {
+		out_clean(res);		/* messages from the files */
 		out_revisions(res);
+	}
 	json_decref(res);
 	revset_unref(rs);
 	free(dir);

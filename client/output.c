@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "migctl.h"
 #include "migd/protocol.h"
+#include "util.h"
 
 #define BOLD	"\033[1m"
 #define RED	"\033[31m"
@@ -21,6 +23,179 @@
 
 /* The plural's "s": "1 revision", "2 revisions". */
 #define PL(n)	((n) == 1 ? "" : "s")
+
+/* Keys whose text is shown over several lines: a newline and a tab are
+ * legitimate there (SQL, PostgreSQL's detail, hint and context). */
+static const char *out_multiline[] = {
+	"statement", "detail", "hint", "context", "sql", "log"
+};
+
+/* The length of the valid UTF-8 character at s (n bytes left), or 0. */
+static size_t
+out_utf8_len(const unsigned char *s, size_t n, unsigned long *cp)
+{
+	size_t	 len, i;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return (1);
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, *cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, *cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, *cp = s[0] & 0x07;
+	else
+		return (0);
+	if (len > n)
+		return (0);
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return (0);
+		*cp = (*cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (*cp < 0x800 || (*cp >= 0xd800 && *cp <= 0xdfff))) ||
+	    (len == 4 && (*cp < 0x10000 || *cp > 0x10ffff)))
+		return (0);
+	return (len);
+}
+
+/*
+ * Text from migd, PostgreSQL or a file made safe for a terminal: control
+ * characters are shown, never sent.  C0 (\xHH, or \n \r \t), DEL and
+ * bytes that are not UTF-8 (\xHH), C1 (\u0080 to \u009f, which some
+ * terminals obey as ESC sequences).  With lines, a newline and a tab stay
+ * (multi-line SQL and PostgreSQL's detail); a carriage return never does,
+ * as it would let text overwrite what came before it.
+ */
+char *
+out_escape(const char *text, size_t n, int lines)
+{
+	const unsigned char	*s = (const unsigned char *)text;
+	unsigned long		 cp;
+	size_t			 i = 0, k, o = 0;
+	char			*out;
+
+	out = malloc(n * 6 + 1);
+	if (out == NULL)
+		abort();
+	while (i < n) {
+		if ((k = out_utf8_len(s + i, n - i, &cp)) == 0) {
+			o += (size_t)sprintf(out + o, "\\x%02x", s[i]);
+			i++;
+			continue;
+		}
+		if (lines && (cp == '\n' || cp == '\t'))
+			out[o++] = (char)cp;
+		else if (cp == '\n' || cp == '\r' || cp == '\t') {
+			out[o++] = '\\';
+			out[o++] = cp == '\n' ? 'n' : cp == '\r' ? 'r' : 't';
+		} else if (cp < 0x20 || cp == 0x7f)
+			o += (size_t)sprintf(out + o, "\\x%02lx", cp);
+		else if (cp >= 0x80 && cp <= 0x9f)
+			o += (size_t)sprintf(out + o, "\\u%04lx", cp);
+		else {
+			memcpy(out + o, s + i, k);
+			o += k;
+		}
+		i += k;
+	}
+	out[o] = '\0';
+	return (out);
+}
+
+/* Escapes one string value in place; lines as out_escape's. */
+static void
+out_clean_string(json_t *v, int lines)
+{
+	char	*e;
+
+	e = out_escape(json_string_value(v), json_string_length(v), lines);
+	if (strcmp(e, json_string_value(v)) != 0)
+		json_string_set(v, e);
+	free(e);
+}
+
+/* Whether a key's text may span lines. */
+static int
+out_is_multiline(const char *key)
+{
+	size_t	 i;
+
+	for (i = 0; key != NULL && i < nitems(out_multiline); i++) {
+		if (strcmp(key, out_multiline[i]) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* Walks a value, escaping every string below it; key names its member. */
+static void
+out_clean_value(json_t *v, const char *key)
+{
+	json_t		*x;
+	const char	*k;
+	size_t		 i;
+
+	if (json_is_string(v))
+		out_clean_string(v, out_is_multiline(key));
+	else if (json_is_object(v)) {
+		json_object_foreach(v, k, x)
+			out_clean_value(x, k);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+			out_clean_value(x, key);
+	}
+}
+
+/*
+ * Escapes, in place, every string of a message before a printer for people
+ * sees it: the one place terminal escape sequences from migd, PostgreSQL or
+ * a file (a `-- message:` header, SQL, an error) are neutralised, so no
+ * printer can forget.  JSON output needs none: jansson escapes it.
+ */
+void
+out_clean(json_t *v)
+{
+	out_clean_value(v, NULL);
+}
+
+/* "migctl: " and a message for people on stderr, escaped: it may quote a
+ * file's path or text. */
+void
+out_warnx(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg, *e;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) == -1)
+		abort();
+	va_end(ap);
+	e = out_escape(msg, strlen(msg), 0);
+	fprintf(stderr, "migctl: %s\n", e);
+	free(e);
+	free(msg);
+}
+
+/* Writes text that came from elsewhere (a log) to fd, escaped. */
+void
+out_write_escaped(int fd, const char *buf, size_t n)
+{
+	char	*e;
+	size_t	 len, off = 0;
+	ssize_t	 w;
+
+	e = out_escape(buf, n, 1);
+	len = strlen(e);
+	while (off < len) {
+		if ((w = write(fd, e + off, len - off)) <= 0)
+			break;
+		off += (size_t)w;
+	}
+	free(e);
+}
 
 /* A colour code when colour is on, else nothing. */
 static const char *
@@ -580,6 +755,19 @@ out_adopt(json_t *res)
 }
 
 void
+out_accept(json_t *res)
+{
+	json_t	*v;
+	size_t	 i;
+
+	json_array_foreach(json_object_get(res, "accepted"), i, v) {
+		printf("accepted: %s (%s), checksum %.12s, was %.12s\n",
+		    out_str(v, "revision"), out_str(v, "file"), out_str(v,
+		    "file_checksum"), out_str(v, "applied_checksum"));
+	}
+}
+
+void
 out_schemas(json_t *res)
 {
 	json_t	*list = json_object_get(res, "schemas"), *v;
@@ -600,7 +788,8 @@ out_schemas(json_t *res)
 	}
 }
 
-/* Drift, dirty, unknown and unverified revisions, when there are any. */
+/* Drift, dirty, unknown, skipped and unverified revisions, and why the
+ * version table is inconsistent, when there are any. */
 void
 out_verify(json_t *res)
 {
@@ -621,6 +810,14 @@ out_verify(json_t *res)
 		printf("%sahead:%s the database has %s, which no file defines\n",
 		    c(RED), c(RESET), json_string_value(v));
 	}
+	json_array_foreach(json_object_get(res, "skipped"), i, v) {
+		printf("%sskipped:%s %s (%s) never ran, but the version table "
+		    "is past it; see 'migctl resolve'\n", c(RED), c(RESET),
+		    out_str(v, "revision"), out_str(v, "file"));
+	}
+	if (json_is_string(json_object_get(res, "inconsistent")))
+		printf("%sinconsistent:%s %s; see 'migctl stamp'\n", c(RED),
+		    c(RESET), out_str(res, "inconsistent"));
 	if (json_integer_value(json_object_get(res, "unverified_count")) > 0) {
 		ids = out_ids(json_object_get(res, "unverified"));
 		n = json_integer_value(json_object_get(res, "unverified_count"));
@@ -778,6 +975,7 @@ out_print_error(json_t *err)
 	json_t	*o;
 
 	if (!opts.json) {
+		out_clean(err);
 		out_error(err);
 		return;
 	}

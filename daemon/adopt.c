@@ -48,7 +48,8 @@ job_adopt(struct job *j)
 	size_t			*todo, n, applied, i;
 	char			*marks, *cause = NULL;
 	const char		*params[1];
-	char			*ht;
+	char			*ht, *first;
+	json_t			*skipped;
 
 	for (i = 0; i < j->st.n_rows; i++) {
 		if (graph_find(j->rs->graph, j->st.rows[i]) < 0) {
@@ -82,6 +83,23 @@ job_adopt(struct job *j)
 			return;
 		}
 	}
+	/* A skipped revision never ran: adopting it would record it as
+	 * applied and hide that. */
+	skipped = migrate_skipped(j->rs, &j->st);
+	if (json_array_size(skipped) != 0) {
+		first = xstrdup(json_string_value(json_object_get(
+		    json_array_get(skipped, 0), "revision")));
+		job_fail(j, MIGD_ERR_STATE, "skipped_revisions", json_pack(
+		    "{s:o}", "skipped", skipped), "revision %s never ran, but "
+		    "the version table is past it (it was inserted below "
+		    "applied revisions, e.g. by a rebase): run it with "
+		    "'migctl upgrade --apply-skipped', or if its SQL already "
+		    "ran by other means, 'migctl resolve %s applied'; then "
+		    "adopt", first, first);
+		free(first);
+		return;
+	}
+	json_decref(skipped);
 	marks = xcalloc(revset_count(j->rs) + 1, 1);
 	migrate_applied(j->rs, &j->st, marks);
 	n = adopt_list(j, marks, &todo, &applied);

@@ -325,19 +325,21 @@ book_step_sql(struct job *j, const char *text, int ahead,
 	book_rows_sql(j, st->row_del, st->n_row_del, st->row_ins,
 	    st->n_row_ins, sql);
 	if (j->mark_id != NULL)
-		errlist_take(sql, book_mark_sql(j, 1, NULL, NULL));
+		errlist_take(sql, book_mark_sql(j, 1, NULL, j->step <
+		    j->out_of_order ? BOOK_OUT_OF_ORDER : NULL));
 	else
 		errlist_take(sql, book_history_sql(j, mf->revision, st->dir ==
 		    GRAPH_UP ? "up" : "down", 1, 0, mf->checksum, mf->message,
 		    mf->path, j->step_wall, ahead ? -1.0 : (migd_now() -
-		    j->step_t0) * 1000.0, NULL, NULL));
+		    j->step_t0) * 1000.0, NULL, j->step < j->out_of_order ?
+		    BOOK_OUT_OF_ORDER : NULL));
 	if (!j->atomic || j->step + 1 == j->plan.n_steps)
 		errlist_add(sql, "COMMIT");
 }
 
 /* Every direction a history row may have; the table's CHECK lists them. */
 static const char *const book_direction_names[] = {
-	"up", "down", "stamp", "resolve", "adopt"
+	"up", "down", "stamp", "resolve", "accept", "adopt"
 };
 
 /* The directions as an SQL list: 'up', 'down', ... */

@@ -136,6 +136,12 @@ cmd_resolve_exec(struct request *req)
 }
 
 void
+cmd_accept_exec(struct request *req)
+{
+	migrate_start(req, MIGRATE_ACCEPT);
+}
+
+void
 cmd_adopt_exec(struct request *req)
 {
 	migrate_start(req, MIGRATE_ADOPT);

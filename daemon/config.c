@@ -16,6 +16,7 @@
 
 #include <ini.h>
 
+#include "conninfo.h"
 #include "migd.h"
 #include "sqlscan.h"
 
@@ -63,6 +64,7 @@ static const struct config_param config_params[] = {
 	{ "control", "admin_group", CT_GROUP, "", 0, 0 },
 	{ "control", "read_group", CT_GROUP, "", 0, 0 },
 	{ "control", "max_clients", CT_INT, "64", 1, 10000 },
+	{ "control", "admin_reserve", CT_INT, "4", 0, 9999 },
 	{ "control", "max_request_bytes", CT_INT, "65536", 1024, 67108864 },
 	{ "control", "idle_timeout", CT_INT, "300", 0, 86400 },
 	{ "log", "level", CT_LEVEL, "info", 0, 0 },
@@ -170,53 +172,158 @@ config_reader(char *buf, int size, void *arg)
 	return (buf);
 }
 
-/* Parses one comma-separated list of schema names into the config. */
+/* A plain SQL identifier's characters (bytes of UTF-8 letters included). */
+static int
+config_ident_char(unsigned char c, int first)
+{
+	if (c >= 0x80 || c == '_' || isalpha(c))
+		return (1);
+	return (!first && (isdigit(c) || c == '$'));
+}
+
+/*
+ * Reads one entry of the schemas list as PostgreSQL reads an identifier: a
+ * double-quoted name is taken as written ("" inside standing for "), a
+ * plain one is folded to lower case (ASCII letters, as PostgreSQL does).
+ * *pp moves past the entry and its comma; NULL with *why on error.
+ */
+static char *
+config_schema_entry(const char **pp, char **why)
+{
+	const char	*p = *pp, *start, *end;
+	char		*name, *raw, *q;
+	size_t		 i;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	start = p;
+	if (*p == '"') {
+		for (end = p + 1; *end != '\0'; end++) {
+			if (*end == '"' && end[1] == '"')
+				end++;
+			else if (*end == '"')
+				break;
+		}
+		raw = xstrndup(start, (size_t)(end - start) + (*end != '\0'));
+	} else {
+		end = p + strcspn(p, ",");
+		raw = xstrndup(start, (size_t)(end - start));
+		config_trim(raw);
+	}
+	if (strpbrk(raw, ";#") != NULL) {
+		*why = xprintf("schema name '%s' contains ';' or '#', which start "
+		    "comments in this file", raw);
+		free(raw);
+		return (NULL);
+	}
+	if (*start == '"') {
+		if (*end != '"') {
+			*why = xprintf("schema name %s has no closing double "
+			    "quote", raw);
+			free(raw);
+			return (NULL);
+		}
+		name = q = xmalloc(strlen(raw));
+		for (p = start + 1; p < end; p++) {
+			*q++ = *p;
+			if (*p == '"')
+				p++;	/* "" stands for one " */
+		}
+		*q = '\0';
+		p = end + 1;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != ',' && *p != '\0') {
+			*why = xprintf("unexpected text after the schema name "
+			    "%s: quote the whole name, or separate names with "
+			    "commas", raw);
+			free(name);
+			free(raw);
+			return (NULL);
+		}
+		if (*name == '\0') {
+			*why = xprintf("empty quoted schema name \"\"");
+			free(name);
+			free(raw);
+			return (NULL);
+		}
+	} else {
+		if (*raw == '\0') {
+			*why = xprintf("empty schema name in list");
+			free(raw);
+			return (NULL);
+		}
+		for (i = 0; raw[i] != '\0'; i++) {
+			if (config_ident_char((unsigned char)raw[i], i == 0))
+				continue;
+			if (strchr(raw, '"') != NULL)
+				*why = xprintf("schema name '%s' has a double "
+				    "quote inside: write the whole name in "
+				    "double quotes, each \" in it doubled "
+				    "(\"a\"\"b\" for a\"b)", raw);
+			else
+				*why = xprintf("schema name '%s' is not a "
+				    "plain SQL identifier (letters, digits, _ "
+				    "and $, not starting with a digit): write "
+				    "it in double quotes, \"%s\"", raw, raw);
+			free(raw);
+			return (NULL);
+		}
+		name = raw;
+		raw = NULL;
+		for (q = name; *q != '\0'; q++) {
+			if (*q >= 'A' && *q <= 'Z')
+				*q = (char)(*q - 'A' + 'a');
+		}
+		p = end;
+	}
+	free(raw);
+	*pp = *p == ',' ? p + 1 : p;
+	return (name);
+}
+
+/* Parses the comma-separated list of schema names into the config. */
 static int
 config_set_schemas(struct config_state *st, const char *value, char **why)
 {
 	struct config	*cf = st->cf;
-	char		*copy, *rest, *tok, *s;
+	const char	*p = value;
+	char		*s;
 	size_t		 i;
 
-	if (*config_trim(rest = copy = xstrdup(value)) == '\0') {
-		free(copy);
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '\0')
 		return (0);
-	}
-	while ((tok = strsep(&rest, ",")) != NULL) {
-		s = config_trim(tok);
-		if (*s == '\0') {
-			*why = xprintf("empty schema name in list");
-			goto fail;
-		}
+	for (;;) {
+		if ((s = config_schema_entry(&p, why)) == NULL)
+			return (-1);
 		if (strlen(s) > CONFIG_NAMEDATALEN) {
 			*why = xprintf("schema name '%s' is longer than %d "
 			    "bytes", s, CONFIG_NAMEDATALEN);
-			goto fail;
+			free(s);
+			return (-1);
 		}
 		if (sqlscan_system_schema(s)) {
 			*why = xprintf("'%s' is a system schema", s);
-			goto fail;
-		}
-		if (strpbrk(s, ";#") != NULL) {
-			*why = xprintf("schema name '%s' contains ';' or '#', "
-			    "which start comments in this file", s);
-			goto fail;
+			free(s);
+			return (-1);
 		}
 		for (i = 0; i < cf->n_schemas; i++) {
 			if (strcmp(cf->schemas[i], s) == 0)
 				break;
 		}
 		if (i != cf->n_schemas)
-			continue;
-		cf->schemas = xreallocarray(cf->schemas, cf->n_schemas + 1,
-		    sizeof *cf->schemas);
-		cf->schemas[cf->n_schemas++] = xstrdup(s);
+			free(s);
+		else {
+			cf->schemas = xreallocarray(cf->schemas,
+			    cf->n_schemas + 1, sizeof *cf->schemas);
+			cf->schemas[cf->n_schemas++] = s;
+		}
+		if (*p == '\0' && p > value && p[-1] != ',')
+			break;
 	}
-	free(copy);
 	return (0);
-fail:
-	free(copy);
-	return (-1);
 }
 
 /* Checks an identifier used in the version table's name. */
@@ -303,8 +410,11 @@ config_set(struct config_state *st, const struct config_param *p,
 	case CT_CONNINFO:
 		if (*value != '\0') {
 			if ((opts = PQconninfoParse(value, &err)) == NULL) {
-				*why = xprintf("invalid conninfo: %s",
-				    err ? config_trim(err) : "out of memory");
+				/* libpq's message quotes what it could not
+				 * read, a password's %zz or the whole URI. */
+				text = conninfo_error(value, err);
+				*why = xprintf("invalid conninfo: %s", text);
+				free(text);
 				PQfreemem(err);
 				return (-1);
 			}
@@ -321,6 +431,16 @@ config_set(struct config_state *st, const struct config_param *p,
 				}
 			}
 			PQconninfoFree(opts);
+			if (conninfo_dbname_nested(value)) {
+				*why = xprintf("invalid conninfo: dbname holds "
+				    "a connection string (key=value pairs or a "
+				    "postgresql:// URI), which libpq does not "
+				    "expand inside a conninfo: the server would "
+				    "get it, password and all, as a database "
+				    "name; write those settings in the conninfo "
+				    "itself");
+				return (-1);
+			}
 		}
 		free(cf->conninfo);
 		cf->conninfo = xstrdup(value);
@@ -340,6 +460,8 @@ config_set(struct config_state *st, const struct config_param *p,
 			cf->connect_timeout = (int)n;
 		else if (strcmp(p->name, "max_clients") == 0)
 			cf->max_clients = (int)n;
+		else if (strcmp(p->name, "admin_reserve") == 0)
+			cf->admin_reserve = (int)n;
 		else if (strcmp(p->name, "max_request_bytes") == 0)
 			cf->max_request_bytes = (int)n;
 		else if (strcmp(p->name, "idle_timeout") == 0)
@@ -530,6 +652,33 @@ config_handler(void *arg, const char *section, const char *name,
 	return (1);
 }
 
+/*
+ * admin_reserve must leave readers at least one of max_clients: a value
+ * written in the file is checked, the default shrinks to fit a small
+ * max_clients.
+ */
+static int
+config_check_reserve(struct config_state *st)
+{
+	struct config	*cf = st->cf;
+	size_t		 i;
+
+	if (cf->admin_reserve < cf->max_clients)
+		return (0);
+	for (i = 0; i < nitems(config_params); i++) {
+		if (strcmp(config_params[i].name, "admin_reserve") == 0)
+			break;
+	}
+	if (i == nitems(config_params) || !st->seen[i]) {
+		cf->admin_reserve = cf->max_clients - 1;
+		return (0);
+	}
+	errlist_add(st->errs, "%s:%d: admin_reserve (%d) must be less than "
+	    "max_clients (%d), or only admins could ever connect", st->path,
+	    st->seen[i], cf->admin_reserve, cf->max_clients);
+	return (-1);
+}
+
 /* Parses a whole file's text; on error every problem is in errs. */
 int
 config_parse(const char *path, const char *text, size_t len,
@@ -582,13 +731,21 @@ config_parse(const char *path, const char *text, size_t len,
 		config_free(cf);
 		return (-1);
 	}
+	if (config_check_reserve(&st) != 0) {
+		config_free(cf);
+		return (-1);
+	}
 	if (cf->history_schema == NULL)
 		cf->history_schema = xstrdup(cf->version_schema);
 	*out = cf;
 	return (0);
 }
 
-/* Reads the file (the only I/O here) and parses it. */
+/*
+ * Reads the file (the only I/O here) and parses it, once its owner and mode
+ * are those of a file only root or migd's user can change; a password
+ * others can read is a warning in cf->warnings.
+ */
 int
 config_load(const char *path, struct config **out, struct errlist *errs)
 {
@@ -609,6 +766,11 @@ config_load(const char *path, struct config **out, struct errlist *errs)
 		close(fd);
 		return (-1);
 	}
+	/* Whoever can write it chooses the database and the migrations. */
+	if (!path_trusted(&sb, path, "configuration file", errs)) {
+		close(fd);
+		return (-1);
+	}
 	buf = xmalloc((size_t)sb.st_size + 1);
 	while (off < (size_t)sb.st_size) {
 		n = read(fd, buf + off, (size_t)sb.st_size - off);
@@ -622,6 +784,14 @@ config_load(const char *path, struct config **out, struct errlist *errs)
 	buf[off] = '\0';
 	r = config_parse(path, buf, off, out, errs);
 	free(buf);
+	if (r == 0 && (sb.st_mode & S_IROTH) &&
+	    conninfo_has_secret((*out)->conninfo)) {
+		errlist_add(&(*out)->warnings, "%s: holds a password and is "
+		    "readable by every user (mode %04o): chmod o-r %s (owner "
+		    "root, group migd and mode 0640 let migd read it), or keep "
+		    "the password in a passfile", path,
+		    (unsigned int)(sb.st_mode & 07777), path);
+	}
 	return (r);
 }
 
@@ -632,6 +802,7 @@ config_free(struct config *cf)
 
 	if (cf == NULL)
 		return;
+	errlist_clear(&cf->warnings);
 	free(cf->path);
 	free(cf->conninfo);
 	free(cf->directory);
@@ -646,60 +817,6 @@ config_free(struct config *cf)
 	free(cf->admin_group);
 	free(cf->read_group);
 	free(cf);
-}
-
-/* Quotes a conninfo value when it needs it, as libpq's parser expects. */
-static void
-config_append_value(char **s, const char *key, const char *val)
-{
-	const char	*p;
-	char		*old = *s, *quoted, *q;
-	int		 plain = *val != '\0';
-
-	for (p = val; *p != '\0'; p++) {
-		if (isspace((unsigned char)*p) || *p == '\'' || *p == '\\')
-			plain = 0;
-	}
-	if (plain)
-		quoted = xstrdup(val);
-	else {
-		quoted = q = xmalloc(strlen(val) * 2 + 3);
-		*q++ = '\'';
-		for (p = val; *p != '\0'; p++) {
-			if (*p == '\'' || *p == '\\')
-				*q++ = '\\';
-			*q++ = *p;
-		}
-		*q++ = '\'';
-		*q = '\0';
-	}
-	*s = xprintf("%s%s%s=%s", old, *old ? " " : "", key, quoted);
-	free(old);
-	free(quoted);
-}
-
-/* The conninfo as key=value pairs with any password replaced by stars. */
-char *
-config_mask_conninfo(const char *conninfo)
-{
-	PQconninfoOption	*opts, *o;
-	char			*s, *err = NULL;
-
-	if ((opts = PQconninfoParse(conninfo, &err)) == NULL) {
-		PQfreemem(err);
-		return (xstrdup("(invalid)"));
-	}
-	s = xstrdup("");
-	for (o = opts; o->keyword != NULL; o++) {
-		if (o->val == NULL)
-			continue;
-		if (strcmp(o->keyword, "password") == 0)
-			config_append_value(&s, o->keyword, "********");
-		else
-			config_append_value(&s, o->keyword, o->val);
-	}
-	PQconninfoFree(opts);
-	return (s);
 }
 
 /* The end of one key=value pair: the first blank outside quotes. */
@@ -740,6 +857,34 @@ config_print_conninfo(FILE *f, const char *conninfo)
 	fputc('\n', f);
 }
 
+/* A schema name as the schemas list reads it back: plain when it is a
+ * lower-case identifier, else double-quoted with " doubled. */
+static char *
+config_quote_ident(const char *name)
+{
+	const char	*p;
+	char		*out, *q;
+	int		 plain = 1;
+
+	for (p = name; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || *p == '_' || (p != name &&
+		    ((*p >= '0' && *p <= '9') || *p == '$'))))
+			plain = 0;
+	}
+	if (plain)
+		return (xstrdup(name));
+	out = q = xmalloc(strlen(name) * 2 + 3);
+	*q++ = '"';
+	for (p = name; *p != '\0'; p++) {
+		if (*p == '"')
+			*q++ = '"';
+		*q++ = *p;
+	}
+	*q++ = '"';
+	*q = '\0';
+	return (out);
+}
+
 /*
  * Prints the effective settings as an INI file that migd would accept
  * (a path longer than a line of the file allows is the one exception).
@@ -747,18 +892,21 @@ config_print_conninfo(FILE *f, const char *conninfo)
 void
 config_print(const struct config *cf, FILE *f)
 {
-	char	*masked;
+	char	*masked, *name;
 	size_t	 i;
 
-	masked = config_mask_conninfo(cf->conninfo);
+	masked = conninfo_mask(cf->conninfo);
 	fprintf(f, "# effective settings of %s\n", cf->path);
 	fprintf(f, "[database]\n");
 	config_print_conninfo(f, masked);
 	fprintf(f, "pool_size = %d\nconnect_timeout = %d\n\n",
 	    cf->pool_size, cf->connect_timeout);
 	fprintf(f, "[migrations]\ndirectory = %s\nschemas = ", cf->directory);
-	for (i = 0; i < cf->n_schemas; i++)
-		fprintf(f, "%s%s", i ? ", " : "", cf->schemas[i]);
+	for (i = 0; i < cf->n_schemas; i++) {
+		name = config_quote_ident(cf->schemas[i]);
+		fprintf(f, "%s%s", i ? ", " : "", name);
+		free(name);
+	}
 	fprintf(f, "\nversion_table = %s.%s\nhistory_table = %s.%s\n"
 	    "lock_timeout = %s\nstatement_timeout = %s\n"
 	    "lock_wait = %s\natomic = %s\n\n", cf->version_schema,
@@ -767,8 +915,9 @@ config_print(const struct config *cf, FILE *f)
 	    cf->lock_wait_text, cf->atomic ? "true" : "false");
 	fprintf(f, "[control]\nsocket = %s\nsocket_mode = %04o\n"
 	    "admin_group = %s\nread_group = %s\nmax_clients = %d\n"
-	    "max_request_bytes = %d\nidle_timeout = %d\n\n", cf->socket,
-	    cf->socket_mode, cf->admin_group, cf->read_group, cf->max_clients,
+	    "admin_reserve = %d\nmax_request_bytes = %d\nidle_timeout = %d\n"
+	    "\n", cf->socket, cf->socket_mode, cf->admin_group,
+	    cf->read_group, cf->max_clients, cf->admin_reserve,
 	    cf->max_request_bytes, cf->idle_timeout);
 	fprintf(f, "[log]\nlevel = %s\n", log_level_name(cf->log_level));
 	free(masked);

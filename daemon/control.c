@@ -51,7 +51,10 @@ static struct {
 	struct clients		 clients;
 	u_int			 n_clients;
 	char			*path;		/* unlinked at exit when ours */
+	dev_t			 path_dev;	/* the socket file we bound, */
+	ino_t			 path_ino;	/* so we never unlink another's */
 	int			 max_clients;
+	int			 admin_reserve;
 	size_t			 max_request;
 	int			 idle_timeout;
 	char			*admin_group;
@@ -62,6 +65,7 @@ static void	control_read(struct bufferevent *, void *);
 static void	control_write(struct bufferevent *, void *);
 static void	control_event(struct bufferevent *, short, void *);
 static void	control_process(struct client *);
+static void	control_unlink(void);
 
 /* Whether gid is among n groups. */
 static int
@@ -76,32 +80,68 @@ control_has_gid(const gid_t *groups, int n, gid_t gid)
 	return (0);
 }
 
-/*
- * Whether the peer is in a group: its gid, the supplementary groups of the
- * process (SO_PEERGROUPS), or those /etc/group gives the user, who could
- * always log in again to get them.
- */
-static int
-control_in_group(int fd, const char *user, gid_t gid, const char *group)
+/* Adds gid to the peer's groups unless it is there already. */
+static void
+control_add_gid(struct peer *p, gid_t gid)
 {
-	struct group	*gr;
+	if (control_has_gid(p->groups, p->n_groups, gid))
+		return;
+	p->groups = xreallocarray(p->groups, (size_t)p->n_groups + 1,
+	    sizeof *p->groups);
+	p->groups[p->n_groups++] = gid;
+}
+
+/* The peer's groups the kernel knows: its gid and the supplementary
+ * groups of its process (SO_PEERGROUPS), read at accept. */
+static void
+control_groups(struct peer *p, int fd)
+{
 	gid_t		 groups[256];
 	socklen_t	 len = sizeof groups;
-	int		 n = nitems(groups);
+	int		 i;
 
-	if (group == NULL || *group == '\0' || user == NULL)
+	if (p->gid != (gid_t)-1)
+		control_add_gid(p, p->gid);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+		for (i = 0; i < (int)(len / sizeof groups[0]); i++)
+			control_add_gid(p, groups[i]);
+	}
+}
+
+/* Adds the groups the group database gives the user, who could always log
+ * in again to get them: looked up once, and only when a question needs
+ * them (a lookup may be slow, and most connections ask none). */
+static void
+control_groups_db(struct peer *p)
+{
+	gid_t	 groups[256];
+	int	 i, n = nitems(groups);
+
+	if (p->groups_db)
+		return;
+	p->groups_db = 1;
+	if (p->user == NULL || p->gid == (gid_t)-1 ||
+	    getgrouplist(p->user, p->gid, groups, &n) == -1)
+		return;
+	for (i = 0; i < n; i++)
+		control_add_gid(p, groups[i]);
+}
+
+/* Whether the peer is in the named group: its gid, its process's groups,
+ * or the group database's. */
+static int
+control_in_group(struct peer *p, const char *group)
+{
+	struct group	*gr;
+
+	if (group == NULL || *group == '\0')
 		return (0);
 	if ((gr = getgrnam(group)) == NULL)
 		return (0);
-	if (gr->gr_gid == gid)
+	if (control_has_gid(p->groups, p->n_groups, gr->gr_gid))
 		return (1);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0 &&
-	    control_has_gid(groups, (int)(len / sizeof groups[0]), gr->gr_gid))
-		return (1);
-	n = nitems(groups);
-	if (getgrouplist(user, gid, groups, &n) == -1)
-		return (0);
-	return (control_has_gid(groups, n, gr->gr_gid));
+	control_groups_db(p);
+	return (control_has_gid(p->groups, p->n_groups, gr->gr_gid));
 }
 
 /* Reads the peer's credentials once, at accept, and decides its rights. */
@@ -125,10 +165,111 @@ control_credentials(struct client *c, int fd)
 		p->user = xstrdup(pw->pw_name);
 	else
 		p->user = xprintf("%ld", (long)p->uid);
+	control_groups(p, fd);
 	p->is_admin = p->uid == 0 || p->uid == geteuid() ||
-	    control_in_group(fd, p->user, p->gid, control.admin_group);
+	    control_in_group(p, control.admin_group);
 	p->is_reader = p->is_admin || *control.read_group == '\0' ||
-	    control_in_group(fd, p->user, p->gid, control.read_group);
+	    control_in_group(p, control.read_group);
+}
+
+/* The permission class of a file that applies to the peer: owner, group or
+ * other, as the kernel picks it (the first that matches decides). */
+static int
+control_mode_allows(const struct peer *p, const struct stat *sb,
+    mode_t usr, mode_t grp, mode_t oth)
+{
+	if (sb->st_uid == p->uid)
+		return ((sb->st_mode & usr) != 0);
+	if (control_has_gid(p->groups, p->n_groups, sb->st_gid))
+		return ((sb->st_mode & grp) != 0);
+	return ((sb->st_mode & oth) != 0);
+}
+
+/* Whether the peer may search every directory down to dir (a real path). */
+static int
+control_may_search(const struct peer *p, const char *dir, char **why)
+{
+	struct stat	 sb;
+	char		*copy, *slash;
+	int		 ok = 1;
+
+	copy = xstrdup(dir);
+	for (;;) {
+		if (stat(*copy != '\0' ? copy : "/", &sb) == -1 ||
+		    !control_mode_allows(p, &sb, S_IXUSR, S_IXGRP, S_IXOTH)) {
+			*why = xprintf("directory %s is not searchable by uid "
+			    "%ld", *copy != '\0' ? copy : "/", (long)p->uid);
+			ok = 0;
+			break;
+		}
+		if ((slash = strrchr(copy, '/')) == NULL || *copy == '\0')
+			break;
+		*slash = '\0';
+	}
+	free(copy);
+	return (ok);
+}
+
+/*
+ * Whether the peer could read the file itself, judged by the mode bits of
+ * the file and of every directory above it (ACLs are not consulted): what
+ * migd may show a reader of a file's text.  Admins may read everything.
+ * The verdict on the last directory is kept in cache, as the files of a
+ * plan mostly share theirs.
+ */
+int
+control_may_read(struct client *c, const char *path,
+    struct control_readcache *cache, char **why)
+{
+	struct peer	*p = &c->peer;
+	struct stat	 sb;
+	char		*real = NULL, *dir, *slash;
+	int		 ok;
+
+	*why = NULL;
+	if (p->is_admin)
+		return (1);
+	control_groups_db(p);
+	if ((real = realpath(path, NULL)) == NULL) {
+		*why = xprintf("%s: %s", path, strerror(errno));
+		return (0);
+	}
+	if (stat(real, &sb) == -1) {
+		*why = xprintf("%s: %s", path, strerror(errno));
+		free(real);
+		return (0);
+	}
+	if (!control_mode_allows(p, &sb, S_IRUSR, S_IRGRP, S_IROTH)) {
+		*why = xprintf("file not readable by uid %ld (mode %04o, "
+		    "owner uid %ld)", (long)p->uid, (unsigned)(sb.st_mode &
+		    07777), (long)sb.st_uid);
+		free(real);
+		return (0);
+	}
+	dir = real;
+	if ((slash = strrchr(real, '/')) != NULL)
+		*slash = '\0';
+	if (cache->dir == NULL || strcmp(cache->dir, dir) != 0) {
+		free(cache->dir);
+		free(cache->why);
+		cache->why = NULL;
+		cache->dir = xstrdup(dir);
+		cache->ok = control_may_search(p, dir, &cache->why);
+	}
+	ok = cache->ok;
+	if (!ok)
+		*why = xstrdup(cache->why);
+	free(real);
+	return (ok);
+}
+
+/* Forgets what control_may_read kept. */
+void
+control_readcache_clear(struct control_readcache *cache)
+{
+	free(cache->dir);
+	free(cache->why);
+	memset(cache, 0, sizeof *cache);
 }
 
 const struct peer *
@@ -146,6 +287,7 @@ control_unref(struct client *c)
 	event_free(c->resume);
 	event_free(c->partial);
 	free(c->peer.user);
+	free(c->peer.groups);
 	free(c);
 }
 
@@ -376,6 +518,43 @@ control_event(struct bufferevent *bev, short what, void *arg)
 	control_close(c);
 }
 
+/*
+ * Refuses a client over the limits: max_clients in all, and the last
+ * admin_reserve of them for admins only (as PostgreSQL's
+ * superuser_reserved_connections), so readers holding connections can
+ * never lock an operator out.  True when refused.
+ */
+static int
+control_full(struct client *c)
+{
+	u_int	 others = control.n_clients - 1;	/* before this one */
+	u_int	 limit = (u_int)control.max_clients;
+
+	if (!c->peer.is_admin)
+		limit -= (u_int)control.admin_reserve;
+	if (others < limit)
+		return (0);
+	if (c->peer.is_admin || control.admin_reserve == 0) {
+		log_warnx("client %s (pid %ld) refused: %d clients already",
+		    c->peer.user, (long)c->peer.pid, control.max_clients);
+		control_send_and_close(c, rpc_error(NULL,
+		    MIGD_ERR_TOO_MANY_CLIENTS, "too_many_clients", NULL,
+		    "too many clients (max_clients is %d)",
+		    control.max_clients));
+		return (1);
+	}
+	log_warnx("client %s (uid %ld, pid %ld) refused: %u clients already, "
+	    "the last %d of max_clients %d are kept for admins (admin_reserve)",
+	    c->peer.user, (long)c->peer.uid, (long)c->peer.pid, others,
+	    control.admin_reserve, control.max_clients);
+	control_send_and_close(c, rpc_error(NULL, MIGD_ERR_TOO_MANY_CLIENTS,
+	    "too_many_clients", NULL, "too many clients: %u connected, and "
+	    "the last %d of max_clients %d are kept for admins "
+	    "(admin_reserve)", others, control.admin_reserve,
+	    control.max_clients));
+	return (1);
+}
+
 static void
 control_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int socklen, void *arg)
@@ -413,15 +592,8 @@ control_accept(struct evconnlistener *l, evutil_socket_t fd,
 	}
 	log_debug("client %s (uid %ld, pid %ld) connected", c->peer.user,
 	    (long)c->peer.uid, (long)c->peer.pid);
-	if (control.n_clients > (u_int)control.max_clients) {
-		log_warnx("client %s (pid %ld) refused: %d clients already",
-		    c->peer.user, (long)c->peer.pid, control.max_clients);
-		control_send_and_close(c, rpc_error(NULL,
-		    MIGD_ERR_TOO_MANY_CLIENTS, "too_many_clients", NULL,
-		    "too many clients (max_clients is %d)",
-		    control.max_clients));
+	if (control_full(c))
 		return;
-	}
 	if (migd.draining) {
 		control_send_and_close(c, rpc_error(NULL,
 		    MIGD_ERR_SHUTTING_DOWN, "shutting_down", NULL,
@@ -491,11 +663,50 @@ control_stale(const char *path, char **cause)
 	return (0);
 }
 
+/*
+ * Warns when others may write the socket's directory: they could take the
+ * path while migd is stopped, or (not sticky) replace the socket while it
+ * runs, and answer migctl in migd's place.
+ */
+static void
+control_check_dir(const char *path)
+{
+	struct stat	 sb;
+	char		*dir, *slash;
+
+	dir = xstrdup(path);
+	if ((slash = strrchr(dir, '/')) == NULL) {
+		free(dir);
+		dir = xstrdup(".");
+	} else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(dir, &sb) == 0 && (sb.st_mode & (S_IWGRP | S_IWOTH))) {
+		if (sb.st_mode & S_ISVTX)
+			log_warnx("the socket's directory %s is writable by "
+			    "other users (mode %04o): one of them can take "
+			    "the path while migd is stopped and answer in its "
+			    "place; put the socket in a directory only migd's "
+			    "user can write, such as /run/migd", dir,
+			    (unsigned)(sb.st_mode & 07777));
+		else
+			log_warnx("the socket's directory %s is writable by "
+			    "other users and not sticky (mode %04o): one of "
+			    "them can replace the socket while migd runs and "
+			    "answer in its place; put the socket in a "
+			    "directory only migd's user can write, such as "
+			    "/run/migd", dir, (unsigned)(sb.st_mode & 07777));
+	}
+	free(dir);
+}
+
 /* Binds the socket file with its configured mode and group. */
 static int
 control_bind(const struct config *cf, char **cause)
 {
 	struct sockaddr_un	 sun;
+	struct stat		 sb;
 	struct group		*gr;
 	const char		*group;
 	mode_t			 old;
@@ -538,6 +749,13 @@ control_bind(const struct config *cf, char **cause)
 		*cause = xprintf("chmod %s: %s", cf->socket, strerror(errno));
 		goto fail;
 	}
+	if (lstat(cf->socket, &sb) == -1) {
+		*cause = xprintf("%s: %s", cf->socket, strerror(errno));
+		goto fail;
+	}
+	control.path_dev = sb.st_dev;
+	control.path_ino = sb.st_ino;
+	control_check_dir(cf->socket);
 	return (fd);
 fail:
 	unlink(cf->socket);
@@ -550,6 +768,7 @@ void
 control_reconfigure(const struct config *cf)
 {
 	control.max_clients = cf->max_clients;
+	control.admin_reserve = cf->admin_reserve;
 	control.max_request = (size_t)cf->max_request_bytes;
 	control.idle_timeout = cf->idle_timeout;
 	free(control.admin_group);
@@ -582,13 +801,31 @@ control_init(struct event_base *base, const struct config *cf, int fd,
 	if (control.listener == NULL) {
 		*cause = xprintf("listen: %s", strerror(errno));
 		if (control.path != NULL)
-			unlink(control.path);
+			control_unlink();
 		close(fd);
 		return (-1);
 	}
 	evconnlistener_set_error_cb(control.listener, control_accept_error);
 	control.resume_accept = evtimer_new(base, control_resume_accept, NULL);
 	return (0);
+}
+
+/* Removes the socket file if it still is the one we bound: a newer daemon
+ * may have put its own there since. */
+static void
+control_unlink(void)
+{
+	struct stat	 sb;
+
+	if (lstat(control.path, &sb) == -1)
+		return;
+	if (!S_ISSOCK(sb.st_mode) || sb.st_dev != control.path_dev ||
+	    sb.st_ino != control.path_ino) {
+		log_info("%s is no longer the socket this migd made: left in "
+		    "place", control.path);
+		return;
+	}
+	unlink(control.path);
 }
 
 /* Stops accepting and removes the socket file: the first step of exiting. */
@@ -604,7 +841,7 @@ control_shutdown(void)
 		control.resume_accept = NULL;
 	}
 	if (control.path != NULL) {
-		unlink(control.path);
+		control_unlink();
 		free(control.path);
 		control.path = NULL;
 	}

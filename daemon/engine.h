@@ -14,12 +14,17 @@
 #define MIGRATE_STATUS_WAIT_MS	1500	/* status falls back to the cache */
 #define MIGRATE_LOCK_POLL_MS	100
 #define MIGRATE_SQL_EXCERPT	300
+/* The note on the history row of a skipped revision run by apply_skipped. */
+#define BOOK_OUT_OF_ORDER	"applied out of order (apply_skipped): the " \
+	"version table was already past it"
 
 /* What the database says: version rows and, per revision, its history. */
 struct dbrev {
 	char		*revision;
 	char		*checksum;	/* of the last apply or stamp, or NULL */
 	int		 dirty;
+	int		 known;		/* recorded as applied */
+	int		 ran;		/* applied since the newest stamp */
 };
 struct dbstate {
 	int		 has_version;
@@ -47,8 +52,12 @@ struct job {
 	size_t			 n_targets;
 	int			 purge;		/* stamp --purge */
 	char			*resolve_as;
+	json_t			*accept;	/* revisions whose edit to accept */
+	char			*accept_sql;	/* their history rows */
 	int			 dry_run;
 	int			 allow_drift;
+	int			 apply_skipped;	/* run skipped revisions first */
+	size_t			 out_of_order;	/* the first steps are those */
 	int			 atomic;	/* the whole plan in one transaction */
 	char			*cancelled_by;	/* who asked to cancel, or NULL */
 	long			 limit;
@@ -117,6 +126,7 @@ struct engine {
 	int		 inotify;	/* watches rs's directories, or -1 */
 	struct event	*inotify_ev;
 	json_t		*errors;	/* problems of the files, or NULL */
+	char		*skipped_said;	/* entries not read, as last logged */
 	struct dbstate	 last_db;	/* for status when no connection is free */
 	char		*hist_key;	/* max(id) of the history when... */
 	struct dbstate	 hist_cache;	/* ...this summary was read */
@@ -161,6 +171,7 @@ void	 job_read_state(struct job *j);
 int	 migrate_applied(struct revset *rs, const struct dbstate *st,
 	    char *marks);
 json_t	*migrate_rev_json(struct revset *rs, size_t idx);
+json_t	*migrate_skipped(struct revset *rs, const struct dbstate *st);
 void	 migrate_assess(struct revset *rs, int invalid,
 	    const struct dbstate *st, json_t *o);
 void	 migrate_status_reply(struct job *j, int stale);
@@ -203,6 +214,7 @@ char	*run_lost_sql(struct job *j);
 /* stamp.c */
 void	 job_stamp(struct job *j);
 void	 job_resolve(struct job *j);
+void	 job_accept(struct job *j);
 void	 stamp_targets(struct job *j, json_t *revision);
 
 /* adopt.c */

@@ -568,6 +568,55 @@ graph_depends(const struct graph *g, size_t idx, const size_t **v)
 	return (g->need_off[idx + 1] - g->need_off[idx] - g->npar[idx]);
 }
 
+/*
+ * Revisions skipped by a rebase (see graph.h): one walk against the order
+ * spreads "applied" and "migd ran something above" down to what each
+ * revision builds on, one walk along it spreads "migd ran something below".
+ */
+size_t
+graph_skipped(const struct graph *g, const char *const *rows, size_t n_rows,
+    const unsigned char *rec, size_t **out)
+{
+	unsigned char	*applied, *above, *below;
+	size_t		 i, k, v, w, n = 0;
+	ssize_t		 x;
+
+	applied = xcalloc(g->n ? g->n : 1, 1);
+	above = xcalloc(g->n ? g->n : 1, 1);
+	below = xcalloc(g->n ? g->n : 1, 1);
+	*out = xreallocarray(NULL, g->n ? g->n : 1, sizeof **out);
+	for (i = 0; i < n_rows; i++) {
+		if ((x = graph_find(g, rows[i])) >= 0)
+			applied[x] = 1;
+	}
+	for (i = g->n; i-- > 0;) {
+		v = g->order[i];
+		if (!applied[v])
+			continue;
+		for (k = g->need_off[v]; k < g->need_off[v + 1]; k++) {
+			w = g->need[k];
+			applied[w] = 1;
+			if ((rec[v] & GRAPH_REC_RAN) || above[v])
+				above[w] = 1;
+		}
+	}
+	for (i = 0; i < g->n; i++) {
+		v = g->order[i];
+		for (k = g->need_off[v]; k < g->need_off[v + 1]; k++) {
+			w = g->need[k];
+			if ((rec[w] & GRAPH_REC_RAN) || below[w])
+				below[v] = 1;
+		}
+		if (applied[v] && above[v] && below[v] &&
+		    !(rec[v] & GRAPH_REC_KNOWN))
+			(*out)[n++] = v;
+	}
+	free(applied);
+	free(above);
+	free(below);
+	return (n);
+}
+
 /* Scratch space for one plan, all sized by the graph. */
 static void
 graph_run_init(struct graph_run *r, const struct graph *g)
@@ -1217,11 +1266,6 @@ graph_stamp_target(const struct graph *g, const char *t, size_t **share,
 		*share = heads;
 		*n_share = n;
 		return (0);
-	}
-	if (strchr(t, '@') != NULL) {
-		*cause = xprintf("'%s': migd knows no branch labels; name a "
-		    "revision, or head, heads or base", t);
-		return (-1);
 	}
 	if (t[0] == '+' || t[0] == '-') {
 		*cause = xprintf("'%s': stamp takes revisions, head, heads or "

@@ -140,6 +140,28 @@ int		 graph_plan(const struct graph *, const char *const *, size_t,
 void		 graph_plan_clear(struct graph_plan *);
 
 /*
+ * graph_skipped: revisions the version table implies are applied (they are
+ * below its rows) although migd never recorded them, while migd ran
+ * something below them and something above them: a revision inserted into
+ * the chain after the ones around it were applied (a rebase).  rows are the
+ * version table's ids (unknown ones ignored); rec[idx] says what migd's
+ * history knows of each revision:
+ *   GRAPH_REC_KNOWN  recorded as applied (up, stamp, resolved as applied)
+ *   GRAPH_REC_RAN    applied by migd (up or stamp) since the newest stamp,
+ *                    that stamp included: migd knew the state then
+ * A revision without KNOWN that has a RAN revision among what it builds on
+ * (transitively) and an applied RAN revision among what builds on it is
+ * skipped.  Revisions below everything migd ran (an Alembic database taken
+ * over, or below a stamp) are never skipped: migd cannot know about them.
+ * Sets *out to a new array (caller frees, also for 0) in graph_order and
+ * returns its length.  Linear.
+ */
+#define GRAPH_REC_KNOWN	0x1
+#define GRAPH_REC_RAN	0x2
+size_t		 graph_skipped(const struct graph *, const char *const *,
+		     size_t, const unsigned char *, size_t **);
+
+/*
  * graph_newest_first: every revision once, newest first, as Alembic's
  * `history` lists them: a topological order with each revision after all
  * that build on it (over both kinds of edge), one branch walked from its

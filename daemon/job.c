@@ -50,6 +50,8 @@ job_free(struct job *j)
 		free(j->targets[i]);
 	free(j->targets);
 	free(j->resolve_as);
+	json_decref(j->accept);
+	free(j->accept_sql);
 	dbstate_clear(&j->st);
 	graph_plan_clear(&j->plan);
 	revset_unref(j->rs);
@@ -430,6 +432,8 @@ job_state_done(struct job *j, PGresult *res)
 		if (!PQgetisnull(res, i, 2))
 			j->st.revs[nh].checksum = xstrdup(PQgetvalue(res, i, 2));
 		j->st.revs[nh].dirty = PQgetvalue(res, i, 3)[0] == 't';
+		j->st.revs[nh].known = PQgetvalue(res, i, 4)[0] == 't';
+		j->st.revs[nh].ran = PQgetvalue(res, i, 5)[0] == 't';
 		nh++;
 	}
 	j->st.n_rows = nr;
@@ -480,21 +484,34 @@ job_rows(struct job *j, PGresult *res)
 	vt = migrate_qualify(cf->version_schema, cf->version_table);
 	ht = migrate_qualify(cf->history_schema, cf->history_table);
 	rows = xprintf("SELECT 'r'::text, version_num::text, NULL::text, "
-	    "NULL::boolean FROM %s", vt);
+	    "NULL::boolean, NULL::boolean, NULL::boolean FROM %s", vt);
 	/* The summary is cached, keyed by the history's newest id: read-only
 	 * answers first ask only for that key, which an index gives. */
 	j->cheap = !j->mutating && !j->full && migrate.hist_key != NULL;
 	if (j->cheap)
 		hist = xprintf("SELECT 'm'::text, coalesce(max(id), 0)::text, "
-		    "NULL::text, NULL::boolean FROM %s", ht);
+		    "NULL::text, NULL::boolean, NULL::boolean, NULL::boolean "
+		    "FROM %s", ht);
 	else
+		/* Per revision: the checksum accepted last, dirty, whether
+		 * migd recorded it applied, and whether it applied it since
+		 * the newest stamp (graph_skipped). */
 		hist = xprintf("SELECT 'h'::text, revision::text, "
 		    "(array_agg(checksum ORDER BY id DESC) FILTER (WHERE success "
-		    "AND direction IN ('up', 'stamp', 'resolve', 'adopt') AND checksum "
-		    "IS NOT NULL))[1], (array_agg(dirty ORDER BY id DESC))[1] FROM "
-		    "%s GROUP BY revision UNION ALL SELECT 'm'::text, "
-		    "coalesce(max(id), 0)::text, NULL::text, NULL::boolean FROM "
-		    "%s", ht, ht);
+		    "AND direction IN ('up', 'stamp', 'resolve', 'accept', "
+		    "'adopt') AND checksum IS NOT NULL))[1], (array_agg(dirty "
+		    "ORDER BY id DESC))[1], coalesce(bool_or(success AND "
+		    "(direction IN ('up', 'stamp', 'adopt') OR (direction = "
+		    "'resolve' AND error = 'resolved as applied'))), false), "
+		    "coalesce(bool_or(success AND direction IN ('up', 'stamp') "
+		    "AND id >= (SELECT coalesce(min(s.id), 0) FROM %s s WHERE "
+		    "s.success AND s.direction = 'stamp' AND s.started_at = "
+		    "(SELECT t.started_at FROM %s t WHERE t.success AND "
+		    "t.direction = 'stamp' ORDER BY t.id DESC LIMIT 1))), "
+		    "false) FROM %s GROUP BY revision UNION ALL SELECT "
+		    "'m'::text, coalesce(max(id), 0)::text, NULL::text, "
+		    "NULL::boolean, NULL::boolean, NULL::boolean FROM %s", ht,
+		    ht, ht, ht);
 	sql = xprintf("%s%s%s ORDER BY 1, 2", j->st.has_version ? rows : "",
 	    j->st.has_version && j->st.has_history ? " UNION ALL " : "",
 	    j->st.has_history ? hist : "");
@@ -688,6 +705,8 @@ job_locked(struct job *j, PGresult *res)
 		return;
 	}
 	if (migd_now() >= j->deadline) {
+		/* Holders in this database only: the same key taken in another
+		 * database of the cluster is another lock. */
 		snprintf(key, sizeof key, "%lld", migrate_lock_key());
 		params[0] = key;
 		job_query(j, "SELECT a.pid, coalesce(a.application_name, ''), "
@@ -697,7 +716,10 @@ job_locked(struct job *j, PGresult *res)
 		    "pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = "
 		    "'advisory' AND l.granted AND l.classid = ($1::bigint >> "
 		    "32)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND "
-		    "l.objsubid = 1", 1, params, job_lock_holder);
+		    "l.objsubid = 1 AND l.database = (SELECT oid FROM "
+		    "pg_database WHERE datname = current_database()) AND "
+		    "a.datname = current_database()", 1, params,
+		    job_lock_holder);
 		return;
 	}
 	if (j->timer == NULL)

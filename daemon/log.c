@@ -2,6 +2,8 @@
  * Logging in the manner of OpenBSD daemons: log_warn adds strerror, fatal
  * exits.  Lines go to stderr; under systemd (JOURNAL_STREAM set) they carry a
  * <N> priority prefix instead of a timestamp, since journald adds its own.
+ * Every message is one line whatever it quotes: control characters from a
+ * client, a file or the server are escaped here, so no caller can forget.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -63,26 +65,32 @@ log_level_name(enum log_level level)
 	return (log_names[level]);
 }
 
-/* Writes one line in a single call so that concurrent writers never interleave. */
+/*
+ * Writes one line in a single call so that concurrent writers never
+ * interleave; what the message quotes (a request's target, a file's text, a
+ * server's error) cannot start a line of its own or reach the terminal raw.
+ */
 static void
 log_vwrite(enum log_level level, const char *emsg, const char *fmt, va_list ap)
 {
-	char		 stamp[32], *msg, *line;
+	char		 stamp[32], *raw, *full, *msg, *line;
 	struct tm	 tm;
 	time_t		 t;
 
 	if (level > log_level)
 		return;
-	xvasprintf(&msg, fmt, ap);
+	xvasprintf(&raw, fmt, ap);
+	full = xprintf("%s%s%s", raw, emsg ? ": " : "", emsg ? emsg : "");
+	msg = utf8_escape_controls(full);
+	free(full);
+	free(raw);
 	if (log_journal) {
-		line = xprintf("<%d>%s%s%s\n", log_syslog[level], msg,
-		    emsg ? ": " : "", emsg ? emsg : "");
+		line = xprintf("<%d>%s\n", log_syslog[level], msg);
 	} else {
 		t = time(NULL);
 		localtime_r(&t, &tm);
 		strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
-		line = xprintf("%s %s: %s%s%s\n", stamp, log_names[level], msg,
-		    emsg ? ": " : "", emsg ? emsg : "");
+		line = xprintf("%s %s: %s\n", stamp, log_names[level], msg);
 	}
 	fputs(line, stderr);
 	fflush(stderr);

@@ -116,22 +116,45 @@ migd_override(struct config *cf)
 	}
 }
 
+/* Prints messages one per line, prefixed, their control characters
+ * escaped: they quote files, and stderr is the log or a terminal. */
+static void
+migd_print(const char *prefix, const struct errlist *el)
+{
+	char	*line;
+	size_t	 i;
+
+	for (i = 0; i < el->n; i++) {
+		line = utf8_escape_controls(el->v[i]);
+		fprintf(stderr, "%s%s\n", prefix, line);
+		free(line);
+	}
+}
+
 /* Loads the configuration; errors are bare FILE:LINE: lines, as from a compiler. */
 static struct config *
 migd_load(const char *path)
 {
 	struct errlist	 errs = { NULL, 0 };
 	struct config	*cf = NULL;
-	size_t		 i;
 
 	if (config_load(path, &cf, &errs) != 0) {
-		for (i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.v[i]);
+		migd_print("", &errs);
 		errlist_clear(&errs);
 		return (NULL);
 	}
 	migd_override(cf);
 	return (cf);
+}
+
+/* Logs what is wrong with the configuration but does not stop migd. */
+static void
+migd_log_warnings(const struct config *cf)
+{
+	size_t	 i;
+
+	for (i = 0; i < cf->warnings.n; i++)
+		log_warnx("%s", cf->warnings.v[i]);
 }
 
 /* SIGHUP and reload: swap a new config in only when it is valid. */
@@ -158,6 +181,7 @@ migd_reload(char **cause)
 	}
 	migd_override(cf);
 	log_setlevel(migd_verbose ? LOG_LVL_DEBUG : cf->log_level);
+	migd_log_warnings(cf);
 	control_reconfigure(cf);
 	pool_reconfigure(migd.pool, cf);
 	config_free(migd.config);
@@ -171,18 +195,21 @@ migd_reload(char **cause)
 static void
 migd_check_migrations(const struct config *cf)
 {
-	struct errlist	 errs = { NULL, 0 };
+	struct errlist	 errs = { NULL, 0 }, skipped = { NULL, 0 };
 	struct revset_ctx ctx = { cf->schemas, cf->n_schemas,
-			    cf->version_schema, cf->history_schema, 0 };
+			    cf->version_schema, cf->history_schema, 0,
+			    &skipped };
 	struct revset	*rs;
-	size_t		 i;
+	int		 r;
 
-	if (revset_load(cf->directory, &ctx, &rs, &errs) != 0) {
+	r = revset_load(cf->directory, &ctx, &rs, &errs);
+	migd_print("warning: ", &skipped);
+	errlist_clear(&skipped);
+	if (r != 0) {
 		fprintf(stderr, "warning: the migrations in %s have %zu "
 		    "problem%s; migd will start but run nothing until they are "
 		    "fixed:\n", cf->directory, errs.n, errs.n == 1 ? "" : "s");
-		for (i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.v[i]);
+		migd_print("", &errs);
 		errlist_clear(&errs);
 		return;
 	}
@@ -196,8 +223,7 @@ migd_check_migrations(const struct config *cf)
 		    "refuse them at load):\n", sqlscan_parser_version() / 10000,
 		    errs.n, errs.n == 1 ? "" : "s",
 		    sqlscan_parser_version() / 10000);
-	for (i = 0; i < errs.n; i++)
-		fprintf(stderr, "%s\n", errs.v[i]);
+	migd_print("", &errs);
 	errlist_clear(&errs);
 	revset_unref(rs);
 }
@@ -384,6 +410,7 @@ main(int argc, char **argv)
 	if ((migd.config = migd_load(migd_config_path)) == NULL)
 		exit(1);
 	if (check) {
+		migd_print("warning: ", &migd.config->warnings);
 		config_print(migd.config, stdout);
 		migd_check_migrations(migd.config);
 		config_free(migd.config);
@@ -391,6 +418,7 @@ main(int argc, char **argv)
 		exit(0);
 	}
 	log_setlevel(migd_verbose ? LOG_LVL_DEBUG : migd.config->log_level);
+	migd_log_warnings(migd.config);
 	signal(SIGPIPE, SIG_IGN);
 	migd_raise_nofile();
 

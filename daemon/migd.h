@@ -67,20 +67,28 @@ struct config {
 	char		 *admin_group;
 	char		 *read_group;
 	int		  max_clients;
+	int		  admin_reserve;	/* of max_clients, for admins */
 	int		  max_request_bytes;
 	int		  idle_timeout;
 	/* [log] */
 	enum log_level	  log_level;
+	/* what is wrong but does not stop migd (config_load): to log */
+	struct errlist	  warnings;
 };
 int	 config_parse(const char *, const char *, size_t, struct config **,
 	    struct errlist *);
 int	 config_load(const char *, struct config **, struct errlist *);
 void	 config_free(struct config *);
 void	 config_print(const struct config *, FILE *);
-char	*config_mask_conninfo(const char *);
 
 /* rpc.c */
-enum rpc_type { RPC_STRING, RPC_INT, RPC_BOOL, RPC_STRINGS };
+enum rpc_type {
+	RPC_STRING,
+	RPC_INT,
+	RPC_BOOL,
+	RPC_STRINGS,		/* a non-empty array of strings */
+	RPC_STRING_OR_STRINGS	/* one string, or RPC_STRINGS */
+};
 struct rpc_param {
 	const char	*name;
 	enum rpc_type	 type;
@@ -112,8 +120,17 @@ struct peer {
 	gid_t		 gid;
 	pid_t		 pid;
 	char		*user;
+	gid_t		*groups;	/* gid, the process's, /etc/group's */
+	int		 n_groups;
+	int		 groups_db;	/* the group database's are in */
 	int		 is_admin;
 	int		 is_reader;
+};
+/* What control_may_read learnt of the last directory it judged. */
+struct control_readcache {
+	char		*dir;
+	int		 ok;
+	char		*why;
 };
 int	 control_init(struct event_base *, const struct config *, int,
 	    char **);
@@ -125,6 +142,9 @@ int	 control_idle(void);
 void	 control_send(struct client *, json_t *);
 void	 control_request_done(struct client *);
 const struct peer *control_peer(struct client *);
+int	 control_may_read(struct client *, const char *,
+	    struct control_readcache *, char **);
+void	 control_readcache_clear(struct control_readcache *);
 
 /* cmd.c */
 struct request {
@@ -162,6 +182,7 @@ void	 cmd_upgrade_exec(struct request *);
 void	 cmd_downgrade_exec(struct request *);
 void	 cmd_stamp_exec(struct request *);
 void	 cmd_resolve_exec(struct request *);
+void	 cmd_accept_exec(struct request *);
 void	 cmd_adopt_exec(struct request *);
 void	 cmd_reload_exec(struct request *);
 

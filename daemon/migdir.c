@@ -4,19 +4,16 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "migfile.h"
 #include "util.h"
 
 static void	migdir_sig(const struct stat *, struct migsig *);
-static int	migdir_trusted(const struct stat *, const char *, const char *,
-		    struct errlist *);
 
 /* Messages name files as the user configured the directory, plus the rest. */
 static char *
@@ -36,6 +33,22 @@ migdir_is_sql(const char *name)
 	size_t	 len = strlen(name);
 
 	return (len > 4 && strcmp(name + len - 4, ".sql") == 0);
+}
+
+/* A name someone may have meant as a migration: *.sql in any case. */
+static int
+migdir_sqlish(const char *name)
+{
+	size_t	 len = strlen(name);
+
+	return (len > 4 && strcasecmp(name + len - 4, ".sql") == 0);
+}
+
+/* Says why an entry that may have been meant as migrations is not read. */
+static void
+migdir_skip(struct migset *set, const char *path, const char *why)
+{
+	errlist_add(&set->skipped, "%s: skipped: %s", path, why);
 }
 
 /* Names are visited in order so errors come out the same way every run. */
@@ -81,7 +94,7 @@ migdir_file(struct migset *set, struct errlist *errs, int dfd,
 		errlist_add(errs, "%s: not a regular file", path);
 		goto out;
 	}
-	if (!migdir_trusted(&st, path, "file", errs))
+	if (!path_trusted(&st, path, "migrations file", errs))
 		goto out;
 	if (st.st_size > MIGFILE_MAX_SIZE)
 		goto toolarge;
@@ -130,46 +143,6 @@ toolarge:
 out:
 	free(buf);
 	close(fd);
-}
-
-/*
- * Only root and migd's own user may be able to change what migd runs, as
- * sshd's StrictModes has it: owned by one of them, not writable by others.
- * A group-writable entry passes only in its owner's private group.
- */
-static int
-migdir_trusted(const struct stat *st, const char *path, const char *what,
-    struct errlist *errs)
-{
-	struct passwd	*pw;
-	struct group	*gr;
-
-	if (st->st_uid != 0 && st->st_uid != geteuid()) {
-		pw = getpwuid(st->st_uid);
-		errlist_add(errs, "%s: refusing a migrations %s owned by %s, "
-		    "not by root or migd's user (%s could change what migd "
-		    "runs: chown it)", path, what, pw ? pw->pw_name : "another "
-		    "user", pw ? pw->pw_name : "that user");
-		return (0);
-	}
-	if (st->st_mode & S_IWOTH) {
-		errlist_add(errs, "%s: refusing a migrations %s writable by "
-		    "other users (chmod o-w %s)", path, what, path);
-		return (0);
-	}
-	if (st->st_mode & S_IWGRP) {
-		gr = getgrgid(st->st_gid);
-		pw = getpwuid(st->st_uid);
-		if (gr == NULL || pw == NULL || strcmp(gr->gr_name,
-		    pw->pw_name) != 0 || (gr->gr_mem != NULL &&
-		    gr->gr_mem[0] != NULL)) {
-			errlist_add(errs, "%s: refusing a migrations %s "
-			    "writable by group %s (chmod g-w %s)", path, what,
-			    gr ? gr->gr_name : "?", path);
-			return (0);
-		}
-	}
-	return (1);
 }
 
 /* Keeps what identifies one version of a file or directory. */
@@ -248,10 +221,12 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 				    strerror(errno));
 			break;
 		}
-		if (de->d_name[0] == '.')
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (utf8_valid_prefix(de->d_name, strlen(de->d_name)) !=
-		    strlen(de->d_name) && migdir_is_sql(de->d_name)) {
+		if (de->d_name[0] != '.' && utf8_valid_prefix(de->d_name,
+		    strlen(de->d_name)) != strlen(de->d_name) &&
+		    migdir_is_sql(de->d_name)) {
 			errlist_add(errs, "%s/?: a file name that is not "
 			    "valid UTF-8; rename it", dirpath);
 			continue;
@@ -270,6 +245,14 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 		before = errs->n;
 		nb = set->n_broken;
 		path = migdir_join(dirpath, names[i]);
+		if (names[i][0] == '.') {
+			/* Hidden, as in every tool; said for *.sql (not for
+			 * Emacs's .#name lock links). */
+			if (migdir_sqlish(names[i]) && names[i][1] != '#')
+				migdir_skip(set, path, "a hidden file (its name "
+				    "starts with '.'); rename it to run it");
+			goto next;
+		}
 		if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) ==
 		    -1) {
 			errlist_add(errs, "%s: %s", path, strerror(errno));
@@ -277,15 +260,25 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 		}
 		if (S_ISLNK(st.st_mode)) {
 			/* Files behind links are read; linked dirs may loop. */
-			if (!migdir_is_sql(names[i]))
-				goto next;
 			if (fstatat(dirfd(d), names[i], &st, 0) == -1) {
-				errlist_add(errs, "%s: %s", path,
-				    strerror(errno));
+				/* A dangling README link is nothing to us. */
+				if (migdir_is_sql(names[i]))
+					errlist_add(errs, "%s: %s", path,
+					    strerror(errno));
 				goto next;
 			}
-			if (S_ISDIR(st.st_mode))
+			if (S_ISDIR(st.st_mode)) {
+				migdir_skip(set, path, "a symbolic link to a "
+				    "directory (migd does not follow them: "
+				    "they may loop); move the directory here, "
+				    "or link its files one by one");
 				goto next;
+			}
+			if (!migdir_is_sql(names[i])) {
+				if (migdir_sqlish(names[i]))
+					goto sqlcase;
+				goto next;
+			}
 		} else if (S_ISDIR(st.st_mode)) {
 			cfd = openat(dirfd(d), names[i], O_RDONLY |
 			    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -300,20 +293,28 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 				close(cfd);
 				goto next;
 			}
-			if (!migdir_trusted(&st, path, "directory", errs)) {
+			if (!path_trusted(&st, path, "migrations directory",
+			    errs)) {
 				close(cfd);
 				goto next;
 			}
 			migdir_walk(set, errs, cfd, path);
 			goto next;
-		} else if (!migdir_is_sql(names[i]))
+		} else if (!migdir_is_sql(names[i])) {
+			if (migdir_sqlish(names[i]) && S_ISREG(st.st_mode))
+				goto sqlcase;
 			goto next;
+		}
 
 		/* Devices and FIFOs named *.sql are not opened at all. */
 		if (!S_ISREG(st.st_mode))
 			errlist_add(errs, "%s: not a regular file", path);
 		else
 			migdir_file(set, errs, dirfd(d), names[i], path);
+		goto next;
+sqlcase:
+		migdir_skip(set, path, "only names ending in .sql, in lower "
+		    "case, are migrations; rename it to run it");
 next:
 		if (errs->n != before && set->n_broken == nb)
 			set->incomplete = 1;
@@ -356,7 +357,7 @@ migdir_scan(const char *dir, struct migset *out, struct errlist *errs)
 		close(fd);
 		return (-1);
 	}
-	if (!migdir_trusted(&st, dir, "directory", errs)) {
+	if (!path_trusted(&st, dir, "migrations directory", errs)) {
 		close(fd);
 		return (-1);
 	}
@@ -386,5 +387,6 @@ migset_clear(struct migset *set)
 		free(set->dirs[i]);
 	free(set->dirs);
 	free(set->dir_sigs);
+	errlist_clear(&set->skipped);
 	memset(set, 0, sizeof *set);
 }

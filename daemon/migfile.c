@@ -18,14 +18,18 @@ enum migfile_key {
 	MIGFILE_KEY_MESSAGE,
 	MIGFILE_KEY_TRANSACTION,
 	MIGFILE_KEY_DEPENDS_ON,
+	MIGFILE_KEY_BRANCH_LABELS,
+	MIGFILE_KEY_UNFINISHED,
 	MIGFILE_NKEYS
 };
 
 static const char *migfile_keys[MIGFILE_NKEYS] = {
-	"revision", "down_revision", "message", "transaction", "depends_on"
+	"revision", "down_revision", "message", "transaction", "depends_on",
+	"branch_labels", "unfinished"
 };
 #define MIGFILE_KNOWN \
-	"known: revision, down_revision, message, transaction, depends_on"
+	"known: revision, down_revision, message, transaction, depends_on, " \
+	"branch_labels, unfinished"
 
 enum migfile_marker {
 	MIGFILE_MARK_NONE,
@@ -285,8 +289,9 @@ migfile_id_list(struct migfile_parser *mp, const char *key, const char *value,
 			free(id);
 		} else if (!migfile_valid_id(id, &why)) {
 			q = migfile_quote(id);
-			migfile_error(mp, line, "invalid revision id '%s' in "
-			    "'%s': %s", q, key, why);
+			migfile_error(mp, line, "invalid %s '%s' in '%s': %s",
+			    strcmp(key, "branch_labels") == 0 ? "branch label" :
+			    "revision id", q, key, why);
 			free(q);
 			free(why);
 			free(id);
@@ -358,6 +363,22 @@ migfile_header(struct migfile_parser *mp, enum migfile_key k,
 		mf->depends_line = line;
 		migfile_id_list(mp, "depends_on", value, line, &mf->depends,
 		    &mf->n_depends);
+		break;
+	case MIGFILE_KEY_BRANCH_LABELS:
+		mf->labels_line = line;
+		migfile_id_list(mp, "branch_labels", value, line, &mf->labels,
+		    &mf->n_labels);
+		break;
+	case MIGFILE_KEY_UNFINISHED:
+		if (*value == '\0') {
+			migfile_error(mp, line, "empty 'unfinished' header "
+			    "(say what is missing, or remove the line once "
+			    "the revision is complete)");
+			break;
+		}
+		free(mf->unfinished);
+		mf->unfinished = xstrdup(value);
+		mf->unfinished_line = line;
 		break;
 	case MIGFILE_NKEYS:
 		abort();
@@ -665,6 +686,10 @@ migfile_free(struct migfile *mf)
 	for (i = 0; i < mf->n_depends; i++)
 		free(mf->depends[i]);
 	free(mf->depends);
+	for (i = 0; i < mf->n_labels; i++)
+		free(mf->labels[i]);
+	free(mf->labels);
+	free(mf->unfinished);
 	free(mf->message);
 	free(mf->up);
 	free(mf->down);

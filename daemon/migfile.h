@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-struct errlist;
+#include "util.h"
 
 #define MIGFILE_MAX_SIZE	(64 * 1024 * 1024)	/* bytes in one file */
 #define MIGFILE_ID_MAX		32	/* Alembic's version_num: varchar(32) */
@@ -32,6 +32,11 @@ struct migfile {
 	char		**depends;	/* depends_on ids */
 	size_t		  n_depends;
 	int		  depends_line;	/* 0 when absent */
+	char		**labels;	/* branch_labels, as in Alembic */
+	size_t		  n_labels;
+	int		  labels_line;	/* 0 when absent */
+	char		 *unfinished;	/* why it cannot run yet, or NULL */
+	int		  unfinished_line;
 	char		 *message;	/* "" when absent */
 	enum migfile_tx	  tx;
 	int		  tx_line;	/* 0 when absent */
@@ -53,6 +58,8 @@ struct migset {
 	struct migfile	**broken;	/* migdir_scan: files with problems */
 	size_t		  n_broken;	/* whose text could be read */
 	int		  incomplete;	/* a file or directory not read */
+	struct errlist	  skipped;	/* "PATH: skipped: why" of entries
+					   that may have been meant to run */
 };
 
 /*

@@ -98,6 +98,8 @@ dbstate_copy_revs(struct dbstate *dst, const struct dbstate *src)
 		dst->revs[i].checksum = src->revs[i].checksum ?
 		    xstrdup(src->revs[i].checksum) : NULL;
 		dst->revs[i].dirty = src->revs[i].dirty;
+		dst->revs[i].known = src->revs[i].known;
+		dst->revs[i].ran = src->revs[i].ran;
 	}
 	dst->n_revs = src->n_revs;
 }
@@ -227,20 +229,43 @@ migrate_watch(struct revset *rs)
 	migrate.stale = 0;
 }
 
+/* Logs what the files' load did not read, and why: once, not at every
+ * status that reloads (without inotify every one does). */
+static void
+migrate_say_skipped(struct errlist *skipped)
+{
+	char	*all;
+	size_t	 i;
+
+	all = errlist_join(skipped, "\n");
+	if (migrate.skipped_said == NULL || strcmp(all,
+	    migrate.skipped_said) != 0) {
+		for (i = 0; i < skipped->n; i++)
+			log_warnx("%s", skipped->v[i]);
+	}
+	free(migrate.skipped_said);
+	migrate.skipped_said = all;
+	errlist_clear(skipped);
+}
+
 /* Loads the files afresh; the last valid set stays for status. */
 struct revset *
 migrate_load(json_t **errors)
 {
 	const struct config	*cf = migd.config;
 	struct errlist		 errs = { NULL, 0 };
+	struct errlist		 skipped = { NULL, 0 };
 	struct revset_ctx	 ctx = { cf->schemas, cf->n_schemas,
 				    cf->version_schema, cf->history_schema,
-				    migrate_server_version() };
+				    migrate_server_version(), &skipped };
 	struct revset		*rs;
 	size_t			 i;
+	int			 r;
 
 	*errors = NULL;
-	if (revset_load(cf->directory, &ctx, &rs, &errs) != 0) {
+	r = revset_load(cf->directory, &ctx, &rs, &errs);
+	migrate_say_skipped(&skipped);
+	if (r != 0) {
 		*errors = json_array();
 		for (i = 0; i < errs.n; i++)
 			json_array_append_new(*errors, json_string(errs.v[i]));
@@ -264,6 +289,9 @@ migrate_reload(json_t **errors)
 	struct revset	*rs;
 	size_t		*heads, n;
 
+	/* An explicit reload says again what it skips. */
+	free(migrate.skipped_said);
+	migrate.skipped_said = NULL;
 	if ((rs = migrate_load(errors)) == NULL) {
 		log_warnx("migrations in %s are invalid (%zu problems); "
 		    "nothing will run until they are fixed",
@@ -372,8 +400,11 @@ migrate_start(struct request *req, enum migrate_op op)
 	}
 	if ((s = json_string_value(json_object_get(p, "state"))) != NULL)
 		j->resolve_as = xstrdup(s);
+	if (json_is_array(json_object_get(p, "revisions")))
+		j->accept = json_incref(json_object_get(p, "revisions"));
 	j->dry_run = json_is_true(json_object_get(p, "dry_run"));
 	j->allow_drift = json_is_true(json_object_get(p, "allow_drift"));
+	j->apply_skipped = json_is_true(json_object_get(p, "apply_skipped"));
 	/* The configured default unless the request says. */
 	j->atomic = json_object_get(p, "atomic") != NULL ?
 	    json_is_true(json_object_get(p, "atomic")) : migd.config->atomic;
@@ -388,7 +419,7 @@ migrate_start(struct request *req, enum migrate_op op)
 	}
 	j->mutating = op == MIGRATE_UPGRADE || op == MIGRATE_DOWNGRADE ||
 	    op == MIGRATE_STAMP || op == MIGRATE_RESOLVE ||
-	    op == MIGRATE_ADOPT;
+	    op == MIGRATE_ACCEPT || op == MIGRATE_ADOPT;
 	if (j->mutating && j->dry_run)
 		j->mutating = 0;
 	if (!j->mutating) {
@@ -478,4 +509,6 @@ migrate_free(void)
 	dbstate_clear(&migrate.last_db);
 	dbstate_clear(&migrate.hist_cache);
 	free(migrate.hist_key);
+	free(migrate.skipped_said);
+	migrate.skipped_said = NULL;
 }

@@ -19,11 +19,12 @@
 
 static void	 migrate_plan_schemas(struct job *j);
 static json_t	*migrate_step_json(struct job *j, const struct graph_step *st,
-	    int with_sql);
+	    struct control_readcache *sql);
 static json_t	*migrate_problems(struct job *j, json_t *assess);
 static void	 migrate_atomic_problem(struct job *j,
 	    const struct graph_step *st, json_t *p);
 static enum graph_dir	 migrate_direction(struct job *j);
+static int	 migrate_out_of_order(struct job *j, json_t *skipped);
 
 /* Sets marks[i] for every applied revision; -1 when a row is unknown. */
 int
@@ -58,10 +59,47 @@ migrate_rev_json(struct revset *rs, size_t idx)
 
 #define ASSESS_UNVERIFIED_MAX	20	/* ids listed; the count has them all */
 
+/* The revisions graph_skipped finds, from what migd's history recorded. */
+static size_t
+migrate_skipped_idx(struct revset *rs, const struct dbstate *st, size_t **sk)
+{
+	const struct dbrev	*dr;
+	unsigned char		*rec;
+	size_t			 n, i;
+
+	rec = xcalloc(revset_count(rs) + 1, 1);
+	for (i = 0; i < revset_count(rs); i++) {
+		if ((dr = dbstate_rev(st, graph_id(rs->graph, i))) == NULL)
+			continue;
+		rec[i] = (dr->known ? GRAPH_REC_KNOWN : 0) |
+		    (dr->ran ? GRAPH_REC_RAN : 0);
+	}
+	n = graph_skipped(rs->graph, (const char *const *)st->rows,
+	    st->n_rows, rec, sk);
+	free(rec);
+	return (n);
+}
+
+/* Revisions a rebase slipped below applied ones: the version table says
+ * they are applied, migd's history says they never ran (graph_skipped). */
+json_t *
+migrate_skipped(struct revset *rs, const struct dbstate *st)
+{
+	size_t		*sk, n, i;
+	json_t		*a = json_array();
+
+	n = migrate_skipped_idx(rs, st, &sk);
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, migrate_rev_json(rs, sk[i]));
+	free(sk);
+	return (a);
+}
+
 /*
  * Adds the state of the database against the files to o: current rows,
- * pending count, drift, dirty and unknown revisions, and one word for all;
- * beside them, the applied revisions with no checksum to compare (the first
+ * pending count, drift, dirty, unknown and skipped revisions, why the table
+ * is inconsistent, and one word for all; beside them, the applied revisions
+ * with no checksum to compare that are not skipped (the first
  * ASSESS_UNVERIFIED_MAX, and how many), which 'migctl adopt' records.
  * With invalid, the files have problems and rs is the last valid set (or
  * NULL): the rows are described from it, but nothing is judged against
@@ -73,11 +111,12 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 {
 	struct graph_plan	 plan;
 	json_t			*current, *drift, *dirty, *unknown, *unverified;
+	json_t			*skipped;
 	const struct dbrev	*dr;
 	const struct migfile	*mf;
 	const char		*state;
-	char			*marks = NULL, *cause = NULL;
-	size_t			 i, n;
+	char			*marks = NULL, *skip, *cause = NULL, *why = NULL;
+	size_t			 i, n, n_sk, *sk;
 	ssize_t			 idx;
 	long			 pending = -1, n_unverified = -1;
 
@@ -86,6 +125,7 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 	dirty = json_array();
 	unknown = json_array();
 	unverified = json_array();
+	skipped = json_array();
 	for (i = 0; i < st->n_rows; i++) {
 		idx = rs ? graph_find(rs->graph, st->rows[i]) : -1;
 		if (idx >= 0)
@@ -106,12 +146,35 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 	}
 	if (rs != NULL && !invalid && json_array_size(unknown) == 0) {
 		n = revset_count(rs);
+		memset(&plan, 0, sizeof plan);
+		if (graph_plan(rs->graph, (const char *const *)st->rows,
+		    st->n_rows, "heads", GRAPH_UP, &plan, &cause) == 0)
+			pending = (long)plan.n_steps;
+		else {
+			/* Not "nothing pending": nothing can be planned. */
+			why = cause;
+			cause = NULL;
+		}
+		free(cause);
+		graph_plan_clear(&plan);
+		/* A skipped revision never ran: it is reported as that, not
+		 * as unverified (adopt would record it as applied). */
+		skip = xcalloc(n ? n : 1, 1);
+		if (why == NULL) {
+			n_sk = migrate_skipped_idx(rs, st, &sk);
+			for (i = 0; i < n_sk; i++) {
+				skip[sk[i]] = 1;
+				json_array_append_new(skipped,
+				    migrate_rev_json(rs, sk[i]));
+			}
+			free(sk);
+		}
 		marks = xmalloc(n ? n : 1);
 		migrate_applied(rs, st, marks);
 		n_unverified = 0;
 		for (i = 0; i < n; i++) {
 			mf = revset_file(rs, i);
-			if (!marks[i])
+			if (!marks[i] || skip[i])
 				continue;
 			if ((dr = dbstate_rev(st, mf->revision)) == NULL ||
 			    dr->checksum == NULL) {
@@ -130,19 +193,18 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 			}
 		}
 		free(marks);
-		memset(&plan, 0, sizeof plan);
-		if (graph_plan(rs->graph, (const char *const *)st->rows,
-		    st->n_rows, "heads", GRAPH_UP, &plan, &cause) == 0)
-			pending = (long)plan.n_steps;
-		free(cause);
-		graph_plan_clear(&plan);
+		free(skip);
 	}
 	if (rs == NULL || invalid)
 		state = "invalid_migrations";
 	else if (json_array_size(unknown) != 0)
 		state = "ahead";
+	else if (why != NULL)
+		state = "inconsistent";
 	else if (json_array_size(dirty) != 0)
 		state = "dirty";
+	else if (json_array_size(skipped) != 0)
+		state = "skipped";
 	else if (json_array_size(drift) != 0)
 		state = "drift";
 	else if (pending > 0)
@@ -156,6 +218,10 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 	json_object_set_new(o, "drift", drift);
 	json_object_set_new(o, "dirty", dirty);
 	json_object_set_new(o, "unknown", unknown);
+	json_object_set_new(o, "skipped", skipped);
+	json_object_set_new(o, "inconsistent", why != NULL ?
+	    json_string(why) : json_null());
+	free(why);
 	json_object_set_new(o, "unverified", unverified);
 	json_object_set_new(o, "unverified_count", n_unverified >= 0 ?
 	    json_integer(n_unverified) : json_null());
@@ -255,9 +321,14 @@ migrate_plan_schemas(struct job *j)
 	free(names);
 }
 
-/* One step for the plan's output, with why it is not transactional. */
+/*
+ * One step for the plan's output, with why it is not transactional, and
+ * with its SQL when sql is given: to admins, and to readers who could read
+ * the file themselves (a 0600 file may hold a password).
+ */
 static json_t *
-migrate_step_json(struct job *j, const struct graph_step *st, int with_sql)
+migrate_step_json(struct job *j, const struct graph_step *st,
+    struct control_readcache *sql)
 {
 	const struct migfile		*mf = revset_file(j->rs, st->idx);
 	const struct sqlscan_stmt	*nt;
@@ -265,6 +336,7 @@ migrate_step_json(struct job *j, const struct graph_step *st, int with_sql)
 	int				 up = st->dir == GRAPH_UP, tx, *lines;
 	json_t				*o, *del, *ins, *a;
 	size_t				 i, n;
+	char				*why = NULL;
 
 	tx = revset_transactional(j->rs, st->idx, up);
 	o = migrate_rev_json(j->rs, st->idx);
@@ -309,7 +381,12 @@ migrate_step_json(struct job *j, const struct graph_step *st, int with_sql)
 		    st->row_ins[i])));
 	json_object_set_new(o, "version_delete", del);
 	json_object_set_new(o, "version_insert", ins);
-	if (with_sql)
+	if (sql != NULL && j->req != NULL && !control_may_read(j->req->client,
+	    mf->path, sql, &why)) {
+		json_object_set_new(o, "sql", json_null());
+		json_object_set_new(o, "sql_hidden", json_string(why));
+		free(why);
+	} else if (sql != NULL)
 		json_object_set_new(o, "sql", json_string(up ? mf->up :
 		    (mf->down ? mf->down : "")));
 	return (o);
@@ -371,6 +448,21 @@ migrate_problems(struct job *j, json_t *assess)
 			    "file_checksum")))));
 		}
 	}
+	for (i = 0; !j->apply_skipped && i < json_array_size(json_object_get(
+	    assess, "skipped")); i++) {
+		v = json_object_get(json_array_get(json_object_get(assess,
+		    "skipped"), i), "revision");
+		json_array_append_new(p, json_pack("{s:s, s:O, s:o}", "kind",
+		    "skipped_revisions", "revision", v, "message", json_sprintf(
+		    "%s: revision %s never ran, but the version table is past "
+		    "it (it was inserted below applied revisions, e.g. by a "
+		    "rebase): run it now, out of order, with 'migctl upgrade "
+		    "--apply-skipped'; or, if its SQL already ran by other "
+		    "means, say so with 'migctl resolve %s applied'",
+		    json_string_value(json_object_get(json_array_get(
+		    json_object_get(assess, "skipped"), i), "file")),
+		    json_string_value(v), json_string_value(v))));
+	}
 	for (i = 0; i < j->plan.n_steps; i++) {
 		mf = revset_file(j->rs, j->plan.steps[i].idx);
 		sc = revset_section(j->rs, j->plan.steps[i].idx,
@@ -384,6 +476,14 @@ migrate_problems(struct job *j, json_t *assess)
 		}
 		if (j->atomic)
 			migrate_atomic_problem(j, &j->plan.steps[i], p);
+		if (mf->unfinished != NULL)
+			json_array_append_new(p, json_pack("{s:s, s:s, s:o}",
+			    "kind", "unfinished", "revision", mf->revision,
+			    "message", json_sprintf("%s:%d: revision %s is "
+			    "unfinished (%s): write its SQL, then remove the "
+			    "'unfinished' header", mf->path,
+			    mf->unfinished_line, mf->revision,
+			    mf->unfinished)));
 		if (j->plan.steps[i].dir == GRAPH_DOWN && mf->down == NULL) {
 			json_array_append_new(p, json_pack("{s:s, s:s, s:o}",
 			    "kind", "no_down", "revision", mf->revision,
@@ -423,14 +523,58 @@ migrate_direction(struct job *j)
 }
 
 
+/* apply_skipped: the skipped revisions run first, in graph order, each
+ * without a change to the version table (it is past them already). */
+static int
+migrate_out_of_order(struct job *j, json_t *skipped)
+{
+	struct graph_step	*steps;
+	size_t			 n = json_array_size(skipped), i;
+	json_t			*v;
+
+	if (j->dir != GRAPH_UP) {
+		job_fail(j, MIGD_ERR_INVALID_PARAMS, "invalid_params", NULL,
+		    "apply_skipped goes with upgrades only: a downgrade "
+		    "cannot revert what never ran; run 'migctl upgrade "
+		    "--apply-skipped' first");
+		return (-1);
+	}
+	if (n == 0)
+		return (0);
+	steps = xcalloc(n + j->plan.n_steps, sizeof *steps);
+	json_array_foreach(skipped, i, v) {
+		steps[i].idx = (size_t)graph_find(j->rs->graph,
+		    json_string_value(json_object_get(v, "revision")));
+		steps[i].dir = GRAPH_UP;
+	}
+	if (j->plan.n_steps > 0)
+		memcpy(steps + n, j->plan.steps, j->plan.n_steps *
+		    sizeof *steps);
+	free(j->plan.steps);
+	j->plan.steps = steps;
+	j->plan.n_steps += n;
+	j->out_of_order = n;
+	return (0);
+}
+
 /* Makes and checks the plan; fails the job when it cannot run. */
 void
 job_plan(struct job *j)
 {
 	json_t	*assess, *problems, *first;
 	char	*cause = NULL, *list, *ht, *sql, *more;
-	const char *params[1];
+	const char *params[1], *kind;
+	char	*resolved;
 
+	/* LABEL@head names a revision: resolve it before anything reads it. */
+	if (revset_target(j->rs, j->target, &resolved, &cause) != 0) {
+		job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL, "%s",
+		    cause);
+		free(cause);
+		return;
+	}
+	free(j->target);
+	j->target = resolved;
 	j->dir = migrate_direction(j);
 	assess = json_object();
 	migrate_assess(j->rs, 0, &j->st, assess);
@@ -452,16 +596,21 @@ job_plan(struct job *j)
 		json_decref(assess);
 		return;
 	}
+	if (j->apply_skipped && migrate_out_of_order(j, json_object_get(assess,
+	    "skipped")) != 0) {
+		json_decref(assess);
+		return;
+	}
 	problems = migrate_problems(j, assess);
 	json_decref(assess);
 	if (json_array_size(problems) != 0 && j->op != MIGRATE_PLAN &&
 	    !j->dry_run) {
 		first = json_array_get(problems, 0);
 		more = migrate_more(json_array_size(problems));
-		job_fail(j, MIGD_ERR_STATE, strcmp(json_string_value(
-		    json_object_get(first, "kind")), "no_down") == 0 ?
-		    "plan_error" : json_string_value(json_object_get(first,
-		    "kind")), json_pack("{s:O}", "problems", problems),
+		kind = json_string_value(json_object_get(first, "kind"));
+		job_fail(j, MIGD_ERR_STATE, strcmp(kind, "no_down") == 0 ||
+		    strcmp(kind, "unfinished") == 0 ? "plan_error" : kind,
+		    json_pack("{s:O}", "problems", problems),
 		    "%s%s", json_string_value(json_object_get(first,
 		    "message")), more);
 		free(more);
@@ -521,13 +670,16 @@ migrate_plan_ends(struct job *j)
 void
 migrate_plan_result(struct job *j, json_t *missing)
 {
-	json_t	*steps;
-	size_t	 i;
+	struct control_readcache	 sql;
+	json_t				*steps;
+	size_t				 i;
 
+	memset(&sql, 0, sizeof sql);
 	steps = json_array();
 	for (i = 0; i < j->plan.n_steps; i++)
 		json_array_append_new(steps, migrate_step_json(j,
-		    &j->plan.steps[i], 1));
+		    &j->plan.steps[i], &sql));
+	control_readcache_clear(&sql);
 	migrate_plan_ends(j);
 	json_object_set_new(j->result, "steps", steps);
 	json_object_set_new(j->result, "schemas_to_create", missing);

@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "conninfo.h"
 #include "migd.h"
 
 #define POOL_BACKOFF_MIN_MS	100
@@ -69,12 +70,13 @@ static void	pool_io(evutil_socket_t, short, void *);
 static void	pool_grant(struct pool *);
 static void	pool_pipeline_input(struct pool_conn *);
 
-/* Keeps the latest error, on one line, for status and the log. */
+/* Keeps the latest error, on one line, for status and the log; a server's
+ * "database ... does not exist" may quote a conninfo nested in dbname. */
 static void
 pool_set_error(struct pool *p, const char *msg)
 {
 	const char	*in;
-	char		*s, *out;
+	char		*s, *out, *scrubbed;
 
 	/* libpq's messages span lines with tabs: fold blanks into one space. */
 	s = out = xstrdup(msg && *msg ? msg : "unknown error");
@@ -88,6 +90,9 @@ pool_set_error(struct pool *p, const char *msg)
 	while (out != s && out[-1] == ' ')
 		out--;
 	*out = '\0';
+	scrubbed = conninfo_scrub(p->conninfo, s);
+	free(s);
+	s = scrubbed;
 	if (p->last_error == NULL || strcmp(p->last_error, s) != 0)
 		log_warnx("database: %s", s);
 	free(p->last_error);
@@ -182,6 +187,7 @@ static void
 pool_ready(struct pool_conn *pc)
 {
 	struct pool	*p = pc->pool;
+	char		*db;
 
 	evtimer_del(pc->timer);
 	PQsetnonblocking(pc->pg, 1);
@@ -190,10 +196,12 @@ pool_ready(struct pool_conn *pc)
 	pc->state = PC_IDLE;
 	pc->backoff_ms = POOL_BACKOFF_MIN_MS;
 	if (!p->ever_connected || p->last_error != NULL) {
+		db = conninfo_scrub(p->conninfo, PQdb(pc->pg));
 		log_info("database: connected to %s on %s:%s (server %s)",
-		    PQdb(pc->pg), PQhost(pc->pg), PQport(pc->pg),
+		    db, PQhost(pc->pg), PQport(pc->pg),
 		    PQparameterStatus(pc->pg, "server_version"));
-		migd_notify("STATUS=connected to database %s", PQdb(pc->pg));
+		migd_notify("STATUS=connected to database %s", db);
+		free(db);
 	}
 	p->ever_connected = 1;
 	p->permanent = 0;

@@ -394,6 +394,9 @@ job_dispatch(struct job *j)
 	case MIGRATE_RESOLVE:
 		job_resolve(j);
 		break;
+	case MIGRATE_ACCEPT:
+		job_accept(j);
+		break;
 	case MIGRATE_ADOPT:
 		job_adopt(j);
 		break;

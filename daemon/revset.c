@@ -338,6 +338,64 @@ revset_check_graph(struct migfile **files, size_t n, int unplaced,
 	free(in);
 }
 
+/* One branch label and the revision that declares it, to sort. */
+struct revset_label {
+	const char		*label;
+	const struct migfile	*mf;
+};
+
+static int
+revset_cmp_label(const void *a, const void *b)
+{
+	const struct revset_label	*x = a, *y = b;
+	int				 c;
+
+	if ((c = strcmp(x->label, y->label)) != 0)
+		return (c);
+	return (strcmp(x->mf->path, y->mf->path));
+}
+
+/* A branch label names one revision, as in Alembic: it is declared once and
+ * is no revision's id, so that LABEL@head means one thing. */
+static void
+revset_check_labels(const struct revset *rs, struct errlist *errs)
+{
+	struct revset_label	*l;
+	const struct migfile	*mf;
+	size_t			 i, k, n = 0;
+	ssize_t			 idx;
+
+	for (i = 0; i < rs->set.n; i++)
+		n += rs->set.files[i]->n_labels;
+	if (n == 0)
+		return;
+	l = xcalloc(n, sizeof *l);
+	for (i = n = 0; i < rs->set.n; i++) {
+		mf = rs->set.files[i];
+		for (k = 0; k < mf->n_labels; k++) {
+			l[n].label = mf->labels[k];
+			l[n++].mf = mf;
+		}
+	}
+	qsort(l, n, sizeof *l, revset_cmp_label);
+	for (i = 0; i < n; i++) {
+		if (i > 0 && strcmp(l[i - 1].label, l[i].label) == 0)
+			errlist_add(errs, "%s:%d: branch label '%s' is already "
+			    "declared by revision %s (%s:%d); a label names "
+			    "one revision", l[i].mf->path, l[i].mf->labels_line,
+			    l[i].label, l[i - 1].mf->revision,
+			    l[i - 1].mf->path, l[i - 1].mf->labels_line);
+		if (rs->graph != NULL && (idx = graph_find(rs->graph,
+		    l[i].label)) >= 0)
+			errlist_add(errs, "%s:%d: branch label '%s' is the id "
+			    "of revision %s (%s); a label must differ from "
+			    "every revision id", l[i].mf->path,
+			    l[i].mf->labels_line, l[i].label, l[i].label,
+			    revset_file(rs, (size_t)idx)->path);
+	}
+	free(l);
+}
+
 /*
  * Loads and checks a whole directory; on error errs says everything wrong,
  * all in one pass: the headers of every file, the SQL of every file whose
@@ -352,13 +410,17 @@ revset_load(const char *dir, const struct revset_ctx *ctx,
 	struct graph_input	*in;
 	struct migfile		*mf, **all;
 	size_t			 i, k, n_all, before = errs->n;
-	int			 upok, unplaced = 0;
+	int			 upok, unplaced = 0, scanned;
 
 	rs = xcalloc(1, sizeof *rs);
 	rs->refs = 1;
 	rs->directory = xstrdup(dir);
 	rs->server_version = ctx != NULL ? ctx->server_version : 0;
-	if (migdir_scan(dir, &rs->set, errs) != 0) {
+	scanned = migdir_scan(dir, &rs->set, errs);
+	for (k = 0; ctx != NULL && ctx->skipped != NULL &&
+	    k < rs->set.skipped.n; k++)
+		errlist_add(ctx->skipped, "%s", rs->set.skipped.v[k]);
+	if (scanned != 0) {
 		/* Every readable file's SQL, in path order, and the graph of
 		 * those that have an id; then the whole set is refused. */
 		unplaced = rs->set.incomplete;
@@ -407,6 +469,7 @@ revset_load(const char *dir, const struct revset_ctx *ctx,
 	}
 	graph_build(in, rs->set.n, &rs->graph, errs);
 	free(in);
+	revset_check_labels(rs, errs);
 	if (errs->n != before) {
 		revset_unref(rs);
 		return (-1);
@@ -661,4 +724,138 @@ revset_revisions_json(const struct revset *rs)
 	}
 	free(l);
 	return (json_pack("{s:o}", "revisions", list));
+}
+
+/* Whether anc is idx or one of its ancestors over down_revision (Alembic's
+ * lineage for branch labels leaves depends_on out).  seen: n bytes. */
+static int
+revset_descends(const struct revset *rs, size_t idx, size_t anc, char *seen,
+    size_t *stack)
+{
+	const size_t	*p;
+	size_t		 n = 0, i, np, cur;
+
+	memset(seen, 0, revset_count(rs));
+	stack[n++] = idx;
+	seen[idx] = 1;
+	while (n > 0) {
+		if ((cur = stack[--n]) == anc)
+			return (1);
+		np = graph_parents(rs->graph, cur, &p);
+		for (i = 0; i < np; i++) {
+			if (!seen[p[i]]) {
+				seen[p[i]] = 1;
+				stack[n++] = p[i];
+			}
+		}
+	}
+	return (0);
+}
+
+/*
+ * A target as graph_plan takes it: LABEL@head becomes the id of the head
+ * of the branch that carries LABEL, as Alembic resolves it (the one head
+ * among those built on the revision declaring LABEL); anything else comes
+ * back as given.  Returns 0 and sets *out (caller frees), or -1 and sets
+ * *cause (caller frees).
+ */
+int
+revset_target(const struct revset *rs, const char *target, char **out,
+    char **cause)
+{
+	const struct migfile	*mf, *owner = NULL;
+	const char		*at = strchr(target, '@');
+	size_t			*heads, *stack, nh, i, k, n, found = 0, hit = 0;
+	char			*seen, *label, *list;
+
+	*out = NULL;
+	*cause = NULL;
+	if (at == NULL) {
+		*out = xstrdup(target);
+		return (0);
+	}
+	label = xstrndup(target, (size_t)(at - target));
+	if (strcmp(at + 1, "head") != 0) {
+		*cause = xprintf("target '%s': after '@' only 'head' is "
+		    "supported (LABEL@head: the head of the branch labelled "
+		    "LABEL)", target);
+		free(label);
+		return (-1);
+	}
+	for (i = 0; i < revset_count(rs) && owner == NULL; i++) {
+		mf = revset_file(rs, i);
+		for (k = 0; k < mf->n_labels; k++) {
+			if (strcmp(mf->labels[k], label) == 0) {
+				owner = mf;
+				found = i;
+			}
+		}
+	}
+	if (owner == NULL) {
+		*cause = xprintf("target '%s': no revision declares the branch "
+		    "label '%s' (see the branch_labels headers)", target,
+		    label);
+		free(label);
+		return (-1);
+	}
+	n = revset_count(rs);
+	seen = xmalloc(n);
+	stack = xcalloc(n, sizeof *stack);
+	nh = graph_heads(rs->graph, &heads);
+	list = xstrdup("");
+	for (i = k = 0; i < nh; i++) {
+		if (!revset_descends(rs, heads[i], found, seen, stack))
+			continue;
+		if (k++ == 0)
+			hit = heads[i];
+		else {
+			char	*t = xprintf("%s%s%s", list, *list ? ", " : "",
+				    graph_id(rs->graph, heads[i]));
+			free(list);
+			list = t;
+		}
+	}
+	if (k == 1)
+		*out = xstrdup(graph_id(rs->graph, hit));
+	else if (k == 0)
+		*cause = xprintf("target '%s': no head is built on revision "
+		    "%s, which declares the label", target, owner->revision);
+	else
+		*cause = xprintf("target '%s': the branch labelled '%s' has "
+		    "%zu heads: %s, %s; name one of them, or merge them",
+		    target, label, k, graph_id(rs->graph, hit), list);
+	free(list);
+	free(heads);
+	free(stack);
+	free(seen);
+	free(label);
+	return (k == 1 ? 0 : -1);
+}
+
+/*
+ * graph_stamp with the targets as stamp takes them: LABEL@head resolved by
+ * revset_target first (the graph knows no labels), everything else as
+ * given.  Returns what graph_stamp returns; -1 with *cause for a label
+ * revset_target refuses.
+ */
+int
+revset_stamp(const struct revset *rs, const char *const *rows, size_t n_rows,
+    const char *const *targets, size_t n_targets, int purge,
+    struct graph_stamp *out, char **cause)
+{
+	char	**t;
+	size_t	  i, k;
+	int	  rv = 0;
+
+	memset(out, 0, sizeof *out);
+	t = xcalloc(n_targets ? n_targets : 1, sizeof *t);
+	for (i = 0; i < n_targets && rv == 0; i++)
+		rv = revset_target(rs, targets[i], &t[i], cause);
+	if (rv == 0)
+		rv = graph_stamp(rs->graph, rows, n_rows,
+		    (const char *const *)t, n_targets, purge, out, cause);
+	for (k = 0; k < n_targets; k++)
+		free(t[k]);
+	free(t);
+	return (rv);
 }

@@ -15,6 +15,8 @@ struct revset_ctx {
 	const char	 *version_schema; /* where migd's tables are, or NULL */
 	const char	 *history_schema;
 	int		  server_version; /* PQserverVersion, or 0: unknown */
+	struct errlist	 *skipped;	/* gets the entries not read, and why
+					   (migset.skipped), or NULL */
 };
 
 /* Shared by the engine's cache and running jobs: freed by the last unref. */
@@ -48,5 +50,10 @@ size_t		 revset_plan_schemas(const struct revset *,
 		     const struct graph_plan *, char *const *, size_t,
 		     const char ***);
 json_t		*revset_revisions_json(const struct revset *);
+int		 revset_target(const struct revset *, const char *, char **,
+		     char **);
+int		 revset_stamp(const struct revset *, const char *const *,
+		     size_t, const char *const *, size_t, int,
+		     struct graph_stamp *, char **);
 
 #endif

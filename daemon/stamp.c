@@ -15,6 +15,8 @@
 
 static void	 stamp_set_rows(struct job *j, char *marks, const char *revision,
 	    const char *direction, const char *note);
+static int	 stamp_skipped(struct job *j, size_t idx);
+static void	 stamp_accept_write(struct job *j, PGresult *res);
 
 /* Writes the version table as rows, with one history row, in one go. */
 static void
@@ -180,7 +182,8 @@ job_stamp(struct job *j)
 	size_t			 i;
 	int			 rv;
 
-	rv = graph_stamp(j->rs->graph, (const char *const *)j->st.rows,
+	/* LABEL@head names the head of that branch, as for upgrade. */
+	rv = revset_stamp(j->rs, (const char *const *)j->st.rows,
 	    j->st.n_rows, (const char *const *)j->targets, j->n_targets,
 	    j->purge, &out, &cause);
 	if (rv == GRAPH_STAMP_UNKNOWN_ROW) {
@@ -205,7 +208,25 @@ job_stamp(struct job *j)
 	graph_stamp_clear(&out);
 }
 
-/* resolve REV applied|unapplied: clears a dirty mark, saying which is true. */
+/* Whether revision idx is one a rebase slipped below applied ones. */
+static int
+stamp_skipped(struct job *j, size_t idx)
+{
+	json_t		*sk = migrate_skipped(j->rs, &j->st), *v;
+	size_t		 i;
+	int		 found = 0;
+
+	json_array_foreach(sk, i, v) {
+		if (strcmp(json_string_value(json_object_get(v, "revision")),
+		    graph_id(j->rs->graph, idx)) == 0)
+			found = 1;
+	}
+	json_decref(sk);
+	return (found);
+}
+
+/* resolve REV applied|unapplied: clears a dirty mark, saying which is true;
+ * or says a skipped revision is applied after all. */
 void
 job_resolve(struct job *j)
 {
@@ -229,7 +250,20 @@ job_resolve(struct job *j)
 		return;
 	}
 	dr = dbstate_rev(&j->st, graph_id(j->rs->graph, idx));
-	if (dr == NULL || !dr->dirty) {
+	if ((dr == NULL || !dr->dirty) && stamp_skipped(j, idx)) {
+		/* Below applied revisions, never run: its SQL was run by other
+		 * means, and the person says so.  The rows stay as they are. */
+		if (!applied) {
+			job_fail(j, MIGD_ERR_STATE, "plan_error", NULL,
+			    "revision %s is below applied revisions, so it "
+			    "cannot be unapplied alone: run its SQL and then "
+			    "'migctl resolve %s applied', or give it a new "
+			    "place at the top of the chain",
+			    graph_id(j->rs->graph, idx),
+			    graph_id(j->rs->graph, idx));
+			return;
+		}
+	} else if (dr == NULL || !dr->dirty) {
 		job_fail(j, MIGD_ERR_STATE, "not_dirty", NULL, "revision %s is "
 		    "not dirty: nothing to resolve", graph_id(j->rs->graph,
 		    idx));
@@ -265,5 +299,121 @@ job_resolve(struct job *j)
 		marks[idx] = 0;
 	stamp_set_rows(j, marks, graph_id(j->rs->graph, idx), "resolve",
 	    applied ? "resolved as applied" : "resolved as unapplied");
+	free(marks);
+}
+
+/* The history rows of accept, with the history table's CHECK widened first
+ * when it was created before 'accept' existed (book_directions_sql). */
+static void
+stamp_accept_write(struct job *j, PGresult *res)
+{
+	struct errlist		 stmts = { NULL, 0 };
+	char			*sql;
+
+	if (!job_ok(j, res))
+		return;
+	errlist_add(&stmts, "BEGIN");
+	book_directions_sql(j, res, &stmts);
+	errlist_add(&stmts, "%s", j->accept_sql);
+	errlist_add(&stmts, "COMMIT");
+	sql = book_joined(&stmts);
+	errlist_clear(&stmts);
+	job_query(j, sql, 0, NULL, job_end);
+	free(sql);
+}
+
+/*
+ * accept REV...: the file of each applied revision was edited on purpose;
+ * its checksum now is the accepted one (a history row each), so drift is
+ * no longer reported for it.  The version table does not move.  All or
+ * nothing: one revision that is not applied or not edited refuses all.
+ */
+void
+job_accept(struct job *j)
+{
+	const struct config	*cf = migd.config;
+	const struct migfile	*mf;
+	const struct dbrev	*dr;
+	struct errlist		 rows = { NULL, 0 };
+	const char		*params[1];
+	char			*marks, *cause = NULL, *note, *ht;
+	size_t			 i, k, idx, *seen;
+	json_t			*done, *v;
+
+	marks = xcalloc(revset_count(j->rs) + 1, 1);
+	if (migrate_applied(j->rs, &j->st, marks) != 0) {
+		free(marks);
+		job_fail(j, MIGD_ERR_STATE, "plan_error", NULL, "the version "
+		    "table names revisions no migration file defines, or is "
+		    "inconsistent: see 'migctl status'; nothing accepted");
+		return;
+	}
+	seen = xcalloc(json_array_size(j->accept) + 1, sizeof *seen);
+	done = json_array();
+	json_array_foreach(j->accept, i, v) {
+		if (graph_lookup(j->rs->graph, json_string_value(v), &idx,
+		    &cause) != 0) {
+			job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL,
+			    "%s; nothing accepted", cause);
+			goto out;
+		}
+		for (k = 0; k < i && seen[k] != idx + 1; k++)
+			;
+		if (k < i)
+			continue;	/* named twice */
+		seen[i] = idx + 1;
+		mf = revset_file(j->rs, idx);
+		dr = dbstate_rev(&j->st, mf->revision);
+		if (!marks[idx]) {
+			job_fail(j, MIGD_ERR_STATE, "not_applied", json_pack(
+			    "{s:s}", "revision", mf->revision), "revision %s "
+			    "is not applied: there is no applied edit to "
+			    "accept (upgrade runs the file as it is); nothing "
+			    "accepted", mf->revision);
+			goto out;
+		}
+		if (dr == NULL || dr->checksum == NULL) {
+			job_fail(j, MIGD_ERR_STATE, "not_edited", json_pack(
+			    "{s:s}", "revision", mf->revision), "revision %s "
+			    "has no checksum in migd's history (it was applied "
+			    "before migd, or stamped from other files), so no "
+			    "edit of %s is reported: nothing to accept; nothing "
+			    "accepted", mf->revision, mf->path);
+			goto out;
+		}
+		if (strcmp(dr->checksum, mf->checksum) == 0) {
+			job_fail(j, MIGD_ERR_STATE, "not_edited", json_pack(
+			    "{s:s}", "revision", mf->revision), "%s is "
+			    "unchanged since revision %s was applied (or last "
+			    "accepted): nothing to accept; nothing accepted",
+			    mf->path, mf->revision);
+			goto out;
+		}
+		note = xprintf("accepted an edit of %s: checksum %s, was %s",
+		    mf->path, mf->checksum, dr->checksum);
+		errlist_take(&rows, book_history_sql(j, mf->revision, "accept",
+		    1, 0, mf->checksum, mf->message, mf->path, migrate_wall(),
+		    0, NULL, note));
+		free(note);
+		json_array_append_new(done, json_pack("{s:s, s:s, s:s, s:s}",
+		    "revision", mf->revision, "file", mf->path,
+		    "applied_checksum", dr->checksum, "file_checksum",
+		    mf->checksum));
+		log_info("accept %s: %s is now the accepted text (checksum "
+		    "%.12s, was %.12s)", mf->revision, mf->path, mf->checksum,
+		    dr->checksum);
+	}
+	j->accept_sql = errlist_join(&rows, "; ");
+	j->result = json_pack("{s:O}", "accepted", done);
+	/* A history table from before 'accept': its CHECK is widened. */
+	ht = migrate_qualify(cf->history_schema, cf->history_table);
+	params[0] = ht;
+	job_query(j, book_directions_query(), 1, params, stamp_accept_write);
+	free(ht);
+out:
+	free(cause);
+	errlist_clear(&rows);
+	json_decref(done);
+	free(seen);
 	free(marks);
 }

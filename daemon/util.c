@@ -1,8 +1,17 @@
-/* Allocation wrappers that abort on exhaustion, and the error list. */
+/*
+ * Allocation wrappers that abort on exhaustion, the error list, UTF-8 and
+ * control-character helpers, and the ownership check of files migd trusts.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <grp.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -208,4 +217,132 @@ errlist_join(const struct errlist *el, const char *sep)
 		s = t;
 	}
 	return (s);
+}
+
+/* Appends one escape to the buffer being built by utf8_escape_controls. */
+static char *
+util_put(char *out, const char *esc)
+{
+	size_t	 n = strlen(esc);
+
+	memcpy(out, esc, n);
+	return (out + n);
+}
+
+/*
+ * A copy of s safe to write on one line of a log or a terminal: line breaks,
+ * tabs, ESC and every other C0 control, DEL, C1 controls (U+0080-U+009F),
+ * U+2028/U+2029 and bytes that are not UTF-8 become visible escapes
+ * (\n, \r, \t, \xNN, \u00NN, \u2028), so text from a client or a file can
+ * neither start a line of its own nor drive the terminal.  Backslashes stay
+ * as they are: the point is what the text can do, not a reversible form.
+ */
+char *
+utf8_escape_controls(const char *s)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 len = strlen(s), i = 0, ok;
+	char			*buf, *out, esc[8];
+
+	/* At most 6 bytes (\u00NN or \u2028) for every 2 or 3 bytes in,
+	 * 4 (\xNN) for every byte: 6 per byte is always enough. */
+	buf = out = xmalloc(len * 6 + 1);
+	while (i < len) {
+		if (p[i] >= 0x80) {
+			ok = utf8_valid_prefix(s + i, len - i);
+			if (ok == 0) {
+				snprintf(esc, sizeof esc, "\\x%02x", p[i]);
+				out = util_put(out, esc);
+				i++;
+				continue;
+			}
+			/* One valid sequence: C1 and line separators escaped. */
+			if (p[i] == 0xc2 && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f) {
+				snprintf(esc, sizeof esc, "\\u00%02x",
+				    p[i + 1]);
+				out = util_put(out, esc);
+				i += 2;
+			} else if (p[i] == 0xe2 && p[i + 1] == 0x80 &&
+			    (p[i + 2] == 0xa8 || p[i + 2] == 0xa9)) {
+				out = util_put(out, p[i + 2] == 0xa8 ?
+				    "\\u2028" : "\\u2029");
+				i += 3;
+			} else {
+				*out++ = (char)p[i++];
+				while (i < len && (p[i] & 0xc0) == 0x80)
+					*out++ = (char)p[i++];
+			}
+			continue;
+		}
+		if (p[i] == '\n')
+			out = util_put(out, "\\n");
+		else if (p[i] == '\r')
+			out = util_put(out, "\\r");
+		else if (p[i] == '\t')
+			out = util_put(out, "\\t");
+		else if (p[i] < 0x20 || p[i] == 0x7f) {
+			snprintf(esc, sizeof esc, "\\x%02x", p[i]);
+			out = util_put(out, esc);
+		} else
+			*out++ = (char)p[i];
+		i++;
+	}
+	*out = '\0';
+	return (buf);
+}
+
+/*
+ * Whether migd may trust what a file or directory says (its configuration,
+ * its migrations): only root and migd's own user may be able to change it,
+ * as sshd's StrictModes has it.  Owned by one of them, not writable by
+ * others; group-writable passes only in its owner's private group.  A
+ * refusal names the path, the owner, the mode and the fix.
+ */
+int
+path_trusted(const struct stat *st, const char *path, const char *what,
+    struct errlist *errs)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+	char		 owner[64], me[64];
+	unsigned int	 mode = (unsigned int)(st->st_mode & 07777);
+
+	pw = getpwuid(st->st_uid);
+	if (pw != NULL)
+		snprintf(owner, sizeof owner, "%s", pw->pw_name);
+	else
+		snprintf(owner, sizeof owner, "uid %lu",
+		    (unsigned long)st->st_uid);
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		pw = getpwuid(geteuid());
+		if (pw != NULL)
+			snprintf(me, sizeof me, "%s", pw->pw_name);
+		else
+			snprintf(me, sizeof me, "uid %lu",
+			    (unsigned long)geteuid());
+		errlist_add(errs, "%s: refusing a %s owned by %s (mode %04o), "
+		    "not by root or migd's user %s: %s could change what migd "
+		    "does (chown root %s)", path, what, owner, mode, me, owner,
+		    path);
+		return (0);
+	}
+	if (st->st_mode & S_IWOTH) {
+		errlist_add(errs, "%s: refusing a %s writable by other users "
+		    "(owner %s, mode %04o): chmod o-w %s", path, what, owner,
+		    mode, path);
+		return (0);
+	}
+	if (st->st_mode & S_IWGRP) {
+		gr = getgrgid(st->st_gid);
+		pw = getpwuid(st->st_uid);
+		if (gr == NULL || pw == NULL || strcmp(gr->gr_name,
+		    pw->pw_name) != 0 || (gr->gr_mem != NULL &&
+		    gr->gr_mem[0] != NULL)) {
+			errlist_add(errs, "%s: refusing a %s writable by group "
+			    "%s (owner %s, mode %04o): chmod g-w %s", path,
+			    what, gr ? gr->gr_name : "?", owner, mode, path);
+			return (0);
+		}
+	}
+	return (1);
 }

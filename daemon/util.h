@@ -28,6 +28,11 @@ char	*xprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 size_t	 utf8_valid_prefix(const char *, size_t);
 char	*utf8_sanitize(const char *);
+char	*utf8_escape_controls(const char *);
+
+struct stat;
+int	 path_trusted(const struct stat *, const char *, const char *,
+	    struct errlist *);
 
 void	 errlist_add(struct errlist *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));

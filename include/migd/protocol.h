@@ -10,6 +10,9 @@
 #define MIGD_PROTOCOL_VERSION	1
 #define MIGD_DEFAULT_SOCKET	"/run/migd/migd.sock"
 #define MIGD_SOCKET_ENV		"MIGD_SOCKET"
+/* migctl: the user migd runs as, when not root, the caller or the owner of
+ * the socket's directory. */
+#define MIGD_DAEMON_USER_ENV	"MIGD_DAEMON_USER"
 
 /* JSON-RPC 2.0 standard error codes. */
 #define MIGD_ERR_PARSE			-32700
@@ -41,5 +44,6 @@
 #define MIGCTL_EXIT_CHECK	4	/* pending, drift, dirty or ahead */
 #define MIGCTL_EXIT_BUSY	5	/* lock wait timed out, or busy */
 #define MIGCTL_EXIT_FORBIDDEN	6	/* peer not allowed */
+#define MIGCTL_EXIT_UNTRUSTED	7	/* the socket's listener is not migd */
 
 #endif

@@ -532,7 +532,8 @@ def exact_versions(m):
 def test_hostile_identifiers_in_configuration_are_quoted(migd_factory):
     m = migd_factory(start=False)
     m.write_config({
-        ("migrations", "schemas"): "%s, %s" % (HOSTILE_SCHEMA, HOSTILE_SCHEMA2),
+        ("migrations", "schemas"): '"%s", "%s"' % (HOSTILE_SCHEMA.replace('"', '""'),
+                                                   HOSTILE_SCHEMA2.replace('"', '""')),
         ("migrations", "version_table"): HOSTILE_VSCHEMA + ".alembic_version",
         ("migrations", "history_table"): "public." + HOSTILE_HTABLE,
     })

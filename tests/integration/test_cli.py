@@ -958,8 +958,8 @@ def test_no_colour_on_stderr_when_stderr_is_not_a_terminal(migd):
 # ---- issue 13: a CLI that fits people's habits --------------------------------
 
 COMMANDS = ["status", "current", "heads", "history", "plan", "upgrade", "downgrade",
-            "cancel", "stamp", "resolve", "adopt", "schemas", "verify", "check", "reload",
-            "version", "wait", "new", "merge", "revisions", "help"]
+            "cancel", "stamp", "resolve", "accept", "adopt", "schemas", "verify", "check",
+            "reload", "version", "wait", "new", "merge", "import", "revisions", "help"]
 
 # What `migctl CMD --help` lists (the options each command takes), as
 # client/migctl.c's command table allows them.
@@ -968,13 +968,14 @@ COMMAND_OPTIONS = {
     "stamp": {"--purge"},
     "plan": {"--atomic", "--no-atomic", "--allow-drift"},
     "upgrade": {"--dry-run", "--sql", "--atomic", "--no-atomic", "--allow-drift",
-                "--wait-daemon", "-d", "--dir", "--directory", "-c", "--config"},
+                "--apply-skipped", "--wait-daemon", "-d", "--dir", "--directory", "-c", "--config"},
     "downgrade": {"--dry-run", "--sql", "--atomic", "--no-atomic", "--allow-drift",
                   "-d", "--dir", "--directory", "-c", "--config"},
     "wait": {"--for", "--timeout"},
     "new": {"-m", "--message", "-d", "--dir", "--directory", "-c", "--config", "--head"},
     "merge": {"-m", "--message", "-d", "--dir", "--directory", "-c", "--config"},
     "revisions": {"-d", "--dir", "--directory", "-c", "--config"},
+    "import": {"--out", "--allow-partial", "-c", "--config"},
 }
 GLOBAL_OPTIONS = {"-s", "--socket", "-j", "--json", "--stream", "--local", "-v", "--verbose",
                   "-h", "--help", "-V", "--version"}
@@ -1044,7 +1045,7 @@ def test_help_for_every_command():
         assert codes and codes[0] == 0 and codes == sorted(codes), (cmd, codes)
         if cmd != "help":
             assert 2 in codes, (cmd, codes)
-        if cmd in ("stamp", "resolve", "downgrade", "history", "upgrade", "plan"):
+        if cmd in ("stamp", "resolve", "accept", "downgrade", "history", "upgrade", "plan"):
             assert section(text, "arguments:"), (cmd, text)
         assert help_options(text) == COMMAND_OPTIONS.get(cmd, set()), (cmd, help_options(text))
     # the exit codes of plan and --dry-run say 4
@@ -1507,6 +1508,7 @@ def test_bash_completion_knows_every_command_and_option():
     assert complete("help", "up") == {"upgrade"}
     assert complete("resolve", "r1", "") == {"applied", "unapplied"}
     assert complete("new", "--dir", "/nonexistent-") == set()
+    assert complete("import", "") == {"alembic"}
 
 
 def test_man_page_renders_and_names_every_command_and_option():

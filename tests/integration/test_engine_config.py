@@ -44,10 +44,12 @@ def test_custom_history_table(migd_factory):
 
 def test_hostile_schema_names_are_quoted(migd_factory):
     # unquoted, this would close the name and add a schema element
-    # (';' and '#' are refused in migd.conf, see the test below)
+    # (';' and '#' are refused in migd.conf, see the test below); in migd.conf
+    # such names are written as SQL writes them: double-quoted, " doubled
     evil = 'x" CREATE TABLE pwned (id int) --'
     m = connected(migd_factory(overrides={
-        ("migrations", "schemas"): 'cars, we"ird, %s, MixedCase' % evil}))
+        ("migrations", "schemas"): 'cars, "we""ird", "%s", "MixedCase"'
+                                   % evil.replace('"', '""')}))
     write_rev(m, "h1_a.sql", "h1", up='''
         CREATE TABLE "we""ird".t (id int);
         CREATE TABLE "Odd Name".t (id int);

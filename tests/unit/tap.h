@@ -63,4 +63,22 @@ tap_expand(const char *pattern, const char *dir)
 	return (t);
 }
 
+/* A copy of s with every token replaced by value, for expected messages
+ * that name something of the machine (the user running the tests); to free. */
+static inline char *
+tap_subst(const char *s, const char *token, const char *value)
+{
+	char		*out = xstrdup(""), *t;
+	const char	*p, *q;
+
+	for (p = s; (q = strstr(p, token)) != NULL; p = q + strlen(token)) {
+		t = xprintf("%s%.*s%s", out, (int)(q - p), p, value);
+		free(out);
+		out = t;
+	}
+	t = xprintf("%s%s", out, p);
+	free(out);
+	return (t);
+}
+
 #endif

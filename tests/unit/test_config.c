@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conninfo.h"
 #include "migd.h"
 #include "tap.h"
 
@@ -32,11 +33,281 @@ expect_error(const char *text, const char *want, const char *what)
 	free(errors);
 }
 
+/* Every way a password can be written, and what migd shows of it. */
+static void
+test_conninfo_mask(void)
+{
+	static const struct {
+		const char	*in, *want, *what;
+	} cases[] = {
+		{ "host=/tmp password=secret dbname=x",
+		    "password=******** dbname=x host=/tmp", "key=value" },
+		{ "host=/tmp password='se cret \\' quote' dbname=x",
+		    "password=******** dbname=x host=/tmp",
+		    "quoted with blanks and an escaped quote" },
+		{ "host = /tmp password = secret",
+		    "password=******** host=/tmp", "blanks around =" },
+		{ "postgresql://u:secret@/db?host=/tmp",
+		    "user=u password=******** dbname=db host=/tmp", "URI" },
+		{ "postgresql://u:pa%25ss%2Fw@h:5433/db",
+		    "user=u password=******** dbname=db host=h port=5433",
+		    "URI with %-encoded password" },
+		{ "postgres://u@h/db?password=secret&sslmode=require",
+		    "user=u password=******** dbname=db host=h "
+		    "sslmode=require", "password as a URI parameter" },
+		{ "host=h sslpassword=keypass sslkey=/k.pem",
+		    "host=h sslkey=/k.pem sslpassword=********", "sslpassword" },
+		{ "postgresql://h/db?sslpassword=keypass",
+		    "dbname=db host=h sslpassword=********",
+		    "sslpassword in a URI" },
+		{ "dbname='postgresql://u:secret@h/db' host=x",
+		    "dbname='user=u password=******** dbname=db host=h' host=x",
+		    "URI nested in dbname" },
+		{ "dbname='host=h password=secret dbname=real' user=u",
+		    "user=u dbname='password=******** dbname=real host=h'",
+		    "conninfo nested in dbname" },
+		{ "dbname='postgresql://u:pa%zzsecret@h/db'",
+		    "dbname='<unparseable conninfo: invalid percent-encoded "
+		    "token: \"...\" (in the password of the URI: a % is "
+		    "written %25 there)>'", "unparseable URI nested in dbname" },
+		{ "dbname='my db' user=o\\'brien",
+		    "user='o\\'brien' dbname='my db'",
+		    "values with spaces and quotes stay parseable" },
+		{ "", "", "empty" },
+		{ "postgresql://u:pa%zzsecret@h/db",
+		    "<unparseable conninfo: invalid percent-encoded token: "
+		    "\"...\" (in the password of the URI: a % is written %25 "
+		    "there)>", "malformed % in a URI password" },
+		{ "host=h password=my secret",
+		    "<unparseable conninfo: missing \"=\" after \"...\" in "
+		    "connection info string>", "unquoted blank in a password" },
+		{ "postgresql://u:secret@[::1/db",
+		    "<unparseable conninfo: end of string reached when looking "
+		    "for matching \"]\" in IPv6 host address in URI: \"...\">",
+		    "malformed URI quoted whole by libpq" },
+		{ "postgresql://u@h/db?password%3Dsecret",
+		    "<unparseable conninfo: missing key/value separator \"=\" "
+		    "in URI query parameter: \"...\">",
+		    "encoded = in a URI parameter" },
+		{ "postgresql://u:s%00ecret@h/db",
+		    "<unparseable conninfo: forbidden value %00 in "
+		    "percent-encoded value: \"...\" (in the password of the "
+		    "URI: a % is written %25 there)>", "%00 in a URI password" },
+	};
+	size_t	 i;
+	char	*m;
+
+	for (i = 0; i < nitems(cases); i++) {
+		m = conninfo_mask(cases[i].in);
+		is_str(m, cases[i].want, "mask: %s", cases[i].what);
+		ok(strstr(m, "secret") == NULL && strstr(m, "keypass") == NULL,
+		    "mask: %s: no secret in '%s'", cases[i].what, m);
+		free(m);
+	}
+	ok(conninfo_has_secret("host=h password=x"), "has a password");
+	ok(conninfo_has_secret("postgresql://u:x@h/db"), "URI has a password");
+	ok(conninfo_has_secret("dbname='postgresql://u:x@h/db'"),
+	    "nested URI has a password");
+	ok(conninfo_has_secret("host=h sslpassword=x"), "has an sslpassword");
+	ok(!conninfo_has_secret("host=h user=u dbname=d"), "no password");
+	ok(!conninfo_has_secret("host=h password="), "an empty password is none");
+}
+
+/* The configuration's errors for a conninfo libpq cannot parse. */
+static void
+test_conninfo_errors(void)
+{
+	static const char *bad[] = {
+		"postgresql://u:pa%ssecret@h/db",
+		"postgresql://u:secret%@h/db",
+		"postgresql://u:secret@h/db?sslmode=require&password=a%zz",
+		"postgresql://secret%4@h/db",
+		"host=h password=my secret",
+		"host=h password=my secret=x",
+		"host=h password='secret",
+		"postgresql://u:secret@[::1/db",
+		"postgresql://u:secret@h/db?bogus",
+		"dbname=d password = 'unterminated secret",
+	};
+	struct config	*cf;
+	char		*text, *errors;
+	size_t		 i;
+
+	for (i = 0; i < nitems(bad); i++) {
+		text = xprintf("[database]\nconninfo = %s\n", bad[i]);
+		cf = parse(text, &errors);
+		ok(cf == NULL && strstr(errors, "test.conf:2: invalid conninfo")
+		    != NULL, "refused: %s", errors);
+		ok(strstr(errors, "secret") == NULL, "no secret in '%s'",
+		    errors);
+		config_free(cf);
+		free(errors);
+		free(text);
+	}
+	text = conninfo_error("postgresql://secret%4@h/db",
+	    "invalid percent-encoded token: \"secret%4\"\n");
+	is_str(text, "invalid percent-encoded token: \"...\" (in the user "
+	    "name of the URI: a % is written %25 there)", "bad escape in the user");
+	free(text);
+	text = conninfo_error("postgresql://u@h/d%zb", "invalid "
+	    "percent-encoded token: \"d%zb\"\n");
+	is_str(text, "invalid percent-encoded token: \"...\" (in the "
+	    "database name of the URI: a % is written %25 there)",
+	    "bad escape in the database name");
+	free(text);
+	text = conninfo_error("host=h", "invalid connection option "
+	    "\"sslmode\"\n");
+	is_str(text, "invalid connection option \"sslmode\"",
+	    "a keyword stays");
+	free(text);
+	/* What libpq quotes may hold quotes of its own. */
+	text = conninfo_error("postgresql://u:ab\"c%zzsecret@h/db",
+	    "invalid percent-encoded token: \"ab\"c%zzsecret\"\n");
+	is_str(text, "invalid percent-encoded token: \"...\" (in the "
+	    "password of the URI: a % is written %25 there)",
+	    "a quote inside what libpq quotes");
+	free(text);
+	text = conninfo_error("postgresql://u:secret@[::1]x/db",
+	    "unexpected character \"x\" at position 28 in URI (expected "
+	    "\":\" or \"/\"): \"postgresql://u:secret@[::1]x/db\"\n");
+	is_str(text, "unexpected character \"?\" at position 28 in URI "
+	    "(expected \":\" or \"/\"): \"...\"", "a character and a position of a template");
+	free(text);
+	text = conninfo_error("host=h password=my hosts",
+	    "missing \"=\" after \"hosts\" in connection info string\n");
+	is_str(text, "missing \"=\" after \"...\" in connection info string",
+	    "no did-you-mean for what may be a password");
+	free(text);
+	text = conninfo_error("x", "a message of a newer libpq: \"secret\"\n");
+	is_str(text, "libpq cannot parse it (its message is not shown: it may "
+	    "quote a password)", "an unknown message is not shown");
+	free(text);
+	text = conninfo_error("x", NULL);
+	is_str(text, "out of memory", "no message: out of memory");
+	free(text);
+}
+
+/* Secrets quoted in other messages, such as the server's. */
+static void
+test_conninfo_scrub(void)
+{
+	char	*s;
+
+	s = conninfo_scrub("host=h dbname='postgresql://u:secret@h/db'",
+	    "FATAL: database \"postgresql://u:secret@h/db\" does not exist");
+	is_str(s, "FATAL: database \"user=u password=******** dbname=db "
+	    "host=h\" does not exist", "nested dbname scrubbed");
+	free(s);
+	s = conninfo_scrub("host=h password=hunter2", "hunter2 and hunter2");
+	is_str(s, "******** and ********", "every occurrence");
+	free(s);
+	s = conninfo_scrub("host=h password=*", "a * b");
+	is_str(s, "a ******** b", "a password that is in the mask ends");
+	free(s);
+	s = conninfo_scrub("host=h user=u", "nothing secret");
+	is_str(s, "nothing secret", "no secret: unchanged");
+	free(s);
+}
+
+/* The schemas list reads names as SQL does. */
+static void
+test_schemas(void)
+{
+	static const struct {
+		const char	*value;
+		const char	*want;		/* names joined by '|' */
+		const char	*printed;	/* as migd -n shows them */
+	} good[] = {
+		{ "\"Work Shop\"", "Work Shop", "\"Work Shop\"" },
+		{ "cars, \"Work Shop\" , Sales", "cars|Work Shop|sales",
+		    "cars, \"Work Shop\", sales" },
+		{ "\"we\"\"ird\"", "we\"ird", "\"we\"\"ird\"" },
+		{ "\"a,b\", c", "a,b|c", "\"a,b\", c" },
+		{ "MixedCase, mixedcase", "mixedcase", "mixedcase" },
+		{ "\"MixedCase\", mixedcase", "MixedCase|mixedcase",
+		    "\"MixedCase\", mixedcase" },
+		{ "_x1$, caf\xc3\xa9", "_x1$|caf\xc3\xa9",
+		    "_x1$, \"caf\xc3\xa9\"" },
+		{ "\"lower\"", "lower", "lower" },
+		{ "  a  ,\tb  ", "a|b", "a, b" },
+	};
+	static const struct {
+		const char	*value, *want;
+	} bad[] = {
+		{ "\"Work Shop", "schema name \"Work Shop has no closing double "
+		    "quote" },
+		{ "\"\"", "empty quoted schema name \"\"" },
+		{ "a, \"\"", "empty quoted schema name \"\"" },
+		{ "a,,b", "empty schema name in list" },
+		{ "a,", "empty schema name in list" },
+		{ "\"a\"b", "unexpected text after the schema name \"a\": quote "
+		    "the whole name, or separate names with commas" },
+		{ "Work Shop", "schema name 'Work Shop' is not a plain SQL "
+		    "identifier (letters, digits, _ and $, not starting with a "
+		    "digit): write it in double quotes, \"Work Shop\"" },
+		{ "1st", "schema name '1st' is not a plain SQL identifier "
+		    "(letters, digits, _ and $, not starting with a digit): "
+		    "write it in double quotes, \"1st\"" },
+		{ "we\"ird", "schema name 'we\"ird' has a double quote inside: "
+		    "write the whole name in double quotes, each \" in it "
+		    "doubled (\"a\"\"b\" for a\"b)" },
+		{ "PG_CATALOG", "'pg_catalog' is a system schema" },
+		{ "\"x;y\"", "schema name '\"x;y\"' contains ';' or '#', which "
+		    "start comments in this file" },
+		{ "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		    "\"", "schema name 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		    "aaaaaaaaaaaaaaaaaaaaa' is longer than 63 bytes" },
+	};
+	struct config	*cf;
+	char		*text, *errors, *want, *got, *t;
+	FILE		*f;
+	size_t		 i, k, len;
+
+	for (i = 0; i < nitems(good); i++) {
+		text = xprintf("[migrations]\nschemas = %s\n", good[i].value);
+		cf = parse(text, &errors);
+		ok(cf != NULL, "schemas = %s: valid (%s)", good[i].value, errors);
+		if (cf != NULL) {
+			got = xstrdup("");
+			for (k = 0; k < cf->n_schemas; k++) {
+				t = xprintf("%s%s%s", got, k ? "|" : "",
+				    cf->schemas[k]);
+				free(got);
+				got = t;
+			}
+			is_str(got, good[i].want, "schemas = %s: names",
+			    good[i].value);
+			free(got);
+			/* migd -n prints them so that they read back. */
+			got = NULL;
+			len = 0;
+			f = open_memstream(&got, &len);
+			config_print(cf, f);
+			fclose(f);
+			want = xprintf("\nschemas = %s\n", good[i].printed);
+			ok(strstr(got, want) != NULL, "schemas = %s: printed as "
+			    "%s", good[i].value, good[i].printed);
+			free(want);
+			free(got);
+		}
+		config_free(cf);
+		free(errors);
+		free(text);
+	}
+	for (i = 0; i < nitems(bad); i++) {
+		text = xprintf("[migrations]\nschemas = %s\n", bad[i].value);
+		want = xprintf("/etc/migd/test.conf:2: %s", bad[i].want);
+		expect_error(text, want, bad[i].value);
+		free(want);
+		free(text);
+	}
+}
+
 int
 main(void)
 {
 	struct config	*cf;
-	char		*errors, *masked, longline[400];
+	char		*errors, longline[400];
 
 	/* Defaults. */
 	cf = parse("", &errors);
@@ -51,6 +322,7 @@ main(void)
 	is_str(cf->socket, "/run/migd/migd.sock", "default socket");
 	is_int(cf->socket_mode, 0660, "default socket mode");
 	is_int(cf->max_clients, 64, "default max_clients");
+	is_int(cf->admin_reserve, 4, "default admin_reserve");
 	is_int(cf->max_request_bytes, 65536, "default max_request_bytes");
 	is_int(cf->idle_timeout, 300, "default idle_timeout");
 	is_int(cf->log_level, LOG_LVL_INFO, "default level");
@@ -195,6 +467,28 @@ main(void)
 	free(errors);
 
 	/* Every kind of mistake, with its line. */
+	/* admin_reserve: readers keep at least one of max_clients. */
+	cf = parse("[control]\nmax_clients = 3\n", &errors);
+	ok(cf != NULL && cf->admin_reserve == 2,
+	    "the default admin_reserve shrinks below a small max_clients");
+	config_free(cf);
+	free(errors);
+	cf = parse("[control]\nmax_clients = 1\n", &errors);
+	ok(cf != NULL && cf->admin_reserve == 0,
+	    "max_clients 1: no reserve by default");
+	config_free(cf);
+	free(errors);
+	cf = parse("[control]\nadmin_reserve = 0\nmax_clients = 1\n", &errors);
+	ok(cf != NULL && cf->admin_reserve == 0, "admin_reserve 0 is valid");
+	config_free(cf);
+	free(errors);
+	expect_error("[control]\nmax_clients = 8\n\nadmin_reserve = 8\n",
+	    "/etc/migd/test.conf:4: admin_reserve (8) must be less than "
+	    "max_clients (8), or only admins could ever connect",
+	    "admin_reserve as large as max_clients");
+	expect_error("[control]\nadmin_reserve = -1\n",
+	    "/etc/migd/test.conf:2: admin_reserve must be a whole number from "
+	    "0 to 9999, not '-1'", "admin_reserve -1");
 	expect_error("[database]\npool_size = 0\n",
 	    "/etc/migd/test.conf:2: pool_size must be a whole number from 1 "
 	    "to 64, not '0'", "pool_size 0");
@@ -233,7 +527,24 @@ main(void)
 	    "string in connection info string", "bad conninfo");
 	expect_error("[database]\nconninfo = postgresql://u@h/db?bogus=1\n",
 	    "/etc/migd/test.conf:2: invalid conninfo: invalid URI query "
-	    "parameter: \"bogus\"", "bad conninfo URI");
+	    "parameter: \"...\"", "bad conninfo URI: the name is hidden");
+	expect_error("[database]\nconninfo = postgresql://u@h/db?hots=1\n",
+	    "/etc/migd/test.conf:2: invalid conninfo: invalid URI query "
+	    "parameter: \"...\" (did you mean host?)",
+	    "misspelt URI parameter: the keyword it resembles");
+	expect_error("[database]\nconninfo = host=h "
+	    "dbname='postgresql://u:secret@h/db'\n",
+	    "/etc/migd/test.conf:2: invalid conninfo: dbname holds a "
+	    "connection string (key=value pairs or a postgresql:// URI), which "
+	    "libpq does not expand inside a conninfo: the server would get it, "
+	    "password and all, as a database name; write those settings in "
+	    "the conninfo itself", "a URI nested in dbname");
+	expect_error("[database]\nconninfo = postgresql:///x%3Dy?host=/tmp\n",
+	    "/etc/migd/test.conf:2: invalid conninfo: dbname holds a "
+	    "connection string (key=value pairs or a postgresql:// URI), which "
+	    "libpq does not expand inside a conninfo: the server would get it, "
+	    "password and all, as a database name; write those settings in "
+	    "the conninfo itself", "a conninfo nested in a URI's dbname");
 	expect_error("[migrations]\nschemas = a,,b\n",
 	    "/etc/migd/test.conf:2: empty schema name in list",
 	    "empty schema");
@@ -282,21 +593,10 @@ main(void)
 	config_free(cf);
 	free(errors);
 
-	/* Passwords are masked, in both conninfo forms. */
-	masked = config_mask_conninfo("host=/tmp password=secret dbname=x");
-	ok(strstr(masked, "secret") == NULL && strstr(masked,
-	    "password=********") != NULL, "key=value password masked: %s",
-	    masked);
-	free(masked);
-	masked = config_mask_conninfo("postgresql://u:secret@/db?host=/tmp");
-	ok(strstr(masked, "secret") == NULL && strstr(masked,
-	    "password=********") != NULL && strstr(masked, "user=u") != NULL,
-	    "URI password masked: %s", masked);
-	free(masked);
-	masked = config_mask_conninfo("dbname='my db' user=o\\'brien");
-	is_str(masked, "user='o\\'brien' dbname='my db'",
-	    "values with spaces and quotes stay parseable");
-	free(masked);
+	test_conninfo_mask();
+	test_conninfo_errors();
+	test_conninfo_scrub();
+	test_schemas();
 
 	return (done_testing());
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,14 @@ join(struct errlist *el)
 static char *
 expand(const char *pattern)
 {
-	return (tap_expand(pattern, top));
+	struct passwd	*pw = getpwuid(geteuid());
+	char		*s, *t;
+
+	/* "<me>": the owner of what the tests create. */
+	s = tap_expand(pattern, top);
+	t = tap_subst(s, "<me>", pw != NULL ? pw->pw_name : "?");
+	free(s);
+	return (t);
 }
 
 /* Loads rel (under top) that must fail with exactly want ("@" = top). */
@@ -85,7 +93,7 @@ load_fails(const char *rel, const char *want, const char *name)
 {
 	struct errlist	 el = { NULL, 0 };
 	struct migset	 set = { (struct migfile **)1, 99, NULL, NULL, 0,
-			    NULL, 0, 0 };
+			    NULL, 0, 0, { NULL, 0 } };
 	char		*dir = at(rel), *got, *exp = expand(want);
 
 	is_int(migdir_load(dir, &set, &el), -1, "%s: fails", name);
@@ -192,7 +200,8 @@ test_broken(void)
 	put("broken/z/0003.sql", "-- down_revision: 0002\nSELECT 1;\n", 0644);
 	load_fails("broken",
 	    "@/broken/0002_b.sql:1: unknown header 'revsion' (known: "
-	    "revision, down_revision, message, transaction, depends_on)\n"
+	    "revision, down_revision, message, transaction, depends_on, "
+	    "branch_labels, unfinished)\n"
 	    "@/broken/0002_b.sql:1: missing 'down_revision' header (write "
 	    "'down_revision: none' for the first revision)\n"
 	    "@/broken/z/0003.sql:1: no '-- migrate:up' section (put a line "
@@ -209,7 +218,7 @@ test_permissions(void)
 	put("wfile/0002.sql", "-- down_revision: 0001\n-- migrate:up\n", 0644);
 	load_fails("wfile",
 	    "@/wfile/0001.sql: refusing a migrations file writable by other "
-	    "users (chmod o-w @/wfile/0001.sql)",
+	    "users (owner <me>, mode 0646): chmod o-w @/wfile/0001.sql",
 	    "world-writable file");
 
 	mkd("wdir", 0755);
@@ -218,13 +227,13 @@ test_permissions(void)
 	    0644);
 	load_fails("wdir",
 	    "@/wdir/sub: refusing a migrations directory writable by other "
-	    "users (chmod o-w @/wdir/sub)",
+	    "users (owner <me>, mode 0757): chmod o-w @/wdir/sub",
 	    "world-writable subdirectory");
 
 	mkd("wtop", 01777);
 	load_fails("wtop",
 	    "@/wtop: refusing a migrations directory writable by other users "
-	    "(chmod o-w @/wtop)",
+	    "(owner <me>, mode 1777): chmod o-w @/wtop",
 	    "world-writable top directory");
 
 	/* The target's mode counts for a link, not the link's own. */
@@ -233,7 +242,7 @@ test_permissions(void)
 	lnk("../wtarget.sql", "wlink/0001.sql");
 	load_fails("wlink",
 	    "@/wlink/0001.sql: refusing a migrations file writable by other "
-	    "users (chmod o-w @/wlink/0001.sql)",
+	    "users (owner <me>, mode 0666): chmod o-w @/wlink/0001.sql",
 	    "symlink to a world-writable file");
 }
 
@@ -394,10 +403,11 @@ test_scan(void)
 	is_int(migdir_scan(dir, &set, &el), -1, "scan: fails");
 	got = join(&el);
 	exp = expand("@/scan/0002.sql:2: unknown header 'bogus' (known: "
-	    "revision, down_revision, message, transaction, depends_on)\n"
+	    "revision, down_revision, message, transaction, depends_on, "
+	    "branch_labels, unfinished)\n"
 	    "@/scan/0003.sql:3: not valid UTF-8 (byte 0xff)\n"
 	    "@/scan/0004.sql: refusing a migrations file writable by other "
-	    "users (chmod o-w @/scan/0004.sql)");
+	    "users (owner <me>, mode 0666): chmod o-w @/scan/0004.sql");
 	is_str(got, exp, "scan: every problem");
 	is_int(set.n, 1, "scan: the valid file kept");
 	is_int(set.n_broken, 1, "scan: the file with a bad header kept");
@@ -419,6 +429,52 @@ test_scan(void)
 	free(dir);
 }
 
+/* What is not read, and could have been meant to be, is said with why;
+ * what never was (README, .git) is not. */
+static void
+test_skipped(void)
+{
+	struct errlist	 el = { NULL, 0 };
+	struct migset	 set;
+	char		*dir, *got, *exp;
+
+	mkd("skip", 0755);
+	put("skip/0001.sql", "-- down_revision: none\n-- migrate:up\n", 0644);
+	mkd("skip/real", 0755);
+	put("skip/real/0002.sql", "-- down_revision: 0001\n-- migrate:up\n",
+	    0644);
+	lnk("real", "skip/linked");
+	lnk("real", "skip/linked.sql");
+	put("skip/0003.SQL", "-- down_revision: 0002\n-- migrate:up\n", 0644);
+	put("skip/.0004.sql", "-- down_revision: 0002\n-- migrate:up\n",
+	    0644);
+	lnk("0001.sql", "skip/.#0001.sql");
+	mkd("skip/.git", 0755);
+	put("skip/README", "not a migration", 0644);
+	lnk("nowhere", "skip/dangling-notes");
+	dir = at("skip");
+	is_int(migdir_load(dir, &set, &el), 0, "skipped: the rest loads");
+	is_int(set.n, 2, "skipped: 0001 and real/0002 read");
+	is_int(el.n, 0, "skipped: no errors");
+	got = errlist_join(&set.skipped, "\n");
+	exp = expand("@/skip/.0004.sql: skipped: a hidden file (its name starts "
+	    "with '.'); rename it to run it\n"
+	    "@/skip/0003.SQL: skipped: only names ending in .sql, in lower case, "
+	    "are migrations; rename it to run it\n"
+	    "@/skip/linked: skipped: a symbolic link to a directory (migd does not "
+	    "follow them: they may loop); move the directory here, or link "
+	    "its files one by one\n"
+	    "@/skip/linked.sql: skipped: a symbolic link to a directory (migd does "
+	    "not follow them: they may loop); move the directory here, or "
+	    "link its files one by one");
+	is_str(got, exp, "skipped: each with its reason, in name order");
+	free(got);
+	free(exp);
+	migset_clear(&set);
+	is_int(set.skipped.n, 0, "skipped: cleared with the set");
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -437,6 +493,7 @@ main(void)
 	test_other();
 	test_signature();
 	test_scan();
+	test_skipped();
 
 	if (nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS) == -1)
 		perror(top);

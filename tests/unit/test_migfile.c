@@ -14,7 +14,7 @@
 	"b4e0497804e46e0a0b0b8c31975b062152d551bac49c3c2e80932567b4085dcd"
 
 #define KNOWN "(known: revision, down_revision, message, transaction, " \
-	"depends_on)"
+	"depends_on, branch_labels, unfinished)"
 #define NOUP "no '-- migrate:up' section (put a line '-- migrate:up' " \
 	"between the header and the SQL)"
 #define NODOWNREV "missing 'down_revision' header (write 'down_revision: " \
@@ -229,6 +229,25 @@ static const struct errcase errcases[] = {
 	  "reserved (head, heads, base, none)\n"
 	  "a.sql:2: empty entry in 'depends_on' (stray comma?)\n"
 	  "a.sql:2: 'depends_on' names this revision itself ('a')" },
+	{ "branch_labels problems", "a.sql",
+	  ROOT "-- branch_labels: shop, shop, heads, a@b, \n" UP,
+	  "a.sql:2: 'shop' is listed twice in 'branch_labels'\n"
+	  "a.sql:2: invalid branch label 'heads' in 'branch_labels': 'heads' "
+	  "is reserved (head, heads, base, none)\n"
+	  "a.sql:2: invalid branch label 'a@b' in 'branch_labels': it "
+	  "contains '@' " ALLOWED "\n"
+	  "a.sql:2: empty entry in 'branch_labels' (stray comma?)" },
+	{ "empty branch_labels", "a.sql",
+	  ROOT "-- branch_labels:\n" UP,
+	  "a.sql:2: empty 'branch_labels' header (list revision ids or "
+	  "remove the line)" },
+	{ "empty unfinished", "a.sql",
+	  ROOT "-- unfinished:   \n" UP,
+	  "a.sql:2: empty 'unfinished' header (say what is missing, or "
+	  "remove the line once the revision is complete)" },
+	{ "unfinished twice", "a.sql",
+	  ROOT "-- unfinished: x\n-- unfinished: y\n" UP,
+	  "a.sql:3: 'unfinished' is given twice (first at line 2)" },
 	{ "NUL byte", "a.sql",
 	  ROOT UP "SELECT 1;\n\0x",
 	  "a.sql:1: not a text file (NUL byte)" },
@@ -313,6 +332,37 @@ test_example(void)
 	is_int(mf->down_line, 11, "down_line");
 	is_str(mf->checksum, SUM_CARS, "checksum is SHA-256 of up");
 	migfile_free(mf);
+}
+
+/* branch_labels as Alembic declares them, and the placeholder's header:
+ * what import writes must read back field by field. */
+static void
+test_labels_unfinished(void)
+{
+	struct migfile	*mf;
+
+	mf = parse_ok("c3_jobs.sql", "-- revision: c3\n-- down_revision: b2\n"
+	    "-- branch_labels: workshop, shop.v2\n-- message: jobs\n"
+	    "-- imported-from: alembic versions/c3.py sha256=00\n"
+	    UP "CREATE TABLE t ();\n");
+	if (mf != NULL) {
+		is_int(mf->n_labels, 2, "two branch labels");
+		is_str(mf->labels[0], "workshop", "label 0");
+		is_str(mf->labels[1], "shop.v2", "label 1");
+		is_int(mf->labels_line, 3, "labels_line");
+		ok(mf->unfinished == NULL, "not unfinished");
+		is_str(mf->message, "jobs", "the import line is a comment");
+		migfile_free(mf);
+	}
+	mf = parse_ok("p.sql", ROOT "-- unfinished: not imported from "
+	    "versions/p.py: write its SQL\n" UP "-- nothing yet\n");
+	if (mf != NULL) {
+		is_str(mf->unfinished, "not imported from versions/p.py: write "
+		    "its SQL", "unfinished: its reason");
+		is_int(mf->unfinished_line, 2, "unfinished_line");
+		is_int(mf->n_labels, 0, "no labels");
+		migfile_free(mf);
+	}
 }
 
 /* CRLF, a BOM and both together give the same texts and checksum as LF. */
@@ -534,6 +584,7 @@ main(void)
 {
 	test_errors();
 	test_example();
+	test_labels_unfinished();
 	test_line_endings();
 	test_default_revision();
 	test_variants();

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <ftw.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,8 @@ static char		*said;	/* el joined by "\n" */
 /* The configuration most tests load with: schema cars managed, migd's
  * tables in public, no server known. */
 static char *const	 cars[] = { "cars" };
-static const struct revset_ctx	ctx_base = { cars, 1, "public", "public", 0 };
+static const struct revset_ctx	ctx_base = { cars, 1, "public", "public", 0,
+    NULL };
 
 /* Starts a case: an empty migrations directory of its own. */
 static void
@@ -98,7 +100,14 @@ one(const char *name, int none, const char *up, const char *down)
 static char *
 expand(const char *pattern)
 {
-	return (tap_expand(pattern, cur));
+	struct passwd	*pw = getpwuid(geteuid());
+	char		*s, *t;
+
+	/* "<me>": the owner of what the tests create. */
+	s = tap_expand(pattern, cur);
+	t = tap_subst(s, "<me>", pw != NULL ? pw->pw_name : "?");
+	free(s);
+	return (t);
 }
 
 /* Loads the case's directory; the revset stays in rs for the checks. */
@@ -162,6 +171,160 @@ segments(int up, size_t n, const int *lines, const char *name)
 		is_int(got[i], lines[i], "%s: segment %zu starts at line %d",
 		    name, i + 1, lines[i]);
 	free(got);
+}
+
+/* Writes a file with a header of its own: parents, then extra lines. */
+static void
+rev(const char *id, const char *parents, const char *extra)
+{
+	char	*path = xprintf("%s/%s.sql", cur, id);
+	char	*text = xprintf("-- revision: %s\n-- down_revision: %s\n%s"
+	    "-- migrate:up\nSELECT 1;\n", id, parents, extra);
+	FILE	*f;
+
+	if ((f = fopen(path, "w")) == NULL || fputs(text, f) == EOF ||
+	    fclose(f) == EOF) {
+		perror(path);
+		exit(2);
+	}
+	free(text);
+	free(path);
+}
+
+/* What revset_target makes of target: the id, or "error: CAUSE". */
+static char *
+target(const char *t)
+{
+	char	*out = NULL, *cause = NULL, *r;
+
+	if (rs == NULL)
+		return (xstrdup("(nothing loaded)"));
+	if (revset_target(rs, t, &out, &cause) == 0) {
+		ok(cause == NULL, "%s: no cause with a result", t);
+		return (out);
+	}
+	ok(out == NULL, "%s: no result with a cause", t);
+	r = xprintf("error: %s", cause);
+	free(cause);
+	return (r);
+}
+
+/* The rows revset_stamp leaves (space-separated ids), or "error: CAUSE":
+ * one row, rows, and one comma-separated list of targets. */
+static char *
+stamp(const char *row, const char *targets)
+{
+	struct graph_stamp	 out;
+	const char		*rows[1] = { row }, *tv[8];
+	char			*cause = NULL, *r, *x, *list, *p;
+	size_t			 i, n = 0;
+
+	list = xstrdup(targets);
+	for (p = strtok(list, ","); p != NULL && n < 8; p = strtok(NULL, ","))
+		tv[n++] = p;
+	if (revset_stamp(rs, rows, row != NULL, tv, n, 0, &out, &cause) !=
+	    0) {
+		r = xprintf("error: %s", cause);
+		free(cause);
+		free(list);
+		return (r);
+	}
+	r = xstrdup("");
+	for (i = 0; i < out.n_rows; i++) {
+		x = xprintf("%s%s%s", r, i ? " " : "", graph_id(rs->graph,
+		    out.rows[i]));
+		free(r);
+		r = x;
+	}
+	graph_stamp_clear(&out);
+	free(list);
+	return (r);
+}
+
+#define STAMP(row, t, want) do {					\
+	char	*got_ = stamp(row, t);					\
+	is_str(got_, want, "stamp %s on %s", t, row ? row : "base");	\
+	free(got_);							\
+} while (0)
+
+#define TARGET(t, want) do {						\
+	char	*got_ = target(t);					\
+	is_str(got_, want, "target %s", t);				\
+	free(got_);							\
+} while (0)
+
+/*
+ * branch_labels and LABEL@head as Alembic has them: the label names the
+ * revision declaring it, LABEL@head the one head built on it over
+ * down_revision (depends_on is not lineage).  The expected resolutions are
+ * Alembic 1.8's (RevisionMap.get_revisions on the same graph).
+ */
+static void
+test_labels(void)
+{
+	/* r1 -> r2 [shop] -> r3; r1 -> r4 [cars] -> r5; r6 depends on r2 */
+	newcase("labels");
+	rev("r1", "none", "");
+	rev("r2", "r1", "-- branch_labels: shop\n");
+	rev("r3", "r2", "");
+	rev("r4", "r1", "-- branch_labels: cars, fleet\n");
+	rev("r5", "r4", "");
+	rev("r6", "r1", "-- depends_on: r2\n");
+	loads(&ctx_base, "labels");
+	TARGET("shop@head", "r3");
+	TARGET("cars@head", "r5");
+	TARGET("fleet@head", "r5");
+	TARGET("r2", "r2");
+	TARGET("heads", "heads");
+	TARGET("+1", "+1");
+	TARGET("nope@head", "error: target 'nope@head': no revision declares "
+	    "the branch label 'nope' (see the branch_labels headers)");
+	TARGET("shop@base", "error: target 'shop@base': after '@' only 'head' "
+	    "is supported (LABEL@head: the head of the branch labelled LABEL)");
+	TARGET("shop@", "error: target 'shop@': after '@' only 'head' is "
+	    "supported (LABEL@head: the head of the branch labelled LABEL)");
+	/* stamp takes LABEL@head too: only that branch's rows give way */
+	STAMP("r5", "shop@head", "r3 r5");
+	STAMP(NULL, "shop@head,cars@head", "r3 r5");
+	STAMP("r3", "fleet@head", "r3 r5");
+	STAMP("r2", "shop@head", "r3");
+	STAMP("r5", "nope@head", "error: target 'nope@head': no revision "
+	    "declares the branch label 'nope' (see the branch_labels headers)");
+	STAMP("r5", "r2,shop@base", "error: target 'shop@base': after '@' "
+	    "only 'head' is supported (LABEL@head: the head of the branch "
+	    "labelled LABEL)");
+
+	/* The labelled revision's branch forks: two heads, named. */
+	rev("r3b", "r2", "");
+	loads(&ctx_base, "labels forked");
+	TARGET("shop@head", "error: target 'shop@head': the branch labelled "
+	    "'shop' has 2 heads: r3, r3b; name one of them, or merge them");
+	STAMP("r5", "shop@head", "error: target 'shop@head': the branch "
+	    "labelled 'shop' has 2 heads: r3, r3b; name one of them, or merge "
+	    "them");
+	TARGET("cars@head", "r5");
+
+	/* A merge of both branches is the one head of each label. */
+	rev("m", "r3, r3b, r5, r6", "");
+	loads(&ctx_base, "labels merged");
+	TARGET("shop@head", "m");
+	TARGET("cars@head", "m");
+
+	/* The label of a head is that head. */
+	newcase("label on head");
+	rev("a", "none", "");
+	rev("b", "a", "-- branch_labels: tip\n");
+	loads(&ctx_base, "label on head");
+	TARGET("tip@head", "b");
+
+	/* A label is declared once, and is no revision's id. */
+	newcase("label twice");
+	rev("a", "none", "-- branch_labels: x\n");
+	rev("b", "a", "-- branch_labels: x, a\n");
+	refused(&ctx_base, 2, "@/b.sql:3: branch label 'a' is the id of "
+	    "revision a (@/a.sql); a label must differ from every revision "
+	    "id\n@/b.sql:3: branch label 'x' is already declared by revision "
+	    "a (@/a.sql:3); a label names one revision", "label twice");
 }
 
 /* nftw callback: removes everything, children first. */
@@ -586,7 +749,7 @@ static void
 test_schemas(void)
 {
 	static const struct revset_ctx	 ctx_hist = { NULL, 0, "migd",
-	    "migd_history", 0 };
+	    "migd_history", 0, NULL };
 
 	one("drop_configured", 0, "CREATE TABLE cars.t ();\n",
 	    "DROP SCHEMA cars;\n");			/* 7 */
@@ -1135,7 +1298,8 @@ test_one_pass(void)
 	mig("0003.sql", "0003", "0404", 0, "SELECT 1;\n", NULL);
 	refused(&ctx, 4,
 	    "@/0001.sql:3: unknown header 'mesage' (known: revision, "
-	    "down_revision, message, transaction, depends_on)\n"
+	    "down_revision, message, transaction, depends_on, "
+	    "branch_labels, unfinished)\n"
 	    "@/0001.sql:6: ROLLBACK" MSG_ROLLBACK_TX "\n"
 	    "@/0002.sql:5: ROLLBACK" MSG_ROLLBACK_TX "\n"
 	    "@/0003.sql:2: down_revision '0404' names no known revision",
@@ -1181,7 +1345,7 @@ test_one_pass(void)
 	}
 	refused(&ctx, 2,
 	    "@/0001.sql: refusing a migrations file writable by other users "
-	    "(chmod o-w @/0001.sql)\n"
+	    "(owner <me>, mode 0666): chmod o-w @/0001.sql\n"
 	    "@/0002.sql:5: ROLLBACK" MSG_ROLLBACK_TX,
 	    "one pass: an unreadable file, and another's SQL");
 	free(path);
@@ -1277,6 +1441,7 @@ main(void)
 	test_all_at_once();
 	test_one_pass();
 	test_plan_schemas();
+	test_labels();
 
 	revset_unref(rs);
 	errlist_clear(&el);

@@ -48,7 +48,7 @@ main(void)
 		{ NULL, RPC_STRING, 0 }
 	};
 	static const struct rpc_param list_spec[] = {
-		{ "revs", RPC_STRINGS, 1 },
+		{ "revs", RPC_STRING_OR_STRINGS, 1 },
 		{ NULL, RPC_STRING, 0 }
 	};
 	struct rpc_request	 req;
@@ -144,7 +144,7 @@ main(void)
 	    "no spec, no params");
 	json_decref(params);
 
-	/* A list of strings, or one string (stamp's revisions). */
+	/* One string, or a list of strings (stamp's revisions). */
 	params = json_pack("{s:s}", "revs", "a");
 	is_int(rpc_check_params(params, list_spec, &cause), 0, "one string");
 	json_decref(params);
@@ -167,6 +167,33 @@ main(void)
 	    "a number for the list");
 	free(cause);
 	json_decref(params);
+
+	/* A list of strings (accept's revisions): non-empty, strings only. */
+	{
+		static const struct rpc_param accept_spec[] = {
+			{ "revisions", RPC_STRINGS, 1 },
+			{ NULL, RPC_STRING, 0 }
+		};
+		static const char *bad[] = { "{\"revisions\": []}",
+		    "{\"revisions\": \"a\"}", "{\"revisions\": [\"a\", 1]}",
+		    "{\"revisions\": [null]}" };
+		size_t	 b;
+
+		params = json_pack("{s:[s, s]}", "revisions", "a", "b");
+		is_int(rpc_check_params(params, accept_spec, &cause), 0,
+		    "a list of strings");
+		json_decref(params);
+		for (b = 0; b < nitems(bad); b++) {
+			params = json_loads(bad[b], 0, NULL);
+			cause = NULL;
+			is_int(rpc_check_params(params, accept_spec, &cause), -1,
+			    "refused: %s", bad[b]);
+			is_str(cause, "parameter \"revisions\" must be a "
+			    "non-empty array of strings", "its message");
+			free(cause);
+			json_decref(params);
+		}
+	}
 
 	/* Encoding: one line, newline-terminated, no raw newline inside. */
 	params = json_integer(1);

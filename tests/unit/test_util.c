@@ -1,0 +1,141 @@
+/* Unit tests of util.c's helpers that guard what migd shows and trusts:
+ * the escaping of control characters for the log, and path_trusted. */
+#include <sys/stat.h>
+
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tap.h"
+#include "util.h"
+
+/* Text from a client or a file, and what the log line gets. */
+static void
+test_escape(void)
+{
+	static const struct {
+		const char	*in, *want, *what;
+	} cases[] = {
+		{ "plain text, 'quotes' and \\ stay", "plain text, 'quotes' "
+		    "and \\ stay", "printable ASCII unchanged" },
+		{ "x\n2026-11-30 12:00:00 error: fake line",
+		    "x\\n2026-11-30 12:00:00 error: fake line", "newline" },
+		{ "a\r\nb\tc", "a\\r\\nb\\tc", "CR, LF, tab" },
+		{ "\x1b[2J\x1b]0;title\x07", "\\x1b[2J\\x1b]0;title\\x07",
+		    "ESC sequences and BEL" },
+		{ "del\x7f nul-less \x01\x1f", "del\\x7f nul-less \\x01\\x1f",
+		    "DEL and other C0" },
+		{ "csi \xc2\x9b" "31m next \xc2\x85", "csi \\u009b31m next "
+		    "\\u0085", "C1 controls as UTF-8" },
+		{ "raw \x9b" "31m", "raw \\x9b31m", "a raw C1 byte (not UTF-8)" },
+		{ "bad \xff\xfe utf", "bad \\xff\\xfe utf", "invalid UTF-8" },
+		{ "trunc \xe2\x82", "trunc \\xe2\\x82", "truncated sequence" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+		    "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+		    "valid UTF-8 letters and symbols unchanged" },
+		{ "ls\xe2\x80\xa8ps\xe2\x80\xa9", "ls\\u2028ps\\u2029",
+		    "line and paragraph separators" },
+		{ "", "", "empty" },
+	};
+	size_t	 i;
+	char	*got;
+
+	for (i = 0; i < nitems(cases); i++) {
+		got = utf8_escape_controls(cases[i].in);
+		is_str(got, cases[i].want, "escape: %s", cases[i].what);
+		ok(strpbrk(got, "\n\r\x1b") == NULL, "escape: %s: one line",
+		    cases[i].what);
+		free(got);
+	}
+}
+
+/* Runs path_trusted on a made-up stat; returns its messages joined. */
+static char *
+trust(uid_t uid, gid_t gid, mode_t mode, int *verdict)
+{
+	struct errlist	 el = { NULL, 0 };
+	struct stat	 st;
+	char		*s;
+
+	memset(&st, 0, sizeof st);
+	st.st_uid = uid;
+	st.st_gid = gid;
+	st.st_mode = S_IFREG | mode;
+	*verdict = path_trusted(&st, "/etc/migd/migd.conf",
+	    "configuration file", &el);
+	s = errlist_join(&el, "|");
+	errlist_clear(&el);
+	return (s);
+}
+
+/* StrictModes: owner root or migd's user, not writable by others. */
+static void
+test_trusted(void)
+{
+	struct passwd	*pw = getpwuid(geteuid());
+	const char	*me = pw != NULL ? pw->pw_name : "?";
+	char		*got, *want;
+	int		 v;
+
+	got = trust(0, 0, 0640, &v);
+	ok(v == 1 && *got == '\0', "root 0640: trusted");
+	free(got);
+	got = trust(geteuid(), 0, 0600, &v);
+	ok(v == 1 && *got == '\0', "migd's own user 0600: trusted");
+	free(got);
+	got = trust(0, 0, 0644, &v);
+	ok(v == 1, "readable by others is not a refusal (a warning, if it "
+	    "holds a password)");
+	free(got);
+
+	got = trust(0, 0, 0646, &v);
+	is_int(v, 0, "world-writable: refused");
+	want = xprintf("/etc/migd/migd.conf: refusing a configuration file "
+	    "writable by other users (owner root, mode 0646): chmod o-w "
+	    "/etc/migd/migd.conf");
+	is_str(got, want, "world-writable: names the file, owner, mode, fix");
+	free(want);
+	free(got);
+
+	got = trust(0, 0, 01777, &v);
+	is_int(v, 0, "world-writable with the sticky bit: still refused");
+	free(got);
+
+	if (geteuid() != 0) {
+		got = trust(0, 0, 0644, &v);
+		ok(v == 1, "root's file trusted by another user");
+		free(got);
+	}
+	/* A uid nobody has: named by number. */
+	got = trust(4000000000u == geteuid() ? 4000000001u : 4000000000u, 0,
+	    0644, &v);
+	is_int(v, 0, "owned by another user: refused");
+	want = xprintf("/etc/migd/migd.conf: refusing a configuration file "
+	    "owned by uid %u (mode 0644), not by root or migd's user %s: "
+	    "uid %u could change what migd does (chown root "
+	    "/etc/migd/migd.conf)", 4000000000u == geteuid() ? 4000000001u :
+	    4000000000u, me, 4000000000u == geteuid() ? 4000000001u :
+	    4000000000u);
+	is_str(got, want, "another owner: names the file, owner, mode, fix");
+	free(want);
+	free(got);
+
+	/* root's group 0 is not root's private group by name ("root" is,
+	 * when it has no members): a group-writable file in a shared group
+	 * is refused. */
+	got = trust(0, 4000000000u, 0664, &v);
+	is_int(v, 0, "group-writable, group not the owner's: refused");
+	ok(strstr(got, "writable by group ? (owner root, mode 0664): chmod "
+	    "g-w /etc/migd/migd.conf") != NULL, "group-writable: message: %s",
+	    got);
+	free(got);
+}
+
+int
+main(void)
+{
+	test_escape();
+	test_trusted();
+	return (done_testing());
+}
