@@ -1414,11 +1414,19 @@ graph_stamp_check(struct graph_st *s, const size_t *rows, size_t n_rows,
 			if (s->mark[v] & 1)
 				break;
 		}
-		*cause = xprintf("cannot stamp: the version table would list "
-		    "both %s and %s, which builds on it (Alembic would write "
-		    "both rows); name only %s", g->ids[v], x < g->n ?
-		    g->ids[x] : "another row", x < g->n ? g->ids[x] :
-		    "the newer one");
+		if (x < g->n && s->by[v] == 0 && s->by[x] == 0)
+			/* Both rows were there and no target moved them. */
+			*cause = xprintf("cannot stamp: the version table "
+			    "already lists both %s and %s, which builds on it "
+			    "(it is inconsistent, and Alembic's stamp would "
+			    "leave it so); stamp --purge %s replaces the whole "
+			    "table", g->ids[v], g->ids[x], g->ids[x]);
+		else
+			*cause = xprintf("cannot stamp: the version table "
+			    "would list both %s and %s, which builds on it "
+			    "(Alembic would write both rows); name only %s",
+			    g->ids[v], x < g->n ? g->ids[x] : "another row",
+			    x < g->n ? g->ids[x] : "the newer one");
 		return (-1);
 	}
 	return (0);

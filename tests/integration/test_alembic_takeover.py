@@ -56,8 +56,11 @@ class Stamper:
             deps = sc.dependencies
             deps = None if deps is None else ", ".join(deps) \
                 if isinstance(deps, tuple) else deps
+            labels = getattr(sc.module, "branch_labels", None)   # declared, not inherited
+            labels = None if not labels else ", ".join(labels) \
+                if isinstance(labels, tuple) else labels
             write_rev(m, "%s.sql" % sc.revision, sc.revision, down=down, depends_on=deps,
-                      up="SELECT 1;", message=sc.revision)
+                      up="SELECT 1;", message=sc.revision, branch_labels=labels)
         ok(m, "stamp", {"revision": "base"})     # creates migd's tables
         self.script = ScriptDirectory.from_config(self.cfg)
         self.conn = psycopg2.connect(dbname=m.db, host=m.pg.sockdir, port=m.pg.port,
@@ -208,6 +211,42 @@ def test_stamp_one_revision_on_every_table_as_alembic(migd_factory):
             assert r == a or (r[0] == a[0] == "error"), (rows, target, a, r)
     # only 'heads' over several heads, where Alembic drops one
     assert refused and all(t == "heads" for _, t in refused), refused
+
+
+# LABEL@head targets (labels cee on c1, dee on d1, ex on x1): the same rows as
+# Alembic's stamp, resolved as its RevisionMap resolves them
+LABELS_SAME = [
+    ("b1,d1", "cee@head"), ("b1,d1", "dee@head"), ("m2,d1", "dee@head"),
+    ("", "cee@head,dee@head"), ("m2,x1", "ex@head"), ("d2", "ex@head"),
+    ("b1,c1", "dee@head,ex@head"),
+]
+
+
+def test_stamp_label_head_as_alembic(migd_factory):
+    m = connected(migd_factory())
+    s = Stamper(m)
+    for rows, targets in LABELS_SAME:
+        a = s.alembic(split(rows), split(targets))
+        assert not isinstance(a, tuple), (rows, targets, a)
+        assert s.migd(split(rows), split(targets)) == a, (rows, targets, a)
+    # an unknown label: both refuse, nothing changes
+    assert isinstance(s.alembic(["b1"], ["nosuch@head"]), tuple)
+    r = s.migd(["b1"], ["nosuch@head"])
+    assert r[0] == "error" and r[1] == "plan_error" and \
+        "no revision declares the branch label 'nosuch'" in r[2], r
+    # LABEL@base and LABEL@REV, which Alembic takes, migd refuses (as for
+    # upgrade): only @head is supported; nothing changes
+    r = s.migd(["b1"], ["cee@base"])
+    assert r[0] == "error" and r[1] == "plan_error" and \
+        "only 'head' is supported" in r[2], r
+    # from migctl, with the history row of the head it names
+    s.set_rows(["b1", "d1"])
+    before = len(history(m, where="direction = 'stamp'"))
+    p = m.migctl("stamp", "dee@head")
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    assert versions(m) == ["b1", "d2"]
+    rows = history(m, where="direction = 'stamp'")
+    assert [r["revision"] for r in rows[before:]] == ["d2"], rows[before:]
 
 
 def test_stamp_from_migctl(migd_factory):

@@ -1650,6 +1650,14 @@ test_stamp(void)
 	stamp_is(g, "", "x2 x1", 0, "ERR: cannot stamp: the version table "
 	    "would list both x1 and x2, which builds on it (Alembic would "
 	    "write both rows); name only x2");
+	/* a table inconsistent already: no target mends it, --purge does */
+	stamp_is(g, "r1,b1", "z1", 0, "ERR: cannot stamp: the version table "
+	    "already lists both r1 and b1, which builds on it (it is "
+	    "inconsistent, and Alembic's stamp would leave it so); stamp "
+	    "--purge b1 replaces the whole table");
+	stamp_is(g, "r1,b1", "b1", 0, "ERR: cannot stamp: the version table "
+	    "already lists both r1 and b1");
+	stamp_is(g, "r1,b1", "b1", 1, "b1");
 	/* targets that are not revisions */
 	stamp_is(g, "", "nosuch", 0, "ERR: unknown revision 'nosuch'");
 	stamp_is(g, "", "m", 0, "ERR: ambiguous revision 'm': m1, m2");
