@@ -262,8 +262,8 @@ static const struct migctl_cmd migctl_cmds[] = {
 	    "stay.  Several revisions at once\n  (also as a comma list).  "
 	    "Writes a history row per revision.  Refused,\n  changing nothing, "
 	    "where Alembic fails or would lose or contradict a row.\n",
-	  .arguments = "  REV  base, head, heads, or a revision id or a unique "
-	    "prefix of one\n",
+	  .arguments = "  REV  base, head, heads, LABEL@head, or a revision id or "
+	    "a unique\n       prefix of one\n",
 	  .examples = "  migctl stamp head\n  migctl stamp 3f2a9c\n"
 	    "  migctl stamp 3f2a9c 5c2d8e\n  migctl stamp --purge 3f2a9c\n",
 	  .exits = "  0  stamped\n  1  REV is unknown or ambiguous, the files "
@@ -305,11 +305,12 @@ static const struct migctl_cmd migctl_cmds[] = {
 	    "checksum of\n  every applied revision that has none, with an "
 	    "'adopt' history row, so\n  that an edit of its file is drift from "
 	    "then on.  Runs no migration;\n  a second adopt records nothing.  "
-	    "Refused when the version table names\n  unknown revisions or a "
-	    "revision is dirty.  status and verify list\n  what is unverified.\n",
+	    "Refused when the version table names\n  unknown revisions, a "
+	    "revision is dirty, or revisions are skipped.\n  status and verify "
+	    "list what is unverified.\n",
 	  .examples = "  migctl adopt\n",
 	  .exits = "  0  adopted, or nothing to adopt\n  1  refused: unknown "
-	    "revisions, dirty, invalid files\n" EXITS_RUN,
+	    "revisions, dirty, skipped, invalid files\n" EXITS_RUN,
 	  .print = out_adopt },
 	{ .name = "schemas", .method = "schemas", .usage = "schemas",
 	  .summary = "schemas, where they come from, what the next run creates",

@@ -418,8 +418,13 @@ def test_adopt_widens_an_older_history_table(migd_factory):
     assert [x["revision"] for x in res["adopted"]] == ["b", "c2"], res
     d = q(m, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = "
              "'migd_history_direction_check'")
-    assert "'adopt'" in d and "'resolve'" in d, d
+    assert "'adopt'" in d and "'resolve'" in d and "'accept'" in d, d
     assert m.status()["unverified_count"] == 0
+    # the same CHECK as a new table's
+    assert d == q(m, "CREATE TEMP TABLE fresh (direction text CHECK (direction IN "
+                     "('up', 'down', 'stamp', 'resolve', 'accept', 'adopt'))); "
+                     "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                     "WHERE conname = 'fresh_direction_check'"), d
 
 
 def test_stamp_says_what_it_leaves_unverified(migd_factory):

@@ -305,8 +305,12 @@ def test_accept_widens_an_older_history_table(migd_factory):
     res = ok(m, "accept", {"revisions": ["0002"]})
     assert [a["revision"] for a in res["accepted"]] == ["0002"], res
     assert m.status()["state"] == "up_to_date"
-    assert "accept" in q(m, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE "
-                            "conname = 'migd_history_direction_check'")
+    d = q(m, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE "
+             "conname = 'migd_history_direction_check'")
+    # one list of directions for every table: adopt's too, as a new table has
+    assert all("'%s'" % w in d for w in ("up", "down", "stamp", "resolve", "accept",
+                                         "adopt")), d
+    assert ok(m, "adopt")["adopted"] == []
 
 
 def test_a_stamp_of_several_revisions_counts_whole_as_the_newest_stamp(migd_factory):
