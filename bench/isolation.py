@@ -3,7 +3,8 @@
 round trip for session isolation (issue 10): the session reset (SET SESSION
 AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; ...), the timeouts again,
 and the checks (migd's lock, the managed schemas).  The statements are those
-of daemon/run.c (run_isolate, run_timeouts_sql, run_guard_sql); keep them in
+of daemon/book.c (book_isolate, book_timeouts_sql, book_witness_sql,
+book_guard_sql); keep them in
 step.  Both variants run the same small migration and bookkeeping N times on
 one connection, alternating, and the medians are printed with their
 difference: a per-migration figure, free of process start-up and of the
@@ -32,8 +33,13 @@ ISOLATE = ("SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; "
            "DISCARD PLANS; SET LOCAL lock_timeout = '5000ms'; SET LOCAL "
            "statement_timeout = '0ms'; SET LOCAL "
            "client_connection_check_interval = '1s'; ")
-GUARD = ("SELECT (CASE WHEN NOT pg_catalog.pg_try_advisory_lock(%d) THEN "
+# The step's lock witness, taken as it begins (book_witness_sql) and given
+# back by the check (book_guard_sql).
+WITNESS = "SELECT pg_catalog.pg_try_advisory_lock_shared(%d); " % KEY
+GUARD = ("SET LOCAL client_min_messages = error; SELECT (CASE WHEN NOT "
+         "pg_catalog.pg_advisory_unlock_shared(%d) THEN "
          "'\"migd lost its migration lock\"' END)::pg_catalog.regnamespace; "
+         "RESET client_min_messages; "
          "SELECT pg_catalog.quote_ident(n)::pg_catalog.regnamespace FROM "
          "pg_catalog.unnest('{\"cars\",\"participants\",\"work_shop\","
          "\"public\"}'::text[]) n; " % KEY)
@@ -59,7 +65,7 @@ def main():
                 "EXISTS cars; CREATE SCHEMA IF NOT EXISTS participants; "
                 "CREATE SCHEMA IF NOT EXISTS work_shop")
     variants = {"0.1 bookkeeping": MIGRATION + BOOKKEEPING,
-                "isolated bookkeeping": MIGRATION + ISOLATE + GUARD +
+                "isolated bookkeeping": MIGRATION + WITNESS + ISOLATE + GUARD +
                 BOOKKEEPING}
     ms = {k: [] for k in variants}
     for _ in range(a.rounds):

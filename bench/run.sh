@@ -21,6 +21,7 @@
 # Settings (environment): BENCH_N (default "200 1000"), BENCH_REPS (5),
 # BENCH_STATUS_REPS (10 status calls per run), BENCH_TOOLS (all),
 # BENCH_DAEMON (1: run the daemon figures), BENCH_LOAD_SECONDS (5),
+# BENCH_FILES (1: a 50 MB file and 5000 files, bench/files.py),
 # BENCH_WORK (a temporary directory), MIGD_BIN and MIGCTL_BIN, MIGD_BASE_BIN
 # (another build timed beside it as migd_base, for a ratio), BENCH_TAG
 # (suffix of the result files; a tagged run leaves docs/performance.md alone).
@@ -144,6 +145,14 @@ if [ "${BENCH_DAEMON:-1}" = 1 ]; then
         --status-load "$work/status_load" ${graph_scale:+--graph-scale "$graph_scale"} \
         --workshop "$top/examples/workshop/migrations" --psql "$psql" \
         --seconds "${BENCH_LOAD_SECONDS:-5}" --json "$out/daemon.json" 2>&1
+fi
+
+if [ "${BENCH_FILES:-1}" = 1 ]; then
+    say "files: one 50 MB migration, 5000 files without inotify"
+    mkdir -p "$work/files"
+    "$py" bench/files.py --pg-host "$PGHOST" --pg-port "$port" \
+        --work "$work/files" --migd "$MIGD_BIN" \
+        --json "bench/results/$date-files${BENCH_TAG:+-$BENCH_TAG}.json" 2>&1
 fi
 
 say "session isolation: what it adds to each migration's bookkeeping"

@@ -1254,10 +1254,12 @@ exit_check(json_t *res)
 	const char	*state = json_string_value(json_object_get(res,
 			    "state"));
 
-	/* Not while a run is going: the database is not settled yet. */
+	/* Not while a run is going: the database is not settled yet; nor
+	 * while migd loads changed files: the answer is of the old ones. */
 	return (state != NULL && strcmp(state, "up_to_date") == 0 &&
-	    !json_is_true(json_object_get(res, "running")) ?
-	    MIGCTL_EXIT_OK : MIGCTL_EXIT_CHECK);
+	    !json_is_true(json_object_get(res, "running")) &&
+	    !json_is_true(json_object_get(json_object_get(res, "migrations"),
+	    "loading")) ? MIGCTL_EXIT_OK : MIGCTL_EXIT_CHECK);
 }
 
 /* Whether a status answer meets what wait waits for. */
@@ -1271,7 +1273,9 @@ migctl_wait_met(struct migctl *m, json_t *res)
 	if (strcmp(m->wait_for, "ready") == 0)
 		return (json_is_true(json_object_get(db, "connected")));
 	return (state != NULL && strcmp(state, "up_to_date") == 0 &&
-	    !json_is_true(json_object_get(res, "running")));
+	    !json_is_true(json_object_get(res, "running")) &&
+	    !json_is_true(json_object_get(json_object_get(res, "migrations"),
+	    "loading")));
 }
 
 /* wait: polls status until the condition holds or the time is up. */

@@ -334,6 +334,10 @@ out_status(json_t *res)
 		printf(" (from the last answer: every connection is busy)");
 	if (json_is_true(json_object_get(res, "running")))
 		printf(", a migration is running");
+	if (json_is_true(json_object_get(mig, "loading")) &&
+	    strcmp(out_str(res, "state"), "loading") != 0)
+		printf(", migd is loading changed migration files (this "
+		    "answer is from the files as they were)");
 	printf("\n");
 	if (json_object_get(res, "current") != NULL) {
 		ids = out_ids(json_object_get(res, "current"));
@@ -650,6 +654,72 @@ out_progress_tick(void)
 	fflush(stdout);
 }
 
+/* Text from the server for a terminal: control characters escaped, so a
+ * notice cannot move the cursor or change colours. */
+static char *
+out_notice_text(const char *s)
+{
+	char	*t, *o;
+
+	if ((t = o = malloc(strlen(s) * 4 + 1)) == NULL)
+		return (NULL);
+	for (; *s != '\0'; s++) {
+		if (*s == '\n' || *s == '\t' || *s == '\r') {
+			*o++ = '\\';
+			*o++ = *s == '\n' ? 'n' : *s == '\t' ? 't' : 'r';
+		} else if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			o += sprintf(o, "\\x%02x", (unsigned char)*s);
+		else
+			*o++ = *s;
+	}
+	*o = '\0';
+	return (t);
+}
+
+/*
+ * A notice or warning of the running migration, on stderr: "NOTICE 0002:
+ * text".  A progress line left open on the terminal is cleared first and
+ * drawn again after, so the two never share a line.
+ */
+static void
+out_notice(json_t *p, int suppressed)
+{
+	static const char	*more[] = { "detail", "DETAIL", "hint", "HINT" };
+	const char		*sev = out_str(p, "severity");
+	char			*t;
+	size_t			 i;
+	int			 redraw = out_running != NULL &&
+				    isatty(STDOUT_FILENO);
+
+	if (redraw) {
+		printf("\r%*s\r", (int)strlen(out_running) + 12, "");
+		fflush(stdout);
+	}
+	if (suppressed)
+		fprintf(stderr, "NOTICE %s: %lld more notices and warnings "
+		    "suppressed\n", out_str(p, "revision"), (long long)
+		    json_integer_value(json_object_get(p, "count")));
+	else {
+		t = out_notice_text(out_str(p, "message"));
+		fprintf(stderr, "%s%s%s %s: %s\n", strcmp(sev, "WARNING") ==
+		    0 ? ce(YELLOW) : "", sev, strcmp(sev, "WARNING") == 0 ?
+		    ce(RESET) : "", out_str(p, "revision"), t ? t : "");
+		free(t);
+		for (i = 0; i < sizeof more / sizeof more[0]; i += 2) {
+			if (json_object_get(p, more[i]) == NULL)
+				continue;
+			t = out_notice_text(out_str(p, more[i]));
+			fprintf(stderr, "  %s: %s\n", more[i + 1], t ? t : "");
+			free(t);
+		}
+	}
+	fflush(stderr);
+	if (redraw) {
+		printf("%s ", out_running);
+		out_ticked = 0;
+	}
+}
+
 /* Progress of a run, from the daemon's notifications. */
 void
 out_progress(json_t *p)
@@ -690,7 +760,10 @@ out_progress(json_t *p)
 			printf("%sFAILED%s\n", c(RED), c(RESET));
 		free(out_running);
 		out_running = NULL;
-	}
+	} else if (strcmp(ev, "notice") == 0)
+		out_notice(p, 0);
+	else if (strcmp(ev, "notices_suppressed") == 0)
+		out_notice(p, 1);
 	fflush(stdout);
 }
 

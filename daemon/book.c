@@ -137,7 +137,7 @@ book_rows_sql(struct job *j, const size_t *del, size_t n_del,
 
 /* Completes the history row a bare step wrote before it began. */
 char *
-book_mark_sql(struct job *j, int success, const char *sqlstate,
+book_mark_sql(struct job *j, int success, int dirty, const char *sqlstate,
     const char *error)
 {
 	const struct config	*cf = migd.config;
@@ -148,8 +148,8 @@ book_mark_sql(struct job *j, int success, const char *sqlstate,
 	er = book_literal(j, error);
 	sql = xprintf("UPDATE %s SET success = %s, dirty = %s, finished_at = "
 	    "clock_timestamp(), duration_ms = %.3f, sqlstate = %s, error = %s "
-	    "WHERE id = %s", ht, success ? "true" : "false", success ?
-	    "false" : "true", (migd_now() - j->step_t0) * 1000.0, st, er,
+	    "WHERE id = %s", ht, success ? "true" : "false", dirty ?
+	    "true" : "false", (migd_now() - j->step_t0) * 1000.0, st, er,
 	    j->mark_id);
 	free(ht);
 	free(st);
@@ -171,6 +171,21 @@ book_timeouts_sql(struct job *j, const char *set, struct errlist *sql)
 	if (PQserverVersion(pool_conn_pg(j->pc)) >= 140000)
 		errlist_add(sql, "%s client_connection_check_interval = '1s'",
 		    set);
+}
+
+/* The session timeouts of a bare step's next statement: its own for those
+ * that wait for older transactions by design (CREATE INDEX CONCURRENTLY and
+ * its kind), so an unrelated old transaction does not fail them. */
+char *
+book_session_timeouts(struct job *j, int concurrent)
+{
+	const struct config	*cf = migd.config;
+
+	if (!concurrent)
+		return (book_timeouts(j, "SET"));
+	return (xprintf("SET lock_timeout = '%ldms'; SET statement_timeout = "
+	    "'%ldms'; ", cf->concurrent_lock_timeout_ms,
+	    cf->concurrent_statement_timeout_ms));
 }
 
 /* The same as one string, each statement ended by "; ". */
@@ -199,9 +214,26 @@ book_joined(const struct errlist *sql)
 }
 
 /*
+ * The witness of migd's lock for one step: a shared hold of the lock's own
+ * key, taken as the step begins, given back by the check before the step
+ * commits (book_guard_sql).  pg_advisory_unlock_all() and DISCARD ALL, also
+ * from inside a function, drop it with the lock, and then giving it back
+ * fails: the loss shows for two function calls, where reading pg_locks
+ * scans the server's whole lock table (+0.3 ms a migration) and taking the
+ * lock again (pg_try_advisory_lock) would hide it.  Held shared, it never
+ * waits for and never blocks another migd's polling more than the lock does.
+ */
+char *
+book_witness_sql(void)
+{
+	return (xprintf("SELECT pg_catalog.pg_try_advisory_lock_shared(%lld)",
+	    migrate_lock_key()));
+}
+
+/*
  * The checks every step passes before it commits, as plain SQL that fails the
  * step (a PL/pgSQL block would cost a compile per migration): migd still holds
- * its lock (a migration may have called pg_advisory_unlock_all()), and every
+ * its lock (the step's witness is still there to give back), and every
  * managed schema still exists under its name (DROP OWNED ... CASCADE, dynamic
  * SQL and renames are only seen here).  A failed check is a cast to
  * regnamespace that fails (3F000), which run_step_failed() rewords.
@@ -214,9 +246,14 @@ book_guard_sql(struct job *j, struct errlist *sql)
 	t = migrate_text_array(j->managed, j->n_managed);
 	lit = book_literal(j, t);
 	free(t);
-	errlist_add(sql, "SELECT (CASE WHEN NOT "
-	    "pg_catalog.pg_try_advisory_lock(%lld) THEN '\"" BOOK_LOCK_LOST
-	    "\"' END)::pg_catalog.regnamespace", migrate_lock_key());
+	/* Not holding it warns; the check says it better. */
+	errlist_add(sql, "SET LOCAL client_min_messages = error");
+	errlist_add(sql, "SELECT (CASE WHEN pg_catalog.pg_backend_pid() <> %d "
+	    "THEN '\"" BOOK_LOCK_LOST "\"' WHEN NOT "
+	    "pg_catalog.pg_advisory_unlock_shared(%lld) THEN '\"" BOOK_LOCK_LOST
+	    "\"' END)::pg_catalog.regnamespace", pool_conn_server_pid(j->pc),
+	    migrate_lock_key());
+	errlist_add(sql, "RESET client_min_messages");
 	errlist_add(sql, "SELECT pg_catalog.quote_ident(n)::"
 	    "pg_catalog.regnamespace FROM pg_catalog.unnest(%s::text[]) n",
 	    lit);
@@ -226,8 +263,9 @@ book_guard_sql(struct job *j, struct errlist *sql)
 /*
  * For a section that names advisory locks: migd's lock is checked exactly
  * (held by this session), and the session-level ones the migration took and
- * did not release are released, so they do not reach the next migration.
- * Others are released with the session when the run ends.
+ * did not release are released, so they do not reach the next migration;
+ * migd's own key, in either mode (the step's witness), is kept.  Others are
+ * released with the session when the run ends.
  */
 static void
 book_advisory_sql(struct errlist *sql)
@@ -237,9 +275,9 @@ book_advisory_sql(struct errlist *sql)
 	unsigned long		 lo = (unsigned long)(key & 0xffffffffULL);
 
 	errlist_add(sql, "SET LOCAL client_min_messages = error");
-	errlist_add(sql, "SELECT (CASE "
-	    "WHEN NOT coalesce(bool_or(mine), false) THEN '\"" BOOK_LOCK_LOST
-	    "\"' END)::pg_catalog.regnamespace, sum(CASE WHEN mine THEN 0 WHEN "
+	errlist_add(sql, "SELECT (CASE WHEN NOT coalesce(bool_or(mine AND "
+	    "mode = 'ExclusiveLock'), false) THEN '\"" BOOK_LOCK_LOST "\"' "
+	    "END)::pg_catalog.regnamespace, sum(CASE WHEN mine THEN 0 WHEN "
 	    "objsubid = 1 AND mode = 'ShareLock' THEN "
 	    "pg_catalog.pg_advisory_unlock_shared((classid::int8 << 32) | "
 	    "objid::int8)::int WHEN objsubid = 1 THEN "
@@ -249,7 +287,7 @@ book_advisory_sql(struct errlist *sql)
 	    "objid::int4)::int ELSE pg_catalog.pg_advisory_unlock("
 	    "classid::int4, objid::int4)::int END) FROM (SELECT l.classid, "
 	    "l.objid, l.objsubid, l.mode, (l.objsubid = 1 AND l.classid = %lu "
-	    "AND l.objid = %lu AND l.mode = 'ExclusiveLock') AS mine FROM "
+	    "AND l.objid = %lu) AS mine FROM "
 	    "pg_catalog.pg_locks l, pg_catalog.generate_series(1, 64) WHERE "
 	    "l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND "
 	    "l.granted) l", hi, lo);
@@ -284,10 +322,21 @@ book_guard_failure(struct job *j, PGresult *res, const char **sqlstate)
 		return (NULL);
 	if (strcmp(msg, "schema \"" BOOK_LOCK_LOST "\" does not exist") == 0) {
 		*sqlstate = "55000";	/* object_not_in_prerequisite_state */
+		if (!j->tx)
+			return (xstrdup("migd's migration lock was released "
+			    "during this non-transactional migration "
+			    "(pg_advisory_unlock_all() or DISCARD ALL?): its "
+			    "statements after that ran without the lock and "
+			    "are committed, and another migd could have run "
+			    "migrations at the same time; migd stopped the run "
+			    "before recording it. A migration must not release "
+			    "the lock"));
 		return (xstrdup("migd's migration lock was released during this "
-		    "migration (pg_advisory_unlock_all() or DISCARD ALL?), so "
-		    "another migd could have run migrations at the same time; "
-		    "a migration must not release it"));
+		    "migration (pg_advisory_unlock_all() or DISCARD ALL?), or "
+		    "its session moved to another server process (a connection "
+		    "pooler in transaction mode?), so another migd could have "
+		    "run migrations at the same time; migd stopped the run "
+		    "before recording it. A migration must not release the lock"));
 	}
 	for (i = 0; i < j->n_managed; i++) {
 		name = xprintf("schema \"%s\" does not exist", j->managed[i]);
@@ -325,7 +374,7 @@ book_step_sql(struct job *j, const char *text, int ahead,
 	book_rows_sql(j, st->row_del, st->n_row_del, st->row_ins,
 	    st->n_row_ins, sql);
 	if (j->mark_id != NULL)
-		errlist_take(sql, book_mark_sql(j, 1, NULL, j->step <
+		errlist_take(sql, book_mark_sql(j, 1, 0, NULL, j->step <
 		    j->out_of_order ? BOOK_OUT_OF_ORDER : NULL));
 	else
 		errlist_take(sql, book_history_sql(j, mf->revision, st->dir ==

@@ -151,7 +151,6 @@ cmd_adopt_exec(struct request *req)
 void
 cmd_reload_exec(struct request *req)
 {
-	json_t	*errors = NULL;
 	char	*cause = NULL;
 
 	if (migd_reload(&cause) != 0) {
@@ -160,13 +159,6 @@ cmd_reload_exec(struct request *req)
 		free(cause);
 		return;
 	}
-	if (migrate_reload(&errors) != 0) {
-		cause = migrate_errors_message(errors);
-		cmd_error(req, MIGD_ERR_MIGRATIONS, "invalid_migrations",
-		    json_pack("{s:o}", "errors", errors), "%s", cause);
-		free(cause);
-		return;
-	}
-	cmd_reply(req, json_pack("{s:o}", "migrations",
-	    migrate_files_status()));
+	/* Answered once the files are read again, off the loop. */
+	migrate_reload(req);
 }

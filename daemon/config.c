@@ -58,6 +58,10 @@ static const struct config_param config_params[] = {
 	{ "migrations", "lock_timeout", CT_DURATION, "5s", 0, 86400000 },
 	{ "migrations", "statement_timeout", CT_DURATION, "0", 0, 86400000 },
 	{ "migrations", "lock_wait", CT_DURATION, "60s", 0, 86400000 },
+	{ "migrations", "concurrent_lock_timeout", CT_DURATION, "0", 0,
+	    86400000 },
+	{ "migrations", "concurrent_statement_timeout", CT_DURATION, "0", 0,
+	    86400000 },
 	{ "migrations", "atomic", CT_BOOL, "false", 0, 0 },
 	{ "control", "socket", CT_PATH, MIGD_DEFAULT_SOCKET, 0, 0 },
 	{ "control", "socket_mode", CT_MODE, "0660", 0, 0777 },
@@ -527,6 +531,13 @@ config_set(struct config_state *st, const struct config_param *p,
 		} else if (strcmp(p->name, "statement_timeout") == 0) {
 			lp = &cf->statement_timeout_ms;
 			text = cf->statement_timeout_text;
+		} else if (strcmp(p->name, "concurrent_lock_timeout") == 0) {
+			lp = &cf->concurrent_lock_timeout_ms;
+			text = cf->concurrent_lock_timeout_text;
+		} else if (strcmp(p->name,
+		    "concurrent_statement_timeout") == 0) {
+			lp = &cf->concurrent_statement_timeout_ms;
+			text = cf->concurrent_statement_timeout_text;
 		} else {
 			lp = &cf->lock_wait_ms;
 			text = cf->lock_wait_text;
@@ -909,10 +920,14 @@ config_print(const struct config *cf, FILE *f)
 	}
 	fprintf(f, "\nversion_table = %s.%s\nhistory_table = %s.%s\n"
 	    "lock_timeout = %s\nstatement_timeout = %s\n"
-	    "lock_wait = %s\natomic = %s\n\n", cf->version_schema,
-	    cf->version_table, cf->history_schema, cf->history_table,
-	    cf->lock_timeout_text, cf->statement_timeout_text,
-	    cf->lock_wait_text, cf->atomic ? "true" : "false");
+	    "lock_wait = %s\nconcurrent_lock_timeout = %s\n"
+	    "concurrent_statement_timeout = %s\natomic = %s\n\n",
+	    cf->version_schema, cf->version_table, cf->history_schema,
+	    cf->history_table, cf->lock_timeout_text,
+	    cf->statement_timeout_text, cf->lock_wait_text,
+	    cf->concurrent_lock_timeout_text,
+	    cf->concurrent_statement_timeout_text,
+	    cf->atomic ? "true" : "false");
 	fprintf(f, "[control]\nsocket = %s\nsocket_mode = %04o\n"
 	    "admin_group = %s\nread_group = %s\nmax_clients = %d\n"
 	    "admin_reserve = %d\nmax_request_bytes = %d\nidle_timeout = %d\n"

@@ -17,6 +17,9 @@
 /* The note on the history row of a skipped revision run by apply_skipped. */
 #define BOOK_OUT_OF_ORDER	"applied out of order (apply_skipped): the " \
 	"version table was already past it"
+#define MIGRATE_STATUS_LOAD_MS	100	/* status waits for a load */
+#define MIGRATE_PLAN_SQL_MAX	(64 * 1024)	/* a step's SQL in a plan */
+#define MIGRATE_PLAN_STMT_MAX	(4 * 1024)	/* one statement of it */
 
 /* What the database says: version rows and, per revision, its history. */
 struct dbrev {
@@ -77,6 +80,7 @@ struct job {
 	int			 lost_step;	/* the connection died in a step */
 	int			 recording;	/* writing that on another one */
 	int			 ending;	/* cleaning up: too late to cancel */
+	int			 files_fresh;	/* loaded after it was asked */
 	struct revset		*rs;
 	struct dbstate		 st;
 	struct graph_plan	 plan;
@@ -99,6 +103,10 @@ struct job {
 	const struct sqlscan_stmt **pipe_map;	/* pipelined: the file's
 						   statement of each query */
 	size_t			 pipe_own;	/* migd's BEGIN and timeouts */
+	char			*copy_refused;	/* a COPY to or from migd met */
+	int			 witness;	/* the step's lock witness taken */
+	size_t			 notices;	/* of the current step */
+	size_t			 notices_dropped; /* past RUN_NOTICE_MAX */
 	char			**managed;	/* schemas no step may drop */
 	size_t			 n_managed;
 	double			 t0, step_t0, step_wall;
@@ -113,14 +121,58 @@ struct job {
 	char			*err_msg;
 	json_t			*err_data;
 	char			*fail_sql;	/* failure history row to write */
+	/* a bare step's concurrent statements (CREATE INDEX CONCURRENTLY...) */
+	int			 conc_timeouts;	/* the session has their timeouts */
+	int			 prepared;	/* ...set for the next statement */
+	char			*invalid_before; /* INVALID indexes before a build */
+	struct errlist		 leftovers;	/* INVALID indexes a failed build
+						   left, to drop */
+	size_t			 leftover;	/* the one being dropped */
+	int			 leftover_failed;
+	int			 clean_fail;	/* nothing of the failed step is
+						   left: not dirty */
+	/* a failed step's error, kept while its leftovers are dropped */
+	json_t			*step_err_data;
+	char			*step_err;
+	char			*step_err_code;
 };
 TAILQ_HEAD(jobs, job);
+
+/* Something waiting for the files: fn(arg) once load seq has ended. */
+struct migrate_waiter {
+	TAILQ_ENTRY(migrate_waiter) entry;
+	unsigned long		 seq;
+	void			(*fn)(void *);
+	void			*arg;
+};
+
+struct loader;
 
 struct engine {
 	struct jobs	 queue;		/* mutating jobs; the first one runs */
 	TAILQ_HEAD(, job) all;		/* every live job, for shutdown */
 	struct revset	*rs;		/* the last valid set, for status */
 	int		 stale;		/* the files changed since rs */
+	int		 loaded;	/* a load has ended: rs or errors */
+	struct loader	*loader;	/* the load running, or NULL */
+	unsigned long	 load_seq;	/* loads started */
+	unsigned long	 done_seq;	/* the last one ended */
+	int		 again;		/* load again after the running one */
+	int		 again_full;
+	int		 ask_next;	/* the next load was asked for: log it */
+	int		 load_asked;	/* the running one was */
+	TAILQ_HEAD(, migrate_waiter) waiters;
+	TAILQ_HEAD(, migrate_waiter) resuming;	/* served, being called */
+	struct migset	 seen;		/* what a refused load read, watched */
+	int		 no_inotify;	/* told the operator; checking instead */
+	struct event	*recheck;	/* the check every second without it */
+	int		 load_known;	/* the running load is of known changes */
+	double		 load_t0;	/* when it began */
+	int		 load_version;	/* the server it judges against */
+	int		 judged_version; /* that of the last load that ended */
+	struct job	**status_waiting;	/* status waiting for it */
+	size_t		 n_status_waiting;
+	struct event	*status_timer;
 	int		 tables_known;	/* both tables were there last time */
 	struct job	*status_leader;	/* a status others may still join */
 	int		 inotify;	/* watches rs's directories, or -1 */
@@ -147,9 +199,15 @@ void	 dbstate_copy_revs(struct dbstate *dst, const struct dbstate *src);
 const struct dbrev	*dbstate_rev(const struct dbstate *st,
 	    const char *revision);
 const char	*migrate_reset_sql(struct job *j);
-struct revset	*migrate_load(json_t **errors);
 char	*migrate_more(size_t n);
 int	 migrate_files_changed(void);
+void	 migrate_load_start(int full);
+void	 migrate_files_kick(void);
+int	 migrate_files_loading(void);
+int	 migrate_files_ready(int check);
+void	 migrate_files_wait(int check, void (*fn)(void *), void *arg);
+int	 migrate_status_wait(struct job *j);
+void	 migrate_files_forget(void *arg);
 int	 migrate_server_version(void);
 
 /* job.c */
@@ -161,7 +219,9 @@ void	 job_fail(struct job *j, int code, const char *kind, json_t *data,
 void	 job_reply(struct job *j);
 void	 job_query(struct job *j, const char *sql, int n,
 	    const char *const *params, job_fn next);
-void	 job_pipeline(struct job *j, const struct errlist *sql, job_fn next);
+void	 job_query_discard(struct job *j, const char *sql, job_fn next);
+void	 job_pipeline(struct job *j, const struct errlist *sql,
+	    const unsigned char *discard, job_fn next);
 json_t	*migrate_pg_error(PGresult *res);
 int	 job_ok(struct job *j, PGresult *res);
 void	 job_end(struct job *j, PGresult *res);
@@ -192,7 +252,9 @@ char	*book_history_sql(struct job *j, const char *revision,
 	    double wall, double ms, const char *sqlstate, const char *error);
 void	 book_rows_sql(struct job *j, const size_t *del, size_t n_del,
 	    const size_t *ins, size_t n_ins, struct errlist *sql);
-char	*book_mark_sql(struct job *j, int success, const char *sqlstate,
+char	*book_session_timeouts(struct job *j, int concurrent);
+char	*book_mark_sql(struct job *j, int success, int dirty,
+	    const char *sqlstate,
 	    const char *error);
 void	 book_timeouts_sql(struct job *j, const char *set, struct errlist *sql);
 char	*book_timeouts(struct job *j, const char *set);
@@ -201,6 +263,7 @@ char	*book_directions(void);
 const char *book_directions_query(void);
 void	 book_directions_sql(struct job *j, PGresult *res,
 	    struct errlist *sql);
+char	*book_witness_sql(void);
 char	*book_guard_failure(struct job *j, PGresult *res,
 	    const char **sqlstate);
 void	 book_step_sql(struct job *j, const char *text, int ahead,

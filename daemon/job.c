@@ -41,6 +41,7 @@ job_free(struct job *j)
 	size_t	 i;
 
 	TAILQ_REMOVE(&migrate.all, j, all);
+	migrate_files_forget(j);	/* cancelled while waiting for files */
 	if (j->timer != NULL)
 		event_free(j->timer);
 	if (j->wait_timer != NULL)
@@ -65,9 +66,15 @@ job_free(struct job *j)
 	free(j->err_msg);
 	json_decref(j->err_data);
 	free(j->fail_sql);
+	free(j->invalid_before);
+	errlist_clear(&j->leftovers);
+	json_decref(j->step_err_data);
+	free(j->step_err);
+	free(j->step_err_code);
 	free(j->mark_id);
 	free(j->cancelled_by);
 	free(j->pipe_map);
+	free(j->copy_refused);
 	for (i = 0; i < j->n_managed; i++)
 		free(j->managed[i]);
 	free(j->managed);
@@ -166,7 +173,9 @@ job_result(struct pool_conn *pc, PGresult *res, void *arg)
 	struct job	*j = arg;
 	job_fn		 next = j->next;
 
-	(void)pc;
+	if (res != NULL && pool_copy_refused(pc) != NULL &&
+	    j->copy_refused == NULL)
+		j->copy_refused = xstrdup(pool_copy_refused(pc));
 	if (res == NULL) {
 		/* The connection died: the server rolled back, the lock is gone. */
 		j->pc = NULL;
@@ -209,15 +218,36 @@ job_query(struct job *j, const char *sql, int n, const char *const *params,
 	}
 }
 
-/* Sends statements in one pipeline; next receives the first error (see
- * pool_pipeline_failed) or the last result. */
+/* Sends a migration's SQL, whose rows nobody reads: they are dropped as
+ * they arrive; next receives the last result or the first error. */
 void
-job_pipeline(struct job *j, const struct errlist *sql, job_fn next)
+job_query_discard(struct job *j, const char *sql, job_fn next)
 {
 	PGconn	*pg = pool_conn_pg(j->pc);
 
 	j->next = next;
-	if (pool_pipeline(j->pc, (const char *const *)sql->v, sql->n,
+	if (pool_query_discard(j->pc, sql, job_result, j) != 0) {
+		j->next = NULL;
+		if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+			job_result(j->pc, NULL, j);
+			return;
+		}
+		job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable", NULL,
+		    "cannot send a query: %s", PQerrorMessage(pg));
+	}
+}
+
+/* Sends statements in one pipeline; next receives the first error (see
+ * pool_pipeline_failed) or the last result.  discard (or NULL) marks the
+ * queries whose rows are dropped as they arrive. */
+void
+job_pipeline(struct job *j, const struct errlist *sql,
+    const unsigned char *discard, job_fn next)
+{
+	PGconn	*pg = pool_conn_pg(j->pc);
+
+	j->next = next;
+	if (pool_pipeline(j->pc, (const char *const *)sql->v, discard, sql->n,
 	    job_result, j) != 0) {
 		j->next = NULL;
 		if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
@@ -297,6 +327,7 @@ job_end(struct job *j, PGresult *res)
 
 	(void)res;
 	j->ending = 1;
+	migrate_files_forget(j);	/* e.g. cancelled while files load */
 	if (j->waiter != NULL) {
 		pool_cancel_wait(migd.pool, j->waiter);
 		j->waiter = NULL;
@@ -684,6 +715,20 @@ job_locked(struct job *j, PGresult *res)
 
 	if (!job_ok(j, res))
 		return;
+	if (PQgetisnull(res, 0, 0)) {
+		/* Not the server process this connection was checked to
+		 * have: a pooler moved it; the lock was not taken. */
+		pool_conn_retire(j->pc);
+		job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable", NULL,
+		    "this connection's queries now run on another server "
+		    "process than the one it was checked to have: a connection "
+		    "pooler in transaction or statement mode sits between migd "
+		    "and PostgreSQL; migd needs a session of its own for its "
+		    "migration lock, so nothing ran: point conninfo at "
+		    "PostgreSQL itself, or at a PgBouncer database with "
+		    "pool_mode = session");
+		return;
+	}
 	if (PQgetvalue(res, 0, 0)[0] == 't')
 		j->locked = 1;
 	if (job_cancelled(j))
@@ -705,8 +750,10 @@ job_locked(struct job *j, PGresult *res)
 		return;
 	}
 	if (migd_now() >= j->deadline) {
-		/* Holders in this database only: the same key taken in another
-		 * database of the cluster is another lock. */
+		/* Holders in this database only (the same key taken in another
+		 * database of the cluster is another lock), and the holder's own
+		 * lock, not the shared witness it also holds during a migration
+		 * (book_witness_sql). */
 		snprintf(key, sizeof key, "%lld", migrate_lock_key());
 		params[0] = key;
 		job_query(j, "SELECT a.pid, coalesce(a.application_name, ''), "
@@ -716,9 +763,10 @@ job_locked(struct job *j, PGresult *res)
 		    "pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = "
 		    "'advisory' AND l.granted AND l.classid = ($1::bigint >> "
 		    "32)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND "
-		    "l.objsubid = 1 AND l.database = (SELECT oid FROM "
-		    "pg_database WHERE datname = current_database()) AND "
-		    "a.datname = current_database()", 1, params,
+		    "l.objsubid = 1 AND l.mode = 'ExclusiveLock' AND "
+		    "l.database = (SELECT oid FROM pg_database WHERE datname = "
+		    "current_database()) AND a.datname = current_database()", 1,
+		    params,
 		    job_lock_holder);
 		return;
 	}
@@ -727,17 +775,22 @@ job_locked(struct job *j, PGresult *res)
 	evtimer_add(j->timer, &tv);
 }
 
-/* Polls pg_try_advisory_lock: a blocking waiter would deadlock on CIC. */
+/* Polls pg_try_advisory_lock: a blocking waiter would deadlock on CIC.  The
+ * lock is taken only on the server process the connection was checked to
+ * have to itself (pool.c), never on one a pooler lends it. */
 static void
 job_lock(struct job *j, PGresult *res)
 {
-	const char	*params[1];
-	char		 key[32];
+	const char	*params[2];
+	char		 key[32], pid[16];
 
 	(void)res;
 	snprintf(key, sizeof key, "%lld", migrate_lock_key());
+	snprintf(pid, sizeof pid, "%d", pool_conn_server_pid(j->pc));
 	params[0] = key;
-	job_query(j, "SELECT pg_try_advisory_lock($1::bigint)", 1, params,
+	params[1] = pid;
+	job_query(j, "SELECT CASE WHEN pg_catalog.pg_backend_pid() = $2::int "
+	    "THEN pg_catalog.pg_try_advisory_lock($1::bigint) END", 2, params,
 	    job_locked);
 }
 
@@ -748,10 +801,18 @@ job_no_conn(struct job *j)
 {
 	const char	*why = pool_last_error(migd.pool);
 	const char	*code = pool_permanent_error(migd.pool);
+	const char	*refused = pool_refused(migd.pool);
 
 	if (j->op == MIGRATE_STATUS) {
 		migrate_status_reply(j, 0);
 		job_end(j, NULL);
+		return;
+	}
+	if (refused != NULL) {
+		job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable",
+		    json_pack("{s:s, s:b, s:b}", "last_error", refused,
+		    "permanent", 1, "pooler", 1), "migd refuses to connect "
+		    "through this pooler, and nothing ran: %s", refused);
 		return;
 	}
 	job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable", json_pack(
@@ -760,6 +821,28 @@ job_no_conn(struct job *j)
 	    json_string(code) : json_null()), "cannot connect to PostgreSQL, "
 	    "and retrying will not help until the database, the role or the "
 	    "credentials are fixed: %s", why ? why : "unknown error");
+}
+
+/* The second look at a connection through a pooler: take the lock, or
+ * stop with nothing done. */
+static void
+job_rechecked(struct pool_conn *pc, const char *why, void *arg)
+{
+	struct job	*j = arg;
+
+	if (pool_conn_pg(pc) == NULL)
+		j->pc = NULL;	/* lost meanwhile */
+	if (why != NULL) {
+		job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable",
+		    json_pack("{s:s, s:b}", "last_error", why, "pooler", 1),
+		    "migd refuses to run through this pooler, and nothing ran: "
+		    "%s", why);
+		return;
+	}
+	if (job_cancelled(j))
+		return;
+	j->deadline = migd_now() + (double)migd.config->lock_wait_ms / 1000.0;
+	job_lock(j, NULL);
 }
 
 static void
@@ -777,7 +860,11 @@ job_got_conn(struct pool_conn *pc, void *arg)
 	}
 	if (migrate.status_leader == j)
 		migrate.status_leader = NULL;	/* reading now: no more joiners */
-	if (j->mutating && !j->dry_run) {
+	if (j->mutating && !j->dry_run && pool_conn_pooled(pc)) {
+		/* Through a pooler: its mode may have changed since this
+		 * connection was checked; look again before the lock. */
+		pool_recheck(pc, job_rechecked, j);
+	} else if (j->mutating && !j->dry_run) {
 		j->deadline = migd_now() + (double)migd.config->lock_wait_ms /
 		    1000.0;
 		job_lock(j, NULL);

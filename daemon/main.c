@@ -251,12 +251,8 @@ migd_signal(evutil_socket_t sig, short events, void *arg)
 	(void)arg;
 	switch (sig) {
 	case SIGHUP:
-		if (migd_reload(NULL) == 0) {
-			json_t *errors = NULL;
-
-			migrate_reload(&errors);
-			json_decref(errors);
-		}
+		if (migd_reload(NULL) == 0)
+			migrate_reload(NULL);
 		break;
 	case SIGTERM:
 	case SIGINT:

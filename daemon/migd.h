@@ -56,10 +56,15 @@ struct config {
 	long		  lock_timeout_ms;
 	long		  statement_timeout_ms;
 	long		  lock_wait_ms;
+	/* CREATE INDEX CONCURRENTLY and its kind wait for older transactions */
+	long		  concurrent_lock_timeout_ms;
+	long		  concurrent_statement_timeout_ms;
 	/* the durations in the units they were written in, for migd -n */
 	char		  lock_timeout_text[32];
 	char		  statement_timeout_text[32];
 	char		  lock_wait_text[32];
+	char		  concurrent_lock_timeout_text[32];
+	char		  concurrent_statement_timeout_text[32];
 	int		  atomic;	/* runs default to one transaction */
 	/* [control] */
 	char		 *socket;
@@ -194,6 +199,15 @@ struct pool_conn;
  * pool_permanent_error and pool_last_error. */
 typedef void (*pool_acquire_cb)(struct pool_conn *, void *);
 typedef void (*pool_result_cb)(struct pool_conn *, PGresult *, void *);
+typedef void (*pool_check_cb)(struct pool_conn *, const char *, void *);
+typedef void (*pool_notice_cb)(struct pool_conn *, const PGresult *, void *);
+/* Why a COPY to or from migd was ended (pool_copy_refused). */
+#define POOL_COPY_IN_REFUSED	"migd has no data for COPY FROM STDIN: a " \
+	"migration cannot copy from the client; use INSERT, or COPY FROM a " \
+	"file on the server"
+#define POOL_COPY_OUT_REFUSED	"COPY TO STDOUT in a migration: a " \
+	"migration cannot copy to the client (migd dropped the rows); use " \
+	"COPY TO a file on the server, or remove it"
 struct pool_stats {
 	int	 size;
 	int	 connected;
@@ -207,14 +221,23 @@ void		 pool_stats(struct pool *, struct pool_stats *);
 PGconn		*pool_any_connection(struct pool *);
 const char	*pool_last_error(struct pool *);
 const char	*pool_permanent_error(struct pool *);
+const char	*pool_refused(struct pool *);
+int		 pool_conn_server_pid(struct pool_conn *);
+void		 pool_conn_retire(struct pool_conn *);
+int		 pool_conn_pooled(struct pool_conn *);
+void		 pool_recheck(struct pool_conn *, pool_check_cb, void *);
 struct pool_waiter *pool_acquire(struct pool *, pool_acquire_cb, void *);
 void		 pool_cancel_wait(struct pool *, struct pool_waiter *);
 void		 pool_release(struct pool_conn *);
 PGconn		*pool_conn_pg(struct pool_conn *);
 int		 pool_query(struct pool_conn *, const char *, int,
 		     const char *const *, pool_result_cb, void *);
-int		 pool_pipeline(struct pool_conn *, const char *const *, size_t,
+int		 pool_query_discard(struct pool_conn *, const char *,
 		     pool_result_cb, void *);
+int		 pool_pipeline(struct pool_conn *, const char *const *,
+		     const unsigned char *, size_t, pool_result_cb, void *);
+const char	*pool_copy_refused(struct pool_conn *);
+void		 pool_set_notice(struct pool_conn *, pool_notice_cb, void *);
 ssize_t		 pool_pipeline_failed(struct pool_conn *);
 
 /* main.c */

@@ -71,9 +71,10 @@ migdir_cmp_file(const void *a, const void *b)
 /* Reads whole files; anyone able to write them could run SQL as us. */
 static void
 migdir_file(struct migset *set, struct errlist *errs, int dfd,
-    const char *name, const char *path)
+    const char *name, const char *path, struct migcache *cache)
 {
 	struct stat	 st;
+	struct migsig	 sig;
 	struct migfile	*mf;
 	char		*buf = NULL;
 	size_t		 size, len = 0;
@@ -98,6 +99,14 @@ migdir_file(struct migset *set, struct errlist *errs, int dfd,
 		goto out;
 	if (st.st_size > MIGFILE_MAX_SIZE)
 		goto toolarge;
+	/* The same file, unchanged since an earlier load: not read again. */
+	migdir_sig(&st, &sig);
+	if ((mf = migcache_take(cache, path, &sig)) != NULL) {
+		set->files = xreallocarray(set->files, set->n + 1,
+		    sizeof *set->files);
+		set->files[set->n++] = mf;
+		goto out;
+	}
 
 	/* The file may change size under us: read to EOF, with a cap. */
 	size = (size_t)st.st_size + 1;
@@ -154,6 +163,8 @@ migdir_sig(const struct stat *st, struct migsig *sig)
 	sig->size = (unsigned long long)st->st_size;
 	sig->mtime_sec = (long long)st->st_mtim.tv_sec;
 	sig->mtime_nsec = (long long)st->st_mtim.tv_nsec;
+	sig->ctime_sec = (long long)st->st_ctim.tv_sec;
+	sig->ctime_nsec = (long long)st->st_ctim.tv_nsec;
 }
 
 /*
@@ -189,7 +200,7 @@ migset_unchanged(const struct migset *set)
 /* Visits one directory; takes ownership of dfd and closes it. */
 static void
 migdir_walk(struct migset *set, struct errlist *errs, int dfd,
-    const char *dirpath)
+    const char *dirpath, struct migcache *cache)
 {
 	DIR		*d;
 	struct dirent	*de;
@@ -298,7 +309,7 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 				close(cfd);
 				goto next;
 			}
-			migdir_walk(set, errs, cfd, path);
+			migdir_walk(set, errs, cfd, path, cache);
 			goto next;
 		} else if (!migdir_is_sql(names[i])) {
 			if (migdir_sqlish(names[i]) && S_ISREG(st.st_mode))
@@ -310,7 +321,8 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 		if (!S_ISREG(st.st_mode))
 			errlist_add(errs, "%s: not a regular file", path);
 		else
-			migdir_file(set, errs, dirfd(d), names[i], path);
+			migdir_file(set, errs, dirfd(d), names[i], path,
+			    cache);
 		goto next;
 sqlcase:
 		migdir_skip(set, path, "only names ending in .sql, in lower "
@@ -341,6 +353,14 @@ migdir_load(const char *dir, struct migset *out, struct errlist *errs)
 int
 migdir_scan(const char *dir, struct migset *out, struct errlist *errs)
 {
+	return (migdir_scan_cached(dir, out, errs, NULL));
+}
+
+/* migdir_scan, taking unchanged files from cache (may be NULL) unread. */
+int
+migdir_scan_cached(const char *dir, struct migset *out, struct errlist *errs,
+    struct migcache *cache)
+{
 	struct stat	 st;
 	size_t		 nerrs = errs->n;
 	int		 fd;
@@ -361,7 +381,7 @@ migdir_scan(const char *dir, struct migset *out, struct errlist *errs)
 		close(fd);
 		return (-1);
 	}
-	migdir_walk(out, errs, fd, dir);
+	migdir_walk(out, errs, fd, dir, cache);
 
 	if (out->n > 0)
 		qsort(out->files, out->n, sizeof *out->files, migdir_cmp_file);

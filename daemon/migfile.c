@@ -605,6 +605,7 @@ migfile_parse_keep(const char *path, const char *text, size_t len,
 	*out = NULL;
 	memset(&mp, 0, sizeof mp);
 	mp.mf = xcalloc(1, sizeof *mp.mf);
+	mp.mf->refs = 1;
 	mp.mf->path = xstrdup(path);
 	mp.mf->message = xstrdup("");
 	mp.mf->tx = MIGFILE_TX_AUTO;
@@ -678,6 +679,10 @@ migfile_free(struct migfile *mf)
 
 	if (mf == NULL)
 		return;
+	if (mf->refs > 1) {
+		mf->refs--;
+		return;
+	}
 	free(mf->path);
 	free(mf->revision);
 	for (i = 0; i < mf->n_parents; i++)
@@ -694,4 +699,73 @@ migfile_free(struct migfile *mf)
 	free(mf->up);
 	free(mf->down);
 	free(mf);
+}
+
+/* Another owner for an unchanged file kept across loads. */
+struct migfile *
+migfile_ref(struct migfile *mf)
+{
+	mf->refs++;
+	return (mf);
+}
+
+/* Orders files by path, for migcache_take's lookup. */
+static int
+migcache_cmp(const void *a, const void *b)
+{
+	return (strcmp((*(struct migfile *const *)a)->path,
+	    (*(struct migfile *const *)b)->path));
+}
+
+/* A cache of files (sorted by path, as a migset has them), each with a
+ * reference of its own. */
+void
+migcache_init(struct migcache *c, struct migfile *const *files, size_t n)
+{
+	size_t	 i;
+
+	c->files = xcalloc(n + 1, sizeof *c->files);
+	for (i = 0; i < n; i++)
+		c->files[i] = migfile_ref(files[i]);
+	c->used = xcalloc(n + 1, 1);
+	c->n = n;
+	c->taken = 0;
+	qsort(c->files, n, sizeof *c->files, migcache_cmp);
+}
+
+/* The cached file at path when stat says it is the same file unchanged
+ * (its reference goes to the caller), or NULL: it must be read. */
+struct migfile *
+migcache_take(struct migcache *c, const char *path, const struct migsig *sig)
+{
+	struct migfile	 key, *kp = &key, **slot;
+	size_t		 k;
+
+	if (c == NULL || c->n == 0)
+		return (NULL);
+	key.path = (char *)path;
+	slot = bsearch(&kp, c->files, c->n, sizeof *c->files, migcache_cmp);
+	if (slot == NULL)
+		return (NULL);
+	k = (size_t)(slot - c->files);
+	if (c->used[k] || memcmp(&(*slot)->sig, sig, sizeof *sig) != 0)
+		return (NULL);
+	c->used[k] = 1;
+	c->taken++;
+	return (*slot);
+}
+
+/* Drops the references nobody took. */
+void
+migcache_clear(struct migcache *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->n; i++) {
+		if (!c->used[i])
+			migfile_free(c->files[i]);
+	}
+	free(c->files);
+	free(c->used);
+	memset(c, 0, sizeof *c);
 }

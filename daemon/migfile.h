@@ -19,10 +19,13 @@ enum migfile_tx {
 struct migsig {
 	unsigned long long	 dev, ino, size;
 	long long		 mtime_sec, mtime_nsec;
+	long long		 ctime_sec, ctime_nsec;	/* chmod, chown, rename */
 };
 
-/* One parsed revision file; all strings owned, freed by migfile_free(). */
+/* One parsed revision file; all strings owned, freed by migfile_free().
+ * Successive loads share an unchanged file: the last migfile_free frees. */
 struct migfile {
+	unsigned int	  refs;		/* 0 or 1: one owner */
 	char		 *path;		/* as given; used in messages */
 	char		 *revision;
 	int		  revision_line;	/* 0 when from the file name */
@@ -63,6 +66,19 @@ struct migset {
 };
 
 /*
+ * What an earlier load read, offered to the next one: a file whose path and
+ * stat (device, inode, size, mtime, ctime) are unchanged is taken from here
+ * instead of being read and parsed again.  Each entry holds a reference;
+ * migcache_take() moves it to the caller and marks the entry used.
+ */
+struct migcache {
+	struct migfile	**files;	/* sorted by path */
+	char		 *used;		/* taken: the reference moved */
+	size_t		  n;
+	size_t		  taken;	/* how many were reused */
+};
+
+/*
  * migfile.c. migfile_parse() returns 0 and sets *out, or -1 with *out NULL
  * and "PATH:LINE: message" strings appended to the errlist. migfile_valid_id()
  * returns 1 for a valid id, or 0 and sets *why (if not NULL) to an allocated
@@ -77,6 +93,11 @@ int	 migfile_parse(const char *, const char *, size_t, struct migfile **,
 int	 migfile_parse_all(const char *, const char *, size_t,
 	     struct migfile **, struct errlist *);
 void	 migfile_free(struct migfile *);
+struct migfile *migfile_ref(struct migfile *);
+void	 migcache_init(struct migcache *, struct migfile *const *, size_t);
+struct migfile *migcache_take(struct migcache *, const char *,
+	     const struct migsig *);
+void	 migcache_clear(struct migcache *);
 int	 migfile_valid_id(const char *, char **);
 void	 migfile_checksum(const char *, size_t, char[65]);
 
@@ -91,6 +112,8 @@ void	 migfile_checksum(const char *, size_t, char[65]);
  */
 int	 migdir_load(const char *, struct migset *, struct errlist *);
 int	 migdir_scan(const char *, struct migset *, struct errlist *);
+int	 migdir_scan_cached(const char *, struct migset *, struct errlist *,
+	     struct migcache *);
 void	 migset_clear(struct migset *);
 int	 migset_unchanged(const struct migset *);
 

@@ -11,6 +11,7 @@
 #include <sys/queue.h>
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,10 +22,11 @@
 #include "config.h"
 #include "migd.h"
 #include "engine.h"
+#include "loader.h"
 
 static void	 migrate_inotify_read(evutil_socket_t fd, short events,
 	    void *arg);
-static void	 migrate_watch(struct revset *rs);
+static void	 migrate_status_flush(void);
 
 struct engine migrate;
 
@@ -159,7 +161,7 @@ migrate_reset_sql(struct job *j)
 }
 
 
-/* A change in the migrations tree: status will read the files again. */
+/* A change in the migrations tree: the files will be loaded again. */
 static void
 migrate_inotify_read(evutil_socket_t fd, short events, void *arg)
 {
@@ -181,58 +183,143 @@ migrate_server_version(void)
 	return (pg != NULL ? PQserverVersion(pg) : 0);
 }
 
-/* Whether the files may have changed, or the server they were judged
- * against: drains pending inotify events first, so an edit made just before
- * a request is never missed. */
-int
-migrate_files_changed(void)
+/* Whether the server the files were judged against (valid or not: SQL the
+ * parser refuses is an error only against its own version) is another one
+ * now. */
+static int
+migrate_server_changed(void)
 {
 	int	 v = migrate_server_version();
 
-	if (migrate.inotify != -1)
-		migrate_inotify_read(migrate.inotify, EV_READ, NULL);
-	return (migrate.stale || migrate.errors != NULL || migrate.rs ==
-	    NULL || (v != 0 && migrate.rs->server_version != v));
+	return (migrate.loaded && v != 0 && migrate.judged_version != v);
 }
 
-/* Watches every directory of the set; without inotify, status always rereads. */
+/* Whether the last load was refused without reading everything (the
+ * directory missing, a file unreadable): nothing to watch or to stat, so it
+ * is read again whenever asked, as before. */
+static int
+migrate_seen_partial(void)
+{
+	return (migrate.loaded && migrate.errors != NULL &&
+	    (migrate.seen.n_dirs == 0 || migrate.seen.incomplete));
+}
+
+/* Whether the files may have changed since the last load (inotify events
+ * are drained first, so an edit made just before a request is seen). */
+int
+migrate_files_changed(void)
+{
+	if (migrate.inotify != -1)
+		migrate_inotify_read(migrate.inotify, EV_READ, NULL);
+	return (migrate.stale || !migrate.loaded || migrate_server_changed() ||
+	    migrate_seen_partial());
+}
+
+/* Without inotify: a look at the files every second, off the loop. */
 static void
-migrate_watch(struct revset *rs)
+migrate_recheck(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)arg;
+	if (migrate.loader == NULL && (migrate.inotify == -1 ||
+	    migrate_seen_partial()))
+		migrate_load_start(0);
+}
+
+/* The check every second runs while inotify cannot vouch for the files:
+ * unavailable, or nothing to watch after a partial read. */
+static void
+migrate_recheck_arm(void)
+{
+	struct timeval	 tv = { 1, 0 };
+
+	if (migrate.inotify == -1 || migrate_seen_partial()) {
+		if (migrate.recheck == NULL) {
+			migrate.recheck = event_new(migd.base, -1, EV_PERSIST,
+			    migrate_recheck, NULL);
+			event_add(migrate.recheck, &tv);
+		}
+	} else if (migrate.recheck != NULL) {
+		event_free(migrate.recheck);
+		migrate.recheck = NULL;
+	}
+}
+
+/* Why inotify cannot watch, or NULL; MIGD_TEST_NO_INOTIFY (a test hook)
+ * makes it unavailable as a user's exhausted instances would. */
+static int
+migrate_inotify_init(void)
+{
+	const char	*env = getenv("MIGD_TEST_NO_INOTIFY");
+
+	if (env != NULL && *env != '\0') {
+		errno = EMFILE;
+		return (-1);
+	}
+	return (inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+}
+
+/*
+ * Watches every directory the last load read.  Without inotify, the files
+ * are checked every second (a stat of each, on the loader's thread) and
+ * before every request that uses them; the operator is told once.
+ */
+static void
+migrate_watch(const struct migset *set)
 {
 	const uint32_t	 mask = IN_CREATE | IN_DELETE | IN_MODIFY |
 			    IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
 			    IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
+	const char	*why = NULL;
 	size_t		 i;
+	int		 fd;
 
+	/* Events seen while the files were read stay seen. */
+	if (migrate.inotify != -1)
+		migrate_inotify_read(migrate.inotify, EV_READ, NULL);
 	if (migrate.inotify_ev != NULL) {
 		event_free(migrate.inotify_ev);
 		migrate.inotify_ev = NULL;
 	}
 	if (migrate.inotify != -1)
 		close(migrate.inotify);
-	migrate.stale = 1;
-	if ((migrate.inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
-		return;
-	for (i = 0; i < rs->set.n_dirs; i++) {
-		if (inotify_add_watch(migrate.inotify, rs->set.dirs[i],
-		    mask) == -1) {
-			log_debug("inotify on %s: %s; status will reread the "
-			    "files", rs->set.dirs[i], strerror(errno));
-			close(migrate.inotify);
-			migrate.inotify = -1;
-			return;
+	migrate.inotify = -1;
+	if ((fd = migrate_inotify_init()) == -1)
+		why = xprintf("inotify_init1: %s", strerror(errno));
+	for (i = 0; fd != -1 && i < set->n_dirs; i++) {
+		if (inotify_add_watch(fd, set->dirs[i], mask) == -1) {
+			why = xprintf("inotify_add_watch %s: %s",
+			    set->dirs[i], strerror(errno));
+			close(fd);
+			fd = -1;
 		}
 	}
+	if (fd == -1) {
+		if (!migrate.no_inotify)
+			log_warnx("cannot watch the migration files (%s; "
+			    "fs.inotify.max_user_instances or "
+			    "max_user_watches may be used up): migd checks "
+			    "them for changes every second and before each "
+			    "request that uses them, with a stat of each file",
+			    why);
+		migrate.no_inotify = 1;
+		free((char *)why);
+		return;
+	}
+	if (migrate.no_inotify)
+		log_info("watching the migration files with inotify again");
+	migrate.no_inotify = 0;
+	migrate.inotify = fd;
 	migrate.inotify_ev = event_new(migd.base, migrate.inotify,
 	    EV_READ | EV_PERSIST, migrate_inotify_read, NULL);
 	event_add(migrate.inotify_ev, NULL);
-	migrate.stale = 0;
 }
 
 /* Logs what the files' load did not read, and why: once, not at every
- * status that reloads (without inotify every one does). */
+ * load (any change to the files loads them again). */
 static void
-migrate_say_skipped(struct errlist *skipped)
+migrate_say_skipped(const struct errlist *skipped)
 {
 	char	*all;
 	size_t	 i;
@@ -245,69 +332,337 @@ migrate_say_skipped(struct errlist *skipped)
 	}
 	free(migrate.skipped_said);
 	migrate.skipped_said = all;
-	errlist_clear(skipped);
 }
 
-/* Loads the files afresh; the last valid set stays for status. */
-struct revset *
-migrate_load(json_t **errors)
+/* Logs what a load found, when an operator asked for it (start, SIGHUP,
+ * reload) or it changed whether the files are valid. */
+static void
+migrate_load_log(const struct loader_result *res, int asked, int was_valid)
 {
-	const struct config	*cf = migd.config;
-	struct errlist		 errs = { NULL, 0 };
-	struct errlist		 skipped = { NULL, 0 };
-	struct revset_ctx	 ctx = { cf->schemas, cf->n_schemas,
-				    cf->version_schema, cf->history_schema,
-				    migrate_server_version(), &skipped };
-	struct revset		*rs;
-	size_t			 i;
-	int			 r;
-
-	*errors = NULL;
-	r = revset_load(cf->directory, &ctx, &rs, &errs);
-	migrate_say_skipped(&skipped);
-	if (r != 0) {
-		*errors = json_array();
-		for (i = 0; i < errs.n; i++)
-			json_array_append_new(*errors, json_string(errs.v[i]));
-		errlist_clear(&errs);
-		json_decref(migrate.errors);
-		migrate.errors = json_incref(*errors);
-		return (NULL);
-	}
-	json_decref(migrate.errors);
-	migrate.errors = NULL;
-	revset_unref(migrate.rs);
-	migrate.rs = revset_ref(rs);
-	migrate_watch(rs);
-	return (rs);
-}
-
-/* Re-reads the files for reload and SIGHUP; returns -1 when they are invalid. */
-int
-migrate_reload(json_t **errors)
-{
-	struct revset	*rs;
+	struct revset	*rs = migrate.rs;
 	size_t		*heads, n;
 
-	/* An explicit reload says again what it skips. */
-	free(migrate.skipped_said);
-	migrate.skipped_said = NULL;
-	if ((rs = migrate_load(errors)) == NULL) {
+	if (migrate.errors != NULL) {
+		if (!asked && !was_valid)
+			return;
 		log_warnx("migrations in %s are invalid (%zu problems); "
 		    "nothing will run until they are fixed",
-		    migd.config->directory, json_array_size(*errors));
-		for (n = 0; n < json_array_size(*errors); n++)
+		    migd.config->directory, json_array_size(migrate.errors));
+		for (n = 0; n < json_array_size(migrate.errors); n++)
 			log_warnx("%s", json_string_value(json_array_get(
-			    *errors, n)));
-		return (-1);
+			    migrate.errors, n)));
+		return;
+	}
+	if (!asked && was_valid) {
+		log_debug("migration files loaded again in %.3f s (%zu of %zu "
+		    "unchanged)", res->seconds, res->reused, revset_count(rs));
+		return;
 	}
 	n = graph_heads(rs->graph, &heads);
-	log_info("loaded %zu revisions from %s, %zu head%s%s%s",
+	log_info("loaded %zu revisions from %s, %zu head%s%s%s (%.3f s)",
 	    revset_count(rs), migd.config->directory, n, n == 1 ? "" : "s",
-	    n == 1 ? ": " : "", n == 1 ? graph_id(rs->graph, heads[0]) : "");
+	    n == 1 ? ": " : "", n == 1 ? graph_id(rs->graph, heads[0]) : "",
+	    res->seconds);
 	free(heads);
-	revset_unref(rs);
-	return (0);
+}
+
+/* A load ended (on the loop): swap its set in, or keep its problems; then
+ * wake those waiting for it, and load again if the files changed since. */
+static void
+migrate_load_done(struct loader_result *res, void *arg)
+{
+	struct migrate_waiter	*w, *next;
+	size_t			 i;
+	int			 asked = migrate.load_asked;
+	int			 was_valid = migrate.loaded &&
+				    migrate.errors == NULL;
+
+	(void)arg;
+	migrate.loader = NULL;
+	migrate.done_seq = migrate.load_seq;
+	if (!res->unchanged) {
+		json_decref(migrate.errors);
+		migrate.errors = NULL;
+		if (res->rs != NULL) {
+			revset_unref(migrate.rs);
+			migrate.rs = res->rs;
+			res->rs = NULL;
+			migset_clear(&migrate.seen);
+			migrate_watch(&migrate.rs->set);
+		} else {
+			migrate.errors = json_array();
+			for (i = 0; i < res->errs.n; i++)
+				json_array_append_new(migrate.errors,
+				    json_string(res->errs.v[i]));
+			migset_clear(&migrate.seen);
+			migrate.seen = res->seen;
+			memset(&res->seen, 0, sizeof res->seen);
+			migrate_watch(&migrate.seen);
+		}
+		if (asked) {	/* an explicit reload says them again */
+			free(migrate.skipped_said);
+			migrate.skipped_said = NULL;
+		}
+		migrate_say_skipped(migrate.errors == NULL ?
+		    &migrate.rs->set.skipped : &migrate.seen.skipped);
+		migrate.loaded = 1;
+		migrate.judged_version = migrate.load_version;
+		migrate_recheck_arm();
+		migrate_load_log(res, asked, was_valid);
+	}
+	migrate_status_flush();
+	if (migrate.again || migrate.stale || migrate_server_changed())
+		migrate_load_start(migrate.again_full ||
+		    migrate_server_changed());
+	/* Those served, all of them when no other load could start, move to
+	 * a list of their own first: a callback may end another waiter's job,
+	 * which migrate_files_forget then finds there. */
+	for (w = TAILQ_FIRST(&migrate.waiters); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (w->seq > migrate.done_seq && migrate.loader != NULL)
+			continue;
+		TAILQ_REMOVE(&migrate.waiters, w, entry);
+		TAILQ_INSERT_TAIL(&migrate.resuming, w, entry);
+	}
+	while ((w = TAILQ_FIRST(&migrate.resuming)) != NULL) {
+		TAILQ_REMOVE(&migrate.resuming, w, entry);
+		w->fn(w->arg);
+		free(w);
+	}
+}
+
+/*
+ * Starts loading the files on the loader's thread; full reads every file
+ * whose stat changed (and reuses the rest), else the thread first stats
+ * what the last load read and loads only if something differs.  A load
+ * already running is followed by another (migrate.again).
+ */
+void
+migrate_load_start(int full)
+{
+	const struct config	*cf = migd.config;
+	struct revset_ctx	 ctx = { cf->schemas, cf->n_schemas,
+				    cf->version_schema, cf->history_schema,
+				    migrate_server_version(), NULL };
+	const struct migset	*check = NULL;
+	int			 known;
+
+	if (migrate.loader != NULL) {
+		migrate.again = 1;
+		migrate.again_full |= full;
+		return;
+	}
+	if (migrate.inotify != -1)
+		migrate_inotify_read(migrate.inotify, EV_READ, NULL);
+	/* Known changes: status waits a moment for them (small loads end
+	 * well within it), not for a mere check. */
+	known = full || migrate.stale || !migrate.loaded ||
+	    migrate_server_changed();
+	migrate.stale = 0;
+	migrate.again = migrate.again_full = 0;
+	if (!full && migrate.loaded && !migrate_server_changed() &&
+	    !migrate_seen_partial())
+		check = migrate.errors == NULL ? &migrate.rs->set :
+		    &migrate.seen;
+	migrate.loader = loader_start(migd.base, cf->directory, &ctx,
+	    migrate.rs, check, migrate_load_done, NULL);
+	if (migrate.loader == NULL) {
+		migrate.stale = 1;	/* tried again at the next request */
+		return;
+	}
+	migrate.load_seq++;
+	migrate.load_known = known;
+	migrate.load_version = ctx.server_version;
+	migrate.load_t0 = migd_now();
+	migrate.load_asked = migrate.ask_next;
+	migrate.ask_next = 0;
+}
+
+/* Answers the status requests that waited for a load. */
+static void
+migrate_status_flush(void)
+{
+	struct job	**v = migrate.status_waiting;
+	size_t		  i, n = migrate.n_status_waiting;
+
+	if (migrate.status_timer != NULL)
+		evtimer_del(migrate.status_timer);
+	migrate.status_waiting = NULL;
+	migrate.n_status_waiting = 0;
+	for (i = 0; i < n; i++) {
+		migrate_status_reply(v[i], 0);
+		job_end(v[i], NULL);
+	}
+	free(v);
+}
+
+/* The moment status waits for a load is over. */
+static void
+migrate_status_timeout(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)arg;
+	migrate_status_flush();
+}
+
+/*
+ * Whether status j waits for the files: a load of known changes that began
+ * less than MIGRATE_STATUS_LOAD_MS ago is waited for until then (a few files
+ * load well within it, so an edit is seen at once); a longer one is not,
+ * and status answers from the files as loaded, with migrations.loading.
+ */
+int
+migrate_status_wait(struct job *j)
+{
+	struct timeval	 tv;
+	double		 left;
+
+	migrate_files_kick();
+	if (migrate.loader == NULL || !migrate.load_known)
+		return (0);
+	left = migrate.load_t0 + MIGRATE_STATUS_LOAD_MS / 1000.0 -
+	    migd_now();
+	if (left <= 0)
+		return (0);
+	migrate.status_waiting = xreallocarray(migrate.status_waiting,
+	    migrate.n_status_waiting + 1, sizeof *migrate.status_waiting);
+	migrate.status_waiting[migrate.n_status_waiting++] = j;
+	if (migrate.status_timer == NULL)
+		migrate.status_timer = evtimer_new(migd.base,
+		    migrate_status_timeout, NULL);
+	if (migrate.n_status_waiting == 1) {
+		tv.tv_sec = (time_t)left;
+		tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) * 1e6);
+		evtimer_add(migrate.status_timer, &tv);
+	}
+	return (1);
+}
+
+/* Status answers from the files as loaded; a change starts a load that it
+ * does not wait for. */
+void
+migrate_files_kick(void)
+{
+	/* Not after a partial read: the check every second sees to it. */
+	if (migrate.loader == NULL && migrate_files_changed() &&
+	    (migrate.stale || !migrate.loaded || migrate_server_changed()))
+		migrate_load_start(migrate_server_changed());
+}
+
+/* Whether a load is running or none has finished yet. */
+int
+migrate_files_loading(void)
+{
+	return (migrate.loader != NULL || !migrate.loaded);
+}
+
+/*
+ * Whether the files as loaded can serve a request now.  A run (check) always
+ * has them checked first (a stat of each file and directory, which sees what
+ * inotify cannot: a symlink's target, a network filesystem); without
+ * inotify, so does every request that uses them.
+ */
+int
+migrate_files_ready(int check)
+{
+	return (!check && migrate.loader == NULL && migrate.inotify != -1 &&
+	    !migrate_files_changed());
+}
+
+/* Calls fn(arg) on the loop once a load that starts after now has ended
+ * (or the running one, when nothing changed since it started). */
+void
+migrate_files_wait(int check, void (*fn)(void *), void *arg)
+{
+	struct migrate_waiter	*w;
+	int			 changed = migrate_files_changed();
+
+	w = xcalloc(1, sizeof *w);
+	w->fn = fn;
+	w->arg = arg;
+	if (migrate.loader != NULL && (check || changed ||
+	    migrate.inotify == -1)) {
+		migrate.again = 1;
+		migrate.again_full |= migrate_server_changed();
+		w->seq = migrate.load_seq + 1;
+	} else if (migrate.loader != NULL)
+		w->seq = migrate.load_seq;
+	else {
+		migrate_load_start(migrate_server_changed());
+		w->seq = migrate.load_seq;
+		if (migrate.loader == NULL) {
+			/* No thread: answer with the files as they are. */
+			free(w);
+			fn(arg);
+			return;
+		}
+	}
+	TAILQ_INSERT_TAIL(&migrate.waiters, w, entry);
+}
+
+/* Forgets what waits for the files on behalf of arg, which goes away. */
+void
+migrate_files_forget(void *arg)
+{
+	struct migrate_waiter	*w, *next;
+	size_t			 i, k;
+
+	for (w = TAILQ_FIRST(&migrate.waiters); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (w->arg == arg) {
+			TAILQ_REMOVE(&migrate.waiters, w, entry);
+			free(w);
+		}
+	}
+	for (w = TAILQ_FIRST(&migrate.resuming); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (w->arg == arg) {
+			TAILQ_REMOVE(&migrate.resuming, w, entry);
+			free(w);
+		}
+	}
+	for (i = k = 0; i < migrate.n_status_waiting; i++) {
+		if (migrate.status_waiting[i] != arg)
+			migrate.status_waiting[k++] = migrate.status_waiting[i];
+	}
+	migrate.n_status_waiting = k;
+}
+
+/* reload answers once the files are read again. */
+static void
+migrate_reload_answer(void *arg)
+{
+	struct request	*req = arg;
+	char		*cause;
+
+	if (migrate.errors != NULL) {
+		cause = migrate_errors_message(migrate.errors);
+		cmd_error(req, MIGD_ERR_MIGRATIONS, "invalid_migrations",
+		    json_pack("{s:O}", "errors", migrate.errors), "%s", cause);
+		free(cause);
+		return;
+	}
+	cmd_reply(req, json_pack("{s:o}", "migrations",
+	    migrate_files_status()));
+}
+
+/* Re-reads the files for SIGHUP (req NULL) and reload (answered when they
+ * are read): every file whose stat changed, off the loop; the outcome is
+ * logged. */
+void
+migrate_reload(struct request *req)
+{
+	migrate.ask_next = 1;
+	if (migrate.loader != NULL) {
+		migrate.again = migrate.again_full = 1;
+		if (req != NULL)
+			migrate_files_wait(1, migrate_reload_answer, req);
+		return;
+	}
+	migrate_load_start(1);
+	if (req != NULL)
+		migrate_files_wait(0, migrate_reload_answer, req);
 }
 
 /* What follows the first of n problems in a one-line message (to free):
@@ -343,7 +698,10 @@ migrate_files_status(void)
 	json_t	*o, *heads;
 	size_t	*idx, n, i;
 
-	o = json_pack("{s:s}", "directory", migd.config->directory);
+	o = json_pack("{s:s, s:b}", "directory", migd.config->directory,
+	    "loading", migrate_files_loading());
+	if (!migrate.loaded)
+		return (o);	/* nothing read yet */
 	if (migrate.errors != NULL) {
 		json_object_set(o, "errors", migrate.errors);
 		json_object_set_new(o, "valid", json_false());
@@ -484,21 +842,35 @@ migrate_busy(void)
 void
 migrate_init(void)
 {
-	json_t	*errors = NULL;
-
 	TAILQ_INIT(&migrate.queue);
+	TAILQ_INIT(&migrate.waiters);
+	TAILQ_INIT(&migrate.resuming);
 	TAILQ_INIT(&migrate.all);
 	migrate.inotify = -1;
 	if (gethostname(migrate.host, sizeof migrate.host) != 0)
 		strncpy(migrate.host, "unknown", sizeof migrate.host - 1);
 	migrate.host[sizeof migrate.host - 1] = '\0';
-	migrate_reload(&errors);
-	json_decref(errors);
+	/* On the loader's thread: the socket answers while a big file loads. */
+	migrate_reload(NULL);
 }
 
 void
 migrate_free(void)
 {
+	struct migrate_waiter	*w;
+
+	loader_free(migrate.loader);
+	migrate.loader = NULL;
+	while ((w = TAILQ_FIRST(&migrate.waiters)) != NULL) {
+		TAILQ_REMOVE(&migrate.waiters, w, entry);
+		free(w);
+	}
+	if (migrate.recheck != NULL)
+		event_free(migrate.recheck);
+	if (migrate.status_timer != NULL)
+		event_free(migrate.status_timer);
+	free(migrate.status_waiting);
+	migset_clear(&migrate.seen);
 	if (migrate.inotify_ev != NULL)
 		event_free(migrate.inotify_ev);
 	if (migrate.inotify != -1)

@@ -22,7 +22,7 @@ enum migrate_op {
 
 void	 migrate_init(void);
 void	 migrate_free(void);
-int	 migrate_reload(json_t **);
+void	 migrate_reload(struct request *);
 void	 migrate_start(struct request *, enum migrate_op);
 void	 migrate_cancel(struct request *);
 void	 migrate_revisions(struct request *);

@@ -238,20 +238,27 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 void
 migrate_status_reply(struct job *j, int stale)
 {
-	json_t	*res, *errors = NULL;
+	json_t	*res;
 
-	if (j->pc == NULL && migrate_files_changed()) {
-		/* Answering from memory: still against the files as they are. */
-		revset_unref(migrate_load(&errors));
-		json_decref(errors);
-	}
+	/* A change is loaded off the loop; this answer is from the files as
+	 * loaded (migrations.loading says a load is under way). */
+	if (j->pc == NULL)
+		migrate_files_kick();
 	res = json_pack("{s:{s:s, s:I, s:o, s:i}, s:o}",
 	    "daemon", "version", PACKAGE_VERSION, "pid", (json_int_t)getpid(),
 	    "uptime", rpc_duration(migd_now() - migd.started), "protocol",
 	    MIGD_PROTOCOL_VERSION, "migrations", migrate_files_status());
 	json_object_set_new(res, "database", cmd_status_database(j->pc !=
 	    NULL));
-	if (j->pc != NULL) {
+	if (!migrate.loaded) {
+		/* The first load is still running: nothing to judge by. */
+		json_object_set_new(res, "state", json_string("loading"));
+		if (j->pc != NULL) {
+			dbstate_clear(&migrate.last_db);
+			dbstate_copy(&migrate.last_db, &j->st);
+			migrate.have_last_db = 1;
+		}
+	} else if (j->pc != NULL) {
 		migrate_assess(migrate.rs, migrate.errors != NULL, &j->st,
 		    res);
 		/* Keep what the database said, for answers without one. */
@@ -321,6 +328,77 @@ migrate_plan_schemas(struct job *j)
 	free(names);
 }
 
+/* Where to cut s at most max bytes in without splitting a character. */
+static size_t
+migrate_utf8_cut(const char *s, size_t max)
+{
+	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+		max--;
+	return (max);
+}
+
+/*
+ * A step's SQL for the plan reply, capped: a section longer than
+ * MIGRATE_PLAN_SQL_MAX shows each statement longer than
+ * MIGRATE_PLAN_STMT_MAX cut with a note of its size and line, and no more
+ * than about MIGRATE_PLAN_SQL_MAX in all ("sql_truncated", "sql_bytes"), so
+ * a 50 MB file of INSERTs makes no 50 MB reply.  The file has it all.
+ */
+static void
+migrate_plan_sql(json_t *o, const char *text, const struct sqlscan *sc)
+{
+	const struct sqlscan_stmt	*st;
+	FILE				*f;
+	char				*s = NULL;
+	size_t				 len = strlen(text), at = 0, i, n, cut;
+	size_t				 size = 0;
+
+	if (len <= MIGRATE_PLAN_SQL_MAX) {
+		json_object_set_new(o, "sql", json_string(text));
+		return;
+	}
+	if ((f = open_memstream(&s, &size)) == NULL)
+		fatal("open_memstream");
+	for (i = 0; i < sc->n_stmts && (size_t)ftell(f) <
+	    MIGRATE_PLAN_SQL_MAX; i++) {
+		st = &sc->stmts[i];
+		/* What lies before it (comments, blank lines), then it. */
+		n = st->offset - at;
+		cut = migrate_utf8_cut(text + at, n > MIGRATE_PLAN_STMT_MAX ?
+		    MIGRATE_PLAN_STMT_MAX : n);
+		fwrite(text + at, 1, cut, f);
+		if (st->len > MIGRATE_PLAN_STMT_MAX) {
+			cut = migrate_utf8_cut(text + st->offset,
+			    MIGRATE_PLAN_STMT_MAX);
+			fwrite(text + st->offset, 1, cut, f);
+			fprintf(f, "\n-- [migd: this statement (line %d) has "
+			    "%zu bytes; the first %zu are shown here, the file "
+			    "has it whole]\n", st->line, st->len, cut);
+		} else
+			fwrite(text + st->offset, 1, st->len, f);
+		at = st->offset + st->len;
+	}
+	if (sc->n_stmts == 0) {
+		cut = migrate_utf8_cut(text, MIGRATE_PLAN_SQL_MAX);
+		fwrite(text, 1, cut, f);
+		fprintf(f, "\n-- [migd: %zu more bytes not shown in this "
+		    "reply; the file has them]\n", len - cut);
+	} else if (i < sc->n_stmts)
+		fprintf(f, "\n-- [migd: %zu more statement%s (%zu bytes) not "
+		    "shown in this reply; the file has them]\n",
+		    sc->n_stmts - i, sc->n_stmts - i == 1 ? "" : "s",
+		    len - at);
+	else
+		fwrite(text + at, 1, migrate_utf8_cut(text + at, len - at >
+		    MIGRATE_PLAN_STMT_MAX ? MIGRATE_PLAN_STMT_MAX : len - at),
+		    f);
+	fclose(f);
+	json_object_set_new(o, "sql", json_string(s));
+	json_object_set_new(o, "sql_truncated", json_true());
+	json_object_set_new(o, "sql_bytes", json_integer((json_int_t)len));
+	free(s);
+}
+
 /*
  * One step for the plan's output, with why it is not transactional, and
  * with its SQL when sql is given: to admins, and to readers who could read
@@ -387,8 +465,8 @@ migrate_step_json(struct job *j, const struct graph_step *st,
 		json_object_set_new(o, "sql_hidden", json_string(why));
 		free(why);
 	} else if (sql != NULL)
-		json_object_set_new(o, "sql", json_string(up ? mf->up :
-		    (mf->down ? mf->down : "")));
+		migrate_plan_sql(o, up ? mf->up : (mf->down ? mf->down : ""),
+		    sc);
 	return (o);
 }
 

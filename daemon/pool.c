@@ -17,7 +17,22 @@
 #define POOL_BACKOFF_MIN_MS	100
 #define POOL_BACKOFF_MAX_MS	2000
 
-enum pool_state { PC_DOWN, PC_CONNECTING, PC_IDLE, PC_BUSY };
+enum pool_state { PC_DOWN, PC_CONNECTING, PC_CHECKING, PC_IDLE, PC_BUSY };
+
+/* What the session check (pool_check_*) has seen of a new connection. */
+struct pool_check {
+	int			 step;		/* queries answered so far */
+	int			 pid;		/* server process of the first */
+	long long		 lxid;		/* its local transaction number */
+	PGconn			*probe;		/* a second client, for one query */
+	struct event		*probe_io;
+	short			 probe_want;
+	int			 probe_sent;
+	int			 again;		/* checking a second time */
+	/* a check again on a busy connection, for its owner (pool_recheck) */
+	pool_check_cb		 done;
+	void			*done_arg;
+};
 
 struct pool_conn {
 	struct pool		*pool;
@@ -31,6 +46,9 @@ struct pool_conn {
 	int			 backoff_ms;
 	u_int			 generation;	/* of the config it connected with */
 	int			 retire;	/* reconnect when released */
+	int			 server_pid;	/* the server process, once checked */
+	int			 pooled;	/* through a pooler (checked) */
+	struct pool_check	 check;
 	/* the query in flight */
 	pool_result_cb		 cb;
 	void			*cb_arg;
@@ -40,6 +58,12 @@ struct pool_conn {
 	size_t			 pipe_n;
 	size_t			 pipe_done;
 	ssize_t			 pipe_failed;
+	unsigned char		*pipe_discard;	/* per query: rows discarded */
+	/* the query in flight met a COPY to or from migd (why, or NULL) */
+	char			*copy_refused;
+	/* notices and warnings: to this sink (a run's step), else the log */
+	pool_notice_cb		 notice_cb;
+	void			*notice_arg;
 };
 
 struct pool_waiter {
@@ -61,6 +85,7 @@ struct pool {
 	int			 permanent;	/* the last attempt cannot
 						   succeed until someone acts */
 	char			 sqlstate[6];	/* why, when the server said */
+	int			 refused;	/* a pooler shares sessions */
 	int			 ever_connected;
 	struct event		*grant_ev;	/* hands out connections later */
 };
@@ -69,6 +94,12 @@ static void	pool_connect(struct pool_conn *);
 static void	pool_io(evutil_socket_t, short, void *);
 static void	pool_grant(struct pool *);
 static void	pool_pipeline_input(struct pool_conn *);
+static void	pool_check_start(struct pool_conn *);
+static void	pool_check_result(struct pool_conn *, PGresult *, void *);
+static void	pool_check_drop(struct pool_conn *);
+static void	pool_check_failed(struct pool_conn *, const char *);
+static void	pool_check_finish(struct pool_conn *, const char *);
+static int	pool_copy(struct pool_conn *, PGresult *);
 
 /* Keeps the latest error, on one line, for status and the log; a server's
  * "database ... does not exist" may quote a conninfo nested in dbname. */
@@ -135,9 +166,18 @@ pool_drop(struct pool_conn *pc)
 		PQclear(pc->result);
 		pc->result = NULL;
 	}
+	pool_check_drop(pc);
 	pc->fd = -1;
 	pc->state = PC_DOWN;
 	pc->pipe_n = 0;
+	pc->server_pid = 0;
+	pc->pooled = 0;
+	free(pc->pipe_discard);
+	pc->pipe_discard = NULL;
+	free(pc->copy_refused);
+	pc->copy_refused = NULL;
+	pc->notice_cb = NULL;
+	pc->notice_arg = NULL;
 }
 
 /* Connection lost or failed: tell the query's owner, retry after a pause. */
@@ -148,13 +188,21 @@ pool_fail(struct pool_conn *pc, const char *why)
 	pool_result_cb	 cb = pc->cb;
 	void		*arg = pc->cb_arg;
 	int		 was_busy = pc->state == PC_BUSY;
+	pool_check_cb	 done = pc->check.done;
+	void		*done_arg = pc->check.done_arg;
 
 	pool_set_error(pc->pool, why);
 	pool_drop(pc);
 	pc->cb = NULL;
 	pc->cb_arg = NULL;
+	pc->check.done = NULL;
+	pc->check.done_arg = NULL;
+	if (cb == pool_check_result)
+		cb = NULL;	/* the check's own query: its owner hears */
 	if (was_busy && cb != NULL)
 		cb(pc, NULL, arg);	/* NULL result: the connection is gone */
+	else if (was_busy && done != NULL)
+		done(pc, "lost the connection to PostgreSQL", done_arg);
 	if (pc->state != PC_DOWN || evtimer_pending(pc->timer, NULL))
 		return;
 	tv.tv_sec = pc->backoff_ms / 1000;
@@ -173,9 +221,16 @@ pool_timer(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (pc->state == PC_CONNECTING) {
+	if (pc->state == PC_CONNECTING || pc->state == PC_CHECKING) {
 		pc->pool->permanent = 0;
-		pool_fail(pc, "timeout expired while connecting");
+		pc->pool->refused = 0;
+		pool_fail(pc, pc->state == PC_CONNECTING ? "timeout expired "
+		    "while connecting" : "timeout expired while checking that "
+		    "the connection has a server session of its own");
+		return;
+	}
+	if (pc->state == PC_BUSY && pc->check.done != NULL) {
+		pool_check_failed(pc, "timeout expired");
 		return;
 	}
 	if (pc->state == PC_DOWN)
@@ -190,9 +245,6 @@ pool_ready(struct pool_conn *pc)
 	char		*db;
 
 	evtimer_del(pc->timer);
-	PQsetnonblocking(pc->pg, 1);
-	/* Verbose was for the start-up's SQLSTATE (pool_connect_failed). */
-	PQsetErrorVerbosity(pc->pg, PQERRORS_DEFAULT);
 	pc->state = PC_IDLE;
 	pc->backoff_ms = POOL_BACKOFF_MIN_MS;
 	if (!p->ever_connected || p->last_error != NULL) {
@@ -205,6 +257,7 @@ pool_ready(struct pool_conn *pc)
 	}
 	p->ever_connected = 1;
 	p->permanent = 0;
+	p->refused = 0;
 	free(p->last_error);
 	p->last_error = NULL;
 	pool_watch(pc, EV_READ);
@@ -223,6 +276,7 @@ pool_connect_failed(struct pool_conn *pc, const char *msg)
 	char		*shown;
 
 	p->permanent = pqerr_startup(msg, &shown, p->sqlstate);
+	p->refused = 0;
 	pool_fail(pc, shown);
 	free(shown);
 	if (p->permanent)
@@ -245,12 +299,35 @@ pool_connect_step(struct pool_conn *pc)
 			event_free(pc->io);
 			pc->io = NULL;
 		}
-		pool_ready(pc);
+		PQsetnonblocking(pc->pg, 1);
+		/* Verbose was for the start-up's SQLSTATE (pool_connect_failed). */
+		PQsetErrorVerbosity(pc->pg, PQERRORS_DEFAULT);
+		pool_check_start(pc);
 		break;
 	default:
 		pool_connect_failed(pc, PQerrorMessage(pc->pg));
 		break;
 	}
+}
+
+/* Notices and warnings of the server: to the sink a run set for its step,
+ * else (migd's own queries) to the log at debug level. */
+static void
+pool_notice(void *arg, const PGresult *res)
+{
+	struct pool_conn	*pc = arg;
+	const char		*sev, *msg;
+
+	if (pc->notice_cb != NULL) {
+		pc->notice_cb(pc, res, pc->notice_arg);
+		return;
+	}
+	if ((sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED)) ==
+	    NULL && (sev = PQresultErrorField(res, PG_DIAG_SEVERITY)) == NULL)
+		sev = "NOTICE";
+	if ((msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) == NULL)
+		msg = PQresultErrorMessage(res);
+	log_debug("database: %s: %s", sev, msg);
 }
 
 /* Starts a non-blocking connection with the current conninfo. */
@@ -274,6 +351,7 @@ pool_connect(struct pool_conn *pc)
 		pool_connect_failed(pc, PQerrorMessage(pc->pg));
 		return;
 	}
+	PQsetNoticeReceiver(pc->pg, pool_notice, pc);
 	/* libpq keeps a failed start-up's SQLSTATE to itself, except in a
 	 * verbose message; pool_ready sets the default back. */
 	PQsetErrorVerbosity(pc->pg, PQERRORS_VERBOSE);
@@ -282,6 +360,366 @@ pool_connect(struct pool_conn *pc)
 	tv.tv_usec = 0;
 	evtimer_add(pc->timer, &tv);
 	pool_watch(pc, EV_WRITE);
+}
+
+/*
+ * The session check of a new connection.  migd needs a server session of its
+ * own (its advisory lock, the timeouts of a bare step), which a pooler in
+ * transaction or statement mode does not give.  A server process that is not
+ * the one the start-up announced (PgBouncer and its kind make up their own
+ * cancel keys) means a pooler; then sharing must not show: two queries of this
+ * connection run on one server process with nothing in between (the local
+ * transaction number of the second is the next one), a second client gets
+ * another server process (a pooler in transaction mode hands out the server
+ * it got back last, or the oldest idle one, and the first test catches the
+ * latter), and this connection still has its own after that.
+ */
+#define POOL_CHECK_SQL	"SELECT pg_catalog.pg_backend_pid(), (SELECT " \
+	"pg_catalog.split_part(virtualxid, '/', 2) FROM pg_catalog.pg_locks " \
+	"WHERE locktype = 'virtualxid' AND granted AND pid = " \
+	"pg_catalog.pg_backend_pid() LIMIT 1)"
+
+static void	pool_sent(struct pool_conn *, pool_result_cb, void *);
+static void	pool_check_probe_io(evutil_socket_t, short, void *);
+
+/* Forgets the check's second client. */
+static void
+pool_check_drop(struct pool_conn *pc)
+{
+	struct pool_check	*ck = &pc->check;
+
+	if (ck->probe_io != NULL) {
+		event_free(ck->probe_io);
+		ck->probe_io = NULL;
+	}
+	if (ck->probe != NULL) {
+		PQfinish(ck->probe);
+		ck->probe = NULL;
+	}
+	ck->probe_sent = 0;
+}
+
+/* A check of a busy connection is over: tell its owner (why is NULL when
+ * the connection still has its session). */
+static void
+pool_check_finish(struct pool_conn *pc, const char *why)
+{
+	pool_check_cb	 done = pc->check.done;
+	void		*arg = pc->check.done_arg;
+
+	evtimer_del(pc->timer);
+	pool_check_drop(pc);
+	pc->check.done = NULL;
+	pc->check.done_arg = NULL;
+	done(pc, why, arg);
+}
+
+/* The pooler shares server sessions: no connection until someone acts. */
+static void
+pool_check_refuse(struct pool_conn *pc, const char *evidence)
+{
+	struct pool	*p = pc->pool;
+	char		*msg;
+	int		 i;
+
+	msg = xprintf("a connection pooler between migd and PostgreSQL shares "
+	    "server sessions between its clients (transaction or statement "
+	    "pooling: %s); migd needs a session of its own for its migration "
+	    "lock and its settings, so it does not use this connection: point "
+	    "conninfo at PostgreSQL itself, or at a PgBouncer database with "
+	    "pool_mode = session", evidence);
+	if (pc->check.done != NULL) {
+		/* Its owner hears first; it reconnects (and is refused)
+		 * once released, and so do the others through the pooler. */
+		pool_set_error(p, msg);
+		pc->retire = 1;
+		for (i = 0; i < p->size; i++) {
+			if (p->conns[i] == pc || !p->conns[i]->pooled)
+				continue;
+			if (p->conns[i]->state == PC_IDLE)
+				pool_connect(p->conns[i]);
+			else if (p->conns[i]->state == PC_BUSY)
+				p->conns[i]->retire = 1;
+		}
+		pool_check_finish(pc, msg);
+		free(msg);
+		return;
+	}
+	p->permanent = 1;
+	p->refused = 1;
+	p->sqlstate[0] = '\0';
+	pool_fail(pc, msg);
+	free(msg);
+	event_active(p->grant_ev, EV_TIMEOUT, 0);
+}
+
+/* The check could not finish: try again later, like a failed connection. */
+static void
+pool_check_failed(struct pool_conn *pc, const char *why)
+{
+	char	*msg;
+
+	msg = xprintf("could not check that the connection pooler between "
+	    "migd and PostgreSQL gives migd a session of its own: %s",
+	    why != NULL && *why != '\0' ? why : "unknown error");
+	if (pc->check.done != NULL) {
+		pc->retire = 1;
+		pool_check_finish(pc, msg);
+		free(msg);
+		return;
+	}
+	pc->pool->permanent = 0;
+	pc->pool->refused = 0;
+	pool_fail(pc, msg);
+	free(msg);
+}
+
+/* Sends the check's query on the connection itself. */
+static void
+pool_check_send(struct pool_conn *pc)
+{
+	if (!PQsendQuery(pc->pg, POOL_CHECK_SQL)) {
+		pool_fail(pc, PQerrorMessage(pc->pg));
+		return;
+	}
+	pool_sent(pc, pool_check_result, NULL);
+}
+
+/* Watches the second client's socket for what libpq asked for. */
+static void
+pool_check_probe_watch(struct pool_conn *pc, short what)
+{
+	struct pool_check	*ck = &pc->check;
+
+	if (ck->probe_io != NULL) {
+		event_free(ck->probe_io);
+		ck->probe_io = NULL;
+	}
+	ck->probe_io = event_new(pc->pool->base, PQsocket(ck->probe),
+	    what | EV_PERSIST, pool_check_probe_io, pc);
+	ck->probe_want = what;
+	event_add(ck->probe_io, NULL);
+}
+
+/* The second client: connect, ask for its server process, compare. */
+static void
+pool_check_probe_io(evutil_socket_t fd, short events, void *arg)
+{
+	struct pool_conn	*pc = arg;
+	struct pool_check	*ck = &pc->check;
+	PGresult		*res;
+	int			 pid = 0;
+	char			*why;
+
+	(void)fd;
+	(void)events;
+	if (!ck->probe_sent) {
+		switch (PQconnectPoll(ck->probe)) {
+		case PGRES_POLLING_READING:
+			pool_check_probe_watch(pc, EV_READ);
+			return;
+		case PGRES_POLLING_WRITING:
+			pool_check_probe_watch(pc, EV_WRITE);
+			return;
+		case PGRES_POLLING_OK:
+			if (!PQsendQuery(ck->probe,
+			    "SELECT pg_catalog.pg_backend_pid()"))
+				break;
+			ck->probe_sent = 1;
+			pool_check_probe_watch(pc, EV_READ);
+			return;
+		default:
+			break;
+		}
+		why = xstrdup(PQerrorMessage(ck->probe));
+		pool_check_failed(pc, why);
+		free(why);
+		return;
+	}
+	if (!PQconsumeInput(ck->probe)) {
+		why = xstrdup(PQerrorMessage(ck->probe));
+		pool_check_failed(pc, why);
+		free(why);
+		return;
+	}
+	if (PQisBusy(ck->probe))
+		return;
+	while ((res = PQgetResult(ck->probe)) != NULL) {
+		if (PQresultStatus(res) == PGRES_TUPLES_OK &&
+		    PQntuples(res) == 1)
+			pid = atoi(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	pool_check_drop(pc);
+	if (pid <= 0) {
+		pool_check_failed(pc, "the second connection's query failed");
+		return;
+	}
+	if (pid == ck->pid) {
+		log_debug("database: a second client got server process %d "
+		    "too", pid);
+		pool_check_refuse(pc, "a second client got the server process "
+		    "of migd's connection");
+		return;
+	}
+	pool_check_send(pc);
+}
+
+/* Opens the second client, to the host and port of the first. */
+static void
+pool_check_probe(struct pool_conn *pc)
+{
+	struct pool_check	*ck = &pc->check;
+	const char		*keys[] = { "dbname", "host", "port",
+				    "fallback_application_name", NULL };
+	const char		*vals[] = { pc->pool->conninfo,
+				    PQhost(pc->pg), PQport(pc->pg), "migd",
+				    NULL };
+	char			*why;
+
+	ck->probe = PQconnectStartParams(keys, vals, 1);
+	if (ck->probe == NULL) {
+		pool_check_failed(pc, "out of memory");
+		return;
+	}
+	if (PQstatus(ck->probe) == CONNECTION_BAD) {
+		why = xstrdup(PQerrorMessage(ck->probe));
+		pool_check_failed(pc, why);
+		free(why);
+		return;
+	}
+	pool_check_probe_watch(pc, EV_WRITE);
+}
+
+/* One answer of the check's query: judge it, then the next step. */
+static void
+pool_check_result(struct pool_conn *pc, PGresult *res, void *arg)
+{
+	struct pool_check	*ck = &pc->check;
+	long long		 lxid = -1;
+	int			 pid;
+	char			*why;
+	pool_check_cb		 done;
+	void			*done_arg;
+
+	(void)arg;
+	if (res == NULL) {
+		/* The connection died under a check for its owner. */
+		pool_check_finish(pc, "lost the connection to PostgreSQL");
+		return;
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		why = xstrdup(PQresultErrorMessage(res));
+		PQclear(res);
+		pool_check_failed(pc, why);
+		free(why);
+		return;
+	}
+	pid = atoi(PQgetvalue(res, 0, 0));
+	if (!PQgetisnull(res, 0, 1))
+		lxid = atoll(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	if (ck->step++ == 0) {
+		if (pid == PQbackendPID(pc->pg) && pc->check.done == NULL) {
+			/* The server process the start-up announced: no
+			 * pooler, or one that keeps sessions whole. */
+			pc->server_pid = pid;
+			pool_ready(pc);
+			return;
+		}
+		if (pc->check.done != NULL && pid != pc->server_pid) {
+			log_debug("database: server process %d, before %d",
+			    pid, pc->server_pid);
+			pool_check_refuse(pc, "this connection's queries now "
+			    "run on another server process than before");
+			return;
+		}
+		log_debug("database: server process %d, announced %d: a "
+		    "pooler sits between; checking its sessions", pid,
+		    PQbackendPID(pc->pg));
+		ck->pid = pid;
+		ck->lxid = lxid;
+		pool_check_send(pc);
+		return;
+	}
+	if (pid != ck->pid) {
+		log_debug("database: server process %d, then %d", ck->pid, pid);
+		pool_check_refuse(pc, "two queries of one connection ran on "
+		    "different server processes");
+		return;
+	}
+	if (lxid < 0 || lxid != ck->lxid + 1) {
+		log_debug("database: transaction %lld, then %lld on server "
+		    "process %d", ck->lxid, lxid, pid);
+		if (!ck->again) {
+			/* PostgreSQL itself may run a transaction on an idle
+			 * backend (catch-up of shared invalidations): a pooler
+			 * that shares it shows again; a session, not twice. */
+			done = ck->done;
+			done_arg = ck->done_arg;
+			memset(ck, 0, sizeof *ck);
+			ck->again = 1;
+			ck->done = done;
+			ck->done_arg = done_arg;
+			pool_check_send(pc);
+			return;
+		}
+		pool_check_refuse(pc, "another client's transaction ran on "
+		    "migd's server process between two of its queries");
+		return;
+	}
+	ck->lxid = lxid;
+	if (ck->step == 2) {
+		pool_check_probe(pc);
+		return;
+	}
+	pc->server_pid = pid;
+	pc->pooled = 1;
+	if (pc->check.done != NULL) {
+		pool_check_finish(pc, NULL);
+		return;
+	}
+	log_info("database: connected through a pooler that gives migd a "
+	    "session of its own (server process %d)", pid);
+	pool_ready(pc);
+}
+
+/*
+ * Checks again that a busy connection through a pooler has a session of its
+ * own (the pooler's mode may have changed since it connected): done runs
+ * with NULL, or with why not; a connection that failed reconnects when
+ * released.  Connections without a pooler need no second look.
+ */
+void
+pool_recheck(struct pool_conn *pc, pool_check_cb done, void *arg)
+{
+	struct timeval	 tv = { pc->pool->connect_timeout, 0 };
+
+	pool_check_drop(pc);
+	memset(&pc->check, 0, sizeof pc->check);
+	pc->check.done = done;
+	pc->check.done_arg = arg;
+	evtimer_add(pc->timer, &tv);
+	pool_check_send(pc);
+}
+
+/* Whether the connection goes through a pooler (one that was checked to
+ * give migd a session of its own). */
+int
+pool_conn_pooled(struct pool_conn *pc)
+{
+	return (pc->pooled);
+}
+
+/* A connection is up: check its session before anyone may use it. */
+static void
+pool_check_start(struct pool_conn *pc)
+{
+	pool_check_drop(pc);
+	memset(&pc->check, 0, sizeof pc->check);
+	pc->state = PC_CHECKING;
+	pool_watch(pc, EV_READ);
+	pool_check_send(pc);
 }
 
 /* Hands the query's outcome to its owner; the owner clears the result. */
@@ -303,10 +741,55 @@ pool_complete(struct pool_conn *pc)
 }
 
 /*
+ * A COPY to or from migd, which has no data to send and wants none: a COPY
+ * FROM STDIN is ended with an error (the server fails the statement), a COPY
+ * TO STDOUT's rows are read and dropped as they come.  The owner learns why
+ * (pool_copy_refused).  libpq answers a COPY state again on every
+ * PQgetResult, so a loop that only reads results would never end.  Returns 0
+ * to read on, 1 to wait for more input, -1 when the connection failed.
+ */
+static int
+pool_copy(struct pool_conn *pc, PGresult *res)
+{
+	ExecStatusType	 s = PQresultStatus(res);
+	char		*buf;
+	int		 n, r;
+
+	PQclear(res);
+	if (pc->copy_refused == NULL)
+		pc->copy_refused = xstrdup(s == PGRES_COPY_OUT ?
+		    POOL_COPY_OUT_REFUSED : POOL_COPY_IN_REFUSED);
+	if (s == PGRES_COPY_IN || s == PGRES_COPY_BOTH) {
+		if (PQputCopyEnd(pc->pg, pc->copy_refused) != 1 ||
+		    (r = PQflush(pc->pg)) == -1) {
+			pool_fail(pc, PQerrorMessage(pc->pg));
+			return (-1);
+		}
+		if (r == 1) {
+			pc->flushing = 1;
+			pool_watch(pc, EV_READ | EV_WRITE);
+		}
+		if (s == PGRES_COPY_IN)
+			return (0);	/* the server's error comes next */
+	}
+	/* COPY TO STDOUT (or what is left of COPY BOTH): drop its rows. */
+	while ((n = PQgetCopyData(pc->pg, &buf, 1)) > 0)
+		PQfreemem(buf);
+	if (n == 0)
+		return (1);
+	if (n == -2) {
+		pool_fail(pc, PQerrorMessage(pc->pg));
+		return (-1);
+	}
+	return (0);
+}
+
+/*
  * Results of a pipeline: each query's results end with NULL, the sync point
  * with PGRES_PIPELINE_SYNC; after a failure the rest come back aborted.  The
  * owner gets the first error (pool_pipeline_failed says whose), else the last
- * result, once the sync point is read.
+ * result, once the sync point is read.  A query whose rows are not wanted
+ * goes in single-row mode, set before its first result is read.
  */
 static void
 pool_pipeline_input(struct pool_conn *pc)
@@ -317,6 +800,10 @@ pool_pipeline_input(struct pool_conn *pc)
 		if ((res = PQgetResult(pc->pg)) == NULL) {
 			if (pc->pipe_done < pc->pipe_n)
 				pc->pipe_done++;
+			if (pc->pipe_discard != NULL &&
+			    pc->pipe_done < pc->pipe_n &&
+			    pc->pipe_discard[pc->pipe_done])
+				PQsetSingleRowMode(pc->pg);
 			continue;
 		}
 		switch (PQresultStatus(res)) {
@@ -324,10 +811,19 @@ pool_pipeline_input(struct pool_conn *pc)
 			PQclear(res);
 			PQexitPipelineMode(pc->pg);
 			pc->pipe_n = 0;
+			free(pc->pipe_discard);
+			pc->pipe_discard = NULL;
 			pool_complete(pc);
 			return;
 		case PGRES_PIPELINE_ABORTED:
+		case PGRES_SINGLE_TUPLE:
 			PQclear(res);
+			break;
+		case PGRES_COPY_IN:
+		case PGRES_COPY_OUT:
+		case PGRES_COPY_BOTH:
+			if (pool_copy(pc, res) != 0)
+				return;
 			break;
 		case PGRES_FATAL_ERROR:
 			if (pc->pipe_failed < 0) {
@@ -348,7 +844,8 @@ pool_pipeline_input(struct pool_conn *pc)
 	}
 }
 
-/* Reads what the server sent: results of a query, or news of its death. */
+/* Reads what the server sent: results of a query, or news of its death.
+ * Rows of a query in single-row mode are dropped as they come. */
 static void
 pool_input(struct pool_conn *pc)
 {
@@ -361,7 +858,7 @@ pool_input(struct pool_conn *pc)
 	}
 	while ((n = PQnotifies(pc->pg)) != NULL)
 		PQfreemem(n);
-	if (pc->state != PC_BUSY)
+	if (pc->state != PC_BUSY && pc->state != PC_CHECKING)
 		return;
 	if (pc->pipe_n > 0) {
 		pool_pipeline_input(pc);
@@ -371,6 +868,19 @@ pool_input(struct pool_conn *pc)
 		if ((res = PQgetResult(pc->pg)) == NULL) {
 			pool_complete(pc);
 			return;
+		}
+		switch (PQresultStatus(res)) {
+		case PGRES_SINGLE_TUPLE:
+			PQclear(res);
+			continue;
+		case PGRES_COPY_IN:
+		case PGRES_COPY_OUT:
+		case PGRES_COPY_BOTH:
+			if (pool_copy(pc, res) != 0)
+				return;
+			continue;
+		default:
+			break;
 		}
 		/* Keep the first error: later results would hide it. */
 		if (pc->result != NULL && (PQresultStatus(pc->result) ==
@@ -480,6 +990,8 @@ pool_release(struct pool_conn *pc)
 	if (pc->state != PC_BUSY)
 		return;
 	pc->state = PC_IDLE;
+	pc->notice_cb = NULL;
+	pc->notice_arg = NULL;
 	if (pc->retire || pc->generation != pc->pool->generation) {
 		pool_connect(pc);
 		return;
@@ -499,16 +1011,19 @@ pool_sent(struct pool_conn *pc, pool_result_cb cb, void *arg)
 {
 	pc->cb = cb;
 	pc->cb_arg = arg;
+	free(pc->copy_refused);
+	pc->copy_refused = NULL;
 	if (PQflush(pc->pg) == 1) {
 		pc->flushing = 1;
 		pool_watch(pc, EV_READ | EV_WRITE);
 	}
 }
 
-/* Sends a query (with text params when nparams > 0) on an acquired connection. */
-int
-pool_query(struct pool_conn *pc, const char *sql, int nparams,
-    const char *const *params, pool_result_cb cb, void *arg)
+/* Sends a query; with discard, its rows are dropped as they arrive
+ * (single-row mode), so a large result is never held whole. */
+static int
+pool_send(struct pool_conn *pc, const char *sql, int nparams,
+    const char *const *params, int discard, pool_result_cb cb, void *arg)
 {
 	int	 ok;
 
@@ -521,18 +1036,38 @@ pool_query(struct pool_conn *pc, const char *sql, int nparams,
 		ok = PQsendQuery(pc->pg, sql);
 	if (!ok)
 		return (-1);
+	if (discard)
+		PQsetSingleRowMode(pc->pg);
 	pool_sent(pc, cb, arg);
 	return (0);
+}
+
+/* Sends a query (with text params when nparams > 0) on an acquired connection. */
+int
+pool_query(struct pool_conn *pc, const char *sql, int nparams,
+    const char *const *params, pool_result_cb cb, void *arg)
+{
+	return (pool_send(pc, sql, nparams, params, 0, cb, arg));
+}
+
+/* Sends SQL whose rows nobody reads (a migration's statements): cb gets
+ * the last result without its rows, or the first error. */
+int
+pool_query_discard(struct pool_conn *pc, const char *sql, pool_result_cb cb,
+    void *arg)
+{
+	return (pool_send(pc, sql, 0, NULL, 1, cb, arg));
 }
 
 /*
  * Sends queries (one statement each) in one pipeline with one sync point:
  * one round trip for all of them.  They run in order; after one fails the
  * server skips the rest.  cb gets the first error, else the last result.
+ * discard (or NULL) says, per query, that its rows are not wanted.
  */
 int
-pool_pipeline(struct pool_conn *pc, const char *const *sqls, size_t n,
-    pool_result_cb cb, void *arg)
+pool_pipeline(struct pool_conn *pc, const char *const *sqls,
+    const unsigned char *discard, size_t n, pool_result_cb cb, void *arg)
 {
 	size_t	 i;
 
@@ -543,6 +1078,10 @@ pool_pipeline(struct pool_conn *pc, const char *const *sqls, size_t n,
 		if (!PQsendQueryParams(pc->pg, sqls[i], 0, NULL, NULL, NULL,
 		    NULL, 0))
 			break;
+		/* The first query's mode is set now; the others' when their
+		 * turn comes (pool_pipeline_input). */
+		if (i == 0 && discard != NULL && discard[0])
+			PQsetSingleRowMode(pc->pg);
 	}
 	if (i < n || !PQpipelineSync(pc->pg)) {
 		/* libpq will not leave pipeline mode with queries queued: this
@@ -554,8 +1093,30 @@ pool_pipeline(struct pool_conn *pc, const char *const *sqls, size_t n,
 	pc->pipe_n = n;
 	pc->pipe_done = 0;
 	pc->pipe_failed = -1;
+	free(pc->pipe_discard);
+	pc->pipe_discard = NULL;
+	if (discard != NULL) {
+		pc->pipe_discard = xmalloc(n);
+		memcpy(pc->pipe_discard, discard, n);
+	}
 	pool_sent(pc, cb, arg);
 	return (0);
+}
+
+/* During a query's callback: why a COPY it met was refused, or NULL. */
+const char *
+pool_copy_refused(struct pool_conn *pc)
+{
+	return (pc->copy_refused);
+}
+
+/* Where the server's notices and warnings go until the connection is
+ * released (cb NULL: back to the log). */
+void
+pool_set_notice(struct pool_conn *pc, pool_notice_cb cb, void *arg)
+{
+	pc->notice_cb = cb;
+	pc->notice_arg = arg;
 }
 
 /* During a pipeline's callback: the index of the query that failed, or -1. */
@@ -699,6 +1260,30 @@ pool_permanent_error(struct pool *p)
 	if (!p->permanent || pool_any_connection(p) != NULL)
 		return (NULL);
 	return (p->sqlstate);
+}
+
+/* When the last connection was refused because a pooler shares server
+ * sessions and none is up: why; else NULL. */
+const char *
+pool_refused(struct pool *p)
+{
+	if (!p->refused || pool_any_connection(p) != NULL)
+		return (NULL);
+	return (p->last_error);
+}
+
+/* The server process the connection was checked to have to itself. */
+int
+pool_conn_server_pid(struct pool_conn *pc)
+{
+	return (pc->server_pid);
+}
+
+/* Reconnects (and checks again) when released. */
+void
+pool_conn_retire(struct pool_conn *pc)
+{
+	pc->retire = 1;
 }
 
 void

@@ -327,53 +327,63 @@ job_assess_reply(struct job *j)
 	job_end(j, NULL);
 }
 
+/* The files a request waited for are loaded. */
+static void
+job_files_loaded(void *arg)
+{
+	struct job	*j = arg;
+
+	j->files_fresh = 1;
+	job_dispatch(j);
+}
+
 /* The state is read: load the files and do what the request asked. */
 void
 job_dispatch(struct job *j)
 {
-	json_t	*errors = NULL;
 	char	*msg;
 
 	if (j->op == MIGRATE_STATUS) {
-		/* Cheap when nothing changed: inotify says when to reread. */
-		if (migrate_files_changed()) {
-			revset_unref(migrate_load(&errors));
-			json_decref(errors);
-		}
+		/* A change is loaded off the loop; status waits a moment
+		 * for it, then answers from the files as loaded, with
+		 * migrations.loading. */
+		if (migrate_status_wait(j))
+			return;
 		migrate_status_reply(j, 0);
 		job_end(j, NULL);
+		return;
+	}
+	/* The loaded set serves while inotify saw nothing; a run also has
+	 * every file and directory stat'ed, which inotify cannot vouch for;
+	 * either waits, off the loop, for a load when needed. */
+	if ((j->op != MIGRATE_HISTORY || j->target != NULL) &&
+	    !j->files_fresh && !migrate_files_ready(j->mutating)) {
+		migrate_files_wait(j->mutating, job_files_loaded, j);
 		return;
 	}
 	if (j->op == MIGRATE_HISTORY) {
 		/* A revision is looked up in the files too, the last valid
 		 * ones when they have problems. */
-		if (j->target != NULL && !migrate_files_changed())
+		if (j->target != NULL && migrate.rs != NULL)
 			j->rs = revset_ref(migrate.rs);
-		else if (j->target != NULL && (j->rs = migrate_load(&errors)) ==
-		    NULL) {
-			json_decref(errors);
-			if (migrate.rs != NULL)
-				j->rs = revset_ref(migrate.rs);
-		}
 		job_history(j);
 		return;
 	}
-	/* The loaded set serves while inotify saw nothing; a run also
-	 * stats every file and directory, which inotify cannot vouch for. */
-	if (!migrate_files_changed() && (!j->mutating ||
-	    migset_unchanged(&migrate.rs->set)))
+	if (migrate.errors == NULL && migrate.rs != NULL)
 		j->rs = revset_ref(migrate.rs);
-	else if ((j->rs = migrate_load(&errors)) == NULL && ((j->op ==
-	    MIGRATE_HEADS && migrate.rs != NULL) || j->op == MIGRATE_CURRENT)) {
+	else if ((j->op == MIGRATE_HEADS && migrate.rs != NULL) || j->op ==
+	    MIGRATE_CURRENT) {
 		/* current and heads go on from the last valid set (current
 		 * even without one), marked stale; nothing is judged. */
-		json_decref(errors);
 		if (migrate.rs != NULL)
 			j->rs = revset_ref(migrate.rs);
-	} else if (j->rs == NULL) {
-		msg = migrate_errors_message(errors);
+	} else {
+		msg = migrate.errors != NULL ? migrate_errors_message(
+		    migrate.errors) : xstrdup("the migration files could not "
+		    "be loaded");
 		job_fail(j, MIGD_ERR_MIGRATIONS, "invalid_migrations",
-		    json_pack("{s:o}", "errors", errors), "%s", msg);
+		    json_pack("{s:o}", "errors", migrate.errors != NULL ?
+		    json_incref(migrate.errors) : json_array()), "%s", msg);
 		free(msg);
 		return;
 	}
@@ -406,24 +416,33 @@ job_dispatch(struct job *j)
 	}
 }
 
+/* revisions once the files are loaded. */
+static void
+migrate_revisions_answer(void *arg)
+{
+	struct request	*req = arg;
+	char		*msg;
+
+	if (migrate.errors != NULL || migrate.rs == NULL) {
+		msg = migrate.errors != NULL ? migrate_errors_message(
+		    migrate.errors) : xstrdup("the migration files could not "
+		    "be loaded");
+		cmd_error(req, MIGD_ERR_MIGRATIONS, "invalid_migrations",
+		    json_pack("{s:o}", "errors", migrate.errors != NULL ?
+		    json_incref(migrate.errors) : json_array()), "%s", msg);
+		free(msg);
+		return;
+	}
+	cmd_reply(req, revset_revisions_json(migrate.rs));
+}
+
 /* revisions: the graph of the files, newest first; needs no database, so
  * it answers at once, from the loaded set while the files are unchanged. */
 void
 migrate_revisions(struct request *req)
 {
-	struct revset	*rs;
-	json_t		*errors = NULL;
-	char		*msg;
-
-	if (!migrate_files_changed())
-		rs = revset_ref(migrate.rs);
-	else if ((rs = migrate_load(&errors)) == NULL) {
-		msg = migrate_errors_message(errors);
-		cmd_error(req, MIGD_ERR_MIGRATIONS, "invalid_migrations",
-		    json_pack("{s:o}", "errors", errors), "%s", msg);
-		free(msg);
-		return;
-	}
-	cmd_reply(req, revset_revisions_json(rs));
-	revset_unref(rs);
+	if (!migrate_files_ready(0))
+		migrate_files_wait(0, migrate_revisions_answer, req);
+	else
+		migrate_revisions_answer(req);
 }

@@ -179,6 +179,34 @@ revset_check_drops(const struct migfile *mf, const struct sqlscan *sc,
 	}
 }
 
+/* COPY to or from the client: migd has no rows to send and reads none, so
+ * such a COPY could only fail (or, before, hang the daemon). */
+static void
+revset_check_copy(const struct migfile *mf, const struct sqlscan *sc,
+    struct errlist *errs)
+{
+	const struct sqlscan_stmt	*st;
+	size_t				 i;
+
+	if (!(sc->flags & SQLSCAN_COPY_CLIENT))
+		return;
+	for (i = 0; i < sc->n_stmts; i++) {
+		st = &sc->stmts[i];
+		if (!(st->flags & SQLSCAN_COPY_CLIENT))
+			continue;
+		if (strcmp(st->what, "COPY ... FROM STDIN") == 0)
+			errlist_add(errs, "%s:%d: %s: a migration cannot copy "
+			    "from the client, migd has no rows to send; write "
+			    "them as INSERT ... VALUES, or COPY FROM a file on "
+			    "the server", mf->path, st->line, st->what);
+		else
+			errlist_add(errs, "%s:%d: %s: a migration cannot copy "
+			    "to the client, nobody reads the rows; COPY TO a "
+			    "file on the server, or remove it", mf->path,
+			    st->line, st->what);
+	}
+}
+
 /* Checks the rules that tie a file's header to its SQL, for one section. */
 static void
 revset_check_section(const struct migfile *mf, const struct sqlscan *sc,
@@ -196,6 +224,7 @@ revset_check_section(const struct migfile *mf, const struct sqlscan *sc,
 		revset_check_bare(mf, sc, errs);
 	else
 		revset_check_segments(mf, sc, errs);
+	revset_check_copy(mf, sc, errs);
 	revset_check_drops(mf, sc, up, ctx, errs);
 }
 
@@ -211,12 +240,18 @@ revset_newer_sql(int server_version)
  * the plan checks when it would run it). */
 static int
 revset_analyze(struct revset *rs, const struct migfile *mf, int up,
-    const struct revset_ctx *ctx, struct sqlscan *sc, struct errlist *errs)
+    const struct revset_ctx *ctx, const struct sqlscan *was,
+    struct sqlscan *sc, struct errlist *errs)
 {
 	int	 rv;
 
-	rv = sqlscan_analyze(up ? mf->up : mf->down, mf->path, up ?
-	    mf->up_line : mf->down_line, sc, errs);
+	if (was != NULL) {
+		/* The same file as the last load's: its analysis stands. */
+		sqlscan_copy(sc, was);
+		rv = sc->unparsed ? 1 : 0;
+	} else
+		rv = sqlscan_analyze(up ? mf->up : mf->down, mf->path, up ?
+		    mf->up_line : mf->down_line, sc, errs);
 	if (rv < 0)
 		return (-1);
 	if (rv == 0)
@@ -256,10 +291,10 @@ revset_check_broken(struct revset *rs, const struct migfile *mf,
 
 	memset(&up, 0, sizeof up);
 	memset(&down, 0, sizeof down);
-	if (mf->up != NULL && (upok = revset_analyze(rs, mf, 1, ctx, &up,
-	    errs) == 0))
+	if (mf->up != NULL && (upok = revset_analyze(rs, mf, 1, ctx, NULL,
+	    &up, errs) == 0))
 		revset_check_section(mf, &up, NULL, ctx, errs);
-	if (mf->down != NULL && revset_analyze(rs, mf, 0, ctx, &down,
+	if (mf->down != NULL && revset_analyze(rs, mf, 0, ctx, NULL, &down,
 	    errs) == 0)
 		revset_check_section(mf, &down, upok ? &up : NULL, ctx, errs);
 	sqlscan_clear(&up);
@@ -396,27 +431,81 @@ revset_check_labels(const struct revset *rs, struct errlist *errs)
 	free(l);
 }
 
+/* Where an unchanged file kept from prev was there, or -1. */
+static ssize_t
+revset_prev_idx(const struct revset *prev, const struct migfile *mf)
+{
+	struct migfile *const	*slot;
+
+	if (prev == NULL || prev->up == NULL || prev->set.n == 0)
+		return (-1);
+	slot = bsearch(&mf, prev->set.files, prev->set.n,
+	    sizeof *prev->set.files, revset_cmp_path);
+	if (slot == NULL || *slot != mf)
+		return (-1);
+	return (slot - prev->set.files);
+}
+
+/* A refused set gives what was read (files, directories, their stat) to
+ * seen, when the caller wants it to watch them, and is freed. */
+static void
+revset_refuse(struct revset *rs, struct migset *seen)
+{
+	size_t	 i;
+
+	for (i = 0; rs->up != NULL && i < rs->set.n; i++) {
+		sqlscan_clear(&rs->up[i]);
+		sqlscan_clear(&rs->down[i]);
+	}
+	free(rs->up);
+	free(rs->down);
+	rs->up = rs->down = NULL;
+	if (seen != NULL) {
+		*seen = rs->set;
+		memset(&rs->set, 0, sizeof rs->set);
+	}
+	revset_unref(rs);
+}
+
+/* Loads and checks a whole directory, as revset_load_from does from
+ * nothing. */
+int
+revset_load(const char *dir, const struct revset_ctx *ctx,
+    struct revset **out, struct errlist *errs)
+{
+	return (revset_load_from(dir, ctx, NULL, NULL, out, NULL, errs));
+}
+
 /*
  * Loads and checks a whole directory; on error errs says everything wrong,
  * all in one pass: the headers of every file, the SQL of every file whose
  * text could be read (also of one whose header is broken), and the graph of
- * every file that has an id.
+ * every file that has an id.  A file that cache offers unchanged is taken
+ * from it unread, and its analysis copied from prev (the set the cache was
+ * made from), not parsed again; the checks are made afresh.  prev and the
+ * cache's files are only read: the caller keeps them alive.  On error, seen
+ * (when not NULL) gets what was read, for watching.
  */
 int
-revset_load(const char *dir, const struct revset_ctx *ctx,
-    struct revset **out, struct errlist *errs)
+revset_load_from(const char *dir, const struct revset_ctx *ctx,
+    const struct revset *prev, struct migcache *cache, struct revset **out,
+    struct migset *seen, struct errlist *errs)
 {
 	struct revset		*rs;
 	struct graph_input	*in;
 	struct migfile		*mf, **all;
 	size_t			 i, k, n_all, before = errs->n;
+	ssize_t			 p;
 	int			 upok, unplaced = 0, scanned;
 
+	*out = NULL;
+	if (seen != NULL)
+		memset(seen, 0, sizeof *seen);
 	rs = xcalloc(1, sizeof *rs);
 	rs->refs = 1;
 	rs->directory = xstrdup(dir);
 	rs->server_version = ctx != NULL ? ctx->server_version : 0;
-	scanned = migdir_scan(dir, &rs->set, errs);
+	scanned = migdir_scan_cached(dir, &rs->set, errs, cache);
 	for (k = 0; ctx != NULL && ctx->skipped != NULL &&
 	    k < rs->set.skipped.n; k++)
 		errlist_add(ctx->skipped, "%s", rs->set.skipped.v[k]);
@@ -441,12 +530,12 @@ revset_load(const char *dir, const struct revset_ctx *ctx,
 		}
 		revset_check_graph(all, k, unplaced, errs);
 		free(all);
-		revset_unref(rs);
+		revset_refuse(rs, seen);
 		return (-1);
 	}
-	rs->up = xcalloc(rs->set.n, sizeof *rs->up);
-	rs->down = xcalloc(rs->set.n, sizeof *rs->down);
-	in = xcalloc(rs->set.n, sizeof *in);
+	rs->up = xcalloc(rs->set.n + 1, sizeof *rs->up);
+	rs->down = xcalloc(rs->set.n + 1, sizeof *rs->down);
+	in = xcalloc(rs->set.n + 1, sizeof *in);
 	for (i = 0; i < rs->set.n; i++) {
 		mf = rs->set.files[i];
 		in[i].id = mf->revision;
@@ -458,12 +547,14 @@ revset_load(const char *dir, const struct revset_ctx *ctx,
 		in[i].parents_line = mf->parents_line;
 		in[i].depends_line = mf->depends_line;
 		in[i].id_line = mf->revision_line;
+		p = revset_prev_idx(prev, mf);
 		/* Each section on its own: every problem is said at once. */
-		upok = revset_analyze(rs, mf, 1, ctx, &rs->up[i], errs) == 0;
+		upok = revset_analyze(rs, mf, 1, ctx, p >= 0 ? &prev->up[p] :
+		    NULL, &rs->up[i], errs) == 0;
 		if (upok)
 			revset_check_section(mf, &rs->up[i], NULL, ctx, errs);
-		if (mf->down != NULL && revset_analyze(rs, mf, 0, ctx,
-		    &rs->down[i], errs) == 0)
+		if (mf->down != NULL && revset_analyze(rs, mf, 0, ctx, p >= 0 ?
+		    &prev->down[p] : NULL, &rs->down[i], errs) == 0)
 			revset_check_section(mf, &rs->down[i], upok ?
 			    &rs->up[i] : NULL, ctx, errs);
 	}
@@ -471,7 +562,10 @@ revset_load(const char *dir, const struct revset_ctx *ctx,
 	free(in);
 	revset_check_labels(rs, errs);
 	if (errs->n != before) {
-		revset_unref(rs);
+		if (rs->graph != NULL)
+			graph_free(rs->graph);
+		rs->graph = NULL;
+		revset_refuse(rs, seen);
 		return (-1);
 	}
 	*out = rs;

@@ -16,7 +16,8 @@ struct revset_ctx {
 	const char	 *history_schema;
 	int		  server_version; /* PQserverVersion, or 0: unknown */
 	struct errlist	 *skipped;	/* gets the entries not read, and why
-					   (migset.skipped), or NULL */
+					   (migset.skipped), or NULL; the
+					   loader's thread leaves it NULL */
 };
 
 /* Shared by the engine's cache and running jobs: freed by the last unref. */
@@ -33,6 +34,9 @@ struct revset {
 
 int		 revset_load(const char *, const struct revset_ctx *,
 		     struct revset **, struct errlist *);
+int		 revset_load_from(const char *, const struct revset_ctx *,
+		     const struct revset *, struct migcache *,
+		     struct revset **, struct migset *, struct errlist *);
 struct revset	*revset_ref(struct revset *);
 void		 revset_unref(struct revset *);
 size_t		 revset_count(const struct revset *);

@@ -27,11 +27,20 @@ static void	 run_step_done(struct job *j, PGresult *res);
 static void	 run_bookkeeping(struct job *j);
 static void	 run_step_failed(struct job *j, PGresult *res,
 	    const struct sqlscan_stmt *s, const char *text);
+static void	 run_step_failed_end(struct job *j);
+static void	 run_leftovers(struct job *j);
 static void	 run_stmt(struct job *j, PGresult *res);
 static void	 run_step(struct job *j);
 static int	 run_partly_done(struct job *j);
 static int	 run_res_ok(PGresult *res);
 static void	 run_first_step(struct job *j, PGresult *res);
+static void	 run_notices_end(struct job *j);
+
+/* Notices and warnings of one step that reach the client and the log: a
+ * loop raising millions must flood neither; the rest are counted. */
+#define RUN_NOTICE_MAX	100
+/* Bytes of a notice's message (and of its detail and hint) passed on. */
+#define RUN_NOTICE_LEN	2000
 
 /* Sends a progress notification to the requester. */
 void
@@ -41,6 +50,112 @@ run_notify(struct job *j, const char *event, json_t *params)
 		params = json_object();
 	json_object_set_new(params, "event", json_string(event));
 	cmd_notify(j->req, "progress", params);
+}
+
+/* A notice's text for JSON: valid UTF-8, cut at RUN_NOTICE_LEN bytes. */
+static char *
+run_notice_text(const char *s)
+{
+	char	*t = utf8_sanitize(s);
+
+	if (strlen(t) > RUN_NOTICE_LEN)
+		t[utf8_valid_prefix(t, RUN_NOTICE_LEN)] = '\0';
+	return (t);
+}
+
+/* The same on one line for the log: control characters escaped. */
+static char *
+run_notice_line(const char *s)
+{
+	char	*t, *o;
+
+	t = o = xmalloc(strlen(s) * 4 + 1);
+	for (; *s != '\0'; s++) {
+		if (*s == '\n' || *s == '\t' || *s == '\r') {
+			*o++ = '\\';
+			*o++ = *s == '\n' ? 'n' : *s == '\t' ? 't' : 'r';
+		} else if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			o += sprintf(o, "\\x%02x", (unsigned char)*s);
+		else
+			*o++ = *s;
+	}
+	*o = '\0';
+	return (t);
+}
+
+/*
+ * A notice or warning the server sent during a step (RAISE NOTICE, a
+ * WARNING): to the requester as a progress event with the revision, and to
+ * the log with it; RUN_NOTICE_MAX per step, the rest counted.
+ */
+static void
+run_notice(struct pool_conn *pc, const PGresult *res, void *arg)
+{
+	static const int	 extra[] = { PG_DIAG_SQLSTATE,
+				    PG_DIAG_MESSAGE_DETAIL, PG_DIAG_MESSAGE_HINT };
+	static const char	*names[] = { "sqlstate", "detail", "hint" };
+	struct job		*j = arg;
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+	const char		*sev, *msg, *v;
+	json_t			*p;
+	char			*text, *line;
+	size_t			 i;
+
+	(void)pc;
+	if (++j->notices > RUN_NOTICE_MAX) {
+		j->notices_dropped++;
+		return;
+	}
+	if ((sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED)) ==
+	    NULL && (sev = PQresultErrorField(res, PG_DIAG_SEVERITY)) == NULL)
+		sev = "NOTICE";
+	if ((msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) == NULL)
+		msg = PQresultErrorMessage(res);
+	text = run_notice_text(msg);
+	p = json_pack("{s:s, s:s, s:s, s:s}", "revision", mf->revision,
+	    "direction", st->dir == GRAPH_UP ? "up" : "down", "severity", sev,
+	    "message", text);
+	for (i = 0; i < nitems(extra); i++) {
+		if ((v = PQresultErrorField(res, extra[i])) == NULL)
+			continue;
+		line = run_notice_text(v);
+		json_object_set_new(p, names[i], json_string(line));
+		free(line);
+	}
+	line = run_notice_line(text);
+	if (strcmp(sev, "WARNING") == 0)
+		log_warnx("%s (%s): %s: %s", mf->revision, mf->path, sev, line);
+	else if (strncmp(sev, "DEBUG", 5) == 0)
+		log_debug("%s (%s): %s: %s", mf->revision, mf->path, sev, line);
+	else
+		log_info("%s (%s): %s: %s", mf->revision, mf->path, sev, line);
+	free(line);
+	free(text);
+	run_notify(j, "notice", p);
+}
+
+/* The step ended: say how many notices were left out; later ones (migd's
+ * own clean-up) go to the log only. */
+static void
+run_notices_end(struct job *j)
+{
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+
+	if (j->pc != NULL)
+		pool_set_notice(j->pc, NULL, NULL);
+	if (j->notices_dropped > 0) {
+		log_info("%s (%s): %zu more notices and warnings suppressed "
+		    "(only the first %d of a migration are shown)",
+		    mf->revision, mf->path, j->notices_dropped,
+		    RUN_NOTICE_MAX);
+		run_notify(j, "notices_suppressed", json_pack("{s:s, s:s, "
+		    "s:I}", "revision", mf->revision, "direction", st->dir ==
+		    GRAPH_UP ? "up" : "down", "count",
+		    (json_int_t)j->notices_dropped));
+	}
+	j->notices = j->notices_dropped = 0;
 }
 
 /* The file line of a server error position inside one statement sent after
@@ -112,6 +227,7 @@ run_step_done(struct job *j, PGresult *res)
 		run_step_failed(j, res, NULL, text);
 		return;
 	}
+	run_notices_end(j);
 	j->session_set = 0;
 	json_array_append_new(j->done, json_pack("{s:s, s:s, s:o}",
 	    "revision", mf->revision, "direction", st->dir == GRAPH_UP ?
@@ -154,7 +270,7 @@ run_lost_sql(struct job *j)
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
 
 	if ((run_partly_done(j) || j->seg_end_sent) && j->mark_id != NULL)
-		return (book_mark_sql(j, 0, "08006", j->err_msg));
+		return (book_mark_sql(j, 0, 1, "08006", j->err_msg));
 	return (book_history_sql(j, mf->revision, st->dir == GRAPH_UP ? "up" :
 	    "down", 0, run_partly_done(j), mf->checksum, mf->message, mf->path,
 	    j->step_wall, (migd_now() - j->step_t0) * 1000.0, "08006",
@@ -221,7 +337,7 @@ run_segment_start(struct job *j, const char *text)
 static int
 run_partly_done(struct job *j)
 {
-	return (!j->tx || j->seg_committed > 0);
+	return (!j->clean_fail && (!j->tx || j->seg_committed > 0));
 }
 
 /* What the error adds about a step that committed part of its work. */
@@ -253,14 +369,19 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 	PGconn			*pg = pool_conn_pg(j->pc);
 	const char		*msg, *code;
 	json_t			*data;
-	char			*excerpt = NULL, *error, *hist, *note, *why;
+	char			*excerpt = NULL, *error, *why;
 	int			 line = 0, commit_failed = 0;
 
+	run_notices_end(j);
 	if (res != NULL) {
 		msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 		code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		if (msg == NULL)
 			msg = PQresultErrorMessage(res);
+	} else if (j->copy_refused != NULL) {
+		/* A COPY to the client, which migd read to its end. */
+		msg = j->copy_refused;
+		code = "0A000";	/* feature_not_supported */
 	} else {
 		/* Cancelled between two statements. */
 		msg = "canceling statement due to user request";
@@ -315,8 +436,52 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 		    "s:I}", "total", (json_int_t)j->segments, "committed",
 		    (json_int_t)j->seg_committed));
 	json_object_set(data, "done", j->done);
-	if (run_partly_done(j) && j->mark_id != NULL)
-		hist = book_mark_sql(j, 0, code, error);
+	json_decref(j->step_err_data);
+	free(j->step_err);
+	free(j->step_err_code);
+	j->step_err_data = data;
+	j->step_err = error;
+	j->step_err_code = code != NULL ? xstrdup(code) : NULL;
+	free(excerpt);
+	if (s != NULL && !j->tx && (s->flags & SQLSCAN_BUILDS_INDEX) &&
+	    j->invalid_before != NULL && j->cancelled_by == NULL &&
+	    res != NULL && pool_conn_pg(j->pc) != NULL) {
+		/* A failed CREATE INDEX or REINDEX CONCURRENTLY leaves an
+		 * INVALID index, which would fail its retry: drop it first. */
+		run_leftovers(j);
+		return;
+	}
+	run_step_failed_end(j);
+}
+
+/* Records a failed step (run_step_failed) and cleans up: the history row,
+ * the error's note (rolled back, dirty), the reply. */
+static void
+run_step_failed_end(struct job *j)
+{
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+	json_t			*data = j->step_err_data;
+	const char		*code = j->step_err_code;
+	char			*error = j->step_err, *hist, *note, *t;
+
+	j->step_err_data = NULL;
+	j->step_err = NULL;
+	if (j->leftovers.n > 0 && !j->leftover_failed) {
+		t = errlist_join(&j->leftovers, ", ");
+		json_object_set_new(data, "invalid_indexes_dropped",
+		    json_string(t));
+		hist = error;
+		error = xprintf("%s; migd dropped the INVALID index%s it left "
+		    "(%s)", hist, j->leftovers.n == 1 ? "" : "es", t);
+		free(hist);
+		free(t);
+	}
+	if (j->leftovers.n > 0 || j->clean_fail)
+		json_object_set_new(data, "dirty", json_boolean(
+		    run_partly_done(j)));
+	if ((run_partly_done(j) || j->clean_fail) && j->mark_id != NULL)
+		hist = book_mark_sql(j, 0, run_partly_done(j), code, error);
 	else
 		hist = book_history_sql(j, mf->revision, st->dir == GRAPH_UP ?
 		    "up" : "down", 0, 0, mf->checksum, mf->message, mf->path,
@@ -330,6 +495,11 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 	    mf->revision, "error", error));
 	if (run_partly_done(j))
 		note = run_dirty_note(j);
+	else if (j->clean_fail)
+		note = xstrdup("; nothing ran before it in this "
+		    "non-transactional migration but settings, so nothing of "
+		    "it is left and it is not dirty: fix the cause and run it "
+		    "again");
 	else if (j->atomic) {
 		/* Nothing of the run is left: say what was undone. */
 		json_object_set_new(data, "rolled_back", json_deep_copy(
@@ -353,9 +523,157 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 		job_set_error(j, MIGD_ERR_SQL, run_partly_done(j) ? "dirty" :
 		    "sql_error", data, "%s%s", error, note);
 	free(note);
-	free(excerpt);
 	free(error);
 	job_end(j, NULL);
+}
+
+/* Whether only session settings (SET, RESET) ran before statement s of a
+ * bare section: then a failure there left nothing of it in the database. */
+static int
+run_nothing_before(const struct sqlscan *sc, const char *text,
+    const struct sqlscan_stmt *s)
+{
+	const struct sqlscan_stmt	*p;
+	const char			*t;
+
+	if (s == NULL)
+		return (0);
+	for (p = sc->stmts; p < s; p++) {
+		t = text + p->offset;
+		if (!((strncasecmp(t, "set", 3) == 0 && p->len > 3 &&
+		    isspace((unsigned char)t[3])) || (strncasecmp(t, "reset",
+		    5) == 0 && p->len > 5 && isspace((unsigned char)t[5]))))
+			return (0);
+	}
+	return (1);
+}
+
+/* The next INVALID index a failed build left, dropped as the build ran
+ * (DROP INDEX CONCURRENTLY, with the concurrent timeouts); then the step's
+ * failure is recorded, not dirty if that build was its first statement. */
+static void
+run_leftover_dropped(struct job *j, PGresult *res)
+{
+	const struct sqlscan	*sc;
+	const char		*text, *msg;
+	char			*sql, *t;
+
+	sc = run_section(j, &text);
+	if (res != NULL && !run_res_ok(res)) {
+		msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		t = j->step_err;
+		j->step_err = xprintf("%s; the INVALID index %s it left could "
+		    "not be dropped (%s): drop it (DROP INDEX CONCURRENTLY) "
+		    "before running it again", t, j->leftovers.v[j->leftover],
+		    msg != NULL ? msg : PQresultErrorMessage(res));
+		free(t);
+		j->leftover_failed = 1;
+		run_step_failed_end(j);
+		return;
+	}
+	if (res != NULL)
+		j->leftover++;
+	if (j->leftover < j->leftovers.n) {
+		sql = xprintf("DROP INDEX CONCURRENTLY IF EXISTS %s",
+		    j->leftovers.v[j->leftover]);
+		log_info("dropping INVALID index %s left by the failed "
+		    "statement", j->leftovers.v[j->leftover]);
+		job_query(j, sql, 0, NULL, run_leftover_dropped);
+		free(sql);
+		return;
+	}
+	j->clean_fail = run_nothing_before(sc, text, j->sent);
+	run_step_failed_end(j);
+}
+
+/* The INVALID indexes that were not there before the failed build, and that
+ * no other session is building on the same table. */
+static void
+run_leftovers_found(struct job *j, PGresult *res)
+{
+	int	 i;
+
+	if (!run_res_ok(res)) {
+		j->leftover_failed = 1;
+		run_step_failed_end(j);
+		return;
+	}
+	for (i = 0; i < PQntuples(res); i++)
+		errlist_add(&j->leftovers, "%s", PQgetvalue(res, i, 0));
+	j->leftover = 0;
+	run_leftover_dropped(j, NULL);
+}
+
+/* Looks for what a failed CREATE INDEX or REINDEX CONCURRENTLY left. */
+static void
+run_leftovers(struct job *j)
+{
+	char	*before, *sql;
+
+	before = book_literal(j, j->invalid_before);
+	sql = xprintf("SELECT pg_catalog.quote_ident(n.nspname) || '.' || "
+	    "pg_catalog.quote_ident(c.relname) FROM pg_catalog.pg_index i "
+	    "JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid JOIN "
+	    "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE NOT "
+	    "i.indisvalid AND i.indexrelid <> ALL (%s::pg_catalog.oid[]) AND "
+	    "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index "
+	    "p WHERE p.pid <> pg_catalog.pg_backend_pid() AND (p.relid IS NULL "
+	    "OR p.relid = i.indrelid)) ORDER BY 1", before);
+	errlist_clear(&j->leftovers);
+	job_query(j, sql, 0, NULL, run_leftovers_found);
+	free(before);
+	free(sql);
+}
+
+/* Whether a bare step's statement needs the session prepared first: its
+ * timeouts differ from the last one's, or it builds an index (the INVALID
+ * indexes before it are noted, to drop only what it leaves). */
+static int
+run_needs_prepare(struct job *j, const struct sqlscan_stmt *s)
+{
+	int	 conc = (s->flags & SQLSCAN_CONCURRENT) != 0;
+
+	return (!j->tx && (conc != j->conc_timeouts ||
+	    (s->flags & SQLSCAN_BUILDS_INDEX)));
+}
+
+/* The session is prepared: send the statement. */
+static void
+run_prepared(struct job *j, PGresult *res)
+{
+	const struct sqlscan	*sc;
+	const struct sqlscan_stmt *s;
+	const char		*text;
+
+	if (!job_ok(j, res))
+		return;
+	sc = run_section(j, &text);
+	s = &sc->stmts[j->stmt];
+	j->conc_timeouts = (s->flags & SQLSCAN_CONCURRENT) != 0;
+	free(j->invalid_before);
+	j->invalid_before = NULL;
+	if ((s->flags & SQLSCAN_BUILDS_INDEX) && PQntuples(res) == 1)
+		j->invalid_before = xstrdup(PQgetvalue(res, 0, 0));
+	j->prepared = 1;
+	run_stmt(j, NULL);
+}
+
+/* Sets a bare step's session up for its next statement (run_needs_prepare). */
+static void
+run_prepare(struct job *j, const struct sqlscan_stmt *s)
+{
+	char	*set, *sql;
+
+	set = book_session_timeouts(j, (s->flags & SQLSCAN_CONCURRENT) != 0);
+	if (s->flags & SQLSCAN_BUILDS_INDEX)
+		sql = xprintf("%sSELECT coalesce(pg_catalog.array_agg("
+		    "indexrelid)::text, '{}') FROM pg_catalog.pg_index WHERE "
+		    "NOT indisvalid", set);
+	else
+		sql = xstrdup(set);
+	job_query(j, sql, 0, NULL, run_prepared);
+	free(set);
+	free(sql);
 }
 
 /* Sends the next statement of the step, or its bookkeeping. */
@@ -365,7 +683,7 @@ run_stmt(struct job *j, PGresult *res)
 	const struct sqlscan		*sc;
 	const struct sqlscan_stmt	*s;
 	const char			*text;
-	char				*sql, *pre;
+	char				*sql, *pre, *w, *t;
 
 	sc = run_section(j, &text);
 	if (res != NULL && !run_res_ok(res)) {
@@ -384,7 +702,8 @@ run_stmt(struct job *j, PGresult *res)
 		j->seg_end_sent = 0;
 		j->seg_committed++;
 	}
-	if (j->cancelled_by != NULL) {
+	if (j->cancelled_by != NULL || (j->copy_refused != NULL &&
+	    j->sent != NULL)) {
 		run_step_failed(j, NULL, j->sent, text);
 		return;
 	}
@@ -407,14 +726,28 @@ run_stmt(struct job *j, PGresult *res)
 		return;
 	}
 	s = &sc->stmts[j->stmt];
+	if (!j->prepared && run_needs_prepare(j, s)) {
+		run_prepare(j, s);
+		return;
+	}
+	j->prepared = 0;
 	pre = j->tx ? run_segment_start(j, text) : xstrdup("");
+	if (!j->witness) {
+		/* The step's lock witness, before its first statement. */
+		w = book_witness_sql();
+		t = xprintf("%s%s; ", pre, w);
+		free(pre);
+		free(w);
+		pre = t;
+		j->witness = 1;
+	}
 	/* BEGIN and SET LOCAL travel with the statement: one round trip less
 	 * per migration; error positions are shifted back. */
 	sql = xprintf("%s%.*s", pre, (int)s->len, text + s->offset);
 	j->prefix_len = strlen(pre);
 	j->sent = s;
 	j->stmt++;
-	job_query(j, sql, 0, NULL, run_stmt);
+	job_query_discard(j, sql, run_stmt);
 	free(pre);
 	free(sql);
 }
@@ -425,7 +758,7 @@ run_bookkeeping(struct job *j)
 {
 	struct errlist	 sql = { NULL, 0 };
 	const char	*text;
-	char		*begin, *all, *s;
+	char		*begin, *all, *s, *w;
 
 	run_section(j, &text);
 	if (!j->tx)
@@ -437,6 +770,15 @@ run_bookkeeping(struct job *j)
 		free(s);
 	} else
 		begin = xstrdup("");
+	if (!j->witness) {
+		/* No statement ran (a merge revision): the witness now. */
+		w = book_witness_sql();
+		s = xprintf("%s%s; ", begin, w);
+		free(begin);
+		free(w);
+		begin = s;
+		j->witness = 1;
+	}
 	book_step_sql(j, text, 0, &sql);
 	all = book_joined(&sql);
 	s = xprintf("%s%s%s", begin, all, j->tx ? "" : migrate_reset_sql(j) +
@@ -459,7 +801,9 @@ run_pipe_done(struct job *j, PGresult *res)
 	ssize_t		 failed = pool_pipeline_failed(j->pc);
 
 	run_section(j, &text);
-	if (failed < 0)
+	if (failed < 0 && j->copy_refused != NULL)
+		run_step_failed(j, NULL, NULL, text);
+	else if (failed < 0)
 		run_step_done(j, res);
 	else if ((size_t)failed < j->pipe_own)
 		job_ok(j, res);
@@ -490,6 +834,7 @@ static void
 run_step_pipelined(struct job *j, const struct sqlscan *sc, const char *text)
 {
 	struct errlist	 sql = { NULL, 0 };
+	unsigned char	*discard;
 	size_t		 i, mapped;
 
 	if (!j->seg_open) {
@@ -502,6 +847,8 @@ run_step_pipelined(struct job *j, const struct sqlscan *sc, const char *text)
 		book_timeouts_sql(j, "SET LOCAL", &sql);
 		j->seg_open = 1;
 	}
+	errlist_take(&sql, book_witness_sql());
+	j->witness = 1;
 	j->pipe_own = sql.n;
 	free(j->pipe_map);
 	j->pipe_map = xcalloc(sql.n + sc->n_stmts + 1, sizeof *j->pipe_map);
@@ -520,7 +867,12 @@ run_step_pipelined(struct job *j, const struct sqlscan *sc, const char *text)
 		j->pipe_map[i] = NULL;	/* migd's bookkeeping */
 	j->segment = 1;
 	j->stmt = sc->n_stmts;
-	job_pipeline(j, &sql, run_pipe_done);
+	/* The file's statements' rows are dropped as they arrive. */
+	discard = xcalloc(sql.n + 1, 1);
+	for (i = 0; i < sql.n; i++)
+		discard[i] = j->pipe_map[i] != NULL;
+	job_pipeline(j, &sql, discard, run_pipe_done);
+	free(discard);
 	errlist_clear(&sql);
 }
 
@@ -534,7 +886,7 @@ run_step(struct job *j)
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
 	const struct sqlscan	*sc;
 	const char		*text;
-	char			*sql, *mark, *set, *begin;
+	char			*sql, *mark, *set, *begin, *witness;
 
 	if (job_cancelled(j))
 		return;
@@ -550,8 +902,18 @@ run_step(struct job *j)
 	j->seg_begin = j->seg_end = NULL;
 	free(j->mark_id);
 	j->mark_id = NULL;
+	j->conc_timeouts = j->prepared = j->clean_fail = 0;
+	j->leftover_failed = 0;
+	free(j->invalid_before);
+	j->invalid_before = NULL;
+	errlist_clear(&j->leftovers);
 	j->tx = revset_transactional(j->rs, st->idx, st->dir == GRAPH_UP);
 	j->segments = j->tx ? revset_segments(sc, NULL) : 0;
+	free(j->copy_refused);
+	j->copy_refused = NULL;
+	j->witness = 0;
+	j->notices = j->notices_dropped = 0;
+	pool_set_notice(j->pc, run_notice, j);
 	j->step_t0 = migd_now();
 	j->step_wall = migrate_wall();
 	run_notify(j, "started", json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, "
@@ -568,7 +930,9 @@ run_step(struct job *j)
 			run_stmt(j, NULL);
 		return;
 	}
-	/* Marked dirty first: a crash part-way leaves the mark. */
+	/* Marked dirty first: a crash part-way leaves the mark; the lock's
+	 * witness is taken with it. */
+	witness = book_witness_sql();
 	mark = book_history_sql(j, mf->revision, st->dir == GRAPH_UP ? "up" :
 	    "down", 0, 1, mf->checksum, mf->message, mf->path, j->step_wall,
 	    0, NULL, "started; not finished");
@@ -578,16 +942,19 @@ run_step(struct job *j)
 			j->seg_begin = &sc->stmts[0];
 		begin = run_begin(j, text);
 		set = book_timeouts(j, "SET LOCAL");
-		sql = xprintf("%s; %s%s RETURNING id", begin, set, mark);
+		sql = xprintf("%s; %s%s; %s RETURNING id", begin, set, witness,
+		    mark);
 		free(begin);
 		j->seg_open = 1;
 		j->segment = 1;
 	} else {
 		set = book_timeouts(j, "SET");
-		sql = xprintf("%s%s RETURNING id", set, mark);
+		sql = xprintf("%s%s; %s RETURNING id", set, witness, mark);
 		j->session_set = 1;
 	}
+	j->witness = 1;
 	job_query(j, sql, 0, NULL, run_stmt);
+	free(witness);
 	free(set);
 	free(mark);
 	free(sql);

@@ -29,6 +29,9 @@
  */
 #define SQLSCAN_JSON_DEPTH	64
 
+/* Sections longer than this are parsed in pieces of about this size. */
+#define SQLSCAN_PIECE		(256 * 1024)
+
 /* How a statement names the object it creates or alters. */
 enum sqlscan_namekind {
 	SQLSCAN_RANGEVAR,	/* {"schemaname": ..., "relname": ...} */
@@ -163,6 +166,20 @@ sqlscan_newlines(const char *sql, size_t from, size_t to)
 			n++;
 	}
 	return (n);
+}
+
+/* Byte offset of a parser position, which counts characters from 1. */
+size_t
+sqlscan_char_offset(const char *sql, int cursorpos)
+{
+	size_t	 len = strlen(sql), off = 0, n;
+	int	 pos;
+
+	for (pos = 1; pos < cursorpos && off < len; pos++) {
+		n = sqlscan_utf8_len((unsigned char)sql[off]);
+		off += n > len - off ? len - off : n;
+	}
+	return (off);
 }
 
 /* File line of a parse error: cursorpos counts characters from 1, not bytes. */
@@ -552,6 +569,7 @@ sqlscan_stmt_flags(const char *type, json_t *n, const char **what)
 	const char	*kind = sqlscan_str(n, "kind");
 	json_t		*opts;
 	size_t		 i;
+	int		 concurrent;
 
 	if (kind == NULL)
 		kind = "";
@@ -578,7 +596,8 @@ sqlscan_stmt_flags(const char *type, json_t *n, const char **what)
 	}
 	if (strcmp(type, "IndexStmt") == 0 && sqlscan_true(n, "concurrent")) {
 		*what = "CREATE INDEX CONCURRENTLY";
-		return (SQLSCAN_NO_TX);
+		return (SQLSCAN_NO_TX | SQLSCAN_CONCURRENT |
+		    SQLSCAN_BUILDS_INDEX);
 	}
 	if (strcmp(type, "RenameStmt") == 0 &&
 	    sqlscan_is(n, "renameType", "OBJECT_SCHEMA")) {
@@ -592,21 +611,23 @@ sqlscan_stmt_flags(const char *type, json_t *n, const char **what)
 		}
 		if (sqlscan_true(n, "concurrent")) {
 			*what = "DROP INDEX CONCURRENTLY";
-			return (SQLSCAN_NO_TX);
+			return (SQLSCAN_NO_TX | SQLSCAN_CONCURRENT);
 		}
 		return (0);
 	}
 	if (strcmp(type, "ReindexStmt") == 0) {
+		concurrent = sqlscan_defbool(sqlscan_defelem(json_object_get(
+		    n, "params"), "concurrently"), 0) ? SQLSCAN_CONCURRENT |
+		    SQLSCAN_BUILDS_INDEX : 0;
 		for (i = 0; i < nitems(sqlscan_reindexes); i++) {
 			if (strcmp(kind, sqlscan_reindexes[i].kind) == 0) {
 				*what = sqlscan_reindexes[i].what;
-				return (SQLSCAN_NO_TX);
+				return (SQLSCAN_NO_TX | concurrent);
 			}
 		}
-		if (sqlscan_defbool(sqlscan_defelem(json_object_get(n,
-		    "params"), "concurrently"), 0)) {
+		if (concurrent) {
 			*what = "REINDEX CONCURRENTLY";
-			return (SQLSCAN_NO_TX);
+			return (SQLSCAN_NO_TX | concurrent);
 		}
 		return (0);
 	}
@@ -649,7 +670,13 @@ sqlscan_stmt_flags(const char *type, json_t *n, const char **what)
 	if (strcmp(type, "AlterTableStmt") == 0 &&
 	    sqlscan_detach_concurrently(n)) {
 		*what = "ALTER TABLE ... DETACH PARTITION CONCURRENTLY";
-		return (SQLSCAN_NO_TX);
+		return (SQLSCAN_NO_TX | SQLSCAN_CONCURRENT);
+	}
+	if (strcmp(type, "CopyStmt") == 0 && sqlscan_str(n, "filename") ==
+	    NULL && !sqlscan_true(n, "is_program")) {
+		*what = sqlscan_true(n, "is_from") ? "COPY ... FROM STDIN" :
+		    "COPY ... TO STDOUT";
+		return (SQLSCAN_COPY_CLIENT);
 	}
 	if (strcmp(type, "DiscardStmt") == 0 &&
 	    sqlscan_is(n, "target", "DISCARD_ALL")) {
@@ -700,16 +727,26 @@ sqlscan_stmt_add(struct sqlscan *sc, size_t *size)
 	return (st);
 }
 
+/* Gives back what the statement array grew beyond its count: a section's
+ * statements are kept as long as its revision set. */
+static void
+sqlscan_fold(struct sqlscan *sc)
+{
+	if (sc->n_stmts > 0)
+		sc->stmts = xreallocarray(sc->stmts, sc->n_stmts,
+		    sizeof *sc->stmts);
+}
+
 /* Places the parse tree's statements on the tokens and analyses each. */
 static int
-sqlscan_walk(const char *sql, int first_line, json_t *root,
-    const struct sqltoks *toks, struct sqlscan *sc)
+sqlscan_walk(const char *sql, int first_line, size_t base, json_t *root,
+    const struct sqltoks *toks, struct sqlscan *sc, size_t *size)
 {
 	struct sqlscan_stmt	*st;
 	json_t			*raw, *list;
 	json_int_t		 loc, len;
 	size_t			 sqllen = strlen(sql), i, ti = 0, first, last;
-	size_t			 size = 0, lined = 0;
+	size_t			 lined = 0;
 	int			 line = first_line;
 
 	list = json_object_get(root, "stmts");
@@ -737,11 +774,12 @@ sqlscan_walk(const char *sql, int first_line, json_t *root,
 		    toks->v[last].token == SQLTOK_SEMICOLON)
 			last--;
 
-		st = sqlscan_stmt_add(sc, &size);
+		st = sqlscan_stmt_add(sc, size);
 		st->offset = toks->v[first].start;
 		st->len = toks->v[last].end - st->offset;
 		line += sqlscan_newlines(sql, lined, st->offset);
 		lined = st->offset;
+		st->offset += base;
 		st->line = line;
 		st->flags = sqlscan_stmt(sc, json_object_get(raw, "stmt"),
 		    line, &st->what);
@@ -759,29 +797,36 @@ sqlscan_parser_version(void)
 	return (PG_VERSION_NUM);
 }
 
-/* Parses a section up front, so nothing runs unless all of it is valid. */
-int
-sqlscan_analyze(const char *sql, const char *path, int first_line,
-    struct sqlscan *sc, struct errlist *errs)
+/*
+ * Parses sql (a section, or a piece of one starting at byte base of the
+ * section and at line first_line) and appends its statements to sc.  Returns
+ * 0; 1 when the parser refused it (*perr gets its error, for the caller to
+ * free with pg_query_free_parse_result); or -1 with errs added.  The parse
+ * tree's JSON and its jansson form are freed before it returns.
+ */
+static int
+sqlscan_piece(const char *sql, const char *path, int first_line, size_t base,
+    struct sqlscan *sc, size_t *size, PgQueryParseResult *perr,
+    struct errlist *errs)
 {
 	PgQueryParseResult	 res;
-	struct sqltoks	 toks = { NULL, 0, 0, NULL, 0, 0 };
+	struct sqltoks		 toks = { NULL, 0, 0, NULL, 0, 0 };
 	json_t			*root = NULL;
 	json_error_t		 jerr;
-	char			*cause = NULL, *json = NULL;
+	char			*cause = NULL, *json;
 	size_t			 bad;
 	int			 rv = -1, pos;
 
-	memset(sc, 0, sizeof *sc);
 	res = pg_query_parse(sql);
 	if (res.error != NULL) {
-		if (sqltok_unparsed(sql, path, first_line, res.error, sc,
-		    errs) == 0)
-			rv = 1;
-		goto out;
+		*perr = res;
+		return (1);
 	}
 	json = sqlscan_json_prune(res.parse_tree);
-	if ((root = json_loads(json, 0, &jerr)) == NULL) {
+	pg_query_free_parse_result(res);
+	root = json_loads(json, 0, &jerr);
+	free(json);
+	if (root == NULL) {
 		if (sqlscan_utf8_check(sql, &bad) != 0) {
 			errlist_add(errs, "%s:%d: invalid UTF-8 byte sequence",
 			    path, first_line + sqlscan_newlines(sql, 0, bad));
@@ -796,21 +841,133 @@ sqlscan_analyze(const char *sql, const char *path, int first_line,
 		    first_line, pos), cause);
 		goto out;
 	}
-	if (sqlscan_walk(sql, first_line, root, &toks, sc) != 0) {
+	if (sqlscan_walk(sql, first_line, base, root, &toks, sc, size) != 0) {
 		errlist_add(errs, "%s:%d: unexpected output from the SQL "
 		    "parser", path, first_line);
 		goto out;
 	}
 	rv = 0;
 out:
-	if (rv == -1)
-		sqlscan_clear(sc);
 	free(cause);
-	free(json);
 	free(toks.v);
 	free(toks.comments);
 	json_decref(root);
-	pg_query_free_parse_result(res);
+	return (rv);
+}
+
+/* Characters (not bytes) in s[0, len): what the parser's cursorpos counts. */
+static int
+sqlscan_chars(const char *s, size_t len)
+{
+	size_t	 i;
+	int	 n = 0;
+
+	for (i = 0; i < len; i++) {
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			n++;
+	}
+	return (n);
+}
+
+/*
+ * A large section parsed a piece at a time, each piece whole statements of
+ * about SQLSCAN_PIECE bytes cut where PostgreSQL's scanner ends a statement:
+ * the parser's JSON of a 50 MB section at once took gigabytes.  Returns 0;
+ * 1 when a piece has a syntax error before its end (the section's first,
+ * as one parse would find it), with *perr set for the caller to free and
+ * its cursorpos counted from the start of the section; or -1 when a piece
+ * does not parse alone for another reason (a cut inside BEGIN ATOMIC or a
+ * rule's action list, where the parser wants more), sc then emptied: the
+ * caller parses the section whole, for the exact verdict.
+ */
+static int
+sqlscan_pieces(const char *sql, const char *path, int first_line,
+    struct sqlscan *sc, PgQueryParseResult *perr)
+{
+	PgQuerySplitResult	 split;
+	struct errlist		 errs = { NULL, 0 };
+	char			*buf = NULL;
+	size_t			 size = 0, len = strlen(sql), from = 0, to, i;
+	size_t			 cap = 0, lined = 0;
+	int			 line = first_line, rv = -1, piece;
+
+	split = pg_query_split_with_scanner(sql);
+	if (split.error != NULL || split.n_stmts == 0)
+		goto out;
+	for (i = 0; i < (size_t)split.n_stmts; i++) {
+		/* The piece ends after statement i when it is big enough. */
+		if (i + 1 < (size_t)split.n_stmts)
+			to = (size_t)split.stmts[i + 1]->stmt_location;
+		else
+			to = len;
+		if (to > len || to < from)
+			goto out;
+		if (to - from < SQLSCAN_PIECE && to < len)
+			continue;
+		if (to - from + 1 > cap) {
+			cap = to - from + 1;
+			buf = xrealloc(buf, cap);
+		}
+		memcpy(buf, sql + from, to - from);
+		buf[to - from] = '\0';
+		line += sqlscan_newlines(sql, lined, from);
+		lined = from;
+		piece = sqlscan_piece(buf, path, line, from, sc, &size, perr,
+		    &errs);
+		if (piece == 1 && perr->error->cursorpos > 0 &&
+		    perr->error->cursorpos < sqlscan_chars(buf, to - from)) {
+			/* Wrong before the piece's end: wrong in the section. */
+			perr->error->cursorpos += sqlscan_chars(sql, from);
+			rv = 1;
+			goto out;
+		}
+		if (piece == 1)
+			pg_query_free_parse_result(*perr);
+		if (piece != 0)
+			goto out;
+		from = to;
+	}
+	rv = 0;
+out:
+	errlist_clear(&errs);
+	free(buf);
+	pg_query_free_split_result(split);
+	if (rv != 0)
+		sqlscan_clear(sc);
+	return (rv);
+}
+
+/* Parses a section up front, so nothing runs unless all of it is valid. */
+int
+sqlscan_analyze(const char *sql, const char *path, int first_line,
+    struct sqlscan *sc, struct errlist *errs)
+{
+	PgQueryParseResult	 perr;
+	size_t			 size = 0;
+	int			 rv;
+
+	memset(sc, 0, sizeof *sc);
+	rv = -1;
+	if (strlen(sql) > SQLSCAN_PIECE)
+		rv = sqlscan_pieces(sql, path, first_line, sc, &perr);
+	if (rv == 0) {
+		sqlscan_fold(sc);
+		return (0);
+	}
+	if (rv == -1)
+		rv = sqlscan_piece(sql, path, first_line, 0, sc, &size, &perr,
+		    errs);
+	if (rv == 1) {
+		rv = -1;
+		if (sqltok_unparsed(sql, path, first_line, perr.error, sc,
+		    errs) == 0)
+			rv = 1;
+		pg_query_free_parse_result(perr);
+	}
+	if (rv == -1)
+		sqlscan_clear(sc);
+	else
+		sqlscan_fold(sc);
 	return (rv);
 }
 
@@ -829,6 +986,35 @@ sqlscan_clear(struct sqlscan *sc)
 	free(sc->stmts);
 	free(sc->parse_error);
 	memset(sc, 0, sizeof *sc);
+}
+
+/* A deep copy, for a file reused by the next load: what the checks need,
+ * without parsing the SQL again. */
+void
+sqlscan_copy(struct sqlscan *dst, const struct sqlscan *src)
+{
+	size_t	 i;
+
+	*dst = *src;
+	dst->stmts = NULL;
+	if (src->n_stmts > 0) {
+		dst->stmts = xreallocarray(NULL, src->n_stmts,
+		    sizeof *dst->stmts);
+		memcpy(dst->stmts, src->stmts, src->n_stmts *
+		    sizeof *dst->stmts);
+	}
+	dst->schemas = xcalloc(src->n_schemas + 1, sizeof *dst->schemas);
+	for (i = 0; i < src->n_schemas; i++) {
+		dst->schemas[i] = src->schemas[i];
+		dst->schemas[i].name = xstrdup(src->schemas[i].name);
+	}
+	dst->drops = xcalloc(src->n_drops + 1, sizeof *dst->drops);
+	for (i = 0; i < src->n_drops; i++) {
+		dst->drops[i] = src->drops[i];
+		dst->drops[i].name = xstrdup(src->drops[i].name);
+	}
+	dst->parse_error = src->parse_error != NULL ?
+	    xstrdup(src->parse_error) : NULL;
 }
 
 /* The server refuses new pg_* schemas; these exist in every database. */

@@ -26,6 +26,17 @@
 #define SQLSCAN_SAVEPOINT	0x100
 /* ALTER SCHEMA ... RENAME: the old name is in sqlscan.drops. */
 #define SQLSCAN_RENAME_SCHEMA	0x200
+/*
+ * Waits for older transactions by design (CREATE INDEX, REINDEX, DROP INDEX
+ * and DETACH PARTITION CONCURRENTLY): run with their own timeouts.
+ */
+#define SQLSCAN_CONCURRENT	0x400
+/* Leaves an INVALID index when it fails (CREATE INDEX and REINDEX
+ * CONCURRENTLY). */
+#define SQLSCAN_BUILDS_INDEX	0x800
+/* COPY ... FROM STDIN or TO STDOUT: data to or from the client, which migd
+ * neither has nor wants (COPY with a file or PROGRAM is not flagged). */
+#define SQLSCAN_COPY_CLIENT	0x1000
 
 struct sqlscan_stmt {
 	/*
@@ -105,6 +116,7 @@ int	 sqlscan_parser_version(void);
 int	 sqlscan_analyze(const char *sql, const char *path, int first_line,
 	    struct sqlscan *sc, struct errlist *errs);
 void	 sqlscan_clear(struct sqlscan *sc);
+void	 sqlscan_copy(struct sqlscan *dst, const struct sqlscan *src);
 
 /* 1 for pg_catalog, information_schema and any "pg_" name (pg_temp_3...). */
 int	 sqlscan_system_schema(const char *name);

@@ -222,11 +222,23 @@ sqltok_split_flags(const char *sql, const struct sqltoks *toks,
 {
 	const struct sqltok	*w[3] = { NULL, NULL, NULL };
 	size_t				 i, n = 0;
-	int				 chain = 0;
+	int				 chain = 0, parens = 0, client = 0;
 
 	for (i = first; i <= last; i++) {
+		if (toks->v[i].end - toks->v[i].start == 1 &&
+		    sql[toks->v[i].start] == '(')
+			parens++;
+		else if (toks->v[i].end - toks->v[i].start == 1 &&
+		    sql[toks->v[i].start] == ')' && parens > 0)
+			parens--;
 		if (!sqltok_word(sql, &toks->v[i]))
 			continue;
+		/* COPY's FROM STDIN or TO STDOUT, outside a (query). */
+		if (parens == 0 && i > first && (sqltok_is(sql, &toks->v[i],
+		    "stdin") || sqltok_is(sql, &toks->v[i], "stdout")) &&
+		    (sqltok_is(sql, &toks->v[i - 1], "from") ||
+		    sqltok_is(sql, &toks->v[i - 1], "to")))
+			client = sqltok_is(sql, &toks->v[i], "stdin") ? 1 : 2;
 		if (n < 3)
 			w[n++] = &toks->v[i];
 		if (sqltok_is(sql, &toks->v[i], "chain") && i > first &&
@@ -236,6 +248,11 @@ sqltok_split_flags(const char *sql, const struct sqltoks *toks,
 	*what = NULL;
 	if (n == 0)
 		return (0);
+	if (sqltok_is(sql, w[0], "copy") && client != 0) {
+		*what = client == 1 ? "COPY ... FROM STDIN" :
+		    "COPY ... TO STDOUT";
+		return (SQLSCAN_COPY_CLIENT);
+	}
 	if (sqltok_is(sql, w[0], "begin") && (n == 1 ||
 	    sqltok_is(sql, w[1], "work") ||
 	    sqltok_is(sql, w[1], "transaction") ||
@@ -380,6 +397,40 @@ sqltok_split(const char *sql, int first_line, const struct sqltoks *toks,
 }
 
 /*
+ * Whether the parser stopped at psql's inline data after COPY ... FROM
+ * STDIN (rows, then \.): then that COPY is the problem, not the rows, and
+ * its line is returned; else 0.  The text before the error must end with
+ * that COPY and its semicolon.
+ */
+static int
+sqltok_inline_copy(const char *sql, int first_line, int cursorpos)
+{
+	struct sqltoks	 toks = { NULL, 0, 0, NULL, 0, 0 };
+	struct sqlscan	 sc;
+	char		*prefix, *cause = NULL;
+	int		 line = 0, pos;
+
+	if (cursorpos <= 0)
+		return (0);
+	memset(&sc, 0, sizeof sc);
+	prefix = xstrndup(sql, sqlscan_char_offset(sql, cursorpos));
+	if (sqltok_scan(prefix, &toks, &cause, &pos) == 0 && toks.n > 0 &&
+	    toks.v[toks.n - 1].token == SQLTOK_SEMICOLON) {
+		sqltok_split(prefix, first_line, &toks, &sc);
+		if (sc.n_stmts > 0 && (sc.stmts[sc.n_stmts - 1].flags &
+		    SQLSCAN_COPY_CLIENT) && strcmp(sc.stmts[sc.n_stmts -
+		    1].what, "COPY ... FROM STDIN") == 0)
+			line = sc.stmts[sc.n_stmts - 1].line;
+	}
+	sqlscan_clear(&sc);
+	free(cause);
+	free(toks.v);
+	free(toks.comments);
+	free(prefix);
+	return (line);
+}
+
+/*
  * The parser refused the section: SQL newer than it, or plain wrong.  When
  * the scanner reads it and it is valid UTF-8 (no server takes it otherwise),
  * split it into statements and keep the parser's message for the caller.
@@ -393,8 +444,17 @@ sqltok_unparsed(const char *sql, const char *path, int first_line,
 	struct sqltoks	 toks = { NULL, 0, 0, NULL, 0, 0 };
 	char			*cause = NULL;
 	size_t			 bad;
-	int			 rv = -1, pos;
+	int			 rv = -1, pos, line;
 
+	if ((line = sqltok_inline_copy(sql, first_line, error->cursorpos)) >
+	    0) {
+		errlist_add(errs, "%s:%d: COPY ... FROM STDIN followed by rows "
+		    "(psql's inline data, ending with \\.): migd runs SQL, "
+		    "not psql scripts, and a migration cannot copy from the "
+		    "client; write the rows as INSERT ... VALUES, or COPY FROM "
+		    "a file on the server", path, line);
+		goto out;
+	}
 	if (sqlscan_utf8_check(sql, &bad) != 0) {
 		errlist_add(errs, "%s:%d: %s", path, sqlscan_error_line(sql,
 		    first_line, error->cursorpos), error->message);

@@ -46,6 +46,7 @@ int	 sqltok_unparsed(const char *sql, const char *path, int first_line,
 struct sqlscan_stmt	*sqlscan_stmt_add(struct sqlscan *sc, size_t *size);
 int	 sqlscan_newlines(const char *sql, size_t from, size_t to);
 int	 sqlscan_error_line(const char *sql, int first_line, int cursorpos);
+size_t	 sqlscan_char_offset(const char *sql, int cursorpos);
 int	 sqlscan_utf8_check(const char *s, size_t *bad);
 
 #endif

@@ -291,6 +291,19 @@ utf8_escape_controls(const char *s)
 	return (buf);
 }
 
+/* A user's name, or "uid N" ("_r": files are read on the loader's thread). */
+static void
+path_user(uid_t uid, char *out, size_t len)
+{
+	struct passwd	 pwb, *pw = NULL;
+	char		 buf[4096];
+
+	if (getpwuid_r(uid, &pwb, buf, sizeof buf, &pw) == 0 && pw != NULL)
+		snprintf(out, len, "%s", pw->pw_name);
+	else
+		snprintf(out, len, "uid %lu", (unsigned long)uid);
+}
+
 /*
  * Whether migd may trust what a file or directory says (its configuration,
  * its migrations): only root and migd's own user may be able to change it,
@@ -302,24 +315,13 @@ int
 path_trusted(const struct stat *st, const char *path, const char *what,
     struct errlist *errs)
 {
-	struct passwd	*pw;
-	struct group	*gr;
-	char		 owner[64], me[64];
+	struct group	 grb, *gr = NULL;
+	char		 owner[64], me[64], gbuf[4096];
 	unsigned int	 mode = (unsigned int)(st->st_mode & 07777);
 
-	pw = getpwuid(st->st_uid);
-	if (pw != NULL)
-		snprintf(owner, sizeof owner, "%s", pw->pw_name);
-	else
-		snprintf(owner, sizeof owner, "uid %lu",
-		    (unsigned long)st->st_uid);
 	if (st->st_uid != 0 && st->st_uid != geteuid()) {
-		pw = getpwuid(geteuid());
-		if (pw != NULL)
-			snprintf(me, sizeof me, "%s", pw->pw_name);
-		else
-			snprintf(me, sizeof me, "uid %lu",
-			    (unsigned long)geteuid());
+		path_user(st->st_uid, owner, sizeof owner);
+		path_user(geteuid(), me, sizeof me);
 		errlist_add(errs, "%s: refusing a %s owned by %s (mode %04o), "
 		    "not by root or migd's user %s: %s could change what migd "
 		    "does (chown root %s)", path, what, owner, mode, me, owner,
@@ -327,17 +329,17 @@ path_trusted(const struct stat *st, const char *path, const char *what,
 		return (0);
 	}
 	if (st->st_mode & S_IWOTH) {
+		path_user(st->st_uid, owner, sizeof owner);
 		errlist_add(errs, "%s: refusing a %s writable by other users "
 		    "(owner %s, mode %04o): chmod o-w %s", path, what, owner,
 		    mode, path);
 		return (0);
 	}
 	if (st->st_mode & S_IWGRP) {
-		gr = getgrgid(st->st_gid);
-		pw = getpwuid(st->st_uid);
-		if (gr == NULL || pw == NULL || strcmp(gr->gr_name,
-		    pw->pw_name) != 0 || (gr->gr_mem != NULL &&
-		    gr->gr_mem[0] != NULL)) {
+		path_user(st->st_uid, owner, sizeof owner);
+		(void)getgrgid_r(st->st_gid, &grb, gbuf, sizeof gbuf, &gr);
+		if (gr == NULL || strcmp(gr->gr_name, owner) != 0 ||
+		    (gr->gr_mem != NULL && gr->gr_mem[0] != NULL)) {
 			errlist_add(errs, "%s: refusing a %s writable by group "
 			    "%s (owner %s, mode %04o): chmod g-w %s", path,
 			    what, gr ? gr->gr_name : "?", owner, mode, path);

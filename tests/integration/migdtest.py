@@ -438,6 +438,7 @@ class Migd:
         self.where = {}
         self.proc = None
         self._logf = None
+        self.env = {}       # extra environment (e.g. MIGD_TEST_NO_INOTIFY)
 
     def update(self, overrides):
         """Apply {(section, key): value} to the settings (not written yet)."""
@@ -462,7 +463,8 @@ class Migd:
         self._logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([MIGD_BIN, "-c", self.config_path] + self.args,
                                      stdin=subprocess.DEVNULL, stdout=self._logf,
-                                     stderr=self._logf, env=clean_env(), cwd=self.dir)
+                                     stderr=self._logf, env=clean_env(self.env),
+                                     cwd=self.dir)
         if wait:
             self.wait_ready(timeout)
         return self

@@ -595,7 +595,8 @@ def test_world_writable_migrations_refused(migd_factory, what):
     assert s["migrations"]["valid"] is False, s
     assert any(target in x for x in s["migrations"].get("errors", [])), s
     # a migd started on it says so too, and still serves
-    m2 = migd_factory(db=m.db, overrides={("migrations", "directory"): m.migrations_dir})
+    m2 = connected(migd_factory(db=m.db, overrides={("migrations", "directory"):
+                                                     m.migrations_dir}))
     s = m2.status()
     assert s["migrations"]["valid"] is False and s["state"] == "invalid_migrations", s
     # fixed: runs

@@ -364,9 +364,14 @@ main(void)
 	/* The engine's settings: durations, the history table. */
 	cf = parse("[migrations]\nversion_table = ops.versions\n"
 	    "lock_timeout = 500ms\nstatement_timeout = 2min\n"
-	    "lock_wait = 3\n", &errors);
+	    "lock_wait = 3\nconcurrent_lock_timeout = 1h\n"
+	    "concurrent_statement_timeout = 90s\n", &errors);
 	ok(cf != NULL, "engine settings are valid");
 	if (cf != NULL) {
+		is_int(cf->concurrent_lock_timeout_ms, 3600000,
+		    "concurrent_lock_timeout 1h");
+		is_int(cf->concurrent_statement_timeout_ms, 90000,
+		    "concurrent_statement_timeout 90s");
 		is_str(cf->history_schema, "ops",
 		    "history table defaults to the version table's schema");
 		is_str(cf->history_table, "migd_history", "history table name");
@@ -405,6 +410,9 @@ main(void)
 		fclose(f);
 		ok(strstr(buf, "\nlock_timeout = 5s\n") != NULL &&
 		    strstr(buf, "\nstatement_timeout = 0\n") != NULL &&
+		    strstr(buf, "\nconcurrent_lock_timeout = 0\n") != NULL &&
+		    strstr(buf, "\nconcurrent_statement_timeout = 0\n") !=
+		    NULL &&
 		    strstr(buf, "\nlock_wait = 60s\n") != NULL,
 		    "default durations printed as documented: %s", buf);
 		free(buf);
@@ -433,6 +441,10 @@ main(void)
 	    "/etc/migd/test.conf:2: lock_wait must be a duration such as "
 	    "500ms, 5s, 2min or 1h (at most 24 h), not '5 days'",
 	    "unknown duration unit");
+	expect_error("[migrations]\nconcurrent_lock_timeout = soon\n",
+	    "/etc/migd/test.conf:2: concurrent_lock_timeout must be a duration "
+	    "such as 500ms, 5s, 2min or 1h (at most 24 h), not 'soon'",
+	    "bad concurrent_lock_timeout");
 	expect_error("[migrations]\nstatement_timeout = 25h\n",
 	    "/etc/migd/test.conf:2: statement_timeout must be a duration such "
 	    "as 500ms, 5s, 2min or 1h (at most 24 h), not '25h'",

@@ -579,9 +579,78 @@ test_too_large(void)
 	errlist_clear(&el);
 }
 
+/* A file parsed for the cache tests, with a stat of its own. */
+static struct migfile *
+cache_file(const char *path, unsigned long long ino, long long ctime)
+{
+	struct errlist	 el = { NULL, 0 };
+	struct migfile	*mf = NULL;
+	const char	*t = "-- down_revision: none\n-- migrate:up\nSELECT 1;\n";
+
+	if (migfile_parse(path, t, strlen(t), &mf, &el) != 0) {
+		printf("# cannot parse %s\n", path);
+		exit(2);
+	}
+	mf->sig.dev = 1;
+	mf->sig.ino = ino;
+	mf->sig.size = strlen(t);
+	mf->sig.mtime_sec = 100;
+	mf->sig.ctime_sec = ctime;
+	return (mf);
+}
+
+/* The cache of unchanged files between loads: taken only when path and
+ * every part of the stat match, once, with the reference moved. */
+static void
+test_cache(void)
+{
+	struct migcache	 c;
+	struct migfile	*files[3], *got;
+	struct migsig	 sig;
+
+	files[0] = cache_file("d/a.sql", 10, 5);
+	files[1] = cache_file("d/b.sql", 11, 5);
+	files[2] = cache_file("d/c.sql", 12, 5);
+	migcache_init(&c, files, 3);
+	is_int(files[1]->refs, 2, "the cache holds a reference of its own");
+
+	sig = files[1]->sig;
+	got = migcache_take(&c, "d/b.sql", &sig);
+	ok(got == files[1], "an unchanged file is taken");
+	is_int(c.taken, 1, "and counted");
+	ok(migcache_take(&c, "d/b.sql", &sig) == NULL, "but only once");
+
+	sig = files[0]->sig;
+	sig.ctime_nsec = 1;	/* chmod, chown: ctime moves, mtime not */
+	ok(migcache_take(&c, "d/a.sql", &sig) == NULL, "a new ctime: read again");
+	sig = files[0]->sig;
+	sig.ino = 99;		/* replaced by rename */
+	ok(migcache_take(&c, "d/a.sql", &sig) == NULL, "a new inode: read again");
+	sig = files[0]->sig;
+	sig.size++;
+	ok(migcache_take(&c, "d/a.sql", &sig) == NULL, "a new size: read again");
+	sig = files[2]->sig;
+	ok(migcache_take(&c, "d/zz.sql", &sig) == NULL, "an unknown path: NULL");
+	ok(migcache_take(NULL, "d/c.sql", &sig) == NULL, "no cache: NULL");
+
+	migcache_clear(&c);
+	is_int(files[0]->refs, 1, "clear drops the references not taken");
+	is_int(files[1]->refs, 2, "and leaves the taken one to its taker");
+	migfile_free(got);	/* the taker's */
+	is_int(files[1]->refs, 1, "a free drops one reference");
+	migfile_free(files[0]);
+	migfile_free(files[1]);
+	migfile_free(files[2]);
+
+	migcache_init(&c, NULL, 0);
+	ok(migcache_take(&c, "d/a.sql", &sig) == NULL, "an empty cache");
+	migcache_clear(&c);
+}
+
 int
 main(void)
 {
+	test_cache();
 	test_errors();
 	test_example();
 	test_labels_unfinished();

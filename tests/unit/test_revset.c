@@ -913,6 +913,35 @@ test_schemas(void)
 }
 
 /* SQL the parser refuses: newer SQL for a newer server, else an error. */
+/* COPY to or from the client is refused where it stands, in either
+ * section and mode; COPY with a server file is not. */
+static void
+test_copy_client(void)
+{
+	one("copy", 0,
+	    "CREATE TABLE t (a int);\n"			/* 5 */
+	    "COPY t FROM STDIN;\n"				/* 6 */
+	    "COPY t TO '/srv/t';\n",				/* 7 */
+	    "COPY (SELECT 1) TO STDOUT;\n");			/* 9 */
+	refused(&ctx_base, 2, "@/0001.sql:6: COPY ... FROM STDIN: a migration "
+	    "cannot copy from the client, migd has no rows to send; write them "
+	    "as INSERT ... VALUES, or COPY FROM a file on the server\n"
+	    "@/0001.sql:9: COPY ... TO STDOUT: a migration cannot copy to the "
+	    "client, nobody reads the rows; COPY TO a file on the server, or "
+	    "remove it", "COPY with the client");
+	one("copy_bare", 1, "VACUUM;\nCOPY t TO STDOUT;\n", NULL);
+	refused(&ctx_base, 1, "@/0001.sql:6: COPY ... TO STDOUT: a migration "
+	    "cannot copy to the client, nobody reads the rows; COPY TO a file "
+	    "on the server, or remove it", "COPY in a bare section");
+	one("copy_inline", 0, "COPY t FROM stdin;\n1\n\\.\n", NULL);
+	is_int(load(&ctx_base), -1, "inline rows: refused");
+	ok(strstr(said, "/0001.sql:5: COPY ... FROM STDIN followed by rows") !=
+	    NULL, "inline rows: at the COPY's line: %s", said);
+	one("copy_file", 0, "CREATE TABLE t (a int);\nCOPY t FROM '/srv/t';\n",
+	    "COPY t TO PROGRAM 'cat';\n");
+	loads(&ctx_base, "COPY with a server file");
+}
+
 static void
 test_newer_sql(void)
 {
@@ -1416,6 +1445,57 @@ test_plan_schemas(void)
 	json_decref(j);
 }
 
+/* A load after an edit reuses the unchanged files (the same objects, their
+ * analysis copied) and reads the edited one; a refused load says what it
+ * read, to watch. */
+static void
+test_reuse(void)
+{
+	struct revset	*first = NULL, *second = NULL;
+	struct migcache	 cache;
+	struct migset	 seen;
+	struct errlist	 e = { NULL, 0 };
+	size_t		 i, same = 0;
+
+	newcase("reuse");
+	mig("0001.sql", "0001", "none", 0, "CREATE SCHEMA s1;\n", NULL);
+	mig("0002.sql", "0002", "0001", 0, "CREATE TABLE s1.a (i int);\n"
+	    "VACUUM;\n", NULL);
+	mig("0003.sql", "0003", "0002", 0, "SELECT 1;\n", NULL);
+	ok(revset_load_from(cur, &ctx_base, NULL, NULL, &first, NULL, &e) ==
+	    0, "first load");
+	mig("0003.sql", "0003", "0002", 0, "SELECT 1;\nSELECT 2;\n", NULL);
+	migcache_init(&cache, first->set.files, first->set.n);
+	ok(revset_load_from(cur, &ctx_base, first, &cache, &second, NULL,
+	    &e) == 0, "second load");
+	is_int(cache.taken, 2, "two files reused");
+	migcache_clear(&cache);
+	for (i = 0; second != NULL && i < 3; i++)
+		same += second->set.files[i] == first->set.files[i];
+	is_int(same, 2, "the same objects");
+	ok(second != NULL && revset_section(second, 1, 1)->n_stmts == 2 &&
+	    revset_section(second, 1, 1)->stmts[1].flags == SQLSCAN_NO_TX &&
+	    revset_section(second, 1, 1)->stmts != revset_section(first, 1,
+	    1)->stmts, "their analysis copied");
+	ok(second != NULL && !revset_transactional(second, 1, 1),
+	    "and judged again");
+	ok(second != NULL && revset_section(second, 2, 1)->n_stmts == 2,
+	    "the edited one read again");
+	revset_unref(first);
+	ok(second != NULL && strcmp(revset_file(second, 0)->revision, "0001") ==
+	    0, "a reused file outlives the first set");
+
+	/* Refused (an unknown parent): seen has the directory and the files. */
+	mig("0004.sql", "0004", "0009", 0, "SELECT 1;\n", NULL);
+	ok(revset_load_from(cur, &ctx_base, second, NULL, &first, &seen, &e) ==
+	    -1 && first == NULL, "a broken file refuses the set");
+	ok(seen.n_dirs == 1 && strcmp(seen.dirs[0], cur) == 0 && seen.n +
+	    seen.n_broken == 4, "seen: the directory and the four files");
+	migset_clear(&seen);
+	revset_unref(second);
+	errlist_clear(&e);
+}
+
 int
 main(void)
 {
@@ -1437,11 +1517,13 @@ main(void)
 	test_savepoints();
 	test_bare();
 	test_schemas();
+	test_copy_client();
 	test_newer_sql();
 	test_all_at_once();
 	test_one_pass();
 	test_plan_schemas();
 	test_labels();
+	test_reuse();
 
 	revset_unref(rs);
 	errlist_clear(&el);

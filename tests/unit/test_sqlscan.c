@@ -265,23 +265,26 @@ static void
 test_no_tx(void)
 {
 	int	 N = SQLSCAN_NO_TX;
+	/* Waits for older transactions; and leaves an INVALID index. */
+	int	 C = N | SQLSCAN_CONCURRENT;
+	int	 B = C | SQLSCAN_BUILDS_INDEX;
 
-	check_flags("CREATE INDEX CONCURRENTLY i ON t (a)", N,
+	check_flags("CREATE INDEX CONCURRENTLY i ON t (a)", B,
 	    "CREATE INDEX CONCURRENTLY");
 	check_flags("create unique index concurrently if not exists i on s.t "
-	    "(a)", N, "CREATE INDEX CONCURRENTLY");
+	    "(a)", B, "CREATE INDEX CONCURRENTLY");
 	check_flags("CREATE INDEX i ON t (a)", 0, NULL);
-	check_flags("DROP INDEX CONCURRENTLY IF EXISTS s.i", N,
+	check_flags("DROP INDEX CONCURRENTLY IF EXISTS s.i", C,
 	    "DROP INDEX CONCURRENTLY");
 	check_flags("DROP INDEX s.i", 0, NULL);
-	check_flags("REINDEX INDEX CONCURRENTLY i", N, "REINDEX CONCURRENTLY");
-	check_flags("REINDEX TABLE CONCURRENTLY s.t", N,
+	check_flags("REINDEX INDEX CONCURRENTLY i", B, "REINDEX CONCURRENTLY");
+	check_flags("REINDEX TABLE CONCURRENTLY s.t", B,
 	    "REINDEX CONCURRENTLY");
-	check_flags("REINDEX (CONCURRENTLY) TABLE t", N,
+	check_flags("REINDEX (CONCURRENTLY) TABLE t", B,
 	    "REINDEX CONCURRENTLY");
-	check_flags("REINDEX (VERBOSE, CONCURRENTLY true) TABLE t", N,
+	check_flags("REINDEX (VERBOSE, CONCURRENTLY true) TABLE t", B,
 	    "REINDEX CONCURRENTLY");
-	check_flags("REINDEX (CONCURRENTLY 1) TABLE t", N,
+	check_flags("REINDEX (CONCURRENTLY 1) TABLE t", B,
 	    "REINDEX CONCURRENTLY");
 	check_flags("REINDEX (CONCURRENTLY false) TABLE t", 0, NULL);
 	check_flags("REINDEX (CONCURRENTLY off) TABLE t", 0, NULL);
@@ -289,6 +292,7 @@ test_no_tx(void)
 	check_flags("REINDEX TABLE t", 0, NULL);
 	check_flags("REINDEX (VERBOSE) INDEX i", 0, NULL);
 	check_flags("REINDEX SCHEMA s", N, "REINDEX SCHEMA");
+	check_flags("REINDEX SCHEMA CONCURRENTLY s", B, "REINDEX SCHEMA");
 	check_flags("REINDEX DATABASE d", N, "REINDEX DATABASE");
 	check_flags("REINDEX SYSTEM d", N, "REINDEX SYSTEM");
 	check_flags("VACUUM", N, "VACUUM");
@@ -330,10 +334,10 @@ test_no_tx(void)
 	check_flags("CLUSTER VERBOSE", N, "CLUSTER");
 	check_flags("CLUSTER t", 0, NULL);
 	check_flags("CLUSTER t USING i", 0, NULL);
-	check_flags("ALTER TABLE s.p DETACH PARTITION s.c CONCURRENTLY", N,
+	check_flags("ALTER TABLE s.p DETACH PARTITION s.c CONCURRENTLY", C,
 	    "ALTER TABLE ... DETACH PARTITION CONCURRENTLY");
 	check_flags("ALTER TABLE IF EXISTS ONLY p DETACH PARTITION c "
-	    "CONCURRENTLY", N, "ALTER TABLE ... DETACH PARTITION CONCURRENTLY");
+	    "CONCURRENTLY", C, "ALTER TABLE ... DETACH PARTITION CONCURRENTLY");
 	check_flags("ALTER TABLE p DETACH PARTITION c", 0, NULL);
 	check_flags("ALTER TABLE p DETACH PARTITION c FINALIZE", 0, NULL);
 	check_flags("DISCARD ALL", N, "DISCARD ALL");
@@ -344,9 +348,10 @@ test_no_tx(void)
 	/* The section's flags are the OR; each statement keeps its own. */
 	is_int(scan("CREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY i ON t "
 	    "(a);\nVACUUM t;", 1), 0, "mixed: parses");
-	is_int(sc.flags, SQLSCAN_NO_TX, "mixed: section flags");
+	is_int(sc.flags, B, "mixed: section flags");
 	is_int(st_flags(0), 0, "mixed: table is transactional");
-	is_int(st_flags(1), SQLSCAN_NO_TX, "mixed: index is not");
+	is_int(st_flags(1), B, "mixed: index is not");
+	is_int(st_flags(2), N, "mixed: vacuum waits for no one");
 	is_int(st_line(1), 2, "mixed: index line");
 	is_str(st_what(2), "VACUUM", "mixed: vacuum");
 }
@@ -838,6 +843,62 @@ test_unparsed_bodies(void)
 }
 
 /* Parse trees deeper than jansson's nesting limit (2048) still work. */
+/* COPY to or from the client, parsed or only scanned, and psql's inline
+ * data after COPY ... FROM STDIN, which the parser chokes on. */
+static void
+test_copy_client(void)
+{
+	check_flags("COPY t FROM STDIN", SQLSCAN_COPY_CLIENT,
+	    "COPY ... FROM STDIN");
+	check_flags("copy t (a, b) from stdin with (format csv)",
+	    SQLSCAN_COPY_CLIENT, "COPY ... FROM STDIN");
+	check_flags("COPY t TO STDOUT", SQLSCAN_COPY_CLIENT,
+	    "COPY ... TO STDOUT");
+	check_flags("COPY (SELECT 1) TO STDOUT WITH (FORMAT csv)",
+	    SQLSCAN_COPY_CLIENT, "COPY ... TO STDOUT");
+	check_flags("COPY t FROM '/srv/t.csv'", 0, NULL);
+	check_flags("COPY t TO '/srv/t.csv'", 0, NULL);
+	check_flags("COPY t FROM PROGRAM 'zcat t.gz'", 0, NULL);
+	check_flags("COPY (SELECT 1) TO PROGRAM 'cat'", 0, NULL);
+	check_flags("SELECT 'COPY t FROM STDIN'", 0, NULL);
+
+	/* psql's inline rows: the COPY is blamed, at its own line. */
+	is_int(scan("CREATE TABLE t (a int, b text);\n"	/* 3 */
+	    "COPY t (a, b) FROM stdin;\n"			/* 4 */
+	    "1\tx\n"						/* 5 */
+	    "2\ty\n"						/* 6 */
+	    "\\.\n", 3), -1, "inline rows: refused");
+	is_int(errs.n, 1, "inline rows: one error");
+	is_str(err(), "m.sql:4: COPY ... FROM STDIN followed by rows (psql's "
+	    "inline data, ending with \\.): migd runs SQL, not psql scripts, "
+	    "and a migration cannot copy from the client; write the rows as "
+	    "INSERT ... VALUES, or COPY FROM a file on the server",
+	    "inline rows: the COPY's line and why");
+	/* Rows the scanner cannot read either (a lone quote). */
+	is_int(scan("COPY t FROM STDIN;\nO'Brien\n\\.\n", 1), -1,
+	    "inline rows with a quote: refused");
+	ok(errs.n == 1 && strncmp(err(), "m.sql:1: COPY ... FROM STDIN "
+	    "followed by rows", 38) == 0, "inline rows with a quote: %s",
+	    err() ? err() : "(none)");
+	/* Only the end of the data: \. alone. */
+	is_int(scan("COPY t FROM stdin;\n\\.\n", 1), -1, "\\. alone: refused");
+	ok(err() != NULL && strstr(err(), "m.sql:1: COPY ... FROM STDIN") ==
+	    err(), "\\. alone: the COPY's line");
+	/* A syntax error before a COPY is that error, not the COPY's. */
+	is_int(scan("SELEC 1;\nCOPY t FROM STDIN;\n1\n", 1), 1,
+	    "error before COPY: the parser's");
+	ok(err() != NULL && strstr(err(), "syntax error at or near \"SELEC\"")
+	    != NULL, "error before COPY: %s", err() ? err() : "(none)");
+	/* Unparsed sections (newer SQL): COPY told by its words. */
+	is_int(scan("ALTER TABLE t ADD CONSTRAINT c NOT NULL a;\n"
+	    "COPY t TO STDOUT;\nCOPY (SELECT a FROM stdin) TO '/x';\n"
+	    "COPY stdin FROM '/y';\n", 1), 1, "unparsed: split");
+	is_int(st_flags(1), SQLSCAN_COPY_CLIENT, "unparsed: COPY TO STDOUT");
+	is_str(st_what(1), "COPY ... TO STDOUT", "unparsed: what");
+	is_int(st_flags(2), 0, "unparsed: FROM stdin inside a query is not");
+	is_int(st_flags(3), 0, "unparsed: a table named stdin is not");
+}
+
 static void
 test_deep(void)
 {
@@ -853,7 +914,8 @@ test_deep(void)
 	is_int(scan(sql, 1), 0, "deep: parses");
 	is_int(sc.n_stmts, 2, "deep: two statements");
 	is_int(st_line(1), 2, "deep: second line");
-	is_int(st_flags(1), SQLSCAN_NO_TX, "deep: flags after a deep tree");
+	is_int(st_flags(1), SQLSCAN_NO_TX | SQLSCAN_CONCURRENT |
+	    SQLSCAN_BUILDS_INDEX, "deep: flags after a deep tree");
 	is_str(schemas(), "deep,deep2", "deep: schemas");
 	ok(sc.n_stmts > 0 && sc.stmts[0].len == strlen(sql) -
 	    strlen(";\nCREATE INDEX CONCURRENTLY i ON deep2.t ((1 || 2));\n"),
@@ -906,9 +968,123 @@ test_system_schema(void)
 	    "system: case matters");
 }
 
+/* A section longer than a piece (256 KiB) of n statements, each on its
+ * own line; every 50th is a CREATE FUNCTION ... BEGIN ATOMIC with
+ * semicolons inside when atomic, which a cut between pieces must not split. */
+static char *
+big_section(size_t n, int atomic, const char *tail)
+{
+	char	*s = xstrdup(""), *t;
+	size_t	 len = 0, cap = 1, i;
+	int	 k;
+
+	for (i = 0; i < n; i++) {
+		if (atomic && i % 50 == 0)
+			t = xprintf("CREATE FUNCTION s%zu.f() RETURNS int LANGUAGE "
+			    "sql BEGIN ATOMIC SELECT 1; SELECT 2; END;\n", i);
+		else
+			t = xprintf("INSERT INTO app.t VALUES (%zu, 'row %zu "
+			    "with some text to make it longer');\n", i, i);
+		k = (int)strlen(t);
+		if (len + (size_t)k + 1 > cap) {
+			cap = (len + (size_t)k + 1) * 2;
+			s = xrealloc(s, cap);
+		}
+		memcpy(s + len, t, (size_t)k + 1);
+		len += (size_t)k;
+		free(t);
+	}
+	t = xprintf("%s%s", s, tail);
+	free(s);
+	return (t);
+}
+
+/* Big sections are parsed in pieces: the same statements, offsets, lines
+ * and schemas as one parse would give; a cut the parser refuses (inside
+ * BEGIN ATOMIC) or an error falls back to the whole section. */
+static void
+test_pieces(void)
+{
+	char	*sql, buf[64];
+	size_t	 n = 8000, i, bad = 0;
+
+	sql = big_section(n, 0, "");
+	ok(strlen(sql) > 512 * 1024, "the section is bigger than two pieces");
+	is_int(scan(sql, 10), 0, "a big section parses");
+	is_int(sc.n_stmts, n, "every statement");
+	for (i = 0; i < sc.n_stmts; i++) {
+		snprintf(buf, sizeof buf, "INSERT INTO app.t VALUES (%zu,", i);
+		if (st_line((size_t)i) != 10 + (int)i ||
+		    strncmp(cur + sc.stmts[i].offset, buf, strlen(buf)) != 0 ||
+		    cur[sc.stmts[i].offset + sc.stmts[i].len] != ';')
+			bad++;
+	}
+	is_int(bad, 0, "each at its offset, line and length");
+	ok(sc.n_schemas == 0, "INSERT names no schema to create");
+	free(sql);
+
+	sql = big_section(n, 1, "");
+	is_int(scan(sql, 1), 0, "with BEGIN ATOMIC bodies: parses");
+	is_int(sc.n_stmts, n, "each function one statement");
+	is_int(sc.n_schemas, n / 50, "and each function's schema is known");
+	is_int(st_line(7950), 7951, "lines still right");
+	free(sql);
+
+	sql = big_section(n, 0, "CREATE TABLE x (id int;\n");
+	is_int(scan(sql, 1), 1, "an error at the end: the parser refuses");
+	ok(sc.parse_error != NULL && strncmp(sc.parse_error, "m.sql:8001: ",
+	    12) == 0, "at its line: %s", sc.parse_error ? sc.parse_error :
+	    "(none)");
+	free(sql);
+
+	/* An error in a middle piece: its line, counted from the section. */
+	sql = big_section(n, 0, "");
+	memcpy(strstr(sql, "VALUES (4000,"), "VALUES (4000;", 13);
+	is_int(scan(sql, 3), 1, "an error in the middle: the parser refuses");
+	ok(sc.parse_error != NULL && strncmp(sc.parse_error, "m.sql:4003: "
+	    "syntax error at or near \";\"", 36) == 0, "at its line: %s",
+	    sc.parse_error ? sc.parse_error : "(none)");
+	is_int(sc.n_stmts, n, "and the scanner's statements");
+	free(sql);
+
+	sql = big_section(n, 0, "CREATE SCHEMA IF NOT EXISTS late;\n"
+	    "CREATE TABLE late.t (id int);\nCOMMIT;\n");
+	is_int(scan(sql, 1), 0, "schemas and flags from the last piece");
+	ok(sc.n_schemas == 1 && strcmp(sc.schemas[0].name, "late") == 0,
+	    "the schema of the last piece");
+	ok(st_flags(n + 2) & SQLSCAN_TX_COMMIT, "COMMIT flagged");
+	ok(sc.flags & SQLSCAN_TX_COMMIT, "and in the section's flags");
+	free(sql);
+}
+
+/* A copy for a reused file is deep and equal. */
+static void
+test_copy(void)
+{
+	struct sqlscan	 c;
+
+	scan("CREATE SCHEMA a;\nDROP SCHEMA b;\nVACUUM;\n", 3);
+	sqlscan_copy(&c, &sc);
+	ok(c.n_stmts == sc.n_stmts && c.stmts != sc.stmts && memcmp(c.stmts,
+	    sc.stmts, sc.n_stmts * sizeof *sc.stmts) == 0, "statements");
+	ok(c.n_schemas == 1 && c.schemas[0].name != sc.schemas[0].name &&
+	    strcmp(c.schemas[0].name, "a") == 0, "schemas");
+	ok(c.n_drops == 1 && strcmp(c.drops[0].name, "b") == 0, "drops");
+	is_int(c.flags, sc.flags, "flags");
+	sqlscan_clear(&c);
+	scan("SELECT FROM WHERE;", 1);
+	sqlscan_copy(&c, &sc);
+	ok(c.unparsed && c.parse_error != NULL && c.parse_error !=
+	    sc.parse_error && strcmp(c.parse_error, sc.parse_error) == 0,
+	    "an unparsed section's message");
+	sqlscan_clear(&c);
+}
+
 int
 main(void)
 {
+	test_pieces();
+	test_copy();
 	test_split();
 	test_quoting();
 	test_no_tx();
@@ -918,6 +1094,7 @@ main(void)
 	test_errors();
 	test_unparsed();
 	test_unparsed_bodies();
+	test_copy_client();
 	test_deep();
 	test_quote_ident();
 	test_system_schema();
