@@ -146,9 +146,10 @@ void		 graph_plan_clear(struct graph_plan *);
  * the chain after the ones around it were applied (a rebase).  rows are the
  * version table's ids (unknown ones ignored); rec[idx] says what migd's
  * history knows of each revision:
- *   GRAPH_REC_KNOWN  recorded as applied (up, stamp, resolved as applied)
+ *   GRAPH_REC_KNOWN  recorded as applied (up, stamp, adopt, resolved as
+ *                    applied)
  *   GRAPH_REC_RAN    applied by migd (up or stamp) since the newest stamp,
- *                    that stamp included: migd knew the state then
+ *                    that stamp's rows included: migd knew the state then
  * A revision without KNOWN that has a RAN revision among what it builds on
  * (transitively) and an applied RAN revision among what builds on it is
  * skipped.  Revisions below everything migd ran (an Alembic database taken

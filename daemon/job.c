@@ -525,8 +525,9 @@ job_rows(struct job *j, PGresult *res)
 		    "FROM %s", ht);
 	else
 		/* Per revision: the checksum accepted last, dirty, whether
-		 * migd recorded it applied, and whether it applied it since
-		 * the newest stamp (graph_skipped). */
+		 * migd recorded it applied (adopt says so too), and whether
+		 * it applied it since the newest stamp, whose rows (one per
+		 * revision it named) share their started_at (graph_skipped). */
 		hist = xprintf("SELECT 'h'::text, revision::text, "
 		    "(array_agg(checksum ORDER BY id DESC) FILTER (WHERE success "
 		    "AND direction IN ('up', 'stamp', 'resolve', 'accept', "
