@@ -36,6 +36,7 @@ struct migctl {
 	int			 sql;		/* upgrade/downgrade --sql */
 	int			 allow_drift;
 	int			 apply_skipped;
+	int			 purge;		/* stamp --purge */
 	int			 atomic;	/* 1, 0, or -1: as configured */
 	int			 cancel_sent;	/* Ctrl-C asked migd to cancel */
 	long			 limit;
@@ -63,7 +64,8 @@ struct migctl {
 #define ARG_SQL		0x400	/* --sql: print a run's SQL, no daemon */
 #define ARG_SKIPPED	0x800	/* --apply-skipped */
 #define ARG_IMPORT	0x1000	/* import --out, --allow-partial */
-#define ARG_NBITS	13
+#define ARG_PURGE	0x2000	/* stamp --purge */
+#define ARG_NBITS	14
 #define ARG_FILES	(ARG_DIR | ARG_CONFIG)
 
 struct migctl_cmd {
@@ -87,7 +89,8 @@ enum migctl_optid {
 	OPT_SOCKET, OPT_JSON, OPT_STREAM, OPT_LOCAL, OPT_VERBOSE, OPT_HELP,
 	OPT_VERSION, OPT_DRY_RUN, OPT_SQL, OPT_ATOMIC, OPT_NO_ATOMIC,
 	OPT_DRIFT, OPT_SKIPPED, OPT_WAIT_DAEMON, OPT_LIMIT, OPT_FOR, OPT_TIMEOUT,
-	OPT_MESSAGE, OPT_DIR, OPT_CONFIG, OPT_HEAD, OPT_OUT, OPT_PARTIAL
+	OPT_MESSAGE, OPT_DIR, OPT_CONFIG, OPT_HEAD, OPT_OUT, OPT_PARTIAL,
+	OPT_PURGE
 };
 
 struct migctl_opt {
@@ -105,6 +108,7 @@ static volatile sig_atomic_t migctl_sigint;
 
 static json_t	*params_target(struct migctl *, char **, int);
 static json_t	*params_revision(struct migctl *, char **, int);
+static json_t	*params_stamp(struct migctl *, char **, int);
 static json_t	*params_resolve(struct migctl *, char **, int);
 static json_t	*params_accept(struct migctl *, char **, int);
 static json_t	*params_history(struct migctl *, char **, int);
@@ -249,17 +253,25 @@ static const struct migctl_cmd migctl_cmds[] = {
 	  .exits = "  0  the run is being cancelled\n  1  no run is going on\n"
 	    EXITS_RUN,
 	  .print = out_cancel },
-	{ .name = "stamp", .method = "stamp", .usage = "stamp REV",
+	{ .name = "stamp", .method = "stamp", .usage = "stamp REV [REV...] "
+	    "[--purge]",
 	  .summary = "set the version table to REV without running anything",
-	  .about = "  Set the version table to REV without running any "
-	    "migration, and write\n  a history row.\n",
-	  .arguments = "  REV  base, head, heads, or a revision id or a unique "
-	    "prefix of one\n",
-	  .examples = "  migctl stamp head\n  migctl stamp 3f2a9c\n",
-	  .exits = "  0  stamped\n  1  REV is unknown or ambiguous, or the files "
-	    "are invalid\n" EXITS_RUN,
-	  .min_args = 1, .max_args = 1, .params = params_revision,
-	  .print = out_rows },
+	  .about = "  Say the database is at REV without running any migration, "
+	    "as Alembic's\n  stamp does: the rows on REV's lineage (what it "
+	    "builds on and what builds\n  on it) give way to REV, other heads "
+	    "stay.  Several revisions at once\n  (also as a comma list).  "
+	    "Writes a history row per revision.  Refused,\n  changing nothing, "
+	    "where Alembic fails or would lose or contradict a row.\n",
+	  .arguments = "  REV  base, head, heads, LABEL@head, or a revision id or "
+	    "a unique\n       prefix of one\n",
+	  .examples = "  migctl stamp head\n  migctl stamp 3f2a9c\n"
+	    "  migctl stamp 3f2a9c 5c2d8e\n  migctl stamp --purge 3f2a9c\n",
+	  .exits = "  0  stamped\n  1  REV is unknown or ambiguous, the files "
+	    "are invalid, the\n     version table names an unknown revision "
+	    "(see --purge), or the\n     revisions cannot be stamped together\n"
+	    EXITS_RUN,
+	  .min_args = 1, .max_args = 100, .flags = ARG_PURGE,
+	  .params = params_stamp, .print = out_rows },
 	{ .name = "resolve", .method = "resolve",
 	  .usage = "resolve REV applied|unapplied",
 	  .summary = "clear a dirty revision, saying what is true",
@@ -287,6 +299,19 @@ static const struct migctl_cmd migctl_cmds[] = {
 	    "edited\n" EXITS_RUN,
 	  .min_args = 1, .max_args = 1000, .params = params_accept,
 	  .print = out_accept },
+	{ .name = "adopt", .method = "adopt", .usage = "adopt",
+	  .summary = "take over a database another tool (Alembic) migrated",
+	  .about = "  Take over a database another tool migrated: record the "
+	    "checksum of\n  every applied revision that has none, with an "
+	    "'adopt' history row, so\n  that an edit of its file is drift from "
+	    "then on.  Runs no migration;\n  a second adopt records nothing.  "
+	    "Refused when the version table names\n  unknown revisions, a "
+	    "revision is dirty, or revisions are skipped.\n  status and verify "
+	    "list what is unverified.\n",
+	  .examples = "  migctl adopt\n",
+	  .exits = "  0  adopted, or nothing to adopt\n  1  refused: unknown "
+	    "revisions, dirty, skipped, invalid files\n" EXITS_RUN,
+	  .print = out_adopt },
 	{ .name = "schemas", .method = "schemas", .usage = "schemas",
 	  .summary = "schemas, where they come from, what the next run creates",
 	  .about = "  The configured schemas and every schema the migration files "
@@ -471,6 +496,8 @@ static const struct migctl_opt migctl_options[] = {
 	    "the files to" },
 	{ OPT_PARTIAL, 0, "allow-partial", NULL, NULL, ARG_IMPORT, "write a "
 	    "placeholder for a revision that\ncannot be rendered offline" },
+	{ OPT_PURGE, 0, "purge", NULL, NULL, ARG_PURGE, "empty the version "
+	    "table first (also of\nrevisions no file defines)" },
 };
 
 /* Words people type for a command, for "did you mean". */
@@ -1127,6 +1154,26 @@ params_revision(struct migctl *m, char **args, int n)
 	return (json_pack("{s:s}", "revision", args[0]));
 }
 
+/* stamp's revisions: one string, as ever, or a list. */
+static json_t *
+params_stamp(struct migctl *m, char **args, int n)
+{
+	json_t	*p, *list;
+	int	 i;
+
+	if (n == 1)
+		p = params_revision(m, args, n);
+	else {
+		list = json_array();
+		for (i = 0; i < n; i++)
+			json_array_append_new(list, json_string(args[i]));
+		p = json_pack("{s:o}", "revision", list);
+	}
+	if (m->purge)
+		json_object_set_new(p, "purge", json_true());
+	return (p);
+}
+
 static json_t *
 params_resolve(struct migctl *m, char **args, int n)
 {
@@ -1681,6 +1728,9 @@ migctl_set(struct migctl *m, const struct migctl_opt *o, const char *name,
 		break;
 	case OPT_PARTIAL:
 		m->allow_partial = 1;
+		break;
+	case OPT_PURGE:
+		m->purge = 1;
 		break;
 	case OPT_LOCAL:
 	case OPT_VERBOSE:

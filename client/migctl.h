@@ -53,6 +53,7 @@ void	 out_run(json_t *);
 void	 out_cancel(json_t *);
 void	 out_rows(json_t *);
 void	 out_accept(json_t *);
+void	 out_adopt(json_t *);
 void	 out_schemas(json_t *);
 void	 out_verify(json_t *);
 void	 out_reload(json_t *);

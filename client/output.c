@@ -801,9 +801,30 @@ out_rows(json_t *res)
 
 	from = out_ids(json_object_get(res, "from"));
 	to = out_ids(json_object_get(res, "to"));
-	printf("version table: %s (was %s)\n", to, from);
+	printf("version table: %s (was %s%s)\n", to, from, json_is_true(
+	    json_object_get(res, "purged")) ? "; emptied first: --purge" : "");
 	free(from);
 	free(to);
+}
+
+/* adopt: what it recorded, or why nothing. */
+void
+out_adopt(json_t *res)
+{
+	json_t	*list = json_object_get(res, "adopted"), *v;
+	size_t	 i;
+
+	if (json_array_size(list) == 0) {
+		printf("%s\n", out_str(res, "message"));
+		return;
+	}
+	json_array_foreach(list, i, v)
+		printf("adopted %s  %.12s  %s\n", out_str(v, "revision"),
+		    out_str(v, "checksum"), out_str(v, "file"));
+	printf("%sadopted:%s %zu applied revision%s, checksums recorded; "
+	    "%lld already had one\n", c(BOLD), c(RESET), json_array_size(list),
+	    json_array_size(list) == 1 ? "" : "s", (long long)
+	    json_integer_value(json_object_get(res, "already_verified")));
 }
 
 void
@@ -840,12 +861,15 @@ out_schemas(json_t *res)
 	}
 }
 
-/* Drift, dirty and unknown revisions, when there are any. */
+/* Drift, dirty, unknown, skipped and unverified revisions, and why the
+ * version table is inconsistent, when there are any. */
 void
 out_verify(json_t *res)
 {
-	json_t	*v;
-	size_t	 i;
+	json_t		*v;
+	json_int_t	 n;
+	size_t		 i;
+	char		*ids;
 
 	json_array_foreach(json_object_get(res, "drift"), i, v) {
 		printf("%sdrift:%s %s changed since %s was applied\n", c(RED),
@@ -867,6 +891,18 @@ out_verify(json_t *res)
 	if (json_is_string(json_object_get(res, "inconsistent")))
 		printf("%sinconsistent:%s %s; see 'migctl stamp'\n", c(RED),
 		    c(RESET), out_str(res, "inconsistent"));
+	if (json_integer_value(json_object_get(res, "unverified_count")) > 0) {
+		ids = out_ids(json_object_get(res, "unverified"));
+		n = json_integer_value(json_object_get(res, "unverified_count"));
+		printf("%sunverified:%s %s", c(YELLOW), c(RESET), ids);
+		if (n > (json_int_t)json_array_size(json_object_get(res,
+		    "unverified")))
+			printf(" and %lld more", (long long)(n - (json_int_t)
+			    json_array_size(json_object_get(res,
+			    "unverified"))));
+		printf("\n  %s\n", out_str(res, "unverified_hint"));
+		free(ids);
+	}
 	if (json_object_get(res, "ok") != NULL && json_object_get(res,
 	    "daemon") == NULL) {
 		printf("%s\n", json_is_true(json_object_get(res, "ok")) ?

@@ -387,3 +387,73 @@ book_step_sql(struct job *j, const char *text, int ahead,
 	if (!j->atomic || j->step + 1 == j->plan.n_steps)
 		errlist_add(sql, "COMMIT");
 }
+
+/* Every direction a history row may have; the table's CHECK lists them. */
+static const char *const book_direction_names[] = {
+	"up", "down", "stamp", "resolve", "accept", "adopt"
+};
+
+/* The directions as an SQL list: 'up', 'down', ... */
+char *
+book_directions(void)
+{
+	char	*s = xstrdup(""), *t;
+	size_t	 i;
+
+	for (i = 0; i < nitems(book_direction_names); i++) {
+		t = xprintf("%s%s'%s'", s, i ? ", " : "",
+		    book_direction_names[i]);
+		free(s);
+		s = t;
+	}
+	return (s);
+}
+
+/* The history's CHECK on direction, by name and definition ($1: the
+ * table); book_directions_sql judges the answer. */
+const char *
+book_directions_query(void)
+{
+	return ("SELECT c.conname::text, pg_catalog.pg_get_constraintdef(c.oid) "
+	    "FROM pg_catalog.pg_constraint c WHERE c.conrelid = $1::regclass "
+	    "AND c.contype = 'c' AND pg_catalog.pg_get_constraintdef(c.oid) "
+	    "LIKE '%direction%'");
+}
+
+/*
+ * A history table an older migd made allows fewer directions: its CHECK
+ * is replaced, in the caller's transaction, by one with them all, before
+ * a row of a newer direction is written.
+ */
+void
+book_directions_sql(struct job *j, PGresult *res, struct errlist *sql)
+{
+	const struct config	*cf = migd.config;
+	char			*ht, *name, *want, *dirs;
+	size_t			 i;
+	int			 r;
+
+	(void)j;
+	for (r = 0; r < PQntuples(res); r++) {
+		for (i = 0; i < nitems(book_direction_names); i++) {
+			want = xprintf("'%s'", book_direction_names[i]);
+			if (strstr(PQgetvalue(res, r, 1), want) == NULL) {
+				free(want);
+				break;
+			}
+			free(want);
+		}
+		if (i == nitems(book_direction_names))
+			continue;
+		ht = migrate_qualify(cf->history_schema, cf->history_table);
+		name = sqlscan_quote_ident(PQgetvalue(res, r, 0));
+		dirs = book_directions();
+		log_info("allowing every direction (%s) in %s", dirs, ht);
+		errlist_add(sql, "ALTER TABLE %s DROP CONSTRAINT %s, ADD "
+		    "CONSTRAINT %s CHECK (direction IN (%s))", ht, name, name,
+		    dirs);
+		free(dirs);
+		free(name);
+		free(ht);
+	}
+}

@@ -141,6 +141,12 @@ cmd_accept_exec(struct request *req)
 	migrate_start(req, MIGRATE_ACCEPT);
 }
 
+void
+cmd_adopt_exec(struct request *req)
+{
+	migrate_start(req, MIGRATE_ADOPT);
+}
+
 /* reload: the configuration and the files, as SIGHUP does. */
 void
 cmd_reload_exec(struct request *req)

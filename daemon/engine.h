@@ -2,7 +2,8 @@
  * The engine's private header, shared by its rooms: migrate.c (files, entry
  * points), job.c (a job's life, lock, state), plan.c (assessment, schemas,
  * plan), run.c (running steps), book.c (migd's own SQL around them),
- * stamp.c (stamp, resolve), cancel.c and report.c (read-only answers).
+ * stamp.c (stamp, resolve), adopt.c (taking over a database), cancel.c
+ * and report.c (read-only answers).
  * Nothing outside the engine includes it.
  */
 #ifndef MIGD_ENGINE_H
@@ -50,6 +51,9 @@ struct job {
 	int			 mutating;
 	/* parameters */
 	char			*target;
+	char			**targets;	/* stamp: each revision named */
+	size_t			 n_targets;
+	int			 purge;		/* stamp --purge */
 	char			*resolve_as;
 	json_t			*accept;	/* revisions whose edit to accept */
 	char			*accept_sql;	/* their history rows */
@@ -255,6 +259,10 @@ char	*book_mark_sql(struct job *j, int success, int dirty,
 void	 book_timeouts_sql(struct job *j, int local, struct errlist *sql);
 char	*book_timeouts(struct job *j, int local);
 char	*book_joined(const struct errlist *sql);
+char	*book_directions(void);
+const char *book_directions_query(void);
+void	 book_directions_sql(struct job *j, PGresult *res,
+	    struct errlist *sql);
 char	*book_witness_sql(void);
 char	*book_guard_failure(struct job *j, PGresult *res,
 	    const char **sqlstate);
@@ -270,6 +278,10 @@ char	*run_lost_sql(struct job *j);
 void	 job_stamp(struct job *j);
 void	 job_resolve(struct job *j);
 void	 job_accept(struct job *j);
+void	 stamp_targets(struct job *j, json_t *revision);
+
+/* adopt.c */
+void	 job_adopt(struct job *j);
 
 /* report.c */
 void	 job_dispatch(struct job *j);

@@ -146,9 +146,10 @@ void		 graph_plan_clear(struct graph_plan *);
  * the chain after the ones around it were applied (a rebase).  rows are the
  * version table's ids (unknown ones ignored); rec[idx] says what migd's
  * history knows of each revision:
- *   GRAPH_REC_KNOWN  recorded as applied (up, stamp, resolved as applied)
+ *   GRAPH_REC_KNOWN  recorded as applied (up, stamp, adopt, resolved as
+ *                    applied)
  *   GRAPH_REC_RAN    applied by migd (up or stamp) since the newest stamp,
- *                    that stamp included: migd knew the state then
+ *                    that stamp's rows included: migd knew the state then
  * A revision without KNOWN that has a RAN revision among what it builds on
  * (transitively) and an applied RAN revision among what builds on it is
  * skipped.  Revisions below everything migd ran (an Alembic database taken
@@ -178,5 +179,38 @@ struct graph_listed {
 };
 size_t		 graph_newest_first(const struct graph *,
 		     struct graph_listed **);
+
+/*
+ * graph_stamp: the version table after `stamp TARGETS`, as Alembic's stamp
+ * leaves it (ScriptDirectory._stamp_revs, each StampStep applied by its
+ * HeadMaintainer).  Each target is a revision id or unique prefix, "base",
+ * "head" (the single head) or "heads" (Alembic's real heads: nobody's
+ * down_revision nor depends_on).  A target replaces only the rows on its
+ * lineage (its ancestors and descendants over both kinds of edge) and keeps
+ * the others; with purge the current rows are ignored (Alembic empties the
+ * table first).  Refused, as Alembic refuses: a row no file defines (unless
+ * purge; returns GRAPH_STAMP_UNKNOWN_ROW), an unknown or ambiguous target,
+ * "head" with several heads, targets whose steps undo each other.  Refused
+ * where Alembic would write a table that loses or contradicts what is
+ * applied: a step dropping a row that is on neither side of the revision
+ * replacing it (Alembic's stamp of several targets or heads does, unless
+ * "base" is one of them), and rows of which one builds on another.  On
+ * success returns 0 and fills out (release with graph_stamp_clear): rows in
+ * index order, and the revisions the targets named, once each, in order.
+ * On failure returns -1 (or GRAPH_STAMP_UNKNOWN_ROW), out empty, *cause set
+ * (caller frees).  Pure; linear in the graph per target and per revision
+ * named.
+ */
+#define GRAPH_STAMP_UNKNOWN_ROW	(-2)
+struct graph_stamp {
+	size_t		*rows;
+	size_t		 n_rows;
+	size_t		*named;
+	size_t		 n_named;
+};
+int		 graph_stamp(const struct graph *, const char *const *, size_t,
+		     const char *const *, size_t, int, struct graph_stamp *,
+		     char **);
+void		 graph_stamp_clear(struct graph_stamp *);
 
 #endif

@@ -47,6 +47,9 @@ job_free(struct job *j)
 	if (j->wait_timer != NULL)
 		event_free(j->wait_timer);
 	free(j->target);
+	for (i = 0; i < j->n_targets; i++)
+		free(j->targets[i]);
+	free(j->targets);
 	free(j->resolve_as);
 	json_decref(j->accept);
 	free(j->accept_sql);
@@ -522,21 +525,25 @@ job_rows(struct job *j, PGresult *res)
 		    "FROM %s", ht);
 	else
 		/* Per revision: the checksum accepted last, dirty, whether
-		 * migd recorded it applied, and whether it applied it since
-		 * the newest stamp (graph_skipped). */
+		 * migd recorded it applied (adopt says so too), and whether
+		 * it applied it since the newest stamp, whose rows (one per
+		 * revision it named) share their started_at (graph_skipped). */
 		hist = xprintf("SELECT 'h'::text, revision::text, "
 		    "(array_agg(checksum ORDER BY id DESC) FILTER (WHERE success "
-		    "AND direction IN ('up', 'stamp', 'resolve', 'accept') AND "
-		    "checksum IS NOT NULL))[1], (array_agg(dirty ORDER BY id "
-		    "DESC))[1], coalesce(bool_or(success AND (direction IN "
-		    "('up', 'stamp') OR (direction = 'resolve' AND error = "
-		    "'resolved as applied'))), false), coalesce(bool_or(success "
-		    "AND direction IN ('up', 'stamp') AND id >= (SELECT "
-		    "coalesce(max(id), 0) FROM %s WHERE success AND direction = "
-		    "'stamp')), false) FROM %s GROUP BY revision UNION ALL "
-		    "SELECT 'm'::text, coalesce(max(id), 0)::text, NULL::text, "
+		    "AND direction IN ('up', 'stamp', 'resolve', 'accept', "
+		    "'adopt') AND checksum IS NOT NULL))[1], (array_agg(dirty "
+		    "ORDER BY id DESC))[1], coalesce(bool_or(success AND "
+		    "(direction IN ('up', 'stamp', 'adopt') OR (direction = "
+		    "'resolve' AND error = 'resolved as applied'))), false), "
+		    "coalesce(bool_or(success AND direction IN ('up', 'stamp') "
+		    "AND id >= (SELECT coalesce(min(s.id), 0) FROM %s s WHERE "
+		    "s.success AND s.direction = 'stamp' AND s.started_at = "
+		    "(SELECT t.started_at FROM %s t WHERE t.success AND "
+		    "t.direction = 'stamp' ORDER BY t.id DESC LIMIT 1))), "
+		    "false) FROM %s GROUP BY revision UNION ALL SELECT "
+		    "'m'::text, coalesce(max(id), 0)::text, NULL::text, "
 		    "NULL::boolean, NULL::boolean, NULL::boolean FROM %s", ht,
-		    ht, ht);
+		    ht, ht, ht);
 	sql = xprintf("%s%s%s ORDER BY 1, 2", j->st.has_version ? rows : "",
 	    j->st.has_version && j->st.has_history ? " UNION ALL " : "",
 	    j->st.has_history ? hist : "");
@@ -578,13 +585,12 @@ migrate_tables_ddl(int version, int history, int vschema, int hschema)
 	    version ? "" : " (version_num varchar(32) NOT NULL, CONSTRAINT ",
 	    version ? "" : pk, version ? "" : " PRIMARY KEY (version_num));");
 	if (!history) {
-		char *t = s;
+		char *t = s, *dirs = book_directions();
 
 		s = xprintf("%sCREATE TABLE IF NOT EXISTS %s ("
 		    "id bigserial PRIMARY KEY, "
 		    "revision varchar(32) NOT NULL, "
-		    "direction text NOT NULL CHECK (direction IN ('up', "
-		    "'down', 'stamp', 'resolve', 'accept')), "
+		    "direction text NOT NULL CHECK (direction IN (%s)), "
 		    "success boolean NOT NULL, "
 		    "dirty boolean NOT NULL DEFAULT false, "
 		    "checksum text, message text, file text, "
@@ -595,8 +601,9 @@ migrate_tables_ddl(int version, int history, int vschema, int hschema)
 		    "requester_pid bigint, host text, migd_version text, "
 		    "sqlstate text, error text, schemas_created text[]);"
 		    "CREATE INDEX IF NOT EXISTS %s ON %s (revision, id);",
-		    t, ht, ix, ht);
+		    t, ht, dirs, ix, ht);
 		free(t);
+		free(dirs);
 	}
 	free(vt);
 	free(ht);

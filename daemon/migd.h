@@ -87,7 +87,13 @@ void	 config_free(struct config *);
 void	 config_print(const struct config *, FILE *);
 
 /* rpc.c */
-enum rpc_type { RPC_STRING, RPC_INT, RPC_BOOL, RPC_STRINGS };
+enum rpc_type {
+	RPC_STRING,
+	RPC_INT,
+	RPC_BOOL,
+	RPC_STRINGS,		/* a non-empty array of strings */
+	RPC_STRING_OR_STRINGS	/* one string, or RPC_STRINGS */
+};
 struct rpc_param {
 	const char	*name;
 	enum rpc_type	 type;
@@ -182,6 +188,7 @@ void	 cmd_downgrade_exec(struct request *);
 void	 cmd_stamp_exec(struct request *);
 void	 cmd_resolve_exec(struct request *);
 void	 cmd_accept_exec(struct request *);
+void	 cmd_adopt_exec(struct request *);
 void	 cmd_reload_exec(struct request *);
 
 /* pool.c */

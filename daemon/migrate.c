@@ -752,6 +752,10 @@ migrate_start(struct request *req, enum migrate_op op)
 		j->target = xstrdup(s);
 	else if (op == MIGRATE_UPGRADE || op == MIGRATE_PLAN)
 		j->target = xstrdup("head");
+	if (op == MIGRATE_STAMP) {
+		stamp_targets(j, json_object_get(p, "revision"));
+		j->purge = json_is_true(json_object_get(p, "purge"));
+	}
 	if ((s = json_string_value(json_object_get(p, "state"))) != NULL)
 		j->resolve_as = xstrdup(s);
 	if (json_is_array(json_object_get(p, "revisions")))
@@ -773,7 +777,7 @@ migrate_start(struct request *req, enum migrate_op op)
 	}
 	j->mutating = op == MIGRATE_UPGRADE || op == MIGRATE_DOWNGRADE ||
 	    op == MIGRATE_STAMP || op == MIGRATE_RESOLVE ||
-	    op == MIGRATE_ACCEPT;
+	    op == MIGRATE_ACCEPT || op == MIGRATE_ADOPT;
 	if (j->mutating && j->dry_run)
 		j->mutating = 0;
 	if (!j->mutating) {

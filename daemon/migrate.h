@@ -16,7 +16,8 @@ enum migrate_op {
 	MIGRATE_DOWNGRADE,
 	MIGRATE_STAMP,
 	MIGRATE_RESOLVE,
-	MIGRATE_ACCEPT
+	MIGRATE_ACCEPT,
+	MIGRATE_ADOPT
 };
 
 void	 migrate_init(void);

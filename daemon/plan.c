@@ -57,15 +57,15 @@ migrate_rev_json(struct revset *rs, size_t idx)
 	    "message", mf->message, "file", mf->path));
 }
 
-/* Revisions a rebase slipped below applied ones: the version table says
- * they are applied, migd's history says they never ran (graph_skipped). */
-json_t *
-migrate_skipped(struct revset *rs, const struct dbstate *st)
+#define ASSESS_UNVERIFIED_MAX	20	/* ids listed; the count has them all */
+
+/* The revisions graph_skipped finds, from what migd's history recorded. */
+static size_t
+migrate_skipped_idx(struct revset *rs, const struct dbstate *st, size_t **sk)
 {
 	const struct dbrev	*dr;
 	unsigned char		*rec;
-	size_t			*sk, n, i;
-	json_t			*a = json_array();
+	size_t			 n, i;
 
 	rec = xcalloc(revset_count(rs) + 1, 1);
 	for (i = 0; i < revset_count(rs); i++) {
@@ -75,17 +75,32 @@ migrate_skipped(struct revset *rs, const struct dbstate *st)
 		    (dr->ran ? GRAPH_REC_RAN : 0);
 	}
 	n = graph_skipped(rs->graph, (const char *const *)st->rows,
-	    st->n_rows, rec, &sk);
+	    st->n_rows, rec, sk);
+	free(rec);
+	return (n);
+}
+
+/* Revisions a rebase slipped below applied ones: the version table says
+ * they are applied, migd's history says they never ran (graph_skipped). */
+json_t *
+migrate_skipped(struct revset *rs, const struct dbstate *st)
+{
+	size_t		*sk, n, i;
+	json_t		*a = json_array();
+
+	n = migrate_skipped_idx(rs, st, &sk);
 	for (i = 0; i < n; i++)
 		json_array_append_new(a, migrate_rev_json(rs, sk[i]));
 	free(sk);
-	free(rec);
 	return (a);
 }
 
 /*
  * Adds the state of the database against the files to o: current rows,
- * pending count, drift, dirty and unknown revisions, and one word for all.
+ * pending count, drift, dirty, unknown and skipped revisions, why the table
+ * is inconsistent, and one word for all; beside them, the applied revisions
+ * with no checksum to compare that are not skipped (the first
+ * ASSESS_UNVERIFIED_MAX, and how many), which 'migctl adopt' records.
  * With invalid, the files have problems and rs is the last valid set (or
  * NULL): the rows are described from it, but nothing is judged against
  * it, and a row it does not define is not "ahead": the files may be.
@@ -95,19 +110,21 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
     json_t *o)
 {
 	struct graph_plan	 plan;
-	json_t			*current, *drift, *dirty, *unknown, *skipped;
+	json_t			*current, *drift, *dirty, *unknown, *unverified;
+	json_t			*skipped;
 	const struct dbrev	*dr;
 	const struct migfile	*mf;
 	const char		*state;
-	char			*marks = NULL, *cause = NULL, *why = NULL;
-	size_t			 i, n;
+	char			*marks = NULL, *skip, *cause = NULL, *why = NULL;
+	size_t			 i, n, n_sk, *sk;
 	ssize_t			 idx;
-	long			 pending = -1;
+	long			 pending = -1, n_unverified = -1;
 
 	current = json_array();
 	drift = json_array();
 	dirty = json_array();
 	unknown = json_array();
+	unverified = json_array();
 	skipped = json_array();
 	for (i = 0; i < st->n_rows; i++) {
 		idx = rs ? graph_find(rs->graph, st->rows[i]) : -1;
@@ -129,22 +146,6 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 	}
 	if (rs != NULL && !invalid && json_array_size(unknown) == 0) {
 		n = revset_count(rs);
-		marks = xmalloc(n ? n : 1);
-		migrate_applied(rs, st, marks);
-		for (i = 0; i < n; i++) {
-			mf = revset_file(rs, i);
-			if (!marks[i] || (dr = dbstate_rev(st,
-			    mf->revision)) == NULL || dr->checksum == NULL)
-				continue;
-			if (strcmp(dr->checksum, mf->checksum) != 0) {
-				json_array_append_new(drift, json_pack(
-				    "{s:s, s:s, s:s, s:s}", "revision",
-				    mf->revision, "file", mf->path,
-				    "applied_checksum", dr->checksum,
-				    "file_checksum", mf->checksum));
-			}
-		}
-		free(marks);
 		memset(&plan, 0, sizeof plan);
 		if (graph_plan(rs->graph, (const char *const *)st->rows,
 		    st->n_rows, "heads", GRAPH_UP, &plan, &cause) == 0)
@@ -156,10 +157,43 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 		}
 		free(cause);
 		graph_plan_clear(&plan);
+		/* A skipped revision never ran: it is reported as that, not
+		 * as unverified (adopt would record it as applied). */
+		skip = xcalloc(n ? n : 1, 1);
 		if (why == NULL) {
-			json_decref(skipped);
-			skipped = migrate_skipped(rs, st);
+			n_sk = migrate_skipped_idx(rs, st, &sk);
+			for (i = 0; i < n_sk; i++) {
+				skip[sk[i]] = 1;
+				json_array_append_new(skipped,
+				    migrate_rev_json(rs, sk[i]));
+			}
+			free(sk);
 		}
+		marks = xmalloc(n ? n : 1);
+		migrate_applied(rs, st, marks);
+		n_unverified = 0;
+		for (i = 0; i < n; i++) {
+			mf = revset_file(rs, i);
+			if (!marks[i] || skip[i])
+				continue;
+			if ((dr = dbstate_rev(st, mf->revision)) == NULL ||
+			    dr->checksum == NULL) {
+				/* Applied by another tool: nothing to compare. */
+				if (n_unverified++ < ASSESS_UNVERIFIED_MAX)
+					json_array_append_new(unverified,
+					    json_string(mf->revision));
+				continue;
+			}
+			if (strcmp(dr->checksum, mf->checksum) != 0) {
+				json_array_append_new(drift, json_pack(
+				    "{s:s, s:s, s:s, s:s}", "revision",
+				    mf->revision, "file", mf->path,
+				    "applied_checksum", dr->checksum,
+				    "file_checksum", mf->checksum));
+			}
+		}
+		free(marks);
+		free(skip);
 	}
 	if (rs == NULL || invalid)
 		state = "invalid_migrations";
@@ -188,6 +222,16 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 	json_object_set_new(o, "inconsistent", why != NULL ?
 	    json_string(why) : json_null());
 	free(why);
+	json_object_set_new(o, "unverified", unverified);
+	json_object_set_new(o, "unverified_count", n_unverified >= 0 ?
+	    json_integer(n_unverified) : json_null());
+	if (n_unverified > 0)
+		json_object_set_new(o, "unverified_hint", json_sprintf("%ld "
+		    "applied revision%s no recorded checksum (applied by "
+		    "another tool, or stamped), so an edit of %s file is not "
+		    "detected: run 'migctl adopt'", n_unverified,
+		    n_unverified == 1 ? " has" : "s have", n_unverified == 1 ?
+		    "its" : "their"));
 }
 
 /* The status reply; stale when it comes from the cache. */

@@ -407,6 +407,9 @@ job_dispatch(struct job *j)
 	case MIGRATE_ACCEPT:
 		job_accept(j);
 		break;
+	case MIGRATE_ADOPT:
+		job_adopt(j);
+		break;
 	default:
 		job_plan(j);
 		break;

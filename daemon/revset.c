@@ -925,3 +925,31 @@ revset_target(const struct revset *rs, const char *target, char **out,
 	free(label);
 	return (k == 1 ? 0 : -1);
 }
+
+/*
+ * graph_stamp with the targets as stamp takes them: LABEL@head resolved by
+ * revset_target first (the graph knows no labels), everything else as
+ * given.  Returns what graph_stamp returns; -1 with *cause for a label
+ * revset_target refuses.
+ */
+int
+revset_stamp(const struct revset *rs, const char *const *rows, size_t n_rows,
+    const char *const *targets, size_t n_targets, int purge,
+    struct graph_stamp *out, char **cause)
+{
+	char	**t;
+	size_t	  i, k;
+	int	  rv = 0;
+
+	memset(out, 0, sizeof *out);
+	t = xcalloc(n_targets ? n_targets : 1, sizeof *t);
+	for (i = 0; i < n_targets && rv == 0; i++)
+		rv = revset_target(rs, targets[i], &t[i], cause);
+	if (rv == 0)
+		rv = graph_stamp(rs->graph, rows, n_rows,
+		    (const char *const *)t, n_targets, purge, out, cause);
+	for (k = 0; k < n_targets; k++)
+		free(t[k]);
+	free(t);
+	return (rv);
+}

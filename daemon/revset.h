@@ -56,5 +56,8 @@ size_t		 revset_plan_schemas(const struct revset *,
 json_t		*revset_revisions_json(const struct revset *);
 int		 revset_target(const struct revset *, const char *, char **,
 		     char **);
+int		 revset_stamp(const struct revset *, const char *const *,
+		     size_t, const char *const *, size_t, int,
+		     struct graph_stamp *, char **);
 
 #endif

@@ -9,7 +9,8 @@
 #include "migd.h"
 
 static const char *rpc_type_names[] = { "a string", "an integer", "a boolean",
-    "a non-empty array of strings" };
+    "a non-empty array of strings",
+    "a string or a non-empty array of strings" };
 
 /* Builds an error reply; data may carry more fields and is stolen. */
 json_t *
@@ -190,6 +191,19 @@ rpc_parse(const char *line, size_t len, struct rpc_request *req)
 	return (NULL);
 }
 
+/* A non-empty array of strings: accept's revisions, stamp's several. */
+static int
+rpc_is_strings(json_t *v)
+{
+	size_t	 i;
+	int	 good;
+
+	good = json_is_array(v) && json_array_size(v) > 0;
+	for (i = 0; good && i < json_array_size(v); i++)
+		good = json_is_string(json_array_get(v, i));
+	return (good);
+}
+
 /* Checks params against a spec: no unknown names, right types, required set. */
 int
 rpc_check_params(json_t *params, const struct rpc_param *spec, char **cause)
@@ -197,7 +211,6 @@ rpc_check_params(json_t *params, const struct rpc_param *spec, char **cause)
 	const struct rpc_param	*p;
 	const char		*key;
 	json_t			*v;
-	size_t			 i;
 	int			 good;
 
 	json_object_foreach(params, key, v) {
@@ -220,9 +233,10 @@ rpc_check_params(json_t *params, const struct rpc_param *spec, char **cause)
 			good = json_is_boolean(v);
 			break;
 		case RPC_STRINGS:
-			good = json_is_array(v) && json_array_size(v) > 0;
-			for (i = 0; good && i < json_array_size(v); i++)
-				good = json_is_string(json_array_get(v, i));
+			good = rpc_is_strings(v);
+			break;
+		case RPC_STRING_OR_STRINGS:
+			good = json_is_string(v) || rpc_is_strings(v);
 			break;
 		default:
 			good = 0;

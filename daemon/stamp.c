@@ -79,62 +79,133 @@ stamp_set_rows(struct job *j, char *marks, const char *revision,
 	free(sql);
 }
 
-/* stamp REV: say the database is at REV without running anything. */
+/*
+ * The revisions stamp names: the param is one string or a list of them, and
+ * each string may be a comma list ("a,b"), as Alembic's command line takes
+ * several.  j->target is them all, joined by commas, for messages.
+ */
+void
+stamp_targets(struct job *j, json_t *revision)
+{
+	json_t		*v;
+	const char	*s, *p, *comma;
+	size_t		 i, n, len;
+	char		*t;
+
+	n = json_is_array(revision) ? json_array_size(revision) : 1;
+	for (i = 0; i < n; i++) {
+		v = json_is_array(revision) ? json_array_get(revision, i) :
+		    revision;
+		if ((s = json_string_value(v)) == NULL)
+			continue;
+		for (p = s;; p = comma + 1) {
+			if ((comma = strchr(p, ',')) == NULL)
+				comma = p + strlen(p);
+			while (*p == ' ' || *p == '\t')
+				p++;
+			len = (size_t)(comma - p);
+			while (len > 0 && (p[len - 1] == ' ' ||
+			    p[len - 1] == '\t'))
+				len--;
+			j->targets = xreallocarray(j->targets, j->n_targets + 1,
+			    sizeof *j->targets);
+			j->targets[j->n_targets++] = xstrndup(p, len);
+			if (*comma == '\0')
+				break;
+		}
+	}
+	free(j->target);
+	j->target = xstrdup("");
+	for (i = 0; i < j->n_targets; i++) {
+		t = xprintf("%s%s%s", j->target, i ? "," : "", j->targets[i]);
+		free(j->target);
+		j->target = t;
+	}
+}
+
+/* Writes the stamped table, a history row per revision named (one for
+ * base when none is), in one transaction. */
+static void
+stamp_write(struct job *j, const struct graph_stamp *out)
+{
+	const struct config	*cf = migd.config;
+	const struct migfile	*mf;
+	struct errlist		 stmts = { NULL, 0 };
+	const char		*note = j->purge ? "purged: the version table "
+				    "was emptied first" : NULL;
+	char			*vt, *sql;
+	json_t			*to, *named;
+	double			 wall = migrate_wall();
+	size_t			 i;
+
+	vt = migrate_qualify(cf->version_schema, cf->version_table);
+	errlist_add(&stmts, "BEGIN");
+	errlist_add(&stmts, "DELETE FROM %s", vt);
+	book_rows_sql(j, NULL, 0, out->rows, out->n_rows, &stmts);
+	named = json_array();
+	for (i = 0; i < out->n_named; i++) {
+		mf = revset_file(j->rs, out->named[i]);
+		errlist_take(&stmts, book_history_sql(j, mf->revision, "stamp",
+		    1, 0, mf->checksum, mf->message, mf->path, wall, 0, NULL,
+		    note));
+		json_array_append_new(named, json_string(mf->revision));
+	}
+	if (out->n_named == 0)
+		errlist_take(&stmts, book_history_sql(j, "base", "stamp", 1, 0,
+		    NULL, NULL, NULL, wall, 0, NULL, note));
+	errlist_add(&stmts, "COMMIT");
+	sql = book_joined(&stmts);
+	errlist_clear(&stmts);
+	to = json_array();
+	for (i = 0; i < out->n_rows; i++)
+		json_array_append_new(to, json_string(graph_id(j->rs->graph,
+		    out->rows[i])));
+	j->result = json_pack("{s:o, s:o, s:s, s:o, s:b}", "from",
+	    migrate_rows_json(j->st.rows, j->st.n_rows), "to", to, "revision",
+	    j->target, "revisions", named, "purged", j->purge);
+	log_info("stamp %s%s: version table now %zu row%s", j->target,
+	    j->purge ? " (purged)" : "", out->n_rows, out->n_rows == 1 ? "" :
+	    "s");
+	job_query(j, sql, 0, NULL, job_end);
+	free(vt);
+	free(sql);
+}
+
+/* stamp REV...: say the database is at these revisions without running
+ * anything, replacing only the rows on their lineage, as Alembic does. */
 void
 job_stamp(struct job *j)
 {
-	struct graph_plan	 plan;
-	char			*marks, *cause = NULL;
-	size_t			 idx, i, *heads, n;
-	const char		*label = j->target;
+	struct graph_stamp	 out;
+	json_t			*unknown;
+	char			*cause = NULL;
+	size_t			 i;
+	int			 rv;
 
-	marks = xcalloc(revset_count(j->rs) + 1, 1);
-	if (strcmp(j->target, "base") == 0)
-		label = "base";
-	else if (strcmp(j->target, "heads") == 0 ||
-	    strcmp(j->target, "head") == 0) {
-		n = graph_heads(j->rs->graph, &heads);
-		if (n != 1 && strcmp(j->target, "head") == 0) {
-			free(heads);
-			free(marks);
-			job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL,
-			    "there are %zu heads: stamp 'heads' or one "
-			    "revision", n);
-			return;
+	/* LABEL@head names the head of that branch, as for upgrade. */
+	rv = revset_stamp(j->rs, (const char *const *)j->st.rows,
+	    j->st.n_rows, (const char *const *)j->targets, j->n_targets,
+	    j->purge, &out, &cause);
+	if (rv == GRAPH_STAMP_UNKNOWN_ROW) {
+		unknown = json_array();
+		for (i = 0; i < j->st.n_rows; i++) {
+			if (graph_find(j->rs->graph, j->st.rows[i]) < 0)
+				json_array_append_new(unknown, json_string(
+				    j->st.rows[i]));
 		}
-		for (i = 0; i < n; i++)
-			marks[heads[i]] = 1;
-		label = n == 1 ? graph_id(j->rs->graph, heads[0]) : "heads";
-		free(heads);
-	} else {
-		if (graph_lookup(j->rs->graph, j->target, &idx, &cause) != 0) {
-			free(marks);
-			job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL,
-			    "%s", cause);
-			free(cause);
-			return;
-		}
-		marks[idx] = 1;
-		label = graph_id(j->rs->graph, idx);
-	}
-	/* Marked heads imply everything below them. */
-	memset(&plan, 0, sizeof plan);
-	for (i = 0; i < revset_count(j->rs); i++) {
-		if (!marks[i])
-			continue;
-		if (graph_plan(j->rs->graph, NULL, 0, graph_id(j->rs->graph, i),
-		    GRAPH_UP, &plan, &cause) == 0) {
-			size_t s;
-
-			for (s = 0; s < plan.n_steps; s++)
-				marks[plan.steps[s].idx] = 1;
-		}
+		job_fail(j, MIGD_ERR_STATE, "ahead", json_pack("{s:o}",
+		    "unknown", unknown), "%s", cause);
 		free(cause);
-		cause = NULL;
-		graph_plan_clear(&plan);
+		return;
 	}
-	stamp_set_rows(j, marks, label, "stamp", NULL);
-	free(marks);
+	if (rv != 0) {
+		job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL, "%s",
+		    cause);
+		free(cause);
+		return;
+	}
+	stamp_write(j, &out);
+	graph_stamp_clear(&out);
 }
 
 /* Whether revision idx is one a rebase slipped below applied ones. */
@@ -232,35 +303,23 @@ job_resolve(struct job *j)
 }
 
 /* The history rows of accept, with the history table's CHECK widened first
- * when it was created before 'accept' existed. */
+ * when it was created before 'accept' existed (book_directions_sql). */
 static void
 stamp_accept_write(struct job *j, PGresult *res)
 {
-	const struct config	*cf = migd.config;
 	struct errlist		 stmts = { NULL, 0 };
-	char			*ht, *name, *sql;
-	int			 i;
+	char			*sql;
 
 	if (!job_ok(j, res))
 		return;
-	ht = migrate_qualify(cf->history_schema, cf->history_table);
 	errlist_add(&stmts, "BEGIN");
-	for (i = 0; i < PQntuples(res); i++) {
-		name = sqlscan_quote_ident(PQgetvalue(res, i, 0));
-		errlist_add(&stmts, "ALTER TABLE %s DROP CONSTRAINT %s", ht,
-		    name);
-		errlist_add(&stmts, "ALTER TABLE %s ADD CONSTRAINT %s CHECK "
-		    "(direction IN ('up', 'down', 'stamp', 'resolve', "
-		    "'accept'))", ht, name);
-		free(name);
-	}
+	book_directions_sql(j, res, &stmts);
 	errlist_add(&stmts, "%s", j->accept_sql);
 	errlist_add(&stmts, "COMMIT");
 	sql = book_joined(&stmts);
 	errlist_clear(&stmts);
 	job_query(j, sql, 0, NULL, job_end);
 	free(sql);
-	free(ht);
 }
 
 /*
@@ -349,11 +408,7 @@ job_accept(struct job *j)
 	/* A history table from before 'accept': its CHECK is widened. */
 	ht = migrate_qualify(cf->history_schema, cf->history_table);
 	params[0] = ht;
-	job_query(j, "SELECT conname FROM pg_catalog.pg_constraint WHERE "
-	    "conrelid = $1::regclass AND contype = 'c' AND "
-	    "pg_catalog.pg_get_constraintdef(oid) LIKE '%direction%' AND "
-	    "pg_catalog.pg_get_constraintdef(oid) NOT LIKE '%accept%'", 1,
-	    params, stamp_accept_write);
+	job_query(j, book_directions_query(), 1, params, stamp_accept_write);
 	free(ht);
 out:
 	free(cause);

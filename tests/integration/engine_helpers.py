@@ -40,7 +40,8 @@ def copy_workshop(m):
 
 
 def rev_text(revision, down="none", up="", down_sql=None, message=None,
-             transaction=None, depends_on=None, header_revision=True):
+             transaction=None, depends_on=None, header_revision=True,
+             branch_labels=None):
     """The text of one revision file."""
     lines = []
     if header_revision:
@@ -52,6 +53,8 @@ def rev_text(revision, down="none", up="", down_sql=None, message=None,
         lines.append("-- transaction: %s" % transaction)
     if depends_on is not None:
         lines.append("-- depends_on: %s" % depends_on)
+    if branch_labels is not None:
+        lines.append("-- branch_labels: %s" % branch_labels)
     lines.append("")
     lines.append("-- migrate:up")
     lines.extend(textwrap.dedent(up).strip("\n").splitlines())

@@ -34,7 +34,8 @@ READ = "migdread_%d" % os.getpid()
 READ_ONLY = [["status"], ["current"], ["heads"], ["history"], ["plan"], ["schemas"],
              ["verify"], ["version"], ["revisions"]]
 MUTATING = [["upgrade"], ["upgrade", "--dry-run"], ["downgrade", "base"],
-            ["stamp", "head"], ["resolve", "r1", "applied"], ["accept", "r1"], ["reload"]]
+            ["stamp", "head"], ["resolve", "r1", "applied"], ["accept", "r1"], ["adopt"],
+            ["reload"]]
 
 
 def _sh(*cmd, check=True):
@@ -160,7 +161,7 @@ def test_open_socket_everyone_reads_nobody_else_mutates(ident, migd_factory):
         assert_forbidden(ident, m, args)
     assert versions(m) is None, "a refused request touched the database"
     log = m.log()
-    for method in ("upgrade", "downgrade", "stamp", "resolve", "accept", "reload"):
+    for method in ("upgrade", "downgrade", "stamp", "resolve", "accept", "adopt", "reload"):
         assert "%s refused to %s (uid %d" % (method, USER, ident.uid) in log, log[-3000:]
     # root may
     p = migctl(m, "upgrade")

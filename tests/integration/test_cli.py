@@ -958,13 +958,14 @@ def test_no_colour_on_stderr_when_stderr_is_not_a_terminal(migd):
 # ---- issue 13: a CLI that fits people's habits --------------------------------
 
 COMMANDS = ["status", "current", "heads", "history", "plan", "upgrade", "downgrade",
-            "cancel", "stamp", "resolve", "accept", "schemas", "verify", "check", "reload",
-            "version", "wait", "new", "merge", "import", "revisions", "help"]
+            "cancel", "stamp", "resolve", "accept", "adopt", "schemas", "verify", "check",
+            "reload", "version", "wait", "new", "merge", "import", "revisions", "help"]
 
 # What `migctl CMD --help` lists (the options each command takes), as
 # client/migctl.c's command table allows them.
 COMMAND_OPTIONS = {
     "history": {"--limit"},
+    "stamp": {"--purge"},
     "plan": {"--atomic", "--no-atomic", "--allow-drift"},
     "upgrade": {"--dry-run", "--sql", "--atomic", "--no-atomic", "--allow-drift",
                 "--apply-skipped", "--wait-daemon", "-d", "--dir", "--directory", "-c", "--config"},

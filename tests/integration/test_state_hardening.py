@@ -219,8 +219,14 @@ def test_overlapping_version_rows_are_inconsistent(migd_factory):
     e = err(m, "upgrade", {}, code=E_MIGRATIONS, kind="plan_error")
     assert "inconsistent" in e["message"], e
     assert versions(m) == ["0001", "0002"] and not rel_exists(m, "public.t3")
-    # stamp puts it right
-    ok(m, "stamp", {"revision": "0002"})
+    # a plain stamp of 0002 would leave both rows, as Alembic's does: refused,
+    # naming --purge, and nothing changed; stamp --purge puts it right
+    e = err(m, "stamp", {"revision": "0002"}, code=E_MIGRATIONS, kind="plan_error")
+    assert "already lists both 0001 and 0002" in e["message"], e
+    assert "stamp --purge 0002" in e["message"], e
+    assert versions(m) == ["0001", "0002"]
+    ok(m, "stamp", {"revision": "0002", "purge": True})
+    assert versions(m) == ["0002"]
     assert m.status()["state"] == "pending"
 
 
@@ -299,5 +305,70 @@ def test_accept_widens_an_older_history_table(migd_factory):
     res = ok(m, "accept", {"revisions": ["0002"]})
     assert [a["revision"] for a in res["accepted"]] == ["0002"], res
     assert m.status()["state"] == "up_to_date"
-    assert "accept" in q(m, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE "
-                            "conname = 'migd_history_direction_check'")
+    d = q(m, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE "
+             "conname = 'migd_history_direction_check'")
+    # one list of directions for every table: adopt's too, as a new table has
+    assert all("'%s'" % w in d for w in ("up", "down", "stamp", "resolve", "accept",
+                                         "adopt")), d
+    assert ok(m, "adopt")["adopted"] == []
+
+
+def test_a_stamp_of_several_revisions_counts_whole_as_the_newest_stamp(migd_factory):
+    """stamp b1 c1 writes a history row per revision; all of them are the newest
+    stamp, so a rebase above b1 (the first row) is still seen."""
+    m = connected(migd_factory())
+    write_rev(m, "a1.sql", "a1", up="CREATE TABLE public.a1 (id int);")
+    write_rev(m, "b1.sql", "b1", down="a1", up="CREATE TABLE public.b1 (id int);")
+    write_rev(m, "c1.sql", "c1", down="a1", up="CREATE TABLE public.c1 (id int);")
+    write_rev(m, "b2.sql", "b2", down="b1", up="CREATE TABLE public.b2 (id int);")
+    ok(m, "upgrade", {"target": "a1"})
+    ok(m, "stamp", {"revision": ["b1", "c1"]})
+    ok(m, "upgrade", {"target": "b2"})
+    assert m.status()["skipped"] == []
+    write_rev(m, "b1x.sql", "b1x", down="b1", up="CREATE TABLE public.b1x (id int);")
+    write_rev(m, "b2.sql", "b2", down="b1x", up="CREATE TABLE public.b2 (id int);")
+    s = m.status()
+    assert s["state"] == "skipped" and [r["revision"] for r in s["skipped"]] == ["b1x"], s
+
+
+# ---- adopt (issue 11) and skipped revisions ------------------------------------------
+
+def test_adopt_refuses_while_revisions_are_skipped(migd_factory):
+    """A skipped revision never ran: it is not listed as unverified, and adopt
+    (which would record it as applied) refuses, naming both ways out."""
+    m = connected(migd_factory())
+    chain3(m)
+    ok(m, "upgrade", {})
+    rebase_0002b(m)
+    s = m.status()
+    assert s["state"] == "skipped" and s["unverified"] == [] and s["unverified_count"] == 0, s
+    e = err(m, "adopt", {}, code=E_STATE, kind="skipped_revisions")
+    assert "0002b" in e["message"] and "--apply-skipped" in e["message"], e
+    assert "resolve 0002b applied" in e["message"], e
+    assert [r["revision"] for r in e["data"]["skipped"]] == ["0002b"], e
+    p = m.migctl("adopt")
+    assert p.returncode != X_OK and "0002b" in p.stderr, p.stdout + p.stderr
+    assert history(m, where="direction = 'adopt'") == [] and versions(m) == ["0003"]
+    # resolved, it has a checksum: nothing left to adopt
+    q(m, "CREATE TABLE public.t2b (id int)")
+    ok(m, "resolve", {"revision": "0002b", "state": "applied"})
+    assert ok(m, "adopt", {})["adopted"] == []
+    assert m.status()["state"] == "up_to_date"
+
+
+def test_adopted_revisions_are_not_skipped_when_migd_runs_above_them(migd_factory):
+    """migd ran 0001, another tool applied 0002 and 0003, adopt recorded them, migd
+    ran 0004: 0002 and 0003 are between migd runs but adopted, so not skipped."""
+    m = connected(migd_factory())
+    chain3(m)
+    write_rev(m, "0004_d.sql", "0004", down="0003", up="CREATE TABLE public.t4 (id int);")
+    ok(m, "upgrade", {"target": "0001"})
+    q(m, "CREATE TABLE public.t2 (id int); CREATE TABLE public.t3 (id int); "
+         "UPDATE public.alembic_version SET version_num = '0003'")
+    s = m.status()
+    assert s["unverified"] == ["0002", "0003"] and s["skipped"] == [], s
+    assert [r["revision"] for r in ok(m, "adopt", {})["adopted"]] == ["0002", "0003"]
+    ok(m, "upgrade", {})
+    s = m.status()
+    assert s["state"] == "up_to_date" and s["skipped"] == [] and s["unverified"] == [], s
+    assert m.migctl("check").returncode == X_OK

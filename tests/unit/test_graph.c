@@ -1432,6 +1432,27 @@ test_scale(void)
 			    now() - t0);
 			graph_plan_clear(&p);
 		}
+		/* stamp: the head down to the root, and back up */
+		{
+			struct graph_stamp	 st;
+			const char		*root[1] = { graph_id(g, 0) };
+			const char		*hs[1] = { "heads" };
+
+			t0 = now();
+			ok(graph_stamp(g, cur, 1, root, 1, 0, &st, &cause) ==
+			    0 && st.n_rows == 1 && st.rows[0] == 0,
+			    "%s: stamp head -> root", shapes[s]);
+			printf("# stamp head->root %zu (%s): %.3f s\n", n,
+			    shapes[s], now() - t0);
+			graph_stamp_clear(&st);
+			t0 = now();
+			ok(graph_stamp(g, root, 1, hs, 1, 0, &st, &cause) ==
+			    0 && st.n_rows == 1 && st.rows[0] == heads[0],
+			    "%s: stamp root -> heads", shapes[s]);
+			printf("# stamp root->heads %zu (%s): %.3f s\n", n,
+			    shapes[s], now() - t0);
+			graph_stamp_clear(&st);
+		}
 		free(heads);
 		graph_free(g);
 		big_free(&b);
@@ -1453,6 +1474,215 @@ test_scale(void)
 }
 
 /* Runs every group; the exit status says whether all passed. */
+static int
+cmp_str(const void *a, const void *b)
+{
+	return (strcmp(*(const char *const *)a, *(const char *const *)b));
+}
+
+/*
+ * Stamps rows ("a,b") with targets ("x y"): the rows after, sorted by id
+ * and joined by ",", or "ERR: why" ("AHEAD: why" for an unknown row), or
+ * "BAD: ..." when the answer does not hold together.
+ */
+static char *
+stamp_str(const struct graph *g, const char *rows, const char *targets,
+    int purge)
+{
+	struct graph_stamp	 out;
+	const char *const	*cur, *const *tg;
+	const char		**sorted;
+	size_t			 nc = 0, nt = 0, i;
+	char			*cause = NULL, *r, *t;
+	int			 rv;
+
+	cur = split(rows, strlen(rows), &nc);
+	t = xstrdup(targets);
+	for (i = 0; t[i] != '\0'; i++)
+		t[i] = t[i] == ' ' ? ',' : t[i];
+	tg = split(t, strlen(t), &nt);
+	free(t);
+	rv = graph_stamp(g, cur, nc, tg, nt, purge, &out, &cause);
+	if (rv != 0) {
+		r = rv == -1 && cause != NULL ? xprintf("ERR: %s", cause) :
+		    rv == GRAPH_STAMP_UNKNOWN_ROW && cause != NULL ?
+		    xprintf("AHEAD: %s", cause) : xprintf("BAD: rv %d", rv);
+		if (out.rows != NULL || out.n_rows != 0)
+			r = xprintf("BAD: rows on failure");
+	} else {
+		sorted = xcalloc(out.n_rows + 1, sizeof *sorted);
+		for (i = 0; i < out.n_rows; i++)
+			sorted[i] = graph_id(g, out.rows[i]);
+		qsort(sorted, out.n_rows, sizeof *sorted, cmp_str);
+		r = xstrdup("");
+		for (i = 0; i < out.n_rows; i++) {
+			t = xprintf("%s%s%s", r, i ? "," : "", sorted[i]);
+			free(r);
+			r = t;
+		}
+		for (i = 1; i < out.n_rows; i++) {
+			if (out.rows[i - 1] >= out.rows[i]) {
+				free(r);
+				r = xstrdup("BAD: rows not in index order");
+				break;
+			}
+		}
+		free(sorted);
+	}
+	free(cause);
+	graph_stamp_clear(&out);
+	for (i = 0; i < nc; i++)
+		free((char *)cur[i]);
+	for (i = 0; i < nt; i++)
+		free((char *)tg[i]);
+	free((void *)cur);
+	free((void *)tg);
+	return (r);
+}
+
+/* One stamp case: the rows after, or the start of the error. */
+static void
+stamp_is(const struct graph *g, const char *rows, const char *targets,
+    int purge, const char *want)
+{
+	char	*got = stamp_str(g, rows, targets, purge);
+	int	 good;
+
+	if (strncmp(want, "ERR", 3) == 0 || strncmp(want, "AHEAD", 5) == 0)
+		good = strncmp(got, want, strlen(want)) == 0;
+	else
+		good = strcmp(got, want) == 0;
+	ok(good, "stamp {%s} %s%s: %s", rows, targets, purge ? " --purge" :
+	    "", want);
+	if (!good)
+		printf("#   got: %s\n", got);
+	free(got);
+}
+
+/*
+ * Stamp as Alembic's: each expected table is what Alembic 1.8.1's
+ * _stamp_revs and HeadMaintainer leave on the same graph and rows
+ * (tests/fixtures/alembic_stamp, compared live in test_alembic_stamp.py).
+ */
+static void
+test_stamp(void)
+{
+	struct graph	*g, *g1;
+	char		*s;
+
+	g = mk("r1 r2<r1 b1<r2 b2<b1 c1<r2 c2<c1 m1<b2,c2 m2<m1 d1<r2 "
+	    "d2<d1|z1 x1 x2<x1|c1 z1");
+	ok(g != NULL, "stamp: the fixture graph builds");
+	/* one head, up, down and sideways */
+	stamp_is(g, "", "b1", 0, "b1");
+	stamp_is(g, "b1", "m2", 0, "m2");
+	stamp_is(g, "m2", "c1", 0, "c1");
+	stamp_is(g, "m2", "m2", 0, "m2");
+	/* two heads: a revision on one branch keeps the other */
+	stamp_is(g, "b2,d1", "b1", 0, "b1,d1");
+	stamp_is(g, "m2,d2", "d1", 0, "d1,m2");
+	stamp_is(g, "b1,c1", "b2", 0, "b2,c1");
+	/* below the branch point, and the merge */
+	stamp_is(g, "b1,c1", "r2", 0, "r2");
+	stamp_is(g, "m2,d2,x2", "r2", 0, "r2");
+	stamp_is(g, "b1,c1", "m1", 0, "m1");
+	/* a branch the table does not show */
+	stamp_is(g, "d2", "x1", 0, "d2,x1");
+	stamp_is(g, "x2", "z1", 0, "x2,z1");
+	stamp_is(g, "d2,x2", "c2", 0, "c2,d2,x2");
+	/* depends_on counts as lineage both ways */
+	stamp_is(g, "c1", "x2", 0, "x2");
+	stamp_is(g, "d2", "z1", 0, "z1");
+	stamp_is(g, "z1", "d2", 0, "d2");
+	/* several at once */
+	stamp_is(g, "b1,c1", "b2 c2", 0, "b2,c2");
+	stamp_is(g, "b2,c2", "m1 d1", 0, "d1,m1");
+	stamp_is(g, "", "z1 d1", 0, "d1,z1");
+	stamp_is(g, "b1", "b1 b1", 0, "b1");
+	/* base, heads, head */
+	stamp_is(g, "r1", "base", 0, "");
+	stamp_is(g, "m2,d2,x2", "base", 0, "");
+	stamp_is(g, "b1,d1", "base b2", 0, "b2");
+	stamp_is(g, "", "", 0, "");
+	stamp_is(g, "", "heads", 0, "d2,m2,x2");
+	stamp_is(g, "m2,x2", "heads", 0, "d2,m2,x2");
+	stamp_is(g, "r2", "heads", 0, "d2,m2,x2");
+	stamp_is(g, "d2", "heads", 0, "d2,m2,x2");
+	stamp_is(g, "m2,d2", "head", 0, "ERR: there are 4 heads (m2, d2, "
+	    "x2, z1): stamp 'heads', or name the revisions");
+	/* --purge: the rows read do not count, unknown ones neither */
+	stamp_is(g, "b1,d1", "b2", 1, "b2");
+	stamp_is(g, "f00d,m2", "b2", 0, "AHEAD: the version table names "
+	    "revision 'f00d', which no migration file defines: stamp "
+	    "--purge replaces the whole table");
+	stamp_is(g, "f00d,m2", "b2", 1, "b2");
+	stamp_is(g, "f00d", "base", 1, "");
+	stamp_is(g, "f00d", "nosuch", 0, "ERR: unknown revision 'nosuch'");
+	/* where Alembic raises, migd refuses */
+	stamp_is(g, "b2,d2", "b1 d1", 0, "ERR: cannot stamp d1 together "
+	    "with b1: stamping b1 replaced b2 already, and d1 would replace "
+	    "it again (Alembic's stamp fails here too); stamp them one at a "
+	    "time");
+	stamp_is(g, "b2,c2", "b1 c1", 0, "ERR: cannot stamp c1 together");
+	stamp_is(g, "", "b1 b1", 0, "ERR: cannot stamp b1: stamping b1 put "
+	    "it in the version table already (Alembic's stamp fails here "
+	    "too); name it once");
+	stamp_is(g, "b1,c1", "b2 b2", 0, "ERR: cannot stamp b2: stamping "
+	    "b2 put it");
+	stamp_is(g, "b1,d1", "b2 r2", 0, "ERR: cannot stamp r2 together "
+	    "with b2: stamping b2 replaced b1 already");
+	stamp_is(g, "r1,b1", "r2", 0, "ERR: cannot stamp r2: the version "
+	    "table has b1 above it and r1 below it");
+	stamp_is(g, "r1,b1", "b2", 0, "b2");
+	stamp_is(g, "x1,c2", "x2", 0, "c2,x2");
+	/* where Alembic would write a table that loses or contradicts */
+	stamp_is(g, "m2,d1", "heads", 0, "ERR: cannot stamp these targets "
+	    "together: the version table would lose m2, which no revision "
+	    "stamped replaces (Alembic's stamp of several heads or targets "
+	    "drops it); stamp one revision at a time");
+	stamp_is(g, "m2,d1", "m2 d2 x2", 0, "ERR: cannot stamp these targets "
+	    "together: the version table would lose m2");
+	stamp_is(g, "m2,d1", "d2", 0, "d2,m2");
+	stamp_is(g, "b1,c1", "c1 b2", 0, "ERR: cannot stamp these targets "
+	    "together: the version table would lose c1");
+	stamp_is(g, "b1,d1", "r2 b2", 0, "ERR: cannot stamp: the version "
+	    "table would list both r2 and b2");
+	stamp_is(g, "", "x2 x1", 0, "ERR: cannot stamp: the version table "
+	    "would list both x1 and x2, which builds on it (Alembic would "
+	    "write both rows); name only x2");
+	/* a table inconsistent already: no target mends it, --purge does */
+	stamp_is(g, "r1,b1", "z1", 0, "ERR: cannot stamp: the version table "
+	    "already lists both r1 and b1, which builds on it (it is "
+	    "inconsistent, and Alembic's stamp would leave it so); stamp "
+	    "--purge b1 replaces the whole table");
+	stamp_is(g, "r1,b1", "b1", 0, "ERR: cannot stamp: the version table "
+	    "already lists both r1 and b1");
+	stamp_is(g, "r1,b1", "b1", 1, "b1");
+	/* targets that are not revisions */
+	stamp_is(g, "", "nosuch", 0, "ERR: unknown revision 'nosuch'");
+	stamp_is(g, "", "m", 0, "ERR: ambiguous revision 'm': m1, m2");
+	stamp_is(g, "", "z", 0, "z1");
+	stamp_is(g, "x2", "-1", 0, "ERR: '-1': stamp takes revisions, head, "
+	    "heads or base, not a relative step");
+	/* LABEL@head is resolved before the graph (revset_stamp) */
+	stamp_is(g, "", "m@head", 0, "ERR: unknown revision 'm@head'");
+	/* a failed stamp leaves nothing behind (checked by stamp_str) */
+	s = stamp_str(g, "b2,d2", "b1 d1", 0);
+	ok(strncmp(s, "ERR", 3) == 0, "stamp: a refusal gives no rows");
+	free(s);
+
+	g1 = mk("a b<a c<b");
+	stamp_is(g1, "a", "head", 0, "c");
+	stamp_is(g1, "c", "heads", 0, "c");
+	stamp_is(g1, "c", "a", 0, "a");
+	graph_free(g1);
+	g1 = mk("");
+	stamp_is(g1, "", "heads", 0, "");
+	stamp_is(g1, "", "head", 0, "");
+	graph_free(g1);
+	graph_free(g);
+}
+
 int
 main(void)
 {
@@ -1463,6 +1693,7 @@ main(void)
 	test_heads();
 	test_depends();
 	test_newest();
+	test_stamp();
 	test_skipped();
 	test_errors();
 	test_random();

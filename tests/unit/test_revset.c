@@ -209,6 +209,44 @@ target(const char *t)
 	return (r);
 }
 
+/* The rows revset_stamp leaves (space-separated ids), or "error: CAUSE":
+ * one row, rows, and one comma-separated list of targets. */
+static char *
+stamp(const char *row, const char *targets)
+{
+	struct graph_stamp	 out;
+	const char		*rows[1] = { row }, *tv[8];
+	char			*cause = NULL, *r, *x, *list, *p;
+	size_t			 i, n = 0;
+
+	list = xstrdup(targets);
+	for (p = strtok(list, ","); p != NULL && n < 8; p = strtok(NULL, ","))
+		tv[n++] = p;
+	if (revset_stamp(rs, rows, row != NULL, tv, n, 0, &out, &cause) !=
+	    0) {
+		r = xprintf("error: %s", cause);
+		free(cause);
+		free(list);
+		return (r);
+	}
+	r = xstrdup("");
+	for (i = 0; i < out.n_rows; i++) {
+		x = xprintf("%s%s%s", r, i ? " " : "", graph_id(rs->graph,
+		    out.rows[i]));
+		free(r);
+		r = x;
+	}
+	graph_stamp_clear(&out);
+	free(list);
+	return (r);
+}
+
+#define STAMP(row, t, want) do {					\
+	char	*got_ = stamp(row, t);					\
+	is_str(got_, want, "stamp %s on %s", t, row ? row : "base");	\
+	free(got_);							\
+} while (0)
+
 #define TARGET(t, want) do {						\
 	char	*got_ = target(t);					\
 	is_str(got_, want, "target %s", t);				\
@@ -245,12 +283,25 @@ test_labels(void)
 	    "is supported (LABEL@head: the head of the branch labelled LABEL)");
 	TARGET("shop@", "error: target 'shop@': after '@' only 'head' is "
 	    "supported (LABEL@head: the head of the branch labelled LABEL)");
+	/* stamp takes LABEL@head too: only that branch's rows give way */
+	STAMP("r5", "shop@head", "r3 r5");
+	STAMP(NULL, "shop@head,cars@head", "r3 r5");
+	STAMP("r3", "fleet@head", "r3 r5");
+	STAMP("r2", "shop@head", "r3");
+	STAMP("r5", "nope@head", "error: target 'nope@head': no revision "
+	    "declares the branch label 'nope' (see the branch_labels headers)");
+	STAMP("r5", "r2,shop@base", "error: target 'shop@base': after '@' "
+	    "only 'head' is supported (LABEL@head: the head of the branch "
+	    "labelled LABEL)");
 
 	/* The labelled revision's branch forks: two heads, named. */
 	rev("r3b", "r2", "");
 	loads(&ctx_base, "labels forked");
 	TARGET("shop@head", "error: target 'shop@head': the branch labelled "
 	    "'shop' has 2 heads: r3, r3b; name one of them, or merge them");
+	STAMP("r5", "shop@head", "error: target 'shop@head': the branch "
+	    "labelled 'shop' has 2 heads: r3, r3b; name one of them, or merge "
+	    "them");
 	TARGET("cars@head", "r5");
 
 	/* A merge of both branches is the one head of each label. */

@@ -47,6 +47,10 @@ main(void)
 		{ "limit", RPC_INT, 0 },
 		{ NULL, RPC_STRING, 0 }
 	};
+	static const struct rpc_param list_spec[] = {
+		{ "revs", RPC_STRING_OR_STRINGS, 1 },
+		{ NULL, RPC_STRING, 0 }
+	};
 	struct rpc_request	 req;
 	json_t			*msg, *params;
 	char			*kind, *cause = NULL, *line;
@@ -140,9 +144,33 @@ main(void)
 	    "no spec, no params");
 	json_decref(params);
 
+	/* One string, or a list of strings (stamp's revisions). */
+	params = json_pack("{s:s}", "revs", "a");
+	is_int(rpc_check_params(params, list_spec, &cause), 0, "one string");
+	json_decref(params);
+	params = json_pack("{s:[s, s]}", "revs", "a", "b");
+	is_int(rpc_check_params(params, list_spec, &cause), 0, "two strings");
+	json_decref(params);
+	params = json_pack("{s:[]}", "revs");
+	is_int(rpc_check_params(params, list_spec, &cause), -1, "empty list");
+	is_str(cause, "parameter \"revs\" must be a string or a non-empty "
+	    "array of strings", "empty list message");
+	free(cause);
+	json_decref(params);
+	params = json_pack("{s:[s, i]}", "revs", "a", 1);
+	is_int(rpc_check_params(params, list_spec, &cause), -1,
+	    "a number in the list");
+	free(cause);
+	json_decref(params);
+	params = json_pack("{s:i}", "revs", 1);
+	is_int(rpc_check_params(params, list_spec, &cause), -1,
+	    "a number for the list");
+	free(cause);
+	json_decref(params);
+
 	/* A list of strings (accept's revisions): non-empty, strings only. */
 	{
-		static const struct rpc_param list_spec[] = {
+		static const struct rpc_param accept_spec[] = {
 			{ "revisions", RPC_STRINGS, 1 },
 			{ NULL, RPC_STRING, 0 }
 		};
@@ -152,13 +180,13 @@ main(void)
 		size_t	 b;
 
 		params = json_pack("{s:[s, s]}", "revisions", "a", "b");
-		is_int(rpc_check_params(params, list_spec, &cause), 0,
+		is_int(rpc_check_params(params, accept_spec, &cause), 0,
 		    "a list of strings");
 		json_decref(params);
 		for (b = 0; b < nitems(bad); b++) {
 			params = json_loads(bad[b], 0, NULL);
 			cause = NULL;
-			is_int(rpc_check_params(params, list_spec, &cause), -1,
+			is_int(rpc_check_params(params, accept_spec, &cause), -1,
 			    "refused: %s", bad[b]);
 			is_str(cause, "parameter \"revisions\" must be a "
 			    "non-empty array of strings", "its message");
