@@ -143,7 +143,8 @@ fuzz_sqlscan_verify_unparsed(const char *sql, const char *path, int first, int r
 		FUZZ_CHECK((sc->flags & ~(SQLSCAN_TX_CONTROL |
 		    SQLSCAN_TX_BEGIN | SQLSCAN_TX_COMMIT | SQLSCAN_TX_CHAIN |
 		    SQLSCAN_TX_ROLLBACK | SQLSCAN_TX_PREPARED |
-		    SQLSCAN_SAVEPOINT | SQLSCAN_NO_TX)) == 0 &&
+		    SQLSCAN_SAVEPOINT | SQLSCAN_NO_TX |
+		    SQLSCAN_COPY_CLIENT)) == 0 &&
 		    sc->n_schemas == 0 && sc->n_drops == 0, "unparsed with "
 		    "flags %#x, %zu schemas, %zu drops", sc->flags,
 		    sc->n_schemas, sc->n_drops);

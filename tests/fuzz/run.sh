@@ -52,7 +52,7 @@ cflags="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $san
     -I$top/include -I$top/daemon -I$here $pc_cflags -Wall -Wextra"
 # As Makefile.am links libmigd.a (SHA-256 comes from nettle).
 libs="-linih -lpg_query -ljansson -lpq -lnettle"
-modules="util log config rpc migfile migdir sqlscan sqltok graph"
+modules="util log conninfo config rpc migfile migdir sqlscan sqltok graph"
 
 echo "==> building into $build"
 objs=""
