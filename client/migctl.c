@@ -818,14 +818,7 @@ migctl_dir_owner(const char *socket)
 	char		*dir, *real, *slash;
 	uid_t		 owner = (uid_t)-1;
 
-	dir = xstrdup(socket);
-	if ((slash = strrchr(dir, '/')) == NULL) {
-		free(dir);
-		dir = xstrdup(".");
-	} else if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
+	dir = path_dir(socket);
 	real = realpath(dir, NULL);
 	free(dir);
 	if (real == NULL)

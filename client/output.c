@@ -105,6 +105,13 @@ out_escape(const char *text, size_t n, int lines)
 	return (out);
 }
 
+/* A server's text on one line of the terminal (a notice), escaped. */
+static char *
+out_line(const char *s)
+{
+	return (out_escape(s, strlen(s), 0));
+}
+
 /* Escapes one string value in place; lines as out_escape's. */
 static void
 out_clean_string(json_t *v, int lines)
@@ -654,28 +661,6 @@ out_progress_tick(void)
 	fflush(stdout);
 }
 
-/* Text from the server for a terminal: control characters escaped, so a
- * notice cannot move the cursor or change colours. */
-static char *
-out_notice_text(const char *s)
-{
-	char	*t, *o;
-
-	if ((t = o = malloc(strlen(s) * 4 + 1)) == NULL)
-		return (NULL);
-	for (; *s != '\0'; s++) {
-		if (*s == '\n' || *s == '\t' || *s == '\r') {
-			*o++ = '\\';
-			*o++ = *s == '\n' ? 'n' : *s == '\t' ? 't' : 'r';
-		} else if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			o += sprintf(o, "\\x%02x", (unsigned char)*s);
-		else
-			*o++ = *s;
-	}
-	*o = '\0';
-	return (t);
-}
-
 /*
  * A notice or warning of the running migration, on stderr: "NOTICE 0002:
  * text".  A progress line left open on the terminal is cleared first and
@@ -700,7 +685,7 @@ out_notice(json_t *p, int suppressed)
 		    "suppressed\n", out_str(p, "revision"), (long long)
 		    json_integer_value(json_object_get(p, "count")));
 	else {
-		t = out_notice_text(out_str(p, "message"));
+		t = out_line(out_str(p, "message"));
 		fprintf(stderr, "%s%s%s %s: %s\n", strcmp(sev, "WARNING") ==
 		    0 ? ce(YELLOW) : "", sev, strcmp(sev, "WARNING") == 0 ?
 		    ce(RESET) : "", out_str(p, "revision"), t ? t : "");
@@ -708,7 +693,7 @@ out_notice(json_t *p, int suppressed)
 		for (i = 0; i < sizeof more / sizeof more[0]; i += 2) {
 			if (json_object_get(p, more[i]) == NULL)
 				continue;
-			t = out_notice_text(out_str(p, more[i]));
+			t = out_line(out_str(p, more[i]));
 			fprintf(stderr, "  %s: %s\n", more[i + 1], t ? t : "");
 			free(t);
 		}

@@ -672,16 +672,9 @@ static void
 control_check_dir(const char *path)
 {
 	struct stat	 sb;
-	char		*dir, *slash;
+	char		*dir;
 
-	dir = xstrdup(path);
-	if ((slash = strrchr(dir, '/')) == NULL) {
-		free(dir);
-		dir = xstrdup(".");
-	} else if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
+	dir = path_dir(path);
 	if (stat(dir, &sb) == 0 && (sb.st_mode & (S_IWGRP | S_IWOTH))) {
 		if (sb.st_mode & S_ISVTX)
 			log_warnx("the socket's directory %s is writable by "

@@ -117,6 +117,7 @@ json_t	*rpc_duration(double);
 
 /* pqerr.c */
 int	 pqerr_startup(const char *, char **, char[6]);
+void	 pqerr_notice(const PGresult *, const char **, const char **);
 
 /* control.c */
 struct client;

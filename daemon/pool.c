@@ -322,11 +322,7 @@ pool_notice(void *arg, const PGresult *res)
 		pc->notice_cb(pc, res, pc->notice_arg);
 		return;
 	}
-	if ((sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED)) ==
-	    NULL && (sev = PQresultErrorField(res, PG_DIAG_SEVERITY)) == NULL)
-		sev = "NOTICE";
-	if ((msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) == NULL)
-		msg = PQresultErrorMessage(res);
+	pqerr_notice(res, &sev, &msg);
 	log_debug("database: %s: %s", sev, msg);
 }
 

@@ -112,3 +112,15 @@ pqerr_startup(const char *msg, char **display, char sqlstate[6])
 		return (0);
 	return (attempts == 0 || permanent >= attempts);
 }
+
+/* A notice's severity (unlocalized where the server says it) and primary
+ * message, for the log and for clients. */
+void
+pqerr_notice(const PGresult *res, const char **sev, const char **msg)
+{
+	if ((*sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED)) ==
+	    NULL && (*sev = PQresultErrorField(res, PG_DIAG_SEVERITY)) == NULL)
+		*sev = "NOTICE";
+	if ((*msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) == NULL)
+		*msg = PQresultErrorMessage(res);
+}

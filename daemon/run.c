@@ -63,26 +63,6 @@ run_notice_text(const char *s)
 	return (t);
 }
 
-/* The same on one line for the log: control characters escaped. */
-static char *
-run_notice_line(const char *s)
-{
-	char	*t, *o;
-
-	t = o = xmalloc(strlen(s) * 4 + 1);
-	for (; *s != '\0'; s++) {
-		if (*s == '\n' || *s == '\t' || *s == '\r') {
-			*o++ = '\\';
-			*o++ = *s == '\n' ? 'n' : *s == '\t' ? 't' : 'r';
-		} else if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			o += sprintf(o, "\\x%02x", (unsigned char)*s);
-		else
-			*o++ = *s;
-	}
-	*o = '\0';
-	return (t);
-}
-
 /*
  * A notice or warning the server sent during a step (RAISE NOTICE, a
  * WARNING): to the requester as a progress event with the revision, and to
@@ -107,11 +87,7 @@ run_notice(struct pool_conn *pc, const PGresult *res, void *arg)
 		j->notices_dropped++;
 		return;
 	}
-	if ((sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED)) ==
-	    NULL && (sev = PQresultErrorField(res, PG_DIAG_SEVERITY)) == NULL)
-		sev = "NOTICE";
-	if ((msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)) == NULL)
-		msg = PQresultErrorMessage(res);
+	pqerr_notice(res, &sev, &msg);
 	text = run_notice_text(msg);
 	p = json_pack("{s:s, s:s, s:s, s:s}", "revision", mf->revision,
 	    "direction", st->dir == GRAPH_UP ? "up" : "down", "severity", sev,
@@ -123,14 +99,13 @@ run_notice(struct pool_conn *pc, const PGresult *res, void *arg)
 		json_object_set_new(p, names[i], json_string(line));
 		free(line);
 	}
-	line = run_notice_line(text);
+	/* log.c escapes control characters: one line each. */
 	if (strcmp(sev, "WARNING") == 0)
-		log_warnx("%s (%s): %s: %s", mf->revision, mf->path, sev, line);
+		log_warnx("%s (%s): %s: %s", mf->revision, mf->path, sev, text);
 	else if (strncmp(sev, "DEBUG", 5) == 0)
-		log_debug("%s (%s): %s: %s", mf->revision, mf->path, sev, line);
+		log_debug("%s (%s): %s: %s", mf->revision, mf->path, sev, text);
 	else
-		log_info("%s (%s): %s: %s", mf->revision, mf->path, sev, line);
-	free(line);
+		log_info("%s (%s): %s: %s", mf->revision, mf->path, sev, text);
 	free(text);
 	run_notify(j, "notice", p);
 }

@@ -348,3 +348,22 @@ path_trusted(const struct stat *st, const char *path, const char *what,
 	}
 	return (1);
 }
+
+/* The directory a path is in, as dirname(1) says it ("." for a bare name,
+ * "/" for one in the root), in memory of its own. */
+char *
+path_dir(const char *path)
+{
+	char	*dir, *slash;
+
+	dir = xstrdup(path);
+	if ((slash = strrchr(dir, '/')) == NULL) {
+		free(dir);
+		return (xstrdup("."));
+	}
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return (dir);
+}

@@ -33,6 +33,7 @@ char	*utf8_escape_controls(const char *);
 struct stat;
 int	 path_trusted(const struct stat *, const char *, const char *,
 	    struct errlist *);
+char	*path_dir(const char *);
 
 void	 errlist_add(struct errlist *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
