@@ -915,7 +915,8 @@ lint_scan_copy(struct lint_scan *dst, const struct lint_scan *src)
 	}
 }
 
-/* Whether "RULE[,RULE...] reason" names rule (or "all"). */
+/* Whether "RULE[,RULE...] reason" names rule (or "all"); lines of the
+ * file header's repeated values are read one by one. */
 static int
 lint_ignores(const char *list, const char *rule)
 {
@@ -926,17 +927,21 @@ lint_ignores(const char *list, const char *rule)
 		while (*p == ' ' || *p == ',' || *p == '\t')
 			p++;
 		e = p;
-		while (*e != '\0' && *e != ',' && *e != ' ' && *e != '\t')
+		while (*e != '\0' && *e != ',' && *e != ' ' && *e != '\t' &&
+		    *e != '\n')
 			e++;
 		if (((size_t)(e - p) == n && strncmp(p, rule, n) == 0) ||
 		    ((e - p) == 3 && strncmp(p, "all", 3) == 0))
 			return (1);
-		/* The list ends at the first name not followed by ','. */
+		/* The names end at the first one not followed by ','; the
+		 * reason runs to the end of the line. */
 		while (*e == ' ' || *e == '\t')
 			e++;
-		if (*e != ',')
-			break;
-		p = e;
+		if (*e != ',') {
+			if ((e = strchr(e, '\n')) == NULL)
+				break;
+		}
+		p = e + 1;
 	}
 	return (0);
 }

@@ -294,6 +294,12 @@ test_ignores(void)
 	is_str(lint_run(s, 0, "ban-drop-table legacy"),
 	    "!ban-drop-table@1:1,ban-drop-column@2:1",
 	    "a file's lint-ignore header");
+	is_str(lint_run(s, 0, "renaming-column why\nban-drop-column,"
+	    "ban-drop-table legacy"), "!ban-drop-table@1:1,!ban-drop-column@2:1",
+	    "a file's lint-ignore lines, the second a list");
+	is_str(lint_run(s, 0, "renaming-column ban-drop-table"),
+	    "ban-drop-table@1:1,ban-drop-column@2:1",
+	    "a word of the reason is not a rule");
 }
 
 static void
