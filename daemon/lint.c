@@ -140,7 +140,7 @@ const struct lint_rule lint_rules[LR_NRULES] = {
 	[LR_TEXT] = { "prefer-text-field", LINT_INFO, "none",
 	    "text with a CHECK (length(col) <= n): changing a varchar limit "
 	    "takes " AE },
-	[LR_TIMESTAMPTZ] = { "prefer-timestamptz", LINT_INFO, "none",
+	[LR_TIMESTAMPTZ] = { "prefer-timestamp-tz", LINT_INFO, "none",
 	    "timestamptz" },
 	[LR_CHAR] = { "ban-char-field", LINT_INFO, "none",
 	    "text (char(n) pads with blanks)" },

@@ -180,7 +180,7 @@ static const struct {
 	{ "prefer-text-field",
 	    "CREATE TABLE n (a varchar(20));",
 	    "CREATE TABLE n (a text, b varchar);", 0 },
-	{ "prefer-timestamptz",
+	{ "prefer-timestamp-tz",
 	    "CREATE TABLE n (a timestamp);",
 	    "CREATE TABLE n (a timestamptz);", 0 },
 	{ "ban-char-field",
