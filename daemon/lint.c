@@ -946,17 +946,57 @@ lint_ignores(const char *list, const char *rule)
 	return (0);
 }
 
+/* FNV-1a: the created tables are a hash set, a run may create thousands. */
+static size_t
+lint_hash(const char *s)
+{
+	size_t	 h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return (h);
+}
+
+/* The slot of table in the set: where it is, or the empty one to take. */
+static size_t
+lint_slot(const struct lint_ctx *ctx, const char *table)
+{
+	size_t	 i = lint_hash(table) & (ctx->cap_created - 1);
+
+	while (ctx->created[i] != NULL && strcmp(ctx->created[i], table) != 0)
+		i = (i + 1) & (ctx->cap_created - 1);
+	return (i);
+}
+
 /* Whether a table was created earlier in the run. */
 static int
 lint_is_new(const struct lint_ctx *ctx, const char *table)
 {
-	size_t	 i;
+	if (table == NULL || ctx->cap_created == 0)
+		return (0);
+	return (ctx->created[lint_slot(ctx, table)] != NULL);
+}
 
-	for (i = 0; table != NULL && i < ctx->n_created; i++) {
-		if (strcmp(ctx->created[i], table) == 0)
-			return (1);
+/* Remembers a created table, growing the set at half full. */
+static void
+lint_add_new(struct lint_ctx *ctx, const char *table)
+{
+	char	**old = ctx->created;
+	size_t	  oldcap = ctx->cap_created, i;
+
+	if (lint_is_new(ctx, table))
+		return;
+	if (2 * (ctx->n_created + 1) > ctx->cap_created) {
+		ctx->cap_created = oldcap == 0 ? 64 : oldcap * 2;
+		ctx->created = xcalloc(ctx->cap_created, sizeof *ctx->created);
+		for (i = 0; i < oldcap; i++) {
+			if (old[i] != NULL)
+				ctx->created[lint_slot(ctx, old[i])] = old[i];
+		}
+		free(old);
 	}
-	return (0);
+	ctx->created[lint_slot(ctx, table)] = xstrdup(table);
+	ctx->n_created++;
 }
 
 /* Whether a schema is one migd manages. */
@@ -986,12 +1026,7 @@ lint_section(struct lint_ctx *ctx, const struct lint_scan *ls,
 	for (i = 0; i < ls->n; i++) {
 		ev = &ls->ev[i];
 		if (ev->rule < 0) {
-			if (!lint_is_new(ctx, ev->table)) {
-				ctx->created = xreallocarray(ctx->created,
-				    ctx->n_created + 1, sizeof *ctx->created);
-				ctx->created[ctx->n_created++] =
-				    xstrdup(ev->table);
-			}
+			lint_add_new(ctx, ev->table);
 			continue;
 		}
 		if ((ev->flags & LINT_EXISTING) && lint_is_new(ctx, ev->table))
@@ -1025,11 +1060,11 @@ lint_ctx_clear(struct lint_ctx *ctx)
 {
 	size_t	 i;
 
-	for (i = 0; i < ctx->n_created; i++)
+	for (i = 0; i < ctx->cap_created; i++)
 		free(ctx->created[i]);
 	free(ctx->created);
 	ctx->created = NULL;
-	ctx->n_created = 0;
+	ctx->n_created = ctx->cap_created = 0;
 }
 
 void

@@ -78,8 +78,9 @@ struct lint_report {
 
 /* The run so far, fed section by section in the order they run. */
 struct lint_ctx {
-	char		**created;	/* tables created earlier in the run */
-	size_t		  n_created;
+	char		**created;	/* tables created earlier in the run: */
+	size_t		  n_created;	/* a hash set of cap_created slots */
+	size_t		  cap_created;
 	char *const	 *managed;	/* schemas migd manages */
 	size_t		  n_managed;
 };

@@ -20,7 +20,7 @@ static const char *
 lint_run(const char *const *sections, int bare, const char *file_ignore)
 {
 	static char		 buf[4096];
-	struct lint_ctx		 ctx = { NULL, 0, managed, 1 };
+	struct lint_ctx		 ctx = { NULL, 0, 0, managed, 1 };
 	struct lint_report	 rep = { NULL, 0 };
 	struct sqlscan		 sc;
 	struct errlist		 errs = { NULL, 0 };
@@ -262,6 +262,22 @@ test_context(void)
 	is_str(lint1("CREATE INDEX i ON n (id);\nCREATE TABLE n (id bigint);"),
 	    "require-concurrent-index-creation@1:1",
 	    "a table created later is not new yet");
+	{
+		/* Many tables: the set grows and still finds each. */
+		static char	 big[200000];
+		size_t		 k, len = 0;
+
+		for (k = 0; k < 500; k++)
+			len += (size_t)snprintf(big + len, sizeof big - len,
+			    "CREATE TABLE t%zu (id bigint);\n", k);
+		for (k = 0; k < 500; k += 7)
+			len += (size_t)snprintf(big + len, sizeof big - len,
+			    "CREATE INDEX ON t%zu (id);\n", k);
+		len += (size_t)snprintf(big + len, sizeof big - len,
+		    "CREATE INDEX ON t500 (id);\n");
+		is_str(lint1(big), "require-concurrent-index-creation@573:1",
+		    "500 new tables, and one that is not");
+	}
 	is_str(lint_run(nv, 0, NULL), "", "NOT VALID, then VALIDATE in a later "
 	    "migration: no finding");
 	is_str(lint1("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) "
@@ -305,7 +321,7 @@ test_ignores(void)
 static void
 test_positions(void)
 {
-	struct lint_ctx		 ctx = { NULL, 0, NULL, 0 };
+	struct lint_ctx		 ctx = { NULL, 0, 0, NULL, 0 };
 	struct lint_report	 rep = { NULL, 0 };
 	struct sqlscan		 sc, copy;
 	struct errlist		 errs = { NULL, 0 };
