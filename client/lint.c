@@ -176,6 +176,11 @@ lint_main(const struct author_opts *ao, char *const *files, size_t n)
 	json_t		*res, *list;
 	size_t		 i, errors, warnings, all;
 
+	if (n > 0 && ao->directory != NULL)
+		out_fail(MIGCTL_EXIT_USAGE, "usage", NULL, "lint "
+		    "takes -d DIR or FILE..., not both: the files are linted "
+		    "as one run in the order given, the directory's revisions "
+		    "each alone");
 	memset(&lc, 0, sizeof lc);
 	lc.notes = json_array();
 	if (ao->config != NULL) {

@@ -127,6 +127,9 @@ def test_lint_bad_input(tmp_path):
     assert e["data"]["kind"] == "invalid_migrations"
     assert any("b.sql:2: unknown lint rule 'no-such-rule'" in x for x in errors), errors
     assert any("gone.sql: No such file or directory" in x for x in errors), errors
+    r = offline("lint", "-d", str(tmp_path), good)
+    assert r.returncode == X_USAGE, r.stdout + r.stderr
+    assert "lint takes -d DIR or FILE..., not both" in r.stderr
     r = offline("lint", "--dry-run", good)
     assert r.returncode == X_USAGE, r.stderr
     assert "lint takes no --dry-run" in r.stderr
