@@ -9,13 +9,15 @@ a NOT VALID foreign key and, every tenth, an index without CONCURRENTLY on
 an earlier table and a VALIDATE.  Then runs, R times each (default 3):
 `migctl lint -d DIR` (every revision alone, through the daemon's loader:
 file reading, the graph, the parse) and `migctl lint FILE...` (all files
-as one run).  Prints each wall time, the median and the findings counted.
+as one run).  Prints each wall time, the medians of wall and CPU time (user + system,
+which a busy machine inflates less) and the findings counted.
 The acceptance target (issue 15) is under 1 s for N = 10 000.
 
 migctl: $MIGCTL_BIN, else build/dev/migctl, else migctl on $PATH.
 """
 
 import json
+import resource
 import os
 import shutil
 import statistics
@@ -29,7 +31,7 @@ def migctl_bin():
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for c in (os.environ.get("MIGCTL_BIN"), os.path.join(here, "build/dev/migctl")):
         if c and os.access(c, os.X_OK):
-            return c
+            return os.path.abspath(c)
     return "migctl"
 
 
@@ -52,12 +54,17 @@ def generate(d, n):
 
 
 def timed(args, cwd):
+    """Wall time and CPU time (user + system: what a busy machine does not
+    inflate) of one run, and its JSON."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.monotonic()
     p = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
     dt = time.monotonic() - t
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     if p.returncode not in (0, 4):
         sys.exit("%s: rc %d\n%s" % (" ".join(args[:3]), p.returncode, p.stderr))
-    return dt, json.loads(p.stdout)
+    return dt, cpu, json.loads(p.stdout)
 
 
 def main():
@@ -78,13 +85,16 @@ def main():
         m = migctl_bin()
         for label, argv in (("lint -d DIR (each alone)", [m, "--json", "lint", "-d", d]),
                             ("lint FILE... (one run)", [m, "--json", "lint"] + files)):
-            times = []
+            times, cpus = [], []
             for _ in range(reps):
-                dt, doc = timed(argv, d)
+                dt, cpu, doc = timed(argv, d)
                 times.append(dt)
-            print("%-26s N=%d: %s s; median %.3f s; %d findings (%d errors)"
+                cpus.append(cpu)
+            print("%-26s N=%d: wall %s s, median %.3f s; CPU median %.3f s; "
+                  "%d findings (%d errors)"
                   % (label, n, ", ".join("%.3f" % t for t in times),
-                     statistics.median(times), len(doc["findings"]), doc["errors"]))
+                     statistics.median(times), statistics.median(cpus),
+                     len(doc["findings"]), doc["errors"]))
     finally:
         if keep:
             print("kept", d)

@@ -7,6 +7,8 @@
  * together.  Without FILE, every revision of the directory is linted alone
  * (in graph order), since a deploy may apply any one of them by itself.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,23 +51,30 @@ lintcmd_section(struct lintcmd *lc, const struct migfile *mf,
 	    mf->lint_ignore_line, lintcmd_bare(mf, sc), &lc->rep);
 }
 
-/* Reads and checks one FILE as migd would, or exits saying why not. */
+/* Reads and checks one FILE as migd would; NULL with errs added if not. */
 static struct migfile *
 lintcmd_read(const char *path, struct errlist *errs)
 {
 	struct migfile	*mf = NULL;
+	struct stat	 st;
 	FILE		*f;
 	char		*buf;
-	size_t		 len;
+	size_t		 len, cap;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		errlist_add(errs, "%s: %s", path, strerror(errno));
 		return (NULL);
 	}
-	buf = xmalloc(MIGFILE_MAX_SIZE + 1);
-	len = fread(buf, 1, MIGFILE_MAX_SIZE + 1, f);
+	/* Its size, and one byte more to see it grew past the limit. */
+	cap = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
+	    (unsigned long long)st.st_size < MIGFILE_MAX_SIZE ?
+	    (size_t)st.st_size + 1 : MIGFILE_MAX_SIZE + 1;
+	buf = xmalloc(cap);
+	len = fread(buf, 1, cap, f);
 	if (ferror(f))
 		errlist_add(errs, "%s: %s", path, strerror(errno));
+	else if (len == cap && cap <= MIGFILE_MAX_SIZE)
+		errlist_add(errs, "%s: changed while it was read", path);
 	else if (migfile_parse(path, buf, len, &mf, errs) != 0)
 		mf = NULL;
 	fclose(f);
