@@ -13,7 +13,7 @@ import subprocess
 
 import migdtest
 from migdtest import MIGCTL_BIN, clean_env
-from engine_helpers import (X_CHECK, X_FAILED, X_OK, X_USAGE, connected, err,
+from engine_helpers import (X_CHECK, X_FAILED, X_OK, X_USAGE, connected, err, q,
                             ok, rel_exists, rev_text, versions, write_rev)
 
 ORDERS = "CREATE TABLE public.orders (id bigint PRIMARY KEY, total bigint);"
@@ -213,3 +213,21 @@ def test_off_does_not_lint(migd_factory):
     assert "lint" not in ok(m, "plan", {"target": "head"})
     ok(m, "upgrade", {"target": "head"})
     assert versions(m) == ["r2"]
+
+
+def test_refuse_lints_the_down_sections_a_downgrade_runs(migd_factory):
+    """A downgrade is judged by the down sections it runs: an index built
+    without CONCURRENTLY there refuses it, and nothing is undone."""
+    m = connected(migd_factory(overrides={("migrations", "lint"): "refuse"}))
+    write_rev(m, "0001_orders.sql", "r1", up=ORDERS, down_sql="DROP TABLE public.orders;")
+    write_rev(m, "0002_col.sql", "r2", down="r1",
+              up="ALTER TABLE public.orders ADD COLUMN note text;",
+              down_sql="ALTER TABLE public.orders DROP COLUMN note;\n" + INDEX)
+    ok(m, "reload")
+    ok(m, "upgrade", {"target": "head"})
+    e = err(m, "downgrade", {"target": "r1"}, kind="lint_refused")
+    assert "0002_col.sql" in e["message"]
+    assert "require-concurrent-index-creation" in e["message"]
+    assert versions(m) == ["r2"]
+    assert q(m, "SELECT count(*) FROM information_schema.columns "
+                "WHERE table_name = 'orders' AND column_name = 'note'") == "1"
