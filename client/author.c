@@ -430,8 +430,10 @@ author_usage(void)
 	    "       migctl-author revisions [--json] [-d DIR] [-c CONFIG]\n"
 	    "       migctl-author import [--json] [-d DIR] [-c CONFIG] "
 	    "[--allow-partial] -r ALEMBIC_INI\n"
+	    "       migctl-author lint [--json] [-d DIR] [-c CONFIG] "
+	    "[--] [FILE...]\n"
 	    "(run through migctl new, merge, upgrade --sql, downgrade --sql "
-	    "and revisions)\n");
+	    "revisions and lint)\n");
 	exit(MIGCTL_EXIT_USAGE);
 }
 
@@ -453,6 +455,12 @@ main(int argc, char **argv)
 		first = 3;
 	}
 	for (i = first; i < argc; i++) {
+		if (strcmp(argv[1], "lint") == 0 && (strcmp(argv[i], "--") ==
+		    0 || argv[i][0] != '-')) {
+			if (strcmp(argv[i], "--") == 0)
+				i++;
+			break;
+		}
 		if (strcmp(argv[i], "--json") == 0)
 			opts.json = 1;
 		else if (i + 1 < argc && strcmp(argv[i], "-m") == 0)
@@ -474,6 +482,11 @@ main(int argc, char **argv)
 		else
 			author_usage();
 	}
+	if (strcmp(argv[1], "lint") == 0 && ao.message == NULL &&
+	    ao.head == NULL && ao.range == NULL)
+		return (lint_main(&ao, argv + i, (size_t)(argc - i)));
+	if (i < argc)
+		author_usage();
 	if (strcmp(argv[1], "sql") == 0 && ao.message == NULL &&
 	    ao.head == NULL && !opts.json)
 		return (offline_sql(&ao, up));

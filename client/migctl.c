@@ -117,6 +117,7 @@ static int	 exit_check(json_t *);
 static int	 exit_plan(json_t *);
 static int	 migctl_wait(struct migctl *);
 static int	 migctl_new(struct migctl *);
+static int	 migctl_lint(struct migctl *);
 static int	 migctl_merge(struct migctl *);
 static int	 migctl_import(struct migctl *);
 static int	 migctl_help_cmd(struct migctl *);
@@ -436,6 +437,27 @@ static const struct migctl_cmd migctl_cmds[] = {
 	  .examples = "  migctl revisions\n  migctl revisions -d migrations\n",
 	  .exits = "  0  listed\n  1  the files have problems\n" EXITS_ASK,
 	  .flags = ARG_FILES, .print = out_revisions },
+	{ .name = "lint", .usage = "lint [-d DIR|-c CONFIG] [FILE...]",
+	  .summary = "deploy-safety findings of migration files, offline",
+	  .about = "  The statements of the files' up sections that take a "
+	    "lock blocking reads\n  or writes on an existing table for as long "
+	    "as a scan or a rewrite, fail,\n  or break running clients: each "
+	    "as FILE:LINE:COL, severity, rule, the\n  lock and what to do "
+	    "instead (docs/lint.md).  FILE... are linted as one\n  run in the "
+	    "order given: a table an earlier FILE creates is new.  Without\n  "
+	    "FILE, every revision of the directory (chosen as for 'new') "
+	    "alone.\n  Opt-outs: '-- migd:lint-ignore RULE[,RULE] why' on the "
+	    "line above a\n  statement, '-- lint-ignore: RULE[,RULE] why' in a "
+	    "file's header.  -c\n  CONFIG: its schemas are managed "
+	    "(drop-managed-schema).  No daemon.\n",
+	  .arguments = "  FILE  a migration file; several are one run, in "
+	    "order\n",
+	  .examples = "  migctl lint\n  migctl lint migrations/0042_orders.sql"
+	    "\n  migctl lint --json -c /etc/migd/migd.conf\n",
+	  .exits = "  0  no finding of error severity (warnings may be shown)\n"
+	    "  1  the files have problems\n  2  usage error\n"
+	    "  4  a finding of error severity that is not ignored\n",
+	  .max_args = 1 << 20, .flags = ARG_FILES, .local = migctl_lint },
 	{ .name = "help", .usage = "help [COMMAND]",
 	  .summary = "the overview, or a command's usage, options and examples",
 	  .about = "  The overview, or COMMAND's usage, arguments, options, "
@@ -1397,6 +1419,35 @@ static int
 migctl_new(struct migctl *m)
 {
 	return (migctl_author(m, "new"));
+}
+
+/* lint: migctl-author reads the files with the daemon's parser and rules. */
+static int
+migctl_lint(struct migctl *m)
+{
+	char	**argv, *path;
+	int	  n = 0, i;
+
+	argv = xcalloc((size_t)m->nargs + 8, sizeof *argv);
+	path = migctl_author_path();
+	argv[n++] = path;
+	argv[n++] = "lint";
+	if (opts.json)
+		argv[n++] = "--json";
+	if (m->author.directory != NULL) {
+		argv[n++] = "-d";
+		argv[n++] = (char *)m->author.directory;
+	}
+	if (m->author.config != NULL) {
+		argv[n++] = "-c";
+		argv[n++] = (char *)m->author.config;
+	}
+	argv[n++] = "--";
+	for (i = 0; i < m->nargs; i++)
+		argv[n++] = m->args[i];
+	argv[n] = NULL;
+	execv(path, argv);
+	die(MIGCTL_EXIT_FAILED, "cannot run %s: %s", path, strerror(errno));
 }
 
 static int

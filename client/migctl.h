@@ -38,6 +38,9 @@ extern json_t	*author_notes;	/* --json: what author_load noted */
 int	 offline_sql(const struct author_opts *, int);
 int	 offline_revisions(const struct author_opts *);
 
+/* lint.c (migctl-author): migctl lint. */
+int	 lint_main(const struct author_opts *, char *const *, size_t);
+
 /* local.c: --local, a private migd for one command. */
 const char *local_start(const char *, int, int);
 void	 local_abort(void);

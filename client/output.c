@@ -556,6 +556,28 @@ out_history(json_t *res)
 	}
 }
 
+/* lint's findings of a plan or a run ([migrations] lint = warn). */
+static void
+out_lint(json_t *res)
+{
+	json_t	*f;
+	size_t	 i;
+
+	json_array_foreach(json_object_get(res, "lint"), i, f) {
+		printf("%slint:%s %s:%lld:%lld: %s: %s: %s", c(strcmp(out_str(f,
+		    "severity"), "error") == 0 ? RED : YELLOW), c(RESET),
+		    out_str(f, "file"), (long long)json_integer_value(
+		    json_object_get(f, "line")), (long long)json_integer_value(
+		    json_object_get(f, "column")), out_str(f, "severity"),
+		    out_str(f, "rule"), out_str(f, "message"));
+		if (json_is_string(json_object_get(f, "ignored")))
+			printf(" %s(ignored, %s)%s", c(DIM), out_str(f,
+			    "ignored"), c(RESET));
+		printf("\n      %slock: %s; instead: %s%s\n", c(DIM), out_str(f,
+		    "lock"), out_str(f, "safe"), c(RESET));
+	}
+}
+
 void
 out_plan(json_t *res)
 {
@@ -610,6 +632,7 @@ out_plan(json_t *res)
 		printf("schemas to create first: %s\n", from);
 		free(from);
 	}
+	out_lint(res);
 	json_array_foreach(problems, i, v)
 		printf("%scannot run:%s %s\n", c(RED), c(RESET),
 		    out_str(v, "message"));
@@ -777,6 +800,7 @@ out_run(json_t *res)
 		    ms, to, from);
 	free(from);
 	free(to);
+	out_lint(res);
 }
 
 void

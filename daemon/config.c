@@ -34,7 +34,8 @@ enum config_type {
 	CT_LEVEL,	/* log level name */
 	CT_GROUP,	/* a group name, or empty */
 	CT_DURATION,	/* a time: 500ms, 5s, 2min, 1h; a bare number is seconds */
-	CT_BOOL		/* true/false, yes/no, on/off, 1/0 */
+	CT_BOOL,	/* true/false, yes/no, on/off, 1/0 */
+	CT_LINT		/* off, warn, refuse */
 };
 
 struct config_param {
@@ -63,6 +64,7 @@ static const struct config_param config_params[] = {
 	{ "migrations", "concurrent_statement_timeout", CT_DURATION, "0", 0,
 	    86400000 },
 	{ "migrations", "atomic", CT_BOOL, "false", 0, 0 },
+	{ "migrations", "lint", CT_LINT, "warn", 0, 0 },
 	{ "control", "socket", CT_PATH, MIGD_DEFAULT_SOCKET, 0, 0 },
 	{ "control", "socket_mode", CT_MODE, "0660", 0, 0777 },
 	{ "control", "admin_group", CT_GROUP, "", 0, 0 },
@@ -73,6 +75,9 @@ static const struct config_param config_params[] = {
 	{ "control", "idle_timeout", CT_INT, "300", 0, 86400 },
 	{ "log", "level", CT_LEVEL, "info", 0, 0 },
 };
+
+/* lint's policy at apply time, by MIGD_LINT_* value. */
+static const char *const config_lint_names[] = { "off", "warn", "refuse" };
 
 static const char *config_sections[] = {
 	"database", "migrations", "control", "log"
@@ -566,6 +571,16 @@ config_set(struct config_state *st, const struct config_param *p,
 			return (-1);
 		}
 		return (0);
+	case CT_LINT:
+		for (n = 0; n < (long)nitems(config_lint_names); n++) {
+			if (strcasecmp(value, config_lint_names[n]) == 0) {
+				cf->lint = (int)n;
+				return (0);
+			}
+		}
+		*why = xprintf("%s must be off, warn or refuse, not '%s'",
+		    p->name, value);
+		return (-1);
 	case CT_LEVEL:
 		if (log_level_parse(value, &level) != 0) {
 			*why = xprintf("level must be error, warning, info or "
@@ -921,13 +936,13 @@ config_print(const struct config *cf, FILE *f)
 	fprintf(f, "\nversion_table = %s.%s\nhistory_table = %s.%s\n"
 	    "lock_timeout = %s\nstatement_timeout = %s\n"
 	    "lock_wait = %s\nconcurrent_lock_timeout = %s\n"
-	    "concurrent_statement_timeout = %s\natomic = %s\n\n",
+	    "concurrent_statement_timeout = %s\natomic = %s\nlint = %s\n\n",
 	    cf->version_schema, cf->version_table, cf->history_schema,
 	    cf->history_table, cf->lock_timeout_text,
 	    cf->statement_timeout_text, cf->lock_wait_text,
 	    cf->concurrent_lock_timeout_text,
 	    cf->concurrent_statement_timeout_text,
-	    cf->atomic ? "true" : "false");
+	    cf->atomic ? "true" : "false", config_lint_names[cf->lint]);
 	fprintf(f, "[control]\nsocket = %s\nsocket_mode = %04o\n"
 	    "admin_group = %s\nread_group = %s\nmax_clients = %d\n"
 	    "admin_reserve = %d\nmax_request_bytes = %d\nidle_timeout = %d\n"

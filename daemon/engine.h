@@ -237,6 +237,8 @@ void	 migrate_assess(struct revset *rs, int invalid,
 void	 migrate_status_reply(struct job *j, int stale);
 char	*migrate_text_array(char **v, size_t n);
 void	 job_plan(struct job *j);
+/* plan_lint.c */
+json_t	*planlint(struct job *j, json_t *problems);
 json_t	*migrate_rows_json(char **rows, size_t n);
 void	 migrate_plan_ends(struct job *j);
 void	 migrate_plan_result(struct job *j, json_t *missing);

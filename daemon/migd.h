@@ -39,6 +39,11 @@ void	 fatalx(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 
 /* config.c */
+/* [migrations] lint: what a plan does with lint's findings. */
+#define MIGD_LINT_OFF		0	/* not linted */
+#define MIGD_LINT_WARN		1	/* shown in plan and run output */
+#define MIGD_LINT_REFUSE	2	/* an error finding refuses the run */
+
 struct config {
 	char		 *path;
 	/* [database] */
@@ -66,6 +71,7 @@ struct config {
 	char		  concurrent_lock_timeout_text[32];
 	char		  concurrent_statement_timeout_text[32];
 	int		  atomic;	/* runs default to one transaction */
+	int		  lint;		/* MIGD_LINT_*: findings at apply time */
 	/* [control] */
 	char		 *socket;
 	int		  socket_mode;

@@ -9,6 +9,7 @@
 
 #include <nettle/sha2.h>
 
+#include "lint.h"
 #include "migfile.h"
 #include "util.h"
 
@@ -385,6 +386,49 @@ migfile_header(struct migfile_parser *mp, enum migfile_key k,
 	}
 }
 
+/* "-- lint-ignore: RULE[,RULE] why": the file's lint opt-out (lint.c),
+ * which may repeat; its name has a '-', which header names never have. */
+static int
+migfile_lint_ignore(struct migfile_parser *mp, const char *p, size_t len,
+    int line)
+{
+	static const char	 mark[] = "lint-ignore:";
+	struct migfile		*mf = mp->mf;
+	const char		*e;
+	char			*value, *rule, *t, *save = NULL;
+
+	if (len < sizeof mark - 1 || strncmp(p, mark, sizeof mark - 1) != 0)
+		return (0);
+	value = migfile_trim(p + sizeof mark - 1, len - (sizeof mark - 1));
+	for (e = value; *e != '\0' && *e != ' ' && *e != '\t'; e++)
+		/* the rules, up to the reason */;
+	if (*value == '\0') {
+		migfile_error(mp, line, "empty 'lint-ignore' (name the rules, "
+		    "comma-separated, then why: -- lint-ignore: ban-drop-table "
+		    "the table was never used)");
+		free(value);
+		return (1);
+	}
+	rule = xstrndup(value, (size_t)(e - value));
+	for (t = strtok_r(rule, ",", &save); t != NULL;
+	    t = strtok_r(NULL, ",", &save)) {
+		if (strcmp(t, "all") != 0 && lint_rule_find(t) < 0)
+			migfile_error(mp, line, "unknown lint rule '%s' in "
+			    "'lint-ignore' (see docs/lint.md)", t);
+	}
+	free(rule);
+	if (mf->lint_ignore == NULL) {
+		mf->lint_ignore = value;
+		mf->lint_ignore_line = line;
+	} else {
+		t = xprintf("%s\n%s", mf->lint_ignore, value);
+		free(mf->lint_ignore);
+		free(value);
+		mf->lint_ignore = t;
+	}
+	return (1);
+}
+
 /* A header line is a blank, a comment or "-- key: value"; never SQL. */
 static void
 migfile_header_line(struct migfile_parser *mp, const char *p, size_t len,
@@ -406,6 +450,8 @@ migfile_header_line(struct migfile_parser *mp, const char *p, size_t len,
 	}
 	for (i += 2; i < len && (p[i] == ' ' || p[i] == '\t'); i++)
 		/* nothing */;
+	if (migfile_lint_ignore(mp, p + i, len - i, line))
+		return;
 	key = p + i;
 	while (i < len && ((p[i] >= 'a' && p[i] <= 'z') ||
 	    (p[i] >= 'A' && p[i] <= 'Z') || p[i] == '_'))
@@ -695,6 +741,7 @@ migfile_free(struct migfile *mf)
 		free(mf->labels[i]);
 	free(mf->labels);
 	free(mf->unfinished);
+	free(mf->lint_ignore);
 	free(mf->message);
 	free(mf->up);
 	free(mf->down);

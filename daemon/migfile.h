@@ -40,6 +40,9 @@ struct migfile {
 	int		  labels_line;	/* 0 when absent */
 	char		 *unfinished;	/* why it cannot run yet, or NULL */
 	int		  unfinished_line;
+	char		 *lint_ignore;	/* "-- lint-ignore: RULE[,RULE] why"
+					   values, one a line, or NULL */
+	int		  lint_ignore_line;	/* the first such line */
 	char		 *message;	/* "" when absent */
 	enum migfile_tx	  tx;
 	int		  tx_line;	/* 0 when absent */

@@ -639,7 +639,7 @@ migrate_out_of_order(struct job *j, json_t *skipped)
 void
 job_plan(struct job *j)
 {
-	json_t	*assess, *problems, *first;
+	json_t	*assess, *problems, *first, *lint;
 	char	*cause = NULL, *list, *ht, *sql, *more;
 	const char *params[1], *kind;
 	char	*resolved;
@@ -681,6 +681,7 @@ job_plan(struct job *j)
 	}
 	problems = migrate_problems(j, assess);
 	json_decref(assess);
+	lint = planlint(j, problems);
 	if (json_array_size(problems) != 0 && j->op != MIGRATE_PLAN &&
 	    !j->dry_run) {
 		first = json_array_get(problems, 0);
@@ -693,9 +694,12 @@ job_plan(struct job *j)
 		    "message")), more);
 		free(more);
 		json_decref(problems);
+		json_decref(lint);
 		return;
 	}
 	j->result = json_pack("{s:o}", "problems", problems);
+	if (lint != NULL)
+		json_object_set_new(j->result, "lint", lint);
 	migrate_plan_schemas(j);
 	list = migrate_text_array(j->ensure, j->n_ensure);
 	params[0] = list;

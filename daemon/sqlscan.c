@@ -139,6 +139,7 @@ static const struct sqlscan_reindex {
 };
 
 static int	sqlscan_stmt(struct sqlscan *, json_t *, int, const char **);
+static int	sqlscan_chars(const char *, size_t);
 
 /* Length of a character from its first byte, as pg_utf_mblen has it. */
 static size_t
@@ -737,6 +738,17 @@ sqlscan_fold(struct sqlscan *sc)
 		    sizeof *sc->stmts);
 }
 
+/* Column (in characters, from 1) of byte offset on its line. */
+static int
+sqlscan_column(const char *sql, size_t offset)
+{
+	size_t	 start = offset;
+
+	while (start > 0 && sql[start - 1] != '\n')
+		start--;
+	return (sqlscan_chars(sql + start, offset - start) + 1);
+}
+
 /* Places the parse tree's statements on the tokens and analyses each. */
 static int
 sqlscan_walk(const char *sql, int first_line, size_t base, json_t *root,
@@ -783,6 +795,9 @@ sqlscan_walk(const char *sql, int first_line, size_t base, json_t *root,
 		st->line = line;
 		st->flags = sqlscan_stmt(sc, json_object_get(raw, "stmt"),
 		    line, &st->what);
+		lint_stmt(&sc->lint, json_object_get(raw, "stmt"), sql,
+		    st->offset - base, line, sqlscan_column(sql,
+		    st->offset - base));
 		if (st->flags == 0)
 			st->what = NULL;
 		sc->flags |= st->flags;
@@ -952,6 +967,7 @@ sqlscan_analyze(const char *sql, const char *path, int first_line,
 		rv = sqlscan_pieces(sql, path, first_line, sc, &perr);
 	if (rv == 0) {
 		sqlscan_fold(sc);
+		lint_scan_end(&sc->lint);
 		return (0);
 	}
 	if (rv == -1)
@@ -968,6 +984,7 @@ sqlscan_analyze(const char *sql, const char *path, int first_line,
 		sqlscan_clear(sc);
 	else
 		sqlscan_fold(sc);
+	lint_scan_end(&sc->lint);
 	return (rv);
 }
 
@@ -985,6 +1002,7 @@ sqlscan_clear(struct sqlscan *sc)
 	free(sc->drops);
 	free(sc->stmts);
 	free(sc->parse_error);
+	lint_scan_clear(&sc->lint);
 	memset(sc, 0, sizeof *sc);
 }
 
@@ -1013,6 +1031,7 @@ sqlscan_copy(struct sqlscan *dst, const struct sqlscan *src)
 		dst->drops[i] = src->drops[i];
 		dst->drops[i].name = xstrdup(src->drops[i].name);
 	}
+	lint_scan_copy(&dst->lint, &src->lint);
 	dst->parse_error = src->parse_error != NULL ?
 	    xstrdup(src->parse_error) : NULL;
 }

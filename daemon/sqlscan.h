@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "lint.h"
 #include "util.h"
 
 /* Cannot run inside a transaction block (VACUUM, CREATE INDEX CONCURRENTLY). */
@@ -96,6 +97,8 @@ struct sqlscan {
 	int			 unparsed;
 	char			*parse_error;
 	int			 parse_error_line;
+	/* What lint saw of each statement (none when unparsed). */
+	struct lint_scan	 lint;
 };
 
 /* The PostgreSQL version of libpg_query's parser, as PQserverVersion has it

@@ -959,7 +959,8 @@ def test_no_colour_on_stderr_when_stderr_is_not_a_terminal(migd):
 
 COMMANDS = ["status", "current", "heads", "history", "plan", "upgrade", "downgrade",
             "cancel", "stamp", "resolve", "accept", "adopt", "schemas", "verify", "check",
-            "reload", "version", "wait", "new", "merge", "import", "revisions", "help"]
+            "reload", "version", "wait", "new", "merge", "import", "revisions", "lint",
+            "help"]
 
 # What `migctl CMD --help` lists (the options each command takes), as
 # client/migctl.c's command table allows them.
@@ -976,6 +977,7 @@ COMMAND_OPTIONS = {
     "merge": {"-m", "--message", "-d", "--dir", "--directory", "-c", "--config"},
     "revisions": {"-d", "--dir", "--directory", "-c", "--config"},
     "import": {"--out", "--allow-partial", "-c", "--config"},
+    "lint": {"-d", "--dir", "--directory", "-c", "--config"},
 }
 GLOBAL_OPTIONS = {"-s", "--socket", "-j", "--json", "--stream", "--local", "-v", "--verbose",
                   "-h", "--help", "-V", "--version"}

@@ -464,6 +464,21 @@ main(void)
 	expect_error("[migrations]\natomic = sometimes\n",
 	    "/etc/migd/test.conf:2: atomic must be true or false, not "
 	    "'sometimes'", "atomic takes a boolean");
+	cf = parse("", &errors);
+	ok(cf != NULL && cf->lint == MIGD_LINT_WARN, "lint defaults to warn");
+	config_free(cf);
+	free(errors);
+	cf = parse("[migrations]\nlint = Refuse\n", &errors);
+	ok(cf != NULL && cf->lint == MIGD_LINT_REFUSE, "lint = Refuse");
+	config_free(cf);
+	free(errors);
+	cf = parse("[migrations]\nlint = off\n", &errors);
+	ok(cf != NULL && cf->lint == MIGD_LINT_OFF, "lint = off");
+	config_free(cf);
+	free(errors);
+	expect_error("[migrations]\nlint = strict\n",
+	    "/etc/migd/test.conf:2: lint must be off, warn or refuse, not "
+	    "'strict'", "lint takes off, warn or refuse");
 	expect_error("[migrations]\nhistory_table = a.b.c\n",
 	    "/etc/migd/test.conf:2: history_table must be TABLE or "
 	    "SCHEMA.TABLE, not 'a.b.c'", "history table with two dots");

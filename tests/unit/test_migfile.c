@@ -248,6 +248,15 @@ static const struct errcase errcases[] = {
 	{ "unfinished twice", "a.sql",
 	  ROOT "-- unfinished: x\n-- unfinished: y\n" UP,
 	  "a.sql:3: 'unfinished' is given twice (first at line 2)" },
+	{ "empty lint-ignore", "a.sql",
+	  ROOT "-- lint-ignore:  \n" UP,
+	  "a.sql:2: empty 'lint-ignore' (name the rules, comma-separated, "
+	  "then why: -- lint-ignore: ban-drop-table the table was never "
+	  "used)" },
+	{ "unknown lint rule", "a.sql",
+	  ROOT "-- lint-ignore: ban-drop-table,ban-drop-tables why\n" UP,
+	  "a.sql:2: unknown lint rule 'ban-drop-tables' in 'lint-ignore' "
+	  "(see docs/lint.md)" },
 	{ "NUL byte", "a.sql",
 	  ROOT UP "SELECT 1;\n\0x",
 	  "a.sql:1: not a text file (NUL byte)" },
@@ -361,6 +370,28 @@ test_labels_unfinished(void)
 		    "its SQL", "unfinished: its reason");
 		is_int(mf->unfinished_line, 2, "unfinished_line");
 		is_int(mf->n_labels, 0, "no labels");
+		migfile_free(mf);
+	}
+}
+
+/* "-- lint-ignore:" lines: kept one a line, with the first's line. */
+static void
+test_lint_ignore(void)
+{
+	struct migfile	*mf;
+
+	mf = parse_ok("l.sql", ROOT "-- lint-ignore: ban-drop-table old\n"
+	    "-- lint-ignore: renaming-column,ban-drop-column  unused\n"
+	    UP "DROP TABLE t;\n");
+	if (mf != NULL) {
+		is_str(mf->lint_ignore, "ban-drop-table old\n"
+		    "renaming-column,ban-drop-column  unused", "both values");
+		is_int(mf->lint_ignore_line, 2, "the first line");
+		migfile_free(mf);
+	}
+	mf = parse_ok("l.sql", ROOT UP "DROP TABLE t;\n");
+	if (mf != NULL) {
+		ok(mf->lint_ignore == NULL, "none");
 		migfile_free(mf);
 	}
 }
@@ -654,6 +685,7 @@ main(void)
 	test_errors();
 	test_example();
 	test_labels_unfinished();
+	test_lint_ignore();
 	test_line_endings();
 	test_default_revision();
 	test_variants();

@@ -1,0 +1,1125 @@
+/*
+ * Deploy-safety lint over libpg_query's parse tree (the JSON sqlscan has
+ * already read with jansson: the SQL is parsed once).
+ *
+ * Rules carry Squawk's names where they are Squawk's rules, so that people
+ * who know them recognise them; migd's own rules cover what a linter of
+ * single files cannot see.  The locks are PostgreSQL's documented ones
+ * (Explicit Locking, and each command's reference page).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lint.h"
+#include "util.h"
+
+enum {
+	LR_CONCURRENT_INDEX,
+	LR_FOREIGN_KEY,
+	LR_NOT_NULLABLE,
+	LR_REQUIRED_FIELD,
+	LR_FIELD_DEFAULT,
+	LR_COLUMN_TYPE,
+	LR_UNIQUE,
+	LR_PRIMARY_KEY,
+	LR_NOT_VALID,
+	LR_RENAME_COLUMN,
+	LR_RENAME_TABLE,
+	LR_DROP_COLUMN,
+	LR_DROP_TABLE,
+	LR_DROP_DATABASE,
+	LR_DROP_NOT_NULL,
+	LR_INDEX_DELETION,
+	LR_TRUNCATE_CASCADE,
+	LR_CIC_IN_TX,
+	LR_ROBUST,
+	LR_DOMAIN_CREATE,
+	LR_DOMAIN_ALTER,
+	LR_INT,
+	LR_SMALLINT,
+	LR_IDENTITY,
+	LR_TEXT,
+	LR_TIMESTAMPTZ,
+	LR_CHAR,
+	LR_MANAGED_SCHEMA,
+	LR_VACUUM_FULL,
+	LR_CLUSTER,
+	LR_ENUM_VALUE,
+	LR_NRULES
+};
+
+#define AE	"ACCESS EXCLUSIVE"
+
+const struct lint_rule lint_rules[LR_NRULES] = {
+	[LR_CONCURRENT_INDEX] = { "require-concurrent-index-creation",
+	    LINT_ERROR, "SHARE on the table (blocks writes) for the whole "
+	    "build", "CREATE INDEX CONCURRENTLY, in a migration of its own" },
+	[LR_FOREIGN_KEY] = { "adding-foreign-key-constraint", LINT_ERROR,
+	    "SHARE ROW EXCLUSIVE on both tables (blocks writes) while every "
+	    "row is checked", "ADD CONSTRAINT ... NOT VALID, then VALIDATE "
+	    "CONSTRAINT in a later migration" },
+	[LR_NOT_NULLABLE] = { "adding-not-nullable-field", LINT_ERROR,
+	    AE " (blocks reads and writes) while every row is checked",
+	    "ADD CONSTRAINT ... CHECK (col IS NOT NULL) NOT VALID, VALIDATE it "
+	    "in a later migration, then SET NOT NULL (PostgreSQL 12+ uses the "
+	    "valid constraint and skips the scan)" },
+	[LR_REQUIRED_FIELD] = { "adding-required-field", LINT_ERROR,
+	    AE "; fails when the table has rows",
+	    "add the column nullable or with a non-volatile DEFAULT" },
+	[LR_FIELD_DEFAULT] = { "adding-field-with-default", LINT_ERROR,
+	    AE " (blocks reads and writes) while the table is rewritten",
+	    "add the column without the default (or with a constant one), "
+	    "backfill in batches, then SET DEFAULT" },
+	[LR_COLUMN_TYPE] = { "changing-column-type", LINT_ERROR,
+	    AE " (blocks reads and writes) while the table and its indexes "
+	    "are rewritten", "add a column of the new type, backfill it in "
+	    "batches, switch readers and writers, then drop the old one" },
+	[LR_UNIQUE] = { "disallowed-unique-constraint", LINT_ERROR,
+	    AE " (blocks reads and writes) while the index is built",
+	    "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... UNIQUE "
+	    "USING INDEX" },
+	[LR_PRIMARY_KEY] = { "adding-serial-primary-key-field", LINT_ERROR,
+	    AE " (blocks reads and writes) while the index is built",
+	    "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... "
+	    "PRIMARY KEY USING INDEX" },
+	[LR_NOT_VALID] = { "constraint-missing-not-valid", LINT_ERROR,
+	    AE " (blocks reads and writes) while every row is checked",
+	    "ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT in a later "
+	    "migration (it takes SHARE UPDATE EXCLUSIVE only)" },
+	[LR_RENAME_COLUMN] = { "renaming-column", LINT_WARNING,
+	    AE " (brief); running clients using the old name fail",
+	    "add the new column, write both, move readers, then drop the old "
+	    "one; or a view with the old name" },
+	[LR_RENAME_TABLE] = { "renaming-table", LINT_WARNING,
+	    AE " (brief); running clients using the old name fail",
+	    "rename, and leave an updatable view with the old name until no "
+	    "client uses it" },
+	[LR_DROP_COLUMN] = { "ban-drop-column", LINT_WARNING,
+	    AE " (brief); running clients that name the column fail",
+	    "stop using the column in every client first, deploy, then drop "
+	    "it in a later migration" },
+	[LR_DROP_TABLE] = { "ban-drop-table", LINT_WARNING,
+	    AE " (brief); the data is gone and running clients fail",
+	    "stop using the table first; rename it aside and drop it in a "
+	    "later release" },
+	[LR_DROP_DATABASE] = { "ban-drop-database", LINT_ERROR,
+	    "exclusive use of the database; everything in it is gone",
+	    "do not drop databases from a migration" },
+	[LR_DROP_NOT_NULL] = { "ban-drop-not-null", LINT_WARNING,
+	    AE " (brief); clients may start writing NULLs older code does "
+	    "not expect", "make sure every reader copes with NULL first" },
+	[LR_INDEX_DELETION] = { "require-concurrent-index-deletion",
+	    LINT_WARNING, AE " on the table (blocks reads and writes) until "
+	    "the index is dropped", "DROP INDEX CONCURRENTLY" },
+	[LR_TRUNCATE_CASCADE] = { "ban-truncate-cascade", LINT_ERROR,
+	    AE " on every table it reaches; it empties tables that reference "
+	    "this one", "TRUNCATE the tables by name" },
+	[LR_CIC_IN_TX] = { "ban-concurrent-index-creation-in-transaction",
+	    LINT_ERROR, "none: it fails, CONCURRENTLY cannot run in a "
+	    "transaction block", "remove the BEGIN/COMMIT around it; migd "
+	    "runs it outside a transaction" },
+	[LR_ROBUST] = { "prefer-robust-stmts", LINT_WARNING,
+	    "as the statement's", "IF NOT EXISTS / IF EXISTS: the migration "
+	    "runs statement by statement, and a rerun after a failure must "
+	    "not trip over what already ran" },
+	[LR_DOMAIN_CREATE] = { "ban-create-domain-with-constraint",
+	    LINT_WARNING, "later ALTER DOMAIN ... ADD CONSTRAINT scans every "
+	    "column of the domain", "a CHECK constraint on the table columns" },
+	[LR_DOMAIN_ALTER] = { "ban-alter-domain-with-add-constraint",
+	    LINT_ERROR, "SHARE on every table using the domain while every "
+	    "row is checked", "ADD CONSTRAINT ... NOT VALID, then VALIDATE "
+	    "CONSTRAINT in a later migration" },
+	[LR_INT] = { "prefer-bigint-over-int", LINT_INFO, "none",
+	    "bigint: widening an int column later rewrites the table" },
+	[LR_SMALLINT] = { "prefer-bigint-over-smallint", LINT_INFO, "none",
+	    "bigint: widening a smallint column later rewrites the table" },
+	[LR_IDENTITY] = { "prefer-identity", LINT_INFO, "none",
+	    "bigint GENERATED ALWAYS AS IDENTITY" },
+	[LR_TEXT] = { "prefer-text-field", LINT_INFO, "none",
+	    "text with a CHECK (length(col) <= n): changing a varchar limit "
+	    "takes " AE },
+	[LR_TIMESTAMPTZ] = { "prefer-timestamp-tz", LINT_INFO, "none",
+	    "timestamptz" },
+	[LR_CHAR] = { "ban-char-field", LINT_INFO, "none",
+	    "text (char(n) pads with blanks)" },
+	[LR_MANAGED_SCHEMA] = { "drop-managed-schema", LINT_ERROR,
+	    AE " on everything in the schema; migd refuses it",
+	    "drop the objects, not the schema" },
+	[LR_VACUUM_FULL] = { "vacuum-full-existing-table", LINT_ERROR,
+	    AE " (blocks reads and writes) while the table is rewritten",
+	    "plain VACUUM, or pg_repack outside the migration" },
+	[LR_CLUSTER] = { "cluster-existing-table", LINT_ERROR,
+	    AE " (blocks reads and writes) while the table is rewritten",
+	    "pg_repack outside the migration, or leave the order be" },
+	[LR_ENUM_VALUE] = { "enum-value-used-in-transaction", LINT_ERROR,
+	    "none: it fails (unsafe use of new value)",
+	    "use the new value in a later migration, or COMMIT after ALTER "
+	    "TYPE ... ADD VALUE" },
+};
+const size_t	lint_n_rules = LR_NRULES;
+
+/* The rule's index, or -1. */
+int
+lint_rule_find(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < LR_NRULES; i++) {
+		if (strcmp(lint_rules[i].name, name) == 0)
+			return ((int)i);
+	}
+	return (-1);
+}
+
+const char *
+lint_severity_name(enum lint_severity s)
+{
+	switch (s) {
+	case LINT_INFO:
+		return ("info");
+	case LINT_WARNING:
+		return ("warning");
+	case LINT_ERROR:
+		break;
+	}
+	return ("error");
+}
+
+/* Unwraps {"Type": {...}}. */
+static json_t *
+lint_node(json_t *wrapped, const char **type)
+{
+	void	*it;
+
+	*type = "";
+	if (!json_is_object(wrapped) || json_object_size(wrapped) != 1)
+		return (NULL);
+	it = json_object_iter(wrapped);
+	*type = json_object_iter_key(it);
+	return (json_object_iter_value(it));
+}
+
+static const char *
+lint_str(json_t *obj, const char *key)
+{
+	return (json_string_value(json_object_get(obj, key)));
+}
+
+static int
+lint_is(json_t *obj, const char *key, const char *want)
+{
+	const char	*s = lint_str(obj, key);
+
+	return (s != NULL && strcmp(s, want) == 0);
+}
+
+static int
+lint_true(json_t *obj, const char *key)
+{
+	return (json_is_true(json_object_get(obj, key)));
+}
+
+/* A table's key as the statement names it: "schema.name" or "name". */
+static char *
+lint_rangevar(json_t *rv)
+{
+	const char	*schema = lint_str(rv, "schemaname");
+	const char	*rel = lint_str(rv, "relname");
+
+	if (rel == NULL)
+		return (NULL);
+	return (schema != NULL ? xprintf("%s.%s", schema, rel) :
+	    xstrdup(rel));
+}
+
+/* The key of a name list ([{"String":...}, ...]), as lint_rangevar. */
+static char *
+lint_namelist(json_t *list)
+{
+	json_t		*it;
+	const char	*type, *s;
+	char		*out = NULL, *t;
+	size_t		 i;
+
+	json_array_foreach(list, i, it) {
+		s = lint_str(lint_node(it, &type), "sval");
+		if (s == NULL)
+			continue;
+		if (out == NULL)
+			out = xstrdup(s);
+		else {
+			t = xprintf("%s.%s", out, s);
+			free(out);
+			out = t;
+		}
+	}
+	return (out);
+}
+
+/* The text after "-- migd:lint-ignore" on the line above the statement. */
+static char *
+lint_annotation(const char *sql, size_t offset)
+{
+	static const char	 mark[] = "migd:lint-ignore";
+	size_t			 end, start;
+	const char		*p;
+
+	/* The statement's line must start with it, blanks aside. */
+	start = offset;
+	while (start > 0 && sql[start - 1] != '\n') {
+		if (sql[start - 1] != ' ' && sql[start - 1] != '\t')
+			return (NULL);
+		start--;
+	}
+	if (start == 0)
+		return (NULL);
+	end = start - 1;	/* the '\n' ending the line above */
+	start = end;
+	while (start > 0 && sql[start - 1] != '\n')
+		start--;
+	p = sql + start;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (strncmp(p, "--", 2) != 0)
+		return (NULL);
+	p += 2;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (strncmp(p, mark, sizeof mark - 1) != 0)
+		return (NULL);
+	p += sizeof mark - 1;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	end = (size_t)(sql + end - p);
+	while (end > 0 && (p[end - 1] == ' ' || p[end - 1] == '\t' ||
+	    p[end - 1] == '\r'))
+		end--;
+	return (xstrndup(p, end));
+}
+
+/* Where the statement being read is, for its events. */
+struct lint_at {
+	const char	*sql;
+	size_t		 offset;
+	int		 line;
+	int		 col;
+	char		*ignore;	/* owned here; copied into events */
+};
+
+static void
+lint_event(struct lint_scan *ls, const struct lint_at *at, int rule,
+    int flags, const char *table, char *msg)
+{
+	struct lint_event	*ev;
+
+	ls->ev = xreallocarray(ls->ev, ls->n + 1, sizeof *ls->ev);
+	ev = &ls->ev[ls->n++];
+	ev->rule = rule;
+	ev->flags = flags;
+	ev->line = at->line;
+	ev->col = at->col;
+	ev->table = table != NULL ? xstrdup(table) : NULL;
+	ev->msg = msg;
+	ev->ignore = at->ignore != NULL && rule >= 0 ? xstrdup(at->ignore) :
+	    NULL;
+}
+
+/* The type's last name (int4, varchar, timestamp) and whether it is one of
+ * the built-in ones the parser qualifies with pg_catalog. */
+static const char *
+lint_typename(json_t *tn, int *catalog)
+{
+	json_t		*names = json_object_get(tn, "names");
+	const char	*type, *first;
+	size_t		 n = json_array_size(names);
+
+	if (n == 0)
+		return (NULL);
+	first = lint_str(lint_node(json_array_get(names, 0), &type), "sval");
+	*catalog = n == 2 && first != NULL && strcmp(first, "pg_catalog") == 0;
+	return (lint_str(lint_node(json_array_get(names, n - 1), &type),
+	    "sval"));
+}
+
+/* The column type rules (Squawk's prefer-* and ban-char-field). */
+static void
+lint_coltype(struct lint_scan *ls, const struct lint_at *at, json_t *col,
+    const char *table)
+{
+	json_t		*tn = json_object_get(col, "typeName");
+	const char	*t, *c = lint_str(col, "colname");
+	int		 catalog = 0;
+
+	if ((t = lint_typename(tn, &catalog)) == NULL)
+		return;
+	if (c == NULL)
+		c = "?";
+	if (catalog && strcmp(t, "int4") == 0)
+		lint_event(ls, at, LR_INT, 0, table, xprintf("column %s is "
+		    "int (32-bit)", c));
+	else if (catalog && strcmp(t, "int2") == 0)
+		lint_event(ls, at, LR_SMALLINT, 0, table, xprintf("column %s "
+		    "is smallint", c));
+	else if (!catalog && (strcmp(t, "serial") == 0 ||
+	    strcmp(t, "serial4") == 0)) {
+		lint_event(ls, at, LR_INT, 0, table, xprintf("column %s is "
+		    "serial (32-bit)", c));
+		lint_event(ls, at, LR_IDENTITY, 0, table, xprintf("column %s "
+		    "is %s", c, t));
+	} else if (!catalog && (strcmp(t, "smallserial") == 0 ||
+	    strcmp(t, "serial2") == 0)) {
+		lint_event(ls, at, LR_SMALLINT, 0, table, xprintf("column %s "
+		    "is %s", c, t));
+		lint_event(ls, at, LR_IDENTITY, 0, table, xprintf("column %s "
+		    "is %s", c, t));
+	} else if (!catalog && (strcmp(t, "bigserial") == 0 ||
+	    strcmp(t, "serial8") == 0))
+		lint_event(ls, at, LR_IDENTITY, 0, table, xprintf("column %s "
+		    "is %s", c, t));
+	else if (catalog && strcmp(t, "varchar") == 0 &&
+	    json_array_size(json_object_get(tn, "typmods")) > 0)
+		lint_event(ls, at, LR_TEXT, 0, table, xprintf("column %s is "
+		    "varchar(n)", c));
+	else if (catalog && strcmp(t, "timestamp") == 0)
+		lint_event(ls, at, LR_TIMESTAMPTZ, 0, table, xprintf("column "
+		    "%s is timestamp without time zone", c));
+	else if (catalog && strcmp(t, "bpchar") == 0)
+		lint_event(ls, at, LR_CHAR, 0, table, xprintf("column %s is "
+		    "char(n)", c));
+}
+
+/* Whether a default is certainly not volatile: a constant, a cast of
+ * one, or a function PostgreSQL marks stable (now() and the like). */
+static int
+lint_stable_default(json_t *expr)
+{
+	static const char *const stable[] = { "now", "statement_timestamp",
+	    "transaction_timestamp", "current_setting" };
+	json_t		*n, *names;
+	const char	*type, *f;
+	size_t		 i;
+
+	if ((n = lint_node(expr, &type)) == NULL)
+		return (1);
+	if (strcmp(type, "A_Const") == 0 || strcmp(type, "SQLValueFunction")
+	    == 0)
+		return (1);
+	if (strcmp(type, "TypeCast") == 0)
+		return (lint_stable_default(json_object_get(n, "arg")));
+	if (strcmp(type, "FuncCall") == 0) {
+		names = json_object_get(n, "funcname");
+		f = lint_str(lint_node(json_array_get(names,
+		    json_array_size(names) - 1), &type), "sval");
+		for (i = 0; f != NULL && i < nitems(stable); i++) {
+			if (strcmp(f, stable[i]) == 0 &&
+			    json_object_get(n, "args") == NULL)
+				return (1);
+		}
+	}
+	return (0);
+}
+
+/* ALTER TABLE ... ADD COLUMN: defaults, NOT NULL, inline constraints. */
+static void
+lint_add_column(struct lint_scan *ls, const struct lint_at *at, json_t *cmd,
+    json_t *col, const char *table)
+{
+	json_t		*con, *c;
+	const char	*type, *t, *name = lint_str(col, "colname");
+	size_t		 i;
+	int		 notnull = 0, dflt = 0, catalog = 0;
+
+	if (name == NULL)
+		name = "?";
+	lint_coltype(ls, at, col, table);
+	if (!lint_true(cmd, "missing_ok"))
+		lint_event(ls, at, LR_ROBUST, LINT_BARE, table, xprintf("ADD "
+		    "COLUMN %s without IF NOT EXISTS", name));
+	t = lint_typename(json_object_get(col, "typeName"), &catalog);
+	if (!catalog && t != NULL && strstr(t, "serial") != NULL) {
+		dflt = 1;
+		lint_event(ls, at, LR_FIELD_DEFAULT, LINT_EXISTING, table,
+		    xprintf("ADD COLUMN %s %s fills every row from a "
+		    "sequence", name, t));
+	}
+	json_array_foreach(json_object_get(col, "constraints"), i, c) {
+		if ((con = lint_node(c, &type)) == NULL)
+			continue;
+		t = lint_str(con, "contype");
+		if (t == NULL)
+			continue;
+		if (strcmp(t, "CONSTR_NOTNULL") == 0)
+			notnull = 1;
+		else if (strcmp(t, "CONSTR_DEFAULT") == 0) {
+			dflt = 1;
+			if (!lint_stable_default(json_object_get(con,
+			    "raw_expr")))
+				lint_event(ls, at, LR_FIELD_DEFAULT,
+				    LINT_EXISTING, table, xprintf("ADD COLUMN "
+				    "%s with a default that may be volatile",
+				    name));
+		} else if (strcmp(t, "CONSTR_IDENTITY") == 0 ||
+		    strcmp(t, "CONSTR_GENERATED") == 0) {
+			dflt = 1;
+			lint_event(ls, at, LR_FIELD_DEFAULT, LINT_EXISTING,
+			    table, xprintf("ADD COLUMN %s %s computes every "
+			    "row", name, strcmp(t, "CONSTR_IDENTITY") == 0 ?
+			    "GENERATED AS IDENTITY" : "GENERATED ... STORED"));
+		} else if (strcmp(t, "CONSTR_PRIMARY") == 0)
+			lint_event(ls, at, LR_PRIMARY_KEY, LINT_EXISTING,
+			    table, xprintf("ADD COLUMN %s PRIMARY KEY", name));
+		else if (strcmp(t, "CONSTR_UNIQUE") == 0)
+			lint_event(ls, at, LR_UNIQUE, LINT_EXISTING, table,
+			    xprintf("ADD COLUMN %s UNIQUE", name));
+		else if (strcmp(t, "CONSTR_FOREIGN") == 0)
+			lint_event(ls, at, LR_FOREIGN_KEY, LINT_EXISTING,
+			    table, xprintf("ADD COLUMN %s REFERENCES", name));
+		else if (strcmp(t, "CONSTR_CHECK") == 0)
+			lint_event(ls, at, LR_NOT_VALID, LINT_EXISTING, table,
+			    xprintf("ADD COLUMN %s CHECK", name));
+	}
+	if (notnull && !dflt)
+		lint_event(ls, at, LR_REQUIRED_FIELD, LINT_EXISTING, table,
+		    xprintf("ADD COLUMN %s NOT NULL without a default", name));
+}
+
+/* ALTER TABLE ... ADD CONSTRAINT. */
+static void
+lint_add_constraint(struct lint_scan *ls, const struct lint_at *at,
+    json_t *con, const char *table)
+{
+	const char	*t = lint_str(con, "contype");
+	const char	*name = lint_str(con, "conname");
+	int		 nv = lint_true(con, "skip_validation");
+
+	if (t == NULL)
+		return;
+	if (name == NULL)
+		name = "(unnamed)";
+	if (nv && table != NULL) {
+		ls->not_valid = xreallocarray(ls->not_valid,
+		    ls->n_not_valid + 1, sizeof *ls->not_valid);
+		ls->not_valid[ls->n_not_valid++] = xprintf("%s\n%s", table,
+		    name);
+	}
+	if (strcmp(t, "CONSTR_FOREIGN") == 0 && !nv)
+		lint_event(ls, at, LR_FOREIGN_KEY, LINT_EXISTING, table,
+		    xprintf("ADD CONSTRAINT %s FOREIGN KEY without NOT VALID",
+		    name));
+	else if (strcmp(t, "CONSTR_CHECK") == 0 && !nv)
+		lint_event(ls, at, LR_NOT_VALID, LINT_EXISTING, table,
+		    xprintf("ADD CONSTRAINT %s CHECK without NOT VALID",
+		    name));
+	else if (strcmp(t, "CONSTR_UNIQUE") == 0 &&
+	    lint_str(con, "indexname") == NULL)
+		lint_event(ls, at, LR_UNIQUE, LINT_EXISTING, table,
+		    xprintf("ADD CONSTRAINT %s UNIQUE builds its index under "
+		    "the lock", name));
+	else if (strcmp(t, "CONSTR_PRIMARY") == 0 &&
+	    lint_str(con, "indexname") == NULL)
+		lint_event(ls, at, LR_PRIMARY_KEY, LINT_EXISTING, table,
+		    xprintf("ADD CONSTRAINT %s PRIMARY KEY builds its index "
+		    "under the lock", name));
+}
+
+/* ALTER TABLE ... VALIDATE CONSTRAINT: safe unless the constraint was
+ * added NOT VALID in the same transaction, whose lock is still held. */
+static void
+lint_validate(struct lint_scan *ls, const struct lint_at *at,
+    const char *name, const char *table)
+{
+	char	*key;
+	size_t	 i;
+
+	if (name == NULL || table == NULL)
+		return;
+	key = xprintf("%s\n%s", table, name);
+	for (i = 0; i < ls->n_not_valid; i++) {
+		if (strcmp(ls->not_valid[i], key) == 0) {
+			lint_event(ls, at, LR_NOT_VALID, LINT_EXISTING, table,
+			    xprintf("VALIDATE CONSTRAINT %s in the transaction "
+			    "that added it NOT VALID: the " AE " lock of the "
+			    "ADD is held through the whole check", name));
+			break;
+		}
+	}
+	free(key);
+}
+
+static void
+lint_alter_table(struct lint_scan *ls, const struct lint_at *at, json_t *n)
+{
+	json_t		*it, *cmd, *def;
+	const char	*type, *sub, *name;
+	char		*table;
+	size_t		 i;
+
+	if (!lint_is(n, "objtype", "OBJECT_TABLE"))
+		return;
+	table = lint_rangevar(json_object_get(n, "relation"));
+	json_array_foreach(json_object_get(n, "cmds"), i, it) {
+		cmd = lint_node(it, &type);
+		if (cmd == NULL || strcmp(type, "AlterTableCmd") != 0 ||
+		    (sub = lint_str(cmd, "subtype")) == NULL)
+			continue;
+		name = lint_str(cmd, "name");
+		def = lint_node(json_object_get(cmd, "def"), &type);
+		if (strcmp(sub, "AT_AddColumn") == 0 && def != NULL)
+			lint_add_column(ls, at, cmd, def, table);
+		else if (strcmp(sub, "AT_AddConstraint") == 0 && def != NULL)
+			lint_add_constraint(ls, at, def, table);
+		else if (strcmp(sub, "AT_ValidateConstraint") == 0)
+			lint_validate(ls, at, name, table);
+		else if (strcmp(sub, "AT_AlterColumnType") == 0) {
+			lint_event(ls, at, LR_COLUMN_TYPE, LINT_EXISTING, table,
+			    xprintf("ALTER COLUMN %s TYPE", name ? name : "?"));
+			if (def != NULL)
+				lint_coltype(ls, at, def, table);
+		} else if (strcmp(sub, "AT_SetNotNull") == 0)
+			lint_event(ls, at, LR_NOT_NULLABLE, LINT_EXISTING,
+			    table, xprintf("ALTER COLUMN %s SET NOT NULL",
+			    name ? name : "?"));
+		else if (strcmp(sub, "AT_DropNotNull") == 0)
+			lint_event(ls, at, LR_DROP_NOT_NULL, LINT_EXISTING,
+			    table, xprintf("ALTER COLUMN %s DROP NOT NULL",
+			    name ? name : "?"));
+		else if (strcmp(sub, "AT_DropColumn") == 0)
+			lint_event(ls, at, LR_DROP_COLUMN, LINT_EXISTING,
+			    table, xprintf("DROP COLUMN %s", name ? name :
+			    "?"));
+	}
+	free(table);
+}
+
+/* Whether a parse tree holds the string constant val ('x', 'x'::e). */
+static int
+lint_uses_const(json_t *j, const char *val)
+{
+	json_t		*v, *s;
+	const char	*k;
+	size_t		 i;
+
+	if (json_is_array(j)) {
+		json_array_foreach(j, i, v) {
+			if (lint_uses_const(v, val))
+				return (1);
+		}
+		return (0);
+	}
+	if (!json_is_object(j))
+		return (0);
+	json_object_foreach(j, k, v) {
+		if (strcmp(k, "A_Const") == 0 && (s = json_object_get(
+		    json_object_get(v, "sval"), "sval")) != NULL &&
+		    json_is_string(s) && strcmp(json_string_value(s), val) == 0)
+			return (1);
+		if (lint_uses_const(v, val))
+			return (1);
+	}
+	return (0);
+}
+
+/* Forgets what holds only within the transaction that ended. */
+static void
+lint_tx_end(struct lint_scan *ls)
+{
+	size_t	 i;
+
+	for (i = 0; i < ls->n_enum; i++)
+		free(ls->enum_vals[i]);
+	for (i = 0; i < ls->n_not_valid; i++)
+		free(ls->not_valid[i]);
+	free(ls->enum_vals);
+	free(ls->not_valid);
+	ls->enum_vals = ls->not_valid = NULL;
+	ls->n_enum = ls->n_not_valid = 0;
+}
+
+/* DROP ...: tables, indexes, schemas. */
+static void
+lint_drop(struct lint_scan *ls, const struct lint_at *at, json_t *n)
+{
+	json_t		*obj, *items;
+	const char	*type, *s;
+	char		*key;
+	size_t		 i;
+
+	json_array_foreach(json_object_get(n, "objects"), i, obj) {
+		if (lint_is(n, "removeType", "OBJECT_SCHEMA")) {
+			s = lint_str(lint_node(obj, &type), "sval");
+			if (s != NULL)
+				lint_event(ls, at, LR_MANAGED_SCHEMA, 0, s,
+				    xprintf("DROP SCHEMA %s", s));
+			continue;
+		}
+		items = json_object_get(lint_node(obj, &type), "items");
+		if ((key = lint_namelist(items)) == NULL)
+			continue;
+		if (lint_is(n, "removeType", "OBJECT_TABLE"))
+			lint_event(ls, at, LR_DROP_TABLE, LINT_EXISTING, key,
+			    xprintf("DROP TABLE %s", key));
+		else if (lint_is(n, "removeType", "OBJECT_INDEX") &&
+		    !lint_true(n, "concurrent"))
+			lint_event(ls, at, LR_INDEX_DELETION, 0, NULL,
+			    xprintf("DROP INDEX %s without CONCURRENTLY", key));
+		if (lint_is(n, "removeType", "OBJECT_INDEX") &&
+		    lint_true(n, "concurrent") && !lint_true(n, "missing_ok"))
+			lint_event(ls, at, LR_ROBUST, LINT_BARE, NULL,
+			    xprintf("DROP INDEX CONCURRENTLY %s without IF "
+			    "EXISTS", key));
+		free(key);
+	}
+}
+
+/* VACUUM FULL and CLUSTER rewrite the table under ACCESS EXCLUSIVE. */
+static void
+lint_rewrite(struct lint_scan *ls, const struct lint_at *at,
+    const char *type, json_t *n)
+{
+	json_t		*opt, *rel, *def;
+	const char	*t;
+	char		*table;
+	size_t		 i;
+	int		 full = 0;
+
+	if (strcmp(type, "ClusterStmt") == 0) {
+		table = lint_rangevar(json_object_get(n, "relation"));
+		lint_event(ls, at, LR_CLUSTER, table != NULL ? LINT_EXISTING :
+		    0, table, table != NULL ? xprintf("CLUSTER %s", table) :
+		    xstrdup("CLUSTER of every clustered table"));
+		free(table);
+		return;
+	}
+	if (!lint_true(n, "is_vacuumcmd"))
+		return;
+	json_array_foreach(json_object_get(n, "options"), i, opt) {
+		def = lint_node(opt, &t);
+		if (def != NULL && lint_is(def, "defname", "full")) {
+			/* VACUUM (FULL false) is plain. */
+			full = json_object_get(def, "arg") == NULL ||
+			    lint_true(json_object_get(json_object_get(def,
+			    "arg"), "Boolean"), "boolval") ||
+			    json_integer_value(json_object_get(json_object_get(
+			    json_object_get(def, "arg"), "Integer"), "ival"));
+		}
+	}
+	if (!full)
+		return;
+	if (json_array_size(json_object_get(n, "rels")) == 0) {
+		lint_event(ls, at, LR_VACUUM_FULL, 0, NULL,
+		    xstrdup("VACUUM FULL of the whole database"));
+		return;
+	}
+	json_array_foreach(json_object_get(n, "rels"), i, rel) {
+		table = lint_rangevar(json_object_get(lint_node(rel, &t),
+		    "relation"));
+		lint_event(ls, at, LR_VACUUM_FULL, LINT_EXISTING, table,
+		    xprintf("VACUUM FULL %s", table ? table : "?"));
+		free(table);
+	}
+}
+
+/* CREATE TABLE: the table is new from here on; its column types. */
+static void
+lint_create(struct lint_scan *ls, const struct lint_at *at, json_t *n)
+{
+	json_t		*elt, *col;
+	const char	*type;
+	char		*table;
+	size_t		 i;
+
+	table = lint_rangevar(json_object_get(n, "relation"));
+	if (!lint_true(n, "if_not_exists"))
+		lint_event(ls, at, LR_ROBUST, LINT_BARE, table, xprintf(
+		    "CREATE TABLE %s without IF NOT EXISTS", table ? table :
+		    "?"));
+	json_array_foreach(json_object_get(n, "tableElts"), i, elt) {
+		col = lint_node(elt, &type);
+		if (col != NULL && strcmp(type, "ColumnDef") == 0)
+			lint_coltype(ls, at, col, table);
+	}
+	if (table != NULL)
+		lint_event(ls, at, -1, 0, table, NULL);
+	free(table);
+}
+
+/* CREATE INDEX. */
+static void
+lint_index(struct lint_scan *ls, const struct lint_at *at, json_t *n)
+{
+	char		*table = lint_rangevar(json_object_get(n, "relation"));
+	const char	*idx = lint_str(n, "idxname");
+
+	if (!lint_true(n, "concurrent"))
+		lint_event(ls, at, LR_CONCURRENT_INDEX, LINT_EXISTING, table,
+		    xprintf("CREATE INDEX%s%s on %s without CONCURRENTLY",
+		    idx ? " " : "", idx ? idx : "", table ? table : "?"));
+	else {
+		if (ls->in_begin)
+			lint_event(ls, at, LR_CIC_IN_TX, 0, table, xstrdup(
+			    "CREATE INDEX CONCURRENTLY after the file's "
+			    "BEGIN"));
+		if (!lint_true(n, "if_not_exists"))
+			lint_event(ls, at, LR_ROBUST, LINT_BARE, table,
+			    xstrdup("CREATE INDEX CONCURRENTLY without IF NOT "
+			    "EXISTS"));
+	}
+	free(table);
+}
+
+/* Reads one parsed statement. */
+void
+lint_stmt(struct lint_scan *ls, json_t *stmt, const char *sql, size_t offset,
+    int line, int col)
+{
+	struct lint_at	 at;
+	json_t		*n, *con;
+	const char	*type, *kind, *t;
+	char		*table;
+	size_t		 i;
+
+	if ((n = lint_node(stmt, &type)) == NULL)
+		return;
+	at.sql = sql;
+	at.offset = offset;
+	at.line = line;
+	at.col = col;
+	at.ignore = lint_annotation(sql, offset);
+
+	/* A value added in this transaction, used before it commits. */
+	for (i = 0; i < ls->n_enum; i++) {
+		if (lint_uses_const(n, ls->enum_vals[i])) {
+			lint_event(ls, &at, LR_ENUM_VALUE, 0, NULL, xprintf(
+			    "'%s' is used in the transaction whose ALTER TYPE "
+			    "... ADD VALUE added it", ls->enum_vals[i]));
+			break;
+		}
+	}
+
+	if (strcmp(type, "CreateStmt") == 0)
+		lint_create(ls, &at, n);
+	else if (strcmp(type, "CreateTableAsStmt") == 0) {
+		table = lint_rangevar(json_object_get(json_object_get(n,
+		    "into"), "rel"));
+		if (table != NULL)
+			lint_event(ls, &at, -1, 0, table, NULL);
+		free(table);
+	} else if (strcmp(type, "IndexStmt") == 0)
+		lint_index(ls, &at, n);
+	else if (strcmp(type, "AlterTableStmt") == 0)
+		lint_alter_table(ls, &at, n);
+	else if (strcmp(type, "RenameStmt") == 0) {
+		table = lint_rangevar(json_object_get(n, "relation"));
+		if (lint_is(n, "renameType", "OBJECT_COLUMN") &&
+		    lint_is(n, "relationType", "OBJECT_TABLE"))
+			lint_event(ls, &at, LR_RENAME_COLUMN, LINT_EXISTING,
+			    table, xprintf("RENAME COLUMN %s TO %s",
+			    lint_str(n, "subname"), lint_str(n, "newname")));
+		else if (lint_is(n, "renameType", "OBJECT_TABLE"))
+			lint_event(ls, &at, LR_RENAME_TABLE, LINT_EXISTING,
+			    table, xprintf("RENAME TABLE %s TO %s", table ?
+			    table : "?", lint_str(n, "newname")));
+		free(table);
+	} else if (strcmp(type, "DropStmt") == 0)
+		lint_drop(ls, &at, n);
+	else if (strcmp(type, "DropdbStmt") == 0)
+		lint_event(ls, &at, LR_DROP_DATABASE, 0, NULL, xprintf(
+		    "DROP DATABASE %s", lint_str(n, "dbname")));
+	else if (strcmp(type, "TruncateStmt") == 0 &&
+	    lint_is(n, "behavior", "DROP_CASCADE"))
+		lint_event(ls, &at, LR_TRUNCATE_CASCADE, 0, NULL,
+		    xstrdup("TRUNCATE ... CASCADE"));
+	else if (strcmp(type, "VacuumStmt") == 0 ||
+	    strcmp(type, "ClusterStmt") == 0)
+		lint_rewrite(ls, &at, type, n);
+	else if (strcmp(type, "CreateDomainStmt") == 0 &&
+	    json_array_size(json_object_get(n, "constraints")) > 0) {
+		json_array_foreach(json_object_get(n, "constraints"), i, con) {
+			t = lint_str(lint_node(con, &type), "contype");
+			if (t != NULL && strcmp(t, "CONSTR_CHECK") == 0) {
+				lint_event(ls, &at, LR_DOMAIN_CREATE, 0, NULL,
+				    xstrdup("CREATE DOMAIN with a CHECK "
+				    "constraint"));
+				break;
+			}
+		}
+	} else if (strcmp(type, "AlterDomainStmt") == 0 &&
+	    lint_is(n, "subtype", "C") && !lint_true(lint_node(
+	    json_object_get(n, "def"), &type), "skip_validation"))
+		lint_event(ls, &at, LR_DOMAIN_ALTER, 0, NULL, xstrdup(
+		    "ALTER DOMAIN ... ADD CONSTRAINT without NOT VALID"));
+	else if (strcmp(type, "AlterEnumStmt") == 0 &&
+	    lint_str(n, "newVal") != NULL && lint_str(n, "oldVal") == NULL) {
+		ls->enum_vals = xreallocarray(ls->enum_vals, ls->n_enum + 1,
+		    sizeof *ls->enum_vals);
+		ls->enum_vals[ls->n_enum++] = xstrdup(lint_str(n, "newVal"));
+	} else if (strcmp(type, "TransactionStmt") == 0 &&
+	    (kind = lint_str(n, "kind")) != NULL) {
+		if (strcmp(kind, "TRANS_STMT_BEGIN") == 0 ||
+		    strcmp(kind, "TRANS_STMT_START") == 0)
+			ls->in_begin = 1;
+		else if (strcmp(kind, "TRANS_STMT_COMMIT") == 0 ||
+		    strcmp(kind, "TRANS_STMT_ROLLBACK") == 0 ||
+		    strcmp(kind, "TRANS_STMT_PREPARE") == 0) {
+			ls->in_begin = lint_true(n, "chain");
+			lint_tx_end(ls);
+		}
+	}
+	free(at.ignore);
+}
+
+/* The section is read: only the events are kept. */
+void
+lint_scan_end(struct lint_scan *ls)
+{
+	lint_tx_end(ls);
+	ls->in_begin = 0;
+}
+
+void
+lint_scan_clear(struct lint_scan *ls)
+{
+	size_t	 i;
+
+	for (i = 0; i < ls->n; i++) {
+		free(ls->ev[i].table);
+		free(ls->ev[i].msg);
+		free(ls->ev[i].ignore);
+	}
+	free(ls->ev);
+	lint_tx_end(ls);
+	memset(ls, 0, sizeof *ls);
+}
+
+void
+lint_scan_copy(struct lint_scan *dst, const struct lint_scan *src)
+{
+	const struct lint_event	*s;
+	struct lint_event	*d;
+	size_t			 i;
+
+	memset(dst, 0, sizeof *dst);
+	if (src->n == 0)
+		return;
+	dst->ev = xreallocarray(NULL, src->n, sizeof *dst->ev);
+	dst->n = src->n;
+	for (i = 0; i < src->n; i++) {
+		s = &src->ev[i];
+		d = &dst->ev[i];
+		*d = *s;
+		d->table = s->table ? xstrdup(s->table) : NULL;
+		d->msg = s->msg ? xstrdup(s->msg) : NULL;
+		d->ignore = s->ignore ? xstrdup(s->ignore) : NULL;
+	}
+}
+
+/* Whether "RULE[,RULE...] reason" names rule (or "all"); lines of the
+ * file header's repeated values are read one by one. */
+static int
+lint_ignores(const char *list, const char *rule)
+{
+	const char	*p = list, *e;
+	size_t		 n = strlen(rule);
+
+	while (*p != '\0') {
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		e = p;
+		while (*e != '\0' && *e != ',' && *e != ' ' && *e != '\t' &&
+		    *e != '\n')
+			e++;
+		if (((size_t)(e - p) == n && strncmp(p, rule, n) == 0) ||
+		    ((e - p) == 3 && strncmp(p, "all", 3) == 0))
+			return (1);
+		/* The names end at the first one not followed by ','; the
+		 * reason runs to the end of the line. */
+		while (*e == ' ' || *e == '\t')
+			e++;
+		if (*e != ',') {
+			if ((e = strchr(e, '\n')) == NULL)
+				break;
+		}
+		p = e + 1;
+	}
+	return (0);
+}
+
+/* FNV-1a: the created tables are a hash set, a run may create thousands. */
+static size_t
+lint_hash(const char *s)
+{
+	size_t	 h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return (h);
+}
+
+/* The slot of table in the set: where it is, or the empty one to take. */
+static size_t
+lint_slot(const struct lint_ctx *ctx, const char *table)
+{
+	size_t	 i = lint_hash(table) & (ctx->cap_created - 1);
+
+	while (ctx->created[i] != NULL && strcmp(ctx->created[i], table) != 0)
+		i = (i + 1) & (ctx->cap_created - 1);
+	return (i);
+}
+
+/* Whether a table was created earlier in the run. */
+static int
+lint_is_new(const struct lint_ctx *ctx, const char *table)
+{
+	if (table == NULL || ctx->cap_created == 0)
+		return (0);
+	return (ctx->created[lint_slot(ctx, table)] != NULL);
+}
+
+/* Remembers a created table, growing the set at half full. */
+static void
+lint_add_new(struct lint_ctx *ctx, const char *table)
+{
+	char	**old = ctx->created;
+	size_t	  oldcap = ctx->cap_created, i;
+
+	if (lint_is_new(ctx, table))
+		return;
+	if (2 * (ctx->n_created + 1) > ctx->cap_created) {
+		ctx->cap_created = oldcap == 0 ? 64 : oldcap * 2;
+		ctx->created = xcalloc(ctx->cap_created, sizeof *ctx->created);
+		for (i = 0; i < oldcap; i++) {
+			if (old[i] != NULL)
+				ctx->created[lint_slot(ctx, old[i])] = old[i];
+		}
+		free(old);
+	}
+	ctx->created[lint_slot(ctx, table)] = xstrdup(table);
+	ctx->n_created++;
+}
+
+/* Whether a schema is one migd manages. */
+static int
+lint_managed(const struct lint_ctx *ctx, const char *schema)
+{
+	size_t	 i;
+
+	for (i = 0; i < ctx->n_managed; i++) {
+		if (strcmp(ctx->managed[i], schema) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* Judges a section's events in the run's context. */
+void
+lint_section(struct lint_ctx *ctx, const struct lint_scan *ls,
+    const char *path, const char *file_ignore, int ignore_line, int bare,
+    struct lint_report *rep)
+{
+	const struct lint_event	*ev;
+	struct lint_finding	*f;
+	const char		*name;
+	size_t			 i;
+
+	for (i = 0; i < ls->n; i++) {
+		ev = &ls->ev[i];
+		if (ev->rule < 0) {
+			lint_add_new(ctx, ev->table);
+			continue;
+		}
+		if ((ev->flags & LINT_EXISTING) && lint_is_new(ctx, ev->table))
+			continue;
+		if ((ev->flags & LINT_BARE) && !bare)
+			continue;
+		if (ev->rule == LR_MANAGED_SCHEMA && (ev->table == NULL ||
+		    !lint_managed(ctx, ev->table)))
+			continue;
+		name = lint_rules[ev->rule].name;
+		rep->v = xreallocarray(rep->v, rep->n + 1, sizeof *rep->v);
+		f = &rep->v[rep->n++];
+		f->path = xstrdup(path);
+		f->line = ev->line;
+		f->col = ev->col;
+		f->rule = ev->rule;
+		f->msg = xstrdup(ev->msg);
+		f->ignored = NULL;
+		if (ev->ignore != NULL && lint_ignores(ev->ignore, name))
+			f->ignored = xprintf("line %d: migd:lint-ignore %s",
+			    ev->line - 1, ev->ignore);
+		else if (file_ignore != NULL && lint_ignores(file_ignore,
+		    name))
+			f->ignored = xprintf("line %d: lint-ignore: %s",
+			    ignore_line, file_ignore);
+	}
+}
+
+void
+lint_ctx_clear(struct lint_ctx *ctx)
+{
+	size_t	 i;
+
+	for (i = 0; i < ctx->cap_created; i++)
+		free(ctx->created[i]);
+	free(ctx->created);
+	ctx->created = NULL;
+	ctx->n_created = ctx->cap_created = 0;
+}
+
+void
+lint_report_clear(struct lint_report *rep)
+{
+	size_t	 i;
+
+	for (i = 0; i < rep->n; i++) {
+		free(rep->v[i].path);
+		free(rep->v[i].msg);
+		free(rep->v[i].ignored);
+	}
+	free(rep->v);
+	rep->v = NULL;
+	rep->n = 0;
+}
+
+size_t
+lint_report_count(const struct lint_report *rep, enum lint_severity min)
+{
+	size_t	 i, n = 0;
+
+	for (i = 0; i < rep->n; i++) {
+		if (rep->v[i].ignored == NULL &&
+		    lint_rules[rep->v[i].rule].severity >= min)
+			n++;
+	}
+	return (n);
+}
+
+json_t *
+lint_finding_json(const struct lint_finding *f)
+{
+	const struct lint_rule	*r = &lint_rules[f->rule];
+
+	return (json_pack("{s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:s?}",
+	    "file", f->path, "line", f->line, "column", f->col,
+	    "severity", lint_severity_name(r->severity), "rule", r->name,
+	    "message", f->msg, "lock", r->lock, "safe", r->safe,
+	    "ignored", f->ignored));
+}
+
+char *
+lint_finding_text(const struct lint_finding *f, int with_lock)
+{
+	const struct lint_rule	*r = &lint_rules[f->rule];
+
+	if (!with_lock)
+		return (xprintf("%s:%d:%d: %s: %s: %s%s%s%s", f->path, f->line,
+		    f->col, lint_severity_name(r->severity), r->name, f->msg,
+		    f->ignored ? " (ignored, " : "", f->ignored ? f->ignored :
+		    "", f->ignored ? ")" : ""));
+	return (xprintf("%s:%d:%d: %s: %s: %s%s%s%s\n  lock: %s\n  "
+	    "instead: %s", f->path, f->line, f->col,
+	    lint_severity_name(r->severity), r->name, f->msg,
+	    f->ignored ? " (ignored, " : "", f->ignored ? f->ignored : "",
+	    f->ignored ? ")" : "", r->lock, r->safe));
+}

@@ -1,0 +1,233 @@
+"""Deploy-safety lint (issue 15): `migctl lint` offline, and the
+`[migrations] lint = off|warn|refuse` policy at apply time, against the real
+migd and PostgreSQL.
+
+The rules themselves are unit-tested (tests/unit/test_lint.c); here: exit
+codes, FILE:LINE:COL, --json, the ignore annotations, a table created earlier
+in the same run being new, and a refused run changing nothing.
+"""
+
+import json
+import os
+import subprocess
+
+import migdtest
+from migdtest import MIGCTL_BIN, clean_env
+from engine_helpers import (X_CHECK, X_FAILED, X_OK, X_USAGE, connected, err, q,
+                            ok, rel_exists, rev_text, versions, write_rev)
+
+ORDERS = "CREATE TABLE public.orders (id bigint PRIMARY KEY, total bigint);"
+INDEX = "CREATE INDEX orders_total ON public.orders (total);"
+
+
+def offline(*args, cwd=None):
+    """migctl with no daemon to talk to."""
+    return subprocess.run([MIGCTL_BIN] + list(args), env=clean_env(), cwd=cwd,
+                          capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+
+
+def files(tmp_path, *revs):
+    """Revision files r1, r2... in a directory; revs are their up SQL."""
+    paths = []
+    for i, up in enumerate(revs, 1):
+        p = tmp_path / ("%04d_r%d.sql" % (i, i))
+        p.write_text(rev_text("r%d" % i, "none" if i == 1 else "r%d" % (i - 1),
+                              up))
+        paths.append(str(p))
+    return paths
+
+
+# ---- migctl lint, offline -----------------------------------------------------
+
+def test_lint_files_exit_codes_and_positions(tmp_path):
+    """An error finding exits 4 naming FILE:LINE:COL, the rule, the lock and
+    the alternative; a warning alone exits 0."""
+    bad, warn = files(tmp_path, "SELECT 1;\n  " + INDEX,
+                      "ALTER TABLE public.orders RENAME TO purchases;")
+    p = offline("lint", bad)
+    assert p.returncode == X_CHECK, p.stdout + p.stderr
+    # the header takes 4 lines: SELECT is on line 5, the index on line 6
+    assert ("%s:6:3: error: require-concurrent-index-creation: CREATE INDEX "
+            "orders_total on public.orders without CONCURRENTLY" % bad) in p.stdout
+    assert "lock: SHARE on the table (blocks writes)" in p.stdout
+    assert "instead: CREATE INDEX CONCURRENTLY" in p.stdout
+    assert "1 file: 1 error, 0 warnings" in p.stdout
+    p = offline("lint", warn)
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    assert "warning: renaming-table" in p.stdout
+
+
+def test_lint_json(tmp_path):
+    bad, = files(tmp_path, INDEX)
+    p = offline("lint", "--json", bad)
+    assert p.returncode == X_CHECK, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["errors"] == 1 and doc["files"] == 1
+    f, = doc["findings"]
+    assert f == {"file": bad, "line": 5, "column": 1, "severity": "error",
+                 "rule": "require-concurrent-index-creation",
+                 "message": "CREATE INDEX orders_total on public.orders "
+                            "without CONCURRENTLY",
+                 "lock": f["lock"], "safe": f["safe"], "ignored": None}
+    assert f["lock"].startswith("SHARE")
+
+
+def test_lint_files_are_one_run_directory_revisions_alone(tmp_path):
+    """FILE...: a table an earlier FILE creates is new (no finding for its
+    index); without FILE each revision of the directory is linted alone, so
+    the same index is a finding."""
+    paths = files(tmp_path, ORDERS, INDEX)
+    p = offline("lint", *paths)
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    assert "require-concurrent-index-creation" not in p.stdout
+    p = offline("lint", paths[1])
+    assert p.returncode == X_CHECK, p.stdout
+    p = offline("lint", "-d", str(tmp_path))
+    assert p.returncode == X_CHECK, p.stdout + p.stderr
+    assert "0002_r2.sql:5:1: error: require-concurrent-index-creation" in p.stdout
+    assert "2 files: 1 error" in p.stdout
+
+
+def test_lint_ignore_annotations(tmp_path):
+    """'-- migd:lint-ignore RULE why' above a statement and '-- lint-ignore:'
+    in the header: the finding is shown as ignored and does not count."""
+    p = tmp_path / "0001_a.sql"
+    p.write_text("-- down_revision: none\n-- lint-ignore: ban-drop-table "
+                 "archived in ticket 12\n-- migrate:up\n"
+                 "DROP TABLE public.old;\n"
+                 "-- migd:lint-ignore require-concurrent-index-creation "
+                 "the table is tiny\n" + INDEX + "\n")
+    r = offline("lint", str(p))
+    assert r.returncode == X_OK, r.stdout + r.stderr
+    assert ("ban-drop-table: DROP TABLE public.old (ignored, line 2: "
+            "lint-ignore: ban-drop-table archived in ticket 12)") in r.stdout
+    assert ("(ignored, line 5: migd:lint-ignore "
+            "require-concurrent-index-creation the table is tiny)") in r.stdout
+    assert "0 errors, 0 warnings, 0 info, 2 ignored" in r.stdout
+    # an ignore comment for another rule does not hide this one
+    p.write_text(p.read_text().replace("-- migd:lint-ignore require-concurrent-"
+                                       "index-creation", "-- migd:lint-ignore "
+                                       "ban-drop-column"))
+    r = offline("lint", str(p))
+    assert r.returncode == X_CHECK, r.stdout
+
+
+def test_lint_bad_input(tmp_path):
+    """A file with problems, a missing file, an unknown rule in the header:
+    exit 1 naming each; an option lint does not take: exit 2."""
+    good, = files(tmp_path, INDEX)
+    broken = tmp_path / "b.sql"
+    broken.write_text("-- down_revision: none\n-- lint-ignore: no-such-rule "
+                      "x\n-- migrate:up\nSELEC 1;\n")
+    r = offline("lint", "--json", good, str(broken), str(tmp_path / "gone.sql"))
+    assert r.returncode == X_FAILED, r.stdout + r.stderr
+    e = json.loads(r.stdout)["error"]
+    errors = e["data"]["errors"]
+    assert e["data"]["kind"] == "invalid_migrations"
+    assert any("b.sql:2: unknown lint rule 'no-such-rule'" in x for x in errors), errors
+    assert any("gone.sql: No such file or directory" in x for x in errors), errors
+    r = offline("lint", "-d", str(tmp_path), good)
+    assert r.returncode == X_USAGE, r.stdout + r.stderr
+    assert "lint takes -d DIR or FILE..., not both" in r.stderr
+    r = offline("lint", "--dry-run", good)
+    assert r.returncode == X_USAGE, r.stderr
+    assert "lint takes no --dry-run" in r.stderr
+
+
+# ---- lint at apply time ---------------------------------------------------------
+
+def test_warn_shows_findings_in_plan_and_upgrade(migd_factory):
+    """The default, warn: the plan and the run's reply carry the findings;
+    the run goes ahead."""
+    m = connected(migd_factory())
+    write_rev(m, "0001_orders.sql", "r1", up=ORDERS)
+    ok(m, "upgrade", {"target": "head"})
+    write_rev(m, "0002_index.sql", "r2", down="r1", up=INDEX)
+    ok(m, "reload")
+    plan = ok(m, "plan", {"target": "head"})
+    f, = plan["lint"]
+    assert f["rule"] == "require-concurrent-index-creation"
+    assert f["file"].endswith("0002_index.sql") and f["line"] == 5
+    assert f["revision"] == "r2" and plan["runnable"] is True
+    p = m.migctl("plan", "head")
+    assert p.returncode == X_OK, p.stderr
+    assert "lint: " in p.stdout and "0002_index.sql:5:1: error: " \
+        "require-concurrent-index-creation" in p.stdout
+    p = m.migctl("upgrade", "head")
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    assert "require-concurrent-index-creation" in p.stdout
+    assert versions(m) == ["r2"]
+
+
+def test_refuse_stops_the_run_before_anything_runs(migd_factory):
+    """lint = refuse: an error finding refuses the run (lint_refused, naming
+    rule and FILE:LINE:COL), nothing runs; the ignore comment lets it run."""
+    m = connected(migd_factory(overrides={("migrations", "lint"): "refuse"}))
+    write_rev(m, "0001_orders.sql", "r1", up=ORDERS)
+    ok(m, "upgrade", {"target": "head"})
+    path = write_rev(m, "0002_index.sql", "r2", down="r1",
+                     up="CREATE TABLE public.marker (id bigint);\n" + INDEX)
+    ok(m, "reload")
+    e = err(m, "upgrade", {"target": "head"}, kind="lint_refused")
+    assert ("%s:6:1: require-concurrent-index-creation" % path) in e["message"]
+    assert e["data"]["problems"][0]["rule"] == "require-concurrent-index-creation"
+    assert not rel_exists(m, "public.marker")
+    assert versions(m) == ["r1"]
+    plan = ok(m, "plan", {"target": "head"})
+    assert plan["runnable"] is False
+    assert plan["problems"][0]["kind"] == "lint_refused"
+    p = m.migctl("upgrade", "head")
+    assert p.returncode == X_FAILED, p.stdout + p.stderr
+    assert "require-concurrent-index-creation" in p.stderr
+    # opted out on the line above: shown as ignored, and it runs
+    write_rev(m, "0002_index.sql", "r2", down="r1",
+              up="CREATE TABLE public.marker (id bigint);\n"
+                 "-- migd:lint-ignore require-concurrent-index-creation "
+                 "orders has 10 rows\n" + INDEX)
+    ok(m, "reload")
+    res = ok(m, "upgrade", {"target": "head"})
+    assert res["lint"][0]["ignored"].startswith("line 6: migd:lint-ignore")
+    assert versions(m) == ["r2"] and rel_exists(m, "public.marker")
+
+
+def test_refuse_knows_a_table_created_in_the_same_run(migd_factory):
+    """A table created by an earlier step of the run is new: its index, its
+    foreign key and its NOT NULL are no finding, so refuse lets it run."""
+    m = connected(migd_factory(overrides={("migrations", "lint"): "refuse"}))
+    write_rev(m, "0001_orders.sql", "r1", up=ORDERS)
+    write_rev(m, "0002_index.sql", "r2", down="r1", up=INDEX + "\n"
+              "ALTER TABLE public.orders ALTER COLUMN total SET NOT NULL;")
+    ok(m, "reload")
+    res = ok(m, "upgrade", {"target": "head"})
+    assert res.get("lint") == []
+    assert versions(m) == ["r2"]
+
+
+def test_off_does_not_lint(migd_factory):
+    m = connected(migd_factory(overrides={("migrations", "lint"): "off"}))
+    write_rev(m, "0001_orders.sql", "r1", up=ORDERS)
+    ok(m, "upgrade", {"target": "head"})
+    write_rev(m, "0002_index.sql", "r2", down="r1", up=INDEX)
+    ok(m, "reload")
+    assert "lint" not in ok(m, "plan", {"target": "head"})
+    ok(m, "upgrade", {"target": "head"})
+    assert versions(m) == ["r2"]
+
+
+def test_refuse_lints_the_down_sections_a_downgrade_runs(migd_factory):
+    """A downgrade is judged by the down sections it runs: an index built
+    without CONCURRENTLY there refuses it, and nothing is undone."""
+    m = connected(migd_factory(overrides={("migrations", "lint"): "refuse"}))
+    write_rev(m, "0001_orders.sql", "r1", up=ORDERS, down_sql="DROP TABLE public.orders;")
+    write_rev(m, "0002_col.sql", "r2", down="r1",
+              up="ALTER TABLE public.orders ADD COLUMN note text;",
+              down_sql="ALTER TABLE public.orders DROP COLUMN note;\n" + INDEX)
+    ok(m, "reload")
+    ok(m, "upgrade", {"target": "head"})
+    e = err(m, "downgrade", {"target": "r1"}, kind="lint_refused")
+    assert "0002_col.sql" in e["message"]
+    assert "require-concurrent-index-creation" in e["message"]
+    assert versions(m) == ["r2"]
+    assert q(m, "SELECT count(*) FROM information_schema.columns "
+                "WHERE table_name = 'orders' AND column_name = 'note'") == "1"

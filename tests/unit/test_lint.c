@@ -1,0 +1,376 @@
+/*
+ * Unit tests for lint: every rule with SQL that trips it and SQL that does
+ * not, the run's context (new tables, NOT VALID then VALIDATE), ignore
+ * annotations, positions and the JSON form of a finding.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lint.h"
+#include "sqlscan.h"
+#include "tap.h"
+
+static char	*managed[] = { "app" };
+
+/* Lints sections in run order (NULL ends them) with the context of one run;
+ * returns the rules found, "rule@LINE:COL" comma-separated, ignored ones
+ * marked "!", in static storage. */
+static const char *
+lint_run(const char *const *sections, int bare, const char *file_ignore)
+{
+	static char		 buf[4096];
+	struct lint_ctx		 ctx = { NULL, 0, 0, managed, 1 };
+	struct lint_report	 rep = { NULL, 0 };
+	struct sqlscan		 sc;
+	struct errlist		 errs = { NULL, 0 };
+	size_t			 i, len = 0;
+
+	buf[0] = '\0';
+	for (; *sections != NULL; sections++) {
+		if (sqlscan_analyze(*sections, "m.sql", 1, &sc, &errs) != 0) {
+			snprintf(buf, sizeof buf, "parse error: %s",
+			    errs.n ? errs.v[0] : "?");
+			errlist_clear(&errs);
+			sqlscan_clear(&sc);
+			goto out;
+		}
+		lint_section(&ctx, &sc.lint, "m.sql", file_ignore, 1, bare,
+		    &rep);
+		sqlscan_clear(&sc);
+	}
+	for (i = 0; i < rep.n; i++) {
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s%s@%d:%d",
+		    i ? "," : "", rep.v[i].ignored ? "!" : "",
+		    lint_rules[rep.v[i].rule].name, rep.v[i].line,
+		    rep.v[i].col);
+		if (len >= sizeof buf)
+			break;
+	}
+out:
+	lint_report_clear(&rep);
+	lint_ctx_clear(&ctx);
+	return (buf);
+}
+
+static const char *
+lint1(const char *sql)
+{
+	const char	*s[] = { sql, NULL };
+
+	return (lint_run(s, 0, NULL));
+}
+
+/* Whether the comma-separated list names rule (ignored or not). */
+static int
+has_rule(const char *list, const char *rule)
+{
+	const char	*p = list;
+	size_t		 n = strlen(rule);
+
+	while ((p = strstr(p, rule)) != NULL) {
+		if ((p == list || p[-1] == ',' || p[-1] == '!') && p[n] == '@')
+			return (1);
+		p += n;
+	}
+	return (0);
+}
+
+/* Each rule: SQL that must trip it, SQL that must not, whether bare. */
+static const struct {
+	const char	*rule;
+	const char	*bad;
+	const char	*good;
+	int		 bare;
+} cases[] = {
+	{ "require-concurrent-index-creation",
+	    "CREATE INDEX i ON t (a);",
+	    "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);", 0 },
+	{ "adding-foreign-key-constraint",
+	    "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u (id);",
+	    "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u (id) "
+	    "NOT VALID;", 0 },
+	{ "adding-foreign-key-constraint",
+	    "ALTER TABLE t ADD COLUMN u_id bigint REFERENCES u (id);",
+	    "ALTER TABLE t ADD COLUMN u_id bigint;", 0 },
+	{ "adding-not-nullable-field",
+	    "ALTER TABLE t ALTER COLUMN a SET NOT NULL;",
+	    "ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS NOT NULL) "
+	    "NOT VALID;", 0 },
+	{ "adding-required-field",
+	    "ALTER TABLE t ADD COLUMN b bigint NOT NULL;",
+	    "ALTER TABLE t ADD COLUMN b bigint NOT NULL DEFAULT 0;", 0 },
+	{ "adding-field-with-default",
+	    "ALTER TABLE t ADD COLUMN b uuid DEFAULT gen_random_uuid();",
+	    "ALTER TABLE t ADD COLUMN b timestamptz DEFAULT now();", 0 },
+	{ "adding-field-with-default",
+	    "ALTER TABLE t ADD COLUMN b bigserial;",
+	    "ALTER TABLE t ADD COLUMN b bigint DEFAULT 42::bigint;", 0 },
+	{ "changing-column-type",
+	    "ALTER TABLE t ALTER COLUMN a TYPE bigint;",
+	    "ALTER TABLE t ALTER COLUMN a SET DEFAULT 0;", 0 },
+	{ "disallowed-unique-constraint",
+	    "ALTER TABLE t ADD CONSTRAINT u UNIQUE (a);",
+	    "ALTER TABLE t ADD CONSTRAINT u UNIQUE USING INDEX u_idx;", 0 },
+	{ "adding-serial-primary-key-field",
+	    "ALTER TABLE t ADD PRIMARY KEY (id);",
+	    "ALTER TABLE t ADD CONSTRAINT pk PRIMARY KEY USING INDEX pk_idx;",
+	    0 },
+	{ "constraint-missing-not-valid",
+	    "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0);",
+	    "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID;", 0 },
+	{ "constraint-missing-not-valid",
+	    "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID;\n"
+	    "ALTER TABLE t VALIDATE CONSTRAINT c;",
+	    "ALTER TABLE t VALIDATE CONSTRAINT c;", 0 },
+	{ "renaming-column",
+	    "ALTER TABLE t RENAME COLUMN a TO b;",
+	    "ALTER TABLE t ADD COLUMN b text;", 0 },
+	{ "renaming-table",
+	    "ALTER TABLE t RENAME TO u;",
+	    "ALTER INDEX i RENAME TO j;", 0 },
+	{ "ban-drop-column",
+	    "ALTER TABLE t DROP COLUMN a;",
+	    "ALTER TABLE t ALTER COLUMN a DROP DEFAULT;", 0 },
+	{ "ban-drop-table",
+	    "DROP TABLE t;",
+	    "DROP VIEW v;", 0 },
+	{ "ban-drop-database",
+	    "DROP DATABASE d;",
+	    "DROP ROLE r;", 0 },
+	{ "ban-drop-not-null",
+	    "ALTER TABLE t ALTER COLUMN a DROP NOT NULL;",
+	    "ALTER TABLE t ALTER COLUMN a DROP DEFAULT;", 0 },
+	{ "require-concurrent-index-deletion",
+	    "DROP INDEX i;",
+	    "DROP INDEX CONCURRENTLY IF EXISTS i;", 0 },
+	{ "ban-truncate-cascade",
+	    "TRUNCATE t CASCADE;",
+	    "TRUNCATE t;", 0 },
+	{ "ban-concurrent-index-creation-in-transaction",
+	    "BEGIN;\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);\n"
+	    "COMMIT;",
+	    "BEGIN;\nCOMMIT;\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t "
+	    "(a);", 0 },
+	{ "prefer-robust-stmts",
+	    "CREATE INDEX CONCURRENTLY i ON t (a);",
+	    "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);", 1 },
+	{ "prefer-robust-stmts",
+	    "ALTER TABLE t ADD COLUMN b text;",
+	    "ALTER TABLE t ADD COLUMN IF NOT EXISTS b text;", 1 },
+	{ "prefer-robust-stmts",
+	    "DROP INDEX CONCURRENTLY i;",
+	    "DROP INDEX CONCURRENTLY IF EXISTS i;", 1 },
+	{ "ban-create-domain-with-constraint",
+	    "CREATE DOMAIN pos AS bigint CHECK (VALUE > 0);",
+	    "CREATE DOMAIN pos AS bigint;", 0 },
+	{ "ban-alter-domain-with-add-constraint",
+	    "ALTER DOMAIN pos ADD CONSTRAINT p CHECK (VALUE > 0);",
+	    "ALTER DOMAIN pos ADD CONSTRAINT p CHECK (VALUE > 0) NOT VALID;",
+	    0 },
+	{ "prefer-bigint-over-int",
+	    "CREATE TABLE n (a int);",
+	    "CREATE TABLE n (a bigint);", 0 },
+	{ "prefer-bigint-over-smallint",
+	    "CREATE TABLE n (a smallint);",
+	    "CREATE TABLE n (a bigint);", 0 },
+	{ "prefer-identity",
+	    "CREATE TABLE n (id bigserial);",
+	    "CREATE TABLE n (id bigint GENERATED ALWAYS AS IDENTITY);", 0 },
+	{ "prefer-text-field",
+	    "CREATE TABLE n (a varchar(20));",
+	    "CREATE TABLE n (a text, b varchar);", 0 },
+	{ "prefer-timestamp-tz",
+	    "CREATE TABLE n (a timestamp);",
+	    "CREATE TABLE n (a timestamptz);", 0 },
+	{ "ban-char-field",
+	    "CREATE TABLE n (a char(2));",
+	    "CREATE TABLE n (a text, b \"char\");", 0 },
+	{ "drop-managed-schema",
+	    "DROP SCHEMA app CASCADE;",
+	    "DROP SCHEMA scratch;", 0 },
+	{ "vacuum-full-existing-table",
+	    "VACUUM FULL t;",
+	    "VACUUM (FULL false) t;", 0 },
+	{ "vacuum-full-existing-table",
+	    "VACUUM (FULL, ANALYZE) t;",
+	    "VACUUM ANALYZE t;", 0 },
+	{ "cluster-existing-table",
+	    "CLUSTER t USING i;",
+	    "CREATE TABLE c (a bigint);\nCLUSTER c USING i;", 0 },
+	{ "enum-value-used-in-transaction",
+	    "ALTER TYPE mood ADD VALUE 'meh';\n"
+	    "UPDATE t SET m = 'meh' WHERE m = 'ok';",
+	    "ALTER TYPE mood ADD VALUE 'meh';\nCOMMIT;\nBEGIN;\n"
+	    "UPDATE t SET m = 'meh' WHERE m = 'ok';", 0 },
+};
+
+static void
+test_rules(void)
+{
+	const char	*got, *s[2] = { NULL, NULL };
+	size_t		 i, r;
+	int		 *tested;
+
+	tested = xcalloc(lint_n_rules, sizeof *tested);
+	for (i = 0; i < nitems(cases); i++) {
+		s[0] = cases[i].bad;
+		got = lint_run(s, cases[i].bare, NULL);
+		ok(has_rule(got, cases[i].rule), "%s trips (case %zu)",
+		    cases[i].rule, i);
+		if (!has_rule(got, cases[i].rule))
+			printf("#   got: %s\n", got);
+		s[0] = cases[i].good;
+		got = lint_run(s, cases[i].bare, NULL);
+		ok(!has_rule(got, cases[i].rule), "%s passes (case %zu)",
+		    cases[i].rule, i);
+		if (has_rule(got, cases[i].rule))
+			printf("#   got: %s\n", got);
+		if (lint_rule_find(cases[i].rule) >= 0)
+			tested[lint_rule_find(cases[i].rule)] = 1;
+	}
+	for (r = 0; r < lint_n_rules; r++)
+		ok(tested[r], "rule %s has a failing and a passing case",
+		    lint_rules[r].name);
+	free(tested);
+	/* A bare-only rule stays quiet in a transactional migration. */
+	ok(!has_rule(lint1("CREATE INDEX CONCURRENTLY i ON t (a);"),
+	    "prefer-robust-stmts"), "prefer-robust-stmts only when bare");
+}
+
+static void
+test_context(void)
+{
+	const char	*two[] = { "CREATE TABLE s.n (id bigint);",
+	    "CREATE INDEX i ON s.n (id);\n"
+	    "ALTER TABLE s.n ADD CONSTRAINT f FOREIGN KEY (id) REFERENCES u;\n"
+	    "ALTER TABLE s.n ALTER COLUMN id SET NOT NULL;", NULL };
+	const char	*nv[] = {
+	    "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u (id) "
+	    "NOT VALID;", "ALTER TABLE t VALIDATE CONSTRAINT f;", NULL };
+	const char	*other[] = { "CREATE TABLE s.n (id bigint);",
+	    "CREATE INDEX i ON s.m (id);", NULL };
+
+	is_str(lint1("CREATE TABLE n (id bigint);\nCREATE INDEX i ON n (id);\n"
+	    "ALTER TABLE n ADD CONSTRAINT c CHECK (id > 0);"), "",
+	    "a table created earlier in the migration is new");
+	is_str(lint_run(two, 0, NULL), "", "a table created earlier in the "
+	    "run is new: index, foreign key, NOT NULL");
+	is_str(lint_run(other, 0, NULL),
+	    "require-concurrent-index-creation@1:1",
+	    "another table is not new");
+	is_str(lint1("CREATE INDEX i ON n (id);\nCREATE TABLE n (id bigint);"),
+	    "require-concurrent-index-creation@1:1",
+	    "a table created later is not new yet");
+	{
+		/* Many tables: the set grows and still finds each. */
+		static char	 big[200000];
+		size_t		 k, len = 0;
+
+		for (k = 0; k < 500; k++)
+			len += (size_t)snprintf(big + len, sizeof big - len,
+			    "CREATE TABLE t%zu (id bigint);\n", k);
+		for (k = 0; k < 500; k += 7)
+			len += (size_t)snprintf(big + len, sizeof big - len,
+			    "CREATE INDEX ON t%zu (id);\n", k);
+		len += (size_t)snprintf(big + len, sizeof big - len,
+		    "CREATE INDEX ON t500 (id);\n");
+		is_str(lint1(big), "require-concurrent-index-creation@573:1",
+		    "500 new tables, and one that is not");
+	}
+	is_str(lint_run(nv, 0, NULL), "", "NOT VALID, then VALIDATE in a later "
+	    "migration: no finding");
+	is_str(lint1("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) "
+	    "REFERENCES u (id) NOT VALID;\nCOMMIT;\nBEGIN;\n"
+	    "ALTER TABLE t VALIDATE CONSTRAINT f;"), "",
+	    "VALIDATE after the transaction that added it NOT VALID");
+	is_str(lint1("ALTER TABLE t ADD CONSTRAINT f CHECK (a > 0) NOT VALID;\n"
+	    "ALTER TABLE t VALIDATE CONSTRAINT f;"),
+	    "constraint-missing-not-valid@2:1",
+	    "VALIDATE in the same transaction");
+}
+
+static void
+test_ignores(void)
+{
+	const char	*s[] = { NULL, NULL };
+
+	is_str(lint1("-- migd:lint-ignore ban-drop-column,renaming-column "
+	    "the column was never read\nALTER TABLE t DROP COLUMN a;"),
+	    "!ban-drop-column@2:1", "a statement's ignore comment");
+	is_str(lint1("-- migd:lint-ignore renaming-column\n"
+	    "ALTER TABLE t DROP COLUMN a;"), "ban-drop-column@2:1",
+	    "an ignore comment for another rule");
+	is_str(lint1("-- migd:lint-ignore ban-drop-column\n\n"
+	    "ALTER TABLE t DROP COLUMN a;"), "ban-drop-column@3:1",
+	    "an ignore comment not on the line above");
+	is_str(lint1("-- migd:lint-ignore all staging only\n"
+	    "DROP TABLE t;"), "!ban-drop-table@2:1", "ignore all");
+	s[0] = "DROP TABLE t;\nALTER TABLE u DROP COLUMN a;";
+	is_str(lint_run(s, 0, "ban-drop-table legacy"),
+	    "!ban-drop-table@1:1,ban-drop-column@2:1",
+	    "a file's lint-ignore header");
+	is_str(lint_run(s, 0, "renaming-column why\nban-drop-column,"
+	    "ban-drop-table legacy"), "!ban-drop-table@1:1,!ban-drop-column@2:1",
+	    "a file's lint-ignore lines, the second a list");
+	is_str(lint_run(s, 0, "renaming-column ban-drop-table"),
+	    "ban-drop-table@1:1,ban-drop-column@2:1",
+	    "a word of the reason is not a rule");
+}
+
+static void
+test_positions(void)
+{
+	struct lint_ctx		 ctx = { NULL, 0, 0, NULL, 0 };
+	struct lint_report	 rep = { NULL, 0 };
+	struct sqlscan		 sc, copy;
+	struct errlist		 errs = { NULL, 0 };
+	json_t			*j;
+	char			*t, *js;
+
+	is_str(lint1("SELECT 1;\n  SELECT 2; DROP TABLE t;"),
+	    "ban-drop-table@2:13", "line and column of the statement");
+	is_str(lint1("SELECT 'é'; DROP TABLE t;"), "ban-drop-table@1:13",
+	    "columns count characters, not bytes");
+	ok(sqlscan_analyze("SELECT 1;\nDROP TABLE t;", "a.sql", 7, &sc,
+	    &errs) == 0, "analyze");
+	sqlscan_copy(&copy, &sc);
+	sqlscan_clear(&sc);
+	lint_section(&ctx, &copy.lint, "a.sql", NULL, 0, 0, &rep);
+	sqlscan_clear(&copy);
+	is_int(rep.n, 1, "a copied scan keeps its events");
+	if (rep.n == 1) {
+		t = lint_finding_text(&rep.v[0], 0);
+		is_str(t, "a.sql:8:1: warning: ban-drop-table: DROP TABLE t",
+		    "text form");
+		free(t);
+		j = lint_finding_json(&rep.v[0]);
+		js = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+		ok(js != NULL && strstr(js, "\"lock\":\"ACCESS EXCLUSIVE") &&
+		    strstr(js, "\"rule\":\"ban-drop-table\"") &&
+		    strstr(js, "\"line\":8") && strstr(js, "\"column\":1") &&
+		    strstr(js, "\"ignored\":null") &&
+		    strstr(js, "\"severity\":\"warning\""), "JSON form: %s", js);
+		free(js);
+		json_decref(j);
+	}
+	is_int(lint_report_count(&rep, LINT_ERROR), 0, "no error");
+	is_int(lint_report_count(&rep, LINT_WARNING), 1, "one warning");
+	lint_report_clear(&rep);
+	lint_ctx_clear(&ctx);
+	/* What the parser refuses is not linted, and not a crash. */
+	ok(sqlscan_analyze("CREATE INDEX i ON t (a); SELEC 1;", "a.sql", 1,
+	    &sc, &errs) == 1 && sc.lint.n == 0, "unparsed: no events");
+	sqlscan_clear(&sc);
+	errlist_clear(&errs);
+}
+
+int
+main(void)
+{
+	test_rules();
+	test_context();
+	test_ignores();
+	test_positions();
+	return (done_testing());
+}
