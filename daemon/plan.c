@@ -59,13 +59,26 @@ migrate_rev_json(struct revset *rs, size_t idx)
 
 #define ASSESS_UNVERIFIED_MAX	20	/* ids listed; the count has them all */
 
-/* The revisions graph_skipped finds, from what migd's history recorded. */
-static size_t
-migrate_skipped_idx(struct revset *rs, const struct dbstate *st, size_t **sk)
+/* Whether idx is one of the n in a. */
+static int
+migrate_idx_in(size_t idx, const size_t *a, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (a[i] == idx)
+			return (1);
+	}
+	return (0);
+}
+
+/* What migd's history recorded of each revision, as graph_skipped reads it. */
+static unsigned char *
+migrate_rec(struct revset *rs, const struct dbstate *st)
 {
 	const struct dbrev	*dr;
 	unsigned char		*rec;
-	size_t			 n, i;
+	size_t			 i;
 
 	rec = xcalloc(revset_count(rs) + 1, 1);
 	for (i = 0; i < revset_count(rs); i++) {
@@ -74,10 +87,57 @@ migrate_skipped_idx(struct revset *rs, const struct dbstate *st, size_t **sk)
 		rec[i] = (dr->known ? GRAPH_REC_KNOWN : 0) |
 		    (dr->ran ? GRAPH_REC_RAN : 0);
 	}
+	return (rec);
+}
+
+/* The revisions graph_skipped finds, from what migd's history recorded. */
+static size_t
+migrate_skipped_idx(struct revset *rs, const struct dbstate *st, size_t **sk)
+{
+	unsigned char	*rec;
+	size_t		 n;
+
+	rec = migrate_rec(rs, st);
 	n = graph_skipped(rs->graph, (const char *const *)st->rows,
 	    st->n_rows, rec, sk);
 	free(rec);
 	return (n);
+}
+
+/*
+ * The revisions graph_skipped would find once the plan ran, that it does
+ * not find now: applied by another tool (Alembic) above something migd ran,
+ * and never recorded; running above them would make them look skipped
+ * (never ran) although the version table migd plans from says they are
+ * applied.  Sets *sk (caller frees) and returns how many.
+ */
+static size_t
+migrate_skipped_by_plan(struct job *j, size_t **sk)
+{
+	unsigned char	*rec;
+	const char	**rows;
+	size_t		 n, i, k, *now, n_now;
+
+	*sk = NULL;
+	if (j->dir != GRAPH_UP || j->plan.n_steps == 0)
+		return (0);
+	rec = migrate_rec(j->rs, &j->st);
+	n_now = graph_skipped(j->rs->graph, (const char *const *)j->st.rows,
+	    j->st.n_rows, rec, &now);
+	for (i = 0; i < j->plan.n_steps; i++)
+		rec[j->plan.steps[i].idx] |= GRAPH_REC_KNOWN | GRAPH_REC_RAN;
+	rows = xreallocarray(NULL, j->plan.n_rows_after + 1, sizeof *rows);
+	for (i = 0; i < j->plan.n_rows_after; i++)
+		rows[i] = graph_id(j->rs->graph, j->plan.rows_after[i]);
+	n = graph_skipped(j->rs->graph, rows, j->plan.n_rows_after, rec, sk);
+	for (i = k = 0; i < n; i++) {
+		if (!migrate_idx_in((*sk)[i], now, n_now))
+			(*sk)[k++] = (*sk)[i];
+	}
+	free(rows);
+	free(now);
+	free(rec);
+	return (k);
 }
 
 /* Revisions a rebase slipped below applied ones: the version table says
@@ -496,7 +556,7 @@ migrate_problems(struct job *j, json_t *assess)
 	const struct migfile	*mf;
 	const struct sqlscan	*sc;
 	json_t			*p = json_array(), *v;
-	size_t			 i;
+	size_t			 i, n_sk, *sk;
 
 	for (i = 0; i < json_array_size(json_object_get(assess, "dirty"));
 	    i++) {
@@ -541,6 +601,19 @@ migrate_problems(struct job *j, json_t *assess)
 		    json_object_get(assess, "skipped"), i), "file")),
 		    json_string_value(v), json_string_value(v))));
 	}
+	n_sk = migrate_skipped_by_plan(j, &sk);
+	for (i = 0; i < n_sk; i++) {
+		mf = revset_file(j->rs, sk[i]);
+		json_array_append_new(p, json_pack("{s:s, s:s, s:o}", "kind",
+		    "unadopted_revisions", "revision", mf->revision, "message",
+		    json_sprintf("%s: revision %s was applied by another tool "
+		    "(such as Alembic) after migd ran what is below it: the "
+		    "version table implies it, migd's history does not have "
+		    "it, and running above it would make it look skipped "
+		    "(never ran); record it first with 'migctl adopt', then "
+		    "run again", mf->path, mf->revision)));
+	}
+	free(sk);
 	for (i = 0; i < j->plan.n_steps; i++) {
 		mf = revset_file(j->rs, j->plan.steps[i].idx);
 		sc = revset_section(j->rs, j->plan.steps[i].idx,

@@ -13,83 +13,16 @@ import re
 import shutil
 import subprocess
 
-import pytest
-
-import migdtest
-import schema_helpers
+import alembic_helpers
+from alembic_helpers import (FIXTURES, HEAD, REVS, alembic, dump, file_of, import_,
+                             import_ok, project, read, sql_files)
 from cli_helpers import migctl_local
 from engine_helpers import X_FAILED, X_OK, X_USAGE, connected, err, ok, q, versions
 from schema_helpers import assert_same_dump
 
-try:
-    import alembic  # noqa: F401  (Debian's python3-alembic)
-    import psycopg2  # noqa: F401
-    HAVE_ALEMBIC = True
-except ImportError:
-    HAVE_ALEMBIC = False
+pytestmark = alembic_helpers.needs_alembic
 
-pytestmark = pytest.mark.skipif(
-    not HAVE_ALEMBIC and os.environ.get("CI") is None,
-    reason="python3-alembic and python3-psycopg2 are not installed")
-
-FIXTURES = os.path.join(migdtest.REPO, "tests", "fixtures")
-MIGD_TABLES = ("public.alembic_version", "public.migd_history",
-               "public.migd_history_id_seq")
-HEAD = "f6a7b8c9d0e5"
-REVS = ["a1b2c3d4e5f0", "b2c3d4e5f6a1", "c3d4e5f6a7b2", "d4e5f6a7b8c3",
-        "e5f6a7b8c9d4", HEAD]
 PY_ONLY = "1b2c3d4e5f6a"
-
-
-def project(name="alembic_project"):
-    """A copy of a fixture project (Alembic writes __pycache__ into it, and
-    some tests change it); returns its alembic.ini."""
-    root = os.path.join(migdtest.short_tempdir("alembic-"), name)
-    shutil.copytree(os.path.join(FIXTURES, name), root,
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    return os.path.join(root, "alembic.ini")
-
-
-def url(pg, db):
-    return "postgresql+psycopg2://postgres@/%s?host=%s&port=%d" % (db, pg.sockdir, pg.port)
-
-
-def alembic(ini, pg, db, *args):
-    p = subprocess.run(["/usr/bin/python3", "-m", "alembic", "-c", ini] + list(args),
-                       capture_output=True, text=True, timeout=120,
-                       cwd=os.path.dirname(ini),
-                       env=migdtest.clean_env({"ALEMBIC_URL": url(pg, db)}))
-    assert p.returncode == 0, (args, p.stdout, p.stderr)
-    return p.stdout + p.stderr
-
-
-def import_(ini, *args, env=None):
-    return migctl_local("import", "alembic", ini, *args, env=env, timeout=120)
-
-
-def import_ok(ini, out, *args):
-    p = import_(ini, "--out", out, *args)
-    assert p.returncode == X_OK, (p.stdout, p.stderr)
-    return p
-
-
-def sql_files(out):
-    return sorted(f for f in os.listdir(out) if f.endswith(".sql"))
-
-
-def file_of(out, rev):
-    names = [f for f in sql_files(out) if f.startswith(rev + "_")]
-    assert len(names) == 1, (rev, sql_files(out))
-    return os.path.join(out, names[0])
-
-
-def read(path):
-    with open(path) as f:
-        return f.read()
-
-
-def dump(pg, db):
-    return schema_helpers.dump(pg, db, MIGD_TABLES)
 
 
 def test_import_writes_one_file_per_revision():

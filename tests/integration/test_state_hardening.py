@@ -372,3 +372,35 @@ def test_adopted_revisions_are_not_skipped_when_migd_runs_above_them(migd_factor
     s = m.status()
     assert s["state"] == "up_to_date" and s["skipped"] == [] and s["unverified"] == [], s
     assert m.migctl("check").returncode == X_OK
+
+
+def test_run_above_unrecorded_revisions_is_refused_until_adopted(migd_factory):
+    """migd ran 0001, another tool applied 0002 and 0003 (Alembic, while both
+    ran): migd does not run 0004 above them unrecorded, which made them look
+    skipped (never ran) right after, and suggested running them again; it
+    says to adopt them, changing nothing; adopted, the run goes on."""
+    m = connected(migd_factory())
+    chain3(m)
+    write_rev(m, "0004_d.sql", "0004", down="0003", up="CREATE TABLE public.t4 (id int);")
+    ok(m, "upgrade", {"target": "0001"})
+    q(m, "CREATE TABLE public.t2 (id int); CREATE TABLE public.t3 (id int); "
+         "UPDATE public.alembic_version SET version_num = '0003'")
+    rows = history(m)
+    e = err(m, "upgrade", {}, code=E_STATE, kind="unadopted_revisions")
+    assert [x["revision"] for x in e["data"]["problems"]] == ["0002", "0003"], e
+    assert "0002_b.sql: revision 0002 was applied by another tool" in e["message"], e
+    assert "'migctl adopt'" in e["message"] and "(and 1 more problem)" in e["message"], e
+    assert history(m) == rows and versions(m) == ["0003"]
+    assert not rel_exists(m, "public.t4")
+    # plan shows it without refusing; status says adopt, not skipped
+    plan = ok(m, "plan", {"target": "head"})
+    assert [x["kind"] for x in plan["problems"]] == ["unadopted_revisions"] * 2, plan
+    s = m.status()
+    assert s["skipped"] == [] and s["unverified"] == ["0002", "0003"], s
+    assert "migctl adopt" in s["unverified_hint"], s
+    # adopted, the run goes on
+    ok(m, "adopt", {})
+    res = ok(m, "upgrade", {})
+    assert [x["revision"] for x in res["steps"]] == ["0004"], res
+    s = m.status()
+    assert s["state"] == "up_to_date" and s["skipped"] == [] and s["unverified"] == [], s
