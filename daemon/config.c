@@ -16,6 +16,7 @@
 
 #include <ini.h>
 
+#include "layout.h"
 #include "conninfo.h"
 #include "migd.h"
 #include "sqlscan.h"
@@ -34,7 +35,8 @@ enum config_type {
 	CT_LEVEL,	/* log level name */
 	CT_GROUP,	/* a group name, or empty */
 	CT_DURATION,	/* a time: 500ms, 5s, 2min, 1h; a bare number is seconds */
-	CT_BOOL		/* true/false, yes/no, on/off, 1/0 */
+	CT_BOOL,	/* true/false, yes/no, on/off, 1/0 */
+	CT_FORMAT	/* a migration layout: auto, migd, dbmate, ... */
 };
 
 struct config_param {
@@ -63,6 +65,7 @@ static const struct config_param config_params[] = {
 	{ "migrations", "concurrent_statement_timeout", CT_DURATION, "0", 0,
 	    86400000 },
 	{ "migrations", "atomic", CT_BOOL, "false", 0, 0 },
+	{ "migrations", "format", CT_FORMAT, "auto", 0, 0 },
 	{ "control", "socket", CT_PATH, MIGD_DEFAULT_SOCKET, 0, 0 },
 	{ "control", "socket_mode", CT_MODE, "0660", 0, 0777 },
 	{ "control", "admin_group", CT_GROUP, "", 0, 0 },
@@ -406,6 +409,7 @@ config_set(struct config_state *st, const struct config_param *p,
 {
 	struct config	*cf = st->cf;
 	enum log_level	 level;
+	enum layout_format format;
 	PQconninfoOption *opts, *o;
 	char		*end, *err = NULL, *dot, *copy, *text;
 	long		 n, *lp;
@@ -565,6 +569,14 @@ config_set(struct config_state *st, const struct config_param *p,
 			    p->name, value);
 			return (-1);
 		}
+		return (0);
+	case CT_FORMAT:
+		if (layout_parse_name(value, &format) != 0) {
+			*why = xprintf("format must be one of " LAYOUT_NAMES
+			    ", not '%s'", value);
+			return (-1);
+		}
+		cf->format = (int)format;
 		return (0);
 	case CT_LEVEL:
 		if (log_level_parse(value, &level) != 0) {
@@ -921,13 +933,14 @@ config_print(const struct config *cf, FILE *f)
 	fprintf(f, "\nversion_table = %s.%s\nhistory_table = %s.%s\n"
 	    "lock_timeout = %s\nstatement_timeout = %s\n"
 	    "lock_wait = %s\nconcurrent_lock_timeout = %s\n"
-	    "concurrent_statement_timeout = %s\natomic = %s\n\n",
+	    "concurrent_statement_timeout = %s\natomic = %s\nformat = %s\n\n",
 	    cf->version_schema, cf->version_table, cf->history_schema,
 	    cf->history_table, cf->lock_timeout_text,
 	    cf->statement_timeout_text, cf->lock_wait_text,
 	    cf->concurrent_lock_timeout_text,
 	    cf->concurrent_statement_timeout_text,
-	    cf->atomic ? "true" : "false");
+	    cf->atomic ? "true" : "false",
+	    layout_name((enum layout_format)cf->format));
 	fprintf(f, "[control]\nsocket = %s\nsocket_mode = %04o\n"
 	    "admin_group = %s\nread_group = %s\nmax_clients = %d\n"
 	    "admin_reserve = %d\nmax_request_bytes = %d\nidle_timeout = %d\n"

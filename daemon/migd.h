@@ -66,6 +66,7 @@ struct config {
 	char		  concurrent_lock_timeout_text[32];
 	char		  concurrent_statement_timeout_text[32];
 	int		  atomic;	/* runs default to one transaction */
+	int		  format;	/* enum layout_format: files' layout */
 	/* [control] */
 	char		 *socket;
 	int		  socket_mode;

@@ -10,8 +10,16 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "migfile.h"
 #include "util.h"
+
+/* What one walk needs beside the set: the layout and what to reuse. */
+struct migdir_walker {
+	struct migcache		*cache;
+	enum layout_format	 format;
+	size_t			 rootlen;	/* names under the root */
+};
 
 static void	migdir_sig(const struct stat *, struct migsig *);
 
@@ -71,12 +79,13 @@ migdir_cmp_file(const void *a, const void *b)
 /* Reads whole files; anyone able to write them could run SQL as us. */
 static void
 migdir_file(struct migset *set, struct errlist *errs, int dfd,
-    const char *name, const char *path, struct migcache *cache)
+    const char *name, const char *path, struct migdir_walker *w)
 {
 	struct stat	 st;
 	struct migsig	 sig;
 	struct migfile	*mf;
-	char		*buf = NULL;
+	char		*buf = NULL, *skip = NULL;
+	int		 lr;
 	size_t		 size, len = 0;
 	ssize_t		 r;
 	int		 fd;
@@ -101,7 +110,7 @@ migdir_file(struct migset *set, struct errlist *errs, int dfd,
 		goto toolarge;
 	/* The same file, unchanged since an earlier load: not read again. */
 	migdir_sig(&st, &sig);
-	if ((mf = migcache_take(cache, path, &sig)) != NULL) {
+	if ((mf = migcache_take(w->cache, path, &sig)) != NULL) {
 		set->files = xreallocarray(set->files, set->n + 1,
 		    sizeof *set->files);
 		set->files[set->n++] = mf;
@@ -132,7 +141,12 @@ migdir_file(struct migset *set, struct errlist *errs, int dfd,
 	}
 	if (len > MIGFILE_MAX_SIZE)
 		goto toolarge;
-	if (migfile_parse_all(path, buf, len, &mf, errs) == 0) {
+	lr = layout_file(w->format, path, path + w->rootlen, buf, len, &mf,
+	    &skip, errs);
+	if (lr == 1) {
+		migdir_skip(set, path, skip);
+		free(skip);
+	} else if (lr == 0) {
 		/* As it was before reading: a change during the read shows. */
 		migdir_sig(&st, &mf->sig);
 		set->files = xreallocarray(set->files, set->n + 1,
@@ -193,6 +207,13 @@ migset_unchanged(const struct migset *set)
 		migdir_sig(&st, &now);
 		if (memcmp(&now, &set->files[i]->sig, sizeof now) != 0)
 			return (0);
+		if (set->files[i]->down_path == NULL)
+			continue;
+		if (stat(set->files[i]->down_path, &st) != 0)
+			return (0);
+		migdir_sig(&st, &now);
+		if (memcmp(&now, &set->files[i]->down_sig, sizeof now) != 0)
+			return (0);
 	}
 	return (1);
 }
@@ -200,7 +221,7 @@ migset_unchanged(const struct migset *set)
 /* Visits one directory; takes ownership of dfd and closes it. */
 static void
 migdir_walk(struct migset *set, struct errlist *errs, int dfd,
-    const char *dirpath, struct migcache *cache)
+    const char *dirpath, struct migdir_walker *w)
 {
 	DIR		*d;
 	struct dirent	*de;
@@ -309,7 +330,7 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 				close(cfd);
 				goto next;
 			}
-			migdir_walk(set, errs, cfd, path, cache);
+			migdir_walk(set, errs, cfd, path, w);
 			goto next;
 		} else if (!migdir_is_sql(names[i])) {
 			if (migdir_sqlish(names[i]) && S_ISREG(st.st_mode))
@@ -321,8 +342,7 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 		if (!S_ISREG(st.st_mode))
 			errlist_add(errs, "%s: not a regular file", path);
 		else
-			migdir_file(set, errs, dirfd(d), names[i], path,
-			    cache);
+			migdir_file(set, errs, dirfd(d), names[i], path, w);
 		goto next;
 sqlcase:
 		migdir_skip(set, path, "only names ending in .sql, in lower "
@@ -361,9 +381,18 @@ int
 migdir_scan_cached(const char *dir, struct migset *out, struct errlist *errs,
     struct migcache *cache)
 {
-	struct stat	 st;
-	size_t		 nerrs = errs->n;
-	int		 fd;
+	return (migdir_scan_format(dir, LAYOUT_AUTO, out, errs, cache));
+}
+
+/* migdir_scan_cached reading the files as format (enum layout_format). */
+int
+migdir_scan_format(const char *dir, int format, struct migset *out,
+    struct errlist *errs, struct migcache *cache)
+{
+	struct migdir_walker	 w;
+	struct stat		 st;
+	size_t			 nerrs = errs->n;
+	int			 fd, f;
 
 	memset(out, 0, sizeof *out);
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
@@ -381,7 +410,15 @@ migdir_scan_cached(const char *dir, struct migset *out, struct errlist *errs,
 		close(fd);
 		return (-1);
 	}
-	migdir_walk(out, errs, fd, dir, cache);
+	w.cache = cache;
+	w.format = (enum layout_format)format;
+	w.rootlen = strlen(dir);
+	if (w.rootlen > 0 && dir[w.rootlen - 1] != '/')
+		w.rootlen++;
+	migdir_walk(out, errs, fd, dir, &w);
+	/* Other tools' files: joined up and down, chained in their order. */
+	f = layout_assemble(w.format, dir, out, errs);
+	out->format = f >= 0 ? f : format;
 
 	if (out->n > 0)
 		qsort(out->files, out->n, sizeof *out->files, migdir_cmp_file);

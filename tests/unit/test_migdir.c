@@ -93,7 +93,7 @@ load_fails(const char *rel, const char *want, const char *name)
 {
 	struct errlist	 el = { NULL, 0 };
 	struct migset	 set = { (struct migfile **)1, 99, NULL, NULL, 0,
-			    NULL, 0, 0, { NULL, 0 } };
+			    NULL, 0, 0, { NULL, 0 }, 0 };
 	char		*dir = at(rel), *got, *exp = expand(want);
 
 	is_int(migdir_load(dir, &set, &el), -1, "%s: fails", name);
