@@ -523,16 +523,16 @@ layout_guess(const char *rel, const char *base, const char *text, size_t len)
 
 	if (layout_flyway_name(base) != 0)
 		return (LAYOUT_FLYWAY);
-	if (slash != NULL) {
-		if (strchr(slash + 1, '/') == NULL &&
-		    (strcmp(base, "up.sql") == 0 ||
-		    strcmp(base, "down.sql") == 0) &&
-		    layout_diesel_dir(rel, slash - rel))
-			return (LAYOUT_DIESEL);
-		return (LAYOUT_MIGD);
+	if (slash != NULL && strchr(slash + 1, '/') == NULL &&
+	    (strcmp(base, "up.sql") == 0 || strcmp(base, "down.sql") == 0) &&
+	    layout_diesel_dir(rel, slash - rel))
+		return (LAYOUT_DIESEL);
+	d = layout_digits(base);
+	if (slash != NULL || d == 0) {
+		/* No tool's name: migd's if it has anything of migd's. */
+		f = layout_guess_text(text, len);
+		return (f == LAYOUT_SQLX ? LAYOUT_AUTO : LAYOUT_MIGD);
 	}
-	if ((d = layout_digits(base)) == 0)
-		return (LAYOUT_MIGD);
 	if (base[d] == '_' && (layout_endswith(base, ".up.sql") ||
 	    layout_endswith(base, ".down.sql")))
 		return (LAYOUT_GOLANG_MIGRATE);
@@ -581,8 +581,14 @@ layout_file(enum layout_format f, const char *path, const char *rel,
 	base = strrchr(rel, '/');
 	base = base != NULL ? base + 1 : rel;
 	slash = strchr(rel, '/');
-	if (f == LAYOUT_AUTO)
-		f = layout_guess(rel, base, text, len);
+	if (f == LAYOUT_AUTO &&
+	    (f = layout_guess(rel, base, text, len)) == LAYOUT_AUTO) {
+		/* Judged with the directory (layout_detect): kept whole. */
+		mf = layout_new(path, LAYOUT_MIGD, LAYOUT_PIECE_WEAK);
+		mf->up = xstrndup(text, len);
+		*out = mf;
+		return (-1);
+	}
 	if (f == LAYOUT_MIGD) {
 		r = migfile_parse_all(path, text, len, out, errs);
 		if (*out != NULL)
@@ -790,6 +796,8 @@ layout_detect(const char *dir, struct migset *set, struct errlist *errs)
 
 	for (i = 0; i < set->n + set->n_broken; i++) {
 		mf = i < set->n ? set->files[i] : set->broken[i - set->n];
+		if (mf->piece == LAYOUT_PIECE_WEAK)
+			continue;
 		if (count[mf->layout]++ == 0) {
 			example[mf->layout] = mf->path;
 			kinds++;
@@ -834,6 +842,41 @@ layout_detect(const char *dir, struct migset *set, struct errlist *errs)
 	return (-1);
 }
 
+/* Auto's files under no tool's name: skipped in another tool's directory
+ * (the tool would not read them), else judged as migd files. */
+static void
+layout_weak(struct migset *set, int f, struct errlist *errs)
+{
+	struct migfile	*mf, *tmp;
+	size_t		 i, k;
+
+	for (i = k = 0; i < set->n_broken; i++) {
+		mf = set->broken[i];
+		if (mf->piece != LAYOUT_PIECE_WEAK) {
+			set->broken[k++] = mf;
+			continue;
+		}
+		if (f > LAYOUT_MIGD) {
+			errlist_add(&set->skipped, "%s: skipped: not a %s "
+			    "migration name (%s)", mf->path, layout_names[f],
+			    layout_shapes[f]);
+		} else if (migfile_parse_all(mf->path, mf->up, strlen(mf->up),
+		    &tmp, errs) == 0) {
+			tmp->layout = LAYOUT_MIGD;
+			set->files = xreallocarray(set->files, set->n + 1,
+			    sizeof *set->files);
+			tmp->sig = mf->sig;
+			set->files[set->n++] = tmp;
+		} else if (tmp != NULL) {
+			tmp->layout = LAYOUT_MIGD;
+			set->broken[k++] = tmp;
+		} else
+			set->incomplete = 1;
+		migfile_free(mf);
+	}
+	set->n_broken = k;
+}
+
 int
 layout_assemble(enum layout_format f, const char *dir, struct migset *set,
     struct errlist *errs)
@@ -843,8 +886,12 @@ layout_assemble(enum layout_format f, const char *dir, struct migset *set,
 	size_t			 i, k, n, before = errs->n;
 	int			 cmp;
 
-	if (f == LAYOUT_AUTO && (int)(f = layout_detect(dir, set, errs)) < 0)
-		return (-1);
+	if (f == LAYOUT_AUTO) {
+		f = layout_detect(dir, set, errs);
+		layout_weak(set, f, errs);
+		if ((int)f < 0)
+			return (-1);
+	}
 	if (f == LAYOUT_MIGD || set->n == 0)
 		return (f);
 

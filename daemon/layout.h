@@ -24,7 +24,9 @@ enum layout_format {
 enum layout_piece {
 	LAYOUT_PIECE_WHOLE = 0,	/* up and down (if any) in one file */
 	LAYOUT_PIECE_UP,	/* NNN_name.up.sql, diesel's up.sql, V... */
-	LAYOUT_PIECE_DOWN	/* NNN_name.down.sql, diesel's down.sql, U... */
+	LAYOUT_PIECE_DOWN,	/* NNN_name.down.sql, diesel's down.sql, U... */
+	LAYOUT_PIECE_WEAK	/* auto: plain SQL under a name no tool reads
+				   (schema.sql): judged with the directory */
 };
 
 #define LAYOUT_NAMES "auto, migd, dbmate, golang-migrate, sqlx, diesel, " \

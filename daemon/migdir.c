@@ -153,7 +153,9 @@ migdir_file(struct migset *set, struct errlist *errs, int dfd,
 		    sizeof *set->files);
 		set->files[set->n++] = mf;
 	} else if (mf != NULL) {
-		/* Its SQL can still be checked in this pass. */
+		/* Its SQL can still be checked in this pass; auto may yet
+		 * find it a migd file with no problem (layout_assemble). */
+		migdir_sig(&st, &mf->sig);
 		set->broken = xreallocarray(set->broken, set->n_broken + 1,
 		    sizeof *set->broken);
 		set->broken[set->n_broken++] = mf;
