@@ -63,7 +63,7 @@ migdir_skip(struct migset *set, const char *path, const char *why)
 static int
 migdir_cmp_name(const void *a, const void *b)
 {
-	return (strcmp(*(char *const *)a, *(char *const *)b));
+	return (strcmp(*(char *const *)a + 1, *(char *const *)b + 1));
 }
 
 /* The set is ordered by path, independent of the directory's own order. */
@@ -138,6 +138,10 @@ migdir_file(struct migset *set, struct errlist *errs, int dfd,
 		if (r == 0)
 			break;
 		len += (size_t)r;
+		/* All stat said, and less than asked: the end, without a
+		 * read more (growth after the stat shows in the file's sig). */
+		if (len == (size_t)st.st_size && len < size)
+			break;
 	}
 	if (len > MIGFILE_MAX_SIZE)
 		goto toolarge;
@@ -223,12 +227,13 @@ migset_unchanged(const struct migset *set)
 /* Visits one directory; takes ownership of dfd and closes it. */
 static void
 migdir_walk(struct migset *set, struct errlist *errs, int dfd,
-    const char *dirpath, struct migdir_walker *w)
+    const struct stat *dst, const char *dirpath, struct migdir_walker *w)
 {
 	DIR		*d;
 	struct dirent	*de;
 	struct stat	 st;
 	char		**names = NULL, *path;
+	const char	*name;
 	size_t		 n = 0, i, before, nb;
 	int		 cfd;
 
@@ -244,8 +249,7 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 	set->dir_sigs = xreallocarray(set->dir_sigs, set->n_dirs + 1,
 	    sizeof *set->dir_sigs);
 	memset(&set->dir_sigs[set->n_dirs], 0, sizeof *set->dir_sigs);
-	if (fstat(dirfd(d), &st) == 0)
-		migdir_sig(&st, &set->dir_sigs[set->n_dirs]);
+	migdir_sig(dst, &set->dir_sigs[set->n_dirs]);
 	set->dirs[set->n_dirs++] = xstrdup(dirpath);
 	for (;;) {
 		errno = 0;
@@ -265,8 +269,12 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 			    "valid UTF-8; rename it", dirpath);
 			continue;
 		}
+		/* The type readdir gives, first: a regular file needs no
+		 * fstatat of its own (migdir_file checks what it opens). */
 		names = xreallocarray(names, n + 1, sizeof *names);
-		names[n++] = xstrdup(de->d_name);
+		names[n] = xmalloc(strlen(de->d_name) + 2);
+		names[n][0] = (char)de->d_type;
+		strcpy(names[n++] + 1, de->d_name);
 	}
 	if (n > 0)
 		qsort(names, n, sizeof *names, migdir_cmp_name);
@@ -278,25 +286,31 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 		 * one: something that might define a revision was not read. */
 		before = errs->n;
 		nb = set->n_broken;
-		path = migdir_join(dirpath, names[i]);
-		if (names[i][0] == '.') {
+		name = names[i] + 1;
+		path = migdir_join(dirpath, name);
+		if (name[0] == '.') {
 			/* Hidden, as in every tool; said for *.sql (not for
 			 * Emacs's .#name lock links). */
-			if (migdir_sqlish(names[i]) && names[i][1] != '#')
+			if (migdir_sqlish(name) && name[1] != '#')
 				migdir_skip(set, path, "a hidden file (its name "
 				    "starts with '.'); rename it to run it");
 			goto next;
 		}
-		if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) ==
+		if ((unsigned char)names[i][0] == DT_REG &&
+		    migdir_is_sql(name))
+			st.st_mode = S_IFREG;
+		else if ((unsigned char)names[i][0] == DT_DIR)
+			st.st_mode = S_IFDIR;	/* opened with O_NOFOLLOW */
+		else if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) ==
 		    -1) {
 			errlist_add(errs, "%s: %s", path, strerror(errno));
 			goto next;
 		}
 		if (S_ISLNK(st.st_mode)) {
 			/* Files behind links are read; linked dirs may loop. */
-			if (fstatat(dirfd(d), names[i], &st, 0) == -1) {
+			if (fstatat(dirfd(d), name, &st, 0) == -1) {
 				/* A dangling README link is nothing to us. */
-				if (migdir_is_sql(names[i]))
+				if (migdir_is_sql(name))
 					errlist_add(errs, "%s: %s", path,
 					    strerror(errno));
 				goto next;
@@ -308,13 +322,13 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 				    "or link its files one by one");
 				goto next;
 			}
-			if (!migdir_is_sql(names[i])) {
-				if (migdir_sqlish(names[i]))
+			if (!migdir_is_sql(name)) {
+				if (migdir_sqlish(name))
 					goto sqlcase;
 				goto next;
 			}
 		} else if (S_ISDIR(st.st_mode)) {
-			cfd = openat(dirfd(d), names[i], O_RDONLY |
+			cfd = openat(dirfd(d), name, O_RDONLY |
 			    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (cfd == -1) {
 				errlist_add(errs, "%s: %s", path,
@@ -332,10 +346,10 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 				close(cfd);
 				goto next;
 			}
-			migdir_walk(set, errs, cfd, path, w);
+			migdir_walk(set, errs, cfd, &st, path, w);
 			goto next;
-		} else if (!migdir_is_sql(names[i])) {
-			if (migdir_sqlish(names[i]) && S_ISREG(st.st_mode))
+		} else if (!migdir_is_sql(name)) {
+			if (migdir_sqlish(name) && S_ISREG(st.st_mode))
 				goto sqlcase;
 			goto next;
 		}
@@ -344,7 +358,7 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 		if (!S_ISREG(st.st_mode))
 			errlist_add(errs, "%s: not a regular file", path);
 		else
-			migdir_file(set, errs, dirfd(d), names[i], path, w);
+			migdir_file(set, errs, dirfd(d), name, path, w);
 		goto next;
 sqlcase:
 		migdir_skip(set, path, "only names ending in .sql, in lower "
@@ -417,7 +431,7 @@ migdir_scan_format(const char *dir, int format, struct migset *out,
 	w.rootlen = strlen(dir);
 	if (w.rootlen > 0 && dir[w.rootlen - 1] != '/')
 		w.rootlen++;
-	migdir_walk(out, errs, fd, dir, &w);
+	migdir_walk(out, errs, fd, &st, dir, &w);
 	/* Other tools' files: joined up and down, chained in their order. */
 	f = layout_assemble(w.format, dir, out, errs);
 	out->format = f >= 0 ? f : format;
