@@ -283,3 +283,24 @@ def test_dbmate_itself_gives_the_same_schema(migd_factory, pg, make_db):
     # the versions are dbmate's own
     got = pg.psql("SELECT version FROM schema_migrations ORDER BY 1", ref).split()
     assert got == TOOLS["dbmate"][1] and versions(m) == [got[-1]]
+
+
+def test_file_inserted_below_applied_ones_is_reported_not_run(migd_factory, pg):
+    """The chain follows the tool's order: a dbmate file dated between two
+    applied ones becomes a revision the version table skips, which status
+    reports and upgrade refuses until asked (apply_skipped), as for migd's
+    own files after a rebase."""
+    m = layout_migd(migd_factory, "dbmate", "dbmate")
+    migctl_ok(m, "upgrade")
+    write_file(m, "20240111000000_late.sql",
+               "-- migrate:up\nCREATE TABLE public.late ();\n"
+               "-- migrate:down\nDROP TABLE public.late;\n")
+    st = m.status()
+    assert st["state"] == "skipped", st
+    assert [s["revision"] for s in st["skipped"]] == ["20240111000000"], st
+    p = m.migctl("upgrade")
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert pg.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'late'", m.db) == "0"
+    ok(m, "upgrade", {"apply_skipped": True})
+    assert pg.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'late'", m.db) == "1"
+    assert m.status()["state"] == "up_to_date"
