@@ -25,6 +25,7 @@ static const char *layout_shapes[LAYOUT_NFORMATS] = {
 	"V<version>__description.sql and U<version>__description.sql"
 };
 
+/* The configuration's name of a layout, for messages and migd -n. */
 const char *
 layout_name(enum layout_format f)
 {
@@ -48,6 +49,7 @@ layout_parse_name(const char *s, enum layout_format *out)
 	return (-1);
 }
 
+/* ASCII digits only: versions are never locale-dependent. */
 static int
 layout_isdigit(char c)
 {
@@ -65,6 +67,7 @@ layout_digits(const char *s)
 	return (n);
 }
 
+/* Whether a name ends so (.up.sql, .down.sql). */
 static int
 layout_endswith(const char *s, const char *suffix)
 {
@@ -563,6 +566,8 @@ layout_skip(char **skip, enum layout_format f, enum layout_why why)
 	return (1);
 }
 
+/* Reads one file in the tool's terms: its name gives the version, its text
+ * the sections. */
 int
 layout_file(enum layout_format f, const char *path, const char *rel,
     const char *text, size_t len, struct migfile **out, char **skip,
@@ -746,6 +751,7 @@ struct layout_sortee {
 	enum layout_format	 f;
 };
 
+/* The tool's order; an up file before its down file, then by path. */
 static int
 layout_cmp_order(const void *a, const void *b)
 {
@@ -776,6 +782,7 @@ layout_cmp_order(const void *a, const void *b)
 	return (c != 0 ? c : strcmp(x->mf->path, y->mf->path));
 }
 
+/* A migset's files are sorted by path, as migdir leaves them. */
 static int
 layout_cmp_path(const void *a, const void *b)
 {
@@ -877,6 +884,7 @@ layout_weak(struct migset *set, int f, struct errlist *errs)
 	set->n_broken = k;
 }
 
+/* The tools keep no parent in their files: order makes the chain. */
 int
 layout_assemble(enum layout_format f, const char *dir, struct migset *set,
     struct errlist *errs)

@@ -304,3 +304,17 @@ def test_file_inserted_below_applied_ones_is_reported_not_run(migd_factory, pg):
     ok(m, "upgrade", {"apply_skipped": True})
     assert pg.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'late'", m.db) == "1"
     assert m.status()["state"] == "up_to_date"
+
+
+def test_migctl_new_refuses_another_tools_directory(tmp_path):
+    """new and merge write migd's own files: in a goose directory they would
+    make it a mixed one, so they refuse and nothing is written."""
+    d = str(tmp_path / "goose")
+    shutil.copytree(os.path.join(LAYOUTS, "goose"), d)
+    before = sorted(os.listdir(d))
+    for cmd in (["new", "-m", "add things"], ["merge", "-m", "merge"]):
+        p = offline(*cmd, "-d", d)
+        assert p.returncode == X_FAILED, (cmd, p.stdout, p.stderr)
+        assert "holds goose migrations; migctl writes migd's own files" in p.stderr, \
+            p.stderr
+    assert sorted(os.listdir(d)) == before

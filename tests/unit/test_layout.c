@@ -275,6 +275,7 @@ dbmate(void)
 	    &errs), -1, "dbmate: no up block refused");
 	is_str(errs, "m/1_x.sql:1: no '-- migrate:up' line (dbmate requires "
 	    "each migration to define an up block)", "dbmate: says so");
+	migfile_free(mf);
 	free(errs);
 	is_int(one(LAYOUT_DBMATE, "1_x.sql", "SELECT 0;\n-- migrate:up\n"
 	    "SELECT 1;\n", &mf, &errs), -1, "dbmate: SQL before up refused");
