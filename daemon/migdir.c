@@ -110,7 +110,10 @@ migdir_file(struct migset *set, struct errlist *errs, int dfd,
 		goto toolarge;
 	/* The same file, unchanged since an earlier load: not read again. */
 	migdir_sig(&st, &sig);
-	if ((mf = migcache_take(w->cache, path, &sig)) != NULL) {
+	/* Only migd's own files are shared (migcache_take): none when the
+	 * configuration now names another tool's layout. */
+	if (w->format <= LAYOUT_MIGD &&
+	    (mf = migcache_take(w->cache, path, &sig)) != NULL) {
 		set->files = xreallocarray(set->files, set->n + 1,
 		    sizeof *set->files);
 		set->files[set->n++] = mf;
