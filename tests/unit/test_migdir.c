@@ -426,6 +426,24 @@ test_layouts(void)
 	is_int((int)cache.taken, 0, "layouts: nothing taken from the cache");
 	migcache_clear(&cache);
 	migset_clear(&set);
+	free(dir);
+
+	/* migd's files, then the configuration says dbmate: read afresh. */
+	mkd("tomate", 0755);
+	put("tomate/20240101_a.sql", "-- down_revision: none\n"
+	    "-- migrate:up\nSELECT 1;\n", 0644);
+	dir = at("tomate");
+	is_int(migdir_scan_format(dir, LAYOUT_AUTO, &set, &el, NULL), 0,
+	    "layouts: a migd file");
+	is_int(set.format, LAYOUT_MIGD, "layouts: auto says migd");
+	migcache_init(&cache, set.files, set.n);
+	migset_clear(&set);
+	is_int(migdir_scan_format(dir, LAYOUT_DBMATE, &set, &el, &cache), 0,
+	    "layouts: the same file as dbmate");
+	ok(set.n == 1 && set.files[0]->layout == LAYOUT_DBMATE &&
+	    cache.taken == 0, "layouts: not taken from the cache of migd's");
+	migcache_clear(&cache);
+	migset_clear(&set);
 	errlist_clear(&el);
 	free(path);
 	free(dir);
