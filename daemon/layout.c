@@ -162,9 +162,10 @@ layout_set_id(struct migfile *mf, const char *tool, const char *version,
 	char	*why;
 
 	if (!migfile_valid_id(version, &why)) {
-		errlist_add(errs, "%s: %s version '%.40s%s' cannot be a revision "
-		    "id: %s (migd keeps versions in alembic_version.version_num,"
-		    " varchar(32)); rename the file", mf->path, tool, version,
+		errlist_add(errs, "%s: %s version '%.40s%s' cannot be a "
+		    "revision id: %s (migd keeps versions in "
+		    "alembic_version.version_num, varchar(32)); rename the "
+		    "file", mf->path, tool, version,
 		    strlen(version) > 40 ? "..." : "", why);
 		free(why);
 		return (-1);
@@ -388,17 +389,17 @@ layout_goose(struct migfile *mf, const char *text, size_t len,
 				mf->down_line = line + 1;
 			} else if (strcmp(note, "up") == 0 ||
 			    strcmp(note, "down") == 0) {
-				errlist_add(errs, "%s:%d: '-- +goose %s' out of "
-				    "place (goose takes one Up, then at most "
-				    "one Down)", mf->path, line, note);
+				errlist_add(errs, "%s:%d: '-- +goose %s' out "
+				    "of place (goose takes one Up, then at "
+				    "most one Down)", mf->path, line, note);
 				bad = 1;
 			} else if (strcmp(note, "no transaction") == 0)
 				mf->tx = MIGFILE_TX_NONE;
 			else if (strcmp(note, "envsub on") == 0) {
-				errlist_add(errs, "%s:%d: '-- +goose ENVSUB ON' "
-				    "substitutes environment variables, which "
-				    "migd does not do: write the values into the "
-				    "file", mf->path, line);
+				errlist_add(errs, "%s:%d: '-- +goose ENVSUB "
+				    "ON' substitutes environment variables, "
+				    "which migd does not do: write the values "
+				    "into the file", mf->path, line);
 				bad = 1;
 			} else if (strcmp(note, "statementbegin") != 0 &&
 			    strcmp(note, "statementend") != 0 &&
@@ -635,8 +636,9 @@ layout_file(enum layout_format f, const char *path, const char *rel,
 		}
 		if (version[strlen(version) - 1] == '.' ||
 		    strstr(version, "..") != NULL) {
-			errlist_add(errs, "%s: Flyway version '%s' has an empty "
-			    "part; write it as 1.2 or 1_2", path, version);
+			errlist_add(errs, "%s: Flyway version '%s' has an "
+			    "empty part; write it as 1.2 or 1_2", path,
+			    version);
 			goto fail;
 		}
 		piece = kind == 'U' ? LAYOUT_PIECE_DOWN : LAYOUT_PIECE_UP;
@@ -684,8 +686,8 @@ layout_file(enum layout_format f, const char *path, const char *rel,
 		    LAYOUT_GOLANG_MIGRATE ? "18446744073709551615" :
 		    "9223372036854775807")) == NULL) {
 			q = xstrndup(base, d);
-			errlist_add(errs, "%s: version %.40s%s is too large for "
-			    "%s (a %s)", path, q, d > 40 ? "..." : "",
+			errlist_add(errs, "%s: version %.40s%s is too large "
+			    "for %s (a %s)", path, q, d > 40 ? "..." : "",
 			    layout_names[f], f == LAYOUT_GOLANG_MIGRATE ?
 			    "uint64" : "int64");
 			free(q);
@@ -916,9 +918,9 @@ layout_assemble(enum layout_format f, const char *dir, struct migset *set,
 		up = k > 0 ? s[k - 1].mf : NULL;
 		if (mf->piece == LAYOUT_PIECE_DOWN) {
 			if (up != NULL && up->piece == LAYOUT_PIECE_UP &&
-			    up->down_path == NULL && (f == LAYOUT_FLYWAY ? layout_cmp_flyway(
-			    up->revision, mf->revision) : strcmp(up->revision,
-			    mf->revision)) == 0) {
+			    up->down_path == NULL && (f == LAYOUT_FLYWAY ?
+			    layout_cmp_flyway(up->revision, mf->revision) :
+			    strcmp(up->revision, mf->revision)) == 0) {
 				/* The down file's text joins its up. */
 				up->down = mf->down;
 				up->down_line = mf->down_line;
