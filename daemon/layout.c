@@ -525,8 +525,9 @@ layout_guess(const char *rel, const char *base, const char *text, size_t len)
 	enum layout_format f;
 	size_t		 d;
 
-	if (layout_flyway_name(base) != 0)
-		return (LAYOUT_FLYWAY);
+	if (layout_flyway_name(base) != 0 || (base[0] == 'B' &&
+	    layout_isdigit(base[1]) && strstr(base, "__") != NULL))
+		return (LAYOUT_FLYWAY);	/* B: refused as Flyway's */
 	if (slash != NULL && strchr(slash + 1, '/') == NULL &&
 	    (strcmp(base, "up.sql") == 0 || strcmp(base, "down.sql") == 0) &&
 	    layout_diesel_dir(rel, slash - rel))

@@ -384,6 +384,12 @@ flyway(void)
 	    "changed files; make it a versioned V<version>__ file or move it "
 	    "out", "flyway: says why and what to do");
 	free(errs);
+	is_int(one(LAYOUT_AUTO, "B5__baseline.sql", "SELECT 1;\n", &mf, &errs),
+	    -1, "flyway: a baseline migration refused, also under auto");
+	is_str(errs, "m/B5__baseline.sql: a Flyway baseline migration "
+	    "(B...__): migd does not read them; move it out",
+	    "flyway: says so");
+	free(errs);
 	is_int(one(LAYOUT_FLYWAY, "V1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16__"
 	    "x.sql", "", &mf, &errs), -1, "flyway: a version over 32 "
 	    "characters refused");
