@@ -155,6 +155,15 @@ if [ "${BENCH_FILES:-1}" = 1 ]; then
         --json "bench/results/$date-files${BENCH_TAG:+-$BENCH_TAG}.json" 2>&1
 fi
 
+if [ "${BENCH_LAYOUTS:-1}" = 1 ] && [ -f "$src/libmigd.a" ]; then
+    say "layouts: loading and planning 1000 migrations in each tool's layout"
+    cc -O2 -D_GNU_SOURCE -I"$src" -I"$top/daemon" -I"$top/include" \
+        -I/usr/include/postgresql -o "$work/layouts" bench/layouts.c \
+        "$src/libmigd.a" -levent -ljansson -lpq -lpg_query -lnettle -linih &&
+        "$work/layouts" 1000 21 |
+        tee "bench/results/$date-layouts${BENCH_TAG:+-$BENCH_TAG}.txt"
+fi
+
 say "session isolation: what it adds to each migration's bookkeeping"
 "$py" bench/isolation.py --pg-host "$PGHOST" --pg-port "$port" \
     | tee "bench/results/$date-isolation${BENCH_TAG:+-$BENCH_TAG}.txt"

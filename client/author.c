@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "migctl.h"
 #include "migd/protocol.h"
 #include "migd.h"
@@ -162,6 +163,19 @@ author_say_directory(const struct author_opts *ao, const char *dir,
 		    "$MIGD_MIGRATIONS, ./migrations or configuration)", dir);
 }
 
+/* new and merge write migd's own files: never into another tool's
+ * directory, which would then hold two layouts. */
+static void
+author_check_layout(const struct revset *rs, const char *dir)
+{
+	if (rs->set.format > LAYOUT_MIGD)
+		out_fail(MIGCTL_EXIT_FAILED, "invalid_migrations", NULL,
+		    "%s holds %s migrations; migctl writes migd's own files: "
+		    "write the next migration as %s does", dir,
+		    layout_name((enum layout_format)rs->set.format),
+		    layout_name((enum layout_format)rs->set.format));
+}
+
 /* With --json, the notes of author_load, for the document printed. */
 json_t	*author_notes;
 
@@ -277,6 +291,7 @@ author_new(const struct author_opts *ao)
 		    "$MIGD_MIGRATIONS"), "cannot create %s: %s", dir,
 		    strerror(errno));
 	rs = author_load(dir, NULL);
+	author_check_layout(rs, dir);
 	if (ao->head != NULL) {
 		if (graph_lookup(rs->graph, ao->head, &idx, &cause) != 0)
 			out_fail(MIGCTL_EXIT_FAILED, "plan_error", NULL,
@@ -330,6 +345,7 @@ author_merge(const struct author_opts *ao)
 	dir = author_directory(ao, &from);
 	author_say_directory(ao, dir, from);
 	rs = author_load(dir, NULL);
+	author_check_layout(rs, dir);
 	n = graph_heads(rs->graph, &heads);
 	if (n < 2)
 		out_fail(MIGCTL_EXIT_FAILED, "plan_error", NULL, "%s has %zu "

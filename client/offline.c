@@ -105,6 +105,7 @@ offline_load(const struct author_opts *ao, const struct config *cf,
 	ctx.version_schema = cf->version_schema;
 	ctx.history_schema = cf->history_schema;
 	ctx.server_version = 0;	/* no server: newer SQL is assumed */
+	ctx.format = cf->format;
 	/* As for new: -d, $MIGD_MIGRATIONS, -c's, ./migrations, installed. */
 	dir = author_directory(ao, &from);
 	*dirp = dir;

@@ -16,6 +16,7 @@
 
 #include <ini.h>
 
+#include "layout.h"
 #include "conninfo.h"
 #include "migd.h"
 #include "sqlscan.h"
@@ -35,7 +36,8 @@ enum config_type {
 	CT_GROUP,	/* a group name, or empty */
 	CT_DURATION,	/* a time: 500ms, 5s, 2min, 1h; a bare number is seconds */
 	CT_BOOL,	/* true/false, yes/no, on/off, 1/0 */
-	CT_LINT		/* off, warn, refuse */
+	CT_LINT,	/* off, warn, refuse */
+	CT_FORMAT	/* a migration layout: auto, migd, dbmate, ... */
 };
 
 struct config_param {
@@ -65,6 +67,7 @@ static const struct config_param config_params[] = {
 	    86400000 },
 	{ "migrations", "atomic", CT_BOOL, "false", 0, 0 },
 	{ "migrations", "lint", CT_LINT, "warn", 0, 0 },
+	{ "migrations", "format", CT_FORMAT, "auto", 0, 0 },
 	{ "control", "socket", CT_PATH, MIGD_DEFAULT_SOCKET, 0, 0 },
 	{ "control", "socket_mode", CT_MODE, "0660", 0, 0777 },
 	{ "control", "admin_group", CT_GROUP, "", 0, 0 },
@@ -411,6 +414,7 @@ config_set(struct config_state *st, const struct config_param *p,
 {
 	struct config	*cf = st->cf;
 	enum log_level	 level;
+	enum layout_format format;
 	PQconninfoOption *opts, *o;
 	char		*end, *err = NULL, *dot, *copy, *text;
 	long		 n, *lp;
@@ -581,6 +585,14 @@ config_set(struct config_state *st, const struct config_param *p,
 		*why = xprintf("%s must be off, warn or refuse, not '%s'",
 		    p->name, value);
 		return (-1);
+	case CT_FORMAT:
+		if (layout_parse_name(value, &format) != 0) {
+			*why = xprintf("format must be one of " LAYOUT_NAMES
+			    ", not '%s'", value);
+			return (-1);
+		}
+		cf->format = (int)format;
+		return (0);
 	case CT_LEVEL:
 		if (log_level_parse(value, &level) != 0) {
 			*why = xprintf("level must be error, warning, info or "
@@ -936,13 +948,15 @@ config_print(const struct config *cf, FILE *f)
 	fprintf(f, "\nversion_table = %s.%s\nhistory_table = %s.%s\n"
 	    "lock_timeout = %s\nstatement_timeout = %s\n"
 	    "lock_wait = %s\nconcurrent_lock_timeout = %s\n"
-	    "concurrent_statement_timeout = %s\natomic = %s\nlint = %s\n\n",
+	    "concurrent_statement_timeout = %s\natomic = %s\nlint = %s\n"
+	    "format = %s\n\n",
 	    cf->version_schema, cf->version_table, cf->history_schema,
 	    cf->history_table, cf->lock_timeout_text,
 	    cf->statement_timeout_text, cf->lock_wait_text,
 	    cf->concurrent_lock_timeout_text,
 	    cf->concurrent_statement_timeout_text,
-	    cf->atomic ? "true" : "false", config_lint_names[cf->lint]);
+	    cf->atomic ? "true" : "false", config_lint_names[cf->lint],
+	    layout_name((enum layout_format)cf->format));
 	fprintf(f, "[control]\nsocket = %s\nsocket_mode = %04o\n"
 	    "admin_group = %s\nread_group = %s\nmax_clients = %d\n"
 	    "admin_reserve = %d\nmax_request_bytes = %d\nidle_timeout = %d\n"

@@ -149,6 +149,7 @@ loader_start(struct event_base *base, const char *dir,
 	l->ctx.history_schema = ctx->history_schema != NULL ?
 	    xstrdup(ctx->history_schema) : NULL;
 	l->ctx.server_version = ctx->server_version;
+	l->ctx.format = ctx->format;
 	if (prev != NULL) {
 		l->prev = revset_ref(prev);
 		migcache_init(&l->cache, prev->set.files, prev->set.n);

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "layout.h"
 #include "migd.h"
 #include "migrate.h"
 
@@ -198,7 +199,7 @@ migd_check_migrations(const struct config *cf)
 	struct errlist	 errs = { NULL, 0 }, skipped = { NULL, 0 };
 	struct revset_ctx ctx = { cf->schemas, cf->n_schemas,
 			    cf->version_schema, cf->history_schema, 0,
-			    &skipped };
+			    &skipped, cf->format };
 	struct revset	*rs;
 	int		 r;
 
@@ -215,6 +216,8 @@ migd_check_migrations(const struct config *cf)
 	}
 	printf("# migrations: %zu revisions in %s\n", revset_count(rs),
 	    cf->directory);
+	printf("# format: %s%s\n", layout_name((enum layout_format)
+	    rs->set.format), cf->format == LAYOUT_AUTO ? " (detected)" : "");
 	revset_unparsed(rs, &errs);
 	if (errs.n > 0)
 		fprintf(stderr, "note: PostgreSQL %d's parser cannot read %zu "

@@ -72,6 +72,7 @@ struct config {
 	char		  concurrent_statement_timeout_text[32];
 	int		  atomic;	/* runs default to one transaction */
 	int		  lint;		/* MIGD_LINT_*: findings at apply time */
+	int		  format;	/* enum layout_format: files' layout */
 	/* [control] */
 	char		 *socket;
 	int		  socket_mode;

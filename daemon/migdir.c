@@ -10,8 +10,16 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "migfile.h"
 #include "util.h"
+
+/* What one walk needs beside the set: the layout and what to reuse. */
+struct migdir_walker {
+	struct migcache		*cache;
+	enum layout_format	 format;
+	size_t			 rootlen;	/* names under the root */
+};
 
 static void	migdir_sig(const struct stat *, struct migsig *);
 
@@ -55,7 +63,7 @@ migdir_skip(struct migset *set, const char *path, const char *why)
 static int
 migdir_cmp_name(const void *a, const void *b)
 {
-	return (strcmp(*(char *const *)a, *(char *const *)b));
+	return (strcmp(*(char *const *)a + 1, *(char *const *)b + 1));
 }
 
 /* The set is ordered by path, independent of the directory's own order. */
@@ -71,12 +79,13 @@ migdir_cmp_file(const void *a, const void *b)
 /* Reads whole files; anyone able to write them could run SQL as us. */
 static void
 migdir_file(struct migset *set, struct errlist *errs, int dfd,
-    const char *name, const char *path, struct migcache *cache)
+    const char *name, const char *path, struct migdir_walker *w)
 {
 	struct stat	 st;
 	struct migsig	 sig;
 	struct migfile	*mf;
-	char		*buf = NULL;
+	char		*buf = NULL, *skip = NULL;
+	int		 lr;
 	size_t		 size, len = 0;
 	ssize_t		 r;
 	int		 fd;
@@ -101,7 +110,10 @@ migdir_file(struct migset *set, struct errlist *errs, int dfd,
 		goto toolarge;
 	/* The same file, unchanged since an earlier load: not read again. */
 	migdir_sig(&st, &sig);
-	if ((mf = migcache_take(cache, path, &sig)) != NULL) {
+	/* Only migd's own files are shared (migcache_take): none when the
+	 * configuration now names another tool's layout. */
+	if (w->format <= LAYOUT_MIGD &&
+	    (mf = migcache_take(w->cache, path, &sig)) != NULL) {
 		set->files = xreallocarray(set->files, set->n + 1,
 		    sizeof *set->files);
 		set->files[set->n++] = mf;
@@ -129,17 +141,28 @@ migdir_file(struct migset *set, struct errlist *errs, int dfd,
 		if (r == 0)
 			break;
 		len += (size_t)r;
+		/* All stat said, and less than asked: the end, without a
+		 * read more (growth after the stat shows in the file's sig). */
+		if (len == (size_t)st.st_size && len < size)
+			break;
 	}
 	if (len > MIGFILE_MAX_SIZE)
 		goto toolarge;
-	if (migfile_parse_all(path, buf, len, &mf, errs) == 0) {
+	lr = layout_file(w->format, path, path + w->rootlen, buf, len, &mf,
+	    &skip, errs);
+	if (lr == 1) {
+		migdir_skip(set, path, skip);
+		free(skip);
+	} else if (lr == 0) {
 		/* As it was before reading: a change during the read shows. */
 		migdir_sig(&st, &mf->sig);
 		set->files = xreallocarray(set->files, set->n + 1,
 		    sizeof *set->files);
 		set->files[set->n++] = mf;
 	} else if (mf != NULL) {
-		/* Its SQL can still be checked in this pass. */
+		/* Its SQL can still be checked in this pass; auto may yet
+		 * find it a migd file with no problem (layout_assemble). */
+		migdir_sig(&st, &mf->sig);
 		set->broken = xreallocarray(set->broken, set->n_broken + 1,
 		    sizeof *set->broken);
 		set->broken[set->n_broken++] = mf;
@@ -193,6 +216,13 @@ migset_unchanged(const struct migset *set)
 		migdir_sig(&st, &now);
 		if (memcmp(&now, &set->files[i]->sig, sizeof now) != 0)
 			return (0);
+		if (set->files[i]->down_path == NULL)
+			continue;
+		if (stat(set->files[i]->down_path, &st) != 0)
+			return (0);
+		migdir_sig(&st, &now);
+		if (memcmp(&now, &set->files[i]->down_sig, sizeof now) != 0)
+			return (0);
 	}
 	return (1);
 }
@@ -200,12 +230,13 @@ migset_unchanged(const struct migset *set)
 /* Visits one directory; takes ownership of dfd and closes it. */
 static void
 migdir_walk(struct migset *set, struct errlist *errs, int dfd,
-    const char *dirpath, struct migcache *cache)
+    const struct stat *dst, const char *dirpath, struct migdir_walker *w)
 {
 	DIR		*d;
 	struct dirent	*de;
 	struct stat	 st;
 	char		**names = NULL, *path;
+	const char	*name;
 	size_t		 n = 0, i, before, nb;
 	int		 cfd;
 
@@ -221,8 +252,7 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 	set->dir_sigs = xreallocarray(set->dir_sigs, set->n_dirs + 1,
 	    sizeof *set->dir_sigs);
 	memset(&set->dir_sigs[set->n_dirs], 0, sizeof *set->dir_sigs);
-	if (fstat(dirfd(d), &st) == 0)
-		migdir_sig(&st, &set->dir_sigs[set->n_dirs]);
+	migdir_sig(dst, &set->dir_sigs[set->n_dirs]);
 	set->dirs[set->n_dirs++] = xstrdup(dirpath);
 	for (;;) {
 		errno = 0;
@@ -242,8 +272,12 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 			    "valid UTF-8; rename it", dirpath);
 			continue;
 		}
+		/* The type readdir gives, first: a regular file needs no
+		 * fstatat of its own (migdir_file checks what it opens). */
 		names = xreallocarray(names, n + 1, sizeof *names);
-		names[n++] = xstrdup(de->d_name);
+		names[n] = xmalloc(strlen(de->d_name) + 2);
+		names[n][0] = (char)de->d_type;
+		strcpy(names[n++] + 1, de->d_name);
 	}
 	if (n > 0)
 		qsort(names, n, sizeof *names, migdir_cmp_name);
@@ -255,25 +289,31 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 		 * one: something that might define a revision was not read. */
 		before = errs->n;
 		nb = set->n_broken;
-		path = migdir_join(dirpath, names[i]);
-		if (names[i][0] == '.') {
+		name = names[i] + 1;
+		path = migdir_join(dirpath, name);
+		if (name[0] == '.') {
 			/* Hidden, as in every tool; said for *.sql (not for
 			 * Emacs's .#name lock links). */
-			if (migdir_sqlish(names[i]) && names[i][1] != '#')
+			if (migdir_sqlish(name) && name[1] != '#')
 				migdir_skip(set, path, "a hidden file (its name "
 				    "starts with '.'); rename it to run it");
 			goto next;
 		}
-		if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) ==
+		if ((unsigned char)names[i][0] == DT_REG &&
+		    migdir_is_sql(name))
+			st.st_mode = S_IFREG;
+		else if ((unsigned char)names[i][0] == DT_DIR)
+			st.st_mode = S_IFDIR;	/* opened with O_NOFOLLOW */
+		else if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) ==
 		    -1) {
 			errlist_add(errs, "%s: %s", path, strerror(errno));
 			goto next;
 		}
 		if (S_ISLNK(st.st_mode)) {
 			/* Files behind links are read; linked dirs may loop. */
-			if (fstatat(dirfd(d), names[i], &st, 0) == -1) {
+			if (fstatat(dirfd(d), name, &st, 0) == -1) {
 				/* A dangling README link is nothing to us. */
-				if (migdir_is_sql(names[i]))
+				if (migdir_is_sql(name))
 					errlist_add(errs, "%s: %s", path,
 					    strerror(errno));
 				goto next;
@@ -285,13 +325,13 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 				    "or link its files one by one");
 				goto next;
 			}
-			if (!migdir_is_sql(names[i])) {
-				if (migdir_sqlish(names[i]))
+			if (!migdir_is_sql(name)) {
+				if (migdir_sqlish(name))
 					goto sqlcase;
 				goto next;
 			}
 		} else if (S_ISDIR(st.st_mode)) {
-			cfd = openat(dirfd(d), names[i], O_RDONLY |
+			cfd = openat(dirfd(d), name, O_RDONLY |
 			    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (cfd == -1) {
 				errlist_add(errs, "%s: %s", path,
@@ -309,10 +349,10 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 				close(cfd);
 				goto next;
 			}
-			migdir_walk(set, errs, cfd, path, cache);
+			migdir_walk(set, errs, cfd, &st, path, w);
 			goto next;
-		} else if (!migdir_is_sql(names[i])) {
-			if (migdir_sqlish(names[i]) && S_ISREG(st.st_mode))
+		} else if (!migdir_is_sql(name)) {
+			if (migdir_sqlish(name) && S_ISREG(st.st_mode))
 				goto sqlcase;
 			goto next;
 		}
@@ -321,8 +361,7 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 		if (!S_ISREG(st.st_mode))
 			errlist_add(errs, "%s: not a regular file", path);
 		else
-			migdir_file(set, errs, dirfd(d), names[i], path,
-			    cache);
+			migdir_file(set, errs, dirfd(d), name, path, w);
 		goto next;
 sqlcase:
 		migdir_skip(set, path, "only names ending in .sql, in lower "
@@ -361,9 +400,18 @@ int
 migdir_scan_cached(const char *dir, struct migset *out, struct errlist *errs,
     struct migcache *cache)
 {
-	struct stat	 st;
-	size_t		 nerrs = errs->n;
-	int		 fd;
+	return (migdir_scan_format(dir, LAYOUT_AUTO, out, errs, cache));
+}
+
+/* migdir_scan_cached reading the files as format (enum layout_format). */
+int
+migdir_scan_format(const char *dir, int format, struct migset *out,
+    struct errlist *errs, struct migcache *cache)
+{
+	struct migdir_walker	 w;
+	struct stat		 st;
+	size_t			 nerrs = errs->n;
+	int			 fd, f;
 
 	memset(out, 0, sizeof *out);
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
@@ -381,7 +429,15 @@ migdir_scan_cached(const char *dir, struct migset *out, struct errlist *errs,
 		close(fd);
 		return (-1);
 	}
-	migdir_walk(out, errs, fd, dir, cache);
+	w.cache = cache;
+	w.format = (enum layout_format)format;
+	w.rootlen = strlen(dir);
+	if (w.rootlen > 0 && dir[w.rootlen - 1] != '/')
+		w.rootlen++;
+	migdir_walk(out, errs, fd, &st, dir, &w);
+	/* Other tools' files: joined up and down, chained in their order. */
+	f = layout_assemble(w.format, dir, out, errs);
+	out->format = f >= 0 ? f : format;
 
 	if (out->n > 0)
 		qsort(out->files, out->n, sizeof *out->files, migdir_cmp_file);

@@ -9,6 +9,7 @@
 
 #include <nettle/sha2.h>
 
+#include "layout.h"
 #include "lint.h"
 #include "migfile.h"
 #include "util.h"
@@ -157,7 +158,7 @@ migfile_valid_id(const char *id, char **why)
 }
 
 /* A file saved with CRLF must have the same text and checksum as with LF. */
-static char *
+char *
 migfile_normalise(const char *text, size_t len, size_t *outlen)
 {
 	char	*out;
@@ -745,6 +746,7 @@ migfile_free(struct migfile *mf)
 	free(mf->message);
 	free(mf->up);
 	free(mf->down);
+	free(mf->down_path);
 	free(mf);
 }
 
@@ -795,7 +797,10 @@ migcache_take(struct migcache *c, const char *path, const struct migsig *sig)
 	if (slot == NULL)
 		return (NULL);
 	k = (size_t)(slot - c->files);
-	if (c->used[k] || memcmp(&(*slot)->sig, sig, sizeof *sig) != 0)
+	/* Another tool's files get their parents from their neighbours when
+	 * the directory is assembled: read afresh, never shared. */
+	if ((*slot)->layout > LAYOUT_MIGD || c->used[k] ||
+	    memcmp(&(*slot)->sig, sig, sizeof *sig) != 0)
 		return (NULL);
 	c->used[k] = 1;
 	c->taken++;

@@ -52,6 +52,12 @@ struct migfile {
 	int		  down_line;	/* 0 when there is no down section */
 	char		  checksum[65];	/* lowercase hex SHA-256 of up */
 	struct migsig	  sig;		/* set by migdir_load */
+	/* Another tool's layout (layout.h): what the file was read as, and
+	 * a down section read from a file of its own. */
+	unsigned char	  layout;	/* enum layout_format; 0 not set */
+	unsigned char	  piece;	/* enum layout_piece */
+	char		 *down_path;	/* NULL when the down is in path */
+	struct migsig	  down_sig;
 };
 
 /* A loaded migrations directory. */
@@ -66,6 +72,8 @@ struct migset {
 	int		  incomplete;	/* a file or directory not read */
 	struct errlist	  skipped;	/* "PATH: skipped: why" of entries
 					   that may have been meant to run */
+	int		  format;	/* enum layout_format read: the
+					   configured one, or what auto saw */
 };
 
 /*
@@ -103,6 +111,7 @@ struct migfile *migcache_take(struct migcache *, const char *,
 void	 migcache_clear(struct migcache *);
 int	 migfile_valid_id(const char *, char **);
 void	 migfile_checksum(const char *, size_t, char[65]);
+char	*migfile_normalise(const char *, size_t, size_t *);
 
 /*
  * migdir.c. migdir_load() overwrites *out (clear it first if it held files);
@@ -117,6 +126,8 @@ int	 migdir_load(const char *, struct migset *, struct errlist *);
 int	 migdir_scan(const char *, struct migset *, struct errlist *);
 int	 migdir_scan_cached(const char *, struct migset *, struct errlist *,
 	     struct migcache *);
+int	 migdir_scan_format(const char *, int, struct migset *,
+	     struct errlist *, struct migcache *);
 void	 migset_clear(struct migset *);
 int	 migset_unchanged(const struct migset *);
 

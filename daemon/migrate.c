@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "layout.h"
 #include "migd.h"
 #include "engine.h"
 #include "loader.h"
@@ -363,6 +364,11 @@ migrate_load_log(const struct loader_result *res, int asked, int was_valid)
 	    revset_count(rs), migd.config->directory, n, n == 1 ? "" : "s",
 	    n == 1 ? ": " : "", n == 1 ? graph_id(rs->graph, heads[0]) : "",
 	    res->seconds);
+	if (rs->set.format > LAYOUT_MIGD)
+		log_info("the files in %s are read as %s migrations%s",
+		    migd.config->directory, layout_name((enum layout_format)
+		    rs->set.format), migd.config->format == LAYOUT_AUTO ?
+		    " (format = auto detected them)" : "");
 	free(heads);
 }
 
@@ -443,7 +449,8 @@ migrate_load_start(int full)
 	const struct config	*cf = migd.config;
 	struct revset_ctx	 ctx = { cf->schemas, cf->n_schemas,
 				    cf->version_schema, cf->history_schema,
-				    migrate_server_version(), NULL };
+				    migrate_server_version(), NULL,
+				    cf->format };
 	const struct migset	*check = NULL;
 	int			 known;
 

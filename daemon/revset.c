@@ -505,7 +505,8 @@ revset_load_from(const char *dir, const struct revset_ctx *ctx,
 	rs->refs = 1;
 	rs->directory = xstrdup(dir);
 	rs->server_version = ctx != NULL ? ctx->server_version : 0;
-	scanned = migdir_scan_cached(dir, &rs->set, errs, cache);
+	scanned = migdir_scan_format(dir, ctx != NULL ? ctx->format : 0,
+	    &rs->set, errs, cache);
 	for (k = 0; ctx != NULL && ctx->skipped != NULL &&
 	    k < rs->set.skipped.n; k++)
 		errlist_add(ctx->skipped, "%s", rs->set.skipped.v[k]);

@@ -18,6 +18,7 @@ struct revset_ctx {
 	struct errlist	 *skipped;	/* gets the entries not read, and why
 					   (migset.skipped), or NULL; the
 					   loader's thread leaves it NULL */
+	int		  format;	/* enum layout_format; 0: auto */
 };
 
 /* Shared by the engine's cache and running jobs: freed by the last unref. */

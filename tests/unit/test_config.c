@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "conninfo.h"
+#include "layout.h"
 #include "migd.h"
 #include "tap.h"
 
@@ -461,6 +462,19 @@ main(void)
 	ok(cf == NULL, "atomic given twice is refused");
 	config_free(cf);
 	free(errors);
+	cf = parse("", &errors);
+	ok(cf != NULL && cf->format == LAYOUT_AUTO, "format defaults to auto");
+	config_free(cf);
+	free(errors);
+	cf = parse("[migrations]\nformat = golang-migrate\n", &errors);
+	ok(cf != NULL && cf->format == LAYOUT_GOLANG_MIGRATE,
+	    "format = golang-migrate");
+	config_free(cf);
+	free(errors);
+	expect_error("[migrations]\nformat = liquibase\n",
+	    "/etc/migd/test.conf:2: format must be one of auto, migd, dbmate, "
+	    "golang-migrate, sqlx, diesel, goose, flyway, not 'liquibase'",
+	    "an unknown format refused, naming the known ones");
 	expect_error("[migrations]\natomic = sometimes\n",
 	    "/etc/migd/test.conf:2: atomic must be true or false, not "
 	    "'sometimes'", "atomic takes a boolean");

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "migfile.h"
 #include "tap.h"
 #include "util.h"
@@ -93,7 +94,7 @@ load_fails(const char *rel, const char *want, const char *name)
 {
 	struct errlist	 el = { NULL, 0 };
 	struct migset	 set = { (struct migfile **)1, 99, NULL, NULL, 0,
-			    NULL, 0, 0, { NULL, 0 } };
+			    NULL, 0, 0, { NULL, 0 }, 0 };
 	char		*dir = at(rel), *got, *exp = expand(want);
 
 	is_int(migdir_load(dir, &set, &el), -1, "%s: fails", name);
@@ -383,6 +384,71 @@ test_signature(void)
 	free(dir);
 }
 
+/* Another tool's layout through the walk: pairs joined, the down file
+ * watched, unchanged files never shared (their parents are recomputed),
+ * names the tool does not read said as skipped. */
+static void
+test_layouts(void)
+{
+	struct errlist	 el = { NULL, 0 };
+	struct migset	 set;
+	struct migcache	 cache;
+	char		*dir, *path, *got;
+	struct timespec	 later[2];
+
+	mkd("gm", 0755);
+	put("gm/000001_init.up.sql", "CREATE TABLE t ();\n", 0644);
+	put("gm/000001_init.down.sql", "DROP TABLE t;\n", 0644);
+	put("gm/000002_more.up.sql", "SELECT 2;\n", 0644);
+	put("gm/schema.sql", "-- a dump\n", 0644);
+	dir = at("gm");
+	is_int(migdir_scan_format(dir, LAYOUT_GOLANG_MIGRATE, &set, &el,
+	    NULL), 0, "layouts: golang-migrate loads");
+	is_int(set.format, LAYOUT_GOLANG_MIGRATE, "layouts: format kept");
+	is_int(set.n, 2, "layouts: two revisions from three files");
+	is_str(set.files[1]->parents[0], "1", "layouts: chained");
+	got = errlist_join(&set.skipped, "\n");
+	ok(strstr(got, "gm/schema.sql: skipped: not a golang-migrate "
+	    "migration name") != NULL, "layouts: other names said skipped");
+	free(got);
+	ok(migset_unchanged(&set), "layouts: unchanged right after");
+	path = at("gm/000001_init.down.sql");
+	clock_gettime(CLOCK_REALTIME, &later[0]);
+	later[0].tv_sec += 5;
+	later[1] = later[0];
+	utimensat(AT_FDCWD, path, later, 0);
+	ok(!migset_unchanged(&set), "layouts: an edited down file shows");
+	migcache_init(&cache, set.files, set.n);
+	migset_clear(&set);
+	is_int(migdir_scan_format(dir, LAYOUT_AUTO, &set, &el, &cache), 0,
+	    "layouts: auto loads it again");
+	is_int(set.format, LAYOUT_GOLANG_MIGRATE, "layouts: auto detected");
+	is_int((int)cache.taken, 0, "layouts: nothing taken from the cache");
+	migcache_clear(&cache);
+	migset_clear(&set);
+	free(dir);
+
+	/* migd's files, then the configuration says dbmate: read afresh. */
+	mkd("tomate", 0755);
+	put("tomate/20240101_a.sql", "-- down_revision: none\n"
+	    "-- migrate:up\nSELECT 1;\n", 0644);
+	dir = at("tomate");
+	is_int(migdir_scan_format(dir, LAYOUT_AUTO, &set, &el, NULL), 0,
+	    "layouts: a migd file");
+	is_int(set.format, LAYOUT_MIGD, "layouts: auto says migd");
+	migcache_init(&cache, set.files, set.n);
+	migset_clear(&set);
+	is_int(migdir_scan_format(dir, LAYOUT_DBMATE, &set, &el, &cache), 0,
+	    "layouts: the same file as dbmate");
+	ok(set.n == 1 && set.files[0]->layout == LAYOUT_DBMATE &&
+	    cache.taken == 0, "layouts: not taken from the cache of migd's");
+	migcache_clear(&cache);
+	migset_clear(&set);
+	errlist_clear(&el);
+	free(path);
+	free(dir);
+}
+
 /* migdir_scan keeps what it could read, for one pass over every problem. */
 static void
 test_scan(void)
@@ -494,6 +560,7 @@ main(void)
 	test_signature();
 	test_scan();
 	test_skipped();
+	test_layouts();
 
 	if (nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS) == -1)
 		perror(top);

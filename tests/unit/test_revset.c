@@ -51,7 +51,7 @@ static char		*said;	/* el joined by "\n" */
  * tables in public, no server known. */
 static char *const	 cars[] = { "cars" };
 static const struct revset_ctx	ctx_base = { cars, 1, "public", "public", 0,
-    NULL };
+    NULL, 0 };
 
 /* Starts a case: an empty migrations directory of its own. */
 static void
@@ -749,7 +749,7 @@ static void
 test_schemas(void)
 {
 	static const struct revset_ctx	 ctx_hist = { NULL, 0, "migd",
-	    "migd_history", 0, NULL };
+	    "migd_history", 0, NULL, 0 };
 
 	one("drop_configured", 0, "CREATE TABLE cars.t ();\n",
 	    "DROP SCHEMA cars;\n");			/* 7 */

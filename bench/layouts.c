@@ -1,0 +1,251 @@
+/*
+ * layouts: loading and planning a directory of N migrations in each of the
+ * other tools' layouts against the same migrations as migd files (issue 14):
+ * revset_load (read, parse, SQL analysis, graph) then a plan from base to
+ * head, R times each, interleaved; prints the best time per layout (other
+ * load on the machine only adds to a time) and its ratio to migd's files,
+ * with the walk alone and the median.  Figures, never assertions.
+ *
+ *   cc -O2 -D_GNU_SOURCE -IBUILD -Idaemon -Iinclude -I/usr/include/postgresql \
+ *       -o layouts bench/layouts.c BUILD/libmigd.a -levent -ljansson -lpq \
+ *       -lpg_query -lnettle -linih
+ *   layouts [N] [ROUNDS]		(bench/run.sh: 1000 21)
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "graph.h"
+#include "layout.h"
+#include "migfile.h"
+#include "revset.h"
+#include "util.h"
+
+#define BENCH_MAXROUNDS	101
+
+static double
+bench_now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+static void
+bench_put(const char *path, const char *text)
+{
+	FILE	*f;
+
+	if ((f = fopen(path, "w")) == NULL || fputs(text, f) == EOF ||
+	    fclose(f) != 0) {
+		perror(path);
+		exit(2);
+	}
+}
+
+/* Migration i's SQL: a table, an index, a comment; its down drops it. */
+static void
+bench_sql(size_t i, char *up, size_t uplen, char *down, size_t downlen)
+{
+	snprintf(up, uplen, "CREATE TABLE bench_%zu (\n    id bigint "
+	    "GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    name text NOT NULL,"
+	    "\n    created_at timestamptz NOT NULL DEFAULT now()\n);\n"
+	    "CREATE INDEX bench_%zu_name_idx ON bench_%zu (name);\n"
+	    "COMMENT ON TABLE bench_%zu IS 'table %zu';\n", i, i, i, i, i);
+	snprintf(down, downlen, "DROP TABLE bench_%zu;\n", i);
+}
+
+/* One directory of n migrations in layout f under top. */
+static char *
+bench_dir(const char *top, enum layout_format f, size_t n)
+{
+	char	*dir, *path, *text, up[512], down[128], ver[32], prev[32];
+	size_t	 i;
+
+	dir = xprintf("%s/%s", top, layout_name(f));
+	mkdir(dir, 0755);
+	for (i = 1; i <= n; i++) {
+		bench_sql(i, up, sizeof up, down, sizeof down);
+		snprintf(ver, sizeof ver, "%014zu", 20240000000000 + i);
+		switch (f) {
+		case LAYOUT_MIGD:
+			if (i == 1)
+				snprintf(prev, sizeof prev, "none");
+			else
+				snprintf(prev, sizeof prev, "%014zu",
+				    20240000000000 + i - 1);
+			path = xprintf("%s/%s_table_%zu.sql", dir, ver, i);
+			text = xprintf("-- down_revision: %s\n-- message: "
+			    "table %zu\n\n-- migrate:up\n%s\n-- migrate:down\n"
+			    "%s", prev, i, up, down);
+			bench_put(path, text);
+			break;
+		case LAYOUT_DBMATE:
+			path = xprintf("%s/%s_table_%zu.sql", dir, ver, i);
+			text = xprintf("-- migrate:up\n%s\n-- migrate:down\n%s",
+			    up, down);
+			bench_put(path, text);
+			break;
+		case LAYOUT_GOOSE:
+			path = xprintf("%s/%s_table_%zu.sql", dir, ver, i);
+			text = xprintf("-- +goose Up\n%s\n-- +goose Down\n%s",
+			    up, down);
+			bench_put(path, text);
+			break;
+		case LAYOUT_GOLANG_MIGRATE:
+		case LAYOUT_SQLX:
+			path = xprintf("%s/%s_table_%zu.up.sql", dir, ver, i);
+			bench_put(path, up);
+			free(path);
+			path = xprintf("%s/%s_table_%zu.down.sql", dir, ver, i);
+			text = xstrdup(down);
+			bench_put(path, text);
+			break;
+		case LAYOUT_DIESEL:
+			path = xprintf("%s/%s_table_%zu", dir, ver, i);
+			mkdir(path, 0755);
+			free(path);
+			path = xprintf("%s/%s_table_%zu/up.sql", dir, ver, i);
+			bench_put(path, up);
+			free(path);
+			path = xprintf("%s/%s_table_%zu/down.sql", dir, ver, i);
+			text = xstrdup(down);
+			bench_put(path, text);
+			break;
+		case LAYOUT_FLYWAY:
+			path = xprintf("%s/V%zu__table_%zu.sql", dir, i, i);
+			bench_put(path, up);
+			free(path);
+			path = xprintf("%s/U%zu__table_%zu.sql", dir, i, i);
+			text = xstrdup(down);
+			bench_put(path, text);
+			break;
+		default:
+			abort();
+		}
+		free(path);
+		free(text);
+	}
+	return (dir);
+}
+
+/* One load and one plan base -> head; seconds. */
+static double
+bench_once(const char *dir, enum layout_format f, size_t n)
+{
+	struct revset_ctx	 ctx;
+	struct revset		*rs;
+	struct errlist		 errs = { NULL, 0 };
+	struct graph_plan	 plan;
+	char			*cause = NULL;
+	double			 t0, t;
+
+	memset(&ctx, 0, sizeof ctx);
+	ctx.version_schema = "public";
+	ctx.history_schema = "public";
+	ctx.format = f;
+	t0 = bench_now();
+	if (revset_load(dir, &ctx, &rs, &errs) != 0) {
+		fprintf(stderr, "%s: %s\n", dir, errs.n ? errs.v[0] : "?");
+		exit(1);
+	}
+	if (graph_plan(rs->graph, NULL, 0, "head", GRAPH_UP, &plan,
+	    &cause) != 0 || plan.n_steps != n) {
+		fprintf(stderr, "%s: plan: %s\n", dir, cause ? cause : "size");
+		exit(1);
+	}
+	t = bench_now() - t0;
+	graph_plan_clear(&plan);
+	revset_unref(rs);
+	return (t);
+}
+
+/* The walk alone (read and parse the files, no SQL analysis); seconds. */
+static double
+bench_walk(const char *dir, enum layout_format f)
+{
+	struct migset	 set;
+	struct errlist	 errs = { NULL, 0 };
+	double		 t0, t;
+
+	t0 = bench_now();
+	if (migdir_scan_format(dir, f, &set, &errs, NULL) != 0) {
+		fprintf(stderr, "%s: %s\n", dir, errs.n ? errs.v[0] : "?");
+		exit(1);
+	}
+	t = bench_now() - t0;
+	migset_clear(&set);
+	return (t);
+}
+
+static int
+bench_cmp(const void *a, const void *b)
+{
+	double	 x = *(const double *)a, y = *(const double *)b;
+
+	return (x < y ? -1 : x > y);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const enum layout_format	 fmts[] = {
+		LAYOUT_MIGD, LAYOUT_DBMATE, LAYOUT_GOLANG_MIGRATE, LAYOUT_SQLX,
+		LAYOUT_DIESEL, LAYOUT_GOOSE, LAYOUT_FLYWAY
+	};
+	double		 t[nitems(fmts)][BENCH_MAXROUNDS], med[nitems(fmts)];
+	double		 w[nitems(fmts)][BENCH_MAXROUNDS], wmed[nitems(fmts)];
+	char		 tmpl[] = "/tmp/migd-layouts.XXXXXX", *dirs[nitems(fmts)];
+	char		*cmd;
+	size_t		 n = argc > 1 ? strtoul(argv[1], NULL, 10) : 1000;
+	size_t		 rounds = argc > 2 ? strtoul(argv[2], NULL, 10) : 21;
+	size_t		 i, r;
+
+	if (n == 0 || n > 100000 || rounds == 0 || rounds > BENCH_MAXROUNDS) {
+		fprintf(stderr, "usage: layouts [N<=100000] [ROUNDS<=%d]\n",
+		    BENCH_MAXROUNDS);
+		return (2);
+	}
+	if (mkdtemp(tmpl) == NULL) {
+		perror("mkdtemp");
+		return (2);
+	}
+	for (i = 0; i < nitems(fmts); i++)
+		dirs[i] = bench_dir(tmpl, fmts[i], n);
+	/* Warm the page cache and the parser once; then rounds, interleaved. */
+	for (i = 0; i < nitems(fmts); i++)
+		(void)bench_once(dirs[i], fmts[i], n);
+	for (r = 0; r < rounds; r++) {
+		for (i = 0; i < nitems(fmts); i++) {
+			t[i][r] = bench_once(dirs[i], fmts[i], n);
+			w[i][r] = bench_walk(dirs[i], fmts[i]);
+		}
+	}
+	printf("# load (read, parse, SQL analysis, graph) + plan base->head of "
+	    "%zu migrations, best of %zu interleaved rounds (the machine's other "
+	    "load only adds)\n", n, rounds);
+	for (i = 0; i < nitems(fmts); i++) {
+		qsort(t[i], rounds, sizeof t[i][0], bench_cmp);
+		med[i] = t[i][0];
+		qsort(w[i], rounds, sizeof w[i][0], bench_cmp);
+		wmed[i] = w[i][0];
+		printf("%-15s %8.1f ms  %+6.1f %% against migd files   "
+		    "(reading the files alone: %5.1f ms, %+6.1f %%; median of "
+		    "the whole %.1f ms)\n", layout_name(fmts[i]), med[i] * 1e3,
+		    (med[i] / med[0] - 1) * 100, wmed[i] * 1e3,
+		    (wmed[i] / wmed[0] - 1) * 100, t[i][rounds / 2] * 1e3);
+	}
+	cmd = xprintf("rm -rf '%s'", tmpl);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpl);
+	free(cmd);
+	for (i = 0; i < nitems(fmts); i++)
+		free(dirs[i]);
+	return (0);
+}

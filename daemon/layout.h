@@ -1,0 +1,57 @@
+/* Other tools' migration layouts read as they are (pure: no I/O). */
+#ifndef MIGD_LAYOUT_H
+#define MIGD_LAYOUT_H
+
+#include <stddef.h>
+
+#include "migfile.h"
+#include "util.h"
+
+/* [migrations] format; the order is the contract's, AUTO first (0). */
+enum layout_format {
+	LAYOUT_AUTO = 0,
+	LAYOUT_MIGD,
+	LAYOUT_DBMATE,
+	LAYOUT_GOLANG_MIGRATE,
+	LAYOUT_SQLX,
+	LAYOUT_DIESEL,
+	LAYOUT_GOOSE,
+	LAYOUT_FLYWAY,
+	LAYOUT_NFORMATS
+};
+
+/* What one file is in a two-file layout (migfile.piece). */
+enum layout_piece {
+	LAYOUT_PIECE_WHOLE = 0,	/* up and down (if any) in one file */
+	LAYOUT_PIECE_UP,	/* NNN_name.up.sql, diesel's up.sql, V... */
+	LAYOUT_PIECE_DOWN,	/* NNN_name.down.sql, diesel's down.sql, U... */
+	LAYOUT_PIECE_WEAK	/* auto: plain SQL under a name no tool reads
+				   (schema.sql): judged with the directory */
+};
+
+#define LAYOUT_NAMES "auto, migd, dbmate, golang-migrate, sqlx, diesel, " \
+	"goose, flyway"
+
+const char	*layout_name(enum layout_format);
+int		 layout_parse_name(const char *, enum layout_format *);
+
+/*
+ * One file, named rel (its path under the migrations directory) and shown as
+ * path, read as fmt (AUTO: as what it looks like).  Returns 0 with *out set;
+ * 1 when the file is no migration of that layout (*skip gets why, to free);
+ * -1 with the problems in errs and *out what could be read, or NULL.
+ */
+int		 layout_file(enum layout_format, const char *, const char *,
+		     const char *, size_t, struct migfile **, char **,
+		     struct errlist *);
+
+/*
+ * After a directory's files were read: settles the layout (AUTO: the one
+ * every file has; a mix is refused), joins each up file to its down file,
+ * and chains the revisions in the tool's order.  set->files stays sorted by
+ * path.  Returns the layout, or -1 with the problems in errs.
+ */
+int		 layout_assemble(enum layout_format, const char *,
+		     struct migset *, struct errlist *);
+
+#endif

@@ -1,0 +1,320 @@
+"""Other tools' layouts read as they are (issue 14, point 1).
+
+tests/fixtures/layouts/<tool>/ holds one project per tool, written the way
+that tool writes them (golang-migrate's NNN_name.up.sql/.down.sql pairs,
+sqlx's reversible pairs and a simple file, diesel's VERSION_name/up.sql and
+down.sql, dbmate's -- migrate:up/down with transaction:false, goose's
+annotations with StatementBegin/End, Flyway's V/U files with dotted
+versions). Their SQL is that of tests/fixtures/realworld/ (the golang_migrate,
+diesel and own_schema projects, in migd's own format), so each layout must
+give the very schema migd gives for the same migrations as migd files. For
+each: upgrade to head with format = TOOL and with format = auto, the
+versions the tool's own, plan/status/revisions as for migd files, downgrade
+to base back to the empty schema, `upgrade --sql` offline. A mixed directory
+and bad versions are refused, with nothing run. dbmate itself (from npm, as
+bench/run.sh installs it) migrates the dbmate fixture to the same schema as
+migd.
+"""
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import migdtest
+import schema_helpers
+from schema_helpers import REALWORLD, assert_same_dump, migctl_ok
+from engine_helpers import X_FAILED, X_OK, connected, ok, versions, write_file
+
+LAYOUTS = os.path.join(migdtest.REPO, "tests", "fixtures", "layouts")
+MIGCTL_BIN = migdtest.MIGCTL_BIN
+
+# tool -> (the realworld fixture with the same SQL, the versions in order)
+TOOLS = {
+    "golang-migrate": ("golang_migrate", ["1", "2", "3", "4", "5", "6"]),
+    "sqlx": ("own_schema", ["20240105101500", "20240106093000", "20240201120000",
+                            "20240315080000"]),
+    "diesel": ("diesel", ["00000000000000", "20240115093012", "20240116141500",
+                          "20240202110000", "20240203080000", "20240310170000"]),
+    "dbmate": ("golang_migrate", ["20240110090000", "20240110090500", "20240111120000",
+                                  "20240112080000", "20240113100000", "20240114110000"]),
+    "goose": ("own_schema", ["1", "2", "3", "4"]),
+    "flyway": ("golang_migrate", ["1", "1.1", "2", "2.5", "10", "11"]),
+}
+
+MIGD_TABLES = ("public.alembic_version", "public.migd_history",
+               "public.migd_history_id_seq", "public.schema_migrations")
+NO_SCHEMAS = {("migrations", "schemas"): None}
+
+
+def offline(*args):
+    return subprocess.run([MIGCTL_BIN] + list(args), env=migdtest.clean_env(),
+                          capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+
+
+def copy_tree(src, dst):
+    """The fixture's files into the daemon's directory, subdirectories too."""
+    for entry in sorted(os.listdir(src)):
+        s = os.path.join(src, entry)
+        if os.path.isdir(s):
+            shutil.copytree(s, os.path.join(dst, entry))
+        else:
+            shutil.copy(s, os.path.join(dst, entry))
+
+
+def layout_migd(migd_factory, tool, fmt, db=None):
+    over = dict(NO_SCHEMAS)
+    over[("migrations", "format")] = fmt
+    m = connected(migd_factory(db=db, overrides=over))
+    copy_tree(os.path.join(LAYOUTS, tool), m.migrations_dir)
+    ok(m, "reload")
+    return m
+
+
+def dump(pg, db):
+    return schema_helpers.dump(pg, db, MIGD_TABLES)
+
+
+_reference = {}
+
+
+def migd_reference(migd_factory, pg, make_db, realworld):
+    """The schema migd gives for the same SQL as migd's own files."""
+    if realworld not in _reference:
+        db = make_db(pg)
+        m = connected(migd_factory(db=db, overrides=NO_SCHEMAS))
+        schema_helpers.copy_fixture(m, realworld)
+        migctl_ok(m, "upgrade")
+        _reference[realworld] = dump(pg, db)
+    return _reference[realworld]
+
+
+@pytest.mark.parametrize("fmt", ["tool", "auto"])
+@pytest.mark.parametrize("tool", sorted(TOOLS))
+def test_layout_up_down_like_migd_files(migd_factory, pg, make_db, tool, fmt):
+    realworld, order = TOOLS[tool]
+    want = migd_reference(migd_factory, pg, make_db, realworld)
+    empty = dump(pg, make_db(pg))
+    db = make_db(pg)
+    m = layout_migd(migd_factory, tool, tool if fmt == "tool" else "auto", db=db)
+
+    # what the daemon read, and that it says so
+    st = m.status()
+    assert st["migrations"]["valid"] is True, st
+    assert st["pending"] == len(order) and st["state"] == "pending", st
+    assert "are read as %s migrations" % tool in m.log(), m.log()[-2000:]
+    if fmt == "auto":
+        assert "format = auto detected them" in m.log()
+    revs = ok(m, "revisions")["revisions"]
+    assert [r["revision"] for r in revs] == list(reversed(order)), revs
+    assert revs[0]["parents"] == [order[-2]] and revs[-1]["parents"] == [], revs
+    plan = ok(m, "plan", {})
+    assert [s["revision"] for s in plan["steps"]] == order, plan
+
+    # up: the schema of the same migrations as migd files
+    migctl_ok(m, "upgrade")
+    assert versions(m) == [order[-1]]
+    assert m.status()["state"] == "up_to_date"
+    assert_same_dump(want, dump(pg, db), "%s (format %s) against migd files" % (tool, fmt))
+
+    if tool == "sqlx":
+        # sqlx's simple files have no down: the last one cannot be undone
+        p = m.migctl("downgrade", "-1")
+        assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+        assert "revision %s has no '-- migrate:down' section" % order[-1] in \
+            p.stdout + p.stderr, p.stdout + p.stderr
+        assert versions(m) == [order[-1]]
+        return
+    # down one, then to base: back to the empty schema
+    migctl_ok(m, "downgrade", "-1")
+    assert versions(m) == [order[-2]]
+    migctl_ok(m, "downgrade", "base")
+    assert versions(m) == []
+    assert_same_dump(empty, dump(pg, db), "%s: downgrade base" % tool)
+    # and up again, one step at a time
+    for _ in order:
+        migctl_ok(m, "upgrade", "+1")
+    assert versions(m) == [order[-1]]
+    assert_same_dump(want, dump(pg, db), "%s: up again by steps" % tool)
+
+
+@pytest.mark.parametrize("tool", sorted(TOOLS))
+def test_layout_offline(migd_factory, tool):
+    """migctl's offline commands read the layout as migd does: revisions with
+    -d (auto) and -c (the configured format), upgrade --sql."""
+    realworld, order = TOOLS[tool]
+    over = dict(NO_SCHEMAS)
+    over[("migrations", "format")] = tool
+    m = migd_factory(overrides=over, start=False)
+    copy_tree(os.path.join(LAYOUTS, tool), m.migrations_dir)
+    p = offline("--json", "revisions", "-d", m.migrations_dir)
+    assert p.returncode == X_OK, p.stderr
+    assert [r["revision"] for r in json.loads(p.stdout)["revisions"]] == \
+        list(reversed(order))
+    p = offline("--json", "revisions", "-c", m.config_path)
+    assert p.returncode == X_OK, p.stderr
+    p = offline("-c", m.config_path, "upgrade", "--sql", "base:head")
+    assert p.returncode == X_OK, p.stderr
+    for v in order:
+        assert "'%s'" % v in p.stdout, (v, p.stdout[-2000:])
+    # migd -n says what it read
+    p = migdtest.run_migd(["-n", "-c", m.config_path])
+    assert "# format: %s\n" % tool in p.stdout, p.stdout + p.stderr
+    assert "format = %s\n" % tool in p.stdout, p.stdout
+
+
+def test_auto_detects_and_migd_n_says_so(migd_factory):
+    m = migd_factory(overrides=NO_SCHEMAS, start=False)
+    copy_tree(os.path.join(LAYOUTS, "goose"), m.migrations_dir)
+    p = migdtest.run_migd(["-n", "-c", m.config_path])
+    assert p.returncode == 0, p.stderr
+    assert "# format: goose (detected)\n" in p.stdout, p.stdout
+    assert "format = auto\n" in p.stdout, p.stdout
+
+
+def test_mixed_directory_refused(migd_factory, pg):
+    m = layout_migd(migd_factory, "golang-migrate", "auto")
+    # a dbmate file beside golang-migrate's: nothing may run
+    write_file(m, "20240101000000_extra.sql", "-- migrate:up\nCREATE TABLE public.x ();\n"
+               "-- migrate:down\nDROP TABLE public.x;\n")
+    st = m.status()
+    assert st["state"] == "invalid_migrations", st
+    errors = "\n".join(st["migrations"]["errors"])
+    assert "files of 2 migration layouts in one directory: 1 dbmate" in errors, errors
+    assert "12 golang-migrate (" in errors, errors
+    assert "set format = TOOL under [migrations]" in errors, errors
+    p = m.migctl("upgrade")
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert versions(m) == []
+    assert pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
+                   "AND tablename IN ('accounts', 'x')", m.db) == "0"
+    # format = golang-migrate reads its own files and skips the other, saying so
+    m.update({("migrations", "format"): "golang-migrate"})
+    m.write_config()
+    ok(m, "reload")
+    st = m.status()
+    assert st["migrations"]["valid"] is True, st
+    assert "20240101000000_extra.sql: skipped: not a golang-migrate migration name" \
+        in m.log(), m.log()[-2000:]
+
+
+@pytest.mark.parametrize("name,text,want", [
+    ("V1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16__long.sql", "SELECT 1;\n",
+     "flyway version '1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16' cannot be a revision id: "
+     "it is 38 bytes long, the limit is 32 (migd keeps versions in "
+     "alembic_version.version_num, varchar(32)); rename the file"),
+    ("R__views.sql", "SELECT 1;\n",
+     "a Flyway repeatable migration (R__): migd runs each migration once"),
+    ("V1__again.sql", "SELECT 1;\n", "version 1 is also"),
+])
+def test_bad_flyway_versions_refused(migd_factory, pg, name, text, want):
+    m = layout_migd(migd_factory, "flyway", "flyway")
+    write_file(m, name, text)
+    st = m.status()
+    assert st["state"] == "invalid_migrations", st
+    errors = "\n".join(st["migrations"]["errors"])
+    assert want in errors, errors
+    assert m.migctl("upgrade").returncode == X_FAILED
+    assert versions(m) == []
+    assert pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
+                   "AND tablename = 'accounts'", m.db) == "0"
+
+
+def test_bad_numeric_versions_refused(migd_factory, pg):
+    m = layout_migd(migd_factory, "golang-migrate", "golang-migrate")
+    write_file(m, "99999999999999999999_big.up.sql", "SELECT 1;\n")
+    st = m.status()
+    assert st["state"] == "invalid_migrations", st
+    errors = "\n".join(st["migrations"]["errors"])
+    assert "version 99999999999999999999 is too large for golang-migrate (a uint64)" \
+        in errors, errors
+    assert m.migctl("upgrade").returncode == X_FAILED
+    assert versions(m) == []
+
+
+def test_goose_migrates_with_annotations(migd_factory, pg):
+    """NO TRANSACTION: a goose file with CREATE INDEX CONCURRENTLY runs."""
+    m = layout_migd(migd_factory, "goose", "goose")
+    write_file(m, "00005_concurrently.sql",
+               "-- +goose NO TRANSACTION\n-- +goose Up\n"
+               "CREATE INDEX CONCURRENTLY articles_title_idx ON articles (title);\n"
+               "-- +goose Down\nDROP INDEX CONCURRENTLY articles_title_idx;\n")
+    migctl_ok(m, "upgrade")
+    assert versions(m) == ["5"]
+    assert pg.psql("SELECT count(*) FROM pg_indexes WHERE indexname = "
+                   "'articles_title_idx'", m.db) == "1"
+    migctl_ok(m, "downgrade", "-1")
+    assert versions(m) == ["4"]
+
+
+def _dbmate_bin():
+    cache = os.path.join(os.environ.get("XDG_CACHE_HOME") or
+                         os.path.expanduser("~/.cache"), "migd-bench", "npm")
+    for f in sorted(glob.glob(os.path.join(cache, "node_modules", "@dbmate", "*",
+                                           "bin", "dbmate"))):
+        if os.access(f, os.X_OK):
+            return f
+    return shutil.which("dbmate")
+
+
+def test_dbmate_itself_gives_the_same_schema(migd_factory, pg, make_db):
+    """dbmate (npm, installed by bench/run.sh) migrating the fixture and migd
+    migrating it give the same pg_dump --schema-only."""
+    dbmate = _dbmate_bin()
+    if dbmate is None:
+        pytest.skip("dbmate is not installed (bench/run.sh installs it from npm)")
+    ref = make_db(pg)
+    url = "postgres://postgres@localhost/%s?socket=%s&port=%d&sslmode=disable" % (
+        ref, pg.sockdir, pg.port)
+    p = subprocess.run([dbmate, "--url", url, "--migrations-dir",
+                        os.path.join(LAYOUTS, "dbmate"), "--no-dump-schema", "up"],
+                       env=migdtest.clean_env(), capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    db = make_db(pg)
+    m = layout_migd(migd_factory, "dbmate", "auto", db=db)
+    migctl_ok(m, "upgrade")
+    assert_same_dump(dump(pg, ref), dump(pg, db), "dbmate against migd",
+                     "dbmate", "migd")
+    # the versions are dbmate's own
+    got = pg.psql("SELECT version FROM schema_migrations ORDER BY 1", ref).split()
+    assert got == TOOLS["dbmate"][1] and versions(m) == [got[-1]]
+
+
+def test_file_inserted_below_applied_ones_is_reported_not_run(migd_factory, pg):
+    """The chain follows the tool's order: a dbmate file dated between two
+    applied ones becomes a revision the version table skips, which status
+    reports and upgrade refuses until asked (apply_skipped), as for migd's
+    own files after a rebase."""
+    m = layout_migd(migd_factory, "dbmate", "dbmate")
+    migctl_ok(m, "upgrade")
+    write_file(m, "20240111000000_late.sql",
+               "-- migrate:up\nCREATE TABLE public.late ();\n"
+               "-- migrate:down\nDROP TABLE public.late;\n")
+    st = m.status()
+    assert st["state"] == "skipped", st
+    assert [s["revision"] for s in st["skipped"]] == ["20240111000000"], st
+    p = m.migctl("upgrade")
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert pg.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'late'", m.db) == "0"
+    ok(m, "upgrade", {"apply_skipped": True})
+    assert pg.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'late'", m.db) == "1"
+    assert m.status()["state"] == "up_to_date"
+
+
+def test_migctl_new_refuses_another_tools_directory(tmp_path):
+    """new and merge write migd's own files: in a goose directory they would
+    make it a mixed one, so they refuse and nothing is written."""
+    d = str(tmp_path / "goose")
+    shutil.copytree(os.path.join(LAYOUTS, "goose"), d)
+    before = sorted(os.listdir(d))
+    for cmd in (["new", "-m", "add things"], ["merge", "-m", "merge"]):
+        p = offline(*cmd, "-d", d)
+        assert p.returncode == X_FAILED, (cmd, p.stdout, p.stderr)
+        assert "holds goose migrations; migctl writes migd's own files" in p.stderr, \
+            p.stderr
+    assert sorted(os.listdir(d)) == before

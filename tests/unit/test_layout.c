@@ -1,0 +1,454 @@
+/* Unit tests for layout.c: other tools' files, one layout at a time. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layout.h"
+#include "migfile.h"
+#include "util.h"
+
+#include "tap.h"
+
+/* One file read as f; the errors joined, or "" (the caller frees both). */
+static int
+one(enum layout_format f, const char *rel, const char *text,
+    struct migfile **mf, char **errs)
+{
+	struct errlist	 el = { NULL, 0 };
+	char		*skip = NULL, *path = xprintf("m/%s", rel);
+	int		 r;
+
+	r = layout_file(f, path, rel, text, strlen(text), mf, &skip, &el);
+	if (r == 1)
+		errlist_add(&el, "skip: %s", skip);
+	*errs = errlist_join(&el, "\n");
+	errlist_clear(&el);
+	free(skip);
+	free(path);
+	return (r);
+}
+
+/* Files (rel, text pairs, NULL-ended) read and assembled as f. */
+static int
+dir(enum layout_format f, const char *const *files, struct migset *set,
+    char **errs)
+{
+	struct errlist	 el = { NULL, 0 };
+	struct migfile	*mf;
+	char		*skip, *path;
+	size_t		 i;
+	int		 r;
+
+	memset(set, 0, sizeof *set);
+	for (i = 0; files[i] != NULL; i += 2) {
+		path = xprintf("m/%s", files[i]);
+		r = layout_file(f, path, files[i], files[i + 1],
+		    strlen(files[i + 1]), &mf, &skip, &el);
+		free(path);
+		free(skip);
+		if (r == 0) {
+			set->files = xreallocarray(set->files, set->n + 1,
+			    sizeof *set->files);
+			set->files[set->n++] = mf;
+		} else if (mf != NULL) {
+			set->broken = xreallocarray(set->broken,
+			    set->n_broken + 1, sizeof *set->broken);
+			set->broken[set->n_broken++] = mf;
+		}
+	}
+	r = layout_assemble(f, "m", set, &el);
+	*errs = errlist_join(&el, "\n");
+	errlist_clear(&el);
+	return (r);
+}
+
+/* The chain as "parent>id" pairs in the files' path order. */
+static char *
+chain(const struct migset *set)
+{
+	char	*s = xstrdup(""), *t;
+	size_t	 i;
+
+	for (i = 0; i < set->n; i++) {
+		t = xprintf("%s%s%s>%s", s, i ? " " : "",
+		    set->files[i]->n_parents ? set->files[i]->parents[0] : "-",
+		    set->files[i]->revision);
+		free(s);
+		s = t;
+	}
+	return (s);
+}
+
+static void
+names(void)
+{
+	enum layout_format	 f;
+
+	ok(layout_parse_name("dbmate", &f) == 0 && f == LAYOUT_DBMATE,
+	    "format name: dbmate");
+	ok(layout_parse_name("golang-migrate", &f) == 0 &&
+	    f == LAYOUT_GOLANG_MIGRATE, "format name: golang-migrate");
+	ok(layout_parse_name("Flyway", &f) == 0 && f == LAYOUT_FLYWAY,
+	    "format name: case does not matter");
+	ok(layout_parse_name("liquibase", &f) == -1, "unknown format refused");
+	is_str(layout_name(LAYOUT_SQLX), "sqlx", "format printed");
+}
+
+static void
+golang_migrate(void)
+{
+	static const char *const files[] = {
+		"10_ten.up.sql", "SELECT 10;\n",
+		"10_ten.down.sql", "SELECT -10;\n",
+		"2_two.up.sql", "SELECT 2;\r\n",
+		"2_two.down.sql", "SELECT -2;\n",
+		"0001_one.up.sql", "SELECT 1;\n",
+		NULL
+	};
+	struct migset	 set;
+	char		*errs, *c;
+	int		 r;
+
+	r = dir(LAYOUT_GOLANG_MIGRATE, files, &set, &errs);
+	is_int(r, LAYOUT_GOLANG_MIGRATE, "golang-migrate: loads");
+	is_str(errs, "", "golang-migrate: no problems");
+	c = chain(&set);
+	/* Numeric order (2 before 10); 0001 is version 1, as in its table. */
+	/* In path order: 0001_one, 10_ten, 2_two. */
+	is_str(c, "->1 2>10 1>2", "golang-migrate: numeric order, ids are "
+	    "the numbers");
+	is_int(set.n, 3, "golang-migrate: up and down joined");
+	is_str(set.files[0]->up, "SELECT 1;\n", "golang-migrate: up text");
+	ok(set.files[0]->down == NULL, "golang-migrate: a missing down file "
+	    "is no down");
+	is_str(set.files[1]->up, "SELECT 10;\n", "golang-migrate: 10's up");
+	is_str(set.files[1]->down, "SELECT -10;\n", "golang-migrate: 10's "
+	    "down from its own file");
+	is_str(set.files[1]->down_path, "m/10_ten.down.sql",
+	    "golang-migrate: the down file is kept, for watching");
+	is_str(set.files[2]->up, "SELECT 2;\n", "golang-migrate: CRLF as LF");
+	is_str(set.files[2]->message, "two", "golang-migrate: the name is "
+	    "the message");
+	free(c);
+	free(errs);
+	migset_clear(&set);
+}
+
+static void
+golang_migrate_bad(void)
+{
+	static const char *const dup[] = {
+		"1_a.up.sql", "SELECT 1;\n",
+		"001_b.up.sql", "SELECT 1;\n",
+		NULL
+	};
+	static const char *const orphan[] = {
+		"1_a.up.sql", "SELECT 1;\n",
+		"2_b.down.sql", "SELECT 1;\n",
+		NULL
+	};
+	struct migset	 set;
+	struct migfile	*mf;
+	char		*errs;
+
+	is_int(dir(LAYOUT_GOLANG_MIGRATE, dup, &set, &errs), -1,
+	    "golang-migrate: a version twice refused");
+	is_str(errs, "m/1_a.up.sql: version 1 is also m/001_b.up.sql "
+	    "(golang-migrate, like migd, needs each version once)",
+	    "golang-migrate: says which files share it");
+	free(errs);
+	migset_clear(&set);
+	is_int(dir(LAYOUT_GOLANG_MIGRATE, orphan, &set, &errs), -1,
+	    "golang-migrate: a down file alone refused");
+	is_str(errs, "m/2_b.down.sql: a down file without its up file "
+	    "(version 2)", "golang-migrate: says which");
+	free(errs);
+	migset_clear(&set);
+
+	is_int(one(LAYOUT_GOLANG_MIGRATE, "99999999999999999999_x.up.sql",
+	    "", &mf, &errs), -1, "golang-migrate: beyond uint64 refused");
+	is_str(errs, "m/99999999999999999999_x.up.sql: version "
+	    "99999999999999999999 is too large for golang-migrate (a uint64)",
+	    "golang-migrate: says why");
+	free(errs);
+	is_int(one(LAYOUT_GOLANG_MIGRATE, "README.sql", "", &mf, &errs), 1,
+	    "golang-migrate: other names skipped");
+	is_str(errs, "skip: not a golang-migrate migration name "
+	    "(VERSION_name.up.sql and VERSION_name.down.sql)",
+	    "golang-migrate: says what names it reads");
+	free(errs);
+	is_int(one(LAYOUT_GOLANG_MIGRATE, "sub/1_x.up.sql", "", &mf, &errs),
+	    1, "golang-migrate: subdirectories skipped");
+	free(errs);
+}
+
+static void
+sqlx(void)
+{
+	static const char *const files[] = {
+		"20240101000000_a.up.sql", "-- no-transaction\nCREATE INDEX "
+		    "CONCURRENTLY i ON t (x);\n",
+		"20240101000000_a.down.sql", "DROP INDEX i;\n",
+		"20240102000000_b.sql", "SELECT 2;\n",
+		NULL
+	};
+	struct migset	 set;
+	char		*errs, *c;
+
+	is_int(dir(LAYOUT_SQLX, files, &set, &errs), LAYOUT_SQLX,
+	    "sqlx: reversible and simple files load");
+	c = chain(&set);
+	is_str(c, "->20240101000000 20240101000000>20240102000000",
+	    "sqlx: chained by version");
+	ok(set.files[0]->tx == MIGFILE_TX_NONE, "sqlx: -- no-transaction "
+	    "runs outside a transaction");
+	ok(set.files[1]->tx == MIGFILE_TX_AUTO && set.files[1]->down == NULL,
+	    "sqlx: a simple file: no down, transaction decided by migd");
+	free(c);
+	free(errs);
+	migset_clear(&set);
+
+	/* Auto: the two kinds of file together say sqlx. */
+	is_int(dir(LAYOUT_AUTO, files, &set, &errs), LAYOUT_SQLX,
+	    "auto: pairs plus simple files are sqlx");
+	is_str(errs, "", "auto: sqlx without problems");
+	free(errs);
+	migset_clear(&set);
+}
+
+static void
+diesel(void)
+{
+	static const char *const files[] = {
+		"2024-01-15-093012_create_users/up.sql", "CREATE TABLE u ();\n",
+		"2024-01-15-093012_create_users/down.sql", "DROP TABLE u;\n",
+		"00000000000000_diesel_initial_setup/up.sql", "SELECT 0;\n",
+		"00000000000000_diesel_initial_setup/down.sql", "SELECT 0;\n",
+		NULL
+	};
+	struct migset	 set;
+	struct migfile	*mf;
+	char		*errs, *c;
+
+	is_int(dir(LAYOUT_AUTO, files, &set, &errs), LAYOUT_DIESEL,
+	    "diesel: detected");
+	c = chain(&set);
+	is_str(c, "->00000000000000 00000000000000>20240115093012",
+	    "diesel: the version is the name without dashes");
+	is_str(set.files[1]->message, "create_users", "diesel: message");
+	is_str(set.files[1]->down, "DROP TABLE u;\n", "diesel: down.sql");
+	free(c);
+	free(errs);
+	migset_clear(&set);
+	is_int(one(LAYOUT_DIESEL, "x.sql", "", &mf, &errs), 1,
+	    "diesel: a file at the top is skipped");
+	is_str(errs, "skip: diesel reads only VERSION_name/up.sql and "
+	    "VERSION_name/down.sql", "diesel: says what it reads");
+	free(errs);
+	is_int(one(LAYOUT_DIESEL, "2024-01-15-093012_x/notes.sql", "", &mf,
+	    &errs), 1, "diesel: other files in a migration skipped");
+	free(errs);
+}
+
+static void
+dbmate(void)
+{
+	struct migfile	*mf;
+	char		*errs;
+
+	is_int(one(LAYOUT_DBMATE, "20240101120000_users.sql",
+	    "-- a comment\n--migrate:up transaction:false\nCREATE INDEX "
+	    "CONCURRENTLY i ON t (x);\n\n-- migrate:down\nDROP INDEX i;\n",
+	    &mf, &errs), 0, "dbmate: loads");
+	is_str(mf->revision, "20240101120000", "dbmate: the version as "
+	    "written");
+	is_str(mf->up, "CREATE INDEX CONCURRENTLY i ON t (x);\n\n",
+	    "dbmate: up block");
+	is_int(mf->up_line, 3, "dbmate: up line");
+	is_str(mf->down, "DROP INDEX i;\n", "dbmate: down block");
+	is_int(mf->down_line, 6, "dbmate: down line");
+	ok(mf->tx == MIGFILE_TX_NONE, "dbmate: transaction:false");
+	migfile_free(mf);
+	free(errs);
+
+	is_int(one(LAYOUT_DBMATE, "1_x.sql", "CREATE TABLE t ();\n", &mf,
+	    &errs), -1, "dbmate: no up block refused");
+	is_str(errs, "m/1_x.sql:1: no '-- migrate:up' line (dbmate requires "
+	    "each migration to define an up block)", "dbmate: says so");
+	migfile_free(mf);
+	free(errs);
+	is_int(one(LAYOUT_DBMATE, "1_x.sql", "SELECT 0;\n-- migrate:up\n"
+	    "SELECT 1;\n", &mf, &errs), -1, "dbmate: SQL before up refused");
+	is_str(errs, "m/1_x.sql:1: SQL before '-- migrate:up' (dbmate refuses "
+	    "statements outside the up and down blocks)", "dbmate: says where");
+	migfile_free(mf);
+	free(errs);
+	is_int(one(LAYOUT_DBMATE, "1_x.sql", "-- migrate:down\n-- migrate:up\n",
+	    &mf, &errs), -1, "dbmate: down before up refused");
+	migfile_free(mf);
+	free(errs);
+
+	is_int(one(LAYOUT_AUTO, "20240101120000_users.sql",
+	    "-- migrate:up\nSELECT 1;\n", &mf, &errs), 0, "auto: a dbmate file");
+	ok(mf->layout == LAYOUT_DBMATE, "auto: read as dbmate");
+	migfile_free(mf);
+	free(errs);
+	is_int(one(LAYOUT_AUTO, "0001_users.sql", "-- down_revision: none\n"
+	    "-- migrate:up\nSELECT 1;\n", &mf, &errs), 0, "auto: migd's own");
+	ok(mf->layout == LAYOUT_MIGD, "auto: a header means migd");
+	migfile_free(mf);
+	free(errs);
+}
+
+static void
+goose(void)
+{
+	struct migfile	*mf;
+	char		*errs;
+
+	is_int(one(LAYOUT_AUTO, "00002_fn.sql", "-- +goose NO TRANSACTION\n"
+	    "-- +goose Up\n-- +goose StatementBegin\nCREATE FUNCTION f() "
+	    "RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\n-- +goose "
+	    "StatementEnd\n-- +goose Down\nDROP FUNCTION f();\n", &mf, &errs),
+	    0, "goose: detected and loaded");
+	ok(mf->layout == LAYOUT_GOOSE, "goose: auto saw it");
+	is_str(mf->revision, "2", "goose: the version as a number");
+	is_str(mf->up, "-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS "
+	    "int AS $$ SELECT 1; $$ LANGUAGE sql;\n-- +goose StatementEnd\n",
+	    "goose: up, its annotations left as comments");
+	is_int(mf->up_line, 3, "goose: up line");
+	is_str(mf->down, "DROP FUNCTION f();\n", "goose: down");
+	ok(mf->tx == MIGFILE_TX_NONE, "goose: NO TRANSACTION");
+	migfile_free(mf);
+	free(errs);
+
+	is_int(one(LAYOUT_GOOSE, "1_x.sql", "-- +goose Down\nSELECT 1;\n",
+	    &mf, &errs), -1, "goose: no Up refused");
+	is_str(errs, "m/1_x.sql:1: '-- +goose down' out of place (goose takes "
+	    "one Up, then at most one Down)\nm/1_x.sql:1: no '-- +goose Up' "
+	    "annotation (goose requires one before the migration's SQL)",
+	    "goose: says so");
+	migfile_free(mf);
+	free(errs);
+	is_int(one(LAYOUT_GOOSE, "1_x.sql", "-- +goose Up\n-- +goose ENVSUB "
+	    "ON\nSELECT '${X}';\n", &mf, &errs), -1, "goose: ENVSUB refused");
+	migfile_free(mf);
+	free(errs);
+	is_int(one(LAYOUT_GOOSE, "0_x.sql", "-- +goose Up\n", &mf, &errs), -1,
+	    "goose: version 0 refused");
+	free(errs);
+}
+
+static void
+flyway(void)
+{
+	static const char *const files[] = {
+		"V10__ten.sql", "SELECT 10;\n",
+		"V2__two.sql", "SELECT 2;\n",
+		"U2__two.sql", "SELECT -2;\n",
+		"V1_1__one_one.sql", "SELECT 11;\n",
+		"V1__one.sql", "SELECT 1;\n",
+		"sub/V3__three.sql", "SELECT 3;\n",
+		NULL
+	};
+	static const char *const same[] = {
+		"V1__a.sql", "SELECT 1;\n",
+		"V1.0__b.sql", "SELECT 1;\n",
+		NULL
+	};
+	struct migset	 set;
+	struct migfile	*mf;
+	char		*errs, *c;
+
+	is_int(dir(LAYOUT_AUTO, files, &set, &errs), LAYOUT_FLYWAY,
+	    "flyway: detected");
+	c = chain(&set);
+	/* In path order: V10, V1_1, V1, V2, sub/V3. */
+	is_str(c, "3>10 1>1.1 ->1 1.1>2 2>3", "flyway: versions compared "
+	    "part by part, subdirectories read");
+	is_str(set.files[3]->down, "SELECT -2;\n", "flyway: U file as down");
+	is_str(set.files[1]->message, "one one", "flyway: description");
+	free(c);
+	free(errs);
+	migset_clear(&set);
+
+	is_int(dir(LAYOUT_FLYWAY, same, &set, &errs), -1,
+	    "flyway: 1 and 1.0 are one version");
+	free(errs);
+	migset_clear(&set);
+
+	is_int(one(LAYOUT_AUTO, "R__views.sql", "SELECT 1;\n", &mf, &errs),
+	    -1, "flyway: repeatable refused");
+	is_str(errs, "m/R__views.sql: a Flyway repeatable migration (R__): "
+	    "migd runs each migration once, in order, and does not rerun "
+	    "changed files; make it a versioned V<version>__ file or move it "
+	    "out", "flyway: says why and what to do");
+	free(errs);
+	is_int(one(LAYOUT_AUTO, "B5__baseline.sql", "SELECT 1;\n", &mf, &errs),
+	    -1, "flyway: a baseline migration refused, also under auto");
+	is_str(errs, "m/B5__baseline.sql: a Flyway baseline migration "
+	    "(B...__): migd does not read them; move it out",
+	    "flyway: says so");
+	free(errs);
+	is_int(one(LAYOUT_FLYWAY, "V1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16__"
+	    "x.sql", "", &mf, &errs), -1, "flyway: a version over 32 "
+	    "characters refused");
+	is_str(errs, "m/V1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16__x.sql: "
+	    "flyway version '1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16' cannot be "
+	    "a revision id: it is 38 bytes long, the limit is 32 (migd keeps "
+	    "versions in alembic_version.version_num, varchar(32)); rename the "
+	    "file", "flyway: says the limit");
+	free(errs);
+}
+
+static void
+mixed(void)
+{
+	static const char *const files[] = {
+		"1_a.up.sql", "SELECT 1;\n",
+		"20240101_b.sql", "-- migrate:up\nSELECT 1;\n",
+		"0003_c.sql", "-- down_revision: none\n-- migrate:up\n",
+		NULL
+	};
+	static const char *const plain[] = {
+		"1_a.sql", "SELECT 1;\n",
+		NULL
+	};
+	struct migset	 set;
+	char		*errs;
+
+	is_int(dir(LAYOUT_AUTO, files, &set, &errs), -1,
+	    "auto: a mixed directory refused");
+	is_str(errs, "m: files of 3 migration layouts in one directory: 1 migd "
+	    "(m/0003_c.sql), 1 dbmate (m/20240101_b.sql), 1 golang-migrate "
+	    "(m/1_a.up.sql); migd reads one layout per directory: move the "
+	    "others out, or set format = TOOL under [migrations] to read only "
+	    "that tool's files", "auto: counts, examples and what to do");
+	free(errs);
+	migset_clear(&set);
+
+	is_int(dir(LAYOUT_AUTO, plain, &set, &errs), -1,
+	    "auto: plain SQL alone is not guessed");
+	is_str(errs, "m: 1 files (such as m/1_a.sql) are plain SQL, with "
+	    "neither migd's header nor dbmate's or goose's markers: if they "
+	    "are sqlx migrations, set format = sqlx under [migrations]; if they "
+	    "are migd's, add the header ('-- down_revision: ...' and '-- "
+	    "migrate:up')", "auto: says which format to set");
+	free(errs);
+	migset_clear(&set);
+}
+
+int
+main(void)
+{
+	names();
+	golang_migrate();
+	golang_migrate_bad();
+	sqlx();
+	diesel();
+	dbmate();
+	goose();
+	flyway();
+	mixed();
+	return (done_testing());
+}
