@@ -52,7 +52,10 @@ cflags="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $san
     -I$top/include -I$top/daemon -I$here $pc_cflags -Wall -Wextra"
 # As Makefile.am links libmigd.a (SHA-256 comes from nettle).
 libs="-linih -lpg_query -ljansson -lpq -lnettle"
-modules="util log conninfo config rpc migfile migdir sqlscan sqltok graph"
+# The pure modules: libmigd.a's C files, as Makefile.am lists them.
+modules=$(sed -n '/^libmigd_a_SOURCES/,/^$/p' "$top/Makefile.am" |
+    grep -o 'daemon/[a-z_]*\.c' | sed 's|daemon/||; s|\.c$||' | tr '\n' ' ')
+[ -n "$modules" ] || die "no libmigd_a_SOURCES in Makefile.am"
 
 echo "==> building into $build"
 objs=""
