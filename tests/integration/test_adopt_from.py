@@ -235,7 +235,8 @@ def test_adopt_from_auto_picks_the_one_table(migd_factory, pg, make_db):
     m = layout_migd(migd_factory, "golang-migrate", "golang-migrate", db=db)
     p = m.migctl("adopt", "--from", "auto")
     assert p.returncode == X_OK, p.stdout + p.stderr
-    assert "adopted" in p.stdout, p.stdout
+    assert "adopted from golang-migrate: 2 applied revisions, checksums recorded; " \
+        "version table at 2" in p.stdout, p.stdout
     assert versions(m) == ["2"]
     assert [h["revision"] for h in adopt_rows(m)] == ["1", "2"]
 
