@@ -274,6 +274,21 @@ adopt_from_find(struct job *j, const char *version)
 	return (found);
 }
 
+/* Whether revision a comes before revision b in the upgrade order. */
+static int
+adopt_from_before(const size_t *order, size_t n, ssize_t a, ssize_t b)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		if (order[i] == (size_t)a)
+			return (1);
+		if (order[i] == (size_t)b)
+			return (0);
+	}
+	return (0);
+}
+
 /* Refused unless migd never wrote the version table. */
 static void
 adopt_from_start(struct job *j)
@@ -440,16 +455,34 @@ adopt_from_rows(struct job *j, PGresult *res)
 			    "want, then adopt", v, type);
 			goto out;
 		}
-		if ((r = adopt_from_find(j, v)) < 0) {
+		if ((r = adopt_from_find(j, v)) < 0 && j->adopt_fmt ==
+		    LAYOUT_FLYWAY && strcmp(type, "BASELINE") == 0) {
+			/* A baseline needs no file: what is at or below it
+			 * was there before Flyway. */
+			for (k = 0; k < n; k++) {
+				if (layout_cmp_flyway(graph_id(g, order[k]),
+				    v) > 0)
+					break;
+				r = (ssize_t)order[k];
+			}
+			if (r < 0)
+				continue;
+			if (cut < 0 || adopt_from_before(order, n, cut, r))
+				cut = r;
+			continue;
+		}
+		if (r < 0) {
 			if (unknown == NULL)
 				unknown = xstrdup(v);
 			continue;
 		}
 		if (j->adopt_fmt == LAYOUT_GOLANG_MIGRATE ||
 		    (j->adopt_fmt == LAYOUT_FLYWAY && strcmp(type,
-		    "BASELINE") == 0))
-			cut = r;	/* everything up to it */
-		else
+		    "BASELINE") == 0)) {
+			/* everything up to it */
+			if (cut < 0 || adopt_from_before(order, n, cut, r))
+				cut = r;
+		} else
 			marks[r] = 1;
 	}
 	if (unknown != NULL) {

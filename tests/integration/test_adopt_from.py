@@ -378,3 +378,29 @@ def test_adopt_from_refuses_a_migd_database_and_unknown_tools(migd_factory, pg, 
     assert "unknown tool" in e["message"] and "golang-migrate" in e["message"], e
     p = m.migctl("adopt", "--from")
     assert p.returncode == X_USAGE, p.stdout + p.stderr
+
+
+def test_adopt_from_flyway_baseline(migd_factory, pg, make_db):
+    """flyway baseline -baselineVersion=1.5 on a database that had 1 and 1.1
+    (no file at 1.5), then flyway migrate ran 2: 1, 1.1 and 2 are applied."""
+    realworld, order = TOOLS["flyway"]
+    want = migd_reference(migd_factory, pg, make_db, realworld)
+    m, db = fresh(migd_factory, pg, make_db, "flyway", k=3)
+    q(m, CREATE["flyway"])
+    q(m, "INSERT INTO flyway_schema_history (installed_rank, version, description, "
+         "type, script, checksum, installed_by, execution_time, success) VALUES "
+         "(1, '1.5', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', "
+         "NULL, 'postgres', 0, true)")
+    q(m, "INSERT INTO flyway_schema_history (installed_rank, version, description, "
+         "type, script, checksum, installed_by, execution_time, success) VALUES "
+         "(2, '2', 'Add accounts profile', 'SQL', 'V2__Add_accounts_profile.sql', "
+         "12345, 'postgres', 9, true)")
+    before = snapshot(pg, db, "flyway")
+    res = ok(m, "adopt", {"from": "flyway"})
+    assert [x["revision"] for x in res["adopted"]] == ["1", "1.1", "2"], res
+    assert versions(m) == ["2"]
+    migctl_ok(m, "upgrade", "head")
+    assert versions(m) == [order[-1]]
+    assert_same_dump(want, schema_helpers.dump(pg, db, MIGD_TABLES + tuple(
+        STATE_TABLES["flyway"])), "flyway baseline, adopt --from, upgrade head")
+    assert snapshot(pg, db, "flyway") == before
