@@ -396,19 +396,20 @@ adopt_from_bad_row(struct job *j, const char *v, const char *type)
 	case LAYOUT_SQLX:
 		job_fail(j, MIGD_ERR_STATE, "failed_migration", json_pack(
 		    "{s:s, s:s}", "from", j->adopt_from, "version", v),
-		    "sqlx: migration %s is partially applied; try running "
-		    "`sqlx migrate revert` or fix it manually (a row with "
-		    "success = false in _sqlx_migrations): check the database, "
-		    "delete that row once the migration is undone or finish "
-		    "and mark it success, then adopt again", v);
+		    "sqlx: migration %s is partially applied; fix and remove "
+		    "row from `_sqlx_migrations` table (its success is "
+		    "false): check the database, undo what the migration did "
+		    "and delete that row (or finish it and set success), then "
+		    "adopt again", v);
 		return (1);
 	case LAYOUT_FLYWAY:
 		job_fail(j, MIGD_ERR_STATE, "failed_migration", json_pack(
 		    "{s:s, s:s}", "from", j->adopt_from, "version", v),
-		    "Flyway: Detected failed migration to version %s (%s "
-		    "row with success = false in flyway_schema_history): "
-		    "undo what it did by hand and run 'flyway repair', then "
-		    "adopt again", v, type);
+		    "Flyway: Detected failed migration to version %s. Please "
+		    "remove any half-completed changes then run repair to fix "
+		    "the schema history (a %s row with success = false in "
+		    "flyway_schema_history): undo what it did by hand, run "
+		    "'flyway repair', then adopt again", v, type);
 		return (1);
 	}
 	return (0);
