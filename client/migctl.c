@@ -37,6 +37,7 @@ struct migctl {
 	int			 allow_drift;
 	int			 apply_skipped;
 	int			 purge;		/* stamp --purge */
+	const char		*adopt_from;	/* adopt --from */
 	int			 atomic;	/* 1, 0, or -1: as configured */
 	int			 cancel_sent;	/* Ctrl-C asked migd to cancel */
 	long			 limit;
@@ -65,7 +66,8 @@ struct migctl {
 #define ARG_SKIPPED	0x800	/* --apply-skipped */
 #define ARG_IMPORT	0x1000	/* import --out, --allow-partial */
 #define ARG_PURGE	0x2000	/* stamp --purge */
-#define ARG_NBITS	14
+#define ARG_FROM	0x4000	/* adopt --from */
+#define ARG_NBITS	15
 #define ARG_FILES	(ARG_DIR | ARG_CONFIG)
 
 struct migctl_cmd {
@@ -90,7 +92,7 @@ enum migctl_optid {
 	OPT_VERSION, OPT_DRY_RUN, OPT_SQL, OPT_ATOMIC, OPT_NO_ATOMIC,
 	OPT_DRIFT, OPT_SKIPPED, OPT_WAIT_DAEMON, OPT_LIMIT, OPT_FOR, OPT_TIMEOUT,
 	OPT_MESSAGE, OPT_DIR, OPT_CONFIG, OPT_HEAD, OPT_OUT, OPT_PARTIAL,
-	OPT_PURGE
+	OPT_PURGE, OPT_FROM
 };
 
 struct migctl_opt {
@@ -109,6 +111,7 @@ static volatile sig_atomic_t migctl_sigint;
 static json_t	*params_target(struct migctl *, char **, int);
 static json_t	*params_revision(struct migctl *, char **, int);
 static json_t	*params_stamp(struct migctl *, char **, int);
+static json_t	*params_adopt(struct migctl *, char **, int);
 static json_t	*params_resolve(struct migctl *, char **, int);
 static json_t	*params_accept(struct migctl *, char **, int);
 static json_t	*params_history(struct migctl *, char **, int);
@@ -300,7 +303,7 @@ static const struct migctl_cmd migctl_cmds[] = {
 	    "edited\n" EXITS_RUN,
 	  .min_args = 1, .max_args = 1000, .params = params_accept,
 	  .print = out_accept },
-	{ .name = "adopt", .method = "adopt", .usage = "adopt",
+	{ .name = "adopt", .method = "adopt", .usage = "adopt [--from TOOL]",
 	  .summary = "take over a database another tool (Alembic) migrated",
 	  .about = "  Take over a database another tool migrated: record the "
 	    "checksum of\n  every applied revision that has none, with an "
@@ -308,11 +311,19 @@ static const struct migctl_cmd migctl_cmds[] = {
 	    "then on.  Runs no migration;\n  a second adopt records nothing.  "
 	    "Refused when the version table names\n  unknown revisions, a "
 	    "revision is dirty, or revisions are skipped.\n  status and verify "
-	    "list what is unverified.\n",
-	  .examples = "  migctl adopt\n",
+	    "list what is unverified.\n  With --from TOOL, on a database migd "
+	    "never managed: read TOOL's own\n  state table (never changed), "
+	    "write the version table at the applied\n  revisions and their "
+	    "checksums, in one transaction.  Refused when\n  the table is "
+	    "missing, dirty, has a failed row, a version no file\n  defines, "
+	    "or a gap, or when the version table has rows.\n",
+	  .arguments = "  TOOL  dbmate, golang-migrate, sqlx, diesel, goose, "
+	    "flyway, or auto\n        (the one state table present)\n",
+	  .examples = "  migctl adopt\n  migctl adopt --from dbmate\n",
 	  .exits = "  0  adopted, or nothing to adopt\n  1  refused: unknown "
-	    "revisions, dirty, skipped, invalid files\n" EXITS_RUN,
-	  .print = out_adopt },
+	    "revisions, dirty, skipped, invalid files;\n     --from: see above\n"
+	    EXITS_RUN,
+	  .flags = ARG_FROM, .params = params_adopt, .print = out_adopt },
 	{ .name = "schemas", .method = "schemas", .usage = "schemas",
 	  .summary = "schemas, where they come from, what the next run creates",
 	  .about = "  The configured schemas and every schema the migration files "
@@ -520,6 +531,9 @@ static const struct migctl_opt migctl_options[] = {
 	    "placeholder for a revision that\ncannot be rendered offline" },
 	{ OPT_PURGE, 0, "purge", NULL, NULL, ARG_PURGE, "empty the version "
 	    "table first (also of\nrevisions no file defines)" },
+	{ OPT_FROM, 0, "from", NULL, "TOOL", ARG_FROM, "read the state table "
+	    "of TOOL: dbmate,\ngolang-migrate, sqlx, diesel, goose, flyway or "
+	    "auto" },
 };
 
 /* Words people type for a command, for "did you mean". */
@@ -1169,6 +1183,17 @@ params_revision(struct migctl *m, char **args, int n)
 	return (json_pack("{s:s}", "revision", args[0]));
 }
 
+/* adopt: --from TOOL, checked by migd. */
+static json_t *
+params_adopt(struct migctl *m, char **args, int n)
+{
+	(void)args;
+	(void)n;
+	if (m->adopt_from == NULL)
+		return (json_object());
+	return (json_pack("{s:s}", "from", m->adopt_from));
+}
+
 /* stamp's revisions: one string, as ever, or a list. */
 static json_t *
 params_stamp(struct migctl *m, char **args, int n)
@@ -1775,6 +1800,9 @@ migctl_set(struct migctl *m, const struct migctl_opt *o, const char *name,
 		break;
 	case OPT_PURGE:
 		m->purge = 1;
+		break;
+	case OPT_FROM:
+		m->adopt_from = val;
 		break;
 	case OPT_LOCAL:
 	case OPT_VERBOSE:

@@ -830,6 +830,14 @@ out_adopt(json_t *res)
 	json_array_foreach(list, i, v)
 		printf("adopted %s  %.12s  %s\n", out_str(v, "revision"),
 		    out_str(v, "checksum"), out_str(v, "file"));
+	if (json_object_get(res, "from") != NULL) {
+		printf("%sadopted from %s:%s %zu applied revision%s, checksums "
+		    "recorded; version table at %s\n", c(BOLD), out_str(res,
+		    "from"), c(RESET), json_array_size(list),
+		    json_array_size(list) == 1 ? "" : "s", json_string_value(
+		    json_array_get(json_object_get(res, "version"), 0)));
+		return;
+	}
 	printf("%sadopted:%s %zu applied revision%s, checksums recorded; "
 	    "%lld already had one\n", c(BOLD), c(RESET), json_array_size(list),
 	    json_array_size(list) == 1 ? "" : "s", (long long)

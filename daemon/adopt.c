@@ -12,10 +12,12 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "layout.h"
 #include "migd.h"
 #include "engine.h"
 
 static void	 adopt_write(struct job *j, PGresult *res);
+static void	 adopt_from_start(struct job *j);
 
 /* The revisions to adopt, in upgrade order: applied, no checksum yet. */
 static size_t
@@ -51,6 +53,10 @@ job_adopt(struct job *j)
 	char			*ht, *first;
 	json_t			*skipped;
 
+	if (j->adopt_from != NULL) {
+		adopt_from_start(j);
+		return;
+	}
 	for (i = 0; i < j->st.n_rows; i++) {
 		if (graph_find(j->rs->graph, j->st.rows[i]) < 0) {
 			job_fail(j, MIGD_ERR_STATE, "ahead", json_pack(
@@ -162,5 +168,431 @@ adopt_write(struct job *j, PGresult *res)
 	    n, n == 1 ? "" : "s");
 	job_query(j, sql, 0, NULL, job_end);
 	free(todo);
+	free(sql);
+}
+
+/*
+ * adopt --from TOOL: a database another tool migrated and migd never
+ * managed.  TOOL's state table is read (never written), its versions are
+ * mapped to the files' revisions as layout.c names them, and the version
+ * table and the 'adopt' history rows are written in one transaction.
+ */
+
+/* Each tool's state table, in enum layout_format order from DBMATE. */
+static const char *const adopt_from_tables[] = {
+	"schema_migrations", "schema_migrations", "_sqlx_migrations",
+	"__diesel_schema_migrations", "goose_db_version",
+	"flyway_schema_history"
+};
+
+/* Which state tables exist (search_path); golang-migrate's
+ * schema_migrations is told from dbmate's by its dirty column. */
+static const char adopt_from_detect_sql[] =
+	"WITH t AS (SELECT to_regclass('schema_migrations') AS sm) "
+	"SELECT sm IS NOT NULL AND NOT d, sm IS NOT NULL AND d, "
+	"to_regclass('_sqlx_migrations') IS NOT NULL, "
+	"to_regclass('__diesel_schema_migrations') IS NOT NULL, "
+	"to_regclass('goose_db_version') IS NOT NULL, "
+	"to_regclass('flyway_schema_history') IS NOT NULL "
+	"FROM t, LATERAL (SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE "
+	"attrelid = sm AND attname = 'dirty' AND NOT attisdropped) AS d) x";
+
+/* Each tool's rows: version, whether it is in effect (golang-migrate:
+ * not dirty; sqlx, Flyway: success), the row's type (Flyway). */
+static const char *const adopt_from_rows_sql[] = {
+	"SELECT version::text, true, '' FROM schema_migrations",
+	"SELECT version::text, NOT dirty, '' FROM schema_migrations",
+	"SELECT version::text, success, '' FROM _sqlx_migrations",
+	"SELECT version::text, true, '' FROM __diesel_schema_migrations",
+	/* goose: the latest row of each version says whether it is applied;
+	 * version 0 is goose's own first row. */
+	"SELECT version_id::text, is_applied, '' FROM (SELECT DISTINCT ON "
+	"(version_id) version_id, is_applied FROM goose_db_version ORDER BY "
+	"version_id, id DESC) g WHERE version_id <> 0",
+	"SELECT coalesce(version, ''), success, type FROM "
+	"flyway_schema_history WHERE type <> 'SCHEMA' ORDER BY installed_rank"
+};
+
+static void	 adopt_from_detect(struct job *, PGresult *);
+static void	 adopt_from_rows(struct job *, PGresult *);
+static void	 adopt_from_write(struct job *, PGresult *);
+
+/* A version as a key both sides agree on: Flyway's parts (1.1 = 1_1 =
+ * 1.01) without leading zeros; other tools' digits without leading zeros
+ * (golang-migrate and goose keep 000001 as 1, diesel 2024-01-15-093012 as
+ * 20240115093012). */
+static char *
+adopt_from_key(int fmt, const char *v)
+{
+	char	*out = xcalloc(strlen(v) + 2, 1);
+	size_t	 k = 0;
+	int	 lead = 1;
+
+	for (; *v != '\0'; v++) {
+		if (fmt == LAYOUT_FLYWAY && (*v == '.' || *v == '_')) {
+			if (lead)
+				out[k++] = '0';
+			out[k++] = '.';
+			lead = 1;
+			continue;
+		}
+		if (*v < '0' || *v > '9')
+			continue;
+		if (lead && *v == '0')
+			continue;
+		lead = 0;
+		out[k++] = *v;
+	}
+	if (lead && (k == 0 || out[k - 1] == '.'))
+		out[k++] = '0';
+	out[k] = '\0';
+	/* Flyway: 1.0 is 1 */
+	while (fmt == LAYOUT_FLYWAY && k > 2 && strcmp(out + k - 2, ".0") == 0)
+		out[k -= 2] = '\0';
+	return (out);
+}
+
+/* The revision a tool's version names, or -1. */
+static ssize_t
+adopt_from_find(struct job *j, const char *version)
+{
+	const size_t	*order;
+	size_t		 n, i;
+	char		*want, *have;
+	ssize_t		 found = -1;
+
+	want = adopt_from_key(j->adopt_fmt, version);
+	n = graph_order(j->rs->graph, &order);
+	for (i = 0; i < n && found < 0; i++) {
+		have = adopt_from_key(j->adopt_fmt, graph_id(j->rs->graph,
+		    order[i]));
+		if (strcmp(have, want) == 0)
+			found = (ssize_t)order[i];
+		free(have);
+	}
+	free(want);
+	return (found);
+}
+
+/* Whether revision a comes before revision b in the upgrade order. */
+static int
+adopt_from_before(const size_t *order, size_t n, ssize_t a, ssize_t b)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		if (order[i] == (size_t)a)
+			return (1);
+		if (order[i] == (size_t)b)
+			return (0);
+	}
+	return (0);
+}
+
+/* Refused unless migd never wrote the version table. */
+static void
+adopt_from_start(struct job *j)
+{
+	if (j->st.n_rows != 0) {
+		job_fail(j, MIGD_ERR_STATE, "version_table_not_empty",
+		    json_pack("{s:s}", "from", j->adopt_from), "adopt --from "
+		    "%s is for a database migd never managed, but the version "
+		    "table already names %s: migd knows where this database "
+		    "is; run plain 'migctl adopt' to record checksums",
+		    j->adopt_from, j->st.rows[0]);
+		return;
+	}
+	job_query(j, adopt_from_detect_sql, 0, NULL, adopt_from_detect);
+}
+
+/* auto: the one state table there is; a named tool: its table. */
+static void
+adopt_from_detect(struct job *j, PGresult *res)
+{
+	char	 present[256] = "";
+	int	 i, n = 0, pick = -1, has;
+
+	if (!job_ok(j, res))
+		return;
+	for (i = 0; i < 6 && PQntuples(res) == 1; i++) {
+		has = strcmp(PQgetvalue(res, 0, i), "t") == 0;
+		if (!has)
+			continue;
+		n++;
+		pick = LAYOUT_DBMATE + i;
+		snprintf(present + strlen(present), sizeof present -
+		    strlen(present), "%s%s (%s)", n > 1 ? ", " : "",
+		    adopt_from_tables[i], layout_name(LAYOUT_DBMATE + i));
+	}
+	if (j->adopt_fmt == LAYOUT_AUTO) {
+		if (n == 0) {
+			job_fail(j, MIGD_ERR_STATE, "no_state_table",
+			    json_pack("{s:s}", "from", j->adopt_from), "adopt "
+			    "--from auto: no other tool's state table is on "
+			    "the search_path (looked for schema_migrations, "
+			    "_sqlx_migrations, __diesel_schema_migrations, "
+			    "goose_db_version, flyway_schema_history): if "
+			    "nothing migrated this database, run 'migctl "
+			    "upgrade head'; else set the search_path of migd's "
+			    "role to the table's schema");
+			return;
+		}
+		if (n > 1) {
+			job_fail(j, MIGD_ERR_STATE, "ambiguous_state_table",
+			    json_pack("{s:s}", "from", j->adopt_from), "adopt "
+			    "--from auto: several tools' state tables are "
+			    "here: %s; name the tool that migrated this "
+			    "database with --from TOOL", present);
+			return;
+		}
+		j->adopt_fmt = pick;
+		free(j->adopt_from);
+		j->adopt_from = xstrdup(layout_name(pick));
+	} else if (strcmp(PQgetvalue(res, 0, j->adopt_fmt - LAYOUT_DBMATE),
+	    "t") != 0) {
+		if (j->adopt_fmt == LAYOUT_DBMATE || j->adopt_fmt ==
+		    LAYOUT_GOLANG_MIGRATE) {
+			i = j->adopt_fmt == LAYOUT_DBMATE ? 1 : 0;
+			if (strcmp(PQgetvalue(res, 0, i), "t") == 0) {
+				job_fail(j, MIGD_ERR_STATE, "no_state_table",
+				    json_pack("{s:s}", "from", j->adopt_from),
+				    "adopt --from %s: schema_migrations is %s's "
+				    "(%s): run 'migctl adopt --from %s'",
+				    j->adopt_from, layout_name(LAYOUT_DBMATE +
+				    i), i ? "it has a dirty column" : "it has "
+				    "no dirty column", layout_name(
+				    LAYOUT_DBMATE + i));
+				return;
+			}
+		}
+		job_fail(j, MIGD_ERR_STATE, "no_state_table", json_pack(
+		    "{s:s}", "from", j->adopt_from), "adopt --from %s: "
+		    "relation \"%s\" does not exist (on the search_path of "
+		    "migd's role): %s has not migrated this database, or its "
+		    "table is in another schema (set the role's search_path); "
+		    "%s%s", j->adopt_from, adopt_from_tables[j->adopt_fmt -
+		    LAYOUT_DBMATE], j->adopt_from, n ? "present: " :
+		    "no tool's table is here", present);
+		return;
+	}
+	job_query(j, adopt_from_rows_sql[j->adopt_fmt - LAYOUT_DBMATE], 0,
+	    NULL, adopt_from_rows);
+}
+
+/* Refuses a row the tool itself would stop at. */
+static int
+adopt_from_bad_row(struct job *j, const char *v, const char *type)
+{
+	switch (j->adopt_fmt) {
+	case LAYOUT_GOLANG_MIGRATE:
+		job_fail(j, MIGD_ERR_STATE, "dirty", json_pack("{s:s, s:s}",
+		    "from", j->adopt_from, "version", v), "golang-migrate: "
+		    "Dirty database version %s. Fix and force version.  A "
+		    "migration stopped part-way: check the database, finish "
+		    "or undo version %s by hand, run 'migrate force %s' (it "
+		    "took effect) or 'migrate force' the version before it "
+		    "(it did not), then adopt again", v, v, v);
+		return (1);
+	case LAYOUT_SQLX:
+		job_fail(j, MIGD_ERR_STATE, "failed_migration", json_pack(
+		    "{s:s, s:s}", "from", j->adopt_from, "version", v),
+		    "sqlx: migration %s is partially applied; fix and remove "
+		    "row from `_sqlx_migrations` table (its success is "
+		    "false): check the database, undo what the migration did "
+		    "and delete that row (or finish it and set success), then "
+		    "adopt again", v);
+		return (1);
+	case LAYOUT_FLYWAY:
+		job_fail(j, MIGD_ERR_STATE, "failed_migration", json_pack(
+		    "{s:s, s:s}", "from", j->adopt_from, "version", v),
+		    "Flyway: Detected failed migration to version %s. Please "
+		    "remove any half-completed changes then run repair to fix "
+		    "the schema history (a %s row with success = false in "
+		    "flyway_schema_history): undo what it did by hand, run "
+		    "'flyway repair', then adopt again", v, type);
+		return (1);
+	}
+	return (0);
+}
+
+/* Maps the rows to revisions; refuses unknown versions and gaps. */
+static void
+adopt_from_rows(struct job *j, PGresult *res)
+{
+	struct graph	*g;
+	const size_t	*order;
+	char		*marks, *unknown = NULL;
+	const char	*v, *type, *hole = NULL;
+	size_t		 n, i, k;
+	ssize_t		 r, cut = -1;
+	int		 ok, rows;
+
+	if (!job_ok(j, res))
+		return;
+	g = j->rs->graph;
+	n = graph_order(g, &order);
+	marks = xcalloc(revset_count(j->rs) + 1, 1);
+	rows = PQntuples(res);
+	for (i = 0; i < (size_t)rows; i++) {
+		v = PQgetvalue(res, (int)i, 0);
+		ok = strcmp(PQgetvalue(res, (int)i, 1), "t") == 0;
+		type = PQgetvalue(res, (int)i, 2);
+		if (j->adopt_fmt == LAYOUT_FLYWAY && *v == '\0') {
+			if (!ok && adopt_from_bad_row(j, "(repeatable)", type))
+				goto out;
+			continue;	/* repeatable: no revision */
+		}
+		if (!ok && adopt_from_bad_row(j, v, type))
+			goto out;
+		if (!ok)
+			continue;	/* goose: rolled back */
+		if (j->adopt_fmt == LAYOUT_FLYWAY && strncmp(type, "UNDO", 4) ==
+		    0) {
+			job_fail(j, MIGD_ERR_STATE, "unsupported_state",
+			    json_pack("{s:s, s:s}", "from", j->adopt_from,
+			    "version", v), "Flyway undid version %s (%s row): "
+			    "adopt --from flyway reads only forward "
+			    "migrations; migrate Flyway to the version you "
+			    "want, then adopt", v, type);
+			goto out;
+		}
+		if ((r = adopt_from_find(j, v)) < 0 && j->adopt_fmt ==
+		    LAYOUT_FLYWAY && strcmp(type, "BASELINE") == 0) {
+			/* A baseline needs no file: what is at or below it
+			 * was there before Flyway. */
+			for (k = 0; k < n; k++) {
+				if (layout_cmp_flyway(graph_id(g, order[k]),
+				    v) > 0)
+					break;
+				r = (ssize_t)order[k];
+			}
+			if (r < 0)
+				continue;
+			if (cut < 0 || adopt_from_before(order, n, cut, r))
+				cut = r;
+			continue;
+		}
+		if (r < 0) {
+			if (unknown == NULL)
+				unknown = xstrdup(v);
+			continue;
+		}
+		if (j->adopt_fmt == LAYOUT_GOLANG_MIGRATE ||
+		    (j->adopt_fmt == LAYOUT_FLYWAY && strcmp(type,
+		    "BASELINE") == 0)) {
+			/* everything up to it */
+			if (cut < 0 || adopt_from_before(order, n, cut, r))
+				cut = r;
+		} else
+			marks[r] = 1;
+	}
+	if (unknown != NULL) {
+		job_fail(j, MIGD_ERR_STATE, "ahead", json_pack("{s:s, s:[s]}",
+		    "from", j->adopt_from, "unknown", unknown), "%s's %s "
+		    "records version %s, which no migration file defines: "
+		    "deploy the migration files that database was migrated "
+		    "with (the [migrations] directory), then adopt",
+		    j->adopt_from, adopt_from_tables[j->adopt_fmt -
+		    LAYOUT_DBMATE], unknown);
+		goto out;
+	}
+	if (cut >= 0) {
+		for (i = 0; i < n; i++) {
+			marks[order[i]] = 1;
+			if (order[i] == (size_t)cut)
+				break;
+		}
+	}
+	/* A gap: an applied version after one that is not. */
+	for (i = 0; i < n; i++) {
+		if (!marks[order[i]]) {
+			if (hole == NULL)
+				hole = graph_id(g, order[i]);
+			continue;
+		}
+		if (hole != NULL) {
+			job_fail(j, MIGD_ERR_STATE, "gap", json_pack(
+			    "{s:s, s:s, s:s}", "from", j->adopt_from,
+			    "missing", hole, "applied", graph_id(g, order[i])),
+			    "%s applied version %s but not %s before it (run "
+			    "out of order): migd keeps one line of applied "
+			    "revisions; apply %s with %s (or check it is not "
+			    "needed), then adopt", j->adopt_from, graph_id(g,
+			    order[i]), hole, hole, j->adopt_from);
+			goto out;
+		}
+	}
+	free(j->adopt_revs);
+	j->adopt_revs = xreallocarray(NULL, n ? n : 1, sizeof *j->adopt_revs);
+	for (i = k = 0; i < n; i++)
+		if (marks[order[i]])
+			j->adopt_revs[k++] = order[i];
+	j->n_adopt = k;
+	free(marks);
+	if (k == 0) {
+		j->result = json_pack("{s:s, s:[], s:I, s:I, s:s}", "from",
+		    j->adopt_from, "adopted", "applied", (json_int_t)0,
+		    "already_verified", (json_int_t)0, "message", "nothing to "
+		    "adopt: the tool's table records no applied migration; "
+		    "'migctl upgrade head' runs them all");
+		job_end(j, NULL);
+		return;
+	}
+	{
+		const char	*params[1];
+		char		*ht;
+
+		ht = migrate_qualify(migd.config->history_schema,
+		    migd.config->history_table);
+		params[0] = ht;
+		job_query(j, book_directions_query(), 1, params,
+		    adopt_from_write);
+		free(ht);
+	}
+	return;
+out:
+	free(unknown);
+	free(marks);
+}
+
+/* One transaction: the version table at the last applied revision, and an
+ * 'adopt' row with the checksum of each applied one. */
+static void
+adopt_from_write(struct job *j, PGresult *res)
+{
+	const struct migfile	*mf;
+	struct errlist		 stmts = { NULL, 0 };
+	json_t			*list;
+	size_t			 i, head;
+	char			*sql;
+	double			 wall = migrate_wall();
+
+	if (!job_ok(j, res))
+		return;
+	head = j->adopt_revs[j->n_adopt - 1];
+	errlist_add(&stmts, "BEGIN");
+	book_directions_sql(j, res, &stmts);
+	book_rows_sql(j, NULL, 0, &head, 1, &stmts);
+	list = json_array();
+	for (i = 0; i < j->n_adopt; i++) {
+		mf = revset_file(j->rs, j->adopt_revs[i]);
+		errlist_take(&stmts, book_history_sql(j, mf->revision, "adopt",
+		    1, 0, mf->checksum, mf->message, mf->path, wall, 0, NULL,
+		    NULL));
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s}",
+		    "revision", mf->revision, "checksum", mf->checksum, "file",
+		    mf->path));
+	}
+	errlist_add(&stmts, "COMMIT");
+	sql = book_joined(&stmts);
+	errlist_clear(&stmts);
+	j->result = json_pack("{s:s, s:o, s:I, s:I, s:[s]}", "from",
+	    j->adopt_from, "adopted", list, "applied", (json_int_t)j->n_adopt,
+	    "already_verified", (json_int_t)0, "version",
+	    graph_id(j->rs->graph, head));
+	log_info("adopt --from %s: at %s, recorded the checksums of %zu "
+	    "applied revision%s", j->adopt_from, graph_id(j->rs->graph, head),
+	    j->n_adopt, j->n_adopt == 1 ? "" : "s");
+	job_query(j, sql, 0, NULL, job_end);
 	free(sql);
 }

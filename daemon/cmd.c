@@ -51,6 +51,10 @@ static const struct rpc_param cmd_accept_params[] = {
 	{ "revisions", RPC_STRINGS, 1 },
 	{ NULL, RPC_STRING, 0 }
 };
+static const struct rpc_param cmd_adopt_params[] = {
+	{ "from", RPC_STRING, 0 },
+	{ NULL, RPC_STRING, 0 }
+};
 static const struct rpc_param cmd_resolve_params[] = {
 	{ "revision", RPC_STRING, 1 },
 	{ "state", RPC_STRING, 1 },
@@ -60,7 +64,7 @@ static const struct rpc_param cmd_resolve_params[] = {
 /* Every method migd answers: the one place a new command is added. */
 static const struct cmd_entry cmd_table[] = {
 	{ "accept", CMD_MUTATING, cmd_accept_params, cmd_accept_exec },
-	{ "adopt", CMD_MUTATING, cmd_no_params, cmd_adopt_exec },
+	{ "adopt", CMD_MUTATING, cmd_adopt_params, cmd_adopt_exec },
 	{ "cancel", CMD_MUTATING, cmd_cancel_params, cmd_cancel_exec },
 	{ "current", CMD_READONLY, cmd_no_params, cmd_current_exec },
 	{ "downgrade", CMD_MUTATING, cmd_downgrade_params,

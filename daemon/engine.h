@@ -56,6 +56,10 @@ struct job {
 	int			 purge;		/* stamp --purge */
 	char			*resolve_as;
 	json_t			*accept;	/* revisions whose edit to accept */
+	char			*adopt_from;	/* adopt --from: the tool's name */
+	int			 adopt_fmt;	/* and its layout (enum layout_format) */
+	size_t			*adopt_revs;	/* applied, in upgrade order */
+	size_t			 n_adopt;
 	char			*accept_sql;	/* their history rows */
 	int			 dry_run;
 	int			 allow_drift;

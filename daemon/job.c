@@ -51,6 +51,8 @@ job_free(struct job *j)
 		free(j->targets[i]);
 	free(j->targets);
 	free(j->resolve_as);
+	free(j->adopt_from);
+	free(j->adopt_revs);
 	json_decref(j->accept);
 	free(j->accept_sql);
 	dbstate_clear(&j->st);

@@ -102,7 +102,7 @@ layout_cmp_number(const char *a, const char *b)
 }
 
 /* Flyway compares versions part by part as numbers; 1.0 is 1. */
-static int
+int
 layout_cmp_flyway(const char *a, const char *b)
 {
 	size_t	 la, lb;

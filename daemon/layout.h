@@ -33,6 +33,8 @@ enum layout_piece {
 	"goose, flyway"
 
 const char	*layout_name(enum layout_format);
+/* Flyway's order of two versions (1 < 1.1 < 2 < 10; 1.0 is 1): <0, 0, >0. */
+int		 layout_cmp_flyway(const char *, const char *);
 int		 layout_parse_name(const char *, enum layout_format *);
 
 /*

@@ -767,6 +767,21 @@ migrate_start(struct request *req, enum migrate_op op)
 		j->resolve_as = xstrdup(s);
 	if (json_is_array(json_object_get(p, "revisions")))
 		j->accept = json_incref(json_object_get(p, "revisions"));
+	if (op == MIGRATE_ADOPT && (s = json_string_value(json_object_get(p,
+	    "from"))) != NULL) {
+		enum layout_format	 fmt;
+
+		if (layout_parse_name(s, &fmt) != 0 || fmt == LAYOUT_MIGD) {
+			job_free(j);
+			cmd_error(req, MIGD_ERR_INVALID_PARAMS,
+			    "invalid_params", NULL, "adopt --from '%.40s': "
+			    "unknown tool; one of auto, dbmate, golang-migrate, "
+			    "sqlx, diesel, goose, flyway", s);
+			return;
+		}
+		j->adopt_from = xstrdup(s);
+		j->adopt_fmt = (int)fmt;
+	}
 	j->dry_run = json_is_true(json_object_get(p, "dry_run"));
 	j->allow_drift = json_is_true(json_object_get(p, "allow_drift"));
 	j->apply_skipped = json_is_true(json_object_get(p, "apply_skipped"));

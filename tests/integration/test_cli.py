@@ -967,6 +967,7 @@ COMMANDS = ["status", "current", "heads", "history", "plan", "upgrade", "downgra
 COMMAND_OPTIONS = {
     "history": {"--limit"},
     "stamp": {"--purge"},
+    "adopt": {"--from"},
     "plan": {"--atomic", "--no-atomic", "--allow-drift"},
     "upgrade": {"--dry-run", "--sql", "--atomic", "--no-atomic", "--allow-drift",
                 "--apply-skipped", "--wait-daemon", "-d", "--dir", "--directory", "-c", "--config"},

@@ -1,0 +1,408 @@
+"""migctl adopt --from TOOL (issue 14, point 2): taking over a database
+another tool migrated part-way, from that tool's own state table.
+
+For each tool the fixture's first migrations run with psql (dbmate's with
+dbmate itself when bench/run.sh installed it), the tool's state table gets
+the rows the tool writes; adopt --from puts migd's version table at the last
+applied revision with an 'adopt' history row per applied one, running no SQL;
+upgrade head then runs the rest and the schema equals migd running the
+fixture from scratch.  The tool's table is never changed.  Each refusal
+(missing table, golang-migrate dirty, a failed row, a version no file
+defines, a gap, a version table migd already wrote) changes nothing.
+"""
+
+import glob
+import os
+import re
+import subprocess
+import tempfile
+
+import pytest
+
+import migdtest
+import schema_helpers
+from schema_helpers import assert_same_dump, migctl_ok
+from engine_helpers import E_STATE, X_FAILED, X_OK, X_USAGE, err, history, \
+    migctl_json, ok, q, versions
+from test_layouts import LAYOUTS, MIGD_TABLES, TOOLS, _dbmate_bin, layout_migd, \
+    migd_reference
+
+STATE_TABLES = {
+    "dbmate": ["public.schema_migrations"],
+    "golang-migrate": ["public.schema_migrations"],
+    "sqlx": ["public._sqlx_migrations"],
+    "diesel": ["public.__diesel_schema_migrations"],
+    "goose": ["public.goose_db_version", "public.goose_db_version_id_seq"],
+    "flyway": ["public.flyway_schema_history"],
+}
+
+# The DDL each tool runs for its state table (their sources, PostgreSQL).
+CREATE = {
+    "dbmate": "CREATE TABLE IF NOT EXISTS public.schema_migrations "
+              "(version character varying(128) NOT NULL PRIMARY KEY)",
+    "golang-migrate": "CREATE TABLE IF NOT EXISTS public.schema_migrations "
+                      "(version bigint not null primary key, dirty boolean not null)",
+    "sqlx": "CREATE TABLE IF NOT EXISTS _sqlx_migrations (version BIGINT PRIMARY KEY, "
+            "description TEXT NOT NULL, installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), "
+            "success BOOLEAN NOT NULL, checksum BYTEA NOT NULL, "
+            "execution_time BIGINT NOT NULL)",
+    "diesel": "CREATE TABLE IF NOT EXISTS __diesel_schema_migrations (version "
+              "VARCHAR(50) PRIMARY KEY NOT NULL, run_on TIMESTAMP NOT NULL DEFAULT "
+              "CURRENT_TIMESTAMP)",
+    "goose": "CREATE TABLE goose_db_version (id serial NOT NULL, version_id bigint "
+             "NOT NULL, is_applied boolean NOT NULL, tstamp timestamp NULL default "
+             "now(), PRIMARY KEY(id))",
+    "flyway": 'CREATE TABLE "public"."flyway_schema_history" ("installed_rank" INT '
+              'NOT NULL, "version" VARCHAR(50), "description" VARCHAR(200) NOT NULL, '
+              '"type" VARCHAR(20) NOT NULL, "script" VARCHAR(1000) NOT NULL, '
+              '"checksum" INTEGER, "installed_by" VARCHAR(100) NOT NULL, '
+              '"installed_on" TIMESTAMP NOT NULL DEFAULT now(), "execution_time" '
+              'INTEGER NOT NULL, "success" BOOLEAN NOT NULL); ALTER TABLE '
+              '"public"."flyway_schema_history" ADD CONSTRAINT '
+              '"flyway_schema_history_pk" PRIMARY KEY ("installed_rank"); CREATE '
+              'INDEX "flyway_schema_history_s_idx" ON "public"."flyway_schema_history" '
+              '("success")',
+}
+
+ROWS_SQL = {
+    "dbmate": "SELECT version FROM schema_migrations ORDER BY 1",
+    "golang-migrate": "SELECT version, dirty FROM schema_migrations ORDER BY 1",
+    "sqlx": "SELECT version, description, installed_on, success, checksum, "
+            "execution_time FROM _sqlx_migrations ORDER BY 1",
+    "diesel": "SELECT version, run_on FROM __diesel_schema_migrations ORDER BY 1",
+    "goose": "SELECT id, version_id, is_applied, tstamp FROM goose_db_version "
+             "ORDER BY 1",
+    "flyway": "SELECT * FROM flyway_schema_history ORDER BY 1",
+}
+
+PART = {"dbmate": 3, "golang-migrate": 3, "sqlx": 2, "diesel": 3, "goose": 2,
+        "flyway": 3}
+
+
+def migration_files(tool):
+    """(version, file holding its up SQL, the up SQL) in the tool's order."""
+    d = os.path.join(LAYOUTS, tool)
+    order = TOOLS[tool][1]
+    out = []
+    for v in order:
+        if tool == "diesel":
+            f = [x for x in glob.glob(os.path.join(d, "*", "up.sql"))
+                 if re.sub(r"\D", "", os.path.basename(os.path.dirname(x))) == v][0]
+        elif tool == "flyway":
+            f = [x for x in glob.glob(os.path.join(d, "V*__*.sql"))
+                 if os.path.basename(x)[1:].split("__")[0].replace("_", ".") == v][0]
+        else:
+            cands = [x for x in sorted(glob.glob(os.path.join(d, "*.sql")))
+                     if not x.endswith(".down.sql") and
+                     os.path.basename(x).split("_")[0].lstrip("0") == v.lstrip("0")]
+            f = cands[0]
+        text = open(f).read()
+        if tool == "dbmate":
+            text = text.split("-- migrate:up", 1)[1].split("\n", 1)[1]
+            text = text.split("-- migrate:down")[0]
+        elif tool == "goose":
+            text = text.split("-- +goose Up", 1)[1].split("-- +goose Down")[0]
+        out.append((v, f, text))
+    return out
+
+
+def psql_file(pg, db, text):
+    """The tool ran this SQL: psql, a statement at a time."""
+    p = subprocess.run([pg.psql_bin, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h",
+                        pg.sockdir, "-p", str(pg.port), "-U", "postgres", "-d", db],
+                       input=text, env=migdtest.clean_env(), capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+
+
+def tool_rows(tool, applied):
+    """The INSERTs the tool makes for the versions applied (in order)."""
+    if tool == "dbmate":
+        return ["INSERT INTO public.schema_migrations (version) VALUES ('%s')" % v
+                for v, _, _ in applied]
+    if tool == "golang-migrate":
+        # one row: the current version, dirty while it runs, then clean
+        return ["INSERT INTO schema_migrations (version, dirty) VALUES (%s, false)"
+                % applied[-1][0]] if applied else []
+    if tool == "sqlx":
+        return ["INSERT INTO _sqlx_migrations (version, description, success, "
+                "checksum, execution_time) VALUES (%s, '%s', TRUE, "
+                "sha384(convert_to(%s, 'UTF8')), 1234)" % (
+                    v, os.path.basename(f).split("_", 1)[1].split(".")[0],
+                    "$sql$%s$sql$" % t) for v, f, t in applied]
+    if tool == "diesel":
+        return ["INSERT INTO __diesel_schema_migrations (version) VALUES ('%s')" % v
+                for v, _, _ in applied]
+    if tool == "goose":
+        return ["INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true)"] + \
+            ["INSERT INTO goose_db_version (version_id, is_applied) VALUES (%s, true)"
+             % v for v, _, _ in applied]
+    if tool == "flyway":
+        return ["INSERT INTO flyway_schema_history (installed_rank, version, "
+                "description, type, script, checksum, installed_by, execution_time, "
+                "success) VALUES (%d, '%s', '%s', 'SQL', '%s', %d, 'postgres', 7, true)"
+                % (i + 1, v, os.path.basename(f).split("__")[1][:-4].replace("_", " "),
+                   os.path.basename(f), 1000 + i) for i, (v, f, _) in enumerate(applied)]
+    raise AssertionError(tool)
+
+
+def migrate_part_way(pg, db, tool, k):
+    """The schema and the state table the tool leaves after k migrations."""
+    applied = migration_files(tool)[:k]
+    dbmate = _dbmate_bin() if tool == "dbmate" else None
+    if dbmate is not None:
+        # dbmate itself, up to the k-th version (dbmate up has no target:
+        # a directory with only the first k files)
+        d = tempfile.mkdtemp(prefix="adopt-from-dbmate-")
+        for _, f, _ in applied:
+            with open(f) as src, open(os.path.join(d, os.path.basename(f)), "w") as dst:
+                dst.write(src.read())
+        url = "postgres://postgres@localhost/%s?socket=%s&port=%d&sslmode=disable" % (
+            db, pg.sockdir, pg.port)
+        p = subprocess.run([dbmate, "--url", url, "--migrations-dir", d,
+                            "--no-dump-schema", "up"], env=migdtest.clean_env(),
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return "dbmate"
+    for _, _, text in applied:
+        psql_file(pg, db, text)
+    psql_file(pg, db, CREATE[tool] + ";\n" + "".join(s + ";\n" for s in tool_rows(tool, applied)))
+    return "psql"
+
+
+def snapshot(pg, db, tool):
+    """The tool's rows, and the schema but for migd's own tables."""
+    return pg.psql(ROWS_SQL[tool], db), schema_helpers.dump(pg, db, MIGD_TABLES)
+
+
+def adopt_rows(m):
+    return history(m, where="direction = 'adopt'")
+
+
+def unchanged(m, tool, before):
+    """A refusal: migd wrote nothing and the tool's table is as it was."""
+    assert versions(m) in ([], None)
+    assert adopt_rows(m) == []
+    assert snapshot(m.pg, m.db, tool) == before
+
+
+DONE = ["dbmate", "golang-migrate", "sqlx", "diesel", "goose", "flyway"]
+
+
+@pytest.mark.parametrize("tool", DONE)
+def test_adopt_from_then_upgrade_like_migd_from_scratch(migd_factory, pg, make_db, tool):
+    realworld, order = TOOLS[tool]
+    exclude = MIGD_TABLES + tuple(STATE_TABLES[tool])
+    want = migd_reference(migd_factory, pg, make_db, realworld)
+    db = make_db(pg)
+    k = PART[tool]
+    how = migrate_part_way(pg, db, tool, k)
+    before = snapshot(pg, db, tool)
+    assert before[0]
+    m = layout_migd(migd_factory, tool, tool, db=db)
+    assert versions(m) in ([], None)
+
+    rc, res, p = migctl_json(m, "adopt", "--from", tool)
+    assert rc == X_OK, (how, p.stdout, p.stderr)
+    assert [x["revision"] for x in res["adopted"]] == order[:k], res
+    assert res["from"] == tool and res["applied"] == k, res
+    assert versions(m) == [order[k - 1]]
+    rows = adopt_rows(m)
+    assert [h["revision"] for h in rows] == order[:k], rows
+    assert [h["checksum"] for h in rows] == [x["checksum"] for x in res["adopted"]]
+    assert all(h["success"] and h["checksum"] for h in rows), rows
+    assert "adopt --from %s: at %s" % (tool, order[k - 1]) in m.log()
+    st = m.status()
+    assert st["pending"] == len(order) - k and st["unverified_count"] == 0, st
+    assert m.migctl("verify").returncode == X_OK
+    assert snapshot(pg, db, tool) == before         # read, never written, no SQL ran
+
+    # a second adopt --from: migd manages it now
+    e = err(m, "adopt", {"from": tool}, code=E_STATE, kind="version_table_not_empty")
+    assert "plain 'migctl adopt'" in e["message"], e
+    assert len(adopt_rows(m)) == k
+
+    migctl_ok(m, "upgrade", "head")
+    assert versions(m) == [order[-1]]
+    assert_same_dump(want, schema_helpers.dump(pg, db, exclude),
+                     "%s part-way (%s), adopt --from, upgrade head" % (tool, how),
+                     "migd from scratch", "adopted")
+    assert snapshot(pg, db, tool)[0] == before[0]
+
+
+def test_adopt_from_auto_picks_the_one_table(migd_factory, pg, make_db):
+    db = make_db(pg)
+    migrate_part_way(pg, db, "golang-migrate", 2)
+    m = layout_migd(migd_factory, "golang-migrate", "golang-migrate", db=db)
+    p = m.migctl("adopt", "--from", "auto")
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    assert "adopted from golang-migrate: 2 applied revisions, checksums recorded; " \
+        "version table at 2" in p.stdout, p.stdout
+    assert versions(m) == ["2"]
+    assert [h["revision"] for h in adopt_rows(m)] == ["1", "2"]
+
+
+def fresh(migd_factory, pg, make_db, tool, k=3):
+    db = make_db(pg)
+    if k:
+        for _, _, text in migration_files(tool)[:k]:
+            psql_file(pg, db, text)
+    return layout_migd(migd_factory, tool, tool, db=db), db
+
+
+def test_adopt_from_refuses_a_missing_table(migd_factory, pg, make_db):
+    m, db = fresh(migd_factory, pg, make_db, "dbmate", k=0)
+    e = err(m, "adopt", {"from": "dbmate"}, code=E_STATE, kind="no_state_table")
+    assert 'relation "schema_migrations" does not exist' in e["message"], e
+    assert versions(m) in ([], None) and adopt_rows(m) == []
+    # auto: none at all
+    e = err(m, "adopt", {"from": "auto"}, code=E_STATE, kind="no_state_table")
+    assert "migctl upgrade head" in e["message"], e
+    # the other tool's schema_migrations: said which it is
+    q(m, CREATE["golang-migrate"])
+    q(m, "INSERT INTO schema_migrations VALUES (2, false)")
+    before = snapshot(pg, db, "golang-migrate")
+    p = m.migctl("adopt", "--from", "dbmate")
+    assert p.returncode == X_FAILED, p.stdout + p.stderr
+    assert "schema_migrations is golang-migrate's" in p.stderr, p.stderr
+    assert "--from golang-migrate" in p.stderr, p.stderr
+    unchanged(m, "golang-migrate", before)
+    # several tools' tables: auto does not guess
+    q(m, CREATE["goose"])
+    before = snapshot(pg, db, "golang-migrate")
+    e = err(m, "adopt", {"from": "auto"}, code=E_STATE, kind="ambiguous_state_table")
+    assert "golang-migrate" in e["message"] and "goose" in e["message"], e
+    unchanged(m, "golang-migrate", before)
+
+
+def test_adopt_from_refuses_golang_migrate_dirty(migd_factory, pg, make_db):
+    m, db = fresh(migd_factory, pg, make_db, "golang-migrate")
+    q(m, CREATE["golang-migrate"])
+    q(m, "INSERT INTO schema_migrations (version, dirty) VALUES (3, true)")
+    before = snapshot(pg, db, "golang-migrate")
+    p = m.migctl("adopt", "--from", "golang-migrate")
+    assert p.returncode == X_FAILED, p.stdout + p.stderr
+    assert "Dirty database version 3. Fix and force version." in p.stderr, p.stderr
+    assert "migrate force 3" in p.stderr, p.stderr
+    unchanged(m, "golang-migrate", before)
+    # forced clean: adopted
+    q(m, "UPDATE schema_migrations SET dirty = false")
+    assert ok(m, "adopt", {"from": "golang-migrate"})["applied"] == 3
+    assert versions(m) == ["3"]
+
+
+@pytest.mark.parametrize("tool", ["dbmate", "golang-migrate", "diesel", "goose",
+                                  "sqlx", "flyway"])
+def test_adopt_from_refuses_a_version_no_file_defines(migd_factory, pg, make_db, tool):
+    m, db = fresh(migd_factory, pg, make_db, tool, k=0)
+    q(m, CREATE[tool])
+    fake = [("20991231000000", os.path.join(LAYOUTS, "x", "20991231000000_x__y.sql"),
+             "SELECT 1;")]
+    for s in tool_rows(tool, fake):
+        q(m, s)
+    before = snapshot(pg, db, tool)
+    e = err(m, "adopt", {"from": tool}, code=E_STATE, kind="ahead")
+    assert "records version 20991231000000, which no migration file defines" in \
+        e["message"], e
+    assert "deploy the migration files" in e["message"], e
+    unchanged(m, tool, before)
+
+
+@pytest.mark.parametrize("tool", ["dbmate", "diesel", "goose", "sqlx", "flyway"])
+def test_adopt_from_refuses_a_gap(migd_factory, pg, make_db, tool):
+    order = TOOLS[tool][1]
+    files = migration_files(tool)
+    m, db = fresh(migd_factory, pg, make_db, tool, k=0)
+    q(m, CREATE[tool])
+    # the first and the third applied, not the second (run out of order)
+    for s in tool_rows(tool, [files[0], files[2]]):
+        q(m, s)
+    before = snapshot(pg, db, tool)
+    e = err(m, "adopt", {"from": tool}, code=E_STATE, kind="gap")
+    assert "applied version %s but not %s before it" % (order[2], order[1]) in \
+        e["message"], e
+    assert e["data"]["missing"] == order[1] and e["data"]["applied"] == order[2], e
+    unchanged(m, tool, before)
+
+
+def test_adopt_from_refuses_failed_rows(migd_factory, pg, make_db):
+    # sqlx: success = false (a migration that failed part-way)
+    m, db = fresh(migd_factory, pg, make_db, "sqlx", k=1)
+    q(m, CREATE["sqlx"])
+    files = migration_files("sqlx")
+    for s in tool_rows("sqlx", files[:2]):
+        q(m, s)
+    q(m, "UPDATE _sqlx_migrations SET success = false WHERE version = %s" % files[1][0])
+    before = snapshot(pg, db, "sqlx")
+    e = err(m, "adopt", {"from": "sqlx"}, code=E_STATE, kind="failed_migration")
+    assert "migration %s is partially applied" % files[1][0] in e["message"], e
+    unchanged(m, "sqlx", before)
+    # Flyway: a failed row
+    m, db = fresh(migd_factory, pg, make_db, "flyway", k=1)
+    q(m, CREATE["flyway"])
+    files = migration_files("flyway")
+    for s in tool_rows("flyway", files[:2]):
+        q(m, s)
+    q(m, "UPDATE flyway_schema_history SET success = false WHERE installed_rank = 2")
+    before = snapshot(pg, db, "flyway")
+    e = err(m, "adopt", {"from": "flyway"}, code=E_STATE, kind="failed_migration")
+    assert "Detected failed migration to version 1.1" in e["message"], e
+    assert "flyway repair" in e["message"], e
+    unchanged(m, "flyway", before)
+
+
+def test_adopt_from_goose_reads_the_latest_row_per_version(migd_factory, pg, make_db):
+    """goose up to 3, then down one: 3's last row says is_applied = false."""
+    m, db = fresh(migd_factory, pg, make_db, "goose", k=2)
+    q(m, CREATE["goose"])
+    files = migration_files("goose")
+    for s in tool_rows("goose", files[:3]):
+        q(m, s)
+    q(m, "INSERT INTO goose_db_version (version_id, is_applied) VALUES (3, false)")
+    before = snapshot(pg, db, "goose")
+    res = ok(m, "adopt", {"from": "goose"})
+    assert [x["revision"] for x in res["adopted"]] == ["1", "2"], res
+    assert versions(m) == ["2"]
+    assert snapshot(pg, db, "goose") == before
+
+
+def test_adopt_from_refuses_a_migd_database_and_unknown_tools(migd_factory, pg, make_db):
+    m, db = fresh(migd_factory, pg, make_db, "dbmate", k=0)
+    migctl_ok(m, "upgrade", "+1")
+    q(m, CREATE["dbmate"])
+    before = snapshot(pg, db, "dbmate")
+    p = m.migctl("adopt", "--from", "dbmate")
+    assert p.returncode == X_FAILED, p.stdout + p.stderr
+    assert "migd never managed" in p.stderr and "plain 'migctl adopt'" in p.stderr, \
+        p.stderr
+    assert adopt_rows(m) == [] and snapshot(pg, db, "dbmate") == before
+    e = err(m, "adopt", {"from": "liquibase"}, kind="invalid_params")
+    assert "unknown tool" in e["message"] and "golang-migrate" in e["message"], e
+    p = m.migctl("adopt", "--from")
+    assert p.returncode == X_USAGE, p.stdout + p.stderr
+
+
+def test_adopt_from_flyway_baseline(migd_factory, pg, make_db):
+    """flyway baseline -baselineVersion=1.5 on a database that had 1 and 1.1
+    (no file at 1.5), then flyway migrate ran 2: 1, 1.1 and 2 are applied."""
+    realworld, order = TOOLS["flyway"]
+    want = migd_reference(migd_factory, pg, make_db, realworld)
+    m, db = fresh(migd_factory, pg, make_db, "flyway", k=3)
+    q(m, CREATE["flyway"])
+    q(m, "INSERT INTO flyway_schema_history (installed_rank, version, description, "
+         "type, script, checksum, installed_by, execution_time, success) VALUES "
+         "(1, '1.5', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', "
+         "NULL, 'postgres', 0, true)")
+    q(m, "INSERT INTO flyway_schema_history (installed_rank, version, description, "
+         "type, script, checksum, installed_by, execution_time, success) VALUES "
+         "(2, '2', 'Add accounts profile', 'SQL', 'V2__Add_accounts_profile.sql', "
+         "12345, 'postgres', 9, true)")
+    before = snapshot(pg, db, "flyway")
+    res = ok(m, "adopt", {"from": "flyway"})
+    assert [x["revision"] for x in res["adopted"]] == ["1", "1.1", "2"], res
+    assert versions(m) == ["2"]
+    migctl_ok(m, "upgrade", "head")
+    assert versions(m) == [order[-1]]
+    assert_same_dump(want, schema_helpers.dump(pg, db, MIGD_TABLES + tuple(
+        STATE_TABLES["flyway"])), "flyway baseline, adopt --from, upgrade head")
+    assert snapshot(pg, db, "flyway")[0] == before[0]
