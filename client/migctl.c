@@ -335,11 +335,14 @@ static const struct migctl_cmd migctl_cmds[] = {
 	{ .name = "verify", .method = "verify", .usage = "verify",
 	  .summary = "check for drift, dirty or unknown revisions (exit 4 if any)",
 	  .about = "  Check for drift (an applied file changed), dirty revisions, "
-	    "and\n  revisions the database has but no file defines (ahead).  "
-	    "Pending\n  migrations are fine.\n",
+	    "revisions\n  a rebase slipped below applied ones (skipped), a "
+	    "version table that\n  contradicts itself (inconsistent), and "
+	    "revisions the database has but\n  no file defines (ahead).  "
+	    "Pending migrations are fine.\n",
 	  .examples = "  migctl verify || echo 'look at the database first'\n",
 	  .exits = "  0  nothing found\n  1  failed (invalid files, no database)\n"
-	    EXITS_2_3 "  4  drift, dirty or ahead found\n" EXITS_5_6,
+	    EXITS_2_3 "  4  drift, dirty, skipped, inconsistent or ahead found\n"
+	    EXITS_5_6,
 	  .print = out_verify, .exit_code = exit_verify },
 	{ .name = "check", .method = "status", .usage = "check",
 	  .summary = "exit 0 only when at head with nothing wrong (else 4)",

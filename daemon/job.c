@@ -200,24 +200,32 @@ job_result(struct pool_conn *pc, PGresult *res, void *arg)
 	PQclear(res);
 }
 
+/* After a query was handed to the pool: a send that failed is the job's
+ * failure, or a lost connection's when it died while the job held it idle
+ * (between polls). */
+static void
+job_sent(struct job *j, int rc)
+{
+	PGconn	*pg = pool_conn_pg(j->pc);
+
+	if (rc == 0)
+		return;
+	j->next = NULL;
+	if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+		job_result(j->pc, NULL, j);
+		return;
+	}
+	job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable", NULL,
+	    "cannot send to PostgreSQL: %s", PQerrorMessage(pg));
+}
+
 /* Sends one query; next receives its result. */
 void
 job_query(struct job *j, const char *sql, int n, const char *const *params,
     job_fn next)
 {
-	PGconn	*pg = pool_conn_pg(j->pc);
-
 	j->next = next;
-	if (pool_query(j->pc, sql, n, params, job_result, j) != 0) {
-		j->next = NULL;
-		if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
-			/* It died while the job held it idle (between polls). */
-			job_result(j->pc, NULL, j);
-			return;
-		}
-		job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable", NULL,
-		    "cannot send a query: %s", PQerrorMessage(pg));
-	}
+	job_sent(j, pool_query(j->pc, sql, n, params, job_result, j));
 }
 
 /* Sends a migration's SQL, whose rows nobody reads: they are dropped as
@@ -225,18 +233,8 @@ job_query(struct job *j, const char *sql, int n, const char *const *params,
 void
 job_query_discard(struct job *j, const char *sql, job_fn next)
 {
-	PGconn	*pg = pool_conn_pg(j->pc);
-
 	j->next = next;
-	if (pool_query_discard(j->pc, sql, job_result, j) != 0) {
-		j->next = NULL;
-		if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
-			job_result(j->pc, NULL, j);
-			return;
-		}
-		job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable", NULL,
-		    "cannot send a query: %s", PQerrorMessage(pg));
-	}
+	job_sent(j, pool_query_discard(j->pc, sql, job_result, j));
 }
 
 /* Sends statements in one pipeline; next receives the first error (see
@@ -246,19 +244,9 @@ void
 job_pipeline(struct job *j, const struct errlist *sql,
     const unsigned char *discard, job_fn next)
 {
-	PGconn	*pg = pool_conn_pg(j->pc);
-
 	j->next = next;
-	if (pool_pipeline(j->pc, (const char *const *)sql->v, discard, sql->n,
-	    job_result, j) != 0) {
-		j->next = NULL;
-		if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
-			job_result(j->pc, NULL, j);
-			return;
-		}
-		job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable", NULL,
-		    "cannot send a pipeline: %s", PQerrorMessage(pg));
-	}
+	job_sent(j, pool_pipeline(j->pc, (const char *const *)sql->v, discard,
+	    sql->n, job_result, j));
 }
 
 /* The server's error as JSON: SQLSTATE, message, detail, hint, context. */

@@ -265,6 +265,31 @@ layout_dbmate_notx(const char *p, size_t n)
 	return (0);
 }
 
+/* Whether a line holds SQL: anything but blanks and a "--" comment. */
+static int
+layout_is_sql(const char *p, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r');
+	    i++)
+		/* nothing */;
+	return (i < n && !(n - i >= 2 && p[i] == '-' && p[i + 1] == '-'));
+}
+
+/* The up and down sections a marker-split file gave, and its checksum. */
+static void
+layout_sections(struct migfile *mf, const char *up, const char *up_end,
+    const char *down, const char *end)
+{
+	mf->up = xstrndup(up, up_end - up);
+	migfile_checksum(mf->up, strlen(mf->up), mf->checksum);
+	if (down != NULL)
+		mf->down = xstrndup(down, end - down);
+	else
+		mf->down_line = 0;
+}
+
 /* dbmate: an up block, then a down block; nothing but comments and blanks
  * before the up marker, as dbmate requires. */
 static int
@@ -273,7 +298,7 @@ layout_dbmate(struct migfile *mf, const char *text, size_t len,
 {
 	const char	*p = text, *end = text + len, *up = NULL, *down = NULL;
 	const char	*up_end = end;
-	size_t		 n, o, i;
+	size_t		 n, o;
 	int		 line = 0, sql_line = 0, bad = 0;
 
 	for (; p < end; p += n + 1) {
@@ -307,14 +332,9 @@ layout_dbmate(struct migfile *mf, const char *text, size_t len,
 			up_end = p;
 			down = p + n < end ? p + n + 1 : end;
 			mf->down_line = line + 1;
-		} else if (up == NULL && sql_line == 0) {
-			for (i = 0; i < n && (p[i] == ' ' || p[i] == '\t' ||
-			    p[i] == '\r'); i++)
-				/* nothing */;
-			if (i < n && !(n - i >= 2 && p[i] == '-' &&
-			    p[i + 1] == '-'))
-				sql_line = line;
-		}
+		} else if (up == NULL && sql_line == 0 &&
+		    layout_is_sql(p, n))
+			sql_line = line;
 		if (p + n >= end)
 			break;
 	}
@@ -329,12 +349,7 @@ layout_dbmate(struct migfile *mf, const char *text, size_t len,
 		    mf->path, sql_line);
 		bad = 1;
 	}
-	mf->up = xstrndup(up, up_end - up);
-	migfile_checksum(mf->up, strlen(mf->up), mf->checksum);
-	if (down != NULL)
-		mf->down = xstrndup(down, end - down);
-	else
-		mf->down_line = 0;
+	layout_sections(mf, up, up_end, down, end);
 	return (bad ? -1 : 0);
 }
 
@@ -372,7 +387,7 @@ layout_goose(struct migfile *mf, const char *text, size_t len,
 	const char	*p = text, *end = text + len, *up = NULL, *down = NULL;
 	const char	*up_end = end, *note;
 	char		 buf[64];
-	size_t		 n, i;
+	size_t		 n;
 	int		 line = 0, bad = 0, sql_line = 0;
 
 	for (; p < end; p += n + 1) {
@@ -410,14 +425,9 @@ layout_goose(struct migfile *mf, const char *text, size_t len,
 				    "TRANSACTION)", mf->path, line, note);
 				bad = 1;
 			}
-		} else if (up == NULL && sql_line == 0) {
-			for (i = 0; i < n && (p[i] == ' ' || p[i] == '\t' ||
-			    p[i] == '\r'); i++)
-				/* nothing */;
-			if (i < n && !(n - i >= 2 && p[i] == '-' &&
-			    p[i + 1] == '-'))
-				sql_line = line;
-		}
+		} else if (up == NULL && sql_line == 0 &&
+		    layout_is_sql(p, n))
+			sql_line = line;
 		if (p + n >= end)
 			break;
 	}
@@ -432,12 +442,7 @@ layout_goose(struct migfile *mf, const char *text, size_t len,
 		    mf->path, sql_line);
 		bad = 1;
 	}
-	mf->up = xstrndup(up, up_end - up);
-	migfile_checksum(mf->up, strlen(mf->up), mf->checksum);
-	if (down != NULL)
-		mf->down = xstrndup(down, end - down);
-	else
-		mf->down_line = 0;
+	layout_sections(mf, up, up_end, down, end);
 	return (bad ? -1 : 0);
 }
 

@@ -651,6 +651,23 @@ run_prepare(struct job *j, const struct sqlscan_stmt *s)
 	free(sql);
 }
 
+/* The step's lock witness after sql, before the step's first statement (or
+ * its bookkeeping, when none ran): once a step.  Takes sql. */
+static char *
+run_witness(struct job *j, char *sql)
+{
+	char	*w, *t;
+
+	if (j->witness)
+		return (sql);
+	w = book_witness_sql();
+	t = xprintf("%s%s; ", sql, w);
+	free(sql);
+	free(w);
+	j->witness = 1;
+	return (t);
+}
+
 /* Sends the next statement of the step, or its bookkeeping. */
 static void
 run_stmt(struct job *j, PGresult *res)
@@ -658,7 +675,7 @@ run_stmt(struct job *j, PGresult *res)
 	const struct sqlscan		*sc;
 	const struct sqlscan_stmt	*s;
 	const char			*text;
-	char				*sql, *pre, *w, *t;
+	char				*sql, *pre;
 
 	sc = run_section(j, &text);
 	if (res != NULL && !run_res_ok(res)) {
@@ -707,15 +724,7 @@ run_stmt(struct job *j, PGresult *res)
 	}
 	j->prepared = 0;
 	pre = j->tx ? run_segment_start(j, text) : xstrdup("");
-	if (!j->witness) {
-		/* The step's lock witness, before its first statement. */
-		w = book_witness_sql();
-		t = xprintf("%s%s; ", pre, w);
-		free(pre);
-		free(w);
-		pre = t;
-		j->witness = 1;
-	}
+	pre = run_witness(j, pre);
 	/* BEGIN and SET LOCAL travel with the statement: one round trip less
 	 * per migration; error positions are shifted back. */
 	sql = xprintf("%s%.*s", pre, (int)s->len, text + s->offset);
@@ -733,7 +742,7 @@ run_bookkeeping(struct job *j)
 {
 	struct errlist	 sql = { NULL, 0 };
 	const char	*text;
-	char		*begin, *all, *s, *w;
+	char		*begin, *all, *s;
 
 	run_section(j, &text);
 	if (!j->tx)
@@ -745,15 +754,7 @@ run_bookkeeping(struct job *j)
 		free(s);
 	} else
 		begin = xstrdup("");
-	if (!j->witness) {
-		/* No statement ran (a merge revision): the witness now. */
-		w = book_witness_sql();
-		s = xprintf("%s%s; ", begin, w);
-		free(begin);
-		free(w);
-		begin = s;
-		j->witness = 1;
-	}
+	begin = run_witness(j, begin);
 	book_step_sql(j, text, 0, &sql);
 	all = book_joined(&sql);
 	s = xprintf("%s%s%s", begin, all, j->tx ? "" : migrate_reset_sql(j) +
