@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "layout.h"
 #include "migctl.h"
 #include "migd.h"
 #include "revset.h"
@@ -322,7 +323,7 @@ offline_not_atomic(const struct revset *rs, const struct graph_step *st)
 	    NULL)
 		return (NULL);
 	msg = xprintf("%s: revision %s cannot be part of an atomic run: %s",
-	    mf->path, mf->revision, why);
+	    migfile_path(mf, st->dir == GRAPH_UP), mf->revision, why);
 	free(why);
 	return (msg);
 }
@@ -354,7 +355,7 @@ offline_step(struct offline *o, const struct graph_step *st)
 		offline_comment_text(o->f, mf->message);
 	}
 	fputs("\n-- ", o->f);
-	offline_comment_text(o->f, mf->path);
+	offline_comment_text(o->f, migfile_path(mf, up));
 	fprintf(o->f, ", %s section: ", up ? "up" : "down");
 	if (tx && o->atomic)
 		fprintf(o->f, "in the run's one transaction\n");
@@ -527,9 +528,9 @@ offline_sql(const struct author_opts *ao, int up)
 			problems++;
 		}
 		if (plan.steps[i].dir == GRAPH_DOWN && mf->down == NULL) {
-			out_warnx("%s: revision %s has no '-- migrate:down' "
-			    "section, so it cannot be downgraded", mf->path,
-			    mf->revision);
+			out_warnx("%s: revision %s has %s, so it cannot be "
+			    "downgraded", mf->path, mf->revision,
+			    layout_no_down(mf));
 			problems++;
 		}
 		if (atomic && (q = offline_not_atomic(rs,

@@ -32,6 +32,25 @@ layout_name(enum layout_format f)
 	return ((unsigned)f < LAYOUT_NFORMATS ? layout_names[f] : "?");
 }
 
+/* What a revision lacks when it cannot be downgraded, in its tool's words. */
+const char *
+layout_no_down(const struct migfile *mf)
+{
+	switch (mf->layout) {
+	case LAYOUT_GOLANG_MIGRATE:
+	case LAYOUT_SQLX:
+		return ("no .down.sql file");
+	case LAYOUT_DIESEL:
+		return ("no down.sql");
+	case LAYOUT_GOOSE:
+		return ("no '-- +goose Down' section");
+	case LAYOUT_FLYWAY:
+		return ("no undo migration (U<version>__<description>.sql)");
+	default:
+		return ("no '-- migrate:down' section");
+	}
+}
+
 /* The configuration's spelling; "golang_migrate" is taken too. */
 int
 layout_parse_name(const char *s, enum layout_format *out)

@@ -36,6 +36,7 @@ const char	*layout_name(enum layout_format);
 /* Flyway's order of two versions (1 < 1.1 < 2 < 10; 1.0 is 1): <0, 0, >0. */
 int		 layout_cmp_flyway(const char *, const char *);
 int		 layout_parse_name(const char *, enum layout_format *);
+const char	*layout_no_down(const struct migfile *);
 
 /*
  * One file, named rel (its path under the migrations directory) and shown as

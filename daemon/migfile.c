@@ -750,6 +750,14 @@ migfile_free(struct migfile *mf)
 	free(mf);
 }
 
+/* The file a section is in: another tool's layout may keep the down
+ * section in a file of its own, and messages must name that one. */
+const char *
+migfile_path(const struct migfile *mf, int up)
+{
+	return (!up && mf->down_path != NULL ? mf->down_path : mf->path);
+}
+
 /* Another owner for an unchanged file kept across loads. */
 struct migfile *
 migfile_ref(struct migfile *mf)

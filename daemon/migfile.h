@@ -105,6 +105,7 @@ int	 migfile_parse_all(const char *, const char *, size_t,
 	     struct migfile **, struct errlist *);
 void	 migfile_free(struct migfile *);
 struct migfile *migfile_ref(struct migfile *);
+const char	*migfile_path(const struct migfile *, int);
 void	 migcache_init(struct migcache *, struct migfile *const *, size_t);
 struct migfile *migcache_take(struct migcache *, const char *,
 	     const struct migsig *);

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "migd.h"
 #include "engine.h"
+#include "layout.h"
 
 static void	 migrate_plan_schemas(struct job *j);
 static json_t	*migrate_step_json(struct job *j, const struct graph_step *st,
@@ -478,12 +479,14 @@ migrate_step_json(struct job *j, const struct graph_step *st,
 
 	tx = revset_transactional(j->rs, st->idx, up);
 	o = migrate_rev_json(j->rs, st->idx);
+	json_object_set_new(o, "file", json_string(migfile_path(mf, up)));
 	json_object_set_new(o, "direction", json_string(up ? "up" : "down"));
 	json_object_set_new(o, "transactional", json_boolean(tx));
 	if (!tx) {
 		nt = revset_no_tx_stmt(j->rs, st->idx, up);
 		json_object_set_new(o, "why_not_transactional", nt ?
-		    json_sprintf("%s at %s:%d", nt->what, mf->path, nt->line) :
+		    json_sprintf("%s at %s:%d", nt->what, migfile_path(mf, up),
+		    nt->line) :
 		    json_string("declared 'transaction: none'"));
 	}
 	sc = revset_section(j->rs, st->idx, up);
@@ -520,7 +523,7 @@ migrate_step_json(struct job *j, const struct graph_step *st,
 	json_object_set_new(o, "version_delete", del);
 	json_object_set_new(o, "version_insert", ins);
 	if (sql != NULL && j->req != NULL && !control_may_read(j->req->client,
-	    mf->path, sql, &why)) {
+	    migfile_path(mf, up), sql, &why)) {
 		json_object_set_new(o, "sql", json_null());
 		json_object_set_new(o, "sql_hidden", json_string(why));
 		free(why);
@@ -545,7 +548,8 @@ migrate_atomic_problem(struct job *j, const struct graph_step *st, json_t *p)
 	    "not_atomic", "revision", mf->revision, "message", json_sprintf(
 	    "%s: revision %s cannot be part of an atomic run: %s; run up to "
 	    "the revision before it atomically, then %s on its own, then the "
-	    "rest", mf->path, mf->revision, why, mf->revision)));
+	    "rest", migfile_path(mf, st->dir == GRAPH_UP), mf->revision, why,
+	    mf->revision)));
 	free(why);
 }
 
@@ -638,9 +642,9 @@ migrate_problems(struct job *j, json_t *assess)
 		if (j->plan.steps[i].dir == GRAPH_DOWN && mf->down == NULL) {
 			json_array_append_new(p, json_pack("{s:s, s:s, s:o}",
 			    "kind", "no_down", "revision", mf->revision,
-			    "message", json_sprintf("%s: revision %s has no "
-			    "'-- migrate:down' section, so it cannot be "
-			    "downgraded", mf->path, mf->revision)));
+			    "message", json_sprintf("%s: revision %s has %s, "
+			    "so it cannot be downgraded", mf->path,
+			    mf->revision, layout_no_down(mf))));
 		}
 	}
 	return (p);

@@ -62,9 +62,9 @@ planlint(struct job *j, json_t *problems)
 		if (sc->unparsed)
 			continue;
 		from = rep.n;
-		lint_section(&ctx, &sc->lint, mf->path, mf->lint_ignore,
-		    mf->lint_ignore_line, !revset_transactional(j->rs, st->idx,
-		    up), &rep);
+		lint_section(&ctx, &sc->lint, migfile_path(mf, up),
+		    mf->lint_ignore, mf->lint_ignore_line,
+		    !revset_transactional(j->rs, st->idx, up), &rep);
 		for (k = from; k < rep.n; k++) {
 			if (lint_rules[rep.v[k].rule].severity < LINT_WARNING)
 				continue;

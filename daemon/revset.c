@@ -31,13 +31,13 @@ revset_managed(const struct revset_ctx *ctx, const char *name)
 
 /* Two-phase commit has no place in a migration, whatever the mode. */
 static int
-revset_two_phase(const struct migfile *mf, const struct sqlscan_stmt *st,
+revset_two_phase(const char *path, const struct sqlscan_stmt *st,
     struct errlist *errs)
 {
 	if (!(st->flags & SQLSCAN_TX_PREPARED))
 		return (0);
 	errlist_add(errs, "%s:%d: %s inside a migration: two-phase commit "
-	    "cannot be part of a migration; remove it", mf->path, st->line,
+	    "cannot be part of a migration; remove it", path, st->line,
 	    st->what);
 	return (1);
 }
@@ -45,7 +45,7 @@ revset_two_phase(const struct migfile *mf, const struct sqlscan_stmt *st,
 /* Transaction control in a section migd wraps in transactions: BEGIN and
  * COMMIT [AND CHAIN] mark segments; what would undo or escape them is refused. */
 static void
-revset_check_segments(const struct migfile *mf, const struct sqlscan *sc,
+revset_check_segments(const char *path, const struct sqlscan *sc,
     struct errlist *errs)
 {
 	const struct sqlscan_stmt	*st;
@@ -54,21 +54,21 @@ revset_check_segments(const struct migfile *mf, const struct sqlscan *sc,
 
 	for (i = 0; i < sc->n_stmts; i++) {
 		st = &sc->stmts[i];
-		if (revset_two_phase(mf, st, errs))
+		if (revset_two_phase(path, st, errs))
 			continue;
 		if (st->flags & SQLSCAN_TX_ROLLBACK)
 			errlist_add(errs, "%s:%d: %s inside a migration would "
 			    "throw its work away while migd records it as "
 			    "applied; remove it (a failing statement rolls the "
 			    "migration back by itself), or use SAVEPOINT and "
-			    "ROLLBACK TO", mf->path, st->line, st->what);
+			    "ROLLBACK TO", path, st->line, st->what);
 		else if (st->flags & SQLSCAN_TX_BEGIN) {
 			if (open || begun)
 				errlist_add(errs, "%s:%d: %s while a transaction "
 				    "is already open (since line %d): "
 				    "PostgreSQL would ignore it; remove it, or "
 				    "end the transaction first with COMMIT",
-				    mf->path, st->line, st->what, begun ? begun :
+				    path, st->line, st->what, begun ? begun :
 				    open);
 			else
 				begun = st->line;
@@ -83,7 +83,7 @@ revset_check_segments(const struct migfile *mf, const struct sqlscan *sc,
 /* Transaction control in a section run statement by statement: passed to
  * the server as written, so it must make sense there. */
 static void
-revset_check_bare(const struct migfile *mf, const struct sqlscan *sc,
+revset_check_bare(const char *path, const struct sqlscan *sc,
     struct errlist *errs)
 {
 	const struct sqlscan_stmt	*st;
@@ -92,21 +92,21 @@ revset_check_bare(const struct migfile *mf, const struct sqlscan *sc,
 
 	for (i = 0; i < sc->n_stmts; i++) {
 		st = &sc->stmts[i];
-		if (revset_two_phase(mf, st, errs))
+		if (revset_two_phase(path, st, errs))
 			continue;
 		if (st->flags & SQLSCAN_TX_BEGIN) {
 			if (open)
 				errlist_add(errs, "%s:%d: %s while the "
 				    "transaction begun at line %d is open: "
 				    "PostgreSQL would ignore it; remove it, or "
-				    "COMMIT first", mf->path, st->line,
+				    "COMMIT first", path, st->line,
 				    st->what, open);
 			else
 				open = st->line;
 		} else if (st->flags & SQLSCAN_TX_ROLLBACK) {
 			errlist_add(errs, "%s:%d: %s inside a migration would "
 			    "throw work away while migd records it as "
-			    "applied; remove it", mf->path, st->line, st->what);
+			    "applied; remove it", path, st->line, st->what);
 			open = 0;
 		} else if (st->flags & SQLSCAN_TX_COMMIT) {
 			if (!open && (st->flags & SQLSCAN_TX_CHAIN))
@@ -114,7 +114,7 @@ revset_check_bare(const struct migfile *mf, const struct sqlscan *sc,
 				    "transaction open: in a non-transactional "
 				    "migration each statement commits by "
 				    "itself; add BEGIN before the statements "
-				    "it should end", mf->path, st->line,
+				    "it should end", path, st->line,
 				    st->what);
 			if (!(st->flags & SQLSCAN_TX_CHAIN))
 				open = 0;
@@ -122,22 +122,22 @@ revset_check_bare(const struct migfile *mf, const struct sqlscan *sc,
 			errlist_add(errs, "%s:%d: %s with no transaction open: "
 			    "in a non-transactional migration each statement "
 			    "commits by itself; add BEGIN before it",
-			    mf->path, st->line, st->what);
+			    path, st->line, st->what);
 		else if ((st->flags & SQLSCAN_NO_TX) && open)
 			errlist_add(errs, "%s:%d: %s cannot run inside the "
 			    "transaction begun at line %d: COMMIT before it",
-			    mf->path, st->line, st->what, open);
+			    path, st->line, st->what, open);
 	}
 	if (open)
 		errlist_add(errs, "%s:%d: the transaction begun here is never "
 		    "committed: add COMMIT at the end of the section",
-		    mf->path, open);
+		    path, open);
 }
 
 /* Which schemas a section may drop: never a managed one; in a down
  * section, only one its own up section creates with a plain CREATE SCHEMA. */
 static void
-revset_check_drops(const struct migfile *mf, const struct sqlscan *sc,
+revset_check_drops(const char *path, const struct sqlscan *sc,
     const struct sqlscan *up, const struct revset_ctx *ctx,
     struct errlist *errs)
 {
@@ -152,7 +152,7 @@ revset_check_drops(const struct migfile *mf, const struct sqlscan *sc,
 			errlist_add(errs, "%s:%d: %s %s: the schema is managed "
 			    "by migd (%s), and migd never drops or renames a "
 			    "schema it manages, so that no data is lost%s",
-			    mf->path, d->line, d->what, d->name, why,
+			    path, d->line, d->what, d->name, why,
 			    strcmp(d->what, "DROP SCHEMA") == 0 ?
 			    "; drop the objects instead" : "");
 			continue;
@@ -173,7 +173,7 @@ revset_check_drops(const struct migfile *mf, const struct sqlscan *sc,
 			errlist_add(errs, "%s:%d: %s %s in a down section: its "
 			    "up section does not create that schema with a "
 			    "plain CREATE SCHEMA, so it may hold data that is "
-			    "not this migration's%s", mf->path, d->line,
+			    "not this migration's%s", path, d->line,
 			    d->what, d->name, strcmp(d->what, "DROP SCHEMA") ==
 			    0 ? "; drop the objects instead" : "");
 	}
@@ -182,7 +182,7 @@ revset_check_drops(const struct migfile *mf, const struct sqlscan *sc,
 /* COPY to or from the client: migd has no rows to send and reads none, so
  * such a COPY could only fail (or, before, hang the daemon). */
 static void
-revset_check_copy(const struct migfile *mf, const struct sqlscan *sc,
+revset_check_copy(const char *path, const struct sqlscan *sc,
     struct errlist *errs)
 {
 	const struct sqlscan_stmt	*st;
@@ -198,34 +198,35 @@ revset_check_copy(const struct migfile *mf, const struct sqlscan *sc,
 			errlist_add(errs, "%s:%d: %s: a migration cannot copy "
 			    "from the client, migd has no rows to send; write "
 			    "them as INSERT ... VALUES, or COPY FROM a file on "
-			    "the server", mf->path, st->line, st->what);
+			    "the server", path, st->line, st->what);
 		else
 			errlist_add(errs, "%s:%d: %s: a migration cannot copy "
 			    "to the client, nobody reads the rows; COPY TO a "
-			    "file on the server, or remove it", mf->path,
+			    "file on the server, or remove it", path,
 			    st->line, st->what);
 	}
 }
 
 /* Checks the rules that tie a file's header to its SQL, for one section. */
 static void
-revset_check_section(const struct migfile *mf, const struct sqlscan *sc,
-    const struct sqlscan *up, const struct revset_ctx *ctx,
-    struct errlist *errs)
+revset_check_section(const struct migfile *mf, int upsec,
+    const struct sqlscan *sc, const struct sqlscan *up,
+    const struct revset_ctx *ctx, struct errlist *errs)
 {
-	size_t	 i;
-	int	 bare = mf->tx == MIGFILE_TX_NONE;
+	const char	*path = migfile_path(mf, upsec);
+	size_t		 i;
+	int		 bare = mf->tx == MIGFILE_TX_NONE;
 
 	for (i = 0; i < sc->n_stmts && !bare; i++) {
 		if (sc->stmts[i].flags & SQLSCAN_NO_TX)
 			bare = 1;
 	}
 	if (bare)
-		revset_check_bare(mf, sc, errs);
+		revset_check_bare(path, sc, errs);
 	else
-		revset_check_segments(mf, sc, errs);
-	revset_check_copy(mf, sc, errs);
-	revset_check_drops(mf, sc, up, ctx, errs);
+		revset_check_segments(path, sc, errs);
+	revset_check_copy(path, sc, errs);
+	revset_check_drops(path, sc, up, ctx, errs);
 }
 
 /* Whether a server is newer than the parser: its SQL may be too. */
@@ -250,7 +251,7 @@ revset_analyze(struct revset *rs, const struct migfile *mf, int up,
 		sqlscan_copy(sc, was);
 		rv = sc->unparsed ? 1 : 0;
 	} else
-		rv = sqlscan_analyze(up ? mf->up : mf->down, mf->path, up ?
+		rv = sqlscan_analyze(up ? mf->up : mf->down, migfile_path(mf, up), up ?
 		    mf->up_line : mf->down_line, sc, errs);
 	if (rv < 0)
 		return (-1);
@@ -293,10 +294,10 @@ revset_check_broken(struct revset *rs, const struct migfile *mf,
 	memset(&down, 0, sizeof down);
 	if (mf->up != NULL && (upok = revset_analyze(rs, mf, 1, ctx, NULL,
 	    &up, errs) == 0))
-		revset_check_section(mf, &up, NULL, ctx, errs);
+		revset_check_section(mf, 1, &up, NULL, ctx, errs);
 	if (mf->down != NULL && revset_analyze(rs, mf, 0, ctx, NULL, &down,
 	    errs) == 0)
-		revset_check_section(mf, &down, upok ? &up : NULL, ctx, errs);
+		revset_check_section(mf, 0, &down, upok ? &up : NULL, ctx, errs);
 	sqlscan_clear(&up);
 	sqlscan_clear(&down);
 }
@@ -553,10 +554,11 @@ revset_load_from(const char *dir, const struct revset_ctx *ctx,
 		upok = revset_analyze(rs, mf, 1, ctx, p >= 0 ? &prev->up[p] :
 		    NULL, &rs->up[i], errs) == 0;
 		if (upok)
-			revset_check_section(mf, &rs->up[i], NULL, ctx, errs);
+			revset_check_section(mf, 1, &rs->up[i], NULL, ctx,
+			    errs);
 		if (mf->down != NULL && revset_analyze(rs, mf, 0, ctx, p >= 0 ?
 		    &prev->down[p] : NULL, &rs->down[i], errs) == 0)
-			revset_check_section(mf, &rs->down[i], upok ?
+			revset_check_section(mf, 0, &rs->down[i], upok ?
 			    &rs->up[i] : NULL, ctx, errs);
 	}
 	graph_build(in, rs->set.n, &rs->graph, errs);

@@ -63,6 +63,17 @@ run_notice_text(const char *s)
 	return (t);
 }
 
+/* The file of the running step's section: in another tool's layout the
+ * down section may be a file of its own. */
+static const char *
+run_file(const struct job *j)
+{
+	const struct graph_step	*st = &j->plan.steps[j->step];
+
+	return (migfile_path(revset_file(j->rs, st->idx), st->dir ==
+	    GRAPH_UP));
+}
+
 /*
  * A notice or warning the server sent during a step (RAISE NOTICE, a
  * WARNING): to the requester as a progress event with the revision, and to
@@ -101,11 +112,14 @@ run_notice(struct pool_conn *pc, const PGresult *res, void *arg)
 	}
 	/* log.c escapes control characters: one line each. */
 	if (strcmp(sev, "WARNING") == 0)
-		log_warnx("%s (%s): %s: %s", mf->revision, mf->path, sev, text);
+		log_warnx("%s (%s): %s: %s", mf->revision, run_file(j), sev,
+		    text);
 	else if (strncmp(sev, "DEBUG", 5) == 0)
-		log_debug("%s (%s): %s: %s", mf->revision, mf->path, sev, text);
+		log_debug("%s (%s): %s: %s", mf->revision, run_file(j), sev,
+		    text);
 	else
-		log_info("%s (%s): %s: %s", mf->revision, mf->path, sev, text);
+		log_info("%s (%s): %s: %s", mf->revision, run_file(j), sev,
+		    text);
 	free(text);
 	run_notify(j, "notice", p);
 }
@@ -123,7 +137,7 @@ run_notices_end(struct job *j)
 	if (j->notices_dropped > 0) {
 		log_info("%s (%s): %zu more notices and warnings suppressed "
 		    "(only the first %d of a migration are shown)",
-		    mf->revision, mf->path, j->notices_dropped,
+		    mf->revision, run_file(j), j->notices_dropped,
 		    RUN_NOTICE_MAX);
 		run_notify(j, "notices_suppressed", json_pack("{s:s, s:s, "
 		    "s:I}", "revision", mf->revision, "direction", st->dir ==
@@ -212,8 +226,9 @@ run_step_done(struct job *j, PGresult *res)
 	    "up" : "down", "index", (json_int_t)j->step + 1, "total",
 	    (json_int_t)j->plan.n_steps, "duration_ms", rpc_duration(ms)));
 	log_info("%s %s (%s) in %.0f ms%s", st->dir == GRAPH_UP ? "applied" :
-	    "reverted", mf->revision, mf->path, ms, j->atomic && j->step + 1 <
-	    j->plan.n_steps ? ", to commit with the rest of the run" : "");
+	    "reverted", mf->revision, run_file(j), ms, j->atomic &&
+	    j->step + 1 < j->plan.n_steps ?
+	    ", to commit with the rest of the run" : "");
 	j->step++;
 	if (j->step < j->plan.n_steps && migd.draining) {
 		if (j->atomic) {
@@ -247,9 +262,9 @@ run_lost_sql(struct job *j)
 	if ((run_partly_done(j) || j->seg_end_sent) && j->mark_id != NULL)
 		return (book_mark_sql(j, 0, 1, "08006", j->err_msg));
 	return (book_history_sql(j, mf->revision, st->dir == GRAPH_UP ? "up" :
-	    "down", 0, run_partly_done(j), mf->checksum, mf->message, mf->path,
-	    j->step_wall, (migd_now() - j->step_t0) * 1000.0, "08006",
-	    j->err_msg));
+	    "down", 0, run_partly_done(j), mf->checksum, mf->message,
+	    run_file(j), j->step_wall, (migd_now() - j->step_t0) * 1000.0,
+	    "08006", j->err_msg));
 }
 
 /* Whether a result is a success of any kind. */
@@ -375,11 +390,11 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 	json_object_set_new(data, "revision", json_string(mf->revision));
 	json_object_set_new(data, "direction", json_string(st->dir ==
 	    GRAPH_UP ? "up" : "down"));
-	json_object_set_new(data, "file", json_string(mf->path));
+	json_object_set_new(data, "file", json_string(run_file(j)));
 	if (commit_failed) {
 		json_object_set_new(data, "line", json_integer(j->seg_end_line));
 		error = xprintf("%s:%d: COMMIT failed: %s (SQLSTATE %s)",
-		    mf->path, j->seg_end_line, msg, code ? code : "?");
+		    run_file(j), j->seg_end_line, msg, code ? code : "?");
 	} else if (s != NULL) {
 		line = run_error_line(text + s->offset, s->len, s->line,
 		    res != NULL ? PQresultErrorField(res,
@@ -392,19 +407,19 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 		json_object_set_new(data, "statement_line",
 		    json_integer(s->line));
 		json_object_set_new(data, "statement", json_string(excerpt));
-		error = xprintf("%s:%d: %s (SQLSTATE %s)", mf->path, line, msg,
-		    code ? code : "?");
+		error = xprintf("%s:%d: %s (SQLSTATE %s)", run_file(j), line,
+		    msg, code ? code : "?");
 	} else if (res != NULL && (why = book_guard_failure(j, res, &code)) !=
 	    NULL) {
-		error = xprintf("%s: revision %s: %s", mf->path, mf->revision,
-		    why);
+		error = xprintf("%s: revision %s: %s", run_file(j),
+		    mf->revision, why);
 		json_object_set_new(data, "sqlstate", json_string(code));
 		json_object_set_new(data, "message", json_string(why));
 		free(why);
 	} else
 		error = xprintf("%s: revision %s failed at its end (session "
 		    "clean-up, checks, bookkeeping and COMMIT): %s (SQLSTATE "
-		    "%s)", mf->path, mf->revision, msg, code ? code : "?");
+		    "%s)", run_file(j), mf->revision, msg, code ? code : "?");
 	json_object_set_new(data, "transactional", json_boolean(j->tx));
 	if (j->tx && j->segments > 1)
 		json_object_set_new(data, "transactions", json_pack("{s:I, "
@@ -459,7 +474,7 @@ run_step_failed_end(struct job *j)
 		hist = book_mark_sql(j, 0, run_partly_done(j), code, error);
 	else
 		hist = book_history_sql(j, mf->revision, st->dir == GRAPH_UP ?
-		    "up" : "down", 0, 0, mf->checksum, mf->message, mf->path,
+		    "up" : "down", 0, 0, mf->checksum, mf->message, run_file(j),
 		    j->step_wall, (migd_now() - j->step_t0) * 1000.0, code,
 		    error);
 	/* Written as migd, whatever role or settings the migration left. */
@@ -894,8 +909,8 @@ run_step(struct job *j)
 	j->step_wall = migrate_wall();
 	run_notify(j, "started", json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, "
 	    "s:b, s:I}", "revision", mf->revision, "message", mf->message,
-	    "file", mf->path, "direction", st->dir == GRAPH_UP ? "up" : "down",
-	    "index", (json_int_t)j->step + 1, "total",
+	    "file", run_file(j), "direction", st->dir == GRAPH_UP ? "up" :
+	    "down", "index", (json_int_t)j->step + 1, "total",
 	    (json_int_t)j->plan.n_steps, "transactional", j->tx,
 	    "transactions", (json_int_t)(j->tx ? (j->segments > 1 ?
 	    j->segments : 1) : 0)));
@@ -910,7 +925,7 @@ run_step(struct job *j)
 	 * witness is taken with it. */
 	witness = book_witness_sql();
 	mark = book_history_sql(j, mf->revision, st->dir == GRAPH_UP ? "up" :
-	    "down", 0, 1, mf->checksum, mf->message, mf->path, j->step_wall,
+	    "down", 0, 1, mf->checksum, mf->message, run_file(j), j->step_wall,
 	    0, NULL, "started; not finished");
 	if (j->tx) {
 		/* In with the first transaction: if that fails, so does it. */
@@ -992,7 +1007,8 @@ run_drop_problems(struct job *j, char **created, size_t n_created)
 			    "message", json_sprintf("%s:%d: %s %s: migd created "
 			    "that schema for an earlier run, so it manages it "
 			    "and never drops it, so that no data is lost; drop "
-			    "the objects instead", mf->path, d->line, d->what,
+			    "the objects instead", migfile_path(mf, st->dir ==
+			    GRAPH_UP), d->line, d->what,
 			    d->name)));
 		}
 	}

@@ -125,7 +125,7 @@ def test_layout_up_down_like_migd_files(migd_factory, pg, make_db, tool, fmt):
         # sqlx's simple files have no down: the last one cannot be undone
         p = m.migctl("downgrade", "-1")
         assert p.returncode == X_FAILED, (p.stdout, p.stderr)
-        assert "revision %s has no '-- migrate:down' section" % order[-1] in \
+        assert "revision %s has no .down.sql file" % order[-1] in \
             p.stdout + p.stderr, p.stdout + p.stderr
         assert versions(m) == [order[-1]]
         return
@@ -234,6 +234,41 @@ def test_bad_numeric_versions_refused(migd_factory, pg):
         in errors, errors
     assert m.migctl("upgrade").returncode == X_FAILED
     assert versions(m) == []
+
+
+@pytest.mark.parametrize("tool,up,down", [
+    ("golang-migrate", "7_orders.up.sql", "7_orders.down.sql"),
+    ("diesel", "2024-04-01-000000_orders/up.sql", "2024-04-01-000000_orders/down.sql"),
+])
+def test_down_file_is_named_in_plan_lint_and_errors(migd_factory, pg, tool, up, down):
+    """A down section in a file of its own: the plan, lint, the error of a
+    failing statement and the history name that file and its line, not the
+    up file's."""
+    m = layout_migd(migd_factory, tool, tool)
+    write_file(m, up, "CREATE TABLE orders7 (id int);\n")
+    write_file(m, down, "-- the down file\n\nDROP TABLE orders7_typo;\n")
+    migctl_ok(m, "upgrade")
+    head = versions(m)
+    plan = ok(m, "plan", {"target": "-1"})
+    step = plan["steps"][0]
+    assert step["file"].endswith(down), step
+    assert any(f["file"].endswith(down) and f["line"] == 3 and
+               f["rule"] == "ban-drop-table" for f in plan.get("lint", [])), plan
+    p = m.migctl("downgrade", "-1")
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert "%s:3: table \"orders7_typo\" does not exist" % down in p.stderr, p.stderr
+    assert up not in p.stderr, p.stderr
+    assert versions(m) == head
+    assert pg.psql("SELECT to_regclass('orders7') IS NOT NULL", m.db) == "t"
+    row = pg.psql("SELECT file || ' ' || success FROM migd_history "
+                  "ORDER BY id DESC LIMIT 1", m.db)
+    assert row.endswith(down + " false"), row
+    # refused when the files load: the down file and its line
+    write_file(m, down, "-- the down file\nDROP TABLE orders7;\nROLLBACK;\n")
+    st = m.status()
+    assert st["state"] == "invalid_migrations", st
+    errors = "\n".join(st["migrations"]["errors"])
+    assert "%s:3: ROLLBACK inside a migration" % down in errors, errors
 
 
 def test_goose_migrates_with_annotations(migd_factory, pg):
