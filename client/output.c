@@ -327,6 +327,7 @@ out_status(json_t *res)
 	json_t	*pool = json_object_get(db, "pool");
 	json_t	*mig = json_object_get(res, "migrations");
 	json_t	*errors = json_object_get(mig, "errors"), *v;
+	const char *fmt;
 	char	 up[64], *ids;
 	size_t	 i;
 
@@ -371,7 +372,12 @@ out_status(json_t *res)
 	printf("migrations:  %s", out_str(mig, "directory"));
 	if (json_is_integer(json_object_get(mig, "revisions"))) {
 		ids = out_ids(json_object_get(mig, "heads"));
-		printf(" (%lld revision%s, head%s %s%s)", (long long)
+		fmt = out_str(mig, "format");
+		if (strcmp(fmt, "-") != 0 && strcmp(fmt, "migd") != 0)
+			printf(" (%s files, ", fmt);
+		else
+			printf(" (");
+		printf("%lld revision%s, head%s %s%s)", (long long)
 		    json_integer_value(json_object_get(mig, "revisions")),
 		    PL(json_integer_value(json_object_get(mig, "revisions"))),
 		    PL(json_array_size(json_object_get(mig, "heads"))), ids,

@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "graph.h"
 #include "util.h"
@@ -196,7 +197,10 @@ graph_build_list(struct graph *g, const struct graph_input *in, size_t v,
 		s = graph_slot(g, name);
 		if (g->slot[s] == 0) {
 			errlist_add(errs, "%s:%d: %s '%s' names no known "
-			    "revision", graph_file(in), line, key, name);
+			    "revision%s", graph_file(in), line, key, name,
+			    parents && n == 1 && (strcasecmp(name, "null") ==
+			    0 || strcasecmp(name, "nil") == 0) ? "; a root "
+			    "revision has 'down_revision: none'" : "");
 			continue;
 		}
 		j = g->slot[s] - 1;

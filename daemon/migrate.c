@@ -719,6 +719,9 @@ migrate_files_status(void)
 		    NULL));
 		json_object_set_new(o, "revisions",
 		    json_integer((json_int_t)revset_count(migrate.rs)));
+		if (migrate.rs->set.format > LAYOUT_AUTO)
+			json_object_set_new(o, "format", json_string(
+			    layout_name(migrate.rs->set.format)));
 		heads = json_array();
 		n = graph_heads(migrate.rs->graph, &idx);
 		for (i = 0; i < n; i++)

@@ -176,6 +176,19 @@ def test_auto_detects_and_migd_n_says_so(migd_factory):
     assert "format = auto\n" in p.stdout, p.stdout
 
 
+def test_status_names_the_detected_layout(migd_factory, pg):
+    m = layout_migd(migd_factory, "diesel", "auto")
+    assert m.status()["migrations"]["format"] == "diesel"
+    p = m.migctl("status")
+    assert "(diesel files, 6 revisions, head 20240310170000)" in p.stdout, p.stdout
+    own = connected(migd_factory(overrides=NO_SCHEMAS))
+    write_file(own, "0001_a.sql", "-- revision: 0001\n-- down_revision: none\n"
+               "-- migrate:up\nSELECT 1;\n")
+    ok(own, "reload")
+    assert own.status()["migrations"]["format"] == "migd"
+    assert "(1 revision, head 0001)" in own.migctl("status").stdout
+
+
 def test_mixed_directory_refused(migd_factory, pg):
     m = layout_migd(migd_factory, "golang-migrate", "auto")
     # a dbmate file beside golang-migrate's: nothing may run

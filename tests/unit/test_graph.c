@@ -910,6 +910,12 @@ test_errors(void)
 	is_own(build_errors("a b<zz"),
 	    "01_b.sql:2: down_revision 'zz' names no known revision",
 	    "unknown parent");
+	is_own(build_errors("a b<null"),
+	    "01_b.sql:2: down_revision 'null' names no known revision; a root "
+	    "revision has 'down_revision: none'", "null for a root: the hint");
+	is_own(build_errors("a b<a,null"),
+	    "01_b.sql:2: down_revision 'null' names no known revision",
+	    "null among parents: no hint");
 	is_own(build_errors("a b<a|zz"),
 	    "01_b.sql:3: depends_on 'zz' names no known revision",
 	    "unknown depends_on");
