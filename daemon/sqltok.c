@@ -431,6 +431,51 @@ sqltok_inline_copy(const char *sql, int first_line, int cursorpos)
 }
 
 /*
+ * Whether the parser stopped at a psql meta-command (\set, \i, \connect...
+ * at the start of a line): then *cmd gets its name (to free) and the line
+ * is returned; else 0.  Files written for psql carry them.
+ */
+static int
+sqltok_meta(const char *sql, int first_line, int cursorpos, char **cmd)
+{
+	size_t	 off, b, e;
+
+	if (cursorpos <= 0)
+		return (0);
+	off = sqlscan_char_offset(sql, cursorpos);
+	if (sql[off] != '\\')
+		return (0);
+	for (b = off; b > 0 && (sql[b - 1] == ' ' || sql[b - 1] == '\t'); b--)
+		;
+	if (b > 0 && sql[b - 1] != '\n')
+		return (0);
+	for (e = off + 1; sql[e] != '\0' && strchr(" \t\r\n;", sql[e]) == NULL;
+	    e++)
+		;
+	*cmd = xstrndup(sql + off, e - off);
+	return (sqlscan_newlines(sql, 0, off) + first_line);
+}
+
+/* What to do instead of a psql meta-command. */
+static const char *
+sqltok_meta_advice(const char *cmd)
+{
+	if (strcmp(cmd, "\\set") == 0 || strcmp(cmd, "\\pset") == 0 ||
+	    strcmp(cmd, "\\timing") == 0 || strcmp(cmd, "\\echo") == 0 ||
+	    strcmp(cmd, "\\qecho") == 0)
+		return ("remove it: migd stops at the first error by itself, "
+		    "and each migration runs in its own transaction");
+	if (strcmp(cmd, "\\i") == 0 || strcmp(cmd, "\\ir") == 0 ||
+	    strcmp(cmd, "\\include") == 0 ||
+	    strcmp(cmd, "\\include_relative") == 0)
+		return ("put the included file's SQL into the migration");
+	if (strcmp(cmd, "\\c") == 0 || strcmp(cmd, "\\connect") == 0)
+		return ("remove it: a migration runs on the database migd is "
+		    "configured for");
+	return ("remove it, or write it as SQL");
+}
+
+/*
  * The parser refused the section: SQL newer than it, or plain wrong.  When
  * the scanner reads it and it is valid UTF-8 (no server takes it otherwise),
  * split it into statements and keep the parser's message for the caller.
@@ -453,6 +498,13 @@ sqltok_unparsed(const char *sql, const char *path, int first_line,
 		    "not psql scripts, and a migration cannot copy from the "
 		    "client; write the rows as INSERT ... VALUES, or COPY FROM "
 		    "a file on the server", path, line);
+		goto out;
+	}
+	if ((line = sqltok_meta(sql, first_line, error->cursorpos, &cause)) >
+	    0) {
+		errlist_add(errs, "%s:%d: %s is a psql meta-command: migd sends "
+		    "SQL to the server, not psql scripts; %s", path, line,
+		    cause, sqltok_meta_advice(cause));
 		goto out;
 	}
 	if (sqlscan_utf8_check(sql, &bad) != 0) {

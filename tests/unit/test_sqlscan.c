@@ -874,6 +874,31 @@ test_copy_client(void)
 	    "and a migration cannot copy from the client; write the rows as "
 	    "INSERT ... VALUES, or COPY FROM a file on the server",
 	    "inline rows: the COPY's line and why");
+	/* psql meta-commands: named, with what to do instead. */
+	is_int(scan("\\set ON_ERROR_STOP on\nSELECT 1;\n", 6), -1,
+	    "\\set: refused");
+	is_str(err(), "m.sql:6: \\set is a psql meta-command: migd sends SQL "
+	    "to the server, not psql scripts; remove it: migd stops at the "
+	    "first error by itself, and each migration runs in its own "
+	    "transaction", "\\set: its line and why");
+	is_int(scan("SELECT 1;\n  \\i other.sql\n", 2), -1, "\\i: refused");
+	is_str(err(), "m.sql:3: \\i is a psql meta-command: migd sends SQL "
+	    "to the server, not psql scripts; put the included file's SQL "
+	    "into the migration", "\\i: indented, its line");
+	is_int(scan("\\connect app\nSELECT 1;\n", 1), -1, "\\connect: refused");
+	ok(err() != NULL && strstr(err(), "m.sql:1: \\connect is a psql "
+	    "meta-command") != NULL && strstr(err(), "configured for") != NULL,
+	    "\\connect: %s", err() ? err() : "(none)");
+	is_int(scan("\\gexec\n", 1), -1, "\\gexec: refused");
+	ok(err() != NULL && strstr(err(), "write it as SQL") != NULL,
+	    "another meta-command: %s", err() ? err() : "(none)");
+	/* A backslash inside a line is no meta-command: the parser's error,
+	 * kept for a server that may be newer. */
+	errlist_clear(&errs);
+	is_int(scan("SELECT 1 \\x;\n", 1), 1, "mid-line backslash: unparsed");
+	ok(sc.parse_error != NULL && strstr(sc.parse_error, "meta-command") ==
+	    NULL && errs.n == 0, "mid-line backslash: no meta-command advice: %s",
+	    sc.parse_error ? sc.parse_error : "(none)");
 	/* Rows the scanner cannot read either (a lone quote). */
 	is_int(scan("COPY t FROM STDIN;\nO'Brien\n\\.\n", 1), -1,
 	    "inline rows with a quote: refused");
