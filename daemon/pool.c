@@ -6,6 +6,7 @@
  */
 #include <sys/queue.h>
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,9 +110,14 @@ pool_set_error(struct pool *p, const char *msg)
 	const char	*in;
 	char		*s, *out, *scrubbed;
 
-	/* libpq's messages span lines with tabs: fold blanks into one space. */
-	s = out = xstrdup(msg && *msg ? msg : "unknown error");
-	for (in = msg && *msg ? msg : "unknown error"; *in != '\0'; in++) {
+	/* libpq's messages span lines with tabs: fold blanks into one space,
+	 * and end a sentence a line ends before another begins. */
+	msg = msg && *msg ? msg : "unknown error";
+	s = out = xmalloc(strlen(msg) * 2 + 1);
+	for (in = msg; *in != '\0'; in++) {
+		if (*in == '\n' && out != s && isalnum((unsigned char)out[-1]) &&
+		    isupper((unsigned char)in[1 + strspn(in + 1, " \t")]))
+			*out++ = '.';
 		if (*in == '\n' || *in == '\t' || *in == '\r' || *in == ' ') {
 			if (out != s && out[-1] != ' ')
 				*out++ = ' ';

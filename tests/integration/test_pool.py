@@ -56,7 +56,10 @@ def test_start_while_postgresql_down_then_up(migd_factory, own_pg, make_db):
     db = make_db(own_pg)
     own_pg.stop()
     m = migd_factory(pg=own_pg, db=db)
-    wait_for(lambda: m.status()["database"]["last_error"], 5, what="last_error set")
+    err = wait_for(lambda: m.status()["database"]["last_error"], 5, what="last_error set")
+    # libpq's lines read as sentences on one line, not run together
+    assert "No such file or directory. Is the server running" in err, err
+    assert "\n" not in err and "\t" not in err, err
     # migd answers at once and keeps saying "down" while PostgreSQL is down
     t_end = time.monotonic() + 5
     while time.monotonic() < t_end:
