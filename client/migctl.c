@@ -3,21 +3,13 @@
  * socket, prints progress notifications and the reply for a person (or as
  * JSON for scripts), and exits with a code a deploy hook can branch on.
  */
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -26,84 +18,6 @@
 #include "migctl.h"
 #include "migd/protocol.h"
 #include "util.h"
-
-struct migctl {
-	const char		*socket;
-	int			 fd;
-	char			*rbuf;		/* bytes read, not yet a line */
-	size_t			 rlen, rcap;
-	int			 dry_run;
-	int			 sql;		/* upgrade/downgrade --sql */
-	int			 allow_drift;
-	int			 apply_skipped;
-	int			 purge;		/* stamp --purge */
-	const char		*adopt_from;	/* adopt --from */
-	int			 atomic;	/* 1, 0, or -1: as configured */
-	int			 cancel_sent;	/* Ctrl-C asked migd to cancel */
-	long			 limit;
-	double			 wait_daemon;	/* seconds to retry connecting */
-	double			 timeout;	/* wait --timeout */
-	const char		*wait_for;	/* wait --for */
-	const char		*out;		/* import --out */
-	int			 allow_partial;	/* import --allow-partial */
-	struct author_opts	 author;
-	char			**args;		/* the command's arguments */
-	int			 nargs;
-};
-
-/* The options a command takes: migctl_cmd.flags, migctl_opt.flag. */
-#define ARG_DRY_RUN	0x001
-#define ARG_DRIFT	0x002
-#define ARG_LIMIT	0x004
-#define ARG_WAIT_DAEMON	0x008
-#define ARG_WAIT	0x010	/* --for, --timeout */
-#define ARG_MESSAGE	0x020	/* -m */
-#define ARG_DIR		0x040	/* -d */
-#define ARG_CONFIG	0x080	/* -c: the files', or --local's migd's */
-#define ARG_HEAD	0x100	/* --head */
-#define ARG_ATOMIC	0x200	/* --atomic, --no-atomic */
-#define ARG_SQL		0x400	/* --sql: print a run's SQL, no daemon */
-#define ARG_SKIPPED	0x800	/* --apply-skipped */
-#define ARG_IMPORT	0x1000	/* import --out, --allow-partial */
-#define ARG_PURGE	0x2000	/* stamp --purge */
-#define ARG_FROM	0x4000	/* adopt --from */
-#define ARG_NBITS	15
-#define ARG_FILES	(ARG_DIR | ARG_CONFIG)
-
-struct migctl_cmd {
-	const char	*name;
-	const char	*method;
-	const char	*usage;		/* synopsis lines, after "migctl " */
-	const char	*summary;	/* its line in the overview */
-	const char	*about;		/* migctl help CMD: what it does, */
-	const char	*arguments;	/* its arguments, */
-	const char	*examples;	/* examples */
-	const char	*exits;		/* and exit codes */
-	int		 min_args, max_args;
-	int		 flags;		/* ARG_*: the options it takes */
-	json_t		*(*params)(struct migctl *, char **, int);
-	void		(*print)(json_t *);
-	int		(*exit_code)(json_t *);
-	int		(*local)(struct migctl *);	/* runs itself */
-};
-
-enum migctl_optid {
-	OPT_SOCKET, OPT_JSON, OPT_STREAM, OPT_LOCAL, OPT_VERBOSE, OPT_HELP,
-	OPT_VERSION, OPT_DRY_RUN, OPT_SQL, OPT_ATOMIC, OPT_NO_ATOMIC,
-	OPT_DRIFT, OPT_SKIPPED, OPT_WAIT_DAEMON, OPT_LIMIT, OPT_FOR, OPT_TIMEOUT,
-	OPT_MESSAGE, OPT_DIR, OPT_CONFIG, OPT_HEAD, OPT_OUT, OPT_PARTIAL,
-	OPT_PURGE, OPT_FROM
-};
-
-struct migctl_opt {
-	enum migctl_optid	 id;
-	char			 sname;	/* -x, or 0 */
-	const char		*lname;	/* --name */
-	const char		*alias;	/* another --name, or NULL */
-	const char		*meta;	/* its value; NULL: a switch */
-	int			 flag;	/* ARG_*; 0: every command's */
-	const char		*help;
-};
 
 struct migctl_opts opts;
 static volatile sig_atomic_t migctl_sigint;
@@ -123,7 +37,6 @@ static int	 migctl_new(struct migctl *);
 static int	 migctl_lint(struct migctl *);
 static int	 migctl_merge(struct migctl *);
 static int	 migctl_import(struct migctl *);
-static int	 migctl_help_cmd(struct migctl *);
 static void	 migctl_cancel_run(struct migctl *);
 
 /* The exit codes every command that asks migd shares; the commands that
@@ -137,12 +50,10 @@ static void	 migctl_cancel_run(struct migctl *);
 #define EXITS_7		"  7  the socket's listener is not the expected migd\n"
 #define EXITS_ASK	EXITS_2_3 EXITS_5_6 EXITS_7
 #define EXITS_RUN	EXITS_2_3 EXITS_RUN_5_6 EXITS_7
-#define TARGETS		"head, heads, base, +N, -N, or a revision id or a " \
-	"unique prefix of one"
 
 /* Every command migctl knows, and its help: the one place a command is
  * added or described (migctl(1) and the bash completion follow it). */
-static const struct migctl_cmd migctl_cmds[] = {
+const struct migctl_cmd migctl_cmds[] = {
 	{ .name = "status", .method = "status", .usage = "status",
 	  .summary = "daemon, database and migration state",
 	  .about = "  The daemon (version, pid, uptime), the database (connected, "
@@ -480,12 +391,13 @@ static const struct migctl_cmd migctl_cmds[] = {
 	  .arguments = "  COMMAND  one of the commands of 'migctl help'\n",
 	  .examples = "  migctl help upgrade\n  migctl upgrade --help\n",
 	  .exits = "  0  printed\n  2  no such command\n",
-	  .max_args = 1, .local = migctl_help_cmd },
+	  .max_args = 1, .local = usage_help_cmd },
 };
+const size_t migctl_ncmds = nitems(migctl_cmds);
 
 /* Every option, and which commands take it: parsing, help and "did you
  * mean" all read it. */
-static const struct migctl_opt migctl_options[] = {
+const struct migctl_opt migctl_options[] = {
 	{ OPT_SOCKET, 's', "socket", NULL, "PATH", 0, "the control socket "
 	    "(default $" MIGD_SOCKET_ENV ",\nelse " MIGD_DEFAULT_SOCKET ")" },
 	{ OPT_JSON, 'j', "json", NULL, NULL, 0, "JSON on stdout, errors too; "
@@ -538,509 +450,7 @@ static const struct migctl_opt migctl_options[] = {
 	    "of TOOL: dbmate,\ngolang-migrate, sqlx, diesel, goose, flyway or "
 	    "auto" },
 };
-
-/* Words people type for a command, for "did you mean". */
-static const char *const migctl_synonyms[][2] = {
-	{ "migrate", "upgrade" }, { "up", "upgrade" }, { "apply", "upgrade" },
-	{ "down", "downgrade" }, { "rollback", "downgrade" },
-	{ "log", "history" }, { "revision", "new" }, { "create", "new" },
-	{ "branches", "heads" }, { "graph", "revisions" },
-};
-
-#define MIGCTL_SYNOPSIS	"[OPTIONS] COMMAND [ARGS]"
-#define HELP_COL	24	/* where an option's help starts */
-
-/* The command a usage error is about; NULL before one is known. */
-static const struct migctl_cmd *migctl_cur;
-
-/* The distance between two words (edits, a swap being one), capped. */
-static size_t
-migctl_distance(const char *a, const char *b)
-{
-	size_t	 d[32][32], la = strlen(a), lb = strlen(b), i, j, x;
-
-	if (la >= 32 || lb >= 32)
-		return (SIZE_MAX);
-	for (i = 0; i <= la; i++)
-		d[i][0] = i;
-	for (j = 0; j <= lb; j++)
-		d[0][j] = j;
-	for (i = 1; i <= la; i++) {
-		for (j = 1; j <= lb; j++) {
-			x = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-			if (d[i - 1][j] + 1 < x)
-				x = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < x)
-				x = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
-			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < x)
-				x = d[i - 2][j - 2] + 1;
-			d[i][j] = x;
-		}
-	}
-	return (d[la][lb]);
-}
-
-/* The nearest of the words offered to w so far. */
-struct migctl_near {
-	const char	*w;
-	const char	*best;		/* the closest typo of w */
-	size_t		 dist;
-	const char	*prefixed;	/* a word w begins */
-	int		 n_prefixed;
-};
-
-/* Offers a word: kept if w is a typo of it (one edit in a short word, two
- * in a longer one, none under four letters) or begins it. */
-static void
-migctl_near_offer(struct migctl_near *nr, const char *word)
-{
-	size_t	 len = strlen(nr->w), d, most;
-
-	most = len <= 3 ? 0 : len <= 6 ? 1 : 2;
-	d = migctl_distance(nr->w, word);
-	if (d <= most && d < nr->dist) {
-		nr->best = word;
-		nr->dist = d;
-	}
-	if (len >= 2 && strlen(word) > len && strncmp(word, nr->w, len) == 0) {
-		nr->prefixed = word;
-		nr->n_prefixed++;
-	}
-}
-
-/* The closest typo, else the only word w begins, else NULL. */
-static const char *
-migctl_near_best(struct migctl_near *nr)
-{
-	if (nr->best != NULL)
-		return (nr->best);
-	return (nr->n_prefixed == 1 ? nr->prefixed : NULL);
-}
-
-/* "did you mean" for a command: its quoted name, or NULL. */
-static char *
-migctl_suggest_cmd(const char *w)
-{
-	struct migctl_near	 nr = { w, NULL, SIZE_MAX, NULL, 0 };
-	const char		*best;
-	size_t			 i;
-
-	for (i = 0; i < nitems(migctl_synonyms); i++) {
-		if (strcasecmp(w, migctl_synonyms[i][0]) == 0)
-			return (xprintf("'%s'", migctl_synonyms[i][1]));
-	}
-	for (i = 0; i < nitems(migctl_cmds); i++)
-		migctl_near_offer(&nr, migctl_cmds[i].name);
-	best = migctl_near_best(&nr);
-	return (best != NULL ? xprintf("'%s'", best) : NULL);
-}
-
-/* "did you mean" for an option (without its =value), or NULL. */
-static char *
-migctl_suggest_opt(const char *w)
-{
-	struct migctl_near	 nr = { w, NULL, SIZE_MAX, NULL, 0 };
-	const struct migctl_opt	*o;
-	char			*names[3 * nitems(migctl_options)], *best;
-	size_t			 i, n = 0;
-
-	for (i = 0; i < nitems(migctl_options); i++) {
-		o = &migctl_options[i];
-		names[n++] = xprintf("--%s", o->lname);
-		if (o->alias != NULL)
-			names[n++] = xprintf("--%s", o->alias);
-		if (o->sname != 0)
-			names[n++] = xprintf("-%c", o->sname);
-	}
-	for (i = 0; i < n; i++)
-		migctl_near_offer(&nr, names[i]);
-	best = migctl_near_best(&nr) != NULL ? xstrdup(migctl_near_best(&nr)) :
-	    NULL;
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	return (best);
-}
-
-/* The command of this name, or NULL. */
-static const struct migctl_cmd *
-migctl_lookup(const char *name)
-{
-	size_t	 i;
-
-	for (i = 0; i < nitems(migctl_cmds); i++) {
-		if (strcmp(migctl_cmds[i].name, name) == 0)
-			return (&migctl_cmds[i]);
-	}
-	return (NULL);
-}
-
-/* Prints synopsis lines, each after "migctl ". */
-static void
-migctl_synopsis(FILE *f, const char *usage)
-{
-	const char	*nl;
-	int		 first = 1;
-
-	for (; usage != NULL && *usage != '\0'; usage = nl + 1, first = 0) {
-		if ((nl = strchr(usage, '\n')) == NULL)
-			nl = usage + strlen(usage);
-		fprintf(f, "%s migctl %.*s\n", first ? "usage:" : "      ",
-		    (int)(nl - usage), usage);
-		if (*nl == '\0')
-			break;
-	}
-}
-
-/*
- * A usage error: what was wrong, the command's synopsis, a near miss if
- * there is one, and where the whole help is; exit 2.  Never the whole usage:
- * the reader wants the one line that was wrong.  With --json, the same as
- * the JSON error object (kind "usage") on stdout.
- */
-static void __attribute__((noreturn, format(printf, 2, 3)))
-migctl_usage_error(char *maybe, const char *fmt, ...)
-{
-	const struct migctl_cmd	*cmd = migctl_cur;
-	va_list			 ap;
-	json_t			*data, *lines;
-	char			*msg, *help, *u, *line, *save, *safe;
-
-	va_start(ap, fmt);
-	xvasprintf(&msg, fmt, ap);
-	va_end(ap);
-	help = cmd != NULL ? xprintf("migctl help %s", cmd->name) :
-	    xstrdup("migctl help");
-	if (opts.json) {
-		lines = json_array();
-		u = xstrdup(cmd != NULL ? cmd->usage : MIGCTL_SYNOPSIS);
-		for (line = strtok_r(u, "\n", &save); line != NULL;
-		    line = strtok_r(NULL, "\n", &save))
-			json_array_append_new(lines, json_sprintf("migctl %s",
-			    line));
-		free(u);
-		data = json_pack("{s:o, s:s}", "usage", lines, "help", help);
-		if (maybe != NULL)
-			json_object_set_new(data, "did_you_mean",
-			    json_string(maybe));
-		out_fail(MIGCTL_EXIT_USAGE, "usage", data, "%s", msg);
-	}
-	safe = out_escape(msg, strlen(msg), 0);
-	fprintf(stderr, "migctl: %s\n", safe);
-	free(safe);
-	migctl_synopsis(stderr, cmd != NULL ? cmd->usage : MIGCTL_SYNOPSIS);
-	if (maybe != NULL)
-		fprintf(stderr, "did you mean %s?\n", maybe);
-	fprintf(stderr, "see '%s'\n", help);
-	exit(MIGCTL_EXIT_USAGE);
-}
-
-/* A failure: for people on stderr, with --json as the JSON error object;
- * a usage error the short way. */
-static void __attribute__((noreturn, format(printf, 2, 3)))
-die(int code, const char *fmt, ...)
-{
-	va_list	 ap;
-	char	*msg;
-
-	va_start(ap, fmt);
-	xvasprintf(&msg, fmt, ap);
-	va_end(ap);
-	if (code == MIGCTL_EXIT_USAGE)
-		migctl_usage_error(NULL, "%s", msg);
-	out_fail(code, code == MIGCTL_EXIT_UNREACHABLE ? "unreachable" :
-	    "failed", NULL, "%s", msg);
-}
-
-/* One option's line of a help: "  -d, --dir DIR        what it does". */
-static void
-migctl_help_opt(const struct migctl_opt *o)
-{
-	char		 left[64];
-	const char	*p;
-
-	snprintf(left, sizeof left, "%s%c%s--%s%s%s", o->sname ? "-" : " ",
-	    o->sname ? o->sname : ' ', o->sname ? ", " : "  ", o->lname,
-	    o->meta ? " " : "", o->meta ? o->meta : "");
-	printf("  %-*s", HELP_COL, left);
-	if (strlen(left) >= HELP_COL)
-		printf("\n  %*s", HELP_COL, "");
-	for (p = o->help; *p != '\0'; p++) {
-		putchar(*p);
-		if (*p == '\n')
-			printf("  %*s", HELP_COL, "");
-	}
-	putchar('\n');
-}
-
-/* migctl help, --help: how migctl is called, its commands, the options
- * every command takes; a command's own are in its help. */
-static void
-migctl_overview(void)
-{
-	size_t	 i;
-
-	printf("usage: migctl %s\n       migctl --local -c CONFIG [-v] %s\n\n"
-	    "commands:\n", MIGCTL_SYNOPSIS, MIGCTL_SYNOPSIS);
-	for (i = 0; i < nitems(migctl_cmds); i++)
-		printf("  %-10s %s\n", migctl_cmds[i].name,
-		    migctl_cmds[i].summary);
-	printf("\noptions, before or after the command (a value also as "
-	    "--name=VALUE):\n");
-	for (i = 0; i < nitems(migctl_options); i++) {
-		if (migctl_options[i].flag == 0)
-			migctl_help_opt(&migctl_options[i]);
-	}
-	printf("\n'migctl help COMMAND' or 'migctl COMMAND --help': its usage, "
-	    "arguments,\noptions, examples and exit codes.\n\n"
-	    "targets: " TARGETS "\n"
-	    "exit codes: 0 success, 1 failed, 2 usage, 3 daemon unreachable, "
-	    "4 check found\n  something, 5 busy or lock timeout, 6 forbidden, "
-	    "7 untrusted daemon\n  (see migctl(1))\n");
-}
-
-/* migctl help CMD, CMD --help: the command's usage, what it does, its
- * arguments, options, examples and exit codes. */
-static void
-migctl_help(const struct migctl_cmd *cmd)
-{
-	size_t	 i;
-	int	 any = 0;
-
-	migctl_synopsis(stdout, cmd->usage);
-	printf("\n%s", cmd->about);
-	if (cmd->arguments != NULL)
-		printf("\narguments:\n%s", cmd->arguments);
-	for (i = 0; i < nitems(migctl_options); i++) {
-		if ((migctl_options[i].flag & cmd->flags) == 0)
-			continue;
-		if (!any++)
-			printf("\noptions:\n");
-		migctl_help_opt(&migctl_options[i]);
-	}
-	if (cmd->method != NULL)
-		printf("%s every command's: -s PATH, -j, --stream, --local "
-		    "-c CONFIG, -v\n", any ? "  and" : "\noptions:\n  only");
-	else if (cmd->local != migctl_help_cmd)
-		printf("  and -j/--json: the result, or the error, as JSON\n");
-	printf("\nexamples:\n%s", cmd->examples);
-	printf("\nexit codes:\n%s", cmd->exits);
-}
-
-/* migctl help [COMMAND]. */
-static int
-migctl_help_cmd(struct migctl *m)
-{
-	const struct migctl_cmd	*cmd;
-
-	if (m->nargs == 0) {
-		migctl_overview();
-		return (MIGCTL_EXIT_OK);
-	}
-	if ((cmd = migctl_lookup(m->args[0])) == NULL)
-		migctl_usage_error(migctl_suggest_cmd(m->args[0]), "unknown "
-		    "command '%s'", m->args[0]);
-	migctl_help(cmd);
-	return (MIGCTL_EXIT_OK);
-}
-
-/*
- * The owner of the directory holding the socket, when only that owner (or
- * root) could have put a socket there: the directory is writable by no one
- * else, and every directory above it is owned by root or that owner and is
- * writable by no one else unless sticky.  (uid_t)-1 otherwise.
- */
-static uid_t
-migctl_dir_owner(const char *socket)
-{
-	struct stat	 sb;
-	char		*dir, *real, *slash;
-	uid_t		 owner = (uid_t)-1;
-
-	dir = path_dir(socket);
-	real = realpath(dir, NULL);
-	free(dir);
-	if (real == NULL)
-		return ((uid_t)-1);
-	if (stat(real, &sb) == -1 || (sb.st_mode & (S_IWGRP | S_IWOTH)))
-		goto out;
-	owner = sb.st_uid;
-	while ((slash = strrchr(real, '/')) != NULL && slash != real) {
-		*slash = '\0';
-		if (stat(real, &sb) == -1 || (sb.st_uid != 0 &&
-		    sb.st_uid != owner) || ((sb.st_mode & (S_IWGRP |
-		    S_IWOTH)) && !(sb.st_mode & S_ISVTX))) {
-			owner = (uid_t)-1;
-			goto out;
-		}
-	}
-	if (stat("/", &sb) == -1 || sb.st_uid != 0 || (sb.st_mode & (S_IWGRP |
-	    S_IWOTH)))
-		owner = (uid_t)-1;
-out:
-	free(real);
-	return (owner);
-}
-
-/* The uid of $MIGD_DAEMON_USER (a name or a number), or (uid_t)-1. */
-static uid_t
-migctl_daemon_user(void)
-{
-	const char	*env = getenv(MIGD_DAEMON_USER_ENV);
-	struct passwd	*pw;
-	char		*end;
-	long		 n;
-
-	if (env == NULL || *env == '\0')
-		return ((uid_t)-1);
-	if ((pw = getpwnam(env)) != NULL)
-		return (pw->pw_uid);
-	n = strtol(env, &end, 10);
-	if (*end != '\0' || n < 0 || (uid_t)n == (uid_t)-1)
-		die(MIGCTL_EXIT_USAGE, "$%s names no user: '%s'",
-		    MIGD_DAEMON_USER_ENV, env);
-	return ((uid_t)n);
-}
-
-/*
- * Before a byte is sent: whether the process listening on the socket is
- * migd as expected (SO_PEERCRED): root, this user, the owner of a socket
- * directory no one else can write, or $MIGD_DAEMON_USER.  Another user
- * could have taken the path of a socket in a shared directory, and would
- * then see our requests and make up the answers; exits 7 instead.
- */
-static void
-migctl_check_peer(struct migctl *m)
-{
-	struct ucred	 cred;
-	socklen_t	 len = sizeof cred;
-	struct passwd	*pw;
-	uid_t		 owner;
-	char		 name[64];
-	json_t		*data;
-
-	if (getsockopt(m->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
-		die(MIGCTL_EXIT_UNREACHABLE, "cannot tell who listens on %s: "
-		    "%s", m->socket, strerror(errno));
-	if (cred.uid == 0 || cred.uid == getuid() || cred.uid == geteuid() ||
-	    cred.uid == migctl_daemon_user())
-		return;
-	owner = migctl_dir_owner(m->socket);
-	if (owner != (uid_t)-1 && cred.uid == owner)
-		return;
-	if ((pw = getpwuid(cred.uid)) != NULL)
-		snprintf(name, sizeof name, "%s", pw->pw_name);
-	else
-		snprintf(name, sizeof name, "%ld", (long)cred.uid);
-	close(m->fd);
-	m->fd = -1;
-	data = json_pack("{s:s, s:I, s:s, s:I}", "socket", m->socket, "uid",
-	    (json_int_t)cred.uid, "user", name, "pid", (json_int_t)cred.pid);
-	out_fail(MIGCTL_EXIT_UNTRUSTED, "untrusted_daemon", data, "refusing "
-	    "to talk to %s: the process listening there (pid %ld) runs as %s "
-	    "(uid %ld), not as root, as you, or as the owner of a socket "
-	    "directory no one else can write; another user may have taken the "
-	    "socket's path. Nothing was sent. If migd really runs as %s, set "
-	    "$%s=%s", m->socket, (long)cred.pid, name, (long)cred.uid, name,
-	    MIGD_DAEMON_USER_ENV, name);
-}
-
-/* One attempt to connect; -1 with errno when nobody answers. */
-static int
-migctl_try_connect(struct migctl *m)
-{
-	struct sockaddr_un	 sun;
-	int			 saved;
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	if (strlen(m->socket) >= sizeof sun.sun_path)
-		die(MIGCTL_EXIT_USAGE, "socket path too long: %s", m->socket);
-	strncpy(sun.sun_path, m->socket, sizeof sun.sun_path - 1);
-	if ((m->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		die(MIGCTL_EXIT_UNREACHABLE, "socket: %s", strerror(errno));
-	if (connect(m->fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		saved = errno;
-		close(m->fd);
-		m->fd = -1;
-		errno = saved;
-		return (-1);
-	}
-	migctl_check_peer(m);
-	m->rlen = 0;
-	return (0);
-}
-
-/* Ends a connection and forgets what was read on it. */
-static void
-migctl_close(struct migctl *m)
-{
-	close(m->fd);
-	m->fd = -1;
-	free(m->rbuf);
-	m->rbuf = NULL;
-	m->rlen = m->rcap = 0;
-}
-
-/* Monotonic seconds. */
-static double
-migctl_now(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
-}
-
-/* Connects, retrying for --wait-daemon seconds; else exits 3 saying why. */
-static void
-migctl_connect(struct migctl *m)
-{
-	double	 deadline = migctl_now() + m->wait_daemon;
-
-	while (migctl_try_connect(m) != 0) {
-		if (migctl_now() >= deadline) {
-			die(MIGCTL_EXIT_UNREACHABLE, "cannot connect to migd at "
-			    "%s: %s (is migd running? -s or $%s selects the "
-			    "socket)", m->socket, strerror(errno),
-			    MIGD_SOCKET_ENV);
-		}
-		usleep(200000);
-	}
-}
-
-/* Writes one request line. */
-static void
-migctl_send(struct migctl *m, const char *method, json_t *params)
-{
-	json_t	*req;
-	char	*s, *line;
-	size_t	 len, off = 0;
-	ssize_t	 n;
-
-	req = json_pack("{s:s, s:i, s:s}", "jsonrpc", "2.0", "id", 1,
-	    "method", method);
-	if (params != NULL)
-		json_object_set_new(req, "params", params);
-	s = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	line = xprintf("%s\n", s);
-	free(s);
-	len = strlen(line);
-	while (off < len) {
-		n = write(m->fd, line + off, len - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		/* A refusal (too many clients) may be waiting to be read. */
-		if (n == -1 && errno == EPIPE)
-			break;
-		if (n <= 0)
-			die(MIGCTL_EXIT_UNREACHABLE, "write to %s: %s",
-			    m->socket, strerror(errno));
-		off += (size_t)n;
-	}
-	free(line);
-}
+const size_t migctl_noptions = nitems(migctl_options);
 
 /* One line from migd, waiting at most ms (-1: as long as it takes). */
 static char *
@@ -1224,8 +634,8 @@ params_resolve(struct migctl *m, char **args, int n)
 	(void)n;
 	if (strcmp(args[1], "applied") != 0 && strcmp(args[1],
 	    "unapplied") != 0)
-		migctl_usage_error(migctl_distance(args[1], "applied") <= 2 ?
-		    xstrdup("'applied'") : migctl_distance(args[1],
+		usage_error(usage_distance(args[1], "applied") <= 2 ?
+		    xstrdup("'applied'") : usage_distance(args[1],
 		    "unapplied") <= 2 ? xstrdup("'unapplied'") : NULL,
 		    "resolve says what is true: applied or unapplied, not "
 		    "'%s'", args[1]);
@@ -1325,15 +735,15 @@ migctl_wait_met(struct migctl *m, json_t *res)
 static int
 migctl_wait(struct migctl *m)
 {
-	double	 deadline = migctl_now() + m->timeout;
+	double	 deadline = conn_now() + m->timeout;
 	json_t	*reply, *last = NULL;
 	int	 answered = 0, met = 0, code;
 
 	for (;;) {
-		if (migctl_try_connect(m) == 0) {
-			migctl_send(m, "status", NULL);
+		if (conn_try(m) == 0) {
+			conn_send(m, "status", NULL);
 			reply = migctl_receive(m, 1);
-			migctl_close(m);
+			conn_close(m);
 			if (reply != NULL && json_object_get(reply, "error") !=
 			    NULL && !migctl_is_kind(json_object_get(reply,
 			    "error"), "too_many_clients")) {
@@ -1358,7 +768,7 @@ migctl_wait(struct migctl *m)
 			if (met)
 				break;
 		}
-		if (migctl_now() >= deadline)
+		if (conn_now() >= deadline)
 			break;
 		usleep(250000);
 	}
@@ -1493,7 +903,7 @@ migctl_import(struct migctl *m)
 	int	 n = 0;
 
 	if (strcmp(m->args[0], "alembic") != 0)
-		migctl_usage_error(migctl_distance(m->args[0], "alembic") <= 2 ?
+		usage_error(usage_distance(m->args[0], "alembic") <= 2 ?
 		    xstrdup("'alembic'") : NULL, "import knows 'alembic' "
 		    "projects only, not '%s'", m->args[0]);
 	if (m->out != NULL && m->author.config != NULL)
@@ -1584,20 +994,20 @@ migctl_cancel_run(struct migctl *m)
 	c.fd = -1;
 	c.socket = m->socket;
 	c.cancel_sent = 1;	/* this connection does not cancel again */
-	if (migctl_try_connect(&c) != 0) {
+	if (conn_try(&c) != 0) {
 		if (!opts.json)
 			fprintf(stderr, "migctl: cannot reach migd to cancel: "
 			    "%s\n", strerror(errno));
 		return;
 	}
-	migctl_send(&c, "cancel", json_pack("{s:I}", "requester_pid",
+	conn_send(&c, "cancel", json_pack("{s:I}", "requester_pid",
 	    (json_int_t)getpid()));
 	if ((reply = migctl_receive(&c, 1)) != NULL && !opts.json &&
 	    (err = json_object_get(reply, "error")) != NULL)
 		fprintf(stderr, "migctl: cancel: %s\n", json_string_value(
 		    json_object_get(err, "message")));
 	json_decref(reply);
-	migctl_close(&c);
+	conn_close(&c);
 }
 
 /* Runs one command; returns the exit code. */
@@ -1621,8 +1031,8 @@ migctl_run(struct migctl *m, const struct migctl_cmd *cmd, char **args,
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGINT, &sa, NULL);
 	}
-	migctl_connect(m);
-	migctl_send(m, cmd->method, params);
+	conn_open(m);
+	conn_send(m, cmd->method, params);
 	reply = migctl_receive(m, 0);
 	if ((err = json_object_get(reply, "error")) != NULL) {
 		code = migctl_exit_code(err);
@@ -1638,7 +1048,7 @@ migctl_run(struct migctl *m, const struct migctl_cmd *cmd, char **args,
 			code = cmd->exit_code(res);
 	}
 	json_decref(reply);
-	migctl_close(m);
+	conn_close(m);
 	return (code);
 }
 
@@ -1777,7 +1187,7 @@ migctl_set(struct migctl *m, const struct migctl_opt *o, const char *name,
 		break;
 	case OPT_FOR:
 		if (strcmp(val, "head") != 0 && strcmp(val, "ready") != 0)
-			migctl_usage_error(strncmp(val, "head", 4) == 0 ?
+			usage_error(strncmp(val, "head", 4) == 0 ?
 			    xstrdup("'head'") : strncmp(val, "read", 4) == 0 ?
 			    xstrdup("'ready'") : NULL, "%s takes head or "
 			    "ready, not '%s'", name, val);
@@ -1857,24 +1267,24 @@ main(int argc, char **argv)
 		    MIGD_PROTOCOL_VERSION);
 		exit(MIGCTL_EXIT_OK);
 	}
-	if (word != NULL && (cmd = migctl_lookup(word)) == NULL) {
+	if (word != NULL && (cmd = usage_lookup(word)) == NULL) {
 		/* "--sokcet /x status": the word may be the option's value. */
 		if (unknown != NULL) {
 			migctl_opt_find(unknown, &val, name, sizeof name);
-			migctl_usage_error(migctl_suggest_opt(name), "unknown "
+			usage_error(usage_suggest_opt(name), "unknown "
 			    "option %s", name);
 		}
-		migctl_usage_error(migctl_suggest_cmd(word), "unknown command "
+		usage_error(usage_suggest_cmd(word), "unknown command "
 		    "'%s'", word);
 	}
 	if (help) {
 		if (cmd != NULL)
-			migctl_help(cmd);
+			usage_help(cmd);
 		else
-			migctl_overview();
+			usage_overview();
 		exit(MIGCTL_EXIT_OK);
 	}
-	migctl_cur = cmd;
+	usage_cur = cmd;
 
 	/* Options may stand anywhere; "-1" and "+2" are arguments. */
 	for (i = 1; i < argc; i++) {
@@ -1889,7 +1299,7 @@ main(int argc, char **argv)
 		}
 		if ((o = migctl_opt_find(argv[i], &val, name,
 		    sizeof name)) == NULL)
-			migctl_usage_error(migctl_suggest_opt(name), "unknown "
+			usage_error(usage_suggest_opt(name), "unknown "
 			    "option %s", name);
 		if (o->meta == NULL && val != NULL)
 			die(MIGCTL_EXIT_USAGE, "%s takes no value", name);
@@ -1943,7 +1353,7 @@ main(int argc, char **argv)
 		    "it goes with --local");
 	if ((used & ~cmd->flags) != 0) {
 		bit = migctl_bit(used & ~cmd->flags);
-		migctl_usage_error((1 << bit) == ARG_CONFIG ?
+		usage_error((1 << bit) == ARG_CONFIG ?
 		    xstrdup("'--local -c CONFIG' (a private migd)") : NULL,
 		    "%s takes no %s", cmd->name, given[bit]);
 	}

@@ -34,6 +34,114 @@ char	*author_directory(const struct author_opts *, const char **);
 struct revset *author_load(const char *, const struct revset_ctx *);
 extern json_t	*author_notes;	/* --json: what author_load noted */
 
+struct migctl {
+	const char		*socket;
+	int			 fd;
+	char			*rbuf;		/* bytes read, not yet a line */
+	size_t			 rlen, rcap;
+	int			 dry_run;
+	int			 sql;		/* upgrade/downgrade --sql */
+	int			 allow_drift;
+	int			 apply_skipped;
+	int			 purge;		/* stamp --purge */
+	const char		*adopt_from;	/* adopt --from */
+	int			 atomic;	/* 1, 0, or -1: as configured */
+	int			 cancel_sent;	/* Ctrl-C asked migd to cancel */
+	long			 limit;
+	double			 wait_daemon;	/* seconds to retry connecting */
+	double			 timeout;	/* wait --timeout */
+	const char		*wait_for;	/* wait --for */
+	const char		*out;		/* import --out */
+	int			 allow_partial;	/* import --allow-partial */
+	struct author_opts	 author;
+	char			**args;		/* the command's arguments */
+	int			 nargs;
+};
+
+/* The options a command takes: migctl_cmd.flags, migctl_opt.flag. */
+#define ARG_DRY_RUN	0x001
+#define ARG_DRIFT	0x002
+#define ARG_LIMIT	0x004
+#define ARG_WAIT_DAEMON	0x008
+#define ARG_WAIT	0x010	/* --for, --timeout */
+#define ARG_MESSAGE	0x020	/* -m */
+#define ARG_DIR		0x040	/* -d */
+#define ARG_CONFIG	0x080	/* -c: the files', or --local's migd's */
+#define ARG_HEAD	0x100	/* --head */
+#define ARG_ATOMIC	0x200	/* --atomic, --no-atomic */
+#define ARG_SQL		0x400	/* --sql: print a run's SQL, no daemon */
+#define ARG_SKIPPED	0x800	/* --apply-skipped */
+#define ARG_IMPORT	0x1000	/* import --out, --allow-partial */
+#define ARG_PURGE	0x2000	/* stamp --purge */
+#define ARG_FROM	0x4000	/* adopt --from */
+#define ARG_NBITS	15
+#define ARG_FILES	(ARG_DIR | ARG_CONFIG)
+
+struct migctl_cmd {
+	const char	*name;
+	const char	*method;
+	const char	*usage;		/* synopsis lines, after "migctl " */
+	const char	*summary;	/* its line in the overview */
+	const char	*about;		/* migctl help CMD: what it does, */
+	const char	*arguments;	/* its arguments, */
+	const char	*examples;	/* examples */
+	const char	*exits;		/* and exit codes */
+	int		 min_args, max_args;
+	int		 flags;		/* ARG_*: the options it takes */
+	json_t		*(*params)(struct migctl *, char **, int);
+	void		(*print)(json_t *);
+	int		(*exit_code)(json_t *);
+	int		(*local)(struct migctl *);	/* runs itself */
+};
+
+enum migctl_optid {
+	OPT_SOCKET, OPT_JSON, OPT_STREAM, OPT_LOCAL, OPT_VERBOSE, OPT_HELP,
+	OPT_VERSION, OPT_DRY_RUN, OPT_SQL, OPT_ATOMIC, OPT_NO_ATOMIC,
+	OPT_DRIFT, OPT_SKIPPED, OPT_WAIT_DAEMON, OPT_LIMIT, OPT_FOR, OPT_TIMEOUT,
+	OPT_MESSAGE, OPT_DIR, OPT_CONFIG, OPT_HEAD, OPT_OUT, OPT_PARTIAL,
+	OPT_PURGE, OPT_FROM
+};
+
+struct migctl_opt {
+	enum migctl_optid	 id;
+	char			 sname;	/* -x, or 0 */
+	const char		*lname;	/* --name */
+	const char		*alias;	/* another --name, or NULL */
+	const char		*meta;	/* its value; NULL: a switch */
+	int			 flag;	/* ARG_*; 0: every command's */
+	const char		*help;
+};
+
+#define TARGETS		"head, heads, base, +N, -N, or a revision id or a " \
+	"unique prefix of one"
+
+/* migctl.c: the command and option tables. */
+extern const struct migctl_cmd	migctl_cmds[];
+extern const size_t		migctl_ncmds;
+extern const struct migctl_opt	migctl_options[];
+extern const size_t		migctl_noptions;
+
+/* usage.c: help, usage errors, "did you mean", failing. */
+extern const struct migctl_cmd	*usage_cur;
+size_t	 usage_distance(const char *, const char *);
+char	*usage_suggest_cmd(const char *);
+char	*usage_suggest_opt(const char *);
+const struct migctl_cmd *usage_lookup(const char *);
+void	 usage_help(const struct migctl_cmd *);
+void	 usage_overview(void);
+int	 usage_help_cmd(struct migctl *);
+void	 usage_error(char *, const char *, ...)
+	    __attribute__((noreturn, format(printf, 2, 3)));
+void	 die(int, const char *, ...)
+	    __attribute__((noreturn, format(printf, 2, 3)));
+
+/* conn.c: the control socket. */
+int	 conn_try(struct migctl *);
+void	 conn_open(struct migctl *);
+void	 conn_close(struct migctl *);
+void	 conn_send(struct migctl *, const char *, json_t *);
+double	 conn_now(void);
+
 /* offline.c (migctl-author): SQL for review, the graph, without a daemon. */
 int	 offline_sql(const struct author_opts *, int);
 int	 offline_revisions(const struct author_opts *);
