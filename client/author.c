@@ -163,16 +163,15 @@ author_say_directory(const struct author_opts *ao, const char *dir,
 		    "$MIGD_MIGRATIONS, ./migrations or configuration)", dir);
 }
 
-/* new and merge write migd's own files: never into another tool's
- * directory, which would then hold two layouts. */
+/* Other tools' migrations form one line ordered by version: nothing to
+ * merge, and a merge file of migd's would mix two layouts. */
 static void
 author_check_layout(const struct revset *rs, const char *dir)
 {
 	if (rs->set.format > LAYOUT_MIGD)
 		out_fail(MIGCTL_EXIT_FAILED, "invalid_migrations", NULL,
-		    "%s holds %s migrations; migctl writes migd's own files: "
-		    "write the next migration as %s does", dir,
-		    layout_name((enum layout_format)rs->set.format),
+		    "%s holds %s migrations, which form one line ordered by "
+		    "version: there are no branches to merge", dir,
 		    layout_name((enum layout_format)rs->set.format));
 }
 
@@ -217,32 +216,42 @@ author_load(const char *dir, const struct revset_ctx *ctx)
 	return (rs);
 }
 
+/* Creates a file with text, never replacing one; 0, or -1 with *cause
+ * (nothing left behind). */
+static int
+author_put(const char *path, const char *text, char **cause)
+{
+	size_t	 len = strlen(text);
+	int	 fd, saved;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0644)) == -1) {
+		*cause = xprintf("cannot create %s: %s", path, strerror(errno));
+		return (-1);
+	}
+	if (write(fd, text, len) != (ssize_t)len || close(fd) != 0) {
+		saved = errno;
+		unlink(path);
+		*cause = xprintf("cannot write %s: %s", path, strerror(saved));
+		return (-1);
+	}
+	return (0);
+}
+
 /* Writes the new file without ever replacing one. */
 static void
 author_write(const char *dir, const char *from, const char *id,
     const char *message, const char *parents, int merge)
 {
-	char	*slug, *path, *text;
-	int	 fd;
-	size_t	 len;
+	char	*slug, *path, *text, *cause;
 
 	slug = author_slug(message);
 	path = xprintf("%s/%s_%s.sql", dir, id, slug);
 	text = xprintf("-- revision: %s\n-- down_revision: %s\n-- message: %s\n"
 	    "\n-- migrate:up\n%s\n-- migrate:down\n%s", id, parents, message,
 	    merge ? "" : "\n", merge ? "" : "\n");
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0644)) == -1)
-		out_fail(MIGCTL_EXIT_FAILED, "io_error", NULL, "cannot create "
-		    "%s: %s", path, strerror(errno));
-	len = strlen(text);
-	if (write(fd, text, len) != (ssize_t)len || close(fd) != 0) {
-		int	 saved = errno;
-
-		unlink(path);
-		out_fail(MIGCTL_EXIT_FAILED, "io_error", NULL, "cannot write "
-		    "%s: %s", path, strerror(saved));
-	}
+	if (author_put(path, text, &cause) != 0)
+		out_fail(MIGCTL_EXIT_FAILED, "io_error", NULL, "%s", cause);
 	if (opts.json) {
 		json_t	*o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "path",
 			    path, "revision", id, "down_revision", parents,
@@ -272,6 +281,138 @@ author_check_message(const char *message)
 		    "be one line");
 }
 
+/* The layout -c CONFIG names, for a directory with nothing in it yet. */
+static enum layout_format
+author_config_format(const struct author_opts *ao)
+{
+	struct errlist	 errs = { NULL, 0 };
+	struct config	*cf = NULL;
+	int		 f;
+
+	if (ao->config == NULL || config_load(ao->config, &cf, &errs) != 0) {
+		errlist_clear(&errs);
+		return (LAYOUT_AUTO);
+	}
+	f = cf->format;
+	config_free(cf);
+	return ((enum layout_format)f);
+}
+
+/* Removes what a failed new left: the files, then diesel's directory. */
+static void
+author_undo(const char *dir, const struct layout_create *lc, int files)
+{
+	char	*p;
+
+	if (files > 1 && lc->down != NULL) {
+		p = xprintf("%s/%s", dir, lc->down);
+		unlink(p);
+		free(p);
+	}
+	if (files > 0) {
+		p = xprintf("%s/%s", dir, lc->up);
+		unlink(p);
+		free(p);
+	}
+	if (lc->dir != NULL) {
+		p = xprintf("%s/%s", dir, lc->dir);
+		rmdir(p);
+		free(p);
+	}
+}
+
+/*
+ * migctl new in another tool's directory: the next migration as that
+ * tool's create command names and starts it, on top of the newest; checked
+ * by loading the directory again, and taken back if it does not load.
+ */
+static int
+author_new_tool(const struct author_opts *ao, struct revset *rs,
+    const char *dir, const char *from, enum layout_format fmt)
+{
+	struct layout_create	 lc;
+	struct revset		*after;
+	struct errlist		 errs = { NULL, 0 };
+	const char		*head = NULL, *rel = NULL, *path;
+	char			*slug, *cause = NULL, *p, *prev;
+	size_t			*heads, n, i, dlen = strlen(dir);
+	int			 undo = 0, files = 0;
+
+	if (ao->head != NULL)
+		out_fail(MIGCTL_EXIT_USAGE, "usage", NULL, "--head: %s "
+		    "migrations form one line ordered by version; a new one "
+		    "always goes on top", layout_name(fmt));
+	n = graph_heads(rs->graph, &heads);
+	if (n == 1) {
+		head = graph_id(rs->graph, heads[0]);
+		path = revset_file(rs, heads[0])->path;
+		rel = strncmp(path, dir, dlen) == 0 && path[dlen] == '/' ?
+		    path + dlen + 1 : path;
+	}
+	for (i = 0; i < revset_count(rs); i++)
+		undo |= revset_file(rs, i)->down_path != NULL;
+	prev = xstrdup(head != NULL ? head : "none");
+	free(heads);
+	slug = author_slug(ao->message);
+	if (layout_create(fmt, head, rel, undo, time(NULL), slug, &lc,
+	    &cause) != 0)
+		out_fail(MIGCTL_EXIT_FAILED, "invalid_migrations", NULL, "%s: "
+		    "%s", dir, cause);
+	free(slug);
+	if (lc.dir != NULL) {
+		p = xprintf("%s/%s", dir, lc.dir);
+		if (mkdir(p, 0755) == -1)
+			out_fail(MIGCTL_EXIT_FAILED, "io_error", NULL, "cannot "
+			    "create %s: %s", p, strerror(errno));
+		free(p);
+	}
+	p = xprintf("%s/%s", dir, lc.up);
+	if (author_put(p, lc.up_text, &cause) == 0)
+		files++;
+	free(p);
+	if (files == 1 && lc.down != NULL) {
+		p = xprintf("%s/%s", dir, lc.down);
+		if (author_put(p, lc.down_text, &cause) == 0)
+			files++;
+		free(p);
+	}
+	if (files < (lc.down != NULL ? 2 : 1)) {
+		author_undo(dir, &lc, files);
+		out_fail(MIGCTL_EXIT_FAILED, "io_error", NULL, "%s", cause);
+	}
+	/* What migd will read: the new migration must load, and be the head. */
+	if (revset_load(dir, NULL, &after, &errs) != 0 ||
+	    graph_heads(after->graph, &heads) != 1 || strcmp(revset_file(after,
+	    heads[0])->path + dlen + 1, lc.up) != 0) {
+		author_undo(dir, &lc, files);
+		out_fail(MIGCTL_EXIT_FAILED, "invalid_migrations", NULL, "%s: "
+		    "the new %s migration %s would not be the newest: %s; "
+		    "nothing was written", dir, layout_name(fmt), lc.up,
+		    errs.n > 0 ? errs.v[0] : "another sorts after it");
+	}
+	if (opts.json) {
+		json_t	*o = json_pack("{s:s++, s:o, s:s, s:s, s:s, s:s, s:s, "
+			    "s:s}", "path", dir, "/", lc.up, "down_path",
+			    lc.down != NULL ? json_sprintf("%s/%s", dir,
+			    lc.down) : json_null(), "revision", graph_id(
+			    after->graph, heads[0]), "down_revision", prev,
+			    "message", ao->message, "directory", dir,
+			    "directory_from", from, "format", layout_name(fmt));
+
+		out_json(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+		json_decref(o);
+	} else {
+		printf("%s/%s\n", dir, lc.up);
+		if (lc.down != NULL)
+			printf("%s/%s\n", dir, lc.down);
+	}
+	free(heads);
+	free(prev);
+	revset_unref(after);
+	layout_create_clear(&lc);
+	return (MIGCTL_EXIT_OK);
+}
+
 /* migctl new: the next revision on top of the single head (or --head). */
 int
 author_new(const struct author_opts *ao)
@@ -281,6 +422,8 @@ author_new(const struct author_opts *ao)
 	char		 id[13], *dir, *cause = NULL, *list, *t;
 	const char	*from;
 	json_t		*ids;
+	enum layout_format fmt;
+	int		 rv;
 
 	author_check_message(ao->message);
 	dir = author_directory(ao, &from);
@@ -291,7 +434,15 @@ author_new(const struct author_opts *ao)
 		    "$MIGD_MIGRATIONS"), "cannot create %s: %s", dir,
 		    strerror(errno));
 	rs = author_load(dir, NULL);
-	author_check_layout(rs, dir);
+	fmt = (enum layout_format)rs->set.format;
+	if (revset_count(rs) == 0 && fmt <= LAYOUT_MIGD)
+		fmt = author_config_format(ao);
+	if (fmt > LAYOUT_MIGD) {
+		rv = author_new_tool(ao, rs, dir, from, fmt);
+		free(dir);
+		revset_unref(rs);
+		return (rv);
+	}
 	if (ao->head != NULL) {
 		if (graph_lookup(rs->graph, ao->head, &idx, &cause) != 0)
 			out_fail(MIGCTL_EXIT_FAILED, "plan_error", NULL,

@@ -305,7 +305,10 @@ const struct migctl_cmd migctl_cmds[] = {
 	    "when it exists, else the installed configuration's\n  ("
 	    SYSCONFDIR "/migd/migd.conf), else ./migrations (created).  Which "
 	    "was\n  used is said on stderr (with --json: directory, "
-	    "directory_from).\n",
+	    "directory_from).\n\n  In another tool's directory (dbmate, "
+	    "golang-migrate, sqlx, diesel,\n  goose, Flyway), the next "
+	    "migration as that tool's create command\n  names it, on top of "
+	    "the newest (no --head there).\n",
 	  .examples = "  migctl new -m \"add invoices\"\n  migctl new -m \"add "
 	    "invoices\" -d db/migrations\n  migctl new -m fix --head "
 	    "3f2a9c1b7d40\n",

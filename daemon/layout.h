@@ -3,6 +3,7 @@
 #define MIGD_LAYOUT_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "migfile.h"
 #include "util.h"
@@ -56,5 +57,18 @@ int		 layout_file(enum layout_format, const char *, const char *,
  */
 int		 layout_assemble(enum layout_format, const char *,
 		     struct migset *, struct errlist *);
+
+/* A new migration's files (layout_create.c), paths under the directory. */
+struct layout_create {
+	char	*dir;		/* to create first (diesel), or NULL */
+	char	*up;		/* the file, or the up file */
+	char	*up_text;
+	char	*down;		/* the down file, or NULL */
+	char	*down_text;
+};
+int		 layout_create(enum layout_format, const char *,
+		     const char *, int, time_t, const char *,
+		     struct layout_create *, char **);
+void		 layout_create_clear(struct layout_create *);
 
 #endif

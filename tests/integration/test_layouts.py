@@ -354,15 +354,81 @@ def test_file_inserted_below_applied_ones_is_reported_not_run(migd_factory, pg):
     assert m.status()["state"] == "up_to_date"
 
 
-def test_migctl_new_refuses_another_tools_directory(tmp_path):
-    """new and merge write migd's own files: in a goose directory they would
-    make it a mixed one, so they refuse and nothing is written."""
+NEW_FILES = {
+    "golang-migrate": ["000007_add_things.up.sql", "000007_add_things.down.sql"],
+    "goose": ["00005_add_things.sql"],
+    "flyway": ["V12__add_things.sql", "U12__add_things.sql"],
+}
+
+
+@pytest.mark.parametrize("tool", sorted(TOOLS))
+def test_migctl_new_writes_the_tools_own_files(tmp_path, tool):
+    """new in another tool's directory writes the next migration as that
+    tool's create command would; the directory stays one layout, and the
+    new migration is the head."""
+    d = str(tmp_path / tool)
+    shutil.copytree(os.path.join(LAYOUTS, tool), d)
+    before = set(glob.glob(d + "/**", recursive=True))
+    p = offline("--json", "new", "-m", "Add things", "-d", d)
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    doc = json.loads(p.stdout)
+    assert doc["format"] == tool and doc["down_revision"] == TOOLS[tool][1][-1], doc
+    made = set(glob.glob(d + "/**", recursive=True)) - before
+    paths = [doc["path"]] + ([doc["down_path"]] if doc["down_path"] else [])
+    assert set(paths) <= made, (paths, made)
+    if tool in NEW_FILES:
+        assert [os.path.relpath(x, d) for x in paths] == NEW_FILES[tool], paths
+    revs = json.loads(offline("--json", "revisions", "-d", d).stdout)["revisions"]
+    assert revs[0]["revision"] == doc["revision"] and revs[0]["head"], revs[0]
+    assert revs[1]["revision"] == TOOLS[tool][1][-1], revs[1]
+    # a second one goes on top of the first
+    p = offline("new", "-m", "more", "-d", d)
+    assert p.returncode == X_OK, p.stderr
+    revs = json.loads(offline("--json", "revisions", "-d", d).stdout)["revisions"]
+    assert revs[1]["revision"] == doc["revision"], revs[:2]
+
+
+def test_migctl_new_in_empty_directory_follows_configured_format(tmp_path):
+    d = tmp_path / "db"
+    d.mkdir()
+    conf = tmp_path / "migd.conf"
+    conf.write_text("[database]\nconninfo = dbname=x\n[migrations]\n"
+                    "directory = db\nformat = dbmate\n")
+    p = offline("new", "-m", "init", "-c", str(conf))
+    assert p.returncode == X_OK, p.stderr
+    (f,) = os.listdir(str(d))
+    assert f.endswith("_init.sql") and len(f.split("_")[0]) == 14, f
+    assert (d / f).read_text() == "-- migrate:up\n\n\n-- migrate:down\n\n"
+
+
+def test_migctl_merge_and_head_refused_in_another_tools_directory(tmp_path):
+    """Another tool's migrations form one line: merge and --head refuse,
+    and nothing is written."""
     d = str(tmp_path / "goose")
     shutil.copytree(os.path.join(LAYOUTS, "goose"), d)
     before = sorted(os.listdir(d))
-    for cmd in (["new", "-m", "add things"], ["merge", "-m", "merge"]):
-        p = offline(*cmd, "-d", d)
-        assert p.returncode == X_FAILED, (cmd, p.stdout, p.stderr)
-        assert "holds goose migrations; migctl writes migd's own files" in p.stderr, \
-            p.stderr
+    p = offline("merge", "-m", "merge", "-d", d)
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert "holds goose migrations, which form one line ordered by version: " \
+        "there are no branches to merge" in p.stderr, p.stderr
+    p = offline("new", "-m", "x", "--head", "3", "-d", d)
+    assert p.returncode == 2, (p.stdout, p.stderr)
+    assert "--head: goose migrations form one line ordered by version" in p.stderr
     assert sorted(os.listdir(d)) == before
+
+
+def test_migctl_new_flyway_timestamped_versions_stay_timestamps(tmp_path):
+    """A Flyway project versioned by timestamps gets the next timestamp, not
+    the next small number (which would sort below the newest)."""
+    d = str(tmp_path / "fw")
+    os.mkdir(d)
+    with open(os.path.join(d, "V1__init.sql"), "w") as f:
+        f.write("CREATE TABLE a (id int);\n")
+    with open(os.path.join(d, "V20240101120000__later.sql"), "w") as f:
+        f.write("CREATE TABLE b (id int);\n")
+    p = offline("new", "-m", "next", "-d", d)
+    assert p.returncode == X_OK, p.stderr
+    new = set(os.listdir(d)) - {"V1__init.sql", "V20240101120000__later.sql"}
+    (f,) = new
+    assert f.startswith("V2026") or f.startswith("V20"), f
+    assert len(f[1:f.index("__")]) == 14 and f > "V20240101120000", f

@@ -438,6 +438,87 @@ mixed(void)
 	migset_clear(&set);
 }
 
+/* layout_create at 2026-12-01 01:48:55 UTC: one file's path and text. */
+#define CREATE_NOW	((time_t)1796089735)
+static void
+created(enum layout_format f, const char *head, const char *rel, int undo,
+    const char *up, const char *down, const char *what)
+{
+	struct layout_create	 lc;
+	char			*cause = NULL;
+
+	if (layout_create(f, head, rel, undo, CREATE_NOW, "add_carts", &lc,
+	    &cause) != 0) {
+		ok(0, "%s: %s", what, cause);
+		free(cause);
+		return;
+	}
+	is_str(lc.up, up, "%s: the file", what);
+	is_str(lc.down, down, "%s: its down", what);
+	layout_create_clear(&lc);
+}
+
+/* migctl new in another tool's directory: named as that tool names. */
+static void
+create(void)
+{
+	struct layout_create	 lc;
+	char			*cause = NULL;
+
+	created(LAYOUT_GOLANG_MIGRATE, NULL, NULL, 0,
+	    "000001_add_carts.up.sql", "000001_add_carts.down.sql",
+	    "golang-migrate, empty: -seq -digits 6");
+	created(LAYOUT_GOLANG_MIGRATE, "6", "000006_events.up.sql", 0,
+	    "000007_add_carts.up.sql", "000007_add_carts.down.sql",
+	    "golang-migrate: as wide as the newest");
+	created(LAYOUT_GOLANG_MIGRATE, "9", "9_x.up.sql", 0,
+	    "10_add_carts.up.sql", "10_add_carts.down.sql",
+	    "golang-migrate: unpadded, carried");
+	created(LAYOUT_GOLANG_MIGRATE, "99", "099_x.up.sql", 0,
+	    "100_add_carts.up.sql", "100_add_carts.down.sql",
+	    "golang-migrate: grows past its width");
+	created(LAYOUT_GOLANG_MIGRATE, "20240105101500",
+	    "20240105101500_x.up.sql", 0, "20261201014855_add_carts.up.sql",
+	    "20261201014855_add_carts.down.sql", "golang-migrate: timestamps");
+	created(LAYOUT_SQLX, NULL, NULL, 0, "20261201014855_add_carts.up.sql",
+	    "20261201014855_add_carts.down.sql", "sqlx, empty: a timestamp");
+	created(LAYOUT_SQLX, "20991231235959", "20991231235959_x.up.sql", 0,
+	    "20991231235960_add_carts.up.sql",
+	    "20991231235960_add_carts.down.sql",
+	    "sqlx: a newest one from the future is still passed");
+	created(LAYOUT_DIESEL, "00000000000000",
+	    "00000000000000_diesel_initial_setup/up.sql", 0,
+	    "2026-12-01-014855_add_carts/up.sql",
+	    "2026-12-01-014855_add_carts/down.sql", "diesel");
+	created(LAYOUT_DBMATE, "20240114110000", "20240114110000_x.sql", 0,
+	    "20261201014855_add_carts.sql", NULL, "dbmate");
+	created(LAYOUT_GOOSE, "4", "00004_x.sql", 0, "00005_add_carts.sql",
+	    NULL, "goose: sequential");
+	created(LAYOUT_GOOSE, NULL, NULL, 0, "20261201014855_add_carts.sql",
+	    NULL, "goose, empty: a timestamp");
+	created(LAYOUT_FLYWAY, "2.5", "V2_5__x.sql", 0, "V3__add_carts.sql",
+	    NULL, "flyway: the next major version");
+	created(LAYOUT_FLYWAY, "11", "V11__x.sql", 1, "V12__add_carts.sql",
+	    "U12__add_carts.sql", "flyway: an undo file when they are used");
+	created(LAYOUT_FLYWAY, NULL, NULL, 0, "V1__add_carts.sql", NULL,
+	    "flyway, empty");
+
+	ok(layout_create(LAYOUT_GOLANG_MIGRATE, "abc", "abc.up.sql", 0,
+	    CREATE_NOW, "x", &lc, &cause) == -1 && cause != NULL &&
+	    strcmp(cause, "the newest golang-migrate version, 'abc', is not a "
+	    "number") == 0, "a version that is no number: %s",
+	    cause ? cause : "(none)");
+	free(cause);
+	ok(layout_create(LAYOUT_MIGD, NULL, NULL, 0, CREATE_NOW, "x", &lc,
+	    &cause) == -1, "migd's own files: not here");
+	free(cause);
+	layout_create(LAYOUT_DBMATE, NULL, NULL, 0, CREATE_NOW, "x", &lc,
+	    &cause);
+	is_str(lc.up_text, "-- migrate:up\n\n\n-- migrate:down\n\n",
+	    "dbmate: its sections");
+	layout_create_clear(&lc);
+}
+
 int
 main(void)
 {
@@ -450,5 +531,6 @@ main(void)
 	goose();
 	flyway();
 	mixed();
+	create();
 	return (done_testing());
 }
