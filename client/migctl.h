@@ -52,6 +52,7 @@ void	 out_heads(json_t *);
 void	 out_revisions(json_t *);
 void	 out_history(json_t *);
 void	 out_plan(json_t *);
+void	 out_lint_result(json_t *);
 void	 out_run(json_t *);
 void	 out_cancel(json_t *);
 void	 out_rows(json_t *);
