@@ -207,7 +207,10 @@ planlint_live(struct job *j, int blockers)
 
 	for (k = 0; k < j->lint_rep->n; k++) {
 		f = &j->lint_rep->v[k];
-		if (f->table == NULL || planlint_table(j, f->table) >= 0)
+		/* "db.schema.name" would make to_regclass fail, not say NULL. */
+		if (f->table == NULL || planlint_table(j, f->table) >= 0 ||
+		    ((mode = strchr(f->table, '.')) != NULL &&
+		    strchr(mode + 1, '.') != NULL))
 			continue;
 		j->lint_tables = xreallocarray(j->lint_tables,
 		    j->n_lint_tables + 1, sizeof *j->lint_tables);

@@ -261,3 +261,29 @@ def test_lint_bad_inputs(migd_factory):
     assert p.returncode == X_USAGE, p.stdout + p.stderr
     assert "give one or the other" in p.stderr
     assert versions(m) == ["r1"] and not rel_exists(m, "public.marker")
+
+
+def test_names_the_catalog_cannot_resolve(migd_factory):
+    """A table that exists nowhere, a quoted mixed-case one, and a
+    three-part name (to_regclass would raise on it): the plan answers, the
+    unknown ones get no live context, the quoted one is found."""
+    m = connected(migd_factory())
+    write_rev(m, "0001_orders.sql", "r1",
+              up='CREATE TABLE public."Orders" (id bigint, total bigint);')
+    ok(m, "upgrade", {"target": "head"})
+    q(m, 'INSERT INTO public."Orders" SELECT g, g FROM generate_series(1, 20) g')
+    q(m, 'ANALYZE public."Orders"')
+    write_rev(m, "0002_x.sql", "r2", down="r1",
+              up='CREATE INDEX i1 ON public."Orders" (total);\n'
+                 "CREATE INDEX i2 ON public.nowhere (total);\n"
+                 "DROP TABLE otherdb.public.gone;")
+    ok(m, "reload")
+    res = ok(m, "lint")
+    by_msg = {f["message"].split(" (")[0]: f for f in res["findings"]}
+    f = [x for x in res["findings"] if "i1" in x["message"]][0]
+    assert f["rows"] == 20 and f["severity"] == "info", f
+    f = [x for x in res["findings"] if "i2" in x["message"]][0]
+    assert "rows" not in f and f["severity"] == "error", f
+    f = [x for x in res["findings"] if x["rule"] == "ban-drop-table"][0]
+    assert "rows" not in f and "blockers" not in f, f
+    assert ok(m, "plan", {"target": "head"})["lint"], by_msg
