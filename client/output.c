@@ -556,6 +556,17 @@ out_history(json_t *res)
 	}
 }
 
+/* The catalog's estimate of a finding's table, unless its message (a
+ * small table's) says it already. */
+static void
+out_lint_rows(json_t *f)
+{
+	if (json_is_integer(json_object_get(f, "rows")) && strcmp(out_str(f,
+	    "severity"), "info") != 0)
+		printf(" [table has ~%lld rows]", (long long)
+		    json_integer_value(json_object_get(f, "rows")));
+}
+
 /* Who holds or waits for a lock on a finding's table, one line each. */
 static void
 out_blockers(json_t *f)
@@ -605,6 +616,7 @@ out_lint(json_t *res)
 		if (json_is_string(json_object_get(f, "ignored")))
 			printf(" %s(ignored, %s)%s", c(DIM), out_str(f,
 			    "ignored"), c(RESET));
+		out_lint_rows(f);
 		printf("\n      %slock: %s; instead: %s%s\n", c(DIM), out_str(f,
 		    "lock"), out_str(f, "safe"), c(RESET));
 		out_blockers(f);
@@ -627,6 +639,7 @@ out_lint_result(json_t *res)
 		    out_str(f, "message"));
 		if (json_is_string(json_object_get(f, "ignored")))
 			printf(" (ignored, %s)", out_str(f, "ignored"));
+		out_lint_rows(f);
 		printf("\n  lock: %s\n  instead: %s\n", out_str(f, "lock"),
 		    out_str(f, "safe"));
 		out_blockers(f);

@@ -230,6 +230,7 @@ def test_migctl_lint_over_the_socket(migd_factory):
     p = m.migctl("lint", "-s", m.socket)
     assert p.returncode == X_CHECK, p.stdout + p.stderr
     assert "error: require-concurrent-index-creation" in p.stdout
+    assert "[table has ~50000 rows]" in p.stdout
     assert "live: migd's catalog" in p.stdout
     q(m, "DELETE FROM public.orders WHERE id > 10")
     q(m, "VACUUM ANALYZE public.orders")
