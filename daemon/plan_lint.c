@@ -14,6 +14,7 @@
  */
 #include <sys/queue.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,17 +54,21 @@ static const char planlint_sql[] =
 static void	 planlint_plan_done(struct job *j);
 static void	 job_lint_reply(struct job *j);
 
-/* A refused finding as a plan problem, naming rule and FILE:LINE:COL. */
+/* A refused finding as a plan problem, naming rule and FILE:LINE:COL,
+ * and the table's size when the catalog knows it. */
 static json_t *
 planlint_problem(const struct lint_finding *f, const char *revision)
 {
 	const struct lint_rule	*r = &lint_rules[f->rule];
+	char			 size[64] = "";
 
+	if (f->rows >= 0)
+		snprintf(size, sizeof size, "table has ~%lld rows; ", f->rows);
 	return (json_pack("{s:s, s:s, s:s, s:o}", "kind", "lint_refused",
 	    "revision", revision, "rule", r->name, "message", json_sprintf(
-	    "%s:%d:%d: %s: %s (lock: %s; instead: %s); lint = refuse, or "
+	    "%s:%d:%d: %s: %s (%slock: %s; instead: %s); lint = refuse, or "
 	    "put '-- migd:lint-ignore %s why' on the line above it",
-	    f->path, f->line, f->col, r->name, f->msg, r->lock, r->safe,
+	    f->path, f->line, f->col, r->name, f->msg, size, r->lock, r->safe,
 	    r->name)));
 }
 

@@ -76,6 +76,7 @@ def test_large_table_is_error_and_refused_nothing_changes(migd_factory):
     assert plan["problems"][0]["kind"] == "lint_refused"
     e = err(m, "upgrade", {"target": "head"}, kind="lint_refused")
     assert "require-concurrent-index-creation" in e["message"]
+    assert "(table has ~50000 rows; lock: SHARE" in e["message"], e["message"]
     assert versions(m) == ["r1"]
     assert not rel_exists(m, "public.marker")
     assert not rel_exists(m, "public.orders_total")
