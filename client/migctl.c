@@ -32,6 +32,9 @@ static json_t	*params_history(struct migctl *, char **, int);
 static int	 exit_verify(json_t *);
 static int	 exit_check(json_t *);
 static int	 exit_plan(json_t *);
+static int	 exit_lint(json_t *);
+static int	 migctl_run(struct migctl *, const struct migctl_cmd *, char **,
+		     int);
 static int	 migctl_wait(struct migctl *);
 static int	 migctl_new(struct migctl *);
 static int	 migctl_lint(struct migctl *);
@@ -365,8 +368,10 @@ const struct migctl_cmd migctl_cmds[] = {
 	  .examples = "  migctl revisions\n  migctl revisions -d migrations\n",
 	  .exits = "  0  listed\n  1  the files have problems\n" EXITS_ASK,
 	  .flags = ARG_FILES, .print = out_revisions },
-	{ .name = "lint", .usage = "lint [-d DIR|-c CONFIG] [FILE...]",
-	  .summary = "deploy-safety findings of migration files, offline",
+	{ .name = "lint", .usage = "lint [-d DIR|-c CONFIG] [FILE...]\n"
+	    "lint -s SOCKET",
+	  .summary = "deploy-safety findings of migration files (exit 4 on "
+	    "an error)",
 	  .about = "  The statements of the files' up sections that take a "
 	    "lock blocking reads\n  or writes on an existing table for as long "
 	    "as a scan or a rewrite, fail,\n  or break running clients: each "
@@ -377,13 +382,20 @@ const struct migctl_cmd migctl_cmds[] = {
 	    "alone.\n  Opt-outs: '-- migd:lint-ignore RULE[,RULE] why' on the "
 	    "line above a\n  statement, '-- lint-ignore: RULE[,RULE] why' in a "
 	    "file's header.  -c\n  CONFIG: its schemas are managed "
-	    "(drop-managed-schema).  No daemon.\n",
+	    "(drop-managed-schema).  No daemon.\n\n"
+	    "  With -s SOCKET (or $MIGD_SOCKET set) and neither -d, -c nor "
+	    "FILE, migd\n  lints the pending plan with live context: a "
+	    "finding on a table under\n  lint_small_table_rows rows (the "
+	    "catalog's estimate) is info, and who\n  holds or waits for a "
+	    "conflicting lock on its table now is shown.\n",
 	  .arguments = "  FILE  a migration file; several are one run, in "
 	    "order\n",
 	  .examples = "  migctl lint\n  migctl lint migrations/0042_orders.sql"
-	    "\n  migctl lint --json -c /etc/migd/migd.conf\n",
+	    "\n  migctl lint --json -c /etc/migd/migd.conf\n"
+	    "  migctl lint -s /run/migd/migd.sock\n",
 	  .exits = "  0  no finding of error severity (warnings may be shown)\n"
 	    "  1  the files have problems\n  2  usage error\n"
+	    "  3  -s: migd unreachable\n"
 	    "  4  a finding of error severity that is not ignored\n",
 	  .max_args = 1 << 20, .flags = ARG_FILES, .local = migctl_lint },
 	{ .name = "help", .usage = "help [COMMAND]",
@@ -692,6 +704,14 @@ exit_verify(json_t *res)
 	    MIGCTL_EXIT_CHECK);
 }
 
+/* lint exits 4 when a finding of error severity is not ignored. */
+static int
+exit_lint(json_t *res)
+{
+	return (json_integer_value(json_object_get(res, "errors")) > 0 ?
+	    MIGCTL_EXIT_CHECK : MIGCTL_EXIT_OK);
+}
+
 /* plan and --dry-run exit 4 when the plan cannot run ("cannot run:"), as
  * the commands that only look do when they find something. */
 static int
@@ -862,13 +882,30 @@ migctl_new(struct migctl *m)
 	return (migctl_author(m, "new"));
 }
 
-/* lint: migctl-author reads the files with the daemon's parser and rules. */
+/* lint over the socket: migd lints the pending plan with live context. */
+static const struct migctl_cmd migctl_lint_live = {
+	.name = "lint", .method = "lint", .print = out_lint_result,
+	.exit_code = exit_lint
+};
+
+/*
+ * lint: with -s (or $MIGD_SOCKET) and no -d, -c or FILE, migd answers;
+ * else migctl-author reads the files with the daemon's parser and rules.
+ */
 static int
 migctl_lint(struct migctl *m)
 {
 	char	**argv, *path;
-	int	  n = 0, i;
+	int	  n = 0, i, files;
 
+	files = m->nargs > 0 || m->author.directory != NULL ||
+	    m->author.config != NULL;
+	if (m->socket_given == 2 && files)
+		die(MIGCTL_EXIT_USAGE, "lint -s asks migd to lint the pending "
+		    "plan; -d, -c and FILE... lint files offline: give one or "
+		    "the other");
+	if (m->socket_given && !files)
+		return (migctl_run(m, &migctl_lint_live, NULL, 0));
 	argv = xcalloc((size_t)m->nargs + 8, sizeof *argv);
 	path = migctl_author_path();
 	argv[n++] = path;
@@ -1262,6 +1299,8 @@ main(int argc, char **argv)
 	m.atomic = -1;
 	if ((m.socket = getenv(MIGD_SOCKET_ENV)) == NULL || *m.socket == '\0')
 		m.socket = MIGD_DEFAULT_SOCKET;
+	else
+		m.socket_given = 1;	/* lint asks migd */
 	args = xcalloc((size_t)argc + 1, sizeof *args);
 
 	word = migctl_prescan(argc, argv, &help, &version, &unknown);
@@ -1318,7 +1357,7 @@ main(int argc, char **argv)
 		else if (o->id == OPT_VERBOSE)
 			verbose = 1;
 		else if (o->id == OPT_SOCKET)
-			socket_given = 1;
+			socket_given = m.socket_given = 2;
 		if (o->flag != 0) {
 			bit = migctl_bit(o->flag);
 			if (given[bit] == NULL)

@@ -54,6 +54,7 @@ struct migctl {
 	const char		*out;		/* import --out */
 	int			 allow_partial;	/* import --allow-partial */
 	struct author_opts	 author;
+	int			 socket_given;	/* -s, or $MIGD_SOCKET */
 	char			**args;		/* the command's arguments */
 	int			 nargs;
 };
@@ -160,6 +161,7 @@ void	 out_heads(json_t *);
 void	 out_revisions(json_t *);
 void	 out_history(json_t *);
 void	 out_plan(json_t *);
+void	 out_lint_result(json_t *);
 void	 out_run(json_t *);
 void	 out_cancel(json_t *);
 void	 out_rows(json_t *);

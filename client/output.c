@@ -562,6 +562,49 @@ out_history(json_t *res)
 	}
 }
 
+/* The catalog's estimate of a finding's table, unless its message (a
+ * small table's) says it already. */
+static void
+out_lint_rows(json_t *f)
+{
+	if (json_is_integer(json_object_get(f, "rows")) && strcmp(out_str(f,
+	    "severity"), "info") != 0)
+		printf(" [table has ~%lld rows]", (long long)
+		    json_integer_value(json_object_get(f, "rows")));
+}
+
+/* Who holds or waits for a lock on a finding's table, one line each. */
+static void
+out_blockers(json_t *f)
+{
+	json_t		*b;
+	size_t		 i;
+	const char	*state;
+
+	json_array_foreach(json_object_get(f, "blockers"), i, b) {
+		state = json_is_string(json_object_get(b, "state")) ?
+		    out_str(b, "state") : "?";
+		printf("      %sblocker:%s pid %lld, user %s, application_name "
+		    "'%s', %s", c(YELLOW), c(RESET), (long long)
+		    json_integer_value(json_object_get(b, "pid")),
+		    json_is_string(json_object_get(b, "usename")) ?
+		    out_str(b, "usename") : "?",
+		    json_is_string(json_object_get(b, "application_name")) ?
+		    out_str(b, "application_name") : "", state);
+		if (json_is_integer(json_object_get(b, "xact_age_s")))
+			printf(", transaction %llds old", (long long)
+			    json_integer_value(json_object_get(b,
+			    "xact_age_s")));
+		printf(", %s %s%s\n", json_is_true(json_object_get(b,
+		    "granted")) ? "holds" : "waits for", out_str(b, "modes"),
+		    json_is_true(json_object_get(b, "conflicts")) ? "" :
+		    " (no conflict: a long transaction)");
+		if (json_is_string(json_object_get(b, "query")))
+			printf("        %s%s%s\n", c(DIM), out_str(b, "query"),
+			    c(RESET));
+	}
+}
+
 /* lint's findings of a plan or a run ([migrations] lint = warn). */
 static void
 out_lint(json_t *res)
@@ -579,9 +622,46 @@ out_lint(json_t *res)
 		if (json_is_string(json_object_get(f, "ignored")))
 			printf(" %s(ignored, %s)%s", c(DIM), out_str(f,
 			    "ignored"), c(RESET));
+		out_lint_rows(f);
 		printf("\n      %slock: %s; instead: %s%s\n", c(DIM), out_str(f,
 		    "lock"), out_str(f, "safe"), c(RESET));
+		out_blockers(f);
 	}
+}
+
+/* The lint method's findings, as migctl lint prints them offline, with
+ * the blockers migd saw. */
+void
+out_lint_result(json_t *res)
+{
+	json_t	*f;
+	size_t	 i;
+
+	json_array_foreach(json_object_get(res, "findings"), i, f) {
+		printf("%s:%lld:%lld: %s: %s: %s", out_str(f, "file"),
+		    (long long)json_integer_value(json_object_get(f, "line")),
+		    (long long)json_integer_value(json_object_get(f,
+		    "column")), out_str(f, "severity"), out_str(f, "rule"),
+		    out_str(f, "message"));
+		if (json_is_string(json_object_get(f, "ignored")))
+			printf(" (ignored, %s)", out_str(f, "ignored"));
+		out_lint_rows(f);
+		printf("\n  lock: %s\n  instead: %s\n", out_str(f, "lock"),
+		    out_str(f, "safe"));
+		out_blockers(f);
+	}
+	json_array_foreach(json_object_get(res, "notes"), i, f)
+		out_warnx("note: %s", json_string_value(f));
+	printf("%lld file%s: %lld error%s, %lld warning%s, %lld info, %lld "
+	    "ignored (live: migd's catalog)\n",
+	    (long long)json_integer_value(json_object_get(res, "files")),
+	    json_integer_value(json_object_get(res, "files")) == 1 ? "" : "s",
+	    (long long)json_integer_value(json_object_get(res, "errors")),
+	    json_integer_value(json_object_get(res, "errors")) == 1 ? "" : "s",
+	    (long long)json_integer_value(json_object_get(res, "warnings")),
+	    json_integer_value(json_object_get(res, "warnings")) == 1 ? "" :
+	    "s", (long long)json_integer_value(json_object_get(res, "infos")),
+	    (long long)json_integer_value(json_object_get(res, "ignored")));
 }
 
 void

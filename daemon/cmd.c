@@ -23,6 +23,11 @@ static const struct rpc_param cmd_plan_params[] = {
 	{ "atomic", RPC_BOOL, 0 },
 	{ NULL, RPC_STRING, 0 }
 };
+static const struct rpc_param cmd_lint_params[] = {
+	{ "revisions", RPC_STRINGS, 0 },
+	{ "all", RPC_BOOL, 0 },
+	{ NULL, RPC_STRING, 0 }
+};
 static const struct rpc_param cmd_upgrade_params[] = {
 	{ "target", RPC_STRING, 0 },
 	{ "dry_run", RPC_BOOL, 0 },
@@ -71,6 +76,7 @@ static const struct cmd_entry cmd_table[] = {
 	    cmd_downgrade_exec },
 	{ "heads", CMD_READONLY, cmd_no_params, cmd_heads_exec },
 	{ "history", CMD_READONLY, cmd_history_params, cmd_history_exec },
+	{ "lint", CMD_READONLY, cmd_lint_params, cmd_lint_exec },
 	{ "plan", CMD_READONLY, cmd_plan_params, cmd_plan_exec },
 	{ "reload", CMD_MUTATING, cmd_no_params, cmd_reload_exec },
 	{ "resolve", CMD_MUTATING, cmd_resolve_params, cmd_resolve_exec },

@@ -92,6 +92,13 @@ cmd_plan_exec(struct request *req)
 	migrate_start(req, MIGRATE_PLAN);
 }
 
+/* lint: the pending plan's findings, with the catalog's context. */
+void
+cmd_lint_exec(struct request *req)
+{
+	migrate_start(req, MIGRATE_LINT);
+}
+
 void
 cmd_schemas_exec(struct request *req)
 {

@@ -67,6 +67,8 @@ static const struct config_param config_params[] = {
 	    86400000 },
 	{ "migrations", "atomic", CT_BOOL, "false", 0, 0 },
 	{ "migrations", "lint", CT_LINT, "warn", 0, 0 },
+	{ "migrations", "lint_small_table_rows", CT_INT, "10000", 0,
+	    2000000000 },
 	{ "migrations", "format", CT_FORMAT, "auto", 0, 0 },
 	{ "control", "socket", CT_PATH, MIGD_DEFAULT_SOCKET, 0, 0 },
 	{ "control", "socket_mode", CT_MODE, "0660", 0, 0777 },
@@ -479,6 +481,8 @@ config_set(struct config_state *st, const struct config_param *p,
 			cf->max_request_bytes = (int)n;
 		else if (strcmp(p->name, "idle_timeout") == 0)
 			cf->idle_timeout = (int)n;
+		else if (strcmp(p->name, "lint_small_table_rows") == 0)
+			cf->lint_small_table_rows = n;
 		return (0);
 	case CT_MODE:
 		errno = 0;
@@ -949,13 +953,14 @@ config_print(const struct config *cf, FILE *f)
 	    "lock_timeout = %s\nstatement_timeout = %s\n"
 	    "lock_wait = %s\nconcurrent_lock_timeout = %s\n"
 	    "concurrent_statement_timeout = %s\natomic = %s\nlint = %s\n"
-	    "format = %s\n\n",
+	    "lint_small_table_rows = %ld\nformat = %s\n\n",
 	    cf->version_schema, cf->version_table, cf->history_schema,
 	    cf->history_table, cf->lock_timeout_text,
 	    cf->statement_timeout_text, cf->lock_wait_text,
 	    cf->concurrent_lock_timeout_text,
 	    cf->concurrent_statement_timeout_text,
 	    cf->atomic ? "true" : "false", config_lint_names[cf->lint],
+	    cf->lint_small_table_rows,
 	    layout_name((enum layout_format)cf->format));
 	fprintf(f, "[control]\nsocket = %s\nsocket_mode = %04o\n"
 	    "admin_group = %s\nread_group = %s\nmax_clients = %d\n"

@@ -139,6 +139,18 @@ struct job {
 	json_t			*step_err_data;
 	char			*step_err;
 	char			*step_err_code;
+	/* lint of the plan (plan_lint.c), judged, then given the catalog's
+	 * sizes and lock holders before the plan goes on */
+	struct lint_report	*lint_rep;
+	char			**lint_revs;	/* each finding's revision */
+	char			**lint_tables;	/* the existing tables named */
+	size_t			 n_lint_tables;
+	json_t			*lint_blockers;	/* per table, or NULL */
+	json_t			*lint_problems;	/* the plan's, while it waits */
+	json_t			*lint_ask;	/* lint method: revisions */
+	int			 lint_all;	/* lint method: each alone */
+	json_t			*lint_notes;	/* lint method: not linted */
+	size_t			 lint_files;
 };
 TAILQ_HEAD(jobs, job);
 
@@ -241,8 +253,11 @@ void	 migrate_assess(struct revset *rs, int invalid,
 void	 migrate_status_reply(struct job *j, int stale);
 char	*migrate_text_array(char **v, size_t n);
 void	 job_plan(struct job *j);
+void	 job_plan_checked(struct job *j, json_t *problems, json_t *lint);
 /* plan_lint.c */
-json_t	*planlint(struct job *j, json_t *problems);
+void	 planlint(struct job *j, json_t *problems);
+void	 job_lint(struct job *j);
+void	 planlint_free(struct job *j);
 json_t	*migrate_rows_json(char **rows, size_t n);
 void	 migrate_plan_ends(struct job *j);
 void	 migrate_plan_result(struct job *j, json_t *missing);

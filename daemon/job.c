@@ -80,6 +80,7 @@ job_free(struct job *j)
 	for (i = 0; i < j->n_managed; i++)
 		free(j->managed[i]);
 	free(j->managed);
+	planlint_free(j);
 	free(j);
 }
 

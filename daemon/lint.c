@@ -55,61 +55,75 @@ enum {
 const struct lint_rule lint_rules[LR_NRULES] = {
 	[LR_CONCURRENT_INDEX] = { "require-concurrent-index-creation",
 	    LINT_ERROR, "SHARE on the table (blocks writes) for the whole "
-	    "build", "CREATE INDEX CONCURRENTLY, in a migration of its own" },
+	    "build", "CREATE INDEX CONCURRENTLY, in a migration of its own",
+	    "ShareLock", 1 },
 	[LR_FOREIGN_KEY] = { "adding-foreign-key-constraint", LINT_ERROR,
 	    "SHARE ROW EXCLUSIVE on both tables (blocks writes) while every "
 	    "row is checked", "ADD CONSTRAINT ... NOT VALID, then VALIDATE "
-	    "CONSTRAINT in a later migration" },
+	    "CONSTRAINT in a later migration",
+	    "ShareRowExclusiveLock", 1 },
 	[LR_NOT_NULLABLE] = { "adding-not-nullable-field", LINT_ERROR,
 	    AE " (blocks reads and writes) while every row is checked",
 	    "ADD CONSTRAINT ... CHECK (col IS NOT NULL) NOT VALID, VALIDATE it "
 	    "in a later migration, then SET NOT NULL (PostgreSQL 12+ uses the "
-	    "valid constraint and skips the scan)" },
+	    "valid constraint and skips the scan)",
+	    "AccessExclusiveLock", 1 },
 	[LR_REQUIRED_FIELD] = { "adding-required-field", LINT_ERROR,
 	    AE "; fails when the table has rows",
-	    "add the column nullable or with a non-volatile DEFAULT" },
+	    "add the column nullable or with a non-volatile DEFAULT",
+	    "AccessExclusiveLock", 0 },
 	[LR_FIELD_DEFAULT] = { "adding-field-with-default", LINT_ERROR,
 	    AE " (blocks reads and writes) while the table is rewritten",
 	    "add the column without the default (or with a constant one), "
-	    "backfill in batches, then SET DEFAULT" },
+	    "backfill in batches, then SET DEFAULT",
+	    "AccessExclusiveLock", 1 },
 	[LR_COLUMN_TYPE] = { "changing-column-type", LINT_ERROR,
 	    AE " (blocks reads and writes) while the table and its indexes "
 	    "are rewritten", "add a column of the new type, backfill it in "
-	    "batches, switch readers and writers, then drop the old one" },
+	    "batches, switch readers and writers, then drop the old one",
+	    "AccessExclusiveLock", 1 },
 	[LR_UNIQUE] = { "disallowed-unique-constraint", LINT_ERROR,
 	    AE " (blocks reads and writes) while the index is built",
 	    "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... UNIQUE "
-	    "USING INDEX" },
+	    "USING INDEX",
+	    "AccessExclusiveLock", 1 },
 	[LR_PRIMARY_KEY] = { "adding-serial-primary-key-field", LINT_ERROR,
 	    AE " (blocks reads and writes) while the index is built",
 	    "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... "
-	    "PRIMARY KEY USING INDEX" },
+	    "PRIMARY KEY USING INDEX",
+	    "AccessExclusiveLock", 1 },
 	[LR_NOT_VALID] = { "constraint-missing-not-valid", LINT_ERROR,
 	    AE " (blocks reads and writes) while every row is checked",
 	    "ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT in a later "
-	    "migration (it takes SHARE UPDATE EXCLUSIVE only)" },
+	    "migration (it takes SHARE UPDATE EXCLUSIVE only)",
+	    "AccessExclusiveLock", 1 },
 	[LR_RENAME_COLUMN] = { "renaming-column", LINT_WARNING,
 	    AE " (brief); running clients using the old name fail",
 	    "add the new column, write both, move readers, then drop the old "
-	    "one; or a view with the old name" },
+	    "one; or a view with the old name",
+	    "AccessExclusiveLock", 0 },
 	[LR_RENAME_TABLE] = { "renaming-table", LINT_WARNING,
 	    AE " (brief); running clients using the old name fail",
 	    "rename, and leave an updatable view with the old name until no "
-	    "client uses it" },
+	    "client uses it",
+	    "AccessExclusiveLock", 0 },
 	[LR_DROP_COLUMN] = { "ban-drop-column", LINT_WARNING,
 	    AE " (brief); running clients that name the column fail",
 	    "stop using the column in every client first, deploy, then drop "
-	    "it in a later migration" },
+	    "it in a later migration",
+	    "AccessExclusiveLock", 0 },
 	[LR_DROP_TABLE] = { "ban-drop-table", LINT_WARNING,
 	    AE " (brief); the data is gone and running clients fail",
 	    "stop using the table first; rename it aside and drop it in a "
-	    "later release" },
+	    "later release",
+	    "AccessExclusiveLock", 0 },
 	[LR_DROP_DATABASE] = { "ban-drop-database", LINT_ERROR,
 	    "exclusive use of the database; everything in it is gone",
 	    "do not drop databases from a migration" },
 	[LR_DROP_NOT_NULL] = { "ban-drop-not-null", LINT_WARNING,
 	    AE " (brief); clients may start writing NULLs older code does "
-	    "not expect", "make sure every reader copes with NULL first" },
+	    "not expect", "make sure every reader copes with NULL first",
+	    "AccessExclusiveLock", 0 },
 	[LR_INDEX_DELETION] = { "require-concurrent-index-deletion",
 	    LINT_WARNING, AE " on the table (blocks reads and writes) until "
 	    "the index is dropped", "DROP INDEX CONCURRENTLY" },
@@ -149,10 +163,12 @@ const struct lint_rule lint_rules[LR_NRULES] = {
 	    "drop the objects, not the schema" },
 	[LR_VACUUM_FULL] = { "vacuum-full-existing-table", LINT_ERROR,
 	    AE " (blocks reads and writes) while the table is rewritten",
-	    "plain VACUUM, or pg_repack outside the migration" },
+	    "plain VACUUM, or pg_repack outside the migration",
+	    "AccessExclusiveLock", 1 },
 	[LR_CLUSTER] = { "cluster-existing-table", LINT_ERROR,
 	    AE " (blocks reads and writes) while the table is rewritten",
-	    "pg_repack outside the migration, or leave the order be" },
+	    "pg_repack outside the migration, or leave the order be",
+	    "AccessExclusiveLock", 1 },
 	[LR_ENUM_VALUE] = { "enum-value-used-in-transaction", LINT_ERROR,
 	    "none: it fails (unsafe use of new value)",
 	    "use the new value in a later migration, or COMMIT after ALTER "
@@ -1043,8 +1059,12 @@ lint_section(struct lint_ctx *ctx, const struct lint_scan *ls,
 		f->line = ev->line;
 		f->col = ev->col;
 		f->rule = ev->rule;
+		f->severity = lint_rules[ev->rule].severity;
 		f->msg = xstrdup(ev->msg);
 		f->ignored = NULL;
+		f->table = (ev->flags & LINT_EXISTING) && ev->table != NULL ?
+		    xstrdup(ev->table) : NULL;
+		f->rows = -1;
 		if (ev->ignore != NULL && lint_ignores(ev->ignore, name))
 			f->ignored = xprintf("line %d: migd:lint-ignore %s",
 			    ev->line - 1, ev->ignore);
@@ -1076,6 +1096,7 @@ lint_report_clear(struct lint_report *rep)
 		free(rep->v[i].path);
 		free(rep->v[i].msg);
 		free(rep->v[i].ignored);
+		free(rep->v[i].table);
 	}
 	free(rep->v);
 	rep->v = NULL;
@@ -1088,8 +1109,7 @@ lint_report_count(const struct lint_report *rep, enum lint_severity min)
 	size_t	 i, n = 0;
 
 	for (i = 0; i < rep->n; i++) {
-		if (rep->v[i].ignored == NULL &&
-		    lint_rules[rep->v[i].rule].severity >= min)
+		if (rep->v[i].ignored == NULL && rep->v[i].severity >= min)
 			n++;
 	}
 	return (n);
@@ -1099,12 +1119,18 @@ json_t *
 lint_finding_json(const struct lint_finding *f)
 {
 	const struct lint_rule	*r = &lint_rules[f->rule];
+	json_t			*o;
 
-	return (json_pack("{s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:s?}",
+	o = json_pack("{s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:s?}",
 	    "file", f->path, "line", f->line, "column", f->col,
-	    "severity", lint_severity_name(r->severity), "rule", r->name,
+	    "severity", lint_severity_name(f->severity), "rule", r->name,
 	    "message", f->msg, "lock", r->lock, "safe", r->safe,
-	    "ignored", f->ignored));
+	    "ignored", f->ignored);
+	if (f->table != NULL && f->rows >= 0) {
+		json_object_set_new(o, "table", json_string(f->table));
+		json_object_set_new(o, "rows", json_integer(f->rows));
+	}
+	return (o);
 }
 
 char *
@@ -1114,12 +1140,87 @@ lint_finding_text(const struct lint_finding *f, int with_lock)
 
 	if (!with_lock)
 		return (xprintf("%s:%d:%d: %s: %s: %s%s%s%s", f->path, f->line,
-		    f->col, lint_severity_name(r->severity), r->name, f->msg,
+		    f->col, lint_severity_name(f->severity), r->name, f->msg,
 		    f->ignored ? " (ignored, " : "", f->ignored ? f->ignored :
 		    "", f->ignored ? ")" : ""));
 	return (xprintf("%s:%d:%d: %s: %s: %s%s%s%s\n  lock: %s\n  "
 	    "instead: %s", f->path, f->line, f->col,
-	    lint_severity_name(r->severity), r->name, f->msg,
+	    lint_severity_name(f->severity), r->name, f->msg,
 	    f->ignored ? " (ignored, " : "", f->ignored ? f->ignored : "",
 	    f->ignored ? ")" : "", r->lock, r->safe));
+}
+
+/*
+ * reltuples is what the last VACUUM or ANALYZE counted; PostgreSQL 14 and
+ * later say -1 for a table neither has seen, earlier ones 0 with relpages
+ * 0, which an empty analyzed table says too: not known, so no finding
+ * drops on a guess.
+ */
+long long
+lint_rows_estimate(double reltuples, long long relpages, int server_version)
+{
+	if (reltuples < 0)
+		return (-1);
+	if (server_version < 140000 && reltuples == 0 && relpages == 0)
+		return (-1);
+	return ((long long)(reltuples + 0.5));
+}
+
+/* A rule whose harm is a scan, a rewrite or a build under the lock costs
+ * next to nothing on a few rows: informational, and it says why. */
+int
+lint_finding_sized(struct lint_finding *f, long long rows, long long small)
+{
+	char	*msg;
+
+	if (f->table == NULL)
+		return (0);
+	f->rows = rows;
+	if (rows < 0 || rows >= small || !lint_rules[f->rule].sized ||
+	    f->severity == LINT_INFO)
+		return (0);
+	msg = xprintf("%s (informational: table has ~%lld row%s, under "
+	    "lint_small_table_rows = %lld)", f->msg, rows, rows == 1 ? "" :
+	    "s", small);
+	free(f->msg);
+	f->msg = msg;
+	f->severity = LINT_INFO;
+	return (1);
+}
+
+/* PostgreSQL's "Conflicting Lock Modes" table, for the modes rules take. */
+const char *
+lint_lock_conflicts(const char *mode)
+{
+	static const struct {
+		const char	*mode;
+		const char	*conflicts;
+	} table[] = {
+		{ "ShareLock", "RowExclusiveLock,ShareUpdateExclusiveLock,"
+		    "ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock" },
+		{ "ShareRowExclusiveLock", "RowExclusiveLock,"
+		    "ShareUpdateExclusiveLock,ShareLock,ShareRowExclusiveLock,"
+		    "ExclusiveLock,AccessExclusiveLock" },
+		{ "ExclusiveLock", "RowShareLock,RowExclusiveLock,"
+		    "ShareUpdateExclusiveLock,ShareLock,ShareRowExclusiveLock,"
+		    "ExclusiveLock,AccessExclusiveLock" },
+		{ "AccessExclusiveLock", "AccessShareLock,RowShareLock,"
+		    "RowExclusiveLock,ShareUpdateExclusiveLock,ShareLock,"
+		    "ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock" },
+	};
+	size_t	 i;
+
+	if (mode == NULL)
+		return (NULL);
+	for (i = 0; i < sizeof table / sizeof table[0]; i++) {
+		if (strcmp(table[i].mode, mode) == 0)
+			return (table[i].conflicts);
+	}
+	return (NULL);
+}
+
+const char *
+lint_finding_mode(const struct lint_finding *f)
+{
+	return (f->table != NULL ? lint_rules[f->rule].mode : NULL);
 }

@@ -33,6 +33,12 @@ struct lint_rule {
 	enum lint_severity	 severity;
 	const char		*lock;	/* what the statement takes */
 	const char		*safe;	/* what to do instead */
+	/* The lock on the named table as pg_locks names it, when SHARE or
+	 * stronger (what waits behind it, or it behind), or NULL. */
+	const char		*mode;
+	/* Whether the harm grows with the table's size (a scan, a rewrite, an
+	 * index build): a small table makes the finding informational. */
+	int			 sized;
 };
 
 /* What one statement showed: a candidate finding, or a created table. */
@@ -66,9 +72,15 @@ struct lint_finding {
 	int	 line;
 	int	 col;
 	int	 rule;
+	enum lint_severity severity;	/* the rule's, unless the table is
+					   small (lint_finding_sized) */
 	char	*msg;
 	char	*ignored;	/* why it is ignored ("line 4: reason"), or
 				   NULL: it counts */
+	char	*table;		/* the existing table it concerns, as written
+				   ("schema.name" or "name"), or NULL */
+	long long rows;		/* the catalog's estimate of its rows, or -1:
+				   not known (offline, or never analyzed) */
 };
 
 struct lint_report {
@@ -113,10 +125,28 @@ void	 lint_report_clear(struct lint_report *);
 /* Counts the findings that are not ignored, of a severity or above. */
 size_t	 lint_report_count(const struct lint_report *, enum lint_severity);
 /* A finding as JSON: file, line, column, severity, rule, message, lock,
- * safe, ignored (string or null). */
+ * safe, ignored (string or null); table and rows when known. */
 json_t	*lint_finding_json(const struct lint_finding *);
 /* "FILE:LINE:COL: severity: rule: message" (to free); with_lock adds the
  * lock and the alternative on further lines. */
 char	*lint_finding_text(const struct lint_finding *, int with_lock);
+
+/*
+ * Live context, from the catalog: the estimate of a table's rows from
+ * pg_class (reltuples, relpages) on a server of that version, or -1 when
+ * the catalog does not know (never vacuumed nor analyzed).
+ */
+long long lint_rows_estimate(double reltuples, long long relpages,
+	    int server_version);
+/* Gives a finding its table's estimate: a sized rule's finding on a table
+ * under small rows drops to info, and its message says why.  Returns 1
+ * when it dropped. */
+int	 lint_finding_sized(struct lint_finding *, long long rows,
+	    long long small);
+/* The lock modes (pg_locks' names, comma-separated) that conflict with
+ * mode, per PostgreSQL's table of conflicting lock modes, or NULL. */
+const char *lint_lock_conflicts(const char *mode);
+/* The rule's table lock (lint_rule.mode), or NULL. */
+const char *lint_finding_mode(const struct lint_finding *);
 
 #endif

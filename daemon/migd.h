@@ -72,6 +72,7 @@ struct config {
 	char		  concurrent_statement_timeout_text[32];
 	int		  atomic;	/* runs default to one transaction */
 	int		  lint;		/* MIGD_LINT_*: findings at apply time */
+	long		  lint_small_table_rows; /* fewer: findings are info */
 	int		  format;	/* enum layout_format: files' layout */
 	/* [control] */
 	char		 *socket;
@@ -188,6 +189,7 @@ void	 cmd_heads_exec(struct request *);
 void	 cmd_revisions_exec(struct request *);
 void	 cmd_history_exec(struct request *);
 void	 cmd_plan_exec(struct request *);
+void	 cmd_lint_exec(struct request *);
 void	 cmd_schemas_exec(struct request *);
 void	 cmd_cancel_exec(struct request *);
 void	 cmd_verify_exec(struct request *);

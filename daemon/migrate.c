@@ -768,7 +768,10 @@ migrate_start(struct request *req, enum migrate_op op)
 	}
 	if ((s = json_string_value(json_object_get(p, "state"))) != NULL)
 		j->resolve_as = xstrdup(s);
-	if (json_is_array(json_object_get(p, "revisions")))
+	if (op == MIGRATE_LINT) {
+		j->lint_ask = json_incref(json_object_get(p, "revisions"));
+		j->lint_all = json_is_true(json_object_get(p, "all"));
+	} else if (json_is_array(json_object_get(p, "revisions")))
 		j->accept = json_incref(json_object_get(p, "revisions"));
 	if (op == MIGRATE_ADOPT && (s = json_string_value(json_object_get(p,
 	    "from"))) != NULL) {

@@ -17,7 +17,8 @@ enum migrate_op {
 	MIGRATE_STAMP,
 	MIGRATE_RESOLVE,
 	MIGRATE_ACCEPT,
-	MIGRATE_ADOPT
+	MIGRATE_ADOPT,
+	MIGRATE_LINT
 };
 
 void	 migrate_init(void);

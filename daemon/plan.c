@@ -716,9 +716,8 @@ migrate_out_of_order(struct job *j, json_t *skipped)
 void
 job_plan(struct job *j)
 {
-	json_t	*assess, *problems, *first, *lint;
-	char	*cause = NULL, *list, *ht, *sql, *more;
-	const char *params[1], *kind;
+	json_t	*assess, *problems;
+	char	*cause = NULL;
 	char	*resolved;
 
 	/* LABEL@head names a revision: resolve it before anything reads it. */
@@ -758,7 +757,20 @@ job_plan(struct job *j)
 	}
 	problems = migrate_problems(j, assess);
 	json_decref(assess);
-	lint = planlint(j, problems);
+	planlint(j, problems);
+}
+
+/*
+ * The plan's problems, with lint's (planlint, once it has the catalog's
+ * context): a run with any fails, else the schemas are looked at next.
+ */
+void
+job_plan_checked(struct job *j, json_t *problems, json_t *lint)
+{
+	json_t	*first;
+	char	*list, *ht, *sql, *more;
+	const char *params[1], *kind;
+
 	if (json_array_size(problems) != 0 && j->op != MIGRATE_PLAN &&
 	    !j->dry_run) {
 		first = json_array_get(problems, 0);

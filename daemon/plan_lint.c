@@ -1,12 +1,20 @@
 /*
- * lint at apply time ([migrations] lint): the plan's steps judged in the
- * order they would run, so a table an earlier step creates is new.  With
- * lint = warn the findings go with the plan and the run's reply; with
- * refuse, each error finding not ignored is a problem that stops the run
- * before anything runs.
+ * lint at apply time ([migrations] lint), and the lint method: the plan's
+ * steps judged in the order they would run, so a table an earlier step
+ * creates is new; then, from the catalog, the size of each existing table a
+ * finding concerns (a small one makes a sized finding informational) and,
+ * for plan, --dry-run and lint, who holds or waits for a lock on it that
+ * conflicts with the statement's.  With lint = warn the findings go with
+ * the plan and the run's reply; with refuse, each error finding not ignored
+ * is a problem that stops the run before anything runs.
+ *
+ * The catalog is read with one SELECT that takes no lock on any table it
+ * looks at (to_regclass, pg_class, pg_locks, pg_stat_activity), so a plan
+ * never waits behind the very lock holders it reports.
  */
 #include <sys/queue.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,69 +25,399 @@
 #include "engine.h"
 #include "lint.h"
 
-/* A refused finding as a plan problem, naming rule and FILE:LINE:COL. */
+/* A transaction this old holding any lock on a table is shown as a
+ * blocker even when its lock does not conflict (yet). */
+#define PLANLINT_LONG_XACT_S	60
+#define PLANLINT_QUERY_CHARS	200	/* of a blocker's query */
+
+/* Without blockers ($3 false) the query reads pg_class only. */
+static const char planlint_sql[] =
+    "SELECT t.i, c.reltuples, c.relpages, CASE WHEN $3 AND c.oid IS NOT NULL "
+    "AND t.conf <> '' THEN (SELECT coalesce(json_agg(b ORDER BY "
+    "b.xact_age_s DESC NULLS LAST, b.pid), '[]') FROM (SELECT l.pid, "
+    "a.usename, a.application_name, a.state, floor(extract(epoch FROM "
+    "now() - a.xact_start))::bigint AS xact_age_s, left(a.query, $5::int) "
+    "AS query, string_agg(DISTINCT l.mode, ',') AS modes, bool_and("
+    "l.granted) AS granted, bool_or(l.mode = ANY(string_to_array(t.conf, "
+    "','))) AS conflicts FROM pg_catalog.pg_locks l JOIN "
+    "pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = "
+    "'relation' AND l.database = (SELECT d.oid FROM pg_catalog.pg_database "
+    "d WHERE d.datname = pg_catalog.current_database()) AND l.relation = "
+    "c.oid AND l.pid <> pg_catalog.pg_backend_pid() GROUP BY l.pid, "
+    "a.usename, a.application_name, a.state, a.xact_start, a.query HAVING "
+    "bool_or(l.mode = ANY(string_to_array(t.conf, ','))) OR min("
+    "a.xact_start) < now() - make_interval(secs => $4::int)) b) END "
+    "FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(n, conf, i) "
+    "LEFT JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(t.n) "
+    "ORDER BY t.i";
+
+static void	 planlint_plan_done(struct job *j);
+static void	 job_lint_reply(struct job *j);
+
+/* A refused finding as a plan problem, naming rule and FILE:LINE:COL,
+ * and the table's size when the catalog knows it. */
 static json_t *
 planlint_problem(const struct lint_finding *f, const char *revision)
 {
 	const struct lint_rule	*r = &lint_rules[f->rule];
+	char			 size[64] = "";
 
+	if (f->rows >= 0)
+		snprintf(size, sizeof size, "table has ~%lld rows; ", f->rows);
 	return (json_pack("{s:s, s:s, s:s, s:o}", "kind", "lint_refused",
 	    "revision", revision, "rule", r->name, "message", json_sprintf(
-	    "%s:%d:%d: %s: %s (lock: %s; instead: %s); lint = refuse, or "
+	    "%s:%d:%d: %s: %s (%slock: %s; instead: %s); lint = refuse, or "
 	    "put '-- migd:lint-ignore %s why' on the line above it",
-	    f->path, f->line, f->col, r->name, f->msg, r->lock, r->safe,
+	    f->path, f->line, f->col, r->name, f->msg, size, r->lock, r->safe,
 	    r->name)));
 }
 
+void
+planlint_free(struct job *j)
+{
+	size_t	 i;
+
+	if (j->lint_rep != NULL) {
+		for (i = 0; i < j->lint_rep->n; i++)
+			free(j->lint_revs[i]);
+		lint_report_clear(j->lint_rep);
+		free(j->lint_rep);
+		j->lint_rep = NULL;
+	}
+	free(j->lint_revs);
+	j->lint_revs = NULL;
+	for (i = 0; i < j->n_lint_tables; i++)
+		free(j->lint_tables[i]);
+	free(j->lint_tables);
+	j->lint_tables = NULL;
+	j->n_lint_tables = 0;
+	json_decref(j->lint_blockers);
+	j->lint_blockers = NULL;
+	json_decref(j->lint_problems);
+	j->lint_problems = NULL;
+	json_decref(j->lint_ask);
+	j->lint_ask = NULL;
+	json_decref(j->lint_notes);
+	j->lint_notes = NULL;
+}
+
+/* Lints one step's section into the job's report, in the run's context. */
+static void
+planlint_step(struct job *j, struct lint_ctx *ctx, size_t idx, int up)
+{
+	const struct migfile	*mf = revset_file(j->rs, idx);
+	const struct sqlscan	*sc = revset_section(j->rs, idx, up);
+	size_t			 k, from = j->lint_rep->n;
+
+	j->lint_files++;
+	if (sc->unparsed) {
+		if (j->lint_notes != NULL)
+			json_array_append_new(j->lint_notes, json_sprintf(
+			    "%s: not linted: %s", migfile_path(mf, up),
+			    sc->parse_error ? sc->parse_error :
+			    "the parser refused it"));
+		return;
+	}
+	lint_section(ctx, &sc->lint, migfile_path(mf, up), mf->lint_ignore,
+	    mf->lint_ignore_line, !revset_transactional(j->rs, idx, up),
+	    j->lint_rep);
+	j->lint_revs = xreallocarray(j->lint_revs, j->lint_rep->n + 1,
+	    sizeof *j->lint_revs);
+	for (k = from; k < j->lint_rep->n; k++)
+		j->lint_revs[k] = xstrdup(mf->revision);
+}
+
+/* The table's key ("schema.name") as to_regclass reads it: each part
+ * quoted, so it names what the statement named under the search_path. */
+static char *
+planlint_regclass(const char *key)
+{
+	char	*out = xstrdup(""), *part, *q, *t, *copy, *save = NULL;
+
+	copy = xstrdup(key);
+	for (part = strtok_r(copy, ".", &save); part != NULL;
+	    part = strtok_r(NULL, ".", &save)) {
+		q = sqlscan_quote_ident(part);
+		t = xprintf("%s%s%s", out, *out ? "." : "", q);
+		free(q);
+		free(out);
+		out = t;
+	}
+	free(copy);
+	return (out);
+}
+
+/* The index of a table in lint_tables, or -1. */
+static ssize_t
+planlint_table(struct job *j, const char *table)
+{
+	size_t	 i;
+
+	for (i = 0; table != NULL && i < j->n_lint_tables; i++) {
+		if (strcmp(j->lint_tables[i], table) == 0)
+			return ((ssize_t)i);
+	}
+	return (-1);
+}
+
+/* The catalog came back: sizes change severities, blockers are kept. */
+static void
+planlint_catalog(struct job *j, PGresult *res)
+{
+	struct lint_finding	*f;
+	json_error_t		 jerr;
+	json_t			*b;
+	size_t			 k;
+	long long		 rows;
+	int			 i, version;
+
+	if (!job_ok(j, res))
+		return;
+	version = PQserverVersion(pool_conn_pg(j->pc));
+	j->lint_blockers = json_array();
+	for (i = 0; i < PQntuples(res) && (size_t)i < j->n_lint_tables; i++) {
+		rows = PQgetisnull(res, i, 1) ? -1 : lint_rows_estimate(
+		    strtod(PQgetvalue(res, i, 1), NULL), strtoll(PQgetvalue(
+		    res, i, 2), NULL, 10), version);
+		b = PQgetisnull(res, i, 3) ? json_null() : json_loads(
+		    PQgetvalue(res, i, 3), JSON_DECODE_ANY, &jerr);
+		json_array_append_new(j->lint_blockers, b != NULL ? b :
+		    json_null());
+		for (k = 0; k < j->lint_rep->n; k++) {
+			f = &j->lint_rep->v[k];
+			if (planlint_table(j, f->table) == i)
+				lint_finding_sized(f, rows,
+				    migd.config->lint_small_table_rows);
+		}
+	}
+	if (j->op == MIGRATE_LINT)
+		job_lint_reply(j);
+	else
+		planlint_plan_done(j);
+}
+
 /*
- * The findings of the plan's steps (warnings and errors; info is for
- * migctl lint), or NULL when lint is off.  With refuse, adds a problem to
- * problems for each error finding that is not ignored.
+ * Reads the catalog's context for the report's existing tables, then
+ * goes on (planlint_catalog); at once when no finding names one.
+ * blockers: also who holds or waits for a conflicting lock on them.
  */
-json_t *
+static void
+planlint_live(struct job *j, int blockers)
+{
+	const struct lint_finding *f;
+	const char		*params[5], *mode, *conf;
+	char			**modes, *names, *confs, **q;
+	char			 age[16], chars[16];
+	size_t			 k, n;
+	ssize_t			 t;
+
+	for (k = 0; k < j->lint_rep->n; k++) {
+		f = &j->lint_rep->v[k];
+		/* "db.schema.name" would make to_regclass fail, not say NULL. */
+		if (f->table == NULL || planlint_table(j, f->table) >= 0 ||
+		    ((mode = strchr(f->table, '.')) != NULL &&
+		    strchr(mode + 1, '.') != NULL))
+			continue;
+		j->lint_tables = xreallocarray(j->lint_tables,
+		    j->n_lint_tables + 1, sizeof *j->lint_tables);
+		j->lint_tables[j->n_lint_tables++] = xstrdup(f->table);
+	}
+	if ((n = j->n_lint_tables) == 0) {
+		if (j->op == MIGRATE_LINT)
+			job_lint_reply(j);
+		else
+			planlint_plan_done(j);
+		return;
+	}
+	/* Per table, the conflicts of its strongest lock: each mode's
+	 * conflicts include those of the weaker ones rules take. */
+	modes = xcalloc(n, sizeof *modes);
+	for (k = 0; k < j->lint_rep->n; k++) {
+		f = &j->lint_rep->v[k];
+		if ((t = planlint_table(j, f->table)) < 0 ||
+		    (mode = lint_finding_mode(f)) == NULL)
+			continue;
+		if (modes[t] == NULL || strlen(lint_lock_conflicts(mode)) >
+		    strlen(lint_lock_conflicts(modes[t])))
+			modes[t] = (char *)mode;
+	}
+	q = xcalloc(n, sizeof *q);
+	for (k = 0; k < n; k++)
+		q[k] = planlint_regclass(j->lint_tables[k]);
+	names = migrate_text_array(q, n);
+	for (k = 0; k < n; k++) {
+		free(q[k]);
+		conf = blockers ? lint_lock_conflicts(modes[k]) : NULL;
+		q[k] = xstrdup(conf != NULL ? conf : "");
+	}
+	confs = migrate_text_array(q, n);
+	for (k = 0; k < n; k++)
+		free(q[k]);
+	free(q);
+	free(modes);
+	snprintf(age, sizeof age, "%d", PLANLINT_LONG_XACT_S);
+	snprintf(chars, sizeof chars, "%d", PLANLINT_QUERY_CHARS);
+	params[0] = names;
+	params[1] = confs;
+	params[2] = blockers ? "true" : "false";
+	params[3] = age;
+	params[4] = chars;
+	job_query(j, planlint_sql, 5, params, planlint_catalog);
+	free(names);
+	free(confs);
+}
+
+/* A finding as JSON with its revision, its table's size and blockers. */
+static json_t *
+planlint_json(struct job *j, size_t k)
+{
+	const struct lint_finding *f = &j->lint_rep->v[k];
+	json_t			*o, *b;
+	ssize_t			 t;
+
+	o = lint_finding_json(f);
+	json_object_set_new(o, "revision", json_string(j->lint_revs[k]));
+	if (lint_finding_mode(f) != NULL && (t = planlint_table(j,
+	    f->table)) >= 0 && j->lint_blockers != NULL &&
+	    json_is_array(b = json_array_get(j->lint_blockers, (size_t)t)))
+		json_object_set(o, "blockers", b);
+	return (o);
+}
+
+/*
+ * The findings of the plan's steps (rules of warning and error severity;
+ * info is for lint), in the plan's result as lint.  With refuse, each
+ * error finding that is not ignored, its table's size considered, is a
+ * problem.  Then the plan goes on.
+ */
+static void
+planlint_plan_done(struct job *j)
+{
+	const struct lint_finding *f;
+	json_t			*out, *problems;
+	size_t			 k;
+
+	out = json_array();
+	problems = j->lint_problems;
+	j->lint_problems = NULL;
+	for (k = 0; k < j->lint_rep->n; k++) {
+		f = &j->lint_rep->v[k];
+		if (lint_rules[f->rule].severity < LINT_WARNING)
+			continue;
+		json_array_append_new(out, planlint_json(j, k));
+		if (migd.config->lint == MIGD_LINT_REFUSE &&
+		    f->ignored == NULL && f->severity == LINT_ERROR)
+			json_array_append_new(problems, planlint_problem(f,
+			    j->lint_revs[k]));
+	}
+	job_plan_checked(j, problems, out);
+}
+
+/* The plan's steps judged in order, then given the catalog's context;
+ * job_plan_checked follows.  Nothing when lint is off. */
+void
 planlint(struct job *j, json_t *problems)
 {
-	struct lint_ctx		 ctx;
-	struct lint_report	 rep = { NULL, 0 };
-	const struct migfile	*mf;
-	const struct sqlscan	*sc;
-	const struct graph_step	*st;
-	json_t			*out, *o;
-	size_t			 i, k, from;
-	int			 up;
+	struct lint_ctx	 ctx;
+	size_t		 i;
 
-	if (migd.config->lint == MIGD_LINT_OFF)
-		return (NULL);
+	if (migd.config->lint == MIGD_LINT_OFF) {
+		job_plan_checked(j, problems, NULL);
+		return;
+	}
 	memset(&ctx, 0, sizeof ctx);
 	ctx.managed = migd.config->schemas;
 	ctx.n_managed = migd.config->n_schemas;
-	out = json_array();
-	for (i = 0; i < j->plan.n_steps; i++) {
-		st = &j->plan.steps[i];
-		up = st->dir == GRAPH_UP;
-		mf = revset_file(j->rs, st->idx);
-		sc = revset_section(j->rs, st->idx, up);
-		if (sc->unparsed)
-			continue;
-		from = rep.n;
-		lint_section(&ctx, &sc->lint, migfile_path(mf, up),
-		    mf->lint_ignore, mf->lint_ignore_line,
-		    !revset_transactional(j->rs, st->idx, up), &rep);
-		for (k = from; k < rep.n; k++) {
-			if (lint_rules[rep.v[k].rule].severity < LINT_WARNING)
-				continue;
-			o = lint_finding_json(&rep.v[k]);
-			json_object_set_new(o, "revision",
-			    json_string(mf->revision));
-			json_array_append_new(out, o);
-			if (migd.config->lint == MIGD_LINT_REFUSE &&
-			    rep.v[k].ignored == NULL &&
-			    lint_rules[rep.v[k].rule].severity == LINT_ERROR)
-				json_array_append_new(problems,
-				    planlint_problem(&rep.v[k], mf->revision));
+	j->lint_problems = problems;
+	j->lint_rep = xcalloc(1, sizeof *j->lint_rep);
+	for (i = 0; i < j->plan.n_steps; i++)
+		planlint_step(j, &ctx, j->plan.steps[i].idx,
+		    j->plan.steps[i].dir == GRAPH_UP);
+	lint_ctx_clear(&ctx);
+	planlint_live(j, j->op == MIGRATE_PLAN || j->dry_run);
+}
+
+/* The lint method's reply: every finding, info too, and the counts. */
+static void
+job_lint_reply(struct job *j)
+{
+	json_t	*list;
+	size_t	 k, errors, warnings, all;
+
+	list = json_array();
+	for (k = 0; k < j->lint_rep->n; k++)
+		json_array_append_new(list, planlint_json(j, k));
+	errors = lint_report_count(j->lint_rep, LINT_ERROR);
+	warnings = lint_report_count(j->lint_rep, LINT_WARNING) - errors;
+	all = lint_report_count(j->lint_rep, LINT_INFO);
+	j->result = json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:O, s:b}",
+	    "findings", list, "files", (json_int_t)j->lint_files, "errors",
+	    (json_int_t)errors, "warnings", (json_int_t)warnings, "infos",
+	    (json_int_t)(all - errors - warnings), "ignored",
+	    (json_int_t)(j->lint_rep->n - all), "notes", j->lint_notes,
+	    "live", 1);
+	job_end(j, NULL);
+}
+
+/*
+ * The lint method: the revisions given, as one run in the order given;
+ * all, each revision alone in graph order; else the pending plan (up to
+ * heads).  Always with live context, whatever [migrations] lint says.
+ */
+void
+job_lint(struct job *j)
+{
+	struct lint_ctx	 ctx;
+	const size_t	*order;
+	json_t		*v;
+	char		*cause = NULL;
+	size_t		 i, n, idx;
+
+	if (j->lint_ask != NULL && j->lint_all) {
+		job_fail(j, MIGD_ERR_INVALID_PARAMS, "invalid_params", NULL,
+		    "lint takes revisions or all, not both: revisions are "
+		    "linted as one run in the order given, all of them each "
+		    "alone");
+		return;
+	}
+	json_array_foreach(j->lint_ask, i, v) {
+		if (graph_lookup(j->rs->graph, json_string_value(v), &idx,
+		    &cause) != 0) {
+			job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL,
+			    "%s; nothing linted", cause);
+			free(cause);
+			return;
 		}
 	}
-	lint_report_clear(&rep);
+	if (j->lint_ask == NULL && !j->lint_all && graph_plan(j->rs->graph,
+	    (const char *const *)j->st.rows, j->st.n_rows, "heads", GRAPH_UP,
+	    &j->plan, &cause) != 0) {
+		job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL, "%s; "
+		    "nothing linted (give revisions, or all)", cause);
+		free(cause);
+		return;
+	}
+	memset(&ctx, 0, sizeof ctx);
+	ctx.managed = migd.config->schemas;
+	ctx.n_managed = migd.config->n_schemas;
+	j->lint_rep = xcalloc(1, sizeof *j->lint_rep);
+	j->lint_notes = json_array();
+	if (j->lint_all) {
+		n = graph_order(j->rs->graph, &order);
+		for (i = 0; i < n; i++) {
+			lint_ctx_clear(&ctx);
+			planlint_step(j, &ctx, order[i], 1);
+		}
+	} else if (j->lint_ask != NULL) {
+		json_array_foreach(j->lint_ask, i, v) {
+			graph_lookup(j->rs->graph, json_string_value(v), &idx,
+			    NULL);
+			planlint_step(j, &ctx, idx, 1);
+		}
+	} else {
+		for (i = 0; i < j->plan.n_steps; i++)
+			planlint_step(j, &ctx, j->plan.steps[i].idx, 1);
+	}
 	lint_ctx_clear(&ctx);
-	return (out);
+	planlint_live(j, 1);
 }

@@ -410,6 +410,9 @@ job_dispatch(struct job *j)
 	case MIGRATE_ADOPT:
 		job_adopt(j);
 		break;
+	case MIGRATE_LINT:
+		job_lint(j);
+		break;
 	default:
 		job_plan(j);
 		break;

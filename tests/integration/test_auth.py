@@ -32,7 +32,7 @@ ADMIN = "migdadm_%d" % os.getpid()
 READ = "migdread_%d" % os.getpid()
 
 READ_ONLY = [["status"], ["current"], ["heads"], ["history"], ["plan"], ["schemas"],
-             ["verify"], ["version"], ["revisions"]]
+             ["verify"], ["version"], ["revisions"], ["lint"]]
 MUTATING = [["upgrade"], ["upgrade", "--dry-run"], ["downgrade", "base"],
             ["stamp", "head"], ["resolve", "r1", "applied"], ["accept", "r1"], ["adopt"],
             ["reload"]]
@@ -174,7 +174,7 @@ def test_open_socket_everyone_reads_nobody_else_mutates(ident, migd_factory):
 def test_read_group_only_members_read(ident, migd_factory):
     m = daemon(migd_factory, "0666", read=READ)
     for args in (["status"], ["version"], ["history"], ["plan"], ["check"], ["verify"],
-                 ["revisions"]):
+                 ["revisions"], ["lint"]):
         assert_forbidden(ident, m, args)
     # wait: refused at once, not after its timeout, and not taken for "unreachable"
     for args in (["wait", "--timeout", "5"], ["wait", "--for", "ready", "--timeout", "5"]):

@@ -493,6 +493,20 @@ main(void)
 	expect_error("[migrations]\nlint = strict\n",
 	    "/etc/migd/test.conf:2: lint must be off, warn or refuse, not "
 	    "'strict'", "lint takes off, warn or refuse");
+	cf = parse("", &errors);
+	ok(cf != NULL && cf->lint_small_table_rows == 10000,
+	    "lint_small_table_rows defaults to 10000");
+	config_free(cf);
+	free(errors);
+	cf = parse("[migrations]\nlint_small_table_rows = 0\n", &errors);
+	ok(cf != NULL && cf->lint_small_table_rows == 0,
+	    "lint_small_table_rows = 0: no table is small");
+	config_free(cf);
+	free(errors);
+	expect_error("[migrations]\nlint_small_table_rows = 10k\n",
+	    "/etc/migd/test.conf:2: lint_small_table_rows must be a whole "
+	    "number from 0 to 2000000000, not '10k'",
+	    "lint_small_table_rows takes a whole number");
 	expect_error("[migrations]\nhistory_table = a.b.c\n",
 	    "/etc/migd/test.conf:2: history_table must be TABLE or "
 	    "SCHEMA.TABLE, not 'a.b.c'", "history table with two dots");

@@ -365,6 +365,104 @@ test_positions(void)
 	errlist_clear(&errs);
 }
 
+/* Lints one section into rep, with an empty context. */
+static void
+lint_into(const char *sql, struct lint_report *rep)
+{
+	struct lint_ctx		 ctx = { NULL, 0, 0, NULL, 0 };
+	struct sqlscan		 sc;
+	struct errlist		 errs = { NULL, 0 };
+
+	if (sqlscan_analyze(sql, "s.sql", 1, &sc, &errs) == 0)
+		lint_section(&ctx, &sc.lint, "s.sql", NULL, 0, 0, rep);
+	sqlscan_clear(&sc);
+	errlist_clear(&errs);
+	lint_ctx_clear(&ctx);
+}
+
+/* Live context: the catalog's estimate, severity by size, lock conflicts. */
+static void
+test_sizes(void)
+{
+	struct lint_report	 rep = { NULL, 0 };
+	json_t			*j;
+	char			*js;
+
+	is_int(lint_rows_estimate(-1, 0, 150000), -1,
+	    "never analyzed (14+): not known");
+	is_int(lint_rows_estimate(-1, 12, 150000), -1,
+	    "reltuples -1 with pages: still not known");
+	is_int(lint_rows_estimate(0, 0, 130000), -1,
+	    "before 14, 0 rows in 0 pages may be never analyzed: not known");
+	is_int(lint_rows_estimate(0, 0, 150000), 0, "14+: analyzed, empty");
+	is_int(lint_rows_estimate(10, 1, 130000), 10, "before 14, counted");
+	is_int(lint_rows_estimate(49999.6, 300, 150000), 50000, "rounded");
+
+	lint_into("CREATE INDEX i ON public.orders (total);\n"
+	    "ALTER TABLE public.orders RENAME COLUMN a TO b;\n"
+	    "ALTER TABLE public.orders ADD COLUMN c bigint NOT NULL;\n"
+	    "DROP INDEX i;", &rep);
+	is_int(rep.n, 4, "four findings");
+	if (rep.n != 4)
+		return;
+	is_str(rep.v[0].table, "public.orders", "the table as written");
+	is_int(rep.v[0].rows, -1, "offline: no estimate");
+	is_str(lint_finding_mode(&rep.v[0]), "ShareLock",
+	    "CREATE INDEX takes SHARE");
+	is_str(lint_finding_mode(&rep.v[1]), "AccessExclusiveLock",
+	    "RENAME COLUMN takes ACCESS EXCLUSIVE");
+	ok(rep.v[3].table == NULL && lint_finding_mode(&rep.v[3]) == NULL,
+	    "DROP INDEX names no table it knows");
+
+	is_int(lint_finding_sized(&rep.v[0], 10, 10000), 1,
+	    "an index on 10 rows drops");
+	is_int(rep.v[0].severity, LINT_INFO, "to info");
+	ok(strstr(rep.v[0].msg, "table has ~10 rows, under "
+	    "lint_small_table_rows = 10000") != NULL, "and says why: %s",
+	    rep.v[0].msg);
+	is_int(lint_report_count(&rep, LINT_ERROR), 1,
+	    "it no longer counts as an error (adding-required-field does)");
+	j = lint_finding_json(&rep.v[0]);
+	js = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+	ok(js != NULL && strstr(js, "\"rows\":10") &&
+	    strstr(js, "\"table\":\"public.orders\"") &&
+	    strstr(js, "\"severity\":\"info\""), "JSON carries rows: %s",
+	    js);
+	free(js);
+	json_decref(j);
+	is_int(lint_finding_sized(&rep.v[1], 10, 10000), 0,
+	    "a rename breaks clients whatever the size: stays");
+	is_int(rep.v[1].severity, LINT_WARNING, "a warning");
+	is_int(rep.v[1].rows, 10, "with its estimate");
+	is_int(lint_finding_sized(&rep.v[2], 0, 10000), 0,
+	    "a required column fails on one row: not sized");
+	is_int(rep.v[2].severity, LINT_ERROR, "an error");
+	lint_report_clear(&rep);
+
+	lint_into("CREATE INDEX i ON t (a);", &rep);
+	is_int(lint_finding_sized(&rep.v[0], 10000, 10000), 0,
+	    "at the threshold: not under it");
+	is_int(lint_finding_sized(&rep.v[0], -1, 10000), 0,
+	    "not known: stays");
+	is_int(rep.v[0].severity, LINT_ERROR, "an error");
+	is_int(lint_finding_sized(&rep.v[0], 5, 0), 0,
+	    "lint_small_table_rows = 0: no table is small");
+	lint_report_clear(&rep);
+
+	is_str(lint_lock_conflicts("ShareLock"), "RowExclusiveLock,"
+	    "ShareUpdateExclusiveLock,ShareRowExclusiveLock,ExclusiveLock,"
+	    "AccessExclusiveLock", "SHARE: writers and stronger");
+	ok(strstr(lint_lock_conflicts("AccessExclusiveLock"),
+	    "AccessShareLock") != NULL, "ACCESS EXCLUSIVE: readers too");
+	ok(strstr(lint_lock_conflicts("ShareRowExclusiveLock"), "ShareLock") !=
+	    NULL && strstr(lint_lock_conflicts("ShareLock"), ",ShareLock") ==
+	    NULL, "SHARE ROW EXCLUSIVE conflicts with SHARE; SHARE not with "
+	    "itself");
+	ok(lint_lock_conflicts(NULL) == NULL &&
+	    lint_lock_conflicts("RowExclusiveLock") == NULL,
+	    "a weak or no mode: nothing");
+}
+
 int
 main(void)
 {
@@ -372,5 +470,6 @@ main(void)
 	test_context();
 	test_ignores();
 	test_positions();
+	test_sizes();
 	return (done_testing());
 }

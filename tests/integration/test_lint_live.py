@@ -1,0 +1,291 @@
+"""lint with what only a connected daemon knows (issue 15 points 3 and 4),
+against the real migd, migctl and PostgreSQL: the catalog's estimate of a
+table's rows deciding a finding's severity (lint_small_table_rows), who
+holds or waits for a conflicting lock on its table now (blockers in plan
+and --dry-run), and the lint method / `migctl lint` over the socket.
+"""
+
+import json
+import threading
+import time
+
+import psycopg2
+import migdtest
+from engine_helpers import (X_CHECK, X_OK, X_USAGE, connected, err, ok, q,
+                            rel_exists, versions, write_rev)
+
+ORDERS = "CREATE TABLE public.orders (id bigint PRIMARY KEY, total bigint);"
+INDEX = "CREATE INDEX orders_total ON public.orders (total);"
+# The marker shows whether anything of r2 ran.
+R2 = "CREATE TABLE public.marker (id bigint);\n" + INDEX
+
+
+def orders_with(m, n, analyze=True, **kw):
+    """A daemon whose r1 made public.orders, filled with n rows (analyzed,
+    so the catalog knows), and r2 (pending) indexes it without
+    CONCURRENTLY: require-concurrent-index-creation."""
+    m = connected(m)
+    write_rev(m, "0001_orders.sql", "r1", up=ORDERS)
+    ok(m, "upgrade", {"target": "head"})
+    q(m, "INSERT INTO public.orders SELECT g, g FROM generate_series(1, %d) g"
+         % n)
+    if analyze:
+        q(m, "ANALYZE public.orders")
+    write_rev(m, "0002_index.sql", "r2", down="r1", up=R2)
+    ok(m, "reload")
+    return m
+
+
+def finding(res, key="lint"):
+    f, = [x for x in res[key] if x["rule"] == "require-concurrent-index-creation"]
+    return f
+
+
+def pg_conn(m, appname):
+    c = psycopg2.connect(host=m.pg.sockdir, port=m.pg.port, user="postgres",
+                         dbname=m.db, application_name=appname)
+    return c
+
+
+# ---- sizes --------------------------------------------------------------------
+
+def test_small_table_is_info_and_not_refused(migd_factory):
+    """10 rows, under lint_small_table_rows (10000 by default): the finding
+    is info, says why, carries the estimate; refuse lets the run go."""
+    m = orders_with(migd_factory(overrides={("migrations", "lint"): "refuse"}), 10)
+    plan = ok(m, "plan", {"target": "head"})
+    f = finding(plan)
+    assert f["severity"] == "info", f
+    assert f["rows"] == 10 and f["table"] == "public.orders", f
+    assert "table has ~10 rows, under lint_small_table_rows = 10000" in f["message"]
+    assert plan["runnable"] is True and plan["problems"] == []
+    res = ok(m, "upgrade", {"target": "head"})
+    assert finding(res)["severity"] == "info"
+    assert versions(m) == ["r2"] and rel_exists(m, "public.orders_total")
+
+
+def test_large_table_is_error_and_refused_nothing_changes(migd_factory):
+    """The same migration on 50 000 rows: error, refused before anything
+    runs; the database is as it was."""
+    m = orders_with(migd_factory(overrides={("migrations", "lint"): "refuse"}), 50000)
+    plan = ok(m, "plan", {"target": "head"})
+    f = finding(plan)
+    assert f["severity"] == "error" and f["rows"] == 50000, f
+    assert "informational" not in f["message"]
+    assert plan["runnable"] is False
+    assert plan["problems"][0]["kind"] == "lint_refused"
+    e = err(m, "upgrade", {"target": "head"}, kind="lint_refused")
+    assert "require-concurrent-index-creation" in e["message"]
+    assert "(table has ~50000 rows; lock: SHARE" in e["message"], e["message"]
+    assert versions(m) == ["r1"]
+    assert not rel_exists(m, "public.marker")
+    assert not rel_exists(m, "public.orders_total")
+    assert q(m, "SELECT count(*) FROM public.orders") == "50000"
+
+
+def test_small_table_rows_is_configurable(migd_factory):
+    """lint_small_table_rows = 0: no table is small, 10 rows stay an error;
+    = 100000: 50 000 rows are info."""
+    m = orders_with(migd_factory(overrides={
+        ("migrations", "lint"): "refuse",
+        ("migrations", "lint_small_table_rows"): "0"}), 10)
+    f = finding(ok(m, "plan", {"target": "head"}))
+    assert f["severity"] == "error" and f["rows"] == 10, f
+    err(m, "upgrade", {"target": "head"}, kind="lint_refused")
+    assert versions(m) == ["r1"]
+    m2 = orders_with(migd_factory(overrides={
+        ("migrations", "lint_small_table_rows"): "100000"}), 50000)
+    f = finding(ok(m2, "plan", {"target": "head"}))
+    assert f["severity"] == "info" and f["rows"] == 50000, f
+    assert "under lint_small_table_rows = 100000" in f["message"]
+
+
+def test_unknown_size_leaves_the_severity(migd_factory):
+    """Never analyzed (reltuples -1): the catalog does not know, so the
+    finding keeps its severity and carries no rows."""
+    m = orders_with(migd_factory(overrides={("migrations", "lint"): "refuse"}),
+                    10, analyze=False)
+    assert q(m, "SELECT reltuples < 0 FROM pg_class WHERE oid = "
+                "'public.orders'::regclass") == "t"
+    f = finding(ok(m, "plan", {"target": "head"}))
+    assert f["severity"] == "error" and "rows" not in f, f
+    err(m, "upgrade", {"target": "head"}, kind="lint_refused")
+    assert versions(m) == ["r1"]
+
+
+def test_bad_small_table_rows_is_refused(migd_factory, tmp_path):
+    """A value that is not a whole number in range: migd -n says which key
+    and what it takes."""
+    m = migd_factory(overrides={("migrations", "lint_small_table_rows"): "-1"},
+                     start=False)
+    p = migdtest.run_migd(["-n", "-c", m.config_path])
+    assert p.returncode != 0
+    assert "lint_small_table_rows must be a whole number from 0 to " \
+        "2000000000, not '-1'" in p.stdout + p.stderr
+
+
+# ---- blockers -----------------------------------------------------------------
+
+def test_plan_shows_blockers_and_does_not_wait(migd_factory):
+    """A transaction holding ROW EXCLUSIVE on orders (psycopg2), and one
+    queued for ACCESS EXCLUSIVE behind it: plan names both with pid and
+    application_name, and answers at once (it takes no lock on orders: a
+    lock request would queue behind the waiting ACCESS EXCLUSIVE)."""
+    m = orders_with(migd_factory(), 50000)
+    holder = pg_conn(m, "lintlive-holder")
+    waiter = pg_conn(m, "lintlive-waiter")
+    t = threading.Thread(target=lambda: _lock_quietly(waiter), daemon=True)
+    try:
+        cur = holder.cursor()
+        cur.execute("UPDATE public.orders SET total = total WHERE id = 1")
+        holder_pid = holder.get_backend_pid()
+        waiter_pid = waiter.get_backend_pid()
+        waiter.cursor().execute("SET lock_timeout = '60s'")
+        waiter.commit()
+        t.start()
+        migdtest.wait_for(lambda: q(m, "SELECT count(*) FROM pg_locks WHERE pid = %d "
+                                       "AND NOT granted" % waiter_pid) == "1",
+                          10, interval=0.05, what="the waiter queued")
+        t0 = time.monotonic()
+        plan = ok(m, "plan", {"target": "head"}, timeout=10)
+        assert time.monotonic() - t0 < 5
+        f = finding(plan)
+        by_pid = {b["pid"]: b for b in f["blockers"]}
+        h = by_pid[holder_pid]
+        assert h["application_name"] == "lintlive-holder"
+        assert h["granted"] is True and h["conflicts"] is True
+        assert "RowExclusiveLock" in h["modes"]
+        assert h["usename"] == "postgres" and h["xact_age_s"] >= 0
+        assert h["state"] == "idle in transaction"
+        assert "UPDATE public.orders" in h["query"]
+        w = by_pid[waiter_pid]
+        assert w["application_name"] == "lintlive-waiter"
+        assert w["granted"] is False and w["modes"] == "AccessExclusiveLock"
+        # migctl's text: indented lines under the finding
+        p = m.migctl("plan", "head", timeout=10)
+        assert p.returncode == X_OK, p.stderr
+        assert ("blocker: pid %d, user postgres, application_name "
+                "'lintlive-holder', idle in transaction" % holder_pid) in p.stdout
+        assert "waits for AccessExclusiveLock" in p.stdout
+        # upgrade --dry-run too
+        dry = ok(m, "upgrade", {"target": "head", "dry_run": True}, timeout=10)
+        assert holder_pid in [b["pid"] for b in finding(dry)["blockers"]]
+    finally:
+        holder.rollback()
+        holder.close()
+        if t.is_alive() or t.ident is not None:
+            t.join(10)
+        waiter.close()
+    # gone: no blockers
+    plan = ok(m, "plan", {"target": "head"})
+    assert finding(plan)["blockers"] == []
+    assert versions(m) == ["r1"]
+
+
+def _lock_quietly(conn):
+    try:
+        conn.cursor().execute("LOCK TABLE public.orders IN ACCESS EXCLUSIVE MODE")
+        conn.rollback()
+    except psycopg2.Error:
+        pass
+
+
+def test_no_blockers_on_a_run(migd_factory):
+    """A real run does not look for blockers (lock_timeout decides there):
+    its findings carry rows, not blockers."""
+    m = orders_with(migd_factory(), 10)
+    res = ok(m, "upgrade", {"target": "head"})
+    f = finding(res)
+    assert "blockers" not in f and f["rows"] == 10
+
+
+# ---- the lint method and migctl lint over the socket --------------------------
+
+def test_lint_method_pending_given_and_all(migd_factory):
+    """lint: the pending plan by default (info included), the revisions
+    given, or all of them each alone; live context in each."""
+    m = orders_with(migd_factory(overrides={("migrations", "lint"): "off"}), 50000)
+    res = ok(m, "lint")
+    assert res["live"] is True and res["files"] == 1
+    f = finding(res, "findings")
+    assert f["severity"] == "error" and f["rows"] == 50000 and f["revision"] == "r2"
+    assert f["blockers"] == []
+    assert res["errors"] == 1
+    res = ok(m, "lint", {"revisions": ["r1", "r2"]})
+    # r1 creates orders in the same run: its index is no finding
+    assert res["files"] == 2 and res["findings"] == [] and res["errors"] == 0
+    res = ok(m, "lint", {"all": True})
+    assert res["files"] == 2 and res["errors"] == 1
+    assert versions(m) == ["r1"]
+
+
+def test_migctl_lint_over_the_socket(migd_factory):
+    """migctl lint with $MIGD_SOCKET (or -s) asks migd: --json, exit 4 on
+    an error finding, 0 once the table is small."""
+    m = orders_with(migd_factory(), 50000)
+    p = m.migctl("--json", "lint")
+    assert p.returncode == X_CHECK, p.stdout + p.stderr
+    res = json.loads(p.stdout)
+    assert res["live"] is True and res["errors"] == 1
+    assert finding(res, "findings")["rows"] == 50000
+    p = m.migctl("lint", "-s", m.socket)
+    assert p.returncode == X_CHECK, p.stdout + p.stderr
+    assert "error: require-concurrent-index-creation" in p.stdout
+    assert "[table has ~50000 rows]" in p.stdout
+    assert "live: migd's catalog" in p.stdout
+    q(m, "DELETE FROM public.orders WHERE id > 10")
+    q(m, "VACUUM ANALYZE public.orders")
+    p = m.migctl("--json", "lint")
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    f = finding(json.loads(p.stdout), "findings")
+    assert f["severity"] == "info" and f["rows"] == 10
+    # offline stays offline: -d reads the files, knows no size
+    p = m.migctl("--json", "lint", "-d", m.migrations_dir)
+    assert p.returncode == X_CHECK, p.stdout + p.stderr
+    res = json.loads(p.stdout)
+    assert "live" not in res and "rows" not in finding(res, "findings")
+
+
+def test_lint_bad_inputs(migd_factory):
+    """An unknown revision, params of the wrong type, revisions with all,
+    -s with FILE: clear errors, nothing linted, nothing changed."""
+    m = orders_with(migd_factory(), 10)
+    e = err(m, "lint", {"revisions": ["nope"]}, kind="plan_error")
+    assert "nope" in e["message"] and "nothing linted" in e["message"]
+    e = err(m, "lint", {"revisions": "r2"}, kind="invalid_params")
+    assert "revisions" in e["message"]
+    e = err(m, "lint", {"all": "yes"}, kind="invalid_params")
+    assert "all" in e["message"]
+    e = err(m, "lint", {"revisions": ["r2"], "all": True}, kind="invalid_params")
+    assert "not both" in e["message"]
+    e = err(m, "lint", {"target": "head"}, kind="invalid_params")
+    p = m.migctl("lint", "-s", m.socket, "x.sql")
+    assert p.returncode == X_USAGE, p.stdout + p.stderr
+    assert "give one or the other" in p.stderr
+    assert versions(m) == ["r1"] and not rel_exists(m, "public.marker")
+
+
+def test_names_the_catalog_cannot_resolve(migd_factory):
+    """A table that exists nowhere, a quoted mixed-case one, and a
+    three-part name (to_regclass would raise on it): the plan answers, the
+    unknown ones get no live context, the quoted one is found."""
+    m = connected(migd_factory())
+    write_rev(m, "0001_orders.sql", "r1",
+              up='CREATE TABLE public."Orders" (id bigint, total bigint);')
+    ok(m, "upgrade", {"target": "head"})
+    q(m, 'INSERT INTO public."Orders" SELECT g, g FROM generate_series(1, 20) g')
+    q(m, 'ANALYZE public."Orders"')
+    write_rev(m, "0002_x.sql", "r2", down="r1",
+              up='CREATE INDEX i1 ON public."Orders" (total);\n'
+                 "CREATE INDEX i2 ON public.nowhere (total);\n"
+                 "DROP TABLE otherdb.public.gone;")
+    ok(m, "reload")
+    res = ok(m, "lint")
+    by_msg = {f["message"].split(" (")[0]: f for f in res["findings"]}
+    f = [x for x in res["findings"] if "i1" in x["message"]][0]
+    assert f["rows"] == 20 and f["severity"] == "info", f
+    f = [x for x in res["findings"] if "i2" in x["message"]][0]
+    assert "rows" not in f and f["severity"] == "error", f
+    f = [x for x in res["findings"] if x["rule"] == "ban-drop-table"][0]
+    assert "rows" not in f and "blockers" not in f, f
+    assert ok(m, "plan", {"target": "head"})["lint"], by_msg
