@@ -550,6 +550,10 @@ out_history(json_t *res)
 		    "direction"), wrev, out_str(v, "revision"),
 		    c(strcmp(result, "ok") == 0 ? GREEN : RED), result,
 		    c(RESET), wdur, ms, out_str(v, "requested_by"));
+		if (json_integer_value(json_object_get(v, "attempt")) > 1)
+			printf("%*s %sattempt %lld (lock_retries)%s\n", wid, "",
+			    c(DIM), (long long)json_integer_value(
+			    json_object_get(v, "attempt")), c(RESET));
 		if (json_is_string(json_object_get(v, "error")))
 			printf("%*s %s%s%s\n", wid, "", c(DIM), out_str(v,
 			    "error"), c(RESET));

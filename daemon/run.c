@@ -493,7 +493,6 @@ static int
 run_lock_failed(struct job *j)
 {
 	const struct config	*cf = migd.config;
-	const struct sqlscan	*sc;
 	PGconn			*pg = j->pc != NULL ? pool_conn_pg(j->pc) : NULL;
 	PGTransactionStatusType	 ts;
 	const char		*text;
@@ -505,8 +504,7 @@ run_lock_failed(struct job *j)
 	    NULL || pg == NULL || PQstatus(pg) != CONNECTION_OK)
 		return (0);
 	j->holders_asked = 1;
-	sc = run_section(j, &text);
-	(void)sc;
+	run_section(j, &text);
 	if (j->sent != NULL)
 		stmt = xstrndup(text + j->sent->offset, j->sent->len >
 		    65536 ? 65536 : j->sent->len);

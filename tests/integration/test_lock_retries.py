@@ -82,6 +82,11 @@ def test_retry_succeeds_once_the_holder_commits(migd_factory):
     assert last["success"] is True and last["attempt"] == len(failed) + 1, last
     st = m.status()
     assert st["state"] == "up_to_date", st
+    # history (the request and migctl's table) says which attempt it was
+    hr = ok(m, "history", {})["history"]
+    assert hr[0]["attempt"] == last["attempt"] and hr[1]["attempt"] == last["attempt"] - 1, hr
+    p = m.migctl("history")
+    assert "attempt %d (lock_retries)" % last["attempt"] in p.stdout, p.stdout
 
 
 def test_holder_never_releases_fails_after_every_attempt(migd_factory):
@@ -372,6 +377,8 @@ def test_old_history_table_gets_the_new_columns_and_keeps_its_rows(migd_factory)
     # read-only answers do not touch it
     ok(m, "status", {})
     ok(m, "plan", {})
+    hr = ok(m, "history", {})["history"]      # reads an old table too
+    assert hr[0]["attempt"] is None and hr[0]["lint"] is None, hr
     assert "attempt" not in history(m)[0]
     write_rev(m, "0001_t.sql", "0001", up="CREATE TABLE public.t1 (id int);")
     ok(m, "upgrade", {})
@@ -399,6 +406,8 @@ def test_lint_findings_recorded_in_history_under_warn(migd_factory):
     assert [f["rule"] for f in lint] == ["require-concurrent-index-creation"], lint
     assert lint[0]["line"] > 0 and lint[0]["file"].endswith("0001_idx.sql"), lint
     assert h["0002"]["lint"] == [], h["0002"]      # linted, nothing found
+    hr = {x["revision"]: x for x in ok(m, "history", {})["history"]}
+    assert hr["0001"]["lint"] == lint and hr["0002"]["lint"] == [], hr
 
 
 def test_lint_off_records_nothing(migd_factory):
