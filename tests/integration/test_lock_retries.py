@@ -3,6 +3,8 @@ findings in the history (point 5), against a real PostgreSQL: a psycopg2
 session holds a lock in an open transaction while migd's step waits for it
 with a short lock_timeout."""
 
+import os
+import signal
 import threading
 import time
 
@@ -171,6 +173,32 @@ def test_status_answers_and_cancel_stops_during_the_wait(migd_factory):
     assert versions(m) == [] and columns(m) == "id"
     assert [x["attempt"] for x in runs(m, "0001")] == [1]
     assert m.status()["running"] is False
+
+
+def test_sigterm_during_the_wait_stops_the_run(migd_factory):
+    m = retry_migd(migd_factory, retries="3", wait="10s", max_wait="10s")
+    write_rev(m, "0001_t.sql", "0001", up="CREATE TABLE public.first_one (id int);")
+    write_rev(m, "0002_color.sql", "0002", down="0001",
+              up="ALTER TABLE cars.car ADD COLUMN color text;")
+    c = holder(m)
+    try:
+        run = Bg(lambda: call(m, "upgrade", {}, timeout=30))
+        wait_for_retry_row(m, "0002")
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        m.signal(signal.SIGTERM)
+        _, r = run.join(15)
+        assert m.wait_exit(15) == 0
+        took = time.monotonic() - t0
+    finally:
+        c.close()
+    assert took < 2.5, took                  # not the 5-10 s of the wait
+    e = r["error"]
+    assert e["data"]["kind"] == "shutting_down", e
+    assert "stopped waiting to retry 0002" in e["message"], e
+    assert [d["revision"] for d in e["data"]["done"]] == ["0001"], e
+    assert not os.path.exists(m.socket)
+    assert versions(m) == ["0001"] and columns(m) == "id"
 
 
 def invalid_indexes(m):
