@@ -147,6 +147,7 @@ struct job {
 	int			 holders_asked;	/* looked them up for this failure */
 	long			 retry_wait_ms;	/* the wait now */
 	json_t			*step_lint;	/* the step's lint findings */
+	json_t			*lint_by_rev;	/* the plan's, by revision */
 };
 TAILQ_HEAD(jobs, job);
 

@@ -77,6 +77,7 @@ job_free(struct job *j)
 	free(j->step_err_code);
 	free(j->waited_for);
 	json_decref(j->step_lint);
+	json_decref(j->lint_by_rev);
 	free(j->mark_id);
 	free(j->cancelled_by);
 	free(j->pipe_map);

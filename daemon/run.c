@@ -1135,24 +1135,36 @@ run_step_pipelined(struct job *j, const struct sqlscan *sc, const char *text)
 }
 
 /* The lint findings of the plan (lint = warn or refuse) that are the
- * step's, for its history row; NULL when lint is off. */
+ * step's, for its history row; NULL when lint is off.  They are sorted by
+ * revision once, so a plan of many steps costs no scan per step. */
 static void
 run_step_lint(struct job *j, const char *revision)
 {
-	json_t	*all = json_object_get(j->result, "lint"), *o;
-	size_t	 i;
+	json_t		*all = json_object_get(j->result, "lint"), *o, *a;
+	const char	*rev;
+	size_t		 i;
 
 	json_decref(j->step_lint);
 	j->step_lint = NULL;
 	if (all == NULL)
 		return;
-	j->step_lint = json_array();
-	json_array_foreach(all, i, o) {
-		if (json_is_string(json_object_get(o, "revision")) &&
-		    strcmp(json_string_value(json_object_get(o, "revision")),
-		    revision) == 0)
-			json_array_append(j->step_lint, o);
+	if (j->lint_by_rev == NULL) {
+		j->lint_by_rev = json_object();
+		json_array_foreach(all, i, o) {
+			if ((rev = json_string_value(json_object_get(o,
+			    "revision"))) == NULL)
+				continue;
+			if ((a = json_object_get(j->lint_by_rev, rev)) == NULL) {
+				a = json_array();
+				json_object_set_new(j->lint_by_rev, rev, a);
+			}
+			json_array_append(a, o);
+		}
 	}
+	if ((a = json_object_get(j->lint_by_rev, revision)) != NULL)
+		j->step_lint = json_incref(a);
+	else
+		j->step_lint = json_array();
 }
 
 /* Starts a step.  A transactional one sends its BEGIN with its first
