@@ -1217,12 +1217,12 @@ run_step(struct job *j)
 	j->step_t0 = migd_now();
 	j->step_wall = migrate_wall();
 	run_notify(j, "started", json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, "
-	    "s:b, s:I}", "revision", mf->revision, "message", mf->message,
+	    "s:b, s:I, s:i}", "revision", mf->revision, "message", mf->message,
 	    "file", mf->path, "direction", st->dir == GRAPH_UP ? "up" : "down",
 	    "index", (json_int_t)j->step + 1, "total",
 	    (json_int_t)j->plan.n_steps, "transactional", j->tx,
 	    "transactions", (json_int_t)(j->tx ? (j->segments > 1 ?
-	    j->segments : 1) : 0)));
+	    j->segments : 1) : 0), "attempt", j->attempt));
 	if (j->tx && j->segments <= 1) {
 		if (run_pipelined(text))
 			run_step_pipelined(j, sc, text);

@@ -280,9 +280,9 @@ def test_atomic_run_retries_the_whole_run(migd_factory):
     assert [x["attempt"] for x in first] == [n] and first[0]["success"], first
     assert [x["attempt"] for x in second] == list(range(1, n + 1)), second
     assert second[-1]["success"] and not any(x["success"] for x in second[:-1]), second
-    starts = [p["params"]["revision"] for p in notes
+    starts = [(p["params"]["revision"], p["params"]["attempt"]) for p in notes
               if p.get("params", {}).get("event") == "started"]
-    assert starts == ["0001", "0002"] * n, starts
+    assert starts == [(r, k) for k in range(1, n + 1) for r in ("0001", "0002")], starts
 
 
 def test_split_migration_is_not_retried_after_its_first_commit(migd_factory):
