@@ -556,6 +556,10 @@ out_history(json_t *res)
 		    "direction"), wrev, out_str(v, "revision"),
 		    c(strcmp(result, "ok") == 0 ? GREEN : RED), result,
 		    c(RESET), wdur, ms, out_str(v, "requested_by"));
+		if (json_integer_value(json_object_get(v, "attempt")) > 1)
+			printf("%*s %sattempt %lld (lock_retries)%s\n", wid, "",
+			    c(DIM), (long long)json_integer_value(
+			    json_object_get(v, "attempt")), c(RESET));
 		if (json_is_string(json_object_get(v, "error")))
 			printf("%*s %s%s%s\n", wid, "", c(DIM), out_str(v,
 			    "error"), c(RESET));
@@ -819,7 +823,7 @@ void
 out_progress(json_t *p)
 {
 	const char	*ev = out_str(p, "event");
-	char		 ms[32], *ids;
+	char		 ms[32], *ids, *t;
 	int		 n;
 
 	if (strcmp(ev, "queued") == 0) {
@@ -854,6 +858,24 @@ out_progress(json_t *p)
 			printf("%sFAILED%s\n", c(RED), c(RESET));
 		free(out_running);
 		out_running = NULL;
+	} else if (strcmp(ev, "waiting") == 0) {
+		/* A lock timeout that will be retried: the step's line ends,
+		 * and what it waits for is said (lock_retries). */
+		if (out_running != NULL) {
+			if (out_ticked)
+				printf("\r%s ", out_running);
+			printf("%slock timeout%s\n", c(YELLOW), c(RESET));
+		}
+		out_ticked = 0;
+		free(out_running);
+		out_running = NULL;
+		t = out_line(out_str(p, "waiting_for"));
+		printf("waiting %.1f s (retry %lld/%lld): %s\n",
+		    (double)json_integer_value(json_object_get(p, "wait_ms")) /
+		    1000.0, (long long)json_integer_value(json_object_get(p,
+		    "retry")), (long long)json_integer_value(json_object_get(p,
+		    "retries")), t ? t : "");
+		free(t);
 	} else if (strcmp(ev, "notice") == 0)
 		out_notice(p, 0);
 	else if (strcmp(ev, "notices_suppressed") == 0)
@@ -900,6 +922,16 @@ out_rows(json_t *res)
 	    json_object_get(res, "purged")) ? "; emptied first: --purge" : "");
 	free(from);
 	free(to);
+	/* resolve: what a failed index build may have left. */
+	if (json_array_size(json_object_get(res, "invalid_indexes")) > 0) {
+		to = out_ids(json_object_get(res, "invalid_indexes"));
+		printf("%swarning:%s INVALID index%s in the database: %s; drop "
+		    "(DROP INDEX CONCURRENTLY) or rebuild before relying on "
+		    "them\n", c(YELLOW), c(RESET), json_array_size(
+		    json_object_get(res, "invalid_indexes")) == 1 ? "" : "es",
+		    to);
+		free(to);
+	}
 }
 
 /* adopt: what it recorded, or why nothing. */

@@ -44,6 +44,27 @@ book_literal(struct job *j, const char *s)
 	return (r);
 }
 
+static char	*book_history_row(struct job *j, const char *revision,
+	    const char *direction, int success, int dirty,
+	    const char *checksum, const char *message, const char *file,
+	    double wall, double ms, const char *sqlstate, const char *error,
+	    int step);
+
+/* The step's lint findings for its history row: a JSON literal, or NULL
+ * when lint is off. */
+static char *
+book_lint_literal(struct job *j)
+{
+	char	*t, *lit;
+
+	if (j->step_lint == NULL)
+		return (xstrdup("NULL"));
+	t = json_dumps(j->step_lint, JSON_COMPACT);
+	lit = book_literal(j, t);
+	free(t);
+	return (lit);
+}
+
 /* The INSERT of one history row: who asked, what, how it went. */
 char *
 book_history_sql(struct job *j, const char *revision, const char *direction,
@@ -51,9 +72,37 @@ book_history_sql(struct job *j, const char *revision, const char *direction,
     const char *file, double wall, double ms, const char *sqlstate,
     const char *error)
 {
+	return (book_history_row(j, revision, direction, success, dirty,
+	    checksum, message, file, wall, ms, sqlstate, error, 0));
+}
+
+/* The history row of the current step: with its attempt and its lint
+ * findings. */
+char *
+book_step_history_sql(struct job *j, int success, int dirty, double ms,
+    const char *sqlstate, const char *error)
+{
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+
+	return (book_history_row(j, mf->revision, st->dir == GRAPH_UP ? "up" :
+	    "down", success, dirty, mf->checksum, mf->message,
+	    migfile_path(mf, st->dir == GRAPH_UP), j->step_wall, ms, sqlstate,
+	    error, 1));
+}
+
+/* The INSERT of one history row; step adds the current step's attempt and
+ * lint findings (other rows leave them NULL). */
+static char *
+book_history_row(struct job *j, const char *revision, const char *direction,
+    int success, int dirty, const char *checksum, const char *message,
+    const char *file, double wall, double ms, const char *sqlstate,
+    const char *error, int step)
+{
 	const struct config	*cf = migd.config;
 	const struct peer	*peer = control_peer(j->req->client);
-	char			*ht, *v[9], *created, *sql, *arr, *dur;
+	char			*ht, *v[9], *created, *sql, *arr, *dur, *lint;
+	char			 attempt[16];
 	size_t			 i;
 
 	ht = migrate_qualify(cf->history_schema, cf->history_table);
@@ -93,14 +142,28 @@ book_history_sql(struct job *j, const char *revision, const char *direction,
 		dur = xprintf("round((extract(epoch FROM "
 		    "pg_catalog.clock_timestamp() - to_timestamp(%.6f)) * "
 		    "1000)::numeric, 3)", wall);
+	if (step) {
+		snprintf(attempt, sizeof attempt, "%d", j->attempt > 0 ?
+		    j->attempt : 1);
+		lint = book_lint_literal(j);
+	} else {
+		snprintf(attempt, sizeof attempt, "NULL");
+		lint = xstrdup("NULL");
+	}
+	/* attempt and lint only when set: a row outside a run (stamp,
+	 * adopt...) names only the columns every migd's table has. */
 	sql = xprintf("INSERT INTO %s (revision, direction, success, dirty, "
 	    "checksum, message, file, started_at, duration_ms, requested_by, "
 	    "requester_uid, requester_pid, host, migd_version, sqlstate, "
-	    "error, schemas_created) VALUES (%s, '%s', %s, %s, %s, %s, %s, "
+	    "error, schemas_created%s) VALUES (%s, '%s', %s, %s, %s, %s, %s, "
 	    "to_timestamp(%.6f), %s, %s, %ld, %ld, %s, %s, %s, %s, "
-	    "%s::text[])", ht, v[0], direction, success ? "true" : "false",
+	    "%s::text[]%s%s%s%s)", ht, step ? ", attempt, lint" : "", v[0],
+	    direction, success ? "true" : "false",
 	    dirty ? "true" : "false", v[1], v[2], v[3], wall, dur, v[4],
-	    (long)peer->uid, (long)peer->pid, v[5], v[6], v[7], v[8], created);
+	    (long)peer->uid, (long)peer->pid, v[5], v[6], v[7], v[8], created,
+	    step ? ", " : "", step ? attempt : "", step ? ", " : "",
+	    step ? lint : "");
+	free(lint);
 	free(dur);
 	for (i = 0; i < nitems(v); i++)
 		free(v[i]);
@@ -364,7 +427,6 @@ book_step_sql(struct job *j, const char *text, int ahead,
     struct errlist *sql)
 {
 	const struct graph_step	*st = &j->plan.steps[j->step];
-	const struct migfile	*mf = revset_file(j->rs, st->idx);
 	size_t			 i;
 
 	for (i = 0; i < nitems(book_isolate); i++)
@@ -379,11 +441,9 @@ book_step_sql(struct job *j, const char *text, int ahead,
 		errlist_take(sql, book_mark_sql(j, 1, 0, NULL, j->step <
 		    j->out_of_order ? BOOK_OUT_OF_ORDER : NULL));
 	else
-		errlist_take(sql, book_history_sql(j, mf->revision, st->dir ==
-		    GRAPH_UP ? "up" : "down", 1, 0, mf->checksum, mf->message,
-		    mf->path, j->step_wall, ahead ? -1.0 : (migd_now() -
-		    j->step_t0) * 1000.0, NULL, j->step < j->out_of_order ?
-		    BOOK_OUT_OF_ORDER : NULL));
+		errlist_take(sql, book_step_history_sql(j, 1, 0, ahead ? -1.0 :
+		    (migd_now() - j->step_t0) * 1000.0, NULL, j->step <
+		    j->out_of_order ? BOOK_OUT_OF_ORDER : NULL));
 	if (!j->atomic || j->step + 1 == j->plan.n_steps)
 		errlist_add(sql, "COMMIT");
 }

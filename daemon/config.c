@@ -69,6 +69,9 @@ static const struct config_param config_params[] = {
 	{ "migrations", "lint", CT_LINT, "warn", 0, 0 },
 	{ "migrations", "lint_small_table_rows", CT_INT, "10000", 0,
 	    2000000000 },
+	{ "migrations", "lock_retries", CT_INT, "0", 0, 100 },
+	{ "migrations", "lock_retry_wait", CT_DURATION, "500ms", 0, 3600000 },
+	{ "migrations", "lock_retry_max_wait", CT_DURATION, "10s", 0, 3600000 },
 	{ "migrations", "format", CT_FORMAT, "auto", 0, 0 },
 	{ "control", "socket", CT_PATH, MIGD_DEFAULT_SOCKET, 0, 0 },
 	{ "control", "socket_mode", CT_MODE, "0660", 0, 0777 },
@@ -483,6 +486,8 @@ config_set(struct config_state *st, const struct config_param *p,
 			cf->idle_timeout = (int)n;
 		else if (strcmp(p->name, "lint_small_table_rows") == 0)
 			cf->lint_small_table_rows = n;
+		else if (strcmp(p->name, "lock_retries") == 0)
+			cf->lock_retries = (int)n;
 		return (0);
 	case CT_MODE:
 		errno = 0;
@@ -551,6 +556,12 @@ config_set(struct config_state *st, const struct config_param *p,
 		    "concurrent_statement_timeout") == 0) {
 			lp = &cf->concurrent_statement_timeout_ms;
 			text = cf->concurrent_statement_timeout_text;
+		} else if (strcmp(p->name, "lock_retry_wait") == 0) {
+			lp = &cf->lock_retry_wait_ms;
+			text = cf->lock_retry_wait_text;
+		} else if (strcmp(p->name, "lock_retry_max_wait") == 0) {
+			lp = &cf->lock_retry_max_wait_ms;
+			text = cf->lock_retry_max_wait_text;
 		} else {
 			lp = &cf->lock_wait_ms;
 			text = cf->lock_wait_text;
@@ -953,14 +964,16 @@ config_print(const struct config *cf, FILE *f)
 	    "lock_timeout = %s\nstatement_timeout = %s\n"
 	    "lock_wait = %s\nconcurrent_lock_timeout = %s\n"
 	    "concurrent_statement_timeout = %s\natomic = %s\nlint = %s\n"
-	    "lint_small_table_rows = %ld\nformat = %s\n\n",
+	    "lint_small_table_rows = %ld\nlock_retries = %d\n"
+	    "lock_retry_wait = %s\nlock_retry_max_wait = %s\nformat = %s\n\n",
 	    cf->version_schema, cf->version_table, cf->history_schema,
 	    cf->history_table, cf->lock_timeout_text,
 	    cf->statement_timeout_text, cf->lock_wait_text,
 	    cf->concurrent_lock_timeout_text,
 	    cf->concurrent_statement_timeout_text,
 	    cf->atomic ? "true" : "false", config_lint_names[cf->lint],
-	    cf->lint_small_table_rows,
+	    cf->lint_small_table_rows, cf->lock_retries,
+	    cf->lock_retry_wait_text, cf->lock_retry_max_wait_text,
 	    layout_name((enum layout_format)cf->format));
 	fprintf(f, "[control]\nsocket = %s\nsocket_mode = %04o\n"
 	    "admin_group = %s\nread_group = %s\nmax_clients = %d\n"

@@ -151,6 +151,15 @@ struct job {
 	int			 lint_all;	/* lint method: each alone */
 	json_t			*lint_notes;	/* lint method: not linted */
 	size_t			 lint_files;
+	/* lock-aware retries ([migrations] lock_retries) */
+	int			 attempt;	/* of the current step, from 1 */
+	struct event		*retry_timer;	/* the wait before the next */
+	unsigned int		 rnd;		/* the jitter's rand_r state */
+	char			*waited_for;	/* who held the lock, as said */
+	int			 holders_asked;	/* looked them up for this failure */
+	long			 retry_wait_ms;	/* the wait now */
+	json_t			*step_lint;	/* the step's lint findings */
+	json_t			*lint_by_rev;	/* the plan's, by revision */
 };
 TAILQ_HEAD(jobs, job);
 
@@ -271,6 +280,8 @@ char	*book_history_sql(struct job *j, const char *revision,
 	    const char *direction, int success, int dirty,
 	    const char *checksum, const char *message, const char *file,
 	    double wall, double ms, const char *sqlstate, const char *error);
+char	*book_step_history_sql(struct job *j, int success, int dirty,
+	    double ms, const char *sqlstate, const char *error);
 void	 book_rows_sql(struct job *j, const size_t *del, size_t n_del,
 	    const size_t *ins, size_t n_ins, struct errlist *sql);
 char	*book_session_timeouts(struct job *j, int concurrent);
@@ -294,6 +305,8 @@ void	 book_step_sql(struct job *j, const char *text, int ahead,
 void	 run_notify(struct job *j, const char *event, json_t *params);
 void	 run_schemas(struct job *j, PGresult *res);
 char	*run_lost_sql(struct job *j);
+void	 run_retry_stop(struct job *j);
+int	 run_retry_waiting(struct job *j);
 
 /* stamp.c */
 void	 job_stamp(struct job *j);

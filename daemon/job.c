@@ -46,6 +46,8 @@ job_free(struct job *j)
 		event_free(j->timer);
 	if (j->wait_timer != NULL)
 		event_free(j->wait_timer);
+	if (j->retry_timer != NULL)
+		event_free(j->retry_timer);
 	free(j->target);
 	for (i = 0; i < j->n_targets; i++)
 		free(j->targets[i]);
@@ -73,6 +75,9 @@ job_free(struct job *j)
 	json_decref(j->step_err_data);
 	free(j->step_err);
 	free(j->step_err_code);
+	free(j->waited_for);
+	json_decref(j->step_lint);
+	json_decref(j->lint_by_rev);
 	free(j->mark_id);
 	free(j->cancelled_by);
 	free(j->pipe_map);
@@ -327,6 +332,8 @@ job_end(struct job *j, PGresult *res)
 		evtimer_del(j->timer);
 	if (j->wait_timer != NULL)
 		evtimer_del(j->wait_timer);
+	if (j->retry_timer != NULL)
+		evtimer_del(j->retry_timer);
 	if (j->pc != NULL && (pg = pool_conn_pg(j->pc)) != NULL &&
 	    PQstatus(pg) == CONNECTION_OK) {
 		ts = PQtransactionStatus(pg);
@@ -590,7 +597,8 @@ migrate_tables_ddl(int version, int history, int vschema, int hschema)
 		    "duration_ms double precision, "
 		    "requested_by text, requester_uid bigint, "
 		    "requester_pid bigint, host text, migd_version text, "
-		    "sqlstate text, error text, schemas_created text[]);"
+		    "sqlstate text, error text, schemas_created text[], "
+		    "attempt integer, lint jsonb);"
 		    "CREATE INDEX IF NOT EXISTS %s ON %s (revision, id);",
 		    t, ht, dirs, ix, ht);
 		free(t);
@@ -605,18 +613,44 @@ migrate_tables_ddl(int version, int history, int vschema, int hschema)
 	return (s);
 }
 
+/*
+ * The columns a history table of an older migd lacks (attempt, lint), added
+ * in place: nullable, so no row is rewritten and older rows keep NULL.
+ */
+static char *
+migrate_history_upgrade_ddl(void)
+{
+	const struct config	*cf = migd.config;
+	char			*ht, *s;
+
+	ht = migrate_qualify(cf->history_schema, cf->history_table);
+	s = xprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS attempt integer, "
+	    "ADD COLUMN IF NOT EXISTS lint jsonb", ht);
+	log_info("adding the columns attempt and lint to %s", ht);
+	free(ht);
+	return (s);
+}
+
 static void
 job_tables_done(struct job *j, PGresult *res)
 {
 	char	*ddl;
-	int	 version, history;
+	int	 version, history, old_history;
 
 	if (!job_ok(j, res))
 		return;
 	version = PQgetvalue(res, 0, 0)[0] == 't';
 	history = PQgetvalue(res, 0, 1)[0] == 't';
+	old_history = PQgetvalue(res, 0, 4)[0] == 't';
 	j->st.has_version = version;
 	j->st.has_history = history;
+	if (j->mutating && !j->dry_run && version && history && old_history) {
+		/* Under the advisory lock, before any row is written. */
+		ddl = migrate_history_upgrade_ddl();
+		job_query(j, ddl, 0, NULL, job_rows);
+		free(ddl);
+		return;
+	}
 	if (!j->mutating || j->dry_run || (version && history)) {
 		job_rows(j, NULL);
 		return;
@@ -649,7 +683,10 @@ job_tables(struct job *j, PGresult *res)
 	params[3] = cf->history_schema;
 	job_query(j, "SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS "
 	    "NOT NULL, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $3), "
-	    "EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $4)", 4,
+	    "EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $4), "
+	    "to_regclass($2) IS NOT NULL AND (SELECT count(*) FROM "
+	    "pg_catalog.pg_attribute WHERE attrelid = to_regclass($2) AND "
+	    "attname IN ('attempt', 'lint') AND NOT attisdropped) < 2", 4,
 	    params, job_tables_done);
 	free(vt);
 	free(ht);

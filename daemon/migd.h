@@ -70,6 +70,12 @@ struct config {
 	char		  lock_wait_text[32];
 	char		  concurrent_lock_timeout_text[32];
 	char		  concurrent_statement_timeout_text[32];
+	/* a transactional step that hit lock_timeout is tried again */
+	int		  lock_retries;		/* times, 0: never */
+	long		  lock_retry_wait_ms;	/* the first wait... */
+	long		  lock_retry_max_wait_ms; /* ...doubling up to this */
+	char		  lock_retry_wait_text[32];
+	char		  lock_retry_max_wait_text[32];
 	int		  atomic;	/* runs default to one transaction */
 	int		  lint;		/* MIGD_LINT_*: findings at apply time */
 	long		  lint_small_table_rows; /* fewer: findings are info */

@@ -858,6 +858,8 @@ migrate_shutdown(void)
 			job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down",
 			    NULL, "migd is shutting down: no connection to "
 			    "PostgreSQL yet; nothing ran");
+		else if (run_retry_waiting(j))
+			run_retry_stop(j);	/* between lock retries */
 	}
 }
 

@@ -54,9 +54,13 @@ job_history_rows(struct job *j, PGresult *res)
 			if (b < nitems(bools))
 				json_object_set_new(row, name, json_boolean(
 				    v[0] == 't'));
+			else if (strcmp(name, "lint") == 0)
+				json_object_set_new(row, name, json_loads(v, 0,
+				    NULL));
 			else if (strcmp(name, "id") == 0 ||
 			    strcmp(name, "requester_uid") == 0 ||
-			    strcmp(name, "requester_pid") == 0)
+			    strcmp(name, "requester_pid") == 0 ||
+			    strcmp(name, "attempt") == 0)
 				json_object_set_new(row, name, json_integer(
 				    atoll(v)));
 			else if (strcmp(name, "duration_ms") == 0)
@@ -94,7 +98,9 @@ job_history(struct job *j)
 	    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS finished_at, "
 	    "duration_ms, requested_by, requester_uid, requester_pid, host, "
 	    "migd_version, sqlstate, error, array_to_string(schemas_created, "
-	    "',') AS schemas_created FROM %s WHERE $2 = '' OR revision = $2 "
+	    "',') AS schemas_created, (pg_catalog.to_jsonb(h) ->> "
+	    "'attempt')::int AS attempt, (pg_catalog.to_jsonb(h) -> "
+	    "'lint')::text AS lint FROM %s h WHERE $2 = '' OR revision = $2 "
 	    "ORDER BY id DESC LIMIT $1", ht);
 	snprintf(limit, sizeof limit, "%ld", j->limit);
 	params[0] = limit;

@@ -35,6 +35,9 @@ static int	 run_partly_done(struct job *j);
 static int	 run_res_ok(PGresult *res);
 static void	 run_first_step(struct job *j, PGresult *res);
 static void	 run_notices_end(struct job *j);
+static int	 run_lock_failed(struct job *j);
+static char	*run_no_retry(struct job *j);
+static void	 run_retry(struct job *j, json_t *data, char *error);
 
 /* Notices and warnings of one step that reach the client and the log: a
  * loop raising millions must flood neither; the rest are counted. */
@@ -230,6 +233,8 @@ run_step_done(struct job *j, PGresult *res)
 	    j->step + 1 < j->plan.n_steps ?
 	    ", to commit with the rest of the run" : "");
 	j->step++;
+	if (!j->atomic)
+		j->attempt = 0;
 	if (j->step < j->plan.n_steps && migd.draining) {
 		if (j->atomic) {
 			job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down",
@@ -256,15 +261,10 @@ run_step_done(struct job *j, PGresult *res)
 char *
 run_lost_sql(struct job *j)
 {
-	const struct graph_step	*st = &j->plan.steps[j->step];
-	const struct migfile	*mf = revset_file(j->rs, st->idx);
-
 	if ((run_partly_done(j) || j->seg_end_sent) && j->mark_id != NULL)
 		return (book_mark_sql(j, 0, 1, "08006", j->err_msg));
-	return (book_history_sql(j, mf->revision, st->dir == GRAPH_UP ? "up" :
-	    "down", 0, run_partly_done(j), mf->checksum, mf->message,
-	    run_file(j), j->step_wall, (migd_now() - j->step_t0) * 1000.0,
-	    "08006", j->err_msg));
+	return (book_step_history_sql(j, 0, run_partly_done(j), (migd_now() -
+	    j->step_t0) * 1000.0, "08006", j->err_msg));
 }
 
 /* Whether a result is a success of any kind. */
@@ -444,6 +444,271 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 	run_step_failed_end(j);
 }
 
+/* Describes the sessions that held what a step waited for, one row each
+ * (pid, application_name, state, transaction age in s, relations). */
+static char *
+run_holders_text(PGresult *res, json_t *holders)
+{
+	struct errlist	 who = { NULL, 0 };
+	double		 age;
+	char		*s;
+	int		 i;
+
+	for (i = 0; i < PQntuples(res); i++) {
+		age = atof(PQgetvalue(res, i, 3));
+		json_array_append_new(holders, json_pack("{s:I, s:s, s:s, "
+		    "s:f, s:s}", "pid", (json_int_t)atoll(PQgetvalue(res, i,
+		    0)), "application_name", PQgetvalue(res, i, 1), "state",
+		    PQgetvalue(res, i, 2), "transaction_age_s", age,
+		    "relations", PQgetvalue(res, i, 4)));
+		errlist_add(&who, "%s%s held by pid %s (app \"%s\", %s, %.*f "
+		    "s)", *PQgetvalue(res, i, 4) == '\0' ? "a transaction" :
+		    strchr(PQgetvalue(res, i, 4), ',') != NULL ? "locks on " :
+		    "lock on ", PQgetvalue(res, i, 4), PQgetvalue(res, i, 0),
+		    PQgetvalue(res, i, 1), *PQgetvalue(res, i, 2) != '\0' ?
+		    PQgetvalue(res, i, 2) : "state not visible", age < 10 ? 1 : 0,
+		    age);
+	}
+	if (who.n == 0)
+		return (xstrdup("no session holds it any more, or migd's role "
+		    "cannot see who does (pg_read_all_stats lets it see other "
+		    "roles' sessions)"));
+	s = errlist_join(&who, "; ");
+	errlist_clear(&who);
+	return (s);
+}
+
+/* Who held the lock came back: said with the step's failure. */
+static void
+run_holders_found(struct job *j, PGresult *res)
+{
+	json_t	*holders = json_array();
+
+	free(j->waited_for);
+	j->waited_for = NULL;
+	if (run_res_ok(res))
+		j->waited_for = run_holders_text(res, holders);
+	else
+		log_warnx("could not look up who held the lock: %s",
+		    PQresultErrorMessage(res));
+	if (j->step_err_data != NULL)
+		json_object_set_new(j->step_err_data, "lock_holders", holders);
+	else
+		json_decref(holders);
+	run_step_failed_end(j);
+}
+
+/*
+ * A step hit lock_timeout (55P03): roll back, then look up, at once, who
+ * holds locks in this database since before the step began to wait, those
+ * on relations its failed statement names first (pg_blocking_pids() is
+ * empty once the wait has ended).  Returns 1 when the query was sent.
+ */
+static int
+run_lock_failed(struct job *j)
+{
+	const struct config	*cf = migd.config;
+	PGconn			*pg = j->pc != NULL ? pool_conn_pg(j->pc) : NULL;
+	PGTransactionStatusType	 ts;
+	const char		*text;
+	char			*stmt, *lit, *sql, *p;
+	long			 timeout;
+
+	if (j->holders_asked || j->step_err_code == NULL ||
+	    strcmp(j->step_err_code, "55P03") != 0 || j->cancelled_by !=
+	    NULL || pg == NULL || PQstatus(pg) != CONNECTION_OK)
+		return (0);
+	j->holders_asked = 1;
+	run_section(j, &text);
+	if (j->sent != NULL)
+		stmt = xstrndup(text + j->sent->offset, j->sent->len >
+		    65536 ? 65536 : j->sent->len);
+	else
+		stmt = xstrndup(text, 65536);
+	for (p = stmt; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	lit = book_literal(j, stmt);
+	timeout = !j->tx && j->sent != NULL && (j->sent->flags &
+	    SQLSCAN_CONCURRENT) ? cf->concurrent_lock_timeout_ms :
+	    cf->lock_timeout_ms;
+	ts = PQtransactionStatus(pg);
+	sql = xprintf("%sWITH h AS (SELECT a.pid, coalesce("
+	    "a.application_name, '') AS app, coalesce(a.state, '') AS st, "
+	    "extract(epoch FROM pg_catalog.now() - a.xact_start) AS age, "
+	    "a.xact_start, pg_catalog.string_agg(DISTINCT "
+	    "pg_catalog.quote_ident(n.nspname) || '.' || "
+	    "pg_catalog.quote_ident(c.relname), ', ') AS rels, "
+	    "pg_catalog.string_agg(DISTINCT pg_catalog.quote_ident(n.nspname) "
+	    "|| '.' || pg_catalog.quote_ident(c.relname), ', ') FILTER (WHERE "
+	    "pg_catalog.strpos(%s, pg_catalog.lower(c.relname::text)) > 0) AS "
+	    "named FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity "
+	    "a ON a.pid = l.pid LEFT JOIN pg_catalog.pg_class c ON c.oid = "
+	    "l.relation AND c.relnamespace <> 'pg_catalog'::regnamespace LEFT "
+	    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE "
+	    "l.granted AND l.pid <> pg_catalog.pg_backend_pid() AND a.datname "
+	    "= pg_catalog.current_database() AND a.xact_start <= "
+	    "pg_catalog.now() - interval '%ld milliseconds' GROUP BY a.pid, "
+	    "a.application_name, a.state, a.xact_start) SELECT pid, app, st, "
+	    "round(age::numeric, 1)::text, coalesce(named, rels, '') FROM h "
+	    "WHERE named IS NOT NULL OR NOT EXISTS (SELECT 1 FROM h WHERE "
+	    "named IS NOT NULL) ORDER BY named IS NULL, xact_start LIMIT 5",
+	    ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR ? "ROLLBACK; " : "",
+	    lit, timeout);
+	job_query(j, sql, 0, NULL, run_holders_found);
+	free(sql);
+	free(lit);
+	free(stmt);
+	return (1);
+}
+
+/* Why a step that hit lock_timeout is not tried again (to free), or NULL
+ * when it is: nothing of it may be left, and retries must remain. */
+static char *
+run_no_retry(struct job *j)
+{
+	const struct config	*cf = migd.config;
+
+	if (j->cancelled_by != NULL || migd.draining || j->copy_refused !=
+	    NULL || j->pc == NULL || pool_conn_pg(j->pc) == NULL)
+		return (xstrdup("not retried (cancelled or stopping)"));
+	if (run_partly_done(j) && j->tx)
+		return (xprintf("not retried: %zu of its transactions had "
+		    "committed, so it cannot start again from the top",
+		    j->seg_committed));
+	if (!j->tx && !j->clean_fail)
+		return (xstrdup("not retried: it runs outside a transaction "
+		    "and statements before this one may have changed the "
+		    "database (only a first statement that builds an index is "
+		    "retried in such a migration)"));
+	if (j->leftover_failed)
+		return (xstrdup("not retried: the INVALID index it left could "
+		    "not be dropped"));
+	if (j->attempt > cf->lock_retries)
+		return (xprintf("gave up after %d attempts (lock_retries = %d)",
+		    j->attempt, cf->lock_retries));
+	return (NULL);
+}
+
+/* The wait before a retry is over: start the step again, or in an atomic
+ * run the whole run, from the top. */
+static void
+run_retry_timer(evutil_socket_t fd, short events, void *arg)
+{
+	struct job	*j = arg;
+
+	(void)fd;
+	(void)events;
+	if (job_cancelled(j))
+		return;
+	if (migd.draining) {
+		run_retry_stop(j);
+		return;
+	}
+	j->attempt++;
+	if (j->atomic) {
+		j->step = 0;
+		json_array_clear(j->done);
+	}
+	run_step(j);
+}
+
+/* migd stops while a step waits to be retried: the run ends there. */
+void
+run_retry_stop(struct job *j)
+{
+	const struct migfile	*mf = revset_file(j->rs,
+				    j->plan.steps[j->step].idx);
+	size_t			 kept = j->atomic ? 0 : json_array_size(j->done);
+
+	job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down", json_pack("{s:O}",
+	    "done", kept ? j->done : json_array()), "migd is shutting down: "
+	    "stopped waiting to retry %s after a lock timeout; it is not "
+	    "applied and not dirty%s", mf->revision, kept ? ", the migrations "
+	    "before it stay applied" : j->atomic ? ", and the atomic run rolled "
+	    "back: nothing was applied" : "");
+}
+
+/* Whether a step waits to be retried (migd stopping ends the wait). */
+int
+run_retry_waiting(struct job *j)
+{
+	return (j->retry_timer != NULL && evtimer_pending(j->retry_timer,
+	    NULL) && !j->ending);
+}
+
+/* The failed attempt is recorded: wait, on the loop, then retry. */
+static void
+run_retry_recorded(struct job *j, PGresult *res)
+{
+	struct timeval	 tv;
+	long		 ms = j->retry_wait_ms;
+
+	if (!job_ok(j, res) || job_cancelled(j))
+		return;
+	if (migd.draining) {
+		run_retry_stop(j);
+		return;
+	}
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	if (j->retry_timer == NULL)
+		j->retry_timer = evtimer_new(migd.base, run_retry_timer, j);
+	evtimer_add(j->retry_timer, &tv);
+}
+
+/*
+ * A step hit lock_timeout with nothing of it left, and retries remain:
+ * record the attempt (a failed history row, not dirty, saying it is
+ * retried), tell the requester what it waits for, and wait a jittered,
+ * doubling time, capped (lock_retry_wait, lock_retry_max_wait).
+ */
+static void
+run_retry(struct job *j, json_t *data, char *error)
+{
+	const struct config	*cf = migd.config;
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+	char			*note, *hist, *sql;
+	long			 wait;
+
+	wait = backoff_jittered(cf->lock_retry_wait_ms,
+	    cf->lock_retry_max_wait_ms, j->attempt, (unsigned long)rand_r(
+	    &j->rnd));
+	j->retry_wait_ms = wait;
+	note = xprintf("%s; retried: attempt %d of %d, the next in %.1f s",
+	    error, j->attempt, cf->lock_retries + 1, (double)wait / 1000.0);
+	if (j->clean_fail && j->mark_id != NULL)
+		hist = book_mark_sql(j, 0, 0, j->step_err_code, note);
+	else
+		hist = book_step_history_sql(j, 0, 0, (migd_now() -
+		    j->step_t0) * 1000.0, j->step_err_code, note);
+	log_info("%s (%s): lock timeout on attempt %d of %d%s%s; retrying in "
+	    "%.1f s%s", mf->revision, run_file(j), j->attempt,
+	    cf->lock_retries + 1, j->waited_for ? ", blocked by: " : "",
+	    j->waited_for ? j->waited_for : "", (double)wait / 1000.0,
+	    j->atomic ? " (the whole atomic run)" : "");
+	run_notify(j, "waiting", json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, "
+	    "s:I, s:s, s:O, s:s, s:b}", "revision", mf->revision, "direction",
+	    st->dir == GRAPH_UP ? "up" : "down", "sqlstate", "55P03",
+	    "attempt", (json_int_t)j->attempt, "retry", (json_int_t)j->attempt,
+	    "retries", (json_int_t)cf->lock_retries, "wait_ms",
+	    (json_int_t)wait, "waiting_for", j->waited_for ? j->waited_for :
+	    "the lock", "holders", json_object_get(data, "lock_holders") ?
+	    json_object_get(data, "lock_holders") : json_null(), "error",
+	    error, "whole_run", j->atomic));
+	/* Written as migd, whatever role or settings the migration left. */
+	sql = xprintf("SET SESSION AUTHORIZATION DEFAULT; RESET ALL; %s", hist);
+	j->session_set = 0;
+	job_query(j, sql, 0, NULL, run_retry_recorded);
+	free(sql);
+	free(hist);
+	free(note);
+	free(error);
+	json_decref(data);
+	free(j->step_err_code);
+	j->step_err_code = NULL;
+}
+
 /* Records a failed step (run_step_failed) and cleans up: the history row,
  * the error's note (rolled back, dirty), the reply. */
 static void
@@ -455,6 +720,8 @@ run_step_failed_end(struct job *j)
 	const char		*code = j->step_err_code;
 	char			*error = j->step_err, *hist, *note, *t;
 
+	if (run_lock_failed(j))
+		return;		/* back here once the holders are known */
 	j->step_err_data = NULL;
 	j->step_err = NULL;
 	if (j->leftovers.n > 0 && !j->leftover_failed) {
@@ -467,16 +734,31 @@ run_step_failed_end(struct job *j)
 		free(hist);
 		free(t);
 	}
+	if (j->waited_for != NULL) {
+		hist = error;
+		error = xprintf("%s; blocked by: %s", hist, j->waited_for);
+		free(hist);
+	}
+	if (code != NULL && strcmp(code, "55P03") == 0 &&
+	    migd.config->lock_retries > 0) {
+		if ((t = run_no_retry(j)) == NULL) {
+			run_retry(j, data, error);
+			return;
+		}
+		hist = error;
+		error = xprintf("%s; %s", hist, t);
+		free(hist);
+		free(t);
+		json_object_set_new(data, "attempts", json_integer(j->attempt));
+	}
 	if (j->leftovers.n > 0 || j->clean_fail)
 		json_object_set_new(data, "dirty", json_boolean(
 		    run_partly_done(j)));
 	if ((run_partly_done(j) || j->clean_fail) && j->mark_id != NULL)
 		hist = book_mark_sql(j, 0, run_partly_done(j), code, error);
 	else
-		hist = book_history_sql(j, mf->revision, st->dir == GRAPH_UP ?
-		    "up" : "down", 0, 0, mf->checksum, mf->message, run_file(j),
-		    j->step_wall, (migd_now() - j->step_t0) * 1000.0, code,
-		    error);
+		hist = book_step_history_sql(j, 0, 0, (migd_now() -
+		    j->step_t0) * 1000.0, code, error);
 	/* Written as migd, whatever role or settings the migration left. */
 	j->fail_sql = xprintf("SET SESSION AUTHORIZATION DEFAULT; RESET ALL; "
 	    "%s", hist);
@@ -867,6 +1149,39 @@ run_step_pipelined(struct job *j, const struct sqlscan *sc, const char *text)
 	errlist_clear(&sql);
 }
 
+/* The lint findings of the plan (lint = warn or refuse) that are the
+ * step's, for its history row; NULL when lint is off.  They are sorted by
+ * revision once, so a plan of many steps costs no scan per step. */
+static void
+run_step_lint(struct job *j, const char *revision)
+{
+	json_t		*all = json_object_get(j->result, "lint"), *o, *a;
+	const char	*rev;
+	size_t		 i;
+
+	json_decref(j->step_lint);
+	j->step_lint = NULL;
+	if (all == NULL)
+		return;
+	if (j->lint_by_rev == NULL) {
+		j->lint_by_rev = json_object();
+		json_array_foreach(all, i, o) {
+			if ((rev = json_string_value(json_object_get(o,
+			    "revision"))) == NULL)
+				continue;
+			if ((a = json_object_get(j->lint_by_rev, rev)) == NULL) {
+				a = json_array();
+				json_object_set_new(j->lint_by_rev, rev, a);
+			}
+			json_array_append(a, o);
+		}
+	}
+	if ((a = json_object_get(j->lint_by_rev, revision)) != NULL)
+		j->step_lint = json_incref(a);
+	else
+		j->step_lint = json_array();
+}
+
 /* Starts a step.  A transactional one sends its BEGIN with its first
  * statement; one in several transactions, or a bare one, first writes a
  * dirty mark that its last transaction completes. */
@@ -882,6 +1197,15 @@ run_step(struct job *j)
 	if (job_cancelled(j))
 		return;
 	sc = run_section(j, &text);
+	if (j->attempt == 0)
+		j->attempt = 1;
+	if (j->rnd == 0)
+		j->rnd = (unsigned int)getpid() ^ (unsigned int)(migd_now() *
+		    1e6);
+	j->holders_asked = 0;
+	free(j->waited_for);
+	j->waited_for = NULL;
+	run_step_lint(j, mf->revision);
 	j->stmt = 0;
 	j->prefix_len = 0;
 	j->sent = NULL;
@@ -908,12 +1232,12 @@ run_step(struct job *j)
 	j->step_t0 = migd_now();
 	j->step_wall = migrate_wall();
 	run_notify(j, "started", json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, "
-	    "s:b, s:I}", "revision", mf->revision, "message", mf->message,
+	    "s:b, s:I, s:i}", "revision", mf->revision, "message", mf->message,
 	    "file", run_file(j), "direction", st->dir == GRAPH_UP ? "up" :
 	    "down", "index", (json_int_t)j->step + 1, "total",
 	    (json_int_t)j->plan.n_steps, "transactional", j->tx,
 	    "transactions", (json_int_t)(j->tx ? (j->segments > 1 ?
-	    j->segments : 1) : 0)));
+	    j->segments : 1) : 0), "attempt", j->attempt));
 	if (j->tx && j->segments <= 1) {
 		if (run_pipelined(text))
 			run_step_pipelined(j, sc, text);
@@ -924,9 +1248,8 @@ run_step(struct job *j)
 	/* Marked dirty first: a crash part-way leaves the mark; the lock's
 	 * witness is taken with it. */
 	witness = book_witness_sql();
-	mark = book_history_sql(j, mf->revision, st->dir == GRAPH_UP ? "up" :
-	    "down", 0, 1, mf->checksum, mf->message, run_file(j), j->step_wall,
-	    0, NULL, "started; not finished");
+	mark = book_step_history_sql(j, 0, 1, 0, NULL, "started; not "
+	    "finished");
 	if (j->tx) {
 		/* In with the first transaction: if that fails, so does it. */
 		if (sc->n_stmts > 0 && (sc->stmts[0].flags & SQLSCAN_TX_BEGIN))

@@ -17,6 +17,7 @@ static void	 stamp_set_rows(struct job *j, char *marks, const char *revision,
 	    const char *direction, const char *note);
 static int	 stamp_skipped(struct job *j, size_t idx);
 static void	 stamp_accept_write(struct job *j, PGresult *res);
+static void	 stamp_resolved(struct job *j, PGresult *res);
 
 /* Writes the version table as rows, with one history row, in one go. */
 static void
@@ -63,6 +64,16 @@ stamp_set_rows(struct job *j, char *marks, const char *revision,
 	    mf->checksum : NULL, mf ? mf->message : NULL, mf ? mf->path : NULL,
 	    migrate_wall(), 0, NULL, note));
 	errlist_add(&stmts, "COMMIT");
+	if (strcmp(direction, "resolve") == 0)
+		/* What a failed index build may have left: said with the
+		 * answer, for the person checking the database. */
+		errlist_add(&stmts, "SELECT pg_catalog.quote_ident(n.nspname) "
+		    "|| '.' || pg_catalog.quote_ident(c.relname) FROM "
+		    "pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = "
+		    "i.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = "
+		    "c.relnamespace WHERE NOT i.indisvalid AND NOT EXISTS "
+		    "(SELECT 1 FROM pg_catalog.pg_stat_progress_create_index p "
+		    "WHERE p.relid = i.indrelid) ORDER BY 1");
 	sql = book_joined(&stmts);
 	errlist_clear(&stmts);
 	to = json_array();
@@ -73,10 +84,32 @@ stamp_set_rows(struct job *j, char *marks, const char *revision,
 	    j->st.rows, j->st.n_rows), "to", to, "revision", revision);
 	log_info("%s %s: version table now %zu row%s", direction, revision,
 	    n_keep, n_keep == 1 ? "" : "s");
-	job_query(j, sql, 0, NULL, job_end);
+	job_query(j, sql, 0, NULL, strcmp(direction, "resolve") == 0 ?
+	    stamp_resolved : job_end);
 	free(keep);
 	free(vt);
 	free(sql);
+}
+
+/* resolve is recorded: the INVALID indexes in the database go with the
+ * answer (none: an empty list). */
+static void
+stamp_resolved(struct job *j, PGresult *res)
+{
+	json_t	*bad;
+	int	 i;
+
+	if (!job_ok(j, res))
+		return;
+	bad = json_array();
+	for (i = 0; i < PQntuples(res); i++)
+		json_array_append_new(bad, json_string(PQgetvalue(res, i, 0)));
+	if (json_array_size(bad) > 0)
+		log_warnx("resolve %s: INVALID index%s in the database: drop "
+		    "or rebuild (DROP INDEX CONCURRENTLY, then create it again)",
+		    j->target, json_array_size(bad) == 1 ? "" : "es");
+	json_object_set_new(j->result, "invalid_indexes", bad);
+	job_end(j, NULL);
 }
 
 /*

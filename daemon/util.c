@@ -367,3 +367,24 @@ path_dir(const char *path)
 		*slash = '\0';
 	return (dir);
 }
+
+/*
+ * The wait before retry number retry (from 1): base doubled each retry,
+ * capped at cap, then jittered to between half and all of it (rnd is any
+ * random number), so that runs blocked by the same holder do not all come
+ * back at the same moment.
+ */
+long
+backoff_jittered(long base, long cap, int retry, unsigned long rnd)
+{
+	long	 d = base;
+	int	 i;
+
+	if (base <= 0 || cap <= 0)
+		return (0);
+	for (i = 1; i < retry && d < cap; i++)
+		d = d > cap / 2 ? cap : d * 2;
+	if (d > cap)
+		d = cap;
+	return (d - d / 2 + (long)(rnd % (unsigned long)(d / 2 + 1)));
+}

@@ -34,6 +34,7 @@ struct stat;
 int	 path_trusted(const struct stat *, const char *, const char *,
 	    struct errlist *);
 char	*path_dir(const char *);
+long	 backoff_jittered(long, long, int, unsigned long);
 
 void	 errlist_add(struct errlist *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));

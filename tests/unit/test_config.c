@@ -414,7 +414,9 @@ main(void)
 		    strstr(buf, "\nconcurrent_lock_timeout = 0\n") != NULL &&
 		    strstr(buf, "\nconcurrent_statement_timeout = 0\n") !=
 		    NULL &&
-		    strstr(buf, "\nlock_wait = 60s\n") != NULL,
+		    strstr(buf, "\nlock_wait = 60s\n") != NULL &&
+		    strstr(buf, "\nlock_retries = 0\nlock_retry_wait = 500ms\n"
+		    "lock_retry_max_wait = 10s\n") != NULL,
 		    "default durations printed as documented: %s", buf);
 		free(buf);
 	}
@@ -507,6 +509,38 @@ main(void)
 	    "/etc/migd/test.conf:2: lint_small_table_rows must be a whole "
 	    "number from 0 to 2000000000, not '10k'",
 	    "lint_small_table_rows takes a whole number");
+	/* Lock-aware retries: off by default, a count and two durations. */
+	cf = parse("", &errors);
+	ok(cf != NULL && cf->lock_retries == 0 && cf->lock_retry_wait_ms ==
+	    500 && cf->lock_retry_max_wait_ms == 10000,
+	    "lock_retries defaults to 0, waits 500ms doubling up to 10s");
+	config_free(cf);
+	free(errors);
+	cf = parse("[migrations]\nlock_retries = 5\nlock_retry_wait = 1s\n"
+	    "lock_retry_max_wait = 2min\n", &errors);
+	ok(cf != NULL && cf->lock_retries == 5 && cf->lock_retry_wait_ms ==
+	    1000 && cf->lock_retry_max_wait_ms == 120000,
+	    "lock_retries, lock_retry_wait and lock_retry_max_wait set");
+	config_free(cf);
+	free(errors);
+	expect_error("[migrations]\nlock_retries = -1\n",
+	    "/etc/migd/test.conf:2: lock_retries must be a whole number from "
+	    "0 to 100, not '-1'", "a negative lock_retries refused");
+	expect_error("[migrations]\nlock_retries = three\n",
+	    "/etc/migd/test.conf:2: lock_retries must be a whole number from "
+	    "0 to 100, not 'three'", "a lock_retries that is not a number "
+	    "refused");
+	expect_error("[migrations]\nlock_retries = 101\n",
+	    "/etc/migd/test.conf:2: lock_retries must be a whole number from "
+	    "0 to 100, not '101'", "lock_retries over 100 refused");
+	expect_error("[migrations]\nlock_retry_wait = -5s\n",
+	    "/etc/migd/test.conf:2: lock_retry_wait must be a duration such "
+	    "as 500ms, 5s, 2min or 1h (at most 1 h), not '-5s'",
+	    "a negative lock_retry_wait refused");
+	expect_error("[migrations]\nlock_retry_max_wait = soon\n",
+	    "/etc/migd/test.conf:2: lock_retry_max_wait must be a duration "
+	    "such as 500ms, 5s, 2min or 1h (at most 1 h), not 'soon'",
+	    "a lock_retry_max_wait that is not a duration refused");
 	expect_error("[migrations]\nhistory_table = a.b.c\n",
 	    "/etc/migd/test.conf:2: history_table must be TABLE or "
 	    "SCHEMA.TABLE, not 'a.b.c'", "history table with two dots");

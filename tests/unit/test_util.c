@@ -132,10 +132,43 @@ test_trusted(void)
 	free(got);
 }
 
+/* The lock retries' waits: doubling, capped, jittered within half. */
+static void
+test_backoff(void)
+{
+	int	 r, in = 1;
+	long	 w;
+	unsigned long	 rnd;
+
+	is_int(backoff_jittered(200, 10000, 1, 0), 100,
+	    "first retry, least jitter: half the base");
+	is_int(backoff_jittered(200, 10000, 1, 100), 200,
+	    "first retry, most jitter: the base");
+	is_int(backoff_jittered(200, 10000, 3, 400), 800,
+	    "third retry: base doubled twice");
+	is_int(backoff_jittered(200, 1000, 10, 500), 1000,
+	    "the cap holds");
+	is_int(backoff_jittered(200, 1000, 1000000, 0), 500,
+	    "a huge retry number neither overflows nor passes the cap");
+	is_int(backoff_jittered(0, 1000, 3, 7), 0, "no base: no wait");
+	is_int(backoff_jittered(500, 0, 3, 7), 0, "a zero cap: no wait");
+	is_int(backoff_jittered(500, 300, 1, 0), 150,
+	    "a cap under the base wins");
+	for (r = 1; r <= 8; r++) {
+		for (rnd = 0; rnd < 2000; rnd += 37) {
+			w = backoff_jittered(100, 5000, r, rnd);
+			if (w < 50 || w > 5000)
+				in = 0;
+		}
+	}
+	ok(in, "every wait between half the base and the cap");
+}
+
 int
 main(void)
 {
 	test_escape();
 	test_trusted();
+	test_backoff();
 	return (done_testing());
 }
