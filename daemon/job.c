@@ -631,6 +631,58 @@ migrate_history_upgrade_ddl(void)
 	return (s);
 }
 
+/* migd's own DDL refused (the role may not create or alter its tables):
+ * said with what the operator must do, before any row is written. */
+static void
+job_ddl_done(struct job *j, PGresult *res, int upgrade)
+{
+	const struct config	*cf = migd.config;
+	const char		*code, *msg;
+	char			*ht;
+
+	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+		job_rows(j, res);
+		return;
+	}
+	code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	if (code == NULL || strcmp(code, "42501") != 0) {
+		job_ok(j, res);
+		return;
+	}
+	ht = migrate_qualify(cf->history_schema, cf->history_table);
+	if (upgrade)
+		job_fail(j, MIGD_ERR_SQL, "sql_error", migrate_pg_error(res),
+		    "the history table %s lacks the columns attempt and lint "
+		    "that this migd writes, and its role may not add them: %s "
+		    "(SQLSTATE 42501); as the table's owner, run: ALTER TABLE "
+		    "%s ADD COLUMN IF NOT EXISTS attempt integer, ADD COLUMN IF "
+		    "NOT EXISTS lint jsonb", ht, msg ? msg : "permission denied",
+		    ht);
+	else
+		job_fail(j, MIGD_ERR_SQL, "sql_error", migrate_pg_error(res),
+		    "migd's role may not create its version and history "
+		    "tables: %s (SQLSTATE 42501); grant it CREATE on their "
+		    "schema, or create them as their owner (docs/migrations.md, "
+		    "'The version and history tables')", msg ? msg :
+		    "permission denied");
+	free(ht);
+}
+
+/* After creating migd's tables. */
+static void
+job_tables_created(struct job *j, PGresult *res)
+{
+	job_ddl_done(j, res, 0);
+}
+
+/* After adding an older history table's columns. */
+static void
+job_history_upgraded(struct job *j, PGresult *res)
+{
+	job_ddl_done(j, res, 1);
+}
+
 static void
 job_tables_done(struct job *j, PGresult *res)
 {
@@ -647,7 +699,7 @@ job_tables_done(struct job *j, PGresult *res)
 	if (j->mutating && !j->dry_run && version && history && old_history) {
 		/* Under the advisory lock, before any row is written. */
 		ddl = migrate_history_upgrade_ddl();
-		job_query(j, ddl, 0, NULL, job_rows);
+		job_query(j, ddl, 0, NULL, job_history_upgraded);
 		free(ddl);
 		return;
 	}
@@ -662,7 +714,7 @@ job_tables_done(struct job *j, PGresult *res)
 	    version || history ? "" : " and ", history ? "" :
 	    "the history table");
 	j->st.has_version = j->st.has_history = 1;
-	job_query(j, ddl, 0, NULL, job_rows);
+	job_query(j, ddl, 0, NULL, job_tables_created);
 	free(ddl);
 }
 

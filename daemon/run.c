@@ -1278,6 +1278,27 @@ run_step(struct job *j)
 static void
 run_first_step(struct job *j, PGresult *res)
 {
+	const char	*code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	char		*names, *t;
+	size_t		 i;
+
+	if (code != NULL && strcmp(code, "42501") == 0) {
+		/* Said with the schemas and the grant they need. */
+		names = xstrdup("");
+		for (i = 0; i < json_array_size(j->created); i++) {
+			t = xprintf("%s%s%s", names, i ? ", " : "",
+			    json_string_value(json_array_get(j->created, i)));
+			free(names);
+			names = t;
+		}
+		job_fail(j, MIGD_ERR_SQL, "sql_error", migrate_pg_error(res),
+		    "creating the schemas %s before the run: %s (SQLSTATE "
+		    "42501); grant migd's role CREATE on the database, or "
+		    "create them as their owner", names, PQresultErrorField(
+		    res, PG_DIAG_MESSAGE_PRIMARY));
+		free(names);
+		return;
+	}
 	if (!job_ok(j, res))
 		return;
 	if (j->plan.n_steps == 0)

@@ -422,6 +422,64 @@ def test_old_history_table_gets_the_new_columns_and_keeps_its_rows(migd_factory)
     assert len(history(m)) == 2
 
 
+def _nonowner(pg, db):
+    pg.psql("DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+            "'migd_nonowner') THEN CREATE ROLE migd_nonowner LOGIN; END IF; END$$", db)
+    return pg.conninfo(db).replace("user=postgres", "user=migd_nonowner")
+
+
+def test_history_table_the_role_may_not_alter_is_said_with_the_fix(migd_factory, pg,
+                                                                   make_db):
+    """An older history table owned by another role: migd may write rows but
+    not add its columns; the run stops before anything, saying the ALTER to
+    run as the owner."""
+    db = make_db(pg)
+    pg.psql(OLD_HISTORY, db)
+    conninfo = _nonowner(pg, db)
+    pg.psql("GRANT SELECT, INSERT, UPDATE, DELETE ON public.migd_history, "
+            "public.alembic_version TO migd_nonowner; GRANT USAGE ON SEQUENCE "
+            "public.migd_history_id_seq TO migd_nonowner", db)
+    m = connected(migd_factory(pg=pg, db=db, conninfo=conninfo))
+    before = history(m)
+    write_rev(m, "0001_t.sql", "0001", up="CREATE TABLE public.t1 (id int);")
+    e = err(m, "upgrade", {}, code=E_SQL)
+    msg = e["message"]
+    assert 'the history table "public"."migd_history" lacks the columns attempt and ' \
+        'lint' in msg and 'as the table\'s owner, run: ALTER TABLE "public"."migd_history" ADD ' \
+        "COLUMN IF NOT EXISTS attempt integer, ADD COLUMN IF NOT EXISTS lint jsonb" \
+        in msg, msg
+    assert e["data"]["sqlstate"] == "42501", e
+    assert history(m) == before and versions(m) == []
+    assert not rel_exists(m, "public.t1")
+    # the owner runs it: the next upgrade works as the role
+    pg.psql("ALTER TABLE public.migd_history ADD COLUMN IF NOT EXISTS attempt integer, "
+            "ADD COLUMN IF NOT EXISTS lint jsonb", db)
+    pg.psql("GRANT CREATE ON SCHEMA public TO migd_nonowner", db)
+    # the configured schemas need CREATE on the database: said so
+    e = err(m, "upgrade", {}, code=E_SQL)
+    assert e["message"].startswith("creating the schemas cars, participants, work_shop "
+                                   "before the run: permission denied for database"), e
+    assert "grant migd's role CREATE on the database" in e["message"], e
+    assert versions(m) == [] and len(history(m)) == len(before)
+    pg.psql("GRANT CREATE ON DATABASE \"%s\" TO migd_nonowner" % db, db)
+    ok(m, "upgrade", {})
+    assert versions(m) == ["0001"]
+
+
+def test_tables_the_role_may_not_create_are_said_with_the_fix(migd_factory, pg, make_db):
+    db = make_db(pg)
+    conninfo = _nonowner(pg, db)
+    pg.psql("REVOKE CREATE ON SCHEMA public FROM PUBLIC", db)
+    m = connected(migd_factory(pg=pg, db=db, conninfo=conninfo))
+    write_rev(m, "0001_t.sql", "0001", up="SELECT 1;")
+    e = err(m, "upgrade", {}, code=E_SQL)
+    msg = e["message"]
+    assert msg.startswith("migd's role may not create its version and history tables: ") \
+        and "grant it CREATE on their schema" in msg, msg
+    assert q(m, "SELECT to_regclass('public.alembic_version') IS NULL AND "
+                "to_regclass('public.migd_history') IS NULL") == "t"
+
+
 def test_lint_findings_recorded_in_history_under_warn(migd_factory):
     m = connected(migd_factory())
     q(m, "CREATE TABLE public.accounts (id int, email text)")
