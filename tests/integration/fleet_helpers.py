@@ -66,17 +66,17 @@ class FleetCluster(PgCluster):
 
     def create_fleet(self, n, prefix=FLEET_PREFIX, template_sql=None):
         """Create the template (with template_sql run in it) and n databases copied from
-        it; return their names in order. FILE_COPY copies the template's files at
-        once rather than WAL-logging every block: a few ms per database here."""
+        it; return their names in order. PostgreSQL 15's default strategy (WAL_LOG)
+        is used: FILE_COPY's two checkpoints per database made 100 databases take
+        27 s here, against 6 s."""
         width = max(3, len(str(n - 1)))
         names = ["%s%0*d" % (prefix, width, i) for i in range(n)]
         self.psql('DROP DATABASE IF EXISTS "%s"' % FLEET_TEMPLATE)
         self.psql('CREATE DATABASE "%s"' % FLEET_TEMPLATE)
         if template_sql:
             self.psql_script(template_sql, db=FLEET_TEMPLATE)
-        strategy = " STRATEGY file_copy" if int(self.major or 0) >= 15 else ""
-        self.psql_script("".join('CREATE DATABASE "%s" TEMPLATE "%s"%s;\n'
-                                 % (name, FLEET_TEMPLATE, strategy) for name in names))
+        self.psql_script("".join('CREATE DATABASE "%s" TEMPLATE "%s";\n'
+                                 % (name, FLEET_TEMPLATE) for name in names))
         return names
 
     def databases(self, prefix=FLEET_PREFIX):
