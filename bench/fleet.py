@@ -30,7 +30,6 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
-import fleet_helpers  # noqa: E402
 from fleet_helpers import ConnSampler, FleetCluster, fleet_config  # noqa: E402
 from migdtest import clean_env  # noqa: E402
 
