@@ -48,11 +48,23 @@ struct config_param {
 	long			 min, max;
 };
 
+/* The daemon-wide keys of [database]; its others and [migrations]'s are
+ * each database's, and a [database NAME] may set them for itself. */
+#define CONFIG_IS_DB(p)	(strcmp((p)->section, "migrations") == 0 || \
+	(strcmp((p)->section, "database") == 0 && \
+	strcmp((p)->name, "max_connections_total") != 0 && \
+	strcmp((p)->name, "idle_close") != 0))
+/* idle_close when the file does not say: connections of a daemon serving
+ * several databases are closed after this long unused. */
+#define CONFIG_IDLE_CLOSE_FLEET	"60s"
+
 /* Every parameter migd knows, with its default: the one source of truth. */
 static const struct config_param config_params[] = {
 	{ "database", "conninfo", CT_CONNINFO, "", 0, 0 },
 	{ "database", "pool_size", CT_INT, "2", 1, 64 },
 	{ "database", "connect_timeout", CT_INT, "10", 1, 3600 },
+	{ "database", "max_connections_total", CT_INT, "0", 0, 10000 },
+	{ "database", "idle_close", CT_DURATION, "0", 0, 86400000 },
 	{ "migrations", "directory", CT_PATH, "migrations", 0, 0 },
 	{ "migrations", "schemas", CT_SCHEMAS, "", 0, 0 },
 	{ "migrations", "version_table", CT_TABLE, "public.alembic_version",
@@ -91,6 +103,23 @@ static const char *config_sections[] = {
 	"database", "migrations", "control", "log"
 };
 
+/* The values one [database NAME] section wrote, as written. */
+struct config_sect {
+	char		*name;
+	int		 line;
+	int		 seen[nitems(config_params)];
+	char		*raw[nitems(config_params)];
+	struct config_db db;	/* its values on the defaults, to check them */
+};
+
+/* What kind of section the lines being read belong to. */
+enum config_kind {
+	CK_NONE,	/* before any [section] */
+	CK_PLAIN,	/* a known unnamed section: sect names it */
+	CK_NAMED,	/* [database NAME]: cur is its record */
+	CK_BAD		/* reported already: its keys are skipped */
+};
+
 /* State shared by the reader and the handler while inih walks the text. */
 struct config_state {
 	const char	*path;
@@ -99,11 +128,21 @@ struct config_state {
 	size_t		 pos;
 	int		 lineno;
 	int		 indented;	/* current line starts with blank */
+	int		 prev_key;	/* inih saw a key in this section */
 	int		 seen[nitems(config_params)];
+	char		*raw[nitems(config_params)];	/* unnamed sections' */
 	int		 last;		/* index of the last key set, or -1 */
+	enum config_kind kind;
+	const char	*sect;		/* CK_PLAIN: one of config_sections */
+	struct config_sect *cur;	/* CK_NAMED */
+	struct config_sect **secs;	/* every [database NAME], in order */
+	size_t		 n_secs;
 	struct config	*cf;
 	struct errlist	*errs;
 };
+
+static int	config_set(struct config_state *, const struct config_param *,
+		    const char *, struct config_db *, char **);
 
 /* Trims blanks at both ends in place. */
 static char *
@@ -130,11 +169,82 @@ config_has_control(const char *s)
 	return (0);
 }
 
-/* Checks a section header line ourselves: inih says nothing of empty ones. */
+/*
+ * A [database NAME]'s name: ASCII letters, digits, '_', '-' and '.', at most
+ * 63 bytes, starting with a letter, a digit or '_' (so that it never reads
+ * as an option or a path on migctl's command line).
+ */
+int
+config_db_name_valid(const char *name)
+{
+	const char	*p;
+
+	if (*name == '\0' || strlen(name) > CONFIG_NAMEDATALEN ||
+	    *name == '-' || *name == '.')
+		return (0);
+	for (p = name; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
+		    *p == '.'))
+			return (0);
+	}
+	return (1);
+}
+
+/* Starts the record of a [database NAME] section, or says why not. */
+static void
+config_named_section(struct config_state *st, const char *name)
+{
+	struct config_sect	*sec;
+	size_t			 i;
+	char			*why = NULL;
+
+	st->kind = CK_BAD;
+	if (!config_db_name_valid(name)) {
+		errlist_add(st->errs, "%s:%d: '%s' is not a valid database "
+		    "name: use ASCII letters, digits, '_', '-' and '.', at most "
+		    "%d of them, starting with a letter, a digit or '_'",
+		    st->path, st->lineno, name, CONFIG_NAMEDATALEN);
+		return;
+	}
+	for (i = 0; i < st->n_secs; i++) {
+		if (strcasecmp(st->secs[i]->name, name) != 0)
+			continue;
+		if (strcmp(st->secs[i]->name, name) == 0)
+			errlist_add(st->errs, "%s:%d: [database %s] is already "
+			    "defined on line %d", st->path, st->lineno, name,
+			    st->secs[i]->line);
+		else
+			errlist_add(st->errs, "%s:%d: [database %s] differs "
+			    "only in case from [database %s] on line %d: "
+			    "names are compared without case", st->path,
+			    st->lineno, name, st->secs[i]->name,
+			    st->secs[i]->line);
+		return;
+	}
+	sec = xcalloc(1, sizeof *sec);
+	sec->name = xstrdup(name);
+	sec->line = st->lineno;
+	/* The defaults, so each value is checked as it comes. */
+	for (i = 0; i < nitems(config_params); i++) {
+		if (CONFIG_IS_DB(&config_params[i]) && config_set(st,
+		    &config_params[i], config_params[i].defval, &sec->db,
+		    &why) != 0)
+			fatalx("bad default for %s: %s", config_params[i].name,
+			    why);
+	}
+	st->secs = xreallocarray(st->secs, st->n_secs + 1, sizeof *st->secs);
+	st->secs[st->n_secs++] = sec;
+	st->cur = sec;
+	st->kind = CK_NAMED;
+}
+
+/* Reads a section header ourselves: inih says nothing of empty ones, cuts
+ * long ones short, and knows nothing of [database NAME]. */
 static void
 config_check_section(struct config_state *st, const char *line)
 {
-	char	*copy, *s, *end;
+	char	*copy, *s, *end, *name;
 	size_t	 i;
 
 	copy = xstrdup(line);
@@ -145,14 +255,34 @@ config_check_section(struct config_state *st, const char *line)
 	}
 	*end = '\0';
 	s = config_trim(s + 1);
+	st->prev_key = 0;
+	st->last = -1;
+	st->cur = NULL;
+	name = s + strcspn(s, " \t");
+	if (*name != '\0') {
+		*name++ = '\0';
+		name = config_trim(name);
+	}
 	for (i = 0; i < nitems(config_sections); i++) {
 		if (strcmp(s, config_sections[i]) == 0)
 			break;
 	}
 	if (i == nitems(config_sections)) {
-		errlist_add(st->errs, "%s:%d: unknown section [%s] (known: "
+		errlist_add(st->errs, "%s:%d: unknown section [%s%s%s] (known: "
 		    "database, migrations, control, log)", st->path,
-		    st->lineno, s);
+		    st->lineno, s, *name != '\0' ? " " : "", name);
+		st->kind = CK_BAD;
+	} else if (*name == '\0') {
+		st->kind = CK_PLAIN;
+		st->sect = config_sections[i];
+	} else if (strcmp(s, "database") == 0)
+		config_named_section(st, name);
+	else {
+		errlist_add(st->errs, "%s:%d: [%s %s]: only [database] sections "
+		    "take a name; a database's own %s settings go in its "
+		    "[database %s] section", st->path, st->lineno, s, name,
+		    s, name);
+		st->kind = CK_BAD;
 	}
 	free(copy);
 }
@@ -184,7 +314,9 @@ config_reader(char *buf, int size, void *arg)
 	memcpy(buf, start, n);
 	buf[n] = '\0';
 	st->indented = n > 0 && (buf[0] == ' ' || buf[0] == '\t');
-	if (!st->indented)
+	/* inih reads an indented line as a continuation once a key was set
+	 * in the section, and as whatever it is otherwise. */
+	if (!st->indented || !st->prev_key)
 		config_check_section(st, buf);
 	return (buf);
 }
@@ -299,15 +431,20 @@ config_schema_entry(const char **pp, char **why)
 	return (name);
 }
 
-/* Parses the comma-separated list of schema names into the config. */
+/* Parses the comma-separated list of schema names into the database's. */
 static int
-config_set_schemas(struct config_state *st, const char *value, char **why)
+config_set_schemas(struct config_db *cf, const char *value, char **why)
 {
-	struct config	*cf = st->cf;
 	const char	*p = value;
 	char		*s;
 	size_t		 i;
 
+	/* A database's own list replaces the one it inherits. */
+	for (i = 0; i < cf->n_schemas; i++)
+		free(cf->schemas[i]);
+	free(cf->schemas);
+	cf->schemas = NULL;
+	cf->n_schemas = 0;
 	while (*p == ' ' || *p == '\t')
 		p++;
 	if (*p == '\0')
@@ -415,7 +552,7 @@ config_resolve(const char *cfpath, const char *value)
 /* Applies one parameter's value; the message says what is wrong if anything. */
 static int
 config_set(struct config_state *st, const struct config_param *p,
-    const char *value, char **why)
+    const char *value, struct config_db *db, char **why)
 {
 	struct config	*cf = st->cf;
 	enum log_level	 level;
@@ -460,8 +597,8 @@ config_set(struct config_state *st, const struct config_param *p,
 				return (-1);
 			}
 		}
-		free(cf->conninfo);
-		cf->conninfo = xstrdup(value);
+		free(db->conninfo);
+		db->conninfo = xstrdup(value);
 		return (0);
 	case CT_INT:
 		errno = 0;
@@ -473,9 +610,11 @@ config_set(struct config_state *st, const struct config_param *p,
 			return (-1);
 		}
 		if (strcmp(p->name, "pool_size") == 0)
-			cf->pool_size = (int)n;
+			db->pool_size = (int)n;
 		else if (strcmp(p->name, "connect_timeout") == 0)
-			cf->connect_timeout = (int)n;
+			db->connect_timeout = (int)n;
+		else if (strcmp(p->name, "max_connections_total") == 0)
+			cf->max_connections_total = (int)n;
 		else if (strcmp(p->name, "max_clients") == 0)
 			cf->max_clients = (int)n;
 		else if (strcmp(p->name, "admin_reserve") == 0)
@@ -485,9 +624,9 @@ config_set(struct config_state *st, const struct config_param *p,
 		else if (strcmp(p->name, "idle_timeout") == 0)
 			cf->idle_timeout = (int)n;
 		else if (strcmp(p->name, "lint_small_table_rows") == 0)
-			cf->lint_small_table_rows = n;
+			db->lint_small_table_rows = n;
 		else if (strcmp(p->name, "lock_retries") == 0)
-			cf->lock_retries = (int)n;
+			db->lock_retries = (int)n;
 		return (0);
 	case CT_MODE:
 		errno = 0;
@@ -506,15 +645,15 @@ config_set(struct config_state *st, const struct config_param *p,
 			return (-1);
 		}
 		if (strcmp(p->name, "directory") == 0) {
-			free(cf->directory);
-			cf->directory = config_resolve(st->path, value);
+			free(db->directory);
+			db->directory = config_resolve(st->path, value);
 		} else {
 			free(cf->socket);
 			cf->socket = config_resolve(st->path, value);
 		}
 		return (0);
 	case CT_SCHEMAS:
-		return (config_set_schemas(st, value, why));
+		return (config_set_schemas(db, value, why));
 	case CT_TABLE:
 		copy = xstrdup(value);
 		if ((dot = strchr(copy, '.')) != NULL)
@@ -529,45 +668,48 @@ config_set(struct config_state *st, const struct config_param *p,
 			return (-1);
 		}
 		if (strcmp(p->name, "version_table") == 0) {
-			free(cf->version_schema);
-			free(cf->version_table);
-			cf->version_schema = xstrdup(dot ? copy : "public");
-			cf->version_table = xstrdup(dot ? dot : copy);
+			free(db->version_schema);
+			free(db->version_table);
+			db->version_schema = xstrdup(dot ? copy : "public");
+			db->version_table = xstrdup(dot ? dot : copy);
 		} else {
 			/* Without a schema, beside the version table. */
-			free(cf->history_schema);
-			free(cf->history_table);
-			cf->history_schema = dot ? xstrdup(copy) : NULL;
-			cf->history_table = xstrdup(dot ? dot : copy);
+			free(db->history_schema);
+			free(db->history_table);
+			db->history_schema = dot ? xstrdup(copy) : NULL;
+			db->history_table = xstrdup(dot ? dot : copy);
 		}
 		free(copy);
 		return (0);
 	case CT_DURATION:
 		if (strcmp(p->name, "lock_timeout") == 0) {
-			lp = &cf->lock_timeout_ms;
-			text = cf->lock_timeout_text;
+			lp = &db->lock_timeout_ms;
+			text = db->lock_timeout_text;
 		} else if (strcmp(p->name, "statement_timeout") == 0) {
-			lp = &cf->statement_timeout_ms;
-			text = cf->statement_timeout_text;
+			lp = &db->statement_timeout_ms;
+			text = db->statement_timeout_text;
 		} else if (strcmp(p->name, "concurrent_lock_timeout") == 0) {
-			lp = &cf->concurrent_lock_timeout_ms;
-			text = cf->concurrent_lock_timeout_text;
+			lp = &db->concurrent_lock_timeout_ms;
+			text = db->concurrent_lock_timeout_text;
 		} else if (strcmp(p->name,
 		    "concurrent_statement_timeout") == 0) {
-			lp = &cf->concurrent_statement_timeout_ms;
-			text = cf->concurrent_statement_timeout_text;
+			lp = &db->concurrent_statement_timeout_ms;
+			text = db->concurrent_statement_timeout_text;
 		} else if (strcmp(p->name, "lock_retry_wait") == 0) {
-			lp = &cf->lock_retry_wait_ms;
-			text = cf->lock_retry_wait_text;
+			lp = &db->lock_retry_wait_ms;
+			text = db->lock_retry_wait_text;
 		} else if (strcmp(p->name, "lock_retry_max_wait") == 0) {
-			lp = &cf->lock_retry_max_wait_ms;
-			text = cf->lock_retry_max_wait_text;
+			lp = &db->lock_retry_max_wait_ms;
+			text = db->lock_retry_max_wait_text;
+		} else if (strcmp(p->name, "idle_close") == 0) {
+			lp = &cf->idle_close_ms;
+			text = cf->idle_close_text;
 		} else {
-			lp = &cf->lock_wait_ms;
-			text = cf->lock_wait_text;
+			lp = &db->lock_wait_ms;
+			text = db->lock_wait_text;
 		}
 		if (config_duration(value, p->max, &n, text,
-		    sizeof cf->lock_wait_text) != 0) {
+		    sizeof db->lock_wait_text) != 0) {
 			*why = xprintf("%s must be a duration such as 500ms, "
 			    "5s, 2min or 1h (at most %ld h), not '%s'",
 			    p->name, p->max / 3600000, value);
@@ -579,11 +721,11 @@ config_set(struct config_state *st, const struct config_param *p,
 		if (strcasecmp(value, "true") == 0 || strcasecmp(value,
 		    "yes") == 0 || strcasecmp(value, "on") == 0 ||
 		    strcmp(value, "1") == 0)
-			cf->atomic = 1;
+			db->atomic = 1;
 		else if (strcasecmp(value, "false") == 0 || strcasecmp(value,
 		    "no") == 0 || strcasecmp(value, "off") == 0 ||
 		    strcmp(value, "0") == 0)
-			cf->atomic = 0;
+			db->atomic = 0;
 		else {
 			*why = xprintf("%s must be true or false, not '%s'",
 			    p->name, value);
@@ -593,7 +735,7 @@ config_set(struct config_state *st, const struct config_param *p,
 	case CT_LINT:
 		for (n = 0; n < (long)nitems(config_lint_names); n++) {
 			if (strcasecmp(value, config_lint_names[n]) == 0) {
-				cf->lint = (int)n;
+				db->lint = (int)n;
 				return (0);
 			}
 		}
@@ -606,7 +748,7 @@ config_set(struct config_state *st, const struct config_param *p,
 			    ", not '%s'", value);
 			return (-1);
 		}
-		cf->format = (int)format;
+		db->format = (int)format;
 		return (0);
 	case CT_LEVEL:
 		if (log_level_parse(value, &level) != 0) {
@@ -635,6 +777,22 @@ config_set(struct config_state *st, const struct config_param *p,
 	return (0);
 }
 
+/* The parameter of [section] called name, or NULL. */
+static const struct config_param *
+config_param_find(const char *section, const char *name, size_t *idx)
+{
+	size_t	 i;
+
+	for (i = 0; i < nitems(config_params); i++) {
+		if (strcmp(config_params[i].section, section) == 0 &&
+		    strcmp(config_params[i].name, name) == 0) {
+			*idx = i;
+			return (&config_params[i]);
+		}
+	}
+	return (NULL);
+}
+
 /* inih's callback: finds the parameter, refuses duplicates, applies it. */
 static int
 config_handler(void *arg, const char *section, const char *name,
@@ -642,27 +800,44 @@ config_handler(void *arg, const char *section, const char *name,
 {
 	struct config_state		*st = arg;
 	const struct config_param	*p;
+	struct config_db		*db = &st->cf->defaults;
+	int				*seen = st->seen;
+	char				**raw = st->raw;
 	char				*why = NULL, *joined;
 	size_t				 i;
-	int				 sect_known = 0;
 
-	for (i = 0; i < nitems(config_params); i++) {
-		p = &config_params[i];
-		if (strcmp(p->section, section) == 0)
-			sect_known = 1;
-		if (strcmp(p->section, section) == 0 &&
-		    strcmp(p->name, name) == 0)
-			break;
+	st->prev_key = 1;
+	if (*section == '\0' || st->kind == CK_NONE) {
+		errlist_add(st->errs, "%s:%d: '%s' is outside any [section]",
+		    st->path, st->lineno, name);
+		return (1);
 	}
-	if (i == nitems(config_params)) {
-		if (*section == '\0') {
-			errlist_add(st->errs, "%s:%d: '%s' is outside any "
-			    "[section]", st->path, st->lineno, name);
-		} else if (sect_known) {
+	if (st->kind == CK_BAD)
+		return (1);	/* the section was reported already */
+	if (st->kind == CK_NAMED) {
+		db = &st->cur->db;
+		seen = st->cur->seen;
+		raw = st->cur->raw;
+		if ((p = config_param_find("database", name, &i)) == NULL &&
+		    (p = config_param_find("migrations", name, &i)) == NULL) {
 			errlist_add(st->errs, "%s:%d: unknown key '%s' in "
-			    "[%s]", st->path, st->lineno, name, section);
+			    "[database %s] (a named database takes conninfo, "
+			    "pool_size, connect_timeout and the keys of "
+			    "[migrations])", st->path, st->lineno, name,
+			    st->cur->name);
+			return (1);
 		}
-		return (1);	/* an unknown section was reported already */
+		if (!CONFIG_IS_DB(p)) {
+			errlist_add(st->errs, "%s:%d: '%s' applies to the whole "
+			    "daemon, across every database: set it in the "
+			    "unnamed [database], not in [database %s]",
+			    st->path, st->lineno, name, st->cur->name);
+			return (1);
+		}
+	} else if ((p = config_param_find(st->sect, name, &i)) == NULL) {
+		errlist_add(st->errs, "%s:%d: unknown key '%s' in [%s]",
+		    st->path, st->lineno, name, st->sect);
+		return (1);
 	}
 	if (st->indented && st->last == (int)i) {
 		/* A continuation line: only the conninfo may span lines. */
@@ -676,32 +851,33 @@ config_handler(void *arg, const char *section, const char *name,
 			    "value of '%s'", st->path, st->lineno, name);
 			return (1);
 		}
-		joined = xprintf("%s %s", st->cf->conninfo, value);
-		value = joined;
-		if (config_set(st, p, value, &why) != 0) {
+		joined = xprintf("%s %s", raw[i] != NULL ? raw[i] : "", value);
+		if (config_set(st, p, joined, db, &why) != 0) {
 			errlist_add(st->errs, "%s:%d: %s", st->path,
 			    st->lineno, why);
 		}
 		free(why);
-		free(joined);
+		free(raw[i]);
+		raw[i] = joined;
 		return (1);
 	}
-	if (st->seen[i]) {
+	if (seen[i]) {
 		errlist_add(st->errs, "%s:%d: '%s' is already set on line %d",
-		    st->path, st->lineno, name, st->seen[i]);
+		    st->path, st->lineno, name, seen[i]);
 		return (1);
 	}
-	st->seen[i] = st->lineno;
+	seen[i] = st->lineno;
 	st->last = (int)i;
 	if (config_has_control(value)) {
 		errlist_add(st->errs, "%s:%d: control character in the value "
 		    "of '%s'", st->path, st->lineno, name);
 		return (1);
 	}
-	if (config_set(st, p, value, &why) != 0) {
+	if (config_set(st, p, value, db, &why) != 0) {
 		errlist_add(st->errs, "%s:%d: %s", st->path, st->lineno, why);
 		free(why);
 	}
+	raw[i] = xstrdup(value);
 	return (1);
 }
 
@@ -730,6 +906,317 @@ config_check_reserve(struct config_state *st)
 	    "max_clients (%d), or only admins could ever connect", st->path,
 	    st->seen[i], cf->admin_reserve, cf->max_clients);
 	return (-1);
+}
+
+/* Frees what one database's settings hold, not the struct itself. */
+static void
+config_db_clear(struct config_db *db)
+{
+	size_t	 i;
+
+	free(db->name);
+	free(db->conninfo);
+	free(db->directory);
+	for (i = 0; i < db->n_schemas; i++)
+		free(db->schemas[i]);
+	free(db->schemas);
+	free(db->version_schema);
+	free(db->version_table);
+	free(db->history_schema);
+	free(db->history_table);
+	memset(db, 0, sizeof *db);
+}
+
+/* Frees the parser's records of [database NAME] sections and values. */
+static void
+config_state_clear(struct config_state *st)
+{
+	size_t	 i, k;
+
+	for (k = 0; k < st->n_secs; k++) {
+		for (i = 0; i < nitems(config_params); i++)
+			free(st->secs[k]->raw[i]);
+		config_db_clear(&st->secs[k]->db);
+		free(st->secs[k]->name);
+		free(st->secs[k]);
+	}
+	free(st->secs);
+	for (i = 0; i < nitems(config_params); i++)
+		free(st->raw[i]);
+}
+
+/* The index of a parameter of the table, which must be there. */
+static size_t
+config_index(const char *section, const char *name)
+{
+	size_t	 i;
+
+	if (config_param_find(section, name, &i) == NULL)
+		fatalx("no parameter %s.%s", section, name);
+	return (i);
+}
+
+/*
+ * One database's settings, layered: the defaults, what the unnamed
+ * [database] and [migrations] say, what its own section says (sec may be
+ * NULL).  Each value was checked when it was read.
+ */
+static void
+config_db_build(struct config_state *st, struct config_db *db,
+    const char *name, int line, const struct config_sect *sec)
+{
+	const struct config_param	*p;
+	char				*why = NULL;
+	size_t				 i;
+	int				 layer;
+
+	db->name = xstrdup(name);
+	db->line = line;
+	for (layer = 0; layer < 3; layer++) {
+		for (i = 0; i < nitems(config_params); i++) {
+			p = &config_params[i];
+			if (!CONFIG_IS_DB(p))
+				continue;
+			if (layer == 0 && config_set(st, p, p->defval, db,
+			    &why) != 0)
+				fatalx("bad default for %s: %s", p->name, why);
+			if (layer == 1 && st->raw[i] != NULL && config_set(st,
+			    p, st->raw[i], db, &why) != 0)
+				fatalx("%s changed its mind: %s", p->name, why);
+			if (layer == 2 && sec != NULL && sec->raw[i] != NULL &&
+			    config_set(st, p, sec->raw[i], db, &why) != 0)
+				fatalx("%s changed its mind: %s", p->name, why);
+		}
+	}
+	if (db->history_schema == NULL)
+		db->history_schema = xstrdup(db->version_schema);
+}
+
+/*
+ * What identifies the database a conninfo reaches, as written: service,
+ * host, hostaddr, port and dbname (never a password), for telling that
+ * two sections name the same one.
+ */
+static char *
+config_db_identity(const char *conninfo)
+{
+	static const char *const keys[] = {
+		"service", "host", "hostaddr", "port", "dbname"
+	};
+	PQconninfoOption	*opts, *o;
+	char			*id = xstrdup(""), *next;
+	size_t			 k;
+
+	if ((opts = PQconninfoParse(conninfo, NULL)) == NULL)
+		return (id);
+	for (k = 0; k < nitems(keys); k++) {
+		for (o = opts; o->keyword != NULL; o++) {
+			if (strcmp(o->keyword, keys[k]) != 0 || o->val == NULL ||
+			    *o->val == '\0')
+				continue;
+			next = xprintf("%s%s%s=%s", id, *id ? " " : "",
+			    o->keyword, o->val);
+			free(id);
+			id = next;
+		}
+	}
+	PQconninfoFree(opts);
+	return (id);
+}
+
+/*
+ * Two sections that reach the same database with the same version table
+ * would be two engines keeping one history: refused.  The same database
+ * with another version table (one history per schema) is allowed.
+ */
+static void
+config_check_same(struct config_state *st, struct config_sect **owner)
+{
+	struct config	*cf = st->cf;
+	char		**ids;
+	size_t		 i, k, ci = config_index("database", "conninfo");
+	int		 li, lk;
+
+	ids = xcalloc(cf->n_dbs, sizeof *ids);
+	for (i = 0; i < cf->n_dbs; i++)
+		ids[i] = config_db_identity(cf->dbs[i].conninfo);
+	for (i = 0; i < cf->n_dbs; i++) {
+		for (k = 0; k < i; k++) {
+			if (strcmp(ids[i], ids[k]) != 0 ||
+			    strcmp(cf->dbs[i].version_schema,
+			    cf->dbs[k].version_schema) != 0 ||
+			    strcmp(cf->dbs[i].version_table,
+			    cf->dbs[k].version_table) != 0)
+				continue;
+			li = owner[i] ? owner[i]->line : st->seen[ci];
+			lk = owner[k] ? owner[k]->line : st->seen[ci];
+			errlist_add(st->errs, "%s:%d: [database %s] reaches the "
+			    "same database as [database %s] on line %d (%s) "
+			    "and keeps the same version table %s.%s: one "
+			    "history would be kept by two engines; remove one "
+			    "section, or give each its own version_table",
+			    st->path, li, cf->dbs[i].name, cf->dbs[k].name, lk,
+			    *ids[i] ? ids[i] : "libpq's defaults",
+			    cf->dbs[i].version_schema,
+			    cf->dbs[i].version_table);
+			break;
+		}
+	}
+	for (i = 0; i < cf->n_dbs; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+/*
+ * Turns the sections into the list of databases and checks what only the
+ * whole file tells: a conninfo for each named one, the name 'default',
+ * pool sizes under the daemon's cap, no database twice.
+ */
+static int
+config_build_dbs(struct config_state *st)
+{
+	struct config		*cf = st->cf;
+	struct config_sect	**owner;
+	struct config_db	*db;
+	size_t			 i, k, before = st->errs->n;
+	size_t			 ci = config_index("database", "conninfo");
+	size_t			 pi = config_index("database", "pool_size");
+	size_t			 ii = config_index("database", "idle_close");
+	long			 sum = 0;
+	int			 unnamed;
+
+	/* The unnamed [database] is a database itself when it has a
+	 * conninfo, or when there is no other. */
+	unnamed = st->n_secs == 0 || *cf->defaults.conninfo != '\0';
+	cf->n_dbs = (size_t)unnamed + st->n_secs;
+	cf->dbs = xcalloc(cf->n_dbs, sizeof *cf->dbs);
+	owner = xcalloc(cf->n_dbs, sizeof *owner);
+	k = 0;
+	if (unnamed)
+		config_db_build(st, &cf->dbs[k++], "default", 0, NULL);
+	for (i = 0; i < st->n_secs; i++) {
+		owner[k] = st->secs[i];
+		config_db_build(st, &cf->dbs[k++], st->secs[i]->name,
+		    st->secs[i]->line, st->secs[i]);
+		if (st->secs[i]->raw[ci] == NULL ||
+		    *config_trim(st->secs[i]->raw[ci]) == '\0')
+			errlist_add(st->errs, "%s:%d: [database %s] has no "
+			    "conninfo: a named database needs its own (the "
+			    "unnamed [database]'s is not inherited)", st->path,
+			    st->secs[i]->line, st->secs[i]->name);
+		if (unnamed && strcasecmp(st->secs[i]->name, "default") == 0)
+			errlist_add(st->errs, "%s:%d: [database %s] clashes "
+			    "with the unnamed [database], whose conninfo (line "
+			    "%d) makes it the database named 'default': name "
+			    "this one otherwise, or move that conninfo into it",
+			    st->path, st->secs[i]->line, st->secs[i]->name,
+			    st->seen[ci]);
+	}
+	if (cf->defaults.history_schema == NULL)
+		cf->defaults.history_schema =
+		    xstrdup(cf->defaults.version_schema);
+
+	/* The daemon's cap: no database may hold more than all of them.  A
+	 * pool_size written in the unnamed [database] is reported once; the
+	 * default shrinks to fit a small cap. */
+	for (i = 0; i < cf->n_dbs && cf->max_connections_total > 0; i++) {
+		db = &cf->dbs[i];
+		if (db->pool_size <= cf->max_connections_total)
+			continue;
+		if (owner[i] != NULL && owner[i]->seen[pi])
+			errlist_add(st->errs, "%s:%d: pool_size (%d) of "
+			    "[database %s] is above max_connections_total "
+			    "(%d): no database may hold more connections than "
+			    "the whole daemon", st->path, owner[i]->seen[pi],
+			    db->pool_size, db->name,
+			    cf->max_connections_total);
+		else if (!st->seen[pi])
+			db->pool_size = cf->max_connections_total;
+	}
+	if (cf->max_connections_total > 0 &&
+	    cf->defaults.pool_size > cf->max_connections_total) {
+		if (st->seen[pi])
+			errlist_add(st->errs, "%s:%d: pool_size (%d) is above "
+			    "max_connections_total (%d): no database may hold "
+			    "more connections than the whole daemon", st->path,
+			    st->seen[pi], cf->defaults.pool_size,
+			    cf->max_connections_total);
+		else
+			cf->defaults.pool_size = cf->max_connections_total;
+	}
+	config_check_same(st, owner);
+	free(owner);
+	if (st->errs->n != before)
+		return (-1);
+
+	for (i = 0; i < cf->n_dbs; i++)
+		sum += cf->dbs[i].pool_size;
+	if (cf->n_dbs > 1 && cf->max_connections_total == 0)
+		errlist_add(&cf->warnings, "%s: %zu databases and no "
+		    "max_connections_total: migd may hold up to %ld "
+		    "connections at once (the sum of their pool_size); set "
+		    "[database] max_connections_total to what the server can "
+		    "spare (see docs/fleet.md)", st->path, cf->n_dbs, sum);
+	if (!st->seen[ii] && cf->n_dbs > 1) {
+		/* A fleet closes what it does not use. */
+		config_duration(CONFIG_IDLE_CLOSE_FLEET, 86400000,
+		    &cf->idle_close_ms, cf->idle_close_text,
+		    sizeof cf->idle_close_text);
+	} else if (cf->idle_close_ms > 0 && cf->n_dbs == 1)
+		errlist_add(&cf->warnings, "%s:%d: idle_close is not honoured "
+		    "by this build of migd with one database: its connections "
+		    "stay open while it runs", st->path, st->seen[ii]);
+	return (0);
+}
+
+/* Copies the first database's settings into the fields the engine reads. */
+static void
+config_flatten(struct config *cf)
+{
+	const struct config_db	*db = &cf->dbs[0];
+	size_t			 i;
+
+	cf->conninfo = xstrdup(db->conninfo);
+	cf->pool_size = db->pool_size;
+	cf->connect_timeout = db->connect_timeout;
+	cf->directory = xstrdup(db->directory);
+	cf->schemas = xcalloc(db->n_schemas + 1, sizeof *cf->schemas);
+	for (i = 0; i < db->n_schemas; i++)
+		cf->schemas[i] = xstrdup(db->schemas[i]);
+	cf->n_schemas = db->n_schemas;
+	cf->version_schema = xstrdup(db->version_schema);
+	cf->version_table = xstrdup(db->version_table);
+	cf->history_schema = xstrdup(db->history_schema);
+	cf->history_table = xstrdup(db->history_table);
+	cf->lock_timeout_ms = db->lock_timeout_ms;
+	cf->statement_timeout_ms = db->statement_timeout_ms;
+	cf->lock_wait_ms = db->lock_wait_ms;
+	cf->concurrent_lock_timeout_ms = db->concurrent_lock_timeout_ms;
+	cf->concurrent_statement_timeout_ms =
+	    db->concurrent_statement_timeout_ms;
+	memcpy(cf->lock_timeout_text, db->lock_timeout_text,
+	    sizeof cf->lock_timeout_text);
+	memcpy(cf->statement_timeout_text, db->statement_timeout_text,
+	    sizeof cf->statement_timeout_text);
+	memcpy(cf->lock_wait_text, db->lock_wait_text,
+	    sizeof cf->lock_wait_text);
+	memcpy(cf->concurrent_lock_timeout_text,
+	    db->concurrent_lock_timeout_text,
+	    sizeof cf->concurrent_lock_timeout_text);
+	memcpy(cf->concurrent_statement_timeout_text,
+	    db->concurrent_statement_timeout_text,
+	    sizeof cf->concurrent_statement_timeout_text);
+	cf->lock_retries = db->lock_retries;
+	cf->lock_retry_wait_ms = db->lock_retry_wait_ms;
+	cf->lock_retry_max_wait_ms = db->lock_retry_max_wait_ms;
+	memcpy(cf->lock_retry_wait_text, db->lock_retry_wait_text,
+	    sizeof cf->lock_retry_wait_text);
+	memcpy(cf->lock_retry_max_wait_text, db->lock_retry_max_wait_text,
+	    sizeof cf->lock_retry_max_wait_text);
+	cf->atomic = db->atomic;
+	cf->lint = db->lint;
+	cf->lint_small_table_rows = db->lint_small_table_rows;
+	cf->format = db->format;
 }
 
 /* Parses a whole file's text; on error every problem is in errs. */
@@ -767,7 +1254,7 @@ config_parse(const char *path, const char *text, size_t len,
 	for (i = 0; i < nitems(config_params); i++) {
 		why = NULL;
 		if (config_set(&st, &config_params[i],
-		    config_params[i].defval, &why) != 0)
+		    config_params[i].defval, &cf->defaults, &why) != 0)
 			fatalx("bad default for %s: %s", config_params[i].name,
 			    why);
 	}
@@ -780,17 +1267,28 @@ config_parse(const char *path, const char *text, size_t len,
 		    "key = value)", path, r);
 	} else if (r < 0 && errs->n == before)
 		errlist_add(errs, "%s: cannot parse", path);
-	if (errs->n != before) {
+	if (errs->n != before || config_check_reserve(&st) != 0 ||
+	    config_build_dbs(&st) != 0) {
+		config_state_clear(&st);
 		config_free(cf);
 		return (-1);
 	}
-	if (config_check_reserve(&st) != 0) {
-		config_free(cf);
-		return (-1);
-	}
-	if (cf->history_schema == NULL)
-		cf->history_schema = xstrdup(cf->version_schema);
+	config_state_clear(&st);
+	config_flatten(cf);
 	*out = cf;
+	return (0);
+}
+
+/* Whether any database's conninfo holds a password. */
+static int
+config_has_secret(const struct config *cf)
+{
+	size_t	 i;
+
+	for (i = 0; i < cf->n_dbs; i++) {
+		if (conninfo_has_secret(cf->dbs[i].conninfo))
+			return (1);
+	}
 	return (0);
 }
 
@@ -837,8 +1335,7 @@ config_load(const char *path, struct config **out, struct errlist *errs)
 	buf[off] = '\0';
 	r = config_parse(path, buf, off, out, errs);
 	free(buf);
-	if (r == 0 && (sb.st_mode & S_IROTH) &&
-	    conninfo_has_secret((*out)->conninfo)) {
+	if (r == 0 && (sb.st_mode & S_IROTH) && config_has_secret(*out)) {
 		errlist_add(&(*out)->warnings, "%s: holds a password and is "
 		    "readable by every user (mode %04o): chmod o-r %s (owner "
 		    "root, group migd and mode 0640 let migd read it), or keep "
@@ -869,7 +1366,24 @@ config_free(struct config *cf)
 	free(cf->socket);
 	free(cf->admin_group);
 	free(cf->read_group);
+	for (i = 0; i < cf->n_dbs; i++)
+		config_db_clear(&cf->dbs[i]);
+	free(cf->dbs);
+	config_db_clear(&cf->defaults);
 	free(cf);
+}
+
+/* The database called name (compared without case), or NULL. */
+const struct config_db *
+config_find_db(const struct config *cf, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < cf->n_dbs; i++) {
+		if (strcasecmp(cf->dbs[i].name, name) == 0)
+			return (&cf->dbs[i]);
+	}
+	return (NULL);
 }
 
 /* The end of one key=value pair: the first blank outside quotes. */
@@ -938,25 +1452,16 @@ config_quote_ident(const char *name)
 	return (out);
 }
 
-/*
- * Prints the effective settings as an INI file that migd would accept
- * (a path longer than a line of the file allows is the one exception).
- */
-void
-config_print(const struct config *cf, FILE *f)
+/* Prints a database's [migrations] keys, for [migrations] or its section. */
+static void
+config_print_migrations(const struct config_db *db, FILE *f)
 {
-	char	*masked, *name;
+	char	*name;
 	size_t	 i;
 
-	masked = conninfo_mask(cf->conninfo);
-	fprintf(f, "# effective settings of %s\n", cf->path);
-	fprintf(f, "[database]\n");
-	config_print_conninfo(f, masked);
-	fprintf(f, "pool_size = %d\nconnect_timeout = %d\n\n",
-	    cf->pool_size, cf->connect_timeout);
-	fprintf(f, "[migrations]\ndirectory = %s\nschemas = ", cf->directory);
-	for (i = 0; i < cf->n_schemas; i++) {
-		name = config_quote_ident(cf->schemas[i]);
+	fprintf(f, "directory = %s\nschemas = ", db->directory);
+	for (i = 0; i < db->n_schemas; i++) {
+		name = config_quote_ident(db->schemas[i]);
 		fprintf(f, "%s%s", i ? ", " : "", name);
 		free(name);
 	}
@@ -965,16 +1470,67 @@ config_print(const struct config *cf, FILE *f)
 	    "lock_wait = %s\nconcurrent_lock_timeout = %s\n"
 	    "concurrent_statement_timeout = %s\natomic = %s\nlint = %s\n"
 	    "lint_small_table_rows = %ld\nlock_retries = %d\n"
-	    "lock_retry_wait = %s\nlock_retry_max_wait = %s\nformat = %s\n\n",
-	    cf->version_schema, cf->version_table, cf->history_schema,
-	    cf->history_table, cf->lock_timeout_text,
-	    cf->statement_timeout_text, cf->lock_wait_text,
-	    cf->concurrent_lock_timeout_text,
-	    cf->concurrent_statement_timeout_text,
-	    cf->atomic ? "true" : "false", config_lint_names[cf->lint],
-	    cf->lint_small_table_rows, cf->lock_retries,
-	    cf->lock_retry_wait_text, cf->lock_retry_max_wait_text,
-	    layout_name((enum layout_format)cf->format));
+	    "lock_retry_wait = %s\nlock_retry_max_wait = %s\nformat = %s\n",
+	    db->version_schema, db->version_table, db->history_schema,
+	    db->history_table, db->lock_timeout_text,
+	    db->statement_timeout_text, db->lock_wait_text,
+	    db->concurrent_lock_timeout_text,
+	    db->concurrent_statement_timeout_text,
+	    db->atomic ? "true" : "false", config_lint_names[db->lint],
+	    db->lint_small_table_rows, db->lock_retries,
+	    db->lock_retry_wait_text, db->lock_retry_max_wait_text,
+	    layout_name((enum layout_format)db->format));
+}
+
+/* Prints a database's connection keys, masked. */
+static void
+config_print_connection(const struct config_db *db, FILE *f)
+{
+	char	*masked;
+
+	masked = conninfo_mask(db->conninfo);
+	config_print_conninfo(f, masked);
+	fprintf(f, "pool_size = %d\nconnect_timeout = %d\n", db->pool_size,
+	    db->connect_timeout);
+	free(masked);
+}
+
+/*
+ * Prints the effective settings as an INI file that migd would accept
+ * (a path longer than a line of the file allows is the one exception):
+ * the unnamed sections, then every [database NAME] in full.
+ */
+void
+config_print(const struct config *cf, FILE *f)
+{
+	size_t	 i, col;
+
+	fprintf(f, "# effective settings of %s\n", cf->path);
+	fprintf(f, "# %zu database%s:", cf->n_dbs, cf->n_dbs == 1 ? "" : "s");
+	col = 13;
+	for (i = 0; i < cf->n_dbs; i++) {
+		if (col + strlen(cf->dbs[i].name) > 150) {
+			fputs("\n#  ", f);
+			col = 3;
+		}
+		fprintf(f, " %s", cf->dbs[i].name);
+		col += 1 + strlen(cf->dbs[i].name);
+	}
+	fprintf(f, "\n[database]\n");
+	config_print_connection(&cf->defaults, f);
+	fprintf(f, "max_connections_total = %d\nidle_close = %s\n\n",
+	    cf->max_connections_total, cf->idle_close_text);
+	fprintf(f, "[migrations]\n");
+	config_print_migrations(&cf->defaults, f);
+	fputc('\n', f);
+	for (i = 0; i < cf->n_dbs; i++) {
+		if (cf->dbs[i].line == 0)
+			continue;	/* the unnamed one, printed above */
+		fprintf(f, "[database %s]\n", cf->dbs[i].name);
+		config_print_connection(&cf->dbs[i], f);
+		config_print_migrations(&cf->dbs[i], f);
+		fputc('\n', f);
+	}
 	fprintf(f, "[control]\nsocket = %s\nsocket_mode = %04o\n"
 	    "admin_group = %s\nread_group = %s\nmax_clients = %d\n"
 	    "admin_reserve = %d\nmax_request_bytes = %d\nidle_timeout = %d\n"
@@ -982,5 +1538,4 @@ config_print(const struct config *cf, FILE *f)
 	    cf->read_group, cf->max_clients, cf->admin_reserve,
 	    cf->max_request_bytes, cf->idle_timeout);
 	fprintf(f, "[log]\nlevel = %s\n", log_level_name(cf->log_level));
-	free(masked);
 }

@@ -158,12 +158,30 @@ migd_log_warnings(const struct config *cf)
 		log_warnx("%s", cf->warnings.v[i]);
 }
 
+/*
+ * This build's engine serves one database: a file with several says so,
+ * at start and on reload, rather than serve only the first of them.
+ */
+static int
+migd_supported(const struct config *cf, char **cause)
+{
+	if (cf->n_dbs <= 1)
+		return (0);
+	*cause = xprintf("%s defines %zu databases (%s, %s%s): this build of "
+	    "migd serves one database per daemon, and running several from "
+	    "one daemon is not built yet; run one migd per database (one "
+	    "configuration file each) until it is", cf->path, cf->n_dbs,
+	    cf->dbs[0].name, cf->dbs[1].name, cf->n_dbs > 2 ? ", ..." : "");
+	return (-1);
+}
+
 /* SIGHUP and reload: swap a new config in only when it is valid. */
 int
 migd_reload(char **cause)
 {
 	struct errlist	 errs = { NULL, 0 };
 	struct config	*cf = NULL;
+	char		*msg;
 	size_t		 i;
 
 	migd_notify("RELOADING=1");
@@ -180,6 +198,18 @@ migd_reload(char **cause)
 		    "kept");
 		return (-1);
 	}
+	if (migd_supported(cf, &msg) != 0) {
+		log_error("%s", msg);
+		log_warnx("reload failed: keeping the previous settings");
+		if (cause != NULL)
+			*cause = msg;
+		else
+			free(msg);
+		config_free(cf);
+		migd_notify("READY=1\nSTATUS=reload failed, previous settings "
+		    "kept");
+		return (-1);
+	}
 	migd_override(cf);
 	log_setlevel(migd_verbose ? LOG_LVL_DEBUG : cf->log_level);
 	migd_log_warnings(cf);
@@ -192,9 +222,9 @@ migd_reload(char **cause)
 	return (0);
 }
 
-/* For -n: says whether the migrations load, without failing the check. */
+/* For -n: says whether one database's migrations load, without failing. */
 static void
-migd_check_migrations(const struct config *cf)
+migd_check_migrations(const struct config_db *cf)
 {
 	struct errlist	 errs = { NULL, 0 }, skipped = { NULL, 0 };
 	struct revset_ctx ctx = { cf->schemas, cf->n_schemas,
@@ -229,6 +259,28 @@ migd_check_migrations(const struct config *cf)
 	migd_print("", &errs);
 	errlist_clear(&errs);
 	revset_unref(rs);
+}
+
+/*
+ * For -n: each distinct directory's migrations once (databases sharing a
+ * directory and its reading share one set), with the first such database's
+ * schemas and tables.
+ */
+static void
+migd_check_dirs(const struct config *cf)
+{
+	size_t	 i, k;
+
+	for (i = 0; i < cf->n_dbs; i++) {
+		for (k = 0; k < i; k++) {
+			if (strcmp(cf->dbs[k].directory,
+			    cf->dbs[i].directory) == 0 &&
+			    cf->dbs[k].format == cf->dbs[i].format)
+				break;
+		}
+		if (k == i)
+			migd_check_migrations(&cf->dbs[i]);
+	}
 }
 
 /* Exits the loop once every request has finished and its reply is out. */
@@ -408,13 +460,24 @@ main(int argc, char **argv)
 		migd_config_path = xstrdup(migd_config_path);
 	if ((migd.config = migd_load(migd_config_path)) == NULL)
 		exit(1);
+	if (!check && migd_supported(migd.config, &cause) != 0) {
+		/* Before the socket and the pool: nothing to clean up. */
+		fprintf(stderr, "migd: %s\n", cause);
+		exit(1);
+	}
 	if (check) {
 		migd_print("warning: ", &migd.config->warnings);
 		config_print(migd.config, stdout);
-		migd_check_migrations(migd.config);
+		migd_check_dirs(migd.config);
+		/* The file is read, but this build would not start with it. */
+		ch = migd_supported(migd.config, &cause);
+		if (ch != 0) {
+			fprintf(stderr, "migd: %s\n", cause);
+			free(cause);
+		}
 		config_free(migd.config);
 		free(migd_config_path);
-		exit(0);
+		exit(ch != 0);
 	}
 	log_setlevel(migd_verbose ? LOG_LVL_DEBUG : migd.config->log_level);
 	migd_log_warnings(migd.config);

@@ -44,9 +44,48 @@ void	 fatalx(const char *, ...)
 #define MIGD_LINT_WARN		1	/* shown in plan and run output */
 #define MIGD_LINT_REFUSE	2	/* an error finding refuses the run */
 
+/* One database's settings: everything an engine needs to serve it.  The
+ * unnamed [database] and [migrations] are the defaults every [database NAME]
+ * inherits what it does not set itself from. */
+struct config_db {
+	char		 *name;		/* "default" for the unnamed [database] */
+	int		  line;		/* of its [database NAME] header, or 0 */
+	/* [database] */
+	char		 *conninfo;
+	int		  pool_size;
+	int		  connect_timeout;
+	/* [migrations] */
+	char		 *directory;
+	char		**schemas;
+	size_t		  n_schemas;
+	char		 *version_schema;
+	char		 *version_table;
+	char		 *history_schema;
+	char		 *history_table;
+	long		  lock_timeout_ms;
+	long		  statement_timeout_ms;
+	long		  lock_wait_ms;
+	long		  concurrent_lock_timeout_ms;
+	long		  concurrent_statement_timeout_ms;
+	char		  lock_timeout_text[32];
+	char		  statement_timeout_text[32];
+	char		  lock_wait_text[32];
+	char		  concurrent_lock_timeout_text[32];
+	char		  concurrent_statement_timeout_text[32];
+	int		  lock_retries;
+	long		  lock_retry_wait_ms;
+	long		  lock_retry_max_wait_ms;
+	char		  lock_retry_wait_text[32];
+	char		  lock_retry_max_wait_text[32];
+	int		  atomic;
+	int		  lint;
+	long		  lint_small_table_rows;
+	int		  format;
+};
+
 struct config {
 	char		 *path;
-	/* [database] */
+	/* [database]: the first database's (dbs[0]) */
 	char		 *conninfo;
 	int		  pool_size;
 	int		  connect_timeout;
@@ -80,6 +119,16 @@ struct config {
 	int		  lint;		/* MIGD_LINT_*: findings at apply time */
 	long		  lint_small_table_rows; /* fewer: findings are info */
 	int		  format;	/* enum layout_format: files' layout */
+	/* [database], daemon-wide: across every database */
+	int		  max_connections_total;	/* 0: no cap but pool_size */
+	long		  idle_close_ms;		/* 0: connections stay open */
+	char		  idle_close_text[32];
+	/* every database, the unnamed one (if it is one) first; the fields
+	 * above from conninfo to format are copies of dbs[0]'s, which is what
+	 * the engine of this build reads */
+	struct config_db *dbs;
+	size_t		  n_dbs;
+	struct config_db  defaults;	/* the unnamed sections', for migd -n */
 	/* [control] */
 	char		 *socket;
 	int		  socket_mode;
@@ -99,6 +148,8 @@ int	 config_parse(const char *, const char *, size_t, struct config **,
 int	 config_load(const char *, struct config **, struct errlist *);
 void	 config_free(struct config *);
 void	 config_print(const struct config *, FILE *);
+const struct config_db *config_find_db(const struct config *, const char *);
+int	 config_db_name_valid(const char *);
 
 /* rpc.c */
 enum rpc_type {

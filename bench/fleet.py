@@ -1,0 +1,280 @@
+#!/usr/bin/python3
+"""A fleet rollout's figures (issue 16 point 4): N databases (default 1000) on one
+cluster, made from a template; a 5-revision set; the baseline of P parallel psql
+loops (default 8) applying that SQL to every database, each revision in its own
+transaction with its version row, as migd would; pg_stat_activity sampled meanwhile.
+
+The migd side (`migctl upgrade --all --parallel P`, daemon RSS, `status --all`) is
+measured only when this build serves several databases in one daemon; until then it
+prints "migd: not measured (upgrade --all not built)" rather than a figure.
+
+usage: bench/fleet.py [--n 1000] [--parallel 8] [--max-connections 50]
+                      [--pg-host DIR --pg-port PORT] [--json FILE] [--keep]
+
+Without --pg-host it starts a throwaway PostgreSQL (tests/integration/fleet_helpers.py:
+Unix socket only, fsync off; as the unprivileged postgres user when run as root).
+MIGD_BIN and MIGCTL_BIN name the binaries (default: ./migd, ./migctl).
+"""
+import argparse
+import json
+import os
+import queue
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+
+from fleet_helpers import ConnSampler, FleetCluster, fleet_config  # noqa: E402
+from migdtest import clean_env  # noqa: E402
+
+PREFIX = "bench_fleet_"
+
+# The 5-revision set: what a tenant schema change looks like (tables, a foreign
+# key, an index, a column, a view). One list feeds both the migd files and psql.
+REVISIONS = [
+    ("0001", "accounts",
+     "CREATE TABLE tenant_account (id bigserial PRIMARY KEY, name text NOT NULL,\n"
+     "    created_at timestamptz NOT NULL DEFAULT now());",
+     "DROP TABLE tenant_account;"),
+    ("0002", "invoices",
+     "CREATE TABLE tenant_invoice (id bigserial PRIMARY KEY,\n"
+     "    account_id bigint NOT NULL REFERENCES tenant_account,\n"
+     "    amount numeric(12,2) NOT NULL);",
+     "DROP TABLE tenant_invoice;"),
+    ("0003", "invoice index",
+     "CREATE INDEX tenant_invoice_account ON tenant_invoice (account_id);",
+     "DROP INDEX tenant_invoice_account;"),
+    ("0004", "account email",
+     "ALTER TABLE tenant_account ADD COLUMN email text;",
+     "ALTER TABLE tenant_account DROP COLUMN email;"),
+    ("0005", "totals view",
+     "CREATE VIEW tenant_totals AS SELECT account_id, sum(amount) AS total\n"
+     "    FROM tenant_invoice GROUP BY account_id;",
+     "DROP VIEW tenant_totals;"),
+]
+
+
+def write_migd_files(directory):
+    """The revision set as migd files (for the migd run, once it exists)."""
+    os.makedirs(directory, exist_ok=True)
+    down = "none"
+    for rev, message, up, dn in REVISIONS:
+        with open(os.path.join(directory, "%s_m.sql" % rev), "w") as f:
+            f.write("-- revision: %s\n-- down_revision: %s\n-- message: %s\n\n"
+                    "-- migrate:up\n%s\n\n-- migrate:down\n%s\n" % (rev, down, message, up, dn))
+        down = rev
+
+
+def psql_script():
+    """The same SQL as psql runs it: each revision in its own transaction with its
+    version row, the version table created first (migd creates its own too)."""
+    parts = ["CREATE TABLE IF NOT EXISTS alembic_version (version_num varchar(32) "
+             "NOT NULL PRIMARY KEY);\n"]
+    prev = None
+    for rev, _message, up, _down in REVISIONS:
+        parts.append("BEGIN;\n%s\n" % up)
+        if prev is None:
+            parts.append("INSERT INTO alembic_version VALUES ('%s');\n" % rev)
+        else:
+            parts.append("UPDATE alembic_version SET version_num = '%s' "
+                         "WHERE version_num = '%s';\n" % (rev, prev))
+        parts.append("COMMIT;\n")
+        prev = rev
+    return "".join(parts)
+
+
+def psql_bin():
+    for p in ("/usr/lib/postgresql/15/bin/psql", shutil.which("psql")):
+        if p and os.access(p, os.X_OK):
+            return p   # the binary: /usr/bin/psql is a Perl wrapper (+25 ms a call)
+    raise SystemExit("no psql")
+
+
+def baseline(host, port, names, script_path, parallel):
+    """parallel loops, each taking the next database and running psql -f on it; the
+    wall time and each database's time."""
+    psql = psql_bin()
+    work = queue.Queue()
+    for n in names:
+        work.put(n)
+    times, failures = [], []
+    lock = threading.Lock()
+
+    def loop():
+        while True:
+            try:
+                name = work.get_nowait()
+            except queue.Empty:
+                return
+            t = time.monotonic()
+            p = subprocess.run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host,
+                                "-p", str(port), "-U", "postgres", "-d", name,
+                                "-f", script_path],
+                               env=clean_env(), capture_output=True, text=True)
+            with lock:
+                times.append(time.monotonic() - t)
+                if p.returncode != 0:
+                    failures.append((name, p.stderr.strip()))
+
+    threads = [threading.Thread(target=loop) for _ in range(parallel)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.monotonic() - t0, times, failures
+
+
+def check_applied(cluster, names, head):
+    """The databases whose version row is not head (should be none)."""
+    import psycopg2
+    wrong = []
+    for name in names:
+        c = psycopg2.connect(host=cluster.sockdir, port=cluster.port, user="postgres",
+                             dbname=name, application_name="fleet-check")
+        try:
+            with c.cursor() as cur:
+                cur.execute("SELECT version_num FROM alembic_version")
+                rows = [r[0] for r in cur.fetchall()]
+        finally:
+            c.close()
+        if rows != [head]:
+            wrong.append((name, rows))
+    return wrong
+
+
+def migd_fleet_supported(migd_bin, cluster, work):
+    """Whether this migd serves several databases in one daemon: its -n accepts a
+    configuration with two [database NAME] sections."""
+    if not os.access(migd_bin, os.X_OK):
+        return False, "no migd binary at %s" % migd_bin
+    path = os.path.join(work, "probe.conf")
+    with open(path, "w") as f:
+        f.write(fleet_config(cluster, ["probe_a", "probe_b"], os.path.join(work, "m"),
+                             os.path.join(work, "probe.sock"), cap=2))
+    p = subprocess.run([migd_bin, "-n", "-c", path], capture_output=True, text=True,
+                       env=clean_env())
+    return p.returncode == 0, (p.stderr.strip().splitlines() or [""])[-1]
+
+
+class ExistingCluster:
+    """A running server named by --pg-host/--pg-port, with the methods we use."""
+
+    def __init__(self, host, port):
+        self.sockdir, self.port = host, port
+        self.psql_bin = psql_bin()
+        self.major = ""
+
+    psql = FleetCluster.psql
+    psql_script = FleetCluster.psql_script
+    create_fleet = FleetCluster.create_fleet
+    databases = FleetCluster.databases
+    dsn = FleetCluster.dsn
+    conninfo = FleetCluster.conninfo
+
+    def destroy(self):
+        pass
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--parallel", type=int, default=8)
+    ap.add_argument("--max-connections", type=int, default=50)
+    ap.add_argument("--pg-host")
+    ap.add_argument("--pg-port", type=int)
+    ap.add_argument("--json")
+    ap.add_argument("--keep", action="store_true", help="leave the server running")
+    args = ap.parse_args()
+    migd_bin = os.environ.get("MIGD_BIN", "./migd")
+
+    work = tempfile.mkdtemp(prefix="migdfleet-bench-")
+    if args.pg_host:
+        cluster = ExistingCluster(args.pg_host, args.pg_port)
+        cluster.major = cluster.psql("SHOW server_version_num")[:-4]
+    else:
+        cluster = FleetCluster(max_connections=args.max_connections)
+    out = {"n": args.n, "parallel": args.parallel}
+    try:
+        out["server_max_connections"] = int(cluster.psql("SHOW max_connections"))
+        for old in cluster.databases(PREFIX):
+            cluster.psql('DROP DATABASE "%s"' % old)
+        t = time.monotonic()
+        names = cluster.create_fleet(args.n, prefix=PREFIX)
+        out["create_seconds"] = round(time.monotonic() - t, 2)
+        print("fleet: %d databases created from a template in %.1f s"
+              % (args.n, out["create_seconds"]))
+
+        write_migd_files(os.path.join(work, "migrations"))
+        script = os.path.join(work, "fleet.sql")
+        with open(script, "w") as f:
+            f.write(psql_script())
+
+        with ConnSampler(cluster, interval=0.05, application_name="psql") as s:
+            wall, times, failures = baseline(cluster.sockdir, cluster.port, names,
+                                             script, args.parallel)
+        if failures:
+            raise SystemExit("baseline: %d databases failed, first: %s: %s"
+                             % (len(failures), failures[0][0], failures[0][1]))
+        wrong = check_applied(cluster, names, REVISIONS[-1][0])
+        if wrong:
+            raise SystemExit("baseline: %d databases not at head, first: %r"
+                             % (len(wrong), wrong[0]))
+        times.sort()
+        out["baseline"] = {
+            "seconds": round(wall, 2),
+            "per_database_ms_median": round(statistics.median(times) * 1000, 1),
+            "per_database_ms_p95": round(times[int(len(times) * 0.95) - 1] * 1000, 1),
+            "databases_per_second": round(args.n / wall, 1),
+            "max_connections_seen": s.max_total,
+            "max_psql_connections_seen": s.max_migd,
+            "samples": len(s.samples),
+        }
+        b = out["baseline"]
+        print("baseline: %d psql loops, %d databases x %d revisions: %.2f s "
+              "(%.0f databases/s; per database median %.1f ms, p95 %.1f ms)"
+              % (args.parallel, args.n, len(REVISIONS), b["seconds"],
+                 b["databases_per_second"], b["per_database_ms_median"],
+                 b["per_database_ms_p95"]))
+        print("baseline: connections seen in pg_stat_activity: at most %d (%d of them "
+              "psql's), %d samples" % (b["max_connections_seen"],
+                                        b["max_psql_connections_seen"], b["samples"]))
+        print("target: migd upgrade --all --parallel %d within 1.2x: %.2f s"
+              % (args.parallel, b["seconds"] * 1.2))
+
+        supported, why = migd_fleet_supported(migd_bin, cluster, work)
+        if not supported:
+            out["migd"] = None
+            print("migd: not measured (upgrade --all not built)")
+            print("      (%s)" % why)
+        else:
+            # The daemon serves several databases: this is where its run goes
+            # (a fresh fleet, fleet_config with a cap, migctl upgrade --all
+            # --parallel P under a ConnSampler, RSS idle, status --all).
+            out["migd"] = None
+            print("migd: this build serves several databases, but bench/fleet.py does "
+                  "not drive upgrade --all yet: not measured")
+    finally:
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=2)
+                f.write("\n")
+        if not args.keep:
+            if args.pg_host:
+                for old in cluster.databases(PREFIX):
+                    cluster.psql('DROP DATABASE "%s"' % old)
+            cluster.destroy()
+        else:
+            print("kept: host=%s port=%d" % (cluster.sockdir, cluster.port))
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
