@@ -122,8 +122,8 @@ job_adopt(struct job *j)
 		return;
 	}
 	/* Rows of direction 'adopt' need a history table that allows them. */
-	ht = migrate_qualify(migd.config->history_schema,
-	    migd.config->history_table);
+	ht = migrate_qualify(j->db->cf->history_schema,
+	    j->db->cf->history_table);
 	params[0] = ht;
 	job_query(j, book_directions_query(), 1, params, adopt_write);
 	free(ht);
@@ -542,8 +542,8 @@ adopt_from_rows(struct job *j, PGresult *res)
 		const char	*params[1];
 		char		*ht;
 
-		ht = migrate_qualify(migd.config->history_schema,
-		    migd.config->history_table);
+		ht = migrate_qualify(j->db->cf->history_schema,
+		    j->db->cf->history_table);
 		params[0] = ht;
 		job_query(j, book_directions_query(), 1, params,
 		    adopt_from_write);

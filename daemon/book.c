@@ -99,7 +99,7 @@ book_history_row(struct job *j, const char *revision, const char *direction,
     const char *file, double wall, double ms, const char *sqlstate,
     const char *error, int step)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 	const struct peer	*peer = control_peer(j->req->client);
 	char			*ht, *v[9], *created, *sql, *arr, *dur, *lint;
 	char			 attempt[16];
@@ -111,7 +111,7 @@ book_history_row(struct job *j, const char *revision, const char *direction,
 	v[2] = book_literal(j, message);
 	v[3] = book_literal(j, file);
 	v[4] = book_literal(j, peer->user);
-	v[5] = book_literal(j, migrate.host);
+	v[5] = book_literal(j, j->e->host);
 	v[6] = book_literal(j, PACKAGE_VERSION);
 	v[7] = book_literal(j, sqlstate);
 	v[8] = book_literal(j, error);
@@ -178,7 +178,7 @@ void
 book_rows_sql(struct job *j, const size_t *del, size_t n_del,
     const size_t *ins, size_t n_ins, struct errlist *sql)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 	char			*vt, *lit;
 	size_t			 i;
 
@@ -203,7 +203,7 @@ char *
 book_mark_sql(struct job *j, int success, int dirty, const char *sqlstate,
     const char *error)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 	char			*ht, *st, *er, *sql;
 
 	ht = migrate_qualify(cf->history_schema, cf->history_table);
@@ -226,7 +226,7 @@ book_mark_sql(struct job *j, int success, int dirty, const char *sqlstate,
 void
 book_timeouts_sql(struct job *j, int local, struct errlist *sql)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 	const char		*l = local ? "true" : "false";
 
 	/* If migd dies mid-statement, the server stops it within a second
@@ -246,7 +246,7 @@ book_timeouts_sql(struct job *j, int local, struct errlist *sql)
 char *
 book_session_timeouts(struct job *j, int concurrent)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 
 	if (!concurrent)
 		return (book_timeouts(j, 0));
@@ -291,10 +291,10 @@ book_joined(const struct errlist *sql)
  * waits for and never blocks another migd's polling more than the lock does.
  */
 char *
-book_witness_sql(void)
+book_witness_sql(struct job *j)
 {
 	return (xprintf("SELECT pg_catalog.pg_try_advisory_lock_shared(%lld)",
-	    migrate_lock_key()));
+	    migrate_lock_key(j->db->cf)));
 }
 
 /*
@@ -321,7 +321,7 @@ book_guard_sql(struct job *j, struct errlist *sql)
 	    "\"' END)::pg_catalog.regnamespace, (SELECT pg_catalog.count("
 	    "pg_catalog.quote_ident(n)::pg_catalog.regnamespace) FROM "
 	    "pg_catalog.unnest(%s::text[]) n)", pool_conn_server_pid(j->pc),
-	    migrate_lock_key(), lit);
+	    migrate_lock_key(j->db->cf), lit);
 	free(lit);
 }
 
@@ -333,9 +333,10 @@ book_guard_sql(struct job *j, struct errlist *sql)
  * released with the session when the run ends.
  */
 static void
-book_advisory_sql(struct errlist *sql)
+book_advisory_sql(struct job *j, struct errlist *sql)
 {
-	unsigned long long	 key = (unsigned long long)migrate_lock_key();
+	unsigned long long	 key = (unsigned long long)migrate_lock_key(
+				    j->db->cf);
 	unsigned long		 hi = (unsigned long)(key >> 32);
 	unsigned long		 lo = (unsigned long)(key & 0xffffffffULL);
 
@@ -433,7 +434,7 @@ book_step_sql(struct job *j, const char *text, int ahead,
 		errlist_add(sql, "%s", book_isolate[i]);
 	book_timeouts_sql(j, 1, sql);
 	if (book_mentions_advisory(text))
-		book_advisory_sql(sql);
+		book_advisory_sql(j, sql);
 	book_guard_sql(j, sql);
 	book_rows_sql(j, st->row_del, st->n_row_del, st->row_ins,
 	    st->n_row_ins, sql);
@@ -488,7 +489,7 @@ book_directions_query(void)
 void
 book_directions_sql(struct job *j, PGresult *res, struct errlist *sql)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 	char			*ht, *name, *want, *dirs;
 	size_t			 i;
 	int			 r;

@@ -81,10 +81,11 @@ migrate_cancel(struct request *req)
 	const struct peer	*peer = control_peer(req->client);
 	json_t			*pid = json_object_get(req->rpc.params,
 				    "requester_pid");
-	struct job		*j, *run = TAILQ_FIRST(&migrate.queue);
+	struct engine		*e = req->db->engine;
+	struct job		*j, *run = TAILQ_FIRST(&e->queue);
 	const char		*rev = NULL;
 
-	TAILQ_FOREACH(j, &migrate.queue, entry) {
+	TAILQ_FOREACH(j, &e->queue, entry) {
 		if (pid == NULL || (json_int_t)control_peer(
 		    j->req->client)->pid == json_integer_value(pid))
 			break;
@@ -102,7 +103,7 @@ migrate_cancel(struct request *req)
 	}
 	if (j != run) {
 		/* Queued: it never starts. */
-		TAILQ_REMOVE(&migrate.queue, j, entry);
+		TAILQ_REMOVE(&e->queue, j, entry);
 		j->mutating = 0;
 		job_set_error(j, MIGD_ERR_CANCELLED, "cancelled", NULL,
 		    "cancelled by %s (pid %ld) before it started; nothing ran",

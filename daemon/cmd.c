@@ -1,7 +1,8 @@
 /*
  * The command table and its dispatcher.  Every request is validated here
  * (shape, method, params, permission) before its handler runs, so handlers
- * assume valid input.  A handler owns its request until it answers it with
+ * assume valid input; the database a request is for is looked up here,
+ * once, and handed down in req->db.  A handler owns its request until it answers it with
  * cmd_reply or cmd_error, at once or later from a callback.
  */
 #include <stdlib.h>
@@ -86,7 +87,8 @@ static const struct cmd_entry cmd_table[] = {
 	{ "status", CMD_READONLY, cmd_no_params, cmd_status_exec },
 	{ "upgrade", CMD_MUTATING, cmd_upgrade_params, cmd_upgrade_exec },
 	{ "verify", CMD_READONLY, cmd_no_params, cmd_verify_exec },
-	{ "version", CMD_READONLY, cmd_no_params, cmd_version_exec },
+	{ "version", CMD_READONLY | CMD_ANYDB, cmd_no_params,
+	    cmd_version_exec },
 };
 
 /* Looks a method up in the table. */
@@ -99,6 +101,61 @@ cmd_find(const char *name)
 		if (strcmp(cmd_table[i].name, name) == 0)
 			return (&cmd_table[i]);
 	}
+	return (NULL);
+}
+
+/* The names of every database, for a message (to free). */
+static char *
+cmd_database_names(void)
+{
+	char	*s = xstrdup(""), *t;
+	size_t	 i;
+
+	for (i = 0; i < migd.n_dbs; i++) {
+		t = xprintf("%s%s%s", s, i ? ", " : "", migd.dbs[i]->name);
+		free(s);
+		s = t;
+	}
+	return (s);
+}
+
+/*
+ * The database a request is for: the one its database param names, else
+ * the only one, else the unnamed [database]'s ("default").  NULL with the
+ * reason in *cause (to free) when there is none; none asked of a CMD_ANYDB
+ * method is not a mistake (*cause stays NULL).
+ */
+static struct database *
+cmd_database(const struct request *req, char **cause)
+{
+	json_t		*v = json_object_get(req->rpc.params, "database");
+	const char	*name;
+	char		*names;
+	size_t		 i;
+
+	*cause = NULL;
+	if (v != NULL && !json_is_string(v)) {
+		*cause = xstrdup("parameter \"database\" must be a string");
+		return (NULL);
+	}
+	name = v != NULL ? json_string_value(v) : NULL;
+	for (i = 0; i < migd.n_dbs; i++) {
+		if (name != NULL ? strcmp(migd.dbs[i]->name, name) == 0 :
+		    migd.n_dbs == 1 || strcmp(migd.dbs[i]->name,
+		    "default") == 0)
+			return (migd.dbs[i]);
+	}
+	if (name == NULL && (req->entry->flags & CMD_ANYDB))
+		return (NULL);
+	names = cmd_database_names();
+	if (name != NULL)
+		*cause = xprintf("no database %.64s; databases: %s", name,
+		    names);
+	else
+		*cause = xprintf("migd serves %zu databases: name one with the "
+		    "database param (migctl --db NAME); databases: %s",
+		    migd.n_dbs, names);
+	free(names);
 	return (NULL);
 }
 
@@ -155,6 +212,7 @@ cmd_dispatch(struct client *c, const char *line, size_t len)
 	struct request		*req;
 	json_t			*err;
 	char			*cause = NULL;
+	size_t			 i;
 
 	req = xcalloc(1, sizeof *req);
 	req->client = c;
@@ -183,6 +241,19 @@ cmd_dispatch(struct client *c, const char *line, size_t len)
 		    peer->user);
 		return;
 	}
+	/* The database, looked up once: handlers get it in req->db. */
+	req->db = cmd_database(req, &cause);
+	if (cause != NULL) {
+		err = json_array();
+		for (i = 0; i < migd.n_dbs; i++)
+			json_array_append_new(err, json_string(
+			    migd.dbs[i]->name));
+		cmd_error(req, MIGD_ERR_INVALID_PARAMS, "invalid_params",
+		    json_pack("{s:o}", "databases", err), "%s", cause);
+		free(cause);
+		return;
+	}
+	json_object_del(req->rpc.params, "database");
 	if (rpc_check_params(req->rpc.params, req->entry->params,
 	    &cause) != 0) {
 		cmd_error(req, MIGD_ERR_INVALID_PARAMS, "invalid_params", NULL,

@@ -26,19 +26,19 @@ cmd_version_exec(struct request *req)
 
 /* The database part of status; self is 1 when the asker holds a connection. */
 json_t *
-cmd_status_database(int self)
+cmd_status_database(struct database *d, int self)
 {
 	struct pool_stats	 st;
 	PGconn			*pg;
 	json_t			*db;
 
-	pool_stats(migd.pool, &st);
+	pool_stats(d->pool, &st);
 	if (self && st.busy > 0) {
 		/* The pool as everyone else sees it. */
 		st.busy--;
 		st.idle++;
 	}
-	pg = pool_any_connection(migd.pool);
+	pg = pool_any_connection(d->pool);
 	db = json_pack("{s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:i, s:i, "
 	    "s:i, s:i}}",
 	    "connected", pg != NULL,
@@ -48,7 +48,7 @@ cmd_status_database(int self)
 	    "user", cmd_string_or_null(pg ? PQuser(pg) : NULL),
 	    "host", cmd_string_or_null(pg ? PQhost(pg) : NULL),
 	    "port", cmd_string_or_null(pg ? PQport(pg) : NULL),
-	    "last_error", cmd_string_or_null(pool_last_error(migd.pool)),
+	    "last_error", cmd_string_or_null(pool_last_error(d->pool)),
 	    "pool", "size", st.size, "connected", st.connected, "busy",
 	    st.busy, "idle", st.idle);
 	return (db);
@@ -160,12 +160,12 @@ cmd_reload_exec(struct request *req)
 {
 	char	*cause = NULL;
 
-	if (migd_reload(&cause) != 0) {
+	if (migd_reload(req->db, &cause) != 0) {
 		cmd_error(req, MIGD_ERR_INVALID_PARAMS, "invalid_config",
 		    NULL, "%s", cause);
 		free(cause);
 		return;
 	}
 	/* Answered once the files are read again, off the loop. */
-	migrate_reload(req);
+	migrate_reload(req->db, req);
 }

@@ -44,6 +44,8 @@ typedef void (*job_fn)(struct job *, PGresult *);
 struct job {
 	TAILQ_ENTRY(job)	 entry;		/* the run queue */
 	TAILQ_ENTRY(job)	 all;		/* every live job */
+	struct database		*db;		/* the one it runs on */
+	struct engine		*e;		/* db's engine */
 	struct request		*req;
 	struct request		**joined;	/* status requests riding along */
 	size_t			 n_joined;
@@ -173,7 +175,9 @@ struct migrate_waiter {
 
 struct loader;
 
+/* One database's engine state (database.c creates and frees it). */
 struct engine {
+	struct database	*db;		/* its database: settings, pool */
 	struct jobs	 queue;		/* mutating jobs; the first one runs */
 	TAILQ_HEAD(, job) all;		/* every live job, for shutdown */
 	struct revset	*rs;		/* the last valid set, for status */
@@ -210,13 +214,14 @@ struct engine {
 	int		 have_last_db;
 	char		 host[256];
 };
-extern struct engine migrate;
 
 
 /* migrate.c */
+void	 migrate_engine_init(struct engine *e, struct database *db);
+void	 migrate_engine_clear(struct engine *e);
 double	 migrate_wall(void);
 char	*migrate_qualify(const char *schema, const char *table);
-long long	 migrate_lock_key(void);
+long long	 migrate_lock_key(const struct config_db *cf);
 void	 dbstate_clear(struct dbstate *st);
 void	 dbstate_sort(struct dbstate *st);
 void	 dbstate_copy(struct dbstate *dst, const struct dbstate *src);
@@ -225,15 +230,16 @@ const struct dbrev	*dbstate_rev(const struct dbstate *st,
 	    const char *revision);
 const char	*migrate_reset_sql(struct job *j);
 char	*migrate_more(size_t n);
-int	 migrate_files_changed(void);
-void	 migrate_load_start(int full);
-void	 migrate_files_kick(void);
-int	 migrate_files_loading(void);
-int	 migrate_files_ready(int check);
-void	 migrate_files_wait(int check, void (*fn)(void *), void *arg);
+int	 migrate_files_changed(struct engine *e);
+void	 migrate_load_start(struct engine *e, int full);
+void	 migrate_files_kick(struct engine *e);
+int	 migrate_files_loading(struct engine *e);
+int	 migrate_files_ready(struct engine *e, int check);
+void	 migrate_files_wait(struct engine *e, int check,
+	    void (*fn)(void *), void *arg);
 int	 migrate_status_wait(struct job *j);
-void	 migrate_files_forget(void *arg);
-int	 migrate_server_version(void);
+void	 migrate_files_forget(struct engine *e, void *arg);
+int	 migrate_server_version(struct engine *e);
 
 /* job.c */
 void	 job_free(struct job *j);
@@ -295,7 +301,7 @@ char	*book_directions(void);
 const char *book_directions_query(void);
 void	 book_directions_sql(struct job *j, PGresult *res,
 	    struct errlist *sql);
-char	*book_witness_sql(void);
+char	*book_witness_sql(struct job *j);
 char	*book_guard_failure(struct job *j, PGresult *res,
 	    const char **sqlstate);
 void	 book_step_sql(struct job *j, const char *text, int ahead,

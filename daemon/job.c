@@ -20,12 +20,12 @@
 static void	job_record_conn(struct pool_conn *, void *);
 static void	job_record_timeout(evutil_socket_t, short, void *);
 
-static void	 migrate_next_run(void);
+static void	 migrate_next_run(struct engine *e);
 static void	 job_result(struct pool_conn *pc, PGresult *res, void *arg);
 static void	 job_state_done(struct job *j, PGresult *res);
 static void	 job_rows(struct job *j, PGresult *res);
-static char	*migrate_tables_ddl(int version, int history, int vschema,
-	    int hschema);
+static char	*migrate_tables_ddl(const struct config_db *cf, int version,
+	    int history, int vschema, int hschema);
 static void	 job_tables_done(struct job *j, PGresult *res);
 static void	 job_tables(struct job *j, PGresult *res);
 static void	 job_lock_holder(struct job *j, PGresult *res);
@@ -40,8 +40,8 @@ job_free(struct job *j)
 {
 	size_t	 i;
 
-	TAILQ_REMOVE(&migrate.all, j, all);
-	migrate_files_forget(j);	/* cancelled while waiting for files */
+	TAILQ_REMOVE(&j->e->all, j, all);
+	migrate_files_forget(j->e, j);	/* cancelled while waiting for files */
 	if (j->timer != NULL)
 		event_free(j->timer);
 	if (j->wait_timer != NULL)
@@ -126,13 +126,13 @@ job_fail(struct job *j, int code, const char *kind, json_t *data,
 
 /* Starts the next queued mutating job, if any. */
 static void
-migrate_next_run(void)
+migrate_next_run(struct engine *e)
 {
 	struct job	*j;
 
 	if (migd.draining)
 		return;		/* migrate_shutdown refused the rest */
-	if ((j = TAILQ_FIRST(&migrate.queue)) != NULL && j->pc == NULL &&
+	if ((j = TAILQ_FIRST(&e->queue)) != NULL && j->pc == NULL &&
 	    j->waiter == NULL)
 		job_read_state(j);
 }
@@ -142,14 +142,15 @@ void
 job_reply(struct job *j)
 {
 	struct request	*req = j->req;
+	struct engine	*e = j->e;
 	int		 was_run = j->mutating &&
-			    j == TAILQ_FIRST(&migrate.queue);
+			    j == TAILQ_FIRST(&j->e->queue);
 	size_t		 i;
 
 	if (j->mutating)
-		TAILQ_REMOVE(&migrate.queue, j, entry);
-	if (migrate.status_leader == j)
-		migrate.status_leader = NULL;
+		TAILQ_REMOVE(&j->e->queue, j, entry);
+	if (j->e->status_leader == j)
+		j->e->status_leader = NULL;
 	for (i = 0; i < j->n_joined; i++) {
 		/* The same answer for every status that joined this one. */
 		if (j->err_msg != NULL)
@@ -171,7 +172,7 @@ job_reply(struct job *j)
 	}
 	job_free(j);
 	if (was_run)
-		migrate_next_run();
+		migrate_next_run(e);
 }
 
 /* Receives a query's result and passes it on; the result is cleared here. */
@@ -196,7 +197,7 @@ job_result(struct pool_conn *pc, PGresult *res, void *arg)
 		    NULL, "lost the connection to PostgreSQL%s%s: %s",
 		    j->lost_step ? " during " : "", j->lost_step ?
 		    graph_id(j->rs->graph, j->plan.steps[j->step].idx) : "",
-		    pool_last_error(migd.pool) ? pool_last_error(migd.pool) :
+		    pool_last_error(j->db->pool) ? pool_last_error(j->db->pool) :
 		    "unknown error");
 		job_end(j, NULL);
 		return;
@@ -323,9 +324,9 @@ job_end(struct job *j, PGresult *res)
 
 	(void)res;
 	j->ending = 1;
-	migrate_files_forget(j);	/* e.g. cancelled while files load */
+	migrate_files_forget(j->e, j);	/* e.g. cancelled while files load */
 	if (j->waiter != NULL) {
-		pool_cancel_wait(migd.pool, j->waiter);
+		pool_cancel_wait(j->db->pool, j->waiter);
 		j->waiter = NULL;
 	}
 	if (j->timer != NULL)
@@ -356,7 +357,7 @@ job_end(struct job *j, PGresult *res)
 		}
 		if (j->locked) {
 			j->locked = 0;
-			snprintf(key, sizeof key, "%lld", migrate_lock_key());
+			snprintf(key, sizeof key, "%lld", migrate_lock_key(j->db->cf));
 			params[0] = key;
 			job_query(j, "SELECT pg_advisory_unlock($1::bigint)", 1,
 			    params, job_end);
@@ -381,9 +382,9 @@ job_end(struct job *j, PGresult *res)
 		if (j->wait_timer != NULL)
 			event_free(j->wait_timer);
 		j->wait_timer = evtimer_new(migd.base, job_record_timeout, j);
-		tv.tv_sec = migd.config->connect_timeout;
+		tv.tv_sec = j->db->cf->connect_timeout;
 		evtimer_add(j->wait_timer, &tv);
-		j->waiter = pool_acquire(migd.pool, job_record_conn, j);
+		j->waiter = pool_acquire(j->db->pool, job_record_conn, j);
 		return;
 	}
 	job_reply(j);
@@ -401,7 +402,7 @@ job_record_conn(struct pool_conn *pc, void *arg)
 	if (pc == NULL) {
 		log_warnx("could not record the failure of %s in the history: "
 		    "%s", graph_id(j->rs->graph, j->plan.steps[j->step].idx),
-		    pool_last_error(migd.pool) ? pool_last_error(migd.pool) :
+		    pool_last_error(j->db->pool) ? pool_last_error(j->db->pool) :
 		    "no connection");
 		job_end(j, NULL);
 		return;
@@ -420,7 +421,7 @@ job_record_timeout(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	log_warnx("could not record the failure of %s in the history: no "
 	    "connection", graph_id(j->rs->graph, j->plan.steps[j->step].idx));
-	pool_cancel_wait(migd.pool, j->waiter);
+	pool_cancel_wait(j->db->pool, j->waiter);
 	j->waiter = NULL;
 	job_end(j, NULL);
 }
@@ -438,7 +439,7 @@ job_state_done(struct job *j, PGresult *res)
 
 	if (code != NULL && strcmp(code, "42P01") == 0 && !j->rechecked) {
 		/* A table went away since we last looked: look again. */
-		migrate.tables_known = 0;
+		j->e->tables_known = 0;
 		j->rechecked = 1;
 		job_tables(j, NULL);
 		return;
@@ -468,8 +469,8 @@ job_state_done(struct job *j, PGresult *res)
 	j->st.n_rows = nr;
 	j->st.n_revs = nh;
 	if (j->cheap) {
-		if (key == NULL || migrate.hist_key == NULL ||
-		    strcmp(key, migrate.hist_key) != 0) {
+		if (key == NULL || j->e->hist_key == NULL ||
+		    strcmp(key, j->e->hist_key) != 0) {
 			/* The history moved on: read its summary after all. */
 			dbstate_clear(&j->st);
 			j->st.has_version = j->st.has_history = 1;
@@ -480,17 +481,17 @@ job_state_done(struct job *j, PGresult *res)
 		}
 		/* Unchanged since the last summary: reuse it. */
 		free(j->st.revs);
-		dbstate_copy_revs(&j->st, &migrate.hist_cache);
+		dbstate_copy_revs(&j->st, &j->e->hist_cache);
 	} else if (key != NULL) {
-		free(migrate.hist_key);
-		migrate.hist_key = xstrdup(key);
-		dbstate_clear(&migrate.hist_cache);
+		free(j->e->hist_key);
+		j->e->hist_key = xstrdup(key);
+		dbstate_clear(&j->e->hist_cache);
 		dbstate_sort(&j->st);
-		dbstate_copy_revs(&migrate.hist_cache, &j->st);
+		dbstate_copy_revs(&j->e->hist_cache, &j->st);
 	}
 	dbstate_sort(&j->st);
 	if (j->st.has_version && j->st.has_history)
-		migrate.tables_known = 1;
+		j->e->tables_known = 1;
 	job_dispatch(j);
 }
 
@@ -501,7 +502,7 @@ job_state_done(struct job *j, PGresult *res)
 static void
 job_rows(struct job *j, PGresult *res)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 	char			*vt, *ht, *sql, *rows, *hist;
 
 	(void)res;
@@ -516,7 +517,7 @@ job_rows(struct job *j, PGresult *res)
 	    "NULL::boolean, NULL::boolean, NULL::boolean FROM %s", vt);
 	/* The summary is cached, keyed by the history's newest id: read-only
 	 * answers first ask only for that key, which an index gives. */
-	j->cheap = !j->mutating && !j->full && migrate.hist_key != NULL;
+	j->cheap = !j->mutating && !j->full && j->e->hist_key != NULL;
 	if (j->cheap)
 		hist = xprintf("SELECT 'm'::text, coalesce(max(id), 0)::text, "
 		    "NULL::text, NULL::boolean, NULL::boolean, NULL::boolean "
@@ -555,9 +556,9 @@ job_rows(struct job *j, PGresult *res)
 
 /* The DDL of migd's two tables; the version table exactly as Alembic's. */
 static char *
-migrate_tables_ddl(int version, int history, int vschema, int hschema)
+migrate_tables_ddl(const struct config_db *cf, int version, int history,
+    int vschema, int hschema)
 {
-	const struct config	*cf = migd.config;
 	char			*vt, *ht, *vs, *hs, *pk, *ix, *s;
 
 	vt = migrate_qualify(cf->version_schema, cf->version_table);
@@ -618,9 +619,8 @@ migrate_tables_ddl(int version, int history, int vschema, int hschema)
  * in place: nullable, so no row is rewritten and older rows keep NULL.
  */
 static char *
-migrate_history_upgrade_ddl(void)
+migrate_history_upgrade_ddl(const struct config_db *cf)
 {
-	const struct config	*cf = migd.config;
 	char			*ht, *s;
 
 	ht = migrate_qualify(cf->history_schema, cf->history_table);
@@ -636,7 +636,7 @@ migrate_history_upgrade_ddl(void)
 static void
 job_ddl_done(struct job *j, PGresult *res, int upgrade)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 	const char		*code, *msg;
 	char			*ht;
 
@@ -698,7 +698,7 @@ job_tables_done(struct job *j, PGresult *res)
 	j->st.has_history = history;
 	if (j->mutating && !j->dry_run && version && history && old_history) {
 		/* Under the advisory lock, before any row is written. */
-		ddl = migrate_history_upgrade_ddl();
+		ddl = migrate_history_upgrade_ddl(j->db->cf);
 		job_query(j, ddl, 0, NULL, job_history_upgraded);
 		free(ddl);
 		return;
@@ -708,7 +708,7 @@ job_tables_done(struct job *j, PGresult *res)
 		return;
 	}
 	/* Created under the advisory lock, so two daemons never race here. */
-	ddl = migrate_tables_ddl(version, history,
+	ddl = migrate_tables_ddl(j->db->cf, version, history,
 	    PQgetvalue(res, 0, 2)[0] == 't', PQgetvalue(res, 0, 3)[0] == 't');
 	log_info("creating %s%s%s", version ? "" : "the version table",
 	    version || history ? "" : " and ", history ? "" :
@@ -722,7 +722,7 @@ job_tables_done(struct job *j, PGresult *res)
 static void
 job_tables(struct job *j, PGresult *res)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 	const char		*params[4];
 	char			*vt, *ht;
 
@@ -772,10 +772,10 @@ job_lock_holder(struct job *j, PGresult *res)
 	}
 	job_fail(j, MIGD_ERR_BUSY, "lock_timeout", json_pack("{s:o, s:I}",
 	    "holders", holders, "lock_wait_ms",
-	    (json_int_t)migd.config->lock_wait_ms),
+	    (json_int_t)j->db->cf->lock_wait_ms),
 	    "another migration holds the migration lock (%s); gave up after "
 	    "%ld ms (lock_wait)", who ? who : "holder has gone",
-	    migd.config->lock_wait_ms);
+	    j->db->cf->lock_wait_ms);
 	free(who);
 }
 
@@ -835,7 +835,7 @@ job_locked(struct job *j, PGresult *res)
 		 * database of the cluster is another lock), and the holder's own
 		 * lock, not the shared witness it also holds during a migration
 		 * (book_witness_sql). */
-		snprintf(key, sizeof key, "%lld", migrate_lock_key());
+		snprintf(key, sizeof key, "%lld", migrate_lock_key(j->db->cf));
 		params[0] = key;
 		job_query(j, "SELECT a.pid, coalesce(a.application_name, ''), "
 		    "coalesce(host(a.client_addr), 'local'), "
@@ -866,7 +866,7 @@ job_lock(struct job *j, PGresult *res)
 	char		 key[32], pid[16];
 
 	(void)res;
-	snprintf(key, sizeof key, "%lld", migrate_lock_key());
+	snprintf(key, sizeof key, "%lld", migrate_lock_key(j->db->cf));
 	snprintf(pid, sizeof pid, "%d", pool_conn_server_pid(j->pc));
 	params[0] = key;
 	params[1] = pid;
@@ -880,9 +880,9 @@ job_lock(struct job *j, PGresult *res)
 static void
 job_no_conn(struct job *j)
 {
-	const char	*why = pool_last_error(migd.pool);
-	const char	*code = pool_permanent_error(migd.pool);
-	const char	*refused = pool_refused(migd.pool);
+	const char	*why = pool_last_error(j->db->pool);
+	const char	*code = pool_permanent_error(j->db->pool);
+	const char	*refused = pool_refused(j->db->pool);
 
 	if (j->op == MIGRATE_STATUS) {
 		migrate_status_reply(j, 0);
@@ -922,7 +922,7 @@ job_rechecked(struct pool_conn *pc, const char *why, void *arg)
 	}
 	if (job_cancelled(j))
 		return;
-	j->deadline = migd_now() + (double)migd.config->lock_wait_ms / 1000.0;
+	j->deadline = migd_now() + (double)j->db->cf->lock_wait_ms / 1000.0;
 	job_lock(j, NULL);
 }
 
@@ -939,17 +939,17 @@ job_got_conn(struct pool_conn *pc, void *arg)
 		job_no_conn(j);
 		return;
 	}
-	if (migrate.status_leader == j)
-		migrate.status_leader = NULL;	/* reading now: no more joiners */
+	if (j->e->status_leader == j)
+		j->e->status_leader = NULL;	/* reading now: no more joiners */
 	if (j->mutating && !j->dry_run && pool_conn_pooled(pc)) {
 		/* Through a pooler: its mode may have changed since this
 		 * connection was checked; look again before the lock. */
 		pool_recheck(pc, job_rechecked, j);
 	} else if (j->mutating && !j->dry_run) {
-		j->deadline = migd_now() + (double)migd.config->lock_wait_ms /
+		j->deadline = migd_now() + (double)j->db->cf->lock_wait_ms /
 		    1000.0;
 		job_lock(j, NULL);
-	} else if (migrate.tables_known) {
+	} else if (j->e->tables_known) {
 		j->st.has_version = j->st.has_history = 1;
 		job_rows(j, NULL);
 	} else
@@ -965,7 +965,7 @@ job_wait_timeout(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	pool_cancel_wait(migd.pool, j->waiter);
+	pool_cancel_wait(j->db->pool, j->waiter);
 	j->waiter = NULL;
 	if (j->op == MIGRATE_STATUS) {
 		migrate_status_reply(j, 1);
@@ -973,11 +973,11 @@ job_wait_timeout(evutil_socket_t fd, short events, void *arg)
 		return;
 	}
 	job_fail(j, MIGD_ERR_DB_UNAVAILABLE, "db_unavailable", json_pack(
-	    "{s:o}", "last_error", pool_last_error(migd.pool) ?
-	    json_string(pool_last_error(migd.pool)) : json_null()),
+	    "{s:o}", "last_error", pool_last_error(j->db->pool) ?
+	    json_string(pool_last_error(j->db->pool)) : json_null()),
 	    "no connection to PostgreSQL within %d s (connect_timeout): %s",
-	    migd.config->connect_timeout, pool_last_error(migd.pool) ?
-	    pool_last_error(migd.pool) : "still connecting");
+	    j->db->cf->connect_timeout, pool_last_error(j->db->pool) ?
+	    pool_last_error(j->db->pool) : "still connecting");
 }
 
 /*
@@ -991,17 +991,17 @@ job_read_state(struct job *j)
 	struct timeval	 tv = { MIGRATE_STATUS_WAIT_MS / 1000,
 			    (MIGRATE_STATUS_WAIT_MS % 1000) * 1000 };
 
-	if (j->op == MIGRATE_STATUS && pool_any_connection(migd.pool) ==
+	if (j->op == MIGRATE_STATUS && pool_any_connection(j->db->pool) ==
 	    NULL) {
 		migrate_status_reply(j, 0);
 		job_end(j, NULL);
 		return;
 	}
 	if (j->op != MIGRATE_STATUS) {
-		tv.tv_sec = migd.config->connect_timeout;
+		tv.tv_sec = j->db->cf->connect_timeout;
 		tv.tv_usec = 0;
 	}
 	j->wait_timer = evtimer_new(migd.base, job_wait_timeout, j);
 	evtimer_add(j->wait_timer, &tv);
-	j->waiter = pool_acquire(migd.pool, job_got_conn, j);
+	j->waiter = pool_acquire(j->db->pool, job_got_conn, j);
 }

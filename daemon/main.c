@@ -159,25 +159,79 @@ migd_log_warnings(const struct config *cf)
 }
 
 /*
- * This build's engine serves one database: a file with several says so,
- * at start and on reload, rather than serve only the first of them.
+ * Each database holds its pool_size connections open for as long as migd
+ * runs (connections on demand are not built yet): a file whose databases
+ * would together hold more than max_connections_total is refused, at start
+ * and on reload, rather than go over the cap the operator set.
  */
 static int
 migd_supported(const struct config *cf, char **cause)
 {
-	if (cf->n_dbs <= 1)
+	long	 sum = 0;
+	size_t	 i;
+
+	for (i = 0; i < cf->n_dbs; i++)
+		sum += cf->dbs[i].pool_size;
+	if (cf->max_connections_total == 0 || sum <= cf->max_connections_total)
 		return (0);
-	*cause = xprintf("%s defines %zu databases (%s, %s%s): this build of "
-	    "migd serves one database per daemon, and running several from "
-	    "one daemon is not built yet; run one migd per database (one "
-	    "configuration file each) until it is", cf->path, cf->n_dbs,
-	    cf->dbs[0].name, cf->dbs[1].name, cf->n_dbs > 2 ? ", ..." : "");
+	*cause = xprintf("%s defines %zu databases (%s, %s%s) whose pool_size "
+	    "adds up to %ld connections, above max_connections_total (%d): "
+	    "this build of migd keeps every database's pool_size connections "
+	    "open (connections on demand within the cap are not built yet); "
+	    "lower pool_size, raise max_connections_total to at least %ld, or "
+	    "split the databases over several migd", cf->path, cf->n_dbs,
+	    cf->dbs[0].name, cf->n_dbs > 1 ? cf->dbs[1].name : "",
+	    cf->n_dbs > 2 ? ", ..." : "", sum, cf->max_connections_total, sum);
 	return (-1);
 }
 
-/* SIGHUP and reload: swap a new config in only when it is valid. */
+/*
+ * Whether cf names the same databases as the running ones: a database is
+ * an object with its pool, files and run queue, made at start; adding or
+ * removing one needs a restart.  Their settings (conninfo included) apply.
+ */
+static int
+migd_same_databases(const struct config *cf, char **cause)
+{
+	size_t	 i;
+
+	for (i = 0; i < cf->n_dbs; i++) {
+		if (i >= migd.n_dbs || strcmp(cf->dbs[i].name,
+		    migd.dbs[i]->name) != 0)
+			break;
+	}
+	if (i == cf->n_dbs && i == migd.n_dbs)
+		return (0);
+	for (i = 0; i < cf->n_dbs; i++) {
+		if (config_find_db(migd.config, cf->dbs[i].name) == NULL) {
+			*cause = xprintf("%s adds database %s: restart migd to "
+			    "add or remove databases (the running ones are "
+			    "kept as they were)", cf->path, cf->dbs[i].name);
+			return (-1);
+		}
+	}
+	for (i = 0; i < migd.n_dbs; i++) {
+		if (config_find_db(cf, migd.dbs[i]->name) == NULL) {
+			*cause = xprintf("%s no longer has database %s: restart "
+			    "migd to add or remove databases (the running ones "
+			    "are kept as they were)", cf->path,
+			    migd.dbs[i]->name);
+			return (-1);
+		}
+	}
+	*cause = xprintf("%s lists the databases in another order: restart "
+	    "migd to reorder them (the running ones are kept as they were)",
+	    cf->path);
+	return (-1);
+}
+
+/*
+ * SIGHUP and reload: swap a new config in only when it is valid and names
+ * the same databases; then every database's files are read again but
+ * asker's, whose reload request does that itself to answer with them.
+ */
 int
-migd_reload(char **cause)
+migd_reload(struct database *asker, char **cause)
 {
 	struct errlist	 errs = { NULL, 0 };
 	struct config	*cf = NULL;
@@ -198,7 +252,8 @@ migd_reload(char **cause)
 		    "kept");
 		return (-1);
 	}
-	if (migd_supported(cf, &msg) != 0) {
+	if (migd_supported(cf, &msg) != 0 ||
+	    migd_same_databases(cf, &msg) != 0) {
 		log_error("%s", msg);
 		log_warnx("reload failed: keeping the previous settings");
 		if (cause != NULL)
@@ -214,9 +269,14 @@ migd_reload(char **cause)
 	log_setlevel(migd_verbose ? LOG_LVL_DEBUG : cf->log_level);
 	migd_log_warnings(cf);
 	control_reconfigure(cf);
-	pool_reconfigure(migd.pool, cf);
+	for (i = 0; i < migd.n_dbs; i++)
+		database_reconfigure(migd.dbs[i], &cf->dbs[i]);
 	config_free(migd.config);
 	migd.config = cf;
+	for (i = 0; i < migd.n_dbs; i++) {
+		if (migd.dbs[i] != asker)
+			migrate_reload(migd.dbs[i], NULL);
+	}
 	log_info("configuration reloaded");
 	migd_notify("READY=1\nSTATUS=configuration reloaded");
 	return (0);
@@ -302,12 +362,13 @@ migd_drain(evutil_socket_t fd, short events, void *arg)
 static void
 migd_signal(evutil_socket_t sig, short events, void *arg)
 {
+	size_t	 i;
+
 	(void)events;
 	(void)arg;
 	switch (sig) {
 	case SIGHUP:
-		if (migd_reload(NULL) == 0)
-			migrate_reload(NULL);
+		migd_reload(NULL, NULL);
 		break;
 	case SIGTERM:
 	case SIGINT:
@@ -321,7 +382,8 @@ migd_signal(evutil_socket_t sig, short events, void *arg)
 		migd_notify("STOPPING=1\nSTATUS=stopping");
 		migd.draining = 1;
 		control_shutdown();
-		migrate_shutdown();
+		for (i = 0; i < migd.n_dbs; i++)
+			migrate_shutdown(migd.dbs[i]);
 		migd_drain(-1, 0, NULL);
 		break;
 	}
@@ -408,6 +470,7 @@ main(int argc, char **argv)
 	struct event	*ev_term, *ev_int, *ev_hup;
 	char		*cause = NULL, resolved[PATH_MAX];
 	int		 ch, check = 0, fd;
+	size_t		 i;
 
 	migd_config_path = (char *)migd_default_config;
 	while ((ch = getopt_long(argc, argv, "c:hnS:vV", migd_longopts,
@@ -491,8 +554,10 @@ main(int argc, char **argv)
 	fd = migd_private ? -1 : migd_activation_fd();
 	if (control_init(migd.base, migd.config, fd, &cause) != 0)
 		fatalx("%s", cause);
-	migd.pool = pool_new(migd.base, migd.config);
-	migrate_init();
+	migd.n_dbs = migd.config->n_dbs;
+	migd.dbs = xcalloc(migd.n_dbs, sizeof *migd.dbs);
+	for (i = 0; i < migd.n_dbs; i++)
+		migd.dbs[i] = database_new(migd.base, &migd.config->dbs[i]);
 
 	ev_term = evsignal_new(migd.base, SIGTERM, migd_signal, NULL);
 	ev_int = evsignal_new(migd.base, SIGINT, migd_signal, NULL);
@@ -513,8 +578,9 @@ main(int argc, char **argv)
 
 	log_info("exiting");
 	control_free();
-	migrate_free();
-	pool_free(migd.pool);
+	for (i = 0; i < migd.n_dbs; i++)
+		database_free(migd.dbs[i]);
+	free(migd.dbs);
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);

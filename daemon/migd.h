@@ -218,13 +218,16 @@ int	 control_may_read(struct client *, const char *,
 void	 control_readcache_clear(struct control_readcache *);
 
 /* cmd.c */
+struct database;
 struct request {
 	struct client		*client;
+	struct database		*db;		/* resolved by the dispatcher */
 	const struct cmd_entry	*entry;
 	struct rpc_request	 rpc;
 };
 #define CMD_READONLY	0x0
 #define CMD_MUTATING	0x1
+#define CMD_ANYDB	0x2	/* needs no database: req->db may be NULL */
 struct cmd_entry {
 	const char		*name;
 	int			 flags;
@@ -238,7 +241,7 @@ void	 cmd_error(struct request *, int, const char *, json_t *,
 void	 cmd_notify(struct request *, const char *, json_t *);
 
 /* cmd_status.c */
-json_t	*cmd_status_database(int);
+json_t	*cmd_status_database(struct database *, int);
 void	 cmd_version_exec(struct request *);
 void	 cmd_status_exec(struct request *);
 void	 cmd_current_exec(struct request *);
@@ -281,9 +284,9 @@ struct pool_stats {
 	int	 busy;
 	int	 idle;
 };
-struct pool	*pool_new(struct event_base *, const struct config *);
+struct pool	*pool_new(struct event_base *, const struct config_db *);
 void		 pool_free(struct pool *);
-void		 pool_reconfigure(struct pool *, const struct config *);
+void		 pool_reconfigure(struct pool *, const struct config_db *);
 void		 pool_stats(struct pool *, struct pool_stats *);
 PGconn		*pool_any_connection(struct pool *);
 const char	*pool_last_error(struct pool *);
@@ -307,17 +310,36 @@ const char	*pool_copy_refused(struct pool_conn *);
 void		 pool_set_notice(struct pool_conn *, pool_notice_cb, void *);
 ssize_t		 pool_pipeline_failed(struct pool_conn *);
 
+/* database.c */
+struct engine;
+/* One database migd serves: its settings, its connections, its engine (run
+ * queue, jobs, loaded files, caches).  Nothing in it is shared with another
+ * database; database_new and database_free are its whole lifetime. */
+struct database {
+	char			*name;
+	const struct config_db	*cf;		/* in migd.config; swapped on
+						   reload */
+	struct event_base	*base;
+	struct pool		*pool;
+	struct engine		*engine;
+};
+struct database	*database_new(struct event_base *, const struct config_db *);
+void		 database_free(struct database *);
+void		 database_reconfigure(struct database *,
+		     const struct config_db *);
+
 /* main.c */
 struct migd {
 	struct event_base	*base;
-	struct config		*config;
-	struct pool		*pool;
+	struct config		*config;	/* daemon-wide settings */
+	struct database		**dbs;		/* one per config->dbs[i] */
+	size_t			 n_dbs;
 	double			 started;
 	int			 draining;
 };
 extern struct migd migd;
 double	 migd_now(void);
-int	 migd_reload(char **);
+int	 migd_reload(struct database *, char **);
 void	 migd_notify(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

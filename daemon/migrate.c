@@ -27,9 +27,7 @@
 
 static void	 migrate_inotify_read(evutil_socket_t fd, short events,
 	    void *arg);
-static void	 migrate_status_flush(void);
-
-struct engine migrate;
+static void	 migrate_status_flush(struct engine *e);
 
 /* Wall-clock seconds, for the history's timestamps. */
 double
@@ -57,9 +55,8 @@ migrate_qualify(const char *schema, const char *table)
 
 /* The advisory lock key: one per version table, shared by every migd. */
 long long
-migrate_lock_key(void)
+migrate_lock_key(const struct config_db *cf)
 {
-	const struct config	*cf = migd.config;
 	unsigned long long	 h = 14695981039346656037ULL;
 	char			*name;
 	const char		*p;
@@ -166,20 +163,20 @@ migrate_reset_sql(struct job *j)
 static void
 migrate_inotify_read(evutil_socket_t fd, short events, void *arg)
 {
-	char	 buf[4096];
+	struct engine	*e = arg;
+	char		 buf[4096];
 
 	(void)events;
-	(void)arg;
 	while (read(fd, buf, sizeof buf) > 0)
-		migrate.stale = 1;
+		e->stale = 1;
 }
 
 /* The connected server's version, or 0 before the first connection: SQL the
  * parser refuses is judged against it. */
 int
-migrate_server_version(void)
+migrate_server_version(struct engine *e)
 {
-	PGconn	*pg = pool_any_connection(migd.pool);
+	PGconn	*pg = pool_any_connection(e->db->pool);
 
 	return (pg != NULL ? PQserverVersion(pg) : 0);
 }
@@ -188,62 +185,63 @@ migrate_server_version(void)
  * parser refuses is an error only against its own version) is another one
  * now. */
 static int
-migrate_server_changed(void)
+migrate_server_changed(struct engine *e)
 {
-	int	 v = migrate_server_version();
+	int	 v = migrate_server_version(e);
 
-	return (migrate.loaded && v != 0 && migrate.judged_version != v);
+	return (e->loaded && v != 0 && e->judged_version != v);
 }
 
 /* Whether the last load was refused without reading everything (the
  * directory missing, a file unreadable): nothing to watch or to stat, so it
  * is read again whenever asked, as before. */
 static int
-migrate_seen_partial(void)
+migrate_seen_partial(struct engine *e)
 {
-	return (migrate.loaded && migrate.errors != NULL &&
-	    (migrate.seen.n_dirs == 0 || migrate.seen.incomplete));
+	return (e->loaded && e->errors != NULL &&
+	    (e->seen.n_dirs == 0 || e->seen.incomplete));
 }
 
 /* Whether the files may have changed since the last load (inotify events
  * are drained first, so an edit made just before a request is seen). */
 int
-migrate_files_changed(void)
+migrate_files_changed(struct engine *e)
 {
-	if (migrate.inotify != -1)
-		migrate_inotify_read(migrate.inotify, EV_READ, NULL);
-	return (migrate.stale || !migrate.loaded || migrate_server_changed() ||
-	    migrate_seen_partial());
+	if (e->inotify != -1)
+		migrate_inotify_read(e->inotify, EV_READ, e);
+	return (e->stale || !e->loaded || migrate_server_changed(e) ||
+	    migrate_seen_partial(e));
 }
 
 /* Without inotify: a look at the files every second, off the loop. */
 static void
 migrate_recheck(evutil_socket_t fd, short events, void *arg)
 {
+	struct engine	*e = arg;
+
 	(void)fd;
 	(void)events;
-	(void)arg;
-	if (migrate.loader == NULL && (migrate.inotify == -1 ||
-	    migrate_seen_partial()))
-		migrate_load_start(0);
+	if (e->loader == NULL && (e->inotify == -1 ||
+	    migrate_seen_partial(e)))
+		migrate_load_start(e, 0);
 }
 
 /* The check every second runs while inotify cannot vouch for the files:
  * unavailable, or nothing to watch after a partial read. */
 static void
-migrate_recheck_arm(void)
+migrate_recheck_arm(struct engine *e)
 {
 	struct timeval	 tv = { 1, 0 };
 
-	if (migrate.inotify == -1 || migrate_seen_partial()) {
-		if (migrate.recheck == NULL) {
-			migrate.recheck = event_new(migd.base, -1, EV_PERSIST,
-			    migrate_recheck, NULL);
-			event_add(migrate.recheck, &tv);
+	if (e->inotify == -1 || migrate_seen_partial(e)) {
+		if (e->recheck == NULL) {
+			e->recheck = event_new(e->db->base, -1, EV_PERSIST,
+			    migrate_recheck, e);
+			event_add(e->recheck, &tv);
 		}
-	} else if (migrate.recheck != NULL) {
-		event_free(migrate.recheck);
-		migrate.recheck = NULL;
+	} else if (e->recheck != NULL) {
+		event_free(e->recheck);
+		e->recheck = NULL;
 	}
 }
 
@@ -267,7 +265,7 @@ migrate_inotify_init(void)
  * before every request that uses them; the operator is told once.
  */
 static void
-migrate_watch(const struct migset *set)
+migrate_watch(struct engine *e, const struct migset *set)
 {
 	const uint32_t	 mask = IN_CREATE | IN_DELETE | IN_MODIFY |
 			    IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
@@ -277,15 +275,15 @@ migrate_watch(const struct migset *set)
 	int		 fd;
 
 	/* Events seen while the files were read stay seen. */
-	if (migrate.inotify != -1)
-		migrate_inotify_read(migrate.inotify, EV_READ, NULL);
-	if (migrate.inotify_ev != NULL) {
-		event_free(migrate.inotify_ev);
-		migrate.inotify_ev = NULL;
+	if (e->inotify != -1)
+		migrate_inotify_read(e->inotify, EV_READ, e);
+	if (e->inotify_ev != NULL) {
+		event_free(e->inotify_ev);
+		e->inotify_ev = NULL;
 	}
-	if (migrate.inotify != -1)
-		close(migrate.inotify);
-	migrate.inotify = -1;
+	if (e->inotify != -1)
+		close(e->inotify);
+	e->inotify = -1;
 	if ((fd = migrate_inotify_init()) == -1)
 		why = xprintf("inotify_init1: %s", strerror(errno));
 	for (i = 0; fd != -1 && i < set->n_dirs; i++) {
@@ -297,61 +295,62 @@ migrate_watch(const struct migset *set)
 		}
 	}
 	if (fd == -1) {
-		if (!migrate.no_inotify)
+		if (!e->no_inotify)
 			log_warnx("cannot watch the migration files (%s; "
 			    "fs.inotify.max_user_instances or "
 			    "max_user_watches may be used up): migd checks "
 			    "them for changes every second and before each "
 			    "request that uses them, with a stat of each file",
 			    why);
-		migrate.no_inotify = 1;
+		e->no_inotify = 1;
 		free((char *)why);
 		return;
 	}
-	if (migrate.no_inotify)
+	if (e->no_inotify)
 		log_info("watching the migration files with inotify again");
-	migrate.no_inotify = 0;
-	migrate.inotify = fd;
-	migrate.inotify_ev = event_new(migd.base, migrate.inotify,
-	    EV_READ | EV_PERSIST, migrate_inotify_read, NULL);
-	event_add(migrate.inotify_ev, NULL);
+	e->no_inotify = 0;
+	e->inotify = fd;
+	e->inotify_ev = event_new(e->db->base, e->inotify,
+	    EV_READ | EV_PERSIST, migrate_inotify_read, e);
+	event_add(e->inotify_ev, NULL);
 }
 
 /* Logs what the files' load did not read, and why: once, not at every
  * load (any change to the files loads them again). */
 static void
-migrate_say_skipped(const struct errlist *skipped)
+migrate_say_skipped(struct engine *e, const struct errlist *skipped)
 {
 	char	*all;
 	size_t	 i;
 
 	all = errlist_join(skipped, "\n");
-	if (migrate.skipped_said == NULL || strcmp(all,
-	    migrate.skipped_said) != 0) {
+	if (e->skipped_said == NULL || strcmp(all,
+	    e->skipped_said) != 0) {
 		for (i = 0; i < skipped->n; i++)
 			log_warnx("%s", skipped->v[i]);
 	}
-	free(migrate.skipped_said);
-	migrate.skipped_said = all;
+	free(e->skipped_said);
+	e->skipped_said = all;
 }
 
 /* Logs what a load found, when an operator asked for it (start, SIGHUP,
  * reload) or it changed whether the files are valid. */
 static void
-migrate_load_log(const struct loader_result *res, int asked, int was_valid)
+migrate_load_log(struct engine *e, const struct loader_result *res,
+    int asked, int was_valid)
 {
-	struct revset	*rs = migrate.rs;
+	struct revset	*rs = e->rs;
 	size_t		*heads, n;
 
-	if (migrate.errors != NULL) {
+	if (e->errors != NULL) {
 		if (!asked && !was_valid)
 			return;
 		log_warnx("migrations in %s are invalid (%zu problems); "
 		    "nothing will run until they are fixed",
-		    migd.config->directory, json_array_size(migrate.errors));
-		for (n = 0; n < json_array_size(migrate.errors); n++)
+		    e->db->cf->directory, json_array_size(e->errors));
+		for (n = 0; n < json_array_size(e->errors); n++)
 			log_warnx("%s", json_string_value(json_array_get(
-			    migrate.errors, n)));
+			    e->errors, n)));
 		return;
 	}
 	if (!asked && was_valid) {
@@ -361,13 +360,13 @@ migrate_load_log(const struct loader_result *res, int asked, int was_valid)
 	}
 	n = graph_heads(rs->graph, &heads);
 	log_info("loaded %zu revisions from %s, %zu head%s%s%s (%.3f s)",
-	    revset_count(rs), migd.config->directory, n, n == 1 ? "" : "s",
+	    revset_count(rs), e->db->cf->directory, n, n == 1 ? "" : "s",
 	    n == 1 ? ": " : "", n == 1 ? graph_id(rs->graph, heads[0]) : "",
 	    res->seconds);
 	if (rs->set.format > LAYOUT_MIGD)
 		log_info("the files in %s are read as %s migrations%s",
-		    migd.config->directory, layout_name((enum layout_format)
-		    rs->set.format), migd.config->format == LAYOUT_AUTO ?
+		    e->db->cf->directory, layout_name((enum layout_format)
+		    rs->set.format), e->db->cf->format == LAYOUT_AUTO ?
 		    " (format = auto detected them)" : "");
 	free(heads);
 }
@@ -377,61 +376,61 @@ migrate_load_log(const struct loader_result *res, int asked, int was_valid)
 static void
 migrate_load_done(struct loader_result *res, void *arg)
 {
+	struct engine		*e = arg;
 	struct migrate_waiter	*w, *next;
 	size_t			 i;
-	int			 asked = migrate.load_asked;
-	int			 was_valid = migrate.loaded &&
-				    migrate.errors == NULL;
+	int			 asked = e->load_asked;
+	int			 was_valid = e->loaded &&
+				    e->errors == NULL;
 
-	(void)arg;
-	migrate.loader = NULL;
-	migrate.done_seq = migrate.load_seq;
+	e->loader = NULL;
+	e->done_seq = e->load_seq;
 	if (!res->unchanged) {
-		json_decref(migrate.errors);
-		migrate.errors = NULL;
+		json_decref(e->errors);
+		e->errors = NULL;
 		if (res->rs != NULL) {
-			revset_unref(migrate.rs);
-			migrate.rs = res->rs;
+			revset_unref(e->rs);
+			e->rs = res->rs;
 			res->rs = NULL;
-			migset_clear(&migrate.seen);
-			migrate_watch(&migrate.rs->set);
+			migset_clear(&e->seen);
+			migrate_watch(e, &e->rs->set);
 		} else {
-			migrate.errors = json_array();
+			e->errors = json_array();
 			for (i = 0; i < res->errs.n; i++)
-				json_array_append_new(migrate.errors,
+				json_array_append_new(e->errors,
 				    json_string(res->errs.v[i]));
-			migset_clear(&migrate.seen);
-			migrate.seen = res->seen;
+			migset_clear(&e->seen);
+			e->seen = res->seen;
 			memset(&res->seen, 0, sizeof res->seen);
-			migrate_watch(&migrate.seen);
+			migrate_watch(e, &e->seen);
 		}
 		if (asked) {	/* an explicit reload says them again */
-			free(migrate.skipped_said);
-			migrate.skipped_said = NULL;
+			free(e->skipped_said);
+			e->skipped_said = NULL;
 		}
-		migrate_say_skipped(migrate.errors == NULL ?
-		    &migrate.rs->set.skipped : &migrate.seen.skipped);
-		migrate.loaded = 1;
-		migrate.judged_version = migrate.load_version;
-		migrate_recheck_arm();
-		migrate_load_log(res, asked, was_valid);
+		migrate_say_skipped(e, e->errors == NULL ?
+		    &e->rs->set.skipped : &e->seen.skipped);
+		e->loaded = 1;
+		e->judged_version = e->load_version;
+		migrate_recheck_arm(e);
+		migrate_load_log(e, res, asked, was_valid);
 	}
-	migrate_status_flush();
-	if (migrate.again || migrate.stale || migrate_server_changed())
-		migrate_load_start(migrate.again_full ||
-		    migrate_server_changed());
+	migrate_status_flush(e);
+	if (e->again || e->stale || migrate_server_changed(e))
+		migrate_load_start(e, e->again_full ||
+		    migrate_server_changed(e));
 	/* Those served, all of them when no other load could start, move to
 	 * a list of their own first: a callback may end another waiter's job,
 	 * which migrate_files_forget then finds there. */
-	for (w = TAILQ_FIRST(&migrate.waiters); w != NULL; w = next) {
+	for (w = TAILQ_FIRST(&e->waiters); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);
-		if (w->seq > migrate.done_seq && migrate.loader != NULL)
+		if (w->seq > e->done_seq && e->loader != NULL)
 			continue;
-		TAILQ_REMOVE(&migrate.waiters, w, entry);
-		TAILQ_INSERT_TAIL(&migrate.resuming, w, entry);
+		TAILQ_REMOVE(&e->waiters, w, entry);
+		TAILQ_INSERT_TAIL(&e->resuming, w, entry);
 	}
-	while ((w = TAILQ_FIRST(&migrate.resuming)) != NULL) {
-		TAILQ_REMOVE(&migrate.resuming, w, entry);
+	while ((w = TAILQ_FIRST(&e->resuming)) != NULL) {
+		TAILQ_REMOVE(&e->resuming, w, entry);
 		w->fn(w->arg);
 		free(w);
 	}
@@ -441,61 +440,61 @@ migrate_load_done(struct loader_result *res, void *arg)
  * Starts loading the files on the loader's thread; full reads every file
  * whose stat changed (and reuses the rest), else the thread first stats
  * what the last load read and loads only if something differs.  A load
- * already running is followed by another (migrate.again).
+ * already running is followed by another (e->again).
  */
 void
-migrate_load_start(int full)
+migrate_load_start(struct engine *e, int full)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = e->db->cf;
 	struct revset_ctx	 ctx = { cf->schemas, cf->n_schemas,
 				    cf->version_schema, cf->history_schema,
-				    migrate_server_version(), NULL,
+				    migrate_server_version(e), NULL,
 				    cf->format };
 	const struct migset	*check = NULL;
 	int			 known;
 
-	if (migrate.loader != NULL) {
-		migrate.again = 1;
-		migrate.again_full |= full;
+	if (e->loader != NULL) {
+		e->again = 1;
+		e->again_full |= full;
 		return;
 	}
-	if (migrate.inotify != -1)
-		migrate_inotify_read(migrate.inotify, EV_READ, NULL);
+	if (e->inotify != -1)
+		migrate_inotify_read(e->inotify, EV_READ, e);
 	/* Known changes: status waits a moment for them (small loads end
 	 * well within it), not for a mere check. */
-	known = full || migrate.stale || !migrate.loaded ||
-	    migrate_server_changed();
-	migrate.stale = 0;
-	migrate.again = migrate.again_full = 0;
-	if (!full && migrate.loaded && !migrate_server_changed() &&
-	    !migrate_seen_partial())
-		check = migrate.errors == NULL ? &migrate.rs->set :
-		    &migrate.seen;
-	migrate.loader = loader_start(migd.base, cf->directory, &ctx,
-	    migrate.rs, check, migrate_load_done, NULL);
-	if (migrate.loader == NULL) {
-		migrate.stale = 1;	/* tried again at the next request */
+	known = full || e->stale || !e->loaded ||
+	    migrate_server_changed(e);
+	e->stale = 0;
+	e->again = e->again_full = 0;
+	if (!full && e->loaded && !migrate_server_changed(e) &&
+	    !migrate_seen_partial(e))
+		check = e->errors == NULL ? &e->rs->set :
+		    &e->seen;
+	e->loader = loader_start(e->db->base, cf->directory, &ctx,
+	    e->rs, check, migrate_load_done, e);
+	if (e->loader == NULL) {
+		e->stale = 1;	/* tried again at the next request */
 		return;
 	}
-	migrate.load_seq++;
-	migrate.load_known = known;
-	migrate.load_version = ctx.server_version;
-	migrate.load_t0 = migd_now();
-	migrate.load_asked = migrate.ask_next;
-	migrate.ask_next = 0;
+	e->load_seq++;
+	e->load_known = known;
+	e->load_version = ctx.server_version;
+	e->load_t0 = migd_now();
+	e->load_asked = e->ask_next;
+	e->ask_next = 0;
 }
 
 /* Answers the status requests that waited for a load. */
 static void
-migrate_status_flush(void)
+migrate_status_flush(struct engine *e)
 {
-	struct job	**v = migrate.status_waiting;
-	size_t		  i, n = migrate.n_status_waiting;
+	struct job	**v = e->status_waiting;
+	size_t		  i, n = e->n_status_waiting;
 
-	if (migrate.status_timer != NULL)
-		evtimer_del(migrate.status_timer);
-	migrate.status_waiting = NULL;
-	migrate.n_status_waiting = 0;
+	if (e->status_timer != NULL)
+		evtimer_del(e->status_timer);
+	e->status_waiting = NULL;
+	e->n_status_waiting = 0;
 	for (i = 0; i < n; i++) {
 		migrate_status_reply(v[i], 0);
 		job_end(v[i], NULL);
@@ -507,10 +506,11 @@ migrate_status_flush(void)
 static void
 migrate_status_timeout(evutil_socket_t fd, short events, void *arg)
 {
+	struct engine	*e = arg;
+
 	(void)fd;
 	(void)events;
-	(void)arg;
-	migrate_status_flush();
+	migrate_status_flush(e);
 }
 
 /*
@@ -522,26 +522,27 @@ migrate_status_timeout(evutil_socket_t fd, short events, void *arg)
 int
 migrate_status_wait(struct job *j)
 {
+	struct engine	*e = j->e;
 	struct timeval	 tv;
 	double		 left;
 
-	migrate_files_kick();
-	if (migrate.loader == NULL || !migrate.load_known)
+	migrate_files_kick(e);
+	if (e->loader == NULL || !e->load_known)
 		return (0);
-	left = migrate.load_t0 + MIGRATE_STATUS_LOAD_MS / 1000.0 -
+	left = e->load_t0 + MIGRATE_STATUS_LOAD_MS / 1000.0 -
 	    migd_now();
 	if (left <= 0)
 		return (0);
-	migrate.status_waiting = xreallocarray(migrate.status_waiting,
-	    migrate.n_status_waiting + 1, sizeof *migrate.status_waiting);
-	migrate.status_waiting[migrate.n_status_waiting++] = j;
-	if (migrate.status_timer == NULL)
-		migrate.status_timer = evtimer_new(migd.base,
-		    migrate_status_timeout, NULL);
-	if (migrate.n_status_waiting == 1) {
+	e->status_waiting = xreallocarray(e->status_waiting,
+	    e->n_status_waiting + 1, sizeof *e->status_waiting);
+	e->status_waiting[e->n_status_waiting++] = j;
+	if (e->status_timer == NULL)
+		e->status_timer = evtimer_new(e->db->base,
+		    migrate_status_timeout, e);
+	if (e->n_status_waiting == 1) {
 		tv.tv_sec = (time_t)left;
 		tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) * 1e6);
-		evtimer_add(migrate.status_timer, &tv);
+		evtimer_add(e->status_timer, &tv);
 	}
 	return (1);
 }
@@ -549,19 +550,19 @@ migrate_status_wait(struct job *j)
 /* Status answers from the files as loaded; a change starts a load that it
  * does not wait for. */
 void
-migrate_files_kick(void)
+migrate_files_kick(struct engine *e)
 {
 	/* Not after a partial read: the check every second sees to it. */
-	if (migrate.loader == NULL && migrate_files_changed() &&
-	    (migrate.stale || !migrate.loaded || migrate_server_changed()))
-		migrate_load_start(migrate_server_changed());
+	if (e->loader == NULL && migrate_files_changed(e) &&
+	    (e->stale || !e->loaded || migrate_server_changed(e)))
+		migrate_load_start(e, migrate_server_changed(e));
 }
 
 /* Whether a load is running or none has finished yet. */
 int
-migrate_files_loading(void)
+migrate_files_loading(struct engine *e)
 {
-	return (migrate.loader != NULL || !migrate.loaded);
+	return (e->loader != NULL || !e->loaded);
 }
 
 /*
@@ -571,69 +572,70 @@ migrate_files_loading(void)
  * inotify, so does every request that uses them.
  */
 int
-migrate_files_ready(int check)
+migrate_files_ready(struct engine *e, int check)
 {
-	return (!check && migrate.loader == NULL && migrate.inotify != -1 &&
-	    !migrate_files_changed());
+	return (!check && e->loader == NULL && e->inotify != -1 &&
+	    !migrate_files_changed(e));
 }
 
 /* Calls fn(arg) on the loop once a load that starts after now has ended
  * (or the running one, when nothing changed since it started). */
 void
-migrate_files_wait(int check, void (*fn)(void *), void *arg)
+migrate_files_wait(struct engine *e, int check, void (*fn)(void *),
+    void *arg)
 {
 	struct migrate_waiter	*w;
-	int			 changed = migrate_files_changed();
+	int			 changed = migrate_files_changed(e);
 
 	w = xcalloc(1, sizeof *w);
 	w->fn = fn;
 	w->arg = arg;
-	if (migrate.loader != NULL && (check || changed ||
-	    migrate.inotify == -1)) {
-		migrate.again = 1;
-		migrate.again_full |= migrate_server_changed();
-		w->seq = migrate.load_seq + 1;
-	} else if (migrate.loader != NULL)
-		w->seq = migrate.load_seq;
+	if (e->loader != NULL && (check || changed ||
+	    e->inotify == -1)) {
+		e->again = 1;
+		e->again_full |= migrate_server_changed(e);
+		w->seq = e->load_seq + 1;
+	} else if (e->loader != NULL)
+		w->seq = e->load_seq;
 	else {
-		migrate_load_start(migrate_server_changed());
-		w->seq = migrate.load_seq;
-		if (migrate.loader == NULL) {
+		migrate_load_start(e, migrate_server_changed(e));
+		w->seq = e->load_seq;
+		if (e->loader == NULL) {
 			/* No thread: answer with the files as they are. */
 			free(w);
 			fn(arg);
 			return;
 		}
 	}
-	TAILQ_INSERT_TAIL(&migrate.waiters, w, entry);
+	TAILQ_INSERT_TAIL(&e->waiters, w, entry);
 }
 
 /* Forgets what waits for the files on behalf of arg, which goes away. */
 void
-migrate_files_forget(void *arg)
+migrate_files_forget(struct engine *e, void *arg)
 {
 	struct migrate_waiter	*w, *next;
 	size_t			 i, k;
 
-	for (w = TAILQ_FIRST(&migrate.waiters); w != NULL; w = next) {
+	for (w = TAILQ_FIRST(&e->waiters); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);
 		if (w->arg == arg) {
-			TAILQ_REMOVE(&migrate.waiters, w, entry);
+			TAILQ_REMOVE(&e->waiters, w, entry);
 			free(w);
 		}
 	}
-	for (w = TAILQ_FIRST(&migrate.resuming); w != NULL; w = next) {
+	for (w = TAILQ_FIRST(&e->resuming); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);
 		if (w->arg == arg) {
-			TAILQ_REMOVE(&migrate.resuming, w, entry);
+			TAILQ_REMOVE(&e->resuming, w, entry);
 			free(w);
 		}
 	}
-	for (i = k = 0; i < migrate.n_status_waiting; i++) {
-		if (migrate.status_waiting[i] != arg)
-			migrate.status_waiting[k++] = migrate.status_waiting[i];
+	for (i = k = 0; i < e->n_status_waiting; i++) {
+		if (e->status_waiting[i] != arg)
+			e->status_waiting[k++] = e->status_waiting[i];
 	}
-	migrate.n_status_waiting = k;
+	e->n_status_waiting = k;
 }
 
 /* reload answers once the files are read again. */
@@ -641,35 +643,38 @@ static void
 migrate_reload_answer(void *arg)
 {
 	struct request	*req = arg;
+	struct engine	*e = req->db->engine;
 	char		*cause;
 
-	if (migrate.errors != NULL) {
-		cause = migrate_errors_message(migrate.errors);
+	if (e->errors != NULL) {
+		cause = migrate_errors_message(e->errors);
 		cmd_error(req, MIGD_ERR_MIGRATIONS, "invalid_migrations",
-		    json_pack("{s:O}", "errors", migrate.errors), "%s", cause);
+		    json_pack("{s:O}", "errors", e->errors), "%s", cause);
 		free(cause);
 		return;
 	}
 	cmd_reply(req, json_pack("{s:o}", "migrations",
-	    migrate_files_status()));
+	    migrate_files_status(req->db)));
 }
 
 /* Re-reads the files for SIGHUP (req NULL) and reload (answered when they
  * are read): every file whose stat changed, off the loop; the outcome is
  * logged. */
 void
-migrate_reload(struct request *req)
+migrate_reload(struct database *db, struct request *req)
 {
-	migrate.ask_next = 1;
-	if (migrate.loader != NULL) {
-		migrate.again = migrate.again_full = 1;
+	struct engine	*e = db->engine;
+
+	e->ask_next = 1;
+	if (e->loader != NULL) {
+		e->again = e->again_full = 1;
 		if (req != NULL)
-			migrate_files_wait(1, migrate_reload_answer, req);
+			migrate_files_wait(e, 1, migrate_reload_answer, req);
 		return;
 	}
-	migrate_load_start(1);
+	migrate_load_start(e, 1);
 	if (req != NULL)
-		migrate_files_wait(0, migrate_reload_answer, req);
+		migrate_files_wait(e, 0, migrate_reload_answer, req);
 }
 
 /* What follows the first of n problems in a one-line message (to free):
@@ -700,33 +705,34 @@ migrate_errors_message(json_t *errors)
 /* The files' part of status: count, heads, problems.  With problems, the
  * count and heads are the last valid set's, and say so (stale). */
 json_t *
-migrate_files_status(void)
+migrate_files_status(struct database *db)
 {
+	struct engine	*e = db->engine;
 	json_t	*o, *heads;
 	size_t	*idx, n, i;
 
-	o = json_pack("{s:s, s:b}", "directory", migd.config->directory,
-	    "loading", migrate_files_loading());
-	if (!migrate.loaded)
+	o = json_pack("{s:s, s:b}", "directory", e->db->cf->directory,
+	    "loading", migrate_files_loading(e));
+	if (!e->loaded)
 		return (o);	/* nothing read yet */
-	if (migrate.errors != NULL) {
-		json_object_set(o, "errors", migrate.errors);
+	if (e->errors != NULL) {
+		json_object_set(o, "errors", e->errors);
 		json_object_set_new(o, "valid", json_false());
 	} else
 		json_object_set_new(o, "valid", json_true());
-	if (migrate.rs != NULL) {
-		json_object_set_new(o, "stale", json_boolean(migrate.errors !=
+	if (e->rs != NULL) {
+		json_object_set_new(o, "stale", json_boolean(e->errors !=
 		    NULL));
 		json_object_set_new(o, "revisions",
-		    json_integer((json_int_t)revset_count(migrate.rs)));
-		if (migrate.rs->set.format > LAYOUT_AUTO)
+		    json_integer((json_int_t)revset_count(e->rs)));
+		if (e->rs->set.format > LAYOUT_AUTO)
 			json_object_set_new(o, "format", json_string(
-			    layout_name(migrate.rs->set.format)));
+			    layout_name(e->rs->set.format)));
 		heads = json_array();
-		n = graph_heads(migrate.rs->graph, &idx);
+		n = graph_heads(e->rs->graph, &idx);
 		for (i = 0; i < n; i++)
 			json_array_append_new(heads, json_string(graph_id(
-			    migrate.rs->graph, idx[i])));
+			    e->rs->graph, idx[i])));
 		free(idx);
 		json_object_set_new(o, "heads", heads);
 	}
@@ -738,22 +744,26 @@ migrate_files_status(void)
 void
 migrate_start(struct request *req, enum migrate_op op)
 {
+	struct database	*db = req->db;
+	struct engine	*e = db->engine;
 	struct job	*j;
 	json_t		*p = req->rpc.params;
 	const char	*s;
 	size_t		 pos = 0;
 
-	if (op == MIGRATE_STATUS && migrate.status_leader != NULL) {
+	if (op == MIGRATE_STATUS && e->status_leader != NULL) {
 		/* A status still waiting for a connection answers this one too:
 		 * it has read nothing yet, so its answer is as fresh. */
-		j = migrate.status_leader;
+		j = e->status_leader;
 		j->joined = xreallocarray(j->joined, j->n_joined + 1,
 		    sizeof *j->joined);
 		j->joined[j->n_joined++] = req;
 		return;
 	}
 	j = xcalloc(1, sizeof *j);
-	TAILQ_INSERT_TAIL(&migrate.all, j, all);
+	TAILQ_INSERT_TAIL(&e->all, j, all);
+	j->db = db;
+	j->e = e;
 	j->req = req;
 	j->op = op;
 	j->limit = 50;
@@ -793,7 +803,7 @@ migrate_start(struct request *req, enum migrate_op op)
 	j->apply_skipped = json_is_true(json_object_get(p, "apply_skipped"));
 	/* The configured default unless the request says. */
 	j->atomic = json_object_get(p, "atomic") != NULL ?
-	    json_is_true(json_object_get(p, "atomic")) : migd.config->atomic;
+	    json_is_true(json_object_get(p, "atomic")) : e->db->cf->atomic;
 	if (json_is_integer(json_object_get(p, "limit")))
 		j->limit = (long)json_integer_value(json_object_get(p,
 		    "limit"));
@@ -810,7 +820,7 @@ migrate_start(struct request *req, enum migrate_op op)
 		j->mutating = 0;
 	if (!j->mutating) {
 		if (op == MIGRATE_STATUS)
-			migrate.status_leader = j;
+			e->status_leader = j;
 		job_read_state(j);
 		return;
 	}
@@ -820,14 +830,14 @@ migrate_start(struct request *req, enum migrate_op op)
 		    "migd is shutting down");
 		return;
 	}
-	TAILQ_INSERT_TAIL(&migrate.queue, j, entry);
-	if (TAILQ_FIRST(&migrate.queue) == j) {
+	TAILQ_INSERT_TAIL(&e->queue, j, entry);
+	if (TAILQ_FIRST(&e->queue) == j) {
 		job_read_state(j);
 		return;
 	}
-	TAILQ_FOREACH(j, &migrate.queue, entry)
+	TAILQ_FOREACH(j, &e->queue, entry)
 		pos++;
-	j = TAILQ_LAST(&migrate.queue, jobs);
+	j = TAILQ_LAST(&e->queue, jobs);
 	run_notify(j, "queued", json_pack("{s:I}", "position",
 	    (json_int_t)pos - 1));
 }
@@ -837,14 +847,15 @@ migrate_start(struct request *req, enum migrate_op op)
  * connection; a run holding its lock finishes its current step.
  */
 void
-migrate_shutdown(void)
+migrate_shutdown(struct database *db)
 {
-	struct job	*j, *first = TAILQ_FIRST(&migrate.queue), *next;
+	struct engine	*e = db->engine;
+	struct job	*j, *first = TAILQ_FIRST(&e->queue), *next;
 
 	if (first != NULL) {
 		for (j = TAILQ_NEXT(first, entry); j != NULL; j = next) {
 			next = TAILQ_NEXT(j, entry);
-			TAILQ_REMOVE(&migrate.queue, j, entry);
+			TAILQ_REMOVE(&e->queue, j, entry);
 			j->mutating = 0;
 			job_set_error(j, MIGD_ERR_SHUTTING_DOWN,
 			    "shutting_down", NULL, "migd is shutting down: "
@@ -852,7 +863,7 @@ migrate_shutdown(void)
 			job_reply(j);
 		}
 	}
-	for (j = TAILQ_FIRST(&migrate.all); j != NULL; j = next) {
+	for (j = TAILQ_FIRST(&e->all); j != NULL; j = next) {
 		next = TAILQ_NEXT(j, all);
 		if (j->waiter != NULL && !j->recording)
 			job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down",
@@ -864,53 +875,58 @@ migrate_shutdown(void)
 }
 
 int
-migrate_busy(void)
+migrate_busy(struct database *db)
 {
-	return (!TAILQ_EMPTY(&migrate.queue));
+	struct engine	*e = db->engine;
+
+	return (!TAILQ_EMPTY(&e->queue));
 }
 
+/* A new database's engine: nothing loaded yet; the first load starts. */
 void
-migrate_init(void)
+migrate_engine_init(struct engine *e, struct database *db)
 {
-	TAILQ_INIT(&migrate.queue);
-	TAILQ_INIT(&migrate.waiters);
-	TAILQ_INIT(&migrate.resuming);
-	TAILQ_INIT(&migrate.all);
-	migrate.inotify = -1;
-	if (gethostname(migrate.host, sizeof migrate.host) != 0)
-		strncpy(migrate.host, "unknown", sizeof migrate.host - 1);
-	migrate.host[sizeof migrate.host - 1] = '\0';
+	e->db = db;
+	TAILQ_INIT(&e->queue);
+	TAILQ_INIT(&e->waiters);
+	TAILQ_INIT(&e->resuming);
+	TAILQ_INIT(&e->all);
+	e->inotify = -1;
+	if (gethostname(e->host, sizeof e->host) != 0)
+		strncpy(e->host, "unknown", sizeof e->host - 1);
+	e->host[sizeof e->host - 1] = '\0';
 	/* On the loader's thread: the socket answers while a big file loads. */
-	migrate_reload(NULL);
+	migrate_reload(db, NULL);
 }
 
+/* Frees what an engine holds (its jobs have ended). */
 void
-migrate_free(void)
+migrate_engine_clear(struct engine *e)
 {
 	struct migrate_waiter	*w;
 
-	loader_free(migrate.loader);
-	migrate.loader = NULL;
-	while ((w = TAILQ_FIRST(&migrate.waiters)) != NULL) {
-		TAILQ_REMOVE(&migrate.waiters, w, entry);
+	loader_free(e->loader);
+	e->loader = NULL;
+	while ((w = TAILQ_FIRST(&e->waiters)) != NULL) {
+		TAILQ_REMOVE(&e->waiters, w, entry);
 		free(w);
 	}
-	if (migrate.recheck != NULL)
-		event_free(migrate.recheck);
-	if (migrate.status_timer != NULL)
-		event_free(migrate.status_timer);
-	free(migrate.status_waiting);
-	migset_clear(&migrate.seen);
-	if (migrate.inotify_ev != NULL)
-		event_free(migrate.inotify_ev);
-	if (migrate.inotify != -1)
-		close(migrate.inotify);
-	revset_unref(migrate.rs);
-	migrate.rs = NULL;
-	json_decref(migrate.errors);
-	dbstate_clear(&migrate.last_db);
-	dbstate_clear(&migrate.hist_cache);
-	free(migrate.hist_key);
-	free(migrate.skipped_said);
-	migrate.skipped_said = NULL;
+	if (e->recheck != NULL)
+		event_free(e->recheck);
+	if (e->status_timer != NULL)
+		event_free(e->status_timer);
+	free(e->status_waiting);
+	migset_clear(&e->seen);
+	if (e->inotify_ev != NULL)
+		event_free(e->inotify_ev);
+	if (e->inotify != -1)
+		close(e->inotify);
+	revset_unref(e->rs);
+	e->rs = NULL;
+	json_decref(e->errors);
+	dbstate_clear(&e->last_db);
+	dbstate_clear(&e->hist_cache);
+	free(e->hist_key);
+	free(e->skipped_said);
+	e->skipped_said = NULL;
 }

@@ -21,15 +21,13 @@ enum migrate_op {
 	MIGRATE_LINT
 };
 
-void	 migrate_init(void);
-void	 migrate_free(void);
-void	 migrate_reload(struct request *);
+void	 migrate_reload(struct database *, struct request *);
 void	 migrate_start(struct request *, enum migrate_op);
 void	 migrate_cancel(struct request *);
 void	 migrate_revisions(struct request *);
-void	 migrate_shutdown(void);
-int	 migrate_busy(void);
-json_t	*migrate_files_status(void);
+void	 migrate_shutdown(struct database *);
+int	 migrate_busy(struct database *);
+json_t	*migrate_files_status(struct database *);
 char	*migrate_errors_message(json_t *);
 
 #endif

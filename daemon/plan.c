@@ -304,37 +304,37 @@ migrate_status_reply(struct job *j, int stale)
 	/* A change is loaded off the loop; this answer is from the files as
 	 * loaded (migrations.loading says a load is under way). */
 	if (j->pc == NULL)
-		migrate_files_kick();
+		migrate_files_kick(j->e);
 	res = json_pack("{s:{s:s, s:I, s:o, s:i}, s:o}",
 	    "daemon", "version", PACKAGE_VERSION, "pid", (json_int_t)getpid(),
 	    "uptime", rpc_duration(migd_now() - migd.started), "protocol",
-	    MIGD_PROTOCOL_VERSION, "migrations", migrate_files_status());
-	json_object_set_new(res, "database", cmd_status_database(j->pc !=
-	    NULL));
-	if (!migrate.loaded) {
+	    MIGD_PROTOCOL_VERSION, "migrations", migrate_files_status(j->db));
+	json_object_set_new(res, "database", cmd_status_database(j->db,
+	    j->pc != NULL));
+	if (!j->e->loaded) {
 		/* The first load is still running: nothing to judge by. */
 		json_object_set_new(res, "state", json_string("loading"));
 		if (j->pc != NULL) {
-			dbstate_clear(&migrate.last_db);
-			dbstate_copy(&migrate.last_db, &j->st);
-			migrate.have_last_db = 1;
+			dbstate_clear(&j->e->last_db);
+			dbstate_copy(&j->e->last_db, &j->st);
+			j->e->have_last_db = 1;
 		}
 	} else if (j->pc != NULL) {
-		migrate_assess(migrate.rs, migrate.errors != NULL, &j->st,
+		migrate_assess(j->e->rs, j->e->errors != NULL, &j->st,
 		    res);
 		/* Keep what the database said, for answers without one. */
-		dbstate_clear(&migrate.last_db);
-		dbstate_copy(&migrate.last_db, &j->st);
-		migrate.have_last_db = 1;
-	} else if (stale && migrate.have_last_db) {
-		migrate_assess(migrate.rs, migrate.errors != NULL,
-		    &migrate.last_db, res);
+		dbstate_clear(&j->e->last_db);
+		dbstate_copy(&j->e->last_db, &j->st);
+		j->e->have_last_db = 1;
+	} else if (stale && j->e->have_last_db) {
+		migrate_assess(j->e->rs, j->e->errors != NULL,
+		    &j->e->last_db, res);
 		json_object_set_new(res, "stale", json_true());
-	} else if (pool_any_connection(migd.pool) == NULL) {
+	} else if (pool_any_connection(j->db->pool) == NULL) {
 		json_object_set_new(res, "state", json_string("no_database"));
 	} else
 		json_object_set_new(res, "state", json_string("unknown"));
-	json_object_set_new(res, "running", json_boolean(migrate_busy()));
+	json_object_set_new(res, "running", json_boolean(migrate_busy(j->db)));
 	j->result = res;
 }
 
@@ -375,7 +375,7 @@ migrate_text_array(char **v, size_t n)
 static void
 migrate_plan_schemas(struct job *j)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 	const char		**names;
 	size_t			 n, i;
 
@@ -793,8 +793,8 @@ job_plan_checked(struct job *j, json_t *problems, json_t *lint)
 	list = migrate_text_array(j->ensure, j->n_ensure);
 	params[0] = list;
 	/* With the schemas migd created for earlier runs: it manages them. */
-	ht = migrate_qualify(migd.config->history_schema,
-	    migd.config->history_table);
+	ht = migrate_qualify(j->db->cf->history_schema,
+	    j->db->cf->history_table);
 	sql = xprintf("SELECT 'e'::text, nspname::text FROM "
 	    "pg_catalog.pg_namespace WHERE nspname = ANY($1::text[])%s%s%s",
 	    j->st.has_history ? " UNION SELECT 'm'::text, s FROM " : "",

@@ -187,7 +187,7 @@ planlint_catalog(struct job *j, PGresult *res)
 			f = &j->lint_rep->v[k];
 			if (planlint_table(j, f->table) == i)
 				lint_finding_sized(f, rows,
-				    migd.config->lint_small_table_rows);
+				    j->db->cf->lint_small_table_rows);
 		}
 	}
 	if (j->op == MIGRATE_LINT)
@@ -305,7 +305,7 @@ planlint_plan_done(struct job *j)
 		if (lint_rules[f->rule].severity < LINT_WARNING)
 			continue;
 		json_array_append_new(out, planlint_json(j, k));
-		if (migd.config->lint == MIGD_LINT_REFUSE &&
+		if (j->db->cf->lint == MIGD_LINT_REFUSE &&
 		    f->ignored == NULL && f->severity == LINT_ERROR)
 			json_array_append_new(problems, planlint_problem(f,
 			    j->lint_revs[k]));
@@ -321,13 +321,13 @@ planlint(struct job *j, json_t *problems)
 	struct lint_ctx	 ctx;
 	size_t		 i;
 
-	if (migd.config->lint == MIGD_LINT_OFF) {
+	if (j->db->cf->lint == MIGD_LINT_OFF) {
 		job_plan_checked(j, problems, NULL);
 		return;
 	}
 	memset(&ctx, 0, sizeof ctx);
-	ctx.managed = migd.config->schemas;
-	ctx.n_managed = migd.config->n_schemas;
+	ctx.managed = j->db->cf->schemas;
+	ctx.n_managed = j->db->cf->n_schemas;
 	j->lint_problems = problems;
 	j->lint_rep = xcalloc(1, sizeof *j->lint_rep);
 	for (i = 0; i < j->plan.n_steps; i++)
@@ -398,8 +398,8 @@ job_lint(struct job *j)
 		return;
 	}
 	memset(&ctx, 0, sizeof ctx);
-	ctx.managed = migd.config->schemas;
-	ctx.n_managed = migd.config->n_schemas;
+	ctx.managed = j->db->cf->schemas;
+	ctx.n_managed = j->db->cf->n_schemas;
 	j->lint_rep = xcalloc(1, sizeof *j->lint_rep);
 	j->lint_notes = json_array();
 	if (j->lint_all) {

@@ -1130,7 +1130,7 @@ pool_pipeline_failed(struct pool_conn *pc)
 
 /* Creates the pool and starts connecting every slot. */
 struct pool *
-pool_new(struct event_base *base, const struct config *cf)
+pool_new(struct event_base *base, const struct config_db *cf)
 {
 	struct pool		*p;
 	struct pool_conn	*pc;
@@ -1158,7 +1158,7 @@ pool_new(struct event_base *base, const struct config *cf)
 
 /* Applies a reloaded configuration: new settings reconnect, busy ones later. */
 void
-pool_reconfigure(struct pool *p, const struct config *cf)
+pool_reconfigure(struct pool *p, const struct config_db *cf)
 {
 	struct pool_conn	*pc;
 	int			 i, old = p->size;

@@ -24,7 +24,7 @@ static void	 job_schemas_rows(struct job *j, PGresult *res);
 static void	 job_schemas(struct job *j);
 static void	 job_heads(struct job *j);
 static void	 job_assess_reply(struct job *j);
-static void	 job_stale_files(json_t *o);
+static void	 job_stale_files(struct job *j, json_t *o);
 
 static void
 job_history_rows(struct job *j, PGresult *res)
@@ -78,7 +78,7 @@ job_history_rows(struct job *j, PGresult *res)
 static void
 job_history(struct job *j)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 	char			*ht, *sql, limit[32];
 	const char		*params[2];
 
@@ -191,7 +191,7 @@ job_history_resolve(struct job *j)
 static void
 job_schemas_rows(struct job *j, PGresult *res)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 	const struct sqlscan	*sc;
 	const struct migfile	*mf;
 	json_t			*list, *o;
@@ -301,19 +301,19 @@ job_heads(struct job *j)
 	free(heads);
 	free(marks);
 	j->result = json_pack("{s:o}", "heads", list);
-	job_stale_files(j->result);
+	job_stale_files(j, j->result);
 	job_end(j, NULL);
 }
 
 /* With invalid files, current and heads answer from the last valid set:
  * they say so, and why. */
 static void
-job_stale_files(json_t *o)
+job_stale_files(struct job *j, json_t *o)
 {
-	if (migrate.errors == NULL)
+	if (j->e->errors == NULL)
 		return;
 	json_object_set_new(o, "stale", json_true());
-	json_object_set(o, "errors", migrate.errors);
+	json_object_set(o, "errors", j->e->errors);
 }
 
 /* The state against the files, as current and verify report it. */
@@ -322,8 +322,8 @@ job_assess_reply(struct job *j)
 {
 	json_t	*o = json_object();
 
-	migrate_assess(j->rs, migrate.errors != NULL, &j->st, o);
-	job_stale_files(o);
+	migrate_assess(j->rs, j->e->errors != NULL, &j->st, o);
+	job_stale_files(j, o);
 	if (j->op == MIGRATE_VERIFY)
 		json_object_set_new(o, "ok", json_boolean(strcmp(
 		    json_string_value(json_object_get(o, "state")),
@@ -363,33 +363,33 @@ job_dispatch(struct job *j)
 	 * every file and directory stat'ed, which inotify cannot vouch for;
 	 * either waits, off the loop, for a load when needed. */
 	if ((j->op != MIGRATE_HISTORY || j->target != NULL) &&
-	    !j->files_fresh && !migrate_files_ready(j->mutating)) {
-		migrate_files_wait(j->mutating, job_files_loaded, j);
+	    !j->files_fresh && !migrate_files_ready(j->e, j->mutating)) {
+		migrate_files_wait(j->e, j->mutating, job_files_loaded, j);
 		return;
 	}
 	if (j->op == MIGRATE_HISTORY) {
 		/* A revision is looked up in the files too, the last valid
 		 * ones when they have problems. */
-		if (j->target != NULL && migrate.rs != NULL)
-			j->rs = revset_ref(migrate.rs);
+		if (j->target != NULL && j->e->rs != NULL)
+			j->rs = revset_ref(j->e->rs);
 		job_history(j);
 		return;
 	}
-	if (migrate.errors == NULL && migrate.rs != NULL)
-		j->rs = revset_ref(migrate.rs);
-	else if ((j->op == MIGRATE_HEADS && migrate.rs != NULL) || j->op ==
+	if (j->e->errors == NULL && j->e->rs != NULL)
+		j->rs = revset_ref(j->e->rs);
+	else if ((j->op == MIGRATE_HEADS && j->e->rs != NULL) || j->op ==
 	    MIGRATE_CURRENT) {
 		/* current and heads go on from the last valid set (current
 		 * even without one), marked stale; nothing is judged. */
-		if (migrate.rs != NULL)
-			j->rs = revset_ref(migrate.rs);
+		if (j->e->rs != NULL)
+			j->rs = revset_ref(j->e->rs);
 	} else {
-		msg = migrate.errors != NULL ? migrate_errors_message(
-		    migrate.errors) : xstrdup("the migration files could not "
+		msg = j->e->errors != NULL ? migrate_errors_message(
+		    j->e->errors) : xstrdup("the migration files could not "
 		    "be loaded");
 		job_fail(j, MIGD_ERR_MIGRATIONS, "invalid_migrations",
-		    json_pack("{s:o}", "errors", migrate.errors != NULL ?
-		    json_incref(migrate.errors) : json_array()), "%s", msg);
+		    json_pack("{s:o}", "errors", j->e->errors != NULL ?
+		    json_incref(j->e->errors) : json_array()), "%s", msg);
 		free(msg);
 		return;
 	}
@@ -430,19 +430,20 @@ static void
 migrate_revisions_answer(void *arg)
 {
 	struct request	*req = arg;
+	struct engine	*e = req->db->engine;
 	char		*msg;
 
-	if (migrate.errors != NULL || migrate.rs == NULL) {
-		msg = migrate.errors != NULL ? migrate_errors_message(
-		    migrate.errors) : xstrdup("the migration files could not "
+	if (e->errors != NULL || e->rs == NULL) {
+		msg = e->errors != NULL ? migrate_errors_message(
+		    e->errors) : xstrdup("the migration files could not "
 		    "be loaded");
 		cmd_error(req, MIGD_ERR_MIGRATIONS, "invalid_migrations",
-		    json_pack("{s:o}", "errors", migrate.errors != NULL ?
-		    json_incref(migrate.errors) : json_array()), "%s", msg);
+		    json_pack("{s:o}", "errors", e->errors != NULL ?
+		    json_incref(e->errors) : json_array()), "%s", msg);
 		free(msg);
 		return;
 	}
-	cmd_reply(req, revset_revisions_json(migrate.rs));
+	cmd_reply(req, revset_revisions_json(e->rs));
 }
 
 /* revisions: the graph of the files, newest first; needs no database, so
@@ -450,8 +451,10 @@ migrate_revisions_answer(void *arg)
 void
 migrate_revisions(struct request *req)
 {
-	if (!migrate_files_ready(0))
-		migrate_files_wait(0, migrate_revisions_answer, req);
+	struct engine	*e = req->db->engine;
+
+	if (!migrate_files_ready(e, 0))
+		migrate_files_wait(e, 0, migrate_revisions_answer, req);
 	else
 		migrate_revisions_answer(req);
 }

@@ -507,7 +507,7 @@ run_holders_found(struct job *j, PGresult *res)
 static int
 run_lock_failed(struct job *j)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 	PGconn			*pg = j->pc != NULL ? pool_conn_pg(j->pc) : NULL;
 	PGTransactionStatusType	 ts;
 	const char		*text;
@@ -566,7 +566,7 @@ run_lock_failed(struct job *j)
 static char *
 run_no_retry(struct job *j)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 
 	if (j->cancelled_by != NULL || migd.draining || j->copy_refused !=
 	    NULL || j->pc == NULL || pool_conn_pg(j->pc) == NULL)
@@ -665,7 +665,7 @@ run_retry_recorded(struct job *j, PGresult *res)
 static void
 run_retry(struct job *j, json_t *data, char *error)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 	const struct graph_step	*st = &j->plan.steps[j->step];
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
 	char			*note, *hist, *sql;
@@ -740,7 +740,7 @@ run_step_failed_end(struct job *j)
 		free(hist);
 	}
 	if (code != NULL && strcmp(code, "55P03") == 0 &&
-	    migd.config->lock_retries > 0) {
+	    j->db->cf->lock_retries > 0) {
 		if ((t = run_no_retry(j)) == NULL) {
 			run_retry(j, data, error);
 			return;
@@ -957,7 +957,7 @@ run_witness(struct job *j, char *sql)
 
 	if (j->witness)
 		return (sql);
-	w = book_witness_sql();
+	w = book_witness_sql(j);
 	t = xprintf("%s%s; ", sql, w);
 	free(sql);
 	free(w);
@@ -1120,7 +1120,7 @@ run_step_pipelined(struct job *j, const struct sqlscan *sc, const char *text)
 		book_timeouts_sql(j, 1, &sql);
 		j->seg_open = 1;
 	}
-	errlist_take(&sql, book_witness_sql());
+	errlist_take(&sql, book_witness_sql(j));
 	j->witness = 1;
 	j->pipe_own = sql.n;
 	free(j->pipe_map);
@@ -1247,7 +1247,7 @@ run_step(struct job *j)
 	}
 	/* Marked dirty first: a crash part-way leaves the mark; the lock's
 	 * witness is taken with it. */
-	witness = book_witness_sql();
+	witness = book_witness_sql(j);
 	mark = book_step_history_sql(j, 0, 1, 0, NULL, "started; not "
 	    "finished");
 	if (j->tx) {
@@ -1367,7 +1367,7 @@ run_drop_problems(struct job *j, char **created, size_t n_created)
 void
 run_schemas(struct job *j, PGresult *res)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 	json_t			*missing, *problems, *first;
 	char			*sql, *t, *q, **created, *more;
 	size_t			 i, n_created = 0;

@@ -24,7 +24,7 @@ static void
 stamp_set_rows(struct job *j, char *marks, const char *revision,
     const char *direction, const char *note)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 	const struct migfile	*mf = NULL;
 	ssize_t			 idx;
 	size_t			*keep, n_keep = 0, i, k, n = revset_count(j->rs);
@@ -161,7 +161,7 @@ stamp_targets(struct job *j, json_t *revision)
 static void
 stamp_write(struct job *j, const struct graph_stamp *out)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 	const struct migfile	*mf;
 	struct errlist		 stmts = { NULL, 0 };
 	const char		*note = j->purge ? "purged: the version table "
@@ -364,7 +364,7 @@ stamp_accept_write(struct job *j, PGresult *res)
 void
 job_accept(struct job *j)
 {
-	const struct config	*cf = migd.config;
+	const struct config_db	*cf = j->db->cf;
 	const struct migfile	*mf;
 	const struct dbrev	*dr;
 	struct errlist		 rows = { NULL, 0 };

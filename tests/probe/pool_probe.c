@@ -134,7 +134,7 @@ int
 main(int argc, char *argv[])
 {
 	struct probe	 p;
-	struct config	 cf;
+	struct config_db cf;
 	struct event	*tick, *limit;
 	struct timeval	 tv = { 0, 100000 }, lim = { 20, 0 };
 	char		*s;

@@ -1,0 +1,52 @@
+/*
+ * A database migd serves, and its whole lifetime: database_new makes its
+ * pool and its engine (run queue, jobs, loaded files, caches) and starts
+ * loading its files; database_free undoes that in the reverse order.  Each
+ * database is alone with its state: a second one shares nothing with it
+ * but the event loop and the daemon-wide settings.
+ */
+#include <sys/queue.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "migd.h"
+#include "engine.h"
+
+/* Creates database cf->name: its pool connects, its files load. */
+struct database *
+database_new(struct event_base *base, const struct config_db *cf)
+{
+	struct database	*db;
+
+	db = xcalloc(1, sizeof *db);
+	db->name = xstrdup(cf->name);
+	db->cf = cf;
+	db->base = base;
+	db->pool = pool_new(base, cf);
+	db->engine = xcalloc(1, sizeof *db->engine);
+	migrate_engine_init(db->engine, db);
+	return (db);
+}
+
+/* Frees a database once the loop has stopped (its jobs have ended). */
+void
+database_free(struct database *db)
+{
+	if (db == NULL)
+		return;
+	migrate_engine_clear(db->engine);
+	free(db->engine);
+	pool_free(db->pool);
+	free(db->name);
+	free(db);
+}
+
+/* A reload's settings for this database (same name): the pool applies its
+ * own (size, timeout, conninfo), the engine reads the rest as it goes. */
+void
+database_reconfigure(struct database *db, const struct config_db *cf)
+{
+	db->cf = cf;
+	pool_reconfigure(db->pool, cf);
+}
