@@ -198,6 +198,12 @@ conn_send(struct migctl *m, const char *method, json_t *params)
 
 	req = json_pack("{s:s, s:i, s:s}", "jsonrpc", "2.0", "id", 1,
 	    "method", method);
+	if (m->db != NULL) {
+		/* --db: every request names its database. */
+		if (params == NULL)
+			params = json_object();
+		json_object_set_new(params, "database", json_string(m->db));
+	}
 	if (params != NULL)
 		json_object_set_new(req, "params", params);
 	s = json_dumps(req, JSON_COMPACT);

@@ -415,6 +415,8 @@ const size_t migctl_ncmds = nitems(migctl_cmds);
 const struct migctl_opt migctl_options[] = {
 	{ OPT_SOCKET, 's', "socket", NULL, "PATH", 0, "the control socket "
 	    "(default $" MIGD_SOCKET_ENV ",\nelse " MIGD_DEFAULT_SOCKET ")" },
+	{ OPT_DB, 0, "db", NULL, "NAME", 0, "the database, of a migd serving "
+	    "several\n([database NAME]; default: the only one)" },
 	{ OPT_JSON, 'j', "json", NULL, NULL, 0, "JSON on stdout, errors too; "
 	    "nothing on stderr" },
 	{ OPT_STREAM, 0, "stream", NULL, NULL, 0, "with --json: each message "
@@ -1033,6 +1035,7 @@ migctl_cancel_run(struct migctl *m)
 	memset(&c, 0, sizeof c);
 	c.fd = -1;
 	c.socket = m->socket;
+	c.db = m->db;
 	c.cancel_sent = 1;	/* this connection does not cancel again */
 	if (conn_try(&c) != 0) {
 		if (!opts.json)
@@ -1189,6 +1192,11 @@ migctl_set(struct migctl *m, const struct migctl_opt *o, const char *name,
 	switch (o->id) {
 	case OPT_SOCKET:
 		m->socket = val;
+		break;
+	case OPT_DB:
+		if (*val == '\0')
+			die(MIGCTL_EXIT_USAGE, "--db needs a database name");
+		m->db = val;
 		break;
 	case OPT_JSON:
 		opts.json = 1;

@@ -36,6 +36,7 @@ extern json_t	*author_notes;	/* --json: what author_load noted */
 
 struct migctl {
 	const char		*socket;
+	const char		*db;		/* --db: the database param */
 	int			 fd;
 	char			*rbuf;		/* bytes read, not yet a line */
 	size_t			 rlen, rcap;
@@ -100,7 +101,7 @@ enum migctl_optid {
 	OPT_VERSION, OPT_DRY_RUN, OPT_SQL, OPT_ATOMIC, OPT_NO_ATOMIC,
 	OPT_DRIFT, OPT_SKIPPED, OPT_WAIT_DAEMON, OPT_LIMIT, OPT_FOR, OPT_TIMEOUT,
 	OPT_MESSAGE, OPT_DIR, OPT_CONFIG, OPT_HEAD, OPT_OUT, OPT_PARTIAL,
-	OPT_PURGE, OPT_FROM
+	OPT_PURGE, OPT_FROM, OPT_DB
 };
 
 struct migctl_opt {

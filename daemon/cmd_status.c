@@ -39,8 +39,9 @@ cmd_status_database(struct database *d, int self)
 		st.idle++;
 	}
 	pg = pool_any_connection(d->pool);
-	db = json_pack("{s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:i, s:i, "
-	    "s:i, s:i}}",
+	db = json_pack("{s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:i, "
+	    "s:i, s:i, s:i}}",
+	    "name", d->name,
 	    "connected", pg != NULL,
 	    "server_version", cmd_string_or_null(pg ?
 	    PQparameterStatus(pg, "server_version") : NULL),

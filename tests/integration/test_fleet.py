@@ -1,9 +1,14 @@
-"""The fleet's test bed against what this build does (issue 16 point 5): 60 databases on
-a PostgreSQL with max_connections 25, one [database NAME] section each. migd -n reads
-and prints them all; migd refuses to start with them (several databases per daemon are
-not built yet), before its socket and before any connection; a reload to such a file
-keeps the running settings. The sampler is shown to see migd's connections, so its
-zero means something."""
+"""The fleet's test bed against what this build does (issue 16 points 2 and 5): 60
+databases on a PostgreSQL with max_connections 25, one [database NAME] section each.
+migd -n reads and prints them all; 60 pools of one connection are more than the cap of 8,
+and this build keeps every pool open (connections on demand are not built yet), so migd
+refuses to start with them, before its socket and before any connection; a reload to such
+a file keeps the running settings. The sampler is shown to see migd's connections, so
+its zero means something.
+
+A few databases within the cap run in one daemon, each its own object: `migctl --db`
+and the `database` param pick one, a run on one does not hold up another, and a reload
+that adds a database is refused."""
 
 import os
 import re
@@ -62,7 +67,8 @@ def test_fleet_check_prints_every_database(fleet, workdir):
     path = _write_fleet(workdir, cluster, names, cap=CAP)
     p = subprocess.run([MIGD_BIN, "-n", "-c", path], capture_output=True, text=True,
                        timeout=30, env=clean_env(), stdin=subprocess.DEVNULL)
-    # read and printed, but this build would not start with it: -n says so, exit 1
+    # read and printed, but this build would not start with it (60 pools open above a
+    # cap of 8): -n says so, exit 1
     assert p.returncode == 1, (p.returncode, p.stderr)
     assert "# %d databases: %s" % (N_DATABASES, names[0]) in p.stdout, p.stdout[:500]
     sections = re.findall(r"^\[database (\S+)\]$", p.stdout, re.M)
@@ -73,9 +79,10 @@ def test_fleet_check_prints_every_database(fleet, workdir):
                                 % (name, cluster.sockdir, cluster.port)), block[:300]
         assert "\npool_size = 1\n" in block.split("\n\n", 1)[0]
     assert "max_connections_total = %d\nidle_close = 60s\n" % CAP in p.stdout
-    assert ("migd: %s defines %d databases (%s, %s, ...): this build of migd serves one "
-            "database per daemon, and running several from one daemon is not built yet"
-            % (path, N_DATABASES, names[0], names[1])) in p.stderr, p.stderr
+    assert ("migd: %s defines %d databases (%s, %s, ...) whose pool_size adds up to %d "
+            "connections, above max_connections_total (%d): this build of migd keeps "
+            "every database's pool_size connections open"
+            % (path, N_DATABASES, names[0], names[1], N_DATABASES, CAP)) in p.stderr, p.stderr
     # one directory, checked once
     assert p.stderr.count("cannot open migrations directory") == 0
     assert p.stdout.count("# migrations: 0 revisions in") == 1, p.stdout[-500:]
@@ -115,10 +122,13 @@ def test_fleet_start_refused_without_socket_or_connections(fleet, workdir):
                            timeout=15, env=clean_env(), stdin=subprocess.DEVNULL)
         s.sample_once()
     assert p.returncode == 1, (p.returncode, p.stderr)
-    assert ("migd: %s defines %d databases (%s, %s, ...): this build of migd serves one "
-            "database per daemon, and running several from one daemon is not built yet; "
-            "run one migd per database (one configuration file each) until it is\n"
-            % (path, N_DATABASES, names[0], names[1])) in p.stderr, p.stderr
+    assert ("migd: %s defines %d databases (%s, %s, ...) whose pool_size adds up to %d "
+            "connections, above max_connections_total (%d): this build of migd keeps "
+            "every database's pool_size connections open (connections on demand within "
+            "the cap are not built yet); lower pool_size, raise max_connections_total "
+            "to at least %d, or split the databases over several migd\n"
+            % (path, N_DATABASES, names[0], names[1], N_DATABASES, CAP, N_DATABASES)
+            ) in p.stderr, p.stderr
     assert not os.path.exists(sock), "the refused daemon left its socket"
     assert s.max_migd == 0, s.summary()
     assert s.max_total <= FLEET_MAX_CONNECTIONS, s.summary()
@@ -138,13 +148,248 @@ def test_fleet_reload_keeps_one_database(fleet, workdir):
         _write_fleet(workdir, cluster, names, cap=CAP)
         r = m.migctl("reload")
         assert r.returncode != 0, (r.stdout, r.stderr)
-        assert "not built yet" in r.stdout + r.stderr, (r.stdout, r.stderr)
+        assert "above max_connections_total (%d)" % CAP in r.stdout + r.stderr, (
+            r.stdout, r.stderr)
         m.signal(signal.SIGHUP)
         wait_for(lambda: m.log().count("reload failed: keeping the previous settings") >= 2,
                  10, what="SIGHUP refused too")
         st = m.status()
         assert st["database"]["connected"] is True
         assert st["database"]["database"] == names[0], st["database"]
+        assert m.proc.poll() is None
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+# ---- several databases in one daemon (issue 16 point 2) ---------------------------------
+
+def _rev(directory, name, revision, down, up):
+    with open(os.path.join(directory, name), "w") as f:
+        f.write("-- revision: %s\n-- down_revision: %s\n\n-- migrate:up\n%s\n"
+                % (revision, down, up))
+
+
+def _chain(directory, n=2, prefix="f"):
+    """n linear revisions f1..fn, each creating table public.fleet_t<i>."""
+    os.makedirs(directory, exist_ok=True)
+    for i in range(1, n + 1):
+        _rev(directory, "%s%d.sql" % (prefix, i), "%s%d" % (prefix, i),
+             "none" if i == 1 else "%s%d" % (prefix, i - 1),
+             "CREATE TABLE public.fleet_t%d (id int);" % i)
+
+
+def _versions(cluster, db):
+    """The version table's rows of db, or None when it has none."""
+    if cluster.psql("SELECT to_regclass('public.alembic_version') IS NOT NULL",
+                    db=db) != "t":
+        return None
+    out = cluster.psql("SELECT version_num FROM public.alembic_version ORDER BY 1", db=db)
+    return out.split("\n") if out else []
+
+
+def _fleet_migd(workdir, cluster, dbs, filename="several.conf", **kw):
+    m = Migd(workdir, cluster.conninfo(dbs[0]), pg=cluster)
+    m.config_path = _write_fleet(workdir, cluster, dbs, filename, cap=CAP, **kw)
+    return m
+
+
+def _json(r):
+    import json
+    assert r.stdout, (r.returncode, r.stderr)
+    return json.loads(r.stdout)
+
+
+def _wait_all_connected(m, dbs):
+    for name in dbs:
+        wait_for(lambda: migdtest.assert_result(m.rpc("status", {"database": name}), 1)
+                 ["database"]["connected"], 15, what="%s connected" % name)
+
+
+def test_fleet_check_several_databases_within_the_cap(fleet, workdir):
+    cluster, names = fleet
+    path = _write_fleet(workdir, cluster, names[:3], cap=CAP)
+    p = subprocess.run([MIGD_BIN, "-n", "-c", path], capture_output=True, text=True,
+                       timeout=30, env=clean_env(), stdin=subprocess.DEVNULL)
+    # three pools of one connection, cap 8: this build starts with it
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    assert re.findall(r"^\[database (\S+)\]$", p.stdout, re.M) == names[:3]
+    assert "max_connections_total" not in p.stderr, p.stderr
+
+
+def test_fleet_db_option_picks_the_database(fleet, workdir):
+    cluster, names = fleet
+    dbs = names[3:6]
+    _chain(os.path.join(workdir, "migrations"))
+    m = _fleet_migd(workdir, cluster, dbs)
+    with ConnSampler(cluster) as s:
+        m.start()
+        try:
+            _wait_all_connected(m, dbs)
+            # each database its own pool of pool_size 1: three connections, one each
+            wait_for(lambda: s.max_migd_dbs == 3, 5, what="one connection per database")
+            r = m.migctl("--db", dbs[0], "upgrade")
+            assert r.returncode == 0, (r.stdout, r.stderr)
+            assert _versions(cluster, dbs[0]) == ["f2"]
+            assert _versions(cluster, dbs[1]) is None
+            assert _versions(cluster, dbs[2]) is None
+            # the option goes anywhere, --db=NAME too
+            r = m.migctl("status", "--json", "--db=%s" % dbs[1])
+            assert r.returncode == 0, (r.stdout, r.stderr)
+            st = _json(r)
+            assert st["database"]["name"] == dbs[1], st["database"]
+            assert st["database"]["database"] == dbs[1], st["database"]
+            assert st["state"] == "pending", st
+            st = _json(m.migctl("--db", dbs[0], "status", "--json"))
+            assert st["database"]["name"] == dbs[0]
+            assert st["state"] == "up_to_date", st
+            assert s.max_migd <= 3, s.summary()
+        finally:
+            assert m.stop() == 0, m.log()
+
+
+def test_fleet_db_unknown_or_missing_is_refused(fleet, workdir):
+    cluster, names = fleet
+    dbs = names[6:8]
+    _chain(os.path.join(workdir, "migrations"))
+    m = _fleet_migd(workdir, cluster, dbs)
+    m.start()
+    try:
+        _wait_all_connected(m, dbs)
+        # an unknown name: a clear error naming the databases, exit 1, nothing ran
+        r = m.migctl("--db", "nosuch", "upgrade")
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert ("no database nosuch; databases: %s, %s" % tuple(dbs)) in r.stderr, r.stderr
+        # several databases and none named: which one is not guessed
+        r = m.migctl("upgrade")
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert ("migd serves 2 databases: name one with the database param "
+                "(migctl --db NAME); databases: %s, %s" % tuple(dbs)) in r.stderr, r.stderr
+        r = m.migctl("--db", "", "status")
+        assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+        assert "--db needs a database name" in r.stderr
+        for db in dbs:
+            assert _versions(cluster, db) is None, db
+        # version needs no database
+        r = m.migctl("version")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_database_param_on_the_socket(fleet, workdir):
+    cluster, names = fleet
+    dbs = names[8:10]
+    _chain(os.path.join(workdir, "migrations"))
+    m = _fleet_migd(workdir, cluster, dbs)
+    m.start()
+    try:
+        _wait_all_connected(m, dbs)
+        for db in dbs:
+            st = migdtest.assert_result(m.rpc("status", {"database": db}), 1)
+            assert st["database"]["database"] == db, st["database"]
+        r = m.rpc("status")
+        assert r["error"]["data"]["kind"] == "invalid_params", r
+        assert r["error"]["data"]["databases"] == dbs, r
+        r = m.rpc("upgrade", {"database": "nosuch"})
+        assert r["error"]["data"]["kind"] == "invalid_params", r
+        assert r["error"]["message"] == "no database nosuch; databases: %s, %s" % tuple(dbs)
+        r = m.rpc("upgrade", {"database": 7})
+        assert r["error"]["data"]["kind"] == "invalid_params", r
+        assert "\"database\" must be a string" in r["error"]["message"], r
+        # the param is the dispatcher's: the method's own params are checked as before
+        r = m.rpc("upgrade", {"database": dbs[1], "nonsense": 1})
+        assert r["error"]["data"]["kind"] == "invalid_params", r
+        assert "unknown parameter \"nonsense\"" in r["error"]["message"], r
+        for db in dbs:
+            assert _versions(cluster, db) is None, db
+        with migdtest.Conn(m.socket, 30) as c:    # progress first, then the reply
+            c.send(migdtest.request("upgrade", {"database": dbs[1]}, 1))
+            while "id" not in (r := c.recv(30)):
+                assert r["method"] == "progress", r
+        migdtest.assert_result(r, 1)
+        assert _versions(cluster, dbs[1]) == ["f2"]
+        assert _versions(cluster, dbs[0]) is None
+        assert migdtest.assert_result(m.rpc("version"), 1)["name"] == "migd"
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_run_on_one_does_not_hold_up_another(fleet, workdir):
+    """Two run queues, two advisory locks (one per database): a slow run on a leaves
+    status and a run on b free."""
+    cluster, names = fleet
+    a, b = names[10:12]
+    da, db_ = os.path.join(workdir, "mig_a"), os.path.join(workdir, "mig_b")
+    os.makedirs(da)
+    _rev(da, "slow.sql", "slow", "none", "SELECT pg_sleep(4) AS fleet_slow_one;")
+    _chain(db_)
+    m = _fleet_migd(workdir, cluster, [a, b],
+                    extra_db={a: {"directory": da}, b: {"directory": db_}})
+    m.start()
+    try:
+        _wait_all_connected(m, [a, b])
+        slow = subprocess.Popen([migdtest.MIGCTL_BIN, "--db", a, "upgrade"],
+                                env=dict(clean_env(), MIGD_SOCKET=m.socket),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: cluster.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                "'%%fleet_slow_one%%' AND pid <> pg_backend_pid() AND datname = '%s'"
+                % a) == "1", 10, what="the slow run on a")
+            t0 = time.monotonic()
+            st = _json(m.migctl("--db", b, "status", "--json"))
+            assert st["state"] == "pending", st
+            assert st["running"] is False, st
+            r = m.migctl("--db", b, "upgrade")
+            took = time.monotonic() - t0
+            assert r.returncode == 0, (r.stdout, r.stderr)
+            assert _versions(cluster, b) == ["f2"]
+            # b finished while a's run still held a's lock and slept
+            assert slow.poll() is None, "a's run ended before b's: nothing was shown"
+            assert took < 3.0, took
+            st = _json(m.migctl("--db", a, "status", "--json"))
+            assert st["running"] is True, st
+            assert not _versions(cluster, a)    # the table, empty: still running
+        finally:
+            out, errs = slow.communicate(timeout=30)
+        assert slow.returncode == 0, (out, errs)
+        assert _versions(cluster, a) == ["slow"]
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_reload_refuses_an_added_database(fleet, workdir):
+    cluster, names = fleet
+    dbs = names[12:15]
+    _chain(os.path.join(workdir, "migrations"))
+    m = _fleet_migd(workdir, cluster, dbs[:2])
+    m.start()
+    try:
+        _wait_all_connected(m, dbs[:2])
+        _write_fleet(workdir, cluster, dbs, "several.conf", cap=CAP)
+        r = m.migctl("--db", dbs[0], "reload")
+        assert r.returncode != 0, (r.stdout, r.stderr)
+        assert ("%s adds database %s: restart migd to add or remove databases"
+                % (m.config_path, dbs[2])) in r.stderr, r.stderr
+        m.signal(signal.SIGHUP)
+        wait_for(lambda: m.log().count("reload failed: keeping the previous settings") >= 2,
+                 10, what="SIGHUP refused too")
+        # a removed one is refused alike
+        _write_fleet(workdir, cluster, dbs[:1], "several.conf", cap=CAP)
+        r = m.migctl("--db", dbs[0], "reload")
+        assert r.returncode != 0, (r.stdout, r.stderr)
+        assert ("%s no longer has database %s: restart migd to add or remove databases"
+                % (m.config_path, dbs[1])) in r.stderr, r.stderr
+        # the running ones are as they were; the added one is unknown
+        for db in dbs[:2]:
+            st = migdtest.assert_result(m.rpc("status", {"database": db}), 1)
+            assert st["database"]["connected"] is True
+        r = m.rpc("status", {"database": dbs[2]})
+        assert r["error"]["data"]["kind"] == "invalid_params", r
+        # the same databases reload, and their settings apply
+        _write_fleet(workdir, cluster, dbs[:2], "several.conf", cap=CAP)
+        r = m.migctl("--db", dbs[1], "reload")
+        assert r.returncode == 0, (r.stdout, r.stderr)
         assert m.proc.poll() is None
     finally:
         assert m.stop() == 0, m.log()
