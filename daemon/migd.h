@@ -85,7 +85,7 @@ struct config_db {
 
 struct config {
 	char		 *path;
-	/* [database]: the first database's (dbs[0]) */
+	/* [database]: the first database's (dbs[0]), for migctl only */
 	char		 *conninfo;
 	int		  pool_size;
 	int		  connect_timeout;
@@ -124,8 +124,9 @@ struct config {
 	long		  idle_close_ms;		/* 0: connections stay open */
 	char		  idle_close_text[32];
 	/* every database, the unnamed one (if it is one) first; the fields
-	 * above from conninfo to format are copies of dbs[0]'s, which is what
-	 * the engine of this build reads */
+	 * above from conninfo to format are copies of dbs[0]'s for migctl's
+	 * offline commands (-c CONFIG): the daemon reads only dbs[], through
+	 * each struct database */
 	struct config_db *dbs;
 	size_t		  n_dbs;
 	struct config_db  defaults;	/* the unnamed sections', for migd -n */

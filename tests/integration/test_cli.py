@@ -980,8 +980,8 @@ COMMAND_OPTIONS = {
     "import": {"--out", "--allow-partial", "-c", "--config"},
     "lint": {"-d", "--dir", "--directory", "-c", "--config"},
 }
-GLOBAL_OPTIONS = {"-s", "--socket", "-j", "--json", "--stream", "--local", "-v", "--verbose",
-                  "-h", "--help", "-V", "--version"}
+GLOBAL_OPTIONS = {"-s", "--socket", "--db", "-j", "--json", "--stream", "--local", "-v",
+                  "--verbose", "-h", "--help", "-V", "--version"}
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -1497,7 +1497,7 @@ def test_bash_completion_knows_every_command_and_option():
         pytest.skip("no bash")
     assert complete("") == set(COMMANDS)
     assert complete("--local", "-c", "x", "") == set(COMMANDS)
-    common = {"-s", "--socket", "-j", "--json", "--stream", "-h", "--help"}
+    common = {"-s", "--socket", "--db", "-j", "--json", "--stream", "-h", "--help"}
     for cmd in COMMANDS:
         offered = {w for w in complete(cmd, "-") if not re.fullmatch(r"-\d+", w)}
         want = help_options(migctl_local("help", cmd).stdout)
