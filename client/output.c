@@ -1051,6 +1051,12 @@ out_reload(json_t *res)
 	json_t	*m = json_object_get(res, "migrations");
 	char	*ids;
 
+	if (m == NULL) {
+		/* Several databases and no --db: each one's files load. */
+		printf("reloaded: the configuration; every database's files "
+		    "are read again (migd logs each load)\n");
+		return;
+	}
 	ids = out_ids(json_object_get(m, "heads"));
 	printf("reloaded: %lld revision%s, head%s %s\n", (long long)
 	    json_integer_value(json_object_get(m, "revisions")),

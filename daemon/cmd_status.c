@@ -155,7 +155,8 @@ cmd_adopt_exec(struct request *req)
 	migrate_start(req, MIGRATE_ADOPT);
 }
 
-/* reload: the configuration and the files, as SIGHUP does. */
+/* reload: the configuration and the files, as SIGHUP does; with a
+ * database, answered with its files once they are read again. */
 void
 cmd_reload_exec(struct request *req)
 {
@@ -165,6 +166,12 @@ cmd_reload_exec(struct request *req)
 		cmd_error(req, MIGD_ERR_INVALID_PARAMS, "invalid_config",
 		    NULL, "%s", cause);
 		free(cause);
+		return;
+	}
+	if (req->db == NULL) {
+		/* Several databases, none named: every one's files are read
+		 * again (migd_reload started them); each load is logged. */
+		cmd_reply(req, json_object());
 		return;
 	}
 	/* Answered once the files are read again, off the loop. */

@@ -21,6 +21,7 @@ database_new(struct event_base *base, const struct config_db *cf)
 
 	db = xcalloc(1, sizeof *db);
 	db->name = xstrdup(cf->name);
+	db->tag = cf->line == 0 ? xstrdup("") : xprintf("%s: ", cf->name);
 	db->cf = cf;
 	db->base = base;
 	db->pool = pool_new(base, cf);
@@ -39,6 +40,7 @@ database_free(struct database *db)
 	free(db->engine);
 	pool_free(db->pool);
 	free(db->name);
+	free(db->tag);
 	free(db);
 }
 

@@ -162,7 +162,8 @@ job_reply(struct job *j)
 	free(j->joined);
 	j->joined = NULL;
 	if (j->err_msg != NULL) {
-		log_info("%s failed: %s", req->rpc.method, j->err_msg);
+		log_info("%s%s failed: %s", j->db->tag, req->rpc.method,
+		    j->err_msg);
 		cmd_error(req, j->err_code, j->err_kind, j->err_data, "%s",
 		    j->err_msg);
 		j->err_data = NULL;

@@ -558,6 +558,10 @@ main(int argc, char **argv)
 	migd.dbs = xcalloc(migd.n_dbs, sizeof *migd.dbs);
 	for (i = 0; i < migd.n_dbs; i++)
 		migd.dbs[i] = database_new(migd.base, &migd.config->dbs[i]);
+	if (migd.n_dbs > 1)
+		log_info("serving %zu databases (%s, %s%s): name one with "
+		    "migctl --db NAME", migd.n_dbs, migd.dbs[0]->name,
+		    migd.dbs[1]->name, migd.n_dbs > 2 ? ", ..." : "");
 
 	ev_term = evsignal_new(migd.base, SIGTERM, migd_signal, NULL);
 	ev_int = evsignal_new(migd.base, SIGINT, migd_signal, NULL);

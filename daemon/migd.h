@@ -318,6 +318,8 @@ struct engine;
  * database; database_new and database_free are its whole lifetime. */
 struct database {
 	char			*name;
+	char			*tag;		/* "NAME: " in the log, "" for
+						   the unnamed [database] */
 	const struct config_db	*cf;		/* in migd.config; swapped on
 						   reload */
 	struct event_base	*base;

@@ -345,8 +345,8 @@ migrate_load_log(struct engine *e, const struct loader_result *res,
 	if (e->errors != NULL) {
 		if (!asked && !was_valid)
 			return;
-		log_warnx("migrations in %s are invalid (%zu problems); "
-		    "nothing will run until they are fixed",
+		log_warnx("%smigrations in %s are invalid (%zu problems); "
+		    "nothing will run until they are fixed", e->db->tag,
 		    e->db->cf->directory, json_array_size(e->errors));
 		for (n = 0; n < json_array_size(e->errors); n++)
 			log_warnx("%s", json_string_value(json_array_get(
@@ -359,8 +359,8 @@ migrate_load_log(struct engine *e, const struct loader_result *res,
 		return;
 	}
 	n = graph_heads(rs->graph, &heads);
-	log_info("loaded %zu revisions from %s, %zu head%s%s%s (%.3f s)",
-	    revset_count(rs), e->db->cf->directory, n, n == 1 ? "" : "s",
+	log_info("%sloaded %zu revisions from %s, %zu head%s%s%s (%.3f s)",
+	    e->db->tag, revset_count(rs), e->db->cf->directory, n, n == 1 ? "" : "s",
 	    n == 1 ? ": " : "", n == 1 ? graph_id(rs->graph, heads[0]) : "",
 	    res->seconds);
 	if (rs->set.format > LAYOUT_MIGD)

@@ -199,8 +199,8 @@ run_finish(struct job *j)
 	    j->t0) * 1000.0));
 	json_object_del(j->result, "problems");
 	if (j->plan.n_steps > 0)
-		log_info("%s to %s done: %zu migration%s in %.0f ms",
-		    j->dir == GRAPH_UP ? "upgrade" : "downgrade", j->target,
+		log_info("%s%s to %s done: %zu migration%s in %.0f ms",
+		    j->db->tag, j->dir == GRAPH_UP ? "upgrade" : "downgrade", j->target,
 		    j->plan.n_steps, j->plan.n_steps == 1 ? "" : "s",
 		    (migd_now() - j->t0) * 1000.0);
 	job_end(j, NULL);
@@ -228,7 +228,8 @@ run_step_done(struct job *j, PGresult *res)
 	    "revision", mf->revision, "direction", st->dir == GRAPH_UP ?
 	    "up" : "down", "index", (json_int_t)j->step + 1, "total",
 	    (json_int_t)j->plan.n_steps, "duration_ms", rpc_duration(ms)));
-	log_info("%s %s (%s) in %.0f ms%s", st->dir == GRAPH_UP ? "applied" :
+	log_info("%s%s %s (%s) in %.0f ms%s", j->db->tag,
+	    st->dir == GRAPH_UP ? "applied" :
 	    "reverted", mf->revision, run_file(j), ms, j->atomic &&
 	    j->step + 1 < j->plan.n_steps ?
 	    ", to commit with the rest of the run" : "");

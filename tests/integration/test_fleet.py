@@ -242,6 +242,10 @@ def test_fleet_db_option_picks_the_database(fleet, workdir):
             st = _json(m.migctl("--db", dbs[0], "status", "--json"))
             assert st["database"]["name"] == dbs[0]
             assert st["state"] == "up_to_date", st
+            # the log says which database ran
+            assert "%s: applied f1 (" % dbs[0] in m.log(), m.log()[-2000:]
+            assert "%s: upgrade to head done: 2 migrations" % dbs[0] in m.log()
+            assert "serving 3 databases (%s, %s, ...)" % tuple(dbs[:2]) in m.log()
             assert s.max_migd <= 3, s.summary()
         finally:
             assert m.stop() == 0, m.log()
@@ -390,6 +394,11 @@ def test_fleet_reload_refuses_an_added_database(fleet, workdir):
         _write_fleet(workdir, cluster, dbs[:2], "several.conf", cap=CAP)
         r = m.migctl("--db", dbs[1], "reload")
         assert r.returncode == 0, (r.stdout, r.stderr)
+        assert r.stdout == "reloaded: 2 revisions, head f2\n", r.stdout
+        # reload needs no --db: every database's files are read again
+        r = m.migctl("reload")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert r.stdout.startswith("reloaded: the configuration; every database's"), r.stdout
         assert m.proc.poll() is None
     finally:
         assert m.stop() == 0, m.log()
