@@ -178,6 +178,7 @@ struct loader;
 /* One database's engine state (database.c creates and frees it). */
 struct engine {
 	struct database	*db;		/* its database: settings, pool */
+	int		 draining;	/* migrate_shutdown: no new runs */
 	struct jobs	 queue;		/* mutating jobs; the first one runs */
 	TAILQ_HEAD(, job) all;		/* every live job, for shutdown */
 	struct revset	*rs;		/* the last valid set, for status */

@@ -130,7 +130,7 @@ migrate_next_run(struct engine *e)
 {
 	struct job	*j;
 
-	if (migd.draining)
+	if (e->draining)
 		return;		/* migrate_shutdown refused the rest */
 	if ((j = TAILQ_FIRST(&e->queue)) != NULL && j->pc == NULL &&
 	    j->waiter == NULL)
@@ -382,7 +382,7 @@ job_end(struct job *j, PGresult *res)
 		j->recording = 1;
 		if (j->wait_timer != NULL)
 			event_free(j->wait_timer);
-		j->wait_timer = evtimer_new(migd.base, job_record_timeout, j);
+		j->wait_timer = evtimer_new(j->db->base, job_record_timeout, j);
 		tv.tv_sec = j->db->cf->connect_timeout;
 		evtimer_add(j->wait_timer, &tv);
 		j->waiter = pool_acquire(j->db->pool, job_record_conn, j);
@@ -816,7 +816,7 @@ job_locked(struct job *j, PGresult *res)
 	if (job_cancelled(j))
 		return;
 	if (j->locked) {
-		if (migd.draining) {
+		if (j->e->draining) {
 			/* Stopping: a run not yet begun does not begin. */
 			job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down",
 			    NULL, "migd is shutting down: nothing ran");
@@ -825,7 +825,7 @@ job_locked(struct job *j, PGresult *res)
 		job_tables(j, NULL);
 		return;
 	}
-	if (migd.draining) {
+	if (j->e->draining) {
 		job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down", NULL,
 		    "migd is shutting down: stopped waiting for the migration "
 		    "lock; nothing ran");
@@ -853,7 +853,7 @@ job_locked(struct job *j, PGresult *res)
 		return;
 	}
 	if (j->timer == NULL)
-		j->timer = evtimer_new(migd.base, job_lock_timer, j);
+		j->timer = evtimer_new(j->db->base, job_lock_timer, j);
 	evtimer_add(j->timer, &tv);
 }
 
@@ -1002,7 +1002,7 @@ job_read_state(struct job *j)
 		tv.tv_sec = j->db->cf->connect_timeout;
 		tv.tv_usec = 0;
 	}
-	j->wait_timer = evtimer_new(migd.base, job_wait_timeout, j);
+	j->wait_timer = evtimer_new(j->db->base, job_wait_timeout, j);
 	evtimer_add(j->wait_timer, &tv);
 	j->waiter = pool_acquire(j->db->pool, job_got_conn, j);
 }

@@ -824,7 +824,7 @@ migrate_start(struct request *req, enum migrate_op op)
 		job_read_state(j);
 		return;
 	}
-	if (migd.draining) {
+	if (e->draining) {
 		job_free(j);
 		cmd_error(req, MIGD_ERR_SHUTTING_DOWN, "shutting_down", NULL,
 		    "migd is shutting down");
@@ -852,6 +852,7 @@ migrate_shutdown(struct database *db)
 	struct engine	*e = db->engine;
 	struct job	*j, *first = TAILQ_FIRST(&e->queue), *next;
 
+	e->draining = 1;
 	if (first != NULL) {
 		for (j = TAILQ_NEXT(first, entry); j != NULL; j = next) {
 			next = TAILQ_NEXT(j, entry);

@@ -236,7 +236,7 @@ run_step_done(struct job *j, PGresult *res)
 	j->step++;
 	if (!j->atomic)
 		j->attempt = 0;
-	if (j->step < j->plan.n_steps && migd.draining) {
+	if (j->step < j->plan.n_steps && j->e->draining) {
 		if (j->atomic) {
 			job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down",
 			    json_pack("{s:[]}", "done"), "migd is shutting "
@@ -569,7 +569,7 @@ run_no_retry(struct job *j)
 {
 	const struct config_db	*cf = j->db->cf;
 
-	if (j->cancelled_by != NULL || migd.draining || j->copy_refused !=
+	if (j->cancelled_by != NULL || j->e->draining || j->copy_refused !=
 	    NULL || j->pc == NULL || pool_conn_pg(j->pc) == NULL)
 		return (xstrdup("not retried (cancelled or stopping)"));
 	if (run_partly_done(j) && j->tx)
@@ -601,7 +601,7 @@ run_retry_timer(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	if (job_cancelled(j))
 		return;
-	if (migd.draining) {
+	if (j->e->draining) {
 		run_retry_stop(j);
 		return;
 	}
@@ -646,14 +646,14 @@ run_retry_recorded(struct job *j, PGresult *res)
 
 	if (!job_ok(j, res) || job_cancelled(j))
 		return;
-	if (migd.draining) {
+	if (j->e->draining) {
 		run_retry_stop(j);
 		return;
 	}
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	if (j->retry_timer == NULL)
-		j->retry_timer = evtimer_new(migd.base, run_retry_timer, j);
+		j->retry_timer = evtimer_new(j->db->base, run_retry_timer, j);
 	evtimer_add(j->retry_timer, &tv);
 }
 
