@@ -402,3 +402,37 @@ def test_fleet_reload_refuses_an_added_database(fleet, workdir):
         assert m.proc.poll() is None
     finally:
         assert m.stop() == 0, m.log()
+
+
+def test_fleet_reload_applies_one_databases_settings(fleet, workdir):
+    """A reload of the same databases applies each one's settings to it alone: b's
+    directory changes, a keeps its own."""
+    cluster, names = fleet
+    a, b = names[15:17]
+    da, db_, dc = (os.path.join(workdir, d) for d in ("mig_a", "mig_b", "mig_c"))
+    _chain(da, 1)
+    _chain(db_, 2)
+    _chain(dc, 3)
+    m = _fleet_migd(workdir, cluster, [a, b],
+                    extra_db={a: {"directory": da}, b: {"directory": db_}})
+    m.start()
+    try:
+        _wait_all_connected(m, [a, b])
+        st = _json(m.migctl("--db", b, "status", "--json"))
+        assert (st["migrations"]["directory"], st["migrations"]["revisions"]) == (db_, 2)
+        _write_fleet(workdir, cluster, [a, b], "several.conf", cap=CAP,
+                     extra_db={a: {"directory": da}, b: {"directory": dc}})
+        r = m.migctl("--db", b, "reload")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert r.stdout == "reloaded: 3 revisions, head f3\n", r.stdout
+        st = _json(m.migctl("--db", b, "status", "--json"))
+        assert (st["migrations"]["directory"], st["migrations"]["revisions"]) == (dc, 3)
+        assert st["pending"] == 3, st
+        st = _json(m.migctl("--db", a, "status", "--json"))
+        assert (st["migrations"]["directory"], st["migrations"]["revisions"]) == (da, 1)
+        r = m.migctl("--db", b, "upgrade")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert _versions(cluster, b) == ["f3"]
+        assert _versions(cluster, a) is None
+    finally:
+        assert m.stop() == 0, m.log()
