@@ -10,49 +10,11 @@
 #include "migd.h"
 #include "migrate.h"
 
-/* A JSON string, or null for a missing value. */
-static json_t *
-cmd_string_or_null(const char *s)
-{
-	return (s != NULL && *s != '\0' ? json_string(s) : json_null());
-}
-
 void
 cmd_version_exec(struct request *req)
 {
 	cmd_reply(req, json_pack("{s:s, s:s, s:i}", "name", PACKAGE_NAME,
 	    "version", PACKAGE_VERSION, "protocol", MIGD_PROTOCOL_VERSION));
-}
-
-/* The database part of status; self is 1 when the asker holds a connection. */
-json_t *
-cmd_status_database(struct database *d, int self)
-{
-	struct pool_stats	 st;
-	PGconn			*pg;
-	json_t			*db;
-
-	pool_stats(d->pool, &st);
-	if (self && st.busy > 0) {
-		/* The pool as everyone else sees it. */
-		st.busy--;
-		st.idle++;
-	}
-	pg = pool_any_connection(d->pool);
-	db = json_pack("{s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:i, "
-	    "s:i, s:i, s:i}}",
-	    "name", d->name,
-	    "connected", pg != NULL,
-	    "server_version", cmd_string_or_null(pg ?
-	    PQparameterStatus(pg, "server_version") : NULL),
-	    "database", cmd_string_or_null(pg ? PQdb(pg) : NULL),
-	    "user", cmd_string_or_null(pg ? PQuser(pg) : NULL),
-	    "host", cmd_string_or_null(pg ? PQhost(pg) : NULL),
-	    "port", cmd_string_or_null(pg ? PQport(pg) : NULL),
-	    "last_error", cmd_string_or_null(pool_last_error(d->pool)),
-	    "pool", "size", st.size, "connected", st.connected, "busy",
-	    st.busy, "idle", st.idle);
-	return (db);
 }
 
 /* The read-only engine commands: each one a job of the engine. */

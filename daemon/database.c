@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
+
 #include "migd.h"
 #include "engine.h"
 
@@ -51,4 +53,42 @@ database_reconfigure(struct database *db, const struct config_db *cf)
 {
 	db->cf = cf;
 	pool_reconfigure(db->pool, cf);
+}
+
+/* A JSON string, or null for a missing value. */
+static json_t *
+database_string_or_null(const char *s)
+{
+	return (s != NULL && *s != '\0' ? json_string(s) : json_null());
+}
+
+/* The database part of status; self is 1 when the asker holds a connection. */
+json_t *
+database_status(struct database *d, int self)
+{
+	struct pool_stats	 st;
+	PGconn			*pg;
+	json_t			*db;
+
+	pool_stats(d->pool, &st);
+	if (self && st.busy > 0) {
+		/* The pool as everyone else sees it. */
+		st.busy--;
+		st.idle++;
+	}
+	pg = pool_any_connection(d->pool);
+	db = json_pack("{s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:i, "
+	    "s:i, s:i, s:i}}",
+	    "name", d->name,
+	    "connected", pg != NULL,
+	    "server_version", database_string_or_null(pg ?
+	    PQparameterStatus(pg, "server_version") : NULL),
+	    "database", database_string_or_null(pg ? PQdb(pg) : NULL),
+	    "user", database_string_or_null(pg ? PQuser(pg) : NULL),
+	    "host", database_string_or_null(pg ? PQhost(pg) : NULL),
+	    "port", database_string_or_null(pg ? PQport(pg) : NULL),
+	    "last_error", database_string_or_null(pool_last_error(d->pool)),
+	    "pool", "size", st.size, "connected", st.connected, "busy",
+	    st.busy, "idle", st.idle);
+	return (db);
 }

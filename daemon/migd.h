@@ -242,7 +242,6 @@ void	 cmd_error(struct request *, int, const char *, json_t *,
 void	 cmd_notify(struct request *, const char *, json_t *);
 
 /* cmd_status.c */
-json_t	*cmd_status_database(struct database *, int);
 void	 cmd_version_exec(struct request *);
 void	 cmd_status_exec(struct request *);
 void	 cmd_current_exec(struct request *);
@@ -330,6 +329,7 @@ struct database	*database_new(struct event_base *, const struct config_db *);
 void		 database_free(struct database *);
 void		 database_reconfigure(struct database *,
 		     const struct config_db *);
+json_t		*database_status(struct database *, int);
 
 /* main.c */
 struct migd {

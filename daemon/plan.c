@@ -309,7 +309,7 @@ migrate_status_reply(struct job *j, int stale)
 	    "daemon", "version", PACKAGE_VERSION, "pid", (json_int_t)getpid(),
 	    "uptime", rpc_duration(migd_now() - migd.started), "protocol",
 	    MIGD_PROTOCOL_VERSION, "migrations", migrate_files_status(j->db));
-	json_object_set_new(res, "database", cmd_status_database(j->db,
+	json_object_set_new(res, "database", database_status(j->db,
 	    j->pc != NULL));
 	if (!j->e->loaded) {
 		/* The first load is still running: nothing to judge by. */
