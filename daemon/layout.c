@@ -508,7 +508,7 @@ layout_flyway_name(const char *base)
 }
 
 /* A diesel migration directory: digits and dashes, then '_' or nothing. */
-static int
+int
 layout_diesel_dir(const char *dir, size_t n)
 {
 	size_t	 i, digits = 0;
@@ -520,6 +520,113 @@ layout_diesel_dir(const char *dir, size_t n)
 			return (0);
 	}
 	return (digits > 0);
+}
+
+/* A line of metadata.toml for a message: at most 60 bytes, escaped. */
+static char *
+layout_meta_quote(const char *p, size_t n)
+{
+	char	*raw, *q;
+
+	raw = xstrndup(p, n > 60 ? 60 : n);
+	q = utf8_escape_controls(raw);
+	free(raw);
+	if (n > 60) {
+		raw = xprintf("%s...", q);
+		free(q);
+		q = raw;
+	}
+	return (q);
+}
+
+/*
+ * diesel's metadata.toml, of which migd reads the one key diesel has:
+ * "run_in_transaction = true|false", with blank lines and # comments.
+ * Anything else is said, with its line, rather than guessed at.  Returns 0
+ * with *notx 1 when the migration runs outside a transaction (0 when it
+ * runs in one, as without the key), or -1 with the problems in errs.
+ */
+int
+layout_diesel_meta(const char *path, const char *text, size_t len,
+    int *notx, struct errlist *errs)
+{
+	static const char	 key[] = "run_in_transaction";
+	const char		*p = text, *end = text + len, *eol, *v, *ve;
+	size_t			 before = errs->n, n, ln;
+	int			 line = 0, seen = 0;
+	char			*q;
+
+	*notx = 0;
+	if (memchr(text, '\0', len) != NULL) {
+		errlist_add(errs, "%s: a NUL byte: not a diesel metadata.toml "
+		    "(migd reads only 'run_in_transaction = true|false' "
+		    "there)", path);
+		return (-1);
+	}
+	for (; p < end; p = eol + 1) {
+		line++;
+		if ((eol = memchr(p, '\n', end - p)) == NULL)
+			eol = end;
+		ln = eol - p;
+		if (ln > 0 && p[ln - 1] == '\r')
+			ln--;
+		while (ln > 0 && (*p == ' ' || *p == '\t')) {
+			p++;
+			ln--;
+		}
+		while (ln > 0 && (p[ln - 1] == ' ' || p[ln - 1] == '\t'))
+			ln--;
+		if (ln == 0 || *p == '#')
+			continue;
+		if (ln < sizeof key - 1 || memcmp(p, key, sizeof key - 1) != 0)
+			goto unread;
+		v = p + sizeof key - 1;
+		ve = p + ln;
+		while (v < ve && (*v == ' ' || *v == '\t'))
+			v++;
+		if (v == ve || *v != '=')
+			goto unread;
+		for (v++; v < ve && (*v == ' ' || *v == '\t'); v++)
+			/* nothing */;
+		/* The value, then blanks and a comment at most. */
+		for (n = 0; v + n < ve && v[n] != ' ' && v[n] != '\t' &&
+		    v[n] != '#'; n++)
+			/* nothing */;
+		for (q = (char *)v + n; q < ve && (*q == ' ' || *q == '\t');
+		    q++)
+			/* nothing */;
+		if ((n != 4 || memcmp(v, "true", 4) != 0) &&
+		    (n != 5 || memcmp(v, "false", 5) != 0)) {
+			q = layout_meta_quote(v, ve - v);
+			errlist_add(errs, "%s:%d: run_in_transaction must be "
+			    "true or false (a TOML boolean, unquoted), not "
+			    "'%s'", path, line, q);
+			free(q);
+			continue;
+		}
+		if (q < ve && *q != '#')
+			goto unread;
+		if (seen++) {
+			errlist_add(errs, "%s:%d: run_in_transaction is set "
+			    "twice (TOML allows a key once); keep one", path,
+			    line);
+			continue;
+		}
+		*notx = n == 5;
+		continue;
+unread:
+		q = layout_meta_quote(p, ln);
+		errlist_add(errs, "%s:%d: cannot read '%s': migd reads only "
+		    "'run_in_transaction = true' or '= false' (and comments) "
+		    "in a diesel metadata.toml; remove the rest, or move the "
+		    "file out if it is no diesel migration's", path, line, q);
+		free(q);
+	}
+	if (errs->n != before) {
+		*notx = 0;
+		return (-1);
+	}
+	return (0);
 }
 
 /* What a file looks like, for auto. */
@@ -927,7 +1034,9 @@ layout_assemble(enum layout_format f, const char *dir, struct migset *set,
 			    up->down_path == NULL && (f == LAYOUT_FLYWAY ?
 			    layout_cmp_flyway(up->revision, mf->revision) :
 			    strcmp(up->revision, mf->revision)) == 0) {
-				/* The down file's text joins its up. */
+				/* The down file's text joins its up; both
+				 * unchanged, the migration was reused. */
+				up->reused = up->reused == 2 && mf->reused;
 				up->down = mf->down;
 				up->down_line = mf->down_line;
 				up->down_path = mf->path;
@@ -960,6 +1069,8 @@ layout_assemble(enum layout_format f, const char *dir, struct migset *set,
 	/* Each revision's parent is the one before it. */
 	for (i = 0; i < k; i++) {
 		mf = s[i].mf;
+		if (mf->reused == 2)
+			mf->reused = 0;	/* its down file is gone */
 		if (prev != NULL) {
 			mf->parents = xcalloc(1, sizeof *mf->parents);
 			mf->parents[0] = xstrdup(prev->revision);

@@ -93,9 +93,13 @@ static void
 load_fails(const char *rel, const char *want, const char *name)
 {
 	struct errlist	 el = { NULL, 0 };
-	struct migset	 set = { (struct migfile **)1, 99, NULL, NULL, 0,
-			    NULL, 0, 0, { NULL, 0 }, 0 };
+	struct migset	 set;
 	char		*dir = at(rel), *got, *exp = expand(want);
+
+	/* Garbage in: the load must clear it. */
+	memset(&set, 0, sizeof set);
+	set.files = (struct migfile **)1;
+	set.n = 99;
 
 	is_int(migdir_load(dir, &set, &el), -1, "%s: fails", name);
 	ok(set.files == NULL && set.n == 0, "%s: set left empty", name);
