@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -102,16 +103,19 @@ migdir_enter(struct migdir_walker *w, size_t len, const char *name)
 }
 
 /* Opens a file of the walk for reading: a regular file migd may trust,
- * within the size limit.  Returns the fd with *st filled, or -1. */
+ * within the size limit.  Returns the fd with *st filled, -1 (said in
+ * errs), or -2 for an optional file that is not there. */
 static int
 migdir_open(int dfd, const char *name, const char *path, const char *what,
-    struct stat *st, struct errlist *errs)
+    int optional, struct stat *st, struct errlist *errs)
 {
 	int	 fd;
 
 	/* O_NONBLOCK: a FIFO swapped in after the listing must not hang us. */
 	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd == -1) {
+		if (optional && errno == ENOENT)
+			return (-2);
 		errlist_add(errs, "%s: %s", path, strerror(errno));
 		return (-1);
 	}
@@ -182,10 +186,11 @@ toolarge:
 	return (-1);
 }
 
-/* Reads whole files; anyone able to write them could run SQL as us. */
-static void
+/* Reads whole files; anyone able to write them could run SQL as us.  An
+ * optional file (diesel's, by name) may be missing: then 1, else 0. */
+static int
 migdir_file(struct migset *set, struct errlist *errs, int dfd,
-    const char *name, const char *path, struct migdir_walker *w)
+    const char *name, const char *path, int optional, struct migdir_walker *w)
 {
 	struct stat	 st;
 	struct migsig	 sig;
@@ -194,9 +199,9 @@ migdir_file(struct migset *set, struct errlist *errs, int dfd,
 	int		 lr, fd;
 	size_t		 len;
 
-	if ((fd = migdir_open(dfd, name, path, "migrations file", &st,
-	    errs)) == -1)
-		return;
+	if ((fd = migdir_open(dfd, name, path, "migrations file", optional,
+	    &st, errs)) < 0)
+		return (fd == -2);
 	/* The same file, unchanged since an earlier load: not read again. */
 	migdir_sig(&st, &sig);
 	/* Only migd's own files are shared (migcache_take): none when the
@@ -243,6 +248,7 @@ migdir_file(struct migset *set, struct errlist *errs, int dfd,
 	}
 out:
 	close(fd);
+	return (0);
 }
 
 /* Keeps what identifies one version of a file or directory. */
@@ -382,14 +388,14 @@ migdir_diesel_meta(const struct migdir_walker *w, const char *rel)
  * stat is kept to watch, like the migration files'. */
 static int
 migdir_meta(struct migset *set, struct errlist *errs, int dfd,
-    const char *name, const char *path, struct migdir_walker *w)
+    const char *name, const char *path, int optional, struct migdir_walker *w)
 {
 	struct stat	 st;
 	size_t		 len;
 	int		 fd, notx = -1;
 
-	if ((fd = migdir_open(dfd, name, path, "migrations file", &st,
-	    errs)) == -1)
+	if ((fd = migdir_open(dfd, name, path, "migrations file", optional,
+	    &st, errs)) < 0)
 		return (-1);
 	set->extra = xreallocarray(set->extra, set->n_extra + 1,
 	    sizeof *set->extra);
@@ -418,11 +424,81 @@ migdir_diesel_tx(struct migfile *mf, int notx)
 	mf->tx = tx;
 }
 
+/* Keeps a directory the walk visits, as it is now, to watch. */
+static char *
+migdir_add_dir(struct migset *set, const struct stat *st, const char *path)
+{
+	set->dirs = xreallocarray(set->dirs, set->n_dirs + 1,
+	    sizeof *set->dirs);
+	set->dir_sigs = xreallocarray(set->dir_sigs, set->n_dirs + 1,
+	    sizeof *set->dir_sigs);
+	migdir_sig(st, &set->dir_sigs[set->n_dirs]);
+	return (set->dirs[set->n_dirs++] = xstrdup(path));
+}
+
+/*
+ * format = diesel: a migration's directory (name, under dfd; its path at
+ * w->path[0..len)) read as diesel reads it, by name: up.sql, down.sql,
+ * metadata.toml, without listing it (a third of the system calls of a
+ * diesel directory went to that).  Checked as a listed one is: a real
+ * directory (not followed if a link), trusted, kept to watch.  Returns 1
+ * when it must be listed after all: it holds directories (to be said
+ * skipped), or its link count says nothing (btrfs).
+ */
+static int
+migdir_diesel(struct migset *set, struct errlist *errs, int dfd,
+    const char *name, size_t len, struct migdir_walker *w)
+{
+	static const char *const files[] = {
+		"up.sql", "down.sql", "metadata.toml"
+	};
+	struct stat	 st;
+	char		 rel[NAME_MAX + 16];
+	size_t		 i, nlen = strlen(name), n0 = set->n, nb0 = set->n_broken;
+	int		 notx = 0;
+
+	if (nlen > NAME_MAX)
+		return (1);
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		errlist_add(errs, "%s: %s", w->path, strerror(errno));
+		return (0);
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_nlink != 2)
+		return (1);
+	if (!path_trusted(&st, w->path, "migrations directory", errs))
+		return (0);
+	memcpy(rel, name, nlen);
+	rel[nlen] = '/';
+	for (i = 0; i < nitems(files); i++) {
+		memcpy(rel + nlen + 1, files[i], strlen(files[i]) + 1);
+		(void)migdir_enter(w, len, files[i]);
+		if (i == 2) {
+			if ((notx = migdir_meta(set, errs, dfd, rel, w->path,
+			    1, w)) == -1)
+				notx = 0;
+		} else if (migdir_file(set, errs, dfd, rel, w->path, 1, w) &&
+		    i == 0) {
+			/* No up.sql: listed, so that what is there (Up.sql,
+			 * up.sql.txt) is said, as without format = diesel. */
+			w->path[len] = '\0';
+			return (1);
+		}
+	}
+	w->path[len] = '\0';
+	/* As stat saw it before its files were read. */
+	(void)migdir_add_dir(set, &st, w->path);
+	for (i = n0; i < set->n; i++)
+		migdir_diesel_tx(set->files[i], notx);
+	for (i = nb0; i < set->n_broken; i++)
+		migdir_diesel_tx(set->broken[i], notx);
+	return (0);
+}
+
 /* Visits the directory at w->path[0..len); takes ownership of dfd and
- * closes it. */
+ * closes it.  depth: 0 for the migrations directory. */
 static void
 migdir_walk(struct migset *set, struct errlist *errs, int dfd,
-    const struct stat *dst, size_t len, struct migdir_walker *w)
+    const struct stat *dst, size_t len, int depth, struct migdir_walker *w)
 {
 	struct migdir_list	 l;
 	struct stat		 st;
@@ -434,17 +510,12 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 
 	w->path[len] = '\0';
 	before = errs->n;
-	set->dirs = xreallocarray(set->dirs, set->n_dirs + 1,
-	    sizeof *set->dirs);
-	set->dir_sigs = xreallocarray(set->dir_sigs, set->n_dirs + 1,
-	    sizeof *set->dir_sigs);
-	migdir_sig(dst, &set->dir_sigs[set->n_dirs]);
-	dirpath = set->dirs[set->n_dirs++] = xstrdup(w->path);
+	dirpath = migdir_add_dir(set, dst, w->path);
 	if (migdir_list(dfd, w, &l, dirpath, errs) != 0)
 		errlist_add(errs, "%s: %s", dirpath, strerror(errno));
 	if (errs->n != before)
 		set->incomplete = 1;	/* entries that were not listed */
-	meta = len > w->rootlen && migdir_diesel_meta(w, w->path + w->rootlen);
+	meta = depth == 1 && migdir_diesel_meta(w, w->path + w->rootlen);
 
 	for (i = 0; i < l.n; i++) {
 		/* A problem that left no file to check, not even a broken
@@ -495,6 +566,10 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 				goto next;
 			}
 		} else if (S_ISDIR(st.st_mode)) {
+			if (depth == 0 && w->format == LAYOUT_DIESEL &&
+			    layout_diesel_dir(name, strlen(name)) &&
+			    migdir_diesel(set, errs, dfd, name, plen, w) == 0)
+				goto next;
 			cfd = openat(dfd, name, O_RDONLY | O_DIRECTORY |
 			    O_NOFOLLOW | O_CLOEXEC);
 			if (cfd == -1) {
@@ -513,11 +588,11 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 				close(cfd);
 				goto next;
 			}
-			migdir_walk(set, errs, cfd, &st, plen, w);
+			migdir_walk(set, errs, cfd, &st, plen, depth + 1, w);
 			goto next;
 		} else if (meta && strcmp(name, "metadata.toml") == 0) {
 			if ((notx = migdir_meta(set, errs, dfd, name, w->path,
-			    w)) == -1)
+			    0, w)) == -1)
 				notx = 0;
 			goto next;
 		} else if (!migdir_is_sql(name)) {
@@ -530,7 +605,7 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 		if (!S_ISREG(st.st_mode))
 			errlist_add(errs, "%s: not a regular file", w->path);
 		else
-			migdir_file(set, errs, dfd, name, w->path, w);
+			migdir_file(set, errs, dfd, name, w->path, 0, w);
 		goto next;
 sqlcase:
 		migdir_skip(set, w->path, "only names ending in .sql, in lower "
@@ -612,7 +687,7 @@ migdir_scan_format(const char *dir, int format, struct migset *out,
 	w.path = xmalloc(w.pathsize);
 	memcpy(w.path, dir, len + 1);
 	w.dents = xmalloc(MIGDIR_DENTS);
-	migdir_walk(out, errs, fd, &st, len, &w);
+	migdir_walk(out, errs, fd, &st, len, 0, &w);
 	free(w.path);
 	free(w.dents);
 	free(w.buf);
