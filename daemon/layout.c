@@ -205,6 +205,18 @@ layout_text(const char *path, const char *text, size_t len, size_t *outlen,
 	return (migfile_normalise(text, len, outlen));
 }
 
+/* migfile_checksum of a section cut from normalised text: the same sum
+ * (normalising it again changes only a CR left before a LF: "\r\r\n"),
+ * without the copy when there is no CR. */
+static void
+layout_checksum(const char *text, size_t len, char out[65])
+{
+	if (memchr(text, '\r', len) == NULL)
+		migfile_sha256_hex(text, len, out);
+	else
+		migfile_checksum(text, len, out);
+}
+
 /* A whole file as one section: golang-migrate, sqlx, diesel, Flyway. */
 static void
 layout_section(struct migfile *mf, char *text, size_t len)
@@ -216,7 +228,7 @@ layout_section(struct migfile *mf, char *text, size_t len)
 	}
 	mf->up = text;
 	mf->up_line = 1;
-	migfile_checksum(text, len, mf->checksum);
+	layout_checksum(text, len, mf->checksum);
 }
 
 /* One line of text: [p, end of line) without its LF. */
@@ -283,7 +295,7 @@ layout_sections(struct migfile *mf, const char *up, const char *up_end,
     const char *down, const char *end)
 {
 	mf->up = xstrndup(up, up_end - up);
-	migfile_checksum(mf->up, strlen(mf->up), mf->checksum);
+	layout_checksum(mf->up, strlen(mf->up), mf->checksum);
 	if (down != NULL)
 		mf->down = xstrndup(down, end - down);
 	else

@@ -180,7 +180,7 @@ migfile_normalise(const char *text, size_t len, size_t *outlen)
  * The checksum is what detects an edited, already applied migration.
  * nettle's SHA-256: small, and already in memory through libpq's TLS.
  */
-static void
+void
 migfile_sha256_hex(const char *buf, size_t len, char out[65])
 {
 	struct sha256_ctx	 ctx;

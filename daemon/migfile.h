@@ -125,6 +125,8 @@ struct migfile *migcache_piece(struct migcache *, const char *,
 void	 migcache_clear(struct migcache *);
 int	 migfile_valid_id(const char *, char **);
 void	 migfile_checksum(const char *, size_t, char[65]);
+/* migfile_checksum of text that holds no CR (normalising is a no-op). */
+void	 migfile_sha256_hex(const char *, size_t, char[65]);
 char	*migfile_normalise(const char *, size_t, size_t *);
 
 /*
