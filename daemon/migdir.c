@@ -616,9 +616,9 @@ next:
 	}
 	/* diesel's run_in_transaction = false: its up and down alike (as
 	 * metadata.toml says now, also for a file the last load read). */
-	for (i = n0; i < set->n; i++)
+	for (i = n0; meta && i < set->n; i++)
 		migdir_diesel_tx(set->files[i], notx);
-	for (i = nb0; i < set->n_broken; i++)
+	for (i = nb0; meta && i < set->n_broken; i++)
 		migdir_diesel_tx(set->broken[i], notx);
 	free(l.v);
 	free(l.block);
