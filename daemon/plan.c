@@ -16,6 +16,7 @@
 #include "config.h"
 #include "migd.h"
 #include "engine.h"
+#include "layout.h"
 
 static void	 migrate_plan_schemas(struct job *j);
 static json_t	*migrate_step_json(struct job *j, const struct graph_step *st,
@@ -484,6 +485,8 @@ migrate_step_json(struct job *j, const struct graph_step *st,
 		nt = revset_no_tx_stmt(j->rs, st->idx, up);
 		json_object_set_new(o, "why_not_transactional", nt ?
 		    json_sprintf("%s at %s:%d", nt->what, mf->path, nt->line) :
+		    mf->layout == LAYOUT_DIESEL ? json_string("declared "
+		    "'run_in_transaction = false' in its metadata.toml") :
 		    json_string("declared 'transaction: none'"));
 	}
 	sc = revset_section(j->rs, st->idx, up);

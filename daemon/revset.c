@@ -701,7 +701,9 @@ revset_not_atomic(const struct revset *rs, size_t idx, int up)
 		nt = revset_no_tx_stmt(rs, idx, up);
 		return (nt != NULL ? xprintf("%s at line %d cannot run in a "
 		    "transaction", nt->what, nt->line) :
-		    xstrdup("it declares 'transaction: none'"));
+		    rs->set.files[idx]->layout == LAYOUT_DIESEL ?
+		    xstrdup("its metadata.toml says 'run_in_transaction = "
+		    "false'") : xstrdup("it declares 'transaction: none'"));
 	}
 	if (revset_segments(sc, NULL) <= 1)
 		return (NULL);
