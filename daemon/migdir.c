@@ -322,7 +322,7 @@ migdir_list(int dfd, struct migdir_walker *w, struct migdir_list *l,
 	size_t		 size = 256, cap = 8, off, nlen, i;
 	size_t		*offs;
 	ssize_t		 nr;
-	int		 rv = 0;
+	int		 rv = 0, saved = 0;
 
 	memset(l, 0, sizeof *l);
 	l->block = xmalloc(size);
@@ -333,6 +333,7 @@ migdir_list(int dfd, struct migdir_walker *w, struct migdir_list *l,
 			continue;
 		if (nr <= 0) {
 			rv = nr == 0 ? 0 : -1;
+			saved = errno;
 			break;
 		}
 		for (off = 0; off < (size_t)nr; off += de->d_reclen) {
@@ -369,6 +370,7 @@ migdir_list(int dfd, struct migdir_walker *w, struct migdir_list *l,
 	free(offs);
 	if (l->n > 1)
 		qsort(l->v, l->n, sizeof *l->v, migdir_cmp_name);
+	errno = saved;
 	return (rv);
 }
 
@@ -533,6 +535,13 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 				    "it");
 			goto next;
 		}
+		/* diesel's metadata.toml, behind a link too (as by name). */
+		if (meta && strcmp(name, "metadata.toml") == 0) {
+			if ((notx = migdir_meta(set, errs, dfd, name, w->path,
+			    0, w)) == -1)
+				notx = 0;
+			goto next;
+		}
 		/* The type the listing gives, first: a regular file or a
 		 * directory needs no fstatat of its own (what is opened is
 		 * checked on its fd, and O_NOFOLLOW keeps a directory one). */
@@ -589,11 +598,6 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 				goto next;
 			}
 			migdir_walk(set, errs, cfd, &st, plen, depth + 1, w);
-			goto next;
-		} else if (meta && strcmp(name, "metadata.toml") == 0) {
-			if ((notx = migdir_meta(set, errs, dfd, name, w->path,
-			    0, w)) == -1)
-				notx = 0;
 			goto next;
 		} else if (!migdir_is_sql(name)) {
 			if (migdir_sqlish(name) && S_ISREG(st.st_mode))
