@@ -454,7 +454,7 @@ migdir_diesel(struct migset *set, struct errlist *errs, int dfd,
 	static const char *const files[] = {
 		"up.sql", "down.sql", "metadata.toml"
 	};
-	struct stat	 st;
+	struct stat	 st, fst;
 	char		 rel[NAME_MAX + 16];
 	size_t		 i, nlen = strlen(name), n0 = set->n, nb0 = set->n_broken;
 	int		 notx = 0;
@@ -475,6 +475,9 @@ migdir_diesel(struct migset *set, struct errlist *errs, int dfd,
 		memcpy(rel + nlen + 1, files[i], strlen(files[i]) + 1);
 		(void)migdir_enter(w, len, files[i]);
 		if (i == 2) {
+			/* Mostly absent: a stat says so for half an open. */
+			if (fstatat(dfd, rel, &fst, 0) == -1 && errno == ENOENT)
+				continue;
 			if ((notx = migdir_meta(set, errs, dfd, rel, w->path,
 			    1, w)) == -1)
 				notx = 0;
@@ -703,7 +706,8 @@ migdir_scan_format(const char *dir, int format, struct migset *out,
 	for (i = 0; cache != NULL && i < out->n; i++)
 		cache->taken += out->files[i]->reused == 1;
 
-	if (out->n > 0)
+	/* layout_assemble leaves another tool's files sorted by path. */
+	if (out->n > 0 && f <= LAYOUT_MIGD)
 		qsort(out->files, out->n, sizeof *out->files, migdir_cmp_file);
 	if (out->n_broken > 0)
 		qsort(out->broken, out->n_broken, sizeof *out->broken,
