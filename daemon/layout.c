@@ -137,26 +137,29 @@ layout_cmp_flyway(const char *a, const char *b)
 	}
 }
 
-/* A fresh file, as migfile_parse would start it. */
+/* A fresh file, as migfile_parse would start it; message (allocated, or
+ * NULL for none) is taken over. */
 static struct migfile *
-layout_new(const char *path, enum layout_format f, enum layout_piece piece)
+layout_new(const char *path, enum layout_format f, enum layout_piece piece,
+    char *message)
 {
 	struct migfile	*mf;
 
 	mf = xcalloc(1, sizeof *mf);
 	mf->refs = 1;
 	mf->path = xstrdup(path);
-	mf->message = xstrdup("");
+	mf->message = message != NULL ? message : xstrdup("");
 	mf->tx = MIGFILE_TX_AUTO;
 	mf->layout = (unsigned char)f;
 	mf->piece = (unsigned char)piece;
 	return (mf);
 }
 
-/* The tool's version as migd's revision id; refused when it cannot be one
+/* The tool's version as migd's revision id, taking the allocated version
+ * over; refused (and left to the caller) when it cannot be one
  * (alembic_version.version_num is varchar(32)). */
 static int
-layout_set_id(struct migfile *mf, const char *tool, const char *version,
+layout_set_id(struct migfile *mf, const char *tool, char *version,
     struct errlist *errs)
 {
 	char	*why;
@@ -170,7 +173,7 @@ layout_set_id(struct migfile *mf, const char *tool, const char *version,
 		free(why);
 		return (-1);
 	}
-	mf->revision = xstrdup(version);
+	mf->revision = version;	/* the caller's, handed over */
 	return (0);
 }
 
@@ -715,7 +718,7 @@ layout_file(enum layout_format f, const char *path, const char *rel,
 	if (f == LAYOUT_AUTO &&
 	    (f = layout_guess(rel, base, text, len)) == LAYOUT_AUTO) {
 		/* Judged with the directory (layout_detect): kept whole. */
-		mf = layout_new(path, LAYOUT_MIGD, LAYOUT_PIECE_WEAK);
+		mf = layout_new(path, LAYOUT_MIGD, LAYOUT_PIECE_WEAK, NULL);
 		mf->up = xstrndup(text, len);
 		*out = mf;
 		return (-1);
@@ -832,12 +835,11 @@ layout_file(enum layout_format f, const char *path, const char *rel,
 		abort();
 	}
 
-	mf = layout_new(path, f, piece);
-	free(mf->message);
-	mf->message = desc;
+	mf = layout_new(path, f, piece, desc);
 	desc = NULL;
 	if (layout_set_id(mf, layout_names[f], version, errs) != 0)
 		goto fail;
+	version = NULL;
 	if ((norm = layout_text(path, text, len, &normlen, errs)) == NULL)
 		goto fail;
 	switch (f) {
