@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layout.h"
 #include "migd.h"
 #include "revset.h"
 
@@ -432,7 +433,7 @@ revset_check_labels(const struct revset *rs, struct errlist *errs)
 	free(l);
 }
 
-/* Where an unchanged file kept from prev was there, or -1. */
+/* Where the file at mf's path was in prev, or -1. */
 static ssize_t
 revset_prev_idx(const struct revset *prev, const struct migfile *mf)
 {
@@ -442,9 +443,20 @@ revset_prev_idx(const struct revset *prev, const struct migfile *mf)
 		return (-1);
 	slot = bsearch(&mf, prev->set.files, prev->set.n,
 	    sizeof *prev->set.files, revset_cmp_path);
-	if (slot == NULL || *slot != mf)
+	if (slot == NULL)
 		return (-1);
 	return (slot - prev->set.files);
+}
+
+/* Whether a section of another tool's file at the same path in the last
+ * load is this one, to the byte and the line: its analysis stands (such a
+ * file is a new copy each load: layout_assemble gives it its parents). */
+static int
+revset_same_section(const struct migfile *mf, const char *was, int was_line,
+    const char *text, int line)
+{
+	return (mf->layout > LAYOUT_MIGD && was != NULL && text != NULL &&
+	    was_line == line && strcmp(was, text) == 0);
 }
 
 /* A refused set gives what was read (files, directories, their stat) to
@@ -495,6 +507,7 @@ revset_load_from(const char *dir, const struct revset_ctx *ctx,
 	struct revset		*rs;
 	struct graph_input	*in;
 	struct migfile		*mf, **all;
+	const struct migfile	*was;
 	size_t			 i, k, n_all, before = errs->n;
 	ssize_t			 p;
 	int			 upok, unplaced = 0, scanned;
@@ -550,13 +563,17 @@ revset_load_from(const char *dir, const struct revset_ctx *ctx,
 		in[i].depends_line = mf->depends_line;
 		in[i].id_line = mf->revision_line;
 		p = revset_prev_idx(prev, mf);
+		was = p >= 0 ? prev->set.files[p] : NULL;
 		/* Each section on its own: every problem is said at once. */
-		upok = revset_analyze(rs, mf, 1, ctx, p >= 0 ? &prev->up[p] :
-		    NULL, &rs->up[i], errs) == 0;
+		upok = revset_analyze(rs, mf, 1, ctx, was != NULL && (was == mf ||
+		    revset_same_section(mf, was->up, was->up_line, mf->up,
+		    mf->up_line)) ? &prev->up[p] : NULL, &rs->up[i], errs) == 0;
 		if (upok)
 			revset_check_section(mf, 1, &rs->up[i], NULL, ctx,
 			    errs);
-		if (mf->down != NULL && revset_analyze(rs, mf, 0, ctx, p >= 0 ?
+		if (mf->down != NULL && revset_analyze(rs, mf, 0, ctx,
+		    was != NULL && (was == mf || revset_same_section(mf,
+		    was->down, was->down_line, mf->down, mf->down_line)) ?
 		    &prev->down[p] : NULL, &rs->down[i], errs) == 0)
 			revset_check_section(mf, 0, &rs->down[i], upok ?
 			    &rs->up[i] : NULL, ctx, errs);
@@ -686,7 +703,9 @@ revset_not_atomic(const struct revset *rs, size_t idx, int up)
 		nt = revset_no_tx_stmt(rs, idx, up);
 		return (nt != NULL ? xprintf("%s at line %d cannot run in a "
 		    "transaction", nt->what, nt->line) :
-		    xstrdup("it declares 'transaction: none'"));
+		    rs->set.files[idx]->layout == LAYOUT_DIESEL ?
+		    xstrdup("its metadata.toml says 'run_in_transaction = "
+		    "false'") : xstrdup("it declares 'transaction: none'"));
 	}
 	if (revset_segments(sc, NULL) <= 1)
 		return (NULL);
