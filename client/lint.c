@@ -82,26 +82,57 @@ lintcmd_read(const char *path, struct errlist *errs)
 	return (mf);
 }
 
+/* The FILEs read and parsed, several at once; linted after, in order. */
+struct lintcmd_read {
+	char *const	 *files;
+	struct migfile	**mf;		/* per file, or NULL */
+	struct sqlscan	 *sc;
+	int		 *ok;		/* its up section parsed cleanly */
+	struct errlist	 *errs;		/* per file */
+};
+
+/* One FILE, on whichever thread: only its own slots. */
+static void
+lintcmd_read_one(void *arg, size_t i)
+{
+	struct lintcmd_read	*r = arg;
+
+	if ((r->mf[i] = lintcmd_read(r->files[i], &r->errs[i])) == NULL)
+		return;
+	r->ok[i] = sqlscan_analyze(r->mf[i]->up, r->mf[i]->path,
+	    r->mf[i]->up_line, &r->sc[i], &r->errs[i]) >= 0 &&
+	    r->errs[i].n == 0;
+}
+
 /* The FILEs, as one run in the order given. */
 static void
 lintcmd_files(struct lintcmd *lc, char *const *files, size_t n)
 {
-	struct errlist	 errs = { NULL, 0 };
-	struct migfile	*mf;
-	struct sqlscan	 sc;
-	json_t		*list;
-	size_t		 i, before;
+	struct lintcmd_read	 r;
+	struct errlist		 errs = { NULL, 0 };
+	json_t			*list;
+	size_t			 i, k;
 
+	r.files = files;
+	r.mf = xcalloc(n + 1, sizeof *r.mf);
+	r.sc = xcalloc(n + 1, sizeof *r.sc);
+	r.ok = xcalloc(n + 1, sizeof *r.ok);
+	r.errs = xcalloc(n + 1, sizeof *r.errs);
+	parallel_each(n, lintcmd_read_one, &r);
 	for (i = 0; i < n; i++) {
-		before = errs.n;
-		if ((mf = lintcmd_read(files[i], &errs)) == NULL)
-			continue;
-		if (sqlscan_analyze(mf->up, mf->path, mf->up_line, &sc,
-		    &errs) >= 0 && errs.n == before)
-			lintcmd_section(lc, mf, &sc);
-		sqlscan_clear(&sc);
-		migfile_free(mf);
+		for (k = 0; k < r.errs[i].n; k++)
+			errlist_take(&errs, r.errs[i].v[k]);
+		free(r.errs[i].v);
+		if (r.ok[i])
+			lintcmd_section(lc, r.mf[i], &r.sc[i]);
+		sqlscan_clear(&r.sc[i]);
+		if (r.mf[i] != NULL)
+			migfile_free(r.mf[i]);
 	}
+	free(r.mf);
+	free(r.sc);
+	free(r.ok);
+	free(r.errs);
 	if (errs.n > 0) {
 		list = json_array();
 		for (i = 0; i < errs.n; i++)

@@ -156,26 +156,29 @@ layout_cmp_flyway(const char *a, const char *b)
 	}
 }
 
-/* A fresh file, as migfile_parse would start it. */
+/* A fresh file, as migfile_parse would start it; message (allocated, or
+ * NULL for none) is taken over. */
 static struct migfile *
-layout_new(const char *path, enum layout_format f, enum layout_piece piece)
+layout_new(const char *path, enum layout_format f, enum layout_piece piece,
+    char *message)
 {
 	struct migfile	*mf;
 
 	mf = xcalloc(1, sizeof *mf);
 	mf->refs = 1;
 	mf->path = xstrdup(path);
-	mf->message = xstrdup("");
+	mf->message = message != NULL ? message : xstrdup("");
 	mf->tx = MIGFILE_TX_AUTO;
 	mf->layout = (unsigned char)f;
 	mf->piece = (unsigned char)piece;
 	return (mf);
 }
 
-/* The tool's version as migd's revision id; refused when it cannot be one
+/* The tool's version as migd's revision id, taking the allocated version
+ * over; refused (and left to the caller) when it cannot be one
  * (alembic_version.version_num is varchar(32)). */
 static int
-layout_set_id(struct migfile *mf, const char *tool, const char *version,
+layout_set_id(struct migfile *mf, const char *tool, char *version,
     struct errlist *errs)
 {
 	char	*why;
@@ -189,7 +192,7 @@ layout_set_id(struct migfile *mf, const char *tool, const char *version,
 		free(why);
 		return (-1);
 	}
-	mf->revision = xstrdup(version);
+	mf->revision = version;	/* the caller's, handed over */
 	return (0);
 }
 
@@ -224,6 +227,18 @@ layout_text(const char *path, const char *text, size_t len, size_t *outlen,
 	return (migfile_normalise(text, len, outlen));
 }
 
+/* migfile_checksum of a section cut from normalised text: the same sum
+ * (normalising it again changes only a CR left before a LF: "\r\r\n"),
+ * without the copy when there is no CR. */
+static void
+layout_checksum(const char *text, size_t len, char out[65])
+{
+	if (memchr(text, '\r', len) == NULL)
+		migfile_sha256_hex(text, len, out);
+	else
+		migfile_checksum(text, len, out);
+}
+
 /* A whole file as one section: golang-migrate, sqlx, diesel, Flyway. */
 static void
 layout_section(struct migfile *mf, char *text, size_t len)
@@ -235,7 +250,7 @@ layout_section(struct migfile *mf, char *text, size_t len)
 	}
 	mf->up = text;
 	mf->up_line = 1;
-	migfile_checksum(text, len, mf->checksum);
+	layout_checksum(text, len, mf->checksum);
 }
 
 /* One line of text: [p, end of line) without its LF. */
@@ -302,7 +317,7 @@ layout_sections(struct migfile *mf, const char *up, const char *up_end,
     const char *down, const char *end)
 {
 	mf->up = xstrndup(up, up_end - up);
-	migfile_checksum(mf->up, strlen(mf->up), mf->checksum);
+	layout_checksum(mf->up, strlen(mf->up), mf->checksum);
 	if (down != NULL)
 		mf->down = xstrndup(down, end - down);
 	else
@@ -527,7 +542,7 @@ layout_flyway_name(const char *base)
 }
 
 /* A diesel migration directory: digits and dashes, then '_' or nothing. */
-static int
+int
 layout_diesel_dir(const char *dir, size_t n)
 {
 	size_t	 i, digits = 0;
@@ -539,6 +554,113 @@ layout_diesel_dir(const char *dir, size_t n)
 			return (0);
 	}
 	return (digits > 0);
+}
+
+/* A line of metadata.toml for a message: at most 60 bytes, escaped. */
+static char *
+layout_meta_quote(const char *p, size_t n)
+{
+	char	*raw, *q;
+
+	raw = xstrndup(p, n > 60 ? 60 : n);
+	q = utf8_escape_controls(raw);
+	free(raw);
+	if (n > 60) {
+		raw = xprintf("%s...", q);
+		free(q);
+		q = raw;
+	}
+	return (q);
+}
+
+/*
+ * diesel's metadata.toml, of which migd reads the one key diesel has:
+ * "run_in_transaction = true|false", with blank lines and # comments.
+ * Anything else is said, with its line, rather than guessed at.  Returns 0
+ * with *notx 1 when the migration runs outside a transaction (0 when it
+ * runs in one, as without the key), or -1 with the problems in errs.
+ */
+int
+layout_diesel_meta(const char *path, const char *text, size_t len,
+    int *notx, struct errlist *errs)
+{
+	static const char	 key[] = "run_in_transaction";
+	const char		*p = text, *end = text + len, *eol, *v, *ve;
+	size_t			 before = errs->n, n, ln;
+	int			 line = 0, seen = 0;
+	char			*q;
+
+	*notx = 0;
+	if (memchr(text, '\0', len) != NULL) {
+		errlist_add(errs, "%s: a NUL byte: not a diesel metadata.toml "
+		    "(migd reads only 'run_in_transaction = true|false' "
+		    "there)", path);
+		return (-1);
+	}
+	for (; p < end; p = eol + 1) {
+		line++;
+		if ((eol = memchr(p, '\n', end - p)) == NULL)
+			eol = end;
+		ln = eol - p;
+		if (ln > 0 && p[ln - 1] == '\r')
+			ln--;
+		while (ln > 0 && (*p == ' ' || *p == '\t')) {
+			p++;
+			ln--;
+		}
+		while (ln > 0 && (p[ln - 1] == ' ' || p[ln - 1] == '\t'))
+			ln--;
+		if (ln == 0 || *p == '#')
+			continue;
+		if (ln < sizeof key - 1 || memcmp(p, key, sizeof key - 1) != 0)
+			goto unread;
+		v = p + sizeof key - 1;
+		ve = p + ln;
+		while (v < ve && (*v == ' ' || *v == '\t'))
+			v++;
+		if (v == ve || *v != '=')
+			goto unread;
+		for (v++; v < ve && (*v == ' ' || *v == '\t'); v++)
+			/* nothing */;
+		/* The value, then blanks and a comment at most. */
+		for (n = 0; v + n < ve && v[n] != ' ' && v[n] != '\t' &&
+		    v[n] != '#'; n++)
+			/* nothing */;
+		for (q = (char *)v + n; q < ve && (*q == ' ' || *q == '\t');
+		    q++)
+			/* nothing */;
+		if ((n != 4 || memcmp(v, "true", 4) != 0) &&
+		    (n != 5 || memcmp(v, "false", 5) != 0)) {
+			q = layout_meta_quote(v, ve - v);
+			errlist_add(errs, "%s:%d: run_in_transaction must be "
+			    "true or false (a TOML boolean, unquoted), not "
+			    "'%s'", path, line, q);
+			free(q);
+			continue;
+		}
+		if (q < ve && *q != '#')
+			goto unread;
+		if (seen++) {
+			errlist_add(errs, "%s:%d: run_in_transaction is set "
+			    "twice (TOML allows a key once); keep one", path,
+			    line);
+			continue;
+		}
+		*notx = n == 5;
+		continue;
+unread:
+		q = layout_meta_quote(p, ln);
+		errlist_add(errs, "%s:%d: cannot read '%s': migd reads only "
+		    "'run_in_transaction = true' or '= false' (and comments) "
+		    "in a diesel metadata.toml; remove the rest, or move the "
+		    "file out if it is no diesel migration's", path, line, q);
+		free(q);
+	}
+	if (errs->n != before) {
+		*notx = 0;
+		return (-1);
+	}
+	return (0);
 }
 
 /* What a file looks like, for auto. */
@@ -615,7 +737,7 @@ layout_file(enum layout_format f, const char *path, const char *rel,
 	if (f == LAYOUT_AUTO &&
 	    (f = layout_guess(rel, base, text, len)) == LAYOUT_AUTO) {
 		/* Judged with the directory (layout_detect): kept whole. */
-		mf = layout_new(path, LAYOUT_MIGD, LAYOUT_PIECE_WEAK);
+		mf = layout_new(path, LAYOUT_MIGD, LAYOUT_PIECE_WEAK, NULL);
 		mf->up = xstrndup(text, len);
 		*out = mf;
 		return (-1);
@@ -732,12 +854,11 @@ layout_file(enum layout_format f, const char *path, const char *rel,
 		abort();
 	}
 
-	mf = layout_new(path, f, piece);
-	free(mf->message);
-	mf->message = desc;
+	mf = layout_new(path, f, piece, desc);
 	desc = NULL;
 	if (layout_set_id(mf, layout_names[f], version, errs) != 0)
 		goto fail;
+	version = NULL;
 	if ((norm = layout_text(path, text, len, &normlen, errs)) == NULL)
 		goto fail;
 	switch (f) {
@@ -946,7 +1067,9 @@ layout_assemble(enum layout_format f, const char *dir, struct migset *set,
 			    up->down_path == NULL && (f == LAYOUT_FLYWAY ?
 			    layout_cmp_flyway(up->revision, mf->revision) :
 			    strcmp(up->revision, mf->revision)) == 0) {
-				/* The down file's text joins its up. */
+				/* The down file's text joins its up; both
+				 * unchanged, the migration was reused. */
+				up->reused = up->reused == 2 && mf->reused;
 				up->down = mf->down;
 				up->down_line = mf->down_line;
 				up->down_path = mf->path;
@@ -979,6 +1102,8 @@ layout_assemble(enum layout_format f, const char *dir, struct migset *set,
 	/* Each revision's parent is the one before it. */
 	for (i = 0; i < k; i++) {
 		mf = s[i].mf;
+		if (mf->reused == 2)
+			mf->reused = 0;	/* its down file is gone */
 		if (prev != NULL) {
 			mf->parents = xcalloc(1, sizeof *mf->parents);
 			mf->parents[0] = xstrdup(prev->revision);

@@ -38,6 +38,15 @@ const char	*layout_name(enum layout_format);
 int		 layout_cmp_flyway(const char *, const char *);
 int		 layout_parse_name(const char *, enum layout_format *);
 const char	*layout_no_down(const struct migfile *);
+/* Whether a directory name of n bytes is a diesel migration's. */
+int		 layout_diesel_dir(const char *, size_t);
+/*
+ * diesel's metadata.toml (path, text, length): 0 with *notx 1 when it says
+ * run_in_transaction = false, 0 with *notx 0 when it says true or nothing,
+ * -1 with the problems in errs for anything else.
+ */
+int		 layout_diesel_meta(const char *, const char *, size_t, int *,
+		     struct errlist *);
 
 /*
  * One file, named rel (its path under the migrations directory) and shown as

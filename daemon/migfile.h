@@ -58,6 +58,11 @@ struct migfile {
 	unsigned char	  piece;	/* enum layout_piece */
 	char		 *down_path;	/* NULL when the down is in path */
 	struct migsig	  down_sig;
+	unsigned char	  read_as;	/* the format asked when it was read */
+	unsigned char	  first;	/* the layout layout_file gave, before
+					   auto settled the directory's */
+	unsigned char	  reused;	/* migcache_piece: 1, or 2 while its
+					   down file is still to be joined */
 };
 
 /* A loaded migrations directory. */
@@ -67,6 +72,10 @@ struct migset {
 	char		**dirs;		/* every directory walked, to watch */
 	struct migsig	 *dir_sigs;	/* each as it was when listed */
 	size_t		  n_dirs;
+	char		**extra;	/* other files read (diesel's
+					   metadata.toml), to watch */
+	struct migsig	 *extra_sigs;
+	size_t		  n_extra;
 	struct migfile	**broken;	/* migdir_scan: files with problems */
 	size_t		  n_broken;	/* whose text could be read */
 	int		  incomplete;	/* a file or directory not read */
@@ -87,6 +96,9 @@ struct migcache {
 	char		 *used;		/* taken: the reference moved */
 	size_t		  n;
 	size_t		  taken;	/* how many were reused */
+	struct migfile	**downs;	/* those with a down file of their own,
+					   sorted by down_path */
+	size_t		  n_downs;
 };
 
 /*
@@ -109,9 +121,13 @@ const char	*migfile_path(const struct migfile *, int);
 void	 migcache_init(struct migcache *, struct migfile *const *, size_t);
 struct migfile *migcache_take(struct migcache *, const char *,
 	     const struct migsig *);
+struct migfile *migcache_piece(struct migcache *, const char *,
+	     const struct migsig *, int);
 void	 migcache_clear(struct migcache *);
 int	 migfile_valid_id(const char *, char **);
 void	 migfile_checksum(const char *, size_t, char[65]);
+/* migfile_checksum of text that holds no CR (normalising is a no-op). */
+void	 migfile_sha256_hex(const char *, size_t, char[65]);
 char	*migfile_normalise(const char *, size_t, size_t *);
 
 /*

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layout.h"
 #include "migd.h"
 #include "revset.h"
 
@@ -236,23 +237,29 @@ revset_newer_sql(int server_version)
 	return (server_version / 10000 > sqlscan_parser_version() / 10000);
 }
 
-/* Analyses one section; SQL the parser refuses is an error unless the
- * server may be newer than the parser (or the section is a down one, which
- * the plan checks when it would run it). */
+/* Parses one section (or takes the last load's analysis of it): -1 with
+ * the problems in errs, 0, or 1 when the parser refused it.  Pure: the
+ * loader runs it on several threads at once. */
 static int
-revset_analyze(struct revset *rs, const struct migfile *mf, int up,
-    const struct revset_ctx *ctx, const struct sqlscan *was,
+revset_scan(const struct migfile *mf, int up, const struct sqlscan *was,
     struct sqlscan *sc, struct errlist *errs)
 {
-	int	 rv;
-
 	if (was != NULL) {
 		/* The same file as the last load's: its analysis stands. */
 		sqlscan_copy(sc, was);
-		rv = sc->unparsed ? 1 : 0;
-	} else
-		rv = sqlscan_analyze(up ? mf->up : mf->down, migfile_path(mf, up), up ?
-		    mf->up_line : mf->down_line, sc, errs);
+		return (sc->unparsed ? 1 : 0);
+	}
+	return (sqlscan_analyze(up ? mf->up : mf->down, migfile_path(mf, up),
+	    up ? mf->up_line : mf->down_line, sc, errs));
+}
+
+/* What a section's scan (rv) means for the set: SQL the parser refuses is
+ * an error unless the server may be newer than the parser (or the section
+ * is a down one, which the plan checks when it would run it). */
+static int
+revset_settle(struct revset *rs, int up, const struct revset_ctx *ctx,
+    int rv, const struct sqlscan *sc, struct errlist *errs)
+{
 	if (rv < 0)
 		return (-1);
 	if (rv == 0)
@@ -264,6 +271,16 @@ revset_analyze(struct revset *rs, const struct migfile *mf, int up,
 	}
 	rs->n_unparsed++;
 	return (0);
+}
+
+/* Analyses one section, then settles it. */
+static int
+revset_analyze(struct revset *rs, const struct migfile *mf, int up,
+    const struct revset_ctx *ctx, const struct sqlscan *was,
+    struct sqlscan *sc, struct errlist *errs)
+{
+	return (revset_settle(rs, up, ctx, revset_scan(mf, up, was, sc, errs),
+	    sc, errs));
 }
 
 /* Orders files by path, the order their problems are told in. */
@@ -432,7 +449,7 @@ revset_check_labels(const struct revset *rs, struct errlist *errs)
 	free(l);
 }
 
-/* Where an unchanged file kept from prev was there, or -1. */
+/* Where the file at mf's path was in prev, or -1. */
 static ssize_t
 revset_prev_idx(const struct revset *prev, const struct migfile *mf)
 {
@@ -442,9 +459,20 @@ revset_prev_idx(const struct revset *prev, const struct migfile *mf)
 		return (-1);
 	slot = bsearch(&mf, prev->set.files, prev->set.n,
 	    sizeof *prev->set.files, revset_cmp_path);
-	if (slot == NULL || *slot != mf)
+	if (slot == NULL)
 		return (-1);
 	return (slot - prev->set.files);
+}
+
+/* Whether a section of another tool's file at the same path in the last
+ * load is this one, to the byte and the line: its analysis stands (such a
+ * file is a new copy each load: layout_assemble gives it its parents). */
+static int
+revset_same_section(const struct migfile *mf, const char *was, int was_line,
+    const char *text, int line)
+{
+	return (mf->layout > LAYOUT_MIGD && was != NULL && text != NULL &&
+	    was_line == line && strcmp(was, text) == 0);
 }
 
 /* A refused set gives what was read (files, directories, their stat) to
@@ -477,6 +505,64 @@ revset_load(const char *dir, const struct revset_ctx *ctx,
 	return (revset_load_from(dir, ctx, NULL, NULL, out, NULL, errs));
 }
 
+
+/* The sections of a load being parsed, by several threads at once. */
+struct revset_scans {
+	struct revset		*rs;
+	const struct revset	*prev;
+	int			*rv;		/* per file: up's, down's */
+	struct errlist		*errs;		/* per section, in order */
+};
+
+/* One file's sections: the last load's analysis when unchanged, else
+ * parsed.  Touches only this file's slots, on whichever thread. */
+static void
+revset_scan_file(void *arg, size_t i)
+{
+	struct revset_scans	*w = arg;
+	const struct revset	*prev = w->prev;
+	const struct migfile	*mf = w->rs->set.files[i], *was;
+	ssize_t			 p;
+
+	p = revset_prev_idx(prev, mf);
+	was = p >= 0 ? prev->set.files[p] : NULL;
+	w->rv[2 * i] = revset_scan(mf, 1, was != NULL && (was == mf ||
+	    revset_same_section(mf, was->up, was->up_line, mf->up,
+	    mf->up_line)) ? &prev->up[p] : NULL, &w->rs->up[i],
+	    &w->errs[2 * i]);
+	if (mf->down != NULL)
+		w->rv[2 * i + 1] = revset_scan(mf, 0, was != NULL && (was ==
+		    mf || revset_same_section(mf, was->down, was->down_line,
+		    mf->down, mf->down_line)) ? &prev->down[p] : NULL,
+		    &w->rs->down[i], &w->errs[2 * i + 1]);
+}
+
+/* Parses every section, several files at once (the parser is most of a
+ * load's time); the results wait in w for the checks, in file order. */
+static void
+revset_scan_all(struct revset *rs, const struct revset *prev,
+    struct revset_scans *w)
+{
+	w->rs = rs;
+	w->prev = prev;
+	w->rv = xcalloc(2 * rs->set.n + 1, sizeof *w->rv);
+	w->errs = xcalloc(2 * rs->set.n + 1, sizeof *w->errs);
+	parallel_each(rs->set.n, revset_scan_file, w);
+}
+
+/* Moves a section's problems to the load's, in order. */
+static void
+revset_errs_take(struct errlist *errs, struct errlist *from)
+{
+	size_t	 i;
+
+	for (i = 0; i < from->n; i++)
+		errlist_take(errs, from->v[i]);
+	free(from->v);
+	from->v = NULL;
+	from->n = 0;
+}
+
 /*
  * Loads and checks a whole directory; on error errs says everything wrong,
  * all in one pass: the headers of every file, the SQL of every file whose
@@ -493,10 +579,10 @@ revset_load_from(const char *dir, const struct revset_ctx *ctx,
     struct migset *seen, struct errlist *errs)
 {
 	struct revset		*rs;
+	struct revset_scans	 scan;
 	struct graph_input	*in;
 	struct migfile		*mf, **all;
 	size_t			 i, k, n_all, before = errs->n;
-	ssize_t			 p;
 	int			 upok, unplaced = 0, scanned;
 
 	*out = NULL;
@@ -549,18 +635,27 @@ revset_load_from(const char *dir, const struct revset_ctx *ctx,
 		in[i].parents_line = mf->parents_line;
 		in[i].depends_line = mf->depends_line;
 		in[i].id_line = mf->revision_line;
-		p = revset_prev_idx(prev, mf);
-		/* Each section on its own: every problem is said at once. */
-		upok = revset_analyze(rs, mf, 1, ctx, p >= 0 ? &prev->up[p] :
-		    NULL, &rs->up[i], errs) == 0;
+	}
+	/* Each section on its own: every problem is said at once, in order. */
+	revset_scan_all(rs, prev, &scan);
+	for (i = 0; i < rs->set.n; i++) {
+		mf = rs->set.files[i];
+		revset_errs_take(errs, &scan.errs[2 * i]);
+		upok = revset_settle(rs, 1, ctx, scan.rv[2 * i], &rs->up[i],
+		    errs) == 0;
 		if (upok)
 			revset_check_section(mf, 1, &rs->up[i], NULL, ctx,
 			    errs);
-		if (mf->down != NULL && revset_analyze(rs, mf, 0, ctx, p >= 0 ?
-		    &prev->down[p] : NULL, &rs->down[i], errs) == 0)
+		if (mf->down == NULL)
+			continue;
+		revset_errs_take(errs, &scan.errs[2 * i + 1]);
+		if (revset_settle(rs, 0, ctx, scan.rv[2 * i + 1], &rs->down[i],
+		    errs) == 0)
 			revset_check_section(mf, 0, &rs->down[i], upok ?
 			    &rs->up[i] : NULL, ctx, errs);
 	}
+	free(scan.rv);
+	free(scan.errs);
 	graph_build(in, rs->set.n, &rs->graph, errs);
 	free(in);
 	revset_check_labels(rs, errs);
@@ -686,7 +781,9 @@ revset_not_atomic(const struct revset *rs, size_t idx, int up)
 		nt = revset_no_tx_stmt(rs, idx, up);
 		return (nt != NULL ? xprintf("%s at line %d cannot run in a "
 		    "transaction", nt->what, nt->line) :
-		    xstrdup("it declares 'transaction: none'"));
+		    rs->set.files[idx]->layout == LAYOUT_DIESEL ?
+		    xstrdup("its metadata.toml says 'run_in_transaction = "
+		    "false'") : xstrdup("it declares 'transaction: none'"));
 	}
 	if (revset_segments(sc, NULL) <= 1)
 		return (NULL);

@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,4 +389,48 @@ backoff_jittered(long base, long cap, int retry, unsigned long rnd)
 	if (d > cap)
 		d = cap;
 	return (d - d / 2 + (long)(rnd % (unsigned long)(d / 2 + 1)));
+}
+
+/* A parallel_each in progress. */
+struct parallel {
+	void		(*fn)(void *, size_t);
+	void		*arg;
+	size_t		 n;
+	atomic_size_t	 next;		/* the next index to take */
+};
+
+/* A worker: indices taken one at a time until none is left. */
+static void *
+parallel_worker(void *arg)
+{
+	struct parallel	*p = arg;
+	size_t		 i;
+
+	while ((i = atomic_fetch_add(&p->next, 1)) < p->n)
+		p->fn(p->arg, i);
+	return (NULL);
+}
+
+/*
+ * fn(arg, i) for every i below n, on this thread and up to
+ * PARALLEL_THREADS - 1 more when there are cores and work enough; each
+ * call must touch only its own i's data.  Returns when all are done.
+ */
+void
+parallel_each(size_t n, void (*fn)(void *, size_t), void *arg)
+{
+	struct parallel	 p = { fn, arg, n, 0 };
+	pthread_t	 tid[PARALLEL_THREADS];
+	long		 cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t		 want = 0, started = 0, i;
+
+	if (n >= PARALLEL_MIN && cpus > 1)
+		want = (size_t)(cpus < PARALLEL_THREADS ? cpus :
+		    PARALLEL_THREADS) - 1;
+	while (started < want && pthread_create(&tid[started], NULL,
+	    parallel_worker, &p) == 0)
+		started++;
+	parallel_worker(&p);
+	for (i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
 }

@@ -36,6 +36,10 @@ int	 path_trusted(const struct stat *, const char *, const char *,
 char	*path_dir(const char *);
 long	 backoff_jittered(long, long, int, unsigned long);
 
+#define PARALLEL_THREADS	4	/* at most, with this one */
+#define PARALLEL_MIN		64	/* fewer items: this thread alone */
+void	 parallel_each(size_t, void (*)(void *, size_t), void *);
+
 void	 errlist_add(struct errlist *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 errlist_take(struct errlist *, char *);

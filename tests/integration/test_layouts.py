@@ -432,3 +432,116 @@ def test_migctl_new_flyway_timestamped_versions_stay_timestamps(tmp_path):
     (f,) = new
     assert f.startswith("V2026") or f.startswith("V20"), f
     assert len(f[1:f.index("__")]) == 14 and f > "V20240101120000", f
+
+
+# tool -> a file to edit (an up or whole file of a migration in the middle)
+EDITS = {
+    "diesel": "2024-02-02-110000_add_archived_post_status/up.sql",
+    "golang-migrate": "000005_create_bookings.up.sql",
+    "dbmate": "20240113100000_create_bookings.sql",
+    "flyway": "V2__Add_accounts_profile.sql",
+    "sqlx": "20240201120000_utils_audit.up.sql",
+    "goose": "00003_utils_audit.sql",
+}
+
+
+@pytest.mark.parametrize("tool", sorted(EDITS))
+def test_reload_reads_only_changed_files_of_another_layout(migd_factory, tool):
+    """After an edit, a reload of another tool's directory reads that file
+    again and takes the others from the last load unread (their parents
+    settled afresh), as for migd's own files: the load's log line counts
+    them; the edit is in the plan."""
+    order = TOOLS[tool][1]
+    m = layout_migd(migd_factory, tool, tool)
+    assert m.status()["pending"] == len(order)
+    path = os.path.join(m.migrations_dir, EDITS[tool])
+    with open(path) as f:
+        lines = f.read().splitlines(True)
+    # in the up section: after dbmate's or goose's up marker, else at the end
+    at = [i for i, l in enumerate(lines) if "migrate:up" in l or "+goose Up" in l]
+    lines.insert(at[0] + 1 if at else len(lines), "-- edited by test_layouts\n")
+    with open(path, "w") as f:
+        f.write("".join(lines))
+    plan = ok(m, "plan", {"target": "head"})
+    assert "edited by test_layouts" in json.dumps(plan), plan
+    assert [s["revision"] for s in plan["steps"]] == order, plan
+    want = "(%d of %d unchanged)" % (len(order) - 1, len(order))
+    migdtest.wait_for(lambda: want in m.log(), 10,
+                      what="a load that reused the unchanged files: " + want)
+    # and the whole chain still runs
+    migctl_ok(m, "upgrade")
+    assert versions(m) == [order[-1]]
+
+
+def _diesel_step(plan, version):
+    return [s for s in plan["steps"] if s["revision"] == version][0]
+
+
+def test_diesel_metadata_run_in_transaction_false(migd_factory, pg):
+    """diesel's metadata.toml: run_in_transaction = false runs the migration
+    outside a transaction (CREATE INDEX CONCURRENTLY among others), true or
+    no file keeps it in one; an edit of metadata.toml alone is seen."""
+    m = layout_migd(migd_factory, "diesel", "diesel")
+    write_file(m, "2024-04-01-000000_comments_index/up.sql",
+               "CREATE INDEX CONCURRENTLY comments_body_idx ON comments (body);\n")
+    write_file(m, "2024-04-01-000000_comments_index/down.sql",
+               "DROP INDEX CONCURRENTLY comments_body_idx;\n")
+    write_file(m, "2024-04-01-000000_comments_index/metadata.toml",
+               "# CREATE INDEX CONCURRENTLY cannot run in a transaction\n"
+               "run_in_transaction = false\n")
+    # plain SQL migd would run in a transaction but for metadata.toml
+    plain = "CREATE TABLE public.%s (id int);\nINSERT INTO public.%s VALUES (1);\n"
+    for d, t in (("2024-04-02-000000_notx", "notx"), ("2024-04-03-000000_intx", "intx"),
+                 ("2024-04-04-000000_default", "dflt")):
+        write_file(m, d + "/up.sql", plain % (t, t))
+        write_file(m, d + "/down.sql", "DROP TABLE public.%s;\n" % t)
+    write_file(m, "2024-04-02-000000_notx/metadata.toml", "run_in_transaction = false\n")
+    write_file(m, "2024-04-03-000000_intx/metadata.toml", "run_in_transaction = true\n")
+    plan = ok(m, "plan", {"target": "head"})
+    assert _diesel_step(plan, "20240401000000")["transactional"] is False, plan
+    step = _diesel_step(plan, "20240402000000")
+    assert step["transactional"] is False, plan
+    assert step["why_not_transactional"] == \
+        "declared 'run_in_transaction = false' in its metadata.toml", step
+    assert _diesel_step(plan, "20240403000000")["transactional"] is True, plan
+    assert _diesel_step(plan, "20240404000000")["transactional"] is True, plan
+
+    # metadata.toml alone edited: seen (the file is watched)
+    write_file(m, "2024-04-03-000000_intx/metadata.toml", "run_in_transaction = false\n")
+    plan = ok(m, "plan", {"target": "head"})
+    assert _diesel_step(plan, "20240403000000")["transactional"] is False, plan
+
+    migctl_ok(m, "upgrade")
+    assert versions(m) == ["20240404000000"]
+    assert pg.psql("SELECT indisvalid FROM pg_index WHERE indexrelid = "
+                   "'public.comments_body_idx'::regclass", m.db) == "t"
+    assert pg.psql("SELECT count(*) FROM public.notx, public.intx, public.dflt",
+                   m.db) == "1"
+    migctl_ok(m, "downgrade", "20240310170000")
+    assert pg.psql("SELECT count(*) FROM pg_class WHERE relname = 'comments_body_idx'",
+                   m.db) == "0"
+
+
+@pytest.mark.parametrize("text,want", [
+    ("run_in_transaction = \"false\"\n",
+     "2024-04-01-000000_x/metadata.toml:1: run_in_transaction must be true or false "
+     "(a TOML boolean, unquoted), not '\"false\"'"),
+    ("[migration]\nrun_in_transaction = false\n",
+     "2024-04-01-000000_x/metadata.toml:1: cannot read '[migration]': migd reads only "
+     "'run_in_transaction = true' or '= false' (and comments) in a diesel metadata.toml"),
+])
+def test_diesel_bad_metadata_refused(migd_factory, pg, text, want):
+    """A metadata.toml migd cannot read refuses the whole directory, naming
+    the file and the line; nothing runs."""
+    m = layout_migd(migd_factory, "diesel", "diesel")
+    write_file(m, "2024-04-01-000000_x/up.sql", "CREATE TABLE public.x (id int);\n")
+    write_file(m, "2024-04-01-000000_x/metadata.toml", text)
+    st = m.status()
+    assert st["state"] == "invalid_migrations", st
+    errors = "\n".join(st["migrations"]["errors"])
+    assert want in errors, errors
+    p = m.migctl("upgrade")
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert versions(m) == []
+    assert pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
+                   "AND tablename IN ('users', 'x')", m.db) == "0"

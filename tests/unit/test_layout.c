@@ -519,6 +519,74 @@ create(void)
 	layout_create_clear(&lc);
 }
 
+/* diesel's metadata.toml: its one key read, anything else said. */
+static void
+diesel_meta(void)
+{
+	static const struct {
+		const char	*text;
+		int		 rv, notx;
+		const char	*err;	/* a part of the message, or "" */
+	} cases[] = {
+		{ "run_in_transaction = false\n", 0, 1, "" },
+		{ "run_in_transaction=true\n", 0, 0, "" },
+		{ "", 0, 0, "" },
+		{ "# written by hand\n\n", 0, 0, "" },
+		{ "  run_in_transaction = false  # CREATE INDEX CONCURRENTLY\r\n",
+		  0, 1, "" },
+		{ "run_in_transaction = false", 0, 1, "" },
+		{ "run_in_transaction = \"false\"\n", -1, 0,
+		  "m/x/metadata.toml:1: run_in_transaction must be true or "
+		  "false (a TOML boolean, unquoted), not '\"false\"'" },
+		{ "run_in_transaction = False\n", -1, 0, "not 'False'" },
+		{ "run_in_transaction =\n", -1, 0, "not ''" },
+		{ "\n[migration]\n", -1, 0,
+		  "m/x/metadata.toml:2: cannot read '[migration]': migd reads "
+		  "only 'run_in_transaction = true' or '= false' (and "
+		  "comments) in a diesel metadata.toml" },
+		{ "run_in_transactions = false\n", -1, 0, "cannot read" },
+		{ "other = 1\n", -1, 0, "cannot read 'other = 1'" },
+		{ "run_in_transaction = false extra\n", -1, 0, "cannot read" },
+		{ "run_in_transaction = false\nrun_in_transaction = true\n", -1,
+		  0, "m/x/metadata.toml:2: run_in_transaction is set twice" },
+		{ "run_in_transaction\n", -1, 0, "cannot read" },
+	};
+	struct errlist	 el = { NULL, 0 };
+	size_t		 i;
+	char		*got;
+	int		 notx, rv;
+
+	for (i = 0; i < nitems(cases); i++) {
+		notx = -7;
+		rv = layout_diesel_meta("m/x/metadata.toml", cases[i].text,
+		    strlen(cases[i].text), &notx, &el);
+		got = errlist_join(&el, "\n");
+		is_int(rv, cases[i].rv, "metadata.toml %zu: result", i);
+		is_int(notx, cases[i].notx, "metadata.toml %zu: in a "
+		    "transaction or not", i);
+		if (cases[i].err[0] == '\0')
+			is_str(got, "", "metadata.toml %zu: no error", i);
+		else
+			ok(strstr(got, cases[i].err) != NULL && el.n == 1,
+			    "metadata.toml %zu: one error: %s", i, got);
+		free(got);
+		errlist_clear(&el);
+	}
+	/* A NUL byte: no text at all. */
+	rv = layout_diesel_meta("m/x/metadata.toml", "run_in_transaction = "
+	    "false\0", 27, &notx, &el);
+	got = errlist_join(&el, "\n");
+	ok(rv == -1 && notx == 0 && strstr(got, "a NUL byte") != NULL,
+	    "metadata.toml: a NUL byte refused: %s", got);
+	free(got);
+	errlist_clear(&el);
+	/* Names diesel reads as a migration's directory. */
+	ok(layout_diesel_dir("2024-01-15-093012_x", 19) &&
+	    layout_diesel_dir("00000000000000_diesel_initial_setup", 35) &&
+	    !layout_diesel_dir("schema", 6) && !layout_diesel_dir("_x", 2),
+	    "diesel directory names");
+}
+
 int
 main(void)
 {
@@ -527,6 +595,7 @@ main(void)
 	golang_migrate_bad();
 	sqlx();
 	diesel();
+	diesel_meta();
 	dbmate();
 	goose();
 	flyway();

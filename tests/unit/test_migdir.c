@@ -93,9 +93,13 @@ static void
 load_fails(const char *rel, const char *want, const char *name)
 {
 	struct errlist	 el = { NULL, 0 };
-	struct migset	 set = { (struct migfile **)1, 99, NULL, NULL, 0,
-			    NULL, 0, 0, { NULL, 0 }, 0 };
+	struct migset	 set;
 	char		*dir = at(rel), *got, *exp = expand(want);
+
+	/* Garbage in: the load must clear it. */
+	memset(&set, 0, sizeof set);
+	set.files = (struct migfile **)1;
+	set.n = 99;
 
 	is_int(migdir_load(dir, &set, &el), -1, "%s: fails", name);
 	ok(set.files == NULL && set.n == 0, "%s: set left empty", name);
@@ -449,6 +453,196 @@ test_layouts(void)
 	free(dir);
 }
 
+/* A file's stat moved on (as an edit that keeps its length would). */
+static void
+touch_later(const char *rel, int secs)
+{
+	struct timespec	 later[2];
+	char		*path = at(rel);
+
+	clock_gettime(CLOCK_REALTIME, &later[0]);
+	later[0].tv_sec += secs;
+	later[1] = later[0];
+	if (utimensat(AT_FDCWD, path, later, 0) == -1) {
+		perror(path);
+		exit(2);
+	}
+	free(path);
+}
+
+/* format = diesel: each migration's directory read by name (up.sql,
+ * down.sql, metadata.toml), listed as before when it has no up.sql or
+ * holds directories; run_in_transaction = false makes it non-transactional
+ * and its metadata.toml is watched. */
+static void
+test_diesel(void)
+{
+	struct errlist	 el = { NULL, 0 };
+	struct migset	 set;
+	char		*dir, *got, *exp;
+	int		 f;
+
+	mkd("ds", 0755);
+	mkd("ds/2024-01-01-000000_plain", 0755);
+	put("ds/2024-01-01-000000_plain/up.sql", "CREATE TABLE a ();\n", 0644);
+	put("ds/2024-01-01-000000_plain/down.sql", "DROP TABLE a;\n", 0644);
+	mkd("ds/2024-01-02-000000_idx", 0755);
+	put("ds/2024-01-02-000000_idx/up.sql",
+	    "CREATE INDEX CONCURRENTLY a_i ON a ((1));\n", 0644);
+	put("ds/2024-01-02-000000_idx/metadata.toml",
+	    "run_in_transaction = false\n", 0644);
+	mkd("ds/2024-01-03-000000_intx", 0755);
+	put("ds/2024-01-03-000000_intx/up.sql", "SELECT 3;\n", 0644);
+	put("ds/2024-01-03-000000_intx/metadata.toml",
+	    "# diesel's default\nrun_in_transaction = true\n", 0644);
+	dir = at("ds");
+	for (f = LAYOUT_AUTO; f <= LAYOUT_DIESEL; f += LAYOUT_DIESEL) {
+		is_int(migdir_scan_format(dir, f, &set, &el, NULL), 0,
+		    "diesel (%s): loads", layout_name(f));
+		got = join(&el);
+		is_str(got, "", "diesel (%s): no errors", layout_name(f));
+		free(got);
+		is_int(set.format, LAYOUT_DIESEL, "diesel (%s): read as diesel",
+		    layout_name(f));
+		ok(set.n == 3 && set.files[0]->tx == MIGFILE_TX_AUTO &&
+		    set.files[1]->tx == MIGFILE_TX_NONE &&
+		    set.files[2]->tx == MIGFILE_TX_AUTO,
+		    "diesel (%s): run_in_transaction = false, and only there",
+		    layout_name(f));
+		ok(set.n == 3 && set.files[0]->down != NULL &&
+		    set.files[0]->down_path != NULL &&
+		    strstr(set.files[0]->down_path, "plain/down.sql") != NULL &&
+		    set.files[1]->down == NULL,
+		    "diesel (%s): down.sql joined where there is one",
+		    layout_name(f));
+		is_int((int)set.n_dirs, 4, "diesel (%s): every directory "
+		    "watched", layout_name(f));
+		is_int((int)set.n_extra, 2, "diesel (%s): both metadata.toml "
+		    "watched", layout_name(f));
+		ok(migset_unchanged(&set), "diesel (%s): unchanged right after",
+		    layout_name(f));
+		touch_later("ds/2024-01-02-000000_idx/metadata.toml", 5 + f);
+		ok(!migset_unchanged(&set), "diesel (%s): an edited "
+		    "metadata.toml shows", layout_name(f));
+		migset_clear(&set);
+	}
+
+	/* Other files, and a directory without up.sql: what is read. */
+	mkd("ds/2024-01-04-000000_typo", 0755);
+	put("ds/2024-01-04-000000_typo/Up.sql", "SELECT 4;\n", 0644);
+	put("ds/2024-01-02-000000_idx/notes.sql", "-- not read\n", 0644);
+	mkd("ds/2024-01-03-000000_intx/old", 0755);
+	put("ds/2024-01-03-000000_intx/old/up.sql", "SELECT 0;\n", 0644);
+	is_int(migdir_scan_format(dir, LAYOUT_DIESEL, &set, &el, NULL), 0,
+	    "diesel: loads with other files");
+	is_int((int)set.n, 3, "diesel: still three migrations");
+	got = errlist_join(&set.skipped, "\n");
+	ok(strstr(got, "typo/Up.sql: skipped: diesel reads only") != NULL &&
+	    strstr(got, "intx/old/up.sql: skipped") != NULL &&
+	    strstr(got, "notes.sql") == NULL, "diesel: a directory without "
+	    "up.sql or with directories is listed and said; others are read "
+	    "by name, as diesel does: %s", got);
+	free(got);
+	migset_clear(&set);
+
+	/* A metadata.toml migd cannot read refuses the load, naming it. */
+	put("ds/2024-01-02-000000_idx/metadata.toml",
+	    "run_in_transaction = no\n", 0644);
+	is_int(migdir_scan_format(dir, LAYOUT_DIESEL, &set, &el, NULL), -1,
+	    "diesel: a bad metadata.toml refused");
+	got = join(&el);
+	exp = expand("@/ds/2024-01-02-000000_idx/metadata.toml:1: "
+	    "run_in_transaction must be true or false (a TOML boolean, "
+	    "unquoted), not 'no'");
+	is_str(got, exp, "diesel: the file, the line, what it must be");
+	free(got);
+	free(exp);
+	errlist_clear(&el);
+	migset_clear(&set);
+
+	/* Not trusted: the directory read by name is checked as a listed
+	 * one is. */
+	put("ds/2024-01-02-000000_idx/metadata.toml",
+	    "run_in_transaction = false\n", 0644);
+	chmod(got = at("ds/2024-01-01-000000_plain"), 0777);
+	is_int(migdir_scan_format(dir, LAYOUT_DIESEL, &set, &el, NULL), -1,
+	    "diesel: a world-writable migration directory refused");
+	free(got);
+	got = join(&el);
+	ok(strstr(got, "2024-01-01-000000_plain: refusing a migrations "
+	    "directory writable by other users") != NULL,
+	    "diesel: the refusal names the directory: %s", got);
+	free(got);
+	errlist_clear(&el);
+	migset_clear(&set);
+	chmod(got = at("ds/2024-01-01-000000_plain"), 0755);
+	free(got);
+	free(dir);
+}
+
+/* Reloads of another tool's directory: the files stat says are unchanged
+ * are not read again (copied from the last load, counted as taken), an
+ * edited one is; parents are settled afresh. */
+static void
+test_reuse(void)
+{
+	struct errlist	 el = { NULL, 0 };
+	struct migset	 set;
+	struct migcache	 cache;
+	char		*dir;
+
+	mkd("re", 0755);
+	mkd("re/1_a", 0755);
+	put("re/1_a/up.sql", "CREATE TABLE a ();\n", 0644);
+	put("re/1_a/down.sql", "DROP TABLE a;\n", 0644);
+	mkd("re/2_b", 0755);
+	put("re/2_b/up.sql", "CREATE TABLE b ();\n", 0644);
+	put("re/2_b/down.sql", "DROP TABLE b;\n", 0644);
+	mkd("re/3_c", 0755);
+	put("re/3_c/up.sql", "CREATE TABLE c ();\n", 0644);
+	dir = at("re");
+	is_int(migdir_scan_format(dir, LAYOUT_DIESEL, &set, &el, NULL), 0,
+	    "reuse: loads");
+
+	/* An edit of one up.sql (its length and time change). */
+	put("re/2_b/up.sql", "CREATE TABLE b2 ();\n", 0644);
+	touch_later("re/2_b/up.sql", 7);
+	migcache_init(&cache, set.files, set.n);
+	migset_clear(&set);
+	is_int(migdir_scan_format(dir, LAYOUT_DIESEL, &set, &el, &cache), 0,
+	    "reuse: loads again");
+	is_int((int)cache.taken, 2, "reuse: the two unchanged migrations "
+	    "taken, the edited one not");
+	ok(set.n == 3 && strcmp(set.files[1]->up, "CREATE TABLE b2 ();\n") ==
+	    0 && set.files[1]->reused == 0, "reuse: the edit is read");
+	ok(set.n == 3 && set.files[0]->reused == 1 &&
+	    strcmp(set.files[0]->up, "CREATE TABLE a ();\n") == 0 &&
+	    strcmp(set.files[0]->down, "DROP TABLE a;\n") == 0 &&
+	    set.files[0]->down_path != NULL, "reuse: an unchanged one copied "
+	    "whole, its down.sql joined again");
+	ok(set.n == 3 && set.files[2]->n_parents == 1 &&
+	    strcmp(set.files[2]->parents[0], "2") == 0, "reuse: parents "
+	    "settled afresh");
+
+	/* A new migration between two: the one after it gets a new parent,
+	 * though its files are unchanged. */
+	migcache_clear(&cache);
+	migcache_init(&cache, set.files, set.n);
+	migset_clear(&set);
+	mkd("re/25_x", 0755);
+	put("re/25_x/up.sql", "SELECT 25;\n", 0644);
+	is_int(migdir_scan_format(dir, LAYOUT_DIESEL, &set, &el, &cache), 0,
+	    "reuse: loads with a new one");
+	is_int((int)cache.taken, 3, "reuse: the three others taken");
+	ok(set.n == 4 && strcmp(set.files[3]->revision, "3") == 0 &&
+	    set.files[3]->n_parents == 1 &&
+	    strcmp(set.files[3]->parents[0], "25") == 0,
+	    "reuse: the next one's parent is the new one");
+	migcache_clear(&cache);
+	migset_clear(&set);
+	free(dir);
+}
+
 /* migdir_scan keeps what it could read, for one pass over every problem. */
 static void
 test_scan(void)
@@ -561,6 +755,8 @@ main(void)
 	test_scan();
 	test_skipped();
 	test_layouts();
+	test_diesel();
+	test_reuse();
 
 	if (nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS) == -1)
 		perror(top);

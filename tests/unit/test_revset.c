@@ -1496,6 +1496,65 @@ test_reuse(void)
 	errlist_clear(&e);
 }
 
+/* A load of many files is parsed on several threads: every file's
+ * sections are analysed, and the problems come in file order, each
+ * section's own in its order, as from one thread. */
+static void
+test_many_files(void)
+{
+	struct errlist	 want = { NULL, 0 };
+	char		 file[32], id[16], parent[16], *up, *w;
+	size_t		 i, n = 300, bad = 0;
+
+	newcase("many");
+	for (i = 0; i < n; i++) {
+		snprintf(file, sizeof file, "%04zu.sql", i);
+		snprintf(id, sizeof id, "r%04zu", i);
+		snprintf(parent, sizeof parent, "r%04zu", i - 1);
+		if (i % 37 == 5) {
+			/* Two problems in one section, one in its down. */
+			up = xstrdup("SAVEPOINT a;\nROLLBACK;\nROLLBACK;\n");
+			errlist_add(&want, "@/%s:6: ROLLBACK inside a migration "
+			    "would throw its work away while migd records it as "
+			    "applied; remove it (a failing statement rolls the "
+			    "migration back by itself), or use SAVEPOINT and "
+			    "ROLLBACK TO", file);
+			errlist_add(&want, "@/%s:7: ROLLBACK inside a migration "
+			    "would throw its work away while migd records it as "
+			    "applied; remove it (a failing statement rolls the "
+			    "migration back by itself), or use SAVEPOINT and "
+			    "ROLLBACK TO", file);
+			errlist_add(&want, "@/%s:10: ROLLBACK inside a "
+			    "migration would throw its work away while migd "
+			    "records it as applied; remove it (a failing "
+			    "statement rolls the migration back by itself), or "
+			    "use SAVEPOINT and ROLLBACK TO", file);
+			bad++;
+		} else
+			up = xprintf("CREATE TABLE t%zu (id int);\n", i);
+		mig(file, id, i == 0 ? "none" : parent, 0, up, i % 37 == 5 ?
+		    "SELECT 1;\nROLLBACK;\n" : "DROP TABLE x;\n");
+		free(up);
+	}
+	w = errlist_join(&want, "\n");
+	refused(&ctx_base, 3 * bad, w, "300 files, problems in 9");
+	free(w);
+	errlist_clear(&want);
+	for (i = 0; i < n; i++) {
+		if (i % 37 != 5)
+			continue;
+		snprintf(file, sizeof file, "%04zu.sql", i);
+		snprintf(id, sizeof id, "r%04zu", i);
+		snprintf(parent, sizeof parent, "r%04zu", i - 1);
+		mig(file, id, i == 0 ? "none" : parent, 0,
+		    "SELECT 1;\n", "SELECT 2;\n");
+	}
+	loads(&ctx_base, "300 files, fixed");
+	ok(rs != NULL && revset_count(rs) == n && rs->up[n - 1].n_stmts == 1 &&
+	    rs->down[n - 1].n_stmts == 1 && rs->up[5].n_stmts == 1,
+	    "300 files: every section analysed");
+}
+
 int
 main(void)
 {
@@ -1524,6 +1583,7 @@ main(void)
 	test_plan_schemas();
 	test_labels();
 	test_reuse();
+	test_many_files();
 
 	revset_unref(rs);
 	errlist_clear(&el);

@@ -164,11 +164,35 @@ test_backoff(void)
 	ok(in, "every wait between half the base and the cap");
 }
 
+/* parallel_each: each index once, whatever the threads. */
+static void
+parallel_mark(void *arg, size_t i)
+{
+	((unsigned char *)arg)[i]++;
+}
+
+static void
+test_parallel(void)
+{
+	static unsigned char	 seen[5000];
+	size_t			 sizes[] = { 0, 1, 63, 64, 5000 }, k, i, bad;
+
+	for (k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		memset(seen, 0, sizeof seen);
+		parallel_each(sizes[k], parallel_mark, seen);
+		for (i = bad = 0; i < sizeof seen; i++)
+			bad += seen[i] != (i < sizes[k] ? 1 : 0);
+		is_int((int)bad, 0, "parallel_each(%zu): each index once",
+		    sizes[k]);
+	}
+}
+
 int
 main(void)
 {
 	test_escape();
 	test_trusted();
 	test_backoff();
+	test_parallel();
 	return (done_testing());
 }
