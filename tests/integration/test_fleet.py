@@ -436,3 +436,28 @@ def test_fleet_reload_applies_one_databases_settings(fleet, workdir):
         assert _versions(cluster, a) is None
     finally:
         assert m.stop() == 0, m.log()
+
+
+def test_fleet_local_passes_db_through(fleet, workdir):
+    """migctl --local -c FILE --db NAME: the private migd serves every database of the
+    file, and the request names the one asked for."""
+    cluster, names = fleet
+    dbs = names[17:19]
+    _chain(os.path.join(workdir, "migrations"))
+    path = _write_fleet(workdir, cluster, dbs, cap=CAP)
+    env = clean_env()
+    env.pop("MIGD_SOCKET", None)
+    run = lambda *a: subprocess.run([migdtest.MIGCTL_BIN, "--local", "-c", path] + list(a),
+                                    env=env, capture_output=True, text=True, timeout=60,
+                                    stdin=subprocess.DEVNULL)
+    r = run("--db", dbs[1], "upgrade")
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert _versions(cluster, dbs[1]) == ["f2"]
+    assert _versions(cluster, dbs[0]) is None
+    r = run("--db", dbs[0], "status", "--json")
+    st = _json(r)
+    assert st["database"]["name"] == dbs[0] and st["state"] == "pending", st
+    r = run("--db", "nosuch", "upgrade")
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert "no database nosuch; databases: %s, %s" % tuple(dbs) in r.stderr, r.stderr
+    assert _versions(cluster, dbs[0]) is None
