@@ -44,19 +44,24 @@ book_literal(struct job *j, const char *s)
 	return (r);
 }
 
-/* The INSERT of one history row: who asked, what, how it went. */
+/* The columns of a history row, in the order book_history_row gives them. */
+#define BOOK_HISTORY_COLUMNS	"(revision, direction, success, dirty, " \
+	"checksum, message, file, started_at, finished_at, duration_ms, " \
+	"requested_by, requester_uid, requester_pid, host, migd_version, " \
+	"sqlstate, error, schemas_created)"
+
+/* The values of one history row: who asked, what, how it went.  fin: when
+ * the step ended (wall clock), or < 0 for when the row is written. */
 char *
-book_history_sql(struct job *j, const char *revision, const char *direction,
+book_history_row(struct job *j, const char *revision, const char *direction,
     int success, int dirty, const char *checksum, const char *message,
-    const char *file, double wall, double ms, const char *sqlstate,
-    const char *error)
+    const char *file, double wall, double ms, double fin,
+    const char *sqlstate, const char *error)
 {
-	const struct config	*cf = migd.config;
 	const struct peer	*peer = control_peer(j->req->client);
-	char			*ht, *v[9], *created, *sql, *arr, *dur;
+	char			*v[9], *created, *sql, *arr, *dur, *end;
 	size_t			 i;
 
-	ht = migrate_qualify(cf->history_schema, cf->history_table);
 	v[0] = book_literal(j, revision);
 	v[1] = book_literal(j, checksum);
 	v[2] = book_literal(j, message);
@@ -93,18 +98,37 @@ book_history_sql(struct job *j, const char *revision, const char *direction,
 		dur = xprintf("round((extract(epoch FROM "
 		    "pg_catalog.clock_timestamp() - to_timestamp(%.6f)) * "
 		    "1000)::numeric, 3)", wall);
-	sql = xprintf("INSERT INTO %s (revision, direction, success, dirty, "
-	    "checksum, message, file, started_at, duration_ms, requested_by, "
-	    "requester_uid, requester_pid, host, migd_version, sqlstate, "
-	    "error, schemas_created) VALUES (%s, '%s', %s, %s, %s, %s, %s, "
-	    "to_timestamp(%.6f), %s, %s, %ld, %ld, %s, %s, %s, %s, "
-	    "%s::text[])", ht, v[0], direction, success ? "true" : "false",
-	    dirty ? "true" : "false", v[1], v[2], v[3], wall, dur, v[4],
-	    (long)peer->uid, (long)peer->pid, v[5], v[6], v[7], v[8], created);
+	end = fin >= 0 ? xprintf("to_timestamp(%.6f)", fin) :
+	    xstrdup("pg_catalog.clock_timestamp()");
+	sql = xprintf("(%s, '%s', %s, %s, %s, %s, %s, to_timestamp(%.6f), %s, "
+	    "%s, %s, %ld, %ld, %s, %s, %s, %s, %s::text[])", v[0], direction,
+	    success ? "true" : "false", dirty ? "true" : "false", v[1], v[2],
+	    v[3], wall, end, dur, v[4], (long)peer->uid, (long)peer->pid, v[5],
+	    v[6], v[7], v[8], created);
 	free(dur);
+	free(end);
 	for (i = 0; i < nitems(v); i++)
 		free(v[i]);
 	free(created);
+	return (sql);
+}
+
+/* The INSERT of one history row (book_history_row). */
+char *
+book_history_sql(struct job *j, const char *revision, const char *direction,
+    int success, int dirty, const char *checksum, const char *message,
+    const char *file, double wall, double ms, const char *sqlstate,
+    const char *error)
+{
+	const struct config	*cf = migd.config;
+	char			*ht, *row, *sql;
+
+	ht = migrate_qualify(cf->history_schema, cf->history_table);
+	row = book_history_row(j, revision, direction, success, dirty,
+	    checksum, message, file, wall, ms, -1.0, sqlstate, error);
+	sql = xprintf("INSERT INTO %s " BOOK_HISTORY_COLUMNS " VALUES %s", ht,
+	    row);
+	free(row);
 	free(ht);
 	return (sql);
 }
@@ -357,8 +381,8 @@ book_guard_failure(struct job *j, PGresult *res, const char **sqlstate)
 }
 
 /* The end of a step, after its statements: the session put back as migd
- * left it, the checks, the version rows, the history row, and COMMIT (not
- * yet in an atomic run's other steps). */
+ * left it, the checks, the version rows, the history row, and COMMIT (in an
+ * atomic run, the last three once for the run: book_atomic_end_sql). */
 void
 book_step_sql(struct job *j, const char *text, int ahead,
     struct errlist *sql)
@@ -373,6 +397,8 @@ book_step_sql(struct job *j, const char *text, int ahead,
 	if (book_mentions_advisory(text))
 		book_advisory_sql(sql);
 	book_guard_sql(j, sql);
+	if (j->atomic)
+		return;		/* rows, history, COMMIT: book_atomic_end_sql */
 	book_rows_sql(j, st->row_del, st->n_row_del, st->row_ins,
 	    st->n_row_ins, sql);
 	if (j->mark_id != NULL)
@@ -386,6 +412,82 @@ book_step_sql(struct job *j, const char *text, int ahead,
 		    BOOK_OUT_OF_ORDER : NULL));
 	if (!j->atomic || j->step + 1 == j->plan.n_steps)
 		errlist_add(sql, "COMMIT");
+}
+
+/* The strings joined by sep, in time linear in their length (an atomic
+ * run's history rows: errlist_join copies the whole each time). */
+static char *
+book_join(const struct errlist *el, const char *sep)
+{
+	size_t	 i, len = 1, k = strlen(sep), l;
+	char	*s, *p;
+
+	for (i = 0; i < el->n; i++)
+		len += strlen(el->v[i]) + k;
+	p = s = xmalloc(len);
+	for (i = 0; i < el->n; i++) {
+		if (i > 0) {
+			memcpy(p, sep, k);
+			p += k;
+		}
+		l = strlen(el->v[i]);
+		memcpy(p, el->v[i], l);
+		p += l;
+	}
+	*p = '\0';
+	return (s);
+}
+
+/*
+ * The end of an atomic run, after every step passed its checks: the version
+ * table changed once from the rows before the run to those after it (a row
+ * a step inserted and a later one deleted is never written), every step's
+ * history row (j->hist, in order) in one INSERT, and COMMIT.
+ */
+void
+book_atomic_end_sql(struct job *j, struct errlist *sql)
+{
+	const struct config	*cf = migd.config;
+	const struct graph_step	*st;
+	size_t			*del = NULL, *ins = NULL, n_del = 0, n_ins = 0;
+	size_t			 i, k, m;
+	char			*ht, *rows;
+
+	for (i = 0; i < j->plan.n_steps; i++) {
+		st = &j->plan.steps[i];
+		for (k = 0; k < st->n_row_del; k++) {
+			for (m = 0; m < n_ins && ins[m] != st->row_del[k]; m++)
+				;
+			if (m < n_ins) {	/* inserted by this run */
+				ins[m] = ins[--n_ins];
+				continue;
+			}
+			del = xreallocarray(del, n_del + 1, sizeof *del);
+			del[n_del++] = st->row_del[k];
+		}
+		for (k = 0; k < st->n_row_ins; k++) {
+			for (m = 0; m < n_del && del[m] != st->row_ins[k]; m++)
+				;
+			if (m < n_del) {	/* deleted by this run */
+				del[m] = del[--n_del];
+				continue;
+			}
+			ins = xreallocarray(ins, n_ins + 1, sizeof *ins);
+			ins[n_ins++] = st->row_ins[k];
+		}
+	}
+	book_rows_sql(j, del, n_del, ins, n_ins, sql);
+	free(del);
+	free(ins);
+	if (j->hist.n > 0) {
+		ht = migrate_qualify(cf->history_schema, cf->history_table);
+		rows = book_join(&j->hist, ", ");
+		errlist_add(sql, "INSERT INTO %s " BOOK_HISTORY_COLUMNS
+		    " VALUES %s", ht, rows);
+		free(rows);
+		free(ht);
+	}
+	errlist_add(sql, "COMMIT");
 }
 
 /* Every direction a history row may have; the table's CHECK lists them. */
