@@ -71,8 +71,10 @@ book_history_row(struct job *j, const char *revision, const char *direction,
 	v[6] = book_literal(j, PACKAGE_VERSION);
 	v[7] = book_literal(j, sqlstate);
 	v[8] = book_literal(j, error);
+	/* The run's first step says which schemas migd created for it (its
+	 * row may be built before the step runs, with others after it). */
 	if (json_array_size(j->created) != 0 && json_array_size(j->done) ==
-	    0) {
+	    0 && j->step == 0) {
 		char **names = xcalloc(json_array_size(j->created),
 		    sizeof *names);
 

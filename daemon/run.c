@@ -41,8 +41,10 @@ static void	 run_notices_end(struct job *j);
 #define RUN_NOTICE_MAX	100
 /* Bytes of a notice's message (and of its detail and hint) passed on. */
 #define RUN_NOTICE_LEN	2000
-/* Steps sent in one pipeline: a round trip for as many, and a stop asked
- * for (migd shutting down) waits for no more than that. */
+/* Steps of an atomic run sent in one pipeline: a round trip for as many,
+ * and a stop asked for (migd shutting down, which rolls the run back) waits
+ * for no more than that.  A run of one transaction per migration sends one
+ * at a time: a stop lets the running one commit, and no other begin. */
 #define RUN_BATCH_MAX	32
 
 /* Sends a progress notification to the requester. */
@@ -972,7 +974,8 @@ run_batch_done(struct job *j, PGresult *res)
 }
 
 /*
- * Steps from the current one, up to RUN_BATCH_MAX, in one pipeline: each
+ * Steps from the current one (an atomic run's, up to RUN_BATCH_MAX; else
+ * one) in one pipeline: each
  * with its BEGIN and timeouts (an atomic run's first only), its lock
  * witness, its statements and its end (the session put back, the timeouts,
  * the checks, and but in an atomic run the version and history rows and
@@ -1000,7 +1003,7 @@ run_batch(struct job *j)
 	j->pipe_ends = NULL;
 	j->pipe_own = 0;
 	for (s = first; s < j->plan.n_steps; s++) {
-		if (s > first && (s - first == RUN_BATCH_MAX ||
+		if (s > first && (!j->atomic || s - first == RUN_BATCH_MAX ||
 		    !run_batchable(j, s)))
 			break;
 		st = &j->plan.steps[s];
