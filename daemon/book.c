@@ -271,21 +271,33 @@ book_witness_sql(void)
 static void
 book_guard_sql(struct job *j, struct errlist *sql)
 {
-	char	*lit, *t;
+	char	*q, *lit, *t, *retake, *list = xstrdup("");
+	size_t	 i;
 
-	t = migrate_text_array(j->managed, j->n_managed);
-	lit = book_literal(j, t);
-	free(t);
+	/* Each managed schema as a constant cast (cheaper to plan than a
+	 * subquery over an array: it is planned every migration). */
+	for (i = 0; i < j->n_managed; i++) {
+		q = sqlscan_quote_ident(j->managed[i]);
+		lit = book_literal(j, q);
+		t = xprintf("%s, %s::pg_catalog.regnamespace", list, lit);
+		free(list);
+		free(lit);
+		free(q);
+		list = t;
+	}
 	/* One statement: the witness given back (not holding it only warns,
-	 * and the check says it better), then every managed schema. */
+	 * and the check says it better), then every managed schema; in an
+	 * atomic run's batch, the next step's witness taken again. */
+	retake = j->guard_retake ? xprintf(", pg_catalog."
+	    "pg_try_advisory_lock_shared(%lld)", migrate_lock_key()) :
+	    xstrdup("");
 	errlist_add(sql, "SELECT (CASE WHEN pg_catalog.pg_backend_pid() <> %d "
 	    "THEN '\"" BOOK_LOCK_LOST "\"' WHEN NOT "
 	    "pg_catalog.pg_advisory_unlock_shared(%lld) THEN '\"" BOOK_LOCK_LOST
-	    "\"' END)::pg_catalog.regnamespace, (SELECT pg_catalog.count("
-	    "pg_catalog.quote_ident(n)::pg_catalog.regnamespace) FROM "
-	    "pg_catalog.unnest(%s::text[]) n)", pool_conn_server_pid(j->pc),
-	    migrate_lock_key(), lit);
-	free(lit);
+	    "\"' END)::pg_catalog.regnamespace%s%s", pool_conn_server_pid(j->pc),
+	    migrate_lock_key(), list, retake);
+	free(retake);
+	free(list);
 }
 
 /*

@@ -114,6 +114,8 @@ struct job {
 	struct errlist		 hist;		/* an atomic run's history rows,
 						   written with its COMMIT */
 	int			 committing;	/* an atomic run's COMMIT sent */
+	int			 guard_retake;	/* the check takes the next step's
+						   witness (same batch) */
 	char			*copy_refused;	/* a COPY to or from migd met */
 	int			 witness;	/* the step's lock witness taken */
 	size_t			 notices;	/* of the current step */

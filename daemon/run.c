@@ -1024,7 +1024,9 @@ run_batch(struct job *j)
 			if (s == first)
 				j->pipe_own = sql.n;
 		}
-		errlist_take(&sql, book_witness_sql());
+		/* The witness, unless the step before took it again. */
+		if (s == first || !j->guard_retake)
+			errlist_take(&sql, book_witness_sql());
 		k = sql.n;	/* the file's statements, from here */
 		for (i = 0; i < sc->n_stmts; i++) {
 			if (sc->stmts[i].flags & (SQLSCAN_TX_BEGIN |
@@ -1034,6 +1036,8 @@ run_batch(struct job *j)
 			    sc->stmts[i].offset);
 		}
 		j->step = s;	/* book_step_sql's step */
+		j->guard_retake = j->atomic && s + 1 < j->plan.n_steps &&
+		    s + 1 - first < RUN_BATCH_MAX && run_batchable(j, s + 1);
 		book_step_sql(j, text, 1, &sql);
 		j->pipe_map = xreallocarray(j->pipe_map, sql.n,
 		    sizeof *j->pipe_map);
@@ -1052,6 +1056,7 @@ run_batch(struct job *j)
 			j->pipe_map[k++] = &sc->stmts[i];
 		}
 	}
+	j->guard_retake = 0;
 	j->step = first;
 	j->batch_end = s;
 	j->segment = 1;
