@@ -183,24 +183,45 @@ book_mark_sql(struct job *j, int success, int dirty, const char *sqlstate,
 	return (sql);
 }
 
-/* The statement timeouts of a step, for its transaction or its session, as
- * one statement (set_config) rather than a SET each: they are sent twice a
- * migration. */
-void
-book_timeouts_sql(struct job *j, int local, struct errlist *sql)
+/* The statement timeouts of a transaction or a session, as set_config calls
+ * (one statement rather than a SET each: they are sent twice a migration). */
+static char *
+book_timeouts_cols(struct job *j, int local)
 {
 	const struct config	*cf = migd.config;
 	const char		*l = local ? "true" : "false";
+	int			 v14 = PQserverVersion(pool_conn_pg(j->pc)) >=
+				    140000;
 
 	/* If migd dies mid-statement, the server stops it within a second
 	 * instead of holding the lock until it ends (PostgreSQL 14+). */
-	errlist_add(sql, "SELECT pg_catalog.set_config('lock_timeout', '%ldms', "
-	    "%s), pg_catalog.set_config('statement_timeout', '%ldms', %s)%s%s%s",
-	    cf->lock_timeout_ms, l, cf->statement_timeout_ms, l,
-	    PQserverVersion(pool_conn_pg(j->pc)) >= 140000 ? ", pg_catalog."
-	    "set_config('client_connection_check_interval', '1s', " : "",
-	    PQserverVersion(pool_conn_pg(j->pc)) >= 140000 ? l : "",
-	    PQserverVersion(pool_conn_pg(j->pc)) >= 140000 ? ")" : "");
+	return (xprintf("pg_catalog.set_config('lock_timeout', '%ldms', %s), "
+	    "pg_catalog.set_config('statement_timeout', '%ldms', %s)%s%s%s",
+	    cf->lock_timeout_ms, l, cf->statement_timeout_ms, l, v14 ?
+	    ", pg_catalog.set_config('client_connection_check_interval', "
+	    "'1s', " : "", v14 ? l : "", v14 ? ")" : ""));
+}
+
+/* The statement timeouts of a step, for its transaction or its session. */
+void
+book_timeouts_sql(struct job *j, int local, struct errlist *sql)
+{
+	char	*cols = book_timeouts_cols(j, local);
+
+	errlist_add(sql, "SELECT %s", cols);
+	free(cols);
+}
+
+/* A transaction's timeouts and the step's lock witness (book_witness_sql),
+ * in one statement. */
+void
+book_timeouts_witness_sql(struct job *j, struct errlist *sql)
+{
+	char	*cols = book_timeouts_cols(j, 1);
+
+	errlist_add(sql, "SELECT %s, pg_catalog.pg_try_advisory_lock_shared("
+	    "%lld)", cols, migrate_lock_key());
+	free(cols);
 }
 
 /* The session timeouts of a bare step's next statement: its own for those
@@ -271,7 +292,7 @@ book_witness_sql(void)
 static void
 book_guard_sql(struct job *j, struct errlist *sql)
 {
-	char	*q, *lit, *t, *retake, *list = xstrdup("");
+	char	*q, *lit, *t, *retake, *cols, *list = xstrdup("");
 	size_t	 i;
 
 	/* Each managed schema as a constant cast (cheaper to plan than a
@@ -291,11 +312,15 @@ book_guard_sql(struct job *j, struct errlist *sql)
 	retake = j->guard_retake ? xprintf(", pg_catalog."
 	    "pg_try_advisory_lock_shared(%lld)", migrate_lock_key()) :
 	    xstrdup("");
-	errlist_add(sql, "SELECT (CASE WHEN pg_catalog.pg_backend_pid() <> %d "
-	    "THEN '\"" BOOK_LOCK_LOST "\"' WHEN NOT "
+	/* The transaction's timeouts again first (RESET ALL dropped them),
+	 * for the version and history rows after it. */
+	cols = book_timeouts_cols(j, 1);
+	errlist_add(sql, "SELECT %s, (CASE WHEN pg_catalog.pg_backend_pid() <> "
+	    "%d THEN '\"" BOOK_LOCK_LOST "\"' WHEN NOT "
 	    "pg_catalog.pg_advisory_unlock_shared(%lld) THEN '\"" BOOK_LOCK_LOST
-	    "\"' END)::pg_catalog.regnamespace%s%s", pool_conn_server_pid(j->pc),
-	    migrate_lock_key(), list, retake);
+	    "\"' END)::pg_catalog.regnamespace%s%s", cols,
+	    pool_conn_server_pid(j->pc), migrate_lock_key(), list, retake);
+	free(cols);
 	free(retake);
 	free(list);
 }
@@ -407,10 +432,9 @@ book_step_sql(struct job *j, const char *text, int ahead,
 
 	for (i = 0; i < nitems(book_isolate); i++)
 		errlist_add(sql, "%s", book_isolate[i]);
-	book_timeouts_sql(j, 1, sql);
 	if (book_mentions_advisory(text))
 		book_advisory_sql(sql);
-	book_guard_sql(j, sql);
+	book_guard_sql(j, sql);		/* with the timeouts */
 	if (j->atomic)
 		return;		/* rows, history, COMMIT: book_atomic_end_sql */
 	book_rows_sql(j, st->row_del, st->n_row_del, st->row_ins,

@@ -278,6 +278,7 @@ char	*book_mark_sql(struct job *j, int success, int dirty,
 	    const char *sqlstate,
 	    const char *error);
 void	 book_timeouts_sql(struct job *j, int local, struct errlist *sql);
+void	 book_timeouts_witness_sql(struct job *j, struct errlist *sql);
 char	*book_timeouts(struct job *j, int local);
 char	*book_joined(const struct errlist *sql);
 char	*book_directions(void);

@@ -1019,13 +1019,12 @@ run_batch(struct job *j)
 				j->seg_begin = &sc->stmts[i];	/* options */
 			}
 			errlist_take(&sql, run_begin(j, text));
-			book_timeouts_sql(j, 1, &sql);
+			book_timeouts_witness_sql(j, &sql);
 			j->seg_open = 1;
 			if (s == first)
 				j->pipe_own = sql.n;
-		}
-		/* The witness, unless the step before took it again. */
-		if (s == first || !j->guard_retake)
+		} else if (s == first || !j->guard_retake)
+			/* The witness, unless the step before took it again. */
 			errlist_take(&sql, book_witness_sql());
 		k = sql.n;	/* the file's statements, from here */
 		for (i = 0; i < sc->n_stmts; i++) {
