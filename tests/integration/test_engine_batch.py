@@ -8,10 +8,15 @@ history; each step's progress, notices and duration are its own; the lock
 check still names the migration that released the lock; the version table
 ends as the plan says over branches and merges."""
 
+import time
+
 import pytest
 
-from engine_helpers import (E_SQL, call, chain, connected, err, history,
-                            line_of, ok, q, rel_exists, versions, write_rev)
+from engine_helpers import (E_SQL, Bg, call, chain, connected, err, history,
+                            line_of, ok, q, rel_exists, versions, wait_activity,
+                            write_rev)
+
+E_CANCELLED = -32013
 
 
 def _progress(notes, event):
@@ -162,3 +167,30 @@ def test_atomic_commit_that_fails_is_the_last_steps_failure(migd_factory):
     assert [d["revision"] for d in e["data"]["rolled_back"]] == ["d1"], e
     assert versions(m) == [] and not rel_exists(m, "public.p")
     assert [(x["revision"], x["success"]) for x in history(m)] == [("d2", False)]
+
+
+def test_cancel_in_the_middle_of_an_atomic_batch(migd_factory):
+    """The sleeping migration is the second of a batch of three: the cancel
+    names it, stops it on the server within 2 s, the third never runs, and
+    nothing of the run stays."""
+    m = connected(migd_factory())
+    write_rev(m, "s0.sql", "s0", up="CREATE TABLE public.s0 (id int);")
+    write_rev(m, "s1.sql", "s1", down="s0",
+              up="CREATE TABLE public.s1 (id int);\nSELECT pg_sleep(60);\n")
+    write_rev(m, "s2.sql", "s2", down="s1", up="CREATE TABLE public.s2 (id int);")
+    run = Bg(lambda: call(m, "upgrade", {"atomic": True}, timeout=60))
+    wait_activity(m, "pg_sleep")
+    t0 = time.monotonic()
+    res = ok(m, "cancel")
+    assert res["cancelled"] == "running" and res["revision"] == "s1", res
+    notes, r = run.join()
+    assert time.monotonic() - t0 < 2.0
+    e = r["error"]
+    assert e["code"] == E_CANCELLED and e["data"]["kind"] == "cancelled", e
+    assert "whole run rolled back (atomic)" in e["message"], e
+    assert [p["revision"] for p in _progress(notes, "finished")] == ["s0"], notes
+    assert versions(m) == [] and not rel_exists(m, "public.s0")
+    assert not rel_exists(m, "public.s2")
+    assert q(m, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                "'%pg_sleep(60)%' AND pid <> pg_backend_pid()") == "0"
+    assert [(x["revision"], x["success"]) for x in history(m)] == [("s1", False)]
