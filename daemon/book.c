@@ -136,23 +136,32 @@ book_history_sql(struct job *j, const char *revision, const char *direction,
 }
 
 /* The version-table change of a step: delete some rows, insert others; one
- * statement each, appended to sql. */
+ * statement each, appended to sql, a deleted row replaced by an inserted one
+ * in one UPDATE (as Alembic writes a step on a line). */
 void
 book_rows_sql(struct job *j, const size_t *del, size_t n_del,
     const size_t *ins, size_t n_ins, struct errlist *sql)
 {
 	const struct config	*cf = migd.config;
-	char			*vt, *lit;
-	size_t			 i;
+	char			*vt, *lit, *old;
+	size_t			 i, n_upd = n_del < n_ins ? n_del : n_ins;
 
 	vt = migrate_qualify(cf->version_schema, cf->version_table);
-	for (i = 0; i < n_del; i++) {
+	for (i = 0; i < n_upd; i++) {
+		old = book_literal(j, graph_id(j->rs->graph, del[i]));
+		lit = book_literal(j, graph_id(j->rs->graph, ins[i]));
+		errlist_add(sql, "UPDATE %s SET version_num = %s WHERE "
+		    "version_num = %s", vt, lit, old);
+		free(old);
+		free(lit);
+	}
+	for (i = n_upd; i < n_del; i++) {
 		lit = book_literal(j, graph_id(j->rs->graph, del[i]));
 		errlist_add(sql, "DELETE FROM %s WHERE version_num = %s", vt,
 		    lit);
 		free(lit);
 	}
-	for (i = 0; i < n_ins; i++) {
+	for (i = n_upd; i < n_ins; i++) {
 		lit = book_literal(j, graph_id(j->rs->graph, ins[i]));
 		errlist_add(sql, "INSERT INTO %s (version_num) VALUES (%s)", vt,
 		    lit);
