@@ -220,8 +220,8 @@ run_step_ok(struct job *j)
 	    "up" : "down", "index", (json_int_t)j->step + 1, "total",
 	    (json_int_t)j->plan.n_steps, "duration_ms", rpc_duration(ms)));
 	log_info("%s %s (%s) in %.0f ms%s", st->dir == GRAPH_UP ? "applied" :
-	    "reverted", mf->revision, mf->path, ms, j->atomic && j->step + 1 <
-	    j->plan.n_steps ? ", to commit with the rest of the run" : "");
+	    "reverted", mf->revision, mf->path, ms, j->atomic ?
+	    ", to commit with the rest of the run" : "");
 	j->step++;
 }
 
