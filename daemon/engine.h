@@ -113,7 +113,6 @@ struct job {
 	size_t			 batch_end;	/* the step after the batch */
 	struct errlist		 hist;		/* an atomic run's history rows,
 						   written with its COMMIT */
-	int			 committing;	/* an atomic run's COMMIT sent */
 	int			 guard_retake;	/* the check takes the next step's
 						   witness (same batch) */
 	char			*copy_refused;	/* a COPY to or from migd met */

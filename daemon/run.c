@@ -279,7 +279,6 @@ run_atomic_commit(struct job *j)
 	if (job_cancelled(j))
 		return;
 	j->step = j->plan.n_steps - 1;	/* a failure is the last step's */
-	j->committing = 1;
 	book_atomic_end_sql(j, &sql);
 	s = book_joined(&sql);
 	job_query(j, s, 0, NULL, run_committed);
@@ -287,6 +286,8 @@ run_atomic_commit(struct job *j)
 	free(s);
 }
 
+/* A step sent statement by statement ended (its bookkeeping came back):
+ * the next step, the atomic run's COMMIT, or the run's end. */
 static void
 run_step_done(struct job *j, PGresult *res)
 {
@@ -942,6 +943,12 @@ run_batch_done(struct job *j, PGresult *res)
 	ssize_t		 failed = pool_pipeline_failed(j->pc);
 
 	if (failed < 0 && j->copy_refused != NULL) {
+		if (j->step == j->batch_end) {
+			/* Heard of as done: the batch's last step it is. */
+			j->step--;
+			json_array_remove(j->done, json_array_size(j->done) -
+			    1);
+		}
 		run_section(j, &text);
 		run_step_failed(j, NULL, NULL, text);
 		return;
