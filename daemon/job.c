@@ -81,6 +81,9 @@ job_free(struct job *j)
 	free(j->mark_id);
 	free(j->cancelled_by);
 	free(j->pipe_map);
+	free(j->pipe_step);
+	free(j->pipe_ends);
+	errlist_clear(&j->hist);
 	free(j->copy_refused);
 	for (i = 0; i < j->n_managed; i++)
 		free(j->managed[i]);
@@ -245,14 +248,15 @@ job_query_discard(struct job *j, const char *sql, job_fn next)
 
 /* Sends statements in one pipeline; next receives the first error (see
  * pool_pipeline_failed) or the last result.  discard (or NULL) marks the
- * queries whose rows are dropped as they arrive. */
+ * queries whose rows are dropped as they arrive; flush (or NULL), those
+ * after which the server sends its results at once (a step's end). */
 void
 job_pipeline(struct job *j, const struct errlist *sql,
-    const unsigned char *discard, job_fn next)
+    const unsigned char *discard, const unsigned char *flush, job_fn next)
 {
 	j->next = next;
 	job_sent(j, pool_pipeline(j->pc, (const char *const *)sql->v, discard,
-	    sql->n, job_result, j));
+	    flush, sql->n, job_result, j));
 }
 
 /* The server's error as JSON: SQLSTATE, message, detail, hint, context. */
