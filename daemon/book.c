@@ -44,12 +44,6 @@ book_literal(struct job *j, const char *s)
 	return (r);
 }
 
-static char	*book_history_row(struct job *j, const char *revision,
-	    const char *direction, int success, int dirty,
-	    const char *checksum, const char *message, const char *file,
-	    double wall, double ms, const char *sqlstate, const char *error,
-	    int step);
-
 /* The step's lint findings for its history row: a JSON literal, or NULL
  * when lint is off. */
 static char *
@@ -65,47 +59,30 @@ book_lint_literal(struct job *j)
 	return (lit);
 }
 
-/* The INSERT of one history row: who asked, what, how it went. */
+/* The columns of a history row, in the order book_history_row gives them;
+ * a step's row has its attempt and lint findings too (a row outside a run,
+ * stamp or adopt, names only the columns every migd's table has). */
+#define BOOK_HISTORY_COLUMNS	"(revision, direction, success, dirty, " \
+	"checksum, message, file, started_at, finished_at, duration_ms, " \
+	"requested_by, requester_uid, requester_pid, host, migd_version, " \
+	"sqlstate, error, schemas_created"
+#define BOOK_HISTORY_ROW	BOOK_HISTORY_COLUMNS ")"
+#define BOOK_HISTORY_STEP_ROW	BOOK_HISTORY_COLUMNS ", attempt, lint)"
+
+/* The values of one history row: who asked, what, how it went.  fin: when
+ * the step ended (wall clock), or < 0 for when the row is written; step:
+ * the current step's row, with its attempt and lint findings. */
 char *
-book_history_sql(struct job *j, const char *revision, const char *direction,
-    int success, int dirty, const char *checksum, const char *message,
-    const char *file, double wall, double ms, const char *sqlstate,
-    const char *error)
-{
-	return (book_history_row(j, revision, direction, success, dirty,
-	    checksum, message, file, wall, ms, sqlstate, error, 0));
-}
-
-/* The history row of the current step: with its attempt and its lint
- * findings. */
-char *
-book_step_history_sql(struct job *j, int success, int dirty, double ms,
-    const char *sqlstate, const char *error)
-{
-	const struct graph_step	*st = &j->plan.steps[j->step];
-	const struct migfile	*mf = revset_file(j->rs, st->idx);
-
-	return (book_history_row(j, mf->revision, st->dir == GRAPH_UP ? "up" :
-	    "down", success, dirty, mf->checksum, mf->message,
-	    migfile_path(mf, st->dir == GRAPH_UP), j->step_wall, ms, sqlstate,
-	    error, 1));
-}
-
-/* The INSERT of one history row; step adds the current step's attempt and
- * lint findings (other rows leave them NULL). */
-static char *
 book_history_row(struct job *j, const char *revision, const char *direction,
     int success, int dirty, const char *checksum, const char *message,
-    const char *file, double wall, double ms, const char *sqlstate,
-    const char *error, int step)
+    const char *file, double wall, double ms, double fin,
+    const char *sqlstate, const char *error, int step)
 {
-	const struct config_db	*cf = j->db->cf;
 	const struct peer	*peer = control_peer(j->req->client);
-	char			*ht, *v[9], *created, *sql, *arr, *dur, *lint;
-	char			 attempt[16];
+	char			*v[9], *created, *sql, *arr, *dur, *end, *lint;
+	char			*tail;
 	size_t			 i;
 
-	ht = migrate_qualify(cf->history_schema, cf->history_table);
 	v[0] = book_literal(j, revision);
 	v[1] = book_literal(j, checksum);
 	v[2] = book_literal(j, message);
@@ -115,8 +92,10 @@ book_history_row(struct job *j, const char *revision, const char *direction,
 	v[6] = book_literal(j, PACKAGE_VERSION);
 	v[7] = book_literal(j, sqlstate);
 	v[8] = book_literal(j, error);
+	/* The run's first step says which schemas migd created for it (its
+	 * row may be built before the step runs, with others after it). */
 	if (json_array_size(j->created) != 0 && json_array_size(j->done) ==
-	    0) {
+	    0 && j->step == 0) {
 		char **names = xcalloc(json_array_size(j->created),
 		    sizeof *names);
 
@@ -142,54 +121,99 @@ book_history_row(struct job *j, const char *revision, const char *direction,
 		dur = xprintf("round((extract(epoch FROM "
 		    "pg_catalog.clock_timestamp() - to_timestamp(%.6f)) * "
 		    "1000)::numeric, 3)", wall);
+	end = fin >= 0 ? xprintf("to_timestamp(%.6f)", fin) :
+	    xstrdup("pg_catalog.clock_timestamp()");
 	if (step) {
-		snprintf(attempt, sizeof attempt, "%d", j->attempt > 0 ?
-		    j->attempt : 1);
 		lint = book_lint_literal(j);
-	} else {
-		snprintf(attempt, sizeof attempt, "NULL");
-		lint = xstrdup("NULL");
-	}
-	/* attempt and lint only when set: a row outside a run (stamp,
-	 * adopt...) names only the columns every migd's table has. */
-	sql = xprintf("INSERT INTO %s (revision, direction, success, dirty, "
-	    "checksum, message, file, started_at, duration_ms, requested_by, "
-	    "requester_uid, requester_pid, host, migd_version, sqlstate, "
-	    "error, schemas_created%s) VALUES (%s, '%s', %s, %s, %s, %s, %s, "
-	    "to_timestamp(%.6f), %s, %s, %ld, %ld, %s, %s, %s, %s, "
-	    "%s::text[]%s%s%s%s)", ht, step ? ", attempt, lint" : "", v[0],
-	    direction, success ? "true" : "false",
-	    dirty ? "true" : "false", v[1], v[2], v[3], wall, dur, v[4],
-	    (long)peer->uid, (long)peer->pid, v[5], v[6], v[7], v[8], created,
-	    step ? ", " : "", step ? attempt : "", step ? ", " : "",
-	    step ? lint : "");
-	free(lint);
+		tail = xprintf(", %d, %s", j->attempt > 0 ? j->attempt : 1,
+		    lint);
+		free(lint);
+	} else
+		tail = xstrdup("");
+	sql = xprintf("(%s, '%s', %s, %s, %s, %s, %s, to_timestamp(%.6f), %s, "
+	    "%s, %s, %ld, %ld, %s, %s, %s, %s, %s::text[]%s)", v[0], direction,
+	    success ? "true" : "false", dirty ? "true" : "false", v[1], v[2],
+	    v[3], wall, end, dur, v[4], (long)peer->uid, (long)peer->pid, v[5],
+	    v[6], v[7], v[8], created, tail);
+	free(tail);
 	free(dur);
+	free(end);
 	for (i = 0; i < nitems(v); i++)
 		free(v[i]);
 	free(created);
+	return (sql);
+}
+
+/* The INSERT of the current step's history row, with its attempt and its
+ * lint findings. */
+char *
+book_step_history_sql(struct job *j, int success, int dirty, double ms,
+    const char *sqlstate, const char *error)
+{
+	const struct config_db	*cf = j->db->cf;
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+	char			*ht, *row, *sql;
+
+	ht = migrate_qualify(cf->history_schema, cf->history_table);
+	row = book_history_row(j, mf->revision, st->dir == GRAPH_UP ? "up" :
+	    "down", success, dirty, mf->checksum, mf->message,
+	    migfile_path(mf, st->dir == GRAPH_UP), j->step_wall, ms, -1.0,
+	    sqlstate, error, 1);
+	sql = xprintf("INSERT INTO %s " BOOK_HISTORY_STEP_ROW " VALUES %s", ht,
+	    row);
+	free(row);
+	free(ht);
+	return (sql);
+}
+
+/* The INSERT of one history row (book_history_row). */
+char *
+book_history_sql(struct job *j, const char *revision, const char *direction,
+    int success, int dirty, const char *checksum, const char *message,
+    const char *file, double wall, double ms, const char *sqlstate,
+    const char *error)
+{
+	const struct config_db	*cf = j->db->cf;
+	char			*ht, *row, *sql;
+
+	ht = migrate_qualify(cf->history_schema, cf->history_table);
+	row = book_history_row(j, revision, direction, success, dirty,
+	    checksum, message, file, wall, ms, -1.0, sqlstate, error, 0);
+	sql = xprintf("INSERT INTO %s " BOOK_HISTORY_ROW " VALUES %s", ht,
+	    row);
+	free(row);
 	free(ht);
 	return (sql);
 }
 
 /* The version-table change of a step: delete some rows, insert others; one
- * statement each, appended to sql. */
+ * statement each, appended to sql, a deleted row replaced by an inserted one
+ * in one UPDATE (as Alembic writes a step on a line). */
 void
 book_rows_sql(struct job *j, const size_t *del, size_t n_del,
     const size_t *ins, size_t n_ins, struct errlist *sql)
 {
 	const struct config_db	*cf = j->db->cf;
-	char			*vt, *lit;
-	size_t			 i;
+	char			*vt, *lit, *old;
+	size_t			 i, n_upd = n_del < n_ins ? n_del : n_ins;
 
 	vt = migrate_qualify(cf->version_schema, cf->version_table);
-	for (i = 0; i < n_del; i++) {
+	for (i = 0; i < n_upd; i++) {
+		old = book_literal(j, graph_id(j->rs->graph, del[i]));
+		lit = book_literal(j, graph_id(j->rs->graph, ins[i]));
+		errlist_add(sql, "UPDATE %s SET version_num = %s WHERE "
+		    "version_num = %s", vt, lit, old);
+		free(old);
+		free(lit);
+	}
+	for (i = n_upd; i < n_del; i++) {
 		lit = book_literal(j, graph_id(j->rs->graph, del[i]));
 		errlist_add(sql, "DELETE FROM %s WHERE version_num = %s", vt,
 		    lit);
 		free(lit);
 	}
-	for (i = 0; i < n_ins; i++) {
+	for (i = n_upd; i < n_ins; i++) {
 		lit = book_literal(j, graph_id(j->rs->graph, ins[i]));
 		errlist_add(sql, "INSERT INTO %s (version_num) VALUES (%s)", vt,
 		    lit);
@@ -220,24 +244,45 @@ book_mark_sql(struct job *j, int success, int dirty, const char *sqlstate,
 	return (sql);
 }
 
-/* The statement timeouts of a step, for its transaction or its session, as
- * one statement (set_config) rather than a SET each: they are sent twice a
- * migration. */
-void
-book_timeouts_sql(struct job *j, int local, struct errlist *sql)
+/* The statement timeouts of a transaction or a session, as set_config calls
+ * (one statement rather than a SET each: they are sent twice a migration). */
+static char *
+book_timeouts_cols(struct job *j, int local)
 {
 	const struct config_db	*cf = j->db->cf;
 	const char		*l = local ? "true" : "false";
+	int			 v14 = PQserverVersion(pool_conn_pg(j->pc)) >=
+				    140000;
 
 	/* If migd dies mid-statement, the server stops it within a second
 	 * instead of holding the lock until it ends (PostgreSQL 14+). */
-	errlist_add(sql, "SELECT pg_catalog.set_config('lock_timeout', '%ldms', "
-	    "%s), pg_catalog.set_config('statement_timeout', '%ldms', %s)%s%s%s",
-	    cf->lock_timeout_ms, l, cf->statement_timeout_ms, l,
-	    PQserverVersion(pool_conn_pg(j->pc)) >= 140000 ? ", pg_catalog."
-	    "set_config('client_connection_check_interval', '1s', " : "",
-	    PQserverVersion(pool_conn_pg(j->pc)) >= 140000 ? l : "",
-	    PQserverVersion(pool_conn_pg(j->pc)) >= 140000 ? ")" : "");
+	return (xprintf("pg_catalog.set_config('lock_timeout', '%ldms', %s), "
+	    "pg_catalog.set_config('statement_timeout', '%ldms', %s)%s%s%s",
+	    cf->lock_timeout_ms, l, cf->statement_timeout_ms, l, v14 ?
+	    ", pg_catalog.set_config('client_connection_check_interval', "
+	    "'1s', " : "", v14 ? l : "", v14 ? ")" : ""));
+}
+
+/* The statement timeouts of a step, for its transaction or its session. */
+void
+book_timeouts_sql(struct job *j, int local, struct errlist *sql)
+{
+	char	*cols = book_timeouts_cols(j, local);
+
+	errlist_add(sql, "SELECT %s", cols);
+	free(cols);
+}
+
+/* A transaction's timeouts and the step's lock witness (book_witness_sql),
+ * in one statement. */
+void
+book_timeouts_witness_sql(struct job *j, struct errlist *sql)
+{
+	char	*cols = book_timeouts_cols(j, 1);
+
+	errlist_add(sql, "SELECT %s, pg_catalog.pg_try_advisory_lock_shared("
+	    "%lld)", cols, migrate_lock_key(j->db->cf));
+	free(cols);
 }
 
 /* The session timeouts of a bare step's next statement: its own for those
@@ -308,21 +353,38 @@ book_witness_sql(struct job *j)
 static void
 book_guard_sql(struct job *j, struct errlist *sql)
 {
-	char	*lit, *t;
+	char	*q, *lit, *t, *retake, *cols, *list = xstrdup("");
+	size_t	 i;
 
-	t = migrate_text_array(j->managed, j->n_managed);
-	lit = book_literal(j, t);
-	free(t);
+	/* Each managed schema as a constant cast (cheaper to plan than a
+	 * subquery over an array: it is planned every migration). */
+	for (i = 0; i < j->n_managed; i++) {
+		q = sqlscan_quote_ident(j->managed[i]);
+		lit = book_literal(j, q);
+		t = xprintf("%s, %s::pg_catalog.regnamespace", list, lit);
+		free(list);
+		free(lit);
+		free(q);
+		list = t;
+	}
 	/* One statement: the witness given back (not holding it only warns,
-	 * and the check says it better), then every managed schema. */
-	errlist_add(sql, "SELECT (CASE WHEN pg_catalog.pg_backend_pid() <> %d "
-	    "THEN '\"" BOOK_LOCK_LOST "\"' WHEN NOT "
+	 * and the check says it better), then every managed schema; in an
+	 * atomic run's batch, the next step's witness taken again. */
+	retake = j->guard_retake ? xprintf(", pg_catalog."
+	    "pg_try_advisory_lock_shared(%lld)",
+	    migrate_lock_key(j->db->cf)) : xstrdup("");
+	/* The transaction's timeouts again first (RESET ALL dropped them),
+	 * for the version and history rows after it. */
+	cols = book_timeouts_cols(j, 1);
+	errlist_add(sql, "SELECT %s, (CASE WHEN pg_catalog.pg_backend_pid() <> "
+	    "%d THEN '\"" BOOK_LOCK_LOST "\"' WHEN NOT "
 	    "pg_catalog.pg_advisory_unlock_shared(%lld) THEN '\"" BOOK_LOCK_LOST
-	    "\"' END)::pg_catalog.regnamespace, (SELECT pg_catalog.count("
-	    "pg_catalog.quote_ident(n)::pg_catalog.regnamespace) FROM "
-	    "pg_catalog.unnest(%s::text[]) n)", pool_conn_server_pid(j->pc),
-	    migrate_lock_key(j->db->cf), lit);
-	free(lit);
+	    "\"' END)::pg_catalog.regnamespace%s%s", cols,
+	    pool_conn_server_pid(j->pc), migrate_lock_key(j->db->cf), list,
+	    retake);
+	free(cols);
+	free(retake);
+	free(list);
 }
 
 /*
@@ -421,8 +483,8 @@ book_guard_failure(struct job *j, PGresult *res, const char **sqlstate)
 }
 
 /* The end of a step, after its statements: the session put back as migd
- * left it, the checks, the version rows, the history row, and COMMIT (not
- * yet in an atomic run's other steps). */
+ * left it, the checks, the version rows, the history row, and COMMIT (in an
+ * atomic run, the last three once for the run: book_atomic_end_sql). */
 void
 book_step_sql(struct job *j, const char *text, int ahead,
     struct errlist *sql)
@@ -432,10 +494,11 @@ book_step_sql(struct job *j, const char *text, int ahead,
 
 	for (i = 0; i < nitems(book_isolate); i++)
 		errlist_add(sql, "%s", book_isolate[i]);
-	book_timeouts_sql(j, 1, sql);
 	if (book_mentions_advisory(text))
 		book_advisory_sql(j, sql);
-	book_guard_sql(j, sql);
+	book_guard_sql(j, sql);		/* with the timeouts */
+	if (j->atomic)
+		return;		/* rows, history, COMMIT: book_atomic_end_sql */
 	book_rows_sql(j, st->row_del, st->n_row_del, st->row_ins,
 	    st->n_row_ins, sql);
 	if (j->mark_id != NULL)
@@ -447,6 +510,82 @@ book_step_sql(struct job *j, const char *text, int ahead,
 		    j->out_of_order ? BOOK_OUT_OF_ORDER : NULL));
 	if (!j->atomic || j->step + 1 == j->plan.n_steps)
 		errlist_add(sql, "COMMIT");
+}
+
+/* The strings joined by sep, in time linear in their length (an atomic
+ * run's history rows: errlist_join copies the whole each time). */
+static char *
+book_join(const struct errlist *el, const char *sep)
+{
+	size_t	 i, len = 1, k = strlen(sep), l;
+	char	*s, *p;
+
+	for (i = 0; i < el->n; i++)
+		len += strlen(el->v[i]) + k;
+	p = s = xmalloc(len);
+	for (i = 0; i < el->n; i++) {
+		if (i > 0) {
+			memcpy(p, sep, k);
+			p += k;
+		}
+		l = strlen(el->v[i]);
+		memcpy(p, el->v[i], l);
+		p += l;
+	}
+	*p = '\0';
+	return (s);
+}
+
+/*
+ * The end of an atomic run, after every step passed its checks: the version
+ * table changed once from the rows before the run to those after it (a row
+ * a step inserted and a later one deleted is never written), every step's
+ * history row (j->hist, in order) in one INSERT, and COMMIT.
+ */
+void
+book_atomic_end_sql(struct job *j, struct errlist *sql)
+{
+	const struct config_db	*cf = j->db->cf;
+	const struct graph_step	*st;
+	size_t			*del = NULL, *ins = NULL, n_del = 0, n_ins = 0;
+	size_t			 i, k, m;
+	char			*ht, *rows;
+
+	for (i = 0; i < j->plan.n_steps; i++) {
+		st = &j->plan.steps[i];
+		for (k = 0; k < st->n_row_del; k++) {
+			for (m = 0; m < n_ins && ins[m] != st->row_del[k]; m++)
+				;
+			if (m < n_ins) {	/* inserted by this run */
+				ins[m] = ins[--n_ins];
+				continue;
+			}
+			del = xreallocarray(del, n_del + 1, sizeof *del);
+			del[n_del++] = st->row_del[k];
+		}
+		for (k = 0; k < st->n_row_ins; k++) {
+			for (m = 0; m < n_del && del[m] != st->row_ins[k]; m++)
+				;
+			if (m < n_del) {	/* deleted by this run */
+				del[m] = del[--n_del];
+				continue;
+			}
+			ins = xreallocarray(ins, n_ins + 1, sizeof *ins);
+			ins[n_ins++] = st->row_ins[k];
+		}
+	}
+	book_rows_sql(j, del, n_del, ins, n_ins, sql);
+	free(del);
+	free(ins);
+	if (j->hist.n > 0) {
+		ht = migrate_qualify(cf->history_schema, cf->history_table);
+		rows = book_join(&j->hist, ", ");
+		errlist_add(sql, "INSERT INTO %s " BOOK_HISTORY_STEP_ROW
+		    " VALUES %s", ht, rows);
+		free(rows);
+		free(ht);
+	}
+	errlist_add(sql, "COMMIT");
 }
 
 /* Every direction a history row may have; the table's CHECK lists them. */

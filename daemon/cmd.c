@@ -2,8 +2,8 @@
  * The command table and its dispatcher.  Every request is validated here
  * (shape, method, params, permission) before its handler runs, so handlers
  * assume valid input; the database a request is for is looked up here,
- * once, and handed down in req->db.  A handler owns its request until it answers it with
- * cmd_reply or cmd_error, at once or later from a callback.
+ * once, and handed down in req->db.  A handler owns its request until it
+ * answers it with cmd_reply or cmd_error, at once or later from a callback.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -109,6 +109,14 @@ struct job {
 	const struct sqlscan_stmt **pipe_map;	/* pipelined: the file's
 						   statement of each query */
 	size_t			 pipe_own;	/* migd's BEGIN and timeouts */
+	/* an atomic run's steps in one pipeline (run_batch) */
+	size_t			*pipe_step;	/* the step of each query */
+	unsigned char		*pipe_ends;	/* the query ends its step */
+	size_t			 batch_end;	/* the step after the batch */
+	struct errlist		 hist;		/* an atomic run's history rows,
+						   written with its COMMIT */
+	int			 guard_retake;	/* the check takes the next step's
+						   witness (same batch) */
 	char			*copy_refused;	/* a COPY to or from migd met */
 	int			 witness;	/* the step's lock witness taken */
 	size_t			 notices;	/* of the current step */
@@ -253,7 +261,8 @@ void	 job_query(struct job *j, const char *sql, int n,
 	    const char *const *params, job_fn next);
 void	 job_query_discard(struct job *j, const char *sql, job_fn next);
 void	 job_pipeline(struct job *j, const struct errlist *sql,
-	    const unsigned char *discard, job_fn next);
+	    const unsigned char *discard, const unsigned char *flush,
+	    job_fn next);
 json_t	*migrate_pg_error(PGresult *res);
 int	 job_ok(struct job *j, PGresult *res);
 void	 job_end(struct job *j, PGresult *res);
@@ -283,6 +292,11 @@ int	 job_cancelled(struct job *j);
 
 /* book.c */
 char	*book_literal(struct job *j, const char *s);
+char	*book_history_row(struct job *j, const char *revision,
+	    const char *direction, int success, int dirty,
+	    const char *checksum, const char *message, const char *file,
+	    double wall, double ms, double fin, const char *sqlstate,
+	    const char *error, int step);
 char	*book_history_sql(struct job *j, const char *revision,
 	    const char *direction, int success, int dirty,
 	    const char *checksum, const char *message, const char *file,
@@ -296,6 +310,7 @@ char	*book_mark_sql(struct job *j, int success, int dirty,
 	    const char *sqlstate,
 	    const char *error);
 void	 book_timeouts_sql(struct job *j, int local, struct errlist *sql);
+void	 book_timeouts_witness_sql(struct job *j, struct errlist *sql);
 char	*book_timeouts(struct job *j, int local);
 char	*book_joined(const struct errlist *sql);
 char	*book_directions(void);
@@ -307,6 +322,7 @@ char	*book_guard_failure(struct job *j, PGresult *res,
 	    const char **sqlstate);
 void	 book_step_sql(struct job *j, const char *text, int ahead,
 	    struct errlist *sql);
+void	 book_atomic_end_sql(struct job *j, struct errlist *sql);
 
 /* run.c */
 void	 run_notify(struct job *j, const char *event, json_t *params);

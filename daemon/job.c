@@ -41,7 +41,7 @@ job_free(struct job *j)
 	size_t	 i;
 
 	TAILQ_REMOVE(&j->e->all, j, all);
-	migrate_files_forget(j->e, j);	/* cancelled while waiting for files */
+	migrate_files_forget(j->e, j);	/* cancelled while files load */
 	if (j->timer != NULL)
 		event_free(j->timer);
 	if (j->wait_timer != NULL)
@@ -81,6 +81,9 @@ job_free(struct job *j)
 	free(j->mark_id);
 	free(j->cancelled_by);
 	free(j->pipe_map);
+	free(j->pipe_step);
+	free(j->pipe_ends);
+	errlist_clear(&j->hist);
 	free(j->copy_refused);
 	for (i = 0; i < j->n_managed; i++)
 		free(j->managed[i]);
@@ -198,7 +201,8 @@ job_result(struct pool_conn *pc, PGresult *res, void *arg)
 		    NULL, "lost the connection to PostgreSQL%s%s: %s",
 		    j->lost_step ? " during " : "", j->lost_step ?
 		    graph_id(j->rs->graph, j->plan.steps[j->step].idx) : "",
-		    pool_last_error(j->db->pool) ? pool_last_error(j->db->pool) :
+		    pool_last_error(j->db->pool) ?
+		    pool_last_error(j->db->pool) :
 		    "unknown error");
 		job_end(j, NULL);
 		return;
@@ -247,14 +251,15 @@ job_query_discard(struct job *j, const char *sql, job_fn next)
 
 /* Sends statements in one pipeline; next receives the first error (see
  * pool_pipeline_failed) or the last result.  discard (or NULL) marks the
- * queries whose rows are dropped as they arrive. */
+ * queries whose rows are dropped as they arrive; flush (or NULL), those
+ * after which the server sends its results at once (a step's end). */
 void
 job_pipeline(struct job *j, const struct errlist *sql,
-    const unsigned char *discard, job_fn next)
+    const unsigned char *discard, const unsigned char *flush, job_fn next)
 {
 	j->next = next;
 	job_sent(j, pool_pipeline(j->pc, (const char *const *)sql->v, discard,
-	    sql->n, job_result, j));
+	    flush, sql->n, job_result, j));
 }
 
 /* The server's error as JSON: SQLSTATE, message, detail, hint, context. */
@@ -325,7 +330,7 @@ job_end(struct job *j, PGresult *res)
 
 	(void)res;
 	j->ending = 1;
-	migrate_files_forget(j->e, j);	/* e.g. cancelled while files load */
+	migrate_files_forget(j->e, j);	/* cancelled while files load */
 	if (j->waiter != NULL) {
 		pool_cancel_wait(j->db->pool, j->waiter);
 		j->waiter = NULL;
@@ -358,7 +363,8 @@ job_end(struct job *j, PGresult *res)
 		}
 		if (j->locked) {
 			j->locked = 0;
-			snprintf(key, sizeof key, "%lld", migrate_lock_key(j->db->cf));
+			snprintf(key, sizeof key, "%lld",
+			    migrate_lock_key(j->db->cf));
 			params[0] = key;
 			job_query(j, "SELECT pg_advisory_unlock($1::bigint)", 1,
 			    params, job_end);
@@ -403,7 +409,8 @@ job_record_conn(struct pool_conn *pc, void *arg)
 	if (pc == NULL) {
 		log_warnx("could not record the failure of %s in the history: "
 		    "%s", graph_id(j->rs->graph, j->plan.steps[j->step].idx),
-		    pool_last_error(j->db->pool) ? pool_last_error(j->db->pool) :
+		    pool_last_error(j->db->pool) ?
+		    pool_last_error(j->db->pool) :
 		    "no connection");
 		job_end(j, NULL);
 		return;
@@ -836,7 +843,8 @@ job_locked(struct job *j, PGresult *res)
 		 * database of the cluster is another lock), and the holder's own
 		 * lock, not the shared witness it also holds during a migration
 		 * (book_witness_sql). */
-		snprintf(key, sizeof key, "%lld", migrate_lock_key(j->db->cf));
+		snprintf(key, sizeof key, "%lld",
+		    migrate_lock_key(j->db->cf));
 		params[0] = key;
 		job_query(j, "SELECT a.pid, coalesce(a.application_name, ''), "
 		    "coalesce(host(a.client_addr), 'local'), "
@@ -941,7 +949,7 @@ job_got_conn(struct pool_conn *pc, void *arg)
 		return;
 	}
 	if (j->e->status_leader == j)
-		j->e->status_leader = NULL;	/* reading now: no more joiners */
+		j->e->status_leader = NULL;	/* reading: no more joiners */
 	if (j->mutating && !j->dry_run && pool_conn_pooled(pc)) {
 		/* Through a pooler: its mode may have changed since this
 		 * connection was checked; look again before the lock. */

@@ -271,6 +271,7 @@ typedef void (*pool_acquire_cb)(struct pool_conn *, void *);
 typedef void (*pool_result_cb)(struct pool_conn *, PGresult *, void *);
 typedef void (*pool_check_cb)(struct pool_conn *, const char *, void *);
 typedef void (*pool_notice_cb)(struct pool_conn *, const PGresult *, void *);
+typedef void (*pool_progress_cb)(struct pool_conn *, size_t, void *);
 /* Why a COPY to or from migd was ended (pool_copy_refused). */
 #define POOL_COPY_IN_REFUSED	"migd has no data for COPY FROM STDIN: a " \
 	"migration cannot copy from the client; use INSERT, or COPY FROM a " \
@@ -305,7 +306,10 @@ int		 pool_query(struct pool_conn *, const char *, int,
 int		 pool_query_discard(struct pool_conn *, const char *,
 		     pool_result_cb, void *);
 int		 pool_pipeline(struct pool_conn *, const char *const *,
-		     const unsigned char *, size_t, pool_result_cb, void *);
+		     const unsigned char *, const unsigned char *, size_t,
+		     pool_result_cb, void *);
+void		 pool_pipeline_progress(struct pool_conn *, pool_progress_cb,
+		     void *);
 const char	*pool_copy_refused(struct pool_conn *);
 void		 pool_set_notice(struct pool_conn *, pool_notice_cb, void *);
 ssize_t		 pool_pipeline_failed(struct pool_conn *);

@@ -360,7 +360,8 @@ migrate_load_log(struct engine *e, const struct loader_result *res,
 	}
 	n = graph_heads(rs->graph, &heads);
 	log_info("%sloaded %zu revisions from %s, %zu head%s%s%s (%.3f s)",
-	    e->db->tag, revset_count(rs), e->db->cf->directory, n, n == 1 ? "" : "s",
+	    e->db->tag, revset_count(rs), e->db->cf->directory, n,
+	    n == 1 ? "" : "s",
 	    n == 1 ? ": " : "", n == 1 ? graph_id(rs->graph, heads[0]) : "",
 	    res->seconds);
 	if (rs->set.format > LAYOUT_MIGD)

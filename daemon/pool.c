@@ -60,6 +60,8 @@ struct pool_conn {
 	size_t			 pipe_done;
 	ssize_t			 pipe_failed;
 	unsigned char		*pipe_discard;	/* per query: rows discarded */
+	pool_progress_cb	 pipe_progress;	/* each query's end, until one fails */
+	void			*pipe_progress_arg;
 	/* the query in flight met a COPY to or from migd (why, or NULL) */
 	char			*copy_refused;
 	/* notices and warnings: to this sink (a run's step), else the log */
@@ -180,6 +182,8 @@ pool_drop(struct pool_conn *pc)
 	pc->pooled = 0;
 	free(pc->pipe_discard);
 	pc->pipe_discard = NULL;
+	pc->pipe_progress = NULL;
+	pc->pipe_progress_arg = NULL;
 	free(pc->copy_refused);
 	pc->copy_refused = NULL;
 	pc->notice_cb = NULL;
@@ -800,6 +804,10 @@ pool_pipeline_input(struct pool_conn *pc)
 
 	while (!PQisBusy(pc->pg)) {
 		if ((res = PQgetResult(pc->pg)) == NULL) {
+			if (pc->pipe_done < pc->pipe_n &&
+			    pc->pipe_progress != NULL && pc->pipe_failed < 0)
+				pc->pipe_progress(pc, pc->pipe_done,
+				    pc->pipe_progress_arg);
 			if (pc->pipe_done < pc->pipe_n)
 				pc->pipe_done++;
 			if (pc->pipe_discard != NULL &&
@@ -815,6 +823,8 @@ pool_pipeline_input(struct pool_conn *pc)
 			pc->pipe_n = 0;
 			free(pc->pipe_discard);
 			pc->pipe_discard = NULL;
+			pc->pipe_progress = NULL;
+			pc->pipe_progress_arg = NULL;
 			pool_complete(pc);
 			return;
 		case PGRES_PIPELINE_ABORTED:
@@ -994,6 +1004,8 @@ pool_release(struct pool_conn *pc)
 	pc->state = PC_IDLE;
 	pc->notice_cb = NULL;
 	pc->notice_arg = NULL;
+	pc->pipe_progress = NULL;
+	pc->pipe_progress_arg = NULL;
 	if (pc->retire || pc->generation != pc->pool->generation) {
 		pool_connect(pc);
 		return;
@@ -1065,11 +1077,14 @@ pool_query_discard(struct pool_conn *pc, const char *sql, pool_result_cb cb,
  * Sends queries (one statement each) in one pipeline with one sync point:
  * one round trip for all of them.  They run in order; after one fails the
  * server skips the rest.  cb gets the first error, else the last result.
- * discard (or NULL) says, per query, that its rows are not wanted.
+ * discard (or NULL) says, per query, that its rows are not wanted; flush
+ * (or NULL), that the server sends what it has once that query ended, so
+ * that its owner (pool_pipeline_progress) hears of it then.
  */
 int
 pool_pipeline(struct pool_conn *pc, const char *const *sqls,
-    const unsigned char *discard, size_t n, pool_result_cb cb, void *arg)
+    const unsigned char *discard, const unsigned char *flush, size_t n,
+    pool_result_cb cb, void *arg)
 {
 	size_t	 i;
 
@@ -1084,8 +1099,12 @@ pool_pipeline(struct pool_conn *pc, const char *const *sqls,
 		 * turn comes (pool_pipeline_input). */
 		if (i == 0 && discard != NULL && discard[0])
 			PQsetSingleRowMode(pc->pg);
+		if (flush != NULL && flush[i] && i + 1 < n &&
+		    !PQsendFlushRequest(pc->pg))
+			break;
 	}
 	if (i < n || !PQpipelineSync(pc->pg)) {
+		pc->pipe_progress = NULL;
 		/* libpq will not leave pipeline mode with queries queued: this
 		 * connection is done for, and reconnects when released. */
 		if (!PQexitPipelineMode(pc->pg))
@@ -1119,6 +1138,16 @@ pool_set_notice(struct pool_conn *pc, pool_notice_cb cb, void *arg)
 {
 	pc->notice_cb = cb;
 	pc->notice_arg = arg;
+}
+
+/* For the next pipeline, set before it is sent, until it ends: cb hears of
+ * each query that ended well, as its results are read (none after one
+ * failed). */
+void
+pool_pipeline_progress(struct pool_conn *pc, pool_progress_cb cb, void *arg)
+{
+	pc->pipe_progress = cb;
+	pc->pipe_progress_arg = arg;
 }
 
 /* During a pipeline's callback: the index of the query that failed, or -1. */

@@ -44,6 +44,11 @@ static void	 run_retry(struct job *j, json_t *data, char *error);
 #define RUN_NOTICE_MAX	100
 /* Bytes of a notice's message (and of its detail and hint) passed on. */
 #define RUN_NOTICE_LEN	2000
+/* Steps of an atomic run sent in one pipeline: a round trip for as many,
+ * and a stop asked for (migd shutting down, which rolls the run back) waits
+ * for no more than that.  A run of one transaction per migration sends one
+ * at a time: a stop lets the running one commit, and no other begin. */
+#define RUN_BATCH_MAX	32
 
 /* Sends a progress notification to the requester. */
 void
@@ -200,27 +205,31 @@ run_finish(struct job *j)
 	json_object_del(j->result, "problems");
 	if (j->plan.n_steps > 0)
 		log_info("%s%s to %s done: %zu migration%s in %.0f ms",
-		    j->db->tag, j->dir == GRAPH_UP ? "upgrade" : "downgrade", j->target,
+		    j->db->tag, j->dir == GRAPH_UP ? "upgrade" : "downgrade",
+		    j->target,
 		    j->plan.n_steps, j->plan.n_steps == 1 ? "" : "s",
 		    (migd_now() - j->t0) * 1000.0);
 	job_end(j, NULL);
 }
 
+/* The current step ended well: said, logged, and in an atomic run its
+ * history row kept for the COMMIT; then the next is current. */
 static void
-run_step_done(struct job *j, PGresult *res)
+run_step_ok(struct job *j)
 {
 	const struct graph_step	*st = &j->plan.steps[j->step];
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
-	double			 ms = (migd_now() - j->step_t0) * 1000.0;
-	const char		*text;
+	double			 now = migd_now();
+	double			 ms = (now - j->step_t0) * 1000.0;
 
-	if (!run_res_ok(res)) {
-		run_section(j, &text);
-		run_step_failed(j, res, NULL, text);
-		return;
-	}
 	run_notices_end(j);
 	j->session_set = 0;
+	if (j->atomic)
+		errlist_take(&j->hist, book_history_row(j, mf->revision,
+		    st->dir == GRAPH_UP ? "up" : "down", 1, 0, mf->checksum,
+		    mf->message, run_file(j), j->step_wall, ms, j->step_wall +
+		    (now - j->step_t0), NULL, j->step < j->out_of_order ?
+		    BOOK_OUT_OF_ORDER : NULL, 1));
 	json_array_append_new(j->done, json_pack("{s:s, s:s, s:o}",
 	    "revision", mf->revision, "direction", st->dir == GRAPH_UP ?
 	    "up" : "down", "duration_ms", rpc_duration(ms)));
@@ -229,28 +238,94 @@ run_step_done(struct job *j, PGresult *res)
 	    "up" : "down", "index", (json_int_t)j->step + 1, "total",
 	    (json_int_t)j->plan.n_steps, "duration_ms", rpc_duration(ms)));
 	log_info("%s%s %s (%s) in %.0f ms%s", j->db->tag,
-	    st->dir == GRAPH_UP ? "applied" :
-	    "reverted", mf->revision, run_file(j), ms, j->atomic &&
-	    j->step + 1 < j->plan.n_steps ?
+	    st->dir == GRAPH_UP ? "applied" : "reverted", mf->revision,
+	    run_file(j), ms, j->atomic ?
 	    ", to commit with the rest of the run" : "");
 	j->step++;
 	if (!j->atomic)
 		j->attempt = 0;
-	if (j->step < j->plan.n_steps && j->e->draining) {
-		if (j->atomic) {
-			job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down",
-			    json_pack("{s:[]}", "done"), "migd is shutting "
-			    "down: the atomic run stopped after %s and rolled "
-			    "back; nothing was applied", mf->revision);
-			return;
-		}
-		job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down", json_pack(
-		    "{s:O}", "done", j->done), "migd is shutting down: stopped "
-		    "after %s; %zu migration%s not run", mf->revision,
-		    j->plan.n_steps - j->step, j->plan.n_steps - j->step == 1 ?
-		    "" : "s");
+}
+
+/* Whether the run stops before its next step (migd is stopping): then it
+ * has failed.  Once every step ran, an atomic run still commits. */
+static int
+run_stopping(struct job *j)
+{
+	const struct migfile	*mf;
+
+	if (!j->e->draining || j->step == j->plan.n_steps)
+		return (0);
+	mf = revset_file(j->rs, j->plan.steps[j->step - 1].idx);
+	if (j->atomic) {
+		job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down",
+		    json_pack("{s:[]}", "done"), "migd is shutting down: the "
+		    "atomic run stopped after %s and rolled back; nothing was "
+		    "applied", mf->revision);
+		return (1);
+	}
+	job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down", json_pack(
+	    "{s:O}", "done", j->done), "migd is shutting down: stopped "
+	    "after %s; %zu migration%s not run", mf->revision,
+	    j->plan.n_steps - j->step, j->plan.n_steps - j->step == 1 ?
+	    "" : "s");
+	return (1);
+}
+
+/* An atomic run's COMMIT came back: the run is over, or it failed at its
+ * end, which the last step's history row tells. */
+static void
+run_committed(struct job *j, PGresult *res)
+{
+	const char	*text;
+
+	if (!run_res_ok(res)) {
+		/* Not done after all: the failure is the last step's. */
+		json_array_remove(j->done, json_array_size(j->done) - 1);
+		run_section(j, &text);
+		run_step_failed(j, res, NULL, text);
 		return;
 	}
+	j->step = j->plan.n_steps;
+	run_finish(j);
+}
+
+/* Every step of an atomic run passed its checks: the version rows, the
+ * history rows and COMMIT, in one round trip. */
+static void
+run_atomic_commit(struct job *j)
+{
+	struct errlist	 sql = { NULL, 0 };
+	char		*s;
+
+	if (job_cancelled(j))
+		return;
+	j->step = j->plan.n_steps - 1;	/* a failure is the last step's */
+	book_atomic_end_sql(j, &sql);
+	s = book_joined(&sql);
+	job_query(j, s, 0, NULL, run_committed);
+	errlist_clear(&sql);
+	free(s);
+}
+
+/* A step sent statement by statement ended (its bookkeeping came back):
+ * the next step, the atomic run's COMMIT, or the run's end. */
+static void
+run_step_done(struct job *j, PGresult *res)
+{
+	const char	*text;
+
+	if (!run_res_ok(res)) {
+		run_section(j, &text);
+		run_step_failed(j, res, NULL, text);
+		return;
+	}
+	run_step_ok(j);
+	if (j->atomic && j->step == j->plan.n_steps) {
+		run_atomic_commit(j);
+		return;
+	}
+	if (run_stopping(j))
+		return;
 	if (j->step < j->plan.n_steps)
 		run_step(j);
 	else
@@ -609,6 +684,7 @@ run_retry_timer(evutil_socket_t fd, short events, void *arg)
 	if (j->atomic) {
 		j->step = 0;
 		json_array_clear(j->done);
+		errlist_clear(&j->hist);	/* rolled back with the run */
 	}
 	run_step(j);
 }
@@ -1066,28 +1142,6 @@ run_bookkeeping(struct job *j)
 	free(s);
 }
 
-/* A pipelined step's results: the first failure says which query failed,
- * migd's BEGIN and timeouts, the file's statement, or the bookkeeping. */
-static void
-run_pipe_done(struct job *j, PGresult *res)
-{
-	const char	*text;
-	ssize_t		 failed = pool_pipeline_failed(j->pc);
-
-	run_section(j, &text);
-	if (failed < 0 && j->copy_refused != NULL)
-		run_step_failed(j, NULL, NULL, text);
-	else if (failed < 0)
-		run_step_done(j, res);
-	else if ((size_t)failed < j->pipe_own)
-		job_ok(j, res);
-	else {
-		j->prefix_len = 0;	/* positions count in the statement */
-		j->sent = j->pipe_map[failed];
-		run_step_failed(j, res, j->sent, text);
-	}
-}
-
 /* Whether a step may go as one pipeline: COPY, which needs the simple
  * protocol's flow, goes statement by statement. */
 static int
@@ -1100,54 +1154,6 @@ run_pipelined(const char *text)
 			return (0);
 	}
 	return (1);
-}
-
-/* A step in one transaction, sent as one pipeline: BEGIN, the timeouts,
- * every statement, the bookkeeping and COMMIT cost one round trip. */
-static void
-run_step_pipelined(struct job *j, const struct sqlscan *sc, const char *text)
-{
-	struct errlist	 sql = { NULL, 0 };
-	unsigned char	*discard;
-	size_t		 i, mapped;
-
-	if (!j->seg_open) {
-		for (i = 0; i < sc->n_stmts; i++) {
-			if (!(sc->stmts[i].flags & SQLSCAN_TX_BEGIN))
-				break;
-			j->seg_begin = &sc->stmts[i];	/* its options */
-		}
-		errlist_take(&sql, run_begin(j, text));
-		book_timeouts_sql(j, 1, &sql);
-		j->seg_open = 1;
-	}
-	errlist_take(&sql, book_witness_sql(j));
-	j->witness = 1;
-	j->pipe_own = sql.n;
-	free(j->pipe_map);
-	j->pipe_map = xcalloc(sql.n + sc->n_stmts + 1, sizeof *j->pipe_map);
-	for (i = 0; i < sc->n_stmts; i++) {
-		/* The file's BEGIN and COMMIT: migd's own stand for them. */
-		if (sc->stmts[i].flags & (SQLSCAN_TX_BEGIN | SQLSCAN_TX_COMMIT))
-			continue;
-		j->pipe_map[sql.n] = &sc->stmts[i];
-		errlist_add(&sql, "%.*s", (int)sc->stmts[i].len, text +
-		    sc->stmts[i].offset);
-	}
-	mapped = sql.n;
-	book_step_sql(j, text, 1, &sql);
-	j->pipe_map = xreallocarray(j->pipe_map, sql.n, sizeof *j->pipe_map);
-	for (i = mapped; i < sql.n; i++)
-		j->pipe_map[i] = NULL;	/* migd's bookkeeping */
-	j->segment = 1;
-	j->stmt = sc->n_stmts;
-	/* The file's statements' rows are dropped as they arrive. */
-	discard = xcalloc(sql.n + 1, 1);
-	for (i = 0; i < sql.n; i++)
-		discard[i] = j->pipe_map[i] != NULL;
-	job_pipeline(j, &sql, discard, run_pipe_done);
-	free(discard);
-	errlist_clear(&sql);
 }
 
 /* The lint findings of the plan (lint = warn or refuse) that are the
@@ -1183,21 +1189,15 @@ run_step_lint(struct job *j, const char *revision)
 		j->step_lint = json_array();
 }
 
-/* Starts a step.  A transactional one sends its BEGIN with its first
- * statement; one in several transactions, or a bare one, first writes a
- * dirty mark that its last transaction completes. */
-static void
-run_step(struct job *j)
+/* The step's state reset, and the requester told it started. */
+static const struct sqlscan *
+run_step_begin(struct job *j, const char **text)
 {
 	const struct graph_step	*st = &j->plan.steps[j->step];
 	const struct migfile	*mf = revset_file(j->rs, st->idx);
 	const struct sqlscan	*sc;
-	const char		*text;
-	char			*sql, *mark, *set, *begin, *witness;
 
-	if (job_cancelled(j))
-		return;
-	sc = run_section(j, &text);
+	sc = run_section(j, text);
 	if (j->attempt == 0)
 		j->attempt = 1;
 	if (j->rnd == 0)
@@ -1239,11 +1239,205 @@ run_step(struct job *j)
 	    (json_int_t)j->plan.n_steps, "transactional", j->tx,
 	    "transactions", (json_int_t)(j->tx ? (j->segments > 1 ?
 	    j->segments : 1) : 0), "attempt", j->attempt));
+	return (sc);
+}
+
+/* Whether step i may go as one pipeline, with its neighbours: one
+ * transaction, and no COPY (which needs the simple protocol's flow). */
+static int
+run_batchable(struct job *j, size_t i)
+{
+	const struct graph_step	*st = &j->plan.steps[i];
+	const struct migfile	*mf = revset_file(j->rs, st->idx);
+	int			 up = st->dir == GRAPH_UP;
+
+	return (revset_transactional(j->rs, st->idx, up) &&
+	    revset_segments(revset_section(j->rs, st->idx, up), NULL) <= 1 &&
+	    run_pipelined(up ? mf->up : mf->down));
+}
+
+/* A query of a batch ended well: at a step's last, that step is done
+ * (said as it happens: the server flushes there) and the next one has
+ * begun. */
+static void
+run_batch_progress(struct pool_conn *pc, size_t i, void *arg)
+{
+	struct job	*j = arg;
+	const char	*text;
+
+	(void)pc;
+	if (j->pipe_ends == NULL || !j->pipe_ends[i] || j->pipe_step[i] !=
+	    j->step)
+		return;
+	run_step_ok(j);
+	if (j->step < j->batch_end)
+		run_step_begin(j, &text);
+}
+
+/* A batch came back: the first failure says which step and which query
+ * (migd's BEGIN and timeouts, the file's statement, or the step's end); else
+ * the next steps, or an atomic run's COMMIT. */
+static void
+run_batch_done(struct job *j, PGresult *res)
+{
+	const char	*text;
+	ssize_t		 failed = pool_pipeline_failed(j->pc);
+
+	if (failed < 0 && j->copy_refused != NULL) {
+		if (j->step == j->batch_end) {
+			/* Heard of as done: the batch's last step it is. */
+			j->step--;
+			json_array_remove(j->done, json_array_size(j->done) -
+			    1);
+		}
+		run_section(j, &text);
+		run_step_failed(j, NULL, NULL, text);
+		return;
+	}
+	if (failed >= 0) {
+		if ((size_t)failed < j->pipe_own) {
+			job_ok(j, res);
+			return;
+		}
+		j->step = j->pipe_step[failed];
+		j->prefix_len = 0;	/* positions count in the statement */
+		j->sent = j->pipe_map[failed];
+		run_section(j, &text);
+		run_step_failed(j, res, j->sent, text);
+		return;
+	}
+	if (j->step < j->batch_end) {
+		/* Every query ended well, but not every step was heard of. */
+		job_fail(j, MIGD_ERR_INTERNAL, "internal", NULL, "the run's "
+		    "pipeline ended at step %zu of %zu", j->step + 1,
+		    j->batch_end);
+		return;
+	}
+	if (j->step == j->plan.n_steps && j->atomic)
+		run_atomic_commit(j);
+	else if (j->step == j->plan.n_steps)
+		run_finish(j);
+	else if (!run_stopping(j))
+		run_step(j);
+}
+
+/*
+ * Steps from the current one (an atomic run's, up to RUN_BATCH_MAX; else
+ * one) in one pipeline: each
+ * with its BEGIN and timeouts (an atomic run's first only), its lock
+ * witness, its statements and its end (the session put back, the timeouts,
+ * the checks, and but in an atomic run the version and history rows and
+ * COMMIT), the server flushing after each step so that its end is heard as
+ * it happens.  A failure stops the server until the pipeline's end: no step
+ * after it runs.  An atomic run's rows and COMMIT follow once
+ * (run_atomic_commit).
+ */
+static void
+run_batch(struct job *j)
+{
+	struct errlist		 sql = { NULL, 0 };
+	const struct graph_step	*st;
+	const struct sqlscan	*sc;
+	const struct migfile	*mf;
+	const char		*text;
+	unsigned char		*discard;
+	size_t			 first = j->step, s, i, k, n0;
+
+	free(j->pipe_map);
+	free(j->pipe_step);
+	free(j->pipe_ends);
+	j->pipe_map = NULL;
+	j->pipe_step = NULL;
+	j->pipe_ends = NULL;
+	j->pipe_own = 0;
+	for (s = first; s < j->plan.n_steps; s++) {
+		if (s > first && (!j->atomic || s - first == RUN_BATCH_MAX ||
+		    !run_batchable(j, s)))
+			break;
+		st = &j->plan.steps[s];
+		mf = revset_file(j->rs, st->idx);
+		sc = revset_section(j->rs, st->idx, st->dir == GRAPH_UP);
+		text = st->dir == GRAPH_UP ? mf->up : mf->down;
+		n0 = sql.n;
+		if (!j->seg_open || !j->atomic) {
+			j->seg_begin = NULL;
+			for (i = 0; i < sc->n_stmts; i++) {
+				if (!(sc->stmts[i].flags & SQLSCAN_TX_BEGIN))
+					break;
+				j->seg_begin = &sc->stmts[i];	/* options */
+			}
+			errlist_take(&sql, run_begin(j, text));
+			book_timeouts_witness_sql(j, &sql);
+			j->seg_open = 1;
+			if (s == first)
+				j->pipe_own = sql.n;
+		} else if (s == first || !j->guard_retake)
+			/* The witness, unless the step before took it again. */
+			errlist_take(&sql, book_witness_sql(j));
+		k = sql.n;	/* the file's statements, from here */
+		for (i = 0; i < sc->n_stmts; i++) {
+			if (sc->stmts[i].flags & (SQLSCAN_TX_BEGIN |
+			    SQLSCAN_TX_COMMIT))
+				continue;
+			errlist_add(&sql, "%.*s", (int)sc->stmts[i].len, text +
+			    sc->stmts[i].offset);
+		}
+		j->step = s;	/* book_step_sql's step */
+		j->guard_retake = j->atomic && s + 1 < j->plan.n_steps &&
+		    s + 1 - first < RUN_BATCH_MAX && run_batchable(j, s + 1);
+		book_step_sql(j, text, 1, &sql);
+		j->pipe_map = xreallocarray(j->pipe_map, sql.n,
+		    sizeof *j->pipe_map);
+		j->pipe_step = xreallocarray(j->pipe_step, sql.n,
+		    sizeof *j->pipe_step);
+		j->pipe_ends = xrealloc(j->pipe_ends, sql.n);
+		for (i = n0; i < sql.n; i++) {
+			j->pipe_map[i] = NULL;	/* migd's own */
+			j->pipe_step[i] = s;
+			j->pipe_ends[i] = i + 1 == sql.n;
+		}
+		for (i = 0; i < sc->n_stmts; i++) {
+			if (sc->stmts[i].flags & (SQLSCAN_TX_BEGIN |
+			    SQLSCAN_TX_COMMIT))
+				continue;
+			j->pipe_map[k++] = &sc->stmts[i];
+		}
+	}
+	j->guard_retake = 0;
+	j->step = first;
+	j->batch_end = s;
+	j->segment = 1;
+	j->stmt = 0;
+	/* The file's statements' rows are dropped as they arrive. */
+	discard = xcalloc(sql.n + 1, 1);
+	for (i = 0; i < sql.n; i++)
+		discard[i] = j->pipe_map[i] != NULL;
+	pool_pipeline_progress(j->pc, run_batch_progress, j);
+	job_pipeline(j, &sql, discard, j->pipe_ends, run_batch_done);
+	free(discard);
+	errlist_clear(&sql);
+}
+
+/* Starts a step.  A transactional one sends its BEGIN with its first
+ * statement; one in several transactions, or a bare one, first writes a
+ * dirty mark that its last transaction completes.  An atomic run's steps
+ * go in batches (run_batch). */
+static void
+run_step(struct job *j)
+{
+	const struct sqlscan	*sc;
+	const char		*text;
+	char			*sql, *mark, *set, *begin, *witness;
+
+	if (job_cancelled(j))
+		return;
+	sc = run_step_begin(j, &text);
+	if (run_batchable(j, j->step)) {
+		run_batch(j);
+		return;
+	}
 	if (j->tx && j->segments <= 1) {
-		if (run_pipelined(text))
-			run_step_pipelined(j, sc, text);
-		else
-			run_stmt(j, NULL);
+		run_stmt(j, NULL);	/* COPY: statement by statement */
 		return;
 	}
 	/* Marked dirty first: a crash part-way leaves the mark; the lock's

@@ -95,7 +95,7 @@ probe_got(struct pool_conn *pc, void *arg)
 		return;
 	}
 	if (strcmp(p->mode, "pipeline") == 0)
-		rv = pool_pipeline(pc, (const char *const *)p->sqls, NULL,
+		rv = pool_pipeline(pc, (const char *const *)p->sqls, NULL, NULL,
 		    (size_t)p->n, probe_done, p);
 	else if (strcmp(p->mode, "discard") == 0)
 		rv = pool_query_discard(pc, p->sqls[0], probe_done, p);
