@@ -256,6 +256,10 @@ fleet_pump(struct fleet *f)
 		/* The canary runs alone; the rest `parallel` at a time. */
 		limit = f->canary && f->dbs[0].state != FLEET_DONE ? 1 :
 		    f->parallel;
+		if (migd.draining && !f->stop && f->next < f->n) {
+			f->stop = 1;	/* SIGTERM: the running ones finish */
+			f->stopped_by = xstrdup("migd is shutting down");
+		}
 		if (f->stop || f->next >= f->n || f->running >= limit)
 			break;
 		fleet_launch(f, &f->dbs[f->next++]);

@@ -754,3 +754,62 @@ def test_fleet_all_bad_inputs(fleet, workdir):
             assert _versions(cluster, db) is None, db
     finally:
         assert m.stop() == 0, m.log()
+
+
+def test_fleet_upgrade_all_passes_target_dry_run_atomic(fleet, workdir):
+    cluster, names = fleet
+    dbs = names[55:57]
+    _chain(os.path.join(workdir, "migrations"), 3)
+    m = _fleet_migd(workdir, cluster, dbs)
+    _started(m, dbs)
+    try:
+        r = m.migctl("upgrade", "--all", "--dry-run")
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        for db in dbs:
+            assert re.search(r"^%s +dry run: 3 migrations would run$" % db, r.stdout,
+                             re.M), r.stdout
+            assert _versions(cluster, db) is None, db
+        r = m.migctl("--json", "upgrade", "--all", "f2", "--atomic")
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        for e in _json(r)["databases"]:
+            assert (e["result"], e["to"], e["migrations"]) == ("upgraded", ["f2"], 2), e
+        for db in dbs:
+            assert _versions(cluster, db) == ["f2"], db
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_upgrade_all_ctrl_c_cancels_the_rollout(fleet, workdir):
+    """Ctrl-C on migctl upgrade --all cancels the whole rollout: the running database's
+    run rolls back, the rest never start."""
+    cluster, names = fleet
+    dbs = names[57:60]
+    d = os.path.join(workdir, "migrations")
+    _rev(d, "s1.sql", "s1", "none", "SELECT pg_sleep(5) AS fleet_cancel_sleep;")
+    m = _fleet_migd(workdir, cluster, dbs)
+    _started(m, dbs)
+    try:
+        p = subprocess.Popen([migdtest.MIGCTL_BIN, "upgrade", "--all", "--parallel", "1",
+                              "--continue-on-error"],
+                             env=dict(clean_env(), MIGD_SOCKET=m.socket),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: cluster.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%fleet_cancel_sleep%%'"
+            " AND pid <> pg_backend_pid()") == "1", 10, what="the first run")
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        assert time.monotonic() - t0 < 4, (out, err)
+        assert p.returncode == 1, (p.returncode, out, err)
+        assert "cancelling the run" in err, err
+        assert re.search(r"^%s +FAILED: .*cancelled by .*rolled back" % dbs[0], out,
+                         re.M), out
+        for db in dbs[1:]:
+            assert re.search(r"^%s +not started \(cancelled by" % db, out, re.M), out
+        for db in dbs:
+            assert not _versions(cluster, db), db
+        # no rollout left to cancel
+        r = m.rpc("cancel", {"all": True})
+        assert r["error"]["data"]["kind"] == "not_running", r
+    finally:
+        assert m.stop() == 0, m.log()
