@@ -121,8 +121,7 @@ const struct migctl_cmd migctl_cmds[] = {
 	  .params = params_target, .print = out_plan, .exit_code = exit_plan },
 	{ .name = "upgrade", .method = "upgrade",
 	  .usage = "upgrade [TARGET] [--dry-run] [--[no-]atomic] [--wait-daemon "
-	    "S]\nupgrade --all [TARGET] [--parallel N] [--canary NAME] "
-	    "[--continue-on-error]\n        [--dry-run] [--[no-]atomic]\n"
+	    "S]\n"
 	    "upgrade --sql [FROM:]TO [-d DIR|-c CONFIG] [--[no-]atomic]",
 	  .summary = "apply migrations up to TARGET (default head)",
 	  .about = "  Apply migrations up to TARGET, each in its own transaction "
@@ -131,13 +130,14 @@ const struct migctl_cmd migctl_cmds[] = {
 	    "  With --sql, print instead the SQL such a run would send, from the "
 	    "files\n  alone (no daemon, no database), for review or psql: FROM is "
 	    "the state\n  the database is assumed to be at (default base).\n\n"
-	    "  With --all, every database of the migd, each an ordinary run on "
-	    "its\n  own queue and lock: the --canary first and alone, then "
-	    "--parallel N\n  at a time (default 4).  The first failure starts "
-	    "no more databases\n  (those running finish) unless "
-	    "--continue-on-error; a failed canary\n  always stops the rollout."
-	    "  Progress lines start with the database's\n  name; a summary "
-	    "names every database at the end.\n",
+	    "  With --all [--parallel N] [--canary DB] [--continue-on-error]: "
+	    "every\n  database of the migd, each an ordinary run on its own "
+	    "queue and lock;\n  the --canary first and alone, then --parallel "
+	    "N at a time (default 4).\n  The first failure starts no more "
+	    "databases (those running finish)\n  unless --continue-on-error; "
+	    "a failed canary always stops the rollout.\n  Progress lines start "
+	    "with the database's name; a summary names every\n  database at "
+	    "the end.\n",
 	  .arguments = "  TARGET   head (default), heads, +N, or a revision id or a "
 	    "unique prefix\n  FROM:TO  with --sql: base, head, heads or revisions "
 	    "(a comma list),\n           then any target\n",
