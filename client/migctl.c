@@ -1513,10 +1513,10 @@ main(int argc, char **argv)
 	if (m.all && m.db != NULL)
 		die(MIGCTL_EXIT_USAGE, "--all and --db do not go together: "
 		    "every database, or the one named");
-	if (m.all && (m.sql || (used & ARG_FILES) || local))
-		die(MIGCTL_EXIT_USAGE, "--all asks the running migd about every "
-		    "database: %s does not go with it", m.sql ? "--sql" :
-		    local ? "--local" : given[migctl_bit(used & ARG_FILES)]);
+	if (m.all && (m.sql || (used & ARG_FILES)))
+		die(MIGCTL_EXIT_USAGE, "--all asks migd about every database: %s "
+		    "does not go with it", m.sql ? "--sql" :
+		    given[migctl_bit(used & ARG_FILES)]);
 	/* --sql, and revisions with -d or -c, read the files: no daemon. */
 	if (m.sql || ((used & ARG_FILES) && cmd->local == NULL)) {
 		if (local)

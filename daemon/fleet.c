@@ -201,7 +201,7 @@ fleet_child_done(struct request *child, json_t *msg, void *arg)
 	fd->t1 = migd_now();
 	f->running--;
 	if (f->upgrade) {
-		cmd_notify(f->req, "progress", json_pack("{s:s, s:s, s:O?}",
+		cmd_notify(f->req, "progress", json_pack("{s:s, s:s, s:O*}",
 		    "event", err != NULL ? "database_failed" :
 		    "database_finished", "database", fd->db->name, "error",
 		    err));

@@ -737,6 +737,9 @@ def test_fleet_all_bad_inputs(fleet, workdir):
                  "--parallel goes with --all"),
                 (["upgrade", "--canary", dbs[0]], 2, "--canary goes with --all"),
                 (["history", "--all"], 2, "history takes no --all"),
+                (["upgrade", "--all", "--sql", "head"], 2,
+                 "--all asks migd about every database: --sql does not go with it"),
+                (["upgrade", "--all", "--parallel"], 2, "--parallel needs a value"),
         ):
             r = m.migctl(*args)
             assert r.returncode == code, (args, r.returncode, r.stdout, r.stderr)
