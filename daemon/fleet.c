@@ -287,15 +287,19 @@ fleet_cancel(struct request *req)
 	const struct peer	*peer = control_peer(req->client);
 	json_t			*pid = json_object_get(req->rpc.params,
 				    "requester_pid"), *names = json_array();
-	struct fleet		*f;
+	struct fleet		*f, *next;
 	struct request		*r;
 	size_t			 i, matched = 0;
 
-	TAILQ_FOREACH(f, &fleet_active, entry) {
+	for (f = TAILQ_FIRST(&fleet_active); f != NULL; f = next) {
+		next = TAILQ_NEXT(f, entry);
 		if (pid != NULL && (json_int_t)control_peer(
 		    f->req->client)->pid != json_integer_value(pid))
 			continue;
 		matched++;
+		/* A queued run's cancel answers it at once: the fleet
+		 * finishes (and is freed) after the loop, not inside it. */
+		f->pumping = 1;
 		if (!f->stop) {
 			f->stop = 1;
 			f->stopped_by = xprintf("cancelled by %s (pid %ld)",
@@ -321,6 +325,8 @@ fleet_cancel(struct request *req)
 			r->done = fleet_discard;
 			r->entry->exec(r);
 		}
+		f->pumping = 0;
+		fleet_pump(f);		/* may answer the rollout now */
 	}
 	if (matched == 0) {
 		json_decref(names);

@@ -816,3 +816,44 @@ def test_fleet_upgrade_all_ctrl_c_cancels_the_rollout(fleet, workdir):
         assert r["error"]["data"]["kind"] == "not_running", r
     finally:
         assert m.stop() == 0, m.log()
+
+
+def test_fleet_cancel_rollout_queued_behind_another_run(fleet, workdir):
+    """The rollout's first database is queued behind another client's run there: Ctrl-C
+    cancels the queued run at once (it never starts) and the rollout answers."""
+    cluster, names = fleet
+    dbs = names[57:60]
+    d = os.path.join(workdir, "migrations")
+    _rev(d, "s1.sql", "s1", "none", "SELECT pg_sleep(8) AS fleet_blocker_sleep;")
+    m = _fleet_migd(workdir, cluster, dbs)
+    _started(m, dbs)
+    env = dict(clean_env(), MIGD_SOCKET=m.socket)
+    try:
+        blocker = subprocess.Popen([migdtest.MIGCTL_BIN, "--db", dbs[0], "upgrade"], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: cluster.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%fleet_blocker_sleep%%'"
+            " AND pid <> pg_backend_pid()") == "1", 10, what="the other client's run")
+        p = subprocess.Popen([migdtest.MIGCTL_BIN, "upgrade", "--all", "--parallel", "1"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        wait_for(lambda: "upgrade --all: 3 databases" in m.log(), 10, what="the rollout")
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        assert time.monotonic() - t0 < 3, (out, err)
+        assert p.returncode == 1, (p.returncode, out, err)
+        assert re.search(r"^%s +FAILED: cancelled by .* before it started" % dbs[0], out,
+                         re.M), out
+        for db in dbs[1:]:
+            assert re.search(r"^%s +not started \(cancelled by" % db, out, re.M), out
+        assert blocker.poll() is None, "the other client's run was cancelled too"
+        r = m.migctl("--db", dbs[0], "cancel")
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        bout, berr = blocker.communicate(timeout=30)
+        assert blocker.returncode == 1, (bout, berr)
+        for db in dbs:
+            assert not _versions(cluster, db), db
+    finally:
+        assert m.stop() == 0, m.log()
