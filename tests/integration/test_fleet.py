@@ -857,3 +857,35 @@ def test_fleet_cancel_rollout_queued_behind_another_run(fleet, workdir):
             assert not _versions(cluster, db), db
     finally:
         assert m.stop() == 0, m.log()
+
+
+def test_fleet_sigterm_during_rollout_starts_no_more(fleet, workdir):
+    """SIGTERM while the canary runs: its run finishes its step, no other database
+    starts, the client gets the summary, migd exits 0."""
+    cluster, names = fleet
+    dbs = names[57:60]
+    d = os.path.join(workdir, "migrations")
+    _rev(d, "s1.sql", "s1", "none", "SELECT pg_sleep(2) AS fleet_term_sleep;")
+    m = _fleet_migd(workdir, cluster, dbs)
+    _started(m, dbs)
+    p = subprocess.Popen([migdtest.MIGCTL_BIN, "--json", "upgrade", "--all", "--canary",
+                          dbs[1]], env=dict(clean_env(), MIGD_SOCKET=m.socket),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: cluster.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%fleet_term_sleep%%'"
+            " AND pid <> pg_backend_pid()") == "1", 10, what="the canary's run")
+        m.proc.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+        res = json.loads(out)
+        by = {e["name"]: e for e in res["databases"]}
+        assert res["databases"][0]["name"] == dbs[1], res
+        assert by[dbs[1]]["result"] == "upgraded", by[dbs[1]]   # its step finished
+        for db in (dbs[0], dbs[2]):
+            assert by[db] == {"name": db, "result": "not_started",
+                              "reason": "migd is shutting down"}, by[db]
+            assert not _versions(cluster, db), db
+        assert _versions(cluster, dbs[1]) == ["s1"]
+        assert p.returncode == 0, (p.returncode, out, err)
+    finally:
+        assert m.stop() == 0, m.log()
