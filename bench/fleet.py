@@ -4,9 +4,11 @@ cluster, made from a template; a 5-revision set; the baseline of P parallel psql
 loops (default 8) applying that SQL to every database, each revision in its own
 transaction with its version row, as migd would; pg_stat_activity sampled meanwhile.
 
-The migd side (`migctl upgrade --all --parallel P`, daemon RSS, `status --all`) is
-measured only when this build serves several databases in one daemon; until then it
-prints "migd: not measured (upgrade --all not built)" rather than a figure.
+The migd side (`migctl upgrade --all --parallel P` on a fresh copy of the fleet, the
+daemon's idle RSS, `status --all`) is measured when this migd accepts the fleet's
+configuration (pool_size 1, a cap of P + 2, `migd -n` exits 0); a build that keeps
+every pool open refuses N databases above the cap, and then this prints "migd: not
+measured" with migd's reason rather than a figure.
 
 usage: bench/fleet.py [--n 1000] [--parallel 8] [--max-connections 50]
                       [--pg-host DIR --pg-port PORT] [--json FILE] [--keep]
@@ -149,18 +151,73 @@ def check_applied(cluster, names, head):
     return wrong
 
 
-def migd_fleet_supported(migd_bin, cluster, work):
-    """Whether this migd serves several databases in one daemon: its -n accepts a
-    configuration with two [database NAME] sections."""
+def migd_fleet_config(cluster, names, work, parallel):
+    """The fleet's configuration for migd: a [database NAME] per database, pool_size 1,
+    a cap of parallel + 2 (a run per database at once, status live, a margin)."""
+    path = os.path.join(work, "fleet.conf")
+    with open(path, "w") as f:
+        f.write(fleet_config(cluster, names, os.path.join(work, "migrations"),
+                             os.path.join(work, "migd.sock"), cap=parallel + 2,
+                             idle_close="60s"))
+    return path
+
+
+def migd_fleet_supported(migd_bin, path):
+    """Whether this migd would start with the fleet's configuration (its -n exits 0):
+    a build that keeps every pool open refuses N databases above the cap."""
     if not os.access(migd_bin, os.X_OK):
         return False, "no migd binary at %s" % migd_bin
-    path = os.path.join(work, "probe.conf")
-    with open(path, "w") as f:
-        f.write(fleet_config(cluster, ["probe_a", "probe_b"], os.path.join(work, "m"),
-                             os.path.join(work, "probe.sock"), cap=2))
     p = subprocess.run([migd_bin, "-n", "-c", path], capture_output=True, text=True,
                        env=clean_env())
     return p.returncode == 0, (p.stderr.strip().splitlines() or [""])[-1]
+
+
+def migctl_all(migctl_bin, sock, *args):
+    return subprocess.run([migctl_bin, "-s", sock] + list(args), capture_output=True,
+                          text=True, env=clean_env(), timeout=3600)
+
+
+def migd_side(migd_bin, migctl_bin, cluster, n, parallel, work):
+    """migd's rollout of the same set to a fresh fleet: migctl upgrade --all --parallel
+    P under the sampler; RSS idle; status --all's time."""
+    from migdtest import Migd
+    names = cluster.create_fleet(n, prefix=PREFIX + "m_")
+    path = migd_fleet_config(cluster, names, work, parallel)
+    m = Migd(work, cluster.conninfo(names[0]), pg=cluster)
+    m.config_path = path
+    m.start()
+    res = {}
+    try:
+        deadline = time.monotonic() + 120
+        while True:     # every database's files loaded
+            st = json.loads(migctl_all(migctl_bin, m.socket, "--json", "status",
+                                       "--all").stdout)
+            if all(d.get("state") not in (None, "loading") for d in st["databases"]):
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit("migd: databases still loading after 120 s")
+            time.sleep(0.5)
+        times = []
+        for _ in range(20):
+            t = time.monotonic()
+            migctl_all(migctl_bin, m.socket, "--json", "status", "--all")
+            times.append(time.monotonic() - t)
+        res["status_all_ms_median"] = round(statistics.median(times) * 1000, 1)
+        with open("/proc/%d/status" % m.proc.pid) as f:
+            rss = [l for l in f if l.startswith("VmRSS:")][0].split()[1]
+        res["rss_idle_kib"] = int(rss)
+        with ConnSampler(cluster, interval=0.05) as s:
+            t = time.monotonic()
+            p = migctl_all(migctl_bin, m.socket, "--json", "upgrade", "--all",
+                           "--parallel", str(parallel))
+            res["seconds"] = round(time.monotonic() - t, 2)
+        res["exit"] = p.returncode
+        res["max_migd_connections_seen"] = s.max_migd
+        res["max_connections_seen"] = s.max_total
+        res["not_at_head"] = len(check_applied(cluster, names, REVISIONS[-1][0]))
+    finally:
+        m.stop()
+    return res
 
 
 class ExistingCluster:
@@ -193,6 +250,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="leave the server running")
     args = ap.parse_args()
     migd_bin = os.environ.get("MIGD_BIN", "./migd")
+    migctl_bin = os.environ.get("MIGCTL_BIN", "./migctl")
 
     work = tempfile.mkdtemp(prefix="migdfleet-bench-")
     if args.pg_host:
@@ -248,18 +306,22 @@ def main():
         print("target: migd upgrade --all --parallel %d within 1.2x: %.2f s"
               % (args.parallel, b["seconds"] * 1.2))
 
-        supported, why = migd_fleet_supported(migd_bin, cluster, work)
+        supported, why = migd_fleet_supported(migd_bin, migd_fleet_config(
+            cluster, names, work, args.parallel))
         if not supported:
             out["migd"] = None
-            print("migd: not measured (upgrade --all not built)")
+            print("migd: not measured: this build refuses the fleet's configuration")
             print("      (%s)" % why)
         else:
-            # The daemon serves several databases: this is where its run goes
-            # (a fresh fleet, fleet_config with a cap, migctl upgrade --all
-            # --parallel P under a ConnSampler, RSS idle, status --all).
-            out["migd"] = None
-            print("migd: this build serves several databases, but bench/fleet.py does "
-                  "not drive upgrade --all yet: not measured")
+            out["migd"] = r = migd_side(migd_bin, migctl_bin, cluster, args.n,
+                                        args.parallel, work)
+            print("migd: upgrade --all --parallel %d: %.2f s (%.2fx the baseline), exit "
+                  "%d, %d databases not at head; at most %d migd connections (%d in "
+                  "all)" % (args.parallel, r["seconds"], r["seconds"] / b["seconds"],
+                            r["exit"], r["not_at_head"], r["max_migd_connections_seen"],
+                            r["max_connections_seen"]))
+            print("migd: idle RSS %.1f MiB; status --all %.1f ms (median of 20)"
+                  % (r["rss_idle_kib"] / 1024.0, r["status_all_ms_median"]))
     finally:
         if args.json:
             with open(args.json, "w") as f:

@@ -400,19 +400,21 @@ local_listening(void)
 }
 
 /*
- * Whether migd has settled its database: connected, or failed a first
+ * Whether migd has settled its databases: each connected, or failed a first
  * attempt (status would otherwise say no_database just because it asked
- * too soon, and check would exit 4).  Asks status, as wait --for ready does.
+ * too soon, and check would exit 4).  Asks status of every database at once
+ * (a file may have several; --db picks one of them afterwards).
  */
 static int
 local_settled(void)
 {
 	static const char	 req[] = "{\"jsonrpc\":\"2.0\",\"id\":1,"
-				    "\"method\":\"status\"}\n";
+				    "\"method\":\"status\",\"params\":{\"all\":true}}\n";
 	struct sockaddr_un	 sun;
 	struct pollfd		 pfd;
-	json_t			*reply, *db;
+	json_t			*reply, *db, *el;
 	char			*buf = NULL, *nl = NULL;
+	size_t			 i;
 	size_t			 len = 0, cap = 0;
 	ssize_t			 n;
 	int			 fd, settled = 0;
@@ -440,10 +442,16 @@ local_settled(void)
 		nl = memchr(buf, '\n', len);
 	}
 	reply = json_loadb(buf, (size_t)(nl - buf), 0, NULL);
-	db = json_object_get(json_object_get(reply, "result"), "database");
 	/* An error reply is the command's to show: nothing to wait for. */
-	settled = db == NULL || json_is_true(json_object_get(db,
-	    "connected")) || json_is_string(json_object_get(db, "last_error"));
+	settled = 1;
+	json_array_foreach(json_object_get(json_object_get(reply, "result"),
+	    "databases"), i, el) {
+		db = json_object_get(el, "database");
+		if (db != NULL && !json_is_true(json_object_get(db,
+		    "connected")) && !json_is_string(json_object_get(db,
+		    "last_error")))
+			settled = 0;
+	}
 	json_decref(reply);
 out:
 	free(buf);

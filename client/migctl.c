@@ -33,6 +33,8 @@ static int	 exit_verify(json_t *);
 static int	 exit_check(json_t *);
 static int	 exit_plan(json_t *);
 static int	 exit_lint(json_t *);
+static json_t	*migctl_all_params(struct migctl *, json_t *);
+static int	 exit_fleet(const struct migctl_cmd *, json_t *);
 static int	 migctl_run(struct migctl *, const struct migctl_cmd *, char **,
 		     int);
 static int	 migctl_wait(struct migctl *);
@@ -57,16 +59,18 @@ static void	 migctl_cancel_run(struct migctl *);
 /* Every command migctl knows, and its help: the one place a command is
  * added or described (migctl(1) and the bash completion follow it). */
 const struct migctl_cmd migctl_cmds[] = {
-	{ .name = "status", .method = "status", .usage = "status",
+	{ .name = "status", .method = "status", .usage = "status [--all]",
 	  .summary = "daemon, database and migration state",
 	  .about = "  The daemon (version, pid, uptime), the database (connected, "
 	    "server,\n  pool, last error), the migration files (directory, "
 	    "revisions, heads,\n  problems) and the state.  Answers while "
 	    "PostgreSQL is down and while a\n  migration runs; 'migctl check' "
-	    "branches on the state.\n",
-	  .examples = "  migctl status\n  migctl --json status | jq -r .state\n",
+	    "branches on the state.\n\n  With --all, a line per database: "
+	    "name, state, current, pending and\n  its last run.\n",
+	  .examples = "  migctl status\n  migctl --json status | jq -r .state\n"
+	    "  migctl status --all\n",
 	  .exits = "  0  answered, whatever the state\n  1  failed\n" EXITS_ASK,
-	  .print = out_status },
+	  .flags = ARG_ALL, .print = out_status },
 	{ .name = "current", .method = "current", .usage = "current",
 	  .summary = "the revisions the database is at",
 	  .about = "  The revisions the database is at, read fresh, with what is "
@@ -117,27 +121,39 @@ const struct migctl_cmd migctl_cmds[] = {
 	  .params = params_target, .print = out_plan, .exit_code = exit_plan },
 	{ .name = "upgrade", .method = "upgrade",
 	  .usage = "upgrade [TARGET] [--dry-run] [--[no-]atomic] [--wait-daemon "
-	    "S]\nupgrade --sql [FROM:]TO [-d DIR|-c CONFIG] [--[no-]atomic]",
+	    "S]\n"
+	    "upgrade --sql [FROM:]TO [-d DIR|-c CONFIG] [--[no-]atomic]",
 	  .summary = "apply migrations up to TARGET (default head)",
 	  .about = "  Apply migrations up to TARGET, each in its own transaction "
 	    "(all in one\n  with --atomic), with a progress line per migration."
 	    "  Ctrl-C cancels\n  the run: the running migration rolls back.\n\n"
 	    "  With --sql, print instead the SQL such a run would send, from the "
 	    "files\n  alone (no daemon, no database), for review or psql: FROM is "
-	    "the state\n  the database is assumed to be at (default base).\n",
+	    "the state\n  the database is assumed to be at (default base).\n\n"
+	    "  With --all [--parallel N] [--canary DB] [--continue-on-error]: "
+	    "every\n  database of the migd, each an ordinary run on its own "
+	    "queue and lock;\n  the --canary first and alone, then --parallel "
+	    "N at a time (default 4).\n  The first failure starts no more "
+	    "databases (those running finish)\n  unless --continue-on-error; "
+	    "a failed canary always stops the rollout.\n  Progress lines start "
+	    "with the database's name; a summary names every\n  database at "
+	    "the end.\n",
 	  .arguments = "  TARGET   head (default), heads, +N, or a revision id or a "
 	    "unique prefix\n  FROM:TO  with --sql: base, head, heads or revisions "
 	    "(a comma list),\n           then any target\n",
 	  .examples = "  migctl upgrade\n  migctl upgrade +1\n"
 	    "  migctl upgrade --dry-run\n  migctl upgrade --wait-daemon=60 head\n"
-	    "  migctl upgrade --sql base:head -c migd.conf > up.sql\n",
+	    "  migctl upgrade --sql base:head -c migd.conf > up.sql\n"
+	    "  migctl upgrade --all --canary staging --parallel 8\n",
 	  .exits = "  0  upgraded, or nothing to do; --dry-run: the plan can run\n"
 	    "  1  a migration failed (rolled back, or left dirty), or the run "
 	    "was\n     refused: invalid files, drift, dirty, ahead, an unknown "
-	    "target\n" EXITS_2_3 "  4  --dry-run: the plan cannot run "
-	    "(\"cannot run:\")\n" EXITS_RUN_5_6,
+	    "target;\n     --all: any database failed\n" EXITS_2_3 "  4  "
+	    "--dry-run: the plan cannot run (\"cannot run:\"), of any "
+	    "database\n     with --all\n" EXITS_RUN_5_6,
 	  .max_args = 1, .flags = ARG_DRY_RUN | ARG_DRIFT | ARG_WAIT_DAEMON |
-	    ARG_ATOMIC | ARG_SQL | ARG_FILES | ARG_SKIPPED,
+	    ARG_ATOMIC | ARG_SQL | ARG_FILES | ARG_SKIPPED | ARG_ALL |
+	    ARG_ROLLOUT,
 	  .params = params_target,
 	  .print = out_run, .exit_code = exit_plan },
 	{ .name = "downgrade", .method = "downgrade",
@@ -246,28 +262,31 @@ const struct migctl_cmd migctl_cmds[] = {
 	  .examples = "  migctl schemas\n",
 	  .exits = "  0  answered\n  1  failed\n" EXITS_ASK,
 	  .print = out_schemas },
-	{ .name = "verify", .method = "verify", .usage = "verify",
+	{ .name = "verify", .method = "verify", .usage = "verify [--all]",
 	  .summary = "check for drift, dirty or unknown revisions (exit 4 if any)",
 	  .about = "  Check for drift (an applied file changed), dirty revisions, "
 	    "revisions\n  a rebase slipped below applied ones (skipped), a "
 	    "version table that\n  contradicts itself (inconsistent), and "
 	    "revisions the database has but\n  no file defines (ahead).  "
-	    "Pending migrations are fine.\n",
-	  .examples = "  migctl verify || echo 'look at the database first'\n",
+	    "Pending migrations are fine.\n  With --all, every database, "
+	    "naming those with something found.\n",
+	  .examples = "  migctl verify || echo 'look at the database first'\n"
+	    "  migctl verify --all\n",
 	  .exits = "  0  nothing found\n  1  failed (invalid files, no database)\n"
 	    EXITS_2_3 "  4  drift, dirty, skipped, inconsistent or ahead found\n"
-	    EXITS_5_6,
-	  .print = out_verify, .exit_code = exit_verify },
-	{ .name = "check", .method = "status", .usage = "check",
+	    "     (--all: in any database)\n" EXITS_5_6,
+	  .flags = ARG_ALL, .print = out_verify, .exit_code = exit_verify },
+	{ .name = "check", .method = "status", .usage = "check [--all]",
 	  .summary = "exit 0 only when at head with nothing wrong (else 4)",
 	  .about = "  Like status, but exit 0 only when the state is up_to_date "
 	    "(at head;\n  nothing pending, drifted, dirty or ahead), 4 otherwise, "
 	    "also when migd\n  is not connected or the files are invalid.  For "
-	    "CI gates and health\n  checks.\n",
-	  .examples = "  migctl check || exit\n",
+	    "CI gates and health\n  checks.  With --all, every database must "
+	    "be; the others are named.\n",
+	  .examples = "  migctl check || exit\n  migctl check --all\n",
 	  .exits = "  0  up to date\n" EXITS_2_3 "  4  anything else, "
-	    "pending included\n" EXITS_5_6,
-	  .print = out_status, .exit_code = exit_check },
+	    "pending included (--all: of any database)\n" EXITS_5_6,
+	  .flags = ARG_ALL, .print = out_status, .exit_code = exit_check },
 	{ .name = "reload", .method = "reload", .usage = "reload",
 	  .summary = "re-read the configuration and the migration files",
 	  .about = "  Re-read the configuration and the migration files, as SIGHUP "
@@ -463,6 +482,14 @@ const struct migctl_opt migctl_options[] = {
 	    "placeholder for a revision that\ncannot be rendered offline" },
 	{ OPT_PURGE, 0, "purge", NULL, NULL, ARG_PURGE, "empty the version "
 	    "table first (also of\nrevisions no file defines)" },
+	{ OPT_ALL, 0, "all", NULL, NULL, ARG_ALL, "every database of the "
+	    "migd (status, check, verify,\nupgrade)" },
+	{ OPT_PARALLEL, 0, "parallel", NULL, "N", ARG_ROLLOUT, "upgrade --all: "
+	    "N databases at a time, 1 to\n1000 (default 4)" },
+	{ OPT_CANARY, 0, "canary", NULL, "NAME", ARG_ROLLOUT, "upgrade --all: "
+	    "this database first, alone;\nnothing else starts if it fails" },
+	{ OPT_CONTINUE, 0, "continue-on-error", NULL, NULL, ARG_ROLLOUT,
+	    "upgrade --all: go on with the\nothers after a failure" },
 	{ OPT_FROM, 0, "from", NULL, "TOOL", ARG_FROM, "read the state table "
 	    "of TOOL: dbmate,\ngolang-migrate, sqlx, diesel, goose, flyway or "
 	    "auto" },
@@ -548,6 +575,10 @@ migctl_receive(struct migctl *m, int quiet)
 		    json_object_get(msg, "id") == NULL) {
 			if (opts.json && opts.stream)
 				out_json(msg, JSON_COMPACT);
+			else if (!opts.json && json_object_get(json_object_get(
+			    msg, "params"), "database") != NULL)
+				out_fleet_progress(json_object_get(msg,
+				    "params"));
 			else if (!opts.json)
 				out_progress(json_object_get(msg, "params"));
 			json_decref(msg);
@@ -1026,7 +1057,7 @@ static void
 migctl_cancel_run(struct migctl *m)
 {
 	struct migctl	 c;
-	json_t		*reply, *err;
+	json_t		*reply, *err, *params;
 
 	m->cancel_sent = 1;
 	if (!opts.json)
@@ -1043,14 +1074,57 @@ migctl_cancel_run(struct migctl *m)
 			    "%s\n", strerror(errno));
 		return;
 	}
-	conn_send(&c, "cancel", json_pack("{s:I}", "requester_pid",
-	    (json_int_t)getpid()));
+	params = json_pack("{s:I}", "requester_pid", (json_int_t)getpid());
+	if (m->all)	/* the whole rollout */
+		json_object_set_new(params, "all", json_true());
+	conn_send(&c, "cancel", params);
 	if ((reply = migctl_receive(&c, 1)) != NULL && !opts.json &&
 	    (err = json_object_get(reply, "error")) != NULL)
 		fprintf(stderr, "migctl: cancel: %s\n", json_string_value(
 		    json_object_get(err, "message")));
 	json_decref(reply);
 	conn_close(&c);
+}
+
+/* --all's params: every database; upgrade's rollout settings. */
+static json_t *
+migctl_all_params(struct migctl *m, json_t *p)
+{
+	if (p == NULL)
+		p = json_object();
+	json_object_set_new(p, "all", json_true());
+	if (m->parallel > 0)
+		json_object_set_new(p, "parallel", json_integer(m->parallel));
+	if (m->canary != NULL)
+		json_object_set_new(p, "canary", json_string(m->canary));
+	if (m->cont)
+		json_object_set_new(p, "continue_on_error", json_true());
+	return (p);
+}
+
+/* --all's exit: upgrade 1 if any database failed (4: a dry run that cannot
+ * run somewhere); check and verify 4 if any database is not right. */
+static int
+exit_fleet(const struct migctl_cmd *cmd, json_t *res)
+{
+	json_t	*dbs = json_object_get(res, "databases"), *el;
+	size_t	 i;
+	int	 code = MIGCTL_EXIT_OK, c;
+
+	json_array_foreach(dbs, i, el) {
+		if (json_object_get(el, "error") != NULL) {
+			c = cmd->exit_code == exit_verify || cmd->exit_code ==
+			    exit_check ? MIGCTL_EXIT_CHECK : MIGCTL_EXIT_FAILED;
+		} else if (cmd->exit_code == exit_plan)
+			c = exit_plan(json_object_get(el, "plan"));
+		else if (cmd->exit_code != NULL && cmd->exit_code != exit_plan)
+			c = cmd->exit_code(el);
+		else
+			c = MIGCTL_EXIT_OK;
+		if (c == MIGCTL_EXIT_FAILED || code == MIGCTL_EXIT_OK)
+			code = c;
+	}
+	return (code);
 }
 
 /* Runs one command; returns the exit code. */
@@ -1066,6 +1140,8 @@ migctl_run(struct migctl *m, const struct migctl_cmd *cmd, char **args,
 		return (cmd->local(m));
 	/* Arguments are checked before any connection is made. */
 	params = cmd->params ? cmd->params(m, args, nargs) : NULL;
+	if (m->all)
+		params = migctl_all_params(m, params);
 	if (cmd->params == params_target && strcmp(cmd->method, "plan") != 0 &&
 	    !m->dry_run) {
 		/* A run this process started is cancelled by its Ctrl-C. */
@@ -1085,9 +1161,13 @@ migctl_run(struct migctl *m, const struct migctl_cmd *cmd, char **args,
 		res = json_object_get(reply, "result");
 		if (opts.json && !streamed)
 			out_json(res, JSON_INDENT(2) | JSON_SORT_KEYS);
+		else if (!opts.json && m->all)
+			out_fleet(cmd->name, res);
 		else if (!opts.json)
 			cmd->print(res);
-		if (cmd->exit_code != NULL)
+		if (m->all)
+			code = exit_fleet(cmd, res);
+		else if (cmd->exit_code != NULL)
 			code = cmd->exit_code(res);
 	}
 	json_decref(reply);
@@ -1265,6 +1345,25 @@ migctl_set(struct migctl *m, const struct migctl_opt *o, const char *name,
 	case OPT_FROM:
 		m->adopt_from = val;
 		break;
+	case OPT_ALL:
+		m->all = 1;
+		break;
+	case OPT_PARALLEL:
+		m->parallel = strtol(val, &end, 10);
+		if (*val == '\0' || *end != '\0' || m->parallel < 1 ||
+		    m->parallel > 1000)
+			die(MIGCTL_EXIT_USAGE, "%s takes a number of databases "
+			    "from 1 to 1000, not '%s'", name, val);
+		break;
+	case OPT_CANARY:
+		if (*val == '\0')
+			die(MIGCTL_EXIT_USAGE, "%s needs a database name",
+			    name);
+		m->canary = val;
+		break;
+	case OPT_CONTINUE:
+		m->cont = 1;
+		break;
 	case OPT_LOCAL:
 	case OPT_VERBOSE:
 	case OPT_HELP:
@@ -1407,6 +1506,17 @@ main(int argc, char **argv)
 		    xstrdup("'--local -c CONFIG' (a private migd)") : NULL,
 		    "%s takes no %s", cmd->name, given[bit]);
 	}
+	/* --all: every database, so no --db; the rollout's options need it. */
+	if ((used & ARG_ROLLOUT) && !m.all)
+		die(MIGCTL_EXIT_USAGE, "%s goes with --all (a rollout to every "
+		    "database)", given[migctl_bit(ARG_ROLLOUT)]);
+	if (m.all && m.db != NULL)
+		die(MIGCTL_EXIT_USAGE, "--all and --db do not go together: "
+		    "every database, or the one named");
+	if (m.all && (m.sql || (used & ARG_FILES)))
+		die(MIGCTL_EXIT_USAGE, "--all asks migd about every database: %s "
+		    "does not go with it", m.sql ? "--sql" :
+		    given[migctl_bit(used & ARG_FILES)]);
 	/* --sql, and revisions with -d or -c, read the files: no daemon. */
 	if (m.sql || ((used & ARG_FILES) && cmd->local == NULL)) {
 		if (local)

@@ -58,6 +58,10 @@ struct migctl {
 	int			 socket_given;	/* -s, or $MIGD_SOCKET */
 	char			**args;		/* the command's arguments */
 	int			 nargs;
+	int			 all;		/* --all */
+	long			 parallel;	/* --parallel, 0: migd's */
+	const char		*canary;	/* --canary */
+	int			 cont;		/* --continue-on-error */
 };
 
 /* The options a command takes: migctl_cmd.flags, migctl_opt.flag. */
@@ -76,7 +80,10 @@ struct migctl {
 #define ARG_IMPORT	0x1000	/* import --out, --allow-partial */
 #define ARG_PURGE	0x2000	/* stamp --purge */
 #define ARG_FROM	0x4000	/* adopt --from */
-#define ARG_NBITS	15
+#define ARG_ALL		0x8000	/* --all: every database */
+#define ARG_ROLLOUT	0x10000	/* upgrade --all's --parallel, --canary,
+				   --continue-on-error */
+#define ARG_NBITS	17
 #define ARG_FILES	(ARG_DIR | ARG_CONFIG)
 
 struct migctl_cmd {
@@ -101,7 +108,8 @@ enum migctl_optid {
 	OPT_VERSION, OPT_DRY_RUN, OPT_SQL, OPT_ATOMIC, OPT_NO_ATOMIC,
 	OPT_DRIFT, OPT_SKIPPED, OPT_WAIT_DAEMON, OPT_LIMIT, OPT_FOR, OPT_TIMEOUT,
 	OPT_MESSAGE, OPT_DIR, OPT_CONFIG, OPT_HEAD, OPT_OUT, OPT_PARTIAL,
-	OPT_PURGE, OPT_FROM, OPT_DB
+	OPT_PURGE, OPT_FROM, OPT_DB, OPT_ALL, OPT_PARALLEL, OPT_CANARY,
+	OPT_CONTINUE
 };
 
 struct migctl_opt {
@@ -172,6 +180,8 @@ void	 out_schemas(json_t *);
 void	 out_verify(json_t *);
 void	 out_reload(json_t *);
 void	 out_progress(json_t *);
+void	 out_fleet_progress(json_t *);
+void	 out_fleet(const char *, json_t *);
 void	 out_progress_tick(void);
 void	 out_error(json_t *);
 void	 out_print_error(json_t *);

@@ -1227,3 +1227,167 @@ out_fail(int code, const char *kind, json_t *data, const char *fmt, ...)
 	free(msg);
 	exit(code);
 }
+
+/* One database's run, as the summary and its progress line say it. */
+static void
+out_fleet_outcome(json_t *el)
+{
+	const char	*r = out_str(el, "result");
+	char		*from, *to, ms[32];
+
+	out_ms(ms, sizeof ms, json_number_value(json_object_get(el,
+	    "duration_ms")));
+	if (strcmp(r, "upgraded") == 0) {
+		from = out_ids(json_object_get(el, "from"));
+		to = out_ids(json_object_get(el, "to"));
+		printf("%supgraded%s %s -> %s, %lld migration%s in %s\n",
+		    c(GREEN), c(RESET), from, to, (long long)json_integer_value(
+		    json_object_get(el, "migrations")), json_integer_value(
+		    json_object_get(el, "migrations")) == 1 ? "" : "s", ms);
+		free(from);
+		free(to);
+	} else if (strcmp(r, "up_to_date") == 0) {
+		to = out_ids(json_object_get(el, "to"));
+		printf("already up to date at %s\n", to);
+		free(to);
+	} else if (strcmp(r, "failed") == 0)
+		printf("%sFAILED%s: %s\n", c(RED), c(RESET), out_str(
+		    json_object_get(el, "error"), "message"));
+	else if (strcmp(r, "not_started") == 0)
+		printf("not started (%s)\n", out_str(el, "reason"));
+	else if (strcmp(r, "dry_run") == 0)
+		printf("dry run: %zu migration%s would run%s\n",
+		    json_array_size(json_object_get(json_object_get(el, "plan"),
+		    "steps")), json_array_size(json_object_get(json_object_get(
+		    el, "plan"), "steps")) == 1 ? "" : "s",
+		    json_is_false(json_object_get(json_object_get(el, "plan"),
+		    "runnable")) ? "; cannot run" : "");
+	else
+		printf("%s\n", r);
+}
+
+/* A notification of one database of a --all request: a line each, the
+ * database's name first, since several run at once. */
+void
+out_fleet_progress(json_t *p)
+{
+	const char	*ev = out_str(p, "event"), *db = out_str(p, "database");
+	char		 ms[32];
+
+	if (strcmp(ev, "database_started") == 0)
+		printf("%s: started\n", db);
+	else if (strcmp(ev, "database_failed") == 0)
+		printf("%s: %sFAILED%s: %s\n", db, c(RED), c(RESET), out_str(
+		    json_object_get(p, "error"), "message"));
+	else if (strcmp(ev, "database_finished") == 0)
+		printf("%s: finished\n", db);
+	else if (strcmp(ev, "started") == 0)
+		printf("%s: [%lld/%lld] %s %s %s\n", db, (long long)
+		    json_integer_value(json_object_get(p, "index")), (long long)
+		    json_integer_value(json_object_get(p, "total")), out_str(p,
+		    "direction"), out_str(p, "revision"), out_str(p, "message"));
+	else if (strcmp(ev, "finished") == 0) {
+		out_ms(ms, sizeof ms, json_number_value(json_object_get(p,
+		    "duration_ms")));
+		printf("%s: %s done in %s\n", db, out_str(p, "revision"), ms);
+	} else if (strcmp(ev, "failed") == 0)
+		printf("%s: %s %sFAILED%s\n", db, out_str(p, "revision"),
+		    c(RED), c(RESET));
+	else
+		printf("%s: %s\n", db, ev);
+	fflush(stdout);
+}
+
+/* The answer of status, check, verify or upgrade --all: a line (or a
+ * few) per database, then what needs a look. */
+void
+out_fleet(const char *cmd, json_t *res)
+{
+	json_t		*dbs = json_object_get(res, "databases"), *el, *lr;
+	size_t		 i;
+	int		 w = 8, bad = 0;
+	char		*ids;
+	const char	*state;
+
+	json_array_foreach(dbs, i, el)
+		out_fit(&w, out_str(el, "name"));
+	if (strcmp(cmd, "upgrade") == 0) {
+		json_array_foreach(dbs, i, el) {
+			printf("%-*s ", w, out_str(el, "name"));
+			out_fleet_outcome(el);
+		}
+		printf("%s%lld upgraded, %lld already up to date, %lld failed, "
+		    "%lld not started%s\n", c(BOLD), (long long)
+		    json_integer_value(json_object_get(res, "upgraded")),
+		    (long long)json_integer_value(json_object_get(res,
+		    "up_to_date")), (long long)json_integer_value(
+		    json_object_get(res, "failed")), (long long)
+		    json_integer_value(json_object_get(res, "not_started")),
+		    c(RESET));
+		return;
+	}
+	if (strcmp(cmd, "verify") == 0) {
+		json_array_foreach(dbs, i, el) {
+			if (json_object_get(el, "error") != NULL)
+				printf("%s: %serror:%s %s\n", out_str(el,
+				    "name"), c(RED), c(RESET), out_str(
+				    json_object_get(el, "error"), "message"));
+			else if (!json_is_true(json_object_get(el, "ok"))) {
+				printf("%s: problems found\n", out_str(el,
+				    "name"));
+				out_verify(el);
+			}
+			bad += !json_is_true(json_object_get(el, "ok"));
+		}
+		printf("verify --all: %zu database%s, %s%d with problems%s\n",
+		    json_array_size(dbs), json_array_size(dbs) == 1 ? "" : "s",
+		    bad ? c(RED) : "", bad, bad ? c(RESET) : "");
+		return;
+	}
+	/* status and check: a line per database. */
+	printf("%s%-*s %-12s %-24s %-7s %s%s\n", c(DIM), w, "DATABASE",
+	    "STATE", "CURRENT", "PENDING", "LAST RUN", c(RESET));
+	json_array_foreach(dbs, i, el) {
+		if (json_object_get(el, "error") != NULL) {
+			printf("%-*s %serror%s: %s\n", w, out_str(el, "name"),
+			    c(RED), c(RESET), out_str(json_object_get(el,
+			    "error"), "message"));
+			bad++;
+			continue;
+		}
+		state = out_str(el, "state");
+		ids = json_object_get(el, "current") != NULL ? out_ids(
+		    json_object_get(el, "current")) : strdup("-");
+		if (strcmp(ids, "base (nothing applied)") == 0) {
+			free(ids);
+			ids = strdup("base");
+		}
+		printf("%-*s %-12s %-24s %-7lld ", w, out_str(el, "name"),
+		    json_is_true(json_object_get(el, "running")) ? "running" :
+		    state, ids, (long long)json_integer_value(json_object_get(
+		    el, "pending")));
+		free(ids);
+		lr = json_object_get(el, "last_run");
+		if (json_is_object(lr))
+			printf("%s %s %s%s%s\n", out_str(lr, "at"),
+			    out_str(lr, "action"), out_str(lr, "result"),
+			    json_is_string(json_object_get(lr, "error")) ?
+			    ": " : "", json_is_string(json_object_get(lr,
+			    "error")) ? out_str(lr, "error") : "");
+		else
+			printf("-\n");
+		if (strcmp(state, "up_to_date") != 0 || json_is_true(
+		    json_object_get(el, "running")))
+			bad++;
+	}
+	if (strcmp(cmd, "check") == 0 && bad > 0) {
+		printf("not up to date:");
+		json_array_foreach(dbs, i, el) {
+			if (json_object_get(el, "error") != NULL || strcmp(
+			    out_str(el, "state"), "up_to_date") != 0 ||
+			    json_is_true(json_object_get(el, "running")))
+				printf(" %s", out_str(el, "name"));
+		}
+		printf("\n");
+	}
+}

@@ -164,6 +164,13 @@ cmd_database(const struct request *req, char **cause)
 static void
 cmd_finish(struct request *req, json_t *msg)
 {
+	if (req->done != NULL) {
+		/* A fleet's request: the fleet gathers the answer. */
+		req->done(req, msg, req->done_arg);
+		rpc_request_clear(&req->rpc);
+		free(req);
+		return;
+	}
 	if (msg != NULL) {
 		if (req->rpc.id != NULL)
 			control_send(req->client, msg);
@@ -202,6 +209,8 @@ cmd_error(struct request *req, int code, const char *kind, json_t *data,
 void
 cmd_notify(struct request *req, const char *method, json_t *params)
 {
+	if (req->done != NULL)
+		params = fleet_notify_params(req, params);
 	control_send(req->client, rpc_notification(method, params));
 }
 
@@ -240,6 +249,13 @@ cmd_dispatch(struct client *c, const char *line, size_t len)
 		cmd_error(req, MIGD_ERR_FORBIDDEN, "forbidden", NULL,
 		    "%s is not allowed for user %s", req->rpc.method,
 		    peer->user);
+		return;
+	}
+	/* "all": every database, by the fleet (fleet.c). */
+	if (fleet_wants(req)) {
+		log_debug("%s --all from %s (pid %ld)", req->rpc.method,
+		    peer->user, (long)peer->pid);
+		fleet_exec(req);
 		return;
 	}
 	/* The database, looked up once: handlers get it in req->db. */

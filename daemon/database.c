@@ -40,6 +40,7 @@ database_free(struct database *db)
 		return;
 	migrate_engine_clear(db->engine);
 	free(db->engine);
+	json_decref(db->last_run);
 	pool_free(db->pool);
 	free(db->name);
 	free(db->tag);

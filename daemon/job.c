@@ -140,6 +140,27 @@ migrate_next_run(struct engine *e)
 		job_read_state(j);
 }
 
+/* Keeps the outcome of a run that held the queue, for status --all. */
+static void
+job_last_run(struct job *j)
+{
+	struct tm	 tm;
+	time_t		 t = time(NULL);
+	char		 at[32];
+	json_t		*steps = json_object_get(j->result, "steps");
+
+	gmtime_r(&t, &tm);
+	strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_decref(j->db->last_run);
+	j->db->last_run = json_pack("{s:s, s:s, s:s, s:s?, s:O?}", "at", at,
+	    "action", j->req->rpc.method, "result", j->err_msg != NULL ?
+	    "failed" : "ok", "error", j->err_msg, "to",
+	    json_object_get(j->result, "to"));
+	if (j->err_msg == NULL && json_is_array(steps))
+		json_object_set_new(j->db->last_run, "migrations",
+		    json_integer((json_int_t)json_array_size(steps)));
+}
+
 /* Sends the reply and forgets the job. */
 void
 job_reply(struct job *j)
@@ -164,6 +185,8 @@ job_reply(struct job *j)
 	}
 	free(j->joined);
 	j->joined = NULL;
+	if (was_run)
+		job_last_run(j);
 	if (j->err_msg != NULL) {
 		log_info("%s%s failed: %s", j->db->tag, req->rpc.method,
 		    j->err_msg);

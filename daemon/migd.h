@@ -225,6 +225,11 @@ struct request {
 	struct database		*db;		/* resolved by the dispatcher */
 	const struct cmd_entry	*entry;
 	struct rpc_request	 rpc;
+	/* A fleet's request for one database (fleet.c): its answer goes to
+	 * done (which owns the message), its notifications to the client
+	 * with the database's name. */
+	void			(*done)(struct request *, json_t *, void *);
+	void			*done_arg;
 };
 #define CMD_READONLY	0x0
 #define CMD_MUTATING	0x1
@@ -240,6 +245,11 @@ void	 cmd_reply(struct request *, json_t *);
 void	 cmd_error(struct request *, int, const char *, json_t *,
 	    const char *, ...) __attribute__((format(printf, 5, 6)));
 void	 cmd_notify(struct request *, const char *, json_t *);
+
+/* fleet.c */
+int	 fleet_wants(const struct request *);
+json_t	*fleet_notify_params(const struct request *, json_t *);
+void	 fleet_exec(struct request *);
 
 /* cmd_status.c */
 void	 cmd_version_exec(struct request *);
@@ -328,6 +338,8 @@ struct database {
 	struct event_base	*base;
 	struct pool		*pool;
 	struct engine		*engine;
+	json_t			*last_run;	/* the last run's outcome, for
+						   status --all; NULL: none */
 };
 struct database	*database_new(struct event_base *, const struct config_db *);
 void		 database_free(struct database *);

@@ -365,3 +365,23 @@ def test_daemon_user_is_admin(ident, migd_factory, monkeypatch):
     finally:
         import shutil
         shutil.rmtree(os.path.dirname(wrapper), ignore_errors=True)
+
+
+def test_all_forms_are_authorized_as_their_method(ident, migd_factory):
+    """status/check/verify --all are read-only, upgrade --all (and cancel of a rollout)
+    mutating: the fleet forms are authorized as the method, before anything fans out."""
+    m = daemon(migd_factory, "0666")
+    p, doc = as_user_json(ident, m, "status", "--all")
+    assert p.returncode == X_OK, (p.returncode, p.stdout, p.stderr)
+    assert [d["state"] for d in doc["databases"]] == ["pending"], doc
+    for args in (["check", "--all"], ["verify", "--all"]):
+        p = as_user(ident, m, *args)
+        assert p.returncode in (X_OK, X_CHECK), (args, p.returncode, p.stdout, p.stderr)
+    assert_forbidden(ident, m, ["upgrade", "--all"])
+    assert_forbidden(ident, m, ["upgrade", "--all", "--parallel", "2", "--continue-on-error"])
+    assert versions(m) is None, "a refused rollout touched the database"
+    assert "upgrade refused to %s (uid %d" % (USER, ident.uid) in m.log()
+    # root may: the single database is the whole fleet
+    p = migctl(m, "upgrade", "--all")
+    assert p.returncode == X_OK, (p.returncode, p.stdout, p.stderr)
+    assert versions(m) == ["r2"], versions(m)

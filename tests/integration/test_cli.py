@@ -965,12 +965,16 @@ COMMANDS = ["status", "current", "heads", "history", "plan", "upgrade", "downgra
 # What `migctl CMD --help` lists (the options each command takes), as
 # client/migctl.c's command table allows them.
 COMMAND_OPTIONS = {
+    "status": {"--all"},
+    "check": {"--all"},
+    "verify": {"--all"},
     "history": {"--limit"},
     "stamp": {"--purge"},
     "adopt": {"--from"},
     "plan": {"--atomic", "--no-atomic", "--allow-drift"},
     "upgrade": {"--dry-run", "--sql", "--atomic", "--no-atomic", "--allow-drift",
-                "--apply-skipped", "--wait-daemon", "-d", "--dir", "--directory", "-c", "--config"},
+                "--apply-skipped", "--wait-daemon", "-d", "--dir", "--directory", "-c", "--config",
+                "--all", "--parallel", "--canary", "--continue-on-error"},
     "downgrade": {"--dry-run", "--sql", "--atomic", "--no-atomic", "--allow-drift",
                   "-d", "--dir", "--directory", "-c", "--config"},
     "wait": {"--for", "--timeout"},
@@ -1109,7 +1113,7 @@ def test_usage_errors_are_short_and_name_the_near_miss(tmpdir_short):
     assert p.returncode == X_USAGE and p.stderr == "", (p.returncode, p.stderr)
     e = json.loads(p.stdout)["error"]
     assert e["data"]["kind"] == "usage" and e["data"]["did_you_mean"] == "--json", e
-    assert e["data"]["usage"] == ["migctl status"] and e["data"]["help"] == "migctl help status", e
+    assert e["data"]["usage"] == ["migctl status [--all]"] and e["data"]["help"] == "migctl help status", e
     assert e["message"] == "unknown option --jsn" and isinstance(e["code"], int), e
 
 

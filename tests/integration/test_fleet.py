@@ -10,6 +10,7 @@ A few databases within the cap run in one daemon, each its own object: `migctl -
 and the `database` param pick one, a run on one does not hold up another, and a reload
 that adds a database is refused."""
 
+import json
 import os
 import re
 import shutil
@@ -461,3 +462,430 @@ def test_fleet_local_passes_db_through(fleet, workdir):
     assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
     assert "no database nosuch; databases: %s, %s" % tuple(dbs) in r.stderr, r.stderr
     assert _versions(cluster, dbs[0]) is None
+
+
+# ---- the fleet commands: --all (issue 16 point 3) ----------------------------------------
+
+def _history(cluster, db):
+    """(revision, success, started_at epoch, finished_at epoch) of db's upgrade rows."""
+    if cluster.psql("SELECT to_regclass('public.migd_history') IS NOT NULL", db=db) != "t":
+        return []
+    out = cluster.psql("SELECT revision, success, extract(epoch FROM started_at), "
+                       "extract(epoch FROM finished_at) FROM public.migd_history "
+                       "WHERE direction = 'up' ORDER BY id", db=db)
+    rows = []
+    for line in out.split("\n") if out else []:
+        rev, ok, t0, t1 = line.split("|")
+        rows.append((rev, ok == "t", float(t0), float(t1) if t1 else None))
+    return rows
+
+
+def _started(m, dbs):
+    m.start()
+    _wait_all_connected(m, dbs)
+
+
+def test_fleet_status_check_verify_all(fleet, workdir):
+    cluster, names = fleet
+    dbs = names[20:26]
+    _chain(os.path.join(workdir, "migrations"))
+    m = _fleet_migd(workdir, cluster, dbs)
+    _started(m, dbs)
+    try:
+        r = m.migctl("--db", dbs[1], "upgrade")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        # text: a header and a line per database, in the file's order
+        r = m.migctl("status", "--all")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        lines = r.stdout.strip().split("\n")
+        assert lines[0].split()[:5] == ["DATABASE", "STATE", "CURRENT", "PENDING",
+                                        "LAST", ], lines[0]
+        assert [l.split()[0] for l in lines[1:]] == dbs, r.stdout
+        row = dict((l.split()[0], l.split()) for l in lines[1:])
+        assert row[dbs[0]][1:4] == ["pending", "base", "2"], row[dbs[0]]
+        assert row[dbs[1]][1:4] == ["up_to_date", "f2", "0"], row[dbs[1]]
+        assert row[dbs[1]][5:7] == ["upgrade", "ok"], row[dbs[1]]   # its last run
+        assert row[dbs[0]][4] == "-", row[dbs[0]]
+        # JSON: {"databases": [...]}, each a database's status with its name
+        st = _json(m.migctl("--json", "status", "--all"))
+        assert [d["name"] for d in st["databases"]] == dbs
+        assert [d["state"] for d in st["databases"]] == \
+            ["pending", "up_to_date"] + ["pending"] * 4, st
+        assert all(d["database"]["database"] == d["name"] for d in st["databases"])
+        assert st["databases"][1]["last_run"]["result"] == "ok"
+        assert st["databases"][1]["last_run"]["migrations"] == 2
+        assert st["databases"][0]["last_run"] is None
+        # over the socket: one request
+        res = migdtest.assert_result(m.rpc("status", {"all": True}), 1)
+        assert len(res["databases"]) == 6
+        # check --all: 4, naming those not up to date
+        r = m.migctl("check", "--all")
+        assert r.returncode == 4, (r.returncode, r.stdout, r.stderr)
+        assert "not up to date: %s" % " ".join([dbs[0]] + dbs[2:]) in r.stdout, r.stdout
+        # verify --all: nothing drifted anywhere
+        r = m.migctl("verify", "--all")
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        assert "verify --all: 6 databases, 0 with problems" in r.stdout, r.stdout
+        # a drifted database: verify --all names it, exit 4
+        with open(os.path.join(workdir, "migrations", "f1.sql"), "a") as f:
+            f.write("-- changed after it was applied\n")
+        migdtest.assert_result(m.rpc("reload", {"database": dbs[1]}), 1)
+        r = m.migctl("verify", "--all")
+        assert r.returncode == 4, (r.returncode, r.stdout, r.stderr)
+        assert "%s: problems found" % dbs[1] in r.stdout, r.stdout
+        assert "verify --all: 6 databases, 1 with problems" in r.stdout, r.stdout
+        v = _json(m.migctl("--json", "verify", "--all"))
+        assert v["ok"] is False
+        assert [d["name"] for d in v["databases"] if not d["ok"]] == [dbs[1]]
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_upgrade_all_canary_first(fleet, workdir):
+    cluster, names = fleet
+    dbs = names[26:32]
+    d = os.path.join(workdir, "migrations")
+    _chain(d)
+    _rev(d, "f3.sql", "f3", "f2", "SELECT pg_sleep(0.2);")
+    canary = dbs[3]
+    m = _fleet_migd(workdir, cluster, dbs)
+    _started(m, dbs)
+    try:
+        t0 = time.monotonic()
+        r = m.migctl("upgrade", "--all", "--canary", canary, "--parallel", "3")
+        took = time.monotonic() - t0
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        for db in dbs:
+            assert _versions(cluster, db) == ["f3"], db
+        # progress lines carry the database's name; the canary's come first
+        out = r.stdout.split("\n")
+        assert out[0] == "%s: started" % canary, r.stdout
+        assert "%s: [1/3] up f1" % canary in r.stdout, r.stdout
+        first_other = min(i for i, l in enumerate(out) if l.endswith(": started")
+                          and not l.startswith(canary))
+        assert "%s: finished" % canary in out[:first_other], r.stdout
+        # the summary names every database
+        for db in dbs:
+            assert re.search(r"^%s +upgraded base \(nothing applied\) -> f3, 3 "
+                             r"migrations in" % db, r.stdout, re.M), r.stdout
+        assert "6 upgraded, 0 already up to date, 0 failed, 0 not started" in r.stdout
+        # the history: the canary's last step ended before anyone else's first began
+        canary_end = max(h[3] for h in _history(cluster, canary))
+        for db in dbs:
+            if db != canary:
+                assert min(h[2] for h in _history(cluster, db)) >= canary_end, db
+        # again: every one is up to date; JSON summary
+        res = _json(m.migctl("--json", "upgrade", "--all"))
+        assert [e["result"] for e in res["databases"]] == ["up_to_date"] * 6, res
+        assert res["up_to_date"] == 6 and res["failed"] == 0
+        print("rollout of 6 databases x 3 revisions, --parallel 3: %.2f s" % took)
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_upgrade_all_stops_at_first_failure(fleet, workdir):
+    cluster, names = fleet
+    dbs = names[32:38]
+    _chain(os.path.join(workdir, "migrations"))
+    bad = dbs[2]
+    cluster.psql("CREATE TABLE public.fleet_t2 (x int)", db=bad)   # f2 will fail there
+    m = _fleet_migd(workdir, cluster, dbs)
+    _started(m, dbs)
+    try:
+        r = m.migctl("upgrade", "--all", "--parallel", "1")
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert re.search(r"^%s +FAILED: .*fleet_t2.* already exists" % bad, r.stdout,
+                         re.M), r.stdout
+        for db in dbs[3:]:
+            assert re.search(r"^%s +not started \(database %s failed\)" % (db, bad),
+                             r.stdout, re.M), r.stdout
+            assert _versions(cluster, db) is None, db
+        assert "2 upgraded, 0 already up to date, 1 failed, 3 not started" in r.stdout
+        assert _versions(cluster, dbs[0]) == ["f2"] and _versions(cluster, dbs[1]) == ["f2"]
+        assert _versions(cluster, bad) == ["f1"]    # f1 stayed; f2 rolled back
+        # --continue-on-error: the rest run; the bad one fails again, named; exit 1
+        res = m.migctl("--json", "upgrade", "--all", "--continue-on-error")
+        assert res.returncode == 1, (res.returncode, res.stdout, res.stderr)
+        res = _json(res)
+        by = {e["name"]: e for e in res["databases"]}
+        assert by[bad]["result"] == "failed", by[bad]
+        assert "fleet_t2" in by[bad]["error"]["message"]
+        assert [by[db]["result"] for db in dbs[:2]] == ["up_to_date"] * 2
+        assert [by[db]["result"] for db in dbs[3:]] == ["upgraded"] * 3
+        assert (res["upgraded"], res["failed"], res["not_started"]) == (3, 1, 0)
+        for db in dbs[3:]:
+            assert _versions(cluster, db) == ["f2"], db
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_upgrade_all_canary_failure_starts_nothing(fleet, workdir):
+    cluster, names = fleet
+    dbs = names[38:41]
+    _chain(os.path.join(workdir, "migrations"))
+    cluster.psql("CREATE TABLE public.fleet_t1 (x int)", db=dbs[1])
+    m = _fleet_migd(workdir, cluster, dbs)
+    _started(m, dbs)
+    try:
+        r = m.migctl("upgrade", "--all", "--canary", dbs[1], "--continue-on-error")
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert "%s: started" % dbs[0] not in r.stdout, r.stdout
+        assert "not started (the canary %s failed)" % dbs[1] in r.stdout, r.stdout
+        assert "0 upgraded, 0 already up to date, 1 failed, 2 not started" in r.stdout
+        for db in dbs:
+            assert not _versions(cluster, db), db
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_upgrade_all_two_daemons_apply_once(fleet, workdir):
+    """Two daemons on the same fleet (two hosts, say) rolling out at once: PostgreSQL's
+    advisory lock, one per database, has each revision applied once per database."""
+    cluster, names = fleet
+    dbs = names[41:47]
+    d = os.path.join(workdir, "migrations")
+    _chain(d)
+    _rev(d, "f3.sql", "f3", "f2", "SELECT pg_sleep(0.3);")
+    m1 = _fleet_migd(workdir, cluster, dbs)
+    other = os.path.join(workdir, "b")
+    os.makedirs(other)
+    m2 = Migd(other, cluster.conninfo(dbs[0]), pg=cluster)
+    m2.config_path = os.path.join(other, "fleet.conf")
+    write_atomic(m2.config_path, fleet_config(cluster, dbs, d, os.path.join(other, "migd.sock"),
+                                              cap=CAP))
+    _started(m1, dbs)
+    try:
+        _started(m2, dbs)
+        env = lambda m: dict(clean_env(), MIGD_SOCKET=m.socket)
+        ps = [subprocess.Popen([migdtest.MIGCTL_BIN, "--json", "upgrade", "--all",
+                                "--parallel", "3"], env=env(m), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for m in (m1, m2)]
+        outs = [p.communicate(timeout=120) for p in ps]
+        for p, (out, err) in zip(ps, outs):
+            assert p.returncode == 0, (p.returncode, out, err)
+        results = [json.loads(out) for out, _ in outs]
+        for db in dbs:
+            assert _versions(cluster, db) == ["f3"], db
+            applied = [h[0] for h in _history(cluster, db) if h[1]]
+            assert sorted(applied) == ["f1", "f2", "f3"], (db, applied)
+            # between them, the two daemons upgraded each database once
+            got = [next(e for e in res["databases"] if e["name"] == db) for res in results]
+            assert sum(e.get("migrations", 0) for e in got) == 3, (db, got)
+    finally:
+        try:
+            assert m2.stop() == 0, m2.log()
+        finally:
+            assert m1.stop() == 0, m1.log()
+
+
+def test_fleet_upgrade_all_database_gone_midway(fleet, workdir):
+    cluster, names = fleet
+    dbs = names[47:53]
+    canary, gone = dbs[0], dbs[4]
+    slow = os.path.join(workdir, "slow")
+    os.makedirs(slow)
+    _rev(slow, "s1.sql", "f1", "none", "SELECT pg_sleep(2) AS fleet_canary_sleep;")
+    _chain(os.path.join(workdir, "migrations"))
+    m = _fleet_migd(workdir, cluster, dbs, extra_db={canary: {"directory": slow}})
+    _started(m, dbs)
+    try:
+        p = subprocess.Popen([migdtest.MIGCTL_BIN, "--json", "upgrade", "--all", "--canary",
+                              canary, "--parallel", "2", "--continue-on-error"],
+                             env=dict(clean_env(), MIGD_SOCKET=m.socket),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: cluster.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%fleet_canary_sleep%%'"
+            " AND pid <> pg_backend_pid()") == "1", 10, what="the canary's run")
+        cluster.psql('DROP DATABASE "%s" WITH (FORCE)' % gone)
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 1, (p.returncode, out, err)
+        res = json.loads(out)
+        by = {e["name"]: e for e in res["databases"]}
+        assert by[gone]["result"] == "failed", by[gone]
+        assert by[gone]["error"]["message"], by[gone]
+        for db in dbs:
+            if db != gone:
+                assert by[db]["result"] == "upgraded", by[db]
+                assert _versions(cluster, db) == (["f1"] if db == canary else ["f2"]), db
+        assert (res["upgraded"], res["failed"], res["not_started"]) == (5, 1, 0), res
+        r = m.migctl("check", "--all")
+        assert r.returncode == 4, (r.returncode, r.stdout, r.stderr)
+        assert "not up to date: %s" % gone in r.stdout, r.stdout
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_all_bad_inputs(fleet, workdir):
+    cluster, names = fleet
+    dbs = names[53:55]
+    _chain(os.path.join(workdir, "migrations"))
+    m = _fleet_migd(workdir, cluster, dbs)
+    _started(m, dbs)
+    try:
+        for args, code, msg in (
+                (["upgrade", "--all", "--canary", "nosuch"], 1,
+                 "no database nosuch to be the canary"),
+                (["upgrade", "--all", "--parallel", "0"], 2,
+                 "--parallel takes a number of databases from 1 to 1000, not '0'"),
+                (["upgrade", "--all", "--parallel", "x"], 2,
+                 "--parallel takes a number of databases from 1 to 1000, not 'x'"),
+                (["upgrade", "--all", "--db", dbs[0]], 2,
+                 "--all and --db do not go together"),
+                (["status", "--all", "--db", dbs[0]], 2,
+                 "--all and --db do not go together"),
+                (["upgrade", "--parallel", "2", "--db", dbs[0]], 2,
+                 "--parallel goes with --all"),
+                (["upgrade", "--canary", dbs[0]], 2, "--canary goes with --all"),
+                (["history", "--all"], 2, "history takes no --all"),
+                (["upgrade", "--all", "--sql", "head"], 2,
+                 "--all asks migd about every database: --sql does not go with it"),
+                (["upgrade", "--all", "--parallel"], 2, "--parallel needs a value"),
+        ):
+            r = m.migctl(*args)
+            assert r.returncode == code, (args, r.returncode, r.stdout, r.stderr)
+            assert msg in r.stderr, (args, r.stderr)
+        # the socket checks the same
+        r = m.rpc("upgrade", {"all": True, "parallel": 0})
+        assert r["error"]["data"]["kind"] == "invalid_params", r
+        r = m.rpc("upgrade", {"all": True, "database": dbs[0]})
+        assert "\"all\" and \"database\" do not go together" in r["error"]["message"], r
+        r = m.rpc("status", {"all": True, "canary": dbs[0]})
+        assert "unknown parameter \"canary\"" in r["error"]["message"], r
+        r = m.rpc("upgrade", {"all": True, "canary": "nosuch"})
+        assert r["error"]["data"]["databases"] == dbs, r
+        for db in dbs:
+            assert _versions(cluster, db) is None, db
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_upgrade_all_passes_target_dry_run_atomic(fleet, workdir):
+    cluster, names = fleet
+    dbs = names[55:57]
+    _chain(os.path.join(workdir, "migrations"), 3)
+    m = _fleet_migd(workdir, cluster, dbs)
+    _started(m, dbs)
+    try:
+        r = m.migctl("upgrade", "--all", "--dry-run")
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        for db in dbs:
+            assert re.search(r"^%s +dry run: 3 migrations would run$" % db, r.stdout,
+                             re.M), r.stdout
+            assert _versions(cluster, db) is None, db
+        r = m.migctl("--json", "upgrade", "--all", "f2", "--atomic")
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        for e in _json(r)["databases"]:
+            assert (e["result"], e["to"], e["migrations"]) == ("upgraded", ["f2"], 2), e
+        for db in dbs:
+            assert _versions(cluster, db) == ["f2"], db
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_upgrade_all_ctrl_c_cancels_the_rollout(fleet, workdir):
+    """Ctrl-C on migctl upgrade --all cancels the whole rollout: the running database's
+    run rolls back, the rest never start."""
+    cluster, names = fleet
+    dbs = names[57:60]
+    d = os.path.join(workdir, "migrations")
+    _rev(d, "s1.sql", "s1", "none", "SELECT pg_sleep(5) AS fleet_cancel_sleep;")
+    m = _fleet_migd(workdir, cluster, dbs)
+    _started(m, dbs)
+    try:
+        p = subprocess.Popen([migdtest.MIGCTL_BIN, "upgrade", "--all", "--parallel", "1",
+                              "--continue-on-error"],
+                             env=dict(clean_env(), MIGD_SOCKET=m.socket),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: cluster.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%fleet_cancel_sleep%%'"
+            " AND pid <> pg_backend_pid()") == "1", 10, what="the first run")
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        assert time.monotonic() - t0 < 4, (out, err)
+        assert p.returncode == 1, (p.returncode, out, err)
+        assert "cancelling the run" in err, err
+        assert re.search(r"^%s +FAILED: .*cancelled by .*rolled back" % dbs[0], out,
+                         re.M), out
+        for db in dbs[1:]:
+            assert re.search(r"^%s +not started \(cancelled by" % db, out, re.M), out
+        for db in dbs:
+            assert not _versions(cluster, db), db
+        # no rollout left to cancel
+        r = m.rpc("cancel", {"all": True})
+        assert r["error"]["data"]["kind"] == "not_running", r
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_cancel_rollout_queued_behind_another_run(fleet, workdir):
+    """The rollout's first database is queued behind another client's run there: Ctrl-C
+    cancels the queued run at once (it never starts) and the rollout answers."""
+    cluster, names = fleet
+    dbs = names[57:60]
+    d = os.path.join(workdir, "migrations")
+    _rev(d, "s1.sql", "s1", "none", "SELECT pg_sleep(8) AS fleet_blocker_sleep;")
+    m = _fleet_migd(workdir, cluster, dbs)
+    _started(m, dbs)
+    env = dict(clean_env(), MIGD_SOCKET=m.socket)
+    try:
+        blocker = subprocess.Popen([migdtest.MIGCTL_BIN, "--db", dbs[0], "upgrade"], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: cluster.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%fleet_blocker_sleep%%'"
+            " AND pid <> pg_backend_pid()") == "1", 10, what="the other client's run")
+        p = subprocess.Popen([migdtest.MIGCTL_BIN, "upgrade", "--all", "--parallel", "1"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        wait_for(lambda: "upgrade --all: 3 databases" in m.log(), 10, what="the rollout")
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        assert time.monotonic() - t0 < 3, (out, err)
+        assert p.returncode == 1, (p.returncode, out, err)
+        assert re.search(r"^%s +FAILED: cancelled by .* before it started" % dbs[0], out,
+                         re.M), out
+        for db in dbs[1:]:
+            assert re.search(r"^%s +not started \(cancelled by" % db, out, re.M), out
+        assert blocker.poll() is None, "the other client's run was cancelled too"
+        r = m.migctl("--db", dbs[0], "cancel")
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        bout, berr = blocker.communicate(timeout=30)
+        assert blocker.returncode == 1, (bout, berr)
+        for db in dbs:
+            assert not _versions(cluster, db), db
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_sigterm_during_rollout_starts_no_more(fleet, workdir):
+    """SIGTERM while the canary runs: its run finishes its step, no other database
+    starts, the client gets the summary, migd exits 0."""
+    cluster, names = fleet
+    dbs = names[57:60]
+    d = os.path.join(workdir, "migrations")
+    _rev(d, "s1.sql", "s1", "none", "SELECT pg_sleep(2) AS fleet_term_sleep;")
+    m = _fleet_migd(workdir, cluster, dbs)
+    _started(m, dbs)
+    p = subprocess.Popen([migdtest.MIGCTL_BIN, "--json", "upgrade", "--all", "--canary",
+                          dbs[1]], env=dict(clean_env(), MIGD_SOCKET=m.socket),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: cluster.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%fleet_term_sleep%%'"
+            " AND pid <> pg_backend_pid()") == "1", 10, what="the canary's run")
+        m.proc.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+        res = json.loads(out)
+        by = {e["name"]: e for e in res["databases"]}
+        assert res["databases"][0]["name"] == dbs[1], res
+        assert by[dbs[1]]["result"] == "upgraded", by[dbs[1]]   # its step finished
+        for db in (dbs[0], dbs[2]):
+            assert by[db] == {"name": db, "result": "not_started",
+                              "reason": "migd is shutting down"}, by[db]
+            assert not _versions(cluster, db), db
+        assert _versions(cluster, dbs[1]) == ["s1"]
+        assert p.returncode == 0, (p.returncode, out, err)
+    finally:
+        assert m.stop() == 0, m.log()
