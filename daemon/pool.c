@@ -15,6 +15,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -83,6 +84,15 @@ struct pool_waiter {
 TAILQ_HEAD(pool_waiters, pool_waiter);
 TAILQ_HEAD(pool_list, pool);
 
+/* A connection migd hung up on, whose server backend may still be exiting. */
+struct pool_closing {
+	TAILQ_ENTRY(pool_closing) entry;
+	struct pool_budget	*budget;
+	evutil_socket_t		 fd;
+	struct event		*ev;
+};
+TAILQ_HEAD(pool_closings, pool_closing);
+
 /*
  * The daemon's connection budget, one for every pool: connections open or
  * opening across all databases, never above cap.  A pool that needs one
@@ -100,6 +110,7 @@ struct pool_budget {
 	unsigned long		 clock;		/* orders idle connections */
 	struct pool_list	 waiting;	/* pools wanting one, oldest first */
 	struct pool_list	 pools;
+	struct pool_closings	 closing;	/* slots still held */
 	struct event		*wake_ev;
 };
 
@@ -128,6 +139,7 @@ static void	pool_connect(struct pool_conn *);
 static void	pool_budget_put(struct pool_budget *);
 static void	pool_budget_wait(struct pool *);
 static int	pool_budget_take(struct pool_budget *);
+static void	pool_budget_closing(struct pool_budget *, PGconn *);
 static int	pool_eager(struct pool *);
 static void	pool_budget_wake(evutil_socket_t, short, void *);
 static void	pool_open(struct pool *);
@@ -204,6 +216,14 @@ pool_drop(struct pool_conn *pc)
 		pc->io = NULL;
 	}
 	evtimer_del(pc->timer);
+	if (pc->token && pc->pg != NULL && pc->pool->budget != NULL &&
+	    pc->pool->budget->cap > 0) {
+		/* Under a cap, the slot comes back when the server's backend
+		 * is gone (pool_budget_closing), not when migd hangs up. */
+		pc->token = 0;
+		pool_budget_closing(pc->pool->budget, pc->pg);
+		pc->pg = NULL;
+	}
 	if (pc->pg != NULL) {
 		PQfinish(pc->pg);
 		pc->pg = NULL;
@@ -1127,11 +1147,27 @@ struct pool_waiter *
 pool_acquire(struct pool *p, pool_acquire_cb cb, void *arg)
 {
 	struct pool_waiter	*w;
+	int			 i;
 
 	w = xcalloc(1, sizeof *w);
 	w->cb = cb;
 	w->arg = arg;
 	TAILQ_INSERT_TAIL(&p->waiters, w, entry);
+	/* On demand nothing retries in the background: a new request gets a
+	 * fresh attempt rather than the last one's permanent failure. */
+	if (!pool_eager(p) && p->permanent && pool_any_connection(p) == NULL) {
+		for (i = 0; i < p->size; i++) {
+			if (p->conns[i]->state == PC_CONNECTING ||
+			    p->conns[i]->state == PC_CHECKING)
+				break;
+		}
+		if (i == p->size) {
+			p->permanent = 0;
+			for (i = 0; i < p->size; i++)
+				if (p->conns[i]->state == PC_DOWN)
+					evtimer_del(p->conns[i]->timer);
+		}
+	}
 	event_active(p->grant_ev, EV_TIMEOUT, 0);
 	return (w);
 }
@@ -1509,6 +1545,7 @@ pool_budget_new(struct event_base *base, int cap, long idle_ms)
 	b->idle_ms = idle_ms;
 	TAILQ_INIT(&b->waiting);
 	TAILQ_INIT(&b->pools);
+	TAILQ_INIT(&b->closing);
 	b->wake_ev = event_new(base, -1, 0, pool_budget_wake, b);
 	return (b);
 }
@@ -1527,8 +1564,16 @@ pool_budget_set(struct pool_budget *b, int cap, long idle_ms)
 void
 pool_budget_free(struct pool_budget *b)
 {
+	struct pool_closing	*c;
+
 	if (b == NULL)
 		return;
+	while ((c = TAILQ_FIRST(&b->closing)) != NULL) {
+		TAILQ_REMOVE(&b->closing, c, entry);
+		event_free(c->ev);
+		close(c->fd);
+		free(c);
+	}
 	event_free(b->wake_ev);
 	free(b);
 }
@@ -1543,6 +1588,54 @@ pool_budget_stats(struct pool_budget *b, int *used, int *peak, int *waiting)
 	*waiting = 0;
 	TAILQ_FOREACH(p, &b->waiting, wait_entry)
 		(*waiting)++;
+}
+
+#define POOL_CLOSING_WAIT_S	2	/* at most, for a backend to exit */
+
+/* The closed connection's socket read to its end (or the wait over): its
+ * backend has left pg_stat_activity, so its slot is free. */
+static void
+pool_budget_closed(evutil_socket_t fd, short events, void *arg)
+{
+	struct pool_closing	*c = arg;
+	char			 buf[512];
+	ssize_t			 n;
+
+	if ((events & EV_READ) && (n = read(fd, buf, sizeof buf)) > 0)
+		return;		/* what the server said last: read on */
+	TAILQ_REMOVE(&c->budget->closing, c, entry);
+	event_free(c->ev);
+	close(c->fd);
+	pool_budget_put(c->budget);
+	free(c);
+}
+
+/*
+ * Closes a connection whose slot stays counted until its server backend is
+ * gone: PQfinish sends Terminate, and a backend that reads it leaves
+ * pg_stat_activity before it exits and its socket closes, so a copy of the
+ * socket read to its end says when.  Without it, a slot given to another
+ * database at once could show one connection above the cap on the server.
+ */
+static void
+pool_budget_closing(struct pool_budget *b, PGconn *pg)
+{
+	struct pool_closing	*c;
+	struct timeval		 tv = { POOL_CLOSING_WAIT_S, 0 };
+	evutil_socket_t		 fd = PQsocket(pg) >= 0 ? dup(PQsocket(pg)) : -1;
+
+	PQfinish(pg);
+	if (fd < 0) {
+		pool_budget_put(b);
+		return;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->budget = b;
+	c->fd = fd;
+	c->ev = event_new(b->base, fd, EV_READ | EV_PERSIST, pool_budget_closed,
+	    c);
+	TAILQ_INSERT_TAIL(&b->closing, c, entry);
+	event_add(c->ev, &tv);
 }
 
 /* One more connection, when the cap allows and nobody waits before us. */

@@ -599,3 +599,35 @@ def test_fleet_server_restart_no_storm_above_the_cap(fleet, workdir):
         assert m.proc.poll() is None
     finally:
         assert m.stop() == 0, m.log()
+
+
+def test_fleet_on_demand_database_created_later(fleet, workdir):
+    """On demand nothing retries in the background: a database that does not exist
+    yet fails a run at once (permanent), status says down at once; once it is created
+    the next run gets a fresh attempt and succeeds."""
+    cluster, names = fleet
+    late = "fleet_late_created"
+    cluster.psql('DROP DATABASE IF EXISTS "%s"' % late)
+    _chain(os.path.join(workdir, "migrations"))
+    m = Migd(workdir, cluster.conninfo(names[0]), pg=cluster)
+    m.config_path = _write_fleet(workdir, cluster, [names[56], late], "late.conf", cap=2)
+    m.start()
+    try:
+        t0 = time.monotonic()
+        r = m.migctl("--db", late, "upgrade")
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        assert "does not exist" in r.stderr, r.stderr
+        assert time.monotonic() - t0 < 2.0
+        st = _status(m, late)
+        assert st["state"] == "no_database", st
+        assert st["database"]["connection"] == "down", st["database"]
+        assert "does not exist" in st["database"]["last_error"], st["database"]
+        cluster.psql('CREATE DATABASE "%s"' % late)
+        r = m.migctl("--db", late, "upgrade")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert _versions(cluster, late) == ["f2"]
+        st = _status(m, late)
+        assert st["state"] == "up_to_date" and st["database"]["connection"] == "open", st
+    finally:
+        assert m.stop() == 0, m.log()
+        cluster.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % late)
