@@ -631,3 +631,31 @@ def test_fleet_on_demand_database_created_later(fleet, workdir):
     finally:
         assert m.stop() == 0, m.log()
         cluster.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % late)
+
+
+def test_fleet_one_database_idle_close(fleet, workdir):
+    """One database with idle_close (no cap) is honoured, without a warning: nothing
+    opens at start, a status opens a connection, it closes after idle_close (the
+    sampler sees it go, status says "closed"), and the next status reads live again."""
+    cluster, names = fleet
+    db = names[57]
+    _chain(os.path.join(workdir, "migrations"))
+    m = Migd(workdir, cluster.conninfo(db), pg=cluster)
+    m.config_path = _write_fleet(workdir, cluster, [db], "idle.conf", idle_close="1s")
+    with ConnSampler(cluster) as s:
+        m.start()
+        try:
+            time.sleep(0.5)
+            assert s.sample_once()[1] == 0, s.summary()
+            st = migdtest.assert_result(m.rpc("status", {"database": db}), 1)
+            assert st["database"]["connection"] == "open", st["database"]
+            assert st["database"]["pool"]["on_demand"] is True
+            assert st["state"] == "pending", st
+            assert s.sample_once()[1] == 1, s.summary()
+            wait_for(lambda: s.sample_once()[1] == 0, 5, what="closed after idle_close")
+            st = _status(m, db)     # closed is not down: opens one again, live
+            assert st["state"] == "pending" and "stale" not in st, st
+            assert "idle_close is not honoured" not in m.log()
+        finally:
+            assert m.stop() == 0, m.log()
+    assert s.max_migd == 1, s.summary()
