@@ -4,13 +4,16 @@ cluster, made from a template; a 5-revision set; the baseline of P parallel psql
 loops (default 8) applying that SQL to every database, each revision in its own
 transaction with its version row, as migd would; pg_stat_activity sampled meanwhile.
 
-The migd side (`migctl upgrade --all --parallel P` on a fresh copy of the fleet, the
-daemon's idle RSS, `status --all`) is measured when this migd accepts the fleet's
-configuration (pool_size 1, a cap of P + 2, `migd -n` exits 0); a build that keeps
-every pool open refuses N databases above the cap, and then this prints "migd: not
-measured" with migd's reason rather than a figure.
+The migd side, when this build serves several databases in one daemon: one migd
+serving all N databases with max_connections_total = --cap (default 10, pool_size 1,
+idle_close 60s): its idle RSS after start (target <= 30 MiB) and after a status of
+every database, the time of N status requests over one socket connection and of N
+`migctl --db NAME status` runs, and the most connections migd held meanwhile (never
+above the cap); then `migctl upgrade --all --parallel P` on a fresh copy of the fleet
+(pool_size 1, a cap of P + 2) under the sampler, with `status --all`'s time. Figures
+are printed, nothing is asserted on time.
 
-usage: bench/fleet.py [--n 1000] [--parallel 8] [--max-connections 50]
+usage: bench/fleet.py [--n 1000] [--parallel 8] [--max-connections 50] [--cap 10]
                       [--pg-host DIR --pg-port PORT] [--json FILE] [--keep]
 
 Without --pg-host it starts a throwaway PostgreSQL (tests/integration/fleet_helpers.py:
@@ -33,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
 from fleet_helpers import ConnSampler, FleetCluster, fleet_config  # noqa: E402
-from migdtest import clean_env  # noqa: E402
+from migdtest import Conn, clean_env, request  # noqa: E402
 
 PREFIX = "bench_fleet_"
 
@@ -220,6 +223,76 @@ def migd_side(migd_bin, migctl_bin, cluster, n, parallel, work):
     return res
 
 
+def rss_kib(pid):
+    """The process's resident set (VmRSS), in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def migd_figures(migd_bin, migctl_bin, cluster, names, work, cap):
+    """One migd serving every database within cap: RSS idle, N statuses over the
+    socket and through migctl, the connections it held meanwhile."""
+    sock = os.path.join(work, "fleet.sock")
+    path = os.path.join(work, "fleet.conf")
+    with open(path, "w") as f:
+        f.write(fleet_config(cluster, names, os.path.join(work, "migrations"), sock,
+                             cap=cap, pool_size=1).replace("level = debug", "level = info"))
+    fig = {"cap": cap}
+    log = open(os.path.join(work, "migd.log"), "w")
+    t0 = time.monotonic()
+    proc = subprocess.Popen([migd_bin, "-c", path], stdout=log, stderr=log,
+                            env=clean_env(), stdin=subprocess.DEVNULL)
+    try:
+        while not os.path.exists(sock):
+            if proc.poll() is not None or time.monotonic() - t0 > 60:
+                raise SystemExit("migd did not start: see %s" % log.name)
+            time.sleep(0.01)
+        with Conn(sock, 60) as c:
+            st = c.call("status", {"database": names[0]})
+            while st.get("result", {}).get("state") == "loading":
+                time.sleep(0.05)
+                st = c.call("status", {"database": names[0]})
+        fig["start_seconds"] = round(time.monotonic() - t0, 2)
+        time.sleep(1.0)
+        fig["rss_idle_kib"] = rss_kib(proc.pid)
+        with ConnSampler(cluster, interval=0.02) as s:
+            states = {}
+            t = time.monotonic()
+            with Conn(sock, 60) as c:
+                for i, name in enumerate(names):
+                    r = c.call("status", {"database": name}, id=i + 1)
+                    res = r.get("result") or {}
+                    key = res.get("state", "error") + (" (stale)" if res.get("stale")
+                                                       else "")
+                    states[key] = states.get(key, 0) + 1
+            fig["status_socket_seconds"] = round(time.monotonic() - t, 3)
+            fig["status_socket_states"] = states
+            env = dict(clean_env(), MIGD_SOCKET=sock)
+            t = time.monotonic()
+            failed = 0
+            for name in names:
+                p = subprocess.run([migctl_bin, "--db", name, "status"], env=env,
+                                   capture_output=True, text=True)
+                failed += p.returncode not in (0, 1)
+            fig["status_migctl_seconds"] = round(time.monotonic() - t, 3)
+            fig["status_migctl_failed"] = failed
+        fig["max_migd_connections_seen"] = s.max_migd
+        fig["max_connections_seen"] = s.max_total
+        fig["rss_after_status_kib"] = rss_kib(proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+    return fig
+
+
 class ExistingCluster:
     """A running server named by --pg-host/--pg-port, with the methods we use."""
 
@@ -244,6 +317,8 @@ def main():
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--parallel", type=int, default=8)
     ap.add_argument("--max-connections", type=int, default=50)
+    ap.add_argument("--cap", type=int, default=10,
+                    help="migd's max_connections_total")
     ap.add_argument("--pg-host")
     ap.add_argument("--pg-port", type=int)
     ap.add_argument("--json")
@@ -313,7 +388,24 @@ def main():
             print("migd: not measured: this build refuses the fleet's configuration")
             print("      (%s)" % why)
         else:
-            out["migd"] = r = migd_side(migd_bin, migctl_bin, cluster, args.n,
+            m = out["migd"] = migd_figures(migd_bin, migctl_bin, cluster, names, work,
+                                           args.cap)
+            print("migd: %d databases, max_connections_total %d: started in %.2f s, "
+                  "idle RSS %.1f MiB (target <= 30 MiB), %.1f MiB after a status of each"
+                  % (args.n, m["cap"], m["start_seconds"], m["rss_idle_kib"] / 1024.0,
+                     m["rss_after_status_kib"] / 1024.0))
+            print("migd: %d x status over one socket connection: %.2f s (%.2f ms each); "
+                  "states %s" % (args.n, m["status_socket_seconds"],
+                                 m["status_socket_seconds"] * 1000.0 / args.n,
+                                 m["status_socket_states"]))
+            print("migd: %d x migctl --db NAME status: %.2f s (%.2f ms each), %d failed"
+                  % (args.n, m["status_migctl_seconds"],
+                     m["status_migctl_seconds"] * 1000.0 / args.n,
+                     m["status_migctl_failed"]))
+            print("migd: connections seen in pg_stat_activity: at most %d of migd's "
+                  "(cap %d), %d in all" % (m["max_migd_connections_seen"], m["cap"],
+                                           m["max_connections_seen"]))
+            out["migd_rollout"] = r = migd_side(migd_bin, migctl_bin, cluster, args.n,
                                         args.parallel, work)
             print("migd: upgrade --all --parallel %d: %.2f s (%.2fx the baseline), exit "
                   "%d, %d databases not at head; at most %d migd connections (%d in "

@@ -1162,10 +1162,7 @@ config_build_dbs(struct config_state *st)
 		config_duration(CONFIG_IDLE_CLOSE_FLEET, 86400000,
 		    &cf->idle_close_ms, cf->idle_close_text,
 		    sizeof cf->idle_close_text);
-	} else if (cf->idle_close_ms > 0 && cf->n_dbs == 1)
-		errlist_add(&cf->warnings, "%s:%d: idle_close is not honoured "
-		    "by this build of migd with one database: its connections "
-		    "stay open while it runs", st->path, st->seen[ii]);
+	}
 	return (0);
 }
 

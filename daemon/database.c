@@ -15,9 +15,11 @@
 #include "migd.h"
 #include "engine.h"
 
-/* Creates database cf->name: its pool connects, its files load. */
+/* Creates database cf->name: its pool (connecting now, or on demand within
+ * the daemon's budget), its engine; its files load. */
 struct database *
-database_new(struct event_base *base, const struct config_db *cf)
+database_new(struct event_base *base, const struct config_db *cf,
+    struct pool_budget *budget)
 {
 	struct database	*db;
 
@@ -26,7 +28,7 @@ database_new(struct event_base *base, const struct config_db *cf)
 	db->tag = cf->line == 0 ? xstrdup("") : xprintf("%s: ", cf->name);
 	db->cf = cf;
 	db->base = base;
-	db->pool = pool_new(base, cf);
+	db->pool = pool_new(base, cf, budget);
 	db->engine = xcalloc(1, sizeof *db->engine);
 	migrate_engine_init(db->engine, db);
 	return (db);
@@ -78,10 +80,11 @@ database_status(struct database *d, int self)
 		st.idle++;
 	}
 	pg = pool_any_connection(d->pool);
-	db = json_pack("{s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:i, "
-	    "s:i, s:i, s:i}}",
+	db = json_pack("{s:s, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:i, "
+	    "s:i, s:i, s:i, s:b}}",
 	    "name", d->name,
 	    "connected", pg != NULL,
+	    "connection", pool_connection_word(d->pool),
 	    "server_version", database_string_or_null(pg ?
 	    PQparameterStatus(pg, "server_version") : NULL),
 	    "database", database_string_or_null(pg ? PQdb(pg) : NULL),
@@ -90,6 +93,6 @@ database_status(struct database *d, int self)
 	    "port", database_string_or_null(pg ? PQport(pg) : NULL),
 	    "last_error", database_string_or_null(pool_last_error(d->pool)),
 	    "pool", "size", st.size, "connected", st.connected, "busy",
-	    st.busy, "idle", st.idle);
+	    st.busy, "idle", st.idle, "on_demand", pool_on_demand(d->pool));
 	return (db);
 }

@@ -1009,7 +1009,9 @@ job_wait_timeout(evutil_socket_t fd, short events, void *arg)
 	    json_string(pool_last_error(j->db->pool)) : json_null()),
 	    "no connection to PostgreSQL within %d s (connect_timeout): %s",
 	    j->db->cf->connect_timeout, pool_last_error(j->db->pool) ?
-	    pool_last_error(j->db->pool) : "still connecting");
+	    pool_last_error(j->db->pool) : pool_available(j->db->pool) ==
+	    POOL_NO_BUDGET ? "every connection of max_connections_total is "
+	    "in use by other databases' runs" : "still connecting");
 }
 
 /*
@@ -1023,11 +1025,21 @@ job_read_state(struct job *j)
 	struct timeval	 tv = { MIGRATE_STATUS_WAIT_MS / 1000,
 			    (MIGRATE_STATUS_WAIT_MS % 1000) * 1000 };
 
-	if (j->op == MIGRATE_STATUS && pool_any_connection(j->db->pool) ==
-	    NULL) {
-		migrate_status_reply(j, 0);
-		job_end(j, NULL);
-		return;
+	if (j->op == MIGRATE_STATUS) {
+		/* No connection and none to be had now: the cached state at
+		 * once (stale), rather than wait for one. */
+		switch (pool_available(j->db->pool)) {
+		case POOL_DOWN:
+			migrate_status_reply(j, 0);
+			job_end(j, NULL);
+			return;
+		case POOL_NO_BUDGET:
+			migrate_status_reply(j, 1);
+			job_end(j, NULL);
+			return;
+		default:
+			break;
+		}
 	}
 	if (j->op != MIGRATE_STATUS) {
 		tv.tv_sec = j->db->cf->connect_timeout;

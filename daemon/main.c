@@ -159,33 +159,6 @@ migd_log_warnings(const struct config *cf)
 }
 
 /*
- * Each database holds its pool_size connections open for as long as migd
- * runs (connections on demand are not built yet): a file whose databases
- * would together hold more than max_connections_total is refused, at start
- * and on reload, rather than go over the cap the operator set.
- */
-static int
-migd_supported(const struct config *cf, char **cause)
-{
-	long	 sum = 0;
-	size_t	 i;
-
-	for (i = 0; i < cf->n_dbs; i++)
-		sum += cf->dbs[i].pool_size;
-	if (cf->max_connections_total == 0 || sum <= cf->max_connections_total)
-		return (0);
-	*cause = xprintf("%s defines %zu databases (%s, %s%s) whose pool_size "
-	    "adds up to %ld connections, above max_connections_total (%d): "
-	    "this build of migd keeps every database's pool_size connections "
-	    "open (connections on demand within the cap are not built yet); "
-	    "lower pool_size, raise max_connections_total to at least %ld, or "
-	    "split the databases over several migd", cf->path, cf->n_dbs,
-	    cf->dbs[0].name, cf->n_dbs > 1 ? cf->dbs[1].name : "",
-	    cf->n_dbs > 2 ? ", ..." : "", sum, cf->max_connections_total, sum);
-	return (-1);
-}
-
-/*
  * Whether cf names the same databases as the running ones: a database is
  * an object with its pool, files and run queue, made at start; adding or
  * removing one needs a restart.  Their settings (conninfo included) apply.
@@ -252,8 +225,7 @@ migd_reload(struct database *asker, char **cause)
 		    "kept");
 		return (-1);
 	}
-	if (migd_supported(cf, &msg) != 0 ||
-	    migd_same_databases(cf, &msg) != 0) {
+	if (migd_same_databases(cf, &msg) != 0) {
 		log_error("%s", msg);
 		log_warnx("reload failed: keeping the previous settings");
 		if (cause != NULL)
@@ -269,6 +241,8 @@ migd_reload(struct database *asker, char **cause)
 	log_setlevel(migd_verbose ? LOG_LVL_DEBUG : cf->log_level);
 	migd_log_warnings(cf);
 	control_reconfigure(cf);
+	pool_budget_set(migd.budget, cf->max_connections_total,
+	    cf->idle_close_ms);
 	for (i = 0; i < migd.n_dbs; i++)
 		database_reconfigure(migd.dbs[i], &cf->dbs[i]);
 	config_free(migd.config);
@@ -523,24 +497,13 @@ main(int argc, char **argv)
 		migd_config_path = xstrdup(migd_config_path);
 	if ((migd.config = migd_load(migd_config_path)) == NULL)
 		exit(1);
-	if (!check && migd_supported(migd.config, &cause) != 0) {
-		/* Before the socket and the pool: nothing to clean up. */
-		fprintf(stderr, "migd: %s\n", cause);
-		exit(1);
-	}
 	if (check) {
 		migd_print("warning: ", &migd.config->warnings);
 		config_print(migd.config, stdout);
 		migd_check_dirs(migd.config);
-		/* The file is read, but this build would not start with it. */
-		ch = migd_supported(migd.config, &cause);
-		if (ch != 0) {
-			fprintf(stderr, "migd: %s\n", cause);
-			free(cause);
-		}
 		config_free(migd.config);
 		free(migd_config_path);
-		exit(ch != 0);
+		exit(0);
 	}
 	log_setlevel(migd_verbose ? LOG_LVL_DEBUG : migd.config->log_level);
 	migd_log_warnings(migd.config);
@@ -556,8 +519,11 @@ main(int argc, char **argv)
 		fatalx("%s", cause);
 	migd.n_dbs = migd.config->n_dbs;
 	migd.dbs = xcalloc(migd.n_dbs, sizeof *migd.dbs);
+	migd.budget = pool_budget_new(migd.base,
+	    migd.config->max_connections_total, migd.config->idle_close_ms);
 	for (i = 0; i < migd.n_dbs; i++)
-		migd.dbs[i] = database_new(migd.base, &migd.config->dbs[i]);
+		migd.dbs[i] = database_new(migd.base, &migd.config->dbs[i],
+		    migd.budget);
 	if (migd.n_dbs > 1)
 		log_info("serving %zu databases (%s, %s%s): name one with "
 		    "migctl --db NAME", migd.n_dbs, migd.dbs[0]->name,
@@ -585,6 +551,7 @@ main(int argc, char **argv)
 	for (i = 0; i < migd.n_dbs; i++)
 		database_free(migd.dbs[i]);
 	free(migd.dbs);
+	pool_budget_free(migd.budget);
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);

@@ -295,7 +295,17 @@ struct pool_stats {
 	int	 busy;
 	int	 idle;
 };
-struct pool	*pool_new(struct event_base *, const struct config_db *);
+struct pool_budget;
+enum pool_avail { POOL_OPEN, POOL_CAN_OPEN, POOL_NO_BUDGET, POOL_DOWN };
+struct pool_budget *pool_budget_new(struct event_base *, int, long);
+void		 pool_budget_set(struct pool_budget *, int, long);
+void		 pool_budget_free(struct pool_budget *);
+void		 pool_budget_stats(struct pool_budget *, int *, int *, int *);
+struct pool	*pool_new(struct event_base *, const struct config_db *,
+		     struct pool_budget *);
+enum pool_avail	 pool_available(struct pool *);
+const char	*pool_connection_word(struct pool *);
+int		 pool_on_demand(struct pool *);
 void		 pool_free(struct pool *);
 void		 pool_reconfigure(struct pool *, const struct config_db *);
 void		 pool_stats(struct pool *, struct pool_stats *);
@@ -341,7 +351,8 @@ struct database {
 	json_t			*last_run;	/* the last run's outcome, for
 						   status --all; NULL: none */
 };
-struct database	*database_new(struct event_base *, const struct config_db *);
+struct database	*database_new(struct event_base *, const struct config_db *,
+		     struct pool_budget *);
 void		 database_free(struct database *);
 void		 database_reconfigure(struct database *,
 		     const struct config_db *);
@@ -352,6 +363,8 @@ struct migd {
 	struct event_base	*base;
 	struct config		*config;	/* daemon-wide settings */
 	struct database		**dbs;		/* one per config->dbs[i] */
+	struct pool_budget	*budget;	/* max_connections_total, for
+						   every database's pool */
 	size_t			 n_dbs;
 	double			 started;
 	int			 draining;

@@ -330,7 +330,9 @@ migrate_status_reply(struct job *j, int stale)
 		migrate_assess(j->e->rs, j->e->errors != NULL,
 		    &j->e->last_db, res);
 		json_object_set_new(res, "stale", json_true());
-	} else if (pool_any_connection(j->db->pool) == NULL) {
+	} else if (pool_any_connection(j->db->pool) == NULL &&
+	    !(pool_on_demand(j->db->pool) &&
+	    pool_last_error(j->db->pool) == NULL)) {
 		json_object_set_new(res, "state", json_string("no_database"));
 	} else
 		json_object_set_new(res, "state", json_string("unknown"));

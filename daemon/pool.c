@@ -3,12 +3,19 @@
  * loop: PQconnectStartParams/PQconnectPoll with the socket re-read at every
  * step, PQsendQuery results drained with PQconsumeInput/PQisBusy.  Lost
  * connections come back by themselves with capped exponential backoff.
+ *
+ * A pool either keeps its pool_size connections open (one database, no
+ * max_connections_total, no idle_close: as migd always did) or opens them on
+ * demand, within the daemon's budget (struct pool_budget: every database's
+ * connections open or opening, at most max_connections_total), and closes
+ * one idle for idle_close.
  */
 #include <sys/queue.h>
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -49,6 +56,8 @@ struct pool_conn {
 	int			 retire;	/* reconnect when released */
 	int			 server_pid;	/* the server process, once checked */
 	int			 pooled;	/* through a pooler (checked) */
+	int			 token;		/* counted in the budget */
+	unsigned long		 idle_since;	/* the budget's count, when idle */
 	struct pool_check	 check;
 	/* the query in flight */
 	pool_result_cb		 cb;
@@ -75,6 +84,37 @@ struct pool_waiter {
 	void			*arg;
 };
 TAILQ_HEAD(pool_waiters, pool_waiter);
+TAILQ_HEAD(pool_list, pool);
+
+/* A connection migd hung up on, whose server backend may still be exiting. */
+struct pool_closing {
+	TAILQ_ENTRY(pool_closing) entry;
+	struct pool_budget	*budget;
+	evutil_socket_t		 fd;
+	struct event		*ev;
+};
+TAILQ_HEAD(pool_closings, pool_closing);
+
+/*
+ * The daemon's connection budget, one for every pool: connections open or
+ * opening across all databases, never above cap.  A pool that needs one
+ * more waits in a FIFO; a connection closed anywhere wakes the oldest (from
+ * the loop), and a pool that has to wait closes the longest idle connection
+ * of another database first, so a free slot is never kept idle while a
+ * request waits.
+ */
+struct pool_budget {
+	struct event_base	*base;
+	int			 cap;		/* 0: no cap */
+	long			 idle_ms;	/* 0: idle connections stay */
+	int			 used;
+	int			 peak;
+	unsigned long		 clock;		/* orders idle connections */
+	struct pool_list	 waiting;	/* pools wanting one, oldest first */
+	struct pool_list	 pools;
+	struct pool_closings	 closing;	/* slots still held */
+	struct event		*wake_ev;
+};
 
 struct pool {
 	struct event_base	*base;
@@ -91,9 +131,21 @@ struct pool {
 	int			 refused;	/* a pooler shares sessions */
 	int			 ever_connected;
 	struct event		*grant_ev;	/* hands out connections later */
+	struct pool_budget	*budget;
+	int			 budget_waiting;	/* in budget->waiting */
+	TAILQ_ENTRY(pool)	 wait_entry;
+	TAILQ_ENTRY(pool)	 pools_entry;
 };
 
 static void	pool_connect(struct pool_conn *);
+static void	pool_budget_put(struct pool_budget *);
+static void	pool_budget_wait(struct pool *);
+static int	pool_budget_take(struct pool_budget *);
+static void	pool_budget_closing(struct pool_budget *, PGconn *);
+static int	pool_eager(struct pool *);
+static void	pool_budget_wake(evutil_socket_t, short, void *);
+static void	pool_open(struct pool *);
+static void	pool_renew(struct pool_conn *);
 static void	pool_io(evutil_socket_t, short, void *);
 static void	pool_grant(struct pool *);
 static void	pool_pipeline_input(struct pool_conn *);
@@ -166,9 +218,21 @@ pool_drop(struct pool_conn *pc)
 		pc->io = NULL;
 	}
 	evtimer_del(pc->timer);
+	if (pc->token && pc->pg != NULL && pc->pool->budget != NULL &&
+	    pc->pool->budget->cap > 0) {
+		/* Under a cap, the slot comes back when the server's backend
+		 * is gone (pool_budget_closing), not when migd hangs up. */
+		pc->token = 0;
+		pool_budget_closing(pc->pool->budget, pc->pg);
+		pc->pg = NULL;
+	}
 	if (pc->pg != NULL) {
 		PQfinish(pc->pg);
 		pc->pg = NULL;
+	}
+	if (pc->token) {
+		pc->token = 0;
+		pool_budget_put(pc->pool->budget);
 	}
 	if (pc->result != NULL) {
 		PQclear(pc->result);
@@ -201,7 +265,13 @@ pool_fail(struct pool_conn *pc, const char *why)
 	pool_check_cb	 done = pc->check.done;
 	void		*done_arg = pc->check.done_arg;
 
-	pool_set_error(pc->pool, why);
+	/* An on-demand pool's idle connection lost (a server restart) is no
+	 * failure to report: the next request opens another. */
+	if (pc->state == PC_IDLE && !pool_eager(pc->pool))
+		log_info("database: an idle connection was lost (%s); the "
+		    "next request opens another", why != NULL ? why : "");
+	else
+		pool_set_error(pc->pool, why);
 	pool_drop(pc);
 	pc->cb = NULL;
 	pc->cb_arg = NULL;
@@ -221,6 +291,71 @@ pool_fail(struct pool_conn *pc, const char *why)
 	pc->backoff_ms *= 2;
 	if (pc->backoff_ms > POOL_BACKOFF_MAX_MS)
 		pc->backoff_ms = POOL_BACKOFF_MAX_MS;
+}
+
+/* Whether the pool keeps pool_size connections open (one database, no cap,
+ * no idle_close: as ever), rather than opening them on demand. */
+static int
+pool_eager(struct pool *p)
+{
+	return (p->budget == NULL || (p->budget->cap == 0 &&
+	    p->budget->idle_ms == 0));
+}
+
+/* How many more connections the pool's waiters need, beyond those opening
+ * or about to retry. */
+static int
+pool_need(struct pool *p)
+{
+	struct pool_waiter	*w;
+	int			 n = 0, i;
+
+	TAILQ_FOREACH(w, &p->waiters, entry)
+		n++;
+	for (i = 0; i < p->size; i++) {
+		switch (p->conns[i]->state) {
+		case PC_CONNECTING:
+		case PC_CHECKING:
+			n--;
+			break;
+		case PC_DOWN:
+			if (evtimer_pending(p->conns[i]->timer, NULL))
+				n--;
+			break;
+		default:
+			break;
+		}
+	}
+	return (n);
+}
+
+/* An idle connection of an on-demand pool closes after idle_close. */
+static void
+pool_idle_start(struct pool_conn *pc)
+{
+	struct timeval	 tv;
+	long		 ms = pc->pool->budget != NULL ?
+			    pc->pool->budget->idle_ms : 0;
+
+	struct pool_budget	*b = pc->pool->budget;
+
+	if (b != NULL)
+		pc->idle_since = ++b->clock;
+	if (b != NULL && b->cap > 0 && TAILQ_EMPTY(&pc->pool->waiters) &&
+	    !TAILQ_EMPTY(&b->waiting) && TAILQ_FIRST(&b->waiting) !=
+	    pc->pool) {
+		/* Another database waits for a slot of the cap: this one
+		 * is not needed here, so it closes for it. */
+		log_debug("database: max_connections_total (%d) reached: "
+		    "closing an idle connection for another database", b->cap);
+		pool_drop(pc);
+		return;
+	}
+	if (pool_eager(pc->pool) || ms <= 0)
+		return;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(pc->timer, &tv);
 }
 
 /* The timer: start a connection after backoff, or give up a slow one. */
@@ -243,7 +378,15 @@ pool_timer(evutil_socket_t fd, short events, void *arg)
 		pool_check_failed(pc, "timeout expired");
 		return;
 	}
-	if (pc->state == PC_DOWN)
+	if (pc->state == PC_IDLE) {
+		/* Idle for idle_close: give its slot back to the budget. */
+		log_debug("database: closing a connection idle for %ld ms",
+		    pc->pool->budget->idle_ms);
+		pool_drop(pc);
+		return;
+	}
+	if (pc->state == PC_DOWN && (pool_eager(pc->pool) ||
+	    pool_need(pc->pool) > 0))
 		pool_connect(pc);
 }
 
@@ -271,6 +414,7 @@ pool_ready(struct pool_conn *pc)
 	free(p->last_error);
 	p->last_error = NULL;
 	pool_watch(pc, EV_READ);
+	pool_idle_start(pc);
 	event_active(p->grant_ev, EV_TIMEOUT, 0);
 }
 
@@ -344,8 +488,20 @@ pool_connect(struct pool_conn *pc)
 			    NULL };
 	const char	*vals[] = { pc->pool->conninfo, "migd", NULL };
 	struct timeval	 tv;
+	int		 token = pc->token;
 
+	/* A reconnect keeps its slot of the budget; a new one takes one, or
+	 * waits in the budget's queue (pool_budget_wake calls again). */
+	pc->token = 0;
 	pool_drop(pc);
+	pc->token = token;
+	if (!pc->token) {
+		if (!pool_budget_take(pc->pool->budget)) {
+			pool_budget_wait(pc->pool);
+			return;
+		}
+		pc->token = 1;
+	}
 	pc->generation = pc->pool->generation;
 	pc->retire = 0;
 	pc->pg = PQconnectStartParams(keys, vals, 1);
@@ -931,6 +1087,26 @@ pool_io(evutil_socket_t fd, short events, void *arg)
 		pool_input(pc);
 }
 
+/* On demand: opens what the waiters still need, within pool_size and the
+ * budget (a pool that has to wait for the budget is woken by it). */
+static void
+pool_open(struct pool *p)
+{
+	int	 n, i;
+
+	if (p->budget_waiting)
+		return;
+	for (n = pool_need(p), i = 0; n > 0 && i < p->size; i++) {
+		if (p->conns[i]->state != PC_DOWN ||
+		    evtimer_pending(p->conns[i]->timer, NULL))
+			continue;
+		pool_connect(p->conns[i]);
+		if (p->budget_waiting)
+			return;
+		n--;
+	}
+}
+
 /* Gives idle connections to waiters, oldest first; when none can come
  * until someone acts (pool_permanent_error), tells them so with NULL. */
 static void
@@ -954,14 +1130,17 @@ pool_grant(struct pool *p)
 	}
 	for (i = 0; i < p->size; i++) {
 		if ((w = TAILQ_FIRST(&p->waiters)) == NULL)
-			return;
+			break;
 		if (p->conns[i]->state != PC_IDLE)
 			continue;
 		TAILQ_REMOVE(&p->waiters, w, entry);
 		p->conns[i]->state = PC_BUSY;
+		evtimer_del(p->conns[i]->timer);	/* idle_close */
 		w->cb(p->conns[i], w->arg);
 		free(w);
 	}
+	if (!pool_eager(p))
+		pool_open(p);
 }
 
 /* The deferred grant, so a callback never runs inside its caller's stack. */
@@ -978,11 +1157,27 @@ struct pool_waiter *
 pool_acquire(struct pool *p, pool_acquire_cb cb, void *arg)
 {
 	struct pool_waiter	*w;
+	int			 i;
 
 	w = xcalloc(1, sizeof *w);
 	w->cb = cb;
 	w->arg = arg;
 	TAILQ_INSERT_TAIL(&p->waiters, w, entry);
+	/* On demand nothing retries in the background: a new request gets a
+	 * fresh attempt rather than the last one's permanent failure. */
+	if (!pool_eager(p) && p->permanent && pool_any_connection(p) == NULL) {
+		for (i = 0; i < p->size; i++) {
+			if (p->conns[i]->state == PC_CONNECTING ||
+			    p->conns[i]->state == PC_CHECKING)
+				break;
+		}
+		if (i == p->size) {
+			p->permanent = 0;
+			for (i = 0; i < p->size; i++)
+				if (p->conns[i]->state == PC_DOWN)
+					evtimer_del(p->conns[i]->timer);
+		}
+	}
 	event_active(p->grant_ev, EV_TIMEOUT, 0);
 	return (w);
 }
@@ -993,6 +1188,19 @@ pool_cancel_wait(struct pool *p, struct pool_waiter *w)
 {
 	TAILQ_REMOVE(&p->waiters, w, entry);
 	free(w);
+}
+
+/* A connection of an old configuration: reconnect it when the pool keeps
+ * its connections, else close it (the next request opens a new one). */
+static void
+pool_renew(struct pool_conn *pc)
+{
+	if (pool_eager(pc->pool))
+		pool_connect(pc);
+	else {
+		pool_drop(pc);
+		event_active(pc->pool->grant_ev, EV_TIMEOUT, 0);
+	}
 }
 
 /* Returns a connection; one from an old configuration reconnects. */
@@ -1007,9 +1215,10 @@ pool_release(struct pool_conn *pc)
 	pc->pipe_progress = NULL;
 	pc->pipe_progress_arg = NULL;
 	if (pc->retire || pc->generation != pc->pool->generation) {
-		pool_connect(pc);
+		pool_renew(pc);
 		return;
 	}
+	pool_idle_start(pc);
 	event_active(pc->pool->grant_ev, EV_TIMEOUT, 0);
 }
 
@@ -1157,9 +1366,10 @@ pool_pipeline_failed(struct pool_conn *pc)
 	return (pc->pipe_failed);
 }
 
-/* Creates the pool and starts connecting every slot. */
+/* Creates the pool; one that keeps its connections starts every slot. */
 struct pool *
-pool_new(struct event_base *base, const struct config_db *cf)
+pool_new(struct event_base *base, const struct config_db *cf,
+    struct pool_budget *budget)
 {
 	struct pool		*p;
 	struct pool_conn	*pc;
@@ -1172,6 +1382,9 @@ pool_new(struct event_base *base, const struct config_db *cf)
 	p->conninfo = xstrdup(cf->conninfo);
 	p->connect_timeout = cf->connect_timeout;
 	p->size = cf->pool_size;
+	p->budget = budget;
+	if (budget != NULL)
+		TAILQ_INSERT_TAIL(&budget->pools, p, pools_entry);
 	p->conns = xcalloc((size_t)p->size, sizeof *p->conns);
 	for (i = 0; i < p->size; i++) {
 		pc = p->conns[i] = xcalloc(1, sizeof *pc);
@@ -1180,7 +1393,8 @@ pool_new(struct event_base *base, const struct config_db *cf)
 		pc->fd = -1;
 		pc->backoff_ms = POOL_BACKOFF_MIN_MS;
 		pc->timer = evtimer_new(base, pool_timer, pc);
-		pool_connect(pc);
+		if (pool_eager(p))
+			pool_connect(pc);
 	}
 	return (p);
 }
@@ -1224,7 +1438,8 @@ pool_reconfigure(struct pool *p, const struct config_db *cf)
 			pc->fd = -1;
 			pc->backoff_ms = POOL_BACKOFF_MIN_MS;
 			pc->timer = evtimer_new(p->base, pool_timer, pc);
-			pool_connect(pc);
+			if (pool_eager(p))
+				pool_connect(pc);
 		}
 		p->size = cf->pool_size;
 	}
@@ -1234,8 +1449,8 @@ pool_reconfigure(struct pool *p, const struct config_db *cf)
 			continue;
 		if (pc->state == PC_BUSY)
 			pc->retire = 1;
-		else
-			pool_connect(pc);
+		else if (pc->state != PC_DOWN || pool_eager(p))
+			pool_renew(pc);
 	}
 }
 
@@ -1329,6 +1544,11 @@ pool_free(struct pool *p)
 		TAILQ_REMOVE(&p->waiters, w, entry);
 		free(w);
 	}
+	if (p->budget_waiting)
+		TAILQ_REMOVE(&p->budget->waiting, p, wait_entry);
+	p->budget_waiting = 0;
+	if (p->budget != NULL)
+		TAILQ_REMOVE(&p->budget->pools, p, pools_entry);
 	for (i = 0; i < p->size; i++) {
 		pool_drop(p->conns[i]);
 		event_free(p->conns[i]->timer);
@@ -1339,4 +1559,276 @@ pool_free(struct pool *p)
 	free(p->last_error);
 	event_free(p->grant_ev);
 	free(p);
+}
+
+/* The daemon's budget: at most cap connections (0: no cap) open or opening
+ * across every pool made with it; idle_ms closes on-demand pools' idle ones. */
+struct pool_budget *
+pool_budget_new(struct event_base *base, int cap, long idle_ms)
+{
+	struct pool_budget	*b;
+
+	b = xcalloc(1, sizeof *b);
+	b->base = base;
+	b->cap = cap;
+	b->idle_ms = idle_ms;
+	TAILQ_INIT(&b->waiting);
+	TAILQ_INIT(&b->pools);
+	TAILQ_INIT(&b->closing);
+	b->wake_ev = event_new(base, -1, 0, pool_budget_wake, b);
+	return (b);
+}
+
+/* A reload's cap and idle_close: connections above a lowered cap stay until
+ * they close; no new one opens until the count is below it. */
+void
+pool_budget_set(struct pool_budget *b, int cap, long idle_ms)
+{
+	b->cap = cap;
+	b->idle_ms = idle_ms;
+	event_active(b->wake_ev, EV_TIMEOUT, 0);
+}
+
+/* Frees the budget after every pool made with it. */
+void
+pool_budget_free(struct pool_budget *b)
+{
+	struct pool_closing	*c;
+
+	if (b == NULL)
+		return;
+	while ((c = TAILQ_FIRST(&b->closing)) != NULL) {
+		TAILQ_REMOVE(&b->closing, c, entry);
+		event_free(c->ev);
+		close(c->fd);
+		free(c);
+	}
+	event_free(b->wake_ev);
+	free(b);
+}
+
+void
+pool_budget_stats(struct pool_budget *b, int *used, int *peak, int *waiting)
+{
+	struct pool	*p;
+
+	*used = b->used;
+	*peak = b->peak;
+	*waiting = 0;
+	TAILQ_FOREACH(p, &b->waiting, wait_entry)
+		(*waiting)++;
+}
+
+#define POOL_CLOSING_WAIT_S	2	/* at most, for a backend to exit */
+
+/* The closed connection's socket read to its end (or the wait over): its
+ * backend has left pg_stat_activity, so its slot is free. */
+static void
+pool_budget_closed(evutil_socket_t fd, short events, void *arg)
+{
+	struct pool_closing	*c = arg;
+	char			 buf[512];
+	ssize_t			 n;
+
+	if ((events & EV_READ) && (n = read(fd, buf, sizeof buf)) > 0)
+		return;		/* what the server said last: read on */
+	TAILQ_REMOVE(&c->budget->closing, c, entry);
+	event_free(c->ev);
+	close(c->fd);
+	pool_budget_put(c->budget);
+	free(c);
+}
+
+/*
+ * Closes a connection whose slot stays counted until its server backend is
+ * gone: PQfinish sends Terminate, and a backend that reads it leaves
+ * pg_stat_activity before it exits and its socket closes, so a copy of the
+ * socket read to its end says when.  Without it, a slot given to another
+ * database at once could show one connection above the cap on the server.
+ */
+static void
+pool_budget_closing(struct pool_budget *b, PGconn *pg)
+{
+	struct pool_closing	*c;
+	struct timeval		 tv = { POOL_CLOSING_WAIT_S, 0 };
+	evutil_socket_t		 fd = PQsocket(pg) >= 0 ? dup(PQsocket(pg)) : -1;
+
+	PQfinish(pg);
+	if (fd < 0) {
+		pool_budget_put(b);
+		return;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->budget = b;
+	c->fd = fd;
+	c->ev = event_new(b->base, fd, EV_READ | EV_PERSIST, pool_budget_closed,
+	    c);
+	TAILQ_INSERT_TAIL(&b->closing, c, entry);
+	event_add(c->ev, &tv);
+}
+
+/* One more connection, when the cap allows and nobody waits before us. */
+static int
+pool_budget_take(struct pool_budget *b)
+{
+	if (b == NULL)
+		return (1);
+	if (b->cap > 0 && (b->used >= b->cap || !TAILQ_EMPTY(&b->waiting)))
+		return (0);
+	if (++b->used > b->peak)
+		b->peak = b->used;
+	return (1);
+}
+
+/* A connection closed: the oldest waiting pool gets its slot (from the
+ * loop, never inside the closer's stack). */
+static void
+pool_budget_put(struct pool_budget *b)
+{
+	if (b == NULL)
+		return;
+	b->used--;
+	if (!TAILQ_EMPTY(&b->waiting))
+		event_active(b->wake_ev, EV_TIMEOUT, 0);
+}
+
+/* The longest idle connection of a pool with nobody waiting, other than
+ * asker's: what a full budget closes for a pool that needs one. */
+static struct pool_conn *
+pool_budget_victim(struct pool_budget *b, struct pool *asker)
+{
+	struct pool		*p;
+	struct pool_conn	*best = NULL;
+	int			 i;
+
+	TAILQ_FOREACH(p, &b->pools, pools_entry) {
+		if (p == asker || !TAILQ_EMPTY(&p->waiters))
+			continue;
+		for (i = 0; i < p->size; i++) {
+			if (p->conns[i]->state == PC_IDLE && (best == NULL ||
+			    p->conns[i]->idle_since < best->idle_since))
+				best = p->conns[i];
+		}
+	}
+	return (best);
+}
+
+/* The pool needs a connection the budget cannot give now: queue it, and
+ * close another database's idle connection for it if there is one. */
+static void
+pool_budget_wait(struct pool *p)
+{
+	struct pool_budget	*b = p->budget;
+	struct pool_conn	*victim;
+
+	if (!p->budget_waiting) {
+		TAILQ_INSERT_TAIL(&b->waiting, p, wait_entry);
+		p->budget_waiting = 1;
+	}
+	if (b->used >= b->cap && (victim = pool_budget_victim(b, p)) != NULL) {
+		log_debug("database: max_connections_total (%d) reached: "
+		    "closing an idle connection for another database", b->cap);
+		pool_drop(victim);
+	} else
+		event_active(b->wake_ev, EV_TIMEOUT, 0);
+}
+
+/* Slots came free: the oldest waiting pools open what they still need; one
+ * that needs nothing any more gives its slot to the next. */
+static void
+pool_budget_wake(evutil_socket_t fd, short events, void *arg)
+{
+	struct pool_budget	*b = arg;
+	struct pool		*p;
+	int			 i;
+
+	(void)fd;
+	(void)events;
+	while ((p = TAILQ_FIRST(&b->waiting)) != NULL &&
+	    (b->cap == 0 || b->used < b->cap)) {
+		TAILQ_REMOVE(&b->waiting, p, wait_entry);
+		p->budget_waiting = 0;
+		if (pool_need(p) <= 0 && !pool_eager(p))
+			continue;
+		for (i = 0; i < p->size; i++) {
+			if (p->conns[i]->state == PC_DOWN &&
+			    !evtimer_pending(p->conns[i]->timer, NULL))
+				break;
+		}
+		if (i == p->size)
+			continue;
+		if (++b->used > b->peak)
+			b->peak = b->used;
+		p->conns[i]->token = 1;
+		pool_connect(p->conns[i]);
+		/* It may need more: pool_grant asks again once this one is
+		 * up, behind whoever waits now. */
+		if (pool_need(p) > 0 && !p->budget_waiting)
+			pool_budget_wait(p);
+	}
+}
+
+/* Whether a request could have a connection of this pool soon, for status:
+ * POOL_OPEN one is up; POOL_CAN_OPEN (on demand) one may open now;
+ * POOL_NO_BUDGET every connection of the cap is busy elsewhere or others
+ * wait before it; POOL_DOWN none is up and the last attempt failed (an
+ * on-demand pool tries once more in the background). */
+enum pool_avail
+pool_available(struct pool *p)
+{
+	struct pool_budget	*b = p->budget;
+	int			 i;
+
+	if (pool_any_connection(p) != NULL)
+		return (POOL_OPEN);
+	if (pool_eager(p))
+		return (POOL_DOWN);
+	for (i = 0; i < p->size; i++) {
+		if (p->conns[i]->state == PC_CONNECTING ||
+		    p->conns[i]->state == PC_CHECKING)
+			return (POOL_CAN_OPEN);
+	}
+	if (p->last_error != NULL) {
+		/* Retry in the background, for the next status. */
+		for (i = 0; i < p->size; i++) {
+			if (p->conns[i]->state == PC_DOWN &&
+			    !evtimer_pending(p->conns[i]->timer, NULL) &&
+			    pool_budget_take(b)) {
+				p->conns[i]->token = 1;
+				pool_connect(p->conns[i]);
+				break;
+			}
+		}
+		return (POOL_DOWN);
+	}
+	if (p->budget_waiting || (b != NULL && b->cap > 0 &&
+	    (b->used >= b->cap || !TAILQ_EMPTY(&b->waiting)) &&
+	    pool_budget_victim(b, p) == NULL))
+		return (POOL_NO_BUDGET);
+	return (POOL_CAN_OPEN);
+}
+
+/* The pool's connections in one word, for status's database.connection. */
+const char *
+pool_connection_word(struct pool *p)
+{
+	switch (pool_available(p)) {
+	case POOL_OPEN:
+		return ("open");
+	case POOL_NO_BUDGET:
+		return ("no_budget");
+	case POOL_DOWN:
+		return ("down");
+	default:
+		break;
+	}
+	return (p->last_error == NULL && !p->ever_connected ? "not_yet" :
+	    "closed");
+}
+
+/* Whether the pool opens its connections on demand. */
+int
+pool_on_demand(struct pool *p)
+{
+	return (!pool_eager(p));
 }

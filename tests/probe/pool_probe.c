@@ -155,7 +155,7 @@ main(int argc, char *argv[])
 	p.n = argc - 3;
 	p.out = json_object();
 	p.base = event_base_new();
-	p.pool = pool_new(p.base, &cf);
+	p.pool = pool_new(p.base, &cf, NULL);
 	tick = event_new(p.base, -1, EV_PERSIST, probe_tick, &p);
 	event_add(tick, &tv);
 	limit = evtimer_new(p.base, probe_timeout, &p);
