@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,16 +164,21 @@ author_say_directory(const struct author_opts *ao, const char *dir,
 		    "$MIGD_MIGRATIONS, ./migrations or configuration)", dir);
 }
 
-/* Other tools' migrations form one line ordered by version: nothing to
- * merge, and a merge file of migd's would mix two layouts. */
-static void
-author_check_layout(const struct revset *rs, const char *dir)
+/* Fails with a message about what was loaded, after letting it go: a leak
+ * checker at exit then sees nothing held. */
+static void __attribute__((noreturn, format(printf, 5, 6)))
+author_refuse(struct revset *rs, char *dir, int code, const char *kind,
+    const char *fmt, ...)
 {
-	if (rs->set.format > LAYOUT_MIGD)
-		out_fail(MIGCTL_EXIT_FAILED, "invalid_migrations", NULL,
-		    "%s holds %s migrations, which form one line ordered by "
-		    "version: there are no branches to merge", dir,
-		    layout_name((enum layout_format)rs->set.format));
+	static char	 msg[PATH_MAX + 256];
+	va_list		 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	revset_unref(rs);
+	free(dir);
+	out_fail(code, kind, NULL, "%s", msg);
 }
 
 /* With --json, the notes of author_load, for the document printed. */
@@ -338,10 +344,6 @@ author_new_tool(const struct author_opts *ao, struct revset *rs,
 	size_t			*heads, n, i, dlen = strlen(dir);
 	int			 undo = 0, files = 0;
 
-	if (ao->head != NULL)
-		out_fail(MIGCTL_EXIT_USAGE, "usage", NULL, "--head: %s "
-		    "migrations form one line ordered by version; a new one "
-		    "always goes on top", layout_name(fmt));
 	n = graph_heads(rs->graph, &heads);
 	if (n == 1) {
 		head = graph_id(rs->graph, heads[0]);
@@ -437,6 +439,10 @@ author_new(const struct author_opts *ao)
 	fmt = (enum layout_format)rs->set.format;
 	if (revset_count(rs) == 0 && fmt <= LAYOUT_MIGD)
 		fmt = author_config_format(ao);
+	if (fmt > LAYOUT_MIGD && ao->head != NULL)
+		author_refuse(rs, dir, MIGCTL_EXIT_USAGE, "usage", "--head: %s "
+		    "migrations form one line ordered by version; a new one "
+		    "always goes on top", layout_name(fmt));
 	if (fmt > LAYOUT_MIGD) {
 		rv = author_new_tool(ao, rs, dir, from, fmt);
 		free(dir);
@@ -496,7 +502,11 @@ author_merge(const struct author_opts *ao)
 	dir = author_directory(ao, &from);
 	author_say_directory(ao, dir, from);
 	rs = author_load(dir, NULL);
-	author_check_layout(rs, dir);
+	if (rs->set.format > LAYOUT_MIGD)
+		author_refuse(rs, dir, MIGCTL_EXIT_FAILED, "invalid_migrations",
+		    "%s holds %s migrations, which form one line ordered by "
+		    "version: there are no branches to merge", dir,
+		    layout_name((enum layout_format)rs->set.format));
 	n = graph_heads(rs->graph, &heads);
 	if (n < 2)
 		out_fail(MIGCTL_EXIT_FAILED, "plan_error", NULL, "%s has %zu "
