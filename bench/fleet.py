@@ -36,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
 from fleet_helpers import ConnSampler, FleetCluster, fleet_config  # noqa: E402
-from migdtest import Conn, clean_env, request  # noqa: E402
+from migdtest import Conn, clean_env  # noqa: E402
 
 PREFIX = "bench_fleet_"
 
@@ -183,7 +183,9 @@ def migctl_all(migctl_bin, sock, *args):
 def migd_side(migd_bin, migctl_bin, cluster, n, parallel, work):
     """migd's rollout of the same set to a fresh fleet: migctl upgrade --all --parallel
     P under the sampler; RSS idle; status --all's time."""
+    import migdtest
     from migdtest import Migd
+    migdtest.MIGD_BIN = os.path.abspath(migd_bin)   # this run's, not the tests' default
     names = cluster.create_fleet(n, prefix=PREFIX + "m_")
     path = migd_fleet_config(cluster, names, work, parallel)
     m = Migd(work, cluster.conninfo(names[0]), pg=cluster)
