@@ -874,39 +874,57 @@ migctl_author_path(void)
 	return (xstrdup(LIBEXECDIR "/migctl-author"));
 }
 
-/* new and merge need the daemon's parser: they run in migctl-author. */
+/* The start of a migctl-author command line: the program, its words, and
+ * the options every one of them takes (--json, -d DIR, -c CONFIG). */
 static int
-migctl_author(struct migctl *m, const char *what)
+migctl_author_args(struct migctl *m, char **argv, const char *w1,
+    const char *w2, const char *dir)
 {
-	char	*argv[16], *path;
 	int	 n = 0;
 
-	path = migctl_author_path();
-	argv[n++] = path;
-	argv[n++] = (char *)what;
+	argv[n++] = migctl_author_path();
+	argv[n++] = (char *)w1;
+	if (w2 != NULL)
+		argv[n++] = (char *)w2;
 	if (opts.json)
 		argv[n++] = "--json";
-	if (m->author.message != NULL) {
-		argv[n++] = "-m";
-		argv[n++] = (char *)m->author.message;
-	}
-	if (m->author.directory != NULL) {
+	if (dir != NULL) {
 		argv[n++] = "-d";
-		argv[n++] = (char *)m->author.directory;
+		argv[n++] = (char *)dir;
 	}
 	if (m->author.config != NULL) {
 		argv[n++] = "-c";
 		argv[n++] = (char *)m->author.config;
 	}
+	return (n);
+}
+
+/* Becomes migctl-author with argv[0..n). */
+static void __attribute__((noreturn))
+migctl_author_exec(char **argv, int n)
+{
+	argv[n] = NULL;
+	execv(argv[0], argv);
+	die(MIGCTL_EXIT_FAILED, "cannot run %s: %s", argv[0], strerror(errno));
+}
+
+/* new and merge need the daemon's parser: they run in migctl-author. */
+static int
+migctl_author(struct migctl *m, const char *what)
+{
+	char	*argv[16];
+	int	 n;
+
+	if (m->author.message == NULL || *m->author.message == '\0')
+		die(MIGCTL_EXIT_USAGE, "a message is required (-m MESSAGE)");
+	n = migctl_author_args(m, argv, what, NULL, m->author.directory);
+	argv[n++] = "-m";
+	argv[n++] = (char *)m->author.message;
 	if (m->author.head != NULL) {
 		argv[n++] = "--head";
 		argv[n++] = (char *)m->author.head;
 	}
-	argv[n] = NULL;
-	if (m->author.message == NULL || *m->author.message == '\0')
-		die(MIGCTL_EXIT_USAGE, "a message is required (-m MESSAGE)");
-	execv(path, argv);
-	die(MIGCTL_EXIT_FAILED, "cannot run %s: %s", path, strerror(errno));
+	migctl_author_exec(argv, n);
 }
 
 static int
@@ -928,8 +946,8 @@ static const struct migctl_cmd migctl_lint_live = {
 static int
 migctl_lint(struct migctl *m)
 {
-	char	**argv, *path;
-	int	  n = 0, i, files;
+	char	**argv;
+	int	  n, i, files;
 
 	files = m->nargs > 0 || m->author.directory != NULL ||
 	    m->author.config != NULL;
@@ -940,25 +958,11 @@ migctl_lint(struct migctl *m)
 	if (m->socket_given && !files)
 		return (migctl_run(m, &migctl_lint_live, NULL, 0));
 	argv = xcalloc((size_t)m->nargs + 8, sizeof *argv);
-	path = migctl_author_path();
-	argv[n++] = path;
-	argv[n++] = "lint";
-	if (opts.json)
-		argv[n++] = "--json";
-	if (m->author.directory != NULL) {
-		argv[n++] = "-d";
-		argv[n++] = (char *)m->author.directory;
-	}
-	if (m->author.config != NULL) {
-		argv[n++] = "-c";
-		argv[n++] = (char *)m->author.config;
-	}
+	n = migctl_author_args(m, argv, "lint", NULL, m->author.directory);
 	argv[n++] = "--";
 	for (i = 0; i < m->nargs; i++)
 		argv[n++] = m->args[i];
-	argv[n] = NULL;
-	execv(path, argv);
-	die(MIGCTL_EXIT_FAILED, "cannot run %s: %s", path, strerror(errno));
+	migctl_author_exec(argv, n);
 }
 
 static int
@@ -972,8 +976,8 @@ migctl_merge(struct migctl *m)
 static int
 migctl_import(struct migctl *m)
 {
-	char	*argv[16], *path;
-	int	 n = 0;
+	char	*argv[16];
+	int	 n;
 
 	if (strcmp(m->args[0], "alembic") != 0)
 		usage_error(usage_distance(m->args[0], "alembic") <= 2 ?
@@ -981,26 +985,12 @@ migctl_import(struct migctl *m)
 		    "projects only, not '%s'", m->args[0]);
 	if (m->out != NULL && m->author.config != NULL)
 		die(MIGCTL_EXIT_USAGE, "give --out DIR or -c CONFIG, not both");
-	path = migctl_author_path();
-	argv[n++] = path;
-	argv[n++] = "import";
-	if (opts.json)
-		argv[n++] = "--json";
-	if (m->out != NULL) {
-		argv[n++] = "-d";
-		argv[n++] = (char *)m->out;
-	}
-	if (m->author.config != NULL) {
-		argv[n++] = "-c";
-		argv[n++] = (char *)m->author.config;
-	}
+	n = migctl_author_args(m, argv, "import", NULL, m->out);
 	if (m->allow_partial)
 		argv[n++] = "--allow-partial";
 	argv[n++] = "-r";
 	argv[n++] = m->args[1];
-	argv[n] = NULL;
-	execv(path, argv);
-	die(MIGCTL_EXIT_FAILED, "cannot run %s: %s", path, strerror(errno));
+	migctl_author_exec(argv, n);
 }
 
 /* upgrade/downgrade --sql [FROM:]TO, and revisions -d|-c, read the files
@@ -1009,35 +999,18 @@ static int
 migctl_offline(struct migctl *m, const struct migctl_cmd *cmd,
     const char *arg)
 {
-	char	*argv[16], *path;
-	int	 n = 0;
+	char	*argv[16];
+	int	 n;
 
-	path = migctl_author_path();
-	argv[n++] = path;
-	if (m->sql) {
-		argv[n++] = "sql";
-		argv[n++] = (char *)cmd->name;
-	} else
-		argv[n++] = "revisions";
-	if (opts.json)
-		argv[n++] = "--json";
-	if (m->author.directory != NULL) {
-		argv[n++] = "-d";
-		argv[n++] = (char *)m->author.directory;
-	}
-	if (m->author.config != NULL) {
-		argv[n++] = "-c";
-		argv[n++] = (char *)m->author.config;
-	}
+	n = migctl_author_args(m, argv, m->sql ? "sql" : "revisions", m->sql ?
+	    cmd->name : NULL, m->author.directory);
 	if (arg != NULL) {
 		argv[n++] = "-r";
 		argv[n++] = (char *)arg;
 	}
 	if (m->sql && m->atomic >= 0)
 		argv[n++] = m->atomic ? "--atomic" : "--no-atomic";
-	argv[n] = NULL;
-	execv(path, argv);
-	die(MIGCTL_EXIT_FAILED, "cannot run %s: %s", path, strerror(errno));
+	migctl_author_exec(argv, n);
 }
 
 /* Ctrl-C during a run: the first asks migd to cancel it, the second leaves

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "lint.h"
+#include "sqlscan.h"
 #include "util.h"
 
 enum {
@@ -203,46 +204,12 @@ lint_severity_name(enum lint_severity s)
 	return ("error");
 }
 
-/* Unwraps {"Type": {...}}. */
-static json_t *
-lint_node(json_t *wrapped, const char **type)
-{
-	void	*it;
-
-	*type = "";
-	if (!json_is_object(wrapped) || json_object_size(wrapped) != 1)
-		return (NULL);
-	it = json_object_iter(wrapped);
-	*type = json_object_iter_key(it);
-	return (json_object_iter_value(it));
-}
-
-static const char *
-lint_str(json_t *obj, const char *key)
-{
-	return (json_string_value(json_object_get(obj, key)));
-}
-
-static int
-lint_is(json_t *obj, const char *key, const char *want)
-{
-	const char	*s = lint_str(obj, key);
-
-	return (s != NULL && strcmp(s, want) == 0);
-}
-
-static int
-lint_true(json_t *obj, const char *key)
-{
-	return (json_is_true(json_object_get(obj, key)));
-}
-
 /* A table's key as the statement names it: "schema.name" or "name". */
 static char *
 lint_rangevar(json_t *rv)
 {
-	const char	*schema = lint_str(rv, "schemaname");
-	const char	*rel = lint_str(rv, "relname");
+	const char	*schema = sqlscan_str(rv, "schemaname");
+	const char	*rel = sqlscan_str(rv, "relname");
 
 	if (rel == NULL)
 		return (NULL);
@@ -260,7 +227,7 @@ lint_namelist(json_t *list)
 	size_t		 i;
 
 	json_array_foreach(list, i, it) {
-		s = lint_str(lint_node(it, &type), "sval");
+		s = sqlscan_str(sqlscan_node(it, &type), "sval");
 		if (s == NULL)
 			continue;
 		if (out == NULL)
@@ -353,9 +320,9 @@ lint_typename(json_t *tn, int *catalog)
 
 	if (n == 0)
 		return (NULL);
-	first = lint_str(lint_node(json_array_get(names, 0), &type), "sval");
+	first = sqlscan_str(sqlscan_node(json_array_get(names, 0), &type), "sval");
 	*catalog = n == 2 && first != NULL && strcmp(first, "pg_catalog") == 0;
-	return (lint_str(lint_node(json_array_get(names, n - 1), &type),
+	return (sqlscan_str(sqlscan_node(json_array_get(names, n - 1), &type),
 	    "sval"));
 }
 
@@ -365,7 +332,7 @@ lint_coltype(struct lint_scan *ls, const struct lint_at *at, json_t *col,
     const char *table)
 {
 	json_t		*tn = json_object_get(col, "typeName");
-	const char	*t, *c = lint_str(col, "colname");
+	const char	*t, *c = sqlscan_str(col, "colname");
 	int		 catalog = 0;
 
 	if ((t = lint_typename(tn, &catalog)) == NULL)
@@ -417,7 +384,7 @@ lint_stable_default(json_t *expr)
 	const char	*type, *f;
 	size_t		 i;
 
-	if ((n = lint_node(expr, &type)) == NULL)
+	if ((n = sqlscan_node(expr, &type)) == NULL)
 		return (1);
 	if (strcmp(type, "A_Const") == 0 || strcmp(type, "SQLValueFunction")
 	    == 0)
@@ -426,7 +393,7 @@ lint_stable_default(json_t *expr)
 		return (lint_stable_default(json_object_get(n, "arg")));
 	if (strcmp(type, "FuncCall") == 0) {
 		names = json_object_get(n, "funcname");
-		f = lint_str(lint_node(json_array_get(names,
+		f = sqlscan_str(sqlscan_node(json_array_get(names,
 		    json_array_size(names) - 1), &type), "sval");
 		for (i = 0; f != NULL && i < nitems(stable); i++) {
 			if (strcmp(f, stable[i]) == 0 &&
@@ -443,14 +410,14 @@ lint_add_column(struct lint_scan *ls, const struct lint_at *at, json_t *cmd,
     json_t *col, const char *table)
 {
 	json_t		*con, *c;
-	const char	*type, *t, *name = lint_str(col, "colname");
+	const char	*type, *t, *name = sqlscan_str(col, "colname");
 	size_t		 i;
 	int		 notnull = 0, dflt = 0, catalog = 0;
 
 	if (name == NULL)
 		name = "?";
 	lint_coltype(ls, at, col, table);
-	if (!lint_true(cmd, "missing_ok"))
+	if (!sqlscan_true(cmd, "missing_ok"))
 		lint_event(ls, at, LR_ROBUST, LINT_BARE, table, xprintf("ADD "
 		    "COLUMN %s without IF NOT EXISTS", name));
 	t = lint_typename(json_object_get(col, "typeName"), &catalog);
@@ -461,9 +428,9 @@ lint_add_column(struct lint_scan *ls, const struct lint_at *at, json_t *cmd,
 		    "sequence", name, t));
 	}
 	json_array_foreach(json_object_get(col, "constraints"), i, c) {
-		if ((con = lint_node(c, &type)) == NULL)
+		if ((con = sqlscan_node(c, &type)) == NULL)
 			continue;
-		t = lint_str(con, "contype");
+		t = sqlscan_str(con, "contype");
 		if (t == NULL)
 			continue;
 		if (strcmp(t, "CONSTR_NOTNULL") == 0)
@@ -506,9 +473,9 @@ static void
 lint_add_constraint(struct lint_scan *ls, const struct lint_at *at,
     json_t *con, const char *table)
 {
-	const char	*t = lint_str(con, "contype");
-	const char	*name = lint_str(con, "conname");
-	int		 nv = lint_true(con, "skip_validation");
+	const char	*t = sqlscan_str(con, "contype");
+	const char	*name = sqlscan_str(con, "conname");
+	int		 nv = sqlscan_true(con, "skip_validation");
 
 	if (t == NULL)
 		return;
@@ -529,12 +496,12 @@ lint_add_constraint(struct lint_scan *ls, const struct lint_at *at,
 		    xprintf("ADD CONSTRAINT %s CHECK without NOT VALID",
 		    name));
 	else if (strcmp(t, "CONSTR_UNIQUE") == 0 &&
-	    lint_str(con, "indexname") == NULL)
+	    sqlscan_str(con, "indexname") == NULL)
 		lint_event(ls, at, LR_UNIQUE, LINT_EXISTING, table,
 		    xprintf("ADD CONSTRAINT %s UNIQUE builds its index under "
 		    "the lock", name));
 	else if (strcmp(t, "CONSTR_PRIMARY") == 0 &&
-	    lint_str(con, "indexname") == NULL)
+	    sqlscan_str(con, "indexname") == NULL)
 		lint_event(ls, at, LR_PRIMARY_KEY, LINT_EXISTING, table,
 		    xprintf("ADD CONSTRAINT %s PRIMARY KEY builds its index "
 		    "under the lock", name));
@@ -572,16 +539,16 @@ lint_alter_table(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 	char		*table;
 	size_t		 i;
 
-	if (!lint_is(n, "objtype", "OBJECT_TABLE"))
+	if (!sqlscan_is(n, "objtype", "OBJECT_TABLE"))
 		return;
 	table = lint_rangevar(json_object_get(n, "relation"));
 	json_array_foreach(json_object_get(n, "cmds"), i, it) {
-		cmd = lint_node(it, &type);
+		cmd = sqlscan_node(it, &type);
 		if (cmd == NULL || strcmp(type, "AlterTableCmd") != 0 ||
-		    (sub = lint_str(cmd, "subtype")) == NULL)
+		    (sub = sqlscan_str(cmd, "subtype")) == NULL)
 			continue;
-		name = lint_str(cmd, "name");
-		def = lint_node(json_object_get(cmd, "def"), &type);
+		name = sqlscan_str(cmd, "name");
+		def = sqlscan_node(json_object_get(cmd, "def"), &type);
 		if (strcmp(sub, "AT_AddColumn") == 0 && def != NULL)
 			lint_add_column(ls, at, cmd, def, table);
 		else if (strcmp(sub, "AT_AddConstraint") == 0 && def != NULL)
@@ -663,25 +630,25 @@ lint_drop(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 	size_t		 i;
 
 	json_array_foreach(json_object_get(n, "objects"), i, obj) {
-		if (lint_is(n, "removeType", "OBJECT_SCHEMA")) {
-			s = lint_str(lint_node(obj, &type), "sval");
+		if (sqlscan_is(n, "removeType", "OBJECT_SCHEMA")) {
+			s = sqlscan_str(sqlscan_node(obj, &type), "sval");
 			if (s != NULL)
 				lint_event(ls, at, LR_MANAGED_SCHEMA, 0, s,
 				    xprintf("DROP SCHEMA %s", s));
 			continue;
 		}
-		items = json_object_get(lint_node(obj, &type), "items");
+		items = json_object_get(sqlscan_node(obj, &type), "items");
 		if ((key = lint_namelist(items)) == NULL)
 			continue;
-		if (lint_is(n, "removeType", "OBJECT_TABLE"))
+		if (sqlscan_is(n, "removeType", "OBJECT_TABLE"))
 			lint_event(ls, at, LR_DROP_TABLE, LINT_EXISTING, key,
 			    xprintf("DROP TABLE %s", key));
-		else if (lint_is(n, "removeType", "OBJECT_INDEX") &&
-		    !lint_true(n, "concurrent"))
+		else if (sqlscan_is(n, "removeType", "OBJECT_INDEX") &&
+		    !sqlscan_true(n, "concurrent"))
 			lint_event(ls, at, LR_INDEX_DELETION, 0, NULL,
 			    xprintf("DROP INDEX %s without CONCURRENTLY", key));
-		if (lint_is(n, "removeType", "OBJECT_INDEX") &&
-		    lint_true(n, "concurrent") && !lint_true(n, "missing_ok"))
+		if (sqlscan_is(n, "removeType", "OBJECT_INDEX") &&
+		    sqlscan_true(n, "concurrent") && !sqlscan_true(n, "missing_ok"))
 			lint_event(ls, at, LR_ROBUST, LINT_BARE, NULL,
 			    xprintf("DROP INDEX CONCURRENTLY %s without IF "
 			    "EXISTS", key));
@@ -708,14 +675,14 @@ lint_rewrite(struct lint_scan *ls, const struct lint_at *at,
 		free(table);
 		return;
 	}
-	if (!lint_true(n, "is_vacuumcmd"))
+	if (!sqlscan_true(n, "is_vacuumcmd"))
 		return;
 	json_array_foreach(json_object_get(n, "options"), i, opt) {
-		def = lint_node(opt, &t);
-		if (def != NULL && lint_is(def, "defname", "full")) {
+		def = sqlscan_node(opt, &t);
+		if (def != NULL && sqlscan_is(def, "defname", "full")) {
 			/* VACUUM (FULL false) is plain. */
 			full = json_object_get(def, "arg") == NULL ||
-			    lint_true(json_object_get(json_object_get(def,
+			    sqlscan_true(json_object_get(json_object_get(def,
 			    "arg"), "Boolean"), "boolval") ||
 			    json_integer_value(json_object_get(json_object_get(
 			    json_object_get(def, "arg"), "Integer"), "ival"));
@@ -729,7 +696,7 @@ lint_rewrite(struct lint_scan *ls, const struct lint_at *at,
 		return;
 	}
 	json_array_foreach(json_object_get(n, "rels"), i, rel) {
-		table = lint_rangevar(json_object_get(lint_node(rel, &t),
+		table = lint_rangevar(json_object_get(sqlscan_node(rel, &t),
 		    "relation"));
 		lint_event(ls, at, LR_VACUUM_FULL, LINT_EXISTING, table,
 		    xprintf("VACUUM FULL %s", table ? table : "?"));
@@ -747,12 +714,12 @@ lint_create(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 	size_t		 i;
 
 	table = lint_rangevar(json_object_get(n, "relation"));
-	if (!lint_true(n, "if_not_exists"))
+	if (!sqlscan_true(n, "if_not_exists"))
 		lint_event(ls, at, LR_ROBUST, LINT_BARE, table, xprintf(
 		    "CREATE TABLE %s without IF NOT EXISTS", table ? table :
 		    "?"));
 	json_array_foreach(json_object_get(n, "tableElts"), i, elt) {
-		col = lint_node(elt, &type);
+		col = sqlscan_node(elt, &type);
 		if (col != NULL && strcmp(type, "ColumnDef") == 0)
 			lint_coltype(ls, at, col, table);
 	}
@@ -766,9 +733,9 @@ static void
 lint_index(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 {
 	char		*table = lint_rangevar(json_object_get(n, "relation"));
-	const char	*idx = lint_str(n, "idxname");
+	const char	*idx = sqlscan_str(n, "idxname");
 
-	if (!lint_true(n, "concurrent"))
+	if (!sqlscan_true(n, "concurrent"))
 		lint_event(ls, at, LR_CONCURRENT_INDEX, LINT_EXISTING, table,
 		    xprintf("CREATE INDEX%s%s on %s without CONCURRENTLY",
 		    idx ? " " : "", idx ? idx : "", table ? table : "?"));
@@ -777,7 +744,7 @@ lint_index(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 			lint_event(ls, at, LR_CIC_IN_TX, 0, table, xstrdup(
 			    "CREATE INDEX CONCURRENTLY after the file's "
 			    "BEGIN"));
-		if (!lint_true(n, "if_not_exists"))
+		if (!sqlscan_true(n, "if_not_exists"))
 			lint_event(ls, at, LR_ROBUST, LINT_BARE, table,
 			    xstrdup("CREATE INDEX CONCURRENTLY without IF NOT "
 			    "EXISTS"));
@@ -796,7 +763,7 @@ lint_stmt(struct lint_scan *ls, json_t *stmt, const char *sql, size_t offset,
 	char		*table;
 	size_t		 i;
 
-	if ((n = lint_node(stmt, &type)) == NULL)
+	if ((n = sqlscan_node(stmt, &type)) == NULL)
 		return;
 	at.sql = sql;
 	at.offset = offset;
@@ -828,23 +795,23 @@ lint_stmt(struct lint_scan *ls, json_t *stmt, const char *sql, size_t offset,
 		lint_alter_table(ls, &at, n);
 	else if (strcmp(type, "RenameStmt") == 0) {
 		table = lint_rangevar(json_object_get(n, "relation"));
-		if (lint_is(n, "renameType", "OBJECT_COLUMN") &&
-		    lint_is(n, "relationType", "OBJECT_TABLE"))
+		if (sqlscan_is(n, "renameType", "OBJECT_COLUMN") &&
+		    sqlscan_is(n, "relationType", "OBJECT_TABLE"))
 			lint_event(ls, &at, LR_RENAME_COLUMN, LINT_EXISTING,
 			    table, xprintf("RENAME COLUMN %s TO %s",
-			    lint_str(n, "subname"), lint_str(n, "newname")));
-		else if (lint_is(n, "renameType", "OBJECT_TABLE"))
+			    sqlscan_str(n, "subname"), sqlscan_str(n, "newname")));
+		else if (sqlscan_is(n, "renameType", "OBJECT_TABLE"))
 			lint_event(ls, &at, LR_RENAME_TABLE, LINT_EXISTING,
 			    table, xprintf("RENAME TABLE %s TO %s", table ?
-			    table : "?", lint_str(n, "newname")));
+			    table : "?", sqlscan_str(n, "newname")));
 		free(table);
 	} else if (strcmp(type, "DropStmt") == 0)
 		lint_drop(ls, &at, n);
 	else if (strcmp(type, "DropdbStmt") == 0)
 		lint_event(ls, &at, LR_DROP_DATABASE, 0, NULL, xprintf(
-		    "DROP DATABASE %s", lint_str(n, "dbname")));
+		    "DROP DATABASE %s", sqlscan_str(n, "dbname")));
 	else if (strcmp(type, "TruncateStmt") == 0 &&
-	    lint_is(n, "behavior", "DROP_CASCADE"))
+	    sqlscan_is(n, "behavior", "DROP_CASCADE"))
 		lint_event(ls, &at, LR_TRUNCATE_CASCADE, 0, NULL,
 		    xstrdup("TRUNCATE ... CASCADE"));
 	else if (strcmp(type, "VacuumStmt") == 0 ||
@@ -853,7 +820,7 @@ lint_stmt(struct lint_scan *ls, json_t *stmt, const char *sql, size_t offset,
 	else if (strcmp(type, "CreateDomainStmt") == 0 &&
 	    json_array_size(json_object_get(n, "constraints")) > 0) {
 		json_array_foreach(json_object_get(n, "constraints"), i, con) {
-			t = lint_str(lint_node(con, &type), "contype");
+			t = sqlscan_str(sqlscan_node(con, &type), "contype");
 			if (t != NULL && strcmp(t, "CONSTR_CHECK") == 0) {
 				lint_event(ls, &at, LR_DOMAIN_CREATE, 0, NULL,
 				    xstrdup("CREATE DOMAIN with a CHECK "
@@ -862,24 +829,24 @@ lint_stmt(struct lint_scan *ls, json_t *stmt, const char *sql, size_t offset,
 			}
 		}
 	} else if (strcmp(type, "AlterDomainStmt") == 0 &&
-	    lint_is(n, "subtype", "C") && !lint_true(lint_node(
+	    sqlscan_is(n, "subtype", "C") && !sqlscan_true(sqlscan_node(
 	    json_object_get(n, "def"), &type), "skip_validation"))
 		lint_event(ls, &at, LR_DOMAIN_ALTER, 0, NULL, xstrdup(
 		    "ALTER DOMAIN ... ADD CONSTRAINT without NOT VALID"));
 	else if (strcmp(type, "AlterEnumStmt") == 0 &&
-	    lint_str(n, "newVal") != NULL && lint_str(n, "oldVal") == NULL) {
+	    sqlscan_str(n, "newVal") != NULL && sqlscan_str(n, "oldVal") == NULL) {
 		ls->enum_vals = xreallocarray(ls->enum_vals, ls->n_enum + 1,
 		    sizeof *ls->enum_vals);
-		ls->enum_vals[ls->n_enum++] = xstrdup(lint_str(n, "newVal"));
+		ls->enum_vals[ls->n_enum++] = xstrdup(sqlscan_str(n, "newVal"));
 	} else if (strcmp(type, "TransactionStmt") == 0 &&
-	    (kind = lint_str(n, "kind")) != NULL) {
+	    (kind = sqlscan_str(n, "kind")) != NULL) {
 		if (strcmp(kind, "TRANS_STMT_BEGIN") == 0 ||
 		    strcmp(kind, "TRANS_STMT_START") == 0)
 			ls->in_begin = 1;
 		else if (strcmp(kind, "TRANS_STMT_COMMIT") == 0 ||
 		    strcmp(kind, "TRANS_STMT_ROLLBACK") == 0 ||
 		    strcmp(kind, "TRANS_STMT_PREPARE") == 0) {
-			ls->in_begin = lint_true(n, "chain");
+			ls->in_begin = sqlscan_true(n, "chain");
 			lint_tx_end(ls);
 		}
 	}

@@ -289,13 +289,14 @@ bad:
 	return (-1);
 }
 
-/* Unwraps a Node ({"RangeVar": {...}}) into its fields and its type. */
-static json_t *
+/* Unwraps a Node ({"RangeVar": {...}}) into its fields and its type ("" when
+ * it is none). */
+json_t *
 sqlscan_node(json_t *wrapped, const char **type)
 {
 	void	*it;
 
-	*type = NULL;
+	*type = "";
 	if (!json_is_object(wrapped) || json_object_size(wrapped) != 1)
 		return (NULL);
 	it = json_object_iter(wrapped);
@@ -304,14 +305,14 @@ sqlscan_node(json_t *wrapped, const char **type)
 }
 
 /* A string member or NULL: libpg_query leaves out empty members. */
-static const char *
+const char *
 sqlscan_str(json_t *obj, const char *key)
 {
 	return (json_string_value(json_object_get(obj, key)));
 }
 
 /* Whether a string member (an enum value, usually) equals want. */
-static int
+int
 sqlscan_is(json_t *obj, const char *key, const char *want)
 {
 	const char	*s = sqlscan_str(obj, key);
@@ -320,7 +321,7 @@ sqlscan_is(json_t *obj, const char *key, const char *want)
 }
 
 /* A boolean member: absent means false in libpg_query's output. */
-static int
+int
 sqlscan_true(json_t *obj, const char *key)
 {
 	return (json_is_true(json_object_get(obj, key)));

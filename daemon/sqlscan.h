@@ -127,4 +127,10 @@ int	 sqlscan_system_schema(const char *name);
 /* Always-quoted identifier ("na""me") for SQL built by migd; to free. */
 char	*sqlscan_quote_ident(const char *name);
 
+/* libpg_query's parse tree as JSON, read by sqlscan.c and lint.c alike. */
+json_t		*sqlscan_node(json_t *wrapped, const char **type);
+const char	*sqlscan_str(json_t *obj, const char *key);
+int		 sqlscan_is(json_t *obj, const char *key, const char *want);
+int		 sqlscan_true(json_t *obj, const char *key);
+
 #endif
