@@ -85,7 +85,7 @@ author_config_dir(const char *path)
 		errlist_clear(&errs);
 		return (NULL);
 	}
-	dir = xstrdup(cf->directory);
+	dir = xstrdup(cf->dbs[0].directory);
 	config_free(cf);
 	return (dir);
 }
@@ -123,7 +123,7 @@ author_directory(const struct author_opts *ao, const char **from)
 			    "{s:o}", "errors", e), "%s", errs.n ? errs.v[0] :
 			    ao->config);
 		}
-		dir = xstrdup(cf->directory);
+		dir = xstrdup(cf->dbs[0].directory);
 		config_free(cf);
 		return (dir);
 	}
@@ -299,7 +299,7 @@ author_config_format(const struct author_opts *ao)
 		errlist_clear(&errs);
 		return (LAYOUT_AUTO);
 	}
-	f = cf->format;
+	f = cf->dbs[0].format;
 	config_free(cf);
 	return ((enum layout_format)f);
 }

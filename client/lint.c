@@ -158,10 +158,10 @@ lintcmd_directory(struct lintcmd *lc, const struct author_opts *ao,
 
 	memset(&ctx, 0, sizeof ctx);
 	if (cf != NULL) {
-		ctx.schemas = cf->schemas;
-		ctx.n_schemas = cf->n_schemas;
-		ctx.version_schema = cf->version_schema;
-		ctx.history_schema = cf->history_schema;
+		ctx.schemas = cf->dbs[0].schemas;
+		ctx.n_schemas = cf->dbs[0].n_schemas;
+		ctx.version_schema = cf->dbs[0].version_schema;
+		ctx.history_schema = cf->dbs[0].history_schema;
 	}
 	dir = author_directory(ao, &from);
 	rs = author_load(dir, cf != NULL ? &ctx : NULL);
@@ -227,8 +227,8 @@ lint_main(const struct author_opts *ao, char *const *files, size_t n)
 		if (config_load(ao->config, &cf, &errs) != 0)
 			out_fail(MIGCTL_EXIT_FAILED, "config_invalid", NULL,
 			    "%s", errs.n ? errs.v[0] : ao->config);
-		lc.ctx.managed = cf->schemas;
-		lc.ctx.n_managed = cf->n_schemas;
+		lc.ctx.managed = cf->dbs[0].schemas;
+		lc.ctx.n_managed = cf->dbs[0].n_schemas;
 	}
 	if (n > 0)
 		lintcmd_files(&lc, files, n);

@@ -33,7 +33,7 @@
 /* One run's SQL as it is written out. */
 struct offline {
 	FILE			*f;
-	const struct config	*cf;
+	const struct config_db	*db;	/* -c CONFIG's first database */
 	struct revset		*rs;
 	char			*vt;	/* the version table, quoted */
 	int			 atomic; /* one transaction for the run */
@@ -93,7 +93,7 @@ offline_config(const struct author_opts *ao)
 
 /* The files, checked as migd checks them with this configuration. */
 static struct revset *
-offline_load(const struct author_opts *ao, const struct config *cf,
+offline_load(const struct author_opts *ao, const struct config_db *db,
     char **dirp)
 {
 	struct revset_ctx	 ctx;
@@ -101,12 +101,12 @@ offline_load(const struct author_opts *ao, const struct config *cf,
 	char			*dir;
 
 	memset(&ctx, 0, sizeof ctx);
-	ctx.schemas = cf->schemas;
-	ctx.n_schemas = cf->n_schemas;
-	ctx.version_schema = cf->version_schema;
-	ctx.history_schema = cf->history_schema;
+	ctx.schemas = db->schemas;
+	ctx.n_schemas = db->n_schemas;
+	ctx.version_schema = db->version_schema;
+	ctx.history_schema = db->history_schema;
 	ctx.server_version = 0;	/* no server: newer SQL is assumed */
-	ctx.format = cf->format;
+	ctx.format = db->format;
 	/* As for new: -d, $MIGD_MIGRATIONS, -c's, ./migrations, installed. */
 	dir = author_directory(ao, &from);
 	*dirp = dir;
@@ -171,8 +171,8 @@ static void
 offline_timeouts(struct offline *o, const char *set)
 {
 	fprintf(o->f, "%s lock_timeout = '%ldms'; %s statement_timeout = "
-	    "'%ldms';\n", set, o->cf->lock_timeout_ms, set,
-	    o->cf->statement_timeout_ms);
+	    "'%ldms';\n", set, o->db->lock_timeout_ms, set,
+	    o->db->statement_timeout_ms);
 }
 
 /* A transaction as migd begins one: the file's BEGIN (its options kept) or
@@ -472,6 +472,7 @@ offline_sql(const struct author_opts *ao, int up)
 	struct offline		 o;
 	struct graph_plan	 plan;
 	struct config		*cf;
+	const struct config_db	*db;
 	struct revset		*rs;
 	const struct migfile	*mf;
 	const char		*range, *to, *colon, **schemas;
@@ -502,8 +503,9 @@ offline_sql(const struct author_opts *ao, int up)
 		offline_die(MIGCTL_EXIT_USAGE, "--sql takes FROM:TO (e.g. "
 		    "base:head), not '%s'", range);
 	cf = offline_config(ao);
-	atomic = ao->atomic >= 0 ? ao->atomic : cf->atomic;
-	rs = offline_load(ao, cf, &dir);
+	db = &cf->dbs[0];
+	atomic = ao->atomic >= 0 ? ao->atomic : db->atomic;
+	rs = offline_load(ao, db, &dir);
 	n_rows = offline_from(rs, from, &rows);
 	/* Rows of a table migd would not write: say so of FROM. */
 	if (graph_plan(rs->graph, (const char *const *)rows, n_rows, "base",
@@ -550,9 +552,9 @@ offline_sql(const struct author_opts *ao, int up)
 	o.f = tty ? open_memstream(&shown, &n_shown) : stdout;
 	if (o.f == NULL)
 		offline_die(MIGCTL_EXIT_FAILED, "out of memory");
-	o.cf = cf;
+	o.db = db;
 	o.rs = rs;
-	o.vt = offline_qualify(cf->version_schema, cf->version_table);
+	o.vt = offline_qualify(db->version_schema, db->version_table);
 	o.atomic = atomic;
 	/* FROM as rows, sorted as the check below reads the table. */
 	if (n_rows > 1)
@@ -582,7 +584,7 @@ offline_sql(const struct author_opts *ao, int up)
 	    "");
 	fprintf(o.f, "-- Apply with: psql -X -v ON_ERROR_STOP=1 -f FILE\n"
 	    "-- Not here: migd's history table (");
-	q = offline_qualify(cf->history_schema, cf->history_table);
+	q = offline_qualify(db->history_schema, db->history_table);
 	offline_comment_text(o.f, q);
 	free(q);
 	fprintf(o.f, "), which is migd's own record,\n-- and its migration "
@@ -591,10 +593,10 @@ offline_sql(const struct author_opts *ao, int up)
 	/* migd's version table, exactly as Alembic's, and the schemas the
 	 * run needs (revset_plan_schemas, as migd decides them). */
 	fprintf(o.f, "BEGIN;\n");
-	q = sqlscan_quote_ident(cf->version_schema);
+	q = sqlscan_quote_ident(db->version_schema);
 	fprintf(o.f, "CREATE SCHEMA IF NOT EXISTS %s;\n", q);
 	free(q);
-	pk = xprintf("%s_pkc", cf->version_table);
+	pk = xprintf("%s_pkc", db->version_table);
 	q = sqlscan_quote_ident(pk);
 	fprintf(o.f, "CREATE TABLE IF NOT EXISTS %s (version_num varchar(32) "
 	    "NOT NULL, CONSTRAINT %s PRIMARY KEY (version_num));\n", o.vt, q);
@@ -602,7 +604,7 @@ offline_sql(const struct author_opts *ao, int up)
 	free(pk);
 	offline_check_from(&o, rows, n_rows, label);
 	free(label);
-	n = revset_plan_schemas(rs, &plan, cf->schemas, cf->n_schemas,
+	n = revset_plan_schemas(rs, &plan, db->schemas, db->n_schemas,
 	    &schemas);
 	for (i = 0; i < n; i++) {
 		q = sqlscan_quote_ident(schemas[i]);
@@ -656,7 +658,7 @@ offline_revisions(const struct author_opts *ao)
 	if (ao->config != NULL) {
 		/* As migd loads them: its configured schemas are managed. */
 		cf = offline_config(ao);
-		rs = offline_load(ao, cf, &dir);
+		rs = offline_load(ao, &cf->dbs[0], &dir);
 	} else {
 		dir = author_directory(ao, &from);
 		rs = author_load(dir, NULL);

@@ -1166,56 +1166,6 @@ config_build_dbs(struct config_state *st)
 	return (0);
 }
 
-/* Copies the first database's settings into the fields the engine reads. */
-static void
-config_flatten(struct config *cf)
-{
-	const struct config_db	*db = &cf->dbs[0];
-	size_t			 i;
-
-	cf->conninfo = xstrdup(db->conninfo);
-	cf->pool_size = db->pool_size;
-	cf->connect_timeout = db->connect_timeout;
-	cf->directory = xstrdup(db->directory);
-	cf->schemas = xcalloc(db->n_schemas + 1, sizeof *cf->schemas);
-	for (i = 0; i < db->n_schemas; i++)
-		cf->schemas[i] = xstrdup(db->schemas[i]);
-	cf->n_schemas = db->n_schemas;
-	cf->version_schema = xstrdup(db->version_schema);
-	cf->version_table = xstrdup(db->version_table);
-	cf->history_schema = xstrdup(db->history_schema);
-	cf->history_table = xstrdup(db->history_table);
-	cf->lock_timeout_ms = db->lock_timeout_ms;
-	cf->statement_timeout_ms = db->statement_timeout_ms;
-	cf->lock_wait_ms = db->lock_wait_ms;
-	cf->concurrent_lock_timeout_ms = db->concurrent_lock_timeout_ms;
-	cf->concurrent_statement_timeout_ms =
-	    db->concurrent_statement_timeout_ms;
-	memcpy(cf->lock_timeout_text, db->lock_timeout_text,
-	    sizeof cf->lock_timeout_text);
-	memcpy(cf->statement_timeout_text, db->statement_timeout_text,
-	    sizeof cf->statement_timeout_text);
-	memcpy(cf->lock_wait_text, db->lock_wait_text,
-	    sizeof cf->lock_wait_text);
-	memcpy(cf->concurrent_lock_timeout_text,
-	    db->concurrent_lock_timeout_text,
-	    sizeof cf->concurrent_lock_timeout_text);
-	memcpy(cf->concurrent_statement_timeout_text,
-	    db->concurrent_statement_timeout_text,
-	    sizeof cf->concurrent_statement_timeout_text);
-	cf->lock_retries = db->lock_retries;
-	cf->lock_retry_wait_ms = db->lock_retry_wait_ms;
-	cf->lock_retry_max_wait_ms = db->lock_retry_max_wait_ms;
-	memcpy(cf->lock_retry_wait_text, db->lock_retry_wait_text,
-	    sizeof cf->lock_retry_wait_text);
-	memcpy(cf->lock_retry_max_wait_text, db->lock_retry_max_wait_text,
-	    sizeof cf->lock_retry_max_wait_text);
-	cf->atomic = db->atomic;
-	cf->lint = db->lint;
-	cf->lint_small_table_rows = db->lint_small_table_rows;
-	cf->format = db->format;
-}
-
 /* Parses a whole file's text; on error every problem is in errs. */
 int
 config_parse(const char *path, const char *text, size_t len,
@@ -1271,7 +1221,6 @@ config_parse(const char *path, const char *text, size_t len,
 		return (-1);
 	}
 	config_state_clear(&st);
-	config_flatten(cf);
 	*out = cf;
 	return (0);
 }
@@ -1351,15 +1300,6 @@ config_free(struct config *cf)
 		return;
 	errlist_clear(&cf->warnings);
 	free(cf->path);
-	free(cf->conninfo);
-	free(cf->directory);
-	for (i = 0; i < cf->n_schemas; i++)
-		free(cf->schemas[i]);
-	free(cf->schemas);
-	free(cf->version_schema);
-	free(cf->version_table);
-	free(cf->history_schema);
-	free(cf->history_table);
 	free(cf->socket);
 	free(cf->admin_group);
 	free(cf->read_group);

@@ -85,48 +85,12 @@ struct config_db {
 
 struct config {
 	char		 *path;
-	/* [database]: the first database's (dbs[0]), for migctl only */
-	char		 *conninfo;
-	int		  pool_size;
-	int		  connect_timeout;
-	/* [migrations] */
-	char		 *directory;
-	char		**schemas;
-	size_t		  n_schemas;
-	char		 *version_schema;
-	char		 *version_table;
-	char		 *history_schema;
-	char		 *history_table;
-	long		  lock_timeout_ms;
-	long		  statement_timeout_ms;
-	long		  lock_wait_ms;
-	/* CREATE INDEX CONCURRENTLY and its kind wait for older transactions */
-	long		  concurrent_lock_timeout_ms;
-	long		  concurrent_statement_timeout_ms;
-	/* the durations in the units they were written in, for migd -n */
-	char		  lock_timeout_text[32];
-	char		  statement_timeout_text[32];
-	char		  lock_wait_text[32];
-	char		  concurrent_lock_timeout_text[32];
-	char		  concurrent_statement_timeout_text[32];
-	/* a transactional step that hit lock_timeout is tried again */
-	int		  lock_retries;		/* times, 0: never */
-	long		  lock_retry_wait_ms;	/* the first wait... */
-	long		  lock_retry_max_wait_ms; /* ...doubling up to this */
-	char		  lock_retry_wait_text[32];
-	char		  lock_retry_max_wait_text[32];
-	int		  atomic;	/* runs default to one transaction */
-	int		  lint;		/* MIGD_LINT_*: findings at apply time */
-	long		  lint_small_table_rows; /* fewer: findings are info */
-	int		  format;	/* enum layout_format: files' layout */
 	/* [database], daemon-wide: across every database */
 	int		  max_connections_total;	/* 0: no cap but pool_size */
 	long		  idle_close_ms;		/* 0: connections stay open */
 	char		  idle_close_text[32];
-	/* every database, the unnamed one (if it is one) first; the fields
-	 * above from conninfo to format are copies of dbs[0]'s for migctl's
-	 * offline commands (-c CONFIG): the daemon reads only dbs[], through
-	 * each struct database */
+	/* every database, the unnamed one (if it is one) first; migctl's
+	 * offline commands (-c CONFIG) read dbs[0] */
 	struct config_db *dbs;
 	size_t		  n_dbs;
 	struct config_db  defaults;	/* the unnamed sections', for migd -n */

@@ -33,20 +33,20 @@ print(const struct config *cf, size_t *len)
 static void
 verify(const struct config *cf)
 {
-	FUZZ_CHECK(cf->pool_size >= 1 && cf->pool_size <= 64, "pool_size");
-	FUZZ_CHECK(cf->connect_timeout >= 1, "connect_timeout");
+	FUZZ_CHECK(cf->dbs[0].pool_size >= 1 && cf->dbs[0].pool_size <= 64, "pool_size");
+	FUZZ_CHECK(cf->dbs[0].connect_timeout >= 1, "connect_timeout");
 	FUZZ_CHECK(cf->max_clients >= 1 && cf->max_request_bytes >= 1024,
 	    "control limits");
 	FUZZ_CHECK(cf->socket_mode >= 0 && cf->socket_mode <= 0777, "mode");
-	FUZZ_CHECK(cf->conninfo && cf->directory && cf->socket &&
-	    cf->version_schema && cf->version_table && cf->history_schema &&
-	    cf->history_table && cf->admin_group && cf->read_group,
+	FUZZ_CHECK(cf->dbs[0].conninfo && cf->dbs[0].directory && cf->socket &&
+	    cf->dbs[0].version_schema && cf->dbs[0].version_table && cf->dbs[0].history_schema &&
+	    cf->dbs[0].history_table && cf->admin_group && cf->read_group,
 	    "a string setting is NULL");
-	FUZZ_CHECK(*cf->directory != '\0' && *cf->socket != '\0' &&
-	    *cf->version_table != '\0' && *cf->history_table != '\0',
+	FUZZ_CHECK(*cf->dbs[0].directory != '\0' && *cf->socket != '\0' &&
+	    *cf->dbs[0].version_table != '\0' && *cf->dbs[0].history_table != '\0',
 	    "an empty name");
-	FUZZ_CHECK(cf->lock_timeout_ms >= 0 && cf->statement_timeout_ms >= 0 &&
-	    cf->lock_wait_ms >= 0, "negative duration");
+	FUZZ_CHECK(cf->dbs[0].lock_timeout_ms >= 0 && cf->dbs[0].statement_timeout_ms >= 0 &&
+	    cf->dbs[0].lock_wait_ms >= 0, "negative duration");
 }
 
 /*

@@ -270,9 +270,9 @@ test_schemas(void)
 		ok(cf != NULL, "schemas = %s: valid (%s)", good[i].value, errors);
 		if (cf != NULL) {
 			got = xstrdup("");
-			for (k = 0; k < cf->n_schemas; k++) {
+			for (k = 0; k < cf->dbs[0].n_schemas; k++) {
 				t = xprintf("%s%s%s", got, k ? "|" : "",
-				    cf->schemas[k]);
+				    cf->dbs[0].schemas[k]);
 				free(got);
 				got = t;
 			}
@@ -314,12 +314,12 @@ main(void)
 	cf = parse("", &errors);
 	ok(cf != NULL, "empty file is valid");
 	is_str(errors, "", "no errors");
-	is_int(cf->pool_size, 2, "default pool_size");
-	is_int(cf->connect_timeout, 10, "default connect_timeout");
-	is_str(cf->directory, "/etc/migd/migrations",
+	is_int(cf->dbs[0].pool_size, 2, "default pool_size");
+	is_int(cf->dbs[0].connect_timeout, 10, "default connect_timeout");
+	is_str(cf->dbs[0].directory, "/etc/migd/migrations",
 	    "default directory is relative to the file");
-	is_str(cf->version_schema, "public", "default version schema");
-	is_str(cf->version_table, "alembic_version", "default version table");
+	is_str(cf->dbs[0].version_schema, "public", "default version schema");
+	is_str(cf->dbs[0].version_table, "alembic_version", "default version table");
 	is_str(cf->socket, "/run/migd/migd.sock", "default socket");
 	is_int(cf->socket_mode, 0660, "default socket mode");
 	is_int(cf->max_clients, 64, "default max_clients");
@@ -327,7 +327,7 @@ main(void)
 	is_int(cf->max_request_bytes, 65536, "default max_request_bytes");
 	is_int(cf->idle_timeout, 300, "default idle_timeout");
 	is_int(cf->log_level, LOG_LVL_INFO, "default level");
-	is_int(cf->n_schemas, 0, "no schemas by default");
+	is_int(cf->dbs[0].n_schemas, 0, "no schemas by default");
 	config_free(cf);
 	free(errors);
 
@@ -346,14 +346,14 @@ main(void)
 	is_str(errors, "", "full file: no errors");
 	if (cf == NULL)
 		return (done_testing());
-	is_str(cf->conninfo, "host=/tmp port=5433 dbname=cars", "conninfo");
-	is_int(cf->pool_size, 4, "pool_size");
-	is_int(cf->connect_timeout, 3, "connect_timeout");
-	is_str(cf->directory, "/etc/migd/migrations/sql", "relative directory");
-	is_int(cf->n_schemas, 3, "schemas deduplicated");
-	is_str(cf->schemas[1], "participants", "schema names trimmed");
-	is_str(cf->version_schema, "ops", "version schema");
-	is_str(cf->version_table, "versions", "version table");
+	is_str(cf->dbs[0].conninfo, "host=/tmp port=5433 dbname=cars", "conninfo");
+	is_int(cf->dbs[0].pool_size, 4, "pool_size");
+	is_int(cf->dbs[0].connect_timeout, 3, "connect_timeout");
+	is_str(cf->dbs[0].directory, "/etc/migd/migrations/sql", "relative directory");
+	is_int(cf->dbs[0].n_schemas, 3, "schemas deduplicated");
+	is_str(cf->dbs[0].schemas[1], "participants", "schema names trimmed");
+	is_str(cf->dbs[0].version_schema, "ops", "version schema");
+	is_str(cf->dbs[0].version_table, "versions", "version table");
 	is_int(cf->socket_mode, 0600, "socket_mode is octal");
 	is_str(cf->admin_group, "wheel", "admin_group");
 	is_int(cf->max_clients, 3, "max_clients");
@@ -369,16 +369,16 @@ main(void)
 	    "concurrent_statement_timeout = 90s\n", &errors);
 	ok(cf != NULL, "engine settings are valid");
 	if (cf != NULL) {
-		is_int(cf->concurrent_lock_timeout_ms, 3600000,
+		is_int(cf->dbs[0].concurrent_lock_timeout_ms, 3600000,
 		    "concurrent_lock_timeout 1h");
-		is_int(cf->concurrent_statement_timeout_ms, 90000,
+		is_int(cf->dbs[0].concurrent_statement_timeout_ms, 90000,
 		    "concurrent_statement_timeout 90s");
-		is_str(cf->history_schema, "ops",
+		is_str(cf->dbs[0].history_schema, "ops",
 		    "history table defaults to the version table's schema");
-		is_str(cf->history_table, "migd_history", "history table name");
-		is_int(cf->lock_timeout_ms, 500, "lock_timeout in ms");
-		is_int(cf->statement_timeout_ms, 120000, "statement_timeout 2min");
-		is_int(cf->lock_wait_ms, 3000, "bare number is seconds");
+		is_str(cf->dbs[0].history_table, "migd_history", "history table name");
+		is_int(cf->dbs[0].lock_timeout_ms, 500, "lock_timeout in ms");
+		is_int(cf->dbs[0].statement_timeout_ms, 120000, "statement_timeout 2min");
+		is_int(cf->dbs[0].lock_wait_ms, 3000, "bare number is seconds");
 	}
 	config_free(cf);
 	free(errors);
@@ -423,16 +423,16 @@ main(void)
 	config_free(cf);
 	free(errors);
 	cf = parse("[migrations]\nhistory_table = audit.runs\n", &errors);
-	ok(cf != NULL && strcmp(cf->history_schema, "audit") == 0 &&
-	    strcmp(cf->history_table, "runs") == 0 &&
-	    strcmp(cf->version_schema, "public") == 0,
+	ok(cf != NULL && strcmp(cf->dbs[0].history_schema, "audit") == 0 &&
+	    strcmp(cf->dbs[0].history_table, "runs") == 0 &&
+	    strcmp(cf->dbs[0].version_schema, "public") == 0,
 	    "history table with its own schema");
 	config_free(cf);
 	free(errors);
 	cf = parse("", &errors);
-	ok(cf != NULL && cf->lock_timeout_ms == 5000 &&
-	    cf->statement_timeout_ms == 0 && cf->lock_wait_ms == 60000 &&
-	    strcmp(cf->history_schema, "public") == 0,
+	ok(cf != NULL && cf->dbs[0].lock_timeout_ms == 5000 &&
+	    cf->dbs[0].statement_timeout_ms == 0 && cf->dbs[0].lock_wait_ms == 60000 &&
+	    strcmp(cf->dbs[0].history_schema, "public") == 0,
 	    "engine defaults: 5s, 0, 60s, public.migd_history");
 	config_free(cf);
 	free(errors);
@@ -453,11 +453,11 @@ main(void)
 	    "as 500ms, 5s, 2min or 1h (at most 24 h), not '25h'",
 	    "duration over the maximum");
 	cf = parse("", &errors);
-	ok(cf != NULL && cf->atomic == 0, "atomic defaults to false");
+	ok(cf != NULL && cf->dbs[0].atomic == 0, "atomic defaults to false");
 	config_free(cf);
 	free(errors);
 	cf = parse("[migrations]\natomic = Yes\n", &errors);
-	ok(cf != NULL && cf->atomic == 1, "atomic = Yes");
+	ok(cf != NULL && cf->dbs[0].atomic == 1, "atomic = Yes");
 	config_free(cf);
 	free(errors);
 	cf = parse("[migrations]\natomic = on\natomic = off\n", &errors);
@@ -465,11 +465,11 @@ main(void)
 	config_free(cf);
 	free(errors);
 	cf = parse("", &errors);
-	ok(cf != NULL && cf->format == LAYOUT_AUTO, "format defaults to auto");
+	ok(cf != NULL && cf->dbs[0].format == LAYOUT_AUTO, "format defaults to auto");
 	config_free(cf);
 	free(errors);
 	cf = parse("[migrations]\nformat = golang-migrate\n", &errors);
-	ok(cf != NULL && cf->format == LAYOUT_GOLANG_MIGRATE,
+	ok(cf != NULL && cf->dbs[0].format == LAYOUT_GOLANG_MIGRATE,
 	    "format = golang-migrate");
 	config_free(cf);
 	free(errors);
@@ -481,27 +481,27 @@ main(void)
 	    "/etc/migd/test.conf:2: atomic must be true or false, not "
 	    "'sometimes'", "atomic takes a boolean");
 	cf = parse("", &errors);
-	ok(cf != NULL && cf->lint == MIGD_LINT_WARN, "lint defaults to warn");
+	ok(cf != NULL && cf->dbs[0].lint == MIGD_LINT_WARN, "lint defaults to warn");
 	config_free(cf);
 	free(errors);
 	cf = parse("[migrations]\nlint = Refuse\n", &errors);
-	ok(cf != NULL && cf->lint == MIGD_LINT_REFUSE, "lint = Refuse");
+	ok(cf != NULL && cf->dbs[0].lint == MIGD_LINT_REFUSE, "lint = Refuse");
 	config_free(cf);
 	free(errors);
 	cf = parse("[migrations]\nlint = off\n", &errors);
-	ok(cf != NULL && cf->lint == MIGD_LINT_OFF, "lint = off");
+	ok(cf != NULL && cf->dbs[0].lint == MIGD_LINT_OFF, "lint = off");
 	config_free(cf);
 	free(errors);
 	expect_error("[migrations]\nlint = strict\n",
 	    "/etc/migd/test.conf:2: lint must be off, warn or refuse, not "
 	    "'strict'", "lint takes off, warn or refuse");
 	cf = parse("", &errors);
-	ok(cf != NULL && cf->lint_small_table_rows == 10000,
+	ok(cf != NULL && cf->dbs[0].lint_small_table_rows == 10000,
 	    "lint_small_table_rows defaults to 10000");
 	config_free(cf);
 	free(errors);
 	cf = parse("[migrations]\nlint_small_table_rows = 0\n", &errors);
-	ok(cf != NULL && cf->lint_small_table_rows == 0,
+	ok(cf != NULL && cf->dbs[0].lint_small_table_rows == 0,
 	    "lint_small_table_rows = 0: no table is small");
 	config_free(cf);
 	free(errors);
@@ -511,15 +511,15 @@ main(void)
 	    "lint_small_table_rows takes a whole number");
 	/* Lock-aware retries: off by default, a count and two durations. */
 	cf = parse("", &errors);
-	ok(cf != NULL && cf->lock_retries == 0 && cf->lock_retry_wait_ms ==
-	    500 && cf->lock_retry_max_wait_ms == 10000,
+	ok(cf != NULL && cf->dbs[0].lock_retries == 0 && cf->dbs[0].lock_retry_wait_ms ==
+	    500 && cf->dbs[0].lock_retry_max_wait_ms == 10000,
 	    "lock_retries defaults to 0, waits 500ms doubling up to 10s");
 	config_free(cf);
 	free(errors);
 	cf = parse("[migrations]\nlock_retries = 5\nlock_retry_wait = 1s\n"
 	    "lock_retry_max_wait = 2min\n", &errors);
-	ok(cf != NULL && cf->lock_retries == 5 && cf->lock_retry_wait_ms ==
-	    1000 && cf->lock_retry_max_wait_ms == 120000,
+	ok(cf != NULL && cf->dbs[0].lock_retries == 5 && cf->dbs[0].lock_retry_wait_ms ==
+	    1000 && cf->dbs[0].lock_retry_max_wait_ms == 120000,
 	    "lock_retries, lock_retry_wait and lock_retry_max_wait set");
 	config_free(cf);
 	free(errors);
@@ -550,7 +550,7 @@ main(void)
 	    "  target_session_attrs=read-write\n", &errors);
 	ok(cf != NULL, "continued conninfo is valid");
 	if (cf != NULL)
-		is_str(cf->conninfo, "host=a,b port=5432,5433 "
+		is_str(cf->dbs[0].conninfo, "host=a,b port=5432,5433 "
 		    "target_session_attrs=read-write", "continuation joined");
 	config_free(cf);
 	free(errors);

@@ -97,14 +97,14 @@ test_single(void)
 		is_int(cf->n_dbs, 1, "one database");
 		is_str(cf->dbs[0].conninfo, "host=/tmp dbname=x",
 		    "its conninfo");
-		is_str(cf->conninfo, cf->dbs[0].conninfo,
+		is_str(cf->dbs[0].conninfo, cf->dbs[0].conninfo,
 		    "the engine's conninfo is the first database's");
-		is_int(cf->pool_size, 5, "flat pool_size");
+		is_int(cf->dbs[0].pool_size, 5, "flat pool_size");
 		is_int(cf->dbs[0].pool_size, 5, "its pool_size");
-		is_int(cf->n_schemas, 2, "flat schemas");
+		is_int(cf->dbs[0].n_schemas, 2, "flat schemas");
 		is_int(cf->dbs[0].n_schemas, 2, "its schemas");
-		is_int(cf->lock_timeout_ms, 2000, "flat lock_timeout");
-		is_str(cf->history_schema, "s",
+		is_int(cf->dbs[0].lock_timeout_ms, 2000, "flat lock_timeout");
+		is_str(cf->dbs[0].history_schema, "s",
 		    "history beside the version table");
 		is_str(cf->dbs[0].history_schema, "s", "its history schema");
 		ok(config_find_db(cf, "DEFAULT") == &cf->dbs[0],
@@ -120,8 +120,8 @@ test_single(void)
 		is_int(cf->n_dbs, 1, "one database");
 		is_str(cf->dbs[0].name, "t1", "its name");
 		is_int(cf->dbs[0].line, 1, "its section's line");
-		is_str(cf->conninfo, "dbname=t1", "the engine's conninfo");
-		is_int(cf->pool_size, 3, "the engine's pool_size");
+		is_str(cf->dbs[0].conninfo, "dbname=t1", "the engine's conninfo");
+		is_int(cf->dbs[0].pool_size, 3, "the engine's pool_size");
 	}
 	config_free(cf);
 
@@ -185,8 +185,8 @@ test_inherit(void)
 	is_str(b->history_schema, "public", "b's history schema");
 	is_int(b->lock_timeout_ms, 5000, "b: the default lock_timeout");
 	is_int(b->atomic, 0, "b: atomic default");
-	is_str(cf->conninfo, "dbname=a", "the engine reads the first's");
-	is_int(cf->pool_size, 1, "the engine's pool_size is the first's");
+	is_str(cf->dbs[0].conninfo, "dbname=a", "the engine reads the first's");
+	is_int(cf->dbs[0].pool_size, 1, "the engine's pool_size is the first's");
 	is_int(cf->idle_close_ms, 60000, "several databases: idle_close 60s");
 	is_str(cf->idle_close_text, "60s", "printed as 60s");
 	w = warnings(cf);
@@ -206,7 +206,7 @@ test_inherit(void)
 		d = config_find_db(cf, "default");
 		ok(d == &cf->dbs[0], "default first");
 		is_str(cf->dbs[1].name, "z", "then z");
-		is_str(cf->conninfo, "dbname=main", "the engine's is default's");
+		is_str(cf->dbs[0].conninfo, "dbname=main", "the engine's is default's");
 		is_int(cf->idle_close_ms, 0, "idle_close 0 as written");
 		is_int(cf->max_connections_total, 8, "the cap");
 		w = warnings(cf);
@@ -394,7 +394,7 @@ test_cap(void)
 	config_free(cf);
 	cf = parse_ok("[database]\nmax_connections_total = 3\npool_size = 3\n"
 	    "conninfo = dbname=x\n", "pool_size equal to the cap");
-	ok(cf != NULL && cf->pool_size == 3, "pool_size 3 under a cap of 3");
+	ok(cf != NULL && cf->dbs[0].pool_size == 3, "pool_size 3 under a cap of 3");
 	config_free(cf);
 	cf = parse_ok("[database a]\nconninfo = dbname=x\n[database b]\n"
 	    "conninfo = dbname=x\nversion_table = b.alembic_version\n",
