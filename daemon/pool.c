@@ -56,6 +56,8 @@ struct pool_conn {
 	int			 retire;	/* reconnect when released */
 	int			 server_pid;	/* the server process, once checked */
 	int			 pooled;	/* through a pooler (checked) */
+	int			 checking;	/* its check has the pool's turn */
+	int			 check_queued;	/* its check waits for the turn */
 	int			 token;		/* counted in the budget */
 	unsigned long		 idle_since;	/* the budget's count, when idle */
 	struct pool_check	 check;
@@ -138,6 +140,7 @@ struct pool {
 };
 
 static void	pool_connect(struct pool_conn *);
+static void	pool_check_end(struct pool_conn *);
 static void	pool_budget_put(struct pool_budget *);
 static void	pool_budget_wait(struct pool *);
 static int	pool_budget_take(struct pool_budget *);
@@ -239,6 +242,7 @@ pool_drop(struct pool_conn *pc)
 		pc->result = NULL;
 	}
 	pool_check_drop(pc);
+	pool_check_end(pc);
 	pc->fd = -1;
 	pc->state = PC_DOWN;
 	pc->pipe_n = 0;
@@ -398,6 +402,7 @@ pool_ready(struct pool_conn *pc)
 	char		*db;
 
 	evtimer_del(pc->timer);
+	pool_check_end(pc);
 	pc->state = PC_IDLE;
 	pc->backoff_ms = POOL_BACKOFF_MIN_MS;
 	if (!p->ever_connected || p->last_error != NULL) {
@@ -542,7 +547,62 @@ pool_connect(struct pool_conn *pc)
 	"pg_catalog.pg_backend_pid() LIMIT 1)"
 
 static void	pool_sent(struct pool_conn *, pool_result_cb, void *);
+static void	pool_check_send(struct pool_conn *);
 static void	pool_check_probe_io(evutil_socket_t, short, void *);
+
+/*
+ * Whether pc may run its check now: one connection of a pool at a time, as
+ * two checks at once through a pooler in transaction mode can each see the
+ * other's server process as a second client's and both pass.  Else it
+ * waits its turn (pool_check_next), within its connect_timeout.
+ */
+static int
+pool_check_turn(struct pool_conn *pc)
+{
+	struct pool	*p = pc->pool;
+	int		 i;
+
+	for (i = 0; i < p->size; i++) {
+		if (p->conns[i] != pc && p->conns[i]->checking) {
+			pc->check_queued = 1;
+			return (0);
+		}
+	}
+	pc->checking = 1;
+	return (1);
+}
+
+/* A check is over (passed, refused, failed or its connection gone): the
+ * next one waiting may start (from the loop, pool_grant). */
+static void
+pool_check_end(struct pool_conn *pc)
+{
+	pc->check_queued = 0;
+	if (!pc->checking)
+		return;
+	pc->checking = 0;
+	event_active(pc->pool->grant_ev, EV_TIMEOUT, 0);
+}
+
+/* Starts a check waiting for its turn, if none runs. */
+static void
+pool_check_next(struct pool *p)
+{
+	int	 i;
+
+	for (i = 0; i < p->size; i++) {
+		if (p->conns[i]->checking)
+			return;
+	}
+	for (i = 0; i < p->size; i++) {
+		if (p->conns[i]->check_queued) {
+			p->conns[i]->check_queued = 0;
+			p->conns[i]->checking = 1;
+			pool_check_send(p->conns[i]);
+			return;
+		}
+	}
+}
 
 /* Forgets the check's second client. */
 static void
@@ -571,6 +631,7 @@ pool_check_finish(struct pool_conn *pc, const char *why)
 
 	evtimer_del(pc->timer);
 	pool_check_drop(pc);
+	pool_check_end(pc);
 	pc->check.done = NULL;
 	pc->check.done_arg = NULL;
 	done(pc, why, arg);
@@ -862,7 +923,8 @@ pool_recheck(struct pool_conn *pc, pool_check_cb done, void *arg)
 	pc->check.done = done;
 	pc->check.done_arg = arg;
 	evtimer_add(pc->timer, &tv);
-	pool_check_send(pc);
+	if (pool_check_turn(pc))
+		pool_check_send(pc);
 }
 
 /* Whether the connection goes through a pooler (one that was checked to
@@ -881,7 +943,8 @@ pool_check_start(struct pool_conn *pc)
 	memset(&pc->check, 0, sizeof pc->check);
 	pc->state = PC_CHECKING;
 	pool_watch(pc, EV_READ);
-	pool_check_send(pc);
+	if (pool_check_turn(pc))
+		pool_check_send(pc);
 }
 
 /* Hands the query's outcome to its owner; the owner clears the result. */
@@ -1116,6 +1179,7 @@ pool_grant(struct pool *p)
 	struct pool_waiter	*w;
 	int			 i;
 
+	pool_check_next(p);
 	if (p->permanent && !TAILQ_EMPTY(&p->waiters) &&
 	    pool_any_connection(p) == NULL) {
 		/* Callbacks may wait again: those wait for the next news. */

@@ -144,13 +144,19 @@ def behind(migd_factory, pg, db, b, **kw):
 
 def refused_status(m):
     """Wait until status says migd refused the pooler; returns that status."""
+    seen = []
+
     def check():
         s = m.status()
         d = s["database"]
+        seen[:] = [d]
         if d["connected"] is False and "pool_mode = session" in (d.get("last_error") or ""):
             return s
         return None
-    return migdtest.wait_for(check, 15, interval=0.1, what="the pooler refused")
+    try:
+        return migdtest.wait_for(check, 15, interval=0.1, what="the pooler refused")
+    except AssertionError as e:
+        raise AssertionError("%s; last status: %r" % (e, seen)) from None
 
 
 def advisory_locks(m):
