@@ -33,7 +33,8 @@ static int	 exit_verify(json_t *);
 static int	 exit_check(json_t *);
 static int	 exit_plan(json_t *);
 static int	 exit_lint(json_t *);
-static json_t	*migctl_all_params(struct migctl *, json_t *);
+static json_t	*migctl_all_params(struct migctl *, const struct migctl_cmd *,
+		    json_t *);
 static int	 exit_fleet(const struct migctl_cmd *, json_t *);
 static int	 migctl_run(struct migctl *, const struct migctl_cmd *, char **,
 		     int);
@@ -66,11 +67,14 @@ const struct migctl_cmd migctl_cmds[] = {
 	    "revisions, heads,\n  problems) and the state.  Answers while "
 	    "PostgreSQL is down and while a\n  migration runs; 'migctl check' "
 	    "branches on the state.\n\n  With --all, a line per database: "
-	    "name, state, current, pending and\n  its last run.\n",
+	    "name, state, current, pending and\n  its last run.  A database "
+	    "with no connection up answers from the\n  state its last status "
+	    "or run read, saying how old it is; --fresh\n  reads every "
+	    "database now (a connection each, within the cap).\n",
 	  .examples = "  migctl status\n  migctl --json status | jq -r .state\n"
-	    "  migctl status --all\n",
+	    "  migctl status --all\n  migctl status --all --fresh\n",
 	  .exits = "  0  answered, whatever the state\n  1  failed\n" EXITS_ASK,
-	  .flags = ARG_ALL, .print = out_status },
+	  .flags = ARG_ALL | ARG_FRESH, .print = out_status },
 	{ .name = "current", .method = "current", .usage = "current",
 	  .summary = "the revisions the database is at",
 	  .about = "  The revisions the database is at, read fresh, with what is "
@@ -490,6 +494,8 @@ const struct migctl_opt migctl_options[] = {
 	    "this database first, alone;\nnothing else starts if it fails" },
 	{ OPT_CONTINUE, 0, "continue-on-error", NULL, NULL, ARG_ROLLOUT,
 	    "upgrade --all: go on with the\nothers after a failure" },
+	{ OPT_FRESH, 0, "fresh", NULL, NULL, ARG_FRESH, "status --all: read "
+	    "every database now, not\nthe state kept from its last read" },
 	{ OPT_FROM, 0, "from", NULL, "TOOL", ARG_FROM, "read the state table "
 	    "of TOOL: dbmate,\ngolang-migrate, sqlx, diesel, goose, flyway or "
 	    "auto" },
@@ -1059,13 +1065,16 @@ migctl_cancel_run(struct migctl *m)
 	conn_close(&c);
 }
 
-/* --all's params: every database; upgrade's rollout settings. */
+/* --all's params: every database; upgrade's rollout settings; a status
+ * read now (check's gate never trusts a kept state). */
 static json_t *
-migctl_all_params(struct migctl *m, json_t *p)
+migctl_all_params(struct migctl *m, const struct migctl_cmd *cmd, json_t *p)
 {
 	if (p == NULL)
 		p = json_object();
 	json_object_set_new(p, "all", json_true());
+	if (m->fresh || strcmp(cmd->name, "check") == 0)
+		json_object_set_new(p, "fresh", json_true());
 	if (m->parallel > 0)
 		json_object_set_new(p, "parallel", json_integer(m->parallel));
 	if (m->canary != NULL)
@@ -1114,7 +1123,7 @@ migctl_run(struct migctl *m, const struct migctl_cmd *cmd, char **args,
 	/* Arguments are checked before any connection is made. */
 	params = cmd->params ? cmd->params(m, args, nargs) : NULL;
 	if (m->all)
-		params = migctl_all_params(m, params);
+		params = migctl_all_params(m, cmd, params);
 	if (cmd->params == params_target && strcmp(cmd->method, "plan") != 0 &&
 	    !m->dry_run) {
 		/* A run this process started is cancelled by its Ctrl-C. */
@@ -1334,6 +1343,9 @@ migctl_set(struct migctl *m, const struct migctl_opt *o, const char *name,
 			    name);
 		m->canary = val;
 		break;
+	case OPT_FRESH:
+		m->fresh = 1;
+		break;
 	case OPT_CONTINUE:
 		m->cont = 1;
 		break;
@@ -1480,6 +1492,9 @@ main(int argc, char **argv)
 		    "%s takes no %s", cmd->name, given[bit]);
 	}
 	/* --all: every database, so no --db; the rollout's options need it. */
+	if ((used & ARG_FRESH) && !m.all)
+		die(MIGCTL_EXIT_USAGE, "--fresh goes with --all (a status of "
+		    "one database reads it now anyway)");
 	if ((used & ARG_ROLLOUT) && !m.all)
 		die(MIGCTL_EXIT_USAGE, "%s goes with --all (a rollout to every "
 		    "database)", given[migctl_bit(ARG_ROLLOUT)]);

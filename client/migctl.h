@@ -62,6 +62,7 @@ struct migctl {
 	long			 parallel;	/* --parallel, 0: migd's */
 	const char		*canary;	/* --canary */
 	int			 cont;		/* --continue-on-error */
+	int			 fresh;		/* status --all --fresh */
 };
 
 /* The options a command takes: migctl_cmd.flags, migctl_opt.flag. */
@@ -83,7 +84,8 @@ struct migctl {
 #define ARG_ALL		0x8000	/* --all: every database */
 #define ARG_ROLLOUT	0x10000	/* upgrade --all's --parallel, --canary,
 				   --continue-on-error */
-#define ARG_NBITS	17
+#define ARG_FRESH	0x20000	/* status --all --fresh */
+#define ARG_NBITS	18
 #define ARG_FILES	(ARG_DIR | ARG_CONFIG)
 
 struct migctl_cmd {
@@ -109,7 +111,7 @@ enum migctl_optid {
 	OPT_DRIFT, OPT_SKIPPED, OPT_WAIT_DAEMON, OPT_LIMIT, OPT_FOR, OPT_TIMEOUT,
 	OPT_MESSAGE, OPT_DIR, OPT_CONFIG, OPT_HEAD, OPT_OUT, OPT_PARTIAL,
 	OPT_PURGE, OPT_FROM, OPT_DB, OPT_ALL, OPT_PARALLEL, OPT_CANARY,
-	OPT_CONTINUE
+	OPT_CONTINUE, OPT_FRESH
 };
 
 struct migctl_opt {

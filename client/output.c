@@ -1305,9 +1305,10 @@ out_fleet(const char *cmd, json_t *res)
 {
 	json_t		*dbs = json_object_get(res, "databases"), *el, *lr;
 	size_t		 i;
-	int		 w = 8, bad = 0;
-	char		*ids;
+	int		 w = 8, bad = 0, kept = 0;
+	char		*ids, ms[32];
 	const char	*state;
+	double		 age, oldest = 0.0;
 
 	json_array_foreach(dbs, i, el)
 		out_fit(&w, out_str(el, "name"));
@@ -1379,6 +1380,18 @@ out_fleet(const char *cmd, json_t *res)
 		if (strcmp(state, "up_to_date") != 0 || json_is_true(
 		    json_object_get(el, "running")))
 			bad++;
+		if (json_is_true(json_object_get(el, "stale"))) {
+			kept++;
+			age = json_number_value(json_object_get(el, "age_ms"));
+			if (age > oldest)
+				oldest = age;
+		}
+	}
+	if (kept > 0) {
+		out_ms(ms, sizeof ms, oldest);
+		printf("%s%d of %zu from the state kept from their last status "
+		    "or run (the oldest %s ago); --fresh reads them now%s\n",
+		    c(DIM), kept, json_array_size(dbs), ms, c(RESET));
 	}
 	if (strcmp(cmd, "check") == 0 && bad > 0) {
 		printf("not up to date:");

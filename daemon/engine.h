@@ -80,6 +80,9 @@ struct job {
 	int			 locked;
 	int			 session_set;	/* SET outside a transaction */
 	int			 ran_sql;	/* user SQL ran on the session */
+	int			 refresh;	/* 1: may have changed the state, to
+						   read for status before release;
+						   2: reading it */
 	int			 rechecked;	/* tables looked up again */
 	int			 cheap;		/* asked only the history's key */
 	int			 full;		/* the summary is needed after all */
@@ -221,6 +224,7 @@ struct engine {
 	char		*hist_key;	/* max(id) of the history when... */
 	struct dbstate	 hist_cache;	/* ...this summary was read */
 	int		 have_last_db;
+	double		 last_db_at;	/* wall clock when it was read */
 	char		 host[256];
 };
 

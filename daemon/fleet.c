@@ -4,8 +4,10 @@
  * answered by that database's own engine, on its own queue, connection and
  * advisory lock, exactly as if a client had asked it alone; the fleet only
  * decides when each child starts and gathers the answers into one reply.
- * status and verify start every child at once (each answers from its cached
- * state when no connection is free); upgrade starts the canary alone, then
+ * status answers from each database's kept state (read by its last status
+ * or left by its last run, with its age) when it has no connection up,
+ * rather than open one per database under the cap; "fresh" reads every
+ * one.  status and verify start every child at once; upgrade starts the canary alone, then
  * the rest `parallel` at a time, and stops starting new ones at the first
  * failure unless told to continue.
  */
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include "migd.h"
+#include "migrate.h"
 
 #define FLEET_PARALLEL_DEFAULT	4
 #define FLEET_PARALLEL_MAX	1000
@@ -40,6 +43,7 @@ struct fleet {
 	int			 upgrade;
 	int			 canary;	/* dbs[0] is the canary */
 	int			 cont;		/* continue_on_error */
+	int			 cached;	/* status: kept states will do */
 	int			 stop;		/* start no more */
 	char			*stopped_by;	/* why (to free) */
 	int			 pumping;
@@ -50,6 +54,11 @@ struct fleet {
 static TAILQ_HEAD(, fleet) fleet_active = TAILQ_HEAD_INITIALIZER(fleet_active);
 
 static const struct rpc_param fleet_status_params[] = {
+	{ "all", RPC_BOOL, 1 },
+	{ "fresh", RPC_BOOL, 0 },
+	{ NULL, RPC_STRING, 0 }
+};
+static const struct rpc_param fleet_verify_params[] = {
 	{ "all", RPC_BOOL, 1 },
 	{ NULL, RPC_STRING, 0 }
 };
@@ -217,11 +226,21 @@ fleet_child_done(struct request *child, json_t *msg, void *arg)
 		fleet_pump(f);
 }
 
-/* Starts one database's request, an ordinary one of its engine. */
+/* Starts one database's request, an ordinary one of its engine; a status
+ * of a database with no connection up is answered from its kept state. */
 static void
 fleet_launch(struct fleet *f, struct fleet_db *fd)
 {
 	struct request	*r;
+	json_t		*res;
+
+	if (f->cached && pool_available(fd->db->pool) != POOL_OPEN &&
+	    (res = migrate_status_cached(fd->db)) != NULL) {
+		fd->t0 = fd->t1 = migd_now();
+		fd->state = FLEET_DONE;
+		fd->answer = json_pack("{s:o}", "result", res);
+		return;
+	}
 
 	fd->state = FLEET_RUNNING;
 	fd->t0 = migd_now();
@@ -372,6 +391,7 @@ fleet_exec(struct request *req)
 	}
 	params = strcmp(m, "upgrade") == 0 ? fleet_upgrade_params :
 	    strcmp(m, "cancel") == 0 ? fleet_cancel_params :
+	    strcmp(m, "verify") == 0 ? fleet_verify_params :
 	    fleet_status_params;
 	if (rpc_check_params(p, params, &cause) != 0) {
 		cmd_error(req, MIGD_ERR_INVALID_PARAMS, "invalid_params", NULL,
@@ -414,12 +434,15 @@ fleet_exec(struct request *req)
 	}
 	f->canary = c != -1;
 	f->cont = json_is_true(json_object_get(p, "continue_on_error"));
+	f->cached = strcmp(m, "status") == 0 &&
+	    !json_is_true(json_object_get(p, "fresh"));
 	/* What each database's own request gets. */
 	f->sub = json_deep_copy(p);
 	json_object_del(f->sub, "all");
 	json_object_del(f->sub, "parallel");
 	json_object_del(f->sub, "canary");
 	json_object_del(f->sub, "continue_on_error");
+	json_object_del(f->sub, "fresh");
 	f->n = migd.n_dbs;
 	f->dbs = xcalloc(f->n, sizeof *f->dbs);
 	k = 0;

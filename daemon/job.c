@@ -24,6 +24,10 @@ static void	 migrate_next_run(struct engine *e);
 static void	 job_result(struct pool_conn *pc, PGresult *res, void *arg);
 static void	 job_state_done(struct job *j, PGresult *res);
 static void	 job_rows(struct job *j, PGresult *res);
+static void	 job_refreshed(struct job *j, PGresult *res);
+static char	*job_state_sql(const struct config_db *cf, int version,
+	    int history, int cheap);
+static const char *job_parse_state(PGresult *res, struct dbstate *st);
 static char	*migrate_tables_ddl(const struct config_db *cf, int version,
 	    int history, int vschema, int hschema);
 static void	 job_tables_done(struct job *j, PGresult *res);
@@ -212,6 +216,15 @@ job_result(struct pool_conn *pc, PGresult *res, void *arg)
 	if (res != NULL && pool_copy_refused(pc) != NULL &&
 	    j->copy_refused == NULL)
 		j->copy_refused = xstrdup(pool_copy_refused(pc));
+	if (res == NULL && j->refresh == 2) {
+		/* Lost after the run ended: its outcome stands; status reads
+		 * the state again. */
+		j->pc = NULL;
+		j->refresh = 0;
+		j->e->have_last_db = 0;
+		job_end(j, NULL);
+		return;
+	}
 	if (res == NULL) {
 		/* The connection died: the server rolled back, the lock is gone. */
 		j->pc = NULL;
@@ -400,6 +413,20 @@ job_end(struct job *j, PGresult *res)
 			job_query(j, "DISCARD ALL", 0, NULL, job_end);
 			return;
 		}
+		if (j->refresh == 1 && j->e->tables_known) {
+			/* What status --all answers from while this database
+			 * has no connection: the state this run left. */
+			j->refresh = 2;
+			sql = job_state_sql(j->db->cf, 1, 1, 0);
+			job_query(j, sql, 0, NULL, job_refreshed);
+			free(sql);
+			return;
+		}
+	}
+	if (j->refresh == 1) {
+		/* Not read: the cached state may be wrong now. */
+		j->refresh = 0;
+		j->e->have_last_db = 0;
 	}
 	if (j->pc != NULL) {
 		pool_release(j->pc);
@@ -418,6 +445,37 @@ job_end(struct job *j, PGresult *res)
 		return;
 	}
 	job_reply(j);
+}
+
+/* The state a run left, kept for status (which says when it was read). */
+static void
+job_refreshed(struct job *j, PGresult *res)
+{
+	struct dbstate	 st;
+	const char	*key;
+
+	j->refresh = 0;
+	memset(&st, 0, sizeof st);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		j->e->have_last_db = 0;		/* status reads it again */
+		job_end(j, NULL);
+		return;
+	}
+	st.has_version = st.has_history = 1;
+	key = job_parse_state(res, &st);
+	dbstate_sort(&st);
+	if (key != NULL) {
+		free(j->e->hist_key);
+		j->e->hist_key = xstrdup(key);
+		dbstate_clear(&j->e->hist_cache);
+		dbstate_copy_revs(&j->e->hist_cache, &st);
+	}
+	dbstate_clear(&j->e->last_db);
+	dbstate_copy(&j->e->last_db, &st);
+	dbstate_clear(&st);
+	j->e->have_last_db = 1;
+	j->e->last_db_at = migrate_wall();
+	job_end(j, NULL);
 }
 
 /* A connection again after a lost one: write the step's failure. */
@@ -460,13 +518,45 @@ job_record_timeout(evutil_socket_t fd, short events, void *arg)
 
 
 
+/* The rows job_state_sql asked for, into st (empty); returns the history's
+ * newest id (in res), or NULL. */
+static const char *
+job_parse_state(PGresult *res, struct dbstate *st)
+{
+	const char	*key = NULL;
+	size_t		 nr = 0, nh = 0;
+	int		 i, n;
+
+	n = PQntuples(res);
+	st->rows = xcalloc((size_t)n + 1, sizeof *st->rows);
+	st->revs = xcalloc((size_t)n + 1, sizeof *st->revs);
+	for (i = 0; i < n; i++) {
+		switch (PQgetvalue(res, i, 0)[0]) {
+		case 'r':
+			st->rows[nr++] = xstrdup(PQgetvalue(res, i, 1));
+			continue;
+		case 'm':
+			key = PQgetvalue(res, i, 1);
+			continue;
+		}
+		st->revs[nh].revision = xstrdup(PQgetvalue(res, i, 1));
+		if (!PQgetisnull(res, i, 2))
+			st->revs[nh].checksum = xstrdup(PQgetvalue(res, i, 2));
+		st->revs[nh].dirty = PQgetvalue(res, i, 3)[0] == 't';
+		st->revs[nh].known = PQgetvalue(res, i, 4)[0] == 't';
+		st->revs[nh].ran = PQgetvalue(res, i, 5)[0] == 't';
+		nh++;
+	}
+	st->n_rows = nr;
+	st->n_revs = nh;
+	return (key);
+}
+
 /* Rows and history came back together: split them, or recheck the tables. */
 static void
 job_state_done(struct job *j, PGresult *res)
 {
-	const char	*code = PQresultErrorField(res, PG_DIAG_SQLSTATE), *key = NULL;
-	size_t		 nr = 0, nh = 0;
-	int		 i, n;
+	const char	*code = PQresultErrorField(res, PG_DIAG_SQLSTATE), *key;
 
 	if (code != NULL && strcmp(code, "42P01") == 0 && !j->rechecked) {
 		/* A table went away since we last looked: look again. */
@@ -477,28 +567,7 @@ job_state_done(struct job *j, PGresult *res)
 	}
 	if (!job_ok(j, res))
 		return;
-	n = PQntuples(res);
-	j->st.rows = xcalloc((size_t)n + 1, sizeof *j->st.rows);
-	j->st.revs = xcalloc((size_t)n + 1, sizeof *j->st.revs);
-	for (i = 0; i < n; i++) {
-		switch (PQgetvalue(res, i, 0)[0]) {
-		case 'r':
-			j->st.rows[nr++] = xstrdup(PQgetvalue(res, i, 1));
-			continue;
-		case 'm':
-			key = PQgetvalue(res, i, 1);
-			continue;
-		}
-		j->st.revs[nh].revision = xstrdup(PQgetvalue(res, i, 1));
-		if (!PQgetisnull(res, i, 2))
-			j->st.revs[nh].checksum = xstrdup(PQgetvalue(res, i, 2));
-		j->st.revs[nh].dirty = PQgetvalue(res, i, 3)[0] == 't';
-		j->st.revs[nh].known = PQgetvalue(res, i, 4)[0] == 't';
-		j->st.revs[nh].ran = PQgetvalue(res, i, 5)[0] == 't';
-		nh++;
-	}
-	j->st.n_rows = nr;
-	j->st.n_revs = nh;
+	key = job_parse_state(res, &j->st);
 	if (j->cheap) {
 		if (key == NULL || j->e->hist_key == NULL ||
 		    strcmp(key, j->e->hist_key) != 0) {
@@ -526,30 +595,19 @@ job_state_done(struct job *j, PGresult *res)
 	job_dispatch(j);
 }
 
-/*
- * Reads the version rows and, per revision, the checksum it was applied
- * with and whether it is dirty, in one round trip.
- */
-static void
-job_rows(struct job *j, PGresult *res)
+/* The query of the version rows and, per revision, the checksum it was
+ * applied with and whether it is dirty; cheap: only the history's newest id
+ * (an index gives it), for a summary already cached. */
+static char *
+job_state_sql(const struct config_db *cf, int version, int history, int cheap)
 {
-	const struct config_db	*cf = j->db->cf;
-	char			*vt, *ht, *sql, *rows, *hist;
+	char	*vt, *ht, *sql, *rows, *hist;
 
-	(void)res;
-	if (!j->st.has_version && !j->st.has_history) {
-		j->st.rows = xcalloc(1, sizeof *j->st.rows);
-		job_dispatch(j);
-		return;
-	}
 	vt = migrate_qualify(cf->version_schema, cf->version_table);
 	ht = migrate_qualify(cf->history_schema, cf->history_table);
 	rows = xprintf("SELECT 'r'::text, version_num::text, NULL::text, "
 	    "NULL::boolean, NULL::boolean, NULL::boolean FROM %s", vt);
-	/* The summary is cached, keyed by the history's newest id: read-only
-	 * answers first ask only for that key, which an index gives. */
-	j->cheap = !j->mutating && !j->full && j->e->hist_key != NULL;
-	if (j->cheap)
+	if (cheap)
 		hist = xprintf("SELECT 'm'::text, coalesce(max(id), 0)::text, "
 		    "NULL::text, NULL::boolean, NULL::boolean, NULL::boolean "
 		    "FROM %s", ht);
@@ -574,14 +632,35 @@ job_rows(struct job *j, PGresult *res)
 		    "'m'::text, coalesce(max(id), 0)::text, NULL::text, "
 		    "NULL::boolean, NULL::boolean, NULL::boolean FROM %s", ht,
 		    ht, ht, ht);
-	sql = xprintf("%s%s%s ORDER BY 1, 2", j->st.has_version ? rows : "",
-	    j->st.has_version && j->st.has_history ? " UNION ALL " : "",
-	    j->st.has_history ? hist : "");
+	sql = xprintf("%s%s%s ORDER BY 1, 2", version ? rows : "",
+	    version && history ? " UNION ALL " : "", history ? hist : "");
 	free(rows);
 	free(hist);
-	job_query(j, sql, 0, NULL, job_state_done);
 	free(vt);
 	free(ht);
+	return (sql);
+}
+
+/*
+ * Reads the version rows and the history's summary in one round trip; the
+ * summary is cached, keyed by the history's newest id: read-only answers
+ * first ask only for that key.
+ */
+static void
+job_rows(struct job *j, PGresult *res)
+{
+	char	*sql;
+
+	(void)res;
+	if (!j->st.has_version && !j->st.has_history) {
+		j->st.rows = xcalloc(1, sizeof *j->st.rows);
+		job_dispatch(j);
+		return;
+	}
+	j->cheap = !j->mutating && !j->full && j->e->hist_key != NULL;
+	sql = job_state_sql(j->db->cf, j->st.has_version, j->st.has_history,
+	    j->cheap);
+	job_query(j, sql, 0, NULL, job_state_done);
 	free(sql);
 }
 
@@ -841,8 +920,10 @@ job_locked(struct job *j, PGresult *res)
 		    "pool_mode = session");
 		return;
 	}
-	if (PQgetvalue(res, 0, 0)[0] == 't')
+	if (PQgetvalue(res, 0, 0)[0] == 't') {
 		j->locked = 1;
+		j->refresh = !j->dry_run;
+	}
 	if (job_cancelled(j))
 		return;
 	if (j->locked) {

@@ -28,6 +28,7 @@ void	 migrate_revisions(struct request *);
 void	 migrate_shutdown(struct database *);
 int	 migrate_busy(struct database *);
 json_t	*migrate_files_status(struct database *);
+json_t	*migrate_status_cached(struct database *);
 char	*migrate_errors_message(json_t *);
 
 #endif

@@ -295,51 +295,88 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 		    "its" : "their"));
 }
 
-/* The status reply; stale when it comes from the cache. */
-void
-migrate_status_reply(struct job *j, int stale)
+/* When the kept state was read: its wall-clock time and its age. */
+static void
+migrate_status_age(struct engine *e, json_t *res)
 {
-	json_t	*res;
+	struct tm	 tm;
+	time_t		 t = (time_t)e->last_db_at;
+	char		 at[32];
+	double		 age = migrate_wall() - e->last_db_at;
 
-	/* A change is loaded off the loop; this answer is from the files as
-	 * loaded (migrations.loading says a load is under way). */
-	if (j->pc == NULL)
-		migrate_files_kick(j->e);
+	gmtime_r(&t, &tm);
+	strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object_set_new(res, "checked_at", json_string(at));
+	json_object_set_new(res, "age_ms", rpc_duration(age > 0 ? age *
+	    1000.0 : 0.0));
+}
+
+/*
+ * status's answer for db: from live (the state read now, on a connection
+ * the asker holds: self), else, when stale is asked for, from the state
+ * kept from the last read or run (saying when), else what is known
+ * without the database.
+ */
+static json_t *
+migrate_status_result(struct database *db, const struct dbstate *live,
+    int stale)
+{
+	struct engine	*e = db->engine;
+	json_t		*res;
+
 	res = json_pack("{s:{s:s, s:I, s:o, s:i}, s:o}",
 	    "daemon", "version", PACKAGE_VERSION, "pid", (json_int_t)getpid(),
 	    "uptime", rpc_duration(migd_now() - migd.started), "protocol",
-	    MIGD_PROTOCOL_VERSION, "migrations", migrate_files_status(j->db));
-	json_object_set_new(res, "database", database_status(j->db,
-	    j->pc != NULL));
-	if (!j->e->loaded) {
+	    MIGD_PROTOCOL_VERSION, "migrations", migrate_files_status(db));
+	json_object_set_new(res, "database", database_status(db,
+	    live != NULL));
+	if (live != NULL) {
+		/* Keep what the database said, for answers without one. */
+		dbstate_clear(&e->last_db);
+		dbstate_copy(&e->last_db, live);
+		e->have_last_db = 1;
+		e->last_db_at = migrate_wall();
+	}
+	if (!e->loaded) {
 		/* The first load is still running: nothing to judge by. */
 		json_object_set_new(res, "state", json_string("loading"));
-		if (j->pc != NULL) {
-			dbstate_clear(&j->e->last_db);
-			dbstate_copy(&j->e->last_db, &j->st);
-			j->e->have_last_db = 1;
-		}
-	} else if (j->pc != NULL) {
-		migrate_assess(j->e->rs, j->e->errors != NULL, &j->st,
-		    res);
-		/* Keep what the database said, for answers without one. */
-		dbstate_clear(&j->e->last_db);
-		dbstate_copy(&j->e->last_db, &j->st);
-		j->e->have_last_db = 1;
-	} else if (stale && j->e->have_last_db) {
-		migrate_assess(j->e->rs, j->e->errors != NULL,
-		    &j->e->last_db, res);
+	} else if (live != NULL) {
+		migrate_assess(e->rs, e->errors != NULL, live, res);
+	} else if (stale && e->have_last_db) {
+		migrate_assess(e->rs, e->errors != NULL, &e->last_db, res);
 		json_object_set_new(res, "stale", json_true());
-	} else if (pool_any_connection(j->db->pool) == NULL &&
-	    !(pool_on_demand(j->db->pool) &&
-	    pool_last_error(j->db->pool) == NULL)) {
+		migrate_status_age(e, res);
+	} else if (pool_any_connection(db->pool) == NULL &&
+	    !(pool_on_demand(db->pool) && pool_last_error(db->pool) == NULL)) {
 		json_object_set_new(res, "state", json_string("no_database"));
 	} else
 		json_object_set_new(res, "state", json_string("unknown"));
-	json_object_set_new(res, "running", json_boolean(migrate_busy(j->db)));
-	j->result = res;
+	json_object_set_new(res, "running", json_boolean(migrate_busy(db)));
+	return (res);
 }
 
+/* The status reply; stale when it comes from the cache.  A change of the
+ * files is loaded off the loop; an answer without a connection is from the
+ * files as loaded (migrations.loading says a load is under way). */
+void
+migrate_status_reply(struct job *j, int stale)
+{
+	if (j->pc == NULL)
+		migrate_files_kick(j->e);
+	j->result = migrate_status_result(j->db, j->pc != NULL ? &j->st :
+	    NULL, stale);
+}
+
+/* status from the kept state alone, for status --all while db has no
+ * connection up: NULL when none is kept (or the files are loading). */
+json_t *
+migrate_status_cached(struct database *db)
+{
+	if (!db->engine->loaded || !db->engine->have_last_db)
+		return (NULL);
+	migrate_files_kick(db->engine);
+	return (migrate_status_result(db, NULL, 1));
+}
 
 /* A text[] literal for a parameter: {"a","b"} with quotes escaped. */
 char *

@@ -965,7 +965,7 @@ COMMANDS = ["status", "current", "heads", "history", "plan", "upgrade", "downgra
 # What `migctl CMD --help` lists (the options each command takes), as
 # client/migctl.c's command table allows them.
 COMMAND_OPTIONS = {
-    "status": {"--all"},
+    "status": {"--all", "--fresh"},
     "check": {"--all"},
     "verify": {"--all"},
     "history": {"--limit"},

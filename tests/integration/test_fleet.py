@@ -1103,3 +1103,89 @@ def test_fleet_one_database_idle_close(fleet, workdir):
         finally:
             assert m.stop() == 0, m.log()
     assert s.max_migd == 1, s.summary()
+
+
+def test_fleet_status_all_answers_from_kept_state(fleet, workdir):
+    """status --all does not open a connection per database under the cap: a database
+    with no connection up answers from the state its last status or run read (stale,
+    with checked_at and age_ms); one never read is read now; --fresh reads every one;
+    check --all, a gate, always reads; a run leaves its state kept."""
+    cluster, names = fleet
+    dbs = names[40:52]
+    _fresh(cluster, dbs)
+    _chain(os.path.join(workdir, "migrations"))
+    m = Migd(workdir, cluster.conninfo(dbs[0]), pg=cluster)
+    m.config_path = _write_fleet(workdir, cluster, dbs, "kept.conf", cap=3, pool_size=1,
+                                 idle_close="1s")
+    with ConnSampler(cluster) as s:
+        m.start()
+        try:
+            def idle_closed():
+                wait_for(lambda: s.sample_once()[1] == 0, 15,
+                         what="idle connections closed after idle_close")
+            # never read since start: read now, whatever it costs
+            st = _json(m.migctl("--json", "status", "--all"))
+            assert [d["state"] for d in st["databases"]] == ["pending"] * 12, st
+            assert not any(d.get("stale") for d in st["databases"]), st
+            r = m.migctl("upgrade", "--all", "--parallel", "2", timeout=120)
+            assert r.returncode == 0, (r.stdout, r.stderr)
+            idle_closed()
+            # behind migd's back (another host's downgrade): the kept state still says f2
+            cluster.psql("DROP TABLE public.fleet_t2; "
+                         "UPDATE public.alembic_version SET version_num = 'f1'", db=dbs[0])
+            st = _json(m.migctl("--json", "status", "--all"))
+            assert [d["name"] for d in st["databases"]] == dbs
+            for d in st["databases"]:
+                assert d["state"] == "up_to_date", d
+                assert d["current"] == ["f2"] or [c.get("revision", c) for c in
+                                                  d["current"]] == ["f2"], d
+                assert d["stale"] is True, d
+                assert d["database"]["connected"] is False, d["database"]
+                assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", d["checked_at"]), d
+                assert 0 <= d["age_ms"] < 120000, d
+                assert d["last_run"]["result"] == "ok", d
+            assert s.sample_once()[1] == 0, "status --all opened connections"
+            r = m.migctl("status", "--all")
+            assert r.returncode == 0, (r.stdout, r.stderr)
+            assert "12 of 12 from the state kept from their last status or run" in \
+                r.stdout, r.stdout
+            assert "--fresh reads them now" in r.stdout, r.stdout
+            # --fresh reads every one: dbs[0] is at f1 now
+            st = _json(m.migctl("--json", "status", "--all", "--fresh"))
+            assert [d["state"] for d in st["databases"]] == \
+                ["pending"] + ["up_to_date"] * 11, st
+            assert not any(d.get("stale") for d in st["databases"]), st
+            assert s.max_migd <= 3, s.summary()
+            idle_closed()
+            # what --fresh read is kept
+            st = _json(m.migctl("--json", "status", "--all"))
+            assert st["databases"][0]["state"] == "pending", st["databases"][0]
+            assert st["databases"][0]["stale"] is True, st["databases"][0]
+            # check --all reads every database, kept state or not
+            cluster.psql("DROP TABLE public.fleet_t2; "
+                         "UPDATE public.alembic_version SET version_num = 'f1'", db=dbs[5])
+            r = m.migctl("check", "--all")
+            assert r.returncode == 4, (r.returncode, r.stdout, r.stderr)
+            assert "not up to date: %s %s" % (dbs[0], dbs[5]) in r.stdout, r.stdout
+            # a run leaves its state kept: dbs[0] upgraded, then answered from it
+            r = m.migctl("--db", dbs[0], "upgrade")
+            assert r.returncode == 0, (r.stdout, r.stderr)
+            idle_closed()
+            st = _json(m.migctl("--json", "status", "--all"))
+            assert st["databases"][0]["state"] == "up_to_date", st["databases"][0]
+            assert st["databases"][0]["stale"] is True, st["databases"][0]
+            assert st["databases"][5]["state"] == "pending", st["databases"][5]
+            # bad inputs: --fresh alone, fresh on verify, fresh not a boolean
+            r = m.migctl("status", "--fresh")
+            assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+            assert "--fresh goes with --all" in r.stderr, r.stderr
+            r = m.migctl("verify", "--fresh")
+            assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+            e = m.rpc("verify", {"all": True, "fresh": True})
+            assert e["error"]["data"]["kind"] == "invalid_params", e
+            e = m.rpc("status", {"all": True, "fresh": "yes"})
+            assert e["error"]["data"]["kind"] == "invalid_params", e
+            assert _versions(cluster, dbs[1]) == ["f2"]
+        finally:
+            assert m.stop() == 0, m.log()
+    assert s.max_migd <= 3, s.summary()
