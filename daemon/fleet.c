@@ -118,8 +118,9 @@ fleet_element(struct fleet *f, struct fleet_db *fd)
 	err = json_object_get(fd->answer, "error");
 	res = json_object_get(fd->answer, "result");
 	if (!f->upgrade) {
+		/* The answer is the fleet's to keep or give away. */
 		el = err != NULL ? json_pack("{s:O}", "error", err) :
-		    json_deep_copy(res);
+		    json_incref(res);
 		json_object_set_new(el, "name", json_string(fd->db->name));
 		if (strcmp(f->req->rpc.method, "status") == 0)
 			json_object_set(el, "last_run", fd->db->last_run ?
@@ -234,7 +235,7 @@ fleet_launch(struct fleet *f, struct fleet_db *fd)
 	struct request	*r;
 	json_t		*res;
 
-	if (f->cached && pool_available(fd->db->pool) != POOL_OPEN &&
+	if (f->cached && pool_any_connection(fd->db->pool) == NULL &&
 	    (res = migrate_status_cached(fd->db)) != NULL) {
 		fd->t0 = fd->t1 = migd_now();
 		fd->state = FLEET_DONE;

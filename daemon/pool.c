@@ -113,7 +113,7 @@ struct pool_budget {
 	int			 peak;
 	unsigned long		 clock;		/* orders idle connections */
 	struct pool_list	 waiting;	/* pools wanting one, oldest first */
-	struct pool_list	 pools;
+	struct pool_list	 holding;	/* pools with slots (tokens) */
 	struct pool_closings	 closing;	/* slots still held */
 	struct event		*wake_ev;
 };
@@ -136,7 +136,8 @@ struct pool {
 	struct pool_budget	*budget;
 	int			 budget_waiting;	/* in budget->waiting */
 	TAILQ_ENTRY(pool)	 wait_entry;
-	TAILQ_ENTRY(pool)	 pools_entry;
+	int			 tokens;	/* its connections' slots */
+	TAILQ_ENTRY(pool)	 holding_entry;	/* in budget->holding */
 };
 
 static void	pool_connect(struct pool_conn *);
@@ -212,6 +213,27 @@ pool_watch(struct pool_conn *pc, short what)
 	}
 }
 
+/* Counts pc's slot of the budget in its pool; the budget lists the pools
+ * that hold slots, where pool_budget_victim looks (not through every
+ * database of a large fleet). */
+static void
+pool_token(struct pool_conn *pc, int on)
+{
+	struct pool		*p = pc->pool;
+	struct pool_budget	*b = p->budget;
+
+	if (pc->token == on)
+		return;
+	pc->token = on;
+	p->tokens += on ? 1 : -1;
+	if (b == NULL)
+		return;
+	if (on && p->tokens == 1)
+		TAILQ_INSERT_TAIL(&b->holding, p, holding_entry);
+	else if (!on && p->tokens == 0)
+		TAILQ_REMOVE(&b->holding, p, holding_entry);
+}
+
 /* Forgets the server connection and its watchers. */
 static void
 pool_drop(struct pool_conn *pc)
@@ -225,7 +247,7 @@ pool_drop(struct pool_conn *pc)
 	    pc->pool->budget->cap > 0) {
 		/* Under a cap, the slot comes back when the server's backend
 		 * is gone (pool_budget_closing), not when migd hangs up. */
-		pc->token = 0;
+		pool_token(pc, 0);
 		pool_budget_closing(pc->pool->budget, pc->pg);
 		pc->pg = NULL;
 	}
@@ -234,7 +256,7 @@ pool_drop(struct pool_conn *pc)
 		pc->pg = NULL;
 	}
 	if (pc->token) {
-		pc->token = 0;
+		pool_token(pc, 0);
 		pool_budget_put(pc->pool->budget);
 	}
 	if (pc->result != NULL) {
@@ -497,15 +519,15 @@ pool_connect(struct pool_conn *pc)
 
 	/* A reconnect keeps its slot of the budget; a new one takes one, or
 	 * waits in the budget's queue (pool_budget_wake calls again). */
-	pc->token = 0;
+	pool_token(pc, 0);
 	pool_drop(pc);
-	pc->token = token;
+	pool_token(pc, token);
 	if (!pc->token) {
 		if (!pool_budget_take(pc->pool->budget)) {
 			pool_budget_wait(pc->pool);
 			return;
 		}
-		pc->token = 1;
+		pool_token(pc, 1);
 	}
 	pc->generation = pc->pool->generation;
 	pc->retire = 0;
@@ -1447,8 +1469,6 @@ pool_new(struct event_base *base, const struct config_db *cf,
 	p->connect_timeout = cf->connect_timeout;
 	p->size = cf->pool_size;
 	p->budget = budget;
-	if (budget != NULL)
-		TAILQ_INSERT_TAIL(&budget->pools, p, pools_entry);
 	p->conns = xcalloc((size_t)p->size, sizeof *p->conns);
 	for (i = 0; i < p->size; i++) {
 		pc = p->conns[i] = xcalloc(1, sizeof *pc);
@@ -1611,10 +1631,8 @@ pool_free(struct pool *p)
 	if (p->budget_waiting)
 		TAILQ_REMOVE(&p->budget->waiting, p, wait_entry);
 	p->budget_waiting = 0;
-	if (p->budget != NULL)
-		TAILQ_REMOVE(&p->budget->pools, p, pools_entry);
 	for (i = 0; i < p->size; i++) {
-		pool_drop(p->conns[i]);
+		pool_drop(p->conns[i]);	/* its slots, and its place in holding */
 		event_free(p->conns[i]->timer);
 		free(p->conns[i]);
 	}
@@ -1637,7 +1655,7 @@ pool_budget_new(struct event_base *base, int cap, long idle_ms)
 	b->cap = cap;
 	b->idle_ms = idle_ms;
 	TAILQ_INIT(&b->waiting);
-	TAILQ_INIT(&b->pools);
+	TAILQ_INIT(&b->holding);
 	TAILQ_INIT(&b->closing);
 	b->wake_ev = event_new(base, -1, 0, pool_budget_wake, b);
 	return (b);
@@ -1765,7 +1783,7 @@ pool_budget_victim(struct pool_budget *b, struct pool *asker)
 	struct pool_conn	*best = NULL;
 	int			 i;
 
-	TAILQ_FOREACH(p, &b->pools, pools_entry) {
+	TAILQ_FOREACH(p, &b->holding, holding_entry) {
 		if (p == asker || !TAILQ_EMPTY(&p->waiters))
 			continue;
 		for (i = 0; i < p->size; i++) {
@@ -1823,7 +1841,7 @@ pool_budget_wake(evutil_socket_t fd, short events, void *arg)
 			continue;
 		if (++b->used > b->peak)
 			b->peak = b->used;
-		p->conns[i]->token = 1;
+		pool_token(p->conns[i], 1);
 		pool_connect(p->conns[i]);
 		/* It may need more: pool_grant asks again once this one is
 		 * up, behind whoever waits now. */
@@ -1858,7 +1876,7 @@ pool_available(struct pool *p)
 			if (p->conns[i]->state == PC_DOWN &&
 			    !evtimer_pending(p->conns[i]->timer, NULL) &&
 			    pool_budget_take(b)) {
-				p->conns[i]->token = 1;
+				pool_token(p->conns[i], 1);
 				pool_connect(p->conns[i]);
 				break;
 			}

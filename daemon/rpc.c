@@ -80,21 +80,27 @@ rpc_duration(double v)
 char *
 rpc_encode(json_t *msg, size_t *len)
 {
-	char	*s, *line;
-	size_t	 n;
+	const size_t	 flags = JSON_COMPACT | JSON_ENSURE_ASCII |
+			    JSON_REAL_PRECISION(15);
+	const char	*bad = "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{"
+			    "\"code\":-32603,\"message\":\"cannot encode "
+			    "reply\",\"data\":{\"kind\":\"internal\"}}}";
+	char		*line;
+	size_t		 n;
 
-	s = json_dumps(msg, JSON_COMPACT | JSON_ENSURE_ASCII |
-	    JSON_REAL_PRECISION(15));
-	if (s == NULL)
-		s = xstrdup("{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{"
-		    "\"code\":-32603,\"message\":\"cannot encode reply\","
-		    "\"data\":{\"kind\":\"internal\"}}}");
-	n = strlen(s);
+	/* Measured first, then written once into its buffer: a reply of a
+	 * thousand databases' statuses is megabytes, and growing it by
+	 * doubling costs more than the second pass. */
+	n = json_dumpb(msg, NULL, 0, flags);
 	line = xmalloc(n + 2);
-	memcpy(line, s, n);
+	if (n == 0 || json_dumpb(msg, line, n, flags) != n) {
+		free(line);
+		n = strlen(bad);
+		line = xmalloc(n + 2);
+		memcpy(line, bad, n);
+	}
 	line[n] = '\n';
 	line[n + 1] = '\0';
-	free(s);
 	*len = n + 1;
 	return (line);
 }
