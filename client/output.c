@@ -1215,7 +1215,7 @@ out_fail(int code, const char *kind, json_t *data, const char *fmt, ...)
 	if (data == NULL)
 		data = json_object();
 	json_object_set_new(data, "kind", json_string(kind));
-	if (code == MIGCTL_EXIT_USAGE)
+	if (code == MIGCTL_EXIT_USAGE || strcmp(kind, "invalid_params") == 0)
 		rpc = MIGD_ERR_INVALID_PARAMS;
 	else if (strcmp(kind, "invalid_migrations") == 0 ||
 	    strcmp(kind, "plan_error") == 0)
