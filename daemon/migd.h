@@ -278,6 +278,8 @@ struct pool	*pool_new(struct event_base *, const struct config_db *,
 enum pool_avail	 pool_available(struct pool *);
 const char	*pool_connection_word(struct pool *);
 int		 pool_on_demand(struct pool *);
+int		 pool_capped(struct pool *);
+int		 pool_budget_queued(struct pool *, int *, int *);
 void		 pool_free(struct pool *);
 void		 pool_reconfigure(struct pool *, const struct config_db *);
 void		 pool_stats(struct pool *, struct pool_stats *);

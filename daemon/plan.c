@@ -296,6 +296,23 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 }
 
 /* The status reply; stale when it comes from the cache. */
+/* The run that waits for a slot of max_connections_total, if it does:
+ * status says since when and how many of the cap are in use. */
+static void
+migrate_status_slot(struct job *j, json_t *res)
+{
+	struct job	*run = TAILQ_FIRST(&j->e->queue);
+	int		 used, cap;
+
+	if (run == NULL || run->waiter == NULL || run->pc != NULL ||
+	    !run->slot_poll || !pool_budget_queued(j->db->pool, &used, &cap))
+		return;
+	json_object_set_new(res, "waiting_for_slot", json_pack("{s:i, s:i, "
+	    "s:o}", "in_use", used, "max_connections_total", cap, "seconds",
+	    rpc_duration(run->slot_since > 0 ? migd_now() - run->slot_since :
+	    0)));
+}
+
 void
 migrate_status_reply(struct job *j, int stale)
 {
@@ -337,6 +354,7 @@ migrate_status_reply(struct job *j, int stale)
 	} else
 		json_object_set_new(res, "state", json_string("unknown"));
 	json_object_set_new(res, "running", json_boolean(migrate_busy(j->db)));
+	migrate_status_slot(j, res);
 	j->result = res;
 }
 
