@@ -295,7 +295,6 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 		    "its" : "their"));
 }
 
-/* The status reply; stale when it comes from the cache. */
 /* The run that waits for a slot of max_connections_total, if it does:
  * status says since when and how many of the cap are in use. */
 static void
@@ -313,6 +312,7 @@ migrate_status_slot(struct job *j, json_t *res)
 	    0)));
 }
 
+/* The status reply; stale when it comes from the cache. */
 void
 migrate_status_reply(struct job *j, int stale)
 {
