@@ -1018,7 +1018,8 @@ def test_fleet_run_waits_for_a_slot_beyond_connect_timeout(fleet, workdir):
     """Cap 1, connect_timeout 2 s: a run on a holds the only slot for 5 s; an upgrade of
     b waits for the slot (waiting for the cap is not a connection failure), says so in
     its progress and in b's status, then runs; a run waiting for the slot is cancelled
-    at once, nothing applied; migd never holds more than one connection."""
+    at once, nothing applied; a rollout at --parallel 2 waits its turn for the slot;
+    migd never holds more than one connection."""
     cluster, names = fleet
     a, b = names[53:55]
     _fresh(cluster, [a, b])
@@ -1088,6 +1089,18 @@ def test_fleet_run_waits_for_a_slot_beyond_connect_timeout(fleet, workdir):
             assert _versions(cluster, a) == ["s2"]
             st = _status(m, b)
             assert "waiting_for_slot" not in st and st["running"] is False, st
+
+            # a rollout wider than the cap: the second database waits, then runs
+            _rev(da, "s3.sql", "s3", "s2", "SELECT pg_sleep(3);")
+            _rev(os.path.join(workdir, "migrations"), "f4.sql", "f4", "f3",
+                 "SELECT pg_sleep(3);")
+            m.migctl("--db", a, "reload")
+            m.migctl("--db", b, "reload")
+            r = m.migctl("upgrade", "--all", "--parallel", "2", timeout=60)
+            assert r.returncode == 0, (r.stdout, r.stderr)
+            assert re.search(r"^(%s|%s): waiting for a connection slot: 1 of 1 in use "
+                             r"\(max_connections_total\)$" % (a, b), r.stdout, re.M), r.stdout
+            assert _versions(cluster, a) == ["s3"] and _versions(cluster, b) == ["f4"]
         finally:
             assert m.stop() == 0, m.log()
     assert s.max_migd <= 1, s.summary()
