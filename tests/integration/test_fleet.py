@@ -1106,6 +1106,43 @@ def test_fleet_run_waits_for_a_slot_beyond_connect_timeout(fleet, workdir):
     assert s.max_migd <= 1, s.summary()
 
 
+def test_fleet_sigterm_answers_a_run_waiting_for_a_slot(fleet, workdir):
+    """Cap 1: SIGTERM while b's run waits for the slot a's run holds: b is answered
+    shutting_down at once, nothing ran on b; a's run finishes its migration; migd
+    exits 0."""
+    cluster, names = fleet
+    a, b = names[55:57]
+    _fresh(cluster, [a, b])
+    da = os.path.join(workdir, "mig_a")
+    os.makedirs(da)
+    _rev(da, "s1.sql", "s1", "none", "SELECT pg_sleep(4) AS fleet_slot_term;")
+    _chain(os.path.join(workdir, "migrations"))
+    m = Migd(workdir, cluster.conninfo(a), pg=cluster)
+    m.config_path = _write_fleet(workdir, cluster, [a, b], "term.conf", cap=1,
+                                 extra_db={a: {"directory": da}})
+    env = dict(clean_env(), MIGD_SOCKET=m.socket)
+    m.start()
+    try:
+        slow = subprocess.Popen([migdtest.MIGCTL_BIN, "--db", a, "upgrade"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: _sleeping(cluster, "fleet_slot_term"), 10, what="a's slow run")
+        waiter = subprocess.Popen([migdtest.MIGCTL_BIN, "--db", b, "upgrade"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: "waiting_for_slot" in _status(m, b), 3, what="b waiting")
+        t0 = time.monotonic()
+        m.proc.send_signal(signal.SIGTERM)
+        out, err = waiter.communicate(timeout=10)
+        assert time.monotonic() - t0 < 2, (out, err)
+        assert waiter.returncode == 1, (waiter.returncode, out, err)
+        assert "shutting down" in err and "nothing ran" in err, err
+        sout, serr = slow.communicate(timeout=30)
+        assert slow.returncode == 0, (sout, serr)
+        assert _versions(cluster, a) == ["s1"]
+        assert _versions(cluster, b) is None
+    finally:
+        assert m.stop() == 0, m.log()
+
+
 def test_fleet_server_restart_no_storm_above_the_cap(fleet, workdir):
     """idle_close = 0 with a cap: connections stay open until another database needs
     the slot. A server restart while they are idle loses them; the pools do not
