@@ -73,19 +73,77 @@ author_slug(const char *msg)
 #define AUTHOR_FROM_INSTALLED	"installed_config"
 #define AUTHOR_FROM_DEFAULT	"default"
 
-/* A configuration's [migrations] directory (relative to the file). */
-static char *
-author_config_dir(const char *path)
+/*
+ * A configuration and the database of it the command is for (--db, else
+ * as config_pick_db decides for what the command reads): exits when the
+ * file does not load, unless quiet (NULL then: the installed one, or one
+ * only asked for a default), and when no database can be picked, naming
+ * them (as migd does, exit 1).
+ */
+struct config *
+author_config(const struct author_opts *ao, const char *path, int quiet,
+    const struct config_db **dbp)
 {
+	static char	 msg[1024];
 	struct errlist	 errs = { NULL, 0 };
 	struct config	*cf = NULL;
-	char		*dir;
+	json_t		*list;
+	char		*cause;
+	size_t		 i;
+	int		 reads = ao->reads;
 
 	if (config_load(path, &cf, &errs) != 0) {
+		if (quiet) {
+			errlist_clear(&errs);
+			return (NULL);
+		}
+		list = json_array();
+		for (i = 0; i < errs.n; i++)
+			json_array_append_new(list, json_string(errs.v[i]));
+		snprintf(msg, sizeof msg, "%s", errs.n ? errs.v[0] : path);
 		errlist_clear(&errs);
-		return (NULL);
+		out_fail(MIGCTL_EXIT_FAILED, "config_error", json_pack("{s:o}",
+		    "errors", list), "%s", msg);
 	}
-	dir = xstrdup(cf->dbs[0].directory);
+	errlist_clear(&errs);
+	if (ao->directory != NULL)
+		reads &= ~CONFIG_READS_DIR;	/* -d says it */
+	if ((*dbp = config_pick_db(cf, ao->db, reads, &cause)) != NULL)
+		return (cf);
+	list = json_array();
+	for (i = 0; i < cf->n_dbs; i++)
+		json_array_append_new(list, json_string(cf->dbs[i].name));
+	snprintf(msg, sizeof msg, "%s", cause);
+	free(cause);
+	config_free(cf);
+	out_fail(MIGCTL_EXIT_FAILED, "invalid_params", json_pack("{s:o}",
+	    "databases", list), "%s", msg);
+}
+
+/* --db names a database of a configuration: refused where none is read. */
+static void
+author_no_config(const struct author_opts *ao, const char *dir,
+    const char *why)
+{
+	if (ao->db != NULL && ao->config == NULL)
+		out_fail(MIGCTL_EXIT_USAGE, "usage", NULL, "--db %s picks a "
+		    "database of a configuration file, and the directory %s "
+		    "comes from %s: give -c CONFIG to read that database's "
+		    "settings", ao->db, dir, why);
+}
+
+/* A configuration's directory (relative to the file), of the database the
+ * command is for. */
+static char *
+author_config_dir(const struct author_opts *ao, const char *path, int quiet)
+{
+	const struct config_db	*db;
+	struct config		*cf;
+	char			*dir;
+
+	if ((cf = author_config(ao, path, quiet, &db)) == NULL)
+		return (NULL);
+	dir = xstrdup(db->directory);
 	config_free(cf);
 	return (dir);
 }
@@ -94,46 +152,42 @@ author_config_dir(const char *path)
  * The migrations directory, the first of: -d; $MIGD_MIGRATIONS; -c CONFIG's
  * (an explicit file that does not load is an error); ./migrations when it
  * is a directory; the installed configuration's; else ./migrations.  *from
- * says which (AUTHOR_FROM_*).
+ * says which (AUTHOR_FROM_*).  With --db, the directory of that database of
+ * -c CONFIG (or of the installed one), which is then read also with -d.
  */
 char *
 author_directory(const struct author_opts *ao, const char **from)
 {
-	struct errlist	 errs = { NULL, 0 };
-	struct config	*cf = NULL;
 	struct stat	 st;
 	const char	*env;
 	char		*dir;
 
 	*from = AUTHOR_FROM_OPTION;
-	if (ao->directory != NULL)
+	if (ao->directory != NULL) {
+		author_no_config(ao, ao->directory, "-d");
+		if (ao->db != NULL)	/* a --db it has not got is refused */
+			free(author_config_dir(ao, ao->config, 0));
 		return (xstrdup(ao->directory));
-	*from = AUTHOR_FROM_ENV;
-	if ((env = getenv("MIGD_MIGRATIONS")) != NULL && *env != '\0')
-		return (xstrdup(env));
-	*from = AUTHOR_FROM_CONFIG;
-	if (ao->config != NULL) {
-		if (config_load(ao->config, &cf, &errs) != 0) {
-			json_t	*e = json_array();
-			size_t	 i;
-
-			for (i = 0; i < errs.n; i++)
-				json_array_append_new(e, json_string(errs.v[i]));
-			out_fail(MIGCTL_EXIT_FAILED, "config_error", json_pack(
-			    "{s:o}", "errors", e), "%s", errs.n ? errs.v[0] :
-			    ao->config);
-		}
-		dir = xstrdup(cf->dbs[0].directory);
-		config_free(cf);
-		return (dir);
 	}
+	*from = AUTHOR_FROM_ENV;
+	if ((env = getenv("MIGD_MIGRATIONS")) != NULL && *env != '\0') {
+		author_no_config(ao, env, "$MIGD_MIGRATIONS");
+		return (xstrdup(env));
+	}
+	*from = AUTHOR_FROM_CONFIG;
+	if (ao->config != NULL)
+		return (author_config_dir(ao, ao->config, 0));
 	*from = AUTHOR_FROM_CWD;
-	if (stat("migrations", &st) == 0 && S_ISDIR(st.st_mode))
+	if (stat("migrations", &st) == 0 && S_ISDIR(st.st_mode)) {
+		author_no_config(ao, "migrations", "./migrations");
 		return (xstrdup("migrations"));
+	}
 	*from = AUTHOR_FROM_INSTALLED;
-	if ((dir = author_config_dir(SYSCONFDIR "/migd/migd.conf")) != NULL)
+	if ((dir = author_config_dir(ao, SYSCONFDIR "/migd/migd.conf",
+	    1)) != NULL)
 		return (dir);
 	*from = AUTHOR_FROM_DEFAULT;
+	author_no_config(ao, "migrations", "no configuration");
 	return (xstrdup("migrations"));
 }
 
@@ -150,6 +204,9 @@ author_say_directory(const struct author_opts *ao, const char *dir,
 	else if (strcmp(from, AUTHOR_FROM_ENV) == 0)
 		out_warnx("directory %s ($MIGD_MIGRATIONS)",
 		    dir);
+	else if (strcmp(from, AUTHOR_FROM_CONFIG) == 0 && ao->db != NULL)
+		out_warnx("directory %s (from %s, [database %s])", dir,
+		    ao->config, ao->db);
 	else if (strcmp(from, AUTHOR_FROM_CONFIG) == 0)
 		out_warnx("directory %s (from %s)", dir,
 		    ao->config);
@@ -291,15 +348,14 @@ author_check_message(const char *message)
 static enum layout_format
 author_config_format(const struct author_opts *ao)
 {
-	struct errlist	 errs = { NULL, 0 };
-	struct config	*cf = NULL;
-	int		 f;
+	const struct config_db	*db;
+	struct config		*cf;
+	int			 f;
 
-	if (ao->config == NULL || config_load(ao->config, &cf, &errs) != 0) {
-		errlist_clear(&errs);
+	if (ao->config == NULL || (cf = author_config(ao, ao->config, 1,
+	    &db)) == NULL)
 		return (LAYOUT_AUTO);
-	}
-	f = cf->dbs[0].format;
+	f = db->format;
 	config_free(cf);
 	return ((enum layout_format)f);
 }
@@ -602,6 +658,7 @@ author_usage(void)
 {
 	fprintf(stderr, "usage: migctl-author new|merge [--json] -m MESSAGE "
 	    "[-d DIR] [-c CONFIG] [--head REV]\n"
+	    "       (each also takes --db NAME: that database of -c CONFIG)\n"
 	    "       migctl-author sql upgrade|downgrade [-r FROM:TO] "
 	    "[--[no-]atomic] [-d DIR] [-c CONFIG]\n"
 	    "       migctl-author revisions [--json] [-d DIR] [-c CONFIG]\n"
@@ -646,6 +703,8 @@ main(int argc, char **argv)
 			ao.directory = argv[++i];
 		else if (i + 1 < argc && strcmp(argv[i], "-c") == 0)
 			ao.config = argv[++i];
+		else if (i + 1 < argc && strcmp(argv[i], "--db") == 0)
+			ao.db = argv[++i];
 		else if (i + 1 < argc && strcmp(argv[i], "--head") == 0)
 			ao.head = argv[++i];
 		else if (i + 1 < argc && strcmp(argv[i], "-r") == 0)
@@ -659,6 +718,12 @@ main(int argc, char **argv)
 		else
 			author_usage();
 	}
+	/* What each reads of a database of -c CONFIG, for config_pick_db. */
+	ao.reads = strcmp(argv[1], "sql") == 0 ? CONFIG_READS_ALL :
+	    strcmp(argv[1], "lint") == 0 && i < argc ? CONFIG_READS_SCHEMAS :
+	    strcmp(argv[1], "lint") == 0 || strcmp(argv[1], "revisions") ==
+	    0 ? CONFIG_READS_DIR | CONFIG_READS_FORMAT | CONFIG_READS_SCHEMAS :
+	    CONFIG_READS_DIR | CONFIG_READS_FORMAT;
 	if (strcmp(argv[1], "lint") == 0 && ao.message == NULL &&
 	    ao.head == NULL && ao.range == NULL)
 		return (lint_main(&ao, argv + i, (size_t)(argc - i)));

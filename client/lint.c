@@ -144,10 +144,11 @@ lintcmd_files(struct lintcmd *lc, char *const *files, size_t n)
 	}
 }
 
-/* Every revision of the directory, each alone, in graph order. */
+/* Every revision of the directory, each alone, in graph order; read as
+ * migd reads it for db (-c CONFIG's), when there is one. */
 static void
 lintcmd_directory(struct lintcmd *lc, const struct author_opts *ao,
-    const struct config *cf)
+    const struct config_db *db)
 {
 	struct revset_ctx	 ctx;
 	struct revset		*rs;
@@ -157,14 +158,15 @@ lintcmd_directory(struct lintcmd *lc, const struct author_opts *ao,
 	size_t			 i, n;
 
 	memset(&ctx, 0, sizeof ctx);
-	if (cf != NULL) {
-		ctx.schemas = cf->dbs[0].schemas;
-		ctx.n_schemas = cf->dbs[0].n_schemas;
-		ctx.version_schema = cf->dbs[0].version_schema;
-		ctx.history_schema = cf->dbs[0].history_schema;
+	if (db != NULL) {
+		ctx.schemas = db->schemas;
+		ctx.n_schemas = db->n_schemas;
+		ctx.version_schema = db->version_schema;
+		ctx.history_schema = db->history_schema;
+		ctx.format = db->format;
 	}
 	dir = author_directory(ao, &from);
-	rs = author_load(dir, cf != NULL ? &ctx : NULL);
+	rs = author_load(dir, db != NULL ? &ctx : NULL);
 	n = graph_order(rs->graph, &order);
 	for (i = 0; i < n; i++) {
 		lint_ctx_clear(&lc->ctx);
@@ -210,10 +212,10 @@ lintcmd_print(json_t *res)
 int
 lint_main(const struct author_opts *ao, char *const *files, size_t n)
 {
-	struct errlist	 errs = { NULL, 0 };
-	struct lintcmd	 lc;
-	struct config	*cf = NULL;
-	json_t		*res, *list;
+	struct lintcmd		 lc;
+	struct config		*cf = NULL;
+	const struct config_db	*db = NULL;
+	json_t			*res, *list;
 	size_t		 i, errors, warnings, all;
 
 	if (n > 0 && ao->directory != NULL)
@@ -223,17 +225,20 @@ lint_main(const struct author_opts *ao, char *const *files, size_t n)
 		    "each alone");
 	memset(&lc, 0, sizeof lc);
 	lc.notes = json_array();
+	if (n > 0 && ao->db != NULL && ao->config == NULL)
+		out_fail(MIGCTL_EXIT_USAGE, "usage", NULL, "--db %s picks a "
+		    "database of a configuration file: give -c CONFIG to lint "
+		    "the files with its settings", ao->db);
 	if (ao->config != NULL) {
-		if (config_load(ao->config, &cf, &errs) != 0)
-			out_fail(MIGCTL_EXIT_FAILED, "config_invalid", NULL,
-			    "%s", errs.n ? errs.v[0] : ao->config);
-		lc.ctx.managed = cf->dbs[0].schemas;
-		lc.ctx.n_managed = cf->dbs[0].n_schemas;
+		/* Its schemas are managed: of --db's database, or the one. */
+		cf = author_config(ao, ao->config, 0, &db);
+		lc.ctx.managed = db->schemas;
+		lc.ctx.n_managed = db->n_schemas;
 	}
 	if (n > 0)
 		lintcmd_files(&lc, files, n);
 	else
-		lintcmd_directory(&lc, ao, cf);
+		lintcmd_directory(&lc, ao, db);
 
 	list = json_array();
 	for (i = 0; i < lc.rep.n; i++)
@@ -255,7 +260,6 @@ lint_main(const struct author_opts *ao, char *const *files, size_t n)
 	lint_report_clear(&lc.rep);
 	lint_ctx_clear(&lc.ctx);
 	config_free(cf);
-	errlist_clear(&errs);
 	if (fflush(stdout) != 0)
 		return (MIGCTL_EXIT_FAILED);
 	return (errors > 0 ? MIGCTL_EXIT_CHECK : MIGCTL_EXIT_OK);

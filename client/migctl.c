@@ -439,7 +439,8 @@ const struct migctl_opt migctl_options[] = {
 	{ OPT_SOCKET, 's', "socket", NULL, "PATH", 0, "the control socket "
 	    "(default $" MIGD_SOCKET_ENV ",\nelse " MIGD_DEFAULT_SOCKET ")" },
 	{ OPT_DB, 0, "db", NULL, "NAME", 0, "the database, of a migd serving "
-	    "several\n([database NAME]; default: the only one)" },
+	    "several\n([database NAME]; default: the only one), or of -c "
+	    "CONFIG\nfor the commands that read the files" },
 	{ OPT_JSON, 'j', "json", NULL, NULL, 0, "JSON on stdout, errors too; "
 	    "nothing on stderr" },
 	{ OPT_STREAM, 0, "stream", NULL, NULL, 0, "with --json: each message "
@@ -881,7 +882,7 @@ migctl_author_path(void)
 }
 
 /* The start of a migctl-author command line: the program, its words, and
- * the options every one of them takes (--json, -d DIR, -c CONFIG). */
+ * the options every one of them takes (--json, -d DIR, -c CONFIG, --db). */
 static int
 migctl_author_args(struct migctl *m, char **argv, const char *w1,
     const char *w2, const char *dir)
@@ -901,6 +902,10 @@ migctl_author_args(struct migctl *m, char **argv, const char *w1,
 	if (m->author.config != NULL) {
 		argv[n++] = "-c";
 		argv[n++] = (char *)m->author.config;
+	}
+	if (m->db != NULL) {
+		argv[n++] = "--db";
+		argv[n++] = (char *)m->db;
 	}
 	return (n);
 }
@@ -963,7 +968,7 @@ migctl_lint(struct migctl *m)
 		    "the other");
 	if (m->socket_given && !files)
 		return (migctl_run(m, &migctl_lint_live, NULL, 0));
-	argv = xcalloc((size_t)m->nargs + 8, sizeof *argv);
+	argv = xcalloc((size_t)m->nargs + 12, sizeof *argv);
 	n = migctl_author_args(m, argv, "lint", NULL, m->author.directory);
 	argv[n++] = "--";
 	for (i = 0; i < m->nargs; i++)

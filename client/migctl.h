@@ -25,12 +25,18 @@ struct author_opts {
 	const char	*head;
 	const char	*range;		/* upgrade/downgrade --sql: FROM:TO */
 	int		 atomic;	/* --sql: 1, 0, or -1: as configured */
+	const char	*db;		/* --db: a database of the config */
+	int		 reads;		/* what of it: CONFIG_READS_* */
 };
 int	 author_new(const struct author_opts *);
 int	 author_merge(const struct author_opts *);
 struct revset;
 struct revset_ctx;
 char	*author_directory(const struct author_opts *, const char **);
+struct config;
+struct config_db;
+struct config *author_config(const struct author_opts *, const char *, int,
+	    const struct config_db **);
 struct revset *author_load(const char *, const struct revset_ctx *);
 extern json_t	*author_notes;	/* --json: what author_load noted */
 

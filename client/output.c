@@ -340,7 +340,13 @@ out_status(json_t *res)
 	out_state(out_str(res, "state"));
 	if (json_is_true(json_object_get(res, "stale")))
 		printf(" (from the last answer: every connection is busy)");
-	if (json_is_true(json_object_get(res, "running")))
+	if ((v = json_object_get(res, "waiting_for_slot")) != NULL)
+		printf(", a run waits for a connection slot (%lld of %lld in "
+		    "use, max_connections_total)", (long long)
+		    json_integer_value(json_object_get(v, "in_use")),
+		    (long long)json_integer_value(json_object_get(v,
+		    "max_connections_total")));
+	else if (json_is_true(json_object_get(res, "running")))
 		printf(", a migration is running");
 	if (json_is_true(json_object_get(mig, "loading")) &&
 	    strcmp(out_str(res, "state"), "loading") != 0)
@@ -826,7 +832,13 @@ out_progress(json_t *p)
 	char		 ms[32], *ids, *t;
 	int		 n;
 
-	if (strcmp(ev, "queued") == 0) {
+	if (strcmp(ev, "waiting_for_slot") == 0) {
+		printf("waiting for a connection slot: %lld of %lld in use "
+		    "(max_connections_total)\n", (long long)json_integer_value(
+		    json_object_get(p, "in_use")), (long long)
+		    json_integer_value(json_object_get(p,
+		    "max_connections_total")));
+	} else if (strcmp(ev, "queued") == 0) {
 		printf("waiting: %lld run%s ahead of this one\n",
 		    (long long)json_integer_value(json_object_get(p,
 		    "position")), json_integer_value(json_object_get(p,
@@ -1215,7 +1227,7 @@ out_fail(int code, const char *kind, json_t *data, const char *fmt, ...)
 	if (data == NULL)
 		data = json_object();
 	json_object_set_new(data, "kind", json_string(kind));
-	if (code == MIGCTL_EXIT_USAGE)
+	if (code == MIGCTL_EXIT_USAGE || strcmp(kind, "invalid_params") == 0)
 		rpc = MIGD_ERR_INVALID_PARAMS;
 	else if (strcmp(kind, "invalid_migrations") == 0 ||
 	    strcmp(kind, "plan_error") == 0)
@@ -1293,6 +1305,12 @@ out_fleet_progress(json_t *p)
 	} else if (strcmp(ev, "failed") == 0)
 		printf("%s: %s %sFAILED%s\n", db, out_str(p, "revision"),
 		    c(RED), c(RESET));
+	else if (strcmp(ev, "waiting_for_slot") == 0)
+		printf("%s: waiting for a connection slot: %lld of %lld in use "
+		    "(max_connections_total)\n", db, (long long)
+		    json_integer_value(json_object_get(p, "in_use")), (long long)
+		    json_integer_value(json_object_get(p,
+		    "max_connections_total")));
 	else
 		printf("%s: %s\n", db, ev);
 	fflush(stdout);
@@ -1364,8 +1382,9 @@ out_fleet(const char *cmd, json_t *res)
 			ids = strdup("base");
 		}
 		printf("%-*s %-12s %-24s %-7lld ", w, out_str(el, "name"),
-		    json_is_true(json_object_get(el, "running")) ? "running" :
-		    state, ids, (long long)json_integer_value(json_object_get(
+		    json_object_get(el, "waiting_for_slot") != NULL ?
+		    "waiting-slot" : json_is_true(json_object_get(el,
+		    "running")) ? "running" : state, ids, (long long)json_integer_value(json_object_get(
 		    el, "pending")));
 		free(ids);
 		lr = json_object_get(el, "last_run");

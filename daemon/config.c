@@ -1323,6 +1323,98 @@ config_find_db(const struct config *cf, const char *name)
 	return (NULL);
 }
 
+/* Whether two optional strings are equal (NULL equals NULL only). */
+static int
+config_same_str(const char *a, const char *b)
+{
+	return (a == NULL || b == NULL ? a == b : strcmp(a, b) == 0);
+}
+
+/* The first setting of reads (CONFIG_READS_*) on which a and b differ, by
+ * its key in the file, or NULL when they agree on all of them. */
+static const char *
+config_db_differs(const struct config_db *a, const struct config_db *b,
+    int reads)
+{
+	size_t	 i;
+
+	if ((reads & CONFIG_READS_DIR) && !config_same_str(a->directory,
+	    b->directory))
+		return ("directory");
+	if ((reads & CONFIG_READS_FORMAT) && a->format != b->format)
+		return ("format");
+	if (reads & CONFIG_READS_SCHEMAS) {
+		if (a->n_schemas != b->n_schemas)
+			return ("schemas");
+		for (i = 0; i < a->n_schemas; i++)
+			if (strcmp(a->schemas[i], b->schemas[i]) != 0)
+				return ("schemas");
+		if (!config_same_str(a->version_schema, b->version_schema))
+			return ("version_table");
+		if (!config_same_str(a->history_schema, b->history_schema))
+			return ("history_table");
+	}
+	if (reads & CONFIG_READS_RUN) {
+		if (!config_same_str(a->version_table, b->version_table))
+			return ("version_table");
+		if (!config_same_str(a->history_table, b->history_table))
+			return ("history_table");
+		if (a->lock_timeout_ms != b->lock_timeout_ms)
+			return ("lock_timeout");
+		if (a->statement_timeout_ms != b->statement_timeout_ms)
+			return ("statement_timeout");
+		if (a->atomic != b->atomic)
+			return ("atomic");
+	}
+	return (NULL);
+}
+
+/*
+ * The database an offline command (migctl -c CONFIG) is for: the one name
+ * says, exactly as migd matches its database param; without a name, the
+ * only one, or the unnamed [database]'s ("default"), as migd picks, else
+ * the first when every database agrees on what the command reads (reads:
+ * CONFIG_READS_*), so a fleet on one directory needs no name.  NULL with
+ * *cause (to free) naming the databases otherwise.
+ */
+const struct config_db *
+config_pick_db(const struct config *cf, const char *name, int reads,
+    char **cause)
+{
+	const char	*what = NULL;
+	char		*names = xstrdup(""), *t;
+	size_t		 i;
+
+	*cause = NULL;
+	for (i = 0; i < cf->n_dbs; i++) {
+		if (name != NULL ? strcmp(cf->dbs[i].name, name) == 0 :
+		    cf->n_dbs == 1 || strcmp(cf->dbs[i].name, "default") == 0) {
+			free(names);
+			return (&cf->dbs[i]);
+		}
+	}
+	for (i = 1; name == NULL && what == NULL && i < cf->n_dbs; i++)
+		what = config_db_differs(&cf->dbs[0], &cf->dbs[i], reads);
+	if (name == NULL && what == NULL && cf->n_dbs > 0) {
+		free(names);
+		return (&cf->dbs[0]);
+	}
+	for (i = 0; i < cf->n_dbs; i++) {
+		t = xprintf("%s%s%s", names, i ? ", " : "", cf->dbs[i].name);
+		free(names);
+		names = t;
+	}
+	if (name != NULL)
+		*cause = xprintf("no database %.64s in %s; databases: %s", name,
+		    cf->path != NULL ? cf->path : "the configuration", names);
+	else
+		*cause = xprintf("%s has %zu databases and their %s differs: "
+		    "name one with --db NAME; databases: %s", cf->path != NULL ?
+		    cf->path : "the configuration", cf->n_dbs, what, names);
+	free(names);
+	return (NULL);
+}
+
 /* The end of one key=value pair: the first blank outside quotes. */
 static const char *
 config_pair_end(const char *p)

@@ -13,6 +13,7 @@
 
 #define MIGRATE_STATUS_WAIT_MS	1500	/* status falls back to the cache */
 #define MIGRATE_LOCK_POLL_MS	100
+#define MIGRATE_SLOT_POLL_MS	250	/* a run waiting for a slot of the cap */
 #define MIGRATE_SQL_EXCERPT	300
 /* The note on the history row of a skipped revision run by apply_skipped. */
 #define BOOK_OUT_OF_ORDER	"applied out of order (apply_skipped): the " \
@@ -75,6 +76,10 @@ struct job {
 	struct pool_conn	*pc;
 	struct event		*timer;		/* lock polling */
 	struct event		*wait_timer;	/* waiting for a connection */
+	double			 wait_t0;	/* since when */
+	int			 slot_poll;	/* a run under the cap: polled */
+	double			 slot_since;	/* waiting for a slot of the cap */
+	double			 conn_deadline;	/* connect_timeout, once it has one */
 	job_fn			 next;
 	double			 deadline;
 	int			 locked;

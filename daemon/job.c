@@ -1070,6 +1070,45 @@ job_got_conn(struct pool_conn *pc, void *arg)
 }
 
 
+/*
+ * A run under max_connections_total: waiting for a slot of the cap is no
+ * connection failure, so it waits as long as a run queued behind another
+ * does (until it is cancelled or migd stops), saying so once; connect_timeout
+ * counts from when its pool got a slot (from the start when it never
+ * waited).  Polled, as the lock is.  1 while it waits on, 0 when the time
+ * is up.
+ */
+static int
+job_wait_slot(struct job *j)
+{
+	struct timeval	 tv = { 0, MIGRATE_SLOT_POLL_MS * 1000 };
+	double		 now = migd_now(), left;
+	int		 used, cap;
+
+	if (j->conn_deadline == 0 && pool_budget_queued(j->db->pool, &used,
+	    &cap)) {
+		if (j->slot_since == 0) {
+			j->slot_since = now;
+			log_info("%s: waiting for a connection slot: %d of %d "
+			    "in use (max_connections_total)", j->db->name, used,
+			    cap);
+			run_notify(j, "waiting_for_slot", json_pack("{s:i, s:i}",
+			    "in_use", used, "max_connections_total", cap));
+		}
+		evtimer_add(j->wait_timer, &tv);
+		return (1);
+	}
+	if (j->conn_deadline == 0)
+		j->conn_deadline = (j->slot_since > 0 ? now : j->wait_t0) +
+		    j->db->cf->connect_timeout;
+	if ((left = j->conn_deadline - now) <= 0)
+		return (0);
+	tv.tv_sec = (time_t)left;
+	tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) * 1e6);
+	evtimer_add(j->wait_timer, &tv);
+	return (1);
+}
+
 /* No connection came free in time: status answers from its cache, others fail. */
 static void
 job_wait_timeout(evutil_socket_t fd, short events, void *arg)
@@ -1078,6 +1117,8 @@ job_wait_timeout(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
+	if (j->slot_poll && job_wait_slot(j))
+		return;
 	pool_cancel_wait(j->db->pool, j->waiter);
 	j->waiter = NULL;
 	if (j->op == MIGRATE_STATUS) {
@@ -1098,7 +1139,9 @@ job_wait_timeout(evutil_socket_t fd, short events, void *arg)
 /*
  * Starts a job: waits for a connection of the pool.  status never waits
  * long; the others give a connecting pool connect_timeout to come up, so a
- * deploy hook racing migd's start (or a restart of PostgreSQL) succeeds.
+ * deploy hook racing migd's start (or a restart of PostgreSQL) succeeds; a
+ * run under max_connections_total first waits for a slot of the cap
+ * (job_wait_slot).
  */
 void
 job_read_state(struct job *j)
@@ -1125,6 +1168,14 @@ job_read_state(struct job *j)
 	if (j->op != MIGRATE_STATUS) {
 		tv.tv_sec = j->db->cf->connect_timeout;
 		tv.tv_usec = 0;
+	}
+	j->wait_t0 = migd_now();
+	j->slot_since = j->conn_deadline = 0;
+	j->slot_poll = j->mutating && pool_capped(j->db->pool);
+	if (j->slot_poll) {
+		/* A run may wait for a slot of the cap: job_wait_slot. */
+		tv.tv_sec = 0;
+		tv.tv_usec = MIGRATE_SLOT_POLL_MS * 1000;
 	}
 	j->wait_timer = evtimer_new(j->db->base, job_wait_timeout, j);
 	evtimer_add(j->wait_timer, &tv);

@@ -90,7 +90,7 @@ struct config {
 	long		  idle_close_ms;		/* 0: connections stay open */
 	char		  idle_close_text[32];
 	/* every database, the unnamed one (if it is one) first; migctl's
-	 * offline commands (-c CONFIG) read dbs[0] */
+	 * offline commands (-c CONFIG) pick one with config_pick_db */
 	struct config_db *dbs;
 	size_t		  n_dbs;
 	struct config_db  defaults;	/* the unnamed sections', for migd -n */
@@ -114,6 +114,14 @@ int	 config_load(const char *, struct config **, struct errlist *);
 void	 config_free(struct config *);
 void	 config_print(const struct config *, FILE *);
 const struct config_db *config_find_db(const struct config *, const char *);
+/* What an offline command reads of a database (config_pick_db). */
+#define CONFIG_READS_DIR	0x1	/* directory */
+#define CONFIG_READS_FORMAT	0x2	/* format */
+#define CONFIG_READS_SCHEMAS	0x4	/* schemas, where migd's tables live */
+#define CONFIG_READS_RUN	0x8	/* their names, timeouts, atomic */
+#define CONFIG_READS_ALL	0xf
+const struct config_db *config_pick_db(const struct config *, const char *,
+	    int, char **);
 int	 config_db_name_valid(const char *);
 
 /* rpc.c */
@@ -270,6 +278,8 @@ struct pool	*pool_new(struct event_base *, const struct config_db *,
 enum pool_avail	 pool_available(struct pool *);
 const char	*pool_connection_word(struct pool *);
 int		 pool_on_demand(struct pool *);
+int		 pool_capped(struct pool *);
+int		 pool_budget_queued(struct pool *, int *, int *);
 void		 pool_free(struct pool *);
 void		 pool_reconfigure(struct pool *, const struct config_db *);
 void		 pool_stats(struct pool *, struct pool_stats *);

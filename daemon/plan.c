@@ -295,6 +295,23 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 		    "its" : "their"));
 }
 
+/* The run that waits for a slot of max_connections_total, if it does:
+ * status says since when and how many of the cap are in use. */
+static void
+migrate_status_slot(struct database *db, json_t *res)
+{
+	struct job	*run = TAILQ_FIRST(&db->engine->queue);
+	int		 used, cap;
+
+	if (run == NULL || run->waiter == NULL || run->pc != NULL ||
+	    !run->slot_poll || !pool_budget_queued(db->pool, &used, &cap))
+		return;
+	json_object_set_new(res, "waiting_for_slot", json_pack("{s:i, s:i, "
+	    "s:o}", "in_use", used, "max_connections_total", cap, "seconds",
+	    rpc_duration(run->slot_since > 0 ? migd_now() - run->slot_since :
+	    0)));
+}
+
 /* When the kept state was read: its wall-clock time and its age. */
 static void
 migrate_status_age(struct engine *e, json_t *res)
@@ -352,6 +369,7 @@ migrate_status_result(struct database *db, const struct dbstate *live,
 	} else
 		json_object_set_new(res, "state", json_string("unknown"));
 	json_object_set_new(res, "running", json_boolean(migrate_busy(db)));
+	migrate_status_slot(db, res);
 	return (res);
 }
 

@@ -1914,3 +1914,21 @@ pool_on_demand(struct pool *p)
 {
 	return (!pool_eager(p));
 }
+
+/* Whether the daemon caps its connections (max_connections_total), so a
+ * request may wait for a slot of the cap rather than for PostgreSQL. */
+int
+pool_capped(struct pool *p)
+{
+	return (p->budget != NULL && p->budget->cap > 0);
+}
+
+/* Whether the pool waits in the budget's queue for a slot of the cap (its
+ * run says so, and status), with how many of the cap are in use. */
+int
+pool_budget_queued(struct pool *p, int *used, int *cap)
+{
+	*used = p->budget != NULL ? p->budget->used : 0;
+	*cap = p->budget != NULL ? p->budget->cap : 0;
+	return (pool_capped(p) && p->budget_waiting);
+}

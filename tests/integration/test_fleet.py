@@ -967,7 +967,7 @@ def test_fleet_no_budget_answers_from_cache_at_once(fleet, workdir):
     _rev(da, "slow.sql", "slow", "none", "SELECT pg_sleep(3) AS fleet_budget_slow;")
     m = Migd(workdir, cluster.conninfo(a), pg=cluster)
     _chain(os.path.join(workdir, "migrations"))
-    # b's upgrade waits for the budget within its connect_timeout
+    # b's upgrade waits for the budget (its connect_timeout counts from its slot)
     m.config_path = _write_fleet(workdir, cluster, [a, b, c], "one.conf", cap=1,
                                  extra_db={a: {"directory": da},
                                            b: {"connect_timeout": 15}})
@@ -1007,6 +1007,140 @@ def test_fleet_no_budget_answers_from_cache_at_once(fleet, workdir):
         finally:
             assert m.stop() == 0, m.log()
     assert s.max_migd <= 1, s.summary()
+
+
+def _sleeping(cluster, tag):
+    return cluster.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%%s%%' "
+                        "AND pid <> pg_backend_pid()" % tag) == "1"
+
+
+def test_fleet_run_waits_for_a_slot_beyond_connect_timeout(fleet, workdir):
+    """Cap 1, connect_timeout 2 s: a run on a holds the only slot for 5 s; an upgrade of
+    b waits for the slot (waiting for the cap is not a connection failure), says so in
+    its progress and in b's status, then runs; a run waiting for the slot is cancelled
+    at once, nothing applied; a rollout at --parallel 2 waits its turn for the slot;
+    migd never holds more than one connection."""
+    cluster, names = fleet
+    a, b = names[53:55]
+    _fresh(cluster, [a, b])
+    da = os.path.join(workdir, "mig_a")
+    os.makedirs(da)
+    _rev(da, "s1.sql", "s1", "none", "SELECT pg_sleep(5) AS fleet_slot_one;")
+    _chain(os.path.join(workdir, "migrations"))
+    m = Migd(workdir, cluster.conninfo(a), pg=cluster)
+    m.config_path = _write_fleet(workdir, cluster, [a, b], "slot.conf", cap=1,
+                                 extra_db={a: {"directory": da}})
+    env = dict(clean_env(), MIGD_SOCKET=m.socket)
+    run = lambda db: subprocess.Popen([migdtest.MIGCTL_BIN, "--db", db, "upgrade"], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True)
+    with ConnSampler(cluster) as s:
+        m.start()
+        try:
+            slow = run(a)
+            wait_for(lambda: _sleeping(cluster, "fleet_slot_one"), 10, what="a's slow run")
+            t0 = time.monotonic()
+            waiter = run(b)
+            # b's status shows the wait, at once, from the cache
+            st = wait_for(lambda: (lambda st: st if "waiting_for_slot" in st else None)(
+                _status(m, b)), 3, what="b waiting for a slot")
+            assert st["waiting_for_slot"]["in_use"] == 1, st
+            assert st["waiting_for_slot"]["max_connections_total"] == 1, st
+            assert st["running"] is True and st["database"]["connection"] == "no_budget", st
+            r = m.migctl("--db", b, "status")
+            assert "a run waits for a connection slot (1 of 1 in use, " \
+                   "max_connections_total)" in r.stdout, r.stdout
+            r = m.migctl("status", "--all")
+            assert re.search(r"^%s +waiting-slot " % b, r.stdout, re.M), r.stdout
+            out, err = waiter.communicate(timeout=30)
+            took = time.monotonic() - t0
+            assert waiter.returncode == 0, (out, err, m.log())
+            assert "waiting for a connection slot: 1 of 1 in use (max_connections_total)" \
+                in out, out
+            assert took > 2.5, took          # past connect_timeout, waiting for a's run
+            assert _versions(cluster, b) == ["f2"]
+            sout, serr = slow.communicate(timeout=30)
+            assert slow.returncode == 0, (sout, serr)
+            assert _versions(cluster, a) == ["s1"]
+            assert "waiting for a connection slot: 1 of 1 in use" in m.log()
+
+            # a run waiting for the slot is cancelled at once; nothing of it ran
+            _rev(da, "s2.sql", "s2", "s1", "SELECT pg_sleep(5) AS fleet_slot_two;")
+            _rev(os.path.join(workdir, "migrations"), "f3.sql", "f3", "f2",
+                 "CREATE TABLE public.fleet_t3 (id int);")
+            m.migctl("--db", a, "reload")
+            m.migctl("--db", b, "reload")
+            slow = run(a)
+            wait_for(lambda: _sleeping(cluster, "fleet_slot_two"), 10, what="a's second run")
+            waiter = run(b)
+            wait_for(lambda: "waiting_for_slot" in _status(m, b), 3, what="b waiting again")
+            t0 = time.monotonic()
+            r = m.migctl("--db", b, "cancel")
+            assert r.returncode == 0, (r.stdout, r.stderr)
+            out, err = waiter.communicate(timeout=10)
+            assert time.monotonic() - t0 < 2, (out, err)
+            assert waiter.returncode == 1, (waiter.returncode, out, err)
+            assert "cancelled by" in err and "nothing was applied" in err, err
+            assert _versions(cluster, b) == ["f2"]
+            assert cluster.psql("SELECT to_regclass('public.fleet_t3') IS NULL", db=b) == "t"
+            assert slow.poll() is None, "a's run was cancelled too"
+            sout, serr = slow.communicate(timeout=30)
+            assert slow.returncode == 0, (sout, serr)
+            assert _versions(cluster, a) == ["s2"]
+            st = _status(m, b)
+            assert "waiting_for_slot" not in st and st["running"] is False, st
+
+            # a rollout wider than the cap: the second database waits, then runs
+            _rev(da, "s3.sql", "s3", "s2", "SELECT pg_sleep(3);")
+            _rev(os.path.join(workdir, "migrations"), "f4.sql", "f4", "f3",
+                 "SELECT pg_sleep(3);")
+            m.migctl("--db", a, "reload")
+            m.migctl("--db", b, "reload")
+            r = m.migctl("upgrade", "--all", "--parallel", "2", timeout=60)
+            assert r.returncode == 0, (r.stdout, r.stderr)
+            assert re.search(r"^(%s|%s): waiting for a connection slot: 1 of 1 in use "
+                             r"\(max_connections_total\)$" % (a, b), r.stdout, re.M), r.stdout
+            assert _versions(cluster, a) == ["s3"] and _versions(cluster, b) == ["f4"]
+        finally:
+            assert m.stop() == 0, m.log()
+    assert s.max_migd <= 1, s.summary()
+
+
+def test_fleet_sigterm_answers_a_run_waiting_for_a_slot(fleet, workdir):
+    """Cap 1: SIGTERM while b's run waits for the slot a's run holds: b is answered
+    shutting_down at once, nothing ran on b; a's run finishes its migration; migd
+    exits 0."""
+    cluster, names = fleet
+    a, b = names[55:57]
+    _fresh(cluster, [a, b])
+    da = os.path.join(workdir, "mig_a")
+    os.makedirs(da)
+    _rev(da, "s1.sql", "s1", "none", "SELECT pg_sleep(4) AS fleet_slot_term;")
+    _chain(os.path.join(workdir, "migrations"))
+    m = Migd(workdir, cluster.conninfo(a), pg=cluster)
+    m.config_path = _write_fleet(workdir, cluster, [a, b], "term.conf", cap=1,
+                                 extra_db={a: {"directory": da}})
+    env = dict(clean_env(), MIGD_SOCKET=m.socket)
+    m.start()
+    try:
+        slow = subprocess.Popen([migdtest.MIGCTL_BIN, "--db", a, "upgrade"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: _sleeping(cluster, "fleet_slot_term"), 10, what="a's slow run")
+        waiter = subprocess.Popen([migdtest.MIGCTL_BIN, "--db", b, "upgrade"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: "waiting_for_slot" in _status(m, b), 3, what="b waiting")
+        t0 = time.monotonic()
+        m.proc.send_signal(signal.SIGTERM)
+        out, err = waiter.communicate(timeout=10)
+        assert time.monotonic() - t0 < 2, (out, err)
+        assert waiter.returncode == 1, (waiter.returncode, out, err)
+        assert "shutting down" in err and "nothing ran" in err, err
+        sout, serr = slow.communicate(timeout=30)
+        assert slow.returncode == 0, (sout, serr)
+        assert _versions(cluster, a) == ["s1"]
+        assert _versions(cluster, b) is None
+    finally:
+        assert m.stop() == 0, m.log()
 
 
 def test_fleet_server_restart_no_storm_above_the_cap(fleet, workdir):

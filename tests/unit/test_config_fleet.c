@@ -459,6 +459,109 @@ test_print(void)
 	config_free(cf);
 }
 
+/* Picks with config_pick_db; the name of the pick, or the cause. */
+static char *
+pick(const struct config *cf, const char *name, int reads)
+{
+	const struct config_db	*db;
+	char			*cause;
+
+	if ((db = config_pick_db(cf, name, reads, &cause)) != NULL) {
+		ok(cause == NULL, "a pick has no cause");
+		return (xstrdup(db->name));
+	}
+	return (cause);
+}
+
+/* Checks what pick says, and frees it. */
+static void
+expect_pick(const struct config *cf, const char *name, int reads,
+    const char *want, const char *what)
+{
+	char	*got = pick(cf, name, reads);
+
+	is_str(got, want, "%s", what);
+	free(got);
+}
+
+/* The database migctl's offline commands read: --db's, else as migd
+ * picks, else the first when all agree on what the command reads. */
+static void
+test_pick(void)
+{
+	struct config	*cf;
+	const int	 files = CONFIG_READS_DIR | CONFIG_READS_FORMAT;
+
+	cf = parse_ok("[migrations]\ndirectory = /m\n[database a]\n"
+	    "conninfo = dbname=a\n[database b]\nconninfo = dbname=b\n"
+	    "lock_timeout = 9s\n", "one directory");
+	expect_pick(cf, "b", CONFIG_READS_ALL, "b", "--db names one");
+	expect_pick(cf, "B", CONFIG_READS_ALL, "no database B in " F
+	    "; databases: a, b", "--db is matched as migd matches it");
+	expect_pick(cf, "nosuch", files, "no database nosuch in " F
+	    "; databases: a, b", "an unknown --db names the databases");
+	expect_pick(cf, NULL, files, "a", "one directory: the first");
+	expect_pick(cf, NULL, files | CONFIG_READS_SCHEMAS, "a",
+	    "same schemas too: the first");
+	expect_pick(cf, NULL, CONFIG_READS_ALL, F " has 2 databases and "
+	    "their lock_timeout differs: name one with --db NAME; databases: "
+	    "a, b", "a run's settings differ: refused");
+	config_free(cf);
+
+	cf = parse_ok("[database a]\nconninfo = dbname=a\ndirectory = /a\n"
+	    "[database b]\nconninfo = dbname=b\ndirectory = /b\n",
+	    "two directories");
+	expect_pick(cf, NULL, files, F " has 2 databases and their "
+	    "directory differs: name one with --db NAME; databases: a, b",
+	    "two directories: refused");
+	expect_pick(cf, NULL, CONFIG_READS_SCHEMAS, "a",
+	    "the directory not read: the first");
+	config_free(cf);
+
+	cf = parse_ok("[database a]\nconninfo = dbname=a\nformat = dbmate\n"
+	    "[database b]\nconninfo = dbname=b\n", "two formats");
+	expect_pick(cf, NULL, CONFIG_READS_DIR, "a", "format not read");
+	expect_pick(cf, NULL, files, F " has 2 databases and their format "
+	    "differs: name one with --db NAME; databases: a, b",
+	    "two formats: refused");
+	config_free(cf);
+
+	cf = parse_ok("[database a]\nconninfo = dbname=s\nschemas = a\n"
+	    "version_table = a.alembic_version\n[database b]\n"
+	    "conninfo = dbname=s\nschemas = b\n"
+	    "version_table = b.alembic_version\n", "a schema each");
+	expect_pick(cf, NULL, files, "a", "same files: the first");
+	expect_pick(cf, NULL, files | CONFIG_READS_SCHEMAS, F " has 2 "
+	    "databases and their schemas differs: name one with --db NAME; "
+	    "databases: a, b", "their schemas differ: refused");
+	config_free(cf);
+
+	cf = parse_ok("[database a]\nconninfo = dbname=a\n"
+	    "version_table = va\n[database b]\nconninfo = dbname=b\n",
+	    "two version tables");
+	expect_pick(cf, NULL, CONFIG_READS_SCHEMAS, "a", "same schema");
+	expect_pick(cf, NULL, CONFIG_READS_RUN, F " has 2 databases and "
+	    "their version_table differs: name one with --db NAME; "
+	    "databases: a, b", "the version table differs: refused");
+	config_free(cf);
+
+	/* The unnamed [database] with a conninfo is "default": as migd. */
+	cf = parse_ok("[database]\nconninfo = dbname=d\n[migrations]\n"
+	    "directory = /d\n[database x]\nconninfo = dbname=x\n"
+	    "directory = /x\n", "default and another");
+	expect_pick(cf, NULL, CONFIG_READS_ALL, "default",
+	    "no --db: the unnamed [database], as migd picks it");
+	expect_pick(cf, "x", CONFIG_READS_ALL, "x", "--db x");
+	config_free(cf);
+
+	cf = parse_ok("[database]\nconninfo = dbname=d\n", "one");
+	expect_pick(cf, NULL, CONFIG_READS_ALL, "default", "the only one");
+	expect_pick(cf, "default", CONFIG_READS_ALL, "default", "by name");
+	expect_pick(cf, "other", CONFIG_READS_ALL, "no database other in " F
+	    "; databases: default", "one, and another name");
+	config_free(cf);
+}
+
 int
 main(void)
 {
@@ -467,5 +570,6 @@ main(void)
 	test_refusals();
 	test_cap();
 	test_print();
+	test_pick();
 	return (done_testing());
 }
