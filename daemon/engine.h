@@ -276,6 +276,7 @@ json_t	*migrate_pg_error(PGresult *res);
 int	 job_ok(struct job *j, PGresult *res);
 void	 job_end(struct job *j, PGresult *res);
 void	 job_read_state(struct job *j);
+void	 job_state_refresh(struct job *j);
 
 /* plan.c */
 int	 migrate_applied(struct revset *rs, const struct dbstate *st,
