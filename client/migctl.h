@@ -134,6 +134,21 @@ struct migctl_opt {
 	"unique prefix of one"
 
 /* migctl.c: the command and option tables. */
+/* commands.c: the table; migctl.c: what its entries call */
+json_t	*params_target(struct migctl *, char **, int);
+json_t	*params_stamp(struct migctl *, char **, int);
+json_t	*params_adopt(struct migctl *, char **, int);
+json_t	*params_resolve(struct migctl *, char **, int);
+json_t	*params_accept(struct migctl *, char **, int);
+json_t	*params_history(struct migctl *, char **, int);
+int	 exit_verify(json_t *);
+int	 exit_check(json_t *);
+int	 exit_plan(json_t *);
+int	 migctl_wait(struct migctl *);
+int	 migctl_new(struct migctl *);
+int	 migctl_lint(struct migctl *);
+int	 migctl_merge(struct migctl *);
+int	 migctl_import(struct migctl *);
 extern const struct migctl_cmd	migctl_cmds[];
 extern const size_t		migctl_ncmds;
 extern const struct migctl_opt	migctl_options[];

@@ -963,7 +963,7 @@ COMMANDS = ["status", "current", "heads", "history", "plan", "upgrade", "downgra
             "help"]
 
 # What `migctl CMD --help` lists (the options each command takes), as
-# client/migctl.c's command table allows them.
+# client/commands.c's command table allows them.
 COMMAND_OPTIONS = {
     "status": {"--all", "--fresh"},
     "check": {"--all"},
