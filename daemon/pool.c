@@ -21,148 +21,18 @@
 
 #include "conninfo.h"
 #include "migd.h"
+#include "pool_int.h"
 
-#define POOL_BACKOFF_MIN_MS	100
-#define POOL_BACKOFF_MAX_MS	2000
-
-enum pool_state { PC_DOWN, PC_CONNECTING, PC_CHECKING, PC_IDLE, PC_BUSY };
-
-/* What the session check (pool_check_*) has seen of a new connection. */
-struct pool_check {
-	int			 step;		/* queries answered so far */
-	int			 pid;		/* server process of the first */
-	long long		 lxid;		/* its local transaction number */
-	PGconn			*probe;		/* a second client, for one query */
-	struct event		*probe_io;
-	short			 probe_want;
-	int			 probe_sent;
-	int			 again;		/* checking a second time */
-	/* a check again on a busy connection, for its owner (pool_recheck) */
-	pool_check_cb		 done;
-	void			*done_arg;
-};
-
-struct pool_conn {
-	struct pool		*pool;
-	int			 slot;
-	enum pool_state		 state;
-	PGconn			*pg;
-	struct event		*io;		/* the socket, when connected or connecting */
-	struct event		*timer;		/* backoff or connect deadline */
-	evutil_socket_t		 fd;
-	short			 want;		/* EV_READ or EV_WRITE while connecting */
-	int			 backoff_ms;
-	u_int			 generation;	/* of the config it connected with */
-	int			 retire;	/* reconnect when released */
-	int			 server_pid;	/* the server process, once checked */
-	int			 pooled;	/* through a pooler (checked) */
-	int			 checking;	/* its check has the pool's turn */
-	int			 check_queued;	/* its check waits for the turn */
-	int			 token;		/* counted in the budget */
-	unsigned long		 idle_since;	/* the budget's count, when idle */
-	struct pool_check	 check;
-	/* the query in flight */
-	pool_result_cb		 cb;
-	void			*cb_arg;
-	PGresult		*result;	/* first error, else the last result */
-	int			 flushing;
-	/* a pipeline in flight: queries sent, results seen, first failure */
-	size_t			 pipe_n;
-	size_t			 pipe_done;
-	ssize_t			 pipe_failed;
-	unsigned char		*pipe_discard;	/* per query: rows discarded */
-	pool_progress_cb	 pipe_progress;	/* each query's end, until one fails */
-	void			*pipe_progress_arg;
-	/* the query in flight met a COPY to or from migd (why, or NULL) */
-	char			*copy_refused;
-	/* notices and warnings: to this sink (a run's step), else the log */
-	pool_notice_cb		 notice_cb;
-	void			*notice_arg;
-};
-
-struct pool_waiter {
-	TAILQ_ENTRY(pool_waiter) entry;
-	pool_acquire_cb		 cb;
-	void			*arg;
-};
-TAILQ_HEAD(pool_waiters, pool_waiter);
-TAILQ_HEAD(pool_list, pool);
-
-/* A connection migd hung up on, whose server backend may still be exiting. */
-struct pool_closing {
-	TAILQ_ENTRY(pool_closing) entry;
-	struct pool_budget	*budget;
-	evutil_socket_t		 fd;
-	struct event		*ev;
-};
-TAILQ_HEAD(pool_closings, pool_closing);
-
-/*
- * The daemon's connection budget, one for every pool: connections open or
- * opening across all databases, never above cap.  A pool that needs one
- * more waits in a FIFO; a connection closed anywhere wakes the oldest (from
- * the loop), and a pool that has to wait closes the longest idle connection
- * of another database first, so a free slot is never kept idle while a
- * request waits.
- */
-struct pool_budget {
-	struct event_base	*base;
-	int			 cap;		/* 0: no cap */
-	long			 idle_ms;	/* 0: idle connections stay */
-	int			 used;
-	int			 peak;
-	unsigned long		 clock;		/* orders idle connections */
-	struct pool_list	 waiting;	/* pools wanting one, oldest first */
-	struct pool_list	 holding;	/* pools with slots (tokens) */
-	struct pool_closings	 closing;	/* slots still held */
-	struct event		*wake_ev;
-};
-
-struct pool {
-	struct event_base	*base;
-	char			*conninfo;
-	int			 connect_timeout;
-	u_int			 generation;
-	int			 size;
-	struct pool_conn	**conns;
-	struct pool_waiters	 waiters;
-	char			*last_error;
-	int			 permanent;	/* the last attempt cannot
-						   succeed until someone acts */
-	char			 sqlstate[6];	/* why, when the server said */
-	int			 refused;	/* a pooler shares sessions */
-	int			 ever_connected;
-	struct event		*grant_ev;	/* hands out connections later */
-	struct pool_budget	*budget;
-	int			 budget_waiting;	/* in budget->waiting */
-	TAILQ_ENTRY(pool)	 wait_entry;
-	int			 tokens;	/* its connections' slots */
-	TAILQ_ENTRY(pool)	 holding_entry;	/* in budget->holding */
-};
-
-static void	pool_connect(struct pool_conn *);
-static void	pool_check_end(struct pool_conn *);
-static void	pool_budget_put(struct pool_budget *);
-static void	pool_budget_wait(struct pool *);
-static int	pool_budget_take(struct pool_budget *);
-static void	pool_budget_closing(struct pool_budget *, PGconn *);
-static int	pool_eager(struct pool *);
-static void	pool_budget_wake(evutil_socket_t, short, void *);
 static void	pool_open(struct pool *);
 static void	pool_renew(struct pool_conn *);
 static void	pool_io(evutil_socket_t, short, void *);
-static void	pool_grant(struct pool *);
 static void	pool_pipeline_input(struct pool_conn *);
-static void	pool_check_start(struct pool_conn *);
-static void	pool_check_result(struct pool_conn *, PGresult *, void *);
-static void	pool_check_drop(struct pool_conn *);
-static void	pool_check_failed(struct pool_conn *, const char *);
-static void	pool_check_finish(struct pool_conn *, const char *);
 static int	pool_copy(struct pool_conn *, PGresult *);
+
 
 /* Keeps the latest error, on one line, for status and the log; a server's
  * "database ... does not exist" may quote a conninfo nested in dbname. */
-static void
+void
 pool_set_error(struct pool *p, const char *msg)
 {
 	const char	*in;
@@ -195,7 +65,7 @@ pool_set_error(struct pool *p, const char *msg)
 }
 
 /* Watches the connection's socket for the events libpq asked for. */
-static void
+void
 pool_watch(struct pool_conn *pc, short what)
 {
 	evutil_socket_t	 fd = PQsocket(pc->pg);
@@ -213,29 +83,9 @@ pool_watch(struct pool_conn *pc, short what)
 	}
 }
 
-/* Counts pc's slot of the budget in its pool; the budget lists the pools
- * that hold slots, where pool_budget_victim looks (not through every
- * database of a large fleet). */
-static void
-pool_token(struct pool_conn *pc, int on)
-{
-	struct pool		*p = pc->pool;
-	struct pool_budget	*b = p->budget;
-
-	if (pc->token == on)
-		return;
-	pc->token = on;
-	p->tokens += on ? 1 : -1;
-	if (b == NULL)
-		return;
-	if (on && p->tokens == 1)
-		TAILQ_INSERT_TAIL(&b->holding, p, holding_entry);
-	else if (!on && p->tokens == 0)
-		TAILQ_REMOVE(&b->holding, p, holding_entry);
-}
 
 /* Forgets the server connection and its watchers. */
-static void
+void
 pool_drop(struct pool_conn *pc)
 {
 	if (pc->io != NULL) {
@@ -281,7 +131,7 @@ pool_drop(struct pool_conn *pc)
 }
 
 /* Connection lost or failed: tell the query's owner, retry after a pause. */
-static void
+void
 pool_fail(struct pool_conn *pc, const char *why)
 {
 	struct timeval	 tv;
@@ -321,7 +171,7 @@ pool_fail(struct pool_conn *pc, const char *why)
 
 /* Whether the pool keeps pool_size connections open (one database, no cap,
  * no idle_close: as ever), rather than opening them on demand. */
-static int
+int
 pool_eager(struct pool *p)
 {
 	return (p->budget == NULL || (p->budget->cap == 0 &&
@@ -330,7 +180,7 @@ pool_eager(struct pool *p)
 
 /* How many more connections the pool's waiters need, beyond those opening
  * or about to retry. */
-static int
+int
 pool_need(struct pool *p)
 {
 	struct pool_waiter	*w;
@@ -417,7 +267,7 @@ pool_timer(evutil_socket_t fd, short events, void *arg)
 }
 
 /* A connection became usable. */
-static void
+void
 pool_ready(struct pool_conn *pc)
 {
 	struct pool	*p = pc->pool;
@@ -508,7 +358,7 @@ pool_notice(void *arg, const PGresult *res)
 }
 
 /* Starts a non-blocking connection with the current conninfo. */
-static void
+void
 pool_connect(struct pool_conn *pc)
 {
 	const char	*keys[] = { "dbname", "fallback_application_name",
@@ -551,423 +401,6 @@ pool_connect(struct pool_conn *pc)
 	pool_watch(pc, EV_WRITE);
 }
 
-/*
- * The session check of a new connection.  migd needs a server session of its
- * own (its advisory lock, the timeouts of a bare step), which a pooler in
- * transaction or statement mode does not give.  A server process that is not
- * the one the start-up announced (PgBouncer and its kind make up their own
- * cancel keys) means a pooler; then sharing must not show: two queries of this
- * connection run on one server process with nothing in between (the local
- * transaction number of the second is the next one), a second client gets
- * another server process (a pooler in transaction mode hands out the server
- * it got back last, or the oldest idle one, and the first test catches the
- * latter), and this connection still has its own after that.
- */
-#define POOL_CHECK_SQL	"SELECT pg_catalog.pg_backend_pid(), (SELECT " \
-	"pg_catalog.split_part(virtualxid, '/', 2) FROM pg_catalog.pg_locks " \
-	"WHERE locktype = 'virtualxid' AND granted AND pid = " \
-	"pg_catalog.pg_backend_pid() LIMIT 1)"
-
-static void	pool_sent(struct pool_conn *, pool_result_cb, void *);
-static void	pool_check_send(struct pool_conn *);
-static void	pool_check_probe_io(evutil_socket_t, short, void *);
-
-/*
- * Whether pc may run its check now: one connection of a pool at a time, as
- * two checks at once through a pooler in transaction mode can each see the
- * other's server process as a second client's and both pass.  Else it
- * waits its turn (pool_check_next), within its connect_timeout.
- */
-static int
-pool_check_turn(struct pool_conn *pc)
-{
-	struct pool	*p = pc->pool;
-	int		 i;
-
-	for (i = 0; i < p->size; i++) {
-		if (p->conns[i] != pc && p->conns[i]->checking) {
-			pc->check_queued = 1;
-			return (0);
-		}
-	}
-	pc->checking = 1;
-	return (1);
-}
-
-/* A check is over (passed, refused, failed or its connection gone): the
- * next one waiting may start (from the loop, pool_grant). */
-static void
-pool_check_end(struct pool_conn *pc)
-{
-	pc->check_queued = 0;
-	if (!pc->checking)
-		return;
-	pc->checking = 0;
-	event_active(pc->pool->grant_ev, EV_TIMEOUT, 0);
-}
-
-/* Starts a check waiting for its turn, if none runs. */
-static void
-pool_check_next(struct pool *p)
-{
-	int	 i;
-
-	for (i = 0; i < p->size; i++) {
-		if (p->conns[i]->checking)
-			return;
-	}
-	for (i = 0; i < p->size; i++) {
-		if (p->conns[i]->check_queued) {
-			p->conns[i]->check_queued = 0;
-			p->conns[i]->checking = 1;
-			pool_check_send(p->conns[i]);
-			return;
-		}
-	}
-}
-
-/* Forgets the check's second client. */
-static void
-pool_check_drop(struct pool_conn *pc)
-{
-	struct pool_check	*ck = &pc->check;
-
-	if (ck->probe_io != NULL) {
-		event_free(ck->probe_io);
-		ck->probe_io = NULL;
-	}
-	if (ck->probe != NULL) {
-		PQfinish(ck->probe);
-		ck->probe = NULL;
-	}
-	ck->probe_sent = 0;
-}
-
-/* A check of a busy connection is over: tell its owner (why is NULL when
- * the connection still has its session). */
-static void
-pool_check_finish(struct pool_conn *pc, const char *why)
-{
-	pool_check_cb	 done = pc->check.done;
-	void		*arg = pc->check.done_arg;
-
-	evtimer_del(pc->timer);
-	pool_check_drop(pc);
-	pool_check_end(pc);
-	pc->check.done = NULL;
-	pc->check.done_arg = NULL;
-	done(pc, why, arg);
-}
-
-/* The pooler shares server sessions: no connection until someone acts. */
-static void
-pool_check_refuse(struct pool_conn *pc, const char *evidence)
-{
-	struct pool	*p = pc->pool;
-	char		*msg;
-	int		 i;
-
-	msg = xprintf("a connection pooler between migd and PostgreSQL shares "
-	    "server sessions between its clients (transaction or statement "
-	    "pooling: %s); migd needs a session of its own for its migration "
-	    "lock and its settings, so it does not use this connection: point "
-	    "conninfo at PostgreSQL itself, or at a PgBouncer database with "
-	    "pool_mode = session", evidence);
-	if (pc->check.done != NULL) {
-		/* Its owner hears first; it reconnects (and is refused)
-		 * once released, and so do the others through the pooler. */
-		pool_set_error(p, msg);
-		pc->retire = 1;
-		for (i = 0; i < p->size; i++) {
-			if (p->conns[i] == pc || !p->conns[i]->pooled)
-				continue;
-			if (p->conns[i]->state == PC_IDLE)
-				pool_connect(p->conns[i]);
-			else if (p->conns[i]->state == PC_BUSY)
-				p->conns[i]->retire = 1;
-		}
-		pool_check_finish(pc, msg);
-		free(msg);
-		return;
-	}
-	p->permanent = 1;
-	p->refused = 1;
-	p->sqlstate[0] = '\0';
-	pool_fail(pc, msg);
-	free(msg);
-	event_active(p->grant_ev, EV_TIMEOUT, 0);
-}
-
-/* The check could not finish: try again later, like a failed connection. */
-static void
-pool_check_failed(struct pool_conn *pc, const char *why)
-{
-	char	*msg;
-
-	msg = xprintf("could not check that the connection pooler between "
-	    "migd and PostgreSQL gives migd a session of its own: %s",
-	    why != NULL && *why != '\0' ? why : "unknown error");
-	if (pc->check.done != NULL) {
-		pc->retire = 1;
-		pool_check_finish(pc, msg);
-		free(msg);
-		return;
-	}
-	pc->pool->permanent = 0;
-	pc->pool->refused = 0;
-	pool_fail(pc, msg);
-	free(msg);
-}
-
-/* Sends the check's query on the connection itself. */
-static void
-pool_check_send(struct pool_conn *pc)
-{
-	if (!PQsendQuery(pc->pg, POOL_CHECK_SQL)) {
-		pool_fail(pc, PQerrorMessage(pc->pg));
-		return;
-	}
-	pool_sent(pc, pool_check_result, NULL);
-}
-
-/* Watches the second client's socket for what libpq asked for. */
-static void
-pool_check_probe_watch(struct pool_conn *pc, short what)
-{
-	struct pool_check	*ck = &pc->check;
-
-	if (ck->probe_io != NULL) {
-		event_free(ck->probe_io);
-		ck->probe_io = NULL;
-	}
-	ck->probe_io = event_new(pc->pool->base, PQsocket(ck->probe),
-	    what | EV_PERSIST, pool_check_probe_io, pc);
-	ck->probe_want = what;
-	event_add(ck->probe_io, NULL);
-}
-
-/* The second client: connect, ask for its server process, compare. */
-static void
-pool_check_probe_io(evutil_socket_t fd, short events, void *arg)
-{
-	struct pool_conn	*pc = arg;
-	struct pool_check	*ck = &pc->check;
-	PGresult		*res;
-	int			 pid = 0;
-	char			*why;
-
-	(void)fd;
-	(void)events;
-	if (!ck->probe_sent) {
-		switch (PQconnectPoll(ck->probe)) {
-		case PGRES_POLLING_READING:
-			pool_check_probe_watch(pc, EV_READ);
-			return;
-		case PGRES_POLLING_WRITING:
-			pool_check_probe_watch(pc, EV_WRITE);
-			return;
-		case PGRES_POLLING_OK:
-			if (!PQsendQuery(ck->probe,
-			    "SELECT pg_catalog.pg_backend_pid()"))
-				break;
-			ck->probe_sent = 1;
-			pool_check_probe_watch(pc, EV_READ);
-			return;
-		default:
-			break;
-		}
-		why = xstrdup(PQerrorMessage(ck->probe));
-		pool_check_failed(pc, why);
-		free(why);
-		return;
-	}
-	if (!PQconsumeInput(ck->probe)) {
-		why = xstrdup(PQerrorMessage(ck->probe));
-		pool_check_failed(pc, why);
-		free(why);
-		return;
-	}
-	if (PQisBusy(ck->probe))
-		return;
-	while ((res = PQgetResult(ck->probe)) != NULL) {
-		if (PQresultStatus(res) == PGRES_TUPLES_OK &&
-		    PQntuples(res) == 1)
-			pid = atoi(PQgetvalue(res, 0, 0));
-		PQclear(res);
-	}
-	pool_check_drop(pc);
-	if (pid <= 0) {
-		pool_check_failed(pc, "the second connection's query failed");
-		return;
-	}
-	if (pid == ck->pid) {
-		log_debug("database: a second client got server process %d "
-		    "too", pid);
-		pool_check_refuse(pc, "a second client got the server process "
-		    "of migd's connection");
-		return;
-	}
-	pool_check_send(pc);
-}
-
-/* Opens the second client, to the host and port of the first. */
-static void
-pool_check_probe(struct pool_conn *pc)
-{
-	struct pool_check	*ck = &pc->check;
-	const char		*keys[] = { "dbname", "host", "port",
-				    "fallback_application_name", NULL };
-	const char		*vals[] = { pc->pool->conninfo,
-				    PQhost(pc->pg), PQport(pc->pg), "migd",
-				    NULL };
-	char			*why;
-
-	ck->probe = PQconnectStartParams(keys, vals, 1);
-	if (ck->probe == NULL) {
-		pool_check_failed(pc, "out of memory");
-		return;
-	}
-	if (PQstatus(ck->probe) == CONNECTION_BAD) {
-		why = xstrdup(PQerrorMessage(ck->probe));
-		pool_check_failed(pc, why);
-		free(why);
-		return;
-	}
-	pool_check_probe_watch(pc, EV_WRITE);
-}
-
-/* One answer of the check's query: judge it, then the next step. */
-static void
-pool_check_result(struct pool_conn *pc, PGresult *res, void *arg)
-{
-	struct pool_check	*ck = &pc->check;
-	long long		 lxid = -1;
-	int			 pid;
-	char			*why;
-	pool_check_cb		 done;
-	void			*done_arg;
-
-	(void)arg;
-	if (res == NULL) {
-		/* The connection died under a check for its owner. */
-		pool_check_finish(pc, "lost the connection to PostgreSQL");
-		return;
-	}
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		why = xstrdup(PQresultErrorMessage(res));
-		PQclear(res);
-		pool_check_failed(pc, why);
-		free(why);
-		return;
-	}
-	pid = atoi(PQgetvalue(res, 0, 0));
-	if (!PQgetisnull(res, 0, 1))
-		lxid = atoll(PQgetvalue(res, 0, 1));
-	PQclear(res);
-	if (ck->step++ == 0) {
-		if (pid == PQbackendPID(pc->pg) && pc->check.done == NULL) {
-			/* The server process the start-up announced: no
-			 * pooler, or one that keeps sessions whole. */
-			pc->server_pid = pid;
-			pool_ready(pc);
-			return;
-		}
-		if (pc->check.done != NULL && pid != pc->server_pid) {
-			log_debug("database: server process %d, before %d",
-			    pid, pc->server_pid);
-			pool_check_refuse(pc, "this connection's queries now "
-			    "run on another server process than before");
-			return;
-		}
-		log_debug("database: server process %d, announced %d: a "
-		    "pooler sits between; checking its sessions", pid,
-		    PQbackendPID(pc->pg));
-		ck->pid = pid;
-		ck->lxid = lxid;
-		pool_check_send(pc);
-		return;
-	}
-	if (pid != ck->pid) {
-		log_debug("database: server process %d, then %d", ck->pid, pid);
-		pool_check_refuse(pc, "two queries of one connection ran on "
-		    "different server processes");
-		return;
-	}
-	if (lxid < 0 || lxid != ck->lxid + 1) {
-		log_debug("database: transaction %lld, then %lld on server "
-		    "process %d", ck->lxid, lxid, pid);
-		if (!ck->again) {
-			/* PostgreSQL itself may run a transaction on an idle
-			 * backend (catch-up of shared invalidations): a pooler
-			 * that shares it shows again; a session, not twice. */
-			done = ck->done;
-			done_arg = ck->done_arg;
-			memset(ck, 0, sizeof *ck);
-			ck->again = 1;
-			ck->done = done;
-			ck->done_arg = done_arg;
-			pool_check_send(pc);
-			return;
-		}
-		pool_check_refuse(pc, "another client's transaction ran on "
-		    "migd's server process between two of its queries");
-		return;
-	}
-	ck->lxid = lxid;
-	if (ck->step == 2) {
-		pool_check_probe(pc);
-		return;
-	}
-	pc->server_pid = pid;
-	pc->pooled = 1;
-	if (pc->check.done != NULL) {
-		pool_check_finish(pc, NULL);
-		return;
-	}
-	log_info("database: connected through a pooler that gives migd a "
-	    "session of its own (server process %d)", pid);
-	pool_ready(pc);
-}
-
-/*
- * Checks again that a busy connection through a pooler has a session of its
- * own (the pooler's mode may have changed since it connected): done runs
- * with NULL, or with why not; a connection that failed reconnects when
- * released.  Connections without a pooler need no second look.
- */
-void
-pool_recheck(struct pool_conn *pc, pool_check_cb done, void *arg)
-{
-	struct timeval	 tv = { pc->pool->connect_timeout, 0 };
-
-	pool_check_drop(pc);
-	memset(&pc->check, 0, sizeof pc->check);
-	pc->check.done = done;
-	pc->check.done_arg = arg;
-	evtimer_add(pc->timer, &tv);
-	if (pool_check_turn(pc))
-		pool_check_send(pc);
-}
-
-/* Whether the connection goes through a pooler (one that was checked to
- * give migd a session of its own). */
-int
-pool_conn_pooled(struct pool_conn *pc)
-{
-	return (pc->pooled);
-}
-
-/* A connection is up: check its session before anyone may use it. */
-static void
-pool_check_start(struct pool_conn *pc)
-{
-	pool_check_drop(pc);
-	memset(&pc->check, 0, sizeof pc->check);
-	pc->state = PC_CHECKING;
-	pool_watch(pc, EV_READ);
-	if (pool_check_turn(pc))
-		pool_check_send(pc);
-}
 
 /* Hands the query's outcome to its owner; the owner clears the result. */
 static void
@@ -1194,7 +627,7 @@ pool_open(struct pool *p)
 
 /* Gives idle connections to waiters, oldest first; when none can come
  * until someone acts (pool_permanent_error), tells them so with NULL. */
-static void
+void
 pool_grant(struct pool *p)
 {
 	struct pool_waiters	 failed;
@@ -1315,7 +748,7 @@ pool_conn_pg(struct pool_conn *pc)
 }
 
 /* A query or pipeline is on its way: its results go to cb. */
-static void
+void
 pool_sent(struct pool_conn *pc, pool_result_cb cb, void *arg)
 {
 	pc->cb = cb;
@@ -1641,294 +1074,4 @@ pool_free(struct pool *p)
 	free(p->last_error);
 	event_free(p->grant_ev);
 	free(p);
-}
-
-/* The daemon's budget: at most cap connections (0: no cap) open or opening
- * across every pool made with it; idle_ms closes on-demand pools' idle ones. */
-struct pool_budget *
-pool_budget_new(struct event_base *base, int cap, long idle_ms)
-{
-	struct pool_budget	*b;
-
-	b = xcalloc(1, sizeof *b);
-	b->base = base;
-	b->cap = cap;
-	b->idle_ms = idle_ms;
-	TAILQ_INIT(&b->waiting);
-	TAILQ_INIT(&b->holding);
-	TAILQ_INIT(&b->closing);
-	b->wake_ev = event_new(base, -1, 0, pool_budget_wake, b);
-	return (b);
-}
-
-/* A reload's cap and idle_close: connections above a lowered cap stay until
- * they close; no new one opens until the count is below it. */
-void
-pool_budget_set(struct pool_budget *b, int cap, long idle_ms)
-{
-	b->cap = cap;
-	b->idle_ms = idle_ms;
-	event_active(b->wake_ev, EV_TIMEOUT, 0);
-}
-
-/* Frees the budget after every pool made with it. */
-void
-pool_budget_free(struct pool_budget *b)
-{
-	struct pool_closing	*c;
-
-	if (b == NULL)
-		return;
-	while ((c = TAILQ_FIRST(&b->closing)) != NULL) {
-		TAILQ_REMOVE(&b->closing, c, entry);
-		event_free(c->ev);
-		close(c->fd);
-		free(c);
-	}
-	event_free(b->wake_ev);
-	free(b);
-}
-
-void
-pool_budget_stats(struct pool_budget *b, int *used, int *peak, int *waiting)
-{
-	struct pool	*p;
-
-	*used = b->used;
-	*peak = b->peak;
-	*waiting = 0;
-	TAILQ_FOREACH(p, &b->waiting, wait_entry)
-		(*waiting)++;
-}
-
-#define POOL_CLOSING_WAIT_S	2	/* at most, for a backend to exit */
-
-/* The closed connection's socket read to its end (or the wait over): its
- * backend has left pg_stat_activity, so its slot is free. */
-static void
-pool_budget_closed(evutil_socket_t fd, short events, void *arg)
-{
-	struct pool_closing	*c = arg;
-	char			 buf[512];
-	ssize_t			 n;
-
-	if ((events & EV_READ) && (n = read(fd, buf, sizeof buf)) > 0)
-		return;		/* what the server said last: read on */
-	TAILQ_REMOVE(&c->budget->closing, c, entry);
-	event_free(c->ev);
-	close(c->fd);
-	pool_budget_put(c->budget);
-	free(c);
-}
-
-/*
- * Closes a connection whose slot stays counted until its server backend is
- * gone: PQfinish sends Terminate, and a backend that reads it leaves
- * pg_stat_activity before it exits and its socket closes, so a copy of the
- * socket read to its end says when.  Without it, a slot given to another
- * database at once could show one connection above the cap on the server.
- */
-static void
-pool_budget_closing(struct pool_budget *b, PGconn *pg)
-{
-	struct pool_closing	*c;
-	struct timeval		 tv = { POOL_CLOSING_WAIT_S, 0 };
-	evutil_socket_t		 fd = PQsocket(pg) >= 0 ? dup(PQsocket(pg)) : -1;
-
-	PQfinish(pg);
-	if (fd < 0) {
-		pool_budget_put(b);
-		return;
-	}
-	c = xcalloc(1, sizeof *c);
-	c->budget = b;
-	c->fd = fd;
-	c->ev = event_new(b->base, fd, EV_READ | EV_PERSIST, pool_budget_closed,
-	    c);
-	TAILQ_INSERT_TAIL(&b->closing, c, entry);
-	event_add(c->ev, &tv);
-}
-
-/* One more connection, when the cap allows and nobody waits before us. */
-static int
-pool_budget_take(struct pool_budget *b)
-{
-	if (b == NULL)
-		return (1);
-	if (b->cap > 0 && (b->used >= b->cap || !TAILQ_EMPTY(&b->waiting)))
-		return (0);
-	if (++b->used > b->peak)
-		b->peak = b->used;
-	return (1);
-}
-
-/* A connection closed: the oldest waiting pool gets its slot (from the
- * loop, never inside the closer's stack). */
-static void
-pool_budget_put(struct pool_budget *b)
-{
-	if (b == NULL)
-		return;
-	b->used--;
-	if (!TAILQ_EMPTY(&b->waiting))
-		event_active(b->wake_ev, EV_TIMEOUT, 0);
-}
-
-/* The longest idle connection of a pool with nobody waiting, other than
- * asker's: what a full budget closes for a pool that needs one. */
-static struct pool_conn *
-pool_budget_victim(struct pool_budget *b, struct pool *asker)
-{
-	struct pool		*p;
-	struct pool_conn	*best = NULL;
-	int			 i;
-
-	TAILQ_FOREACH(p, &b->holding, holding_entry) {
-		if (p == asker || !TAILQ_EMPTY(&p->waiters))
-			continue;
-		for (i = 0; i < p->size; i++) {
-			if (p->conns[i]->state == PC_IDLE && (best == NULL ||
-			    p->conns[i]->idle_since < best->idle_since))
-				best = p->conns[i];
-		}
-	}
-	return (best);
-}
-
-/* The pool needs a connection the budget cannot give now: queue it, and
- * close another database's idle connection for it if there is one. */
-static void
-pool_budget_wait(struct pool *p)
-{
-	struct pool_budget	*b = p->budget;
-	struct pool_conn	*victim;
-
-	if (!p->budget_waiting) {
-		TAILQ_INSERT_TAIL(&b->waiting, p, wait_entry);
-		p->budget_waiting = 1;
-	}
-	if (b->used >= b->cap && (victim = pool_budget_victim(b, p)) != NULL) {
-		log_debug("database: max_connections_total (%d) reached: "
-		    "closing an idle connection for another database", b->cap);
-		pool_drop(victim);
-	} else
-		event_active(b->wake_ev, EV_TIMEOUT, 0);
-}
-
-/* Slots came free: the oldest waiting pools open what they still need; one
- * that needs nothing any more gives its slot to the next. */
-static void
-pool_budget_wake(evutil_socket_t fd, short events, void *arg)
-{
-	struct pool_budget	*b = arg;
-	struct pool		*p;
-	int			 i;
-
-	(void)fd;
-	(void)events;
-	while ((p = TAILQ_FIRST(&b->waiting)) != NULL &&
-	    (b->cap == 0 || b->used < b->cap)) {
-		TAILQ_REMOVE(&b->waiting, p, wait_entry);
-		p->budget_waiting = 0;
-		if (pool_need(p) <= 0 && !pool_eager(p))
-			continue;
-		for (i = 0; i < p->size; i++) {
-			if (p->conns[i]->state == PC_DOWN &&
-			    !evtimer_pending(p->conns[i]->timer, NULL))
-				break;
-		}
-		if (i == p->size)
-			continue;
-		if (++b->used > b->peak)
-			b->peak = b->used;
-		pool_token(p->conns[i], 1);
-		pool_connect(p->conns[i]);
-		/* It may need more: pool_grant asks again once this one is
-		 * up, behind whoever waits now. */
-		if (pool_need(p) > 0 && !p->budget_waiting)
-			pool_budget_wait(p);
-	}
-}
-
-/* Whether a request could have a connection of this pool soon, for status:
- * POOL_OPEN one is up; POOL_CAN_OPEN (on demand) one may open now;
- * POOL_NO_BUDGET every connection of the cap is busy elsewhere or others
- * wait before it; POOL_DOWN none is up and the last attempt failed (an
- * on-demand pool tries once more in the background). */
-enum pool_avail
-pool_available(struct pool *p)
-{
-	struct pool_budget	*b = p->budget;
-	int			 i;
-
-	if (pool_any_connection(p) != NULL)
-		return (POOL_OPEN);
-	if (pool_eager(p))
-		return (POOL_DOWN);
-	for (i = 0; i < p->size; i++) {
-		if (p->conns[i]->state == PC_CONNECTING ||
-		    p->conns[i]->state == PC_CHECKING)
-			return (POOL_CAN_OPEN);
-	}
-	if (p->last_error != NULL) {
-		/* Retry in the background, for the next status. */
-		for (i = 0; i < p->size; i++) {
-			if (p->conns[i]->state == PC_DOWN &&
-			    !evtimer_pending(p->conns[i]->timer, NULL) &&
-			    pool_budget_take(b)) {
-				pool_token(p->conns[i], 1);
-				pool_connect(p->conns[i]);
-				break;
-			}
-		}
-		return (POOL_DOWN);
-	}
-	if (p->budget_waiting || (b != NULL && b->cap > 0 &&
-	    (b->used >= b->cap || !TAILQ_EMPTY(&b->waiting)) &&
-	    pool_budget_victim(b, p) == NULL))
-		return (POOL_NO_BUDGET);
-	return (POOL_CAN_OPEN);
-}
-
-/* The pool's connections in one word, for status's database.connection. */
-const char *
-pool_connection_word(struct pool *p)
-{
-	switch (pool_available(p)) {
-	case POOL_OPEN:
-		return ("open");
-	case POOL_NO_BUDGET:
-		return ("no_budget");
-	case POOL_DOWN:
-		return ("down");
-	default:
-		break;
-	}
-	return (p->last_error == NULL && !p->ever_connected ? "not_yet" :
-	    "closed");
-}
-
-/* Whether the pool opens its connections on demand. */
-int
-pool_on_demand(struct pool *p)
-{
-	return (!pool_eager(p));
-}
-
-/* Whether the daemon caps its connections (max_connections_total), so a
- * request may wait for a slot of the cap rather than for PostgreSQL. */
-int
-pool_capped(struct pool *p)
-{
-	return (p->budget != NULL && p->budget->cap > 0);
-}
-
-/* Whether the pool waits in the budget's queue for a slot of the cap (its
- * run says so, and status), with how many of the cap are in use. */
-int
-pool_budget_queued(struct pool *p, int *used, int *cap)
-{
-	*used = p->budget != NULL ? p->budget->used : 0;
-	*cap = p->budget != NULL ? p->budget->cap : 0;
-	return (pool_capped(p) && p->budget_waiting);
 }
