@@ -311,7 +311,7 @@ migrate_status_reply(struct job *j, int stale)
 	    MIGD_PROTOCOL_VERSION, "migrations", migrate_files_status(j->db));
 	json_object_set_new(res, "database", database_status(j->db,
 	    j->pc != NULL));
-	if (!j->e->loaded) {
+	if (!j->e->files->loaded) {
 		/* The first load is still running: nothing to judge by. */
 		json_object_set_new(res, "state", json_string("loading"));
 		if (j->pc != NULL) {
@@ -320,14 +320,14 @@ migrate_status_reply(struct job *j, int stale)
 			j->e->have_last_db = 1;
 		}
 	} else if (j->pc != NULL) {
-		migrate_assess(j->e->rs, j->e->errors != NULL, &j->st,
+		migrate_assess(j->e->files->rs, j->e->files->errors != NULL, &j->st,
 		    res);
 		/* Keep what the database said, for answers without one. */
 		dbstate_clear(&j->e->last_db);
 		dbstate_copy(&j->e->last_db, &j->st);
 		j->e->have_last_db = 1;
 	} else if (stale && j->e->have_last_db) {
-		migrate_assess(j->e->rs, j->e->errors != NULL,
+		migrate_assess(j->e->files->rs, j->e->files->errors != NULL,
 		    &j->e->last_db, res);
 		json_object_set_new(res, "stale", json_true());
 	} else if (pool_any_connection(j->db->pool) == NULL &&
