@@ -99,6 +99,25 @@ files_reads_as(const struct files *f, const struct config_db *cf)
 	return (1);
 }
 
+/* Whether two databases' settings read their files alike (one set, but
+ * for their servers' strictness). */
+int
+files_read_alike(const struct config_db *a, const struct config_db *b)
+{
+	size_t	 i;
+
+	if (strcmp(a->directory, b->directory) != 0 ||
+	    a->format != b->format || a->n_schemas != b->n_schemas ||
+	    !files_same(a->version_schema, b->version_schema) ||
+	    !files_same(a->history_schema, b->history_schema))
+		return (0);
+	for (i = 0; i < a->n_schemas; i++) {
+		if (strcmp(a->schemas[i], b->schemas[i]) != 0)
+			return (0);
+	}
+	return (1);
+}
+
 /* Whether the set a database of these settings reads is f. */
 int
 files_is(const struct files *f, const struct config_db *cf, int strict)
@@ -179,6 +198,9 @@ files_get(struct files_table *t, const struct config_db *cf, int strict,
 		 * files already said. */
 		f->ask_next = sib == NULL;
 		f->seed_valid = sib != NULL && sib->errors == NULL;
+		/* What it skips was said by the other reading. */
+		if (sib != NULL && sib->skipped_said != NULL)
+			f->skipped_said = xstrdup(sib->skipped_said);
 		f->fresh = 1;
 	}
 	f->users = xreallocarray(f->users, f->n_users + 1, sizeof *f->users);
@@ -773,15 +795,21 @@ files_forget_in(struct files_waiters *list, void *arg)
 	}
 }
 
-/* Forgets what waits for the files on behalf of arg, which goes away. */
+/* Forgets what waits for the files on behalf of arg, which goes away: in
+ * every set of the table, since its database may have moved to another
+ * set while a set was calling its waiters. */
 void
-files_forget(struct files *f, void *arg)
+files_forget(struct files *in, void *arg)
 {
-	files_forget_in(&f->waiters, arg);
-	files_forget_in(&f->resuming, arg);
-	files_forget_in(&f->brief, arg);
-	if (f->brief_now != NULL)
-		files_forget_in(f->brief_now, arg);
+	struct files	*f;
+
+	TAILQ_FOREACH(f, &in->table->all, entry) {
+		files_forget_in(&f->waiters, arg);
+		files_forget_in(&f->resuming, arg);
+		files_forget_in(&f->brief, arg);
+		if (f->brief_now != NULL)
+			files_forget_in(f->brief_now, arg);
+	}
 }
 
 /*

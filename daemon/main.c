@@ -233,8 +233,8 @@ migd_retire_sweep(evutil_socket_t fd, short events, void *arg)
 			migd.retired_cf[n++] = migd.retired_cf[i];
 			continue;
 		}
-		log_info("%sremoved: its connections are closed",
-		    migd.retired[i]->tag);
+		log_info("database %s removed: its connections are closed",
+		    migd.retired[i]->name);
 		database_free(migd.retired[i]);
 		gone[n_gone++] = migd.retired_cf[i];
 	}
@@ -284,15 +284,17 @@ migd_apply_databases(struct config *cf, struct config *old,
 		}
 		dbs[i] = database_new(migd.base, &cf->dbs[i], migd.budget,
 		    migd.files);
-		log_info("%sadded (%s)", dbs[i]->tag, cf->dbs[i].directory);
+		log_info("database %s added (migrations in %s)", dbs[i]->name,
+		    cf->dbs[i].directory);
 	}
 	for (k = 0; k < migd.n_dbs; k++) {
 		if (migd.dbs[k] == NULL)
 			continue;
 		/* No new request finds it; those under way finish. */
 		migd.dbs[k]->removed = 1;
-		log_info("%sremoved from %s: no new requests; closed once "
-		    "those under way end", migd.dbs[k]->tag, cf->path);
+		log_info("database %s is no longer in %s: no new requests; "
+		    "closed once those under way end", migd.dbs[k]->name,
+		    cf->path);
 		migd.retired = xreallocarray(migd.retired, migd.n_retired + 1,
 		    sizeof *migd.retired);
 		migd.retired_cf = xreallocarray(migd.retired_cf,
@@ -420,9 +422,7 @@ migd_check_dirs(const struct config *cf)
 
 	for (i = 0; i < cf->n_dbs; i++) {
 		for (k = 0; k < i; k++) {
-			if (strcmp(cf->dbs[k].directory,
-			    cf->dbs[i].directory) == 0 &&
-			    cf->dbs[k].format == cf->dbs[i].format)
+			if (files_read_alike(&cf->dbs[k], &cf->dbs[i]))
 				break;
 		}
 		if (k == i)

@@ -305,6 +305,8 @@ struct files_table *files_table_new(struct event_base *);
 void		 files_table_free(struct files_table *);
 struct files;
 void		 files_table_reload(struct files_table *, struct files *);
+int		 files_read_alike(const struct config_db *,
+		     const struct config_db *);
 
 /* database.c */
 struct engine;
