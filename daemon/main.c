@@ -167,11 +167,16 @@ static char *
 migd_removal_refused(const struct config *cf)
 {
 	struct database	*db;
-	size_t		 i;
+	size_t		 i, k;
 
 	for (i = 0; i < migd.n_dbs; i++) {
 		db = migd.dbs[i];
-		if (config_find_db(cf, db->name) != NULL)
+		/* As requests name it: a name spelt otherwise is another. */
+		for (k = 0; k < cf->n_dbs; k++) {
+			if (strcmp(cf->dbs[k].name, db->name) == 0)
+				break;
+		}
+		if (k < cf->n_dbs)
 			continue;
 		if (migrate_busy(db))
 			return (xprintf("%s no longer has database %s, which "
@@ -220,7 +225,7 @@ migd_retire_sweep(evutil_socket_t fd, short events, void *arg)
 {
 	struct timeval	 tv = { 0, 100000 };
 	struct config	**gone;
-	size_t		 i, n = 0, n_gone = 0;
+	size_t		 i, k, n = 0, n_gone = 0;
 
 	(void)fd;
 	(void)events;
@@ -243,9 +248,9 @@ migd_retire_sweep(evutil_socket_t fd, short events, void *arg)
 		if (gone[i] != NULL && !migd_config_held(gone[i])) {
 			config_free(gone[i]);
 			/* the same one further on is freed already */
-			for (n = i + 1; n < n_gone; n++) {
-				if (gone[n] == gone[i])
-					gone[n] = NULL;
+			for (k = i + 1; k < n_gone; k++) {
+				if (gone[k] == gone[i])
+					gone[k] = NULL;
 			}
 		}
 	}

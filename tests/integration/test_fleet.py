@@ -601,6 +601,56 @@ def test_fleet_reload_removing_a_database_mid_run_is_refused(fleet, workdir):
         assert m.stop() == 0, m.log()
 
 
+def test_fleet_removed_database_answers_the_request_under_way(fleet, workdir):
+    """A request under way on a database a reload removes is answered (the database
+    goes once it is): with a cap of 1 held by b's slow run, a's plan waits for a
+    connection while a is removed; it gets its answer, a's name is refused from the
+    reload on, and a is gone once the plan ended."""
+    cluster, names = fleet
+    a, b = _fresh_dbs(cluster, "underway", 2)
+    db_ = os.path.join(workdir, "mig_b")
+    os.makedirs(db_)
+    _rev(db_, "slow.sql", "slow", "none", "SELECT pg_sleep(3) AS fleet_underway_slow;")
+    _chain(os.path.join(workdir, "migrations"))
+    m = Migd(workdir, cluster.conninfo(a), pg=cluster)
+    m.config_path = _write_fleet(workdir, cluster, [a, b], "several.conf", cap=1,
+                                 extra_db={b: {"directory": db_}})
+    m.start()
+    try:
+        run = subprocess.Popen([migdtest.MIGCTL_BIN, "--db", b, "upgrade"],
+                               env=dict(clean_env(), MIGD_SOCKET=m.socket),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: cluster.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                "'%%fleet_underway_slow%%' AND pid <> pg_backend_pid() AND datname = '%s'"
+                % b) == "1", 10, what="the slow run on b")
+            with migdtest.Conn(m.socket, 30) as c:
+                c.send(migdtest.request("plan", {"database": a}, 7))
+                time.sleep(0.3)
+                _write_fleet(workdir, cluster, [b], "several.conf", cap=1,
+                             extra_db={b: {"directory": db_}})
+                m.signal(signal.SIGHUP)
+                wait_for(lambda: "database %s is no longer in" % a in m.log(), 10,
+                         what="a removed")
+                r = m.rpc("status", {"database": a})
+                assert r["error"]["data"]["kind"] == "invalid_params", r
+                assert "database %s removed" % a not in m.log(), "freed under its request"
+                r = c.recv(30)
+                assert r["id"] == 7, r
+                assert "result" in r or r["error"]["data"]["kind"] == "db_unavailable", r
+        finally:
+            out, errs = run.communicate(timeout=30)
+        assert run.returncode == 0, (out, errs)
+        wait_for(lambda: "database %s removed: its connections are closed" % a in m.log(),
+                 5, what="a freed")
+        assert _versions(cluster, a) is None
+        st = _json(m.migctl("status", "--all", "--json"))
+        assert [d["name"] for d in st["databases"]] == [b], st
+    finally:
+        assert m.stop() == 0, m.log()
+
+
 @pytest.mark.parametrize("mistake", ["syntax", "no_conninfo", "bad_name"])
 def test_fleet_bad_config_on_reload_changes_nothing(fleet, workdir, mistake):
     """A file with a mistake, which also adds one database and removes another, is
