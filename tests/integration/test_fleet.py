@@ -601,6 +601,48 @@ def test_fleet_reload_removing_a_database_mid_run_is_refused(fleet, workdir):
         assert m.stop() == 0, m.log()
 
 
+def test_fleet_reload_removing_a_database_a_rollout_counts_is_refused(fleet, workdir):
+    """upgrade --all --parallel 1 runs a (slow) while b waits its turn: a reload that
+    removes b is refused, naming the rollout; b is then upgraded by it, and the same
+    reload afterwards removes b."""
+    cluster, names = fleet
+    a, b = _fresh_dbs(cluster, "rollout", 2)
+    da = os.path.join(workdir, "mig_a")
+    os.makedirs(da)
+    _rev(da, "slow.sql", "slow", "none", "SELECT pg_sleep(3) AS fleet_rollout_slow;")
+    _chain(os.path.join(workdir, "migrations"))
+    m = _fleet_migd(workdir, cluster, [a, b], extra_db={a: {"directory": da}})
+    m.start()
+    try:
+        _wait_all_connected(m, [a, b])
+        run = subprocess.Popen([migdtest.MIGCTL_BIN, "upgrade", "--all", "--parallel", "1"],
+                               env=dict(clean_env(), MIGD_SOCKET=m.socket),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: cluster.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                "'%%fleet_rollout_slow%%' AND pid <> pg_backend_pid() AND datname = '%s'"
+                % a) == "1", 10, what="the rollout's slow run on a")
+            _write_fleet(workdir, cluster, [a], "several.conf", cap=CAP,
+                         extra_db={a: {"directory": da}})
+            r = m.migctl("reload")
+            assert r.returncode != 0, (r.stdout, r.stderr)
+            assert ("%s no longer has database %s, which an upgrade --all in progress "
+                    "counts: reload again once it ends, or cancel it (migctl cancel "
+                    "--all); the running settings are kept" % (m.config_path, b)
+                    ) in r.stderr, r.stderr
+        finally:
+            out, errs = run.communicate(timeout=30)
+        assert run.returncode == 0, (out, errs)
+        assert _versions(cluster, a) == ["slow"] and _versions(cluster, b) == ["f2"]
+        r = m.migctl("reload")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        st = _json(m.migctl("status", "--all", "--json"))
+        assert [d["name"] for d in st["databases"]] == [a], st
+    finally:
+        assert m.stop() == 0, m.log()
+
+
 def test_fleet_removed_database_answers_the_request_under_way(fleet, workdir):
     """A request under way on a database a reload removes is answered (the database
     goes once it is): with a cap of 1 held by b's slow run, a's plan waits for a
