@@ -14,7 +14,10 @@ above the cap); then `migctl upgrade --all --parallel P` on a fresh copy of the 
 are printed, nothing is asserted on time.
 
 usage: bench/fleet.py [--n 1000] [--parallel 8] [--max-connections 50] [--cap 10]
-                      [--pg-host DIR --pg-port PORT] [--json FILE] [--keep]
+                      [--pg-host DIR --pg-port PORT] [--json FILE] [--keep] [--idle]
+
+--idle measures only the migd side's start, idle RSS and statuses (no psql baseline, no
+rollout), for MIGD_BIN and, when set, MIGD_BASE_BIN (another build, to compare).
 
 Without --pg-host it starts a throwaway PostgreSQL (tests/integration/fleet_helpers.py:
 Unix socket only, fsync off; as the unprivileged postgres user when run as root).
@@ -251,6 +254,24 @@ def rss_kib(pid):
     return 0
 
 
+def inotify_instances(pid):
+    """How many inotify instances the process holds (one per watched set of files)."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "anon_inode:inotify"
+        except OSError:
+            pass
+    return n
+
+
+def cpu_seconds(pid):
+    """The process's user and system CPU time so far, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def migd_figures(migd_bin, migctl_bin, cluster, names, work, cap):
     """One migd serving every database within cap: RSS idle, N statuses over the
     socket and through migctl, the connections it held meanwhile."""
@@ -277,6 +298,10 @@ def migd_figures(migd_bin, migctl_bin, cluster, names, work, cap):
         fig["start_seconds"] = round(time.monotonic() - t0, 2)
         time.sleep(1.0)
         fig["rss_idle_kib"] = rss_kib(proc.pid)
+        fig["inotify_instances"] = inotify_instances(proc.pid)
+        cpu0 = cpu_seconds(proc.pid)
+        time.sleep(3.0)
+        fig["idle_cpu_ms_per_s"] = round((cpu_seconds(proc.pid) - cpu0) * 1000 / 3.0, 1)
         with ConnSampler(cluster, interval=0.02) as s:
             states = {}
             t = time.monotonic()
@@ -342,6 +367,8 @@ def main():
     ap.add_argument("--pg-port", type=int)
     ap.add_argument("--json")
     ap.add_argument("--keep", action="store_true", help="leave the server running")
+    ap.add_argument("--idle", action="store_true",
+                    help="only migd's start, idle RSS and statuses (and MIGD_BASE_BIN's)")
     args = ap.parse_args()
     migd_bin = os.environ.get("MIGD_BIN", "./migd")
     migctl_bin = os.environ.get("MIGCTL_BIN", "./migctl")
@@ -364,6 +391,22 @@ def main():
               % (args.n, out["create_seconds"]))
 
         write_migd_files(os.path.join(work, "migrations"))
+        if args.idle:
+            bins = [("migd", migd_bin)]
+            if os.environ.get("MIGD_BASE_BIN"):
+                bins.append(("base", os.environ["MIGD_BASE_BIN"]))
+            for label, path in bins:
+                m = out[label] = migd_figures(path, migctl_bin, cluster, names, work,
+                                              args.cap)
+                print("%s: %d databases, max_connections_total %d: started in %.2f s, "
+                      "idle RSS %.1f MiB, %.1f MiB after a status of each; %d inotify "
+                      "instances; idle CPU %.1f ms/s; %d x status over one socket "
+                      "connection %.2f s"
+                      % (label, args.n, m["cap"], m["start_seconds"],
+                         m["rss_idle_kib"] / 1024.0, m["rss_after_status_kib"] / 1024.0,
+                         m["inotify_instances"], m["idle_cpu_ms_per_s"], args.n,
+                         m["status_socket_seconds"]))
+            return 0
         script = os.path.join(work, "fleet.sql")
         with open(script, "w") as f:
             f.write(psql_script())

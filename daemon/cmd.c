@@ -164,6 +164,8 @@ cmd_database(const struct request *req, char **cause)
 static void
 cmd_finish(struct request *req, json_t *msg)
 {
+	if (req->done == NULL && req->db != NULL)
+		database_release(req->db, 0);	/* cmd_dispatch held it */
 	if (req->done != NULL) {
 		/* A fleet's request: the fleet gathers the answer. */
 		req->done(req, msg, req->done_arg);
@@ -270,6 +272,10 @@ cmd_dispatch(struct client *c, const char *line, size_t len)
 		free(cause);
 		return;
 	}
+	/* Held until answered, so a reload that removes it meanwhile lets
+	 * this request finish first. */
+	if (req->db != NULL)
+		database_hold(req->db, 0);
 	json_object_del(req->rpc.params, "database");
 	if (rpc_check_params(req->rpc.params, req->entry->params,
 	    &cause) != 0) {

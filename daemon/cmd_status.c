@@ -130,9 +130,10 @@ cmd_reload_exec(struct request *req)
 		free(cause);
 		return;
 	}
-	if (req->db == NULL) {
-		/* Several databases, none named: every one's files are read
-		 * again (migd_reload started them); each load is logged. */
+	if (req->db == NULL || req->db->removed) {
+		/* Several databases, none named (or the one named is gone
+		 * from the file): every one's files are read again
+		 * (migd_reload started them); each load is logged. */
 		cmd_reply(req, json_object());
 		return;
 	}

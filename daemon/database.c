@@ -3,7 +3,8 @@
  * pool and its engine (run queue, jobs, loaded files, caches) and starts
  * loading its files; database_free undoes that in the reverse order.  Each
  * database is alone with its state: a second one shares nothing with it
- * but the event loop and the daemon-wide settings.
+ * but the event loop, the daemon-wide settings and, when it reads the same
+ * directory alike, the loaded files (files.c).
  */
 #include <sys/queue.h>
 
@@ -16,10 +17,11 @@
 #include "engine.h"
 
 /* Creates database cf->name: its pool (connecting now, or on demand within
- * the daemon's budget), its engine; its files load. */
+ * the daemon's budget), its engine; its files load, or it reads those of a
+ * database that reads the same directory alike (files.c). */
 struct database *
 database_new(struct event_base *base, const struct config_db *cf,
-    struct pool_budget *budget)
+    struct pool_budget *budget, struct files_table *files)
 {
 	struct database	*db;
 
@@ -29,6 +31,7 @@ database_new(struct event_base *base, const struct config_db *cf,
 	db->cf = cf;
 	db->base = base;
 	db->pool = pool_new(base, cf, budget);
+	db->files = files;
 	db->engine = xcalloc(1, sizeof *db->engine);
 	migrate_engine_init(db->engine, db);
 	return (db);
@@ -50,12 +53,36 @@ database_free(struct database *db)
 }
 
 /* A reload's settings for this database (same name): the pool applies its
- * own (size, timeout, conninfo), the engine reads the rest as it goes. */
+ * own (size, timeout, conninfo), the engine reads the rest as it goes and
+ * the set of files they call for. */
 void
 database_reconfigure(struct database *db, const struct config_db *cf)
 {
 	db->cf = cf;
 	pool_reconfigure(db->pool, cf);
+	migrate_reconfigure(db);
+}
+
+/* A request (or, run set, a rollout) names the database: it stays until
+ * released, also when a reload removes it meanwhile. */
+void
+database_hold(struct database *db, int run)
+{
+	db->refs++;
+	if (run)
+		db->rollouts++;
+}
+
+/* Undoes database_hold; a removed database is freed later, from the loop
+ * (main.c), never here, inside its own request's callback. */
+void
+database_release(struct database *db, int run)
+{
+	if (db->refs == 0 || (run && db->rollouts == 0))
+		fatalx("database_release: %s is not held", db->name);
+	db->refs--;
+	if (run)
+		db->rollouts--;
 }
 
 /* A JSON string, or null for a missing value. */

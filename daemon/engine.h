@@ -181,15 +181,71 @@ struct job {
 };
 TAILQ_HEAD(jobs, job);
 
-/* Something waiting for the files: fn(arg) once load seq has ended. */
-struct migrate_waiter {
-	TAILQ_ENTRY(migrate_waiter) entry;
+/* Something waiting for the files: fn(arg) once load seq has ended; owner
+ * is the engine that asked (files_move). */
+struct files_waiter {
+	TAILQ_ENTRY(files_waiter) entry;
+	void			*owner;
 	unsigned long		 seq;
 	void			(*fn)(void *);
 	void			*arg;
 };
+TAILQ_HEAD(files_waiters, files_waiter);
 
 struct loader;
+struct files_table;
+
+/* The migration files of one directory as read with one set of settings:
+ * the loaded set, its load and watch, shared by every database reading
+ * them alike (files.c). */
+struct files {
+	TAILQ_ENTRY(files)	 entry;		/* in its table */
+	struct files_table	*table;
+	struct {
+		const char	*name;		/* borrowed from the database */
+		const char	*tag;
+	}			*users;		/* the databases reading it */
+	size_t			 n_users;
+	int			 orphan;	/* no user: freed from the loop */
+	int			 fresh;		/* its first load is under way */
+	/* what the load takes: the set's key */
+	char			*directory;
+	int			 format;
+	int			 strict;	/* SQL the parser refuses is an
+						   error (an old server) */
+	char			**schemas;
+	size_t			 n_schemas;
+	char			*version_schema;
+	char			*history_schema;
+	/* the loaded set and its load */
+	struct revset		*rs;		/* the last valid set */
+	json_t			*errors;	/* problems of the files, or NULL */
+	int			 stale;		/* the files changed since rs */
+	int			 loaded;	/* a load has ended: rs or errors */
+	int			 seed_valid;	/* its first load follows another
+						   reading's valid set */
+	struct loader		*loader;	/* the load running, or NULL */
+	unsigned long		 load_seq;	/* loads started */
+	unsigned long		 done_seq;	/* the last one ended */
+	int			 again;		/* load again after this one */
+	int			 again_full;
+	int			 ask_next;	/* the next load was asked: log it */
+	int			 load_asked;	/* the running one was */
+	int			 load_known;	/* it is of known changes */
+	double			 load_t0;	/* when it began */
+	struct files_waiters	 waiters;
+	struct files_waiters	 resuming;	/* served, being called */
+	struct files_waiters	 brief;		/* status, for a moment */
+	struct files_waiters	*brief_now;	/* being called */
+	struct event		*brief_timer;
+	struct event		*serve_ev;	/* waiters moved here */
+	struct migset		 seen;		/* what a refused load read */
+	int			 no_inotify;	/* told the operator; checking */
+	struct event		*recheck;	/* every second without it */
+	int			 inotify;	/* watches rs's directories, or -1 */
+	struct event		*inotify_ev;
+	char			*skipped_said;	/* entries not read, as logged */
+};
 
 /* One database's engine state (database.c creates and frees it). */
 struct engine {
@@ -197,34 +253,9 @@ struct engine {
 	int		 draining;	/* migrate_shutdown: no new runs */
 	struct jobs	 queue;		/* mutating jobs; the first one runs */
 	TAILQ_HEAD(, job) all;		/* every live job, for shutdown */
-	struct revset	*rs;		/* the last valid set, for status */
-	int		 stale;		/* the files changed since rs */
-	int		 loaded;	/* a load has ended: rs or errors */
-	struct loader	*loader;	/* the load running, or NULL */
-	unsigned long	 load_seq;	/* loads started */
-	unsigned long	 done_seq;	/* the last one ended */
-	int		 again;		/* load again after the running one */
-	int		 again_full;
-	int		 ask_next;	/* the next load was asked for: log it */
-	int		 load_asked;	/* the running one was */
-	TAILQ_HEAD(, migrate_waiter) waiters;
-	TAILQ_HEAD(, migrate_waiter) resuming;	/* served, being called */
-	struct migset	 seen;		/* what a refused load read, watched */
-	int		 no_inotify;	/* told the operator; checking instead */
-	struct event	*recheck;	/* the check every second without it */
-	int		 load_known;	/* the running load is of known changes */
-	double		 load_t0;	/* when it began */
-	int		 load_version;	/* the server it judges against */
-	int		 judged_version; /* that of the last load that ended */
-	struct job	**status_waiting;	/* status waiting for it */
-	size_t		 n_status_waiting;
-	struct event	*status_timer;
+	struct files	*files;		/* the files it reads, maybe shared */
 	int		 tables_known;	/* both tables were there last time */
 	struct job	*status_leader;	/* a status others may still join */
-	int		 inotify;	/* watches rs's directories, or -1 */
-	struct event	*inotify_ev;
-	json_t		*errors;	/* problems of the files, or NULL */
-	char		*skipped_said;	/* entries not read, as last logged */
 	struct dbstate	 last_db;	/* for status when no connection is free */
 	char		*hist_key;	/* max(id) of the history when... */
 	struct dbstate	 hist_cache;	/* ...this summary was read */
@@ -258,6 +289,25 @@ void	 migrate_files_wait(struct engine *e, int check,
 int	 migrate_status_wait(struct job *j);
 void	 migrate_files_forget(struct engine *e, void *arg);
 int	 migrate_server_version(struct engine *e);
+
+/* files.c */
+struct files	*files_get(struct files_table *t, const struct config_db *cf,
+		    int strict, const char *name, const char *tag);
+void		 files_put(struct files *f, const char *name);
+int		 files_is(const struct files *f, const struct config_db *cf,
+		    int strict);
+int		 files_changed(struct files *f);
+void		 files_load(struct files *f, int full);
+void		 files_reload(struct files *f);
+int		 files_loading(struct files *f);
+void		 files_kick(struct files *f);
+int		 files_ready(struct files *f, int check);
+void		 files_wait(struct files *f, void *owner, int check,
+		    void (*fn)(void *), void *arg);
+int		 files_brief(struct files *f, void *owner, void (*fn)(void *),
+		    void *arg);
+void		 files_forget(struct files *f, void *arg);
+void		 files_move(struct files *from, struct files *to, void *owner);
 
 /* job.c */
 void	 job_free(struct job *j);

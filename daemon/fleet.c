@@ -188,8 +188,10 @@ fleet_finish(struct fleet *f)
 	} else if (strcmp(f->req->rpc.method, "verify") == 0)
 		json_object_set_new(res, "ok", json_boolean(ok));
 	cmd_reply(f->req, res);
-	for (i = 0; i < f->n; i++)
+	for (i = 0; i < f->n; i++) {
 		json_decref(f->dbs[i].answer);
+		database_release(f->dbs[i].db, f->upgrade);
+	}
 	free(f->dbs);
 	json_decref(f->sub);
 	free(f->stopped_by);
@@ -453,8 +455,12 @@ fleet_exec(struct request *req)
 		if ((int)i != c)
 			f->dbs[k++].db = migd.dbs[i];
 	}
-	for (i = 0; i < f->n; i++)
+	for (i = 0; i < f->n; i++) {
 		f->dbs[i].f = f;
+		/* A reload removes none of them before the answer, nor one
+		 * a rollout counts. */
+		database_hold(f->dbs[i].db, f->upgrade);
+	}
 	if (f->upgrade) {
 		TAILQ_INSERT_TAIL(&fleet_active, f, entry);
 		log_info("upgrade --all: %zu database%s, %zu at a time%s%s",

@@ -159,48 +159,175 @@ migd_log_warnings(const struct config *cf)
 }
 
 /*
- * Whether cf names the same databases as the running ones: a database is
- * an object with its pool, files and run queue, made at start; adding or
- * removing one needs a restart.  Their settings (conninfo included) apply.
+ * Why the reload of cf cannot remove a database it no longer names, or
+ * NULL: a run in progress or queued there, or a rollout that counts it, is
+ * not cut short by an edit of the file (to free).
  */
+static char *
+migd_removal_refused(const struct config *cf)
+{
+	struct database	*db;
+	size_t		 i, k;
+
+	for (i = 0; i < migd.n_dbs; i++) {
+		db = migd.dbs[i];
+		/* As requests name it: a name spelt otherwise is another. */
+		for (k = 0; k < cf->n_dbs; k++) {
+			if (strcmp(cf->dbs[k].name, db->name) == 0)
+				break;
+		}
+		if (k < cf->n_dbs)
+			continue;
+		if (migrate_busy(db))
+			return (xprintf("%s no longer has database %s, which "
+			    "has a run in progress or queued: reload again "
+			    "once it ends, or cancel it (migctl --db %s "
+			    "cancel); the running settings are kept", cf->path,
+			    db->name, db->name));
+		if (db->rollouts > 0)
+			return (xprintf("%s no longer has database %s, which "
+			    "an upgrade --all in progress counts: reload again "
+			    "once it ends, or cancel it (migctl cancel --all); "
+			    "the running settings are kept", cf->path,
+			    db->name));
+	}
+	return (NULL);
+}
+
+/* Whether an entry of the removed databases after i has settings of cf. */
 static int
-migd_same_databases(const struct config *cf, char **cause)
+migd_config_held_after(const struct config *cf, size_t i)
+{
+	for (i++; i < migd.n_retired; i++) {
+		if (migd.retired_cf[i] == cf)
+			return (1);
+	}
+	return (0);
+}
+
+/* Whether a removed database still reads settings of cf. */
+static int
+migd_config_held(const struct config *cf)
 {
 	size_t	 i;
 
-	for (i = 0; i < cf->n_dbs; i++) {
-		if (i >= migd.n_dbs || strcmp(cf->dbs[i].name,
-		    migd.dbs[i]->name) != 0)
-			break;
+	for (i = 0; i < migd.n_retired; i++) {
+		if (migd.retired_cf[i] == cf)
+			return (1);
 	}
-	if (i == cf->n_dbs && i == migd.n_dbs)
-		return (0);
-	for (i = 0; i < cf->n_dbs; i++) {
-		if (config_find_db(migd.config, cf->dbs[i].name) == NULL) {
-			*cause = xprintf("%s adds database %s: restart migd to "
-			    "add or remove databases (the running ones are "
-			    "kept as they were)", cf->path, cf->dbs[i].name);
-			return (-1);
+	return (0);
+}
+
+/* Frees the removed databases nothing holds any more, and the settings of
+ * theirs nobody reads; checks again while some remain. */
+static void
+migd_retire_sweep(evutil_socket_t fd, short events, void *arg)
+{
+	struct timeval	 tv = { 0, 100000 };
+	struct config	**gone;
+	size_t		 i, k, n = 0, n_gone = 0;
+
+	(void)fd;
+	(void)events;
+	(void)arg;
+	gone = xcalloc(migd.n_retired + 1, sizeof *gone);
+	for (i = 0; i < migd.n_retired; i++) {
+		if (migd.retired[i]->refs > 0 ||
+		    !migrate_idle(migd.retired[i])) {
+			migd.retired[n] = migd.retired[i];
+			migd.retired_cf[n++] = migd.retired_cf[i];
+			continue;
+		}
+		log_info("database %s removed: its connections are closed",
+		    migd.retired[i]->name);
+		database_free(migd.retired[i]);
+		gone[n_gone++] = migd.retired_cf[i];
+	}
+	migd.n_retired = n;
+	for (i = 0; i < n_gone; i++) {
+		if (gone[i] != NULL && !migd_config_held(gone[i])) {
+			config_free(gone[i]);
+			/* the same one further on is freed already */
+			for (k = i + 1; k < n_gone; k++) {
+				if (gone[k] == gone[i])
+					gone[k] = NULL;
+			}
 		}
 	}
-	for (i = 0; i < migd.n_dbs; i++) {
-		if (config_find_db(cf, migd.dbs[i]->name) == NULL) {
-			*cause = xprintf("%s no longer has database %s: restart "
-			    "migd to add or remove databases (the running ones "
-			    "are kept as they were)", cf->path,
-			    migd.dbs[i]->name);
-			return (-1);
-		}
-	}
-	*cause = xprintf("%s lists the databases in another order: restart "
-	    "migd to reorder them (the running ones are kept as they were)",
-	    cf->path);
-	return (-1);
+	free(gone);
+	if (migd.n_retired > 0)
+		evtimer_add(migd.retire_ev, &tv);
 }
 
 /*
- * SIGHUP and reload: swap a new config in only when it is valid and names
- * the same databases; then every database's files are read again but
+ * Gives the running databases cf's settings, in cf's order: those it names
+ * again keep their object (pool, engine, queue, caches), new ones are made
+ * within the same connection budget, and those it no longer names are
+ * removed (freed once no request holds them; with them, their settings in
+ * old, kept until then).  Then every set of files is read again once, but
+ * asker's.
+ */
+static void
+migd_apply_databases(struct config *cf, struct config *old,
+    struct database *asker)
+{
+	struct database	**dbs;
+	size_t		  i, k, n_removed = 0;
+
+	dbs = xcalloc(cf->n_dbs + 1, sizeof *dbs);
+	for (i = 0; i < cf->n_dbs; i++) {
+		for (k = 0; k < migd.n_dbs; k++) {
+			if (migd.dbs[k] != NULL && strcmp(migd.dbs[k]->name,
+			    cf->dbs[i].name) == 0)
+				break;
+		}
+		if (k < migd.n_dbs) {
+			dbs[i] = migd.dbs[k];
+			migd.dbs[k] = NULL;
+			database_reconfigure(dbs[i], &cf->dbs[i]);
+			continue;
+		}
+		dbs[i] = database_new(migd.base, &cf->dbs[i], migd.budget,
+		    migd.files);
+		log_info("database %s added (migrations in %s)", dbs[i]->name,
+		    cf->dbs[i].directory);
+	}
+	for (k = 0; k < migd.n_dbs; k++) {
+		if (migd.dbs[k] == NULL)
+			continue;
+		/* No new request finds it; those under way finish. */
+		migd.dbs[k]->removed = 1;
+		log_info("database %s is no longer in %s: no new requests; "
+		    "closed once those under way end", migd.dbs[k]->name,
+		    cf->path);
+		migd.retired = xreallocarray(migd.retired, migd.n_retired + 1,
+		    sizeof *migd.retired);
+		migd.retired_cf = xreallocarray(migd.retired_cf,
+		    migd.n_retired + 1, sizeof *migd.retired_cf);
+		migd.retired[migd.n_retired] = migd.dbs[k];
+		migd.retired_cf[migd.n_retired++] = old;
+		n_removed++;
+	}
+	free(migd.dbs);
+	migd.dbs = dbs;
+	migd.n_dbs = cf->n_dbs;
+	migd.config = cf;
+	if (n_removed == 0)
+		config_free(old);
+	else {
+		/* Freed from the loop, not under this request. */
+		struct timeval	 now = { 0, 0 };
+
+		evtimer_add(migd.retire_ev, &now);
+	}
+	files_table_reload(migd.files, asker != NULL && !asker->removed ?
+	    migrate_files(asker) : NULL);
+}
+
+/*
+ * SIGHUP and reload: swap a new config in only when it is valid and removes
+ * no database a run needs; databases it adds are made, those it removes go
+ * (see migd_apply_databases); then every set of files is read again but
  * asker's, whose reload request does that itself to answer with them.
  */
 int
@@ -225,7 +352,7 @@ migd_reload(struct database *asker, char **cause)
 		    "kept");
 		return (-1);
 	}
-	if (migd_same_databases(cf, &msg) != 0) {
+	if ((msg = migd_removal_refused(cf)) != NULL) {
 		log_error("%s", msg);
 		log_warnx("reload failed: keeping the previous settings");
 		if (cause != NULL)
@@ -243,14 +370,7 @@ migd_reload(struct database *asker, char **cause)
 	control_reconfigure(cf);
 	pool_budget_set(migd.budget, cf->max_connections_total,
 	    cf->idle_close_ms);
-	for (i = 0; i < migd.n_dbs; i++)
-		database_reconfigure(migd.dbs[i], &cf->dbs[i]);
-	config_free(migd.config);
-	migd.config = cf;
-	for (i = 0; i < migd.n_dbs; i++) {
-		if (migd.dbs[i] != asker)
-			migrate_reload(migd.dbs[i], NULL);
-	}
+	migd_apply_databases(cf, migd.config, asker);
 	log_info("configuration reloaded");
 	migd_notify("READY=1\nSTATUS=configuration reloaded");
 	return (0);
@@ -307,9 +427,7 @@ migd_check_dirs(const struct config *cf)
 
 	for (i = 0; i < cf->n_dbs; i++) {
 		for (k = 0; k < i; k++) {
-			if (strcmp(cf->dbs[k].directory,
-			    cf->dbs[i].directory) == 0 &&
-			    cf->dbs[k].format == cf->dbs[i].format)
+			if (files_read_alike(&cf->dbs[k], &cf->dbs[i]))
 				break;
 		}
 		if (k == i)
@@ -358,6 +476,8 @@ migd_signal(evutil_socket_t sig, short events, void *arg)
 		control_shutdown();
 		for (i = 0; i < migd.n_dbs; i++)
 			migrate_shutdown(migd.dbs[i]);
+		for (i = 0; i < migd.n_retired; i++)
+			migrate_shutdown(migd.retired[i]);
 		migd_drain(-1, 0, NULL);
 		break;
 	}
@@ -521,9 +641,11 @@ main(int argc, char **argv)
 	migd.dbs = xcalloc(migd.n_dbs, sizeof *migd.dbs);
 	migd.budget = pool_budget_new(migd.base,
 	    migd.config->max_connections_total, migd.config->idle_close_ms);
+	migd.files = files_table_new(migd.base);
+	migd.retire_ev = evtimer_new(migd.base, migd_retire_sweep, NULL);
 	for (i = 0; i < migd.n_dbs; i++)
 		migd.dbs[i] = database_new(migd.base, &migd.config->dbs[i],
-		    migd.budget);
+		    migd.budget, migd.files);
 	if (migd.n_dbs > 1)
 		log_info("serving %zu databases (%s, %s%s): name one with "
 		    "migctl --db NAME", migd.n_dbs, migd.dbs[0]->name,
@@ -551,6 +673,17 @@ main(int argc, char **argv)
 	for (i = 0; i < migd.n_dbs; i++)
 		database_free(migd.dbs[i]);
 	free(migd.dbs);
+	for (i = 0; i < migd.n_retired; i++)
+		database_free(migd.retired[i]);
+	for (i = 0; i < migd.n_retired; i++) {
+		/* each configuration once: the last of its entries frees it */
+		if (!migd_config_held_after(migd.retired_cf[i], i))
+			config_free(migd.retired_cf[i]);
+	}
+	free(migd.retired);
+	free(migd.retired_cf);
+	event_free(migd.retire_ev);
+	files_table_free(migd.files);
 	pool_budget_free(migd.budget);
 	event_free(ev_term);
 	event_free(ev_int);

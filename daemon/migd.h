@@ -308,11 +308,22 @@ const char	*pool_copy_refused(struct pool_conn *);
 void		 pool_set_notice(struct pool_conn *, pool_notice_cb, void *);
 ssize_t		 pool_pipeline_failed(struct pool_conn *);
 
+/* files.c: the loaded migration files, one set per directory and reading,
+ * shared by the databases reading them alike */
+struct files_table;
+struct files_table *files_table_new(struct event_base *);
+void		 files_table_free(struct files_table *);
+struct files;
+void		 files_table_reload(struct files_table *, struct files *);
+int		 files_read_alike(const struct config_db *,
+		     const struct config_db *);
+
 /* database.c */
 struct engine;
 /* One database migd serves: its settings, its connections, its engine (run
- * queue, jobs, loaded files, caches).  Nothing in it is shared with another
- * database; database_new and database_free are its whole lifetime. */
+ * queue, jobs, caches) and the loaded files it reads (shared with the
+ * databases reading the same directory alike, from the daemon's table);
+ * database_new and database_free are its whole lifetime. */
 struct database {
 	char			*name;
 	char			*tag;		/* "NAME: " in the log, "" for
@@ -321,13 +332,21 @@ struct database {
 						   reload */
 	struct event_base	*base;
 	struct pool		*pool;
+	struct files_table	*files;		/* the daemon's loaded files */
 	struct engine		*engine;
 	json_t			*last_run;	/* the last run's outcome, for
 						   status --all; NULL: none */
+	/* held by the requests and rollouts that name it (database_hold):
+	 * a database a reload removed is freed once none holds it */
+	unsigned int		 refs;
+	unsigned int		 rollouts;	/* upgrade --all in progress */
+	int			 removed;	/* by a reload: no new request */
 };
 struct database	*database_new(struct event_base *, const struct config_db *,
-		     struct pool_budget *);
+		     struct pool_budget *, struct files_table *);
 void		 database_free(struct database *);
+void		 database_hold(struct database *, int);
+void		 database_release(struct database *, int);
 void		 database_reconfigure(struct database *,
 		     const struct config_db *);
 json_t		*database_status(struct database *, int);
@@ -339,7 +358,15 @@ struct migd {
 	struct database		**dbs;		/* one per config->dbs[i] */
 	struct pool_budget	*budget;	/* max_connections_total, for
 						   every database's pool */
+	struct files_table	*files;		/* the loaded migration files,
+						   shared by directory */
 	size_t			 n_dbs;
+	/* databases a reload removed, freed once nothing holds them, with
+	 * the configuration their settings are in */
+	struct database		**retired;
+	struct config		**retired_cf;
+	size_t			 n_retired;
+	struct event		*retire_ev;
 	double			 started;
 	int			 draining;
 };

@@ -7,7 +7,6 @@
  * and history rows (run.c).  Mutating jobs run one at a time, in the order
  * they came; read-only jobs (report.c) run beside them on other connections.
  */
-#include <sys/inotify.h>
 #include <sys/queue.h>
 
 #include <ctype.h>
@@ -25,9 +24,6 @@
 #include "engine.h"
 #include "loader.h"
 
-static void	 migrate_inotify_read(evutil_socket_t fd, short events,
-	    void *arg);
-static void	 migrate_status_flush(struct engine *e);
 
 /* Wall-clock seconds, for the history's timestamps. */
 double
@@ -159,20 +155,9 @@ migrate_reset_sql(struct job *j)
 }
 
 
-/* A change in the migrations tree: the files will be loaded again. */
-static void
-migrate_inotify_read(evutil_socket_t fd, short events, void *arg)
-{
-	struct engine	*e = arg;
-	char		 buf[4096];
-
-	(void)events;
-	while (read(fd, buf, sizeof buf) > 0)
-		e->stale = 1;
-}
-
-/* The connected server's version, or 0 before the first connection: SQL the
- * parser refuses is judged against it. */
+/* The connected server's version, or 0 before the first connection (or
+ * with every connection closed when idle): SQL the parser refuses is judged
+ * against it. */
 int
 migrate_server_version(struct engine *e)
 {
@@ -181,371 +166,66 @@ migrate_server_version(struct engine *e)
 	return (pg != NULL ? PQserverVersion(pg) : 0);
 }
 
-/* Whether the server the files were judged against (valid or not: SQL the
- * parser refuses is an error only against its own version) is another one
- * now. */
+/* Whether the database's server, when known, wants SQL the parser refuses
+ * judged an error (it is the parser's version or older); -1: unknown. */
 static int
-migrate_server_changed(struct engine *e)
+migrate_strict(struct engine *e)
 {
 	int	 v = migrate_server_version(e);
 
-	return (e->loaded && v != 0 && e->judged_version != v);
+	return (v == 0 ? -1 : !revset_newer_sql(v));
 }
 
-/* Whether the last load was refused without reading everything (the
- * directory missing, a file unreadable): nothing to watch or to stat, so it
- * is read again whenever asked, as before. */
-static int
-migrate_seen_partial(struct engine *e)
+/*
+ * Makes the engine read the set its settings and server call for: another
+ * one after a reload changed how its files are read, or once its server
+ * says whether SQL the parser refuses is an error there.  Its waiters go
+ * with it; the set it leaves is freed when nobody else reads it.
+ */
+static void
+migrate_files_follow(struct engine *e)
 {
-	return (e->loaded && e->errors != NULL &&
-	    (e->seen.n_dirs == 0 || e->seen.incomplete));
+	struct files	*f = e->files, *nf;
+	int		 strict = migrate_strict(e);
+
+	if (strict == -1)
+		strict = f != NULL ? f->strict : 0;
+	if (f != NULL && files_is(f, e->db->cf, strict))
+		return;
+	nf = files_get(e->db->files, e->db->cf, strict, e->db->name,
+	    e->db->tag);
+	e->files = nf;
+	if (f != NULL) {
+		files_move(f, nf, e);
+		files_put(f, e->db->name);
+	}
 }
 
-/* Whether the files may have changed since the last load (inotify events
- * are drained first, so an edit made just before a request is seen). */
+/* Whether the files may have changed since the last load. */
 int
 migrate_files_changed(struct engine *e)
 {
-	if (e->inotify != -1)
-		migrate_inotify_read(e->inotify, EV_READ, e);
-	return (e->stale || !e->loaded || migrate_server_changed(e) ||
-	    migrate_seen_partial(e));
+	migrate_files_follow(e);
+	return (files_changed(e->files));
 }
 
-/* Without inotify: a look at the files every second, off the loop. */
+/* Status waits a moment for a load of known changes (files_brief). */
 static void
-migrate_recheck(evutil_socket_t fd, short events, void *arg)
+migrate_status_waited(void *arg)
 {
-	struct engine	*e = arg;
+	struct job	*j = arg;
 
-	(void)fd;
-	(void)events;
-	if (e->loader == NULL && (e->inotify == -1 ||
-	    migrate_seen_partial(e)))
-		migrate_load_start(e, 0);
+	migrate_status_reply(j, 0);
+	job_end(j, NULL);
 }
 
-/* The check every second runs while inotify cannot vouch for the files:
- * unavailable, or nothing to watch after a partial read. */
-static void
-migrate_recheck_arm(struct engine *e)
-{
-	struct timeval	 tv = { 1, 0 };
-
-	if (e->inotify == -1 || migrate_seen_partial(e)) {
-		if (e->recheck == NULL) {
-			e->recheck = event_new(e->db->base, -1, EV_PERSIST,
-			    migrate_recheck, e);
-			event_add(e->recheck, &tv);
-		}
-	} else if (e->recheck != NULL) {
-		event_free(e->recheck);
-		e->recheck = NULL;
-	}
-}
-
-/* Why inotify cannot watch, or NULL; MIGD_TEST_NO_INOTIFY (a test hook)
- * makes it unavailable as a user's exhausted instances would. */
-static int
-migrate_inotify_init(void)
-{
-	const char	*env = getenv("MIGD_TEST_NO_INOTIFY");
-
-	if (env != NULL && *env != '\0') {
-		errno = EMFILE;
-		return (-1);
-	}
-	return (inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
-}
-
-/*
- * Watches every directory the last load read.  Without inotify, the files
- * are checked every second (a stat of each, on the loader's thread) and
- * before every request that uses them; the operator is told once.
- */
-static void
-migrate_watch(struct engine *e, const struct migset *set)
-{
-	const uint32_t	 mask = IN_CREATE | IN_DELETE | IN_MODIFY |
-			    IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
-			    IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
-	const char	*why = NULL;
-	size_t		 i;
-	int		 fd;
-
-	/* Events seen while the files were read stay seen. */
-	if (e->inotify != -1)
-		migrate_inotify_read(e->inotify, EV_READ, e);
-	if (e->inotify_ev != NULL) {
-		event_free(e->inotify_ev);
-		e->inotify_ev = NULL;
-	}
-	if (e->inotify != -1)
-		close(e->inotify);
-	e->inotify = -1;
-	if ((fd = migrate_inotify_init()) == -1)
-		why = xprintf("inotify_init1: %s", strerror(errno));
-	for (i = 0; fd != -1 && i < set->n_dirs; i++) {
-		if (inotify_add_watch(fd, set->dirs[i], mask) == -1) {
-			why = xprintf("inotify_add_watch %s: %s",
-			    set->dirs[i], strerror(errno));
-			close(fd);
-			fd = -1;
-		}
-	}
-	if (fd == -1) {
-		if (!e->no_inotify)
-			log_warnx("cannot watch the migration files (%s; "
-			    "fs.inotify.max_user_instances or "
-			    "max_user_watches may be used up): migd checks "
-			    "them for changes every second and before each "
-			    "request that uses them, with a stat of each file",
-			    why);
-		e->no_inotify = 1;
-		free((char *)why);
-		return;
-	}
-	if (e->no_inotify)
-		log_info("watching the migration files with inotify again");
-	e->no_inotify = 0;
-	e->inotify = fd;
-	e->inotify_ev = event_new(e->db->base, e->inotify,
-	    EV_READ | EV_PERSIST, migrate_inotify_read, e);
-	event_add(e->inotify_ev, NULL);
-}
-
-/* Logs what the files' load did not read, and why: once, not at every
- * load (any change to the files loads them again). */
-static void
-migrate_say_skipped(struct engine *e, const struct errlist *skipped)
-{
-	char	*all;
-	size_t	 i;
-
-	all = errlist_join(skipped, "\n");
-	if (e->skipped_said == NULL || strcmp(all,
-	    e->skipped_said) != 0) {
-		for (i = 0; i < skipped->n; i++)
-			log_warnx("%s", skipped->v[i]);
-	}
-	free(e->skipped_said);
-	e->skipped_said = all;
-}
-
-/* Logs what a load found, when an operator asked for it (start, SIGHUP,
- * reload) or it changed whether the files are valid. */
-static void
-migrate_load_log(struct engine *e, const struct loader_result *res,
-    int asked, int was_valid)
-{
-	struct revset	*rs = e->rs;
-	size_t		*heads, n;
-
-	if (e->errors != NULL) {
-		if (!asked && !was_valid)
-			return;
-		log_warnx("%smigrations in %s are invalid (%zu problems); "
-		    "nothing will run until they are fixed", e->db->tag,
-		    e->db->cf->directory, json_array_size(e->errors));
-		for (n = 0; n < json_array_size(e->errors); n++)
-			log_warnx("%s", json_string_value(json_array_get(
-			    e->errors, n)));
-		return;
-	}
-	if (!asked && was_valid) {
-		log_debug("migration files loaded again in %.3f s (%zu of %zu "
-		    "unchanged)", res->seconds, res->reused, revset_count(rs));
-		return;
-	}
-	n = graph_heads(rs->graph, &heads);
-	log_info("%sloaded %zu revisions from %s, %zu head%s%s%s (%.3f s)",
-	    e->db->tag, revset_count(rs), e->db->cf->directory, n,
-	    n == 1 ? "" : "s",
-	    n == 1 ? ": " : "", n == 1 ? graph_id(rs->graph, heads[0]) : "",
-	    res->seconds);
-	if (rs->set.format > LAYOUT_MIGD)
-		log_info("the files in %s are read as %s migrations%s",
-		    e->db->cf->directory, layout_name((enum layout_format)
-		    rs->set.format), e->db->cf->format == LAYOUT_AUTO ?
-		    " (format = auto detected them)" : "");
-	free(heads);
-}
-
-/* A load ended (on the loop): swap its set in, or keep its problems; then
- * wake those waiting for it, and load again if the files changed since. */
-static void
-migrate_load_done(struct loader_result *res, void *arg)
-{
-	struct engine		*e = arg;
-	struct migrate_waiter	*w, *next;
-	size_t			 i;
-	int			 asked = e->load_asked;
-	int			 was_valid = e->loaded &&
-				    e->errors == NULL;
-
-	e->loader = NULL;
-	e->done_seq = e->load_seq;
-	if (!res->unchanged) {
-		json_decref(e->errors);
-		e->errors = NULL;
-		if (res->rs != NULL) {
-			revset_unref(e->rs);
-			e->rs = res->rs;
-			res->rs = NULL;
-			migset_clear(&e->seen);
-			migrate_watch(e, &e->rs->set);
-		} else {
-			e->errors = json_array();
-			for (i = 0; i < res->errs.n; i++)
-				json_array_append_new(e->errors,
-				    json_string(res->errs.v[i]));
-			migset_clear(&e->seen);
-			e->seen = res->seen;
-			memset(&res->seen, 0, sizeof res->seen);
-			migrate_watch(e, &e->seen);
-		}
-		if (asked) {	/* an explicit reload says them again */
-			free(e->skipped_said);
-			e->skipped_said = NULL;
-		}
-		migrate_say_skipped(e, e->errors == NULL ?
-		    &e->rs->set.skipped : &e->seen.skipped);
-		e->loaded = 1;
-		e->judged_version = e->load_version;
-		migrate_recheck_arm(e);
-		migrate_load_log(e, res, asked, was_valid);
-	}
-	migrate_status_flush(e);
-	if (e->again || e->stale || migrate_server_changed(e))
-		migrate_load_start(e, e->again_full ||
-		    migrate_server_changed(e));
-	/* Those served, all of them when no other load could start, move to
-	 * a list of their own first: a callback may end another waiter's job,
-	 * which migrate_files_forget then finds there. */
-	for (w = TAILQ_FIRST(&e->waiters); w != NULL; w = next) {
-		next = TAILQ_NEXT(w, entry);
-		if (w->seq > e->done_seq && e->loader != NULL)
-			continue;
-		TAILQ_REMOVE(&e->waiters, w, entry);
-		TAILQ_INSERT_TAIL(&e->resuming, w, entry);
-	}
-	while ((w = TAILQ_FIRST(&e->resuming)) != NULL) {
-		TAILQ_REMOVE(&e->resuming, w, entry);
-		w->fn(w->arg);
-		free(w);
-	}
-}
-
-/*
- * Starts loading the files on the loader's thread; full reads every file
- * whose stat changed (and reuses the rest), else the thread first stats
- * what the last load read and loads only if something differs.  A load
- * already running is followed by another (e->again).
- */
-void
-migrate_load_start(struct engine *e, int full)
-{
-	const struct config_db	*cf = e->db->cf;
-	struct revset_ctx	 ctx = { cf->schemas, cf->n_schemas,
-				    cf->version_schema, cf->history_schema,
-				    migrate_server_version(e), NULL,
-				    cf->format };
-	const struct migset	*check = NULL;
-	int			 known;
-
-	if (e->loader != NULL) {
-		e->again = 1;
-		e->again_full |= full;
-		return;
-	}
-	if (e->inotify != -1)
-		migrate_inotify_read(e->inotify, EV_READ, e);
-	/* Known changes: status waits a moment for them (small loads end
-	 * well within it), not for a mere check. */
-	known = full || e->stale || !e->loaded ||
-	    migrate_server_changed(e);
-	e->stale = 0;
-	e->again = e->again_full = 0;
-	if (!full && e->loaded && !migrate_server_changed(e) &&
-	    !migrate_seen_partial(e))
-		check = e->errors == NULL ? &e->rs->set :
-		    &e->seen;
-	e->loader = loader_start(e->db->base, cf->directory, &ctx,
-	    e->rs, check, migrate_load_done, e);
-	if (e->loader == NULL) {
-		e->stale = 1;	/* tried again at the next request */
-		return;
-	}
-	e->load_seq++;
-	e->load_known = known;
-	e->load_version = ctx.server_version;
-	e->load_t0 = migd_now();
-	e->load_asked = e->ask_next;
-	e->ask_next = 0;
-}
-
-/* Answers the status requests that waited for a load. */
-static void
-migrate_status_flush(struct engine *e)
-{
-	struct job	**v = e->status_waiting;
-	size_t		  i, n = e->n_status_waiting;
-
-	if (e->status_timer != NULL)
-		evtimer_del(e->status_timer);
-	e->status_waiting = NULL;
-	e->n_status_waiting = 0;
-	for (i = 0; i < n; i++) {
-		migrate_status_reply(v[i], 0);
-		job_end(v[i], NULL);
-	}
-	free(v);
-}
-
-/* The moment status waits for a load is over. */
-static void
-migrate_status_timeout(evutil_socket_t fd, short events, void *arg)
-{
-	struct engine	*e = arg;
-
-	(void)fd;
-	(void)events;
-	migrate_status_flush(e);
-}
-
-/*
- * Whether status j waits for the files: a load of known changes that began
- * less than MIGRATE_STATUS_LOAD_MS ago is waited for until then (a few files
- * load well within it, so an edit is seen at once); a longer one is not,
- * and status answers from the files as loaded, with migrations.loading.
- */
+/* Whether status j waits for the files (answered when they are read, or
+ * after MIGRATE_STATUS_LOAD_MS). */
 int
 migrate_status_wait(struct job *j)
 {
-	struct engine	*e = j->e;
-	struct timeval	 tv;
-	double		 left;
-
-	migrate_files_kick(e);
-	if (e->loader == NULL || !e->load_known)
-		return (0);
-	left = e->load_t0 + MIGRATE_STATUS_LOAD_MS / 1000.0 -
-	    migd_now();
-	if (left <= 0)
-		return (0);
-	e->status_waiting = xreallocarray(e->status_waiting,
-	    e->n_status_waiting + 1, sizeof *e->status_waiting);
-	e->status_waiting[e->n_status_waiting++] = j;
-	if (e->status_timer == NULL)
-		e->status_timer = evtimer_new(e->db->base,
-		    migrate_status_timeout, e);
-	if (e->n_status_waiting == 1) {
-		tv.tv_sec = (time_t)left;
-		tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) * 1e6);
-		evtimer_add(e->status_timer, &tv);
-	}
-	return (1);
+	migrate_files_follow(j->e);
+	return (files_brief(j->e->files, j->e, migrate_status_waited, j));
 }
 
 /* Status answers from the files as loaded; a change starts a load that it
@@ -553,90 +233,39 @@ migrate_status_wait(struct job *j)
 void
 migrate_files_kick(struct engine *e)
 {
-	/* Not after a partial read: the check every second sees to it. */
-	if (e->loader == NULL && migrate_files_changed(e) &&
-	    (e->stale || !e->loaded || migrate_server_changed(e)))
-		migrate_load_start(e, migrate_server_changed(e));
+	migrate_files_follow(e);
+	files_kick(e->files);
 }
 
 /* Whether a load is running or none has finished yet. */
 int
 migrate_files_loading(struct engine *e)
 {
-	return (e->loader != NULL || !e->loaded);
+	return (files_loading(e->files));
 }
 
-/*
- * Whether the files as loaded can serve a request now.  A run (check) always
- * has them checked first (a stat of each file and directory, which sees what
- * inotify cannot: a symlink's target, a network filesystem); without
- * inotify, so does every request that uses them.
- */
+/* Whether the files as loaded can serve a request now (files_ready). */
 int
 migrate_files_ready(struct engine *e, int check)
 {
-	return (!check && e->loader == NULL && e->inotify != -1 &&
-	    !migrate_files_changed(e));
+	migrate_files_follow(e);
+	return (files_ready(e->files, check));
 }
 
-/* Calls fn(arg) on the loop once a load that starts after now has ended
- * (or the running one, when nothing changed since it started). */
+/* Calls fn(arg) on the loop once the files are read (files_wait). */
 void
 migrate_files_wait(struct engine *e, int check, void (*fn)(void *),
     void *arg)
 {
-	struct migrate_waiter	*w;
-	int			 changed = migrate_files_changed(e);
-
-	w = xcalloc(1, sizeof *w);
-	w->fn = fn;
-	w->arg = arg;
-	if (e->loader != NULL && (check || changed ||
-	    e->inotify == -1)) {
-		e->again = 1;
-		e->again_full |= migrate_server_changed(e);
-		w->seq = e->load_seq + 1;
-	} else if (e->loader != NULL)
-		w->seq = e->load_seq;
-	else {
-		migrate_load_start(e, migrate_server_changed(e));
-		w->seq = e->load_seq;
-		if (e->loader == NULL) {
-			/* No thread: answer with the files as they are. */
-			free(w);
-			fn(arg);
-			return;
-		}
-	}
-	TAILQ_INSERT_TAIL(&e->waiters, w, entry);
+	migrate_files_follow(e);
+	files_wait(e->files, e, check, fn, arg);
 }
 
 /* Forgets what waits for the files on behalf of arg, which goes away. */
 void
 migrate_files_forget(struct engine *e, void *arg)
 {
-	struct migrate_waiter	*w, *next;
-	size_t			 i, k;
-
-	for (w = TAILQ_FIRST(&e->waiters); w != NULL; w = next) {
-		next = TAILQ_NEXT(w, entry);
-		if (w->arg == arg) {
-			TAILQ_REMOVE(&e->waiters, w, entry);
-			free(w);
-		}
-	}
-	for (w = TAILQ_FIRST(&e->resuming); w != NULL; w = next) {
-		next = TAILQ_NEXT(w, entry);
-		if (w->arg == arg) {
-			TAILQ_REMOVE(&e->resuming, w, entry);
-			free(w);
-		}
-	}
-	for (i = k = 0; i < e->n_status_waiting; i++) {
-		if (e->status_waiting[i] != arg)
-			e->status_waiting[k++] = e->status_waiting[i];
-	}
-	e->n_status_waiting = k;
+	files_forget(e->files, arg);
 }
 
 /* reload answers once the files are read again. */
@@ -644,13 +273,13 @@ static void
 migrate_reload_answer(void *arg)
 {
 	struct request	*req = arg;
-	struct engine	*e = req->db->engine;
+	struct files	*f = req->db->engine->files;
 	char		*cause;
 
-	if (e->errors != NULL) {
-		cause = migrate_errors_message(e->errors);
+	if (f->errors != NULL) {
+		cause = migrate_errors_message(f->errors);
 		cmd_error(req, MIGD_ERR_MIGRATIONS, "invalid_migrations",
-		    json_pack("{s:O}", "errors", e->errors), "%s", cause);
+		    json_pack("{s:O}", "errors", f->errors), "%s", cause);
 		free(cause);
 		return;
 	}
@@ -660,22 +289,31 @@ migrate_reload_answer(void *arg)
 
 /* Re-reads the files for SIGHUP (req NULL) and reload (answered when they
  * are read): every file whose stat changed, off the loop; the outcome is
- * logged. */
+ * logged.  Every database reading the same set sees it at once. */
 void
 migrate_reload(struct database *db, struct request *req)
 {
 	struct engine	*e = db->engine;
 
-	e->ask_next = 1;
-	if (e->loader != NULL) {
-		e->again = e->again_full = 1;
-		if (req != NULL)
-			migrate_files_wait(e, 1, migrate_reload_answer, req);
-		return;
-	}
-	migrate_load_start(e, 1);
+	migrate_files_follow(e);
+	files_reload(e->files);
 	if (req != NULL)
-		migrate_files_wait(e, 0, migrate_reload_answer, req);
+		files_wait(e->files, e, 0, migrate_reload_answer, req);
+}
+
+/* A reload gave the database new settings: it reads the set they call for
+ * (the same one, another database's, or a new one), not yet read again. */
+void
+migrate_reconfigure(struct database *db)
+{
+	migrate_files_follow(db->engine);
+}
+
+/* The set the database reads, for a reload that reads every set once. */
+struct files *
+migrate_files(struct database *db)
+{
+	return (db->engine->files);
 }
 
 /* What follows the first of n problems in a one-line message (to free):
@@ -708,32 +346,32 @@ migrate_errors_message(json_t *errors)
 json_t *
 migrate_files_status(struct database *db)
 {
-	struct engine	*e = db->engine;
+	struct files	*f = db->engine->files;
 	json_t	*o, *heads;
 	size_t	*idx, n, i;
 
-	o = json_pack("{s:s, s:b}", "directory", e->db->cf->directory,
-	    "loading", migrate_files_loading(e));
-	if (!e->loaded)
+	o = json_pack("{s:s, s:b}", "directory", f->directory,
+	    "loading", files_loading(f));
+	if (!f->loaded)
 		return (o);	/* nothing read yet */
-	if (e->errors != NULL) {
-		json_object_set(o, "errors", e->errors);
+	if (f->errors != NULL) {
+		json_object_set(o, "errors", f->errors);
 		json_object_set_new(o, "valid", json_false());
 	} else
 		json_object_set_new(o, "valid", json_true());
-	if (e->rs != NULL) {
-		json_object_set_new(o, "stale", json_boolean(e->errors !=
+	if (f->rs != NULL) {
+		json_object_set_new(o, "stale", json_boolean(f->errors !=
 		    NULL));
 		json_object_set_new(o, "revisions",
-		    json_integer((json_int_t)revset_count(e->rs)));
-		if (e->rs->set.format > LAYOUT_AUTO)
+		    json_integer((json_int_t)revset_count(f->rs)));
+		if (f->rs->set.format > LAYOUT_AUTO)
 			json_object_set_new(o, "format", json_string(
-			    layout_name(e->rs->set.format)));
+			    layout_name(f->rs->set.format)));
 		heads = json_array();
-		n = graph_heads(e->rs->graph, &idx);
+		n = graph_heads(f->rs->graph, &idx);
 		for (i = 0; i < n; i++)
 			json_array_append_new(heads, json_string(graph_id(
-			    e->rs->graph, idx[i])));
+			    f->rs->graph, idx[i])));
 		free(idx);
 		json_object_set_new(o, "heads", heads);
 	}
@@ -884,51 +522,36 @@ migrate_busy(struct database *db)
 	return (!TAILQ_EMPTY(&e->queue));
 }
 
-/* A new database's engine: nothing loaded yet; the first load starts. */
+/* A new database's engine: nothing loaded yet; the first load of its set
+ * starts unless another database already reads it. */
 void
 migrate_engine_init(struct engine *e, struct database *db)
 {
 	e->db = db;
 	TAILQ_INIT(&e->queue);
-	TAILQ_INIT(&e->waiters);
-	TAILQ_INIT(&e->resuming);
 	TAILQ_INIT(&e->all);
-	e->inotify = -1;
 	if (gethostname(e->host, sizeof e->host) != 0)
 		strncpy(e->host, "unknown", sizeof e->host - 1);
 	e->host[sizeof e->host - 1] = '\0';
 	/* On the loader's thread: the socket answers while a big file loads. */
-	migrate_reload(db, NULL);
+	migrate_files_follow(e);
+}
+
+/* Whether nothing of the engine is under way: no job, queued or live. */
+int
+migrate_idle(struct database *db)
+{
+	return (TAILQ_EMPTY(&db->engine->all) &&
+	    TAILQ_EMPTY(&db->engine->queue));
 }
 
 /* Frees what an engine holds (its jobs have ended). */
 void
 migrate_engine_clear(struct engine *e)
 {
-	struct migrate_waiter	*w;
-
-	loader_free(e->loader);
-	e->loader = NULL;
-	while ((w = TAILQ_FIRST(&e->waiters)) != NULL) {
-		TAILQ_REMOVE(&e->waiters, w, entry);
-		free(w);
-	}
-	if (e->recheck != NULL)
-		event_free(e->recheck);
-	if (e->status_timer != NULL)
-		event_free(e->status_timer);
-	free(e->status_waiting);
-	migset_clear(&e->seen);
-	if (e->inotify_ev != NULL)
-		event_free(e->inotify_ev);
-	if (e->inotify != -1)
-		close(e->inotify);
-	revset_unref(e->rs);
-	e->rs = NULL;
-	json_decref(e->errors);
+	files_put(e->files, e->db->name);
+	e->files = NULL;
 	dbstate_clear(&e->last_db);
 	dbstate_clear(&e->hist_cache);
 	free(e->hist_key);
-	free(e->skipped_said);
-	e->skipped_said = NULL;
 }

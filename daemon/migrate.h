@@ -21,7 +21,11 @@ enum migrate_op {
 	MIGRATE_LINT
 };
 
+struct files;
 void	 migrate_reload(struct database *, struct request *);
+void	 migrate_reconfigure(struct database *);
+struct files *migrate_files(struct database *);
+int	 migrate_idle(struct database *);
 void	 migrate_start(struct request *, enum migrate_op);
 void	 migrate_cancel(struct request *);
 void	 migrate_revisions(struct request *);

@@ -354,13 +354,13 @@ migrate_status_result(struct database *db, const struct dbstate *live,
 		e->have_last_db = 1;
 		e->last_db_at = migrate_wall();
 	}
-	if (!e->loaded) {
+	if (!e->files->loaded) {
 		/* The first load is still running: nothing to judge by. */
 		json_object_set_new(res, "state", json_string("loading"));
 	} else if (live != NULL) {
-		migrate_assess(e->rs, e->errors != NULL, live, res);
+		migrate_assess(e->files->rs, e->files->errors != NULL, live, res);
 	} else if (stale && e->have_last_db) {
-		migrate_assess(e->rs, e->errors != NULL, &e->last_db, res);
+		migrate_assess(e->files->rs, e->files->errors != NULL, &e->last_db, res);
 		json_object_set_new(res, "stale", json_true());
 		migrate_status_age(e, res);
 	} else if (pool_any_connection(db->pool) == NULL &&
@@ -390,7 +390,7 @@ migrate_status_reply(struct job *j, int stale)
 json_t *
 migrate_status_cached(struct database *db)
 {
-	if (!db->engine->loaded || !db->engine->have_last_db)
+	if (!db->engine->files->loaded || !db->engine->have_last_db)
 		return (NULL);
 	migrate_files_kick(db->engine);
 	return (migrate_status_result(db, NULL, 1));

@@ -310,10 +310,10 @@ job_heads(struct job *j)
 static void
 job_stale_files(struct job *j, json_t *o)
 {
-	if (j->e->errors == NULL)
+	if (j->e->files->errors == NULL)
 		return;
 	json_object_set_new(o, "stale", json_true());
-	json_object_set(o, "errors", j->e->errors);
+	json_object_set(o, "errors", j->e->files->errors);
 }
 
 /* The state against the files, as current and verify report it. */
@@ -322,7 +322,7 @@ job_assess_reply(struct job *j)
 {
 	json_t	*o = json_object();
 
-	migrate_assess(j->rs, j->e->errors != NULL, &j->st, o);
+	migrate_assess(j->rs, j->e->files->errors != NULL, &j->st, o);
 	job_stale_files(j, o);
 	if (j->op == MIGRATE_VERIFY)
 		json_object_set_new(o, "ok", json_boolean(strcmp(
@@ -370,26 +370,26 @@ job_dispatch(struct job *j)
 	if (j->op == MIGRATE_HISTORY) {
 		/* A revision is looked up in the files too, the last valid
 		 * ones when they have problems. */
-		if (j->target != NULL && j->e->rs != NULL)
-			j->rs = revset_ref(j->e->rs);
+		if (j->target != NULL && j->e->files->rs != NULL)
+			j->rs = revset_ref(j->e->files->rs);
 		job_history(j);
 		return;
 	}
-	if (j->e->errors == NULL && j->e->rs != NULL)
-		j->rs = revset_ref(j->e->rs);
-	else if ((j->op == MIGRATE_HEADS && j->e->rs != NULL) || j->op ==
+	if (j->e->files->errors == NULL && j->e->files->rs != NULL)
+		j->rs = revset_ref(j->e->files->rs);
+	else if ((j->op == MIGRATE_HEADS && j->e->files->rs != NULL) || j->op ==
 	    MIGRATE_CURRENT) {
 		/* current and heads go on from the last valid set (current
 		 * even without one), marked stale; nothing is judged. */
-		if (j->e->rs != NULL)
-			j->rs = revset_ref(j->e->rs);
+		if (j->e->files->rs != NULL)
+			j->rs = revset_ref(j->e->files->rs);
 	} else {
-		msg = j->e->errors != NULL ? migrate_errors_message(
-		    j->e->errors) : xstrdup("the migration files could not "
+		msg = j->e->files->errors != NULL ? migrate_errors_message(
+		    j->e->files->errors) : xstrdup("the migration files could not "
 		    "be loaded");
 		job_fail(j, MIGD_ERR_MIGRATIONS, "invalid_migrations",
-		    json_pack("{s:o}", "errors", j->e->errors != NULL ?
-		    json_incref(j->e->errors) : json_array()), "%s", msg);
+		    json_pack("{s:o}", "errors", j->e->files->errors != NULL ?
+		    json_incref(j->e->files->errors) : json_array()), "%s", msg);
 		free(msg);
 		return;
 	}
@@ -430,20 +430,20 @@ static void
 migrate_revisions_answer(void *arg)
 {
 	struct request	*req = arg;
-	struct engine	*e = req->db->engine;
+	struct files	*f = req->db->engine->files;
 	char		*msg;
 
-	if (e->errors != NULL || e->rs == NULL) {
-		msg = e->errors != NULL ? migrate_errors_message(
-		    e->errors) : xstrdup("the migration files could not "
+	if (f->errors != NULL || f->rs == NULL) {
+		msg = f->errors != NULL ? migrate_errors_message(
+		    f->errors) : xstrdup("the migration files could not "
 		    "be loaded");
 		cmd_error(req, MIGD_ERR_MIGRATIONS, "invalid_migrations",
-		    json_pack("{s:o}", "errors", e->errors != NULL ?
-		    json_incref(e->errors) : json_array()), "%s", msg);
+		    json_pack("{s:o}", "errors", f->errors != NULL ?
+		    json_incref(f->errors) : json_array()), "%s", msg);
 		free(msg);
 		return;
 	}
-	cmd_reply(req, revset_revisions_json(e->rs));
+	cmd_reply(req, revset_revisions_json(f->rs));
 }
 
 /* revisions: the graph of the files, newest first; needs no database, so

@@ -8,7 +8,8 @@ something.
 
 A few databases within the cap run in one daemon, each its own object: `migctl --db`
 and the `database` param pick one, a run on one does not hold up another, and a reload
-that adds a database is refused."""
+adds and removes databases (not one with a run in progress).  Databases reading one
+directory alike share one loaded set of files (one load, one watch)."""
 
 import json
 import os
@@ -114,7 +115,9 @@ def test_fleet_pool_size_above_the_cap_is_refused(fleet, workdir):
     assert _sessions(cluster) == before, "the refused daemon connected to the fleet"
 
 
-def test_fleet_reload_keeps_one_database(fleet, workdir):
+def test_fleet_reload_from_one_database_to_three(fleet, workdir):
+    """A daemon started with one database takes two more on reload (SIGHUP or migctl
+    reload): each is served at once, the first keeps its connection."""
     cluster, names = fleet
     path = _write_fleet(workdir, cluster, names[:1], cap=CAP)
     m = Migd(workdir, cluster.conninfo(names[0]), pg=cluster)
@@ -122,20 +125,28 @@ def test_fleet_reload_keeps_one_database(fleet, workdir):
     m.start()
     try:
         m.wait_connected()
-        _write_fleet(workdir, cluster, names, cap=CAP)
-        r = m.migctl("reload")
-        assert r.returncode != 0, (r.stdout, r.stderr)
-        assert "adds database %s: restart migd" % names[1] in r.stdout + r.stderr, (
-            r.stdout, r.stderr)
+        pid = _migd_backends(cluster, names[0])
+        assert len(pid) == 1, pid
+        _write_fleet(workdir, cluster, names[:3], cap=CAP)
         m.signal(signal.SIGHUP)
-        wait_for(lambda: m.log().count("reload failed: keeping the previous settings") >= 2,
-                 10, what="SIGHUP refused too")
-        st = m.status()
-        assert st["database"]["connected"] is True
-        assert st["database"]["database"] == names[0], st["database"]
+        wait_for(lambda: "configuration reloaded" in m.log(), 10, what="SIGHUP reload")
+        st = _json(m.migctl("status", "--all", "--json"))
+        assert [d["name"] for d in st["databases"]] == names[:3], st
+        for name in names[1:3]:
+            st = migdtest.assert_result(m.rpc("status", {"database": name}), 1)
+            assert st["database"]["database"] == name, st["database"]
+        assert _migd_backends(cluster, names[0]) == pid, "the first one reconnected"
+        assert "database %s added" % names[2] in m.log(), m.log()[-2000:]
         assert m.proc.poll() is None
     finally:
         assert m.stop() == 0, m.log()
+
+
+def _migd_backends(cluster, db):
+    """The pids of migd's connections to db, sorted."""
+    out = cluster.psql("SELECT pid FROM pg_stat_activity WHERE datname = '%s' "
+                       "AND application_name = 'migd' ORDER BY 1" % db)
+    return out.split("\n") if out else []
 
 
 # ---- several databases in one daemon (issue 16 point 2) ---------------------------------
@@ -339,40 +350,45 @@ def test_fleet_run_on_one_does_not_hold_up_another(fleet, workdir):
         assert m.stop() == 0, m.log()
 
 
-def test_fleet_reload_refuses_an_added_database(fleet, workdir):
+def test_fleet_reload_adds_and_removes_databases(fleet, workdir):
+    """A reload that adds c and removes a (and lists b after c): c is served (status
+    --all lists it, upgrade --db c works), a's name is refused as any unknown one and
+    its connection closes, b keeps its connection and its state."""
     cluster, names = fleet
-    dbs = names[12:15]
+    a, b, c = names[12:15]
     _chain(os.path.join(workdir, "migrations"))
-    m = _fleet_migd(workdir, cluster, dbs[:2])
+    m = _fleet_migd(workdir, cluster, [a, b])
     m.start()
     try:
-        _wait_all_connected(m, dbs[:2])
-        _write_fleet(workdir, cluster, dbs, "several.conf", cap=CAP)
-        r = m.migctl("--db", dbs[0], "reload")
-        assert r.returncode != 0, (r.stdout, r.stderr)
-        assert ("%s adds database %s: restart migd to add or remove databases"
-                % (m.config_path, dbs[2])) in r.stderr, r.stderr
-        m.signal(signal.SIGHUP)
-        wait_for(lambda: m.log().count("reload failed: keeping the previous settings") >= 2,
-                 10, what="SIGHUP refused too")
-        # a removed one is refused alike
-        _write_fleet(workdir, cluster, dbs[:1], "several.conf", cap=CAP)
-        r = m.migctl("--db", dbs[0], "reload")
-        assert r.returncode != 0, (r.stdout, r.stderr)
-        assert ("%s no longer has database %s: restart migd to add or remove databases"
-                % (m.config_path, dbs[1])) in r.stderr, r.stderr
-        # the running ones are as they were; the added one is unknown
-        for db in dbs[:2]:
-            st = migdtest.assert_result(m.rpc("status", {"database": db}), 1)
-            assert st["database"]["connected"] is True
-        r = m.rpc("status", {"database": dbs[2]})
-        assert r["error"]["data"]["kind"] == "invalid_params", r
-        # the same databases reload, and their settings apply
-        _write_fleet(workdir, cluster, dbs[:2], "several.conf", cap=CAP)
-        r = m.migctl("--db", dbs[1], "reload")
+        _wait_all_connected(m, [a, b])
+        r = m.migctl("--db", b, "upgrade")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        b_pid = _migd_backends(cluster, b)
+        assert len(b_pid) == 1 and len(_migd_backends(cluster, a)) == 1
+        _write_fleet(workdir, cluster, [c, b], "several.conf", cap=CAP)
+        r = m.migctl("--db", b, "reload")
         assert r.returncode == 0, (r.stdout, r.stderr)
         assert r.stdout == "reloaded: 2 revisions, head f2\n", r.stdout
-        # reload needs no --db: every database's files are read again
+        st = _json(m.migctl("status", "--all", "--json"))
+        assert [d["name"] for d in st["databases"]] == [c, b], st
+        assert [d["state"] for d in st["databases"]] == ["pending", "up_to_date"], st
+        r = m.migctl("--db", c, "upgrade")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert _versions(cluster, c) == ["f2"]
+        # a: unknown now, as a name never served; nothing ran there
+        r = m.migctl("--db", a, "upgrade")
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert "no database %s; databases: %s, %s" % (a, c, b) in r.stderr, r.stderr
+        r = m.rpc("status", {"database": a})
+        assert r["error"]["data"]["kind"] == "invalid_params", r
+        assert r["error"]["data"]["databases"] == [c, b], r
+        assert _versions(cluster, a) is None
+        wait_for(lambda: _migd_backends(cluster, a) == [], 5, what="a's connection closed")
+        assert "database %s removed: its connections are closed" % a in m.log(), m.log()[-2000:]
+        # b: the same connection, the same state
+        assert _migd_backends(cluster, b) == b_pid
+        assert _versions(cluster, b) == ["f2"]
+        # reload with no --db reads every database's files again
         r = m.migctl("reload")
         assert r.returncode == 0, (r.stdout, r.stderr)
         assert r.stdout.startswith("reloaded: the configuration; every database's"), r.stdout
@@ -411,6 +427,303 @@ def test_fleet_reload_applies_one_databases_settings(fleet, workdir):
         assert r.returncode == 0, (r.stdout, r.stderr)
         assert _versions(cluster, b) == ["f3"]
         assert _versions(cluster, a) is None
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+# ---- one loaded set of files per directory; reload adding and removing -----------------
+
+def _fresh_dbs(cluster, prefix, n):
+    """n databases of the fleet's template, made anew for one test (not fleet_*: the
+    fleet's own count stays 60)."""
+    dbs = ["%s_%d" % (prefix, i) for i in range(n)]
+    cluster.psql_script("".join('DROP DATABASE IF EXISTS "%s";\nCREATE DATABASE "%s" '
+                                'TEMPLATE "%s";\n' % (d, d, FLEET_TEMPLATE) for d in dbs))
+    return dbs
+
+
+def _inotify_fds(pid):
+    """How many inotify instances process pid holds."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "anon_inode:inotify":
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def _revisions(m, db):
+    return _json(m.migctl("--db", db, "status", "--json"))["migrations"].get("revisions")
+
+
+def test_fleet_databases_on_one_directory_share_one_set(fleet, workdir):
+    """a and b read one directory, c its own: the shared files load once (one log line
+    naming both, one inotify watch for the two), a new file there is seen by a and b at
+    once (inotify, then reload), and c is unaffected."""
+    cluster, names = fleet
+    a, b, c = _fresh_dbs(cluster, "share", 3)
+    shared, own = os.path.join(workdir, "migrations"), os.path.join(workdir, "mig_c")
+    _chain(shared, 2)
+    _chain(own, 1, prefix="c")
+    m = _fleet_migd(workdir, cluster, [a, b, c], extra_db={c: {"directory": own}})
+    m.start()
+    try:
+        _wait_all_connected(m, [a, b, c])
+        log = m.log()
+        assert log.count("loaded 2 revisions from %s" % shared) == 1, log[-3000:]
+        assert "%s, %s: loaded 2 revisions from %s" % (a, b, shared) in log, log[-3000:]
+        assert "%s: loaded 1 revisions from %s" % (c, own) in log, log[-3000:]
+        assert _inotify_fds(m.proc.pid) == 2, "one watch per directory"
+        assert [_revisions(m, d) for d in (a, b, c)] == [2, 2, 1]
+        # a new file: inotify, and status waits a moment for its load
+        _rev(shared, "f3.sql", "f3", "f2", "CREATE TABLE public.fleet_t3 (id int);")
+        wait_for(lambda: _revisions(m, a) == 3, 5, what="a sees f3")
+        assert _revisions(m, b) == 3, "b reads the same set as a"
+        assert _revisions(m, c) == 1
+        # another, then a reload of a alone: b has it the moment a's answer comes
+        _rev(shared, "f4.sql", "f4", "f3", "CREATE TABLE public.fleet_t4 (id int);")
+        r = m.migctl("--db", a, "reload")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert r.stdout == "reloaded: 4 revisions, head f4\n", r.stdout
+        st = _json(m.migctl("--db", b, "status", "--json"))
+        assert (st["migrations"]["revisions"], st["migrations"]["heads"],
+                st["pending"]) == (4, ["f4"], 4), st
+        assert _revisions(m, c) == 1
+        # an invalid file there: both see the problem, c does not
+        with open(os.path.join(shared, "broken.sql"), "w") as f:
+            f.write("-- revision: f5\n-- down_revision: nosuch\n\n-- migrate:up\nSELECT 1;\n")
+        r = m.migctl("--db", b, "reload")
+        assert r.returncode != 0, (r.stdout, r.stderr)
+        for d in (a, b):
+            st = _json(m.migctl("--db", d, "status", "--json"))
+            assert st["migrations"]["valid"] is False, st["migrations"]
+            assert "nosuch" in st["migrations"]["errors"][0], st["migrations"]
+            r = m.migctl("--db", d, "upgrade")
+            assert r.returncode != 0 and "nosuch" in r.stderr, (r.stdout, r.stderr)
+        st = _json(m.migctl("--db", c, "status", "--json"))
+        assert st["migrations"]["valid"] is True, st["migrations"]
+        assert "%s, %s: migrations in %s are invalid" % (a, b, shared) in m.log()
+        for d in (a, b):
+            assert not _versions(cluster, d), d     # nothing applied
+        assert _inotify_fds(m.proc.pid) == 2
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_run_keeps_its_set_when_shared_files_change(fleet, workdir):
+    """A run on a keeps the revisions it planned with while a new file arrives in the
+    directory a and b share (and a reload reads it): a stops at its head, b (idle) sees
+    the new one pending at once, and a's next run applies it."""
+    cluster, names = fleet
+    a, b = _fresh_dbs(cluster, "keep", 2)
+    shared = os.path.join(workdir, "migrations")
+    _rev(shared, "slow.sql", "slow", "none", "SELECT pg_sleep(3) AS fleet_keep_slow;")
+    m = _fleet_migd(workdir, cluster, [a, b])
+    m.start()
+    try:
+        _wait_all_connected(m, [a, b])
+        run = subprocess.Popen([migdtest.MIGCTL_BIN, "--db", a, "upgrade", "--json"],
+                               env=dict(clean_env(), MIGD_SOCKET=m.socket),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: cluster.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                "'%%fleet_keep_slow%%' AND pid <> pg_backend_pid() AND datname = '%s'"
+                % a) == "1", 10, what="the slow run on a")
+            _rev(shared, "after.sql", "after", "slow", "CREATE TABLE public.keep_after (id int);")
+            r = m.migctl("--db", b, "reload")
+            assert r.returncode == 0, (r.stdout, r.stderr)
+            st = _json(m.migctl("--db", b, "status", "--json"))
+            assert (st["migrations"]["heads"], st["pending"]) == (["after"], 2), st
+        finally:
+            out, errs = run.communicate(timeout=30)
+        assert run.returncode == 0, (out, errs)
+        res = json.loads(out)
+        assert res["to"] == ["slow"], res
+        assert [x["revision"] for x in res["steps"]] == ["slow"], res
+        assert _versions(cluster, a) == ["slow"]
+        assert cluster.psql("SELECT to_regclass('public.keep_after') IS NULL", db=a) == "t"
+        r = m.migctl("--db", a, "upgrade")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert _versions(cluster, a) == ["after"]
+        assert _versions(cluster, b) is None
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_reload_removing_a_database_mid_run_is_refused(fleet, workdir):
+    """A reload that removes a database with a run in progress (or queued) is refused,
+    naming it, and changes nothing (the database it adds is not added); once the run
+    ended, the same reload removes it."""
+    cluster, names = fleet
+    a, b, c = _fresh_dbs(cluster, "midrun", 3)
+    da = os.path.join(workdir, "mig_a")
+    os.makedirs(da)
+    _rev(da, "slow.sql", "slow", "none", "SELECT pg_sleep(3) AS fleet_midrun_slow;")
+    _chain(os.path.join(workdir, "migrations"))
+    m = _fleet_migd(workdir, cluster, [a, b], extra_db={a: {"directory": da}})
+    m.start()
+    try:
+        _wait_all_connected(m, [a, b])
+        run = subprocess.Popen([migdtest.MIGCTL_BIN, "--db", a, "upgrade"],
+                               env=dict(clean_env(), MIGD_SOCKET=m.socket),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: cluster.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                "'%%fleet_midrun_slow%%' AND pid <> pg_backend_pid() AND datname = '%s'"
+                % a) == "1", 10, what="the slow run on a")
+            _write_fleet(workdir, cluster, [b, c], "several.conf", cap=CAP)
+            r = m.migctl("--db", b, "reload")
+            assert r.returncode != 0, (r.stdout, r.stderr)
+            assert ("%s no longer has database %s, which has a run in progress or queued: "
+                    "reload again once it ends, or cancel it (migctl --db %s cancel); the "
+                    "running settings are kept" % (m.config_path, a, a)) in r.stderr, r.stderr
+            m.signal(signal.SIGHUP)
+            wait_for(lambda: m.log().count("reload failed: keeping the previous settings")
+                     >= 2, 10, what="SIGHUP refused too")
+            st = _json(m.migctl("status", "--all", "--json"))
+            assert [d["name"] for d in st["databases"]] == [a, b], st
+            r = m.rpc("status", {"database": c})
+            assert r["error"]["data"]["kind"] == "invalid_params", r
+        finally:
+            out, errs = run.communicate(timeout=30)
+        assert run.returncode == 0, (out, errs)
+        assert _versions(cluster, a) == ["slow"]
+        r = m.migctl("--db", b, "reload")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        st = _json(m.migctl("status", "--all", "--json"))
+        assert [d["name"] for d in st["databases"]] == [b, c], st
+        wait_for(lambda: _migd_backends(cluster, a) == [], 5, what="a's connection closed")
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_reload_removing_a_database_a_rollout_counts_is_refused(fleet, workdir):
+    """upgrade --all --parallel 1 runs a (slow) while b waits its turn: a reload that
+    removes b is refused, naming the rollout; b is then upgraded by it, and the same
+    reload afterwards removes b."""
+    cluster, names = fleet
+    a, b = _fresh_dbs(cluster, "rollout", 2)
+    da = os.path.join(workdir, "mig_a")
+    os.makedirs(da)
+    _rev(da, "slow.sql", "slow", "none", "SELECT pg_sleep(3) AS fleet_rollout_slow;")
+    _chain(os.path.join(workdir, "migrations"))
+    m = _fleet_migd(workdir, cluster, [a, b], extra_db={a: {"directory": da}})
+    m.start()
+    try:
+        _wait_all_connected(m, [a, b])
+        run = subprocess.Popen([migdtest.MIGCTL_BIN, "upgrade", "--all", "--parallel", "1"],
+                               env=dict(clean_env(), MIGD_SOCKET=m.socket),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: cluster.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                "'%%fleet_rollout_slow%%' AND pid <> pg_backend_pid() AND datname = '%s'"
+                % a) == "1", 10, what="the rollout's slow run on a")
+            _write_fleet(workdir, cluster, [a], "several.conf", cap=CAP,
+                         extra_db={a: {"directory": da}})
+            r = m.migctl("reload")
+            assert r.returncode != 0, (r.stdout, r.stderr)
+            assert ("%s no longer has database %s, which an upgrade --all in progress "
+                    "counts: reload again once it ends, or cancel it (migctl cancel "
+                    "--all); the running settings are kept" % (m.config_path, b)
+                    ) in r.stderr, r.stderr
+        finally:
+            out, errs = run.communicate(timeout=30)
+        assert run.returncode == 0, (out, errs)
+        assert _versions(cluster, a) == ["slow"] and _versions(cluster, b) == ["f2"]
+        r = m.migctl("reload")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        st = _json(m.migctl("status", "--all", "--json"))
+        assert [d["name"] for d in st["databases"]] == [a], st
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_removed_database_answers_the_request_under_way(fleet, workdir):
+    """A request under way on a database a reload removes is answered (the database
+    goes once it is): with a cap of 1 held by b's slow run, a's plan waits for a
+    connection while a is removed; it gets its answer, a's name is refused from the
+    reload on, and a is gone once the plan ended."""
+    cluster, names = fleet
+    a, b = _fresh_dbs(cluster, "underway", 2)
+    db_ = os.path.join(workdir, "mig_b")
+    os.makedirs(db_)
+    _rev(db_, "slow.sql", "slow", "none", "SELECT pg_sleep(3) AS fleet_underway_slow;")
+    _chain(os.path.join(workdir, "migrations"))
+    m = Migd(workdir, cluster.conninfo(a), pg=cluster)
+    m.config_path = _write_fleet(workdir, cluster, [a, b], "several.conf", cap=1,
+                                 extra_db={b: {"directory": db_}})
+    m.start()
+    try:
+        run = subprocess.Popen([migdtest.MIGCTL_BIN, "--db", b, "upgrade"],
+                               env=dict(clean_env(), MIGD_SOCKET=m.socket),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: cluster.psql(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                "'%%fleet_underway_slow%%' AND pid <> pg_backend_pid() AND datname = '%s'"
+                % b) == "1", 10, what="the slow run on b")
+            with migdtest.Conn(m.socket, 30) as c:
+                c.send(migdtest.request("plan", {"database": a}, 7))
+                time.sleep(0.3)
+                _write_fleet(workdir, cluster, [b], "several.conf", cap=1,
+                             extra_db={b: {"directory": db_}})
+                m.signal(signal.SIGHUP)
+                wait_for(lambda: "database %s is no longer in" % a in m.log(), 10,
+                         what="a removed")
+                r = m.rpc("status", {"database": a})
+                assert r["error"]["data"]["kind"] == "invalid_params", r
+                assert "database %s removed" % a not in m.log(), "freed under its request"
+                r = c.recv(30)
+                assert r["id"] == 7, r
+                assert "result" in r or r["error"]["data"]["kind"] == "db_unavailable", r
+        finally:
+            out, errs = run.communicate(timeout=30)
+        assert run.returncode == 0, (out, errs)
+        wait_for(lambda: "database %s removed: its connections are closed" % a in m.log(),
+                 5, what="a freed")
+        assert _versions(cluster, a) is None
+        st = _json(m.migctl("status", "--all", "--json"))
+        assert [d["name"] for d in st["databases"]] == [b], st
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+@pytest.mark.parametrize("mistake", ["syntax", "no_conninfo", "bad_name"])
+def test_fleet_bad_config_on_reload_changes_nothing(fleet, workdir, mistake):
+    """A file with a mistake, which also adds one database and removes another, is
+    refused as a whole: the same databases, the same connections, the same files."""
+    cluster, names = fleet
+    a, b = _fresh_dbs(cluster, "badrl", 2)
+    _chain(os.path.join(workdir, "migrations"))
+    m = _fleet_migd(workdir, cluster, [a, b])
+    m.start()
+    try:
+        _wait_all_connected(m, [a, b])
+        pids = {d: _migd_backends(cluster, d) for d in (a, b)}
+        text = fleet_config(cluster, [b, "fleet_new"], os.path.join(workdir, "other"),
+                            m.socket, cap=CAP)
+        text += {"syntax": "[database\n",
+                 "no_conninfo": "[database nothing]\npool_size = 1\n",
+                 "bad_name": "[database -x]\nconninfo = dbname=x\n"}[mistake]
+        write_atomic(m.config_path, text)
+        r = m.migctl("--db", b, "reload")
+        assert r.returncode != 0, (r.stdout, r.stderr)
+        assert m.config_path in r.stderr, r.stderr
+        st = _json(m.migctl("status", "--all", "--json"))
+        assert [d["name"] for d in st["databases"]] == [a, b], st
+        assert all(d["migrations"]["directory"] == os.path.join(workdir, "migrations")
+                   for d in st["databases"]), st
+        r = m.rpc("status", {"database": "fleet_new"})
+        assert r["error"]["data"]["kind"] == "invalid_params", r
+        assert {d: _migd_backends(cluster, d) for d in (a, b)} == pids
+        r = m.migctl("--db", a, "upgrade")
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert _versions(cluster, a) == ["f2"]
     finally:
         assert m.stop() == 0, m.log()
 
