@@ -58,6 +58,16 @@ database_free(struct database *db)
 void
 database_reconfigure(struct database *db, const struct config_db *cf)
 {
+	const struct config_db	*old = db->cf;
+
+	/* Another server or other tables: what was read of the old ones (the
+	 * kept state, the history's summary) says nothing of the new. */
+	if (strcmp(old->conninfo, cf->conninfo) != 0 ||
+	    strcmp(old->version_schema, cf->version_schema) != 0 ||
+	    strcmp(old->version_table, cf->version_table) != 0 ||
+	    strcmp(old->history_schema, cf->history_schema) != 0 ||
+	    strcmp(old->history_table, cf->history_table) != 0)
+		migrate_forget_state(db);
 	db->cf = cf;
 	pool_reconfigure(db->pool, cf);
 	migrate_reconfigure(db);

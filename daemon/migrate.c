@@ -309,6 +309,19 @@ migrate_reconfigure(struct database *db)
 	migrate_files_follow(db->engine);
 }
 
+/* Forgets what was read of the database: the next status reads it all. */
+void
+migrate_forget_state(struct database *db)
+{
+	struct engine	*e = db->engine;
+
+	e->tables_known = 0;
+	e->have_last_db = 0;
+	free(e->hist_key);
+	e->hist_key = NULL;
+	dbstate_clear(&e->hist_cache);
+}
+
 /* The set the database reads, for a reload that reads every set once. */
 struct files *
 migrate_files(struct database *db)

@@ -24,6 +24,7 @@ enum migrate_op {
 struct files;
 void	 migrate_reload(struct database *, struct request *);
 void	 migrate_reconfigure(struct database *);
+void	 migrate_forget_state(struct database *);
 struct files *migrate_files(struct database *);
 int	 migrate_idle(struct database *);
 void	 migrate_start(struct request *, enum migrate_op);

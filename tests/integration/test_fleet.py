@@ -1633,6 +1633,16 @@ def test_fleet_status_all_answers_from_kept_state(fleet, workdir):
             e = m.rpc("status", {"all": True, "fresh": "yes"})
             assert e["error"]["data"]["kind"] == "invalid_params", e
             assert _versions(cluster, dbs[1]) == ["f2"]
+            # a reload that points a database at another version table: its kept
+            # state is of the old table, so it is read again
+            idle_closed()
+            _write_fleet(workdir, cluster, dbs, "kept.conf", cap=3, pool_size=1,
+                         idle_close="1s", extra_db={dbs[2]: {"version_table": "kept_v2"}})
+            migdtest.assert_result(m.rpc("reload", {}), 1)
+            st = _json(m.migctl("--json", "status", "--all"))
+            d2 = st["databases"][2]
+            assert d2["state"] == "pending" and not d2.get("stale"), d2
+            assert st["databases"][3]["stale"] is True, st["databases"][3]
         finally:
             assert m.stop() == 0, m.log()
     assert s.max_migd <= 3, s.summary()
