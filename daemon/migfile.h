@@ -2,6 +2,8 @@
 #ifndef MIGD_MIGFILE_H
 #define MIGD_MIGFILE_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 
 #include "util.h"
@@ -121,6 +123,9 @@ const char	*migfile_path(const struct migfile *, int);
 void	 migcache_init(struct migcache *, struct migfile *const *, size_t);
 struct migfile *migcache_take(struct migcache *, const char *,
 	     const struct migsig *);
+ssize_t	 migcache_find(const struct migcache *, const char *,
+	     const struct migsig *);
+struct migfile *migcache_take_at(struct migcache *, size_t);
 struct migfile *migcache_piece(struct migcache *, const char *,
 	     const struct migsig *, int);
 void	 migcache_clear(struct migcache *);
@@ -145,6 +150,8 @@ int	 migdir_scan_cached(const char *, struct migset *, struct errlist *,
 	     struct migcache *);
 int	 migdir_scan_format(const char *, int, struct migset *,
 	     struct errlist *, struct migcache *);
+int	 migdir_scan_between(const char *, int, struct migset *,
+	     struct errlist *, struct migcache *, void (*)(void *), void *);
 void	 migset_clear(struct migset *);
 int	 migset_unchanged(const struct migset *);
 

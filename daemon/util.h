@@ -2,6 +2,8 @@
 #ifndef MIGD_UTIL_H
 #define MIGD_UTIL_H
 
+#include <sys/types.h>
+
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -33,6 +35,8 @@ char	*utf8_escape_controls(const char *);
 struct stat;
 int	 path_trusted(const struct stat *, const char *, const char *,
 	    struct errlist *);
+int	 path_trusted_by(const struct stat *, uid_t, const char *,
+	    const char *, struct errlist *);
 char	*path_dir(const char *);
 long	 backoff_jittered(long, long, int, unsigned long);
 
