@@ -968,6 +968,7 @@ scan_as(const char *rel, int format, struct race *r)
 		s = scan_text(rel, format, r);
 		if (write(p[1], s, strlen(s)) != (ssize_t)strlen(s))
 			_exit(4);
+		free(s);
 		_exit(0);
 	}
 	close(p[1]);
@@ -1130,6 +1131,7 @@ test_race(void)
 	/* The same tree loaded afresh: what a load after the changes says
 	 * (less the file nobody may read, and the directory gone). */
 	base = scan_as("raceds", LAYOUT_DIESEL, NULL);
+	free(exp);
 	exp = expand("errors:\n"
 	    "@/raceds/2024-01-01-000040_t/down.sql: Permission denied\n"
 	    "@/raceds/2024-01-01-000010_t/down.sql: a down file without its "
