@@ -54,8 +54,8 @@ struct migdir_got {
 struct migdir_job {
 	enum migdir_kind kind;
 	int		 dfd;		/* the directory it is in */
-	char		*name;		/* under dfd */
 	char		*path;		/* as messages say it */
+	const char	*name;		/* under dfd: path's last part */
 	size_t		 err_at, skip_at;
 	ssize_t		 meta;		/* a listed diesel directory's file:
 					   its metadata.toml's job, or -1 */
@@ -69,7 +69,8 @@ struct migdir_job {
 	struct migsig	 extra_sig;
 	int		 dir_read;	/* diesel: its directory, to watch */
 	struct migsig	 dir_sig;
-	int		 relist;	/* diesel: to be listed after all */
+	int		 relist;	/* diesel: to be listed after all (2
+					   once that found a broken file) */
 };
 
 /* The jobs not read yet, and the directories they are in. */
@@ -220,7 +221,9 @@ migdir_read(int fd, const struct stat *st, const char *path, char **buf,
 
 	*len = 0;
 	if (*bufsize < want) {
-		*bufsize = want < 8192 ? 8192 : want;
+		/* What stat says, and one byte to see the end: a job's buffer
+		 * is its own, freed after it. */
+		*bufsize = want;
 		*buf = xrealloc(*buf, *bufsize);
 	}
 	for (;;) {
@@ -517,8 +520,8 @@ migdir_get_diesel(const struct migdir_walker *w, struct migdir_job *j,
 		"up.sql", "down.sql", "metadata.toml"
 	};
 	struct stat	 st, fst;
-	char		*rel, *path;
-	size_t		 i;
+	char		*path, *rel;
+	size_t		 i, len = strlen(j->path);
 
 	if (fstatat(j->dfd, j->name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
 		errlist_add(&j->errs, "%s: %s", j->path, strerror(errno));
@@ -531,9 +534,13 @@ migdir_get_diesel(const struct migdir_walker *w, struct migdir_job *j,
 	if (!path_trusted_by(&st, w->euid, j->path, "migrations directory",
 	    &j->errs))
 		return;
+	/* PATH/FILE, shown; NAME/FILE, its end, opened under dfd. */
+	path = xmalloc(len + sizeof "/metadata.toml");
+	memcpy(path, j->path, len);
+	path[len] = '/';
+	rel = path + (j->name - j->path);
 	for (i = 0; i < nitems(files); i++) {
-		rel = xprintf("%s/%s", j->name, files[i]);
-		path = xprintf("%s/%s", j->path, files[i]);
+		memcpy(path + len + 1, files[i], strlen(files[i]) + 1);
 		if (i < 2)
 			migdir_get(w, j->dfd, rel, path, 1, &j->got[i], j, buf,
 			    bufsize);
@@ -541,15 +548,15 @@ migdir_get_diesel(const struct migdir_walker *w, struct migdir_job *j,
 		else if (fstatat(j->dfd, rel, &fst, 0) == 0 || errno != ENOENT)
 			migdir_get_meta(w, j->dfd, rel, path, 1, j, buf,
 			    bufsize);
-		free(rel);
-		free(path);
 		/* No up.sql: listed, so that what is there (Up.sql,
 		 * up.sql.txt) is said, as without format = diesel. */
 		if (i == 0 && j->got[0].missing) {
 			j->relist = 1;
+			free(path);
 			return;
 		}
 	}
+	free(path);
 	/* As stat saw it before its files were read. */
 	j->dir_read = 1;
 	migdir_sig(&st, &j->dir_sig);
@@ -598,8 +605,8 @@ migdir_queue(struct migdir_walker *w, struct migset *set,
 	memset(j, 0, sizeof *j);
 	j->kind = kind;
 	j->dfd = dfd;
-	j->name = xstrdup(name);
 	j->path = xstrdup(path);
+	j->name = j->path + strlen(path) - strlen(name);
 	j->err_at = errs->n;
 	j->skip_at = set->skipped.n;
 	j->meta = -1;
@@ -641,10 +648,10 @@ migdir_splice(struct errlist *to, struct migdir_job *jobs, size_t n,
 	to->n = m;
 }
 
-/* A file a job read joins the set: the valid ones, or those with problems
- * whose SQL can still be checked in this pass (auto may yet find such a
- * file a migd file with no problem: layout_assemble).  Returns 1 for such
- * a broken one. */
+/* A file a job read joins the set (room made by the caller): the valid
+ * ones, or those with problems whose SQL can still be checked in this pass
+ * (auto may yet find such a file a migd file with no problem:
+ * layout_assemble).  Returns 1 for such a broken one. */
 static int
 migdir_put(struct migset *set, struct migcache *cache, struct migdir_got *g,
     int diesel, int notx)
@@ -663,13 +670,9 @@ migdir_put(struct migset *set, struct migcache *cache, struct migdir_got *g,
 	if (diesel)
 		migdir_diesel_tx(mf, notx);
 	if (g->lr == 0) {
-		set->files = xreallocarray(set->files, set->n + 1,
-		    sizeof *set->files);
 		set->files[set->n++] = mf;
 		return (0);
 	}
-	set->broken = xreallocarray(set->broken, set->n_broken + 1,
-	    sizeof *set->broken);
 	set->broken[set->n_broken++] = mf;
 	return (1);
 }
@@ -717,7 +720,7 @@ migdir_flush(struct migdir_walker *w, struct migset *set,
 	struct migdir_batch	*b = w->batch;
 	struct migdir_work	 k;
 	struct migdir_job	*j;
-	size_t			 i, nb;
+	size_t			 i, nb, nf;
 	int			 notx, diesel;
 
 	if (w->between != NULL && b->n > j0)
@@ -725,11 +728,30 @@ migdir_flush(struct migdir_walker *w, struct migset *set,
 	k.w = w;
 	k.jobs = b->jobs + j0;
 	parallel_each(b->n - j0, migdir_work, &k);
+	/* The directories to list after all first: their walks add to the
+	 * set (their messages become the job's). */
+	for (i = j0; i < b->n; i++) {
+		j = &b->jobs[i];
+		if (!j->relist)
+			continue;
+		nb = set->n_broken;
+		migdir_relist(w, set, j);
+		j->relist = set->n_broken != nb ? 2 : 1;
+	}
+	/* Room for every file read, at once. */
+	for (i = j0, nf = 0; i < b->n; i++)
+		nf += (b->jobs[i].got[0].mf != NULL ||
+		    b->jobs[i].got[0].cached >= 0) +
+		    (b->jobs[i].got[1].mf != NULL);
+	if (nf > 0) {
+		set->files = xreallocarray(set->files, set->n + nf + 1,
+		    sizeof *set->files);
+		set->broken = xreallocarray(set->broken, set->n_broken + nf +
+		    1, sizeof *set->broken);
+	}
 	for (i = j0; i < b->n; i++) {
 		j = &b->jobs[i];
 		nb = set->n_broken;
-		if (j->relist)
-			migdir_relist(w, set, j);
 		if (j->extra != NULL) {
 			set->extra = xreallocarray(set->extra, set->n_extra + 1,
 			    sizeof *set->extra);
@@ -752,19 +774,18 @@ migdir_flush(struct migdir_walker *w, struct migset *set,
 			set->dir_sigs = xreallocarray(set->dir_sigs,
 			    set->n_dirs + 1, sizeof *set->dir_sigs);
 			set->dir_sigs[set->n_dirs] = j->dir_sig;
-			set->dirs[set->n_dirs++] = xstrdup(j->path);
+			set->dirs[set->n_dirs++] = j->path;
+			j->path = NULL;
 		}
 		/* A problem that left no file to check, not even a broken
 		 * one: something that might define a revision was not read. */
-		if (j->errs.n != 0 && set->n_broken == nb)
+		if (j->errs.n != 0 && set->n_broken == nb && j->relist != 2)
 			set->incomplete = 1;
 	}
 	migdir_splice(errs, b->jobs + j0, b->n - j0, 0);
 	migdir_splice(&set->skipped, b->jobs + j0, b->n - j0, 1);
-	for (i = j0; i < b->n; i++) {
-		free(b->jobs[i].name);
+	for (i = j0; i < b->n; i++)
 		free(b->jobs[i].path);
-	}
 	b->n = j0;
 	for (i = h0; i < b->n_held; i++)
 		close(b->held[i]);
