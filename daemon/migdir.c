@@ -1059,9 +1059,10 @@ migdir_scan_between(const char *dir, int format, struct migset *out,
 
 	/* layout_assemble leaves another tool's files sorted by path. */
 	if (out->n > 0 && f <= LAYOUT_MIGD)
-		qsort(out->files, out->n, sizeof *out->files, migdir_cmp_file);
+		sort_runs(out->files, out->n, sizeof *out->files,
+		    migdir_cmp_file);
 	if (out->n_broken > 0)
-		qsort(out->broken, out->n_broken, sizeof *out->broken,
+		sort_runs(out->broken, out->n_broken, sizeof *out->broken,
 		    migdir_cmp_file);
 	return (errs->n != nerrs ? -1 : 0);
 }

@@ -43,6 +43,8 @@ long	 backoff_jittered(long, long, int, unsigned long);
 #define PARALLEL_THREADS	4	/* at most, with this one */
 #define PARALLEL_MIN		64	/* fewer items: this thread alone */
 void	 parallel_each(size_t, void (*)(void *, size_t), void *);
+void	 sort_runs(void *, size_t, size_t,
+	    int (*)(const void *, const void *));
 
 void	 errlist_add(struct errlist *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
