@@ -215,6 +215,10 @@ struct engine {
 	struct job	*status_leader;	/* a status others may still join */
 	int		 inotify;	/* watches rs's directories, or -1 */
 	struct event	*inotify_ev;
+	char		**watched;	/* the directories it watches, */
+	struct migsig	*watched_sigs;	/* each as the load that read it saw */
+	size_t		 n_watched;
+	int		 watch_lost;	/* a watch ended (IN_IGNORED): renew */
 	json_t		*errors;	/* problems of the files, or NULL */
 	char		*skipped_said;	/* entries not read, as last logged */
 	struct dbstate	 last_db;	/* for status when no connection is free */

@@ -159,16 +159,60 @@ migrate_reset_sql(struct job *j)
 }
 
 
-/* A change in the migrations tree: the files will be loaded again. */
+/* A change in the migrations tree: the files will be loaded again; a
+ * watch that ended (its directory gone) is renewed after that load. */
 static void
 migrate_inotify_read(evutil_socket_t fd, short events, void *arg)
 {
-	struct engine	*e = arg;
-	char		 buf[4096];
+	struct engine			*e = arg;
+	const struct inotify_event	*ev;
+	char				 buf[4096]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t				 n, off;
 
 	(void)events;
-	while (read(fd, buf, sizeof buf) > 0)
+	while ((n = read(fd, buf, sizeof buf)) > 0) {
 		e->stale = 1;
+		for (off = 0; off + (ssize_t)sizeof *ev <= n;
+		    off += (ssize_t)(sizeof *ev + ev->len)) {
+			ev = (const struct inotify_event *)(void *)(buf + off);
+			if (ev->mask & (IN_IGNORED | IN_Q_OVERFLOW))
+				e->watch_lost = 1;
+		}
+	}
+}
+
+/* Forgets which directories inotify watches. */
+static void
+migrate_watched_clear(struct engine *e)
+{
+	size_t	 i;
+
+	for (i = 0; i < e->n_watched; i++)
+		free(e->watched[i]);
+	free(e->watched);
+	free(e->watched_sigs);
+	e->watched = NULL;
+	e->watched_sigs = NULL;
+	e->n_watched = 0;
+}
+
+/* Whether set's directories are those watched, each the same directory
+ * (device and inode): their watches stand. */
+static int
+migrate_watched_same(const struct engine *e, const struct migset *set)
+{
+	size_t	 i;
+
+	if (e->n_watched != set->n_dirs)
+		return (0);
+	for (i = 0; i < set->n_dirs; i++) {
+		if (strcmp(e->watched[i], set->dirs[i]) != 0 ||
+		    e->watched_sigs[i].dev != set->dir_sigs[i].dev ||
+		    e->watched_sigs[i].ino != set->dir_sigs[i].ino)
+			return (0);
+	}
+	return (1);
 }
 
 /* The connected server's version, or 0 before the first connection: SQL the
@@ -277,6 +321,13 @@ migrate_watch(struct engine *e, const struct migset *set)
 	/* Events seen while the files were read stay seen. */
 	if (e->inotify != -1)
 		migrate_inotify_read(e->inotify, EV_READ, e);
+	/* The same directories, none lost: the watches stand (a reload of
+	 * diesel's 1000 migration directories added 1000 again). */
+	if (e->inotify != -1 && !e->watch_lost &&
+	    migrate_watched_same(e, set))
+		return;
+	migrate_watched_clear(e);
+	e->watch_lost = 0;
 	if (e->inotify_ev != NULL) {
 		event_free(e->inotify_ev);
 		e->inotify_ev = NULL;
@@ -310,6 +361,13 @@ migrate_watch(struct engine *e, const struct migset *set)
 		log_info("watching the migration files with inotify again");
 	e->no_inotify = 0;
 	e->inotify = fd;
+	e->watched = xcalloc(set->n_dirs + 1, sizeof *e->watched);
+	e->watched_sigs = xcalloc(set->n_dirs + 1, sizeof *e->watched_sigs);
+	for (i = 0; i < set->n_dirs; i++) {
+		e->watched[i] = xstrdup(set->dirs[i]);
+		e->watched_sigs[i] = set->dir_sigs[i];
+	}
+	e->n_watched = set->n_dirs;
 	e->inotify_ev = event_new(e->db->base, e->inotify,
 	    EV_READ | EV_PERSIST, migrate_inotify_read, e);
 	event_add(e->inotify_ev, NULL);
@@ -923,6 +981,7 @@ migrate_engine_clear(struct engine *e)
 		event_free(e->inotify_ev);
 	if (e->inotify != -1)
 		close(e->inotify);
+	migrate_watched_clear(e);
 	revset_unref(e->rs);
 	e->rs = NULL;
 	json_decref(e->errors);
