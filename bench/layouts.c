@@ -4,7 +4,8 @@
  * revset_load (read, parse, SQL analysis, graph) then a plan from base to
  * head, R times each, interleaved; prints per layout the best time (other
  * load on the machine only adds to a time), the median, their ratios to
- * migd's files, the median of each round's ratio, and the walk alone.
+ * migd's files, the median of each round's ratio, the walk alone, and the
+ * CPU time of the load (every thread's: what a busy machine pays).
  * Figures, never assertions.
  *
  *   cc -O2 -D_GNU_SOURCE -IBUILD -Idaemon -Iinclude -I/usr/include/postgresql \
@@ -35,6 +36,16 @@ bench_now(void)
 	struct timespec	 ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+/* CPU time of the process, every thread's: the work, whatever the wait. */
+static double
+bench_cpu(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
 }
 
@@ -136,21 +147,23 @@ bench_dir(const char *top, enum layout_format f, size_t n)
 	return (dir);
 }
 
-/* One load and one plan base -> head; seconds. */
+/* One load and one plan base -> head; seconds, and in *cpu the CPU time
+ * it took. */
 static double
-bench_once(const char *dir, enum layout_format f, size_t n)
+bench_once(const char *dir, enum layout_format f, size_t n, double *cpu)
 {
 	struct revset_ctx	 ctx;
 	struct revset		*rs;
 	struct errlist		 errs = { NULL, 0 };
 	struct graph_plan	 plan;
 	char			*cause = NULL;
-	double			 t0, t;
+	double			 t0, t, c0;
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.version_schema = "public";
 	ctx.history_schema = "public";
 	ctx.format = f;
+	c0 = bench_cpu();
 	t0 = bench_now();
 	if (revset_load(dir, &ctx, &rs, &errs) != 0) {
 		fprintf(stderr, "%s: %s\n", dir, errs.n ? errs.v[0] : "?");
@@ -162,6 +175,7 @@ bench_once(const char *dir, enum layout_format f, size_t n)
 		exit(1);
 	}
 	t = bench_now() - t0;
+	*cpu = bench_cpu() - c0;
 	graph_plan_clear(&plan);
 	revset_unref(rs);
 	return (t);
@@ -203,6 +217,8 @@ main(int argc, char **argv)
 	double		 t[nitems(fmts)][BENCH_MAXROUNDS], med[nitems(fmts)];
 	double		 w[nitems(fmts)][BENCH_MAXROUNDS], wmed[nitems(fmts)];
 	double		 q[nitems(fmts)][BENCH_MAXROUNDS];
+	double		 c[nitems(fmts)][BENCH_MAXROUNDS];
+	double		 cq[nitems(fmts)][BENCH_MAXROUNDS], cpu;
 	char		 tmpl[] = "/tmp/migd-layouts.XXXXXX", *dirs[nitems(fmts)];
 	char		*cmd;
 	size_t		 n = argc > 1 ? strtoul(argv[1], NULL, 10) : 1000;
@@ -222,10 +238,10 @@ main(int argc, char **argv)
 		dirs[i] = bench_dir(tmpl, fmts[i], n);
 	/* Warm the page cache and the parser once; then rounds, interleaved. */
 	for (i = 0; i < nitems(fmts); i++)
-		(void)bench_once(dirs[i], fmts[i], n);
+		(void)bench_once(dirs[i], fmts[i], n, &cpu);
 	for (r = 0; r < rounds; r++) {
 		for (i = 0; i < nitems(fmts); i++) {
-			t[i][r] = bench_once(dirs[i], fmts[i], n);
+			t[i][r] = bench_once(dirs[i], fmts[i], n, &c[i][r]);
 			w[i][r] = bench_walk(dirs[i], fmts[i]);
 		}
 	}
@@ -233,26 +249,33 @@ main(int argc, char **argv)
 	 * of one round ran within a second of each other, under the same
 	 * load; the median of those is the steadiest figure on a busy box. */
 	for (i = 0; i < nitems(fmts); i++) {
-		for (r = 0; r < rounds; r++)
+		for (r = 0; r < rounds; r++) {
 			q[i][r] = t[i][r] / t[0][r];
+			cq[i][r] = c[i][r] / c[0][r];
+		}
 		qsort(q[i], rounds, sizeof q[i][0], bench_cmp);
+		qsort(cq[i], rounds, sizeof cq[i][0], bench_cmp);
 	}
 	printf("# load (read, parse, SQL analysis, graph) + plan base->head of "
 	    "%zu migrations, %zu interleaved rounds: the best (the machine's "
 	    "other load only adds), the median, and the median of each "
-	    "round's ratio to migd files\n", n, rounds);
+	    "round's ratio to migd files; the same of the CPU time (every "
+	    "thread's)\n", n, rounds);
 	for (i = 0; i < nitems(fmts); i++) {
 		qsort(t[i], rounds, sizeof t[i][0], bench_cmp);
 		med[i] = t[i][0];
 		qsort(w[i], rounds, sizeof w[i][0], bench_cmp);
 		wmed[i] = w[i][0];
+		qsort(c[i], rounds, sizeof c[i][0], bench_cmp);
 		printf("%-15s best %6.1f ms %+6.1f %%  median %6.1f ms %+6.1f %%  "
 		    "round ratio %+6.1f %%  (reading the files alone: best "
-		    "%5.1f ms, %+6.1f %%)\n", layout_name(fmts[i]),
+		    "%5.1f ms, %+6.1f %%)  CPU median %6.1f ms, round ratio "
+		    "%+6.1f %%\n", layout_name(fmts[i]),
 		    med[i] * 1e3, (med[i] / med[0] - 1) * 100,
 		    t[i][rounds / 2] * 1e3, (t[i][rounds / 2] /
 		    t[0][rounds / 2] - 1) * 100, (q[i][rounds / 2] - 1) * 100,
-		    wmed[i] * 1e3, (wmed[i] / wmed[0] - 1) * 100);
+		    wmed[i] * 1e3, (wmed[i] / wmed[0] - 1) * 100,
+		    c[i][rounds / 2] * 1e3, (cq[i][rounds / 2] - 1) * 100);
 	}
 	cmd = xprintf("rm -rf '%s'", tmpl);
 	if (system(cmd) != 0)

@@ -244,6 +244,10 @@ struct files {
 	struct event		*recheck;	/* every second without it */
 	int			 inotify;	/* watches rs's directories, or -1 */
 	struct event		*inotify_ev;
+	char			**watched;	/* the directories it watches, */
+	struct migsig		*watched_sigs;	/* each as the load that read it saw */
+	size_t			 n_watched;
+	int			 watch_lost;	/* a watch ended (IN_IGNORED): renew */
 	char			*skipped_said;	/* entries not read, as logged */
 };
 

@@ -39,6 +39,7 @@ struct files_table {
 };
 
 static void	files_inotify_read(evutil_socket_t, short, void *);
+static void	files_watched_clear(struct files *);
 static void	files_serve(evutil_socket_t, short, void *);
 static void	files_start(struct files *, int, struct revset *);
 static void	files_free(struct files *);
@@ -239,6 +240,7 @@ files_free(struct files *f)
 		event_free(f->inotify_ev);
 	if (f->inotify != -1)
 		close(f->inotify);
+	files_watched_clear(f);
 	revset_unref(f->rs);
 	json_decref(f->errors);
 	free(f->skipped_said);
@@ -278,16 +280,60 @@ files_put(struct files *f, const char *name)
 	event_active(f->serve_ev, 0, 0);
 }
 
-/* A change in the migrations tree: the files will be loaded again. */
+/* A change in the migrations tree: the files will be loaded again; a
+ * watch that ended (its directory gone) is renewed after that load. */
 static void
 files_inotify_read(evutil_socket_t fd, short events, void *arg)
 {
-	struct files	*f = arg;
-	char		 buf[4096];
+	struct files			*f = arg;
+	const struct inotify_event	*ev;
+	char				 buf[4096]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t				 n, off;
 
 	(void)events;
-	while (read(fd, buf, sizeof buf) > 0)
+	while ((n = read(fd, buf, sizeof buf)) > 0) {
 		f->stale = 1;
+		for (off = 0; off + (ssize_t)sizeof *ev <= n;
+		    off += (ssize_t)(sizeof *ev + ev->len)) {
+			ev = (const struct inotify_event *)(void *)(buf + off);
+			if (ev->mask & (IN_IGNORED | IN_Q_OVERFLOW))
+				f->watch_lost = 1;
+		}
+	}
+}
+
+/* Forgets which directories inotify watches. */
+static void
+files_watched_clear(struct files *f)
+{
+	size_t	 i;
+
+	for (i = 0; i < f->n_watched; i++)
+		free(f->watched[i]);
+	free(f->watched);
+	free(f->watched_sigs);
+	f->watched = NULL;
+	f->watched_sigs = NULL;
+	f->n_watched = 0;
+}
+
+/* Whether set's directories are those watched, each the same directory
+ * (device and inode): their watches stand. */
+static int
+files_watched_same(const struct files *f, const struct migset *set)
+{
+	size_t	 i;
+
+	if (f->n_watched != set->n_dirs)
+		return (0);
+	for (i = 0; i < set->n_dirs; i++) {
+		if (strcmp(f->watched[i], set->dirs[i]) != 0 ||
+		    f->watched_sigs[i].dev != set->dir_sigs[i].dev ||
+		    f->watched_sigs[i].ino != set->dir_sigs[i].ino)
+			return (0);
+	}
+	return (1);
 }
 
 /* Whether the last load was refused without reading everything (the
@@ -373,6 +419,13 @@ files_watch(struct files *f, const struct migset *set)
 	/* Events seen while the files were read stay seen. */
 	if (f->inotify != -1)
 		files_inotify_read(f->inotify, EV_READ, f);
+	/* The same directories, none lost: the watches stand (a reload of
+	 * diesel's 1000 migration directories added 1000 again). */
+	if (f->inotify != -1 && !f->watch_lost &&
+	    files_watched_same(f, set))
+		return;
+	files_watched_clear(f);
+	f->watch_lost = 0;
 	if (f->inotify_ev != NULL) {
 		event_free(f->inotify_ev);
 		f->inotify_ev = NULL;
@@ -406,6 +459,13 @@ files_watch(struct files *f, const struct migset *set)
 		log_info("watching the migration files with inotify again");
 	f->no_inotify = 0;
 	f->inotify = fd;
+	f->watched = xcalloc(set->n_dirs + 1, sizeof *f->watched);
+	f->watched_sigs = xcalloc(set->n_dirs + 1, sizeof *f->watched_sigs);
+	for (i = 0; i < set->n_dirs; i++) {
+		f->watched[i] = xstrdup(set->dirs[i]);
+		f->watched_sigs[i] = set->dir_sigs[i];
+	}
+	f->n_watched = set->n_dirs;
 	f->inotify_ev = event_new(f->table->base, f->inotify,
 	    EV_READ | EV_PERSIST, files_inotify_read, f);
 	event_add(f->inotify_ev, NULL);

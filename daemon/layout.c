@@ -1058,7 +1058,9 @@ layout_assemble(enum layout_format f, const char *dir, struct migset *set,
 		s[i].mf = set->files[i];
 		s[i].f = f;
 	}
-	qsort(s, n, sizeof *s, layout_cmp_order);
+	/* The walk's order is mostly the tool's already (a down file named
+	 * just before its up): sort_runs costs about n comparisons then. */
+	sort_runs(s, n, sizeof *s, layout_cmp_order);
 	for (i = k = 0; i < n; i++) {
 		mf = s[i].mf;
 		up = k > 0 ? s[k - 1].mf : NULL;
@@ -1114,6 +1116,6 @@ layout_assemble(enum layout_format f, const char *dir, struct migset *set,
 	}
 	set->n = k;
 	free(s);
-	qsort(set->files, set->n, sizeof *set->files, layout_cmp_path);
+	sort_runs(set->files, set->n, sizeof *set->files, layout_cmp_path);
 	return (errs->n != before ? -1 : (int)f);
 }

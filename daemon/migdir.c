@@ -1,4 +1,10 @@
-/* Loads a migrations directory: finds *.sql files, checks and parses them. */
+/*
+ * Loads a migrations directory: finds *.sql files, checks and parses them.
+ * The walk (listing, subdirectories, links) is serial; the files it finds
+ * are opened, stat'ed, read and parsed on several threads at once
+ * (parallel_each), as jobs that touch only their own slots; their results
+ * join the set on this thread, each problem where the walk met the file.
+ */
 #include <sys/types.h>
 #include <sys/stat.h>
 
@@ -17,18 +23,81 @@
 
 /* getdents64's buffer: a directory of a few thousand entries in one call. */
 #define MIGDIR_DENTS	(64 * 1024)
+/* Directories whose walk ended kept open for their files' jobs: the
+ * migrations directory's own walk reads them all at this many, and any
+ * directory whose walk ends at MIGDIR_HELD_MAX reads its own at once. */
+#define MIGDIR_HELD	64
+#define MIGDIR_HELD_MAX	256
+
+/* What a job reads. */
+enum migdir_kind {
+	MIGDIR_JOB_FILE,	/* a migration file */
+	MIGDIR_JOB_META,	/* a listed diesel migration's metadata.toml */
+	MIGDIR_JOB_DIESEL	/* format = diesel: a migration's directory,
+				   its files by name */
+};
+
+/* One file as a job read it. */
+struct migdir_got {
+	struct migfile	*mf;		/* to files (lr 0) or broken, or NULL */
+	int		 lr;		/* layout_file's answer */
+	ssize_t		 cached;	/* migcache_find's, or -1 */
+	int		 missing;	/* an optional file that is not there */
+};
+
+/*
+ * A file (or a diesel migration's directory) the walk found, read by a
+ * worker: what it was given, then what came of it, which joins the set
+ * on the walk's thread.  Its messages go where the walk met it: before
+ * the err_at'th message of the walk's list, and of set->skipped.
+ */
+struct migdir_job {
+	enum migdir_kind kind;
+	int		 dfd;		/* the directory it is in */
+	char		*path;		/* as messages say it */
+	const char	*name;		/* under dfd: path's last part */
+	size_t		 err_at, skip_at;
+	ssize_t		 meta;		/* a listed diesel directory's file:
+					   its metadata.toml's job, or -1 */
+	int		 diesel;	/* such a file: meta decides its tx */
+	/* The worker's: */
+	struct errlist	 errs;
+	struct errlist	 skipped;
+	struct migdir_got got[2];	/* the file; diesel's up.sql, down.sql */
+	int		 notx;		/* metadata.toml: 1, 0, -1 unread */
+	char		*extra;		/* metadata.toml opened, to watch */
+	struct migsig	 extra_sig;
+	int		 dir_read;	/* diesel: its directory, to watch */
+	struct migsig	 dir_sig;
+	int		 relist;	/* diesel: to be listed after all (2
+					   once that found a broken file) */
+};
+
+/* The jobs not read yet, and the directories they are in. */
+struct migdir_batch {
+	struct migdir_job *jobs;
+	size_t		 n, size;
+	int		*held;		/* directories whose walk ended */
+	size_t		 n_held, size_held;
+	int		 depth;		/* of the walk that reads them all */
+};
 
 /* What one walk needs beside the set: the layout, what to reuse, and the
- * buffers every directory and file of the walk shares. */
+ * buffers every directory of the walk shares.  Workers read only cache,
+ * format, rootlen and euid. */
 struct migdir_walker {
 	struct migcache		*cache;
 	enum layout_format	 format;
 	size_t			 rootlen;	/* names under the root */
+	uid_t			 euid;		/* who may own what is read */
 	char			*path;		/* the entry being visited */
 	size_t			 pathsize;
 	char			*dents;		/* MIGDIR_DENTS bytes */
-	char			*buf;		/* a file's text */
-	size_t			 bufsize;
+	struct migdir_batch	*batch;
+	int			 in_meta;	/* inside a diesel directory that
+						   has its jobs' tx to settle */
+	void			(*between)(void *);	/* tests: before reads */
+	void			*between_arg;
 };
 
 /* One directory's entries: "<d_type><name>\0" each, in one block, and
@@ -107,7 +176,7 @@ migdir_enter(struct migdir_walker *w, size_t len, const char *name)
  * errs), or -2 for an optional file that is not there. */
 static int
 migdir_open(int dfd, const char *name, const char *path, const char *what,
-    int optional, struct stat *st, struct errlist *errs)
+    int optional, uid_t euid, struct stat *st, struct errlist *errs)
 {
 	int	 fd;
 
@@ -127,7 +196,7 @@ migdir_open(int dfd, const char *name, const char *path, const char *what,
 		errlist_add(errs, "%s: not a regular file", path);
 		goto fail;
 	}
-	if (!path_trusted(st, path, what, errs))
+	if (!path_trusted_by(st, euid, path, what, errs))
 		goto fail;
 	if (st->st_size > MIGFILE_MAX_SIZE) {
 		errlist_add(errs, "%s: file too large (the limit is %d MiB)",
@@ -140,29 +209,32 @@ fail:
 	return (-1);
 }
 
-/* Reads fd to EOF into the walker's buffer (the file may change size under
- * us: with a cap); *len gets its length.  Returns 0, or -1 said in errs. */
+/* Reads fd to EOF into *buf (of *bufsize bytes, grown as needed; the file
+ * may change size under us: with a cap); *len gets its length.  Returns 0,
+ * or -1 said in errs. */
 static int
-migdir_read(int fd, const struct stat *st, const char *path,
-    struct migdir_walker *w, size_t *len, struct errlist *errs)
+migdir_read(int fd, const struct stat *st, const char *path, char **buf,
+    size_t *bufsize, size_t *len, struct errlist *errs)
 {
 	size_t	 want = (size_t)st->st_size + 1;
 	ssize_t	 r;
 
 	*len = 0;
-	if (w->bufsize < want) {
-		w->bufsize = want < 8192 ? 8192 : want;
-		w->buf = xrealloc(w->buf, w->bufsize);
+	if (*bufsize < want) {
+		/* What stat says, and one byte to see the end: a job's buffer
+		 * is its own, freed after it. */
+		*bufsize = want;
+		*buf = xrealloc(*buf, *bufsize);
 	}
 	for (;;) {
-		if (*len == w->bufsize) {
-			if (w->bufsize > MIGFILE_MAX_SIZE)
+		if (*len == *bufsize) {
+			if (*bufsize > MIGFILE_MAX_SIZE)
 				goto toolarge;
-			w->bufsize = w->bufsize * 2 > (size_t)MIGFILE_MAX_SIZE +
-			    1 ? (size_t)MIGFILE_MAX_SIZE + 1 : w->bufsize * 2;
-			w->buf = xrealloc(w->buf, w->bufsize);
+			*bufsize = *bufsize * 2 > (size_t)MIGFILE_MAX_SIZE +
+			    1 ? (size_t)MIGFILE_MAX_SIZE + 1 : *bufsize * 2;
+			*buf = xrealloc(*buf, *bufsize);
 		}
-		r = read(fd, w->buf + *len, w->bufsize - *len);
+		r = read(fd, *buf + *len, *bufsize - *len);
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1) {
@@ -174,7 +246,7 @@ migdir_read(int fd, const struct stat *st, const char *path,
 		*len += (size_t)r;
 		/* All stat said, and less than asked: the end, without a
 		 * read more (growth after the stat shows in the file's sig). */
-		if (*len == (size_t)st->st_size && *len < w->bufsize)
+		if (*len == (size_t)st->st_size && *len < *bufsize)
 			break;
 	}
 	if (*len > MIGFILE_MAX_SIZE)
@@ -184,71 +256,6 @@ toolarge:
 	errlist_add(errs, "%s: file too large (the limit is %d MiB)", path,
 	    MIGFILE_MAX_SIZE / (1024 * 1024));
 	return (-1);
-}
-
-/* Reads whole files; anyone able to write them could run SQL as us.  An
- * optional file (diesel's, by name) may be missing: then 1, else 0. */
-static int
-migdir_file(struct migset *set, struct errlist *errs, int dfd,
-    const char *name, const char *path, int optional, struct migdir_walker *w)
-{
-	struct stat	 st;
-	struct migsig	 sig;
-	struct migfile	*mf;
-	char		*skip = NULL;
-	int		 lr, fd;
-	size_t		 len;
-
-	if ((fd = migdir_open(dfd, name, path, "migrations file", optional,
-	    &st, errs)) < 0)
-		return (fd == -2);
-	/* The same file, unchanged since an earlier load: not read again. */
-	migdir_sig(&st, &sig);
-	/* Only migd's own files are shared (migcache_take): none when the
-	 * configuration now names another tool's layout. */
-	if (w->format <= LAYOUT_MIGD &&
-	    (mf = migcache_take(w->cache, path, &sig)) != NULL) {
-		set->files = xreallocarray(set->files, set->n + 1,
-		    sizeof *set->files);
-		set->files[set->n++] = mf;
-		goto out;
-	}
-	/* Another tool's file: what the last load read of it, copied (its
-	 * parents are its neighbours', settled when the set is assembled). */
-	if ((mf = migcache_piece(w->cache, path, &sig, w->format)) != NULL) {
-		set->files = xreallocarray(set->files, set->n + 1,
-		    sizeof *set->files);
-		set->files[set->n++] = mf;
-		goto out;
-	}
-	if (migdir_read(fd, &st, path, w, &len, errs) != 0)
-		goto out;
-	lr = layout_file(w->format, path, path + w->rootlen, w->buf, len, &mf,
-	    &skip, errs);
-	if (mf != NULL) {
-		mf->read_as = (unsigned char)w->format;
-		mf->first = mf->layout;
-	}
-	if (lr == 1) {
-		migdir_skip(set, path, skip);
-		free(skip);
-	} else if (lr == 0) {
-		/* As it was before reading: a change during the read shows. */
-		mf->sig = sig;
-		set->files = xreallocarray(set->files, set->n + 1,
-		    sizeof *set->files);
-		set->files[set->n++] = mf;
-	} else if (mf != NULL) {
-		/* Its SQL can still be checked in this pass; auto may yet
-		 * find it a migd file with no problem (layout_assemble). */
-		mf->sig = sig;
-		set->broken = xreallocarray(set->broken, set->n_broken + 1,
-		    sizeof *set->broken);
-		set->broken[set->n_broken++] = mf;
-	}
-out:
-	close(fd);
-	return (0);
 }
 
 /* Keeps what identifies one version of a file or directory. */
@@ -385,33 +392,6 @@ migdir_diesel_meta(const struct migdir_walker *w, const char *rel)
 	    layout_diesel_dir(rel, strlen(rel))));
 }
 
-/* Reads a diesel migration's metadata.toml: 1 when it says the migration
- * runs outside a transaction, 0 when not, -1 on a problem (in errs).  Its
- * stat is kept to watch, like the migration files'. */
-static int
-migdir_meta(struct migset *set, struct errlist *errs, int dfd,
-    const char *name, const char *path, int optional, struct migdir_walker *w)
-{
-	struct stat	 st;
-	size_t		 len;
-	int		 fd, notx = -1;
-
-	if ((fd = migdir_open(dfd, name, path, "migrations file", optional,
-	    &st, errs)) < 0)
-		return (-1);
-	set->extra = xreallocarray(set->extra, set->n_extra + 1,
-	    sizeof *set->extra);
-	set->extra_sigs = xreallocarray(set->extra_sigs, set->n_extra + 1,
-	    sizeof *set->extra_sigs);
-	migdir_sig(&st, &set->extra_sigs[set->n_extra]);
-	set->extra[set->n_extra++] = xstrdup(path);
-	if (migdir_read(fd, &st, path, w, &len, errs) == 0 &&
-	    layout_diesel_meta(path, w->buf, len, &notx, errs) != 0)
-		notx = -1;
-	close(fd);
-	return (notx);
-}
-
 /* A diesel file's transaction is its directory's metadata.toml's word; a
  * file the last load read counts as changed when that word changed. */
 static void
@@ -438,80 +418,428 @@ migdir_add_dir(struct migset *set, const struct stat *st, const char *path)
 	return (set->dirs[set->n_dirs++] = xstrdup(path));
 }
 
+/* What the workers of one batch share: the walker, read only. */
+struct migdir_work {
+	const struct migdir_walker	*w;
+	struct migdir_job		*jobs;
+};
+
+static void	migdir_walk(struct migset *, struct errlist *, int,
+		    const struct stat *, size_t, int, struct migdir_walker *);
+static void	migdir_subdir(struct migset *, struct errlist *, int,
+		    const char *, size_t, int, struct migdir_walker *);
+
 /*
- * format = diesel: a migration's directory (name, under dfd; its path at
- * w->path[0..len)) read as diesel reads it, by name: up.sql, down.sql,
- * metadata.toml, without listing it (a third of the system calls of a
- * diesel directory went to that).  Checked as a listed one is: a real
- * directory (not followed if a link), trusted, kept to watch.  Returns 1
- * when it must be listed after all: it holds directories (to be said
- * skipped), or its link count says nothing (btrfs).
+ * Reads one file on a worker; anyone able to write it could run SQL as us.
+ * An optional file (diesel's, by name) may be missing.  Touches only g and
+ * j's lists; the cache is only looked at (migcache_find, migcache_piece).
  */
-static int
-migdir_diesel(struct migset *set, struct errlist *errs, int dfd,
-    const char *name, size_t len, struct migdir_walker *w)
+static void
+migdir_get(const struct migdir_walker *w, int dfd, const char *name,
+    const char *path, int optional, struct migdir_got *g,
+    struct migdir_job *j, char **buf, size_t *bufsize)
+{
+	struct stat	 st;
+	struct migsig	 sig;
+	char		*skip = NULL;
+	size_t		 len;
+	int		 fd;
+
+	g->cached = -1;
+	if ((fd = migdir_open(dfd, name, path, "migrations file", optional,
+	    w->euid, &st, &j->errs)) < 0) {
+		g->missing = fd == -2;
+		return;
+	}
+	/* The same file, unchanged since an earlier load: not read again.
+	 * Only migd's own files are shared (taken when the job joins the
+	 * set): none when the configuration now names another tool's. */
+	migdir_sig(&st, &sig);
+	if (w->format <= LAYOUT_MIGD &&
+	    (g->cached = migcache_find(w->cache, path, &sig)) >= 0)
+		goto out;
+	/* Another tool's file: what the last load read of it, copied (its
+	 * parents are its neighbours', settled when the set is assembled). */
+	if ((g->mf = migcache_piece(w->cache, path, &sig, w->format)) != NULL)
+		goto out;
+	if (migdir_read(fd, &st, path, buf, bufsize, &len, &j->errs) != 0)
+		goto out;
+	g->lr = layout_file(w->format, path, path + w->rootlen, *buf, len,
+	    &g->mf, &skip, &j->errs);
+	if (g->mf != NULL) {
+		g->mf->read_as = (unsigned char)w->format;
+		g->mf->first = g->mf->layout;
+		/* As it was before reading: a change during the read shows. */
+		g->mf->sig = sig;
+	}
+	if (g->lr == 1) {
+		errlist_add(&j->skipped, "%s: skipped: %s", path, skip);
+		free(skip);
+	}
+out:
+	close(fd);
+}
+
+/* Reads a diesel migration's metadata.toml on a worker: j->notx 1 when it
+ * says the migration runs outside a transaction, 0 when not, -1 on a
+ * problem (in j->errs).  Its stat is kept to watch, like the files'. */
+static void
+migdir_get_meta(const struct migdir_walker *w, int dfd, const char *name,
+    const char *path, int optional, struct migdir_job *j, char **buf,
+    size_t *bufsize)
+{
+	struct stat	 st;
+	size_t		 len;
+	int		 fd, notx;
+
+	if ((fd = migdir_open(dfd, name, path, "migrations file", optional,
+	    w->euid, &st, &j->errs)) < 0)
+		return;
+	j->extra = xstrdup(path);
+	migdir_sig(&st, &j->extra_sig);
+	if (migdir_read(fd, &st, path, buf, bufsize, &len, &j->errs) == 0 &&
+	    layout_diesel_meta(path, *buf, len, &notx, &j->errs) == 0)
+		j->notx = notx;
+	close(fd);
+}
+
+/*
+ * format = diesel: a migration's directory read on a worker as diesel
+ * reads it, by name: up.sql, down.sql, metadata.toml, without listing it
+ * (a third of the system calls of a diesel directory went to that).
+ * Checked as a listed one is: a real directory (not followed if a link),
+ * trusted, kept to watch.  Sets j->relist when it must be listed after
+ * all: it has no up.sql, holds directories (to be said skipped), or its
+ * link count says nothing (btrfs).
+ */
+static void
+migdir_get_diesel(const struct migdir_walker *w, struct migdir_job *j,
+    char **buf, size_t *bufsize)
 {
 	static const char *const files[] = {
 		"up.sql", "down.sql", "metadata.toml"
 	};
 	struct stat	 st, fst;
-	char		 rel[NAME_MAX + 16];
-	size_t		 i, nlen = strlen(name), n0 = set->n, nb0 = set->n_broken;
-	int		 notx = 0;
+	char		*path, *rel;
+	size_t		 i, len = strlen(j->path);
 
-	if (nlen > NAME_MAX)
-		return (1);
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
-		errlist_add(errs, "%s: %s", w->path, strerror(errno));
-		return (0);
+	if (fstatat(j->dfd, j->name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		errlist_add(&j->errs, "%s: %s", j->path, strerror(errno));
+		return;
 	}
-	if (!S_ISDIR(st.st_mode) || st.st_nlink != 2)
-		return (1);
-	if (!path_trusted(&st, w->path, "migrations directory", errs))
-		return (0);
-	memcpy(rel, name, nlen);
-	rel[nlen] = '/';
+	if (!S_ISDIR(st.st_mode) || st.st_nlink != 2) {
+		j->relist = 1;
+		return;
+	}
+	if (!path_trusted_by(&st, w->euid, j->path, "migrations directory",
+	    &j->errs))
+		return;
+	/* PATH/FILE, shown; NAME/FILE, its end, opened under dfd. */
+	path = xmalloc(len + sizeof "/metadata.toml");
+	memcpy(path, j->path, len);
+	path[len] = '/';
+	rel = path + (j->name - j->path);
 	for (i = 0; i < nitems(files); i++) {
-		memcpy(rel + nlen + 1, files[i], strlen(files[i]) + 1);
-		(void)migdir_enter(w, len, files[i]);
-		if (i == 2) {
-			/* Mostly absent: a stat says so for half an open. */
-			if (fstatat(dfd, rel, &fst, 0) == -1 && errno == ENOENT)
-				continue;
-			if ((notx = migdir_meta(set, errs, dfd, rel, w->path,
-			    1, w)) == -1)
-				notx = 0;
-		} else if (migdir_file(set, errs, dfd, rel, w->path, 1, w) &&
-		    i == 0) {
-			/* No up.sql: listed, so that what is there (Up.sql,
-			 * up.sql.txt) is said, as without format = diesel. */
-			w->path[len] = '\0';
-			return (1);
+		memcpy(path + len + 1, files[i], strlen(files[i]) + 1);
+		if (i < 2)
+			migdir_get(w, j->dfd, rel, path, 1, &j->got[i], j, buf,
+			    bufsize);
+		/* Mostly absent: a stat says so for half an open. */
+		else if (fstatat(j->dfd, rel, &fst, 0) == 0 || errno != ENOENT)
+			migdir_get_meta(w, j->dfd, rel, path, 1, j, buf,
+			    bufsize);
+		/* No up.sql: listed, so that what is there (Up.sql,
+		 * up.sql.txt) is said, as without format = diesel. */
+		if (i == 0 && j->got[0].missing) {
+			j->relist = 1;
+			free(path);
+			return;
 		}
 	}
-	w->path[len] = '\0';
+	free(path);
 	/* As stat saw it before its files were read. */
-	(void)migdir_add_dir(set, &st, w->path);
-	for (i = n0; i < set->n; i++)
-		migdir_diesel_tx(set->files[i], notx);
-	for (i = nb0; i < set->n_broken; i++)
-		migdir_diesel_tx(set->broken[i], notx);
-	return (0);
+	j->dir_read = 1;
+	migdir_sig(&st, &j->dir_sig);
 }
 
-/* Visits the directory at w->path[0..len); takes ownership of dfd and
- * closes it.  depth: 0 for the migrations directory. */
+/* A worker's part: one job, in its own buffer. */
+static void
+migdir_work(void *arg, size_t i)
+{
+	struct migdir_work	*k = arg;
+	struct migdir_job	*j = &k->jobs[i];
+	char			*buf = NULL;
+	size_t			 bufsize = 0;
+
+	switch (j->kind) {
+	case MIGDIR_JOB_FILE:
+		migdir_get(k->w, j->dfd, j->name, j->path, 0, &j->got[0], j,
+		    &buf, &bufsize);
+		break;
+	case MIGDIR_JOB_META:
+		migdir_get_meta(k->w, j->dfd, j->name, j->path, 0, j, &buf,
+		    &bufsize);
+		break;
+	case MIGDIR_JOB_DIESEL:
+		migdir_get_diesel(k->w, j, &buf, &bufsize);
+		break;
+	}
+	free(buf);
+}
+
+/* A job for the walk's next flush: the file at name under dfd, shown as
+ * path; its messages will go where the walk is now.  Returns its index. */
+static size_t
+migdir_queue(struct migdir_walker *w, struct migset *set,
+    struct errlist *errs, enum migdir_kind kind, int dfd, const char *name,
+    const char *path)
+{
+	struct migdir_batch	*b = w->batch;
+	struct migdir_job	*j;
+
+	if (b->n == b->size) {
+		b->size = b->size ? b->size * 2 : 64;
+		b->jobs = xreallocarray(b->jobs, b->size, sizeof *b->jobs);
+	}
+	j = &b->jobs[b->n];
+	memset(j, 0, sizeof *j);
+	j->kind = kind;
+	j->dfd = dfd;
+	j->path = xstrdup(path);
+	j->name = j->path + strlen(path) - strlen(name);
+	j->err_at = errs->n;
+	j->skip_at = set->skipped.n;
+	j->meta = -1;
+	j->notx = -1;
+	j->got[0].cached = j->got[1].cached = -1;
+	return (b->n++);
+}
+
+/* Moves the jobs' messages (errs, or skipped) into to, each job's before
+ * the message that was at its place when the walk met its file. */
+static void
+migdir_splice(struct errlist *to, struct migdir_job *jobs, size_t n,
+    int skipped)
+{
+	struct errlist	*from;
+	char		**v;
+	size_t		 total = 0, i = 0, k, m = 0, x, at;
+
+	for (k = 0; k < n; k++)
+		total += skipped ? jobs[k].skipped.n : jobs[k].errs.n;
+	if (total == 0)
+		return;
+	v = xcalloc(to->n + total + 1, sizeof *v);
+	for (k = 0; k < n; k++) {
+		from = skipped ? &jobs[k].skipped : &jobs[k].errs;
+		at = skipped ? jobs[k].skip_at : jobs[k].err_at;
+		while (i < at && i < to->n)
+			v[m++] = to->v[i++];
+		for (x = 0; x < from->n; x++)
+			v[m++] = from->v[x];
+		free(from->v);
+		from->v = NULL;
+		from->n = 0;
+	}
+	while (i < to->n)
+		v[m++] = to->v[i++];
+	free(to->v);
+	to->v = v;
+	to->n = m;
+}
+
+/* A file a job read joins the set (room made by the caller): the valid
+ * ones, or those with problems whose SQL can still be checked in this pass
+ * (auto may yet find such a file a migd file with no problem:
+ * layout_assemble).  Returns 1 for such a broken one. */
+static int
+migdir_put(struct migset *set, struct migcache *cache, struct migdir_got *g,
+    int diesel, int notx)
+{
+	struct migfile	*mf;
+
+	if (g->cached >= 0) {
+		g->mf = migcache_take_at(cache, (size_t)g->cached);
+		g->lr = 0;
+	}
+	if ((mf = g->mf) == NULL)
+		return (0);
+	g->mf = NULL;
+	/* diesel's run_in_transaction = false: its up and down alike (as
+	 * metadata.toml says now, also for a file the last load read). */
+	if (diesel)
+		migdir_diesel_tx(mf, notx);
+	if (g->lr == 0) {
+		set->files[set->n++] = mf;
+		return (0);
+	}
+	set->broken[set->n_broken++] = mf;
+	return (1);
+}
+
+/* A diesel migration's directory that must be listed after all: walked
+ * now, with a batch of its own, its messages and skips the job's. */
+static void
+migdir_relist(struct migdir_walker *w, struct migset *set,
+    struct migdir_job *j)
+{
+	struct migdir_batch	 sub, *outer = w->batch;
+	struct errlist		 skipped = set->skipped;
+	char			*saved = xstrdup(w->path);
+	size_t			 len = strlen(j->path);
+
+	memset(&sub, 0, sizeof sub);
+	sub.depth = 1;
+	w->batch = &sub;
+	memset(&set->skipped, 0, sizeof set->skipped);
+	if (len + 1 > w->pathsize) {
+		w->pathsize = (len + 1) * 2;
+		w->path = xrealloc(w->path, w->pathsize);
+	}
+	memcpy(w->path, j->path, len + 1);
+	migdir_subdir(set, &j->errs, j->dfd, j->name, len, 1, w);
+	j->skipped = set->skipped;
+	set->skipped = skipped;
+	w->batch = outer;
+	free(sub.jobs);
+	free(sub.held);
+	memcpy(w->path, saved, strlen(saved) + 1);
+	free(saved);
+}
+
+/*
+ * Reads the jobs from j0 on, several at once, then joins them to the set
+ * in the walk's order, their messages where the walk met them, and closes
+ * the directories held from h0 on.  What a relisted diesel directory
+ * holds is walked here, on this thread.
+ */
+static void
+migdir_flush(struct migdir_walker *w, struct migset *set,
+    struct errlist *errs, size_t j0, size_t h0)
+{
+	struct migdir_batch	*b = w->batch;
+	struct migdir_work	 k;
+	struct migdir_job	*j;
+	size_t			 i, nb, nf;
+	int			 notx, diesel;
+
+	if (w->between != NULL && b->n > j0)
+		w->between(w->between_arg);
+	k.w = w;
+	k.jobs = b->jobs + j0;
+	parallel_each(b->n - j0, migdir_work, &k);
+	/* The directories to list after all first: their walks add to the
+	 * set (their messages become the job's). */
+	for (i = j0; i < b->n; i++) {
+		j = &b->jobs[i];
+		if (!j->relist)
+			continue;
+		nb = set->n_broken;
+		migdir_relist(w, set, j);
+		j->relist = set->n_broken != nb ? 2 : 1;
+	}
+	/* Room for every file read, at once. */
+	for (i = j0, nf = 0; i < b->n; i++)
+		nf += (b->jobs[i].got[0].mf != NULL ||
+		    b->jobs[i].got[0].cached >= 0) +
+		    (b->jobs[i].got[1].mf != NULL);
+	if (nf > 0) {
+		set->files = xreallocarray(set->files, set->n + nf + 1,
+		    sizeof *set->files);
+		set->broken = xreallocarray(set->broken, set->n_broken + nf +
+		    1, sizeof *set->broken);
+	}
+	for (i = j0; i < b->n; i++) {
+		j = &b->jobs[i];
+		nb = set->n_broken;
+		if (j->extra != NULL) {
+			set->extra = xreallocarray(set->extra, set->n_extra + 1,
+			    sizeof *set->extra);
+			set->extra_sigs = xreallocarray(set->extra_sigs,
+			    set->n_extra + 1, sizeof *set->extra_sigs);
+			set->extra_sigs[set->n_extra] = j->extra_sig;
+			set->extra[set->n_extra++] = j->extra;
+			j->extra = NULL;
+		}
+		diesel = j->kind == MIGDIR_JOB_DIESEL || j->diesel;
+		if (j->kind == MIGDIR_JOB_DIESEL)
+			notx = j->notx == 1;
+		else
+			notx = j->meta >= 0 && b->jobs[j->meta].notx == 1;
+		migdir_put(set, w->cache, &j->got[0], diesel, notx);
+		migdir_put(set, w->cache, &j->got[1], diesel, notx);
+		if (j->dir_read) {
+			set->dirs = xreallocarray(set->dirs, set->n_dirs + 1,
+			    sizeof *set->dirs);
+			set->dir_sigs = xreallocarray(set->dir_sigs,
+			    set->n_dirs + 1, sizeof *set->dir_sigs);
+			set->dir_sigs[set->n_dirs] = j->dir_sig;
+			set->dirs[set->n_dirs++] = j->path;
+			j->path = NULL;
+		}
+		/* A problem that left no file to check, not even a broken
+		 * one: something that might define a revision was not read. */
+		if (j->errs.n != 0 && set->n_broken == nb && j->relist != 2)
+			set->incomplete = 1;
+	}
+	migdir_splice(errs, b->jobs + j0, b->n - j0, 0);
+	migdir_splice(&set->skipped, b->jobs + j0, b->n - j0, 1);
+	for (i = j0; i < b->n; i++)
+		free(b->jobs[i].path);
+	b->n = j0;
+	for (i = h0; i < b->n_held; i++)
+		close(b->held[i]);
+	b->n_held = h0;
+}
+
+/* A subdirectory (name under dfd, its path at w->path[0..len)): a real
+ * one migd may trust, walked. */
+static void
+migdir_subdir(struct migset *set, struct errlist *errs, int dfd,
+    const char *name, size_t len, int depth, struct migdir_walker *w)
+{
+	struct stat	 st;
+	int		 cfd;
+
+	cfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (cfd == -1) {
+		errlist_add(errs, "%s: %s", w->path, strerror(errno));
+		return;
+	}
+	if (fstat(cfd, &st) == -1) {
+		errlist_add(errs, "%s: %s", w->path, strerror(errno));
+		close(cfd);
+		return;
+	}
+	if (!path_trusted_by(&st, w->euid, w->path, "migrations directory",
+	    errs)) {
+		close(cfd);
+		return;
+	}
+	migdir_walk(set, errs, cfd, &st, len, depth, w);
+}
+
+/*
+ * Visits the directory at w->path[0..len); takes ownership of dfd.  depth:
+ * 0 for the migrations directory.  Its files become jobs; the walk that
+ * owns the batch reads them (between its entries when it holds enough
+ * directories, and at its end), and so does a walk that ends with too many
+ * held; otherwise dfd stays open, held, until they are read.
+ */
 static void
 migdir_walk(struct migset *set, struct errlist *errs, int dfd,
     const struct stat *dst, size_t len, int depth, struct migdir_walker *w)
 {
+	struct migdir_batch	*b = w->batch;
 	struct migdir_list	 l;
 	struct stat		 st;
 	const char		*name;
 	char			*dirpath;
-	size_t			 i, before, nb, n0 = set->n, nb0 = set->n_broken;
+	size_t			 i, before, nb, j0 = b->n, h0 = b->n_held;
 	size_t			 plen;
-	int			 cfd, meta, notx = 0;
+	ssize_t			 metajob = -1;
+	int			 meta;
 
 	w->path[len] = '\0';
 	before = errs->n;
@@ -521,8 +849,14 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 	if (errs->n != before)
 		set->incomplete = 1;	/* entries that were not listed */
 	meta = depth == 1 && migdir_diesel_meta(w, w->path + w->rootlen);
+	w->in_meta += meta;
 
 	for (i = 0; i < l.n; i++) {
+		/* Between entries of the walk that owns the batch, no
+		 * entry's count runs: its files so far can be read. */
+		if (depth == b->depth && b->n_held >= MIGDIR_HELD &&
+		    !w->in_meta)
+			migdir_flush(w, set, errs, j0, h0);
 		/* A problem that left no file to check, not even a broken
 		 * one: something that might define a revision was not read. */
 		before = errs->n;
@@ -540,9 +874,8 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 		}
 		/* diesel's metadata.toml, behind a link too (as by name). */
 		if (meta && strcmp(name, "metadata.toml") == 0) {
-			if ((notx = migdir_meta(set, errs, dfd, name, w->path,
-			    0, w)) == -1)
-				notx = 0;
+			metajob = (ssize_t)migdir_queue(w, set, errs,
+			    MIGDIR_JOB_META, dfd, name, w->path);
 			goto next;
 		}
 		/* The type the listing gives, first: a regular file or a
@@ -578,29 +911,15 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 				goto next;
 			}
 		} else if (S_ISDIR(st.st_mode)) {
+			/* format = diesel: read by name, listed only if
+			 * the job finds it must be (migdir_relist). */
 			if (depth == 0 && w->format == LAYOUT_DIESEL &&
-			    layout_diesel_dir(name, strlen(name)) &&
-			    migdir_diesel(set, errs, dfd, name, plen, w) == 0)
-				goto next;
-			cfd = openat(dfd, name, O_RDONLY | O_DIRECTORY |
-			    O_NOFOLLOW | O_CLOEXEC);
-			if (cfd == -1) {
-				errlist_add(errs, "%s: %s", w->path,
-				    strerror(errno));
-				goto next;
-			}
-			if (fstat(cfd, &st) == -1) {
-				errlist_add(errs, "%s: %s", w->path,
-				    strerror(errno));
-				close(cfd);
-				goto next;
-			}
-			if (!path_trusted(&st, w->path, "migrations directory",
-			    errs)) {
-				close(cfd);
-				goto next;
-			}
-			migdir_walk(set, errs, cfd, &st, plen, depth + 1, w);
+			    layout_diesel_dir(name, strlen(name)))
+				(void)migdir_queue(w, set, errs,
+				    MIGDIR_JOB_DIESEL, dfd, name, w->path);
+			else
+				migdir_subdir(set, errs, dfd, name, plen,
+				    depth + 1, w);
 			goto next;
 		} else if (!migdir_is_sql(name)) {
 			if (migdir_sqlish(name) && S_ISREG(st.st_mode))
@@ -612,7 +931,8 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 		if (!S_ISREG(st.st_mode))
 			errlist_add(errs, "%s: not a regular file", w->path);
 		else
-			migdir_file(set, errs, dfd, name, w->path, 0, w);
+			(void)migdir_queue(w, set, errs, MIGDIR_JOB_FILE, dfd,
+			    name, w->path);
 		goto next;
 sqlcase:
 		migdir_skip(set, w->path, "only names ending in .sql, in lower "
@@ -621,15 +941,28 @@ next:
 		if (errs->n != before && set->n_broken == nb)
 			set->incomplete = 1;
 	}
-	/* diesel's run_in_transaction = false: its up and down alike (as
-	 * metadata.toml says now, also for a file the last load read). */
-	for (i = n0; meta && i < set->n; i++)
-		migdir_diesel_tx(set->files[i], notx);
-	for (i = nb0; meta && i < set->n_broken; i++)
-		migdir_diesel_tx(set->broken[i], notx);
+	/* diesel's run_in_transaction: metadata.toml's word for every file
+	 * of the directory, when they join the set (no read before). */
+	for (i = j0; meta && i < b->n; i++) {
+		b->jobs[i].diesel = 1;
+		b->jobs[i].meta = metajob;
+	}
+	w->in_meta -= meta;
 	free(l.v);
 	free(l.block);
-	close(dfd);
+	if (depth == b->depth || (b->n_held >= MIGDIR_HELD_MAX &&
+	    !w->in_meta)) {
+		migdir_flush(w, set, errs, j0, h0);
+		close(dfd);
+	} else if (b->n > j0) {
+		if (b->n_held == b->size_held) {
+			b->size_held = b->size_held ? b->size_held * 2 : 16;
+			b->held = xreallocarray(b->held, b->size_held,
+			    sizeof *b->held);
+		}
+		b->held[b->n_held++] = dfd;
+	} else
+		close(dfd);
 }
 
 /* All or nothing: any error in any file means no migration may run. */
@@ -664,7 +997,19 @@ int
 migdir_scan_format(const char *dir, int format, struct migset *out,
     struct errlist *errs, struct migcache *cache)
 {
+	return (migdir_scan_between(dir, format, out, errs, cache, NULL,
+	    NULL));
+}
+
+/* migdir_scan_format calling between(arg), when not NULL, after each walk
+ * and before the files it found are read: tests change the files there. */
+int
+migdir_scan_between(const char *dir, int format, struct migset *out,
+    struct errlist *errs, struct migcache *cache, void (*between)(void *),
+    void *arg)
+{
 	struct migdir_walker	 w;
+	struct migdir_batch	 batch;
 	struct stat		 st;
 	size_t			 nerrs = errs->n, len, i;
 	int			 fd, f;
@@ -686,8 +1031,13 @@ migdir_scan_format(const char *dir, int format, struct migset *out,
 		return (-1);
 	}
 	memset(&w, 0, sizeof w);
+	memset(&batch, 0, sizeof batch);
 	w.cache = cache;
 	w.format = (enum layout_format)format;
+	w.euid = geteuid();
+	w.batch = &batch;
+	w.between = between;
+	w.between_arg = arg;
 	len = strlen(dir);
 	w.rootlen = len + (len > 0 && dir[len - 1] != '/');
 	w.pathsize = len + 256;
@@ -695,9 +1045,10 @@ migdir_scan_format(const char *dir, int format, struct migset *out,
 	memcpy(w.path, dir, len + 1);
 	w.dents = xmalloc(MIGDIR_DENTS);
 	migdir_walk(out, errs, fd, &st, len, 0, &w);
+	free(batch.jobs);
+	free(batch.held);
 	free(w.path);
 	free(w.dents);
-	free(w.buf);
 	/* Other tools' files: joined up and down, chained in their order. */
 	f = layout_assemble(w.format, dir, out, errs);
 	out->format = f >= 0 ? f : format;
@@ -708,9 +1059,10 @@ migdir_scan_format(const char *dir, int format, struct migset *out,
 
 	/* layout_assemble leaves another tool's files sorted by path. */
 	if (out->n > 0 && f <= LAYOUT_MIGD)
-		qsort(out->files, out->n, sizeof *out->files, migdir_cmp_file);
+		sort_runs(out->files, out->n, sizeof *out->files,
+		    migdir_cmp_file);
 	if (out->n_broken > 0)
-		qsort(out->broken, out->n_broken, sizeof *out->broken,
+		sort_runs(out->broken, out->n_broken, sizeof *out->broken,
 		    migdir_cmp_file);
 	return (errs->n != nerrs ? -1 : 0);
 }

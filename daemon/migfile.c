@@ -881,29 +881,51 @@ migcache_piece(struct migcache *c, const char *path, const struct migsig *sig,
 	return (migcache_copy(*slot, 1));
 }
 
-/* The cached file at path when stat says it is the same file unchanged
- * (its reference goes to the caller), or NULL: it must be read. */
-struct migfile *
-migcache_take(struct migcache *c, const char *path, const struct migsig *sig)
+/* Where the cached file at path is, when stat says it is the same file
+ * unchanged and nobody took it yet, or -1: it must be read.  Changes
+ * nothing, so that several threads reading a directory may look at once. */
+ssize_t
+migcache_find(const struct migcache *c, const char *path,
+    const struct migsig *sig)
 {
 	struct migfile	 key, *kp = &key, **slot;
 	size_t		 k;
 
 	if (c == NULL || c->n == 0)
-		return (NULL);
+		return (-1);
 	key.path = (char *)path;
 	slot = bsearch(&kp, c->files, c->n, sizeof *c->files, migcache_cmp);
 	if (slot == NULL)
-		return (NULL);
+		return (-1);
 	k = (size_t)(slot - c->files);
 	/* Another tool's files get their parents from their neighbours when
 	 * the directory is assembled: read afresh, never shared. */
 	if ((*slot)->layout > LAYOUT_MIGD || c->used[k] ||
 	    memcmp(&(*slot)->sig, sig, sizeof *sig) != 0)
-		return (NULL);
+		return (-1);
+	return ((ssize_t)k);
+}
+
+/* Takes what migcache_find found (its reference goes to the caller); on
+ * one thread, after the lookups. */
+struct migfile *
+migcache_take_at(struct migcache *c, size_t k)
+{
 	c->used[k] = 1;
 	c->taken++;
-	return (*slot);
+	return (c->files[k]);
+}
+
+/* The cached file at path when stat says it is the same file unchanged
+ * (its reference goes to the caller), or NULL: it must be read. */
+struct migfile *
+migcache_take(struct migcache *c, const char *path, const struct migsig *sig)
+{
+	ssize_t	 k;
+
+	if ((k = migcache_find(c, path, sig)) < 0)
+		return (NULL);
+	return (migcache_take_at(c, (size_t)k));
 }
 
 /* Drops the references nobody took. */

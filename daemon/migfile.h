@@ -2,6 +2,8 @@
 #ifndef MIGD_MIGFILE_H
 #define MIGD_MIGFILE_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 
 #include "util.h"
@@ -89,7 +91,9 @@ struct migset {
  * What an earlier load read, offered to the next one: a file whose path and
  * stat (device, inode, size, mtime, ctime) are unchanged is taken from here
  * instead of being read and parsed again.  Each entry holds a reference;
- * migcache_take() moves it to the caller and marks the entry used.
+ * migcache_take() moves it to the caller and marks the entry used;
+ * migcache_find() is its lookup alone, changing nothing (the walk's
+ * threads look at once), and migcache_take_at() takes what it found.
  */
 struct migcache {
 	struct migfile	**files;	/* sorted by path */
@@ -121,6 +125,9 @@ const char	*migfile_path(const struct migfile *, int);
 void	 migcache_init(struct migcache *, struct migfile *const *, size_t);
 struct migfile *migcache_take(struct migcache *, const char *,
 	     const struct migsig *);
+ssize_t	 migcache_find(const struct migcache *, const char *,
+	     const struct migsig *);
+struct migfile *migcache_take_at(struct migcache *, size_t);
 struct migfile *migcache_piece(struct migcache *, const char *,
 	     const struct migsig *, int);
 void	 migcache_clear(struct migcache *);
@@ -137,7 +144,8 @@ char	*migfile_normalise(const char *, size_t, size_t *);
  * that on error *out keeps what could be read (clear it with migset_clear):
  * the files without problems in files, and those whose header has problems
  * but whose text could be read in broken, so that their SQL can be checked
- * in the same pass.
+ * in the same pass.  migdir_scan_between() is migdir_scan_format() calling
+ * a hook after each walk, before the files it found are read (tests).
  */
 int	 migdir_load(const char *, struct migset *, struct errlist *);
 int	 migdir_scan(const char *, struct migset *, struct errlist *);
@@ -145,6 +153,8 @@ int	 migdir_scan_cached(const char *, struct migset *, struct errlist *,
 	     struct migcache *);
 int	 migdir_scan_format(const char *, int, struct migset *,
 	     struct errlist *, struct migcache *);
+int	 migdir_scan_between(const char *, int, struct migset *,
+	     struct errlist *, struct migcache *, void (*)(void *), void *);
 void	 migset_clear(struct migset *);
 int	 migset_unchanged(const struct migset *);
 

@@ -317,13 +317,22 @@ int
 path_trusted(const struct stat *st, const char *path, const char *what,
     struct errlist *errs)
 {
+	return (path_trusted_by(st, geteuid(), path, what, errs));
+}
+
+/* path_trusted with migd's user given: a walk of many files asks the
+ * kernel once. */
+int
+path_trusted_by(const struct stat *st, uid_t euid, const char *path,
+    const char *what, struct errlist *errs)
+{
 	struct group	 grb, *gr = NULL;
 	char		 owner[64], me[64], gbuf[4096];
 	unsigned int	 mode = (unsigned int)(st->st_mode & 07777);
 
-	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+	if (st->st_uid != 0 && st->st_uid != euid) {
 		path_user(st->st_uid, owner, sizeof owner);
-		path_user(geteuid(), me, sizeof me);
+		path_user(euid, me, sizeof me);
 		errlist_add(errs, "%s: refusing a %s owned by %s (mode %04o), "
 		    "not by root or migd's user %s: %s could change what migd "
 		    "does (chown root %s)", path, what, owner, mode, me, owner,
@@ -433,4 +442,52 @@ parallel_each(size_t n, void (*fn)(void *, size_t), void *arg)
 	parallel_worker(&p);
 	for (i = 0; i < started; i++)
 		pthread_join(tid[i], NULL);
+}
+
+/*
+ * qsort for arrays mostly in order already (a directory's files as the walk
+ * met them, a tool's versions): a stable merge sort, bottom up, that joins
+ * two sorted runs without merging when the last of one comes before the
+ * first of the other, so a sorted array costs n - 1 comparisons and one
+ * with neighbours swapped about as many; n log n at worst.
+ */
+void
+sort_runs(void *base, size_t n, size_t size,
+    int (*cmp)(const void *, const void *))
+{
+	char	*src = base, *dst, *tmp, *t;
+	size_t	 width, lo, mid, hi, l, r, k;
+
+	if (n < 2)
+		return;
+	dst = tmp = xreallocarray(NULL, n, size);
+	for (width = 1; width < n; width *= 2) {
+		for (lo = 0; lo < n; lo += 2 * width) {
+			mid = lo + width < n ? lo + width : n;
+			hi = lo + 2 * width < n ? lo + 2 * width : n;
+			if (mid == hi || cmp(src + (mid - 1) * size,
+			    src + mid * size) <= 0) {
+				memcpy(dst + lo * size, src + lo * size,
+				    (hi - lo) * size);
+				continue;
+			}
+			for (l = lo, r = mid, k = lo; l < mid && r < hi; k++) {
+				if (cmp(src + r * size, src + l * size) < 0)
+					memcpy(dst + k * size, src + r++ * size,
+					    size);
+				else
+					memcpy(dst + k * size, src + l++ * size,
+					    size);
+			}
+			memcpy(dst + k * size, src + l * size, (mid - l) * size);
+			k += mid - l;
+			memcpy(dst + k * size, src + r * size, (hi - r) * size);
+		}
+		t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != base)
+		memcpy(base, src, n * size);
+	free(tmp);
 }

@@ -2,6 +2,8 @@
 #ifndef MIGD_UTIL_H
 #define MIGD_UTIL_H
 
+#include <sys/types.h>
+
 #include <stdarg.h>
 #include <stddef.h>
 
@@ -33,12 +35,16 @@ char	*utf8_escape_controls(const char *);
 struct stat;
 int	 path_trusted(const struct stat *, const char *, const char *,
 	    struct errlist *);
+int	 path_trusted_by(const struct stat *, uid_t, const char *,
+	    const char *, struct errlist *);
 char	*path_dir(const char *);
 long	 backoff_jittered(long, long, int, unsigned long);
 
 #define PARALLEL_THREADS	4	/* at most, with this one */
 #define PARALLEL_MIN		64	/* fewer items: this thread alone */
 void	 parallel_each(size_t, void (*)(void *, size_t), void *);
+void	 sort_runs(void *, size_t, size_t,
+	    int (*)(const void *, const void *));
 
 void	 errlist_add(struct errlist *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));

@@ -473,6 +473,56 @@ def test_reload_reads_only_changed_files_of_another_layout(migd_factory, tool):
     assert versions(m) == [order[-1]]
 
 
+def _step_sql(plan, version):
+    """What the plan says of one step, as text to search."""
+    return json.dumps([s for s in plan["steps"] if s["revision"] == version])
+
+
+def test_diesel_watches_stand_across_reloads(migd_factory):
+    """A reload of diesel's directories keeps the watches on the directories
+    that are still the same (none is added again); one removed and made
+    again is watched anew: every edit, before and after, is in the next
+    plan."""
+    m = layout_migd(migd_factory, "diesel", "diesel")
+    posts = os.path.join(m.migrations_dir, "2024-01-16-141500_create_posts")
+    status = os.path.join(m.migrations_dir,
+                          "2024-02-02-110000_add_archived_post_status")
+
+    def edit(d, text):
+        with open(os.path.join(d, "up.sql"), "a") as f:
+            f.write(text)
+
+    # an edit: a reload of the same directories
+    edit(posts, "-- first edit\n")
+    plan = ok(m, "plan", {"target": "head"})
+    assert "first edit" in _step_sql(plan, "20240116141500"), plan
+    # another directory's file after that reload: its watch still stands
+    edit(status, "-- second edit\n")
+    plan = ok(m, "plan", {"target": "head"})
+    assert "second edit" in _step_sql(plan, "20240202110000"), plan
+    # a directory removed and made again before any load (the same path,
+    # another inode): the next load sees the same directories, but the
+    # old one's watch ended with it; the new one is watched
+    keep = open(os.path.join(posts, "up.sql")).read()
+    shutil.rmtree(posts)
+    write_file(m, os.path.join(os.path.basename(posts), "up.sql"),
+               keep.replace("-- first edit\n", "-- made again\n"))
+    plan = ok(m, "plan", {"target": "head"})
+    assert "made again" in _step_sql(plan, "20240116141500"), plan
+    # nothing pending now: a plan loads nothing
+    loads = m.log().count("loaded again")
+    ok(m, "plan", {"target": "head"})
+    assert m.log().count("loaded again") == loads, m.log()[-2000:]
+    edit(posts, "-- third edit\n")
+    plan = ok(m, "plan", {"target": "head"})
+    assert "third edit" in _step_sql(plan, "20240116141500"), plan
+    # removed: gone from the next plan
+    shutil.rmtree(posts)
+    plan = ok(m, "plan", {"target": "head"})
+    assert _step_sql(plan, "20240116141500") == "[]", plan
+    assert "cannot watch" not in m.log()
+
+
 def _diesel_step(plan, version):
     return [s for s in plan["steps"] if s["revision"] == version][0]
 

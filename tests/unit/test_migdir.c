@@ -2,9 +2,11 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -735,6 +737,627 @@ test_skipped(void)
 	free(dir);
 }
 
+
+/* Open file descriptors of this process: a walk must leave none open. */
+static int
+fds_open(void)
+{
+	DIR		*d = opendir("/proc/self/fd");
+	struct dirent	*de;
+	int		 n = 0;
+
+	if (d == NULL)
+		return (-1);
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return (n - 1);		/* the listing's own */
+}
+
+/* Set while a scan runs as nobody with root kept as the saved uid: the
+ * changes a race test makes between the walk and the reads are root's. */
+static int	 as_nobody;
+
+/* Runs f as root (the test's own files), also from a scan as nobody. */
+static void
+as_owner(void (*f)(const char *, const char *), const char *rel,
+    const char *text)
+{
+	if (as_nobody && seteuid(0) == -1)
+		_exit(6);
+	f(rel, text);
+	if (as_nobody && seteuid(65534) == -1)
+		_exit(6);
+}
+
+/* The changes of a race, each by name: removed, a directory or a FIFO in
+ * its place, unreadable, rewritten, a link to a file others may write. */
+static void
+race_gone(const char *rel, const char *text)
+{
+	char	*path = at(rel);
+
+	(void)text;
+	if (unlink(path) == -1) {
+		perror(path);
+		_exit(7);
+	}
+	free(path);
+}
+
+static void
+race_rmdir(const char *rel, const char *text)
+{
+	char	*path = at(rel);
+
+	(void)text;
+	if (rmdir(path) == -1) {
+		perror(path);
+		_exit(7);
+	}
+	free(path);
+}
+
+static void
+race_dir(const char *rel, const char *text)
+{
+	char	*path = at(rel);
+
+	(void)text;
+	if (unlink(path) == -1 || mkdir(path, 0755) == -1) {
+		perror(path);
+		_exit(7);
+	}
+	free(path);
+}
+
+static void
+race_fifo(const char *rel, const char *text)
+{
+	char	*path = at(rel);
+
+	(void)text;
+	if (unlink(path) == -1 || mkfifo(path, 0644) == -1) {
+		perror(path);
+		_exit(7);
+	}
+	free(path);
+}
+
+static void
+race_unreadable(const char *rel, const char *text)
+{
+	char	*path = at(rel);
+
+	(void)text;
+	if (chmod(path, 0000) == -1) {
+		perror(path);
+		_exit(7);
+	}
+	free(path);
+}
+
+static void
+race_put(const char *rel, const char *text)
+{
+	put(rel, text, 0644);
+}
+
+static void
+race_link(const char *rel, const char *target)
+{
+	char	*path = at(rel);
+
+	if (unlink(path) == -1 || symlink(target, path) == -1) {
+		perror(path);
+		_exit(7);
+	}
+	free(path);
+}
+
+/* A walk's changes: which case's, and whether they were made (once: a
+ * relisted directory's walk calls the hook again). */
+struct race {
+	const char	*name;
+	int		 calls;
+};
+
+/* Between the walk and the reads: the files the walk found change. */
+static void
+race_hook(void *arg)
+{
+	struct race	*r = arg;
+
+	if (r->calls++ > 0)
+		return;
+	if (strcmp(r->name, "migd") == 0) {
+		as_owner(race_gone, "race/0010.sql", NULL);
+		as_owner(race_dir, "race/0020.sql", NULL);
+		as_owner(race_fifo, "race/0030.sql", NULL);
+		as_owner(race_unreadable, "race/0040.sql", NULL);
+		as_owner(race_put, "race/0050.sql", "-- down_revision: 0049\n"
+		    "-- message: edited after the walk\n-- migrate:up\n"
+		    "SELECT 50;\n");
+		as_owner(race_link, "race/0060.sql", "../race-ww.sql");
+	} else if (strcmp(r->name, "golang-migrate") == 0) {
+		as_owner(race_gone, "racegm/000010_t.down.sql", NULL);
+		as_owner(race_dir, "racegm/000020_t.up.sql", NULL);
+		as_owner(race_unreadable, "racegm/000030_t.down.sql", NULL);
+		as_owner(race_put, "racegm/000040_t.down.sql",
+		    "DROP TABLE t40 CASCADE;\n");
+	} else if (strcmp(r->name, "diesel") == 0) {
+		as_owner(race_gone, "raceds/2024-01-01-000010_t/up.sql", NULL);
+		as_owner(race_dir, "raceds/2024-01-01-000020_t/up.sql", NULL);
+		as_owner(race_gone, "raceds/2024-01-01-000030_t/up.sql", NULL);
+		as_owner(race_gone, "raceds/2024-01-01-000030_t/down.sql",
+		    NULL);
+		as_owner(race_rmdir, "raceds/2024-01-01-000030_t", NULL);
+		as_owner(race_unreadable, "raceds/2024-01-01-000040_t/down.sql",
+		    NULL);
+		as_owner(race_put, "raceds/2024-01-01-000050_t/metadata.toml",
+		    "run_in_transaction = false\n");
+	}
+}
+
+/* What a scan gave, as text to compare: counts, each file (path under
+ * top, revision, parent, down file, tx, message), the messages, the
+ * skipped, the descriptors left open. */
+static char *
+scan_text(const char *rel, int format, struct race *r)
+{
+	struct errlist	 el = { NULL, 0 };
+	struct migset	 set;
+	struct migfile	*mf;
+	char		*dir = at(rel), *s, *t, *e, *k;
+	size_t		 i, n = strlen(top) + 1;
+	int		 fds = fds_open(), rc;
+
+	rc = migdir_scan_between(dir, format, &set, &el, NULL,
+	    r != NULL ? race_hook : NULL, r);
+	s = xprintf("rc %d, %zu files, %zu broken, incomplete %d, %d "
+	    "descriptors left open\n", rc, set.n, set.n_broken,
+	    set.incomplete, fds_open() - fds);
+	for (i = 0; i < set.n + set.n_broken; i++) {
+		mf = i < set.n ? set.files[i] : set.broken[i - set.n];
+		t = xprintf("%s%s%s %s < %s%s%s%s%s%s\n", s, i < set.n ? "" :
+		    "broken ", mf->path + n, mf->revision ? mf->revision : "?",
+		    mf->n_parents ? mf->parents[0] : "none",
+		    mf->down_path ? ", down " : "", mf->down_path ?
+		    mf->down_path + n : "", mf->tx == MIGFILE_TX_NONE ?
+		    ", no transaction" : "", *mf->message ? ": " : "",
+		    mf->message);
+		free(s);
+		s = t;
+	}
+	e = errlist_join(&el, "\n");
+	k = errlist_join(&set.skipped, "\n");
+	t = xprintf("%serrors:\n%s\nskipped:\n%s\n", s, e, k);
+	free(s);
+	free(e);
+	free(k);
+	migset_clear(&set);
+	errlist_clear(&el);
+	free(dir);
+	return (t);
+}
+
+/* scan_text as nobody (when root), keeping root as the saved uid for the
+ * race's changes: an unreadable file is one only for someone else. */
+static char *
+scan_as(const char *rel, int format, struct race *r)
+{
+	char	 buf[65536], *s;
+	size_t	 len = 0;
+	ssize_t	 got;
+	pid_t	 pid;
+	int	 p[2], status = -1;
+
+	if (geteuid() != 0)
+		return (scan_text(rel, format, r));
+	if (pipe(p) == -1 || chmod(top, 0711) == -1) {
+		perror("pipe");
+		exit(2);
+	}
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		close(p[0]);
+		if (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 0) !=
+		    0 || setresuid(65534, 65534, 0) != 0)
+			_exit(3);
+		as_nobody = 1;
+		s = scan_text(rel, format, r);
+		if (write(p[1], s, strlen(s)) != (ssize_t)strlen(s))
+			_exit(4);
+		free(s);
+		_exit(0);
+	}
+	close(p[1]);
+	while (len + 1 < sizeof buf && (got = read(p[0], buf + len,
+	    sizeof buf - len - 1)) > 0)
+		len += (size_t)got;
+	buf[len] = '\0';
+	close(p[0]);
+	waitpid(pid, &status, 0);
+	chmod(top, 0700);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return (xprintf("the scan as nobody failed: status %d\n%s",
+		    status, buf));
+	return (xstrdup(buf));
+}
+
+/* Whether a scan's text starts with its counts as want says them; the
+ * whole text shown when not. */
+static int
+counts(const char *text, const char *want)
+{
+	if (strncmp(text, want, strlen(want)) == 0)
+		return (1);
+	printf("# the scan gave:\n%s", text);
+	return (0);
+}
+
+/* Whether a scan's text has a line; the whole text shown when not. */
+static int
+has_line(const char *text, const char *line)
+{
+	if (strstr(text, line) != NULL)
+		return (1);
+	printf("# no line '%s' in:\n%s", line, text);
+	return (0);
+}
+
+/* The part of a scan's text from "errors:" on. */
+static const char *
+messages(const char *text)
+{
+	const char	*m = strstr(text, "errors:\n");
+
+	return (m != NULL ? m : text);
+}
+
+/* Files that change between the walk and their read (removed, a directory
+ * or a FIFO in their place, unreadable, edited, a link to a file others
+ * may write), read on several threads: each said as before, in file
+ * order, everything else read, nothing left open. */
+static void
+test_race(void)
+{
+	struct race	 r;
+	char		 rel[64], text[256], *got, *exp, *base;
+	size_t		 i;
+
+	mkd("race", 0755);
+	for (i = 1; i <= 100; i++) {
+		snprintf(rel, sizeof rel, "race/%04zu.sql", i);
+		if (i == 1)
+			snprintf(text, sizeof text, "-- down_revision: none\n"
+			    "-- migrate:up\nSELECT %zu;\n", i);
+		else
+			snprintf(text, sizeof text, "-- down_revision: %04zu\n"
+			    "-- migrate:up\nSELECT %zu;\n", i - 1, i);
+		put(rel, text, 0644);
+	}
+	put("race-ww.sql", "-- down_revision: 0059\n-- migrate:up\n", 0666);
+	memset(&r, 0, sizeof r);
+	r.name = "migd";
+	got = scan_as("race", LAYOUT_AUTO, &r);
+	exp = expand("errors:\n"
+	    "@/race/0010.sql: No such file or directory\n"
+	    "@/race/0020.sql: not a regular file\n"
+	    "@/race/0030.sql: not a regular file\n"
+	    "@/race/0040.sql: Permission denied\n"
+	    "@/race/0060.sql: refusing a migrations file writable by other "
+	    "users (owner <me>, mode 0666): chmod o-w @/race/0060.sql\n"
+	    "skipped:\n\n");
+	is_str(messages(got), exp, "race (migd): each change said, in order");
+	ok(counts(got, "rc -1, 95 files, 0 broken, incomplete 1, 0 "
+	    "descriptors left open\n"), "race (migd): the other 95 "
+	    "read, the set incomplete, nothing left open");
+	ok(has_line(got, "\nrace/0050.sql 0050 < 0049: edited after the "
+	    "walk\n") && has_line(got, "\nrace/0051.sql 0051 < 0050\n"),
+	    "race (migd): the edited file read as it is now");
+	free(got);
+	free(exp);
+
+	/* golang-migrate: each file of a pair on its own. */
+	mkd("racegm", 0755);
+	for (i = 1; i <= 100; i++) {
+		snprintf(rel, sizeof rel, "racegm/%06zu_t.up.sql", i);
+		snprintf(text, sizeof text, "CREATE TABLE t%zu ();\n", i);
+		put(rel, text, 0644);
+		snprintf(rel, sizeof rel, "racegm/%06zu_t.down.sql", i);
+		snprintf(text, sizeof text, "DROP TABLE t%zu;\n", i);
+		put(rel, text, 0644);
+	}
+	memset(&r, 0, sizeof r);
+	r.name = "golang-migrate";
+	got = scan_as("racegm", LAYOUT_GOLANG_MIGRATE, &r);
+	exp = expand("errors:\n"
+	    "@/racegm/000010_t.down.sql: No such file or directory\n"
+	    "@/racegm/000020_t.up.sql: not a regular file\n"
+	    "@/racegm/000030_t.down.sql: Permission denied\n"
+	    "@/racegm/000020_t.down.sql: a down file without its up file "
+	    "(version 20)\n"
+	    "skipped:\n\n");
+	is_str(messages(got), exp, "race (golang-migrate): each change said, "
+	    "in order");
+	ok(counts(got, "rc -1, 99 files, 0 broken, incomplete 1, 0 "
+	    "descriptors left open\n"), "race (golang-migrate): the "
+	    "rest read, nothing left open");
+	ok(has_line(got, "\nracegm/000010_t.up.sql 10 < 9: t\n") &&
+	    has_line(got, "\nracegm/000021_t.up.sql 21 < 19, down "
+	    "racegm/000021_t.down.sql: t\n") &&
+	    has_line(got, "\nracegm/000030_t.up.sql 30 < 29: t\n"),
+	    "race (golang-migrate): a pair without its down, a chain past "
+	    "the lost up");
+	free(got);
+	free(exp);
+
+	/* diesel, by name: a directory that lost its up.sql is listed (as
+	 * one without it from the start), a removed one said. */
+	mkd("raceds", 0755);
+	for (i = 1; i <= 100; i++) {
+		snprintf(rel, sizeof rel, "raceds/2024-01-01-%06zu_t", i);
+		mkd(rel, 0755);
+		snprintf(rel, sizeof rel, "raceds/2024-01-01-%06zu_t/up.sql",
+		    i);
+		snprintf(text, sizeof text, "CREATE TABLE t%zu ();\n", i);
+		put(rel, text, 0644);
+		snprintf(rel, sizeof rel,
+		    "raceds/2024-01-01-%06zu_t/down.sql", i);
+		snprintf(text, sizeof text, "DROP TABLE t%zu;\n", i);
+		put(rel, text, 0644);
+	}
+	memset(&r, 0, sizeof r);
+	r.name = "diesel";
+	got = scan_as("raceds", LAYOUT_DIESEL, &r);
+	exp = expand("errors:\n"
+	    "@/raceds/2024-01-01-000030_t: No such file or directory\n"
+	    "@/raceds/2024-01-01-000040_t/down.sql: Permission denied\n"
+	    "@/raceds/2024-01-01-000010_t/down.sql: a down file without its "
+	    "up file (version 20240101000010)\n"
+	    "@/raceds/2024-01-01-000020_t/down.sql: a down file without its "
+	    "up file (version 20240101000020)\n"
+	    "skipped:\n\n");
+	is_str(messages(got), exp, "race (diesel): each change said, in "
+	    "order");
+	ok(counts(got, "rc -1, 97 files, 0 broken, incomplete 1, 0 "
+	    "descriptors left open\n"), "race (diesel): the rest "
+	    "read, nothing left open");
+	ok(has_line(got, "\nraceds/2024-01-01-000050_t/up.sql 20240101000050 "
+	    "< 20240101000049, down raceds/2024-01-01-000050_t/down.sql, no "
+	    "transaction: t\n"), "race (diesel): a metadata.toml made "
+	    "after the walk is read");
+	/* The same tree loaded afresh: what a load after the changes says
+	 * (less the file nobody may read, and the directory gone). */
+	base = scan_as("raceds", LAYOUT_DIESEL, NULL);
+	free(exp);
+	exp = expand("errors:\n"
+	    "@/raceds/2024-01-01-000040_t/down.sql: Permission denied\n"
+	    "@/raceds/2024-01-01-000010_t/down.sql: a down file without its "
+	    "up file (version 20240101000010)\n"
+	    "@/raceds/2024-01-01-000020_t/down.sql: a down file without its "
+	    "up file (version 20240101000020)\n"
+	    "skipped:\n\n");
+	is_str(messages(base), exp, "race (diesel): a load afresh says the "
+	    "same of the files that are there");
+	*strstr(got, "errors:\n") = '\0';
+	*strstr(base, "errors:\n") = '\0';
+	is_str(got, base, "race (diesel): the same files as afresh");
+	free(base);
+	free(got);
+	free(exp);
+}
+
+/* Problems the walk finds (a FIFO, a name in upper case) and problems a
+ * worker finds (a file others may write, text that is not UTF-8, a name
+ * the layout does not read), from 480 files read on several threads:
+ * every one in file order, as one thread reading them in turn says them. */
+static void
+test_order(void)
+{
+	struct errlist	 errs = { NULL, 0 }, skips = { NULL, 0 };
+	struct errlist	 late = { NULL, 0 };
+	char		 rel[64], text[128], *got, *exp, *want, *path;
+	size_t		 i, n = 120, k;
+
+	mkd("order", 0755);
+	for (i = 1; i <= n; i++) {
+		if (i % 15 == 4) {
+			snprintf(rel, sizeof rel, "order/%06zu_notes.sql", i);
+			put(rel, "-- notes\n", 0644);
+			errlist_add(&skips, "@/%s: skipped: not a golang-migrate "
+			    "migration name (VERSION_name.up.sql and "
+			    "VERSION_name.down.sql)", rel);
+		}
+		if (i % 20 == 11) {
+			snprintf(rel, sizeof rel, "order/%06zu_t.UP.SQL", i);
+			put(rel, "SELECT 1;\n", 0644);
+			errlist_add(&skips, "@/%s: skipped: only names ending in "
+			    ".sql, in lower case, are migrations; rename it to "
+			    "run it", rel);
+		}
+		snprintf(rel, sizeof rel, "order/%06zu_t.down.sql", i);
+		if (i % 30 == 9) {
+			put(rel, "DROP TABLE \"\xff\";\n", 0644);
+			errlist_add(&errs, "@/%s:1: not valid UTF-8 (byte 0xff)",
+			    rel);
+		} else {
+			snprintf(text, sizeof text, "DROP TABLE t%zu;\n", i);
+			put(rel, text, 0644);
+		}
+		if (i % 25 == 7) {
+			snprintf(rel, sizeof rel, "order/%06zu_t.fifo.sql", i);
+			path = at(rel);
+			if (mkfifo(path, 0644) == -1) {
+				perror(path);
+				exit(2);
+			}
+			free(path);
+			errlist_add(&errs, "@/%s: not a regular file", rel);
+		}
+		snprintf(rel, sizeof rel, "order/%06zu_t.up.sql", i);
+		snprintf(text, sizeof text, "CREATE TABLE t%zu ();\n", i);
+		if (i % 10 == 3) {
+			put(rel, text, 0646);
+			errlist_add(&errs, "@/%s: refusing a migrations file "
+			    "writable by other users (owner <me>, mode 0646): "
+			    "chmod o-w @/%s", rel, rel);
+			errlist_add(&late, "@/order/%06zu_t.down.sql: a down "
+			    "file without its up file (version %zu)", i, i);
+		} else
+			put(rel, text, 0644);
+	}
+	for (k = 0; k < late.n; k++)
+		errlist_add(&errs, "%s", late.v[k]);
+	got = scan_text("order", LAYOUT_GOLANG_MIGRATE, NULL);
+	want = errlist_join(&errs, "\n");
+	path = errlist_join(&skips, "\n");
+	exp = xprintf("errors:\n%s\nskipped:\n%s\n", want, path);
+	free(want);
+	free(path);
+	want = expand(exp);
+	is_str(messages(got), want, "order: %zu problems and %zu skipped, "
+	    "from the walk and from the workers, in file order", errs.n,
+	    skips.n);
+	ok(counts(got, "rc -1, 108 files, 0 broken, incomplete 1, 0 "
+	    "descriptors left open\n"), "order: the rest read");
+	free(want);
+	free(exp);
+	free(got);
+	errlist_clear(&errs);
+	errlist_clear(&skips);
+	errlist_clear(&late);
+}
+
+/* The most descriptors open at a flush of the walk (the hook's count). */
+static void
+fds_peak(void *arg)
+{
+	int	*peak = arg, n = fds_open();
+
+	if (n > *peak)
+		*peak = n;
+}
+
+/* Many directories: their files read in batches while the walk goes on
+ * (a directory stays open until its files are read, and no more than a
+ * few hundred at once), their problems still in file order; diesel's
+ * metadata.toml, found by listing (format = auto), still decides the
+ * transaction of its own directory's files only. */
+static void
+test_many_dirs(void)
+{
+	struct errlist	 el = { NULL, 0 }, errs = { NULL, 0 };
+	struct migset	 set;
+	char		 rel[96], text[160], *dir, *got, *want;
+	size_t		 i, k, notx = 0;
+	int		 peak = 0, before = fds_open(), rc;
+
+	/* 100 directories of 2 files at the top, then one directory of 300
+	 * directories of one file. */
+	mkd("dirs", 0755);
+	mkd("dirs/zz", 0755);
+	for (i = 0; i < 400; i++) {
+		if (i < 100) {
+			snprintf(rel, sizeof rel, "dirs/d%03zu", i);
+			mkd(rel, 0755);
+			snprintf(rel, sizeof rel, "dirs/d%03zu/a.sql", i);
+			snprintf(text, sizeof text, "-- revision: a%03zu\n"
+			    "-- down_revision: %s%03zu\n-- migrate:up\n", i,
+			    i == 0 ? "none" : "b", i == 0 ? 0 : i - 1);
+			if (i == 0)
+				snprintf(text, sizeof text, "-- revision: a000"
+				    "\n-- down_revision: none\n-- migrate:up\n");
+			put(rel, text, 0644);
+			snprintf(rel, sizeof rel, "dirs/d%03zu/b.sql", i);
+			snprintf(text, sizeof text, "-- revision: b%03zu\n"
+			    "-- down_revision: a%03zu\n%s-- migrate:up\n", i, i,
+			    i % 33 == 8 ? "-- bogus: 1\n" : "");
+			put(rel, text, i % 41 == 9 ? 0666 : 0644);
+		} else {
+			snprintf(rel, sizeof rel, "dirs/zz/e%03zu", i);
+			mkd(rel, 0755);
+			snprintf(rel, sizeof rel, "dirs/zz/e%03zu/c.sql", i);
+			snprintf(text, sizeof text, "-- revision: c%03zu\n"
+			    "-- down_revision: %s%03zu\n%s-- migrate:up\n", i,
+			    i == 100 ? "b" : "c", i - 1, i % 77 == 20 ?
+			    "-- bogus: 1\n" : "");
+			put(rel, text, 0644);
+		}
+		if (i < 100 && i % 41 == 9)
+			errlist_add(&errs, "@/dirs/d%03zu/b.sql: refusing a "
+			    "migrations file writable by other users (owner "
+			    "<me>, mode 0666): chmod o-w @/dirs/d%03zu/b.sql",
+			    i, i);
+		if ((i < 100 && i % 33 == 8) || (i >= 100 && i % 77 == 20))
+			errlist_add(&errs, "@/dirs/%s%03zu/%s.sql:%d: unknown "
+			    "header 'bogus' (known: revision, down_revision, "
+			    "message, transaction, depends_on, branch_labels, "
+			    "unfinished)", i < 100 ? "d" : "zz/e", i,
+			    i < 100 ? "b" : "c", 3);
+	}
+	dir = at("dirs");
+	rc = migdir_scan_between(dir, LAYOUT_AUTO, &set, &el, NULL, fds_peak,
+	    &peak);
+	is_int(rc, -1, "many dirs: refused (the problems below)");
+	got = join(&el);
+	want = errlist_join(&errs, "\n");
+	free(dir);
+	dir = expand(want);
+	is_str(got, dir, "many dirs: every problem, in file order");
+	free(got);
+	free(want);
+	free(dir);
+	is_int(set.n + set.n_broken, 500 - 3, "many dirs: every file read "
+	    "but those refused unread");
+	is_int(set.n_dirs, 402, "many dirs: every directory to watch");
+	ok(peak > before && peak - before <= 256 + 8, "many dirs: at most "
+	    "a few hundred directories open at once (%d)", peak - before);
+	is_int(fds_open(), before, "many dirs: nothing left open");
+	migset_clear(&set);
+	errlist_clear(&el);
+	errlist_clear(&errs);
+
+	/* diesel's directories listed (auto), more than one batch of them. */
+	mkd("autods", 0755);
+	for (i = 1; i <= 150; i++) {
+		snprintf(rel, sizeof rel, "autods/2024-02-01-%06zu_m", i);
+		mkd(rel, 0755);
+		snprintf(rel, sizeof rel, "autods/2024-02-01-%06zu_m/up.sql", i);
+		put(rel, "SELECT 1;\n", 0644);
+		snprintf(rel, sizeof rel, "autods/2024-02-01-%06zu_m/down.sql",
+		    i);
+		put(rel, "SELECT 2;\n", 0644);
+		if (i % 7 == 2 || i % 11 == 5) {
+			snprintf(rel, sizeof rel,
+			    "autods/2024-02-01-%06zu_m/metadata.toml", i);
+			put(rel, i % 7 == 2 ? "run_in_transaction = false\n" :
+			    "run_in_transaction = true\n", 0644);
+			notx += i % 7 == 2;
+		}
+	}
+	dir = at("autods");
+	rc = migdir_scan_format(dir, LAYOUT_AUTO, &set, &el, NULL);
+	got = join(&el);
+	is_str(got, "", "auto diesel: no problem");
+	free(got);
+	is_int(rc, 0, "auto diesel: loads");
+	is_int(set.format, LAYOUT_DIESEL, "auto diesel: detected");
+	for (i = k = 0; i < set.n; i++) {
+		if ((set.files[i]->tx == MIGFILE_TX_NONE) != ((i + 1) % 7 ==
+		    2))
+			k++;
+	}
+	ok(set.n == 150 && k == 0, "auto diesel: run_in_transaction = false "
+	    "in %zu directories, and only there (%zu wrong)", notx, k);
+	is_int(set.n_extra, notx + 150 / 11 + 1 - 2, "auto diesel: every "
+	    "metadata.toml watched");
+	migset_clear(&set);
+	errlist_clear(&el);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -757,6 +1380,9 @@ main(void)
 	test_layouts();
 	test_diesel();
 	test_reuse();
+	test_race();
+	test_order();
+	test_many_dirs();
 
 	if (nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS) == -1)
 		perror(top);

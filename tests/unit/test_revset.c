@@ -5,6 +5,7 @@
  */
 #include <sys/stat.h>
 
+#include <errno.h>
 #include <ftw.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "migfile.h"
 #include "revset.h"
 #include "sqlscan.h"
@@ -1555,6 +1557,89 @@ test_many_files(void)
 	    "300 files: every section analysed");
 }
 
+/* Another tool's two files per migration, read on several threads: a
+ * down file others may write and a FIFO in a pair's place are said first,
+ * in file order (as the files were met), then every section's SQL, each
+ * file's up before its down; fixed, every section of the 200 is there. */
+static void
+test_many_pairs(void)
+{
+	struct revset_ctx	 ctx = ctx_base;
+	struct errlist		 want = { NULL, 0 }, sql = { NULL, 0 };
+	char			 file[64], *path, *w;
+	size_t			 i, n = 200, k;
+
+	ctx.format = LAYOUT_GOLANG_MIGRATE;
+	newcase("pairs");
+	for (i = 1; i <= n; i++) {
+		snprintf(file, sizeof file, "%06zu_t.up.sql", i);
+		if (i % 37 == 5) {
+			raw(file, "ROLLBACK;\n");
+			errlist_add(&sql, "@/%s:1: ROLLBACK" MSG_ROLLBACK_TX,
+			    file);
+		} else
+			raw(file, "CREATE TABLE t (a int);\n");
+		snprintf(file, sizeof file, "%06zu_t.down.sql", i);
+		if (i % 61 == 30) {
+			path = xprintf("%s/%s", cur, file);
+			if (mkfifo(path, 0644) == -1) {
+				perror(path);
+				exit(2);
+			}
+			free(path);
+			errlist_add(&want, "@/%s: not a regular file", file);
+			continue;
+		}
+		raw(file, i % 37 == 5 ? "SELECT 1;\nROLLBACK;\n" :
+		    "DROP TABLE t;\n");
+		if (i % 37 == 5)
+			errlist_add(&sql, "@/%s:2: ROLLBACK" MSG_ROLLBACK_TX,
+			    file);
+		if (i % 50 == 17) {
+			path = xprintf("%s/%s", cur, file);
+			if (chmod(path, 0646) == -1) {
+				perror(path);
+				exit(2);
+			}
+			free(path);
+			errlist_add(&want, "@/%s: refusing a migrations file "
+			    "writable by other users (owner <me>, mode 0646): "
+			    "chmod o-w @/%s", file, file);
+		}
+	}
+	for (k = 0; k < sql.n; k++)
+		errlist_add(&want, "%s", sql.v[k]);
+	w = errlist_join(&want, "\n");
+	refused(&ctx, want.n, w, "200 pairs, 7 unread, 6 with problems");
+	free(w);
+	errlist_clear(&want);
+	errlist_clear(&sql);
+
+	/* Fixed: each revision's up and down analysed. */
+	for (i = 1; i <= n; i++) {
+		snprintf(file, sizeof file, "%06zu_t.up.sql", i);
+		raw(file, "CREATE TABLE t (a int);\n");
+		snprintf(file, sizeof file, "%06zu_t.down.sql", i);
+		path = xprintf("%s/%s", cur, file);
+		if (i % 61 == 30 && unlink(path) == -1) {
+			perror(path);
+			exit(2);
+		}
+		if (chmod(path, 0644) == -1 && errno != ENOENT) {
+			perror(path);
+			exit(2);
+		}
+		free(path);
+		raw(file, "VACUUM;\n");
+	}
+	loads(&ctx, "200 pairs, fixed");
+	for (i = k = 0; rs != NULL && i < revset_count(rs); i++)
+		k += rs->up[i].n_stmts == 1 && rs->down[i].n_stmts == 1 &&
+		    !revset_transactional(rs, i, 0) &&
+		    revset_file(rs, i)->down_path != NULL;
+	is_int(k, n, "200 pairs: every up and down analysed, with its path");
+}
+
 int
 main(void)
 {
@@ -1584,6 +1669,7 @@ main(void)
 	test_labels();
 	test_reuse();
 	test_many_files();
+	test_many_pairs();
 
 	revset_unref(rs);
 	errlist_clear(&el);

@@ -187,6 +187,70 @@ test_parallel(void)
 	}
 }
 
+/* What sort_runs is given: a key, and where it was, to check stability. */
+struct sorted_item {
+	int	 key;
+	int	 at;
+};
+
+static size_t	 sort_compares;
+
+static int
+sort_cmp(const void *a, const void *b)
+{
+	const struct sorted_item	*x = a, *y = b;
+
+	sort_compares++;
+	return (x->key < y->key ? -1 : x->key > y->key);
+}
+
+/* sort_runs: qsort's order, equal keys in their first order, and n - 1
+ * comparisons for an array in order, 3n/2 with neighbours swapped. */
+static void
+test_sort_runs(void)
+{
+	static const size_t	 sizes[] = { 0, 1, 2, 3, 7, 64, 1000, 4097 };
+	struct sorted_item	*v;
+	size_t			 k, i, n, bad;
+	unsigned int		 seed = 7;
+
+	for (k = 0; k < nitems(sizes); k++) {
+		n = sizes[k];
+		v = xcalloc(n + 1, sizeof *v);
+		for (i = 0; i < n; i++) {
+			seed = seed * 1103515245 + 12345;
+			v[i].key = (int)((seed >> 16) % 50);
+			v[i].at = (int)i;
+		}
+		sort_runs(v, n, sizeof *v, sort_cmp);
+		for (i = 1, bad = 0; i < n; i++)
+			bad += v[i - 1].key > v[i].key || (v[i - 1].key ==
+			    v[i].key && v[i - 1].at > v[i].at);
+		is_int((int)bad, 0, "sort_runs(%zu random keys): in order, "
+		    "equal keys as they came", n);
+		/* In order: one comparison per neighbour. */
+		for (i = 0; i < n; i++)
+			v[i].key = (int)i;
+		sort_compares = 0;
+		sort_runs(v, n, sizeof *v, sort_cmp);
+		ok(sort_compares <= (n > 0 ? n - 1 : 0), "sort_runs(%zu in "
+		    "order): %zu comparisons", n, sort_compares);
+		/* Each pair swapped (a down file named before its up). */
+		for (i = 0; i + 1 < n; i += 2) {
+			v[i].key = (int)i + 1;
+			v[i + 1].key = (int)i;
+		}
+		sort_compares = 0;
+		sort_runs(v, n, sizeof *v, sort_cmp);
+		for (i = 1, bad = 0; i < n; i++)
+			bad += v[i - 1].key > v[i].key;
+		ok(bad == 0 && sort_compares <= n + n / 2, "sort_runs(%zu, "
+		    "neighbours "
+		    "swapped): in order, %zu comparisons", n, sort_compares);
+		free(v);
+	}
+}
+
 int
 main(void)
 {
@@ -194,5 +258,6 @@ main(void)
 	test_trusted();
 	test_backoff();
 	test_parallel();
+	test_sort_runs();
 	return (done_testing());
 }
