@@ -7,9 +7,9 @@
  * status answers from each database's kept state (read by its last status
  * or left by its last run, with its age) when it has no connection up,
  * rather than open one per database under the cap; "fresh" reads every
- * one.  status and verify start every child at once; upgrade starts the canary alone, then
- * the rest `parallel` at a time, and stops starting new ones at the first
- * failure unless told to continue.
+ * one.  status and verify start every child at once; upgrade starts the
+ * canary alone, then the rest `parallel` at a time, and stops starting new
+ * ones at the first failure unless told to continue.
  */
 #include <sys/queue.h>
 
