@@ -117,6 +117,11 @@ struct job {
 						   written with its COMMIT */
 	int			 guard_retake;	/* the check takes the next step's
 						   witness (same batch) */
+	/* The server had no enabled event trigger when last asked, and no
+	 * step since ran code that could have made one: a step whose SQL
+	 * changes no session state needs no reset (run_batch). */
+	int			 evt_none;
+	ssize_t			 pipe_evt;	/* that question's query, or -1 */
 	char			*copy_refused;	/* a COPY to or from migd met */
 	int			 witness;	/* the step's lock witness taken */
 	size_t			 notices;	/* of the current step */
@@ -321,7 +326,8 @@ char	*book_witness_sql(struct job *j);
 char	*book_guard_failure(struct job *j, PGresult *res,
 	    const char **sqlstate);
 void	 book_step_sql(struct job *j, const char *text, int ahead,
-	    struct errlist *sql);
+	    int session, struct errlist *sql);
+const char *book_evt_sql(void);
 void	 book_atomic_end_sql(struct job *j, struct errlist *sql);
 
 /* run.c */

@@ -681,6 +681,7 @@ run_retry_timer(evutil_socket_t fd, short events, void *arg)
 		return;
 	}
 	j->attempt++;
+	j->evt_none = 0;	/* the rollback may have brought one back */
 	if (j->atomic) {
 		j->step = 0;
 		json_array_clear(j->done);
@@ -1129,7 +1130,7 @@ run_bookkeeping(struct job *j)
 	} else
 		begin = xstrdup("");
 	begin = run_witness(j, begin);
-	book_step_sql(j, text, 0, &sql);
+	book_step_sql(j, text, 0, SQLSCAN_SESSION_ALL, &sql);
 	all = book_joined(&sql);
 	s = xprintf("%s%s%s", begin, all, j->tx ? "" : migrate_reset_sql(j) +
 	    2);
@@ -1283,6 +1284,19 @@ run_batch_done(struct job *j, PGresult *res)
 	const char	*text;
 	ssize_t		 failed = pool_pipeline_failed(j->pc);
 
+	/* The question for event triggers: asked after a step's COMMIT, its
+	 * failure (a cancel) leaves the step done and the answer unknown; in
+	 * an atomic run, asked inside the run's transaction, it fails the
+	 * run as any query would. */
+	if (j->pipe_evt >= 0 && failed == j->pipe_evt && !j->atomic)
+		failed = -1;
+	else if (j->pipe_evt >= 0 && failed < 0)
+		j->evt_none = res != NULL && PQresultStatus(res) ==
+		    PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+		    strcmp(PQgetvalue(res, 0, 0), "f") == 0;
+	j->pipe_evt = -1;
+	if (failed >= 0 || j->copy_refused != NULL)
+		j->evt_none = 0;	/* rolled back: what was dropped is back */
 	if (failed < 0 && j->copy_refused != NULL) {
 		if (j->step == j->batch_end) {
 			/* Heard of as done: the batch's last step it is. */
@@ -1342,6 +1356,7 @@ run_batch(struct job *j)
 	const char		*text;
 	unsigned char		*discard;
 	size_t			 first = j->step, s, i, k, n0;
+	int			 evt = j->evt_none, session, ask = !evt;
 
 	free(j->pipe_map);
 	free(j->pipe_step);
@@ -1385,7 +1400,13 @@ run_batch(struct job *j)
 		j->step = s;	/* book_step_sql's step */
 		j->guard_retake = j->atomic && s + 1 < j->plan.n_steps &&
 		    s + 1 - first < RUN_BATCH_MAX && run_batchable(j, s + 1);
-		book_step_sql(j, text, 1, &sql);
+		/* The reset of what its SQL may have changed, or of all when
+		 * an event trigger may run code in it; code it runs may have
+		 * made one, so the server is asked again at the end. */
+		session = evt ? sc->session : SQLSCAN_SESSION_ALL;
+		if (sc->session & SQLSCAN_SESSION_CODE)
+			evt = 0, ask = 1;
+		book_step_sql(j, text, 1, session, &sql);
 		j->pipe_map = xreallocarray(j->pipe_map, sql.n,
 		    sizeof *j->pipe_map);
 		j->pipe_step = xreallocarray(j->pipe_step, sql.n,
@@ -1402,6 +1423,21 @@ run_batch(struct job *j)
 				continue;
 			j->pipe_map[k++] = &sc->stmts[i];
 		}
+	}
+	j->pipe_evt = -1;
+	if (ask) {
+		/* After the COMMIT (an atomic run's: before its last round
+		 * trip); its answer is the pipeline's last result. */
+		j->pipe_evt = (ssize_t)sql.n;
+		errlist_add(&sql, "%s", book_evt_sql());
+		j->pipe_map = xreallocarray(j->pipe_map, sql.n,
+		    sizeof *j->pipe_map);
+		j->pipe_step = xreallocarray(j->pipe_step, sql.n,
+		    sizeof *j->pipe_step);
+		j->pipe_ends = xrealloc(j->pipe_ends, sql.n);
+		j->pipe_map[sql.n - 1] = NULL;
+		j->pipe_step[sql.n - 1] = s - 1;
+		j->pipe_ends[sql.n - 1] = 0;
 	}
 	j->guard_retake = 0;
 	j->step = first;
@@ -1436,6 +1472,9 @@ run_step(struct job *j)
 		run_batch(j);
 		return;
 	}
+	/* Not pipelined: its reset is whole, and the next pipeline asks for
+	 * event triggers again. */
+	j->evt_none = 0;
 	if (j->tx && j->segments <= 1) {
 		run_stmt(j, NULL);	/* COPY: statement by statement */
 		return;
