@@ -1594,8 +1594,8 @@ run_drop_problems(struct job *j, char **created, size_t n_created)
 }
 
 /*
- * The schemas that exist, and those migd created for earlier runs, came
- * back: refuse a plan that drops a managed schema, create the missing ones,
+ * The schemas that exist, those migd created for earlier runs, and whether
+ * the server has an event trigger came back: refuse a plan that drops a managed schema, create the missing ones,
  * then run.
  */
 void
@@ -1622,9 +1622,12 @@ run_schemas(struct job *j, PGresult *res)
 			    j->ensure[i]));
 	}
 	created = xcalloc((size_t)PQntuples(res) + 1, sizeof *created);
+	j->evt_none = 1;
 	for (k = 0; k < PQntuples(res); k++) {
 		if (PQgetvalue(res, k, 0)[0] == 'm')
 			created[n_created++] = PQgetvalue(res, k, 1);
+		if (PQgetvalue(res, k, 0)[0] == 'v')
+			j->evt_none = 0;	/* an event trigger */
 	}
 	problems = run_drop_problems(j, created, n_created);
 	/* Managed: configured, holding migd's tables, created by migd. */
