@@ -1595,8 +1595,8 @@ run_drop_problems(struct job *j, char **created, size_t n_created)
 
 /*
  * The schemas that exist, those migd created for earlier runs, and whether
- * the server has an event trigger came back: refuse a plan that drops a managed schema, create the missing ones,
- * then run.
+ * the server has an event trigger came back: refuse a plan that drops a
+ * managed schema, create the missing ones, then run.
  */
 void
 run_schemas(struct job *j, PGresult *res)
