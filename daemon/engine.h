@@ -41,6 +41,11 @@ struct dbstate {
 struct job;
 typedef void (*job_fn)(struct job *, PGresult *);
 
+/* struct job's evt: what is known of the server's event triggers. */
+#define RUN_EVT_UNKNOWN	0	/* not asked, or code ran since */
+#define RUN_EVT_NONE	1
+#define RUN_EVT_SOME	2
+
 struct job {
 	TAILQ_ENTRY(job)	 entry;		/* the run queue */
 	TAILQ_ENTRY(job)	 all;		/* every live job */
@@ -117,10 +122,11 @@ struct job {
 						   written with its COMMIT */
 	int			 guard_retake;	/* the check takes the next step's
 						   witness (same batch) */
-	/* The server had no enabled event trigger when last asked, and no
-	 * step since ran code that could have made one: a step whose SQL
-	 * changes no session state needs no reset (run_batch). */
-	int			 evt_none;
+	/* Whether the server has an enabled event trigger (code any DDL may
+	 * run): RUN_EVT_NONE when last asked and no step since ran code that
+	 * could have made one, and only then does a step whose SQL changes no
+	 * session state go without the reset (run_batch). */
+	int			 evt;
 	ssize_t			 pipe_evt;	/* that question's query, or -1 */
 	char			*copy_refused;	/* a COPY to or from migd met */
 	int			 witness;	/* the step's lock witness taken */

@@ -681,7 +681,7 @@ run_retry_timer(evutil_socket_t fd, short events, void *arg)
 		return;
 	}
 	j->attempt++;
-	j->evt_none = 0;	/* the rollback may have brought one back */
+	j->evt = RUN_EVT_UNKNOWN;	/* a rollback may bring one back */
 	if (j->atomic) {
 		j->step = 0;
 		json_array_clear(j->done);
@@ -1290,13 +1290,13 @@ run_batch_done(struct job *j, PGresult *res)
 	 * run as any query would. */
 	if (j->pipe_evt >= 0 && failed == j->pipe_evt && !j->atomic)
 		failed = -1;
-	else if (j->pipe_evt >= 0 && failed < 0)
-		j->evt_none = res != NULL && PQresultStatus(res) ==
-		    PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-		    strcmp(PQgetvalue(res, 0, 0), "f") == 0;
+	else if (j->pipe_evt >= 0 && failed < 0 && res != NULL &&
+	    PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		j->evt = strcmp(PQgetvalue(res, 0, 0), "f") == 0 ?
+		    RUN_EVT_NONE : RUN_EVT_SOME;
 	j->pipe_evt = -1;
 	if (failed >= 0 || j->copy_refused != NULL)
-		j->evt_none = 0;	/* rolled back: what was dropped is back */
+		j->evt = RUN_EVT_UNKNOWN;	/* a rollback may bring one back */
 	if (failed < 0 && j->copy_refused != NULL) {
 		if (j->step == j->batch_end) {
 			/* Heard of as done: the batch's last step it is. */
@@ -1356,7 +1356,8 @@ run_batch(struct job *j)
 	const char		*text;
 	unsigned char		*discard;
 	size_t			 first = j->step, s, i, k, n0;
-	int			 evt = j->evt_none, session, ask = !evt;
+	const struct sqlscan	*next;
+	int			 evt = j->evt, session;
 
 	free(j->pipe_map);
 	free(j->pipe_step);
@@ -1402,10 +1403,11 @@ run_batch(struct job *j)
 		    s + 1 - first < RUN_BATCH_MAX && run_batchable(j, s + 1);
 		/* The reset of what its SQL may have changed, or of all when
 		 * an event trigger may run code in it; code it runs may have
-		 * made one, so the server is asked again at the end. */
-		session = evt ? sc->session : SQLSCAN_SESSION_ALL;
+		 * made one, so that is unknown again after it. */
+		session = evt == RUN_EVT_NONE ? sc->session :
+		    SQLSCAN_SESSION_ALL;
 		if (sc->session & SQLSCAN_SESSION_CODE)
-			evt = 0, ask = 1;
+			evt = RUN_EVT_UNKNOWN;
 		book_step_sql(j, text, 1, session, &sql);
 		j->pipe_map = xreallocarray(j->pipe_map, sql.n,
 		    sizeof *j->pipe_map);
@@ -1424,8 +1426,15 @@ run_batch(struct job *j)
 			j->pipe_map[k++] = &sc->stmts[i];
 		}
 	}
+	/* Asked only when unknown and the next step would go without the
+	 * reset: the question costs as much server time as the reset (a
+	 * catalog query, 40 us). */
+	next = s < j->plan.n_steps ? revset_section(j->rs,
+	    j->plan.steps[s].idx, j->plan.steps[s].dir == GRAPH_UP) : NULL;
+	j->evt = evt;
 	j->pipe_evt = -1;
-	if (ask) {
+	if (evt == RUN_EVT_UNKNOWN && next != NULL &&
+	    !(next->session & SQLSCAN_SESSION_CODE) && run_batchable(j, s)) {
 		/* After the COMMIT (an atomic run's: before its last round
 		 * trip); its answer is the pipeline's last result. */
 		j->pipe_evt = (ssize_t)sql.n;
@@ -1472,9 +1481,9 @@ run_step(struct job *j)
 		run_batch(j);
 		return;
 	}
-	/* Not pipelined: its reset is whole, and the next pipeline asks for
-	 * event triggers again. */
-	j->evt_none = 0;
+	/* Not pipelined: its reset is whole, and it may make an event
+	 * trigger. */
+	j->evt = RUN_EVT_UNKNOWN;
 	if (j->tx && j->segments <= 1) {
 		run_stmt(j, NULL);	/* COPY: statement by statement */
 		return;
@@ -1622,12 +1631,12 @@ run_schemas(struct job *j, PGresult *res)
 			    j->ensure[i]));
 	}
 	created = xcalloc((size_t)PQntuples(res) + 1, sizeof *created);
-	j->evt_none = 1;
+	j->evt = RUN_EVT_NONE;
 	for (k = 0; k < PQntuples(res); k++) {
 		if (PQgetvalue(res, k, 0)[0] == 'm')
 			created[n_created++] = PQgetvalue(res, k, 1);
 		if (PQgetvalue(res, k, 0)[0] == 'v')
-			j->evt_none = 0;	/* an event trigger */
+			j->evt = RUN_EVT_SOME;
 	}
 	problems = run_drop_problems(j, created, n_created);
 	/* Managed: configured, holding migd's tables, created by migd. */
