@@ -33,6 +33,7 @@ SETUP = """
 CREATE SCHEMA IF NOT EXISTS app;
 CREATE SEQUENCE public.migd_t_sq;
 CREATE TABLE public.migd_t_rows (id int);
+CREATE TABLE public.migd_t_sq_rows (id int);
 INSERT INTO public.migd_t_rows VALUES (1), (2);
 CREATE FUNCTION public.migd_t_currval(s text) RETURNS bigint LANGUAGE plpgsql AS $$
 BEGIN RETURN currval(s::regclass); EXCEPTION WHEN others THEN RETURN NULL; END $$;
@@ -85,6 +86,11 @@ CASES = [
     ("event_trigger_made_by_code",
      ("DO $$BEGIN EXECUTE %s; END$$;" % ("'" + EVT.replace("'", "''") + "'"),
       "CREATE TABLE public.fires (id int);")),
+    # ... with code after it (no question there: the next one runs code
+    # too), then the quiet migration that fires it
+    ("event_trigger_made_by_code_then_a_row_change",
+     ("DO $$BEGIN EXECUTE %s; END$$;" % ("'" + EVT.replace("'", "''") + "'"),
+      "INSERT INTO public.migd_t_sq_rows SELECT 1;")),
 ]
 
 
