@@ -16,11 +16,21 @@
 #include "migd.h"
 #include "engine.h"
 
-/* Puts the session back as migd left it, inside a transaction or not. */
-static const char *const book_isolate[] = {
-	"SET SESSION AUTHORIZATION DEFAULT", "RESET ALL", "DEALLOCATE ALL",
-	"CLOSE ALL", "UNLISTEN *", "DISCARD TEMP", "DISCARD SEQUENCES",
-	"DISCARD PLANS"
+/* Puts the session back as migd left it, inside a transaction or not: each
+ * statement for what a migration may have changed (SQLSCAN_SESSION_*; the
+ * cached plans only when it may have run code). */
+static const struct book_reset {
+	const char	*sql;
+	int		 session;
+} book_isolate[] = {
+	{ "SET SESSION AUTHORIZATION DEFAULT", SQLSCAN_SESSION_SETS },
+	{ "RESET ALL", SQLSCAN_SESSION_SETS },
+	{ "DEALLOCATE ALL", SQLSCAN_SESSION_PREPARED },
+	{ "CLOSE ALL", SQLSCAN_SESSION_CURSORS },
+	{ "UNLISTEN *", SQLSCAN_SESSION_LISTEN },
+	{ "DISCARD TEMP", SQLSCAN_SESSION_TEMP },
+	{ "DISCARD SEQUENCES", SQLSCAN_SESSION_SEQUENCES },
+	{ "DISCARD PLANS", SQLSCAN_SESSION_CODE }
 };
 
 
@@ -351,7 +361,7 @@ book_witness_sql(struct job *j)
  * regnamespace that fails (3F000), which run_step_failed() rewords.
  */
 static void
-book_guard_sql(struct job *j, struct errlist *sql)
+book_guard_sql(struct job *j, int timeouts, struct errlist *sql)
 {
 	char	*q, *lit, *t, *retake, *cols, *list = xstrdup("");
 	size_t	 i;
@@ -374,13 +384,14 @@ book_guard_sql(struct job *j, struct errlist *sql)
 	    "pg_try_advisory_lock_shared(%lld)",
 	    migrate_lock_key(j->db->cf)) : xstrdup("");
 	/* The transaction's timeouts again first (RESET ALL dropped them),
-	 * for the version and history rows after it. */
-	cols = book_timeouts_cols(j, 1);
-	errlist_add(sql, "SELECT %s, (CASE WHEN pg_catalog.pg_backend_pid() <> "
+	 * for the version and history rows after it; still in force when
+	 * nothing was reset. */
+	cols = timeouts ? book_timeouts_cols(j, 1) : xstrdup("");
+	errlist_add(sql, "SELECT %s%s(CASE WHEN pg_catalog.pg_backend_pid() <> "
 	    "%d THEN '\"" BOOK_LOCK_LOST "\"' WHEN NOT "
 	    "pg_catalog.pg_advisory_unlock_shared(%lld) THEN '\"" BOOK_LOCK_LOST
-	    "\"' END)::pg_catalog.regnamespace%s%s", cols,
-	    pool_conn_server_pid(j->pc), migrate_lock_key(j->db->cf), list,
+	    "\"' END)::pg_catalog.regnamespace%s%s", cols, timeouts ? ", " :
+	    "", pool_conn_server_pid(j->pc), migrate_lock_key(j->db->cf), list,
 	    retake);
 	free(cols);
 	free(retake);
@@ -483,20 +494,26 @@ book_guard_failure(struct job *j, PGresult *res, const char **sqlstate)
 }
 
 /* The end of a step, after its statements: the session put back as migd
- * left it, the checks, the version rows, the history row, and COMMIT (in an
- * atomic run, the last three once for the run: book_atomic_end_sql). */
+ * left it (what session, SQLSCAN_SESSION_*, says it may have changed), the
+ * checks, the version rows, the history row, and COMMIT (in an atomic run,
+ * the last three once for the run: book_atomic_end_sql). */
 void
-book_step_sql(struct job *j, const char *text, int ahead,
+book_step_sql(struct job *j, const char *text, int ahead, int session,
     struct errlist *sql)
 {
 	const struct graph_step	*st = &j->plan.steps[j->step];
 	size_t			 i;
 
+	if (session & SQLSCAN_SESSION_CODE)
+		session = SQLSCAN_SESSION_ALL;
 	for (i = 0; i < nitems(book_isolate); i++)
-		errlist_add(sql, "%s", book_isolate[i]);
+		if (session & book_isolate[i].session)
+			errlist_add(sql, "%s", book_isolate[i].sql);
 	if (book_mentions_advisory(text))
 		book_advisory_sql(j, sql);
-	book_guard_sql(j, sql);		/* with the timeouts */
+	/* With the timeouts when RESET ALL dropped them (or SET changed
+	 * them). */
+	book_guard_sql(j, (session & SQLSCAN_SESSION_SETS) != 0, sql);
 	if (j->atomic)
 		return;		/* rows, history, COMMIT: book_atomic_end_sql */
 	book_rows_sql(j, st->row_del, st->n_row_del, st->row_ins,
@@ -586,6 +603,15 @@ book_atomic_end_sql(struct job *j, struct errlist *sql)
 		free(ht);
 	}
 	errlist_add(sql, "COMMIT");
+}
+
+/* Whether the server has an enabled event trigger: code that any DDL
+ * statement may run, which no migration's parse tree shows. */
+const char *
+book_evt_sql(void)
+{
+	return ("SELECT EXISTS (SELECT FROM pg_catalog.pg_event_trigger WHERE "
+	    "evtenabled <> 'D')");
 }
 
 /* Every direction a history row may have; the table's CHECK lists them. */

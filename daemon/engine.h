@@ -42,6 +42,11 @@ struct dbstate {
 struct job;
 typedef void (*job_fn)(struct job *, PGresult *);
 
+/* struct job's evt: what is known of the server's event triggers. */
+#define RUN_EVT_UNKNOWN	0	/* not asked, or code ran since */
+#define RUN_EVT_NONE	1
+#define RUN_EVT_SOME	2
+
 struct job {
 	TAILQ_ENTRY(job)	 entry;		/* the run queue */
 	TAILQ_ENTRY(job)	 all;		/* every live job */
@@ -125,6 +130,12 @@ struct job {
 						   written with its COMMIT */
 	int			 guard_retake;	/* the check takes the next step's
 						   witness (same batch) */
+	/* Whether the server has an enabled event trigger (code any DDL may
+	 * run): RUN_EVT_NONE when last asked and no step since ran code that
+	 * could have made one, and only then does a step whose SQL changes no
+	 * session state go without the reset (run_batch). */
+	int			 evt;
+	ssize_t			 pipe_evt;	/* that question's query, or -1 */
 	char			*copy_refused;	/* a COPY to or from migd met */
 	int			 witness;	/* the step's lock witness taken */
 	size_t			 notices;	/* of the current step */
@@ -385,7 +396,8 @@ char	*book_witness_sql(struct job *j);
 char	*book_guard_failure(struct job *j, PGresult *res,
 	    const char **sqlstate);
 void	 book_step_sql(struct job *j, const char *text, int ahead,
-	    struct errlist *sql);
+	    int session, struct errlist *sql);
+const char *book_evt_sql(void);
 void	 book_atomic_end_sql(struct job *j, struct errlist *sql);
 
 /* run.c */

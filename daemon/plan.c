@@ -851,11 +851,15 @@ job_plan_checked(struct job *j, json_t *problems, json_t *lint)
 	migrate_plan_schemas(j);
 	list = migrate_text_array(j->ensure, j->n_ensure);
 	params[0] = list;
-	/* With the schemas migd created for earlier runs: it manages them. */
+	/* With the schemas migd created for earlier runs: it manages them;
+	 * and whether an event trigger may run code in the steps' DDL
+	 * (run_batch). */
 	ht = migrate_qualify(j->db->cf->history_schema,
 	    j->db->cf->history_table);
 	sql = xprintf("SELECT 'e'::text, nspname::text FROM "
-	    "pg_catalog.pg_namespace WHERE nspname = ANY($1::text[])%s%s%s",
+	    "pg_catalog.pg_namespace WHERE nspname = ANY($1::text[])%s%s%s "
+	    "UNION ALL SELECT 'v'::text, ''::text WHERE EXISTS (SELECT FROM "
+	    "pg_catalog.pg_event_trigger WHERE evtenabled <> 'D')",
 	    j->st.has_history ? " UNION SELECT 'm'::text, s FROM " : "",
 	    j->st.has_history ? ht : "", j->st.has_history ?
 	    ", pg_catalog.unnest(schemas_created) s" : "");

@@ -681,6 +681,7 @@ run_retry_timer(evutil_socket_t fd, short events, void *arg)
 		return;
 	}
 	j->attempt++;
+	j->evt = RUN_EVT_UNKNOWN;	/* a rollback may bring one back */
 	if (j->atomic) {
 		j->step = 0;
 		json_array_clear(j->done);
@@ -1129,7 +1130,7 @@ run_bookkeeping(struct job *j)
 	} else
 		begin = xstrdup("");
 	begin = run_witness(j, begin);
-	book_step_sql(j, text, 0, &sql);
+	book_step_sql(j, text, 0, SQLSCAN_SESSION_ALL, &sql);
 	all = book_joined(&sql);
 	s = xprintf("%s%s%s", begin, all, j->tx ? "" : migrate_reset_sql(j) +
 	    2);
@@ -1283,6 +1284,19 @@ run_batch_done(struct job *j, PGresult *res)
 	const char	*text;
 	ssize_t		 failed = pool_pipeline_failed(j->pc);
 
+	/* The question for event triggers: asked after a step's COMMIT, its
+	 * failure (a cancel) leaves the step done and the answer unknown; in
+	 * an atomic run, asked inside the run's transaction, it fails the
+	 * run as any query would. */
+	if (j->pipe_evt >= 0 && failed == j->pipe_evt && !j->atomic)
+		failed = -1;
+	else if (j->pipe_evt >= 0 && failed < 0 && res != NULL &&
+	    PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		j->evt = strcmp(PQgetvalue(res, 0, 0), "f") == 0 ?
+		    RUN_EVT_NONE : RUN_EVT_SOME;
+	j->pipe_evt = -1;
+	if (failed >= 0 || j->copy_refused != NULL)
+		j->evt = RUN_EVT_UNKNOWN;	/* a rollback may bring one back */
 	if (failed < 0 && j->copy_refused != NULL) {
 		if (j->step == j->batch_end) {
 			/* Heard of as done: the batch's last step it is. */
@@ -1342,6 +1356,8 @@ run_batch(struct job *j)
 	const char		*text;
 	unsigned char		*discard;
 	size_t			 first = j->step, s, i, k, n0;
+	const struct sqlscan	*next;
+	int			 evt = j->evt, session;
 
 	free(j->pipe_map);
 	free(j->pipe_step);
@@ -1385,7 +1401,14 @@ run_batch(struct job *j)
 		j->step = s;	/* book_step_sql's step */
 		j->guard_retake = j->atomic && s + 1 < j->plan.n_steps &&
 		    s + 1 - first < RUN_BATCH_MAX && run_batchable(j, s + 1);
-		book_step_sql(j, text, 1, &sql);
+		/* The reset of what its SQL may have changed, or of all when
+		 * an event trigger may run code in it; code it runs may have
+		 * made one, so that is unknown again after it. */
+		session = evt == RUN_EVT_NONE ? sc->session :
+		    SQLSCAN_SESSION_ALL;
+		if (sc->session & SQLSCAN_SESSION_CODE)
+			evt = RUN_EVT_UNKNOWN;
+		book_step_sql(j, text, 1, session, &sql);
 		j->pipe_map = xreallocarray(j->pipe_map, sql.n,
 		    sizeof *j->pipe_map);
 		j->pipe_step = xreallocarray(j->pipe_step, sql.n,
@@ -1402,6 +1425,28 @@ run_batch(struct job *j)
 				continue;
 			j->pipe_map[k++] = &sc->stmts[i];
 		}
+	}
+	/* Asked only when unknown and the next step would go without the
+	 * reset: the question costs as much server time as the reset (a
+	 * catalog query, 40 us). */
+	next = s < j->plan.n_steps ? revset_section(j->rs,
+	    j->plan.steps[s].idx, j->plan.steps[s].dir == GRAPH_UP) : NULL;
+	j->evt = evt;
+	j->pipe_evt = -1;
+	if (evt == RUN_EVT_UNKNOWN && next != NULL &&
+	    !(next->session & SQLSCAN_SESSION_CODE) && run_batchable(j, s)) {
+		/* After the COMMIT (an atomic run's: before its last round
+		 * trip); its answer is the pipeline's last result. */
+		j->pipe_evt = (ssize_t)sql.n;
+		errlist_add(&sql, "%s", book_evt_sql());
+		j->pipe_map = xreallocarray(j->pipe_map, sql.n,
+		    sizeof *j->pipe_map);
+		j->pipe_step = xreallocarray(j->pipe_step, sql.n,
+		    sizeof *j->pipe_step);
+		j->pipe_ends = xrealloc(j->pipe_ends, sql.n);
+		j->pipe_map[sql.n - 1] = NULL;
+		j->pipe_step[sql.n - 1] = s - 1;
+		j->pipe_ends[sql.n - 1] = 0;
 	}
 	j->guard_retake = 0;
 	j->step = first;
@@ -1436,6 +1481,9 @@ run_step(struct job *j)
 		run_batch(j);
 		return;
 	}
+	/* Not pipelined: its reset is whole, and it may make an event
+	 * trigger. */
+	j->evt = RUN_EVT_UNKNOWN;
 	if (j->tx && j->segments <= 1) {
 		run_stmt(j, NULL);	/* COPY: statement by statement */
 		return;
@@ -1555,9 +1603,9 @@ run_drop_problems(struct job *j, char **created, size_t n_created)
 }
 
 /*
- * The schemas that exist, and those migd created for earlier runs, came
- * back: refuse a plan that drops a managed schema, create the missing ones,
- * then run.
+ * The schemas that exist, those migd created for earlier runs, and whether
+ * the server has an event trigger came back: refuse a plan that drops a
+ * managed schema, create the missing ones, then run.
  */
 void
 run_schemas(struct job *j, PGresult *res)
@@ -1583,9 +1631,12 @@ run_schemas(struct job *j, PGresult *res)
 			    j->ensure[i]));
 	}
 	created = xcalloc((size_t)PQntuples(res) + 1, sizeof *created);
+	j->evt = RUN_EVT_NONE;
 	for (k = 0; k < PQntuples(res); k++) {
 		if (PQgetvalue(res, k, 0)[0] == 'm')
 			created[n_created++] = PQgetvalue(res, k, 1);
+		if (PQgetvalue(res, k, 0)[0] == 'v')
+			j->evt = RUN_EVT_SOME;
 	}
 	problems = run_drop_problems(j, created, n_created);
 	/* Managed: configured, holding migd's tables, created by migd. */

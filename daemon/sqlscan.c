@@ -688,6 +688,142 @@ sqlscan_stmt_flags(const char *type, json_t *n, const char **what)
 	return (0);
 }
 
+/*
+ * Statements that change no session state and run no code of their own
+ * beyond what their parse tree shows: DDL that defines (its defaults,
+ * checks, bodies and queries are stored, not run), comments, grants,
+ * drops.  quiet_calls: function calls in them are stored, not run; in the
+ * others a call runs (an index expression, an added column's default).
+ */
+static const struct sqlscan_quiet {
+	const char	*type;
+	int		 quiet_calls;
+} sqlscan_quiet[] = {
+	{ "AlterDefaultPrivilegesStmt", 0 }, { "AlterDomainStmt", 0 },
+	{ "AlterEnumStmt", 0 }, { "AlterFunctionStmt", 0 },
+	{ "AlterObjectSchemaStmt", 0 }, { "AlterOwnerStmt", 0 },
+	{ "AlterPolicyStmt", 1 }, { "AlterRoleStmt", 0 },
+	{ "AlterSeqStmt", 0 }, { "AlterTableStmt", 0 },
+	{ "CommentStmt", 0 }, { "CompositeTypeStmt", 0 },
+	{ "CreateDomainStmt", 1 }, { "CreateEnumStmt", 0 },
+	{ "CreateFunctionStmt", 1 }, { "CreatePolicyStmt", 1 },
+	{ "CreateRoleStmt", 0 }, { "CreateSchemaStmt", 0 },
+	{ "CreateSeqStmt", 0 }, { "CreateStmt", 1 }, { "CreateTrigStmt", 1 },
+	{ "DefineStmt", 1 }, { "DropRoleStmt", 0 }, { "DropStmt", 0 },
+	{ "GrantRoleStmt", 0 }, { "GrantStmt", 0 }, { "IndexStmt", 0 },
+	{ "LockStmt", 0 }, { "NotifyStmt", 0 }, { "RenameStmt", 0 },
+	{ "RuleStmt", 1 }, { "TransactionStmt", 0 },
+	{ "VariableShowStmt", 0 }, { "ViewStmt", 1 }
+};
+
+/* Serial types, whose column added to a table with rows calls nextval. */
+static const char *const sqlscan_serials[] = {
+	"serial", "serial2", "serial4", "serial8", "smallserial", "bigserial"
+};
+
+/* What a subtree holds: a function call or an attached partition
+ * (SQLSCAN_SESSION_CODE), a temporary
+ * relation or a name in pg_temp (_TEMP), a serial type or an identity
+ * (_SEQUENCES); the strings may over-match, which costs a reset, never a
+ * leak. */
+static int
+sqlscan_session_tree(json_t *v)
+{
+	const char	*key, *s;
+	json_t		*m;
+	size_t		 i;
+	int		 bits = 0;
+
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, m)
+			bits |= sqlscan_session_tree(m);
+		return (bits);
+	}
+	if (!json_is_object(v))
+		return (0);
+	json_object_foreach(v, key, m) {
+		if (strcmp(key, "FuncCall") == 0)
+			bits |= SQLSCAN_SESSION_CODE;
+		if (json_is_string(m)) {
+			s = json_string_value(m);
+			if (strcmp(key, "relpersistence") == 0 &&
+			    strcmp(s, "t") == 0)
+				bits |= SQLSCAN_SESSION_TEMP;
+			if ((strcmp(key, "schemaname") == 0 ||
+			    strcmp(key, "sval") == 0) &&
+			    strncmp(s, "pg_temp", 7) == 0)
+				bits |= SQLSCAN_SESSION_TEMP;
+			/* Checked against the partition's rows. */
+			if (strcmp(key, "subtype") == 0 &&
+			    strcmp(s, "AT_AttachPartition") == 0)
+				bits |= SQLSCAN_SESSION_CODE;
+			if (strcmp(key, "contype") == 0 &&
+			    strcmp(s, "CONSTR_IDENTITY") == 0)
+				bits |= SQLSCAN_SESSION_SEQUENCES;
+			if (strcmp(key, "sval") == 0)
+				for (i = 0; i < nitems(sqlscan_serials); i++)
+					if (strcmp(s, sqlscan_serials[i]) == 0)
+						bits |=
+						    SQLSCAN_SESSION_SEQUENCES;
+		} else
+			bits |= sqlscan_session_tree(m);
+	}
+	return (bits);
+}
+
+/*
+ * What a statement may leave in the session, from its parse tree: SET and
+ * its kind, PREPARE, DECLARE, LISTEN and temporary objects by their
+ * statements; everything that may run code the tree does not show is
+ * SQLSCAN_SESSION_CODE: a call (set_config, nextval, a function of the
+ * project's), a DO block or CALL, a query or a row change (its functions,
+ * views and triggers), EXECUTE, FETCH, an extension's script, and every
+ * statement not known to be quiet.  Not seen: code that operators, casts
+ * and index support functions of user-defined types run, and event
+ * triggers (which run.c asks the server about).
+ */
+int
+sqlscan_session(json_t *stmt)
+{
+	const char	*type;
+	json_t		*n;
+	size_t		 i;
+	int		 bits;
+
+	if ((n = sqlscan_node(stmt, &type)) == NULL)
+		return (SQLSCAN_SESSION_ALL);
+	if (strcmp(type, "VariableSetStmt") == 0)
+		return (SQLSCAN_SESSION_SETS);
+	if (strcmp(type, "PrepareStmt") == 0 ||
+	    strcmp(type, "DeallocateStmt") == 0)
+		return (SQLSCAN_SESSION_PREPARED);
+	if (strcmp(type, "ClosePortalStmt") == 0)
+		return (SQLSCAN_SESSION_CURSORS);
+	if (strcmp(type, "DeclareCursorStmt") == 0)
+		return (SQLSCAN_SESSION_ALL);	/* it runs its query too */
+	if (strcmp(type, "ListenStmt") == 0 ||
+	    strcmp(type, "UnlistenStmt") == 0)
+		return (SQLSCAN_SESSION_LISTEN);
+	for (i = 0; i < nitems(sqlscan_quiet); i++)
+		if (strcmp(type, sqlscan_quiet[i].type) == 0)
+			break;
+	if (i == nitems(sqlscan_quiet))
+		return (SQLSCAN_SESSION_ALL);
+	bits = sqlscan_session_tree(n);
+	if (sqlscan_quiet[i].quiet_calls)
+		bits &= ~SQLSCAN_SESSION_CODE;
+	/* A new partition may be checked against the default one's rows; a
+	 * schema's elements are statements of their own. */
+	if ((strcmp(type, "CreateStmt") == 0 && json_object_get(n,
+	    "partbound") != NULL) || (strcmp(type, "CreateSchemaStmt") == 0 &&
+	    json_object_get(n, "schemaElts") != NULL))
+		bits |= SQLSCAN_SESSION_CODE;
+	/* Only an added column fills rows from a sequence. */
+	if (strcmp(type, "AlterTableStmt") != 0)
+		bits &= ~SQLSCAN_SESSION_SEQUENCES;
+	return (bits & SQLSCAN_SESSION_CODE ? SQLSCAN_SESSION_ALL : bits);
+}
+
 /* Classifies a statement and collects its schemas; returns its flags. */
 static int
 sqlscan_stmt(struct sqlscan *sc, json_t *wrapped, int line, const char **what)
@@ -802,6 +938,8 @@ sqlscan_walk(const char *sql, int first_line, size_t base, json_t *root,
 		if (st->flags == 0)
 			st->what = NULL;
 		sc->flags |= st->flags;
+		st->session = sqlscan_session(json_object_get(raw, "stmt"));
+		sc->session |= st->session;
 	}
 	return (0);
 }

@@ -39,6 +39,25 @@
  * neither has nor wants (COPY with a file or PROGRAM is not flagged). */
 #define SQLSCAN_COPY_CLIENT	0x1000
 
+/*
+ * What a statement may leave in the server session (struct sqlscan_stmt's
+ * session), so that migd puts back only that after a migration: the
+ * parse tree says it, and anything that could run code the tree does not
+ * show (a DO block, a function call, a row's triggers, a query) is
+ * SQLSCAN_SESSION_CODE, which may have changed all of it.
+ */
+#define SQLSCAN_SESSION_SETS	0x1	/* SET, RESET, SET ROLE, SET SESSION
+					   AUTHORIZATION */
+#define SQLSCAN_SESSION_PREPARED 0x2	/* PREPARE, DEALLOCATE */
+#define SQLSCAN_SESSION_CURSORS	0x4	/* DECLARE, CLOSE */
+#define SQLSCAN_SESSION_LISTEN	0x8	/* LISTEN, UNLISTEN */
+#define SQLSCAN_SESSION_TEMP	0x10	/* temporary tables, views, sequences,
+					   anything in pg_temp */
+#define SQLSCAN_SESSION_SEQUENCES 0x20	/* nextval without a call: ALTER TABLE
+					   ADD COLUMN of a serial or identity */
+#define SQLSCAN_SESSION_CODE	0x40	/* may run code the tree does not show */
+#define SQLSCAN_SESSION_ALL	0x7f
+
 struct sqlscan_stmt {
 	/*
 	 * Byte range in the section, from the first token through the last:
@@ -53,6 +72,7 @@ struct sqlscan_stmt {
 	 * "COMMIT", "DROP SCHEMA"); NULL when flags is 0.
 	 */
 	const char	*what;
+	int		 session;	/* SQLSCAN_SESSION_* */
 };
 
 struct sqlscan_schema {
@@ -86,6 +106,8 @@ struct sqlscan {
 	struct sqlscan_drop	*drops;
 	size_t			 n_drops;
 	int			 flags;	/* OR of all statement flags */
+	/* OR of all statements' session (SQLSCAN_SESSION_ALL when unparsed). */
+	int			 session;
 	/*
 	 * Set when PostgreSQL's parser (sqlscan_parser_version())
 	 * refused the section but its scanner could split it: statements come
@@ -120,6 +142,10 @@ int	 sqlscan_analyze(const char *sql, const char *path, int first_line,
 	    struct sqlscan *sc, struct errlist *errs);
 void	 sqlscan_clear(struct sqlscan *sc);
 void	 sqlscan_copy(struct sqlscan *dst, const struct sqlscan *src);
+
+/* What a parsed statement ({"VariableSetStmt": ...}) may leave in the
+ * session: SQLSCAN_SESSION_* bits. */
+int	 sqlscan_session(json_t *stmt);
 
 /* 1 for pg_catalog, information_schema and any "pg_" name (pg_temp_3...). */
 int	 sqlscan_system_schema(const char *name);

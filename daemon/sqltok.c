@@ -348,6 +348,7 @@ sqltok_split(const char *sql, int first_line, const struct sqltoks *toks,
 				st->line = line;
 				st->flags = sqltok_split_flags(sql, toks,
 				    first, last, &st->what);
+				st->session = SQLSCAN_SESSION_ALL;
 				sc->flags |= st->flags;
 			}
 			in = parens = depth = routine = 0;
@@ -519,6 +520,7 @@ sqltok_unparsed(const char *sql, const char *path, int first_line,
 	}
 	sqltok_split(sql, first_line, &toks, sc);
 	sc->unparsed = 1;
+	sc->session = SQLSCAN_SESSION_ALL;	/* nothing known of it */
 	sc->parse_error_line = sqlscan_error_line(sql, first_line,
 	    error->cursorpos);
 	sc->parse_error = xprintf("%s:%d: %s", path, sc->parse_error_line,

@@ -1105,9 +1105,125 @@ test_copy(void)
 	sqlscan_clear(&c);
 }
 
+/* Session bits of a one-statement section, or -1. */
+static int
+session1(const char *sql)
+{
+	if (scan(sql, 1) != 0 || sc.n_stmts != 1)
+		return (-1);
+	return (sc.stmts[0].session);
+}
+
+/* What a statement may leave in the session: each kind by its statement,
+ * everything that may run code as all of it, quiet DDL as nothing. */
+static void
+test_session(void)
+{
+	static const struct {
+		const char	*sql;
+		int		 want;
+	} cases[] = {
+		/* quiet: defines, stores, drops */
+		{ "CREATE SCHEMA ws0", 0 },
+		{ "CREATE TABLE ws0.c (id bigserial PRIMARY KEY, t timestamptz "
+		    "DEFAULT now(), y int CHECK (y > lower('a')::int))", 0 },
+		{ "ALTER TABLE ws0.c ADD COLUMN m integer NOT NULL DEFAULT 0, "
+		    "ADD COLUMN colour text", 0 },
+		{ "ALTER TABLE c ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES d "
+		    "(id) ON DELETE CASCADE", 0 },
+		{ "CREATE INDEX i ON ws0.c (make, model)", 0 },
+		{ "CREATE VIEW v AS SELECT now(), nextval('s')", 0 },
+		{ "COMMENT ON TABLE c IS 'x'", 0 },
+		{ "DROP TABLE ws0.c", 0 },
+		{ "DROP INDEX ws0.i", 0 },
+		{ "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS "
+		    "'SELECT set_config(''a.b'', ''c'', false)::int'", 0 },
+		{ "CREATE TRIGGER t BEFORE INSERT ON c FOR EACH ROW EXECUTE "
+		    "FUNCTION f()", 0 },
+		{ "GRANT SELECT ON c TO PUBLIC", 0 },
+		{ "NOTIFY x", 0 },
+		/* settings and roles */
+		{ "SET search_path = app, public", SQLSCAN_SESSION_SETS },
+		{ "SET LOCAL statement_timeout = 0", SQLSCAN_SESSION_SETS },
+		{ "RESET ALL", SQLSCAN_SESSION_SETS },
+		{ "SET ROLE app_owner", SQLSCAN_SESSION_SETS },
+		{ "SET SESSION AUTHORIZATION app", SQLSCAN_SESSION_SETS },
+		{ "PREPARE p AS SELECT 1", SQLSCAN_SESSION_PREPARED },
+		{ "DEALLOCATE p", SQLSCAN_SESSION_PREPARED },
+		{ "CLOSE c", SQLSCAN_SESSION_CURSORS },
+		{ "LISTEN somewhere", SQLSCAN_SESSION_LISTEN },
+		{ "UNLISTEN *", SQLSCAN_SESSION_LISTEN },
+		/* temporary objects, by persistence or by pg_temp */
+		{ "CREATE TEMP TABLE t (a int)", SQLSCAN_SESSION_TEMP },
+		{ "CREATE TABLE pg_temp.t (a int)", SQLSCAN_SESSION_TEMP },
+		{ "CREATE TEMP VIEW v AS SELECT 1", SQLSCAN_SESSION_TEMP },
+		{ "CREATE TEMP SEQUENCE s", SQLSCAN_SESSION_TEMP },
+		{ "CREATE FUNCTION pg_temp.f() RETURNS int LANGUAGE sql AS "
+		    "'SELECT 1'", SQLSCAN_SESSION_TEMP },
+		{ "CREATE INDEX ON pg_temp.t (a)", SQLSCAN_SESSION_TEMP },
+		/* nextval with no call in sight */
+		{ "ALTER TABLE c ADD COLUMN n bigserial",
+		    SQLSCAN_SESSION_SEQUENCES },
+		{ "ALTER TABLE c ADD COLUMN n int GENERATED ALWAYS AS IDENTITY",
+		    SQLSCAN_SESSION_SEQUENCES },
+		/* code the tree does not show: all of it */
+		{ "DECLARE c CURSOR WITH HOLD FOR SELECT 1", SQLSCAN_SESSION_ALL },
+		{ "SELECT set_config('search_path', 'app', false)",
+		    SQLSCAN_SESSION_ALL },
+		{ "SELECT nextval('s')", SQLSCAN_SESSION_ALL },
+		{ "SELECT 1", SQLSCAN_SESSION_ALL },
+		{ "INSERT INTO c (a) VALUES (1)", SQLSCAN_SESSION_ALL },
+		{ "UPDATE c SET a = 1", SQLSCAN_SESSION_ALL },
+		{ "DELETE FROM c", SQLSCAN_SESSION_ALL },
+		{ "TRUNCATE c", SQLSCAN_SESSION_ALL },
+		{ "DO $$BEGIN PERFORM 1; END$$", SQLSCAN_SESSION_ALL },
+		{ "CALL p()", SQLSCAN_SESSION_ALL },
+		{ "EXECUTE p", SQLSCAN_SESSION_ALL },
+		{ "FETCH c", SQLSCAN_SESSION_ALL },
+		{ "DISCARD TEMP", SQLSCAN_SESSION_ALL },
+		{ "LOAD 'auto_explain'", SQLSCAN_SESSION_ALL },
+		{ "CREATE EXTENSION hstore", SQLSCAN_SESSION_ALL },
+		{ "CREATE TABLE t AS SELECT 1 AS a", SQLSCAN_SESSION_ALL },
+		{ "SELECT 1 INTO TEMP t", SQLSCAN_SESSION_ALL },
+		{ "REFRESH MATERIALIZED VIEW m", SQLSCAN_SESSION_ALL },
+		{ "CREATE EVENT TRIGGER e ON ddl_command_end EXECUTE FUNCTION "
+		    "f()", SQLSCAN_SESSION_ALL },
+		{ "ANALYZE c", SQLSCAN_SESSION_ALL },
+		{ "CREATE INDEX i ON c (lower(name))", SQLSCAN_SESSION_ALL },
+		{ "ALTER TABLE c ADD COLUMN t timestamptz DEFAULT now()",
+		    SQLSCAN_SESSION_ALL },
+		{ "ALTER TABLE c ALTER COLUMN a TYPE int USING f(a)",
+		    SQLSCAN_SESSION_ALL },
+		{ "ALTER TABLE p ATTACH PARTITION p1 FOR VALUES IN (1)",
+		    SQLSCAN_SESSION_ALL },
+		{ "CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1)",
+		    SQLSCAN_SESSION_ALL },
+		{ "CREATE SCHEMA s CREATE TABLE t (a int)", SQLSCAN_SESSION_ALL },
+		{ "EXPLAIN ANALYZE SELECT 1", SQLSCAN_SESSION_ALL },
+	};
+	size_t	 i;
+
+	for (i = 0; i < nitems(cases); i++)
+		is_int(session1(cases[i].sql), cases[i].want, "session of: %s",
+		    cases[i].sql);
+	/* A section is the OR of its statements. */
+	scan("SET search_path = a;\nLISTEN x;\nCREATE TABLE t (a int);\n", 1);
+	is_int(sc.session, SQLSCAN_SESSION_SETS | SQLSCAN_SESSION_LISTEN,
+	    "a section's session is its statements' together");
+	scan("CREATE TABLE t (a int);\nINSERT INTO t VALUES (1);\n", 1);
+	is_int(sc.session, SQLSCAN_SESSION_ALL, "one row change makes it all");
+	scan("", 1);
+	is_int(sc.session, 0, "an empty section leaves nothing");
+	/* SQL the parser refuses: nothing is known of it. */
+	scan("SELECT FROM WHERE;", 1);
+	ok(sc.unparsed, "unparsed");
+	is_int(sc.session, SQLSCAN_SESSION_ALL, "an unparsed section is all");
+}
+
 int
 main(void)
 {
+	test_session();
 	test_pieces();
 	test_copy();
 	test_split();
