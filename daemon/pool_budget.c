@@ -284,10 +284,14 @@ pool_available(struct pool *p)
 	return (POOL_CAN_OPEN);
 }
 
-/* The pool's connections in one word, for status's database.connection. */
+/* The pool's connections in one word, for status's database.connection;
+ * none up after a failed attempt is "down", also while another is under way
+ * (the status that asked may have started it). */
 const char *
 pool_connection_word(struct pool *p)
 {
+	if (pool_any_connection(p) == NULL && p->last_error != NULL)
+		return ("down");
 	switch (pool_available(p)) {
 	case POOL_OPEN:
 		return ("open");
