@@ -174,6 +174,7 @@ struct job {
 	char			**lint_revs;	/* each finding's revision */
 	char			**lint_tables;	/* the existing tables named */
 	size_t			 n_lint_tables;
+	ssize_t			*lint_table_of;	/* each finding's, or -1 */
 	json_t			*lint_blockers;	/* per table, or NULL */
 	json_t			*lint_problems;	/* the plan's, while it waits */
 	json_t			*lint_ask;	/* lint method: revisions */

@@ -91,6 +91,8 @@ planlint_free(struct job *j)
 	free(j->lint_tables);
 	j->lint_tables = NULL;
 	j->n_lint_tables = 0;
+	free(j->lint_table_of);
+	j->lint_table_of = NULL;
 	json_decref(j->lint_blockers);
 	j->lint_blockers = NULL;
 	json_decref(j->lint_problems);
@@ -147,49 +149,91 @@ planlint_regclass(const char *key)
 	return (out);
 }
 
-/* The index of a table in lint_tables, or -1. */
+/* The index in lint_tables of finding k's table, or -1. */
 static ssize_t
-planlint_table(struct job *j, const char *table)
+planlint_table(struct job *j, size_t k)
 {
-	size_t	 i;
+	return (j->lint_table_of != NULL ? j->lint_table_of[k] : -1);
+}
 
-	for (i = 0; table != NULL && i < j->n_lint_tables; i++) {
-		if (strcmp(j->lint_tables[i], table) == 0)
-			return ((ssize_t)i);
+/*
+ * Lists the existing tables the findings name, each once, and each
+ * finding's: a hash of the names, as a downgrade of a thousand migrations
+ * has about as many findings as tables (a search of the list for each took
+ * most of migd's time in such a run).
+ */
+static void
+planlint_tables(struct job *j)
+{
+	const struct lint_finding *f;
+	size_t			*slot, cap = 16, k, h;
+	const char		*p;
+
+	for (k = 0; k < j->n_lint_tables; k++)
+		free(j->lint_tables[k]);
+	j->n_lint_tables = 0;
+	free(j->lint_table_of);
+	while (cap < j->lint_rep->n * 2)
+		cap *= 2;
+	slot = xcalloc(cap, sizeof *slot);	/* index + 1, 0: empty */
+	j->lint_table_of = xcalloc(j->lint_rep->n + 1,
+	    sizeof *j->lint_table_of);
+	for (k = 0; k < j->lint_rep->n; k++) {
+		f = &j->lint_rep->v[k];
+		j->lint_table_of[k] = -1;
+		/* "db.schema.name" would make to_regclass fail, not say NULL. */
+		if (f->table == NULL || ((p = strchr(f->table, '.')) != NULL &&
+		    strchr(p + 1, '.') != NULL))
+			continue;
+		for (h = 2166136261u, p = f->table; *p != '\0'; p++)
+			h = (h ^ (unsigned char)*p) * 16777619u;
+		for (h &= cap - 1; slot[h] != 0 && strcmp(j->lint_tables[
+		    slot[h] - 1], f->table) != 0; h = (h + 1) & (cap - 1))
+			;
+		if (slot[h] == 0) {
+			j->lint_tables = xreallocarray(j->lint_tables,
+			    j->n_lint_tables + 1, sizeof *j->lint_tables);
+			j->lint_tables[j->n_lint_tables++] = xstrdup(f->table);
+			slot[h] = j->n_lint_tables;
+		}
+		j->lint_table_of[k] = (ssize_t)slot[h] - 1;
 	}
-	return (-1);
+	free(slot);
 }
 
 /* The catalog came back: sizes change severities, blockers are kept. */
 static void
 planlint_catalog(struct job *j, PGresult *res)
 {
-	struct lint_finding	*f;
 	json_error_t		 jerr;
 	json_t			*b;
 	size_t			 k;
-	long long		 rows;
-	int			 i, version;
+	ssize_t			 t;
+	long long		*rows;
+	int			 i, n, version;
 
 	if (!job_ok(j, res))
 		return;
 	version = PQserverVersion(pool_conn_pg(j->pc));
 	j->lint_blockers = json_array();
-	for (i = 0; i < PQntuples(res) && (size_t)i < j->n_lint_tables; i++) {
-		rows = PQgetisnull(res, i, 1) ? -1 : lint_rows_estimate(
+	n = PQntuples(res) < (int)j->n_lint_tables ? PQntuples(res) :
+	    (int)j->n_lint_tables;
+	rows = xcalloc((size_t)n + 1, sizeof *rows);
+	for (i = 0; i < n; i++) {
+		rows[i] = PQgetisnull(res, i, 1) ? -1 : lint_rows_estimate(
 		    strtod(PQgetvalue(res, i, 1), NULL), strtoll(PQgetvalue(
 		    res, i, 2), NULL, 10), version);
 		b = PQgetisnull(res, i, 3) ? json_null() : json_loads(
 		    PQgetvalue(res, i, 3), JSON_DECODE_ANY, &jerr);
 		json_array_append_new(j->lint_blockers, b != NULL ? b :
 		    json_null());
-		for (k = 0; k < j->lint_rep->n; k++) {
-			f = &j->lint_rep->v[k];
-			if (planlint_table(j, f->table) == i)
-				lint_finding_sized(f, rows,
-				    j->db->cf->lint_small_table_rows);
-		}
 	}
+	for (k = 0; k < j->lint_rep->n; k++) {
+		if ((t = planlint_table(j, k)) >= 0 && t < n)
+			lint_finding_sized(&j->lint_rep->v[k], rows[t],
+			    j->db->cf->lint_small_table_rows);
+	}
+	free(rows);
 	if (j->op == MIGRATE_LINT)
 		job_lint_reply(j);
 	else
@@ -211,17 +255,7 @@ planlint_live(struct job *j, int blockers)
 	size_t			 k, n;
 	ssize_t			 t;
 
-	for (k = 0; k < j->lint_rep->n; k++) {
-		f = &j->lint_rep->v[k];
-		/* "db.schema.name" would make to_regclass fail, not say NULL. */
-		if (f->table == NULL || planlint_table(j, f->table) >= 0 ||
-		    ((mode = strchr(f->table, '.')) != NULL &&
-		    strchr(mode + 1, '.') != NULL))
-			continue;
-		j->lint_tables = xreallocarray(j->lint_tables,
-		    j->n_lint_tables + 1, sizeof *j->lint_tables);
-		j->lint_tables[j->n_lint_tables++] = xstrdup(f->table);
-	}
+	planlint_tables(j);
 	if ((n = j->n_lint_tables) == 0) {
 		if (j->op == MIGRATE_LINT)
 			job_lint_reply(j);
@@ -234,7 +268,7 @@ planlint_live(struct job *j, int blockers)
 	modes = xcalloc(n, sizeof *modes);
 	for (k = 0; k < j->lint_rep->n; k++) {
 		f = &j->lint_rep->v[k];
-		if ((t = planlint_table(j, f->table)) < 0 ||
+		if ((t = planlint_table(j, k)) < 0 ||
 		    (mode = lint_finding_mode(f)) == NULL)
 			continue;
 		if (modes[t] == NULL || strlen(lint_lock_conflicts(mode)) >
@@ -278,7 +312,7 @@ planlint_json(struct job *j, size_t k)
 	o = lint_finding_json(f);
 	json_object_set_new(o, "revision", json_string(j->lint_revs[k]));
 	if (lint_finding_mode(f) != NULL && (t = planlint_table(j,
-	    f->table)) >= 0 && j->lint_blockers != NULL &&
+	    k)) >= 0 && j->lint_blockers != NULL &&
 	    json_is_array(b = json_array_get(j->lint_blockers, (size_t)t)))
 		json_object_set(o, "blockers", b);
 	return (o);
