@@ -1332,7 +1332,7 @@ config_same_str(const char *a, const char *b)
 
 /* The first setting of reads (CONFIG_READS_*) on which a and b differ, by
  * its key in the file, or NULL when they agree on all of them. */
-static const char *
+const char *
 config_db_differs(const struct config_db *a, const struct config_db *b,
     int reads)
 {

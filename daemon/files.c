@@ -73,31 +73,20 @@ files_table_free(struct files_table *t)
 	free(t);
 }
 
-/* Whether two strings, either NULL, are the same. */
-static int
-files_same(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return (a == b);
-	return (strcmp(a, b) == 0);
-}
-
 /* Whether f reads its files as cf says (strict aside). */
 static int
 files_reads_as(const struct files *f, const struct config_db *cf)
 {
-	size_t	 i;
+	struct config_db	 key;
 
-	if (strcmp(f->directory, cf->directory) != 0 ||
-	    f->format != cf->format || f->n_schemas != cf->n_schemas ||
-	    !files_same(f->version_schema, cf->version_schema) ||
-	    !files_same(f->history_schema, cf->history_schema))
-		return (0);
-	for (i = 0; i < f->n_schemas; i++) {
-		if (strcmp(f->schemas[i], cf->schemas[i]) != 0)
-			return (0);
-	}
-	return (1);
+	memset(&key, 0, sizeof key);
+	key.directory = f->directory;
+	key.format = f->format;
+	key.schemas = f->schemas;
+	key.n_schemas = f->n_schemas;
+	key.version_schema = f->version_schema;
+	key.history_schema = f->history_schema;
+	return (files_read_alike(&key, cf));
 }
 
 /* Whether two databases' settings read their files alike (one set, but
@@ -105,18 +94,8 @@ files_reads_as(const struct files *f, const struct config_db *cf)
 int
 files_read_alike(const struct config_db *a, const struct config_db *b)
 {
-	size_t	 i;
-
-	if (strcmp(a->directory, b->directory) != 0 ||
-	    a->format != b->format || a->n_schemas != b->n_schemas ||
-	    !files_same(a->version_schema, b->version_schema) ||
-	    !files_same(a->history_schema, b->history_schema))
-		return (0);
-	for (i = 0; i < a->n_schemas; i++) {
-		if (strcmp(a->schemas[i], b->schemas[i]) != 0)
-			return (0);
-	}
-	return (1);
+	return (config_db_differs(a, b, CONFIG_READS_DIR |
+	    CONFIG_READS_FORMAT | CONFIG_READS_SCHEMAS) == NULL);
 }
 
 /* Whether the set a database of these settings reads is f. */

@@ -114,12 +114,17 @@ int	 config_load(const char *, struct config **, struct errlist *);
 void	 config_free(struct config *);
 void	 config_print(const struct config *, FILE *);
 const struct config_db *config_find_db(const struct config *, const char *);
-/* What an offline command reads of a database (config_pick_db). */
+/* What a command reads of a database: config_pick_db, config_db_differs
+ * (an offline command; files shared by databases reading them alike). */
 #define CONFIG_READS_DIR	0x1	/* directory */
 #define CONFIG_READS_FORMAT	0x2	/* format */
 #define CONFIG_READS_SCHEMAS	0x4	/* schemas, where migd's tables live */
 #define CONFIG_READS_RUN	0x8	/* their names, timeouts, atomic */
 #define CONFIG_READS_ALL	0xf
+/* The first setting of reads on which two databases differ, by its key in
+ * the file, or NULL. */
+const char	*config_db_differs(const struct config_db *,
+		    const struct config_db *, int);
 const struct config_db *config_pick_db(const struct config *, const char *,
 	    int, char **);
 int	 config_db_name_valid(const char *);
