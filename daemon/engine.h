@@ -405,8 +405,20 @@ void	 book_atomic_end_sql(struct job *j, struct errlist *sql);
 void	 run_notify(struct job *j, const char *event, json_t *params);
 void	 run_schemas(struct job *j, PGresult *res);
 char	*run_lost_sql(struct job *j);
+const char	*run_file(const struct job *j);
+const struct sqlscan	*run_section(struct job *j, const char **text);
+int	 run_res_ok(PGresult *res);
+int	 run_partly_done(struct job *j);
+void	 run_step(struct job *j);
+void	 run_step_failed_end(struct job *j);
+
+/* run_retry.c */
+int	 run_lock_failed(struct job *j);
+char	*run_no_retry(struct job *j);
+void	 run_retry(struct job *j, json_t *data, char *error);
 void	 run_retry_stop(struct job *j);
 int	 run_retry_waiting(struct job *j);
+void	 run_leftovers(struct job *j);
 
 /* stamp.c */
 void	 job_stamp(struct job *j);
