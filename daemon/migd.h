@@ -113,6 +113,7 @@ int	 config_parse(const char *, const char *, size_t, struct config **,
 int	 config_load(const char *, struct config **, struct errlist *);
 void	 config_free(struct config *);
 void	 config_print(const struct config *, FILE *);
+const char	*config_lint_name(int);
 const struct config_db *config_find_db(const struct config *, const char *);
 /* What a command reads of a database: config_pick_db, config_db_differs
  * (an offline command; files shared by databases reading them alike). */
