@@ -247,13 +247,14 @@ pool_budget_wake(evutil_socket_t fd, short events, void *arg)
 /* Whether a request could have a connection of this pool soon, for status:
  * POOL_OPEN one is up; POOL_CAN_OPEN (on demand) one may open now;
  * POOL_NO_BUDGET every connection of the cap is busy elsewhere or others
- * wait before it; POOL_DOWN none is up and the last attempt failed (an
- * on-demand pool tries once more in the background). */
+ * wait before it; POOL_DOWN none is up and the last attempt failed, also
+ * while another is under way (an on-demand pool tries once more in the
+ * background, so the asker's own call may have started it). */
 enum pool_avail
 pool_available(struct pool *p)
 {
 	struct pool_budget	*b = p->budget;
-	int			 i;
+	int			 i, opening = 0;
 
 	if (pool_any_connection(p) != NULL)
 		return (POOL_OPEN);
@@ -262,11 +263,11 @@ pool_available(struct pool *p)
 	for (i = 0; i < p->size; i++) {
 		if (p->conns[i]->state == PC_CONNECTING ||
 		    p->conns[i]->state == PC_CHECKING)
-			return (POOL_CAN_OPEN);
+			opening = 1;
 	}
 	if (p->last_error != NULL) {
 		/* Retry in the background, for the next status. */
-		for (i = 0; i < p->size; i++) {
+		for (i = 0; !opening && i < p->size; i++) {
 			if (p->conns[i]->state == PC_DOWN &&
 			    !evtimer_pending(p->conns[i]->timer, NULL) &&
 			    pool_budget_take(b)) {
@@ -277,6 +278,8 @@ pool_available(struct pool *p)
 		}
 		return (POOL_DOWN);
 	}
+	if (opening)
+		return (POOL_CAN_OPEN);
 	if (p->budget_waiting || (b != NULL && b->cap > 0 &&
 	    (b->used >= b->cap || !TAILQ_EMPTY(&b->waiting)) &&
 	    pool_budget_victim(b, p) == NULL))
@@ -284,14 +287,10 @@ pool_available(struct pool *p)
 	return (POOL_CAN_OPEN);
 }
 
-/* The pool's connections in one word, for status's database.connection;
- * none up after a failed attempt is "down", also while another is under way
- * (the status that asked may have started it). */
+/* The pool's connections in one word, for status's database.connection. */
 const char *
 pool_connection_word(struct pool *p)
 {
-	if (pool_any_connection(p) == NULL && p->last_error != NULL)
-		return ("down");
 	switch (pool_available(p)) {
 	case POOL_OPEN:
 		return ("open");
