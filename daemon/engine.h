@@ -288,6 +288,7 @@ double	 migrate_wall(void);
 char	*migrate_qualify(const char *schema, const char *table);
 long long	 migrate_lock_key(const struct config_db *cf);
 void	 dbstate_clear(struct dbstate *st);
+void	 migrate_keep_state(struct engine *e, const struct dbstate *st);
 void	 dbstate_sort(struct dbstate *st);
 void	 dbstate_copy(struct dbstate *dst, const struct dbstate *src);
 void	 dbstate_copy_revs(struct dbstate *dst, const struct dbstate *src);

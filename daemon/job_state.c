@@ -44,6 +44,8 @@ static char	*job_state_sql(const struct config_db *cf, int version,
 static void	job_state_done(struct job *j, PGresult *res);
 static const char	*job_parse_state(PGresult *res, struct dbstate *st);
 static void	job_refreshed(struct job *j, PGresult *res);
+static void	job_keep_summary(struct engine *e, const char *key,
+		    const struct dbstate *st);
 
 /*
  * Starts a job: waits for a connection of the pool.  status never waits
@@ -630,6 +632,19 @@ job_state_sql(const struct config_db *cf, int version, int history, int cheap)
 	return (sql);
 }
 
+/* Keeps a full summary of the history (st's revisions), keyed by the
+ * history's newest id, for the cheap reads after it. */
+static void
+job_keep_summary(struct engine *e, const char *key, const struct dbstate *st)
+{
+	if (key == NULL)
+		return;
+	free(e->hist_key);
+	e->hist_key = xstrdup(key);
+	dbstate_clear(&e->hist_cache);
+	dbstate_copy_revs(&e->hist_cache, st);
+}
+
 /* Rows and history came back together: split them, or recheck the tables. */
 static void
 job_state_done(struct job *j, PGresult *res)
@@ -660,12 +675,9 @@ job_state_done(struct job *j, PGresult *res)
 		/* Unchanged since the last summary: reuse it. */
 		free(j->st.revs);
 		dbstate_copy_revs(&j->st, &j->e->hist_cache);
-	} else if (key != NULL) {
-		free(j->e->hist_key);
-		j->e->hist_key = xstrdup(key);
-		dbstate_clear(&j->e->hist_cache);
+	} else {
 		dbstate_sort(&j->st);
-		dbstate_copy_revs(&j->e->hist_cache, &j->st);
+		job_keep_summary(j->e, key, &j->st);
 	}
 	dbstate_sort(&j->st);
 	if (j->st.has_version && j->st.has_history)
@@ -737,16 +749,8 @@ job_refreshed(struct job *j, PGresult *res)
 	st.has_version = st.has_history = 1;
 	key = job_parse_state(res, &st);
 	dbstate_sort(&st);
-	if (key != NULL) {
-		free(j->e->hist_key);
-		j->e->hist_key = xstrdup(key);
-		dbstate_clear(&j->e->hist_cache);
-		dbstate_copy_revs(&j->e->hist_cache, &st);
-	}
-	dbstate_clear(&j->e->last_db);
-	dbstate_copy(&j->e->last_db, &st);
+	job_keep_summary(j->e, key, &st);
+	migrate_keep_state(j->e, &st);
 	dbstate_clear(&st);
-	j->e->have_last_db = 1;
-	j->e->last_db_at = migrate_wall();
 	job_end(j, NULL);
 }

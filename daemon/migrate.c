@@ -309,6 +309,17 @@ migrate_reconfigure(struct database *db)
 	migrate_files_follow(db->engine);
 }
 
+/* Keeps what the database said (a status, or the end of a run), with when,
+ * for answers without a connection. */
+void
+migrate_keep_state(struct engine *e, const struct dbstate *st)
+{
+	dbstate_clear(&e->last_db);
+	dbstate_copy(&e->last_db, st);
+	e->have_last_db = 1;
+	e->last_db_at = migrate_wall();
+}
+
 /* Forgets what was read of the database: the next status reads it all. */
 void
 migrate_forget_state(struct database *db)

@@ -347,13 +347,8 @@ migrate_status_result(struct database *db, const struct dbstate *live,
 	    MIGD_PROTOCOL_VERSION, "migrations", migrate_files_status(db));
 	json_object_set_new(res, "database", database_status(db,
 	    live != NULL));
-	if (live != NULL) {
-		/* Keep what the database said, for answers without one. */
-		dbstate_clear(&e->last_db);
-		dbstate_copy(&e->last_db, live);
-		e->have_last_db = 1;
-		e->last_db_at = migrate_wall();
-	}
+	if (live != NULL)
+		migrate_keep_state(e, live);
 	if (!e->files->loaded) {
 		/* The first load is still running: nothing to judge by. */
 		json_object_set_new(res, "state", json_string("loading"));
