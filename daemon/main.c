@@ -688,6 +688,11 @@ main(int argc, char **argv)
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);
+	/* Stopping already: another signal now (a second stop, a reload) must
+	 * not kill the exit half-way and turn its status into the signal's. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	event_free(migd_drain_timer);
 	if (migd_watchdog_timer != NULL)
 		event_free(migd_watchdog_timer);

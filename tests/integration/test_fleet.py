@@ -1452,6 +1452,8 @@ def test_fleet_sigterm_answers_a_run_waiting_for_a_slot(fleet, workdir):
         assert slow.returncode == 0, (sout, serr)
         assert _versions(cluster, a) == ["s1"]
         assert _versions(cluster, b) is None
+        # it exits by itself after the run (a second SIGTERM would mean "now")
+        assert m.proc.wait(timeout=10) == 0, m.log()
     finally:
         assert m.stop() == 0, m.log()
 
