@@ -336,6 +336,8 @@ void	 job_reply(struct job *j);
 void	 job_query(struct job *j, const char *sql, int n,
 	    const char *const *params, job_fn next);
 void	 job_query_discard(struct job *j, const char *sql, job_fn next);
+void	 job_query_copy(struct job *j, const char *sql, char *copy,
+	    job_fn next);
 void	 job_pipeline(struct job *j, const struct errlist *sql,
 	    const unsigned char *discard, const unsigned char *flush,
 	    job_fn next);
@@ -374,6 +376,10 @@ char	*book_history_row(struct job *j, const char *revision,
 	    const char *checksum, const char *message, const char *file,
 	    double wall, double ms, double fin, const char *sqlstate,
 	    const char *error, int step);
+char	*book_history_copy(struct job *j, const char *revision,
+	    const char *direction, const char *checksum, const char *message,
+	    const char *file, double wall, double ms, double fin,
+	    const char *sqlstate);
 char	*book_history_sql(struct job *j, const char *revision,
 	    const char *direction, int success, int dirty,
 	    const char *checksum, const char *message, const char *file,
@@ -400,7 +406,7 @@ char	*book_guard_failure(struct job *j, PGresult *res,
 void	 book_step_sql(struct job *j, const char *text, int ahead,
 	    int session, struct errlist *sql);
 const char *book_evt_sql(void);
-void	 book_atomic_end_sql(struct job *j, struct errlist *sql);
+void	 book_atomic_end_sql(struct job *j, struct errlist *sql, char **copy);
 
 /* run.c */
 void	 run_notify(struct job *j, const char *event, json_t *params);

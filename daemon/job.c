@@ -268,6 +268,15 @@ job_query_discard(struct job *j, const char *sql, job_fn next)
 	job_sent(j, pool_query_discard(j->pc, sql, job_result, j));
 }
 
+/* Sends SQL with one COPY FROM STDIN, whose data (taken) goes with it:
+ * one round trip; next receives the last result or the first error. */
+void
+job_query_copy(struct job *j, const char *sql, char *copy, job_fn next)
+{
+	j->next = next;
+	job_sent(j, pool_query_copy(j->pc, sql, copy, job_result, j));
+}
+
 /* Sends statements in one pipeline; next receives the first error (see
  * pool_pipeline_failed) or the last result.  discard (or NULL) marks the
  * queries whose rows are dropped as they arrive; flush (or NULL), those

@@ -305,6 +305,8 @@ int		 pool_query(struct pool_conn *, const char *, int,
 		     const char *const *, pool_result_cb, void *);
 int		 pool_query_discard(struct pool_conn *, const char *,
 		     pool_result_cb, void *);
+int		 pool_query_copy(struct pool_conn *, const char *, char *,
+		     pool_result_cb, void *);
 int		 pool_pipeline(struct pool_conn *, const char *const *,
 		     const unsigned char *, const unsigned char *, size_t,
 		     pool_result_cb, void *);

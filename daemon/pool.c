@@ -126,6 +126,8 @@ pool_drop(struct pool_conn *pc)
 	pc->pipe_progress_arg = NULL;
 	free(pc->copy_refused);
 	pc->copy_refused = NULL;
+	free(pc->copy_in);
+	pc->copy_in = NULL;
 	pc->notice_cb = NULL;
 	pc->notice_arg = NULL;
 }
@@ -413,6 +415,8 @@ pool_complete(struct pool_conn *pc)
 	pc->cb = NULL;
 	pc->cb_arg = NULL;
 	pc->result = NULL;
+	free(pc->copy_in);	/* a statement before the COPY failed */
+	pc->copy_in = NULL;
 	pool_watch(pc, EV_READ);
 	if (cb != NULL)
 		cb(pc, res, arg);
@@ -420,13 +424,41 @@ pool_complete(struct pool_conn *pc)
 		PQclear(res);
 }
 
+/* Sends migd's own data to the query's first COPY FROM STDIN (pool_query_copy),
+ * in pieces libpq's int lengths hold; 0, or -1 when the connection failed. */
+static int
+pool_copy_in(struct pool_conn *pc)
+{
+	size_t	 len = strlen(pc->copy_in), off, k;
+	int	 r = 1;
+
+	for (off = 0; off < len && r == 1; off += k) {
+		k = len - off < (1 << 20) ? len - off : (1 << 20);
+		r = PQputCopyData(pc->pg, pc->copy_in + off, (int)k);
+	}
+	free(pc->copy_in);
+	pc->copy_in = NULL;
+	if (r != 1 || PQputCopyEnd(pc->pg, NULL) != 1 ||
+	    (r = PQflush(pc->pg)) == -1) {
+		pool_fail(pc, PQerrorMessage(pc->pg));
+		return (-1);
+	}
+	if (r == 1) {
+		pc->flushing = 1;
+		pool_watch(pc, EV_READ | EV_WRITE);
+	}
+	return (0);
+}
+
 /*
- * A COPY to or from migd, which has no data to send and wants none: a COPY
- * FROM STDIN is ended with an error (the server fails the statement), a COPY
- * TO STDOUT's rows are read and dropped as they come.  The owner learns why
- * (pool_copy_refused).  libpq answers a COPY state again on every
- * PQgetResult, so a loop that only reads results would never end.  Returns 0
- * to read on, 1 to wait for more input, -1 when the connection failed.
+ * A COPY to or from migd: migd's own data goes to the first COPY FROM STDIN
+ * of a query that brought some (pool_query_copy).  Any other has no data to
+ * send and wants none: a COPY FROM STDIN is ended with an error (the server
+ * fails the statement), a COPY TO STDOUT's rows are read and dropped as
+ * they come.  The owner learns why (pool_copy_refused).  libpq answers a
+ * COPY state again on every PQgetResult, so a loop that only reads results
+ * would never end.  Returns 0 to read on, 1 to wait for more input, -1 when
+ * the connection failed.
  */
 static int
 pool_copy(struct pool_conn *pc, PGresult *res)
@@ -436,6 +468,8 @@ pool_copy(struct pool_conn *pc, PGresult *res)
 	int		 n, r;
 
 	PQclear(res);
+	if (s == PGRES_COPY_IN && pc->copy_in != NULL)
+		return (pool_copy_in(pc));
 	if (pc->copy_refused == NULL)
 		pc->copy_refused = xstrdup(s == PGRES_COPY_OUT ?
 		    POOL_COPY_OUT_REFUSED : POOL_COPY_IN_REFUSED);
@@ -790,6 +824,21 @@ pool_query(struct pool_conn *pc, const char *sql, int nparams,
     const char *const *params, pool_result_cb cb, void *arg)
 {
 	return (pool_send(pc, sql, nparams, params, 0, cb, arg));
+}
+
+/* Sends SQL with a COPY FROM STDIN whose data is copy (taken, NUL-ended):
+ * migd's own rows in one round trip.  cb gets the last result, or the
+ * first error. */
+int
+pool_query_copy(struct pool_conn *pc, const char *sql, char *copy,
+    pool_result_cb cb, void *arg)
+{
+	if (pool_send(pc, sql, 0, NULL, 0, cb, arg) != 0) {
+		free(copy);
+		return (-1);
+	}
+	pc->copy_in = copy;
+	return (0);
 }
 
 /* Sends SQL whose rows nobody reads (a migration's statements): cb gets

@@ -67,6 +67,8 @@ struct pool_conn {
 	void			*pipe_progress_arg;
 	/* the query in flight met a COPY to or from migd (why, or NULL) */
 	char			*copy_refused;
+	/* the data of the query's COPY FROM STDIN, until it is sent */
+	char			*copy_in;
 	/* notices and warnings: to this sink (a run's step), else the log */
 	pool_notice_cb		 notice_cb;
 	void			*notice_arg;

@@ -216,11 +216,11 @@ run_step_ok(struct job *j)
 	run_notices_end(j);
 	j->session_set = 0;
 	if (j->atomic)
-		errlist_take(&j->hist, book_history_row(j, mf->revision,
-		    st->dir == GRAPH_UP ? "up" : "down", 1, 0, mf->checksum,
+		errlist_take(&j->hist, book_history_copy(j, mf->revision,
+		    st->dir == GRAPH_UP ? "up" : "down", mf->checksum,
 		    mf->message, run_file(j), j->step_wall, ms, j->step_wall +
-		    (now - j->step_t0), NULL, j->step < j->out_of_order ?
-		    BOOK_OUT_OF_ORDER : NULL, 1));
+		    (now - j->step_t0), j->step < j->out_of_order ?
+		    BOOK_OUT_OF_ORDER : NULL));
 	json_array_append_new(j->done, json_pack("{s:s, s:s, s:o}",
 	    "revision", mf->revision, "direction", st->dir == GRAPH_UP ?
 	    "up" : "down", "duration_ms", rpc_duration(ms)));
@@ -281,19 +281,19 @@ run_committed(struct job *j, PGresult *res)
 }
 
 /* Every step of an atomic run passed its checks: the version rows, the
- * history rows and COMMIT, in one round trip. */
+ * history rows (a COPY) and COMMIT, in one round trip. */
 static void
 run_atomic_commit(struct job *j)
 {
 	struct errlist	 sql = { NULL, 0 };
-	char		*s;
+	char		*s, *copy;
 
 	if (job_cancelled(j))
 		return;
 	j->step = j->plan.n_steps - 1;	/* a failure is the last step's */
-	book_atomic_end_sql(j, &sql);
+	book_atomic_end_sql(j, &sql, &copy);
 	s = book_joined(&sql);
-	job_query(j, s, 0, NULL, run_committed);
+	job_query_copy(j, s, copy, run_committed);
 	errlist_clear(&sql);
 	free(s);
 }

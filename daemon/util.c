@@ -206,19 +206,40 @@ errlist_clear(struct errlist *el)
 	el->n = 0;
 }
 
-/* All the messages as one string, sep between them: for tests and logs. */
+/* head, the messages with sep between them, then tail, in one allocation:
+ * linear in their length (an atomic run's history rows are thousands). */
+char *
+errlist_join_in(const char *head, const struct errlist *el, const char *sep,
+    const char *tail)
+{
+	size_t	 i, k = strlen(sep), l;
+	size_t	 len = strlen(head) + strlen(tail) + 1;
+	char	*s, *p;
+
+	for (i = 0; i < el->n; i++)
+		len += strlen(el->v[i]) + (i > 0 ? k : 0);
+	p = s = xmalloc(len);
+	l = strlen(head);
+	memcpy(p, head, l);
+	p += l;
+	for (i = 0; i < el->n; i++) {
+		if (i > 0) {
+			memcpy(p, sep, k);
+			p += k;
+		}
+		l = strlen(el->v[i]);
+		memcpy(p, el->v[i], l);
+		p += l;
+	}
+	memcpy(p, tail, strlen(tail) + 1);
+	return (s);
+}
+
+/* All the messages as one string, sep between them. */
 char *
 errlist_join(const struct errlist *el, const char *sep)
 {
-	char	*s = xstrdup(""), *t;
-	size_t	 i;
-
-	for (i = 0; i < el->n; i++) {
-		t = xprintf("%s%s%s", s, i ? sep : "", el->v[i]);
-		free(s);
-		s = t;
-	}
-	return (s);
+	return (errlist_join_in("", el, sep, ""));
 }
 
 /* Appends one escape to the buffer being built by utf8_escape_controls. */

@@ -51,5 +51,7 @@ void	 errlist_add(struct errlist *, const char *, ...)
 void	 errlist_take(struct errlist *, char *);
 void	 errlist_clear(struct errlist *);
 char	*errlist_join(const struct errlist *, const char *);
+char	*errlist_join_in(const char *, const struct errlist *, const char *,
+	    const char *);
 
 #endif

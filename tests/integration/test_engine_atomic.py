@@ -2,6 +2,7 @@
 (--atomic, [migrations] atomic) and cancelling a run (the cancel method,
 migctl cancel, Ctrl-C on migctl upgrade)."""
 
+import datetime
 import signal
 import subprocess
 import time
@@ -240,3 +241,49 @@ def test_history_durations_measure_each_step(migd_factory):
         d1, d2 = (r["duration_ms"] for r in rows)
         assert 300 <= d1 < 1500 and 200 <= d2 < 1200, (atomic, rows)
         ok(m, "downgrade", {"target": "base"})
+
+
+def test_atomic_history_rows_say_what_a_per_step_run_says(migd_factory):
+    """An atomic run writes its history rows with one COPY: the values come
+    out as the per-step INSERT writes them, hostile text included (quotes,
+    backslashes, a tab, COPY's \\N), with the schemas created, the lint
+    findings and times that measure each step."""
+    odd = 'we"ird\\N'
+    m = connected(migd_factory(overrides={
+        ("migrations", "schemas"): 'cars, "%s"' % odd.replace('"', '""')}))
+    q(m, "CREATE TABLE public.pre (id int)")
+    msg = "it's \\N a\ttab, \"quoted\" \\back\\slash"
+    write_rev(m, "o1 odd\\name.sql", "o1", message=msg, up="""
+        CREATE INDEX pre_id ON public.pre (id);
+        CREATE TABLE public.o1 (id int, note text);
+        INSERT INTO public.o1 VALUES (1, E'a\\tb\\\\c');
+        """, down_sql="DROP TABLE public.o1;\nDROP INDEX public.pre_id;")
+    write_rev(m, "o2_two.sql", "o2", down="o1", message="two",
+              up="ALTER TABLE public.pre ADD COLUMN v int;",
+              down_sql="ALTER TABLE public.pre DROP COLUMN v;")
+    t0 = time.time()
+    res = ok(m, "upgrade", {"atomic": True})
+    t1 = time.time()
+    assert set(res["schemas_created"]) == {"cars", odd}, res
+    atomic = history(m)
+    assert [r["revision"] for r in atomic] == ["o1", "o2"], atomic
+    assert sorted(atomic[0]["schemas_created"]) == sorted(["cars", odd]), atomic
+    assert atomic[1]["schemas_created"] is None
+    assert atomic[0]["message"] == msg and atomic[0]["file"].endswith("o1 odd\\name.sql")
+    assert any(f["rule"] == "require-concurrent-index-creation"
+               for f in atomic[0]["lint"]), atomic[0]
+    for r in atomic:
+        s = datetime.datetime.fromisoformat(r["started_at"]).timestamp()
+        e = datetime.datetime.fromisoformat(r["finished_at"]).timestamp()
+        assert t0 - 0.001 <= s <= e <= t1 + 0.001, (t0, t1, r)
+        assert abs((e - s) * 1000 - r["duration_ms"]) < 0.01, r
+    # the same migrations one transaction each: rows written by INSERT
+    ok(m, "downgrade", {"target": "base"})
+    ok(m, "upgrade", {})
+    each = [r for r in history(m) if r["direction"] == "up"][2:]
+    same = ("revision", "direction", "success", "dirty", "checksum", "message", "file",
+            "requested_by", "requester_uid", "requester_pid", "host", "migd_version",
+            "sqlstate", "error", "attempt", "lint")
+    for a, b in zip(atomic, each):
+        assert {k: a[k] for k in same} == {k: b[k] for k in same}, (a, b)
+    assert q(m, "SELECT note FROM public.o1") == "a\tb\\c"
