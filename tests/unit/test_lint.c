@@ -106,6 +106,25 @@ static const struct {
 	{ "adding-field-with-default",
 	    "ALTER TABLE t ADD COLUMN b bigserial;",
 	    "ALTER TABLE t ADD COLUMN b bigint DEFAULT 42::bigint;", 0 },
+	/* Defaults stored once, as teams write them: no rewrite. */
+	{ "adding-field-with-default",
+	    "ALTER TABLE t ADD COLUMN b text[] DEFAULT ARRAY[random()::text];",
+	    "ALTER TABLE t ADD COLUMN b text[] NOT NULL DEFAULT "
+	    "ARRAY[]::text[];", 0 },
+	{ "adding-field-with-default",
+	    "ALTER TABLE t ADD COLUMN b timestamptz DEFAULT clock_timestamp() "
+	    "+ interval '1 day';",
+	    "ALTER TABLE t ADD COLUMN b timestamptz DEFAULT now() + "
+	    "interval '30 days';", 0 },
+	{ "adding-field-with-default",
+	    "ALTER TABLE t ADD COLUMN b timestamp DEFAULT timezone('utc', "
+	    "clock_timestamp());",
+	    "ALTER TABLE t ADD COLUMN b timestamptz DEFAULT (now() AT TIME "
+	    "ZONE 'utc');", 0 },
+	{ "adding-field-with-default",
+	    "ALTER TABLE t ADD COLUMN b text DEFAULT now('x');",
+	    "ALTER TABLE t ADD COLUMN b text DEFAULT "
+	    "current_setting('app.tenant');", 0 },
 	{ "changing-column-type",
 	    "ALTER TABLE t ALTER COLUMN a TYPE bigint;",
 	    "ALTER TABLE t ALTER COLUMN a SET DEFAULT 0;", 0 },
@@ -203,6 +222,26 @@ static const struct {
 	    "UPDATE t SET m = 'meh' WHERE m = 'ok';",
 	    "ALTER TYPE mood ADD VALUE 'meh';\nCOMMIT;\nBEGIN;\n"
 	    "UPDATE t SET m = 'meh' WHERE m = 'ok';", 0 },
+	/* Statement by statement each commits; the file's BEGIN makes one
+	 * transaction again. */
+	{ "enum-value-used-in-transaction",
+	    "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\n"
+	    "UPDATE t SET m = 'meh' WHERE m = 'ok';\nCOMMIT;",
+	    "ALTER TYPE mood ADD VALUE 'meh';\n"
+	    "UPDATE t SET m = 'meh' WHERE m = 'ok';", 1 },
+	{ "enum-value-used-in-transaction",
+	    "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\n"
+	    "SELECT 'meh'::mood;\nCOMMIT;",
+	    "ALTER TYPE mood ADD VALUE 'meh';\nBEGIN;\n"
+	    "UPDATE t SET m = 'meh' WHERE m = 'ok';\nCOMMIT;", 1 },
+	/* SET NOT NULL after a constraint of the table was validated: the
+	 * strong_migrations pattern, no scan on PostgreSQL 12+. */
+	{ "adding-not-nullable-field",
+	    "ALTER TABLE u VALIDATE CONSTRAINT c;\n"
+	    "ALTER TABLE t ALTER COLUMN a SET NOT NULL;",
+	    "ALTER TABLE t VALIDATE CONSTRAINT a_nn;\n"
+	    "ALTER TABLE t ALTER COLUMN a SET NOT NULL;\n"
+	    "ALTER TABLE t DROP CONSTRAINT a_nn;", 0 },
 };
 
 static void
@@ -248,6 +287,9 @@ test_context(void)
 	const char	*nv[] = {
 	    "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u (id) "
 	    "NOT VALID;", "ALTER TABLE t VALIDATE CONSTRAINT f;", NULL };
+	const char	*nn[] = { "ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS "
+	    "NOT NULL) NOT VALID;", "ALTER TABLE t VALIDATE CONSTRAINT a_nn;",
+	    "ALTER TABLE t ALTER COLUMN a SET NOT NULL;", NULL };
 	const char	*other[] = { "CREATE TABLE s.n (id bigint);",
 	    "CREATE INDEX i ON s.m (id);", NULL };
 
@@ -280,6 +322,12 @@ test_context(void)
 	}
 	is_str(lint_run(nv, 0, NULL), "", "NOT VALID, then VALIDATE in a later "
 	    "migration: no finding");
+	is_str(lint_run(nn, 0, NULL), "", "CHECK NOT VALID, VALIDATE, then SET "
+	    "NOT NULL in later migrations of the run: no finding");
+	is_str(lint1("ALTER TABLE t ALTER COLUMN a SET NOT NULL;\n"
+	    "ALTER TABLE t VALIDATE CONSTRAINT a_nn;"),
+	    "adding-not-nullable-field@1:1", "a VALIDATE after SET NOT NULL "
+	    "does not help it");
 	is_str(lint1("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) "
 	    "REFERENCES u (id) NOT VALID;\nCOMMIT;\nBEGIN;\n"
 	    "ALTER TABLE t VALIDATE CONSTRAINT f;"), "",
