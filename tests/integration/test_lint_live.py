@@ -6,6 +6,8 @@ and --dry-run), and the lint method / `migctl lint` over the socket.
 """
 
 import json
+import os
+import shutil
 import threading
 import time
 
@@ -289,3 +291,54 @@ def test_names_the_catalog_cannot_resolve(migd_factory):
     f = [x for x in res["findings"] if x["rule"] == "ban-drop-table"][0]
     assert "rows" not in f and "blockers" not in f, f
     assert ok(m, "plan", {"target": "head"})["lint"], by_msg
+
+
+# ---- migrations as teams write them (tests/fixtures/lint_teams/shop) ----------
+
+SHOP = os.path.join(migdtest.REPO, "tests", "fixtures", "lint_teams", "shop")
+
+
+def shop_upto(m, last):
+    """The shop chain's files up to revision `last` in the daemon's directory."""
+    for f in sorted(os.listdir(SHOP)):
+        if f[:4] <= last:
+            shutil.copy(os.path.join(SHOP, f), m.migrations_dir)
+    ok(m, "reload")
+
+
+def test_shop_chain_safe_patterns_pass_refuse(migd_factory):
+    """strong_migrations' patterns under lint = refuse, on real tables with
+    rows: status added nullable and backfilled, CHECK NOT VALID, VALIDATE
+    then SET NOT NULL, CONCURRENTLY in transaction: none, a foreign key NOT
+    VALID then VALIDATE, an enum value used after ADD VALUE statement by
+    statement, a partitioned table, a rename with a view. None is refused,
+    and each runs on PostgreSQL; psql-style 0012 indexes orders, 20 000 rows,
+    without CONCURRENTLY: refused naming FILE:LINE:COL, nothing of it ran."""
+    m = connected(migd_factory(overrides={("migrations", "lint"): "refuse"}))
+    shop_upto(m, "0001")
+    ok(m, "upgrade", {"target": "head"})
+    q(m, "INSERT INTO users (email) SELECT 'u' || g FROM generate_series(1, 20000) g")
+    q(m, "INSERT INTO orders (user_id, total_cents) SELECT 1 + g % 20000, g - 5 "
+         "FROM generate_series(1, 20000) g")
+    q(m, "ANALYZE users")
+    q(m, "ANALYZE orders")
+    shop_upto(m, "0011")
+    plan = ok(m, "plan", {"target": "head"})
+    assert plan["runnable"] is True, plan["problems"]
+    assert [f["rule"] for f in plan["lint"]] == ["renaming-table"], plan["lint"]
+    assert plan["lint"][0]["ignored"].startswith("line 5: migd:lint-ignore")
+    ok(m, "upgrade", {"target": "head"})
+    assert versions(m) == ["0011"]
+    assert q(m, "SELECT count(*) FROM orders WHERE state = 'refunded'") == "4"
+    assert q(m, "SELECT attnotnull FROM pg_attribute WHERE attrelid = "
+                "'accounts'::regclass AND attname = 'status'") == "t"
+    shop_upto(m, "0012")
+    p = m.migctl("upgrade", "head")
+    assert p.returncode != X_OK, p.stdout + p.stderr
+    assert ("0012_psql_style.sql:7:1: require-concurrent-index-creation: "
+            "CREATE INDEX orders_created_at_idx on orders without CONCURRENTLY "
+            "(table has ~20000 rows"
+            in p.stdout + p.stderr), p.stdout + p.stderr
+    assert versions(m) == ["0011"] and not rel_exists(m, "public.orders_created_at_idx")
+    assert q(m, "SELECT count(*) FROM pg_attribute WHERE attrelid = "
+                "'orders'::regclass AND attname = 'note'") == "0"
