@@ -1241,3 +1241,45 @@ lint_finding_mode(const struct lint_finding *f)
 {
 	return (f->table != NULL ? lint_rules[f->rule].mode : NULL);
 }
+
+/* Whether one of modes (pg_locks' names, comma-separated) conflicts with
+ * mode. */
+static int
+lint_modes_conflict(const char *mode, const char *modes)
+{
+	const char	*conf = lint_lock_conflicts(mode), *p, *e, *c, *ce;
+
+	if (conf == NULL || modes == NULL)
+		return (0);
+	for (p = modes; *p != '\0'; p = *e == ',' ? e + 1 : e) {
+		e = p + strcspn(p, ",");
+		for (c = conf; *c != '\0'; c = *ce == ',' ? ce + 1 : ce) {
+			ce = c + strcspn(c, ",");
+			if (ce - c == e - p && strncmp(c, p, e - p) == 0)
+				return (1);
+		}
+	}
+	return (0);
+}
+
+/* A table's sessions are read once, for its strongest lock; each finding
+ * shows those in the way of its own statement's lock. */
+json_t *
+lint_blockers_for(const char *mode, json_t *sessions, long long long_xact_s)
+{
+	json_t		*out = json_array(), *b, *c;
+	size_t		 i;
+	int		 conflicts;
+
+	json_array_foreach(sessions, i, b) {
+		conflicts = lint_modes_conflict(mode, json_string_value(
+		    json_object_get(b, "modes")));
+		if (!conflicts && json_integer_value(json_object_get(b,
+		    "xact_age_s")) < long_xact_s)
+			continue;
+		c = json_copy(b);
+		json_object_set_new(c, "conflicts", json_boolean(conflicts));
+		json_array_append_new(out, c);
+	}
+	return (out);
+}

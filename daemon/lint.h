@@ -160,5 +160,10 @@ int	 lint_finding_sized(struct lint_finding *, long long rows,
 const char *lint_lock_conflicts(const char *mode);
 /* The rule's table lock (lint_rule.mode), or NULL. */
 const char *lint_finding_mode(const struct lint_finding *);
+/* Of the sessions the catalog found on a table (blockers: modes,
+ * xact_age_s...), those in the way of mode: conflicting with it, or in a
+ * transaction long_xact_s old or older; conflicts set for mode (new). */
+json_t	*lint_blockers_for(const char *mode, json_t *sessions,
+	    long long long_xact_s);
 
 #endif

@@ -192,6 +192,35 @@ def _lock_quietly(conn):
         pass
 
 
+def test_blockers_are_those_of_each_statements_lock(migd_factory):
+    """One migration indexes orders (SHARE) and then changes a column's type
+    (ACCESS EXCLUSIVE) while a transaction has read orders: the reader is in
+    the way of the ALTER, not of the CREATE INDEX, whose blockers are only
+    the writer (PostgreSQL's table of conflicting lock modes)."""
+    m = orders_with(migd_factory(), 50000)
+    write_rev(m, "0002_index.sql", "r2", down="r1",
+              up=INDEX + "\nALTER TABLE public.orders ALTER COLUMN total TYPE numeric;")
+    ok(m, "reload")
+    reader, writer = pg_conn(m, "lintlive-reader"), pg_conn(m, "lintlive-writer")
+    try:
+        reader.cursor().execute("SELECT count(*) FROM public.orders")
+        writer.cursor().execute("UPDATE public.orders SET total = total WHERE id = 1")
+        rpid, wpid = reader.get_backend_pid(), writer.get_backend_pid()
+        plan = ok(m, "plan", {"target": "head"}, timeout=10)
+        idx = finding(plan)
+        alter, = [f for f in plan["lint"] if f["rule"] == "changing-column-type"]
+        assert [b["pid"] for b in idx["blockers"]] == [wpid], idx["blockers"]
+        assert idx["blockers"][0]["conflicts"] is True
+        assert sorted(b["pid"] for b in alter["blockers"]) == sorted([rpid, wpid])
+        assert all(b["conflicts"] for b in alter["blockers"]), alter["blockers"]
+        p = m.migctl("plan", "head", timeout=10)
+        text = p.stdout.split("changing-column-type")
+        assert "lintlive-reader" not in text[0] and "lintlive-reader" in text[1], p.stdout
+    finally:
+        reader.close()
+        writer.close()
+
+
 def test_no_blockers_on_a_run(migd_factory):
     """A real run does not look for blockers (lock_timeout decides there):
     its findings carry rows, not blockers."""

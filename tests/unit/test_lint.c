@@ -506,6 +506,35 @@ test_sizes(void)
 	    NULL && strstr(lint_lock_conflicts("ShareLock"), ",ShareLock") ==
 	    NULL, "SHARE ROW EXCLUSIVE conflicts with SHARE; SHARE not with "
 	    "itself");
+	{
+		/* A table's sessions, read for its strongest lock (an ALTER
+		 * TYPE's ACCESS EXCLUSIVE): a plain SELECT is in its way, not
+		 * in that of a CREATE INDEX on the same table (SHARE). */
+		json_t	*s = json_pack("[{s:i, s:s, s:i, s:b}, {s:i, s:s, "
+		    "s:i, s:b}, {s:i, s:s, s:i, s:b}]",
+		    "pid", 1, "modes", "AccessShareLock", "xact_age_s", 3,
+		    "conflicts", 1,
+		    "pid", 2, "modes", "AccessShareLock,RowExclusiveLock",
+		    "xact_age_s", 0, "conflicts", 1,
+		    "pid", 3, "modes", "AccessShareLock", "xact_age_s", 90,
+		    "conflicts", 1);
+		json_t	*b = lint_blockers_for("ShareLock", s, 60);
+		char	*js = json_dumps(b, JSON_SORT_KEYS | JSON_COMPACT);
+
+		is_str(js, "[{\"conflicts\":true,\"modes\":"
+		    "\"AccessShareLock,RowExclusiveLock\",\"pid\":2,"
+		    "\"xact_age_s\":0},{\"conflicts\":false,\"modes\":"
+		    "\"AccessShareLock\",\"pid\":3,\"xact_age_s\":90}]",
+		    "SHARE: the writer, and the old transaction as not "
+		    "conflicting; not the short reader");
+		free(js);
+		json_decref(b);
+		b = lint_blockers_for("AccessExclusiveLock", s, 60);
+		is_int((long long)json_array_size(b), 3, "ACCESS EXCLUSIVE: all "
+		    "three");
+		json_decref(b);
+		json_decref(s);
+	}
 	ok(lint_lock_conflicts(NULL) == NULL &&
 	    lint_lock_conflicts("RowExclusiveLock") == NULL,
 	    "a weak or no mode: nothing");
