@@ -163,6 +163,43 @@ def test_lint_files_of_other_tools_and_plain_sql(tmp_path):
     assert "not a flyway migration name" in p.stdout + p.stderr
 
 
+def test_lint_ignore_header_in_other_tools_files(tmp_path):
+    """'-- lint-ignore:' above goose's and dbmate's up marker, and among the
+    leading comments of a golang-migrate up file, is read as in migd's
+    header; an unknown rule there is an error of the file."""
+    goose = os.path.join(TEAMS, "goose", "20240304080000_drop_invoice_drafts.sql")
+    dbmate = os.path.join(TEAMS, "dbmate", "20240404000000_drop_ticket_notes.sql")
+    up = tmp_path / "000003_drop_legacy.up.sql"
+    up.write_text("-- drop the legacy table\n-- lint-ignore: ban-drop-table "
+                  "unused since 2023\n\nDROP TABLE legacy;\n"
+                  "-- lint-ignore: ban-drop-column too late: SQL came first\n"
+                  "ALTER TABLE t DROP COLUMN c;\n")
+    p = offline("lint", "--json", goose, dbmate, str(up))
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    got = [(f["file"], f["line"], f["rule"], f["ignored"])
+           for f in json.loads(p.stdout)["findings"]]
+    assert got == [
+        (goose, 3, "ban-drop-table", "line 1: lint-ignore: ban-drop-table "
+         "invoice_drafts was never read by the app (ticket 88)"),
+        (dbmate, 4, "ban-drop-column", "line 2: lint-ignore: ban-drop-column,"
+         "ban-drop-table moved to the comments service"),
+        (dbmate, 5, "ban-drop-table", "line 2: lint-ignore: ban-drop-column,"
+         "ban-drop-table moved to the comments service"),
+        (str(up), 4, "ban-drop-table", "line 2: lint-ignore: ban-drop-table "
+         "unused since 2023"),
+        (str(up), 6, "ban-drop-column", None)], got
+    # the directories load it too (as the daemon does)
+    p = offline("lint", "-d", os.path.join(TEAMS, "goose"))
+    assert "(ignored, line 1: lint-ignore: ban-drop-table" in p.stdout, p.stdout
+    bad = tmp_path / "20240101000000_bad.sql"
+    bad.write_text("-- lint-ignore: ban-drop-tabel typo\n-- +goose Up\n"
+                   "DROP TABLE x;\n")
+    p = offline("lint", str(bad))
+    assert p.returncode == X_FAILED, p.stdout + p.stderr
+    assert ("%s:1: unknown lint rule 'ban-drop-tabel' in 'lint-ignore'" % bad
+            in p.stderr), p.stderr
+
+
 def test_lint_bad_input(tmp_path):
     """A file with problems, a missing file, an unknown rule in the header:
     exit 1 naming each; an option lint does not take: exit 2."""
