@@ -37,6 +37,7 @@ enum lint_severity {
 /* lint_event.rule of an event that is no finding. */
 #define LINT_EV_CREATES		(-1)	/* creates table */
 #define LINT_EV_VALIDATES	(-2)	/* validates a constraint of table */
+#define LINT_EV_NONE		(-3)	/* a finding a later statement undid */
 
 struct lint_rule {
 	const char		*name;	/* Squawk's where it is Squawk's rule */
@@ -74,6 +75,7 @@ struct lint_scan {
 	char			**not_valid;	/* "table\nconstraint" */
 	size_t			  n_not_valid;
 	int			  in_begin;	/* after the file's BEGIN */
+	size_t			  tx_first;	/* its first event */
 };
 
 /* One finding, judged. */

@@ -234,6 +234,19 @@ static const struct {
 	    "SELECT 'meh'::mood;\nCOMMIT;",
 	    "ALTER TYPE mood ADD VALUE 'meh';\nBEGIN;\n"
 	    "UPDATE t SET m = 'meh' WHERE m = 'ok';\nCOMMIT;", 1 },
+	/* Renamed, and a view keeps the old name in the same transaction, as
+	 * the rule's alternative says; after a COMMIT there is a gap. */
+	{ "renaming-table",
+	    "ALTER TABLE public.users RENAME TO accounts;\nCOMMIT;\nBEGIN;\n"
+	    "CREATE VIEW public.users AS SELECT * FROM public.accounts;",
+	    "ALTER TABLE public.users RENAME TO accounts;\n"
+	    "CREATE OR REPLACE VIEW public.users AS SELECT * FROM "
+	    "public.accounts;", 0 },
+	{ "renaming-table",
+	    "ALTER TABLE users RENAME TO accounts;\n"
+	    "CREATE VIEW accounts_v AS SELECT * FROM accounts;",
+	    "BEGIN;\nALTER TABLE users RENAME TO accounts;\n"
+	    "CREATE VIEW users AS SELECT * FROM accounts;\nCOMMIT;", 0 },
 	/* SET NOT NULL after a constraint of the table was validated: the
 	 * strong_migrations pattern, no scan on PostgreSQL 12+. */
 	{ "adding-not-nullable-field",
