@@ -532,15 +532,15 @@ test_sizes(void)
 		    "pid", 3, "modes", "AccessShareLock", "xact_age_s", 90,
 		    "conflicts", 1);
 		json_t	*b = lint_blockers_for("ShareLock", s, 60);
-		char	*js = json_dumps(b, JSON_SORT_KEYS | JSON_COMPACT);
+		char	*bs = json_dumps(b, JSON_SORT_KEYS | JSON_COMPACT);
 
-		is_str(js, "[{\"conflicts\":true,\"modes\":"
+		is_str(bs, "[{\"conflicts\":true,\"modes\":"
 		    "\"AccessShareLock,RowExclusiveLock\",\"pid\":2,"
 		    "\"xact_age_s\":0},{\"conflicts\":false,\"modes\":"
 		    "\"AccessShareLock\",\"pid\":3,\"xact_age_s\":90}]",
 		    "SHARE: the writer, and the old transaction as not "
 		    "conflicting; not the short reader");
-		free(js);
+		free(bs);
 		json_decref(b);
 		b = lint_blockers_for("AccessExclusiveLock", s, 60);
 		is_int((long long)json_array_size(b), 3, "ACCESS EXCLUSIVE: all "
