@@ -239,7 +239,6 @@ layout_checksum(const char *text, size_t len, char out[65])
 		migfile_checksum(text, len, out);
 }
 
-
 /* One line of text: [p, end of line) without its LF. */
 static size_t
 layout_linelen(const char *p, const char *end)

@@ -589,8 +589,7 @@ lint_alter_table(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 		} else if (strcmp(sub, "AT_SetNotNull") == 0)
 			lint_event(ls, at, LR_NOT_NULLABLE, LINT_EXISTING |
 			    LINT_UNPROVED, table, xprintf("ALTER COLUMN %s SET "
-			    "NOT NULL",
-			    name ? name : "?"));
+			    "NOT NULL", name ? name : "?"));
 		else if (strcmp(sub, "AT_DropNotNull") == 0)
 			lint_event(ls, at, LR_DROP_NOT_NULL, LINT_EXISTING,
 			    table, xprintf("ALTER COLUMN %s DROP NOT NULL",
