@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "layout.h"
 #include "lint.h"
 #include "migctl.h"
 #include "migd.h"
@@ -41,6 +42,12 @@ lintcmd_section(struct lintcmd *lc, const struct migfile *mf,
     const struct sqlscan *sc)
 {
 	lc->files++;
+	if (mf->up == NULL) {
+		json_array_append_new(lc->notes, json_sprintf("%s: not linted: "
+		    "a down migration's file (lint reads what upgrades run)",
+		    mf->path));
+		return;
+	}
 	if (sc->unparsed) {
 		json_array_append_new(lc->notes, json_sprintf("%s: not linted: "
 		    "%s", mf->path, sc->parse_error ? sc->parse_error :
@@ -51,9 +58,55 @@ lintcmd_section(struct lintcmd *lc, const struct migfile *mf,
 	    mf->lint_ignore_line, lintcmd_bare(mf, sc), &lc->rep);
 }
 
+/*
+ * One FILE read as migd reads a file of the layout fmt (AUTO: as what it
+ * looks like: migd's, dbmate's, goose's, golang-migrate's...); SQL of no
+ * tool's layout under a name no tool reads is linted whole, as Squawk
+ * would.  NULL with errs added if it cannot be read.
+ */
+static struct migfile *
+lintcmd_layout(enum layout_format fmt, const char *path, const char *buf,
+    size_t len, struct errlist *errs)
+{
+	struct migfile	*mf = NULL;
+	const char	*base, *p;
+	char		*rel, *skip = NULL;
+	size_t		 before = errs->n;
+	int		 r;
+
+	/* Its name as the layout sees it: diesel's DIR/up.sql, else the
+	 * file's own. */
+	base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
+	p = base;
+	if ((strcmp(base, "up.sql") == 0 || strcmp(base, "down.sql") == 0) &&
+	    base - path >= 2) {
+		for (p = base - 2; p > path && p[-1] != '/'; p--)
+			/* nothing */;
+	}
+	rel = xstrdup(p);
+	r = layout_file(fmt, path, rel, buf, len, &mf, &skip, errs);
+	free(rel);
+	if (r == 1) {
+		errlist_add(errs, "%s: %s", path, skip);
+		free(skip);
+		return (NULL);
+	}
+	if (r < 0 && mf != NULL && mf->piece == LAYOUT_PIECE_WEAK &&
+	    errs->n == before) {
+		mf->up_line = 1;
+		return (mf);
+	}
+	if (r < 0) {
+		if (mf != NULL)
+			migfile_free(mf);
+		return (NULL);
+	}
+	return (mf);
+}
+
 /* Reads and checks one FILE as migd would; NULL with errs added if not. */
 static struct migfile *
-lintcmd_read(const char *path, struct errlist *errs)
+lintcmd_read(enum layout_format fmt, const char *path, struct errlist *errs)
 {
 	struct migfile	*mf = NULL;
 	struct stat	 st;
@@ -75,8 +128,8 @@ lintcmd_read(const char *path, struct errlist *errs)
 		errlist_add(errs, "%s: %s", path, strerror(errno));
 	else if (len == cap && cap <= MIGFILE_MAX_SIZE)
 		errlist_add(errs, "%s: changed while it was read", path);
-	else if (migfile_parse(path, buf, len, &mf, errs) != 0)
-		mf = NULL;
+	else
+		mf = lintcmd_layout(fmt, path, buf, len, errs);
 	fclose(f);
 	free(buf);
 	return (mf);
@@ -85,6 +138,7 @@ lintcmd_read(const char *path, struct errlist *errs)
 /* The FILEs read and parsed, several at once; linted after, in order. */
 struct lintcmd_read {
 	char *const	 *files;
+	enum layout_format fmt;		/* -c CONFIG's format, or AUTO */
 	struct migfile	**mf;		/* per file, or NULL */
 	struct sqlscan	 *sc;
 	int		 *ok;		/* its up section parsed cleanly */
@@ -97,7 +151,8 @@ lintcmd_read_one(void *arg, size_t i)
 {
 	struct lintcmd_read	*r = arg;
 
-	if ((r->mf[i] = lintcmd_read(r->files[i], &r->errs[i])) == NULL)
+	if ((r->mf[i] = lintcmd_read(r->fmt, r->files[i], &r->errs[i])) ==
+	    NULL || r->mf[i]->up == NULL)
 		return;
 	r->ok[i] = sqlscan_analyze(r->mf[i]->up, r->mf[i]->path,
 	    r->mf[i]->up_line, &r->sc[i], &r->errs[i]) >= 0 &&
@@ -106,7 +161,8 @@ lintcmd_read_one(void *arg, size_t i)
 
 /* The FILEs, as one run in the order given. */
 static void
-lintcmd_files(struct lintcmd *lc, char *const *files, size_t n)
+lintcmd_files(struct lintcmd *lc, char *const *files, size_t n,
+    const struct config_db *db)
 {
 	struct lintcmd_read	 r;
 	struct errlist		 errs = { NULL, 0 };
@@ -114,6 +170,7 @@ lintcmd_files(struct lintcmd *lc, char *const *files, size_t n)
 	size_t			 i, k;
 
 	r.files = files;
+	r.fmt = db != NULL ? (enum layout_format)db->format : LAYOUT_AUTO;
 	r.mf = xcalloc(n + 1, sizeof *r.mf);
 	r.sc = xcalloc(n + 1, sizeof *r.sc);
 	r.ok = xcalloc(n + 1, sizeof *r.ok);
@@ -123,7 +180,8 @@ lintcmd_files(struct lintcmd *lc, char *const *files, size_t n)
 		for (k = 0; k < r.errs[i].n; k++)
 			errlist_take(&errs, r.errs[i].v[k]);
 		free(r.errs[i].v);
-		if (r.ok[i])
+		if (r.ok[i] || (r.mf[i] != NULL && r.mf[i]->up == NULL &&
+		    r.errs[i].n == 0))
 			lintcmd_section(lc, r.mf[i], &r.sc[i]);
 		sqlscan_clear(&r.sc[i]);
 		if (r.mf[i] != NULL)
@@ -236,7 +294,7 @@ lint_main(const struct author_opts *ao, char *const *files, size_t n)
 		lc.ctx.n_managed = db->n_schemas;
 	}
 	if (n > 0)
-		lintcmd_files(&lc, files, n);
+		lintcmd_files(&lc, files, n, db);
 	else
 		lintcmd_directory(&lc, ao, db);
 

@@ -239,20 +239,6 @@ layout_checksum(const char *text, size_t len, char out[65])
 		migfile_checksum(text, len, out);
 }
 
-/* A whole file as one section: golang-migrate, sqlx, diesel, Flyway. */
-static void
-layout_section(struct migfile *mf, char *text, size_t len)
-{
-	if (mf->piece == LAYOUT_PIECE_DOWN) {
-		mf->down = text;
-		mf->down_line = 1;
-		return;
-	}
-	mf->up = text;
-	mf->up_line = 1;
-	layout_checksum(text, len, mf->checksum);
-}
-
 /* One line of text: [p, end of line) without its LF. */
 static size_t
 layout_linelen(const char *p, const char *end)
@@ -324,6 +310,68 @@ layout_sections(struct migfile *mf, const char *up, const char *up_end,
 		mf->down_line = 0;
 }
 
+/* Where a layout's header problems go: errs, as "PATH:LINE: msg". */
+struct layout_errs {
+	const char	*path;
+	struct errlist	*errs;
+};
+
+static void
+layout_lint_error(void *arg, int line, const char *msg)
+{
+	struct layout_errs	*le = arg;
+
+	errlist_add(le->errs, "%s:%d: %s", le->path, line, msg);
+}
+
+/* A comment above the up marker: migd's "-- lint-ignore:" is read there in
+ * every layout (docs/lint.md); returns 1 when it was one. */
+static int
+layout_header_lint(struct migfile *mf, const char *p, size_t n, int line,
+    struct errlist *errs)
+{
+	struct layout_errs	 le = { mf->path, errs };
+	size_t			 i = 0;
+
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	if (n - i < 2 || p[i] != '-' || p[i + 1] != '-')
+		return (0);
+	for (i += 2; i < n && (p[i] == ' ' || p[i] == '\t'); i++)
+		/* nothing */;
+	return (migfile_lint_ignore(mf, p + i, n - i, line,
+	    layout_lint_error, &le));
+}
+
+/* A file that is all SQL (golang-migrate, sqlx, diesel, Flyway): its
+ * leading comments are its header, where "-- lint-ignore:" is read. */
+static void
+layout_section(struct migfile *mf, char *text, size_t len,
+    struct errlist *errs)
+{
+	const char	*p, *end = text + len;
+	size_t		 n;
+	int		 line = 0;
+
+	if (mf->piece == LAYOUT_PIECE_DOWN) {
+		mf->down = text;
+		mf->down_line = 1;
+		return;
+	}
+	for (p = text; p < end; p += n + 1) {
+		n = layout_linelen(p, end);
+		line++;
+		if (layout_is_sql(p, n))
+			break;
+		layout_header_lint(mf, p, n, line, errs);
+		if (p + n >= end)
+			break;
+	}
+	mf->up = text;
+	mf->up_line = 1;
+	layout_checksum(text, len, mf->checksum);
+}
+
 /* dbmate: an up block, then a down block; nothing but comments and blanks
  * before the up marker, as dbmate requires. */
 static int
@@ -366,9 +414,11 @@ layout_dbmate(struct migfile *mf, const char *text, size_t len,
 			up_end = p;
 			down = p + n < end ? p + n + 1 : end;
 			mf->down_line = line + 1;
-		} else if (up == NULL && sql_line == 0 &&
-		    layout_is_sql(p, n))
-			sql_line = line;
+		} else if (up == NULL) {
+			if (!layout_header_lint(mf, p, n, line, errs) &&
+			    sql_line == 0 && layout_is_sql(p, n))
+				sql_line = line;
+		}
 		if (p + n >= end)
 			break;
 	}
@@ -459,9 +509,11 @@ layout_goose(struct migfile *mf, const char *text, size_t len,
 				    "TRANSACTION)", mf->path, line, note);
 				bad = 1;
 			}
-		} else if (up == NULL && sql_line == 0 &&
-		    layout_is_sql(p, n))
-			sql_line = line;
+		} else if (up == NULL) {
+			if (!layout_header_lint(mf, p, n, line, errs) &&
+			    sql_line == 0 && layout_is_sql(p, n))
+				sql_line = line;
+		}
 		if (p + n >= end)
 			break;
 	}
@@ -876,7 +928,7 @@ layout_file(enum layout_format f, const char *path, const char *rel,
 			mf->tx = MIGFILE_TX_NONE;
 		/* FALLTHROUGH */
 	default:
-		layout_section(mf, norm, normlen);
+		layout_section(mf, norm, normlen, errs);
 		break;
 	}
 	free(version);

@@ -105,8 +105,8 @@ const struct lint_rule lint_rules[LR_NRULES] = {
 	    "AccessExclusiveLock", 0 },
 	[LR_RENAME_TABLE] = { "renaming-table", LINT_WARNING,
 	    AE " (brief); running clients using the old name fail",
-	    "rename, and leave an updatable view with the old name until no "
-	    "client uses it",
+	    "rename, and create a view with the old name in the same "
+	    "transaction, until no client uses it",
 	    "AccessExclusiveLock", 0 },
 	[LR_DROP_COLUMN] = { "ban-drop-column", LINT_WARNING,
 	    AE " (brief); running clients that name the column fail",
@@ -373,14 +373,17 @@ lint_coltype(struct lint_scan *ls, const struct lint_at *at, json_t *col,
 		    "char(n)", c));
 }
 
-/* Whether a default is certainly not volatile: a constant, a cast of
- * one, or a function PostgreSQL marks stable (now() and the like). */
+/* Whether a default is certainly not volatile (stored once, no rewrite): a
+ * constant, an array or an operator over such, a cast of one, now() and
+ * its kin, or a stable function of such (timezone() is AT TIME ZONE). */
 static int
 lint_stable_default(json_t *expr)
 {
-	static const char *const stable[] = { "now", "statement_timestamp",
-	    "transaction_timestamp", "current_setting" };
-	json_t		*n, *names;
+	static const char *const noargs[] = { "now", "statement_timestamp",
+	    "transaction_timestamp" };
+	static const char *const stable[] = { "timezone", "current_setting",
+	    "date_trunc", "lower", "upper" };
+	json_t		*n, *names, *arg;
 	const char	*type, *f;
 	size_t		 i;
 
@@ -391,15 +394,37 @@ lint_stable_default(json_t *expr)
 		return (1);
 	if (strcmp(type, "TypeCast") == 0)
 		return (lint_stable_default(json_object_get(n, "arg")));
+	if (strcmp(type, "A_ArrayExpr") == 0) {
+		json_array_foreach(json_object_get(n, "elements"), i, arg) {
+			if (!lint_stable_default(arg))
+				return (0);
+		}
+		return (1);
+	}
+	if (strcmp(type, "A_Expr") == 0 && sqlscan_is(n, "kind", "AEXPR_OP"))
+		return (lint_stable_default(json_object_get(n, "lexpr")) &&
+		    lint_stable_default(json_object_get(n, "rexpr")));
 	if (strcmp(type, "FuncCall") == 0) {
 		names = json_object_get(n, "funcname");
 		f = sqlscan_str(sqlscan_node(json_array_get(names,
 		    json_array_size(names) - 1), &type), "sval");
-		for (i = 0; f != NULL && i < nitems(stable); i++) {
-			if (strcmp(f, stable[i]) == 0 &&
-			    json_object_get(n, "args") == NULL)
-				return (1);
+		if (f == NULL)
+			return (0);
+		for (i = 0; i < nitems(noargs); i++) {
+			if (strcmp(f, noargs[i]) == 0)
+				return (json_object_get(n, "args") == NULL);
 		}
+		for (i = 0; i < nitems(stable); i++) {
+			if (strcmp(f, stable[i]) == 0)
+				break;
+		}
+		if (i == nitems(stable))
+			return (0);
+		json_array_foreach(json_object_get(n, "args"), i, arg) {
+			if (!lint_stable_default(arg))
+				return (0);
+		}
+		return (1);
 	}
 	return (0);
 }
@@ -518,6 +543,7 @@ lint_validate(struct lint_scan *ls, const struct lint_at *at,
 
 	if (name == NULL || table == NULL)
 		return;
+	lint_event(ls, at, LINT_EV_VALIDATES, 0, table, NULL);
 	key = xprintf("%s\n%s", table, name);
 	for (i = 0; i < ls->n_not_valid; i++) {
 		if (strcmp(ls->not_valid[i], key) == 0) {
@@ -561,9 +587,9 @@ lint_alter_table(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 			if (def != NULL)
 				lint_coltype(ls, at, def, table);
 		} else if (strcmp(sub, "AT_SetNotNull") == 0)
-			lint_event(ls, at, LR_NOT_NULLABLE, LINT_EXISTING,
-			    table, xprintf("ALTER COLUMN %s SET NOT NULL",
-			    name ? name : "?"));
+			lint_event(ls, at, LR_NOT_NULLABLE, LINT_EXISTING |
+			    LINT_UNPROVED, table, xprintf("ALTER COLUMN %s SET "
+			    "NOT NULL", name ? name : "?"));
 		else if (strcmp(sub, "AT_DropNotNull") == 0)
 			lint_event(ls, at, LR_DROP_NOT_NULL, LINT_EXISTING,
 			    table, xprintf("ALTER COLUMN %s DROP NOT NULL",
@@ -618,6 +644,25 @@ lint_tx_end(struct lint_scan *ls)
 	free(ls->not_valid);
 	ls->enum_vals = ls->not_valid = NULL;
 	ls->n_enum = ls->n_not_valid = 0;
+	ls->tx_first = ls->n;
+}
+
+/* CREATE VIEW with the name a table was renamed from, in the same
+ * transaction: running clients never miss the old name (the pattern
+ * renaming-table recommends), so the rename is no finding. */
+static void
+lint_view(struct lint_scan *ls, json_t *n)
+{
+	char	*view = lint_rangevar(json_object_get(n, "view"));
+	size_t	 i;
+
+	for (i = ls->tx_first; view != NULL && i < ls->n; i++) {
+		if (ls->ev[i].rule == LR_RENAME_TABLE &&
+		    ls->ev[i].table != NULL &&
+		    strcmp(ls->ev[i].table, view) == 0)
+			ls->ev[i].rule = LINT_EV_NONE;
+	}
+	free(view);
 }
 
 /* DROP ...: tables, indexes, schemas. */
@@ -724,7 +769,7 @@ lint_create(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 			lint_coltype(ls, at, col, table);
 	}
 	if (table != NULL)
-		lint_event(ls, at, -1, 0, table, NULL);
+		lint_event(ls, at, LINT_EV_CREATES, 0, table, NULL);
 	free(table);
 }
 
@@ -774,7 +819,8 @@ lint_stmt(struct lint_scan *ls, json_t *stmt, const char *sql, size_t offset,
 	/* A value added in this transaction, used before it commits. */
 	for (i = 0; i < ls->n_enum; i++) {
 		if (lint_uses_const(n, ls->enum_vals[i])) {
-			lint_event(ls, &at, LR_ENUM_VALUE, 0, NULL, xprintf(
+			lint_event(ls, &at, LR_ENUM_VALUE, ls->in_begin ? 0 :
+			    LINT_IN_TX, NULL, xprintf(
 			    "'%s' is used in the transaction whose ALTER TYPE "
 			    "... ADD VALUE added it", ls->enum_vals[i]));
 			break;
@@ -787,7 +833,7 @@ lint_stmt(struct lint_scan *ls, json_t *stmt, const char *sql, size_t offset,
 		table = lint_rangevar(json_object_get(json_object_get(n,
 		    "into"), "rel"));
 		if (table != NULL)
-			lint_event(ls, &at, -1, 0, table, NULL);
+			lint_event(ls, &at, LINT_EV_CREATES, 0, table, NULL);
 		free(table);
 	} else if (strcmp(type, "IndexStmt") == 0)
 		lint_index(ls, &at, n);
@@ -805,7 +851,9 @@ lint_stmt(struct lint_scan *ls, json_t *stmt, const char *sql, size_t offset,
 			    table, xprintf("RENAME TABLE %s TO %s", table ?
 			    table : "?", sqlscan_str(n, "newname")));
 		free(table);
-	} else if (strcmp(type, "DropStmt") == 0)
+	} else if (strcmp(type, "ViewStmt") == 0)
+		lint_view(ls, n);
+	else if (strcmp(type, "DropStmt") == 0)
 		lint_drop(ls, &at, n);
 	else if (strcmp(type, "DropdbStmt") == 0)
 		lint_event(ls, &at, LR_DROP_DATABASE, 0, NULL, xprintf(
@@ -841,9 +889,13 @@ lint_stmt(struct lint_scan *ls, json_t *stmt, const char *sql, size_t offset,
 	} else if (strcmp(type, "TransactionStmt") == 0 &&
 	    (kind = sqlscan_str(n, "kind")) != NULL) {
 		if (strcmp(kind, "TRANS_STMT_BEGIN") == 0 ||
-		    strcmp(kind, "TRANS_STMT_START") == 0)
+		    strcmp(kind, "TRANS_STMT_START") == 0) {
+			/* What came before has committed (statement by
+			 * statement), or there was nothing (a BEGIN inside a
+			 * transaction is refused when the files load). */
 			ls->in_begin = 1;
-		else if (strcmp(kind, "TRANS_STMT_COMMIT") == 0 ||
+			lint_tx_end(ls);
+		} else if (strcmp(kind, "TRANS_STMT_COMMIT") == 0 ||
 		    strcmp(kind, "TRANS_STMT_ROLLBACK") == 0 ||
 		    strcmp(kind, "TRANS_STMT_PREPARE") == 0) {
 			ls->in_begin = sqlscan_true(n, "chain");
@@ -951,7 +1003,8 @@ lint_slot(const struct lint_ctx *ctx, const char *table)
 	return (i);
 }
 
-/* Whether a table was created earlier in the run. */
+/* Whether a table was created earlier in the run (or a "table\nvalidated"
+ * key is in the set). */
 static int
 lint_is_new(const struct lint_ctx *ctx, const char *table)
 {
@@ -960,7 +1013,7 @@ lint_is_new(const struct lint_ctx *ctx, const char *table)
 	return (ctx->created[lint_slot(ctx, table)] != NULL);
 }
 
-/* Remembers a created table, growing the set at half full. */
+/* Remembers a created table (or a key), growing the set at half full. */
 static void
 lint_add_new(struct lint_ctx *ctx, const char *table)
 {
@@ -1004,18 +1057,37 @@ lint_section(struct lint_ctx *ctx, const struct lint_scan *ls,
 	const struct lint_event	*ev;
 	struct lint_finding	*f;
 	const char		*name;
+	char			*key;
 	size_t			 i;
+	int			 proved;
 
 	for (i = 0; i < ls->n; i++) {
 		ev = &ls->ev[i];
-		if (ev->rule < 0) {
+		if (ev->rule == LINT_EV_CREATES) {
 			lint_add_new(ctx, ev->table);
 			continue;
 		}
+		if (ev->rule == LINT_EV_VALIDATES) {
+			key = xprintf("%s\nvalidated", ev->table);
+			lint_add_new(ctx, key);
+			free(key);
+			continue;
+		}
+		if (ev->rule < 0)
+			continue;
 		if ((ev->flags & LINT_EXISTING) && lint_is_new(ctx, ev->table))
 			continue;
 		if ((ev->flags & LINT_BARE) && !bare)
 			continue;
+		if ((ev->flags & LINT_IN_TX) && bare)
+			continue;
+		if ((ev->flags & LINT_UNPROVED) && ev->table != NULL) {
+			key = xprintf("%s\nvalidated", ev->table);
+			proved = lint_is_new(ctx, key);
+			free(key);
+			if (proved)
+				continue;
+		}
 		if (ev->rule == LR_MANAGED_SCHEMA && (ev->table == NULL ||
 		    !lint_managed(ctx, ev->table)))
 			continue;
@@ -1190,4 +1262,46 @@ const char *
 lint_finding_mode(const struct lint_finding *f)
 {
 	return (f->table != NULL ? lint_rules[f->rule].mode : NULL);
+}
+
+/* Whether one of modes (pg_locks' names, comma-separated) conflicts with
+ * mode. */
+static int
+lint_modes_conflict(const char *mode, const char *modes)
+{
+	const char	*conf = lint_lock_conflicts(mode), *p, *e, *c, *ce;
+
+	if (conf == NULL || modes == NULL)
+		return (0);
+	for (p = modes; *p != '\0'; p = *e == ',' ? e + 1 : e) {
+		e = p + strcspn(p, ",");
+		for (c = conf; *c != '\0'; c = *ce == ',' ? ce + 1 : ce) {
+			ce = c + strcspn(c, ",");
+			if (ce - c == e - p && strncmp(c, p, e - p) == 0)
+				return (1);
+		}
+	}
+	return (0);
+}
+
+/* A table's sessions are read once, for its strongest lock; each finding
+ * shows those in the way of its own statement's lock. */
+json_t *
+lint_blockers_for(const char *mode, json_t *sessions, long long long_xact_s)
+{
+	json_t		*out = json_array(), *b, *c;
+	size_t		 i;
+	int		 conflicts;
+
+	json_array_foreach(sessions, i, b) {
+		conflicts = lint_modes_conflict(mode, json_string_value(
+		    json_object_get(b, "modes")));
+		if (!conflicts && json_integer_value(json_object_get(b,
+		    "xact_age_s")) < long_xact_s)
+			continue;
+		c = json_copy(b);
+		json_object_set_new(c, "conflicts", json_boolean(conflicts));
+		json_array_append_new(out, c);
+	}
+	return (out);
 }

@@ -27,6 +27,17 @@ enum lint_severity {
 /* Applies only to a migration run statement by statement (no transaction
  * around it): a rerun after a failure must not trip over its own work. */
 #define LINT_BARE	0x2
+/* Applies only to a migration that runs in one transaction: in one run
+ * statement by statement, each statement commits by itself. */
+#define LINT_IN_TX	0x4
+/* SET NOT NULL: no finding when a constraint on the table was validated
+ * earlier in the run (PostgreSQL 12+ then skips the scan). */
+#define LINT_UNPROVED	0x8
+
+/* lint_event.rule of an event that is no finding. */
+#define LINT_EV_CREATES		(-1)	/* creates table */
+#define LINT_EV_VALIDATES	(-2)	/* validates a constraint of table */
+#define LINT_EV_NONE		(-3)	/* a finding a later statement undid */
 
 struct lint_rule {
 	const char		*name;	/* Squawk's where it is Squawk's rule */
@@ -43,8 +54,8 @@ struct lint_rule {
 
 /* What one statement showed: a candidate finding, or a created table. */
 struct lint_event {
-	int	 rule;		/* index in lint_rules, -1: creates table */
-	int	 flags;		/* LINT_EXISTING, LINT_BARE */
+	int	 rule;		/* index in lint_rules, or LINT_EV_* */
+	int	 flags;		/* LINT_EXISTING, LINT_BARE, ... */
 	int	 line;		/* file line and column of the statement */
 	int	 col;
 	char	*table;		/* "schema.name" or "name", or NULL */
@@ -64,6 +75,7 @@ struct lint_scan {
 	char			**not_valid;	/* "table\nconstraint" */
 	size_t			  n_not_valid;
 	int			  in_begin;	/* after the file's BEGIN */
+	size_t			  tx_first;	/* its first event */
 };
 
 /* One finding, judged. */
@@ -90,7 +102,9 @@ struct lint_report {
 
 /* The run so far, fed section by section in the order they run. */
 struct lint_ctx {
-	char		**created;	/* tables created earlier in the run: */
+	char		**created;	/* tables created earlier in the run, and
+					   "table\nvalidated" for those with a
+					   constraint validated: */
 	size_t		  n_created;	/* a hash set of cap_created slots */
 	size_t		  cap_created;
 	char *const	 *managed;	/* schemas migd manages */
@@ -148,5 +162,10 @@ int	 lint_finding_sized(struct lint_finding *, long long rows,
 const char *lint_lock_conflicts(const char *mode);
 /* The rule's table lock (lint_rule.mode), or NULL. */
 const char *lint_finding_mode(const struct lint_finding *);
+/* Of the sessions the catalog found on a table (blockers: modes,
+ * xact_age_s...), those in the way of mode: conflicting with it, or in a
+ * transaction long_xact_s old or older; conflicts set for mode (new). */
+json_t	*lint_blockers_for(const char *mode, json_t *sessions,
+	    long long long_xact_s);
 
 #endif

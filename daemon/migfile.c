@@ -391,15 +391,15 @@ migfile_header(struct migfile_parser *mp, enum migfile_key k,
 }
 
 /* "-- lint-ignore: RULE[,RULE] why": the file's lint opt-out (lint.c),
- * which may repeat; its name has a '-', which header names never have. */
-static int
-migfile_lint_ignore(struct migfile_parser *mp, const char *p, size_t len,
-    int line)
+ * which may repeat; its name has a '-', which header names never have.
+ * Read in every layout's header, so its problems go through err. */
+int
+migfile_lint_ignore(struct migfile *mf, const char *p, size_t len, int line,
+    void (*err)(void *, int, const char *), void *arg)
 {
 	static const char	 mark[] = "lint-ignore:";
-	struct migfile		*mf = mp->mf;
 	const char		*e;
-	char			*value, *rule, *t, *save = NULL;
+	char			*value, *rule, *t, *msg, *save = NULL;
 
 	if (len < sizeof mark - 1 || strncmp(p, mark, sizeof mark - 1) != 0)
 		return (0);
@@ -407,7 +407,7 @@ migfile_lint_ignore(struct migfile_parser *mp, const char *p, size_t len,
 	for (e = value; *e != '\0' && *e != ' ' && *e != '\t'; e++)
 		/* the rules, up to the reason */;
 	if (*value == '\0') {
-		migfile_error(mp, line, "empty 'lint-ignore' (name the rules, "
+		err(arg, line, "empty 'lint-ignore' (name the rules, "
 		    "comma-separated, then why: -- lint-ignore: ban-drop-table "
 		    "the table was never used)");
 		free(value);
@@ -416,9 +416,12 @@ migfile_lint_ignore(struct migfile_parser *mp, const char *p, size_t len,
 	rule = xstrndup(value, (size_t)(e - value));
 	for (t = strtok_r(rule, ",", &save); t != NULL;
 	    t = strtok_r(NULL, ",", &save)) {
-		if (strcmp(t, "all") != 0 && lint_rule_find(t) < 0)
-			migfile_error(mp, line, "unknown lint rule '%s' in "
+		if (strcmp(t, "all") != 0 && lint_rule_find(t) < 0) {
+			msg = xprintf("unknown lint rule '%s' in "
 			    "'lint-ignore' (see docs/lint.md)", t);
+			err(arg, line, msg);
+			free(msg);
+		}
 	}
 	free(rule);
 	if (mf->lint_ignore == NULL) {
@@ -431,6 +434,13 @@ migfile_lint_ignore(struct migfile_parser *mp, const char *p, size_t len,
 		mf->lint_ignore = t;
 	}
 	return (1);
+}
+
+/* migfile_lint_ignore's problems, as the header's. */
+static void
+migfile_lint_error(void *arg, int line, const char *msg)
+{
+	migfile_error(arg, line, "%s", msg);
 }
 
 /* A header line is a blank, a comment or "-- key: value"; never SQL. */
@@ -454,7 +464,8 @@ migfile_header_line(struct migfile_parser *mp, const char *p, size_t len,
 	}
 	for (i += 2; i < len && (p[i] == ' ' || p[i] == '\t'); i++)
 		/* nothing */;
-	if (migfile_lint_ignore(mp, p + i, len - i, line))
+	if (migfile_lint_ignore(mp->mf, p + i, len - i, line,
+	    migfile_lint_error, mp))
 		return;
 	key = p + i;
 	while (i < len && ((p[i] >= 'a' && p[i] <= 'z') ||

@@ -117,6 +117,11 @@ struct migcache {
  */
 int	 migfile_parse(const char *, const char *, size_t, struct migfile **,
 	     struct errlist *);
+/* A header comment's text after "--" and blanks: 1 when it is "lint-ignore:
+ * RULE[,RULE] why", read into the file (its problems through err with the
+ * line), 0 when it is not. */
+int	 migfile_lint_ignore(struct migfile *, const char *, size_t, int,
+	     void (*)(void *, int, const char *), void *);
 int	 migfile_parse_all(const char *, const char *, size_t,
 	     struct migfile **, struct errlist *);
 void	 migfile_free(struct migfile *);

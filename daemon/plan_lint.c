@@ -314,7 +314,8 @@ planlint_json(struct job *j, size_t k)
 	if (lint_finding_mode(f) != NULL && (t = planlint_table(j,
 	    k)) >= 0 && j->lint_blockers != NULL &&
 	    json_is_array(b = json_array_get(j->lint_blockers, (size_t)t)))
-		json_object_set(o, "blockers", b);
+		json_object_set_new(o, "blockers", lint_blockers_for(
+		    lint_finding_mode(f), b, PLANLINT_LONG_XACT_S));
 	return (o);
 }
 

@@ -113,6 +113,93 @@ def test_lint_ignore_annotations(tmp_path):
     assert r.returncode == X_CHECK, r.stdout
 
 
+TEAMS = os.path.join(migdtest.REPO, "tests", "fixtures", "lint_teams")
+
+
+def test_lint_files_of_other_tools_and_plain_sql(tmp_path):
+    """FILE... are read as migd reads them in a directory: goose's and
+    dbmate's files with their annotations, golang-migrate's up files, and
+    plain SQL under a name no tool reads is linted whole, as Squawk does."""
+    goose = os.path.join(TEAMS, "goose", "20240303120000_invoices_amount_bigger.sql")
+    p = offline("lint", goose)
+    assert p.returncode == X_CHECK, p.stdout + p.stderr
+    assert goose + ":2:1: error: changing-column-type: ALTER COLUMN amount TYPE" in p.stdout
+    assert goose + ":3:1: error: adding-required-field" in p.stdout
+    # goose's NO TRANSACTION: statement by statement, so prefer-robust-stmts
+    cic = os.path.join(TEAMS, "goose", "20240302090000_invoices_customer_idx.sql")
+    p = offline("lint", cic)
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    assert cic + ":3:1: warning: prefer-robust-stmts" in p.stdout
+    dbmate = os.path.join(TEAMS, "dbmate", "20240403000000_tickets_unique_title.sql")
+    p = offline("lint", dbmate)
+    assert p.returncode == X_CHECK, p.stdout + p.stderr
+    assert dbmate + ":2:1: error: disallowed-unique-constraint" in p.stdout
+    assert dbmate + ":3:1: error: adding-foreign-key-constraint" in p.stdout
+    # the directory as one run: the tables are created in its first files
+    d = sorted(os.listdir(os.path.join(TEAMS, "dbmate")))
+    p = offline("lint", *[os.path.join(TEAMS, "dbmate", f) for f in d])
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    up = tmp_path / "000002_index.up.sql"
+    up.write_text("SELECT 1;\nCREATE INDEX i ON t (a);\n")
+    down = tmp_path / "000002_index.down.sql"
+    down.write_text("DROP INDEX i;\n")
+    plain = tmp_path / "add_index.sql"
+    plain.write_text("\n  CREATE INDEX j ON t (a);\n")
+    p = offline("lint", "--json", str(up), str(down), str(plain))
+    assert p.returncode == X_CHECK, p.stdout + p.stderr
+    doc = json.loads(p.stdout)
+    assert [(f["file"], f["line"], f["column"], f["rule"])
+            for f in doc["findings"]] == [
+        (str(up), 2, 1, "require-concurrent-index-creation"),
+        (str(plain), 2, 3, "require-concurrent-index-creation")]
+    assert doc["notes"] == ["%s: not linted: a down migration's file (lint "
+                            "reads what upgrades run)" % down]
+    # with -c, the configuration's format: a goose file is no dbmate one
+    conf = tmp_path / "migd.conf"
+    conf.write_text("[database]\nconninfo = dbname=x\n[migrations]\n"
+                    "directory = %s\nformat = flyway\n" % tmp_path)
+    p = offline("lint", "-c", str(conf), goose)
+    assert p.returncode == X_FAILED, p.stdout + p.stderr
+    assert "not a flyway migration name" in p.stdout + p.stderr
+
+
+def test_lint_ignore_header_in_other_tools_files(tmp_path):
+    """'-- lint-ignore:' above goose's and dbmate's up marker, and among the
+    leading comments of a golang-migrate up file, is read as in migd's
+    header; an unknown rule there is an error of the file."""
+    goose = os.path.join(TEAMS, "goose", "20240304080000_drop_invoice_drafts.sql")
+    dbmate = os.path.join(TEAMS, "dbmate", "20240404000000_drop_ticket_notes.sql")
+    up = tmp_path / "000003_drop_legacy.up.sql"
+    up.write_text("-- drop the legacy table\n-- lint-ignore: ban-drop-table "
+                  "unused since 2023\n\nDROP TABLE legacy;\n"
+                  "-- lint-ignore: ban-drop-column too late: SQL came first\n"
+                  "ALTER TABLE t DROP COLUMN c;\n")
+    p = offline("lint", "--json", goose, dbmate, str(up))
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    got = [(f["file"], f["line"], f["rule"], f["ignored"])
+           for f in json.loads(p.stdout)["findings"]]
+    assert got == [
+        (goose, 3, "ban-drop-table", "line 1: lint-ignore: ban-drop-table "
+         "invoice_drafts was never read by the app (ticket 88)"),
+        (dbmate, 4, "ban-drop-column", "line 2: lint-ignore: ban-drop-column,"
+         "ban-drop-table moved to the comments service"),
+        (dbmate, 5, "ban-drop-table", "line 2: lint-ignore: ban-drop-column,"
+         "ban-drop-table moved to the comments service"),
+        (str(up), 4, "ban-drop-table", "line 2: lint-ignore: ban-drop-table "
+         "unused since 2023"),
+        (str(up), 6, "ban-drop-column", None)], got
+    # the directories load it too (as the daemon does)
+    p = offline("lint", "-d", os.path.join(TEAMS, "goose"))
+    assert "(ignored, line 1: lint-ignore: ban-drop-table" in p.stdout, p.stdout
+    bad = tmp_path / "20240101000000_bad.sql"
+    bad.write_text("-- lint-ignore: ban-drop-tabel typo\n-- +goose Up\n"
+                   "DROP TABLE x;\n")
+    p = offline("lint", str(bad))
+    assert p.returncode == X_FAILED, p.stdout + p.stderr
+    assert ("%s:1: unknown lint rule 'ban-drop-tabel' in 'lint-ignore'" % bad
+            in p.stderr), p.stderr
+
+
 def test_lint_bad_input(tmp_path):
     """A file with problems, a missing file, an unknown rule in the header:
     exit 1 naming each; an option lint does not take: exit 2."""

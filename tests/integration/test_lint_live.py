@@ -6,6 +6,8 @@ and --dry-run), and the lint method / `migctl lint` over the socket.
 """
 
 import json
+import os
+import shutil
 import threading
 import time
 
@@ -190,6 +192,35 @@ def _lock_quietly(conn):
         pass
 
 
+def test_blockers_are_those_of_each_statements_lock(migd_factory):
+    """One migration indexes orders (SHARE) and then changes a column's type
+    (ACCESS EXCLUSIVE) while a transaction has read orders: the reader is in
+    the way of the ALTER, not of the CREATE INDEX, whose blockers are only
+    the writer (PostgreSQL's table of conflicting lock modes)."""
+    m = orders_with(migd_factory(), 50000)
+    write_rev(m, "0002_index.sql", "r2", down="r1",
+              up=INDEX + "\nALTER TABLE public.orders ALTER COLUMN total TYPE numeric;")
+    ok(m, "reload")
+    reader, writer = pg_conn(m, "lintlive-reader"), pg_conn(m, "lintlive-writer")
+    try:
+        reader.cursor().execute("SELECT count(*) FROM public.orders")
+        writer.cursor().execute("UPDATE public.orders SET total = total WHERE id = 1")
+        rpid, wpid = reader.get_backend_pid(), writer.get_backend_pid()
+        plan = ok(m, "plan", {"target": "head"}, timeout=10)
+        idx = finding(plan)
+        alter, = [f for f in plan["lint"] if f["rule"] == "changing-column-type"]
+        assert [b["pid"] for b in idx["blockers"]] == [wpid], idx["blockers"]
+        assert idx["blockers"][0]["conflicts"] is True
+        assert sorted(b["pid"] for b in alter["blockers"]) == sorted([rpid, wpid])
+        assert all(b["conflicts"] for b in alter["blockers"]), alter["blockers"]
+        p = m.migctl("plan", "head", timeout=10)
+        text = p.stdout.split("changing-column-type")
+        assert "lintlive-reader" not in text[0] and "lintlive-reader" in text[1], p.stdout
+    finally:
+        reader.close()
+        writer.close()
+
+
 def test_no_blockers_on_a_run(migd_factory):
     """A real run does not look for blockers (lock_timeout decides there):
     its findings carry rows, not blockers."""
@@ -289,3 +320,53 @@ def test_names_the_catalog_cannot_resolve(migd_factory):
     f = [x for x in res["findings"] if x["rule"] == "ban-drop-table"][0]
     assert "rows" not in f and "blockers" not in f, f
     assert ok(m, "plan", {"target": "head"})["lint"], by_msg
+
+
+# ---- migrations as teams write them (tests/fixtures/lint_teams/shop) ----------
+
+SHOP = os.path.join(migdtest.REPO, "tests", "fixtures", "lint_teams", "shop")
+
+
+def shop_upto(m, last):
+    """The shop chain's files up to revision `last` in the daemon's directory."""
+    for f in sorted(os.listdir(SHOP)):
+        if f[:4] <= last:
+            shutil.copy(os.path.join(SHOP, f), m.migrations_dir)
+    ok(m, "reload")
+
+
+def test_shop_chain_safe_patterns_pass_refuse(migd_factory):
+    """strong_migrations' patterns under lint = refuse, on real tables with
+    rows: status added nullable and backfilled, CHECK NOT VALID, VALIDATE
+    then SET NOT NULL, CONCURRENTLY in transaction: none, a foreign key NOT
+    VALID then VALIDATE, an enum value used after ADD VALUE statement by
+    statement, a partitioned table, a rename with a view. None is refused,
+    and each runs on PostgreSQL; psql-style 0012 indexes orders, 20 000 rows,
+    without CONCURRENTLY: refused naming FILE:LINE:COL, nothing of it ran."""
+    m = connected(migd_factory(overrides={("migrations", "lint"): "refuse"}))
+    shop_upto(m, "0001")
+    ok(m, "upgrade", {"target": "head"})
+    q(m, "INSERT INTO users (email) SELECT 'u' || g FROM generate_series(1, 20000) g")
+    q(m, "INSERT INTO orders (user_id, total_cents) SELECT 1 + g % 20000, g - 5 "
+         "FROM generate_series(1, 20000) g")
+    q(m, "ANALYZE users")
+    q(m, "ANALYZE orders")
+    shop_upto(m, "0011")
+    plan = ok(m, "plan", {"target": "head"})
+    assert plan["runnable"] is True, plan["problems"]
+    assert plan["lint"] == [], plan["lint"]
+    ok(m, "upgrade", {"target": "head"})
+    assert versions(m) == ["0011"]
+    assert q(m, "SELECT count(*) FROM orders WHERE state = 'refunded'") == "4"
+    assert q(m, "SELECT attnotnull FROM pg_attribute WHERE attrelid = "
+                "'accounts'::regclass AND attname = 'status'") == "t"
+    shop_upto(m, "0012")
+    p = m.migctl("upgrade", "head")
+    assert p.returncode != X_OK, p.stdout + p.stderr
+    assert ("0012_psql_style.sql:7:1: require-concurrent-index-creation: "
+            "CREATE INDEX orders_created_at_idx on orders without CONCURRENTLY "
+            "(table has ~20000 rows"
+            in p.stdout + p.stderr), p.stdout + p.stderr
+    assert versions(m) == ["0011"] and not rel_exists(m, "public.orders_created_at_idx")
+    assert q(m, "SELECT count(*) FROM pg_attribute WHERE attrelid = "
+                "'orders'::regclass AND attname = 'note'") == "0"

@@ -106,6 +106,25 @@ static const struct {
 	{ "adding-field-with-default",
 	    "ALTER TABLE t ADD COLUMN b bigserial;",
 	    "ALTER TABLE t ADD COLUMN b bigint DEFAULT 42::bigint;", 0 },
+	/* Defaults stored once, as teams write them: no rewrite. */
+	{ "adding-field-with-default",
+	    "ALTER TABLE t ADD COLUMN b text[] DEFAULT ARRAY[random()::text];",
+	    "ALTER TABLE t ADD COLUMN b text[] NOT NULL DEFAULT "
+	    "ARRAY[]::text[];", 0 },
+	{ "adding-field-with-default",
+	    "ALTER TABLE t ADD COLUMN b timestamptz DEFAULT clock_timestamp() "
+	    "+ interval '1 day';",
+	    "ALTER TABLE t ADD COLUMN b timestamptz DEFAULT now() + "
+	    "interval '30 days';", 0 },
+	{ "adding-field-with-default",
+	    "ALTER TABLE t ADD COLUMN b timestamp DEFAULT timezone('utc', "
+	    "clock_timestamp());",
+	    "ALTER TABLE t ADD COLUMN b timestamptz DEFAULT (now() AT TIME "
+	    "ZONE 'utc');", 0 },
+	{ "adding-field-with-default",
+	    "ALTER TABLE t ADD COLUMN b text DEFAULT now('x');",
+	    "ALTER TABLE t ADD COLUMN b text DEFAULT "
+	    "current_setting('app.tenant');", 0 },
 	{ "changing-column-type",
 	    "ALTER TABLE t ALTER COLUMN a TYPE bigint;",
 	    "ALTER TABLE t ALTER COLUMN a SET DEFAULT 0;", 0 },
@@ -203,6 +222,39 @@ static const struct {
 	    "UPDATE t SET m = 'meh' WHERE m = 'ok';",
 	    "ALTER TYPE mood ADD VALUE 'meh';\nCOMMIT;\nBEGIN;\n"
 	    "UPDATE t SET m = 'meh' WHERE m = 'ok';", 0 },
+	/* Statement by statement each commits; the file's BEGIN makes one
+	 * transaction again. */
+	{ "enum-value-used-in-transaction",
+	    "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\n"
+	    "UPDATE t SET m = 'meh' WHERE m = 'ok';\nCOMMIT;",
+	    "ALTER TYPE mood ADD VALUE 'meh';\n"
+	    "UPDATE t SET m = 'meh' WHERE m = 'ok';", 1 },
+	{ "enum-value-used-in-transaction",
+	    "BEGIN;\nALTER TYPE mood ADD VALUE 'meh';\n"
+	    "SELECT 'meh'::mood;\nCOMMIT;",
+	    "ALTER TYPE mood ADD VALUE 'meh';\nBEGIN;\n"
+	    "UPDATE t SET m = 'meh' WHERE m = 'ok';\nCOMMIT;", 1 },
+	/* Renamed, and a view keeps the old name in the same transaction, as
+	 * the rule's alternative says; after a COMMIT there is a gap. */
+	{ "renaming-table",
+	    "ALTER TABLE public.users RENAME TO accounts;\nCOMMIT;\nBEGIN;\n"
+	    "CREATE VIEW public.users AS SELECT * FROM public.accounts;",
+	    "ALTER TABLE public.users RENAME TO accounts;\n"
+	    "CREATE OR REPLACE VIEW public.users AS SELECT * FROM "
+	    "public.accounts;", 0 },
+	{ "renaming-table",
+	    "ALTER TABLE users RENAME TO accounts;\n"
+	    "CREATE VIEW accounts_v AS SELECT * FROM accounts;",
+	    "BEGIN;\nALTER TABLE users RENAME TO accounts;\n"
+	    "CREATE VIEW users AS SELECT * FROM accounts;\nCOMMIT;", 0 },
+	/* SET NOT NULL after a constraint of the table was validated: the
+	 * strong_migrations pattern, no scan on PostgreSQL 12+. */
+	{ "adding-not-nullable-field",
+	    "ALTER TABLE u VALIDATE CONSTRAINT c;\n"
+	    "ALTER TABLE t ALTER COLUMN a SET NOT NULL;",
+	    "ALTER TABLE t VALIDATE CONSTRAINT a_nn;\n"
+	    "ALTER TABLE t ALTER COLUMN a SET NOT NULL;\n"
+	    "ALTER TABLE t DROP CONSTRAINT a_nn;", 0 },
 };
 
 static void
@@ -248,6 +300,9 @@ test_context(void)
 	const char	*nv[] = {
 	    "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u (id) "
 	    "NOT VALID;", "ALTER TABLE t VALIDATE CONSTRAINT f;", NULL };
+	const char	*nn[] = { "ALTER TABLE t ADD CONSTRAINT a_nn CHECK (a IS "
+	    "NOT NULL) NOT VALID;", "ALTER TABLE t VALIDATE CONSTRAINT a_nn;",
+	    "ALTER TABLE t ALTER COLUMN a SET NOT NULL;", NULL };
 	const char	*other[] = { "CREATE TABLE s.n (id bigint);",
 	    "CREATE INDEX i ON s.m (id);", NULL };
 
@@ -280,6 +335,12 @@ test_context(void)
 	}
 	is_str(lint_run(nv, 0, NULL), "", "NOT VALID, then VALIDATE in a later "
 	    "migration: no finding");
+	is_str(lint_run(nn, 0, NULL), "", "CHECK NOT VALID, VALIDATE, then SET "
+	    "NOT NULL in later migrations of the run: no finding");
+	is_str(lint1("ALTER TABLE t ALTER COLUMN a SET NOT NULL;\n"
+	    "ALTER TABLE t VALIDATE CONSTRAINT a_nn;"),
+	    "adding-not-nullable-field@1:1", "a VALIDATE after SET NOT NULL "
+	    "does not help it");
 	is_str(lint1("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) "
 	    "REFERENCES u (id) NOT VALID;\nCOMMIT;\nBEGIN;\n"
 	    "ALTER TABLE t VALIDATE CONSTRAINT f;"), "",
@@ -458,6 +519,35 @@ test_sizes(void)
 	    NULL && strstr(lint_lock_conflicts("ShareLock"), ",ShareLock") ==
 	    NULL, "SHARE ROW EXCLUSIVE conflicts with SHARE; SHARE not with "
 	    "itself");
+	{
+		/* A table's sessions, read for its strongest lock (an ALTER
+		 * TYPE's ACCESS EXCLUSIVE): a plain SELECT is in its way, not
+		 * in that of a CREATE INDEX on the same table (SHARE). */
+		json_t	*s = json_pack("[{s:i, s:s, s:i, s:b}, {s:i, s:s, "
+		    "s:i, s:b}, {s:i, s:s, s:i, s:b}]",
+		    "pid", 1, "modes", "AccessShareLock", "xact_age_s", 3,
+		    "conflicts", 1,
+		    "pid", 2, "modes", "AccessShareLock,RowExclusiveLock",
+		    "xact_age_s", 0, "conflicts", 1,
+		    "pid", 3, "modes", "AccessShareLock", "xact_age_s", 90,
+		    "conflicts", 1);
+		json_t	*b = lint_blockers_for("ShareLock", s, 60);
+		char	*bs = json_dumps(b, JSON_SORT_KEYS | JSON_COMPACT);
+
+		is_str(bs, "[{\"conflicts\":true,\"modes\":"
+		    "\"AccessShareLock,RowExclusiveLock\",\"pid\":2,"
+		    "\"xact_age_s\":0},{\"conflicts\":false,\"modes\":"
+		    "\"AccessShareLock\",\"pid\":3,\"xact_age_s\":90}]",
+		    "SHARE: the writer, and the old transaction as not "
+		    "conflicting; not the short reader");
+		free(bs);
+		json_decref(b);
+		b = lint_blockers_for("AccessExclusiveLock", s, 60);
+		is_int((long long)json_array_size(b), 3, "ACCESS EXCLUSIVE: all "
+		    "three");
+		json_decref(b);
+		json_decref(s);
+	}
 	ok(lint_lock_conflicts(NULL) == NULL &&
 	    lint_lock_conflicts("RowExclusiveLock") == NULL,
 	    "a weak or no mode: nothing");
