@@ -136,6 +136,11 @@ struct job {
 	 * session state go without the reset (run_batch). */
 	int			 evt;
 	ssize_t			 pipe_evt;	/* that question's query, or -1 */
+	/* An atomic batch's steps after one that ran code went without the
+	 * reset on the word of the question before the batch; the question
+	 * after it says whether that held (run_batch_done). */
+	int			 evt_verify;
+	int			 evt_careful;	/* it did not: never again this run */
 	char			*copy_refused;	/* a COPY to or from migd met */
 	int			 witness;	/* the step's lock witness taken */
 	size_t			 notices;	/* of the current step */

@@ -883,6 +883,46 @@ run_batchable(struct job *j, size_t i)
 	    run_pipelined(up ? mf->up : mf->down));
 }
 
+/* The rollback of an atomic run that met an event trigger it made: the
+ * run from its first step again, the whole reset after any step that ran
+ * code (an event trigger's code may leave session state). */
+static void
+run_batch_redo(struct job *j, PGresult *res)
+{
+	if (!run_res_ok(res)) {
+		job_ok(j, res);		/* the failure, said as any other */
+		return;
+	}
+	if (job_cancelled(j))
+		return;
+	if (j->e->draining) {
+		job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down",
+		    json_pack("{s:[]}", "done"), "migd is shutting down: the "
+		    "atomic run rolled back to run again; nothing was applied");
+		return;
+	}
+	j->step = 0;
+	j->evt = RUN_EVT_UNKNOWN;
+	json_array_clear(j->done);
+	errlist_clear(&j->hist);
+	run_step(j);
+}
+
+/* An atomic batch's steps went without the reset where an event trigger
+ * (made by a step before them, in this run) may have left session state
+ * for them: the run is rolled back and run again, carefully. */
+static void
+run_batch_undone(struct job *j)
+{
+	log_info("%san event trigger appeared during the atomic run (made by "
+	    "one of its migrations): the run rolled back and runs again with "
+	    "the whole session reset after every migration that runs code",
+	    j->db->tag);
+	j->evt_verify = 0;
+	j->evt_careful = 1;
+	job_query(j, "ROLLBACK", 0, NULL, run_batch_redo);
+}
+
 /* A query of a batch ended well: at a step's last, that step is done
  * (said as it happens: the server flushes there) and the next one has
  * begun. */
@@ -923,6 +963,12 @@ run_batch_done(struct job *j, PGresult *res)
 	j->pipe_evt = -1;
 	if (failed >= 0 || j->copy_refused != NULL)
 		j->evt = RUN_EVT_UNKNOWN;	/* a rollback may bring one back */
+	if (j->evt_verify && failed < 0 && j->copy_refused == NULL &&
+	    j->evt != RUN_EVT_NONE) {
+		run_batch_undone(j);
+		return;
+	}
+	j->evt_verify = 0;
 	if (failed < 0 && j->copy_refused != NULL) {
 		if (j->step == j->batch_end) {
 			/* Heard of as done: the batch's last step it is. */
@@ -983,7 +1029,12 @@ run_batch(struct job *j)
 	unsigned char		*discard;
 	size_t			 first = j->step, s, i, k, n0;
 	const struct sqlscan	*next;
-	int			 evt = j->evt, session;
+	int			 evt = j->evt, session, code = 0;
+	/* In an atomic run, the steps of a batch after one that ran code go
+	 * on the word of the question before it, checked after it (an event
+	 * trigger made in the run undoes the run: run_batch_done). */
+	int			 hope = j->atomic && !j->evt_careful &&
+				    evt == RUN_EVT_NONE;
 
 	free(j->pipe_map);
 	free(j->pipe_step);
@@ -1030,10 +1081,14 @@ run_batch(struct job *j)
 		/* The reset of what its SQL may have changed, or of all when
 		 * an event trigger may run code in it; code it runs may have
 		 * made one, so that is unknown again after it. */
-		session = evt == RUN_EVT_NONE ? sc->session :
+		session = evt == RUN_EVT_NONE || hope ? sc->session :
 		    SQLSCAN_SESSION_ALL;
-		if (sc->session & SQLSCAN_SESSION_CODE)
+		if (code && session != SQLSCAN_SESSION_ALL)
+			j->evt_verify = 1;
+		if (sc->session & SQLSCAN_SESSION_CODE) {
 			evt = RUN_EVT_UNKNOWN;
+			code = 1;
+		}
 		book_step_sql(j, text, 1, session, &sql);
 		j->pipe_map = xreallocarray(j->pipe_map, sql.n,
 		    sizeof *j->pipe_map);
@@ -1059,8 +1114,8 @@ run_batch(struct job *j)
 	    j->plan.steps[s].idx, j->plan.steps[s].dir == GRAPH_UP) : NULL;
 	j->evt = evt;
 	j->pipe_evt = -1;
-	if (evt == RUN_EVT_UNKNOWN && next != NULL &&
-	    !(next->session & SQLSCAN_SESSION_CODE) && run_batchable(j, s)) {
+	if (j->evt_verify || (evt == RUN_EVT_UNKNOWN && next != NULL &&
+	    !(next->session & SQLSCAN_SESSION_CODE) && run_batchable(j, s))) {
 		/* After the COMMIT (an atomic run's: before its last round
 		 * trip); its answer is the pipeline's last result. */
 		j->pipe_evt = (ssize_t)sql.n;
