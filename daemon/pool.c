@@ -424,6 +424,24 @@ pool_complete(struct pool_conn *pc)
 		PQclear(res);
 }
 
+/* Ends a COPY FROM STDIN, with why it failed or NULL, and sends what libpq
+ * holds; 0, or -1 when the connection failed. */
+static int
+pool_copy_end(struct pool_conn *pc, const char *why)
+{
+	int	 r;
+
+	if (PQputCopyEnd(pc->pg, why) != 1 || (r = PQflush(pc->pg)) == -1) {
+		pool_fail(pc, PQerrorMessage(pc->pg));
+		return (-1);
+	}
+	if (r == 1) {
+		pc->flushing = 1;
+		pool_watch(pc, EV_READ | EV_WRITE);
+	}
+	return (0);
+}
+
 /* Sends migd's own data to the query's first COPY FROM STDIN (pool_query_copy),
  * in pieces libpq's int lengths hold; 0, or -1 when the connection failed. */
 static int
@@ -438,16 +456,11 @@ pool_copy_in(struct pool_conn *pc)
 	}
 	free(pc->copy_in);
 	pc->copy_in = NULL;
-	if (r != 1 || PQputCopyEnd(pc->pg, NULL) != 1 ||
-	    (r = PQflush(pc->pg)) == -1) {
+	if (r != 1) {
 		pool_fail(pc, PQerrorMessage(pc->pg));
 		return (-1);
 	}
-	if (r == 1) {
-		pc->flushing = 1;
-		pool_watch(pc, EV_READ | EV_WRITE);
-	}
-	return (0);
+	return (pool_copy_end(pc, NULL));
 }
 
 /*
@@ -465,7 +478,7 @@ pool_copy(struct pool_conn *pc, PGresult *res)
 {
 	ExecStatusType	 s = PQresultStatus(res);
 	char		*buf;
-	int		 n, r;
+	int		 n;
 
 	PQclear(res);
 	if (s == PGRES_COPY_IN && pc->copy_in != NULL)
@@ -474,15 +487,8 @@ pool_copy(struct pool_conn *pc, PGresult *res)
 		pc->copy_refused = xstrdup(s == PGRES_COPY_OUT ?
 		    POOL_COPY_OUT_REFUSED : POOL_COPY_IN_REFUSED);
 	if (s == PGRES_COPY_IN || s == PGRES_COPY_BOTH) {
-		if (PQputCopyEnd(pc->pg, pc->copy_refused) != 1 ||
-		    (r = PQflush(pc->pg)) == -1) {
-			pool_fail(pc, PQerrorMessage(pc->pg));
+		if (pool_copy_end(pc, pc->copy_refused) != 0)
 			return (-1);
-		}
-		if (r == 1) {
-			pc->flushing = 1;
-			pool_watch(pc, EV_READ | EV_WRITE);
-		}
 		if (s == PGRES_COPY_IN)
 			return (0);	/* the server's error comes next */
 	}
