@@ -464,6 +464,9 @@ const struct migctl_opt migctl_options[] = {
 	    "upgrade --all: go on with the\nothers after a failure" },
 	{ OPT_FRESH, 0, "fresh", NULL, NULL, ARG_FRESH, "status --all: read "
 	    "every database now, not\nthe state kept from its last read" },
+	{ OPT_FORMAT, 0, "format", NULL, "TOOL", ARG_FORMAT, "lint -s SOCKET "
+	    "FILE...: read the files as TOOL's:\nmigd, dbmate, golang-migrate, "
+	    "sqlx, diesel, goose,\nflyway or auto (default: migd's format)" },
 	{ OPT_FROM, 0, "from", NULL, "TOOL", ARG_FROM, "read the state table "
 	    "of TOOL: dbmate,\ngolang-migrate, sqlx, diesel, goose, flyway or "
 	    "auto" },
