@@ -359,7 +359,7 @@ const struct migctl_cmd migctl_cmds[] = {
 	  .exits = "  0  listed\n  1  the files have problems\n" EXITS_ASK,
 	  .flags = ARG_FILES, .print = out_revisions },
 	{ .name = "lint", .usage = "lint [-d DIR|-c CONFIG] [FILE...]\n"
-	    "lint -s SOCKET",
+	    "lint -s SOCKET [--format TOOL] [FILE...]",
 	  .summary = "deploy-safety findings of migration files (exit 4 on "
 	    "an error)",
 	  .about = "  The statements of the files' up sections that take a "
@@ -377,17 +377,26 @@ const struct migctl_cmd migctl_cmds[] = {
 	    "FILE, migd\n  lints the pending plan with live context: a "
 	    "finding on a table under\n  lint_small_table_rows rows (the "
 	    "catalog's estimate) is info, and who\n  holds or waits for a "
-	    "conflicting lock on its table now is shown.\n",
+	    "conflicting lock on its table now is shown.\n\n  With -s SOCKET "
+	    "and FILE..., migctl sends the files' text and migd\n  lints them "
+	    "so, as one run in the order given, read as its [migrations]\n  "
+	    "format says (--format: as TOOL's), whether or not it loaded them: "
+	    "a\n  pull request's files against the live table sizes.  At most "
+	    "256 files\n  and 256 KiB of text, within migd's max_request_bytes "
+	    "(64 KiB by\n  default); beyond, lint them offline.\n",
 	  .arguments = "  FILE  a migration file; several are one run, in "
 	    "order\n",
 	  .examples = "  migctl lint\n  migctl lint migrations/0042_orders.sql"
 	    "\n  migctl lint --json -c /etc/migd/migd.conf\n"
-	    "  migctl lint -s /run/migd/migd.sock\n",
+	    "  migctl lint -s /run/migd/migd.sock\n"
+	    "  migctl lint -s /run/migd/migd.sock $(git diff --name-only "
+	    "main -- migrations)\n",
 	  .exits = "  0  no finding of error severity (warnings may be shown)\n"
 	    "  1  the files have problems\n  2  usage error\n"
 	    "  3  -s: migd unreachable\n"
 	    "  4  a finding of error severity that is not ignored\n",
-	  .max_args = 1 << 20, .flags = ARG_FILES, .local = migctl_lint },
+	  .max_args = 1 << 20, .flags = ARG_FILES | ARG_FORMAT,
+	  .local = migctl_lint },
 	{ .name = "help", .usage = "help [COMMAND]",
 	  .summary = "the overview, or a command's usage, options and examples",
 	  .about = "  The overview, or COMMAND's usage, arguments, options, "
@@ -464,6 +473,9 @@ const struct migctl_opt migctl_options[] = {
 	    "upgrade --all: go on with the\nothers after a failure" },
 	{ OPT_FRESH, 0, "fresh", NULL, NULL, ARG_FRESH, "status --all: read "
 	    "every database now, not\nthe state kept from its last read" },
+	{ OPT_FORMAT, 0, "format", NULL, "TOOL", ARG_FORMAT, "lint -s SOCKET "
+	    "FILE...: read the files as TOOL's:\nmigd, dbmate, golang-migrate, "
+	    "sqlx, diesel, goose,\nflyway or auto (default: migd's format)" },
 	{ OPT_FROM, 0, "from", NULL, "TOOL", ARG_FROM, "read the state table "
 	    "of TOOL: dbmate,\ngolang-migrate, sqlx, diesel, goose, flyway or "
 	    "auto" },

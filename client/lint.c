@@ -17,6 +17,7 @@
 #include "config.h"
 #include "layout.h"
 #include "lint.h"
+#include "lintfile.h"
 #include "migctl.h"
 #include "migd.h"
 #include "revset.h"
@@ -29,94 +30,32 @@ struct lintcmd {
 	size_t			 files;
 };
 
-/* Whether a migration runs statement by statement, as revset decides. */
-static int
-lintcmd_bare(const struct migfile *mf, const struct sqlscan *sc)
-{
-	return (mf->tx == MIGFILE_TX_NONE || (sc->flags & SQLSCAN_NO_TX));
-}
-
-/* Lints one file's up section into the report. */
+/* Lints one file's up section into the report, or notes why not. */
 static void
 lintcmd_section(struct lintcmd *lc, const struct migfile *mf,
     const struct sqlscan *sc)
 {
+	char	*note;
+
 	lc->files++;
-	if (mf->up == NULL) {
-		json_array_append_new(lc->notes, json_sprintf("%s: not linted: "
-		    "a down migration's file (lint reads what upgrades run)",
-		    mf->path));
-		return;
-	}
-	if (sc->unparsed) {
-		json_array_append_new(lc->notes, json_sprintf("%s: not linted: "
-		    "%s", mf->path, sc->parse_error ? sc->parse_error :
-		    "the parser refused it"));
-		return;
-	}
-	lint_section(&lc->ctx, &sc->lint, mf->path, mf->lint_ignore,
-	    mf->lint_ignore_line, lintcmd_bare(mf, sc), &lc->rep);
+	if ((note = lintfile_lint(&lc->ctx, mf, sc, &lc->rep)) != NULL)
+		json_array_append_new(lc->notes, json_string(note));
+	free(note);
 }
 
-/*
- * One FILE read as migd reads a file of the layout fmt (AUTO: as what it
- * looks like: migd's, dbmate's, goose's, golang-migrate's...); SQL of no
- * tool's layout under a name no tool reads is linted whole, as Squawk
- * would.  NULL with errs added if it cannot be read.
- */
-static struct migfile *
-lintcmd_layout(enum layout_format fmt, const char *path, const char *buf,
-    size_t len, struct errlist *errs)
+/* Reads one FILE and parses it as migd would, into lf. */
+static void
+lintcmd_read(struct lintfile *lf, enum layout_format fmt, const char *path)
 {
-	struct migfile	*mf = NULL;
-	const char	*base, *p;
-	char		*rel, *skip = NULL;
-	size_t		 before = errs->n;
-	int		 r;
-
-	/* Its name as the layout sees it: diesel's DIR/up.sql, else the
-	 * file's own. */
-	base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
-	p = base;
-	if ((strcmp(base, "up.sql") == 0 || strcmp(base, "down.sql") == 0) &&
-	    base - path >= 2) {
-		for (p = base - 2; p > path && p[-1] != '/'; p--)
-			/* nothing */;
-	}
-	rel = xstrdup(p);
-	r = layout_file(fmt, path, rel, buf, len, &mf, &skip, errs);
-	free(rel);
-	if (r == 1) {
-		errlist_add(errs, "%s: %s", path, skip);
-		free(skip);
-		return (NULL);
-	}
-	if (r < 0 && mf != NULL && mf->piece == LAYOUT_PIECE_WEAK &&
-	    errs->n == before) {
-		mf->up_line = 1;
-		return (mf);
-	}
-	if (r < 0) {
-		if (mf != NULL)
-			migfile_free(mf);
-		return (NULL);
-	}
-	return (mf);
-}
-
-/* Reads and checks one FILE as migd would; NULL with errs added if not. */
-static struct migfile *
-lintcmd_read(enum layout_format fmt, const char *path, struct errlist *errs)
-{
-	struct migfile	*mf = NULL;
 	struct stat	 st;
 	FILE		*f;
 	char		*buf;
 	size_t		 len, cap;
 
+	memset(lf, 0, sizeof *lf);
 	if ((f = fopen(path, "r")) == NULL) {
-		errlist_add(errs, "%s: %s", path, strerror(errno));
-		return (NULL);
+		errlist_add(&lf->errs, "%s: %s", path, strerror(errno));
+		return;
 	}
 	/* Its size, and one byte more to see it grew past the limit. */
 	cap = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
@@ -125,38 +64,29 @@ lintcmd_read(enum layout_format fmt, const char *path, struct errlist *errs)
 	buf = xmalloc(cap);
 	len = fread(buf, 1, cap, f);
 	if (ferror(f))
-		errlist_add(errs, "%s: %s", path, strerror(errno));
+		errlist_add(&lf->errs, "%s: %s", path, strerror(errno));
 	else if (len == cap && cap <= MIGFILE_MAX_SIZE)
-		errlist_add(errs, "%s: changed while it was read", path);
+		errlist_add(&lf->errs, "%s: changed while it was read", path);
 	else
-		mf = lintcmd_layout(fmt, path, buf, len, errs);
+		lintfile_parse(lf, fmt, path, buf, len);
 	fclose(f);
 	free(buf);
-	return (mf);
 }
 
 /* The FILEs read and parsed, several at once; linted after, in order. */
 struct lintcmd_read {
 	char *const	 *files;
 	enum layout_format fmt;		/* -c CONFIG's format, or AUTO */
-	struct migfile	**mf;		/* per file, or NULL */
-	struct sqlscan	 *sc;
-	int		 *ok;		/* its up section parsed cleanly */
-	struct errlist	 *errs;		/* per file */
+	struct lintfile	 *lf;		/* per file */
 };
 
-/* One FILE, on whichever thread: only its own slots. */
+/* One FILE, on whichever thread: only its own slot. */
 static void
 lintcmd_read_one(void *arg, size_t i)
 {
 	struct lintcmd_read	*r = arg;
 
-	if ((r->mf[i] = lintcmd_read(r->fmt, r->files[i], &r->errs[i])) ==
-	    NULL || r->mf[i]->up == NULL)
-		return;
-	r->ok[i] = sqlscan_analyze(r->mf[i]->up, r->mf[i]->path,
-	    r->mf[i]->up_line, &r->sc[i], &r->errs[i]) >= 0 &&
-	    r->errs[i].n == 0;
+	lintcmd_read(&r->lf[i], r->fmt, r->files[i]);
 }
 
 /* The FILEs, as one run in the order given. */
@@ -171,26 +101,17 @@ lintcmd_files(struct lintcmd *lc, char *const *files, size_t n,
 
 	r.files = files;
 	r.fmt = db != NULL ? (enum layout_format)db->format : LAYOUT_AUTO;
-	r.mf = xcalloc(n + 1, sizeof *r.mf);
-	r.sc = xcalloc(n + 1, sizeof *r.sc);
-	r.ok = xcalloc(n + 1, sizeof *r.ok);
-	r.errs = xcalloc(n + 1, sizeof *r.errs);
+	r.lf = xcalloc(n + 1, sizeof *r.lf);
 	parallel_each(n, lintcmd_read_one, &r);
 	for (i = 0; i < n; i++) {
-		for (k = 0; k < r.errs[i].n; k++)
-			errlist_take(&errs, r.errs[i].v[k]);
-		free(r.errs[i].v);
-		if (r.ok[i] || (r.mf[i] != NULL && r.mf[i]->up == NULL &&
-		    r.errs[i].n == 0))
-			lintcmd_section(lc, r.mf[i], &r.sc[i]);
-		sqlscan_clear(&r.sc[i]);
-		if (r.mf[i] != NULL)
-			migfile_free(r.mf[i]);
+		for (k = 0; k < r.lf[i].errs.n; k++)
+			errlist_take(&errs, r.lf[i].errs.v[k]);
+		r.lf[i].errs.n = 0;
+		if (r.lf[i].ok)
+			lintcmd_section(lc, r.lf[i].mf, &r.lf[i].sc);
+		lintfile_clear(&r.lf[i]);
 	}
-	free(r.mf);
-	free(r.sc);
-	free(r.ok);
-	free(r.errs);
+	free(r.lf);
 	if (errs.n > 0) {
 		list = json_array();
 		for (i = 0; i < errs.n; i++)

@@ -52,6 +52,7 @@ struct migctl {
 	int			 apply_skipped;
 	int			 purge;		/* stamp --purge */
 	const char		*adopt_from;	/* adopt --from */
+	const char		*lint_format;	/* lint -s FILE... --format */
 	int			 atomic;	/* 1, 0, or -1: as configured */
 	int			 cancel_sent;	/* Ctrl-C asked migd to cancel */
 	long			 limit;
@@ -91,7 +92,8 @@ struct migctl {
 #define ARG_ROLLOUT	0x10000	/* upgrade --all's --parallel, --canary,
 				   --continue-on-error */
 #define ARG_FRESH	0x20000	/* status --all --fresh */
-#define ARG_NBITS	18
+#define ARG_FORMAT	0x40000	/* lint -s SOCKET FILE... --format */
+#define ARG_NBITS	19
 #define ARG_FILES	(ARG_DIR | ARG_CONFIG)
 
 struct migctl_cmd {
@@ -109,6 +111,7 @@ struct migctl_cmd {
 	void		(*print)(json_t *);
 	int		(*exit_code)(json_t *);
 	int		(*local)(struct migctl *);	/* runs itself */
+	const char	*too_large;	/* said after request_too_large */
 };
 
 enum migctl_optid {
@@ -117,7 +120,7 @@ enum migctl_optid {
 	OPT_DRIFT, OPT_SKIPPED, OPT_WAIT_DAEMON, OPT_LIMIT, OPT_FOR, OPT_TIMEOUT,
 	OPT_MESSAGE, OPT_DIR, OPT_CONFIG, OPT_HEAD, OPT_OUT, OPT_PARTIAL,
 	OPT_PURGE, OPT_FROM, OPT_DB, OPT_ALL, OPT_PARALLEL, OPT_CANARY,
-	OPT_CONTINUE, OPT_FRESH
+	OPT_CONTINUE, OPT_FRESH, OPT_FORMAT
 };
 
 struct migctl_opt {

@@ -27,6 +27,8 @@ static const struct rpc_param cmd_plan_params[] = {
 static const struct rpc_param cmd_lint_params[] = {
 	{ "revisions", RPC_STRINGS, 0 },
 	{ "all", RPC_BOOL, 0 },
+	{ "files", RPC_FILES, 0 },
+	{ "format", RPC_STRING, 0 },
 	{ NULL, RPC_STRING, 0 }
 };
 static const struct rpc_param cmd_upgrade_params[] = {

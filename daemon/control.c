@@ -460,7 +460,8 @@ too_large:
 	    control.max_request);
 	control_send_and_close(c, rpc_error(NULL, MIGD_ERR_TOO_LARGE,
 	    "request_too_large", json_pack("{s:I}", "max_request_bytes",
-	    (json_int_t)control.max_request), "request larger than %zu bytes",
+	    (json_int_t)control.max_request), "request larger than %zu bytes "
+	    "(max_request_bytes in [control])",
 	    control.max_request));
 }
 

@@ -184,6 +184,8 @@ struct job {
 	json_t			*lint_problems;	/* the plan's, while it waits */
 	json_t			*lint_ask;	/* lint method: revisions */
 	int			 lint_all;	/* lint method: each alone */
+	json_t			*lint_texts;	/* lint method: files sent */
+	int			 lint_format;	/* theirs: enum layout_format */
 	json_t			*lint_notes;	/* lint method: not linted */
 	size_t			 lint_files;
 	/* lock-aware retries ([migrations] lock_retries) */
@@ -367,6 +369,7 @@ void	 job_plan_checked(struct job *j, json_t *problems, json_t *lint);
 void	 planlint(struct job *j, json_t *problems);
 void	 job_lint(struct job *j);
 void	 planlint_free(struct job *j);
+int	 planlint_request(struct job *j, json_t *params, char **cause);
 json_t	*migrate_rows_json(char **rows, size_t n);
 void	 migrate_plan_ends(struct job *j);
 void	 migrate_plan_result(struct job *j, json_t *missing);

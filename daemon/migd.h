@@ -136,7 +136,8 @@ enum rpc_type {
 	RPC_INT,
 	RPC_BOOL,
 	RPC_STRINGS,		/* a non-empty array of strings */
-	RPC_STRING_OR_STRINGS	/* one string, or RPC_STRINGS */
+	RPC_STRING_OR_STRINGS,	/* one string, or RPC_STRINGS */
+	RPC_FILES		/* a non-empty array of {"path", "text"} */
 };
 struct rpc_param {
 	const char	*name;

@@ -412,6 +412,7 @@ migrate_start(struct request *req, enum migrate_op op)
 	struct job	*j;
 	json_t		*p = req->rpc.params;
 	const char	*s;
+	char		*cause;
 	size_t		 pos = 0;
 
 	if (op == MIGRATE_STATUS && e->status_leader != NULL) {
@@ -442,8 +443,13 @@ migrate_start(struct request *req, enum migrate_op op)
 	if ((s = json_string_value(json_object_get(p, "state"))) != NULL)
 		j->resolve_as = xstrdup(s);
 	if (op == MIGRATE_LINT) {
-		j->lint_ask = json_incref(json_object_get(p, "revisions"));
-		j->lint_all = json_is_true(json_object_get(p, "all"));
+		if (planlint_request(j, p, &cause) != 0) {
+			job_free(j);
+			cmd_error(req, MIGD_ERR_INVALID_PARAMS,
+			    "invalid_params", NULL, "%s", cause);
+			free(cause);
+			return;
+		}
 	} else if (json_is_array(json_object_get(p, "revisions")))
 		j->accept = json_incref(json_object_get(p, "revisions"));
 	if (op == MIGRATE_ADOPT && (s = json_string_value(json_object_get(p,

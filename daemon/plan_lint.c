@@ -23,7 +23,10 @@
 #include "config.h"
 #include "migd.h"
 #include "engine.h"
+#include "layout.h"
 #include "lint.h"
+#include "lintfile.h"
+#include "migd/protocol.h"
 
 /* A transaction this old holding any lock on a table is shown as a
  * blocker even when its lock does not conflict (yet). */
@@ -99,8 +102,22 @@ planlint_free(struct job *j)
 	j->lint_problems = NULL;
 	json_decref(j->lint_ask);
 	j->lint_ask = NULL;
+	json_decref(j->lint_texts);
+	j->lint_texts = NULL;
 	json_decref(j->lint_notes);
 	j->lint_notes = NULL;
+}
+
+/* The revision of the findings from index from on (NULL: none known). */
+static void
+planlint_revs(struct job *j, size_t from, const char *revision)
+{
+	size_t	 k;
+
+	j->lint_revs = xreallocarray(j->lint_revs, j->lint_rep->n + 1,
+	    sizeof *j->lint_revs);
+	for (k = from; k < j->lint_rep->n; k++)
+		j->lint_revs[k] = revision != NULL ? xstrdup(revision) : NULL;
 }
 
 /* Lints one step's section into the job's report, in the run's context. */
@@ -109,7 +126,7 @@ planlint_step(struct job *j, struct lint_ctx *ctx, size_t idx, int up)
 {
 	const struct migfile	*mf = revset_file(j->rs, idx);
 	const struct sqlscan	*sc = revset_section(j->rs, idx, up);
-	size_t			 k, from = j->lint_rep->n;
+	size_t			 from = j->lint_rep->n;
 
 	j->lint_files++;
 	if (sc->unparsed) {
@@ -123,10 +140,7 @@ planlint_step(struct job *j, struct lint_ctx *ctx, size_t idx, int up)
 	lint_section(ctx, &sc->lint, migfile_path(mf, up), mf->lint_ignore,
 	    mf->lint_ignore_line, !revset_transactional(j->rs, idx, up),
 	    j->lint_rep);
-	j->lint_revs = xreallocarray(j->lint_revs, j->lint_rep->n + 1,
-	    sizeof *j->lint_revs);
-	for (k = from; k < j->lint_rep->n; k++)
-		j->lint_revs[k] = xstrdup(mf->revision);
+	planlint_revs(j, from, mf->revision);
 }
 
 /* The table's key ("schema.name") as to_regclass reads it: each part
@@ -310,7 +324,8 @@ planlint_json(struct job *j, size_t k)
 	ssize_t			 t;
 
 	o = lint_finding_json(f);
-	json_object_set_new(o, "revision", json_string(j->lint_revs[k]));
+	json_object_set_new(o, "revision", j->lint_revs[k] != NULL ?
+	    json_string(j->lint_revs[k]) : json_null());
 	if (lint_finding_mode(f) != NULL && (t = planlint_table(j,
 	    k)) >= 0 && j->lint_blockers != NULL &&
 	    json_is_array(b = json_array_get(j->lint_blockers, (size_t)t)))
@@ -395,9 +410,144 @@ job_lint_reply(struct job *j)
 }
 
 /*
+ * The lint method's params, checked before anything is read: revisions,
+ * all, or files (texts read as format says, else as the database reads its
+ * own directory), within what one request parsed on the loop may carry.
+ * -1 with *cause (to free) when refused.
+ */
+int
+planlint_request(struct job *j, json_t *p, char **cause)
+{
+	json_t		*files = json_object_get(p, "files"), *f;
+	const char	*name = json_string_value(json_object_get(p, "format"));
+	enum layout_format fmt = LAYOUT_AUTO;
+	size_t		 i, bytes = 0;
+
+	j->lint_ask = json_incref(json_object_get(p, "revisions"));
+	j->lint_all = json_is_true(json_object_get(p, "all"));
+	j->lint_texts = json_incref(files);
+	j->lint_format = j->db->cf->format;
+	*cause = NULL;
+	if (j->lint_ask != NULL && j->lint_all)
+		*cause = xstrdup("lint takes revisions or all, not both: "
+		    "revisions are linted as one run in the order given, all "
+		    "of them each alone");
+	else if (files != NULL && (j->lint_ask != NULL || j->lint_all))
+		*cause = xprintf("lint takes files or %s, not both: the files "
+		    "sent are linted by themselves, as one run in the order "
+		    "given", j->lint_all ? "all" : "revisions");
+	else if (name != NULL && files == NULL)
+		*cause = xstrdup("format goes with files: migd reads its own "
+		    "directory as [migrations] format says");
+	else if (name != NULL && layout_parse_name(name, &fmt) != 0)
+		*cause = xprintf("format '%.40s': unknown layout; one of "
+		    LAYOUT_NAMES, name);
+	else if (json_array_size(files) > MIGD_LINT_MAX_FILES)
+		*cause = xprintf("%zu files: lint takes at most %d in one "
+		    "request; lint them offline (migctl lint [-c CONFIG] "
+		    "FILE..., without -s) or a part at a time",
+		    json_array_size(files), MIGD_LINT_MAX_FILES);
+	if (*cause != NULL)
+		return (-1);
+	if (name != NULL)
+		j->lint_format = (int)fmt;
+	json_array_foreach(files, i, f)
+		bytes += json_string_length(json_object_get(f, "text"));
+	if (bytes > MIGD_LINT_MAX_TEXT) {
+		*cause = xprintf("%zu bytes of text: lint takes at most %d "
+		    "(256 KiB) in one request, parsed on migd's event loop; lint "
+		    "them offline (migctl lint [-c CONFIG] FILE..., without "
+		    "-s) or a part at a time", bytes, MIGD_LINT_MAX_TEXT);
+		return (-1);
+	}
+	return (0);
+}
+
+/* The files sent, parsed several at once; linted after, in order. */
+struct planlint_read {
+	enum layout_format	 fmt;
+	const char		**path;
+	const char		**text;
+	size_t			 *len;
+	struct lintfile		 *lf;
+};
+
+/* One file sent, on whichever thread: only its own slots. */
+static void
+planlint_read_one(void *arg, size_t i)
+{
+	struct planlint_read	*r = arg;
+
+	lintfile_parse(&r->lf[i], r->fmt, r->path[i], r->text[i], r->len[i]);
+}
+
+/*
+ * The files sent, read as migctl lint FILE... reads files offline and
+ * linted as one run in the order given; their paths only name them.  A
+ * file that cannot be read fails the request as it fails offline, with
+ * nothing linted: 0, or -1 when the job failed.
+ */
+static int
+planlint_texts(struct job *j, struct lint_ctx *ctx)
+{
+	struct planlint_read	 r;
+	json_t			*f, *errors = json_array();
+	char			*msg;
+	size_t			 i, k, n = json_array_size(j->lint_texts);
+	size_t			 from;
+
+	r.fmt = (enum layout_format)j->lint_format;
+	r.path = xcalloc(n + 1, sizeof *r.path);
+	r.text = xcalloc(n + 1, sizeof *r.text);
+	r.len = xcalloc(n + 1, sizeof *r.len);
+	r.lf = xcalloc(n + 1, sizeof *r.lf);
+	json_array_foreach(j->lint_texts, i, f) {
+		r.path[i] = json_string_value(json_object_get(f, "path"));
+		r.text[i] = json_string_value(json_object_get(f, "text"));
+		r.len[i] = json_string_length(json_object_get(f, "text"));
+	}
+	parallel_each(n, planlint_read_one, &r);
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < r.lf[i].errs.n; k++) {
+			msg = utf8_sanitize(r.lf[i].errs.v[k]);
+			json_array_append_new(errors, json_string(msg));
+			free(msg);
+		}
+	}
+	for (i = 0; i < n && json_array_size(errors) == 0; i++) {
+		if (!r.lf[i].ok)
+			continue;
+		j->lint_files++;
+		from = j->lint_rep->n;
+		if ((msg = lintfile_lint(ctx, r.lf[i].mf, &r.lf[i].sc,
+		    j->lint_rep)) != NULL)
+			json_array_append_new(j->lint_notes, json_string(msg));
+		free(msg);
+		planlint_revs(j, from, r.lf[i].mf->revision);
+	}
+	for (i = 0; i < n; i++)
+		lintfile_clear(&r.lf[i]);
+	free(r.path);
+	free(r.text);
+	free(r.len);
+	free(r.lf);
+	if (json_array_size(errors) == 0) {
+		json_decref(errors);
+		return (0);
+	}
+	msg = migrate_errors_message(errors);
+	job_fail(j, MIGD_ERR_MIGRATIONS, "invalid_migrations", json_pack(
+	    "{s:o}", "errors", errors), "the files sent have problems; "
+	    "nothing linted: %s", msg);
+	free(msg);
+	return (-1);
+}
+
+/*
  * The lint method: the revisions given, as one run in the order given;
- * all, each revision alone in graph order; else the pending plan (up to
- * heads).  Always with live context, whatever [migrations] lint says.
+ * all, each revision alone in graph order; the files sent, as one run in
+ * the order given; else the pending plan (up to heads).  Always with live
+ * context, whatever [migrations] lint says.
  */
 void
 job_lint(struct job *j)
@@ -408,13 +558,6 @@ job_lint(struct job *j)
 	char		*cause = NULL;
 	size_t		 i, n, idx;
 
-	if (j->lint_ask != NULL && j->lint_all) {
-		job_fail(j, MIGD_ERR_INVALID_PARAMS, "invalid_params", NULL,
-		    "lint takes revisions or all, not both: revisions are "
-		    "linted as one run in the order given, all of them each "
-		    "alone");
-		return;
-	}
 	json_array_foreach(j->lint_ask, i, v) {
 		if (graph_lookup(j->rs->graph, json_string_value(v), &idx,
 		    &cause) != 0) {
@@ -424,9 +567,9 @@ job_lint(struct job *j)
 			return;
 		}
 	}
-	if (j->lint_ask == NULL && !j->lint_all && graph_plan(j->rs->graph,
-	    (const char *const *)j->st.rows, j->st.n_rows, "heads", GRAPH_UP,
-	    &j->plan, &cause) != 0) {
+	if (j->lint_ask == NULL && !j->lint_all && j->lint_texts == NULL &&
+	    graph_plan(j->rs->graph, (const char *const *)j->st.rows,
+	    j->st.n_rows, "heads", GRAPH_UP, &j->plan, &cause) != 0) {
 		job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL, "%s; "
 		    "nothing linted (give revisions, or all)", cause);
 		free(cause);
@@ -437,7 +580,12 @@ job_lint(struct job *j)
 	ctx.n_managed = j->db->cf->n_schemas;
 	j->lint_rep = xcalloc(1, sizeof *j->lint_rep);
 	j->lint_notes = json_array();
-	if (j->lint_all) {
+	if (j->lint_texts != NULL) {
+		if (planlint_texts(j, &ctx) != 0) {
+			lint_ctx_clear(&ctx);
+			return;
+		}
+	} else if (j->lint_all) {
 		n = graph_order(j->rs->graph, &order);
 		for (i = 0; i < n; i++) {
 			lint_ctx_clear(&ctx);

@@ -359,6 +359,11 @@ job_dispatch(struct job *j)
 		job_end(j, NULL);
 		return;
 	}
+	/* The files a lint request sent are all it reads. */
+	if (j->op == MIGRATE_LINT && j->lint_texts != NULL) {
+		job_lint(j);
+		return;
+	}
 	/* The loaded set serves while inotify saw nothing; a run also has
 	 * every file and directory stat'ed, which inotify cannot vouch for;
 	 * either waits, off the loop, for a load when needed. */

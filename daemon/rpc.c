@@ -10,7 +10,9 @@
 
 static const char *rpc_type_names[] = { "a string", "an integer", "a boolean",
     "a non-empty array of strings",
-    "a string or a non-empty array of strings" };
+    "a string or a non-empty array of strings",
+    "a non-empty array of objects {\"path\": a non-empty string, "
+    "\"text\": a string}" };
 
 /* Builds an error reply; data may carry more fields and is stolen. */
 json_t *
@@ -210,6 +212,25 @@ rpc_is_strings(json_t *v)
 	return (good);
 }
 
+/* A non-empty array of files as lint is sent them: each an object of a
+ * non-empty string path and a string text, nothing else. */
+static int
+rpc_is_files(json_t *v)
+{
+	json_t	*f, *path;
+	size_t	 i;
+	int	 good;
+
+	good = json_is_array(v) && json_array_size(v) > 0;
+	json_array_foreach(v, i, f) {
+		path = json_object_get(f, "path");
+		good = good && json_is_object(f) && json_object_size(f) == 2 &&
+		    json_is_string(path) && json_string_length(path) > 0 &&
+		    json_is_string(json_object_get(f, "text"));
+	}
+	return (good);
+}
+
 /* Checks params against a spec: no unknown names, right types, required set. */
 int
 rpc_check_params(json_t *params, const struct rpc_param *spec, char **cause)
@@ -243,6 +264,9 @@ rpc_check_params(json_t *params, const struct rpc_param *spec, char **cause)
 			break;
 		case RPC_STRING_OR_STRINGS:
 			good = json_is_string(v) || rpc_is_strings(v);
+			break;
+		case RPC_FILES:
+			good = rpc_is_files(v);
 			break;
 		default:
 			good = 0;

@@ -14,6 +14,12 @@
  * the socket's directory. */
 #define MIGD_DAEMON_USER_ENV	"MIGD_DAEMON_USER"
 
+/* lint's files: at most so many, and bytes of text in all, in one request
+ * (migd parses them on its event loop, ~0.3 s for 256 KiB); the request
+ * must also fit the daemon's max_request_bytes. */
+#define MIGD_LINT_MAX_FILES	256
+#define MIGD_LINT_MAX_TEXT	(256 * 1024)
+
 /* JSON-RPC 2.0 standard error codes. */
 #define MIGD_ERR_PARSE			-32700
 #define MIGD_ERR_INVALID_REQUEST	-32600

@@ -13,8 +13,8 @@ import time
 
 import psycopg2
 import migdtest
-from engine_helpers import (X_CHECK, X_OK, X_USAGE, connected, err, ok, q,
-                            rel_exists, versions, write_rev)
+from engine_helpers import (X_CHECK, X_FAILED, X_OK, X_USAGE, connected, err,
+                            ok, q, rel_exists, versions, write_rev)
 
 ORDERS = "CREATE TABLE public.orders (id bigint PRIMARY KEY, total bigint);"
 INDEX = "CREATE INDEX orders_total ON public.orders (total);"
@@ -290,10 +290,252 @@ def test_lint_bad_inputs(migd_factory):
     e = err(m, "lint", {"revisions": ["r2"], "all": True}, kind="invalid_params")
     assert "not both" in e["message"]
     e = err(m, "lint", {"target": "head"}, kind="invalid_params")
-    p = m.migctl("lint", "-s", m.socket, "x.sql")
+    p = m.migctl("lint", "-s", m.socket, "-d", m.migrations_dir)
     assert p.returncode == X_USAGE, p.stdout + p.stderr
     assert "give one or the other" in p.stderr
     assert versions(m) == ["r1"] and not rel_exists(m, "public.marker")
+
+
+# ---- files sent over the socket (lint -s SOCKET FILE...) ----------------------
+
+PR_INDEX = "CREATE INDEX orders_total_pr ON public.orders (total);"
+
+
+def pr_file(tmp_path, name="0003_pr.sql", revision="r3", up=PR_INDEX,
+            down="r2"):
+    """A migration of a pull request: a file outside migd's directory."""
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("-- revision: %s\n-- down_revision: %s\n\n-- migrate:up\n"
+                    "%s\n\n-- migrate:down\nSELECT 1;\n" % (revision, down, up))
+    return str(path)
+
+
+def lint_sent(m, *args):
+    p = m.migctl("--json", "lint", "-s", m.socket, *args)
+    return p, (json.loads(p.stdout) if p.stdout.strip() else None)
+
+
+def test_lint_files_sent_get_live_context(migd_factory, tmp_path):
+    """A file migd has not loaded, linted over the socket: the catalog's
+    size decides its severity (50 000 rows: error, exit 4; 10: info, exit
+    0), while offline the same file keeps the size-free error.  Nothing
+    runs, nothing is written, the directory is as it was."""
+    m = orders_with(migd_factory(), 50000)
+    f = pr_file(tmp_path)
+    before = sorted(os.listdir(m.migrations_dir))
+    p, res = lint_sent(m, f)
+    assert p.returncode == X_CHECK, p.stdout + p.stderr
+    assert res["live"] is True and res["files"] == 1 and res["errors"] == 1
+    x = finding(res, "findings")
+    assert x["file"] == f and x["revision"] == "r3" and x["rows"] == 50000
+    assert x["severity"] == "error" and x["blockers"] == [], x
+    p = m.migctl("lint", "-s", m.socket, f)
+    assert p.returncode == X_CHECK, p.stdout + p.stderr
+    assert f + ":5:1: error: require-concurrent-index-creation" in p.stdout
+    assert "[table has ~50000 rows]" in p.stdout
+    assert "1 file: 1 error" in p.stdout and "live: migd's catalog" in p.stdout
+    q(m, "DELETE FROM public.orders WHERE id > 10")
+    q(m, "VACUUM ANALYZE public.orders")
+    p, res = lint_sent(m, f)
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    x = finding(res, "findings")
+    assert x["severity"] == "info" and x["rows"] == 10 and res["errors"] == 0
+    # offline ($MIGD_SOCKET alone does not send FILE...): no size known
+    p = m.migctl("--json", "lint", f)
+    assert p.returncode == X_CHECK, p.stdout + p.stderr
+    res = json.loads(p.stdout)
+    x = finding(res, "findings")
+    assert "live" not in res and "rows" not in x and x["severity"] == "error"
+    # several files are one run in the order given, as offline: a table the
+    # first creates is new in the second
+    g = pr_file(tmp_path, "0004_new.sql", "r4", down="r3",
+                up="CREATE TABLE public.fresh (id bigint, v bigint);")
+    h = pr_file(tmp_path, "0005_idx.sql", "r5", down="r4",
+                up="CREATE INDEX fresh_v ON public.fresh (v);")
+    p, res = lint_sent(m, g, h)
+    assert p.returncode == X_OK and res["files"] == 2, p.stdout + p.stderr
+    assert res["findings"] == [], res
+    p, res = lint_sent(m, h)
+    assert res["errors"] == 1 and "rows" not in finding(res, "findings")
+    assert versions(m) == ["r1"] and not rel_exists(m, "public.orders_total_pr")
+    assert not rel_exists(m, "public.marker") and not rel_exists(m, "public.fresh")
+    assert sorted(os.listdir(m.migrations_dir)) == before
+    assert ok(m, "status")["migrations"]["revisions"] == 2
+
+
+def test_lint_files_sent_not_the_loaded_ones(migd_factory, tmp_path):
+    """A file whose id is a loaded revision's (r2) is linted from the text
+    sent, the pull request's version; a path naming a file on migd's side
+    only names the text: migd never opens it."""
+    m = orders_with(migd_factory(), 50000)
+    safe = ("CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_total "
+            "ON public.orders (total);")
+    f = pr_file(tmp_path, "0002_index.sql", "r2", up=safe, down="r1")
+    p, res = lint_sent(m, f)
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    assert res["files"] == 1 and res["errors"] == 0 and res["findings"] == []
+    assert ok(m, "lint", {"revisions": ["r2"]})["errors"] == 1
+    # the path of migd's own r2 (unsafe on disk), with the safe text
+    loaded = os.path.join(m.migrations_dir, "0002_index.sql")
+    res = ok(m, "lint", {"files": [{"path": loaded, "text": open(f).read()}]})
+    assert res["errors"] == 0 and res["findings"] == [], res
+    res = ok(m, "lint", {"files": [{"path": "/nonexistent/x.sql",
+                                    "text": open(loaded).read()}]})
+    assert res["errors"] == 1 and finding(res, "findings")["file"] == \
+        "/nonexistent/x.sql"
+    assert versions(m) == ["r1"] and not rel_exists(m, "public.orders_total")
+
+
+def test_lint_files_sent_in_other_tools_layouts(migd_factory, tmp_path):
+    """A goose file (auto-detected, and with --format goose) and a diesel
+    migration (its directory's name from the path): read as offline lint
+    reads them, with live context; --format dbmate misreads the goose file
+    as offline -c with format = dbmate would."""
+    m = orders_with(migd_factory(), 50000)
+    goose = tmp_path / "00003_pr.sql"
+    goose.write_text("-- +goose Up\n" + PR_INDEX + "\n\n-- +goose Down\n"
+                     "DROP INDEX public.orders_total_pr;\n")
+    diesel = tmp_path / "2024-05-01-000000_pr" / "up.sql"
+    diesel.parent.mkdir()
+    diesel.write_text(PR_INDEX + "\n")
+    (diesel.parent / "down.sql").write_text("DROP INDEX public.orders_total_pr;\n")
+    for args in ([str(goose)], ["--format", "goose", str(goose)],
+                 [str(diesel)], ["--format=diesel", str(diesel)]):
+        p, res = lint_sent(m, *args)
+        assert p.returncode == X_CHECK, (args, p.stdout + p.stderr)
+        x = finding(res, "findings")
+        assert x["rows"] == 50000 and x["severity"] == "error", (args, x)
+        assert x["line"] == (2 if args[-1] == str(goose) else 1), x
+        off = m.migctl("--json", "lint", *args[-1:])
+        assert off.returncode == X_CHECK, off.stdout + off.stderr
+        y = finding(json.loads(off.stdout), "findings")
+        assert (y["file"], y["line"], y["column"]) == \
+            (x["file"], x["line"], x["column"])
+    p, res = lint_sent(m, "--format", "dbmate", str(goose))
+    assert p.returncode == X_FAILED, p.stdout + p.stderr
+    assert "00003_pr.sql" in res["error"]["data"]["errors"][0]
+    assert versions(m) == ["r1"] and not rel_exists(m, "public.orders_total_pr")
+
+
+def test_lint_files_sent_bad_inputs(migd_factory, tmp_path):
+    """files of the wrong shape, with revisions or all, an unknown format,
+    a format without files, a file the parser refuses, one that is not
+    there or not UTF-8, and usage mistakes: clear errors, nothing linted,
+    nothing changed, and migd goes on serving."""
+    m = orders_with(migd_factory(), 10)
+    for bad in ("x", [], ["x"], [{"path": "a.sql"}], [{"text": "SELECT 1;"}],
+                [{"path": 1, "text": "x"}], [{"path": "", "text": "x"}],
+                [{"path": "a.sql", "text": None}],
+                [{"path": "a.sql", "text": "x", "mode": "0644"}]):
+        e = err(m, "lint", {"files": bad}, kind="invalid_params")
+        assert 'parameter "files" must be a non-empty array of objects' \
+            in e["message"], (bad, e)
+    one = [{"path": "a.sql", "text": PR_INDEX}]
+    e = err(m, "lint", {"files": one, "revisions": ["r2"]}, kind="invalid_params")
+    assert "lint takes files or revisions, not both" in e["message"]
+    e = err(m, "lint", {"files": one, "all": True}, kind="invalid_params")
+    assert "lint takes files or all, not both" in e["message"]
+    e = err(m, "lint", {"format": "goose"}, kind="invalid_params")
+    assert "format goes with files" in e["message"]
+    e = err(m, "lint", {"files": one, "format": "liquibase"}, kind="invalid_params")
+    assert "format 'liquibase': unknown layout; one of auto, migd" in e["message"]
+    f = pr_file(tmp_path)
+    p, res = lint_sent(m, "--format", "liquibase", f)
+    assert p.returncode == X_FAILED, p.stdout + p.stderr
+    assert "unknown layout" in res["error"]["message"]
+    # a file that cannot be read as a migration: as offline, exit 1
+    broken = tmp_path / "0006_broken.sql"
+    broken.write_text("-- revision: r6\n-- colour: blue\n\n-- migrate:up\n"
+                      "SELECT 1;\n")
+    broken = str(broken)
+    p, res = lint_sent(m, f, broken)
+    assert p.returncode == X_FAILED, p.stdout + p.stderr
+    assert res["error"]["data"]["kind"] == "invalid_migrations"
+    assert "nothing linted" in res["error"]["message"]
+    off = m.migctl("--json", "lint", f, broken)
+    assert off.returncode == X_FAILED, off.stdout + off.stderr
+    assert res["error"]["data"]["errors"] == \
+        json.loads(off.stdout)["error"]["data"]["errors"]
+    assert broken + ":2: unknown header 'colour'" in \
+        res["error"]["data"]["errors"][1]
+    p = m.migctl("lint", "-s", m.socket, f, broken)
+    assert p.returncode == X_FAILED and broken + ":2:" in p.stderr, p.stderr
+    # SQL the parser refuses (a newer server's, maybe): a note, as offline
+    refused = pr_file(tmp_path, "0008_refused.sql", "r8",
+                      up="CREATE INDEX ON public.orders (total;")
+    p, res = lint_sent(m, refused)
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    off = m.migctl("--json", "lint", refused)
+    assert off.returncode == X_OK and res["files"] == 1, off.stdout
+    assert res["notes"] == json.loads(off.stdout)["notes"]
+    assert res["notes"][0].startswith(refused + ": not linted: " + refused +
+                                      ":5: syntax error")
+    # not there, not UTF-8: said before anything is sent
+    latin = tmp_path / "0007_latin.sql"
+    latin.write_bytes(b"-- migrate:up\nSELECT 'caf\xe9';\n")
+    p, res = lint_sent(m, f, str(tmp_path / "missing.sql"), str(latin))
+    assert p.returncode == X_FAILED, p.stdout + p.stderr
+    errors = res["error"]["data"]["errors"]
+    assert errors[0] == str(tmp_path / "missing.sql") + \
+        ": No such file or directory", errors
+    assert "0007_latin.sql: not UTF-8 text" in errors[1]
+    assert "without -s" in errors[1]
+    # usage
+    p = m.migctl("lint", "-s", m.socket, "-c", m.config_path, f)
+    assert p.returncode == X_USAGE and "give one or the other" in p.stderr
+    p = m.migctl("lint", "--format", "goose", f)
+    assert p.returncode == X_USAGE, p.stdout + p.stderr
+    assert "--format goes with -s SOCKET FILE..." in p.stderr
+    p = m.migctl("lint", "-s", m.socket, "--format", "goose")
+    assert p.returncode == X_USAGE, p.stdout + p.stderr
+    assert versions(m) == ["r1"] and not rel_exists(m, "public.marker")
+    assert not rel_exists(m, "public.orders_total_pr")
+    assert ok(m, "status")["state"] == "pending"
+
+
+def test_lint_files_sent_limits(migd_factory, tmp_path):
+    """Over 256 files or 256 KiB of text: refused by migctl before it
+    connects and by migd, each naming the limit and the offline way; a
+    request over max_request_bytes: migctl says how to lint instead."""
+    m = orders_with(migd_factory(overrides={
+        ("control", "max_request_bytes"): "4194304"}), 10)
+    many = [{"path": "f%d.sql" % i, "text": "SELECT 1;"} for i in range(257)]
+    e = err(m, "lint", {"files": many}, kind="invalid_params")
+    assert "257 files: lint takes at most 256 in one request" in e["message"]
+    assert "migctl lint [-c CONFIG] FILE..., without -s" in e["message"]
+    big = "SELECT 1;\n" * 13108      # 131 080 bytes: two are over 256 KiB
+    e = err(m, "lint", {"files": [{"path": "a.sql", "text": big},
+                                  {"path": "b.sql", "text": big}]},
+            kind="invalid_params")
+    assert "262160 bytes of text: lint takes at most 262144 (256 KiB)" \
+        in e["message"] and "without -s" in e["message"], e
+    assert ok(m, "lint", {"files": [{"path": "a.sql", "text": big}]})["files"] == 1
+    paths = []
+    for i in range(257):
+        paths.append(str(tmp_path / ("%04d_x.sql" % i)))
+        with open(paths[-1], "w") as fh:
+            fh.write("SELECT 1;\n")
+    p, res = lint_sent(m, *paths)
+    assert p.returncode == X_FAILED, p.stdout + p.stderr
+    assert "257 files: lint -s takes at most 256" in res["error"]["message"]
+    p, res = lint_sent(m, *paths[:256])
+    assert p.returncode == X_OK and res["files"] == 256, p.stdout + p.stderr
+    for name in ("a.sql", "b.sql"):
+        (tmp_path / name).write_text(big)
+    p, res = lint_sent(m, str(tmp_path / "a.sql"), str(tmp_path / "b.sql"))
+    assert p.returncode == X_FAILED, p.stdout + p.stderr
+    assert "b.sql: over 262144 bytes (256 KiB) of text" in res["error"]["message"]
+    # the default max_request_bytes (64 KiB) is the smaller limit
+    m2 = orders_with(migd_factory(), 10)
+    p = m2.migctl("lint", "-s", m2.socket, str(tmp_path / "a.sql"))
+    assert p.returncode == X_FAILED, p.stdout + p.stderr
+    assert "request larger than 65536 bytes (max_request_bytes in [control])" \
+        in p.stderr, p.stderr
+    assert "lint them offline (migctl lint [-c CONFIG] FILE..., without -s)" \
+        in p.stderr
+    assert ok(m2, "status")["state"] == "pending"
+    assert versions(m) == ["r1"] and versions(m2) == ["r1"]
 
 
 def test_names_the_catalog_cannot_resolve(migd_factory):

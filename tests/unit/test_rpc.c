@@ -195,6 +195,36 @@ main(void)
 		}
 	}
 
+	/* lint's files: objects of a non-empty path and a text, only. */
+	{
+		static const struct rpc_param files_spec[] = {
+			{ "files", RPC_FILES, 1 },
+			{ NULL, RPC_STRING, 0 }
+		};
+		static const char *bad[] = { "{\"files\": []}",
+		    "{\"files\": \"a\"}", "{\"files\": [\"a\"]}",
+		    "{\"files\": [{\"path\": \"a\"}]}",
+		    "{\"files\": [{\"path\": \"\", \"text\": \"\"}]}",
+		    "{\"files\": [{\"path\": 1, \"text\": \"\"}]}",
+		    "{\"files\": [{\"path\": \"a\", \"text\": \"\", "
+		    "\"x\": 1}]}" };
+		size_t	 b;
+
+		params = json_loads("{\"files\": [{\"path\": \"a.sql\", "
+		    "\"text\": \"\"}]}", 0, NULL);
+		is_int(rpc_check_params(params, files_spec, &cause), 0,
+		    "a list of files");
+		json_decref(params);
+		for (b = 0; b < nitems(bad); b++) {
+			params = json_loads(bad[b], 0, NULL);
+			cause = NULL;
+			is_int(rpc_check_params(params, files_spec, &cause), -1,
+			    "refused: %s", bad[b]);
+			free(cause);
+			json_decref(params);
+		}
+	}
+
 	/* Encoding: one line, newline-terminated, no raw newline inside. */
 	params = json_integer(1);
 	msg = rpc_result(params, json_pack("{s:s}", "m", "a\nb"));
