@@ -517,16 +517,20 @@ migctl_lint_slurp(const char *path, size_t max, size_t *len, char **err)
 static json_t *
 params_lint_files(struct migctl *m, char **args, int n)
 {
-	json_t	*files = json_array(), *errors = json_array(), *p;
-	char	*buf, *err, *path;
+	json_t	*files, *errors, *p;
+	char	*buf, *err, *path, shown[256];
 	size_t	 len, total = 0;
 	int	 i;
 
+	/* Each failure frees what it holds first: out_fail exits, and a
+	 * leak checker must see nothing left. */
 	if (n > MIGD_LINT_MAX_FILES)
 		out_fail(MIGCTL_EXIT_FAILED, "invalid_params", NULL, "%d files: "
 		    "lint -s takes at most %d in one request; lint them offline "
 		    "(migctl lint [-c CONFIG] FILE..., without -s) or a part at "
 		    "a time", n, MIGD_LINT_MAX_FILES);
+	files = json_array();
+	errors = json_array();
 	for (i = 0; i < n; i++) {
 		path = utf8_sanitize(args[i]);
 		if ((buf = migctl_lint_slurp(args[i], MIGD_LINT_MAX_TEXT -
@@ -537,22 +541,30 @@ params_lint_files(struct migctl *m, char **args, int n)
 			continue;
 		}
 		total += len;
-		if (total > MIGD_LINT_MAX_TEXT)
+		if (total > MIGD_LINT_MAX_TEXT) {
+			snprintf(shown, sizeof shown, "%s", path);
+			free(path);
+			free(buf);
+			json_decref(files);
+			json_decref(errors);
 			out_fail(MIGCTL_EXIT_FAILED, "invalid_params", NULL,
 			    "%s: over %d bytes (256 KiB) of text with the files "
 			    "before it: lint -s takes no more in one request; "
 			    "lint them offline (migctl lint [-c CONFIG] FILE..., "
-			    "without -s) or a part at a time", path,
+			    "without -s) or a part at a time", shown,
 			    MIGD_LINT_MAX_TEXT);
+		}
 		json_array_append_new(files, json_pack("{s:s, s:s%}", "path",
 		    path, "text", buf, len));
 		free(buf);
 		free(path);
 	}
-	if (json_array_size(errors) > 0)
+	if (json_array_size(errors) > 0) {
+		json_decref(files);
 		out_fail(MIGCTL_EXIT_FAILED, "invalid_migrations", json_pack(
 		    "{s:o}", "errors", errors), "the files have problems; fix "
 		    "them first");
+	}
 	json_decref(errors);
 	p = json_pack("{s:o}", "files", files);
 	if (m->lint_format != NULL)

@@ -931,14 +931,20 @@ run_batch_progress(struct pool_conn *pc, size_t i, void *arg)
 {
 	struct job	*j = arg;
 	const char	*text;
+	double		 t0 = migd_now(), wall = migrate_wall();
 
 	(void)pc;
 	if (j->pipe_ends == NULL || !j->pipe_ends[i] || j->pipe_step[i] !=
 	    j->step)
 		return;
 	run_step_ok(j);
-	if (j->step < j->batch_end)
+	if (j->step < j->batch_end) {
 		run_step_begin(j, &text);
+		/* The server went on as the step before it ended, not once
+		 * that step's row and progress were made. */
+		j->step_t0 = t0;
+		j->step_wall = wall;
+	}
 }
 
 /* A batch came back: the first failure says which step and which query

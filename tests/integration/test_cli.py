@@ -982,7 +982,7 @@ COMMAND_OPTIONS = {
     "merge": {"-m", "--message", "-d", "--dir", "--directory", "-c", "--config"},
     "revisions": {"-d", "--dir", "--directory", "-c", "--config"},
     "import": {"--out", "--allow-partial", "-c", "--config"},
-    "lint": {"-d", "--dir", "--directory", "-c", "--config"},
+    "lint": {"-d", "--dir", "--directory", "-c", "--config", "--format"},
 }
 GLOBAL_OPTIONS = {"-s", "--socket", "--db", "-j", "--json", "--stream", "--local", "-v",
                   "--verbose", "-h", "--help", "-V", "--version"}

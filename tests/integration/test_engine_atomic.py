@@ -239,7 +239,11 @@ def test_history_durations_measure_each_step(migd_factory):
         ok(m, "upgrade", {"atomic": atomic})
         rows = [r for r in history(m) if r["direction"] == "up"][-2:]
         d1, d2 = (r["duration_ms"] for r in rows)
-        assert 300 <= d1 < 1500 and 200 <= d2 < 1200, (atomic, rows)
+        # an atomic run's steps are timed by migd from hearing the end of the
+        # step before (the server went on without waiting): a few ms late
+        # or early under load, never a whole step off
+        slack = 10 if atomic else 0
+        assert 300 - slack <= d1 < 1500 and 200 - slack <= d2 < 1200, (atomic, rows)
         ok(m, "downgrade", {"target": "base"})
 
 

@@ -1236,7 +1236,13 @@ def test_fleet_sixty_databases_within_the_cap(fleet, workdir):
                     assert st["state"] == want, (name, st)
                 else:       # another test's revisions: read, whatever they say
                     assert st["state"] not in ("unknown", "no_database"), (name, st)
-            assert "closing an idle connection for another database" in m.log()
+            # past the cap, another database's idle connection was closed for
+            # each status, unless the statuses ran slower than idle_close and
+            # idle ones closed by themselves first (seen under ASan and load;
+            # the eviction itself: test_fleet_server_restart_no_storm_above_the_cap)
+            log = m.log()
+            assert ("closing an idle connection for another database" in log or
+                    "closing a connection idle for 1000 ms" in log), log[-2000:]
             assert s.max_migd <= FLEET_CAP, s.summary()
 
             procs = [subprocess.Popen([migdtest.MIGCTL_BIN, "--db", name, "upgrade"],
@@ -1478,6 +1484,9 @@ def test_fleet_server_restart_no_storm_above_the_cap(fleet, workdir):
             wait_for(lambda: s.sample_once()[1] == FLEET_CAP, 5,
                      what="the cap's connections held idle")
         assert s.max_migd == FLEET_CAP, s.summary()
+        # 16 databases, a cap of 10, nothing closing by itself: the statuses
+        # past the cap closed other databases' idle connections
+        assert "closing an idle connection for another database" in m.log()
         cluster.stop()
         cluster.start()
         with ConnSampler(cluster) as s:

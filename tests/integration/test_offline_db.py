@@ -103,8 +103,10 @@ def test_offline_commands_read_the_database_named(tmp_path):
     p = offline("-c", cfg, "--db", "b", "--json", "lint")
     assert p.returncode == X_OK, p.stderr
     assert json.loads(p.stdout)["files"] == 1
-    drop = os.path.join(tmp, "drop.sql")
-    write_rev(tmp, "drop.sql", "d001", up="DROP SCHEMA bs CASCADE;")
+    # in b's layout (dbmate), which is how a FILE is read with b's settings
+    drop = os.path.join(tmp, "20240301000000_drop.sql")
+    with open(drop, "w") as f:
+        f.write("-- migrate:up\nDROP SCHEMA bs CASCADE;\n\n-- migrate:down\n")
     p = offline("-c", cfg, "--db", "b", "--json", "lint", drop)
     rules = [f["rule"] for f in json.loads(p.stdout)["findings"]]
     assert p.returncode == 4 and "drop-managed-schema" in rules, (p.returncode, p.stdout)
