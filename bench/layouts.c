@@ -11,7 +11,10 @@
  *   cc -O2 -D_GNU_SOURCE -IBUILD -Idaemon -Iinclude -I/usr/include/postgresql \
  *       -o layouts bench/layouts.c BUILD/libmigd.a -levent -ljansson -lpq \
  *       -lpg_query -lnettle -linih
- *   layouts [N] [ROUNDS]		(bench/run.sh: 1000 21)
+ *   layouts [N] [ROUNDS] [LAYOUT...]	(bench/run.sh: 1000 21)
+ *
+ * LAYOUTs (layout_name's words) run only those, the ratios to the first:
+ * `layouts 1000 31 sqlx` alone under perf record, say.
  */
 #include <sys/stat.h>
 
@@ -210,10 +213,12 @@ bench_cmp(const void *a, const void *b)
 int
 main(int argc, char **argv)
 {
-	static const enum layout_format	 fmts[] = {
+	static const enum layout_format	 all[] = {
 		LAYOUT_MIGD, LAYOUT_DBMATE, LAYOUT_GOLANG_MIGRATE, LAYOUT_SQLX,
 		LAYOUT_DIESEL, LAYOUT_GOOSE, LAYOUT_FLYWAY
 	};
+	enum layout_format	 fmts[nitems(all)];
+	size_t			 nf = 0;
 	double		 t[nitems(fmts)][BENCH_MAXROUNDS], med[nitems(fmts)];
 	double		 w[nitems(fmts)][BENCH_MAXROUNDS], wmed[nitems(fmts)];
 	double		 q[nitems(fmts)][BENCH_MAXROUNDS];
@@ -225,6 +230,18 @@ main(int argc, char **argv)
 	size_t		 rounds = argc > 2 ? strtoul(argv[2], NULL, 10) : 21;
 	size_t		 i, r;
 
+	for (i = 3; i < (size_t)argc && nf < nitems(all); i++) {
+		if (layout_parse_name(argv[i], &fmts[nf]) != 0 ||
+		    fmts[nf] == LAYOUT_AUTO) {
+			fprintf(stderr, "layouts: %s: no such layout\n",
+			    argv[i]);
+			return (2);
+		}
+		nf++;
+	}
+	if (nf == 0)
+		for (nf = 0; nf < nitems(all); nf++)
+			fmts[nf] = all[nf];
 	if (n == 0 || n > 100000 || rounds == 0 || rounds > BENCH_MAXROUNDS) {
 		fprintf(stderr, "usage: layouts [N<=100000] [ROUNDS<=%d]\n",
 		    BENCH_MAXROUNDS);
@@ -234,13 +251,13 @@ main(int argc, char **argv)
 		perror("mkdtemp");
 		return (2);
 	}
-	for (i = 0; i < nitems(fmts); i++)
+	for (i = 0; i < nf; i++)
 		dirs[i] = bench_dir(tmpl, fmts[i], n);
 	/* Warm the page cache and the parser once; then rounds, interleaved. */
-	for (i = 0; i < nitems(fmts); i++)
+	for (i = 0; i < nf; i++)
 		(void)bench_once(dirs[i], fmts[i], n, &cpu);
 	for (r = 0; r < rounds; r++) {
-		for (i = 0; i < nitems(fmts); i++) {
+		for (i = 0; i < nf; i++) {
 			t[i][r] = bench_once(dirs[i], fmts[i], n, &c[i][r]);
 			w[i][r] = bench_walk(dirs[i], fmts[i]);
 		}
@@ -248,7 +265,7 @@ main(int argc, char **argv)
 	/* Each round's ratio to migd's files of the same round: the layouts
 	 * of one round ran within a second of each other, under the same
 	 * load; the median of those is the steadiest figure on a busy box. */
-	for (i = 0; i < nitems(fmts); i++) {
+	for (i = 0; i < nf; i++) {
 		for (r = 0; r < rounds; r++) {
 			q[i][r] = t[i][r] / t[0][r];
 			cq[i][r] = c[i][r] / c[0][r];
@@ -261,7 +278,7 @@ main(int argc, char **argv)
 	    "other load only adds), the median, and the median of each "
 	    "round's ratio to migd files; the same of the CPU time (every "
 	    "thread's)\n", n, rounds);
-	for (i = 0; i < nitems(fmts); i++) {
+	for (i = 0; i < nf; i++) {
 		qsort(t[i], rounds, sizeof t[i][0], bench_cmp);
 		med[i] = t[i][0];
 		qsort(w[i], rounds, sizeof w[i][0], bench_cmp);
@@ -281,7 +298,7 @@ main(int argc, char **argv)
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", tmpl);
 	free(cmd);
-	for (i = 0; i < nitems(fmts); i++)
+	for (i = 0; i < nf; i++)
 		free(dirs[i]);
 	return (0);
 }
