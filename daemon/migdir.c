@@ -479,8 +479,12 @@ migdir_get(const struct migdir_walker *w, int dfd, const char *name,
 		goto out;
 	if (migdir_read(fd, &st, path, buf, bufsize, &len, &j->errs) != 0)
 		goto out;
-	g->lr = layout_file(w->format, path, path + w->rootlen, *buf, len,
+	/* A whole-file section keeps the buffer (the job reads its next
+	 * file into a new one). */
+	g->lr = layout_file_buf(w->format, path, path + w->rootlen, buf, len,
 	    &g->mf, &skip, &j->errs);
+	if (*buf == NULL)
+		*bufsize = 0;
 	if (g->mf != NULL) {
 		g->mf->read_as = (unsigned char)w->format;
 		g->mf->first = g->mf->layout;
