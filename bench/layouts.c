@@ -4,9 +4,12 @@
  * revset_load (read, parse, SQL analysis, graph) then a plan from base to
  * head, R times each, interleaved; prints per layout the best time (other
  * load on the machine only adds to a time), the median, their ratios to
- * migd's files, the median of each round's ratio, the walk alone, and the
- * CPU time of the load (every thread's: what a busy machine pays).
- * Figures, never assertions.
+ * migd's files, the median of each round's ratio, the walk alone, the
+ * CPU time of the load (every thread's: what a busy machine pays), and the
+ * CPU time of the system calls the walk cannot do without (each file opened,
+ * stat'ed, read and closed; diesel's directories and metadata.toml stat'ed),
+ * on one thread with nothing else: the part of a layout's cost that is the
+ * kernel's.  Figures, never assertions.
  *
  *   cc -O2 -D_GNU_SOURCE -IBUILD -Idaemon -Iinclude -I/usr/include/postgresql \
  *       -o layouts bench/layouts.c BUILD/libmigd.a -levent -ljansson -lpq \
@@ -17,6 +20,8 @@
  * `layouts 1000 31 sqlx` alone under perf record, say.
  */
 #include <sys/stat.h>
+
+#include <fcntl.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -202,6 +207,60 @@ bench_walk(const char *dir, enum layout_format f)
 	return (t);
 }
 
+/* One file as the walk reads it: open, fstat, one read of its size. */
+static void
+bench_file(const char *path, char *buf, size_t size)
+{
+	struct stat	 st;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1 || fstat(fd, &st) == -1 ||
+	    (size_t)st.st_size >= size ||
+	    read(fd, buf, (size_t)st.st_size + 1) != st.st_size) {
+		perror(path);
+		exit(1);
+	}
+	close(fd);
+}
+
+/* The walk's system calls alone, on this thread: CPU seconds. */
+static double
+bench_floor(const char *dir, enum layout_format f)
+{
+	static char	 buf[1 << 20];
+	struct migset	 set;
+	struct errlist	 errs = { NULL, 0 };
+	struct stat	 st;
+	char		*meta;
+	size_t		 i;
+	double		 c0, c;
+
+	if (migdir_scan_format(dir, f, &set, &errs, NULL) != 0) {
+		fprintf(stderr, "%s: %s\n", dir, errs.n ? errs.v[0] : "?");
+		exit(1);
+	}
+	c0 = bench_cpu();
+	for (i = 0; i < set.n; i++) {
+		bench_file(set.files[i]->path, buf, sizeof buf);
+		if (set.files[i]->down_path != NULL)
+			bench_file(set.files[i]->down_path, buf, sizeof buf);
+	}
+	/* diesel: each migration's directory, and its metadata.toml. */
+	for (i = 1; i < set.n_dirs; i++) {
+		meta = xprintf("%s/metadata.toml", set.dirs[i]);
+		if (lstat(set.dirs[i], &st) != 0 || (stat(meta, &st) != 0 &&
+		    errno != ENOENT)) {
+			perror(set.dirs[i]);
+			exit(1);
+		}
+		free(meta);
+	}
+	c = bench_cpu() - c0;
+	migset_clear(&set);
+	return (c);
+}
+
 static int
 bench_cmp(const void *a, const void *b)
 {
@@ -224,6 +283,7 @@ main(int argc, char **argv)
 	double		 q[nitems(fmts)][BENCH_MAXROUNDS];
 	double		 c[nitems(fmts)][BENCH_MAXROUNDS];
 	double		 cq[nitems(fmts)][BENCH_MAXROUNDS], cpu;
+	double		 k[nitems(fmts)][BENCH_MAXROUNDS];
 	char		 tmpl[] = "/tmp/migd-layouts.XXXXXX", *dirs[nitems(fmts)];
 	char		*cmd;
 	size_t		 n = argc > 1 ? strtoul(argv[1], NULL, 10) : 1000;
@@ -260,6 +320,7 @@ main(int argc, char **argv)
 		for (i = 0; i < nf; i++) {
 			t[i][r] = bench_once(dirs[i], fmts[i], n, &c[i][r]);
 			w[i][r] = bench_walk(dirs[i], fmts[i]);
+			k[i][r] = bench_floor(dirs[i], fmts[i]);
 		}
 	}
 	/* Each round's ratio to migd's files of the same round: the layouts
@@ -277,22 +338,28 @@ main(int argc, char **argv)
 	    "%zu migrations, %zu interleaved rounds: the best (the machine's "
 	    "other load only adds), the median, and the median of each "
 	    "round's ratio to migd files; the same of the CPU time (every "
-	    "thread's)\n", n, rounds);
+	    "thread's); the CPU time of the walk's system calls alone, and "
+	    "how much more that is than the first layout's, as a share of "
+	    "the first's load\n", n, rounds);
 	for (i = 0; i < nf; i++) {
 		qsort(t[i], rounds, sizeof t[i][0], bench_cmp);
 		med[i] = t[i][0];
 		qsort(w[i], rounds, sizeof w[i][0], bench_cmp);
 		wmed[i] = w[i][0];
 		qsort(c[i], rounds, sizeof c[i][0], bench_cmp);
+		qsort(k[i], rounds, sizeof k[i][0], bench_cmp);
 		printf("%-15s best %6.1f ms %+6.1f %%  median %6.1f ms %+6.1f %%  "
 		    "round ratio %+6.1f %%  (reading the files alone: best "
 		    "%5.1f ms, %+6.1f %%)  CPU median %6.1f ms, round ratio "
-		    "%+6.1f %%\n", layout_name(fmts[i]),
+		    "%+6.1f %%  (system calls alone: best %5.1f ms CPU, "
+		    "%+5.1f %% of the first's load)\n", layout_name(fmts[i]),
 		    med[i] * 1e3, (med[i] / med[0] - 1) * 100,
 		    t[i][rounds / 2] * 1e3, (t[i][rounds / 2] /
 		    t[0][rounds / 2] - 1) * 100, (q[i][rounds / 2] - 1) * 100,
 		    wmed[i] * 1e3, (wmed[i] / wmed[0] - 1) * 100,
-		    c[i][rounds / 2] * 1e3, (cq[i][rounds / 2] - 1) * 100);
+		    c[i][rounds / 2] * 1e3, (cq[i][rounds / 2] - 1) * 100,
+		    k[i][0] * 1e3, (k[i][0] - k[0][0]) / c[0][rounds / 2] *
+		    100);
 	}
 	cmd = xprintf("rm -rf '%s'", tmpl);
 	if (system(cmd) != 0)
