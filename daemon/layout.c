@@ -197,13 +197,13 @@ layout_set_id(struct migfile *mf, const char *tool, char *version,
 }
 
 /* Text as migd's parser takes it: no NUL, UTF-8, no BOM, LF line ends;
- * *own (when not NULL) itself when it is that already (*own then NULL). */
+ * the buffer *own itself (taken: *own becomes NULL) when the text is that
+ * already. */
 static char *
 layout_text(const char *path, const char *text, size_t len, char **own,
     size_t *outlen, struct errlist *errs)
 {
 	char	*out;
-
 	size_t	 i, j;
 	int	 line;
 
