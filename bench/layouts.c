@@ -8,8 +8,9 @@
  * CPU time of the load (every thread's: what a busy machine pays), and the
  * CPU time of the system calls the walk cannot do without (each file opened,
  * stat'ed, read and closed; diesel's directories and metadata.toml stat'ed),
- * on one thread with nothing else: the part of a layout's cost that is the
- * kernel's.  Figures, never assertions.
+ * on one thread with nothing else, and each round's excess of it over migd
+ * files' as a share of their load's CPU time: the part of a layout's extra
+ * cost that is the kernel's.  Figures, never assertions.
  *
  *   cc -O2 -D_GNU_SOURCE -IBUILD -Idaemon -Iinclude -I/usr/include/postgresql \
  *       -o layouts bench/layouts.c BUILD/libmigd.a -levent -ljansson -lpq \
@@ -207,24 +208,26 @@ bench_walk(const char *dir, enum layout_format f)
 	return (t);
 }
 
-/* One file as the walk reads it: open, fstat, one read of its size. */
+/* One file as the walk reads it, under the directory's fd: open, fstat,
+ * one read of its size, close. */
 static void
-bench_file(const char *path, char *buf, size_t size)
+bench_file(int dfd, const char *rel, char *buf, size_t size)
 {
 	struct stat	 st;
 	int		 fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	if ((fd = openat(dfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY |
 	    O_NONBLOCK)) == -1 || fstat(fd, &st) == -1 ||
 	    (size_t)st.st_size >= size ||
 	    read(fd, buf, (size_t)st.st_size + 1) != st.st_size) {
-		perror(path);
+		perror(rel);
 		exit(1);
 	}
 	close(fd);
 }
 
-/* The walk's system calls alone, on this thread: CPU seconds. */
+/* The walk's system calls alone, on this thread, names under the
+ * directory's fd as the walk has them: CPU seconds. */
 static double
 bench_floor(const char *dir, enum layout_format f)
 {
@@ -232,31 +235,37 @@ bench_floor(const char *dir, enum layout_format f)
 	struct migset	 set;
 	struct errlist	 errs = { NULL, 0 };
 	struct stat	 st;
+	const char	*rel;
 	char		*meta;
-	size_t		 i;
+	size_t		 i, len = strlen(dir) + 1;
 	double		 c0, c;
+	int		 dfd;
 
-	if (migdir_scan_format(dir, f, &set, &errs, NULL) != 0) {
+	if (migdir_scan_format(dir, f, &set, &errs, NULL) != 0 ||
+	    (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		fprintf(stderr, "%s: %s\n", dir, errs.n ? errs.v[0] : "?");
 		exit(1);
 	}
 	c0 = bench_cpu();
 	for (i = 0; i < set.n; i++) {
-		bench_file(set.files[i]->path, buf, sizeof buf);
+		bench_file(dfd, set.files[i]->path + len, buf, sizeof buf);
 		if (set.files[i]->down_path != NULL)
-			bench_file(set.files[i]->down_path, buf, sizeof buf);
+			bench_file(dfd, set.files[i]->down_path + len, buf,
+			    sizeof buf);
 	}
 	/* diesel: each migration's directory, and its metadata.toml. */
 	for (i = 1; i < set.n_dirs; i++) {
-		meta = xprintf("%s/metadata.toml", set.dirs[i]);
-		if (lstat(set.dirs[i], &st) != 0 || (stat(meta, &st) != 0 &&
-		    errno != ENOENT)) {
+		rel = set.dirs[i] + len;
+		meta = xprintf("%s/metadata.toml", rel);
+		if (fstatat(dfd, rel, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    (fstatat(dfd, meta, &st, 0) != 0 && errno != ENOENT)) {
 			perror(set.dirs[i]);
 			exit(1);
 		}
 		free(meta);
 	}
 	c = bench_cpu() - c0;
+	close(dfd);
 	migset_clear(&set);
 	return (c);
 }
@@ -284,6 +293,7 @@ main(int argc, char **argv)
 	double		 c[nitems(fmts)][BENCH_MAXROUNDS];
 	double		 cq[nitems(fmts)][BENCH_MAXROUNDS], cpu;
 	double		 k[nitems(fmts)][BENCH_MAXROUNDS];
+	double		 kq[nitems(fmts)][BENCH_MAXROUNDS];
 	char		 tmpl[] = "/tmp/migd-layouts.XXXXXX", *dirs[nitems(fmts)];
 	char		*cmd;
 	size_t		 n = argc > 1 ? strtoul(argv[1], NULL, 10) : 1000;
@@ -330,17 +340,19 @@ main(int argc, char **argv)
 		for (r = 0; r < rounds; r++) {
 			q[i][r] = t[i][r] / t[0][r];
 			cq[i][r] = c[i][r] / c[0][r];
+			kq[i][r] = (k[i][r] - k[0][r]) / c[0][r];
 		}
 		qsort(q[i], rounds, sizeof q[i][0], bench_cmp);
 		qsort(cq[i], rounds, sizeof cq[i][0], bench_cmp);
+		qsort(kq[i], rounds, sizeof kq[i][0], bench_cmp);
 	}
 	printf("# load (read, parse, SQL analysis, graph) + plan base->head of "
 	    "%zu migrations, %zu interleaved rounds: the best (the machine's "
 	    "other load only adds), the median, and the median of each "
 	    "round's ratio to migd files; the same of the CPU time (every "
 	    "thread's); the CPU time of the walk's system calls alone, and "
-	    "how much more that is than the first layout's, as a share of "
-	    "the first's load\n", n, rounds);
+	    "the median of each round's excess of it over the first "
+	    "layout's, as a share of the first's load CPU\n", n, rounds);
 	for (i = 0; i < nf; i++) {
 		qsort(t[i], rounds, sizeof t[i][0], bench_cmp);
 		med[i] = t[i][0];
@@ -352,14 +364,13 @@ main(int argc, char **argv)
 		    "round ratio %+6.1f %%  (reading the files alone: best "
 		    "%5.1f ms, %+6.1f %%)  CPU median %6.1f ms, round ratio "
 		    "%+6.1f %%  (system calls alone: best %5.1f ms CPU, "
-		    "%+5.1f %% of the first's load)\n", layout_name(fmts[i]),
+		    "round excess %+5.1f %%)\n", layout_name(fmts[i]),
 		    med[i] * 1e3, (med[i] / med[0] - 1) * 100,
 		    t[i][rounds / 2] * 1e3, (t[i][rounds / 2] /
 		    t[0][rounds / 2] - 1) * 100, (q[i][rounds / 2] - 1) * 100,
 		    wmed[i] * 1e3, (wmed[i] / wmed[0] - 1) * 100,
 		    c[i][rounds / 2] * 1e3, (cq[i][rounds / 2] - 1) * 100,
-		    k[i][0] * 1e3, (k[i][0] - k[0][0]) / c[0][rounds / 2] *
-		    100);
+		    k[i][0] * 1e3, kq[i][rounds / 2] * 100);
 	}
 	cmd = xprintf("rm -rf '%s'", tmpl);
 	if (system(cmd) != 0)
