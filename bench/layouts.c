@@ -22,9 +22,8 @@
  */
 #include <sys/stat.h>
 
-#include <fcntl.h>
-
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,8 +312,8 @@ main(int argc, char **argv)
 		for (nf = 0; nf < nitems(all); nf++)
 			fmts[nf] = all[nf];
 	if (n == 0 || n > 100000 || rounds == 0 || rounds > BENCH_MAXROUNDS) {
-		fprintf(stderr, "usage: layouts [N<=100000] [ROUNDS<=%d]\n",
-		    BENCH_MAXROUNDS);
+		fprintf(stderr, "usage: layouts [N<=100000] [ROUNDS<=%d] "
+		    "[LAYOUT...]\n", BENCH_MAXROUNDS);
 		return (2);
 	}
 	if (mkdtemp(tmpl) == NULL) {
