@@ -4,18 +4,26 @@
  * revset_load (read, parse, SQL analysis, graph) then a plan from base to
  * head, R times each, interleaved; prints per layout the best time (other
  * load on the machine only adds to a time), the median, their ratios to
- * migd's files, the median of each round's ratio, the walk alone, and the
- * CPU time of the load (every thread's: what a busy machine pays).
- * Figures, never assertions.
+ * migd's files, the median of each round's ratio, the walk alone, the
+ * CPU time of the load (every thread's: what a busy machine pays), and the
+ * CPU time of the system calls the walk cannot do without (each file opened,
+ * stat'ed, read and closed; diesel's directories and metadata.toml stat'ed),
+ * on one thread with nothing else, and each round's excess of it over migd
+ * files' as a share of their load's CPU time: the part of a layout's extra
+ * cost that is the kernel's.  Figures, never assertions.
  *
  *   cc -O2 -D_GNU_SOURCE -IBUILD -Idaemon -Iinclude -I/usr/include/postgresql \
  *       -o layouts bench/layouts.c BUILD/libmigd.a -levent -ljansson -lpq \
  *       -lpg_query -lnettle -linih
- *   layouts [N] [ROUNDS]		(bench/run.sh: 1000 21)
+ *   layouts [N] [ROUNDS] [LAYOUT...]	(bench/run.sh: 1000 21)
+ *
+ * LAYOUTs (layout_name's words) run only those, the ratios to the first:
+ * `layouts 1000 31 sqlx` alone under perf record, say.
  */
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +207,68 @@ bench_walk(const char *dir, enum layout_format f)
 	return (t);
 }
 
+/* One file as the walk reads it, under the directory's fd: open, fstat,
+ * one read of its size, close. */
+static void
+bench_file(int dfd, const char *rel, char *buf, size_t size)
+{
+	struct stat	 st;
+	int		 fd;
+
+	if ((fd = openat(dfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1 || fstat(fd, &st) == -1 ||
+	    (size_t)st.st_size >= size ||
+	    read(fd, buf, (size_t)st.st_size + 1) != st.st_size) {
+		perror(rel);
+		exit(1);
+	}
+	close(fd);
+}
+
+/* The walk's system calls alone, on this thread, names under the
+ * directory's fd as the walk has them: CPU seconds. */
+static double
+bench_floor(const char *dir, enum layout_format f)
+{
+	static char	 buf[1 << 20];
+	struct migset	 set;
+	struct errlist	 errs = { NULL, 0 };
+	struct stat	 st;
+	const char	*rel;
+	char		*meta;
+	size_t		 i, len = strlen(dir) + 1;
+	double		 c0, c;
+	int		 dfd;
+
+	if (migdir_scan_format(dir, f, &set, &errs, NULL) != 0 ||
+	    (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "%s: %s\n", dir, errs.n ? errs.v[0] : "?");
+		exit(1);
+	}
+	c0 = bench_cpu();
+	for (i = 0; i < set.n; i++) {
+		bench_file(dfd, set.files[i]->path + len, buf, sizeof buf);
+		if (set.files[i]->down_path != NULL)
+			bench_file(dfd, set.files[i]->down_path + len, buf,
+			    sizeof buf);
+	}
+	/* diesel: each migration's directory, and its metadata.toml. */
+	for (i = 1; i < set.n_dirs; i++) {
+		rel = set.dirs[i] + len;
+		meta = xprintf("%s/metadata.toml", rel);
+		if (fstatat(dfd, rel, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    (fstatat(dfd, meta, &st, 0) != 0 && errno != ENOENT)) {
+			perror(set.dirs[i]);
+			exit(1);
+		}
+		free(meta);
+	}
+	c = bench_cpu() - c0;
+	close(dfd);
+	migset_clear(&set);
+	return (c);
+}
+
 static int
 bench_cmp(const void *a, const void *b)
 {
@@ -210,78 +280,102 @@ bench_cmp(const void *a, const void *b)
 int
 main(int argc, char **argv)
 {
-	static const enum layout_format	 fmts[] = {
+	static const enum layout_format	 all[] = {
 		LAYOUT_MIGD, LAYOUT_DBMATE, LAYOUT_GOLANG_MIGRATE, LAYOUT_SQLX,
 		LAYOUT_DIESEL, LAYOUT_GOOSE, LAYOUT_FLYWAY
 	};
+	enum layout_format	 fmts[nitems(all)];
+	size_t			 nf = 0;
 	double		 t[nitems(fmts)][BENCH_MAXROUNDS], med[nitems(fmts)];
 	double		 w[nitems(fmts)][BENCH_MAXROUNDS], wmed[nitems(fmts)];
 	double		 q[nitems(fmts)][BENCH_MAXROUNDS];
 	double		 c[nitems(fmts)][BENCH_MAXROUNDS];
 	double		 cq[nitems(fmts)][BENCH_MAXROUNDS], cpu;
+	double		 k[nitems(fmts)][BENCH_MAXROUNDS];
+	double		 kq[nitems(fmts)][BENCH_MAXROUNDS];
 	char		 tmpl[] = "/tmp/migd-layouts.XXXXXX", *dirs[nitems(fmts)];
 	char		*cmd;
 	size_t		 n = argc > 1 ? strtoul(argv[1], NULL, 10) : 1000;
 	size_t		 rounds = argc > 2 ? strtoul(argv[2], NULL, 10) : 21;
 	size_t		 i, r;
 
+	for (i = 3; i < (size_t)argc && nf < nitems(all); i++) {
+		if (layout_parse_name(argv[i], &fmts[nf]) != 0 ||
+		    fmts[nf] == LAYOUT_AUTO) {
+			fprintf(stderr, "layouts: %s: no such layout\n",
+			    argv[i]);
+			return (2);
+		}
+		nf++;
+	}
+	if (nf == 0)
+		for (nf = 0; nf < nitems(all); nf++)
+			fmts[nf] = all[nf];
 	if (n == 0 || n > 100000 || rounds == 0 || rounds > BENCH_MAXROUNDS) {
-		fprintf(stderr, "usage: layouts [N<=100000] [ROUNDS<=%d]\n",
-		    BENCH_MAXROUNDS);
+		fprintf(stderr, "usage: layouts [N<=100000] [ROUNDS<=%d] "
+		    "[LAYOUT...]\n", BENCH_MAXROUNDS);
 		return (2);
 	}
 	if (mkdtemp(tmpl) == NULL) {
 		perror("mkdtemp");
 		return (2);
 	}
-	for (i = 0; i < nitems(fmts); i++)
+	for (i = 0; i < nf; i++)
 		dirs[i] = bench_dir(tmpl, fmts[i], n);
 	/* Warm the page cache and the parser once; then rounds, interleaved. */
-	for (i = 0; i < nitems(fmts); i++)
+	for (i = 0; i < nf; i++)
 		(void)bench_once(dirs[i], fmts[i], n, &cpu);
 	for (r = 0; r < rounds; r++) {
-		for (i = 0; i < nitems(fmts); i++) {
+		for (i = 0; i < nf; i++) {
 			t[i][r] = bench_once(dirs[i], fmts[i], n, &c[i][r]);
 			w[i][r] = bench_walk(dirs[i], fmts[i]);
+			k[i][r] = bench_floor(dirs[i], fmts[i]);
 		}
 	}
 	/* Each round's ratio to migd's files of the same round: the layouts
 	 * of one round ran within a second of each other, under the same
 	 * load; the median of those is the steadiest figure on a busy box. */
-	for (i = 0; i < nitems(fmts); i++) {
+	for (i = 0; i < nf; i++) {
 		for (r = 0; r < rounds; r++) {
 			q[i][r] = t[i][r] / t[0][r];
 			cq[i][r] = c[i][r] / c[0][r];
+			kq[i][r] = (k[i][r] - k[0][r]) / c[0][r];
 		}
 		qsort(q[i], rounds, sizeof q[i][0], bench_cmp);
 		qsort(cq[i], rounds, sizeof cq[i][0], bench_cmp);
+		qsort(kq[i], rounds, sizeof kq[i][0], bench_cmp);
 	}
 	printf("# load (read, parse, SQL analysis, graph) + plan base->head of "
 	    "%zu migrations, %zu interleaved rounds: the best (the machine's "
 	    "other load only adds), the median, and the median of each "
 	    "round's ratio to migd files; the same of the CPU time (every "
-	    "thread's)\n", n, rounds);
-	for (i = 0; i < nitems(fmts); i++) {
+	    "thread's); the CPU time of the walk's system calls alone, and "
+	    "the median of each round's excess of it over the first "
+	    "layout's, as a share of the first's load CPU\n", n, rounds);
+	for (i = 0; i < nf; i++) {
 		qsort(t[i], rounds, sizeof t[i][0], bench_cmp);
 		med[i] = t[i][0];
 		qsort(w[i], rounds, sizeof w[i][0], bench_cmp);
 		wmed[i] = w[i][0];
 		qsort(c[i], rounds, sizeof c[i][0], bench_cmp);
+		qsort(k[i], rounds, sizeof k[i][0], bench_cmp);
 		printf("%-15s best %6.1f ms %+6.1f %%  median %6.1f ms %+6.1f %%  "
 		    "round ratio %+6.1f %%  (reading the files alone: best "
 		    "%5.1f ms, %+6.1f %%)  CPU median %6.1f ms, round ratio "
-		    "%+6.1f %%\n", layout_name(fmts[i]),
+		    "%+6.1f %%  (system calls alone: best %5.1f ms CPU, "
+		    "round excess %+5.1f %%)\n", layout_name(fmts[i]),
 		    med[i] * 1e3, (med[i] / med[0] - 1) * 100,
 		    t[i][rounds / 2] * 1e3, (t[i][rounds / 2] /
 		    t[0][rounds / 2] - 1) * 100, (q[i][rounds / 2] - 1) * 100,
 		    wmed[i] * 1e3, (wmed[i] / wmed[0] - 1) * 100,
-		    c[i][rounds / 2] * 1e3, (cq[i][rounds / 2] - 1) * 100);
+		    c[i][rounds / 2] * 1e3, (cq[i][rounds / 2] - 1) * 100,
+		    k[i][0] * 1e3, kq[i][rounds / 2] * 100);
 	}
 	cmd = xprintf("rm -rf '%s'", tmpl);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", tmpl);
 	free(cmd);
-	for (i = 0; i < nitems(fmts); i++)
+	for (i = 0; i < nf; i++)
 		free(dirs[i]);
 	return (0);
 }

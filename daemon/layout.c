@@ -196,11 +196,14 @@ layout_set_id(struct migfile *mf, const char *tool, char *version,
 	return (0);
 }
 
-/* Text as migd's parser takes it: no NUL, UTF-8, no BOM, LF line ends. */
+/* Text as migd's parser takes it: no NUL, UTF-8, no BOM, LF line ends;
+ * the buffer *own itself (taken: *own becomes NULL) when the text is that
+ * already. */
 static char *
-layout_text(const char *path, const char *text, size_t len, size_t *outlen,
-    struct errlist *errs)
+layout_text(const char *path, const char *text, size_t len, char **own,
+    size_t *outlen, struct errlist *errs)
 {
+	char	*out;
 	size_t	 i, j;
 	int	 line;
 
@@ -223,6 +226,13 @@ layout_text(const char *path, const char *text, size_t len, size_t *outlen,
 	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
 		text += 3;
 		len -= 3;
+	} else if (own != NULL && memchr(text, '\r', len) == NULL) {
+		/* Read as it stays: the buffer is the text, not copied. */
+		out = *own;
+		*own = NULL;
+		out[len] = '\0';
+		*outlen = len;
+		return (out);
 	}
 	return (migfile_normalise(text, len, outlen));
 }
@@ -767,11 +777,11 @@ layout_skip(char **skip, enum layout_format f, enum layout_why why)
 }
 
 /* Reads one file in the tool's terms: its name gives the version, its text
- * the sections. */
-int
-layout_file(enum layout_format f, const char *path, const char *rel,
-    const char *text, size_t len, struct migfile **out, char **skip,
-    struct errlist *errs)
+ * the sections; own: text's buffer, when it may be kept (layout_text). */
+static int
+layout_file_own(enum layout_format f, const char *path, const char *rel,
+    const char *text, size_t len, char **own, struct migfile **out,
+    char **skip, struct errlist *errs)
 {
 	const char	*base, *slash, *sep;
 	struct migfile	*mf = NULL;
@@ -911,7 +921,9 @@ layout_file(enum layout_format f, const char *path, const char *rel,
 	if (layout_set_id(mf, layout_names[f], version, errs) != 0)
 		goto fail;
 	version = NULL;
-	if ((norm = layout_text(path, text, len, &normlen, errs)) == NULL)
+	/* dbmate's and goose's sections are cut out of the text: a copy. */
+	if ((norm = layout_text(path, text, len, f == LAYOUT_DBMATE ||
+	    f == LAYOUT_GOOSE ? NULL : own, &normlen, errs)) == NULL)
 		goto fail;
 	switch (f) {
 	case LAYOUT_DBMATE:
@@ -943,6 +955,26 @@ fail:
 	free(desc);
 	migfile_free(mf);
 	return (-1);
+}
+
+/* One file, its text as given. */
+int
+layout_file(enum layout_format f, const char *path, const char *rel,
+    const char *text, size_t len, struct migfile **out, char **skip,
+    struct errlist *errs)
+{
+	return (layout_file_own(f, path, rel, text, len, NULL, out, skip,
+	    errs));
+}
+
+/* One file read into *buf, which becomes its text when it can. */
+int
+layout_file_buf(enum layout_format f, const char *path, const char *rel,
+    char **buf, size_t len, struct migfile **out, char **skip,
+    struct errlist *errs)
+{
+	return (layout_file_own(f, path, rel, *buf, len, buf, out, skip,
+	    errs));
 }
 
 /* Sorting by the tool's order needs the layout: one per assemble. */

@@ -57,6 +57,14 @@ int		 layout_diesel_meta(const char *, const char *, size_t, int *,
 int		 layout_file(enum layout_format, const char *, const char *,
 		     const char *, size_t, struct migfile **, char **,
 		     struct errlist *);
+/*
+ * layout_file of the text in *buf (allocated, with room for a NUL after its
+ * length): a file that is one section as it was read (no CR, no BOM) keeps
+ * the buffer as that section's text, and *buf becomes NULL.
+ */
+int		 layout_file_buf(enum layout_format, const char *,
+		     const char *, char **, size_t, struct migfile **, char **,
+		     struct errlist *);
 
 /*
  * After a directory's files were read: settles the layout (AUTO: the one

@@ -406,16 +406,31 @@ migdir_diesel_tx(struct migfile *mf, int notx)
 	mf->tx = tx;
 }
 
+/* Adds path (taken over) and its sig to a list of what to watch, grown by
+ * doubling: diesel keeps a directory per migration, thousands of them. */
+static void
+migdir_watch(char ***v, struct migsig **sigs, size_t *n, size_t *size,
+    char *path, const struct migsig *sig)
+{
+	if (*n == *size) {
+		*size = *size ? *size * 2 : 16;
+		*v = xreallocarray(*v, *size, sizeof **v);
+		*sigs = xreallocarray(*sigs, *size, sizeof **sigs);
+	}
+	(*sigs)[*n] = *sig;
+	(*v)[(*n)++] = path;
+}
+
 /* Keeps a directory the walk visits, as it is now, to watch. */
 static char *
 migdir_add_dir(struct migset *set, const struct stat *st, const char *path)
 {
-	set->dirs = xreallocarray(set->dirs, set->n_dirs + 1,
-	    sizeof *set->dirs);
-	set->dir_sigs = xreallocarray(set->dir_sigs, set->n_dirs + 1,
-	    sizeof *set->dir_sigs);
-	migdir_sig(st, &set->dir_sigs[set->n_dirs]);
-	return (set->dirs[set->n_dirs++] = xstrdup(path));
+	struct migsig	 sig;
+
+	migdir_sig(st, &sig);
+	migdir_watch(&set->dirs, &set->dir_sigs, &set->n_dirs,
+	    &set->size_dirs, xstrdup(path), &sig);
+	return (set->dirs[set->n_dirs - 1]);
 }
 
 /* What the workers of one batch share: the walker, read only. */
@@ -464,8 +479,12 @@ migdir_get(const struct migdir_walker *w, int dfd, const char *name,
 		goto out;
 	if (migdir_read(fd, &st, path, buf, bufsize, &len, &j->errs) != 0)
 		goto out;
-	g->lr = layout_file(w->format, path, path + w->rootlen, *buf, len,
+	/* A whole-file section keeps the buffer (the job reads its next
+	 * file into a new one). */
+	g->lr = layout_file_buf(w->format, path, path + w->rootlen, buf, len,
 	    &g->mf, &skip, &j->errs);
+	if (*buf == NULL)
+		*bufsize = 0;
 	if (g->mf != NULL) {
 		g->mf->read_as = (unsigned char)w->format;
 		g->mf->first = g->mf->layout;
@@ -753,12 +772,9 @@ migdir_flush(struct migdir_walker *w, struct migset *set,
 		j = &b->jobs[i];
 		nb = set->n_broken;
 		if (j->extra != NULL) {
-			set->extra = xreallocarray(set->extra, set->n_extra + 1,
-			    sizeof *set->extra);
-			set->extra_sigs = xreallocarray(set->extra_sigs,
-			    set->n_extra + 1, sizeof *set->extra_sigs);
-			set->extra_sigs[set->n_extra] = j->extra_sig;
-			set->extra[set->n_extra++] = j->extra;
+			migdir_watch(&set->extra, &set->extra_sigs,
+			    &set->n_extra, &set->size_extra, j->extra,
+			    &j->extra_sig);
 			j->extra = NULL;
 		}
 		diesel = j->kind == MIGDIR_JOB_DIESEL || j->diesel;
@@ -769,12 +785,8 @@ migdir_flush(struct migdir_walker *w, struct migset *set,
 		migdir_put(set, w->cache, &j->got[0], diesel, notx);
 		migdir_put(set, w->cache, &j->got[1], diesel, notx);
 		if (j->dir_read) {
-			set->dirs = xreallocarray(set->dirs, set->n_dirs + 1,
-			    sizeof *set->dirs);
-			set->dir_sigs = xreallocarray(set->dir_sigs,
-			    set->n_dirs + 1, sizeof *set->dir_sigs);
-			set->dir_sigs[set->n_dirs] = j->dir_sig;
-			set->dirs[set->n_dirs++] = j->path;
+			migdir_watch(&set->dirs, &set->dir_sigs, &set->n_dirs,
+			    &set->size_dirs, j->path, &j->dir_sig);
 			j->path = NULL;
 		}
 		/* A problem that left no file to check, not even a broken

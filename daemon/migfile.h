@@ -73,11 +73,11 @@ struct migset {
 	size_t		  n;
 	char		**dirs;		/* every directory walked, to watch */
 	struct migsig	 *dir_sigs;	/* each as it was when listed */
-	size_t		  n_dirs;
+	size_t		  n_dirs, size_dirs;
 	char		**extra;	/* other files read (diesel's
 					   metadata.toml), to watch */
 	struct migsig	 *extra_sigs;
-	size_t		  n_extra;
+	size_t		  n_extra, size_extra;
 	struct migfile	**broken;	/* migdir_scan: files with problems */
 	size_t		  n_broken;	/* whose text could be read */
 	int		  incomplete;	/* a file or directory not read */

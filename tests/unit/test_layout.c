@@ -587,6 +587,81 @@ diesel_meta(void)
 	    "diesel directory names");
 }
 
+/* layout_file_buf: a whole-file section keeps the buffer it was read into;
+ * one that needs a change (CR, BOM) or is cut out of the text is a copy;
+ * either way the same migration as layout_file's. */
+static void
+file_buf(void)
+{
+	static const struct {
+		enum layout_format	 f;
+		const char		*rel, *text;
+		int			 kept;
+	} cases[] = {
+		{ LAYOUT_SQLX, "1_a.up.sql", "CREATE TABLE a (id int);\n", 1 },
+		{ LAYOUT_GOLANG_MIGRATE, "1_a.down.sql", "DROP TABLE a;\n", 1 },
+		{ LAYOUT_FLYWAY, "V1__a.sql", "CREATE TABLE a (id int);", 1 },
+		{ LAYOUT_DIESEL, "2024-01-15-093012_a/up.sql", "SELECT 1;\n",
+		    1 },
+		{ LAYOUT_SQLX, "1_a.up.sql", "CREATE TABLE a (id int);\r\n",
+		    0 },
+		{ LAYOUT_SQLX, "1_a.up.sql", "\xef\xbb\xbfSELECT 1;\n", 0 },
+		{ LAYOUT_DBMATE, "1_a.sql", "-- migrate:up\nSELECT 1;\n", 0 },
+		{ LAYOUT_SQLX, "1_a.up.sql", "SELECT '\xff';\n", 0 },
+	};
+	struct errlist	 el = { NULL, 0 }, el2 = { NULL, 0 };
+	struct migfile	*mf, *mf2;
+	char		*buf, *was, *skip, *skip2, *path, *e1, *e2;
+	size_t		 i, len;
+	int		 r, r2;
+
+	for (i = 0; i < nitems(cases); i++) {
+		len = strlen(cases[i].text);
+		/* Room for the NUL, and a byte that must not show. */
+		buf = xmalloc(len + 1);
+		memcpy(buf, cases[i].text, len);
+		buf[len] = 'X';
+		was = buf;
+		path = xprintf("m/%s", cases[i].rel);
+		r = layout_file_buf(cases[i].f, path, cases[i].rel, &buf, len,
+		    &mf, &skip, &el);
+		r2 = layout_file(cases[i].f, path, cases[i].rel,
+		    cases[i].text, len, &mf2, &skip2, &el2);
+		e1 = errlist_join(&el, "\n");
+		e2 = errlist_join(&el2, "\n");
+		ok(r == r2 && strcmp(e1, e2) == 0 && (mf == NULL) ==
+		    (mf2 == NULL), "file_buf %zu: as layout_file (%d, %s)", i,
+		    r, e1);
+		if (mf != NULL && mf2 != NULL) {
+			ok(strcmp(mf->revision, mf2->revision) == 0 &&
+			    (mf->up == NULL) == (mf2->up == NULL) &&
+			    (mf->up == NULL || strcmp(mf->up, mf2->up) == 0) &&
+			    (mf->down == NULL) == (mf2->down == NULL) &&
+			    (mf->down == NULL ||
+			    strcmp(mf->down, mf2->down) == 0) &&
+			    strcmp(mf->checksum, mf2->checksum) == 0,
+			    "file_buf %zu: the same text and checksum", i);
+		}
+		if (cases[i].kept)
+			ok(buf == NULL && mf != NULL && (mf->up == was ||
+			    mf->down == was), "file_buf %zu: the buffer is "
+			    "the text", i);
+		else
+			ok(buf == was, "file_buf %zu: the buffer stays the "
+			    "caller's", i);
+		free(buf);
+		free(e1);
+		free(e2);
+		free(skip);
+		free(skip2);
+		free(path);
+		migfile_free(mf);
+		migfile_free(mf2);
+		errlist_clear(&el);
+		errlist_clear(&el2);
+	}
+}
+
 int
 main(void)
 {
@@ -601,5 +676,6 @@ main(void)
 	flyway();
 	mixed();
 	create();
+	file_buf();
 	return (done_testing());
 }

@@ -1353,6 +1353,24 @@ test_many_dirs(void)
 	    "in %zu directories, and only there (%zu wrong)", notx, k);
 	is_int(set.n_extra, notx + 150 / 11 + 1 - 2, "auto diesel: every "
 	    "metadata.toml watched");
+	is_int(set.n_dirs, 151, "auto diesel: every directory watched");
+	ok(migset_unchanged(&set), "auto diesel: each watched as it was");
+	migset_clear(&set);
+	/* Read by name (format = diesel), the lists grown many times. */
+	rc = migdir_scan_format(dir, LAYOUT_DIESEL, &set, &el, NULL);
+	is_int(rc, 0, "diesel, 150 directories: loads");
+	is_int(set.n_dirs, 151, "diesel, 150 directories: each watched");
+	is_int(set.n_extra, notx + 150 / 11 + 1 - 2, "diesel, 150 "
+	    "directories: every metadata.toml watched");
+	for (i = 1, k = 0; i < set.n_dirs; i++)
+		k += strstr(set.dirs[i], "autods/2024-02-01-") == NULL ||
+		    (size_t)atoi(set.dirs[i] + strlen(set.dirs[i]) - 8) != i;
+	ok(k == 0, "diesel, 150 directories: in order (%zu not)", k);
+	ok(migset_unchanged(&set), "diesel, 150 directories: each watched "
+	    "as it was");
+	touch_later("autods/2024-02-01-000149_m/metadata.toml", 7);
+	ok(!migset_unchanged(&set), "diesel, 150 directories: an edited "
+	    "metadata.toml late in the list shows");
 	migset_clear(&set);
 	errlist_clear(&el);
 	free(dir);
