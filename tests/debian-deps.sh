@@ -3,8 +3,8 @@
 # which command to run.
 MIGD_DEPS="build-essential autoconf automake pkgconf libevent-dev libpq-dev
 libjansson-dev libpg-query-dev libinih-dev libsystemd-dev nettle-dev
-postgresql-15 postgresql-client-15 python3 python3-pytest python3-alembic
-python3-psycopg2 pgbouncer socat procps clang libclang-rt-14-dev llvm-14 valgrind
+postgresql-15 postgresql-client-15 python3 python3-pytest python3-pytest-xdist
+python3-alembic python3-psycopg2 pgbouncer socat procps clang libclang-rt-14-dev llvm-14 valgrind
 util-linux ca-certificates"
 
 migd_install_deps() {
