@@ -149,9 +149,14 @@ int	 exit_check(json_t *);
 int	 exit_plan(json_t *);
 int	 migctl_wait(struct migctl *);
 int	 migctl_new(struct migctl *);
-int	 migctl_lint(struct migctl *);
+int	 migctl_run(struct migctl *, const struct migctl_cmd *, char **, int);
+int	 migctl_author_args(struct migctl *, char **, const char *,
+	    const char *, const char *);
+void	 migctl_author_exec(char **, int) __attribute__((noreturn));
 int	 migctl_merge(struct migctl *);
 int	 migctl_import(struct migctl *);
+/* lint_live.c: lint over the socket (the plan, or the FILEs sent). */
+int	 migctl_lint(struct migctl *);
 extern const struct migctl_cmd	migctl_cmds[];
 extern const size_t		migctl_ncmds;
 extern const struct migctl_opt	migctl_options[];

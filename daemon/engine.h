@@ -15,6 +15,9 @@
 #define MIGRATE_LOCK_POLL_MS	100
 #define MIGRATE_SLOT_POLL_MS	250	/* a run waiting for a slot of the cap */
 #define MIGRATE_SQL_EXCERPT	300
+/* Before migd writes its rows after a failed step: as migd, whatever role
+ * or settings the migration left (ended by "; "). */
+#define BOOK_AS_MIGD	"SET SESSION AUTHORIZATION DEFAULT; RESET ALL; "
 /* The note on the history row of a skipped revision run by apply_skipped. */
 #define BOOK_OUT_OF_ORDER	"applied out of order (apply_skipped): the " \
 	"version table was already past it"

@@ -561,9 +561,7 @@ run_step_failed_end(struct job *j)
 	else
 		hist = book_step_history_sql(j, 0, 0, (migd_now() -
 		    j->step_t0) * 1000.0, code, error);
-	/* Written as migd, whatever role or settings the migration left. */
-	j->fail_sql = xprintf("SET SESSION AUTHORIZATION DEFAULT; RESET ALL; "
-	    "%s", hist);
+	j->fail_sql = xprintf(BOOK_AS_MIGD "%s", hist);
 	free(hist);
 	run_notify(j, "failed", json_pack("{s:s, s:s}", "revision",
 	    mf->revision, "error", error));

@@ -270,8 +270,7 @@ run_retry(struct job *j, json_t *data, char *error)
 	    "the lock", "holders", json_object_get(data, "lock_holders") ?
 	    json_object_get(data, "lock_holders") : json_null(), "error",
 	    error, "whole_run", j->atomic));
-	/* Written as migd, whatever role or settings the migration left. */
-	sql = xprintf("SET SESSION AUTHORIZATION DEFAULT; RESET ALL; %s", hist);
+	sql = xprintf(BOOK_AS_MIGD "%s", hist);
 	j->session_set = 0;
 	job_query(j, sql, 0, NULL, run_retry_recorded);
 	free(sql);
