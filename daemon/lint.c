@@ -1227,7 +1227,7 @@ lint_finding_sized(struct lint_finding *f, long long rows, long long small)
 	return (1);
 }
 
-/* PostgreSQL's "Conflicting Lock Modes" table, for the modes rules take. */
+/* PostgreSQL's "Conflicting Lock Modes" table. */
 const char *
 lint_lock_conflicts(const char *mode)
 {
@@ -1235,6 +1235,13 @@ lint_lock_conflicts(const char *mode)
 		const char	*mode;
 		const char	*conflicts;
 	} table[] = {
+		{ "AccessShareLock", "AccessExclusiveLock" },
+		{ "RowShareLock", "ExclusiveLock,AccessExclusiveLock" },
+		{ "RowExclusiveLock", "ShareLock,ShareRowExclusiveLock,"
+		    "ExclusiveLock,AccessExclusiveLock" },
+		{ "ShareUpdateExclusiveLock", "ShareUpdateExclusiveLock,"
+		    "ShareLock,ShareRowExclusiveLock,ExclusiveLock,"
+		    "AccessExclusiveLock" },
 		{ "ShareLock", "RowExclusiveLock,ShareUpdateExclusiveLock,"
 		    "ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock" },
 		{ "ShareRowExclusiveLock", "RowExclusiveLock,"

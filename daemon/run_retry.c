@@ -17,29 +17,32 @@
 #include "engine.h"
 
 /* Describes the sessions that held what a step waited for, one row each
- * (pid, application_name, state, transaction age in s, relations). */
+ * (pid, application_name, state, transaction age in s, relations, the
+ * modes in the way). */
 static char *
 run_holders_text(PGresult *res, json_t *holders)
 {
 	struct errlist	 who = { NULL, 0 };
+	const char	*modes;
 	double		 age;
 	char		*s;
 	int		 i;
 
 	for (i = 0; i < PQntuples(res); i++) {
 		age = atof(PQgetvalue(res, i, 3));
+		modes = PQgetvalue(res, i, 5);
 		json_array_append_new(holders, json_pack("{s:I, s:s, s:s, "
-		    "s:f, s:s}", "pid", (json_int_t)atoll(PQgetvalue(res, i,
-		    0)), "application_name", PQgetvalue(res, i, 1), "state",
+		    "s:f, s:s, s:s}", "pid", (json_int_t)atoll(PQgetvalue(res,
+		    i, 0)), "application_name", PQgetvalue(res, i, 1), "state",
 		    PQgetvalue(res, i, 2), "transaction_age_s", age,
-		    "relations", PQgetvalue(res, i, 4)));
+		    "relations", PQgetvalue(res, i, 4), "modes", modes));
 		errlist_add(&who, "%s%s held by pid %s (app \"%s\", %s, %.*f "
-		    "s)", *PQgetvalue(res, i, 4) == '\0' ? "a transaction" :
+		    "s%s%s)", *PQgetvalue(res, i, 4) == '\0' ? "a transaction" :
 		    strchr(PQgetvalue(res, i, 4), ',') != NULL ? "locks on " :
 		    "lock on ", PQgetvalue(res, i, 4), PQgetvalue(res, i, 0),
 		    PQgetvalue(res, i, 1), *PQgetvalue(res, i, 2) != '\0' ?
 		    PQgetvalue(res, i, 2) : "state not visible", age < 10 ? 1 : 0,
-		    age);
+		    age, *modes != '\0' ? ", holds " : "", modes);
 	}
 	if (who.n == 0)
 		return (xstrdup("no session holds it any more, or migd's role "
@@ -72,9 +75,11 @@ run_holders_found(struct job *j, PGresult *res)
 
 /*
  * A step hit lock_timeout (55P03): roll back, then look up, at once, who
- * holds locks in this database since before the step began to wait, those
- * on relations its failed statement names first (pg_blocking_pids() is
- * empty once the wait has ended).  Returns 1 when the query was sent.
+ * holds locks in this database since before the step began to wait: those
+ * holding a lock in the way of its failed statement's (any lock when migd
+ * does not know that statement's) on a relation it names, else every old
+ * transaction (pg_blocking_pids() is empty once the wait has ended).
+ * Returns 1 when the query was sent.
  */
 int
 run_lock_failed(struct job *j)
@@ -82,8 +87,8 @@ run_lock_failed(struct job *j)
 	const struct config_db	*cf = j->db->cf;
 	PGconn			*pg = j->pc != NULL ? pool_conn_pg(j->pc) : NULL;
 	PGTransactionStatusType	 ts;
-	const char		*text;
-	char			*stmt, *lit, *sql, *p;
+	const char		*text, *conf;
+	char			*stmt, *lit, *clit, *named, *sql, *p;
 	long			 timeout;
 
 	if (j->holders_asked || j->step_err_code == NULL ||
@@ -103,6 +108,12 @@ run_lock_failed(struct job *j)
 	timeout = !j->tx && j->sent != NULL && (j->sent->flags &
 	    SQLSCAN_CONCURRENT) ? cf->concurrent_lock_timeout_ms :
 	    cf->lock_timeout_ms;
+	conf = j->sent != NULL ? lint_lock_conflicts(j->sent->lock) : NULL;
+	clit = conf != NULL ? book_literal(j, conf) : xstrdup("NULL");
+	/* named: on a relation the statement names, in a mode in its way. */
+	named = xprintf("pg_catalog.strpos(%s, pg_catalog.lower("
+	    "c.relname::text)) > 0 AND (%s::text IS NULL OR l.mode = ANY("
+	    "pg_catalog.string_to_array(%s, ',')))", lit, clit, clit);
 	ts = PQtransactionStatus(pg);
 	sql = xprintf("%sWITH h AS (SELECT a.pid, coalesce("
 	    "a.application_name, '') AS app, coalesce(a.state, '') AS st, "
@@ -112,8 +123,9 @@ run_lock_failed(struct job *j)
 	    "pg_catalog.quote_ident(c.relname), ', ') AS rels, "
 	    "pg_catalog.string_agg(DISTINCT pg_catalog.quote_ident(n.nspname) "
 	    "|| '.' || pg_catalog.quote_ident(c.relname), ', ') FILTER (WHERE "
-	    "pg_catalog.strpos(%s, pg_catalog.lower(c.relname::text)) > 0) AS "
-	    "named FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity "
+	    "%s) AS named, pg_catalog.string_agg(DISTINCT l.mode, ', ') "
+	    "FILTER (WHERE %s) AS modes FROM pg_catalog.pg_locks l JOIN "
+	    "pg_catalog.pg_stat_activity "
 	    "a ON a.pid = l.pid LEFT JOIN pg_catalog.pg_class c ON c.oid = "
 	    "l.relation AND c.relnamespace <> 'pg_catalog'::regnamespace LEFT "
 	    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE "
@@ -121,13 +133,16 @@ run_lock_failed(struct job *j)
 	    "= pg_catalog.current_database() AND a.xact_start <= "
 	    "pg_catalog.now() - interval '%ld milliseconds' GROUP BY a.pid, "
 	    "a.application_name, a.state, a.xact_start) SELECT pid, app, st, "
-	    "round(age::numeric, 1)::text, coalesce(named, rels, '') FROM h "
+	    "round(age::numeric, 1)::text, coalesce(named, rels, ''), "
+	    "coalesce(modes, '') FROM h "
 	    "WHERE named IS NOT NULL OR NOT EXISTS (SELECT 1 FROM h WHERE "
 	    "named IS NOT NULL) ORDER BY named IS NULL, xact_start LIMIT 5",
 	    ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR ? "ROLLBACK; " : "",
-	    lit, timeout);
+	    named, named, timeout);
 	job_query(j, sql, 0, NULL, run_holders_found);
 	free(sql);
+	free(named);
+	free(clit);
 	free(lit);
 	free(stmt);
 	return (1);

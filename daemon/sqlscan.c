@@ -688,6 +688,96 @@ sqlscan_stmt_flags(const char *type, json_t *n, const char **what)
 	return (0);
 }
 
+/* PostgreSQL's lock modes by number (LOCKMODE), as pg_locks names them. */
+static const char *const sqlscan_lockmodes[] = {
+	NULL, "AccessShareLock", "RowShareLock", "RowExclusiveLock",
+	"ShareUpdateExclusiveLock", "ShareLock", "ShareRowExclusiveLock",
+	"ExclusiveLock", "AccessExclusiveLock"
+};
+
+/* ALTER TABLE subcommands that take less than ACCESS EXCLUSIVE
+ * (AlterTableGetLockLevel); any other takes it. */
+static const struct sqlscan_atlock {
+	const char	*subtype;
+	int		 mode;
+} sqlscan_atlocks[] = {
+	{ "AT_SetStatistics", 4 }, { "AT_ValidateConstraint", 4 },
+	{ "AT_ClusterOn", 4 }, { "AT_DropCluster", 4 },
+	{ "AT_EnableTrig", 6 }, { "AT_EnableAlwaysTrig", 6 },
+	{ "AT_EnableReplicaTrig", 6 }, { "AT_EnableTrigAll", 6 },
+	{ "AT_EnableTrigUser", 6 }, { "AT_DisableTrig", 6 },
+	{ "AT_DisableTrigAll", 6 }, { "AT_DisableTrigUser", 6 },
+};
+
+/* The strongest mode an ALTER TABLE's subcommands take. */
+static int
+sqlscan_alter_lock(json_t *n)
+{
+	json_t		*cmd;
+	const char	*sub;
+	size_t		 i, k;
+	int		 mode, max = 0;
+
+	json_array_foreach(json_object_get(n, "cmds"), i, cmd) {
+		cmd = json_object_get(cmd, "AlterTableCmd");
+		sub = sqlscan_str(cmd, "subtype");
+		mode = 8;
+		for (k = 0; sub != NULL && k < nitems(sqlscan_atlocks); k++)
+			if (strcmp(sub, sqlscan_atlocks[k].subtype) == 0)
+				mode = sqlscan_atlocks[k].mode;
+		if (sub != NULL && strcmp(sub, "AT_AddConstraint") == 0 &&
+		    sqlscan_is(json_object_get(json_object_get(cmd, "def"),
+		    "Constraint"), "contype", "CONSTR_FOREIGN"))
+			mode = 6;
+		/* These three only grow in strength and in what they meet. */
+		if (mode > max)
+			max = mode;
+	}
+	return (max);
+}
+
+/*
+ * The lock a statement asks for on the tables it names, so that a step
+ * that timed out names only the sessions in its way: a stronger mode when
+ * the statement takes several (an UPDATE ... FROM), NULL when unknown.
+ */
+static const char *
+sqlscan_lock(json_t *wrapped)
+{
+	json_t		*n, *mode;
+	const char	*type;
+	int		 m = 0;
+
+	if ((n = sqlscan_node(wrapped, &type)) == NULL)
+		return (NULL);
+	if (strcmp(type, "LockStmt") == 0) {
+		mode = json_object_get(n, "mode");
+		m = json_is_integer(mode) ? (int)json_integer_value(mode) : 0;
+	} else if (strcmp(type, "IndexStmt") == 0)
+		m = sqlscan_true(n, "concurrent") ? 4 : 5;
+	else if (strcmp(type, "AlterTableStmt") == 0 &&
+	    sqlscan_is(n, "objtype", "OBJECT_TABLE"))
+		m = sqlscan_detach_concurrently(n) ? 4 : sqlscan_alter_lock(n);
+	else if (strcmp(type, "CreateTrigStmt") == 0)
+		m = 6;
+	else if (strcmp(type, "CreateStatsStmt") == 0)
+		m = 4;
+	else if (strcmp(type, "InsertStmt") == 0 || strcmp(type,
+	    "UpdateStmt") == 0 || strcmp(type, "DeleteStmt") == 0 ||
+	    strcmp(type, "MergeStmt") == 0)
+		m = 3;
+	else if (strcmp(type, "VacuumStmt") == 0 && sqlscan_true(n,
+	    "is_vacuumcmd"))
+		m = sqlscan_defelem(json_object_get(n, "options"), "full") ?
+		    8 : 4;
+	else if (strcmp(type, "RefreshMatViewStmt") == 0)
+		m = sqlscan_true(n, "concurrent") ? 7 : 8;
+	else if (strcmp(type, "DropStmt") == 0 || strcmp(type,
+	    "TruncateStmt") == 0 || strcmp(type, "RenameStmt") == 0)
+		m = 8;
+	return (m >= 1 && m <= 8 ? sqlscan_lockmodes[m] : NULL);
+}
+
 /*
  * Statements that change no session state and run no code of their own
  * beyond what their parse tree shows: DDL that defines (its defaults,
@@ -939,6 +1029,7 @@ sqlscan_walk(const char *sql, int first_line, size_t base, json_t *root,
 			st->what = NULL;
 		sc->flags |= st->flags;
 		st->session = sqlscan_session(json_object_get(raw, "stmt"));
+		st->lock = sqlscan_lock(json_object_get(raw, "stmt"));
 		sc->session |= st->session;
 	}
 	return (0);

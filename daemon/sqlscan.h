@@ -73,6 +73,11 @@ struct sqlscan_stmt {
 	 */
 	const char	*what;
 	int		 session;	/* SQLSCAN_SESSION_* */
+	/*
+	 * The lock mode (as pg_locks names it) it asks for on the tables it
+	 * names, or a stronger one; NULL when migd does not know it.
+	 */
+	const char	*lock;
 };
 
 struct sqlscan_schema {

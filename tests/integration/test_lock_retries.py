@@ -367,6 +367,38 @@ def test_no_retries_by_default_but_the_holder_is_named(migd_factory):
     assert [x["attempt"] for x in runs(m, "0001")] == [1]
 
 
+def test_only_sessions_in_the_way_of_the_statements_lock_are_named(migd_factory):
+    """CREATE INDEX asks for SHARE: a reader's ACCESS SHARE is not in its way,
+    a writer's ROW EXCLUSIVE is; an ALTER TABLE's ACCESS EXCLUSIVE meets both."""
+    m = connected(migd_factory(overrides={("migrations", "lock_timeout"): "200ms"}))
+    q(m, "CREATE SCHEMA cars; CREATE TABLE cars.car (id int)")
+    write_rev(m, "0001_idx.sql", "0001", up="CREATE INDEX car_id ON cars.car (id);")
+    reader = holder(m)
+    writer = holder(m, "INSERT INTO cars.car VALUES (3)")
+    rpid, wpid = reader.get_backend_pid(), writer.get_backend_pid()
+    try:
+        _, r = call(m, "upgrade", {}, timeout=30)
+        e = r["error"]
+        assert e["data"]["sqlstate"] == "55P03", e
+        assert ("blocked by: lock on cars.car held by pid %d" % wpid) in e["message"], e
+        assert "holds RowExclusiveLock" in e["message"], e
+        assert "pid %d" % rpid not in e["message"], e
+        assert [(h["pid"], h["modes"]) for h in e["data"]["lock_holders"]] == \
+            [(wpid, "RowExclusiveLock")], e
+        assert not rel_exists(m, "cars.car_id")
+
+        write_rev(m, "0001_idx.sql", "0001", up="ALTER TABLE cars.car ADD COLUMN c text;")
+        call(m, "reload", {})
+        _, r = call(m, "upgrade", {}, timeout=30)
+        e = r["error"]
+        assert sorted(h["pid"] for h in e["data"]["lock_holders"]) == sorted([rpid, wpid]), e
+        assert "holds AccessShareLock" in e["message"], e
+    finally:
+        reader.close()
+        writer.close()
+    assert columns(m) == "id"
+
+
 # ---- the history table: new columns, upgraded in place ----------------------
 
 # The history table as migd made it before attempt and lint (job.c on main,

@@ -549,8 +549,13 @@ test_sizes(void)
 		json_decref(s);
 	}
 	ok(lint_lock_conflicts(NULL) == NULL &&
-	    lint_lock_conflicts("RowExclusiveLock") == NULL,
-	    "a weak or no mode: nothing");
+	    lint_lock_conflicts("NoSuchLock") == NULL,
+	    "no mode or an unknown one: nothing");
+	is_str(lint_lock_conflicts("RowExclusiveLock"), "ShareLock,"
+	    "ShareRowExclusiveLock,ExclusiveLock,AccessExclusiveLock",
+	    "ROW EXCLUSIVE meets what PostgreSQL's table says");
+	is_str(lint_lock_conflicts("AccessShareLock"), "AccessExclusiveLock",
+	    "ACCESS SHARE meets ACCESS EXCLUSIVE only");
 }
 
 int

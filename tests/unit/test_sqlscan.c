@@ -843,6 +843,81 @@ test_unparsed_bodies(void)
 }
 
 /* Parse trees deeper than jansson's nesting limit (2048) still work. */
+/* Statement i's lock mode from the last scan, or "(none)". */
+static const char *
+st_lock(size_t i)
+{
+	return (i < sc.n_stmts && sc.stmts[i].lock != NULL ?
+	    sc.stmts[i].lock : "(none)");
+}
+
+/* The lock each statement asks for on the tables it names, so that a step
+ * that timed out names only the sessions in its way. */
+static void
+test_lock_modes(void)
+{
+	static const struct {
+		const char	*sql;
+		const char	*lock;
+	} cases[] = {
+		{ "CREATE INDEX i ON t (a)", "ShareLock" },
+		{ "CREATE UNIQUE INDEX CONCURRENTLY i ON t (a)",
+		    "ShareUpdateExclusiveLock" },
+		{ "ALTER TABLE t ADD COLUMN c text", "AccessExclusiveLock" },
+		{ "ALTER TABLE t VALIDATE CONSTRAINT c",
+		    "ShareUpdateExclusiveLock" },
+		{ "ALTER TABLE t ALTER c SET STATISTICS 500",
+		    "ShareUpdateExclusiveLock" },
+		{ "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES "
+		    "u (b) NOT VALID", "ShareRowExclusiveLock" },
+		{ "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID",
+		    "AccessExclusiveLock" },
+		/* the strongest of its subcommands */
+		{ "ALTER TABLE t VALIDATE CONSTRAINT c, ADD CONSTRAINT f "
+		    "FOREIGN KEY (a) REFERENCES u (b)", "ShareRowExclusiveLock" },
+		{ "ALTER TABLE t VALIDATE CONSTRAINT c, DROP COLUMN d",
+		    "AccessExclusiveLock" },
+		{ "ALTER TABLE t DISABLE TRIGGER x", "ShareRowExclusiveLock" },
+		{ "ALTER TABLE p DETACH PARTITION c CONCURRENTLY",
+		    "ShareUpdateExclusiveLock" },
+		{ "ALTER TABLE p ATTACH PARTITION c FOR VALUES IN (1)",
+		    "AccessExclusiveLock" },
+		{ "ALTER INDEX i RENAME TO j", "AccessExclusiveLock" },
+		{ "ALTER SEQUENCE s RESTART", "(none)" },
+		{ "CREATE TRIGGER x AFTER INSERT ON t FOR EACH ROW EXECUTE "
+		    "FUNCTION f()", "ShareRowExclusiveLock" },
+		{ "CREATE STATISTICS s ON a, b FROM t",
+		    "ShareUpdateExclusiveLock" },
+		{ "UPDATE t SET a = u.a FROM u WHERE u.id = t.id",
+		    "RowExclusiveLock" },
+		{ "INSERT INTO t SELECT * FROM u", "RowExclusiveLock" },
+		{ "DELETE FROM t", "RowExclusiveLock" },
+		{ "LOCK TABLE t IN SHARE MODE", "ShareLock" },
+		{ "LOCK t", "AccessExclusiveLock" },
+		{ "LOCK TABLE t IN ROW EXCLUSIVE MODE", "RowExclusiveLock" },
+		{ "VACUUM t", "ShareUpdateExclusiveLock" },
+		{ "VACUUM (FULL) t", "AccessExclusiveLock" },
+		{ "REFRESH MATERIALIZED VIEW CONCURRENTLY m", "ExclusiveLock" },
+		{ "REFRESH MATERIALIZED VIEW m", "AccessExclusiveLock" },
+		{ "DROP TABLE t", "AccessExclusiveLock" },
+		{ "TRUNCATE t", "AccessExclusiveLock" },
+		{ "ALTER TABLE t RENAME TO u", "AccessExclusiveLock" },
+		/* unknown: every holder is named */
+		{ "SELECT f()", "(none)" },
+		{ "COMMENT ON TABLE t IS 'x'", "(none)" },
+		{ "GRANT SELECT ON t TO r", "(none)" },
+	};
+	size_t	 i;
+
+	for (i = 0; i < nitems(cases); i++) {
+		if (scan(cases[i].sql, 1) != 0 || sc.n_stmts != 1) {
+			ok(0, "lock of %s: scanned", cases[i].sql);
+			continue;
+		}
+		is_str(st_lock(0), cases[i].lock, "lock of %s", cases[i].sql);
+	}
+}
+
 /* COPY to or from the client, parsed or only scanned, and psql's inline
  * data after COPY ... FROM STDIN, which the parser chokes on. */
 static void
@@ -1236,6 +1311,7 @@ main(void)
 	test_unparsed();
 	test_unparsed_bodies();
 	test_copy_client();
+	test_lock_modes();
 	test_deep();
 	test_quote_ident();
 	test_system_schema();
