@@ -48,6 +48,8 @@ enum {
 	LR_VACUUM_FULL,
 	LR_CLUSTER,
 	LR_ENUM_VALUE,
+	LR_ATTACH,
+	LR_DETACH,
 	LR_NRULES
 };
 
@@ -174,6 +176,18 @@ const struct lint_rule lint_rules[LR_NRULES] = {
 	    "none: it fails (unsafe use of new value)",
 	    "use the new value in a later migration, or COMMIT after ALTER "
 	    "TYPE ... ADD VALUE" },
+	[LR_ATTACH] = { "attach-partition-existing-table", LINT_ERROR,
+	    AE " on the partition (SHARE UPDATE EXCLUSIVE on the parent) "
+	    "while every row of it is checked against the bounds",
+	    "ADD CONSTRAINT ... CHECK (the bounds) NOT VALID and VALIDATE it "
+	    "on the table first: ATTACH then skips the scan (drop the CHECK "
+	    "after)", "AccessExclusiveLock", 1 },
+	[LR_DETACH] = { "require-concurrent-detach-partition", LINT_WARNING,
+	    AE " on the parent and the partition (blocks reads and writes of "
+	    "the whole partitioned table)",
+	    "DETACH PARTITION ... CONCURRENTLY (PostgreSQL 14+), in a "
+	    "migration that runs outside a transaction",
+	    "AccessExclusiveLock", 0 },
 };
 const size_t	lint_n_rules = LR_NRULES;
 
@@ -557,6 +571,26 @@ lint_validate(struct lint_scan *ls, const struct lint_at *at,
 	free(key);
 }
 
+/* ATTACH PARTITION checks the partition's rows under its lock, unless a
+ * validated constraint of it proves them; DETACH locks the whole parent. */
+static void
+lint_partition(struct lint_scan *ls, const struct lint_at *at,
+    const char *sub, json_t *pc, const char *parent)
+{
+	char	*part = lint_rangevar(json_object_get(pc, "name"));
+
+	if (strcmp(sub, "AT_AttachPartition") == 0)
+		lint_event(ls, at, LR_ATTACH, LINT_EXISTING | LINT_UNPROVED,
+		    part, xprintf("ATTACH PARTITION %s to %s checks every "
+		    "row of %s", part ? part : "?", parent ? parent : "?",
+		    part ? part : "it"));
+	else if (!sqlscan_true(pc, "concurrent"))
+		lint_event(ls, at, LR_DETACH, LINT_EXISTING, parent,
+		    xprintf("DETACH PARTITION %s from %s without "
+		    "CONCURRENTLY", part ? part : "?", parent ? parent : "?"));
+	free(part);
+}
+
 static void
 lint_alter_table(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 {
@@ -598,6 +632,9 @@ lint_alter_table(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 			lint_event(ls, at, LR_DROP_COLUMN, LINT_EXISTING,
 			    table, xprintf("DROP COLUMN %s", name ? name :
 			    "?"));
+		else if ((strcmp(sub, "AT_AttachPartition") == 0 ||
+		    strcmp(sub, "AT_DetachPartition") == 0) && def != NULL)
+			lint_partition(ls, at, sub, def, table);
 	}
 	free(table);
 }

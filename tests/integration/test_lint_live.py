@@ -85,6 +85,59 @@ def test_large_table_is_error_and_refused_nothing_changes(migd_factory):
     assert q(m, "SELECT count(*) FROM public.orders") == "50000"
 
 
+EVENTS = """
+CREATE TABLE public.events (id bigint, at date NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE public.events_2024 (id bigint, at date NOT NULL);
+CREATE TABLE public.events_2019 PARTITION OF public.events
+    FOR VALUES FROM ('2019-01-01') TO ('2020-01-01');
+"""
+ATTACH = ("ALTER TABLE public.events ATTACH PARTITION public.events_2024 "
+          "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');")
+BOUNDS = ("ALTER TABLE public.events_2024 ADD CONSTRAINT events_2024_bounds "
+          "CHECK (at >= '2024-01-01' AND at < '2025-01-01') NOT VALID;")
+
+
+def test_attach_partition_of_a_filled_table_refused_until_proved(migd_factory):
+    """ATTACH PARTITION of an existing table of 50 000 rows scans it under
+    ACCESS EXCLUSIVE: an error, refused, nothing changed; after a CHECK of
+    the bounds added NOT VALID and validated, the ATTACH is no finding and
+    runs. DETACH without CONCURRENTLY is a warning, not refused."""
+    m = connected(migd_factory(overrides={("migrations", "lint"): "refuse"}))
+    write_rev(m, "0001_events.sql", "r1", up=EVENTS)
+    ok(m, "upgrade", {"target": "head"})
+    q(m, "INSERT INTO public.events_2024 SELECT g, date '2024-01-01' + g % 300 "
+         "FROM generate_series(1, 50000) g; ANALYZE public.events_2024")
+    write_rev(m, "0002_attach.sql", "r2", down="r1", up=ATTACH)
+    ok(m, "reload")
+    plan = ok(m, "plan", {"target": "head"})
+    f, = [x for x in plan["lint"] if x["rule"] == "attach-partition-existing-table"]
+    assert f["severity"] == "error" and f["rows"] == 50000, f
+    assert f["table"] == "public.events_2024", f
+    assert plan["runnable"] is False
+    e = err(m, "upgrade", {"target": "head"}, kind="lint_refused")
+    assert "attach-partition-existing-table" in e["message"], e
+    assert versions(m) == ["r1"]
+    assert q(m, "SELECT count(*) FROM pg_inherits WHERE inhparent = "
+                "'public.events'::regclass") == "1"
+
+    write_rev(m, "0002_attach.sql", "r2", down="r1", up=BOUNDS)
+    write_rev(m, "0003_attach.sql", "r3", down="r2", up=(
+        "ALTER TABLE public.events_2024 VALIDATE CONSTRAINT events_2024_bounds;\n"
+        + ATTACH + "\nALTER TABLE public.events DETACH PARTITION public.events_2019;"))
+    ok(m, "reload")
+    plan = ok(m, "plan", {"target": "head"})
+    rules = [x["rule"] for x in plan["lint"]]
+    assert "attach-partition-existing-table" not in rules, plan["lint"]
+    d, = [x for x in plan["lint"] if x["rule"] == "require-concurrent-detach-partition"]
+    assert d["severity"] == "warning", d
+    assert d["blockers"] == [], d  # looked up: nobody uses public.events
+    assert plan["runnable"] is True, plan
+    ok(m, "upgrade", {"target": "head"})
+    assert versions(m) == ["r3"]
+    assert q(m, "SELECT string_agg(inhrelid::regclass::text, ',') FROM pg_inherits "
+                "WHERE inhparent = 'public.events'::regclass") == "events_2024"
+
+
 def test_small_table_rows_is_configurable(migd_factory):
     """lint_small_table_rows = 0: no table is small, 10 rows stay an error;
     = 100000: 50 000 rows are info."""

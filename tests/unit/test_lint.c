@@ -217,6 +217,26 @@ static const struct {
 	{ "cluster-existing-table",
 	    "CLUSTER t USING i;",
 	    "CREATE TABLE c (a bigint);\nCLUSTER c USING i;", 0 },
+	{ "attach-partition-existing-table",
+	    "ALTER TABLE events ATTACH PARTITION events_2025 FOR VALUES FROM "
+	    "('2025-01-01') TO ('2026-01-01');",
+	    "CREATE TABLE events_2026 (LIKE events);\n"
+	    "ALTER TABLE events ATTACH PARTITION events_2026 FOR VALUES FROM "
+	    "('2026-01-01') TO ('2027-01-01');", 0 },
+	/* A validated CHECK on the partition: PostgreSQL skips the scan. */
+	{ "attach-partition-existing-table",
+	    "ALTER TABLE events ATTACH PARTITION old_events DEFAULT;",
+	    "ALTER TABLE events_2025 VALIDATE CONSTRAINT events_2025_bounds;\n"
+	    "ALTER TABLE events ATTACH PARTITION events_2025 FOR VALUES FROM "
+	    "('2025-01-01') TO ('2026-01-01');", 0 },
+	{ "require-concurrent-detach-partition",
+	    "ALTER TABLE events DETACH PARTITION events_2019;",
+	    "ALTER TABLE events DETACH PARTITION events_2019 CONCURRENTLY;",
+	    1 },
+	{ "require-concurrent-detach-partition",
+	    "ALTER TABLE events DETACH PARTITION events_2019;",
+	    "CREATE TABLE events (at date) PARTITION BY RANGE (at);\n"
+	    "ALTER TABLE events DETACH PARTITION events_2019;", 0 },
 	{ "enum-value-used-in-transaction",
 	    "ALTER TYPE mood ADD VALUE 'meh';\n"
 	    "UPDATE t SET m = 'meh' WHERE m = 'ok';",
