@@ -182,7 +182,7 @@ const struct lint_rule lint_rules[LR_NRULES] = {
 	    "ADD CONSTRAINT ... CHECK (the bounds) NOT VALID and VALIDATE it "
 	    "on the table first: ATTACH then skips the scan (drop the CHECK "
 	    "after)", "AccessExclusiveLock", 1 },
-	[LR_DETACH] = { "require-concurrent-detach-partition", LINT_WARNING,
+	[LR_DETACH] = { "require-concurrent-partition-detach", LINT_WARNING,
 	    AE " on the parent and the partition (blocks reads and writes of "
 	    "the whole partitioned table)",
 	    "DETACH PARTITION ... CONCURRENTLY (PostgreSQL 14+), in a "

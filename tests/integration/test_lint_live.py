@@ -128,7 +128,7 @@ def test_attach_partition_of_a_filled_table_refused_until_proved(migd_factory):
     plan = ok(m, "plan", {"target": "head"})
     rules = [x["rule"] for x in plan["lint"]]
     assert "attach-partition-existing-table" not in rules, plan["lint"]
-    d, = [x for x in plan["lint"] if x["rule"] == "require-concurrent-detach-partition"]
+    d, = [x for x in plan["lint"] if x["rule"] == "require-concurrent-partition-detach"]
     assert d["severity"] == "warning", d
     assert d["blockers"] == [], d  # looked up: nobody uses public.events
     assert plan["runnable"] is True, plan

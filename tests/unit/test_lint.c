@@ -229,11 +229,11 @@ static const struct {
 	    "ALTER TABLE events_2025 VALIDATE CONSTRAINT events_2025_bounds;\n"
 	    "ALTER TABLE events ATTACH PARTITION events_2025 FOR VALUES FROM "
 	    "('2025-01-01') TO ('2026-01-01');", 0 },
-	{ "require-concurrent-detach-partition",
+	{ "require-concurrent-partition-detach",
 	    "ALTER TABLE events DETACH PARTITION events_2019;",
 	    "ALTER TABLE events DETACH PARTITION events_2019 CONCURRENTLY;",
 	    1 },
-	{ "require-concurrent-detach-partition",
+	{ "require-concurrent-partition-detach",
 	    "ALTER TABLE events DETACH PARTITION events_2019;",
 	    "CREATE TABLE events (at date) PARTITION BY RANGE (at);\n"
 	    "ALTER TABLE events DETACH PARTITION events_2019;", 0 },
