@@ -50,6 +50,7 @@ enum {
 	LR_ENUM_VALUE,
 	LR_ATTACH,
 	LR_DETACH,
+	LR_REINDEX,
 	LR_NRULES
 };
 
@@ -188,6 +189,11 @@ const struct lint_rule lint_rules[LR_NRULES] = {
 	    "DETACH PARTITION ... CONCURRENTLY (PostgreSQL 14+), in a "
 	    "migration that runs outside a transaction",
 	    "AccessExclusiveLock", 0 },
+	[LR_REINDEX] = { "require-concurrent-reindex", LINT_ERROR,
+	    "SHARE on the table (blocks writes) and " AE " on each index "
+	    "(blocks reads that use it) while the indexes are rebuilt",
+	    "REINDEX ... CONCURRENTLY (PostgreSQL 12+), in a migration that "
+	    "runs outside a transaction", "ShareLock", 1 },
 };
 const size_t	lint_n_rules = LR_NRULES;
 
@@ -743,11 +749,10 @@ static void
 lint_rewrite(struct lint_scan *ls, const struct lint_at *at,
     const char *type, json_t *n)
 {
-	json_t		*opt, *rel, *def;
+	json_t		*rel;
 	const char	*t;
 	char		*table;
 	size_t		 i;
-	int		 full = 0;
 
 	if (strcmp(type, "ClusterStmt") == 0) {
 		table = lint_rangevar(json_object_get(n, "relation"));
@@ -759,18 +764,9 @@ lint_rewrite(struct lint_scan *ls, const struct lint_at *at,
 	}
 	if (!sqlscan_true(n, "is_vacuumcmd"))
 		return;
-	json_array_foreach(json_object_get(n, "options"), i, opt) {
-		def = sqlscan_node(opt, &t);
-		if (def != NULL && sqlscan_is(def, "defname", "full")) {
-			/* VACUUM (FULL false) is plain. */
-			full = json_object_get(def, "arg") == NULL ||
-			    sqlscan_true(json_object_get(json_object_get(def,
-			    "arg"), "Boolean"), "boolval") ||
-			    json_integer_value(json_object_get(json_object_get(
-			    json_object_get(def, "arg"), "Integer"), "ival"));
-		}
-	}
-	if (!full)
+	/* VACUUM (FULL false) is plain. */
+	if (!sqlscan_defbool(sqlscan_defelem(json_object_get(n, "options"),
+	    "full"), 0))
 		return;
 	if (json_array_size(json_object_get(n, "rels")) == 0) {
 		lint_event(ls, at, LR_VACUUM_FULL, 0, NULL,
@@ -784,6 +780,41 @@ lint_rewrite(struct lint_scan *ls, const struct lint_at *at,
 		    xprintf("VACUUM FULL %s", table ? table : "?"));
 		free(table);
 	}
+}
+
+/* REINDEX without CONCURRENTLY rebuilds under SHARE on the table and
+ * ACCESS EXCLUSIVE on each index (SYSTEM has no concurrent form). */
+static void
+lint_reindex(struct lint_scan *ls, const struct lint_at *at, json_t *n)
+{
+	static const struct {
+		const char	*kind;
+		const char	*what;
+	} kinds[] = {
+		{ "REINDEX_OBJECT_TABLE", "TABLE" },
+		{ "REINDEX_OBJECT_INDEX", "INDEX" },
+		{ "REINDEX_OBJECT_SCHEMA", "SCHEMA" },
+		{ "REINDEX_OBJECT_DATABASE", "DATABASE" },
+	};
+	const char	*kind = sqlscan_str(n, "kind"), *name;
+	char		*rel;
+	size_t		 i;
+
+	if (kind == NULL || sqlscan_defbool(sqlscan_defelem(
+	    json_object_get(n, "params"), "concurrently"), 0))
+		return;
+	for (i = 0; i < nitems(kinds); i++)
+		if (strcmp(kind, kinds[i].kind) == 0)
+			break;
+	if (i == nitems(kinds))
+		return;
+	rel = lint_rangevar(json_object_get(n, "relation"));
+	name = rel != NULL ? rel : sqlscan_str(n, "name");
+	/* Only a table's size and lock are known; an index names no table. */
+	lint_event(ls, at, LR_REINDEX, i == 0 ? LINT_EXISTING : 0, i == 0 ?
+	    rel : NULL, xprintf("REINDEX %s %s without CONCURRENTLY",
+	    kinds[i].what, name != NULL ? name : ""));
+	free(rel);
 }
 
 /* CREATE TABLE: the table is new from here on; its column types. */
@@ -902,6 +933,8 @@ lint_stmt(struct lint_scan *ls, json_t *stmt, const char *sql, size_t offset,
 	else if (strcmp(type, "VacuumStmt") == 0 ||
 	    strcmp(type, "ClusterStmt") == 0)
 		lint_rewrite(ls, &at, type, n);
+	else if (strcmp(type, "ReindexStmt") == 0)
+		lint_reindex(ls, &at, n);
 	else if (strcmp(type, "CreateDomainStmt") == 0 &&
 	    json_array_size(json_object_get(n, "constraints")) > 0) {
 		json_array_foreach(json_object_get(n, "constraints"), i, con) {

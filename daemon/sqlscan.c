@@ -346,7 +346,7 @@ sqlscan_namelist_schema(json_t *list)
 }
 
 /* Finds option name in a list of DefElem nodes (WITH (...) and the like). */
-static json_t *
+json_t *
 sqlscan_defelem(json_t *list, const char *name)
 {
 	json_t		*node, *def;
@@ -363,7 +363,7 @@ sqlscan_defelem(json_t *list, const char *name)
 }
 
 /* A DefElem read as defGetBoolean does; dflt when absent or unreadable. */
-static int
+int
 sqlscan_defbool(json_t *def, int dflt)
 {
 	json_t		*arg;
@@ -768,8 +768,8 @@ sqlscan_lock(json_t *wrapped)
 		m = 3;
 	else if (strcmp(type, "VacuumStmt") == 0 && sqlscan_true(n,
 	    "is_vacuumcmd"))
-		m = sqlscan_defelem(json_object_get(n, "options"), "full") ?
-		    8 : 4;
+		m = sqlscan_defbool(sqlscan_defelem(json_object_get(n,
+		    "options"), "full"), 0) ? 8 : 4;
 	else if (strcmp(type, "RefreshMatViewStmt") == 0)
 		m = sqlscan_true(n, "concurrent") ? 7 : 8;
 	else if (strcmp(type, "DropStmt") == 0 || strcmp(type,

@@ -163,5 +163,7 @@ json_t		*sqlscan_node(json_t *wrapped, const char **type);
 const char	*sqlscan_str(json_t *obj, const char *key);
 int		 sqlscan_is(json_t *obj, const char *key, const char *want);
 int		 sqlscan_true(json_t *obj, const char *key);
+json_t		*sqlscan_defelem(json_t *list, const char *name);
+int		 sqlscan_defbool(json_t *def, int dflt);
 
 #endif

@@ -897,6 +897,7 @@ test_lock_modes(void)
 		{ "LOCK TABLE t IN ROW EXCLUSIVE MODE", "RowExclusiveLock" },
 		{ "VACUUM t", "ShareUpdateExclusiveLock" },
 		{ "VACUUM (FULL) t", "AccessExclusiveLock" },
+		{ "VACUUM (FULL false) t", "ShareUpdateExclusiveLock" },
 		{ "REFRESH MATERIALIZED VIEW CONCURRENTLY m", "ExclusiveLock" },
 		{ "REFRESH MATERIALIZED VIEW m", "AccessExclusiveLock" },
 		{ "DROP TABLE t", "AccessExclusiveLock" },
