@@ -51,6 +51,7 @@ enum {
 	LR_ATTACH,
 	LR_DETACH,
 	LR_REINDEX,
+	LR_REWRITE,
 	LR_NRULES
 };
 
@@ -194,6 +195,11 @@ const struct lint_rule lint_rules[LR_NRULES] = {
 	    "(blocks reads that use it) while the indexes are rebuilt",
 	    "REINDEX ... CONCURRENTLY (PostgreSQL 12+), in a migration that "
 	    "runs outside a transaction", "ShareLock", 1 },
+	[LR_REWRITE] = { "rewrite-existing-table", LINT_ERROR,
+	    AE " (blocks reads and writes) while the table is copied",
+	    "leave it, or do it when the table is small or in a maintenance "
+	    "window; for a bulk load, create the table UNLOGGED in the same "
+	    "run", "AccessExclusiveLock", 1 },
 };
 const size_t	lint_n_rules = LR_NRULES;
 
@@ -550,6 +556,12 @@ lint_add_constraint(struct lint_scan *ls, const struct lint_at *at,
 		lint_event(ls, at, LR_PRIMARY_KEY, LINT_EXISTING, table,
 		    xprintf("ADD CONSTRAINT %s PRIMARY KEY builds its index "
 		    "under the lock", name));
+	else if (strcmp(t, "CONSTR_EXCLUSION") == 0)
+		lint_event(ls, at, LR_NOT_VALID, LINT_EXISTING, table,
+		    xprintf("ADD CONSTRAINT %s EXCLUDE builds its index under "
+		    "the lock (an exclusion constraint can be added neither NOT "
+		    "VALID nor USING INDEX: add it while the table is small)",
+		    name));
 }
 
 /* ALTER TABLE ... VALIDATE CONSTRAINT: safe unless the constraint was
@@ -638,6 +650,17 @@ lint_alter_table(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 			lint_event(ls, at, LR_DROP_COLUMN, LINT_EXISTING,
 			    table, xprintf("DROP COLUMN %s", name ? name :
 			    "?"));
+		else if (strcmp(sub, "AT_SetLogged") == 0 ||
+		    strcmp(sub, "AT_SetUnLogged") == 0 ||
+		    strcmp(sub, "AT_SetTableSpace") == 0 ||
+		    strcmp(sub, "AT_SetAccessMethod") == 0)
+			lint_event(ls, at, LR_REWRITE, LINT_EXISTING, table,
+			    xprintf("%s rewrites every row of %s",
+			    strcmp(sub, "AT_SetLogged") == 0 ? "SET LOGGED" :
+			    strcmp(sub, "AT_SetUnLogged") == 0 ? "SET UNLOGGED" :
+			    strcmp(sub, "AT_SetTableSpace") == 0 ?
+			    "SET TABLESPACE" : "SET ACCESS METHOD", table ?
+			    table : "the table"));
 		else if ((strcmp(sub, "AT_AttachPartition") == 0 ||
 		    strcmp(sub, "AT_DetachPartition") == 0) && def != NULL)
 			lint_partition(ls, at, sub, def, table);

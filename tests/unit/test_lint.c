@@ -252,6 +252,25 @@ static const struct {
 	{ "vacuum-full-existing-table",
 	    "VACUUM (FULL 1) t;",
 	    "VACUUM (FULL off, ANALYZE) t;", 0 },
+	{ "rewrite-existing-table",
+	    "ALTER TABLE events SET LOGGED;",
+	    "CREATE UNLOGGED TABLE events (id bigint);\n"
+	    "ALTER TABLE events SET LOGGED;", 0 },
+	{ "rewrite-existing-table",
+	    "ALTER TABLE events SET TABLESPACE fast;",
+	    "ALTER INDEX events_pkey SET TABLESPACE fast;", 0 },
+	{ "rewrite-existing-table",
+	    "ALTER TABLE events SET UNLOGGED;",
+	    "ALTER TABLE events SET (fillfactor = 90);", 0 },
+	{ "rewrite-existing-table",
+	    "ALTER TABLE events SET ACCESS METHOD heap;",
+	    "ALTER TABLE events SET WITHOUT CLUSTER;", 0 },
+	{ "constraint-missing-not-valid",
+	    "ALTER TABLE booking ADD CONSTRAINT no_overlap EXCLUDE USING gist "
+	    "(room WITH =, during WITH &&);",
+	    "CREATE TABLE booking (room bigint, during tstzrange);\n"
+	    "ALTER TABLE booking ADD CONSTRAINT no_overlap EXCLUDE USING gist "
+	    "(room WITH =, during WITH &&);", 0 },
 	{ "enum-value-used-in-transaction",
 	    "ALTER TYPE mood ADD VALUE 'meh';\n"
 	    "UPDATE t SET m = 'meh' WHERE m = 'ok';",
