@@ -3,6 +3,7 @@
  * not, the run's context (new tables, NOT VALID then VALIDATE), ignore
  * annotations, positions and the JSON form of a finding.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -612,10 +613,41 @@ test_sizes(void)
 	    "ACCESS SHARE meets ACCESS EXCLUSIVE only");
 }
 
+/* docs/lint.md has a section for every rule, headed with its name and
+ * severity ($srcdir as make check sets it, else the current directory). */
+static void
+test_rules_documented(void)
+{
+	const char	*dir = getenv("srcdir");
+	char		 path[4096], want[256], line[1024];
+	FILE		*fp;
+	size_t		 r;
+	int		 found;
+
+	snprintf(path, sizeof path, "%s/docs/lint.md", dir ? dir : ".");
+	if ((fp = fopen(path, "r")) == NULL) {
+		ok(0, "%s: %s", path, strerror(errno));
+		return;
+	}
+	for (r = 0; r < lint_n_rules; r++) {
+		snprintf(want, sizeof want, "### `%s` (%s)\n",
+		    lint_rules[r].name,
+		    lint_severity_name(lint_rules[r].severity));
+		rewind(fp);
+		found = 0;
+		while (!found && fgets(line, sizeof line, fp) != NULL)
+			found = strcmp(line, want) == 0;
+		ok(found, "docs/lint.md documents %s as %s", lint_rules[r].name,
+		    lint_severity_name(lint_rules[r].severity));
+	}
+	fclose(fp);
+}
+
 int
 main(void)
 {
 	test_rules();
+	test_rules_documented();
 	test_context();
 	test_ignores();
 	test_positions();
