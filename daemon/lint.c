@@ -52,6 +52,7 @@ enum {
 	LR_DETACH,
 	LR_REINDEX,
 	LR_REWRITE,
+	LR_REFRESH,
 	LR_NRULES
 };
 
@@ -200,6 +201,12 @@ const struct lint_rule lint_rules[LR_NRULES] = {
 	    "leave it, or do it when the table is small or in a maintenance "
 	    "window; for a bulk load, create the table UNLOGGED in the same "
 	    "run", "AccessExclusiveLock", 1 },
+	[LR_REFRESH] = { "refresh-existing-materialized-view", LINT_ERROR,
+	    AE " on the view (blocks reads) while its query runs",
+	    "REFRESH MATERIALIZED VIEW CONCURRENTLY (needs a unique index on "
+	    "the view; readers go on), or refresh it from a job outside the "
+	    "migration",
+	    "AccessExclusiveLock", 1 },
 };
 const size_t	lint_n_rules = LR_NRULES;
 
@@ -958,6 +965,15 @@ lint_stmt(struct lint_scan *ls, json_t *stmt, const char *sql, size_t offset,
 		lint_rewrite(ls, &at, type, n);
 	else if (strcmp(type, "ReindexStmt") == 0)
 		lint_reindex(ls, &at, n);
+	else if (strcmp(type, "RefreshMatViewStmt") == 0 &&
+	    !sqlscan_true(n, "concurrent")) {
+		table = lint_rangevar(json_object_get(n, "relation"));
+		lint_event(ls, &at, LR_REFRESH, LINT_EXISTING, table, xprintf(
+		    "REFRESH MATERIALIZED VIEW %s%s", table ? table : "?",
+		    sqlscan_true(n, "skipData") ? " WITH NO DATA empties it: "
+		    "its readers fail until the next refresh" : ""));
+		free(table);
+	}
 	else if (strcmp(type, "CreateDomainStmt") == 0 &&
 	    json_array_size(json_object_get(n, "constraints")) > 0) {
 		json_array_foreach(json_object_get(n, "constraints"), i, con) {

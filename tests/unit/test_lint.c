@@ -272,6 +272,13 @@ static const struct {
 	    "CREATE TABLE booking (room bigint, during tstzrange);\n"
 	    "ALTER TABLE booking ADD CONSTRAINT no_overlap EXCLUDE USING gist "
 	    "(room WITH =, during WITH &&);", 0 },
+	{ "refresh-existing-materialized-view",
+	    "REFRESH MATERIALIZED VIEW report.daily;",
+	    "REFRESH MATERIALIZED VIEW CONCURRENTLY report.daily;", 0 },
+	{ "refresh-existing-materialized-view",
+	    "REFRESH MATERIALIZED VIEW daily WITH NO DATA;",
+	    "CREATE MATERIALIZED VIEW daily AS SELECT 1 AS n WITH NO DATA;\n"
+	    "REFRESH MATERIALIZED VIEW daily;", 0 },
 	{ "enum-value-used-in-transaction",
 	    "ALTER TYPE mood ADD VALUE 'meh';\n"
 	    "UPDATE t SET m = 'meh' WHERE m = 'ok';",
