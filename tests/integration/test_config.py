@@ -316,3 +316,78 @@ def test_check_default_durations(cfgdir):
     assert p.returncode == 0, p.stderr
     for line in ("lock_timeout = 5s", "statement_timeout = 0", "lock_wait = 60s"):
         assert re.search("^%s$" % line, p.stdout, re.M), (line, p.stdout)
+
+
+# ---- the control socket: what a new install hits, said with the fix ----------------
+
+def _socket_config(cfgdir, sock):
+    secs = sections_for(cfgdir)
+    secs["control"]["socket"] = sock
+    path = write(cfgdir, render_config(secs)[0])
+    os.chmod(path, 0o644)
+    return path
+
+
+def test_socket_directory_missing_names_setting_and_fix(cfgdir):
+    """migd run by hand after `make install` has no /run/migd (systemd makes it): the
+    error names the directory, the setting and the file, and what to do."""
+    sock = os.path.join(cfgdir, "run", "migd", "migd.sock")
+    path = _socket_config(cfgdir, sock)
+    p = start_expect_failure(path)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    err = p.stderr
+    assert "cannot listen on %s" % sock in err, err
+    assert "its directory %s does not exist" % os.path.dirname(sock) in err, err
+    assert "RuntimeDirectory=migd" in err, err
+    assert "[control] socket in %s" % path in err, err
+    assert "-S PATH" in err, err
+    assert not os.path.exists(os.path.join(cfgdir, "run")), "migd created the directory"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="runs migd as nobody with setpriv, which needs root")
+def test_socket_directory_not_writable_names_user_and_fix(cfgdir):
+    """A socket in a directory migd's user may not write: which user, which
+    directory, which setting."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    rundir = os.path.join(cfgdir, "run")
+    os.makedirs(rundir)
+    os.chmod(rundir, 0o755)                     # root's, not nobody's
+    os.chmod(cfgdir, 0o755)
+    os.chmod(os.path.join(cfgdir, "migrations"), 0o755)
+    sock = os.path.join(rundir, "migd.sock")
+    path = _socket_config(cfgdir, sock)
+    p = subprocess.run(["setpriv", "--reuid=%d" % nobody.pw_uid,
+                        "--regid=%d" % nobody.pw_gid, "--clear-groups",
+                        MIGD_BIN, "-c", path], capture_output=True, text=True,
+                       timeout=10, env=clean_env(), stdin=subprocess.DEVNULL)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    err = p.stderr
+    assert ("cannot listen on %s: migd's user nobody may not create it in %s "
+            "(Permission denied)" % (sock, rundir)) in err, err
+    assert "[control] socket in %s" % path in err, err
+    assert os.listdir(rundir) == []
+
+
+def test_second_migd_on_the_socket_names_the_first(cfgdir):
+    """Starting migd twice on one socket: the second says which pid holds it and
+    how to proceed, and the first keeps its socket and keeps answering."""
+    sock = os.path.join(cfgdir, "migd.sock")
+    path = _socket_config(cfgdir, sock)
+    first = subprocess.Popen([MIGD_BIN, "-c", path], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=clean_env(),
+                             stdin=subprocess.DEVNULL)
+    try:
+        migdtest.wait_for(lambda: os.path.exists(sock) and
+                          "result" in migdtest.rpc(sock, "version", timeout=2.0),
+                          10, what="the first migd")
+        p = start_expect_failure(path)
+        assert p.returncode == 1, (p.stdout, p.stderr)
+        assert ("another migd (pid %d) is already listening on %s" % (first.pid, sock)
+                in p.stderr), p.stderr
+        assert "[control] socket in %s or migd -S PATH" % path in p.stderr, p.stderr
+        assert "result" in migdtest.rpc(sock, "version", timeout=2.0)
+    finally:
+        first.terminate()
+        first.wait(10)
