@@ -224,6 +224,92 @@ def test_exit_3_daemon_dies_before_answering(migd):
     assert took < 4
 
 
+# ---- a migd of another version ----------------------------------------------
+
+class OldMigd:
+    """A daemon on a socket that answers `version` as migd VERSION would and knows
+    nothing else (method_not_found), or no parameter (unknown parameter), as a
+    migd older than this migctl answers what it does not know. Records the
+    methods it was sent."""
+
+    def __init__(self, path, version, unknown="method"):
+        import threading
+        self.methods = []
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(path)
+        self.srv.listen(8)
+        self.version, self.unknown = version, unknown
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            with c, c.makefile("rwb") as f:
+                for line in f:
+                    req = json.loads(line)
+                    self.methods.append(req["method"])
+                    if req["method"] == "version":
+                        reply = {"result": {"name": "migd", "version": self.version,
+                                            "protocol": 1}}
+                    elif self.unknown == "method":
+                        reply = {"error": {"code": -32601, "message": "unknown method "
+                                           "\"%s\"" % req["method"],
+                                           "data": {"kind": "method_not_found"}}}
+                    else:
+                        reply = {"error": {"code": -32602, "message": "invalid params: "
+                                           "unknown parameter \"dry_run\"",
+                                           "data": {"kind": "invalid_params"}}}
+                    reply.update(jsonrpc="2.0", id=req["id"])
+                    f.write(json.dumps(reply).encode() + b"\n")
+                    f.flush()
+
+    def close(self):
+        self.srv.close()
+
+
+def test_daemon_of_another_version_is_named(tmpdir_short):
+    """migctl against an older migd that lacks a method or a parameter: the error
+    says which versions meet and what to do, not only 'unknown method'; nothing
+    but the request itself and `version` is sent."""
+    path = os.path.join(tmpdir_short, "old.sock")
+    old = OldMigd(path, "0.0.9")
+    try:
+        ours = migctl_at(path, "-V").stdout.split()[1]
+        p = migctl_at(path, "lint")
+        assert p.returncode == X_FAILED, (p.returncode, p.stdout, p.stderr)
+        assert 'unknown method "lint": migd at %s is version 0.0.9 (protocol 1) and ' \
+            'this migctl is %s (protocol 1)' % (path, ours) in p.stderr, p.stderr
+        assert "use the migctl of migd's version, or upgrade migd" in p.stderr, p.stderr
+        assert old.methods == ["lint", "version"], old.methods
+        doc = json.loads(migctl_at(path, "--json", "status").stdout)["error"]
+        assert doc["data"] == {"kind": "method_not_found", "daemon_version": "0.0.9"}, doc
+        assert "is version 0.0.9" in doc["message"], doc
+    finally:
+        old.close()
+    # an unknown parameter is the same story
+    path2 = os.path.join(tmpdir_short, "old2.sock")
+    old = OldMigd(path2, "0.0.9", unknown="param")
+    try:
+        p = migctl_at(path2, "upgrade", "--dry-run")
+        assert p.returncode == X_FAILED, (p.returncode, p.stdout, p.stderr)
+        assert 'unknown parameter "dry_run": migd at %s is version 0.0.9' % path2 \
+            in p.stderr, p.stderr
+    finally:
+        old.close()
+    # the same version: the error stays as migd said it
+    path3 = os.path.join(tmpdir_short, "same.sock")
+    old = OldMigd(path3, ours)
+    try:
+        p = migctl_at(path3, "lint")
+        assert p.returncode == X_FAILED, (p.returncode, p.stdout, p.stderr)
+        assert p.stderr.strip() == 'migctl: unknown method "lint"', p.stderr
+    finally:
+        old.close()
+
+
 # ---- exit 4 -----------------------------------------------------------------
 
 def test_exit_4_check_pending_then_0_at_head(migd):
