@@ -1168,6 +1168,10 @@ NEAR_MISSES = [
     (["wait", "--for", "heads"], "'head'"),
     (["resolve", "r1", "aplied"], "'applied'"),
     (["status", "-c", "migd.conf"], "'--local -c CONFIG'"),
+    # Alembic's words with no one word here: what to type instead
+    (["show", "0001"], "'history REV' (what ran for it) or 'revisions' (the graph"),
+    (["init"], "'new -m MESSAGE' (it creates the migrations directory)"),
+    (["revision", "-m", "x"], "'new'"),
 ]
 
 
