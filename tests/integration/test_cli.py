@@ -310,6 +310,44 @@ def test_daemon_of_another_version_is_named(tmpdir_short):
         old.close()
 
 
+def test_tables_of_another_role_name_the_role_and_the_grant(migd_factory, pg, make_db):
+    """migd pointed at a database whose version and history tables another role
+    made (a first migd, or Alembic, run as the owner): status and upgrade say
+    which role migd connects as and the GRANT that fixes it, not only the
+    server's 'permission denied'; nothing changes; after that GRANT both work."""
+    db = make_db(pg)
+    owner = connected(migd_factory(pg=pg, db=db))
+    write_rev(owner.migrations_dir, "r1_a.sql", "r1", up="SELECT 1;")
+    assert migctl(owner, "upgrade").returncode == X_OK
+    owner.stop()
+    pg.psql("DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+            "'migd_reader') THEN CREATE ROLE migd_reader LOGIN; END IF; END$$", db)
+    m = migd_factory(pg=pg, db=db, conninfo=pg.conninfo(db).replace(
+        "user=postgres", "user=migd_reader"))
+    write_rev(m.migrations_dir, "r1_a.sql", "r1", up="SELECT 1;")
+    write_rev(m.migrations_dir, "r2_b.sql", "r2", down="r1", up="SELECT 2;")
+    before = history(m)
+    for args in (["status"], ["upgrade"]):
+        p = migctl(m, *args)
+        assert p.returncode == X_FAILED, (args, p.returncode, p.stdout, p.stderr)
+        assert "permission denied for table alembic_version (SQLSTATE 42501): migd " \
+            "connects as role migd_reader" in p.stderr, p.stderr
+        assert 'GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."alembic_version", ' \
+            '"public"."migd_history" TO migd_reader' in p.stderr, p.stderr
+        assert "set [database] conninfo to the role that owns them" in p.stderr, p.stderr
+    assert versions(m) == ["r1"] and history(m) == before
+    e = jerr(m, "status", rc=X_FAILED, kind="sql_error")
+    assert e["data"]["sqlstate"] == "42501" and "migd_reader" in e["message"], e
+    # the grant it names is enough
+    pg.psql('GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."alembic_version", '
+            '"public"."migd_history" TO migd_reader; GRANT USAGE ON SEQUENCE '
+            'public.migd_history_id_seq TO migd_reader', db)
+    assert migctl(m, "status").returncode == X_OK
+    p = migctl(m, "upgrade")
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    assert versions(m) == ["r2"]
+
+
 # ---- exit 4 -----------------------------------------------------------------
 
 def test_exit_4_check_pending_then_0_at_head(migd):
