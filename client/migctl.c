@@ -317,10 +317,12 @@ migctl_wait(struct migctl *m)
 {
 	double	 deadline = conn_now() + m->timeout;
 	json_t	*reply, *last = NULL;
-	int	 answered = 0, met = 0, code;
+	int	 answered = 0, met = 0, code, why = 0;
 
 	for (;;) {
-		if (conn_try(m) == 0) {
+		if (conn_try(m) != 0)
+			why = errno;
+		else {
 			conn_send(m, "status", NULL);
 			reply = migctl_receive(m, 1);
 			conn_close(m);
@@ -364,10 +366,12 @@ migctl_wait(struct migctl *m)
 	}
 	if (!answered)
 		die(MIGCTL_EXIT_UNREACHABLE, "migd did not answer at %s within "
-		    "%.0f s", m->socket, m->timeout);
+		    "%g s%s%s (is migd running? -s or $%s selects the socket)",
+		    m->socket, m->timeout, why ? ": " : "", why ? strerror(why) :
+		    "", MIGD_SOCKET_ENV);
 	/* With --json, the last status says it. */
 	if (!opts.json)
-		fprintf(stderr, "migctl: timed out after %.0f s: state %s%s\n",
+		fprintf(stderr, "migctl: timed out after %g s: state %s%s\n",
 		    m->timeout, out_str(last, "state"), json_is_true(
 		    json_object_get(json_object_get(last, "database"),
 		    "connected")) ? "" : ", not connected to PostgreSQL");

@@ -196,6 +196,19 @@ def test_exit_3_no_socket(tmpdir_short):
     assert path in msg and "No such file" in msg, msg
 
 
+def test_wait_without_daemon_says_why_and_the_time_asked(tmpdir_short):
+    """`wait` that never reached migd: the timeout as given (0.5, not 0) and
+    why it could not connect, with the way to name the socket."""
+    path = os.path.join(tmpdir_short, "none.sock")
+    p = migctl_at(path, "wait", "--for", "ready", "--timeout", "0.5")
+    assert p.returncode == X_UNREACHABLE, (p.returncode, p.stdout, p.stderr)
+    assert ("migd did not answer at %s within 0.5 s: No such file or directory "
+            "(is migd running? -s or $MIGD_SOCKET selects the socket)" % path
+            in p.stderr), p.stderr
+    msg = unreachable_json(migctl_at(path, "--json", "wait", "--timeout", "0"))
+    assert "within 0 s: No such file or directory" in msg, msg
+
+
 def test_exit_3_socket_exists_nobody_listens(tmpdir_short):
     path = os.path.join(tmpdir_short, "dead.sock")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
