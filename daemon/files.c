@@ -482,9 +482,10 @@ files_load_log(struct files *f, const struct loader_result *res,
 		if (!asked && !was_valid)
 			return;
 		who = files_who(f);
-		log_warnx("%smigrations in %s are invalid (%zu problems); "
+		log_warnx("%smigrations in %s are invalid (%zu problem%s); "
 		    "nothing will run until they are fixed", who,
-		    f->directory, json_array_size(f->errors));
+		    f->directory, json_array_size(f->errors),
+		    json_array_size(f->errors) == 1 ? "" : "s");
 		free(who);
 		for (n = 0; n < json_array_size(f->errors); n++)
 			log_warnx("%s", json_string_value(json_array_get(

@@ -391,3 +391,29 @@ def test_second_migd_on_the_socket_names_the_first(cfgdir):
     finally:
         first.terminate()
         first.wait(10)
+
+
+def test_missing_migrations_directory_said_then_picked_up(migd_factory):
+    """A first start before the migrations are deployed: migd starts, says in
+    its log and in status that the directory is missing (one problem, said in
+    the singular), runs nothing, and picks the files up once they arrive."""
+    from cli_helpers import write_rev
+    m = migd_factory(start=False)
+    shutil.rmtree(m.migrations_dir)
+    m.start()
+    m.wait_connected(True)
+    log = m.log()
+    assert ("migrations in %s are invalid (1 problem); nothing will run until they "
+            "are fixed" % m.migrations_dir) in log, log
+    assert "%s: cannot open migrations directory: No such file or directory" \
+        % m.migrations_dir in log, log
+    p = m.migctl("status")
+    assert p.returncode == 0 and "invalid_migrations" in p.stdout, (p.stdout, p.stderr)
+    assert "cannot open migrations directory" in p.stdout, p.stdout
+    p = m.migctl("upgrade")
+    assert p.returncode == 1 and "cannot open migrations directory" in p.stderr, p.stderr
+    os.makedirs(m.migrations_dir)
+    write_rev(m.migrations_dir, "r1_a.sql", "r1", up="SELECT 1;")
+    migdtest.wait_for(lambda: m.status()["state"] == "pending", 10,
+                      what="the files picked up")
+    assert m.migctl("upgrade").returncode == 0
