@@ -838,6 +838,13 @@ out_progress(json_t *p)
 		    json_object_get(p, "in_use")), (long long)
 		    json_integer_value(json_object_get(p,
 		    "max_connections_total")));
+	} else if (strcmp(ev, "waiting_for_lock") == 0) {
+		t = out_line(out_str(p, "waiting_for"));
+		out_ms(ms, sizeof ms, (double)json_integer_value(
+		    json_object_get(p, "lock_wait_ms")));
+		printf("waiting for the migration lock, which another run "
+		    "holds (%s), for up to %s (lock_wait)\n", t ? t : "", ms);
+		free(t);
 	} else if (strcmp(ev, "queued") == 0) {
 		printf("waiting: %lld run%s ahead of this one\n",
 		    (long long)json_integer_value(json_object_get(p,
@@ -1305,6 +1312,9 @@ out_fleet_progress(json_t *p)
 	} else if (strcmp(ev, "failed") == 0)
 		printf("%s: %s %sFAILED%s\n", db, out_str(p, "revision"),
 		    c(RED), c(RESET));
+	else if (strcmp(ev, "waiting_for_lock") == 0)
+		printf("%s: waiting for the migration lock (%s)\n", db,
+		    out_str(p, "waiting_for"));
 	else if (strcmp(ev, "waiting_for_slot") == 0)
 		printf("%s: waiting for a connection slot: %lld of %lld in use "
 		    "(max_connections_total)\n", db, (long long)

@@ -473,6 +473,51 @@ def test_exit_5_lock_timeout_second_daemon(migd_factory, pg, db):
     assert versions(a) == ["r1"]
 
 
+def test_second_daemon_says_it_waits_for_the_lock_then_runs(migd_factory, pg, db):
+    """Two migds on one database (two hosts, or two `--local` CI jobs): the
+    upgrade that finds the migration lock taken says at once whom it waits for
+    and how long it may, instead of sitting silent for up to lock_wait; once
+    the lock is free it runs what is left (here nothing) and exits 0."""
+    a = connected(migd_factory(pg=pg, db=db))
+    b = connected(migd_factory(pg=pg, db=db))
+    for m in (a, b):
+        write_rev(m.migrations_dir, "r1_slow.sql", "r1", up="SELECT pg_sleep(3);",
+                  message="slow")
+    runner = popen_migctl(a.socket, "upgrade")
+    try:
+        wait_activity(a, "pg_sleep(3)")
+        holder = int(q(a, "SELECT pid FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3)%' "
+                          "AND pid <> pg_backend_pid() AND state = 'active'"))
+        waiter = popen_migctl(b.socket, "--json", "--stream", "upgrade")
+        rc, out, err, _ = finish(waiter, timeout=30)
+    finally:
+        rca, outa, erra, _ = finish(runner)
+    assert rca == X_OK, (rca, outa, erra)
+    assert rc == X_OK, (rc, out, err)
+    lines = [json.loads(x) for x in out.splitlines()]
+    waits = [x["params"] for x in lines if x.get("method") == "progress"
+             and x["params"]["event"] == "waiting_for_lock"]
+    assert len(waits) == 1, lines
+    assert [h["pid"] for h in waits[0]["holders"]] == [holder], waits
+    assert waits[0]["lock_wait_ms"] == 60000 and str(holder) in waits[0]["waiting_for"], waits
+    assert lines[-1]["result"]["steps"] == [], lines[-1]
+    assert versions(a) == ["r1"]
+    # for people, one line on stdout that says it
+    write_rev(a.migrations_dir, "r2_slow.sql", "r2", down="r1", up="SELECT pg_sleep(3);")
+    write_rev(b.migrations_dir, "r2_slow.sql", "r2", down="r1", up="SELECT pg_sleep(3);")
+    runner = popen_migctl(a.socket, "upgrade")
+    try:
+        wait_activity(a, "pg_sleep(3)")
+        p = migctl(b, "upgrade")
+    finally:
+        finish(runner)
+    assert p.returncode == X_OK, (p.returncode, p.stdout, p.stderr)
+    assert re.search(r"^waiting for the migration lock, which another run holds \(pid \d+, "
+                     r"application_name '[^']*', client local, user postgres\), for up to "
+                     r"60\.0 s \(lock_wait\)$", p.stdout, re.M), p.stdout
+    assert versions(a) == ["r2"]
+
+
 def test_exit_5_too_many_clients(migd_factory):
     m = connected(migd_factory(overrides={("control", "max_clients"): "1"}))
     with m.connect() as hold:
