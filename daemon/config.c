@@ -8,7 +8,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -1294,13 +1296,23 @@ int
 config_load(const char *path, struct config **out, struct errlist *errs)
 {
 	struct stat	 sb;
+	struct passwd	*pw;
+	struct group	*gr;
 	char		*buf;
 	ssize_t		 n;
 	size_t		 off = 0;
 	int		 fd, r;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		errlist_add(errs, "%s: %s", path, strerror(errno));
+		if (errno == EACCES && (pw = getpwuid(geteuid())) != NULL &&
+		    (gr = getgrgid(getegid())) != NULL)
+			/* root:migd 0640 is what deploy.md installs. */
+			errlist_add(errs, "%s: %s: migd runs as user %s, who "
+			    "must be able to read it (e.g. chgrp %s %s; chmod "
+			    "0640 %s)", path, strerror(EACCES), pw->pw_name,
+			    gr->gr_name, path, path);
+		else
+			errlist_add(errs, "%s: %s", path, strerror(errno));
 		return (-1);
 	}
 	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||

@@ -417,3 +417,36 @@ def test_missing_migrations_directory_said_then_picked_up(migd_factory):
     migdtest.wait_for(lambda: m.status()["state"] == "pending", 10,
                       what="the files picked up")
     assert m.migctl("upgrade").returncode == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="runs migd as nobody with setpriv, which needs root")
+def test_config_unreadable_by_migds_user_says_who_and_the_fix(cfgdir):
+    """A configuration root keeps 0600 (the password in it): migd's user cannot
+    read it. The error names that user and the chgrp/chmod that lets it, and
+    the file is left as it was."""
+    import grp
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    group = grp.getgrgid(nobody.pw_gid).gr_name
+    os.chmod(cfgdir, 0o755)
+    path = write(cfgdir, render_config(sections_for(cfgdir))[0])
+    os.chmod(path, 0o600)
+    p = subprocess.run(["setpriv", "--reuid=%d" % nobody.pw_uid,
+                        "--regid=%d" % nobody.pw_gid, "--clear-groups",
+                        MIGD_BIN, "-n", "-c", path], capture_output=True, text=True,
+                       timeout=10, env=clean_env(), stdin=subprocess.DEVNULL)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert p.stderr.strip() == (
+        "%s: Permission denied: migd runs as user nobody, who must be able to read "
+        "it (e.g. chgrp %s %s; chmod 0640 %s)" % (path, group, path, path)), p.stderr
+    st = os.stat(path)
+    assert (st.st_uid, st.st_mode & 0o7777) == (0, 0o600)
+    # what it says works
+    os.chown(path, 0, nobody.pw_gid)
+    os.chmod(path, 0o640)
+    p = subprocess.run(["setpriv", "--reuid=%d" % nobody.pw_uid,
+                        "--regid=%d" % nobody.pw_gid, "--clear-groups",
+                        MIGD_BIN, "-n", "-c", path], capture_output=True, text=True,
+                       timeout=10, env=clean_env(), stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, (p.stdout, p.stderr)
