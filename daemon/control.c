@@ -727,7 +727,7 @@ control_bind_cause(const struct config *cf, int err)
 		    "exist; create it, writable by migd's user %s only (the "
 		    "systemd unit's RuntimeDirectory=migd makes /run/migd), %s",
 		    cf->socket, dir, user, how);
-	else if (err == EACCES || err == EPERM || err == EROFS)
+	else if (err == EACCES || err == EPERM)
 		cause = xprintf("cannot listen on %s: migd's user %s may not "
 		    "create it in %s (%s); give that directory to %s, %s",
 		    cf->socket, user, dir, strerror(err), user, how);
