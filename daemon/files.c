@@ -499,8 +499,9 @@ files_load_log(struct files *f, const struct loader_result *res,
 	}
 	who = files_who(f);
 	n = graph_heads(rs->graph, &heads);
-	log_info("%sloaded %zu revisions from %s, %zu head%s%s%s (%.3f s)",
-	    who, revset_count(rs), f->directory, n, n == 1 ? "" : "s",
+	log_info("%sloaded %zu revision%s from %s, %zu head%s%s%s (%.3f s)",
+	    who, revset_count(rs), revset_count(rs) == 1 ? "" : "s",
+	    f->directory, n, n == 1 ? "" : "s",
 	    n == 1 ? ": " : "", n == 1 ? graph_id(rs->graph, heads[0]) : "",
 	    res->seconds);
 	free(who);
