@@ -450,3 +450,28 @@ def test_config_unreadable_by_migds_user_says_who_and_the_fix(cfgdir):
                         MIGD_BIN, "-n", "-c", path], capture_output=True, text=True,
                        timeout=10, env=clean_env(), stdin=subprocess.DEVNULL)
     assert p.returncode == 0, (p.stdout, p.stderr)
+
+
+def test_example_config_shows_every_setting_at_its_default(cfgdir):
+    """conf/migd.conf, installed as /etc/migd/migd.conf, is where an operator
+    first reads the settings: it names every key `migd -n` prints (lock_timeout,
+    lock_wait, lint... included), each at its default as it says."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(repo, "conf", "migd.conf")) as f:
+        example = f.read()
+    path = write(cfgdir, example)
+    p = run_migd(["-n", "-c", path])
+    assert p.returncode == 0, p.stderr
+    printed = [l.split(" =", 1)[0] for l in p.stdout.splitlines()
+               if re.match(r"^[a-z_]+ =", l)]
+    assert printed, p.stdout
+    keys = set(re.findall(r"^#?([a-z_]+) =", example, re.M))
+    missing = [k for k in printed if k not in keys]
+    assert not missing, "not in conf/migd.conf: %s" % missing
+    # the values it shows are the defaults, but for what it notes it sets
+    minimal = write(cfgdir, "[database]\nconninfo = dbname=app\n[migrations]\n"
+                    "directory = /etc/migd/migrations\n")
+    q = run_migd(["-n", "-c", minimal])
+    assert q.returncode == 0, q.stderr
+    strip = lambda out: [l for l in out.splitlines() if not l.startswith("#")]
+    assert strip(p.stdout) == strip(q.stdout), (p.stdout, q.stdout)
