@@ -180,8 +180,9 @@ conn_open(struct migctl *m)
 		if (conn_now() >= deadline) {
 			die(MIGCTL_EXIT_UNREACHABLE, "cannot connect to migd at "
 			    "%s: %s (is migd running? -s or $%s selects the "
-			    "socket)", m->socket, strerror(errno),
-			    MIGD_SOCKET_ENV);
+			    "socket; without a daemon, migctl --local -c CONFIG "
+			    "runs one for the command)", m->socket,
+			    strerror(errno), MIGD_SOCKET_ENV);
 		}
 		usleep(200000);
 	}

@@ -366,7 +366,9 @@ migctl_wait(struct migctl *m)
 	}
 	if (!answered)
 		die(MIGCTL_EXIT_UNREACHABLE, "migd did not answer at %s within "
-		    "%g s%s%s (is migd running? -s or $%s selects the socket)",
+		    "%g s%s%s (is migd running? -s or $%s selects the socket; "
+		    "without a daemon, migctl --local -c CONFIG runs one for "
+		    "the command)",
 		    m->socket, m->timeout, why ? ": " : "", why ? strerror(why) :
 		    "", MIGD_SOCKET_ENV);
 	/* With --json, the last status says it. */

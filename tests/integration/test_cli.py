@@ -194,6 +194,8 @@ def test_exit_3_no_socket(tmpdir_short):
         assert "No such file" in p.stderr, p.stderr
     msg = unreachable_json(migctl_at(path, "--json", "status"))
     assert path in msg and "No such file" in msg, msg
+    # and the way to go without one (a CI job, a container)
+    assert "without a daemon, migctl --local -c CONFIG runs one" in msg, msg
 
 
 def test_wait_without_daemon_says_why_and_the_time_asked(tmpdir_short):
@@ -203,7 +205,8 @@ def test_wait_without_daemon_says_why_and_the_time_asked(tmpdir_short):
     p = migctl_at(path, "wait", "--for", "ready", "--timeout", "0.5")
     assert p.returncode == X_UNREACHABLE, (p.returncode, p.stdout, p.stderr)
     assert ("migd did not answer at %s within 0.5 s: No such file or directory "
-            "(is migd running? -s or $MIGD_SOCKET selects the socket)" % path
+            "(is migd running? -s or $MIGD_SOCKET selects the socket; without a "
+            "daemon, migctl --local -c CONFIG runs one for the command)" % path
             in p.stderr), p.stderr
     msg = unreachable_json(migctl_at(path, "--json", "wait", "--timeout", "0"))
     assert "within 0 s: No such file or directory" in msg, msg
