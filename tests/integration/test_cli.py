@@ -849,6 +849,8 @@ def test_no_daemon_wait_and_wait_daemon_give_up_in_time(tmpdir_short):
         assert rc == X_UNREACHABLE, (p.args, rc, out, err)
         assert 0.9 <= took < 5, (p.args, took)
         assert path in err, err
+        # each says how long it tried, and why it could not connect
+        assert "within 1 s: No such file or directory" in err, (p.args, err)
 
 
 def test_wait_succeeds_when_upgrade_happens_during_wait(migd):
