@@ -1296,16 +1296,18 @@ int
 config_load(const char *path, struct config **out, struct errlist *errs)
 {
 	struct stat	 sb;
-	struct passwd	*pw;
-	struct group	*gr;
+	struct passwd	 pwb, *pw = NULL;
+	struct group	 grb, *gr = NULL;
+	char		 pwbuf[4096], grbuf[4096];
 	char		*buf;
 	ssize_t		 n;
 	size_t		 off = 0;
 	int		 fd, r;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		if (errno == EACCES && (pw = getpwuid(geteuid())) != NULL &&
-		    (gr = getgrgid(getegid())) != NULL)
+		if (errno == EACCES && getpwuid_r(geteuid(), &pwb, pwbuf,
+		    sizeof pwbuf, &pw) == 0 && pw != NULL && getgrgid_r(
+		    getegid(), &grb, grbuf, sizeof grbuf, &gr) == 0 && gr != NULL)
 			/* root:migd 0640 is what deploy.md installs. */
 			errlist_add(errs, "%s: %s: migd runs as user %s, who "
 			    "must be able to read it (e.g. chgrp %s %s; chmod "

@@ -329,16 +329,18 @@ job_own_tables(const struct config_db *cf, const char *msg)
 	const char	*p;
 	size_t		 i, n;
 
+	/* "permission denied for KIND NAME" */
 	if ((p = strstr(msg, "permission denied for ")) == NULL)
 		return (0);
 	p += strlen("permission denied for ");
 	p += strcspn(p, " ");
+	if (*p++ != ' ')
+		return (0);
 	for (i = 0; i < nitems(names); i++) {
 		n = strlen(names[i]);
-		/* table, schema, or the sequence history_table_id_seq */
-		if (strncmp(p, " ", 1) == 0 && strncmp(p + 1, names[i], n) == 0 &&
-		    (p[1 + n] == '\0' || (i == 1 && strcmp(p + 1 + n,
-		    "_id_seq") == 0)))
+		/* a table, a schema, or the sequence history_table_id_seq */
+		if (strncmp(p, names[i], n) == 0 && (p[n] == '\0' || (i == 1 &&
+		    strcmp(p + n, "_id_seq") == 0)))
 			return (1);
 	}
 	return (0);
