@@ -364,6 +364,30 @@ def test_tables_of_another_role_name_the_role_and_the_grant(migd_factory, pg, ma
     assert versions(m) == ["r2"]
 
 
+def test_database_ahead_of_an_empty_directory_points_at_the_setting(migd_factory, pg, db):
+    """migd pointed at a directory with no revision (a wrong [migrations]
+    directory) on a database others migrated: the refusal says the directory is
+    empty and names the setting, not 'deploy the newer migrations'; a directory
+    with files but not this one keeps the usual words. Nothing changes."""
+    a = connected(migd_factory(pg=pg, db=db))
+    chain(a.migrations_dir, 2)
+    assert migctl(a, "upgrade").returncode == X_OK
+    b = connected(migd_factory(pg=pg, db=db))
+    p = migctl(b, "upgrade")
+    assert p.returncode == X_FAILED, (p.returncode, p.stdout, p.stderr)
+    assert ("the version table names r2, which no migration file defines: the "
+            "migrations directory %s holds no revision at all; check [migrations] "
+            "directory (and format), or deploy the migrations there"
+            % b.migrations_dir) in p.stderr, p.stderr
+    write_rev(b.migrations_dir, "x1_other.sql", "x1", up="SELECT 1;")
+    migdtest.wait_for(lambda: b.status()["migrations"].get("revisions") == 1, 10,
+                      what="the file loaded")
+    p = migctl(b, "upgrade")
+    assert p.returncode == X_FAILED and "the database is ahead of this code; deploy " \
+        "the newer migrations first" in p.stderr, p.stderr
+    assert versions(a) == ["r2"]
+
+
 # ---- exit 4 -----------------------------------------------------------------
 
 def test_exit_4_check_pending_then_0_at_head(migd):
