@@ -383,11 +383,14 @@ out_status(json_t *res)
 			printf(" (%s files, ", fmt);
 		else
 			printf(" (");
-		printf("%lld revision%s, head%s %s%s)", (long long)
-		    json_integer_value(json_object_get(mig, "revisions")),
-		    PL(json_integer_value(json_object_get(mig, "revisions"))),
-		    PL(json_array_size(json_object_get(mig, "heads"))), ids,
-		    json_is_true(json_object_get(mig, "stale")) ?
+		printf("%lld revision%s", (long long)json_integer_value(
+		    json_object_get(mig, "revisions")), PL(json_integer_value(
+		    json_object_get(mig, "revisions"))));
+		/* No revision, no head: not "heads base". */
+		if (json_array_size(json_object_get(mig, "heads")) != 0)
+			printf(", head%s %s", PL(json_array_size(
+			    json_object_get(mig, "heads"))), ids);
+		printf("%s)", json_is_true(json_object_get(mig, "stale")) ?
 		    "; the last valid set" : "");
 		free(ids);
 	}
@@ -1077,10 +1080,13 @@ out_reload(json_t *res)
 		return;
 	}
 	ids = out_ids(json_object_get(m, "heads"));
-	printf("reloaded: %lld revision%s, head%s %s\n", (long long)
-	    json_integer_value(json_object_get(m, "revisions")),
-	    PL(json_integer_value(json_object_get(m, "revisions"))),
-	    PL(json_array_size(json_object_get(m, "heads"))), ids);
+	printf("reloaded: %lld revision%s", (long long)json_integer_value(
+	    json_object_get(m, "revisions")), PL(json_integer_value(
+	    json_object_get(m, "revisions"))));
+	if (json_array_size(json_object_get(m, "heads")) != 0)
+		printf(", head%s %s", PL(json_array_size(json_object_get(m,
+		    "heads"))), ids);
+	printf("\n");
 	free(ids);
 }
 

@@ -373,6 +373,9 @@ def test_database_ahead_of_an_empty_directory_points_at_the_setting(migd_factory
     chain(a.migrations_dir, 2)
     assert migctl(a, "upgrade").returncode == X_OK
     b = connected(migd_factory(pg=pg, db=db))
+    p = migctl(b, "status")
+    assert "migrations:  %s (0 revisions)\n" % b.migrations_dir in p.stdout, p.stdout
+    assert migctl(b, "reload").stdout == "reloaded: 0 revisions\n"
     p = migctl(b, "upgrade")
     assert p.returncode == X_FAILED, (p.returncode, p.stdout, p.stderr)
     assert ("the version table names r2, which no migration file defines: the "
