@@ -615,14 +615,18 @@ migctl_version_hint(struct migctl *m, json_t *err)
 {
 	json_t		*reply, *res, *data = json_object_get(err, "data");
 	const char	*msg = json_string_value(json_object_get(err,
-			    "message")), *ver;
+			    "message")), *ver, *db;
 	char		*text;
 
 	if (msg == NULL || !json_is_object(data) || !(migctl_is_kind(err,
 	    "method_not_found") || (migctl_is_kind(err, "invalid_params") &&
 	    strstr(msg, "unknown parameter") != NULL)))
 		return;
+	db = m->db;
+	m->db = NULL;		/* version needs none, and an old migd may
+				   not know the param */
 	conn_send(m, "version", NULL);
+	m->db = db;
 	if ((reply = migctl_receive(m, 1)) == NULL)
 		return;
 	res = json_object_get(reply, "result");

@@ -251,6 +251,7 @@ class OldMigd:
     def __init__(self, path, version, unknown="method"):
         import threading
         self.methods = []
+        self.params = []
         self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.srv.bind(path)
         self.srv.listen(8)
@@ -267,6 +268,7 @@ class OldMigd:
                 for line in f:
                     req = json.loads(line)
                     self.methods.append(req["method"])
+                    self.params.append(req.get("params"))
                     if req["method"] == "version":
                         reply = {"result": {"name": "migd", "version": self.version,
                                             "protocol": 1}}
@@ -300,6 +302,11 @@ def test_daemon_of_another_version_is_named(tmpdir_short):
             'this migctl is %s (protocol 1)' % (path, ours) in p.stderr, p.stderr
         assert "use the migctl of migd's version, or upgrade migd" in p.stderr, p.stderr
         assert old.methods == ["lint", "version"], old.methods
+        # with --db too: the version request carries no database (an old migd
+        # may not know the param)
+        p = migctl_at(path, "--db", "a", "current")
+        assert "migd at %s is version 0.0.9" % path in p.stderr, p.stderr
+        assert old.params[-1] is None, old.params
         doc = json.loads(migctl_at(path, "--json", "status").stdout)["error"]
         assert doc["data"] == {"kind": "method_not_found", "daemon_version": "0.0.9"}, doc
         assert "is version 0.0.9" in doc["message"], doc
