@@ -64,7 +64,8 @@ const struct migctl_cmd migctl_cmds[] = {
 	  .summary = "what ran, when, for whom",
 	  .about = "  What ran, newest first: id, start (UTC), action, revision, "
 	    "result,\n  duration and who asked; a failed migration's error under "
-	    "its row.\n",
+	    "its row.\n  (What 'alembic history' prints, the revision graph, is "
+	    "'migctl revisions'.)\n",
 	  .arguments = "  REV  only this revision's rows: an id or a unique prefix "
 	    "of one, of a\n       file or of the history; unknown or ambiguous is "
 	    "an error\n",

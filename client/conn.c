@@ -175,12 +175,17 @@ void
 conn_open(struct migctl *m)
 {
 	double	 deadline = conn_now() + m->wait_daemon;
+	char	 within[64];
 
 	while (conn_try(m) != 0) {
 		if (conn_now() >= deadline) {
+			snprintf(within, sizeof within, " within %g s",
+			    m->wait_daemon);
 			die(MIGCTL_EXIT_UNREACHABLE, "cannot connect to migd at "
-			    "%s: %s (is migd running? -s or $%s selects the "
-			    "socket)", m->socket, strerror(errno),
+			    "%s%s: %s (is migd running? -s or $%s selects the "
+			    "socket; without a daemon, migctl --local -c CONFIG "
+			    "runs one for the command)", m->socket,
+			    m->wait_daemon > 0 ? within : "", strerror(errno),
 			    MIGD_SOCKET_ENV);
 		}
 		usleep(200000);

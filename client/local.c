@@ -401,9 +401,10 @@ local_listening(void)
 
 /*
  * Whether migd has settled its databases: each connected, or failed a first
- * attempt (status would otherwise say no_database just because it asked
- * too soon, and check would exit 4).  Asks status of every database at once
- * (a file may have several; --db picks one of them afterwards).
+ * attempt, and its files loaded (status would otherwise say no_database or
+ * loading just because it asked too soon, and check would exit 4).  Asks
+ * status of every database at once (a file may have several; --db picks one
+ * of them afterwards).
  */
 static int
 local_settled(void)
@@ -450,6 +451,9 @@ local_settled(void)
 		if (db != NULL && !json_is_true(json_object_get(db,
 		    "connected")) && !json_is_string(json_object_get(db,
 		    "last_error")))
+			settled = 0;
+		if (json_is_true(json_object_get(json_object_get(el,
+		    "migrations"), "loading")))
 			settled = 0;
 	}
 	json_decref(reply);

@@ -317,10 +317,12 @@ migctl_wait(struct migctl *m)
 {
 	double	 deadline = conn_now() + m->timeout;
 	json_t	*reply, *last = NULL;
-	int	 answered = 0, met = 0, code;
+	int	 answered = 0, met = 0, code, why = 0;
 
 	for (;;) {
-		if (conn_try(m) == 0) {
+		if (conn_try(m) != 0)
+			why = errno;
+		else {
 			conn_send(m, "status", NULL);
 			reply = migctl_receive(m, 1);
 			conn_close(m);
@@ -364,10 +366,14 @@ migctl_wait(struct migctl *m)
 	}
 	if (!answered)
 		die(MIGCTL_EXIT_UNREACHABLE, "migd did not answer at %s within "
-		    "%.0f s", m->socket, m->timeout);
+		    "%g s%s%s (is migd running? -s or $%s selects the socket; "
+		    "without a daemon, migctl --local -c CONFIG runs one for "
+		    "the command)",
+		    m->socket, m->timeout, why ? ": " : "", why ? strerror(why) :
+		    "", MIGD_SOCKET_ENV);
 	/* With --json, the last status says it. */
 	if (!opts.json)
-		fprintf(stderr, "migctl: timed out after %.0f s: state %s%s\n",
+		fprintf(stderr, "migctl: timed out after %g s: state %s%s\n",
 		    m->timeout, out_str(last, "state"), json_is_true(
 		    json_object_get(json_object_get(last, "database"),
 		    "connected")) ? "" : ", not connected to PostgreSQL");
@@ -599,6 +605,46 @@ exit_fleet(const struct migctl_cmd *cmd, json_t *res)
 	return (code);
 }
 
+/*
+ * An unknown method or parameter is what a migd of another version says to
+ * this migctl: ask it its version on the same connection and, when it is
+ * not ours, say so in the error (data.daemon_version too), with the fix.
+ */
+static void
+migctl_version_hint(struct migctl *m, json_t *err)
+{
+	json_t		*reply, *res, *data = json_object_get(err, "data");
+	const char	*msg = json_string_value(json_object_get(err,
+			    "message")), *ver, *db;
+	char		*text;
+
+	if (msg == NULL || !json_is_object(data) || !(migctl_is_kind(err,
+	    "method_not_found") || (migctl_is_kind(err, "invalid_params") &&
+	    strstr(msg, "unknown parameter") != NULL)))
+		return;
+	db = m->db;
+	m->db = NULL;		/* version needs none, and an old migd may
+				   not know the param */
+	conn_send(m, "version", NULL);
+	m->db = db;
+	if ((reply = migctl_receive(m, 1)) == NULL)
+		return;
+	res = json_object_get(reply, "result");
+	ver = json_string_value(json_object_get(res, "version"));
+	if (ver != NULL && strcmp(ver, PACKAGE_VERSION) != 0) {
+		text = xprintf("%s: migd at %s is version %s (protocol "
+		    "%lld) and this migctl is %s (protocol %d), which asks "
+		    "for what that migd does not know; use the migctl of "
+		    "migd's version, or upgrade migd", msg, m->socket, ver,
+		    (long long)json_integer_value(json_object_get(res,
+		    "protocol")), PACKAGE_VERSION, MIGD_PROTOCOL_VERSION);
+		json_object_set_new(err, "message", json_string(text));
+		json_object_set_new(data, "daemon_version", json_string(ver));
+		free(text);
+	}
+	json_decref(reply);
+}
+
 /* Runs one command; returns the exit code. */
 int
 migctl_run(struct migctl *m, const struct migctl_cmd *cmd, char **args,
@@ -627,8 +673,10 @@ migctl_run(struct migctl *m, const struct migctl_cmd *cmd, char **args,
 	reply = migctl_receive(m, 0);
 	if ((err = json_object_get(reply, "error")) != NULL) {
 		code = migctl_exit_code(err);
-		if (!streamed)
+		if (!streamed) {
+			migctl_version_hint(m, err);
 			out_print_error(err);
+		}
 		if (!opts.json && cmd->too_large != NULL &&
 		    migctl_is_kind(err, "request_too_large"))
 			out_warnx("%s", cmd->too_large);

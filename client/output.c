@@ -383,11 +383,14 @@ out_status(json_t *res)
 			printf(" (%s files, ", fmt);
 		else
 			printf(" (");
-		printf("%lld revision%s, head%s %s%s)", (long long)
-		    json_integer_value(json_object_get(mig, "revisions")),
-		    PL(json_integer_value(json_object_get(mig, "revisions"))),
-		    PL(json_array_size(json_object_get(mig, "heads"))), ids,
-		    json_is_true(json_object_get(mig, "stale")) ?
+		printf("%lld revision%s", (long long)json_integer_value(
+		    json_object_get(mig, "revisions")), PL(json_integer_value(
+		    json_object_get(mig, "revisions"))));
+		/* No revision, no head: not "heads base". */
+		if (json_array_size(json_object_get(mig, "heads")) != 0)
+			printf(", head%s %s", PL(json_array_size(
+			    json_object_get(mig, "heads"))), ids);
+		printf("%s)", json_is_true(json_object_get(mig, "stale")) ?
 		    "; the last valid set" : "");
 		free(ids);
 	}
@@ -838,6 +841,13 @@ out_progress(json_t *p)
 		    json_object_get(p, "in_use")), (long long)
 		    json_integer_value(json_object_get(p,
 		    "max_connections_total")));
+	} else if (strcmp(ev, "waiting_for_lock") == 0) {
+		t = out_line(out_str(p, "waiting_for"));
+		out_ms(ms, sizeof ms, (double)json_integer_value(
+		    json_object_get(p, "lock_wait_ms")));
+		printf("waiting for the migration lock, which another run "
+		    "holds (%s), for up to %s (lock_wait)\n", t ? t : "", ms);
+		free(t);
 	} else if (strcmp(ev, "queued") == 0) {
 		printf("waiting: %lld run%s ahead of this one\n",
 		    (long long)json_integer_value(json_object_get(p,
@@ -1070,10 +1080,13 @@ out_reload(json_t *res)
 		return;
 	}
 	ids = out_ids(json_object_get(m, "heads"));
-	printf("reloaded: %lld revision%s, head%s %s\n", (long long)
-	    json_integer_value(json_object_get(m, "revisions")),
-	    PL(json_integer_value(json_object_get(m, "revisions"))),
-	    PL(json_array_size(json_object_get(m, "heads"))), ids);
+	printf("reloaded: %lld revision%s", (long long)json_integer_value(
+	    json_object_get(m, "revisions")), PL(json_integer_value(
+	    json_object_get(m, "revisions"))));
+	if (json_array_size(json_object_get(m, "heads")) != 0)
+		printf(", head%s %s", PL(json_array_size(json_object_get(m,
+		    "heads"))), ids);
+	printf("\n");
 	free(ids);
 }
 
@@ -1305,6 +1318,9 @@ out_fleet_progress(json_t *p)
 	} else if (strcmp(ev, "failed") == 0)
 		printf("%s: %s %sFAILED%s\n", db, out_str(p, "revision"),
 		    c(RED), c(RESET));
+	else if (strcmp(ev, "waiting_for_lock") == 0)
+		printf("%s: waiting for the migration lock (%s)\n", db,
+		    out_str(p, "waiting_for"));
 	else if (strcmp(ev, "waiting_for_slot") == 0)
 		printf("%s: waiting for a connection slot: %lld of %lld in use "
 		    "(max_connections_total)\n", db, (long long)

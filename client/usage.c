@@ -24,6 +24,13 @@ static const char *const usage_synonyms[][2] = {
 	{ "branches", "heads" }, { "graph", "revisions" },
 };
 
+/* Alembic's commands with no one word here: what to type instead. */
+static const char *const usage_instead[][2] = {
+	{ "show", "'history REV' (what ran for it) or 'revisions' (the "
+	    "graph, with each revision's parents and message)" },
+	{ "init", "'new -m MESSAGE' (it creates the migrations directory)" },
+};
+
 #define MIGCTL_SYNOPSIS	"[OPTIONS] COMMAND [ARGS]"
 #define HELP_COL	24	/* where an option's help starts */
 
@@ -106,6 +113,10 @@ usage_suggest_cmd(const char *w)
 	for (i = 0; i < nitems(usage_synonyms); i++) {
 		if (strcasecmp(w, usage_synonyms[i][0]) == 0)
 			return (xprintf("'%s'", usage_synonyms[i][1]));
+	}
+	for (i = 0; i < nitems(usage_instead); i++) {
+		if (strcasecmp(w, usage_instead[i][0]) == 0)
+			return (xstrdup(usage_instead[i][1]));
 	}
 	for (i = 0; i < migctl_ncmds; i++)
 		usage_near_offer(&nr, migctl_cmds[i].name);

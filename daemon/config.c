@@ -8,7 +8,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -793,6 +795,49 @@ config_param_find(const char *section, const char *name, size_t *idx)
 	return (NULL);
 }
 
+/*
+ * What an unknown key in [sect] was probably meant to be, as the end of its
+ * error (": it belongs in [migrations]", ": did you mean 'conninfo'?"), or
+ * "": a key of another section, else a typo of a known key.  A named
+ * database takes the keys of [database] and [migrations].
+ */
+static char *
+config_unknown_hint(const char *sect, int named, const char *name)
+{
+	const struct config_param	*p, *best = NULL;
+	size_t				 i, d, most, bestd = (size_t)-1;
+	size_t				 len = strlen(name);
+	int				 here;
+
+	for (i = 0; i < nitems(config_params); i++) {
+		p = &config_params[i];
+		if (strcmp(p->name, name) == 0)
+			return (xprintf(": it belongs in [%s]", p->section));
+	}
+	most = len <= 4 ? 1 : 2;
+	for (i = 0; i < nitems(config_params); i++) {
+		p = &config_params[i];
+		d = word_distance(name, len, p->name);
+		here = named ? strcmp(p->section, "database") == 0 ||
+		    strcmp(p->section, "migrations") == 0 :
+		    strcmp(p->section, sect) == 0;
+		/* a key of this section wins a tie */
+		if (d <= most && (d < bestd || (d == bestd && here))) {
+			best = p;
+			bestd = d;
+		}
+	}
+	if (best == NULL)
+		return (xstrdup(""));
+	here = named ? strcmp(best->section, "database") == 0 ||
+	    strcmp(best->section, "migrations") == 0 :
+	    strcmp(best->section, sect) == 0;
+	if (here)
+		return (xprintf(": did you mean '%s'?", best->name));
+	return (xprintf(": did you mean '%s' in [%s]?", best->name,
+	    best->section));
+}
+
 /* inih's callback: finds the parameter, refuses duplicates, applies it. */
 static int
 config_handler(void *arg, const char *section, const char *name,
@@ -820,11 +865,13 @@ config_handler(void *arg, const char *section, const char *name,
 		raw = st->cur->raw;
 		if ((p = config_param_find("database", name, &i)) == NULL &&
 		    (p = config_param_find("migrations", name, &i)) == NULL) {
+			why = config_unknown_hint("database", 1, name);
 			errlist_add(st->errs, "%s:%d: unknown key '%s' in "
 			    "[database %s] (a named database takes conninfo, "
 			    "pool_size, connect_timeout and the keys of "
-			    "[migrations])", st->path, st->lineno, name,
-			    st->cur->name);
+			    "[migrations])%s", st->path, st->lineno, name,
+			    st->cur->name, why);
+			free(why);
 			return (1);
 		}
 		if (!CONFIG_IS_DB(p)) {
@@ -835,8 +882,10 @@ config_handler(void *arg, const char *section, const char *name,
 			return (1);
 		}
 	} else if ((p = config_param_find(st->sect, name, &i)) == NULL) {
-		errlist_add(st->errs, "%s:%d: unknown key '%s' in [%s]",
-		    st->path, st->lineno, name, st->sect);
+		why = config_unknown_hint(st->sect, 0, name);
+		errlist_add(st->errs, "%s:%d: unknown key '%s' in [%s]%s",
+		    st->path, st->lineno, name, st->sect, why);
+		free(why);
 		return (1);
 	}
 	if (st->indented && st->last == (int)i) {
@@ -1247,13 +1296,25 @@ int
 config_load(const char *path, struct config **out, struct errlist *errs)
 {
 	struct stat	 sb;
+	struct passwd	 pwb, *pw = NULL;
+	struct group	 grb, *gr = NULL;
+	char		 pwbuf[4096], grbuf[4096];
 	char		*buf;
 	ssize_t		 n;
 	size_t		 off = 0;
 	int		 fd, r;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		errlist_add(errs, "%s: %s", path, strerror(errno));
+		if (errno == EACCES && getpwuid_r(geteuid(), &pwb, pwbuf,
+		    sizeof pwbuf, &pw) == 0 && pw != NULL && getgrgid_r(
+		    getegid(), &grb, grbuf, sizeof grbuf, &gr) == 0 && gr != NULL)
+			/* root:migd 0640 is what deploy.md installs. */
+			errlist_add(errs, "%s: %s: migd runs as user %s, who "
+			    "must be able to read it (e.g. chgrp %s %s; chmod "
+			    "0640 %s)", path, strerror(EACCES), pw->pw_name,
+			    gr->gr_name, path, path);
+		else
+			errlist_add(errs, "%s: %s", path, strerror(errno));
 		return (-1);
 	}
 	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||

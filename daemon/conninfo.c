@@ -72,32 +72,6 @@ conninfo_keyword(const char *word, size_t len)
 	return (found);
 }
 
-/* Edit distance of two short words, for "did you mean". */
-static size_t
-conninfo_distance(const char *a, size_t la, const char *b)
-{
-	size_t	 lb = strlen(b), i, j, prev, cur, row[64];
-
-	if (la >= nitems(row) || lb >= nitems(row))
-		return ((size_t)-1);
-	for (j = 0; j <= lb; j++)
-		row[j] = j;
-	for (i = 1; i <= la; i++) {
-		prev = row[0];
-		row[0] = i;
-		for (j = 1; j <= lb; j++) {
-			cur = row[j];
-			row[j] = prev + (a[i - 1] == b[j - 1] ? 0 : 1);
-			if (row[j - 1] + 1 < row[j])
-				row[j] = row[j - 1] + 1;
-			if (cur + 1 < row[j])
-				row[j] = cur + 1;
-			prev = cur;
-		}
-	}
-	return (row[lb]);
-}
-
 /* The keyword a misspelt option name was probably meant to be (to free),
  * or NULL. */
 static char *
@@ -110,7 +84,7 @@ conninfo_suggest(const char *word, size_t len)
 	if ((opts = PQconninfoParse("", NULL)) == NULL)
 		return (NULL);
 	for (o = opts; o->keyword != NULL; o++) {
-		d = conninfo_distance(word, len, o->keyword);
+		d = word_distance(word, len, o->keyword);
 		if (d < bestd) {
 			bestd = d;
 			free(best);

@@ -636,10 +636,14 @@ control_accept_error(struct evconnlistener *l, void *arg)
 
 /* Refuses to take over a socket another live daemon is answering on. */
 static int
-control_stale(const char *path, char **cause)
+control_stale(const struct config *cf, char **cause)
 {
 	struct sockaddr_un	 sun;
 	struct stat		 sb;
+	struct ucred		 cred;
+	socklen_t		 len;
+	const char		*path = cf->socket;
+	char			 pid[32] = "";
 	int			 fd, r;
 
 	if (lstat(path, &sb) == -1)
@@ -654,12 +658,19 @@ control_stale(const char *path, char **cause)
 	sun.sun_family = AF_UNIX;
 	strncpy(sun.sun_path, path, sizeof sun.sun_path - 1);
 	r = connect(fd, (struct sockaddr *)&sun, sizeof sun);
-	close(fd);
 	if (r == 0) {
-		*cause = xprintf("another migd is already listening on %s",
-		    path);
+		len = sizeof cred;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+			snprintf(pid, sizeof pid, " (pid %ld)", (long)cred.pid);
+		close(fd);
+		*cause = xprintf("another migd%s is already listening on %s: "
+		    "stop it first (systemctl stop migd, if it is the "
+		    "service), or give this one another socket with "
+		    "[control] socket in %s or migd -S PATH", pid, path,
+		    cf->path);
 		return (-1);
 	}
+	close(fd);
 	unlink(path);
 	return (0);
 }
@@ -695,6 +706,39 @@ control_check_dir(const char *path)
 	free(dir);
 }
 
+/* Why the socket could not be made, and what to do: a new install run by
+ * hand has no /run/migd (systemd's RuntimeDirectory= makes it). */
+static char *
+control_bind_cause(const struct config *cf, int err)
+{
+	struct stat	 sb;
+	struct passwd	*pw;
+	char		*dir, *cause, *how, user[64];
+
+	dir = path_dir(cf->socket);
+	how = xprintf("or choose another path with [control] socket in %s "
+	    "or migd -S PATH", cf->path);
+	if ((pw = getpwuid(geteuid())) != NULL)
+		snprintf(user, sizeof user, "%s", pw->pw_name);
+	else
+		snprintf(user, sizeof user, "uid %lu", (unsigned long)geteuid());
+	if (err == ENOENT && stat(dir, &sb) == -1)
+		cause = xprintf("cannot listen on %s: its directory %s does not "
+		    "exist; create it, writable by migd's user %s only (the "
+		    "systemd unit's RuntimeDirectory=migd makes /run/migd), %s",
+		    cf->socket, dir, user, how);
+	else if (err == EACCES || err == EPERM)
+		cause = xprintf("cannot listen on %s: migd's user %s may not "
+		    "create it in %s (%s); give that directory to %s, %s",
+		    cf->socket, user, dir, strerror(err), user, how);
+	else
+		cause = xprintf("cannot listen on %s: %s; %s", cf->socket,
+		    strerror(err), how + 3);
+	free(how);
+	free(dir);
+	return (cause);
+}
+
 /* Binds the socket file with its configured mode and group. */
 static int
 control_bind(const struct config *cf, char **cause)
@@ -714,7 +758,7 @@ control_bind(const struct config *cf, char **cause)
 		return (-1);
 	}
 	strncpy(sun.sun_path, cf->socket, sizeof sun.sun_path - 1);
-	if (control_stale(cf->socket, cause) != 0)
+	if (control_stale(cf, cause) != 0)
 		return (-1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1) {
@@ -723,7 +767,7 @@ control_bind(const struct config *cf, char **cause)
 	}
 	old = umask(0177);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		*cause = xprintf("bind %s: %s", cf->socket, strerror(errno));
+		*cause = control_bind_cause(cf, errno);
 		umask(old);
 		close(fd);
 		return (-1);

@@ -91,6 +91,7 @@ struct job {
 	job_fn			 next;
 	double			 deadline;
 	int			 locked;
+	int			 lock_said;	/* told it waits for the lock */
 	int			 session_set;	/* SET outside a transaction */
 	int			 ran_sql;	/* user SQL ran on the session */
 	int			 refresh;	/* 1: may have changed the state, to

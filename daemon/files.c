@@ -482,9 +482,10 @@ files_load_log(struct files *f, const struct loader_result *res,
 		if (!asked && !was_valid)
 			return;
 		who = files_who(f);
-		log_warnx("%smigrations in %s are invalid (%zu problems); "
+		log_warnx("%smigrations in %s are invalid (%zu problem%s); "
 		    "nothing will run until they are fixed", who,
-		    f->directory, json_array_size(f->errors));
+		    f->directory, json_array_size(f->errors),
+		    json_array_size(f->errors) == 1 ? "" : "s");
 		free(who);
 		for (n = 0; n < json_array_size(f->errors); n++)
 			log_warnx("%s", json_string_value(json_array_get(
@@ -498,8 +499,9 @@ files_load_log(struct files *f, const struct loader_result *res,
 	}
 	who = files_who(f);
 	n = graph_heads(rs->graph, &heads);
-	log_info("%sloaded %zu revisions from %s, %zu head%s%s%s (%.3f s)",
-	    who, revset_count(rs), f->directory, n, n == 1 ? "" : "s",
+	log_info("%sloaded %zu revision%s from %s, %zu head%s%s%s (%.3f s)",
+	    who, revset_count(rs), revset_count(rs) == 1 ? "" : "s",
+	    f->directory, n, n == 1 ? "" : "s",
 	    n == 1 ? ": " : "", n == 1 ? graph_id(rs->graph, heads[0]) : "",
 	    res->seconds);
 	free(who);

@@ -468,6 +468,28 @@ graph_find(const struct graph *g, const char *id)
 	return (g->slot[s] == 0 ? -1 : (ssize_t)(g->slot[s] - 1));
 }
 
+/* What to type instead of Alembic's forms migd does not take: a range
+ * (FROM:TO, for --sql) or a step count from a revision (REV+N, head-1). */
+static const char *
+graph_lookup_hint(const char *id)
+{
+	size_t	 len = strlen(id), digits;
+
+	if (strchr(id, ':') != NULL)
+		return (": FROM:TO is a range for the SQL of a run (upgrade or "
+		    "downgrade --sql FROM:TO); a run takes one target");
+	digits = 0;
+	while (digits < len && id[len - 1 - digits] >= '0' &&
+	    id[len - 1 - digits] <= '9')
+		digits++;
+	if (digits > 0 && len > digits + 1 && (id[len - 1 - digits] == '+' ||
+	    id[len - 1 - digits] == '-'))
+		return (": steps from a named revision (Alembic's REV+N, "
+		    "head-1) are not a target here; +N and -N count from the "
+		    "current revision, or name the revision itself");
+	return ("");
+}
+
 /* People type short prefixes of long hex ids; accept them when unambiguous. */
 int
 graph_lookup(const struct graph *g, const char *id, size_t *idx, char **cause)
@@ -501,7 +523,8 @@ graph_lookup(const struct graph *g, const char *id, size_t *idx, char **cause)
 	}
 	if (cause != NULL) {
 		if (total == 0)
-			*cause = xprintf("unknown revision '%s'", id);
+			*cause = xprintf("unknown revision '%s'%s", id,
+			    graph_lookup_hint(id));
 		else {
 			list = graph_list(g, found, total, total);
 			*cause = xprintf("ambiguous revision '%s': %s", id,

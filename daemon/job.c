@@ -316,6 +316,60 @@ migrate_pg_error(PGresult *res)
 	return (o);
 }
 
+/*
+ * Whether a permission error is about migd's own tables (or their schemas or
+ * the history's id sequence): a role that reads them is not their owner,
+ * as when another role ran Alembic before.
+ */
+static int
+job_own_tables(const struct config_db *cf, const char *msg)
+{
+	const char	*names[] = { cf->version_table, cf->history_table,
+			    cf->version_schema, cf->history_schema };
+	const char	*p;
+	size_t		 i, n;
+
+	/* "permission denied for KIND NAME" */
+	if ((p = strstr(msg, "permission denied for ")) == NULL)
+		return (0);
+	p += strlen("permission denied for ");
+	p += strcspn(p, " ");
+	if (*p++ != ' ')
+		return (0);
+	for (i = 0; i < nitems(names); i++) {
+		n = strlen(names[i]);
+		/* a table, a schema, or the sequence history_table_id_seq */
+		if (strncmp(p, names[i], n) == 0 && (p[n] == '\0' || (i == 1 &&
+		    strcmp(p + n, "_id_seq") == 0)))
+			return (1);
+	}
+	return (0);
+}
+
+/* Fails a job whose role may not use migd's tables: which role, which
+ * tables, and the grant that fixes it. */
+static void
+job_fail_grant(struct job *j, json_t *data, const char *msg)
+{
+	const struct config_db	*cf = j->db->cf;
+	PGconn			*pg = j->pc != NULL ? pool_conn_pg(j->pc) : NULL;
+	const char		*role = pg != NULL ? PQuser(pg) : NULL;
+	char			*vt, *ht;
+
+	vt = migrate_qualify(cf->version_schema, cf->version_table);
+	ht = migrate_qualify(cf->history_schema, cf->history_table);
+	if (role == NULL || *role == '\0')
+		role = "?";
+	job_fail(j, MIGD_ERR_SQL, "sql_error", data, "%s (SQLSTATE 42501): "
+	    "migd connects as role %s, which may not use its version and "
+	    "history tables %s and %s; as their owner, GRANT SELECT, INSERT, "
+	    "UPDATE, DELETE ON %s, %s TO %s, and USAGE on their schemas and "
+	    "on the sequence of %s's id, or set [database] conninfo to the "
+	    "role that owns them", msg, role, vt, ht, vt, ht, role, ht);
+	free(vt);
+	free(ht);
+}
+
 /* Checks a bookkeeping query; on error fails the job with the server's words. */
 int
 job_ok(struct job *j, PGresult *res)
@@ -334,6 +388,11 @@ job_ok(struct job *j, PGresult *res)
 	    "57014") == 0) {
 		json_decref(data);
 		job_cancelled(j);
+		return (0);
+	}
+	if (code != NULL && strcmp(code, "42501") == 0 && msg != NULL &&
+	    job_own_tables(j->db->cf, msg)) {
+		job_fail_grant(j, data, msg);
 		return (0);
 	}
 	job_fail(j, MIGD_ERR_SQL, "sql_error", data, "%s (SQLSTATE %s)",

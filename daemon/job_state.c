@@ -30,6 +30,7 @@ static void	job_lock(struct job *j, PGresult *res);
 static void	job_lock_timer(evutil_socket_t fd, short events, void *arg);
 static void	job_locked(struct job *j, PGresult *res);
 static void	job_lock_holder(struct job *j, PGresult *res);
+static void	job_lock_waits(struct job *j, PGresult *res);
 static void	job_tables(struct job *j, PGresult *res);
 static void	job_tables_done(struct job *j, PGresult *res);
 static char	*migrate_tables_ddl(const struct config_db *cf, int version,
@@ -312,11 +313,12 @@ job_locked(struct job *j, PGresult *res)
 		    "lock; nothing ran");
 		return;
 	}
-	if (migd_now() >= j->deadline) {
+	if (migd_now() >= j->deadline || !j->lock_said) {
 		/* Holders in this database only (the same key taken in another
 		 * database of the cluster is another lock), and the holder's own
 		 * lock, not the shared witness it also holds during a migration
-		 * (book_witness_sql). */
+		 * (book_witness_sql).  At the first miss, to say who the run
+		 * waits for; at the deadline, to say who it gave up on. */
 		snprintf(key, sizeof key, "%lld",
 		    migrate_lock_key(j->db->cf));
 		params[0] = key;
@@ -330,10 +332,58 @@ job_locked(struct job *j, PGresult *res)
 		    "l.objsubid = 1 AND l.mode = 'ExclusiveLock' AND "
 		    "l.database = (SELECT oid FROM pg_database WHERE datname = "
 		    "current_database()) AND a.datname = current_database()", 1,
-		    params,
-		    job_lock_holder);
+		    params, migd_now() >= j->deadline ? job_lock_holder :
+		    job_lock_waits);
 		return;
 	}
+	if (j->timer == NULL)
+		j->timer = evtimer_new(j->db->base, job_lock_timer, j);
+	evtimer_add(j->timer, &tv);
+}
+
+/* The holders of the migration lock, as JSON and (*who) as one line. */
+static json_t *
+job_lock_holders(PGresult *res, char **who)
+{
+	json_t	*holders = json_array();
+	int	 i;
+
+	*who = NULL;
+	for (i = 0; i < PQntuples(res); i++) {
+		json_array_append_new(holders, json_pack("{s:I, s:s, s:s, s:s, "
+		    "s:s, s:s}", "pid", (json_int_t)atoll(PQgetvalue(res, i, 0)),
+		    "application_name", PQgetvalue(res, i, 1),
+		    "client", PQgetvalue(res, i, 2),
+		    "user", PQgetvalue(res, i, 3),
+		    "backend_start", PQgetvalue(res, i, 4),
+		    "state", PQgetvalue(res, i, 5)));
+		if (*who == NULL)
+			*who = xprintf("pid %s, application_name '%s', client "
+			    "%s, user %s", PQgetvalue(res, i, 0),
+			    PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+			    PQgetvalue(res, i, 3));
+	}
+	return (holders);
+}
+
+/* The lock was taken at the first try: another run (another migd, another
+ * host) holds it.  Says so once, naming it, and goes on polling: silence
+ * for up to lock_wait looks like a hang. */
+static void
+job_lock_waits(struct job *j, PGresult *res)
+{
+	struct timeval	 tv = { 0, MIGRATE_LOCK_POLL_MS * 1000 };
+	json_t		*holders;
+	char		*who;
+
+	if (!job_ok(j, res))
+		return;
+	j->lock_said = 1;
+	holders = job_lock_holders(res, &who);
+	run_notify(j, "waiting_for_lock", json_pack("{s:o, s:s, s:I}",
+	    "holders", holders, "waiting_for", who ? who : "holder has gone",
+	    "lock_wait_ms", (json_int_t)j->db->cf->lock_wait_ms));
+	free(who);
 	if (j->timer == NULL)
 		j->timer = evtimer_new(j->db->base, job_lock_timer, j);
 	evtimer_add(j->timer, &tv);
@@ -342,28 +392,12 @@ job_locked(struct job *j, PGresult *res)
 static void
 job_lock_holder(struct job *j, PGresult *res)
 {
-	json_t	*holders, *h;
-	char	*who = NULL;
-	int	 i;
+	json_t	*holders;
+	char	*who;
 
 	if (!job_ok(j, res))
 		return;
-	holders = json_array();
-	for (i = 0; i < PQntuples(res); i++) {
-		h = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}",
-		    "pid", (json_int_t)atoll(PQgetvalue(res, i, 0)),
-		    "application_name", PQgetvalue(res, i, 1),
-		    "client", PQgetvalue(res, i, 2),
-		    "user", PQgetvalue(res, i, 3),
-		    "backend_start", PQgetvalue(res, i, 4),
-		    "state", PQgetvalue(res, i, 5));
-		json_array_append_new(holders, h);
-		if (who == NULL)
-			who = xprintf("pid %s, application_name '%s', client "
-			    "%s, user %s", PQgetvalue(res, i, 0),
-			    PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-			    PQgetvalue(res, i, 3));
-	}
+	holders = job_lock_holders(res, &who);
 	job_fail(j, MIGD_ERR_BUSY, "lock_timeout", json_pack("{s:o, s:I}",
 	    "holders", holders, "lock_wait_ms",
 	    (json_int_t)j->db->cf->lock_wait_ms),

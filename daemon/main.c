@@ -398,8 +398,8 @@ migd_check_migrations(const struct config_db *cf)
 		errlist_clear(&errs);
 		return;
 	}
-	printf("# migrations: %zu revisions in %s\n", revset_count(rs),
-	    cf->directory);
+	printf("# migrations: %zu revision%s in %s\n", revset_count(rs),
+	    revset_count(rs) == 1 ? "" : "s", cf->directory);
 	printf("# format: %s%s\n", layout_name((enum layout_format)
 	    rs->set.format), cf->format == LAYOUT_AUTO ? " (detected)" : "");
 	revset_unparsed(rs, &errs);
@@ -661,8 +661,9 @@ main(int argc, char **argv)
 	if (!migd_private)
 		migd_watchdog_start();
 
-	log_info("migd %s listening on %s", PACKAGE_VERSION, fd == -1 ?
-	    migd.config->socket : "a socket passed by systemd");
+	log_info("migd %s listening on %s, configuration %s", PACKAGE_VERSION,
+	    fd == -1 ? migd.config->socket : "a socket passed by systemd",
+	    migd_config_path);
 	migd_notify("READY=1\nSTATUS=listening on %s", fd == -1 ?
 	    migd.config->socket : "the socket systemd passed");
 

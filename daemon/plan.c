@@ -787,12 +787,18 @@ job_plan(struct job *j)
 	assess = json_object();
 	migrate_assess(j->rs, 0, &j->st, assess);
 	if (json_array_size(json_object_get(assess, "unknown")) != 0) {
+		/* No file at all: more likely the wrong directory. */
 		job_fail(j, MIGD_ERR_STATE, "ahead", json_pack("{s:O}",
 		    "unknown", json_object_get(assess, "unknown")),
 		    "the version table names %s, which no migration file "
-		    "defines: the database is ahead of this code; deploy the "
-		    "newer migrations first", json_string_value(
-		    json_array_get(json_object_get(assess, "unknown"), 0)));
+		    "defines: %s%s%s", json_string_value(json_array_get(
+		    json_object_get(assess, "unknown"), 0)),
+		    revset_count(j->rs) == 0 ? "the migrations directory " :
+		    "the database is ahead of this code; deploy the newer "
+		    "migrations first", revset_count(j->rs) == 0 ?
+		    j->db->cf->directory : "", revset_count(j->rs) == 0 ?
+		    " holds no revision at all; check [migrations] directory "
+		    "(and format), or deploy the migrations there" : "");
 		json_decref(assess);
 		return;
 	}

@@ -512,3 +512,30 @@ sort_runs(void *base, size_t n, size_t size,
 		memcpy(base, src, n * size);
 	free(tmp);
 }
+
+/* Edit distance of two short words (a, la bytes long, and b), for "did
+ * you mean"; (size_t)-1 for long ones. */
+size_t
+word_distance(const char *a, size_t la, const char *b)
+{
+	size_t	 lb = strlen(b), i, j, prev, cur, row[64];
+
+	if (la >= nitems(row) || lb >= nitems(row))
+		return ((size_t)-1);
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			cur = row[j];
+			row[j] = prev + (a[i - 1] == b[j - 1] ? 0 : 1);
+			if (row[j - 1] + 1 < row[j])
+				row[j] = row[j - 1] + 1;
+			if (cur + 1 < row[j])
+				row[j] = cur + 1;
+			prev = cur;
+		}
+	}
+	return (row[lb]);
+}

@@ -38,6 +38,7 @@ int	 path_trusted(const struct stat *, const char *, const char *,
 int	 path_trusted_by(const struct stat *, uid_t, const char *,
 	    const char *, struct errlist *);
 char	*path_dir(const char *);
+size_t	 word_distance(const char *, size_t, const char *);
 long	 backoff_jittered(long, long, int, unsigned long);
 
 #define PARALLEL_THREADS	4	/* at most, with this one */

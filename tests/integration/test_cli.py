@@ -194,6 +194,22 @@ def test_exit_3_no_socket(tmpdir_short):
         assert "No such file" in p.stderr, p.stderr
     msg = unreachable_json(migctl_at(path, "--json", "status"))
     assert path in msg and "No such file" in msg, msg
+    # and the way to go without one (a CI job, a container)
+    assert "without a daemon, migctl --local -c CONFIG runs one" in msg, msg
+
+
+def test_wait_without_daemon_says_why_and_the_time_asked(tmpdir_short):
+    """`wait` that never reached migd: the timeout as given (0.5, not 0) and
+    why it could not connect, with the way to name the socket."""
+    path = os.path.join(tmpdir_short, "none.sock")
+    p = migctl_at(path, "wait", "--for", "ready", "--timeout", "0.5")
+    assert p.returncode == X_UNREACHABLE, (p.returncode, p.stdout, p.stderr)
+    assert ("migd did not answer at %s within 0.5 s: No such file or directory "
+            "(is migd running? -s or $MIGD_SOCKET selects the socket; without a "
+            "daemon, migctl --local -c CONFIG runs one for the command)" % path
+            in p.stderr), p.stderr
+    msg = unreachable_json(migctl_at(path, "--json", "wait", "--timeout", "0"))
+    assert "within 0 s: No such file or directory" in msg, msg
 
 
 def test_exit_3_socket_exists_nobody_listens(tmpdir_short):
@@ -222,6 +238,164 @@ def test_exit_3_daemon_dies_before_answering(migd):
     assert rc == X_UNREACHABLE, (rc, out, err)
     assert "closed the connection" in err, err
     assert took < 4
+
+
+# ---- a migd of another version ----------------------------------------------
+
+class OldMigd:
+    """A daemon on a socket that answers `version` as migd VERSION would and knows
+    nothing else (method_not_found), or no parameter (unknown parameter), as a
+    migd older than this migctl answers what it does not know. Records the
+    methods it was sent."""
+
+    def __init__(self, path, version, unknown="method"):
+        import threading
+        self.methods = []
+        self.params = []
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(path)
+        self.srv.listen(8)
+        self.version, self.unknown = version, unknown
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            with c, c.makefile("rwb") as f:
+                for line in f:
+                    req = json.loads(line)
+                    self.methods.append(req["method"])
+                    self.params.append(req.get("params"))
+                    if req["method"] == "version":
+                        reply = {"result": {"name": "migd", "version": self.version,
+                                            "protocol": 1}}
+                    elif self.unknown == "method":
+                        reply = {"error": {"code": -32601, "message": "unknown method "
+                                           "\"%s\"" % req["method"],
+                                           "data": {"kind": "method_not_found"}}}
+                    else:
+                        reply = {"error": {"code": -32602, "message": "invalid params: "
+                                           "unknown parameter \"dry_run\"",
+                                           "data": {"kind": "invalid_params"}}}
+                    reply.update(jsonrpc="2.0", id=req["id"])
+                    f.write(json.dumps(reply).encode() + b"\n")
+                    f.flush()
+
+    def close(self):
+        self.srv.close()
+
+
+def test_daemon_of_another_version_is_named(tmpdir_short):
+    """migctl against an older migd that lacks a method or a parameter: the error
+    says which versions meet and what to do, not only 'unknown method'; nothing
+    but the request itself and `version` is sent."""
+    path = os.path.join(tmpdir_short, "old.sock")
+    old = OldMigd(path, "0.0.9")
+    try:
+        ours = migctl_at(path, "-V").stdout.split()[1]
+        p = migctl_at(path, "lint")
+        assert p.returncode == X_FAILED, (p.returncode, p.stdout, p.stderr)
+        assert 'unknown method "lint": migd at %s is version 0.0.9 (protocol 1) and ' \
+            'this migctl is %s (protocol 1)' % (path, ours) in p.stderr, p.stderr
+        assert "use the migctl of migd's version, or upgrade migd" in p.stderr, p.stderr
+        assert old.methods == ["lint", "version"], old.methods
+        # with --db too: the version request carries no database (an old migd
+        # may not know the param)
+        p = migctl_at(path, "--db", "a", "current")
+        assert "migd at %s is version 0.0.9" % path in p.stderr, p.stderr
+        assert old.params[-1] is None, old.params
+        doc = json.loads(migctl_at(path, "--json", "status").stdout)["error"]
+        assert doc["data"] == {"kind": "method_not_found", "daemon_version": "0.0.9"}, doc
+        assert "is version 0.0.9" in doc["message"], doc
+    finally:
+        old.close()
+    # an unknown parameter is the same story
+    path2 = os.path.join(tmpdir_short, "old2.sock")
+    old = OldMigd(path2, "0.0.9", unknown="param")
+    try:
+        p = migctl_at(path2, "upgrade", "--dry-run")
+        assert p.returncode == X_FAILED, (p.returncode, p.stdout, p.stderr)
+        assert 'unknown parameter "dry_run": migd at %s is version 0.0.9' % path2 \
+            in p.stderr, p.stderr
+    finally:
+        old.close()
+    # the same version: the error stays as migd said it
+    path3 = os.path.join(tmpdir_short, "same.sock")
+    old = OldMigd(path3, ours)
+    try:
+        p = migctl_at(path3, "lint")
+        assert p.returncode == X_FAILED, (p.returncode, p.stdout, p.stderr)
+        assert p.stderr.strip() == 'migctl: unknown method "lint"', p.stderr
+    finally:
+        old.close()
+
+
+def test_tables_of_another_role_name_the_role_and_the_grant(migd_factory, pg, make_db):
+    """migd pointed at a database whose version and history tables another role
+    made (a first migd, or Alembic, run as the owner): status and upgrade say
+    which role migd connects as and the GRANT that fixes it, not only the
+    server's 'permission denied'; nothing changes; after that GRANT both work."""
+    db = make_db(pg)
+    owner = connected(migd_factory(pg=pg, db=db))
+    write_rev(owner.migrations_dir, "r1_a.sql", "r1", up="SELECT 1;")
+    assert migctl(owner, "upgrade").returncode == X_OK
+    owner.stop()
+    pg.psql("DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+            "'migd_reader') THEN CREATE ROLE migd_reader LOGIN; END IF; END$$", db)
+    m = migd_factory(pg=pg, db=db, conninfo=pg.conninfo(db).replace(
+        "user=postgres", "user=migd_reader"))
+    write_rev(m.migrations_dir, "r1_a.sql", "r1", up="SELECT 1;")
+    write_rev(m.migrations_dir, "r2_b.sql", "r2", down="r1", up="SELECT 2;")
+    before = history(m)
+    for args in (["status"], ["upgrade"]):
+        p = migctl(m, *args)
+        assert p.returncode == X_FAILED, (args, p.returncode, p.stdout, p.stderr)
+        assert "permission denied for table alembic_version (SQLSTATE 42501): migd " \
+            "connects as role migd_reader" in p.stderr, p.stderr
+        assert 'GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."alembic_version", ' \
+            '"public"."migd_history" TO migd_reader' in p.stderr, p.stderr
+        assert "set [database] conninfo to the role that owns them" in p.stderr, p.stderr
+    assert versions(m) == ["r1"] and history(m) == before
+    e = jerr(m, "status", rc=X_FAILED, kind="sql_error")
+    assert e["data"]["sqlstate"] == "42501" and "migd_reader" in e["message"], e
+    # the grant it names is enough
+    pg.psql('GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."alembic_version", '
+            '"public"."migd_history" TO migd_reader; GRANT USAGE ON SEQUENCE '
+            'public.migd_history_id_seq TO migd_reader', db)
+    assert migctl(m, "status").returncode == X_OK
+    p = migctl(m, "upgrade")
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    assert versions(m) == ["r2"]
+
+
+def test_database_ahead_of_an_empty_directory_points_at_the_setting(migd_factory, pg, db):
+    """migd pointed at a directory with no revision (a wrong [migrations]
+    directory) on a database others migrated: the refusal says the directory is
+    empty and names the setting, not 'deploy the newer migrations'; a directory
+    with files but not this one keeps the usual words. Nothing changes."""
+    a = connected(migd_factory(pg=pg, db=db))
+    chain(a.migrations_dir, 2)
+    assert migctl(a, "upgrade").returncode == X_OK
+    b = connected(migd_factory(pg=pg, db=db))
+    p = migctl(b, "status")
+    assert "migrations:  %s (0 revisions)\n" % b.migrations_dir in p.stdout, p.stdout
+    assert migctl(b, "reload").stdout == "reloaded: 0 revisions\n"
+    p = migctl(b, "upgrade")
+    assert p.returncode == X_FAILED, (p.returncode, p.stdout, p.stderr)
+    assert ("the version table names r2, which no migration file defines: the "
+            "migrations directory %s holds no revision at all; check [migrations] "
+            "directory (and format), or deploy the migrations there"
+            % b.migrations_dir) in p.stderr, p.stderr
+    write_rev(b.migrations_dir, "x1_other.sql", "x1", up="SELECT 1;")
+    migdtest.wait_for(lambda: b.status()["migrations"].get("revisions") == 1, 10,
+                      what="the file loaded")
+    p = migctl(b, "upgrade")
+    assert p.returncode == X_FAILED and "the database is ahead of this code; deploy " \
+        "the newer migrations first" in p.stderr, p.stderr
+    assert versions(a) == ["r2"]
 
 
 # ---- exit 4 -----------------------------------------------------------------
@@ -334,6 +508,51 @@ def test_exit_5_lock_timeout_second_daemon(migd_factory, pg, db):
         rc, out, err, _ = finish(runner)
     assert rc == X_OK, (rc, out, err)
     assert versions(a) == ["r1"]
+
+
+def test_second_daemon_says_it_waits_for_the_lock_then_runs(migd_factory, pg, db):
+    """Two migds on one database (two hosts, or two `--local` CI jobs): the
+    upgrade that finds the migration lock taken says at once whom it waits for
+    and how long it may, instead of sitting silent for up to lock_wait; once
+    the lock is free it runs what is left (here nothing) and exits 0."""
+    a = connected(migd_factory(pg=pg, db=db))
+    b = connected(migd_factory(pg=pg, db=db))
+    for m in (a, b):
+        write_rev(m.migrations_dir, "r1_slow.sql", "r1", up="SELECT pg_sleep(3);",
+                  message="slow")
+    runner = popen_migctl(a.socket, "upgrade")
+    try:
+        wait_activity(a, "pg_sleep(3)")
+        holder = int(q(a, "SELECT pid FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3)%' "
+                          "AND pid <> pg_backend_pid() AND state = 'active'"))
+        waiter = popen_migctl(b.socket, "--json", "--stream", "upgrade")
+        rc, out, err, _ = finish(waiter, timeout=30)
+    finally:
+        rca, outa, erra, _ = finish(runner)
+    assert rca == X_OK, (rca, outa, erra)
+    assert rc == X_OK, (rc, out, err)
+    lines = [json.loads(x) for x in out.splitlines()]
+    waits = [x["params"] for x in lines if x.get("method") == "progress"
+             and x["params"]["event"] == "waiting_for_lock"]
+    assert len(waits) == 1, lines
+    assert [h["pid"] for h in waits[0]["holders"]] == [holder], waits
+    assert waits[0]["lock_wait_ms"] == 60000 and str(holder) in waits[0]["waiting_for"], waits
+    assert lines[-1]["result"]["steps"] == [], lines[-1]
+    assert versions(a) == ["r1"]
+    # for people, one line on stdout that says it
+    write_rev(a.migrations_dir, "r2_slow.sql", "r2", down="r1", up="SELECT pg_sleep(3);")
+    write_rev(b.migrations_dir, "r2_slow.sql", "r2", down="r1", up="SELECT pg_sleep(3);")
+    runner = popen_migctl(a.socket, "upgrade")
+    try:
+        wait_activity(a, "pg_sleep(3)")
+        p = migctl(b, "upgrade")
+    finally:
+        finish(runner)
+    assert p.returncode == X_OK, (p.returncode, p.stdout, p.stderr)
+    assert re.search(r"^waiting for the migration lock, which another run holds \(pid \d+, "
+                     r"application_name '[^']*', client local, user postgres\), for up to "
+                     r"60\.0 s \(lock_wait\)$", p.stdout, re.M), p.stdout
+    assert versions(a) == ["r2"]
 
 
 def test_exit_5_too_many_clients(migd_factory):
@@ -664,6 +883,8 @@ def test_no_daemon_wait_and_wait_daemon_give_up_in_time(tmpdir_short):
         assert rc == X_UNREACHABLE, (p.args, rc, out, err)
         assert 0.9 <= took < 5, (p.args, took)
         assert path in err, err
+        # each says how long it tried, and why it could not connect
+        assert "within 1 s: No such file or directory" in err, (p.args, err)
 
 
 def test_wait_succeeds_when_upgrade_happens_during_wait(migd):
@@ -1082,6 +1303,10 @@ NEAR_MISSES = [
     (["wait", "--for", "heads"], "'head'"),
     (["resolve", "r1", "aplied"], "'applied'"),
     (["status", "-c", "migd.conf"], "'--local -c CONFIG'"),
+    # Alembic's words with no one word here: what to type instead
+    (["show", "0001"], "'history REV' (what ran for it) or 'revisions' (the graph"),
+    (["init"], "'new -m MESSAGE' (it creates the migrations directory)"),
+    (["revision", "-m", "x"], "'new'"),
 ]
 
 

@@ -316,3 +316,162 @@ def test_check_default_durations(cfgdir):
     assert p.returncode == 0, p.stderr
     for line in ("lock_timeout = 5s", "statement_timeout = 0", "lock_wait = 60s"):
         assert re.search("^%s$" % line, p.stdout, re.M), (line, p.stdout)
+
+
+# ---- the control socket: what a new install hits, said with the fix ----------------
+
+def _socket_config(cfgdir, sock):
+    secs = sections_for(cfgdir)
+    secs["control"]["socket"] = sock
+    path = write(cfgdir, render_config(secs)[0])
+    os.chmod(path, 0o644)
+    return path
+
+
+def test_socket_directory_missing_names_setting_and_fix(cfgdir):
+    """migd run by hand after `make install` has no /run/migd (systemd makes it): the
+    error names the directory, the setting and the file, and what to do."""
+    sock = os.path.join(cfgdir, "run", "migd", "migd.sock")
+    path = _socket_config(cfgdir, sock)
+    p = start_expect_failure(path)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    err = p.stderr
+    assert "cannot listen on %s" % sock in err, err
+    assert "its directory %s does not exist" % os.path.dirname(sock) in err, err
+    assert "RuntimeDirectory=migd" in err, err
+    assert "[control] socket in %s" % path in err, err
+    assert "-S PATH" in err, err
+    assert not os.path.exists(os.path.join(cfgdir, "run")), "migd created the directory"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="runs migd as nobody with setpriv, which needs root")
+def test_socket_directory_not_writable_names_user_and_fix(cfgdir):
+    """A socket in a directory migd's user may not write: which user, which
+    directory, which setting."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    rundir = os.path.join(cfgdir, "run")
+    os.makedirs(rundir)
+    os.chmod(rundir, 0o755)                     # root's, not nobody's
+    os.chmod(cfgdir, 0o755)
+    os.chmod(os.path.join(cfgdir, "migrations"), 0o755)
+    sock = os.path.join(rundir, "migd.sock")
+    path = _socket_config(cfgdir, sock)
+    p = subprocess.run(["setpriv", "--reuid=%d" % nobody.pw_uid,
+                        "--regid=%d" % nobody.pw_gid, "--clear-groups",
+                        MIGD_BIN, "-c", path], capture_output=True, text=True,
+                       timeout=10, env=clean_env(), stdin=subprocess.DEVNULL)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    err = p.stderr
+    assert ("cannot listen on %s: migd's user nobody may not create it in %s "
+            "(Permission denied)" % (sock, rundir)) in err, err
+    assert "[control] socket in %s" % path in err, err
+    assert os.listdir(rundir) == []
+
+
+def test_second_migd_on_the_socket_names_the_first(cfgdir):
+    """Starting migd twice on one socket: the second says which pid holds it and
+    how to proceed, and the first keeps its socket and keeps answering."""
+    sock = os.path.join(cfgdir, "migd.sock")
+    path = _socket_config(cfgdir, sock)
+    first = subprocess.Popen([MIGD_BIN, "-c", path], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env=clean_env(),
+                             stdin=subprocess.DEVNULL)
+    try:
+        migdtest.wait_for(lambda: os.path.exists(sock) and
+                          "result" in migdtest.rpc(sock, "version", timeout=2.0),
+                          10, what="the first migd")
+        p = start_expect_failure(path)
+        assert p.returncode == 1, (p.stdout, p.stderr)
+        assert ("another migd (pid %d) is already listening on %s" % (first.pid, sock)
+                in p.stderr), p.stderr
+        assert "[control] socket in %s or migd -S PATH" % path in p.stderr, p.stderr
+        assert "result" in migdtest.rpc(sock, "version", timeout=2.0)
+    finally:
+        first.terminate()
+        first.wait(10)
+
+
+def test_missing_migrations_directory_said_then_picked_up(migd_factory):
+    """A first start before the migrations are deployed: migd starts, says in
+    its log and in status that the directory is missing (one problem, said in
+    the singular), runs nothing, and picks the files up once they arrive."""
+    from cli_helpers import write_rev
+    m = migd_factory(start=False)
+    shutil.rmtree(m.migrations_dir)
+    m.start()
+    m.wait_connected(True)
+    log = m.log()
+    assert ("migrations in %s are invalid (1 problem); nothing will run until they "
+            "are fixed" % m.migrations_dir) in log, log
+    assert "%s: cannot open migrations directory: No such file or directory" \
+        % m.migrations_dir in log, log
+    p = m.migctl("status")
+    assert p.returncode == 0 and "invalid_migrations" in p.stdout, (p.stdout, p.stderr)
+    assert "cannot open migrations directory" in p.stdout, p.stdout
+    p = m.migctl("upgrade")
+    assert p.returncode == 1 and "cannot open migrations directory" in p.stderr, p.stderr
+    os.makedirs(m.migrations_dir)
+    write_rev(m.migrations_dir, "r1_a.sql", "r1", up="SELECT 1;")
+    migdtest.wait_for(lambda: m.status()["state"] == "pending", 10,
+                      what="the files picked up")
+    assert m.migctl("upgrade").returncode == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="runs migd as nobody with setpriv, which needs root")
+def test_config_unreadable_by_migds_user_says_who_and_the_fix(cfgdir):
+    """A configuration root keeps 0600 (the password in it): migd's user cannot
+    read it. The error names that user and the chgrp/chmod that lets it, and
+    the file is left as it was."""
+    import grp
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    group = grp.getgrgid(nobody.pw_gid).gr_name
+    os.chmod(cfgdir, 0o755)
+    path = write(cfgdir, render_config(sections_for(cfgdir))[0])
+    os.chmod(path, 0o600)
+    p = subprocess.run(["setpriv", "--reuid=%d" % nobody.pw_uid,
+                        "--regid=%d" % nobody.pw_gid, "--clear-groups",
+                        MIGD_BIN, "-n", "-c", path], capture_output=True, text=True,
+                       timeout=10, env=clean_env(), stdin=subprocess.DEVNULL)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert p.stderr.strip() == (
+        "%s: Permission denied: migd runs as user nobody, who must be able to read "
+        "it (e.g. chgrp %s %s; chmod 0640 %s)" % (path, group, path, path)), p.stderr
+    st = os.stat(path)
+    assert (st.st_uid, st.st_mode & 0o7777) == (0, 0o600)
+    # what it says works
+    os.chown(path, 0, nobody.pw_gid)
+    os.chmod(path, 0o640)
+    p = subprocess.run(["setpriv", "--reuid=%d" % nobody.pw_uid,
+                        "--regid=%d" % nobody.pw_gid, "--clear-groups",
+                        MIGD_BIN, "-n", "-c", path], capture_output=True, text=True,
+                       timeout=10, env=clean_env(), stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+
+
+def test_example_config_shows_every_setting_at_its_default(cfgdir):
+    """conf/migd.conf, installed as /etc/migd/migd.conf, is where an operator
+    first reads the settings: it names every key `migd -n` prints (lock_timeout,
+    lock_wait, lint... included), each at its default as it says."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(repo, "conf", "migd.conf")) as f:
+        example = f.read()
+    path = write(cfgdir, example)
+    p = run_migd(["-n", "-c", path])
+    assert p.returncode == 0, p.stderr
+    printed = [l.split(" =", 1)[0] for l in p.stdout.splitlines()
+               if re.match(r"^[a-z_]+ =", l)]
+    assert printed, p.stdout
+    keys = set(re.findall(r"^#?([a-z_]+) =", example, re.M))
+    missing = [k for k in printed if k not in keys]
+    assert not missing, "not in conf/migd.conf: %s" % missing
+    # the values it shows are the defaults, but for what it notes it sets
+    minimal = write(cfgdir, "[database]\nconninfo = dbname=app\n[migrations]\n"
+                    "directory = /etc/migd/migrations\n")
+    q = run_migd(["-n", "-c", minimal])
+    assert q.returncode == 0, q.stderr
+    strip = lambda out: [l for l in out.splitlines() if not l.startswith("#")]
+    assert strip(p.stdout) == strip(q.stdout), (p.stdout, q.stdout)

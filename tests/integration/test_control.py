@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import time
 
@@ -324,6 +325,21 @@ def test_log_format(migd):
     good = [l for l in lines if LOG_LINE_RE.match(l)]
     assert good, "no line like 'YYYY-MM-DD HH:MM:SS level: ...':\n" + "\n".join(lines[:20])
     assert any(" debug: " in l for l in good), "-v shows no debug lines"
+
+
+def test_start_log_names_socket_config_directory_and_database(migd):
+    """What an operator reads at start: the socket and the configuration file,
+    the migrations directory and how many revisions, the database reached."""
+    with open(os.path.join(migd.migrations_dir, "r1_a.sql"), "w") as f:
+        f.write("-- revision: r1\n-- down_revision: none\n\n-- migrate:up\nSELECT 1;\n")
+    migd.stop()
+    migd.start()
+    migd.wait_connected(True)
+    log = migd.log().split("SIGTERM")[-1]
+    assert re.search(r"info: migd \S+ listening on %s, configuration %s$"
+                     % (re.escape(migd.socket), re.escape(migd.config_path)), log, re.M), log
+    assert "loaded 1 revision from %s, 1 head: r1" % migd.migrations_dir in log, log
+    assert "database: connected to %s" % migd.db in log, log
 
 
 def test_socket_mode(migd_factory):

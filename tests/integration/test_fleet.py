@@ -474,7 +474,7 @@ def test_fleet_databases_on_one_directory_share_one_set(fleet, workdir):
         log = m.log()
         assert log.count("loaded 2 revisions from %s" % shared) == 1, log[-3000:]
         assert "%s, %s: loaded 2 revisions from %s" % (a, b, shared) in log, log[-3000:]
-        assert "%s: loaded 1 revisions from %s" % (c, own) in log, log[-3000:]
+        assert "%s: loaded 1 revision from %s" % (c, own) in log, log[-3000:]
         assert _inotify_fds(m.proc.pid) == 2, "one watch per directory"
         assert [_revisions(m, d) for d in (a, b, c)] == [2, 2, 1]
         # a new file: inotify, and status waits a moment for its load

@@ -12,6 +12,7 @@ import json
 import os
 import pty
 import pwd
+import re
 import select
 import shutil
 import stat
@@ -288,7 +289,8 @@ def test_migctl_refuses_a_socket_taken_by_another_user(impostor, migd_factory):
     m = at_socket(migd_factory, path, start=False)
     m.start(wait=False)
     assert m.wait_exit(10) != 0
-    assert "another migd is already listening on %s" % path in m.log(), m.log()
+    assert re.search(r"another migd \(pid \d+\) is already listening on %s"
+                     % re.escape(path), m.log()), m.log()
     # ... and the impostor fools a migctl told to trust its user: what 0.1.0 did
     r = migctl_at(path, "check", env={"MIGD_DAEMON_USER": "nobody"})
     assert r.returncode == X_OK, (r.returncode, r.stdout, r.stderr)

@@ -298,3 +298,22 @@ def test_migd_socket_and_private_options(proj):
     assert "socket = /tmp/x.sock\n" in p.stdout, p.stdout
     assert "socket_mode = 0660\n" in p.stdout, p.stdout
     assert migdtest.run_migd(["-S"]).returncode == 2
+
+
+def test_database_down_check_waits_for_the_files(proj):
+    """PostgreSQL not running in a CI job: the private migd fails to connect at
+    once, before it has read the files. `--local check` and `status` answer
+    about the files all the same (no_database, N revisions), never 'loading'
+    because they asked too soon."""
+    chain(proj.migrations_dir, 300)
+    proj.sections["database"]["conninfo"] = (
+        "host=%s port=1 dbname=x user=postgres" % proj.dir)   # no server there
+    proj.write_config()
+    for _ in range(5):
+        st = proj.json("check", rc=X_CHECK)
+        assert st["state"] == "no_database", st
+        assert st["migrations"]["revisions"] == 300, st["migrations"]
+        assert st["database"]["last_error"], st["database"]
+    p = proj.run("status")
+    assert p.returncode == X_OK, (p.returncode, p.stdout, p.stderr)
+    assert "300 revisions" in p.stdout and "loading" not in p.stdout, p.stdout

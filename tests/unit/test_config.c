@@ -603,8 +603,24 @@ main(void)
 	    "/etc/migd/test.conf:1: unknown section [logging] (known: "
 	    "database, migrations, control, log)", "empty unknown section");
 	expect_error("[database]\npoolsize = 2\n",
-	    "/etc/migd/test.conf:2: unknown key 'poolsize' in [database]",
-	    "unknown key");
+	    "/etc/migd/test.conf:2: unknown key 'poolsize' in [database]: "
+	    "did you mean 'pool_size'?", "unknown key, a typo");
+	expect_error("[database]\ncolour = blue\n",
+	    "/etc/migd/test.conf:2: unknown key 'colour' in [database]",
+	    "unknown key, nothing like it");
+	expect_error("[database]\ndirectory = /srv/m\n",
+	    "/etc/migd/test.conf:2: unknown key 'directory' in [database]: "
+	    "it belongs in [migrations]", "a key of another section");
+	expect_error("[control]\nlevel = debug\n",
+	    "/etc/migd/test.conf:2: unknown key 'level' in [control]: "
+	    "it belongs in [log]", "a [log] key in [control]");
+	expect_error("[migrations]\nversion_tabel = x\n",
+	    "/etc/migd/test.conf:2: unknown key 'version_tabel' in "
+	    "[migrations]: did you mean 'version_table'?", "a swapped letter");
+	expect_error("[database]\nlock_timout = 5s\n",
+	    "/etc/migd/test.conf:2: unknown key 'lock_timout' in [database]: "
+	    "did you mean 'lock_timeout' in [migrations]?",
+	    "a typo of another section's key");
 	expect_error("pool_size = 2\n",
 	    "/etc/migd/test.conf:1: 'pool_size' is outside any [section]",
 	    "key outside a section");

@@ -312,7 +312,13 @@ test_refusals(void)
 	expect_error("[database a]\nconninfo = dbname=a\nsocket = /x\n",
 	    F ":3: unknown key 'socket' in [database a] (a named database "
 	    "takes conninfo, pool_size, connect_timeout and the keys of "
-	    "[migrations])", "a [control] key in a named section");
+	    "[migrations]): it belongs in [control]",
+	    "a [control] key in a named section");
+	expect_error("[database a]\nconninfo = dbname=a\nlock_timout = 1s\n",
+	    F ":3: unknown key 'lock_timout' in [database a] (a named database "
+	    "takes conninfo, pool_size, connect_timeout and the keys of "
+	    "[migrations]): did you mean 'lock_timeout'?",
+	    "a typo of a [migrations] key in a named section");
 	expect_error("[database a]\nconninfo = dbname=a\n"
 	    "max_connections_total = 4\n",
 	    F ":3: 'max_connections_total' applies to the whole daemon, across "

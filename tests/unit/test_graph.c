@@ -718,6 +718,19 @@ test_lookup(void)
 	is_own(lookup(g, "abd90"), "error: unknown revision 'abd90'",
 	    "longer than any id");
 	is_own(lookup(g, ""), "error: empty revision id", "empty id");
+	is_own(lookup(g, "ab:abd9"), "error: unknown revision 'ab:abd9': "
+	    "FROM:TO is a range for the SQL of a run (upgrade or downgrade "
+	    "--sql FROM:TO); a run takes one target", "a range: for --sql");
+	is_own(lookup(g, "head-1"), "error: unknown revision 'head-1': steps "
+	    "from a named revision (Alembic's REV+N, head-1) are not a target "
+	    "here; +N and -N count from the current revision, or name the "
+	    "revision itself", "Alembic's head-1");
+	is_own(lookup(g, "abd9+2"), "error: unknown revision 'abd9+2': steps "
+	    "from a named revision (Alembic's REV+N, head-1) are not a target "
+	    "here; +N and -N count from the current revision, or name the "
+	    "revision itself", "Alembic's REV+N");
+	is_own(lookup(g, "zz-"), "error: unknown revision 'zz-'",
+	    "a trailing sign alone is no step count");
 	is_int(graph_lookup(g, "zz", &(size_t){ 0 }, NULL), -1,
 	    "lookup without a cause pointer");
 	graph_free(g);
