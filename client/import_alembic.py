@@ -218,6 +218,35 @@ def needs_bare(stmts, began):
     return began and any(not in_tx for _, in_tx in stmts)
 
 
+def in_file(exc, path):
+    """Whether the traceback of exc passes through the file at path."""
+    return any(os.path.abspath(fs.filename) == os.path.abspath(path)
+               for fs in traceback.extract_tb(exc.__traceback__))
+
+
+def env_failure(exc, rev, root):
+    """A failure that never reached the revision's own code: the project's
+    env.py (or what it needs) fails offline, for every revision alike, so
+    no revision is to blame and no placeholder would help."""
+    where = ""
+    for fs in traceback.extract_tb(exc.__traceback__):
+        if os.path.basename(fs.filename) == "env.py":
+            where = " (%s line %d)" % (os.path.relpath(fs.filename, root),
+                                       fs.lineno)
+    text = "%s: %s" % (type(exc).__name__, exc) if str(exc) else \
+        type(exc).__name__
+    hint = ""
+    if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0],
+                                                             str):
+        hint = ("; env.py reads %s from the environment: set it for the "
+                "import too (offline mode connects to nothing, and only "
+                "the dialect of the URL counts, e.g. %s=postgresql://)" % (
+                    exc.args[0], exc.args[0]))
+    return ("the project's env.py raised %s%s in offline mode, before "
+            "revision %s's own code ran: it would fail for every revision, "
+            "so nothing is written%s" % (text, where, rev.revision, hint))
+
+
 def describe_failure(exc, rev_path):
     """Why a revision cannot be rendered offline, for a person."""
     line = None
@@ -416,6 +445,8 @@ def run(ini, out, allow_partial):
             raise ImportFailure(import_hint(e, "running env.py for %s" %
                                             rev.revision))
         except Exception as e:      # noqa: BLE001 (the revision's own code)
+            if not in_file(e, rev.path):
+                raise ImportFailure(env_failure(e, rev, root))
             problems.append({"revision": rev.revision, "file": source,
                              "reason": describe_failure(e, rev.path)})
             rendered.append((rev, message, source, None))

@@ -1,0 +1,99 @@
+"""Alembic projects shaped as real teams have them, moved to migd exactly as
+docs/from-alembic.md says, with the real Alembic from Debian
+(python3-alembic) on the same database for comparison.
+
+tests/fixtures/alembic_accounts: alembic.ini in a subdirectory (db/), with
+script_location = %(here)s/migrations, prepend_sys_path = .. and two
+version_locations; env.py takes the URL from $ACCOUNTS_DB_URL (the ini has
+none) and keeps Alembic's versions in meta.schema_version; a branch root
+with a label and depends_on in the second location, a merge, enums created
+and dropped, batch_alter_table, bulk_insert, a CREATE INDEX CONCURRENTLY and
+an ALTER TYPE ... ADD VALUE in autocommit blocks, a data migration through
+op.get_bind(), downgrades that pass."""
+
+import os
+import shutil
+import subprocess
+
+import alembic_helpers
+import migdtest
+from alembic_helpers import FIXTURES, file_of, import_, import_ok, read, sql_files
+from engine_helpers import X_FAILED, X_OK, connected, history, migctl_json, q, versions
+from schema_helpers import assert_same_dump
+from schema_helpers import dump as schema_dump
+
+pytestmark = alembic_helpers.needs_alembic
+
+ENV = "ACCOUNTS_DB_URL"
+VT = "meta.schema_version"
+# 1 -> 2 -> 4 -> 5 (merge of 4 and 3) -> 6; 3 is a root (label billing) that
+# depends on 2
+R1, R2, R3, R4, R5, R6 = ("1a2b3c4d5e01", "2b3c4d5e6f02", "3c4d5e6f7a03",
+                          "4d5e6f7a8b04", "5e6f7a8b9c05", "6f7a8b9c0d06")
+REVS = [R1, R2, R3, R4, R5, R6]
+NOT_APP = ("meta.schema_version", "meta.migd_history", "meta.migd_history_id_seq")
+
+
+def accounts():
+    """A copy of the accounts project; returns its db/alembic.ini."""
+    root = os.path.join(migdtest.short_tempdir("alembic-"), "accounts")
+    shutil.copytree(os.path.join(FIXTURES, "alembic_accounts"), root,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return os.path.join(root, "db", "alembic.ini")
+
+
+def offline_env():
+    """What the import needs of env.py: only the URL's dialect counts."""
+    return {ENV: "postgresql://"}
+
+
+def alembic(ini, pg, db, *args, fails=False):
+    """The alembic CLI on db, run from the directory of alembic.ini as this
+    project is run (prepend_sys_path = ..)."""
+    p = subprocess.run(["/usr/bin/python3", "-m", "alembic", "-c", ini] + list(args),
+                       capture_output=True, text=True, timeout=120,
+                       cwd=os.path.dirname(ini),
+                       env=migdtest.clean_env({ENV: alembic_helpers.url(pg, db)}))
+    assert (p.returncode != 0) == fails, (args, p.returncode, p.stdout, p.stderr)
+    return p.stdout + p.stderr
+
+
+def dump(pg, db):
+    return schema_dump(pg, db, NOT_APP)
+
+
+def daemon(migd_factory, db=None, pg=None):
+    """A migd on db with the project's version table, no schemas of its own."""
+    m = connected(migd_factory(pg=pg, db=db, overrides={
+        ("migrations", "version_table"): VT, ("migrations", "schemas"): ""}))
+    return m
+
+
+def test_env_py_failing_offline_is_named_once_and_nothing_is_overwritten():
+    ini = accounts()
+    out = os.path.join(os.path.dirname(os.path.dirname(ini)), "migrations")
+    # without the variable env.py reads, nothing is written: the fault is
+    # env.py's, named once with its line, not each revision's
+    p = import_(ini, "--out", out)
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert ("migctl: the project's env.py raised KeyError: '%s' (migrations/env.py line 16) "
+            "in offline mode, before revision %s's own code ran: it would fail for every "
+            "revision, so nothing is written; env.py reads %s from the environment: set it "
+            "for the import too" % (ENV, R1, ENV)) in p.stderr, p.stderr
+    assert "cannot be imported" not in p.stderr and "--allow-partial" not in p.stderr, p.stderr
+    assert not os.path.exists(out)
+    # imported once with it, then again without it and with --allow-partial:
+    # no file that held SQL becomes a placeholder
+    p = import_(ini, "--out", out, env=offline_env())
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    before = {f: read(os.path.join(out, f)) for f in sql_files(out)}
+    assert len(before) == 6 and not any("-- unfinished:" in t for t in before.values())
+    p = import_(ini, "--out", out, "--allow-partial")
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert "env.py raised KeyError: '%s'" % ENV in p.stderr, p.stderr
+    assert "placeholder" not in p.stderr + p.stdout, p.stderr
+    assert {f: read(os.path.join(out, f)) for f in sql_files(out)} == before
+    # --json: one import_failed error
+    p = import_(ini, "--out", out, "--allow-partial", "--json")
+    assert p.returncode == X_FAILED and '"kind": "import_failed"' in p.stdout, p.stdout
+    assert {f: read(os.path.join(out, f)) for f in sql_files(out)} == before
