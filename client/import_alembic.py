@@ -11,6 +11,8 @@ transaction.  A file this program wrote carries the SHA-256 of what it
 wrote, so that a file a person edited since is never overwritten.
 
 Usage: migctl-import-alembic ALEMBIC_INI --out DIR [--allow-partial] [--json]
+       [--version-table SCHEMA.TABLE [--config FILE]]
+(--version-table: what migd will use, from --config, else migd's default.)
 Exit: 0 done; 1 a revision cannot be rendered (nothing written), or the
 project cannot be loaded; 2 usage.
 """
@@ -97,6 +99,7 @@ class Renderer:
         self.script = script
         self.chunks = None
         self.version_re = None
+        self.version_table = None
         self.EnvironmentContext = EnvironmentContext
         self.RevisionStep = RevisionStep
         renderer = self
@@ -151,6 +154,8 @@ class Renderer:
                 mc = ectx.get_context() if ectx._migration_context else None
                 if mc is not None and self.version_re is None:
                     self.version_re = version_pattern(mc)
+                    self.version_table = "%s.%s" % (
+                        mc._version.schema or "public", mc._version.name)
         finally:
             chunks, self.chunks = self.chunks, None
         if self.version_re is None:
@@ -417,7 +422,23 @@ def message_of(rev):
     return one_line(first)
 
 
-def run(ini, out, allow_partial):
+def version_table_hint(project, migd, config):
+    """The project's env.py names the table Alembic keeps its versions in
+    (context.configure's version_table, version_table_schema).  migd must
+    read the same one, or a database Alembic migrated looks empty to it and
+    every revision would run again: say so when they differ."""
+    if project is None or project == migd:
+        return None
+    where = ("%s has version_table = %s" % (config, migd) if config else
+             "migd's default is %s" % migd)
+    return ("the project's env.py keeps Alembic's versions in %s, but %s: "
+            "set 'version_table = %s' in %s [migrations] before migd "
+            "reaches a database Alembic migrated, or it sees nothing "
+            "applied there and would run every revision again" % (
+                project, where, project, "its" if config else "migd.conf's"))
+
+
+def run(ini, out, allow_partial, migd_table, config):
     root = os.path.dirname(os.path.abspath(ini))
     quiet_logging()
     cfg, script, revs = load_project(ini)
@@ -460,7 +481,7 @@ def run(ini, out, allow_partial):
     if problems and (not allow_partial or not all(
             p.get("placeholder", True) for p in problems)):
         return {"directory": out, "revisions": [], "problems": problems,
-                "written": False}
+                "written": False, "version_table": renderer.version_table}
     os.makedirs(out, mode=0o755, exist_ok=True)
     existing = existing_files(out)
     results = []
@@ -479,8 +500,12 @@ def run(ini, out, allow_partial):
             action = "placeholder"
         results.append({"revision": rev.revision, "file": path,
                         "action": action, **({"reason": why} if why else {})})
-    return {"directory": out, "revisions": results, "problems": problems,
-            "written": True}
+    res = {"directory": out, "revisions": results, "problems": problems,
+           "written": True, "version_table": renderer.version_table}
+    hint = version_table_hint(renderer.version_table, migd_table, config)
+    if hint:
+        res["version_table_hint"] = hint
+    return res
 
 
 def report(res, as_json):
@@ -511,15 +536,24 @@ def report(res, as_json):
             "%d %s" % (counts[k], k) for k in
             ("written", "updated", "unchanged", "kept", "placeholder")
             if k in counts)))
+    if "version_table_hint" in res:
+        sys.stderr.write("migctl: %s\n" % res["version_table_hint"])
 
 
 def main(argv):
     ini, out, allow_partial, as_json = None, None, False, False
+    migd_table, config = "public.alembic_version", None
     i = 0
     while i < len(argv):
         a = argv[i]
         if a == "--out" and i + 1 < len(argv):
             out = argv[i + 1]
+            i += 1
+        elif a == "--version-table" and i + 1 < len(argv):
+            migd_table = argv[i + 1]
+            i += 1
+        elif a == "--config" and i + 1 < len(argv):
+            config = argv[i + 1]
             i += 1
         elif a == "--allow-partial":
             allow_partial = True
@@ -534,7 +568,7 @@ def main(argv):
         usage()
     out = os.path.abspath(out)
     try:
-        res = run(ini, out, allow_partial)
+        res = run(ini, out, allow_partial, migd_table, config)
     except ImportFailure as e:
         if as_json:
             json.dump({"error": {"message": str(e), "data": {

@@ -11,13 +11,14 @@ and dropped, batch_alter_table, bulk_insert, a CREATE INDEX CONCURRENTLY and
 an ALTER TYPE ... ADD VALUE in autocommit blocks, a data migration through
 op.get_bind(), downgrades that pass."""
 
+import json
 import os
 import shutil
 import subprocess
 
 import alembic_helpers
 import migdtest
-from alembic_helpers import FIXTURES, file_of, import_, import_ok, read, sql_files
+from alembic_helpers import FIXTURES, import_, read, sql_files
 from engine_helpers import X_FAILED, X_OK, connected, history, migctl_json, q, versions
 from schema_helpers import assert_same_dump
 from schema_helpers import dump as schema_dump
@@ -97,3 +98,81 @@ def test_env_py_failing_offline_is_named_once_and_nothing_is_overwritten():
     p = import_(ini, "--out", out, "--allow-partial", "--json")
     assert p.returncode == X_FAILED and '"kind": "import_failed"' in p.stdout, p.stdout
     assert {f: read(os.path.join(out, f)) for f in sql_files(out)} == before
+
+
+def test_import_names_the_version_table_env_py_configures(migd_factory):
+    ini = accounts()
+    out = os.path.join(os.path.dirname(os.path.dirname(ini)), "migrations")
+    hint = ("migctl: the project's env.py keeps Alembic's versions in %s, but %%s: set "
+            "'version_table = %s' in %%s [migrations] before migd reaches a database Alembic "
+            "migrated, or it sees nothing applied there and would run every revision again\n"
+            % (VT, VT))
+    p = import_(ini, "--out", out, env=offline_env())
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    assert hint % ("migd's default is public.alembic_version", "migd.conf's") in p.stderr, \
+        p.stderr
+    p = import_(ini, "--out", out, "--json", env=offline_env())
+    assert p.returncode == X_OK and p.stderr == "", p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["version_table"] == VT and "public.alembic_version" in doc["version_table_hint"]
+    # a configuration with another version table is named
+    m = migd_factory(start=False)
+    m.write_config({("migrations", "schemas"): ""})
+    p = import_(ini, "-c", m.config_path, env=offline_env())
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    assert hint % ("%s has version_table = public.alembic_version" % m.config_path, "its") \
+        in p.stderr, p.stderr
+    # one with the project's: nothing to say
+    m.write_config({("migrations", "version_table"): VT})
+    p = import_(ini, "-c", m.config_path, env=offline_env())
+    assert p.returncode == X_OK and "version_table" not in p.stderr, p.stderr
+    # a project on Alembic's defaults says nothing either
+    p = import_(alembic_helpers.project(), "--out", os.path.join(out, "x"))
+    assert p.returncode == X_OK and "version_table" not in p.stderr, p.stderr
+
+
+def test_take_over_a_database_alembic_migrated_into_meta(pg, make_db, migd_factory):
+    """Alembic ran the project up to R2 in production; the team imports it,
+    points migd at meta.schema_version as import says, adopts, and goes on
+    with +1 and heads as Alembic does on a twin database; both go down to
+    base alike."""
+    ini = accounts()
+    db, twin = make_db(pg), make_db(pg)
+    for d in (db, twin):
+        alembic(ini, pg, d, "upgrade", R2)
+    m = daemon(migd_factory, db=db, pg=pg)
+    p = import_(ini, "-c", m.config_path, env=offline_env())
+    assert p.returncode == X_OK and "version_table" not in p.stderr, (p.stdout, p.stderr)
+    assert m.migctl("reload").returncode == X_OK
+    rc, st, p = migctl_json(m, "status")
+    assert rc == X_OK and [r["revision"] for r in st["current"]] == [R2], (p.stdout, p.stderr)
+    assert st["unverified"] == [R1, R2] and st["pending"] == 4, st
+    before = dump(pg, db)
+    rc, res, p = migctl_json(m, "adopt")
+    assert rc == X_OK and [x["revision"] for x in res["adopted"]] == [R1, R2], p.stdout
+    assert dump(pg, db) == before
+    assert history(m, table="meta.migd_history", where="direction <> 'adopt'") == []
+    # nothing already applied runs again; +1 is Alembic's +1
+    alembic(ini, pg, twin, "upgrade", "+1")
+    rc, res, p = migctl_json(m, "upgrade", "+1", timeout=120)
+    assert rc == X_OK and [s["revision"] for s in res["steps"]] == [R4], (p.stdout, p.stderr)
+    assert versions(m, VT) == [R4] == sorted(
+        pg.psql("SELECT version_num FROM %s" % VT, db=twin).split())
+    alembic(ini, pg, twin, "upgrade", "heads")
+    rc, res, p = migctl_json(m, "upgrade", "heads", timeout=120)
+    assert rc == X_OK and [s["revision"] for s in res["steps"]] == [R3, R5, R6], p.stdout
+    assert versions(m, VT) == [R6]
+    assert R6 in alembic(ini, pg, db, "current")
+    assert_same_dump(dump(pg, twin), dump(pg, db), "upgrade heads", "alembic", "migd")
+    assert q(m, "SELECT string_agg(name, ',' ORDER BY id) FROM roles") == "admin,it's support"
+    assert rel_missing(m, "public.alembic_version")
+    # down to base alike (downgrades that pass are no-ops in both)
+    alembic(ini, pg, twin, "downgrade", "base")
+    rc, res, p = migctl_json(m, "downgrade", "base", timeout=120)
+    assert rc == X_OK, (p.stdout, p.stderr)
+    assert versions(m, VT) == []
+    assert_same_dump(dump(pg, twin), dump(pg, db), "downgrade base", "alembic", "migd")
+
+
+def rel_missing(m, name):
+    return q(m, "SELECT to_regclass('%s') IS NULL" % name) == "t"
