@@ -377,6 +377,26 @@ def bad_id(value, what):
     return None
 
 
+def run_directory(ini, loc):
+    """Where Alembic would be run: a relative script_location (and
+    prepend_sys_path) is relative to the directory Alembic runs in.  Projects
+    are usually run from the directory of alembic.ini; one whose ini sits
+    elsewhere (alembic -c deploy/alembic.ini, from the root) is run from
+    where its script_location is, which is where migctl runs then."""
+    here, cwd = os.path.dirname(ini), os.getcwd()
+    if os.path.isabs(loc) or ":" in loc:    # a path, or package:resource
+        return here
+    for d in (here, cwd):
+        if os.path.isdir(os.path.join(d, loc)):
+            return d
+    raise ImportFailure(
+        "%s: script_location = %s is not a directory under the directory of "
+        "alembic.ini (%s) nor under the current directory (%s): Alembic "
+        "reads it relative to the directory it runs in, so run migctl "
+        "import from there (or write script_location = %%(here)s/...)" % (
+            ini, loc, here, cwd))
+
+
 def load_project(ini):
     try:
         from alembic.config import Config
@@ -391,13 +411,12 @@ def load_project(ini):
         raise ImportFailure("%s: no such file (give the project's "
                             "alembic.ini)" % ini)
     ini = os.path.abspath(ini)
-    # Alembic projects are run from their root: prepend_sys_path and
-    # relative script_location are relative to it.
-    os.chdir(os.path.dirname(ini))
     cfg = Config(ini)
-    if not cfg.get_main_option("script_location"):
+    loc = cfg.get_main_option("script_location")
+    if not loc:
         raise ImportFailure("%s: no script_location in [alembic]: is this "
                             "the project's alembic.ini?" % ini)
+    os.chdir(run_directory(ini, loc))
     try:
         script = ScriptDirectory.from_config(cfg)
         revs = list(script.walk_revisions("base", "heads"))
@@ -439,9 +458,9 @@ def version_table_hint(project, migd, config):
 
 
 def run(ini, out, allow_partial, migd_table, config):
-    root = os.path.dirname(os.path.abspath(ini))
     quiet_logging()
     cfg, script, revs = load_project(ini)
+    root = os.getcwd()      # where load_project runs the project
     renderer = Renderer(cfg, script)
     rendered, problems = [], []
     for rev in revs:

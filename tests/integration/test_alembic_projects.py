@@ -19,6 +19,7 @@ import subprocess
 import alembic_helpers
 import migdtest
 from alembic_helpers import FIXTURES, import_, read, sql_files
+from cli_helpers import migctl_local
 from engine_helpers import X_FAILED, X_OK, connected, history, migctl_json, q, versions
 from schema_helpers import assert_same_dump
 from schema_helpers import dump as schema_dump
@@ -176,3 +177,48 @@ def test_take_over_a_database_alembic_migrated_into_meta(pg, make_db, migd_facto
 
 def rel_missing(m, name):
     return q(m, "SELECT to_regclass('%s') IS NULL" % name) == "t"
+
+
+def test_ini_outside_the_project_as_alembic_runs_it():
+    """deploy/alembic.ini with script_location = src, run from the checkout's
+    root as `alembic -c deploy/alembic.ini` is: import finds the project
+    where Alembic does, and says where to run it from when it cannot."""
+    ini = alembic_helpers.project()
+    top = os.path.dirname(os.path.dirname(ini))
+    os.rename(os.path.dirname(ini), os.path.join(top, "src"))
+    os.mkdir(os.path.join(top, "deploy"))
+    ini = os.path.join(top, "deploy", "alembic.ini")
+    with open(os.path.join(top, "src", "alembic.ini")) as f:
+        text = f.read()
+    with open(ini, "w") as f:
+        f.write(text.replace("script_location = %(here)s", "script_location = src")
+                .replace("prepend_sys_path = .", "prepend_sys_path = src"))
+    os.unlink(os.path.join(top, "src", "alembic.ini"))
+    p = subprocess.run(["/usr/bin/python3", "-m", "alembic", "-c", ini, "heads"], cwd=top,
+                       capture_output=True, text=True, timeout=60, env=migdtest.clean_env())
+    assert p.returncode == 0 and alembic_helpers.HEAD in p.stdout, p.stderr
+    out = os.path.join(top, "migrations")
+    p = migctl_local("import", "alembic", "deploy/alembic.ini", "--out", out, cwd=top,
+                     timeout=120)
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    assert "imported 6 revisions into %s (6 written)" % out in p.stdout, p.stdout
+    assert "-- imported-from: alembic src/versions/a1b2c3d4e5f0_create_schemas.py " in read(
+        os.path.join(out, sql_files(out)[0]))
+    # the same files as from the project laid out as usual, but for that line
+    usual = alembic_helpers.project()
+    out2 = os.path.join(os.path.dirname(usual), "migrations")
+    assert import_(usual, "--out", out2).returncode == X_OK
+    assert sql_files(out) == sql_files(out2)
+    for f in sql_files(out):
+        assert read(os.path.join(out, f)).split("-- migrate:up")[1] == \
+            read(os.path.join(out2, f)).split("-- migrate:up")[1], f
+    # from deploy/, where Alembic too would not find src: said, nothing written
+    out3 = os.path.join(top, "other")
+    p = migctl_local("import", "alembic", "alembic.ini", "--out", out3,
+                     cwd=os.path.join(top, "deploy"), timeout=120)
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert ("alembic.ini: script_location = src is not a directory under the directory of "
+            "alembic.ini (%s/deploy) nor under the current directory (%s/deploy): Alembic reads "
+            "it relative to the directory it runs in, so run migctl import from there"
+            % (top, top)) in p.stderr, p.stderr
+    assert "init" not in p.stderr and not os.path.exists(out3)
