@@ -128,6 +128,14 @@ class Renderer:
             return MockConnection(mc.dialect, dump)
 
         MigrationContext._stdout_connection = stdout_connection
+        # Offline, SQLAlchemy's PostgreSQL dialect never learns the server's
+        # standard_conforming_strings and assumes off (as before 9.1): it
+        # doubles every backslash of a literal (bulk_insert, bound values),
+        # and 'C:\temp' would arrive as C:\\temp.  Online, Alembic sends
+        # the value itself; with the servers' default (on since 9.1) a
+        # literal keeps its backslashes as they are.
+        from sqlalchemy.dialects.postgresql.base import PGDialect
+        PGDialect._backslash_escapes = False
         # Nothing of offline mode reaches our stdout.
         cfg.output_buffer = io.StringIO()
 
