@@ -128,6 +128,7 @@ class Renderer:
             return MockConnection(mc.dialect, dump)
 
         MigrationContext._stdout_connection = stdout_connection
+        force_literal_sql(EnvironmentContext)
         # Offline, SQLAlchemy's PostgreSQL dialect never learns the server's
         # standard_conforming_strings and assumes off (as before 9.1): it
         # doubles every backslash of a literal (bulk_insert, bound values),
@@ -190,6 +191,32 @@ class Renderer:
                 continue
             stmts.append((s, in_tx))
         return stmts, began
+
+
+def force_literal_sql(EnvironmentContext):
+    """The files must hold the SQL Alembic ran online, values and all.  An
+    env.py written before Alembic's template had them (1.4) configures
+    offline mode without literal_binds (values come out as %(name)s
+    placeholders) or without the named paramstyle (every % of a statement
+    or a value comes out doubled, as '100%%'): both are set here, whatever
+    env.py says."""
+    import inspect
+
+    configure = EnvironmentContext.configure
+    signature = inspect.signature(configure)
+    rest = next(p.name for p in signature.parameters.values()
+                if p.kind == p.VAR_KEYWORD)
+
+    def literal_configure(ectx, *args, **kw):
+        bound = signature.bind(ectx, *args, **kw)
+        a = bound.arguments
+        if a.get("connection") is None:
+            a.setdefault(rest, {})["literal_binds"] = True
+            a["dialect_opts"] = dict(a.get("dialect_opts") or {},
+                                     paramstyle="named")
+        return configure(*bound.args, **bound.kwargs)
+
+    EnvironmentContext.configure = literal_configure
 
 
 def version_pattern(mc):

@@ -168,7 +168,7 @@ def test_take_over_a_database_alembic_migrated_into_meta(pg, make_db, migd_facto
     # literals keep their backslashes as Alembic's bound values do
     roles = "SELECT string_agg(name, '|' ORDER BY id) FROM roles"
     assert q(m, roles) == pg.psql(roles, db=twin).strip() == \
-        "admin (\\\\fileserver)|it's support|on-call \\ C:\\ops"
+        "admin (\\\\fileserver)|it's support|on-call \\ C:\\ops, 100%"
     assert rel_missing(m, "public.alembic_version")
     # down to base alike (downgrades that pass are no-ops in both)
     alembic(ini, pg, twin, "downgrade", "base")
@@ -225,3 +225,34 @@ def test_ini_outside_the_project_as_alembic_runs_it():
             "it relative to the directory it runs in, so run migctl import from there"
             % (top, top)) in p.stderr, p.stderr
     assert "init" not in p.stderr and not os.path.exists(out3)
+
+
+def test_env_py_older_than_the_template_imports_the_same_sql():
+    """env.py from before Alembic 1.4's template configures offline mode
+    without literal_binds and the named paramstyle: the files are still the
+    SQL Alembic runs online, values in place and every % single."""
+    ini = accounts()
+    root = os.path.dirname(os.path.dirname(ini))
+    new = os.path.join(root, "new")
+    p = import_(ini, "--out", new, env=offline_env())
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    env_py = os.path.join(os.path.dirname(ini), "migrations", "env.py")
+    text = read(env_py)
+    old_style = text.replace('context.configure(url=URL, literal_binds=True,\n'
+                             '                      dialect_opts={"paramstyle": "named"}, **CONF)',
+                             'context.configure(url=URL, **CONF)')
+    assert old_style != text
+    with open(env_py, "w") as f:
+        f.write(old_style)
+    old = os.path.join(root, "old")
+    p = import_(ini, "--out", old, env=offline_env())
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    assert sql_files(old) == sql_files(new)
+    for f in sql_files(new):
+        body = read(os.path.join(old, f)).split("-- migrate:up")[1]
+        assert body == read(os.path.join(new, f)).split("-- migrate:up")[1], f
+        assert "%%" not in body and "%(" not in body, body
+    data = read(os.path.join(old, [f for f in sql_files(old) if f.startswith(R6)][0]))
+    assert "WHERE email LIKE '%@spam.example';" in data, data
+    assert "VALUES (3, 'on-call \\ C:\\ops, 100%');" in data, data
+    assert "name || ' (\\\\fileserver)' WHERE" in data, data
