@@ -175,10 +175,17 @@ class Renderer:
         return self.split(chunks)
 
     def split(self, chunks):
-        stmts, in_tx, began = [], False, False
+        """(sql, in_transaction, own): own is false for what env.py itself
+        ran around the revision (before Alembic's "-- Running" line, after
+        its version-table statement), such as a CREATE SCHEMA IF NOT EXISTS
+        before every run: kept, but it decides nothing about transactions."""
+        stmts, in_tx, began, phase = [], False, False, "env"
         for chunk in chunks:
             s = chunk.strip()
-            if not s or s.startswith("-- Running "):
+            if not s:
+                continue
+            if s.startswith("-- Running "):
+                phase = "own"
                 continue
             word = s.rstrip(";").strip().upper()
             if word in ("BEGIN", "BEGIN TRANSACTION", "START TRANSACTION"):
@@ -188,8 +195,10 @@ class Renderer:
                 in_tx = False
                 continue
             if self.version_re.match(s):
+                if phase == "own":
+                    phase = "after"
                 continue
-            stmts.append((s, in_tx))
+            stmts.append((s, in_tx, phase == "own"))
         return stmts, began
 
 
@@ -237,9 +246,9 @@ def section(stmts, began, bare):
     file outside a transaction keeps each run of statements Alembic had in a
     transaction between BEGIN and COMMIT, as it ran them."""
     if not bare or not began:
-        return "\n\n".join(s for s, _ in stmts)
+        return "\n\n".join(s for s, _, _ in stmts)
     out, open_ = [], False
-    for s, in_tx in stmts:
+    for s, in_tx, _ in stmts:
         if in_tx and not open_:
             out.append("BEGIN;")
             open_ = True
@@ -253,9 +262,12 @@ def section(stmts, began, bare):
 
 
 def needs_bare(stmts, began):
-    """Statements Alembic emitted between its COMMIT and BEGIN: an
-    autocommit_block(), which must not run in a transaction."""
-    return began and any(not in_tx for _, in_tx in stmts)
+    """Statements of the revision Alembic emitted between its COMMIT and
+    BEGIN: an autocommit_block(), which must not run in a transaction.
+    env.py's own statements outside the transaction Alembic opens per
+    migration (transaction_per_migration=True) are not the revision's: they
+    run in its transaction then, as each file repeats them."""
+    return began and any(not in_tx for _, in_tx, own in stmts if own)
 
 
 def in_file(exc, path):

@@ -256,3 +256,69 @@ def test_env_py_older_than_the_template_imports_the_same_sql():
     assert "WHERE email LIKE '%@spam.example';" in data, data
     assert "VALUES (3, 'on-call \\ C:\\ops, 100%');" in data, data
     assert "name || ' (\\\\fileserver)' WHERE" in data, data
+
+
+def workshop_alembic(ini, pg, db, *args):
+    p = subprocess.run(["/usr/bin/python3", "-m", "alembic", "-c", ini] + list(args),
+                       capture_output=True, text=True, timeout=120,
+                       cwd=os.path.dirname(ini),
+                       env=migdtest.clean_env({"WORKSHOP_URL": alembic_helpers.url(pg, db)}))
+    assert p.returncode == 0, (args, p.stdout, p.stderr)
+    return p.stdout + p.stderr
+
+
+def test_workshop_schemas_per_run_and_a_transaction_per_migration(pg, make_db, migd_factory):
+    """tests/fixtures/alembic_workshop: env.py re-creates the schemas before
+    every run (offline too) and has transaction_per_migration=True.  Those
+    statements are env.py's, outside the transaction Alembic opens per
+    migration: a revision without an autocommit block stays one
+    transaction; the database Alembic took to 0002 is taken over and goes on
+    as Alembic does."""
+    ini = alembic_helpers.project("alembic_workshop")
+    out = os.path.join(os.path.dirname(ini), "migrations")
+    p = import_(ini, "--out", out)
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    texts = {f.split("_")[0]: read(os.path.join(out, f)) for f in sql_files(out)}
+    assert sorted(texts) == ["0001", "0002", "0003", "0004"], texts
+    for rev, text in texts.items():
+        assert ("-- transaction: none\n" in text) == (rev == "0003"), (rev, text)
+        up = text.split("-- migrate:up\n")[1]
+        assert up.startswith('CREATE SCHEMA IF NOT EXISTS "cars";\n\nCREATE SCHEMA IF NOT '
+                             'EXISTS "participants";\n\nCREATE SCHEMA IF NOT EXISTS '
+                             '"work_shop";\n\n'), (rev, up)
+    assert "BEGIN;" not in texts["0002"] and "COMMIT;" not in texts["0002"], texts["0002"]
+    # the autocommit block stays outside the revision's transaction
+    up = texts["0003"].split("-- migrate:up\n")[1].split("-- migrate:down\n")[0]
+    assert [x.strip().split("(")[0].strip() for x in up.split(";") if x.strip()][3:] == [
+        "BEGIN", "CREATE TABLE work_shop.jobs", "COMMIT",
+        "CREATE INDEX CONCURRENTLY ix_jobs_car ON work_shop.jobs"], up
+    # take-over at 0002, then +1 and head, and base, as Alembic on a twin
+    db, twin = make_db(pg), make_db(pg)
+    for d in (db, twin):
+        workshop_alembic(ini, pg, d, "upgrade", "0002")
+    m = connected(migd_factory(pg=pg, db=db))
+    for f in sql_files(out):
+        shutil.copy(os.path.join(out, f), m.migrations_dir)
+    assert m.migctl("reload").returncode == X_OK
+    rc, res, p = migctl_json(m, "adopt")
+    assert rc == X_OK and [x["revision"] for x in res["adopted"]] == ["0001", "0002"], p.stdout
+    workshop_alembic(ini, pg, twin, "upgrade", "+1")
+    rc, res, p = migctl_json(m, "upgrade", "+1", timeout=120)
+    assert rc == X_OK and [s["revision"] for s in res["steps"]] == ["0003"], (p.stdout, p.stderr)
+    workshop_alembic(ini, pg, twin, "upgrade", "head")
+    rc, res, p = migctl_json(m, "upgrade", timeout=120)
+    assert rc == X_OK and [s["revision"] for s in res["steps"]] == ["0004"], (p.stdout, p.stderr)
+    assert versions(m) == ["0004"]
+    assert "0004 (head)" in workshop_alembic(ini, pg, db, "current")
+    assert_same_dump(alembic_helpers.dump(pg, twin), alembic_helpers.dump(pg, db), "head",
+                     "alembic", "migd")
+    owners = "SELECT o.name || ':' || c.plate FROM participants.owners o JOIN cars.cars c " \
+        "ON c.owner_id = o.id"
+    assert q(m, owners) == pg.psql(owners, db=twin).strip() == "O'Brien & Sons:WS-1"
+    workshop_alembic(ini, pg, twin, "downgrade", "base")
+    rc, res, p = migctl_json(m, "downgrade", "base", timeout=120)
+    assert rc == X_OK, (p.stdout, p.stderr)
+    assert_same_dump(alembic_helpers.dump(pg, twin), alembic_helpers.dump(pg, db), "base",
+                     "alembic", "migd")
+    assert q(m, "SELECT count(*) FROM pg_namespace WHERE nspname IN "
+             "('cars', 'participants', 'work_shop')") == "3"
