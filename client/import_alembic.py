@@ -299,6 +299,20 @@ def env_failure(exc, rev, root):
             "so nothing is written%s" % (text, where, rev.revision, hint))
 
 
+def irreversible(exc, rev_path):
+    """A downgrade() that raises NotImplementedError itself says the
+    revision cannot be undone: the file then has no down section, which
+    migd refuses to downgrade, as Alembic refuses.  Returns what it said
+    and where, or None when the error came from anywhere else."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    if not tb or os.path.abspath(tb[-1].filename) != os.path.abspath(
+            rev_path) or tb[-1].name != "downgrade":
+        return None
+    text = "%s: %s" % (type(exc).__name__, exc) if str(exc) else \
+        type(exc).__name__
+    return "%s (line %d)" % (text, tb[-1].lineno)
+
+
 def describe_failure(exc, rev_path):
     """Why a revision cannot be rendered offline, for a person."""
     line = None
@@ -312,7 +326,11 @@ def describe_failure(exc, rev_path):
                 "do from the rows" % (where, exc))
     text = "%s: %s" % (type(exc).__name__, exc) if str(exc) else \
         type(exc).__name__
-    if isinstance(exc, NotImplementedError) or "MockConnection" in text:
+    tb = traceback.extract_tb(exc.__traceback__)
+    own = bool(tb) and os.path.abspath(tb[-1].filename) == os.path.abspath(
+        rev_path)
+    if (isinstance(exc, NotImplementedError) and not own) or \
+            "MockConnection" in text:
         return ("it runs queries through op.get_bind()%s, which offline mode "
                 "cannot answer (%s): its Python decides what to do from rows "
                 "of the database" % (where, text))
@@ -509,7 +527,7 @@ def run(ini, out, allow_partial, migd_table, config):
     cfg, script, revs = load_project(ini)
     root = os.getcwd()      # where load_project runs the project
     renderer = Renderer(cfg, script)
-    rendered, problems = [], []
+    rendered, problems, irreversibles = [], [], {}
     for rev in revs:
         source = os.path.relpath(rev.path, root)
         message = message_of(rev)
@@ -523,9 +541,16 @@ def run(ini, out, allow_partial, migd_table, config):
                              "placeholder": False})
             rendered.append((rev, message, source, None))
             continue
+        no_down = None
         try:
             up, up_began = renderer.render(rev, True)
-            down, down_began = renderer.render(rev, False)
+            try:
+                down, down_began = renderer.render(rev, False)
+            except NotImplementedError as e:
+                no_down = irreversible(e, rev.path)
+                if no_down is None:
+                    raise
+                down, down_began = [], False
         except ImportFailure:
             raise
         except ImportError as e:
@@ -540,8 +565,12 @@ def run(ini, out, allow_partial, migd_table, config):
             continue
         bare = needs_bare(up, up_began) or needs_bare(down, down_began)
         text = header(rev, message, bare, None, source) + \
-            "\n-- migrate:up\n" + section(up, up_began, bare) + \
-            "\n\n-- migrate:down\n" + section(down, down_began, bare) + "\n"
+            "\n-- migrate:up\n" + section(up, up_began, bare) + "\n"
+        if no_down is None:
+            text += "\n-- migrate:down\n" + section(down, down_began, bare) + \
+                "\n"
+        else:
+            irreversibles[rev.revision] = no_down
         rendered.append((rev, message, source, text))
     # A placeholder keeps the graph whole; an id migd refuses cannot.
     if problems and (not allow_partial or not all(
@@ -565,7 +594,9 @@ def run(ini, out, allow_partial, migd_table, config):
         if placeholder and action in ("written", "updated"):
             action = "placeholder"
         results.append({"revision": rev.revision, "file": path,
-                        "action": action, **({"reason": why} if why else {})})
+                        "action": action, **({"reason": why} if why else {}),
+                        **({"irreversible": irreversibles[rev.revision]}
+                           if rev.revision in irreversibles else {})})
     res = {"directory": out, "revisions": results, "problems": problems,
            "written": True, "version_table": renderer.version_table}
     hint = version_table_hint(renderer.version_table, migd_table, config)
@@ -597,6 +628,11 @@ def report(res, as_json):
                              "until its SQL is written\n" % r["file"])
         elif r["action"] in ("written", "updated"):
             print("%s %s" % (r["action"], r["file"]))
+        if "irreversible" in r and r["action"] in ("written", "updated"):
+            sys.stderr.write("migctl: %s has no down section: its downgrade() "
+                             "raises %s, so migd refuses to downgrade it, "
+                             "as Alembic does\n" % (r["file"],
+                                                     r["irreversible"]))
     print("imported %d revisions into %s (%s)" % (
         len(res["revisions"]), res["directory"], ", ".join(
             "%d %s" % (counts[k], k) for k in

@@ -322,3 +322,101 @@ def test_workshop_schemas_per_run_and_a_transaction_per_migration(pg, make_db, m
                      "alembic", "migd")
     assert q(m, "SELECT count(*) FROM pg_namespace WHERE nspname IN "
              "('cars', 'participants', 'work_shop')") == "3"
+
+
+IRREVERSIBLE = {
+    "alembic.ini": "[alembic]\nscript_location = %(here)s\n",
+    "env.py": '''import os
+import sqlalchemy as sa
+from alembic import context
+
+if context.is_offline_mode():
+    context.configure(url="postgresql://", literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    engine = sa.create_engine(os.environ["LEGACY_URL"], poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        context.configure(connection=conn)
+        with context.begin_transaction():
+            context.run_migrations()
+''',
+    "versions/c1_people.py": '''"""people"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "c1"
+down_revision = None
+
+
+def upgrade():
+    op.create_table("people", sa.Column("id", sa.Integer, primary_key=True),
+                    sa.Column("legacy_name", sa.Text))
+
+
+def downgrade():
+    op.drop_table("people")
+''',
+    "versions/c2_drop_legacy.py": '''"""drop the legacy names"""
+from alembic import op
+
+revision = "c2"
+down_revision = "c1"
+
+
+def upgrade():
+    op.drop_column("people", "legacy_name")
+
+
+def downgrade():
+    raise NotImplementedError("the legacy names are gone")
+''',
+}
+
+
+def test_irreversible_downgrade_has_no_down_section(pg, make_db, migd_factory):
+    """A downgrade() that raises NotImplementedError, as teams mark a
+    revision that cannot be undone: its upgrade is imported, without a down
+    section, and migd refuses to go below it as Alembic does."""
+    root = migdtest.short_tempdir("alembic-")
+    for name, text in IRREVERSIBLE.items():
+        os.makedirs(os.path.dirname(os.path.join(root, name)), exist_ok=True)
+        with open(os.path.join(root, name), "w") as f:
+            f.write(text)
+    ini = os.path.join(root, "alembic.ini")
+    m = connected(migd_factory(pg=pg))
+    p = import_(ini, "--out", m.migrations_dir)
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    c2 = os.path.join(m.migrations_dir, "c2_drop_the_legacy_names.sql")
+    assert ("migctl: %s has no down section: its downgrade() raises NotImplementedError: the "
+            "legacy names are gone (line 13), so migd refuses to downgrade it, as Alembic does"
+            % c2) in p.stderr, p.stderr
+    text = read(c2)
+    assert text.endswith("-- migrate:up\nALTER TABLE people DROP COLUMN legacy_name;\n"), text
+    assert "-- migrate:down" in read(os.path.join(m.migrations_dir, "c1_people.sql"))
+    assert m.migctl("reload").returncode == X_OK
+    rc, res, p = migctl_json(m, "upgrade", timeout=60)
+    assert rc == X_OK and versions(m) == ["c2"], (p.stdout, p.stderr)
+    twin = make_db(pg)
+    env = migdtest.clean_env({"LEGACY_URL": alembic_helpers.url(pg, twin)})
+    run = lambda *a: subprocess.run(["/usr/bin/python3", "-m", "alembic", "-c", ini] + list(a),
+                                    cwd=root, env=env, capture_output=True, text=True,
+                                    timeout=60)
+    assert run("upgrade", "head").returncode == 0
+    a = run("downgrade", "c1")
+    assert a.returncode != 0 and "the legacy names are gone" in a.stderr, a.stderr
+    rc, res, p = migctl_json(m, "downgrade", "c1", timeout=60)
+    assert rc == X_FAILED and res["error"]["data"]["kind"] == "plan_error", p.stdout
+    assert "c2" in res["error"]["message"], res
+    assert versions(m) == ["c2"] and q(m, "SELECT to_regclass('people') IS NOT NULL") == "t"
+    # NotImplementedError from an upgrade() is the revision's own failure,
+    # named as such (not as a query through op.get_bind())
+    with open(os.path.join(root, "versions", "c2_drop_legacy.py"), "a") as f:
+        f.write('\n\ndef upgrade():\n    raise NotImplementedError("not yet")\n')
+    out = os.path.join(root, "out")
+    p = import_(ini, "--out", out)
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert ("c2 (versions/c2_drop_legacy.py) cannot be imported: rendering it offline raised "
+            "NotImplementedError: not yet (line 17)") in p.stderr, p.stderr
+    assert "op.get_bind()" not in p.stderr.split("nothing written")[0], p.stderr
+    assert not os.path.exists(out)
