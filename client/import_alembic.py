@@ -294,6 +294,11 @@ def env_failure(exc, rev, root):
                 "import too (offline mode connects to nothing, and only "
                 "the dialect of the URL counts, e.g. %s=postgresql://)" % (
                     exc.args[0], exc.args[0]))
+    if "url, or dialect_name is required" in str(exc):
+        hint = ("; env.py gave context.configure() no URL: offline mode "
+                "needs only its dialect, so give it one as env.py reads it "
+                "(sqlalchemy.url in alembic.ini, or the environment "
+                "variable env.py takes it from), such as postgresql://")
     return ("the project's env.py raised %s%s in offline mode, before "
             "revision %s's own code ran: it would fail for every revision, "
             "so nothing is written%s" % (text, where, rev.revision, hint))

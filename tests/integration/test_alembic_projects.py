@@ -99,6 +99,18 @@ def test_env_py_failing_offline_is_named_once_and_nothing_is_overwritten():
     p = import_(ini, "--out", out, "--allow-partial", "--json")
     assert p.returncode == X_FAILED and '"kind": "import_failed"' in p.stdout, p.stdout
     assert {f: read(os.path.join(out, f)) for f in sql_files(out)} == before
+    # an env.py that reads the URL with .get() hands Alembic None
+    env_py = os.path.join(os.path.dirname(ini), "migrations", "env.py")
+    text = read(env_py)
+    with open(env_py, "w") as f:
+        f.write(text.replace('os.environ["%s"]' % ENV, 'os.environ.get("%s")' % ENV))
+    p = import_(ini, "--out", out, "--allow-partial")
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert ("env.py raised Exception: Connection, url, or dialect_name is required. "
+            "(migrations/env.py line 22) in offline mode") in p.stderr, p.stderr
+    assert ("env.py gave context.configure() no URL: offline mode needs only its dialect, so "
+            "give it one as env.py reads it") in p.stderr, p.stderr
+    assert {f: read(os.path.join(out, f)) for f in sql_files(out)} == before
 
 
 def test_import_names_the_version_table_env_py_configures(migd_factory):
