@@ -499,3 +499,34 @@ def test_adopt_a_placeholder_then_its_sql(pg, make_db, migd_factory):
     ok(m, "reload")
     p = m.migctl("verify")
     assert p.returncode == X_CHECK and "drift: %s" % holder in p.stdout, p.stdout
+
+
+def test_stamp_at_a_placeholder_records_no_checksum(pg, migd_factory):
+    """`stamp` through or at an unfinished file is allowed: stamped at it,
+    the placeholder's checksum is not recorded either, so writing its SQL is
+    no drift; adopt records the SQL's checksum."""
+    import alembic_helpers
+    ini = alembic_helpers.project("alembic_python_only")
+    m = connected(migd_factory(pg=pg))
+    alembic_helpers.alembic(ini, pg, m.db, "upgrade", "1b2c3d4e5f6a")
+    p = alembic_helpers.import_(ini, "--out", m.migrations_dir, "--allow-partial")
+    assert p.returncode == X_OK, p.stderr
+    holder = alembic_helpers.file_of(m.migrations_dir, "1b2c3d4e5f6a")
+    ok(m, "reload")
+    ok(m, "stamp", {"revision": "1b2c3d4e5f6a"})
+    assert [(h["revision"], h["checksum"]) for h in history(m, where="direction = 'stamp'")] \
+        == [("1b2c3d4e5f6a", None)]
+    with open(holder) as f:
+        text = f.read()
+    with open(holder, "w") as f:
+        f.write(re.sub(r"(?m)^-- unfinished: .*\n", "", text).replace(
+            "-- migrate:down\n", "UPDATE prices SET cents = round(cents, -2);\n\n"
+            "-- migrate:down\n"))
+    ok(m, "reload")
+    p = m.migctl("verify")
+    assert p.returncode == X_OK and "drift" not in p.stdout, p.stdout + p.stderr
+    rc, res, p = migctl_json(m, "adopt")
+    assert rc == X_OK and [x["revision"] for x in res["adopted"]] == [
+        "0a1b2c3d4e5f", "1b2c3d4e5f6a"], res
+    ok(m, "upgrade", {})
+    assert versions(m) == ["2c3d4e5f6a7b"]
