@@ -387,10 +387,15 @@ def existing_files(out):
 
 def write_atomic(path, text):
     tmp = "%s.%d.tmp" % (path, os.getpid())
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)    # migd refuses files others may write
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)    # migd refuses files others may write
+        os.replace(tmp, path)
+    except OSError:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def place(out, existing, rev, message, text, source):
@@ -582,7 +587,14 @@ def run(ini, out, allow_partial, migd_table, config):
             p.get("placeholder", True) for p in problems)):
         return {"directory": out, "revisions": [], "problems": problems,
                 "written": False, "version_table": renderer.version_table}
-    os.makedirs(out, mode=0o755, exist_ok=True)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ImportFailure("--out %s exists and is not a directory; nothing "
+                            "written" % out)
+    try:
+        os.makedirs(out, mode=0o755, exist_ok=True)
+    except OSError as e:
+        raise ImportFailure("cannot create the directory %s: %s; nothing "
+                            "written" % (out, e.strerror or e))
     existing = existing_files(out)
     results = []
     for rev, message, source, text in rendered:
@@ -595,7 +607,15 @@ def run(ini, out, allow_partial, migd_table, config):
                           source) + \
                 "\n-- migrate:up\n-- %s could not be rendered offline:\n-- %s\n" \
                 "\n-- migrate:down\n" % (source, why)
-        action, path, why = place(out, existing, rev, message, text, source)
+        try:
+            action, path, why = place(out, existing, rev, message, text,
+                                      source)
+        except OSError as e:
+            raise ImportFailure(
+                "cannot write the file of revision %s into %s: %s; the "
+                "files of the %d revisions before it are in place (import "
+                "again once it can write: it updates what it wrote)" % (
+                    rev.revision, out, e.strerror or e, len(results)))
         if placeholder and action in ("written", "updated"):
             action = "placeholder"
         results.append({"revision": rev.revision, "file": path,
