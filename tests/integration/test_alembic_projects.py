@@ -432,3 +432,56 @@ def test_irreversible_downgrade_has_no_down_section(pg, make_db, migd_factory):
             "NotImplementedError: not yet (line 17)") in p.stderr, p.stderr
     assert "op.get_bind()" not in p.stderr.split("nothing written")[0], p.stderr
     assert not os.path.exists(out)
+
+
+def test_migd_on_the_default_table_beside_alembics_writes_nothing(pg, make_db, migd_factory):
+    """A database Alembic migrated into meta.schema_version, and migd left on
+    its default public.alembic_version (import's warning missed): adopt and
+    upgrade refuse, naming the table to configure, before migd creates
+    anything; with the right table they go on.  'stamp base' is the way to
+    say that table is another application's."""
+    ini = accounts()
+    db = make_db(pg)
+    alembic(ini, pg, db, "upgrade", R2)
+    m = connected(migd_factory(pg=pg, db=db, overrides={("migrations", "schemas"): ""}))
+    p = import_(ini, "--out", m.migrations_dir, env=offline_env())
+    assert p.returncode == X_OK, p.stderr
+    assert m.migctl("reload").returncode == X_OK
+    before = dump(pg, db)
+    says = ("the version table public.alembic_version does not exist, but this database has "
+            "meta.schema_version, shaped as Alembic's version table: if Alembic migrated this "
+            "database, set 'version_table = meta.schema_version' in migd.conf ([migrations]) "
+            "and reload, or migd would run every revision again from base; if it is another "
+            "application's, create public.alembic_version with 'migctl stamp base' first. "
+            "Nothing was written")
+    for cmd in ("adopt", "upgrade"):
+        rc, res, p = migctl_json(m, cmd, timeout=60)
+        assert rc == X_FAILED and res["error"]["data"]["kind"] == "version_table_elsewhere", \
+            (cmd, p.stdout)
+        assert res["error"]["message"] == says, res
+        assert res["error"]["data"]["tables"] == "meta.schema_version", res
+    assert q(m, "SELECT to_regclass('public.alembic_version') IS NULL AND "
+             "to_regclass('public.migd_history') IS NULL") == "t"
+    assert dump(pg, db) == before
+    assert versions(m, VT) == [R2]
+    # pointed at Alembic's table, migd takes over
+    m.stop()
+    m.write_config({("migrations", "version_table"): VT})
+    m.start()
+    connected(m)
+    rc, res, p = migctl_json(m, "adopt")
+    assert rc == X_OK and [x["revision"] for x in res["adopted"]] == [R1, R2], p.stdout
+    # another application's table: stamp base makes migd's own, then it runs
+    other = make_db(pg)
+    pg.psql("CREATE SCHEMA billing_app; CREATE TABLE billing_app.alembic_version "
+            "(version_num varchar(32) NOT NULL PRIMARY KEY); "
+            "INSERT INTO billing_app.alembic_version VALUES ('b9')", db=other)
+    m2 = connected(migd_factory(pg=pg, db=other, overrides={("migrations", "schemas"): ""}))
+    shutil.rmtree(m2.migrations_dir)
+    shutil.copytree(m.migrations_dir, m2.migrations_dir)
+    assert m2.migctl("reload").returncode == X_OK
+    rc, res, p = migctl_json(m2, "upgrade", timeout=60)
+    assert rc == X_FAILED and "billing_app.alembic_version" in res["error"]["message"], p.stdout
+    assert m2.migctl("stamp", "base").returncode == X_OK
+    rc, res, p = migctl_json(m2, "upgrade", R1, timeout=60)
+    assert rc == X_OK and versions(m2) == [R1], p.stdout
