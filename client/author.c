@@ -613,6 +613,23 @@ author_sibling(const char *env, const char *name)
 	return (xprintf("%s/%s", LIBEXECDIR, name));
 }
 
+/* The version table of the configuration the directory came from, so that
+ * import can say when the project's env.py names another one; NULL when
+ * no configuration is read (the helper then compares with migd's default). */
+static char *
+author_config_version(const struct author_opts *ao, const char *path)
+{
+	const struct config_db	*db;
+	struct config		*cf;
+	char			*vt;
+
+	if ((cf = author_config(ao, path, 1, &db)) == NULL)
+		return (NULL);
+	vt = xprintf("%s.%s", db->version_schema, db->version_table);
+	config_free(cf);
+	return (vt);
+}
+
 /*
  * import alembic: the directory as for new (--out comes as -d), then the
  * Python helper, run by Debian's python3 (or $MIGCTL_PYTHON), which
@@ -621,11 +638,17 @@ author_sibling(const char *env, const char *name)
 static int
 author_import(const struct author_opts *ao, const char *ini, int partial)
 {
-	const char	*from, *python = getenv("MIGCTL_PYTHON");
-	char		*dir, *helper, *argv[12];
+	const char	*from, *python = getenv("MIGCTL_PYTHON"), *cpath = NULL;
+	char		*dir, *helper, *vt = NULL, *argv[16];
 	int		 n = 0;
 
 	dir = author_directory(ao, &from);
+	if (strcmp(from, AUTHOR_FROM_CONFIG) == 0)
+		cpath = ao->config;
+	else if (strcmp(from, AUTHOR_FROM_INSTALLED) == 0)
+		cpath = SYSCONFDIR "/migd/migd.conf";
+	if (cpath != NULL)
+		vt = author_config_version(ao, cpath);
 	if (!opts.json) {
 		if (strcmp(from, AUTHOR_FROM_OPTION) == 0)
 			fprintf(stderr, "migctl: directory %s (--out)\n", dir);
@@ -645,6 +668,12 @@ author_import(const struct author_opts *ao, const char *ini, int partial)
 		argv[n++] = "--allow-partial";
 	if (opts.json)
 		argv[n++] = "--json";
+	if (vt != NULL) {
+		argv[n++] = "--version-table";
+		argv[n++] = vt;
+		argv[n++] = "--config";
+		argv[n++] = (char *)cpath;
+	}
 	argv[n] = NULL;
 	fflush(stderr);
 	execv(python, argv);

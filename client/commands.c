@@ -335,8 +335,10 @@ const struct migctl_cmd migctl_cmds[] = {
 	    "offline\n  (it reads rows through op.get_bind()) is named and "
 	    "nothing is written;\n  "
 	    "with --allow-partial it becomes a placeholder that refuses to run "
-	    "until\n  its SQL is written.  Runs /usr/bin/python3 (or "
-	    "$MIGCTL_PYTHON) with\n  Alembic, from the directory of "
+	    "until\n  its SQL is written.  A version table env.py names "
+	    "that is not\n  CONFIG's (or migd's default) is named: set "
+	    "version_table to it.\n  Runs /usr/bin/python3 (or "
+	    "$MIGCTL_PYTHON) with Alembic, from the\n  directory of "
 	    "ALEMBIC_INI.\n\n  The directory: --out DIR, else chosen as for "
 	    "'new' (-c CONFIG's, else\n  ./migrations ...; see 'migctl help "
 	    "new').\n",

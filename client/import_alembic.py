@@ -11,6 +11,8 @@ transaction.  A file this program wrote carries the SHA-256 of what it
 wrote, so that a file a person edited since is never overwritten.
 
 Usage: migctl-import-alembic ALEMBIC_INI --out DIR [--allow-partial] [--json]
+       [--version-table SCHEMA.TABLE [--config FILE]]
+(--version-table: what migd will use, from --config, else migd's default.)
 Exit: 0 done; 1 a revision cannot be rendered (nothing written), or the
 project cannot be loaded; 2 usage.
 """
@@ -97,6 +99,7 @@ class Renderer:
         self.script = script
         self.chunks = None
         self.version_re = None
+        self.version_table = None
         self.EnvironmentContext = EnvironmentContext
         self.RevisionStep = RevisionStep
         renderer = self
@@ -125,6 +128,15 @@ class Renderer:
             return MockConnection(mc.dialect, dump)
 
         MigrationContext._stdout_connection = stdout_connection
+        force_literal_sql(EnvironmentContext)
+        # Offline, SQLAlchemy's PostgreSQL dialect never learns the server's
+        # standard_conforming_strings and assumes off (as before 9.1): it
+        # doubles every backslash of a literal (bulk_insert, bound values),
+        # and 'C:\temp' would arrive as C:\\temp.  Online, Alembic sends
+        # the value itself; with the servers' default (on since 9.1) a
+        # literal keeps its backslashes as they are.
+        from sqlalchemy.dialects.postgresql.base import PGDialect
+        PGDialect._backslash_escapes = False
         # Nothing of offline mode reaches our stdout.
         cfg.output_buffer = io.StringIO()
 
@@ -151,6 +163,8 @@ class Renderer:
                 mc = ectx.get_context() if ectx._migration_context else None
                 if mc is not None and self.version_re is None:
                     self.version_re = version_pattern(mc)
+                    self.version_table = "%s.%s" % (
+                        mc._version.schema or "public", mc._version.name)
         finally:
             chunks, self.chunks = self.chunks, None
         if self.version_re is None:
@@ -161,10 +175,17 @@ class Renderer:
         return self.split(chunks)
 
     def split(self, chunks):
-        stmts, in_tx, began = [], False, False
+        """(sql, in_transaction, own): own is false for what env.py itself
+        ran around the revision (before Alembic's "-- Running" line, after
+        its version-table statement), such as a CREATE SCHEMA IF NOT EXISTS
+        before every run: kept, but it decides nothing about transactions."""
+        stmts, in_tx, began, phase = [], False, False, "env"
         for chunk in chunks:
             s = chunk.strip()
-            if not s or s.startswith("-- Running "):
+            if not s:
+                continue
+            if s.startswith("-- Running "):
+                phase = "own"
                 continue
             word = s.rstrip(";").strip().upper()
             if word in ("BEGIN", "BEGIN TRANSACTION", "START TRANSACTION"):
@@ -174,9 +195,37 @@ class Renderer:
                 in_tx = False
                 continue
             if self.version_re.match(s):
+                if phase == "own":
+                    phase = "after"
                 continue
-            stmts.append((s, in_tx))
+            stmts.append((s, in_tx, phase == "own"))
         return stmts, began
+
+
+def force_literal_sql(EnvironmentContext):
+    """The files must hold the SQL Alembic ran online, values and all.  An
+    env.py written before Alembic's template had them (1.4) configures
+    offline mode without literal_binds (values come out as %(name)s
+    placeholders) or without the named paramstyle (every % of a statement
+    or a value comes out doubled, as '100%%'): both are set here, whatever
+    env.py says."""
+    import inspect
+
+    configure = EnvironmentContext.configure
+    signature = inspect.signature(configure)
+    rest = next(p.name for p in signature.parameters.values()
+                if p.kind == p.VAR_KEYWORD)
+
+    def literal_configure(ectx, *args, **kw):
+        bound = signature.bind(ectx, *args, **kw)
+        a = bound.arguments
+        if a.get("connection") is None:
+            a.setdefault(rest, {})["literal_binds"] = True
+            a["dialect_opts"] = dict(a.get("dialect_opts") or {},
+                                     paramstyle="named")
+        return configure(*bound.args, **bound.kwargs)
+
+    EnvironmentContext.configure = literal_configure
 
 
 def version_pattern(mc):
@@ -197,9 +246,9 @@ def section(stmts, began, bare):
     file outside a transaction keeps each run of statements Alembic had in a
     transaction between BEGIN and COMMIT, as it ran them."""
     if not bare or not began:
-        return "\n\n".join(s for s, _ in stmts)
+        return "\n\n".join(s for s, _, _ in stmts)
     out, open_ = [], False
-    for s, in_tx in stmts:
+    for s, in_tx, _ in stmts:
         if in_tx and not open_:
             out.append("BEGIN;")
             open_ = True
@@ -213,9 +262,60 @@ def section(stmts, began, bare):
 
 
 def needs_bare(stmts, began):
-    """Statements Alembic emitted between its COMMIT and BEGIN: an
-    autocommit_block(), which must not run in a transaction."""
-    return began and any(not in_tx for _, in_tx in stmts)
+    """Statements of the revision Alembic emitted between its COMMIT and
+    BEGIN: an autocommit_block(), which must not run in a transaction.
+    env.py's own statements outside the transaction Alembic opens per
+    migration (transaction_per_migration=True) are not the revision's: they
+    run in its transaction then, as each file repeats them."""
+    return began and any(not in_tx for _, in_tx, own in stmts if own)
+
+
+def in_file(exc, path):
+    """Whether the traceback of exc passes through the file at path."""
+    return any(os.path.abspath(fs.filename) == os.path.abspath(path)
+               for fs in traceback.extract_tb(exc.__traceback__))
+
+
+def env_failure(exc, rev, root):
+    """A failure that never reached the revision's own code: the project's
+    env.py (or what it needs) fails offline, for every revision alike, so
+    no revision is to blame and no placeholder would help."""
+    where = ""
+    for fs in traceback.extract_tb(exc.__traceback__):
+        if os.path.basename(fs.filename) == "env.py":
+            where = " (%s line %d)" % (os.path.relpath(fs.filename, root),
+                                       fs.lineno)
+    text = "%s: %s" % (type(exc).__name__, exc) if str(exc) else \
+        type(exc).__name__
+    hint = ""
+    if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0],
+                                                             str):
+        hint = ("; env.py reads %s from the environment: set it for the "
+                "import too (offline mode connects to nothing, and only "
+                "the dialect of the URL counts, e.g. %s=postgresql://)" % (
+                    exc.args[0], exc.args[0]))
+    if "url, or dialect_name is required" in str(exc):
+        hint = ("; env.py gave context.configure() no URL: offline mode "
+                "needs only its dialect, so give it one as env.py reads it "
+                "(sqlalchemy.url in alembic.ini, or the environment "
+                "variable env.py takes it from), such as postgresql://")
+    return ("the project's env.py raised %s%s in offline mode, before "
+            "revision %s's own code ran: it would fail for every revision, "
+            "so nothing is written%s" % (text, where, rev.revision, hint))
+
+
+def irreversible(exc, rev_path):
+    """A downgrade() that raises NotImplementedError itself says the
+    revision cannot be undone: the file then has no down section, which
+    migd refuses to downgrade, as Alembic refuses.  Returns what it said
+    and where, or None when the error came from anywhere else."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    if not tb or os.path.abspath(tb[-1].filename) != os.path.abspath(
+            rev_path) or tb[-1].name != "downgrade":
+        return None
+    text = "%s: %s" % (type(exc).__name__, exc) if str(exc) else \
+        type(exc).__name__
+    return "%s (line %d)" % (text, tb[-1].lineno)
 
 
 def describe_failure(exc, rev_path):
@@ -231,7 +331,11 @@ def describe_failure(exc, rev_path):
                 "do from the rows" % (where, exc))
     text = "%s: %s" % (type(exc).__name__, exc) if str(exc) else \
         type(exc).__name__
-    if isinstance(exc, NotImplementedError) or "MockConnection" in text:
+    tb = traceback.extract_tb(exc.__traceback__)
+    own = bool(tb) and os.path.abspath(tb[-1].filename) == os.path.abspath(
+        rev_path)
+    if (isinstance(exc, NotImplementedError) and not own) or \
+            "MockConnection" in text:
         return ("it runs queries through op.get_bind()%s, which offline mode "
                 "cannot answer (%s): its Python decides what to do from rows "
                 "of the database" % (where, text))
@@ -283,10 +387,15 @@ def existing_files(out):
 
 def write_atomic(path, text):
     tmp = "%s.%d.tmp" % (path, os.getpid())
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)    # migd refuses files others may write
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)    # migd refuses files others may write
+        os.replace(tmp, path)
+    except OSError:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def place(out, existing, rev, message, text, source):
@@ -343,6 +452,26 @@ def bad_id(value, what):
     return None
 
 
+def run_directory(ini, loc):
+    """Where Alembic would be run: a relative script_location (and
+    prepend_sys_path) is relative to the directory Alembic runs in.  Projects
+    are usually run from the directory of alembic.ini; one whose ini sits
+    elsewhere (alembic -c deploy/alembic.ini, from the root) is run from
+    where its script_location is, which is where migctl runs then."""
+    here, cwd = os.path.dirname(ini), os.getcwd()
+    if os.path.isabs(loc) or ":" in loc:    # a path, or package:resource
+        return here
+    for d in (here, cwd):
+        if os.path.isdir(os.path.join(d, loc)):
+            return d
+    raise ImportFailure(
+        "%s: script_location = %s is not a directory under the directory of "
+        "alembic.ini (%s) nor under the current directory (%s): Alembic "
+        "reads it relative to the directory it runs in, so run migctl "
+        "import from there (or write script_location = %%(here)s/...)" % (
+            ini, loc, here, cwd))
+
+
 def load_project(ini):
     try:
         from alembic.config import Config
@@ -357,13 +486,12 @@ def load_project(ini):
         raise ImportFailure("%s: no such file (give the project's "
                             "alembic.ini)" % ini)
     ini = os.path.abspath(ini)
-    # Alembic projects are run from their root: prepend_sys_path and
-    # relative script_location are relative to it.
-    os.chdir(os.path.dirname(ini))
     cfg = Config(ini)
-    if not cfg.get_main_option("script_location"):
+    loc = cfg.get_main_option("script_location")
+    if not loc:
         raise ImportFailure("%s: no script_location in [alembic]: is this "
                             "the project's alembic.ini?" % ini)
+    os.chdir(run_directory(ini, loc))
     try:
         script = ScriptDirectory.from_config(cfg)
         revs = list(script.walk_revisions("base", "heads"))
@@ -388,12 +516,28 @@ def message_of(rev):
     return one_line(first)
 
 
-def run(ini, out, allow_partial):
-    root = os.path.dirname(os.path.abspath(ini))
+def version_table_hint(project, migd, config):
+    """The project's env.py names the table Alembic keeps its versions in
+    (context.configure's version_table, version_table_schema).  migd must
+    read the same one, or a database Alembic migrated looks empty to it and
+    every revision would run again: say so when they differ."""
+    if project is None or project == migd:
+        return None
+    where = ("%s has version_table = %s" % (config, migd) if config else
+             "migd's default is %s" % migd)
+    return ("the project's env.py keeps Alembic's versions in %s, but %s: "
+            "set 'version_table = %s' in %s [migrations] before migd "
+            "reaches a database Alembic migrated, or it sees nothing "
+            "applied there and would run every revision again" % (
+                project, where, project, "its" if config else "migd.conf's"))
+
+
+def run(ini, out, allow_partial, migd_table, config):
     quiet_logging()
     cfg, script, revs = load_project(ini)
+    root = os.getcwd()      # where load_project runs the project
     renderer = Renderer(cfg, script)
-    rendered, problems = [], []
+    rendered, problems, irreversibles = [], [], {}
     for rev in revs:
         source = os.path.relpath(rev.path, root)
         message = message_of(rev)
@@ -407,30 +551,50 @@ def run(ini, out, allow_partial):
                              "placeholder": False})
             rendered.append((rev, message, source, None))
             continue
+        no_down = None
         try:
             up, up_began = renderer.render(rev, True)
-            down, down_began = renderer.render(rev, False)
+            try:
+                down, down_began = renderer.render(rev, False)
+            except NotImplementedError as e:
+                no_down = irreversible(e, rev.path)
+                if no_down is None:
+                    raise
+                down, down_began = [], False
         except ImportFailure:
             raise
         except ImportError as e:
             raise ImportFailure(import_hint(e, "running env.py for %s" %
                                             rev.revision))
         except Exception as e:      # noqa: BLE001 (the revision's own code)
+            if not in_file(e, rev.path):
+                raise ImportFailure(env_failure(e, rev, root))
             problems.append({"revision": rev.revision, "file": source,
                              "reason": describe_failure(e, rev.path)})
             rendered.append((rev, message, source, None))
             continue
         bare = needs_bare(up, up_began) or needs_bare(down, down_began)
         text = header(rev, message, bare, None, source) + \
-            "\n-- migrate:up\n" + section(up, up_began, bare) + \
-            "\n\n-- migrate:down\n" + section(down, down_began, bare) + "\n"
+            "\n-- migrate:up\n" + section(up, up_began, bare) + "\n"
+        if no_down is None:
+            text += "\n-- migrate:down\n" + section(down, down_began, bare) + \
+                "\n"
+        else:
+            irreversibles[rev.revision] = no_down
         rendered.append((rev, message, source, text))
     # A placeholder keeps the graph whole; an id migd refuses cannot.
     if problems and (not allow_partial or not all(
             p.get("placeholder", True) for p in problems)):
         return {"directory": out, "revisions": [], "problems": problems,
-                "written": False}
-    os.makedirs(out, mode=0o755, exist_ok=True)
+                "written": False, "version_table": renderer.version_table}
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ImportFailure("--out %s exists and is not a directory; nothing "
+                            "written" % out)
+    try:
+        os.makedirs(out, mode=0o755, exist_ok=True)
+    except OSError as e:
+        raise ImportFailure("cannot create the directory %s: %s; nothing "
+                            "written" % (out, e.strerror or e))
     existing = existing_files(out)
     results = []
     for rev, message, source, text in rendered:
@@ -443,13 +607,27 @@ def run(ini, out, allow_partial):
                           source) + \
                 "\n-- migrate:up\n-- %s could not be rendered offline:\n-- %s\n" \
                 "\n-- migrate:down\n" % (source, why)
-        action, path, why = place(out, existing, rev, message, text, source)
+        try:
+            action, path, why = place(out, existing, rev, message, text,
+                                      source)
+        except OSError as e:
+            raise ImportFailure(
+                "cannot write the file of revision %s into %s: %s; the "
+                "files of the %d revisions before it are in place (import "
+                "again once it can write: it updates what it wrote)" % (
+                    rev.revision, out, e.strerror or e, len(results)))
         if placeholder and action in ("written", "updated"):
             action = "placeholder"
         results.append({"revision": rev.revision, "file": path,
-                        "action": action, **({"reason": why} if why else {})})
-    return {"directory": out, "revisions": results, "problems": problems,
-            "written": True}
+                        "action": action, **({"reason": why} if why else {}),
+                        **({"irreversible": irreversibles[rev.revision]}
+                           if rev.revision in irreversibles else {})})
+    res = {"directory": out, "revisions": results, "problems": problems,
+           "written": True, "version_table": renderer.version_table}
+    hint = version_table_hint(renderer.version_table, migd_table, config)
+    if hint:
+        res["version_table_hint"] = hint
+    return res
 
 
 def report(res, as_json):
@@ -475,20 +653,34 @@ def report(res, as_json):
                              "until its SQL is written\n" % r["file"])
         elif r["action"] in ("written", "updated"):
             print("%s %s" % (r["action"], r["file"]))
+        if "irreversible" in r and r["action"] in ("written", "updated"):
+            sys.stderr.write("migctl: %s has no down section: its downgrade() "
+                             "raises %s, so migd refuses to downgrade it, "
+                             "as Alembic does\n" % (r["file"],
+                                                     r["irreversible"]))
     print("imported %d revisions into %s (%s)" % (
         len(res["revisions"]), res["directory"], ", ".join(
             "%d %s" % (counts[k], k) for k in
             ("written", "updated", "unchanged", "kept", "placeholder")
             if k in counts)))
+    if "version_table_hint" in res:
+        sys.stderr.write("migctl: %s\n" % res["version_table_hint"])
 
 
 def main(argv):
     ini, out, allow_partial, as_json = None, None, False, False
+    migd_table, config = "public.alembic_version", None
     i = 0
     while i < len(argv):
         a = argv[i]
         if a == "--out" and i + 1 < len(argv):
             out = argv[i + 1]
+            i += 1
+        elif a == "--version-table" and i + 1 < len(argv):
+            migd_table = argv[i + 1]
+            i += 1
+        elif a == "--config" and i + 1 < len(argv):
+            config = argv[i + 1]
             i += 1
         elif a == "--allow-partial":
             allow_partial = True
@@ -503,7 +695,7 @@ def main(argv):
         usage()
     out = os.path.abspath(out)
     try:
-        res = run(ini, out, allow_partial)
+        res = run(ini, out, allow_partial, migd_table, config)
     except ImportFailure as e:
         if as_json:
             json.dump({"error": {"message": str(e), "data": {

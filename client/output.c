@@ -967,9 +967,15 @@ out_adopt(json_t *res)
 		printf("%s\n", out_str(res, "message"));
 		return;
 	}
-	json_array_foreach(list, i, v)
+	json_array_foreach(list, i, v) {
 		printf("adopted %s  %.12s  %s\n", out_str(v, "revision"),
 		    out_str(v, "checksum"), out_str(v, "file"));
+		if (json_is_true(json_object_get(v, "unfinished")))
+			printf("  unfinished (an import placeholder): recorded "
+			    "as applied, without a checksum; write its SQL, "
+			    "remove the 'unfinished' header, then adopt "
+			    "again\n");
+	}
 	if (json_object_get(res, "from") != NULL) {
 		printf("%sadopted from %s:%s %zu applied revision%s, checksums "
 		    "recorded; version table at %s\n", c(BOLD), out_str(res,

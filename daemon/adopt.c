@@ -19,9 +19,15 @@
 static void	 adopt_write(struct job *j, PGresult *res);
 static void	 adopt_from_start(struct job *j);
 
-/* The revisions to adopt, in upgrade order: applied, no checksum yet. */
+/*
+ * The revisions to adopt, in upgrade order: applied, no checksum yet.  An
+ * unfinished file (an import placeholder) is not the SQL that was applied:
+ * it is recorded as applied once, without a checksum, and adopted with one
+ * when its SQL is written; *waiting counts those already recorded.
+ */
 static size_t
-adopt_list(struct job *j, const char *marks, size_t **out, size_t *applied)
+adopt_list(struct job *j, const char *marks, size_t **out, size_t *applied,
+    size_t *waiting)
 {
 	const struct dbrev	*dr;
 	const size_t		*order;
@@ -29,14 +35,19 @@ adopt_list(struct job *j, const char *marks, size_t **out, size_t *applied)
 
 	n = graph_order(j->rs->graph, &order);
 	*out = xreallocarray(NULL, n ? n : 1, sizeof **out);
-	*applied = 0;
+	*applied = *waiting = 0;
 	for (i = 0; i < n; i++) {
 		v = order[i];
 		if (!marks[v])
 			continue;
 		(*applied)++;
 		dr = dbstate_rev(&j->st, graph_id(j->rs->graph, v));
-		if (dr == NULL || dr->checksum == NULL)
+		if (revset_file(j->rs, v)->unfinished != NULL) {
+			if (dr == NULL || !dr->known)
+				(*out)[k++] = v;
+			else
+				(*waiting)++;
+		} else if (dr == NULL || dr->checksum == NULL)
 			(*out)[k++] = v;
 	}
 	return (k);
@@ -47,7 +58,7 @@ void
 job_adopt(struct job *j)
 {
 	struct graph_plan	 plan;
-	size_t			*todo, n, applied, i;
+	size_t			*todo, n, applied, waiting, i;
 	char			*marks, *cause = NULL;
 	const char		*params[1];
 	char			*ht, *first;
@@ -108,16 +119,21 @@ job_adopt(struct job *j)
 	json_decref(skipped);
 	marks = xcalloc(revset_count(j->rs) + 1, 1);
 	migrate_applied(j->rs, &j->st, marks);
-	n = adopt_list(j, marks, &todo, &applied);
+	n = adopt_list(j, marks, &todo, &applied, &waiting);
 	free(marks);
 	free(todo);
 	if (n == 0) {
-		j->result = json_pack("{s:[], s:I, s:I, s:s}", "adopted",
+		j->result = json_pack("{s:[], s:I, s:I, s:o}", "adopted",
 		    "applied", (json_int_t)applied, "already_verified",
-		    (json_int_t)applied, "message", applied == 0 ?
-		    "nothing to adopt: no revision is applied" :
-		    "nothing to adopt: every applied revision has a recorded "
-		    "checksum");
+		    (json_int_t)(applied - waiting), "message", applied == 0 ?
+		    json_string("nothing to adopt: no revision is applied") :
+		    waiting == 0 ? json_string("nothing to adopt: every "
+		    "applied revision has a recorded checksum") : json_sprintf(
+		    "nothing to adopt: %zu applied revision%s unfinished (an "
+		    "import placeholder): write %s SQL, remove the "
+		    "'unfinished' header, then adopt again", waiting,
+		    waiting == 1 ? " is" : "s are", waiting == 1 ? "its" :
+		    "their"));
 		job_end(j, NULL);
 		return;
 	}
@@ -137,33 +153,36 @@ adopt_write(struct job *j, PGresult *res)
 	const struct migfile	*mf;
 	struct errlist		 stmts = { NULL, 0 };
 	json_t			*list;
-	size_t			*todo, n, applied, i;
+	size_t			*todo, n, applied, waiting, i;
 	char			*marks, *sql;
+	const char		*sum;
 	double			 wall = migrate_wall();
 
 	if (!job_ok(j, res))
 		return;
 	marks = xcalloc(revset_count(j->rs) + 1, 1);
 	migrate_applied(j->rs, &j->st, marks);
-	n = adopt_list(j, marks, &todo, &applied);
+	n = adopt_list(j, marks, &todo, &applied, &waiting);
 	free(marks);
 	errlist_add(&stmts, "BEGIN");
 	book_directions_sql(j, res, &stmts);
 	list = json_array();
 	for (i = 0; i < n; i++) {
 		mf = revset_file(j->rs, todo[i]);
+		sum = mf->unfinished == NULL ? mf->checksum : NULL;
 		errlist_take(&stmts, book_history_sql(j, mf->revision, "adopt",
-		    1, 0, mf->checksum, mf->message, mf->path, wall, 0, NULL,
-		    NULL));
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s}",
-		    "revision", mf->revision, "checksum", mf->checksum, "file",
-		    mf->path));
+		    1, 0, sum, mf->message, mf->path, wall, 0, NULL, NULL));
+		json_array_append_new(list, json_pack("{s:s, s:o, s:s, s:b}",
+		    "revision", mf->revision, "checksum", sum != NULL ?
+		    json_string(sum) : json_null(), "file", mf->path,
+		    "unfinished", mf->unfinished != NULL));
 	}
 	errlist_add(&stmts, "COMMIT");
 	sql = book_joined(&stmts);
 	errlist_clear(&stmts);
 	j->result = json_pack("{s:o, s:I, s:I}", "adopted", list, "applied",
-	    (json_int_t)applied, "already_verified", (json_int_t)(applied - n));
+	    (json_int_t)applied, "already_verified", (json_int_t)(applied - n -
+	    waiting));
 	log_info("adopt: recorded the checksums of %zu applied revision%s",
 	    n, n == 1 ? "" : "s");
 	job_query(j, sql, 0, NULL, job_end);

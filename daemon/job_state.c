@@ -32,6 +32,7 @@ static void	job_locked(struct job *j, PGresult *res);
 static void	job_lock_holder(struct job *j, PGresult *res);
 static void	job_lock_waits(struct job *j, PGresult *res);
 static void	job_tables(struct job *j, PGresult *res);
+static void	job_version_elsewhere(struct job *j, const char *tables);
 static void	job_tables_done(struct job *j, PGresult *res);
 static char	*migrate_tables_ddl(const struct config_db *cf, int version,
 		    int history, int vschema, int hschema);
@@ -407,6 +408,30 @@ job_lock_holder(struct job *j, PGresult *res)
 	free(who);
 }
 
+/*
+ * When the version table does not exist: the tables shaped as Alembic's
+ * version table (one column, version_num) elsewhere in the database, that
+ * no migd history table sits beside (those are another migd's).  A
+ * database Alembic migrated into a version table of env.py's naming
+ * (version_table, version_table_schema) has one: migd on its default would
+ * see nothing applied and run every revision again.
+ */
+#define JOB_OTHER_VERSION_TABLES					\
+	"CASE WHEN to_regclass($1) IS NULL THEN (SELECT string_agg("	\
+	"format('%I.%I', n.nspname, c.relname), ', ' ORDER BY "		\
+	"n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN "	\
+	"pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE "	\
+	"c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', "	\
+	"'information_schema') AND n.nspname !~ '^pg_toast' AND "	\
+	"(SELECT array_agg(a.attname::text) FROM pg_catalog.pg_attribute " \
+	"a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT "		\
+	"a.attisdropped) = ARRAY['version_num'] AND NOT EXISTS (SELECT 1 " \
+	"FROM pg_catalog.pg_class h WHERE h.relnamespace = c.relnamespace " \
+	"AND h.relkind IN ('r', 'p') AND (SELECT count(*) FROM "	\
+	"pg_catalog.pg_attribute a WHERE a.attrelid = h.oid AND "	\
+	"a.attname IN ('revision', 'direction', 'checksum', 'success') " \
+	"AND NOT a.attisdropped) = 4)) END"
+
 /* Which of migd's tables and schemas exist already. */
 static void
 job_tables(struct job *j, PGresult *res)
@@ -427,10 +452,35 @@ job_tables(struct job *j, PGresult *res)
 	    "EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $4), "
 	    "to_regclass($2) IS NOT NULL AND (SELECT count(*) FROM "
 	    "pg_catalog.pg_attribute WHERE attrelid = to_regclass($2) AND "
-	    "attname IN ('attempt', 'lint') AND NOT attisdropped) < 2", 4,
-	    params, job_tables_done);
+	    "attname IN ('attempt', 'lint') AND NOT attisdropped) < 2, "
+	    JOB_OTHER_VERSION_TABLES, 4, params, job_tables_done);
 	free(vt);
 	free(ht);
+}
+
+/* Refuses to run from base (or adopt nothing) beside another version
+ * table, before migd creates its own: nothing is written. */
+static void
+job_version_elsewhere(struct job *j, const char *tables)
+{
+	const struct config_db	*cf = j->db->cf;
+	const char		*comma = strchr(tables, ',');
+	char			*vt, *first;
+
+	vt = xprintf("%s.%s", cf->version_schema, cf->version_table);
+	first = comma != NULL ? xstrndup(tables, (size_t)(comma - tables)) :
+	    xstrdup(tables);
+	job_fail(j, MIGD_ERR_STATE, "version_table_elsewhere", json_pack(
+	    "{s:s, s:s}", "version_table", vt, "tables", tables), "the version "
+	    "table %s does not exist, but this database has %s, shaped as "
+	    "Alembic's version table: if Alembic migrated this database, "
+	    "set 'version_table = %s' in migd.conf ([migrations]) and reload, "
+	    "or migd would run every revision again from base; if %s "
+	    "another application's, create %s with 'migctl stamp base' "
+	    "first. Nothing was written", vt, tables, first, comma != NULL ?
+	    "they are" : "it is", vt);
+	free(first);
+	free(vt);
 }
 
 static void
@@ -446,6 +496,12 @@ job_tables_done(struct job *j, PGresult *res)
 	old_history = PQgetvalue(res, 0, 4)[0] == 't';
 	j->st.has_version = version;
 	j->st.has_history = history;
+	if (j->mutating && !j->dry_run && !PQgetisnull(res, 0, 5) &&
+	    (j->op == MIGRATE_UPGRADE || (j->op == MIGRATE_ADOPT &&
+	    j->adopt_from == NULL))) {
+		job_version_elsewhere(j, PQgetvalue(res, 0, 5));
+		return;
+	}
 	if (j->mutating && !j->dry_run && version && history && old_history) {
 		/* Under the advisory lock, before any row is written. */
 		ddl = migrate_history_upgrade_ddl(j->db->cf);

@@ -178,9 +178,11 @@ stamp_write(struct job *j, const struct graph_stamp *out)
 	named = json_array();
 	for (i = 0; i < out->n_named; i++) {
 		mf = revset_file(j->rs, out->named[i]);
+		/* A placeholder is not the SQL the database has: no checksum
+		 * (adopt records one once its SQL is written). */
 		errlist_take(&stmts, book_history_sql(j, mf->revision, "stamp",
-		    1, 0, mf->checksum, mf->message, mf->path, wall, 0, NULL,
-		    note));
+		    1, 0, mf->unfinished == NULL ? mf->checksum : NULL,
+		    mf->message, mf->path, wall, 0, NULL, note));
 		json_array_append_new(named, json_string(mf->revision));
 	}
 	if (out->n_named == 0)

@@ -246,6 +246,16 @@ def test_import_errors_are_clear(migd_factory):
     assert "f6a7b8c9d0e5 (versions/f6a7b8c9d0e5_invoices.py) cannot be imported: its branch " \
         "label 'base' is reserved in migd" in p.stderr, p.stderr
     assert not os.path.exists(out)
+    # --out names a file: said, no Python traceback
+    with open(bad, "w") as f:
+        f.write(src)
+    with open(out, "w") as f:
+        f.write("not a directory\n")
+    p = import_(ini, "--out", out)
+    assert p.returncode == X_FAILED, p.stderr
+    assert "migctl: --out %s exists and is not a directory; nothing written\n" % out in \
+        p.stderr and "Traceback" not in p.stderr, p.stderr
+    os.unlink(out)
     # usage
     p = import_(ini, "--out", out, "-c", "/nonexistent.conf")
     assert p.returncode == X_USAGE and "give --out DIR or -c CONFIG, not both" in p.stderr

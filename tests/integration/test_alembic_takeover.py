@@ -4,6 +4,7 @@ on the same graph and rows (issue 11, point 3), and `migctl adopt` records
 the checksums of what Alembic applied so that edits are drift (point 2)."""
 
 import os
+import re
 import shutil
 import textwrap
 
@@ -439,3 +440,93 @@ def test_stamp_says_what_it_leaves_unverified(migd_factory):
     assert ok(m, "verify")["ok"] is True
     assert [x["revision"] for x in ok(m, "adopt")["adopted"]] == ["a", "b", "c1", "c2"]
     assert m.status()["unverified"] == []
+
+
+def test_adopt_a_placeholder_then_its_sql(pg, make_db, migd_factory):
+    """docs/from-alembic.md's path for a revision import cannot render:
+    Alembic applied it, import --allow-partial writes a placeholder, adopt
+    takes the database over, a person writes its SQL.  The placeholder is
+    recorded as applied without a checksum (it is not what ran), so writing
+    the SQL is no drift, runs above it go on meanwhile, and a second adopt
+    records the SQL's checksum: an edit after that is drift."""
+    import alembic_helpers
+    ini = alembic_helpers.project("alembic_python_only")
+    m = connected(migd_factory(pg=pg))
+    alembic_helpers.alembic(ini, pg, m.db, "upgrade", "head")
+    p = alembic_helpers.import_(ini, "--out", m.migrations_dir, "--allow-partial")
+    assert p.returncode == X_OK, p.stderr
+    holder = alembic_helpers.file_of(m.migrations_dir, "1b2c3d4e5f6a")
+    ok(m, "reload")
+    p = m.migctl("adopt")
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    assert "adopted 1b2c3d4e5f6a  -  %s\n  unfinished (an import placeholder): recorded as " \
+        "applied, without a checksum; write its SQL, remove the 'unfinished' header, then " \
+        "adopt again\n" % holder in p.stdout, p.stdout
+    rows = {h["revision"]: h["checksum"] for h in adopt_rows(m)}
+    assert sorted(rows) == ["0a1b2c3d4e5f", "1b2c3d4e5f6a", "2c3d4e5f6a7b"], rows
+    assert rows["1b2c3d4e5f6a"] is None and rows["0a1b2c3d4e5f"] is not None
+    rc, res, p = migctl_json(m, "adopt")
+    assert rc == X_OK and res["adopted"] == [] and res["message"] == (
+        "nothing to adopt: 1 applied revision is unfinished (an import placeholder): write "
+        "its SQL, remove the 'unfinished' header, then adopt again"), res
+    assert len(adopt_rows(m)) == 3
+    # a new revision above runs meanwhile
+    write_rev(m, "3d4e_more.sql", "3d4e", "2c3d4e5f6a7b", "CREATE TABLE more (id int);",
+              down_sql="DROP TABLE more;")
+    ok(m, "reload")
+    ok(m, "upgrade", {})
+    assert versions(m) == ["3d4e"]
+    # the person writes the SQL: no drift, still unverified until adopted
+    with open(holder) as f:
+        text = f.read()
+    with open(holder, "w") as f:
+        f.write(re.sub(r"(?m)^-- unfinished: .*\n", "", text).replace(
+            "-- migrate:down\n", "UPDATE prices SET cents = round(cents, -2);\n\n"
+            "-- migrate:down\n"))
+    ok(m, "reload")
+    p = m.migctl("verify")
+    assert p.returncode == X_OK and "drift" not in p.stdout, p.stdout + p.stderr
+    assert "unverified: 1b2c3d4e5f6a" in p.stdout, p.stdout
+    rc, res, p = migctl_json(m, "adopt")
+    assert rc == X_OK and [x["revision"] for x in res["adopted"]] == ["1b2c3d4e5f6a"], res
+    assert res["adopted"][0]["checksum"] is not None and res["already_verified"] == 3, res
+    p = m.migctl("verify")
+    assert p.returncode == X_OK and "unverified" not in p.stdout, p.stdout
+    with open(holder) as f:
+        text = f.read()
+    with open(holder, "w") as f:
+        f.write(text.replace("round(cents, -2)", "round(cents, -1)"))
+    ok(m, "reload")
+    p = m.migctl("verify")
+    assert p.returncode == X_CHECK and "drift: %s" % holder in p.stdout, p.stdout
+
+
+def test_stamp_at_a_placeholder_records_no_checksum(pg, migd_factory):
+    """`stamp` through or at an unfinished file is allowed: stamped at it,
+    the placeholder's checksum is not recorded either, so writing its SQL is
+    no drift; adopt records the SQL's checksum."""
+    import alembic_helpers
+    ini = alembic_helpers.project("alembic_python_only")
+    m = connected(migd_factory(pg=pg))
+    alembic_helpers.alembic(ini, pg, m.db, "upgrade", "1b2c3d4e5f6a")
+    p = alembic_helpers.import_(ini, "--out", m.migrations_dir, "--allow-partial")
+    assert p.returncode == X_OK, p.stderr
+    holder = alembic_helpers.file_of(m.migrations_dir, "1b2c3d4e5f6a")
+    ok(m, "reload")
+    ok(m, "stamp", {"revision": "1b2c3d4e5f6a"})
+    assert [(h["revision"], h["checksum"]) for h in history(m, where="direction = 'stamp'")] \
+        == [("1b2c3d4e5f6a", None)]
+    with open(holder) as f:
+        text = f.read()
+    with open(holder, "w") as f:
+        f.write(re.sub(r"(?m)^-- unfinished: .*\n", "", text).replace(
+            "-- migrate:down\n", "UPDATE prices SET cents = round(cents, -2);\n\n"
+            "-- migrate:down\n"))
+    ok(m, "reload")
+    p = m.migctl("verify")
+    assert p.returncode == X_OK and "drift" not in p.stdout, p.stdout + p.stderr
+    rc, res, p = migctl_json(m, "adopt")
+    assert rc == X_OK and [x["revision"] for x in res["adopted"]] == [
+        "0a1b2c3d4e5f", "1b2c3d4e5f6a"], res
+    ok(m, "upgrade", {})
+    assert versions(m) == ["2c3d4e5f6a7b"]
