@@ -356,29 +356,79 @@ run_begin(struct job *j, const char *text)
 	return (xprintf("%.*s", (int)b->len, text + b->offset));
 }
 
+/* The file's SET TRANSACTIONs opening the next transaction, each ended by
+ * "; ", or "": PostgreSQL takes them only before the transaction's first
+ * query, so they go right after the BEGIN, before migd's timeouts and
+ * witness (which are queries). */
+static char *
+run_tx_sets(struct job *j, const char *text)
+{
+	const struct sqlscan_stmt	*s = j->seg_sets;
+	char				*out = xstrdup(""), *t;
+	size_t				 i;
+
+	for (i = 0; i < j->n_seg_sets; i++) {
+		t = xprintf("%s%.*s; ", out, (int)s[i].len, text +
+		    s[i].offset);
+		free(out);
+		out = t;
+	}
+	j->seg_sets = NULL;
+	j->n_seg_sets = 0;
+	return (out);
+}
+
+/* Notes a SET TRANSACTION that opens the next transaction (run_tx_sets). */
+static void
+run_tx_set(struct job *j, const struct sqlscan_stmt *s)
+{
+	if (j->seg_sets == NULL)
+		j->seg_sets = s;
+	j->n_seg_sets++;
+}
+
+/* The statements that open a section's first transaction, from i: its
+ * BEGIN (noted for run_begin) and the SET TRANSACTIONs after it (for
+ * run_tx_sets).  Returns the index of the statement after them. */
+static size_t
+run_opening(struct job *j, const struct sqlscan *sc, size_t i)
+{
+	j->seg_begin = NULL;
+	j->seg_sets = NULL;
+	j->n_seg_sets = 0;
+	for (; i < sc->n_stmts && (sc->stmts[i].flags & SQLSCAN_TX_BEGIN);
+	    i++)
+		j->seg_begin = &sc->stmts[i];	/* options */
+	for (; i < sc->n_stmts && (sc->stmts[i].flags & SQLSCAN_TX_SET); i++)
+		run_tx_set(j, &sc->stmts[i]);
+	return (i);
+}
+
 /* What must go before the next statement of a transactional step: the
  * first BEGIN, or the COMMIT ending the last transaction and the next BEGIN. */
 static char *
 run_segment_start(struct job *j, const char *text)
 {
-	char	*begin, *set, *s;
+	char	*begin, *set, *s, *sets;
 
 	if (j->seg_open && j->seg_end == NULL)
 		return (xstrdup(""));
 	set = book_timeouts(j, 1);
+	sets = run_tx_sets(j, text);
 	if (!j->seg_open) {
 		begin = run_begin(j, text);
-		s = xprintf("%s; %s", begin, set);
+		s = xprintf("%s; %s%s", begin, sets, set);
 		free(begin);
 		j->seg_open = 1;
 	} else if (j->seg_end->flags & SQLSCAN_TX_CHAIN) {
-		s = xprintf("COMMIT AND CHAIN; %s", set);
+		s = xprintf("COMMIT AND CHAIN; %s%s", sets, set);
 		j->seg_begin = NULL;
 	} else {
 		begin = run_begin(j, text);
-		s = xprintf("COMMIT; %s; %s", begin, set);
+		s = xprintf("COMMIT; %s; %s%s", begin, sets, set);
 		free(begin);
 	}
+	free(sets);
 	if (j->seg_end != NULL) {
 		j->seg_end_line = j->seg_end->line;
 		j->seg_end = NULL;
@@ -708,7 +758,10 @@ run_stmt(struct job *j, PGresult *res)
 		} else if (s->flags & SQLSCAN_TX_COMMIT) {
 			if (j->seg_open)
 				j->seg_end = s;
-		} else
+		} else if ((s->flags & SQLSCAN_TX_SET) && (!j->seg_open ||
+		    j->seg_end != NULL))
+			run_tx_set(j, s);	/* opens the next one */
+		else
 			break;
 		j->stmt++;
 	}
@@ -749,8 +802,10 @@ run_bookkeeping(struct job *j)
 	else if (!j->seg_open) {
 		/* Nothing ran yet (a merge revision, say): begin here. */
 		s = run_begin(j, text);
-		begin = xprintf("%s; ", s);
+		all = run_tx_sets(j, text);
+		begin = xprintf("%s; %s", s, all);
 		free(s);
+		free(all);
 	} else
 		begin = xstrdup("");
 	begin = run_witness(j, begin);
@@ -841,6 +896,8 @@ run_step_begin(struct job *j, const char **text)
 	j->seg_open = j->atomic && j->step > 0;
 	j->seg_end_sent = j->seg_end_line = 0;
 	j->seg_begin = j->seg_end = NULL;
+	j->seg_sets = NULL;
+	j->n_seg_sets = 0;
 	free(j->mark_id);
 	j->mark_id = NULL;
 	j->conc_timeouts = j->prepared = j->clean_fail = 0;
@@ -1031,7 +1088,7 @@ run_batch(struct job *j)
 	const struct migfile	*mf;
 	const char		*text;
 	unsigned char		*discard;
-	size_t			 first = j->step, s, i, k, n0;
+	size_t			 first = j->step, s, i, k, n0, opening;
 	const struct sqlscan	*next;
 	int			 evt = j->evt, session, code = 0;
 	/* In an atomic run, the steps of a batch after one that ran code go
@@ -1056,14 +1113,15 @@ run_batch(struct job *j)
 		sc = revset_section(j->rs, st->idx, st->dir == GRAPH_UP);
 		text = st->dir == GRAPH_UP ? mf->up : mf->down;
 		n0 = sql.n;
+		opening = 0;
 		if (!j->seg_open || !j->atomic) {
-			j->seg_begin = NULL;
-			for (i = 0; i < sc->n_stmts; i++) {
-				if (!(sc->stmts[i].flags & SQLSCAN_TX_BEGIN))
-					break;
-				j->seg_begin = &sc->stmts[i];	/* options */
-			}
+			opening = run_opening(j, sc, 0);
 			errlist_take(&sql, run_begin(j, text));
+			for (i = 0; i < j->n_seg_sets; i++)
+				errlist_add(&sql, "%.*s", (int)j->seg_sets[i].len,
+				    text + j->seg_sets[i].offset);
+			j->seg_sets = NULL;
+			j->n_seg_sets = 0;
 			book_timeouts_witness_sql(j, &sql);
 			j->seg_open = 1;
 			if (s == first)
@@ -1072,7 +1130,7 @@ run_batch(struct job *j)
 			/* The witness, unless the step before took it again. */
 			errlist_take(&sql, book_witness_sql(j));
 		k = sql.n;	/* the file's statements, from here */
-		for (i = 0; i < sc->n_stmts; i++) {
+		for (i = opening; i < sc->n_stmts; i++) {
 			if (sc->stmts[i].flags & (SQLSCAN_TX_BEGIN |
 			    SQLSCAN_TX_COMMIT))
 				continue;
@@ -1104,7 +1162,7 @@ run_batch(struct job *j)
 			j->pipe_step[i] = s;
 			j->pipe_ends[i] = i + 1 == sql.n;
 		}
-		for (i = 0; i < sc->n_stmts; i++) {
+		for (i = opening; i < sc->n_stmts; i++) {
 			if (sc->stmts[i].flags & (SQLSCAN_TX_BEGIN |
 			    SQLSCAN_TX_COMMIT))
 				continue;
@@ -1157,7 +1215,7 @@ run_step(struct job *j)
 {
 	const struct sqlscan	*sc;
 	const char		*text;
-	char			*sql, *mark, *set, *begin, *witness;
+	char			*sql, *mark, *set, *begin, *witness, *sets;
 
 	if (job_cancelled(j))
 		return;
@@ -1180,13 +1238,14 @@ run_step(struct job *j)
 	    "finished");
 	if (j->tx) {
 		/* In with the first transaction: if that fails, so does it. */
-		if (sc->n_stmts > 0 && (sc->stmts[0].flags & SQLSCAN_TX_BEGIN))
-			j->seg_begin = &sc->stmts[0];
+		j->stmt = run_opening(j, sc, 0);
 		begin = run_begin(j, text);
+		sets = run_tx_sets(j, text);
 		set = book_timeouts(j, 1);
-		sql = xprintf("%s; %s%s; %s RETURNING id", begin, set, witness,
-		    mark);
+		sql = xprintf("%s; %s%s%s; %s RETURNING id", begin, sets, set,
+		    witness, mark);
 		free(begin);
+		free(sets);
 		j->seg_open = 1;
 		j->segment = 1;
 	} else {

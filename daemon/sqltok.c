@@ -268,6 +268,11 @@ sqltok_split_flags(const char *sql, const struct sqltoks *toks,
 		*what = "START TRANSACTION";
 		return (SQLSCAN_TX_CONTROL | SQLSCAN_TX_BEGIN);
 	}
+	if (n >= 2 && sqltok_is(sql, w[0], "set") &&
+	    sqltok_is(sql, w[1], "transaction")) {
+		*what = "SET TRANSACTION";
+		return (SQLSCAN_TX_SET);
+	}
 	if (n >= 2 && sqltok_is(sql, w[0], "prepare") &&
 	    sqltok_is(sql, w[1], "transaction")) {
 		*what = "PREPARE TRANSACTION";

@@ -356,6 +356,8 @@ test_no_tx(void)
 	is_str(st_what(2), "VACUUM", "mixed: vacuum");
 }
 
+static void	check_unparsed(const char *, int, const char *, size_t);
+
 /* Statements that begin or end transactions, and savepoints apart. */
 static void
 test_tx_control(void)
@@ -394,6 +396,24 @@ test_tx_control(void)
 	check_flags("ROLLBACK WORK TO a", S, "ROLLBACK TO SAVEPOINT");
 	check_flags("DO $$BEGIN COMMIT; END$$", 0, NULL);
 	check_flags("PREPARE q AS SELECT 1", 0, NULL);
+	/* Only before the transaction's first query: run.c sends it with
+	 * the BEGIN, before migd's own queries. */
+	check_flags("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+	    SQLSCAN_TX_SET, "SET TRANSACTION");
+	check_flags("set transaction read write, not deferrable",
+	    SQLSCAN_TX_SET, "SET TRANSACTION");
+	check_flags("SET TRANSACTION SNAPSHOT '00000003-0000001B-1'",
+	    SQLSCAN_TX_SET, "SET TRANSACTION");
+	check_flags("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION "
+	    "LEVEL SERIALIZABLE", 0, NULL);
+	check_flags("SET LOCAL transaction_isolation = 'serializable'", 0,
+	    NULL);
+	check_unparsed("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;\n"
+	    "SELECT * FROM (SELECT 1);", 1, "m.sql:2: subquery in FROM must "
+	    "have an alias", 2);
+	is_int(st_flags(0), SQLSCAN_TX_SET, "unparsed: SET TRANSACTION known "
+	    "by its first words");
+	is_int(st_flags(1), 0, "unparsed: the query after it");
 
 	is_int(scan("BEGIN;\nCREATE TABLE t (a int);\nCOMMIT;\n", 5), 0,
 	    "wrapped: parses");
