@@ -51,6 +51,28 @@ layout_no_down(const struct migfile *mf)
 	}
 }
 
+/* How a revision declares that it runs outside a transaction, in its
+ * tool's words; NULL when its tool has no way to (golang-migrate, Flyway). */
+const char *
+layout_no_tx(const struct migfile *mf)
+{
+	switch (mf->layout) {
+	case LAYOUT_GOLANG_MIGRATE:
+	case LAYOUT_FLYWAY:
+		return (NULL);
+	case LAYOUT_DBMATE:
+		return ("'-- migrate:up transaction:false'");
+	case LAYOUT_SQLX:
+		return ("'-- no-transaction' on its first line");
+	case LAYOUT_DIESEL:
+		return ("'run_in_transaction = false' in its metadata.toml");
+	case LAYOUT_GOOSE:
+		return ("'-- +goose NO TRANSACTION'");
+	default:
+		return ("'transaction: none'");
+	}
+}
+
 /* The configuration's spelling; "golang_migrate" is taken too. */
 int
 layout_parse_name(const char *s, enum layout_format *out)

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "migd.h"
 #include "engine.h"
+#include "layout.h"
 
 static int	 run_error_line(const char *stmt, size_t len, int line,
 	    const char *pos, size_t skip);
@@ -447,6 +448,25 @@ run_partly_done(struct job *j)
 	return (!j->clean_fail && (!j->tx || j->seg_committed > 0));
 }
 
+/* The hint for a CALL or DO that ended a transaction inside the step's
+ * (SQLSTATE 2D000, which PostgreSQL gives without one): psql runs such a
+ * file in autocommit, migd in a transaction unless the file says not. */
+static json_t *
+run_termination_hint(const struct migfile *mf)
+{
+	if (layout_no_tx(mf) == NULL)
+		return (json_sprintf("a procedure or DO block that runs "
+		    "COMMIT or ROLLBACK cannot run inside the migration's "
+		    "transaction, and %s files cannot say to run outside "
+		    "one: write the batches into the file instead, each "
+		    "ended by COMMIT (migd runs each in a transaction of its "
+		    "own)", layout_name(mf->layout)));
+	return (json_sprintf("a procedure or DO block that runs COMMIT or "
+	    "ROLLBACK cannot run inside the migration's transaction: declare "
+	    "%s in the file to run it statement by statement, as psql does "
+	    "(then not in an atomic run)", layout_no_tx(mf)));
+}
+
 /* What the error adds about a step that committed part of its work. */
 static char *
 run_dirty_note(struct job *j)
@@ -508,6 +528,9 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 	json_object_set_new(data, "direction", json_string(st->dir ==
 	    GRAPH_UP ? "up" : "down"));
 	json_object_set_new(data, "file", json_string(run_file(j)));
+	if (s != NULL && j->tx && code != NULL && strcmp(code, "2D000") ==
+	    0 && json_object_get(data, "hint") == NULL)
+		json_object_set_new(data, "hint", run_termination_hint(mf));
 	if (commit_failed) {
 		json_object_set_new(data, "line", json_integer(j->seg_end_line));
 		error = xprintf("%s:%d: COMMIT failed: %s (SQLSTATE %s)",

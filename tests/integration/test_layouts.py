@@ -27,7 +27,7 @@ import pytest
 import migdtest
 import schema_helpers
 from schema_helpers import REALWORLD, assert_same_dump, migctl_ok
-from engine_helpers import X_FAILED, X_OK, connected, ok, versions, write_file
+from engine_helpers import X_FAILED, X_OK, call, connected, ok, versions, write_file
 
 LAYOUTS = os.path.join(migdtest.REPO, "tests", "fixtures", "layouts")
 MIGCTL_BIN = migdtest.MIGCTL_BIN
@@ -595,3 +595,105 @@ def test_diesel_bad_metadata_refused(migd_factory, pg, text, want):
     assert versions(m) == []
     assert pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
                    "AND tablename IN ('users', 'x')", m.db) == "0"
+
+
+# A batched data migration as teams write it: a procedure that commits after
+# each batch, then its CALL.  psql runs the file in autocommit; migd runs it
+# in a transaction unless the file says not, in its tool's own words.
+BATCHES = """CREATE TABLE public.orders (id bigint PRIMARY KEY, done bool NOT NULL DEFAULT false);
+INSERT INTO public.orders (id) SELECT g FROM generate_series(1, 250) g;
+CREATE PROCEDURE public.mark_done(batch int) LANGUAGE plpgsql AS $proc$
+DECLARE n int;
+BEGIN
+  LOOP
+    UPDATE public.orders SET done = true
+     WHERE id IN (SELECT id FROM public.orders WHERE NOT done LIMIT batch);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    EXIT WHEN n = 0;
+    COMMIT;
+  END LOOP;
+END
+$proc$;
+CALL public.mark_done(100);
+"""
+BATCHES_DOWN = "DROP PROCEDURE public.mark_done(int);\nDROP TABLE public.orders;\n"
+
+# tool -> (file name, its text without and with the declaration, the words)
+NO_TX = {
+    "migd": ("0001_orders.sql",
+             "-- down_revision: none\n-- migrate:up\n%s-- migrate:down\n%s",
+             "-- down_revision: none\n-- transaction: none\n-- migrate:up\n%s"
+             "-- migrate:down\n%s", "'transaction: none'"),
+    "dbmate": ("20240101000000_orders.sql",
+               "-- migrate:up\n%s\n-- migrate:down\n%s",
+               "-- migrate:up transaction:false\n%s\n-- migrate:down\n%s",
+               "'-- migrate:up transaction:false'"),
+    "goose": ("00001_orders.sql", "-- +goose Up\n%s\n-- +goose Down\n%s",
+              "-- +goose NO TRANSACTION\n-- +goose Up\n%s\n-- +goose Down\n%s",
+              "'-- +goose NO TRANSACTION'"),
+    "sqlx": ("20240101000000_orders.sql", "%s", "-- no-transaction\n%s",
+             "'-- no-transaction' on its first line"),
+    "golang-migrate": ("000001_orders.up.sql", "%s", None, None),
+    "flyway": ("V1__Orders.sql", "%s", None, None),
+}
+
+
+@pytest.mark.parametrize("tool", sorted(NO_TX))
+def test_procedure_that_commits_hint_names_the_layouts_words(migd_factory, pg, tool):
+    """CALL of a procedure that COMMITs fails inside migd's transaction with
+    PostgreSQL's bare 'invalid transaction termination' (2D000): the error's
+    hint says how this layout runs a file outside a transaction (or that it
+    cannot), nothing is left; with the declaration, plan names it in the
+    tool's words and the run gives what psql gives."""
+    name, bare, declared, words = NO_TX[tool]
+    over = dict(NO_SCHEMAS)
+    over[("migrations", "format")] = tool
+    m = connected(migd_factory(overrides=over))
+
+    def text(t):
+        return t % (BATCHES, BATCHES_DOWN) if t.count("%s") == 2 else t % BATCHES
+
+    path = write_file(m, name, text(bare))
+    ok(m, "reload")
+    _, r = call(m, "upgrade", {})
+    e = r["error"]
+    assert e["data"]["kind"] == "sql_error", r
+    assert e["data"]["sqlstate"] == "2D000", r
+    with open(path) as f:
+        call_line = f.read().splitlines().index("CALL public.mark_done(100);") + 1
+    assert e["message"].startswith("%s:%d: invalid transaction termination"
+                                   % (path, call_line)), r
+    hint = e["data"]["hint"]
+    if words is None:
+        assert "%s files cannot say to run outside one" % tool in hint, hint
+        assert "each ended by COMMIT" in hint, hint
+    else:
+        assert "declare %s in the file" % words in hint, hint
+    p = m.migctl("upgrade")
+    assert p.returncode == X_FAILED and "hint: " + hint in p.stderr, p.stderr
+    # nothing of it is left
+    assert versions(m) in (None, [])
+    assert pg.psql("SELECT to_regclass('public.orders') IS NULL", m.db) == "t"
+    if declared is None:
+        return
+
+    write_file(m, name, text(declared))
+    ok(m, "reload")
+    step = ok(m, "plan", {})["steps"][0]
+    assert step["transactional"] is False, step
+    assert step["why_not_transactional"] == "declared " + words, step
+    ok(m, "upgrade", {})
+    assert pg.psql("SELECT count(*) FILTER (WHERE done), count(*) "
+                   "FROM public.orders", m.db) == "250|250"
+    # as psql runs the same SQL (autocommit)
+    ref = "ref_" + m.db
+    pg.create_db(ref)
+    p = subprocess.run([pg.psql_bin, "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                        "-h", pg.sockdir, "-p", str(pg.port), "-U", "postgres",
+                        "-d", ref], input=BATCHES, env=migdtest.clean_env(),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert pg.psql("SELECT count(*) FILTER (WHERE done), count(*) "
+                   "FROM public.orders", ref) == "250|250"
+    assert dump(pg, m.db) == dump(pg, ref)
+    pg.drop_db(ref)
