@@ -223,6 +223,10 @@ def test_mixed_directory_refused(migd_factory, pg):
     ("R__views.sql", "SELECT 1;\n",
      "a Flyway repeatable migration (R__): migd runs each migration once"),
     ("V1__again.sql", "SELECT 1;\n", "version 1 is also"),
+    # Flyway substitutes placeholders; migd does not, and says so at the line
+    ("V12__Grants.sql", "-- read access\nGRANT SELECT ON accounts TO ${appUser};\n",
+     "V12__Grants.sql:2: ${appUser} is a placeholder (as Flyway writes them), "
+     "which migd sends as it is, not substituted: write its value into the file"),
 ])
 def test_bad_flyway_versions_refused(migd_factory, pg, name, text, want):
     m = layout_migd(migd_factory, "flyway", "flyway")
