@@ -492,9 +492,50 @@ layout_goose_note(const char *p, size_t n, char *buf, size_t size)
 }
 
 /*
+ * A goose section with a ';' put before each '-- +goose StatementEnd' line
+ * (sec freed): goose ends the statement there, semicolon or not, and
+ * files often leave it out after a $$ body ("$$ LANGUAGE plpgsql" then
+ * StatementEnd); to the parser the next statement would run on into it.
+ * An extra ';' is an empty statement.  The lines stay where they were.
+ */
+static char *
+layout_goose_ends(char *sec)
+{
+	const char	*p, *end = sec + strlen(sec), *note;
+	char		 buf[64], *out, *o;
+	size_t		 n, k = 0;
+
+	for (p = sec; p < end; p += n + 1) {
+		n = layout_linelen(p, end);
+		if ((note = layout_goose_note(p, n, buf, sizeof buf)) != NULL &&
+		    strcmp(note, "statementend") == 0)
+			k++;
+		if (p + n >= end)
+			break;
+	}
+	if (k == 0)
+		return (sec);
+	o = out = xmalloc((size_t)(end - sec) + k + 1);
+	for (p = sec; p < end; p += n + 1) {
+		n = layout_linelen(p, end);
+		if ((note = layout_goose_note(p, n, buf, sizeof buf)) != NULL &&
+		    strcmp(note, "statementend") == 0)
+			*o++ = ';';
+		memcpy(o, p, n + (p + n < end));
+		o += n + (p + n < end);
+		if (p + n >= end)
+			break;
+	}
+	*o = '\0';
+	free(sec);
+	return (out);
+}
+
+/*
  * goose: '-- +goose Up', then '-- +goose Down'.  StatementBegin/End only
  * guide goose's own splitter: they are comments to PostgreSQL, and migd's
- * parser splits by itself.  NO TRANSACTION runs the file outside one.
+ * parser splits by itself, but for the end of a statement a StatementEnd
+ * makes (layout_goose_ends).  NO TRANSACTION runs the file outside one.
  */
 static int
 layout_goose(struct migfile *mf, const char *text, size_t len,
@@ -561,6 +602,10 @@ layout_goose(struct migfile *mf, const char *text, size_t len,
 		bad = 1;
 	}
 	layout_sections(mf, up, up_end, down, end);
+	/* After the checksum, which is of the file's own text. */
+	mf->up = layout_goose_ends(mf->up);
+	if (mf->down != NULL)
+		mf->down = layout_goose_ends(mf->down);
 	return (bad ? -1 : 0);
 }
 

@@ -17,6 +17,7 @@ migd.
 """
 
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -701,3 +702,60 @@ def test_procedure_that_commits_hint_names_the_layouts_words(migd_factory, pg, t
                    "FROM public.orders", ref) == "250|250"
     assert dump(pg, m.db) == dump(pg, ref)
     pg.drop_db(ref)
+
+
+# As goose files are often written: no ';' after a $$ body, the block ended
+# by StatementEnd alone (goose sends the block as one statement).
+GOOSE_NO_SEMICOLON = """-- +goose Up
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION touch_updated_at()
+    RETURNS TRIGGER
+    LANGUAGE plpgsql
+    AS
+$$
+BEGIN
+    NEW.touched_at := now();
+    RETURN NEW;
+END;
+$$
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER articles_touch BEFORE UPDATE ON articles
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at()
+-- +goose StatementEnd
+ALTER TABLE articles ADD COLUMN touched_at timestamptz;
+
+-- +goose Down
+-- +goose StatementBegin
+DROP TRIGGER articles_touch ON articles
+-- +goose StatementEnd
+ALTER TABLE articles DROP COLUMN touched_at;
+DROP FUNCTION touch_updated_at();
+"""
+
+
+def test_goose_statement_end_ends_a_statement(migd_factory, pg):
+    """goose ends a statement at StatementEnd, ';' or not; migd did not, and
+    refused such a file with 'syntax error at or near "CREATE"' at the next
+    block. It runs now, up and down, and its checksum is that of the file's
+    own text (the ';' migd adds is no edit: no drift)."""
+    m = layout_migd(migd_factory, "goose", "goose")
+    path = write_file(m, "00005_touch.sql", GOOSE_NO_SEMICOLON)
+    ok(m, "reload")
+    st = m.status()
+    assert st["migrations"]["valid"] is True, st
+    step = [s for s in ok(m, "plan", {})["steps"] if s["revision"] == "5"][0]
+    assert step["statements"] == 3 and step["transactional"] is True, step
+    migctl_ok(m, "upgrade")
+    assert versions(m) == ["5"]
+    assert pg.psql("SELECT count(*) FROM pg_trigger WHERE tgname = 'articles_touch'",
+                   m.db) == "1"
+    up = GOOSE_NO_SEMICOLON.split("-- +goose Up\n", 1)[1].split("-- +goose Down\n")[0]
+    assert pg.psql("SELECT checksum FROM migd_history WHERE revision = '5' AND "
+                   "direction = 'up' AND success", m.db) == \
+        hashlib.sha256(up.encode()).hexdigest()
+    assert m.migctl("verify").returncode == X_OK
+    migctl_ok(m, "downgrade", "4")
+    assert pg.psql("SELECT count(*) FROM pg_proc WHERE proname = 'touch_updated_at'",
+                   m.db) == "0"
+    assert path

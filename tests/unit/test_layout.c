@@ -314,11 +314,35 @@ goose(void)
 	ok(mf->layout == LAYOUT_GOOSE, "goose: auto saw it");
 	is_str(mf->revision, "2", "goose: the version as a number");
 	is_str(mf->up, "-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS "
-	    "int AS $$ SELECT 1; $$ LANGUAGE sql;\n-- +goose StatementEnd\n",
-	    "goose: up, its annotations left as comments");
+	    "int AS $$ SELECT 1; $$ LANGUAGE sql;\n;-- +goose StatementEnd\n",
+	    "goose: up, its annotations left as comments, StatementEnd ending "
+	    "a statement");
 	is_int(mf->up_line, 3, "goose: up line");
 	is_str(mf->down, "DROP FUNCTION f();\n", "goose: down");
 	ok(mf->tx == MIGFILE_TX_NONE, "goose: NO TRANSACTION");
+	migfile_free(mf);
+	free(errs);
+
+	/* StatementEnd ends the statement, as in goose: ';' or not. */
+	is_int(one(LAYOUT_GOOSE, "00003_fns.sql", "-- +goose Up\n-- +goose "
+	    "StatementBegin\nCREATE FUNCTION f() RETURNS int AS $$\nBEGIN "
+	    "RETURN 1; END;\n$$ LANGUAGE plpgsql\n-- +goose StatementEnd\r\n"
+	    "-- +goose StatementBegin\nCREATE FUNCTION g() RETURNS int AS $$ "
+	    "SELECT 2 $$ LANGUAGE sql\n-- +goose statementend\n-- +goose Down\n"
+	    "-- +goose StatementBegin\nDROP FUNCTION g()\n-- +goose StatementEnd"
+	    "\nDROP FUNCTION f();", &mf, &errs), 0, "goose: no ';' before "
+	    "StatementEnd: loaded");
+	is_str(mf->up, "-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS "
+	    "int AS $$\nBEGIN RETURN 1; END;\n$$ LANGUAGE plpgsql\n;-- +goose "
+	    "StatementEnd\n-- +goose StatementBegin\nCREATE FUNCTION g() "
+	    "RETURNS int AS $$ SELECT 2 $$ LANGUAGE sql\n;-- +goose statementend"
+	    "\n", "goose: a ';' before each StatementEnd, the lines kept");
+	is_str(mf->down, "-- +goose StatementBegin\nDROP FUNCTION g()\n;-- "
+	    "+goose StatementEnd\nDROP FUNCTION f();", "goose: in the down "
+	    "section too, to its end without a newline");
+	/* sha256 of the up section as the file has it, without the ';'s */
+	is_str(mf->checksum, "f7d1ec1a546a3980283adcc366f7b1be40576cd4efc9be"
+	    "581488ece578c60c73", "goose: the checksum is of the file's text");
 	migfile_free(mf);
 	free(errs);
 
