@@ -9,6 +9,9 @@
 #include "migfile.h"
 #include "util.h"
 
+static const char	*layout_goose_note(const char *, size_t, char *,
+			     size_t);
+
 static const char *layout_names[LAYOUT_NFORMATS] = {
 	"auto", "migd", "dbmate", "golang-migrate", "sqlx", "diesel", "goose",
 	"flyway"
@@ -375,15 +378,57 @@ layout_header_lint(struct migfile *mf, const char *p, size_t n, int line,
 	    layout_lint_error, &le));
 }
 
-/* A file that is all SQL (golang-migrate, sqlx, diesel, Flyway): its
- * leading comments are its header, where "-- lint-ignore:" is read. */
+/* Whose down section a line begins (sql-migrate's, goose's, dbmate's or
+ * migd's marker), or NULL. */
+static const char *
+layout_down_marker(const char *p, size_t n)
+{
+	char	 buf[16];
+	size_t	 k = strlen("-- +migrate Down");
+
+	if (n >= k && strncmp(p, "-- +migrate Down", k) == 0 && (n == k ||
+	    strchr(" \t\r", p[k]) != NULL))
+		return ("sql-migrate's annotation");
+	if (layout_goose_note(p, n, buf, sizeof buf) != NULL &&
+	    strcmp(buf, "down") == 0)
+		return ("goose's annotation");
+	if (layout_dbmate_marker(p, n, "down") != 0)
+		return ("dbmate's and migd's marker");
+	return (NULL);
+}
+
+/*
+ * A file that is all SQL (golang-migrate, sqlx, diesel, Flyway): its
+ * leading comments are its header, where "-- lint-ignore:" is read.  A line
+ * that begins another tool's down section is refused: read as this layout,
+ * the down SQL after it would run with the rest (sql-migrate's files, read
+ * as sqlx simple files, would create and drop in one go).
+ */
 static void
 layout_section(struct migfile *mf, char *text, size_t len,
     struct errlist *errs)
 {
-	const char	*p, *end = text + len;
+	const char	*p, *end = text + len, *whose;
 	size_t		 n;
 	int		 line = 0;
+
+	for (p = text; p < end; p += n + 1) {
+		n = layout_linelen(p, end);
+		line++;
+		if ((whose = layout_down_marker(p, n)) != NULL) {
+			errlist_add(errs, "%s:%d: '%.*s' begins a down section "
+			    "(%s), but a %s file is one migration, run whole: "
+			    "the SQL after this line would run with the rest; "
+			    "move it out, or read the files with the format "
+			    "they were written for", mf->path, line,
+			    (int)(n > 0 && p[n - 1] == '\r' ? n - 1 : n), p,
+			    whose, layout_name(mf->layout));
+			break;
+		}
+		if (p + n >= end)
+			break;
+	}
+	line = 0;
 
 	if (mf->piece == LAYOUT_PIECE_DOWN) {
 		mf->down = text;

@@ -759,3 +759,38 @@ def test_goose_statement_end_ends_a_statement(migd_factory, pg):
     assert pg.psql("SELECT count(*) FROM pg_proc WHERE proname = 'touch_updated_at'",
                    m.db) == "0"
     assert path
+
+
+def test_another_tools_down_section_in_a_whole_file_is_refused(migd_factory, pg):
+    """sql-migrate's files (-- +migrate Up / Down) look like plain SQL, and
+    auto asks for format = sqlx: read so, each file was one migration with
+    its down SQL in it, and `upgrade` created the table and dropped it again,
+    saying it was applied. The down marker is refused now, at its line, for
+    every layout whose files are run whole; nothing runs."""
+    over = dict(NO_SCHEMAS)
+    over[("migrations", "format")] = "sqlx"
+    m = connected(migd_factory(overrides=over))
+    write_file(m, "1_people.sql", "-- +migrate Up\nCREATE TABLE people (id int);\n"
+               "INSERT INTO people VALUES (1);\n\n"
+               "-- +migrate Down\nDROP TABLE people;\n")
+    write_file(m, "2_name.sql", "-- +migrate Up\n"
+               "ALTER TABLE people ADD COLUMN name text;\n"
+               "-- +migrate Down\nALTER TABLE people DROP COLUMN name;\n")
+    ok_reload = m.rpc("reload")
+    assert "error" in ok_reload, ok_reload
+    st = m.status()
+    assert st["state"] == "invalid_migrations", st
+    errors = st["migrations"]["errors"]
+    for f, line in (("1_people.sql", 5), ("2_name.sql", 3)):
+        want = ("%s:%d: '-- +migrate Down' begins a down section (sql-migrate's "
+                "annotation), but a sqlx file is one migration, run whole: the SQL "
+                "after this line would run with the rest"
+                % (os.path.join(m.migrations_dir, f), line))
+        assert any(e.startswith(want) for e in errors), errors
+    p = m.migctl("upgrade")
+    assert p.returncode == X_FAILED, p.stdout + p.stderr
+    assert versions(m) in (None, [])
+    assert pg.psql("SELECT to_regclass('public.people') IS NULL", m.db) == "t"
+    assert pg.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'migd_history'",
+                   m.db) == "0" or pg.psql("SELECT count(*) FROM migd_history",
+                                           m.db) == "0"

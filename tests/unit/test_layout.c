@@ -193,6 +193,7 @@ sqlx(void)
 		NULL
 	};
 	struct migset	 set;
+	struct migfile	*mf;
 	char		*errs, *c;
 
 	is_int(dir(LAYOUT_SQLX, files, &set, &errs), LAYOUT_SQLX,
@@ -214,6 +215,39 @@ sqlx(void)
 	is_str(errs, "", "auto: sqlx without problems");
 	free(errs);
 	migset_clear(&set);
+
+	/* Another tool's down section in a file that is run whole. */
+	is_int(one(LAYOUT_SQLX, "1_people.sql", "-- +migrate Up\nCREATE TABLE "
+	    "people (id int);\n\n-- +migrate Down\r\nDROP TABLE people;\n",
+	    &mf, &errs), -1, "sqlx: sql-migrate's file refused");
+	is_str(errs, "m/1_people.sql:4: '-- +migrate Down' begins a down "
+	    "section (sql-migrate's annotation), but a sqlx file is one "
+	    "migration, run whole: the SQL after this line would run with the "
+	    "rest; move it out, or read the files with the format they were "
+	    "written for", "sqlx: the line, whose marker, why");
+	migfile_free(mf);
+	free(errs);
+	is_int(one(LAYOUT_GOLANG_MIGRATE, "2_x.up.sql", "CREATE TABLE x ();\n"
+	    "-- +goose Down\nDROP TABLE x;\n", &mf, &errs), -1,
+	    "golang-migrate: goose's Down refused");
+	ok(errs != NULL && strstr(errs, "m/2_x.up.sql:2: '-- +goose Down' "
+	    "begins a down section (goose's annotation), but a golang-migrate "
+	    "file") != NULL, "golang-migrate: %s", errs ? errs : "(none)");
+	migfile_free(mf);
+	free(errs);
+	is_int(one(LAYOUT_FLYWAY, "V3__x.sql", "CREATE TABLE x ();\n--migrate:"
+	    "down\nDROP TABLE x;\n", &mf, &errs), -1, "flyway: dbmate's "
+	    "down marker refused");
+	ok(errs != NULL && strstr(errs, "m/V3__x.sql:2: '--migrate:down' "
+	    "begins a down section (dbmate's and migd's marker)") != NULL,
+	    "flyway: %s", errs ? errs : "(none)");
+	migfile_free(mf);
+	free(errs);
+	is_int(one(LAYOUT_SQLX, "3_ok.sql", "-- +migrate Downgrade notes: none"
+	    "\n-- migrate:downtime none\nSELECT 1;\n", &mf, &errs), 0,
+	    "sqlx: comments that only look alike load");
+	migfile_free(mf);
+	free(errs);
 }
 
 static void
