@@ -121,6 +121,8 @@ struct job {
 	int			 seg_open;	/* migd began one on the server */
 	const struct sqlscan_stmt *seg_begin;	/* the file's BEGIN for the next */
 	const struct sqlscan_stmt *seg_end;	/* COMMIT ending the current */
+	const struct sqlscan_stmt *seg_sets;	/* its SET TRANSACTIONs */
+	size_t			 n_seg_sets;
 	int			 seg_end_sent;	/* that COMMIT is in flight */
 	int			 seg_end_line;
 	const struct sqlscan_stmt **pipe_map;	/* pipelined: the file's

@@ -9,6 +9,9 @@
 #include "migfile.h"
 #include "util.h"
 
+static const char	*layout_goose_note(const char *, size_t, char *,
+			     size_t);
+
 static const char *layout_names[LAYOUT_NFORMATS] = {
 	"auto", "migd", "dbmate", "golang-migrate", "sqlx", "diesel", "goose",
 	"flyway"
@@ -48,6 +51,28 @@ layout_no_down(const struct migfile *mf)
 		return ("no undo migration (U<version>__<description>.sql)");
 	default:
 		return ("no '-- migrate:down' section");
+	}
+}
+
+/* How a revision declares that it runs outside a transaction, in its
+ * tool's words; NULL when its tool has no way to (golang-migrate, Flyway). */
+const char *
+layout_no_tx(const struct migfile *mf)
+{
+	switch (mf->layout) {
+	case LAYOUT_GOLANG_MIGRATE:
+	case LAYOUT_FLYWAY:
+		return (NULL);
+	case LAYOUT_DBMATE:
+		return ("'-- migrate:up transaction:false'");
+	case LAYOUT_SQLX:
+		return ("'-- no-transaction' on its first line");
+	case LAYOUT_DIESEL:
+		return ("'run_in_transaction = false' in its metadata.toml");
+	case LAYOUT_GOOSE:
+		return ("'-- +goose NO TRANSACTION'");
+	default:
+		return ("'transaction: none'");
 	}
 }
 
@@ -353,15 +378,57 @@ layout_header_lint(struct migfile *mf, const char *p, size_t n, int line,
 	    layout_lint_error, &le));
 }
 
-/* A file that is all SQL (golang-migrate, sqlx, diesel, Flyway): its
- * leading comments are its header, where "-- lint-ignore:" is read. */
+/* Whose down section a line begins (sql-migrate's, goose's, dbmate's or
+ * migd's marker), or NULL. */
+static const char *
+layout_down_marker(const char *p, size_t n)
+{
+	char	 buf[16];
+	size_t	 k = strlen("-- +migrate Down");
+
+	if (n >= k && strncmp(p, "-- +migrate Down", k) == 0 && (n == k ||
+	    strchr(" \t\r", p[k]) != NULL))
+		return ("sql-migrate's annotation");
+	if (layout_goose_note(p, n, buf, sizeof buf) != NULL &&
+	    strcmp(buf, "down") == 0)
+		return ("goose's annotation");
+	if (layout_dbmate_marker(p, n, "down") != 0)
+		return ("dbmate's and migd's marker");
+	return (NULL);
+}
+
+/*
+ * A file that is all SQL (golang-migrate, sqlx, diesel, Flyway): its
+ * leading comments are its header, where "-- lint-ignore:" is read.  A line
+ * that begins another tool's down section is refused: read as this layout,
+ * the down SQL after it would run with the rest (sql-migrate's files, read
+ * as sqlx simple files, would create and drop in one go).
+ */
 static void
 layout_section(struct migfile *mf, char *text, size_t len,
     struct errlist *errs)
 {
-	const char	*p, *end = text + len;
+	const char	*p, *end = text + len, *whose;
 	size_t		 n;
 	int		 line = 0;
+
+	for (p = text; p < end; p += n + 1) {
+		n = layout_linelen(p, end);
+		line++;
+		if ((whose = layout_down_marker(p, n)) != NULL) {
+			errlist_add(errs, "%s:%d: '%.*s' begins a down section "
+			    "(%s), but a %s file is one migration, run whole: "
+			    "the SQL after this line would run with the rest; "
+			    "move it out, or read the files with the format "
+			    "they were written for", mf->path, line,
+			    (int)(n > 0 && p[n - 1] == '\r' ? n - 1 : n), p,
+			    whose, layout_name(mf->layout));
+			break;
+		}
+		if (p + n >= end)
+			break;
+	}
+	line = 0;
 
 	if (mf->piece == LAYOUT_PIECE_DOWN) {
 		mf->down = text;
@@ -470,9 +537,50 @@ layout_goose_note(const char *p, size_t n, char *buf, size_t size)
 }
 
 /*
+ * A goose section with a ';' put before each '-- +goose StatementEnd' line
+ * (sec freed): goose ends the statement there, semicolon or not, and
+ * files often leave it out after a $$ body ("$$ LANGUAGE plpgsql" then
+ * StatementEnd); to the parser the next statement would run on into it.
+ * An extra ';' is an empty statement.  The lines stay where they were.
+ */
+static char *
+layout_goose_ends(char *sec)
+{
+	const char	*p, *end = sec + strlen(sec), *note;
+	char		 buf[64], *out, *o;
+	size_t		 n, k = 0;
+
+	for (p = sec; p < end; p += n + 1) {
+		n = layout_linelen(p, end);
+		if ((note = layout_goose_note(p, n, buf, sizeof buf)) != NULL &&
+		    strcmp(note, "statementend") == 0)
+			k++;
+		if (p + n >= end)
+			break;
+	}
+	if (k == 0)
+		return (sec);
+	o = out = xmalloc((size_t)(end - sec) + k + 1);
+	for (p = sec; p < end; p += n + 1) {
+		n = layout_linelen(p, end);
+		if ((note = layout_goose_note(p, n, buf, sizeof buf)) != NULL &&
+		    strcmp(note, "statementend") == 0)
+			*o++ = ';';
+		memcpy(o, p, n + (p + n < end));
+		o += n + (p + n < end);
+		if (p + n >= end)
+			break;
+	}
+	*o = '\0';
+	free(sec);
+	return (out);
+}
+
+/*
  * goose: '-- +goose Up', then '-- +goose Down'.  StatementBegin/End only
  * guide goose's own splitter: they are comments to PostgreSQL, and migd's
- * parser splits by itself.  NO TRANSACTION runs the file outside one.
+ * parser splits by itself, but for the end of a statement a StatementEnd
+ * makes (layout_goose_ends).  NO TRANSACTION runs the file outside one.
  */
 static int
 layout_goose(struct migfile *mf, const char *text, size_t len,
@@ -539,6 +647,10 @@ layout_goose(struct migfile *mf, const char *text, size_t len,
 		bad = 1;
 	}
 	layout_sections(mf, up, up_end, down, end);
+	/* After the checksum, which is of the file's own text. */
+	mf->up = layout_goose_ends(mf->up);
+	if (mf->down != NULL)
+		mf->down = layout_goose_ends(mf->down);
 	return (bad ? -1 : 0);
 }
 

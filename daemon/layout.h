@@ -38,6 +38,7 @@ const char	*layout_name(enum layout_format);
 int		 layout_cmp_flyway(const char *, const char *);
 int		 layout_parse_name(const char *, enum layout_format *);
 const char	*layout_no_down(const struct migfile *);
+const char	*layout_no_tx(const struct migfile *);
 /* Whether a directory name of n bytes is a diesel migration's. */
 int		 layout_diesel_dir(const char *, size_t);
 /*

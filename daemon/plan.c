@@ -539,9 +539,8 @@ migrate_step_json(struct job *j, const struct graph_step *st,
 		json_object_set_new(o, "why_not_transactional", nt ?
 		    json_sprintf("%s at %s:%d", nt->what, migfile_path(mf, up),
 		    nt->line) :
-		    mf->layout == LAYOUT_DIESEL ? json_string("declared "
-		    "'run_in_transaction = false' in its metadata.toml") :
-		    json_string("declared 'transaction: none'"));
+		    json_sprintf("declared %s", layout_no_tx(mf) ?
+		    layout_no_tx(mf) : "'transaction: none'"));
 	}
 	sc = revset_section(j->rs, st->idx, up);
 	json_object_set_new(o, "statements", json_integer((json_int_t)

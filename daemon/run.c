@@ -18,6 +18,7 @@
 #include "config.h"
 #include "migd.h"
 #include "engine.h"
+#include "layout.h"
 
 static int	 run_error_line(const char *stmt, size_t len, int line,
 	    const char *pos, size_t skip);
@@ -356,29 +357,79 @@ run_begin(struct job *j, const char *text)
 	return (xprintf("%.*s", (int)b->len, text + b->offset));
 }
 
+/* The file's SET TRANSACTIONs opening the next transaction, each ended by
+ * "; ", or "": PostgreSQL takes them only before the transaction's first
+ * query, so they go right after the BEGIN, before migd's timeouts and
+ * witness (which are queries). */
+static char *
+run_tx_sets(struct job *j, const char *text)
+{
+	const struct sqlscan_stmt	*s = j->seg_sets;
+	char				*out = xstrdup(""), *t;
+	size_t				 i;
+
+	for (i = 0; i < j->n_seg_sets; i++) {
+		t = xprintf("%s%.*s; ", out, (int)s[i].len, text +
+		    s[i].offset);
+		free(out);
+		out = t;
+	}
+	j->seg_sets = NULL;
+	j->n_seg_sets = 0;
+	return (out);
+}
+
+/* Notes a SET TRANSACTION that opens the next transaction (run_tx_sets). */
+static void
+run_tx_set(struct job *j, const struct sqlscan_stmt *s)
+{
+	if (j->seg_sets == NULL)
+		j->seg_sets = s;
+	j->n_seg_sets++;
+}
+
+/* The statements that open a section's first transaction, from i: its
+ * BEGIN (noted for run_begin) and the SET TRANSACTIONs after it (for
+ * run_tx_sets).  Returns the index of the statement after them. */
+static size_t
+run_opening(struct job *j, const struct sqlscan *sc, size_t i)
+{
+	j->seg_begin = NULL;
+	j->seg_sets = NULL;
+	j->n_seg_sets = 0;
+	for (; i < sc->n_stmts && (sc->stmts[i].flags & SQLSCAN_TX_BEGIN);
+	    i++)
+		j->seg_begin = &sc->stmts[i];	/* options */
+	for (; i < sc->n_stmts && (sc->stmts[i].flags & SQLSCAN_TX_SET); i++)
+		run_tx_set(j, &sc->stmts[i]);
+	return (i);
+}
+
 /* What must go before the next statement of a transactional step: the
  * first BEGIN, or the COMMIT ending the last transaction and the next BEGIN. */
 static char *
 run_segment_start(struct job *j, const char *text)
 {
-	char	*begin, *set, *s;
+	char	*begin, *set, *s, *sets;
 
 	if (j->seg_open && j->seg_end == NULL)
 		return (xstrdup(""));
 	set = book_timeouts(j, 1);
+	sets = run_tx_sets(j, text);
 	if (!j->seg_open) {
 		begin = run_begin(j, text);
-		s = xprintf("%s; %s", begin, set);
+		s = xprintf("%s; %s%s", begin, sets, set);
 		free(begin);
 		j->seg_open = 1;
 	} else if (j->seg_end->flags & SQLSCAN_TX_CHAIN) {
-		s = xprintf("COMMIT AND CHAIN; %s", set);
+		s = xprintf("COMMIT AND CHAIN; %s%s", sets, set);
 		j->seg_begin = NULL;
 	} else {
 		begin = run_begin(j, text);
-		s = xprintf("COMMIT; %s; %s", begin, set);
+		s = xprintf("COMMIT; %s; %s%s", begin, sets, set);
 		free(begin);
 	}
+	free(sets);
 	if (j->seg_end != NULL) {
 		j->seg_end_line = j->seg_end->line;
 		j->seg_end = NULL;
@@ -395,6 +446,25 @@ int
 run_partly_done(struct job *j)
 {
 	return (!j->clean_fail && (!j->tx || j->seg_committed > 0));
+}
+
+/* The hint for a CALL or DO that ended a transaction inside the step's
+ * (SQLSTATE 2D000, which PostgreSQL gives without one): psql runs such a
+ * file in autocommit, migd in a transaction unless the file says not. */
+static json_t *
+run_termination_hint(const struct migfile *mf)
+{
+	if (layout_no_tx(mf) == NULL)
+		return (json_sprintf("a procedure or DO block that runs "
+		    "COMMIT or ROLLBACK cannot run inside the migration's "
+		    "transaction, and %s files cannot say to run outside "
+		    "one: write the batches into the file instead, each "
+		    "ended by COMMIT (migd runs each in a transaction of its "
+		    "own)", layout_name(mf->layout)));
+	return (json_sprintf("a procedure or DO block that runs COMMIT or "
+	    "ROLLBACK cannot run inside the migration's transaction: declare "
+	    "%s in the file to run it statement by statement, as psql does "
+	    "(then not in an atomic run)", layout_no_tx(mf)));
 }
 
 /* What the error adds about a step that committed part of its work. */
@@ -458,6 +528,9 @@ run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
 	json_object_set_new(data, "direction", json_string(st->dir ==
 	    GRAPH_UP ? "up" : "down"));
 	json_object_set_new(data, "file", json_string(run_file(j)));
+	if (s != NULL && j->tx && code != NULL && strcmp(code, "2D000") ==
+	    0 && json_object_get(data, "hint") == NULL)
+		json_object_set_new(data, "hint", run_termination_hint(mf));
 	if (commit_failed) {
 		json_object_set_new(data, "line", json_integer(j->seg_end_line));
 		error = xprintf("%s:%d: COMMIT failed: %s (SQLSTATE %s)",
@@ -708,7 +781,10 @@ run_stmt(struct job *j, PGresult *res)
 		} else if (s->flags & SQLSCAN_TX_COMMIT) {
 			if (j->seg_open)
 				j->seg_end = s;
-		} else
+		} else if ((s->flags & SQLSCAN_TX_SET) && (!j->seg_open ||
+		    j->seg_end != NULL))
+			run_tx_set(j, s);	/* opens the next one */
+		else
 			break;
 		j->stmt++;
 	}
@@ -749,8 +825,10 @@ run_bookkeeping(struct job *j)
 	else if (!j->seg_open) {
 		/* Nothing ran yet (a merge revision, say): begin here. */
 		s = run_begin(j, text);
-		begin = xprintf("%s; ", s);
+		all = run_tx_sets(j, text);
+		begin = xprintf("%s; %s", s, all);
 		free(s);
+		free(all);
 	} else
 		begin = xstrdup("");
 	begin = run_witness(j, begin);
@@ -841,6 +919,8 @@ run_step_begin(struct job *j, const char **text)
 	j->seg_open = j->atomic && j->step > 0;
 	j->seg_end_sent = j->seg_end_line = 0;
 	j->seg_begin = j->seg_end = NULL;
+	j->seg_sets = NULL;
+	j->n_seg_sets = 0;
 	free(j->mark_id);
 	j->mark_id = NULL;
 	j->conc_timeouts = j->prepared = j->clean_fail = 0;
@@ -1031,7 +1111,7 @@ run_batch(struct job *j)
 	const struct migfile	*mf;
 	const char		*text;
 	unsigned char		*discard;
-	size_t			 first = j->step, s, i, k, n0;
+	size_t			 first = j->step, s, i, k, n0, opening;
 	const struct sqlscan	*next;
 	int			 evt = j->evt, session, code = 0;
 	/* In an atomic run, the steps of a batch after one that ran code go
@@ -1056,14 +1136,15 @@ run_batch(struct job *j)
 		sc = revset_section(j->rs, st->idx, st->dir == GRAPH_UP);
 		text = st->dir == GRAPH_UP ? mf->up : mf->down;
 		n0 = sql.n;
+		opening = 0;
 		if (!j->seg_open || !j->atomic) {
-			j->seg_begin = NULL;
-			for (i = 0; i < sc->n_stmts; i++) {
-				if (!(sc->stmts[i].flags & SQLSCAN_TX_BEGIN))
-					break;
-				j->seg_begin = &sc->stmts[i];	/* options */
-			}
+			opening = run_opening(j, sc, 0);
 			errlist_take(&sql, run_begin(j, text));
+			for (i = 0; i < j->n_seg_sets; i++)
+				errlist_add(&sql, "%.*s", (int)j->seg_sets[i].len,
+				    text + j->seg_sets[i].offset);
+			j->seg_sets = NULL;
+			j->n_seg_sets = 0;
 			book_timeouts_witness_sql(j, &sql);
 			j->seg_open = 1;
 			if (s == first)
@@ -1072,7 +1153,7 @@ run_batch(struct job *j)
 			/* The witness, unless the step before took it again. */
 			errlist_take(&sql, book_witness_sql(j));
 		k = sql.n;	/* the file's statements, from here */
-		for (i = 0; i < sc->n_stmts; i++) {
+		for (i = opening; i < sc->n_stmts; i++) {
 			if (sc->stmts[i].flags & (SQLSCAN_TX_BEGIN |
 			    SQLSCAN_TX_COMMIT))
 				continue;
@@ -1104,7 +1185,7 @@ run_batch(struct job *j)
 			j->pipe_step[i] = s;
 			j->pipe_ends[i] = i + 1 == sql.n;
 		}
-		for (i = 0; i < sc->n_stmts; i++) {
+		for (i = opening; i < sc->n_stmts; i++) {
 			if (sc->stmts[i].flags & (SQLSCAN_TX_BEGIN |
 			    SQLSCAN_TX_COMMIT))
 				continue;
@@ -1157,7 +1238,7 @@ run_step(struct job *j)
 {
 	const struct sqlscan	*sc;
 	const char		*text;
-	char			*sql, *mark, *set, *begin, *witness;
+	char			*sql, *mark, *set, *begin, *witness, *sets;
 
 	if (job_cancelled(j))
 		return;
@@ -1180,13 +1261,14 @@ run_step(struct job *j)
 	    "finished");
 	if (j->tx) {
 		/* In with the first transaction: if that fails, so does it. */
-		if (sc->n_stmts > 0 && (sc->stmts[0].flags & SQLSCAN_TX_BEGIN))
-			j->seg_begin = &sc->stmts[0];
+		j->stmt = run_opening(j, sc, 0);
 		begin = run_begin(j, text);
+		sets = run_tx_sets(j, text);
 		set = book_timeouts(j, 1);
-		sql = xprintf("%s; %s%s; %s RETURNING id", begin, set, witness,
-		    mark);
+		sql = xprintf("%s; %s%s%s; %s RETURNING id", begin, sets, set,
+		    witness, mark);
 		free(begin);
+		free(sets);
 		j->seg_open = 1;
 		j->segment = 1;
 	} else {

@@ -680,6 +680,13 @@ sqlscan_stmt_flags(const char *type, json_t *n, const char **what)
 		    "COPY ... TO STDOUT";
 		return (SQLSCAN_COPY_CLIENT);
 	}
+	if (strcmp(type, "VariableSetStmt") == 0 &&
+	    sqlscan_is(n, "kind", "VAR_SET_MULTI") &&
+	    (sqlscan_is(n, "name", "TRANSACTION") ||
+	    sqlscan_is(n, "name", "TRANSACTION SNAPSHOT"))) {
+		*what = "SET TRANSACTION";
+		return (SQLSCAN_TX_SET);
+	}
 	if (strcmp(type, "DiscardStmt") == 0 &&
 	    sqlscan_is(n, "target", "DISCARD_ALL")) {
 		*what = "DISCARD ALL";

@@ -38,6 +38,10 @@
 /* COPY ... FROM STDIN or TO STDOUT: data to or from the client, which migd
  * neither has nor wants (COPY with a file or PROGRAM is not flagged). */
 #define SQLSCAN_COPY_CLIENT	0x1000
+/* SET TRANSACTION (its characteristics or SNAPSHOT): only before the
+ * transaction's first query, so before migd's own (run.c sends it with
+ * the BEGIN). */
+#define SQLSCAN_TX_SET		0x2000
 
 /*
  * What a statement may leave in the server session (struct sqlscan_stmt's

@@ -268,6 +268,11 @@ sqltok_split_flags(const char *sql, const struct sqltoks *toks,
 		*what = "START TRANSACTION";
 		return (SQLSCAN_TX_CONTROL | SQLSCAN_TX_BEGIN);
 	}
+	if (n >= 2 && sqltok_is(sql, w[0], "set") &&
+	    sqltok_is(sql, w[1], "transaction")) {
+		*what = "SET TRANSACTION";
+		return (SQLSCAN_TX_SET);
+	}
 	if (n >= 2 && sqltok_is(sql, w[0], "prepare") &&
 	    sqltok_is(sql, w[1], "transaction")) {
 		*what = "PREPARE TRANSACTION";
@@ -457,6 +462,31 @@ sqltok_meta(const char *sql, int first_line, int cursorpos, char **cmd)
 	return (sqlscan_newlines(sql, 0, off) + first_line);
 }
 
+/*
+ * Whether the parser stopped at a placeholder, ${name} (Flyway's, and other
+ * tools' that substitute text before they send it): no PostgreSQL reads "${"
+ * anywhere outside a string.  *name gets it (to free) and its line is
+ * returned; else 0.
+ */
+static int
+sqltok_placeholder(const char *sql, int first_line, int cursorpos,
+    char **name)
+{
+	size_t	 off, e;
+
+	if (cursorpos <= 0)
+		return (0);
+	off = sqlscan_char_offset(sql, cursorpos);
+	if (sql[off] != '$' || sql[off + 1] != '{')
+		return (0);
+	for (e = off + 2; sql[e] != '\0' && sql[e] != '}' && sql[e] != '\n' &&
+	    e - off < 80; e++)
+		;
+	*name = sql[e] == '}' ? xstrndup(sql + off, e + 1 - off) :
+	    xstrdup("${");
+	return (sqlscan_newlines(sql, 0, off) + first_line);
+}
+
 /* What to do instead of a psql meta-command. */
 static const char *
 sqltok_meta_advice(const char *cmd)
@@ -473,6 +503,12 @@ sqltok_meta_advice(const char *cmd)
 	if (strcmp(cmd, "\\c") == 0 || strcmp(cmd, "\\connect") == 0)
 		return ("remove it: a migration runs on the database migd is "
 		    "configured for");
+	if (strcmp(cmd, "\\restrict") == 0 ||
+	    strcmp(cmd, "\\unrestrict") == 0)
+		return ("pg_dump writes \\restrict KEY at the top of a dump and "
+		    "\\unrestrict KEY at its end (since PostgreSQL 17.6, 16.10, "
+		    "15.14, 14.19 and 13.22), to guard psql's restore: delete "
+		    "both lines");
 	return ("remove it, or write it as SQL");
 }
 
@@ -506,6 +542,13 @@ sqltok_unparsed(const char *sql, const char *path, int first_line,
 		errlist_add(errs, "%s:%d: %s is a psql meta-command: migd sends "
 		    "SQL to the server, not psql scripts; %s", path, line,
 		    cause, sqltok_meta_advice(cause));
+		goto out;
+	}
+	if ((line = sqltok_placeholder(sql, first_line, error->cursorpos,
+	    &cause)) > 0) {
+		errlist_add(errs, "%s:%d: %s is a placeholder (as Flyway "
+		    "writes them), which migd sends as it is, not substituted: "
+		    "write its value into the file", path, line, cause);
 		goto out;
 	}
 	if (sqlscan_utf8_check(sql, &bad) != 0) {

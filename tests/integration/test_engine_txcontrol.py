@@ -40,6 +40,70 @@ def test_section_wrapped_in_begin_commit_is_one_transaction(migd_factory):
     assert not rel_exists(m, "public.iso") and versions(m) == []
 
 
+def test_set_transaction_opening_a_transaction_is_kept(migd_factory):
+    """SET TRANSACTION must come before the transaction's first query, which
+    psql allows after BEGIN (or at the start of `psql -1 -f`); migd's own
+    timeouts and lock witness are queries, so it sends the file's SET
+    TRANSACTION right after the BEGIN, in every way a migration runs: one
+    transaction (pipelined), several (split by COMMITs), and statement by
+    statement (a COPY)."""
+    m = connected(migd_factory())
+    iso = "current_setting('transaction_isolation')"
+    write_rev(m, "s1_wrapped.sql", "s1", up="""
+        BEGIN;
+        SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;
+        SET TRANSACTION READ WRITE;
+        CREATE TABLE public.iso (n int, v text DEFAULT %s);
+        INSERT INTO public.iso (n) VALUES (1);
+        COMMIT;
+        """ % iso, down_sql="DROP TABLE public.iso;")
+    f2 = write_rev(m, "s2_bare.sql", "s2", down="s1", up="""
+        SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
+        INSERT INTO public.iso (n) VALUES (2);
+        """, down_sql="DELETE FROM public.iso WHERE n = 2;")
+    write_rev(m, "s3_split.sql", "s3", down="s2", up="""
+        SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;
+        INSERT INTO public.iso (n) VALUES (3);
+        COMMIT;
+        BEGIN;
+        SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
+        INSERT INTO public.iso (n) VALUES (4);
+        COMMIT AND CHAIN;
+        SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;
+        INSERT INTO public.iso (n) VALUES (5);
+        """, down_sql="DELETE FROM public.iso WHERE n BETWEEN 3 AND 5;")
+    write_rev(m, "s4_copy.sql", "s4", down="s3", up="""
+        SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
+        COPY public.iso (n) FROM PROGRAM 'echo 6';
+        """, down_sql="DELETE FROM public.iso WHERE n = 6;")
+    assert ok(m, "plan", {})["steps"][2]["transactions"]["count"] == 3
+    ok(m, "upgrade", {})
+    assert versions(m) == ["s4"]
+    assert q(m, "SELECT string_agg(n || ' ' || v, ', ' ORDER BY n) "
+             "FROM public.iso") == (
+        "1 serializable, 2 repeatable read, 3 serializable, "
+        "4 repeatable read, 5 serializable, 6 repeatable read")
+    h = history(m)
+    assert [(r["revision"], r["success"], r["dirty"]) for r in h
+            if r["direction"] == "up"] == [
+        ("s1", True, False), ("s2", True, False), ("s3", True, False),
+        ("s4", True, False)], h
+    ok(m, "downgrade", {"target": "base"})
+    assert versions(m) == [] and not rel_exists(m, "public.iso")
+
+    # In an atomic run the transaction is the run's: only the first
+    # migration's SET TRANSACTION comes before its first query.  The later
+    # one fails as in `psql -1`, at its line, and nothing is left.
+    e = err(m, "upgrade", {"target": "s2", "atomic": True}, code=E_SQL,
+            kind="sql_error")
+    assert e["message"].startswith("%s:%d: SET TRANSACTION ISOLATION LEVEL "
+                                   "must be called before any query" % (
+                                       f2, line_of(f2, "REPEATABLE"))), e
+    assert versions(m) == [] and not rel_exists(m, "public.iso")
+    ok(m, "upgrade", {"target": "s1", "atomic": True})
+    assert q(m, "SELECT n || ' ' || v FROM public.iso") == "1 serializable"
+
+
 CHAINED = """
 CREATE TABLE public.big (id int PRIMARY KEY, v int);
 INSERT INTO public.big SELECT g, g FROM generate_series(1, 1000) g;

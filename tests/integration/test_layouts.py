@@ -17,6 +17,7 @@ migd.
 """
 
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -27,7 +28,7 @@ import pytest
 import migdtest
 import schema_helpers
 from schema_helpers import REALWORLD, assert_same_dump, migctl_ok
-from engine_helpers import X_FAILED, X_OK, connected, ok, versions, write_file
+from engine_helpers import X_FAILED, X_OK, call, connected, ok, versions, write_file
 
 LAYOUTS = os.path.join(migdtest.REPO, "tests", "fixtures", "layouts")
 MIGCTL_BIN = migdtest.MIGCTL_BIN
@@ -223,6 +224,10 @@ def test_mixed_directory_refused(migd_factory, pg):
     ("R__views.sql", "SELECT 1;\n",
      "a Flyway repeatable migration (R__): migd runs each migration once"),
     ("V1__again.sql", "SELECT 1;\n", "version 1 is also"),
+    # Flyway substitutes placeholders; migd does not, and says so at the line
+    ("V12__Grants.sql", "-- read access\nGRANT SELECT ON accounts TO ${appUser};\n",
+     "V12__Grants.sql:2: ${appUser} is a placeholder (as Flyway writes them), "
+     "which migd sends as it is, not substituted: write its value into the file"),
 ])
 def test_bad_flyway_versions_refused(migd_factory, pg, name, text, want):
     m = layout_migd(migd_factory, "flyway", "flyway")
@@ -595,3 +600,197 @@ def test_diesel_bad_metadata_refused(migd_factory, pg, text, want):
     assert versions(m) == []
     assert pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
                    "AND tablename IN ('users', 'x')", m.db) == "0"
+
+
+# A batched data migration as teams write it: a procedure that commits after
+# each batch, then its CALL.  psql runs the file in autocommit; migd runs it
+# in a transaction unless the file says not, in its tool's own words.
+BATCHES = """CREATE TABLE public.orders (id bigint PRIMARY KEY, done bool NOT NULL DEFAULT false);
+INSERT INTO public.orders (id) SELECT g FROM generate_series(1, 250) g;
+CREATE PROCEDURE public.mark_done(batch int) LANGUAGE plpgsql AS $proc$
+DECLARE n int;
+BEGIN
+  LOOP
+    UPDATE public.orders SET done = true
+     WHERE id IN (SELECT id FROM public.orders WHERE NOT done LIMIT batch);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    EXIT WHEN n = 0;
+    COMMIT;
+  END LOOP;
+END
+$proc$;
+CALL public.mark_done(100);
+"""
+BATCHES_DOWN = "DROP PROCEDURE public.mark_done(int);\nDROP TABLE public.orders;\n"
+
+# tool -> (file name, its text without and with the declaration, the words)
+NO_TX = {
+    "migd": ("0001_orders.sql",
+             "-- down_revision: none\n-- migrate:up\n%s-- migrate:down\n%s",
+             "-- down_revision: none\n-- transaction: none\n-- migrate:up\n%s"
+             "-- migrate:down\n%s", "'transaction: none'"),
+    "dbmate": ("20240101000000_orders.sql",
+               "-- migrate:up\n%s\n-- migrate:down\n%s",
+               "-- migrate:up transaction:false\n%s\n-- migrate:down\n%s",
+               "'-- migrate:up transaction:false'"),
+    "goose": ("00001_orders.sql", "-- +goose Up\n%s\n-- +goose Down\n%s",
+              "-- +goose NO TRANSACTION\n-- +goose Up\n%s\n-- +goose Down\n%s",
+              "'-- +goose NO TRANSACTION'"),
+    "sqlx": ("20240101000000_orders.sql", "%s", "-- no-transaction\n%s",
+             "'-- no-transaction' on its first line"),
+    "golang-migrate": ("000001_orders.up.sql", "%s", None, None),
+    "flyway": ("V1__Orders.sql", "%s", None, None),
+}
+
+
+@pytest.mark.parametrize("tool", sorted(NO_TX))
+def test_procedure_that_commits_hint_names_the_layouts_words(migd_factory, pg, tool):
+    """CALL of a procedure that COMMITs fails inside migd's transaction with
+    PostgreSQL's bare 'invalid transaction termination' (2D000): the error's
+    hint says how this layout runs a file outside a transaction (or that it
+    cannot), nothing is left; with the declaration, plan names it in the
+    tool's words and the run gives what psql gives."""
+    name, bare, declared, words = NO_TX[tool]
+    over = dict(NO_SCHEMAS)
+    over[("migrations", "format")] = tool
+    m = connected(migd_factory(overrides=over))
+
+    def text(t):
+        return t % (BATCHES, BATCHES_DOWN) if t.count("%s") == 2 else t % BATCHES
+
+    path = write_file(m, name, text(bare))
+    ok(m, "reload")
+    _, r = call(m, "upgrade", {})
+    e = r["error"]
+    assert e["data"]["kind"] == "sql_error", r
+    assert e["data"]["sqlstate"] == "2D000", r
+    with open(path) as f:
+        call_line = f.read().splitlines().index("CALL public.mark_done(100);") + 1
+    assert e["message"].startswith("%s:%d: invalid transaction termination"
+                                   % (path, call_line)), r
+    hint = e["data"]["hint"]
+    if words is None:
+        assert "%s files cannot say to run outside one" % tool in hint, hint
+        assert "each ended by COMMIT" in hint, hint
+    else:
+        assert "declare %s in the file" % words in hint, hint
+    p = m.migctl("upgrade")
+    assert p.returncode == X_FAILED and "hint: " + hint in p.stderr, p.stderr
+    # nothing of it is left
+    assert versions(m) in (None, [])
+    assert pg.psql("SELECT to_regclass('public.orders') IS NULL", m.db) == "t"
+    if declared is None:
+        return
+
+    write_file(m, name, text(declared))
+    ok(m, "reload")
+    step = ok(m, "plan", {})["steps"][0]
+    assert step["transactional"] is False, step
+    assert step["why_not_transactional"] == "declared " + words, step
+    ok(m, "upgrade", {})
+    assert pg.psql("SELECT count(*) FILTER (WHERE done), count(*) "
+                   "FROM public.orders", m.db) == "250|250"
+    # as psql runs the same SQL (autocommit)
+    ref = "ref_" + m.db
+    pg.create_db(ref)
+    p = subprocess.run([pg.psql_bin, "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                        "-h", pg.sockdir, "-p", str(pg.port), "-U", "postgres",
+                        "-d", ref], input=BATCHES, env=migdtest.clean_env(),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert pg.psql("SELECT count(*) FILTER (WHERE done), count(*) "
+                   "FROM public.orders", ref) == "250|250"
+    assert dump(pg, m.db) == dump(pg, ref)
+    pg.drop_db(ref)
+
+
+# As goose files are often written: no ';' after a $$ body, the block ended
+# by StatementEnd alone (goose sends the block as one statement).
+GOOSE_NO_SEMICOLON = """-- +goose Up
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION touch_updated_at()
+    RETURNS TRIGGER
+    LANGUAGE plpgsql
+    AS
+$$
+BEGIN
+    NEW.touched_at := now();
+    RETURN NEW;
+END;
+$$
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER articles_touch BEFORE UPDATE ON articles
+    FOR EACH ROW EXECUTE FUNCTION touch_updated_at()
+-- +goose StatementEnd
+ALTER TABLE articles ADD COLUMN touched_at timestamptz;
+
+-- +goose Down
+-- +goose StatementBegin
+DROP TRIGGER articles_touch ON articles
+-- +goose StatementEnd
+ALTER TABLE articles DROP COLUMN touched_at;
+DROP FUNCTION touch_updated_at();
+"""
+
+
+def test_goose_statement_end_ends_a_statement(migd_factory, pg):
+    """goose ends a statement at StatementEnd, ';' or not; migd did not, and
+    refused such a file with 'syntax error at or near "CREATE"' at the next
+    block. It runs now, up and down, and its checksum is that of the file's
+    own text (the ';' migd adds is no edit: no drift)."""
+    m = layout_migd(migd_factory, "goose", "goose")
+    path = write_file(m, "00005_touch.sql", GOOSE_NO_SEMICOLON)
+    ok(m, "reload")
+    st = m.status()
+    assert st["migrations"]["valid"] is True, st
+    step = [s for s in ok(m, "plan", {})["steps"] if s["revision"] == "5"][0]
+    assert step["statements"] == 3 and step["transactional"] is True, step
+    migctl_ok(m, "upgrade")
+    assert versions(m) == ["5"]
+    assert pg.psql("SELECT count(*) FROM pg_trigger WHERE tgname = 'articles_touch'",
+                   m.db) == "1"
+    up = GOOSE_NO_SEMICOLON.split("-- +goose Up\n", 1)[1].split("-- +goose Down\n")[0]
+    assert pg.psql("SELECT checksum FROM migd_history WHERE revision = '5' AND "
+                   "direction = 'up' AND success", m.db) == \
+        hashlib.sha256(up.encode()).hexdigest()
+    assert m.migctl("verify").returncode == X_OK
+    migctl_ok(m, "downgrade", "4")
+    assert pg.psql("SELECT count(*) FROM pg_proc WHERE proname = 'touch_updated_at'",
+                   m.db) == "0"
+    assert path
+
+
+def test_another_tools_down_section_in_a_whole_file_is_refused(migd_factory, pg):
+    """sql-migrate's files (-- +migrate Up / Down) look like plain SQL, and
+    auto asks for format = sqlx: read so, each file was one migration with
+    its down SQL in it, and `upgrade` created the table and dropped it again,
+    saying it was applied. The down marker is refused now, at its line, for
+    every layout whose files are run whole; nothing runs."""
+    over = dict(NO_SCHEMAS)
+    over[("migrations", "format")] = "sqlx"
+    m = connected(migd_factory(overrides=over))
+    write_file(m, "1_people.sql", "-- +migrate Up\nCREATE TABLE people (id int);\n"
+               "INSERT INTO people VALUES (1);\n\n"
+               "-- +migrate Down\nDROP TABLE people;\n")
+    write_file(m, "2_name.sql", "-- +migrate Up\n"
+               "ALTER TABLE people ADD COLUMN name text;\n"
+               "-- +migrate Down\nALTER TABLE people DROP COLUMN name;\n")
+    ok_reload = m.rpc("reload")
+    assert "error" in ok_reload, ok_reload
+    st = m.status()
+    assert st["state"] == "invalid_migrations", st
+    errors = st["migrations"]["errors"]
+    for f, line in (("1_people.sql", 5), ("2_name.sql", 3)):
+        want = ("%s:%d: '-- +migrate Down' begins a down section (sql-migrate's "
+                "annotation), but a sqlx file is one migration, run whole: the SQL "
+                "after this line would run with the rest"
+                % (os.path.join(m.migrations_dir, f), line))
+        assert any(e.startswith(want) for e in errors), errors
+    p = m.migctl("upgrade")
+    assert p.returncode == X_FAILED, p.stdout + p.stderr
+    assert versions(m) in (None, [])
+    assert pg.psql("SELECT to_regclass('public.people') IS NULL", m.db) == "t"
+    assert pg.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'migd_history'",
+                   m.db) == "0" or pg.psql("SELECT count(*) FROM migd_history",
+                                           m.db) == "0"

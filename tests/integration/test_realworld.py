@@ -25,8 +25,8 @@ import migdtest
 import schema_helpers
 from schema_helpers import (FIXTURES, REALWORLD, assert_same_dump, copy_fixture,
                             migctl_ok, psql_ok)
-from engine_helpers import (X_OK, connected, history, migctl_json, ok, q, rel_exists,
-                            schema_exists, versions, write_rev)
+from engine_helpers import (X_OK, connected, history, line_of, migctl_json, ok, q,
+                            rel_exists, schema_exists, versions, write_rev)
 
 
 # migd's own tables (default names), never part of the compared schema
@@ -415,3 +415,72 @@ def test_own_schema_up_down_up(migd_factory):
     assert_up_to_date(m, revs)
     ups = [x["revision"] for x in history(m) if x["direction"] == "up" and x["success"]]
     assert ups == [r.revision for r in revs] * 2
+
+
+# ---- a pg_dump of an existing database as the baseline migration ---------------
+
+BASELINE_SOURCE = r"""
+CREATE SCHEMA app;
+CREATE TYPE app.status AS ENUM ('new', 'done');
+CREATE TABLE app.tasks (id serial PRIMARY KEY, title text NOT NULL,
+    st app.status DEFAULT 'new', tags text[] DEFAULT '{}');
+CREATE TABLE app.notes (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    task_id int REFERENCES app.tasks (id) ON DELETE CASCADE, body text,
+    len int GENERATED ALWAYS AS (length(body)) STORED);
+CREATE INDEX notes_task ON app.notes (task_id);
+CREATE VIEW app.open_tasks AS SELECT * FROM app.tasks WHERE st = 'new';
+CREATE FUNCTION app.trim_title() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.title := trim(NEW.title); RETURN NEW; END $$;
+CREATE TRIGGER tasks_trim BEFORE INSERT OR UPDATE ON app.tasks
+    FOR EACH ROW EXECUTE FUNCTION app.trim_title();
+CREATE TABLE app.events (at date NOT NULL, what text) PARTITION BY RANGE (at);
+CREATE TABLE app.events_2024 PARTITION OF app.events
+    FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+COMMENT ON TABLE app.tasks IS 'what; to do';
+"""
+
+
+def test_pg_dump_baseline_as_first_migration(pg, make_db, migd_factory):
+    """Teams start from `pg_dump --schema-only` of the database they have. Its
+    SET and set_config lines run as they are; the \\restrict and \\unrestrict
+    lines today's pg_dump writes (15.14 and later) are psql's: refused at
+    load, at the first one's line, saying they are pg_dump's and to delete
+    both, with nothing run; without them the baseline gives the very schema
+    it was dumped from, and the next migration starts from a clean session."""
+    src = make_db(pg)
+    psql_run(pg, src, BASELINE_SOURCE, "the source schema")
+    p = schema_helpers.subprocess.run(
+        [schema_helpers.pg_tool("pg_dump"), "--schema-only", "-h", pg.sockdir,
+         "-p", str(pg.port), "-U", "postgres", "-d", src],
+        env=migdtest.clean_env(), capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    baseline = p.stdout
+    assert "SELECT pg_catalog.set_config('search_path', '', false);" in baseline
+    m = fixture_migd(migd_factory)
+    path = write_rev(m, "0001_baseline.sql", "0001", up=baseline,
+                     down_sql="DROP SCHEMA app CASCADE;")
+    write_rev(m, "0002_more.sql", "0002", down="0001",
+              up="CREATE TABLE more (id int);", down_sql="DROP TABLE more;")
+    lines = [ln.rstrip("\n") for ln in baseline.splitlines()]
+    restrict = [ln for ln in lines if re.match(r"\\(un)?restrict ", ln)]
+    if restrict:
+        r = m.migctl("upgrade")
+        assert r.returncode != X_OK, r.stdout + r.stderr
+        want = ("%s:%d: \\restrict is a psql meta-command: migd sends SQL to "
+                "the server, not psql scripts; pg_dump writes \\restrict KEY at "
+                "the top of a dump and \\unrestrict KEY at its end (since "
+                "PostgreSQL 17.6, 16.10, 15.14, 14.19 and 13.22), to guard "
+                "psql's restore: delete both lines"
+                % (path, line_of(path, "\\restrict ")))
+        assert want in r.stderr, r.stderr
+        assert versions(m) in (None, []) and not schema_exists(m, "app")
+        baseline = "".join(ln + "\n" for ln in lines if ln not in restrict)
+        write_rev(m, "0001_baseline.sql", "0001", up=baseline,
+                  down_sql="DROP SCHEMA app CASCADE;")
+    migctl_ok(m, "upgrade", "0001")
+    assert_same_dump(dump(pg, src), dump(pg, m.db), "pg_dump baseline")
+    # the dump's empty search_path stayed in its migration
+    migctl_ok(m, "upgrade")
+    assert rel_exists(m, "public.more")
+    migctl_ok(m, "downgrade", "base")
+    assert not schema_exists(m, "app") and not rel_exists(m, "public.more")

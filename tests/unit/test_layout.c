@@ -193,6 +193,7 @@ sqlx(void)
 		NULL
 	};
 	struct migset	 set;
+	struct migfile	*mf;
 	char		*errs, *c;
 
 	is_int(dir(LAYOUT_SQLX, files, &set, &errs), LAYOUT_SQLX,
@@ -214,6 +215,39 @@ sqlx(void)
 	is_str(errs, "", "auto: sqlx without problems");
 	free(errs);
 	migset_clear(&set);
+
+	/* Another tool's down section in a file that is run whole. */
+	is_int(one(LAYOUT_SQLX, "1_people.sql", "-- +migrate Up\nCREATE TABLE "
+	    "people (id int);\n\n-- +migrate Down\r\nDROP TABLE people;\n",
+	    &mf, &errs), -1, "sqlx: sql-migrate's file refused");
+	is_str(errs, "m/1_people.sql:4: '-- +migrate Down' begins a down "
+	    "section (sql-migrate's annotation), but a sqlx file is one "
+	    "migration, run whole: the SQL after this line would run with the "
+	    "rest; move it out, or read the files with the format they were "
+	    "written for", "sqlx: the line, whose marker, why");
+	migfile_free(mf);
+	free(errs);
+	is_int(one(LAYOUT_GOLANG_MIGRATE, "2_x.up.sql", "CREATE TABLE x ();\n"
+	    "-- +goose Down\nDROP TABLE x;\n", &mf, &errs), -1,
+	    "golang-migrate: goose's Down refused");
+	ok(errs != NULL && strstr(errs, "m/2_x.up.sql:2: '-- +goose Down' "
+	    "begins a down section (goose's annotation), but a golang-migrate "
+	    "file") != NULL, "golang-migrate: %s", errs ? errs : "(none)");
+	migfile_free(mf);
+	free(errs);
+	is_int(one(LAYOUT_FLYWAY, "V3__x.sql", "CREATE TABLE x ();\n--migrate:"
+	    "down\nDROP TABLE x;\n", &mf, &errs), -1, "flyway: dbmate's "
+	    "down marker refused");
+	ok(errs != NULL && strstr(errs, "m/V3__x.sql:2: '--migrate:down' "
+	    "begins a down section (dbmate's and migd's marker)") != NULL,
+	    "flyway: %s", errs ? errs : "(none)");
+	migfile_free(mf);
+	free(errs);
+	is_int(one(LAYOUT_SQLX, "3_ok.sql", "-- +migrate Downgrade notes: none"
+	    "\n-- migrate:downtime none\nSELECT 1;\n", &mf, &errs), 0,
+	    "sqlx: comments that only look alike load");
+	migfile_free(mf);
+	free(errs);
 }
 
 static void
@@ -314,11 +348,35 @@ goose(void)
 	ok(mf->layout == LAYOUT_GOOSE, "goose: auto saw it");
 	is_str(mf->revision, "2", "goose: the version as a number");
 	is_str(mf->up, "-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS "
-	    "int AS $$ SELECT 1; $$ LANGUAGE sql;\n-- +goose StatementEnd\n",
-	    "goose: up, its annotations left as comments");
+	    "int AS $$ SELECT 1; $$ LANGUAGE sql;\n;-- +goose StatementEnd\n",
+	    "goose: up, its annotations left as comments, StatementEnd ending "
+	    "a statement");
 	is_int(mf->up_line, 3, "goose: up line");
 	is_str(mf->down, "DROP FUNCTION f();\n", "goose: down");
 	ok(mf->tx == MIGFILE_TX_NONE, "goose: NO TRANSACTION");
+	migfile_free(mf);
+	free(errs);
+
+	/* StatementEnd ends the statement, as in goose: ';' or not. */
+	is_int(one(LAYOUT_GOOSE, "00003_fns.sql", "-- +goose Up\n-- +goose "
+	    "StatementBegin\nCREATE FUNCTION f() RETURNS int AS $$\nBEGIN "
+	    "RETURN 1; END;\n$$ LANGUAGE plpgsql\n-- +goose StatementEnd\r\n"
+	    "-- +goose StatementBegin\nCREATE FUNCTION g() RETURNS int AS $$ "
+	    "SELECT 2 $$ LANGUAGE sql\n-- +goose statementend\n-- +goose Down\n"
+	    "-- +goose StatementBegin\nDROP FUNCTION g()\n-- +goose StatementEnd"
+	    "\nDROP FUNCTION f();", &mf, &errs), 0, "goose: no ';' before "
+	    "StatementEnd: loaded");
+	is_str(mf->up, "-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS "
+	    "int AS $$\nBEGIN RETURN 1; END;\n$$ LANGUAGE plpgsql\n;-- +goose "
+	    "StatementEnd\n-- +goose StatementBegin\nCREATE FUNCTION g() "
+	    "RETURNS int AS $$ SELECT 2 $$ LANGUAGE sql\n;-- +goose statementend"
+	    "\n", "goose: a ';' before each StatementEnd, the lines kept");
+	is_str(mf->down, "-- +goose StatementBegin\nDROP FUNCTION g()\n;-- "
+	    "+goose StatementEnd\nDROP FUNCTION f();", "goose: in the down "
+	    "section too, to its end without a newline");
+	/* sha256 of the up section as the file has it, without the ';'s */
+	is_str(mf->checksum, "f7d1ec1a546a3980283adcc366f7b1be40576cd4efc9be"
+	    "581488ece578c60c73", "goose: the checksum is of the file's text");
 	migfile_free(mf);
 	free(errs);
 

@@ -356,6 +356,8 @@ test_no_tx(void)
 	is_str(st_what(2), "VACUUM", "mixed: vacuum");
 }
 
+static void	check_unparsed(const char *, int, const char *, size_t);
+
 /* Statements that begin or end transactions, and savepoints apart. */
 static void
 test_tx_control(void)
@@ -394,6 +396,24 @@ test_tx_control(void)
 	check_flags("ROLLBACK WORK TO a", S, "ROLLBACK TO SAVEPOINT");
 	check_flags("DO $$BEGIN COMMIT; END$$", 0, NULL);
 	check_flags("PREPARE q AS SELECT 1", 0, NULL);
+	/* Only before the transaction's first query: run.c sends it with
+	 * the BEGIN, before migd's own queries. */
+	check_flags("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+	    SQLSCAN_TX_SET, "SET TRANSACTION");
+	check_flags("set transaction read write, not deferrable",
+	    SQLSCAN_TX_SET, "SET TRANSACTION");
+	check_flags("SET TRANSACTION SNAPSHOT '00000003-0000001B-1'",
+	    SQLSCAN_TX_SET, "SET TRANSACTION");
+	check_flags("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION "
+	    "LEVEL SERIALIZABLE", 0, NULL);
+	check_flags("SET LOCAL transaction_isolation = 'serializable'", 0,
+	    NULL);
+	check_unparsed("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;\n"
+	    "SELECT * FROM (SELECT 1);", 1, "m.sql:2: subquery in FROM must "
+	    "have an alias", 2);
+	is_int(st_flags(0), SQLSCAN_TX_SET, "unparsed: SET TRANSACTION known "
+	    "by its first words");
+	is_int(st_flags(1), 0, "unparsed: the query after it");
 
 	is_int(scan("BEGIN;\nCREATE TABLE t (a int);\nCOMMIT;\n", 5), 0,
 	    "wrapped: parses");
@@ -965,6 +985,38 @@ test_copy_client(void)
 	ok(err() != NULL && strstr(err(), "m.sql:1: \\connect is a psql "
 	    "meta-command") != NULL && strstr(err(), "configured for") != NULL,
 	    "\\connect: %s", err() ? err() : "(none)");
+	/* A schema dump of today's pg_dump, as a baseline migration. */
+	is_int(scan("\\restrict Kq3vQ9\n\nSET statement_timeout = 0;\n"
+	    "CREATE TABLE public.t (a int);\n\n\\unrestrict Kq3vQ9\n", 4),
+	    -1, "\\restrict: refused");
+	is_str(err(), "m.sql:4: \\restrict is a psql meta-command: migd sends "
+	    "SQL to the server, not psql scripts; pg_dump writes \\restrict "
+	    "KEY at the top of a dump and \\unrestrict KEY at its end (since "
+	    "PostgreSQL 17.6, 16.10, 15.14, 14.19 and 13.22), to guard psql's "
+	    "restore: delete both lines", "\\restrict: pg_dump's, said so");
+	is_int(scan("CREATE TABLE public.t (a int);\n\\unrestrict Kq3vQ9\n",
+	    1), -1, "\\unrestrict: refused");
+	ok(err() != NULL && strstr(err(), "m.sql:2: \\unrestrict is a psql "
+	    "meta-command") != NULL && strstr(err(), "delete both lines") !=
+	    NULL, "\\unrestrict: %s", err() ? err() : "(none)");
+	/* Flyway's placeholders, which no server reads. */
+	is_int(scan("CREATE TABLE t (a int);\nGRANT SELECT ON t TO "
+	    "${appUser};\n", 3), -1, "placeholder: refused");
+	is_str(err(), "m.sql:4: ${appUser} is a placeholder (as Flyway writes "
+	    "them), which migd sends as it is, not substituted: write its "
+	    "value into the file", "placeholder: its line and why");
+	is_int(scan("CREATE TABLE ${flyway:defaultSchema}.t (a int);\n", 1),
+	    -1, "flyway: placeholder: refused");
+	ok(err() != NULL && strncmp(err(), "m.sql:1: ${flyway:defaultSchema} "
+	    "is a placeholder", 41) == 0, "flyway: placeholder: %s",
+	    err() ? err() : "(none)");
+	is_int(scan("SELECT 1;\nSELECT $1, ${x;\n", 1), -1,
+	    "placeholder unclosed: refused");
+	ok(err() != NULL && strncmp(err(), "m.sql:2: ${ is a placeholder", 28) ==
+	    0, "placeholder unclosed: %s", err() ? err() : "(none)");
+	/* In a string it is text: the parser reads it. */
+	is_int(scan("COMMENT ON TABLE t IS 'by ${user}';\n", 1), 0,
+	    "placeholder in a string: parses");
 	is_int(scan("\\gexec\n", 1), -1, "\\gexec: refused");
 	ok(err() != NULL && strstr(err(), "write it as SQL") != NULL,
 	    "another meta-command: %s", err() ? err() : "(none)");
