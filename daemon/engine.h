@@ -424,14 +424,34 @@ void	 book_atomic_end_sql(struct job *j, struct errlist *sql, char **copy);
 
 /* run.c */
 void	 run_notify(struct job *j, const char *event, json_t *params);
-void	 run_schemas(struct job *j, PGresult *res);
 char	*run_lost_sql(struct job *j);
 const char	*run_file(const struct job *j);
 const struct sqlscan	*run_section(struct job *j, const char **text);
 int	 run_res_ok(PGresult *res);
 int	 run_partly_done(struct job *j);
 void	 run_step(struct job *j);
+const struct sqlscan	*run_step_begin(struct job *j, const char **text);
+void	 run_step_ok(struct job *j);
+void	 run_step_failed(struct job *j, PGresult *res,
+	    const struct sqlscan_stmt *s, const char *text);
 void	 run_step_failed_end(struct job *j);
+int	 run_stopping(struct job *j);
+void	 run_atomic_commit(struct job *j);
+void	 run_finish(struct job *j);
+char	*run_begin(struct job *j, const char *text);
+size_t	 run_opening(struct job *j, const struct sqlscan *sc, size_t i);
+int	 run_pipelined(const char *text);
+
+/* run_batch.c */
+int	 run_batchable(struct job *j, size_t i);
+void	 run_batch(struct job *j);
+
+/* run_notice.c */
+void	 run_notice(struct pool_conn *pc, const PGresult *res, void *arg);
+void	 run_notices_end(struct job *j);
+
+/* run_schemas.c */
+void	 run_schemas(struct job *j, PGresult *res);
 
 /* run_retry.c */
 int	 run_lock_failed(struct job *j);

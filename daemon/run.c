@@ -1,7 +1,9 @@
 /*
- * Running a plan: each migration with its bookkeeping (book.c), in one
- * pipeline or statement by statement, so that errors name their line; its
- * transactions, failures and cancellation.
+ * Running a plan: each migration with its bookkeeping (book.c), statement
+ * by statement, so that errors name their line, or in pipelines
+ * (run_batch.c); its transactions, failures and cancellation.  The
+ * schemas before the run are run_schemas.c's, the server's notices
+ * run_notice.c's, lock timeouts and retries run_retry.c's.
  */
 #include <sys/inotify.h>
 #include <sys/queue.h>
@@ -22,25 +24,9 @@
 
 static int	 run_error_line(const char *stmt, size_t len, int line,
 	    const char *pos, size_t skip);
-static void	 run_finish(struct job *j);
 static void	 run_step_done(struct job *j, PGresult *res);
 static void	 run_bookkeeping(struct job *j);
-static void	 run_step_failed(struct job *j, PGresult *res,
-	    const struct sqlscan_stmt *s, const char *text);
 static void	 run_stmt(struct job *j, PGresult *res);
-static void	 run_first_step(struct job *j, PGresult *res);
-static void	 run_notices_end(struct job *j);
-
-/* Notices and warnings of one step that reach the client and the log: a
- * loop raising millions must flood neither; the rest are counted. */
-#define RUN_NOTICE_MAX	100
-/* Bytes of a notice's message (and of its detail and hint) passed on. */
-#define RUN_NOTICE_LEN	2000
-/* Steps of an atomic run sent in one pipeline: a round trip for as many,
- * and a stop asked for (migd shutting down, which rolls the run back) waits
- * for no more than that.  A run of one transaction per migration sends one
- * at a time: a stop lets the running one commit, and no other begin. */
-#define RUN_BATCH_MAX	32
 
 /* Sends a progress notification to the requester. */
 void
@@ -52,17 +38,6 @@ run_notify(struct job *j, const char *event, json_t *params)
 	cmd_notify(j->req, "progress", params);
 }
 
-/* A notice's text for JSON: valid UTF-8, cut at RUN_NOTICE_LEN bytes. */
-static char *
-run_notice_text(const char *s)
-{
-	char	*t = utf8_sanitize(s);
-
-	if (strlen(t) > RUN_NOTICE_LEN)
-		t[utf8_valid_prefix(t, RUN_NOTICE_LEN)] = '\0';
-	return (t);
-}
-
 /* The file of the running step's section: in another tool's layout the
  * down section may be a file of its own. */
 const char *
@@ -72,79 +47,6 @@ run_file(const struct job *j)
 
 	return (migfile_path(revset_file(j->rs, st->idx), st->dir ==
 	    GRAPH_UP));
-}
-
-/*
- * A notice or warning the server sent during a step (RAISE NOTICE, a
- * WARNING): to the requester as a progress event with the revision, and to
- * the log with it; RUN_NOTICE_MAX per step, the rest counted.
- */
-static void
-run_notice(struct pool_conn *pc, const PGresult *res, void *arg)
-{
-	static const int	 extra[] = { PG_DIAG_SQLSTATE,
-				    PG_DIAG_MESSAGE_DETAIL, PG_DIAG_MESSAGE_HINT };
-	static const char	*names[] = { "sqlstate", "detail", "hint" };
-	struct job		*j = arg;
-	const struct graph_step	*st = &j->plan.steps[j->step];
-	const struct migfile	*mf = revset_file(j->rs, st->idx);
-	const char		*sev, *msg, *v;
-	json_t			*p;
-	char			*text, *line;
-	size_t			 i;
-
-	(void)pc;
-	if (++j->notices > RUN_NOTICE_MAX) {
-		j->notices_dropped++;
-		return;
-	}
-	pqerr_notice(res, &sev, &msg);
-	text = run_notice_text(msg);
-	p = json_pack("{s:s, s:s, s:s, s:s}", "revision", mf->revision,
-	    "direction", st->dir == GRAPH_UP ? "up" : "down", "severity", sev,
-	    "message", text);
-	for (i = 0; i < nitems(extra); i++) {
-		if ((v = PQresultErrorField(res, extra[i])) == NULL)
-			continue;
-		line = run_notice_text(v);
-		json_object_set_new(p, names[i], json_string(line));
-		free(line);
-	}
-	/* log.c escapes control characters: one line each. */
-	if (strcmp(sev, "WARNING") == 0)
-		log_warnx("%s (%s): %s: %s", mf->revision, run_file(j), sev,
-		    text);
-	else if (strncmp(sev, "DEBUG", 5) == 0)
-		log_debug("%s (%s): %s: %s", mf->revision, run_file(j), sev,
-		    text);
-	else
-		log_info("%s (%s): %s: %s", mf->revision, run_file(j), sev,
-		    text);
-	free(text);
-	run_notify(j, "notice", p);
-}
-
-/* The step ended: say how many notices were left out; later ones (migd's
- * own clean-up) go to the log only. */
-static void
-run_notices_end(struct job *j)
-{
-	const struct graph_step	*st = &j->plan.steps[j->step];
-	const struct migfile	*mf = revset_file(j->rs, st->idx);
-
-	if (j->pc != NULL)
-		pool_set_notice(j->pc, NULL, NULL);
-	if (j->notices_dropped > 0) {
-		log_info("%s (%s): %zu more notices and warnings suppressed "
-		    "(only the first %d of a migration are shown)",
-		    mf->revision, run_file(j), j->notices_dropped,
-		    RUN_NOTICE_MAX);
-		run_notify(j, "notices_suppressed", json_pack("{s:s, s:s, "
-		    "s:I}", "revision", mf->revision, "direction", st->dir ==
-		    GRAPH_UP ? "up" : "down", "count",
-		    (json_int_t)j->notices_dropped));
-	}
-	j->notices = j->notices_dropped = 0;
 }
 
 /* The file line of a server error position inside one statement sent after
@@ -185,7 +87,7 @@ run_section(struct job *j, const char **text)
 }
 
 /* The run is over: the reply says what was done. */
-static void
+void
 run_finish(struct job *j)
 {
 	migrate_plan_ends(j);
@@ -206,7 +108,7 @@ run_finish(struct job *j)
 
 /* The current step ended well: said, logged, and in an atomic run its
  * history row kept for the COMMIT; then the next is current. */
-static void
+void
 run_step_ok(struct job *j)
 {
 	const struct graph_step	*st = &j->plan.steps[j->step];
@@ -240,7 +142,7 @@ run_step_ok(struct job *j)
 
 /* Whether the run stops before its next step (migd is stopping): then it
  * has failed.  Once every step ran, an atomic run still commits. */
-static int
+int
 run_stopping(struct job *j)
 {
 	const struct migfile	*mf;
@@ -283,7 +185,7 @@ run_committed(struct job *j, PGresult *res)
 
 /* Every step of an atomic run passed its checks: the version rows, the
  * history rows (a COPY) and COMMIT, in one round trip. */
-static void
+void
 run_atomic_commit(struct job *j)
 {
 	struct errlist	 sql = { NULL, 0 };
@@ -346,7 +248,7 @@ run_res_ok(PGresult *res)
 }
 
 /* The file's BEGIN for the next transaction (its options kept), or BEGIN. */
-static char *
+char *
 run_begin(struct job *j, const char *text)
 {
 	const struct sqlscan_stmt	*b = j->seg_begin;
@@ -391,7 +293,7 @@ run_tx_set(struct job *j, const struct sqlscan_stmt *s)
 /* The statements that open a section's first transaction, from i: its
  * BEGIN (noted for run_begin) and the SET TRANSACTIONs after it (for
  * run_tx_sets).  Returns the index of the statement after them. */
-static size_t
+size_t
 run_opening(struct job *j, const struct sqlscan *sc, size_t i)
 {
 	j->seg_begin = NULL;
@@ -487,7 +389,7 @@ run_dirty_note(struct job *j)
  * checks, bookkeeping, COMMIT): roll back, record it as the revision's
  * failure, and say exactly where.
  */
-static void
+void
 run_step_failed(struct job *j, PGresult *res, const struct sqlscan_stmt *s,
     const char *text)
 {
@@ -847,7 +749,7 @@ run_bookkeeping(struct job *j)
 
 /* Whether a step may go as one pipeline: COPY, which needs the simple
  * protocol's flow, goes statement by statement. */
-static int
+int
 run_pipelined(const char *text)
 {
 	const char	*p;
@@ -893,7 +795,7 @@ run_step_lint(struct job *j, const char *revision)
 }
 
 /* The step's state reset, and the requester told it started. */
-static const struct sqlscan *
+const struct sqlscan *
 run_step_begin(struct job *j, const char **text)
 {
 	const struct graph_step	*st = &j->plan.steps[j->step];
@@ -945,288 +847,6 @@ run_step_begin(struct job *j, const char **text)
 	    "transactions", (json_int_t)(j->tx ? (j->segments > 1 ?
 	    j->segments : 1) : 0), "attempt", j->attempt));
 	return (sc);
-}
-
-/* Whether step i may go as one pipeline, with its neighbours: one
- * transaction, and no COPY (which needs the simple protocol's flow). */
-static int
-run_batchable(struct job *j, size_t i)
-{
-	const struct graph_step	*st = &j->plan.steps[i];
-	const struct migfile	*mf = revset_file(j->rs, st->idx);
-	int			 up = st->dir == GRAPH_UP;
-
-	return (revset_transactional(j->rs, st->idx, up) &&
-	    revset_segments(revset_section(j->rs, st->idx, up), NULL) <= 1 &&
-	    run_pipelined(up ? mf->up : mf->down));
-}
-
-/* The rollback of an atomic run that met an event trigger it made: the
- * run from its first step again, the whole reset after any step that ran
- * code (an event trigger's code may leave session state). */
-static void
-run_batch_redo(struct job *j, PGresult *res)
-{
-	if (!run_res_ok(res)) {
-		job_ok(j, res);		/* the failure, said as any other */
-		return;
-	}
-	if (job_cancelled(j))
-		return;
-	if (j->e->draining) {
-		job_fail(j, MIGD_ERR_SHUTTING_DOWN, "shutting_down",
-		    json_pack("{s:[]}", "done"), "migd is shutting down: the "
-		    "atomic run rolled back to run again; nothing was applied");
-		return;
-	}
-	j->step = 0;
-	j->evt = RUN_EVT_UNKNOWN;
-	json_array_clear(j->done);
-	errlist_clear(&j->hist);
-	run_step(j);
-}
-
-/* An atomic batch's steps went without the reset where an event trigger
- * (made by a step before them, in this run) may have left session state
- * for them: the run is rolled back and run again, carefully. */
-static void
-run_batch_undone(struct job *j)
-{
-	log_info("%san event trigger appeared during the atomic run (made by "
-	    "one of its migrations): the run rolled back and runs again with "
-	    "the whole session reset after every migration that runs code",
-	    j->db->tag);
-	j->evt_verify = 0;
-	j->evt_careful = 1;
-	job_query(j, "ROLLBACK", 0, NULL, run_batch_redo);
-}
-
-/* A query of a batch ended well: at a step's last, that step is done
- * (said as it happens: the server flushes there) and the next one has
- * begun. */
-static void
-run_batch_progress(struct pool_conn *pc, size_t i, void *arg)
-{
-	struct job	*j = arg;
-	const char	*text;
-	double		 t0 = migd_now(), wall = migrate_wall();
-
-	(void)pc;
-	if (j->pipe_ends == NULL || !j->pipe_ends[i] || j->pipe_step[i] !=
-	    j->step)
-		return;
-	run_step_ok(j);
-	if (j->step < j->batch_end) {
-		run_step_begin(j, &text);
-		/* The server went on as the step before it ended, not once
-		 * that step's row and progress were made. */
-		j->step_t0 = t0;
-		j->step_wall = wall;
-	}
-}
-
-/* A batch came back: the first failure says which step and which query
- * (migd's BEGIN and timeouts, the file's statement, or the step's end); else
- * the next steps, or an atomic run's COMMIT. */
-static void
-run_batch_done(struct job *j, PGresult *res)
-{
-	const char	*text;
-	ssize_t		 failed = pool_pipeline_failed(j->pc);
-
-	/* The question for event triggers: asked after a step's COMMIT, its
-	 * failure (a cancel) leaves the step done and the answer unknown; in
-	 * an atomic run, asked inside the run's transaction, it fails the
-	 * run as any query would. */
-	if (j->pipe_evt >= 0 && failed == j->pipe_evt && !j->atomic)
-		failed = -1;
-	else if (j->pipe_evt >= 0 && failed < 0 && res != NULL &&
-	    PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-		j->evt = strcmp(PQgetvalue(res, 0, 0), "f") == 0 ?
-		    RUN_EVT_NONE : RUN_EVT_SOME;
-	j->pipe_evt = -1;
-	if (failed >= 0 || j->copy_refused != NULL)
-		j->evt = RUN_EVT_UNKNOWN;	/* a rollback may bring one back */
-	if (j->evt_verify && failed < 0 && j->copy_refused == NULL &&
-	    j->evt != RUN_EVT_NONE) {
-		run_batch_undone(j);
-		return;
-	}
-	j->evt_verify = 0;
-	if (failed < 0 && j->copy_refused != NULL) {
-		if (j->step == j->batch_end) {
-			/* Heard of as done: the batch's last step it is. */
-			j->step--;
-			json_array_remove(j->done, json_array_size(j->done) -
-			    1);
-		}
-		run_section(j, &text);
-		run_step_failed(j, NULL, NULL, text);
-		return;
-	}
-	if (failed >= 0) {
-		if ((size_t)failed < j->pipe_own) {
-			job_ok(j, res);
-			return;
-		}
-		j->step = j->pipe_step[failed];
-		j->prefix_len = 0;	/* positions count in the statement */
-		j->sent = j->pipe_map[failed];
-		run_section(j, &text);
-		run_step_failed(j, res, j->sent, text);
-		return;
-	}
-	if (j->step < j->batch_end) {
-		/* Every query ended well, but not every step was heard of. */
-		job_fail(j, MIGD_ERR_INTERNAL, "internal", NULL, "the run's "
-		    "pipeline ended at step %zu of %zu", j->step + 1,
-		    j->batch_end);
-		return;
-	}
-	if (j->step == j->plan.n_steps && j->atomic)
-		run_atomic_commit(j);
-	else if (j->step == j->plan.n_steps)
-		run_finish(j);
-	else if (!run_stopping(j))
-		run_step(j);
-}
-
-/*
- * Steps from the current one (an atomic run's, up to RUN_BATCH_MAX; else
- * one) in one pipeline: each
- * with its BEGIN and timeouts (an atomic run's first only), its lock
- * witness, its statements and its end (the session put back, the timeouts,
- * the checks, and but in an atomic run the version and history rows and
- * COMMIT), the server flushing after each step so that its end is heard as
- * it happens.  A failure stops the server until the pipeline's end: no step
- * after it runs.  An atomic run's rows and COMMIT follow once
- * (run_atomic_commit).
- */
-static void
-run_batch(struct job *j)
-{
-	struct errlist		 sql = { NULL, 0 };
-	const struct graph_step	*st;
-	const struct sqlscan	*sc;
-	const struct migfile	*mf;
-	const char		*text;
-	unsigned char		*discard;
-	size_t			 first = j->step, s, i, k, n0, opening;
-	const struct sqlscan	*next;
-	int			 evt = j->evt, session, code = 0;
-	/* In an atomic run, the steps of a batch after one that ran code go
-	 * on the word of the question before it, checked after it (an event
-	 * trigger made in the run undoes the run: run_batch_done). */
-	int			 hope = j->atomic && !j->evt_careful &&
-				    evt == RUN_EVT_NONE;
-
-	free(j->pipe_map);
-	free(j->pipe_step);
-	free(j->pipe_ends);
-	j->pipe_map = NULL;
-	j->pipe_step = NULL;
-	j->pipe_ends = NULL;
-	j->pipe_own = 0;
-	for (s = first; s < j->plan.n_steps; s++) {
-		if (s > first && (!j->atomic || s - first == RUN_BATCH_MAX ||
-		    !run_batchable(j, s)))
-			break;
-		st = &j->plan.steps[s];
-		mf = revset_file(j->rs, st->idx);
-		sc = revset_section(j->rs, st->idx, st->dir == GRAPH_UP);
-		text = st->dir == GRAPH_UP ? mf->up : mf->down;
-		n0 = sql.n;
-		opening = 0;
-		if (!j->seg_open || !j->atomic) {
-			opening = run_opening(j, sc, 0);
-			errlist_take(&sql, run_begin(j, text));
-			for (i = 0; i < j->n_seg_sets; i++)
-				errlist_add(&sql, "%.*s", (int)j->seg_sets[i].len,
-				    text + j->seg_sets[i].offset);
-			j->seg_sets = NULL;
-			j->n_seg_sets = 0;
-			book_timeouts_witness_sql(j, &sql);
-			j->seg_open = 1;
-			if (s == first)
-				j->pipe_own = sql.n;
-		} else if (s == first || !j->guard_retake)
-			/* The witness, unless the step before took it again. */
-			errlist_take(&sql, book_witness_sql(j));
-		k = sql.n;	/* the file's statements, from here */
-		for (i = opening; i < sc->n_stmts; i++) {
-			if (sc->stmts[i].flags & (SQLSCAN_TX_BEGIN |
-			    SQLSCAN_TX_COMMIT))
-				continue;
-			errlist_add(&sql, "%.*s", (int)sc->stmts[i].len, text +
-			    sc->stmts[i].offset);
-		}
-		j->step = s;	/* book_step_sql's step */
-		j->guard_retake = j->atomic && s + 1 < j->plan.n_steps &&
-		    s + 1 - first < RUN_BATCH_MAX && run_batchable(j, s + 1);
-		/* The reset of what its SQL may have changed, or of all when
-		 * an event trigger may run code in it; code it runs may have
-		 * made one, so that is unknown again after it. */
-		session = evt == RUN_EVT_NONE || hope ? sc->session :
-		    SQLSCAN_SESSION_ALL;
-		if (code && session != SQLSCAN_SESSION_ALL)
-			j->evt_verify = 1;
-		if (sc->session & SQLSCAN_SESSION_CODE) {
-			evt = RUN_EVT_UNKNOWN;
-			code = 1;
-		}
-		book_step_sql(j, text, 1, session, &sql);
-		j->pipe_map = xreallocarray(j->pipe_map, sql.n,
-		    sizeof *j->pipe_map);
-		j->pipe_step = xreallocarray(j->pipe_step, sql.n,
-		    sizeof *j->pipe_step);
-		j->pipe_ends = xrealloc(j->pipe_ends, sql.n);
-		for (i = n0; i < sql.n; i++) {
-			j->pipe_map[i] = NULL;	/* migd's own */
-			j->pipe_step[i] = s;
-			j->pipe_ends[i] = i + 1 == sql.n;
-		}
-		for (i = opening; i < sc->n_stmts; i++) {
-			if (sc->stmts[i].flags & (SQLSCAN_TX_BEGIN |
-			    SQLSCAN_TX_COMMIT))
-				continue;
-			j->pipe_map[k++] = &sc->stmts[i];
-		}
-	}
-	/* Asked only when unknown and the next step would go without the
-	 * reset: the question costs as much server time as the reset (a
-	 * catalog query, 40 us). */
-	next = s < j->plan.n_steps ? revset_section(j->rs,
-	    j->plan.steps[s].idx, j->plan.steps[s].dir == GRAPH_UP) : NULL;
-	j->evt = evt;
-	j->pipe_evt = -1;
-	if (j->evt_verify || (evt == RUN_EVT_UNKNOWN && next != NULL &&
-	    !(next->session & SQLSCAN_SESSION_CODE) && run_batchable(j, s))) {
-		/* After the COMMIT (an atomic run's: before its last round
-		 * trip); its answer is the pipeline's last result. */
-		j->pipe_evt = (ssize_t)sql.n;
-		errlist_add(&sql, "%s", book_evt_sql());
-		j->pipe_map = xreallocarray(j->pipe_map, sql.n,
-		    sizeof *j->pipe_map);
-		j->pipe_step = xreallocarray(j->pipe_step, sql.n,
-		    sizeof *j->pipe_step);
-		j->pipe_ends = xrealloc(j->pipe_ends, sql.n);
-		j->pipe_map[sql.n - 1] = NULL;
-		j->pipe_step[sql.n - 1] = s - 1;
-		j->pipe_ends[sql.n - 1] = 0;
-	}
-	j->guard_retake = 0;
-	j->step = first;
-	j->batch_end = s;
-	j->segment = 1;
-	j->stmt = 0;
-	/* The file's statements' rows are dropped as they arrive. */
-	discard = xcalloc(sql.n + 1, 1);
-	for (i = 0; i < sql.n; i++)
-		discard[i] = j->pipe_map[i] != NULL;
-	pool_pipeline_progress(j->pc, run_batch_progress, j);
-	job_pipeline(j, &sql, discard, j->pipe_ends, run_batch_done);
-	free(discard);
-	errlist_clear(&sql);
 }
 
 /* Starts a step.  A transactional one sends its BEGIN with its first
@@ -1281,183 +901,6 @@ run_step(struct job *j)
 	free(witness);
 	free(set);
 	free(mark);
-	free(sql);
-}
-
-/* The schemas are there: run the first step, if any. */
-static void
-run_first_step(struct job *j, PGresult *res)
-{
-	const char	*code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	char		*names, *t;
-	size_t		 i;
-
-	if (code != NULL && strcmp(code, "42501") == 0) {
-		/* Said with the schemas and the grant they need. */
-		names = xstrdup("");
-		for (i = 0; i < json_array_size(j->created); i++) {
-			t = xprintf("%s%s%s", names, i ? ", " : "",
-			    json_string_value(json_array_get(j->created, i)));
-			free(names);
-			names = t;
-		}
-		job_fail(j, MIGD_ERR_SQL, "sql_error", migrate_pg_error(res),
-		    "creating the schemas %s before the run: %s (SQLSTATE "
-		    "42501); grant migd's role CREATE on the database, or "
-		    "create them as their owner", names, PQresultErrorField(
-		    res, PG_DIAG_MESSAGE_PRIMARY));
-		free(names);
-		return;
-	}
-	if (!job_ok(j, res))
-		return;
-	if (j->plan.n_steps == 0)
-		run_finish(j);
-	else
-		run_step(j);
-}
-
-/* Adds a name to the managed schemas, once. */
-static void
-run_manage(struct job *j, const char *name)
-{
-	size_t	 i;
-
-	for (i = 0; i < j->n_managed; i++) {
-		if (strcmp(j->managed[i], name) == 0)
-			return;
-	}
-	j->managed = xreallocarray(j->managed, j->n_managed + 1,
-	    sizeof *j->managed);
-	j->managed[j->n_managed++] = xstrdup(name);
-}
-
-/* The steps' DROP SCHEMA and renames of schemas migd created for earlier
- * runs (configured ones were refused when the files loaded). */
-static json_t *
-run_drop_problems(struct job *j, char **created, size_t n_created)
-{
-	const struct graph_step		*st;
-	const struct sqlscan		*sc;
-	const struct sqlscan_drop	*d;
-	const struct migfile		*mf;
-	json_t				*p = json_array();
-	size_t				 i, k, c;
-
-	for (i = 0; i < j->plan.n_steps; i++) {
-		st = &j->plan.steps[i];
-		sc = revset_section(j->rs, st->idx, st->dir == GRAPH_UP);
-		mf = revset_file(j->rs, st->idx);
-		for (k = 0; k < sc->n_drops; k++) {
-			d = &sc->drops[k];
-			for (c = 0; c < n_created; c++) {
-				if (strcmp(created[c], d->name) == 0)
-					break;
-			}
-			if (c == n_created)
-				continue;
-			json_array_append_new(p, json_pack("{s:s, s:s, s:o}",
-			    "kind", "managed_schema", "revision", mf->revision,
-			    "message", json_sprintf("%s:%d: %s %s: migd created "
-			    "that schema for an earlier run, so it manages it "
-			    "and never drops it, so that no data is lost; drop "
-			    "the objects instead", migfile_path(mf, st->dir ==
-			    GRAPH_UP), d->line, d->what,
-			    d->name)));
-		}
-	}
-	return (p);
-}
-
-/*
- * The schemas that exist, those migd created for earlier runs, and whether
- * the server has an event trigger came back: refuse a plan that drops a
- * managed schema, create the missing ones, then run.
- */
-void
-run_schemas(struct job *j, PGresult *res)
-{
-	const struct config_db	*cf = j->db->cf;
-	json_t			*missing, *problems, *first;
-	char			*sql, *t, *q, **created, *more;
-	size_t			 i, n_created = 0;
-	int			 k, found;
-
-	if (!job_ok(j, res))
-		return;
-	missing = json_array();
-	for (i = 0; i < j->n_ensure; i++) {
-		found = 0;
-		for (k = 0; k < PQntuples(res); k++) {
-			if (PQgetvalue(res, k, 0)[0] == 'e' &&
-			    strcmp(PQgetvalue(res, k, 1), j->ensure[i]) == 0)
-				found = 1;
-		}
-		if (!found)
-			json_array_append_new(missing, json_string(
-			    j->ensure[i]));
-	}
-	created = xcalloc((size_t)PQntuples(res) + 1, sizeof *created);
-	j->evt = RUN_EVT_NONE;
-	for (k = 0; k < PQntuples(res); k++) {
-		if (PQgetvalue(res, k, 0)[0] == 'm')
-			created[n_created++] = PQgetvalue(res, k, 1);
-		if (PQgetvalue(res, k, 0)[0] == 'v')
-			j->evt = RUN_EVT_SOME;
-	}
-	problems = run_drop_problems(j, created, n_created);
-	/* Managed: configured, holding migd's tables, created by migd. */
-	for (i = 0; i < cf->n_schemas; i++)
-		run_manage(j, cf->schemas[i]);
-	run_manage(j, cf->version_schema);
-	run_manage(j, cf->history_schema);
-	for (i = 0; i < n_created; i++)
-		run_manage(j, created[i]);
-	for (i = 0; i < json_array_size(missing); i++)
-		run_manage(j, json_string_value(json_array_get(missing, i)));
-	free(created);
-	if (j->op == MIGRATE_PLAN || j->dry_run) {
-		json_array_extend(json_object_get(j->result, "problems"),
-		    problems);
-		json_decref(problems);
-		migrate_plan_result(j, missing);
-		job_end(j, NULL);
-		return;
-	}
-	if (json_array_size(problems) != 0) {
-		first = json_array_get(problems, 0);
-		json_decref(missing);
-		more = migrate_more(json_array_size(problems));
-		job_fail(j, MIGD_ERR_STATE, "managed_schema", json_pack("{s:o}",
-		    "problems", problems), "%s%s", json_string_value(
-		    json_object_get(first, "message")), more);
-		free(more);
-		return;
-	}
-	json_decref(problems);
-	j->created = missing;
-	j->done = json_array();
-	j->t0 = migd_now();
-	if (json_array_size(missing) == 0) {
-		if (j->plan.n_steps == 0)
-			run_finish(j);
-		else
-			run_step(j);
-		return;
-	}
-	sql = xstrdup("");
-	for (i = 0; i < json_array_size(missing); i++) {
-		q = sqlscan_quote_ident(json_string_value(json_array_get(
-		    missing, i)));
-		t = xprintf("%sCREATE SCHEMA IF NOT EXISTS %s; ", sql, q);
-		free(q);
-		free(sql);
-		sql = t;
-		log_info("creating schema %s", json_string_value(
-		    json_array_get(missing, i)));
-	}
-	run_notify(j, "schemas", json_pack("{s:O}", "created", missing));
-	job_query(j, sql, 0, NULL, run_first_step);
 	free(sql);
 }
 

@@ -877,7 +877,7 @@ sqlscan_session_tree(json_t *v)
  * views and triggers), EXECUTE, FETCH, an extension's script, and every
  * statement not known to be quiet.  Not seen: code that operators, casts
  * and index support functions of user-defined types run, and event
- * triggers (which run.c asks the server about).
+ * triggers (which run_batch.c asks the server about).
  */
 int
 sqlscan_session(json_t *stmt)
