@@ -33,6 +33,9 @@ enum lint_severity {
 /* SET NOT NULL: no finding when a constraint on the table was validated
  * earlier in the run (PostgreSQL 12+ then skips the scan). */
 #define LINT_UNPROVED	0x8
+/* DROP SCHEMA: a finding only when the schema (the event's table) is one
+ * migd manages. */
+#define LINT_MANAGED	0x10
 
 /* lint_event.rule of an event that is no finding. */
 #define LINT_EV_CREATES		(-1)	/* creates table */
