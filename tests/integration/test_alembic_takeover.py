@@ -442,6 +442,17 @@ def test_stamp_says_what_it_leaves_unverified(migd_factory):
     assert m.status()["unverified"] == []
 
 
+def finish_placeholder(holder):
+    """Writes the placeholder's SQL, as the person finishing the import does:
+    the 'unfinished' header gone, an UPDATE as its up section."""
+    with open(holder) as f:
+        text = f.read()
+    with open(holder, "w") as f:
+        f.write(re.sub(r"(?m)^-- unfinished: .*\n", "", text).replace(
+            "-- migrate:down\n", "UPDATE prices SET cents = round(cents, -2);\n\n"
+            "-- migrate:down\n"))
+
+
 def test_adopt_a_placeholder_then_its_sql(pg, make_db, migd_factory):
     """docs/from-alembic.md's path for a revision import cannot render:
     Alembic applied it, import --allow-partial writes a placeholder, adopt
@@ -477,12 +488,7 @@ def test_adopt_a_placeholder_then_its_sql(pg, make_db, migd_factory):
     ok(m, "upgrade", {})
     assert versions(m) == ["3d4e"]
     # the person writes the SQL: no drift, still unverified until adopted
-    with open(holder) as f:
-        text = f.read()
-    with open(holder, "w") as f:
-        f.write(re.sub(r"(?m)^-- unfinished: .*\n", "", text).replace(
-            "-- migrate:down\n", "UPDATE prices SET cents = round(cents, -2);\n\n"
-            "-- migrate:down\n"))
+    finish_placeholder(holder)
     ok(m, "reload")
     p = m.migctl("verify")
     assert p.returncode == X_OK and "drift" not in p.stdout, p.stdout + p.stderr
@@ -516,12 +522,7 @@ def test_stamp_at_a_placeholder_records_no_checksum(pg, migd_factory):
     ok(m, "stamp", {"revision": "1b2c3d4e5f6a"})
     assert [(h["revision"], h["checksum"]) for h in history(m, where="direction = 'stamp'")] \
         == [("1b2c3d4e5f6a", None)]
-    with open(holder) as f:
-        text = f.read()
-    with open(holder, "w") as f:
-        f.write(re.sub(r"(?m)^-- unfinished: .*\n", "", text).replace(
-            "-- migrate:down\n", "UPDATE prices SET cents = round(cents, -2);\n\n"
-            "-- migrate:down\n"))
+    finish_placeholder(holder)
     ok(m, "reload")
     p = m.migctl("verify")
     assert p.returncode == X_OK and "drift" not in p.stdout, p.stdout + p.stderr

@@ -421,6 +421,14 @@ def test_missing_migrations_directory_said_then_picked_up(migd_factory):
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
                     reason="runs migd as nobody with setpriv, which needs root")
+def check_as(user, path):
+    """migd -n -c path run as user (a pwd entry), as systemd would start it."""
+    return subprocess.run(["setpriv", "--reuid=%d" % user.pw_uid,
+                           "--regid=%d" % user.pw_gid, "--clear-groups",
+                           MIGD_BIN, "-n", "-c", path], capture_output=True, text=True,
+                          timeout=10, env=clean_env(), stdin=subprocess.DEVNULL)
+
+
 def test_config_unreadable_by_migds_user_says_who_and_the_fix(cfgdir):
     """A configuration root keeps 0600 (the password in it): migd's user cannot
     read it. The error names that user and the chgrp/chmod that lets it, and
@@ -432,10 +440,7 @@ def test_config_unreadable_by_migds_user_says_who_and_the_fix(cfgdir):
     os.chmod(cfgdir, 0o755)
     path = write(cfgdir, render_config(sections_for(cfgdir))[0])
     os.chmod(path, 0o600)
-    p = subprocess.run(["setpriv", "--reuid=%d" % nobody.pw_uid,
-                        "--regid=%d" % nobody.pw_gid, "--clear-groups",
-                        MIGD_BIN, "-n", "-c", path], capture_output=True, text=True,
-                       timeout=10, env=clean_env(), stdin=subprocess.DEVNULL)
+    p = check_as(nobody, path)
     assert p.returncode == 1, (p.stdout, p.stderr)
     assert p.stderr.strip() == (
         "%s: Permission denied: migd runs as user nobody, who must be able to read "
@@ -445,10 +450,7 @@ def test_config_unreadable_by_migds_user_says_who_and_the_fix(cfgdir):
     # what it says works
     os.chown(path, 0, nobody.pw_gid)
     os.chmod(path, 0o640)
-    p = subprocess.run(["setpriv", "--reuid=%d" % nobody.pw_uid,
-                        "--regid=%d" % nobody.pw_gid, "--clear-groups",
-                        MIGD_BIN, "-n", "-c", path], capture_output=True, text=True,
-                       timeout=10, env=clean_env(), stdin=subprocess.DEVNULL)
+    p = check_as(nobody, path)
     assert p.returncode == 0, (p.stdout, p.stderr)
 
 
