@@ -217,19 +217,22 @@ static const char adopt_from_detect_sql[] =
 	"attrelid = sm AND attname = 'dirty' AND NOT attisdropped) AS d) x";
 
 /* Each tool's rows: version, whether it is in effect (golang-migrate:
- * not dirty; sqlx, Flyway: success), the row's type (Flyway). */
+ * not dirty; sqlx, Flyway: success), the row's type (Flyway), the
+ * checksum of the file it ran (sqlx, Flyway; '' when none). */
 static const char *const adopt_from_rows_sql[] = {
-	"SELECT version::text, true, '' FROM schema_migrations",
-	"SELECT version::text, NOT dirty, '' FROM schema_migrations",
-	"SELECT version::text, success, '' FROM _sqlx_migrations",
-	"SELECT version::text, true, '' FROM __diesel_schema_migrations",
+	"SELECT version::text, true, '', '' FROM schema_migrations",
+	"SELECT version::text, NOT dirty, '', '' FROM schema_migrations",
+	"SELECT version::text, success, '', encode(checksum, 'hex') FROM "
+	"_sqlx_migrations",
+	"SELECT version::text, true, '', '' FROM __diesel_schema_migrations",
 	/* goose: the latest row of each version says whether it is applied;
 	 * version 0 is goose's own first row. */
-	"SELECT version_id::text, is_applied, '' FROM (SELECT DISTINCT ON "
+	"SELECT version_id::text, is_applied, '', '' FROM (SELECT DISTINCT ON "
 	"(version_id) version_id, is_applied FROM goose_db_version ORDER BY "
 	"version_id, id DESC) g WHERE version_id <> 0",
-	"SELECT coalesce(version, ''), success, type FROM "
-	"flyway_schema_history WHERE type <> 'SCHEMA' ORDER BY installed_rank"
+	"SELECT coalesce(version, ''), success, type, coalesce(checksum::text, "
+	"'') FROM flyway_schema_history WHERE type <> 'SCHEMA' ORDER BY "
+	"installed_rank"
 };
 
 static void	 adopt_from_detect(struct job *, PGresult *);
@@ -434,6 +437,43 @@ adopt_from_bad_row(struct job *j, const char *v, const char *type)
 	return (0);
 }
 
+/*
+ * Refuses an applied file edited since, as sqlx and Flyway (validate) do:
+ * adopting it would record the edited file's checksum as what ran, and
+ * migd could no longer see the edit as drift.
+ */
+static int
+adopt_from_modified(struct job *j, const char *v, const char *sum, ssize_t r)
+{
+	const struct migfile	*mf = revset_file(j->rs, (size_t)r);
+	char			 local[32];
+
+	if (*sum == '\0' || mf->up == NULL)
+		return (0);
+	if (j->adopt_fmt == LAYOUT_SQLX && !layout_sqlx_sum_ok(mf->up, sum)) {
+		job_fail(j, MIGD_ERR_STATE, "modified", json_pack(
+		    "{s:s, s:s, s:s}", "from", j->adopt_from, "version", v,
+		    "file", mf->path), "sqlx: migration %s was previously "
+		    "applied but has been modified (%s is not the file whose "
+		    "SHA-384 _sqlx_migrations records): put back the file as "
+		    "it was applied, then adopt again; migd records what ran, "
+		    "and an edit belongs in a new migration", v, mf->path);
+		return (1);
+	}
+	if (j->adopt_fmt != LAYOUT_FLYWAY)
+		return (0);
+	snprintf(local, sizeof local, "%ld", layout_flyway_sum(mf->up));
+	if (strcmp(local, sum) == 0)
+		return (0);
+	job_fail(j, MIGD_ERR_STATE, "modified", json_pack("{s:s, s:s, s:s}",
+	    "from", j->adopt_from, "version", v, "file", mf->path), "Flyway: "
+	    "Migration checksum mismatch for migration version %s -> Applied "
+	    "to database : %s -> Resolved locally : %s (%s). Either revert "
+	    "the changes to the migration, or run repair to update the schema "
+	    "history; then adopt again", v, sum, local, mf->path);
+	return (1);
+}
+
 /* Maps the rows to revisions; refuses unknown versions and gaps. */
 static void
 adopt_from_rows(struct job *j, PGresult *res)
@@ -496,6 +536,8 @@ adopt_from_rows(struct job *j, PGresult *res)
 				unknown = xstrdup(v);
 			continue;
 		}
+		if (adopt_from_modified(j, v, PQgetvalue(res, (int)i, 3), r))
+			goto out;
 		if (j->adopt_fmt == LAYOUT_GOLANG_MIGRATE ||
 		    (j->adopt_fmt == LAYOUT_FLYWAY && strcmp(type,
 		    "BASELINE") == 0)) {

@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import tempfile
+import zlib
 
 import pytest
 
@@ -115,6 +116,17 @@ def psql_file(pg, db, text):
     assert p.returncode == 0, p.stderr
 
 
+def flyway_sum(path):
+    """Flyway's checksum of a script: CRC-32 of its lines without their
+    breaks (ChecksumCalculator), as a Java int."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    v = zlib.crc32(raw.replace(b"\r", b"").replace(b"\n", b""))
+    return v - (1 << 32) if v >= (1 << 31) else v
+
+
 def tool_rows(tool, applied):
     """The INSERTs the tool makes for the versions applied (in order)."""
     if tool == "dbmate":
@@ -140,9 +152,10 @@ def tool_rows(tool, applied):
     if tool == "flyway":
         return ["INSERT INTO flyway_schema_history (installed_rank, version, "
                 "description, type, script, checksum, installed_by, execution_time, "
-                "success) VALUES (%d, '%s', '%s', 'SQL', '%s', %d, 'postgres', 7, true)"
+                "success) VALUES (%d, '%s', '%s', 'SQL', '%s', %s, 'postgres', 7, true)"
                 % (i + 1, v, os.path.basename(f).split("__")[1][:-4].replace("_", " "),
-                   os.path.basename(f), 1000 + i) for i, (v, f, _) in enumerate(applied)]
+                   os.path.basename(f), flyway_sum(f) if os.path.exists(f) else 1000 + i)
+                for i, (v, f, _) in enumerate(applied)]
     raise AssertionError(tool)
 
 
@@ -351,6 +364,49 @@ def test_adopt_from_refuses_failed_rows(migd_factory, pg, make_db):
     unchanged(m, "flyway", before)
 
 
+@pytest.mark.parametrize("tool", ["sqlx", "flyway"])
+def test_adopt_from_refuses_an_applied_file_edited_since(migd_factory, pg, make_db,
+                                                         tool):
+    """sqlx and Flyway keep the checksum of each file they ran and refuse one
+    edited since: adopting it would record the edited file as what ran, and
+    migd would never see the edit as drift."""
+    m, db = fresh(migd_factory, pg, make_db, tool, k=2)
+    q(m, CREATE[tool])
+    files = migration_files(tool)
+    for s in tool_rows(tool, files[:2]):
+        q(m, s)
+    v, src, text = files[1]
+    path = os.path.join(m.migrations_dir, os.path.relpath(src, os.path.join(
+        LAYOUTS, tool)))
+    with open(path, "a") as f:          # edited after it ran
+        f.write("\n-- backfill later\nSELECT 1;\n")
+    ok(m, "reload")
+    before = snapshot(pg, db, tool)
+    e = err(m, "adopt", {"from": tool}, code=E_STATE, kind="modified")
+    if tool == "sqlx":
+        assert "migration %s was previously applied but has been modified" % v \
+            in e["message"], e
+    else:
+        assert "Migration checksum mismatch for migration version %s" % v in \
+            e["message"], e
+        assert "-> Applied to database : %d" % flyway_sum(src) in e["message"], e
+        assert "run repair" in e["message"], e
+    assert e["data"]["version"] == v and e["data"]["file"].endswith(
+        os.path.basename(path)), e
+    unchanged(m, tool, before)
+    # put back as it ran, saved with CRLF: sqlx ran those bytes (its sum is
+    # of them); Flyway's sum does not see line breaks
+    with open(path, "wb") as f:
+        f.write(open(src, "rb").read().replace(b"\n", b"\r\n"))
+    if tool == "sqlx":
+        q(m, "UPDATE _sqlx_migrations SET checksum = sha384(%s) WHERE version = %s"
+          % ("'\\x%s'::bytea" % open(path, "rb").read().hex(), v))
+    ok(m, "reload")
+    res = ok(m, "adopt", {"from": tool})
+    assert [x["revision"] for x in res["adopted"]] == [f[0] for f in files[:2]], res
+    assert versions(m) == [v]
+
+
 def test_adopt_from_goose_reads_the_latest_row_per_version(migd_factory, pg, make_db):
     """goose up to 3, then down one: 3's last row says is_applied = false."""
     m, db = fresh(migd_factory, pg, make_db, "goose", k=2)
@@ -396,7 +452,8 @@ def test_adopt_from_flyway_baseline(migd_factory, pg, make_db):
     q(m, "INSERT INTO flyway_schema_history (installed_rank, version, description, "
          "type, script, checksum, installed_by, execution_time, success) VALUES "
          "(2, '2', 'Add accounts profile', 'SQL', 'V2__Add_accounts_profile.sql', "
-         "12345, 'postgres', 9, true)")
+         "%d, 'postgres', 9, true)" % flyway_sum(os.path.join(
+             LAYOUTS, "flyway", "V2__Add_accounts_profile.sql")))
     before = snapshot(pg, db, "flyway")
     res = ok(m, "adopt", {"from": "flyway"})
     assert [x["revision"] for x in res["adopted"]] == ["1", "1.1", "2"], res

@@ -662,6 +662,33 @@ file_buf(void)
 	}
 }
 
+/* The checksums sqlx and Flyway keep of a file they ran, as adopt --from
+ * compares them (values from Python's hashlib and zlib). */
+static void
+tool_sums(void)
+{
+	const char	*t = "CREATE TABLE a (id int);\nINSERT INTO a VALUES (1);\n";
+
+	ok(layout_sqlx_sum_ok(t, "393edb78b22a6b8f28b108199e6ed287fd6d3e6de7b70d1d"
+	    "9b4a7a331cba0af592df33df7ff108f708a412171d319505"),
+	    "sqlx: SHA-384 of the file as read");
+	ok(layout_sqlx_sum_ok(t, "DD4CAC3742923A8DCEAEC3BA1B174CD2C3416B0B6F48236E"
+	    "305AF5C322C1F8367A81306E8705C3E95DE3915A7D09ED9B"),
+	    "sqlx: the same file saved with CRLF (upper-case hex)");
+	ok(layout_sqlx_sum_ok(t, "2e30e3e713dfe0bd742d66aefd1dc3567ba12aebaafd4ab2"
+	    "e449a64ad74cc8a5573b2f919182db0701af68c4c9b36d5b"),
+	    "sqlx: the same file saved with a BOM");
+	ok(!layout_sqlx_sum_ok("CREATE TABLE a (id int);\n", "393edb78b22a6b8f28b"
+	    "108199e6ed287fd6d3e6de7b70d1d9b4a7a331cba0af592df33df7ff108f708a41217"
+	    "1d319505"), "sqlx: an edited file is not");
+	ok(!layout_sqlx_sum_ok(t, ""), "sqlx: nor an empty sum");
+	is_int(layout_flyway_sum(t), -279898995, "Flyway: a negative Java int");
+	is_int(layout_flyway_sum("SELECT 1;"), 78787420, "Flyway: no line break");
+	is_int(layout_flyway_sum("SELECT 1;\n\n"), 78787420,
+	    "Flyway: blank lines and breaks do not count");
+	is_int(layout_flyway_sum(""), 0, "Flyway: an empty script");
+}
+
 int
 main(void)
 {
@@ -677,5 +704,6 @@ main(void)
 	mixed();
 	create();
 	file_buf();
+	tool_sums();
 	return (done_testing());
 }
