@@ -609,6 +609,46 @@ layout_goose(struct migfile *mf, const char *text, size_t len,
 	return (bad ? -1 : 0);
 }
 
+/*
+ * A file that is all SQL holding dbmate's or goose's down marker is a
+ * dbmate or goose file under the wrong format: read whole, its down SQL
+ * (DROP TABLE ...) would run with its up.  No such tool writes the marker.
+ */
+static void
+layout_foreign_down(struct migfile *mf, const char *text, size_t len,
+    enum layout_format f, struct errlist *errs)
+{
+	const char	*p = text, *end = text + len, *q, *tool = NULL, *mark;
+	char		 buf[16];
+	size_t		 n;
+	int		 line;
+
+	for (;;) {
+		n = layout_linelen(p, end);
+		if (layout_dbmate_marker(p, n, "down") != 0) {
+			tool = "dbmate";
+			mark = "-- migrate:down";
+			break;
+		}
+		if ((q = layout_goose_note(p, n, buf, sizeof buf)) != NULL &&
+		    strcmp(q, "down") == 0) {
+			tool = "goose";
+			mark = "-- +goose Down";
+			break;
+		}
+		if ((q = strstr(p + n, "\n--")) == NULL)
+			return;
+		p = q + 1;
+	}
+	for (line = 1, q = text; q < p; q++)
+		line += *q == '\n';
+	errlist_add(errs, "%s:%d: %s's '%s' marker in a file read as a %s "
+	    "migration: %s reads the whole file as the migration, so the SQL "
+	    "below the marker, meant for a downgrade, would run with the up; "
+	    "if this is a %s project, set format = %s", mf->path, line, tool,
+	    mark, layout_name(f), layout_name(f), tool, tool);
+}
+
 /* Whether text has a goose Up annotation or a dbmate up marker preceded
  * only by comments that are no "-- key: value" header (what migd's own
  * files have).  For auto. */
@@ -1007,6 +1047,8 @@ layout_file_own(enum layout_format f, const char *path, const char *rel,
 			mf->tx = MIGFILE_TX_NONE;
 		/* FALLTHROUGH */
 	default:
+		if (mf->piece != LAYOUT_PIECE_DOWN)
+			layout_foreign_down(mf, norm, normlen, f, errs);
 		layout_section(mf, norm, normlen, errs);
 		break;
 	}

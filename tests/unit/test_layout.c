@@ -662,6 +662,39 @@ file_buf(void)
 	}
 }
 
+/* Another tool's down marker in a file read whole: its down would run. */
+static void
+foreign_down(void)
+{
+	struct migfile	*mf;
+	char		*errs;
+
+	is_int(one(LAYOUT_SQLX, "20240101000000_a.sql", "-- migrate:up\n"
+	    "CREATE TABLE a ();\n-- migrate:down\nDROP TABLE a;\n", &mf, &errs),
+	    -1, "sqlx: a dbmate file refused");
+	ok(strstr(errs, "m/20240101000000_a.sql:3: dbmate's '-- migrate:down' "
+	    "marker in a file read as a sqlx migration") != NULL &&
+	    strstr(errs, "set format = dbmate") != NULL, "sqlx: said: %s", errs);
+	migfile_free(mf);
+	free(errs);
+	is_int(one(LAYOUT_GOLANG_MIGRATE, "1_a.up.sql", "-- +goose Up\n"
+	    "CREATE TABLE a ();\n\n-- +goose DOWN\nDROP TABLE a;\n", &mf,
+	    &errs), -1, "golang-migrate: a goose file refused");
+	ok(strstr(errs, "m/1_a.up.sql:4: goose's '-- +goose Down' marker") !=
+	    NULL, "golang-migrate: said: %s", errs);
+	migfile_free(mf);
+	free(errs);
+	is_int(one(LAYOUT_SQLX, "1_a.down.sql", "-- migrate:down\nDROP TABLE a;\n",
+	    &mf, &errs), 0, "a down file may say it");
+	migfile_free(mf);
+	free(errs);
+	is_int(one(LAYOUT_FLYWAY, "V1__a.sql", "-- migrate:up\nCREATE TABLE a ();"
+	    "\n-- not -- migrate:down\n  -- migrate:down\n", &mf, &errs), 0,
+	    "an up marker, or a down one not at a line's start, is a comment");
+	migfile_free(mf);
+	free(errs);
+}
+
 /* The checksums sqlx and Flyway keep of a file they ran, as adopt --from
  * compares them (values from Python's hashlib and zlib). */
 static void
@@ -705,5 +738,6 @@ main(void)
 	create();
 	file_buf();
 	tool_sums();
+	foreign_down();
 	return (done_testing());
 }
