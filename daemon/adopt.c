@@ -296,6 +296,54 @@ adopt_from_find(struct job *j, const char *version)
 	return (found);
 }
 
+/*
+ * The entry of a file migd skipped (not read as this layout) whose name
+ * carries the tool's version, or NULL: the files are there, read as
+ * another layout (format set to the wrong tool).
+ */
+static const char *
+adopt_from_skipped(struct job *j, const char *version)
+{
+	const struct errlist	*sk = &j->rs->set.skipped;
+	const char		*e, *end, *c, *p;
+	char			*want, *run, *have;
+	size_t			 i, n;
+	int			 same;
+
+	want = adopt_from_key(j->adopt_fmt, version);
+	for (i = 0; i < sk->n; i++) {
+		e = sk->v[i];
+		if ((end = strstr(e, ": skipped: ")) == NULL)
+			continue;
+		for (c = e; c < end; c = p + 1) {
+			p = c;
+			if (j->adopt_fmt == LAYOUT_FLYWAY && (*p == 'V' ||
+			    *p == 'U') && p[1] >= '0' && p[1] <= '9')
+				p++;
+			for (n = 0; p + n < end && ((p[n] >= '0' && p[n] <=
+			    '9') || p[n] == '-' || (j->adopt_fmt ==
+			    LAYOUT_FLYWAY && (p[n] == '.' || (p[n] == '_' &&
+			    p[n + 1] != '_')))); n++)
+				/* nothing */;
+			if (n > 0) {
+				run = xstrndup(p, n);
+				have = adopt_from_key(j->adopt_fmt, run);
+				same = strcmp(have, want) == 0;
+				free(run);
+				free(have);
+				if (same) {
+					free(want);
+					return (e);
+				}
+			}
+			if ((p = memchr(c, '/', end - c)) == NULL)
+				break;
+		}
+	}
+	free(want);
+	return (NULL);
+}
+
 /* Whether revision a comes before revision b in the upgrade order. */
 static int
 adopt_from_before(const size_t *order, size_t n, ssize_t a, ssize_t b)
@@ -481,7 +529,7 @@ adopt_from_rows(struct job *j, PGresult *res)
 	struct graph	*g;
 	const size_t	*order;
 	char		*marks, *unknown = NULL;
-	const char	*v, *type, *hole = NULL;
+	const char	*v, *type, *hole = NULL, *skip;
 	size_t		 n, i, k;
 	ssize_t		 r, cut = -1;
 	int		 ok, rows;
@@ -546,6 +594,19 @@ adopt_from_rows(struct job *j, PGresult *res)
 				cut = r;
 		} else
 			marks[r] = 1;
+	}
+	if (unknown != NULL && (skip = adopt_from_skipped(j, unknown)) !=
+	    NULL) {
+		job_fail(j, MIGD_ERR_STATE, "ahead", json_pack("{s:s, s:[s]}",
+		    "from", j->adopt_from, "unknown", unknown), "%s's %s "
+		    "records version %s, and a file of that version is there "
+		    "but not read as a migration (%s): the files are read as %s "
+		    "migrations; if this is a %s project, set format = %s under "
+		    "[migrations], reload, then adopt", j->adopt_from,
+		    adopt_from_tables[j->adopt_fmt - LAYOUT_DBMATE], unknown,
+		    skip, layout_name(j->rs->set.format), j->adopt_from,
+		    j->adopt_from);
+		goto out;
 	}
 	if (unknown != NULL) {
 		job_fail(j, MIGD_ERR_STATE, "ahead", json_pack("{s:s, s:[s]}",

@@ -321,6 +321,41 @@ def test_adopt_from_refuses_a_version_no_file_defines(migd_factory, pg, make_db,
     unchanged(m, tool, before)
 
 
+@pytest.mark.parametrize("tool,fmt", [("dbmate", "golang-migrate"),
+                                      ("sqlx", "golang-migrate"), ("flyway", "sqlx")])
+def test_adopt_from_says_the_files_are_read_as_another_layout(migd_factory, pg,
+                                                              make_db, tool, fmt):
+    """format set to the wrong tool: the files of the versions applied are
+    there, but skipped (a dbmate name is no golang-migrate one; sqlx's
+    simple files are not golang-migrate's). The refusal says which file and
+    the format to set, not to deploy files that are deployed."""
+    m, db = fresh(migd_factory, pg, make_db, tool, k=0)
+    files = migration_files(tool)
+    for _, _, text in files:
+        psql_file(pg, db, text)
+    q(m, CREATE[tool])
+    for s in tool_rows(tool, files):
+        q(m, s)
+    m.update({("migrations", "format"): fmt})
+    m.write_config()
+    ok(m, "reload")
+    before = snapshot(pg, db, tool)
+    e = err(m, "adopt", {"from": tool}, code=E_STATE, kind="ahead")
+    assert "a file of that version is there but not read as a migration" in \
+        e["message"], e
+    assert ": skipped: not a %s migration name" % fmt in e["message"], e
+    assert "the files are read as %s migrations; if this is a %s project, set " \
+        "format = %s" % (fmt, tool, tool) in e["message"], e
+    assert "deploy the migration files" not in e["message"], e
+    unchanged(m, tool, before)
+    m.update({("migrations", "format"): tool})
+    m.write_config()
+    ok(m, "reload")
+    res = ok(m, "adopt", {"from": tool})
+    assert res["applied"] == len(files), res
+    assert versions(m) == [files[-1][0]]
+
+
 @pytest.mark.parametrize("tool", ["dbmate", "diesel", "goose", "sqlx", "flyway"])
 def test_adopt_from_refuses_a_gap(migd_factory, pg, make_db, tool):
     order = TOOLS[tool][1]
