@@ -212,9 +212,52 @@ static const char adopt_from_detect_sql[] =
 	"to_regclass('_sqlx_migrations') IS NOT NULL, "
 	"to_regclass('__diesel_schema_migrations') IS NOT NULL, "
 	"to_regclass('goose_db_version') IS NOT NULL, "
-	"to_regclass('flyway_schema_history') IS NOT NULL "
+	"to_regclass('flyway_schema_history') IS NOT NULL, "
+	/* the same tables in schemas off the search_path: schema, table */
+	"(SELECT string_agg(format('%I.%I', n.nspname, c.relname), ' ' ORDER "
+	"BY n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN "
+	"pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind "
+	"IN ('r', 'p') AND c.relname IN ('schema_migrations', "
+	"'_sqlx_migrations', '__diesel_schema_migrations', 'goose_db_version', "
+	"'flyway_schema_history') AND n.nspname NOT IN ('pg_catalog', "
+	"'information_schema') AND c.oid IS DISTINCT FROM "
+	"to_regclass(c.relname::text)::oid) "
 	"FROM t, LATERAL (SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE "
 	"attrelid = sm AND attname = 'dirty' AND NOT attisdropped) AS d) x";
+
+/*
+ * The tool's table (NULL: any tool's) in schemas off the search_path, as
+ * "schema.table, ..." (to free), or NULL: an application migrated into its
+ * own schema (Flyway's defaultSchema, a search_path in the tool's URL)
+ * keeps the table there, and ran its unqualified DDL there too.
+ */
+static char *
+adopt_from_elsewhere(const char *all, const char *table, char **schema)
+{
+	char		*out = NULL, *tmp, *dot;
+	const char	*p, *sp;
+	size_t		 n;
+
+	*schema = NULL;
+	for (p = all; *p != '\0'; p = *sp != '\0' ? sp + 1 : sp) {
+		sp = strchr(p, ' ');
+		if (sp == NULL)
+			sp = p + strlen(p);
+		n = sp - p;
+		dot = memchr(p, '.', n);
+		if (dot == NULL || (table != NULL && (strlen(table) != n -
+		    (dot - p) - 1 || strncmp(dot + 1, table, n - (dot - p) -
+		    1) != 0)))
+			continue;
+		if (*schema == NULL)
+			*schema = xstrndup(p, dot - p);
+		tmp = xprintf("%s%s%.*s", out != NULL ? out : "", out != NULL ?
+		    ", " : "", (int)n, p);
+		free(out);
+		out = tmp;
+	}
+	return (out);
+}
 
 /* Each tool's rows: version, whether it is in effect (golang-migrate:
  * not dirty; sqlx, Flyway: success), the row's type (Flyway), the
@@ -379,7 +422,7 @@ adopt_from_start(struct job *j)
 static void
 adopt_from_detect(struct job *j, PGresult *res)
 {
-	char	 present[256] = "";
+	char	 present[256] = "", *where, *schema;
 	int	 i, n = 0, pick = -1, has;
 
 	if (!job_ok(j, res))
@@ -394,6 +437,32 @@ adopt_from_detect(struct job *j, PGresult *res)
 		    strlen(present), "%s%s (%s)", n > 1 ? ", " : "",
 		    adopt_from_tables[i], layout_name(LAYOUT_DBMATE + i));
 	}
+	/* dbmate's and golang-migrate's table share a name: one on the
+	 * search_path is the other tool's (said below). */
+	if (PQntuples(res) == 1 && (n == 0 || (j->adopt_fmt != LAYOUT_AUTO &&
+	    strcmp(PQgetvalue(res, 0, j->adopt_fmt - LAYOUT_DBMATE), "t") !=
+	    0 && ((j->adopt_fmt != LAYOUT_DBMATE && j->adopt_fmt !=
+	    LAYOUT_GOLANG_MIGRATE) || (strcmp(PQgetvalue(res, 0, 0), "t") !=
+	    0 && strcmp(PQgetvalue(res, 0, 1), "t") != 0)))) && (where = adopt_from_elsewhere(PQgetvalue(res, 0, 6),
+	    j->adopt_fmt == LAYOUT_AUTO ? NULL : adopt_from_tables[
+	    j->adopt_fmt - LAYOUT_DBMATE], &schema)) != NULL) {
+		job_fail(j, MIGD_ERR_STATE, "no_state_table", json_pack(
+		    "{s:s, s:s}", "from", j->adopt_from, "elsewhere", where),
+		    "adopt --from %s: %s is not on the search_path of migd's "
+		    "sessions, but %s is: the tool kept its table in schema %s "
+		    "and ran its migrations with that schema first on the "
+		    "search_path, where unqualified names went; give migd's "
+		    "sessions the same search_path, so that adopt reads it and "
+		    "upgrade runs the rest there: add options='-c "
+		    "search_path=%s,public' to conninfo under [database], run "
+		    "'migctl reload', then adopt", j->adopt_from,
+		    j->adopt_fmt == LAYOUT_AUTO ? "no tool's state table" :
+		    adopt_from_tables[j->adopt_fmt - LAYOUT_DBMATE], where,
+		    schema, schema);
+		free(where);
+		free(schema);
+		return;
+	}
 	if (j->adopt_fmt == LAYOUT_AUTO) {
 		if (n == 0) {
 			job_fail(j, MIGD_ERR_STATE, "no_state_table",
@@ -403,8 +472,10 @@ adopt_from_detect(struct job *j, PGresult *res)
 			    "_sqlx_migrations, __diesel_schema_migrations, "
 			    "goose_db_version, flyway_schema_history): if "
 			    "nothing migrated this database, run 'migctl "
-			    "upgrade head'; else set the search_path of migd's "
-			    "role to the table's schema");
+			    "upgrade head'; else put the table's schema on the "
+			    "search_path of migd's sessions (options='-c "
+			    "search_path=SCHEMA,public' in conninfo, then "
+			    "'migctl reload')");
 			return;
 		}
 		if (n > 1) {
@@ -438,9 +509,9 @@ adopt_from_detect(struct job *j, PGresult *res)
 		job_fail(j, MIGD_ERR_STATE, "no_state_table", json_pack(
 		    "{s:s}", "from", j->adopt_from), "adopt --from %s: "
 		    "relation \"%s\" does not exist (on the search_path of "
-		    "migd's role): %s has not migrated this database, or its "
-		    "table is in another schema (set the role's search_path); "
-		    "%s%s", j->adopt_from, adopt_from_tables[j->adopt_fmt -
+		    "migd's sessions): %s has not migrated this database, or "
+		    "its table is in a schema migd cannot see (check the "
+		    "database in conninfo and its privileges); %s%s", j->adopt_from, adopt_from_tables[j->adopt_fmt -
 		    LAYOUT_DBMATE], j->adopt_from, n ? "present: " :
 		    "no tool's table is here", present);
 		return;

@@ -23,10 +23,10 @@ import pytest
 import migdtest
 import schema_helpers
 from schema_helpers import assert_same_dump, migctl_ok
-from engine_helpers import E_STATE, X_FAILED, X_OK, X_USAGE, err, history, \
-    migctl_json, ok, q, versions
-from test_layouts import LAYOUTS, MIGD_TABLES, TOOLS, _dbmate_bin, layout_migd, \
-    migd_reference
+from engine_helpers import E_STATE, X_FAILED, X_OK, X_USAGE, connected, err, \
+    history, migctl_json, ok, q, versions, write_file
+from test_layouts import LAYOUTS, MIGD_TABLES, NO_SCHEMAS, TOOLS, _dbmate_bin, \
+    layout_migd, migd_reference
 
 STATE_TABLES = {
     "dbmate": ["public.schema_migrations"],
@@ -498,3 +498,70 @@ def test_adopt_from_flyway_baseline(migd_factory, pg, make_db):
     assert_same_dump(want, schema_helpers.dump(pg, db, MIGD_TABLES + tuple(
         STATE_TABLES["flyway"])), "flyway baseline, adopt --from, upgrade head")
     assert snapshot(pg, db, "flyway")[0] == before[0]
+
+
+# A Flyway project kept in its own schema (flyway.defaultSchema = app).
+APP_FLYWAY = {
+    "V1__Customers.sql": "CREATE TABLE customers (id bigserial PRIMARY KEY, "
+                         "name text NOT NULL);\n",
+    "V1_1__Customer_email.sql": "ALTER TABLE customers ADD COLUMN email text;\n"
+                                "CREATE UNIQUE INDEX customers_email ON customers "
+                                "(email);\n",
+    "V2__Orders.sql": "CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id "
+                      "bigint NOT NULL REFERENCES customers (id), total "
+                      "numeric(10,2));\n",
+    "V2_1__Seed.sql": "INSERT INTO customers (name, email) VALUES ('seed', "
+                      "'seed@example.com');\n",
+}
+
+
+def test_adopt_from_a_state_table_in_another_schema(migd_factory, pg, make_db):
+    """Flyway with defaultSchema = app keeps flyway_schema_history in app and
+    runs its migrations with search_path = app, public. adopt names the
+    table it found off migd's search_path and how to give migd's sessions
+    Flyway's search_path (the role's, as the docs said before, does not
+    reach migd's open sessions); done so, upgrade runs the rest in app, as
+    Flyway would have, instead of making a second customers in public."""
+    db = make_db(pg)
+    over = dict(NO_SCHEMAS)
+    over[("migrations", "format")] = "flyway"
+    m = connected(migd_factory(db=db, overrides=over))
+    for name, text in APP_FLYWAY.items():
+        write_file(m, name, text)
+    ok(m, "reload")
+    # flyway migrate with two files, as Flyway does it
+    psql_file(pg, db, "CREATE SCHEMA app;\n" + CREATE["flyway"].replace(
+        '"public"', '"app"') + ";\nINSERT INTO app.flyway_schema_history VALUES "
+        "(0, NULL, '<< Flyway Schema Creation >>', 'SCHEMA', '\"app\"', NULL, "
+        "'postgres', now(), 0, true);\n")
+    rank = 0
+    for name in ("V1__Customers.sql", "V1_1__Customer_email.sql"):
+        rank += 1
+        psql_file(pg, db, "SET search_path = app, public;\n" + APP_FLYWAY[name])
+        psql_file(pg, db, "INSERT INTO app.flyway_schema_history VALUES (%d, '%s', "
+                  "'x', 'SQL', '%s', %d, 'postgres', now(), 5, true)" % (
+                      rank, name[1:].split("__")[0].replace("_", "."), name,
+                      flyway_sum(os.path.join(m.migrations_dir, name))))
+    before = pg.psql("SELECT * FROM app.flyway_schema_history ORDER BY 1", db)
+    for tool in ("flyway", "auto"):
+        e = err(m, "adopt", {"from": tool}, code=E_STATE, kind="no_state_table")
+        assert "but app.flyway_schema_history is: the tool kept its table in " \
+            "schema app" in e["message"], e
+        assert "add options='-c search_path=app,public' to conninfo under " \
+            "[database], run 'migctl reload', then adopt" in e["message"], e
+        assert e["data"]["elsewhere"] == "app.flyway_schema_history", e
+        assert versions(m) in ([], None) and adopt_rows(m) == []
+    # what the message says
+    m.update({("database", "conninfo"): m.sections["database"]["conninfo"] +
+              " options='-c search_path=app,public'"})
+    m.write_config()
+    ok(m, "reload")
+    res = ok(m, "adopt", {"from": "flyway"})
+    assert [x["revision"] for x in res["adopted"]] == ["1", "1.1"], res
+    migctl_ok(m, "upgrade", "head")
+    assert versions(m) == ["2.1"]
+    assert pg.psql("SELECT string_agg(schemaname || '.' || tablename, ' ' ORDER BY "
+                   "1) FROM pg_tables WHERE tablename IN ('customers', 'orders')",
+                   db) == "app.customers app.orders"
+    assert pg.psql("SELECT email FROM app.customers", db) == "seed@example.com"
+    assert pg.psql("SELECT * FROM app.flyway_schema_history ORDER BY 1", db) == before
