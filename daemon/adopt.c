@@ -273,9 +273,13 @@ static const char *const adopt_from_rows_sql[] = {
 	"SELECT version_id::text, is_applied, '', '' FROM (SELECT DISTINCT ON "
 	"(version_id) version_id, is_applied FROM goose_db_version ORDER BY "
 	"version_id, id DESC) g WHERE version_id <> 0",
+	/* Flyway: 'flyway repair' marks an applied migration whose file is
+	 * gone with a later DELETE row, and Flyway ignores it from then on. */
 	"SELECT coalesce(version, ''), success, type, coalesce(checksum::text, "
-	"'') FROM flyway_schema_history WHERE type <> 'SCHEMA' ORDER BY "
-	"installed_rank"
+	"'') FROM flyway_schema_history h WHERE type NOT IN ('SCHEMA', "
+	"'DELETE') AND NOT EXISTS (SELECT 1 FROM flyway_schema_history d "
+	"WHERE d.type = 'DELETE' AND d.version = h.version AND "
+	"d.installed_rank > h.installed_rank) ORDER BY installed_rank"
 };
 
 static void	 adopt_from_detect(struct job *, PGresult *);
@@ -684,9 +688,12 @@ adopt_from_rows(struct job *j, PGresult *res)
 		    "from", j->adopt_from, "unknown", unknown), "%s's %s "
 		    "records version %s, which no migration file defines: "
 		    "deploy the migration files that database was migrated "
-		    "with (the [migrations] directory), then adopt",
+		    "with (the [migrations] directory), then adopt%s",
 		    j->adopt_from, adopt_from_tables[j->adopt_fmt -
-		    LAYOUT_DBMATE], unknown);
+		    LAYOUT_DBMATE], unknown, j->adopt_fmt == LAYOUT_FLYWAY ?
+		    " (a file removed on purpose: 'flyway repair' marks its "
+		    "version deleted, and adopt skips it then, as Flyway "
+		    "does)" : "");
 		goto out;
 	}
 	if (cut >= 0) {

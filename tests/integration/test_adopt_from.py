@@ -473,6 +473,35 @@ def test_adopt_from_refuses_a_migd_database_and_unknown_tools(migd_factory, pg, 
     assert p.returncode == X_USAGE, p.stdout + p.stderr
 
 
+def test_adopt_from_flyway_skips_what_repair_marked_deleted(migd_factory, pg,
+                                                          make_db):
+    """V1_05__Tmp.sql ran, then the team removed the file and ran 'flyway
+    repair', which marks it deleted (a DELETE row after it): Flyway ignores
+    that version from then on, and so does adopt."""
+    m, db = fresh(migd_factory, pg, make_db, "flyway", k=3)
+    q(m, CREATE["flyway"])
+    files = migration_files("flyway")
+    ins = ("INSERT INTO flyway_schema_history (installed_rank, version, "
+           "description, type, script, checksum, installed_by, execution_time, "
+           "success) VALUES (%d, '%s', '%s', '%s', '%s', %s, 'postgres', 3, true)")
+    rows = [(1, files[0]), (2, files[1]), (4, files[2])]
+    for rank, (v, f, _) in rows:
+        q(m, ins % (rank, v, "x", "SQL", os.path.basename(f), flyway_sum(f)))
+    q(m, ins % (3, "1.05", "Tmp", "SQL", "V1_05__Tmp.sql", "-4242"))
+    before = snapshot(pg, db, "flyway")
+    e = err(m, "adopt", {"from": "flyway"}, code=E_STATE, kind="ahead")
+    assert "records version 1.05, which no migration file defines" in e["message"], e
+    assert "'flyway repair' marks its version deleted" in e["message"], e
+    unchanged(m, "flyway", before)
+    # flyway repair: "Marking missing migration 1.05 as deleted"
+    q(m, ins % (5, "1.05", "Tmp", "DELETE", "V1_05__Tmp.sql", "-4242"))
+    before = snapshot(pg, db, "flyway")
+    res = ok(m, "adopt", {"from": "flyway"})
+    assert [x["revision"] for x in res["adopted"]] == ["1", "1.1", "2"], res
+    assert versions(m) == ["2"]
+    assert snapshot(pg, db, "flyway") == before
+
+
 def test_adopt_from_flyway_baseline(migd_factory, pg, make_db):
     """flyway baseline -baselineVersion=1.5 on a database that had 1 and 1.1
     (no file at 1.5), then flyway migrate ran 2: 1, 1.1 and 2 are applied."""
