@@ -604,7 +604,8 @@ adopt_from_rows(struct job *j, PGresult *res)
 	struct graph	*g;
 	const size_t	*order;
 	char		*marks, *unknown = NULL;
-	const char	*v, *type, *hole = NULL, *skip;
+	const char	*v, *type, *hole = NULL, *skip, *last = NULL;
+	json_t		*gone = json_array(), *jv;
 	size_t		 n, i, k;
 	ssize_t		 r, cut = -1;
 	int		 ok, rows;
@@ -654,6 +655,11 @@ adopt_from_rows(struct job *j, PGresult *res)
 				cut = r;
 			continue;
 		}
+		if (r < 0 && (j->adopt_fmt == LAYOUT_DBMATE || j->adopt_fmt ==
+		    LAYOUT_DIESEL)) {
+			json_array_append_new(gone, json_string(v));
+			continue;
+		}
 		if (r < 0) {
 			if (unknown == NULL)
 				unknown = xstrdup(v);
@@ -670,6 +676,27 @@ adopt_from_rows(struct job *j, PGresult *res)
 		} else
 			marks[r] = 1;
 	}
+	/*
+	 * dbmate and diesel run the files not recorded and pass over a
+	 * recorded version whose file was removed: so does adopt, when a
+	 * version applied after it has its file.  One past every applied
+	 * file is a database ahead of these files: refused below.
+	 */
+	for (i = n; i > 0 && last == NULL; i--)
+		if (marks[order[i - 1]])
+			last = graph_id(g, order[i - 1]);
+	json_decref(j->adopt_gone);
+	j->adopt_gone = json_array();
+	json_array_foreach(gone, i, jv) {
+		v = json_string_value(jv);
+		if (last != NULL && strcmp(v, last) < 0 &&
+		    adopt_from_skipped(j, v) == NULL)
+			json_array_append(j->adopt_gone, jv);
+		else if (unknown == NULL)
+			unknown = xstrdup(v);
+	}
+	json_decref(gone);
+	gone = NULL;
 	if (unknown != NULL && (skip = adopt_from_skipped(j, unknown)) !=
 	    NULL) {
 		job_fail(j, MIGD_ERR_STATE, "ahead", json_pack("{s:s, s:[s]}",
@@ -751,6 +778,7 @@ adopt_from_rows(struct job *j, PGresult *res)
 	}
 	return;
 out:
+	json_decref(gone);
 	free(unknown);
 	free(marks);
 }
@@ -786,10 +814,16 @@ adopt_from_write(struct job *j, PGresult *res)
 	errlist_add(&stmts, "COMMIT");
 	sql = book_joined(&stmts);
 	errlist_clear(&stmts);
-	j->result = json_pack("{s:s, s:o, s:I, s:I, s:[s]}", "from",
+	j->result = json_pack("{s:s, s:o, s:I, s:I, s:[s], s:O}", "from",
 	    j->adopt_from, "adopted", list, "applied", (json_int_t)j->n_adopt,
 	    "already_verified", (json_int_t)0, "version",
-	    graph_id(j->rs->graph, head));
+	    graph_id(j->rs->graph, head), "removed", j->adopt_gone);
+	for (i = 0; i < json_array_size(j->adopt_gone); i++)
+		log_info("adopt --from %s: %s records version %s, whose file "
+		    "was removed: passed over, as %s does", j->adopt_from,
+		    adopt_from_tables[j->adopt_fmt - LAYOUT_DBMATE],
+		    json_string_value(json_array_get(j->adopt_gone, i)),
+		    j->adopt_from);
 	log_info("adopt --from %s: at %s, recorded the checksums of %zu "
 	    "applied revision%s", j->adopt_from, graph_id(j->rs->graph, head),
 	    j->n_adopt, j->n_adopt == 1 ? "" : "s");

@@ -473,6 +473,53 @@ def test_adopt_from_refuses_a_migd_database_and_unknown_tools(migd_factory, pg, 
     assert p.returncode == X_USAGE, p.stdout + p.stderr
 
 
+@pytest.mark.parametrize("tool", ["dbmate", "diesel"])
+def test_adopt_from_passes_over_a_removed_migration(migd_factory, pg, make_db, tool):
+    """dbmate and diesel run the files their table does not record and pass
+    over a recorded version whose file the team removed (an abandoned
+    migration's directory deleted): so does adopt, saying so. A recorded
+    version past every applied file is still a database ahead of the
+    files."""
+    order = TOOLS[tool][1]
+    m, db = fresh(migd_factory, pg, make_db, tool, k=3)
+    q(m, CREATE[tool])
+    files = migration_files(tool)
+    removed = str(int(order[1]) - 1)        # between the first two
+    rows = tool_rows(tool, [files[0], (removed, "", ""), files[1], files[2]])
+    for s in rows:
+        q(m, s)
+    before = snapshot(pg, db, tool)
+    rc, res, p = migctl_json(m, "adopt", "--from", tool)
+    assert rc == X_OK, (p.stdout, p.stderr)
+    assert [x["revision"] for x in res["adopted"]] == order[:3], res
+    assert res["removed"] == [removed], res
+    assert versions(m) == [order[2]]
+    assert "records version %s, whose file was removed: passed over" % removed \
+        in m.log(), m.log()[-2000:]
+    assert snapshot(pg, db, tool) == before
+    migctl_ok(m, "upgrade", "head")
+    assert versions(m) == [order[-1]]
+    # the plain output says it
+    m2, db2 = fresh(migd_factory, pg, make_db, tool, k=3)
+    q(m2, CREATE[tool])
+    for s in rows:
+        q(m2, s)
+    p = m2.migctl("adopt", "--from", tool)
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    assert "passed over %s: recorded by %s, its file removed" % (removed, tool) in \
+        p.stdout, p.stdout
+    # past every applied file: ahead, nothing written
+    m3, db3 = fresh(migd_factory, pg, make_db, tool, k=3)
+    q(m3, CREATE[tool])
+    for s in rows + tool_rows(tool, [("20991231000000", "", "")]):
+        q(m3, s)
+    before = snapshot(pg, db3, tool)
+    e = err(m3, "adopt", {"from": tool}, code=E_STATE, kind="ahead")
+    assert "records version 20991231000000, which no migration file defines" in \
+        e["message"], e
+    unchanged(m3, tool, before)
+
+
 def test_adopt_from_flyway_skips_what_repair_marked_deleted(migd_factory, pg,
                                                           make_db):
     """V1_05__Tmp.sql ran, then the team removed the file and ran 'flyway
