@@ -641,3 +641,34 @@ def test_adopt_from_a_state_table_in_another_schema(migd_factory, pg, make_db):
                    db) == "app.customers app.orders"
     assert pg.psql("SELECT email FROM app.customers", db) == "seed@example.com"
     assert pg.psql("SELECT * FROM app.flyway_schema_history ORDER BY 1", db) == before
+
+
+def test_adopt_from_waits_for_the_lock_then_refuses(migd_factory, pg, make_db):
+    """Another migd (another host) holds the lock of this database's version
+    table, as during its upgrade: adopt --from writes nothing and names the
+    holder; once it is gone, adopt goes through."""
+    from engine_helpers import E_BUSY
+    from test_state_hardening import hold_lock, lock_key
+    db = make_db(pg)
+    migrate_part_way(pg, db, "goose", 2)
+    m = layout_migd(migd_factory, "goose", "goose", db=db)
+    m.update({("migrations", "lock_wait"): "300ms"})
+    m.write_config()
+    ok(m, "reload")
+    before = snapshot(pg, db, "goose")
+    holder = hold_lock(pg, db, "migd_on_host_b", lock_key(), seconds=30)
+    try:
+        migdtest.wait_for(lambda: pg.psql(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND objid = %d" % (lock_key() & 0xFFFFFFFF), db) == "1", 10,
+            what="the lock held")
+        e = err(m, "adopt", {"from": "goose"}, code=E_BUSY, kind="lock_timeout")
+        assert "migd_on_host_b" in e["message"], e
+        assert versions(m) in ([], None) and adopt_rows(m) == []
+        assert snapshot(pg, db, "goose") == before
+    finally:
+        pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                "application_name = 'migd_on_host_b'", db)
+        holder.wait()
+    assert ok(m, "adopt", {"from": "goose"})["applied"] == 2
+    assert versions(m) == ["2"]
