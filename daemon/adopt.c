@@ -287,9 +287,10 @@ static void	 adopt_from_rows(struct job *, PGresult *);
 static void	 adopt_from_write(struct job *, PGresult *);
 
 /* A version as a key both sides agree on: Flyway's parts (1.1 = 1_1 =
- * 1.01) without leading zeros; other tools' digits without leading zeros
- * (golang-migrate and goose keep 000001 as 1, diesel 2024-01-15-093012 as
- * 20240115093012). */
+ * 1.01) without leading zeros; golang-migrate's, sqlx's and goose's digits
+ * without leading zeros (they keep 000001 as 1); dbmate's and diesel's
+ * digits as written (their versions are strings: 001 is not 1; diesel's
+ * 2024-01-15-093012 is 20240115093012). */
 static char *
 adopt_from_key(int fmt, const char *v)
 {
@@ -307,7 +308,8 @@ adopt_from_key(int fmt, const char *v)
 		}
 		if (*v < '0' || *v > '9')
 			continue;
-		if (lead && *v == '0')
+		if (lead && *v == '0' && fmt != LAYOUT_DBMATE && fmt !=
+		    LAYOUT_DIESEL)
 			continue;
 		lead = 0;
 		out[k++] = *v;

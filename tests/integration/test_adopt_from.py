@@ -672,3 +672,29 @@ def test_adopt_from_waits_for_the_lock_then_refuses(migd_factory, pg, make_db):
         holder.wait()
     assert ok(m, "adopt", {"from": "goose"})["applied"] == 2
     assert versions(m) == ["2"]
+
+
+def test_adopt_from_dbmate_versions_are_strings(migd_factory, pg, make_db):
+    """dbmate keeps the version as written: its table's 1 is not the file
+    001_init.sql (renamed from 1_init.sql to sort), which dbmate would run
+    as pending. adopt does not take one for the other: 1 is a version no
+    file defines, and nothing is written."""
+    db = make_db(pg)
+    over = dict(NO_SCHEMAS)
+    over[("migrations", "format")] = "dbmate"
+    m = connected(migd_factory(db=db, overrides=over))
+    write_file(m, "001_init.sql", "-- migrate:up\nCREATE TABLE t1 (id int);\n"
+               "-- migrate:down\nDROP TABLE t1;\n")
+    write_file(m, "002_more.sql", "-- migrate:up\nCREATE TABLE t2 (id int);\n"
+               "-- migrate:down\nDROP TABLE t2;\n")
+    ok(m, "reload")
+    q(m, "CREATE TABLE t1 (id int)")
+    q(m, CREATE["dbmate"])
+    q(m, "INSERT INTO schema_migrations VALUES ('1')")
+    before = snapshot(pg, db, "dbmate")
+    e = err(m, "adopt", {"from": "dbmate"}, code=E_STATE, kind="ahead")
+    assert "records version 1, which no migration file defines" in e["message"], e
+    unchanged(m, "dbmate", before)
+    q(m, "UPDATE schema_migrations SET version = '001'")
+    res = ok(m, "adopt", {"from": "dbmate"})
+    assert [x["revision"] for x in res["adopted"]] == ["001"], res
