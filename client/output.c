@@ -977,6 +977,10 @@ out_adopt(json_t *res)
 			    "again\n");
 	}
 	if (json_object_get(res, "from") != NULL) {
+		json_array_foreach(json_object_get(res, "removed"), i, v)
+			printf("passed over %s: recorded by %s, its file "
+			    "removed (as %s does)\n", json_string_value(v),
+			    out_str(res, "from"), out_str(res, "from"));
 		printf("%sadopted from %s:%s %zu applied revision%s, checksums "
 		    "recorded; version table at %s\n", c(BOLD), out_str(res,
 		    "from"), c(RESET), json_array_size(list),

@@ -212,24 +212,74 @@ static const char adopt_from_detect_sql[] =
 	"to_regclass('_sqlx_migrations') IS NOT NULL, "
 	"to_regclass('__diesel_schema_migrations') IS NOT NULL, "
 	"to_regclass('goose_db_version') IS NOT NULL, "
-	"to_regclass('flyway_schema_history') IS NOT NULL "
+	"to_regclass('flyway_schema_history') IS NOT NULL, "
+	/* the same tables in schemas off the search_path: schema, table */
+	"(SELECT string_agg(format('%I.%I', n.nspname, c.relname), ' ' ORDER "
+	"BY n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN "
+	"pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind "
+	"IN ('r', 'p') AND c.relname IN ('schema_migrations', "
+	"'_sqlx_migrations', '__diesel_schema_migrations', 'goose_db_version', "
+	"'flyway_schema_history') AND n.nspname NOT IN ('pg_catalog', "
+	"'information_schema') AND c.oid IS DISTINCT FROM "
+	"to_regclass(c.relname::text)::oid) "
 	"FROM t, LATERAL (SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE "
 	"attrelid = sm AND attname = 'dirty' AND NOT attisdropped) AS d) x";
 
+/*
+ * The tool's table (NULL: any tool's) in schemas off the search_path, as
+ * "schema.table, ..." (to free), or NULL: an application migrated into its
+ * own schema (Flyway's defaultSchema, a search_path in the tool's URL)
+ * keeps the table there, and ran its unqualified DDL there too.
+ */
+static char *
+adopt_from_elsewhere(const char *all, const char *table, char **schema)
+{
+	char		*out = NULL, *tmp, *dot;
+	const char	*p, *sp;
+	size_t		 n;
+
+	*schema = NULL;
+	for (p = all; *p != '\0'; p = *sp != '\0' ? sp + 1 : sp) {
+		sp = strchr(p, ' ');
+		if (sp == NULL)
+			sp = p + strlen(p);
+		n = sp - p;
+		dot = memchr(p, '.', n);
+		if (dot == NULL || (table != NULL && (strlen(table) != n -
+		    (dot - p) - 1 || strncmp(dot + 1, table, n - (dot - p) -
+		    1) != 0)))
+			continue;
+		if (*schema == NULL)
+			*schema = xstrndup(p, dot - p);
+		tmp = xprintf("%s%s%.*s", out != NULL ? out : "", out != NULL ?
+		    ", " : "", (int)n, p);
+		free(out);
+		out = tmp;
+	}
+	return (out);
+}
+
 /* Each tool's rows: version, whether it is in effect (golang-migrate:
- * not dirty; sqlx, Flyway: success), the row's type (Flyway). */
+ * not dirty; sqlx, Flyway: success), the row's type (Flyway), the
+ * checksum of the file it ran (sqlx, Flyway; '' when none). */
 static const char *const adopt_from_rows_sql[] = {
-	"SELECT version::text, true, '' FROM schema_migrations",
-	"SELECT version::text, NOT dirty, '' FROM schema_migrations",
-	"SELECT version::text, success, '' FROM _sqlx_migrations",
-	"SELECT version::text, true, '' FROM __diesel_schema_migrations",
+	"SELECT version::text, true, '', '' FROM schema_migrations",
+	"SELECT version::text, NOT dirty, '', '' FROM schema_migrations",
+	"SELECT version::text, success, '', encode(checksum, 'hex') FROM "
+	"_sqlx_migrations",
+	"SELECT version::text, true, '', '' FROM __diesel_schema_migrations",
 	/* goose: the latest row of each version says whether it is applied;
 	 * version 0 is goose's own first row. */
-	"SELECT version_id::text, is_applied, '' FROM (SELECT DISTINCT ON "
+	"SELECT version_id::text, is_applied, '', '' FROM (SELECT DISTINCT ON "
 	"(version_id) version_id, is_applied FROM goose_db_version ORDER BY "
 	"version_id, id DESC) g WHERE version_id <> 0",
-	"SELECT coalesce(version, ''), success, type FROM "
-	"flyway_schema_history WHERE type <> 'SCHEMA' ORDER BY installed_rank"
+	/* Flyway: 'flyway repair' marks an applied migration whose file is
+	 * gone with a later DELETE row, and Flyway ignores it from then on. */
+	"SELECT coalesce(version, ''), success, type, coalesce(checksum::text, "
+	"'') FROM flyway_schema_history h WHERE type NOT IN ('SCHEMA', "
+	"'DELETE') AND NOT EXISTS (SELECT 1 FROM flyway_schema_history d "
+	"WHERE d.type = 'DELETE' AND d.version = h.version AND "
+	"d.installed_rank > h.installed_rank) ORDER BY installed_rank"
 };
 
 static void	 adopt_from_detect(struct job *, PGresult *);
@@ -237,9 +287,10 @@ static void	 adopt_from_rows(struct job *, PGresult *);
 static void	 adopt_from_write(struct job *, PGresult *);
 
 /* A version as a key both sides agree on: Flyway's parts (1.1 = 1_1 =
- * 1.01) without leading zeros; other tools' digits without leading zeros
- * (golang-migrate and goose keep 000001 as 1, diesel 2024-01-15-093012 as
- * 20240115093012). */
+ * 1.01) without leading zeros; golang-migrate's, sqlx's and goose's digits
+ * without leading zeros (they keep 000001 as 1); dbmate's and diesel's
+ * digits as written (their versions are strings: 001 is not 1; diesel's
+ * 2024-01-15-093012 is 20240115093012). */
 static char *
 adopt_from_key(int fmt, const char *v)
 {
@@ -257,7 +308,8 @@ adopt_from_key(int fmt, const char *v)
 		}
 		if (*v < '0' || *v > '9')
 			continue;
-		if (lead && *v == '0')
+		if (lead && *v == '0' && fmt != LAYOUT_DBMATE && fmt !=
+		    LAYOUT_DIESEL)
 			continue;
 		lead = 0;
 		out[k++] = *v;
@@ -291,6 +343,54 @@ adopt_from_find(struct job *j, const char *version)
 	}
 	free(want);
 	return (found);
+}
+
+/*
+ * The entry of a file migd skipped (not read as this layout) whose name
+ * carries the tool's version, or NULL: the files are there, read as
+ * another layout (format set to the wrong tool).
+ */
+static const char *
+adopt_from_skipped(struct job *j, const char *version)
+{
+	const struct errlist	*sk = &j->rs->set.skipped;
+	const char		*e, *end, *c, *p;
+	char			*want, *run, *have;
+	size_t			 i, n;
+	int			 same;
+
+	want = adopt_from_key(j->adopt_fmt, version);
+	for (i = 0; i < sk->n; i++) {
+		e = sk->v[i];
+		if ((end = strstr(e, ": skipped: ")) == NULL)
+			continue;
+		for (c = e; c < end; c = p + 1) {
+			p = c;
+			if (j->adopt_fmt == LAYOUT_FLYWAY && (*p == 'V' ||
+			    *p == 'U') && p[1] >= '0' && p[1] <= '9')
+				p++;
+			for (n = 0; p + n < end && ((p[n] >= '0' && p[n] <=
+			    '9') || p[n] == '-' || (j->adopt_fmt ==
+			    LAYOUT_FLYWAY && (p[n] == '.' || (p[n] == '_' &&
+			    p[n + 1] != '_')))); n++)
+				/* nothing */;
+			if (n > 0) {
+				run = xstrndup(p, n);
+				have = adopt_from_key(j->adopt_fmt, run);
+				same = strcmp(have, want) == 0;
+				free(run);
+				free(have);
+				if (same) {
+					free(want);
+					return (e);
+				}
+			}
+			if ((p = memchr(c, '/', end - c)) == NULL)
+				break;
+		}
+	}
+	free(want);
+	return (NULL);
 }
 
 /* Whether revision a comes before revision b in the upgrade order. */
@@ -328,7 +428,7 @@ adopt_from_start(struct job *j)
 static void
 adopt_from_detect(struct job *j, PGresult *res)
 {
-	char	 present[256] = "";
+	char	 present[256] = "", *where, *schema;
 	int	 i, n = 0, pick = -1, has;
 
 	if (!job_ok(j, res))
@@ -343,6 +443,32 @@ adopt_from_detect(struct job *j, PGresult *res)
 		    strlen(present), "%s%s (%s)", n > 1 ? ", " : "",
 		    adopt_from_tables[i], layout_name(LAYOUT_DBMATE + i));
 	}
+	/* dbmate's and golang-migrate's table share a name: one on the
+	 * search_path is the other tool's (said below). */
+	if (PQntuples(res) == 1 && (n == 0 || (j->adopt_fmt != LAYOUT_AUTO &&
+	    strcmp(PQgetvalue(res, 0, j->adopt_fmt - LAYOUT_DBMATE), "t") !=
+	    0 && ((j->adopt_fmt != LAYOUT_DBMATE && j->adopt_fmt !=
+	    LAYOUT_GOLANG_MIGRATE) || (strcmp(PQgetvalue(res, 0, 0), "t") !=
+	    0 && strcmp(PQgetvalue(res, 0, 1), "t") != 0)))) && (where = adopt_from_elsewhere(PQgetvalue(res, 0, 6),
+	    j->adopt_fmt == LAYOUT_AUTO ? NULL : adopt_from_tables[
+	    j->adopt_fmt - LAYOUT_DBMATE], &schema)) != NULL) {
+		job_fail(j, MIGD_ERR_STATE, "no_state_table", json_pack(
+		    "{s:s, s:s}", "from", j->adopt_from, "elsewhere", where),
+		    "adopt --from %s: %s is not on the search_path of migd's "
+		    "sessions, but %s is: the tool kept its table in schema %s "
+		    "and ran its migrations with that schema first on the "
+		    "search_path, where unqualified names went; give migd's "
+		    "sessions the same search_path, so that adopt reads it and "
+		    "upgrade runs the rest there: add options='-c "
+		    "search_path=%s,public' to conninfo under [database], run "
+		    "'migctl reload', then adopt", j->adopt_from,
+		    j->adopt_fmt == LAYOUT_AUTO ? "no tool's state table" :
+		    adopt_from_tables[j->adopt_fmt - LAYOUT_DBMATE], where,
+		    schema, schema);
+		free(where);
+		free(schema);
+		return;
+	}
 	if (j->adopt_fmt == LAYOUT_AUTO) {
 		if (n == 0) {
 			job_fail(j, MIGD_ERR_STATE, "no_state_table",
@@ -352,8 +478,10 @@ adopt_from_detect(struct job *j, PGresult *res)
 			    "_sqlx_migrations, __diesel_schema_migrations, "
 			    "goose_db_version, flyway_schema_history): if "
 			    "nothing migrated this database, run 'migctl "
-			    "upgrade head'; else set the search_path of migd's "
-			    "role to the table's schema");
+			    "upgrade head'; else put the table's schema on the "
+			    "search_path of migd's sessions (options='-c "
+			    "search_path=SCHEMA,public' in conninfo, then "
+			    "'migctl reload')");
 			return;
 		}
 		if (n > 1) {
@@ -387,9 +515,9 @@ adopt_from_detect(struct job *j, PGresult *res)
 		job_fail(j, MIGD_ERR_STATE, "no_state_table", json_pack(
 		    "{s:s}", "from", j->adopt_from), "adopt --from %s: "
 		    "relation \"%s\" does not exist (on the search_path of "
-		    "migd's role): %s has not migrated this database, or its "
-		    "table is in another schema (set the role's search_path); "
-		    "%s%s", j->adopt_from, adopt_from_tables[j->adopt_fmt -
+		    "migd's sessions): %s has not migrated this database, or "
+		    "its table is in a schema migd cannot see (check the "
+		    "database in conninfo and its privileges); %s%s", j->adopt_from, adopt_from_tables[j->adopt_fmt -
 		    LAYOUT_DBMATE], j->adopt_from, n ? "present: " :
 		    "no tool's table is here", present);
 		return;
@@ -434,6 +562,43 @@ adopt_from_bad_row(struct job *j, const char *v, const char *type)
 	return (0);
 }
 
+/*
+ * Refuses an applied file edited since, as sqlx and Flyway (validate) do:
+ * adopting it would record the edited file's checksum as what ran, and
+ * migd could no longer see the edit as drift.
+ */
+static int
+adopt_from_modified(struct job *j, const char *v, const char *sum, ssize_t r)
+{
+	const struct migfile	*mf = revset_file(j->rs, (size_t)r);
+	char			 local[32];
+
+	if (*sum == '\0' || mf->up == NULL)
+		return (0);
+	if (j->adopt_fmt == LAYOUT_SQLX && !layout_sqlx_sum_ok(mf->up, sum)) {
+		job_fail(j, MIGD_ERR_STATE, "modified", json_pack(
+		    "{s:s, s:s, s:s}", "from", j->adopt_from, "version", v,
+		    "file", mf->path), "sqlx: migration %s was previously "
+		    "applied but has been modified (%s is not the file whose "
+		    "SHA-384 _sqlx_migrations records): put back the file as "
+		    "it was applied, then adopt again; migd records what ran, "
+		    "and an edit belongs in a new migration", v, mf->path);
+		return (1);
+	}
+	if (j->adopt_fmt != LAYOUT_FLYWAY)
+		return (0);
+	snprintf(local, sizeof local, "%ld", layout_flyway_sum(mf->up));
+	if (strcmp(local, sum) == 0)
+		return (0);
+	job_fail(j, MIGD_ERR_STATE, "modified", json_pack("{s:s, s:s, s:s}",
+	    "from", j->adopt_from, "version", v, "file", mf->path), "Flyway: "
+	    "Migration checksum mismatch for migration version %s -> Applied "
+	    "to database : %s -> Resolved locally : %s (%s). Either revert "
+	    "the changes to the migration, or run repair to update the schema "
+	    "history; then adopt again", v, sum, local, mf->path);
+	return (1);
+}
+
 /* Maps the rows to revisions; refuses unknown versions and gaps. */
 static void
 adopt_from_rows(struct job *j, PGresult *res)
@@ -441,7 +606,8 @@ adopt_from_rows(struct job *j, PGresult *res)
 	struct graph	*g;
 	const size_t	*order;
 	char		*marks, *unknown = NULL;
-	const char	*v, *type, *hole = NULL;
+	const char	*v, *type, *hole = NULL, *skip, *last = NULL;
+	json_t		*gone = json_array(), *jv;
 	size_t		 n, i, k;
 	ssize_t		 r, cut = -1;
 	int		 ok, rows;
@@ -491,11 +657,18 @@ adopt_from_rows(struct job *j, PGresult *res)
 				cut = r;
 			continue;
 		}
+		if (r < 0 && (j->adopt_fmt == LAYOUT_DBMATE || j->adopt_fmt ==
+		    LAYOUT_DIESEL)) {
+			json_array_append_new(gone, json_string(v));
+			continue;
+		}
 		if (r < 0) {
 			if (unknown == NULL)
 				unknown = xstrdup(v);
 			continue;
 		}
+		if (adopt_from_modified(j, v, PQgetvalue(res, (int)i, 3), r))
+			goto out;
 		if (j->adopt_fmt == LAYOUT_GOLANG_MIGRATE ||
 		    (j->adopt_fmt == LAYOUT_FLYWAY && strcmp(type,
 		    "BASELINE") == 0)) {
@@ -505,14 +678,51 @@ adopt_from_rows(struct job *j, PGresult *res)
 		} else
 			marks[r] = 1;
 	}
+	/*
+	 * dbmate and diesel run the files not recorded and pass over a
+	 * recorded version whose file was removed: so does adopt, when a
+	 * version applied after it has its file.  One past every applied
+	 * file is a database ahead of these files: refused below.
+	 */
+	for (i = n; i > 0 && last == NULL; i--)
+		if (marks[order[i - 1]])
+			last = graph_id(g, order[i - 1]);
+	json_decref(j->adopt_gone);
+	j->adopt_gone = json_array();
+	json_array_foreach(gone, i, jv) {
+		v = json_string_value(jv);
+		if (last != NULL && strcmp(v, last) < 0 &&
+		    adopt_from_skipped(j, v) == NULL)
+			json_array_append(j->adopt_gone, jv);
+		else if (unknown == NULL)
+			unknown = xstrdup(v);
+	}
+	json_decref(gone);
+	gone = NULL;
+	if (unknown != NULL && (skip = adopt_from_skipped(j, unknown)) !=
+	    NULL) {
+		job_fail(j, MIGD_ERR_STATE, "ahead", json_pack("{s:s, s:[s]}",
+		    "from", j->adopt_from, "unknown", unknown), "%s's %s "
+		    "records version %s, and a file of that version is there "
+		    "but not read as a migration (%s): the files are read as %s "
+		    "migrations; if this is a %s project, set format = %s under "
+		    "[migrations], reload, then adopt", j->adopt_from,
+		    adopt_from_tables[j->adopt_fmt - LAYOUT_DBMATE], unknown,
+		    skip, layout_name(j->rs->set.format), j->adopt_from,
+		    j->adopt_from);
+		goto out;
+	}
 	if (unknown != NULL) {
 		job_fail(j, MIGD_ERR_STATE, "ahead", json_pack("{s:s, s:[s]}",
 		    "from", j->adopt_from, "unknown", unknown), "%s's %s "
 		    "records version %s, which no migration file defines: "
 		    "deploy the migration files that database was migrated "
-		    "with (the [migrations] directory), then adopt",
+		    "with (the [migrations] directory), then adopt%s",
 		    j->adopt_from, adopt_from_tables[j->adopt_fmt -
-		    LAYOUT_DBMATE], unknown);
+		    LAYOUT_DBMATE], unknown, j->adopt_fmt == LAYOUT_FLYWAY ?
+		    " (a file removed on purpose: 'flyway repair' marks its "
+		    "version deleted, and adopt skips it then, as Flyway "
+		    "does)" : "");
 		goto out;
 	}
 	if (cut >= 0) {
@@ -570,6 +780,7 @@ adopt_from_rows(struct job *j, PGresult *res)
 	}
 	return;
 out:
+	json_decref(gone);
 	free(unknown);
 	free(marks);
 }
@@ -605,10 +816,16 @@ adopt_from_write(struct job *j, PGresult *res)
 	errlist_add(&stmts, "COMMIT");
 	sql = book_joined(&stmts);
 	errlist_clear(&stmts);
-	j->result = json_pack("{s:s, s:o, s:I, s:I, s:[s]}", "from",
+	j->result = json_pack("{s:s, s:o, s:I, s:I, s:[s], s:O}", "from",
 	    j->adopt_from, "adopted", list, "applied", (json_int_t)j->n_adopt,
 	    "already_verified", (json_int_t)0, "version",
-	    graph_id(j->rs->graph, head));
+	    graph_id(j->rs->graph, head), "removed", j->adopt_gone);
+	for (i = 0; i < json_array_size(j->adopt_gone); i++)
+		log_info("adopt --from %s: %s records version %s, whose file "
+		    "was removed: passed over, as %s does", j->adopt_from,
+		    adopt_from_tables[j->adopt_fmt - LAYOUT_DBMATE],
+		    json_string_value(json_array_get(j->adopt_gone, i)),
+		    j->adopt_from);
 	log_info("adopt --from %s: at %s, recorded the checksums of %zu "
 	    "applied revision%s", j->adopt_from, graph_id(j->rs->graph, head),
 	    j->n_adopt, j->n_adopt == 1 ? "" : "s");

@@ -71,6 +71,8 @@ struct job {
 	int			 adopt_fmt;	/* and its layout (enum layout_format) */
 	size_t			*adopt_revs;	/* applied, in upgrade order */
 	size_t			 n_adopt;
+	json_t			*adopt_gone;	/* versions recorded whose file was
+					   removed (dbmate, diesel) */
 	char			*accept_sql;	/* their history rows */
 	int			 dry_run;
 	int			 allow_drift;

@@ -42,6 +42,7 @@ job_free(struct job *j)
 	free(j->resolve_as);
 	free(j->adopt_from);
 	free(j->adopt_revs);
+	json_decref(j->adopt_gone);
 	json_decref(j->accept);
 	free(j->accept_sql);
 	dbstate_clear(&j->st);

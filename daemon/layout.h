@@ -37,6 +37,10 @@ const char	*layout_name(enum layout_format);
 /* Flyway's order of two versions (1 < 1.1 < 2 < 10; 1.0 is 1): <0, 0, >0. */
 int		 layout_cmp_flyway(const char *, const char *);
 int		 layout_parse_name(const char *, enum layout_format *);
+/* Whether sqlx's checksum (hex of a SHA-384) is of the file read as up. */
+int		 layout_sqlx_sum_ok(const char *, const char *);
+/* Flyway's checksum of the script read as up (a signed 32-bit CRC). */
+long		 layout_flyway_sum(const char *);
 const char	*layout_no_down(const struct migfile *);
 const char	*layout_no_tx(const struct migfile *);
 /* Whether a directory name of n bytes is a diesel migration's. */

@@ -16,16 +16,17 @@ import os
 import re
 import subprocess
 import tempfile
+import zlib
 
 import pytest
 
 import migdtest
 import schema_helpers
 from schema_helpers import assert_same_dump, migctl_ok
-from engine_helpers import E_STATE, X_FAILED, X_OK, X_USAGE, err, history, \
-    migctl_json, ok, q, versions
-from test_layouts import LAYOUTS, MIGD_TABLES, TOOLS, _dbmate_bin, layout_migd, \
-    migd_reference
+from engine_helpers import E_STATE, X_FAILED, X_OK, X_USAGE, connected, err, \
+    history, migctl_json, ok, q, versions, write_file
+from test_layouts import LAYOUTS, MIGD_TABLES, NO_SCHEMAS, TOOLS, _dbmate_bin, \
+    layout_migd, migd_reference
 
 STATE_TABLES = {
     "dbmate": ["public.schema_migrations"],
@@ -115,6 +116,17 @@ def psql_file(pg, db, text):
     assert p.returncode == 0, p.stderr
 
 
+def flyway_sum(path):
+    """Flyway's checksum of a script: CRC-32 of its lines without their
+    breaks (ChecksumCalculator), as a Java int."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    v = zlib.crc32(raw.replace(b"\r", b"").replace(b"\n", b""))
+    return v - (1 << 32) if v >= (1 << 31) else v
+
+
 def tool_rows(tool, applied):
     """The INSERTs the tool makes for the versions applied (in order)."""
     if tool == "dbmate":
@@ -140,9 +152,10 @@ def tool_rows(tool, applied):
     if tool == "flyway":
         return ["INSERT INTO flyway_schema_history (installed_rank, version, "
                 "description, type, script, checksum, installed_by, execution_time, "
-                "success) VALUES (%d, '%s', '%s', 'SQL', '%s', %d, 'postgres', 7, true)"
+                "success) VALUES (%d, '%s', '%s', 'SQL', '%s', %s, 'postgres', 7, true)"
                 % (i + 1, v, os.path.basename(f).split("__")[1][:-4].replace("_", " "),
-                   os.path.basename(f), 1000 + i) for i, (v, f, _) in enumerate(applied)]
+                   os.path.basename(f), flyway_sum(f) if os.path.exists(f) else 1000 + i)
+                for i, (v, f, _) in enumerate(applied)]
     raise AssertionError(tool)
 
 
@@ -308,6 +321,41 @@ def test_adopt_from_refuses_a_version_no_file_defines(migd_factory, pg, make_db,
     unchanged(m, tool, before)
 
 
+@pytest.mark.parametrize("tool,fmt", [("dbmate", "golang-migrate"),
+                                      ("sqlx", "golang-migrate"), ("flyway", "sqlx")])
+def test_adopt_from_says_the_files_are_read_as_another_layout(migd_factory, pg,
+                                                              make_db, tool, fmt):
+    """format set to the wrong tool: the files of the versions applied are
+    there, but skipped (a dbmate name is no golang-migrate one; sqlx's
+    simple files are not golang-migrate's). The refusal says which file and
+    the format to set, not to deploy files that are deployed."""
+    m, db = fresh(migd_factory, pg, make_db, tool, k=0)
+    files = migration_files(tool)
+    for _, _, text in files:
+        psql_file(pg, db, text)
+    q(m, CREATE[tool])
+    for s in tool_rows(tool, files):
+        q(m, s)
+    m.update({("migrations", "format"): fmt})
+    m.write_config()
+    ok(m, "reload")
+    before = snapshot(pg, db, tool)
+    e = err(m, "adopt", {"from": tool}, code=E_STATE, kind="ahead")
+    assert "a file of that version is there but not read as a migration" in \
+        e["message"], e
+    assert ": skipped: not a %s migration name" % fmt in e["message"], e
+    assert "the files are read as %s migrations; if this is a %s project, set " \
+        "format = %s" % (fmt, tool, tool) in e["message"], e
+    assert "deploy the migration files" not in e["message"], e
+    unchanged(m, tool, before)
+    m.update({("migrations", "format"): tool})
+    m.write_config()
+    ok(m, "reload")
+    res = ok(m, "adopt", {"from": tool})
+    assert res["applied"] == len(files), res
+    assert versions(m) == [files[-1][0]]
+
+
 @pytest.mark.parametrize("tool", ["dbmate", "diesel", "goose", "sqlx", "flyway"])
 def test_adopt_from_refuses_a_gap(migd_factory, pg, make_db, tool):
     order = TOOLS[tool][1]
@@ -351,6 +399,49 @@ def test_adopt_from_refuses_failed_rows(migd_factory, pg, make_db):
     unchanged(m, "flyway", before)
 
 
+@pytest.mark.parametrize("tool", ["sqlx", "flyway"])
+def test_adopt_from_refuses_an_applied_file_edited_since(migd_factory, pg, make_db,
+                                                         tool):
+    """sqlx and Flyway keep the checksum of each file they ran and refuse one
+    edited since: adopting it would record the edited file as what ran, and
+    migd would never see the edit as drift."""
+    m, db = fresh(migd_factory, pg, make_db, tool, k=2)
+    q(m, CREATE[tool])
+    files = migration_files(tool)
+    for s in tool_rows(tool, files[:2]):
+        q(m, s)
+    v, src, text = files[1]
+    path = os.path.join(m.migrations_dir, os.path.relpath(src, os.path.join(
+        LAYOUTS, tool)))
+    with open(path, "a") as f:          # edited after it ran
+        f.write("\n-- backfill later\nSELECT 1;\n")
+    ok(m, "reload")
+    before = snapshot(pg, db, tool)
+    e = err(m, "adopt", {"from": tool}, code=E_STATE, kind="modified")
+    if tool == "sqlx":
+        assert "migration %s was previously applied but has been modified" % v \
+            in e["message"], e
+    else:
+        assert "Migration checksum mismatch for migration version %s" % v in \
+            e["message"], e
+        assert "-> Applied to database : %d" % flyway_sum(src) in e["message"], e
+        assert "run repair" in e["message"], e
+    assert e["data"]["version"] == v and e["data"]["file"].endswith(
+        os.path.basename(path)), e
+    unchanged(m, tool, before)
+    # put back as it ran, saved with CRLF: sqlx ran those bytes (its sum is
+    # of them); Flyway's sum does not see line breaks
+    with open(path, "wb") as f:
+        f.write(open(src, "rb").read().replace(b"\n", b"\r\n"))
+    if tool == "sqlx":
+        q(m, "UPDATE _sqlx_migrations SET checksum = sha384(%s) WHERE version = %s"
+          % ("'\\x%s'::bytea" % open(path, "rb").read().hex(), v))
+    ok(m, "reload")
+    res = ok(m, "adopt", {"from": tool})
+    assert [x["revision"] for x in res["adopted"]] == [f[0] for f in files[:2]], res
+    assert versions(m) == [v]
+
+
 def test_adopt_from_goose_reads_the_latest_row_per_version(migd_factory, pg, make_db):
     """goose up to 3, then down one: 3's last row says is_applied = false."""
     m, db = fresh(migd_factory, pg, make_db, "goose", k=2)
@@ -382,6 +473,82 @@ def test_adopt_from_refuses_a_migd_database_and_unknown_tools(migd_factory, pg, 
     assert p.returncode == X_USAGE, p.stdout + p.stderr
 
 
+@pytest.mark.parametrize("tool", ["dbmate", "diesel"])
+def test_adopt_from_passes_over_a_removed_migration(migd_factory, pg, make_db, tool):
+    """dbmate and diesel run the files their table does not record and pass
+    over a recorded version whose file the team removed (an abandoned
+    migration's directory deleted): so does adopt, saying so. A recorded
+    version past every applied file is still a database ahead of the
+    files."""
+    order = TOOLS[tool][1]
+    m, db = fresh(migd_factory, pg, make_db, tool, k=3)
+    q(m, CREATE[tool])
+    files = migration_files(tool)
+    removed = str(int(order[1]) - 1)        # between the first two
+    rows = tool_rows(tool, [files[0], (removed, "", ""), files[1], files[2]])
+    for s in rows:
+        q(m, s)
+    before = snapshot(pg, db, tool)
+    rc, res, p = migctl_json(m, "adopt", "--from", tool)
+    assert rc == X_OK, (p.stdout, p.stderr)
+    assert [x["revision"] for x in res["adopted"]] == order[:3], res
+    assert res["removed"] == [removed], res
+    assert versions(m) == [order[2]]
+    assert "records version %s, whose file was removed: passed over" % removed \
+        in m.log(), m.log()[-2000:]
+    assert snapshot(pg, db, tool) == before
+    migctl_ok(m, "upgrade", "head")
+    assert versions(m) == [order[-1]]
+    # the plain output says it
+    m2, db2 = fresh(migd_factory, pg, make_db, tool, k=3)
+    q(m2, CREATE[tool])
+    for s in rows:
+        q(m2, s)
+    p = m2.migctl("adopt", "--from", tool)
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    assert "passed over %s: recorded by %s, its file removed" % (removed, tool) in \
+        p.stdout, p.stdout
+    # past every applied file: ahead, nothing written
+    m3, db3 = fresh(migd_factory, pg, make_db, tool, k=3)
+    q(m3, CREATE[tool])
+    for s in rows + tool_rows(tool, [("20991231000000", "", "")]):
+        q(m3, s)
+    before = snapshot(pg, db3, tool)
+    e = err(m3, "adopt", {"from": tool}, code=E_STATE, kind="ahead")
+    assert "records version 20991231000000, which no migration file defines" in \
+        e["message"], e
+    unchanged(m3, tool, before)
+
+
+def test_adopt_from_flyway_skips_what_repair_marked_deleted(migd_factory, pg,
+                                                          make_db):
+    """V1_05__Tmp.sql ran, then the team removed the file and ran 'flyway
+    repair', which marks it deleted (a DELETE row after it): Flyway ignores
+    that version from then on, and so does adopt."""
+    m, db = fresh(migd_factory, pg, make_db, "flyway", k=3)
+    q(m, CREATE["flyway"])
+    files = migration_files("flyway")
+    ins = ("INSERT INTO flyway_schema_history (installed_rank, version, "
+           "description, type, script, checksum, installed_by, execution_time, "
+           "success) VALUES (%d, '%s', '%s', '%s', '%s', %s, 'postgres', 3, true)")
+    rows = [(1, files[0]), (2, files[1]), (4, files[2])]
+    for rank, (v, f, _) in rows:
+        q(m, ins % (rank, v, "x", "SQL", os.path.basename(f), flyway_sum(f)))
+    q(m, ins % (3, "1.05", "Tmp", "SQL", "V1_05__Tmp.sql", "-4242"))
+    before = snapshot(pg, db, "flyway")
+    e = err(m, "adopt", {"from": "flyway"}, code=E_STATE, kind="ahead")
+    assert "records version 1.05, which no migration file defines" in e["message"], e
+    assert "'flyway repair' marks its version deleted" in e["message"], e
+    unchanged(m, "flyway", before)
+    # flyway repair: "Marking missing migration 1.05 as deleted"
+    q(m, ins % (5, "1.05", "Tmp", "DELETE", "V1_05__Tmp.sql", "-4242"))
+    before = snapshot(pg, db, "flyway")
+    res = ok(m, "adopt", {"from": "flyway"})
+    assert [x["revision"] for x in res["adopted"]] == ["1", "1.1", "2"], res
+    assert versions(m) == ["2"]
+    assert snapshot(pg, db, "flyway") == before
+
+
 def test_adopt_from_flyway_baseline(migd_factory, pg, make_db):
     """flyway baseline -baselineVersion=1.5 on a database that had 1 and 1.1
     (no file at 1.5), then flyway migrate ran 2: 1, 1.1 and 2 are applied."""
@@ -396,7 +563,8 @@ def test_adopt_from_flyway_baseline(migd_factory, pg, make_db):
     q(m, "INSERT INTO flyway_schema_history (installed_rank, version, description, "
          "type, script, checksum, installed_by, execution_time, success) VALUES "
          "(2, '2', 'Add accounts profile', 'SQL', 'V2__Add_accounts_profile.sql', "
-         "12345, 'postgres', 9, true)")
+         "%d, 'postgres', 9, true)" % flyway_sum(os.path.join(
+             LAYOUTS, "flyway", "V2__Add_accounts_profile.sql")))
     before = snapshot(pg, db, "flyway")
     res = ok(m, "adopt", {"from": "flyway"})
     assert [x["revision"] for x in res["adopted"]] == ["1", "1.1", "2"], res
@@ -406,3 +574,127 @@ def test_adopt_from_flyway_baseline(migd_factory, pg, make_db):
     assert_same_dump(want, schema_helpers.dump(pg, db, MIGD_TABLES + tuple(
         STATE_TABLES["flyway"])), "flyway baseline, adopt --from, upgrade head")
     assert snapshot(pg, db, "flyway")[0] == before[0]
+
+
+# A Flyway project kept in its own schema (flyway.defaultSchema = app).
+APP_FLYWAY = {
+    "V1__Customers.sql": "CREATE TABLE customers (id bigserial PRIMARY KEY, "
+                         "name text NOT NULL);\n",
+    "V1_1__Customer_email.sql": "ALTER TABLE customers ADD COLUMN email text;\n"
+                                "CREATE UNIQUE INDEX customers_email ON customers "
+                                "(email);\n",
+    "V2__Orders.sql": "CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id "
+                      "bigint NOT NULL REFERENCES customers (id), total "
+                      "numeric(10,2));\n",
+    "V2_1__Seed.sql": "INSERT INTO customers (name, email) VALUES ('seed', "
+                      "'seed@example.com');\n",
+}
+
+
+def test_adopt_from_a_state_table_in_another_schema(migd_factory, pg, make_db):
+    """Flyway with defaultSchema = app keeps flyway_schema_history in app and
+    runs its migrations with search_path = app, public. adopt names the
+    table it found off migd's search_path and how to give migd's sessions
+    Flyway's search_path (the role's, as the docs said before, does not
+    reach migd's open sessions); done so, upgrade runs the rest in app, as
+    Flyway would have, instead of making a second customers in public."""
+    db = make_db(pg)
+    over = dict(NO_SCHEMAS)
+    over[("migrations", "format")] = "flyway"
+    m = connected(migd_factory(db=db, overrides=over))
+    for name, text in APP_FLYWAY.items():
+        write_file(m, name, text)
+    ok(m, "reload")
+    # flyway migrate with two files, as Flyway does it
+    psql_file(pg, db, "CREATE SCHEMA app;\n" + CREATE["flyway"].replace(
+        '"public"', '"app"') + ";\nINSERT INTO app.flyway_schema_history VALUES "
+        "(0, NULL, '<< Flyway Schema Creation >>', 'SCHEMA', '\"app\"', NULL, "
+        "'postgres', now(), 0, true);\n")
+    rank = 0
+    for name in ("V1__Customers.sql", "V1_1__Customer_email.sql"):
+        rank += 1
+        psql_file(pg, db, "SET search_path = app, public;\n" + APP_FLYWAY[name])
+        psql_file(pg, db, "INSERT INTO app.flyway_schema_history VALUES (%d, '%s', "
+                  "'x', 'SQL', '%s', %d, 'postgres', now(), 5, true)" % (
+                      rank, name[1:].split("__")[0].replace("_", "."), name,
+                      flyway_sum(os.path.join(m.migrations_dir, name))))
+    before = pg.psql("SELECT * FROM app.flyway_schema_history ORDER BY 1", db)
+    for tool in ("flyway", "auto"):
+        e = err(m, "adopt", {"from": tool}, code=E_STATE, kind="no_state_table")
+        assert "but app.flyway_schema_history is: the tool kept its table in " \
+            "schema app" in e["message"], e
+        assert "add options='-c search_path=app,public' to conninfo under " \
+            "[database], run 'migctl reload', then adopt" in e["message"], e
+        assert e["data"]["elsewhere"] == "app.flyway_schema_history", e
+        assert versions(m) in ([], None) and adopt_rows(m) == []
+    # what the message says
+    m.update({("database", "conninfo"): m.sections["database"]["conninfo"] +
+              " options='-c search_path=app,public'"})
+    m.write_config()
+    ok(m, "reload")
+    res = ok(m, "adopt", {"from": "flyway"})
+    assert [x["revision"] for x in res["adopted"]] == ["1", "1.1"], res
+    migctl_ok(m, "upgrade", "head")
+    assert versions(m) == ["2.1"]
+    assert pg.psql("SELECT string_agg(schemaname || '.' || tablename, ' ' ORDER BY "
+                   "1) FROM pg_tables WHERE tablename IN ('customers', 'orders')",
+                   db) == "app.customers app.orders"
+    assert pg.psql("SELECT email FROM app.customers", db) == "seed@example.com"
+    assert pg.psql("SELECT * FROM app.flyway_schema_history ORDER BY 1", db) == before
+
+
+def test_adopt_from_waits_for_the_lock_then_refuses(migd_factory, pg, make_db):
+    """Another migd (another host) holds the lock of this database's version
+    table, as during its upgrade: adopt --from writes nothing and names the
+    holder; once it is gone, adopt goes through."""
+    from engine_helpers import E_BUSY
+    from test_state_hardening import hold_lock, lock_key
+    db = make_db(pg)
+    migrate_part_way(pg, db, "goose", 2)
+    m = layout_migd(migd_factory, "goose", "goose", db=db)
+    m.update({("migrations", "lock_wait"): "300ms"})
+    m.write_config()
+    ok(m, "reload")
+    before = snapshot(pg, db, "goose")
+    holder = hold_lock(pg, db, "migd_on_host_b", lock_key(), seconds=30)
+    try:
+        migdtest.wait_for(lambda: pg.psql(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND objid = %d" % (lock_key() & 0xFFFFFFFF), db) == "1", 10,
+            what="the lock held")
+        e = err(m, "adopt", {"from": "goose"}, code=E_BUSY, kind="lock_timeout")
+        assert "migd_on_host_b" in e["message"], e
+        assert versions(m) in ([], None) and adopt_rows(m) == []
+        assert snapshot(pg, db, "goose") == before
+    finally:
+        pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                "application_name = 'migd_on_host_b'", db)
+        holder.wait()
+    assert ok(m, "adopt", {"from": "goose"})["applied"] == 2
+    assert versions(m) == ["2"]
+
+
+def test_adopt_from_dbmate_versions_are_strings(migd_factory, pg, make_db):
+    """dbmate keeps the version as written: its table's 1 is not the file
+    001_init.sql (renamed from 1_init.sql to sort), which dbmate would run
+    as pending. adopt does not take one for the other: 1 is a version no
+    file defines, and nothing is written."""
+    db = make_db(pg)
+    over = dict(NO_SCHEMAS)
+    over[("migrations", "format")] = "dbmate"
+    m = connected(migd_factory(db=db, overrides=over))
+    write_file(m, "001_init.sql", "-- migrate:up\nCREATE TABLE t1 (id int);\n"
+               "-- migrate:down\nDROP TABLE t1;\n")
+    write_file(m, "002_more.sql", "-- migrate:up\nCREATE TABLE t2 (id int);\n"
+               "-- migrate:down\nDROP TABLE t2;\n")
+    ok(m, "reload")
+    q(m, "CREATE TABLE t1 (id int)")
+    q(m, CREATE["dbmate"])
+    q(m, "INSERT INTO schema_migrations VALUES ('1')")
+    before = snapshot(pg, db, "dbmate")
+    e = err(m, "adopt", {"from": "dbmate"}, code=E_STATE, kind="ahead")
+    assert "records version 1, which no migration file defines" in e["message"], e
+    unchanged(m, "dbmate", before)
+    q(m, "UPDATE schema_migrations SET version = '001'")
+    res = ok(m, "adopt", {"from": "dbmate"})
+    assert [x["revision"] for x in res["adopted"]] == ["001"], res

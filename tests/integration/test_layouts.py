@@ -216,6 +216,45 @@ def test_mixed_directory_refused(migd_factory, pg):
         in m.log(), m.log()[-2000:]
 
 
+@pytest.mark.parametrize("tool,fmt", [("dbmate", "sqlx"), ("goose", "sqlx"),
+                                      ("goose", "golang-migrate")])
+def test_another_tools_down_marker_refused_under_the_wrong_format(migd_factory, pg,
+                                                                  tool, fmt):
+    """A dbmate or goose project under format = sqlx (its names are sqlx's
+    simple files): read whole, each file's down SQL would run with its up
+    and drop what the up made. Refused, naming the format to set; nothing
+    runs."""
+    m = layout_migd(migd_factory, tool, "auto")
+    if fmt == "golang-migrate":     # the team renamed goose's files, kept the text
+        for f in glob.glob(os.path.join(m.migrations_dir, "*.sql")):
+            os.rename(f, f[:-4] + ".up.sql")
+    m.update({("migrations", "format"): fmt})
+    m.write_config()
+    m.migctl("reload")
+    st = m.status()
+    assert st["state"] == "invalid_migrations", st
+    errors = "\n".join(st["migrations"]["errors"])
+    mark = "-- migrate:down" if tool == "dbmate" else "-- +goose Down"
+    assert "'%s' begins a down section" % mark in errors, errors
+    assert "but a %s file is one migration, run whole" % fmt in errors, errors
+    assert "would run with the up; if this is a %s project, set format = %s" % (
+        tool, tool) in errors, errors
+    p = m.migctl("upgrade")
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert versions(m) in ([], None)
+    assert pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname NOT IN "
+                   "('pg_catalog', 'information_schema') AND tablename NOT IN "
+                   "('alembic_version', 'migd_history')", m.db) == "0"
+    # the right format reads them
+    m.update({("migrations", "format"): tool if fmt != "golang-migrate" else "goose"})
+    m.write_config()
+    if fmt == "golang-migrate":
+        for f in glob.glob(os.path.join(m.migrations_dir, "*.up.sql")):
+            os.rename(f, f[:-7] + ".sql")
+    ok(m, "reload")
+    assert m.status()["migrations"]["valid"] is True
+
+
 @pytest.mark.parametrize("name,text,want", [
     ("V1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16__long.sql", "SELECT 1;\n",
      "flyway version '1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16' cannot be a revision id: "
@@ -784,7 +823,7 @@ def test_another_tools_down_section_in_a_whole_file_is_refused(migd_factory, pg)
     for f, line in (("1_people.sql", 5), ("2_name.sql", 3)):
         want = ("%s:%d: '-- +migrate Down' begins a down section (sql-migrate's "
                 "annotation), but a sqlx file is one migration, run whole: the SQL "
-                "after this line would run with the rest"
+                "after this line would run with the up"
                 % (os.path.join(m.migrations_dir, f), line))
         assert any(e.startswith(want) for e in errors), errors
     p = m.migctl("upgrade")

@@ -223,7 +223,7 @@ sqlx(void)
 	is_str(errs, "m/1_people.sql:4: '-- +migrate Down' begins a down "
 	    "section (sql-migrate's annotation), but a sqlx file is one "
 	    "migration, run whole: the SQL after this line would run with the "
-	    "rest; move it out, or read the files with the format they were "
+	    "up; move it out, or read the files with the format they were "
 	    "written for", "sqlx: the line, whose marker, why");
 	migfile_free(mf);
 	free(errs);
@@ -720,6 +720,68 @@ file_buf(void)
 	}
 }
 
+/* Another tool's down marker in a file read whole: its down would run. */
+static void
+foreign_down(void)
+{
+	struct migfile	*mf;
+	char		*errs;
+
+	is_int(one(LAYOUT_SQLX, "20240101000000_a.sql", "-- migrate:up\n"
+	    "CREATE TABLE a ();\n-- migrate:down\nDROP TABLE a;\n", &mf, &errs),
+	    -1, "sqlx: a dbmate file refused");
+	ok(strstr(errs, "m/20240101000000_a.sql:3: '-- migrate:down' begins a "
+	    "down section (dbmate's and migd's marker), but a sqlx file") !=
+	    NULL && strstr(errs, "would run with the up; if this is a dbmate "
+	    "project, set format = dbmate") != NULL, "sqlx: said: %s", errs);
+	migfile_free(mf);
+	free(errs);
+	is_int(one(LAYOUT_GOLANG_MIGRATE, "1_a.up.sql", "-- +goose Up\n"
+	    "CREATE TABLE a ();\n\n-- +goose DOWN\nDROP TABLE a;\n", &mf,
+	    &errs), -1, "golang-migrate: a goose file refused");
+	ok(strstr(errs, "m/1_a.up.sql:4: '-- +goose DOWN' begins a down "
+	    "section (goose's annotation)") != NULL && strstr(errs, "set format "
+	    "= goose") != NULL, "golang-migrate: said: %s", errs);
+	migfile_free(mf);
+	free(errs);
+	is_int(one(LAYOUT_SQLX, "1_a.down.sql", "-- migrate:down\nDROP TABLE a;\n",
+	    &mf, &errs), 0, "a down file may say it");
+	migfile_free(mf);
+	free(errs);
+	is_int(one(LAYOUT_FLYWAY, "V1__a.sql", "-- migrate:up\nCREATE TABLE a ();"
+	    "\n-- not -- migrate:down\n  -- migrate:down\n", &mf, &errs), 0,
+	    "an up marker, or a down one not at a line's start, is a comment");
+	migfile_free(mf);
+	free(errs);
+}
+
+/* The checksums sqlx and Flyway keep of a file they ran, as adopt --from
+ * compares them (values from Python's hashlib and zlib). */
+static void
+tool_sums(void)
+{
+	const char	*t = "CREATE TABLE a (id int);\nINSERT INTO a VALUES (1);\n";
+
+	ok(layout_sqlx_sum_ok(t, "393edb78b22a6b8f28b108199e6ed287fd6d3e6de7b70d1d"
+	    "9b4a7a331cba0af592df33df7ff108f708a412171d319505"),
+	    "sqlx: SHA-384 of the file as read");
+	ok(layout_sqlx_sum_ok(t, "DD4CAC3742923A8DCEAEC3BA1B174CD2C3416B0B6F48236E"
+	    "305AF5C322C1F8367A81306E8705C3E95DE3915A7D09ED9B"),
+	    "sqlx: the same file saved with CRLF (upper-case hex)");
+	ok(layout_sqlx_sum_ok(t, "2e30e3e713dfe0bd742d66aefd1dc3567ba12aebaafd4ab2"
+	    "e449a64ad74cc8a5573b2f919182db0701af68c4c9b36d5b"),
+	    "sqlx: the same file saved with a BOM");
+	ok(!layout_sqlx_sum_ok("CREATE TABLE a (id int);\n", "393edb78b22a6b8f28b"
+	    "108199e6ed287fd6d3e6de7b70d1d9b4a7a331cba0af592df33df7ff108f708a41217"
+	    "1d319505"), "sqlx: an edited file is not");
+	ok(!layout_sqlx_sum_ok(t, ""), "sqlx: nor an empty sum");
+	is_int(layout_flyway_sum(t), -279898995, "Flyway: a negative Java int");
+	is_int(layout_flyway_sum("SELECT 1;"), 78787420, "Flyway: no line break");
+	is_int(layout_flyway_sum("SELECT 1;\n\n"), 78787420,
+	    "Flyway: blank lines and breaks do not count");
+	is_int(layout_flyway_sum(""), 0, "Flyway: an empty script");
+}
+
 int
 main(void)
 {
@@ -735,5 +797,7 @@ main(void)
 	mixed();
 	create();
 	file_buf();
+	tool_sums();
+	foreign_down();
 	return (done_testing());
 }
