@@ -98,6 +98,7 @@ struct job {
 						   read for status before release;
 						   2: reading it */
 	int			 rechecked;	/* tables looked up again */
+	int			 vschema;	/* the version table's schema exists */
 	int			 cheap;		/* asked only the history's key */
 	int			 full;		/* the summary is needed after all */
 	int			 lost_step;	/* the connection died in a step */

@@ -18,8 +18,8 @@ import pytest
 
 import migdtest
 from migdtest import wait_for
-from engine_helpers import (E_DB_UNAVAILABLE, E_STATE, X_BUSY, X_OK, Bg, call, chain,
-                            connected, err, history, migctl_json, ok, q, rel_exists,
+from engine_helpers import (E_DB_UNAVAILABLE, E_STATE, X_BUSY, X_FAILED, X_OK, Bg, call,
+                            chain, connected, err, history, migctl_json, ok, q, rel_exists,
                             step_revs, versions, wait_activity, write_rev)
 from reliability_helpers import (advisory_locks, applied_history, assert_alive,
                                  assert_no_crash, call_or_eof, copy_migrations, durable,
@@ -720,3 +720,86 @@ def test_connection_lost_while_waiting_for_the_lock_is_reported_clearly(migd_fac
     msg = r["error"]["message"]
     assert "NULL" not in msg and not msg.endswith("\n"), msg
     assert "connection" in msg.lower(), msg
+
+
+# ---- 8. migd's own tables changed by hand ---------------------------------------
+
+def test_status_after_the_history_table_was_dropped(migd_factory):
+    """The history table dropped behind a daemon that had read it: status (and the
+    readiness gate) answer from the version table at once, instead of failing once
+    with 'relation ... does not exist'; the next upgrade recreates the history and
+    runs nothing again."""
+    m = connected(migd_factory())
+    chain(m, 3)
+    assert step_revs(ok(m, "upgrade", {})) == ["r1", "r2", "r3"]
+    assert m.status()["state"] == "up_to_date"      # the history's summary is cached
+    q(m, "DROP TABLE public.migd_history")
+    s = m.status()
+    assert s["state"] == "up_to_date", s
+    assert [c["revision"] for c in s["current"]] == ["r3"], s
+    p = m.migctl("check")
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    assert step_revs(ok(m, "upgrade", {})) == []
+    assert versions(m) == ["r3"]
+    assert rel_exists(m, "public.migd_history")
+    assert int(q(m, "SELECT count(*) FROM public.migd_history WHERE direction = 'up'")) == 0
+
+
+@pytest.mark.parametrize("how", ["dropped", "renamed_setting"])
+def test_upgrade_refused_when_the_version_table_is_gone_but_the_history_is_not(
+        migd_factory, how):
+    """The version table dropped (or version_table pointed at a table that does not
+    exist yet, history_table left beside it) while the history records applied
+    revisions: migd would plan from base and run every revision again, twice over
+    the data. The upgrade (and adopt) are refused naming both tables and the way out,
+    writing nothing; 'migctl stamp' creates the table, and the next upgrade runs only
+    what is left."""
+    m = connected(migd_factory())
+    chain(m, 2)
+    write_rev(m, "r3_data.sql", "r3", down="r2", up="""
+        CREATE TABLE IF NOT EXISTS public.ledger (n int);
+        INSERT INTO public.ledger VALUES (1);
+        """, message="data")
+    write_rev(m, "r4_more.sql", "r4", down="r3", up="CREATE TABLE public.t4 (id int);")
+    assert step_revs(ok(m, "upgrade", {"target": "r3"})) == ["r1", "r2", "r3"]
+    if how == "dropped":
+        q(m, "DROP TABLE public.alembic_version")
+        vt = "public.alembic_version"
+    else:
+        m.stop()
+        m.write_config({("migrations", "version_table"): "public.app_version"})
+        m.start()
+        connected(m)
+        vt = "public.app_version"
+    before = history(m)
+    p = m.migctl("upgrade")
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert vt in p.stderr and "public.migd_history" in p.stderr, p.stderr
+    assert "3 migrations applied" in p.stderr and "r3" in p.stderr, p.stderr
+    assert "migctl stamp" in p.stderr and "Nothing was written" in p.stderr, p.stderr
+    e = err(m, "upgrade", {}, code=E_STATE, kind="version_table_missing")
+    assert e["data"]["latest"] == "r3" and e["data"]["applied"] == 3, e
+    err(m, "adopt", {}, code=E_STATE, kind="version_table_missing")
+    assert q(m, "SELECT count(*) FROM public.ledger") == "1"
+    assert not rel_exists(m, vt), "the version table was created"
+    assert history(m) == before, "the history changed"
+
+    p = m.migctl("stamp", "r3")
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    assert versions(m, vt) == ["r3"]
+    assert step_revs(ok(m, "upgrade", {})) == ["r4"]
+    assert q(m, "SELECT count(*) FROM public.ledger") == "1", "r3's data ran twice"
+    for r in ("r1", "r2", "r3", "r4"):
+        assert up_successes(m, r) == 1, (r, history(m))
+
+
+def test_a_new_version_table_beside_an_empty_history_is_created(migd_factory):
+    """A history with no applied revision (only failed attempts) does not stand in
+    the way: the version table is created and the upgrade runs."""
+    m = connected(migd_factory())
+    write_rev(m, "r1_bad.sql", "r1", up="SELECT 1/0;")
+    err(m, "upgrade", {})
+    q(m, "DROP TABLE public.alembic_version")
+    write_rev(m, "r1_bad.sql", "r1", up="CREATE TABLE public.t1 (id int);")
+    assert step_revs(ok(m, "upgrade", {})) == ["r1"]
+    assert versions(m) == ["r1"]
