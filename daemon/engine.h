@@ -425,6 +425,7 @@ void	 book_atomic_end_sql(struct job *j, struct errlist *sql, char **copy);
 void	 run_notify(struct job *j, const char *event, json_t *params);
 void	 run_schemas(struct job *j, PGresult *res);
 char	*run_lost_sql(struct job *j);
+char	*run_lost_note(struct job *j);
 const char	*run_file(const struct job *j);
 const struct sqlscan	*run_section(struct job *j, const char **text);
 int	 run_res_ok(PGresult *res);

@@ -553,7 +553,14 @@ job_record_checked(struct job *j, PGresult *res)
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK ||
 	    PQgetvalue(res, 0, 0)[0] != 't') {
-		j->fail_sql = run_lost_sql(j);
+		j->fail_sql = run_lost_sql(j);	/* the row without the note */
+		if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+			why = run_lost_note(j);
+			msg = xprintf("%s%s", j->err_msg, why);
+			free(j->err_msg);
+			j->err_msg = msg;
+			free(why);
+		}
 		job_end(j, NULL);
 		return;
 	}
