@@ -834,3 +834,44 @@ def test_a_new_version_table_beside_an_empty_history_is_created(migd_factory):
     write_rev(m, "r1_bad.sql", "r1", up="CREATE TABLE public.t1 (id int);")
     assert step_revs(ok(m, "upgrade", {})) == ["r1"]
     assert versions(m) == ["r1"]
+
+
+# ---- 9. a dirty revision whose file was taken out of the code ---------------------
+
+def test_dirty_revision_whose_file_was_removed_can_be_resolved_unapplied(migd_factory):
+    """A non-transactional migration fails part-way and the team takes the broken
+    file out of the code (to write a new one). Every run is refused while it is
+    dirty, so 'migctl resolve REV unapplied' must still work without its file: it
+    records the resolve row and leaves the version table as it is; 'applied' is
+    refused, saying why, and changes nothing. Then the next upgrade runs."""
+    m = connected(migd_factory())
+    chain(m, 2)
+    write_rev(m, "r3_broken.sql", "r3", down="r2", transaction="none",
+              up="CREATE TABLE public.t3 (id int);\nSELECT 1/0;")
+    e = err(m, "upgrade", {})
+    assert e["data"]["kind"] == "dirty", e
+    os.unlink(os.path.join(m.migrations_dir, "r3_broken.sql"))
+    wait_for(lambda: m.status()["migrations"]["revisions"] == 2, 5,
+             what="the file's removal seen")
+    s = m.status()
+    assert s["state"] == "dirty" and s["dirty"] == ["r3"], s
+    err(m, "upgrade", {}, code=E_STATE, kind="dirty")
+    q(m, "DROP TABLE public.t3")                 # the person undoes statement 1
+
+    before = history(m)
+    p = m.migctl("resolve", "r3", "applied")
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert "no migration file defines it" in p.stderr and "unapplied" in p.stderr, p.stderr
+    assert history(m) == before and versions(m) == ["r2"]
+
+    p = m.migctl("resolve", "r3", "unapplied")
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    assert versions(m) == ["r2"]
+    last = history(m)[-1]
+    assert (last["revision"], last["direction"], last["error"]) == (
+        "r3", "resolve", "resolved as unapplied"), last
+    s = m.status()
+    assert s["state"] == "up_to_date" and s["dirty"] == [], s
+    write_rev(m, "r3_fixed.sql", "r3b", down="r2", up="CREATE TABLE public.t3 (id int);")
+    assert step_revs(ok(m, "upgrade", {})) == ["r3b"]
+    assert versions(m) == ["r3b"] and rel_exists(m, "public.t3")
