@@ -875,3 +875,28 @@ def test_dirty_revision_whose_file_was_removed_can_be_resolved_unapplied(migd_fa
     write_rev(m, "r3_fixed.sql", "r3b", down="r2", up="CREATE TABLE public.t3 (id int);")
     assert step_revs(ok(m, "upgrade", {})) == ["r3b"]
     assert versions(m) == ["r3b"] and rel_exists(m, "public.t3")
+
+
+# ---- 10. the client goes away --------------------------------------------------
+
+def test_runs_go_on_when_their_migctl_is_killed_or_hung_up(migd_factory):
+    """A deploy job times out (SIGKILL to its migctl) while its upgrade runs, and the
+    terminal of a second migctl queued behind it closes (SIGHUP): neither run is
+    cancelled (only Ctrl-C or 'migctl cancel' cancels), the running one completes and
+    the queued one runs after it, each revision once, as migctl.1 says."""
+    m = connected(migd_factory())
+    sleeper_chain(m, sleep="2", marker="gone_sleeper", n_after=2)
+    env = migdtest.clean_env({"MIGD_SOCKET": m.socket})
+    first = run_bg([migdtest.MIGCTL_BIN, "upgrade", "r3"], env)
+    wait_activity(m, "gone_sleeper")
+    n = m.log().count("upgrade from")
+    second = run_bg([migdtest.MIGCTL_BIN, "upgrade"], env)
+    wait_for(lambda: m.log().count("upgrade from") > n, 5, what="the second run queued")
+    second.send_signal(signal.SIGHUP)
+    first.kill()
+    for p in (first, second):
+        p.communicate(timeout=10)
+    assert first.returncode == -signal.SIGKILL and second.returncode == -signal.SIGHUP
+    wait_for(lambda: versions(m) == ["r4"], 15, what="both runs done")
+    assert_history_agrees(m, ["r1", "r2", "r3", "r4"])
+    assert not m.status()["running"]
