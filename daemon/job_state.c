@@ -538,6 +538,10 @@ job_history_alone_done(struct job *j, PGresult *res)
 		free(ht);
 		return;
 	}
+	if (j->dry_run) {
+		job_rows(j, NULL);	/* plans from base, writing nothing */
+		return;
+	}
 	ddl = migrate_tables_ddl(cf, 0, 1, j->vschema, 1);
 	log_info("creating the version table");
 	j->st.has_version = j->st.has_history = 1;
@@ -564,7 +568,7 @@ job_tables_done(struct job *j, PGresult *res)
 		job_version_elsewhere(j, PQgetvalue(res, 0, 5));
 		return;
 	}
-	if (j->mutating && !j->dry_run && !version && history &&
+	if (j->mutating && !version && history &&
 	    (j->op == MIGRATE_UPGRADE || j->op == MIGRATE_DOWNGRADE ||
 	    (j->op == MIGRATE_ADOPT && j->adopt_from == NULL))) {
 		job_history_alone(j, PQgetvalue(res, 0, 2)[0] == 't');

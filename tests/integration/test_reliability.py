@@ -803,6 +803,12 @@ def test_upgrade_refused_when_the_version_table_is_gone_but_the_history_is_not(
         connected(m)
         vt = "public.app_version"
     before = history(m)
+    s = m.status()
+    assert s["state"] == "inconsistent" and s["pending"] is None, s
+    assert "3 applied revisions" in s["inconsistent"], s
+    assert m.migctl("check").returncode == 4
+    p = m.migctl("upgrade", "--dry-run")
+    assert p.returncode == 4 and "migctl stamp" in p.stdout + p.stderr, (p.stdout, p.stderr)
     p = m.migctl("upgrade")
     assert p.returncode == X_FAILED, (p.stdout, p.stderr)
     assert vt in p.stderr and "public.migd_history" in p.stderr, p.stderr
