@@ -572,12 +572,22 @@ job_record_checked(struct job *j, PGresult *res)
 	j->err_data = NULL;
 	free(j->err_kind);
 	why = strstr(msg, ": ");
-	job_set_error(j, j->err_code, "db_unavailable", json_pack("{s:s}",
-	    "committed", rev), "lost the connection to PostgreSQL as %s "
-	    "committed, and its COMMIT went through (its history row and "
-	    "version-table change are there): %s is applied and the run "
-	    "stopped after it; run it again for the rest (%s)", rev, rev,
-	    why != NULL ? why + 2 : msg);
+	why = why != NULL ? why + 2 : msg;
+	if (j->atomic)
+		/* One COMMIT for the whole run: all of it went through. */
+		job_set_error(j, j->err_code, "db_unavailable", json_pack(
+		    "{s:s}", "committed", rev), "lost the connection to "
+		    "PostgreSQL as the run committed, and its COMMIT went "
+		    "through (the history rows and version-table change are "
+		    "there): the whole run is applied, up to %s (%s)", rev,
+		    why);
+	else
+		job_set_error(j, j->err_code, "db_unavailable", json_pack(
+		    "{s:s}", "committed", rev), "lost the connection to "
+		    "PostgreSQL as %s committed, and its COMMIT went through "
+		    "(its history row and version-table change are there): %s "
+		    "is applied and the run stopped after it; run it again "
+		    "for the rest (%s)", rev, rev, why);
 	free(msg);
 	job_end(j, NULL);
 }

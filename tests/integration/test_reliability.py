@@ -722,13 +722,15 @@ def test_connection_lost_while_waiting_for_the_lock_is_reported_clearly(migd_fac
     assert "connection" in msg.lower(), msg
 
 
+@pytest.mark.parametrize("atomic", [False, True])
 def test_connection_lost_after_the_commit_went_through_says_it_is_applied(
-        migd_factory, own_pg, make_db):
+        migd_factory, own_pg, make_db, atomic):
     """A step's COMMIT waits for a synchronous standby that is gone, and its backend
     is terminated (a failover): the server has committed the step locally, then the
     connection dies. The reply says that step is applied and the run stopped after
     it, rather than that it failed; no failure row is written after its success row;
-    the next upgrade runs only the rest."""
+    the next upgrade runs only the rest. In an atomic run (r2 and r3 in one COMMIT)
+    the reply says the whole run is applied."""
     durable(own_pg)
     db = make_db(own_pg)
     m = connected(migd_factory(pg=own_pg, db=db))
@@ -736,7 +738,7 @@ def test_connection_lost_after_the_commit_went_through_says_it_is_applied(
     assert step_revs(ok(m, "upgrade", {"target": "r1"})) == ["r1"]
     own_pg.psql("ALTER SYSTEM SET synchronous_standby_names = 'gone_standby'")
     own_pg.psql("SELECT pg_reload_conf()")
-    run = Bg(lambda: m.migctl("upgrade", timeout=40))
+    run = Bg(lambda: m.migctl("upgrade", *(["--atomic"] if atomic else []), timeout=40))
     syncrep = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
     wait_for(lambda: own_pg.psql(syncrep) != "0", 10, what="a COMMIT waiting for the standby")
     own_pg.psql("ALTER SYSTEM RESET synchronous_standby_names")
@@ -745,11 +747,17 @@ def test_connection_lost_after_the_commit_went_through_says_it_is_applied(
     own_pg.psql("SELECT pg_reload_conf()")
     p = run.join(40)
     assert p.returncode not in (X_OK, 4), (p.stdout, p.stderr)
-    assert "r2 is applied" in p.stderr and "run it again" in p.stderr, p.stderr
-    assert versions(m) == ["r2"] and rel_exists(m, "public.t2")
-    r2 = [(h["success"], h["dirty"]) for h in history(m) if h["revision"] == "r2"]
-    assert r2 == [(True, False)], history(m)
-    assert step_revs(ok(m, "upgrade", {})) == ["r3"]
+    if atomic:
+        assert "the whole run is applied, up to r3" in p.stderr, p.stderr
+        assert versions(m) == ["r3"] and rel_exists(m, "public.t3")
+        assert step_revs(ok(m, "upgrade", {})) == []
+    else:
+        assert "r2 is applied" in p.stderr and "run it again" in p.stderr, p.stderr
+        assert versions(m) == ["r2"] and rel_exists(m, "public.t2")
+        assert step_revs(ok(m, "upgrade", {})) == ["r3"]
+    for r in ("r2", "r3"):
+        rows_r = [(h["success"], h["dirty"]) for h in history(m) if h["revision"] == r]
+        assert rows_r == [(True, False)], history(m)
     assert_history_agrees(m, ["r1", "r2", "r3"])
 
 
