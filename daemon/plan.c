@@ -636,17 +636,32 @@ migrate_problems(struct job *j, json_t *assess)
 	const struct sqlscan	*sc;
 	json_t			*p = json_array(), *v;
 	size_t			 i, n_sk, *sk;
+	ssize_t			 idx;
 	char			*why = NULL;
+	json_t			*msg;
 
 	for (i = 0; i < json_array_size(json_object_get(assess, "dirty"));
 	    i++) {
 		v = json_array_get(json_object_get(assess, "dirty"), i);
+		idx = graph_find(j->rs->graph, json_string_value(v));
+		if (idx < 0)
+			/* Its file taken out of the code (job_resolve). */
+			msg = json_sprintf("revision %s is dirty: its migration "
+			    "stopped part-way, and no file defines it any "
+			    "more; check the database, undo what it did, then "
+			    "run 'migctl resolve %s unapplied'",
+			    json_string_value(v), json_string_value(v));
+		else
+			msg = json_sprintf("revision %s is dirty: %s stopped "
+			    "part-way; check the database, then run 'migctl "
+			    "resolve %s applied' or 'unapplied'",
+			    json_string_value(v), revset_transactional(j->rs,
+			    (size_t)idx, 1) ? "its migration, split by its own "
+			    "COMMITs, committed some of its transactions and" :
+			    "a non-transactional migration",
+			    json_string_value(v));
 		json_array_append_new(p, json_pack("{s:s, s:O, s:o}", "kind",
-		    "dirty", "revision", v, "message", json_sprintf(
-		    "revision %s is dirty: a non-transactional migration "
-		    "stopped part-way; check the database, then run 'migctl "
-		    "resolve %s applied' or 'unapplied'",
-		    json_string_value(v), json_string_value(v))));
+		    "dirty", "revision", v, "message", msg));
 	}
 	if (!j->allow_drift) {
 		for (i = 0; i < json_array_size(json_object_get(assess,

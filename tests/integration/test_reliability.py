@@ -253,6 +253,43 @@ def test_sigkill_mid_non_transactional_migration(migd_factory, resolution):
     assert advisory_locks(m2) == 0
 
 
+def test_sigkill_in_a_file_split_by_its_own_commits(migd_factory):
+    """migd killed in the second transaction of a file split by its own COMMITs: the
+    first committed, the second rolled back. The new daemon refuses to run, naming
+    what happened to this file (some of its transactions committed), not calling it
+    non-transactional; once the person finished it and said so, the rest runs."""
+    m1 = connected(migd_factory())
+    write_rev(m1, "p1_split.sql", "p1", up="""
+        CREATE TABLE public.p_a (id int);
+        COMMIT;
+        BEGIN;
+        CREATE TABLE public.p_b (id int);
+        SELECT pg_sleep(8) AS split_sleeper;
+        COMMIT;
+        """)
+    write_rev(m1, "p2_after.sql", "p2", down="p1", up="CREATE TABLE public.p_c (id int);")
+    run = Bg(lambda: call_or_eof(m1, "upgrade", {}))
+    wait_activity(m1, "split_sleeper")
+    sigkill(m1)
+    assert run.join(10)[1] is None
+    wait_no_advisory_lock(m1, 6.0)
+    assert rel_exists(m1, "public.p_a") and not rel_exists(m1, "public.p_b")
+    assert versions(m1) == []
+
+    m2 = connected(migd_factory(db=m1.db))
+    copy_migrations(m1, m2)
+    assert m2.status()["dirty"] == ["p1"]
+    p = m2.migctl("upgrade")
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert "split by its own COMMITs" in p.stderr, p.stderr
+    assert "non-transactional" not in p.stderr, p.stderr
+    assert not rel_exists(m2, "public.p_c")
+    q(m2, "CREATE TABLE public.p_b (id int)")      # the person finishes it
+    assert m2.migctl("resolve", "p1", "applied").returncode == X_OK
+    assert step_revs(ok(m2, "upgrade", {})) == ["p2"]
+    assert versions(m2) == ["p2"] and up_successes(m2, "p1") == 0
+
+
 # ---- 4. two daemons on one database ----------------------------------------------
 
 def two_daemons(migd_factory, pg, make_db, lock_wait, sleep="1.5"):
@@ -869,7 +906,9 @@ def test_dirty_revision_whose_file_was_removed_can_be_resolved_unapplied(migd_fa
              what="the file's removal seen")
     s = m.status()
     assert s["state"] == "dirty" and s["dirty"] == ["r3"], s
-    err(m, "upgrade", {}, code=E_STATE, kind="dirty")
+    e = err(m, "upgrade", {}, code=E_STATE, kind="dirty")
+    assert "no file defines it" in e["message"], e      # so not 'applied'
+    assert "resolve r3 unapplied" in e["message"] and "applied' or" not in e["message"], e
     q(m, "DROP TABLE public.t3")                 # the person undoes statement 1
 
     before = history(m)
