@@ -100,6 +100,7 @@ struct job {
 						   read for status before release;
 						   2: reading it */
 	int			 rechecked;	/* tables looked up again */
+	int			 vschema;	/* the version table's schema exists */
 	int			 cheap;		/* asked only the history's key */
 	int			 full;		/* the summary is needed after all */
 	int			 lost_step;	/* the connection died in a step */
@@ -427,6 +428,7 @@ void	 book_atomic_end_sql(struct job *j, struct errlist *sql, char **copy);
 /* run.c */
 void	 run_notify(struct job *j, const char *event, json_t *params);
 char	*run_lost_sql(struct job *j);
+char	*run_lost_note(struct job *j);
 const char	*run_file(const struct job *j);
 const struct sqlscan	*run_section(struct job *j, const char **text);
 int	 run_res_ok(PGresult *res);

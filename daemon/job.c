@@ -18,6 +18,8 @@
 
 static void	job_record_conn(struct pool_conn *, void *);
 static void	job_record_timeout(evutil_socket_t, short, void *);
+static void	job_record_check(struct job *);
+static void	job_record_checked(struct job *, PGresult *);
 
 static void	 migrate_next_run(struct engine *e);
 static void	 job_result(struct pool_conn *pc, PGresult *res, void *arg);
@@ -514,7 +516,80 @@ job_record_conn(struct pool_conn *pc, void *arg)
 		job_end(j, NULL);
 		return;
 	}
-	j->fail_sql = run_lost_sql(j);
+	job_record_check(j);
+}
+
+/*
+ * The connection may have died after the server committed the step (a
+ * COMMIT waiting for a synchronous standby, then terminated): its success
+ * row is there, with the step's start.  Ask before writing a failure.
+ */
+static void
+job_record_check(struct job *j)
+{
+	const struct graph_step	*st = &j->plan.steps[j->step];
+	const char		*params[3];
+	char			*ht, *sql, wall[64];
+
+	ht = migrate_qualify(j->db->cf->history_schema,
+	    j->db->cf->history_table);
+	sql = xprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE revision = $1 "
+	    "AND direction = $2 AND success AND started_at = "
+	    "to_timestamp($3::float8))", ht);
+	snprintf(wall, sizeof wall, "%.6f", j->step_wall);
+	params[0] = revset_file(j->rs, st->idx)->revision;
+	params[1] = st->dir == GRAPH_UP ? "up" : "down";
+	params[2] = wall;
+	job_query(j, sql, 3, params, job_record_checked);
+	free(sql);
+	free(ht);
+}
+
+/* Committed: say so, and write no failure over it; else record it. */
+static void
+job_record_checked(struct job *j, PGresult *res)
+{
+	const char	*rev = graph_id(j->rs->graph, j->plan.steps[j->step].idx);
+	char		*msg, *why;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    PQgetvalue(res, 0, 0)[0] != 't') {
+		j->fail_sql = run_lost_sql(j);	/* the row without the note */
+		if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+			why = run_lost_note(j);
+			msg = xprintf("%s%s", j->err_msg, why);
+			free(j->err_msg);
+			j->err_msg = msg;
+			free(why);
+		}
+		job_end(j, NULL);
+		return;
+	}
+	log_info("%s%s committed before the connection was lost", j->db->tag,
+	    rev);
+	msg = j->err_msg;
+	j->err_msg = NULL;
+	json_decref(j->err_data);
+	j->err_data = NULL;
+	free(j->err_kind);
+	why = strstr(msg, ": ");
+	why = why != NULL ? why + 2 : msg;
+	if (j->atomic)
+		/* One COMMIT for the whole run: all of it went through. */
+		job_set_error(j, j->err_code, "db_unavailable", json_pack(
+		    "{s:s}", "committed", rev), "lost the connection to "
+		    "PostgreSQL as the run committed, and its COMMIT went "
+		    "through (the history rows and version-table change are "
+		    "there): the whole run is applied, up to %s (%s)", rev,
+		    why);
+	else
+		job_set_error(j, j->err_code, "db_unavailable", json_pack(
+		    "{s:s}", "committed", rev), "lost the connection to "
+		    "PostgreSQL as %s committed, and its COMMIT went through "
+		    "(its history row and version-table change are there): %s "
+		    "is applied and the run stopped after it; run it again "
+		    "for the rest (%s)", rev, rev, why);
+	free(msg);
 	job_end(j, NULL);
 }
 

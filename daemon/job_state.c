@@ -33,6 +33,8 @@ static void	job_lock_holder(struct job *j, PGresult *res);
 static void	job_lock_waits(struct job *j, PGresult *res);
 static void	job_tables(struct job *j, PGresult *res);
 static void	job_version_elsewhere(struct job *j, const char *tables);
+static void	job_history_alone(struct job *j, int vschema);
+static void	job_history_alone_done(struct job *j, PGresult *res);
 static void	job_tables_done(struct job *j, PGresult *res);
 static char	*migrate_tables_ddl(const struct config_db *cf, int version,
 		    int history, int vschema, int hschema);
@@ -483,6 +485,70 @@ job_version_elsewhere(struct job *j, const char *tables)
 	free(vt);
 }
 
+/*
+ * The version table is gone but the history beside it is not: a table
+ * dropped, or version_table pointed elsewhere.  Running from base would
+ * apply again what the history says ran, so look at it first.
+ */
+static void
+job_history_alone(struct job *j, int vschema)
+{
+	char	*ht, *sql;
+
+	j->vschema = vschema;
+	ht = migrate_qualify(j->db->cf->history_schema,
+	    j->db->cf->history_table);
+	sql = xprintf("SELECT count(*), (array_agg(revision::text ORDER BY id "
+	    "DESC))[1], (array_agg(to_char(started_at AT TIME ZONE 'UTC', "
+	    "'YYYY-MM-DD HH24:MI:SS') ORDER BY id DESC))[1] FROM %s WHERE "
+	    "success AND direction IN ('up', 'stamp', 'adopt')", ht);
+	job_query(j, sql, 0, NULL, job_history_alone_done);
+	free(sql);
+	free(ht);
+}
+
+/* Refuses, writing nothing, when the history records applied revisions;
+ * else creates the version table as for a new database. */
+static void
+job_history_alone_done(struct job *j, PGresult *res)
+{
+	const struct config_db	*cf = j->db->cf;
+	char			*vt, *ht, *ddl;
+	long			 n;
+
+	if (!job_ok(j, res))
+		return;
+	n = atol(PQgetvalue(res, 0, 0));
+	if (n > 0) {
+		vt = xprintf("%s.%s", cf->version_schema, cf->version_table);
+		ht = xprintf("%s.%s", cf->history_schema, cf->history_table);
+		job_fail(j, MIGD_ERR_STATE, "version_table_missing", json_pack(
+		    "{s:s, s:s, s:I, s:s}", "version_table", vt,
+		    "history_table", ht, "applied", (json_int_t)n, "latest",
+		    PQgetvalue(res, 0, 1)), "the version table %s does not "
+		    "exist, but the history %s records %ld migration%s applied "
+		    "(the latest: %s, at %s UTC): the table was dropped, or "
+		    "version_table in migd.conf names another table than "
+		    "before, and migd would run them again from base. Restore "
+		    "the table (or the setting), or say where the database is "
+		    "with 'migctl stamp REV' (which creates it). Nothing was "
+		    "written", vt, ht, n, n == 1 ? "" : "s",
+		    PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+		free(vt);
+		free(ht);
+		return;
+	}
+	if (j->dry_run) {
+		job_rows(j, NULL);	/* plans from base, writing nothing */
+		return;
+	}
+	ddl = migrate_tables_ddl(cf, 0, 1, j->vschema, 1);
+	log_info("creating the version table");
+	j->st.has_version = j->st.has_history = 1;
+	job_query(j, ddl, 0, NULL, job_tables_created);
+	free(ddl);
+}
+
 static void
 job_tables_done(struct job *j, PGresult *res)
 {
@@ -500,6 +566,12 @@ job_tables_done(struct job *j, PGresult *res)
 	    (j->op == MIGRATE_UPGRADE || (j->op == MIGRATE_ADOPT &&
 	    j->adopt_from == NULL))) {
 		job_version_elsewhere(j, PQgetvalue(res, 0, 5));
+		return;
+	}
+	if (j->mutating && !version && history &&
+	    (j->op == MIGRATE_UPGRADE || j->op == MIGRATE_DOWNGRADE ||
+	    (j->op == MIGRATE_ADOPT && j->adopt_from == NULL))) {
+		job_history_alone(j, PQgetvalue(res, 0, 2)[0] == 't');
 		return;
 	}
 	if (j->mutating && !j->dry_run && version && history && old_history) {
@@ -669,7 +741,9 @@ job_rows(struct job *j, PGresult *res)
 		job_dispatch(j);
 		return;
 	}
-	j->cheap = !j->mutating && !j->full && j->e->hist_key != NULL;
+	/* Only a history that exists has a newest id to compare. */
+	j->cheap = !j->mutating && !j->full && j->e->hist_key != NULL &&
+	    j->st.has_history;
 	sql = job_state_sql(j->db->cf, j->st.has_version, j->st.has_history,
 	    j->cheap);
 	job_query(j, sql, 0, NULL, job_state_done);
@@ -740,6 +814,7 @@ static void
 job_state_done(struct job *j, PGresult *res)
 {
 	const char	*code = PQresultErrorField(res, PG_DIAG_SQLSTATE), *key;
+	int		 version = j->st.has_version;
 
 	if (code != NULL && strcmp(code, "42P01") == 0 && !j->rechecked) {
 		/* A table went away since we last looked: look again. */
@@ -756,7 +831,8 @@ job_state_done(struct job *j, PGresult *res)
 		    strcmp(key, j->e->hist_key) != 0) {
 			/* The history moved on: read its summary after all. */
 			dbstate_clear(&j->st);
-			j->st.has_version = j->st.has_history = 1;
+			j->st.has_version = version;	/* as job_tables saw */
+			j->st.has_history = 1;
 			j->cheap = 0;
 			j->full = 1;
 			job_rows(j, NULL);

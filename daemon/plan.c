@@ -156,6 +156,24 @@ migrate_skipped(struct revset *rs, const struct dbstate *st)
 	return (a);
 }
 
+/* Why nothing can be planned while the version table is missing and the
+ * history beside it says revisions were applied (job_history_alone), or
+ * NULL. */
+static char *
+migrate_version_missing(const struct dbstate *st)
+{
+	size_t	 i, n = 0;
+
+	for (i = 0; i < st->n_revs; i++)
+		n += st->revs[i].known;
+	if (n == 0)
+		return (NULL);
+	return (xprintf("the version table does not exist, but the history "
+	    "records %zu applied revision%s: restore the table (or the "
+	    "version_table setting), or 'migctl stamp REV'", n, n == 1 ? "" :
+	    "s"));
+}
+
 /*
  * Adds the state of the database against the files to o: current rows,
  * pending count, drift, dirty, unknown and skipped revisions, why the table
@@ -218,6 +236,9 @@ migrate_assess(struct revset *rs, int invalid, const struct dbstate *st,
 		}
 		free(cause);
 		graph_plan_clear(&plan);
+		if (why == NULL && !st->has_version &&
+		    (why = migrate_version_missing(st)) != NULL)
+			pending = -1;
 		/* A skipped revision never ran: it is reported as that, not
 		 * as unverified (adopt would record it as applied). */
 		skip = xcalloc(n ? n : 1, 1);
@@ -614,16 +635,32 @@ migrate_problems(struct job *j, json_t *assess)
 	const struct sqlscan	*sc;
 	json_t			*p = json_array(), *v;
 	size_t			 i, n_sk, *sk;
+	ssize_t			 idx;
+	char			*why = NULL;
+	json_t			*msg;
 
 	for (i = 0; i < json_array_size(json_object_get(assess, "dirty"));
 	    i++) {
 		v = json_array_get(json_object_get(assess, "dirty"), i);
+		idx = graph_find(j->rs->graph, json_string_value(v));
+		if (idx < 0)
+			/* Its file taken out of the code (job_resolve). */
+			msg = json_sprintf("revision %s is dirty: its migration "
+			    "stopped part-way, and no file defines it any "
+			    "more; check the database, undo what it did, then "
+			    "run 'migctl resolve %s unapplied'",
+			    json_string_value(v), json_string_value(v));
+		else
+			msg = json_sprintf("revision %s is dirty: %s stopped "
+			    "part-way; check the database, then run 'migctl "
+			    "resolve %s applied' or 'unapplied'",
+			    json_string_value(v), revset_transactional(j->rs,
+			    (size_t)idx, 1) ? "its migration, split by its own "
+			    "COMMITs, committed some of its transactions and" :
+			    "a non-transactional migration",
+			    json_string_value(v));
 		json_array_append_new(p, json_pack("{s:s, s:O, s:o}", "kind",
-		    "dirty", "revision", v, "message", json_sprintf(
-		    "revision %s is dirty: a non-transactional migration "
-		    "stopped part-way; check the database, then run 'migctl "
-		    "resolve %s applied' or 'unapplied'",
-		    json_string_value(v), json_string_value(v))));
+		    "dirty", "revision", v, "message", msg));
 	}
 	if (!j->allow_drift) {
 		for (i = 0; i < json_array_size(json_object_get(assess,
@@ -658,6 +695,14 @@ migrate_problems(struct job *j, json_t *assess)
 		    json_object_get(assess, "skipped"), i), "file")),
 		    json_string_value(v), json_string_value(v))));
 	}
+	if (!j->st.has_version && (why = migrate_version_missing(&j->st)) !=
+	    NULL && (j->op == MIGRATE_UPGRADE || j->op == MIGRATE_DOWNGRADE)) {
+		/* What a run is refused at its start (job_history_alone),
+		 * for the dry run and plan. */
+		json_array_append_new(p, json_pack("{s:s, s:s}", "kind",
+		    "version_table_missing", "message", why));
+	}
+	free(why);
 	n_sk = migrate_skipped_by_plan(j, &sk);
 	for (i = 0; i < n_sk; i++) {
 		mf = revset_file(j->rs, sk[i]);

@@ -384,6 +384,17 @@ run_dirty_note(struct job *j)
 	    "resolve' to say whether it is applied"));
 }
 
+/* What a lost step's error adds once migd knows it did not commit: dirty,
+ * or rolled back by the server. */
+char *
+run_lost_note(struct job *j)
+{
+	if (run_partly_done(j) || (j->seg_end_sent && j->mark_id != NULL))
+		return (run_dirty_note(j));
+	return (xstrdup("; it was not committed: the server rolled it back, "
+	    "and the database is at the last good revision"));
+}
+
 /*
  * A step failed, at a statement (s) or at its end (s NULL: session clean-up,
  * checks, bookkeeping, COMMIT): roll back, record it as the revision's

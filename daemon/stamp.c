@@ -18,6 +18,7 @@ static void	 stamp_set_rows(struct job *j, char *marks, const char *revision,
 static int	 stamp_skipped(struct job *j, size_t idx);
 static void	 stamp_accept_write(struct job *j, PGresult *res);
 static void	 stamp_resolved(struct job *j, PGresult *res);
+static void	 job_resolve_fileless(struct job *j, int applied);
 
 /* Writes the version table as rows, with one history row, in one go. */
 static void
@@ -260,6 +261,36 @@ stamp_skipped(struct job *j, size_t idx)
 	return (found);
 }
 
+/*
+ * A dirty revision whose file was removed (the broken migration taken out
+ * of the code): it can be said unapplied, the version table staying as it
+ * is; not applied, since without its file migd does not know its place.
+ */
+static void
+job_resolve_fileless(struct job *j, int applied)
+{
+	char	*marks;
+
+	if (applied) {
+		job_fail(j, MIGD_ERR_STATE, "plan_error", NULL, "revision %s is "
+		    "dirty, but no migration file defines it any more, so it "
+		    "cannot be resolved as applied: restore its file first, "
+		    "or undo what it did and run 'migctl resolve %s "
+		    "unapplied'", j->target, j->target);
+		return;
+	}
+	marks = xcalloc(revset_count(j->rs) + 1, 1);
+	if (migrate_applied(j->rs, &j->st, marks) != 0) {
+		free(marks);
+		job_fail(j, MIGD_ERR_STATE, "ahead", NULL, "the version table "
+		    "names revisions no migration file defines");
+		return;
+	}
+	stamp_set_rows(j, marks, j->target, "resolve",
+	    "resolved as unapplied");
+	free(marks);
+}
+
 /* resolve REV applied|unapplied: clears a dirty mark, saying which is true;
  * or says a skipped revision is applied after all. */
 void
@@ -279,6 +310,12 @@ job_resolve(struct job *j)
 		return;
 	}
 	if (graph_lookup(j->rs->graph, j->target, &idx, &cause) != 0) {
+		dr = dbstate_rev(&j->st, j->target);
+		if (dr != NULL && dr->dirty) {
+			free(cause);
+			job_resolve_fileless(j, applied);
+			return;
+		}
 		job_fail(j, MIGD_ERR_MIGRATIONS, "plan_error", NULL, "%s",
 		    cause);
 		free(cause);

@@ -24,6 +24,8 @@ def test_lost_connection_in_a_transactional_step_is_recorded(migd_factory):
     e = reply["error"]
     assert e["data"]["kind"] == "db_unavailable", reply
     assert "during r2" in e["message"], e
+    # what became of r2, once migd could look: rolled back, not dirty
+    assert "not committed" in e["message"] and "last good revision" in e["message"], e
     assert versions(m) == ["r1"]
     assert not rel_exists(m, "public.t2")
     failed = [h for h in history(m) if h["revision"] == "r2"]
@@ -43,8 +45,12 @@ def test_lost_connection_in_a_bare_step_leaves_it_dirty(migd_factory):
     kill_run_backend(m)
     _, reply = bg.join(30)
     assert reply["error"]["data"]["kind"] == "db_unavailable", reply
+    # the reply says what the next run would find: r1 is dirty, and what to do
+    msg = reply["error"]["message"]
+    assert "now dirty" in msg and "migctl resolve" in msg, msg
     rows = [h for h in history(m) if h["revision"] == "r1"]
     # one row: the dirty mark written before the step, completed with the error
     assert len(rows) == 1 and rows[0]["dirty"] and not rows[0]["success"], rows
     assert rows[0]["sqlstate"] == "08006", rows
+    assert "dirty" not in rows[0]["error"], rows     # the row keeps the error alone
     assert ok(m, "status")["state"] == "dirty"

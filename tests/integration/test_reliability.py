@@ -18,8 +18,8 @@ import pytest
 
 import migdtest
 from migdtest import wait_for
-from engine_helpers import (E_DB_UNAVAILABLE, E_STATE, X_BUSY, X_OK, Bg, call, chain,
-                            connected, err, history, migctl_json, ok, q, rel_exists,
+from engine_helpers import (E_DB_UNAVAILABLE, E_STATE, X_BUSY, X_FAILED, X_OK, Bg, call,
+                            chain, connected, err, history, migctl_json, ok, q, rel_exists,
                             step_revs, versions, wait_activity, write_rev)
 from reliability_helpers import (advisory_locks, applied_history, assert_alive,
                                  assert_no_crash, call_or_eof, copy_migrations, durable,
@@ -251,6 +251,43 @@ def test_sigkill_mid_non_transactional_migration(migd_factory, resolution):
     assert rel_exists(m2, "public.n2_t") and rel_exists(m2, "public.n3_t")
     assert up_successes(m2, "n3") == 1
     assert advisory_locks(m2) == 0
+
+
+def test_sigkill_in_a_file_split_by_its_own_commits(migd_factory):
+    """migd killed in the second transaction of a file split by its own COMMITs: the
+    first committed, the second rolled back. The new daemon refuses to run, naming
+    what happened to this file (some of its transactions committed), not calling it
+    non-transactional; once the person finished it and said so, the rest runs."""
+    m1 = connected(migd_factory())
+    write_rev(m1, "p1_split.sql", "p1", up="""
+        CREATE TABLE public.p_a (id int);
+        COMMIT;
+        BEGIN;
+        CREATE TABLE public.p_b (id int);
+        SELECT pg_sleep(8) AS split_sleeper;
+        COMMIT;
+        """)
+    write_rev(m1, "p2_after.sql", "p2", down="p1", up="CREATE TABLE public.p_c (id int);")
+    run = Bg(lambda: call_or_eof(m1, "upgrade", {}))
+    wait_activity(m1, "split_sleeper")
+    sigkill(m1)
+    assert run.join(10)[1] is None
+    wait_no_advisory_lock(m1, 6.0)
+    assert rel_exists(m1, "public.p_a") and not rel_exists(m1, "public.p_b")
+    assert versions(m1) == []
+
+    m2 = connected(migd_factory(db=m1.db))
+    copy_migrations(m1, m2)
+    assert m2.status()["dirty"] == ["p1"]
+    p = m2.migctl("upgrade")
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert "split by its own COMMITs" in p.stderr, p.stderr
+    assert "non-transactional" not in p.stderr, p.stderr
+    assert not rel_exists(m2, "public.p_c")
+    q(m2, "CREATE TABLE public.p_b (id int)")      # the person finishes it
+    assert m2.migctl("resolve", "p1", "applied").returncode == X_OK
+    assert step_revs(ok(m2, "upgrade", {})) == ["p2"]
+    assert versions(m2) == ["p2"] and up_successes(m2, "p1") == 0
 
 
 # ---- 4. two daemons on one database ----------------------------------------------
@@ -720,3 +757,199 @@ def test_connection_lost_while_waiting_for_the_lock_is_reported_clearly(migd_fac
     msg = r["error"]["message"]
     assert "NULL" not in msg and not msg.endswith("\n"), msg
     assert "connection" in msg.lower(), msg
+
+
+@pytest.mark.parametrize("atomic", [False, True])
+def test_connection_lost_after_the_commit_went_through_says_it_is_applied(
+        migd_factory, own_pg, make_db, atomic):
+    """A step's COMMIT waits for a synchronous standby that is gone, and its backend
+    is terminated (a failover): the server has committed the step locally, then the
+    connection dies. The reply says that step is applied and the run stopped after
+    it, rather than that it failed; no failure row is written after its success row;
+    the next upgrade runs only the rest. In an atomic run (r2 and r3 in one COMMIT)
+    the reply says the whole run is applied."""
+    durable(own_pg)
+    db = make_db(own_pg)
+    m = connected(migd_factory(pg=own_pg, db=db))
+    chain(m, 3)
+    assert step_revs(ok(m, "upgrade", {"target": "r1"})) == ["r1"]
+    own_pg.psql("ALTER SYSTEM SET synchronous_standby_names = 'gone_standby'")
+    own_pg.psql("SELECT pg_reload_conf()")
+    run = Bg(lambda: m.migctl("upgrade", *(["--atomic"] if atomic else []), timeout=40))
+    syncrep = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
+    wait_for(lambda: own_pg.psql(syncrep) != "0", 10, what="a COMMIT waiting for the standby")
+    own_pg.psql("ALTER SYSTEM RESET synchronous_standby_names")
+    own_pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE wait_event = 'SyncRep'")
+    own_pg.psql("SELECT pg_reload_conf()")
+    p = run.join(40)
+    assert p.returncode not in (X_OK, 4), (p.stdout, p.stderr)
+    if atomic:
+        assert "the whole run is applied, up to r3" in p.stderr, p.stderr
+        assert versions(m) == ["r3"] and rel_exists(m, "public.t3")
+        assert step_revs(ok(m, "upgrade", {})) == []
+    else:
+        assert "r2 is applied" in p.stderr and "run it again" in p.stderr, p.stderr
+        assert versions(m) == ["r2"] and rel_exists(m, "public.t2")
+        assert step_revs(ok(m, "upgrade", {})) == ["r3"]
+    for r in ("r2", "r3"):
+        rows_r = [(h["success"], h["dirty"]) for h in history(m) if h["revision"] == r]
+        assert rows_r == [(True, False)], history(m)
+    assert_history_agrees(m, ["r1", "r2", "r3"])
+
+
+# ---- 8. migd's own tables changed by hand ---------------------------------------
+
+def test_status_after_the_history_table_was_dropped(migd_factory):
+    """The history table dropped behind a daemon that had read it: status (and the
+    readiness gate) answer from the version table at once, instead of failing once
+    with 'relation ... does not exist'; the next upgrade recreates the history and
+    runs nothing again."""
+    m = connected(migd_factory())
+    chain(m, 3)
+    assert step_revs(ok(m, "upgrade", {})) == ["r1", "r2", "r3"]
+    assert m.status()["state"] == "up_to_date"      # the history's summary is cached
+    q(m, "DROP TABLE public.migd_history")
+    s = m.status()
+    assert s["state"] == "up_to_date", s
+    assert [c["revision"] for c in s["current"]] == ["r3"], s
+    p = m.migctl("check")
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    assert step_revs(ok(m, "upgrade", {})) == []
+    assert versions(m) == ["r3"]
+    assert rel_exists(m, "public.migd_history")
+    assert int(q(m, "SELECT count(*) FROM public.migd_history WHERE direction = 'up'")) == 0
+
+
+@pytest.mark.parametrize("how", ["dropped", "renamed_setting"])
+def test_upgrade_refused_when_the_version_table_is_gone_but_the_history_is_not(
+        migd_factory, how):
+    """The version table dropped (or version_table pointed at a table that does not
+    exist yet, history_table left beside it) while the history records applied
+    revisions: migd would plan from base and run every revision again, twice over
+    the data. The upgrade (and adopt) are refused naming both tables and the way out,
+    writing nothing; 'migctl stamp' creates the table, and the next upgrade runs only
+    what is left."""
+    m = connected(migd_factory())
+    chain(m, 2)
+    write_rev(m, "r3_data.sql", "r3", down="r2", up="""
+        CREATE TABLE IF NOT EXISTS public.ledger (n int);
+        INSERT INTO public.ledger VALUES (1);
+        """, message="data")
+    write_rev(m, "r4_more.sql", "r4", down="r3", up="CREATE TABLE public.t4 (id int);")
+    assert step_revs(ok(m, "upgrade", {"target": "r3"})) == ["r1", "r2", "r3"]
+    if how == "dropped":
+        q(m, "DROP TABLE public.alembic_version")
+        vt = "public.alembic_version"
+    else:
+        m.stop()
+        m.write_config({("migrations", "version_table"): "public.app_version"})
+        m.start()
+        connected(m)
+        vt = "public.app_version"
+    before = history(m)
+    s = m.status()
+    assert s["state"] == "inconsistent" and s["pending"] is None, s
+    assert "3 applied revisions" in s["inconsistent"], s
+    assert m.migctl("check").returncode == 4
+    p = m.migctl("upgrade", "--dry-run")
+    assert p.returncode == 4 and "migctl stamp" in p.stdout + p.stderr, (p.stdout, p.stderr)
+    p = m.migctl("upgrade")
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert vt in p.stderr and "public.migd_history" in p.stderr, p.stderr
+    assert "3 migrations applied" in p.stderr and "r3" in p.stderr, p.stderr
+    assert "migctl stamp" in p.stderr and "Nothing was written" in p.stderr, p.stderr
+    e = err(m, "upgrade", {}, code=E_STATE, kind="version_table_missing")
+    assert e["data"]["latest"] == "r3" and e["data"]["applied"] == 3, e
+    err(m, "adopt", {}, code=E_STATE, kind="version_table_missing")
+    assert q(m, "SELECT count(*) FROM public.ledger") == "1"
+    assert not rel_exists(m, vt), "the version table was created"
+    assert history(m) == before, "the history changed"
+
+    p = m.migctl("stamp", "r3")
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    assert versions(m, vt) == ["r3"]
+    assert step_revs(ok(m, "upgrade", {})) == ["r4"]
+    assert q(m, "SELECT count(*) FROM public.ledger") == "1", "r3's data ran twice"
+    for r in ("r1", "r2", "r3", "r4"):
+        assert up_successes(m, r) == 1, (r, history(m))
+
+
+def test_a_new_version_table_beside_an_empty_history_is_created(migd_factory):
+    """A history with no applied revision (only failed attempts) does not stand in
+    the way: the version table is created and the upgrade runs."""
+    m = connected(migd_factory())
+    write_rev(m, "r1_bad.sql", "r1", up="SELECT 1/0;")
+    err(m, "upgrade", {})
+    q(m, "DROP TABLE public.alembic_version")
+    write_rev(m, "r1_bad.sql", "r1", up="CREATE TABLE public.t1 (id int);")
+    assert step_revs(ok(m, "upgrade", {})) == ["r1"]
+    assert versions(m) == ["r1"]
+
+
+# ---- 9. a dirty revision whose file was taken out of the code ---------------------
+
+def test_dirty_revision_whose_file_was_removed_can_be_resolved_unapplied(migd_factory):
+    """A non-transactional migration fails part-way and the team takes the broken
+    file out of the code (to write a new one). Every run is refused while it is
+    dirty, so 'migctl resolve REV unapplied' must still work without its file: it
+    records the resolve row and leaves the version table as it is; 'applied' is
+    refused, saying why, and changes nothing. Then the next upgrade runs."""
+    m = connected(migd_factory())
+    chain(m, 2)
+    write_rev(m, "r3_broken.sql", "r3", down="r2", transaction="none",
+              up="CREATE TABLE public.t3 (id int);\nSELECT 1/0;")
+    e = err(m, "upgrade", {})
+    assert e["data"]["kind"] == "dirty", e
+    os.unlink(os.path.join(m.migrations_dir, "r3_broken.sql"))
+    wait_for(lambda: m.status()["migrations"]["revisions"] == 2, 5,
+             what="the file's removal seen")
+    s = m.status()
+    assert s["state"] == "dirty" and s["dirty"] == ["r3"], s
+    e = err(m, "upgrade", {}, code=E_STATE, kind="dirty")
+    assert "no file defines it" in e["message"], e      # so not 'applied'
+    assert "resolve r3 unapplied" in e["message"] and "applied' or" not in e["message"], e
+    q(m, "DROP TABLE public.t3")                 # the person undoes statement 1
+
+    before = history(m)
+    p = m.migctl("resolve", "r3", "applied")
+    assert p.returncode == X_FAILED, (p.stdout, p.stderr)
+    assert "no migration file defines it" in p.stderr and "unapplied" in p.stderr, p.stderr
+    assert history(m) == before and versions(m) == ["r2"]
+
+    p = m.migctl("resolve", "r3", "unapplied")
+    assert p.returncode == X_OK, (p.stdout, p.stderr)
+    assert versions(m) == ["r2"]
+    last = history(m)[-1]
+    assert (last["revision"], last["direction"], last["error"]) == (
+        "r3", "resolve", "resolved as unapplied"), last
+    s = m.status()
+    assert s["state"] == "up_to_date" and s["dirty"] == [], s
+    write_rev(m, "r3_fixed.sql", "r3b", down="r2", up="CREATE TABLE public.t3 (id int);")
+    assert step_revs(ok(m, "upgrade", {})) == ["r3b"]
+    assert versions(m) == ["r3b"] and rel_exists(m, "public.t3")
+
+
+# ---- 10. the client goes away --------------------------------------------------
+
+def test_runs_go_on_when_their_migctl_is_killed_or_hung_up(migd_factory):
+    """A deploy job times out (SIGKILL to its migctl) while its upgrade runs, and the
+    terminal of a second migctl queued behind it closes (SIGHUP): neither run is
+    cancelled (only Ctrl-C or 'migctl cancel' cancels), the running one completes and
+    the queued one runs after it, each revision once, as migctl.1 says."""
+    m = connected(migd_factory())
+    sleeper_chain(m, sleep="2", marker="gone_sleeper", n_after=2)
+    env = migdtest.clean_env({"MIGD_SOCKET": m.socket})
+    first = run_bg([migdtest.MIGCTL_BIN, "upgrade", "r3"], env)
+    wait_activity(m, "gone_sleeper")
+    n = m.log().count("upgrade from")
+    second = run_bg([migdtest.MIGCTL_BIN, "upgrade"], env)
+    wait_for(lambda: m.log().count("upgrade from") > n, 5, what="the second run queued")
+    second.send_signal(signal.SIGHUP)
+    first.kill()
+    for p in (first, second):
+        p.communicate(timeout=10)
+    assert first.returncode == -signal.SIGKILL and second.returncode == -signal.SIGHUP
+    wait_for(lambda: versions(m) == ["r4"], 15, what="both runs done")
+    assert_history_agrees(m, ["r1", "r2", "r3", "r4"])
+    assert not m.status()["running"]
