@@ -424,6 +424,26 @@ adopt_from_start(struct job *j)
 	job_query(j, adopt_from_detect_sql, 0, NULL, adopt_from_detect);
 }
 
+/* Whether the state table adopt wants is not on the search_path: none at
+ * all for auto; for a named tool, not its table (dbmate's and
+ * golang-migrate's share a name: one there is the other tool's, said
+ * later). */
+static int
+adopt_from_unseen(struct job *j, PGresult *res, int n)
+{
+	int	 f = j->adopt_fmt;
+
+	if (n == 0)
+		return (1);
+	if (f == LAYOUT_AUTO || strcmp(PQgetvalue(res, 0, f - LAYOUT_DBMATE),
+	    "t") == 0)
+		return (0);
+	if (f != LAYOUT_DBMATE && f != LAYOUT_GOLANG_MIGRATE)
+		return (1);
+	return (strcmp(PQgetvalue(res, 0, 0), "t") != 0 &&
+	    strcmp(PQgetvalue(res, 0, 1), "t") != 0);
+}
+
 /* auto: the one state table there is; a named tool: its table. */
 static void
 adopt_from_detect(struct job *j, PGresult *res)
@@ -443,13 +463,8 @@ adopt_from_detect(struct job *j, PGresult *res)
 		    strlen(present), "%s%s (%s)", n > 1 ? ", " : "",
 		    adopt_from_tables[i], layout_name(LAYOUT_DBMATE + i));
 	}
-	/* dbmate's and golang-migrate's table share a name: one on the
-	 * search_path is the other tool's (said below). */
-	if (PQntuples(res) == 1 && (n == 0 || (j->adopt_fmt != LAYOUT_AUTO &&
-	    strcmp(PQgetvalue(res, 0, j->adopt_fmt - LAYOUT_DBMATE), "t") !=
-	    0 && ((j->adopt_fmt != LAYOUT_DBMATE && j->adopt_fmt !=
-	    LAYOUT_GOLANG_MIGRATE) || (strcmp(PQgetvalue(res, 0, 0), "t") !=
-	    0 && strcmp(PQgetvalue(res, 0, 1), "t") != 0)))) && (where = adopt_from_elsewhere(PQgetvalue(res, 0, 6),
+	if (PQntuples(res) == 1 && adopt_from_unseen(j, res, n) &&
+	    (where = adopt_from_elsewhere(PQgetvalue(res, 0, 6),
 	    j->adopt_fmt == LAYOUT_AUTO ? NULL : adopt_from_tables[
 	    j->adopt_fmt - LAYOUT_DBMATE], &schema)) != NULL) {
 		job_fail(j, MIGD_ERR_STATE, "no_state_table", json_pack(
@@ -517,7 +532,8 @@ adopt_from_detect(struct job *j, PGresult *res)
 		    "relation \"%s\" does not exist (on the search_path of "
 		    "migd's sessions): %s has not migrated this database, or "
 		    "its table is in a schema migd cannot see (check the "
-		    "database in conninfo and its privileges); %s%s", j->adopt_from, adopt_from_tables[j->adopt_fmt -
+		    "database in conninfo and its privileges); %s%s",
+		    j->adopt_from, adopt_from_tables[j->adopt_fmt -
 		    LAYOUT_DBMATE], j->adopt_from, n ? "present: " :
 		    "no tool's table is here", present);
 		return;

@@ -12,13 +12,28 @@
 #include "config.h"
 #include "migd.h"
 #include "engine.h"
-
 static void	 stamp_set_rows(struct job *j, char *marks, const char *revision,
 	    const char *direction, const char *note);
 static int	 stamp_skipped(struct job *j, size_t idx);
 static void	 stamp_accept_write(struct job *j, PGresult *res);
 static void	 stamp_resolved(struct job *j, PGresult *res);
 static void	 job_resolve_fileless(struct job *j, int applied);
+
+/* The revisions the version table says are applied, marked; NULL (the
+ * job failed) when it names one no file defines. */
+static char *
+stamp_applied(struct job *j)
+{
+	char	*marks = xcalloc(revset_count(j->rs) + 1, 1);
+
+	if (migrate_applied(j->rs, &j->st, marks) != 0) {
+		free(marks);
+		job_fail(j, MIGD_ERR_STATE, "ahead", NULL, "the version table "
+		    "names revisions no migration file defines");
+		return (NULL);
+	}
+	return (marks);
+}
 
 /* Writes the version table as rows, with one history row, in one go. */
 static void
@@ -279,13 +294,8 @@ job_resolve_fileless(struct job *j, int applied)
 		    "unapplied'", j->target, j->target);
 		return;
 	}
-	marks = xcalloc(revset_count(j->rs) + 1, 1);
-	if (migrate_applied(j->rs, &j->st, marks) != 0) {
-		free(marks);
-		job_fail(j, MIGD_ERR_STATE, "ahead", NULL, "the version table "
-		    "names revisions no migration file defines");
+	if ((marks = stamp_applied(j)) == NULL)
 		return;
-	}
 	stamp_set_rows(j, marks, j->target, "resolve",
 	    "resolved as unapplied");
 	free(marks);
@@ -341,13 +351,8 @@ job_resolve(struct job *j)
 		    idx));
 		return;
 	}
-	marks = xcalloc(revset_count(j->rs) + 1, 1);
-	if (migrate_applied(j->rs, &j->st, marks) != 0) {
-		free(marks);
-		job_fail(j, MIGD_ERR_STATE, "ahead", NULL, "the version table "
-		    "names revisions no migration file defines");
+	if ((marks = stamp_applied(j)) == NULL)
 		return;
-	}
 	if (applied) {
 		/* Everything it builds on must be applied already. */
 		for (k = 0; k < 2; k++) {
