@@ -244,6 +244,7 @@ def test_newer_sql_in_a_down_section_loads_and_is_judged_when_run(migd_factory):
                   down_sql="DROP TABLE public.v1;\n" + NEWER)
     write_rev(m, "v2_next.sql", "v2", down="v1", up="CREATE TABLE public.v2 (id int);",
               down_sql="DROP TABLE public.v2;")
+    ok(m, "reload")     # answers once the files are read: status said loading before
     st = ok(m, "status")
     assert st["migrations"]["valid"] is True, st
     ok(m, "upgrade", {})
