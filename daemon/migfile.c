@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include <nettle/base16.h>
 #include <nettle/sha2.h>
 
 #include "layout.h"
@@ -185,16 +186,12 @@ migfile_sha256_hex(const char *buf, size_t len, char out[65])
 {
 	struct sha256_ctx	 ctx;
 	uint8_t			 md[SHA256_DIGEST_SIZE];
-	size_t			 i;
 
 	sha256_init(&ctx);
 	sha256_update(&ctx, len, (const uint8_t *)buf);
 	sha256_digest(&ctx, sizeof md, md);
-	/* By hand: 32 snprintf calls cost as much as the hash itself. */
-	for (i = 0; i < sizeof md; i++) {
-		out[2 * i] = "0123456789abcdef"[md[i] >> 4];
-		out[2 * i + 1] = "0123456789abcdef"[md[i] & 0xf];
-	}
+	/* nettle's table: 32 snprintf calls cost as much as the hash. */
+	base16_encode_update(out, sizeof md, md);
 	out[64] = '\0';
 }
 
