@@ -106,7 +106,7 @@ book_history_row(struct job *j, const char *revision, const char *direction,
 {
 	const struct peer	*peer = control_peer(j->req->client);
 	char			*v[9], *created, *sql, *arr, *dur, *end, *lint;
-	char			*tail;
+	char			*tail, *start;
 	size_t			 i;
 
 	v[0] = book_literal(j, revision);
@@ -134,8 +134,8 @@ book_history_row(struct job *j, const char *revision, const char *direction,
 		dur = xprintf("round((extract(epoch FROM "
 		    "pg_catalog.clock_timestamp() - to_timestamp(%.6f)) * "
 		    "1000)::numeric, 3)", wall);
-	end = fin >= 0 ? xprintf("to_timestamp(%.6f)", fin) :
-	    xstrdup("pg_catalog.clock_timestamp()");
+	end = fin >= 0 ? book_time(fin) : NULL;
+	start = book_time(wall);
 	if (step) {
 		arr = book_lint_json(j);
 		lint = book_literal(j, arr);
@@ -145,11 +145,14 @@ book_history_row(struct job *j, const char *revision, const char *direction,
 		free(lint);
 	} else
 		tail = xstrdup("");
-	sql = xprintf("(%s, '%s', %s, %s, %s, %s, %s, to_timestamp(%.6f), %s, "
-	    "%s, %s, %ld, %ld, %s, %s, %s, %s, %s::text[]%s)", v[0], direction,
-	    success ? "true" : "false", dirty ? "true" : "false", v[1], v[2],
-	    v[3], wall, end, dur, v[4], (long)peer->uid, (long)peer->pid, v[5],
-	    v[6], v[7], v[8], created, tail);
+	sql = xprintf("(%s, '%s', %s, %s, %s, %s, %s, '%s'::timestamptz, "
+	    "%s%s%s, %s, %s, %ld, %ld, %s, %s, %s, %s, %s::text[]%s)", v[0],
+	    direction, success ? "true" : "false", dirty ? "true" : "false",
+	    v[1], v[2], v[3], start, end != NULL ? "'" : "", end != NULL ? end :
+	    "pg_catalog.clock_timestamp()", end != NULL ? "'::timestamptz" : "",
+	    dur, v[4], (long)peer->uid, (long)peer->pid, v[5], v[6], v[7], v[8],
+	    created, tail);
+	free(start);
 	free(tail);
 	free(dur);
 	free(end);
@@ -181,10 +184,11 @@ book_copy_field(const char *s)
 	return (out);
 }
 
-/* A wall-clock time as timestamptz input, in UTC to the microsecond as
- * to_timestamp() rounds it. */
-static char *
-book_copy_time(double t)
+/* A wall-clock time as timestamptz input, in UTC to the microsecond: the
+ * one conversion every history row and the lookup of a row by its start use
+ * (to_timestamp() of the printed seconds rounds otherwise one time in 8). */
+char *
+book_time(double t)
 {
 	long long	 us = (long long)(t * 1e6 + (t < 0 ? -0.5 : 0.5));
 	time_t		 sec = (time_t)(us / 1000000);
@@ -221,8 +225,8 @@ book_history_copy(struct job *j, const char *revision, const char *direction,
 	errlist_take(&f, book_copy_field(checksum));
 	errlist_take(&f, book_copy_field(message));
 	errlist_take(&f, book_copy_field(file));
-	errlist_take(&f, book_copy_time(wall));
-	errlist_take(&f, book_copy_time(fin));
+	errlist_take(&f, book_time(wall));
+	errlist_take(&f, book_time(fin));
 	errlist_add(&f, "%.3f", ms);
 	errlist_take(&f, book_copy_field(peer->user));
 	errlist_add(&f, "%ld", (long)peer->uid);

@@ -388,6 +388,7 @@ int	 job_cancelled(struct job *j);
 
 /* book.c */
 char	*book_literal(struct job *j, const char *s);
+char	*book_time(double);
 char	*book_history_row(struct job *j, const char *revision,
 	    const char *direction, int success, int dirty,
 	    const char *checksum, const char *message, const char *file,

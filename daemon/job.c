@@ -529,18 +529,19 @@ job_record_check(struct job *j)
 {
 	const struct graph_step	*st = &j->plan.steps[j->step];
 	const char		*params[3];
-	char			*ht, *sql, wall[64];
+	char			*ht, *sql, *wall;
 
 	ht = migrate_qualify(j->db->cf->history_schema,
 	    j->db->cf->history_table);
 	sql = xprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE revision = $1 "
 	    "AND direction = $2 AND success AND started_at = "
-	    "to_timestamp($3::float8))", ht);
-	snprintf(wall, sizeof wall, "%.6f", j->step_wall);
+	    "$3::timestamptz)", ht);
+	wall = book_time(j->step_wall);
 	params[0] = revset_file(j->rs, st->idx)->revision;
 	params[1] = st->dir == GRAPH_UP ? "up" : "down";
 	params[2] = wall;
 	job_query(j, sql, 3, params, job_record_checked);
+	free(wall);
 	free(sql);
 	free(ht);
 }
