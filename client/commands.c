@@ -205,7 +205,8 @@ const struct migctl_cmd migctl_cmds[] = {
 	    "edited\n" EXITS_RUN,
 	  .min_args = 1, .max_args = 1000, .params = params_accept,
 	  .print = out_accept },
-	{ .name = "adopt", .method = "adopt", .usage = "adopt [--from TOOL]",
+	{ .name = "adopt", .method = "adopt", .usage = "adopt [--from TOOL "
+	  "[--table NAME]]",
 	  .summary = "take over a database another tool (Alembic) migrated",
 	  .about = "  Take over a database another tool migrated: record the "
 	    "checksum of\n  every applied revision that has none, with an "
@@ -218,10 +219,16 @@ const struct migctl_cmd migctl_cmds[] = {
 	    "write the version table at the applied\n  revisions and their "
 	    "checksums, in one transaction.  Refused when\n  the table is "
 	    "missing, dirty, has a failed row, a version no file\n  defines, "
-	    "or a gap, or when the version table has rows.\n",
+	    "or a gap, or when the version table has rows.\n  --table NAME "
+	    "reads TOOL's table under the name it was given\n  "
+	    "(golang-migrate's x-migrations-table, goose -table, dbmate\n  "
+	    "--migrations-table, Flyway's table).\n",
 	  .arguments = "  TOOL  dbmate, golang-migrate, sqlx, diesel, goose, "
-	    "flyway, or auto\n        (the one state table present)\n",
-	  .examples = "  migctl adopt\n  migctl adopt --from dbmate\n",
+	    "flyway, or auto\n        (the one state table present)\n"
+	    "  NAME  TABLE or SCHEMA.TABLE, as in SQL: unquoted is lower "
+	    "case\n",
+	  .examples = "  migctl adopt\n  migctl adopt --from dbmate\n"
+	    "  migctl adopt --from goose --table app.goose_versions\n",
 	  .exits = "  0  adopted, or nothing to adopt\n  1  refused: unknown "
 	    "revisions, dirty, skipped, invalid files;\n     --from: see above\n"
 	    EXITS_RUN,
@@ -482,5 +489,8 @@ const struct migctl_opt migctl_options[] = {
 	{ OPT_FROM, 0, "from", NULL, "TOOL", ARG_FROM, "read the state table "
 	    "of TOOL: dbmate,\ngolang-migrate, sqlx, diesel, goose, flyway or "
 	    "auto" },
+	{ OPT_TABLE, 0, "table", NULL, "NAME", ARG_FROM, "adopt --from TOOL: "
+	    "TOOL's state table under\nanother name, as in SQL (TABLE or "
+	    "SCHEMA.TABLE)" },
 };
 const size_t migctl_noptions = nitems(migctl_options);

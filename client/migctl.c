@@ -176,15 +176,19 @@ params_revision(struct migctl *m, char **args, int n)
 	return (json_pack("{s:s}", "revision", args[0]));
 }
 
-/* adopt: --from TOOL, checked by migd. */
+/* adopt: --from TOOL and --table NAME, checked by migd. */
 json_t *
 params_adopt(struct migctl *m, char **args, int n)
 {
+	json_t	*p = json_object();
+
 	(void)args;
 	(void)n;
-	if (m->adopt_from == NULL)
-		return (json_object());
-	return (json_pack("{s:s}", "from", m->adopt_from));
+	if (m->adopt_from != NULL)
+		json_object_set_new(p, "from", json_string(m->adopt_from));
+	if (m->adopt_table != NULL)
+		json_object_set_new(p, "table", json_string(m->adopt_table));
+	return (p);
 }
 
 /* stamp's revisions: one string, as ever, or a list. */
@@ -867,6 +871,9 @@ migctl_set(struct migctl *m, const struct migctl_opt *o, const char *name,
 		break;
 	case OPT_FROM:
 		m->adopt_from = val;
+		break;
+	case OPT_TABLE:
+		m->adopt_table = val;
 		break;
 	case OPT_FORMAT:
 		m->lint_format = val;

@@ -52,6 +52,7 @@ struct migctl {
 	int			 apply_skipped;
 	int			 purge;		/* stamp --purge */
 	const char		*adopt_from;	/* adopt --from */
+	const char		*adopt_table;	/* and --table */
 	const char		*lint_format;	/* lint -s FILE... --format */
 	int			 atomic;	/* 1, 0, or -1: as configured */
 	int			 cancel_sent;	/* Ctrl-C asked migd to cancel */
@@ -120,7 +121,7 @@ enum migctl_optid {
 	OPT_DRIFT, OPT_SKIPPED, OPT_WAIT_DAEMON, OPT_LIMIT, OPT_FOR, OPT_TIMEOUT,
 	OPT_MESSAGE, OPT_DIR, OPT_CONFIG, OPT_HEAD, OPT_OUT, OPT_PARTIAL,
 	OPT_PURGE, OPT_FROM, OPT_DB, OPT_ALL, OPT_PARALLEL, OPT_CANARY,
-	OPT_CONTINUE, OPT_FRESH, OPT_FORMAT
+	OPT_CONTINUE, OPT_FRESH, OPT_FORMAT, OPT_TABLE
 };
 
 struct migctl_opt {

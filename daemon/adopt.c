@@ -261,28 +261,65 @@ adopt_from_elsewhere(const char *all, const char *table, char **schema)
 
 /* Each tool's rows: version, whether it is in effect (golang-migrate:
  * not dirty; sqlx, Flyway: success), the row's type (Flyway), the
- * checksum of the file it ran (sqlx, Flyway; '' when none). */
+ * checksum of the file it ran (sqlx, Flyway; '' when none); @T is the
+ * table (adopt_from_sql). */
 static const char *const adopt_from_rows_sql[] = {
-	"SELECT version::text, true, '', '' FROM schema_migrations",
-	"SELECT version::text, NOT dirty, '', '' FROM schema_migrations",
-	"SELECT version::text, success, '', encode(checksum, 'hex') FROM "
-	"_sqlx_migrations",
-	"SELECT version::text, true, '', '' FROM __diesel_schema_migrations",
+	"SELECT version::text, true, '', '' FROM @T",
+	"SELECT version::text, NOT dirty, '', '' FROM @T",
+	"SELECT version::text, success, '', encode(checksum, 'hex') FROM @T",
+	"SELECT version::text, true, '', '' FROM @T",
 	/* goose: the latest row of each version says whether it is applied;
 	 * version 0 is goose's own first row. */
 	"SELECT version_id::text, is_applied, '', '' FROM (SELECT DISTINCT ON "
-	"(version_id) version_id, is_applied FROM goose_db_version ORDER BY "
+	"(version_id) version_id, is_applied FROM @T ORDER BY "
 	"version_id, id DESC) g WHERE version_id <> 0",
 	/* Flyway: 'flyway repair' marks an applied migration whose file is
 	 * gone with a later DELETE row, and Flyway ignores it from then on. */
 	"SELECT coalesce(version, ''), success, type, coalesce(checksum::text, "
-	"'') FROM flyway_schema_history h WHERE type NOT IN ('SCHEMA', "
-	"'DELETE') AND NOT EXISTS (SELECT 1 FROM flyway_schema_history d "
+	"'') FROM @T h WHERE type NOT IN ('SCHEMA', "
+	"'DELETE') AND NOT EXISTS (SELECT 1 FROM @T d "
 	"WHERE d.type = 'DELETE' AND d.version = h.version AND "
 	"d.installed_rank > h.installed_rank) ORDER BY installed_rank"
 };
 
+/* The columns adopt reads of each tool's table: a table named by --table
+ * without them is not that tool's. */
+static const char *const adopt_from_columns[] = {
+	"version", "version dirty", "version success checksum", "version",
+	"id version_id is_applied",
+	"installed_rank version type checksum success"
+};
+
+/* The state table named in messages: --table's, or the tool's own. */
+static const char *
+adopt_from_table(const struct job *j)
+{
+	if (j->adopt_table != NULL)
+		return (j->adopt_table);
+	return (adopt_from_tables[j->adopt_fmt - LAYOUT_DBMATE]);
+}
+
+/* The tool's rows query, reading table (a name PostgreSQL printed, or one
+ * of adopt_from_tables). */
+static char *
+adopt_from_sql(int fmt, const char *table)
+{
+	const char	*tpl = adopt_from_rows_sql[fmt - LAYOUT_DBMATE], *at;
+	char		*out = xstrdup(""), *tmp;
+
+	while ((at = strstr(tpl, "@T")) != NULL) {
+		tmp = xprintf("%s%.*s%s", out, (int)(at - tpl), tpl, table);
+		free(out);
+		out = tmp;
+		tpl = at + 2;
+	}
+	tmp = xprintf("%s%s", out, tpl);
+	free(out);
+	return (tmp);
+}
+
 static void	 adopt_from_detect(struct job *, PGresult *);
+static void	 adopt_from_named(struct job *, PGresult *);
 static void	 adopt_from_rows(struct job *, PGresult *);
 static void	 adopt_from_write(struct job *, PGresult *);
 
@@ -421,7 +458,100 @@ adopt_from_start(struct job *j)
 		    j->adopt_from, j->st.rows[0]);
 		return;
 	}
+	if (j->adopt_table != NULL) {
+		const char	*params[1] = { j->adopt_table };
+
+		job_query(j, "SELECT c::text, (SELECT string_agg(attname, ' ') "
+		    "FROM pg_catalog.pg_attribute WHERE attrelid = c AND "
+		    "attnum > 0 AND NOT attisdropped) FROM (SELECT "
+		    "pg_catalog.to_regclass($1) AS c) t", 1, params,
+		    adopt_from_named);
+		return;
+	}
 	job_query(j, adopt_from_detect_sql, 0, NULL, adopt_from_detect);
+}
+
+/* The first of the tool's columns that table lacks (in *col, to free),
+ * or 0 when it has them all. */
+static int
+adopt_from_lacks(int fmt, const char *have, char **col)
+{
+	const char	*p = adopt_from_columns[fmt - LAYOUT_DBMATE], *e;
+	char		*pad = xprintf(" %s ", have), *want;
+	int		 lacks = 0;
+
+	for (; *p != '\0' && !lacks; p = *e != '\0' ? e + 1 : e) {
+		e = strchr(p, ' ');
+		if (e == NULL)
+			e = p + strlen(p);
+		want = xprintf(" %.*s ", (int)(e - p), p);
+		if (strstr(pad, want) == NULL) {
+			*col = xstrndup(p, e - p);
+			lacks = 1;
+		}
+		free(want);
+	}
+	free(pad);
+	return (lacks);
+}
+
+/* --table: that table, if it is there and has the tool's columns. */
+static void
+adopt_from_named(struct job *j, PGresult *res)
+{
+	const char	*have, *state = PQresultErrorField(res,
+			    PG_DIAG_SQLSTATE);
+	char		*col, *sql;
+
+	/* The name's syntax (42601, 42602), another database's (0A000). */
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR && state != NULL &&
+	    (strncmp(state, "42", 2) == 0 || strcmp(state, "0A000") == 0)) {
+		job_fail(j, MIGD_ERR_INVALID_PARAMS, "invalid_params",
+		    json_pack("{s:s, s:s}", "from", j->adopt_from, "table",
+		    j->adopt_table), "adopt --table '%s': %s (write it as in "
+		    "SQL: TABLE or SCHEMA.TABLE, double-quoted where it has "
+		    "capitals)", j->adopt_table, PQresultErrorField(res,
+		    PG_DIAG_MESSAGE_PRIMARY));
+		return;
+	}
+	if (!job_ok(j, res))
+		return;
+	if (PQgetisnull(res, 0, 0)) {
+		job_fail(j, MIGD_ERR_STATE, "no_state_table", json_pack(
+		    "{s:s, s:s}", "from", j->adopt_from, "table",
+		    j->adopt_table), "adopt --from %s --table %s: relation "
+		    "\"%s\" does not exist (on the search_path of migd's "
+		    "sessions, or in the schema named): check the name the "
+		    "tool was given (unquoted names are lower case, as in "
+		    "SQL) and the database in conninfo", j->adopt_from,
+		    j->adopt_table, j->adopt_table);
+		return;
+	}
+	have = PQgetvalue(res, 0, 1);
+	if (adopt_from_lacks(j->adopt_fmt, have, &col)) {
+		job_fail(j, MIGD_ERR_STATE, "no_state_table", json_pack(
+		    "{s:s, s:s, s:s}", "from", j->adopt_from, "table",
+		    j->adopt_table, "missing", col), "adopt --from %s --table "
+		    "%s: %s has no column %s, which %s's state table has: "
+		    "not %s's table (its columns: %s)", j->adopt_from,
+		    j->adopt_table, PQgetvalue(res, 0, 0), col, j->adopt_from,
+		    j->adopt_from, have);
+		free(col);
+		return;
+	}
+	if (j->adopt_fmt == LAYOUT_DBMATE && !adopt_from_lacks(
+	    LAYOUT_GOLANG_MIGRATE, have, &col)) {
+		job_fail(j, MIGD_ERR_STATE, "no_state_table", json_pack(
+		    "{s:s, s:s}", "from", j->adopt_from, "table",
+		    j->adopt_table), "adopt --from dbmate --table %s: %s is "
+		    "golang-migrate's (it has a dirty column): run 'migctl "
+		    "adopt --from golang-migrate --table %s'", j->adopt_table,
+		    PQgetvalue(res, 0, 0), j->adopt_table);
+		return;
+	}
+	sql = adopt_from_sql(j->adopt_fmt, PQgetvalue(res, 0, 0));
+	job_query(j, sql, 0, NULL, adopt_from_rows);
+	free(sql);
 }
 
 /* Whether the state table adopt wants is not on the search_path: none at
@@ -448,7 +578,7 @@ adopt_from_unseen(struct job *j, PGresult *res, int n)
 static void
 adopt_from_detect(struct job *j, PGresult *res)
 {
-	char	 present[256] = "", *where, *schema;
+	char	 present[256] = "", *where, *schema, *sql;
 	int	 i, n = 0, pick = -1, has;
 
 	if (!job_ok(j, res))
@@ -532,14 +662,17 @@ adopt_from_detect(struct job *j, PGresult *res)
 		    "relation \"%s\" does not exist (on the search_path of "
 		    "migd's sessions): %s has not migrated this database, or "
 		    "its table is in a schema migd cannot see (check the "
-		    "database in conninfo and its privileges); %s%s",
+		    "database in conninfo and its privileges), or under "
+		    "another name (--table NAME); %s%s",
 		    j->adopt_from, adopt_from_tables[j->adopt_fmt -
 		    LAYOUT_DBMATE], j->adopt_from, n ? "present: " :
 		    "no tool's table is here", present);
 		return;
 	}
-	job_query(j, adopt_from_rows_sql[j->adopt_fmt - LAYOUT_DBMATE], 0,
-	    NULL, adopt_from_rows);
+	sql = adopt_from_sql(j->adopt_fmt, adopt_from_tables[j->adopt_fmt -
+	    LAYOUT_DBMATE]);
+	job_query(j, sql, 0, NULL, adopt_from_rows);
+	free(sql);
 }
 
 /* Refuses a row the tool itself would stop at. */
@@ -571,8 +704,8 @@ adopt_from_bad_row(struct job *j, const char *v, const char *type)
 		    "Flyway: Detected failed migration to version %s. Please "
 		    "remove any half-completed changes then run repair to fix "
 		    "the schema history (a %s row with success = false in "
-		    "flyway_schema_history): undo what it did by hand, run "
-		    "'flyway repair', then adopt again", v, type);
+		    "%s): undo what it did by hand, run 'flyway repair', then "
+		    "adopt again", v, type, adopt_from_table(j));
 		return (1);
 	}
 	return (0);
@@ -723,8 +856,7 @@ adopt_from_rows(struct job *j, PGresult *res)
 		    "but not read as a migration (%s): the files are read as %s "
 		    "migrations; if this is a %s project, set format = %s under "
 		    "[migrations], reload, then adopt", j->adopt_from,
-		    adopt_from_tables[j->adopt_fmt - LAYOUT_DBMATE], unknown,
-		    skip, layout_name(j->rs->set.format), j->adopt_from,
+		    adopt_from_table(j), unknown, skip, layout_name(j->rs->set.format), j->adopt_from,
 		    j->adopt_from);
 		goto out;
 	}
@@ -734,8 +866,7 @@ adopt_from_rows(struct job *j, PGresult *res)
 		    "records version %s, which no migration file defines: "
 		    "deploy the migration files that database was migrated "
 		    "with (the [migrations] directory), then adopt%s",
-		    j->adopt_from, adopt_from_tables[j->adopt_fmt -
-		    LAYOUT_DBMATE], unknown, j->adopt_fmt == LAYOUT_FLYWAY ?
+		    j->adopt_from, adopt_from_table(j), unknown, j->adopt_fmt == LAYOUT_FLYWAY ?
 		    " (a file removed on purpose: 'flyway repair' marks its "
 		    "version deleted, and adopt skips it then, as Flyway "
 		    "does)" : "");
@@ -839,8 +970,7 @@ adopt_from_write(struct job *j, PGresult *res)
 	for (i = 0; i < json_array_size(j->adopt_gone); i++)
 		log_info("adopt --from %s: %s records version %s, whose file "
 		    "was removed: passed over, as %s does", j->adopt_from,
-		    adopt_from_tables[j->adopt_fmt - LAYOUT_DBMATE],
-		    json_string_value(json_array_get(j->adopt_gone, i)),
+		    adopt_from_table(j), json_string_value(json_array_get(j->adopt_gone, i)),
 		    j->adopt_from);
 	log_info("adopt --from %s: at %s, recorded the checksums of %zu "
 	    "applied revision%s", j->adopt_from, graph_id(j->rs->graph, head),

@@ -61,6 +61,7 @@ static const struct rpc_param cmd_accept_params[] = {
 };
 static const struct rpc_param cmd_adopt_params[] = {
 	{ "from", RPC_STRING, 0 },
+	{ "table", RPC_STRING, 0 },
 	{ NULL, RPC_STRING, 0 }
 };
 static const struct rpc_param cmd_resolve_params[] = {

@@ -69,6 +69,7 @@ struct job {
 	json_t			*accept;	/* revisions whose edit to accept */
 	char			*adopt_from;	/* adopt --from: the tool's name */
 	int			 adopt_fmt;	/* and its layout (enum layout_format) */
+	char			*adopt_table;	/* adopt --table: its state table */
 	size_t			*adopt_revs;	/* applied, in upgrade order */
 	size_t			 n_adopt;
 	json_t			*adopt_gone;	/* versions recorded whose file was

@@ -43,6 +43,7 @@ job_free(struct job *j)
 	free(j->targets);
 	free(j->resolve_as);
 	free(j->adopt_from);
+	free(j->adopt_table);
 	free(j->adopt_revs);
 	json_decref(j->adopt_gone);
 	json_decref(j->accept);

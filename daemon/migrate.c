@@ -467,6 +467,21 @@ migrate_start(struct request *req, enum migrate_op op)
 		j->adopt_from = xstrdup(s);
 		j->adopt_fmt = (int)fmt;
 	}
+	if (op == MIGRATE_ADOPT && json_object_get(p, "table") != NULL) {
+		s = json_string_value(json_object_get(p, "table"));
+		if (s == NULL || *s == '\0' || strlen(s) > 300 ||
+		    j->adopt_from == NULL || j->adopt_fmt == LAYOUT_AUTO) {
+			job_free(j);
+			cmd_error(req, MIGD_ERR_INVALID_PARAMS,
+			    "invalid_params", NULL, "%s", s == NULL || *s ==
+			    '\0' || strlen(s) > 300 ? "adopt --table: a table "
+			    "name, TABLE or SCHEMA.TABLE" : "adopt --table "
+			    "names the state table of the tool --from names: "
+			    "give --from TOOL (not auto) with it");
+			return;
+		}
+		j->adopt_table = xstrdup(s);
+	}
 	j->dry_run = json_is_true(json_object_get(p, "dry_run"));
 	j->allow_drift = json_is_true(json_object_get(p, "allow_drift"));
 	j->apply_skipped = json_is_true(json_object_get(p, "apply_skipped"));

@@ -28,6 +28,8 @@ from engine_helpers import E_STATE, X_FAILED, X_OK, X_USAGE, connected, err, \
 from test_layouts import LAYOUTS, MIGD_TABLES, NO_SCHEMAS, TOOLS, _dbmate_bin, \
     layout_migd, migd_reference
 
+E_PARAMS = -32602
+
 STATE_TABLES = {
     "dbmate": ["public.schema_migrations"],
     "golang-migrate": ["public.schema_migrations"],
@@ -698,3 +700,107 @@ def test_adopt_from_dbmate_versions_are_strings(migd_factory, pg, make_db):
     q(m, "UPDATE schema_migrations SET version = '001'")
     res = ok(m, "adopt", {"from": "dbmate"})
     assert [x["revision"] for x in res["adopted"]] == ["001"], res
+
+
+# The state table under the name the team gave the tool: golang-migrate's
+# x-migrations-table (quoted by golang-migrate, so capitals stay), goose's
+# -table (schema-qualified), dbmate's --migrations-table, Flyway's table in
+# its own schema.
+RENAMED = {
+    "golang-migrate": ('"SvcMigrations"', "schema_migrations", '"SvcMigrations"'),
+    "goose": ("ops.goose_versions", "goose_db_version", "ops.goose_versions"),
+    "dbmate": ("svc_migrations", "schema_migrations", "svc_migrations"),
+    "flyway": ("ops.history", "flyway_schema_history", '"ops"."history"'),
+}
+
+
+def renamed_part_way(pg, db, tool, k):
+    """The tool ran k migrations with its state table renamed."""
+    _, bare, written = RENAMED[tool]
+    applied = migration_files(tool)[:k]
+    for _, _, text in applied:
+        psql_file(pg, db, text)
+    table = re.compile(r'(?:"public"\.|public\.)?"?%s"?(?!\w)' % bare)
+    psql_file(pg, db, ("CREATE SCHEMA IF NOT EXISTS ops;\n" if "ops" in written else "") +
+              "".join(table.sub(written, x) + ";\n"
+                      for x in [CREATE[tool]] + tool_rows(tool, applied)))
+    return pg.psql("SELECT count(*) FROM %s" % written, db)
+
+
+@pytest.mark.parametrize("tool", sorted(RENAMED))
+def test_adopt_from_a_state_table_under_another_name(migd_factory, pg, make_db, tool):
+    """A team gave the tool its own table name: adopt --from TOOL alone says it
+    found no table and names --table; with --table NAME (as written in SQL) it
+    reads that table, never writes it, and upgrade runs the rest to the same
+    schema as migd from scratch."""
+    realworld, order = TOOLS[tool]
+    name, _, written = RENAMED[tool]
+    want = migd_reference(migd_factory, pg, make_db, realworld)
+    db = make_db(pg)
+    k = PART[tool]
+    assert renamed_part_way(pg, db, tool, k) != "0"
+    before = pg.psql("SELECT * FROM %s ORDER BY 1" % written, db)
+    m = layout_migd(migd_factory, tool, tool, db=db)
+
+    e = err(m, "adopt", {"from": tool}, code=E_STATE, kind="no_state_table")
+    assert "under another name (--table NAME)" in e["message"], e
+    assert versions(m) in ([], None) and adopt_rows(m) == []
+
+    rc, res, p = migctl_json(m, "adopt", "--from", tool, "--table", name)
+    assert rc == X_OK, (p.stdout, p.stderr)
+    assert [x["revision"] for x in res["adopted"]] == order[:k], res
+    assert versions(m) == [order[k - 1]]
+    assert pg.psql("SELECT * FROM %s ORDER BY 1" % written, db) == before
+    migctl_ok(m, "upgrade", "head")
+    assert versions(m) == [order[-1]]
+    assert pg.psql("SELECT * FROM %s ORDER BY 1" % written, db) == before
+    # the tool's table (and its schema) aside, the schema is migd's from scratch
+    pg.psql("DROP TABLE %s; DROP SCHEMA IF EXISTS ops" % written, db)
+    assert_same_dump(want, schema_helpers.dump(pg, db, MIGD_TABLES),
+                     "%s part-way under %s, adopt --from --table, upgrade"
+                     % (tool, name), "migd from scratch", "adopted")
+
+
+def test_adopt_from_table_refuses_what_is_not_the_tools_table(migd_factory, pg, make_db):
+    """--table names a table that is missing, has another tool's columns, or is
+    not a name; or comes without --from TOOL: each refused, nothing written."""
+    m, db = fresh(migd_factory, pg, make_db, "goose", k=2)
+    renamed_part_way(pg, db, "goose", 0)
+    before = pg.psql("SELECT * FROM ops.goose_versions ORDER BY 1", db)
+
+    def refused(params, kind, *says, code=E_STATE):
+        e = err(m, "adopt", params, code=code, kind=kind)
+        for s in says:
+            assert s in e["message"], e
+        assert versions(m) in ([], None) and adopt_rows(m) == []
+        assert pg.psql("SELECT * FROM ops.goose_versions ORDER BY 1", db) == before
+        return e
+
+    refused({"from": "goose", "table": "goose_versions"}, "no_state_table",
+            'relation "goose_versions" does not exist', "unquoted names are lower case")
+    e = refused({"from": "flyway", "table": "ops.goose_versions"}, "no_state_table",
+                "ops.goose_versions has no column installed_rank", "not flyway's table")
+    assert e["data"]["missing"] == "installed_rank", e
+    refused({"from": "goose", "table": "a.b.c.d"}, "invalid_params",
+            "adopt --table 'a.b.c.d': improper relation name", code=E_PARAMS)
+    refused({"from": "goose", "table": '"ops'}, "invalid_params",
+            "invalid name syntax", code=E_PARAMS)
+    refused({"from": "goose", "table": "otherdb.ops.goose_versions"}, "invalid_params",
+            "cross-database references are not implemented", code=E_PARAMS)
+    refused({"table": "ops.goose_versions"}, "invalid_params",
+            "give --from TOOL (not auto) with it", code=E_PARAMS)
+    refused({"from": "auto", "table": "ops.goose_versions"}, "invalid_params",
+            "give --from TOOL (not auto) with it", code=E_PARAMS)
+    refused({"from": "goose", "table": ""}, "invalid_params",
+            "a table name, TABLE or SCHEMA.TABLE", code=E_PARAMS)
+    # golang-migrate's table named to dbmate: said which tool's it is
+    q(m, 'CREATE TABLE "SvcMigrations" (version bigint not null primary key, '
+         'dirty boolean not null)')
+    refused({"from": "dbmate", "table": '"SvcMigrations"'}, "no_state_table",
+            "is golang-migrate's (it has a dirty column)",
+            "adopt --from golang-migrate --table")
+    # the migctl flag: --table is adopt's, and unquoted names fold as in SQL
+    p = m.migctl("status", "--table", "x")
+    assert p.returncode == X_USAGE, p.stdout + p.stderr
+    res = ok(m, "adopt", {"from": "goose", "table": "OPS.GOOSE_VERSIONS"})
+    assert res["applied"] == 0 and versions(m) in ([], None), res

@@ -1191,7 +1191,7 @@ COMMAND_OPTIONS = {
     "verify": {"--all"},
     "history": {"--limit"},
     "stamp": {"--purge"},
-    "adopt": {"--from"},
+    "adopt": {"--from", "--table"},
     "plan": {"--atomic", "--no-atomic", "--allow-drift"},
     "upgrade": {"--dry-run", "--sql", "--atomic", "--no-atomic", "--allow-drift",
                 "--apply-skipped", "--wait-daemon", "-d", "--dir", "--directory", "-c", "--config",
@@ -1741,6 +1741,11 @@ def test_bash_completion_knows_every_command_and_option():
     assert complete("resolve", "r1", "") == {"applied", "unapplied"}
     assert complete("new", "--dir", "/nonexistent-") == set()
     assert complete("import", "") == {"alembic"}
+    assert complete("adopt", "--from", "g") == {"golang-migrate", "goose"}
+    assert complete("lint", "--format", "m") == {"migd"}
+    # an option's value is not the command: --format's and --table's too
+    assert complete("--format", "goose", "") == set(COMMANDS)
+    assert complete("adopt", "--table", "t", "--f") == {"--from"}
 
 
 def test_man_page_renders_and_names_every_command_and_option():
