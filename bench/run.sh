@@ -37,9 +37,6 @@ say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 . tests/debian-deps.sh
 MIGD_DEPS="$MIGD_DEPS python3-alembic alembic python3-psycopg2
 python3-sqlalchemy sqitch libdbd-pg-perl"
-# npm: Debian's package, unless an npm is already there (NodeSource's
-# nodejs ships its own and conflicts with Debian's npm).
-command -v npm >/dev/null 2>&1 || MIGD_DEPS="$MIGD_DEPS nodejs npm"
 migd_install_deps
 
 py=/usr/bin/python3    # Debian's, with alembic and psycopg2
@@ -47,25 +44,9 @@ pgbin=/usr/lib/postgresql/15/bin
 psql=$pgbin/psql       # the binary: /usr/bin/psql is a Perl wrapper (+25 ms)
 [ -x "$psql" ] || { echo "no PostgreSQL 15 in $pgbin" >&2; exit 1; }
 
-# dbmate from npm: the package brings a prebuilt binary in an optional
-# dependency (@dbmate/linux-x64); we call that binary directly, as the
-# node wrapper would (it adds node's start-up to every call).
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/migd-bench
-dbmate=""
-dbmate_why=""
-mkdir -p "$cache/npm"
-if [ ! -x "$cache/npm/node_modules/.bin/dbmate" ]; then
-    (cd "$cache/npm" && { [ -f package.json ] || npm init -y >/dev/null 2>&1; } &&
-        npm install --no-audit --no-fund dbmate >npm.log 2>&1) ||
-        dbmate_why="npm install dbmate failed: $(tail -3 "$cache/npm/npm.log" 2>/dev/null | tr '\n' ' ')"
-fi
-for f in "$cache"/npm/node_modules/@dbmate/*/bin/dbmate; do
-    [ -x "$f" ] && "$f" --version >/dev/null 2>&1 && dbmate=$f && break
-done
-if [ -z "$dbmate" ]; then
-    [ -n "$dbmate_why" ] || dbmate_why="the npm package installed no runnable binary for $(uname -m)"
-    echo "dbmate not measurable: $dbmate_why" >&2
-fi
+# dbmate from npm (tests/debian-deps.sh)
+migd_install_dbmate
+dbmate=$MIGD_DBMATE dbmate_why=$MIGD_DBMATE_WHY
 
 # ---- migd --------------------------------------------------------------
 work=${BENCH_WORK:-$(mktemp -d /tmp/migd-bench.XXXXXX)}

@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 . tests/debian-deps.sh
 migd_install_deps || exit 1
+# the real dbmate, for the tests that compare with it (npm registry)
+migd_install_dbmate
 
 build=${MIGD_BUILD_DIR:-$top/build/ci}
 passed=0 failed=0 skipped=0

@@ -804,3 +804,38 @@ def test_adopt_from_table_refuses_what_is_not_the_tools_table(migd_factory, pg, 
     assert p.returncode == X_USAGE, p.stdout + p.stderr
     res = ok(m, "adopt", {"from": "goose", "table": "OPS.GOOSE_VERSIONS"})
     assert res["applied"] == 0 and versions(m) in ([], None), res
+
+
+def test_adopt_from_dbmate_itself_with_its_migrations_table(migd_factory, pg, make_db):
+    """dbmate itself (npm) migrated part-way with --migrations-table: adopt
+    --from dbmate --table reads the table dbmate made, and upgrade head
+    finishes to the schema migd gives from scratch."""
+    dbmate = _dbmate_bin()
+    if dbmate is None:
+        pytest.skip("dbmate is not installed (tests/ci.sh installs it from npm)")
+    realworld, order = TOOLS["dbmate"]
+    want = migd_reference(migd_factory, pg, make_db, realworld)
+    db = make_db(pg)
+    d = tempfile.mkdtemp(prefix="adopt-from-dbmate-table-")
+    for _, f, _ in migration_files("dbmate")[:PART["dbmate"]]:
+        with open(f) as src, open(os.path.join(d, os.path.basename(f)), "w") as dst:
+            dst.write(src.read())
+    url = "postgres://postgres@localhost/%s?socket=%s&port=%d&sslmode=disable" % (
+        db, pg.sockdir, pg.port)
+    p = subprocess.run([dbmate, "--url", url, "--migrations-dir", d,
+                        "--migrations-table", "svc_migrations", "--no-dump-schema", "up"],
+                       env=migdtest.clean_env(), capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    before = pg.psql("SELECT version FROM svc_migrations ORDER BY 1", db)
+    assert before.split() == order[:PART["dbmate"]]
+    m = layout_migd(migd_factory, "dbmate", "dbmate", db=db)
+    res = ok(m, "adopt", {"from": "dbmate", "table": "svc_migrations"})
+    assert [x["revision"] for x in res["adopted"]] == order[:PART["dbmate"]], res
+    migctl_ok(m, "upgrade", "head")
+    assert versions(m) == [order[-1]]
+    assert pg.psql("SELECT version FROM svc_migrations ORDER BY 1", db) == before
+    pg.psql("DROP TABLE svc_migrations", db)
+    assert_same_dump(want, schema_helpers.dump(pg, db, MIGD_TABLES),
+                     "dbmate --migrations-table part-way, adopt, upgrade",
+                     "migd from scratch", "adopted")

@@ -12,7 +12,7 @@ each: upgrade to head with format = TOOL and with format = auto, the
 versions the tool's own, plan/status/revisions as for migd files, downgrade
 to base back to the empty schema, `upgrade --sql` offline. A mixed directory
 and bad versions are refused, with nothing run. dbmate itself (from npm, as
-bench/run.sh installs it) migrates the dbmate fixture to the same schema as
+tests/ci.sh and bench/run.sh install it) migrates the dbmate fixture to the same schema as
 migd.
 """
 
@@ -358,7 +358,7 @@ def test_dbmate_itself_gives_the_same_schema(migd_factory, pg, make_db):
     migrating it give the same pg_dump --schema-only."""
     dbmate = _dbmate_bin()
     if dbmate is None:
-        pytest.skip("dbmate is not installed (bench/run.sh installs it from npm)")
+        pytest.skip("dbmate is not installed (tests/ci.sh installs it from npm)")
     ref = make_db(pg)
     url = "postgres://postgres@localhost/%s?socket=%s&port=%d&sslmode=disable" % (
         ref, pg.sockdir, pg.port)
