@@ -2,7 +2,7 @@
 another tool migrated part-way, from that tool's own state table.
 
 For each tool the fixture's first migrations run with psql (dbmate's with
-dbmate itself when bench/run.sh installed it), the tool's state table gets
+dbmate itself, which tests/ci.sh installs), the tool's state table gets
 the rows the tool writes; adopt --from puts migd's version table at the last
 applied revision with an 'adopt' history row per applied one, running no SQL;
 upgrade head then runs the rest and the schema equals migd running the
