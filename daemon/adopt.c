@@ -856,7 +856,8 @@ adopt_from_rows(struct job *j, PGresult *res)
 		    "but not read as a migration (%s): the files are read as %s "
 		    "migrations; if this is a %s project, set format = %s under "
 		    "[migrations], reload, then adopt", j->adopt_from,
-		    adopt_from_table(j), unknown, skip, layout_name(j->rs->set.format), j->adopt_from,
+		    adopt_from_table(j), unknown, skip,
+		    layout_name(j->rs->set.format), j->adopt_from,
 		    j->adopt_from);
 		goto out;
 	}
@@ -866,7 +867,8 @@ adopt_from_rows(struct job *j, PGresult *res)
 		    "records version %s, which no migration file defines: "
 		    "deploy the migration files that database was migrated "
 		    "with (the [migrations] directory), then adopt%s",
-		    j->adopt_from, adopt_from_table(j), unknown, j->adopt_fmt == LAYOUT_FLYWAY ?
+		    j->adopt_from, adopt_from_table(j), unknown,
+		    j->adopt_fmt == LAYOUT_FLYWAY ?
 		    " (a file removed on purpose: 'flyway repair' marks its "
 		    "version deleted, and adopt skips it then, as Flyway "
 		    "does)" : "");
@@ -970,8 +972,8 @@ adopt_from_write(struct job *j, PGresult *res)
 	for (i = 0; i < json_array_size(j->adopt_gone); i++)
 		log_info("adopt --from %s: %s records version %s, whose file "
 		    "was removed: passed over, as %s does", j->adopt_from,
-		    adopt_from_table(j), json_string_value(json_array_get(j->adopt_gone, i)),
-		    j->adopt_from);
+		    adopt_from_table(j), json_string_value(
+		    json_array_get(j->adopt_gone, i)), j->adopt_from);
 	log_info("adopt --from %s: at %s, recorded the checksums of %zu "
 	    "applied revision%s", j->adopt_from, graph_id(j->rs->graph, head),
 	    j->n_adopt, j->n_adopt == 1 ? "" : "s");
