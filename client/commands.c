@@ -222,7 +222,9 @@ const struct migctl_cmd migctl_cmds[] = {
 	    "or a gap, or when the version table has rows.\n  --table NAME "
 	    "reads TOOL's table under the name it was given\n  "
 	    "(golang-migrate's x-migrations-table, goose -table, dbmate\n  "
-	    "--migrations-table, Flyway's table).\n",
+	    "--migrations-table, Flyway's table).  While another session\n  "
+	    "changes the schema (the tool still migrating), --from refuses\n  "
+	    "with exit 5.\n",
 	  .arguments = "  TOOL  dbmate, golang-migrate, sqlx, diesel, goose, "
 	    "flyway, or auto\n        (the one state table present)\n"
 	    "  NAME  TABLE or SCHEMA.TABLE, as in SQL: unquoted is lower "

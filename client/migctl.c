@@ -145,7 +145,8 @@ migctl_exit_code(json_t *error)
 	if (strcmp(kind, "forbidden") == 0)
 		return (MIGCTL_EXIT_FORBIDDEN);
 	if (strcmp(kind, "busy") == 0 || strcmp(kind, "lock_timeout") == 0 ||
-	    strcmp(kind, "too_many_clients") == 0)
+	    strcmp(kind, "too_many_clients") == 0 || strcmp(kind,
+	    "schema_changing") == 0)
 		return (MIGCTL_EXIT_BUSY);
 	return (MIGCTL_EXIT_FAILED);
 }

@@ -445,6 +445,37 @@ adopt_from_before(const size_t *order, size_t n, ssize_t a, ssize_t b)
 	return (0);
 }
 
+/*
+ * Another client session of this database, in a transaction still open,
+ * holding a lock that schema changes take (ALTER, CREATE INDEX, a foreign
+ * key) on an existing table, or creating something in a schema (CREATE
+ * locks the schema): the other tool migrating now, whose state table does
+ * not yet say what it is applying.  migd does not know each tool's own
+ * lock.  Temporary tables (their pg_temp schema, one made in that
+ * transaction not yet in our catalog) are the session's own business.
+ */
+static const char adopt_from_busy_sql[] =
+	"SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.usename, "
+	"''), l.mode, coalesce(c.oid::regclass::text, 'schema ' || "
+	"quote_ident(n.nspname)), left(regexp_replace(coalesce(a.query, ''), "
+	"'\\s+', ' ', 'g'), 120), to_char(a.xact_start AT TIME ZONE 'UTC', "
+	"'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+	"FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON "
+	"a.pid = l.pid LEFT JOIN pg_catalog.pg_class c ON l.locktype = "
+	"'relation' AND c.oid = l.relation LEFT JOIN pg_catalog.pg_namespace n "
+	"ON l.locktype = 'object' AND l.classid = "
+	"'pg_catalog.pg_namespace'::pg_catalog.regclass AND n.oid = l.objid "
+	"WHERE l.granted AND l.database = (SELECT oid FROM "
+	"pg_catalog.pg_database WHERE datname = pg_catalog.current_database()) "
+	"AND l.pid <> pg_catalog.pg_backend_pid() AND a.backend_type = "
+	"'client backend' AND ((l.mode IN ('ShareLock', "
+	"'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock') AND "
+	"c.relpersistence IN ('p', 'u')) OR (n.nspname NOT LIKE 'pg\\_temp\\_%' "
+	"AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%')) "
+	"ORDER BY a.xact_start, c.oid IS NULL LIMIT 1";
+
+static void	 adopt_from_busy(struct job *, PGresult *);
+
 /* Refused unless migd never wrote the version table. */
 static void
 adopt_from_start(struct job *j)
@@ -456,6 +487,37 @@ adopt_from_start(struct job *j)
 		    "table already names %s: migd knows where this database "
 		    "is; run plain 'migctl adopt' to record checksums",
 		    j->adopt_from, j->st.rows[0]);
+		return;
+	}
+	job_query(j, adopt_from_busy_sql, 0, NULL, adopt_from_busy);
+}
+
+/* Refused while another session changes the schema; else the table. */
+static void
+adopt_from_busy(struct job *j, PGresult *res)
+{
+	if (!job_ok(j, res))
+		return;
+	if (PQntuples(res) == 1) {
+		job_fail(j, MIGD_ERR_BUSY, "schema_changing", json_pack(
+		    "{s:s, s:{s:i, s:s, s:s, s:s, s:s, s:s, s:s}}", "from",
+		    j->adopt_from, "holder", "pid", atoi(PQgetvalue(res, 0, 0)),
+		    "application_name", PQgetvalue(res, 0, 1), "user",
+		    PQgetvalue(res, 0, 2), "mode", PQgetvalue(res, 0, 3),
+		    "relation", PQgetvalue(res, 0, 4), "query",
+		    PQgetvalue(res, 0, 5), "xact_start", PQgetvalue(res, 0, 6)),
+		    "adopt --from %s: another session is changing the schema "
+		    "now (pid %s%s%s, user %s, %s on %s in a transaction open "
+		    "since %s: %s): if %s is still migrating, its table does "
+		    "not yet record what it is applying; let it finish (or "
+		    "stop it), then adopt; nothing was written",
+		    j->adopt_from, PQgetvalue(res, 0, 0),
+		    *PQgetvalue(res, 0, 1) != '\0' ? ", " : "",
+		    PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+		    PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4),
+		    PQgetvalue(res, 0, 6), PQgetvalue(res, 0, 5),
+		    j->adopt_fmt == LAYOUT_AUTO ? "the other tool" :
+		    j->adopt_from);
 		return;
 	}
 	if (j->adopt_table != NULL) {

@@ -23,8 +23,8 @@ import pytest
 import migdtest
 import schema_helpers
 from schema_helpers import assert_same_dump, migctl_ok
-from engine_helpers import E_STATE, X_FAILED, X_OK, X_USAGE, connected, err, \
-    history, migctl_json, ok, q, versions, write_file
+from engine_helpers import E_BUSY, E_STATE, X_BUSY, X_FAILED, X_OK, X_USAGE, connected, \
+    err, history, migctl_json, ok, q, versions, write_file
 from test_layouts import LAYOUTS, MIGD_TABLES, NO_SCHEMAS, TOOLS, _dbmate_bin, \
     layout_migd, migd_reference
 
@@ -839,3 +839,64 @@ def test_adopt_from_dbmate_itself_with_its_migrations_table(migd_factory, pg, ma
     assert_same_dump(want, schema_helpers.dump(pg, db, MIGD_TABLES),
                      "dbmate --migrations-table part-way, adopt, upgrade",
                      "migd from scratch", "adopted")
+
+
+def _tool_session(pg, db, appname):
+    """A psql session of the other tool, its transaction left open."""
+    return subprocess.Popen([pg.psql_bin, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h",
+                             pg.sockdir, "-p", str(pg.port), "-U", "postgres", "-d", db],
+                            env=migdtest.clean_env({"PGAPPNAME": appname}),
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_adopt_from_refuses_while_the_tool_is_migrating(migd_factory, pg, make_db):
+    """goose is applying its third migration: its transaction holds the DDL's
+    locks and has not yet inserted the version row, so goose_db_version says
+    2. adopt --from refuses (busy, naming the session) and writes nothing,
+    rather than put migd at 2 for upgrade to run 3 a second time. An
+    application's own temporary table is not taken for a migration. Once goose
+    committed, adopt takes 3."""
+    db = make_db(pg)
+    migrate_part_way(pg, db, "goose", 2)
+    m = layout_migd(migd_factory, "goose", "goose", db=db)
+    before = snapshot(pg, db, "goose")
+    third = migration_files("goose")[2]
+    app = _tool_session(pg, db, "app_with_temp")
+    app.stdin.write("BEGIN;\nCREATE TEMP TABLE scratch (id int);\nSELECT pg_sleep(60);\n")
+    app.stdin.flush()
+    goose = _tool_session(pg, db, "goose")
+    goose.stdin.write("BEGIN;\n" + third[2] + "\nSELECT pg_sleep(60);\n")
+    goose.stdin.flush()
+    try:
+        migdtest.wait_for(lambda: pg.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name IN "
+            "('goose', 'app_with_temp') AND wait_event = 'PgSleep'", db) == "2", 20,
+            what="goose mid-migration and the application's temp table")
+        e = err(m, "adopt", {"from": "goose"}, code=E_BUSY, kind="schema_changing")
+        assert "another session is changing the schema now" in e["message"], e
+        assert "if goose is still migrating" in e["message"], e
+        assert e["data"]["holder"]["application_name"] == "goose", e
+        assert e["data"]["holder"]["pid"] > 0, e
+        assert versions(m) in ([], None) and adopt_rows(m) == []
+        assert snapshot(pg, db, "goose") == before
+        p = m.migctl("adopt", "--from", "auto")
+        assert p.returncode == X_BUSY, p.stdout + p.stderr
+        assert "if the other tool is still migrating" in p.stderr, p.stderr
+    finally:
+        pg.psql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE "
+                "application_name = 'goose'", db)
+        goose.stdin.close()
+        goose.wait(20)
+    # goose finished 3 (here: it ran again, committed, with its row)
+    psql_file(pg, db, third[2] + ";\nINSERT INTO goose_db_version (version_id, "
+              "is_applied) VALUES (%s, true);\n" % third[0])
+    # the application's temporary table alone is no migration
+    try:
+        res = ok(m, "adopt", {"from": "goose"})
+        assert [x["revision"] for x in res["adopted"]] == TOOLS["goose"][1][:3], res
+    finally:
+        pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                "application_name = 'app_with_temp'", db)
+        app.stdin.close()
+        app.wait(20)
