@@ -520,9 +520,9 @@ offline_sql(const struct author_opts *ao, int up)
 		mf = revset_file(rs, plan.steps[i].idx);
 		if (mf->unfinished != NULL) {
 			fprintf(stderr, "migctl: %s:%d: revision %s is "
-			    "unfinished (%s): write its SQL, then remove the "
-			    "'unfinished' header\n", mf->path,
-			    mf->unfinished_line, mf->revision, mf->unfinished);
+			    "unfinished (%s): %s\n", mf->path,
+			    mf->unfinished_line, mf->revision, mf->unfinished,
+			    layout_unfinished_fix(mf));
 			problems++;
 		}
 		if (plan.steps[i].dir == GRAPH_DOWN && mf->down == NULL) {

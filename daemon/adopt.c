@@ -176,6 +176,9 @@ adopt_write(struct job *j, PGresult *res)
 		    "revision", mf->revision, "checksum", sum != NULL ?
 		    json_string(sum) : json_null(), "file", mf->path,
 		    "unfinished", mf->unfinished != NULL));
+		if (mf->unfinished != NULL)
+			json_object_set_new(json_array_get(list, i), "fix",
+			    json_string(layout_unfinished_fix(mf)));
 	}
 	errlist_add(&stmts, "COMMIT");
 	sql = book_joined(&stmts);
@@ -1006,6 +1009,7 @@ adopt_from_write(struct job *j, PGresult *res)
 	json_t			*list;
 	size_t			 i, head;
 	char			*sql;
+	const char		*sum;
 	double			 wall = migrate_wall();
 
 	if (!job_ok(j, res))
@@ -1017,12 +1021,17 @@ adopt_from_write(struct job *j, PGresult *res)
 	list = json_array();
 	for (i = 0; i < j->n_adopt; i++) {
 		mf = revset_file(j->rs, j->adopt_revs[i]);
+		/* A placeholder is not what ran: no checksum until it is. */
+		sum = mf->unfinished == NULL ? mf->checksum : NULL;
 		errlist_take(&stmts, book_history_sql(j, mf->revision, "adopt",
-		    1, 0, mf->checksum, mf->message, mf->path, wall, 0, NULL,
-		    NULL));
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s}",
-		    "revision", mf->revision, "checksum", mf->checksum, "file",
-		    mf->path));
+		    1, 0, sum, mf->message, mf->path, wall, 0, NULL, NULL));
+		json_array_append_new(list, json_pack("{s:s, s:o, s:s, s:b}",
+		    "revision", mf->revision, "checksum", sum != NULL ?
+		    json_string(sum) : json_null(), "file", mf->path,
+		    "unfinished", mf->unfinished != NULL));
+		if (mf->unfinished != NULL)
+			json_object_set_new(json_array_get(list, i), "fix",
+			    json_string(layout_unfinished_fix(mf)));
 	}
 	errlist_add(&stmts, "COMMIT");
 	sql = book_joined(&stmts);

@@ -54,6 +54,17 @@ layout_no_down(const struct migfile *mf)
 	}
 }
 
+/* What makes an unfinished revision runnable, in its own file's terms. */
+const char *
+layout_unfinished_fix(const struct migfile *mf)
+{
+	if (mf->layout == LAYOUT_GOOSE)
+		return ("write what it does as SQL in a file of the same "
+		    "name ending in .sql, with '-- +goose Up' (and '-- +goose "
+		    "Down'), and remove the .go file");
+	return ("write its SQL, then remove the 'unfinished' header");
+}
+
 /* How a revision declares that it runs outside a transaction, in its
  * tool's words; NULL when its tool has no way to (golang-migrate, Flyway). */
 const char *
@@ -895,6 +906,61 @@ layout_skip(char **skip, enum layout_format f, enum layout_why why)
 	return (1);
 }
 
+/* Whether a name is a goose Go migration's: VERSION_name.go, not a test. */
+int
+layout_goose_go(const char *name)
+{
+	size_t	 d = layout_digits(name), len = strlen(name);
+
+	return (d > 0 && name[d] == '_' && len > d + 4 &&
+	    strcmp(name + len - 3, ".go") == 0 && !(len >= 8 &&
+	    strcmp(name + len - 8, "_test.go") == 0));
+}
+
+/*
+ * A goose Go migration: its version holds a place in goose's order, but Go
+ * code migd cannot run.  Skipped, a database migrated from scratch would
+ * silently miss it: it is a revision that stops a run until it is SQL, and
+ * that adopt --from goose records as applied where goose ran it.
+ */
+static int
+layout_goose_gofile(const char *path, const char *base, struct migfile **out,
+    struct errlist *errs)
+{
+	struct migfile	*mf;
+	char		*version, *q;
+	size_t		 d = layout_digits(base);
+
+	if ((version = layout_number(base, d, "9223372036854775807")) ==
+	    NULL) {
+		q = xstrndup(base, d);
+		errlist_add(errs, "%s: version %.40s%s is too large for goose "
+		    "(an int64)", path, q, d > 40 ? "..." : "");
+		free(q);
+		return (-1);
+	}
+	if (strcmp(version, "0") == 0) {
+		errlist_add(errs, "%s: goose version 0 is reserved (goose's "
+		    "versions start at 1); rename the file", path);
+		free(version);
+		return (-1);
+	}
+	mf = layout_new(path, LAYOUT_GOOSE, LAYOUT_PIECE_WHOLE,
+	    xstrndup(base + d + 1, strlen(base + d + 1) - 3));
+	if (layout_set_id(mf, "goose", version, errs) != 0) {
+		free(version);
+		migfile_free(mf);
+		return (-1);
+	}
+	mf->up = xstrdup("");
+	layout_checksum(mf->up, 0, mf->checksum);
+	mf->unfinished = xstrdup("a goose Go migration: migd runs SQL, not "
+	    "Go code");
+	mf->unfinished_line = 1;
+	*out = mf;
+	return (0);
+}
+
 /* Reads one file in the tool's terms: its name gives the version, its text
  * the sections; own: text's buffer, when it may be kept (layout_text). */
 static int
@@ -915,6 +981,9 @@ layout_file_own(enum layout_format f, const char *path, const char *rel,
 	base = strrchr(rel, '/');
 	base = base != NULL ? base + 1 : rel;
 	slash = strchr(rel, '/');
+	if (slash == NULL && (f == LAYOUT_GOOSE || f == LAYOUT_AUTO) &&
+	    layout_goose_go(base))
+		return (layout_goose_gofile(path, base, out, errs));
 	if (f == LAYOUT_AUTO &&
 	    (f = layout_guess(rel, base, text, len)) == LAYOUT_AUTO) {
 		/* Judged with the directory (layout_detect): kept whole. */

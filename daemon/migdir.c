@@ -933,7 +933,9 @@ migdir_walk(struct migset *set, struct errlist *errs, int dfd,
 				migdir_subdir(set, errs, dfd, name, plen,
 				    depth + 1, w);
 			goto next;
-		} else if (!migdir_is_sql(name)) {
+		} else if (!migdir_is_sql(name) && !(depth == 0 &&
+		    (w->format == LAYOUT_GOOSE || w->format == LAYOUT_AUTO) &&
+		    layout_goose_go(name))) {
 			if (migdir_sqlish(name) && S_ISREG(st.st_mode))
 				goto sqlcase;
 			goto next;

@@ -733,10 +733,9 @@ migrate_problems(struct job *j, json_t *assess)
 			json_array_append_new(p, json_pack("{s:s, s:s, s:o}",
 			    "kind", "unfinished", "revision", mf->revision,
 			    "message", json_sprintf("%s:%d: revision %s is "
-			    "unfinished (%s): write its SQL, then remove the "
-			    "'unfinished' header", mf->path,
+			    "unfinished (%s): %s", mf->path,
 			    mf->unfinished_line, mf->revision,
-			    mf->unfinished)));
+			    mf->unfinished, layout_unfinished_fix(mf))));
 		if (j->plan.steps[i].dir == GRAPH_DOWN && mf->down == NULL) {
 			json_array_append_new(p, json_pack("{s:s, s:s, s:o}",
 			    "kind", "no_down", "revision", mf->revision,

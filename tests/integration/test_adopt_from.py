@@ -900,3 +900,85 @@ def test_adopt_from_refuses_while_the_tool_is_migrating(migd_factory, pg, make_d
                 "application_name = 'app_with_temp'", db)
         app.stdin.close()
         app.wait(20)
+
+
+GOOSE_GO = {
+    "00001_users.sql": "-- +goose Up\nCREATE TABLE users (id bigint PRIMARY KEY, "
+                       "name text, full_name text);\n-- +goose Down\nDROP TABLE users;\n",
+    "00002_backfill_full_names.go": (
+        "package migrations\n\nimport (\n\t\"context\"\n\t\"database/sql\"\n\n"
+        "\t\"github.com/pressly/goose/v3\"\n)\n\nfunc init() {\n"
+        "\tgoose.AddMigrationContext(upBackfill, downBackfill)\n}\n\n"
+        "func upBackfill(ctx context.Context, tx *sql.Tx) error {\n"
+        "\t_, err := tx.ExecContext(ctx, `UPDATE users SET full_name = name`)\n"
+        "\treturn err\n}\n\nfunc downBackfill(ctx context.Context, tx *sql.Tx) error "
+        "{\n\treturn nil\n}\n"),
+    "00003_users_name_index.sql": "-- +goose Up\nCREATE INDEX users_name ON users "
+                                  "(name);\n-- +goose Down\nDROP INDEX users_name;\n",
+    "embed.go": "package migrations\n\nimport \"embed\"\n\n//go:embed *.sql\n"
+                "var FS embed.FS\n",
+}
+
+
+@pytest.mark.parametrize("fmt", ["goose", "auto"])
+def test_goose_go_migration_holds_its_place_and_stops_a_run(migd_factory, pg, make_db,
+                                                            fmt):
+    """A goose project with a Go migration (00002_*.go) between SQL ones, and the
+    embed.go that serves the SQL files. Skipping the Go file would let a fresh
+    database miss its backfill without a word: it is a revision that stops a
+    run at it, naming the file and what to do; a database goose migrated past
+    it is adopted with it recorded (no checksum: it is no SQL) and upgrade runs
+    the rest; once it is written as SQL, plain adopt records its checksum."""
+    db = make_db(pg)
+    over = dict(NO_SCHEMAS)
+    over[("migrations", "format")] = fmt
+    m = connected(migd_factory(db=db, overrides=over))
+    for name, text in GOOSE_GO.items():
+        write_file(m, name, text)
+    ok(m, "reload")
+    go = os.path.join(m.migrations_dir, "00002_backfill_full_names.go")
+
+    # a fresh database: refused before anything runs, in goose's terms
+    e = err(m, "upgrade", {}, kind="plan_error")
+    assert "%s:1: revision 2 is unfinished (a goose Go migration: migd runs SQL, " \
+        "not Go code)" % go in e["message"], e
+    assert "remove the .go file" in e["message"], e
+    assert versions(m) in ([], None)
+    assert q(m, "SELECT to_regclass('public.users') IS NULL") == "t"
+    p = m.migctl("upgrade")
+    assert p.returncode == X_FAILED and "a goose Go migration" in p.stderr, p.stderr
+    ok(m, "upgrade", {"target": "1"})                  # what is before it runs
+    assert versions(m) == ["1"]
+
+    # another database goose migrated to 2 (Go code and all): adopt, upgrade
+    rc, res, p = migctl_json(m, "plan")
+    assert "remove the .go file" in p.stdout + p.stderr, (p.stdout, p.stderr)
+    db2 = make_db(pg)
+    psql_file(pg, db2, "CREATE TABLE users (id bigint PRIMARY KEY, name text, "
+              "full_name text);\nUPDATE users SET full_name = name;\n" +
+              CREATE["goose"] + ";\n" + "".join(
+                  "INSERT INTO goose_db_version (version_id, is_applied) VALUES "
+                  "(%d, true);\n" % v for v in (0, 1, 2)))
+    m2 = connected(migd_factory(db=db2, overrides=over))
+    for name, text in GOOSE_GO.items():
+        write_file(m2, name, text)
+    ok(m2, "reload")
+    p = m2.migctl("adopt", "--from", "goose")
+    assert p.returncode == X_OK, p.stdout + p.stderr
+    assert "  unfinished: recorded as applied, without a checksum; write what it " \
+        "does as SQL" in p.stdout, p.stdout
+    assert [(h["revision"], h["checksum"] is None) for h in adopt_rows(m2)] == \
+        [("1", False), ("2", True)]
+    migctl_ok(m2, "upgrade", "head")
+    assert versions(m2) == ["3"]
+    assert q(m2, "SELECT count(*) FROM pg_indexes WHERE indexname = 'users_name'") == "1"
+
+    # written as SQL, the .go removed: plain adopt records its checksum
+    os.unlink(os.path.join(m2.migrations_dir, "00002_backfill_full_names.go"))
+    write_file(m2, "00002_backfill_full_names.sql", "-- +goose Up\nUPDATE users SET "
+               "full_name = name;\n")
+    ok(m2, "reload")
+    res = ok(m2, "adopt")
+    assert [x["revision"] for x in res["adopted"]] == ["2"], res
+    assert res["adopted"][0]["checksum"], res
+    assert m2.migctl("verify").returncode == X_OK

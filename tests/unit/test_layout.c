@@ -397,6 +397,59 @@ goose(void)
 	free(errs);
 }
 
+/* goose's Go migrations hold their place in the chain, unrunnable. */
+static void
+goose_go(void)
+{
+	static const char *const files[] = {
+		"00001_users.sql", "-- +goose Up\nCREATE TABLE u (id int);\n",
+		"00002_backfill_names.go", "package migrations\n\nimport "
+		    "\"github.com/pressly/goose/v3\"\n\nfunc init() {\n\t"
+		    "goose.AddMigrationContext(upBackfill, downBackfill)\n}\n",
+		"00003_index.sql", "-- +goose Up\nCREATE INDEX ON u (id);\n",
+		NULL
+	};
+	struct migset	 set;
+	struct migfile	*mf;
+	char		*errs, *c;
+	size_t		 i;
+	int		 f;
+
+	ok(layout_goose_go("00002_backfill_names.go"), "goose go: a Go "
+	    "migration's name");
+	ok(!layout_goose_go("00002_backfill_names_test.go") &&
+	    !layout_goose_go("embed.go") && !layout_goose_go("00002.go") &&
+	    !layout_goose_go("00002_x.sql"), "goose go: tests, other Go "
+	    "files and SQL are not");
+	for (f = LAYOUT_GOOSE; f >= LAYOUT_AUTO; f = f == LAYOUT_GOOSE ?
+	    LAYOUT_AUTO : -1) {
+		is_int(dir((enum layout_format)f, files, &set, &errs),
+		    LAYOUT_GOOSE, "goose go: the directory is goose's");
+		is_str(errs, "", "goose go: no problem at load");
+		c = chain(&set);
+		is_str(c, "->1 1>2 2>3", "goose go: the Go migration keeps its "
+		    "place in the chain");
+		free(c);
+		mf = set.files[1];
+		is_str(mf->path, "m/00002_backfill_names.go", "goose go: its file");
+		ok(mf->unfinished != NULL && strstr(mf->unfinished, "a goose "
+		    "Go migration") != NULL, "goose go: unfinished, saying why");
+		ok(strstr(layout_unfinished_fix(mf), "remove the .go file") !=
+		    NULL, "goose go: the fix in goose's terms");
+		is_str(mf->up, "", "goose go: no SQL to run");
+		ok(set.files[0]->unfinished == NULL, "goose go: SQL files are "
+		    "not");
+		free(errs);
+		for (i = 0; i < set.n; i++)
+			migfile_free(set.files[i]);
+		free(set.files);
+		free(set.broken);
+	}
+	is_int(one(LAYOUT_GOOSE, "0_x.go", "package m\n", &mf, &errs), -1,
+	    "goose go: version 0 refused");
+	free(errs);
+}
+
 static void
 flyway(void)
 {
@@ -793,6 +846,7 @@ main(void)
 	diesel_meta();
 	dbmate();
 	goose();
+	goose_go();
 	flyway();
 	mixed();
 	create();
