@@ -710,6 +710,44 @@ layout_guess_text(const char *text, size_t len)
 	return (header ? LAYOUT_MIGD : LAYOUT_SQLX);
 }
 
+/* A Flyway SQL callback's name (afterMigrate.sql, beforeEachMigrate__x.sql):
+ * the length of its event, or 0. */
+static size_t
+layout_flyway_callback(const char *base)
+{
+	size_t	 n, i;
+
+	if (strncmp(base, "before", 6) == 0)
+		i = 6;
+	else if (strncmp(base, "after", 5) == 0)
+		i = 5;
+	else
+		return (0);
+	if (base[i] < 'A' || base[i] > 'Z' || !layout_endswith(base, ".sql"))
+		return (0);
+	for (n = i; (base[n] >= 'a' && base[n] <= 'z') || (base[n] >= 'A' &&
+	    base[n] <= 'Z'); n++)
+		/* nothing */;
+	return (strcmp(base + n, ".sql") == 0 || strncmp(base + n, "__", 2) ==
+	    0 ? n : 0);
+}
+
+/* Refuses a Flyway callback: Flyway runs it at every migrate, migd never. */
+static int
+layout_flyway_refuse_callback(const char *path, const char *base,
+    struct errlist *errs)
+{
+	size_t	 n = layout_flyway_callback(base);
+
+	if (n == 0)
+		return (0);
+	errlist_add(errs, "%s: a Flyway callback (%.*s), which Flyway runs at "
+	    "every migrate and migd never runs: put what it does in a "
+	    "versioned V<version>__ migration, or run it in the deploy step "
+	    "after 'migctl upgrade'; move it out", path, (int)n, base);
+	return (1);
+}
+
 /* Flyway's V1__x.sql, U1_2__x.sql, R__x.sql: the prefix letter, or 0. */
 static char
 layout_flyway_name(const char *base)
@@ -1011,6 +1049,8 @@ layout_file_own(enum layout_format f, const char *path, const char *rel,
 			return (-1);
 		}
 		if (kind == 0) {
+			if (layout_flyway_refuse_callback(path, base, errs))
+				return (-1);
 			if (base[0] == 'B' && layout_isdigit(base[1]) &&
 			    strstr(base, "__") != NULL) {
 				errlist_add(errs, "%s: a Flyway baseline "
@@ -1275,6 +1315,7 @@ static void
 layout_weak(struct migset *set, int f, struct errlist *errs)
 {
 	struct migfile	*mf, *tmp;
+	const char	*base;
 	size_t		 i, k;
 
 	for (i = k = 0; i < set->n_broken; i++) {
@@ -1283,7 +1324,12 @@ layout_weak(struct migset *set, int f, struct errlist *errs)
 			set->broken[k++] = mf;
 			continue;
 		}
-		if (f > LAYOUT_MIGD) {
+		base = strrchr(mf->path, '/');
+		base = base != NULL ? base + 1 : mf->path;
+		if (f == LAYOUT_FLYWAY && layout_flyway_refuse_callback(
+		    mf->path, base, errs)) {
+			set->incomplete = 1;
+		} else if (f > LAYOUT_MIGD) {
 			errlist_add(&set->skipped, "%s: skipped: not a %s "
 			    "migration name (%s)", mf->path, layout_names[f],
 			    layout_shapes[f]);

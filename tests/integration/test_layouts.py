@@ -263,6 +263,10 @@ def test_another_tools_down_marker_refused_under_the_wrong_format(migd_factory, 
     ("R__views.sql", "SELECT 1;\n",
      "a Flyway repeatable migration (R__): migd runs each migration once"),
     ("V1__again.sql", "SELECT 1;\n", "version 1 is also"),
+    # a callback Flyway runs at every migrate: never silently left out
+    ("afterMigrate__grants.sql", "GRANT SELECT ON ALL TABLES IN SCHEMA public TO "
+     "PUBLIC;\n", "afterMigrate__grants.sql: a Flyway callback (afterMigrate), which "
+     "Flyway runs at every migrate and migd never runs"),
     # Flyway substitutes placeholders; migd does not, and says so at the line
     ("V12__Grants.sql", "-- read access\nGRANT SELECT ON accounts TO ${appUser};\n",
      "V12__Grants.sql:2: ${appUser} is a placeholder (as Flyway writes them), "

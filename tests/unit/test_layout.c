@@ -495,6 +495,43 @@ flyway(void)
 	    "changed files; make it a versioned V<version>__ file or move it "
 	    "out", "flyway: says why and what to do");
 	free(errs);
+	/* Callbacks: Flyway runs them at every migrate; migd never. */
+	is_int(one(LAYOUT_FLYWAY, "afterMigrate.sql", "GRANT SELECT ON ALL "
+	    "TABLES IN SCHEMA public TO app_ro;\n", &mf, &errs), -1,
+	    "flyway: a callback refused");
+	is_str(errs, "m/afterMigrate.sql: a Flyway callback (afterMigrate), "
+	    "which Flyway runs at every migrate and migd never runs: put what "
+	    "it does in a versioned V<version>__ migration, or run it in the "
+	    "deploy step after 'migctl upgrade'; move it out", "flyway: says "
+	    "why and what to do");
+	free(errs);
+	is_int(one(LAYOUT_FLYWAY, "beforeEachMigrate__set_role.sql", "SET "
+	    "ROLE owner;\n", &mf, &errs), -1, "flyway: a described callback "
+	    "refused");
+	ok(strstr(errs, "(beforeEachMigrate)") != NULL, "flyway: named by its "
+	    "event");
+	free(errs);
+	is_int(one(LAYOUT_FLYWAY, "afterwards.sql", "SELECT 1;\n", &mf,
+	    &errs), 1, "flyway: a name like one is only skipped");
+	free(errs);
+	{
+		static const char *const cb[] = {
+			"V1__one.sql", "SELECT 1;\n",
+			"afterMigrate.sql", "SELECT 2;\n",
+			NULL
+		};
+
+		is_int(dir(LAYOUT_AUTO, cb, &set, &errs), -1, "flyway: auto "
+		    "refuses a Flyway directory with a callback");
+		is_str(errs, "m/afterMigrate.sql: a Flyway callback "
+		    "(afterMigrate), which Flyway runs at every migrate and "
+		    "migd never runs: put what it does in a versioned "
+		    "V<version>__ migration, or run it in the deploy step "
+		    "after 'migctl upgrade'; move it out", "flyway: auto says "
+		    "so too");
+		free(errs);
+		migset_clear(&set);
+	}
 	is_int(one(LAYOUT_AUTO, "B5__baseline.sql", "SELECT 1;\n", &mf, &errs),
 	    -1, "flyway: a baseline migration refused, also under auto");
 	is_str(errs, "m/B5__baseline.sql: a Flyway baseline migration "
