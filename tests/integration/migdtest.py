@@ -531,9 +531,18 @@ class Migd:
     def rpc(self, method, params=None, id=1, timeout=RPC_TIMEOUT):
         return rpc(self.socket, method, params, id, timeout)
 
-    def status(self):
-        """The status result (fails on an error reply)."""
-        return assert_result(self.rpc("status", id=1), 1)
+    def status(self, settled=True):
+        """The status result (fails on an error reply). settled: once the files are
+        loaded: a status right after a file was written may answer while the change
+        loads (migrations.loading, the files' verdict not yet there), sooner under
+        load; test_load asks with settled=False to see that."""
+        deadline = time.monotonic() + 60
+        while True:
+            st = assert_result(self.rpc("status", id=1), 1)
+            if not settled or not (st.get("migrations") or {}).get("loading") or \
+                    time.monotonic() > deadline:
+                return st
+            time.sleep(0.05)
 
     def wait_connected(self, want=True, timeout=15.0, full=False):
         """Poll status until database.connected == want (and, with full, the whole

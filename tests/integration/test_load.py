@@ -51,7 +51,7 @@ def test_big_file_status_answers_while_it_loads(migd_factory):
     m = migd_factory(start=False)
     _big_file(m)
     m.start()                      # the socket answers version: it listens
-    st = m.status()
+    st = m.status(settled=False)
     # answered before the load ended: nothing loaded yet to judge by
     assert st["migrations"]["loading"] is True, st
     assert st["state"] == "loading", st
@@ -59,7 +59,7 @@ def test_big_file_status_answers_while_it_loads(migd_factory):
     p = m.migctl("check")
     assert p.returncode == X_CHECK, (p.returncode, p.stdout, p.stderr)
     connected(m)
-    migdtest.wait_for(lambda: m.status()["migrations"]["loading"] is False, 300,
+    migdtest.wait_for(lambda: not m.status(settled=False)["migrations"]["loading"], 300,
                       interval=0.2, what="the big file loaded")
     st = m.status()
     assert st["state"] == "pending" and st["migrations"]["revisions"] == 1, st
@@ -78,7 +78,7 @@ def test_big_file_status_answers_while_it_loads(migd_factory):
     # an edit of the big file: loaded again, status answers meanwhile
     with open(os.path.join(m.migrations_dir, "b1_big.sql"), "a") as f:
         f.write("\n-- one more line\n")
-    st = m.status()
+    st = m.status(settled=False)
     assert st["migrations"]["loading"] is True, st["migrations"]
     assert st["migrations"]["revisions"] == 1 and st["state"] == "pending", st
     p = m.migctl("check")
@@ -88,14 +88,14 @@ def test_big_file_status_answers_while_it_loads(migd_factory):
     with migdtest.Conn(m.socket, 300) as c:
         c.send(migdtest.request("upgrade", {}, 7))
         time.sleep(0.5)
-        assert m.status()["migrations"]["loading"] is True
+        assert m.status(settled=False)["migrations"]["loading"] is True
         ok(m, "cancel")
         while True:
             r = json.loads(c.readline(300))
             if r.get("id") == 7:
                 break
         assert (r.get("error") or {}).get("data", {}).get("kind") == "cancelled", r
-    migdtest.wait_for(lambda: m.status()["migrations"]["loading"] is False, 300,
+    migdtest.wait_for(lambda: not m.status(settled=False)["migrations"]["loading"], 300,
                       interval=0.2, what="the big file loaded again")
     assert versions(m) in (None, []) and not rel_exists(m, "public.big")
     assert m.status()["state"] == "pending"
