@@ -971,11 +971,9 @@ out_adopt(json_t *res)
 		printf("adopted %s  %.12s  %s\n", out_str(v, "revision"),
 		    out_str(v, "checksum"), out_str(v, "file"));
 		if (json_is_true(json_object_get(v, "unfinished")))
-			printf("  unfinished: recorded as applied, without a "
-			    "checksum; %s, then adopt again\n",
-			    json_string_value(json_object_get(v, "fix")) ?
-			    json_string_value(json_object_get(v, "fix")) :
-			    "write its SQL, remove the 'unfinished' header");
+			printf("  unfinished (%s): recorded as applied, without "
+			    "a checksum; %s, then adopt again\n",
+			    out_str(v, "placeholder"), out_str(v, "fix"));
 	}
 	if (json_object_get(res, "from") != NULL) {
 		json_array_foreach(json_object_get(res, "removed"), i, v)

@@ -20,6 +20,40 @@ static void	 adopt_write(struct job *j, PGresult *res);
 static void	 adopt_from_start(struct job *j);
 
 /*
+ * The 'adopt' history row of each revision (to stmts) and the result's list
+ * of them.  A placeholder (unfinished) is not what ran: no checksum until
+ * it is written, and the list says how to finish it.
+ */
+static json_t *
+adopt_rows_sql(struct job *j, const size_t *revs, size_t n, double wall,
+    struct errlist *stmts)
+{
+	const struct migfile	*mf;
+	const char		*sum;
+	json_t			*list = json_array(), *el;
+	size_t			 i;
+
+	for (i = 0; i < n; i++) {
+		mf = revset_file(j->rs, revs[i]);
+		sum = mf->unfinished == NULL ? mf->checksum : NULL;
+		errlist_take(stmts, book_history_sql(j, mf->revision, "adopt",
+		    1, 0, sum, mf->message, mf->path, wall, 0, NULL, NULL));
+		el = json_pack("{s:s, s:o, s:s, s:b}", "revision",
+		    mf->revision, "checksum", sum != NULL ? json_string(sum) :
+		    json_null(), "file", mf->path, "unfinished",
+		    mf->unfinished != NULL);
+		if (mf->unfinished != NULL) {
+			json_object_set_new(el, "placeholder", json_string(
+			    layout_unfinished_kind(mf)));
+			json_object_set_new(el, "fix", json_string(
+			    layout_unfinished_fix(mf)));
+		}
+		json_array_append_new(list, el);
+	}
+	return (list);
+}
+
+/*
  * The revisions to adopt, in upgrade order: applied, no checksum yet.  An
  * unfinished file (an import placeholder) is not the SQL that was applied:
  * it is recorded as applied once, without a checksum, and adopted with one
@@ -150,12 +184,10 @@ job_adopt(struct job *j)
 static void
 adopt_write(struct job *j, PGresult *res)
 {
-	const struct migfile	*mf;
 	struct errlist		 stmts = { NULL, 0 };
 	json_t			*list;
-	size_t			*todo, n, applied, waiting, i;
+	size_t			*todo, n, applied, waiting;
 	char			*marks, *sql;
-	const char		*sum;
 	double			 wall = migrate_wall();
 
 	if (!job_ok(j, res))
@@ -166,20 +198,7 @@ adopt_write(struct job *j, PGresult *res)
 	free(marks);
 	errlist_add(&stmts, "BEGIN");
 	book_directions_sql(j, res, &stmts);
-	list = json_array();
-	for (i = 0; i < n; i++) {
-		mf = revset_file(j->rs, todo[i]);
-		sum = mf->unfinished == NULL ? mf->checksum : NULL;
-		errlist_take(&stmts, book_history_sql(j, mf->revision, "adopt",
-		    1, 0, sum, mf->message, mf->path, wall, 0, NULL, NULL));
-		json_array_append_new(list, json_pack("{s:s, s:o, s:s, s:b}",
-		    "revision", mf->revision, "checksum", sum != NULL ?
-		    json_string(sum) : json_null(), "file", mf->path,
-		    "unfinished", mf->unfinished != NULL));
-		if (mf->unfinished != NULL)
-			json_object_set_new(json_array_get(list, i), "fix",
-			    json_string(layout_unfinished_fix(mf)));
-	}
+	list = adopt_rows_sql(j, todo, n, wall, &stmts);
 	errlist_add(&stmts, "COMMIT");
 	sql = book_joined(&stmts);
 	errlist_clear(&stmts);
@@ -1004,12 +1023,10 @@ out:
 static void
 adopt_from_write(struct job *j, PGresult *res)
 {
-	const struct migfile	*mf;
 	struct errlist		 stmts = { NULL, 0 };
 	json_t			*list;
 	size_t			 i, head;
 	char			*sql;
-	const char		*sum;
 	double			 wall = migrate_wall();
 
 	if (!job_ok(j, res))
@@ -1018,21 +1035,7 @@ adopt_from_write(struct job *j, PGresult *res)
 	errlist_add(&stmts, "BEGIN");
 	book_directions_sql(j, res, &stmts);
 	book_rows_sql(j, NULL, 0, &head, 1, &stmts);
-	list = json_array();
-	for (i = 0; i < j->n_adopt; i++) {
-		mf = revset_file(j->rs, j->adopt_revs[i]);
-		/* A placeholder is not what ran: no checksum until it is. */
-		sum = mf->unfinished == NULL ? mf->checksum : NULL;
-		errlist_take(&stmts, book_history_sql(j, mf->revision, "adopt",
-		    1, 0, sum, mf->message, mf->path, wall, 0, NULL, NULL));
-		json_array_append_new(list, json_pack("{s:s, s:o, s:s, s:b}",
-		    "revision", mf->revision, "checksum", sum != NULL ?
-		    json_string(sum) : json_null(), "file", mf->path,
-		    "unfinished", mf->unfinished != NULL));
-		if (mf->unfinished != NULL)
-			json_object_set_new(json_array_get(list, i), "fix",
-			    json_string(layout_unfinished_fix(mf)));
-	}
+	list = adopt_rows_sql(j, j->adopt_revs, j->n_adopt, wall, &stmts);
 	errlist_add(&stmts, "COMMIT");
 	sql = book_joined(&stmts);
 	errlist_clear(&stmts);

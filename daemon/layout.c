@@ -54,7 +54,15 @@ layout_no_down(const struct migfile *mf)
 	}
 }
 
-/* What makes an unfinished revision runnable, in its own file's terms. */
+/* What an unfinished revision is, and what makes it runnable, in its own
+ * file's terms. */
+const char *
+layout_unfinished_kind(const struct migfile *mf)
+{
+	return (mf->layout == LAYOUT_GOOSE ? "a goose Go migration" :
+	    "an import placeholder");
+}
+
 const char *
 layout_unfinished_fix(const struct migfile *mf)
 {
@@ -62,7 +70,7 @@ layout_unfinished_fix(const struct migfile *mf)
 		return ("write what it does as SQL in a file of the same "
 		    "name ending in .sql, with '-- +goose Up' (and '-- +goose "
 		    "Down'), and remove the .go file");
-	return ("write its SQL, then remove the 'unfinished' header");
+	return ("write its SQL, remove the 'unfinished' header");
 }
 
 /* How a revision declares that it runs outside a transaction, in its

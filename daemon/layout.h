@@ -44,6 +44,7 @@ long		 layout_flyway_sum(const char *);
 const char	*layout_no_down(const struct migfile *);
 /* goose's Go migration names (VERSION_name.go), read as placeholders. */
 int		 layout_goose_go(const char *);
+const char	*layout_unfinished_kind(const struct migfile *);
 const char	*layout_unfinished_fix(const struct migfile *);
 const char	*layout_no_tx(const struct migfile *);
 /* Whether a directory name of n bytes is a diesel migration's. */

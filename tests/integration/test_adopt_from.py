@@ -965,8 +965,8 @@ def test_goose_go_migration_holds_its_place_and_stops_a_run(migd_factory, pg, ma
     ok(m2, "reload")
     p = m2.migctl("adopt", "--from", "goose")
     assert p.returncode == X_OK, p.stdout + p.stderr
-    assert "  unfinished: recorded as applied, without a checksum; write what it " \
-        "does as SQL" in p.stdout, p.stdout
+    assert "  unfinished (a goose Go migration): recorded as applied, without a " \
+        "checksum; write what it does as SQL" in p.stdout, p.stdout
     assert [(h["revision"], h["checksum"] is None) for h in adopt_rows(m2)] == \
         [("1", False), ("2", True)]
     migctl_ok(m2, "upgrade", "head")
