@@ -1298,6 +1298,13 @@ def test_help_for_every_command():
         assert codes and codes[0] == 0 and codes == sorted(codes), (cmd, codes)
         if cmd != "help":
             assert 2 in codes, (cmd, codes)
+        # what a deploy hook branches on: every command that asks migd can meet an
+        # unreachable (3) or untrusted (7) listener, and one that names a database
+        # fails (1) on a --db migd does not serve
+        if cmd not in ("new", "merge", "import", "help"):
+            assert 3 in codes and 7 in codes, (cmd, codes)
+        if cmd not in ("new", "merge", "import", "help", "version"):
+            assert 1 in codes, (cmd, codes)
         if cmd in ("stamp", "resolve", "accept", "downgrade", "history", "upgrade", "plan"):
             assert section(text, "arguments:"), (cmd, text)
         assert help_options(text) == COMMAND_OPTIONS.get(cmd, set()), (cmd, help_options(text))
