@@ -110,3 +110,29 @@ def test_every_man_page_renders_without_warnings():
         p = subprocess.run(["groff", "-man", "-ww", "-z", os.path.join(REPO, "docs", page)],
                            capture_output=True, text=True, timeout=30)
         assert p.returncode == 0 and p.stderr == "", (page, p.stderr)
+
+
+def _anchor(heading):
+    """The anchor GitHub gives a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_between_the_docs_reaches_its_file_and_section():
+    """A reader following configuration.md's 'see migrations.md' to the history's
+    columns landed on migrations.md#history, a section that does not exist."""
+    docs = {}
+    for name, text in _docs():
+        text = re.sub(r"```.*?```", "", text, flags=re.S)
+        docs[name] = (text, {_anchor(h) for h in re.findall(r"^#+ (.*)$", text, re.M)})
+    broken = []
+    for name, (text, _) in docs.items():
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, frag = target.partition("#")
+            dest = os.path.normpath(os.path.join(os.path.dirname(name), path)) if path else name
+            if not os.path.exists(os.path.join(REPO, dest)):
+                broken.append("%s: %s (no such file)" % (name, target))
+            elif frag and dest in docs and frag not in docs[dest][1]:
+                broken.append("%s: %s (no such section)" % (name, target))
+    assert not broken, broken
