@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from migdtest import clean_env
+import migdtest
+from migdtest import clean_env, wait_for
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -149,3 +150,49 @@ def test_every_link_between_the_docs_reaches_its_file_and_section():
             elif frag and dest in docs and frag not in docs[dest][1]:
                 broken.append("%s: %s (no such section)" % (name, target))
     assert not broken, broken
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().split()[2] != "Z"
+
+
+def test_the_demo_left_running_stops_with_the_line_it_prints(tmp_path):
+    """README's `bash examples/demo.sh --keep`, as root as README says: it printed
+    'stop: kill PID; .../pg_ctl -D DIR/data stop', and that pg_ctl, typed as it
+    was printed, refused ('pg_ctl: cannot be run as root'), leaving PostgreSQL
+    running (and the directory behind).  The line now stops both and removes the
+    directory."""
+    out = tmp_path / "demo.out"
+    env = dict(clean_env(), MIGD_BIN=migdtest.MIGD_BIN, MIGCTL_BIN=migdtest.MIGCTL_BIN)
+    with open(out, "w") as f:
+        p = subprocess.run(["bash", os.path.join(REPO, "examples", "demo.sh"), "--keep"],
+                           stdout=f, stderr=subprocess.STDOUT, env=env, timeout=300,
+                           stdin=subprocess.DEVNULL)
+    text = out.read_text()
+    stop = re.search(r"^stop: (.*)$", text, re.M)
+    pid = int(re.search(r"\bkill (\d+);", stop.group(1)).group(1)) if stop else None
+    work = re.search(r"-D (\S+)/data\b", stop.group(1)).group(1) if stop else None
+    try:
+        assert p.returncode == 0 and stop, text[-3000:]
+        assert re.search(r"^state: +up_to_date$", text, re.M), text[-3000:]
+        assert _alive(pid) and os.path.exists(os.path.join(work, "data", "postmaster.pid"))
+        r = subprocess.run(stop.group(1), shell=True, capture_output=True, text=True,
+                           timeout=60, env=clean_env(), stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, (stop.group(1), r.stdout, r.stderr)
+        wait_for(lambda: not _alive(pid), 10, what="the demo's migd to stop")
+        assert not os.path.exists(work), os.listdir(work)
+    finally:
+        if pid and _alive(pid):
+            os.kill(pid, 15)
+        if work and os.path.exists(os.path.join(work, "data", "postmaster.pid")):
+            ctl = ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", os.path.join(work, "data"),
+                   "-m", "immediate", "-w", "stop"]
+            subprocess.run((["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else [])
+                           + ctl, capture_output=True, timeout=60)
+        if work:
+            shutil.rmtree(work, ignore_errors=True)
