@@ -471,6 +471,36 @@ author_new_tool(const struct author_opts *ao, struct revset *rs,
 	return (MIGCTL_EXIT_OK);
 }
 
+/* Creates dir and the directories above it that are missing, as mkdir -p
+ * (`migctl new -d db/migrations` in a checkout without db/, as import
+ * --out does); 0, or -1 with errno. */
+static int
+author_mkdirs(const char *dir)
+{
+	char	*p = xstrdup(dir), *s = p;
+	size_t	 n;
+	int	 rv = 0, saved = 0;
+
+	do {
+		s += strspn(s, "/");
+		if ((n = strcspn(s, "/")) == 0)
+			break;
+		s += n;
+		if (*s == '/') {
+			*s = '\0';
+			rv = mkdir(p, 0755);
+			*s = '/';
+		} else
+			rv = mkdir(p, 0755);
+		if (rv == -1 && errno == EEXIST)
+			rv = 0;
+	} while (rv == 0 && *s != '\0');
+	saved = errno;
+	free(p);
+	errno = saved;
+	return (rv);
+}
+
 /* migctl new: the next revision on top of the single head (or --head). */
 int
 author_new(const struct author_opts *ao)
@@ -486,7 +516,7 @@ author_new(const struct author_opts *ao)
 	author_check_message(ao->message);
 	dir = author_directory(ao, &from);
 	author_say_directory(ao, dir, from);
-	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+	if (author_mkdirs(dir) == -1)
 		out_fail(MIGCTL_EXIT_FAILED, "io_error", json_pack("{s:s}",
 		    "hint", "choose the directory with -d DIR or "
 		    "$MIGD_MIGRATIONS"), "cannot create %s: %s", dir,

@@ -88,7 +88,7 @@ const struct migctl_cmd migctl_cmds[] = {
 	  .exits = "  0  the plan can run, or there is nothing to do\n  1  no "
 	    "plan: invalid files, an unknown target, no database\n" EXITS_2_3
 	    "  4  the plan cannot run: drift, dirty, ahead, no down section, "
-	    "not\n     atomic (\"cannot run:\")\n" EXITS_5_6,
+	    "not\n     atomic (\"cannot run:\")\n" EXITS_5_6 EXITS_7,
 	  .max_args = 1, .flags = ARG_DRIFT | ARG_ATOMIC,
 	  .params = params_target, .print = out_plan, .exit_code = exit_plan },
 	{ .name = "upgrade", .method = "upgrade",
@@ -122,7 +122,7 @@ const struct migctl_cmd migctl_cmds[] = {
 	    "was\n     refused: invalid files, drift, dirty, ahead, an unknown "
 	    "target;\n     --all: any database failed\n" EXITS_2_3 "  4  "
 	    "--dry-run: the plan cannot run (\"cannot run:\"), of any "
-	    "database\n     with --all\n" EXITS_RUN_5_6,
+	    "database\n     with --all\n" EXITS_RUN_5_6 EXITS_7,
 	  .max_args = 1, .flags = ARG_DRY_RUN | ARG_DRIFT | ARG_WAIT_DAEMON |
 	    ARG_ATOMIC | ARG_SQL | ARG_FILES | ARG_SKIPPED | ARG_ALL |
 	    ARG_ROLLOUT,
@@ -145,7 +145,7 @@ const struct migctl_cmd migctl_cmds[] = {
 	  .exits = "  0  downgraded, or nothing to do; --dry-run: the plan can "
 	    "run\n  1  a migration failed, or the run was refused\n" EXITS_2_3
 	    "  4  --dry-run: the plan cannot run (\"cannot run:\")\n"
-	    EXITS_RUN_5_6,
+	    EXITS_RUN_5_6 EXITS_7,
 	  .min_args = 1, .max_args = 1, .flags = ARG_DRY_RUN | ARG_DRIFT |
 	    ARG_ATOMIC | ARG_SQL | ARG_FILES, .params = params_target,
 	  .print = out_run, .exit_code = exit_plan },
@@ -255,7 +255,7 @@ const struct migctl_cmd migctl_cmds[] = {
 	    "  migctl verify --all\n",
 	  .exits = "  0  nothing found\n  1  failed (invalid files, no database)\n"
 	    EXITS_2_3 "  4  drift, dirty, skipped, inconsistent or ahead found\n"
-	    "     (--all: in any database)\n" EXITS_5_6,
+	    "     (--all: in any database)\n" EXITS_5_6 EXITS_7,
 	  .flags = ARG_ALL, .print = out_verify, .exit_code = exit_verify },
 	{ .name = "check", .method = "status", .usage = "check [--all]",
 	  .summary = "exit 0 only when at head with nothing wrong (else 4)",
@@ -265,8 +265,10 @@ const struct migctl_cmd migctl_cmds[] = {
 	    "CI gates and health\n  checks.  With --all, every database must "
 	    "be; the others are named.\n",
 	  .examples = "  migctl check || exit\n  migctl check --all\n",
-	  .exits = "  0  up to date\n" EXITS_2_3 "  4  anything else, "
-	    "pending included (--all: of any database)\n" EXITS_5_6,
+	  .exits = "  0  up to date\n  1  failed: no database of that name "
+	    "(--db), an unreadable\n     reply\n" EXITS_2_3 "  4  anything "
+	    "else, pending included (--all: of any database)\n" EXITS_5_6
+	    EXITS_7,
 	  .flags = ARG_ALL, .print = out_status, .exit_code = exit_check },
 	{ .name = "reload", .method = "reload", .usage = "reload",
 	  .summary = "re-read the configuration and the migration files",
@@ -292,7 +294,8 @@ const struct migctl_cmd migctl_cmds[] = {
 	    "received.  For readiness\n  probes and deploy hooks.\n",
 	  .examples = "  migctl wait --timeout 0\n  migctl wait --for ready "
 	    "--timeout 60 && migctl upgrade\n",
-	  .exits = "  0  the condition holds\n  2  usage error\n  3  migd never "
+	  .exits = "  0  the condition holds\n  1  no database of that name "
+	    "(--db)\n  2  usage error\n  3  migd never "
 	    "answered\n  4  migd answered, but the condition was not met in "
 	    "time\n  6  not allowed (forbidden)\n" EXITS_7,
 	  .flags = ARG_WAIT, .print = out_status, .local = migctl_wait },
@@ -406,7 +409,10 @@ const struct migctl_cmd migctl_cmds[] = {
 	  .exits = "  0  no finding of error severity (warnings may be shown)\n"
 	    "  1  the files have problems\n  2  usage error\n"
 	    "  3  -s: migd unreachable\n"
-	    "  4  a finding of error severity that is not ignored\n",
+	    "  4  a finding of error severity that is not ignored\n"
+	    "  5  -s: migd is busy (too many clients)\n"
+	    "  6  -s: not allowed (forbidden)\n"
+	    "  7  -s: the socket's listener is not the expected migd\n",
 	  .max_args = 1 << 20, .flags = ARG_FILES | ARG_FORMAT,
 	  .local = migctl_lint },
 	{ .name = "help", .usage = "help [COMMAND]",

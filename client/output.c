@@ -757,10 +757,12 @@ out_cancel(json_t *res)
 		    "migration\n");
 }
 
-/* The migration running now, redrawn with its elapsed time on a terminal. */
+/* The migration running now, redrawn with its elapsed time on a terminal;
+ * out_broken: its line was ended early for a notice (not a terminal). */
 static char	*out_running;
 static double	 out_started;
 static int	 out_ticked;
+static int	 out_broken;
 
 static double
 out_now(void)
@@ -786,7 +788,10 @@ out_progress_tick(void)
 /*
  * A notice or warning of the running migration, on stderr: "NOTICE 0002:
  * text".  A progress line left open on the terminal is cleared first and
- * drawn again after, so the two never share a line.
+ * drawn again after, so the two never share a line.  Elsewhere (a CI log,
+ * a pipe: both streams often end in one file) nothing can be cleared: the
+ * open line ends before the first notice and is written again, whole, with
+ * the step's outcome.
  */
 static void
 out_notice(json_t *p, int suppressed)
@@ -801,6 +806,10 @@ out_notice(json_t *p, int suppressed)
 	if (redraw) {
 		printf("\r%*s\r", (int)strlen(out_running) + 12, "");
 		fflush(stdout);
+	} else if (out_running != NULL && !out_broken) {
+		printf("\n");
+		fflush(stdout);
+		out_broken = 1;
 	}
 	if (suppressed)
 		fprintf(stderr, "NOTICE %s: %lld more notices and warnings "
@@ -867,11 +876,14 @@ out_progress(json_t *p)
 		if (n < 0)
 			out_running = NULL;
 		out_started = out_now();
+		out_broken = 0;
 		printf("%s ", out_running ? out_running : "");
 	} else if (strcmp(ev, "finished") == 0 || strcmp(ev, "failed") == 0) {
 		if (out_running != NULL && out_ticked)
 			printf("\r%s ", out_running);	/* over the timer */
-		out_ticked = 0;
+		else if (out_running != NULL && out_broken)
+			printf("%s ", out_running);
+		out_ticked = out_broken = 0;
 		out_ms(ms, sizeof ms, json_number_value(json_object_get(p,
 		    "duration_ms")));
 		if (strcmp(ev, "finished") == 0)
@@ -886,9 +898,11 @@ out_progress(json_t *p)
 		if (out_running != NULL) {
 			if (out_ticked)
 				printf("\r%s ", out_running);
+			else if (out_broken)
+				printf("%s ", out_running);
 			printf("%slock timeout%s\n", c(YELLOW), c(RESET));
 		}
-		out_ticked = 0;
+		out_ticked = out_broken = 0;
 		free(out_running);
 		out_running = NULL;
 		t = out_line(out_str(p, "waiting_for"));

@@ -671,13 +671,15 @@ migrate_problems(struct job *j, json_t *assess)
 			    json_object_get(v, "revision"), "message",
 			    json_sprintf("%s changed since revision %s was "
 			    "applied (checksum %.12s, now %.12s): restore it, "
-			    "or override with --allow-drift",
+			    "run 'migctl accept %s' if the edit was meant, or "
+			    "override for this run with --allow-drift",
 			    json_string_value(json_object_get(v, "file")),
 			    json_string_value(json_object_get(v, "revision")),
 			    json_string_value(json_object_get(v,
 			    "applied_checksum")),
 			    json_string_value(json_object_get(v,
-			    "file_checksum")))));
+			    "file_checksum")), json_string_value(
+			    json_object_get(v, "revision")))));
 		}
 	}
 	for (i = 0; !j->apply_skipped && i < json_array_size(json_object_get(

@@ -3,7 +3,9 @@
 # migd, starts a throwaway PostgreSQL and migd on the car-workshop example,
 # and shows what a person sees: status before, the upgrade with progress,
 # status, schemas and history after.  Everything lives in one temporary
-# directory; --keep leaves PostgreSQL and migd running to explore.
+# directory; --keep leaves PostgreSQL and migd running to explore, and says
+# how to stop them.  MIGD_BIN and MIGCTL_BIN, as for the tests, run a build
+# of one's own instead of building build/demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -15,15 +17,16 @@ migd_install_deps
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-say "building migd"
 build=$top/build/demo
-if [ ! -x "$build/migd" ]; then
+migd=${MIGD_BIN:-$build/migd}
+migctl=${MIGCTL_BIN:-$build/migctl}
+if [ ! -x "$migd" ] || [ ! -x "$migctl" ]; then
+    say "building migd"
     autoreconf -fi >/dev/null 2>&1
     mkdir -p "$build"
     (cd "$build" && "$top/configure" -q && make -j"$(nproc)" >/dev/null)
+    migd=$build/migd migctl=$build/migctl
 fi
-migd=$build/migd
-migctl=$build/migctl
 
 say "starting a throwaway PostgreSQL"
 bindir=$(pg_config --bindir 2>/dev/null || true)
@@ -31,10 +34,12 @@ bindir=$(pg_config --bindir 2>/dev/null || true)
 work=$(mktemp -d /tmp/migd-demo.XXXXXX)
 chmod 755 "$work"
 run_pg() { "$@"; }
+as_pg=
 if [ "$(id -u)" = 0 ]; then
     # initdb refuses root: PostgreSQL runs as the unprivileged postgres user.
     chown postgres "$work"
     run_pg() { runuser -u postgres -- "$@"; }
+    as_pg="runuser -u postgres -- "
 fi
 port=$(( 20000 + RANDOM % 20000 ))
 run_pg "$bindir/initdb" -D "$work/data" -A trust -U postgres --no-sync >/dev/null
@@ -91,5 +96,6 @@ if [ "$keep" = 1 ]; then
     say "left running"
     echo "export MIGD_SOCKET=$work/migd.sock    # then: $migctl status"
     echo "psql -h $work -p $port -U postgres workshop"
-    echo "stop: kill $migd_pid; $bindir/pg_ctl -D $work/data stop"
+    # pg_ctl, like initdb, refuses root: the line says who runs it.
+    echo "stop: kill $migd_pid; $as_pg$bindir/pg_ctl -D $work/data stop; rm -rf $work"
 fi

@@ -1125,6 +1125,31 @@ def test_new_usage_and_refusals(tmpdir_short):
     assert len(os.listdir(d)) == 2
 
 
+def test_new_creates_the_directories_above_its_directory(tmpdir_short):
+    """migctl(1)'s example `migctl new -m "add invoices" --dir=db/migrations`, typed
+    in a checkout without db/: the directories are made as mkdir -p makes them (as
+    import --out does), not 'cannot create db/migrations: No such file or
+    directory'; a path through a file is still refused, writing nothing."""
+    p = migctl_local("new", "-m", "add invoices", "--dir=db/migrations", cwd=tmpdir_short)
+    assert p.returncode == X_OK, (p.returncode, p.stdout, p.stderr)
+    path = os.path.join(tmpdir_short, p.stdout.strip())
+    assert os.path.dirname(path) == os.path.join(tmpdir_short, "db", "migrations"), path
+    assert header(path)["down_revision"] == "none", path
+    # the second one goes on top of it: the directory loads as migd reads it
+    second = new(os.path.join(tmpdir_short, "db", "migrations"), "add invoice lines")
+    assert header(second)["down_revision"] == header(path)["revision"], second
+    deep = os.path.join(tmpdir_short, "a", "b", "c") + "/"
+    assert os.path.isfile(new(deep, "deep")), deep
+    for d in ("db", "db/migrations", "a", "a/b", "a/b/c"):
+        mode = os.stat(os.path.join(tmpdir_short, d)).st_mode & 0o777
+        assert mode & 0o022 == 0, (d, oct(mode))  # as migd wants its directories
+    open(os.path.join(tmpdir_short, "plain"), "w").close()
+    p = migctl_local("new", "-m", "x", "-d", os.path.join(tmpdir_short, "plain", "m"))
+    assert p.returncode == X_FAILED, (p.returncode, p.stdout, p.stderr)
+    assert "Not a directory" in p.stderr, p.stderr
+    assert os.path.getsize(os.path.join(tmpdir_short, "plain")) == 0
+
+
 def test_new_slug(tmpdir_short):
     d = os.path.join(tmpdir_short, "m")
     path = new(d, "Add index: orders (v2)!")     # the directory is created
@@ -1273,6 +1298,13 @@ def test_help_for_every_command():
         assert codes and codes[0] == 0 and codes == sorted(codes), (cmd, codes)
         if cmd != "help":
             assert 2 in codes, (cmd, codes)
+        # what a deploy hook branches on: every command that asks migd can meet an
+        # unreachable (3) or untrusted (7) listener, and one that names a database
+        # fails (1) on a --db migd does not serve
+        if cmd not in ("new", "merge", "import", "help"):
+            assert 3 in codes and 7 in codes, (cmd, codes)
+        if cmd not in ("new", "merge", "import", "help", "version"):
+            assert 1 in codes, (cmd, codes)
         if cmd in ("stamp", "resolve", "accept", "downgrade", "history", "upgrade", "plan"):
             assert section(text, "arguments:"), (cmd, text)
         assert help_options(text) == COMMAND_OPTIONS.get(cmd, set()), (cmd, help_options(text))

@@ -266,6 +266,39 @@ def test_migctl_shows_notices_in_text_and_json(migd_factory):
     assert "result" in msgs[-1], msgs
 
 
+def test_notices_and_progress_lines_in_one_log_do_not_share_a_line(migd_factory):
+    """stdout and stderr into one file or pipe, as a CI job's log and the demo's
+    output have them: the step's line ended with "... NOTICE n1: hello 42" and
+    its "done in 3 ms" stood alone three lines below.  Now the open line ends
+    before the first notice, and the step's line is written again, whole, with
+    its outcome; a step without notices is one line as before."""
+    m = connected(migd_factory())
+    write_rev(m, "n1_say.sql", "n1", up=NOTICES)
+    write_rev(m, "n2_quiet.sql", "n2", down="n1", up="CREATE TABLE public.n2 (id int);")
+    write_rev(m, "n3_fails.sql", "n3", down="n2",
+              up="DO $$BEGIN RAISE NOTICE 'about to fail'; END$$; SELECT 1/0;")
+    e = migdtest.clean_env()
+    e["MIGD_SOCKET"] = m.socket
+    p = subprocess.run([migdtest.MIGCTL_BIN, "upgrade"], env=e, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=30,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == X_FAILED, p.stdout
+    lines = p.stdout.splitlines()
+    for line in lines:
+        assert not (" ... " in line and re.search(r"(NOTICE|WARNING) n\d", line)), lines
+    step = [x for x in lines if x.startswith("[")]
+    assert re.match(r"^\[1/3\] up +n1 .* \.\.\. $", step[0]), step
+    assert re.match(r"^\[1/3\] up +n1 .* \.\.\. done in \d+ ms$", step[1]), step
+    assert re.match(r"^\[2/3\] up +n2 .* \.\.\. done in \d+ ms$", step[2]), step
+    assert re.match(r"^\[3/3\] up +n3 .* \.\.\. $", step[3]), step
+    assert re.match(r"^\[3/3\] up +n3 .* \.\.\. FAILED$", step[4]), step
+    assert len(step) == 5, step
+    i = lines.index(step[0])
+    assert lines[i + 1:i + 5] == ["NOTICE n1: hello 42", "WARNING n1: careful: tab",
+                                  "  DETAIL: more", "  HINT: do this"], lines
+    assert lines[lines.index(step[3]) + 1] == "NOTICE n3: about to fail", lines
+
+
 def test_control_characters_in_a_notice_are_escaped_for_people(migd_factory):
     m = connected(migd_factory())
     write_rev(m, "n1_esc.sql", "n1",

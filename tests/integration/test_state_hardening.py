@@ -5,8 +5,8 @@ an applied file (F20), and lock holders of this database only (F23)."""
 import subprocess
 
 import migdtest
-from engine_helpers import (connected, E_BUSY, E_MIGRATIONS, E_STATE, X_CHECK, X_OK, err,
-                            history, ok, q, rel_exists, versions, write_rev)
+from engine_helpers import (connected, E_BUSY, E_MIGRATIONS, E_STATE, X_CHECK, X_FAILED, X_OK,
+                            err, history, ok, q, rel_exists, versions, write_rev)
 
 
 def lock_key(schema="public", table="alembic_version"):
@@ -247,6 +247,13 @@ def test_accept_an_edit_of_an_applied_revision(migd_factory):
     assert s["state"] == "drift" and [d["revision"] for d in s["drift"]] == ["0002"], s
     old, new = s["drift"][0]["applied_checksum"], s["drift"][0]["file_checksum"]
     before = len(history(m))
+    # the refused upgrade names the way out for an edit that was meant, not only
+    # restore or --allow-drift (which holds for one run, then refuses again)
+    p = m.migctl("upgrade")
+    assert p.returncode == X_FAILED, p.stdout + p.stderr
+    assert "0002_b.sql changed since revision 0002 was applied" in p.stderr, p.stderr
+    assert "run 'migctl accept 0002' if the edit was meant" in p.stderr, p.stderr
+    assert len(history(m)) == before and versions(m) == ["0003"]
 
     p = m.migctl("accept", "0002")
     assert p.returncode == X_OK and "0002" in p.stdout, p.stdout + p.stderr
