@@ -111,7 +111,7 @@ def test_the_mutating_commands_are_marked_in_migctl_1():
     """migctl(1) marks each mutating command Mutating, under its heading; adopt's
     heading was cut in two, 'adopt [--from' and 'tool] Mutating.' in its text."""
     tags = [x.strip() for x in _rendered("migctl.1", lines=True) if re.match(r"^ {7}\S", x)]
-    assert "adopt [--from tool]" in tags, [x for x in tags if x.startswith("adopt")]
+    assert "adopt [--from tool [--table name]]" in tags, [x for x in tags if x.startswith("adopt")]
     text = _rendered("migctl.1")
     for cmd in _mutating_methods():
         assert re.search(r"\b%s\b.{0,120}? Mutating" % cmd, text), cmd
