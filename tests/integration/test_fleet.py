@@ -1109,6 +1109,52 @@ def test_fleet_upgrade_all_ctrl_c_cancels_the_rollout(fleet, workdir):
         assert m.stop() == 0, m.log()
 
 
+def test_fleet_cancel_all_stops_a_rollout_whose_migctl_is_gone(fleet, workdir):
+    """A pipeline cancelled kills its migctl upgrade --all (SIGTERM): the rollout goes on
+    in migd, as documented.  `migctl cancel --all` stops it from another shell: the
+    running run rolls back, no other database starts; with none left it exits 1.
+    (migctl had no way to send the protocol's cancel {"all": true}: 'cancel takes no
+    --all', exit 2, and `--db NAME cancel` stopped one run while --continue-on-error
+    went on with the rest.)"""
+    cluster, names = fleet
+    dbs = names[57:60]
+    d = os.path.join(workdir, "migrations")
+    _rev(d, "s1.sql", "s1", "none", "SELECT pg_sleep(5) AS fleet_cancel_all_sleep;")
+    m = _fleet_migd(workdir, cluster, dbs)
+    _started(m, dbs)
+    try:
+        p = subprocess.Popen([migdtest.MIGCTL_BIN, "upgrade", "--all", "--parallel", "1",
+                              "--continue-on-error"],
+                             env=dict(clean_env(), MIGD_SOCKET=m.socket),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: cluster.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+            "'%%fleet_cancel_all_sleep%%' AND pid <> pg_backend_pid()") == "1", 10,
+            what="the first run")
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=10)
+        assert p.returncode == -signal.SIGTERM, p.returncode
+        r = m.migctl("cancel", "--all")
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        assert r.stdout == ("cancelling the rollout: no more databases start; the runs "
+                            "of %s are cancelled and their migrations roll back\n"
+                            % dbs[0]), r.stdout
+        wait_for(lambda: "upgrade --all: " in m.log() and re.search(
+            r"upgrade --all: .*0 upgraded", m.log()), 10, what="the rollout's end")
+        time.sleep(1)   # a database started after the cancel would show by now
+        for db in dbs:
+            assert not _versions(cluster, db), db
+        assert cluster.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                            "'%%fleet_cancel_all_sleep%%' AND pid <> pg_backend_pid()") == "0"
+        r = m.migctl("--json", "cancel", "--all")
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert _json(r)["error"]["data"]["kind"] == "not_running", r.stdout
+        r = m.migctl("--db", dbs[0], "cancel", "--all")
+        assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    finally:
+        assert m.stop() == 0, m.log()
+
+
 def test_fleet_cancel_rollout_queued_behind_another_run(fleet, workdir):
     """The rollout's first database is queued behind another client's run there: Ctrl-C
     cancels the queued run at once (it never starts) and the rollout answers."""
