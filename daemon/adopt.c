@@ -183,8 +183,8 @@ adopt_write(struct job *j, PGresult *res)
 	j->result = json_pack("{s:o, s:I, s:I}", "adopted", list, "applied",
 	    (json_int_t)applied, "already_verified", (json_int_t)(applied - n -
 	    waiting));
-	log_info("adopt: recorded the checksums of %zu applied revision%s",
-	    n, n == 1 ? "" : "s");
+	log_info("%sadopt: recorded the checksums of %zu applied "
+	    "revision%s", j->db->tag, n, n == 1 ? "" : "s");
 	job_query(j, sql, 0, NULL, job_end);
 	free(todo);
 	free(sql);
@@ -837,13 +837,15 @@ adopt_from_write(struct job *j, PGresult *res)
 	    "already_verified", (json_int_t)0, "version",
 	    graph_id(j->rs->graph, head), "removed", j->adopt_gone);
 	for (i = 0; i < json_array_size(j->adopt_gone); i++)
-		log_info("adopt --from %s: %s records version %s, whose file "
-		    "was removed: passed over, as %s does", j->adopt_from,
+		log_info("%sadopt --from %s: %s records version %s, whose file "
+		    "was removed: passed over, as %s does", j->db->tag,
+		    j->adopt_from,
 		    adopt_from_tables[j->adopt_fmt - LAYOUT_DBMATE],
 		    json_string_value(json_array_get(j->adopt_gone, i)),
 		    j->adopt_from);
-	log_info("adopt --from %s: at %s, recorded the checksums of %zu "
-	    "applied revision%s", j->adopt_from, graph_id(j->rs->graph, head),
+	log_info("%sadopt --from %s: at %s, recorded the checksums of %zu "
+	    "applied revision%s", j->db->tag, j->adopt_from,
+	    graph_id(j->rs->graph, head),
 	    j->n_adopt, j->n_adopt == 1 ? "" : "s");
 	job_query(j, sql, 0, NULL, job_end);
 	free(sql);

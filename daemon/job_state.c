@@ -543,7 +543,7 @@ job_history_alone_done(struct job *j, PGresult *res)
 		return;
 	}
 	ddl = migrate_tables_ddl(cf, 0, 1, j->vschema, 1);
-	log_info("creating the version table");
+	log_info("%screating the version table", j->db->tag);
 	j->st.has_version = j->st.has_history = 1;
 	job_query(j, ddl, 0, NULL, job_tables_created);
 	free(ddl);
@@ -588,7 +588,8 @@ job_tables_done(struct job *j, PGresult *res)
 	/* Created under the advisory lock, so two daemons never race here. */
 	ddl = migrate_tables_ddl(j->db->cf, version, history,
 	    PQgetvalue(res, 0, 2)[0] == 't', PQgetvalue(res, 0, 3)[0] == 't');
-	log_info("creating %s%s%s", version ? "" : "the version table",
+	log_info("%screating %s%s%s", j->db->tag, version ? "" :
+	    "the version table",
 	    version || history ? "" : " and ", history ? "" :
 	    "the history table");
 	j->st.has_version = j->st.has_history = 1;

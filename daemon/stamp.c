@@ -121,8 +121,9 @@ stamp_resolved(struct job *j, PGresult *res)
 	for (i = 0; i < PQntuples(res); i++)
 		json_array_append_new(bad, json_string(PQgetvalue(res, i, 0)));
 	if (json_array_size(bad) > 0)
-		log_warnx("resolve %s: INVALID index%s in the database: drop "
-		    "or rebuild (DROP INDEX CONCURRENTLY, then create it again)",
+		log_warnx("%sresolve %s: INVALID index%s in the database: drop "
+		    "or rebuild (DROP INDEX CONCURRENTLY, then create it "
+		    "again)", j->db->tag,
 		    j->target, json_array_size(bad) == 1 ? "" : "es");
 	json_object_set_new(j->result, "invalid_indexes", bad);
 	job_end(j, NULL);
@@ -214,7 +215,8 @@ stamp_write(struct job *j, const struct graph_stamp *out)
 	j->result = json_pack("{s:o, s:o, s:s, s:o, s:b}", "from",
 	    migrate_rows_json(j->st.rows, j->st.n_rows), "to", to, "revision",
 	    j->target, "revisions", named, "purged", j->purge);
-	log_info("stamp %s%s: version table now %zu row%s", j->target,
+	log_info("%sstamp %s%s: version table now %zu row%s", j->db->tag,
+	    j->target,
 	    j->purge ? " (purged)" : "", out->n_rows, out->n_rows == 1 ? "" :
 	    "s");
 	job_query(j, sql, 0, NULL, job_end);
@@ -476,8 +478,9 @@ job_accept(struct job *j)
 		    "revision", mf->revision, "file", mf->path,
 		    "applied_checksum", dr->checksum, "file_checksum",
 		    mf->checksum));
-		log_info("accept %s: %s is now the accepted text (checksum "
-		    "%.12s, was %.12s)", mf->revision, mf->path, mf->checksum,
+		log_info("%saccept %s: %s is now the accepted text (checksum "
+		    "%.12s, was %.12s)", j->db->tag, mf->revision, mf->path,
+		    mf->checksum,
 		    dr->checksum);
 	}
 	j->accept_sql = errlist_join(&rows, "; ");

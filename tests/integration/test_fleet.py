@@ -1155,6 +1155,61 @@ def test_fleet_cancel_all_stops_a_rollout_whose_migctl_is_gone(fleet, workdir):
         assert m.stop() == 0, m.log()
 
 
+def test_fleet_log_names_the_database_of_each_line(fleet, workdir):
+    """With several databases on one server, each log line about one of them starts with
+    its name: its connection's failure (a role that may not log in names the role, not
+    the section), its connection, the tables a run creates, a cancel.  These said
+    'database: ...' (and 'creating the version table ...', 's1: cancel asked by ...')
+    whichever database it was."""
+    cluster, names = fleet
+    db = names[50]
+    cluster.psql("DROP ROLE IF EXISTS fleet_nologin")
+    cluster.psql("CREATE ROLE fleet_nologin NOLOGIN")
+    d = os.path.join(workdir, "migrations")
+    _rev(d, "s1.sql", "s1", "none", "SELECT pg_sleep(5) AS fleet_log_sleep;")
+    m = Migd(workdir, cluster.conninfo(db), pg=cluster)
+    m.config_path = os.path.join(workdir, "tenants.conf")
+    text = fleet_config(cluster, [], d, m.socket, cap=CAP)
+    # a schema per tenant in one database: the same server and dbname for both
+    text += ("[database acme]\nconninfo = %s user=fleet_nologin\n"
+             "version_table = acme_version\nhistory_table = acme_history\n\n"
+             "[database globex]\nconninfo = %s\n"
+             "version_table = globex_version\nhistory_table = globex_history\n"
+             % (cluster.conninfo(db), cluster.conninfo(db)))
+    write_atomic(m.config_path, text)
+    m.start()
+    try:
+        for name in ("acme", "globex"):
+            m.migctl("--db", name, "status")
+        wait_for(lambda: "not permitted to log in" in m.log(), 10, what="acme's failure")
+        log = m.log()
+        line = [l for l in log.splitlines() if "not permitted to log in" in l][0]
+        assert re.search(r" warning: acme: connection to server .*role \"fleet_nologin\" "
+                         r"is not permitted to log in$", line), line
+        assert re.search(r" info: globex: connected to %s on " % db, log), log[-2000:]
+        assert " database: " not in log, log[-3000:]
+        p = subprocess.Popen([migdtest.MIGCTL_BIN, "--db", "globex", "upgrade"],
+                             env=dict(clean_env(), MIGD_SOCKET=m.socket),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: cluster.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%fleet_log_sleep%%'"
+            " AND pid <> pg_backend_pid()") == "1", 10, what="globex's run")
+        r = m.migctl("--db", "globex", "cancel")
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        p.communicate(timeout=30)
+        assert p.returncode == 1, p.returncode
+        log = m.log()
+        assert re.search(r" info: globex: creating the version table and the history "
+                         r"table$", log, re.M), log[-2000:]
+        assert re.search(r" info: globex: s1: cancel asked by ", log), log[-2000:]
+        assert cluster.psql("SELECT to_regclass('public.acme_version') IS NULL", db=db) == "t"
+    finally:
+        assert m.stop() == 0, m.log()
+        for t in ("globex_version", "globex_history"):
+            cluster.psql("DROP TABLE IF EXISTS public.%s" % t, db=db)
+        cluster.psql("DROP ROLE IF EXISTS fleet_nologin")
+
+
 def test_fleet_cancel_rollout_queued_behind_another_run(fleet, workdir):
     """The rollout's first database is queued behind another client's run there: Ctrl-C
     cancels the queued run at once (it never starts) and the rollout answers."""
