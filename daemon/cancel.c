@@ -92,9 +92,11 @@ migrate_cancel(struct request *req)
 			break;
 	}
 	if (j == NULL) {
-		cmd_error(req, MIGD_ERR_STATE, "not_running", NULL, "%s",
+		/* Named in a fleet: a cancel sent to the wrong --db says so. */
+		cmd_error(req, MIGD_ERR_STATE, "not_running", NULL, "%s%s%s",
 		    pid != NULL ? "that process has no run here" :
-		    "no migration is running");
+		    "no migration is running", req->db->cf->line != 0 ?
+		    " on " : "", req->db->cf->line != 0 ? req->db->name : "");
 		return;
 	}
 	if (j == run && (j->ending || j->err_msg != NULL)) {

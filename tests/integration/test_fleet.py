@@ -1160,7 +1160,8 @@ def test_fleet_log_names_the_database_of_each_line(fleet, workdir):
     its name: its connection's failure (a role that may not log in names the role, not
     the section), its connection, the tables a run creates, a cancel.  These said
     'database: ...' (and 'creating the version table ...', 's1: cancel asked by ...')
-    whichever database it was."""
+    whichever database it was.  A cancel of the database with no run names it ('no
+    migration is running' read as if the other database's run were over)."""
     cluster, names = fleet
     db = names[50]
     cluster.psql("DROP ROLE IF EXISTS fleet_nologin")
@@ -1194,6 +1195,11 @@ def test_fleet_log_names_the_database_of_each_line(fleet, workdir):
         wait_for(lambda: cluster.psql(
             "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%fleet_log_sleep%%'"
             " AND pid <> pg_backend_pid()") == "1", 10, what="globex's run")
+        # a cancel sent to the other database says which one has no run
+        r = m.migctl("--db", "acme", "cancel")
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert r.stderr == "migctl: no migration is running on acme\n", r.stderr
+        assert p.poll() is None, "globex's run was cancelled by acme's cancel"
         r = m.migctl("--db", "globex", "cancel")
         assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
         p.communicate(timeout=30)
