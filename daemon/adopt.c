@@ -94,9 +94,9 @@ job_adopt(struct job *j)
 			job_fail(j, MIGD_ERR_STATE, "dirty", json_pack("{s:s}",
 			    "revision", j->st.revs[i].revision), "revision %s "
 			    "is dirty: a migration stopped part-way; check the "
-			    "database, run 'migctl resolve %s applied' or "
+			    "database, run 'migctl %sresolve %s applied' or "
 			    "'unapplied', then adopt", j->st.revs[i].revision,
-			    j->st.revs[i].revision);
+			    j->db->cli, j->st.revs[i].revision);
 			return;
 		}
 	}
@@ -110,9 +110,10 @@ job_adopt(struct job *j)
 		    "{s:o}", "skipped", skipped), "revision %s never ran, but "
 		    "the version table is past it (it was inserted below "
 		    "applied revisions, e.g. by a rebase): run it with "
-		    "'migctl upgrade --apply-skipped', or if its SQL already "
-		    "ran by other means, 'migctl resolve %s applied'; then "
-		    "adopt", first, first);
+		    "'migctl %supgrade --apply-skipped', or if its SQL "
+		    "already ran by other means, 'migctl %sresolve %s "
+		    "applied'; then adopt", first, j->db->cli, j->db->cli,
+		    first);
 		free(first);
 		return;
 	}

@@ -292,8 +292,8 @@ job_resolve_fileless(struct job *j, int applied)
 		job_fail(j, MIGD_ERR_STATE, "plan_error", NULL, "revision %s is "
 		    "dirty, but no migration file defines it any more, so it "
 		    "cannot be resolved as applied: restore its file first, "
-		    "or undo what it did and run 'migctl resolve %s "
-		    "unapplied'", j->target, j->target);
+		    "or undo what it did and run 'migctl %sresolve %s "
+		    "unapplied'", j->target, j->db->cli, j->target);
 		return;
 	}
 	if ((marks = stamp_applied(j)) == NULL)
@@ -341,9 +341,9 @@ job_resolve(struct job *j)
 			job_fail(j, MIGD_ERR_STATE, "plan_error", NULL,
 			    "revision %s is below applied revisions, so it "
 			    "cannot be unapplied alone: run its SQL and then "
-			    "'migctl resolve %s applied', or give it a new "
+			    "'migctl %sresolve %s applied', or give it a new "
 			    "place at the top of the chain",
-			    graph_id(j->rs->graph, idx),
+			    graph_id(j->rs->graph, idx), j->db->cli,
 			    graph_id(j->rs->graph, idx));
 			return;
 		}

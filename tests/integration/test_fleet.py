@@ -1216,6 +1216,39 @@ def test_fleet_log_names_the_database_of_each_line(fleet, workdir):
         cluster.psql("DROP ROLE IF EXISTS fleet_nologin")
 
 
+def test_fleet_dirty_hint_names_the_database(fleet, workdir):
+    """A non-transactional migration that stops part-way on one database of several: the
+    failure and the next upgrade's refusal advise 'migctl --db NAME resolve ...', and
+    that command, run as advised, works.  They advised 'migctl resolve b1 applied',
+    which migd refuses when it serves several databases ('name one with --db')."""
+    cluster, names = fleet
+    dbs = names[40:42]
+    d = os.path.join(workdir, "migrations")
+    with open(os.path.join(d, "b1.sql"), "w") as f:
+        f.write("-- revision: b1\n-- down_revision: none\n-- transaction: none\n\n"
+                "-- migrate:up\nCREATE TABLE fleet_dirty (id int);\nSELECT 1/0;\n")
+    m = _fleet_migd(workdir, cluster, dbs)
+    _started(m, dbs)
+    try:
+        r = m.migctl("--db", dbs[1], "upgrade")
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert ("now dirty: check the database, then run 'migctl --db %s resolve' to say "
+                "whether it is applied" % dbs[1]) in r.stderr, r.stderr
+        r = m.migctl("--db", dbs[1], "upgrade")
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        hint = re.search(r"then run '(migctl [^']*)' or 'unapplied'", r.stderr)
+        assert hint and hint.group(1) == "migctl --db %s resolve b1 applied" % dbs[1], \
+            r.stderr
+        # the command as advised, with 'unapplied': the table is dropped first
+        cluster.psql("DROP TABLE fleet_dirty", db=dbs[1])
+        r = m.migctl(*hint.group(1).replace(" applied", " unapplied").split()[1:])
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        assert _versions(cluster, dbs[1]) == [], dbs[1]
+        assert _versions(cluster, dbs[0]) is None, "the other database was touched"
+    finally:
+        assert m.stop() == 0, m.log()
+
+
 def test_fleet_cancel_rollout_queued_behind_another_run(fleet, workdir):
     """The rollout's first database is queued behind another client's run there: Ctrl-C
     cancels the queued run at once (it never starts) and the rollout answers."""
