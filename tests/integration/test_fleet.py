@@ -1117,7 +1117,7 @@ def test_fleet_cancel_all_stops_a_rollout_whose_migctl_is_gone(fleet, workdir):
     --all', exit 2, and `--db NAME cancel` stopped one run while --continue-on-error
     went on with the rest.)"""
     cluster, names = fleet
-    dbs = names[57:60]
+    dbs = _fresh_dbs(cluster, "cancelall", 3)
     d = os.path.join(workdir, "migrations")
     _rev(d, "s1.sql", "s1", "none", "SELECT pg_sleep(5) AS fleet_cancel_all_sleep;")
     m = _fleet_migd(workdir, cluster, dbs)
@@ -1163,7 +1163,7 @@ def test_fleet_log_names_the_database_of_each_line(fleet, workdir):
     whichever database it was.  A cancel of the database with no run names it ('no
     migration is running' read as if the other database's run were over)."""
     cluster, names = fleet
-    db = names[50]
+    db = _fresh_dbs(cluster, "lognames", 1)[0]
     cluster.psql("DROP ROLE IF EXISTS fleet_nologin")
     cluster.psql("CREATE ROLE fleet_nologin NOLOGIN")
     d = os.path.join(workdir, "migrations")
@@ -1211,8 +1211,7 @@ def test_fleet_log_names_the_database_of_each_line(fleet, workdir):
         assert cluster.psql("SELECT to_regclass('public.acme_version') IS NULL", db=db) == "t"
     finally:
         assert m.stop() == 0, m.log()
-        for t in ("globex_version", "globex_history"):
-            cluster.psql("DROP TABLE IF EXISTS public.%s" % t, db=db)
+        cluster.psql('DROP DATABASE IF EXISTS "%s"' % db)
         cluster.psql("DROP ROLE IF EXISTS fleet_nologin")
 
 
@@ -1222,7 +1221,7 @@ def test_fleet_dirty_hint_names_the_database(fleet, workdir):
     that command, run as advised, works.  They advised 'migctl resolve b1 applied',
     which migd refuses when it serves several databases ('name one with --db')."""
     cluster, names = fleet
-    dbs = names[40:42]
+    dbs = _fresh_dbs(cluster, "dirtyhint", 2)
     d = os.path.join(workdir, "migrations")
     with open(os.path.join(d, "b1.sql"), "w") as f:
         f.write("-- revision: b1\n-- down_revision: none\n-- transaction: none\n\n"
