@@ -149,16 +149,19 @@ const struct migctl_cmd migctl_cmds[] = {
 	  .min_args = 1, .max_args = 1, .flags = ARG_DRY_RUN | ARG_DRIFT |
 	    ARG_ATOMIC | ARG_SQL | ARG_FILES, .params = params_target,
 	  .print = out_run, .exit_code = exit_plan },
-	{ .name = "cancel", .method = "cancel", .usage = "cancel",
+	{ .name = "cancel", .method = "cancel", .usage = "cancel [--all]",
 	  .summary = "stop the running migration run",
 	  .about = "  Stop the running run: its statement is cancelled and its "
 	    "migration\n  rolls back (a non-transactional one goes dirty); the "
 	    "migrations before\n  it stay applied (none in an atomic run).  A "
-	    "queued run never starts.\n",
-	  .examples = "  migctl cancel\n",
-	  .exits = "  0  the run is being cancelled\n  1  no run is going on\n"
-	    EXITS_RUN,
-	  .print = out_cancel },
+	    "queued run never starts.\n\n  With --all, stop every rollout "
+	    "(upgrade --all), also one whose migctl\n  is gone: no more "
+	    "databases start and their running runs are cancelled.\n",
+	  .examples = "  migctl cancel\n  migctl --db billing cancel\n"
+	    "  migctl cancel --all\n",
+	  .exits = "  0  the run is being cancelled\n  1  no run is going on "
+	    "(--all: no rollout)\n" EXITS_RUN,
+	  .flags = ARG_ALL, .print = out_cancel },
 	{ .name = "stamp", .method = "stamp", .usage = "stamp REV [REV...] "
 	    "[--purge]",
 	  .summary = "set the version table to REV without running anything",
@@ -482,7 +485,7 @@ const struct migctl_opt migctl_options[] = {
 	{ OPT_PURGE, 0, "purge", NULL, NULL, ARG_PURGE, "empty the version "
 	    "table first (also of\nrevisions no file defines)" },
 	{ OPT_ALL, 0, "all", NULL, NULL, ARG_ALL, "every database of the "
-	    "migd (status, check, verify,\nupgrade)" },
+	    "migd (status, check, verify,\nupgrade; cancel: every rollout)" },
 	{ OPT_PARALLEL, 0, "parallel", NULL, "N", ARG_ROLLOUT, "upgrade --all: "
 	    "N databases at a time, 1 to\n1000 (default 4)" },
 	{ OPT_CANARY, 0, "canary", NULL, "NAME", ARG_ROLLOUT, "upgrade --all: "

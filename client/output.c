@@ -1356,7 +1356,8 @@ out_fleet_progress(json_t *p)
 }
 
 /* The answer of status, check, verify or upgrade --all: a line (or a
- * few) per database, then what needs a look. */
+ * few) per database, then what needs a look; cancel --all's: whose runs
+ * stop. */
 void
 out_fleet(const char *cmd, json_t *res)
 {
@@ -1367,6 +1368,15 @@ out_fleet(const char *cmd, json_t *res)
 	const char	*state;
 	double		 age, oldest = 0.0;
 
+	if (strcmp(cmd, "cancel") == 0) {
+		printf("cancelling the rollout: no more databases start");
+		json_array_foreach(dbs, i, el)
+			printf("%s%s", i == 0 ? "; the runs of " : ", ",
+			    json_string_value(el));
+		printf("%s\n", json_array_size(dbs) == 0 ? "" : " are "
+		    "cancelled and their migrations roll back");
+		return;
+	}
 	json_array_foreach(dbs, i, el)
 		out_fit(&w, out_str(el, "name"));
 	if (strcmp(cmd, "upgrade") == 0) {

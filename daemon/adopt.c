@@ -128,9 +128,9 @@ job_adopt(struct job *j)
 			job_fail(j, MIGD_ERR_STATE, "dirty", json_pack("{s:s}",
 			    "revision", j->st.revs[i].revision), "revision %s "
 			    "is dirty: a migration stopped part-way; check the "
-			    "database, run 'migctl resolve %s applied' or "
+			    "database, run 'migctl %sresolve %s applied' or "
 			    "'unapplied', then adopt", j->st.revs[i].revision,
-			    j->st.revs[i].revision);
+			    j->db->cli, j->st.revs[i].revision);
 			return;
 		}
 	}
@@ -144,9 +144,10 @@ job_adopt(struct job *j)
 		    "{s:o}", "skipped", skipped), "revision %s never ran, but "
 		    "the version table is past it (it was inserted below "
 		    "applied revisions, e.g. by a rebase): run it with "
-		    "'migctl upgrade --apply-skipped', or if its SQL already "
-		    "ran by other means, 'migctl resolve %s applied'; then "
-		    "adopt", first, first);
+		    "'migctl %supgrade --apply-skipped', or if its SQL "
+		    "already ran by other means, 'migctl %sresolve %s "
+		    "applied'; then adopt", first, j->db->cli, j->db->cli,
+		    first);
 		free(first);
 		return;
 	}
@@ -205,8 +206,8 @@ adopt_write(struct job *j, PGresult *res)
 	j->result = json_pack("{s:o, s:I, s:I}", "adopted", list, "applied",
 	    (json_int_t)applied, "already_verified", (json_int_t)(applied - n -
 	    waiting));
-	log_info("adopt: recorded the checksums of %zu applied revision%s",
-	    n, n == 1 ? "" : "s");
+	log_info("%sadopt: recorded the checksums of %zu applied "
+	    "revision%s", j->db->tag, n, n == 1 ? "" : "s");
 	job_query(j, sql, 0, NULL, job_end);
 	free(todo);
 	free(sql);
@@ -507,8 +508,8 @@ adopt_from_start(struct job *j)
 		    json_pack("{s:s}", "from", j->adopt_from), "adopt --from "
 		    "%s is for a database migd never managed, but the version "
 		    "table already names %s: migd knows where this database "
-		    "is; run plain 'migctl adopt' to record checksums",
-		    j->adopt_from, j->st.rows[0]);
+		    "is; run plain 'migctl %sadopt' to record checksums",
+		    j->adopt_from, j->st.rows[0], j->db->cli);
 		return;
 	}
 	job_query(j, adopt_from_busy_sql, 0, NULL, adopt_from_busy);
@@ -629,8 +630,8 @@ adopt_from_named(struct job *j, PGresult *res)
 		    "{s:s, s:s}", "from", j->adopt_from, "table",
 		    j->adopt_table), "adopt --from dbmate --table %s: %s is "
 		    "golang-migrate's (it has a dirty column): run 'migctl "
-		    "adopt --from golang-migrate --table %s'", j->adopt_table,
-		    PQgetvalue(res, 0, 0), j->adopt_table);
+		    "%sadopt --from golang-migrate --table %s'", j->adopt_table,
+		    PQgetvalue(res, 0, 0), j->db->cli, j->adopt_table);
 		return;
 	}
 	sql = adopt_from_sql(j->adopt_fmt, PQgetvalue(res, 0, 0));
@@ -690,10 +691,10 @@ adopt_from_detect(struct job *j, PGresult *res)
 		    "sessions the same search_path, so that adopt reads it and "
 		    "upgrade runs the rest there: add options='-c "
 		    "search_path=%s,public' to conninfo under [database], run "
-		    "'migctl reload', then adopt", j->adopt_from,
+		    "'migctl %sreload', then adopt", j->adopt_from,
 		    j->adopt_fmt == LAYOUT_AUTO ? "no tool's state table" :
 		    adopt_from_tables[j->adopt_fmt - LAYOUT_DBMATE], where,
-		    schema, schema);
+		    schema, schema, j->db->cli);
 		free(where);
 		free(schema);
 		return;
@@ -707,10 +708,10 @@ adopt_from_detect(struct job *j, PGresult *res)
 			    "_sqlx_migrations, __diesel_schema_migrations, "
 			    "goose_db_version, flyway_schema_history): if "
 			    "nothing migrated this database, run 'migctl "
-			    "upgrade head'; else put the table's schema on the "
-			    "search_path of migd's sessions (options='-c "
+			    "%supgrade head'; else put the table's schema on "
+			    "the search_path of migd's sessions (options='-c "
 			    "search_path=SCHEMA,public' in conninfo, then "
-			    "'migctl reload')");
+			    "'migctl %sreload')", j->db->cli, j->db->cli);
 			return;
 		}
 		if (n > 1) {
@@ -733,10 +734,10 @@ adopt_from_detect(struct job *j, PGresult *res)
 				job_fail(j, MIGD_ERR_STATE, "no_state_table",
 				    json_pack("{s:s}", "from", j->adopt_from),
 				    "adopt --from %s: schema_migrations is %s's "
-				    "(%s): run 'migctl adopt --from %s'",
+				    "(%s): run 'migctl %sadopt --from %s'",
 				    j->adopt_from, layout_name(LAYOUT_DBMATE +
 				    i), i ? "it has a dirty column" : "it has "
-				    "no dirty column", layout_name(
+				    "no dirty column", j->db->cli, layout_name(
 				    LAYOUT_DBMATE + i));
 				return;
 			}
@@ -992,11 +993,12 @@ adopt_from_rows(struct job *j, PGresult *res)
 	j->n_adopt = k;
 	free(marks);
 	if (k == 0) {
-		j->result = json_pack("{s:s, s:[], s:I, s:I, s:s}", "from",
+		j->result = json_pack("{s:s, s:[], s:I, s:I, s:o}", "from",
 		    j->adopt_from, "adopted", "applied", (json_int_t)0,
-		    "already_verified", (json_int_t)0, "message", "nothing to "
-		    "adopt: the tool's table records no applied migration; "
-		    "'migctl upgrade head' runs them all");
+		    "already_verified", (json_int_t)0, "message", json_sprintf(
+		    "nothing to adopt: the tool's table records no applied "
+		    "migration; 'migctl %supgrade head' runs them all",
+		    j->db->cli));
 		job_end(j, NULL);
 		return;
 	}
@@ -1044,12 +1046,13 @@ adopt_from_write(struct job *j, PGresult *res)
 	    "already_verified", (json_int_t)0, "version",
 	    graph_id(j->rs->graph, head), "removed", j->adopt_gone);
 	for (i = 0; i < json_array_size(j->adopt_gone); i++)
-		log_info("adopt --from %s: %s records version %s, whose file "
-		    "was removed: passed over, as %s does", j->adopt_from,
-		    adopt_from_table(j), json_string_value(
+		log_info("%sadopt --from %s: %s records version %s, whose file "
+		    "was removed: passed over, as %s does", j->db->tag,
+		    j->adopt_from, adopt_from_table(j), json_string_value(
 		    json_array_get(j->adopt_gone, i)), j->adopt_from);
-	log_info("adopt --from %s: at %s, recorded the checksums of %zu "
-	    "applied revision%s", j->adopt_from, graph_id(j->rs->graph, head),
+	log_info("%sadopt --from %s: at %s, recorded the checksums of %zu "
+	    "applied revision%s", j->db->tag, j->adopt_from,
+	    graph_id(j->rs->graph, head),
 	    j->n_adopt, j->n_adopt == 1 ? "" : "s");
 	job_query(j, sql, 0, NULL, job_end);
 	free(sql);

@@ -738,7 +738,8 @@ book_directions_sql(struct job *j, PGresult *res, struct errlist *sql)
 		ht = migrate_qualify(cf->history_schema, cf->history_table);
 		name = sqlscan_quote_ident(PQgetvalue(res, r, 0));
 		dirs = book_directions();
-		log_info("allowing every direction (%s) in %s", dirs, ht);
+		log_info("%sallowing every direction (%s) in %s",
+		    j->db->tag, dirs, ht);
 		errlist_add(sql, "ALTER TABLE %s DROP CONSTRAINT %s, ADD "
 		    "CONSTRAINT %s CHECK (direction IN (%s))", ht, name, name,
 		    dirs);

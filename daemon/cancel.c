@@ -45,7 +45,8 @@ cancel_statement(struct job *j)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&t, &attr, cancel_thread, cancel) != 0) {
-		log_warnx("could not cancel the statement: no thread");
+		log_warnx("%scould not cancel the statement: no thread",
+		    j->db->tag);
 		PQfreeCancel(cancel);
 	}
 	pthread_attr_destroy(&attr);
@@ -91,9 +92,11 @@ migrate_cancel(struct request *req)
 			break;
 	}
 	if (j == NULL) {
-		cmd_error(req, MIGD_ERR_STATE, "not_running", NULL, "%s",
+		/* Named in a fleet: a cancel sent to the wrong --db says so. */
+		cmd_error(req, MIGD_ERR_STATE, "not_running", NULL, "%s%s%s",
 		    pid != NULL ? "that process has no run here" :
-		    "no migration is running");
+		    "no migration is running", req->db->cf->line != 0 ?
+		    " on " : "", req->db->cf->line != 0 ? req->db->name : "");
 		return;
 	}
 	if (j == run && (j->ending || j->err_msg != NULL)) {
@@ -117,7 +120,7 @@ migrate_cancel(struct request *req)
 		    (long)peer->pid);
 	if (j->done != NULL && j->step < j->plan.n_steps)
 		rev = graph_id(j->rs->graph, j->plan.steps[j->step].idx);
-	log_info("%s: cancel asked by %s", rev ? rev : "run",
+	log_info("%s%s: cancel asked by %s", j->db->tag, rev ? rev : "run",
 	    j->cancelled_by);
 	cmd_reply(req, json_pack("{s:s, s:s?}", "cancelled", "running",
 	    "revision", rev));

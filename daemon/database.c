@@ -28,6 +28,7 @@ database_new(struct event_base *base, const struct config_db *cf,
 	db = xcalloc(1, sizeof *db);
 	db->name = xstrdup(cf->name);
 	db->tag = cf->line == 0 ? xstrdup("") : xprintf("%s: ", cf->name);
+	db->cli = cf->line == 0 ? xstrdup("") : xprintf("--db %s ", cf->name);
 	db->cf = cf;
 	db->base = base;
 	db->pool = pool_new(base, cf, budget);
@@ -49,6 +50,7 @@ database_free(struct database *db)
 	pool_free(db->pool);
 	free(db->name);
 	free(db->tag);
+	free(db->cli);
 	free(db);
 }
 

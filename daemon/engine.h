@@ -102,6 +102,7 @@ struct job {
 						   2: reading it */
 	int			 rechecked;	/* tables looked up again */
 	int			 vschema;	/* the version table's schema exists */
+	int			 hschema;	/* the history table's, too */
 	int			 cheap;		/* asked only the history's key */
 	int			 full;		/* the summary is needed after all */
 	int			 lost_step;	/* the connection died in a step */

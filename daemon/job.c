@@ -509,8 +509,9 @@ job_record_conn(struct pool_conn *pc, void *arg)
 	j->pc = pc;
 	evtimer_del(j->wait_timer);
 	if (pc == NULL) {
-		log_warnx("could not record the failure of %s in the history: "
-		    "%s", graph_id(j->rs->graph, j->plan.steps[j->step].idx),
+		log_warnx("%scould not record the failure of %s in the "
+		    "history: %s", j->db->tag, graph_id(j->rs->graph,
+		    j->plan.steps[j->step].idx),
 		    pool_last_error(j->db->pool) ?
 		    pool_last_error(j->db->pool) :
 		    "no connection");
@@ -603,8 +604,9 @@ job_record_timeout(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	log_warnx("could not record the failure of %s in the history: no "
-	    "connection", graph_id(j->rs->graph, j->plan.steps[j->step].idx));
+	log_warnx("%scould not record the failure of %s in the history: no "
+	    "connection", j->db->tag, graph_id(j->rs->graph,
+	    j->plan.steps[j->step].idx));
 	pool_cancel_wait(j->db->pool, j->waiter);
 	j->waiter = NULL;
 	job_end(j, NULL);

@@ -496,6 +496,7 @@ job_history_alone(struct job *j, int vschema)
 	char	*ht, *sql;
 
 	j->vschema = vschema;
+	j->hschema = 1;		/* the history table is there */
 	ht = migrate_qualify(j->db->cf->history_schema,
 	    j->db->cf->history_table);
 	sql = xprintf("SELECT count(*), (array_agg(revision::text ORDER BY id "
@@ -543,7 +544,7 @@ job_history_alone_done(struct job *j, PGresult *res)
 		return;
 	}
 	ddl = migrate_tables_ddl(cf, 0, 1, j->vschema, 1);
-	log_info("creating the version table");
+	log_info("%screating the version table", j->db->tag);
 	j->st.has_version = j->st.has_history = 1;
 	job_query(j, ddl, 0, NULL, job_tables_created);
 	free(ddl);
@@ -586,9 +587,12 @@ job_tables_done(struct job *j, PGresult *res)
 		return;
 	}
 	/* Created under the advisory lock, so two daemons never race here. */
-	ddl = migrate_tables_ddl(j->db->cf, version, history,
-	    PQgetvalue(res, 0, 2)[0] == 't', PQgetvalue(res, 0, 3)[0] == 't');
-	log_info("creating %s%s%s", version ? "" : "the version table",
+	j->vschema = PQgetvalue(res, 0, 2)[0] == 't';
+	j->hschema = PQgetvalue(res, 0, 3)[0] == 't';
+	ddl = migrate_tables_ddl(j->db->cf, version, history, j->vschema,
+	    j->hschema);
+	log_info("%screating %s%s%s", j->db->tag, version ? "" :
+	    "the version table",
 	    version || history ? "" : " and ", history ? "" :
 	    "the history table");
 	j->st.has_version = j->st.has_history = 1;
@@ -701,12 +705,22 @@ job_ddl_done(struct job *j, PGresult *res, int upgrade)
 		    "%s ADD COLUMN IF NOT EXISTS attempt integer, ADD COLUMN IF "
 		    "NOT EXISTS lint jsonb", ht, msg ? msg : "permission denied",
 		    ht);
+	else if (!j->vschema || !j->hschema)
+		/* The DDL begins with CREATE SCHEMA: a database grant. */
+		job_fail(j, MIGD_ERR_SQL, "sql_error", migrate_pg_error(res),
+		    "migd's role may not create the schema %s of its version "
+		    "and history tables: %s (SQLSTATE 42501); grant it CREATE "
+		    "on the database, or create the schema as its owner and "
+		    "grant migd's role CREATE on it (docs/migrations.md, "
+		    "'State in the database')", !j->vschema ?
+		    cf->version_schema : cf->history_schema, msg ? msg :
+		    "permission denied");
 	else
 		job_fail(j, MIGD_ERR_SQL, "sql_error", migrate_pg_error(res),
 		    "migd's role may not create its version and history "
 		    "tables: %s (SQLSTATE 42501); grant it CREATE on their "
 		    "schema, or create them as their owner (docs/migrations.md, "
-		    "'The version and history tables')", msg ? msg :
+		    "'State in the database')", msg ? msg :
 		    "permission denied");
 	free(ht);
 }

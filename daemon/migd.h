@@ -337,6 +337,9 @@ struct database {
 	char			*name;
 	char			*tag;		/* "NAME: " in the log, "" for
 						   the unnamed [database] */
+	char			*cli;		/* "--db NAME " in the migctl
+						   commands its errors advise,
+						   "" for the unnamed one */
 	const struct config_db	*cf;		/* in migd.config; swapped on
 						   reload */
 	struct event_base	*base;

@@ -648,16 +648,17 @@ migrate_problems(struct job *j, json_t *assess)
 			msg = json_sprintf("revision %s is dirty: its migration "
 			    "stopped part-way, and no file defines it any "
 			    "more; check the database, undo what it did, then "
-			    "run 'migctl resolve %s unapplied'",
-			    json_string_value(v), json_string_value(v));
+			    "run 'migctl %sresolve %s unapplied'",
+			    json_string_value(v), j->db->cli,
+			    json_string_value(v));
 		else
 			msg = json_sprintf("revision %s is dirty: %s stopped "
 			    "part-way; check the database, then run 'migctl "
-			    "resolve %s applied' or 'unapplied'",
+			    "%sresolve %s applied' or 'unapplied'",
 			    json_string_value(v), revset_transactional(j->rs,
 			    (size_t)idx, 1) ? "its migration, split by its own "
 			    "COMMITs, committed some of its transactions and" :
-			    "a non-transactional migration",
+			    "a non-transactional migration", j->db->cli,
 			    json_string_value(v));
 		json_array_append_new(p, json_pack("{s:s, s:O, s:o}", "kind",
 		    "dirty", "revision", v, "message", msg));
@@ -690,12 +691,13 @@ migrate_problems(struct job *j, json_t *assess)
 		    "skipped_revisions", "revision", v, "message", json_sprintf(
 		    "%s: revision %s never ran, but the version table is past "
 		    "it (it was inserted below applied revisions, e.g. by a "
-		    "rebase): run it now, out of order, with 'migctl upgrade "
+		    "rebase): run it now, out of order, with 'migctl %supgrade "
 		    "--apply-skipped'; or, if its SQL already ran by other "
-		    "means, say so with 'migctl resolve %s applied'",
+		    "means, say so with 'migctl %sresolve %s applied'",
 		    json_string_value(json_object_get(json_array_get(
 		    json_object_get(assess, "skipped"), i), "file")),
-		    json_string_value(v), json_string_value(v))));
+		    json_string_value(v), j->db->cli, j->db->cli,
+		    json_string_value(v))));
 	}
 	if (!j->st.has_version && (why = migrate_version_missing(&j->st)) !=
 	    NULL && (j->op == MIGRATE_UPGRADE || j->op == MIGRATE_DOWNGRADE)) {

@@ -59,7 +59,7 @@ pool_set_error(struct pool *p, const char *msg)
 	free(s);
 	s = scrubbed;
 	if (p->last_error == NULL || strcmp(p->last_error, s) != 0)
-		log_warnx("database: %s", s);
+		log_warnx("%s%s", p->tag, s);
 	free(p->last_error);
 	p->last_error = s;
 }
@@ -146,8 +146,9 @@ pool_fail(struct pool_conn *pc, const char *why)
 	/* An on-demand pool's idle connection lost (a server restart) is no
 	 * failure to report: the next request opens another. */
 	if (pc->state == PC_IDLE && !pool_eager(pc->pool))
-		log_info("database: an idle connection was lost (%s); the "
-		    "next request opens another", why != NULL ? why : "");
+		log_info("%san idle connection was lost (%s); the next "
+		    "request opens another", pc->pool->tag, why != NULL ? why :
+		    "");
 	else
 		pool_set_error(pc->pool, why);
 	pool_drop(pc);
@@ -224,8 +225,9 @@ pool_idle_start(struct pool_conn *pc)
 	    pc->pool) {
 		/* Another database waits for a slot of the cap: this one
 		 * is not needed here, so it closes for it. */
-		log_debug("database: max_connections_total (%d) reached: "
-		    "closing an idle connection for another database", b->cap);
+		log_debug("%smax_connections_total (%d) reached: closing an "
+		    "idle connection for another database", pc->pool->tag,
+		    b->cap);
 		pool_drop(pc);
 		return;
 	}
@@ -258,8 +260,8 @@ pool_timer(evutil_socket_t fd, short events, void *arg)
 	}
 	if (pc->state == PC_IDLE) {
 		/* Idle for idle_close: give its slot back to the budget. */
-		log_debug("database: closing a connection idle for %ld ms",
-		    pc->pool->budget->idle_ms);
+		log_debug("%sclosing a connection idle for %ld ms",
+		    pc->pool->tag, pc->pool->budget->idle_ms);
 		pool_drop(pc);
 		return;
 	}
@@ -281,8 +283,8 @@ pool_ready(struct pool_conn *pc)
 	pc->backoff_ms = POOL_BACKOFF_MIN_MS;
 	if (!p->ever_connected || p->last_error != NULL) {
 		db = conninfo_scrub(p->conninfo, PQdb(pc->pg));
-		log_info("database: connected to %s on %s:%s (server %s)",
-		    db, PQhost(pc->pg), PQport(pc->pg),
+		log_info("%sconnected to %s on %s:%s (server %s)",
+		    p->tag, db, PQhost(pc->pg), PQport(pc->pg),
 		    PQparameterStatus(pc->pg, "server_version"));
 		migd_notify("STATUS=connected to database %s", db);
 		free(db);
@@ -356,7 +358,7 @@ pool_notice(void *arg, const PGresult *res)
 		return;
 	}
 	pqerr_notice(res, &sev, &msg);
-	log_debug("database: %s: %s", sev, msg);
+	log_debug("%s%s: %s", pc->pool->tag, sev, msg);
 }
 
 /* Starts a non-blocking connection with the current conninfo. */
@@ -951,6 +953,8 @@ pool_new(struct event_base *base, const struct config_db *cf,
 
 	p = xcalloc(1, sizeof *p);
 	p->base = base;
+	p->tag = cf->line == 0 ? xstrdup("database: ") : xprintf("%s: ",
+	    cf->name);
 	p->grant_ev = event_new(base, -1, 0, pool_grant_cb, p);
 	TAILQ_INIT(&p->waiters);
 	p->conninfo = xstrdup(cf->conninfo);
@@ -1126,6 +1130,7 @@ pool_free(struct pool *p)
 	}
 	free(p->conns);
 	free(p->conninfo);
+	free(p->tag);
 	free(p->last_error);
 	event_free(p->grant_ev);
 	free(p);

@@ -202,8 +202,9 @@ pool_budget_wait(struct pool *p)
 		p->budget_waiting = 1;
 	}
 	if (b->used >= b->cap && (victim = pool_budget_victim(b, p)) != NULL) {
-		log_debug("database: max_connections_total (%d) reached: "
-		    "closing an idle connection for another database", b->cap);
+		log_debug("%smax_connections_total (%d) reached: closing an "
+		    "idle connection for another database", victim->pool->tag,
+		    b->cap);
 		pool_drop(victim);
 	} else
 		event_active(b->wake_ev, EV_TIMEOUT, 0);

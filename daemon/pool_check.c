@@ -262,8 +262,8 @@ pool_check_probe_io(evutil_socket_t fd, short events, void *arg)
 		return;
 	}
 	if (pid == ck->pid) {
-		log_debug("database: a second client got server process %d "
-		    "too", pid);
+		log_debug("%sa second client got server process %d too",
+		    pc->pool->tag, pid);
 		pool_check_refuse(pc, "a second client got the server process "
 		    "of migd's connection");
 		return;
@@ -334,14 +334,14 @@ pool_check_result(struct pool_conn *pc, PGresult *res, void *arg)
 			return;
 		}
 		if (pc->check.done != NULL && pid != pc->server_pid) {
-			log_debug("database: server process %d, before %d",
-			    pid, pc->server_pid);
+			log_debug("%sserver process %d, before %d",
+			    pc->pool->tag, pid, pc->server_pid);
 			pool_check_refuse(pc, "this connection's queries now "
 			    "run on another server process than before");
 			return;
 		}
-		log_debug("database: server process %d, announced %d: a "
-		    "pooler sits between; checking its sessions", pid,
+		log_debug("%sserver process %d, announced %d: a pooler "
+		    "sits between; checking its sessions", pc->pool->tag, pid,
 		    PQbackendPID(pc->pg));
 		ck->pid = pid;
 		ck->lxid = lxid;
@@ -349,14 +349,15 @@ pool_check_result(struct pool_conn *pc, PGresult *res, void *arg)
 		return;
 	}
 	if (pid != ck->pid) {
-		log_debug("database: server process %d, then %d", ck->pid, pid);
+		log_debug("%sserver process %d, then %d", pc->pool->tag,
+		    ck->pid, pid);
 		pool_check_refuse(pc, "two queries of one connection ran on "
 		    "different server processes");
 		return;
 	}
 	if (lxid < 0 || lxid != ck->lxid + 1) {
-		log_debug("database: transaction %lld, then %lld on server "
-		    "process %d", ck->lxid, lxid, pid);
+		log_debug("%stransaction %lld, then %lld on server "
+		    "process %d", pc->pool->tag, ck->lxid, lxid, pid);
 		if (!ck->again) {
 			/* PostgreSQL itself may run a transaction on an idle
 			 * backend (catch-up of shared invalidations): a pooler
@@ -385,8 +386,8 @@ pool_check_result(struct pool_conn *pc, PGresult *res, void *arg)
 		pool_check_finish(pc, NULL);
 		return;
 	}
-	log_info("database: connected through a pooler that gives migd a "
-	    "session of its own (server process %d)", pid);
+	log_info("%sconnected through a pooler that gives migd a "
+	    "session of its own (server process %d)", pc->pool->tag, pid);
 	pool_ready(pc);
 }
 

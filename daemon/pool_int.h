@@ -114,6 +114,8 @@ struct pool_budget {
 
 struct pool {
 	struct event_base	*base;
+	char			*tag;		/* "NAME: " in the log, or
+						   "database: " */
 	char			*conninfo;
 	int			 connect_timeout;
 	u_int			 generation;

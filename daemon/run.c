@@ -377,11 +377,11 @@ run_dirty_note(struct job *j)
 		return (xprintf("; %zu of its %zu transactions committed (up "
 		    "to the COMMIT at line %d) and the rest rolled back, so "
 		    "it is now dirty: check the database, then run 'migctl "
-		    "resolve' to say whether it is applied", j->seg_committed,
-		    j->segments, j->seg_end_line));
-	return (xstrdup("; this non-transactional migration stopped part-way "
+		    "%sresolve' to say whether it is applied", j->seg_committed,
+		    j->segments, j->seg_end_line, j->db->cli));
+	return (xprintf("; this non-transactional migration stopped part-way "
 	    "and is now dirty: check the database, then run 'migctl "
-	    "resolve' to say whether it is applied"));
+	    "%sresolve' to say whether it is applied", j->db->cli));
 }
 
 /* What a lost step's error adds once migd knows it did not commit: dirty,

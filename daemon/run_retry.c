@@ -64,7 +64,8 @@ run_holders_found(struct job *j, PGresult *res)
 	if (run_res_ok(res))
 		j->waited_for = run_holders_text(res, holders);
 	else
-		log_warnx("could not look up who held the lock: %s",
+		log_warnx("%scould not look up who held the lock: %s",
+		    j->db->tag,
 		    PQresultErrorMessage(res));
 	if (j->step_err_data != NULL)
 		json_object_set_new(j->step_err_data, "lock_holders", holders);
@@ -346,8 +347,8 @@ run_leftover_dropped(struct job *j, PGresult *res)
 	if (j->leftover < j->leftovers.n) {
 		sql = xprintf("DROP INDEX CONCURRENTLY IF EXISTS %s",
 		    j->leftovers.v[j->leftover]);
-		log_info("dropping INVALID index %s left by the failed "
-		    "statement", j->leftovers.v[j->leftover]);
+		log_info("%sdropping INVALID index %s left by the failed "
+		    "statement", j->db->tag, j->leftovers.v[j->leftover]);
 		job_query(j, sql, 0, NULL, run_leftover_dropped);
 		free(sql);
 		return;

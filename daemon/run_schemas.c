@@ -182,7 +182,7 @@ run_schemas(struct job *j, PGresult *res)
 		free(q);
 		free(sql);
 		sql = t;
-		log_info("creating schema %s", json_string_value(
+		log_info("%screating schema %s", j->db->tag, json_string_value(
 		    json_array_get(missing, i)));
 	}
 	run_notify(j, "schemas", json_pack("{s:O}", "created", missing));

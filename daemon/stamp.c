@@ -121,8 +121,9 @@ stamp_resolved(struct job *j, PGresult *res)
 	for (i = 0; i < PQntuples(res); i++)
 		json_array_append_new(bad, json_string(PQgetvalue(res, i, 0)));
 	if (json_array_size(bad) > 0)
-		log_warnx("resolve %s: INVALID index%s in the database: drop "
-		    "or rebuild (DROP INDEX CONCURRENTLY, then create it again)",
+		log_warnx("%sresolve %s: INVALID index%s in the database: drop "
+		    "or rebuild (DROP INDEX CONCURRENTLY, then create it "
+		    "again)", j->db->tag,
 		    j->target, json_array_size(bad) == 1 ? "" : "es");
 	json_object_set_new(j->result, "invalid_indexes", bad);
 	job_end(j, NULL);
@@ -214,7 +215,8 @@ stamp_write(struct job *j, const struct graph_stamp *out)
 	j->result = json_pack("{s:o, s:o, s:s, s:o, s:b}", "from",
 	    migrate_rows_json(j->st.rows, j->st.n_rows), "to", to, "revision",
 	    j->target, "revisions", named, "purged", j->purge);
-	log_info("stamp %s%s: version table now %zu row%s", j->target,
+	log_info("%sstamp %s%s: version table now %zu row%s", j->db->tag,
+	    j->target,
 	    j->purge ? " (purged)" : "", out->n_rows, out->n_rows == 1 ? "" :
 	    "s");
 	job_query(j, sql, 0, NULL, job_end);
@@ -290,8 +292,8 @@ job_resolve_fileless(struct job *j, int applied)
 		job_fail(j, MIGD_ERR_STATE, "plan_error", NULL, "revision %s is "
 		    "dirty, but no migration file defines it any more, so it "
 		    "cannot be resolved as applied: restore its file first, "
-		    "or undo what it did and run 'migctl resolve %s "
-		    "unapplied'", j->target, j->target);
+		    "or undo what it did and run 'migctl %sresolve %s "
+		    "unapplied'", j->target, j->db->cli, j->target);
 		return;
 	}
 	if ((marks = stamp_applied(j)) == NULL)
@@ -339,9 +341,9 @@ job_resolve(struct job *j)
 			job_fail(j, MIGD_ERR_STATE, "plan_error", NULL,
 			    "revision %s is below applied revisions, so it "
 			    "cannot be unapplied alone: run its SQL and then "
-			    "'migctl resolve %s applied', or give it a new "
+			    "'migctl %sresolve %s applied', or give it a new "
 			    "place at the top of the chain",
-			    graph_id(j->rs->graph, idx),
+			    graph_id(j->rs->graph, idx), j->db->cli,
 			    graph_id(j->rs->graph, idx));
 			return;
 		}
@@ -476,8 +478,9 @@ job_accept(struct job *j)
 		    "revision", mf->revision, "file", mf->path,
 		    "applied_checksum", dr->checksum, "file_checksum",
 		    mf->checksum));
-		log_info("accept %s: %s is now the accepted text (checksum "
-		    "%.12s, was %.12s)", mf->revision, mf->path, mf->checksum,
+		log_info("%saccept %s: %s is now the accepted text (checksum "
+		    "%.12s, was %.12s)", j->db->tag, mf->revision, mf->path,
+		    mf->checksum,
 		    dr->checksum);
 	}
 	j->accept_sql = errlist_join(&rows, "; ");

@@ -1214,6 +1214,7 @@ COMMAND_OPTIONS = {
     "status": {"--all", "--fresh"},
     "check": {"--all"},
     "verify": {"--all"},
+    "cancel": {"--all"},
     "history": {"--limit"},
     "stamp": {"--purge"},
     "adopt": {"--from", "--table"},

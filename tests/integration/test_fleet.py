@@ -1109,6 +1109,145 @@ def test_fleet_upgrade_all_ctrl_c_cancels_the_rollout(fleet, workdir):
         assert m.stop() == 0, m.log()
 
 
+def test_fleet_cancel_all_stops_a_rollout_whose_migctl_is_gone(fleet, workdir):
+    """A pipeline cancelled kills its migctl upgrade --all (SIGTERM): the rollout goes on
+    in migd, as documented.  `migctl cancel --all` stops it from another shell: the
+    running run rolls back, no other database starts; with none left it exits 1.
+    (migctl had no way to send the protocol's cancel {"all": true}: 'cancel takes no
+    --all', exit 2, and `--db NAME cancel` stopped one run while --continue-on-error
+    went on with the rest.)"""
+    cluster, names = fleet
+    dbs = _fresh_dbs(cluster, "cancelall", 3)
+    d = os.path.join(workdir, "migrations")
+    _rev(d, "s1.sql", "s1", "none", "SELECT pg_sleep(5) AS fleet_cancel_all_sleep;")
+    m = _fleet_migd(workdir, cluster, dbs)
+    _started(m, dbs)
+    try:
+        p = subprocess.Popen([migdtest.MIGCTL_BIN, "upgrade", "--all", "--parallel", "1",
+                              "--continue-on-error"],
+                             env=dict(clean_env(), MIGD_SOCKET=m.socket),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: cluster.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+            "'%%fleet_cancel_all_sleep%%' AND pid <> pg_backend_pid()") == "1", 10,
+            what="the first run")
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=10)
+        assert p.returncode == -signal.SIGTERM, p.returncode
+        r = m.migctl("cancel", "--all")
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        assert r.stdout == ("cancelling the rollout: no more databases start; the runs "
+                            "of %s are cancelled and their migrations roll back\n"
+                            % dbs[0]), r.stdout
+        wait_for(lambda: "upgrade --all: " in m.log() and re.search(
+            r"upgrade --all: .*0 upgraded", m.log()), 10, what="the rollout's end")
+        time.sleep(1)   # a database started after the cancel would show by now
+        for db in dbs:
+            assert not _versions(cluster, db), db
+        assert cluster.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                            "'%%fleet_cancel_all_sleep%%' AND pid <> pg_backend_pid()") == "0"
+        r = m.migctl("--json", "cancel", "--all")
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert _json(r)["error"]["data"]["kind"] == "not_running", r.stdout
+        r = m.migctl("--db", dbs[0], "cancel", "--all")
+        assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    finally:
+        assert m.stop() == 0, m.log()
+
+
+def test_fleet_log_names_the_database_of_each_line(fleet, workdir):
+    """With several databases on one server, each log line about one of them starts with
+    its name: its connection's failure (a role that may not log in names the role, not
+    the section), its connection, the tables a run creates, a cancel.  These said
+    'database: ...' (and 'creating the version table ...', 's1: cancel asked by ...')
+    whichever database it was.  A cancel of the database with no run names it ('no
+    migration is running' read as if the other database's run were over)."""
+    cluster, names = fleet
+    db = _fresh_dbs(cluster, "lognames", 1)[0]
+    cluster.psql("DROP ROLE IF EXISTS fleet_nologin")
+    cluster.psql("CREATE ROLE fleet_nologin NOLOGIN")
+    d = os.path.join(workdir, "migrations")
+    _rev(d, "s1.sql", "s1", "none", "SELECT pg_sleep(5) AS fleet_log_sleep;")
+    m = Migd(workdir, cluster.conninfo(db), pg=cluster)
+    m.config_path = os.path.join(workdir, "tenants.conf")
+    text = fleet_config(cluster, [], d, m.socket, cap=CAP)
+    # a schema per tenant in one database: the same server and dbname for both
+    text += ("[database acme]\nconninfo = %s user=fleet_nologin\n"
+             "version_table = acme_version\nhistory_table = acme_history\n\n"
+             "[database globex]\nconninfo = %s\n"
+             "version_table = globex_version\nhistory_table = globex_history\n"
+             % (cluster.conninfo(db), cluster.conninfo(db)))
+    write_atomic(m.config_path, text)
+    m.start()
+    try:
+        for name in ("acme", "globex"):
+            m.migctl("--db", name, "status")
+        wait_for(lambda: "not permitted to log in" in m.log(), 10, what="acme's failure")
+        log = m.log()
+        line = [l for l in log.splitlines() if "not permitted to log in" in l][0]
+        assert re.search(r" warning: acme: connection to server .*role \"fleet_nologin\" "
+                         r"is not permitted to log in$", line), line
+        assert re.search(r" info: globex: connected to %s on " % db, log), log[-2000:]
+        assert " database: " not in log, log[-3000:]
+        p = subprocess.Popen([migdtest.MIGCTL_BIN, "--db", "globex", "upgrade"],
+                             env=dict(clean_env(), MIGD_SOCKET=m.socket),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: cluster.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%fleet_log_sleep%%'"
+            " AND pid <> pg_backend_pid()") == "1", 10, what="globex's run")
+        # a cancel sent to the other database says which one has no run
+        r = m.migctl("--db", "acme", "cancel")
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert r.stderr == "migctl: no migration is running on acme\n", r.stderr
+        assert p.poll() is None, "globex's run was cancelled by acme's cancel"
+        r = m.migctl("--db", "globex", "cancel")
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        p.communicate(timeout=30)
+        assert p.returncode == 1, p.returncode
+        log = m.log()
+        assert re.search(r" info: globex: creating the version table and the history "
+                         r"table$", log, re.M), log[-2000:]
+        assert re.search(r" info: globex: s1: cancel asked by ", log), log[-2000:]
+        assert cluster.psql("SELECT to_regclass('public.acme_version') IS NULL", db=db) == "t"
+    finally:
+        assert m.stop() == 0, m.log()
+        cluster.psql('DROP DATABASE IF EXISTS "%s"' % db)
+        cluster.psql("DROP ROLE IF EXISTS fleet_nologin")
+
+
+def test_fleet_dirty_hint_names_the_database(fleet, workdir):
+    """A non-transactional migration that stops part-way on one database of several: the
+    failure and the next upgrade's refusal advise 'migctl --db NAME resolve ...', and
+    that command, run as advised, works.  They advised 'migctl resolve b1 applied',
+    which migd refuses when it serves several databases ('name one with --db')."""
+    cluster, names = fleet
+    dbs = _fresh_dbs(cluster, "dirtyhint", 2)
+    d = os.path.join(workdir, "migrations")
+    with open(os.path.join(d, "b1.sql"), "w") as f:
+        f.write("-- revision: b1\n-- down_revision: none\n-- transaction: none\n\n"
+                "-- migrate:up\nCREATE TABLE fleet_dirty (id int);\nSELECT 1/0;\n")
+    m = _fleet_migd(workdir, cluster, dbs)
+    _started(m, dbs)
+    try:
+        r = m.migctl("--db", dbs[1], "upgrade")
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert ("now dirty: check the database, then run 'migctl --db %s resolve' to say "
+                "whether it is applied" % dbs[1]) in r.stderr, r.stderr
+        r = m.migctl("--db", dbs[1], "upgrade")
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        hint = re.search(r"then run '(migctl [^']*)' or 'unapplied'", r.stderr)
+        assert hint and hint.group(1) == "migctl --db %s resolve b1 applied" % dbs[1], \
+            r.stderr
+        # the command as advised, with 'unapplied': the table is dropped first
+        cluster.psql("DROP TABLE fleet_dirty", db=dbs[1])
+        r = m.migctl(*hint.group(1).replace(" applied", " unapplied").split()[1:])
+        assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+        assert _versions(cluster, dbs[1]) == [], dbs[1]
+        assert _versions(cluster, dbs[0]) is None, "the other database was touched"
+    finally:
+        assert m.stop() == 0, m.log()
+
+
 def test_fleet_cancel_rollout_queued_behind_another_run(fleet, workdir):
     """The rollout's first database is queued behind another client's run there: Ctrl-C
     cancels the queued run at once (it never starts) and the rollout answers."""

@@ -508,8 +508,36 @@ def test_tables_the_role_may_not_create_are_said_with_the_fix(migd_factory, pg, 
     msg = e["message"]
     assert msg.startswith("migd's role may not create its version and history tables: ") \
         and "grant it CREATE on their schema" in msg, msg
+    assert "(docs/migrations.md, 'State in the database')" in msg, msg
     assert q(m, "SELECT to_regclass('public.alembic_version') IS NULL AND "
                 "to_regclass('public.migd_history') IS NULL") == "t"
+
+
+def test_schema_of_the_tables_the_role_may_not_create_asks_the_database_grant(
+        migd_factory, pg, make_db):
+    """version_table in a schema that does not exist yet (a schema per service), and a
+    role without CREATE on the database: the refusal names that schema and the grant on
+    the database.  It advised 'CREATE on their schema' (a schema that is not there) and
+    a section docs/migrations.md does not have."""
+    db = make_db(pg)
+    conninfo = _nonowner(pg, db)
+    m = connected(migd_factory(pg=pg, db=db, conninfo=conninfo, overrides={
+        ("migrations", "version_table"): "billing_meta.alembic_version",
+        ("migrations", "schemas"): ""}))
+    write_rev(m, "0001_t.sql", "0001", up="SELECT 1;")
+    e = err(m, "upgrade", {}, code=E_SQL)
+    msg = e["message"]
+    assert msg.startswith("migd's role may not create the schema billing_meta of its "
+                          "version and history tables: permission denied for database"), msg
+    assert ("grant it CREATE on the database, or create the schema as its owner and "
+            "grant migd's role CREATE on it (docs/migrations.md, 'State in the "
+            "database')") in msg, msg
+    assert e["data"]["sqlstate"] == "42501", e
+    assert q(m, "SELECT count(*) FROM pg_namespace WHERE nspname = 'billing_meta'") == "0"
+    # the advice works
+    pg.psql("GRANT CREATE ON DATABASE \"%s\" TO migd_nonowner" % db, db)
+    ok(m, "upgrade", {})
+    assert q(m, "SELECT version_num FROM billing_meta.alembic_version") == "0001"
 
 
 def test_lint_findings_recorded_in_history_under_warn(migd_factory):
