@@ -1073,6 +1073,17 @@ def test_fleet_upgrade_all_passes_target_dry_run_atomic(fleet, workdir):
         assert m.stop() == 0, m.log()
 
 
+def _rollout_started(cluster, m, marker):
+    """migctl upgrade --all, one database at a time, past failures, its first run
+    (a statement carrying marker) under way."""
+    p = subprocess.Popen([migdtest.MIGCTL_BIN, "upgrade", "--all", "--parallel", "1",
+                          "--continue-on-error"],
+                         env=dict(clean_env(), MIGD_SOCKET=m.socket),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: _sleeping(cluster, marker), 10, what="the first run")
+    return p
+
+
 def test_fleet_upgrade_all_ctrl_c_cancels_the_rollout(fleet, workdir):
     """Ctrl-C on migctl upgrade --all cancels the whole rollout: the running database's
     run rolls back, the rest never start."""
@@ -1083,13 +1094,7 @@ def test_fleet_upgrade_all_ctrl_c_cancels_the_rollout(fleet, workdir):
     m = _fleet_migd(workdir, cluster, dbs)
     _started(m, dbs)
     try:
-        p = subprocess.Popen([migdtest.MIGCTL_BIN, "upgrade", "--all", "--parallel", "1",
-                              "--continue-on-error"],
-                             env=dict(clean_env(), MIGD_SOCKET=m.socket),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_for(lambda: cluster.psql(
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%%fleet_cancel_sleep%%'"
-            " AND pid <> pg_backend_pid()") == "1", 10, what="the first run")
+        p = _rollout_started(cluster, m, "fleet_cancel_sleep")
         t0 = time.monotonic()
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=30)
@@ -1123,14 +1128,7 @@ def test_fleet_cancel_all_stops_a_rollout_whose_migctl_is_gone(fleet, workdir):
     m = _fleet_migd(workdir, cluster, dbs)
     _started(m, dbs)
     try:
-        p = subprocess.Popen([migdtest.MIGCTL_BIN, "upgrade", "--all", "--parallel", "1",
-                              "--continue-on-error"],
-                             env=dict(clean_env(), MIGD_SOCKET=m.socket),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_for(lambda: cluster.psql(
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
-            "'%%fleet_cancel_all_sleep%%' AND pid <> pg_backend_pid()") == "1", 10,
-            what="the first run")
+        p = _rollout_started(cluster, m, "fleet_cancel_all_sleep")
         p.send_signal(signal.SIGTERM)
         p.communicate(timeout=10)
         assert p.returncode == -signal.SIGTERM, p.returncode
