@@ -109,7 +109,7 @@ cmd_find(const char *name)
 }
 
 /* The names of every database, for a message (to free). */
-static char *
+char *
 cmd_database_names(void)
 {
 	char	*s = xstrdup(""), *t;

@@ -382,7 +382,7 @@ fleet_exec(struct request *req)
 	struct fleet		*f;
 	json_t			*p = req->rpc.params, *v;
 	const char		*m = req->rpc.method, *canary;
-	char			*cause = NULL;
+	char			*cause = NULL, *names;
 	size_t			 i, k;
 	int			 c = -1;
 
@@ -430,9 +430,12 @@ fleet_exec(struct request *req)
 		for (i = 0; i < migd.n_dbs; i++)
 			json_array_append_new(v, json_string(
 			    migd.dbs[i]->name));
+		names = cmd_database_names();
 		cmd_error(req, MIGD_ERR_INVALID_PARAMS, "invalid_params",
 		    json_pack("{s:o}", "databases", v), "no database %.64s "
-		    "to be the canary: name one migd serves", canary);
+		    "to be the canary: name one migd serves; databases: %s",
+		    canary, names);
+		free(names);
 		return;
 	}
 	f->canary = c != -1;

@@ -220,6 +220,7 @@ struct cmd_entry {
 	void			(*exec)(struct request *);
 };
 void	 cmd_dispatch(struct client *, const char *, size_t);
+char	*cmd_database_names(void);
 void	 cmd_reply(struct request *, json_t *);
 void	 cmd_error(struct request *, int, const char *, json_t *,
 	    const char *, ...) __attribute__((format(printf, 5, 6)));

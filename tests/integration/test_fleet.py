@@ -1015,7 +1015,8 @@ def test_fleet_all_bad_inputs(fleet, workdir):
     try:
         for args, code, msg in (
                 (["upgrade", "--all", "--canary", "nosuch"], 1,
-                 "no database nosuch to be the canary"),
+                 "no database nosuch to be the canary: name one migd serves; "
+                 "databases: %s" % ", ".join(dbs)),
                 (["upgrade", "--all", "--parallel", "0"], 2,
                  "--parallel takes a number of databases from 1 to 1000, not '0'"),
                 (["upgrade", "--all", "--parallel", "x"], 2,
