@@ -361,10 +361,11 @@ lint_typename(json_t *tn, int *catalog)
 	    "sval"));
 }
 
-/* The column type rules (Squawk's prefer-* and ban-char-field). */
+/* The column type rules (Squawk's prefer-* and ban-char-field); name is the
+ * column's when col does not carry it (ALTER COLUMN ... TYPE). */
 static void
 lint_coltype(struct lint_scan *ls, const struct lint_at *at, json_t *col,
-    const char *table)
+    const char *name, const char *table)
 {
 	json_t		*tn = json_object_get(col, "typeName");
 	const char	*t, *c = sqlscan_str(col, "colname");
@@ -373,7 +374,7 @@ lint_coltype(struct lint_scan *ls, const struct lint_at *at, json_t *col,
 	if ((t = lint_typename(tn, &catalog)) == NULL)
 		return;
 	if (c == NULL)
-		c = "?";
+		c = name != NULL ? name : "?";
 	if (catalog && strcmp(t, "int4") == 0)
 		lint_event(ls, at, LR_INT, 0, table, xprintf("column %s is "
 		    "int (32-bit)", c));
@@ -476,7 +477,7 @@ lint_add_column(struct lint_scan *ls, const struct lint_at *at, json_t *cmd,
 
 	if (name == NULL)
 		name = "?";
-	lint_coltype(ls, at, col, table);
+	lint_coltype(ls, at, col, NULL, table);
 	if (!sqlscan_true(cmd, "missing_ok"))
 		lint_event(ls, at, LR_ROBUST, LINT_BARE, table, xprintf("ADD "
 		    "COLUMN %s without IF NOT EXISTS", name));
@@ -646,7 +647,7 @@ lint_alter_table(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 			lint_event(ls, at, LR_COLUMN_TYPE, LINT_EXISTING, table,
 			    xprintf("ALTER COLUMN %s TYPE", name ? name : "?"));
 			if (def != NULL)
-				lint_coltype(ls, at, def, table);
+				lint_coltype(ls, at, def, name, table);
 		} else if (strcmp(sub, "AT_SetNotNull") == 0)
 			lint_event(ls, at, LR_NOT_NULLABLE, LINT_EXISTING |
 			    LINT_UNPROVED, table, xprintf("ALTER COLUMN %s SET "
@@ -867,7 +868,7 @@ lint_create(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 	json_array_foreach(json_object_get(n, "tableElts"), i, elt) {
 		col = sqlscan_node(elt, &type);
 		if (col != NULL && strcmp(type, "ColumnDef") == 0)
-			lint_coltype(ls, at, col, table);
+			lint_coltype(ls, at, col, NULL, table);
 	}
 	if (table != NULL)
 		lint_event(ls, at, LINT_EV_CREATES, 0, table, NULL);

@@ -503,6 +503,30 @@ lint_into(const char *sql, struct lint_report *rep)
 	lint_ctx_clear(&ctx);
 }
 
+/* A type rule on ALTER COLUMN ... TYPE names the column altered. */
+static void
+test_coltype_names(void)
+{
+	struct lint_report	 rep = { NULL, 0 };
+	size_t			 i;
+	int			 seen = 0;
+
+	lint_into("ALTER TABLE orders ALTER COLUMN code TYPE varchar(64),\n"
+	    "    ALTER COLUMN qty TYPE int;", &rep);
+	for (i = 0; i < rep.n; i++) {
+		if (rep.v[i].severity != LINT_INFO)
+			continue;
+		seen++;
+		ok(strstr(rep.v[i].msg, "?") == NULL, "names the column: %s",
+		    rep.v[i].msg);
+	}
+	is_int(seen, 2, "varchar(n) and int are both reported");
+	ok(rep.n > 0 && strstr(rep.v[rep.n - 1].msg, "column qty is int") !=
+	    NULL, "the int one names qty: %s", rep.n ? rep.v[rep.n - 1].msg :
+	    "");
+	lint_report_clear(&rep);
+}
+
 /* Live context: the catalog's estimate, severity by size, lock conflicts. */
 static void
 test_sizes(void)
@@ -658,6 +682,7 @@ main(void)
 	test_context();
 	test_ignores();
 	test_positions();
+	test_coltype_names();
 	test_sizes();
 	return (done_testing());
 }
