@@ -575,7 +575,8 @@ lint_add_constraint(struct lint_scan *ls, const struct lint_at *at,
 }
 
 /* ALTER TABLE ... VALIDATE CONSTRAINT: safe unless the constraint was
- * added NOT VALID in the same transaction, whose lock is still held. */
+ * added NOT VALID in the same transaction, whose lock is still held; run
+ * statement by statement (outside the file's BEGIN) the ADD has committed. */
 static void
 lint_validate(struct lint_scan *ls, const struct lint_at *at,
     const char *name, const char *table)
@@ -589,7 +590,8 @@ lint_validate(struct lint_scan *ls, const struct lint_at *at,
 	key = xprintf("%s\n%s", table, name);
 	for (i = 0; i < ls->n_not_valid; i++) {
 		if (strcmp(ls->not_valid[i], key) == 0) {
-			lint_event(ls, at, LR_NOT_VALID, LINT_EXISTING, table,
+			lint_event(ls, at, LR_NOT_VALID, LINT_EXISTING |
+			    (ls->in_begin ? 0 : LINT_IN_TX), table,
 			    xprintf("VALIDATE CONSTRAINT %s in the transaction "
 			    "that added it NOT VALID: the " AE " lock of the "
 			    "ADD is held through the whole check", name));

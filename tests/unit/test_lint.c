@@ -296,6 +296,19 @@ static const struct {
 	    "SELECT 'meh'::mood;\nCOMMIT;",
 	    "ALTER TYPE mood ADD VALUE 'meh';\nBEGIN;\n"
 	    "UPDATE t SET m = 'meh' WHERE m = 'ok';\nCOMMIT;", 1 },
+	/* NOT VALID then VALIDATE statement by statement (transaction: none,
+	 * dbmate's transaction:false): the ADD has committed, its lock is
+	 * gone; the file's BEGIN makes one transaction again. */
+	{ "constraint-missing-not-valid",
+	    "BEGIN;\nALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID;\n"
+	    "ALTER TABLE t VALIDATE CONSTRAINT c;\nCOMMIT;",
+	    "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID;\n"
+	    "ALTER TABLE t VALIDATE CONSTRAINT c;", 1 },
+	{ "constraint-missing-not-valid",
+	    "BEGIN;\nALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES "
+	    "u (id) NOT VALID;\nALTER TABLE t VALIDATE CONSTRAINT f;\nCOMMIT;",
+	    "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u (id) "
+	    "NOT VALID;\nALTER TABLE t VALIDATE CONSTRAINT f;", 1 },
 	/* Renamed, and a view keeps the old name in the same transaction, as
 	 * the rule's alternative says; after a COMMIT there is a gap. */
 	{ "renaming-table",
