@@ -883,7 +883,17 @@ lint_index(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 {
 	char		*table = lint_rangevar(json_object_get(n, "relation"));
 	const char	*idx = sqlscan_str(n, "idxname");
+	json_t		*rel = json_object_get(n, "relation");
 
+	/* ON ONLY is written for a partitioned table, where it builds nothing
+	 * (the index stays invalid until each partition's index, built
+	 * CONCURRENTLY, is attached): the pattern PostgreSQL documents, since
+	 * CONCURRENTLY cannot build an index on a partitioned table. */
+	if (json_is_object(rel) && !sqlscan_true(rel, "inh") &&
+	    !sqlscan_true(n, "concurrent")) {
+		free(table);
+		return;
+	}
 	if (!sqlscan_true(n, "concurrent"))
 		lint_event(ls, at, LR_CONCURRENT_INDEX, LINT_EXISTING, table,
 		    xprintf("CREATE INDEX%s%s on %s without CONCURRENTLY",

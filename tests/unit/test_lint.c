@@ -87,6 +87,12 @@ static const struct {
 	{ "require-concurrent-index-creation",
 	    "CREATE INDEX i ON t (a);",
 	    "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);", 0 },
+	/* A partitioned table's index, as PostgreSQL documents it: ON ONLY
+	 * the parent builds nothing; CONCURRENTLY on each partition. */
+	{ "require-concurrent-index-creation",
+	    "CREATE INDEX IF NOT EXISTS m_at ON public.m USING btree (at);",
+	    "CREATE INDEX IF NOT EXISTS m_at ON ONLY public.m USING btree (at);",
+	    0 },
 	{ "adding-foreign-key-constraint",
 	    "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u (id);",
 	    "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u (id) "
