@@ -617,6 +617,55 @@ def test_names_the_catalog_cannot_resolve(migd_factory):
     assert ok(m, "plan", {"target": "head"})["lint"], by_msg
 
 
+def test_statement_by_statement_patterns_pass_refuse(migd_factory):
+    """Two safe patterns that were errors under lint = refuse, on tables of
+    50 000 rows: a CHECK added NOT VALID then VALIDATEd in one migration of
+    transaction: none (the ADD commits before the VALIDATE scans, so its
+    ACCESS EXCLUSIVE is gone), and a partitioned table's index as
+    PostgreSQL documents it (CREATE INDEX ON ONLY the parent builds
+    nothing; each partition's CONCURRENTLY, then ATTACH). Both run, and
+    PostgreSQL ends with the constraint and the index valid; the same
+    VALIDATE inside the file's BEGIN is still refused."""
+    m = connected(migd_factory(overrides={("migrations", "lint"): "refuse"}))
+    write_rev(m, "0001_events.sql", "r1", up=EVENTS + ORDERS)
+    ok(m, "upgrade", {"target": "head"})
+    q(m, "INSERT INTO public.events_2019 SELECT g, date '2019-01-01' + g % 300 "
+         "FROM generate_series(1, 50000) g; ANALYZE public.events_2019")
+    q(m, "INSERT INTO public.orders SELECT g, g FROM generate_series(1, 50000) g;"
+         " ANALYZE public.orders")
+    write_rev(m, "0002_total.sql", "r2", down="r1", transaction="none", up=(
+        "ALTER TABLE public.orders ADD CONSTRAINT orders_total_pos "
+        "CHECK (total > 0) NOT VALID;\n"
+        "ALTER TABLE public.orders VALIDATE CONSTRAINT orders_total_pos;\n"
+        "CREATE INDEX IF NOT EXISTS events_at ON ONLY public.events (at);"))
+    write_rev(m, "0003_events_at.sql", "r3", down="r2", transaction="none", up=(
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS events_2019_at "
+        "ON public.events_2019 (at);\n"
+        "ALTER INDEX public.events_at ATTACH PARTITION public.events_2019_at;"))
+    ok(m, "reload")
+    plan = ok(m, "plan", {"target": "head"})
+    assert plan["runnable"] is True, plan["problems"]
+    assert [f for f in plan["lint"] if f["severity"] == "error"] == [], plan["lint"]
+    ok(m, "upgrade", {"target": "head"})
+    assert versions(m) == ["r3"]
+    assert q(m, "SELECT convalidated FROM pg_constraint "
+                "WHERE conname = 'orders_total_pos'") == "t"
+    assert q(m, "SELECT indisvalid FROM pg_index "
+                "WHERE indexrelid = 'public.events_at'::regclass") == "t"
+
+    write_rev(m, "0004_total.sql", "r4", down="r3", up=(
+        "BEGIN;\nALTER TABLE public.orders ADD CONSTRAINT orders_total_max "
+        "CHECK (total < 10000000) NOT VALID;\n"
+        "ALTER TABLE public.orders VALIDATE CONSTRAINT orders_total_max;\n"
+        "COMMIT;"))
+    ok(m, "reload")
+    e = err(m, "upgrade", {"target": "head"}, kind="lint_refused")
+    assert "constraint-missing-not-valid" in e["message"], e
+    assert versions(m) == ["r3"]
+    assert q(m, "SELECT count(*) FROM pg_constraint "
+                "WHERE conname = 'orders_total_max'") == "0"
+
+
 # ---- migrations as teams write them (tests/fixtures/lint_teams/shop) ----------
 
 SHOP = os.path.join(migdtest.REPO, "tests", "fixtures", "lint_teams", "shop")
