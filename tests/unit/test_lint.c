@@ -432,6 +432,37 @@ test_context(void)
 	    "VALIDATE in the same transaction");
 }
 
+static void	lint_into(const char *, struct lint_report *);
+
+/* A misspelt rule in a statement's ignore comment: the finding still
+ * counts, and says the comment names no rule. */
+static void
+test_ignore_typo(void)
+{
+	struct lint_report	 rep = { NULL, 0 };
+
+	lint_into("SELECT 1;\n-- migd:lint-ignore require-concurrent-index "
+	    "tiny table\nCREATE INDEX i ON t (a);", &rep);
+	is_int(rep.n, 1, "one finding");
+	ok(rep.n == 1 && rep.v[0].ignored == NULL, "not ignored");
+	ok(rep.n == 1 && strstr(rep.v[0].msg, "(the migd:lint-ignore on line 2 "
+	    "names no rule 'require-concurrent-index')") != NULL,
+	    "says the comment names no rule: %s", rep.n ? rep.v[0].msg : "");
+	lint_report_clear(&rep);
+	lint_into("-- migd:lint-ignore renaming-column,ban-drop-colum why\n"
+	    "ALTER TABLE t DROP COLUMN a;", &rep);
+	ok(rep.n == 1 && strstr(rep.v[0].msg, "names no rule "
+	    "'ban-drop-colum'") != NULL, "the second of a list: %s",
+	    rep.n ? rep.v[0].msg : "");
+	lint_report_clear(&rep);
+	lint_into("-- migd:lint-ignore renaming-column why\n"
+	    "ALTER TABLE t DROP COLUMN a;", &rep);
+	ok(rep.n == 1 && strchr(rep.v[0].msg, '(') == NULL,
+	    "another known rule: the message as it was: %s",
+	    rep.n ? rep.v[0].msg : "");
+	lint_report_clear(&rep);
+}
+
 static void
 test_ignores(void)
 {
@@ -458,6 +489,7 @@ test_ignores(void)
 	is_str(lint_run(s, 0, "renaming-column ban-drop-table"),
 	    "ban-drop-table@1:1,ban-drop-column@2:1",
 	    "a word of the reason is not a rule");
+	test_ignore_typo();
 }
 
 static void
