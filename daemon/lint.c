@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <pg_query.h>
+
 #include "lint.h"
 #include "sqlscan.h"
 #include "util.h"
@@ -324,6 +326,7 @@ struct lint_at {
 	int		 line;
 	int		 col;
 	char		*ignore;	/* owned here; copied into events */
+	int		 ignore_line;	/* the comment's line */
 };
 
 static void
@@ -342,6 +345,7 @@ lint_event(struct lint_scan *ls, const struct lint_at *at, int rule,
 	ev->msg = msg;
 	ev->ignore = at->ignore != NULL && rule >= 0 ? xstrdup(at->ignore) :
 	    NULL;
+	ev->ignore_line = at->ignore_line;
 }
 
 /* The type's last name (int4, varchar, timestamp) and whether it is one of
@@ -591,7 +595,7 @@ lint_validate(struct lint_scan *ls, const struct lint_at *at,
 	for (i = 0; i < ls->n_not_valid; i++) {
 		if (strcmp(ls->not_valid[i], key) == 0) {
 			lint_event(ls, at, LR_NOT_VALID, LINT_EXISTING |
-			    (ls->in_begin ? 0 : LINT_IN_TX), table,
+			    (ls->in_begin || ls->in_do ? 0 : LINT_IN_TX), table,
 			    xprintf("VALIDATE CONSTRAINT %s in the transaction "
 			    "that added it NOT VALID: the " AE " lock of the "
 			    "ADD is held through the whole check", name));
@@ -911,10 +915,157 @@ lint_index(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 	free(table);
 }
 
+static void	lint_stmt_at(struct lint_scan *, json_t *, const char *,
+		    size_t, int, int, size_t);
+
+/* What a DO block is read for: its body and where the body starts. */
+struct lint_do {
+	const char	*sql;		/* the section */
+	size_t		 offset;	/* of the DO statement */
+	int		 line;		/* of the DO statement */
+	const char	*body;		/* in sql, or NULL: not found as is */
+	size_t		 len;
+};
+
+/* Column (in characters, from 1) of byte offset on its line. */
+static int
+lint_column(const char *sql, size_t offset)
+{
+	size_t	 start = offset;
+	int	 col = 1;
+
+	while (start > 0 && sql[start - 1] != '\n')
+		start--;
+	for (; start < offset; start++)
+		col += ((unsigned char)sql[start] & 0xc0) != 0x80;
+	return (col);
+}
+
+/* One SQL statement of a DO block (its query, on the body's line lineno):
+ * linted at its own place in the file, as if written there. */
+static void
+lint_do_query(struct lint_scan *ls, const struct lint_do *d,
+    const char *query, int lineno)
+{
+	PgQueryParseResult	 res;
+	json_t			*root, *raw;
+	const char		*p, *q, *end;
+	size_t			 off = d->offset, i;
+	int			 line = d->line, k;
+
+	if (d->body != NULL) {
+		p = d->body;
+		end = d->body + d->len;
+		for (k = 1; k < lineno && p < end; p++)
+			k += *p == '\n';
+		if ((q = strstr(p, query)) != NULL && q + strlen(query) <= end) {
+			off = (size_t)(q - d->sql);
+			for (p = d->sql + d->offset; p < q; p++)
+				line += *p == '\n';
+		}
+	}
+	res = pg_query_parse(query);
+	if (res.error == NULL && (root = json_loads(res.parse_tree, 0,
+	    NULL)) != NULL) {
+		json_array_foreach(json_object_get(root, "stmts"), i, raw)
+			lint_stmt_at(ls, json_object_get(raw, "stmt"), d->sql,
+			    off, line, lint_column(d->sql, off), d->offset);
+		json_decref(root);
+	}
+	pg_query_free_parse_result(res);
+}
+
+/* Walks PL/pgSQL's tree in order for the statements it runs as SQL. */
+static void
+lint_do_walk(struct lint_scan *ls, const struct lint_do *d, json_t *j)
+{
+	json_t		*v, *e;
+	const char	*key, *q;
+	size_t		 i;
+
+	if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			lint_do_walk(ls, d, v);
+		return;
+	}
+	json_object_foreach(j, key, v) {
+		if (strcmp(key, "PLpgSQL_stmt_execsql") == 0) {
+			e = json_object_get(json_object_get(v, "sqlstmt"),
+			    "PLpgSQL_expr");
+			if ((q = sqlscan_str(e, "query")) != NULL)
+				lint_do_query(ls, d, q, (int)json_integer_value(
+				    json_object_get(v, "lineno")));
+		} else if (strcmp(key, "PLpgSQL_stmt_commit") == 0 ||
+		    strcmp(key, "PLpgSQL_stmt_rollback") == 0)
+			lint_tx_end(ls);
+		else if (json_is_object(v) || json_is_array(v))
+			lint_do_walk(ls, d, v);
+	}
+}
+
+/* DO: the statements of a PL/pgSQL block run now, under the migration's
+ * locks, as if the file had them (an ALTER TABLE inside IF NOT EXISTS, the
+ * idempotent way to add a constraint); a string EXECUTEd is not read. */
+static void
+lint_do(struct lint_scan *ls, json_t *n, const char *sql, size_t offset,
+    int line)
+{
+	static const char	 q[] = "$migd_lint$";
+	PgQueryPlpgsqlParseResult res;
+	struct lint_do		 d;
+	json_t			*arg, *def, *root;
+	const char		*type, *name, *val, *body = NULL;
+	const char		*lang = "plpgsql";
+	char			*fn;
+	size_t			 i;
+
+	json_array_foreach(json_object_get(n, "args"), i, arg) {
+		def = sqlscan_node(arg, &type);
+		name = sqlscan_str(def, "defname");
+		val = sqlscan_str(sqlscan_node(json_object_get(def, "arg"),
+		    &type), "sval");
+		if (name == NULL || val == NULL)
+			continue;
+		if (strcmp(name, "as") == 0)
+			body = val;
+		else if (strcmp(name, "language") == 0)
+			lang = val;
+	}
+	if (body == NULL || strcasecmp(lang, "plpgsql") != 0 ||
+	    strstr(body, q) != NULL)
+		return;
+	d.sql = sql;
+	d.offset = offset;
+	d.line = line;
+	d.body = strstr(sql + offset, body);
+	d.len = strlen(body);
+	fn = xprintf("CREATE FUNCTION migd_lint_do() RETURNS void LANGUAGE "
+	    "plpgsql AS %s%s%s", q, body, q);
+	res = pg_query_parse_plpgsql(fn);
+	if (res.error == NULL && res.plpgsql_funcs != NULL &&
+	    (root = json_loads(res.plpgsql_funcs, 0, NULL)) != NULL) {
+		ls->in_do++;
+		lint_do_walk(ls, &d, root);
+		ls->in_do--;
+		json_decref(root);
+	}
+	pg_query_free_plpgsql_parse_result(res);
+	free(fn);
+}
+
 /* Reads one parsed statement. */
 void
 lint_stmt(struct lint_scan *ls, json_t *stmt, const char *sql, size_t offset,
     int line, int col)
+{
+	lint_stmt_at(ls, stmt, sql, offset, line, col, (size_t)-1);
+}
+
+/* Reads one statement at offset; one of a DO block (do_offset its DO's)
+ * may be ignored by the comment above it, or above the DO. */
+static void
+lint_stmt_at(struct lint_scan *ls, json_t *stmt, const char *sql,
+    size_t offset, int line, int col, size_t do_offset)
 {
 	struct lint_at	 at;
 	json_t		*n, *con;
@@ -929,12 +1080,18 @@ lint_stmt(struct lint_scan *ls, json_t *stmt, const char *sql, size_t offset,
 	at.line = line;
 	at.col = col;
 	at.ignore = lint_annotation(sql, offset);
+	at.ignore_line = line - 1;
+	if (at.ignore == NULL && do_offset != (size_t)-1) {
+		at.ignore = lint_annotation(sql, do_offset);
+		for (i = do_offset; i < offset; i++)
+			at.ignore_line -= sql[i] == '\n';
+	}
 
 	/* A value added in this transaction, used before it commits. */
 	for (i = 0; i < ls->n_enum; i++) {
 		if (lint_uses_const(n, ls->enum_vals[i])) {
-			lint_event(ls, &at, LR_ENUM_VALUE, ls->in_begin ? 0 :
-			    LINT_IN_TX, NULL, xprintf(
+			lint_event(ls, &at, LR_ENUM_VALUE, ls->in_begin ||
+			    ls->in_do ? 0 : LINT_IN_TX, NULL, xprintf(
 			    "'%s' is used in the transaction whose ALTER TYPE "
 			    "... ADD VALUE added it", ls->enum_vals[i]));
 			break;
@@ -967,6 +1124,8 @@ lint_stmt(struct lint_scan *ls, json_t *stmt, const char *sql, size_t offset,
 		free(table);
 	} else if (strcmp(type, "ViewStmt") == 0)
 		lint_view(ls, n);
+	else if (strcmp(type, "DoStmt") == 0)
+		lint_do(ls, n, sql, offset, line);
 	else if (strcmp(type, "DropStmt") == 0)
 		lint_drop(ls, &at, n);
 	else if (strcmp(type, "DropdbStmt") == 0)

@@ -199,7 +199,7 @@ lint_section(struct lint_ctx *ctx, const struct lint_scan *ls,
 		f->rows = -1;
 		if (ev->ignore != NULL && lint_ignores(ev->ignore, name))
 			f->ignored = xprintf("line %d: migd:lint-ignore %s",
-			    ev->line - 1, ev->ignore);
+			    ev->ignore_line, ev->ignore);
 		else if (file_ignore != NULL && lint_ignores(file_ignore,
 		    name))
 			f->ignored = xprintf("line %d: lint-ignore: %s",
@@ -208,7 +208,7 @@ lint_section(struct lint_ctx *ctx, const struct lint_scan *ls,
 		    (unknown = lint_unknown_rule(ev->ignore)) != NULL) {
 			free(f->msg);
 			f->msg = xprintf("%s (the migd:lint-ignore on line %d "
-			    "names no rule '%s')", ev->msg, ev->line - 1,
+			    "names no rule '%s')", ev->msg, ev->ignore_line,
 			    unknown);
 			free(unknown);
 		}

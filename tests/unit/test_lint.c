@@ -554,6 +554,45 @@ lint_into(const char *sql, struct lint_report *rep)
 	lint_ctx_clear(&ctx);
 }
 
+/* A DO block's statements are linted where they stand in the file; the
+ * ignore comment above one of them, or above the DO, applies. */
+static void
+test_do_blocks(void)
+{
+	const char	*s[] = { NULL, NULL };
+
+	is_str(lint1("SET lock_timeout = '5s';\nDO $$\nBEGIN\n"
+	    "  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'f') "
+	    "THEN\n    ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) "
+	    "REFERENCES u (id);\n  END IF;\nEND\n$$;"),
+	    "adding-foreign-key-constraint@5:5",
+	    "an ALTER TABLE in a DO block's IF, at its line and column");
+	is_str(lint1("DO $$ BEGIN IF true THEN ALTER TABLE t ADD CONSTRAINT f "
+	    "FOREIGN KEY (a) REFERENCES u (id) NOT VALID; END IF; END $$;"),
+	    "", "NOT VALID in a DO block: no finding");
+	is_str(lint1("CREATE TABLE n (a bigint);\nDO $$ BEGIN\n"
+	    "  CREATE INDEX i ON n (a);\nEND $$;"), "",
+	    "a table created earlier is new inside a DO block too");
+	is_str(lint1("DO LANGUAGE plpgsql $b$\nDECLARE r record;\nBEGIN\n"
+	    "  FOR r IN SELECT id FROM shops LOOP\n"
+	    "    UPDATE orders SET a = 1 WHERE shop = r.id;\n"
+	    "    EXECUTE 'CREATE INDEX i ON t (a)';\n  END LOOP;\n"
+	    "  -- migd:lint-ignore ban-drop-column unused since v2\n"
+	    "  ALTER TABLE orders DROP COLUMN legacy;\n"
+	    "  CREATE INDEX j ON orders (b);\nEND $b$;"),
+	    "!ban-drop-column@9:3,require-concurrent-index-creation@10:3",
+	    "a loop, an ignore comment in the block, EXECUTE not read");
+	is_str(lint1("-- migd:lint-ignore all the table is empty everywhere\n"
+	    "DO $$\nBEGIN\n  DROP TABLE t;\nEND $$;"), "!ban-drop-table@4:3",
+	    "an ignore comment above the DO");
+	s[0] = "DO $$\nBEGIN\n  ALTER TYPE mood ADD VALUE 'meh';\n"
+	    "  UPDATE t SET m = 'meh';\nEND $$;";
+	is_str(lint_run(s, 1, NULL), "enum-value-used-in-transaction@4:3",
+	    "a DO block is one transaction, even statement by statement");
+	is_str(lint1("DO LANGUAGE plperl $$ 1; $$;"), "", "another language: "
+	    "not read");
+}
+
 /* A type rule on ALTER COLUMN ... TYPE names the column altered. */
 static void
 test_coltype_names(void)
@@ -734,6 +773,7 @@ main(void)
 	test_ignores();
 	test_positions();
 	test_coltype_names();
+	test_do_blocks();
 	test_sizes();
 	return (done_testing());
 }
