@@ -14,7 +14,7 @@ import time
 import psycopg2
 import migdtest
 from engine_helpers import (X_CHECK, X_FAILED, X_OK, X_USAGE, connected, err,
-                            ok, q, rel_exists, versions, write_rev)
+                            line_of, ok, q, rel_exists, versions, write_rev)
 
 ORDERS = "CREATE TABLE public.orders (id bigint PRIMARY KEY, total bigint);"
 INDEX = "CREATE INDEX orders_total ON public.orders (total);"
@@ -664,6 +664,40 @@ def test_statement_by_statement_patterns_pass_refuse(migd_factory):
     assert versions(m) == ["r3"]
     assert q(m, "SELECT count(*) FROM pg_constraint "
                 "WHERE conname = 'orders_total_max'") == "0"
+
+
+def test_do_block_foreign_key_refused_then_not_valid_runs(migd_factory):
+    """The idempotent way to add a constraint, a DO block with IF NOT EXISTS,
+    adding a foreign key without NOT VALID to orders of 50 000 rows: refused
+    under lint = refuse naming the line inside the block, nothing changed;
+    the same block with NOT VALID runs and PostgreSQL has the constraint."""
+    m = orders_with(migd_factory(overrides={("migrations", "lint"): "refuse"}),
+                    50000)
+    q(m, "CREATE TABLE public.customers (id bigint PRIMARY KEY)")
+    block = ("DO $$\nBEGIN\n  IF NOT EXISTS (SELECT 1 FROM pg_constraint "
+             "WHERE conname = 'orders_total_fk') THEN\n"
+             "    ALTER TABLE public.orders ADD CONSTRAINT orders_total_fk "
+             "FOREIGN KEY (total) REFERENCES public.customers (id)%s;\n"
+             "  END IF;\nEND\n$$;")
+    path = write_rev(m, "0002_index.sql", "r2", down="r1", up=block % "")
+    ok(m, "reload")
+    e = err(m, "upgrade", {"target": "head"}, kind="lint_refused")
+    line = line_of(path, "ALTER TABLE public.orders ADD CONSTRAINT")
+    assert line == 8
+    assert ("0002_index.sql:%d:5: adding-foreign-key-constraint: "
+            "ADD CONSTRAINT orders_total_fk FOREIGN KEY without NOT VALID"
+            % line in e["message"]), e
+    assert "(table has ~50000 rows" in e["message"], e
+    assert versions(m) == ["r1"]
+    assert q(m, "SELECT count(*) FROM pg_constraint "
+                "WHERE conname = 'orders_total_fk'") == "0"
+    write_rev(m, "0002_index.sql", "r2", down="r1", up=block % " NOT VALID")
+    ok(m, "reload")
+    ok(m, "upgrade", {"target": "head"})
+    assert versions(m) == ["r2"]
+    assert q(m, "SELECT convalidated FROM pg_constraint "
+                "WHERE conname = 'orders_total_fk'") == "f"
+    assert path
 
 
 # ---- migrations as teams write them (tests/fixtures/lint_teams/shop) ----------
