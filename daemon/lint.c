@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <pg_query.h>
+
 #include "lint.h"
 #include "sqlscan.h"
 #include "util.h"
@@ -324,6 +326,7 @@ struct lint_at {
 	int		 line;
 	int		 col;
 	char		*ignore;	/* owned here; copied into events */
+	int		 ignore_line;	/* the comment's line */
 };
 
 static void
@@ -342,6 +345,7 @@ lint_event(struct lint_scan *ls, const struct lint_at *at, int rule,
 	ev->msg = msg;
 	ev->ignore = at->ignore != NULL && rule >= 0 ? xstrdup(at->ignore) :
 	    NULL;
+	ev->ignore_line = at->ignore_line;
 }
 
 /* The type's last name (int4, varchar, timestamp) and whether it is one of
@@ -361,10 +365,11 @@ lint_typename(json_t *tn, int *catalog)
 	    "sval"));
 }
 
-/* The column type rules (Squawk's prefer-* and ban-char-field). */
+/* The column type rules (Squawk's prefer-* and ban-char-field); name is the
+ * column's when col does not carry it (ALTER COLUMN ... TYPE). */
 static void
 lint_coltype(struct lint_scan *ls, const struct lint_at *at, json_t *col,
-    const char *table)
+    const char *name, const char *table)
 {
 	json_t		*tn = json_object_get(col, "typeName");
 	const char	*t, *c = sqlscan_str(col, "colname");
@@ -373,7 +378,7 @@ lint_coltype(struct lint_scan *ls, const struct lint_at *at, json_t *col,
 	if ((t = lint_typename(tn, &catalog)) == NULL)
 		return;
 	if (c == NULL)
-		c = "?";
+		c = name != NULL ? name : "?";
 	if (catalog && strcmp(t, "int4") == 0)
 		lint_event(ls, at, LR_INT, 0, table, xprintf("column %s is "
 		    "int (32-bit)", c));
@@ -476,7 +481,7 @@ lint_add_column(struct lint_scan *ls, const struct lint_at *at, json_t *cmd,
 
 	if (name == NULL)
 		name = "?";
-	lint_coltype(ls, at, col, table);
+	lint_coltype(ls, at, col, NULL, table);
 	if (!sqlscan_true(cmd, "missing_ok"))
 		lint_event(ls, at, LR_ROBUST, LINT_BARE, table, xprintf("ADD "
 		    "COLUMN %s without IF NOT EXISTS", name));
@@ -574,7 +579,8 @@ lint_add_constraint(struct lint_scan *ls, const struct lint_at *at,
 }
 
 /* ALTER TABLE ... VALIDATE CONSTRAINT: safe unless the constraint was
- * added NOT VALID in the same transaction, whose lock is still held. */
+ * added NOT VALID in the same transaction, whose lock is still held; run
+ * statement by statement (outside the file's BEGIN) the ADD has committed. */
 static void
 lint_validate(struct lint_scan *ls, const struct lint_at *at,
     const char *name, const char *table)
@@ -588,7 +594,8 @@ lint_validate(struct lint_scan *ls, const struct lint_at *at,
 	key = xprintf("%s\n%s", table, name);
 	for (i = 0; i < ls->n_not_valid; i++) {
 		if (strcmp(ls->not_valid[i], key) == 0) {
-			lint_event(ls, at, LR_NOT_VALID, LINT_EXISTING, table,
+			lint_event(ls, at, LR_NOT_VALID, LINT_EXISTING |
+			    (ls->in_begin || ls->in_do ? 0 : LINT_IN_TX), table,
 			    xprintf("VALIDATE CONSTRAINT %s in the transaction "
 			    "that added it NOT VALID: the " AE " lock of the "
 			    "ADD is held through the whole check", name));
@@ -646,7 +653,7 @@ lint_alter_table(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 			lint_event(ls, at, LR_COLUMN_TYPE, LINT_EXISTING, table,
 			    xprintf("ALTER COLUMN %s TYPE", name ? name : "?"));
 			if (def != NULL)
-				lint_coltype(ls, at, def, table);
+				lint_coltype(ls, at, def, name, table);
 		} else if (strcmp(sub, "AT_SetNotNull") == 0)
 			lint_event(ls, at, LR_NOT_NULLABLE, LINT_EXISTING |
 			    LINT_UNPROVED, table, xprintf("ALTER COLUMN %s SET "
@@ -867,7 +874,7 @@ lint_create(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 	json_array_foreach(json_object_get(n, "tableElts"), i, elt) {
 		col = sqlscan_node(elt, &type);
 		if (col != NULL && strcmp(type, "ColumnDef") == 0)
-			lint_coltype(ls, at, col, table);
+			lint_coltype(ls, at, col, NULL, table);
 	}
 	if (table != NULL)
 		lint_event(ls, at, LINT_EV_CREATES, 0, table, NULL);
@@ -880,7 +887,17 @@ lint_index(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 {
 	char		*table = lint_rangevar(json_object_get(n, "relation"));
 	const char	*idx = sqlscan_str(n, "idxname");
+	json_t		*rel = json_object_get(n, "relation");
 
+	/* ON ONLY is written for a partitioned table, where it builds nothing
+	 * (the index stays invalid until each partition's index, built
+	 * CONCURRENTLY, is attached): the pattern PostgreSQL documents, since
+	 * CONCURRENTLY cannot build an index on a partitioned table. */
+	if (json_is_object(rel) && !sqlscan_true(rel, "inh") &&
+	    !sqlscan_true(n, "concurrent")) {
+		free(table);
+		return;
+	}
 	if (!sqlscan_true(n, "concurrent"))
 		lint_event(ls, at, LR_CONCURRENT_INDEX, LINT_EXISTING, table,
 		    xprintf("CREATE INDEX%s%s on %s without CONCURRENTLY",
@@ -898,10 +915,157 @@ lint_index(struct lint_scan *ls, const struct lint_at *at, json_t *n)
 	free(table);
 }
 
+static void	lint_stmt_at(struct lint_scan *, json_t *, const char *,
+		    size_t, int, int, size_t);
+
+/* What a DO block is read for: its body and where the body starts. */
+struct lint_do {
+	const char	*sql;		/* the section */
+	size_t		 offset;	/* of the DO statement */
+	int		 line;		/* of the DO statement */
+	const char	*body;		/* in sql, or NULL: not found as is */
+	size_t		 len;
+};
+
+/* Column (in characters, from 1) of byte offset on its line. */
+static int
+lint_column(const char *sql, size_t offset)
+{
+	size_t	 start = offset;
+	int	 col = 1;
+
+	while (start > 0 && sql[start - 1] != '\n')
+		start--;
+	for (; start < offset; start++)
+		col += ((unsigned char)sql[start] & 0xc0) != 0x80;
+	return (col);
+}
+
+/* One SQL statement of a DO block (its query, on the body's line lineno):
+ * linted at its own place in the file, as if written there. */
+static void
+lint_do_query(struct lint_scan *ls, const struct lint_do *d,
+    const char *query, int lineno)
+{
+	PgQueryParseResult	 res;
+	json_t			*root, *raw;
+	const char		*p, *q, *end;
+	size_t			 off = d->offset, i;
+	int			 line = d->line, k;
+
+	if (d->body != NULL) {
+		p = d->body;
+		end = d->body + d->len;
+		for (k = 1; k < lineno && p < end; p++)
+			k += *p == '\n';
+		if ((q = strstr(p, query)) != NULL && q + strlen(query) <= end) {
+			off = (size_t)(q - d->sql);
+			for (p = d->sql + d->offset; p < q; p++)
+				line += *p == '\n';
+		}
+	}
+	res = pg_query_parse(query);
+	if (res.error == NULL && (root = json_loads(res.parse_tree, 0,
+	    NULL)) != NULL) {
+		json_array_foreach(json_object_get(root, "stmts"), i, raw)
+			lint_stmt_at(ls, json_object_get(raw, "stmt"), d->sql,
+			    off, line, lint_column(d->sql, off), d->offset);
+		json_decref(root);
+	}
+	pg_query_free_parse_result(res);
+}
+
+/* Walks PL/pgSQL's tree in order for the statements it runs as SQL. */
+static void
+lint_do_walk(struct lint_scan *ls, const struct lint_do *d, json_t *j)
+{
+	json_t		*v, *e;
+	const char	*key, *q;
+	size_t		 i;
+
+	if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			lint_do_walk(ls, d, v);
+		return;
+	}
+	json_object_foreach(j, key, v) {
+		if (strcmp(key, "PLpgSQL_stmt_execsql") == 0) {
+			e = json_object_get(json_object_get(v, "sqlstmt"),
+			    "PLpgSQL_expr");
+			if ((q = sqlscan_str(e, "query")) != NULL)
+				lint_do_query(ls, d, q, (int)json_integer_value(
+				    json_object_get(v, "lineno")));
+		} else if (strcmp(key, "PLpgSQL_stmt_commit") == 0 ||
+		    strcmp(key, "PLpgSQL_stmt_rollback") == 0)
+			lint_tx_end(ls);
+		else if (json_is_object(v) || json_is_array(v))
+			lint_do_walk(ls, d, v);
+	}
+}
+
+/* DO: the statements of a PL/pgSQL block run now, under the migration's
+ * locks, as if the file had them (an ALTER TABLE inside IF NOT EXISTS, the
+ * idempotent way to add a constraint); a string EXECUTEd is not read. */
+static void
+lint_do(struct lint_scan *ls, json_t *n, const char *sql, size_t offset,
+    int line)
+{
+	static const char	 q[] = "$migd_lint$";
+	PgQueryPlpgsqlParseResult res;
+	struct lint_do		 d;
+	json_t			*arg, *def, *root;
+	const char		*type, *name, *val, *body = NULL;
+	const char		*lang = "plpgsql";
+	char			*fn;
+	size_t			 i;
+
+	json_array_foreach(json_object_get(n, "args"), i, arg) {
+		def = sqlscan_node(arg, &type);
+		name = sqlscan_str(def, "defname");
+		val = sqlscan_str(sqlscan_node(json_object_get(def, "arg"),
+		    &type), "sval");
+		if (name == NULL || val == NULL)
+			continue;
+		if (strcmp(name, "as") == 0)
+			body = val;
+		else if (strcmp(name, "language") == 0)
+			lang = val;
+	}
+	if (body == NULL || strcasecmp(lang, "plpgsql") != 0 ||
+	    strstr(body, q) != NULL)
+		return;
+	d.sql = sql;
+	d.offset = offset;
+	d.line = line;
+	d.body = strstr(sql + offset, body);
+	d.len = strlen(body);
+	fn = xprintf("CREATE FUNCTION migd_lint_do() RETURNS void LANGUAGE "
+	    "plpgsql AS %s%s%s", q, body, q);
+	res = pg_query_parse_plpgsql(fn);
+	if (res.error == NULL && res.plpgsql_funcs != NULL &&
+	    (root = json_loads(res.plpgsql_funcs, 0, NULL)) != NULL) {
+		ls->in_do++;
+		lint_do_walk(ls, &d, root);
+		ls->in_do--;
+		json_decref(root);
+	}
+	pg_query_free_plpgsql_parse_result(res);
+	free(fn);
+}
+
 /* Reads one parsed statement. */
 void
 lint_stmt(struct lint_scan *ls, json_t *stmt, const char *sql, size_t offset,
     int line, int col)
+{
+	lint_stmt_at(ls, stmt, sql, offset, line, col, (size_t)-1);
+}
+
+/* Reads one statement at offset; one of a DO block (do_offset its DO's)
+ * may be ignored by the comment above it, or above the DO. */
+static void
+lint_stmt_at(struct lint_scan *ls, json_t *stmt, const char *sql,
+    size_t offset, int line, int col, size_t do_offset)
 {
 	struct lint_at	 at;
 	json_t		*n, *con;
@@ -916,12 +1080,18 @@ lint_stmt(struct lint_scan *ls, json_t *stmt, const char *sql, size_t offset,
 	at.line = line;
 	at.col = col;
 	at.ignore = lint_annotation(sql, offset);
+	at.ignore_line = line - 1;
+	if (at.ignore == NULL && do_offset != (size_t)-1) {
+		at.ignore = lint_annotation(sql, do_offset);
+		for (i = do_offset; i < offset; i++)
+			at.ignore_line -= sql[i] == '\n';
+	}
 
 	/* A value added in this transaction, used before it commits. */
 	for (i = 0; i < ls->n_enum; i++) {
 		if (lint_uses_const(n, ls->enum_vals[i])) {
-			lint_event(ls, &at, LR_ENUM_VALUE, ls->in_begin ? 0 :
-			    LINT_IN_TX, NULL, xprintf(
+			lint_event(ls, &at, LR_ENUM_VALUE, ls->in_begin ||
+			    ls->in_do ? 0 : LINT_IN_TX, NULL, xprintf(
 			    "'%s' is used in the transaction whose ALTER TYPE "
 			    "... ADD VALUE added it", ls->enum_vals[i]));
 			break;
@@ -954,6 +1124,8 @@ lint_stmt(struct lint_scan *ls, json_t *stmt, const char *sql, size_t offset,
 		free(table);
 	} else if (strcmp(type, "ViewStmt") == 0)
 		lint_view(ls, n);
+	else if (strcmp(type, "DoStmt") == 0)
+		lint_do(ls, n, sql, offset, line);
 	else if (strcmp(type, "DropStmt") == 0)
 		lint_drop(ls, &at, n);
 	else if (strcmp(type, "DropdbStmt") == 0)

@@ -66,6 +66,8 @@ struct lint_event {
 	char	*ignore;	/* "-- migd:lint-ignore RULE,... reason" text
 				   above the statement (after the marker),
 				   or NULL */
+	int	 ignore_line;	/* its line (above the statement's DO, for
+				   a statement of a DO block) */
 };
 
 /* What lint_stmt() kept of a section, and its state inside the section. */
@@ -78,6 +80,8 @@ struct lint_scan {
 	char			**not_valid;	/* "table\nconstraint" */
 	size_t			  n_not_valid;
 	int			  in_begin;	/* after the file's BEGIN */
+	int			  in_do;	/* in a DO block: one
+						   transaction however run */
 	size_t			  tx_first;	/* its first event */
 };
 

@@ -45,6 +45,35 @@ lint_ignores(const char *list, const char *rule)
 	return (0);
 }
 
+/* The first name of a statement's "RULE[,RULE...] reason" that is no rule
+ * (a typo leaves the finding counting: the finding says why), or NULL. */
+static char *
+lint_unknown_rule(const char *list)
+{
+	const char	*p = list, *e;
+	char		*name;
+
+	for (;;) {
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		e = p;
+		while (*e != '\0' && *e != ',' && *e != ' ' && *e != '\t' &&
+		    *e != '\n')
+			e++;
+		if (e == p)
+			return (NULL);
+		name = xstrndup(p, (size_t)(e - p));
+		if (strcmp(name, "all") != 0 && lint_rule_find(name) < 0)
+			return (name);
+		free(name);
+		while (*e == ' ' || *e == '\t')
+			e++;
+		if (*e != ',')
+			return (NULL);
+		p = e + 1;
+	}
+}
+
 /* FNV-1a: the created tables are a hash set, a run may create thousands. */
 static size_t
 lint_hash(const char *s)
@@ -121,7 +150,7 @@ lint_section(struct lint_ctx *ctx, const struct lint_scan *ls,
 	const struct lint_event	*ev;
 	struct lint_finding	*f;
 	const char		*name;
-	char			*key;
+	char			*key, *unknown;
 	size_t			 i;
 	int			 proved;
 
@@ -170,11 +199,19 @@ lint_section(struct lint_ctx *ctx, const struct lint_scan *ls,
 		f->rows = -1;
 		if (ev->ignore != NULL && lint_ignores(ev->ignore, name))
 			f->ignored = xprintf("line %d: migd:lint-ignore %s",
-			    ev->line - 1, ev->ignore);
+			    ev->ignore_line, ev->ignore);
 		else if (file_ignore != NULL && lint_ignores(file_ignore,
 		    name))
 			f->ignored = xprintf("line %d: lint-ignore: %s",
 			    ignore_line, file_ignore);
+		if (f->ignored == NULL && ev->ignore != NULL &&
+		    (unknown = lint_unknown_rule(ev->ignore)) != NULL) {
+			free(f->msg);
+			f->msg = xprintf("%s (the migd:lint-ignore on line %d "
+			    "names no rule '%s')", ev->msg, ev->ignore_line,
+			    unknown);
+			free(unknown);
+		}
 	}
 }
 

@@ -14,7 +14,7 @@ import time
 import psycopg2
 import migdtest
 from engine_helpers import (X_CHECK, X_FAILED, X_OK, X_USAGE, connected, err,
-                            ok, q, rel_exists, versions, write_rev)
+                            line_of, ok, q, rel_exists, versions, write_rev)
 
 ORDERS = "CREATE TABLE public.orders (id bigint PRIMARY KEY, total bigint);"
 INDEX = "CREATE INDEX orders_total ON public.orders (total);"
@@ -615,6 +615,89 @@ def test_names_the_catalog_cannot_resolve(migd_factory):
     f = [x for x in res["findings"] if x["rule"] == "ban-drop-table"][0]
     assert "rows" not in f and "blockers" not in f, f
     assert ok(m, "plan", {"target": "head"})["lint"], by_msg
+
+
+def test_statement_by_statement_patterns_pass_refuse(migd_factory):
+    """Two safe patterns that were errors under lint = refuse, on tables of
+    50 000 rows: a CHECK added NOT VALID then VALIDATEd in one migration of
+    transaction: none (the ADD commits before the VALIDATE scans, so its
+    ACCESS EXCLUSIVE is gone), and a partitioned table's index as
+    PostgreSQL documents it (CREATE INDEX ON ONLY the parent builds
+    nothing; each partition's CONCURRENTLY, then ATTACH). Both run, and
+    PostgreSQL ends with the constraint and the index valid; the same
+    VALIDATE inside the file's BEGIN is still refused."""
+    m = connected(migd_factory(overrides={("migrations", "lint"): "refuse"}))
+    write_rev(m, "0001_events.sql", "r1", up=EVENTS + ORDERS)
+    ok(m, "upgrade", {"target": "head"})
+    q(m, "INSERT INTO public.events_2019 SELECT g, date '2019-01-01' + g % 300 "
+         "FROM generate_series(1, 50000) g; ANALYZE public.events_2019")
+    q(m, "INSERT INTO public.orders SELECT g, g FROM generate_series(1, 50000) g;"
+         " ANALYZE public.orders")
+    write_rev(m, "0002_total.sql", "r2", down="r1", transaction="none", up=(
+        "ALTER TABLE public.orders ADD CONSTRAINT orders_total_pos "
+        "CHECK (total > 0) NOT VALID;\n"
+        "ALTER TABLE public.orders VALIDATE CONSTRAINT orders_total_pos;\n"
+        "CREATE INDEX IF NOT EXISTS events_at ON ONLY public.events (at);"))
+    write_rev(m, "0003_events_at.sql", "r3", down="r2", transaction="none", up=(
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS events_2019_at "
+        "ON public.events_2019 (at);\n"
+        "ALTER INDEX public.events_at ATTACH PARTITION public.events_2019_at;"))
+    ok(m, "reload")
+    plan = ok(m, "plan", {"target": "head"})
+    assert plan["runnable"] is True, plan["problems"]
+    assert [f for f in plan["lint"] if f["severity"] == "error"] == [], plan["lint"]
+    ok(m, "upgrade", {"target": "head"})
+    assert versions(m) == ["r3"]
+    assert q(m, "SELECT convalidated FROM pg_constraint "
+                "WHERE conname = 'orders_total_pos'") == "t"
+    assert q(m, "SELECT indisvalid FROM pg_index "
+                "WHERE indexrelid = 'public.events_at'::regclass") == "t"
+
+    write_rev(m, "0004_total.sql", "r4", down="r3", up=(
+        "BEGIN;\nALTER TABLE public.orders ADD CONSTRAINT orders_total_max "
+        "CHECK (total < 10000000) NOT VALID;\n"
+        "ALTER TABLE public.orders VALIDATE CONSTRAINT orders_total_max;\n"
+        "COMMIT;"))
+    ok(m, "reload")
+    e = err(m, "upgrade", {"target": "head"}, kind="lint_refused")
+    assert "constraint-missing-not-valid" in e["message"], e
+    assert versions(m) == ["r3"]
+    assert q(m, "SELECT count(*) FROM pg_constraint "
+                "WHERE conname = 'orders_total_max'") == "0"
+
+
+def test_do_block_foreign_key_refused_then_not_valid_runs(migd_factory):
+    """The idempotent way to add a constraint, a DO block with IF NOT EXISTS,
+    adding a foreign key without NOT VALID to orders of 50 000 rows: refused
+    under lint = refuse naming the line inside the block, nothing changed;
+    the same block with NOT VALID runs and PostgreSQL has the constraint."""
+    m = orders_with(migd_factory(overrides={("migrations", "lint"): "refuse"}),
+                    50000)
+    q(m, "CREATE TABLE public.customers (id bigint PRIMARY KEY)")
+    block = ("DO $$\nBEGIN\n  IF NOT EXISTS (SELECT 1 FROM pg_constraint "
+             "WHERE conname = 'orders_total_fk') THEN\n"
+             "    ALTER TABLE public.orders ADD CONSTRAINT orders_total_fk "
+             "FOREIGN KEY (total) REFERENCES public.customers (id)%s;\n"
+             "  END IF;\nEND\n$$;")
+    path = write_rev(m, "0002_index.sql", "r2", down="r1", up=block % "")
+    ok(m, "reload")
+    e = err(m, "upgrade", {"target": "head"}, kind="lint_refused")
+    line = line_of(path, "ALTER TABLE public.orders ADD CONSTRAINT")
+    assert line == 8
+    assert ("0002_index.sql:%d:5: adding-foreign-key-constraint: "
+            "ADD CONSTRAINT orders_total_fk FOREIGN KEY without NOT VALID"
+            % line in e["message"]), e
+    assert "(table has ~50000 rows" in e["message"], e
+    assert versions(m) == ["r1"]
+    assert q(m, "SELECT count(*) FROM pg_constraint "
+                "WHERE conname = 'orders_total_fk'") == "0"
+    write_rev(m, "0002_index.sql", "r2", down="r1", up=block % " NOT VALID")
+    ok(m, "reload")
+    ok(m, "upgrade", {"target": "head"})
+    assert versions(m) == ["r2"]
+    assert q(m, "SELECT convalidated FROM pg_constraint "
+                "WHERE conname = 'orders_total_fk'") == "f"
+    assert path
 
 
 # ---- migrations as teams write them (tests/fixtures/lint_teams/shop) ----------

@@ -87,6 +87,12 @@ static const struct {
 	{ "require-concurrent-index-creation",
 	    "CREATE INDEX i ON t (a);",
 	    "CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);", 0 },
+	/* A partitioned table's index, as PostgreSQL documents it: ON ONLY
+	 * the parent builds nothing; CONCURRENTLY on each partition. */
+	{ "require-concurrent-index-creation",
+	    "CREATE INDEX IF NOT EXISTS m_at ON public.m USING btree (at);",
+	    "CREATE INDEX IF NOT EXISTS m_at ON ONLY public.m USING btree (at);",
+	    0 },
 	{ "adding-foreign-key-constraint",
 	    "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u (id);",
 	    "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u (id) "
@@ -296,6 +302,19 @@ static const struct {
 	    "SELECT 'meh'::mood;\nCOMMIT;",
 	    "ALTER TYPE mood ADD VALUE 'meh';\nBEGIN;\n"
 	    "UPDATE t SET m = 'meh' WHERE m = 'ok';\nCOMMIT;", 1 },
+	/* NOT VALID then VALIDATE statement by statement (transaction: none,
+	 * dbmate's transaction:false): the ADD has committed, its lock is
+	 * gone; the file's BEGIN makes one transaction again. */
+	{ "constraint-missing-not-valid",
+	    "BEGIN;\nALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID;\n"
+	    "ALTER TABLE t VALIDATE CONSTRAINT c;\nCOMMIT;",
+	    "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID;\n"
+	    "ALTER TABLE t VALIDATE CONSTRAINT c;", 1 },
+	{ "constraint-missing-not-valid",
+	    "BEGIN;\nALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES "
+	    "u (id) NOT VALID;\nALTER TABLE t VALIDATE CONSTRAINT f;\nCOMMIT;",
+	    "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u (id) "
+	    "NOT VALID;\nALTER TABLE t VALIDATE CONSTRAINT f;", 1 },
 	/* Renamed, and a view keeps the old name in the same transaction, as
 	 * the rule's alternative says; after a COMMIT there is a gap. */
 	{ "renaming-table",
@@ -413,6 +432,37 @@ test_context(void)
 	    "VALIDATE in the same transaction");
 }
 
+static void	lint_into(const char *, struct lint_report *);
+
+/* A misspelt rule in a statement's ignore comment: the finding still
+ * counts, and says the comment names no rule. */
+static void
+test_ignore_typo(void)
+{
+	struct lint_report	 rep = { NULL, 0 };
+
+	lint_into("SELECT 1;\n-- migd:lint-ignore require-concurrent-index "
+	    "tiny table\nCREATE INDEX i ON t (a);", &rep);
+	is_int(rep.n, 1, "one finding");
+	ok(rep.n == 1 && rep.v[0].ignored == NULL, "not ignored");
+	ok(rep.n == 1 && strstr(rep.v[0].msg, "(the migd:lint-ignore on line 2 "
+	    "names no rule 'require-concurrent-index')") != NULL,
+	    "says the comment names no rule: %s", rep.n ? rep.v[0].msg : "");
+	lint_report_clear(&rep);
+	lint_into("-- migd:lint-ignore renaming-column,ban-drop-colum why\n"
+	    "ALTER TABLE t DROP COLUMN a;", &rep);
+	ok(rep.n == 1 && strstr(rep.v[0].msg, "names no rule "
+	    "'ban-drop-colum'") != NULL, "the second of a list: %s",
+	    rep.n ? rep.v[0].msg : "");
+	lint_report_clear(&rep);
+	lint_into("-- migd:lint-ignore renaming-column why\n"
+	    "ALTER TABLE t DROP COLUMN a;", &rep);
+	ok(rep.n == 1 && strchr(rep.v[0].msg, '(') == NULL,
+	    "another known rule: the message as it was: %s",
+	    rep.n ? rep.v[0].msg : "");
+	lint_report_clear(&rep);
+}
+
 static void
 test_ignores(void)
 {
@@ -439,6 +489,7 @@ test_ignores(void)
 	is_str(lint_run(s, 0, "renaming-column ban-drop-table"),
 	    "ban-drop-table@1:1,ban-drop-column@2:1",
 	    "a word of the reason is not a rule");
+	test_ignore_typo();
 }
 
 static void
@@ -501,6 +552,69 @@ lint_into(const char *sql, struct lint_report *rep)
 	sqlscan_clear(&sc);
 	errlist_clear(&errs);
 	lint_ctx_clear(&ctx);
+}
+
+/* A DO block's statements are linted where they stand in the file; the
+ * ignore comment above one of them, or above the DO, applies. */
+static void
+test_do_blocks(void)
+{
+	const char	*s[] = { NULL, NULL };
+
+	is_str(lint1("SET lock_timeout = '5s';\nDO $$\nBEGIN\n"
+	    "  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'f') "
+	    "THEN\n    ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) "
+	    "REFERENCES u (id);\n  END IF;\nEND\n$$;"),
+	    "adding-foreign-key-constraint@5:5",
+	    "an ALTER TABLE in a DO block's IF, at its line and column");
+	is_str(lint1("DO $$ BEGIN IF true THEN ALTER TABLE t ADD CONSTRAINT f "
+	    "FOREIGN KEY (a) REFERENCES u (id) NOT VALID; END IF; END $$;"),
+	    "", "NOT VALID in a DO block: no finding");
+	is_str(lint1("CREATE TABLE n (a bigint);\nDO $$ BEGIN\n"
+	    "  CREATE INDEX i ON n (a);\nEND $$;"), "",
+	    "a table created earlier is new inside a DO block too");
+	is_str(lint1("DO LANGUAGE plpgsql $b$\nDECLARE r record;\nBEGIN\n"
+	    "  FOR r IN SELECT id FROM shops LOOP\n"
+	    "    UPDATE orders SET a = 1 WHERE shop = r.id;\n"
+	    "    EXECUTE 'CREATE INDEX i ON t (a)';\n  END LOOP;\n"
+	    "  -- migd:lint-ignore ban-drop-column unused since v2\n"
+	    "  ALTER TABLE orders DROP COLUMN legacy;\n"
+	    "  CREATE INDEX j ON orders (b);\nEND $b$;"),
+	    "!ban-drop-column@9:3,require-concurrent-index-creation@10:3",
+	    "a loop, an ignore comment in the block, EXECUTE not read");
+	is_str(lint1("-- migd:lint-ignore all the table is empty everywhere\n"
+	    "DO $$\nBEGIN\n  DROP TABLE t;\nEND $$;"), "!ban-drop-table@4:3",
+	    "an ignore comment above the DO");
+	s[0] = "DO $$\nBEGIN\n  ALTER TYPE mood ADD VALUE 'meh';\n"
+	    "  UPDATE t SET m = 'meh';\nEND $$;";
+	is_str(lint_run(s, 1, NULL), "enum-value-used-in-transaction@4:3",
+	    "a DO block is one transaction, even statement by statement");
+	is_str(lint1("DO LANGUAGE plperl $$ 1; $$;"), "", "another language: "
+	    "not read");
+}
+
+/* A type rule on ALTER COLUMN ... TYPE names the column altered. */
+static void
+test_coltype_names(void)
+{
+	struct lint_report	 rep = { NULL, 0 };
+	size_t			 i;
+	int			 seen = 0;
+
+	lint_into("ALTER TABLE orders ALTER COLUMN code TYPE varchar(64),\n"
+	    "    ALTER COLUMN qty TYPE int;", &rep);
+	for (i = 0; i < rep.n; i++) {
+		if (rep.v[i].severity != LINT_INFO)
+			continue;
+		seen++;
+		ok(strstr(rep.v[i].msg, "?") == NULL, "names the column: %s",
+		    rep.v[i].msg);
+	}
+	is_int(seen, 2, "varchar(n) and int are both reported");
+	ok(rep.n > 0 && strstr(rep.v[rep.n - 1].msg, "column qty is int") !=
+	    NULL, "the int one names qty: %s", rep.n ? rep.v[rep.n - 1].msg :
+	    "");
+	lint_report_clear(&rep);
 }
 
 /* Live context: the catalog's estimate, severity by size, lock conflicts. */
@@ -658,6 +772,8 @@ main(void)
 	test_context();
 	test_ignores();
 	test_positions();
+	test_coltype_names();
+	test_do_blocks();
 	test_sizes();
 	return (done_testing());
 }
