@@ -194,3 +194,37 @@ def test_cancel_in_the_middle_of_an_atomic_batch(migd_factory):
     assert q(m, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
                 "'%pg_sleep(60)%' AND pid <> pg_backend_pid()") == "0"
     assert [(x["revision"], x["success"]) for x in history(m)] == [("s1", False)]
+
+
+
+def _seed_file(rows):
+    """A seed-data migration as pg_dump --inserts writes one: a table, then a
+    statement per row (~120 bytes each)."""
+    pad = "x" * 80
+    return ("CREATE TABLE public.seed (id int, pad text);\n" +
+            "".join("INSERT INTO public.seed VALUES (%d, '%s');\n" % (i, pad)
+                    for i in range(rows)))
+
+
+def test_status_answers_while_a_large_pipeline_is_sent(migd_factory):
+    """12 MB of short statements in one step: migd gives them to libpq as the
+    server takes them, so status answers at once during the run (libpq's
+    buffer of the whole step, moved down at each partial write, kept the loop
+    busy until the server had nearly all of it: status, cancel and SIGTERM
+    waited seconds) and the run ends as before."""
+    m = connected(migd_factory())
+    rows = 100000
+    write_rev(m, "seed.sql", "seed", up=_seed_file(rows))
+    run = Bg(lambda: call(m, "upgrade", {}, timeout=120))
+    wait_activity(m, "INSERT INTO public.seed", timeout=60)
+    worst = 0.0
+    while run.t.is_alive():
+        t0 = time.monotonic()
+        st = m.status(settled=False)
+        worst = max(worst, time.monotonic() - t0)
+        time.sleep(0.05)
+    notes, r = run.join()
+    assert "error" not in r, r
+    assert worst < 0.5, "status took %.2f s during the run" % worst
+    assert versions(m) == ["seed"]
+    assert q(m, "SELECT count(*) FROM public.seed") == str(rows)
