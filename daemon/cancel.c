@@ -39,8 +39,12 @@ cancel_statement(struct job *j)
 	pthread_t	 t;
 
 	if (j->pc == NULL || j->next == NULL ||
-	    (pg = pool_conn_pg(j->pc)) == NULL ||
-	    (cancel = PQgetCancel(pg)) == NULL)
+	    (pg = pool_conn_pg(j->pc)) == NULL)
+		return;
+	/* A pipeline's statements not yet sent never run: one that fails
+	 * stands for them (the server's cancel may fall between two). */
+	(void)pool_pipeline_stop(j->pc);
+	if ((cancel = PQgetCancel(pg)) == NULL)
 		return;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

@@ -932,6 +932,33 @@ pool_pipeline_send(struct pool_conn *pc)
 	return (0);
 }
 
+/* A cancelled statement's error, for a pipeline stopped by a cancel.  It
+ * waits for the server's cancel first, so that one never outlives the
+ * pipeline to hit the owner's next query (the failure's history row). */
+#define POOL_STOP_SQL	"DO $migd$BEGIN PERFORM pg_catalog.pg_sleep(2); " \
+	"RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = " \
+	"'canceling statement due to user request'; END$migd$"
+
+/*
+ * A cancel of the pipeline's owner: the queries not yet sent are replaced by
+ * one that fails as a cancelled statement does, so its transaction rolls
+ * back even when the server's cancel falls between two statements (where
+ * PostgreSQL drops it).  0, or -1 when every query was already sent.
+ */
+int
+pool_pipeline_stop(struct pool_conn *pc)
+{
+	size_t	 i;
+
+	if (pc->pipe_sql == NULL || pc->pipe_sent >= pc->pipe_n)
+		return (-1);
+	for (i = pc->pipe_sent; i < pc->pipe_n; i++)
+		free(pc->pipe_sql[i]);
+	pc->pipe_sql[pc->pipe_sent] = xstrdup(POOL_STOP_SQL);
+	pc->pipe_n = pc->pipe_sent + 1;
+	return (0);
+}
+
 /* Forgets a pipeline: its queries not sent, its per-query flags. */
 static void
 pool_pipe_clear(struct pool_conn *pc)

@@ -228,3 +228,26 @@ def test_status_answers_while_a_large_pipeline_is_sent(migd_factory):
     assert worst < 0.5, "status took %.2f s during the run" % worst
     assert versions(m) == ["seed"]
     assert q(m, "SELECT count(*) FROM public.seed") == str(rows)
+
+
+@pytest.mark.parametrize("atomic", [False, True], ids=["per_migration", "atomic"])
+def test_cancel_during_a_large_pipeline_rolls_it_back(migd_factory, atomic):
+    """A cancel in a step of many short statements: the server's cancel
+    mostly falls between two of them, where PostgreSQL drops it; the
+    statements not yet sent are replaced by one that fails as a cancelled
+    statement does, so the step rolls back as migctl said (it ran to its
+    COMMIT and was applied: 'upgraded', after 'the migration rolls back')."""
+    m = connected(migd_factory())
+    rows = 100000
+    write_rev(m, "seed.sql", "seed", up=_seed_file(rows))
+    run = Bg(lambda: call(m, "upgrade", {"atomic": atomic}, timeout=120))
+    wait_activity(m, "INSERT INTO public.seed", timeout=60)
+    res = ok(m, "cancel")
+    assert res["cancelled"] == "running" and res["revision"] == "seed", res
+    notes, r = run.join()
+    assert "error" in r, "the cancelled run was applied: %s" % r.get("result")
+    e = r["error"]
+    assert e["code"] == E_CANCELLED and e["data"]["kind"] == "cancelled", e
+    assert e["data"].get("dirty") in (None, False), e
+    assert versions(m) == [] and not rel_exists(m, "public.seed")
+    assert [(x["revision"], x["success"]) for x in history(m)] == [("seed", False)]
