@@ -126,8 +126,9 @@ migrate_cancel(struct request *req)
 		rev = graph_id(j->rs->graph, j->plan.steps[j->step].idx);
 	log_info("%s%s: cancel asked by %s", j->db->tag, rev ? rev : "run",
 	    j->cancelled_by);
-	cmd_reply(req, json_pack("{s:s, s:s?}", "cancelled", "running",
-	    "revision", rev));
+	cmd_reply(req, json_pack("{s:s, s:s?, s:o?}", "cancelled", "running",
+	    "revision", rev, "transactional", rev != NULL ?
+	    json_boolean(j->tx || j->atomic) : NULL));
 	if (j->next != NULL)
 		cancel_statement(j);	/* its failure ends the run */
 	else if (!j->recording)
