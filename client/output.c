@@ -748,6 +748,11 @@ out_cancel(json_t *res)
 {
 	if (strcmp(out_str(res, "cancelled"), "queued") == 0)
 		printf("cancelled a queued run: it will not start\n");
+	else if (json_is_false(json_object_get(res, "transactional")))
+		printf("cancelling the running run at %s: its statement is "
+		    "cancelled; the migration runs outside a transaction, so "
+		    "what it did stays and it will be marked dirty\n",
+		    out_str(res, "revision"));
 	else if (json_is_string(json_object_get(res, "revision")))
 		printf("cancelling the running run at %s: its statement is "
 		    "cancelled and the migration rolls back\n", out_str(res,

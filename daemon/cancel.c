@@ -39,8 +39,12 @@ cancel_statement(struct job *j)
 	pthread_t	 t;
 
 	if (j->pc == NULL || j->next == NULL ||
-	    (pg = pool_conn_pg(j->pc)) == NULL ||
-	    (cancel = PQgetCancel(pg)) == NULL)
+	    (pg = pool_conn_pg(j->pc)) == NULL)
+		return;
+	/* A pipeline's statements not yet sent never run: one that fails
+	 * stands for them (the server's cancel may fall between two). */
+	(void)pool_pipeline_stop(j->pc);
+	if ((cancel = PQgetCancel(pg)) == NULL)
 		return;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -122,8 +126,9 @@ migrate_cancel(struct request *req)
 		rev = graph_id(j->rs->graph, j->plan.steps[j->step].idx);
 	log_info("%s%s: cancel asked by %s", j->db->tag, rev ? rev : "run",
 	    j->cancelled_by);
-	cmd_reply(req, json_pack("{s:s, s:s?}", "cancelled", "running",
-	    "revision", rev));
+	cmd_reply(req, json_pack("{s:s, s:s?, s:o?}", "cancelled", "running",
+	    "revision", rev, "transactional", rev != NULL ?
+	    json_boolean(j->tx || j->atomic) : NULL));
 	if (j->next != NULL)
 		cancel_statement(j);	/* its failure ends the run */
 	else if (!j->recording)

@@ -356,7 +356,7 @@ void	 job_query(struct job *j, const char *sql, int n,
 void	 job_query_discard(struct job *j, const char *sql, job_fn next);
 void	 job_query_copy(struct job *j, const char *sql, char *copy,
 	    job_fn next);
-void	 job_pipeline(struct job *j, const struct errlist *sql,
+void	 job_pipeline(struct job *j, struct errlist *sql,
 	    const unsigned char *discard, const unsigned char *flush,
 	    job_fn next);
 json_t	*migrate_pg_error(PGresult *res);

@@ -281,17 +281,22 @@ job_query_copy(struct job *j, const char *sql, char *copy, job_fn next)
 	job_sent(j, pool_query_copy(j->pc, sql, copy, job_result, j));
 }
 
-/* Sends statements in one pipeline; next receives the first error (see
+/* Sends statements (sql's, taken: the pool sends them as the server takes
+ * them) in one pipeline; next receives the first error (see
  * pool_pipeline_failed) or the last result.  discard (or NULL) marks the
  * queries whose rows are dropped as they arrive; flush (or NULL), those
  * after which the server sends its results at once (a step's end). */
 void
-job_pipeline(struct job *j, const struct errlist *sql,
+job_pipeline(struct job *j, struct errlist *sql,
     const unsigned char *discard, const unsigned char *flush, job_fn next)
 {
+	char	**v = sql->v;
+	size_t	  n = sql->n;
+
+	sql->v = NULL;
+	sql->n = 0;
 	j->next = next;
-	job_sent(j, pool_pipeline(j->pc, (const char *const *)sql->v, discard,
-	    flush, sql->n, job_result, j));
+	job_sent(j, pool_pipeline(j->pc, v, discard, flush, n, job_result, j));
 }
 
 /* The server's error as JSON: SQLSTATE, message, detail, hint, context. */

@@ -309,9 +309,10 @@ int		 pool_query_discard(struct pool_conn *, const char *,
 		     pool_result_cb, void *);
 int		 pool_query_copy(struct pool_conn *, const char *, char *,
 		     pool_result_cb, void *);
-int		 pool_pipeline(struct pool_conn *, const char *const *,
+int		 pool_pipeline(struct pool_conn *, char **,
 		     const unsigned char *, const unsigned char *, size_t,
 		     pool_result_cb, void *);
+int		 pool_pipeline_stop(struct pool_conn *);
 void		 pool_pipeline_progress(struct pool_conn *, pool_progress_cb,
 		     void *);
 const char	*pool_copy_refused(struct pool_conn *);

@@ -27,7 +27,13 @@ static void	pool_open(struct pool *);
 static void	pool_renew(struct pool_conn *);
 static void	pool_io(evutil_socket_t, short, void *);
 static void	pool_pipeline_input(struct pool_conn *);
+static int	pool_pipeline_send(struct pool_conn *);
+static void	pool_pipe_clear(struct pool_conn *);
 static int	pool_copy(struct pool_conn *, PGresult *);
+
+/* A pipeline's queries are given to libpq this many bytes at a time, each
+ * time only if the server took the ones before. */
+#define POOL_PIPE_CHUNK	65536
 
 
 /* Keeps the latest error, on one line, for status and the log; a server's
@@ -117,11 +123,9 @@ pool_drop(struct pool_conn *pc)
 	pool_check_end(pc);
 	pc->fd = -1;
 	pc->state = PC_DOWN;
-	pc->pipe_n = 0;
+	pool_pipe_clear(pc);
 	pc->server_pid = 0;
 	pc->pooled = 0;
-	free(pc->pipe_discard);
-	pc->pipe_discard = NULL;
 	pc->pipe_progress = NULL;
 	pc->pipe_progress_arg = NULL;
 	free(pc->copy_refused);
@@ -519,6 +523,10 @@ pool_pipeline_input(struct pool_conn *pc)
 	PGresult	*res;
 
 	while (!PQisBusy(pc->pg)) {
+		/* Every query given so far has ended; the rest are still to be
+		 * sent (libpq has nothing more to say until then). */
+		if (pc->pipe_sent < pc->pipe_n && pc->pipe_done >= pc->pipe_sent)
+			return;
 		if ((res = PQgetResult(pc->pg)) == NULL) {
 			if (pc->pipe_done < pc->pipe_n &&
 			    pc->pipe_progress != NULL && pc->pipe_failed < 0)
@@ -527,7 +535,7 @@ pool_pipeline_input(struct pool_conn *pc)
 			if (pc->pipe_done < pc->pipe_n)
 				pc->pipe_done++;
 			if (pc->pipe_discard != NULL &&
-			    pc->pipe_done < pc->pipe_n &&
+			    pc->pipe_done < pc->pipe_sent &&
 			    pc->pipe_discard[pc->pipe_done])
 				PQsetSingleRowMode(pc->pg);
 			continue;
@@ -536,9 +544,7 @@ pool_pipeline_input(struct pool_conn *pc)
 		case PGRES_PIPELINE_SYNC:
 			PQclear(res);
 			PQexitPipelineMode(pc->pg);
-			pc->pipe_n = 0;
-			free(pc->pipe_discard);
-			pc->pipe_discard = NULL;
+			pool_pipe_clear(pc);
 			pc->pipe_progress = NULL;
 			pc->pipe_progress_arg = NULL;
 			pool_complete(pc);
@@ -640,6 +646,15 @@ pool_io(evutil_socket_t fd, short events, void *arg)
 		if (r == 0) {
 			pc->flushing = 0;
 			pool_watch(pc, EV_READ);
+			if (pc->pipe_sent < pc->pipe_n &&
+			    pool_pipeline_send(pc) != 0) {
+				pool_fail(pc, PQerrorMessage(pc->pg));
+				return;
+			}
+			/* libpq may have read results while it could not
+			 * write: the socket will not say so again. */
+			if (pc->pipe_n > 0 && !pc->flushing)
+				pool_input(pc);
 		}
 		return;
 	}
@@ -859,53 +874,161 @@ pool_query_discard(struct pool_conn *pc, const char *sql, pool_result_cb cb,
 }
 
 /*
- * Sends queries (one statement each) in one pipeline with one sync point:
- * one round trip for all of them.  They run in order; after one fails the
- * server skips the rest.  cb gets the first error, else the last result.
- * discard (or NULL) says, per query, that its rows are not wanted; flush
- * (or NULL), that the server sends what it has once that query ended, so
- * that its owner (pool_pipeline_progress) hears of it then.
+ * Gives libpq the pipeline's next queries until its buffer stops draining
+ * (the server is still busy with earlier ones: the rest go when the socket
+ * is writable again, so the loop answers status and cancel meanwhile), then
+ * the sync point.  After a query failed the server would skip the rest:
+ * they are not sent.  0, or -1 when libpq refused or the connection failed.
+ */
+static int
+pool_pipeline_send(struct pool_conn *pc)
+{
+	size_t	 i, bytes = 0;
+	int	 r;
+
+	while ((i = pc->pipe_sent) < pc->pipe_n) {
+		if (pc->pipe_failed >= 0) {
+			pc->pipe_n = i;
+			break;
+		}
+		if (!PQsendQueryParams(pc->pg, pc->pipe_sql[i], 0, NULL, NULL,
+		    NULL, NULL, 0))
+			return (-1);
+		bytes += strlen(pc->pipe_sql[i]);
+		free(pc->pipe_sql[i]);
+		pc->pipe_sql[i] = NULL;
+		pc->pipe_sent++;
+		/* The query at the head of libpq's queue gets its mode now; a
+		 * later one when its turn comes (pool_pipeline_input). */
+		if (i == pc->pipe_done && pc->pipe_discard != NULL &&
+		    pc->pipe_discard[i])
+			PQsetSingleRowMode(pc->pg);
+		if (pc->pipe_flush != NULL && pc->pipe_flush[i] &&
+		    i + 1 < pc->pipe_n && !PQsendFlushRequest(pc->pg))
+			return (-1);
+		if (bytes < POOL_PIPE_CHUNK)
+			continue;
+		bytes = 0;
+		if ((r = PQflush(pc->pg)) == -1)
+			return (-1);
+		if (r == 1) {
+			pc->flushing = 1;
+			pool_watch(pc, EV_READ | EV_WRITE);
+			return (0);
+		}
+	}
+	if (!PQpipelineSync(pc->pg))
+		return (-1);
+	free(pc->pipe_sql);
+	pc->pipe_sql = NULL;
+	free(pc->pipe_flush);
+	pc->pipe_flush = NULL;
+	if ((r = PQflush(pc->pg)) == -1)
+		return (-1);
+	if (r == 1) {
+		pc->flushing = 1;
+		pool_watch(pc, EV_READ | EV_WRITE);
+	}
+	return (0);
+}
+
+/* A cancelled statement's error, for a pipeline stopped by a cancel.  It
+ * waits for the server's cancel first, so that one never outlives the
+ * pipeline to hit the owner's next query (the failure's history row). */
+#define POOL_STOP_SQL	"DO $migd$BEGIN PERFORM pg_catalog.pg_sleep(2); " \
+	"RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = " \
+	"'canceling statement due to user request'; END$migd$"
+
+/*
+ * A cancel of the pipeline's owner: the queries not yet sent are replaced by
+ * one that fails as a cancelled statement does, so its transaction rolls
+ * back even when the server's cancel falls between two statements (where
+ * PostgreSQL drops it).  0, or -1 when every query was already sent.
  */
 int
-pool_pipeline(struct pool_conn *pc, const char *const *sqls,
+pool_pipeline_stop(struct pool_conn *pc)
+{
+	size_t	 i;
+
+	if (pc->pipe_sql == NULL || pc->pipe_sent >= pc->pipe_n)
+		return (-1);
+	for (i = pc->pipe_sent; i < pc->pipe_n; i++)
+		free(pc->pipe_sql[i]);
+	pc->pipe_sql[pc->pipe_sent] = xstrdup(POOL_STOP_SQL);
+	pc->pipe_n = pc->pipe_sent + 1;
+	return (0);
+}
+
+/* Forgets a pipeline: its queries not sent, its per-query flags. */
+static void
+pool_pipe_clear(struct pool_conn *pc)
+{
+	size_t	 i;
+
+	if (pc->pipe_sql != NULL)
+		for (i = pc->pipe_sent; i < pc->pipe_n; i++)
+			free(pc->pipe_sql[i]);
+	free(pc->pipe_sql);
+	pc->pipe_sql = NULL;
+	free(pc->pipe_flush);
+	pc->pipe_flush = NULL;
+	free(pc->pipe_discard);
+	pc->pipe_discard = NULL;
+	pc->pipe_n = 0;
+	pc->pipe_sent = 0;
+}
+
+/*
+ * Sends queries (one statement each, sqls and its strings taken) in one
+ * pipeline with one sync point: one round trip for all of them.  They run
+ * in order; after one fails the server skips the rest.  cb gets the first
+ * error, else the last result.  discard (or NULL) says, per query, that its
+ * rows are not wanted; flush (or NULL), that the server sends what it has
+ * once that query ended, so that its owner (pool_pipeline_progress) hears
+ * of it then.  Queries go as the server takes them (pool_pipeline_send).
+ */
+int
+pool_pipeline(struct pool_conn *pc, char **sqls,
     const unsigned char *discard, const unsigned char *flush, size_t n,
     pool_result_cb cb, void *arg)
 {
 	size_t	 i;
 
 	if (pc->state != PC_BUSY || pc->pg == NULL || pc->cb != NULL ||
-	    n == 0 || !PQenterPipelineMode(pc->pg))
+	    n == 0 || !PQenterPipelineMode(pc->pg)) {
+		for (i = 0; i < n; i++)
+			free(sqls[i]);
+		free(sqls);
 		return (-1);
-	for (i = 0; i < n; i++) {
-		if (!PQsendQueryParams(pc->pg, sqls[i], 0, NULL, NULL, NULL,
-		    NULL, 0))
-			break;
-		/* The first query's mode is set now; the others' when their
-		 * turn comes (pool_pipeline_input). */
-		if (i == 0 && discard != NULL && discard[0])
-			PQsetSingleRowMode(pc->pg);
-		if (flush != NULL && flush[i] && i + 1 < n &&
-		    !PQsendFlushRequest(pc->pg))
-			break;
 	}
-	if (i < n || !PQpipelineSync(pc->pg)) {
+	pool_pipe_clear(pc);
+	pc->pipe_sql = sqls;
+	pc->pipe_n = n;
+	pc->pipe_done = 0;
+	pc->pipe_failed = -1;
+	if (discard != NULL) {
+		pc->pipe_discard = xmalloc(n);
+		memcpy(pc->pipe_discard, discard, n);
+	}
+	if (flush != NULL) {
+		pc->pipe_flush = xmalloc(n);
+		memcpy(pc->pipe_flush, flush, n);
+	}
+	pc->cb = cb;
+	pc->cb_arg = arg;
+	free(pc->copy_refused);
+	pc->copy_refused = NULL;
+	if (pool_pipeline_send(pc) != 0) {
+		pc->cb = NULL;
+		pc->cb_arg = NULL;
 		pc->pipe_progress = NULL;
+		pool_pipe_clear(pc);
 		/* libpq will not leave pipeline mode with queries queued: this
 		 * connection is done for, and reconnects when released. */
 		if (!PQexitPipelineMode(pc->pg))
 			pc->retire = 1;
 		return (-1);
 	}
-	pc->pipe_n = n;
-	pc->pipe_done = 0;
-	pc->pipe_failed = -1;
-	free(pc->pipe_discard);
-	pc->pipe_discard = NULL;
-	if (discard != NULL) {
-		pc->pipe_discard = xmalloc(n);
-		memcpy(pc->pipe_discard, discard, n);
-	}
-	pool_sent(pc, cb, arg);
 	return (0);
 }
 

@@ -60,6 +60,10 @@ struct pool_conn {
 	int			 flushing;
 	/* a pipeline in flight: queries sent, results seen, first failure */
 	size_t			 pipe_n;
+	size_t			 pipe_sent;	/* given to libpq; the rest wait
+						   in pipe_sql */
+	char			**pipe_sql;	/* the queries not yet given */
+	unsigned char		*pipe_flush;	/* per query: a flush after it */
 	size_t			 pipe_done;
 	ssize_t			 pipe_failed;
 	unsigned char		*pipe_discard;	/* per query: rows discarded */

@@ -151,7 +151,14 @@ def test_cancel_a_non_transactional_migration_leaves_it_dirty(migd_factory):
     write_rev(m, "n1_bare.sql", "n1", transaction="none", up=SLEEPY)
     run = Bg(lambda: call(m, "upgrade", {}, timeout=60))
     _running(m)
-    ok(m, "cancel")
+    # migctl cancel says what will happen: no rollback outside a transaction
+    # (it said 'the migration rolls back' of every migration)
+    p = subprocess.run([migdtest.MIGCTL_BIN, "-s", m.socket, "cancel"],
+                       capture_output=True, text=True, timeout=10,
+                       env=migdtest.clean_env())
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "rolls back" not in p.stdout, p.stdout
+    assert "outside a transaction" in p.stdout and "dirty" in p.stdout, p.stdout
     _, r = run.join()
     e = r["error"]
     assert e["data"]["kind"] == "cancelled" and e["data"]["dirty"] is True, e

@@ -81,6 +81,19 @@ probe_done(struct pool_conn *pc, PGresult *res, void *arg)
 		probe_after(pc, NULL, p);
 }
 
+/* The SQL as pool_pipeline takes it: copies it owns. */
+static char **
+probe_sqls(struct probe *p)
+{
+	char	**v;
+	int	  i;
+
+	v = xreallocarray(NULL, (size_t)p->n, sizeof *v);
+	for (i = 0; i < p->n; i++)
+		v[i] = xstrdup(p->sqls[i]);
+	return (v);
+}
+
 /* A connection: send the SQL. */
 static void
 probe_got(struct pool_conn *pc, void *arg)
@@ -95,7 +108,7 @@ probe_got(struct pool_conn *pc, void *arg)
 		return;
 	}
 	if (strcmp(p->mode, "pipeline") == 0)
-		rv = pool_pipeline(pc, (const char *const *)p->sqls, NULL, NULL,
+		rv = pool_pipeline(pc, probe_sqls(p), NULL, NULL,
 		    (size_t)p->n, probe_done, p);
 	else if (strcmp(p->mode, "discard") == 0)
 		rv = pool_query_discard(pc, p->sqls[0], probe_done, p);
