@@ -79,7 +79,8 @@ step "integration tests (real PostgreSQL, migd and migctl)"
 # time on the 2-core CI machine.
 workers=$(nproc); [ "$workers" -lt 2 ] && workers=2; [ "$workers" -gt 4 ] && workers=4
 MIGD_BIN="$build/migd" MIGCTL_BIN="$build/migctl" \
-    pytest_counted integration "$build/integration.xml" -n "$workers" "$top/tests/integration"
+    pytest_counted integration "$build/integration.xml" -n "$workers" -m "not plain" \
+    "$top/tests/integration"
 
 step "valgrind memcheck of a plain build (start, runs, errors, reload, stop)"
 plain=$top/build/plain
@@ -87,6 +88,10 @@ rm -rf "$plain" && mkdir -p "$plain" &&
     (cd "$plain" && "$top/configure" -q >/dev/null && make -j"$(nproc)" migd >/dev/null)
 MIGD_VALGRIND_BIN="$plain/migd" \
     pytest_counted valgrind "$plain/valgrind.xml" "$top/tests/valgrind"
+
+step "timings of migd's loop on the plain build (integration tests marked plain)"
+MIGD_BIN="$plain/migd" MIGCTL_BIN="$build/migctl" \
+    pytest_counted plain "$plain/plain.xml" -m plain "$top/tests/integration"
 
 step "fuzz smoke (libFuzzer, ${FUZZ_SECONDS:-10} s per target, seeds and reproducers first)"
 FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash "$top/tests/fuzz/run.sh" "$build/fuzz" > "$build/fuzz.log" 2>&1

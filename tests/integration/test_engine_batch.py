@@ -228,6 +228,7 @@ def _seeding(m):
         60, interval=0.05, what="the seed step's INSERTs")
 
 
+@pytest.mark.plain
 def test_status_answers_while_a_large_pipeline_is_sent(migd_factory):
     """12 MB of short statements in one step: migd gives them to libpq as the
     server takes them, so status answers at once during the run (libpq's
@@ -235,7 +236,8 @@ def test_status_answers_while_a_large_pipeline_is_sent(migd_factory):
     busy until the server had nearly all of it: status, cancel and SIGTERM
     waited seconds) and the run ends as before."""
     if _sanitized():
-        pytest.skip("a timing of the loop: meaningless under sanitizers")
+        pytest.skip("a timing of the loop: meaningless under sanitizers "
+                    "(tests/ci.sh runs it on its plain build)")
     m = connected(migd_factory())
     rows = SEED_ROWS
     write_rev(m, "seed.sql", "seed", up=_seed_file(rows))
@@ -254,6 +256,7 @@ def test_status_answers_while_a_large_pipeline_is_sent(migd_factory):
     assert q(m, "SELECT count(*) FROM public.seed") == str(rows)
 
 
+@pytest.mark.plain
 @pytest.mark.parametrize("atomic", [False, True], ids=["per_migration", "atomic"])
 def test_cancel_during_a_large_pipeline_rolls_it_back(migd_factory, atomic):
     """A cancel in a step of many short statements: the server's cancel
@@ -263,7 +266,8 @@ def test_cancel_during_a_large_pipeline_rolls_it_back(migd_factory, atomic):
     COMMIT and was applied: 'upgraded', after 'the migration rolls back')."""
     m = connected(migd_factory())
     if _sanitized():
-        pytest.skip("a race with the server's pace: unreliable under sanitizers")
+        pytest.skip("a race with the server's pace: unreliable under sanitizers "
+                    "(tests/ci.sh runs it on its plain build)")
     rows = SEED_ROWS
     write_rev(m, "seed.sql", "seed", up=_seed_file(rows))
     run = Bg(lambda: call(m, "upgrade", {"atomic": atomic}, timeout=120))
