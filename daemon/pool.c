@@ -89,6 +89,20 @@ pool_watch(struct pool_conn *pc, short what)
 	}
 }
 
+/* Sends what libpq holds; the rest goes when the socket is writable.
+ * 1 when some is left, 0 when all went, -1 when the connection failed. */
+static int
+pool_flush(struct pool_conn *pc)
+{
+	int	 r;
+
+	if ((r = PQflush(pc->pg)) == 1) {
+		pc->flushing = 1;
+		pool_watch(pc, EV_READ | EV_WRITE);
+	}
+	return (r);
+}
+
 
 /* Forgets the server connection and its watchers. */
 void
@@ -435,15 +449,9 @@ pool_complete(struct pool_conn *pc)
 static int
 pool_copy_end(struct pool_conn *pc, const char *why)
 {
-	int	 r;
-
-	if (PQputCopyEnd(pc->pg, why) != 1 || (r = PQflush(pc->pg)) == -1) {
+	if (PQputCopyEnd(pc->pg, why) != 1 || pool_flush(pc) == -1) {
 		pool_fail(pc, PQerrorMessage(pc->pg));
 		return (-1);
-	}
-	if (r == 1) {
-		pc->flushing = 1;
-		pool_watch(pc, EV_READ | EV_WRITE);
 	}
 	return (0);
 }
@@ -812,10 +820,7 @@ pool_sent(struct pool_conn *pc, pool_result_cb cb, void *arg)
 	pc->cb_arg = arg;
 	free(pc->copy_refused);
 	pc->copy_refused = NULL;
-	if (PQflush(pc->pg) == 1) {
-		pc->flushing = 1;
-		pool_watch(pc, EV_READ | EV_WRITE);
-	}
+	(void)pool_flush(pc);
 }
 
 /* Sends a query; with discard, its rows are dropped as they arrive
@@ -909,13 +914,8 @@ pool_pipeline_send(struct pool_conn *pc)
 		if (bytes < POOL_PIPE_CHUNK)
 			continue;
 		bytes = 0;
-		if ((r = PQflush(pc->pg)) == -1)
-			return (-1);
-		if (r == 1) {
-			pc->flushing = 1;
-			pool_watch(pc, EV_READ | EV_WRITE);
-			return (0);
-		}
+		if ((r = pool_flush(pc)) != 0)
+			return (r == 1 ? 0 : -1);
 	}
 	if (!PQpipelineSync(pc->pg))
 		return (-1);
@@ -923,13 +923,7 @@ pool_pipeline_send(struct pool_conn *pc)
 	pc->pipe_sql = NULL;
 	free(pc->pipe_flush);
 	pc->pipe_flush = NULL;
-	if ((r = PQflush(pc->pg)) == -1)
-		return (-1);
-	if (r == 1) {
-		pc->flushing = 1;
-		pool_watch(pc, EV_READ | EV_WRITE);
-	}
-	return (0);
+	return (pool_flush(pc) == -1 ? -1 : 0);
 }
 
 /* A cancelled statement's error, for a pipeline stopped by a cancel.  It
