@@ -26,6 +26,8 @@ make -j"$(nproc)" >/dev/null || { make; exit 1; }
 # ASan: report leaks, fail on errors; UBSan: fail on the first report.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# A libpg_query leak that is not ours (tests/lsan.supp says which).
+export LSAN_OPTIONS=suppressions=$top/tests/lsan.supp
 
 step "unit tests"
 make -j"$(nproc)" check >/dev/null 2>&1

@@ -85,6 +85,8 @@ if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && sym=$(tool llvm-symbolizer); then
 fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# A libpg_query leak that is not ours (tests/lsan.supp says which).
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(cd "$(dirname "$0")/.." && pwd)/lsan.supp}
 
 failed=0
 summary=""
