@@ -2,7 +2,8 @@
  * The engine's private header, shared by its rooms: migrate.c (files, entry
  * points), job.c (a job's life, lock, state), plan.c (assessment, schemas,
  * plan), run.c (running steps), book.c (migd's own SQL around them),
- * stamp.c (stamp, resolve), adopt.c (taking over a database), cancel.c
+ * stamp.c (stamp, resolve), adopt.c and adopt_from.c (taking over a
+ * database, from Alembic or another tool), cancel.c
  * and report.c (read-only answers).
  * Nothing outside the engine includes it.
  */
@@ -476,6 +477,11 @@ void	 stamp_targets(struct job *j, json_t *revision);
 
 /* adopt.c */
 void	 job_adopt(struct job *j);
+json_t	*adopt_rows_sql(struct job *, const size_t *, size_t, double,
+	    struct errlist *);
+
+/* adopt_from.c: adopt --from TOOL */
+void	 adopt_from_start(struct job *j);
 
 /* report.c */
 void	 job_dispatch(struct job *j);
